@@ -1,0 +1,114 @@
+"""Keys and cryptography: encryption of personal data at rest, lookup hashes, sampling-code
+MACs and password hashes.
+
+All keys are derived (HKDF-SHA256) from one master secret, each for one purpose, so a leaked
+lookup key does not decrypt anything. Encryption is AES-256-GCM with a random 96-bit nonce
+(stored in front of the ciphertext).
+
+Imports: ``cryptography``, ``argon2``, the standard library, ``hesuan.services.ports``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+from pathlib import Path
+
+from argon2 import PasswordHasher as _Argon2
+from argon2.exceptions import InvalidHashError, VerificationError
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+__all__ = ["Argon2Passwords", "HmacCodeSigner", "KeyRing", "load_master_secret"]
+
+
+def load_master_secret(secret: str | None, key_file: Path, *, create: bool) -> bytes:
+    """The master secret from settings, or from ``key_file`` (made on first use in development)."""
+    if secret:
+        return hashlib.sha256(secret.encode()).digest()
+    if key_file.exists():
+        return base64.b64decode(key_file.read_text().strip())
+    if not create:
+        raise RuntimeError("HESUAN_SECRET_KEY is required in production")
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    raw = secrets.token_bytes(32)
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(base64.b64encode(raw).decode())
+    return raw
+
+
+def _derive(master: bytes, purpose: str) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"hesuan-v1",
+                info=purpose.encode()).derive(master)
+
+
+class KeyRing:
+    """The ``Vault`` port: AES-GCM encryption and keyed lookup hashes."""
+
+    def __init__(self, master: bytes) -> None:
+        self._aead = AESGCM(_derive(master, "personal-data"))
+        self._lookup = _derive(master, "lookup-hash")
+        self.code_key = _derive(master, "sampling-code")
+
+    def encrypt(self, plaintext: str) -> bytes:
+        nonce = secrets.token_bytes(12)
+        return nonce + self._aead.encrypt(nonce, plaintext.encode(), None)
+
+    def decrypt(self, ciphertext: bytes) -> str:
+        return self._aead.decrypt(ciphertext[:12], ciphertext[12:], None).decode()
+
+    def lookup_hash(self, value: str) -> bytes:
+        return hmac.new(self._lookup, value.encode(), hashlib.sha256).digest()
+
+
+class HmacCodeSigner:
+    """The ``CodeSigner`` port. Token: ``HS1:`` + Base32(person id (16 bytes) + MAC (10 bytes)),
+    upper-case so it fits the QR alphanumeric mode. It carries no personal data."""
+
+    PREFIX = "HS1:"
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+
+    def _mac(self, raw_id: bytes) -> bytes:
+        return hmac.new(self._key, b"code:" + raw_id, hashlib.sha256).digest()[:10]
+
+    def sign(self, person_id: str) -> str:
+        raw = bytes.fromhex(person_id)
+        return self.PREFIX + base64.b32encode(raw + self._mac(raw)).decode().rstrip("=")
+
+    def verify(self, token: str) -> str | None:
+        token = token.strip()
+        if not token.upper().startswith(self.PREFIX) or len(token) != len(self.PREFIX) + 42:
+            return None
+        body = token[len(self.PREFIX):].upper()
+        try:
+            blob = base64.b32decode(body + "=" * (-len(body) % 8))
+        except ValueError:
+            return None
+        raw, mac = blob[:16], blob[16:]
+        if len(raw) != 16 or not hmac.compare_digest(mac, self._mac(raw)):
+            return None
+        return raw.hex()
+
+
+class Argon2Passwords:
+    """The ``PasswordHasher`` port (argon2id)."""
+
+    def __init__(self, fast: bool = False) -> None:
+        # Tests and demo seeding hash many passwords; ``fast`` lowers the cost there only.
+        self._h = _Argon2(time_cost=1, memory_cost=8192) if fast else _Argon2()
+
+    def hash(self, password: str) -> str:
+        return self._h.hash(password)
+
+    def verify(self, password_hash: str, password: str) -> bool:
+        try:
+            return self._h.verify(password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False

@@ -1,0 +1,50 @@
+"""Engine set-up for the two backends.
+
+SQLite (embedded default): WAL journal, ``synchronous`` from settings, a busy timeout, and
+``BEGIN IMMEDIATE`` for writing transactions so two writers queue instead of failing on lock
+upgrade; read-only units of work begin DEFERRED and never block writers (WAL).
+PostgreSQL (production): psycopg 3 with a connection pool.
+
+Imports: SQLAlchemy, ``hesuan.config``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+from hesuan.config import Settings
+
+__all__ = ["make_engine"]
+
+
+def make_engine(settings: Settings, **kwargs: Any) -> Engine:
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite":
+        if url.database and url.database != ":memory:":
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
+                               pool_size=8, max_overflow=8, **kwargs)
+        synchronous = settings.sqlite_synchronous
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.isolation_level = None  # we emit BEGIN ourselves, below
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute(f"PRAGMA synchronous={synchronous}")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA cache_size=-131072")
+            cur.execute("PRAGMA temp_store=MEMORY")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            readonly = conn.get_execution_options().get("hesuan_readonly", False)
+            conn.exec_driver_sql("BEGIN DEFERRED" if readonly else "BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, **kwargs)

@@ -1,0 +1,308 @@
+"""The relational schema, in SQLAlchemy Core (the hot paths are set-based Core statements).
+
+Timestamps are stored as UTC epoch milliseconds (``Timestamp``) so that the same arithmetic
+(durations, "older than") runs on SQLite and PostgreSQL; Python sees aware UTC datetimes.
+IDs are made by the application (UUID hex). Personal data (ID number, phone, name) is stored
+encrypted (``*_enc``) and found by keyed hash (``*_hash``).
+
+Imports: SQLAlchemy and the standard library.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+
+__all__ = ["Timestamp", "from_ms", "metadata", "to_ms"]
+
+
+def to_ms(value: datetime) -> int:
+    if value.tzinfo is None:
+        raise ValueError("naive datetime: every timestamp inside Hesuan must be aware UTC")
+    return int(value.timestamp() * 1000)
+
+
+def from_ms(value: int) -> datetime:
+    return datetime.fromtimestamp(value / 1000, tz=UTC)
+
+
+class Timestamp(TypeDecorator[datetime]):
+    """Aware UTC datetime stored as epoch milliseconds."""
+
+    impl = BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> int | None:
+        if value is None or isinstance(value, int):
+            return value
+        return to_ms(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        return None if value is None else from_ms(value)
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+ID = String(32)
+
+regions = Table(
+    "regions", metadata,
+    Column("code", String(15), primary_key=True),
+    Column("level", String(10), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("parent_code", String(15), index=True),
+)
+
+people = Table(
+    "people", metadata,
+    Column("id", ID, primary_key=True),
+    Column("id_kind", String(10), nullable=False),
+    Column("id_hash", LargeBinary(32), nullable=False, unique=True),
+    Column("id_enc", LargeBinary, nullable=False),
+    Column("id_last4", String(4), nullable=False),
+    Column("name_enc", LargeBinary, nullable=False),
+    Column("name_masked", String(40), nullable=False),
+    Column("phone_enc", LargeBinary),
+    Column("phone_hash", LargeBinary(32), index=True),
+    Column("grid_code", String(15), nullable=False, index=True),
+    Column("household_id", ID),
+    Column("address", String(80)),
+    Column("groups", String(80), nullable=False, default=""),
+    Column("birth_year", SmallInteger),
+    Column("language", String(2), nullable=False, default="zh"),
+    Column("created_at", Timestamp, nullable=False),
+)
+
+person_status = Table(
+    "person_status", metadata,
+    Column("person_id", ID, ForeignKey("people.id"), primary_key=True),
+    Column("test_state", String(16), nullable=False, default="none"),
+    Column("last_sampled_at", Timestamp),
+    Column("last_tube_id", ID),
+    Column("last_result", String(10)),
+    Column("last_result_at", Timestamp),
+    Column("last_result_sampled_at", Timestamp),
+    Column("last_negative_at", Timestamp),
+    Column("open_recall_id", ID),
+    Column("next_due_at", Timestamp, index=True),
+    Column("updated_at", Timestamp, nullable=False),
+)
+
+# A person in an open tube holds a slot: the primary key makes "never in two open tubes" a
+# database guarantee on both backends, not only an application check.
+open_slots = Table(
+    "open_slots", metadata,
+    Column("person_id", ID, primary_key=True),
+    Column("tube_id", ID, nullable=False, index=True),
+)
+
+sites = Table(
+    "sites", metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("region_code", String(15), nullable=False, index=True),
+    Column("lat", Float),
+    Column("lng", Float),
+    Column("opening_hours", String(40), nullable=False),
+    Column("windows", SmallInteger, nullable=False),
+    Column("status", String(12), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+)
+
+labs = Table(
+    "labs", metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("region_code", String(15), nullable=False),
+    Column("daily_capacity", Integer, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+)
+
+tubes = Table(
+    "tubes", metadata,
+    Column("id", ID, primary_key=True),
+    Column("barcode", String(13), nullable=False, unique=True),
+    Column("site_id", ID, ForeignKey("sites.id"), nullable=False, index=True),
+    Column("window", SmallInteger),
+    Column("capacity", SmallInteger, nullable=False),
+    Column("count", SmallInteger, nullable=False),
+    Column("priority", Boolean, nullable=False),
+    Column("status", String(10), nullable=False, index=True),
+    Column("opened_at", Timestamp, nullable=False),
+    Column("opened_by", ID),
+    Column("first_sampled_at", Timestamp),
+    Column("sealed_at", Timestamp),
+    Column("box_id", ID, index=True),
+    Column("lab_id", ID, index=True),
+    Column("received_at", Timestamp),
+    Column("result", String(10)),
+    Column("ct", JSON),
+    Column("resulted_at", Timestamp),
+    Column("notified_at", Timestamp),
+    Column("investigation", String(8), index=True),
+    Column("investigation_closed_at", Timestamp),
+)
+
+samples = Table(
+    "samples", metadata,
+    Column("tube_id", ID, ForeignKey("tubes.id"), primary_key=True),
+    Column("person_id", ID, ForeignKey("people.id"), primary_key=True),
+    Column("event_id", String(36), nullable=False),
+    Column("sampled_at", Timestamp, nullable=False),
+    Column("recall_id", ID),
+    Index("ix_samples_person", "person_id"),
+)
+
+station_events = Table(
+    "station_events", metadata,
+    Column("event_id", String(36), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("site_id", ID),
+    Column("actor", ID, nullable=False),
+    Column("client_at", Timestamp, nullable=False),
+    Column("received_at", Timestamp, nullable=False),
+)
+
+boxes = Table(
+    "boxes", metadata,
+    Column("id", ID, primary_key=True),
+    Column("code", String(12), nullable=False, unique=True),
+    Column("site_id", ID, ForeignKey("sites.id"), nullable=False, index=True),
+    Column("status", String(12), nullable=False, index=True),
+    Column("opened_at", Timestamp, nullable=False),
+    Column("sealed_at", Timestamp),
+    Column("tube_count", Integer),
+    Column("first_tube_sealed_at", Timestamp),
+    Column("courier_id", ID),
+    Column("handed_over_at", Timestamp),
+    Column("lab_id", ID),
+    Column("received_at", Timestamp),
+    Column("received_count", Integer),
+    Column("missing", JSON),
+    Column("extra", JSON),
+    Column("discrepancy", Boolean, nullable=False, default=False),
+)
+
+result_log = Table(
+    "result_log", metadata,
+    Column("id", ID, primary_key=True),
+    Column("tube_id", ID, nullable=False, index=True),
+    Column("lab_id", ID, nullable=False),
+    Column("result", String(10), nullable=False),
+    Column("ct", JSON),
+    Column("previous", String(10)),
+    Column("reason", Text),
+    Column("actor", ID, nullable=False),
+    Column("at", Timestamp, nullable=False),
+)
+
+rejected_results = Table(
+    "rejected_results", metadata,
+    Column("id", ID, primary_key=True),
+    Column("lab_id", ID, nullable=False),
+    Column("barcode", String(40), nullable=False),
+    Column("reason", String(40), nullable=False),
+    Column("actor", ID, nullable=False),
+    Column("at", Timestamp, nullable=False),
+    UniqueConstraint("lab_id", "barcode", "reason", name="uq_rejected_results_lab_barcode"),
+)
+
+recalls = Table(
+    "recalls", metadata,
+    Column("id", ID, primary_key=True),
+    Column("person_id", ID, ForeignKey("people.id"), nullable=False, index=True),
+    Column("pool_tube_id", ID, nullable=False, index=True),
+    Column("reason", String(16), nullable=False),
+    Column("status", String(10), nullable=False, index=True),
+    Column("opened_at", Timestamp, nullable=False),
+    Column("due_at", Timestamp, nullable=False),
+    Column("resolved_at", Timestamp),
+    Column("resolving_tube_id", ID),
+    Column("outcome", String(10)),
+)
+
+outbox = Table(
+    "outbox", metadata,
+    Column("id", ID, primary_key=True),
+    Column("dedup_key", String(120), nullable=False, unique=True),
+    Column("person_id", ID, nullable=False),
+    Column("tube_id", ID, index=True),
+    Column("template", String(40), nullable=False),
+    Column("params", JSON, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("next_attempt_at", Timestamp, nullable=False),
+    Column("attempts", SmallInteger, nullable=False, default=0),
+    Column("sent_at", Timestamp),
+    Column("last_error", String(200)),
+    Index("ix_outbox_pending", "sent_at", "next_attempt_at"),
+)
+
+alerts = Table(
+    "alerts", metadata,
+    Column("id", ID, primary_key=True),
+    Column("kind", String(20), nullable=False),
+    Column("subject_id", ID, nullable=False),
+    Column("raised_at", Timestamp, nullable=False),
+    Column("detail", JSON, nullable=False),
+    Column("closed_at", Timestamp),
+    UniqueConstraint("kind", "subject_id", name="uq_alerts_kind_subject"),
+)
+
+users = Table(
+    "users", metadata,
+    Column("id", ID, primary_key=True),
+    Column("username", String(60), nullable=False, unique=True),
+    Column("password_hash", String(200), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("scope", String(32)),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", Timestamp, nullable=False),
+)
+
+tokens = Table(
+    "tokens", metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", ID, ForeignKey("users.id"), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("expires_at", Timestamp, nullable=False),
+)
+
+audit_log = Table(
+    "audit_log", metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("at", String(32), nullable=False),
+    Column("actor", String(60), nullable=False),
+    Column("action", String(40), nullable=False),
+    Column("subject", String(80), nullable=False),
+    Column("detail", JSON, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)

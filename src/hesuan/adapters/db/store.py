@@ -1,0 +1,684 @@
+"""The SQL unit of work: one connection, one transaction, and every storage method the services
+use (the ``UnitOfWork`` port). Works on SQLite and PostgreSQL with the same statements.
+
+Hot paths are set-based: station batches and result files are written with ``executemany`` and
+``UPDATE ... FROM`` joins against a temporary table, never a loop of per-row loads.
+
+Imports: SQLAlchemy, ``hesuan.adapters.db``, ``hesuan.services.ports``, ``hesuan.domain``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timedelta, timezone
+from types import TracebackType
+from typing import Any, Self
+
+from sqlalchemy import Connection, Engine, Table, bindparam, delete, insert, select, text
+from sqlalchemy import update as sa_update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+
+from hesuan.adapters.db.schema import (
+    alerts,
+    audit_log,
+    boxes,
+    from_ms,
+    labs,
+    open_slots,
+    outbox,
+    people,
+    person_status,
+    recalls,
+    regions,
+    rejected_results,
+    result_log,
+    samples,
+    sites,
+    station_events,
+    to_ms,
+    tokens,
+    tubes,
+    users,
+)
+from hesuan.domain.access import Principal, Role
+from hesuan.domain.audit import GENESIS, AuditEntry, entry_hash
+from hesuan.domain.results import RecallReason, Result, member_outcome, pool_outcome
+from hesuan.domain.sampling import TubeState, TubeStatus
+from hesuan.services.ports import (
+    BoxRow,
+    NewPerson,
+    OutboxMessage,
+    PersonFactsRow,
+    PersonRow,
+    ResultTube,
+    SiteRow,
+    StationWrites,
+    WriteRace,
+)
+
+__all__ = ["SqlUnitOfWork", "SqlUnitOfWorkFactory"]
+
+#: Keep IN-lists under SQLite's default limit of 32,766 bound variables.
+_CHUNK = 10000
+_AUDIT_LOCK = 7_411_0001
+
+
+def _chunks(values: Sequence[Any], n: int = _CHUNK) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(values), n):
+        yield values[i : i + n]
+
+
+def _iso(ms: int | None) -> str | None:
+    return None if ms is None else from_ms(ms).isoformat().replace("+00:00", "Z")
+
+
+class SqlUnitOfWorkFactory:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def __call__(self, *, readonly: bool = False) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self.engine, readonly)
+
+
+class SqlUnitOfWork:
+    def __init__(self, engine: Engine, readonly: bool) -> None:
+        self._engine = engine
+        self._readonly = readonly
+        self._pg = engine.dialect.name == "postgresql"
+
+    # -- transaction -----------------------------------------------------------------------
+
+    def __enter__(self) -> Self:
+        conn = self._engine.connect()
+        if self._readonly:
+            conn = conn.execution_options(hesuan_readonly=True)
+        self.conn: Connection = conn
+        self._tx = conn.begin()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        try:
+            if self._tx.is_active:
+                self._tx.rollback()
+        finally:
+            self.conn.close()
+
+    def commit(self) -> None:
+        self._tx.commit()
+
+    def _insert(self, table: Table) -> Any:
+        return (postgresql.insert(table) if self._pg else sqlite.insert(table))
+
+    def _in(self, column: Any, values: Iterable[Any], *cols: Any,
+            where: Any = None) -> list[Any]:
+        vals = list(dict.fromkeys(values))
+        out: list[Any] = []
+        for part in _chunks(vals):
+            stmt = select(*cols).where(column.in_(part))
+            if where is not None:
+                stmt = stmt.where(where)
+            out.extend(self.conn.execute(stmt).all())
+        return out
+
+    # -- audit -----------------------------------------------------------------------------
+
+    def audit(self, at: datetime, actor: str, action: str, subject: str,
+              detail: dict[str, Any]) -> None:
+        if self._pg:  # serialise appends so the chain never forks between transactions
+            self.conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _AUDIT_LOCK})
+        last = self.conn.execute(
+            select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
+        ).first()
+        seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
+        at_s = at.isoformat()
+        h = entry_hash(prev, seq, at_s, actor, action, subject, detail)
+        self.conn.execute(insert(audit_log), {"seq": seq, "at": at_s, "actor": actor,
+                                              "action": action, "subject": subject,
+                                              "detail": detail, "prev_hash": prev, "hash": h})
+
+    def audit_entries(self, after_seq: int, limit: int) -> list[AuditEntry]:
+        rows = self.conn.execute(select(audit_log).where(audit_log.c.seq > after_seq)
+                                 .order_by(audit_log.c.seq).limit(limit)).all()
+        return [AuditEntry(r.seq, r.at, r.actor, r.action, r.subject, r.detail, r.prev_hash,
+                           r.hash) for r in rows]
+
+    # -- users -----------------------------------------------------------------------------
+
+    def add_user(self, row: dict[str, Any]) -> None:
+        self.conn.execute(insert(users), row)
+
+    def user_by_name(self, username: str) -> dict[str, Any] | None:
+        r = self.conn.execute(select(users).where(users.c.username == username)).first()
+        return None if r is None else dict(r._mapping)
+
+    def add_token(self, token_hash: str, user_id: str, now: datetime,
+                  expires_at: datetime) -> None:
+        self.conn.execute(insert(tokens), {"token_hash": token_hash, "user_id": user_id,
+                                           "created_at": now, "expires_at": expires_at})
+
+    def principal_for_token(self, token_hash: str, now: datetime) -> Principal | None:
+        r = self.conn.execute(
+            select(users.c.id, users.c.username, users.c.role, users.c.scope)
+            .join(tokens, tokens.c.user_id == users.c.id)
+            .where(tokens.c.token_hash == token_hash, tokens.c.expires_at > now,
+                   users.c.active.is_(True))
+        ).first()
+        return None if r is None else Principal(r.id, r.username, Role(r.role), r.scope)
+
+    # -- places ----------------------------------------------------------------------------
+
+    def upsert_regions(self, rows: Sequence[dict[str, Any]]) -> None:
+        stmt = self._insert(regions)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["code"],
+            set_={"name": stmt.excluded.name, "level": stmt.excluded.level,
+                  "parent_code": stmt.excluded.parent_code})
+        for part in _chunks(list(rows), 2000):
+            self.conn.execute(stmt, list(part))
+
+    def grid_codes(self) -> set[str]:
+        return {r[0] for r in self.conn.execute(
+            select(regions.c.code).where(regions.c.level == "grid"))}
+
+    def region(self, code: str) -> dict[str, Any] | None:
+        r = self.conn.execute(select(regions).where(regions.c.code == code)).first()
+        return None if r is None else dict(r._mapping)
+
+    def add_site(self, row: dict[str, Any]) -> None:
+        self.conn.execute(insert(sites), row)
+
+    def sites(self, ids: Iterable[str] | None = None) -> list[SiteRow]:
+        cols = (sites.c.id, sites.c.name, sites.c.kind, sites.c.region_code, sites.c.lat,
+                sites.c.lng, sites.c.opening_hours, sites.c.windows, sites.c.status)
+        rows = (self.conn.execute(select(*cols).order_by(sites.c.name)).all() if ids is None
+                else self._in(sites.c.id, ids, *cols))
+        return [SiteRow(*r) for r in rows]
+
+    def add_lab(self, row: dict[str, Any]) -> None:
+        self.conn.execute(insert(labs), row)
+
+    def labs(self) -> list[dict[str, Any]]:
+        return [dict(r._mapping) for r in self.conn.execute(
+            select(labs.c.id, labs.c.name, labs.c.region_code, labs.c.daily_capacity)
+            .order_by(labs.c.name))]
+
+    def lab(self, lab_id: str) -> dict[str, Any] | None:
+        r = self.conn.execute(select(labs).where(labs.c.id == lab_id)).first()
+        return None if r is None else dict(r._mapping)
+
+    # -- people ----------------------------------------------------------------------------
+
+    def insert_people(self, rows: Sequence[NewPerson], now: datetime) -> int:
+        present = {r[0] for r in self._in(people.c.id_hash, [p.id_hash for p in rows],
+                                          people.c.id_hash)}
+        fresh: dict[bytes, NewPerson] = {}
+        for p in rows:
+            if p.id_hash not in present and p.id_hash not in fresh:
+                fresh[p.id_hash] = p
+        if not fresh:
+            return 0
+        ts = to_ms(now)
+        self.conn.execute(insert(people), [
+            {"id": p.id, "id_kind": p.id_kind, "id_hash": p.id_hash, "id_enc": p.id_enc,
+             "id_last4": p.id_last4, "name_enc": p.name_enc, "name_masked": p.name_masked,
+             "phone_enc": p.phone_enc, "phone_hash": p.phone_hash, "grid_code": p.grid_code,
+             "household_id": p.household_id, "address": p.address, "groups": p.groups,
+             "birth_year": p.birth_year, "language": p.language, "created_at": ts}
+            for p in fresh.values()])
+        self.conn.execute(insert(person_status), [
+            {"person_id": p.id, "test_state": "none", "updated_at": ts} for p in fresh.values()])
+        return len(fresh)
+
+    def person(self, person_id: str) -> PersonRow | None:
+        p, s = people.c, person_status.c
+        r = self.conn.execute(
+            select(p.id, p.id_kind, p.id_enc, p.id_last4, p.name_enc, p.name_masked, p.phone_enc,
+                   p.grid_code, p.household_id, p.address, p.groups, p.language, s.test_state,
+                   s.last_sampled_at, s.last_result, s.last_result_at, s.last_negative_at,
+                   s.open_recall_id, s.next_due_at)
+            .join(person_status, s.person_id == p.id).where(p.id == person_id)
+        ).first()
+        return None if r is None else PersonRow(*r)
+
+    def person_id_by_hash(self, id_hash: bytes) -> str | None:
+        r = self.conn.execute(select(people.c.id).where(people.c.id_hash == id_hash)).first()
+        return None if r is None else str(r[0])
+
+    def person_facts(self, person_ids: Iterable[str]) -> dict[str, PersonFactsRow]:
+        ids = list(person_ids)
+        out: dict[str, PersonFactsRow] = {}
+        for part in _chunks(ids):
+            stmt = (select(people.c.id, people.c.groups, open_slots.c.tube_id,
+                           person_status.c.open_recall_id, people.c.name_masked,
+                           person_status.c.test_state)
+                    .join(person_status, person_status.c.person_id == people.c.id)
+                    .outerjoin(open_slots, open_slots.c.person_id == people.c.id)
+                    .where(people.c.id.in_(part)))
+            for r in self.conn.execute(stmt):
+                out[r[0]] = PersonFactsRow(r[1], r[2], r[3], r[4], r[5])
+        return out
+
+    def person_samples(self, person_id: str) -> list[dict[str, Any]]:
+        rows = self.conn.execute(
+            select(samples.c.sampled_at, tubes.c.barcode, tubes.c.capacity, tubes.c.status,
+                   tubes.c.result, tubes.c.resulted_at, sites.c.name.label("site"),
+                   samples.c.recall_id)
+            .join(tubes, tubes.c.id == samples.c.tube_id)
+            .join(sites, sites.c.id == tubes.c.site_id)
+            .where(samples.c.person_id == person_id).order_by(samples.c.sampled_at.desc())
+            .limit(100)).all()
+        return [dict(r._mapping) for r in rows]
+
+    def person_recalls(self, person_id: str) -> list[dict[str, Any]]:
+        rows = self.conn.execute(
+            select(recalls.c.id, recalls.c.reason, recalls.c.status, recalls.c.opened_at,
+                   recalls.c.due_at, recalls.c.resolved_at, recalls.c.outcome)
+            .where(recalls.c.person_id == person_id).order_by(recalls.c.opened_at.desc())
+            .limit(50)).all()
+        return [dict(r._mapping) for r in rows]
+
+    # -- station events --------------------------------------------------------------------
+
+    def known_events(self, event_ids: Iterable[str]) -> set[str]:
+        return {r[0] for r in self._in(station_events.c.event_id, event_ids,
+                                       station_events.c.event_id)}
+
+    def record_event(self, row: dict[str, Any]) -> None:
+        try:
+            self.conn.execute(insert(station_events), row)
+        except IntegrityError as exc:
+            raise WriteRace(str(exc.orig)) from exc
+
+    def tubes_by_barcode(self, barcodes: Iterable[str],
+                         for_update: bool) -> dict[str, TubeState]:
+        t = tubes.c
+        out: dict[str, TubeState] = {}
+        for part in _chunks(list(barcodes)):
+            stmt = select(t.id, t.barcode, t.site_id, t.capacity, t.priority, t.status, t.count,
+                          t.first_sampled_at, t.sealed_at, t.box_id).where(t.barcode.in_(part))
+            if for_update and self._pg:
+                stmt = stmt.with_for_update()
+            for r in self.conn.execute(stmt):
+                out[r.barcode] = TubeState(r.id, r.barcode, r.site_id, r.capacity,
+                                           bool(r.priority), TubeStatus(r.status), r.count,
+                                           r.first_sampled_at, r.sealed_at, r.box_id)
+        return out
+
+    def tube_boxes(self, tube_ids: Iterable[str]) -> dict[str, tuple[str | None,
+                                                                      datetime | None]]:
+        return {r[0]: (r[1], r[2]) for r in self._in(tubes.c.id, tube_ids, tubes.c.id,
+                                                      tubes.c.box_id, tubes.c.sealed_at)}
+
+    def boxes_by_code(self, codes: Iterable[str], for_update: bool) -> dict[str, BoxRow]:
+        out: dict[str, BoxRow] = {}
+        for part in _chunks(list(codes)):
+            stmt = select(boxes.c.id, boxes.c.code, boxes.c.site_id, boxes.c.status,
+                          boxes.c.first_tube_sealed_at).where(boxes.c.code.in_(part))
+            if for_update and self._pg:
+                stmt = stmt.with_for_update()
+            for r in self.conn.execute(stmt):
+                out[r.code] = BoxRow(r.id, r.code, r.site_id, r.status, [],
+                                     r.first_tube_sealed_at)
+        if out:
+            by_id = {b.id: b for b in out.values()}
+            for tid, bid in self._in(tubes.c.box_id, list(by_id), tubes.c.id, tubes.c.box_id):
+                by_id[bid].tube_ids.append(tid)
+        return out
+
+    def apply_station_writes(self, w: StationWrites, now: datetime) -> None:
+        c = self.conn
+        try:
+            c.execute(insert(station_events), w.events)
+            if w.new_tubes:
+                c.execute(insert(tubes), w.new_tubes)
+            if w.new_boxes:
+                c.execute(insert(boxes), [{"tube_count": None, "discrepancy": False} | r
+                                          for r in w.new_boxes])
+            if w.samples:
+                c.execute(insert(samples), w.samples)
+                slots = [{"person_id": s["person_id"], "tube_id": s["tube_id"]}
+                         for s in w.samples if s["tube_id"] not in w.sealed_tube_ids]
+                if slots:
+                    c.execute(insert(open_slots), slots)
+        except IntegrityError as exc:
+            raise WriteRace(str(exc.orig)) from exc
+        _update_many(c, tubes, w.tube_updates)
+        _update_many(c, boxes, w.box_updates)
+        if w.sealed_tube_ids:
+            for part in _chunks(list(w.sealed_tube_ids)):
+                c.execute(delete(open_slots).where(open_slots.c.tube_id.in_(part)))
+        if w.samples:
+            c.execute(text(
+                "UPDATE person_status SET last_sampled_at = :at, last_tube_id = :tube, "
+                "test_state = CASE WHEN test_state IN ('none', 'negative', 'sampled') "
+                "THEN 'sampled' ELSE test_state END, updated_at = :now "
+                "WHERE person_id = :pid AND (last_sampled_at IS NULL OR last_sampled_at <= :at)"),
+                [{"at": to_ms(s["sampled_at"]), "tube": s["tube_id"], "now": to_ms(now),
+                  "pid": s["person_id"]} for s in w.samples])
+
+    # -- delivery --------------------------------------------------------------------------
+
+    def box_by_code(self, code: str) -> dict[str, Any] | None:
+        r = self.conn.execute(select(boxes).where(boxes.c.code == code)).first()
+        return None if r is None else dict(r._mapping)
+
+    def update_box(self, box_id: str, values: dict[str, Any]) -> None:
+        self.conn.execute(sa_update(boxes).where(boxes.c.id == box_id).values(**values))
+
+    def box_tubes(self, box_id: str) -> list[tuple[str, str]]:
+        return [(r[0], r[1]) for r in self.conn.execute(
+            select(tubes.c.id, tubes.c.barcode).where(tubes.c.box_id == box_id))]
+
+    def mark_tubes_received(self, tube_ids: Sequence[str], lab_id: str, at: datetime) -> None:
+        for part in _chunks(list(tube_ids)):
+            self.conn.execute(sa_update(tubes).where(tubes.c.id.in_(part))
+                              .values(status="received", lab_id=lab_id, received_at=at))
+
+    # -- results ---------------------------------------------------------------------------
+
+    def tubes_for_results(self, barcodes: Iterable[str]) -> dict[str, ResultTube]:
+        t = tubes.c
+        return {r.barcode: ResultTube(r.id, r.barcode, r.lab_id, r.status, r.capacity, r.result,
+                                      r.ct)
+                for r in self._in(t.barcode, barcodes, t.id, t.barcode, t.lab_id, t.status,
+                                  t.capacity, t.result, t.ct)}
+
+    def reject_results(self, rows: Sequence[dict[str, Any]]) -> None:
+        self.conn.execute(self._insert(rejected_results).on_conflict_do_nothing(), list(rows))
+
+    def apply_results(self, lab_id: str,
+                      results: Sequence[tuple[str, Result, dict[str, float] | None]],
+                      corrections: Sequence[tuple[str, Result, dict[str, float] | None, str,
+                                                  str]],
+                      actor: str, now: datetime, new_id: Callable[[], str],
+                      recall_due: datetime) -> dict[str, int]:
+        c = self.conn
+        now_ms, due_ms = to_ms(now), to_ms(recall_due)
+        c.exec_driver_sql("CREATE TEMP TABLE IF NOT EXISTS tmp_results (tube_id VARCHAR(32) "
+                          "PRIMARY KEY, result VARCHAR(10) NOT NULL)")
+        c.exec_driver_sql("DELETE FROM tmp_results")
+        allr = [(tid, res, ct) for tid, res, ct in results] + [
+            (tid, res, ct) for tid, res, ct, _, _ in corrections]
+        c.execute(text("INSERT INTO tmp_results (tube_id, result) VALUES (:t, :r)"),
+                  [{"t": tid, "r": res.value} for tid, res, _ in allr])
+        # Corrections away from positive/invalid cancel the recalls they had opened.
+        undone = [tid for tid, res, _, _, prev in corrections if prev != "negative"]
+        if undone:
+            for part in _chunks(undone):
+                ids = [r[0] for r in c.execute(select(recalls.c.id).where(
+                    recalls.c.pool_tube_id.in_(part), recalls.c.status == "open"))]
+                for rp in _chunks(ids):
+                    c.execute(sa_update(recalls).where(recalls.c.id.in_(rp))
+                              .values(status="cancelled", resolved_at=now))
+                    c.execute(sa_update(person_status)
+                              .where(person_status.c.open_recall_id.in_(rp))
+                              .values(open_recall_id=None, test_state="sampled"))
+        # 1. the tubes themselves
+        ct_expr = "CAST(:ct AS json)" if self._pg else ":ct"
+        c.execute(text(
+            "UPDATE tubes SET status = 'resulted', result = :r, ct = " + ct_expr + ", "
+            "resulted_at = :now, "
+            "notified_at = :notified, investigation = :inv WHERE id = :id"),
+            [{"id": tid, "r": res.value, "ct": _json(ct), "now": now_ms,
+              "notified": now_ms if res is Result.NEGATIVE else None,
+              "inv": None} for tid, res, ct in allr])
+        c.execute(insert(result_log), [
+            {"id": new_id(), "tube_id": tid, "lab_id": lab_id, "result": res.value, "ct": ct,
+             "previous": None, "reason": None, "actor": actor, "at": now}
+            for tid, res, ct in results] + [
+            {"id": new_id(), "tube_id": tid, "lab_id": lab_id, "result": res.value, "ct": ct,
+             "previous": prev, "reason": reason, "actor": actor, "at": now}
+            for tid, res, ct, reason, prev in corrections])
+        # 2. negatives: set-based fan-out to every member, resolving their recalls
+        resolved = c.execute(text(
+            "UPDATE recalls SET status = 'resolved', outcome = 'negative', resolved_at = :now, "
+            "resolving_tube_id = s.tube_id FROM samples s JOIN tmp_results t "
+            "ON t.tube_id = s.tube_id WHERE recalls.id = s.recall_id "
+            "AND t.result = 'negative' AND recalls.status = 'open'"), {"now": now_ms}).rowcount
+        notified = c.execute(text(
+            "UPDATE person_status SET "
+            "test_state = CASE WHEN person_status.test_state = 'positive' THEN 'positive' "
+            "  WHEN person_status.open_recall_id IS NOT NULL AND (s.recall_id IS NULL OR "
+            "  s.recall_id <> person_status.open_recall_id) THEN person_status.test_state "
+            "  ELSE 'negative' END, "
+            "open_recall_id = CASE WHEN s.recall_id = person_status.open_recall_id THEN NULL "
+            "  ELSE person_status.open_recall_id END, "
+            "last_result = 'negative', last_result_at = :now, "
+            "last_result_sampled_at = s.sampled_at, last_negative_at = :now, updated_at = :now "
+            "FROM samples s JOIN tmp_results t ON t.tube_id = s.tube_id "
+            "WHERE person_status.person_id = s.person_id AND t.result = 'negative' AND "
+            "(person_status.last_result_sampled_at IS NULL OR "
+            " person_status.last_result_sampled_at <= s.sampled_at)"), {"now": now_ms}).rowcount
+        # 3. positives and invalids: few people, decided one by one by the domain rules
+        members = c.execute(text(
+            "SELECT s.tube_id, s.person_id, s.recall_id, s.sampled_at, t.result, tb.capacity "
+            "FROM samples s JOIN tmp_results t ON t.tube_id = s.tube_id "
+            "JOIN tubes tb ON tb.id = s.tube_id WHERE t.result <> 'negative'")).all()
+        opened = 0
+        status_rows: list[dict[str, Any]] = []
+        recall_rows: list[dict[str, Any]] = []
+        outbox_rows: list[dict[str, Any]] = []
+        resolve_rows: list[dict[str, Any]] = []
+        pools_touched: set[str] = set()
+        for tube_id, pid, recall_id, sampled_at, res_s, capacity in members:
+            res = Result(res_s)
+            outcome = member_outcome(res, capacity)
+            open_recall: str | None = None
+            template = "positive"
+            if recall_id is not None and res is Result.POSITIVE:
+                resolve_rows.append({"id": recall_id, "outcome": "positive", "tube": tube_id,
+                                     "now": now_ms})
+            elif recall_id is not None:  # an invalid re-sample: the recall stays open
+                open_recall, template = recall_id, "invalid"
+            elif outcome.recall is not None:
+                open_recall = new_id()
+                template = ("recall" if outcome.recall is RecallReason.POOL_POSITIVE
+                            else "invalid")
+                recall_rows.append({"id": open_recall, "person_id": pid, "pool_tube_id": tube_id,
+                                    "reason": outcome.recall.value, "status": "open",
+                                    "opened_at": now_ms, "due_at": due_ms})
+                opened += 1
+            status_rows.append({"pid": pid, "state": outcome.state.value, "recall": open_recall,
+                                "r": res.value, "now": now_ms, "sampled": sampled_at,
+                                "keep_recall": recall_id is None and open_recall is None})
+            outbox_rows.append({"id": new_id(), "dedup_key": f"{template}:{tube_id}:{pid}",
+                                "person_id": pid, "tube_id": tube_id, "template": template,
+                                "params": {"due": _local_hhmm(due_ms)}, "created_at": now,
+                                "next_attempt_at": now, "attempts": 0})
+        if recall_rows:
+            c.execute(text("INSERT INTO recalls (id, person_id, pool_tube_id, reason, status, "
+                           "opened_at, due_at) VALUES (:id, :person_id, :pool_tube_id, :reason, "
+                           ":status, :opened_at, :due_at)"), recall_rows)
+        if resolve_rows:
+            c.execute(text("UPDATE recalls SET status = 'resolved', outcome = :outcome, "
+                           "resolved_at = :now, resolving_tube_id = :tube WHERE id = :id"),
+                      resolve_rows)
+            resolved += len(resolve_rows)
+        if status_rows:
+            c.execute(text(
+                "UPDATE person_status SET test_state = :state, "
+                "open_recall_id = CASE WHEN :keep_recall THEN open_recall_id ELSE :recall END, "
+                "last_result = :r, last_result_at = :now, last_result_sampled_at = :sampled, "
+                "updated_at = :now WHERE person_id = :pid"), status_rows)
+        if outbox_rows:
+            c.execute(self._insert(outbox).on_conflict_do_nothing(), outbox_rows)
+        # 4. positive pools: open an investigation; close those whose recalls are all resolved
+        pos_pools = [tid for tid, res, _ in allr if res is Result.POSITIVE
+                     and any(m[0] == tid and m[5] > 1 for m in members)]
+        for part in _chunks(pos_pools):
+            c.execute(sa_update(tubes).where(tubes.c.id.in_(part)).values(investigation="open"))
+        pools_touched.update(r[0] for r in c.execute(text(
+            "SELECT DISTINCT r.pool_tube_id FROM recalls r JOIN samples s ON s.recall_id = r.id "
+            "JOIN tmp_results t ON t.tube_id = s.tube_id WHERE r.reason = 'pool_positive'")))
+        closed = self._close_pools(pools_touched, now)
+        return {"people_notified": notified + len(status_rows), "recalls_opened": opened,
+                "recalls_resolved": resolved, "pools_closed": closed}
+
+    def _close_pools(self, pool_ids: set[str], now: datetime) -> int:
+        if not pool_ids:
+            return 0
+        by_pool: dict[str, list[tuple[str, str | None]]] = defaultdict(list)
+        for pool, status, outcome in self._in(
+                recalls.c.pool_tube_id, pool_ids, recalls.c.pool_tube_id, recalls.c.status,
+                recalls.c.outcome, where=recalls.c.status != "cancelled"):
+            by_pool[pool].append((status, outcome))
+        closed = 0
+        for pool, rs in by_pool.items():
+            if any(s == "open" for s, _ in rs):
+                continue
+            verdict = pool_outcome([Result(o) for _, o in rs if o])
+            closed += self.conn.execute(
+                sa_update(tubes).where(tubes.c.id == pool, tubes.c.investigation == "open")
+                .values(investigation=verdict.value, investigation_closed_at=now)).rowcount
+        return closed
+
+    # -- outbox and alerts -----------------------------------------------------------------
+
+    def pending_outbox(self, now: datetime, limit: int) -> list[OutboxMessage]:
+        o = outbox.c
+        rows = self.conn.execute(
+            select(o.id, o.person_id, o.template, o.params, people.c.phone_enc,
+                   people.c.language, o.attempts)
+            .join(people, people.c.id == o.person_id)
+            .where(o.sent_at.is_(None), o.next_attempt_at <= now)
+            .order_by(o.next_attempt_at).limit(limit)).all()
+        return [OutboxMessage(*r) for r in rows]
+
+    def outbox_sent(self, message_id: str, now: datetime) -> None:
+        c = self.conn
+        c.execute(sa_update(outbox).where(outbox.c.id == message_id)
+                  .values(sent_at=now, attempts=outbox.c.attempts + 1))
+        c.execute(text(
+            "UPDATE tubes SET notified_at = :now WHERE notified_at IS NULL AND id = "
+            "(SELECT tube_id FROM outbox WHERE id = :id) AND NOT EXISTS (SELECT 1 FROM outbox "
+            "o WHERE o.tube_id = tubes.id AND o.sent_at IS NULL)"),
+            {"now": to_ms(now), "id": message_id})
+
+    def outbox_failed(self, message_id: str, error: str, next_attempt_at: datetime) -> None:
+        self.conn.execute(sa_update(outbox).where(outbox.c.id == message_id).values(
+            attempts=outbox.c.attempts + 1, last_error=error[:200],
+            next_attempt_at=next_attempt_at))
+
+    def raise_alerts(self, now: datetime, transport_limit_ms: int, lab_limit_ms: int,
+                     new_id: Callable[[], str]) -> int:
+        c, n = self.conn, to_ms(now)
+        late_boxes = c.execute(text(
+            "SELECT b.id, b.code, b.site_id, b.first_tube_sealed_at, b.received_at FROM boxes b "
+            "WHERE b.first_tube_sealed_at IS NOT NULL AND "
+            "COALESCE(b.received_at, :now) > b.first_tube_sealed_at + :lim AND NOT EXISTS "
+            "(SELECT 1 FROM alerts a WHERE a.kind = 'late_box' AND a.subject_id = b.id)"),
+            {"now": n, "lim": transport_limit_ms}).all()
+        late_results = c.execute(text(
+            "SELECT t.id, t.barcode, t.lab_id, t.received_at, t.resulted_at FROM tubes t "
+            "WHERE t.received_at IS NOT NULL AND "
+            "COALESCE(t.resulted_at, :now) > t.received_at + :lim AND NOT EXISTS "
+            "(SELECT 1 FROM alerts a WHERE a.kind = 'late_result' AND a.subject_id = t.id)"),
+            {"now": n, "lim": lab_limit_ms}).all()
+        rows = [{"id": new_id(), "kind": "late_box", "subject_id": r[0], "raised_at": now,
+                 "detail": {"box_code": r[1], "site_id": r[2], "first_tube_sealed_at": _iso(r[3]),
+                            "received_at": _iso(r[4])}} for r in late_boxes]
+        rows += [{"id": new_id(), "kind": "late_result", "subject_id": r[0], "raised_at": now,
+                  "detail": {"barcode": r[1], "lab_id": r[2], "received_at": _iso(r[3]),
+                             "resulted_at": _iso(r[4])}} for r in late_results]
+        if rows:
+            c.execute(self._insert(alerts).on_conflict_do_nothing(), rows)
+        return len(rows)
+
+    def alerts(self, open_only: bool, limit: int) -> list[dict[str, Any]]:
+        stmt = select(alerts).order_by(alerts.c.raised_at.desc()).limit(limit)
+        if open_only:
+            stmt = stmt.where(alerts.c.closed_at.is_(None))
+        return [dict(r._mapping) for r in self.conn.execute(stmt)]
+
+    # -- reports ---------------------------------------------------------------------------
+
+    def turnaround_rows(self, since: datetime | None) -> list[tuple[Any, ...]]:
+        return [tuple(r) for r in self.conn.execute(text(
+            "SELECT t.site_id, t.lab_id, substr(s.region_code, 1, 6), t.first_sampled_at, "
+            "t.sealed_at, b.sealed_at, b.handed_over_at, t.received_at, t.resulted_at, "
+            "t.notified_at FROM tubes t JOIN sites s ON s.id = t.site_id "
+            "LEFT JOIN boxes b ON b.id = t.box_id "
+            "WHERE t.first_sampled_at IS NOT NULL AND t.first_sampled_at >= :since"),
+            {"since": 0 if since is None else to_ms(since)})]
+
+    def reconcile(self, now: datetime, limit: int, transport_limit_ms: int,
+                  lab_limit_ms: int) -> dict[str, Any]:
+        n = to_ms(now)
+        queries: dict[str, tuple[str, str]] = {
+            "sampled_not_boxed": (
+                "FROM tubes t WHERE t.status IN ('open', 'sealed') AND t.count > 0",
+                "t.barcode, t.site_id, t.status, t.count, t.first_sampled_at"),
+            "boxed_not_received": (
+                "FROM boxes b WHERE b.status IN ('sealed', 'in_transit')",
+                "b.code, b.site_id, b.status, b.tube_count, b.first_tube_sealed_at"),
+            "missing_from_received_boxes": (
+                "FROM tubes t JOIN boxes b ON b.id = t.box_id WHERE b.status = 'received' "
+                "AND t.received_at IS NULL",
+                "t.barcode, b.code, b.lab_id, b.received_at"),
+            "received_not_resulted": (
+                "FROM tubes t WHERE t.status = 'received'",
+                "t.barcode, t.lab_id, t.priority, t.received_at"),
+            "box_discrepancies": (
+                "FROM boxes b WHERE b.discrepancy = :true",
+                "b.code, b.lab_id, b.tube_count, b.received_count, b.missing, b.extra"),
+            "results_for_unknown_tubes": (
+                "FROM rejected_results r WHERE r.reason = 'unknown_tube'",
+                "r.barcode, r.lab_id, r.at"),
+            "recalls_open": (
+                "FROM recalls r WHERE r.status = 'open'",
+                "r.id, r.person_id, r.reason, r.opened_at, r.due_at"),
+            "recalls_overdue": (
+                "FROM recalls r WHERE r.status = 'open' AND r.due_at < :now",
+                "r.id, r.person_id, r.reason, r.opened_at, r.due_at"),
+            "pools_for_review": (
+                "FROM tubes t WHERE t.investigation = 'review'",
+                "t.barcode, t.site_id, t.capacity, t.resulted_at"),
+            "late_boxes": (
+                "FROM boxes b WHERE b.first_tube_sealed_at IS NOT NULL AND "
+                "COALESCE(b.received_at, :now) > b.first_tube_sealed_at + :tlim",
+                "b.code, b.site_id, b.status, b.first_tube_sealed_at, b.received_at"),
+            "late_results": (
+                "FROM tubes t WHERE t.received_at IS NOT NULL AND "
+                "COALESCE(t.resulted_at, :now) > t.received_at + :llim",
+                "t.barcode, t.lab_id, t.received_at, t.resulted_at"),
+        }
+        params = {"now": n, "tlim": transport_limit_ms, "llim": lab_limit_ms, "true": True}
+        out: dict[str, Any] = {"as_of": _iso(n)}
+        for key, (frm, cols) in queries.items():
+            count = self.conn.execute(text(f"SELECT count(*) {frm}"), params).scalar_one()
+            items = []
+            if count:
+                res = self.conn.execute(text(f"SELECT {cols} {frm} LIMIT {int(limit)}"), params)
+                names = list(res.keys())
+                for r in res:
+                    items.append({k: (_iso(v) if k.endswith("_at") and isinstance(v, int)
+                                      else v) for k, v in zip(names, r, strict=True)})
+            out[key] = {"count": count, "items": items}
+        return out
+
+
+def _update_many(conn: Connection, table: Table, rows: dict[str, dict[str, Any]]) -> None:
+    """UPDATE by primary key ``id`` for many rows, one executemany per set of columns."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    for row_id, values in rows.items():
+        keys = tuple(sorted(values))
+        if keys:
+            groups[keys].append({"_id": row_id} | {f"_{k}": values[k] for k in keys})
+    for keys, params in groups.items():
+        stmt = (sa_update(table).where(table.c.id == bindparam("_id"))
+                .values({k: bindparam(f"_{k}", type_=table.c[k].type) for k in keys}))
+        conn.execute(stmt, params)
+
+
+def _json(value: dict[str, float] | None) -> str | None:
+    return None if value is None else json.dumps(value)
+
+
+def _local_hhmm(ms: int) -> str:
+    """A due time as residents read it: Asia/Shanghai local time (UTC+8, no DST)."""
+    return from_ms(ms).astimezone(timezone(timedelta(hours=8))).strftime("%m-%d %H:%M")
+

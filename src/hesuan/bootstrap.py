@@ -1,0 +1,92 @@
+"""The composition root: builds every adapter and service from ``Settings``.
+
+Nothing else in Hesuan constructs an engine, a key ring or a sender. Entry points (API, CLI) and
+the simulator call ``bootstrap(settings)`` and use the services of the returned ``Platform``.
+
+Imports: everything below it (config, adapters, services).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from hesuan.adapters.clock import SystemClock
+from hesuan.adapters.crypto import Argon2Passwords, HmacCodeSigner, KeyRing, load_master_secret
+from hesuan.adapters.db.engine import make_engine
+from hesuan.adapters.db.migrate import upgrade
+from hesuan.adapters.db.store import SqlUnitOfWorkFactory
+from hesuan.adapters.qr import SegnoQr
+from hesuan.adapters.senders import ConsoleSender, JsonlFileSender
+from hesuan.config import Settings
+from hesuan.services.auth import AuthService
+from hesuan.services.context import Deps, Limits
+from hesuan.services.delivery import DeliveryService
+from hesuan.services.lab import LabService
+from hesuan.services.notify import AlertService, OutboxService
+from hesuan.services.people import PeopleService
+from hesuan.services.places import PlacesService
+from hesuan.services.ports import Clock, Sender
+from hesuan.services.reports import ReportService
+from hesuan.services.sampling import SamplingService
+
+__all__ = ["Platform", "bootstrap", "new_id"]
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True, slots=True)
+class Platform:
+    """Every service, wired. The only thing entry points hold."""
+
+    settings: Settings
+    engine: Engine
+    deps: Deps
+    auth: AuthService
+    people: PeopleService
+    places: PlacesService
+    sampling: SamplingService
+    delivery: DeliveryService
+    lab: LabService
+    outbox: OutboxService
+    alerts: AlertService
+    reports: ReportService
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def bootstrap(settings: Settings, *, clock: Clock | None = None, sender: Sender | None = None,
+              migrate: bool = True, fast_passwords: bool = False) -> Platform:
+    engine = make_engine(settings)
+    if migrate:
+        upgrade(engine)
+    master = load_master_secret(
+        settings.secret_key.get_secret_value() if settings.secret_key else None,
+        settings.key_file, create=settings.environment != "production")
+    keys = KeyRing(master)
+    deps = Deps(
+        uow=SqlUnitOfWorkFactory(engine),
+        clock=clock or SystemClock(),
+        vault=keys,
+        codes=HmacCodeSigner(keys.code_key),
+        passwords=Argon2Passwords(fast=fast_passwords or settings.environment == "test"),
+        qr=SegnoQr(),
+        new_id=new_id,
+        limits=Limits(transport=settings.transport_limit, lab=settings.lab_limit,
+                      recall_due=settings.recall_due, token_ttl=settings.token_ttl,
+                      batch_max=settings.batch_max),
+    )
+    if sender is None:
+        sender = (JsonlFileSender(settings.sms_file) if settings.sms_sender == "file"
+                  else ConsoleSender())
+    return Platform(
+        settings=settings, engine=engine, deps=deps, auth=AuthService(deps),
+        people=PeopleService(deps), places=PlacesService(deps), sampling=SamplingService(deps),
+        delivery=DeliveryService(deps), lab=LabService(deps), outbox=OutboxService(deps, sender),
+        alerts=AlertService(deps), reports=ReportService(deps),
+    )

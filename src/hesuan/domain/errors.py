@@ -1,0 +1,82 @@
+"""The one error hierarchy of Hesuan.
+
+Every error a caller can cause is a :class:`HesuanError`. Each carries a stable machine ``code``
+(the reason code that batch endpoints report per item), the ``field`` it concerns when there is
+one, and a message in plain words naming the field and the rule. Entry points map the classes
+once: to HTTP status codes (``entrypoints.api.errors``) and to CLI exit codes (``entrypoints.cli``).
+
+::
+
+    HesuanError
+    ├── InvalidInput          422 / exit 2   malformed or failing a format rule (checksum, size)
+    ├── NotFound              404 / exit 3   the thing named does not exist (or is not yours to see)
+    ├── RuleViolation         409 / exit 4   well-formed but breaks a domain rule in the current state
+    │   └── Conflict          409 / exit 4   clashes with what is already recorded
+    ├── NotAuthenticated      401 / exit 5   no valid credentials
+    └── PermissionDenied      403 / exit 6   authenticated, but role or scope does not allow it
+
+Imports: standard library only.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "Conflict",
+    "HesuanError",
+    "InvalidInput",
+    "NotAuthenticated",
+    "NotFound",
+    "PermissionDenied",
+    "RuleViolation",
+]
+
+
+class HesuanError(Exception):
+    """Base of every error Hesuan raises on purpose."""
+
+    default_code = "error"
+
+    def __init__(self, message: str, *, code: str | None = None, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code or self.default_code
+        self.field = field
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {"code": self.code, "field": self.field, "message": self.message}
+
+
+class InvalidInput(HesuanError):
+    """Input is malformed or fails a format rule (bad checksum, unknown pool size, ...)."""
+
+    default_code = "invalid_input"
+
+
+class NotFound(HesuanError):
+    """The named thing does not exist, or the caller may not know that it exists."""
+
+    default_code = "not_found"
+
+
+class RuleViolation(HesuanError):
+    """Input is well-formed but breaks a domain rule in the current state (tube full, ...)."""
+
+    default_code = "rule_violation"
+
+
+class Conflict(RuleViolation):
+    """Input clashes with what is already recorded (barcode used, different result, ...)."""
+
+    default_code = "conflict"
+
+
+class NotAuthenticated(HesuanError):
+    """No valid credentials were presented."""
+
+    default_code = "not_authenticated"
+
+
+class PermissionDenied(HesuanError):
+    """The caller's role or scope does not allow this."""
+
+    default_code = "permission_denied"

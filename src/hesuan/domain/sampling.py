@@ -1,0 +1,198 @@
+"""Sampling (采): sites, tubes, pooling, and the rules a scan at a window must obey.
+
+Terms: a tube (采样管) is single (单采, 1 person) or pooled (混采, 5/10/20 in 1, never above 20).
+A first-landing point (第一落点) and key groups (重点人群) take single tubes only, marked priority
+(优先送检). Rules enforced here, for every scan:
+
+* a tube barcode is used once, and its format and Luhn check digit are valid;
+* a tube never holds more than its capacity, and seals itself when full;
+* a person is never in two open tubes, never twice in one tube;
+* a person with an open recall (复核) is re-sampled in a single tube.
+
+The functions are pure: the caller passes the facts (tube state, where the person currently is),
+gets back a decision, and applies it.
+
+Imports: standard library and ``stdnum`` (Luhn check digits).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+
+from stdnum import luhn
+from stdnum.exceptions import ValidationError as _StdnumError
+
+from hesuan.domain.errors import Conflict, InvalidInput, NotFound, RuleViolation
+from hesuan.domain.people import SINGLE_TUBE_GROUPS, Group
+
+__all__ = [
+    "POOL_SIZES",
+    "Admission",
+    "PersonFacts",
+    "SiteKind",
+    "TubeState",
+    "TubeStatus",
+    "admit_person",
+    "check_box_code",
+    "check_opening",
+    "check_tube_barcode",
+    "make_box_code",
+    "make_tube_barcode",
+]
+
+POOL_SIZES: tuple[int, ...] = (1, 5, 10, 20)
+
+
+class SiteKind(enum.StrEnum):
+    FIXED = "fixed"  # 固定采样点
+    TEMPORARY = "temporary"  # 临时采样点
+    FIRST_LANDING = "first_landing"  # 第一落点 (station, airport, highway exit)
+    HOSPITAL = "hospital"  # 医院
+    DOOR_TO_DOOR = "door_to_door"  # 上门采样队
+
+    @property
+    def single_tubes_only(self) -> bool:
+        return self is SiteKind.FIRST_LANDING
+
+
+class TubeStatus(enum.StrEnum):
+    OPEN = "open"
+    SEALED = "sealed"
+    BOXED = "boxed"
+    RECEIVED = "received"
+    RESULTED = "resulted"
+
+
+def _check_luhn(value: str, *, field: str, what: str, digits: int, prefix: str = "") -> str:
+    value = value.strip().upper()
+    body = value[len(prefix) :] if value.startswith(prefix) else None
+    if body is None or len(body) != digits or not body.isdigit():
+        raise InvalidInput(
+            f"{field} must be {prefix + ' followed by ' if prefix else ''}{digits} digits "
+            f"({what} format)",
+            code=f"bad_{field}",
+            field=field,
+        )
+    try:
+        luhn.validate(body)
+    except _StdnumError:
+        raise InvalidInput(
+            f"{field} {value!r} fails its Luhn check digit", code=f"bad_{field}", field=field
+        ) from None
+    return value
+
+
+def check_tube_barcode(barcode: str) -> str:
+    """Tube barcodes are 13 digits, the last a Luhn check digit."""
+    return _check_luhn(barcode, field="barcode", what="tube barcode", digits=13)
+
+
+def check_box_code(code: str) -> str:
+    """Transport box codes are ``BX`` and 10 digits, the last a Luhn check digit."""
+    return _check_luhn(code, field="box_code", what="transport box", digits=10, prefix="BX")
+
+
+def make_tube_barcode(serial: int) -> str:
+    body = f"{serial:012d}"
+    return body + luhn.calc_check_digit(body)
+
+
+def make_box_code(serial: int) -> str:
+    body = f"{serial:09d}"
+    return "BX" + body + luhn.calc_check_digit(body)
+
+
+def check_opening(mode: int, site_kind: SiteKind) -> bool:
+    """Validate a tube's pool size at a site; return whether the tube is priority (优先)."""
+    if mode not in POOL_SIZES:
+        raise InvalidInput(
+            f"mode must be one of {', '.join(map(str, POOL_SIZES))} (people per tube)",
+            code="bad_mode",
+            field="mode",
+        )
+    if site_kind.single_tubes_only and mode != 1:
+        raise RuleViolation(
+            "a first-landing point samples single tubes only (单采单检): mode must be 1",
+            code="site_requires_single_tube",
+            field="mode",
+        )
+    return site_kind.single_tubes_only
+
+
+@dataclass(slots=True)
+class TubeState:
+    """What a window knows of a tube while sampling into it."""
+
+    id: str
+    barcode: str
+    site_id: str
+    capacity: int
+    priority: bool
+    status: TubeStatus
+    count: int
+    first_sampled_at: datetime | None = None
+    sealed_at: datetime | None = None
+    box_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PersonFacts:
+    id: str
+    groups: frozenset[Group]
+    open_tube_id: str | None  # the open tube the person is already in, if any
+    has_open_recall: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """Result of admitting a person: whether the tube is now full (and so seals itself)."""
+
+    fills_tube: bool
+    priority: bool
+
+
+def admit_person(tube: TubeState | None, person: PersonFacts | None, site_id: str) -> Admission:
+    """Decide whether ``person`` may be added to ``tube`` at ``site_id``; raise if not."""
+    if tube is None:
+        raise NotFound("barcode: no tube with this barcode is open", code="unknown_tube",
+                       field="barcode")
+    if tube.site_id != site_id:
+        raise RuleViolation("barcode: the tube belongs to another site", code="wrong_site",
+                            field="barcode")
+    if tube.status is not TubeStatus.OPEN:
+        raise RuleViolation("barcode: the tube is sealed; open a new tube", code="tube_sealed",
+                            field="barcode")
+    if person is None:
+        raise InvalidInput("code: no such person", code="unknown_person", field="code")
+    if person.open_tube_id == tube.id:
+        raise Conflict("code: this person is already in this tube", code="already_in_tube",
+                       field="code")
+    if person.open_tube_id is not None:
+        raise Conflict(
+            "code: this person is already in another open tube (一人不入两管)",
+            code="person_in_open_tube",
+            field="code",
+        )
+    if tube.count >= tube.capacity:
+        raise RuleViolation(f"barcode: the tube is full ({tube.capacity}/{tube.capacity})",
+                            code="tube_full", field="barcode")
+    if tube.capacity > 1 and person.groups & SINGLE_TUBE_GROUPS:
+        raise RuleViolation(
+            "code: key groups (重点人群) are sampled in single tubes; open a mode-1 tube",
+            code="single_tube_required",
+            field="code",
+        )
+    if tube.capacity > 1 and person.has_open_recall:
+        raise RuleViolation(
+            "code: this person has an open recall (复核) and must be re-sampled in a single tube",
+            code="recall_requires_single_tube",
+            field="code",
+        )
+    priority = tube.priority or bool(person.groups & SINGLE_TUBE_GROUPS) or person.has_open_recall
+    return Admission(fills_tube=tube.count + 1 >= tube.capacity, priority=priority)
+
+
+
+

@@ -1,0 +1,243 @@
+"""The FastAPI application: routes are thin (parse → service → render).
+
+Authentication is a bearer token (``POST /auth/token``); every route but the token route and
+``/health`` requires one. Errors of the one hierarchy map here, once, to HTTP status codes.
+
+Imports: FastAPI, pydantic, ``hesuan.bootstrap`` (the ``Platform`` type), ``hesuan.services``,
+``hesuan.domain``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, File, Query, Request, UploadFile
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from hesuan import __version__
+from hesuan.bootstrap import Platform
+from hesuan.domain.access import Principal
+from hesuan.domain.errors import (
+    HesuanError,
+    InvalidInput,
+    NotAuthenticated,
+    NotFound,
+    PermissionDenied,
+    RuleViolation,
+)
+from hesuan.domain.people import IdKind
+from hesuan.entrypoints.api import schemas as s
+from hesuan.services.lab import ResultInput
+from hesuan.services.people import PersonInput
+from hesuan.services.places import LabInput, RegionInput, SiteInput
+from hesuan.services.sampling import EventKind, EventOutcome, StationEvent
+
+__all__ = ["create_app", "status_for"]
+
+_STATUS: Sequence[tuple[type[HesuanError], int]] = (
+    (InvalidInput, 422),
+    (NotFound, 404),
+    (RuleViolation, 409),
+    (NotAuthenticated, 401),
+    (PermissionDenied, 403),
+)
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": s.ErrorResponse} for code in (401, 403, 404, 409, 422)
+}
+
+
+def status_for(exc: HesuanError) -> int:
+    for cls, code in _STATUS:
+        if isinstance(exc, cls):
+            return code
+    return 400
+
+
+def _event(e: s.StationEventIn) -> StationEvent:
+    return StationEvent(event_id=e.event_id, kind=EventKind(e.kind), site_id=e.site_id, at=e.at,
+                        barcode=e.barcode, mode=e.mode, code=e.code, box_code=e.box_code,
+                        window=e.window)
+
+
+def _outcome(o: EventOutcome) -> s.EventOutcomeOut:
+    return s.EventOutcomeOut.model_validate(asdict(o))
+
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def current_principal(
+    request: Request,
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if creds is None:
+        raise NotAuthenticated("an Authorization: Bearer token is required",
+                               code="missing_token")
+    platform: Platform = request.app.state.platform
+    return platform.auth.authenticate(creds.credentials)
+
+
+Me = Annotated[Principal, Depends(current_principal)]
+
+
+def create_app(platform: Platform) -> FastAPI:
+    app = FastAPI(title="Hesuan (核酸) API", version=__version__, responses=_ERRORS,
+                  description="Routine PCR mass testing: sample → deliver → test → report.")
+    app.state.platform = platform
+
+    @app.exception_handler(HesuanError)
+    def _hesuan_error(_: Request, exc: HesuanError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, NotAuthenticated) else None
+        return JSONResponse({"error": exc.as_dict()}, status_code=status_for(exc),
+                            headers=headers)
+
+    @app.get("/health", tags=["meta"])
+    def health() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    # -- auth and users --------------------------------------------------------------------
+
+    @app.post("/auth/token", tags=["auth"])
+    def token(body: s.TokenRequest) -> s.TokenResponse:
+        return s.TokenResponse(access_token=platform.auth.login(body.username, body.password))
+
+    @app.post("/users", tags=["auth"], status_code=201)
+    def create_user(me: Me, body: s.UserCreate) -> s.Created:
+        return s.Created(id=platform.auth.create_user(me, body.username, body.password,
+                                                      body.role, body.scope))
+
+    @app.get("/audit/verify", tags=["auth"])
+    def audit_verify(me: Me) -> s.AuditVerifyOut:
+        n, broken = platform.auth.verify_audit(me)
+        return s.AuditVerifyOut(entries=n, intact=broken is None, first_broken_seq=broken)
+
+    # -- places ----------------------------------------------------------------------------
+
+    @app.post("/regions", tags=["places"])
+    def add_regions(me: Me, body: s.RegionsIn) -> dict[str, int]:
+        n = platform.places.add_regions(me, [RegionInput(r.code, r.level, r.name, r.parent_code)
+                                             for r in body.regions])
+        return {"upserted": n}
+
+    @app.get("/sites", tags=["places"])
+    def list_sites(me: Me) -> list[s.SiteOut]:
+        return [s.SiteOut.model_validate(asdict(x)) for x in platform.places.sites()]
+
+    @app.post("/sites", tags=["places"], status_code=201)
+    def add_site(me: Me, body: s.SiteIn) -> s.Created:
+        return s.Created(id=platform.places.add_site(me, SiteInput(
+            name=body.name, kind=body.kind, region_code=body.region_code,
+            opening_hours=body.opening_hours, windows=body.windows, lat=body.lat, lng=body.lng)))
+
+    @app.get("/labs", tags=["places"])
+    def list_labs(me: Me) -> list[dict[str, Any]]:
+        return platform.places.labs(me)
+
+    @app.post("/labs", tags=["places"], status_code=201)
+    def add_lab(me: Me, body: s.LabIn) -> s.Created:
+        return s.Created(id=platform.places.add_lab(me, LabInput(body.name, body.region_code,
+                                                                 body.daily_capacity)))
+
+    # -- people ----------------------------------------------------------------------------
+
+    @app.post("/people", tags=["people"], status_code=201)
+    def register(me: Me, body: s.PersonIn) -> s.Created:
+        return s.Created(id=platform.people.register(me, PersonInput(
+            id_number=body.id_number, name=body.name, grid_code=body.grid_code,
+            id_kind=IdKind(body.id_kind), phone=body.phone, groups=tuple(body.groups),
+            language=body.language, household_id=body.household_id, address=body.address)))
+
+    @app.get("/people/{person_id}", tags=["people"])
+    def get_person(me: Me, person_id: str, unmask: bool = False) -> s.PersonOut:
+        return s.PersonOut.model_validate(asdict(platform.people.get(me, person_id, unmask)))
+
+    @app.get("/people/{person_id}/history", tags=["people"])
+    def person_history(me: Me, person_id: str) -> dict[str, Any]:
+        return platform.people.history(me, person_id)
+
+    @app.get("/people/{person_id}/sampling-code", tags=["people"])
+    def sampling_code(me: Me, person_id: str) -> s.SamplingCodeOut:
+        return s.SamplingCodeOut(code=platform.people.sampling_code(me, person_id))
+
+    @app.get("/people/{person_id}/sampling-code.svg", tags=["people"],
+             response_class=Response, responses={200: {"content": {"image/svg+xml": {}}}})
+    def sampling_code_svg(me: Me, person_id: str) -> Response:
+        return Response(platform.people.sampling_code_image(me, person_id, "svg"),
+                        media_type="image/svg+xml", headers={"Cache-Control": "private"})
+
+    @app.get("/people/{person_id}/sampling-code.png", tags=["people"],
+             response_class=Response, responses={200: {"content": {"image/png": {}}}})
+    def sampling_code_png(me: Me, person_id: str) -> Response:
+        return Response(platform.people.sampling_code_image(me, person_id, "png"),
+                        media_type="image/png", headers={"Cache-Control": "private"})
+
+    # -- sampling (采) ----------------------------------------------------------------------
+
+    @app.post("/scans", tags=["sampling"])
+    def scan(me: Me, body: s.StationEventIn) -> s.EventOutcomeOut:
+        return _outcome(platform.sampling.submit(me, [_event(body)])[0])
+
+    @app.post("/scans/batch", tags=["sampling"])
+    def scan_batch(me: Me, body: s.StationBatchIn) -> s.StationBatchOut:
+        outcomes = platform.sampling.submit(me, [_event(e) for e in body.events])
+        counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
+        for o in outcomes:
+            counts[o.status] += 1
+        return s.StationBatchOut(results=[_outcome(o) for o in outcomes], **counts)
+
+    # -- delivery (送) ----------------------------------------------------------------------
+
+    @app.post("/boxes/{box_code}/handover", tags=["delivery"])
+    def handover(me: Me, box_code: str, body: s.HandoverIn) -> s.HandoverOut:
+        fresh = platform.delivery.hand_over(me, body.event_id, box_code, body.at)
+        return s.HandoverOut(box_code=box_code, duplicate=not fresh)
+
+    @app.post("/boxes/{box_code}/receive", tags=["delivery"])
+    def receive(me: Me, box_code: str, body: s.ReceiveIn) -> s.ReceiptOut:
+        r = platform.delivery.receive(me, body.event_id, body.lab_id, box_code, body.at,
+                                      body.tube_barcodes, body.counted)
+        return s.ReceiptOut.model_validate(asdict(r))
+
+    # -- testing (检) -----------------------------------------------------------------------
+
+    @app.post("/labs/{lab_id}/results", tags=["testing"])
+    def results(me: Me, lab_id: str, body: s.ResultsIn) -> s.ResultsOut:
+        out = platform.lab.record(me, lab_id, [ResultInput(r.barcode, r.result, r.ct,
+                                                           r.correction_reason)
+                                               for r in body.results])
+        return s.ResultsOut(results=[s.ResultOutcomeOut.model_validate(asdict(o)) for o in out])
+
+    @app.post("/labs/{lab_id}/results.csv", tags=["testing"])
+    def results_csv(me: Me, lab_id: str,
+                    file: Annotated[UploadFile, File(description="CSV: barcode,result,...")],
+                    ) -> s.ResultsFileOut:
+        text = file.file.read().decode("utf-8-sig", errors="replace")
+        rows = csv.DictReader(io.StringIO(text))
+        problems, total = platform.lab.import_rows(me, lab_id, rows)
+        return s.ResultsFileOut(rows=total, problems=[
+            s.ResultOutcomeOut.model_validate(asdict(o)) for o in problems])
+
+    # -- reports and alerts ----------------------------------------------------------------
+
+    @app.get("/reports/turnaround", tags=["reports"])
+    def turnaround(me: Me) -> dict[str, Any]:
+        return platform.reports.turnaround(me)
+
+    @app.get("/reports/reconcile", tags=["reports"])
+    def reconcile(me: Me, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
+        return platform.reports.reconcile(me, limit)
+
+    @app.get("/alerts", tags=["reports"])
+    def list_alerts(me: Me, open_only: bool = True) -> list[dict[str, Any]]:
+        return platform.alerts.list(me, open_only)
+
+    @app.post("/alerts/check", tags=["reports"])
+    def check_alerts(me: Me) -> dict[str, int]:
+        return {"raised": platform.alerts.check(me)}
+
+    return app

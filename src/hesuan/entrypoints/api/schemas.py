@@ -1,0 +1,253 @@
+"""Request and response bodies of the HTTP API (pydantic models; they appear in OpenAPI).
+
+Imports: pydantic, the standard library, ``hesuan.domain`` enums.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from hesuan.domain.access import Role
+from hesuan.domain.people import IdKind
+from hesuan.domain.regions import Level
+from hesuan.domain.sampling import SiteKind
+
+__all__ = [
+    "AuditVerifyOut",
+    "Created",
+    "ErrorBody",
+    "ErrorResponse",
+    "EventOutcomeOut",
+    "HandoverIn",
+    "HandoverOut",
+    "LabIn",
+    "PersonIn",
+    "PersonOut",
+    "ReceiptOut",
+    "ReceiveIn",
+    "RegionIn",
+    "RegionsIn",
+    "ResultIn",
+    "ResultOutcomeOut",
+    "ResultsFileOut",
+    "ResultsIn",
+    "ResultsOut",
+    "SamplingCodeOut",
+    "SiteIn",
+    "SiteOut",
+    "StationBatchIn",
+    "StationBatchOut",
+    "StationEventIn",
+    "Strict",
+    "TokenRequest",
+    "TokenResponse",
+    "UserCreate",
+]
+
+Barcode = Field(min_length=1, max_length=40, description="13-digit tube barcode, Luhn check")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorBody(BaseModel):
+    code: str
+    field: str | None
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+class TokenRequest(Strict):
+    username: str = Field(min_length=1, max_length=60)
+    password: str = Field(min_length=1, max_length=200)
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+
+
+class UserCreate(Strict):
+    username: str = Field(min_length=3, max_length=60, pattern=r"^[A-Za-z0-9_.-]+$")
+    password: str = Field(min_length=8, max_length=200)
+    role: Role
+    scope: str | None = Field(default=None, max_length=32)
+
+
+class Created(BaseModel):
+    id: str
+
+
+class RegionIn(Strict):
+    code: str = Field(min_length=2, max_length=15)
+    level: Level
+    name: str = Field(min_length=1, max_length=100)
+    parent_code: str | None = Field(default=None, max_length=15)
+
+
+class RegionsIn(Strict):
+    regions: list[RegionIn] = Field(max_length=10000)
+
+
+class SiteIn(Strict):
+    name: str = Field(min_length=1, max_length=100)
+    kind: SiteKind
+    region_code: str = Field(min_length=2, max_length=15)
+    opening_hours: str = Field(default="07:00-21:00", max_length=11)
+    windows: int = Field(default=2, ge=1, le=50)
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lng: float | None = Field(default=None, ge=-180, le=180)
+
+
+class SiteOut(BaseModel):
+    id: str
+    name: str
+    kind: str
+    region_code: str
+    lat: float | None
+    lng: float | None
+    opening_hours: str
+    windows: int
+    status: str
+
+
+class LabIn(Strict):
+    name: str = Field(min_length=1, max_length=100)
+    region_code: str = Field(min_length=2, max_length=15)
+    daily_capacity: int = Field(ge=1, le=10_000_000)
+
+
+class PersonIn(Strict):
+    id_kind: IdKind = IdKind.RESIDENT
+    id_number: str = Field(min_length=1, max_length=40)
+    name: str = Field(min_length=1, max_length=40)
+    phone: str | None = Field(default=None, max_length=20)
+    grid_code: str = Field(min_length=15, max_length=15)
+    groups: list[str] = Field(default_factory=list, max_length=10)
+    language: Literal["zh", "en"] = "zh"
+    household_id: str | None = Field(default=None, max_length=32)
+    address: str | None = Field(default=None, max_length=80)
+
+
+class PersonOut(BaseModel):
+    id: str
+    id_kind: str
+    id_number: str
+    name: str
+    phone: str | None
+    grid_code: str
+    groups: list[str]
+    language: str
+    address: str | None
+    test_state: str
+    last_sampled_at: datetime | None
+    last_result: str | None
+    last_result_at: datetime | None
+    open_recall_id: str | None
+    masked: bool
+
+
+class SamplingCodeOut(BaseModel):
+    code: str
+
+
+class StationEventIn(Strict):
+    event_id: str = Field(min_length=1, max_length=36, description="client-made UUID")
+    kind: Literal["open_tube", "sample", "seal_tube", "box_tube", "seal_box"]
+    site_id: str = Field(min_length=1, max_length=32)
+    at: AwareDatetime = Field(description="the station's clock when the event happened")
+    barcode: str | None = Field(default=None, max_length=40)
+    mode: int | None = Field(default=None, ge=0, le=100)
+    code: str | None = Field(default=None, max_length=200, description="sampling-code token")
+    box_code: str | None = Field(default=None, max_length=40)
+    window: int | None = Field(default=None, ge=0, le=100)
+
+
+class StationBatchIn(Strict):
+    events: list[StationEventIn] = Field(max_length=1000)
+
+
+class EventOutcomeOut(BaseModel):
+    event_id: str
+    status: Literal["accepted", "duplicate", "rejected"]
+    reason: str | None = None
+    message: str | None = None
+    field: str | None = None
+    tube: dict[str, Any] | None = None
+    person: dict[str, Any] | None = None
+
+
+class StationBatchOut(BaseModel):
+    results: list[EventOutcomeOut]
+    accepted: int
+    duplicate: int
+    rejected: int
+
+
+class HandoverIn(Strict):
+    event_id: str = Field(min_length=1, max_length=36)
+    at: AwareDatetime
+
+
+class HandoverOut(BaseModel):
+    box_code: str
+    duplicate: bool
+
+
+class ReceiveIn(Strict):
+    event_id: str = Field(min_length=1, max_length=36)
+    lab_id: str = Field(min_length=1, max_length=32)
+    at: AwareDatetime
+    tube_barcodes: list[str] | None = Field(default=None, max_length=1000)
+    counted: int | None = Field(default=None, ge=0, le=1000)
+
+
+class ReceiptOut(BaseModel):
+    box_code: str
+    expected: int
+    received: int
+    missing: list[str]
+    extra: list[str]
+    discrepancy: bool
+    duplicate: bool
+
+
+class ResultIn(Strict):
+    barcode: str = Field(min_length=1, max_length=40)
+    result: str = Field(min_length=1, max_length=20)
+    ct: dict[str, float] | None = None
+    correction_reason: str | None = Field(default=None, max_length=500)
+
+
+class ResultsIn(Strict):
+    results: list[ResultIn] = Field(max_length=20000)
+
+
+class ResultOutcomeOut(BaseModel):
+    barcode: str
+    status: Literal["accepted", "corrected", "duplicate", "rejected"]
+    reason: str | None = None
+    message: str | None = None
+    row: int | None = None
+
+
+class ResultsOut(BaseModel):
+    results: list[ResultOutcomeOut]
+
+
+class ResultsFileOut(BaseModel):
+    rows: int
+    problems: list[ResultOutcomeOut]
+
+
+class AuditVerifyOut(BaseModel):
+    entries: int
+    intact: bool
+    first_broken_seq: int | None

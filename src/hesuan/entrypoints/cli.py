@@ -1,0 +1,236 @@
+"""The ``hesuan`` command line (Typer + Rich). Thin: parse → service → render.
+
+Errors of the one hierarchy map here, once, to exit codes: InvalidInput 2, NotFound 3,
+RuleViolation/Conflict 4, NotAuthenticated 5, PermissionDenied 6. The CLI acts as the platform
+operator (an admin principal named ``cli``); every write is audited under that name.
+
+Imports: Typer, Rich, ``hesuan.bootstrap``, ``hesuan.config``, ``hesuan.services``,
+``hesuan.domain``, ``hesuan.sim``, ``hesuan.entrypoints``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from hesuan.bootstrap import Platform, bootstrap
+from hesuan.config import Settings
+from hesuan.domain.access import Principal, Role
+from hesuan.domain.errors import (
+    HesuanError,
+    InvalidInput,
+    NotAuthenticated,
+    NotFound,
+    PermissionDenied,
+    RuleViolation,
+)
+from hesuan.entrypoints.tables import count_rows, read_table
+
+__all__ = ["CLI_PRINCIPAL", "app", "exit_code_for", "main"]
+
+CLI_PRINCIPAL = Principal(user_id="cli", username="cli", role=Role.ADMIN)
+
+app = typer.Typer(help="Hesuan (核酸): routine PCR mass testing, sample → deliver → test → report.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+people_app = typer.Typer(help="People (居民).", no_args_is_help=True)
+results_app = typer.Typer(help="Lab results (检).", no_args_is_help=True)
+report_app = typer.Typer(help="Machine-readable reports.", no_args_is_help=True)
+db_app = typer.Typer(help="Database.", no_args_is_help=True)
+users_app = typer.Typer(help="Users and roles.", no_args_is_help=True)
+audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+app.add_typer(people_app, name="people")
+app.add_typer(results_app, name="results")
+app.add_typer(report_app, name="report")
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+app.add_typer(audit_app, name="audit")
+
+console = Console(stderr=True)
+
+_EXIT: tuple[tuple[type[HesuanError], int], ...] = (
+    (InvalidInput, 2), (NotFound, 3), (RuleViolation, 4), (NotAuthenticated, 5),
+    (PermissionDenied, 6),
+)
+
+
+def exit_code_for(exc: HesuanError) -> int:
+    return next((code for cls, code in _EXIT if isinstance(exc, cls)), 1)
+
+
+@contextmanager
+def _platform(**kwargs: Any) -> Iterator[Platform]:
+    p = bootstrap(Settings(), **kwargs)
+    try:
+        yield p
+    except HesuanError as exc:
+        console.print(f"[red]error[/red] [{exc.code}]"
+                      f"{' ' + exc.field + ':' if exc.field else ''} {exc.message}")
+        raise typer.Exit(exit_code_for(exc)) from None
+    finally:
+        p.close()
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=console)
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the database schema (Alembic) to the newest version."""
+    with _platform():
+        console.print("database is at the newest schema")
+
+
+@users_app.command("create")
+def users_create(
+    username: str,
+    role: Annotated[Role, typer.Option(help="role of the user")],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True)],
+    scope: Annotated[str | None, typer.Option(help="site, lab, region, grid or person id")] = None,
+) -> None:
+    """Create a user with a role and scope."""
+    with _platform() as p:
+        uid = p.auth.create_user(CLI_PRINCIPAL, username, password, role, scope)
+        console.print(f"created user {username} ({role}) id={uid}")
+
+
+@people_app.command("import")
+def people_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV or .xlsx")],
+    report: Annotated[Path | None, typer.Option(help="where to write per-row errors (CSV)")] = None,
+) -> None:
+    """Import a population (columns: id_kind,id_number,name,phone,grid_code,groups,language,
+    household_id,address). Valid rows are stored, bad rows reported; re-import is a no-op."""
+    report = report or file.with_name(file.stem + ".errors.csv")
+    with _platform() as p:
+        with p.deps.uow(readonly=True) as uow:
+            grids = uow.grid_codes()
+        total = count_rows(file)
+        with _progress() as bar:
+            task = bar.add_task(f"importing {file.name}", total=total)
+            result = p.people.import_rows(CLI_PRINCIPAL, read_table(file), grids,
+                                          progress=lambda n: bar.update(task, completed=n))
+        with report.open("w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(["row", "field", "code", "message"])
+            for e in result.errors:
+                w.writerow([e.row, e.field or "", e.code, e.message])
+        console.print(f"rows {result.rows}: imported {result.inserted}, already present "
+                      f"{result.already_present}, errors {len(result.errors)} (see {report})")
+
+
+@results_app.command("import")
+def results_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV or .xlsx")],
+    lab: Annotated[str, typer.Option(help="the lab's id")],
+    report: Annotated[Path | None, typer.Option(help="where to write per-row problems")] = None,
+) -> None:
+    """Record a lab's results file (barcode,result[,ct_ORF1ab,ct_N,ct_E,correction_reason])."""
+    report = report or file.with_name(file.stem + ".problems.csv")
+    with _platform() as p:
+        problems, total = p.lab.import_rows(CLI_PRINCIPAL, lab, read_table(file))
+        with report.open("w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(["row", "barcode", "status", "reason", "message"])
+            for o in problems:
+                w.writerow([o.row, o.barcode, o.status, o.reason or "", o.message or ""])
+        bad = sum(1 for o in problems if o.status == "rejected")
+        console.print(f"rows {total}: rejected {bad}, other notes {len(problems) - bad} "
+                      f"(see {report})")
+
+
+def _report(fn: Callable[[Platform], Any], as_json: bool) -> None:
+    with _platform() as p:
+        data = fn(p)
+    if as_json:
+        _print_json(data)
+    else:
+        from rich.pretty import pprint
+
+        pprint(data, console=Console())
+
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable JSON on stdout")]
+
+
+@report_app.command("turnaround")
+def report_turnaround(as_json: JsonOpt = False) -> None:
+    """Per-stage turnaround p50/p90/p99 by site, lab and district."""
+    _report(lambda p: p.reports.turnaround(CLI_PRINCIPAL), as_json)
+
+
+@report_app.command("reconcile")
+def report_reconcile(as_json: JsonOpt = False,
+                     limit: Annotated[int, typer.Option(help="items listed per key")] = 100,
+                     ) -> None:
+    """Reconciliation: what fell between stages (every list empty on a consistent round)."""
+    _report(lambda p: p.reports.reconcile(CLI_PRINCIPAL, limit), as_json)
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the audit log's hash chain from its first entry to its last."""
+    with _platform() as p:
+        n, broken = p.auth.verify_audit(CLI_PRINCIPAL)
+    if broken is None:
+        console.print(f"audit chain intact: {n} entries")
+        return
+    console.print(f"[red]audit chain broken at entry {broken}[/red] ({n} entries verified)")
+    raise typer.Exit(7)
+
+
+@app.command("alerts")
+def alerts_check() -> None:
+    """Raise alerts for late boxes and late results; print the open ones."""
+    with _platform() as p:
+        raised = p.alerts.check(CLI_PRINCIPAL)
+        open_alerts = p.alerts.list(CLI_PRINCIPAL)
+    console.print(f"raised {raised}; open {len(open_alerts)}")
+
+
+@app.command("notify")
+def notify(limit: int = 1000) -> None:
+    """Deliver pending notifications from the outbox through the configured sender."""
+    with _platform() as p:
+        r = p.outbox.deliver(CLI_PRINCIPAL, limit)
+    console.print(f"sent {r.sent}, failed {r.failed}")
+
+
+@app.command("verify-code")
+def verify_code(code: str) -> None:
+    """Check a sampling-code token (prints the person id it stands for, or fails)."""
+    with _platform() as p:
+        _print_json({"person_id": p.people.resolve_code(code)})
+
+
+@app.command("serve")
+def serve(host: Annotated[str | None, typer.Option()] = None,
+          port: Annotated[int | None, typer.Option()] = None) -> None:
+    """Serve the API (uvicorn with httptools and uvloop)."""
+    import uvicorn
+
+    from hesuan.entrypoints.api import create_app
+
+    settings = Settings()
+    platform = bootstrap(settings)
+    uvicorn.run(create_app(platform), host=host or settings.host, port=port or settings.port,
+                http="httptools", loop="uvloop", log_level="warning", access_log=False)
+
+
+def main() -> None:
+    app()
+

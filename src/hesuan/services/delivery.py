@@ -1,0 +1,120 @@
+"""Delivery (送): a courier takes a sealed box; a lab receives it and counts its tubes.
+
+Chain of custody (样本交接): every hand-over is a recorded event with its time and who did it.
+At receipt the lab scans the tubes it finds (or gives a count); tubes missing from the box or
+extra to it are a discrepancy recorded on the box and shown in reconciliation. Both calls are
+idempotent by the client's event id.
+
+Imports: standard library, ``hesuan.domain``, ``hesuan.services``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from hesuan.domain.access import Principal, Role, require
+from hesuan.domain.errors import InvalidInput, NotFound, RuleViolation
+from hesuan.domain.sampling import check_box_code, check_tube_barcode
+from hesuan.services.context import Deps
+
+__all__ = ["DeliveryService", "Receipt"]
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    box_code: str
+    expected: int
+    received: int
+    missing: list[str]
+    extra: list[str]
+    discrepancy: bool
+    duplicate: bool = False
+
+
+class DeliveryService:
+    def __init__(self, deps: Deps) -> None:
+        self._d = deps
+
+    def hand_over(self, actor: Principal, event_id: str, box_code: str, at: datetime) -> bool:
+        """Courier scans a sealed box out of its site. Returns False for a replayed event."""
+        require(actor, Role.COURIER, action="collect boxes")
+        code = check_box_code(box_code)
+        now = self._d.clock.now()
+        with self._d.uow() as uow:
+            if uow.known_events([event_id]):
+                return False
+            box = uow.box_by_code(code)
+            if box is None:
+                raise NotFound("box_code: no such box", code="unknown_box", field="box_code")
+            if box["status"] != "sealed":
+                raise RuleViolation(f"box_code: a box can be collected only once sealed and not "
+                                    f"yet collected (it is {box['status']})",
+                                    code="box_not_ready", field="box_code")
+            uow.update_box(box["id"], {"status": "in_transit", "courier_id": actor.user_id,
+                                       "handed_over_at": at})
+            uow.record_event({"event_id": event_id, "kind": "handover",
+                              "site_id": box["site_id"], "actor": actor.user_id,
+                              "client_at": at, "received_at": now})
+            uow.audit(now, actor.username, "box.handover", f"box:{code}", {})
+            uow.commit()
+        return True
+
+    def receive(self, actor: Principal, event_id: str, lab_id: str, box_code: str,
+                at: datetime, tube_barcodes: Sequence[str] | None = None,
+                counted: int | None = None) -> Receipt:
+        """Lab scans a box in and reconciles its tubes against what was packed."""
+        require(actor, Role.LAB, scope=lab_id, action="receive boxes for this lab")
+        code = check_box_code(box_code)
+        if tube_barcodes is None and counted is None:
+            raise InvalidInput("give tube_barcodes (scanned) or counted (number of tubes)",
+                               code="missing_count", field="tube_barcodes")
+        scanned = [check_tube_barcode(x) for x in tube_barcodes] if tube_barcodes else []
+        now = self._d.clock.now()
+        with self._d.uow() as uow:
+            if uow.lab(lab_id) is None:
+                raise NotFound("lab_id: no such lab", code="unknown_lab", field="lab_id")
+            box = uow.box_by_code(code)
+            if box is None:
+                raise NotFound("box_code: no such box", code="unknown_box", field="box_code")
+            if uow.known_events([event_id]):
+                return _receipt(box, duplicate=True)
+            if box["status"] not in ("sealed", "in_transit"):
+                raise RuleViolation(f"box_code: the box cannot be received (it is "
+                                    f"{box['status']})", code="box_not_ready",
+                                    field="box_code")
+            packed = dict((bc, tid) for tid, bc in uow.box_tubes(box["id"]))
+            if tube_barcodes is not None:
+                seen = set(scanned)
+                missing = sorted(set(packed) - seen)
+                extra = sorted(seen - set(packed))
+                received_ids = [packed[bc] for bc in packed if bc in seen]
+                count = len(seen)
+            else:
+                assert counted is not None
+                missing, extra, count = [], [], counted
+                received_ids = list(packed.values())
+            discrepancy = bool(missing or extra or count != len(packed))
+            values: dict[str, Any] = {
+                "status": "received", "lab_id": lab_id, "received_at": at,
+                "received_count": count, "missing": missing, "extra": extra,
+                "discrepancy": discrepancy,
+            }
+            uow.update_box(box["id"], values)
+            uow.mark_tubes_received(received_ids, lab_id, at)
+            uow.record_event({"event_id": event_id, "kind": "receive",
+                              "site_id": box["site_id"], "actor": actor.user_id,
+                              "client_at": at, "received_at": now})
+            uow.audit(now, actor.username, "box.receive", f"box:{code}",
+                      {"expected": len(packed), "received": count, "missing": len(missing),
+                       "extra": len(extra)})
+            uow.commit()
+        return Receipt(code, len(packed), count, missing, extra, discrepancy)
+
+
+def _receipt(box: dict[str, Any], duplicate: bool) -> Receipt:
+    return Receipt(box["code"], box["tube_count"] or 0, box["received_count"] or 0,
+                   list(box["missing"] or []), list(box["extra"] or []),
+                   bool(box["discrepancy"]), duplicate)

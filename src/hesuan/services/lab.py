@@ -1,0 +1,163 @@
+"""Testing (检): a lab records results per tube; the results fan out to every member (报).
+
+Accepted only for tubes this lab has received. The same result twice is a no-op; a different
+result for a resulted tube is a conflict unless sent as a correction with a reason (audited).
+Results for unknown tubes are rejected and kept for reconciliation. The fan-out is set-based in
+the store: a 1 M-person results file is a handful of statements, not a loop over people.
+
+Imports: standard library, ``hesuan.domain``, ``hesuan.services``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from hesuan.domain.access import Principal, Role, require
+from hesuan.domain.errors import HesuanError, InvalidInput, NotFound
+from hesuan.domain.results import CT_TARGETS, Result, check_ct
+from hesuan.domain.sampling import check_tube_barcode
+from hesuan.services.context import Deps
+
+__all__ = ["LabService", "ResultInput", "ResultOutcome", "parse_result_row"]
+
+
+@dataclass(frozen=True, slots=True)
+class ResultInput:
+    barcode: str
+    result: str
+    ct: dict[str, float] | None = None
+    correction_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ResultOutcome:
+    barcode: str
+    status: str  # accepted | corrected | duplicate | rejected
+    reason: str | None = None
+    message: str | None = None
+    row: int | None = None
+
+
+class LabService:
+    def __init__(self, deps: Deps) -> None:
+        self._d = deps
+
+    def record(self, actor: Principal, lab_id: str,
+               items: Sequence[ResultInput]) -> list[ResultOutcome]:
+        require(actor, Role.LAB, scope=lab_id, action="record results for this lab")
+        now = self._d.clock.now()
+        parsed: list[tuple[int, str, Result, dict[str, float] | None, str | None]] = []
+        outcomes: list[ResultOutcome | None] = [None] * len(items)
+        for i, it in enumerate(items):
+            try:
+                barcode = check_tube_barcode(it.barcode)
+                result = Result.parse(it.result)
+                ct = check_ct(it.ct)
+                reason = (it.correction_reason or "").strip() or None
+            except HesuanError as exc:
+                outcomes[i] = ResultOutcome(it.barcode, "rejected", exc.code, exc.message)
+                continue
+            parsed.append((i, barcode, result, ct, reason))
+        stats: dict[str, int] = {}
+        with self._d.uow() as uow:
+            if uow.lab(lab_id) is None:
+                raise NotFound("lab_id: no such lab", code="unknown_lab", field="lab_id")
+            tubes = uow.tubes_for_results(b for _, b, _, _, _ in parsed)
+            new: list[tuple[str, Result, dict[str, float] | None]] = []
+            corrections: list[tuple[str, Result, dict[str, float] | None, str, str]] = []
+            rejected_rows: list[dict[str, Any]] = []
+            in_batch: dict[str, Result] = {}
+            for i, barcode, result, ct, reason in parsed:
+                t = tubes.get(barcode)
+                if t is None:
+                    outcomes[i] = ResultOutcome(barcode, "rejected", "unknown_tube",
+                                                "barcode: no tube with this barcode exists")
+                    rejected_rows.append({"id": self._d.new_id(), "lab_id": lab_id,
+                                          "barcode": barcode, "reason": "unknown_tube",
+                                          "actor": actor.user_id, "at": now})
+                    continue
+                if t.lab_id != lab_id or t.status not in ("received", "resulted"):
+                    outcomes[i] = ResultOutcome(barcode, "rejected", "not_received",
+                                                "barcode: this lab has not received the tube")
+                    continue
+                current = in_batch.get(barcode) or (Result(t.result) if t.result else None)
+                if current is None:
+                    new.append((t.id, result, ct))
+                    in_batch[barcode] = result
+                    outcomes[i] = ResultOutcome(barcode, "accepted")
+                elif current is result and reason is None:
+                    outcomes[i] = ResultOutcome(barcode, "duplicate")
+                elif reason is None:
+                    outcomes[i] = ResultOutcome(
+                        barcode, "rejected", "result_conflict",
+                        f"result: the tube is already {current}; send a correction with a "
+                        f"reason to change it")
+                else:
+                    corrections.append((t.id, result, ct, reason, current.value))
+                    in_batch[barcode] = result
+                    outcomes[i] = ResultOutcome(barcode, "corrected")
+            if rejected_rows:
+                uow.reject_results(rejected_rows)
+            if new or corrections:
+                stats = uow.apply_results(lab_id, new, corrections, actor.user_id, now,
+                                          self._d.new_id, now + self._d.limits.recall_due)
+            uow.audit(now, actor.username, "results.record", f"lab:{lab_id}",
+                      {"accepted": len(new), "corrected": len(corrections),
+                       "rejected": sum(1 for o in outcomes if o and o.status == "rejected")}
+                      | stats)
+            uow.commit()
+        return [o for o in outcomes if o is not None]
+
+    def import_rows(self, actor: Principal, lab_id: str, rows: Iterable[Mapping[str, Any]],
+                    chunk: int = 20000) -> tuple[list[ResultOutcome], int]:
+        """Record results from table rows (CSV/Excel), ``chunk`` rows a transaction.
+        Returns the outcomes that were not plain acceptances, and the number of rows."""
+        report: list[ResultOutcome] = []
+        batch: list[ResultInput] = []
+        rownos: list[int] = []
+        total = 0
+
+        def flush() -> None:
+            for n, o in zip(rownos, self.record(actor, lab_id, batch), strict=True):
+                if o.status != "accepted":
+                    report.append(ResultOutcome(o.barcode, o.status, o.reason, o.message, n))
+
+        for n, raw in enumerate(rows, start=2):
+            total += 1
+            try:
+                batch.append(parse_result_row(raw))
+                rownos.append(n)
+            except HesuanError as exc:
+                report.append(ResultOutcome(str(raw.get("barcode", "")), "rejected", exc.code,
+                                            exc.message, n))
+            if len(batch) >= chunk:
+                flush()
+                batch, rownos = [], []
+        if batch:
+            flush()
+        return report, total
+
+
+def parse_result_row(raw: Mapping[str, Any]) -> ResultInput:
+    """A results-file row: barcode, result, optional ct_ORF1ab / ct_N / ct_E, optional
+    correction_reason."""
+    barcode = str(raw.get("barcode") or "").strip()
+    result = str(raw.get("result") or "").strip()
+    if not barcode:
+        raise InvalidInput("barcode is required", code="missing_field", field="barcode")
+    if not result:
+        raise InvalidInput("result is required", code="missing_field", field="result")
+    ct: dict[str, float] = {}
+    for target in CT_TARGETS:
+        v = raw.get(f"ct_{target}")
+        if v is None or str(v).strip() == "":
+            continue
+        try:
+            ct[target] = float(v)
+        except ValueError:
+            raise InvalidInput(f"ct_{target} must be a number", code="bad_ct",
+                               field=f"ct_{target}") from None
+    reason = str(raw.get("correction_reason") or "").strip() or None
+    return ResultInput(barcode, result, ct or None, reason)

@@ -1,0 +1,111 @@
+"""Notifications through the outbox, and lateness alerts.
+
+Messages are written to the outbox in the same transaction as the state change that causes
+them, with a de-duplication key, and delivered afterwards by a ``Sender``: a crash between the
+two loses nothing and sends nothing twice. Failed sends retry with exponential back-off.
+Templates exist in Simplified Chinese and English, chosen by the person's language.
+
+Imports: standard library, ``hesuan.domain``, ``hesuan.services``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from hesuan.domain.access import Principal, Role, require
+from hesuan.services.context import Deps
+from hesuan.services.ports import Sender
+
+__all__ = ["TEMPLATES", "AlertService", "DeliveryReport", "OutboxService", "render"]
+
+TEMPLATES: dict[str, dict[str, str]] = {
+    "recall": {
+        "zh": "【核酸检测】您参与的混采管检测结果需复核，请于{due}前到任意采样点单管复检，"
+              "复检前请居家。",
+        "en": "[PCR testing] Your pooled sample needs a re-test. Please get a single-tube "
+              "re-test at any site before {due} and stay home until then.",
+    },
+    "invalid": {
+        "zh": "【核酸检测】您的样本检测无效，请于{due}前到任意采样点重新采样。",
+        "en": "[PCR testing] Your sample could not be tested. Please be re-sampled at any site "
+              "before {due}.",
+    },
+    "positive": {
+        "zh": "【核酸检测】您的核酸检测结果为阳性，请留在原地，疾控人员将尽快与您联系。",
+        "en": "[PCR testing] Your PCR result is positive. Please stay where you are; the health "
+              "authority will contact you shortly.",
+    },
+}
+
+_MAX_BACKOFF = timedelta(hours=1)
+
+
+def render(template: str, language: str, params: dict[str, Any]) -> str:
+    texts = TEMPLATES[template]
+    return texts.get(language, texts["zh"]).format(**params)
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryReport:
+    sent: int
+    failed: int
+
+
+class OutboxService:
+    def __init__(self, deps: Deps, sender: Sender) -> None:
+        self._d = deps
+        self._sender = sender
+
+    def deliver(self, actor: Principal, limit: int = 500) -> DeliveryReport:
+        require(actor, Role.ADMIN, action="deliver notifications")
+        now = self._d.clock.now()
+        with self._d.uow(readonly=True) as uow:
+            batch = uow.pending_outbox(now, limit)
+        sent = failed = 0
+        for m in batch:
+            try:
+                phone = self._d.vault.decrypt(m.phone_enc) if m.phone_enc else None
+                self._sender.send(phone, render(m.template, m.language, m.params), m)
+            except Exception as exc:  # any sender failure is retried later
+                failed += 1
+                backoff = min(timedelta(seconds=30 * 2 ** m.attempts), _MAX_BACKOFF)
+                with self._d.uow() as uow:
+                    uow.outbox_failed(m.id, type(exc).__name__, now + backoff)
+                    uow.commit()
+                continue
+            sent += 1
+            with self._d.uow() as uow:
+                uow.outbox_sent(m.id, self._d.clock.now())
+                uow.commit()
+        return DeliveryReport(sent, failed)
+
+
+class AlertService:
+    """Raises alerts for boxes late to the lab and results late after receipt (one per subject)."""
+
+    def __init__(self, deps: Deps) -> None:
+        self._d = deps
+
+    def check(self, actor: Principal) -> int:
+        require(actor, Role.ADMIN, Role.HEALTH_OFFICER, action="check for late stages")
+        now = self._d.clock.now()
+        with self._d.uow() as uow:
+            raised = uow.raise_alerts(now, _ms(self._d.limits.transport),
+                                      _ms(self._d.limits.lab), self._d.new_id)
+            if raised:
+                uow.audit(now, actor.username, "alerts.raise", "alerts", {"raised": raised})
+            uow.commit()
+        return raised
+
+    def list(self, actor: Principal, open_only: bool = True,
+             limit: int = 200) -> list[dict[str, Any]]:
+        require(actor, Role.HEALTH_OFFICER, action="see alerts")
+        with self._d.uow(readonly=True) as uow:
+            return uow.alerts(open_only, limit)
+
+
+def _ms(d: timedelta) -> int:
+    return int(d.total_seconds() * 1000)
+

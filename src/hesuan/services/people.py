@@ -1,0 +1,288 @@
+"""People (居民): registration, bulk import, reading with masking, and sampling codes (采样码).
+
+The ID number and phone are encrypted at rest and looked up by keyed hash; reads of personal data
+are audited; the API shows masked values unless the caller's role may unmask.
+
+Imports: standard library, ``hesuan.domain``, ``hesuan.services``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from hesuan.domain.access import Principal, Role, require
+from hesuan.domain.errors import HesuanError, InvalidInput, NotFound, PermissionDenied
+from hesuan.domain.people import (
+    IdKind,
+    Language,
+    mask_id_number,
+    mask_name,
+    mask_phone,
+    normalise_id_number,
+    normalise_phone,
+    parse_groups,
+)
+from hesuan.services.context import Deps
+from hesuan.services.ports import NewPerson, PersonRow
+
+__all__ = ["ImportReport", "PeopleService", "PersonInput", "PersonView", "RowError"]
+
+
+@dataclass(frozen=True, slots=True)
+class PersonInput:
+    id_number: str
+    name: str
+    grid_code: str
+    id_kind: IdKind = IdKind.RESIDENT
+    phone: str | None = None
+    groups: tuple[str, ...] = ()
+    language: str = "zh"
+    household_id: str | None = None
+    address: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PersonView:
+    id: str
+    id_kind: str
+    id_number: str  # masked unless the caller may unmask
+    name: str  # masked unless the caller may unmask or is the person
+    phone: str | None
+    grid_code: str
+    groups: list[str]
+    language: str
+    address: str | None
+    test_state: str
+    last_sampled_at: datetime | None
+    last_result: str | None
+    last_result_at: datetime | None
+    open_recall_id: str | None
+    masked: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    row: int
+    field: str | None
+    code: str
+    message: str
+
+
+@dataclass(slots=True)
+class ImportReport:
+    rows: int = 0
+    inserted: int = 0
+    already_present: int = 0
+    errors: list[RowError] = field(default_factory=list)
+
+
+class PeopleService:
+    def __init__(self, deps: Deps) -> None:
+        self._d = deps
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def _prepare(self, p: PersonInput, known_grids: set[str]) -> NewPerson:
+        id_number = normalise_id_number(p.id_kind, p.id_number)
+        name = p.name.strip()
+        if not name or len(name) > 40:
+            raise InvalidInput("name must be 1-40 characters", code="bad_name", field="name")
+        phone = normalise_phone(p.phone) if p.phone else None
+        groups = parse_groups(p.groups)
+        if p.grid_code not in known_grids:
+            raise InvalidInput(f"grid_code {p.grid_code!r} is not a known grid (网格)",
+                               code="unknown_grid", field="grid_code")
+        try:
+            language = Language(p.language or "zh").value
+        except ValueError:
+            raise InvalidInput("language must be zh or en", code="bad_language",
+                               field="language") from None
+        v = self._d.vault
+        birth_year = int(id_number[6:10]) if p.id_kind is IdKind.RESIDENT else None
+        return NewPerson(
+            id=self._d.new_id(), id_kind=p.id_kind.value,
+            id_hash=v.lookup_hash(f"{p.id_kind.value}:{id_number}"), id_enc=v.encrypt(id_number),
+            id_last4=id_number[-4:], name_enc=v.encrypt(name), name_masked=mask_name(name),
+            phone_enc=v.encrypt(phone) if phone else None,
+            phone_hash=v.lookup_hash(f"phone:{phone}") if phone else None,
+            grid_code=p.grid_code, household_id=p.household_id, address=p.address,
+            groups=",".join(sorted(g.value for g in groups)), birth_year=birth_year,
+            language=language,
+        )
+
+    def register(self, actor: Principal, p: PersonInput) -> str:
+        require(actor, Role.HEALTH_OFFICER, Role.GRID_WORKER, action="register people")
+        if not actor.covers_region(p.grid_code):
+            raise PermissionDenied("grid_code is outside your region", code="wrong_scope",
+                                   field="grid_code")
+        now = self._d.clock.now()
+        with self._d.uow() as uow:
+            grid = uow.region(p.grid_code)
+            row = self._prepare(p, {p.grid_code} if grid and grid["level"] == "grid" else set())
+            existing = uow.person_id_by_hash(row.id_hash)
+            if existing is not None:
+                return existing
+            uow.insert_people([row], now)
+            uow.audit(now, actor.username, "person.create", f"person:{row.id}", {})
+            uow.commit()
+        return row.id
+
+    def import_rows(self, actor: Principal, rows: Iterable[Mapping[str, Any]],
+                    known_grids: set[str], chunk: int = 5000,
+                    progress: Callable[[int], None] | None = None) -> ImportReport:
+        """Import people streaming, ``chunk`` rows a transaction. Bad rows are reported, the rest
+        stored; rows whose ID number is already known change nothing (re-import is a no-op)."""
+        require(actor, Role.ADMIN, Role.HEALTH_OFFICER, action="import people")
+        report = ImportReport()
+        batch: list[NewPerson] = []
+        for n, raw in enumerate(rows, start=2):  # row 1 is the header
+            report.rows += 1
+            try:
+                batch.append(self._prepare(_person_input(raw), known_grids))
+            except HesuanError as exc:
+                report.errors.append(RowError(n, exc.field, exc.code, exc.message))
+            if len(batch) >= chunk:
+                self._flush(actor, batch, report)
+                if progress is not None:
+                    progress(report.rows)
+                batch = []
+        if batch:
+            self._flush(actor, batch, report)
+        if progress is not None:
+            progress(report.rows)
+        return report
+
+    def _flush(self, actor: Principal, batch: list[NewPerson], report: ImportReport) -> None:
+        now = self._d.clock.now()
+        with self._d.uow() as uow:
+            inserted = uow.insert_people(batch, now)
+            uow.audit(now, actor.username, "person.import", "people",
+                      {"rows": len(batch), "inserted": inserted})
+            uow.commit()
+        report.inserted += inserted
+        report.already_present += len(batch) - inserted
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def _authorise_read(self, actor: Principal, row: PersonRow) -> None:
+        if actor.role is Role.RESIDENT:
+            if actor.scope != row.id:
+                raise NotFound("no such person", code="unknown_person")
+            return
+        if actor.role is Role.ADMIN:
+            return
+        if actor.role in (Role.HEALTH_OFFICER, Role.GRID_WORKER) and actor.covers_region(
+            row.grid_code
+        ):
+            return
+        raise PermissionDenied(f"role {actor.role} may not read this person's record",
+                               code="wrong_scope")
+
+    def get(self, actor: Principal, person_id: str, unmask: bool = False) -> PersonView:
+        if unmask and not actor.may_unmask:
+            raise PermissionDenied(f"role {actor.role} may not see unmasked personal data",
+                                   code="may_not_unmask", field="unmask")
+        now = self._d.clock.now()
+        with self._d.uow() as uow:
+            row = uow.person(person_id)
+            if row is None:
+                raise NotFound("no such person", code="unknown_person", field="person_id")
+            self._authorise_read(actor, row)
+            uow.audit(now, actor.username, "person.read", f"person:{person_id}",
+                      {"unmasked": unmask})
+            uow.commit()
+        v = self._d.vault
+        show = unmask or actor.role is Role.RESIDENT
+        id_number = v.decrypt(row.id_enc)
+        phone = v.decrypt(row.phone_enc) if row.phone_enc else None
+        return PersonView(
+            id=row.id, id_kind=row.id_kind,
+            id_number=id_number if show else mask_id_number(id_number),
+            name=v.decrypt(row.name_enc) if show else row.name_masked,
+            phone=(phone if show else mask_phone(phone)) if phone else None,
+            grid_code=row.grid_code, groups=[g for g in row.groups.split(",") if g],
+            language=row.language, address=row.address, test_state=row.test_state,
+            last_sampled_at=row.last_sampled_at, last_result=row.last_result,
+            last_result_at=row.last_result_at, open_recall_id=row.open_recall_id,
+            masked=not show,
+        )
+
+    def history(self, actor: Principal, person_id: str) -> dict[str, Any]:
+        """A person's samples with their results, and their recalls."""
+        now = self._d.clock.now()
+        with self._d.uow() as uow:
+            row = uow.person(person_id)
+            if row is None:
+                raise NotFound("no such person", code="unknown_person", field="person_id")
+            self._authorise_read(actor, row)
+            samples = uow.person_samples(person_id)
+            recalls = uow.person_recalls(person_id)
+            uow.audit(now, actor.username, "person.history", f"person:{person_id}", {})
+            uow.commit()
+        return {"samples": samples, "recalls": recalls}
+
+    def find_by_id_number(self, actor: Principal, kind: IdKind, number: str) -> str:
+        require(actor, Role.HEALTH_OFFICER, Role.SAMPLER, Role.SITE_LEAD,
+                action="look people up by ID number")
+        canonical = normalise_id_number(kind, number)
+        with self._d.uow() as uow:
+            pid = uow.person_id_by_hash(self._d.vault.lookup_hash(f"{kind.value}:{canonical}"))
+            if pid is None:
+                raise NotFound("no person with this ID number", code="unknown_person",
+                               field="id_number")
+            uow.audit(self._d.clock.now(), actor.username, "person.lookup", f"person:{pid}", {})
+            uow.commit()
+        return pid
+
+    # -- sampling code ---------------------------------------------------------------------
+
+    def sampling_code(self, actor: Principal, person_id: str) -> str:
+        """The opaque token inside a person's sampling code QR (person id + keyed MAC)."""
+        with self._d.uow(readonly=True) as uow:
+            row = uow.person(person_id)
+        if row is None:
+            raise NotFound("no such person", code="unknown_person", field="person_id")
+        self._authorise_read(actor, row)
+        return self._d.codes.sign(person_id)
+
+    def sampling_code_image(self, actor: Principal, person_id: str, fmt: str) -> bytes:
+        if fmt not in ("svg", "png"):
+            raise InvalidInput("format must be svg or png", code="bad_format", field="format")
+        return self._d.qr.render(self.sampling_code(actor, person_id), fmt, 8)
+
+    def resolve_code(self, token: str) -> str:
+        person_id = self._d.codes.verify(token)
+        if person_id is None:
+            raise InvalidInput("code: the sampling code is forged, altered or unreadable",
+                               code="forged_code", field="code")
+        return person_id
+
+
+_COLUMNS = ("id_number", "name", "grid_code")
+
+
+def _person_input(raw: Mapping[str, Any]) -> PersonInput:
+    def cell(key: str) -> str:
+        v = raw.get(key)
+        return "" if v is None else str(v).strip()
+
+    for key in _COLUMNS:
+        if not cell(key):
+            raise InvalidInput(f"{key} is required", code="missing_field", field=key)
+    kind_text = cell("id_kind") or "resident"
+    try:
+        kind = IdKind(kind_text)
+    except ValueError:
+        raise InvalidInput("id_kind must be resident, passport or hk_macau", code="bad_id_kind",
+                           field="id_kind") from None
+    groups = tuple(g for g in cell("groups").replace(";", ",").split(",") if g.strip())
+    return PersonInput(
+        id_number=cell("id_number"), name=cell("name"), grid_code=cell("grid_code"),
+        id_kind=kind, phone=cell("phone") or None, groups=groups,
+        language=cell("language") or "zh", household_id=cell("household_id") or None,
+        address=cell("address") or None,
+    )
+

@@ -1,0 +1,117 @@
+"""Places: the region hierarchy (省-市-区县-街道-社区-网格), sampling sites and labs.
+
+Imports: standard library, ``hesuan.domain``, ``hesuan.services``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from hesuan.domain.access import Principal, Role, require
+from hesuan.domain.errors import InvalidInput, NotFound
+from hesuan.domain.regions import Level, check_region_code
+from hesuan.domain.sampling import SiteKind
+from hesuan.services.context import Deps
+from hesuan.services.ports import SiteRow
+
+__all__ = ["LabInput", "PlacesService", "RegionInput", "SiteInput"]
+
+_HOURS = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$")
+
+
+@dataclass(frozen=True, slots=True)
+class RegionInput:
+    code: str
+    level: Level
+    name: str
+    parent_code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SiteInput:
+    name: str
+    kind: SiteKind
+    region_code: str
+    opening_hours: str = "07:00-21:00"
+    windows: int = 2
+    lat: float | None = None
+    lng: float | None = None
+    status: str = "open"
+    id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LabInput:
+    name: str
+    region_code: str
+    daily_capacity: int
+    id: str | None = None
+
+
+class PlacesService:
+    def __init__(self, deps: Deps) -> None:
+        self._d = deps
+
+    def add_regions(self, actor: Principal, regions: Sequence[RegionInput]) -> int:
+        require(actor, Role.ADMIN, action="define regions")
+        rows = []
+        for r in regions:
+            check_region_code(r.code, r.level, r.parent_code)
+            rows.append({"code": r.code, "level": r.level.value, "name": r.name,
+                         "parent_code": r.parent_code})
+        now = self._d.clock.now()
+        with self._d.uow() as uow:
+            uow.upsert_regions(rows)
+            uow.audit(now, actor.username, "region.upsert", "regions", {"count": len(rows)})
+            uow.commit()
+        return len(rows)
+
+    def add_site(self, actor: Principal, s: SiteInput) -> str:
+        require(actor, Role.HEALTH_OFFICER, scope=s.region_code, action="create sites")
+        if not _HOURS.match(s.opening_hours):
+            raise InvalidInput("opening_hours must look like 07:00-21:00",
+                               code="bad_opening_hours", field="opening_hours")
+        if not 1 <= s.windows <= 50:
+            raise InvalidInput("windows must be 1-50", code="bad_windows", field="windows")
+        if s.status not in ("open", "closed", "suspended"):
+            raise InvalidInput("status must be open, closed or suspended", code="bad_status",
+                               field="status")
+        site_id = s.id or self._d.new_id()
+        now = self._d.clock.now()
+        with self._d.uow() as uow:
+            if uow.region(s.region_code) is None:
+                raise NotFound("region_code: no such region", code="unknown_region",
+                               field="region_code")
+            uow.add_site({"id": site_id, "name": s.name, "kind": s.kind.value,
+                          "region_code": s.region_code, "lat": s.lat, "lng": s.lng,
+                          "opening_hours": s.opening_hours, "windows": s.windows,
+                          "status": s.status, "created_at": now})
+            uow.audit(now, actor.username, "site.create", f"site:{site_id}", {"name": s.name})
+            uow.commit()
+        return site_id
+
+    def add_lab(self, actor: Principal, lab: LabInput) -> str:
+        require(actor, Role.ADMIN, action="create labs")
+        if lab.daily_capacity <= 0:
+            raise InvalidInput("daily_capacity must be positive (tubes a day)",
+                               code="bad_capacity", field="daily_capacity")
+        lab_id = lab.id or self._d.new_id()
+        now = self._d.clock.now()
+        with self._d.uow() as uow:
+            uow.add_lab({"id": lab_id, "name": lab.name, "region_code": lab.region_code,
+                         "daily_capacity": lab.daily_capacity, "created_at": now})
+            uow.audit(now, actor.username, "lab.create", f"lab:{lab_id}", {"name": lab.name})
+            uow.commit()
+        return lab_id
+
+    def sites(self) -> list[SiteRow]:
+        """Sites are public information (residents look for the nearest one)."""
+        with self._d.uow(readonly=True) as uow:
+            return uow.sites()
+
+    def labs(self, actor: Principal) -> list[dict[str, object]]:
+        require(actor, Role.HEALTH_OFFICER, Role.LAB, Role.COURIER, action="list labs")
+        with self._d.uow(readonly=True) as uow:
+            return uow.labs()

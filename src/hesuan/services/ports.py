@@ -1,0 +1,276 @@
+"""Ports: what the services need from the outside world, as Protocols the adapters implement.
+
+* ``Clock`` — the only source of "now" (aware UTC).
+* ``Vault`` — encryption of personal data at rest and keyed lookup hashes.
+* ``CodeSigner`` — the opaque, MAC-protected token inside a sampling code (采样码).
+* ``PasswordHasher`` — argon2 password hashes.
+* ``Sender`` — delivers one notification (console, file, SMS gateway).
+* ``QrRenderer`` — draws a QR code.
+* ``Store`` / ``UnitOfWork`` — storage. One unit of work is one transaction: either everything a
+  use case wrote is committed, or nothing is. Bulk methods are set-based in the adapter.
+
+Imports: standard library and ``hesuan.domain`` only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Protocol, Self
+
+from hesuan.domain.access import Principal
+from hesuan.domain.audit import AuditEntry
+from hesuan.domain.results import Result
+from hesuan.domain.sampling import TubeState
+
+__all__ = [
+    "BoxRow",
+    "Clock",
+    "CodeSigner",
+    "NewPerson",
+    "OutboxMessage",
+    "PasswordHasher",
+    "PersonFactsRow",
+    "PersonRow",
+    "QrRenderer",
+    "ResultTube",
+    "Sender",
+    "SiteRow",
+    "StationWrites",
+    "Store",
+    "UnitOfWork",
+    "UnitOfWorkFactory",
+    "Vault",
+    "WriteRace",
+]
+
+
+class WriteRace(Exception):  # noqa: N818  (a signal to retry, not a caller's error)
+    """Raised by a store when a concurrent transaction won a unique key first; the service
+    retries the whole unit of work, which then sees the winner's row."""
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class Vault(Protocol):
+    def encrypt(self, plaintext: str) -> bytes: ...
+    def decrypt(self, ciphertext: bytes) -> str: ...
+    def lookup_hash(self, value: str) -> bytes: ...
+
+
+class CodeSigner(Protocol):
+    def sign(self, person_id: str) -> str: ...
+    def verify(self, token: str) -> str | None:
+        """Return the person id, or None if the token is forged, altered or malformed."""
+
+
+class PasswordHasher(Protocol):
+    def hash(self, password: str) -> str: ...
+    def verify(self, password_hash: str, password: str) -> bool: ...
+
+
+class QrRenderer(Protocol):
+    def render(self, text: str, fmt: str, scale: int) -> bytes: ...
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxMessage:
+    id: str
+    person_id: str
+    template: str
+    params: dict[str, Any]
+    phone_enc: bytes | None
+    language: str
+    attempts: int
+
+
+class Sender(Protocol):
+    def send(self, phone: str | None, text: str, message: OutboxMessage) -> None:
+        """Deliver one message; raise on failure (the outbox retries with back-off)."""
+
+
+# --- rows exchanged with the store ---------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class NewPerson:
+    id: str
+    id_kind: str
+    id_hash: bytes
+    id_enc: bytes
+    id_last4: str
+    name_enc: bytes
+    name_masked: str
+    phone_enc: bytes | None
+    phone_hash: bytes | None
+    grid_code: str
+    household_id: str | None
+    address: str | None
+    groups: str
+    birth_year: int | None
+    language: str
+
+
+@dataclass(frozen=True, slots=True)
+class PersonRow:
+    id: str
+    id_kind: str
+    id_enc: bytes
+    id_last4: str
+    name_enc: bytes
+    name_masked: str
+    phone_enc: bytes | None
+    grid_code: str
+    household_id: str | None
+    address: str | None
+    groups: str
+    language: str
+    test_state: str
+    last_sampled_at: datetime | None
+    last_result: str | None
+    last_result_at: datetime | None
+    last_negative_at: datetime | None
+    open_recall_id: str | None
+    next_due_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class PersonFactsRow:
+    groups: str
+    open_tube_id: str | None
+    open_recall_id: str | None
+    name_masked: str
+    test_state: str
+
+
+@dataclass(frozen=True, slots=True)
+class SiteRow:
+    id: str
+    name: str
+    kind: str
+    region_code: str
+    lat: float | None
+    lng: float | None
+    opening_hours: str
+    windows: int
+    status: str
+
+
+@dataclass(slots=True)
+class BoxRow:
+    id: str
+    code: str
+    site_id: str
+    status: str
+    tube_ids: list[str]
+    first_tube_sealed_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ResultTube:
+    id: str
+    barcode: str
+    lab_id: str | None
+    status: str
+    capacity: int
+    result: str | None
+    ct: dict[str, float] | None
+
+
+@dataclass(slots=True)
+class StationWrites:
+    """Everything one station batch writes, applied by the store in a few bulk statements."""
+
+    events: list[dict[str, Any]] = field(default_factory=list)
+    new_tubes: list[dict[str, Any]] = field(default_factory=list)
+    tube_updates: dict[str, dict[str, Any]] = field(default_factory=dict)
+    samples: list[dict[str, Any]] = field(default_factory=list)
+    sealed_tube_ids: set[str] = field(default_factory=set)
+    new_boxes: list[dict[str, Any]] = field(default_factory=list)
+    box_updates: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+class Store(Protocol):
+    # -- audit
+    def audit(self, at: datetime, actor: str, action: str, subject: str,
+              detail: dict[str, Any]) -> None: ...
+    def audit_entries(self, after_seq: int, limit: int) -> list[AuditEntry]: ...
+
+    # -- users and tokens
+    def add_user(self, row: dict[str, Any]) -> None: ...
+    def user_by_name(self, username: str) -> dict[str, Any] | None: ...
+    def add_token(self, token_hash: str, user_id: str, now: datetime,
+                  expires_at: datetime) -> None: ...
+    def principal_for_token(self, token_hash: str, now: datetime) -> Principal | None: ...
+
+    # -- regions, sites, labs
+    def upsert_regions(self, rows: Sequence[dict[str, Any]]) -> None: ...
+    def region(self, code: str) -> dict[str, Any] | None: ...
+    def grid_codes(self) -> set[str]: ...
+    def add_site(self, row: dict[str, Any]) -> None: ...
+    def sites(self, ids: Iterable[str] | None = None) -> list[SiteRow]: ...
+    def add_lab(self, row: dict[str, Any]) -> None: ...
+    def labs(self) -> list[dict[str, Any]]: ...
+    def lab(self, lab_id: str) -> dict[str, Any] | None: ...
+
+    # -- people
+    def insert_people(self, rows: Sequence[NewPerson], now: datetime) -> int:
+        """Insert people whose id_hash is new; return how many were inserted."""
+    def person(self, person_id: str) -> PersonRow | None: ...
+    def person_id_by_hash(self, id_hash: bytes) -> str | None: ...
+    def person_facts(self, person_ids: Iterable[str]) -> dict[str, PersonFactsRow]:
+        """Facts a window needs about each person, for the ids that exist."""
+    def person_samples(self, person_id: str) -> list[dict[str, Any]]: ...
+    def person_recalls(self, person_id: str) -> list[dict[str, Any]]: ...
+
+    # -- station events (sampling and boxing)
+    def known_events(self, event_ids: Iterable[str]) -> set[str]: ...
+    def tubes_by_barcode(self, barcodes: Iterable[str],
+                         for_update: bool) -> dict[str, TubeState]: ...
+    def tube_boxes(self, tube_ids: Iterable[str]) -> dict[str, tuple[str | None, datetime | None]]:
+        """tube id → (box id, sealed at)."""
+    def boxes_by_code(self, codes: Iterable[str], for_update: bool) -> dict[str, BoxRow]: ...
+    def apply_station_writes(self, w: StationWrites, now: datetime) -> None: ...
+    def record_event(self, row: dict[str, Any]) -> None: ...
+
+    # -- delivery
+    def box_by_code(self, code: str) -> dict[str, Any] | None: ...
+    def update_box(self, box_id: str, values: dict[str, Any]) -> None: ...
+    def box_tubes(self, box_id: str) -> list[tuple[str, str]]:
+        """(tube id, barcode) of every tube packed in the box."""
+    def mark_tubes_received(self, tube_ids: Sequence[str], lab_id: str, at: datetime) -> None: ...
+
+    # -- results
+    def tubes_for_results(self, barcodes: Iterable[str]) -> dict[str, ResultTube]: ...
+    def reject_results(self, rows: Sequence[dict[str, Any]]) -> None: ...
+    def apply_results(self, lab_id: str, results: Sequence[tuple[str, Result,
+                      dict[str, float] | None]], corrections: Sequence[tuple[str, Result,
+                      dict[str, float] | None, str, str]], actor: str, now: datetime,
+                      new_id: Callable[[], str], recall_due: datetime) -> dict[str, int]: ...
+
+    # -- outbox and alerts
+    def pending_outbox(self, now: datetime, limit: int) -> list[OutboxMessage]: ...
+    def outbox_sent(self, message_id: str, now: datetime) -> None: ...
+    def outbox_failed(self, message_id: str, error: str, next_attempt_at: datetime) -> None: ...
+    def raise_alerts(self, now: datetime, transport_limit_ms: int, lab_limit_ms: int,
+                     new_id: Callable[[], str]) -> int: ...
+    def alerts(self, open_only: bool, limit: int) -> list[dict[str, Any]]: ...
+
+    # -- reports
+    def turnaround_rows(self, since: datetime | None) -> list[tuple[Any, ...]]: ...
+    def reconcile(self, now: datetime, limit: int, transport_limit_ms: int,
+                  lab_limit_ms: int) -> dict[str, Any]: ...
+
+
+class UnitOfWork(Store, Protocol):
+    def __enter__(self) -> Self: ...
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None: ...
+    def commit(self) -> None: ...
+
+
+class UnitOfWorkFactory(Protocol):
+    def __call__(self, *, readonly: bool = False) -> UnitOfWork: ...

@@ -1,0 +1,365 @@
+"""Station events at a sampling site (采): open a tube, sample a person, seal, box, seal a box.
+
+Every event carries a client-made UUID and the client's time. A batch (up to 1,000 events, the
+offline sync of a station) is processed in order in one transaction: each event is accepted,
+a duplicate (its id was accepted before: nothing changes), or rejected with a reason code; a
+rejected event never blocks the rest, and nothing of it is written. Accepted events are durable
+once the call returns. The work is set-based: the batch reads what it touches in a handful of
+queries, decides in memory with the pure domain rules, and writes in a handful of bulk statements.
+
+Imports: standard library, ``hesuan.domain``, ``hesuan.services``.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from hesuan.domain.access import Principal, Role, require
+from hesuan.domain.errors import Conflict, HesuanError, InvalidInput, NotFound, RuleViolation
+from hesuan.domain.people import parse_groups
+from hesuan.domain.sampling import (
+    PersonFacts,
+    SiteKind,
+    TubeState,
+    TubeStatus,
+    admit_person,
+    check_box_code,
+    check_opening,
+    check_tube_barcode,
+)
+from hesuan.services.context import Deps
+from hesuan.services.ports import BoxRow, SiteRow, StationWrites, UnitOfWork, WriteRace
+
+__all__ = ["EventKind", "EventOutcome", "SamplingService", "StationEvent"]
+
+#: How far a station's clock may run ahead of the server's before its events are refused.
+_MAX_CLOCK_AHEAD = timedelta(minutes=10)
+
+
+class EventKind(enum.StrEnum):
+    OPEN_TUBE = "open_tube"
+    SAMPLE = "sample"
+    SEAL_TUBE = "seal_tube"
+    BOX_TUBE = "box_tube"
+    SEAL_BOX = "seal_box"
+
+
+@dataclass(frozen=True, slots=True)
+class StationEvent:
+    event_id: str
+    kind: EventKind
+    site_id: str
+    at: datetime
+    barcode: str | None = None
+    mode: int | None = None
+    code: str | None = None
+    box_code: str | None = None
+    window: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EventOutcome:
+    event_id: str
+    status: str  # accepted | duplicate | rejected
+    reason: str | None = None
+    message: str | None = None
+    field: str | None = None
+    tube: dict[str, Any] | None = None
+    person: dict[str, Any] | None = None
+
+
+class _Batch:
+    """In-memory state of one batch: what was loaded, and what the accepted events change."""
+
+    def __init__(self, sites: dict[str, SiteRow], tubes: dict[str, TubeState],
+                 boxes: dict[str, BoxRow], people: dict[str, Any]) -> None:
+        self.sites = sites
+        self.tubes = tubes  # by barcode
+        self.existing_tube_ids = {t.id for t in tubes.values()}
+        self.boxes = boxes  # by code
+        self.existing_box_ids = {b.id for b in boxes.values()}
+        self.people = people
+        self.open_tube_of: dict[str, str | None] = {
+            pid: f.open_tube_id for pid, f in people.items()
+        }
+        self.in_tube: dict[str, set[str]] = {}
+        for pid, tid in self.open_tube_of.items():
+            if tid is not None:
+                self.in_tube.setdefault(tid, set()).add(pid)
+        self.w = StationWrites()
+        self.touched_tubes: set[str] = set()
+        self.touched_boxes: set[str] = set()
+
+
+class SamplingService:
+    def __init__(self, deps: Deps) -> None:
+        self._d = deps
+
+    def submit(self, actor: Principal, events: Sequence[StationEvent]) -> list[EventOutcome]:
+        require(actor, Role.SAMPLER, Role.SITE_LEAD, action="record station events")
+        if len(events) > self._d.limits.batch_max:
+            raise InvalidInput(f"events: a batch holds at most {self._d.limits.batch_max} events",
+                               code="batch_too_large", field="events")
+        now = self._d.clock.now()
+        # Up to 3 attempts: a concurrent writer on PostgreSQL can win a unique key between our
+        # read and our write; the retry re-reads and then rejects the losing event cleanly.
+        for attempt in range(3):
+            try:
+                with self._d.uow() as uow:
+                    outcomes = self._run(uow, actor, events, now)
+                    uow.commit()
+                return outcomes
+            except WriteRace:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _run(self, uow: UnitOfWork, actor: Principal, events: Sequence[StationEvent],
+             now: datetime) -> list[EventOutcome]:
+        known = uow.known_events(e.event_id for e in events)
+        barcodes: set[str] = set()
+        codes: set[str] = set()
+        person_of_code: dict[str, str | None] = {}
+        for e in events:
+            if e.barcode:
+                barcodes.add(e.barcode.strip().upper())
+            if e.box_code:
+                codes.add(e.box_code.strip().upper())
+            if e.code is not None and e.code not in person_of_code:
+                person_of_code[e.code] = self._d.codes.verify(e.code)
+        person_ids = {p for p in person_of_code.values() if p}
+        facts = uow.person_facts(person_ids)
+        b = _Batch(
+            sites={s.id: s for s in uow.sites({e.site_id for e in events})},
+            tubes=uow.tubes_by_barcode(barcodes, for_update=True),
+            boxes=uow.boxes_by_code(codes, for_update=True),
+            people=facts,
+        )
+        outcomes: list[EventOutcome] = []
+        seen: set[str] = set()
+        for e in events:
+            if e.event_id in known or e.event_id in seen:
+                outcomes.append(EventOutcome(e.event_id, "duplicate"))
+                continue
+            try:
+                _check_event_id(e.event_id)
+                self._check_site(actor, b, e, now)
+                extra = self._apply(b, e, person_of_code, actor, now)
+            except HesuanError as exc:
+                outcomes.append(EventOutcome(e.event_id, "rejected", exc.code, exc.message,
+                                             exc.field))
+                continue
+            seen.add(e.event_id)
+            b.w.events.append({"event_id": e.event_id, "kind": e.kind.value,
+                               "site_id": e.site_id, "actor": actor.user_id, "client_at": e.at,
+                               "received_at": now})
+            outcomes.append(EventOutcome(e.event_id, "accepted", **extra))
+        self._finish(b)
+        if b.w.events:
+            uow.apply_station_writes(b.w, now)
+            uow.audit(now, actor.username, "station.batch", f"site:{actor.scope or '*'}",
+                      {"accepted": len(b.w.events), "samples": len(b.w.samples)})
+        return outcomes
+
+    # -- one event -------------------------------------------------------------------------
+
+    def _check_site(self, actor: Principal, b: _Batch, e: StationEvent, now: datetime) -> None:
+        if e.site_id not in b.sites:
+            raise NotFound("site_id: no such site", code="unknown_site", field="site_id")
+        if actor.role is not Role.ADMIN and actor.scope != e.site_id:
+            raise RuleViolation("site_id: you may only record events at your own site",
+                                code="wrong_site", field="site_id")
+        if e.at.tzinfo is None:
+            raise InvalidInput("at must carry a timezone (UTC)", code="naive_time", field="at")
+        if e.at > now + _MAX_CLOCK_AHEAD:
+            raise InvalidInput("at is in the future: check the station's clock",
+                               code="future_time", field="at")
+
+    def _apply(self, b: _Batch, e: StationEvent, person_of_code: dict[str, str | None],
+               actor: Principal, now: datetime) -> dict[str, Any]:
+        if e.kind is EventKind.OPEN_TUBE:
+            return self._open_tube(b, e, actor)
+        if e.kind is EventKind.SAMPLE:
+            return self._sample(b, e, person_of_code)
+        if e.kind is EventKind.SEAL_TUBE:
+            tube = self._own_tube(b, e)
+            if tube.status is not TubeStatus.OPEN:
+                raise RuleViolation("barcode: the tube is already sealed", code="tube_sealed",
+                                    field="barcode")
+            if tube.count == 0:
+                raise RuleViolation("barcode: an empty tube cannot be sealed",
+                                    code="empty_tube", field="barcode")
+            _seal(b, tube, e.at)
+            return {"tube": _tube_view(tube)}
+        if e.kind is EventKind.BOX_TUBE:
+            return self._box_tube(b, e)
+        return self._seal_box(b, e)
+
+    def _open_tube(self, b: _Batch, e: StationEvent, actor: Principal) -> dict[str, Any]:
+        barcode = check_tube_barcode(e.barcode or "")
+        if e.mode is None:
+            raise InvalidInput("mode is required to open a tube (1, 5, 10 or 20)",
+                               code="bad_mode", field="mode")
+        priority = check_opening(e.mode, SiteKind(b.sites[e.site_id].kind))
+        if barcode in b.tubes:
+            raise Conflict("barcode: this tube barcode has already been used (一管一码)",
+                           code="barcode_used", field="barcode")
+        tube = TubeState(id=self._d.new_id(), barcode=barcode, site_id=e.site_id,
+                         capacity=e.mode, priority=priority, status=TubeStatus.OPEN, count=0)
+        b.tubes[barcode] = tube
+        b.touched_tubes.add(tube.id)
+        b.w.new_tubes.append({"id": tube.id, "window": e.window, "opened_at": e.at,
+                              "opened_by": actor.user_id})
+        return {"tube": _tube_view(tube)}
+
+    def _own_tube(self, b: _Batch, e: StationEvent) -> TubeState:
+        barcode = check_tube_barcode(e.barcode or "")
+        tube = b.tubes.get(barcode)
+        if tube is None:
+            raise NotFound("barcode: no tube with this barcode has been opened",
+                           code="unknown_tube", field="barcode")
+        if tube.site_id != e.site_id:
+            raise RuleViolation("barcode: the tube belongs to another site", code="wrong_site",
+                                field="barcode")
+        return tube
+
+    def _sample(self, b: _Batch, e: StationEvent,
+                person_of_code: dict[str, str | None]) -> dict[str, Any]:
+        if not e.code:
+            raise InvalidInput("code is required: scan the person's sampling code",
+                               code="missing_code", field="code")
+        person_id = person_of_code.get(e.code)
+        if person_id is None:
+            raise InvalidInput("code: the sampling code is forged, altered or unreadable",
+                               code="forged_code", field="code")
+        tube = b.tubes.get(check_tube_barcode(e.barcode or ""))
+        f = b.people.get(person_id)
+        facts = None if f is None else PersonFacts(
+            id=person_id, groups=parse_groups(f.groups.split(",")),
+            open_tube_id=b.open_tube_of.get(person_id), has_open_recall=bool(f.open_recall_id))
+        admission = admit_person(tube, facts, e.site_id)
+        assert tube is not None and f is not None  # admit_person raised otherwise
+        tube.count += 1
+        tube.priority = tube.priority or admission.priority
+        if tube.first_sampled_at is None or e.at < tube.first_sampled_at:
+            tube.first_sampled_at = e.at
+        b.open_tube_of[person_id] = tube.id
+        b.in_tube.setdefault(tube.id, set()).add(person_id)
+        b.touched_tubes.add(tube.id)
+        recall_id = f.open_recall_id if tube.capacity == 1 else None
+        b.w.samples.append({"tube_id": tube.id, "person_id": person_id, "event_id": e.event_id,
+                            "sampled_at": e.at, "recall_id": recall_id})
+        if admission.fills_tube:
+            _seal(b, tube, e.at)
+        return {"tube": _tube_view(tube), "person": {"name": f.name_masked,
+                                                      "recall": recall_id is not None}}
+
+    def _box_tube(self, b: _Batch, e: StationEvent) -> dict[str, Any]:
+        code = check_box_code(e.box_code or "")
+        tube = self._own_tube(b, e)
+        box = b.boxes.get(code)
+        if box is not None and box.site_id != e.site_id:
+            raise RuleViolation("box_code: the box belongs to another site", code="wrong_site",
+                                field="box_code")
+        if box is not None and box.status != "open":
+            raise RuleViolation("box_code: the box is already sealed", code="box_sealed",
+                                field="box_code")
+        if tube.status is TubeStatus.OPEN:
+            raise RuleViolation("barcode: seal the tube before packing it into a box",
+                                code="tube_not_sealed", field="barcode")
+        if tube.box_id is not None:
+            raise Conflict("barcode: the tube is already packed in a box (一管一箱)",
+                           code="tube_in_box", field="barcode")
+        if box is None:
+            box = BoxRow(id=self._d.new_id(), code=code, site_id=e.site_id, status="open",
+                         tube_ids=[])
+            b.boxes[code] = box
+            b.w.new_boxes.append({"id": box.id, "opened_at": e.at})
+        tube.box_id = box.id
+        tube.status = TubeStatus.BOXED
+        box.tube_ids.append(tube.id)
+        if tube.sealed_at and (box.first_tube_sealed_at is None
+                               or tube.sealed_at < box.first_tube_sealed_at):
+            box.first_tube_sealed_at = tube.sealed_at
+        b.touched_tubes.add(tube.id)
+        b.touched_boxes.add(box.id)
+        return {"tube": _tube_view(tube)}
+
+    def _seal_box(self, b: _Batch, e: StationEvent) -> dict[str, Any]:
+        code = check_box_code(e.box_code or "")
+        box = b.boxes.get(code)
+        if box is None:
+            raise NotFound("box_code: no box with this code has been packed",
+                           code="unknown_box", field="box_code")
+        if box.site_id != e.site_id:
+            raise RuleViolation("box_code: the box belongs to another site", code="wrong_site",
+                                field="box_code")
+        if box.status != "open":
+            raise RuleViolation("box_code: the box is already sealed", code="box_sealed",
+                                field="box_code")
+        if not box.tube_ids:
+            raise RuleViolation("box_code: an empty box cannot be sealed", code="empty_box",
+                                field="box_code")
+        box.status = "sealed"
+        b.touched_boxes.add(box.id)
+        b.w.box_updates[box.id] = {"sealed_at": e.at}
+        return {"tube": {"box_code": box.code, "tube_count": len(box.tube_ids)}}
+
+    # -- end of batch ----------------------------------------------------------------------
+
+    def _finish(self, b: _Batch) -> None:
+        """Turn the final in-memory state into the store's bulk writes."""
+        new_ids = {r["id"] for r in b.w.new_tubes}
+        by_id = {t.id: t for t in b.tubes.values() if t.id in b.touched_tubes}
+        for row in b.w.new_tubes:
+            row.update(_tube_row(by_id[row["id"]]))
+        for tid, t in by_id.items():
+            if tid not in new_ids:
+                b.w.tube_updates[tid] = _tube_row(t)
+        boxes = {x.id: x for x in b.boxes.values() if x.id in b.touched_boxes}
+        new_box_ids = {r["id"] for r in b.w.new_boxes}
+        for row in b.w.new_boxes:
+            x = boxes[row["id"]]
+            row.update({"code": x.code, "site_id": x.site_id, "status": x.status})
+        for bid, x in boxes.items():
+            upd = b.w.box_updates.setdefault(bid, {})
+            upd.update({"status": x.status, "first_tube_sealed_at": x.first_tube_sealed_at,
+                        "tube_count": len(x.tube_ids) if x.status == "sealed" else None})
+            if bid in new_box_ids:
+                row = next(r for r in b.w.new_boxes if r["id"] == bid)
+                row.update(upd)
+                del b.w.box_updates[bid]
+
+
+def _seal(b: _Batch, tube: TubeState, at: datetime) -> None:
+    tube.status = TubeStatus.SEALED
+    tube.sealed_at = at
+    b.w.sealed_tube_ids.add(tube.id)
+    b.touched_tubes.add(tube.id)
+    for pid in b.in_tube.pop(tube.id, ()):
+        b.open_tube_of[pid] = None
+
+
+def _tube_row(t: TubeState) -> dict[str, Any]:
+    return {"barcode": t.barcode, "site_id": t.site_id, "capacity": t.capacity,
+            "count": t.count, "priority": t.priority, "status": t.status.value,
+            "first_sampled_at": t.first_sampled_at, "sealed_at": t.sealed_at,
+            "box_id": t.box_id}
+
+
+def _tube_view(t: TubeState) -> dict[str, Any]:
+    return {"barcode": t.barcode, "count": t.count, "capacity": t.capacity,
+            "status": t.status.value, "priority": t.priority}
+
+
+def _check_event_id(event_id: str) -> None:
+    try:
+        uuid.UUID(event_id)
+    except ValueError:
+        raise InvalidInput("event_id must be a UUID made by the station", code="bad_event_id",
+                           field="event_id") from None
