@@ -10,7 +10,7 @@ once: to HTTP status codes (``entrypoints.api.errors``) and to CLI exit codes (`
     HesuanError
     ├── InvalidInput          422 / exit 2   malformed or failing a format rule (checksum, size)
     ├── NotFound              404 / exit 3   the thing named does not exist (or is not yours to see)
-    ├── RuleViolation         409 / exit 4   well-formed but breaks a domain rule in the current state
+    ├── RuleViolation         409 / exit 4   well-formed, but breaks a rule in the current state
     │   └── Conflict          409 / exit 4   clashes with what is already recorded
     ├── NotAuthenticated      401 / exit 5   no valid credentials
     └── PermissionDenied      403 / exit 6   authenticated, but role or scope does not allow it

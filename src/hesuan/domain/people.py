@@ -122,7 +122,7 @@ def parse_groups(values: Iterable[str]) -> frozenset[Group]:
 
 
 def mask_name(name: str) -> str:
-    """张三 → 张*, 张小明 → 张*明, 欧阳小明 → 欧**明; Latin names keep the first letter of each part."""
+    """张三 → 张*, 张小明 → 张*明, 欧阳小明 → 欧**明; Latin names keep each part's first letter."""
     name = name.strip()
     if not name:
         return ""

@@ -21,7 +21,7 @@ def read_table(path: Path) -> Iterator[dict[str, Any]]:
 
         wb = load_workbook(path, read_only=True, data_only=True)
         try:
-            rows = wb.active.iter_rows(values_only=True)
+            rows = wb.worksheets[0].iter_rows(values_only=True)
             header = [str(h).strip() if h is not None else "" for h in next(rows, ())]
             for values in rows:
                 if values is None or all(v is None for v in values):
@@ -42,7 +42,7 @@ def count_rows(path: Path) -> int | None:
 
         wb = load_workbook(path, read_only=True)
         try:
-            n = wb.active.max_row
+            n = wb.worksheets[0].max_row
             return None if n is None else max(n - 1, 0)
         finally:
             wb.close()

@@ -16,7 +16,7 @@ from hesuan.domain.audit import GENESIS, verify_chain
 from hesuan.domain.errors import Conflict, InvalidInput, NotAuthenticated
 from hesuan.services.context import Deps
 
-__all__ = ["AuthService", "SYSTEM"]
+__all__ = ["SYSTEM", "AuthService"]
 
 #: The principal for work the platform does on its own schedule (alerts, outbox, imports by CLI).
 SYSTEM = Principal(user_id="system", username="system", role=Role.ADMIN)

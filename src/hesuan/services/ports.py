@@ -47,7 +47,7 @@ __all__ = [
 ]
 
 
-class WriteRace(Exception):  # noqa: N818  (a signal to retry, not a caller's error)
+class WriteRace(Exception):
     """Raised by a store when a concurrent transaction won a unique key first; the service
     retries the whole unit of work, which then sees the winner's row."""
 

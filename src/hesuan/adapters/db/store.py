@@ -242,7 +242,7 @@ class SqlUnitOfWork:
                    s.open_recall_id, s.next_due_at)
             .join(person_status, s.person_id == p.id).where(p.id == person_id)
         ).first()
-        return None if r is None else PersonRow(*r)
+        return None if r is None else PersonRow(**r._mapping)
 
     def person_id_by_hash(self, id_hash: bytes) -> str | None:
         r = self.conn.execute(select(people.c.id).where(people.c.id_hash == id_hash)).first()
@@ -304,7 +304,7 @@ class SqlUnitOfWork:
                 stmt = stmt.with_for_update()
             for r in self.conn.execute(stmt):
                 out[r.barcode] = TubeState(r.id, r.barcode, r.site_id, r.capacity,
-                                           bool(r.priority), TubeStatus(r.status), r.count,
+                                           bool(r.priority), TubeStatus(r.status), r[6],
                                            r.first_sampled_at, r.sealed_at, r.box_id)
         return out
 

@@ -8,7 +8,9 @@ from sqlalchemy import create_engine
 from hesuan.adapters.db.schema import metadata
 
 config = context.config
-engine = config.attributes.get("engine") or create_engine(config.get_main_option("sqlalchemy.url"))
+engine = config.attributes.get("engine") or create_engine(
+    config.get_main_option("sqlalchemy.url") or ""
+)
 
 with engine.connect() as connection:
     context.configure(connection=connection, target_metadata=metadata,

@@ -10,8 +10,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-
-
 revision = '0001'
 down_revision = None
 branch_labels = None
@@ -19,7 +17,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    
+
     op.create_table('alerts',
     sa.Column('id', sa.String(length=32), nullable=False),
     sa.Column('kind', sa.String(length=20), nullable=False),
@@ -287,11 +285,11 @@ def upgrade() -> None:
     with op.batch_alter_table('samples', schema=None) as batch_op:
         batch_op.create_index('ix_samples_person', ['person_id'], unique=False)
 
-    
+
 
 
 def downgrade() -> None:
-    
+
     with op.batch_alter_table('samples', schema=None) as batch_op:
         batch_op.drop_index('ix_samples_person')
 
@@ -352,4 +350,4 @@ def downgrade() -> None:
     op.drop_table('labs')
     op.drop_table('audit_log')
     op.drop_table('alerts')
-    
+
