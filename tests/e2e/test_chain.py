@@ -1,0 +1,187 @@
+"""The whole chain through the HTTP API, on SQLite and PostgreSQL: sample → box → courier →
+lab → results fan-out, including a positive pool and its recalls, an invalid tube, a box
+discrepancy and a correction."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from tests.helpers import Api, Station, barcodes, boxes
+
+
+def _post_batch(api: Api, events: list[dict[str, Any]], user: str = "sampler") -> dict[str, Any]:
+    r = api.client.post("/scans/batch", headers=api.h(user), json={"events": events})
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+def _ship(api: Api, st: Station, box: str, tubes: list[str],
+          received: list[str] | None = None) -> dict[str, Any]:
+    out = _post_batch(api, [st.ev("box_tube", box_code=box, barcode=b) for b in tubes]
+                      + [st.ev("seal_box", box_code=box)])
+    assert out["rejected"] == 0, out
+    api.clock.advance(timedelta(minutes=40))
+    r = api.client.post(f"/boxes/{box}/handover", headers=api.h("courier"),
+                        json={"event_id": st.ev("x")["event_id"],
+                              "at": api.clock.now().isoformat()})
+    assert r.status_code == 200, r.text
+    api.clock.advance(timedelta(minutes=50))
+    r = api.client.post(f"/boxes/{box}/receive", headers=api.h("lab"), json={
+        "event_id": st.ev("x")["event_id"], "lab_id": api.city.labs["lab1"],
+        "at": api.clock.now().isoformat(),
+        "tube_barcodes": tubes if received is None else received})
+    assert r.status_code == 200, r.text
+    receipt: dict[str, Any] = r.json()
+    return receipt
+
+
+def _results(api: Api, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    r = api.client.post(f"/labs/{api.city.labs['lab1']}/results", headers=api.h("lab"),
+                        json={"results": items})
+    assert r.status_code == 200, r.text
+    out: list[dict[str, Any]] = r.json()["results"]
+    return out
+
+
+def _person(api: Api, pid: str) -> dict[str, Any]:
+    r = api.client.get(f"/people/{pid}", headers=api.h("officer"))
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+def test_whole_chain_with_positive_pool_invalid_tube_discrepancy_and_correction(
+        api: Api) -> None:
+    st = Station(api.city.sites["140105"], api.clock)
+    people = api.people(limit=40)
+    bc = barcodes()
+    tubes = [next(bc) for _ in range(4)]
+    events: list[dict[str, Any]] = []
+    for i, t in enumerate(tubes):
+        events += st.fill(t, [api.code(p) for p in people[i * 10:(i + 1) * 10]])
+    out = _post_batch(api, events)
+    assert out["accepted"] == 44 and out["rejected"] == 0
+    assert all(r["tube"]["status"] == "sealed" for r in out["results"][10::11])
+
+    # A replayed batch changes nothing.
+    again = _post_batch(api, events)
+    assert again["duplicate"] == 44
+    assert api.count("SELECT count(*) FROM samples") == 40
+
+    box = next(boxes())
+    # the lab finds only three of the four tubes: a discrepancy
+    receipt = _ship(api, st, box, tubes, received=tubes[:3])
+    assert receipt["missing"] == [tubes[3]] and receipt["discrepancy"] is True
+
+    api.clock.advance(timedelta(hours=2))
+    res = _results(api, [
+        {"barcode": tubes[0], "result": "negative"},
+        {"barcode": tubes[1], "result": "positive", "ct": {"ORF1ab": 31.2, "N": 32.0}},
+        {"barcode": tubes[2], "result": "invalid"},
+        {"barcode": tubes[3], "result": "negative"},  # never received
+    ])
+    assert [r["status"] for r in res] == ["accepted", "accepted", "accepted", "rejected"]
+    assert res[3]["reason"] == "not_received"
+
+    assert _person(api, people[0])["test_state"] == "negative"
+    pos = _person(api, people[10])
+    assert pos["test_state"] == "pending_retest" and pos["open_recall_id"]
+    assert _person(api, people[20])["test_state"] == "pending_retest"
+    assert _person(api, people[30])["test_state"] == "sampled"
+
+    recon = api.client.get("/reports/reconcile", headers=api.h("officer")).json()
+    assert recon["recalls_open"]["count"] == 20
+    assert recon["box_discrepancies"]["count"] == 1
+    assert recon["missing_from_received_boxes"]["items"][0]["barcode"] == tubes[3]
+    assert api.count("SELECT count(*) FROM outbox") == 20
+
+    # Same result again: a no-op. A different one without a reason: a conflict.
+    again_res = _results(api, [{"barcode": tubes[0], "result": "negative"},
+                               {"barcode": tubes[0], "result": "positive"}])
+    assert again_res[0]["status"] == "duplicate"
+    assert again_res[1]["reason"] == "result_conflict"
+
+    # Recall: the pool's members are re-sampled in single tubes; one is positive.
+    api.clock.advance(timedelta(hours=1))
+    pooled = _post_batch(api, st.fill(next(bc), [api.code(people[10])]))
+    assert pooled["results"][1]["reason"] == "recall_requires_single_tube"
+    singles = [next(bc) for _ in range(10)]
+    ev: list[dict[str, Any]] = []
+    for t, p in zip(singles, people[10:20], strict=True):
+        ev += st.fill(t, [api.code(p)], mode=1)
+    out = _post_batch(api, ev)
+    assert out["rejected"] == 0
+    assert all(r["person"]["recall"] for r in out["results"][1::2])
+    _ship(api, st, next(boxes(100)), singles)
+    _results(api, [{"barcode": t, "result": "positive" if i == 3 else "negative"}
+                   for i, t in enumerate(singles)])
+    assert _person(api, people[13])["test_state"] == "positive"
+    assert _person(api, people[14])["test_state"] == "negative"
+    assert _person(api, people[14])["open_recall_id"] is None
+    assert api.count("SELECT investigation FROM tubes WHERE barcode = "
+                     f"'{tubes[1]}'") == "closed"
+
+    # A correction with a reason changes the invalid tube to negative and cancels its recalls.
+    corr = _results(api, [{"barcode": tubes[2], "result": "negative",
+                           "correction_reason": "re-run of the plate: valid internal control"}])
+    assert corr[0]["status"] == "corrected"
+    assert _person(api, people[20])["test_state"] == "negative"
+    assert api.count("SELECT count(*) FROM recalls WHERE status = 'cancelled'") == 10
+    assert api.count("SELECT count(*) FROM result_log WHERE reason IS NOT NULL") == 1
+
+    # Notifications go out through the outbox; the tube's notified stage is then recorded.
+    from hesuan.services.auth import SYSTEM
+
+    sent = api.platform.outbox.deliver(SYSTEM)
+    assert sent.sent == api.count("SELECT count(*) FROM outbox") and sent.failed == 0
+    turn = api.client.get("/reports/turnaround", headers=api.h("officer")).json()
+    assert turn["since_first_sample"]["received"]["n"] == 13
+    assert turn["since_first_sample"]["notified"]["n"] >= 12
+
+    audit = api.client.get("/audit/verify", headers=api.h("admin")).json()
+    assert audit["intact"] is True and audit["entries"] > 10
+
+
+def test_pool_whose_members_all_retest_negative_is_flagged_for_review(api: Api) -> None:
+    st = Station(api.city.sites["140105"], api.clock)
+    people = api.people(limit=5)
+    bc = barcodes(500)
+    pool = next(bc)
+    _post_batch(api, st.fill(pool, [api.code(p) for p in people], mode=5))
+    _ship(api, st, next(boxes(500)), [pool])
+    _results(api, [{"barcode": pool, "result": "positive"}])
+    singles = [next(bc) for _ in people]
+    ev: list[dict[str, Any]] = []
+    for t, p in zip(singles, people, strict=True):
+        ev += st.fill(t, [api.code(p)], mode=1)
+    _post_batch(api, ev)
+    _ship(api, st, next(boxes(600)), singles)
+    _results(api, [{"barcode": t, "result": "negative"} for t in singles])
+    recon = api.client.get("/reports/reconcile", headers=api.h("officer")).json()
+    assert recon["pools_for_review"]["items"][0]["barcode"] == pool
+    assert recon["recalls_open"]["count"] == 0
+
+
+def test_late_box_and_late_result_raise_one_alert_each(api: Api) -> None:
+    st = Station(api.city.sites["140105"], api.clock)
+    people = api.people(limit=10)
+    t = next(barcodes(900))
+    _post_batch(api, st.fill(t, [api.code(p) for p in people]))
+    box = next(boxes(900))
+    _post_batch(api, [st.ev("box_tube", box_code=box, barcode=t),
+                      st.ev("seal_box", box_code=box)])
+    api.clock.advance(timedelta(hours=5))
+    r = api.client.post("/alerts/check", headers=api.h("officer"))
+    assert r.json()["raised"] == 1
+    assert api.client.post("/alerts/check", headers=api.h("officer")).json()["raised"] == 0
+    kinds = [a["kind"] for a in api.client.get("/alerts", headers=api.h("officer")).json()]
+    assert kinds == ["late_box"]
+    api.client.post(f"/boxes/{box}/receive", headers=api.h("lab"), json={
+        "event_id": st.ev("x")["event_id"], "lab_id": api.city.labs["lab1"],
+        "at": api.clock.now().isoformat(), "counted": 1})
+    api.clock.advance(timedelta(hours=7))
+    assert api.client.post("/alerts/check", headers=api.h("officer")).json()["raised"] == 1
+    late = api.client.get("/reports/reconcile", headers=api.h("officer")).json()
+    assert late["late_results"]["count"] == 1 and late["late_boxes"]["count"] == 1
