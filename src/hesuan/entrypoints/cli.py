@@ -234,3 +234,7 @@ def serve(host: Annotated[str | None, typer.Option()] = None,
 def main() -> None:
     app()
 
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""Identity documents, masking, the sampling-code MAC, encryption at rest, the audit chain."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from hesuan.adapters.crypto import HmacCodeSigner, KeyRing
+from hesuan.domain.audit import GENESIS, AuditEntry, entry_hash, verify_chain
+from hesuan.domain.errors import InvalidInput
+from hesuan.domain.people import (
+    IdKind,
+    mask_id_number,
+    mask_name,
+    mask_phone,
+    normalise_id_number,
+    normalise_phone,
+    parse_groups,
+)
+from hesuan.domain.sampling import check_box_code, check_tube_barcode, make_tube_barcode
+from hesuan.sim.example import make_resident_id
+
+
+def test_resident_id_numbers_are_checked_for_checksum_date_and_region() -> None:
+    good = make_resident_id("140105", date(2001, 3, 4), 17)
+    assert normalise_id_number(IdKind.RESIDENT, good.lower()) == good
+    bad_check = good[:-1] + ("0" if good[-1] != "0" else "1")
+    for bad in (bad_check, good[:17], "140105200113041234", "999999200103040017"):
+        with pytest.raises(InvalidInput) as exc:
+            normalise_id_number(IdKind.RESIDENT, bad)
+        assert exc.value.field == "id_number" and exc.value.code == "bad_id_number"
+
+
+def test_ids_use_the_district_code_in_force_at_birth() -> None:
+    for year in (1960, 1990, 2010):
+        normalise_id_number(IdKind.RESIDENT, make_resident_id("140110", date(year, 1, 1), 1))
+
+
+def test_other_documents_have_their_own_checks() -> None:
+    assert normalise_id_number(IdKind.PASSPORT, "e12345678") == "E12345678"
+    assert normalise_id_number(IdKind.HK_MACAU, "H12345678") == "H12345678"
+    with pytest.raises(InvalidInput):
+        normalise_id_number(IdKind.HK_MACAU, "X12345678")
+
+
+def test_masking() -> None:
+    assert mask_name("张小明") == "张*明"
+    assert mask_name("李四") == "李*"
+    assert mask_name("欧阳小明") == "欧**明"
+    assert mask_id_number("14010520010304017X") == "1401**********017X"
+    assert mask_phone("13812345678") == "138****5678"
+
+
+def test_phone_and_groups_validation() -> None:
+    assert normalise_phone("+86 138-1234-5678") == "13812345678"
+    with pytest.raises(InvalidInput):
+        normalise_phone("12345")
+    with pytest.raises(InvalidInput) as exc:
+        parse_groups(["medical", "astronaut"])
+    assert exc.value.field == "groups"
+
+
+def test_barcodes_carry_a_luhn_check_digit() -> None:
+    good = make_tube_barcode(12345)
+    assert check_tube_barcode(good) == good
+    with pytest.raises(InvalidInput) as exc:
+        check_tube_barcode(good[:-1] + str((int(good[-1]) + 1) % 10))
+    assert exc.value.field == "barcode"
+    with pytest.raises(InvalidInput):
+        check_box_code("BX123")
+
+
+@given(st.binary(min_size=16, max_size=16))
+def test_sampling_code_round_trip_and_no_forgery(raw: bytes) -> None:
+    signer = HmacCodeSigner(b"k" * 32)
+    pid = raw.hex()
+    token = signer.sign(pid)
+    assert signer.verify(token) == pid
+    assert pid not in token  # opaque
+    assert HmacCodeSigner(b"x" * 32).verify(token) is None
+    flipped = token[:-3] + ("A" if token[-3] != "A" else "B") + token[-2:]
+    assert signer.verify(flipped) is None
+
+
+def test_personal_data_is_encrypted_and_hashed_with_separate_keys() -> None:
+    ring = KeyRing(b"m" * 32)
+    blob = ring.encrypt("14010520010304017X")
+    assert b"140105" not in blob and ring.decrypt(blob) == "14010520010304017X"
+    assert ring.encrypt("same") != ring.encrypt("same")  # random nonce
+    assert ring.lookup_hash("a") == ring.lookup_hash("a") != KeyRing(b"n" * 32).lookup_hash("a")
+
+
+def _chain(n: int) -> list[AuditEntry]:
+    out, prev = [], GENESIS
+    for i in range(1, n + 1):
+        h = entry_hash(prev, i, "2022-08-29T00:00:00+00:00", "u", "a", "s", {"i": i})
+        out.append(AuditEntry(i, "2022-08-29T00:00:00+00:00", "u", "a", "s", {"i": i}, prev, h))
+        prev = h
+    return out
+
+
+def test_audit_chain_detects_an_edited_entry() -> None:
+    chain = _chain(5)
+    assert verify_chain(chain) is None
+    e = chain[2]
+    chain[2] = AuditEntry(e.seq, e.at, e.actor, e.action, e.subject, {"i": 99}, e.prev_hash,
+                          e.hash)
+    assert verify_chain(chain) == 3
