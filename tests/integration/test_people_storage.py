@@ -26,7 +26,7 @@ def _rows(n: int, bad: int = 0) -> list[dict[str, str]]:
     rows = [{"id_kind": "resident", "id_number": make_resident_id("140105", date(1999, 1, 1), i),
              "name": "张小明", "phone": "13800000000", "grid_code": GRID, "groups": "",
              "language": "zh", "household_id": "", "address": "1号楼"} for i in range(n)]
-    for i in range(bad):
+    for _i in range(bad):
         rows.append(rows[0] | {"id_number": "140105199901010000"})  # bad checksum
     return rows
 
