@@ -336,8 +336,9 @@ class SqlUnitOfWork:
             if w.new_tubes:
                 c.execute(insert(tubes), w.new_tubes)
             if w.new_boxes:
-                c.execute(insert(boxes), [{"tube_count": None, "discrepancy": False} | r
-                                          for r in w.new_boxes])
+                # a batch can create one box it also seals and one it leaves open: same keys
+                c.execute(insert(boxes), [{"tube_count": None, "sealed_at": None,
+                                           "discrepancy": False} | r for r in w.new_boxes])
             if w.samples:
                 c.execute(insert(samples), w.samples)
                 slots = [{"person_id": s["person_id"], "tube_id": s["tube_id"]}
