@@ -113,6 +113,31 @@ person_status = Table(
     Column("open_recall_id", ID),
     Column("next_due_at", Timestamp, index=True),
     Column("updated_at", Timestamp, nullable=False),
+    # -- the materialised status (see domain.status) and the facts it is decided from
+    Column("colour", String(8), nullable=False, server_default="green"),
+    Column("reasons", String(120), nullable=False, server_default="not_yet_tested"),
+    Column("rule_id", String(20), nullable=False, server_default="R-DEFAULT"),
+    Column("rule_version", Integer, nullable=False, server_default="1"),
+    Column("evidence", JSON),
+    Column("status_at", Timestamp),
+    Column("status_valid_until", Timestamp, index=True),
+    Column("policy_id", ID),
+    Column("policy_version", Integer),
+    Column("interval_ms", BigInteger),
+    Column("grace_ms", BigInteger),
+    Column("lead_ms", BigInteger),
+    Column("overdue_action", String(8)),
+    Column("reminded_due_at", Timestamp),
+    Column("exempt_until", Timestamp),
+    Column("exempt_reason", String(20)),
+    Column("override_id", ID),
+    Column("override_colour", String(8)),
+    Column("override_until", Timestamp),
+    Column("override_reason", String(200)),
+    Column("arrival_at", Timestamp),
+    Column("arrival_risk", String(8)),
+    Column("zone_id", ID),
+    Column("zone_kind", String(12)),
 )
 
 # A person in an open tube holds a slot: the primary key makes "never in two open tubes" a
@@ -305,4 +330,101 @@ audit_log = Table(
     Column("detail", JSON, nullable=False),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+)
+
+
+policies = Table(
+    "policies", metadata,
+    Column("id", ID, primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("scope_kind", String(8), nullable=False),
+    Column("scope", String(20), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("interval_ms", BigInteger, nullable=False),
+    Column("grace_ms", BigInteger, nullable=False),
+    Column("lead_ms", BigInteger, nullable=False),
+    Column("overdue_action", String(8), nullable=False),
+    Column("valid_from", Timestamp, nullable=False),
+    Column("valid_to", Timestamp),
+    Column("created_by", String(60), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("superseded_at", Timestamp),
+)
+
+status_rules = Table(
+    "status_rules", metadata,
+    Column("id", String(20), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("position", SmallInteger, nullable=False),
+    Column("predicate", String(30), nullable=False),
+    Column("reason", String(30), nullable=False),
+    Column("colour", String(8)),
+    Column("enabled", Boolean, nullable=False),
+    Column("changed_by", String(60), nullable=False),
+    Column("changed_at", Timestamp, nullable=False),
+    Column("superseded_at", Timestamp),
+)
+
+exemptions = Table(
+    "exemptions", metadata,
+    Column("id", ID, primary_key=True),
+    Column("person_id", ID, ForeignKey("people.id"), nullable=False, index=True),
+    Column("reason", String(20), nullable=False),
+    Column("note", String(200)),
+    Column("until", Timestamp, nullable=False),
+    Column("set_by", String(60), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("revoked_at", Timestamp),
+)
+
+overrides = Table(
+    "overrides", metadata,
+    Column("id", ID, primary_key=True),
+    Column("person_id", ID, ForeignKey("people.id"), nullable=False, index=True),
+    Column("colour", String(8), nullable=False),
+    Column("reason", String(200), nullable=False),
+    Column("legal_basis", String(200), nullable=False),
+    Column("expires_at", Timestamp, nullable=False),
+    Column("status", String(10), nullable=False),
+    Column("requested_by", ID, nullable=False),
+    Column("requested_at", Timestamp, nullable=False),
+    Column("decided_by", ID),
+    Column("decided_at", Timestamp),
+)
+
+arrivals = Table(
+    "arrivals", metadata,
+    Column("id", ID, primary_key=True),
+    Column("person_id", ID, ForeignKey("people.id"), nullable=False, index=True),
+    Column("checkpoint_site_id", ID, nullable=False),
+    Column("origin_region", String(15), nullable=False),
+    Column("origin_risk", String(8), nullable=False),
+    Column("arrived_at", Timestamp, nullable=False),
+    Column("created_by", String(60), nullable=False),
+)
+
+venues = Table(
+    "venues", metadata,
+    Column("id", ID, primary_key=True),
+    Column("code", String(20), nullable=False, unique=True),
+    Column("name", String(100), nullable=False),
+    Column("region_code", String(15), nullable=False),
+    Column("lat", Float),
+    Column("lng", Float),
+    Column("created_at", Timestamp, nullable=False),
+)
+
+venue_checks = Table(
+    "venue_checks", metadata,
+    Column("id", ID, primary_key=True),
+    Column("venue_id", ID, nullable=False, index=True),
+    Column("at", Timestamp, nullable=False, index=True),
+    Column("colour", String(8)),
+    Column("pass_valid", Boolean, nullable=False),
+    Column("temperature_ok", Boolean, nullable=False),
+    Column("code_ok", Boolean, nullable=False),
+    Column("certificate_ok", Boolean, nullable=False),
+    Column("mask_ok", Boolean, nullable=False),
+    Column("admitted", Boolean, nullable=False),
+    Column("checked_by", ID, nullable=False),
 )

@@ -1,0 +1,221 @@
+"""Status codes (健康码/核酸状态): a pure rule engine from a person's facts to their colour.
+
+Each person's status is decided from their facts alone — results, open recalls (复核), the
+cadence policy and their last sample (未检 when overdue), arrivals (落地检), exemptions, zone
+designations and manual overrides — and ``now``. The output carries the colour (green, yellow,
+pop-up 弹窗, red), every reason that applies, the id and version of the rule that set the colour,
+the evidence, and ``valid_until``: the moment the status would change with no new event (a due
+time passing, an exemption or override expiring), so the sweep knows whom to re-evaluate.
+
+Rules are data (``Rule``), versioned; changing one is a service call that is audited. The
+predicates they name are fixed code, so the engine stays pure and total.
+
+Imports: standard library only.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from hesuan.domain.errors import InvalidInput
+
+__all__ = [
+    "DEFAULT_RULES",
+    "PREDICATES",
+    "Colour",
+    "Facts",
+    "Rule",
+    "Status",
+    "decide",
+    "severity",
+]
+
+
+class Colour(enum.StrEnum):
+    GREEN = "green"
+    YELLOW = "yellow"
+    POPUP = "popup"  # 弹窗: stop and check in person
+    RED = "red"
+
+
+_SEVERITY = {Colour.GREEN: 0, Colour.YELLOW: 1, Colour.POPUP: 2, Colour.RED: 3}
+
+
+def severity(c: Colour) -> int:
+    return _SEVERITY[c]
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """Everything the status depends on. Times are aware UTC."""
+
+    test_state: str = "none"  # TestState value
+    last_sampled_at: datetime | None = None
+    last_result: str | None = None
+    last_result_at: datetime | None = None
+    open_recall_due: datetime | None = None
+    next_due_at: datetime | None = None
+    grace: timedelta = timedelta(hours=24)
+    overdue_action: str = "yellow"
+    exempt_until: datetime | None = None
+    exempt_reason: str | None = None
+    override_colour: str | None = None
+    override_until: datetime | None = None
+    override_reason: str | None = None
+    arrival_at: datetime | None = None
+    arrival_risk: str | None = None  # low | medium | high
+    zone_kind: str | None = None  # sealed | controlled | precaution
+    zone_colour: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """When ``predicate`` holds, the person gets ``colour`` (or the colour the predicate names,
+    when ``colour`` is None) and ``reason``."""
+
+    id: str
+    version: int
+    predicate: str
+    reason: str
+    colour: Colour | None = None
+    enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    colour: Colour
+    reasons: tuple[str, ...]
+    rule_id: str
+    rule_version: int
+    evidence: dict[str, Any] = field(default_factory=dict)
+    valid_until: datetime | None = None
+
+
+def _iso(t: datetime | None) -> str | None:
+    return None if t is None else t.isoformat()
+
+
+def _exempt(f: Facts, now: datetime) -> bool:
+    return f.exempt_until is not None and now < f.exempt_until
+
+
+def _override(f: Facts, now: datetime) -> tuple[bool, Colour | None, dict[str, Any]]:
+    if f.override_colour and f.override_until and now < f.override_until:
+        return True, Colour(f.override_colour), {"override": {
+            "colour": f.override_colour, "until": _iso(f.override_until),
+            "reason": f.override_reason}}
+    return False, None, {}
+
+
+def _positive(f: Facts, now: datetime) -> tuple[bool, Colour | None, dict[str, Any]]:
+    return f.test_state == "positive", None, {"result": {
+        "result": f.last_result, "at": _iso(f.last_result_at)}}
+
+
+def _open_recall(f: Facts, now: datetime) -> tuple[bool, Colour | None, dict[str, Any]]:
+    ok = f.test_state == "pending_retest" or f.open_recall_due is not None
+    return ok, None, {"recall": {"due": _iso(f.open_recall_due)}}
+
+
+def _zone(f: Facts, now: datetime) -> tuple[bool, Colour | None, dict[str, Any]]:
+    if f.zone_kind in ("sealed", "controlled"):
+        colour = Colour(f.zone_colour) if f.zone_colour else (
+            Colour.RED if f.zone_kind == "sealed" else Colour.YELLOW)
+        return True, colour, {"zone": {"kind": f.zone_kind}}
+    return False, None, {}
+
+
+def _arrival_untested(f: Facts, now: datetime) -> tuple[bool, Colour | None, dict[str, Any]]:
+    if f.arrival_at is None or f.arrival_risk not in ("medium", "high"):
+        return False, None, {}
+    tested = (f.test_state == "negative" and f.last_sampled_at is not None
+              and f.last_sampled_at >= f.arrival_at)
+    colour = Colour.POPUP if f.arrival_risk == "high" else Colour.YELLOW
+    return not tested, colour, {"arrival": {"at": _iso(f.arrival_at), "risk": f.arrival_risk}}
+
+
+def _overdue(f: Facts, now: datetime) -> tuple[bool, Colour | None, dict[str, Any]]:
+    if f.next_due_at is None or _exempt(f, now):
+        return False, None, {}
+    due = f.next_due_at + f.grace <= now
+    return due, Colour(f.overdue_action), {"policy": {"due": _iso(f.next_due_at)}}
+
+
+Predicate = Callable[[Facts, datetime], tuple[bool, "Colour | None", dict[str, Any]]]
+
+PREDICATES: dict[str, Predicate] = {
+    "override_active": _override,
+    "positive": _positive,
+    "open_recall": _open_recall,
+    "in_zone": _zone,
+    "arrival_untested": _arrival_untested,
+    "overdue": _overdue,
+}
+
+DEFAULT_RULES: tuple[Rule, ...] = (
+    Rule("R-OVERRIDE", 1, "override_active", "manual_override"),
+    Rule("R-POSITIVE", 1, "positive", "positive_result", Colour.RED),
+    Rule("R-RECALL", 1, "open_recall", "pending_retest", Colour.YELLOW),
+    Rule("R-ZONE", 1, "in_zone", "in_zone"),
+    Rule("R-ARRIVAL", 1, "arrival_untested", "arrival_pending"),
+    Rule("R-OVERDUE", 1, "overdue", "overdue"),
+)
+
+
+def check_rule(rule: Rule) -> None:
+    if rule.predicate not in PREDICATES:
+        raise InvalidInput(f"predicate must be one of {', '.join(PREDICATES)}",
+                           code="bad_predicate", field="predicate")
+
+
+def _valid_until(f: Facts, now: datetime) -> datetime | None:
+    """The next moment at which time alone changes the outcome."""
+    moments = []
+    if f.next_due_at is not None:
+        moments.append(f.next_due_at + f.grace)
+    for t in (f.exempt_until, f.override_until):
+        if t is not None:
+            moments.append(t)
+    future = [m for m in moments if m > now]
+    return min(future) if future else None
+
+
+def decide(facts: Facts, now: datetime, rules: Sequence[Rule] = DEFAULT_RULES) -> Status:
+    """The status of a person with ``facts`` at ``now``. Pure: same inputs, same output."""
+    matched: list[tuple[Rule, Colour]] = []
+    evidence: dict[str, Any] = {}
+    override: tuple[Rule, Colour] | None = None
+    for rule in rules:
+        if not rule.enabled:
+            continue
+        holds, colour, ev = PREDICATES[rule.predicate](facts, now)
+        if not holds:
+            continue
+        c = rule.colour or colour or Colour.YELLOW
+        evidence.update(ev)
+        if rule.predicate == "override_active":
+            override = (rule, c)
+        else:
+            matched.append((rule, c))
+    valid_until = _valid_until(facts, now)
+    if override is not None:
+        rule, colour = override
+        return Status(colour, (rule.reason, *(r.reason for r, _ in matched)), rule.id,
+                      rule.version, evidence, valid_until)
+    if not matched:
+        reason = ("exempt" if _exempt(facts, now) else
+                  "awaiting_result" if facts.test_state == "sampled" else
+                  "up_to_date" if facts.last_sampled_at is not None else "not_yet_tested")
+        if facts.next_due_at is not None:
+            evidence["policy"] = {"due": _iso(facts.next_due_at)}
+        if _exempt(facts, now):
+            evidence["exemption"] = {"reason": facts.exempt_reason,
+                                     "until": _iso(facts.exempt_until)}
+        return Status(Colour.GREEN, (reason,), "R-DEFAULT", 1, evidence, valid_until)
+    top_rule, top_colour = max(matched, key=lambda rc: severity(rc[1]))
+    return Status(top_colour, tuple(r.reason for r, _ in matched), top_rule.id,
+                  top_rule.version, evidence, valid_until)
