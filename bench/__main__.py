@@ -1,0 +1,164 @@
+"""``python -m bench [--tier toy|small|1m] [--backend sqlite|postgres|both] [--runs N]``
+
+Per backend: a fresh database, the bench city (set-up, not measured), then ``runs`` rounds of
+every figure, interleaved so that noise from the shared machine spreads over all of them:
+(a) raw bulk insert, (e) result fan-out (in process), then against one real server process
+(``hesuan serve`` on 127.0.0.1): (b) /health, (c) batch scans, (d) single scans.
+Writes ``<out>/<tier>.json`` and ``<out>/<tier>.md`` and prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import runs as R
+from bench.baseline import raw_insert_rate
+from bench.machine import describe
+from bench.report import markdown, summarise
+from bench.server import Server
+from bench.world import PASSWORD, SECRET, World, fresh_database_url
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/hesuan_bench"
+
+
+@dataclass(frozen=True)
+class Tier:
+    people: int  # population; the fan-out file covers all of them (10 a tube)
+    sites: int  # sampling sites = batch clients' stations, one sampler each
+    raw_rows: int
+    health_requests: int
+    health_connections: int
+    wrk_seconds: int
+    batch_clients: int
+    batch_batches: int  # 1,000-event batches per client per run
+    single_connections: int
+    single_tubes: int  # tubes per connection per run (11 requests each)
+    time_limit_s: float  # per HTTP run; the load generator stops by itself at this limit
+    runs: int
+
+
+TIERS = {
+    "toy": Tier(people=2_000, sites=2, raw_rows=20_000, health_requests=1_000,
+                health_connections=4, wrk_seconds=1, batch_clients=2, batch_batches=1,
+                single_connections=4, single_tubes=2, time_limit_s=15, runs=1),
+    "small": Tier(people=100_000, sites=4, raw_rows=200_000, health_requests=20_000,
+                  health_connections=16, wrk_seconds=5, batch_clients=4, batch_batches=10,
+                  single_connections=16, single_tubes=25, time_limit_s=60, runs=3),
+    "1m": Tier(people=1_000_000, sites=4, raw_rows=1_000_000, health_requests=50_000,
+               health_connections=16, wrk_seconds=10, batch_clients=4, batch_batches=25,
+               single_connections=16, single_tubes=60, time_limit_s=120, runs=3),
+}
+
+
+def log(msg: str) -> None:
+    print(f"[{datetime.now():%H:%M:%S}] {msg}", flush=True)
+
+
+def bench_backend(backend: str, tier: Tier, pg_url: str, workdir: Path, use_wrk: bool,
+                  only: set[str]) -> tuple[dict[str, list[dict[str, Any]]], dict[str, Any]]:
+    workdir.mkdir(parents=True, exist_ok=True)
+    url = fresh_database_url(backend, workdir, pg_url)
+    log(f"{backend}: set-up, {tier.people:,} people, {tier.sites} sites")
+    world = World.create(backend, url, workdir, tier.people, tier.sites, log=log)
+    log(f"{backend}: set-up done {world.setup_s}")
+    res: dict[str, list[dict[str, Any]]] = {k: [] for k in (
+        "raw_insert", "health_wrk", "health", "batch_scans", "single_scans", "fanout")}
+    try:
+        with Server(url, SECRET, workdir) as srv:
+            tokens = [srv.login(world.sampler(k).username, PASSWORD) for k in range(tier.sites)]
+            # warm-up, not recorded: first requests compile statements and fill caches
+            R.health_client(srv, 200, 2, 10)
+            if "batch" in only:
+                R.batch_scans(world, srv, tokens, clients=1, batches=1, time_limit_s=30)
+            if "single" in only:
+                R.single_scans(world, srv, tokens, connections=2, tubes_per_connection=2,
+                               time_limit_s=30)
+            for r in range(tier.runs):
+                tag = f"{backend} run {r + 1}/{tier.runs}"
+                if "raw" in only:
+                    res["raw_insert"].append(raw_insert_rate(url, tier.raw_rows))
+                    log(f"{tag}: raw insert {res['raw_insert'][-1]}")
+                if "fanout" in only:
+                    res["fanout"].append(R.fanout(world, log))
+                    log(f"{tag}: fan-out {res['fanout'][-1]}")
+                if "health" in only:
+                    if use_wrk:
+                        w = R.health_wrk(srv, tier.wrk_seconds, tier.health_connections)
+                        if w is not None:
+                            res["health_wrk"].append(w)
+                            log(f"{tag}: /health wrk {w}")
+                    res["health"].append(R.health_client(
+                        srv, tier.health_requests, tier.health_connections, tier.time_limit_s))
+                    log(f"{tag}: /health {res['health'][-1]}")
+                if "batch" in only:
+                    res["batch_scans"].append(R.batch_scans(
+                        world, srv, tokens, clients=tier.batch_clients,
+                        batches=tier.batch_batches, time_limit_s=tier.time_limit_s))
+                    log(f"{tag}: batch scans {res['batch_scans'][-1]}")
+                if "single" in only:
+                    res["single_scans"].append(R.single_scans(
+                        world, srv, tokens, connections=tier.single_connections,
+                        tubes_per_connection=tier.single_tubes,
+                        time_limit_s=tier.time_limit_s))
+                    log(f"{tag}: single scans {res['single_scans'][-1]}")
+    finally:
+        world.close()
+    return res, world.setup_s
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--tier", choices=sorted(TIERS), default="small")
+    ap.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
+    ap.add_argument("--runs", type=int, default=None, help="runs per figure (default: tier's)")
+    ap.add_argument("--people", type=int, default=None, help="override the tier's population")
+    ap.add_argument("--only", default="raw,fanout,health,batch,single",
+                    help="comma-separated subset of raw,fanout,health,batch,single")
+    ap.add_argument("--pg-url", default=DEFAULT_PG,
+                    help="PostgreSQL database to (re)create; its name must contain 'bench'")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    ap.add_argument("--workdir", type=Path, default=ROOT / "var" / "bench")
+    ap.add_argument("--no-wrk", action="store_true", help="skip the wrk /health figure")
+    ap.add_argument("--strict", action="store_true", help="exit 1 when a floor is missed")
+    args = ap.parse_args(argv)
+    tier = TIERS[args.tier]
+    if args.runs:
+        tier = replace(tier, runs=args.runs)
+    if args.people:
+        tier = replace(tier, people=args.people)
+    only = {x.strip() for x in args.only.split(",") if x.strip()}
+    backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
+    result: dict[str, Any] = {
+        "tier": args.tier, "runs": tier.runs, "config": asdict(tier),
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": describe(args.pg_url if "postgres" in backends else None),
+        "backends": {}, "setup": {},
+    }
+    t0 = time.perf_counter()
+    for backend in backends:
+        runs, setup = bench_backend(backend, tier, args.pg_url, args.workdir / backend,
+                                    not args.no_wrk, only)
+        result["backends"][backend] = summarise(backend, runs)
+        result["setup"][backend] = setup
+    result["wall_s"] = round(time.perf_counter() - t0, 1)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"{args.tier}.json").write_text(json.dumps(result, indent=2) + "\n")
+    md = markdown(result)
+    (args.out / f"{args.tier}.md").write_text(md)
+    print(md)
+    missed = [f for figs in result["backends"].values() for e in figs.values()
+              for f in e["floors"] if not f["met"]]
+    return 1 if args.strict and missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,115 @@
+"""Medians over runs, ratios to the baselines of the same invocation, floors, and the
+markdown table."""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+__all__ = ["FLOORS", "markdown", "summarise"]
+
+#: (backend or None for every backend, figure, key, comparison, bound) — from issue 2.
+FLOORS: list[tuple[str | None, str, str, str, float]] = [
+    ("sqlite", "batch_scans", "scans_per_s", ">=", 20_000),
+    ("sqlite", "single_scans", "rate_per_s", ">=", 3_000),
+    ("sqlite", "single_scans", "p99_ms", "<=", 50),
+    (None, "fanout", "people_per_s", ">=", 100_000),
+]
+
+#: figure -> (headline key, unit, baseline figure, baseline key)
+FIGURES: dict[str, tuple[str, str, str | None, str | None]] = {
+    "raw_insert": ("rows_per_s", "rows/s", None, None),
+    "health_wrk": ("rate_per_s", "req/s", None, None),
+    "health": ("rate_per_s", "req/s", "health_wrk", "rate_per_s"),
+    "batch_scans": ("scans_per_s", "scans/s", "raw_insert", "rows_per_s"),
+    "single_scans": ("rate_per_s", "scans/s", "health", "rate_per_s"),
+    "fanout": ("people_per_s", "people/s", "raw_insert", "rows_per_s"),
+}
+
+_LABEL = {
+    "raw_insert": "(a) raw bulk insert, plain DB-API executemany",
+    "health_wrk": "(b) GET /health through uvicorn, wrk",
+    "health": "(b) GET /health through uvicorn, bench client",
+    "batch_scans": "(c) batch scans, POST /scans/batch (1,000 events)",
+    "single_scans": "(d) single scans, POST /scans",
+    "fanout": "(e) result fan-out, 10-in-1 file, LabService.import_rows",
+}
+
+
+def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in runs[0]:
+        vals = [r[key] for r in runs if isinstance(r.get(key), int | float)
+                and not isinstance(r.get(key), bool)]
+        if len(vals) == len(runs):
+            m = statistics.median(vals)
+            out[key] = round(m, 2) if isinstance(m, float) else m
+    return out
+
+
+def summarise(backend: str, runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Per figure: the runs, their median, the ratio to its baseline, and the floors."""
+    med = {fig: _median(rs) for fig, rs in runs.items() if rs}
+    out: dict[str, Any] = {}
+    for fig, m in med.items():
+        key, unit, base_fig, base_key = FIGURES[fig]
+        entry: dict[str, Any] = {"median": m, "runs": runs[fig], "unit": unit, "key": key}
+        ratios: dict[str, float] = {}
+        if base_fig and base_fig in med and base_key:
+            ratios[f"vs_{base_fig}"] = round(m[key] / med[base_fig][base_key], 3)
+        if fig in ("single_scans", "fanout", "health") and "raw_insert" in med:
+            ratios["vs_raw_insert"] = round(m[key] / med["raw_insert"]["rows_per_s"], 3)
+        if fig == "batch_scans" and "health" in med:
+            ratios["vs_health"] = round(m[key] / med["health"]["rate_per_s"], 3)
+        entry["ratios"] = ratios
+        floors = []
+        for fb, ffig, fkey, op, bound in FLOORS:
+            if ffig == fig and (fb is None or fb == backend) and fkey in m:
+                v = m[fkey]
+                floors.append({"key": fkey, "op": op, "bound": bound, "value": v,
+                               "met": v >= bound if op == ">=" else v <= bound})
+        entry["floors"] = floors
+        out[fig] = entry
+    return out
+
+
+def _fmt(v: Any) -> str:
+    if (isinstance(v, float) and v >= 100) or isinstance(v, int):
+        return f"{v:,.0f}"
+    if isinstance(v, float):
+        return f"{v:.3g}" if v < 1 else f"{v:.1f}"
+    return "—" if v is None else str(v)
+
+
+def markdown(result: dict[str, Any]) -> str:
+    m = result["machine"]
+    lines = [
+        f"### Tier `{result['tier']}` — {result['started_at']}",
+        "",
+        f"Machine: {m['nproc']} CPUs ({m['cpu_model']}), {m['ram_gib']} GiB RAM, {m['os']}; "
+        f"Python {m['python']}, SQLite {m['sqlite']}, PostgreSQL {m['postgresql'] or '—'}; "
+        f"load average at start {m['load_avg_at_start']}. Medians of {result['runs']} run(s).",
+        "",
+        "| backend | figure | median | p50 / p99 ms | ratio to baseline | floor |",
+        "|---|---|---:|---:|---|---|",
+    ]
+    for backend, figs in result["backends"].items():
+        for fig in FIGURES:
+            if fig not in figs:
+                continue
+            e = figs[fig]
+            med = e["median"]
+            lat = (f"{_fmt(med['p50_ms'])} / {_fmt(med['p99_ms'])}" if "p99_ms" in med
+                   else "")
+            ratios = ", ".join(f"{v:.3g}× {k[3:]}" for k, v in e["ratios"].items())
+            floors = "; ".join(f"{f['key']} {f['op']} {f['bound']:,}: "
+                               f"{'**met**' if f['met'] else '**MISSED**'}"
+                               for f in e["floors"])
+            lines.append(f"| {backend} | {_LABEL[fig]} | {_fmt(med[e['key']])} {e['unit']} | "
+                         f"{lat} | {ratios} | {floors} |")
+    lines.append("")
+    for backend, setup in result.get("setup", {}).items():
+        lines.append(f"Set-up ({backend}, not measured): " + ", ".join(
+            f"{k} {_fmt(v)}" for k, v in setup.items()))
+    lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,112 @@
+"""The real server, as a child process: ``hesuan serve`` (uvicorn, httptools, uvloop) on
+127.0.0.1 and a free port, with its settings in ``HESUAN_*`` variables, as an operator runs it.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+__all__ = ["Server", "cpu_seconds", "free_port"]
+
+_SERVE = "from hesuan.entrypoints.cli import main; main()"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux ``/proc``); 0.0 where unavailable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Server:
+    def __init__(self, database_url: str, secret_key: str, workdir: Path,
+                 extra_env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self._env = os.environ.copy() | {
+            "HESUAN_DATABASE_URL": database_url,
+            "HESUAN_SECRET_KEY": secret_key,
+            "HESUAN_ENVIRONMENT": "development",
+            "HESUAN_SMS_SENDER": "file",
+            "HESUAN_SMS_FILE": str(workdir / "sms.jsonl"),
+            "HESUAN_KEY_FILE": str(workdir / "secret.key"),
+            "HESUAN_HOST": "127.0.0.1",
+            "HESUAN_PORT": str(self.port),
+        } | (extra_env or {})
+        self._log = workdir / f"server-{self.port}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Self:
+        log = self._log.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _SERVE, "serve", "--host", "127.0.0.1",
+             "--port", str(self.port)],
+            env=self._env, stdout=log, stderr=subprocess.STDOUT, cwd=self._log.parent)
+        log.close()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}: "
+                                   f"{self._log.read_text()[-2000:]}")
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+                conn.request("GET", "/health")
+                if conn.getresponse().status == 200:
+                    conn.close()
+                    return self
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("server did not answer /health within 60 s")
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def cpu(self) -> float:
+        return cpu_seconds(self.pid)
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+
+    def login(self, username: str, password: str) -> str:
+        import json
+
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        conn.request("POST", "/auth/token",
+                     body=json.dumps({"username": username, "password": password}),
+                     headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        body = json.loads(resp.read())
+        conn.close()
+        if resp.status != 200:
+            raise RuntimeError(f"login {username}: HTTP {resp.status} {body}")
+        return str(body["access_token"])
