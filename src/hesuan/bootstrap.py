@@ -18,6 +18,9 @@ from hesuan.adapters.crypto import Argon2Passwords, HmacCodeSigner, KeyRing, loa
 from hesuan.adapters.db.engine import make_engine
 from hesuan.adapters.db.migrate import upgrade
 from hesuan.adapters.db.store import SqlUnitOfWorkFactory
+from hesuan.adapters.kannel import KannelSender
+from hesuan.adapters.passes.keys import PassKeyStore
+from hesuan.adapters.passes.status_source import TestStateStatusSource
 from hesuan.adapters.qr import SegnoQr
 from hesuan.adapters.senders import ConsoleSender, JsonlFileSender
 from hesuan.config import Settings
@@ -26,11 +29,13 @@ from hesuan.services.context import Deps, Limits
 from hesuan.services.delivery import DeliveryService
 from hesuan.services.lab import LabService
 from hesuan.services.notify import AlertService, OutboxService
+from hesuan.services.passes import PassService
 from hesuan.services.people import PeopleService
 from hesuan.services.places import PlacesService
 from hesuan.services.ports import Clock, Sender
 from hesuan.services.reports import ReportService
 from hesuan.services.sampling import SamplingService
+from hesuan.services.status import StatusService
 
 __all__ = ["Platform", "bootstrap", "new_id"]
 
@@ -55,9 +60,22 @@ class Platform:
     outbox: OutboxService
     alerts: AlertService
     reports: ReportService
+    passes: PassService
+    status: StatusService
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _sender(settings: Settings) -> Sender:
+    if settings.sms_sender == "kannel":
+        password = settings.kannel_password
+        return KannelSender(settings.kannel_url, settings.kannel_username,
+                            password.get_secret_value() if password else "",
+                            sender_id=settings.kannel_from, timeout=settings.kannel_timeout)
+    if settings.sms_sender == "file":
+        return JsonlFileSender(settings.sms_file)
+    return ConsoleSender()
 
 
 def bootstrap(settings: Settings, *, clock: Clock | None = None, sender: Sender | None = None,
@@ -82,11 +100,16 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None, sender: Sender 
                       batch_max=settings.batch_max),
     )
     if sender is None:
-        sender = (JsonlFileSender(settings.sms_file) if settings.sms_sender == "file"
-                  else ConsoleSender())
+        sender = _sender(settings)
+    status = StatusService(deps, settings.venue_retention)
+    passes = PassService(
+        deps, PassKeyStore(settings.pass_key_dir, settings.issuer,
+                           create=settings.environment != "production"),
+        TestStateStatusSource(deps.uow, deps.clock), settings.pass_revocation_refresh)
     return Platform(
         settings=settings, engine=engine, deps=deps, auth=AuthService(deps),
-        people=PeopleService(deps), places=PlacesService(deps), sampling=SamplingService(deps),
-        delivery=DeliveryService(deps), lab=LabService(deps), outbox=OutboxService(deps, sender),
-        alerts=AlertService(deps), reports=ReportService(deps),
+        people=PeopleService(deps), places=PlacesService(deps),
+        sampling=SamplingService(deps, status), delivery=DeliveryService(deps),
+        lab=LabService(deps, status), outbox=OutboxService(deps, sender),
+        alerts=AlertService(deps), reports=ReportService(deps), passes=passes, status=status,
     )

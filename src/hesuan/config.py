@@ -12,7 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings"]
@@ -36,9 +36,25 @@ class Settings(BaseSettings):
     transport_limit: timedelta = timedelta(hours=4)
     lab_limit: timedelta = timedelta(hours=6)
     recall_due: timedelta = timedelta(hours=12)
-    #: Notification sender for development: ``console`` or ``file`` (JSON lines at ``sms_file``).
-    sms_sender: Literal["console", "file"] = "file"
+    #: Notification sender: ``console`` or ``file`` (JSON lines at ``sms_file``) for
+    #: development; ``kannel`` (the SMS gateway's smsbox ``sendsms`` at ``kannel_url``).
+    sms_sender: Literal["console", "file", "kannel"] = "file"
     sms_file: Path = Path("var/sms.jsonl")
+    kannel_url: str = "http://127.0.0.1:13013/cgi-bin/sendsms"
+    kannel_username: str = "hesuan"
+    kannel_password: SecretStr | None = None
+    #: Sender id shown on the phone (``from``); Kannel's ``global-sender`` when unset.
+    kannel_from: str | None = None
+    kannel_timeout: float = Field(default=10.0, gt=0, le=120)
+    #: Directory of the status-pass keys (root, signing keys, trust list); made on first use
+    #: outside production.
+    pass_key_dir: Path = Path("var/keys")
+    #: How stale the online verifier's copy of the revocation list may be.
+    pass_revocation_refresh: timedelta = timedelta(seconds=5)
+    #: How long venue check records are kept before the sweep purges them.
+    venue_retention: timedelta = timedelta(days=14)
+    #: How often the scheduler inside ``serve`` runs the sweep and the outbox.
+    sweep_every: timedelta = timedelta(minutes=3)
     batch_max: int = Field(default=1000, ge=1, le=10000)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -49,6 +65,12 @@ class Settings(BaseSettings):
         if not (v.startswith("sqlite") or v.startswith("postgresql")):
             raise ValueError("HESUAN_DATABASE_URL must be a sqlite:// or postgresql+psycopg:// URL")
         return v
+
+    @model_validator(mode="after")
+    def _kannel_password(self) -> Settings:
+        if self.sms_sender == "kannel" and self.kannel_password is None:
+            raise ValueError("HESUAN_KANNEL_PASSWORD is required when HESUAN_SMS_SENDER=kannel")
+        return self
 
     @property
     def is_sqlite(self) -> bool:

@@ -19,6 +19,7 @@ from hesuan.domain.errors import HesuanError, InvalidInput, NotFound
 from hesuan.domain.results import CT_TARGETS, Result, check_ct
 from hesuan.domain.sampling import check_tube_barcode
 from hesuan.services.context import Deps
+from hesuan.services.status import StatusService
 
 __all__ = ["LabService", "ResultInput", "ResultOutcome", "parse_result_row"]
 
@@ -41,8 +42,9 @@ class ResultOutcome:
 
 
 class LabService:
-    def __init__(self, deps: Deps) -> None:
+    def __init__(self, deps: Deps, status: StatusService) -> None:
         self._d = deps
+        self._status = status
 
     def record(self, actor: Principal, lab_id: str,
                items: Sequence[ResultInput]) -> list[ResultOutcome]:
@@ -103,6 +105,7 @@ class LabService:
             if new or corrections:
                 stats = uow.apply_results(lab_id, new, corrections, actor.user_id, now,
                                           self._d.new_id, now + self._d.limits.recall_due)
+                stats["statuses_decided"] = self._status.refresh(uow, now, in_results=True)
             uow.audit(now, actor.username, "results.record", f"lab:{lab_id}",
                       {"accepted": len(new), "corrected": len(corrections),
                        "rejected": sum(1 for o in outcomes if o and o.status == "rejected")}

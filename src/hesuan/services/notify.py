@@ -21,6 +21,11 @@ from hesuan.services.ports import Sender
 __all__ = ["TEMPLATES", "AlertService", "DeliveryReport", "OutboxService", "render"]
 
 TEMPLATES: dict[str, dict[str, str]] = {
+    "reminder": {
+        "zh": "【核酸检测】您的常态化核酸检测将于{due}到期，请及时到就近采样点检测。",
+        "en": "[PCR testing] Your routine PCR test is due by {due}. Please visit a nearby "
+              "sampling site in time.",
+    },
     "recall": {
         "zh": "【核酸检测】您参与的混采管检测结果需复核，请于{due}前到任意采样点单管复检，"
               "复检前请居家。",

@@ -33,6 +33,7 @@ from hesuan.domain.sampling import (
     check_tube_barcode,
 )
 from hesuan.services.context import Deps
+from hesuan.services.status import StatusService
 from hesuan.services.ports import BoxRow, SiteRow, StationWrites, UnitOfWork, WriteRace
 
 __all__ = ["EventKind", "EventOutcome", "SamplingService", "StationEvent"]
@@ -97,8 +98,9 @@ class _Batch:
 
 
 class SamplingService:
-    def __init__(self, deps: Deps) -> None:
+    def __init__(self, deps: Deps, status: StatusService) -> None:
         self._d = deps
+        self._status = status
 
     def submit(self, actor: Principal, events: Sequence[StationEvent]) -> list[EventOutcome]:
         require(actor, Role.SAMPLER, Role.SITE_LEAD, action="record station events")
@@ -162,6 +164,10 @@ class SamplingService:
         self._finish(b)
         if b.w.events:
             uow.apply_station_writes(b.w, now)
+            # a new sample clears 未检 at once: decide the sampled people's status now
+            sampled = list(dict.fromkeys(s["person_id"] for s in b.w.samples))
+            if sampled:
+                self._status.refresh(uow, now, person_ids=sampled)
             uow.audit(now, actor.username, "station.batch", f"site:{actor.scope or '*'}",
                       {"accepted": len(b.w.events), "samples": len(b.w.samples)})
         return outcomes

@@ -108,6 +108,7 @@ def seed_example_city(platform: Platform, people: int = 300, seed: int = 7) -> E
                      "address": f"{1 + i % 12}号楼{1 + i % 3}单元"})
     report = platform.people.import_rows(OPERATOR, rows, set(city.grids))
     city.people = report.inserted
+    platform.status.seed_defaults(OPERATOR)
     first_district = next(iter(URBAN_DISTRICTS))
     accounts: dict[str, tuple[Role, str | None]] = {
         "admin": (Role.ADMIN, None),

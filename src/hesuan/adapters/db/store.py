@@ -21,6 +21,8 @@ from sqlalchemy import update as sa_update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
+from hesuan.adapters.db.status_store import StatusStoreMixin
+from hesuan.adapters.db.pass_store import PassStoreMixin
 from hesuan.adapters.db.schema import (
     alerts,
     audit_log,
@@ -83,7 +85,7 @@ class SqlUnitOfWorkFactory:
         return SqlUnitOfWork(self.engine, readonly)
 
 
-class SqlUnitOfWork:
+class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin):
     def __init__(self, engine: Engine, readonly: bool) -> None:
         self._engine = engine
         self._readonly = readonly
@@ -356,7 +358,12 @@ class SqlUnitOfWork:
             c.execute(text(
                 "UPDATE person_status SET last_sampled_at = :at, last_tube_id = :tube, "
                 "test_state = CASE WHEN test_state IN ('none', 'negative', 'sampled') "
-                "THEN 'sampled' ELSE test_state END, updated_at = :now "
+                "THEN 'sampled' ELSE test_state END, updated_at = :now, "
+                # arrivals (三天两检): a test in the first 48 h makes the second due at 72 h
+                "next_due_at = CASE WHEN arrival_at IS NOT NULL AND :at >= arrival_at AND "
+                "  :at < arrival_at + 172800000 THEN arrival_at + 259200000 "
+                "  WHEN interval_ms IS NULL THEN next_due_at ELSE :at + interval_ms END, "
+                "status_valid_until = :now "
                 "WHERE person_id = :pid AND (last_sampled_at IS NULL OR last_sampled_at <= :at)"),
                 [{"at": to_ms(s["sampled_at"]), "tube": s["tube_id"], "now": to_ms(now),
                   "pid": s["person_id"]} for s in w.samples])
@@ -417,7 +424,8 @@ class SqlUnitOfWork:
                               .values(status="cancelled", resolved_at=now))
                     c.execute(sa_update(person_status)
                               .where(person_status.c.open_recall_id.in_(rp))
-                              .values(open_recall_id=None, test_state="sampled"))
+                              .values(open_recall_id=None, test_state="sampled",
+                                      status_valid_until=now))
         # 1. the tubes themselves
         ct_expr = "CAST(:ct AS json)" if self._pg else ":ct"
         c.execute(text(
@@ -449,7 +457,8 @@ class SqlUnitOfWork:
             "open_recall_id = CASE WHEN s.recall_id = person_status.open_recall_id THEN NULL "
             "  ELSE person_status.open_recall_id END, "
             "last_result = 'negative', last_result_at = :now, "
-            "last_result_sampled_at = s.sampled_at, last_negative_at = :now, updated_at = :now "
+            "last_result_sampled_at = s.sampled_at, last_negative_at = :now, updated_at = :now, "
+            "status_valid_until = :now "
             "FROM samples s JOIN tmp_results t ON t.tube_id = s.tube_id "
             "WHERE person_status.person_id = s.person_id AND t.result = 'negative' AND "
             "(person_status.last_result_sampled_at IS NULL OR "
@@ -504,7 +513,11 @@ class SqlUnitOfWork:
                 "UPDATE person_status SET test_state = :state, "
                 "open_recall_id = CASE WHEN :keep_recall THEN open_recall_id ELSE :recall END, "
                 "last_result = :r, last_result_at = :now, last_result_sampled_at = :sampled, "
-                "updated_at = :now WHERE person_id = :pid"), status_rows)
+                "updated_at = :now, status_valid_until = :now WHERE person_id = :pid"),
+                status_rows)
+        # passes overtaken by a later positive result are revoked (red passes stay true)
+        self.revoke_passes([r["pid"] for r in status_rows if r["r"] == "positive"], now,
+                           "positive", keep_red=True)
         if outbox_rows:
             c.execute(self._insert(outbox).on_conflict_do_nothing(), outbox_rows)
         # 4. positive pools: open an investigation; close those whose recalls are all resolved

@@ -1,0 +1,346 @@
+"""Storage for cadence and status: policies, the materialised status, exemptions, overrides,
+arrivals, the sweep's reads and the bulk recompute. Mixed into ``SqlUnitOfWork``.
+
+Set-based throughout: assigning policies is one UPDATE per policy in precedence order; the
+common case of the recompute ("nothing special, not yet due") is one UPDATE; only people with
+special facts are decided one by one by the pure engine in the service.
+
+Imports: SQLAlchemy, ``hesuan.adapters.db.schema``, ``hesuan.domain``, ``hesuan.services.ports``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import update as sa_update
+
+from hesuan.adapters.db.schema import (
+    arrivals,
+    exemptions,
+    from_ms,
+    outbox,
+    overrides,
+    person_status,
+    policies,
+    status_rules,
+    to_ms,
+)
+from hesuan.domain.cadence import OverdueAction, Policy, ScopeKind
+from hesuan.domain.status import Colour, Facts, Rule, Status
+
+__all__ = ["StatusStoreMixin"]
+
+_FACT_COLUMNS = (
+    "ps.person_id, ps.test_state, ps.last_sampled_at, ps.last_result, ps.last_result_at, "
+    "r.due_at, ps.next_due_at, ps.grace_ms, ps.overdue_action, ps.exempt_until, "
+    "ps.exempt_reason, ps.override_colour, ps.override_until, ps.override_reason, "
+    "ps.arrival_at, ps.arrival_risk, ps.zone_kind"
+)
+_PLAIN = (
+    "ps.test_state IN ('none', 'sampled', 'negative') AND ps.open_recall_id IS NULL "
+    "AND ps.exempt_until IS NULL AND ps.override_colour IS NULL AND ps.arrival_at IS NULL "
+    "AND ps.zone_kind IS NULL AND (ps.next_due_at IS NULL OR ps.next_due_at + ps.grace_ms > :now)"
+)
+
+
+def _dt(ms: int | None) -> datetime | None:
+    return None if ms is None else from_ms(ms)
+
+
+def _facts(r: Any) -> Facts:
+    return Facts(
+        test_state=r[1], last_sampled_at=_dt(r[2]), last_result=r[3], last_result_at=_dt(r[4]),
+        open_recall_due=_dt(r[5]), next_due_at=_dt(r[6]),
+        grace=timedelta(milliseconds=r[7] if r[7] is not None else 86_400_000),
+        overdue_action=r[8] or "yellow", exempt_until=_dt(r[9]), exempt_reason=r[10],
+        override_colour=r[11], override_until=_dt(r[12]), override_reason=r[13],
+        arrival_at=_dt(r[14]), arrival_risk=r[15], zone_kind=r[16],
+    )
+
+
+def _policy(r: Any) -> Policy:
+    return Policy(r.id, r.version, ScopeKind(r.scope_kind), r.scope,
+                  timedelta(milliseconds=r.interval_ms), timedelta(milliseconds=r.grace_ms),
+                  timedelta(milliseconds=r.lead_ms), OverdueAction(r.overdue_action),
+                  r.valid_from, r.valid_to, r.name)
+
+
+class StatusStoreMixin:
+    conn: Connection
+    _pg: bool
+
+    # -- policies --------------------------------------------------------------------------
+
+    def current_policies(self) -> list[Policy]:
+        rows = self.conn.execute(select(policies).where(policies.c.superseded_at.is_(None))
+                                 .order_by(policies.c.scope_kind, policies.c.scope)).all()
+        return [_policy(r) for r in rows]
+
+    def policy_history(self, policy_id: str) -> list[Policy]:
+        rows = self.conn.execute(select(policies).where(policies.c.id == policy_id)
+                                 .order_by(policies.c.version)).all()
+        return [_policy(r) for r in rows]
+
+    def save_policy(self, p: Policy, actor: str, now: datetime) -> None:
+        self.conn.execute(sa_update(policies).where(policies.c.id == p.id,
+                                                    policies.c.superseded_at.is_(None))
+                          .values(superseded_at=now))
+        self.conn.execute(insert(policies), {
+            "id": p.id, "version": p.version, "scope_kind": p.scope_kind.value,
+            "scope": p.scope, "name": p.name, "interval_ms": _ms(p.interval),
+            "grace_ms": _ms(p.grace), "lead_ms": _ms(p.reminder_lead),
+            "overdue_action": p.overdue_action.value, "valid_from": p.valid_from,
+            "valid_to": p.valid_to, "created_by": actor, "created_at": now})
+
+    def assign_policies(self, ordered: Sequence[Policy], now: datetime) -> int:
+        """Give every person the policy that wins for them: apply ``ordered`` (weakest first)
+        so that later, stronger policies overwrite earlier ones; recompute next due times;
+        mark changed people for a status recompute. Returns the people whose due time moved."""
+        c, n = self.conn, to_ms(now)
+        c.execute(text("UPDATE person_status SET policy_id = NULL, policy_version = NULL, "
+                       "interval_ms = NULL, grace_ms = NULL, lead_ms = NULL, "
+                       "overdue_action = NULL WHERE policy_id IS NOT NULL"))
+        for p in ordered:
+            if p.scope_kind is ScopeKind.GROUP:
+                who = "(',' || groups || ',') LIKE :pattern"
+                pattern = f"%,{p.scope},%"
+            else:
+                who = "grid_code LIKE :pattern"
+                pattern = f"{p.scope}%"
+            c.execute(text(
+                "UPDATE person_status SET policy_id = :id, policy_version = :v, "
+                "interval_ms = :iv, grace_ms = :g, lead_ms = :l, overdue_action = :a "
+                f"WHERE person_id IN (SELECT id FROM people WHERE {who})"),
+                {"id": p.id, "v": p.version, "iv": _ms(p.interval), "g": _ms(p.grace),
+                 "l": _ms(p.reminder_lead), "a": p.overdue_action.value, "pattern": pattern})
+        # First due time for people never sampled: the start of the policy that covers them.
+        starts = {p.id: to_ms(p.valid_from) for p in ordered}
+        new_due = ("CASE WHEN interval_ms IS NULL THEN NULL "
+                   "WHEN last_sampled_at IS NULL THEN :start_of_round + interval_ms "
+                   "ELSE last_sampled_at + interval_ms END")
+        start = min(starts.values()) if starts else n
+        moved = c.execute(text(
+            f"UPDATE person_status SET next_due_at = {new_due}, status_valid_until = :now "
+            f"WHERE COALESCE(next_due_at, -1) <> COALESCE({new_due}, -1)"),
+            {"now": n, "start_of_round": start}).rowcount
+        return int(moved)
+
+    # -- rules -----------------------------------------------------------------------------
+
+    def current_rules(self) -> list[Rule]:
+        rows = self.conn.execute(
+            select(status_rules).where(status_rules.c.superseded_at.is_(None))
+            .order_by(status_rules.c.position)).all()
+        return [Rule(r.id, r.version, r.predicate, r.reason,
+                     Colour(r.colour) if r.colour else None, bool(r.enabled)) for r in rows]
+
+    def save_rule(self, rule: Rule, position: int, actor: str, now: datetime) -> None:
+        self.conn.execute(sa_update(status_rules).where(
+            status_rules.c.id == rule.id, status_rules.c.superseded_at.is_(None))
+            .values(superseded_at=now))
+        self.conn.execute(insert(status_rules), {
+            "id": rule.id, "version": rule.version, "position": position,
+            "predicate": rule.predicate, "reason": rule.reason,
+            "colour": rule.colour.value if rule.colour else None, "enabled": rule.enabled,
+            "changed_by": actor, "changed_at": now})
+
+    # -- the recompute ---------------------------------------------------------------------
+
+    def mark_stale(self, person_ids: Sequence[str], now: datetime) -> None:
+        n = to_ms(now)
+        for i in range(0, len(person_ids), 10000):
+            part = list(person_ids[i:i + 10000])
+            self.conn.execute(sa_update(person_status)
+                              .where(person_status.c.person_id.in_(part))
+                              .values(status_valid_until=n))
+
+    def mark_all_stale(self, now: datetime) -> None:
+        self.conn.execute(text("UPDATE person_status SET status_valid_until = :now"),
+                          {"now": to_ms(now)})
+
+    def refresh_plain(self, now: datetime) -> int:
+        """Set the status of every stale person with no special facts in one statement: green,
+        valid until their due time plus grace (what the engine decides for such facts)."""
+        return int(self.conn.execute(text(
+            "UPDATE person_status SET colour = 'green', "
+            "reasons = CASE test_state WHEN 'sampled' THEN 'awaiting_result' "
+            "  WHEN 'negative' THEN 'up_to_date' ELSE 'not_yet_tested' END, "
+            "rule_id = 'R-DEFAULT', rule_version = 1, evidence = NULL, status_at = :now, "
+            "status_valid_until = CASE WHEN next_due_at IS NULL THEN NULL "
+            "  ELSE next_due_at + grace_ms END "
+            "WHERE person_id IN (SELECT ps.person_id FROM person_status ps "
+            f"WHERE ps.status_valid_until <= :now AND {_PLAIN})"), {"now": to_ms(now)}).rowcount)
+
+    def stale_facts(self, now: datetime, limit: int, person_ids: Sequence[str] | None = None,
+                    in_results: bool = False) -> list[tuple[str, Facts]]:
+        """Facts of people whose status must be decided again: the given ones, or those whose
+        status ran out (``status_valid_until <= now``), optionally only members of the tubes in
+        the current results batch."""
+        params: dict[str, Any] = {"now": to_ms(now), "lim": limit}
+        where = "ps.status_valid_until <= :now"
+        if in_results:
+            where += (" AND ps.person_id IN (SELECT s.person_id FROM samples s "
+                      "JOIN tmp_results t ON t.tube_id = s.tube_id)")
+        sql = (f"SELECT {_FACT_COLUMNS} FROM person_status ps LEFT JOIN recalls r "
+               "ON r.id = ps.open_recall_id AND r.status = 'open' WHERE ")
+        if person_ids is not None:
+            out: list[tuple[str, Facts]] = []
+            for i in range(0, len(person_ids), 5000):
+                part = list(person_ids[i:i + 5000])
+                marks = ", ".join(f":p{j}" for j in range(len(part)))
+                rows = self.conn.execute(text(sql + f"ps.person_id IN ({marks})"),
+                                         params | {f"p{j}": v for j, v in enumerate(part)})
+                out.extend((r[0], _facts(r)) for r in rows)
+            return out
+        rows = self.conn.execute(text(sql + where + " ORDER BY ps.status_valid_until LIMIT :lim"),
+                                 params)
+        return [(r[0], _facts(r)) for r in rows]
+
+    def facts_of(self, person_id: str) -> Facts | None:
+        got = self.stale_facts(from_ms(0), 1, [person_id])
+        return got[0][1] if got else None
+
+    def write_statuses(self, rows: Sequence[tuple[str, Status]], now: datetime) -> None:
+        if not rows:
+            return
+        ct = "CAST(:ev AS json)" if self._pg else ":ev"
+
+        self.conn.execute(text(
+            "UPDATE person_status SET colour = :c, reasons = :r, rule_id = :rid, "
+            f"rule_version = :rv, evidence = {ct}, status_at = :now, status_valid_until = :vu "
+            "WHERE person_id = :pid"),
+            [{"c": s.colour.value, "r": ",".join(s.reasons)[:120], "rid": s.rule_id,
+              "rv": s.rule_version, "ev": json.dumps(s.evidence), "now": to_ms(now),
+              "vu": None if s.valid_until is None else to_ms(s.valid_until), "pid": pid}
+             for pid, s in rows])
+
+    def status_row(self, person_id: str) -> dict[str, Any] | None:
+        ps = person_status.c
+        r = self.conn.execute(select(
+            ps.colour, ps.reasons, ps.rule_id, ps.rule_version, ps.evidence, ps.status_at,
+            ps.status_valid_until, ps.next_due_at, ps.policy_id, ps.policy_version,
+            ps.exempt_until, ps.exempt_reason, ps.override_id, ps.override_until,
+            ps.override_reason, ps.test_state, ps.last_sampled_at, ps.open_recall_id)
+            .where(ps.person_id == person_id)).first()
+        return None if r is None else dict(r._mapping)
+
+    # -- the sweep -------------------------------------------------------------------------
+
+    def sweep_lock(self) -> bool:
+        """Only one sweep at a time. SQLite: the write transaction already serialises us.
+        PostgreSQL: a transaction-scoped advisory lock; a second sweep skips instead of
+        waiting."""
+        if not self._pg:
+            return True
+        return bool(self.conn.execute(text("SELECT pg_try_advisory_xact_lock(74110002)"))
+                    .scalar())
+
+    def due_for_reminder(self, now: datetime, max_lead_ms: int,
+                         limit: int) -> list[tuple[str, int]]:
+        n = to_ms(now)
+        rows = self.conn.execute(text(
+            "SELECT person_id, next_due_at FROM person_status WHERE next_due_at > :now "
+            "AND next_due_at <= :horizon AND next_due_at - lead_ms <= :now "
+            "AND (reminded_due_at IS NULL OR reminded_due_at <> next_due_at) "
+            "AND (exempt_until IS NULL OR exempt_until <= :now) LIMIT :lim"),
+            {"now": n, "horizon": n + max_lead_ms, "lim": limit}).all()
+        return [(r[0], r[1]) for r in rows]
+
+    def enqueue_reminders(self, rows: Sequence[tuple[str, str, int]], now: datetime) -> None:
+        """Reminder SMS into the outbox: one per person per due time (the de-duplication key),
+        so a sweep run twice, or two sweeps at once, never queue a second one."""
+        ins = (postgresql.insert(outbox) if self._pg else sqlite.insert(outbox))
+        due_text = {d: _local(d) for _, _, d in rows}
+        for i in range(0, len(rows), 5000):
+            self.conn.execute(ins.on_conflict_do_nothing(), [
+                {"id": mid, "dedup_key": f"reminder:{pid}:{d}", "person_id": pid,
+                 "tube_id": None, "template": "reminder", "params": {"due": due_text[d]},
+                 "created_at": now, "next_attempt_at": now, "attempts": 0}
+                for mid, pid, d in rows[i:i + 5000]])
+
+    def mark_reminded(self, rows: Sequence[tuple[str, int]]) -> None:
+        if rows:
+            self.conn.execute(text("UPDATE person_status SET reminded_due_at = :due "
+                                   "WHERE person_id = :pid"),
+                              [{"pid": p, "due": d} for p, d in rows])
+
+    def purge_venue_checks(self, before: datetime) -> int:
+        return int(self.conn.execute(text("DELETE FROM venue_checks WHERE at < :t"),
+                                     {"t": to_ms(before)}).rowcount)
+
+    # -- exemptions, overrides, arrivals ---------------------------------------------------
+
+    def add_exemption(self, row: dict[str, Any]) -> None:
+        self.conn.execute(insert(exemptions), row)
+        self.conn.execute(sa_update(person_status)
+                          .where(person_status.c.person_id == row["person_id"])
+                          .values(exempt_until=row["until"], exempt_reason=row["reason"],
+                                  status_valid_until=row["created_at"]))
+
+    def revoke_exemption(self, exemption_id: str, now: datetime) -> str | None:
+        r = self.conn.execute(select(exemptions.c.person_id).where(
+            exemptions.c.id == exemption_id, exemptions.c.revoked_at.is_(None))).first()
+        if r is None:
+            return None
+        self.conn.execute(sa_update(exemptions).where(exemptions.c.id == exemption_id)
+                          .values(revoked_at=now))
+        self.conn.execute(sa_update(person_status).where(person_status.c.person_id == r[0])
+                          .values(exempt_until=None, exempt_reason=None,
+                                  status_valid_until=now))
+        return str(r[0])
+
+    def exemptions_of(self, person_id: str) -> list[dict[str, Any]]:
+        return [dict(r._mapping) for r in self.conn.execute(
+            select(exemptions).where(exemptions.c.person_id == person_id)
+            .order_by(exemptions.c.created_at.desc()))]
+
+    def add_override(self, row: dict[str, Any]) -> None:
+        self.conn.execute(insert(overrides), row)
+
+    def override(self, override_id: str) -> dict[str, Any] | None:
+        r = self.conn.execute(select(overrides).where(overrides.c.id == override_id)).first()
+        return None if r is None else dict(r._mapping)
+
+    def decide_override(self, override_id: str, status: str, by: str, now: datetime) -> None:
+        self.conn.execute(sa_update(overrides).where(overrides.c.id == override_id)
+                          .values(status=status, decided_by=by, decided_at=now))
+        if status == "approved":
+            o = self.override(override_id)
+            assert o is not None
+            self.conn.execute(sa_update(person_status)
+                              .where(person_status.c.person_id == o["person_id"])
+                              .values(override_id=override_id, override_colour=o["colour"],
+                                      override_until=o["expires_at"],
+                                      override_reason=o["reason"], status_valid_until=now))
+
+    def overrides_of(self, person_id: str) -> list[dict[str, Any]]:
+        return [dict(r._mapping) for r in self.conn.execute(
+            select(overrides).where(overrides.c.person_id == person_id)
+            .order_by(overrides.c.requested_at.desc()))]
+
+    def pending_overrides(self, limit: int) -> list[dict[str, Any]]:
+        return [dict(r._mapping) for r in self.conn.execute(
+            select(overrides).where(overrides.c.status == "requested")
+            .order_by(overrides.c.requested_at).limit(limit))]
+
+    def add_arrival(self, row: dict[str, Any], first_due: datetime) -> None:
+        self.conn.execute(insert(arrivals), row)
+        self.conn.execute(sa_update(person_status)
+                          .where(person_status.c.person_id == row["person_id"])
+                          .values(arrival_at=row["arrived_at"], arrival_risk=row["origin_risk"],
+                                  next_due_at=first_due, reminded_due_at=None,
+                                  status_valid_until=row["arrived_at"]))
+
+
+def _local(ms: int) -> str:
+    """A due time as residents read it: Asia/Shanghai (UTC+8, no DST)."""
+    return from_ms(ms).astimezone(timezone(timedelta(hours=8))).strftime("%m-%d %H:%M")
+
+
+def _ms(d: timedelta) -> int:
+    return int(d.total_seconds() * 1000)

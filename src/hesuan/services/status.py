@@ -1,0 +1,408 @@
+"""Cadence, the overdue sweep, status codes, exemptions, overrides and arrivals (F1, F10, F12,
+F15, F18).
+
+``StatusService.refresh`` is the one way a status changes: it decides the status of stale
+people with the pure rule engine (``domain.status.decide``) — the common case in one set-based
+statement, the rest one by one — and writes the result to the materialised status row. It runs
+in the same transaction as whatever made the status stale (a sample, a result, a policy change,
+an exemption, an override), so nothing is half-written, and the sweep catches anything whose
+status ran out with time.
+
+Imports: standard library, ``hesuan.domain``, ``hesuan.services``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from hesuan.domain.access import Principal, Role, require
+from hesuan.domain.cadence import (
+    OverdueAction,
+    Policy,
+    PolicyChoice,
+    ScopeKind,
+    check_policy,
+    choose_policy,
+    default_policies,
+)
+from hesuan.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied, RuleViolation
+from hesuan.domain.people import Group
+from hesuan.domain.status import DEFAULT_RULES, Colour, Rule, Status, check_rule, decide
+from hesuan.services.context import Deps
+from hesuan.services.ports import UnitOfWork
+
+__all__ = ["EXEMPTION_REASONS", "PolicyInput", "StatusService", "SweepReport"]
+
+EXEMPTION_REASONS = ("infant", "bedridden", "away", "in_hospital", "other")
+ARRIVAL_RISKS = ("low", "medium", "high")
+_CHUNK = 5000
+_MAX_OVERRIDE = timedelta(days=14)
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyInput:
+    scope_kind: ScopeKind
+    scope: str
+    interval: timedelta
+    grace: timedelta = timedelta(hours=24)
+    reminder_lead: timedelta = timedelta(hours=12)
+    overdue_action: OverdueAction = OverdueAction.YELLOW
+    valid_from: datetime | None = None
+    valid_to: datetime | None = None
+    name: str = ""
+    id: str | None = None  # given: a new version of that policy
+
+
+@dataclass(frozen=True, slots=True)
+class SweepReport:
+    reminders: int
+    recomputed: int
+    venue_checks_purged: int
+    skipped: bool = False
+
+
+class StatusService:
+    def __init__(self, deps: Deps, venue_retention: timedelta = timedelta(days=14)) -> None:
+        self._d = deps
+        self._retention = venue_retention
+
+    # -- the engine ------------------------------------------------------------------------
+
+    def rules(self, uow: UnitOfWork) -> list[Rule]:
+        return uow.current_rules() or list(DEFAULT_RULES)
+
+    def refresh(self, uow: UnitOfWork, now: datetime, *, person_ids: Sequence[str] | None = None,
+                in_results: bool = False) -> int:
+        """Decide again the status of stale people (all, the given ones, or the members of the
+        current results batch) inside ``uow``'s transaction. Returns how many were decided."""
+        done = uow.refresh_plain(now)
+        rules = self.rules(uow)
+        if person_ids is not None:
+            facts = uow.stale_facts(now, len(person_ids), person_ids)
+            uow.write_statuses([(pid, decide(f, now, rules)) for pid, f in facts], now)
+            return done + len(facts)
+        while True:
+            facts = uow.stale_facts(now, _CHUNK, None, in_results)
+            uow.write_statuses([(pid, decide(f, now, rules)) for pid, f in facts], now)
+            done += len(facts)
+            if len(facts) < _CHUNK:
+                return done
+
+    def recompute_all(self, actor: Principal) -> int:
+        """Decide every person's status afresh (after a rule change, or to check)."""
+        require(actor, Role.ADMIN, action="recompute every status")
+        now = self._d.clock.now()
+        with self._d.uow() as uow:
+            uow.mark_all_stale(now)
+            n = self.refresh(uow, now)
+            uow.audit(now, actor.username, "status.recompute", "people", {"decided": n})
+            uow.commit()
+        return n
+
+    # -- the sweep -------------------------------------------------------------------------
+
+    def sweep(self, actor: Principal, limit: int = 200_000) -> SweepReport:
+        """Reminders for people due soon (one per due time), the overdue status (未检) for those
+        past due + grace, and purging venue checks past retention. Idempotent; concurrent
+        sweeps do not double anything (the second one skips)."""
+        require(actor, Role.ADMIN, action="run the sweep")
+        now = self._d.clock.now()
+        with self._d.uow() as uow:
+            if not uow.sweep_lock():
+                return SweepReport(0, 0, 0, skipped=True)
+            policies = uow.current_policies()
+            max_lead = max((p.reminder_lead for p in policies), default=timedelta(0))
+            due = uow.due_for_reminder(now, int(max_lead.total_seconds() * 1000), limit)
+            if due:
+                uow.enqueue_reminders([(self._d.new_id(), pid, due_ms) for pid, due_ms in due],
+                                      now)
+                uow.mark_reminded(due)
+            decided = self.refresh(uow, now)
+            purged = uow.purge_venue_checks(now - self._retention)
+            uow.audit(now, actor.username, "sweep", "people",
+                      {"reminders": len(due), "decided": decided, "purged": purged})
+            uow.commit()
+        return SweepReport(len(due), decided, purged)
+
+    # -- policies --------------------------------------------------------------------------
+
+    def policies(self, actor: Principal) -> list[Policy]:
+        require(actor, Role.HEALTH_OFFICER, Role.GRID_WORKER, action="see testing policies")
+        with self._d.uow(readonly=True) as uow:
+            return uow.current_policies()
+
+    def set_policy(self, actor: Principal, p: PolicyInput) -> Policy:
+        """Create a policy, or a new version of one; re-assign everyone's policy and due time in
+        bulk and decide the status of everyone whose due time moved."""
+        require(actor, Role.HEALTH_OFFICER, action="set testing policies")
+        check_policy(p.interval, p.grace, p.reminder_lead)
+        if p.scope_kind is ScopeKind.GROUP:
+            try:
+                Group(p.scope)
+            except ValueError:
+                raise InvalidInput(f"scope: unknown group {p.scope!r}", code="bad_group",
+                                   field="scope") from None
+        elif actor.role is Role.HEALTH_OFFICER and not actor.covers_region(p.scope):
+            raise PermissionDenied("scope is outside your region", code="wrong_scope",
+                                   field="scope")
+        now = self._d.clock.now()
+        with self._d.uow() as uow:
+            if p.scope_kind is ScopeKind.REGION and uow.region(p.scope) is None:
+                raise NotFound("scope: no such region", code="unknown_region", field="scope")
+            version = 1
+            if p.id is not None:
+                history = uow.policy_history(p.id)
+                if not history:
+                    raise NotFound("no such policy", code="unknown_policy", field="id")
+                version = history[-1].version + 1
+            policy = Policy(p.id or self._d.new_id(), version, p.scope_kind, p.scope, p.interval,
+                            p.grace, p.reminder_lead, p.overdue_action, p.valid_from or now,
+                            p.valid_to, p.name or f"{p.scope_kind} {p.scope}")
+            uow.save_policy(policy, actor.username, now)
+            moved = self._reassign(uow, now)
+            uow.audit(now, actor.username, "policy.set", f"policy:{policy.id}",
+                      {"version": version, "scope": p.scope,
+                       "interval_h": p.interval.total_seconds() / 3600, "moved": moved})
+            uow.commit()
+        return policy
+
+    def seed_defaults(self, actor: Principal, start: datetime | None = None) -> int:
+        """Seed DESIGN.md's default policies and rules if there are none yet."""
+        require(actor, Role.ADMIN, action="seed default policies")
+        now = self._d.clock.now()
+        with self._d.uow() as uow:
+            if not uow.current_rules():
+                for i, rule in enumerate(DEFAULT_RULES):
+                    uow.save_rule(rule, i, actor.username, now)
+            if uow.current_policies():
+                uow.commit()
+                return 0
+            made = default_policies(start or now, self._d.new_id)
+            for policy in made:
+                uow.save_policy(policy, actor.username, now)
+            moved = self._reassign(uow, now)
+            uow.audit(now, actor.username, "policy.seed", "policies",
+                      {"policies": len(made), "moved": moved})
+            uow.commit()
+        return len(made)
+
+    def _reassign(self, uow: UnitOfWork, now: datetime) -> int:
+        in_force = [p for p in uow.current_policies() if p.in_force(now)]
+        # weakest first: regions by depth, then groups from the longest interval to the shortest
+        ordered = sorted(in_force, key=lambda p: (
+            p.scope_kind is ScopeKind.GROUP, len(p.scope) if p.scope_kind is ScopeKind.REGION
+            else 0, -p.interval.total_seconds()))
+        moved = uow.assign_policies(ordered, now)
+        self.refresh(uow, now)
+        return moved
+
+    def explain_policy(self, actor: Principal, person_id: str) -> PolicyChoice:
+        with self._d.uow(readonly=True) as uow:
+            row = uow.person(person_id)
+            if row is None:
+                raise NotFound("no such person", code="unknown_person", field="person_id")
+            _authorise(actor, row.id, row.grid_code)
+            return choose_policy(uow.current_policies(), row.grid_code,
+                                 frozenset(g for g in row.groups.split(",") if g),
+                                 self._d.clock.now())
+
+    # -- rules -----------------------------------------------------------------------------
+
+    def change_rule(self, actor: Principal, rule_id: str, *, enabled: bool | None = None,
+                    colour: Colour | None = None) -> Rule:
+        """Change a status rule (a new version; audited) and decide everyone's status again."""
+        require(actor, Role.ADMIN, action="change status rules")
+        now = self._d.clock.now()
+        with self._d.uow() as uow:
+            rules = uow.current_rules()
+            if not rules:
+                raise NotFound("rules are not seeded yet", code="unknown_rule", field="rule_id")
+            pos = next((i for i, r in enumerate(rules) if r.id == rule_id), None)
+            if pos is None:
+                raise NotFound("no such rule", code="unknown_rule", field="rule_id")
+            old = rules[pos]
+            new = Rule(old.id, old.version + 1, old.predicate, old.reason,
+                       colour if colour is not None else old.colour,
+                       old.enabled if enabled is None else enabled)
+            check_rule(new)
+            uow.save_rule(new, pos, actor.username, now)
+            uow.mark_all_stale(now)
+            n = self.refresh(uow, now)
+            uow.audit(now, actor.username, "rule.change", f"rule:{rule_id}",
+                      {"version": new.version, "enabled": new.enabled,
+                       "colour": new.colour.value if new.colour else None, "decided": n})
+            uow.commit()
+        return new
+
+    # -- exemptions, overrides, arrivals ---------------------------------------------------
+
+    def exempt(self, actor: Principal, person_id: str, reason: str, until: datetime,
+               note: str | None = None) -> str:
+        require(actor, Role.HEALTH_OFFICER, action="set exemptions")
+        if reason not in EXEMPTION_REASONS:
+            raise InvalidInput(f"reason must be one of {', '.join(EXEMPTION_REASONS)}",
+                               code="bad_reason", field="reason")
+        now = self._d.clock.now()
+        if until <= now or until > now + timedelta(days=366):
+            raise InvalidInput("until must be in the future and within a year",
+                               code="bad_until", field="until")
+        eid = self._d.new_id()
+        with self._d.uow() as uow:
+            row = uow.person(person_id)
+            if row is None:
+                raise NotFound("no such person", code="unknown_person", field="person_id")
+            _authorise(actor, person_id, row.grid_code)
+            uow.add_exemption({"id": eid, "person_id": person_id, "reason": reason,
+                               "note": note, "until": until, "set_by": actor.username,
+                               "created_at": now})
+            self.refresh(uow, now, person_ids=[person_id])
+            uow.audit(now, actor.username, "exemption.set", f"person:{person_id}",
+                      {"reason": reason, "until": until.isoformat()})
+            uow.commit()
+        return eid
+
+    def revoke_exemption(self, actor: Principal, exemption_id: str) -> None:
+        require(actor, Role.HEALTH_OFFICER, action="revoke exemptions")
+        now = self._d.clock.now()
+        with self._d.uow() as uow:
+            pid = uow.revoke_exemption(exemption_id, now)
+            if pid is None:
+                raise NotFound("no active exemption with this id", code="unknown_exemption",
+                               field="exemption_id")
+            self.refresh(uow, now, person_ids=[pid])
+            uow.audit(now, actor.username, "exemption.revoke", f"person:{pid}",
+                      {"exemption": exemption_id})
+            uow.commit()
+
+    def request_override(self, actor: Principal, person_id: str, colour: Colour, reason: str,
+                         legal_basis: str, expires_at: datetime) -> str:
+        """First officer of two: ask for a manual status. Nothing changes until a different
+        health officer approves."""
+        require(actor, Role.HEALTH_OFFICER, action="request a status override")
+        now = self._d.clock.now()
+        if not reason.strip() or not legal_basis.strip():
+            raise InvalidInput("reason and legal_basis are both required", code="missing_field",
+                               field="reason" if not reason.strip() else "legal_basis")
+        if not now < expires_at <= now + _MAX_OVERRIDE:
+            raise InvalidInput("expires_at must be in the future and within 14 days",
+                               code="bad_expiry", field="expires_at")
+        oid = self._d.new_id()
+        with self._d.uow() as uow:
+            row = uow.person(person_id)
+            if row is None:
+                raise NotFound("no such person", code="unknown_person", field="person_id")
+            _authorise(actor, person_id, row.grid_code)
+            uow.add_override({"id": oid, "person_id": person_id, "colour": colour.value,
+                              "reason": reason.strip(), "legal_basis": legal_basis.strip(),
+                              "expires_at": expires_at, "status": "requested",
+                              "requested_by": actor.user_id, "requested_at": now})
+            uow.audit(now, actor.username, "override.request", f"person:{person_id}",
+                      {"override": oid, "colour": colour.value})
+            uow.commit()
+        return oid
+
+    def decide_override(self, actor: Principal, override_id: str, approve: bool) -> None:
+        """Second officer: approve (the status changes now) or reject."""
+        require(actor, Role.HEALTH_OFFICER, action="approve a status override")
+        if actor.role is not Role.HEALTH_OFFICER:
+            raise PermissionDenied("only health officers decide overrides",
+                                   code="wrong_role")
+        now = self._d.clock.now()
+        with self._d.uow() as uow:
+            o = uow.override(override_id)
+            if o is None:
+                raise NotFound("no such override request", code="unknown_override",
+                               field="override_id")
+            if o["status"] != "requested":
+                raise Conflict(f"the override is already {o['status']}",
+                               code="override_decided", field="override_id")
+            if o["requested_by"] == actor.user_id:
+                raise RuleViolation("a second, different health officer must decide an override "
+                                    "(四眼原则)", code="same_officer", field="override_id")
+            if o["expires_at"] <= now:
+                raise RuleViolation("the requested override has already expired",
+                                    code="bad_expiry", field="override_id")
+            row = uow.person(o["person_id"])
+            assert row is not None
+            _authorise(actor, row.id, row.grid_code)
+            uow.decide_override(override_id, "approved" if approve else "rejected",
+                                actor.user_id, now)
+            if approve:
+                self.refresh(uow, now, person_ids=[row.id])
+            uow.audit(now, actor.username, "override.approve" if approve else "override.reject",
+                      f"person:{row.id}", {"override": override_id})
+            uow.commit()
+
+    def register_arrival(self, actor: Principal, person_id: str, checkpoint_site_id: str,
+                         origin_region: str, origin_risk: str, arrived_at: datetime) -> str:
+        """A checkpoint registers an arrival (落地): first test due within 24 h, the second at
+        least 24 h later and within 72 h (三天两检); medium/high-risk origins are yellow/pop-up
+        until a negative test after arrival."""
+        require(actor, Role.SAMPLER, Role.SITE_LEAD, Role.HEALTH_OFFICER,
+                action="register arrivals")
+        if origin_risk not in ARRIVAL_RISKS:
+            raise InvalidInput("origin_risk must be low, medium or high", code="bad_risk",
+                               field="origin_risk")
+        if not origin_region.isdigit() or len(origin_region) not in (2, 4, 6):
+            raise InvalidInput("origin_region must be a 2-, 4- or 6-digit region code",
+                               code="bad_region_code", field="origin_region")
+        if actor.role in (Role.SAMPLER, Role.SITE_LEAD) and actor.scope != checkpoint_site_id:
+            raise PermissionDenied("you may register arrivals only at your own checkpoint",
+                                   code="wrong_scope", field="checkpoint_site_id")
+        now = self._d.clock.now()
+        aid = self._d.new_id()
+        with self._d.uow() as uow:
+            if uow.person(person_id) is None:
+                raise NotFound("no such person", code="unknown_person", field="person_id")
+            if not uow.sites([checkpoint_site_id]):
+                raise NotFound("no such checkpoint site", code="unknown_site",
+                               field="checkpoint_site_id")
+            uow.add_arrival({"id": aid, "person_id": person_id,
+                             "checkpoint_site_id": checkpoint_site_id,
+                             "origin_region": origin_region, "origin_risk": origin_risk,
+                             "arrived_at": arrived_at, "created_by": actor.username},
+                            arrived_at + timedelta(hours=24))
+            self.refresh(uow, now, person_ids=[person_id])
+            uow.audit(now, actor.username, "arrival.register", f"person:{person_id}",
+                      {"risk": origin_risk, "origin": origin_region})
+            uow.commit()
+        return aid
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def status_of(self, actor: Principal, person_id: str) -> tuple[Status, dict[str, Any]]:
+        """The person's status decided now from their facts (the truth, even between sweeps),
+        and the materialised row with the due time, exemptions and overrides."""
+        now = self._d.clock.now()
+        with self._d.uow() as uow:
+            row = uow.person(person_id)
+            if row is None:
+                raise NotFound("no such person", code="unknown_person", field="person_id")
+            _authorise(actor, person_id, row.grid_code)
+            facts = uow.facts_of(person_id)
+            assert facts is not None
+            status = decide(facts, now, self.rules(uow))
+            info = uow.status_row(person_id) or {}
+            info["exemptions"] = uow.exemptions_of(person_id)
+            info["overrides"] = uow.overrides_of(person_id)
+            uow.audit(now, actor.username, "status.read", f"person:{person_id}", {})
+            uow.commit()
+        return status, info
+
+    def pending_overrides(self, actor: Principal) -> list[dict[str, Any]]:
+        require(actor, Role.HEALTH_OFFICER, action="see override requests")
+        with self._d.uow(readonly=True) as uow:
+            return uow.pending_overrides(200)
+
+
+def _authorise(actor: Principal, person_id: str, grid_code: str) -> None:
+    if actor.role is Role.RESIDENT:
+        if actor.scope != person_id:
+            raise NotFound("no such person", code="unknown_person", field="person_id")
+        return
+    if actor.role is Role.ADMIN or actor.covers_region(grid_code):
+        return
+    raise PermissionDenied(f"role {actor.role} may not act on this person", code="wrong_scope")
