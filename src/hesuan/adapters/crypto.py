@@ -52,7 +52,12 @@ class KeyRing:
 
     def __init__(self, master: bytes) -> None:
         self._aead = AESGCM(_derive(master, "personal-data"))
-        self._lookup = _derive(master, "lookup-hash")
+        lookup = _derive(master, "lookup-hash")
+        # HMAC-SHA256 with the key's inner and outer pads hashed once (RFC 2104): the same
+        # digest as hmac.digest(lookup, value, "sha256") at about a third of the cost, which
+        # matters when millions of people are loaded.
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in lookup.ljust(64, b"\0")))
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in lookup.ljust(64, b"\0")))
         self.code_key = _derive(master, "sampling-code")
 
     def encrypt(self, plaintext: str) -> bytes:
@@ -63,7 +68,11 @@ class KeyRing:
         return self._aead.decrypt(ciphertext[:12], ciphertext[12:], None).decode()
 
     def lookup_hash(self, value: str) -> bytes:
-        return hmac.new(self._lookup, value.encode(), hashlib.sha256).digest()
+        inner = self._inner.copy()
+        inner.update(value.encode())
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()
 
 
 class HmacCodeSigner:
