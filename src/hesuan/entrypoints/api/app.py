@@ -17,11 +17,9 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, File, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from hesuan import __version__
 from hesuan.bootstrap import Platform
-from hesuan.domain.access import Principal
 from hesuan.domain.errors import (
     HesuanError,
     InvalidInput,
@@ -32,6 +30,8 @@ from hesuan.domain.errors import (
 )
 from hesuan.domain.people import IdKind
 from hesuan.entrypoints.api import schemas as s
+from hesuan.entrypoints.api.deps import Me
+from hesuan.entrypoints.api.status_routes import router as status_router
 from hesuan.services.lab import ResultInput
 from hesuan.services.people import PersonInput
 from hesuan.services.places import LabInput, RegionInput, SiteInput
@@ -68,27 +68,23 @@ def _outcome(o: EventOutcome) -> s.EventOutcomeOut:
     return s.EventOutcomeOut.model_validate(asdict(o))
 
 
-_bearer = HTTPBearer(auto_error=False)
+def no_nul_in_parameters(request: Request) -> None:
+    """Refuse a NUL character in any path or query parameter (no store keeps one: PostgreSQL
+    rejects it outright), naming the parameter."""
+    for name, value in (*request.path_params.items(), *request.query_params.items()):
+        if "\x00" in str(value):
+            raise InvalidInput(f"{name} must not contain NUL (\\x00) characters",
+                               code="bad_character", field=name)
 
 
-def current_principal(
-    request: Request,
-    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
-    if creds is None:
-        raise NotAuthenticated("an Authorization: Bearer token is required",
-                               code="missing_token")
-    platform: Platform = request.app.state.platform
-    return platform.auth.authenticate(creds.credentials)
-
-
-Me = Annotated[Principal, Depends(current_principal)]
 
 
 def create_app(platform: Platform) -> FastAPI:
     app = FastAPI(title="Hesuan (核酸) API", version=__version__, responses=_ERRORS,
-                  description="Routine PCR mass testing: sample → deliver → test → report.")
+                  description="Routine PCR mass testing: sample → deliver → test → report.",
+                  dependencies=[Depends(no_nul_in_parameters)])
     app.state.platform = platform
+    app.include_router(status_router)
 
     @app.exception_handler(HesuanError)
     def _hesuan_error(_: Request, exc: HesuanError) -> JSONResponse:
@@ -217,7 +213,13 @@ def create_app(platform: Platform) -> FastAPI:
                     file: Annotated[UploadFile, File(description="CSV: barcode,result,...")],
                     ) -> s.ResultsFileOut:
         text = file.file.read().decode("utf-8-sig", errors="replace")
-        rows = csv.DictReader(io.StringIO(text))
+        try:  # parse the whole file first: a malformed file is refused before anything is written
+            if "\x00" in text:
+                raise csv.Error("NUL (\\x00) character in the file")
+            rows = list(csv.DictReader(io.StringIO(text, newline="")))
+        except csv.Error as exc:
+            raise InvalidInput(f"file is not a readable CSV file: {exc}", code="bad_csv",
+                               field="file") from None
         problems, total = platform.lab.import_rows(me, lab_id, rows)
         return s.ResultsFileOut(rows=total, problems=[
             s.ResultOutcomeOut.model_validate(asdict(o)) for o in problems])

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from hesuan.domain.access import Role
 from hesuan.domain.people import IdKind
@@ -50,8 +50,29 @@ __all__ = [
 Barcode = Field(min_length=1, max_length=40, description="13-digit tube barcode, Luhn check")
 
 
+def _no_nul(value: Any) -> Any:
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("must not contain NUL (\\x00) characters")
+    if isinstance(value, list | tuple):
+        for item in value:
+            _no_nul(item)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _no_nul(k)
+            _no_nul(v)
+    return value
+
+
 class Strict(BaseModel):
+    """Request bodies: unknown fields are refused, and so is a NUL character in any text (no
+    store keeps it: PostgreSQL rejects it outright)."""
+
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _text_has_no_nul(cls, value: Any) -> Any:
+        return _no_nul(value)
 
 
 class ErrorBody(BaseModel):
