@@ -130,7 +130,7 @@ def pool_prevalence(pool_positive_rate: float, k: int) -> float:
     if k < 1:
         raise ValueError("pool size k must be >= 1")
     pi = min(max(pool_positive_rate, 0.0), 1.0)
-    return 1.0 - (1.0 - pi) ** (1.0 / k)
+    return 1.0 - math.pow(1.0 - pi, 1.0 / k)
 
 
 @dataclass(frozen=True, slots=True)
