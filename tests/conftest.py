@@ -89,7 +89,8 @@ def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Se
         shutil.copy(request.getfixturevalue("sqlite_template"), db)
         url = f"sqlite:///{db}"
     return Settings(database_url=url, environment="test", secret_key="test-secret",
-                    sms_file=tmp_path / "sms.jsonl", key_file=tmp_path / "k")
+                    sms_file=tmp_path / "sms.jsonl", key_file=tmp_path / "k",
+                    pass_key_dir=tmp_path / "keys")
 
 
 @pytest.fixture

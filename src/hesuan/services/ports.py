@@ -6,6 +6,8 @@
 * ``PasswordHasher`` — argon2 password hashes.
 * ``Sender`` — delivers one notification (console, file, SMS gateway).
 * ``QrRenderer`` — draws a QR code.
+* ``PassKeys`` / ``StatusSource`` — signed status passes: keys, trust list, checking; and the
+  person's current status that a pass states.
 * ``Store`` / ``UnitOfWork`` — storage. One unit of work is one transaction: either everything a
   use case wrote is committed, or nothing is. Bulk methods are set-based in the adapter.
 
@@ -14,7 +16,7 @@ Imports: standard library and ``hesuan.domain`` only.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
@@ -22,6 +24,7 @@ from typing import Any, Protocol, Self
 
 from hesuan.domain.access import Principal
 from hesuan.domain.audit import AuditEntry
+from hesuan.domain.passes import PassClaims, PassStatus, Verdict
 from hesuan.domain.results import Result
 from hesuan.domain.sampling import TubeState
 
@@ -29,8 +32,11 @@ __all__ = [
     "BoxRow",
     "Clock",
     "CodeSigner",
+    "IssuedPass",
     "NewPerson",
     "OutboxMessage",
+    "PassKeys",
+    "PassStore",
     "PasswordHasher",
     "PersonFactsRow",
     "PersonRow",
@@ -39,6 +45,7 @@ __all__ = [
     "Sender",
     "SiteRow",
     "StationWrites",
+    "StatusSource",
     "Store",
     "UnitOfWork",
     "UnitOfWorkFactory",
@@ -91,6 +98,49 @@ class OutboxMessage:
 class Sender(Protocol):
     def send(self, phone: str | None, text: str, message: OutboxMessage) -> None:
         """Deliver one message; raise on failure (the outbox retries with back-off)."""
+
+
+# --- signed status passes ------------------------------------------------------------------
+
+class PassKeys(Protocol):
+    """Pass-signing keys (rotation, the signed trust list) and the checking of passes."""
+
+    issuer: str
+
+    def sign(self, claims: PassClaims) -> str:
+        """The pass's text form (``SP1:`` + Base45 of the COSE_Sign1 message)."""
+    def key_id(self, now: datetime) -> str: ...
+    def rotate(self, now: datetime) -> str:
+        """Make a new signing key current (the old one stays trusted until its passes end)."""
+    def trust_list(self, now: datetime) -> bytes: ...
+    def root_public(self, now: datetime) -> bytes: ...
+    def sign_revocations(self, hashes: Sequence[str], now: datetime) -> bytes: ...
+    def verify(self, text: str, now: datetime, revoked: Container[str]) -> Verdict: ...
+
+
+class StatusSource(Protocol):
+    """The person's current status, as a pass states it (colour, reasons, valid-until)."""
+
+    def current(self, person_id: str) -> PassStatus | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedPass:
+    id_hash: str
+    person_id: str
+    key_id: str
+    colour: str
+    issued_at: datetime
+    expires_at: datetime
+
+
+class PassStore(Protocol):
+    def add_pass(self, row: IssuedPass, status_read_at: datetime) -> bool:
+        """Record a pass; False (and revoked) if a positive result came after the status read."""
+    def revoke_passes(self, person_ids: Sequence[str], now: datetime, reason: str,
+                      keep_red: bool) -> int: ...
+    def revoked_pass_hashes(self, now: datetime) -> list[str]: ...
+    def purge_passes(self, before: datetime) -> int: ...
 
 
 # --- rows exchanged with the store ---------------------------------------------------------
@@ -193,7 +243,7 @@ class StationWrites:
     box_updates: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-class Store(Protocol):
+class Store(PassStore, Protocol):
     # -- audit
     def audit(self, at: datetime, actor: str, action: str, subject: str,
               detail: dict[str, Any]) -> None: ...

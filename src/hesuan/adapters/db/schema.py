@@ -428,3 +428,18 @@ venue_checks = Table(
     Column("admitted", Boolean, nullable=False),
     Column("checked_by", ID, nullable=False),
 )
+
+# Signed status passes issued (one row per pass; the pass itself is not stored). ``id_hash`` is
+# the pass's name on the revocation list; rows are purged a day after the pass expires.
+passes = Table(
+    "passes", metadata,
+    Column("id_hash", String(32), primary_key=True),
+    Column("person_id", ID, ForeignKey("people.id"), nullable=False, index=True),
+    Column("key_id", String(16), nullable=False),
+    Column("colour", String(8), nullable=False),
+    Column("issued_at", Timestamp, nullable=False),
+    Column("expires_at", Timestamp, nullable=False, index=True),
+    Column("revoked_at", Timestamp),
+    Column("revoke_reason", String(20)),
+    Index("ix_passes_revoked", "revoked_at", "expires_at"),
+)

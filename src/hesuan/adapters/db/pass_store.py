@@ -1,0 +1,69 @@
+"""Storage for signed status passes: the register of issued passes and their revocation.
+Mixed into ``SqlUnitOfWork`` (the ``PassStore`` part of the ``Store`` port).
+
+A pass is revoked when a later positive result overtakes it (``revoke_passes`` is called in the
+results transaction), or by a health officer. The revocation list holds the hashes of revoked
+passes that have not yet expired, read through the index on (revoked_at, expires_at).
+
+Imports: SQLAlchemy, ``hesuan.adapters.db.schema``, ``hesuan.services.ports``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import update as sa_update
+
+from hesuan.adapters.db.schema import passes, person_status
+from hesuan.services.ports import IssuedPass
+
+__all__ = ["PassStoreMixin"]
+
+_CHUNK = 10000
+
+
+class PassStoreMixin:
+    conn: Connection
+
+    def add_pass(self, row: IssuedPass, status_read_at: datetime) -> bool:
+        """Record an issued pass. If a positive result arrived after its status was read, the
+        pass is recorded as revoked at once and False is returned (the caller issues anew)."""
+        c = self.conn
+        c.execute(insert(passes).values(
+            id_hash=row.id_hash, person_id=row.person_id, key_id=row.key_id, colour=row.colour,
+            issued_at=row.issued_at, expires_at=row.expires_at))
+        if row.colour == "red":
+            return True
+        r = c.execute(select(person_status.c.last_result, person_status.c.last_result_at)
+                      .where(person_status.c.person_id == row.person_id)).first()
+        if r is None or r[0] != "positive" or r[1] is None or r[1] <= status_read_at:
+            return True
+        c.execute(sa_update(passes).where(passes.c.id_hash == row.id_hash)
+                  .values(revoked_at=row.issued_at, revoke_reason="positive"))
+        return False
+
+    def revoke_passes(self, person_ids: Sequence[str], now: datetime, reason: str,
+                      keep_red: bool) -> int:
+        """Revoke the live passes of these people (all of them, or all but red ones)."""
+        n = 0
+        ids = list(dict.fromkeys(person_ids))
+        for i in range(0, len(ids), _CHUNK):
+            stmt = (sa_update(passes)
+                    .where(passes.c.person_id.in_(ids[i:i + _CHUNK]),
+                           passes.c.revoked_at.is_(None), passes.c.expires_at > now)
+                    .values(revoked_at=now, revoke_reason=reason))
+            if keep_red:
+                stmt = stmt.where(passes.c.colour != "red")
+            n += self.conn.execute(stmt).rowcount
+        return n
+
+    def revoked_pass_hashes(self, now: datetime) -> list[str]:
+        return list(self.conn.execute(
+            select(passes.c.id_hash).where(passes.c.revoked_at.is_not(None),
+                                           passes.c.expires_at > now)).scalars())
+
+    def purge_passes(self, before: datetime) -> int:
+        """Forget passes that expired before ``before``."""
+        return self.conn.execute(delete(passes).where(passes.c.expires_at < before)).rowcount

@@ -1,0 +1,99 @@
+"""The bytes of a pass: CBOR claims map, COSE_Sign1 around it, optional zlib, Base45 with ``SP1:``.
+
+Claims map (CWT claim keys, RFC 8392, for the standard ones; short text keys for the rest)::
+
+    1: issuer (text)          4: expiry (epoch s)        6: issued-at (epoch s)
+    7: pass id (16 bytes)     "v": 1 (format version)    "st": colour
+    "nm": masked name         "id4": last 4 ID digits
+
+Nothing else: no pool, site, ID number or birth date.
+
+Imports: ``cbor2``, ``base45``, the standard library, ``hesuan.domain``.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+import cbor2
+from base45 import b45decode, b45encode
+
+from hesuan.domain.passes import PASS_PREFIX, PassClaims, PassColour
+
+__all__ = ["MalformedPass", "decode_claims", "encode_claims", "from_text", "to_text"]
+
+_ISS, _EXP, _IAT, _CTI = 1, 4, 6, 7
+_MAX_COSE = 4096
+_COLOURS = {c.value: c for c in PassColour}
+
+
+class MalformedPass(ValueError):
+    """The text or bytes are not a pass of this format."""
+
+
+def _epoch(value: datetime) -> int:
+    return int(value.timestamp())
+
+
+def encode_claims(c: PassClaims) -> bytes:
+    return cbor2.dumps({_ISS: c.issuer, _EXP: _epoch(c.expires_at), _IAT: _epoch(c.issued_at),
+                        _CTI: c.pass_id, "v": 1, "st": c.colour.value, "nm": c.masked_name,
+                        "id4": c.id_last4}, canonical=True)
+
+
+def decode_claims(payload: bytes) -> PassClaims:
+    try:
+        m = cbor2.loads(payload)
+    except Exception:
+        raise MalformedPass("claims are not CBOR") from None
+    if not isinstance(m, Mapping) or m.get("v") != 1:
+        raise MalformedPass("claims must be a version-1 map")
+    iss, exp, iat, cti = m.get(_ISS), m.get(_EXP), m.get(_IAT), m.get(_CTI)
+    colour, name, last4 = m.get("st"), m.get("nm"), m.get("id4")
+    if not (isinstance(iss, str) and type(exp) is int and type(iat) is int
+            and isinstance(cti, bytes) and len(cti) == 16 and isinstance(colour, str)
+            and colour in _COLOURS and isinstance(name, str) and isinstance(last4, str)
+            and len(last4) == 4 and len(name) <= 40):
+        raise MalformedPass("claims are missing or of the wrong type")
+    try:
+        issued = datetime.fromtimestamp(iat, UTC)
+        expires = datetime.fromtimestamp(exp, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise MalformedPass("claim times out of range") from None
+    return PassClaims(iss, issued, expires, cti, _COLOURS[colour], name, last4)
+
+
+def to_text(cose: bytes, compress: bool = True) -> str:
+    """``SP1:`` + Base45 of the COSE bytes, zlib-compressed when that makes them shorter."""
+    body = cose
+    if compress:
+        packed = zlib.compress(cose, 9)
+        if len(packed) < len(cose):
+            body = packed
+    encoded: bytes = b45encode(body)
+    return PASS_PREFIX + encoded.decode("ascii")
+
+
+def from_text(text: str) -> bytes:
+    """The COSE bytes inside an ``SP1:`` text (decompressed). Raises ``MalformedPass``."""
+    text = text.strip()
+    if not text.startswith(PASS_PREFIX):
+        raise MalformedPass(f"a status pass starts with {PASS_PREFIX}")
+    body = text[len(PASS_PREFIX):]
+    if len(body) > 2 * _MAX_COSE:
+        raise MalformedPass("too long for a status pass")
+    try:
+        raw: bytes = b45decode(body)
+    except ValueError:
+        raise MalformedPass("not Base45") from None
+    if raw[:1] == b"\x78":  # zlib header (deflate, 32 KiB window)
+        d = zlib.decompressobj()
+        try:
+            raw = d.decompress(raw, _MAX_COSE)
+        except zlib.error:
+            raise MalformedPass("bad zlib data") from None
+        if d.unconsumed_tail:
+            raise MalformedPass("too long for a status pass")
+    return raw

@@ -1,0 +1,169 @@
+"""Signed status passes (通行码 / 健康码 status pass): what a pass says, how long it lives, and the
+verdict a verifier gives.
+
+A pass is a short-lived statement "this person's status is <colour> until <expiry>", signed by the
+platform and checked by venues offline. It carries only what a venue needs to match it to the
+person in front of them: the masked name (e.g. ``张*明``) and the last four ID digits. Never a
+pool, site, ID number or birth date.
+
+The bytes (COSE_Sign1 over CBOR, Base45 with prefix ``SP1:``) are the adapters' business; this
+module holds the rules: expiry at most 24 h and never past the person's next due time, the reason
+codes a verification can fail with, and the hash under which a revoked pass is listed.
+
+Imports: standard library only.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from hesuan.domain.errors import InvalidInput, RuleViolation
+
+__all__ = [
+    "CLOCK_SKEW",
+    "FAILURE_TEXT",
+    "MAX_PASS_TTL",
+    "PASS_PREFIX",
+    "Failure",
+    "PassClaims",
+    "PassColour",
+    "PassStatus",
+    "Verdict",
+    "check_times",
+    "pass_expiry",
+    "pass_id_hash",
+]
+
+#: Text form prefix: "status pass, version 1".
+PASS_PREFIX = "SP1:"
+#: A pass never lives longer than this, whatever the person's next due time.
+MAX_PASS_TTL = timedelta(hours=24)
+#: Clock skew a verifier tolerates for a pass issued "in the future".
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+class PassColour(enum.StrEnum):
+    GREEN = "green"
+    YELLOW = "yellow"
+    RED = "red"
+    POPUP = "popup"  # 弹窗: a special check is needed before entry
+
+
+@dataclass(frozen=True, slots=True)
+class PassStatus:
+    """What a status source says about one person, enough to issue a pass."""
+
+    colour: PassColour
+    reasons: tuple[str, ...]
+    valid_until: datetime
+    masked_name: str
+    id_last4: str
+
+
+@dataclass(frozen=True, slots=True)
+class PassClaims:
+    """The claims inside a pass. ``pass_id`` is 16 random bytes, unique to this pass."""
+
+    issuer: str
+    issued_at: datetime
+    expires_at: datetime
+    pass_id: bytes
+    colour: PassColour
+    masked_name: str
+    id_last4: str
+
+    def __post_init__(self) -> None:
+        if self.issued_at.tzinfo is None or self.expires_at.tzinfo is None:
+            raise InvalidInput("pass times must be aware UTC", code="naive_time")
+        if len(self.pass_id) != 16:
+            raise InvalidInput("pass id must be 16 bytes", code="bad_pass_id")
+        if len(self.id_last4) != 4:
+            raise InvalidInput("id_last4 must be 4 characters", code="bad_id_last4")
+
+
+def pass_expiry(now: datetime, valid_until: datetime) -> datetime:
+    """When a pass issued at ``now`` for a status valid until ``valid_until`` expires: the
+    earlier of the two and ``now + 24 h``. A status with no validity left gives no pass."""
+    expiry = min(valid_until, now + MAX_PASS_TTL)
+    if expiry <= now:
+        raise RuleViolation("the person's status has no validity left; it must be renewed "
+                            "(a new test) before a pass can be issued", code="status_expired")
+    return expiry
+
+
+def pass_id_hash(pass_id: bytes) -> str:
+    """The name of a pass on the revocation list: SHA-256 of its id, first 16 bytes, in hex.
+    The list so reveals nothing about whose passes are revoked."""
+    return hashlib.sha256(b"hesuan-pass:" + pass_id).hexdigest()[:32]
+
+
+class Failure(enum.StrEnum):
+    """Why a pass is not valid."""
+
+    MALFORMED = "malformed"  # not SP1 text, bad Base45, bad CBOR or COSE structure
+    UNKNOWN_KEY = "unknown_key"  # key id not in the trust list
+    BAD_SIGNATURE = "bad_signature"  # signature does not verify: forged or altered
+    KEY_NOT_VALID = "key_not_valid"  # the key was not valid for a pass issued at that time
+    NOT_YET_VALID = "not_yet_valid"  # issued in the future (beyond clock skew)
+    EXPIRED = "expired"
+    REVOKED = "revoked"  # overtaken by a later result
+
+
+FAILURE_TEXT: dict[Failure, str] = {
+    Failure.MALFORMED: "not a readable status pass",
+    Failure.UNKNOWN_KEY: "signed with a key that is not in the trust list",
+    Failure.BAD_SIGNATURE: "the signature does not match: the pass was forged or altered",
+    Failure.KEY_NOT_VALID: "the signing key was not valid when the pass was issued",
+    Failure.NOT_YET_VALID: "the pass claims to be issued in the future",
+    Failure.EXPIRED: "the pass has expired; the person must show a fresh one",
+    Failure.REVOKED: "the pass was revoked: the person's status changed after it was issued",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The answer of a verifier. When ``valid`` is false, ``failure`` says why; the claims are
+    filled in whenever the signature verified (so an expired pass still shows whose it was)."""
+
+    valid: bool
+    failure: Failure | None = None
+    colour: PassColour | None = None
+    masked_name: str | None = None
+    id_last4: str | None = None
+    issued_at: datetime | None = None
+    expires_at: datetime | None = None
+    issuer: str | None = None
+    key_id: str | None = None
+
+    @property
+    def reason(self) -> str:
+        if self.failure is None:
+            return f"valid until {self.expires_at:%Y-%m-%d %H:%M} UTC" if self.expires_at else ""
+        return FAILURE_TEXT[self.failure]
+
+    @classmethod
+    def fail(cls, failure: Failure, claims: PassClaims | None = None,
+             key_id: str | None = None) -> Verdict:
+        if claims is None:
+            return cls(False, failure, key_id=key_id)
+        return cls(False, failure, claims.colour, claims.masked_name, claims.id_last4,
+                   claims.issued_at, claims.expires_at, claims.issuer, key_id)
+
+    @classmethod
+    def ok(cls, claims: PassClaims, key_id: str) -> Verdict:
+        return cls(True, None, claims.colour, claims.masked_name, claims.id_last4,
+                   claims.issued_at, claims.expires_at, claims.issuer, key_id)
+
+
+def check_times(claims: PassClaims, now: datetime) -> Failure | None:
+    """The time rules every verifier applies after the signature."""
+    if claims.issued_at > now + CLOCK_SKEW:
+        return Failure.NOT_YET_VALID
+    if now >= claims.expires_at:
+        return Failure.EXPIRED
+    if claims.expires_at - claims.issued_at > MAX_PASS_TTL:
+        return Failure.MALFORMED
+    return None

@@ -1,0 +1,202 @@
+"""Signed status passes (F14): issuing them, checking them online, the trust and revocation lists,
+key rotation and revocation.
+
+A pass states a person's status colour until an expiry (at most 24 h, never past their next due
+time), signed with the platform's current pass key. Venues check passes offline with the trust
+list (``hesuan.adapters.passes.verifier``); ``verify`` here is the online check, which also knows
+the revocations. A pass is revoked when a later positive result overtakes it (in the results
+transaction) or by a health officer; the revocation list holds only hashes of pass ids.
+
+Where the status comes from is a ``StatusSource`` (the person's materialised status).
+
+Imports: standard library, ``hesuan.domain``, ``hesuan.services``.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from hesuan.domain.access import Principal, Role, require
+from hesuan.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from hesuan.domain.passes import (
+    MAX_PASS_TTL,
+    PassClaims,
+    PassColour,
+    Verdict,
+    pass_expiry,
+    pass_id_hash,
+)
+from hesuan.services.context import Deps
+from hesuan.services.ports import IssuedPass, PassKeys, PersonRow, StatusSource
+
+__all__ = ["IssuedPassView", "PassService"]
+
+_MAX_TEXT = 4096
+_ISSUE_ATTEMPTS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedPassView:
+    text: str
+    colour: PassColour
+    reasons: tuple[str, ...]
+    issued_at: datetime
+    expires_at: datetime
+    key_id: str
+
+
+class PassService:
+    def __init__(self, deps: Deps, keys: PassKeys, status: StatusSource,
+                 revocation_refresh: timedelta = timedelta(seconds=5)) -> None:
+        self._d = deps
+        self._keys = keys
+        self._status = status
+        self._refresh = revocation_refresh
+        self._lock = threading.Lock()
+        self._revoked: tuple[datetime, frozenset[str]] | None = None
+
+    @property
+    def status_source(self) -> StatusSource:
+        return self._status
+
+    # -- issuing ---------------------------------------------------------------------------
+
+    def _authorise(self, actor: Principal, row: PersonRow) -> None:
+        if actor.role is Role.RESIDENT:
+            if actor.scope != row.id:
+                raise NotFound("no such person", code="unknown_person", field="person_id")
+            return
+        if actor.role is Role.ADMIN:
+            return
+        if actor.role in (Role.HEALTH_OFFICER, Role.GRID_WORKER) and actor.covers_region(
+                row.grid_code):
+            return
+        raise PermissionDenied(f"role {actor.role} may not issue this person's pass",
+                               code="wrong_scope")
+
+    def issue(self, actor: Principal, person_id: str) -> str:
+        """The person's status pass, as text (``SP1:…``)."""
+        return self.issue_details(actor, person_id).text
+
+    def issue_details(self, actor: Principal, person_id: str) -> IssuedPassView:
+        with self._d.uow(readonly=True) as uow:
+            row = uow.person(person_id)
+        if row is None:
+            raise NotFound("no such person", code="unknown_person", field="person_id")
+        self._authorise(actor, row)
+        for _ in range(_ISSUE_ATTEMPTS):
+            read_at = self._d.clock.now()
+            status = self._status.current(person_id)
+            if status is None:
+                raise NotFound("no such person", code="unknown_person", field="person_id")
+            issued = read_at.replace(microsecond=0)
+            expires = pass_expiry(read_at, status.valid_until).replace(microsecond=0)
+            if expires <= issued:
+                expires = issued + timedelta(seconds=1)
+            pass_id = secrets.token_bytes(16)
+            claims = PassClaims(self._keys.issuer, issued, expires, pass_id, status.colour,
+                                status.masked_name, status.id_last4)
+            text = self._keys.sign(claims)
+            kid = self._keys.key_id(read_at)
+            with self._d.uow() as uow:
+                live = uow.add_pass(IssuedPass(pass_id_hash(pass_id), person_id, kid,
+                                               status.colour.value, issued, expires), read_at)
+                uow.audit(read_at, actor.username, "pass.issue", f"person:{person_id}",
+                          {"colour": status.colour.value, "expires": expires.isoformat(),
+                           "key_id": kid, "live": live})
+                uow.commit()
+            if live:
+                return IssuedPassView(text, status.colour, status.reasons, issued, expires, kid)
+            self._invalidate()
+        raise Conflict("the person's status changed while the pass was issued; try again",
+                       code="status_changed")
+
+    # -- checking --------------------------------------------------------------------------
+
+    def verify(self, actor: Principal, text: str) -> Verdict:
+        """Online check of a pass: signature, key, expiry and revocation. Any signed-in user
+        (venues above all) may check; nothing about the person is read from storage."""
+        if len(text) > _MAX_TEXT:
+            raise InvalidInput("a status pass is at most 4096 characters", code="too_long",
+                               field="pass")
+        now = self._d.clock.now()
+        return self._keys.verify(text, now, self._revoked_now(now))
+
+    def _revoked_now(self, now: datetime) -> frozenset[str]:
+        cached = self._revoked
+        if cached is not None and cached[0] <= now < cached[0] + self._refresh:
+            return cached[1]
+        with self._lock:
+            cached = self._revoked
+            if cached is not None and cached[0] <= now < cached[0] + self._refresh:
+                return cached[1]
+            with self._d.uow(readonly=True) as uow:
+                hashes = frozenset(uow.revoked_pass_hashes(now))
+            self._revoked = (now, hashes)
+            return hashes
+
+    def _invalidate(self) -> None:
+        with self._lock:
+            self._revoked = None
+
+    # -- lists for offline verifiers -------------------------------------------------------
+
+    def trust_list(self, actor: Principal) -> bytes:
+        """The signed trust list (COSE_Sign1 by the root key) of pass-signing keys."""
+        return self._keys.trust_list(self._d.clock.now())
+
+    def root_public_key(self, actor: Principal) -> bytes:
+        return self._keys.root_public(self._d.clock.now())
+
+    def revocation_list(self, actor: Principal) -> bytes:
+        """The signed list of hashed ids of revoked passes that have not yet expired."""
+        now = self._d.clock.now()
+        with self._d.uow(readonly=True) as uow:
+            hashes = uow.revoked_pass_hashes(now)
+        return self._keys.sign_revocations(hashes, now)
+
+    # -- administration --------------------------------------------------------------------
+
+    def rotate_key(self, actor: Principal) -> str:
+        require(actor, Role.ADMIN, action="rotate the pass-signing key")
+        now = self._d.clock.now()
+        kid = self._keys.rotate(now)
+        with self._d.uow() as uow:
+            uow.audit(now, actor.username, "pass.rotate_key", f"pass_key:{kid}", {})
+            uow.commit()
+        return kid
+
+    def revoke(self, actor: Principal, person_id: str, reason: str) -> int:
+        """Revoke every live pass of a person (a health officer of their region)."""
+        require(actor, Role.HEALTH_OFFICER, action="revoke status passes")
+        reason = reason.strip()
+        if not reason or len(reason) > 20:
+            raise InvalidInput("reason must be 1-20 characters", code="bad_reason",
+                               field="reason")
+        now = self._d.clock.now()
+        with self._d.uow() as uow:
+            row = uow.person(person_id)
+            if row is None:
+                raise NotFound("no such person", code="unknown_person", field="person_id")
+            if not actor.covers_region(row.grid_code):
+                raise PermissionDenied("person is outside your region", code="wrong_scope")
+            n = uow.revoke_passes([person_id], now, reason, keep_red=False)
+            uow.audit(now, actor.username, "pass.revoke", f"person:{person_id}",
+                      {"reason": reason, "revoked": n})
+            uow.commit()
+        self._invalidate()
+        return n
+
+    def purge(self, actor: Principal) -> int:
+        """Forget passes that expired more than a day ago."""
+        require(actor, Role.ADMIN, action="purge expired passes")
+        now = self._d.clock.now()
+        with self._d.uow() as uow:
+            n = uow.purge_passes(now - MAX_PASS_TTL)
+            if n:
+                uow.audit(now, actor.username, "pass.purge", "passes", {"purged": n})
+            uow.commit()
+        return n

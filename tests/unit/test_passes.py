@@ -1,0 +1,338 @@
+"""Signed status passes without a database: COSE_Sign1 round trip, tampering, expiry, revocation,
+unknown keys, the signed trust list and revocation list, key rotation, the offline verifier."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import zlib
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import base45
+import cbor2
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from hesuan.adapters.passes.codec import encode_claims, from_text, to_text
+from hesuan.adapters.passes.cose import decode_sign1, key_id, public_raw, sign1
+from hesuan.adapters.passes.keys import PassKeysMissing, PassKeyStore
+from hesuan.adapters.passes.verifier import (
+    OfflineVerifier,
+    RevocationList,
+    TrustList,
+    TrustListError,
+    load_root_key,
+)
+from hesuan.adapters.qr import SegnoQr
+from hesuan.domain.errors import RuleViolation
+from hesuan.domain.passes import (
+    MAX_PASS_TTL,
+    Failure,
+    PassClaims,
+    PassColour,
+    pass_expiry,
+    pass_id_hash,
+)
+
+NOW = datetime(2022, 8, 29, 2, 0, tzinfo=UTC)
+ISSUER = "CN-14-0100"
+
+
+def claims(at: datetime = NOW, ttl: timedelta = timedelta(hours=12),
+           colour: PassColour = PassColour.GREEN) -> PassClaims:
+    return PassClaims(ISSUER, at, at + ttl, secrets.token_bytes(16), colour, "张*明", "1234")
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> PassKeyStore:
+    return PassKeyStore(tmp_path / "keys", ISSUER, create=True)
+
+
+def offline(keys: PassKeyStore, now: datetime = NOW,
+            revoked: frozenset[str] = frozenset()) -> OfflineVerifier:
+    """A verifier that knows only what a venue device knows: root key + trust list."""
+    trust = TrustList.load(keys.trust_list(now), [keys.root_public(now)])
+    return OfflineVerifier(trust, revoked)
+
+
+# -- round trip ------------------------------------------------------------------------------
+
+def test_round_trip_says_valid_with_status_and_masked_name(keys: PassKeyStore) -> None:
+    c = claims()
+    text = keys.sign(c)
+    assert text.startswith("SP1:")
+    v = offline(keys).verify(text, NOW + timedelta(hours=1))
+    assert v.valid and v.failure is None
+    assert (v.colour, v.masked_name, v.id_last4) == (PassColour.GREEN, "张*明", "1234")
+    assert v.expires_at == c.expires_at and v.issuer == ISSUER
+    assert v.key_id == keys.key_id(NOW)
+    assert "valid until" in v.reason
+
+
+def test_pass_carries_only_the_allowed_claims(keys: PassKeyStore) -> None:
+    text = keys.sign(claims())
+    msg = decode_sign1(from_text(text))
+    body = cbor2.loads(msg.payload)
+    assert set(body) == {1, 4, 6, 7, "v", "st", "nm", "id4"}
+    header = cbor2.loads(msg.protected)
+    assert header == {1: -8, 4: msg.kid}  # EdDSA, key id in the protected header
+
+
+def test_cose_structure_follows_rfc9052() -> None:
+    key = Ed25519PrivateKey.generate()
+    kid = key_id(key.public_key())
+    data = sign1(b"payload", key, kid)
+    obj = cbor2.loads(data)
+    assert isinstance(obj, cbor2.CBORTag) and obj.tag == 18
+    protected, unprotected, payload, sig = obj.value
+    assert unprotected == {} and payload == b"payload"
+    # the signature is over Sig_structure = ["Signature1", protected, external_aad, payload]
+    key.public_key().verify(sig, cbor2.dumps(["Signature1", protected, b"", b"payload"]))
+
+
+def test_text_form_is_compressed_base45_and_fits_a_qr(keys: PassKeyStore) -> None:
+    text = keys.sign(claims())
+    raw = base45.b45decode(text[4:])
+    cose = zlib.decompress(raw) if raw[:1] == b"\x78" else raw  # compressed only if shorter
+    assert cose[:1] == b"\xd2"  # tag 18, COSE_Sign1
+    # both the zlib-compressed and the plain form are accepted
+    packed = "SP1:" + base45.b45encode(zlib.compress(cose, 9)).decode()
+    assert offline(keys).verify(packed, NOW).valid
+    assert offline(keys).verify(to_text(cose, compress=False), NOW).valid
+    svg = SegnoQr().render(text, "svg", 4)
+    assert svg.startswith(b"<?xml") and len(text) < 300
+
+
+@pytest.mark.parametrize("colour", list(PassColour))
+def test_every_colour_round_trips(keys: PassKeyStore, colour: PassColour) -> None:
+    v = offline(keys).verify(keys.sign(claims(colour=colour)), NOW)
+    assert v.valid and v.colour is colour
+
+
+# -- tampering -------------------------------------------------------------------------------
+
+def _flip(data: bytes, index: int) -> bytes:
+    return data[:index] + bytes([data[index] ^ 0x01]) + data[index + 1:]
+
+
+def test_a_flipped_byte_anywhere_never_verifies(keys: PassKeyStore) -> None:
+    cose = from_text(keys.sign(claims()))
+    v = offline(keys)
+    outcomes = set()
+    for i in range(len(cose)):
+        verdict = v.verify(to_text(_flip(cose, i)), NOW)
+        assert not verdict.valid, f"byte {i} flipped still verified"
+        outcomes.add(verdict.failure)
+    assert Failure.BAD_SIGNATURE in outcomes and Failure.MALFORMED in outcomes
+
+
+def test_a_flipped_payload_byte_is_a_bad_signature(keys: PassKeyStore) -> None:
+    text = keys.sign(claims())
+    msg = decode_sign1(from_text(text))
+    payload = bytearray(msg.payload)
+    payload[-2] ^= 0x01  # inside the last claim (id4)
+    forged = cbor2.dumps(cbor2.CBORTag(18, [msg.protected, {}, bytes(payload), msg.signature]))
+    v = offline(keys).verify(to_text(forged), NOW)
+    assert (v.valid, v.failure) == (False, Failure.BAD_SIGNATURE)
+    assert v.masked_name is None  # nothing from an unverified pass is shown
+
+
+def test_a_changed_colour_is_a_bad_signature(keys: PassKeyStore) -> None:
+    c = claims(colour=PassColour.RED)
+    msg = decode_sign1(from_text(keys.sign(c)))
+    greener = encode_claims(PassClaims(c.issuer, c.issued_at, c.expires_at, c.pass_id,
+                                       PassColour.GREEN, c.masked_name, c.id_last4))
+    forged = cbor2.dumps(cbor2.CBORTag(18, [msg.protected, {}, greener, msg.signature]))
+    assert offline(keys).verify(to_text(forged), NOW).failure is Failure.BAD_SIGNATURE
+
+
+def test_wrong_key_claiming_a_trusted_key_id_is_a_bad_signature(keys: PassKeyStore) -> None:
+    trusted_kid = bytes.fromhex(keys.key_id(NOW))
+    forged = sign1(encode_claims(claims()), Ed25519PrivateKey.generate(), trusted_kid)
+    v = offline(keys).verify(to_text(forged), NOW)
+    assert (v.valid, v.failure) == (False, Failure.BAD_SIGNATURE)
+
+
+def test_unknown_key_id(keys: PassKeyStore, tmp_path: Path) -> None:
+    other = PassKeyStore(tmp_path / "other", ISSUER, create=True)
+    v = offline(keys).verify(other.sign(claims()), NOW)
+    assert (v.valid, v.failure) == (False, Failure.UNKNOWN_KEY)
+    assert "not in the trust list" in v.reason
+
+
+@pytest.mark.parametrize("text", [
+    "", "SP1:", "HS1:ABC", "SP2:" + "A" * 40, "SP1:not base45 ~~", "SP1:" + "A" * 9000,
+    "SP1:" + base45.b45encode(b"\x78\x9c garbage").decode(),
+    "SP1:" + base45.b45encode(cbor2.dumps({"a": 1})).decode(),
+    "SP1:" + base45.b45encode(cbor2.dumps(cbor2.CBORTag(17, [b"", {}, b"", b""]))).decode(),
+])
+def test_malformed_text(keys: PassKeyStore, text: str) -> None:
+    v = offline(keys).verify(text, NOW)
+    assert (v.valid, v.failure) == (False, Failure.MALFORMED)
+
+
+def test_the_key_id_must_be_protected(keys: PassKeyStore) -> None:
+    msg = decode_sign1(from_text(keys.sign(claims())))
+    bare = cbor2.dumps({1: -8})
+    moved = cbor2.dumps(cbor2.CBORTag(18, [bare, {4: msg.kid}, msg.payload, msg.signature]))
+    assert offline(keys).verify(to_text(moved), NOW).failure is Failure.MALFORMED
+
+
+def test_a_signed_payload_that_is_not_a_pass_is_malformed(keys: PassKeyStore) -> None:
+    # a revocation list is signed by the same key, but is no pass
+    text = to_text(keys.sign_revocations([], NOW))
+    assert offline(keys).verify(text, NOW).failure is Failure.MALFORMED
+
+
+# -- time and revocation ---------------------------------------------------------------------
+
+def test_expired_and_not_yet_valid(keys: PassKeyStore) -> None:
+    c = claims(ttl=timedelta(hours=3))
+    text = keys.sign(c)
+    v = offline(keys)
+    assert v.verify(text, c.expires_at - timedelta(seconds=1)).valid
+    expired = v.verify(text, c.expires_at)
+    assert (expired.valid, expired.failure) == (False, Failure.EXPIRED)
+    assert expired.masked_name == "张*明"  # an expired pass still shows whose it was
+    early = v.verify(text, NOW - timedelta(hours=1))
+    assert early.failure is Failure.NOT_YET_VALID
+    assert v.verify(text, NOW - timedelta(minutes=2)).valid  # within clock skew
+
+
+def test_a_pass_living_longer_than_24h_is_refused(keys: PassKeyStore) -> None:
+    text = keys.sign(claims(ttl=MAX_PASS_TTL + timedelta(hours=1)))
+    assert offline(keys).verify(text, NOW).failure is Failure.MALFORMED
+
+
+def test_revoked(keys: PassKeyStore) -> None:
+    c = claims()
+    text = keys.sign(c)
+    rl = RevocationList.load(keys.sign_revocations([pass_id_hash(c.pass_id)], NOW),
+                             offline(keys).trust)
+    v = offline(keys, revoked=rl.hashes).verify(text, NOW)
+    assert (v.valid, v.failure) == (False, Failure.REVOKED)
+    assert offline(keys).verify(text, NOW, revoked={pass_id_hash(c.pass_id)}).failure \
+        is Failure.REVOKED
+    assert offline(keys, revoked=rl.hashes).verify(keys.sign(claims()), NOW).valid
+
+
+def test_revocation_list_signature_is_checked(keys: PassKeyStore, tmp_path: Path) -> None:
+    trust = offline(keys).trust
+    blob = keys.sign_revocations(["00" * 16], NOW)
+    assert RevocationList.load(blob, trust).hashes == {"00" * 16}
+    with pytest.raises(TrustListError):
+        RevocationList.load(_flip(blob, len(blob) - 70), trust)
+    other = PassKeyStore(tmp_path / "other", ISSUER, create=True)
+    with pytest.raises(TrustListError):
+        RevocationList.load(other.sign_revocations(["00" * 16], NOW), trust)
+
+
+def test_pass_expiry_is_the_next_due_time_at_most_24h() -> None:
+    assert pass_expiry(NOW, NOW + timedelta(hours=5)) == NOW + timedelta(hours=5)
+    assert pass_expiry(NOW, NOW + timedelta(days=3)) == NOW + MAX_PASS_TTL
+    with pytest.raises(RuleViolation):
+        pass_expiry(NOW, NOW)
+
+
+def test_revocation_hash_hides_the_pass_id() -> None:
+    pid = secrets.token_bytes(16)
+    h = pass_id_hash(pid)
+    assert len(h) == 32 and pid.hex() not in h and h == pass_id_hash(pid)
+
+
+# -- trust list ------------------------------------------------------------------------------
+
+def test_trust_list_signature_is_checked(keys: PassKeyStore, tmp_path: Path) -> None:
+    blob = keys.trust_list(NOW)
+    root = keys.root_public(NOW)
+    assert TrustList.load(blob, [root]).keys
+    for i in (len(blob) - 5, len(blob) - 80, 20):
+        with pytest.raises(TrustListError):
+            TrustList.load(_flip(blob, i), [root])
+    other = PassKeyStore(tmp_path / "other", ISSUER, create=True)
+    with pytest.raises(TrustListError, match="not a trusted root"):
+        TrustList.load(blob, [other.root_public(NOW)])
+    # a trust list signed by a pass-signing key (not the root) is refused
+    forged = other.trust_list(NOW)
+    with pytest.raises(TrustListError):
+        TrustList.load(forged, [root])
+    with pytest.raises(TrustListError):
+        TrustList.load(b"garbage", [root])
+
+
+def test_a_forged_trust_list_cannot_add_a_key(keys: PassKeyStore) -> None:
+    """An attacker who re-signs the trust list with their own key gets nowhere."""
+    evil = Ed25519PrivateKey.generate()
+    evil_pub = public_raw(evil.public_key())
+    body = {"type": "hesuan-pass-trust-list", "v": 1, "iss": ISSUER, "seq": 99, "iat": 0,
+            "keys": [{"kid": key_id(evil_pub), "alg": -8, "pub": evil_pub, "nbf": 0,
+                      "retired": None, "until": None}]}
+    blob = sign1(cbor2.dumps(body), evil, key_id(evil_pub))
+    with pytest.raises(TrustListError):
+        TrustList.load(blob, [keys.root_public(NOW)])
+
+
+def test_files_for_venue_devices(keys: PassKeyStore, tmp_path: Path) -> None:
+    c = claims()
+    text = keys.sign(c)
+    d = keys.directory
+    assert (d / "trust-list.cose").exists() and (d / "root.pub").exists()
+    rev = tmp_path / "revocations.cose"
+    rev.write_bytes(keys.sign_revocations([pass_id_hash(c.pass_id)], NOW))
+    v = OfflineVerifier.from_files(d / "trust-list.cose", [d / "root.pub"])
+    assert v.verify(text, NOW).valid
+    v2 = OfflineVerifier.from_files(d / "trust-list.cose", [d / "root.pub"], rev)
+    assert v2.verify(text, NOW).failure is Failure.REVOKED
+    assert load_root_key(d / "root.pub") == keys.root_public(NOW)
+    assert oct((d / "root.key").stat().st_mode & 0o777) == "0o600"
+
+
+# -- keys ------------------------------------------------------------------------------------
+
+def test_rotation_keeps_old_passes_valid_until_they_expire(keys: PassKeyStore) -> None:
+    old_kid = keys.key_id(NOW)
+    old_pass = keys.sign(claims(ttl=MAX_PASS_TTL))
+    rotated_at = NOW + timedelta(hours=1)
+    new_kid = keys.rotate(rotated_at)
+    assert new_kid != old_kid and keys.key_id(rotated_at) == new_kid
+    new_pass = keys.sign(claims(at=rotated_at))
+    assert decode_sign1(from_text(new_pass)).kid.hex() == new_kid
+    later = rotated_at + timedelta(hours=2)
+    v = offline(keys, later)
+    assert set(k.hex() for k in v.trust.keys) == {old_kid, new_kid}
+    assert v.verify(old_pass, later).valid and v.verify(new_pass, later).valid
+    # after retirement + 24 h the old key leaves the trust list
+    gone = rotated_at + MAX_PASS_TTL + timedelta(seconds=1)
+    assert set(k.hex() for k in offline(keys, gone).trust.keys) == {new_kid}
+    assert offline(keys, gone).verify(old_pass, gone).failure is Failure.UNKNOWN_KEY
+    # a verifier holding the older trust list still refuses the old key after its end
+    assert v.verify(old_pass, gone).failure in (Failure.KEY_NOT_VALID, Failure.EXPIRED)
+
+
+def test_a_retired_key_may_not_sign_new_passes(keys: PassKeyStore) -> None:
+    """A stolen retired key cannot mint passes dated after its retirement."""
+    old_kid = bytes.fromhex(keys.key_id(NOW))
+    old_priv = (keys.directory / f"signing-{old_kid.hex()}.key").read_text()
+    keys.rotate(NOW)
+    stolen = Ed25519PrivateKey.from_private_bytes(base64.b64decode(old_priv))
+    later = NOW + timedelta(hours=2)
+    forged = sign1(encode_claims(claims(at=later)), stolen, old_kid)
+    assert offline(keys, later).verify(to_text(forged), later).failure is Failure.KEY_NOT_VALID
+
+
+def test_a_second_process_sees_the_rotation(keys: PassKeyStore) -> None:
+    keys.key_id(NOW)
+    twin = PassKeyStore(keys.directory, ISSUER, create=False)
+    assert twin.key_id(NOW) == keys.key_id(NOW)
+    kid = keys.rotate(NOW + timedelta(minutes=1))
+    assert twin.key_id(NOW) == kid
+    assert offline(keys).verify(twin.sign(claims()), NOW).valid
+
+
+def test_production_needs_keys_made_beforehand(tmp_path: Path) -> None:
+    prod = PassKeyStore(tmp_path / "none", ISSUER, create=False)
+    with pytest.raises(PassKeysMissing):
+        prod.sign(claims())
+    assert prod.init(NOW) is True and prod.init(NOW) is False
+    assert offline(prod).verify(prod.sign(claims()), NOW).valid
