@@ -1,7 +1,9 @@
 """Shared fixtures: a platform on SQLite and on the real local PostgreSQL, with a fixed clock.
 
-PostgreSQL tests use the server at 127.0.0.1:5432 (database ``test``; ``.ci/run`` starts it when
-it is down). Set HESUAN_TEST_PG_URL to point elsewhere, or HESUAN_TEST_NO_PG=1 to skip them.
+PostgreSQL tests use the real server at 127.0.0.1:5432 (``.ci/run`` starts it when it is down):
+each test session creates its own database next to ``test`` (so two sessions never collide),
+migrates it, truncates it before every test and drops it at the end. Set HESUAN_TEST_PG_URL to
+point elsewhere, or HESUAN_TEST_NO_PG=1 to skip them.
 """
 
 from __future__ import annotations
@@ -37,16 +39,23 @@ def _pg_available() -> bool:
 
 
 @pytest.fixture(scope="session")
-def pg_ready() -> bool:
-    ok = _pg_available()
-    if ok:
-        eng = create_engine(PG_URL)
-        with eng.begin() as c:
-            c.execute(text("DROP SCHEMA public CASCADE"))
-            c.execute(text("CREATE SCHEMA public"))
-        upgrade(eng)
-        eng.dispose()
-    return ok
+def pg_url() -> Iterator[str | None]:
+    if not _pg_available():
+        yield None
+        return
+    name = f"hesuan_test_{os.getpid()}"
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+        c.execute(text(f"CREATE DATABASE {name}"))
+    url = PG_URL.rsplit("/", 1)[0] + "/" + name
+    eng = create_engine(url)
+    upgrade(eng)
+    eng.dispose()
+    yield url
+    with admin.connect() as c:
+        c.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    admin.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -58,12 +67,11 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _truncate_pg() -> None:
-    eng = create_engine(PG_URL)
+def _truncate_pg(url: str) -> None:
+    eng = create_engine(url)
     names = ", ".join(t.name for t in metadata.sorted_tables)
     with eng.begin() as c:
         c.execute(text(f"TRUNCATE {names} CASCADE"))
-        c.execute(text("DROP TABLE IF EXISTS tmp_results"))
     eng.dispose()
 
 
@@ -80,10 +88,11 @@ def clock() -> FixedClock:
 @pytest.fixture
 def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
     if backend == "postgres":
-        if not request.getfixturevalue("pg_ready"):
+        pg = request.getfixturevalue("pg_url")
+        if pg is None:
             pytest.skip("PostgreSQL is not reachable")
-        _truncate_pg()
-        url = PG_URL
+        _truncate_pg(pg)
+        url = pg
     else:
         db = tmp_path / "hesuan.db"
         shutil.copy(request.getfixturevalue("sqlite_template"), db)

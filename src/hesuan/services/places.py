@@ -6,6 +6,7 @@ Imports: standard library, ``hesuan.domain``, ``hesuan.services``.
 from __future__ import annotations
 
 import re
+from datetime import timedelta, timezone
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -18,6 +19,7 @@ from hesuan.services.ports import SiteRow
 
 __all__ = ["LabInput", "PlacesService", "RegionInput", "SiteInput"]
 
+_SHANGHAI = timezone(timedelta(hours=8))
 _HOURS = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$")
 
 
@@ -111,7 +113,30 @@ class PlacesService:
         with self._d.uow(readonly=True) as uow:
             return uow.sites()
 
+    def nearest_open(self, grid_code: str, limit: int = 5) -> list[SiteRow]:
+        """Open sites nearest a grid by the region hierarchy (same community, street, district,
+        city), open at this hour. People's homes carry no coordinates, so nearness is
+        administrative: the site whose region shares the longest code prefix with the grid."""
+        now_local = self._d.clock.now().astimezone(_SHANGHAI).strftime("%H:%M")
+        with self._d.uow(readonly=True) as uow:
+            sites = [x for x in uow.sites() if x.status == "open"
+                     and _open_at(x.opening_hours, now_local)]
+
+        def shared(site: SiteRow) -> int:
+            n = 0
+            while n < min(len(site.region_code), len(grid_code)) and \
+                    site.region_code[n] == grid_code[n]:
+                n += 1
+            return n
+
+        return sorted(sites, key=lambda x: (-shared(x), x.name))[:limit]
+
     def labs(self, actor: Principal) -> list[dict[str, object]]:
         require(actor, Role.HEALTH_OFFICER, Role.LAB, Role.COURIER, action="list labs")
         with self._d.uow(readonly=True) as uow:
             return uow.labs()
+
+
+def _open_at(hours: str, hhmm: str) -> bool:
+    start, end = hours.split("-")
+    return start <= hhmm < end if start <= end else (hhmm >= start or hhmm < end)

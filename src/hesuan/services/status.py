@@ -211,6 +211,11 @@ class StatusService:
 
     # -- rules -----------------------------------------------------------------------------
 
+    def list_rules(self, actor: Principal) -> list[Rule]:
+        require(actor, Role.HEALTH_OFFICER, action="see the status rules")
+        with self._d.uow(readonly=True) as uow:
+            return self.rules(uow)
+
     def change_rule(self, actor: Principal, rule_id: str, *, enabled: bool | None = None,
                     colour: Colour | None = None) -> Rule:
         """Change a status rule (a new version; audited) and decide everyone's status again."""

@@ -10,6 +10,7 @@ Imports: SQLAlchemy, ``hesuan.adapters.db``, ``hesuan.services.ports``, ``hesuan
 from __future__ import annotations
 
 import json
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta, timezone
@@ -80,25 +81,39 @@ def _iso(ms: int | None) -> str | None:
 class SqlUnitOfWorkFactory:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # SQLite has one writer at a time. Writers of this process queue on this lock, woken
+        # as soon as it is free, instead of in SQLite's busy handler, which sleeps 1, 2, 5, ...
+        # 100 ms between retries (16 threads: ~70 writes/s, p99 in seconds; see BENCHMARKS.md).
+        # Other processes still wait through busy_timeout.
+        self._write_lock = threading.RLock() if engine.dialect.name == "sqlite" else None
 
     def __call__(self, *, readonly: bool = False) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.engine, readonly)
+        return SqlUnitOfWork(self.engine, readonly, None if readonly else self._write_lock)
 
 
 class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin):
-    def __init__(self, engine: Engine, readonly: bool) -> None:
+    def __init__(self, engine: Engine, readonly: bool,
+                 write_lock: threading.RLock | None = None) -> None:
         self._engine = engine
         self._readonly = readonly
         self._pg = engine.dialect.name == "postgresql"
+        self._write_lock = write_lock
 
     # -- transaction -----------------------------------------------------------------------
 
     def __enter__(self) -> Self:
-        conn = self._engine.connect()
-        if self._readonly:
-            conn = conn.execution_options(hesuan_readonly=True)
-        self.conn: Connection = conn
-        self._tx = conn.begin()
+        if self._write_lock is not None:
+            self._write_lock.acquire()
+        try:
+            conn = self._engine.connect()
+            if self._readonly:
+                conn = conn.execution_options(hesuan_readonly=True)
+            self.conn: Connection = conn
+            self._tx = conn.begin()
+        except BaseException:
+            if self._write_lock is not None:
+                self._write_lock.release()
+            raise
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -108,6 +123,8 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin):
                 self._tx.rollback()
         finally:
             self.conn.close()
+            if self._write_lock is not None:
+                self._write_lock.release()
 
     def commit(self) -> None:
         self._tx.commit()
@@ -245,6 +262,10 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin):
             .join(person_status, s.person_id == p.id).where(p.id == person_id)
         ).first()
         return None if r is None else PersonRow(**r._mapping)
+
+    def people_ids(self, limit: int) -> list[str]:
+        return [r[0] for r in self.conn.execute(
+            select(people.c.id).order_by(people.c.created_at, people.c.id).limit(limit))]
 
     def person_id_by_hash(self, id_hash: bytes) -> str | None:
         r = self.conn.execute(select(people.c.id).where(people.c.id_hash == id_hash)).first()

@@ -1,0 +1,41 @@
+"""FastAPI dependencies shared by the routers (``Annotated`` style): the platform and the
+authenticated principal.
+
+Imports: FastAPI, ``hesuan.bootstrap`` (types), ``hesuan.domain``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from hesuan.bootstrap import Platform
+from hesuan.domain.access import Principal
+from hesuan.domain.errors import NotAuthenticated
+
+__all__ = ["Me", "PlatformDep", "current_principal", "get_platform"]
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def get_platform(request: Request) -> Platform:
+    platform: Platform = request.app.state.platform
+    return platform
+
+
+PlatformDep = Annotated[Platform, Depends(get_platform)]
+
+
+def current_principal(
+    platform: PlatformDep,
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if creds is None:
+        raise NotAuthenticated("an Authorization: Bearer token is required",
+                               code="missing_token")
+    return platform.auth.authenticate(creds.credentials)
+
+
+Me = Annotated[Principal, Depends(current_principal)]

@@ -1,0 +1,60 @@
+"""Status through the HTTP API: the resident's own page data, privacy between residents, the
+two-officer override by API, policies by API."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from hesuan.domain.access import Role
+from hesuan.services.auth import SYSTEM
+from hesuan.sim.example import DEMO_PASSWORD
+from tests.helpers import Api
+
+
+def test_resident_sees_own_status_in_plain_words_and_nothing_of_others(api: Api) -> None:
+    me = api.city.users["resident"][1]
+    other = api.city.users["resident2"][1]
+    r = api.client.get("/me/status", headers=api.h("resident"))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["colour"] == "green" and body["reasons"][0]["code"] == "not_yet_tested"
+    assert body["next_steps"] and body["nearest_open_sites"]
+    assert body["rule"] == {"id": "R-DEFAULT", "version": 1}
+    assert api.client.get(f"/people/{me}/status", headers=api.h("resident")).status_code == 200
+    for path in (f"/people/{other}/status", f"/people/{other}", f"/people/{other}/sampling-code.svg"):
+        assert api.client.get(path, headers=api.h("resident")).status_code == 404, path
+    en = api.client.get("/me/status?lang=en", headers=api.h("resident")).json()
+    assert en["reasons"][0]["text"] == "Not yet tested this round"
+
+
+def test_override_by_api_needs_a_second_officer(api: Api) -> None:
+    api.platform.auth.create_user(SYSTEM, "officer2", DEMO_PASSWORD, Role.HEALTH_OFFICER, "1401")
+    pid = api.city.users["resident"][1]
+    until = (api.clock.now() + timedelta(days=2)).isoformat()
+    r = api.client.post(f"/people/{pid}/overrides", headers=api.h("officer"), json={
+        "colour": "popup", "reason": "checked at hospital", "legal_basis": "防控方案第九版",
+        "expires_at": until})
+    assert r.status_code == 201, r.text
+    oid = r.json()["id"]
+    same = api.client.post(f"/overrides/{oid}/approve", headers=api.h("officer"))
+    assert same.status_code == 409 and same.json()["error"]["code"] == "same_officer"
+    assert api.client.post(f"/overrides/{oid}/approve",
+                           headers=api.h("sampler")).status_code == 403
+    assert api.client.post(f"/overrides/{oid}/approve",
+                           headers=api.h("officer2")).status_code == 204
+    mine = api.client.get("/me/status", headers=api.h("resident")).json()
+    assert mine["colour"] == "popup" and mine["overrides"][0]["legal_basis"] == "防控方案第九版"
+
+
+def test_policies_by_api(api: Api) -> None:
+    r = api.client.get("/policies", headers=api.h("officer"))
+    assert r.status_code == 200 and len(r.json()) >= 9
+    bad = api.client.post("/policies", headers=api.h("officer"), json={
+        "scope_kind": "region", "scope": "140106", "interval_hours": 24,
+        "reminder_lead_hours": 30})
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "reminder_lead_hours"
+    ok = api.client.post("/policies", headers=api.h("officer"), json={
+        "scope_kind": "region", "scope": "140106", "interval_hours": 48})
+    assert ok.status_code == 201 and ok.json()["interval_hours"] == 48
+    assert api.client.post("/policies", headers=api.h("sampler"), json={
+        "scope_kind": "region", "scope": "140106", "interval_hours": 48}).status_code == 403
