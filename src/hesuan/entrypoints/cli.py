@@ -33,6 +33,7 @@ from hesuan.domain.errors import (
     PermissionDenied,
     RuleViolation,
 )
+from hesuan.entrypoints.pass_cli import register as register_pass_commands
 from hesuan.entrypoints.tables import count_rows, read_table
 
 __all__ = ["CLI_PRINCIPAL", "app", "exit_code_for", "main"]
@@ -224,17 +225,36 @@ def serve(host: Annotated[str | None, typer.Option()] = None,
     import uvicorn
 
     from hesuan.entrypoints.api import create_app
+    from hesuan.entrypoints.scheduler import Scheduler
 
     settings = Settings()
     platform = bootstrap(settings)
-    uvicorn.run(create_app(platform), host=host or settings.host, port=port or settings.port,
-                http="httptools", loop="uvloop", log_level="warning", access_log=False)
+    scheduler = Scheduler(platform, settings.sweep_every.total_seconds())
+    scheduler.start()
+    try:
+        uvicorn.run(create_app(platform), host=host or settings.host,
+                    port=port or settings.port, http="httptools", loop="uvloop",
+                    log_level="warning", access_log=False)
+    finally:
+        scheduler.stop()
+
+
+register_pass_commands(app, _platform, CLI_PRINCIPAL)
 
 
 def main() -> None:
     app()
 
 
+
+
+def _register_subcommands() -> None:
+    from hesuan.entrypoints.cli_status import register
+
+    register(app)
+
+
+_register_subcommands()
 
 if __name__ == "__main__":
     main()
