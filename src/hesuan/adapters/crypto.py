@@ -61,7 +61,7 @@ class KeyRing:
         self.code_key = _derive(master, "sampling-code")
 
     def encrypt(self, plaintext: str) -> bytes:
-        nonce = secrets.token_bytes(12)
+        nonce = os.urandom(12)
         return nonce + self._aead.encrypt(nonce, plaintext.encode(), None)
 
     def decrypt(self, ciphertext: bytes) -> str:

@@ -249,9 +249,11 @@ def main() -> None:
 
 
 def _register_subcommands() -> None:
+    from hesuan.entrypoints.cli_sim import register as register_sim
     from hesuan.entrypoints.cli_status import register
 
     register(app)
+    register_sim(app, report_app)
 
 
 _register_subcommands()
