@@ -114,6 +114,12 @@ class PassService:
         raise Conflict("the person's status changed while the pass was issued; try again",
                        code="status_changed")
 
+    def issue_image(self, actor: Principal, person_id: str, fmt: str) -> bytes:
+        """A freshly issued pass as a QR code (``svg`` or ``png``)."""
+        if fmt not in ("svg", "png"):
+            raise InvalidInput("format must be svg or png", code="bad_format", field="format")
+        return self._d.qr.render(self.issue(actor, person_id), fmt, 4)
+
     # -- checking --------------------------------------------------------------------------
 
     def verify(self, actor: Principal, text: str) -> Verdict:

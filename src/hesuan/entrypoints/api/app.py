@@ -31,6 +31,7 @@ from hesuan.domain.errors import (
 from hesuan.domain.people import IdKind
 from hesuan.entrypoints.api import schemas as s
 from hesuan.entrypoints.api.deps import Me
+from hesuan.entrypoints.api.pass_routes import router as pass_router
 from hesuan.entrypoints.api.status_routes import router as status_router
 from hesuan.services.lab import ResultInput
 from hesuan.services.people import PersonInput
@@ -85,6 +86,7 @@ def create_app(platform: Platform) -> FastAPI:
                   dependencies=[Depends(no_nul_in_parameters)])
     app.state.platform = platform
     app.include_router(status_router)
+    app.include_router(pass_router)
 
     @app.exception_handler(HesuanError)
     def _hesuan_error(_: Request, exc: HesuanError) -> JSONResponse:
