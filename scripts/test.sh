@@ -18,6 +18,14 @@ if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1; then
     >/dev/null 2>&1 || echo "warning: could not install chromium; browser tests will skip"
 fi
 
+# Kannel (the SMS gateway) and kannel-extras' fakesmsc for the real-gateway SMS test.
+if [ ! -x /usr/sbin/bearerbox ] || [ ! -x /usr/lib/kannel/test/fakesmsc ]; then
+  if command -v apt-get >/dev/null 2>&1; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kannel \
+      kannel-extras) >/dev/null 2>&1 || echo "warning: could not install kannel; SMS test will skip"
+  fi
+fi
+
 echo "== ruff";        .venv/bin/ruff check src tests bench
 echo "== mypy";        .venv/bin/mypy
 echo "== import-linter"; .venv/bin/lint-imports
