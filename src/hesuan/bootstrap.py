@@ -18,6 +18,7 @@ from hesuan.adapters.crypto import Argon2Passwords, HmacCodeSigner, KeyRing, loa
 from hesuan.adapters.db.engine import make_engine
 from hesuan.adapters.db.migrate import upgrade
 from hesuan.adapters.db.store import SqlUnitOfWorkFactory
+from hesuan.adapters.db.worklists import SqlWorklists
 from hesuan.adapters.kannel import KannelSender
 from hesuan.adapters.passes.keys import PassKeyStore
 from hesuan.adapters.passes.status_source import TestStateStatusSource
@@ -36,6 +37,7 @@ from hesuan.services.ports import Clock, Sender
 from hesuan.services.reports import ReportService
 from hesuan.services.sampling import SamplingService
 from hesuan.services.status import StatusService
+from hesuan.services.worklists import WorklistService
 
 __all__ = ["Platform", "bootstrap", "new_id"]
 
@@ -62,6 +64,7 @@ class Platform:
     reports: ReportService
     passes: PassService
     status: StatusService
+    worklists: WorklistService
 
     def close(self) -> None:
         self.engine.dispose()
@@ -112,4 +115,5 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None, sender: Sender 
         sampling=SamplingService(deps, status), delivery=DeliveryService(deps),
         lab=LabService(deps, status), outbox=OutboxService(deps, sender),
         alerts=AlertService(deps), reports=ReportService(deps), passes=passes, status=status,
+        worklists=WorklistService(deps, SqlWorklists(engine)),
     )

@@ -1,0 +1,214 @@
+"""The reads behind the work lists (``services.worklists.WorklistQueries``) in SQLAlchemy Core:
+one bounded, indexed query per list, on SQLite and PostgreSQL alike. Read-only.
+
+Imports: SQLAlchemy, ``hesuan.adapters.db.schema``, the standard library.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import BigInteger, Engine, and_, case, func, select, text, type_coerce
+
+from hesuan.adapters.db.schema import (
+    boxes,
+    exemptions,
+    people,
+    person_status,
+    recalls,
+    sites,
+    tubes,
+    users,
+    to_ms,
+)
+
+__all__ = ["SqlWorklists"]
+
+_HOUR_MS = 3_600_000
+
+
+def _ms(column: Any) -> Any:
+    """A timestamp column as its stored epoch milliseconds (for arithmetic in SQL)."""
+    return type_coerce(column, BigInteger)
+
+
+def _hour(column: Any) -> Any:
+    return (_ms(column) // _HOUR_MS).label("h")
+
+
+def _in_area(prefix: str) -> Any:
+    """People whose home grid is under a region code prefix ('' = everyone)."""
+    return people.c.grid_code.like(prefix + "%") if prefix else text("1 = 1")
+
+
+class SqlWorklists:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def _all(self, stmt: Any, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        with self._engine.connect() as c:
+            return [dict(r._mapping) for r in c.execute(stmt, params or {})]
+
+    # -- courier ---------------------------------------------------------------------------
+
+    def boxes_to_collect(self, limit: int) -> list[dict[str, Any]]:
+        b = boxes.c
+        return self._all(
+            select(b.code, b.tube_count, b.sealed_at, b.first_tube_sealed_at,
+                   sites.c.name.label("site"))
+            .join(sites, sites.c.id == b.site_id).where(b.status == "sealed")
+            .order_by(b.first_tube_sealed_at).limit(limit))
+
+    def boxes_in_transit(self, courier_id: str | None, limit: int) -> list[dict[str, Any]]:
+        b = boxes.c
+        stmt = (select(b.code, b.tube_count, b.handed_over_at, b.first_tube_sealed_at,
+                       sites.c.name.label("site"))
+                .join(sites, sites.c.id == b.site_id).where(b.status == "in_transit"))
+        if courier_id is not None:
+            stmt = stmt.where(b.courier_id == courier_id)
+        return self._all(stmt.order_by(b.first_tube_sealed_at).limit(limit))
+
+    # -- lab -------------------------------------------------------------------------------
+
+    def lab_queue(self, lab_id: str, limit: int) -> tuple[int, int, list[dict[str, Any]]]:
+        t = tubes.c
+        where = and_(t.status == "received", t.lab_id == lab_id)
+        with self._engine.connect() as c:
+            total, prio = c.execute(select(
+                func.count(), func.coalesce(func.sum(case((t.priority, 1), else_=0)), 0))
+                .where(where)).one()
+            rows = [dict(r._mapping) for r in c.execute(
+                select(t.barcode, t.priority, t.capacity, t.count, t.received_at,
+                       t.first_sampled_at)
+                .where(where).order_by(t.priority.desc(), t.received_at, t.barcode)
+                .limit(limit))]
+        return int(total), int(prio), rows
+
+    def lab_boxes(self, lab_id: str, since: datetime, limit: int) -> list[dict[str, Any]]:
+        b = boxes.c
+        return self._all(
+            select(b.code, b.tube_count, b.received_count, b.received_at, b.missing, b.extra,
+                   b.discrepancy, sites.c.name.label("site"))
+            .join(sites, sites.c.id == b.site_id)
+            .where(b.lab_id == lab_id, b.status == "received", b.received_at >= since)
+            .order_by(b.received_at.desc()).limit(limit))
+
+    # -- site ------------------------------------------------------------------------------
+
+    def site_tubes(self, site_id: str, since: datetime) -> dict[str, Any]:
+        t, b = tubes.c, boxes.c
+        with self._engine.connect() as c:
+            open_tubes = [dict(r._mapping) for r in c.execute(
+                select(t.barcode, t.count, t.capacity, t.priority, t.window, t.opened_at)
+                .where(t.site_id == site_id, t.status == "open").order_by(t.opened_at)
+                .limit(100))]
+            sealed = [dict(r._mapping) for r in c.execute(
+                select(t.barcode, t.count, t.capacity, t.priority, t.sealed_at)
+                .where(t.site_id == site_id, t.status == "sealed").order_by(t.sealed_at)
+                .limit(200))]
+            open_boxes = [dict(r._mapping) for r in c.execute(
+                select(b.code, b.opened_at,
+                       select(func.count()).where(t.box_id == b.id).scalar_subquery()
+                       .label("tubes"))
+                .where(b.site_id == site_id, b.status == "open").order_by(b.opened_at)
+                .limit(50))]
+            by_status = {r[0]: {"tubes": int(r[1]), "people": int(r[2] or 0)}
+                         for r in c.execute(
+                select(t.status, func.count(), func.sum(t.count))
+                .where(t.site_id == site_id, t.opened_at >= since).group_by(t.status))}
+            hours = [(int(h) * _HOUR_MS, int(n)) for h, n in c.execute(
+                select(_hour(t.first_sampled_at), func.sum(t.count))
+                .where(t.site_id == site_id, t.first_sampled_at >= since)
+                .group_by(text("h")).order_by(text("h")))]
+        return {"open_tubes": open_tubes, "sealed_tubes": sealed, "open_boxes": open_boxes,
+                "by_status": by_status, "samples_per_hour": hours}
+
+    # -- command centre --------------------------------------------------------------------
+
+    def samples_per_hour(self, since: datetime) -> list[tuple[int, int]]:
+        t = tubes.c
+        with self._engine.connect() as c:
+            return [(int(h) * _HOUR_MS, int(n)) for h, n in c.execute(
+                select(_hour(t.first_sampled_at), func.sum(t.count))
+                .where(t.first_sampled_at >= since).group_by(text("h")).order_by(text("h")))]
+
+    def status_counts(self, region_prefix: str) -> dict[str, Any]:
+        ps = person_status.c
+        stmt = select(ps.colour, ps.reasons, func.count()).group_by(ps.colour, ps.reasons)
+        if region_prefix:
+            stmt = stmt.join(people, people.c.id == ps.person_id).where(
+                _in_area(region_prefix))
+        colours: dict[str, int] = defaultdict(int)
+        reasons: dict[str, int] = defaultdict(int)
+        total = 0
+        with self._engine.connect() as c:
+            for colour, reason_list, n in c.execute(stmt):
+                colours[colour] += n
+                total += n
+                for r in (reason_list or "").split(","):
+                    if r:
+                        reasons[r] += n
+        return {"people": total, "colours": dict(colours), "reasons": dict(reasons)}
+
+    def chain_counts(self, now: datetime, transport_limit: timedelta,
+                     lab_limit: timedelta) -> dict[str, int]:
+        t, b, r = tubes.c, boxes.c, recalls.c
+        n = to_ms(now)
+        tlim = int(transport_limit.total_seconds() * 1000)
+        llim = int(lab_limit.total_seconds() * 1000)
+        with self._engine.connect() as c:
+            def one(stmt: Any) -> int:
+                return int(c.execute(stmt).scalar_one() or 0)
+
+            return {
+                "boxes_to_collect": one(select(func.count()).where(b.status == "sealed")),
+                "boxes_in_transit": one(select(func.count()).where(b.status == "in_transit")),
+                "late_boxes": one(select(func.count()).where(
+                    b.first_tube_sealed_at.is_not(None),
+                    func.coalesce(_ms(b.received_at), n) > _ms(b.first_tube_sealed_at) + tlim)),
+                "box_discrepancies": one(select(func.count()).where(b.discrepancy.is_(True))),
+                "awaiting_result": one(select(func.count()).where(t.status == "received")),
+                "late_results": one(select(func.count()).where(
+                    t.received_at.is_not(None),
+                    func.coalesce(_ms(t.resulted_at), n) > _ms(t.received_at) + llim)),
+                "positive_pools": one(select(func.count()).where(
+                    t.result == "positive", t.capacity > 1)),
+                "positive_singles": one(select(func.count()).where(
+                    t.result == "positive", t.capacity == 1)),
+                "pools_for_review": one(select(func.count()).where(t.investigation == "review")),
+                "recalls_open": one(select(func.count()).where(r.status == "open")),
+                "recalls_overdue": one(select(func.count()).where(
+                    r.status == "open", r.due_at < now)),
+            }
+
+    # -- area lists ------------------------------------------------------------------------
+
+    def recalls(self, region_prefix: str, now: datetime, overdue_only: bool,
+                limit: int) -> list[dict[str, Any]]:
+        r, p = recalls.c, people.c
+        stmt = (select(r.id, r.person_id, p.name_masked, p.grid_code, p.address, r.reason,
+                       r.opened_at, r.due_at)
+                .join(people, p.id == r.person_id)
+                .where(r.status == "open", _in_area(region_prefix)))
+        if overdue_only:
+            stmt = stmt.where(r.due_at < now)
+        return self._all(stmt.order_by(r.due_at, r.id).limit(limit))
+
+    def exemptions(self, region_prefix: str, now: datetime, limit: int) -> list[dict[str, Any]]:
+        e, p = exemptions.c, people.c
+        return self._all(
+            select(e.id, e.person_id, p.name_masked, p.grid_code, e.reason, e.note, e.until,
+                   e.set_by)
+            .join(people, p.id == e.person_id)
+            .where(e.revoked_at.is_(None), e.until > now, _in_area(region_prefix))
+            .order_by(e.until).limit(limit))
+
+    # -- admin -----------------------------------------------------------------------------
+
+    def users(self) -> list[dict[str, Any]]:
+        u = users.c
+        return self._all(select(u.id, u.username, u.role, u.scope, u.active, u.created_at)
+                         .order_by(u.role, u.username).limit(1000))
+

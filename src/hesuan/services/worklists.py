@@ -1,0 +1,277 @@
+"""Work lists for the people at each link of the chain, as the web pages show them: the boxes a
+courier is to collect or is carrying, a lab's queue of received-not-resulted tubes (priority
+first), a sampling site's tubes and boxes of the day, a results file checked before it is
+committed, open recalls and exemptions in an officer's area, the command centre's counts, and
+the user list for the admin.
+
+Every list is read-only, scoped by the caller's role (checked here, as everywhere in the service
+layer), and set-based: one bounded query per list, never a loop over rows.
+
+Imports: standard library, ``hesuan.domain``, ``hesuan.services``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from hesuan.domain.access import Principal, Role, require
+from hesuan.domain.errors import HesuanError, NotFound
+from hesuan.domain.results import Result, check_ct
+from hesuan.domain.sampling import check_tube_barcode
+from hesuan.services.context import Deps
+from hesuan.services.lab import parse_result_row
+
+__all__ = ["PreviewRow", "ResultsPreview", "WorklistQueries", "WorklistService"]
+
+
+class WorklistQueries(Protocol):
+    """The reads behind the work lists (an adapter implements them over the database)."""
+
+    def boxes_to_collect(self, limit: int) -> list[dict[str, Any]]:
+        """Sealed boxes not yet handed over: code, site, tube count, first tube sealed."""
+        ...
+
+    def boxes_in_transit(self, courier_id: str | None, limit: int) -> list[dict[str, Any]]:
+        """Boxes handed over and not yet received (by this courier, or all)."""
+        ...
+
+    def lab_queue(self, lab_id: str, limit: int) -> tuple[int, int, list[dict[str, Any]]]:
+        """(tubes waiting, of which priority, the first ``limit``: priority first, oldest
+        first) for tubes received by the lab and not yet resulted."""
+        ...
+
+    def lab_boxes(self, lab_id: str, since: datetime, limit: int) -> list[dict[str, Any]]:
+        """Boxes the lab received since ``since``, newest first, with their count check."""
+        ...
+
+    def site_tubes(self, site_id: str, since: datetime) -> dict[str, Any]:
+        """A site's open and sealed-not-boxed tubes, open boxes, tubes by status since
+        ``since``, and samples per hour since ``since``."""
+        ...
+
+    def samples_per_hour(self, since: datetime) -> list[tuple[int, int]]:
+        """(hour start in epoch ms, samples) since ``since``, by the tubes' first sample."""
+        ...
+
+    def status_counts(self, region_prefix: str) -> dict[str, Any]:
+        """People by colour and by reason (overdue, pending re-test, ...) in a region."""
+        ...
+
+    def chain_counts(self, now: datetime, transport_limit: timedelta,
+                     lab_limit: timedelta) -> dict[str, int]:
+        """Counts across the chain: boxes in transit, late boxes and results, positive pools,
+        recalls open and overdue, tubes waiting for a result."""
+        ...
+
+    def recalls(self, region_prefix: str, now: datetime, overdue_only: bool,
+                limit: int) -> list[dict[str, Any]]:
+        """Open recalls of people in a region (masked names), the most overdue first."""
+        ...
+
+    def exemptions(self, region_prefix: str, now: datetime, limit: int) -> list[dict[str, Any]]:
+        """Active exemptions of people in a region (masked names)."""
+        ...
+
+    def users(self) -> list[dict[str, Any]]:
+        """Every user: username, role, scope, active, created (never a password hash)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewRow:
+    row: int
+    barcode: str
+    result: str
+    verdict: str  # new | duplicate | correction | rejected
+    reason: str | None = None
+    message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ResultsPreview:
+    rows: int
+    new: int
+    duplicate: int
+    corrections: int
+    rejected: int
+    positives: int
+    items: list[PreviewRow]
+
+    @property
+    def committable(self) -> bool:
+        return self.new + self.corrections > 0
+
+
+def _area(actor: Principal) -> str:
+    """The region prefix an officer or grid worker covers ('' = everything, for admin)."""
+    if actor.role is Role.ADMIN:
+        return ""
+    return actor.scope or "\0"
+
+
+class WorklistService:
+    def __init__(self, deps: Deps, queries: WorklistQueries) -> None:
+        self._d = deps
+        self._q = queries
+
+    # -- courier ---------------------------------------------------------------------------
+
+    def courier_boxes(self, actor: Principal, limit: int = 200) -> dict[str, Any]:
+        """Boxes waiting to be collected and boxes this courier carries, with their age since
+        the first tube was sealed and whether they are late for the lab (4 h by default)."""
+        require(actor, Role.COURIER, action="see boxes to collect")
+        now = self._d.clock.now()
+        mine = None if actor.role is Role.ADMIN else actor.user_id
+        return {"to_collect": self._aged(self._q.boxes_to_collect(limit), now),
+                "in_transit": self._aged(self._q.boxes_in_transit(mine, limit), now),
+                "limit_min": self._d.limits.transport.total_seconds() / 60}
+
+    def _aged(self, boxes: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
+        lim = self._d.limits.transport
+        for b in boxes:
+            t0 = b.get("first_tube_sealed_at")
+            age = (now - t0) if t0 is not None else None
+            b["age_min"] = None if age is None else int(age.total_seconds() // 60)
+            b["late"] = age is not None and age > lim
+        return boxes
+
+    # -- lab -------------------------------------------------------------------------------
+
+    def lab_queue(self, actor: Principal, lab_id: str, limit: int = 200) -> dict[str, Any]:
+        """Tubes the lab has received and not resulted: priority first, then the oldest; each
+        with its age since receipt and whether it is past the lab limit (6 h by default)."""
+        require(actor, Role.LAB, scope=lab_id, action="see this lab's queue")
+        now = self._d.clock.now()
+        total, priority, items = self._q.lab_queue(lab_id, limit)
+        lim = self._d.limits.lab
+        for t in items:
+            age = now - t["received_at"]
+            t["age_min"] = int(age.total_seconds() // 60)
+            t["late"] = age > lim
+        return {"total": total, "priority": priority, "items": items,
+                "limit_min": lim.total_seconds() / 60}
+
+    def lab_boxes(self, actor: Principal, lab_id: str, limit: int = 50) -> list[dict[str, Any]]:
+        require(actor, Role.LAB, scope=lab_id, action="see this lab's boxes")
+        since = self._d.clock.now() - timedelta(days=2)
+        return self._q.lab_boxes(lab_id, since, limit)
+
+    def preview_results(self, actor: Principal, lab_id: str,
+                        rows: Iterable[Mapping[str, Any]], limit: int = 100_000,
+                        ) -> ResultsPreview:
+        """Check a results file without writing anything: each row would be a new result, a
+        duplicate, a correction, or rejected (with the reason) — the same rules as
+        ``LabService.record``, read against the tubes as they are now."""
+        require(actor, Role.LAB, scope=lab_id, action="check results for this lab")
+        parsed: list[tuple[int, str, Result, str | None]] = []
+        items: list[PreviewRow] = []
+        total = 0
+        for n, raw in enumerate(rows, start=2):  # row 1 is the header
+            total += 1
+            if total > limit:
+                break
+            barcode = str(raw.get("barcode") or "").strip()
+            try:
+                r = parse_result_row(raw)
+                barcode = check_tube_barcode(r.barcode)
+                result = Result.parse(r.result)
+                check_ct(r.ct)
+            except HesuanError as exc:
+                items.append(PreviewRow(n, barcode, str(raw.get("result") or ""), "rejected",
+                                        exc.code, exc.message))
+                continue
+            parsed.append((n, barcode, result, r.correction_reason))
+        with self._d.uow(readonly=True) as uow:
+            if uow.lab(lab_id) is None:
+                raise NotFound("lab_id: no such lab", code="unknown_lab", field="lab_id")
+            tubes = uow.tubes_for_results(b for _, b, _, _ in parsed)
+        seen: dict[str, Result] = {}
+        for n, barcode, result, reason in parsed:
+            t = tubes.get(barcode)
+            if t is None:
+                items.append(PreviewRow(n, barcode, result.value, "rejected", "unknown_tube",
+                                        "barcode: no tube with this barcode exists"))
+                continue
+            if t.lab_id != lab_id or t.status not in ("received", "resulted"):
+                items.append(PreviewRow(n, barcode, result.value, "rejected", "not_received",
+                                        "barcode: this lab has not received the tube"))
+                continue
+            current = seen.get(barcode) or (Result(t.result) if t.result else None)
+            if current is None:
+                verdict, why = "new", None
+            elif current is result and reason is None:
+                verdict, why = "duplicate", None
+            elif reason is None:
+                items.append(PreviewRow(
+                    n, barcode, result.value, "rejected", "result_conflict",
+                    f"result: the tube is already {current}; send a correction with a reason"))
+                continue
+            else:
+                verdict, why = "correction", reason
+            seen[barcode] = result
+            items.append(PreviewRow(n, barcode, result.value, verdict, None, why))
+        items.sort(key=lambda p: p.row)
+        count = {v: sum(1 for p in items if p.verdict == v)
+                 for v in ("new", "duplicate", "correction", "rejected")}
+        positives = sum(1 for p in items if p.verdict in ("new", "correction")
+                        and p.result == Result.POSITIVE.value)
+        return ResultsPreview(total, count["new"], count["duplicate"], count["correction"],
+                              count["rejected"], positives, items)
+
+    # -- sampling site ---------------------------------------------------------------------
+
+    def site_overview(self, actor: Principal, site_id: str) -> dict[str, Any]:
+        """A site's day: open tubes, sealed tubes waiting for a box, open boxes, tubes by
+        status and samples per hour over the last 12 hours."""
+        require(actor, Role.SAMPLER, Role.SITE_LEAD, scope=site_id, action="see this site")
+        now = self._d.clock.now()
+        with self._d.uow(readonly=True) as uow:
+            found = uow.sites([site_id])
+        if not found:
+            raise NotFound("site_id: no such site", code="unknown_site", field="site_id")
+        out = self._q.site_tubes(site_id, now - timedelta(hours=12))
+        out["site"] = found[0]
+        return out
+
+    # -- area lists (grid worker, health officer) ------------------------------------------
+
+    def recalls(self, actor: Principal, overdue_only: bool = False,
+                limit: int = 200) -> list[dict[str, Any]]:
+        """Open recalls (复核) of people in the caller's area, most overdue first."""
+        require(actor, Role.HEALTH_OFFICER, Role.GRID_WORKER, action="see recalls")
+        now = self._d.clock.now()
+        rows = self._q.recalls(_area(actor), now, overdue_only, limit)
+        for r in rows:
+            r["overdue"] = r["due_at"] < now
+        return rows
+
+    def exemptions(self, actor: Principal, limit: int = 200) -> list[dict[str, Any]]:
+        require(actor, Role.HEALTH_OFFICER, Role.GRID_WORKER, action="see exemptions")
+        return self._q.exemptions(_area(actor), self._d.clock.now(), limit)
+
+    def status_counts(self, actor: Principal) -> dict[str, Any]:
+        """People by status colour and by reason in the caller's area."""
+        require(actor, Role.HEALTH_OFFICER, Role.GRID_WORKER, action="see status counts")
+        return self._q.status_counts(_area(actor))
+
+    # -- command centre --------------------------------------------------------------------
+
+    def command_centre(self, actor: Principal, hours: int = 24) -> dict[str, Any]:
+        """Samples per hour over the last ``hours``, and counts across the chain."""
+        require(actor, Role.HEALTH_OFFICER, action="see the command centre")
+        now = self._d.clock.now()
+        lim = self._d.limits
+        return {"as_of": now,
+                "samples_per_hour": self._q.samples_per_hour(now - timedelta(hours=hours)),
+                "chain": self._q.chain_counts(now, lim.transport, lim.lab),
+                "status": self._q.status_counts(_area(actor))}
+
+    # -- admin -----------------------------------------------------------------------------
+
+    def users(self, actor: Principal) -> list[dict[str, Any]]:
+        require(actor, Role.ADMIN, action="list users")
+        return self._q.users()
+
