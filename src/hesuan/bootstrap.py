@@ -21,7 +21,6 @@ from hesuan.adapters.db.store import SqlUnitOfWorkFactory
 from hesuan.adapters.db.worklists import SqlWorklists
 from hesuan.adapters.kannel import KannelSender
 from hesuan.adapters.passes.keys import PassKeyStore
-from hesuan.adapters.passes.status_source import TestStateStatusSource
 from hesuan.adapters.qr import SegnoQr
 from hesuan.adapters.senders import ConsoleSender, JsonlFileSender
 from hesuan.config import Settings
@@ -108,7 +107,7 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None, sender: Sender 
     passes = PassService(
         deps, PassKeyStore(settings.pass_key_dir, settings.issuer,
                            create=settings.environment != "production"),
-        TestStateStatusSource(deps.uow, deps.clock), settings.pass_revocation_refresh)
+        status, settings.pass_revocation_refresh)
     return Platform(
         settings=settings, engine=engine, deps=deps, auth=AuthService(deps),
         people=PeopleService(deps), places=PlacesService(deps),

@@ -167,3 +167,20 @@ def test_positive_pool_makes_members_yellow_and_a_rule_change_is_versioned(api: 
     assert rule.version == 2
     assert all(_materialised(api, p) == "popup" for p in pids)
     assert api.count("SELECT count(*) FROM audit_log WHERE action = 'rule.change'") == 1
+
+
+def test_a_pass_states_the_engine_status_and_expires_when_it_would_change(api: Api) -> None:
+    from hesuan.domain.passes import PassColour
+
+    pid = api.people(limit=1)[0]
+    api.clock.advance(timedelta(hours=97))  # due at 72 h + 24 h grace: overdue
+    now = api.clock.now()
+    cur = api.platform.status.current(pid)
+    assert cur is not None and cur.colour is PassColour.YELLOW and "overdue" in cur.reasons
+    assert cur.valid_until == now + timedelta(hours=24)
+    fresh = api.people(limit=2)[1]
+    api.clock.set(now - timedelta(hours=90))
+    ok = api.platform.status.current(fresh)
+    assert ok is not None and ok.colour is PassColour.GREEN
+    # valid until the due time + grace (72 h + 24 h from the round's start), at most 24 h
+    assert ok.valid_until == api.clock.now() + timedelta(hours=24)

@@ -29,6 +29,7 @@ from hesuan.domain.cadence import (
     default_policies,
 )
 from hesuan.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied, RuleViolation
+from hesuan.domain.passes import MAX_PASS_TTL, PassColour, PassStatus
 from hesuan.domain.people import Group
 from hesuan.domain.status import DEFAULT_RULES, Colour, Rule, Status, check_rule, decide
 from hesuan.services.context import Deps
@@ -396,6 +397,22 @@ class StatusService:
             uow.audit(now, actor.username, "status.read", f"person:{person_id}", {})
             uow.commit()
         return status, info
+
+    def current(self, person_id: str) -> PassStatus | None:
+        """What a signed pass states about a person (the ``StatusSource`` port of the pass
+        service): the status decided now from their facts, valid until it would change by
+        itself, at most 24 h."""
+        now = self._d.clock.now()
+        with self._d.uow(readonly=True) as uow:
+            row = uow.person(person_id)
+            facts = uow.facts_of(person_id)
+            if row is None or facts is None:
+                return None
+            status = decide(facts, now, self.rules(uow))
+        horizon = now + MAX_PASS_TTL
+        until = horizon if status.valid_until is None else min(horizon, status.valid_until)
+        return PassStatus(PassColour(status.colour.value), status.reasons, until,
+                          row.name_masked, row.id_last4)
 
     def pending_overrides(self, actor: Principal) -> list[dict[str, Any]]:
         require(actor, Role.HEALTH_OFFICER, action="see override requests")
