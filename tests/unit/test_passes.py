@@ -336,3 +336,27 @@ def test_production_needs_keys_made_beforehand(tmp_path: Path) -> None:
         prod.sign(claims())
     assert prod.init(NOW) is True and prod.init(NOW) is False
     assert offline(prod).verify(prod.sign(claims()), NOW).valid
+
+
+def test_fast_base45_decoder_agrees_with_the_base45_package() -> None:
+    import random
+
+    from hesuan.adapters.passes.codec import b45decode_fast
+
+    rng = random.Random(45)
+    for n in list(range(40)) + [rng.randrange(40, 400) for _ in range(200)]:
+        data = rng.randbytes(n)
+        text = base45.b45encode(data).decode()
+        assert b45decode_fast(text) == data == base45.b45decode(text)
+    alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
+    for _ in range(2000):  # random strings: both accept or both refuse, and agree when accepting
+        text = "".join(rng.choice(alphabet + "a~é") for _ in range(rng.randrange(0, 12)))
+        try:
+            expected: bytes | None = base45.b45decode(text)
+        except ValueError:
+            expected = None
+        try:
+            got: bytes | None = b45decode_fast(text)
+        except ValueError:
+            got = None
+        assert got == expected, text

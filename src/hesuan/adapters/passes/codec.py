@@ -14,19 +14,26 @@ Imports: ``cbor2``, ``base45``, the standard library, ``hesuan.domain``.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Mapping
 from datetime import UTC, datetime
 
 import cbor2
-from base45 import b45decode, b45encode
+from base45 import b45encode
 
 from hesuan.domain.passes import PASS_PREFIX, PassClaims, PassColour
 
-__all__ = ["MalformedPass", "decode_claims", "encode_claims", "from_text", "to_text"]
+__all__ = [
+    "MalformedPass",
+    "b45decode_fast",
+    "decode_claims",
+    "encode_claims",
+    "from_text",
+    "to_text",
+]
 
 _ISS, _EXP, _IAT, _CTI = 1, 4, 6, 7
 _MAX_COSE = 4096
 _COLOURS = {c.value: c for c in PassColour}
+_MAPS = (dict, cbor2.frozendict)
 
 
 class MalformedPass(ValueError):
@@ -48,13 +55,13 @@ def decode_claims(payload: bytes) -> PassClaims:
         m = cbor2.loads(payload)
     except Exception:
         raise MalformedPass("claims are not CBOR") from None
-    if not isinstance(m, Mapping) or m.get("v") != 1:
+    if not isinstance(m, _MAPS) or m.get("v") != 1:
         raise MalformedPass("claims must be a version-1 map")
     iss, exp, iat, cti = m.get(_ISS), m.get(_EXP), m.get(_IAT), m.get(_CTI)
     colour, name, last4 = m.get("st"), m.get("nm"), m.get("id4")
-    if not (isinstance(iss, str) and type(exp) is int and type(iat) is int
-            and isinstance(cti, bytes) and len(cti) == 16 and isinstance(colour, str)
-            and colour in _COLOURS and isinstance(name, str) and isinstance(last4, str)
+    if not (type(iss) is str and type(exp) is int and type(iat) is int
+            and type(cti) is bytes and len(cti) == 16 and type(colour) is str
+            and colour in _COLOURS and type(name) is str and type(last4) is str
             and len(last4) == 4 and len(name) <= 40):
         raise MalformedPass("claims are missing or of the wrong type")
     try:
@@ -63,6 +70,46 @@ def decode_claims(payload: bytes) -> PassClaims:
     except (OverflowError, OSError, ValueError):
         raise MalformedPass("claim times out of range") from None
     return PassClaims(iss, issued, expires, cti, _COLOURS[colour], name, last4)
+
+
+_B45 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
+#: bytes.translate table: a Base45 character to its value, anything else to 0xFF.
+_B45_VALUES = bytes(_B45.index(chr(i)) if chr(i) in _B45 else 0xFF for i in range(256))
+
+
+def b45decode_fast(text: str) -> bytes:
+    """RFC 9285 Base45 decoding, the same as ``base45.b45decode`` (the tests check it on random
+    input) but about ten times faster, which venues checking thousands of passes need.
+
+    Every triplet ``c d e`` is the 16-bit word ``c + 45 d + 2025 e``. Instead of a Python loop,
+    the three digit columns are spread into 32-bit lanes of three big integers, combined with
+    two multiplications, and the words read back from the lanes (no lane can carry into the next:
+    the largest sum is 91,124)."""
+    try:
+        vals = text.encode("ascii").translate(_B45_VALUES)
+    except UnicodeEncodeError:
+        raise ValueError("Invalid base45 string") from None
+    if 0xFF in vals or len(vals) % 3 == 1:
+        raise ValueError("Invalid base45 string")
+    full = len(vals) - len(vals) % 3
+    n = full // 3
+    lanes = []
+    for k in range(3):
+        spread = bytearray(4 * n)
+        spread[3::4] = vals[k:full:3]
+        lanes.append(int.from_bytes(spread, "big"))
+    words = (lanes[0] + lanes[1] * 45 + lanes[2] * 2025).to_bytes(4 * n, "big")
+    if words[0::4].count(0) != n or words[1::4].count(0) != n:
+        raise ValueError("Invalid base45 string")
+    out = bytearray(2 * n + (full < len(vals)))
+    out[0:2 * n:2] = words[2::4]
+    out[1:2 * n:2] = words[3::4]
+    if full < len(vals):
+        last = vals[full] + vals[full + 1] * 45
+        if last > 0xFF:
+            raise ValueError("Invalid base45 string")
+        out[-1] = last
+    return bytes(out)
 
 
 def to_text(cose: bytes, compress: bool = True) -> str:
@@ -85,7 +132,7 @@ def from_text(text: str) -> bytes:
     if len(body) > 2 * _MAX_COSE:
         raise MalformedPass("too long for a status pass")
     try:
-        raw: bytes = b45decode(body)
+        raw = b45decode_fast(body)
     except ValueError:
         raise MalformedPass("not Base45") from None
     if raw[:1] == b"\x78":  # zlib header (deflate, 32 KiB window)

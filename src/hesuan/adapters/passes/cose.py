@@ -10,8 +10,8 @@ Imports: ``cbor2``, ``cryptography``, the standard library.
 
 from __future__ import annotations
 
+import functools
 import hashlib
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import cbor2
@@ -78,40 +78,49 @@ class Sign1:
         return True
 
 
+_MAPS = (dict, cbor2.frozendict)  # cbor2 6 decodes maps inside tags as frozendict
+_ARRAYS = (list, tuple)
+
+
+@functools.lru_cache(maxsize=256)
+def _protected_kid(protected: bytes) -> bytes:
+    """The key id from a protected header, which must say EdDSA. Memoised: every pass signed by
+    one key has the same protected header, so a verifier parses it once per key."""
+    try:
+        header = cbor2.loads(protected)
+    except Exception:
+        raise CoseError("protected header is not CBOR") from None
+    if not isinstance(header, _MAPS):
+        raise CoseError("protected header must be a map")
+    if header.get(_HDR_ALG) != ALG_EDDSA:
+        raise CoseError("algorithm must be EdDSA (-8)")
+    kid = header.get(_HDR_KID)
+    # The key id must be covered by the signature: it is taken from the protected header only.
+    if not isinstance(kid, bytes) or not kid:
+        raise CoseError("key id (header 4) missing from the protected header")
+    return kid
+
+
 def decode_sign1(data: bytes) -> Sign1:
     """Parse a COSE_Sign1 message (tagged or untagged). Raises ``CoseError`` when malformed or
     when the algorithm is not EdDSA."""
     try:
         obj = cbor2.loads(data)
-    except Exception as exc:  # cbor2 raises several error types on garbage
-        raise CoseError(f"not CBOR: {exc}") from None
-    if isinstance(obj, cbor2.CBORTag):
+    except Exception:  # cbor2 raises several error types on garbage
+        raise CoseError("not CBOR") from None
+    if type(obj) is cbor2.CBORTag:
         if obj.tag != COSE_SIGN1_TAG:
             raise CoseError(f"CBOR tag {obj.tag} is not COSE_Sign1 (18)")
         obj = obj.value
-    if not isinstance(obj, list | tuple) or len(obj) != 4:  # cbor2 6 gives tuples in tags
+    if not isinstance(obj, _ARRAYS) or len(obj) != 4:
         raise CoseError("COSE_Sign1 must be an array of 4 items")
     protected, unprotected, payload, signature = obj
-    if not (isinstance(protected, bytes) and isinstance(unprotected, Mapping)
-            and isinstance(payload, bytes) and isinstance(signature, bytes)):
+    if not (type(protected) is bytes and isinstance(unprotected, _MAPS)
+            and type(payload) is bytes and type(signature) is bytes):
         raise CoseError("COSE_Sign1 items have the wrong types")
     if len(signature) != 64:
         raise CoseError("an Ed25519 signature is 64 bytes")
-    try:
-        header = cbor2.loads(protected) if protected else {}
-    except Exception:
-        raise CoseError("protected header is not CBOR") from None
-    if not isinstance(header, Mapping):
-        raise CoseError("protected header must be a map")
-    if header.get(_HDR_ALG) != ALG_EDDSA:
-        raise CoseError("algorithm must be EdDSA (-8)")
-    kid = header.get(_HDR_KID, unprotected.get(_HDR_KID))
-    if not isinstance(kid, bytes) or not kid:
-        raise CoseError("key id (header 4) missing")
-    if _HDR_KID not in header:
-        # The key id must be covered by the signature: accept it only from the protected header.
-        raise CoseError("key id must be in the protected header")
-    return Sign1(protected, kid, payload, signature)
+    return Sign1(protected, _protected_kid(protected), payload, signature)
 
 
 def verify_sign1(data: bytes, key: Ed25519PublicKey) -> bytes:
