@@ -36,6 +36,7 @@ from hesuan.services.ports import Clock, Sender
 from hesuan.services.reports import ReportService
 from hesuan.services.sampling import SamplingService
 from hesuan.services.status import StatusService
+from hesuan.services.venues import VenueService
 from hesuan.services.worklists import WorklistService
 
 __all__ = ["Platform", "bootstrap", "new_id"]
@@ -63,6 +64,7 @@ class Platform:
     reports: ReportService
     passes: PassService
     status: StatusService
+    venues: VenueService
     worklists: WorklistService
 
     def close(self) -> None:
@@ -114,5 +116,6 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None, sender: Sender 
         sampling=SamplingService(deps, status), delivery=DeliveryService(deps),
         lab=LabService(deps, status), outbox=OutboxService(deps, sender),
         alerts=AlertService(deps), reports=ReportService(deps), passes=passes, status=status,
+        venues=VenueService(deps, passes),
         worklists=WorklistService(deps, SqlWorklists(engine)),
     )

@@ -23,6 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from hesuan.adapters.db.status_store import StatusStoreMixin
+from hesuan.adapters.db.venue_store import VenueStoreMixin
 from hesuan.adapters.db.pass_store import PassStoreMixin
 from hesuan.adapters.db.schema import (
     alerts,
@@ -91,7 +92,7 @@ class SqlUnitOfWorkFactory:
         return SqlUnitOfWork(self.engine, readonly, None if readonly else self._write_lock)
 
 
-class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin):
+class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin):
     def __init__(self, engine: Engine, readonly: bool,
                  write_lock: threading.RLock | None = None) -> None:
         self._engine = engine

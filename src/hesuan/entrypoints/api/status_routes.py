@@ -209,3 +209,44 @@ def change_rule(me: Me, platform: PlatformDep, rule_id: str,
                 body: RuleChangeIn) -> dict[str, Any]:
     return asdict(platform.status.change_rule(me, rule_id, enabled=body.enabled,
                                               colour=body.colour))
+
+
+class VenueIn(_In):
+    code: str = Field(min_length=4, max_length=20)
+    name: str = Field(min_length=1, max_length=100)
+    region_code: str = Field(min_length=2, max_length=15)
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lng: float | None = Field(default=None, ge=-180, le=180)
+
+
+class VenueCheckIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    pass_text: str = Field(min_length=1, max_length=4096, alias="pass")
+    temperature_c: float = Field(ge=30, le=45)
+    mask: bool
+    certificate: bool = True
+
+
+@router.post("/venues", status_code=201, tags=["venues"])
+def register_venue(me: Me, platform: PlatformDep, body: VenueIn) -> Id:
+    return Id(id=platform.venues.register(me, body.code, body.name, body.region_code,
+                                          body.lat, body.lng))
+
+
+@router.get("/venues", tags=["venues"])
+def list_venues(me: Me, platform: PlatformDep) -> list[dict[str, Any]]:
+    return platform.venues.venues(me)
+
+
+@router.post("/venues/{venue_id}/checks", tags=["venues"])
+def venue_check(me: Me, platform: PlatformDep, venue_id: str,
+                body: VenueCheckIn) -> dict[str, Any]:
+    """The four checks at a venue's door: the signed pass is verified, and only the colour, the
+    four results and the decision are kept (purged after the retention period)."""
+    return asdict(platform.venues.check(me, venue_id, body.pass_text, body.temperature_c,
+                                        body.mask, body.certificate))
+
+
+@router.get("/venues/{venue_id}/checks", tags=["venues"])
+def venue_checks(me: Me, platform: PlatformDep, venue_id: str) -> list[dict[str, Any]]:
+    return platform.venues.recent_checks(me, venue_id)

@@ -1,0 +1,122 @@
+"""Venues (场所码) and venue checks: the "four elements" (四要素) at a door — temperature
+(测温), status code (验码), certificate (查证), mask (戴口罩) — and the decision.
+
+A check verifies the person's signed pass (``PassService.verify``) and records only what the
+venue needs: when, the colour shown, the four booleans and the decision. No name, ID number or
+pass id is kept, and checks are purged after the retention period by the sweep.
+
+Imports: standard library, ``hesuan.domain``, ``hesuan.services``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from hesuan.domain.access import Principal, Role, require
+from hesuan.domain.errors import Conflict, InvalidInput, NotFound
+from hesuan.domain.passes import PassColour
+from hesuan.services.context import Deps
+from hesuan.services.passes import PassService
+
+__all__ = ["FEVER_C", "VenueCheck", "VenueService"]
+
+#: Body temperature at or above which entry is refused (体温≥37.3℃).
+FEVER_C = 37.3
+_CODE = re.compile(r"^[A-Z0-9][A-Z0-9-]{3,19}$")
+
+
+@dataclass(frozen=True, slots=True)
+class VenueCheck:
+    admitted: bool
+    pass_valid: bool
+    colour: str | None
+    masked_name: str | None
+    why: str
+    temperature_ok: bool
+    code_ok: bool
+    certificate_ok: bool
+    mask_ok: bool
+    at: datetime
+
+
+class VenueService:
+    def __init__(self, deps: Deps, passes: PassService) -> None:
+        self._d = deps
+        self._passes = passes
+
+    def register(self, actor: Principal, code: str, name: str, region_code: str,
+                 lat: float | None = None, lng: float | None = None) -> str:
+        require(actor, Role.HEALTH_OFFICER, scope=region_code, action="register venues")
+        code = code.strip().upper()
+        if not _CODE.match(code):
+            raise InvalidInput("code must be 4-20 letters, digits or dashes (场所码)",
+                               code="bad_venue_code", field="code")
+        if not name.strip():
+            raise InvalidInput("name is required", code="missing_field", field="name")
+        now = self._d.clock.now()
+        vid = self._d.new_id()
+        with self._d.uow() as uow:
+            if uow.region(region_code) is None:
+                raise NotFound("region_code: no such region", code="unknown_region",
+                               field="region_code")
+            if uow.venue_by_code(code) is not None:
+                raise Conflict("code: a venue with this code exists", code="venue_code_used",
+                               field="code")
+            uow.add_venue({"id": vid, "code": code, "name": name.strip(),
+                           "region_code": region_code, "lat": lat, "lng": lng,
+                           "created_at": now})
+            uow.audit(now, actor.username, "venue.register", f"venue:{vid}", {"code": code})
+            uow.commit()
+        return vid
+
+    def venues(self, actor: Principal) -> list[dict[str, Any]]:
+        require(actor, Role.HEALTH_OFFICER, Role.VENUE, action="list venues")
+        with self._d.uow(readonly=True) as uow:
+            rows = uow.venues()
+        if actor.role is Role.VENUE:
+            rows = [r for r in rows if r["id"] == actor.scope]
+        return rows
+
+    def check(self, actor: Principal, venue_id: str, pass_text: str, temperature_c: float,
+              mask_ok: bool, certificate_ok: bool = True) -> VenueCheck:
+        """Verify the pass and record the four checks at a venue's door."""
+        require(actor, Role.VENUE, scope=venue_id, action="check people in at this venue")
+        if not 30.0 <= temperature_c <= 45.0:
+            raise InvalidInput("temperature_c must be a body temperature in °C (30-45)",
+                               code="bad_temperature", field="temperature_c")
+        verdict = self._passes.verify(actor, pass_text)
+        now = self._d.clock.now()
+        temperature_ok = temperature_c < FEVER_C
+        code_ok = verdict.valid and verdict.colour is PassColour.GREEN
+        admitted = temperature_ok and code_ok and certificate_ok and mask_ok
+        colour = verdict.colour.value if verdict.colour else None
+        with self._d.uow() as uow:
+            if uow.venue(venue_id) is None:
+                raise NotFound("venue_id: no such venue", code="unknown_venue",
+                               field="venue_id")
+            uow.add_venue_check({"id": self._d.new_id(), "venue_id": venue_id, "at": now,
+                                 "colour": colour, "pass_valid": verdict.valid,
+                                 "temperature_ok": temperature_ok, "code_ok": code_ok,
+                                 "certificate_ok": certificate_ok, "mask_ok": mask_ok,
+                                 "admitted": admitted, "checked_by": actor.user_id})
+            uow.audit(now, actor.username, "venue.check", f"venue:{venue_id}",
+                      {"admitted": admitted})
+            uow.commit()
+        why = verdict.reason if not verdict.valid else (
+            "admitted" if admitted else "; ".join(
+                w for ok, w in ((temperature_ok, f"temperature ≥ {FEVER_C} °C"),
+                                (code_ok, f"status {colour}"),
+                                (certificate_ok, "certificate not shown"),
+                                (mask_ok, "no mask")) if not ok))
+        return VenueCheck(admitted, verdict.valid, colour, verdict.masked_name, why,
+                          temperature_ok, code_ok, certificate_ok, mask_ok, now)
+
+    def recent_checks(self, actor: Principal, venue_id: str,
+                      limit: int = 100) -> list[dict[str, Any]]:
+        require(actor, Role.VENUE, Role.HEALTH_OFFICER, scope=venue_id,
+                action="see this venue's checks")
+        with self._d.uow(readonly=True) as uow:
+            return uow.venue_checks(venue_id, limit)

@@ -1,0 +1,40 @@
+"""Venue checks (四要素): the pass is verified, four checks recorded without personal data,
+purged after retention by the sweep."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from hesuan.domain.access import Principal, Role
+from hesuan.services.auth import SYSTEM
+from hesuan.sim.example import DEMO_PASSWORD
+from tests.helpers import Api
+
+OFFICER = Principal("o1", "officer", Role.HEALTH_OFFICER, "1401")
+
+
+def test_venue_check_records_four_checks_and_is_purged(api: Api) -> None:
+    vid = api.platform.venues.register(OFFICER, "CS-140105-0001", "柳巷商场", "140105")
+    api.platform.auth.create_user(SYSTEM, "mall", DEMO_PASSWORD, Role.VENUE, vid)
+    pid = api.city.users["resident"][1]
+    r = api.client.post(f"/people/{pid}/pass", headers=api.h("resident"))
+    assert r.status_code == 200, r.text
+    text = r.json()["pass"]
+    ok = api.client.post(f"/venues/{vid}/checks", headers=api.h("mall"), json={
+        "pass": text, "temperature_c": 36.5, "mask": True})
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["admitted"] is True and ok.json()["colour"] == "green"
+    fever = api.client.post(f"/venues/{vid}/checks", headers=api.h("mall"), json={
+        "pass": text, "temperature_c": 37.8, "mask": True}).json()
+    assert fever["admitted"] is False and "temperature" in fever["why"]
+    forged = api.client.post(f"/venues/{vid}/checks", headers=api.h("mall"), json={
+        "pass": text[:-4] + "AAAA", "temperature_c": 36.5, "mask": True}).json()
+    assert forged["admitted"] is False and forged["pass_valid"] is False
+    other = api.client.post(f"/venues/{vid}/checks", headers=api.h("sampler"), json={
+        "pass": text, "temperature_c": 36.5, "mask": True})
+    assert other.status_code == 403
+    stored = api.client.get(f"/venues/{vid}/checks", headers=api.h("mall")).json()
+    assert len(stored) == 3 and set(stored[0]) >= {"temperature_ok", "code_ok", "admitted"}
+    assert not {"name", "person_id", "pass_id"} & set(stored[0])
+    api.clock.advance(timedelta(days=15))
+    assert api.platform.status.sweep(SYSTEM).venue_checks_purged == 3
