@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import datetime, timedelta
 
 from hesuan.domain.access import Principal, Role, require
 from hesuan.domain.audit import GENESIS, verify_chain
@@ -26,9 +27,17 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+#: How long an authenticated token's principal is remembered in process, so a busy station
+#: does not cost a database round trip per request (bench: +~1 transaction per scan). Tokens
+#: still expire on time (to within this), and an unknown token is never cached.
+PRINCIPAL_CACHE_TTL = timedelta(seconds=10)
+_PRINCIPAL_CACHE_MAX = 10_000
+
+
 class AuthService:
     def __init__(self, deps: Deps) -> None:
         self._d = deps
+        self._principals: dict[str, tuple[datetime, Principal]] = {}
 
     def create_user(self, actor: Principal, username: str, password: str, role: Role,
                     scope: str | None = None) -> str:
@@ -67,11 +76,19 @@ class AuthService:
         return token
 
     def authenticate(self, token: str) -> Principal:
+        token_hash, now = _token_hash(token), self._d.clock.now()
+        hit = self._principals.get(token_hash)
+        if hit is not None and now < hit[0]:
+            return hit[1]
         with self._d.uow(readonly=True) as uow:
-            principal = uow.principal_for_token(_token_hash(token), self._d.clock.now())
+            principal = uow.principal_for_token(token_hash, now)
         if principal is None:
+            self._principals.pop(token_hash, None)
             raise NotAuthenticated("bearer token is missing, unknown or expired",
                                    code="bad_token")
+        if len(self._principals) >= _PRINCIPAL_CACHE_MAX:
+            self._principals.clear()
+        self._principals[token_hash] = (now + PRINCIPAL_CACHE_TTL, principal)
         return principal
 
     def verify_audit(self, actor: Principal) -> tuple[int, int | None]:
