@@ -108,7 +108,8 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None, sender: Sender 
     status = StatusService(deps, settings.venue_retention)
     passes = PassService(
         deps, PassKeyStore(settings.pass_key_dir, settings.issuer,
-                           create=settings.environment != "production"),
+                           create=settings.environment != "production",
+                           alg=settings.pass_alg),
         status, settings.pass_revocation_refresh)
     return Platform(
         settings=settings, engine=engine, deps=deps, auth=AuthService(deps),

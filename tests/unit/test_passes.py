@@ -3,7 +3,6 @@ unknown keys, the signed trust list and revocation list, key rotation, the offli
 
 from __future__ import annotations
 
-import base64
 import secrets
 import zlib
 from datetime import UTC, datetime, timedelta
@@ -16,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hesuan.adapters.passes.codec import encode_claims, from_text, to_text
 from hesuan.adapters.passes.cose import decode_sign1, key_id, public_raw, sign1
-from hesuan.adapters.passes.keys import PassKeysMissing, PassKeyStore
+from hesuan.adapters.passes.keys import PassKeysMissing, PassKeyStore, load_signing_key
 from hesuan.adapters.passes.verifier import (
     OfflineVerifier,
     RevocationList,
@@ -44,9 +43,9 @@ def claims(at: datetime = NOW, ttl: timedelta = timedelta(hours=12),
     return PassClaims(ISSUER, at, at + ttl, secrets.token_bytes(16), colour, "张*明", "1234")
 
 
-@pytest.fixture
-def keys(tmp_path: Path) -> PassKeyStore:
-    return PassKeyStore(tmp_path / "keys", ISSUER, create=True)
+@pytest.fixture(params=["Ed25519", "ES256"])
+def keys(tmp_path: Path, request: pytest.FixtureRequest) -> PassKeyStore:
+    return PassKeyStore(tmp_path / "keys", ISSUER, create=True, alg=request.param)
 
 
 def offline(keys: PassKeyStore, now: datetime = NOW,
@@ -76,7 +75,8 @@ def test_pass_carries_only_the_allowed_claims(keys: PassKeyStore) -> None:
     body = cbor2.loads(msg.payload)
     assert set(body) == {1, 4, 6, 7, "v", "st", "nm", "id4"}
     header = cbor2.loads(msg.protected)
-    assert header == {1: -8, 4: msg.kid}  # EdDSA, key id in the protected header
+    alg = {"Ed25519": -8, "ES256": -7}[keys.algorithm]
+    assert header == {1: alg, 4: msg.kid}  # algorithm and key id in the protected header
 
 
 def test_cose_structure_follows_rfc9052() -> None:
@@ -315,7 +315,7 @@ def test_a_retired_key_may_not_sign_new_passes(keys: PassKeyStore) -> None:
     old_kid = bytes.fromhex(keys.key_id(NOW))
     old_priv = (keys.directory / f"signing-{old_kid.hex()}.key").read_text()
     keys.rotate(NOW)
-    stolen = Ed25519PrivateKey.from_private_bytes(base64.b64decode(old_priv))
+    stolen = load_signing_key(old_priv, keys.algorithm)
     later = NOW + timedelta(hours=2)
     forged = sign1(encode_claims(claims(at=later)), stolen, old_kid)
     assert offline(keys, later).verify(to_text(forged), later).failure is Failure.KEY_NOT_VALID
@@ -360,3 +360,19 @@ def test_fast_base45_decoder_agrees_with_the_base45_package() -> None:
         except ValueError:
             got = None
         assert got == expected, text
+
+
+def test_rotation_from_ed25519_to_es256_keeps_both_in_the_trust_list(tmp_path: Path) -> None:
+    ed = PassKeyStore(tmp_path / "k", ISSUER, create=True)
+    old = ed.sign(claims())
+    es = PassKeyStore(tmp_path / "k", ISSUER, create=True, alg="ES256")
+    es.rotate(NOW)
+    new = es.sign(claims())
+    assert decode_sign1(from_text(new)).alg == -7 and decode_sign1(from_text(old)).alg == -8
+    v = offline(es)
+    assert v.verify(old, NOW).valid and v.verify(new, NOW).valid
+    # an ES256 signature presented as EdDSA (or the reverse) never verifies
+    msg = decode_sign1(from_text(new))
+    swapped = cbor2.dumps({1: -8, 4: msg.kid})
+    forged = cbor2.dumps(cbor2.CBORTag(18, [swapped, {}, msg.payload, msg.signature]))
+    assert v.verify(to_text(forged), NOW).failure is Failure.BAD_SIGNATURE

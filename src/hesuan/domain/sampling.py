@@ -18,6 +18,7 @@ Imports: standard library and ``stdnum`` (Luhn check digits).
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -84,11 +85,15 @@ def _check_luhn(value: str, *, field: str, what: str, digits: int, prefix: str =
     return value
 
 
+# Memoised: a batch checks each tube's barcode a dozen times (open, ten samples, box), and a
+# stdnum Luhn check costs more than the rest of a scan's rules (BENCHMARKS.md).
+@functools.lru_cache(maxsize=1 << 15)
 def check_tube_barcode(barcode: str) -> str:
     """Tube barcodes are 13 digits, the last a Luhn check digit."""
     return _check_luhn(barcode, field="barcode", what="tube barcode", digits=13)
 
 
+@functools.lru_cache(maxsize=1 << 12)
 def check_box_code(code: str) -> str:
     """Transport box codes are ``BX`` and 10 digits, the last a Luhn check digit."""
     return _check_luhn(code, field="box_code", what="transport box", digits=10, prefix="BX")

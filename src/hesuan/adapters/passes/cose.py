@@ -1,9 +1,12 @@
-"""COSE_Sign1 (RFC 9052 §4.2) with EdDSA / Ed25519 (alg -8), the only algorithm accepted.
+"""COSE_Sign1 (RFC 9052 §4.2) with EdDSA / Ed25519 (alg -8, the default) or ES256 (ECDSA P-256
+with SHA-256, alg -7); nothing else is accepted.
 
 A COSE_Sign1 message is the CBOR tag 18 around ``[protected, unprotected, payload, signature]``;
-``protected`` is the byte string of the CBOR header map ``{1: -8, 4: kid}`` and the signature is
-over ``Sig_structure = ["Signature1", protected, external_aad (b""), payload]``. The key id is the
-first 8 bytes of SHA-256 of the raw 32-byte public key.
+``protected`` is the byte string of the CBOR header map ``{1: alg, 4: kid}`` and the signature is
+over ``Sig_structure = ["Signature1", protected, external_aad (b""), payload]`` (for ES256 the
+64-byte ``r || s`` of RFC 9053 §2.1, not DER). The key id is the first 8 bytes of SHA-256 of the
+raw public key (32 bytes for Ed25519, the 65-byte uncompressed point for P-256). The key id and
+the algorithm are read from the protected header only, and the algorithm must be the key's own.
 
 Imports: ``cbor2``, ``cryptography``, the standard library.
 """
@@ -16,16 +19,28 @@ from dataclasses import dataclass
 
 import cbor2
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 __all__ = [
+    "ALGORITHMS",
     "ALG_EDDSA",
+    "ALG_ES256",
     "COSE_SIGN1_TAG",
     "CoseError",
+    "PrivateKey",
+    "PublicKey",
     "Sign1",
+    "alg_of",
     "decode_sign1",
     "key_id",
+    "load_public",
     "public_raw",
     "sign1",
     "verify_sign1",
@@ -33,19 +48,48 @@ __all__ = [
 
 COSE_SIGN1_TAG = 18
 ALG_EDDSA = -8
+ALG_ES256 = -7
+#: Algorithm names (settings, key files) ↔ COSE algorithm numbers.
+ALGORITHMS = {"Ed25519": ALG_EDDSA, "ES256": ALG_ES256}
 _HDR_ALG = 1
 _HDR_KID = 4
+_ECDSA = ec.ECDSA(hashes.SHA256())
+
+PrivateKey = Ed25519PrivateKey | ec.EllipticCurvePrivateKey
+PublicKey = Ed25519PublicKey | ec.EllipticCurvePublicKey
 
 
 class CoseError(ValueError):
     """The bytes are not a well-formed COSE_Sign1 message of the kind accepted here."""
 
 
-def public_raw(key: Ed25519PublicKey) -> bytes:
-    return key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+def alg_of(key: PrivateKey | PublicKey) -> int:
+    if isinstance(key, Ed25519PrivateKey | Ed25519PublicKey):
+        return ALG_EDDSA
+    if isinstance(key.curve, ec.SECP256R1):
+        return ALG_ES256
+    raise CoseError(f"unsupported curve {key.curve.name}")
 
 
-def key_id(public: bytes | Ed25519PublicKey) -> bytes:
+def public_raw(key: PublicKey) -> bytes:
+    if isinstance(key, Ed25519PublicKey):
+        return key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return key.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
+
+
+def load_public(alg: int, raw: bytes) -> PublicKey:
+    """A public key from its raw bytes. Raises ``CoseError``."""
+    try:
+        if alg == ALG_EDDSA and len(raw) == 32:
+            return Ed25519PublicKey.from_public_bytes(raw)
+        if alg == ALG_ES256 and len(raw) == 65:
+            return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), raw)
+    except ValueError:
+        pass
+    raise CoseError("not a public key of the algorithm named")
+
+
+def key_id(public: bytes | PublicKey) -> bytes:
     raw = public if isinstance(public, bytes) else public_raw(public)
     return hashlib.sha256(raw).digest()[:8]
 
@@ -54,10 +98,17 @@ def _sig_structure(protected: bytes, payload: bytes) -> bytes:
     return cbor2.dumps(["Signature1", protected, b"", payload])
 
 
-def sign1(payload: bytes, key: Ed25519PrivateKey, kid: bytes) -> bytes:
-    """A tagged COSE_Sign1 message over ``payload``, key id in the protected header."""
-    protected = cbor2.dumps({_HDR_ALG: ALG_EDDSA, _HDR_KID: kid}, canonical=True)
-    signature = key.sign(_sig_structure(protected, payload))
+def sign1(payload: bytes, key: PrivateKey, kid: bytes) -> bytes:
+    """A tagged COSE_Sign1 message over ``payload``, algorithm and key id in the protected
+    header."""
+    alg = alg_of(key)
+    protected = cbor2.dumps({_HDR_ALG: alg, _HDR_KID: kid}, canonical=True)
+    to_sign = _sig_structure(protected, payload)
+    if isinstance(key, Ed25519PrivateKey):
+        signature = key.sign(to_sign)
+    else:
+        r, s = decode_dss_signature(key.sign(to_sign, _ECDSA))
+        signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")
     return cbor2.dumps(cbor2.CBORTag(COSE_SIGN1_TAG, [protected, {}, payload, signature]))
 
 
@@ -66,13 +117,26 @@ class Sign1:
     """A decoded, not yet verified, COSE_Sign1 message."""
 
     protected: bytes
+    alg: int
     kid: bytes
     payload: bytes
     signature: bytes
 
-    def verify(self, key: Ed25519PublicKey) -> bool:
+    def verify(self, key: PublicKey) -> bool:
+        """True when the signature verifies with ``key``, whose algorithm must be the one the
+        protected header names."""
+        to_check = _sig_structure(self.protected, self.payload)
         try:
-            key.verify(self.signature, _sig_structure(self.protected, self.payload))
+            if isinstance(key, Ed25519PublicKey):
+                if self.alg != ALG_EDDSA:
+                    return False
+                key.verify(self.signature, to_check)
+            else:
+                if self.alg != ALG_ES256:
+                    return False
+                der = encode_dss_signature(int.from_bytes(self.signature[:32], "big"),
+                                           int.from_bytes(self.signature[32:], "big"))
+                key.verify(der, to_check, _ECDSA)
         except InvalidSignature:
             return False
         return True
@@ -80,30 +144,32 @@ class Sign1:
 
 _MAPS = (dict, cbor2.frozendict)  # cbor2 6 decodes maps inside tags as frozendict
 _ARRAYS = (list, tuple)
+_ALGS = frozenset(ALGORITHMS.values())
 
 
 @functools.lru_cache(maxsize=256)
-def _protected_kid(protected: bytes) -> bytes:
-    """The key id from a protected header, which must say EdDSA. Memoised: every pass signed by
-    one key has the same protected header, so a verifier parses it once per key."""
+def _protected_header(protected: bytes) -> tuple[int, bytes]:
+    """(algorithm, key id) from a protected header. Memoised: every pass signed by one key has
+    the same protected header, so a verifier parses it once per key."""
     try:
         header = cbor2.loads(protected)
     except Exception:
         raise CoseError("protected header is not CBOR") from None
     if not isinstance(header, _MAPS):
         raise CoseError("protected header must be a map")
-    if header.get(_HDR_ALG) != ALG_EDDSA:
-        raise CoseError("algorithm must be EdDSA (-8)")
+    alg = header.get(_HDR_ALG)
+    if alg not in _ALGS:
+        raise CoseError("algorithm must be EdDSA (-8) or ES256 (-7)")
     kid = header.get(_HDR_KID)
     # The key id must be covered by the signature: it is taken from the protected header only.
     if not isinstance(kid, bytes) or not kid:
         raise CoseError("key id (header 4) missing from the protected header")
-    return kid
+    return alg, kid
 
 
 def decode_sign1(data: bytes) -> Sign1:
     """Parse a COSE_Sign1 message (tagged or untagged). Raises ``CoseError`` when malformed or
-    when the algorithm is not EdDSA."""
+    when the algorithm is not one accepted here."""
     try:
         obj = cbor2.loads(data)
     except Exception:  # cbor2 raises several error types on garbage
@@ -119,11 +185,12 @@ def decode_sign1(data: bytes) -> Sign1:
             and type(payload) is bytes and type(signature) is bytes):
         raise CoseError("COSE_Sign1 items have the wrong types")
     if len(signature) != 64:
-        raise CoseError("an Ed25519 signature is 64 bytes")
-    return Sign1(protected, _protected_kid(protected), payload, signature)
+        raise CoseError("an Ed25519 or ES256 signature is 64 bytes")
+    alg, kid = _protected_header(protected)
+    return Sign1(protected, alg, kid, payload, signature)
 
 
-def verify_sign1(data: bytes, key: Ed25519PublicKey) -> bytes:
+def verify_sign1(data: bytes, key: PublicKey) -> bytes:
     """Decode and verify with ``key``; return the payload. Raises ``CoseError``."""
     msg = decode_sign1(data)
     if msg.kid != key_id(key) or not msg.verify(key):

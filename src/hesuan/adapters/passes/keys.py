@@ -34,10 +34,17 @@ from pathlib import Path
 from typing import Any
 
 import cbor2
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    load_der_private_key,
+)
 
 from hesuan.adapters.passes.codec import encode_claims, to_text
-from hesuan.adapters.passes.cose import key_id, public_raw, sign1
+from hesuan.adapters.passes.cose import ALGORITHMS, PrivateKey, key_id, public_raw, sign1
 from hesuan.adapters.passes.verifier import (
     REVOCATIONS_TYPE,
     TRUST_LIST_TYPE,
@@ -46,7 +53,7 @@ from hesuan.adapters.passes.verifier import (
 )
 from hesuan.domain.passes import MAX_PASS_TTL, PassClaims, Verdict
 
-__all__ = ["PassKeyStore", "PassKeysMissing"]
+__all__ = ["PassKeyStore", "PassKeysMissing", "load_signing_key"]
 
 
 class PassKeysMissing(RuntimeError):
@@ -79,12 +86,30 @@ def _private(raw_b64: str) -> Ed25519PrivateKey:
     return Ed25519PrivateKey.from_private_bytes(base64.b64decode(raw_b64.strip()))
 
 
+def _private_bytes(key: PrivateKey) -> bytes:
+    """Ed25519: the raw 32 bytes; P-256: PKCS#8 DER."""
+    if isinstance(key, Ed25519PrivateKey):
+        return key.private_bytes_raw()
+    return key.private_bytes(Encoding.DER, PrivateFormat.PKCS8, NoEncryption())
+
+
+def load_signing_key(raw_b64: str, alg: str) -> PrivateKey:
+    """A signing key file's content (Base64) as a key of algorithm ``alg``."""
+    if alg == "Ed25519":
+        return _private(raw_b64)
+    key = load_der_private_key(base64.b64decode(raw_b64.strip()), None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise ValueError("an ES256 signing key must be a P-256 key")
+    return key
+
+
 @dataclass(frozen=True, slots=True)
 class _KeyInfo:
     kid: bytes
     public: bytes
     created: int
     retired: int | None
+    alg: str = "Ed25519"
 
     @property
     def until(self) -> int | None:
@@ -97,20 +122,31 @@ class _State:
     seq: int
     current: bytes
     keys: tuple[_KeyInfo, ...]
-    signer: Ed25519PrivateKey
+    signer: PrivateKey
     root: Ed25519PrivateKey
 
 
 class PassKeyStore:
-    """Keys in a directory; implements the ``PassKeys`` port. Thread-safe."""
+    """Keys in a directory; implements the ``PassKeys`` port. Thread-safe. New signing keys are
+    of algorithm ``alg`` (``Ed25519``, or ``ES256`` whose checks are cheaper); the root key is
+    always Ed25519. Keys of both kinds may be in one trust list (after a rotation)."""
 
-    def __init__(self, directory: Path, issuer: str, *, create: bool) -> None:
+    def __init__(self, directory: Path, issuer: str, *, create: bool,
+                 alg: str = "Ed25519") -> None:
+        if alg not in ALGORITHMS:
+            raise ValueError(f"pass signing algorithm must be one of {', '.join(ALGORITHMS)}")
         self.directory = directory
         self.issuer = issuer
+        self._alg = alg
         self._create = create
         self._lock = threading.Lock()
         self._state: _State | None = None
         self._trust: tuple[tuple[int, int, frozenset[bytes]], bytes, OfflineVerifier] | None = None
+
+    @property
+    def algorithm(self) -> str:
+        """The algorithm of new signing keys."""
+        return self._alg
 
     # -- files -----------------------------------------------------------------------------
 
@@ -130,16 +166,17 @@ class PassKeyStore:
 
     def _write_manifest(self, seq: int, current: bytes, keys: Sequence[_KeyInfo]) -> None:
         doc = {"issuer": self.issuer, "seq": seq, "current": current.hex(),
-               "keys": [{"kid": k.kid.hex(), "public": _b64(k.public), "created": k.created,
-                         "retired": k.retired} for k in keys]}
+               "keys": [{"kid": k.kid.hex(), "alg": k.alg, "public": _b64(k.public),
+                         "created": k.created, "retired": k.retired} for k in keys]}
         _write_atomic(self._manifest, json.dumps(doc, indent=2).encode())
 
     def _new_signing_key(self, now: datetime) -> _KeyInfo:
-        key = Ed25519PrivateKey.generate()
+        key: PrivateKey = (Ed25519PrivateKey.generate() if self._alg == "Ed25519"
+                           else ec.generate_private_key(ec.SECP256R1()))
         pub = public_raw(key.public_key())
         kid = key_id(pub)
-        _write_secret(self.directory / f"signing-{kid.hex()}.key", key.private_bytes_raw())
-        return _KeyInfo(kid, pub, _epoch(now), None)
+        _write_secret(self.directory / f"signing-{kid.hex()}.key", _private_bytes(key))
+        return _KeyInfo(kid, pub, _epoch(now), None, self._alg)
 
     def init(self, now: datetime) -> bool:
         """Make the root and the first signing key if there are none; True if it made them."""
@@ -166,8 +203,8 @@ class PassKeyStore:
             keys = [self._info(k) for k in doc["keys"]]
             new = self._new_signing_key(now)
             ts = _epoch(now)
-            keys = [k if k.retired is not None else _KeyInfo(k.kid, k.public, k.created, ts)
-                    for k in keys]
+            keys = [k if k.retired is not None
+                    else _KeyInfo(k.kid, k.public, k.created, ts, k.alg) for k in keys]
             keys.append(new)
             self._write_manifest(int(doc["seq"]) + 1, new.kid, keys)
         self._state = None
@@ -177,7 +214,8 @@ class PassKeyStore:
     @staticmethod
     def _info(k: dict[str, Any]) -> _KeyInfo:
         return _KeyInfo(bytes.fromhex(k["kid"]), base64.b64decode(k["public"]), int(k["created"]),
-                        None if k["retired"] is None else int(k["retired"]))
+                        None if k["retired"] is None else int(k["retired"]),
+                        str(k.get("alg", "Ed25519")))
 
     def _load(self, now: datetime) -> _State:
         try:
@@ -195,10 +233,12 @@ class PassKeyStore:
         with self._lock:
             doc = json.loads(self._manifest.read_text())
             current = bytes.fromhex(doc["current"])
-            signer = _private((self.directory / f"signing-{current.hex()}.key").read_text())
+            infos = tuple(self._info(k) for k in doc["keys"])
+            alg = next(k.alg for k in infos if k.kid == current)
+            signer = load_signing_key(
+                (self.directory / f"signing-{current.hex()}.key").read_text(), alg)
             root = _private((self.directory / "root.key").read_text())
-            state = _State(stamp, int(doc["seq"]), current,
-                           tuple(self._info(k) for k in doc["keys"]), signer, root)
+            state = _State(stamp, int(doc["seq"]), current, infos, signer, root)
             self._state = state
         return state
 
@@ -206,7 +246,7 @@ class PassKeyStore:
 
     def _build_trust_list(self, state: _State, now: datetime) -> bytes:
         ts = _epoch(now)
-        entries = [{"kid": k.kid, "alg": -8, "pub": k.public, "nbf": k.created,
+        entries = [{"kid": k.kid, "alg": ALGORITHMS[k.alg], "pub": k.public, "nbf": k.created,
                     "retired": k.retired, "until": k.until}
                    for k in state.keys if k.until is None or k.until > ts]
         body = {"type": TRUST_LIST_TYPE, "v": 1, "iss": self.issuer, "seq": state.seq,

@@ -33,7 +33,7 @@ import cbor2
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from hesuan.adapters.passes.codec import MalformedPass, decode_claims, from_text
-from hesuan.adapters.passes.cose import CoseError, decode_sign1, key_id
+from hesuan.adapters.passes.cose import CoseError, PublicKey, decode_sign1, key_id, load_public
 from hesuan.domain.passes import (
     CLOCK_SKEW,
     Failure,
@@ -84,7 +84,7 @@ class TrustedKey:
     it signs no more, and it is trusted for old passes until ``until`` (retired + 24 h)."""
 
     kid: bytes
-    public: Ed25519PublicKey
+    public: PublicKey
     not_before: datetime
     retired_at: datetime | None
     until: datetime | None
@@ -130,11 +130,14 @@ class TrustList:
         for entry in entries:
             if not isinstance(entry, Mapping):
                 raise TrustListError("trust list entry must be a map")
-            kid, pub = entry.get("kid"), entry.get("pub")
-            if (not isinstance(pub, bytes) or len(pub) != 32 or kid != key_id(pub)
-                    or entry.get("alg") != -8):
+            kid, pub, alg = entry.get("kid"), entry.get("pub"), entry.get("alg")
+            if not isinstance(pub, bytes) or type(alg) is not int or kid != key_id(pub):
                 raise TrustListError("trust list entry: bad key")
-            keys[kid] = TrustedKey(kid, Ed25519PublicKey.from_public_bytes(pub),
+            try:
+                public = load_public(alg, pub)
+            except CoseError as exc:
+                raise TrustListError(f"trust list entry: {exc}") from None
+            keys[kid] = TrustedKey(kid, public,
                                    _ts(entry.get("nbf"), "nbf"),
                                    _opt_ts(entry.get("retired"), "retired"),
                                    _opt_ts(entry.get("until"), "until"))
