@@ -47,13 +47,13 @@ __all__ = [
     "Sender",
     "SiteRow",
     "StationWrites",
-    "StatusStore",
     "StatusSource",
+    "StatusStore",
     "Store",
     "UnitOfWork",
     "UnitOfWorkFactory",
-    "VenueStore",
     "Vault",
+    "VenueStore",
     "WriteRace",
 ]
 
