@@ -37,7 +37,10 @@ def _timed_load(server: Server, per_conn: Sequence[Sequence[bytes]], check: Any,
     cpu_srv, cpu_me = server.cpu(), time.process_time()
     res = run_load(server.port, per_conn, check=check, time_limit_s=time_limit_s)
     out = res.summary()
-    out["server_cpu_pct"] = round(100 * (server.cpu() - cpu_srv) / res.elapsed_s, 1)
+    cpu = server.cpu() - cpu_srv
+    out["server_cpu_pct"] = round(100 * cpu / res.elapsed_s, 1)
+    # CPU the server spent per request: steadier than wall rates on a shared machine
+    out["server_cpu_ms_per_req"] = round(1000 * cpu / res.requests, 3) if res.requests else None
     out["client_cpu_pct"] = round(100 * (time.process_time() - cpu_me) / res.elapsed_s, 1)
     return out
 
@@ -121,6 +124,8 @@ def batch_scans(world: World, server: Server, tokens: list[str], *, clients: int
     out = _timed_load(server, per_conn, _check_batch, time_limit_s)
     out["scans"] = out["requests"] * 1000
     out["scans_per_s"] = round(out["scans"] / out["elapsed_s"], 1)
+    if out["server_cpu_ms_per_req"] is not None:
+        out["server_cpu_us_per_scan"] = round(out["server_cpu_ms_per_req"], 1)
     out["clients"] = clients
     tail = run_load(server.port, tails, check=_check_batch, time_limit_s=120)
     if tail.errors:
