@@ -60,6 +60,10 @@ class WorklistQueries(Protocol):
         """People by colour and by reason (overdue, pending re-test, ...) in a region."""
         ...
 
+    def district_status(self) -> dict[str, dict[str, int]]:
+        """Per district (6-digit code): people, people by colour, overdue, pending re-test."""
+        ...
+
     def chain_counts(self, now: datetime, transport_limit: timedelta,
                      lab_limit: timedelta) -> dict[str, int]:
         """Counts across the chain: boxes in transit, late boxes and results, positive pools,
@@ -268,6 +272,15 @@ class WorklistService:
                 "samples_per_hour": self._q.samples_per_hour(now - timedelta(hours=hours)),
                 "chain": self._q.chain_counts(now, lim.transport, lim.lab),
                 "status": self._q.status_counts(_area(actor))}
+
+    def district_status(self, actor: Principal) -> dict[str, dict[str, int]]:
+        """People by status per district (for the command centre's map)."""
+        require(actor, Role.HEALTH_OFFICER, action="see the command centre")
+        rows = self._q.district_status()
+        if actor.role is Role.HEALTH_OFFICER:
+            scope = actor.scope or "\0"
+            rows = {k: v for k, v in rows.items() if k.startswith(scope) or scope.startswith(k)}
+        return rows
 
     # -- admin -----------------------------------------------------------------------------
 

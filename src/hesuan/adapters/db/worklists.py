@@ -19,9 +19,9 @@ from hesuan.adapters.db.schema import (
     person_status,
     recalls,
     sites,
+    to_ms,
     tubes,
     users,
-    to_ms,
 )
 
 __all__ = ["SqlWorklists"]
@@ -151,6 +151,24 @@ class SqlWorklists:
                     if r:
                         reasons[r] += n
         return {"people": total, "colours": dict(colours), "reasons": dict(reasons)}
+
+    def district_status(self) -> dict[str, dict[str, int]]:
+        ps, p = person_status.c, people.c
+        district = func.substr(p.grid_code, 1, 6)
+        overdue = func.sum(case((ps.reasons.like("%overdue%"), 1), else_=0))
+        retest = func.sum(case((ps.reasons.like("%pending_retest%"), 1), else_=0))
+        out: dict[str, dict[str, int]] = {}
+        with self._engine.connect() as c:
+            for code, colour, n, n_overdue, n_retest in c.execute(
+                    select(district.label("d"), ps.colour, func.count(), overdue, retest)
+                    .join(people, p.id == ps.person_id).group_by(text("d"), ps.colour)):
+                row = out.setdefault(code, {"people": 0, "green": 0, "yellow": 0, "popup": 0,
+                                            "red": 0, "overdue": 0, "pending_retest": 0})
+                row["people"] += n
+                row[colour] = row.get(colour, 0) + n
+                row["overdue"] += int(n_overdue or 0)
+                row["pending_retest"] += int(n_retest or 0)
+        return out
 
     def chain_counts(self, now: datetime, transport_limit: timedelta,
                      lab_limit: timedelta) -> dict[str, int]:

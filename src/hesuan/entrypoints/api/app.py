@@ -33,6 +33,7 @@ from hesuan.entrypoints.api import schemas as s
 from hesuan.entrypoints.api.deps import Me
 from hesuan.entrypoints.api.pass_routes import router as pass_router
 from hesuan.entrypoints.api.status_routes import router as status_router
+from hesuan.entrypoints.web import router as web_router
 from hesuan.services.lab import ResultInput
 from hesuan.services.people import PersonInput
 from hesuan.services.places import LabInput, RegionInput, SiteInput
@@ -88,6 +89,7 @@ def create_app(platform: Platform) -> FastAPI:
     app.state.platform = platform
     app.include_router(status_router)
     app.include_router(pass_router)
+    app.include_router(web_router)
 
     @app.exception_handler(HesuanError)
     def _hesuan_error(_: Request, exc: HesuanError) -> JSONResponse:

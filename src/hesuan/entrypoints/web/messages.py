@@ -1,0 +1,123 @@
+"""Labels the pages show for codes that come from the services: roles, status colours, recall
+and exemption reasons, result verdicts, and error codes in plain words. Marked with ``N_`` for
+the catalogs and translated where they are shown; an unknown code falls back to the service's
+own message.
+
+Imports: ``hesuan.entrypoints.web.i18n``.
+"""
+
+from __future__ import annotations
+
+from hesuan.entrypoints.web.i18n import N_
+
+__all__ = ["COLOURS", "ERRORS", "EXEMPTION_REASONS", "RECALL_REASONS", "RESULTS", "ROLES",
+           "STAGES", "VERDICTS"]
+
+ROLES = {
+    "admin": N_("Administrator"),
+    "health_officer": N_("Health officer"),
+    "site_lead": N_("Site lead"),
+    "sampler": N_("Sampler"),
+    "courier": N_("Courier"),
+    "lab": N_("Laboratory"),
+    "grid_worker": N_("Grid worker"),
+    "venue": N_("Venue"),
+    "resident": N_("Resident"),
+}
+
+COLOURS = {
+    "green": N_("Green"),
+    "yellow": N_("Yellow"),
+    "popup": N_("Pop-up (stop and check)"),
+    "red": N_("Red"),
+}
+
+RESULTS = {
+    "negative": N_("Negative"),
+    "positive": N_("Positive"),
+    "invalid": N_("Invalid"),
+    None: N_("Waiting for result"),
+}
+
+RECALL_REASONS = {
+    "pool_positive": N_("Pooled tube positive"),
+    "invalid": N_("Tube invalid"),
+}
+
+EXEMPTION_REASONS = {
+    "infant": N_("Infant"),
+    "bedridden": N_("Bedridden (door-to-door)"),
+    "away": N_("Away from the city"),
+    "in_hospital": N_("In hospital"),
+    "other": N_("Other"),
+}
+
+VERDICTS = {
+    "new": N_("New result"),
+    "duplicate": N_("Same as recorded (no change)"),
+    "correction": N_("Correction"),
+    "rejected": N_("Rejected"),
+}
+
+STAGES = {
+    "tube_sealed": N_("Tube sealed"),
+    "box_sealed": N_("Box sealed"),
+    "handed_over": N_("Handed to courier"),
+    "received": N_("Received by lab"),
+    "resulted": N_("Resulted"),
+    "notified": N_("Person notified"),
+}
+
+#: Error codes of the services, in plain words for the person at the screen.
+ERRORS = {
+    "bad_credentials": N_("Username or password is wrong."),
+    "not_signed_in": N_("Please sign in."),
+    "bad_csrf": N_("The form has expired. Reload the page and try again."),
+    "wrong_role": N_("Your role may not open this page."),
+    "wrong_scope": N_("This is outside your site, lab or area."),
+    "wrong_site": N_("Wrong site: this belongs to another sampling site."),
+    "forged_code": N_("Invalid sampling code (forged, altered or unreadable)."),
+    "missing_code": N_("Scan the person's sampling code."),
+    "person_in_open_tube": N_("This person is already in another open tube."),
+    "recall_requires_single_tube": N_("This person has a recall: re-sample in a single tube."),
+    "already_in_tube": N_("This person is already in this tube."),
+    "tube_full": N_("The tube is full."),
+    "tube_sealed": N_("The tube is already sealed."),
+    "empty_tube": N_("An empty tube cannot be sealed."),
+    "barcode_used": N_("This tube barcode has already been used."),
+    "bad_barcode": N_("Not a valid tube barcode (13 digits with check digit)."),
+    "bad_box_code": N_("Not a valid box code (BX and 10 digits)."),
+    "unknown_tube": N_("No tube with this barcode has been opened."),
+    "unknown_box": N_("No box with this code."),
+    "box_sealed": N_("The box is already sealed."),
+    "empty_box": N_("An empty box cannot be sealed."),
+    "tube_not_sealed": N_("Seal the tube before packing it."),
+    "tube_in_box": N_("The tube is already packed in a box."),
+    "box_not_ready": N_("The box is not ready for this step."),
+    "single_tube_required": N_("This person needs a single tube (key group or recall)."),
+    "site_requires_single_tube": N_("This site samples single tubes only."),
+    "bad_mode": N_("Choose 1, 5, 10 or 20 people per tube."),
+    "unknown_person": N_("No such person."),
+    "unknown_site": N_("No such site."),
+    "unknown_lab": N_("No such laboratory."),
+    "not_received": N_("This laboratory has not received the tube."),
+    "result_conflict": N_("The tube already has a different result: send a correction with a "
+                          "reason."),
+    "bad_result": N_("Result must be negative, positive or invalid."),
+    "missing_field": N_("A required field is empty."),
+    "missing_count": N_("Scan the tubes or enter the count."),
+    "bad_csv": N_("The file is not a readable CSV file."),
+    "future_time": N_("The station's clock is ahead: check the time."),
+    "same_officer": N_("A second, different health officer must decide."),
+    "override_decided": N_("This request has already been decided."),
+    "bad_expiry": N_("The expiry must be in the future and within 14 days."),
+    "bad_until": N_("The end date must be in the future and within a year."),
+    "bad_reason": N_("Choose a reason."),
+    "username_taken": N_("This username is taken."),
+    "weak_password": N_("The password must be at least 8 characters."),
+    "missing_scope": N_("This role needs a scope (site, lab, region or person)."),
+    "box_open": N_("Finish the box being packed first: scan it again to seal it, or press Esc."),
+    "tube_open": N_("Seal the open tube first: scan its barcode again."),
+    "no_open_tube": N_("Open a tube first: scan its barcode."),
+    "queued": N_("Saved on this device; it will be sent when the network is back."),
+}

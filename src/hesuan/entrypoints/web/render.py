@@ -1,0 +1,173 @@
+"""Rendering pages: one Jinja2 environment per language (catalog installed), the context every
+page gets (who is signed in, their pages, the CSRF token, the language), and the route class
+that turns a service error into a page (or a redirect to the login page).
+
+Imports: FastAPI/Starlette, Jinja2, ``hesuan.domain``, ``hesuan.services``, the web package.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Coroutine
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from hesuan import __version__
+from hesuan.domain.access import Principal, Role
+from hesuan.domain.errors import (
+    HesuanError,
+    NotAuthenticated,
+    NotFound,
+    PermissionDenied,
+    RuleViolation,
+)
+from hesuan.entrypoints.web import messages as m
+from hesuan.entrypoints.web.i18n import LOCALES, N_, pick_locale, translations
+from hesuan.entrypoints.web.session import LANG_COOKIE, csrf_token, optional_principal
+
+__all__ = ["Page", "WebRoute", "error_text", "page", "pages_for", "redirect", "render"]
+
+_SHANGHAI = timezone(timedelta(hours=8))
+_TEMPLATES = Path(__file__).parent / "templates"
+
+#: Pages per role, in the order of the navigation bar: (path, label).
+Page = tuple[str, str]
+_PAGES: dict[str, Page] = {
+    "station": ("/web/station", N_("Sampling station")),
+    "site": ("/web/site", N_("My site")),
+    "courier": ("/web/courier", N_("Courier")),
+    "lab": ("/web/lab", N_("Laboratory")),
+    "me": ("/web/me", N_("My code and status")),
+    "venue": ("/web/venue", N_("Venue check")),
+    "area": ("/web/area", N_("My area")),
+    "dashboard": ("/web/dashboard", N_("Command centre")),
+    "admin": ("/web/admin", N_("Administration")),
+}
+_ROLE_PAGES: dict[Role, tuple[str, ...]] = {
+    Role.SAMPLER: ("station",),
+    Role.SITE_LEAD: ("site", "station"),
+    Role.COURIER: ("courier",),
+    Role.LAB: ("lab",),
+    Role.RESIDENT: ("me",),
+    Role.VENUE: ("venue",),
+    Role.GRID_WORKER: ("area", "venue"),
+    Role.HEALTH_OFFICER: ("dashboard", "area", "venue"),
+    Role.ADMIN: ("admin", "dashboard", "area"),
+}
+
+
+def pages_for(role: Role) -> list[Page]:
+    return [_PAGES[k] for k in _ROLE_PAGES.get(role, ())]
+
+
+def _local(t: datetime | None, fmt: str = "%m-%d %H:%M") -> str:
+    return "—" if t is None else t.astimezone(_SHANGHAI).strftime(fmt)
+
+
+def _minutes(v: float | int | None) -> str:
+    if v is None:
+        return "—"
+    v = round(v)
+    return f"{v // 60} h {v % 60:02d} min" if v >= 60 else f"{v} min"
+
+
+def _hour_label(epoch_ms: int) -> str:
+    return datetime.fromtimestamp(epoch_ms / 1000, tz=_SHANGHAI).strftime("%H:00")
+
+
+@functools.cache
+def _env(locale: str) -> Environment:
+    env = Environment(loader=FileSystemLoader(_TEMPLATES),
+                      autoescape=select_autoescape(["html", "xml", "svg"]),
+                      extensions=["jinja2.ext.i18n"], trim_blocks=True, lstrip_blocks=True)
+    env.install_gettext_translations(translations(locale), newstyle=True)  # type: ignore[attr-defined]
+    env.filters["local"] = _local
+    env.filters["minutes"] = _minutes
+    env.filters["hourlabel"] = _hour_label
+    env.globals.update(version=__version__, labels=m, locales=LOCALES)
+    return env
+
+
+def _locale(request: Request) -> str:
+    return pick_locale(request.cookies.get(LANG_COOKIE))
+
+
+def gettext_for(request: Request) -> Callable[[str], str]:
+    return translations(_locale(request)).gettext
+
+
+def error_text(request: Request, exc: HesuanError) -> str:
+    """A service error in plain words in the page's language."""
+    known = m.ERRORS.get(exc.code)
+    return gettext_for(request)(known) if known else exc.message
+
+
+def render(request: Request, template: str, me: Principal | None = None,
+           status_code: int = 200, **context: Any) -> HTMLResponse:
+    locale = _locale(request)
+    env = _env(locale)
+    body = env.get_template(template).render(
+        request=request, me=me, nav=pages_for(me.role) if me else [], path=request.url.path,
+        csrf=csrf_token(request) if me else "", locale=locale, lang_tag=LOCALES[locale],
+        lang_code="en" if locale == "en" else "zh", role_label=m.ROLES.get(me.role, "")
+        if me else "", here=quote(str(request.url.path)), **context)
+    return HTMLResponse(body, status_code=status_code, headers=_headers())
+
+
+def _headers() -> dict[str, str]:
+    return {
+        "Cache-Control": "no-store",
+        "Content-Security-Policy": (
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+            "frame-ancestors 'none'"),
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "same-origin",
+        "X-Frame-Options": "DENY",
+    }
+
+
+def redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303, headers={"Cache-Control": "no-store"})
+
+
+def page(request: Request, template: str, me: Principal, **context: Any) -> HTMLResponse:
+    return render(request, template, me, **context)
+
+
+def _error_page(request: Request, exc: HesuanError) -> Response:
+    wants_json = request.url.path.endswith(".json") or "application/json" in request.headers.get(
+        "accept", "")
+    if isinstance(exc, NotAuthenticated):
+        if wants_json or request.method != "GET":
+            return JSONResponse({"error": exc.as_dict()}, status_code=401)
+        return redirect(f"/web/login?next={quote(request.url.path)}")
+    code = (403 if isinstance(exc, PermissionDenied) else 404 if isinstance(exc, NotFound)
+            else 409 if isinstance(exc, RuleViolation) else 400)
+    if wants_json:
+        return JSONResponse({"error": exc.as_dict()}, status_code=code)
+    return render(request, "error.html", optional_principal(request), status_code=code,
+                  message=error_text(request, exc), code=code)
+
+
+class WebRoute(APIRoute):
+    """A page route: a service error becomes an error page in the page's language, and a
+    missing or expired session a redirect to the login page."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        original = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            try:
+                return await original(request)
+            except HesuanError as exc:
+                return _error_page(request, exc)
+
+        return handler

@@ -1,0 +1,209 @@
+"""The command centre, the site lead's page and administration.
+
+- Command centre (``/web/dashboard``, auto-refreshing from ``/web/dashboard.json``): the district
+  map drawn by Apache ECharts from the GeoJSON shipped with the project (no tiles), coloured by
+  the share of people in each district whose status is green (or overdue / pending re-test);
+  samples per hour; per-stage turnaround p50/p90; late boxes and late results; positive pools
+  and recalls open and overdue; people overdue.
+- Site lead (``/web/site``): the site's tubes and boxes of the day and samples per hour.
+- Admin (``/web/admin``): sites, laboratories, testing policies and users, with forms to add
+  them, and the audit-chain check.
+
+Imports: FastAPI/Starlette, ``hesuan.domain``, ``hesuan.services``, the web package.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+
+from hesuan.domain.access import Principal, Role, require
+from hesuan.domain.cadence import OverdueAction, ScopeKind
+from hesuan.domain.errors import HesuanError, InvalidInput, NotFound
+from hesuan.domain.regions import URBAN_DISTRICTS
+from hesuan.domain.sampling import SiteKind
+from hesuan.entrypoints.web import messages as m
+from hesuan.entrypoints.web.forms import SignedForm, WebMe, text
+from hesuan.entrypoints.web.i18n import N_
+from hesuan.entrypoints.web.render import WebRoute, error_text, gettext_for, render
+from hesuan.entrypoints.web.session import platform_of
+from hesuan.services.places import LabInput, SiteInput
+from hesuan.services.status import PolicyInput
+
+__all__ = ["router"]
+
+router = APIRouter(route_class=WebRoute, include_in_schema=False)
+
+#: How long one computed dashboard is reused (the page refreshes every 30 s; many screens in
+#: the command centre share one computation per scope).
+_DASHBOARD_TTL = 10.0
+
+
+class _Cache:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: dict[str, tuple[float, dict[str, Any]]] = {}
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        with self._lock:
+            hit = self._items.get(key)
+        return hit[1] if hit and time.monotonic() - hit[0] < _DASHBOARD_TTL else None
+
+    def put(self, key: str, value: dict[str, Any]) -> None:
+        with self._lock:
+            self._items[key] = (time.monotonic(), value)
+
+
+def _cache(request: Request) -> _Cache:
+    state = request.app.state
+    cache: _Cache | None = getattr(state, "web_dashboard_cache", None)
+    if cache is None:
+        cache = state.web_dashboard_cache = _Cache()
+    return cache
+
+
+# -- command centre ------------------------------------------------------------------------
+
+
+def _dashboard(request: Request, me: Principal) -> dict[str, Any]:
+    require(me, Role.HEALTH_OFFICER, action="see the command centre")
+    key = f"{me.role}:{me.scope}"
+    cache = _cache(request)
+    hit = cache.get(key)
+    if hit is not None:
+        return hit
+    platform = platform_of(request)
+    centre = platform.worklists.command_centre(me)
+    districts = platform.worklists.district_status(me)
+    turnaround = platform.reports.turnaround(me, since=centre["as_of"] - timedelta(days=3))
+    data = {
+        "as_of": centre["as_of"].isoformat(),
+        "chain": centre["chain"],
+        "status": centre["status"],
+        "samples_per_hour": centre["samples_per_hour"],
+        "turnaround": {k: {"p50": v["p50_min"], "p90": v["p90_min"], "n": v["n"]}
+                       for k, v in turnaround["since_first_sample"].items()},
+        "tubes": turnaround["tubes"],
+        "districts": [
+            {"code": code, "name": URBAN_DISTRICTS.get(code, code), **row,
+             "green_pct": round(100 * row["green"] / row["people"], 1) if row["people"] else None,
+             "overdue_pct": round(100 * row["overdue"] / row["people"], 1)
+             if row["people"] else None}
+            for code, row in sorted(districts.items())],
+    }
+    cache.put(key, data)
+    return data
+
+
+@router.get("/web/dashboard")
+def dashboard_page(request: Request, me: WebMe) -> Response:
+    data = _dashboard(request, me)
+    _ = gettext_for(request)
+    chart_text = {
+        "green_pct": _("Share of people green"),
+        "overdue_pct": _("Share of people overdue"),
+        "samples": _("Samples per hour"),
+        "p50": _("p50 (min)"), "p90": _("p90 (min)"),
+        "stages": {k: _(v) for k, v in m.STAGES.items()},
+        "no_data": _("No data"),
+        "people": _("People"),
+    }
+    return render(request, "dashboard.html", me, d=data, chart_text=chart_text,
+                  stage_labels=m.STAGES)
+
+
+@router.get("/web/dashboard.json")
+def dashboard_json(request: Request, me: WebMe) -> Response:
+    return JSONResponse(_dashboard(request, me), headers={"Cache-Control": "no-store"})
+
+
+# -- site lead -----------------------------------------------------------------------------
+
+
+@router.get("/web/site")
+def site_page(request: Request, me: WebMe) -> Response:
+    if me.role not in (Role.SITE_LEAD, Role.SAMPLER) or not me.scope:
+        raise NotFound("the site page is for site leads", code="wrong_role")
+    overview = platform_of(request).worklists.site_overview(me, me.scope)
+    peak = max((n for _, n in overview["samples_per_hour"]), default=0)
+    return render(request, "site.html", me, o=overview, site=overview["site"], peak=peak)
+
+
+# -- admin ---------------------------------------------------------------------------------
+
+
+def _admin_page(request: Request, me: Principal, **extra: Any) -> Response:
+    require(me, Role.ADMIN, action="administer the platform")
+    platform = platform_of(request)
+    return render(request, "admin.html", me, sites=platform.places.sites(),
+                  labs=platform.places.labs(me), policies=platform.status.policies(me),
+                  users=platform.worklists.users(me), roles=[r.value for r in Role],
+                  site_kinds=[k.value for k in SiteKind],
+                  actions=[a.value for a in OverdueAction], **extra)
+
+
+@router.get("/web/admin")
+def admin_page(request: Request, me: WebMe) -> Response:
+    return _admin_page(request, me)
+
+
+def _number(value: str, field: str, cast: type[int] | type[float] = int) -> Any:
+    try:
+        return cast(value)
+    except ValueError:
+        raise InvalidInput(f"{field} must be a number", code="bad_number", field=field) from None
+
+
+@router.post("/web/admin/{what}")
+def admin_add(request: Request, me: WebMe, form: SignedForm, what: str) -> Response:
+    platform = platform_of(request)
+    try:
+        if what == "user":
+            role = Role(text(form, "role", max_len=20))
+            platform.auth.create_user(me, text(form, "username", required=True, max_len=60),
+                                      text(form, "password", max_len=200), role,
+                                      text(form, "scope", max_len=32) or None)
+        elif what == "site":
+            lat, lng = text(form, "lat", max_len=20), text(form, "lng", max_len=20)
+            platform.places.add_site(me, SiteInput(
+                name=text(form, "name", required=True, max_len=100),
+                kind=SiteKind(text(form, "kind", max_len=20)),
+                region_code=text(form, "region_code", required=True, max_len=15),
+                opening_hours=text(form, "opening_hours", max_len=11) or "07:00-21:00",
+                windows=_number(text(form, "windows", max_len=3) or "2", "windows"),
+                lat=_number(lat, "lat", float) if lat else None,
+                lng=_number(lng, "lng", float) if lng else None))
+        elif what == "lab":
+            platform.places.add_lab(me, LabInput(
+                text(form, "name", required=True, max_len=100),
+                text(form, "region_code", required=True, max_len=15),
+                _number(text(form, "daily_capacity", max_len=9), "daily_capacity")))
+        elif what == "policy":
+            platform.status.set_policy(me, PolicyInput(
+                scope_kind=ScopeKind(text(form, "scope_kind", max_len=10)),
+                scope=text(form, "scope", required=True, max_len=20),
+                interval=timedelta(hours=_number(text(form, "interval_hours", max_len=6),
+                                                 "interval_hours", float)),
+                grace=timedelta(hours=_number(text(form, "grace_hours", max_len=6) or "24",
+                                              "grace_hours", float)),
+                reminder_lead=timedelta(hours=_number(
+                    text(form, "reminder_lead_hours", max_len=6) or "12",
+                    "reminder_lead_hours", float)),
+                overdue_action=OverdueAction(text(form, "overdue_action", max_len=10)),
+                name=text(form, "name", max_len=100), id=text(form, "id", max_len=32) or None))
+        elif what == "audit":
+            n, broken = platform.auth.verify_audit(me)
+            return _admin_page(request, me, audit={"entries": n, "broken": broken})
+        else:
+            raise NotFound("no such form", code="not_found")
+    except ValueError:
+        choose = gettext_for(request)(N_("Choose a value from the list."))
+        return _admin_page(request, me, error=choose, form=what)
+    except HesuanError as exc:
+        return _admin_page(request, me, error=error_text(request, exc), form=what)
+    return _admin_page(request, me, done=what)

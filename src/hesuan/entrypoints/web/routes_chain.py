@@ -1,0 +1,188 @@
+"""Delivery and testing (送, 检): the courier's page and the laboratory's page.
+
+- Courier: scan a sealed box out of its site (``DeliveryService.hand_over``); the boxes waiting
+  to be collected and the boxes the courier carries, with their age and lateness.
+- Laboratory: receive a box with a count check (missing and extra tubes shown); upload a results
+  CSV, see the validation report (``WorklistService.preview_results``) and only then commit it
+  (``LabService.import_rows``); enter a result by hand; correct a result with a reason; the queue
+  of received-not-resulted tubes, priority first.
+
+Imports: FastAPI/Starlette, ``hesuan.domain``, ``hesuan.services``, the web package.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from dataclasses import asdict
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from hesuan.domain.access import Principal, Role
+from hesuan.domain.errors import HesuanError, InvalidInput, NotFound
+from hesuan.domain.results import CT_TARGETS
+from hesuan.entrypoints.web.forms import SignedForm, WebMe, text, upload
+from hesuan.entrypoints.web.render import WebRoute, error_text, render
+from hesuan.entrypoints.web.session import platform_of
+from hesuan.services.lab import ResultInput
+
+__all__ = ["router"]
+
+router = APIRouter(route_class=WebRoute, include_in_schema=False)
+
+_MAX_CSV = 10_000_000
+
+
+# -- courier -------------------------------------------------------------------------------
+
+
+def _courier_page(request: Request, me: Principal, **extra: Any) -> Response:
+    boxes = platform_of(request).worklists.courier_boxes(me)
+    return render(request, "courier.html", me, boxes=boxes, event_id=str(uuid.uuid4()),
+                  **extra)
+
+
+@router.get("/web/courier")
+def courier_page(request: Request, me: WebMe) -> Response:
+    return _courier_page(request, me)
+
+
+@router.post("/web/courier/handover")
+def courier_handover(request: Request, me: WebMe, form: SignedForm) -> Response:
+    platform = platform_of(request)
+    code = text(form, "box_code", max_len=40).upper()
+    try:
+        fresh = platform.delivery.hand_over(me, text(form, "event_id", max_len=36)
+                                            or str(uuid.uuid4()), code,
+                                            platform.deps.clock.now())
+        return _courier_page(request, me, done={"box": code, "fresh": fresh})
+    except HesuanError as exc:
+        return _courier_page(request, me, error=error_text(request, exc), box_code=code)
+
+
+# -- laboratory ----------------------------------------------------------------------------
+
+
+def _lab_id(me: Principal) -> str:
+    if me.role is not Role.LAB or not me.scope:
+        raise NotFound("the laboratory page is for laboratory accounts", code="wrong_role")
+    return me.scope
+
+
+def _lab_page(request: Request, me: Principal, **extra: Any) -> Response:
+    platform = platform_of(request)
+    lab_id = _lab_id(me)
+    lab = next((x for x in platform.places.labs(me) if x["id"] == lab_id), None)
+    return render(request, "lab.html", me, lab=lab, queue=platform.worklists.lab_queue(me, lab_id),
+                  boxes=platform.worklists.lab_boxes(me, lab_id), ct_targets=CT_TARGETS,
+                  event_id=str(uuid.uuid4()), **extra)
+
+
+@router.get("/web/lab")
+def lab_page(request: Request, me: WebMe) -> Response:
+    return _lab_page(request, me)
+
+
+@router.post("/web/lab/receive")
+def lab_receive(request: Request, me: WebMe, form: SignedForm) -> Response:
+    platform = platform_of(request)
+    lab_id = _lab_id(me)
+    code = text(form, "box_code", max_len=40).upper()
+    scanned = [x.strip() for x in text(form, "tubes", max_len=100_000).split() if x.strip()]
+    counted_text = text(form, "counted", max_len=6)
+    try:
+        if counted_text and not counted_text.isdigit():
+            raise InvalidInput("counted must be a whole number", code="missing_count",
+                               field="counted")
+        receipt = platform.delivery.receive(
+            me, text(form, "event_id", max_len=36) or str(uuid.uuid4()), lab_id, code,
+            platform.deps.clock.now(), scanned or None,
+            int(counted_text) if counted_text and not scanned else None)
+        return _lab_page(request, me, receipt=asdict(receipt))
+    except HesuanError as exc:
+        return _lab_page(request, me, receive_error=error_text(request, exc), box_code=code)
+
+
+def _csv_rows(data: str) -> list[dict[str, Any]]:
+    if "\x00" in data:
+        raise InvalidInput("NUL (\\x00) character in the file", code="bad_csv", field="file")
+    try:
+        return list(csv.DictReader(io.StringIO(data, newline="")))
+    except csv.Error as exc:
+        raise InvalidInput(f"file is not a readable CSV file: {exc}", code="bad_csv",
+                           field="file") from None
+
+
+async def _csv_text(form: Any) -> str:
+    f = upload(form, "file")
+    if f is not None:
+        raw = await f.read(_MAX_CSV + 1)
+        if len(raw) > _MAX_CSV:
+            raise InvalidInput("the file is larger than 10 MB", code="too_long", field="file")
+        return raw.decode("utf-8-sig", errors="replace")
+    value = form.get("csv")
+    return value if isinstance(value, str) else ""
+
+
+@router.post("/web/lab/results/check")
+async def lab_results_check(request: Request, me: WebMe, form: SignedForm) -> Response:
+    """Step 1 of the upload: read the file and show what committing it would do."""
+    data = await _csv_text(form)
+    return await run_in_threadpool(_check, request, me, data)
+
+
+def _check(request: Request, me: Principal, data: str) -> Response:
+    platform = platform_of(request)
+    lab_id = _lab_id(me)
+    try:
+        if not data.strip():
+            raise InvalidInput("choose a results file", code="missing_field", field="file")
+        preview = platform.worklists.preview_results(me, lab_id, _csv_rows(data))
+    except HesuanError as exc:
+        return _lab_page(request, me, upload_error=error_text(request, exc))
+    return _lab_page(request, me, preview=preview, csv_text=data)
+
+
+@router.post("/web/lab/results/commit")
+def lab_results_commit(request: Request, me: WebMe, form: SignedForm) -> Response:
+    """Step 2: record the checked file (the service checks every row again)."""
+    platform = platform_of(request)
+    lab_id = _lab_id(me)
+    data = text(form, "csv", max_len=_MAX_CSV)
+    try:
+        problems, total = platform.lab.import_rows(me, lab_id, _csv_rows(data))
+    except HesuanError as exc:
+        return _lab_page(request, me, upload_error=error_text(request, exc))
+    return _lab_page(request, me, committed={"rows": total, "problems": [
+        asdict(p) for p in problems]})
+
+
+@router.post("/web/lab/result")
+def lab_manual_result(request: Request, me: WebMe, form: SignedForm) -> Response:
+    """A result typed by hand, or a correction (a different result with a reason)."""
+    platform = platform_of(request)
+    lab_id = _lab_id(me)
+    barcode = text(form, "barcode", max_len=40)
+    reason = text(form, "correction_reason", max_len=500) or None
+    ct: dict[str, float] = {}
+    try:
+        for target in CT_TARGETS:
+            v = text(form, f"ct_{target}", max_len=10)
+            if v:
+                try:
+                    ct[target] = float(v)
+                except ValueError:
+                    raise InvalidInput(f"ct_{target} must be a number", code="bad_ct",
+                                       field=f"ct_{target}") from None
+        out = platform.lab.record(me, lab_id, [ResultInput(
+            barcode, text(form, "result", max_len=20), ct or None, reason)])[0]
+    except HesuanError as exc:
+        return _lab_page(request, me, manual_error=error_text(request, exc))
+    if out.status == "rejected":
+        msg = error_text(request, HesuanError(out.message or "", code=out.reason))
+        return _lab_page(request, me, manual_error=msg)
+    return _lab_page(request, me, manual=asdict(out))

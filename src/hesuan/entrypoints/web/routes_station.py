@@ -1,0 +1,124 @@
+"""The sampling station (采样): open a tube, scan people into it, seal it, pack tubes into a box
+and seal the box — from the keyboard or a hand scanner, with instant feedback.
+
+In the browser, ``station.js`` turns each scan into a station event with a UUID and the
+station's time, keeps it in IndexedDB, and syncs the queue to ``POST /web/station/events.json``
+(the same service call as ``POST /scans/batch``): offline, scans queue and sync when the network
+returns; a double sync is harmless because the service answers a replayed event as a duplicate.
+Without JavaScript the same page works as a plain form, one scan per request.
+
+Imports: FastAPI, ``hesuan.domain``, ``hesuan.services``, ``hesuan.entrypoints``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict, replace
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Request
+from fastapi.responses import Response
+
+from hesuan.domain.access import Principal, Role
+from hesuan.domain.errors import HesuanError, NotFound
+from hesuan.domain.sampling import SiteKind
+from hesuan.entrypoints.api.schemas import StationBatchIn
+from hesuan.entrypoints.web.forms import SignedForm, WebMe, text
+from hesuan.entrypoints.web.render import WebRoute, error_text, render
+from hesuan.entrypoints.web.session import check_csrf, platform_of
+from hesuan.entrypoints.web.station import StationState, interpret
+from hesuan.services.sampling import EventKind, StationEvent
+
+__all__ = ["router"]
+
+router = APIRouter(route_class=WebRoute, include_in_schema=False)
+
+
+def _site_id(me: Principal) -> str:
+    if me.role not in (Role.SAMPLER, Role.SITE_LEAD) or not me.scope:
+        raise NotFound("the sampling station is for samplers and site leads of a site",
+                       code="wrong_role")
+    return me.scope
+
+
+def _page(request: Request, me: Principal, state: StationState | None = None,
+          feedback: dict[str, Any] | None = None, status_code: int = 200) -> Response:
+    overview = platform_of(request).worklists.site_overview(me, _site_id(me))
+    site = overview["site"]
+    if state is None:
+        single = SiteKind(site.kind).single_tubes_only
+        state = StationState(mode=1 if single else 10)
+    return render(request, "station.html", me, status_code=status_code, site=site,
+                  overview=overview, state=state, feedback=feedback,
+                  event_id=str(uuid.uuid4()), modes=(1, 5, 10, 20))
+
+
+@router.get("/web/station")
+def station_page(request: Request, me: WebMe) -> Response:
+    return _page(request, me)
+
+
+def _int(value: str, default: int | None) -> int | None:
+    return int(value) if value.isdigit() else default
+
+
+@router.post("/web/station")
+def station_form(request: Request, me: WebMe, form: SignedForm) -> Response:
+    """One scan or one button, without JavaScript."""
+    site_id = _site_id(me)
+    platform = platform_of(request)
+    state = StationState(tube=text(form, "tube", max_len=13), box=text(form, "box", max_len=12),
+                         mode=_int(text(form, "mode"), 10) or 10,
+                         window=_int(text(form, "window"), None))
+    action = text(form, "action") or "scan"
+    now = platform.deps.clock.now()
+    eid = text(form, "event_id", max_len=36) or str(uuid.uuid4())
+    feedback: dict[str, Any]
+    try:
+        if action == "seal_tube" and state.tube:
+            event: StationEvent | None = StationEvent(eid, EventKind.SEAL_TUBE, site_id, now,
+                                                      barcode=state.tube, window=state.window)
+            after = replace(state, tube="")
+        elif action == "seal_box" and state.box:
+            event = StationEvent(eid, EventKind.SEAL_BOX, site_id, now, box_code=state.box)
+            after = replace(state, box="")
+        elif action == "leave_box":
+            event, after = None, replace(state, box="")
+        else:
+            event, after = interpret(text(form, "scan", max_len=200), state, site_id, now, eid)
+        if event is None:
+            feedback = {"ok": True, "kind": "box_started" if after.box else "box_left"}
+        else:
+            out = platform.sampling.submit(me, [event])[0]
+            if out.status == "rejected":
+                feedback = {"ok": False, "message": error_text(
+                    request, HesuanError(out.message or "", code=out.reason))}
+                after = state
+            else:
+                feedback = {"ok": True, "kind": event.kind.value, "outcome": asdict(out)}
+                tube = out.tube or {}
+                if event.kind is EventKind.SAMPLE and tube.get("status") != "open":
+                    after = replace(after, tube="")  # full: it sealed itself
+        state = after
+    except HesuanError as exc:
+        feedback = {"ok": False, "message": error_text(request, exc)}
+    return _page(request, me, state, feedback)
+
+
+@router.post("/web/station/events.json")
+def station_sync(request: Request, me: WebMe, body: StationBatchIn,
+                 x_csrf_token: Annotated[str | None, Header()] = None) -> dict[str, Any]:
+    """The station's queue, in order: each event accepted, duplicate or rejected with a reason
+    (and the reason in plain words in the page's language)."""
+    check_csrf(request, x_csrf_token)
+    events = [StationEvent(event_id=e.event_id, kind=EventKind(e.kind), site_id=e.site_id,
+                           at=e.at, barcode=e.barcode, mode=e.mode, code=e.code,
+                           box_code=e.box_code, window=e.window) for e in body.events]
+    outcomes = platform_of(request).sampling.submit(me, events)
+    results = []
+    for o in outcomes:
+        item = asdict(o)
+        if o.status == "rejected":
+            item["text"] = error_text(request, HesuanError(o.message or "", code=o.reason))
+        results.append(item)
+    return {"results": results}
