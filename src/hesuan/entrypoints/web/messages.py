@@ -40,8 +40,8 @@ RESULTS = {
 }
 
 RECALL_REASONS = {
-    "pool_positive": N_("Pooled tube positive"),
-    "invalid": N_("Tube invalid"),
+    "pool_positive": N_("Pooled tube needs a re-test"),
+    "tube_invalid": N_("Tube could not be tested"),
 }
 
 EXEMPTION_REASONS = {

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import timedelta
+from datetime import timedelta, timezone
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -42,6 +42,7 @@ router = APIRouter(route_class=WebRoute, include_in_schema=False)
 #: How long one computed dashboard is reused (the page refreshes every 30 s; many screens in
 #: the command centre share one computation per scope).
 _DASHBOARD_TTL = 10.0
+_SHANGHAI = timezone(timedelta(hours=8))
 
 
 class _Cache:
@@ -86,8 +87,9 @@ def _dashboard(request: Request, me: Principal) -> dict[str, Any]:
         "chain": centre["chain"],
         "status": centre["status"],
         "samples_per_hour": centre["samples_per_hour"],
-        "turnaround": {k: {"p50": v["p50_min"], "p90": v["p90_min"], "n": v["n"]}
-                       for k, v in turnaround["since_first_sample"].items()},
+        "as_of_local": centre["as_of"].astimezone(_SHANGHAI).strftime("%H:%M:%S"),
+        "turnaround": [{"stage": k, "p50": v["p50_min"], "p90": v["p90_min"], "n": v["n"]}
+                       for k, v in turnaround["since_first_sample"].items()],
         "tubes": turnaround["tubes"],
         "districts": [
             {"code": code, "name": URBAN_DISTRICTS.get(code, code), **row,

@@ -54,16 +54,16 @@
       yAxis: { type: "value", minInterval: 1 },
       series: [{ name: T.samples, type: "bar", data: data.samples_per_hour.map(function (x) { return x[1]; }), itemStyle: { color: "#0b6e4f" } }]
     }, true);
-    var stages = Object.keys(data.turnaround);
+    var stages = data.turnaround;
     chart("turnaround").setOption({
       grid: { left: 40, right: 10, top: 30, bottom: 60 },
       tooltip: { trigger: "axis" },
       legend: { top: 0 },
-      xAxis: { type: "category", data: stages.map(function (k) { return T.stages[k] || k; }), axisLabel: { interval: 0, rotate: 30, fontSize: 10 } },
+      xAxis: { type: "category", data: stages.map(function (x) { return T.stages[x.stage] || x.stage; }), axisLabel: { interval: 0, rotate: 30, fontSize: 10 } },
       yAxis: { type: "value", name: "min" },
       series: [
-        { name: T.p50, type: "bar", data: stages.map(function (k) { return data.turnaround[k].p50; }), itemStyle: { color: "#1e9e4a" } },
-        { name: T.p90, type: "bar", data: stages.map(function (k) { return data.turnaround[k].p90; }), itemStyle: { color: "#e0b400" } }
+        { name: T.p50, type: "bar", data: stages.map(function (x) { return x.p50; }), itemStyle: { color: "#1e9e4a" } },
+        { name: T.p90, type: "bar", data: stages.map(function (x) { return x.p90; }), itemStyle: { color: "#e0b400" } }
       ]
     }, true);
   }
@@ -78,7 +78,7 @@
       el.textContent = v == null ? "0" : String(v);
       el.parentNode.classList.toggle("bad", /overdue|late|positive|discrep/.test(el.dataset.k) && v > 0);
     });
-    document.getElementById("as-of").textContent = data.as_of.slice(11, 19);
+    document.getElementById("as-of").textContent = data.as_of_local;
   }
 
   function refresh() {

@@ -1,0 +1,82 @@
+"""The sampling station offline: the network drops in the middle of a tube, 5 people are scanned,
+the page shows them queued; the network comes back and the server holds all 5 exactly once —
+and replaying the same events again (a double sync) changes nothing."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import BrowserContext, Page, expect
+
+from hesuan.domain.sampling import make_tube_barcode
+from tests.browser.conftest import Site, csrf_of, login, shot
+
+TUBE = make_tube_barcode(920_001)
+
+_QUEUED_EVENTS = """() => new Promise((resolve, reject) => {
+  const req = indexedDB.open("hesuan-station", 1);
+  req.onsuccess = () => {
+    const all = req.result.transaction("events", "readonly").objectStore("events").getAll();
+    all.onsuccess = () => resolve(all.result.map(x => x.event));
+    all.onerror = () => reject(all.error);
+  };
+  req.onerror = () => reject(req.error);
+})"""
+
+
+def _scan(page: Page, value: str) -> None:
+    page.fill("#scan", value)
+    page.press("#scan", "Enter")
+
+
+def test_offline_scans_sync_exactly_once(site: Site, context: BrowserContext) -> None:
+    people = [r[0] for r in site.rows(
+        "SELECT id FROM people WHERE groups = '' AND id NOT IN "
+        "(SELECT person_id FROM samples) ORDER BY id DESC LIMIT 5")]
+    assert len(people) == 5
+    codes = [site.platform.deps.codes.sign(pid) for pid in people]
+
+    page = context.new_page()
+    login(page, site, "sitelead")
+    page.goto(f"{site.url}/web/station")
+    page.wait_for_selector("#station[data-ready='1']")
+    page.select_option("#mode", "10")
+    _scan(page, TUBE)
+    expect(page.locator("#queue")).to_have_text("0")
+    # a forged code is refused by the server, loudly, and is not counted
+    _scan(page, "HS1:not-a-real-code")
+    expect(page.locator("#panel")).to_have_class(re.compile("bad"))
+    expect(page.locator("#queue")).to_have_text("0")
+
+    context.set_offline(True)
+    for i, code in enumerate(codes, start=1):
+        _scan(page, code)
+        expect(page.locator("#big")).to_have_text(f"{i}/10")  # instant feedback, offline
+    expect(page.locator("#queue")).to_have_text("5")
+    expect(page.locator("#net")).to_have_class(re.compile("off"))
+    queued = page.evaluate(_QUEUED_EVENTS)
+    assert [e["kind"] for e in queued] == ["sample"] * 5
+    assert site.count(f"SELECT count FROM tubes WHERE barcode = '{TUBE}'") == 0
+    shot(page, "20-station-offline", full_page=False)
+
+    context.set_offline(False)
+    expect(page.locator("#queue")).to_have_text("0", timeout=20_000)
+    expect(page.locator("#net")).to_have_class(re.compile("on"))
+    shot(page, "21-station-back-online", full_page=False)
+
+    ids = ", ".join(f"'{e['event_id']}'" for e in queued)
+    assert site.count(f"SELECT count(*) FROM station_events WHERE event_id IN ({ids})") == 5
+    assert site.count(f"SELECT count(*) FROM samples s JOIN tubes t ON t.id = s.tube_id "
+                      f"WHERE t.barcode = '{TUBE}'") == 5
+    assert site.count(f"SELECT count FROM tubes WHERE barcode = '{TUBE}'") == 5
+
+    # a double sync (the same events again) is harmless: every one is a duplicate
+    answer = page.evaluate(
+        """([events, csrf]) => fetch("/web/station/events.json", {method: "POST",
+             credentials: "same-origin", headers: {"Content-Type": "application/json",
+             "X-CSRF-Token": csrf}, body: JSON.stringify({events})}).then(r => r.json())""",
+        [queued, csrf_of(page)])
+    assert [r["status"] for r in answer["results"]] == ["duplicate"] * 5
+    assert site.count(f"SELECT count(*) FROM samples s JOIN tubes t ON t.id = s.tube_id "
+                      f"WHERE t.barcode = '{TUBE}'") == 5
+    expect(page.locator("#now-tube")).to_contain_text("5/10")
