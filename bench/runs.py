@@ -16,7 +16,6 @@ import re
 import shutil
 import subprocess
 import time
-import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -153,58 +152,19 @@ def single_scans(world: World, server: Server, tokens: list[str], *, connections
 # -- result fan-out (in process) ----------------------------------------------------------
 
 def _to_event(d: dict[str, Any]) -> StationEvent:
+    """A station event as the API hands it to the service (for in-process checks)."""
     return StationEvent(event_id=d["event_id"], kind=EventKind(d["kind"]), site_id=d["site_id"],
                         at=datetime.fromisoformat(d["at"]), barcode=d.get("barcode"),
                         mode=d.get("mode"), code=d.get("code"), box_code=d.get("box_code"),
                         window=d.get("window"))
 
 
-def prepare_round(world: World, log: Any = print) -> tuple[list[str], float]:
-    """Set-up for one fan-out run: every person sampled into 10-in-1 tubes at the bench
-    sites, tubes boxed, boxes handed over and received by the lab — through the services, in
-    process. Returns the tube barcodes and the set-up time."""
-    p = world.platform
-    t0 = time.perf_counter()
-    n_sites = len(world.sites)
-    per_site = math.ceil(len(world.people) / n_sites / TUBE_SIZE) * TUBE_SIZE
-    barcodes: list[str] = []
-    boxes: dict[str, int] = {}  # box code -> tubes packed
-    everyone = list(range(len(world.people)))
-    for k in range(n_sites):
-        mine = everyone[k * per_site:(k + 1) * per_site]
-        if not mine:
-            continue
-        actor = world.sampler(k)
-        batch: list[StationEvent] = []
-        for d in world.station_stream(world.sites[k], mine, boxed=True):
-            if d["kind"] == "open_tube":
-                barcodes.append(d["barcode"])
-            elif d["kind"] == "box_tube":
-                boxes[d["box_code"]] = boxes.get(d["box_code"], 0) + 1
-            batch.append(_to_event(d))
-            if len(batch) == 1000:
-                _submit_all(p, actor, batch)
-                batch = []
-        if batch:
-            _submit_all(p, actor, batch)
-    courier, lab = world.users["bench-courier"], world.users["bench-lab"]
-    now = datetime.now(UTC)
-    for code, n in boxes.items():
-        p.delivery.hand_over(courier, str(uuid.uuid4()), code, now)
-        p.delivery.receive(lab, str(uuid.uuid4()), world.lab_id, code, now, counted=n)
-    return barcodes, time.perf_counter() - t0
-
-
-def _submit_all(p: Any, actor: Any, batch: list[StationEvent]) -> None:
-    bad = [o for o in p.sampling.submit(actor, batch) if o.status != "accepted"]
-    if bad:
-        raise RuntimeError(f"fan-out set-up: {len(bad)} events not accepted; first: {bad[0]}")
-
-
 def fanout(world: World, log: Any = print) -> dict[str, Any]:
     """One run: a results file (all negative) for every tube of a fresh round, imported by
     the lab with ``LabService.import_rows``; people/s = people whose status was updated / s."""
-    barcodes, setup_s = prepare_round(world, log)
+    t0 = time.perf_counter()
+    barcodes, expected = world.received_round()
+    setup_s = time.perf_counter() - t0
     text = "barcode,result\n" + "".join(f"{b},negative\n" for b in barcodes)
     lab = world.users["bench-lab"]
     started = datetime.now(UTC)
@@ -218,7 +178,7 @@ def fanout(world: World, log: Any = print) -> dict[str, Any]:
         people = c.execute(select(func.count()).select_from(person_status).where(
             person_status.c.last_result == "negative",
             person_status.c.last_result_at >= to_ms(started))).scalar_one()
-    if people != len(world.people):
-        raise RuntimeError(f"fan-out reached {people} people, expected {len(world.people)}")
+    if people != expected:
+        raise RuntimeError(f"fan-out reached {people} people, expected {expected}")
     return {"tubes": rows, "people": people, "elapsed_s": round(elapsed, 3),
             "people_per_s": round(people / elapsed), "setup_s": round(setup_s, 1)}

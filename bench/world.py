@@ -1,39 +1,41 @@
-"""Bench set-up (never measured): a fresh database per backend, the example city's regions, one
-lab, bench sites with a sampler each, a courier, and N people; and the station event streams the
-benchmarks send.
-
-People are prepared the way ``PeopleService`` prepares them (valid resident ID numbers, the
-vault's encryption and lookup hashes, masked names) and written with the store's
-``insert_people`` in chunks, which is much faster than going through the import validation.
+"""Bench set-up (never measured): a fresh database per backend holding a synthetic city of N
+people (``hesuan.sim.city.generate_city``: real districts, households, key groups), plus a
+bench lab, bench sampling sites with one sampler each, a lab user and a courier; the station
+event streams the HTTP benchmarks send; and the "received by the lab" state of a testing round
+that the result fan-out starts from.
 """
 
 from __future__ import annotations
 
-import random
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import create_engine, make_url, select, text
 
+from hesuan.adapters.db.bulk import read_roster
+from hesuan.adapters.db.schema import sites as sites_table
 from hesuan.bootstrap import Platform, bootstrap
 from hesuan.config import Settings
 from hesuan.domain.access import Principal, Role
-from hesuan.domain.people import mask_name
+from hesuan.domain.people import SINGLE_TUBE_GROUPS
 from hesuan.domain.sampling import SiteKind, make_box_code, make_tube_barcode
 from hesuan.services.places import LabInput, SiteInput
-from hesuan.services.ports import NewPerson
-from hesuan.sim.example import OPERATOR, make_name, make_resident_id, seed_regions
+from hesuan.sim.city import generate_city
+from hesuan.sim.example import OPERATOR
 
-__all__ = ["PASSWORD", "SECRET", "World", "fresh_database_url"]
+__all__ = ["PASSWORD", "SECRET", "TUBES_PER_BOX", "TUBE_SIZE", "World", "fresh_database_url"]
 
 SECRET = "hesuan-bench-secret"
 PASSWORD = "bench-password-2022"
+CITY_SEED = 20220829
 TUBE_SIZE = 10  # 10-in-1 pools (10混1)
 TUBES_PER_BOX = 80
+_KEY_GROUPS = frozenset(g.value for g in SINGLE_TUBE_GROUPS)
 
 
 def fresh_database_url(backend: str, workdir: Path, pg_url: str) -> str:
@@ -69,11 +71,12 @@ class World:
     lab_id: str
     sites: list[str]
     users: dict[str, Principal]  # bench-sampler-K (site K), bench-lab, bench-courier
-    people: list[str]  # person ids, in insertion order
-    codes: list[str]  # sampling-code token per person (same order)
+    people: list[str]  # person ids (the city's roster)
+    poolable: list[int]  # indexes of people who may go into pooled tubes (no key group)
+    _codes: dict[int, str] = field(default_factory=dict)
     _next_person: int = 0
-    _next_tube: int = 1
-    _next_box: int = 1
+    _next_tube: int = 0
+    _next_box: int = 0
     setup_s: dict[str, float] = field(default_factory=dict)
 
     # -- creation --------------------------------------------------------------------------
@@ -81,17 +84,19 @@ class World:
     @classmethod
     def create(cls, backend: str, database_url: str, workdir: Path, people: int,
                sites: int, log: Any = print) -> World:
-        import time
-
         settings = Settings(database_url=database_url, secret_key=SECRET,
                             environment="development", key_file=workdir / "secret.key",
                             sms_file=workdir / "sms.jsonl")
         t0 = time.perf_counter()
         platform = bootstrap(settings, migrate=True, fast_passwords=True)
-        grids = seed_regions(platform)
+        report = generate_city(platform, people, CITY_SEED)
+        t1 = time.perf_counter()
+        with platform.engine.connect() as c:
+            regions = [r[0] for r in c.execute(
+                select(sites_table.c.region_code).order_by(sites_table.c.id).limit(sites))]
         lab_id = platform.places.add_lab(OPERATOR, LabInput("基准测试实验室", "1401", 2_000_000))
         site_ids = [platform.places.add_site(OPERATOR, SiteInput(
-            name=f"基准采样点{k + 1}", kind=SiteKind.FIXED, region_code=grids[k % len(grids)][:9],
+            name=f"基准采样点{k + 1}", kind=SiteKind.FIXED, region_code=regions[k % len(regions)],
             windows=8, opening_hours="00:00-24:00")) for k in range(sites)]
         users: dict[str, Principal] = {}
         for k, sid in enumerate(site_ids):
@@ -102,13 +107,15 @@ class World:
         users["bench-lab"] = Principal(uid, "bench-lab", Role.LAB, lab_id)
         uid = platform.auth.create_user(OPERATOR, "bench-courier", PASSWORD, Role.COURIER)
         users["bench-courier"] = Principal(uid, "bench-courier", Role.COURIER)
-        t1 = time.perf_counter()
-        ids = _insert_people(platform, grids, people, log)
-        t2 = time.perf_counter()
-        codes = [platform.deps.codes.sign(pid) for pid in ids]
-        w = cls(backend, database_url, workdir, platform, lab_id, site_ids, users, ids, codes)
-        w.setup_s = {"seed_city_s": round(t1 - t0, 2), "insert_people_s": round(t2 - t1, 2),
-                     "people_per_s": round(people / (t2 - t1)) if people else 0}
+        roster = read_roster(platform.engine)
+        ids = [r[0] for r in roster]
+        poolable = [i for i, r in enumerate(roster)
+                    if not (set(r[3].split(",")) & _KEY_GROUPS)]
+        w = cls(backend, database_url, workdir, platform, lab_id, site_ids, users, ids, poolable)
+        w.setup_s = {"city_s": round(t1 - t0, 1), "people": report.people,
+                     "city_people_per_s": round(report.people_per_second)}
+        log(f"{backend}: city of {report.people:,} people in {t1 - t0:.1f} s "
+            f"({len(poolable):,} poolable, {report.people - len(poolable):,} key groups)")
         return w
 
     def close(self) -> None:
@@ -117,18 +124,25 @@ class World:
     # -- allocation ------------------------------------------------------------------------
 
     def take_people(self, n: int) -> list[int]:
-        """Indexes of the next ``n`` people (wrapping around the population)."""
-        out = [(self._next_person + i) % len(self.people) for i in range(n)]
+        """Indexes of the next ``n`` poolable people (wrapping around the population)."""
+        out = [self.poolable[(self._next_person + i) % len(self.poolable)] for i in range(n)]
         self._next_person += n
         return out
 
+    def code(self, idx: int) -> str:
+        """The sampling-code token of person ``idx`` (what the window scans)."""
+        c = self._codes.get(idx)
+        if c is None:
+            c = self._codes[idx] = self.platform.deps.codes.sign(self.people[idx])
+        return c
+
     def tube_barcode(self) -> str:
         self._next_tube += 1
-        return make_tube_barcode(self._next_tube)
+        return make_tube_barcode(9_000_000_000 + self._next_tube)  # clear of the city's
 
     def box_code(self) -> str:
         self._next_box += 1
-        return make_box_code(self._next_box)
+        return make_box_code(900_000_000 + self._next_box)
 
     def sampler(self, k: int) -> Principal:
         return self.users[f"bench-sampler-{k + 1}"]
@@ -149,7 +163,7 @@ class World:
             yield _ev("open_tube", site_id, at, barcode=barcode, mode=TUBE_SIZE, window=1)
             for idx in people[first:first + TUBE_SIZE]:
                 at += step
-                yield _ev("sample", site_id, at, barcode=barcode, code=self.codes[idx])
+                yield _ev("sample", site_id, at, barcode=barcode, code=self.code(idx))
             if boxed:
                 if box is None:
                     box, in_box = self.box_code(), 0
@@ -161,47 +175,73 @@ class World:
         if boxed and box is not None:
             yield _ev("seal_box", site_id, at, box_code=box)
 
+    # -- a testing round, received by the lab (fan-out set-up) -----------------------------
+
+    def received_round(self) -> tuple[list[str], int]:
+        """Everyone sampled (10-in-1, key groups single and priority), tubes sealed, boxed,
+        handed over and received by the bench lab: the state a lab's results file meets.
+        Written with bulk SQL (the same rows the station, courier and lab calls write;
+        sampling 1 M people through the services would take the bench most of an hour).
+        Returns the tube barcodes and the number of people."""
+        now = datetime.now(UTC)
+        ms = int(now.timestamp() * 1000)
+        sampled, sealed, received = ms - 3_600_000, ms - 3_000_000, ms - 600_000
+        site, sampler = self.sites[0], self.sampler(0).user_id
+        courier = self.users["bench-courier"].user_id
+        pools = [self.poolable[i:i + TUBE_SIZE] for i in range(0, len(self.poolable), TUBE_SIZE)]
+        pooled = set(self.poolable)
+        singles = [[i] for i in range(len(self.people)) if i not in pooled]
+        tube_rows, sample_rows, box_rows = [], [], []
+        barcodes: list[str] = []
+        box_id, in_box = "", TUBES_PER_BOX
+        for members in pools + singles:
+            if in_box == TUBES_PER_BOX:
+                box_id, in_box = uuid.uuid4().hex, 0
+                box_rows.append([box_id, self.box_code(), site, "received", sampled, sealed, 0,
+                                 sealed, courier, sealed, self.lab_id, received, 0, False])
+            in_box += 1
+            box_rows[-1][6] += 1
+            box_rows[-1][12] += 1
+            tid, barcode = uuid.uuid4().hex, self.tube_barcode()
+            barcodes.append(barcode)
+            single = len(members) == 1
+            tube_rows.append((tid, barcode, site, 1, 1 if single else TUBE_SIZE, len(members),
+                              single, "received", sampled, sampler, sampled, sealed, box_id,
+                              self.lab_id, received))
+            sample_rows.extend((tid, self.people[i], str(uuid.uuid4()), sampled + k)
+                               for k, i in enumerate(members))
+        c = self.platform.engine.connect()
+        try:
+            with c.begin():
+                _many(c, "boxes (id, code, site_id, status, opened_at, sealed_at, tube_count, "
+                      "first_tube_sealed_at, courier_id, handed_over_at, lab_id, received_at, "
+                      "received_count, discrepancy)", [tuple(r) for r in box_rows])
+                _many(c, "tubes (id, barcode, site_id, \"window\", capacity, count, priority, "
+                      "status, opened_at, opened_by, first_sampled_at, sealed_at, box_id, "
+                      "lab_id, received_at)", tube_rows)
+                _many(c, "samples (tube_id, person_id, event_id, sampled_at)", sample_rows)
+                c.execute(text(
+                    "UPDATE person_status SET last_sampled_at = s.sampled_at, "
+                    "last_tube_id = s.tube_id, updated_at = :now, test_state = CASE WHEN "
+                    "person_status.test_state IN ('none', 'negative', 'sampled') THEN 'sampled' "
+                    "ELSE person_status.test_state END FROM samples s JOIN tubes t "
+                    "ON t.id = s.tube_id WHERE t.lab_id = :lab AND t.status = 'received' "
+                    "AND person_status.person_id = s.person_id"),
+                    {"now": ms, "lab": self.lab_id})
+        finally:
+            c.close()
+        return barcodes, len(sample_rows)
+
+
+def _many(conn: Any, target: str, rows: list[tuple[Any, ...]]) -> None:
+    """Plain driver ``executemany`` in chunks (set-up only)."""
+    n = target.count(",") + 1
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sql = f"INSERT INTO {target} VALUES ({', '.join([mark] * n)})"
+    for i in range(0, len(rows), 50_000):
+        conn.exec_driver_sql(sql, rows[i:i + 50_000])
+
 
 def _ev(kind: str, site_id: str, at: datetime, **extra: Any) -> dict[str, Any]:
     return {"event_id": str(uuid.uuid4()), "kind": kind, "site_id": site_id,
             "at": at.isoformat()} | extra
-
-
-def _insert_people(platform: Platform, grids: list[str], n: int, log: Any) -> list[str]:
-    """N synthetic residents with valid, unique ID numbers, written in chunks."""
-    vault, new_id = platform.deps.vault, platform.deps.new_id
-    rng = random.Random(20220829)
-    names = [make_name(rng) for _ in range(997)]
-    ids: list[str] = []
-    chunk: list[NewPerson] = []
-    base = date(1950, 1, 1)
-    now = datetime.now(UTC)
-
-    def flush() -> None:
-        with platform.deps.uow() as uow:
-            uow.insert_people(chunk, now)
-            uow.commit()
-        chunk.clear()
-
-    for i in range(n):
-        grid = grids[i % len(grids)]
-        born = base + timedelta(days=i // 1000)  # (birth date, serial) is unique per person
-        id_number = make_resident_id(grid[:6], born, i % 1000)
-        name = names[i % len(names)]
-        phone = f"13{i:09d}"
-        pid = new_id()
-        ids.append(pid)
-        chunk.append(NewPerson(
-            id=pid, id_kind="resident", id_hash=vault.lookup_hash(f"resident:{id_number}"),
-            id_enc=vault.encrypt(id_number), id_last4=id_number[-4:], name_enc=vault.encrypt(name),
-            name_masked=mask_name(name), phone_enc=vault.encrypt(phone),
-            phone_hash=vault.lookup_hash(f"phone:{phone}"), grid_code=grid,
-            household_id=f"{grid}{i // 3:06d}"[:32], address=f"{1 + i % 12}号楼{1 + i % 3}单元",
-            groups="", birth_year=born.year, language="zh"))
-        if len(chunk) >= 10_000:
-            flush()
-            if (i + 1) % 200_000 == 0:
-                log(f"    {i + 1:,} people")
-    if chunk:
-        flush()
-    return ids
