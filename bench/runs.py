@@ -97,6 +97,13 @@ def _check_single(body: bytes) -> str | None:
     return None if b'"status":"accepted"' in body else body[:300].decode(errors="replace")
 
 
+def _enough_people(world: World, n: int) -> None:
+    """Concurrent stations must not scan the same person into two open tubes."""
+    if n > len(world.poolable):
+        raise SystemExit(f"this run scans {n:,} people at once but the city has only "
+                         f"{len(world.poolable):,} who may be pooled: raise --people")
+
+
 def _people_for_events(events: int) -> int:
     """People whose boxed station stream has at least ``events`` events (12-13 a tube)."""
     return (events // (TUBE_SIZE + 2) + 1) * TUBE_SIZE
@@ -109,6 +116,7 @@ def batch_scans(world: World, server: Server, tokens: list[str], *, clients: int
     (finishing its last tube and box) is posted after the clock stops."""
     per_conn: list[list[bytes]] = []
     tails: list[list[bytes]] = []
+    _enough_people(world, clients * _people_for_events(batches * 1000))
     for k in range(clients):
         site = world.sites[k % len(world.sites)]
         token = tokens[k % len(tokens)]
@@ -137,6 +145,7 @@ def single_scans(world: World, server: Server, tokens: list[str], *, connections
     """``connections`` windows each scan ``tubes_per_connection`` tubes one event a request:
     ``open_tube`` then ten ``sample`` scans (the tube seals itself when full)."""
     per_conn: list[list[bytes]] = []
+    _enough_people(world, connections * tubes_per_connection * TUBE_SIZE)
     for c in range(connections):
         site = world.sites[c % len(world.sites)]
         token = tokens[c % len(tokens)]
