@@ -66,6 +66,9 @@ def city_generate(
     fresh: Annotated[bool, typer.Option("--fresh", help="throw away the database first")] = False,
     workers: Annotated[int | None, typer.Option(help="processes preparing rows "
                                                      "(default: one per CPU)")] = None,
+    start: Annotated[str | None, typer.Option(
+        help="when the testing policies start (ISO time; default: local midnight four days "
+             "ago, the default start of `hesuan simulate`)")] = None,
 ) -> None:
     """Generate the synthetic city into the configured (empty) database."""
     from rich.progress import (
@@ -77,14 +80,17 @@ def city_generate(
         TimeRemainingColumn,
     )
 
+    from hesuan.adapters.clock import FixedClock
     from hesuan.bootstrap import bootstrap
     from hesuan.config import Settings
     from hesuan.sim.city import CityExists, generate_city
+    from hesuan.sim.simulate import default_round_start
 
     settings = Settings()
     if fresh:
         _fresh_database(settings)
-    platform = bootstrap(settings)
+    begin = _parse_time(start, "--start") or default_round_start()
+    platform = bootstrap(settings, clock=FixedClock(begin))
     try:
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
@@ -116,6 +122,115 @@ def city_generate(
                   f"({report.people_per_second:,.0f} people/s); total {report.seconds:.1f} s")
 
 
+def simulate(
+    start: Annotated[str | None, typer.Option(
+        help="start of the round (ISO time; default: local midnight four days ago)")] = None,
+    hours: Annotated[float, typer.Option(help="simulated hours of arrivals", min=1)] = 72.0,
+    prevalence: Annotated[float, typer.Option(help="share of people infected", min=0,
+                                              max=0.5)] = 0.001,
+    faults: Annotated[str, typer.Option(
+        help="comma-separated: lost_tube,box_missing_tube,unknown_result,late_courier")] = "",
+    seed: Annotated[int, typer.Option(help="the round is the same for the same seed")] = 1,
+    tick: Annotated[int, typer.Option(help="minutes per station batch (per site); couriers "
+                                           "call on tick boundaries", min=1, max=60)] = 30,
+    as_json: Annotated[bool, typer.Option("--json", help="the summary as JSON on stdout")] = False,
+) -> None:
+    """Simulate a testing round on the generated city, through the real services."""
+    from datetime import timedelta
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from hesuan.adapters.clock import FixedClock
+    from hesuan.bootstrap import bootstrap
+    from hesuan.config import Settings
+    from hesuan.entrypoints.cli import _print_json
+    from hesuan.sim.simulate import (
+        FAULTS,
+        CountingSender,
+        default_round_start,
+        simulate_round,
+    )
+
+    wanted = [f.strip() for f in faults.split(",") if f.strip()]
+    bad = [f for f in wanted if f not in FAULTS]
+    if bad:
+        raise typer.BadParameter(f"unknown faults {bad}; known: {', '.join(FAULTS)}",
+                                 param_hint="--faults")
+    begin = _parse_time(start, "--start") or default_round_start()
+    clock = FixedClock(begin)
+    sender = CountingSender()
+    platform = bootstrap(Settings(), clock=clock, sender=sender)
+    try:
+        with Progress(TextColumn("{task.description}"), BarColumn(),
+                      TextColumn("{task.fields[at]}"), TimeElapsedColumn(),
+                      console=console) as bar:
+            task = bar.add_task("simulated hours", total=hours, at="")
+
+            def progress(done_s: float, total_s: float) -> None:
+                bar.update(task, completed=done_s / 3600,
+                           at=(begin + timedelta(seconds=done_s)).strftime("%Y-%m-%d %H:%M UTC"))
+
+            summary = simulate_round(platform, clock, sender, begin, hours=hours,
+                                     prevalence=prevalence, faults=wanted, seed=seed,
+                                     tick=timedelta(minutes=tick), progress=progress)
+    finally:
+        platform.close()
+    if as_json:
+        _print_json(summary.as_dict())
+    _print_summary(summary)
+    if not summary.reconcile_matches:
+        raise typer.Exit(1)
+
+
+def _print_summary(s: Any) -> None:
+    from rich.console import Group
+
+    t = Table(title=f"simulated round {s.start:%Y-%m-%d %H:%M} → {s.end:%Y-%m-%d %H:%M} UTC "
+                    f"(drained {s.drained_until:%m-%d %H:%M})")
+    t.add_column("measure")
+    t.add_column("value", justify="right")
+    tubes = ", ".join(f"{n:,}×{k}-in-1" for k, n in sorted(s.tubes.items(), reverse=True))
+    rows = [
+        ("people in the city", f"{s.people:,}"),
+        ("people due", f"{s.people_due:,}"),
+        ("sampled", f"{s.sampled:,}"),
+        ("coverage", f"{s.coverage:.1%}"),
+        ("tubes", tubes or "0"),
+        ("boxes", f"{s.boxes:,}"),
+        ("infected (sampled)", f"{s.infected:,} ({s.infected_sampled:,})"),
+        ("positive pools", f"{s.pooled_positive:,}"),
+        ("positive single tubes", f"{s.single_positive:,}"),
+        ("invalid tubes", f"{s.invalid_tubes:,}"),
+        ("recalls opened / resolved", f"{s.recalls_opened:,} / {s.recalls_resolved:,}"),
+        ("station events sent (rejected)",
+         f"{s.events_sent:,} ({sum(s.events_rejected.values()):,})"),
+        ("service calls", f"{s.calls:,}"),
+        ("messages sent", ", ".join(f"{k} {v:,}" for k, v in sorted(s.messages.items()))
+         or "0"),
+        ("alerts raised", f"{s.alerts_raised:,} "
+         + ", ".join(f"{k} {v}" for k, v in sorted(s.alerts_by_kind.items()))),
+        ("wall time", f"{s.wall_seconds:.1f} s"),
+    ]
+    for k, v in rows:
+        t.add_row(k, v)
+    ta = Table(title="turnaround since first sample (minutes)")
+    ta.add_column("stage")
+    for col in ("n", "p50", "p90"):
+        ta.add_column(col, justify="right")
+    for stage, v in s.turnaround.get("since_first_sample", {}).items():
+        ta.add_row(stage, f"{v['n']:,}", str(v["p50_min"]), str(v["p90_min"]))
+    rc = Table(title="reconciliation: found vs injected faults")
+    rc.add_column("list")
+    rc.add_column("found", justify="right")
+    rc.add_column("expected", justify="right")
+    rc.add_column("")
+    for k, v in s.reconcile_counts.items():
+        exp = s.expected_reconcile.get(k, 0)
+        rc.add_row(k, str(v), str(exp), "[green]ok[/green]" if v == exp else "[red]MISMATCH[/red]")
+    console.print(Group(t, ta, rc))
+
+
 def register(app: typer.Typer, report_app: typer.Typer) -> None:
     """Add the city, simulate and analytics-report commands to the CLI."""
     app.add_typer(city_app, name="city")
+    app.command("simulate")(simulate)

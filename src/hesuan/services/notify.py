@@ -45,6 +45,7 @@ TEMPLATES: dict[str, dict[str, str]] = {
 }
 
 _MAX_BACKOFF = timedelta(hours=1)
+_MARK_BATCH = 200
 
 
 def render(template: str, language: str, params: dict[str, Any]) -> str:
@@ -69,6 +70,18 @@ class OutboxService:
         with self._d.uow(readonly=True) as uow:
             batch = uow.pending_outbox(now, limit)
         sent = failed = 0
+        done: list[str] = []
+
+        def mark_sent() -> None:
+            # Sent marks are committed a few hundred at a time (a reminder burst is tens of
+            # thousands of messages); a crash in between re-sends at most that many.
+            with self._d.uow() as uow:
+                at = self._d.clock.now()
+                for message_id in done:
+                    uow.outbox_sent(message_id, at)
+                uow.commit()
+            done.clear()
+
         for m in batch:
             try:
                 phone = self._d.vault.decrypt(m.phone_enc) if m.phone_enc else None
@@ -81,9 +94,11 @@ class OutboxService:
                     uow.commit()
                 continue
             sent += 1
-            with self._d.uow() as uow:
-                uow.outbox_sent(m.id, self._d.clock.now())
-                uow.commit()
+            done.append(m.id)
+            if len(done) >= _MARK_BATCH:
+                mark_sent()
+        if done:
+            mark_sent()
         return DeliveryReport(sent, failed)
 
 

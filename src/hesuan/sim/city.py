@@ -623,7 +623,8 @@ def generate_city(platform: Platform, people: int, seed: int, *, workers: int | 
                   progress: Callable[[int, int], None] | None = None) -> CityReport:
     """Make the city in the platform's (empty) database. ``progress(done, total)`` is called as
     people are stored. ``workers``: processes preparing rows (default: one per CPU; 0 or 1 runs
-    in this process)."""
+    in this process). The testing policies (DESIGN.md defaults) start at the platform clock's
+    now: bootstrap with a ``FixedClock`` at the first round's start."""
     global _FORK_JOB
     started = time.perf_counter()
     if bulk.people_count(platform.engine):
@@ -664,6 +665,7 @@ def generate_city(platform: Platform, people: int, seed: int, *, workers: int | 
             if shard_dir is not None:
                 shutil.rmtree(shard_dir, ignore_errors=True)
     people_seconds = time.perf_counter() - t_people
+    platform.status.seed_defaults(OPERATOR, start=now)
     with platform.deps.uow() as uow:
         uow.audit(platform.deps.clock.now(), OPERATOR.username, "city.generate", "city",
                   {"seed": seed, "people": n, "grids": len(plan.grids),

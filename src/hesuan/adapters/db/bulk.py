@@ -27,7 +27,7 @@ from typing import Any, Self
 from sqlalchemy import Engine, func, insert, select
 from sqlalchemy.engine import make_url
 
-from hesuan.adapters.db.schema import people, sites, users
+from hesuan.adapters.db.schema import boxes, people, sites, tubes, users
 
 __all__ = [
     "PEOPLE_COLUMNS",
@@ -36,7 +36,9 @@ __all__ = [
     "copy_people_pg",
     "insert_sites",
     "insert_users",
+    "last_serials",
     "people_count",
+    "read_roster",
 ]
 
 PEOPLE_COLUMNS: tuple[str, ...] = (
@@ -53,6 +55,24 @@ _REINDEXED = ("people", "person_status")
 def people_count(engine: Engine) -> int:
     with engine.connect() as c:
         return int(c.execute(select(func.count()).select_from(people)).scalar_one())
+
+
+def read_roster(engine: Engine) -> list[tuple[str, str, str | None, str]]:
+    """(id, grid code, household id, groups) of every person, in id order (the simulator's
+    population; no personal data)."""
+    with engine.connect() as c:
+        return [(r[0], r[1], r[2], r[3]) for r in c.execute(
+            select(people.c.id, people.c.grid_code, people.c.household_id, people.c.groups)
+            .order_by(people.c.id))]
+
+
+def last_serials(engine: Engine) -> tuple[int, int]:
+    """The highest tube and box serial numbers in use (barcode without its check digit), so a
+    simulated round on a database that already has tubes uses fresh barcodes."""
+    with engine.connect() as c:
+        tube = c.execute(select(func.max(tubes.c.barcode))).scalar_one_or_none()
+        box = c.execute(select(func.max(boxes.c.code))).scalar_one_or_none()
+    return (int(tube[:12]) if tube else 0, int(box[2:11]) if box else 0)
 
 
 def insert_sites(engine: Engine, rows: Sequence[dict[str, Any]]) -> None:
