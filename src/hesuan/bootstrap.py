@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 
 from hesuan.adapters.clock import SystemClock
 from hesuan.adapters.crypto import Argon2Passwords, HmacCodeSigner, KeyRing, load_master_secret
+from hesuan.adapters.db.analytics import SqlAnalytics
 from hesuan.adapters.db.engine import make_engine
 from hesuan.adapters.db.migrate import upgrade
 from hesuan.adapters.db.store import SqlUnitOfWorkFactory
@@ -24,6 +25,7 @@ from hesuan.adapters.passes.keys import PassKeyStore
 from hesuan.adapters.qr import SegnoQr
 from hesuan.adapters.senders import ConsoleSender, JsonlFileSender
 from hesuan.config import Settings
+from hesuan.services.analytics import AnalyticsService
 from hesuan.services.auth import AuthService
 from hesuan.services.context import Deps, Limits
 from hesuan.services.delivery import DeliveryService
@@ -66,6 +68,7 @@ class Platform:
     status: StatusService
     venues: VenueService
     worklists: WorklistService
+    analytics: AnalyticsService
 
     def close(self) -> None:
         self.engine.dispose()
@@ -119,4 +122,5 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None, sender: Sender 
         alerts=AlertService(deps), reports=ReportService(deps), passes=passes, status=status,
         venues=VenueService(deps, passes),
         worklists=WorklistService(deps, SqlWorklists(engine)),
+        analytics=AnalyticsService(deps, SqlAnalytics(engine)),
     )

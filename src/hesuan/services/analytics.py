@@ -1,0 +1,240 @@
+"""Analytics reports over a testing round: coverage (应检尽检), positive pools and their recalls,
+and prevalence from pool results with the pool size to recommend.
+
+* **Coverage** by district, street, community and grid: people due (everyone living there),
+  sampled within the round's window, exempt (an exemption in force and not sampled), and
+  outstanding (due − sampled − exempt).
+* **Positives**: every positive pooled tube of the window with its recalls (召回复核) and their
+  outcomes; only masked names leave the service, and the read is audited.
+* **Prevalence** per district and for the city: routine pools (no recall re-samples; not
+  first-landing or hospital sites) tested and positive by pool size, the estimate with its 95%
+  interval and the recommended pool size (``domain.pooling``).
+
+The round's window ends at ``as_of`` — by default the latest sample recorded, so a report on a
+simulated or restored round describes that round — and starts one cadence plus grace
+(72 h + 24 h) earlier: who was sampled in that window is covered.
+All counting is set-based SQL in the adapter behind the ``AnalyticsQueries`` port.
+
+Imports: standard library, ``hesuan.domain``, ``hesuan.services``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from hesuan.domain.access import Principal, Role, require
+from hesuan.domain.errors import InvalidInput, PermissionDenied
+from hesuan.domain.pooling import (
+    ALLOWED_POOL_SIZES,
+    PoolCounts,
+    estimate_prevalence,
+    recommend_pool_size,
+)
+from hesuan.domain.regions import LEVEL_CODE_LENGTH, Level
+from hesuan.services.context import Deps
+
+__all__ = ["ROUND_WINDOW", "AnalyticsQueries", "AnalyticsService", "CoverageCounts"]
+
+#: Sampled within the cadence (72 h) plus the grace before a status changes (24 h).
+ROUND_WINDOW = timedelta(hours=96)
+_LEVELS: tuple[Level, ...] = (Level.DISTRICT, Level.STREET, Level.COMMUNITY, Level.GRID)
+_PLURAL = {Level.DISTRICT: "districts", Level.STREET: "streets",
+           Level.COMMUNITY: "communities", Level.GRID: "grids"}
+
+
+@dataclass(frozen=True, slots=True)
+class CoverageCounts:
+    grid_code: str
+    due: int
+    sampled: int
+    exempt: int
+
+
+class AnalyticsQueries(Protocol):
+    """What the analytics reports read (implemented set-based in ``adapters.db.analytics``).
+    Times are aware UTC datetimes."""
+
+    def latest_sample_at(self) -> datetime | None: ...
+
+    def coverage_by_grid(self, prefix: str, since: datetime,
+                         as_of: datetime) -> list[CoverageCounts]: ...
+
+    def region_names(self, codes: Sequence[str]) -> dict[str, str]: ...
+
+    def positive_pools(self, prefix: str, since: datetime, as_of: datetime,
+                       limit: int) -> list[dict[str, Any]]:
+        """Positive pooled tubes, newest first, each with a ``recalls`` list."""
+
+    def routine_pool_counts(self, prefix: str, since: datetime,
+                            as_of: datetime) -> list[tuple[str, int, int, int]]:
+        """(district code, pool size, tubes tested, tubes positive) of routine tubes."""
+
+
+class AnalyticsService:
+    def __init__(self, deps: Deps, queries: AnalyticsQueries) -> None:
+        self._d = deps
+        self._q = queries
+
+    # -- the window and the scope ----------------------------------------------------------
+
+    def _window(self, as_of: datetime | None, window: timedelta) -> tuple[datetime, datetime]:
+        if as_of is not None and as_of.tzinfo is None:
+            raise InvalidInput("as_of must carry a timezone", code="naive_time", field="as_of")
+        if window <= timedelta(0):
+            raise InvalidInput("window must be positive", code="bad_window", field="window")
+        end = as_of or self._q.latest_sample_at() or self._d.clock.now()
+        return end - window, end
+
+    @staticmethod
+    def _scope(actor: Principal, region: str | None) -> str:
+        """The region prefix the actor may see (and asked for)."""
+        own = "" if actor.role is Role.ADMIN else (actor.scope or "")
+        wanted = region or ""
+        if wanted and not wanted.isdigit():
+            raise InvalidInput("region must be a region code", code="bad_region_code",
+                               field="region")
+        if wanted.startswith(own):
+            return wanted
+        if own.startswith(wanted):
+            return own
+        raise PermissionDenied(f"region {wanted} is outside your region {own}",
+                               code="wrong_scope", field="region")
+
+    # -- coverage --------------------------------------------------------------------------
+
+    def coverage(self, actor: Principal, *, region: str | None = None,
+                 as_of: datetime | None = None, window: timedelta = ROUND_WINDOW,
+                 level: Level = Level.GRID) -> dict[str, Any]:
+        require(actor, Role.HEALTH_OFFICER, Role.GRID_WORKER, action="see coverage")
+        if level not in _LEVELS:
+            raise InvalidInput("level must be district, street, community or grid",
+                               code="bad_level", field="level")
+        prefix = self._scope(actor, region)
+        since, end = self._window(as_of, window)
+        grids = self._q.coverage_by_grid(prefix, since, end)
+        depth = _LEVELS.index(level) + 1
+        totals: dict[Level, dict[str, list[int]]] = {lv: defaultdict(lambda: [0, 0, 0])
+                                                     for lv in _LEVELS[:depth]}
+        city = [0, 0, 0]
+        for g in grids:
+            for lv in _LEVELS[:depth]:
+                acc = totals[lv][g.grid_code[:LEVEL_CODE_LENGTH[lv]]]
+                acc[0] += g.due
+                acc[1] += g.sampled
+                acc[2] += g.exempt
+            city[0] += g.due
+            city[1] += g.sampled
+            city[2] += g.exempt
+        codes = [c for lv in _LEVELS[:depth] for c in totals[lv]]
+        names = self._q.region_names(codes)
+        out: dict[str, Any] = {
+            "as_of": _iso(end), "since": _iso(since),
+            "window_hours": window.total_seconds() / 3600, "region": prefix or None,
+            "total": _coverage_row(prefix or None, None, None, *city),
+        }
+        for lv in _LEVELS:
+            out[_PLURAL[lv]] = [] if lv not in totals else [
+                _coverage_row(code, names.get(code), _parent(code, lv), *acc)
+                for code, acc in sorted(totals[lv].items())]
+        return out
+
+    # -- positives -------------------------------------------------------------------------
+
+    def positives(self, actor: Principal, *, region: str | None = None,
+                  as_of: datetime | None = None, window: timedelta = ROUND_WINDOW,
+                  limit: int = 1000) -> dict[str, Any]:
+        require(actor, Role.HEALTH_OFFICER, action="see positive pools")
+        prefix = self._scope(actor, region)
+        since, end = self._window(as_of, window)
+        pools = self._q.positive_pools(prefix, since, end, limit)
+        recalls = [r for p in pools for r in p["recalls"]]
+        by_status: dict[str, int] = defaultdict(int)
+        for r in recalls:
+            key = r["status"] if r["status"] != "resolved" else f"resolved_{r['outcome']}"
+            by_status[key] += 1
+        investigations: dict[str, int] = defaultdict(int)
+        for p in pools:
+            investigations[p["investigation"] or "none"] += 1
+        with self._d.uow() as uow:
+            uow.audit(self._d.clock.now(), actor.username, "report.positives",
+                      f"region:{prefix or '*'}", {"pools": len(pools), "recalls": len(recalls)})
+            uow.commit()
+        return {
+            "as_of": _iso(end), "since": _iso(since), "region": prefix or None,
+            "positive_pools": len(pools), "investigations": dict(sorted(investigations.items())),
+            "recalls": len(recalls), "recalls_by_status": dict(sorted(by_status.items())),
+            "pools": [_json_times(p) for p in pools],
+        }
+
+    # -- prevalence ------------------------------------------------------------------------
+
+    def prevalence(self, actor: Principal, *, region: str | None = None,
+                   as_of: datetime | None = None, window: timedelta = ROUND_WINDOW,
+                   allowed: Sequence[int] = ALLOWED_POOL_SIZES) -> dict[str, Any]:
+        require(actor, Role.HEALTH_OFFICER, action="see prevalence")
+        prefix = self._scope(actor, region)
+        since, end = self._window(as_of, window)
+        rows = self._q.routine_pool_counts(prefix, since, end)
+        by_district: dict[str, dict[int, list[int]]] = defaultdict(
+            lambda: defaultdict(lambda: [0, 0]))
+        city: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+        for district, size, tested, positive in rows:
+            for acc in (by_district[district][size], city[size]):
+                acc[0] += tested
+                acc[1] += positive
+        names = self._q.region_names(sorted(by_district))
+        return {
+            "as_of": _iso(end), "since": _iso(since), "region": prefix or None,
+            "allowed_pool_sizes": sorted(set(allowed)),
+            "city": _prevalence_row(None, None, city, allowed),
+            "districts": [_prevalence_row(code, names.get(code), counts, allowed)
+                          for code, counts in sorted(by_district.items())],
+        }
+
+
+def _coverage_row(code: str | None, name: str | None, parent: str | None, due: int,
+                  sampled: int, exempt: int) -> dict[str, Any]:
+    outstanding = max(due - sampled - exempt, 0)
+    return {"code": code, "name": name, "parent_code": parent, "due": due, "sampled": sampled,
+            "exempt": exempt, "outstanding": outstanding,
+            "coverage": round(sampled / due, 4) if due else None}
+
+
+def _parent(code: str, level: Level) -> str | None:
+    i = _LEVELS.index(level)
+    return code[:LEVEL_CODE_LENGTH[_LEVELS[i - 1]]] if i > 0 else code[:4]
+
+
+def _prevalence_row(code: str | None, name: str | None, counts: dict[int, list[int]],
+                    allowed: Sequence[int]) -> dict[str, Any]:
+    pools = [PoolCounts(k, t, x) for k, (t, x) in sorted(counts.items())]
+    est = estimate_prevalence(pools)
+    current = max(pools, key=lambda c: c.tested * c.size).size if pools else None
+    return {
+        "code": code, "name": name,
+        "pools": {str(c.size): {"tested": c.tested, "positive": c.positive} for c in pools},
+        "pools_tested": est.pools_tested, "pools_positive": est.pools_positive,
+        "people_tested": est.people_tested, "p_hat": est.p_hat,
+        "ci95": None if est.lower is None else [est.lower, est.upper], "method": est.method,
+        "main_pool_size": current,
+        "recommended_pool_size": (None if est.upper is None
+                                  else recommend_pool_size(est.upper, allowed)),
+    }
+
+
+def _iso(t: datetime) -> str:
+    return t.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _json_times(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return _iso(value)
+    if isinstance(value, dict):
+        return {k: _json_times(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_times(v) for v in value]
+    return value
