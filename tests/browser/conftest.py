@@ -113,6 +113,10 @@ def login(page: Page, site: Site, user: str, password: str = DEMO_PASSWORD) -> N
 
 
 def shot(page: Page, name: str, full_page: bool = True) -> None:
+    """Save a screenshot, and check the page fits its screen (no sideways scrolling)."""
+    width = page.evaluate("document.documentElement.scrollWidth")
+    viewport = page.viewport_size
+    assert viewport is None or width <= viewport["width"], f"{name}: {width}px wide"
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=full_page)
 

@@ -129,20 +129,24 @@ def test_full_round(site: Site, context: BrowserContext) -> None:
     pass_text = page.locator("#pass-text").text_content() or ""
     assert pass_text.startswith("SP1:")
 
-    # -- venue: check the pass ---------------------------------------------------------------
+    # -- venue: the four checks at the door with the resident's pass -------------------------
     if site.count("SELECT count(*) FROM users WHERE username = 'venue'") == 0:
-        site.platform.auth.create_user(OPERATOR, "venue", DEMO_PASSWORD, Role.VENUE, "V-0001")
+        venue_id = site.platform.venues.register(OPERATOR, "MALL-0001", "万达广场", "140105")
+        site.platform.auth.create_user(OPERATOR, "venue", DEMO_PASSWORD, Role.VENUE, venue_id)
     page = context.new_page()
     login(page, site, "venue")
     page.fill("#pass", pass_text.strip())
     page.press("#pass", "Enter")
     expect(page.locator("#verdict")).to_have_attribute("data-valid", "1")
     expect(page.locator("#verdict .badge.yellow")).to_have_count(1)
+    expect(page.locator("#door")).to_have_attribute("data-admitted", "0")  # not green
     shot(page, "11-venue-verdict")
     page.fill("#pass", pass_text.strip()[:-3] + "AAA")
     page.press("#pass", "Enter")
     expect(page.locator("#verdict")).to_have_attribute("data-valid", "0")
     shot(page, "12-venue-invalid")
+    assert site.count("SELECT count(*) FROM venue_checks") >= 2
+    assert site.count("SELECT count(*) FROM venue_checks WHERE admitted") == 0
 
     # -- the rest of the pages, photographed after the round ---------------------------------
     page = context.new_page()

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from hesuan.entrypoints.web.i18n import N_
 
-__all__ = ["COLOURS", "ERRORS", "EXEMPTION_REASONS", "RECALL_REASONS", "RESULTS", "ROLES",
-           "STAGES", "VERDICTS"]
+__all__ = ["COLOURS", "ERRORS", "EXEMPTION_REASONS", "PASS_FAILURES", "RECALL_REASONS",
+           "RESULTS", "ROLES", "STAGES", "VENUE_CHECKS", "VERDICTS"]
 
 ROLES = {
     "admin": N_("Administrator"),
@@ -57,6 +57,23 @@ VERDICTS = {
     "duplicate": N_("Same as recorded (no change)"),
     "correction": N_("Correction"),
     "rejected": N_("Rejected"),
+}
+
+PASS_FAILURES = {
+    "malformed": N_("Not a status pass (unreadable)."),
+    "unknown_key": N_("Signed with a key this platform does not trust."),
+    "bad_signature": N_("Forged or altered: the signature does not match."),
+    "key_not_valid": N_("The signing key was not valid when the pass was issued."),
+    "not_yet_valid": N_("Issued in the future: check the device's clock."),
+    "expired": N_("Expired: ask for a fresh pass."),
+    "revoked": N_("Revoked: a later result overtook it."),
+}
+
+VENUE_CHECKS = {
+    "temperature_ok": N_("Temperature"),
+    "code_ok": N_("Status code"),
+    "certificate_ok": N_("Certificate"),
+    "mask_ok": N_("Mask"),
 }
 
 STAGES = {

@@ -71,11 +71,17 @@ def _local(t: datetime | None, fmt: str = "%m-%d %H:%M") -> str:
     return "—" if t is None else t.astimezone(_SHANGHAI).strftime(fmt)
 
 
-def _minutes(v: float | int | None) -> str:
+_HOURS_MINUTES = N_("%(h)s h %(m)s min")
+_ONLY_MINUTES = N_("%(m)s min")
+
+
+def _minutes(v: float | int | None, gettext: Callable[[str], str]) -> str:
     if v is None:
         return "—"
     v = round(v)
-    return f"{v // 60} h {v % 60:02d} min" if v >= 60 else f"{v} min"
+    if v >= 60:
+        return gettext(_HOURS_MINUTES) % {"h": v // 60, "m": f"{v % 60:02d}"}
+    return gettext(_ONLY_MINUTES) % {"m": v}
 
 
 def _hour_label(epoch_ms: int) -> str:
@@ -89,7 +95,7 @@ def _env(locale: str) -> Environment:
                       extensions=["jinja2.ext.i18n"], trim_blocks=True, lstrip_blocks=True)
     env.install_gettext_translations(translations(locale), newstyle=True)  # type: ignore[attr-defined]
     env.filters["local"] = _local
-    env.filters["minutes"] = _minutes
+    env.filters["minutes"] = functools.partial(_minutes, gettext=translations(locale).gettext)
     env.filters["hourlabel"] = _hour_label
     env.globals.update(version=__version__, labels=m, locales=LOCALES)
     return env

@@ -91,9 +91,22 @@ def my_pass(request: Request, me: WebMe) -> Response:
 # -- venue ---------------------------------------------------------------------------------
 
 
+def _venue_page(request: Request, me: Principal, **extra: Any) -> Response:
+    """A venue account records the four checks at its door; other roles may check a pass."""
+    platform = platform_of(request)
+    venue, checks = None, []
+    if me.role is Role.VENUE and me.scope:
+        venue = next(iter(platform.venues.venues(me)), None)
+        if venue is not None:
+            checks = platform.venues.recent_checks(me, me.scope, 20)
+    return render(request, "venue.html", me, venue=venue, checks=checks,
+                  retention_days=platform.settings.venue_retention.days,
+                  text=extra.pop("text", ""), **extra)
+
+
 @router.get("/web/venue")
 def venue_page(request: Request, me: WebMe) -> Response:
-    return render(request, "venue.html", me, verdict=None, text="")
+    return _venue_page(request, me)
 
 
 @router.post("/web/venue")
@@ -103,11 +116,22 @@ def venue_verify(request: Request, me: WebMe, form: SignedForm) -> Response:
     try:
         if not value:
             raise InvalidInput("paste or scan a pass", code="missing_field", field="pass")
+        if me.role is Role.VENUE and me.scope:
+            temperature = text(form, "temperature", max_len=6) or "36.5"
+            try:
+                temp = float(temperature)
+            except ValueError:
+                raise InvalidInput("temperature must be a number (°C)",
+                                   code="bad_temperature", field="temperature") from None
+            check = platform.venues.check(me, me.scope, value, temp,
+                                          mask_ok=form.get("mask") == "1",
+                                          certificate_ok=form.get("certificate") == "1")
+            verdict = platform.passes.verify(me, value)
+            return _venue_page(request, me, verdict=verdict, check=check)
         verdict = platform.passes.verify(me, value)
     except HesuanError as exc:
-        return render(request, "venue.html", me, verdict=None, text=value,
-                      error=error_text(request, exc))
-    return render(request, "venue.html", me, verdict=verdict, text="")
+        return _venue_page(request, me, text=value, error=error_text(request, exc))
+    return _venue_page(request, me, verdict=verdict)
 
 
 # -- area (grid worker, health officer) ----------------------------------------------------
