@@ -75,6 +75,10 @@ class KeyRing:
         return outer.digest()
 
 
+_B32_DIGITS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
+_B32_TO_INT = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", "0123456789abcdefghijklmnopqrstuv")
+
+
 class HmacCodeSigner:
     """The ``CodeSigner`` port. Token: ``HS1:`` + Base32(person id (16 bytes) + MAC (10 bytes)),
     upper-case so it fits the QR alphanumeric mode. It carries no personal data."""
@@ -85,7 +89,7 @@ class HmacCodeSigner:
         self._key = key
 
     def _mac(self, raw_id: bytes) -> bytes:
-        return hmac.new(self._key, b"code:" + raw_id, hashlib.sha256).digest()[:10]
+        return hmac.digest(self._key, b"code:" + raw_id, "sha256")[:10]
 
     def sign(self, person_id: str) -> str:
         raw = bytes.fromhex(person_id)
@@ -96,10 +100,11 @@ class HmacCodeSigner:
         if not token.upper().startswith(self.PREFIX) or len(token) != len(self.PREFIX) + 42:
             return None
         body = token[len(self.PREFIX):].upper()
-        try:
-            blob = base64.b32decode(body + "=" * (-len(body) % 8))
-        except ValueError:
+        # Base32 by int(): 3x faster than base64.b32decode (every sample scan decodes one;
+        # BENCHMARKS.md), same result: 42 digits = 26 bytes and 2 padding bits.
+        if not _B32_DIGITS.issuperset(body):
             return None
+        blob = (int(body.translate(_B32_TO_INT), 32) >> 2).to_bytes(26, "big")
         raw, mac = blob[:16], blob[16:]
         if len(raw) != 16 or not hmac.compare_digest(mac, self._mac(raw)):
             return None
