@@ -79,8 +79,13 @@ class StatusService:
                 in_results: bool = False) -> int:
         """Decide again the status of stale people (all, the given ones, or the members of the
         current results batch) inside ``uow``'s transaction. Returns how many were decided."""
-        done = uow.refresh_plain(now)
         rules = self.rules(uow)
+        done = uow.refresh_plain(now)
+        overdue = [r for r in rules if r.enabled and r.predicate == "overdue"]
+        if len(overdue) == 1:
+            o = overdue[0]
+            done += uow.refresh_overdue(now, o.id, o.version,
+                                        o.colour.value if o.colour else None)
         if person_ids is not None:
             facts = uow.stale_facts(now, len(person_ids), person_ids)
             uow.write_statuses([(pid, decide(f, now, rules)) for pid, f in facts], now)
@@ -120,7 +125,10 @@ class StatusService:
             if due:
                 uow.enqueue_reminders([(self._d.new_id(), pid, due_ms) for pid, due_ms in due],
                                       now)
-                uow.mark_reminded(due)
+                if len(due) < limit:
+                    uow.mark_all_reminded(now, int(max_lead.total_seconds() * 1000))
+                else:
+                    uow.mark_reminded(due)
             decided = self.refresh(uow, now)
             purged = uow.purge_venue_checks(now - self._retention)
             uow.audit(now, actor.username, "sweep", "people",

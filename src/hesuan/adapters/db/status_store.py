@@ -16,14 +16,12 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, text
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy import update as sa_update
 
 from hesuan.adapters.db.schema import (
     arrivals,
     exemptions,
     from_ms,
-    outbox,
     overrides,
     person_status,
     policies,
@@ -41,11 +39,18 @@ _FACT_COLUMNS = (
     "ps.exempt_reason, ps.override_colour, ps.override_until, ps.override_reason, "
     "ps.arrival_at, ps.arrival_risk, ps.zone_kind"
 )
-_PLAIN = (
-    "ps.test_state IN ('none', 'sampled', 'negative') AND ps.open_recall_id IS NULL "
-    "AND ps.exempt_until IS NULL AND ps.override_colour IS NULL AND ps.arrival_at IS NULL "
-    "AND ps.zone_kind IS NULL AND (ps.next_due_at IS NULL OR ps.next_due_at + ps.grace_ms > :now)"
+# No special facts and not yet past due + grace: the engine decides green (R-DEFAULT) for such
+# people, so the set-based fast path may decide them without it. Unqualified column names: the
+# fragment is used in a one-table UPDATE and in a join where these names are unambiguous.
+_NOTHING_SPECIAL = (
+    "test_state IN ('none', 'sampled', 'negative') AND open_recall_id IS NULL "
+    "AND exempt_until IS NULL AND override_colour IS NULL AND arrival_at IS NULL "
+    "AND zone_kind IS NULL"
 )
+_PLAIN = _NOTHING_SPECIAL + " AND (next_due_at IS NULL OR next_due_at + grace_ms > :now)"
+# ... and past due + grace: the engine decides the overdue rule alone for such people.
+_PLAIN_OVERDUE = (_NOTHING_SPECIAL
+                  + " AND next_due_at IS NOT NULL AND next_due_at + grace_ms <= :now")
 
 
 def _dt(ms: int | None) -> datetime | None:
@@ -173,8 +178,19 @@ class StatusStoreMixin:
             "rule_id = 'R-DEFAULT', rule_version = 1, evidence = NULL, status_at = :now, "
             "status_valid_until = CASE WHEN next_due_at IS NULL THEN NULL "
             "  ELSE next_due_at + grace_ms END "
-            "WHERE person_id IN (SELECT ps.person_id FROM person_status ps "
-            f"WHERE ps.status_valid_until <= :now AND {_PLAIN})"), {"now": to_ms(now)}).rowcount)
+            f"WHERE status_valid_until <= :now AND {_PLAIN}"), {"now": to_ms(now)}).rowcount)
+
+    def refresh_overdue(self, now: datetime, rule_id: str, rule_version: int,
+                        colour: str | None) -> int:
+        """The second common case in one statement: stale people with nothing special who are
+        past due + grace get the overdue rule's colour (or their policy's overdue action) and
+        no time-based expiry, as the engine decides."""
+        return int(self.conn.execute(text(
+            "UPDATE person_status SET "
+            "colour = COALESCE(:colour, overdue_action, 'yellow'), reasons = 'overdue', "
+            "rule_id = :rid, rule_version = :rv, evidence = NULL, status_at = :now, "
+            f"status_valid_until = NULL WHERE status_valid_until <= :now AND {_PLAIN_OVERDUE}"),
+            {"now": to_ms(now), "colour": colour, "rid": rule_id, "rv": rule_version}).rowcount)
 
     def stale_facts(self, now: datetime, limit: int, person_ids: Sequence[str] | None = None,
                     in_results: bool = False) -> list[tuple[str, Facts]]:
@@ -240,28 +256,58 @@ class StatusStoreMixin:
         return bool(self.conn.execute(text("SELECT pg_try_advisory_xact_lock(74110002)"))
                     .scalar())
 
+    _REMIND = ("next_due_at > :now AND next_due_at <= :horizon AND next_due_at - lead_ms <= :now "
+               "AND (reminded_due_at IS NULL OR reminded_due_at <> next_due_at) "
+               "AND (exempt_until IS NULL OR exempt_until <= :now)")
+
     def due_for_reminder(self, now: datetime, max_lead_ms: int,
                          limit: int) -> list[tuple[str, int]]:
+        """People inside their reminder lead not yet reminded for this due time. The range on
+        the indexed ``next_due_at`` (bounded by the longest lead) keeps the read to the due."""
         n = to_ms(now)
         rows = self.conn.execute(text(
-            "SELECT person_id, next_due_at FROM person_status WHERE next_due_at > :now "
-            "AND next_due_at <= :horizon AND next_due_at - lead_ms <= :now "
-            "AND (reminded_due_at IS NULL OR reminded_due_at <> next_due_at) "
-            "AND (exempt_until IS NULL OR exempt_until <= :now) LIMIT :lim"),
+            f"SELECT person_id, next_due_at FROM person_status WHERE {self._REMIND} LIMIT :lim"),
             {"now": n, "horizon": n + max_lead_ms, "lim": limit}).all()
         return [(r[0], r[1]) for r in rows]
+
+    def mark_all_reminded(self, now: datetime, max_lead_ms: int) -> int:
+        """Record the reminder for every person ``due_for_reminder`` returned (one statement;
+        used when that read was not cut short by its limit)."""
+        n = to_ms(now)
+        return int(self.conn.execute(text(
+            f"UPDATE person_status SET reminded_due_at = next_due_at WHERE {self._REMIND}"),
+            {"now": n, "horizon": n + max_lead_ms}).rowcount)
 
     def enqueue_reminders(self, rows: Sequence[tuple[str, str, int]], now: datetime) -> None:
         """Reminder SMS into the outbox: one per person per due time (the de-duplication key),
         so a sweep run twice, or two sweeps at once, never queue a second one."""
-        ins = (postgresql.insert(outbox) if self._pg else sqlite.insert(outbox))
-        due_text = {d: _local(d) for _, _, d in rows}
-        for i in range(0, len(rows), 5000):
-            self.conn.execute(ins.on_conflict_do_nothing(), [
-                {"id": mid, "dedup_key": f"reminder:{pid}:{d}", "person_id": pid,
-                 "tube_id": None, "template": "reminder", "params": {"due": due_text[d]},
-                 "created_at": now, "next_attempt_at": now, "attempts": 0}
-                for mid, pid, d in rows[i:i + 5000]])
+        n = to_ms(now)
+        dues = {d: _local(d) for d in {d for _, _, d in rows}}
+        if self._pg:  # COPY into a temporary table, then one INSERT ... SELECT
+            raw: Any = self.conn.connection.driver_connection
+            with raw.cursor() as cur:
+                cur.execute("CREATE TEMP TABLE IF NOT EXISTS tmp_outbox (id varchar(32), "
+                            "dedup_key varchar(120), person_id varchar(32), params text) "
+                            "ON COMMIT DELETE ROWS")
+                texts_pg = {d: json.dumps({"due": v}) for d, v in dues.items()}
+                with cur.copy("COPY tmp_outbox (id, dedup_key, person_id, params) "
+                              "FROM STDIN") as cp:
+                    for mid, pid, d in rows:
+                        cp.write_row((mid, f"reminder:{pid}:{d}", pid, texts_pg[d]))
+                cur.execute(
+                    "INSERT INTO outbox (id, dedup_key, person_id, tube_id, template, params, "
+                    "created_at, next_attempt_at, attempts) SELECT id, dedup_key, person_id, "
+                    "NULL, 'reminder', params::json, %(n)s, %(n)s, 0 FROM tmp_outbox "
+                    "ON CONFLICT (dedup_key) DO NOTHING", {"n": n})
+                cur.execute("DELETE FROM tmp_outbox")
+            return
+        texts = {d: json.dumps({"due": v}) for d, v in dues.items()}
+        stmt = text(  # SQLite: the driver's executemany loop is the fastest path
+            "INSERT INTO outbox (id, dedup_key, person_id, tube_id, template, params, "
+            "created_at, next_attempt_at, attempts) VALUES (:id, :key, :pid, NULL, 'reminder', "
+            ":params, :now, :now, 0) ON CONFLICT (dedup_key) DO NOTHING")
+        self.conn.execute(stmt, [{"id": mid, "key": f"reminder:{pid}:{d}", "pid": pid,
+                                  "params": texts[d], "now": n} for mid, pid, d in rows])
 
     def mark_reminded(self, rows: Sequence[tuple[str, int]]) -> None:
         if rows:
