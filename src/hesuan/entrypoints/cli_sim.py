@@ -230,7 +230,73 @@ def _print_summary(s: Any) -> None:
     console.print(Group(t, ta, rc))
 
 
+JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable JSON on stdout")]
+RegionOpt = Annotated[str | None, typer.Option(help="only this region (code prefix)")]
+AsOfOpt = Annotated[str | None, typer.Option(
+    "--as-of", help="end of the round's window (ISO time; default: the latest sample)")]
+WindowOpt = Annotated[float, typer.Option(
+    "--window-hours", help="length of the window (default: cadence 72 h + grace 24 h)",
+    min=1)]
+
+
+def _analytics(fn: str, as_json: bool, **kwargs: Any) -> None:
+    from datetime import timedelta
+
+    from hesuan.entrypoints.cli import CLI_PRINCIPAL, _platform, _print_json
+
+    as_of = _parse_time(kwargs.pop("as_of"), "--as-of")
+    window = timedelta(hours=kwargs.pop("window_hours"))
+    with _platform() as p:
+        data = getattr(p.analytics, fn)(CLI_PRINCIPAL, as_of=as_of, window=window, **kwargs)
+    if as_json:
+        _print_json(data)
+    else:
+        from rich.pretty import pprint
+
+        pprint(data, console=Console(), max_length=20)
+
+
+def report_coverage(
+    as_json: JsonOpt = False, region: RegionOpt = None, as_of: AsOfOpt = None,
+    window_hours: WindowOpt = 96.0,
+    level: Annotated[str, typer.Option(help="deepest level listed: district, street, "
+                                            "community or grid")] = "grid",
+) -> None:
+    """Coverage (应检尽检) by district, street, community and grid: due, sampled, exempt,
+    outstanding."""
+    from hesuan.domain.regions import Level
+
+    try:
+        lv = Level(level)
+    except ValueError:
+        raise typer.BadParameter("level must be district, street, community or grid",
+                                 param_hint="--level") from None
+    _analytics("coverage", as_json, region=region, as_of=as_of, window_hours=window_hours,
+               level=lv)
+
+
+def report_positives(
+    as_json: JsonOpt = False, region: RegionOpt = None, as_of: AsOfOpt = None,
+    window_hours: WindowOpt = 96.0,
+    limit: Annotated[int, typer.Option(help="pools listed at most", min=1)] = 1000,
+) -> None:
+    """Positive pools of the round and their recalls (召回复核)."""
+    _analytics("positives", as_json, region=region, as_of=as_of, window_hours=window_hours,
+               limit=limit)
+
+
+def report_prevalence(
+    as_json: JsonOpt = False, region: RegionOpt = None, as_of: AsOfOpt = None,
+    window_hours: WindowOpt = 96.0,
+) -> None:
+    """Prevalence per district and city from routine pools, 95% interval, pool size advice."""
+    _analytics("prevalence", as_json, region=region, as_of=as_of, window_hours=window_hours)
+
+
 def register(app: typer.Typer, report_app: typer.Typer) -> None:
     """Add the city, simulate and analytics-report commands to the CLI."""
     app.add_typer(city_app, name="city")
     app.command("simulate")(simulate)
+    report_app.command("coverage")(report_coverage)
+    report_app.command("positives")(report_positives)
+    report_app.command("prevalence")(report_prevalence)

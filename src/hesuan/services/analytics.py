@@ -71,7 +71,8 @@ class AnalyticsQueries(Protocol):
 
     def routine_pool_counts(self, prefix: str, since: datetime,
                             as_of: datetime) -> list[tuple[str, int, int, int]]:
-        """(district code, pool size, tubes tested, tubes positive) of routine tubes."""
+        """(district code, people in the tube — partly filled tubes are smaller pools —,
+        tubes tested, tubes positive) of routine tubes."""
 
 
 class AnalyticsService:

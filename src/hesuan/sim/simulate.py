@@ -563,12 +563,13 @@ class _Round:
         # the next call: 30-60 min later while open; the last one when the queue at closing
         # time has been served (windows serve up to 30 min past closing); on tick boundaries
         ls = self.local_s(t)
+        close_t = t + (site.close_s - ls)  # today's closing time (past once ls >= close)
+        final_t = close_t + _CLOSING_GRACE + 300
         nxt = t + self.rng.uniform(1800, 3600)
-        close_today = t + (site.close_s - ls)
-        if ls < site.close_s and nxt > close_today:
-            nxt = close_today + _CLOSING_GRACE + 300
-        elif ls >= site.close_s:
+        if ls < site.open_s or t >= final_t - 1:
             nxt = self.next_open(site, t + 60) + self.rng.uniform(1800, 3600)
+        elif nxt >= close_t:
+            nxt = final_t
         site.next_courier = self.align(nxt)
         if site.next_courier < self.end_s + 48 * 3600:
             self.flush_at(site, site.next_courier)
@@ -640,7 +641,7 @@ class _Round:
         members = self.tube_members[bc]
         cap = self.tube_capacity[bc]
         if bc not in self.tube_recall and res != "invalid":
-            k = self.routine_pools[cap]
+            k = self.routine_pools[len(members)]
             k[0] += 1
             k[1] += res == "positive"
         if res == "invalid":

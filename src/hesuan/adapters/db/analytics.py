@@ -103,7 +103,7 @@ class SqlAnalytics:
     def routine_pool_counts(self, prefix: str, since: datetime,
                             as_of: datetime) -> list[tuple[str, int, int, int]]:
         sql = text(
-            "SELECT substr(s.region_code, 1, 6), t.capacity, count(*), "
+            "SELECT substr(s.region_code, 1, 6), t.count, count(*), "
             "SUM(CASE WHEN t.result = 'positive' THEN 1 ELSE 0 END) "
             "FROM tubes t JOIN sites s ON s.id = t.site_id "
             "WHERE t.result IN ('negative', 'positive') "
@@ -111,7 +111,7 @@ class SqlAnalytics:
             "AND s.kind NOT IN ('first_landing', 'hospital') AND s.region_code LIKE :prefix "
             "AND NOT EXISTS (SELECT 1 FROM samples x WHERE x.tube_id = t.id "
             "  AND x.recall_id IS NOT NULL) "
-            "GROUP BY substr(s.region_code, 1, 6), t.capacity")
+            "GROUP BY substr(s.region_code, 1, 6), t.count")
         with self._conn() as c:
             rows = c.execute(sql, {"since": to_ms(since), "as_of": to_ms(as_of),
                                    "prefix": f"{prefix}%"}).all()
