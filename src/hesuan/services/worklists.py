@@ -60,8 +60,8 @@ class WorklistQueries(Protocol):
         """People by colour and by reason (overdue, pending re-test, ...) in a region."""
         ...
 
-    def district_status(self) -> dict[str, dict[str, int]]:
-        """Per district (6-digit code): people, people by colour, overdue, pending re-test."""
+    def district_status(self) -> dict[str, dict[str, Any]]:
+        """Per district (6-digit code): people, people by colour, people by reason."""
         ...
 
     def chain_counts(self, now: datetime, transport_limit: timedelta,
@@ -264,16 +264,16 @@ class WorklistService:
     # -- command centre --------------------------------------------------------------------
 
     def command_centre(self, actor: Principal, hours: int = 24) -> dict[str, Any]:
-        """Samples per hour over the last ``hours``, and counts across the chain."""
+        """Samples per hour over the last ``hours``, and counts across the chain (people by
+        status come from ``district_status``)."""
         require(actor, Role.HEALTH_OFFICER, action="see the command centre")
         now = self._d.clock.now()
         lim = self._d.limits
         return {"as_of": now,
                 "samples_per_hour": self._q.samples_per_hour(now - timedelta(hours=hours)),
-                "chain": self._q.chain_counts(now, lim.transport, lim.lab),
-                "status": self._q.status_counts(_area(actor))}
+                "chain": self._q.chain_counts(now, lim.transport, lim.lab)}
 
-    def district_status(self, actor: Principal) -> dict[str, dict[str, int]]:
+    def district_status(self, actor: Principal) -> dict[str, dict[str, Any]]:
         """People by status per district (for the command centre's map)."""
         require(actor, Role.HEALTH_OFFICER, action="see the command centre")
         rows = self._q.district_status()

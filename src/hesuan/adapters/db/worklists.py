@@ -39,8 +39,20 @@ def _hour(column: Any) -> Any:
 
 
 def _in_area(prefix: str) -> Any:
-    """People whose home grid is under a region code prefix ('' = everyone)."""
-    return people.c.grid_code.like(prefix + "%") if prefix else text("1 = 1")
+    """People whose home grid is under a region code prefix ('' = everyone), as a range on
+    the indexed grid code (region codes are digits, so every code under the prefix sorts
+    between ``prefix`` and ``prefix + ':'``): for reading an area's people."""
+    if not prefix:
+        return text("1 = 1")
+    return and_(people.c.grid_code >= prefix, people.c.grid_code < prefix + ":")
+
+
+def _of_area(prefix: str) -> Any:
+    """The same test, deliberately not indexable: for filtering a short list (recalls,
+    exemptions) by the area of its people, so that the list drives the query."""
+    if not prefix:
+        return text("1 = 1")
+    return func.substr(people.c.grid_code, 1, len(prefix)) == prefix
 
 
 class SqlWorklists:
@@ -137,7 +149,7 @@ class SqlWorklists:
     def status_counts(self, region_prefix: str) -> dict[str, Any]:
         ps = person_status.c
         stmt = select(ps.colour, ps.reasons, func.count()).group_by(ps.colour, ps.reasons)
-        if region_prefix:
+        if region_prefix and self._anyone_outside(region_prefix):
             stmt = stmt.join(people, people.c.id == ps.person_id).where(
                 _in_area(region_prefix))
         colours: dict[str, int] = defaultdict(int)
@@ -152,23 +164,32 @@ class SqlWorklists:
                         reasons[r] += n
         return {"people": total, "colours": dict(colours), "reasons": dict(reasons)}
 
-    def district_status(self) -> dict[str, dict[str, int]]:
+    def _anyone_outside(self, prefix: str) -> bool:
+        """Whether anyone lives outside the area (two probes of the grid-code index): when
+        nobody does, an area's counts need not look at where people live."""
+        g = people.c.grid_code
+        with self._engine.connect() as c:
+            return any(c.execute(select(g).where(cond).limit(1)).first() is not None
+                       for cond in (g < prefix, g >= prefix + ":"))
+
+    def district_status(self) -> dict[str, dict[str, Any]]:
         ps, p = person_status.c, people.c
         district = func.substr(p.grid_code, 1, 6)
-        overdue = func.sum(case((ps.reasons.like("%overdue%"), 1), else_=0))
-        retest = func.sum(case((ps.reasons.like("%pending_retest%"), 1), else_=0))
-        out: dict[str, dict[str, int]] = {}
+        out: dict[str, dict[str, Any]] = {}
         with self._engine.connect() as c:
-            for code, colour, n, n_overdue, n_retest in c.execute(
-                    select(district.label("d"), ps.colour, func.count(), overdue, retest)
-                    .join(people, p.id == ps.person_id).group_by(text("d"), ps.colour)):
-                row = out.setdefault(code, {"people": 0, "green": 0, "yellow": 0, "popup": 0,
-                                            "red": 0, "overdue": 0, "pending_retest": 0})
+            for code, colour, reason_list, n in c.execute(
+                    select(district.label("d"), ps.colour, ps.reasons, func.count())
+                    .join(people, p.id == ps.person_id)
+                    .group_by(text("d"), ps.colour, ps.reasons)):
+                row = out.setdefault(code, {"people": 0, "colours": defaultdict(int),
+                                            "reasons": defaultdict(int)})
                 row["people"] += n
-                row[colour] = row.get(colour, 0) + n
-                row["overdue"] += int(n_overdue or 0)
-                row["pending_retest"] += int(n_retest or 0)
-        return out
+                row["colours"][colour] += n
+                for r in (reason_list or "").split(","):
+                    if r:
+                        row["reasons"][r] += n
+        return {k: {"people": v["people"], "colours": dict(v["colours"]),
+                    "reasons": dict(v["reasons"])} for k, v in out.items()}
 
     def chain_counts(self, now: datetime, transport_limit: timedelta,
                      lab_limit: timedelta) -> dict[str, int]:
@@ -209,7 +230,7 @@ class SqlWorklists:
         stmt = (select(r.id, r.person_id, p.name_masked, p.grid_code, p.address, r.reason,
                        r.opened_at, r.due_at)
                 .join(people, p.id == r.person_id)
-                .where(r.status == "open", _in_area(region_prefix)))
+                .where(r.status == "open", _of_area(region_prefix)))
         if overdue_only:
             stmt = stmt.where(r.due_at < now)
         return self._all(stmt.order_by(r.due_at, r.id).limit(limit))
@@ -220,7 +241,7 @@ class SqlWorklists:
             select(e.id, e.person_id, p.name_masked, p.grid_code, e.reason, e.note, e.until,
                    e.set_by)
             .join(people, p.id == e.person_id)
-            .where(e.revoked_at.is_(None), e.until > now, _in_area(region_prefix))
+            .where(e.revoked_at.is_(None), e.until > now, _of_area(region_prefix))
             .order_by(e.until).limit(limit))
 
     # -- admin -----------------------------------------------------------------------------

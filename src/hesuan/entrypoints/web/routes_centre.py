@@ -14,14 +14,14 @@ Imports: FastAPI/Starlette, ``hesuan.domain``, ``hesuan.services``, the web pack
 
 from __future__ import annotations
 
-import threading
-import time
+from collections import defaultdict
 from datetime import timedelta, timezone
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from hesuan.bootstrap import Platform
 from hesuan.domain.access import Principal, Role, require
 from hesuan.domain.cadence import OverdueAction, ScopeKind
 from hesuan.domain.errors import HesuanError, InvalidInput, NotFound
@@ -32,6 +32,7 @@ from hesuan.entrypoints.web.forms import SignedForm, WebMe, text
 from hesuan.entrypoints.web.i18n import N_
 from hesuan.entrypoints.web.render import WebRoute, error_text, gettext_for, render
 from hesuan.entrypoints.web.session import platform_of
+from hesuan.entrypoints.web.snapshots import snapshots
 from hesuan.services.places import LabInput, SiteInput
 from hesuan.services.status import PolicyInput
 
@@ -39,67 +40,55 @@ __all__ = ["router"]
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
-#: How long one computed dashboard is reused (the page refreshes every 30 s; many screens in
-#: the command centre share one computation per scope).
-_DASHBOARD_TTL = 10.0
 _SHANGHAI = timezone(timedelta(hours=8))
-
-
-class _Cache:
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._items: dict[str, tuple[float, dict[str, Any]]] = {}
-
-    def get(self, key: str) -> dict[str, Any] | None:
-        with self._lock:
-            hit = self._items.get(key)
-        return hit[1] if hit and time.monotonic() - hit[0] < _DASHBOARD_TTL else None
-
-    def put(self, key: str, value: dict[str, Any]) -> None:
-        with self._lock:
-            self._items[key] = (time.monotonic(), value)
-
-
-def _cache(request: Request) -> _Cache:
-    state = request.app.state
-    cache: _Cache | None = getattr(state, "web_dashboard_cache", None)
-    if cache is None:
-        cache = state.web_dashboard_cache = _Cache()
-    return cache
 
 
 # -- command centre ------------------------------------------------------------------------
 
 
 def _dashboard(request: Request, me: Principal) -> dict[str, Any]:
+    """The command centre's numbers, from the latest snapshot (see ``snapshots``)."""
     require(me, Role.HEALTH_OFFICER, action="see the command centre")
-    key = f"{me.role}:{me.scope}"
-    cache = _cache(request)
-    hit = cache.get(key)
-    if hit is not None:
-        return hit
     platform = platform_of(request)
+    data: dict[str, Any] = snapshots(request).get(f"dashboard:{me.role}:{me.scope}",
+                                                  lambda: _compute_dashboard(platform, me))
+    return data
+
+
+def _compute_dashboard(platform: Platform, me: Principal) -> dict[str, Any]:
     centre = platform.worklists.command_centre(me)
     districts = platform.worklists.district_status(me)
     turnaround = platform.reports.turnaround(me, since=centre["as_of"] - timedelta(days=3))
-    data = {
+    status: dict[str, Any] = {"people": 0, "colours": defaultdict(int),
+                              "reasons": defaultdict(int)}
+    rows = []
+    for code, row in sorted(districts.items()):
+        status["people"] += row["people"]
+        for k, v in row["colours"].items():
+            status["colours"][k] += v
+        for k, v in row["reasons"].items():
+            status["reasons"][k] += v
+        n = row["people"]
+        rows.append({"code": code, "name": URBAN_DISTRICTS.get(code, code), "people": n,
+                     "green": row["colours"].get("green", 0),
+                     "overdue": row["reasons"].get("overdue", 0),
+                     "pending_retest": row["reasons"].get("pending_retest", 0),
+                     "green_pct": round(100 * row["colours"].get("green", 0) / n, 1)
+                     if n else None,
+                     "overdue_pct": round(100 * row["reasons"].get("overdue", 0) / n, 1)
+                     if n else None})
+    return {
         "as_of": centre["as_of"].isoformat(),
-        "chain": centre["chain"],
-        "status": centre["status"],
-        "samples_per_hour": centre["samples_per_hour"],
         "as_of_local": centre["as_of"].astimezone(_SHANGHAI).strftime("%H:%M:%S"),
+        "chain": centre["chain"],
+        "status": {"people": status["people"], "colours": dict(status["colours"]),
+                   "reasons": dict(status["reasons"])},
+        "samples_per_hour": centre["samples_per_hour"],
         "turnaround": [{"stage": k, "p50": v["p50_min"], "p90": v["p90_min"], "n": v["n"]}
                        for k, v in turnaround["since_first_sample"].items()],
         "tubes": turnaround["tubes"],
-        "districts": [
-            {"code": code, "name": URBAN_DISTRICTS.get(code, code), **row,
-             "green_pct": round(100 * row["green"] / row["people"], 1) if row["people"] else None,
-             "overdue_pct": round(100 * row["overdue"] / row["people"], 1)
-             if row["people"] else None}
-            for code, row in sorted(districts.items())],
+        "districts": rows,
     }
-    cache.put(key, data)
-    return data
 
 
 @router.get("/web/dashboard")

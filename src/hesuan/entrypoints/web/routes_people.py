@@ -31,6 +31,7 @@ from hesuan.domain.status import Colour
 from hesuan.entrypoints.web.forms import SignedForm, WebMe, text
 from hesuan.entrypoints.web.render import WebRoute, error_text, redirect, render
 from hesuan.entrypoints.web.session import platform_of
+from hesuan.entrypoints.web.snapshots import snapshots
 from hesuan.services.explain import explain
 
 __all__ = ["router"]
@@ -141,7 +142,8 @@ def venue_verify(request: Request, me: WebMe, form: SignedForm) -> Response:
 def area_page(request: Request, me: WebMe, msg: str | None = None) -> Response:
     platform = platform_of(request)
     w = platform.worklists
-    counts = w.status_counts(me)
+    counts = snapshots(request).get(f"counts:{me.role}:{me.scope}",
+                                    lambda: w.status_counts(me))
     recalls = w.recalls(me)
     exemptions = w.exemptions(me)
     officer = me.role in (Role.HEALTH_OFFICER, Role.ADMIN)
