@@ -85,11 +85,22 @@ def _run(args: argparse.Namespace, alg: str) -> bool:
             n += len(texts)
         wall.append(n / (time.perf_counter() - start))
         cpu.append(n / (time.process_time() - cpu0))
+    # On a busy shared machine, also the fastest of many 20-pass batches (each ~5 ms, mostly
+    # run without being preempted): an estimate of what a core of one's own does.
+    batch_rates: list[float] = []
+    for i in range(0, 20 * 500, 20):
+        chunk = [texts[(i + j) % len(texts)] for j in range(20)]
+        t0 = time.perf_counter()
+        for t in chunk:
+            verifier.verify(t, now)
+        batch_rates.append(20 / (time.perf_counter() - t0))
+    quiet = statistics.quantiles(batch_rates, n=20)[-1]  # 95th percentile of batch rates
     best, median, cpu_median = max(wall), statistics.median(wall), statistics.median(cpu)
     result = {"alg": alg, "verify_per_s_best": round(best), "verify_per_s_median": round(median),
               "verify_per_cpu_s_median": round(cpu_median),
               "us_cpu_per_pass": round(1e6 / cpu_median, 1), "sign_per_s": round(sign_rate),
               "passes": args.passes, "revocation_list": len(rl.hashes),
+              "batch_p95_per_s": round(quiet),
               "pass_text_chars": len(texts[0]), "floor": FLOOR,
               "meets_floor": cpu_median >= FLOOR, "load_average": os.getloadavg()[0]}
     if args.json:
@@ -98,8 +109,9 @@ def _run(args: argparse.Namespace, alg: str) -> bool:
         print(f"[{alg}] offline verification, one core: {cpu_median:,.0f} passes per CPU-second "
               f"({1e6 / cpu_median:.0f} µs CPU a pass; floor {FLOOR:,.0f}: "
               f"{'met' if cpu_median >= FLOOR else 'NOT met'})")
-        print(f"  wall clock: median {median:,.0f}/s, best {best:,.0f}/s "
-              f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
+        print(f"  wall clock: median {median:,.0f}/s, best {best:,.0f}/s; 20-pass batches, 95th "
+              f"percentile {quiet:,.0f}/s (load average {os.getloadavg()[0]:.1f} on "
+              f"{os.cpu_count()} CPUs)")
         print(f"signing: {sign_rate:,.0f} passes/s; pass text {len(texts[0])} characters; "
               f"revocation list {len(rl.hashes):,} hashes")
     return cpu_median >= FLOOR
