@@ -37,8 +37,11 @@ def cpu_seconds(pid: int) -> float:
 
 class Server:
     def __init__(self, database_url: str, secret_key: str, workdir: Path,
-                 extra_env: dict[str, str] | None = None) -> None:
+                 extra_env: dict[str, str] | None = None, src: Path | None = None) -> None:
+        """``src``: run the server from another checkout's ``src`` (before/after runs)."""
         self.port = free_port()
+        if src is not None:
+            extra_env = {"PYTHONPATH": str(src)} | (extra_env or {})
         self._env = os.environ.copy() | {
             "HESUAN_DATABASE_URL": database_url,
             "HESUAN_SECRET_KEY": secret_key,
@@ -48,6 +51,8 @@ class Server:
             "HESUAN_KEY_FILE": str(workdir / "secret.key"),
             "HESUAN_HOST": "127.0.0.1",
             "HESUAN_PORT": str(self.port),
+            # the scheduler's sweep (every 3 min by default) is kept out of the measured runs
+            "HESUAN_SWEEP_EVERY": "P1D",
         } | (extra_env or {})
         self._log = workdir / f"server-{self.port}.log"
         self.proc: subprocess.Popen[bytes] | None = None

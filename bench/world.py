@@ -107,6 +107,7 @@ class World:
         users["bench-lab"] = Principal(uid, "bench-lab", Role.LAB, lab_id)
         uid = platform.auth.create_user(OPERATOR, "bench-courier", PASSWORD, Role.COURIER)
         users["bench-courier"] = Principal(uid, "bench-courier", Role.COURIER)
+        _analyze(platform)
         roster = read_roster(platform.engine)
         ids = [r[0] for r in roster]
         poolable = [i for i, r in enumerate(roster)
@@ -230,7 +231,17 @@ class World:
                     {"now": ms, "lab": self.lab_id})
         finally:
             c.close()
+        _analyze(self.platform)
         return barcodes, len(sample_rows)
+
+
+def _analyze(platform: Platform) -> None:
+    """PostgreSQL: planner statistics after a bulk load, as autovacuum would soon gather them.
+    (SQLite: nothing; the platform never runs ANALYZE there.)"""
+    if platform.engine.dialect.name == "postgresql":
+        with platform.engine.connect() as c:
+            c.exec_driver_sql("ANALYZE")
+            c.commit()
 
 
 def _many(conn: Any, target: str, rows: list[tuple[Any, ...]]) -> None:
