@@ -76,34 +76,40 @@ class StatusService:
         return uow.current_rules() or list(DEFAULT_RULES)
 
     def refresh(self, uow: UnitOfWork, now: datetime, *, person_ids: Sequence[str] | None = None,
-                in_results: bool = False) -> int:
-        """Decide again the status of stale people (all, the given ones, or the members of the
-        current results batch) inside ``uow``'s transaction. Returns how many were decided."""
+                in_results: bool = False, everyone: bool = False) -> int:
+        """Decide again the status of stale people (all stale, the given ones, the members of
+        the current results batch, or — ``everyone`` — the whole population) inside ``uow``'s
+        transaction. The two common cases go in one statement each; people with special facts
+        are decided one by one by the engine. Returns how many were decided."""
         rules = self.rules(uow)
-        done = uow.refresh_plain(now)
+        done = uow.refresh_plain(now, everyone)
         overdue = [r for r in rules if r.enabled and r.predicate == "overdue"]
         if len(overdue) == 1:
             o = overdue[0]
             done += uow.refresh_overdue(now, o.id, o.version,
-                                        o.colour.value if o.colour else None)
+                                        o.colour.value if o.colour else None, everyone)
         if person_ids is not None:
             facts = uow.stale_facts(now, len(person_ids), person_ids)
             uow.write_statuses([(pid, decide(f, now, rules)) for pid, f in facts], now)
             return done + len(facts)
+        after = ""
         while True:
-            facts = uow.stale_facts(now, _CHUNK, None, in_results)
+            if everyone:
+                facts = uow.special_facts(now, after, _CHUNK)
+            else:
+                facts = uow.stale_facts(now, _CHUNK, None, in_results)
             uow.write_statuses([(pid, decide(f, now, rules)) for pid, f in facts], now)
             done += len(facts)
             if len(facts) < _CHUNK:
                 return done
+            after = facts[-1][0]
 
     def recompute_all(self, actor: Principal) -> int:
         """Decide every person's status afresh (after a rule change, or to check)."""
         require(actor, Role.ADMIN, action="recompute every status")
         now = self._d.clock.now()
         with self._d.uow() as uow:
-            uow.mark_all_stale(now)
-            n = self.refresh(uow, now)
+            n = self.refresh(uow, now, everyone=True)
             uow.audit(now, actor.username, "status.recompute", "people", {"decided": n})
             uow.commit()
         return n
@@ -243,8 +249,7 @@ class StatusService:
                        old.enabled if enabled is None else enabled)
             check_rule(new)
             uow.save_rule(new, pos, actor.username, now)
-            uow.mark_all_stale(now)
-            n = self.refresh(uow, now)
+            n = self.refresh(uow, now, everyone=True)
             uow.audit(now, actor.username, "rule.change", f"rule:{rule_id}",
                       {"version": new.version, "enabled": new.enabled,
                        "colour": new.colour.value if new.colour else None, "decided": n})

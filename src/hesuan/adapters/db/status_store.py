@@ -103,37 +103,43 @@ class StatusStoreMixin:
             "valid_to": p.valid_to, "created_by": actor, "created_at": now})
 
     def assign_policies(self, ordered: Sequence[Policy], now: datetime) -> int:
-        """Give every person the policy that wins for them: apply ``ordered`` (weakest first)
-        so that later, stronger policies overwrite earlier ones; recompute next due times;
-        mark changed people for a status recompute. Returns the people whose due time moved."""
-        c, n = self.conn, to_ms(now)
-        c.execute(text("UPDATE person_status SET policy_id = NULL, policy_version = NULL, "
-                       "interval_ms = NULL, grace_ms = NULL, lead_ms = NULL, "
-                       "overdue_action = NULL WHERE policy_id IS NOT NULL"))
-        for p in ordered:
+        """Give every person the policy that wins for them (``ordered`` weakest first) and the
+        due time it sets, in one set-based UPDATE that writes only the people whose policy or
+        policy version changes; they are marked for a status recompute. Returns their number."""
+        strongest = list(reversed(ordered))
+        params: dict[str, Any] = {"now": to_ms(now)}
+        whens: list[str] = []
+        for i, p in enumerate(strongest):
             if p.scope_kind is ScopeKind.GROUP:
-                who = "(',' || groups || ',') LIKE :pattern"
-                pattern = f"%,{p.scope},%"
+                whens.append(f"(',' || p.groups || ',') LIKE :pat{i}")
+                params[f"pat{i}"] = f"%,{p.scope},%"
             else:
-                who = "grid_code LIKE :pattern"
-                pattern = f"{p.scope}%"
-            c.execute(text(
-                "UPDATE person_status SET policy_id = :id, policy_version = :v, "
-                "interval_ms = :iv, grace_ms = :g, lead_ms = :l, overdue_action = :a "
-                f"WHERE person_id IN (SELECT id FROM people WHERE {who})"),
-                {"id": p.id, "v": p.version, "iv": _ms(p.interval), "g": _ms(p.grace),
-                 "l": _ms(p.reminder_lead), "a": p.overdue_action.value, "pattern": pattern})
-        # First due time for people never sampled: the start of the policy that covers them.
-        starts = {p.id: to_ms(p.valid_from) for p in ordered}
-        new_due = ("CASE WHEN interval_ms IS NULL THEN NULL "
-                   "WHEN last_sampled_at IS NULL THEN :start_of_round + interval_ms "
-                   "ELSE last_sampled_at + interval_ms END")
-        start = min(starts.values()) if starts else n
-        moved = c.execute(text(
-            f"UPDATE person_status SET next_due_at = {new_due}, status_valid_until = :now "
-            f"WHERE COALESCE(next_due_at, -1) <> COALESCE({new_due}, -1)"),
-            {"now": n, "start_of_round": start}).rowcount
-        return int(moved)
+                whens.append(f"p.grid_code LIKE :pat{i}")
+                params[f"pat{i}"] = f"{p.scope}%"
+            params |= {f"id{i}": p.id, f"v{i}": p.version, f"iv{i}": _ms(p.interval),
+                       f"g{i}": _ms(p.grace), f"l{i}": _ms(p.reminder_lead),
+                       f"a{i}": p.overdue_action.value, f"start{i}": to_ms(p.valid_from)}
+
+        def case(prefix: str) -> str:
+            if not whens:
+                return "NULL"
+            arms = " ".join(f"WHEN {w} THEN :{prefix}{i}" for i, w in enumerate(whens))
+            return f"CASE {arms} ELSE NULL END"
+
+        iv, start = case("iv"), case("start")
+        sql = (
+            f"UPDATE person_status SET policy_id = {case('id')}, "
+            f"policy_version = {case('v')}, interval_ms = {iv}, grace_ms = {case('g')}, "
+            f"lead_ms = {case('l')}, overdue_action = {case('a')}, "
+            # first due time for people never sampled: the start of their policy + interval
+            f"next_due_at = CASE WHEN ({iv}) IS NULL THEN NULL "
+            f"  WHEN person_status.last_sampled_at IS NULL THEN ({start}) + ({iv}) "
+            f"  ELSE person_status.last_sampled_at + ({iv}) END, "
+            "status_valid_until = :now "
+            "FROM people p WHERE p.id = person_status.person_id AND ("
+            f"COALESCE(person_status.policy_id, '') <> COALESCE({case('id')}, '') OR "
+            f"COALESCE(person_status.policy_version, 0) <> COALESCE({case('v')}, 0))")
+        return int(self.conn.execute(text(sql), params).rowcount)
 
     # -- rules -----------------------------------------------------------------------------
 
@@ -168,7 +174,7 @@ class StatusStoreMixin:
         self.conn.execute(text("UPDATE person_status SET status_valid_until = :now"),
                           {"now": to_ms(now)})
 
-    def refresh_plain(self, now: datetime) -> int:
+    def refresh_plain(self, now: datetime, everyone: bool = False) -> int:
         """Set the status of every stale person with no special facts in one statement: green,
         valid until their due time plus grace (what the engine decides for such facts)."""
         return int(self.conn.execute(text(
@@ -178,10 +184,11 @@ class StatusStoreMixin:
             "rule_id = 'R-DEFAULT', rule_version = 1, evidence = NULL, status_at = :now, "
             "status_valid_until = CASE WHEN next_due_at IS NULL THEN NULL "
             "  ELSE next_due_at + grace_ms END "
-            f"WHERE status_valid_until <= :now AND {_PLAIN}"), {"now": to_ms(now)}).rowcount)
+            f"WHERE {'1 = 1' if everyone else 'status_valid_until <= :now'} AND {_PLAIN}"),
+            {"now": to_ms(now)}).rowcount)
 
     def refresh_overdue(self, now: datetime, rule_id: str, rule_version: int,
-                        colour: str | None) -> int:
+                        colour: str | None, everyone: bool = False) -> int:
         """The second common case in one statement: stale people with nothing special who are
         past due + grace get the overdue rule's colour (or their policy's overdue action) and
         no time-based expiry, as the engine decides."""
@@ -189,7 +196,8 @@ class StatusStoreMixin:
             "UPDATE person_status SET "
             "colour = COALESCE(:colour, overdue_action, 'yellow'), reasons = 'overdue', "
             "rule_id = :rid, rule_version = :rv, evidence = NULL, status_at = :now, "
-            f"status_valid_until = NULL WHERE status_valid_until <= :now AND {_PLAIN_OVERDUE}"),
+            f"status_valid_until = NULL WHERE "
+            f"{'1 = 1' if everyone else 'status_valid_until <= :now'} AND {_PLAIN_OVERDUE}"),
             {"now": to_ms(now), "colour": colour, "rid": rule_id, "rv": rule_version}).rowcount)
 
     def stale_facts(self, now: datetime, limit: int, person_ids: Sequence[str] | None = None,
@@ -215,6 +223,17 @@ class StatusStoreMixin:
             return out
         rows = self.conn.execute(text(sql + where + " ORDER BY ps.status_valid_until LIMIT :lim"),
                                  params)
+        return [(r[0], _facts(r)) for r in rows]
+
+    def special_facts(self, now: datetime, after: str,
+                      limit: int) -> list[tuple[str, Facts]]:
+        """Facts of everyone the set-based fast paths do not decide, in person-id order after
+        ``after`` (for deciding everyone afresh, page by page)."""
+        rows = self.conn.execute(text(
+            f"SELECT {_FACT_COLUMNS} FROM person_status ps LEFT JOIN recalls r "
+            "ON r.id = ps.open_recall_id AND r.status = 'open' WHERE ps.person_id > :after "
+            f"AND NOT ({_PLAIN}) AND NOT ({_PLAIN_OVERDUE}) ORDER BY ps.person_id LIMIT :lim"),
+            {"now": to_ms(now), "after": after, "lim": limit})
         return [(r[0], _facts(r)) for r in rows]
 
     def facts_of(self, person_id: str) -> Facts | None:
