@@ -52,9 +52,9 @@ TIERS = {
     "small": Tier(people=100_000, sites=4, raw_rows=200_000, health_requests=20_000,
                   health_connections=16, wrk_seconds=5, batch_clients=4, batch_batches=10,
                   single_connections=16, single_tubes=25, time_limit_s=60, runs=3),
-    "1m": Tier(people=1_000_000, sites=4, raw_rows=1_000_000, health_requests=50_000,
+    "1m": Tier(people=1_000_000, sites=4, raw_rows=1_000_000, health_requests=20_000,
                health_connections=16, wrk_seconds=10, batch_clients=4, batch_batches=25,
-               single_connections=16, single_tubes=60, time_limit_s=120, runs=3),
+               single_connections=16, single_tubes=20, time_limit_s=120, runs=3),
 }
 
 
