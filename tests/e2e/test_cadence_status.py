@@ -83,7 +83,8 @@ def test_group_policy_beats_region_policy_and_changes_recompute_in_bulk(api: Api
     assert api.count(f"SELECT next_due_at FROM person_status WHERE person_id = '{medic}'") \
         == before
     # a new version of the same policy
-    pol = [p for p in api.platform.status.policies(OFFICER) if p.scope == "140105001001001"][0]
+    pol = next(p for p in api.platform.status.policies(OFFICER)
+               if p.scope == "140105001001001")
     v2 = api.platform.status.set_policy(OFFICER, PolicyInput(
         ScopeKind.REGION, "140105001001001", timedelta(hours=48), id=pol.id))
     assert v2.version == 2

@@ -21,7 +21,8 @@ def test_resident_sees_own_status_in_plain_words_and_nothing_of_others(api: Api)
     assert body["next_steps"] and body["nearest_open_sites"]
     assert body["rule"] == {"id": "R-DEFAULT", "version": 1}
     assert api.client.get(f"/people/{me}/status", headers=api.h("resident")).status_code == 200
-    for path in (f"/people/{other}/status", f"/people/{other}", f"/people/{other}/sampling-code.svg"):
+    for path in (f"/people/{other}/status", f"/people/{other}",
+                 f"/people/{other}/sampling-code.svg"):
         assert api.client.get(path, headers=api.h("resident")).status_code == 404, path
     en = api.client.get("/me/status?lang=en", headers=api.h("resident")).json()
     assert en["reasons"][0]["text"] == "Not yet tested this round"
