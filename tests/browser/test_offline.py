@@ -80,3 +80,9 @@ def test_offline_scans_sync_exactly_once(site: Site, context: BrowserContext) ->
     assert site.count(f"SELECT count(*) FROM samples s JOIN tubes t ON t.id = s.tube_id "
                       f"WHERE t.barcode = '{TUBE}'") == 5
     expect(page.locator("#now-tube")).to_contain_text("5/10")
+
+    # keyboard only: F2 seals the part-filled tube
+    page.keyboard.press("F2")
+    expect(page.locator("#queue")).to_have_text("0")
+    expect(page.locator(f"#sealed li[data-barcode='{TUBE}']")).to_have_count(1)
+    assert site.count(f"SELECT status FROM tubes WHERE barcode = '{TUBE}'") == "sealed"

@@ -84,6 +84,13 @@ def _minutes(v: float | int | None, gettext: Callable[[str], str]) -> str:
     return gettext(_ONLY_MINUTES) % {"m": v}
 
 
+def _iso_local(value: str | None) -> str:
+    """An ISO time from a report (``…Z``) in Beijing time."""
+    if not value:
+        return "—"
+    return _local(datetime.fromisoformat(value.replace("Z", "+00:00")))
+
+
 def _hour_label(epoch_ms: int) -> str:
     return datetime.fromtimestamp(epoch_ms / 1000, tz=_SHANGHAI).strftime("%H:00")
 
@@ -97,6 +104,7 @@ def _env(locale: str) -> Environment:
     env.filters["local"] = _local
     env.filters["minutes"] = functools.partial(_minutes, gettext=translations(locale).gettext)
     env.filters["hourlabel"] = _hour_label
+    env.filters["isolocal"] = _iso_local
     env.globals.update(version=__version__, labels=m, locales=LOCALES)
     return env
 

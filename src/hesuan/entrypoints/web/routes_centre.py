@@ -25,7 +25,7 @@ from hesuan.bootstrap import Platform
 from hesuan.domain.access import Principal, Role, require
 from hesuan.domain.cadence import OverdueAction, ScopeKind
 from hesuan.domain.errors import HesuanError, InvalidInput, NotFound
-from hesuan.domain.regions import URBAN_DISTRICTS
+from hesuan.domain.regions import URBAN_DISTRICTS, Level
 from hesuan.domain.sampling import SiteKind
 from hesuan.entrypoints.web import messages as m
 from hesuan.entrypoints.web.forms import SignedForm, WebMe, text
@@ -59,6 +59,10 @@ def _compute_dashboard(platform: Platform, me: Principal) -> dict[str, Any]:
     centre = platform.worklists.command_centre(me)
     districts = platform.worklists.district_status(me)
     turnaround = platform.reports.turnaround(me, since=centre["as_of"] - timedelta(days=3))
+    coverage = platform.analytics.coverage(me, level=Level.DISTRICT)
+    covered = {r["code"]: r for r in coverage["districts"]}
+    prevalence = platform.analytics.prevalence(me)
+    prevalent = {r["code"]: r for r in prevalence["districts"]}
     status: dict[str, Any] = {"people": 0, "colours": defaultdict(int),
                               "reasons": defaultdict(int)}
     rows = []
@@ -69,7 +73,12 @@ def _compute_dashboard(platform: Platform, me: Principal) -> dict[str, Any]:
         for k, v in row["reasons"].items():
             status["reasons"][k] += v
         n = row["people"]
+        cov = covered.get(code) or {}
         rows.append({"code": code, "name": URBAN_DISTRICTS.get(code, code), "people": n,
+                     "due": cov.get("due"), "sampled": cov.get("sampled"),
+                     "exempt": cov.get("exempt"), "outstanding": cov.get("outstanding"),
+                     "coverage_pct": _pct(cov.get("coverage")),
+                     "prevalence": _prevalence(prevalent.get(code)),
                      "green": row["colours"].get("green", 0),
                      "overdue": row["reasons"].get("overdue", 0),
                      "pending_retest": row["reasons"].get("pending_retest", 0),
@@ -88,7 +97,27 @@ def _compute_dashboard(platform: Platform, me: Principal) -> dict[str, Any]:
                        for k, v in turnaround["since_first_sample"].items()],
         "tubes": turnaround["tubes"],
         "districts": rows,
+        "coverage": {**coverage["total"], "coverage_pct": _pct(coverage["total"]["coverage"]),
+                     "since": coverage["since"], "as_of": coverage["as_of"]},
+        "prevalence": _prevalence(prevalence["city"]),
+        "prevalence_rows": [(r["name"], r["prevalence"]) for r in rows if r["prevalence"]],
     }
+
+
+def _pct(fraction: float | None) -> float | None:
+    return None if fraction is None else round(100 * fraction, 1)
+
+
+def _prevalence(row: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A prevalence row, per cent, for the page (None when no routine pool was tested)."""
+    if not row or not row.get("pools_tested"):
+        return None
+    ci = row.get("ci95")
+    return {"p_pct": None if row["p_hat"] is None else round(100 * row["p_hat"], 3),
+            "ci_pct": None if not ci else [round(100 * ci[0], 3), round(100 * ci[1], 3)],
+            "pools_tested": row["pools_tested"], "pools_positive": row["pools_positive"],
+            "main_pool_size": row["main_pool_size"],
+            "recommended_pool_size": row["recommended_pool_size"]}
 
 
 @router.get("/web/dashboard")
@@ -96,6 +125,7 @@ def dashboard_page(request: Request, me: WebMe) -> Response:
     data = _dashboard(request, me)
     _ = gettext_for(request)
     chart_text = {
+        "coverage_pct": _("Coverage (sampled of due)"),
         "green_pct": _("Share of people green"),
         "overdue_pct": _("Share of people overdue"),
         "samples": _("Samples per hour"),

@@ -27,6 +27,7 @@ from markupsafe import Markup
 from hesuan.domain.access import Principal, Role
 from hesuan.domain.errors import HesuanError, InvalidInput, NotFound
 from hesuan.domain.people import IdKind, mask_name
+from hesuan.domain.regions import LEVEL_CODE_LENGTH, Level
 from hesuan.domain.status import Colour
 from hesuan.entrypoints.web.forms import SignedForm, WebMe, text
 from hesuan.entrypoints.web.render import WebRoute, error_text, redirect, render
@@ -146,12 +147,32 @@ def area_page(request: Request, me: WebMe, msg: str | None = None) -> Response:
                                     lambda: w.status_counts(me))
     recalls = w.recalls(me)
     exemptions = w.exemptions(me)
+    level = _level_below(me.scope)
+    coverage = snapshots(request).get(
+        f"coverage:{me.role}:{me.scope}",
+        lambda: platform.analytics.coverage(me, level=level))
+    parts = [r for r in coverage[_PLURAL[level]] if r["code"] != me.scope]
     officer = me.role in (Role.HEALTH_OFFICER, Role.ADMIN)
     overrides = platform.status.pending_overrides(me) if officer else []
     alerts = platform.alerts.list(me) if officer else []
-    return render(request, "area.html", me, counts=counts, recalls=recalls,
+    return render(request, "area.html", me, counts=counts, coverage=coverage, parts=parts,
+                  recalls=recalls,
                   exemptions=exemptions, overrides=overrides, alerts=alerts, officer=officer,
                   msg=msg)
+
+
+_PLURAL = {Level.DISTRICT: "districts", Level.STREET: "streets",
+           Level.COMMUNITY: "communities", Level.GRID: "grids"}
+
+
+def _level_below(scope: str | None) -> Level:
+    """The level an area is broken down by on its page: a city by district, a district by
+    street, a street by community, a community (or a grid) by grid."""
+    n = len(scope or "")
+    for level in (Level.DISTRICT, Level.STREET, Level.COMMUNITY):
+        if n < LEVEL_CODE_LENGTH[level]:
+            return level
+    return Level.GRID
 
 
 @router.post("/web/area/find")

@@ -21,7 +21,7 @@
 
   function drawMap() {
     if (!geoReady) { return; }
-    var metric = metricEl.value, good = metric === "green_pct";
+    var metric = metricEl.value, good = metric !== "overdue_pct";
     chart("map").setOption({
       tooltip: {
         trigger: "item",
@@ -76,7 +76,7 @@
     Array.prototype.forEach.call(document.querySelectorAll("[data-k]"), function (el) {
       var v = pick(data, el.dataset.k);
       el.textContent = v == null ? "0" : String(v);
-      el.parentNode.classList.toggle("bad", /overdue|late|positive|discrep/.test(el.dataset.k) && v > 0);
+      el.parentNode.classList.toggle("bad", /overdue|late|positive|discrep|outstanding/.test(el.dataset.k) && v > 0);
     });
     document.getElementById("as-of").textContent = data.as_of_local;
   }
