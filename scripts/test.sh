@@ -14,7 +14,7 @@ fi
 
 # Debian's Chromium for the browser tests (Playwright cannot download its own here).
 if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1; then
-  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk) \
     >/dev/null 2>&1 || echo "warning: could not install chromium; browser tests will skip"
 fi
 
