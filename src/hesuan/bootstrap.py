@@ -30,7 +30,7 @@ from hesuan.services.auth import AuthService
 from hesuan.services.context import Deps, Limits
 from hesuan.services.delivery import DeliveryService
 from hesuan.services.lab import LabService
-from hesuan.services.notify import AlertService, OutboxService
+from hesuan.services.notify import AlertService, OutboxService, RateLimit
 from hesuan.services.passes import PassService
 from hesuan.services.people import PeopleService
 from hesuan.services.places import PlacesService
@@ -118,7 +118,8 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None, sender: Sender 
         settings=settings, engine=engine, deps=deps, auth=AuthService(deps),
         people=PeopleService(deps), places=PlacesService(deps),
         sampling=SamplingService(deps, status), delivery=DeliveryService(deps),
-        lab=LabService(deps, status), outbox=OutboxService(deps, sender),
+        lab=LabService(deps, status),
+        outbox=OutboxService(deps, sender, RateLimit(settings.sms_rate_per_s)),
         alerts=AlertService(deps), reports=ReportService(deps), passes=passes, status=status,
         venues=VenueService(deps, passes),
         worklists=WorklistService(deps, SqlWorklists(engine)),

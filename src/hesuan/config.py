@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     pass_alg: Literal["Ed25519", "ES256"] = "Ed25519"
     #: How stale the online verifier's copy of the revocation list may be.
     pass_revocation_refresh: timedelta = timedelta(seconds=5)
+    #: SMS sends a second at most (token bucket; the operator throttles faster senders).
+    sms_rate_per_s: float = Field(default=50.0, gt=0, le=10_000)
     #: How long venue check records are kept before the sweep purges them.
     venue_retention: timedelta = timedelta(days=14)
     #: How often the scheduler inside ``serve`` runs the sweep and the outbox.

@@ -31,8 +31,10 @@ REASON_TEXT: dict[str, dict[str, str]] = {
 }
 
 _NEXT: dict[str, dict[str, str]] = {
-    "not_yet_tested": {"zh": "请在{due}前到任意采样点检测", "en": "Get tested at any site before {due}"},
-    "awaiting_result": {"zh": "结果通常在6小时内出具，请留意", "en": "Results usually come within 6 h"},
+    "not_yet_tested": {"zh": "请在{due}前到任意采样点检测",
+                       "en": "Get tested at any site before {due}"},
+    "awaiting_result": {"zh": "结果通常在6小时内出具，请留意",
+                        "en": "Results usually come within 6 h"},
     "up_to_date": {"zh": "下次请在{due}前检测", "en": "Next test due before {due}"},
     "exempt": {"zh": "免检至{until}", "en": "Exempt until {until}"},
     "overdue": {"zh": "请尽快到任意采样点检测，检测后立即恢复",
@@ -46,7 +48,8 @@ _NEXT: dict[str, dict[str, str]] = {
                         "en": "Get tested within 24 h of arrival and again within 72 h"},
     "in_zone": {"zh": "请遵守所在区域的管控要求，配合上门采样",
                 "en": "Follow your zone's rules and wait for door-to-door sampling"},
-    "manual_override": {"zh": "如有疑问，请联系所在社区", "en": "Questions: contact your community"},
+    "manual_override": {"zh": "如有疑问，请联系所在社区",
+                        "en": "Questions: contact your community"},
 }
 
 

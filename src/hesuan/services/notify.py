@@ -10,6 +10,8 @@ Imports: standard library, ``hesuan.domain``, ``hesuan.services``.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -18,7 +20,7 @@ from hesuan.domain.access import Principal, Role, require
 from hesuan.services.context import Deps
 from hesuan.services.ports import Sender
 
-__all__ = ["TEMPLATES", "AlertService", "DeliveryReport", "OutboxService", "render"]
+__all__ = ["TEMPLATES", "AlertService", "DeliveryReport", "OutboxService", "RateLimit", "render"]
 
 TEMPLATES: dict[str, dict[str, str]] = {
     "reminder": {
@@ -59,10 +61,39 @@ class DeliveryReport:
     failed: int
 
 
+class RateLimit:
+    """A token bucket: at most ``per_second`` sends a second on average, bursts of ``burst``.
+    The operator's SMSC throttles senders that go faster (and may drop what they send)."""
+
+    def __init__(self, per_second: float, burst: int = 10,
+                 monotonic: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        if per_second <= 0:
+            raise ValueError("per_second must be positive")
+        self._rate = per_second
+        self._burst = float(burst)
+        self._tokens = float(burst)
+        self._mono = monotonic
+        self._sleep = sleep
+        self._last = monotonic()
+
+    def acquire(self) -> None:
+        now = self._mono()
+        self._tokens = min(self._burst, self._tokens + (now - self._last) * self._rate)
+        self._last = now
+        if self._tokens < 1:
+            wait = (1 - self._tokens) / self._rate
+            self._sleep(wait)
+            self._last = self._mono()
+            self._tokens = 1.0
+        self._tokens -= 1
+
+
 class OutboxService:
-    def __init__(self, deps: Deps, sender: Sender) -> None:
+    def __init__(self, deps: Deps, sender: Sender, rate: RateLimit | None = None) -> None:
         self._d = deps
         self._sender = sender
+        self._rate = rate
 
     def deliver(self, actor: Principal, limit: int = 500) -> DeliveryReport:
         require(actor, Role.ADMIN, action="deliver notifications")
@@ -83,6 +114,8 @@ class OutboxService:
             done.clear()
 
         for m in batch:
+            if self._rate is not None:
+                self._rate.acquire()
             try:
                 phone = self._d.vault.decrypt(m.phone_enc) if m.phone_enc else None
                 self._sender.send(phone, render(m.template, m.language, m.params), m)
