@@ -122,6 +122,31 @@ def city_generate(
                   f"({report.people_per_second:,.0f} people/s); total {report.seconds:.1f} s")
 
 
+@city_app.command("accounts")
+def city_accounts(
+    fleet: Annotated[bool, typer.Option(help="also list every courier of the fleet")] = False,
+) -> None:
+    """The demo accounts (one per role; password: the demo password)."""
+    from hesuan.adapters.db import bulk
+    from hesuan.entrypoints.cli import _platform
+    from hesuan.sim.example import DEMO_PASSWORD
+
+    with _platform() as p:
+        rows = bulk.accounts(p.engine)
+    t = Table(title=f"demo accounts — password {DEMO_PASSWORD}")
+    for col in ("username", "role", "scope"):
+        t.add_column(col)
+    hidden = 0
+    for username, role, scope in rows:
+        if not fleet and username.startswith("courier") and username[7:].isdigit():
+            hidden += 1
+            continue
+        t.add_row(username, role, scope or "")
+    Console().print(t)
+    if hidden:
+        Console().print(f"(and {hidden} couriers courier001… with the same password)")
+
+
 def simulate(
     start: Annotated[str | None, typer.Option(
         help="start of the round (ISO time; default: local midnight four days ago)")] = None,

@@ -226,7 +226,7 @@ class _Round:
         self.tube_recall: set[str] = set()  # tubes holding a recall re-sample
         self.tube_priority: set[str] = set()
         self.lost: set[str] = set()
-        self.courier = Principal("sim-courier", "sim-courier", Role.COURIER)
+        self.courier = Principal("simcourier", "sim-courier", Role.COURIER)
         self.tubes: Counter[int] = Counter()
         self.routine_pools: dict[int, list[int]] = defaultdict(lambda: [0, 0])
         self.pooled_positive = self.single_positive = self.invalid = 0
@@ -258,8 +258,8 @@ class _Round:
         self.labs = []
         for lab in labs:
             cap = int(str(lab["daily_capacity"]))
-            self.labs.append(_Lab(str(lab["id"]), Principal(f"sim-lab-{lab['id']}",
-                                  f"sim-lab-{lab['id']}", Role.LAB, str(lab["id"])),
+            name = f"simlab{len(self.labs):04d}"
+            self.labs.append(_Lab(str(lab["id"]), Principal(name, name, Role.LAB, str(lab["id"])),
                                   per_run=max(96, cap // 32)))
         self.sites: list[_Site] = []
         site_index: dict[str, int] = {}
@@ -268,8 +268,8 @@ class _Round:
             d_labs = lab_of_district.get(s.region_code[:6]) or list(range(len(labs)))
             site = _Site(len(self.sites), s.id, o, c, [0.0] * s.windows,
                          d_labs[len(self.sites) % len(d_labs)],
-                         Principal(f"sim-sampler-{s.id}", f"sim-sampler-{s.id}", Role.SAMPLER,
-                                   s.id))
+                         Principal(f"simsampler{len(self.sites):06d}",
+                                   f"simsampler{len(self.sites):06d}", Role.SAMPLER, s.id))
             site.pool = [None] * s.windows
             site_index[s.id] = site.idx
             self.sites.append(site)

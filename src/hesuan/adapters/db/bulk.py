@@ -33,6 +33,7 @@ __all__ = [
     "PEOPLE_COLUMNS",
     "BulkPeopleLoader",
     "ShardWriter",
+    "accounts",
     "copy_people_pg",
     "insert_sites",
     "insert_users",
@@ -64,6 +65,14 @@ def read_roster(engine: Engine) -> list[tuple[str, str, str | None, str]]:
         return [(r[0], r[1], r[2], r[3]) for r in c.execute(
             select(people.c.id, people.c.grid_code, people.c.household_id, people.c.groups)
             .order_by(people.c.id))]
+
+
+def accounts(engine: Engine) -> list[tuple[str, str, str | None]]:
+    """(username, role, scope) of every active user, by role then name."""
+    with engine.connect() as c:
+        return [(r[0], r[1], r[2]) for r in c.execute(
+            select(users.c.username, users.c.role, users.c.scope)
+            .where(users.c.active.is_(True)).order_by(users.c.role, users.c.username))]
 
 
 def last_serials(engine: Engine) -> tuple[int, int]:

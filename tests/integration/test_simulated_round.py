@@ -1,0 +1,107 @@
+"""The synthetic city stored through the bulk loader, and simulated rounds through the real
+services: reconciliation shows exactly the injected faults, the reports agree with the round, and
+the prevalence interval covers the true prevalence."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from stdnum.cn import ric
+
+from hesuan.adapters.clock import FixedClock
+from hesuan.adapters.db import bulk
+from hesuan.bootstrap import Platform, bootstrap
+from hesuan.config import Settings
+from hesuan.domain.people import IdKind
+from hesuan.domain.regions import Level
+from hesuan.services.auth import SYSTEM
+from hesuan.sim.city import CityExists, generate_city, person_id
+from hesuan.sim.example import DEMO_PASSWORD
+from hesuan.sim.simulate import FAULTS, CountingSender, simulate_round
+
+
+@pytest.fixture
+def sim(settings: Settings, clock: FixedClock) -> Iterator[tuple[Platform, CountingSender]]:
+    sender = CountingSender()
+    p = bootstrap(settings, clock=clock, sender=sender, migrate=False)
+    yield p, sender
+    p.close()
+
+
+def test_generated_city_is_stored_and_readable(sim: tuple[Platform, CountingSender]) -> None:
+    p, _ = sim
+    report = generate_city(p, 1200, seed=4, workers=0)
+    assert report.people == 1200 == bulk.people_count(p.engine)
+    assert report.districts == 6 and report.grids >= 6 and report.sites >= 6
+    view = p.people.get(SYSTEM, person_id(4, 7), unmask=True)
+    if view.id_kind == "resident":
+        assert ric.validate(view.id_number) == view.id_number
+        assert p.people.find_by_id_number(SYSTEM, IdKind.RESIDENT,
+                                          view.id_number) == person_id(4, 7)
+    assert view.test_state == "none"
+    for user in ("admin", "officer", "sampler", "sitelead", "courier", "lab", "grid", "resident"):
+        assert p.auth.login(user, DEMO_PASSWORD)
+    assert p.auth.login("courier001", DEMO_PASSWORD)
+    assert p.auth.authenticate(p.auth.login("resident", DEMO_PASSWORD)).scope == person_id(4, 0)
+    coverage = p.analytics.coverage(SYSTEM, level=Level.DISTRICT)
+    assert coverage["total"]["due"] == 1200 and coverage["total"]["sampled"] == 0
+    assert len(coverage["districts"]) == 6 and coverage["grids"] == []
+    with pytest.raises(CityExists):
+        generate_city(p, 10, seed=4, workers=0)
+    n, broken = p.auth.verify_audit(SYSTEM)
+    assert n > 0 and broken is None
+
+
+def test_round_reconciles_exactly_the_injected_faults(sim: tuple[Platform, CountingSender],
+                                                      clock: FixedClock) -> None:
+    p, sender = sim
+    start = clock.now()
+    generate_city(p, 2000, seed=5, workers=0)
+    s = simulate_round(p, clock, sender, start, hours=24, prevalence=0.01, faults=FAULTS,
+                       seed=5)
+    assert s.faults == dict.fromkeys(FAULTS, 1)
+    assert s.reconcile_matches, (s.reconcile_counts, s.expected_reconcile)
+    assert s.expected_reconcile["sampled_not_boxed"] == 1
+    assert s.expected_reconcile["box_discrepancies"] == 1
+    assert s.expected_reconcile["results_for_unknown_tubes"] == 1
+    assert s.expected_reconcile["late_boxes"] == 1
+    assert sum(s.reconcile_counts.values()) == 5  # those four lists and missing_from_boxes
+    assert not s.events_rejected
+    assert 0 < s.sampled <= s.people_due <= s.people
+    assert s.pooled_positive > 0 and s.recalls_opened > 0
+    assert s.recalls_resolved == s.recalls_opened
+    assert s.alerts_by_kind == {"late_box": 1}
+    assert s.messages["recall"] > 0
+    # the reports agree with the round
+    cov = p.analytics.coverage(SYSTEM, level=Level.DISTRICT)["total"]
+    assert cov["due"] == 2000 and cov["sampled"] == s.sampled
+    assert cov["outstanding"] == 2000 - s.sampled
+    pos = p.analytics.positives(SYSTEM)
+    assert pos["positive_pools"] == s.pooled_positive
+    assert pos["investigations"] == {"closed": s.pooled_positive}
+    assert sum(len(x["recalls"]) for x in pos["pools"]) == pos["recalls"]
+    prev = p.analytics.prevalence(SYSTEM)
+    assert prev["city"]["pools_positive"] == sum(x for _, x in s.routine_pools.values())
+    assert {d["code"] for d in prev["districts"]} <= {f"14010{i}" for i in range(5, 10)} | {
+        "140110"}
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_prevalence_interval_covers_the_true_prevalence(sim: tuple[Platform, CountingSender],
+                                                        clock: FixedClock) -> None:
+    """Three rounds, four days apart, on one city with different seeds: each round's reported
+    95% interval holds the true prevalence among the people it tested."""
+    p, sender = sim
+    first = clock.now()
+    generate_city(p, 1500, seed=6, workers=0)
+    for k, seed in enumerate((21, 22, 23)):
+        start = first + timedelta(days=4 * k)
+        s = simulate_round(p, clock, sender, start, hours=14, prevalence=0.03, seed=seed,
+                           tick=timedelta(minutes=60))
+        assert s.reconcile_matches
+        end = s.drained_until
+        est = p.analytics.prevalence(SYSTEM, as_of=end, window=end - start)["city"]
+        true = s.infected_sampled / s.sampled
+        assert est["ci95"][0] <= true <= est["ci95"][1], (seed, true, est)
