@@ -255,7 +255,7 @@ class _Round:
         lab_of_district: dict[str, list[int]] = defaultdict(list)
         for i, lab in enumerate(labs):
             lab_of_district[str(lab["region_code"])[:6]].append(i)
-        self.labs = []
+        self.labs: list[_Lab] = []
         for lab in labs:
             cap = int(str(lab["daily_capacity"]))
             name = f"simlab{len(self.labs):04d}"
