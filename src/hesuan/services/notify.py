@@ -47,7 +47,7 @@ TEMPLATES: dict[str, dict[str, str]] = {
 }
 
 _MAX_BACKOFF = timedelta(hours=1)
-_MARK_BATCH = 200
+_MARK_BATCH = 500
 
 
 def render(template: str, language: str, params: dict[str, Any]) -> str:
@@ -107,9 +107,7 @@ class OutboxService:
             # Sent marks are committed a few hundred at a time (a reminder burst is tens of
             # thousands of messages); a crash in between re-sends at most that many.
             with self._d.uow() as uow:
-                at = self._d.clock.now()
-                for message_id in done:
-                    uow.outbox_sent(message_id, at)
+                uow.outbox_sent_many(done, self._d.clock.now())
                 uow.commit()
             done.clear()
 

@@ -606,6 +606,19 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin):
             "o WHERE o.tube_id = tubes.id AND o.sent_at IS NULL)"),
             {"now": to_ms(now), "id": message_id})
 
+    def outbox_sent_many(self, message_ids: Sequence[str], now: datetime) -> None:
+        c, n = self.conn, to_ms(now)
+        for part in _chunks(list(message_ids), 5000):
+            marks = ", ".join(f":m{i}" for i in range(len(part)))
+            params: dict[str, Any] = {f"m{i}": v for i, v in enumerate(part)} | {"now": n}
+            c.execute(text(f"UPDATE outbox SET sent_at = :now, attempts = attempts + 1 "
+                           f"WHERE id IN ({marks})"), params)
+            c.execute(text(
+                "UPDATE tubes SET notified_at = :now WHERE notified_at IS NULL AND id IN "
+                f"(SELECT tube_id FROM outbox WHERE id IN ({marks}) AND tube_id IS NOT NULL) "
+                "AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.tube_id = tubes.id "
+                "AND o.sent_at IS NULL)"), params)
+
     def outbox_failed(self, message_id: str, error: str, next_attempt_at: datetime) -> None:
         self.conn.execute(sa_update(outbox).where(outbox.c.id == message_id).values(
             attempts=outbox.c.attempts + 1, last_error=error[:200],
