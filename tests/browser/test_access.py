@@ -50,3 +50,18 @@ def test_pages_need_a_session(site: Site, context: BrowserContext) -> None:
     assert page.url.startswith(f"{site.url}/web/login")
     assert page.request.post(f"{site.url}/web/station/events.json",
                              data={"events": []}).status == 401
+
+
+def test_language_switch(site: Site, context: BrowserContext) -> None:
+    page = context.new_page()
+    page.goto(f"{site.url}/web/login")
+    expect(page.locator("main h1")).to_have_text("登录")
+    assert page.get_attribute("html", "lang") == "zh-CN"
+    page.click("nav.lang a")
+    expect(page.locator("main h1")).to_have_text("Sign in")
+    assert page.get_attribute("html", "lang") == "en"
+    login(page, site, "sampler")
+    expect(page.locator("#prompt")).to_contain_text("Scan a tube barcode")
+    shot(page, "32-station-english", full_page=False)
+    page.click("nav.lang a")
+    expect(page.locator("#prompt")).to_contain_text("请扫描试管条码")

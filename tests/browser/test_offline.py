@@ -86,3 +86,22 @@ def test_offline_scans_sync_exactly_once(site: Site, context: BrowserContext) ->
     expect(page.locator("#queue")).to_have_text("0")
     expect(page.locator(f"#sealed li[data-barcode='{TUBE}']")).to_have_count(1)
     assert site.count(f"SELECT status FROM tubes WHERE barcode = '{TUBE}'") == "sealed"
+
+
+def test_resident_code_opens_offline(site: Site, context: BrowserContext) -> None:
+    page = context.new_page()
+    login(page, site, "resident2")
+    expect(page.locator("#code svg")).to_be_visible()
+    page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+    page.reload()  # now through the service worker, which keeps a copy
+    expect(page.locator("#code svg")).to_be_visible()
+    code = page.locator("#code svg").inner_html()
+    context.set_offline(True)
+    try:
+        page.reload()
+        expect(page.locator("#code svg")).to_be_visible()
+        assert page.locator("#code svg").inner_html() == code
+        expect(page.locator("#offline-note")).to_be_visible()
+        shot(page, "22-resident-offline", full_page=False)
+    finally:
+        context.set_offline(False)

@@ -32,7 +32,7 @@ from hesuan.entrypoints.web import messages as m
 from hesuan.entrypoints.web.i18n import LOCALES, N_, pick_locale, translations
 from hesuan.entrypoints.web.session import LANG_COOKIE, csrf_token, optional_principal
 
-__all__ = ["Page", "WebRoute", "error_text", "page", "pages_for", "redirect", "render"]
+__all__ = ["Page", "WebRoute", "error_text", "gettext_for", "pages_for", "redirect", "render"]
 
 _SHANGHAI = timezone(timedelta(hours=8))
 _TEMPLATES = Path(__file__).parent / "templates"
@@ -150,10 +150,6 @@ def _headers() -> dict[str, str]:
 
 def redirect(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303, headers={"Cache-Control": "no-store"})
-
-
-def page(request: Request, template: str, me: Principal, **context: Any) -> HTMLResponse:
-    return render(request, template, me, **context)
 
 
 def _error_page(request: Request, exc: HesuanError) -> Response:
