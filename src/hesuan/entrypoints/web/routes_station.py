@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import asdict, replace
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import Response
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from hesuan.domain.access import Principal, Role
 from hesuan.domain.errors import HesuanError, NotFound
 from hesuan.domain.sampling import SiteKind
-from hesuan.entrypoints.api.schemas import StationBatchIn
 from hesuan.entrypoints.web.forms import SignedForm, WebMe, text
 from hesuan.entrypoints.web.render import WebRoute, error_text, render
 from hesuan.entrypoints.web.session import check_csrf, platform_of
@@ -32,6 +32,26 @@ from hesuan.services.sampling import EventKind, StationEvent
 __all__ = ["router"]
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
+
+
+class StationEventIn(BaseModel):
+    """A station event as the page sends it (the same fields and limits as the API's)."""
+
+    model_config = ConfigDict(extra="forbid")
+    event_id: str = Field(min_length=1, max_length=36)
+    kind: Literal["open_tube", "sample", "seal_tube", "box_tube", "seal_box"]
+    site_id: str = Field(min_length=1, max_length=32)
+    at: AwareDatetime
+    barcode: str | None = Field(default=None, max_length=40)
+    mode: int | None = Field(default=None, ge=0, le=100)
+    code: str | None = Field(default=None, max_length=200)
+    box_code: str | None = Field(default=None, max_length=40)
+    window: int | None = Field(default=None, ge=0, le=100)
+
+
+class StationBatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    events: list[StationEventIn] = Field(max_length=1000)
 
 
 def _site_id(me: Principal) -> str:
