@@ -207,6 +207,14 @@ def simulate(
         raise typer.Exit(1)
 
 
+def _prevalence(s: Any) -> str:
+    est = s.estimate()
+    true = "–" if s.true_prevalence is None else f"{s.true_prevalence:.4%}"
+    if est.p_hat is None:
+        return f"{true} / –"
+    return f"{true} / {est.p_hat:.4%} [{est.lower:.4%}, {est.upper:.4%}]"
+
+
 def _print_summary(s: Any) -> None:
     from rich.console import Group
 
@@ -227,6 +235,7 @@ def _print_summary(s: Any) -> None:
         ("positive single tubes", f"{s.single_positive:,}"),
         ("invalid tubes", f"{s.invalid_tubes:,}"),
         ("recalls opened / resolved", f"{s.recalls_opened:,} / {s.recalls_resolved:,}"),
+        ("prevalence: true / pool estimate [95%]", _prevalence(s)),
         ("station events sent (rejected)",
          f"{s.events_sent:,} ({sum(s.events_rejected.values()):,})"),
         ("service calls", f"{s.calls:,}"),

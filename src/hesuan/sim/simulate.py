@@ -52,6 +52,7 @@ from hesuan.adapters.db import bulk
 from hesuan.bootstrap import Platform
 from hesuan.domain.access import Principal, Role
 from hesuan.domain.people import SINGLE_TUBE_GROUPS
+from hesuan.domain.pooling import Estimate, PoolCounts, estimate_prevalence
 from hesuan.domain.sampling import make_box_code, make_tube_barcode
 from hesuan.services.auth import SYSTEM
 from hesuan.services.lab import ResultInput
@@ -151,16 +152,30 @@ class RoundSummary:
     turnaround: dict[str, Any]
     wall_seconds: float
     routine_pools: dict[int, tuple[int, int]] = field(default_factory=dict)
+    routine_samples: int = 0
+    infected_routine_samples: int = 0
 
     @property
     def coverage(self) -> float:
         return self.sampled / self.people_due if self.people_due else 0.0
 
     @property
+    def true_prevalence(self) -> float | None:
+        """Infected share of the routine samples (what the pool estimate aims at)."""
+        return (self.infected_routine_samples / self.routine_samples
+                if self.routine_samples else None)
+
+    def estimate(self) -> Estimate:
+        """The pool estimate from this round's routine tubes (as the prevalence report)."""
+        return estimate_prevalence(PoolCounts(k, t, x)
+                                   for k, (t, x) in sorted(self.routine_pools.items()))
+
+    @property
     def reconcile_matches(self) -> bool:
         return self.reconcile_counts == self.expected_reconcile
 
     def as_dict(self) -> dict[str, Any]:
+        est = self.estimate()
         return {
             "start": self.start.isoformat(), "end": self.end.isoformat(),
             "drained_until": self.drained_until.isoformat(), "people": self.people,
@@ -177,6 +192,11 @@ class RoundSummary:
             "faults": self.faults, "reconcile_counts": self.reconcile_counts,
             "expected_reconcile": self.expected_reconcile,
             "reconcile_matches": self.reconcile_matches,
+            "true_prevalence": self.true_prevalence,
+            "estimated_prevalence": {"p_hat": est.p_hat, "ci95": [est.lower, est.upper],
+                                     "method": est.method},
+            "routine_samples": self.routine_samples,
+            "infected_routine_samples": self.infected_routine_samples,
             "routine_pools": {str(k): {"tested": t, "positive": x}
                               for k, (t, x) in sorted(self.routine_pools.items())},
             "turnaround_since_first_sample": self.turnaround.get("since_first_sample", {}),
@@ -234,6 +254,7 @@ class _Round:
         self.boxes = 0
         self.alerts = 0
         self.in_flight_boxes = 0
+        self.routine_samples = self.infected_routine_samples = 0
         self.lab_batches = 0
         self.now_s = 0.0
         lt = start.astimezone(LOCAL)
@@ -275,6 +296,7 @@ class _Round:
             self.sites.append(site)
         self.site_of = np.full(n, -1, dtype=np.int32)
         self.key = np.zeros(n, dtype=bool)
+        self.student = np.zeros(n, dtype=bool)
         household = np.empty(n, dtype=np.int64)
         community = np.empty(n, dtype=np.int64)
         hh_codes: dict[str | None, int] = {}
@@ -283,11 +305,15 @@ class _Round:
         for i, (pid, grid, hh, groups) in enumerate(roster):
             sid = catch.get(grid)
             self.site_of[i] = -1 if sid is None else site_index[sid]
-            self.key[i] = bool(groups) and not key_groups.isdisjoint(groups.split(","))
+            if groups:
+                gs = groups.split(",")
+                self.key[i] = not key_groups.isdisjoint(gs)
+                self.student[i] = "teacher_student" in gs
             household[i] = hh_codes.setdefault(hh if hh else pid, len(hh_codes))
             community[i] = comm_codes.setdefault(grid[:12], len(comm_codes))
         self.infected = self._infect(household, community)
         self.recall_state = np.zeros(n, dtype=np.int8)  # 0 none, 1 to re-test, 2 re-tested
+        self.isolated = np.zeros(n, dtype=bool)  # confirmed positive: no more routine visits
         self.sampled = np.zeros(n, dtype=bool)
 
     def _infect(self, household: np.ndarray, community: np.ndarray) -> np.ndarray:
@@ -317,43 +343,46 @@ class _Round:
         return infected
 
     def schedule_arrivals(self) -> int:
-        """Each person's routine visit; returns the people due in the simulated window."""
+        """Each person's routine visits in the round, by their group's cadence (DESIGN.md
+        defaults: key groups daily, returning students and teachers every 36 h, everyone else
+        every 72 h); returns the people due in the simulated window."""
         n = len(self.ids)
         r = self.np_rng
         days = max(1, math.ceil(CADENCE_H / 24))
-        day = r.integers(0, days, size=n)
-        mix = r.random(n)
-        hour = np.where(mix < 0.3, r.normal(8.0, 1.0, n),
-                        np.where(mix < 0.65, r.uniform(9.0, 17.0, n), r.normal(19.0, 1.2, n)))
+        visits = np.where(self.key, days, np.where(self.student, 2, 1))
+        first = np.where(self.key, 0, r.integers(0, days, size=n) % (days - visits + 1))
         comes = r.random(n) < self.compliance
         local_midnight = datetime.combine(self.start.astimezone(LOCAL).date(),
                                           datetime.min.time(), tzinfo=LOCAL)
         offset = (local_midnight - self.start).total_seconds()
-        due = 0
-        sec = hour * 3600.0
-        fallback = r.random(n)
-        for i in range(n):
-            s = int(self.site_of[i])
-            if s < 0:
-                continue
-            site = self.sites[s]
-            t_day = float(sec[i])
-            lo, hi = site.open_s, site.close_s - 600
-            if not lo <= t_day <= hi:
-                t_day = lo + float(fallback[i]) * (hi - lo)
-            t = offset + int(day[i]) * 86400.0 + t_day
-            if 0.0 <= t < self.end_s:
-                due += 1
-                if comes[i]:
-                    site.queue.append((t, _ROUTINE, i))
-            elif t < 0.0 and offset + (int(day[i]) + days) * 86400.0 + t_day < self.end_s:
-                due += 1  # the round started mid-day: this person's day comes round again
-                if comes[i]:
-                    site.queue.append((offset + (int(day[i]) + days) * 86400.0 + t_day,
-                                       _ROUTINE, i))
+        is_due = np.zeros(n, dtype=bool)
+        for j in range(days):
+            mix = r.random(n)
+            hour = np.where(mix < 0.3, r.normal(8.0, 1.0, n),
+                            np.where(mix < 0.65, r.uniform(9.0, 17.0, n),
+                                     r.normal(19.0, 1.2, n)))
+            sec = (hour * 3600.0).tolist()
+            fallback = r.random(n).tolist()
+            day = (first + j).tolist()
+            for i in np.flatnonzero(visits > j).tolist():
+                s = int(self.site_of[i])
+                if s < 0:
+                    continue
+                site = self.sites[s]
+                t_day = sec[i]
+                lo, hi = site.open_s, site.close_s - 600
+                if not lo <= t_day <= hi:
+                    t_day = lo + fallback[i] * (hi - lo)
+                t = offset + day[i] * 86400.0 + t_day
+                if t < 0.0:  # the round started mid-day: this person's day comes round again
+                    t += days * 86400.0
+                if t < self.end_s:
+                    is_due[i] = True
+                    if comes[i]:
+                        site.queue.append((t, _ROUTINE, i))
         for site in self.sites:
             heapq.heapify(site.queue)
-        return due
+        return int(is_due.sum())
 
     # -- time and actions -----------------------------------------------------------------
 
@@ -459,6 +488,8 @@ class _Round:
             site.windows[w] = done
             if kind == _RECALL and self.recall_state[person] != 1:
                 continue  # already re-tested on a routine visit
+            if kind == _ROUTINE and self.isolated[person]:
+                continue  # confirmed positive: in isolation, not at the site
             self.sample(site, w, person, done)
 
     def sample(self, site: _Site, w: int, person: int, t: float) -> None:
@@ -468,9 +499,12 @@ class _Round:
             barcode = self.new_tube(site, t - 20, 1, w)
             self.event(site, EventKind.SAMPLE, t, barcode=barcode, code=code, window=w + 1)
             self.tube_members[barcode].append(person)
-            if self.recall_state[person] == 1:
+            if self.recall_state[person] != 0:  # a re-test for the recall
                 self.recall_state[person] = 2
                 self.tube_recall.add(barcode)
+            else:
+                self.routine_samples += 1
+                self.infected_routine_samples += bool(self.infected[person])
             self.tube_priority.add(barcode)
             self.sealed(site, barcode, t)
         else:
@@ -482,6 +516,8 @@ class _Round:
             self.event(site, EventKind.SAMPLE, t, barcode=barcode, code=code, window=w + 1)
             members.append(person)
             self.tube_members[barcode].append(person)
+            self.routine_samples += 1
+            self.infected_routine_samples += bool(self.infected[person])
             if len(members) >= POOL:
                 site.pool[w] = None
                 self.sealed(site, barcode, t)
@@ -652,6 +688,8 @@ class _Round:
             else:
                 self.single_positive += 1
         for m in members:
+            if res == "positive" and (cap == 1 or self.recall_state[m] == 2):
+                self.isolated[m] = True
             state = int(self.recall_state[m])
             if state == 2 and cap == 1 and res != "invalid":
                 self.recall_state[m] = 0  # the re-test answered the recall
@@ -731,4 +769,5 @@ def simulate_round(platform: Platform, clock: FixedClock, sender: CountingSender
         faults=r.faults, reconcile_counts=counts, expected_reconcile=expected,
         turnaround=turnaround, wall_seconds=time.perf_counter() - wall,
         routine_pools={k: (v[0], v[1]) for k, v in r.routine_pools.items()},
+        routine_samples=r.routine_samples, infected_routine_samples=r.infected_routine_samples,
     )
