@@ -20,6 +20,7 @@ from hesuan.adapters.db.engine import make_engine
 from hesuan.adapters.db.migrate import upgrade
 from hesuan.adapters.db.store import SqlUnitOfWorkFactory
 from hesuan.adapters.db.worklists import SqlWorklists
+from hesuan.adapters.geo import ShapelyGeometry
 from hesuan.adapters.kannel import KannelSender
 from hesuan.adapters.passes.keys import PassKeyStore
 from hesuan.adapters.qr import SegnoQr
@@ -29,17 +30,22 @@ from hesuan.services.analytics import AnalyticsService
 from hesuan.services.auth import AuthService
 from hesuan.services.context import Deps, Limits
 from hesuan.services.delivery import DeliveryService
+from hesuan.services.fence import FenceService
 from hesuan.services.lab import LabService
+from hesuan.services.lanes import LaneService
 from hesuan.services.notify import AlertService, OutboxService, RateLimit
 from hesuan.services.passes import PassService
 from hesuan.services.people import PeopleService
 from hesuan.services.places import PlacesService
 from hesuan.services.ports import Clock, Sender
 from hesuan.services.reports import ReportService
+from hesuan.services.rosters import RosterService
 from hesuan.services.sampling import SamplingService
 from hesuan.services.status import StatusService
+from hesuan.services.teams import TeamService
 from hesuan.services.venues import VenueService
 from hesuan.services.worklists import WorklistService
+from hesuan.services.zones import ZoneService
 
 __all__ = ["Platform", "bootstrap", "new_id"]
 
@@ -69,6 +75,11 @@ class Platform:
     venues: VenueService
     worklists: WorklistService
     analytics: AnalyticsService
+    zones: ZoneService
+    rosters: RosterService
+    fence: FenceService
+    lanes: LaneService
+    teams: TeamService
 
     def close(self) -> None:
         self.engine.dispose()
@@ -114,14 +125,19 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None, sender: Sender 
                            create=settings.environment != "production",
                            alg=settings.pass_alg),
         status, settings.pass_revocation_refresh)
+    sampling = SamplingService(deps, status)
+    analytics = AnalyticsService(deps, SqlAnalytics(engine))
+    zones = ZoneService(deps, status, ShapelyGeometry())
     return Platform(
         settings=settings, engine=engine, deps=deps, auth=AuthService(deps),
         people=PeopleService(deps), places=PlacesService(deps),
-        sampling=SamplingService(deps, status), delivery=DeliveryService(deps),
+        sampling=sampling, delivery=DeliveryService(deps),
         lab=LabService(deps, status),
         outbox=OutboxService(deps, sender, RateLimit(settings.sms_rate_per_s)),
         alerts=AlertService(deps), reports=ReportService(deps), passes=passes, status=status,
         venues=VenueService(deps, passes),
         worklists=WorklistService(deps, SqlWorklists(engine)),
-        analytics=AnalyticsService(deps, SqlAnalytics(engine)),
+        analytics=analytics, zones=zones, rosters=RosterService(deps, analytics),
+        fence=FenceService(deps, zones, passes, settings.venue_retention),
+        lanes=LaneService(deps, sampling), teams=TeamService(deps, sampling),
     )

@@ -137,6 +137,9 @@ class Verdict:
     expires_at: datetime | None = None
     issuer: str | None = None
     key_id: str | None = None
+    #: ``pass_id_hash`` of the pass, when its signature verified (the online checker maps it to
+    #: the person for fence alerts; offline verifiers have no use for it).
+    pass_hash: str | None = None
 
     @property
     def reason(self) -> str:
@@ -150,12 +153,14 @@ class Verdict:
         if claims is None:
             return cls(False, failure, key_id=key_id)
         return cls(False, failure, claims.colour, claims.masked_name, claims.id_last4,
-                   claims.issued_at, claims.expires_at, claims.issuer, key_id)
+                   claims.issued_at, claims.expires_at, claims.issuer, key_id,
+                   pass_id_hash(claims.pass_id))
 
     @classmethod
     def ok(cls, claims: PassClaims, key_id: str) -> Verdict:
         return cls(True, None, claims.colour, claims.masked_name, claims.id_last4,
-                   claims.issued_at, claims.expires_at, claims.issuer, key_id)
+                   claims.issued_at, claims.expires_at, claims.issuer, key_id,
+                   pass_id_hash(claims.pass_id))
 
 
 def check_times(claims: PassClaims, now: datetime) -> Failure | None:

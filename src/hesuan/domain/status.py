@@ -70,6 +70,7 @@ class Facts:
     arrival_risk: str | None = None  # low | medium | high
     zone_kind: str | None = None  # sealed | controlled | precaution
     zone_colour: str | None = None
+    zone_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +126,10 @@ def _zone(f: Facts, now: datetime) -> tuple[bool, Colour | None, dict[str, Any]]
     if f.zone_kind in ("sealed", "controlled"):
         colour = Colour(f.zone_colour) if f.zone_colour else (
             Colour.RED if f.zone_kind == "sealed" else Colour.YELLOW)
-        return True, colour, {"zone": {"kind": f.zone_kind}}
+        zone: dict[str, Any] = {"kind": f.zone_kind}
+        if f.zone_id is not None:
+            zone["id"] = f.zone_id
+        return True, colour, {"zone": zone}
     return False, None, {}
 
 

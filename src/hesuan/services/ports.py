@@ -29,6 +29,7 @@ from hesuan.domain.passes import PassClaims, PassStatus, Verdict
 from hesuan.domain.results import Result
 from hesuan.domain.sampling import TubeState
 from hesuan.domain.status import Facts, Rule, Status
+from hesuan.services.ground_ports import GroundStore
 
 __all__ = [
     "BoxRow",
@@ -370,7 +371,7 @@ class VenueStore(Protocol):
     def venue_checks(self, venue_id: str, limit: int) -> list[dict[str, Any]]: ...
 
 
-class UnitOfWork(Store, StatusStore, VenueStore, Protocol):
+class UnitOfWork(Store, StatusStore, VenueStore, GroundStore, Protocol):
     def __enter__(self) -> Self: ...
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None: ...

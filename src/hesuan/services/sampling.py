@@ -121,6 +121,13 @@ class SamplingService:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def run_in(self, uow: UnitOfWork, actor: Principal, events: Sequence[StationEvent],
+               now: datetime) -> list[EventOutcome]:
+        """Process station events inside the caller's unit of work, which commits (the
+        two-lane flow and door-to-door household visits build on this)."""
+        require(actor, Role.SAMPLER, Role.SITE_LEAD, action="record station events")
+        return self._run(uow, actor, events, now)
+
     def _run(self, uow: UnitOfWork, actor: Principal, events: Sequence[StationEvent],
              now: datetime) -> list[EventOutcome]:
         known = uow.known_events(e.event_id for e in events)

@@ -138,6 +138,7 @@ person_status = Table(
     Column("arrival_risk", String(8)),
     Column("zone_id", ID),
     Column("zone_kind", String(12)),
+    Column("zone_colour", String(8)),
 )
 
 # A person in an open tube holds a slot: the primary key makes "never in two open tubes" a
@@ -443,3 +444,223 @@ passes = Table(
     Column("revoke_reason", String(20)),
     Index("ix_passes_revoked", "revoked_at", "expires_at"),
 )
+
+
+# --- zones, rosters, fence alerts, door-to-door teams, site lanes, staff (issue 5) -----------
+# ``person_status.zone_id/zone_kind/zone_colour`` hold each person's strictest zone (the kind
+# only where it changes the status: sealed, controlled); the tables below hold the zones
+# themselves, their areas and history.
+
+region_geo = Table(
+    "region_geo", metadata,
+    Column("code", String(15), primary_key=True),
+    Column("lat", Float),
+    Column("lng", Float),
+    Column("geometry", JSON),  # GeoJSON geometry (district boundaries), or null for a point
+    Column("source", String(80)),
+    Column("updated_at", Timestamp, nullable=False),
+)
+
+zones = Table(
+    "zones", metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("kind", String(12), nullable=False),
+    Column("status", String(10), nullable=False, index=True),
+    Column("starts_at", Timestamp, nullable=False),
+    Column("planned_end", Timestamp),
+    Column("ended_at", Timestamp),
+    Column("rules", JSON, nullable=False),
+    Column("geometry", JSON),
+    Column("parent_id", ID, index=True),
+    Column("note", String(200)),
+    Column("people", Integer),
+    Column("created_by", String(60), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("ended_by", String(60)),
+    Column("end_reason", String(200)),
+)
+
+zone_areas = Table(
+    "zone_areas", metadata,
+    Column("zone_id", ID, ForeignKey("zones.id"), primary_key=True),
+    Column("region_code", String(15), primary_key=True),
+    Column("building", String(40), primary_key=True, server_default=""),
+    Column("grid_lo", String(15), nullable=False),
+    Column("grid_hi", String(15), nullable=False),
+    Column("source", String(8), nullable=False),  # list | polygon
+    Index("ix_zone_areas_region", "region_code"),
+)
+
+zone_events = Table(
+    "zone_events", metadata,
+    Column("id", ID, primary_key=True),
+    Column("zone_id", ID, nullable=False, index=True),
+    Column("action", String(12), nullable=False),
+    Column("actor", String(60), nullable=False),
+    Column("at", Timestamp, nullable=False),
+    Column("detail", JSON, nullable=False),
+)
+
+roster_outcomes = Table(
+    "roster_outcomes", metadata,
+    Column("id", ID, primary_key=True),
+    Column("person_id", ID, ForeignKey("people.id"), nullable=False),
+    Column("grid_code", String(15), nullable=False, index=True),
+    Column("outcome", String(20), nullable=False),
+    Column("note", String(200)),
+    Column("actor", String(60), nullable=False),
+    Column("at", Timestamp, nullable=False),
+    Index("ix_roster_outcomes_person", "person_id", "at"),
+)
+
+checkpoints = Table(
+    "checkpoints", metadata,
+    Column("id", ID, primary_key=True),
+    Column("code", String(20), nullable=False, unique=True),
+    Column("name", String(100), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("region_code", String(15), nullable=False),
+    Column("lat", Float),
+    Column("lng", Float),
+    Column("created_at", Timestamp, nullable=False),
+)
+
+fence_scans = Table(
+    "fence_scans", metadata,
+    Column("event_id", String(36), primary_key=True),
+    Column("place_kind", String(10), nullable=False),
+    Column("place_id", ID, nullable=False),
+    Column("person_id", ID),
+    Column("via", String(6), nullable=False),
+    Column("at", Timestamp, nullable=False, index=True),
+    Column("received_at", Timestamp, nullable=False),
+    Column("actor", ID, nullable=False),
+    Column("alerts", SmallInteger, nullable=False),
+)
+
+fence_alerts = Table(
+    "fence_alerts", metadata,
+    Column("id", ID, primary_key=True),
+    Column("person_id", ID, ForeignKey("people.id"), nullable=False),
+    Column("rule", String(20), nullable=False),
+    Column("day", String(10), nullable=False),
+    Column("grid_code", String(15), nullable=False, index=True),
+    Column("raised_at", Timestamp, nullable=False),
+    Column("last_scan_at", Timestamp, nullable=False),
+    Column("scans", Integer, nullable=False),
+    Column("place_kind", String(10), nullable=False),
+    Column("place_id", ID, nullable=False),
+    Column("place_name", String(100)),
+    Column("detail", JSON, nullable=False),
+    Column("status", String(12), nullable=False, index=True),
+    Column("acknowledged_by", String(60)),
+    Column("acknowledged_at", Timestamp),
+    Column("closed_by", String(60)),
+    Column("closed_at", Timestamp),
+    Column("outcome", String(20)),
+    Column("note", String(200)),
+    UniqueConstraint("person_id", "rule", "day", name="uq_fence_alerts_person_rule_day"),
+)
+
+team_assignments = Table(
+    "team_assignments", metadata,
+    Column("id", ID, primary_key=True),
+    Column("site_id", ID, ForeignKey("sites.id"), nullable=False, index=True),
+    Column("zone_id", ID),
+    Column("household_pool", Boolean, nullable=False),
+    Column("status", String(10), nullable=False),
+    Column("note", String(200)),
+    Column("created_by", String(60), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("closed_at", Timestamp),
+)
+
+team_targets = Table(
+    "team_targets", metadata,
+    Column("assignment_id", ID, ForeignKey("team_assignments.id"), primary_key=True),
+    Column("person_id", ID, ForeignKey("people.id"), primary_key=True),
+    Index("ix_team_targets_person", "person_id"),
+)
+
+lane_entries = Table(
+    "lane_entries", metadata,
+    Column("event_id", String(36), primary_key=True),
+    Column("site_id", ID, nullable=False),
+    Column("window", SmallInteger),
+    Column("barcode", String(13), nullable=False),
+    Column("person_id", ID, nullable=False),
+    Column("registered_at", Timestamp, nullable=False),
+    Column("swabbed_at", Timestamp),
+    Column("swab_event_id", String(36)),
+    Column("swab_window", SmallInteger),
+    Index("ix_lane_entries_site", "site_id", "swabbed_at"),
+    Index("ix_lane_entries_person", "person_id", "swabbed_at"),
+)
+
+teams = Table(
+    "teams", metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("place_kind", String(10), nullable=False),  # site | checkpoint | region
+    Column("place_id", String(32), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+)
+
+team_moves = Table(
+    "team_moves", metadata,
+    Column("id", ID, primary_key=True),
+    Column("team_id", ID, ForeignKey("teams.id"), nullable=False, index=True),
+    Column("from_kind", String(10)),
+    Column("from_id", String(32)),
+    Column("to_kind", String(10), nullable=False),
+    Column("to_id", String(32), nullable=False),
+    Column("note", String(200)),
+    Column("actor", String(60), nullable=False),
+    Column("at", Timestamp, nullable=False),
+)
+
+staff = Table(
+    "staff", metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(60), nullable=False),
+    Column("role", String(12), nullable=False),
+    Column("team_id", ID, ForeignKey("teams.id"), index=True),
+    Column("active", Boolean, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+)
+
+shifts = Table(
+    "shifts", metadata,
+    Column("id", ID, primary_key=True),
+    Column("staff_id", ID, ForeignKey("staff.id"), nullable=False),
+    Column("place_kind", String(10), nullable=False),
+    Column("place_id", String(32), nullable=False),
+    Column("window", SmallInteger),
+    Column("started_at", Timestamp, nullable=False),
+    Column("ended_at", Timestamp),
+    Column("ended_by", String(60)),
+    Index("ix_shifts_staff", "staff_id", "started_at"),
+    Index("ix_shifts_place", "place_id", "ended_at"),
+)
+
+# The latest coverage snapshot per grid (the current round), refreshed set-based in the
+# background so that city-wide roll-ups read thousands of grid rows, not millions of people.
+coverage_grid = Table(
+    "coverage_grid", metadata,
+    Column("grid_code", String(15), primary_key=True),
+    Column("due", Integer, nullable=False),
+    Column("sampled", Integer, nullable=False),
+    Column("exempt", Integer, nullable=False),
+    Column("since", Timestamp, nullable=False),
+    Column("as_of", Timestamp, nullable=False),
+)
+
+# Zone members, for lifting a zone without scanning the population (partial: few have a zone).
+Index("ix_person_status_zone", person_status.c.zone_id,
+      sqlite_where=person_status.c.zone_id.isnot(None),
+      postgresql_where=person_status.c.zone_id.isnot(None))
+
+# Recent swabs of a site (queue and throughput figures) without scanning its whole history.
+Index("ix_tubes_site_first_sampled", tubes.c.site_id, tubes.c.first_sampled_at)

@@ -37,7 +37,7 @@ _FACT_COLUMNS = (
     "ps.person_id, ps.test_state, ps.last_sampled_at, ps.last_result, ps.last_result_at, "
     "r.due_at, ps.next_due_at, ps.grace_ms, ps.overdue_action, ps.exempt_until, "
     "ps.exempt_reason, ps.override_colour, ps.override_until, ps.override_reason, "
-    "ps.arrival_at, ps.arrival_risk, ps.zone_kind"
+    "ps.arrival_at, ps.arrival_risk, ps.zone_kind, ps.zone_colour, ps.zone_id"
 )
 # No special facts and not yet past due + grace: the engine decides green (R-DEFAULT) for such
 # people, so the set-based fast path may decide them without it. Unqualified column names: the
@@ -64,7 +64,8 @@ def _facts(r: Any) -> Facts:
         grace=timedelta(milliseconds=r[7] if r[7] is not None else 86_400_000),
         overdue_action=r[8] or "yellow", exempt_until=_dt(r[9]), exempt_reason=r[10],
         override_colour=r[11], override_until=_dt(r[12]), override_reason=r[13],
-        arrival_at=_dt(r[14]), arrival_risk=r[15], zone_kind=r[16],
+        arrival_at=_dt(r[14]), arrival_risk=r[15], zone_kind=r[16], zone_colour=r[17],
+        zone_id=r[18],
     )
 
 

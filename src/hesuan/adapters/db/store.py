@@ -33,6 +33,7 @@ from sqlalchemy import update as sa_update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
+from hesuan.adapters.db.ground_store import GroundStoreMixin
 from hesuan.adapters.db.pass_store import PassStoreMixin
 from hesuan.adapters.db.schema import (
     Timestamp,
@@ -104,7 +105,7 @@ class SqlUnitOfWorkFactory:
         return SqlUnitOfWork(self.engine, readonly, None if readonly else self._write_lock)
 
 
-class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin):
+class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundStoreMixin):
     def __init__(self, engine: Engine, readonly: bool,
                  write_lock: threading.RLock | None = None) -> None:
         self._engine = engine

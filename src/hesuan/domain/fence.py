@@ -1,0 +1,133 @@
+"""Fence alerts (F13 电子围栏预警) — from checkpoint and venue scans, never from phone tracking.
+
+A checkpoint (交通卡口: station, airport, highway exit, compound gate) or a venue (场所) scans a
+person's sampling code or status pass. The rules below decide, from the person's facts and the
+place, whether the scan raises an alert:
+
+* ``zone_exit`` — the person must stay in a sealed or controlled zone (their home's zone) and is
+  scanned at a place outside it;
+* ``red_or_retest`` — the person is red for a reason other than their zone (a positive result, a
+  red override) or is pending a re-test (待复核), and is scanned at a venue or checkpoint;
+* ``arrival_follow_up`` — an arrival who has missed their 三天两检 follow-up (no test within 24 h
+  of arrival; or no second test at least 24 h after the first by 72 h) is scanned at a venue.
+
+An alert is de-duplicated to one per person per rule per local (Asia/Shanghai) day; it is routed
+to the grid worker of the person's home grid and to the health officers over it.
+
+Imports: standard library only.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+__all__ = [
+    "ARRIVAL_FOLLOW_UP",
+    "AlertOutcome",
+    "AlertStatus",
+    "FenceRule",
+    "PlaceKind",
+    "ScanPerson",
+    "ScanPlace",
+    "alert_day",
+    "arrival_follow_up_missed",
+    "evaluate",
+]
+
+_SHANGHAI = timezone(timedelta(hours=8))
+#: How long after arrival the 三天两检 follow-up is watched at venues.
+ARRIVAL_FOLLOW_UP = timedelta(days=7)
+
+
+class FenceRule(enum.StrEnum):
+    ZONE_EXIT = "zone_exit"
+    RED_OR_RETEST = "red_or_retest"
+    ARRIVAL_FOLLOW_UP = "arrival_follow_up"
+
+
+class PlaceKind(enum.StrEnum):
+    VENUE = "venue"  # 场所
+    CHECKPOINT = "checkpoint"  # 交通卡口 / 小区卡口
+
+
+class AlertStatus(enum.StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    CLOSED = "closed"
+
+
+class AlertOutcome(enum.StrEnum):
+    """How an alert was closed."""
+
+    RETURNED_HOME = "returned_home"  # 已劝返
+    ISOLATED = "isolated"  # 已转运隔离
+    TESTED = "tested"  # 已补检
+    FALSE_ALARM = "false_alarm"  # 误报 (e.g. someone else's code)
+    NO_ACTION = "no_action"
+
+
+@dataclass(frozen=True, slots=True)
+class ScanPerson:
+    """What the rules need to know of the scanned person (from their materialised status)."""
+
+    zone_id: str | None = None
+    zone_kind: str | None = None
+    colour: str = "green"
+    rule_id: str = "R-DEFAULT"
+    test_state: str = "none"
+    open_recall: bool = False
+    arrival_at: datetime | None = None
+    tests_since_arrival: Sequence[datetime] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ScanPlace:
+    kind: PlaceKind
+    id: str
+    zone_ids: frozenset[str] = frozenset()  # active zones the place lies in
+
+
+def alert_day(at: datetime) -> date:
+    return at.astimezone(_SHANGHAI).date()
+
+
+def arrival_follow_up_missed(arrival_at: datetime | None, tests: Sequence[datetime],
+                             at: datetime) -> str | None:
+    """Which 三天两检 test the arrival has missed by ``at`` ("first"/"second"), or None."""
+    if arrival_at is None or not arrival_at <= at < arrival_at + ARRIVAL_FOLLOW_UP:
+        return None
+    after = sorted(t for t in tests if t >= arrival_at)
+    if at >= arrival_at + timedelta(hours=24) and not (
+            after and after[0] < arrival_at + timedelta(hours=24)):
+        return "first"
+    if at >= arrival_at + timedelta(hours=72) and not (
+            after and any(t >= after[0] + timedelta(hours=24) for t in after[1:])):
+        return "second"
+    return None
+
+
+def evaluate(person: ScanPerson, place: ScanPlace,
+             at: datetime) -> list[tuple[FenceRule, dict[str, Any]]]:
+    """The rules this scan breaks, each with what the alert should say. Pure."""
+    fired: list[tuple[FenceRule, dict[str, Any]]] = []
+    if (person.zone_kind in ("sealed", "controlled") and person.zone_id is not None
+            and person.zone_id not in place.zone_ids):
+        fired.append((FenceRule.ZONE_EXIT, {"zone_id": person.zone_id,
+                                            "zone_kind": person.zone_kind}))
+    red_not_zone = person.colour == "red" and person.rule_id != "R-ZONE"
+    retest = person.test_state == "pending_retest" or person.open_recall
+    if red_not_zone or person.test_state == "positive" or retest:
+        fired.append((FenceRule.RED_OR_RETEST, {
+            "colour": person.colour, "pending_retest": retest,
+            "test_state": person.test_state}))
+    if place.kind is PlaceKind.VENUE:
+        missed = arrival_follow_up_missed(person.arrival_at, person.tests_since_arrival, at)
+        if missed is not None:
+            fired.append((FenceRule.ARRIVAL_FOLLOW_UP, {
+                "missed": missed, "arrival_at": person.arrival_at.isoformat()
+                if person.arrival_at else None}))
+    return fired

@@ -1,0 +1,300 @@
+"""The two lanes at a site — registration (登记) and swabbing (采样) — and the live queue,
+throughput, time per sample and wait estimate (F2, F5).
+
+Two new station event kinds, with client-made ids like every scan (a replayed event is a
+duplicate and changes nothing):
+
+* ``register`` — the registrar scans a person's sampling code and binds them to the next tube
+  (its barcode; the tube must be open at the site). The person joins the queue. The pooling
+  rules are checked now (capacity counting people already bound, key groups and recalls in single
+  tubes, never two open tubes), so a swab never fails on them later.
+* ``swab`` — the swabber marks one bound person (their code) or a whole tube (its barcode)
+  swabbed. Each swab is recorded as the spine's ``sample`` event (same tube, same chain: the
+  tube seals itself when full, its box, lab and result follow), with an id derived from the swab
+  event's id, so replaying a swab is a duplicate all the way down.
+
+The spine's events (``open_tube``, ``sample``, ``seal_tube``, ``box_tube``, ``seal_box``) pass
+through in order in the same batch, so a station sends one ordered batch; the single-lane flow
+(``/scans``) stays valid for small sites.
+
+Imports: standard library, ``hesuan.domain``, ``hesuan.services``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from hesuan.domain.access import Principal, Role, require
+from hesuan.domain.errors import HesuanError, InvalidInput, NotFound, RuleViolation
+from hesuan.domain.lanes import RATE_WINDOW, site_load
+from hesuan.domain.people import parse_groups
+from hesuan.domain.sampling import (
+    PersonFacts,
+    TubeState,
+    TubeStatus,
+    admit_person,
+    check_tube_barcode,
+)
+from hesuan.services.context import Deps
+from hesuan.services.ground_ports import LaneEntry
+from hesuan.services.ports import UnitOfWork, WriteRace
+from hesuan.services.sampling import EventKind, EventOutcome, SamplingService, StationEvent
+
+__all__ = ["LANE_KINDS", "LaneEvent", "LaneService"]
+
+LANE_KINDS = ("register", "swab")
+_NS = uuid.UUID("5d2f1b9e-8c3a-4d61-9b7e-2a6f0c4e8d13")
+_MAX_CLOCK_AHEAD = timedelta(minutes=10)
+_HISTORY = timedelta(hours=1)
+
+
+@dataclass(frozen=True, slots=True)
+class LaneEvent:
+    event_id: str
+    kind: str  # register | swab | any spine kind
+    site_id: str
+    at: datetime
+    barcode: str | None = None
+    code: str | None = None
+    window: int | None = None
+    mode: int | None = None
+    box_code: str | None = None
+
+
+def derived_id(event_id: str, person_id: str) -> str:
+    """The id of the spine ``sample`` event a swab becomes (stable across replays)."""
+    return str(uuid.uuid5(_NS, f"{event_id}:{person_id}"))
+
+
+class LaneService:
+    def __init__(self, deps: Deps, sampling: SamplingService) -> None:
+        self._d = deps
+        self._sampling = sampling
+
+    # -- events --------------------------------------------------------------------------------
+
+    def submit(self, actor: Principal, events: Sequence[LaneEvent]) -> list[EventOutcome]:
+        require(actor, Role.SAMPLER, Role.SITE_LEAD, action="record station events")
+        if len(events) > self._d.limits.batch_max:
+            raise InvalidInput(f"events: a batch holds at most {self._d.limits.batch_max}",
+                               code="batch_too_large", field="events")
+        now = self._d.clock.now()
+        for attempt in range(3):
+            try:
+                with self._d.uow() as uow:
+                    out = self._run(uow, actor, events, now)
+                    uow.commit()
+                return out
+            except WriteRace:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _run(self, uow: UnitOfWork, actor: Principal, events: Sequence[LaneEvent],
+             now: datetime) -> list[EventOutcome]:
+        outcomes: list[EventOutcome] = []
+        i = 0
+        while i < len(events):
+            j = i
+            lane = events[i].kind in LANE_KINDS
+            while j < len(events) and (events[j].kind in LANE_KINDS) == lane:
+                j += 1
+            run = events[i:j]
+            if lane:
+                outcomes += self._lane_run(uow, actor, run, now)
+            else:
+                spine: list[StationEvent] = []
+                for e in run:
+                    try:
+                        kind = EventKind(e.kind)
+                    except ValueError:
+                        spine = []
+                        break
+                    spine.append(StationEvent(e.event_id, kind, e.site_id, e.at, e.barcode,
+                                              e.mode, e.code, e.box_code, e.window))
+                if len(spine) == len(run):
+                    outcomes += self._sampling.run_in(uow, actor, spine, now)
+                else:
+                    outcomes += [self._spine_one(uow, actor, e, now) for e in run]
+            i = j
+        return outcomes
+
+    def _spine_one(self, uow: UnitOfWork, actor: Principal, e: LaneEvent,
+                   now: datetime) -> EventOutcome:
+        try:
+            kind = EventKind(e.kind)
+        except ValueError:
+            kinds = ", ".join([*LANE_KINDS, *(k.value for k in EventKind)])
+            return EventOutcome(e.event_id, "rejected", "bad_kind", f"kind must be one of "
+                                f"{kinds}", "kind")
+        return self._sampling.run_in(uow, actor, [StationEvent(
+            e.event_id, kind, e.site_id, e.at, e.barcode, e.mode, e.code, e.box_code,
+            e.window)], now)[0]
+
+    def _lane_run(self, uow: UnitOfWork, actor: Principal, run: Sequence[LaneEvent],
+                  now: datetime) -> list[EventOutcome]:
+        known = uow.known_events(e.event_id for e in run)
+        sites = {s.id: s for s in uow.sites({e.site_id for e in run})}
+        results: dict[int, EventOutcome] = {}
+        swabs: list[tuple[int, LaneEvent, list[LaneEntry]]] = []
+        seen: set[str] = set()
+        events_rows: list[tuple[int, dict[str, Any]]] = []
+        for n, e in enumerate(run):
+            if e.event_id in known or e.event_id in seen:
+                results[n] = EventOutcome(e.event_id, "duplicate")
+                continue
+            try:
+                _check(actor, e, sites, now)
+                if e.kind == "register":
+                    results[n] = self._register(uow, e)
+                else:
+                    swabs.append((n, e, self._bound(uow, e)))
+            except HesuanError as exc:
+                results[n] = EventOutcome(e.event_id, "rejected", exc.code, exc.message,
+                                          exc.field)
+                continue
+            seen.add(e.event_id)
+            events_rows.append((n, {"event_id": e.event_id, "kind": e.kind,
+                                    "site_id": e.site_id, "actor": actor.user_id,
+                                    "client_at": e.at, "received_at": now}))
+        if swabs:
+            self._swab(uow, actor, swabs, results, now)
+        uow.record_lane_events([r for n, r in events_rows if results[n].status == "accepted"])
+        return [results[n] for n in range(len(run))]
+
+    def _register(self, uow: UnitOfWork, e: LaneEvent) -> EventOutcome:
+        if not e.code:
+            raise InvalidInput("code is required: scan the person's sampling code",
+                               code="missing_code", field="code")
+        pid = self._d.codes.verify(e.code)
+        if pid is None:
+            raise InvalidInput("code: the sampling code is forged, altered or unreadable",
+                               code="forged_code", field="code")
+        barcode = check_tube_barcode(e.barcode or "")
+        tube = uow.tubes_by_barcode([barcode], for_update=True).get(barcode)
+        if tube is None:
+            raise NotFound("barcode: open the tube (open_tube) before binding people to it",
+                           code="unknown_tube", field="barcode")
+        if uow.pending_for_people([pid]):
+            raise RuleViolation("code: this person is already registered and waiting to be "
+                                "swabbed", code="already_registered", field="code")
+        facts = uow.person_facts([pid]).get(pid)
+        waiting = len(uow.lane_pending(e.site_id, barcodes=[barcode]))
+        state = TubeState(tube.id, tube.barcode, tube.site_id, tube.capacity, tube.priority,
+                          tube.status, tube.count + waiting)
+        admit_person(state, None if facts is None else PersonFacts(
+            pid, parse_groups(facts.groups.split(",")), facts.open_tube_id,
+            bool(facts.open_recall_id)), e.site_id)
+        uow.add_lane_entries([LaneEntry(e.event_id, e.site_id, e.window, barcode, pid, e.at)])
+        assert facts is not None
+        return EventOutcome(e.event_id, "accepted", tube={
+            "barcode": barcode, "bound": state.count + 1, "capacity": tube.capacity,
+            "status": TubeStatus.OPEN.value}, person={"name": facts.name_masked})
+
+    def _bound(self, uow: UnitOfWork, e: LaneEvent) -> list[LaneEntry]:
+        if e.code:
+            pid = self._d.codes.verify(e.code)
+            if pid is None:
+                raise InvalidInput("code: the sampling code is forged, altered or unreadable",
+                                   code="forged_code", field="code")
+            got = uow.lane_pending(e.site_id, person_ids=[pid])
+            if not got:
+                raise RuleViolation("code: this person is not registered at this site "
+                                    "(register first)", code="not_registered", field="code")
+            return got
+        if e.barcode:
+            got = uow.lane_pending(e.site_id, barcodes=[check_tube_barcode(e.barcode)])
+            if not got:
+                raise RuleViolation("barcode: no one is waiting on this tube",
+                                    code="nobody_bound", field="barcode")
+            return got
+        raise InvalidInput("swab: give the person's code or the tube's barcode",
+                           code="missing_code", field="code")
+
+    def _swab(self, uow: UnitOfWork, actor: Principal,
+              swabs: list[tuple[int, LaneEvent, list[LaneEntry]]],
+              results: dict[int, EventOutcome], now: datetime) -> None:
+        spine: list[StationEvent] = []
+        owner: dict[str, tuple[int, LaneEntry]] = {}
+        for n, e, entries in swabs:
+            for entry in entries:
+                sid = derived_id(e.event_id, entry.person_id)
+                owner[sid] = (n, entry)
+                spine.append(StationEvent(sid, EventKind.SAMPLE, e.site_id, e.at,
+                                          entry.barcode, None,
+                                          self._d.codes.sign(entry.person_id), None,
+                                          e.window if e.window is not None else entry.window))
+        outs = self._sampling.run_in(uow, actor, spine, now)
+        done: list[tuple[str, datetime, str, int | None]] = []
+        per: dict[int, list[EventOutcome]] = {}
+        for o in outs:
+            n, entry = owner[o.event_id]
+            per.setdefault(n, []).append(o)
+            if o.status in ("accepted", "duplicate"):
+                e = next(x for m, x, _ in swabs if m == n)
+                done.append((entry.event_id, e.at, e.event_id,
+                             e.window if e.window is not None else entry.window))
+        uow.mark_swabbed(done)
+        for n, e, _ in swabs:
+            got = per.get(n, [])
+            ok = [o for o in got if o.status in ("accepted", "duplicate")]
+            bad = [o for o in got if o.status == "rejected"]
+            if ok:
+                results[n] = EventOutcome(
+                    e.event_id, "accepted", tube=ok[-1].tube, person=ok[-1].person,
+                    message=None if not bad else f"{len(bad)} not swabbed: {bad[0].message}")
+            else:
+                first = bad[0] if bad else None
+                results[n] = EventOutcome(e.event_id, "rejected",
+                                          first.reason if first else "nobody_bound",
+                                          first.message if first else None,
+                                          first.field if first else None)
+
+    # -- live numbers ------------------------------------------------------------------------
+
+    def load(self, actor: Principal, site_ids: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """Per site: the queue, swabs per minute (per open and per staffed window), the time
+        per sample p50/p90, and the wait for someone arriving now with what it is based on.
+        Sites are public (residents look for a short queue); any signed-in user may read."""
+        now = self._d.clock.now()
+        with self._d.uow(readonly=True) as uow:
+            sites = uow.sites(site_ids)
+            ids = [s.id for s in sites]
+            queues = uow.queue_lengths(ids, now - _HISTORY)
+            swabs = uow.recent_swabs(ids, now - _HISTORY, now)
+            staffed: dict[str, set[int | None]] = {}
+            for sh in uow.shifts_on(ids):
+                staffed.setdefault(sh.place_id, set()).add(sh.window)
+        out = []
+        for s in sites:
+            load = site_load(swabs.get(s.id, []), queues.get(s.id), now, RATE_WINDOW)
+            windows = len({w for w in staffed.get(s.id, set()) if w is not None})
+            d = {"site_id": s.id, "name": s.name, "kind": s.kind, "status": s.status,
+                 "windows": s.windows, "staffed_windows": windows,
+                 "swabs_per_min_per_staffed_window": (round(load.swabs_per_min / windows, 2)
+                                                      if windows else None),
+                 "as_of": now} | load.as_dict()
+            out.append(d)
+        return out
+
+
+def _check(actor: Principal, e: LaneEvent, sites: dict[str, Any], now: datetime) -> None:
+    try:
+        uuid.UUID(e.event_id)
+    except ValueError:
+        raise InvalidInput("event_id must be a UUID made by the station", code="bad_event_id",
+                           field="event_id") from None
+    if e.site_id not in sites:
+        raise NotFound("site_id: no such site", code="unknown_site", field="site_id")
+    if actor.role is not Role.ADMIN and actor.scope != e.site_id:
+        raise RuleViolation("site_id: you may only record events at your own site",
+                            code="wrong_site", field="site_id")
+    if e.at.tzinfo is None:
+        raise InvalidInput("at must carry a timezone (UTC)", code="naive_time", field="at")
+    if e.at > now + _MAX_CLOCK_AHEAD:
+        raise InvalidInput("at is in the future: check the station's clock",
+                           code="future_time", field="at")

@@ -1,0 +1,268 @@
+"""Grid rosters (F11 应检尽检、不漏一人): the grid worker's list and the coverage roll-up.
+
+* **Coverage** (``coverage``) is the analytics report's (``AnalyticsService.coverage``: due,
+  sampled, exempt, outstanding and coverage by district, street, community and grid; people, not
+  tubes). For the current round it is served from a *snapshot* of per-grid counts, refreshed
+  set-based in the background (``refresh_snapshot``, by the scheduler), so that a city-wide
+  roll-up reads a few thousand grid rows instead of joining millions of people; any other round,
+  or ``live=True``, is counted live.
+* **Lists** (``people``): for a grid (the grid worker's own) or any area an officer covers, the
+  people due, sampled, exempt or outstanding in the round, with masked names, addresses to the
+  building/unit, the masked phone and the last one-tap outcome. The phone is revealed on demand
+  (``reveal_phone``), and that read is audited.
+* **Outcomes** (``record_outcome``): reached / refused / away / needs door-to-door.
+* **Excel** (``export_xlsx``): the roll-up and the outstanding list, for the grid worker to print.
+
+Imports: standard library, ``hesuan.domain``, ``hesuan.services``.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from hesuan.domain.access import Principal, Role, require
+from hesuan.domain.errors import InvalidInput, NotFound, PermissionDenied
+from hesuan.domain.people import mask_phone
+from hesuan.domain.regions import Level
+from hesuan.domain.rosters import Counts, Outcome
+from hesuan.services.analytics import (
+    ROUND_WINDOW,
+    AnalyticsService,
+    CoverageCounts,
+)
+from hesuan.services.context import Deps
+from hesuan.services.ground_ports import RosterPerson
+
+__all__ = ["RosterService"]
+
+_WHICH = ("outstanding", "sampled", "exempt", "due")
+#: A snapshot older than this is not served (the live count is).
+SNAPSHOT_MAX_AGE = timedelta(minutes=30)
+
+
+class _SnapshotQueries:
+    """The analytics report's queries answered from a coverage snapshot."""
+
+    def __init__(self, grids: dict[str, Counts], as_of: datetime,
+                 names: dict[str, str]) -> None:
+        self._grids = grids
+        self._as_of = as_of
+        self._names = names
+
+    def latest_sample_at(self) -> datetime | None:
+        return self._as_of
+
+    def coverage_by_grid(self, prefix: str, since: datetime,
+                         as_of: datetime) -> list[CoverageCounts]:
+        return [CoverageCounts(g, c.due, c.sampled, c.exempt)
+                for g, c in sorted(self._grids.items()) if g.startswith(prefix)]
+
+    def region_names(self, codes: Sequence[str]) -> dict[str, str]:
+        return {c: self._names[c] for c in codes if c in self._names}
+
+    def positive_pools(self, prefix: str, since: datetime, as_of: datetime,
+                       limit: int) -> list[dict[str, Any]]:  # pragma: no cover - not used
+        raise NotImplementedError
+
+    def routine_pool_counts(self, prefix: str, since: datetime,
+                            as_of: datetime) -> list[tuple[str, int, int, int]]:
+        raise NotImplementedError  # pragma: no cover - not used
+
+
+def _scope(actor: Principal, region: str | None) -> str:
+    """The area prefix the actor may list: a grid worker their grid, an officer their region."""
+    own = "" if actor.role is Role.ADMIN else (actor.scope or "")
+    wanted = (region or "").strip()
+    if wanted and not wanted.isdigit():
+        raise InvalidInput("region must be a region code", code="bad_region_code",
+                           field="region")
+    if wanted.startswith(own):
+        return wanted
+    if own.startswith(wanted):
+        return own
+    raise PermissionDenied(f"region {wanted} is outside your area {own}", code="wrong_scope",
+                           field="region")
+
+
+class RosterService:
+    def __init__(self, deps: Deps, analytics: AnalyticsService) -> None:
+        self._d = deps
+        self._analytics = analytics
+
+    # -- coverage ----------------------------------------------------------------------------
+
+    def refresh_snapshot(self, actor: Principal) -> dict[str, Any]:
+        """Count the current round (the last 72 h up to now) per grid and store it."""
+        require(actor, Role.ADMIN, action="refresh the coverage snapshot")
+        now = self._d.clock.now()
+        t0 = time.perf_counter()
+        with self._d.uow(readonly=True) as uow:
+            grids = uow.coverage_by_grid("", now - ROUND_WINDOW, now)
+        counted = time.perf_counter() - t0
+        with self._d.uow() as uow:
+            uow.save_coverage_snapshot(grids, now - ROUND_WINDOW, now)
+            uow.commit()
+        return {"grids": len(grids), "people": sum(c.due for c in grids.values()),
+                "as_of": now.isoformat(), "count_seconds": round(counted, 3),
+                "seconds": round(time.perf_counter() - t0, 3)}
+
+    def coverage(self, actor: Principal, *, region: str | None = None,
+                 as_of: datetime | None = None, window: timedelta = ROUND_WINDOW,
+                 level: Level = Level.GRID, live: bool = False) -> dict[str, Any]:
+        """The coverage roll-up (the analytics report's keys, plus ``source``: ``snapshot`` or
+        ``live``). The current round comes from the snapshot when one is fresh."""
+        require(actor, Role.HEALTH_OFFICER, Role.GRID_WORKER, action="see coverage")
+        if not live and as_of is None and window == ROUND_WINDOW:
+            prefix = _scope(actor, region)
+            now = self._d.clock.now()
+            with self._d.uow(readonly=True) as uow:
+                snap = uow.coverage_snapshot(prefix)
+                if snap is not None and timedelta(0) <= now - snap[2] <= SNAPSHOT_MAX_AGE:
+                    grids, _since, snap_as_of = snap
+                    codes = {g[:n] for g in grids for n in (6, 9, 12, 15)}
+                    names = uow.region_names(sorted(codes))
+                    out = AnalyticsService(self._d, _SnapshotQueries(
+                        grids, snap_as_of, names)).coverage(
+                        actor, region=region, as_of=snap_as_of, window=window, level=level)
+                    out["source"] = "snapshot"
+                    return out
+        out = self._analytics.coverage(actor, region=region, as_of=as_of, window=window,
+                                       level=level)
+        out["source"] = "live"
+        return out
+
+    # -- the grid worker's list ----------------------------------------------------------------
+
+    def people(self, actor: Principal, *, region: str | None = None, which: str = "outstanding",
+               as_of: datetime | None = None, window: timedelta = ROUND_WINDOW,
+               limit: int = 500, offset: int = 0) -> dict[str, Any]:
+        """Who is due / sampled / exempt / outstanding in an area for the round ending at
+        ``as_of`` (default now): masked names, address, household, masked phone, last
+        outcome. A grid worker sees their own grid."""
+        require(actor, Role.HEALTH_OFFICER, Role.GRID_WORKER, action="see rosters")
+        if which not in _WHICH:
+            raise InvalidInput(f"which must be one of {', '.join(_WHICH)}", code="bad_which",
+                               field="which")
+        if not 1 <= limit <= 5000 or offset < 0:
+            raise InvalidInput("limit must be 1-5000 and offset ≥ 0", code="bad_limit",
+                               field="limit")
+        prefix = _scope(actor, region)
+        if not prefix:
+            raise InvalidInput("region: choose an area (a district, street, community or grid)",
+                               code="missing_region", field="region")
+        now = self._d.clock.now()
+        end = as_of or now
+        since = end - window
+        with self._d.uow() as uow:
+            rows = uow.roster_people(prefix, since, end, which, limit, offset)
+            uow.audit(now, actor.username, "roster.read", f"region:{prefix}",
+                      {"which": which, "people": len(rows)})
+            uow.commit()
+        v = self._d.vault
+        out = []
+        for p in rows:
+            phone = mask_phone(v.decrypt(p.phone_enc)) if p.phone_enc else None
+            out.append(_person(p, phone, since, end))
+        return {"region": prefix, "which": which, "since": since, "as_of": end,
+                "count": len(out), "offset": offset, "people": out}
+
+    def reveal_phone(self, actor: Principal, person_id: str) -> str | None:
+        """The person's phone in full, for the grid worker to call; the read is audited."""
+        require(actor, Role.HEALTH_OFFICER, Role.GRID_WORKER, action="reveal phones")
+        now = self._d.clock.now()
+        with self._d.uow() as uow:
+            row = uow.person(person_id)
+            if row is None or not actor.covers_region(row.grid_code):
+                raise NotFound("no such person in your area", code="unknown_person",
+                               field="person_id")
+            uow.audit(now, actor.username, "person.reveal_phone", f"person:{person_id}", {})
+            uow.commit()
+        return self._d.vault.decrypt(row.phone_enc) if row.phone_enc else None
+
+    def record_outcome(self, actor: Principal, person_id: str, outcome: Outcome,
+                       note: str | None = None) -> str:
+        """One tap on the list: reached / refused / away / needs door-to-door (audited)."""
+        require(actor, Role.HEALTH_OFFICER, Role.GRID_WORKER, action="record roster outcomes")
+        if note is not None and len(note) > 200:
+            raise InvalidInput("note must be at most 200 characters", code="bad_note",
+                               field="note")
+        now = self._d.clock.now()
+        oid = self._d.new_id()
+        with self._d.uow() as uow:
+            row = uow.person(person_id)
+            if row is None or not actor.covers_region(row.grid_code):
+                raise NotFound("no such person in your area", code="unknown_person",
+                               field="person_id")
+            uow.add_roster_outcome({"id": oid, "person_id": person_id,
+                                    "grid_code": row.grid_code, "outcome": outcome.value,
+                                    "note": note, "actor": actor.username, "at": now})
+            uow.audit(now, actor.username, "roster.outcome", f"person:{person_id}",
+                      {"outcome": outcome.value})
+            uow.commit()
+        return oid
+
+    # -- Excel -------------------------------------------------------------------------------
+
+    def export_xlsx(self, actor: Principal, *, region: str | None = None,
+                    live: bool = False, list_limit: int = 5000) -> bytes:
+        """A workbook: the roll-up (every level, with coverage) and, for an area of a
+        community or smaller, the outstanding list with a blank column for the outcome."""
+        from openpyxl import Workbook
+        from openpyxl.styles import Font
+
+        cov = self.coverage(actor, region=region, live=live)
+        wb = Workbook()
+        ws = wb.active
+        assert ws is not None
+        ws.title = "coverage 应检尽检"
+        bold = Font(bold=True)
+        ws.append(["as of", str(cov["as_of"]), "since", str(cov["since"]),
+                   "source", cov.get("source")])
+        ws.append(["level", "code", "name", "due 应检", "sampled 已检", "exempt 免检",
+                   "outstanding 未检", "coverage 覆盖率"])
+        for c in ws[2]:
+            c.font = bold
+        rows = [("city" if cov["region"] is None else "area", cov["total"])]
+        for key in ("districts", "streets", "communities", "grids"):
+            rows += [(key[:-1] if key != "communities" else "community", r)
+                     for r in cov[key]]
+        for level, r in rows:
+            ws.append([level, r["code"], r["name"], r["due"], r["sampled"], r["exempt"],
+                       r["outstanding"], r["coverage"]])
+        for col, width in zip("ABCDEFGH", (10, 17, 28, 10, 10, 10, 12, 12), strict=True):
+            ws.column_dimensions[col].width = width
+        prefix = _scope(actor, region)
+        if len(prefix) >= 12:
+            lst = self.people(actor, region=prefix, which="outstanding", limit=list_limit)
+            wl = wb.create_sheet("outstanding 未检名单")
+            wl.append(["grid 网格", "address 地址", "household 户", "name 姓名", "phone 电话",
+                       "last sampled 上次采样", "status 状态", "last outcome 上次结果",
+                       "outcome 本次结果"])
+            for c in wl[1]:
+                c.font = bold
+            for p in lst["people"]:
+                wl.append([p["grid_code"], p["address"], p["household_id"], p["name"],
+                           p["phone"], str(p["last_sampled_at"] or ""), p["colour"],
+                           p["outcome"] or "", ""])
+            for col, width in zip("ABCDEFGHI", (17, 20, 18, 10, 14, 26, 8, 16, 16),
+                                  strict=True):
+                wl.column_dimensions[col].width = width
+        buf = io.BytesIO()
+        wb.save(buf)
+        return buf.getvalue()
+
+
+def _person(p: RosterPerson, phone: str | None, since: datetime,
+            end: datetime) -> dict[str, Any]:
+    sampled = p.last_sampled_at is not None and since < p.last_sampled_at <= end
+    exempt = not sampled and p.exempt_until is not None and p.exempt_until > end
+    return {"person_id": p.id, "name": p.name_masked, "grid_code": p.grid_code,
+            "household_id": p.household_id, "address": p.address, "phone": phone,
+            "class": "sampled" if sampled else "exempt" if exempt else "outstanding",
+            "last_sampled_at": p.last_sampled_at, "exempt_until": p.exempt_until,
+            "exempt_reason": p.exempt_reason, "colour": p.colour, "zone_kind": p.zone_kind,
+            "outcome": p.outcome, "outcome_at": p.outcome_at}

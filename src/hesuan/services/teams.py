@@ -1,0 +1,416 @@
+"""Door-to-door sampling teams (上门采样), and staff, teams and shifts (F17 轮岗调休).
+
+Door-to-door: a team is a mobile site (``SiteKind.DOOR_TO_DOOR``) assigned to zones or to a list
+of people (the bedridden, a sealed building, the people a grid worker marked "needs
+door-to-door"). Its route lists the households of its assignments with who is still to be
+sampled. A household visit in one-tube-per-household mode (一户一管) pools the household's
+members into one tube — opened, filled and sealed as the spine's station events, so the samples
+flow through the same tube, box, lab and result chain; members who must have a single tube (key
+groups, open recalls) get their own, if the team brought single tubes for them.
+
+Staff and shifts: staff belong to teams; a team is at a place (a site, a checkpoint or a
+district) and a health officer moves it, with history. A stint at a window starts and ends;
+the limits of ``domain.shifts`` (4 h at a window, 8 h a day, rest between) are enforced when a
+stint starts, and the site lead's board shows who is on and who is due to rotate.
+
+Imports: standard library, ``hesuan.domain``, ``hesuan.services``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from hesuan.domain.access import Principal, Role, require
+from hesuan.domain.errors import InvalidInput, NotFound, PermissionDenied, RuleViolation
+from hesuan.domain.people import SINGLE_TUBE_GROUPS, parse_groups
+from hesuan.domain.sampling import POOL_SIZES, SiteKind, check_tube_barcode
+from hesuan.domain.shifts import (
+    ROTATE_LEAD,
+    ShiftLimits,
+    Span,
+    StaffRole,
+    TeamKind,
+    check_start,
+    rotation,
+    worked_on_day,
+)
+from hesuan.services.context import Deps
+from hesuan.services.ports import SiteRow, UnitOfWork
+from hesuan.services.sampling import EventKind, EventOutcome, SamplingService, StationEvent
+
+__all__ = ["PLACE_KINDS", "TeamService", "pool_mode"]
+
+PLACE_KINDS = ("site", "checkpoint", "region")
+_NS = uuid.UUID("0b8e7c55-3f0d-4a8e-9a57-6a1f3b2c9d40")
+
+
+def pool_mode(members: int) -> int:
+    """The smallest pool size holding a household of ``members`` (at most 20)."""
+    for k in POOL_SIZES:
+        if k >= members:
+            return k
+    raise RuleViolation("a household of more than 20 people needs several tubes",
+                        code="household_too_large", field="household_id")
+
+
+def _id(event_id: str, what: str) -> str:
+    return str(uuid.uuid5(_NS, f"{event_id}:{what}"))
+
+
+class TeamService:
+    def __init__(self, deps: Deps, sampling: SamplingService,
+                 limits: ShiftLimits | None = None) -> None:
+        self._d = deps
+        self._sampling = sampling
+        self._limits = limits or ShiftLimits()
+
+    # -- door-to-door assignments --------------------------------------------------------------
+
+    def _team_site(self, uow: UnitOfWork, site_id: str) -> SiteRow:
+        got = uow.sites([site_id])
+        if not got:
+            raise NotFound("site_id: no such site", code="unknown_site", field="site_id")
+        if got[0].kind != SiteKind.DOOR_TO_DOOR.value:
+            raise RuleViolation("site_id: not a door-to-door team (site kind door_to_door)",
+                                code="not_a_team", field="site_id")
+        return got[0]
+
+    def assign(self, actor: Principal, site_id: str, *, zone_id: str | None = None,
+               person_ids: Sequence[str] = (), household_pool: bool = True,
+               note: str | None = None) -> dict[str, Any]:
+        """Give a door-to-door team a zone (its people, as the zone stands) or a list."""
+        require(actor, Role.HEALTH_OFFICER, action="assign door-to-door teams")
+        if (zone_id is None) == (not person_ids):
+            raise InvalidInput("give a zone_id or a list of person_ids (one of them)",
+                               code="missing_field", field="zone_id")
+        if len(person_ids) > 100_000:
+            raise InvalidInput("person_ids: at most 100,000", code="too_many",
+                               field="person_ids")
+        now = self._d.clock.now()
+        aid = self._d.new_id()
+        with self._d.uow() as uow:
+            site = self._team_site(uow, site_id)
+            if not actor.covers_region(site.region_code) and actor.role is not Role.ADMIN:
+                raise PermissionDenied("the team is outside your region", code="wrong_scope",
+                                       field="site_id")
+            if zone_id is not None:
+                z = uow.zone(zone_id)
+                if z is None or z.status != "active":
+                    raise NotFound("zone_id: no such active zone", code="unknown_zone",
+                                   field="zone_id")
+            facts = uow.person_facts(person_ids) if person_ids else {}
+            missing = [p for p in person_ids if p not in facts]
+            if missing:
+                raise NotFound(f"person_ids: no such person {missing[0]}",
+                               code="unknown_person", field="person_ids")
+            n = uow.add_assignment({"id": aid, "site_id": site_id, "zone_id": zone_id,
+                                    "household_pool": household_pool, "status": "open",
+                                    "note": note, "created_by": actor.username,
+                                    "created_at": now}, list(person_ids))
+            uow.audit(now, actor.username, "team.assign", f"site:{site_id}",
+                      {"assignment": aid, "zone": zone_id, "people": n})
+            uow.commit()
+        return {"id": aid, "site_id": site_id, "zone_id": zone_id, "people": n,
+                "household_pool": household_pool}
+
+    def close_assignment(self, actor: Principal, assignment_id: str) -> None:
+        require(actor, Role.HEALTH_OFFICER, Role.SITE_LEAD, action="close assignments")
+        now = self._d.clock.now()
+        with self._d.uow() as uow:
+            a = uow.assignment(assignment_id)
+            if a is None or (actor.role is Role.SITE_LEAD and actor.scope != a["site_id"]):
+                raise NotFound("no such assignment", code="unknown_assignment",
+                               field="assignment_id")
+            uow.update_assignment(assignment_id, {"status": "done", "closed_at": now})
+            uow.audit(now, actor.username, "team.assignment_done", f"site:{a['site_id']}",
+                      {"assignment": assignment_id})
+            uow.commit()
+
+    def route(self, actor: Principal, site_id: str) -> dict[str, Any]:
+        """The team's households to visit (open assignments), in grid and address order, with
+        who is still to be sampled since the assignment."""
+        require(actor, Role.SAMPLER, Role.SITE_LEAD, Role.HEALTH_OFFICER,
+                action="see door-to-door routes")
+        if actor.role in (Role.SAMPLER, Role.SITE_LEAD) and actor.scope != site_id:
+            raise PermissionDenied("you may see only your own team's route",
+                                   code="wrong_scope", field="site_id")
+        with self._d.uow(readonly=True) as uow:
+            self._team_site(uow, site_id)
+            assignments = uow.assignments(site_id, open_only=True)
+            since = min((a["created_at"] for a in assignments), default=self._d.clock.now())
+            rows = uow.route([a["id"] for a in assignments], since)
+        households: dict[str, dict[str, Any]] = {}
+        for r in rows:
+            key = r["household_id"] or f"person:{r['person_id']}"
+            h = households.setdefault(key, {
+                "household_id": r["household_id"], "grid_code": r["grid_code"],
+                "address": r["address"], "members": [], "to_sample": 0})
+            single = bool(parse_groups((r["groups"] or "").split(",")) & SINGLE_TUBE_GROUPS
+                          ) or r["open_recall"]
+            h["members"].append({"person_id": r["person_id"], "name": r["name"],
+                                 "sampled": r["sampled"], "single_tube": single})
+            if not r["sampled"]:
+                h["to_sample"] += 1
+        todo = [h for h in households.values() if h["to_sample"]]
+        return {"site_id": site_id, "assignments": [a["id"] for a in assignments],
+                "households": len(households), "households_to_visit": len(todo),
+                "people_to_sample": sum(h["to_sample"] for h in todo),
+                "route": list(households.values())}
+
+    def visit_household(self, actor: Principal, site_id: str, event_id: str,
+                        household_id: str, barcode: str, at: datetime, *,
+                        person_ids: Sequence[str] | None = None,
+                        single_barcodes: Mapping[str, str] | None = None,
+                        ) -> dict[str, Any]:
+        """One tube per household (一户一管): open a pooled tube sized for the household, sample
+        its members into it, seal it. Members who need a single tube get one from
+        ``single_barcodes`` (person id → barcode) or are reported as not sampled. Idempotent by
+        ``event_id``."""
+        require(actor, Role.SAMPLER, Role.SITE_LEAD, action="sample households")
+        check_tube_barcode(barcode)
+        try:
+            uuid.UUID(event_id)
+        except ValueError:
+            raise InvalidInput("event_id must be a UUID made by the station",
+                               code="bad_event_id", field="event_id") from None
+        singles = dict(single_barcodes or {})
+        now = self._d.clock.now()
+        with self._d.uow() as uow:
+            self._team_site(uow, site_id)
+            members = uow.household_members(household_id)
+            if not members:
+                raise NotFound("household_id: no one registered in this household",
+                               code="unknown_household", field="household_id")
+            if person_ids is not None:
+                want = set(person_ids)
+                members = [m for m in members if m["person_id"] in want]
+                if len(members) != len(want):
+                    raise InvalidInput("person_ids: someone is not in this household",
+                                       code="not_in_household", field="person_ids")
+            pooled, single, skipped = [], [], []
+            for m in members:
+                needs_single = bool(parse_groups((m["groups"] or "").split(","))
+                                    & SINGLE_TUBE_GROUPS) or m["open_recall"]
+                if not needs_single:
+                    pooled.append(m)
+                elif m["person_id"] in singles:
+                    single.append(m)
+                else:
+                    skipped.append({"person_id": m["person_id"], "name": m["name"],
+                                    "reason": "single_tube_required"})
+            events: list[StationEvent] = []
+            if pooled:
+                mode = 1 if len(pooled) == 1 else pool_mode(len(pooled))
+                events.append(StationEvent(_id(event_id, "open"), EventKind.OPEN_TUBE, site_id,
+                                           at, barcode, mode))
+                for m in pooled:
+                    events.append(StationEvent(_id(event_id, f"s:{m['person_id']}"),
+                                               EventKind.SAMPLE, site_id, at, barcode, None,
+                                               self._d.codes.sign(m["person_id"])))
+                if len(pooled) < mode:
+                    events.append(StationEvent(_id(event_id, "seal"), EventKind.SEAL_TUBE,
+                                               site_id, at, barcode))
+            for m in single:
+                b = singles[m["person_id"]]
+                events += [
+                    StationEvent(_id(event_id, f"o1:{m['person_id']}"), EventKind.OPEN_TUBE,
+                                 site_id, at, b, 1),
+                    StationEvent(_id(event_id, f"s1:{m['person_id']}"), EventKind.SAMPLE,
+                                 site_id, at, b, None, self._d.codes.sign(m["person_id"]))]
+            outs: list[EventOutcome] = self._sampling.run_in(uow, actor, events, now)
+            uow.commit()
+        rejected = [o for o in outs if o.status == "rejected"]
+        sampled = sum(1 for e, o in zip(events, outs, strict=True)
+                      if e.kind is EventKind.SAMPLE and o.status in ("accepted", "duplicate"))
+        return {"household_id": household_id, "pooled": len(pooled), "single": len(single),
+                "sampled": sampled, "skipped": skipped,
+                "duplicate": bool(outs) and all(o.status == "duplicate" for o in outs),
+                "rejected": [{"reason": o.reason, "message": o.message} for o in rejected]}
+
+    # -- teams and staff -------------------------------------------------------------------------
+
+    def _place_ok(self, uow: UnitOfWork, kind: str, place_id: str) -> str:
+        """The region of a place (for scope checks)."""
+        if kind == "site":
+            got = uow.sites([place_id])
+            if not got:
+                raise NotFound("no such site", code="unknown_site", field="place_id")
+            return got[0].region_code
+        if kind == "checkpoint":
+            p = uow.places([("checkpoint", place_id)]).get(("checkpoint", place_id))
+            if p is None:
+                raise NotFound("no such checkpoint", code="unknown_checkpoint",
+                               field="place_id")
+            return p.region_code
+        if kind == "region":
+            if uow.region(place_id) is None:
+                raise NotFound("no such region", code="unknown_region", field="place_id")
+            return place_id
+        raise InvalidInput(f"place_kind must be one of {', '.join(PLACE_KINDS)}",
+                           code="bad_place_kind", field="place_kind")
+
+    def add_team(self, actor: Principal, name: str, kind: TeamKind, place_kind: str,
+                 place_id: str) -> str:
+        require(actor, Role.HEALTH_OFFICER, action="create teams")
+        if not 1 <= len(name.strip()) <= 100:
+            raise InvalidInput("name must be 1-100 characters", code="bad_name", field="name")
+        now = self._d.clock.now()
+        tid = self._d.new_id()
+        with self._d.uow() as uow:
+            region = self._place_ok(uow, place_kind, place_id)
+            if actor.role is not Role.ADMIN and not actor.covers_region(region):
+                raise PermissionDenied("the place is outside your region", code="wrong_scope",
+                                       field="place_id")
+            uow.add_team({"id": tid, "name": name.strip(), "kind": kind.value,
+                          "place_kind": place_kind, "place_id": place_id, "created_at": now})
+            uow.move_team(tid, {"id": self._d.new_id(), "team_id": tid, "from_kind": None,
+                                "from_id": None, "to_kind": place_kind, "to_id": place_id,
+                                "note": "created", "actor": actor.username, "at": now})
+            uow.audit(now, actor.username, "team.create", f"team:{tid}", {"kind": kind.value})
+            uow.commit()
+        return tid
+
+    def move_team(self, actor: Principal, team_id: str, to_kind: str, to_id: str,
+                  note: str | None = None) -> dict[str, Any]:
+        """Move a team to another site, a checkpoint (支援交通卡口) or a district; any open
+        stints of its staff end at the old place."""
+        require(actor, Role.HEALTH_OFFICER, action="move teams")
+        now = self._d.clock.now()
+        with self._d.uow() as uow:
+            team = uow.team(team_id)
+            if team is None:
+                raise NotFound("no such team", code="unknown_team", field="team_id")
+            region = self._place_ok(uow, to_kind, to_id)
+            if actor.role is not Role.ADMIN and not actor.covers_region(region):
+                raise PermissionDenied("the destination is outside your region",
+                                       code="wrong_scope", field="to_id")
+            ended = 0
+            for sh in uow.shifts_on([team["place_id"]]):
+                if sh.team_id == team_id:
+                    uow.end_shift(sh.id, now, actor.username)
+                    ended += 1
+            uow.move_team(team_id, {"id": self._d.new_id(), "team_id": team_id,
+                                    "from_kind": team["place_kind"], "from_id": team["place_id"],
+                                    "to_kind": to_kind, "to_id": to_id, "note": note,
+                                    "actor": actor.username, "at": now})
+            uow.audit(now, actor.username, "team.move", f"team:{team_id}",
+                      {"to": f"{to_kind}:{to_id}", "shifts_ended": ended})
+            uow.commit()
+            moves = uow.team_moves(team_id)
+        return {"team_id": team_id, "place_kind": to_kind, "place_id": to_id,
+                "shifts_ended": ended, "history": moves}
+
+    def teams(self, actor: Principal) -> list[dict[str, Any]]:
+        require(actor, Role.HEALTH_OFFICER, Role.SITE_LEAD, action="see teams")
+        with self._d.uow(readonly=True) as uow:
+            return uow.teams()
+
+    def add_staff(self, actor: Principal, name: str, role: StaffRole,
+                  team_id: str | None = None) -> str:
+        require(actor, Role.HEALTH_OFFICER, Role.SITE_LEAD, action="register staff")
+        if not 1 <= len(name.strip()) <= 60:
+            raise InvalidInput("name must be 1-60 characters", code="bad_name", field="name")
+        now = self._d.clock.now()
+        sid = self._d.new_id()
+        with self._d.uow() as uow:
+            if team_id is not None and uow.team(team_id) is None:
+                raise NotFound("no such team", code="unknown_team", field="team_id")
+            uow.add_staff({"id": sid, "name": name.strip(), "role": role.value,
+                           "team_id": team_id, "active": True, "created_at": now})
+            uow.audit(now, actor.username, "staff.create", f"staff:{sid}", {"role": role.value})
+            uow.commit()
+        return sid
+
+    # -- shifts ------------------------------------------------------------------------------------
+
+    def _lead_of(self, actor: Principal, place_id: str) -> None:
+        if actor.role is Role.SITE_LEAD and actor.scope != place_id:
+            raise PermissionDenied("a site lead manages shifts at their own site only",
+                                   code="wrong_scope", field="place_id")
+
+    def start_shift(self, actor: Principal, staff_id: str, place_kind: str, place_id: str,
+                    window: int | None = None, at: datetime | None = None) -> str:
+        """Put a person on (at a window of a site, or with a team at a checkpoint); refused if
+        it breaks the daily limit or the rest between stints."""
+        require(actor, Role.SITE_LEAD, Role.HEALTH_OFFICER, action="manage shifts")
+        self._lead_of(actor, place_id)
+        now = self._d.clock.now()
+        start = at or now
+        if start > now + timedelta(minutes=10):
+            raise InvalidInput("at must not be in the future", code="future_time", field="at")
+        with self._d.uow() as uow:
+            person = uow.staff_member(staff_id)
+            if person is None or not person["active"]:
+                raise NotFound("no such staff member", code="unknown_staff", field="staff_id")
+            region = self._place_ok(uow, place_kind, place_id)
+            if actor.role is Role.HEALTH_OFFICER and not actor.covers_region(region):
+                raise PermissionDenied("the place is outside your region", code="wrong_scope",
+                                       field="place_id")
+            if window is not None and place_kind == "site":
+                site = uow.sites([place_id])[0]
+                if not 1 <= window <= site.windows:
+                    raise InvalidInput(f"window must be 1-{site.windows} at this site",
+                                       code="bad_window", field="window")
+            check_start(uow.staff_spans(staff_id, start - timedelta(days=1)), start,
+                        self._limits)
+            shift_id = self._d.new_id()
+            uow.add_shift({"id": shift_id, "staff_id": staff_id, "place_kind": place_kind,
+                           "place_id": place_id, "window": window, "started_at": start})
+            uow.audit(now, actor.username, "shift.start", f"staff:{staff_id}",
+                      {"place": place_id, "window": window})
+            uow.commit()
+        return shift_id
+
+    def end_shift(self, actor: Principal, staff_id: str, at: datetime | None = None) -> None:
+        require(actor, Role.SITE_LEAD, Role.HEALTH_OFFICER, action="manage shifts")
+        now = self._d.clock.now()
+        with self._d.uow() as uow:
+            sh = uow.open_shift(staff_id)
+            if sh is None:
+                raise RuleViolation("the person is not on a shift", code="not_on_shift",
+                                    field="staff_id")
+            self._lead_of(actor, sh.place_id)
+            end = at or now
+            if end < sh.started_at:
+                raise InvalidInput("at is before the shift started", code="bad_time",
+                                   field="at")
+            uow.end_shift(sh.id, end, actor.username)
+            uow.audit(now, actor.username, "shift.end", f"staff:{staff_id}", {})
+            uow.commit()
+
+    def board(self, actor: Principal, place_id: str) -> dict[str, Any]:
+        """Who is on at a place, since when, when each must rotate and why (4 h at a window,
+        8 h a day), who is due to rotate within 15 minutes or overdue, and staffed windows."""
+        require(actor, Role.SITE_LEAD, Role.SAMPLER, Role.HEALTH_OFFICER,
+                action="see the shift board")
+        if actor.role in (Role.SITE_LEAD, Role.SAMPLER) and actor.scope != place_id:
+            raise PermissionDenied("you may see your own site's board only",
+                                   code="wrong_scope", field="place_id")
+        now = self._d.clock.now()
+        with self._d.uow(readonly=True) as uow:
+            on = uow.shifts_on([place_id])
+            spans = uow.spans_of([s.staff_id for s in on], now - timedelta(days=1))
+        people = []
+        for s in on:
+            current = Span(s.started_at, None)
+            mine = spans.get(s.staff_id, [current])
+            rotate_at, limit = rotation(mine, current, now, self._limits)
+            people.append({"staff_id": s.staff_id, "name": s.staff_name, "role": s.role,
+                           "team_id": s.team_id, "window": s.window,
+                           "on_since": s.started_at,
+                           "hours_this_stint": round((now - s.started_at).total_seconds()
+                                                     / 3600, 2),
+                           "hours_today": round(worked_on_day(mine, now).total_seconds()
+                                                / 3600, 2),
+                           "rotate_at": rotate_at, "rotate_because": limit,
+                           "due_to_rotate": rotate_at - now <= ROTATE_LEAD,
+                           "overdue": rotate_at <= now})
+        windows = sorted({p["window"] for p in people if p["window"] is not None})
+        return {"place_id": place_id, "as_of": now, "on": people, "staffed_windows": windows,
+                "due_to_rotate": [p["staff_id"] for p in people if p["due_to_rotate"]],
+                "limits": {"at_window_h": self._limits.at_window.total_seconds() / 3600,
+                           "per_day_h": self._limits.per_day.total_seconds() / 3600,
+                           "rest_min": self._limits.rest.total_seconds() / 60}}

@@ -1,0 +1,583 @@
+"""Zones (F16): designate, lift, extend, split and shrink sealed / controlled / precaution zones,
+with their history; the status of the people in them changes in bulk, in the same transaction.
+
+How a zone reaches people: its areas (region codes, buildings; a polygon is resolved to the grids
+whose centre lies inside it) select people by home grid and address in one set-based UPDATE of
+``person_status.zone_id/zone_kind/zone_colour``; the person is marked stale, and the status engine
+decides again — people whose only special fact is the zone in one statement
+(``refresh_zoned``), everyone else through ``StatusService.refresh``. Lifting, expiring,
+splitting or shrinking clears the members of the old zone and re-applies every active zone that
+overlaps it, weakest first, so each person ends in their strictest zone. A zone's cadence
+(e.g. daily in a sealed zone) replaces its members' testing interval while it stands; their own
+policy's interval comes back when it ends. Live passes made untrue by the change are revoked.
+
+GeoJSON: zones import and export as a FeatureCollection; district (or any region's) boundaries
+import and export too (``region_geo``), and grid centres are what polygons resolve against.
+
+Imports: standard library, ``hesuan.domain``, ``hesuan.services``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from hesuan.domain.access import Principal, Role, require
+from hesuan.domain.errors import (
+    HesuanError,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    RuleViolation,
+)
+from hesuan.domain.zones import (
+    Area,
+    ZoneKind,
+    ZoneRules,
+    ZoneStatus,
+    area_covers,
+    areas_overlap,
+    check_areas,
+    check_parts,
+    check_rules,
+    check_times,
+    default_rules,
+    rank,
+)
+from hesuan.services.context import Deps
+from hesuan.services.ground_ports import Geometry, PlaceRow, ZoneRecord
+from hesuan.services.ports import UnitOfWork
+from hesuan.services.status import StatusService
+
+__all__ = ["ZoneInput", "ZonePart", "ZoneService", "parse_area", "zone_view"]
+
+_SCHEDULED = "scheduled"
+_CACHE_SECONDS = 5.0
+
+
+def parse_area(text: str) -> Area:
+    """``140105001002003`` or ``140105001002003/3号楼``."""
+    code, _, building = text.strip().partition("/")
+    return Area(code.strip(), building.strip())
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneInput:
+    name: str
+    kind: ZoneKind
+    areas: Sequence[Area] = ()
+    polygon: dict[str, Any] | None = None
+    starts_at: datetime | None = None
+    planned_end: datetime | None = None
+    rules: ZoneRules | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ZonePart:
+    """One part of a split (or the smaller zone of a shrink)."""
+
+    name: str | None = None
+    kind: ZoneKind | None = None
+    areas: Sequence[Area] = ()
+    polygon: dict[str, Any] | None = None
+    rules: ZoneRules | None = None
+
+
+@dataclass(slots=True)
+class _ActiveCache:
+    at: float = 0.0
+    zones: list[ZoneRecord] = field(default_factory=list)
+
+
+def zone_view(z: ZoneRecord) -> dict[str, Any]:
+    return {"id": z.id, "name": z.name, "kind": z.kind, "status": z.status,
+            "starts_at": z.starts_at, "planned_end": z.planned_end, "ended_at": z.ended_at,
+            "rules": z.rules.as_dict(), "areas": [a.label() for a in z.areas],
+            "drawn_as_polygon": z.geometry is not None, "parent_id": z.parent_id,
+            "people": z.people, "note": z.note, "created_by": z.created_by,
+            "created_at": z.created_at, "end_reason": z.end_reason}
+
+
+class ZoneService:
+    def __init__(self, deps: Deps, status: StatusService, geometry: Geometry) -> None:
+        self._d = deps
+        self._status = status
+        self._geo = geometry
+        self._lock = threading.Lock()
+        self._cache = _ActiveCache()
+
+    # -- designate ---------------------------------------------------------------------------
+
+    def designate(self, actor: Principal, z: ZoneInput) -> ZoneRecord:
+        """Designate a zone; if it starts now, its people's status changes in this call."""
+        require(actor, Role.HEALTH_OFFICER, action="designate zones")
+        name = z.name.strip()
+        if not 1 <= len(name) <= 100:
+            raise InvalidInput("name must be 1-100 characters", code="bad_name", field="name")
+        rules = z.rules or default_rules(z.kind)
+        check_rules(z.kind, rules)
+        now = self._d.clock.now()
+        start = z.starts_at or now
+        check_times(start, z.planned_end, now)
+        with self._d.uow() as uow:
+            polygon, areas = self._resolve(uow, actor, z.areas, z.polygon, "areas")
+            zid = self._d.new_id()
+            status = ZoneStatus.ACTIVE.value if start <= now else _SCHEDULED
+            uow.add_zone({"id": zid, "name": name, "kind": z.kind.value, "status": status,
+                          "starts_at": start, "planned_end": z.planned_end,
+                          "rules": rules.as_dict(), "geometry": polygon, "parent_id": None,
+                          "note": z.note, "created_by": actor.username, "created_at": now},
+                         areas, "polygon" if polygon else "list")
+            self._event(uow, zid, "designate", actor, now, {
+                "kind": z.kind.value, "areas": len(areas), "status": status,
+                "planned_end": z.planned_end.isoformat() if z.planned_end else None})
+            if status == ZoneStatus.ACTIVE.value:
+                record = uow.zone(zid)
+                assert record is not None
+                self._apply(uow, record, now)
+                self._settle(uow, now, [zid], added=[zid])
+            uow.audit(now, actor.username, "zone.designate", f"zone:{zid}",
+                      {"kind": z.kind.value, "areas": len(areas)})
+            uow.commit()
+            out = self._get(uow, zid)
+        self._invalidate()
+        return out
+
+    def _resolve(self, uow: UnitOfWork, actor: Principal, areas: Sequence[Area],
+                 polygon: dict[str, Any] | None, field: str,
+                 ) -> tuple[dict[str, Any] | None, list[Area]]:
+        """Validate areas and polygon; a polygon becomes the grids whose centre is inside."""
+        wanted = list(areas)
+        geom = None
+        if polygon is not None:
+            geom = self._geo.check(polygon, field="polygon")
+            scope = "" if actor.role is Role.ADMIN else (actor.scope or "")
+            points = uow.grid_points(scope)
+            inside = self._geo.inside(geom, [(p.code, p.lng, p.lat) for p in points])
+            if not inside:
+                raise RuleViolation("polygon: no grid centre (within your region) lies inside it;"
+                                    " import grid centres (GeoJSON points) first",
+                                    code="polygon_empty", field="polygon")
+            wanted += [Area(code) for code in inside]
+        kept = check_areas(wanted, field=field)
+        for a in kept:
+            if actor.role is not Role.ADMIN and not actor.covers_region(a.region_code):
+                raise PermissionDenied(f"{field}: {a.region_code} is outside your region",
+                                       code="wrong_scope", field=field)
+        known = uow.existing_regions(a.region_code for a in kept)
+        missing = [a.region_code for a in kept if a.region_code not in known]
+        if missing:
+            raise NotFound(f"{field}: no such region {missing[0]}"
+                           + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""),
+                           code="unknown_region", field=field)
+        return geom, kept
+
+    # -- membership and status ---------------------------------------------------------------
+
+    def _apply(self, uow: UnitOfWork, z: ZoneRecord, now: datetime) -> int:
+        status_kind = z.kind if z.kind in (ZoneKind.SEALED, ZoneKind.CONTROLLED) else None
+        n = uow.apply_zone_members(z.id, status_kind, z.rules.colour, rank(z.kind), now)
+        if z.rules.cadence_hours:
+            uow.apply_zone_cadence(z.id, int(z.rules.cadence_hours * 3_600_000), z.starts_at)
+        return n
+
+    def _reapply(self, uow: UnitOfWork, ended: Sequence[ZoneRecord], now: datetime,
+                 extra: Sequence[ZoneRecord] = ()) -> list[str]:
+        """Clear the members of ``ended`` zones; apply every active zone overlapping them
+        (and ``extra``), weakest first. Returns the ids of the zones applied."""
+        uow.clear_zone_members([z.id for z in ended], now,
+                               restore_cadence=any(z.rules.cadence_hours for z in ended))
+        touched = [a for z in ended for a in z.areas]
+        active = uow.zones([ZoneStatus.ACTIVE.value], "", 100_000)
+        others = {z.id: z for z in active if areas_overlap(z.areas, touched)}
+        others.update({z.id: z for z in extra})
+        order = sorted(others.values(), key=lambda z: (rank(z.kind), z.starts_at, z.id))
+        for z in order:
+            self._apply(uow, z, now)
+        return [z.id for z in order]
+
+    def _settle(self, uow: UnitOfWork, now: datetime, counted: Sequence[str],
+                added: Sequence[str] = (), lifted: bool = False) -> None:
+        """Decide the stale statuses (zone fast path, then the engine), revoke untrue passes,
+        and record each zone's member count."""
+        zone_rules = [r for r in self._status.rules(uow)
+                      if r.enabled and r.predicate == "in_zone"]
+        if len(zone_rules) == 1:
+            r = zone_rules[0]
+            uow.refresh_zoned(now, r.id, r.version, r.colour.value if r.colour else None)
+        self._status.refresh(uow, now)
+        if added:
+            uow.revoke_zone_passes(added, now)
+        if lifted:
+            uow.revoke_lifted_passes(now)
+        for zid, n in uow.zone_member_counts(list(counted)).items():
+            uow.update_zone(zid, {"people": n})
+
+    # -- lift, expire, extend ----------------------------------------------------------------
+
+    def _live(self, uow: UnitOfWork, actor: Principal, zone_id: str,
+              statuses: Sequence[str] = (ZoneStatus.ACTIVE.value, _SCHEDULED)) -> ZoneRecord:
+        z = uow.zone(zone_id)
+        if z is None:
+            raise NotFound("no such zone", code="unknown_zone", field="zone_id")
+        if actor.role is not Role.ADMIN and not all(actor.covers_region(a.region_code)
+                                                    for a in z.areas):
+            raise PermissionDenied("the zone reaches outside your region", code="wrong_scope",
+                                   field="zone_id")
+        if z.status not in statuses:
+            raise RuleViolation(f"the zone is {z.status}", code="zone_not_active",
+                                field="zone_id")
+        return z
+
+    def lift(self, actor: Principal, zone_id: str, reason: str) -> ZoneRecord:
+        """Lift a zone (解封): its people are restored in bulk, in this call."""
+        require(actor, Role.HEALTH_OFFICER, action="lift zones")
+        reason = reason.strip()
+        if not 1 <= len(reason) <= 200:
+            raise InvalidInput("reason must be 1-200 characters", code="bad_reason",
+                               field="reason")
+        now = self._d.clock.now()
+        with self._d.uow() as uow:
+            z = self._live(uow, actor, zone_id)
+            self._end(uow, z, ZoneStatus.LIFTED, actor.username, reason, now)
+            uow.audit(now, actor.username, "zone.lift", f"zone:{zone_id}", {"reason": reason})
+            uow.commit()
+            out = self._get(uow, zone_id)
+        self._invalidate()
+        return out
+
+    def _end(self, uow: UnitOfWork, z: ZoneRecord, status: ZoneStatus, by: str, reason: str,
+             now: datetime) -> None:
+        uow.update_zone(z.id, {"status": status.value, "ended_at": now, "ended_by": by,
+                               "end_reason": reason})
+        self._event(uow, z.id, status.value, None, now, {"reason": reason}, by)
+        if z.status == ZoneStatus.ACTIVE.value:
+            applied = self._reapply(uow, [z], now)
+            self._settle(uow, now, applied, lifted=True)
+
+    def extend(self, actor: Principal, zone_id: str, planned_end: datetime | None) -> ZoneRecord:
+        """Move a zone's planned end (None: until lifted)."""
+        require(actor, Role.HEALTH_OFFICER, action="extend zones")
+        now = self._d.clock.now()
+        with self._d.uow() as uow:
+            z = self._live(uow, actor, zone_id)
+            check_times(z.starts_at, planned_end, now)
+            uow.update_zone(zone_id, {"planned_end": planned_end})
+            self._event(uow, zone_id, "extend", actor, now, {
+                "planned_end": planned_end.isoformat() if planned_end else None,
+                "was": z.planned_end.isoformat() if z.planned_end else None})
+            uow.audit(now, actor.username, "zone.extend", f"zone:{zone_id}", {})
+            uow.commit()
+            return self._get(uow, zone_id)
+
+    def tick(self, actor: Principal) -> dict[str, int]:
+        """Start scheduled zones whose time has come; expire zones whose planned end passed.
+        Run by the scheduler; idempotent."""
+        require(actor, Role.ADMIN, action="run zone changes")
+        now = self._d.clock.now()
+        with self._d.uow() as uow:
+            start, end = uow.zones_due(now)
+            if not start and not end:
+                return {"started": 0, "expired": 0}
+            for zid in start:
+                z = uow.zone(zid)
+                assert z is not None
+                uow.update_zone(zid, {"status": ZoneStatus.ACTIVE.value})
+                self._event(uow, zid, "start", None, now, {}, actor.username)
+                z = uow.zone(zid)
+                assert z is not None
+                self._apply(uow, z, now)
+            for zid in end:
+                z = uow.zone(zid)
+                assert z is not None
+                self._end(uow, z, ZoneStatus.EXPIRED, actor.username, "planned end", now)
+            if start:
+                self._settle(uow, now, start, added=start)
+            uow.audit(now, actor.username, "zone.tick", "zones",
+                      {"started": len(start), "expired": len(end)})
+            uow.commit()
+        self._invalidate()
+        return {"started": len(start), "expired": len(end)}
+
+    # -- split and shrink (分区切割、划小单元) --------------------------------------------------
+
+    def split(self, actor: Principal, zone_id: str, parts: Sequence[ZonePart]) -> list[ZoneRecord]:
+        """Replace an active zone by parts (each its own kind and rules), all inside it."""
+        require(actor, Role.HEALTH_OFFICER, action="split zones")
+        if not 2 <= len(parts) <= 50:
+            raise InvalidInput("parts: a split makes 2-50 zones", code="bad_parts",
+                               field="parts")
+        return self._replace(actor, zone_id, parts, shrink=False)
+
+    def shrink(self, actor: Principal, zone_id: str, part: ZonePart) -> ZoneRecord:
+        """Replace an active zone by a smaller one of the same kind and rules."""
+        require(actor, Role.HEALTH_OFFICER, action="shrink zones")
+        return self._replace(actor, zone_id, [part], shrink=True)[0]
+
+    def _replace(self, actor: Principal, zone_id: str, parts: Sequence[ZonePart],
+                 shrink: bool) -> list[ZoneRecord]:
+        now = self._d.clock.now()
+        verb = "shrink" if shrink else "split"
+        with self._d.uow() as uow:
+            parent = self._live(uow, actor, zone_id, (ZoneStatus.ACTIVE.value,))
+            resolved: list[tuple[ZonePart, dict[str, Any] | None, list[Area]]] = []
+            for i, p in enumerate(parts):
+                try:
+                    geom, areas = self._resolve(uow, actor, p.areas, p.polygon,
+                                                f"parts[{i}].areas")
+                except HesuanError as exc:
+                    if shrink:
+                        raise
+                    raise type(exc)(f"parts[{i}]: {exc.message}", code=exc.code,
+                                    field=f"parts[{i}]") from None
+                resolved.append((p, geom, areas))
+            check_parts(list(parent.areas), [r[2] for r in resolved], shrink=shrink)
+            children: list[str] = []
+            for i, (p, geom, areas) in enumerate(resolved):
+                kind = ZoneKind(parent.kind) if shrink or p.kind is None else p.kind
+                rules = p.rules or (parent.rules if kind == parent.kind else default_rules(kind))
+                check_rules(kind, rules)
+                cid = self._d.new_id()
+                name = (p.name or "").strip() or (
+                    parent.name if shrink else f"{parent.name} ({i + 1})")
+                uow.add_zone({"id": cid, "name": name[:100], "kind": kind.value,
+                              "status": ZoneStatus.ACTIVE.value, "starts_at": now,
+                              "planned_end": parent.planned_end, "rules": rules.as_dict(),
+                              "geometry": geom, "parent_id": parent.id, "note": parent.note,
+                              "created_by": actor.username, "created_at": now},
+                             areas, "polygon" if geom else "list")
+                self._event(uow, cid, "designate", actor, now,
+                            {"kind": kind.value, "areas": len(areas), "from": parent.id,
+                             "by": verb})
+                children.append(cid)
+            status = ZoneStatus.SHRUNK if shrink else ZoneStatus.SPLIT
+            uow.update_zone(parent.id, {"status": status.value, "ended_at": now,
+                                        "ended_by": actor.username, "end_reason": verb})
+            self._event(uow, parent.id, status.value, actor, now, {"into": children})
+            new = [uow.zone(c) for c in children]
+            applied = self._reapply(uow, [parent], now, [z for z in new if z is not None])
+            self._settle(uow, now, applied, added=children, lifted=True)
+            uow.audit(now, actor.username, f"zone.{verb}", f"zone:{parent.id}",
+                      {"into": children})
+            uow.commit()
+            out = [self._get(uow, c) for c in children]
+        self._invalidate()
+        return out
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def _get(self, uow: UnitOfWork, zone_id: str) -> ZoneRecord:
+        z = uow.zone(zone_id)
+        if z is None:
+            raise NotFound("no such zone", code="unknown_zone", field="zone_id")
+        return z
+
+    def get(self, actor: Principal, zone_id: str) -> tuple[ZoneRecord, list[dict[str, Any]]]:
+        """A zone and its history (designated, split, shrunk, extended, lifted …)."""
+        require(actor, Role.HEALTH_OFFICER, Role.GRID_WORKER, action="see zones")
+        with self._d.uow(readonly=True) as uow:
+            z = self._get(uow, zone_id)
+            history = uow.zone_events(zone_id)
+        return z, history
+
+    def list_zones(self, actor: Principal, *, active_only: bool = True, region: str = "",
+             limit: int = 500) -> list[ZoneRecord]:
+        require(actor, Role.HEALTH_OFFICER, Role.GRID_WORKER, action="see zones")
+        statuses = [ZoneStatus.ACTIVE.value, _SCHEDULED] if active_only else None
+        with self._d.uow(readonly=True) as uow:
+            return uow.zones(statuses, region, limit)
+
+    def active(self) -> list[ZoneRecord]:
+        """The active zones (cached a few seconds; used on the fence-alert hot path)."""
+        with self._lock:
+            if time.monotonic() - self._cache.at < _CACHE_SECONDS:
+                return self._cache.zones
+        with self._d.uow(readonly=True) as uow:
+            zs = uow.zones([ZoneStatus.ACTIVE.value], "", 100_000)
+        with self._lock:
+            self._cache = _ActiveCache(time.monotonic(), zs)
+        return zs
+
+    def _invalidate(self) -> None:
+        with self._lock:
+            self._cache = _ActiveCache()
+
+    def zones_at(self, place: PlaceRow, active: Sequence[ZoneRecord]) -> frozenset[str]:
+        """Active zones a place (venue, checkpoint, site) lies in: its region code inside an
+        area, or its coordinates inside the zone's polygon."""
+        out = set()
+        for z in active:
+            by_area = any(not a.building and area_covers(a, place.region_code, None)
+                          for a in z.areas)
+            if by_area or (z.geometry is not None and place.lat is not None
+                           and place.lng is not None
+                           and self._geo.inside(z.geometry, [("p", place.lng, place.lat)])):
+                out.add(z.id)
+        return frozenset(out)
+
+    def _event(self, uow: UnitOfWork, zone_id: str, action: str, actor: Principal | None,
+               now: datetime, detail: dict[str, Any], by: str | None = None) -> None:
+        uow.add_zone_event({"id": self._d.new_id(), "zone_id": zone_id, "action": action,
+                            "actor": by or (actor.username if actor else "system"), "at": now,
+                            "detail": detail})
+
+    # -- GeoJSON -----------------------------------------------------------------------------
+
+    def export_geojson(self, actor: Principal, *, active_only: bool = True,
+                       region: str = "") -> dict[str, Any]:
+        """Zones as a GeoJSON FeatureCollection: the drawn polygon, or the union of the known
+        boundaries of its areas, or no geometry (the areas are listed in the properties)."""
+        zs = self.list_zones(actor, active_only=active_only, region=region, limit=10_000)
+        with self._d.uow(readonly=True) as uow:
+            shapes = {r["code"]: r["geometry"] for r in uow.region_geo("", ())
+                      if r["geometry"] is not None}
+        features = []
+        for z in zs:
+            geom = z.geometry
+            if geom is None:
+                parts = [shapes[a.region_code] for a in z.areas
+                         if not a.building and a.region_code in shapes]
+                geom = self._geo.union(parts) if len(parts) == len(z.areas) else None
+            props = zone_view(z)
+            for k in ("starts_at", "planned_end", "ended_at", "created_at"):
+                props[k] = props[k].isoformat() if props[k] else None
+            features.append({"type": "Feature", "id": z.id, "geometry": geom,
+                             "properties": props})
+        return {"type": "FeatureCollection", "features": features}
+
+    def import_geojson(self, actor: Principal, collection: Any) -> list[dict[str, Any]]:
+        """Designate one zone per Feature (properties: name, kind, areas, planned_end,
+        starts_at, rules, note; geometry: a polygon or null). Answers per feature."""
+        require(actor, Role.HEALTH_OFFICER, action="designate zones")
+        out: list[dict[str, Any]] = []
+        for i, f in enumerate(_features(collection)):
+            try:
+                props = f.get("properties") or {}
+                zi = _zone_input(props, f.get("geometry"))
+                z = self.designate(actor, zi)
+                out.append({"feature": i, "status": "created", "id": z.id, "people": z.people})
+            except HesuanError as exc:
+                out.append({"feature": i, "status": "rejected", "reason": exc.code,
+                            "message": exc.message, "field": exc.field})
+        return out
+
+    def import_boundaries(self, actor: Principal, collection: Any,
+                          source: str = "geojson") -> int:
+        """Region boundaries (Polygon/MultiPolygon) or centres (Point) from GeoJSON; the code is
+        ``properties.code`` or ``properties.adcode``."""
+        require(actor, Role.ADMIN, action="import region boundaries")
+        now = self._d.clock.now()
+        rows: list[dict[str, Any]] = []
+        for i, f in enumerate(_features(collection)):
+            props = f.get("properties") or {}
+            code = str(props.get("code") or props.get("adcode") or "").strip()
+            if not code.isdigit() or len(code) not in (2, 4, 6, 9, 12, 15):
+                raise InvalidInput(f"features[{i}].properties.code must be a region code",
+                                   code="bad_region_code", field=f"features[{i}]")
+            g = f.get("geometry") or {}
+            if g.get("type") == "Point":
+                lng, lat = _point(g.get("coordinates"), f"features[{i}].geometry")
+                rows.append({"code": code, "lat": lat, "lng": lng, "geometry": None,
+                             "source": source[:80], "updated_at": now})
+                continue
+            geom = self._geo.check(g, field=f"features[{i}].geometry")
+            centre = props.get("centroid") or props.get("center")
+            lng, lat = (_point(centre, f"features[{i}].properties.centroid") if centre
+                        else self._geo.centre(geom))
+            rows.append({"code": code, "lat": lat, "lng": lng, "geometry": geom,
+                         "source": source[:80], "updated_at": now})
+        with self._d.uow() as uow:
+            n = uow.upsert_region_geo(rows)
+            uow.audit(now, actor.username, "region_geo.import", "regions", {"features": n})
+            uow.commit()
+        return n
+
+    def export_boundaries(self, actor: Principal, *, level: int | None = 6,
+                          region: str = "") -> dict[str, Any]:
+        """Known boundaries (or centres) as a FeatureCollection; ``level`` is the code length
+        (6: districts, 15: grid centres; None: all)."""
+        with self._d.uow(readonly=True) as uow:
+            rows = uow.region_geo(region, () if level is None else (level,))
+        features = []
+        for r in rows:
+            geom = r["geometry"] or (
+                {"type": "Point", "coordinates": [r["lng"], r["lat"]]}
+                if r["lat"] is not None else None)
+            features.append({"type": "Feature", "id": r["code"], "geometry": geom,
+                             "properties": {"code": r["code"], "name": r.get("name"),
+                                            "level": r.get("level"),
+                                            "centroid": [r["lng"], r["lat"]],
+                                            "source": r["source"]}})
+        return {"type": "FeatureCollection", "features": features}
+
+
+def _features(collection: Any) -> list[dict[str, Any]]:
+    if isinstance(collection, dict) and collection.get("type") == "Feature":
+        return [collection]
+    if (not isinstance(collection, dict) or collection.get("type") != "FeatureCollection"
+            or not isinstance(collection.get("features"), list)):
+        raise InvalidInput("a GeoJSON FeatureCollection is required", code="bad_geojson",
+                           field="geojson")
+    feats = collection["features"]
+    if len(feats) > 100_000 or not all(isinstance(f, dict) for f in feats):
+        raise InvalidInput("features must be at most 100,000 GeoJSON Features",
+                           code="bad_geojson", field="features")
+    out: list[dict[str, Any]] = feats
+    return out
+
+
+def _point(value: Any, field: str) -> tuple[float, float]:
+    try:
+        lng, lat = float(value[0]), float(value[1])
+    except (TypeError, ValueError, IndexError, KeyError):
+        raise InvalidInput(f"{field} must be [longitude, latitude]", code="bad_geometry",
+                           field=field) from None
+    if not (-180 <= lng <= 180 and -90 <= lat <= 90):
+        raise InvalidInput(f"{field} must be [longitude, latitude] in degrees",
+                           code="bad_geometry", field=field)
+    return lng, lat
+
+
+def _zone_input(props: dict[str, Any], geometry: Any) -> ZoneInput:
+    try:
+        kind = ZoneKind(str(props.get("kind")))
+    except ValueError:
+        raise InvalidInput("properties.kind must be sealed, controlled or precaution",
+                           code="bad_kind", field="kind") from None
+    areas = props.get("areas") or []
+    if not isinstance(areas, list) or not all(isinstance(a, str) for a in areas):
+        raise InvalidInput("properties.areas must be a list of region codes",
+                           code="bad_areas", field="areas")
+    rules = None
+    if isinstance(props.get("rules"), dict):
+        base = default_rules(kind).as_dict()
+        try:
+            rules = ZoneRules.from_dict(base | props["rules"])
+        except (ValueError, KeyError):
+            raise InvalidInput("properties.rules: unknown sampling_mode or movement",
+                               code="bad_rules", field="rules") from None
+
+    def time_of(key: str) -> datetime | None:
+        v = props.get(key)
+        if v in (None, ""):
+            return None
+        try:
+            t = datetime.fromisoformat(str(v))
+        except ValueError:
+            raise InvalidInput(f"properties.{key} must be an ISO 8601 time",
+                               code="bad_time", field=key) from None
+        if t.tzinfo is None:
+            raise InvalidInput(f"properties.{key} must carry a timezone", code="naive_time",
+                               field=key)
+        return t
+
+    return ZoneInput(name=str(props.get("name") or ""), kind=kind,
+                     areas=[parse_area(a) for a in areas],
+                     polygon=geometry if geometry else None, starts_at=time_of("starts_at"),
+                     planned_end=time_of("planned_end"), rules=rules,
+                     note=str(props["note"])[:200] if props.get("note") else None)
