@@ -151,10 +151,11 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
         vals = list(dict.fromkeys(values))
         out: list[Any] = []
         for part in _chunks(vals):
-            stmt = select(*cols).where(column.in_(part))
-            if where is not None:
-                stmt = stmt.where(where)
-            out.extend(self.conn.execute(stmt).all())
+            if where is None:
+                out.extend(self.conn.execute(_select_in(column, cols), {"vals": part}).all())
+            else:
+                stmt = select(*cols).where(column.in_(part)).where(where)
+                out.extend(self.conn.execute(stmt).all())
         return out
 
     # -- audit -----------------------------------------------------------------------------
@@ -163,15 +164,13 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
               detail: dict[str, Any]) -> None:
         if self._pg:  # serialise appends so the chain never forks between transactions
             self.conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _AUDIT_LOCK})
-        last = self.conn.execute(
-            select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
-        ).first()
+        last = self.conn.execute(_AUDIT_LAST).first()
         seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
         at_s = at.isoformat()
         h = entry_hash(prev, seq, at_s, actor, action, subject, detail)
-        self.conn.execute(insert(audit_log), {"seq": seq, "at": at_s, "actor": actor,
-                                              "action": action, "subject": subject,
-                                              "detail": detail, "prev_hash": prev, "hash": h})
+        self.conn.execute(_AUDIT_INSERT, {"seq": seq, "at": at_s, "actor": actor,
+                                          "action": action, "subject": subject,
+                                          "detail": detail, "prev_hash": prev, "hash": h})
 
     def audit_entries(self, after_seq: int, limit: int) -> list[AuditEntry]:
         rows = self.conn.execute(select(audit_log).where(audit_log.c.seq > after_seq)
@@ -289,13 +288,7 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
         ids = list(person_ids)
         out: dict[str, PersonFactsRow] = {}
         for part in _chunks(ids):
-            stmt = (select(people.c.id, people.c.groups, open_slots.c.tube_id,
-                           person_status.c.open_recall_id, people.c.name_masked,
-                           person_status.c.test_state)
-                    .join(person_status, person_status.c.person_id == people.c.id)
-                    .outerjoin(open_slots, open_slots.c.person_id == people.c.id)
-                    .where(people.c.id.in_(part)))
-            for r in self.conn.execute(stmt):
+            for r in self.conn.execute(_PERSON_FACTS, {"vals": part}):
                 out[r[0]] = PersonFactsRow(r[1], r[2], r[3], r[4], r[5])
         return out
 
@@ -332,14 +325,10 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
 
     def tubes_by_barcode(self, barcodes: Iterable[str],
                          for_update: bool) -> dict[str, TubeState]:
-        t = tubes.c
         out: dict[str, TubeState] = {}
+        stmt = _TUBE_STATES_FOR_UPDATE if for_update and self._pg else _TUBE_STATES
         for part in _chunks(list(barcodes)):
-            stmt = select(t.id, t.barcode, t.site_id, t.capacity, t.priority, t.status, t.count,
-                          t.first_sampled_at, t.sealed_at, t.box_id).where(t.barcode.in_(part))
-            if for_update and self._pg:
-                stmt = stmt.with_for_update()
-            for r in self.conn.execute(stmt):
+            for r in self.conn.execute(stmt, {"vals": part}):
                 out[r.barcode] = TubeState(r.id, r.barcode, r.site_id, r.capacity,
                                            bool(r.priority), TubeStatus(r.status), r[6],
                                            r.first_sampled_at, r.sealed_at, r.box_id)
@@ -721,6 +710,30 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
                                       else v) for k, v in zip(names, r, strict=True)})
             out[key] = {"count": count, "items": items}
         return out
+
+
+# Hot statements built once: SQLAlchemy then skips rebuilding each statement and its cache key
+# on every call, which was a third of a single scan's CPU (BENCHMARKS.md). IN lists are
+# expanding parameters (``vals``).
+_AUDIT_LAST = select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
+_AUDIT_INSERT = insert(audit_log)
+_PERSON_FACTS = (select(people.c.id, people.c.groups, open_slots.c.tube_id,
+                        person_status.c.open_recall_id, people.c.name_masked,
+                        person_status.c.test_state)
+                 .join(person_status, person_status.c.person_id == people.c.id)
+                 .outerjoin(open_slots, open_slots.c.person_id == people.c.id)
+                 .where(people.c.id.in_(bindparam("vals", expanding=True))))
+_TUBE_STATES = select(tubes.c.id, tubes.c.barcode, tubes.c.site_id, tubes.c.capacity,
+                      tubes.c.priority, tubes.c.status, tubes.c.count, tubes.c.first_sampled_at,
+                      tubes.c.sealed_at, tubes.c.box_id
+                      ).where(tubes.c.barcode.in_(bindparam("vals", expanding=True)))
+_TUBE_STATES_FOR_UPDATE = _TUBE_STATES.with_for_update()
+
+
+@functools.lru_cache(maxsize=128)
+def _select_in(column: Any, cols: tuple[Any, ...]) -> Any:
+    """SELECT cols WHERE column IN (:vals), built once per shape."""
+    return select(*cols).where(column.in_(bindparam("vals", expanding=True)))
 
 
 def _insert_many(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
