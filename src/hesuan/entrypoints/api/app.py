@@ -31,6 +31,7 @@ from hesuan.domain.errors import (
 from hesuan.domain.people import IdKind
 from hesuan.entrypoints.api import schemas as s
 from hesuan.entrypoints.api.deps import Me
+from hesuan.entrypoints.api.ground_routes import router as ground_router
 from hesuan.entrypoints.api.pass_routes import router as pass_router
 from hesuan.entrypoints.api.status_routes import router as status_router
 from hesuan.entrypoints.web import router as web_router
@@ -89,6 +90,7 @@ def create_app(platform: Platform) -> FastAPI:
     app.state.platform = platform
     app.include_router(status_router)
     app.include_router(pass_router)
+    app.include_router(ground_router)
     app.include_router(web_router)
 
     @app.exception_handler(HesuanError)
