@@ -172,6 +172,7 @@ def simulate(
     from hesuan.sim.simulate import (
         FAULTS,
         CountingSender,
+        NoCity,
         default_round_start,
         simulate_round,
     )
@@ -198,6 +199,9 @@ def simulate(
             summary = simulate_round(platform, clock, sender, begin, hours=hours,
                                      prevalence=prevalence, faults=wanted, seed=seed,
                                      tick=timedelta(minutes=tick), progress=progress)
+    except NoCity as exc:
+        console.print(f"[red]error[/red] {exc}")
+        raise typer.Exit(3) from None
     finally:
         platform.close()
     if as_json:

@@ -60,7 +60,8 @@ from hesuan.services.ports import OutboxMessage
 from hesuan.services.sampling import EventKind, StationEvent
 from hesuan.sim.city import CATCHMENT_KINDS, site_catchments
 
-__all__ = ["FAULTS", "CountingSender", "RoundSummary", "default_round_start", "simulate_round"]
+__all__ = ["FAULTS", "CountingSender", "NoCity", "RoundSummary", "default_round_start",
+           "simulate_round"]
 
 FAULTS: tuple[str, ...] = ("lost_tube", "box_missing_tube", "unknown_result", "late_courier")
 #: Which reconciliation lists each fault must show up in (one item each).
@@ -73,6 +74,10 @@ FAULT_RECONCILE: dict[str, tuple[str, ...]] = {
 LOCAL = timezone(timedelta(hours=8))  # Asia/Shanghai, no DST
 POOL = 10
 CADENCE_H = 72
+
+
+class NoCity(Exception):
+    """The database has no generated city to simulate."""
 
 
 def default_round_start(today: date | None = None) -> datetime:
@@ -268,8 +273,9 @@ class _Round:
         n = len(self.ids)
         sites = [s for s in self.p.places.sites() if s.status == "open"]
         labs = self.p.places.labs(SYSTEM)
-        if not labs:
-            raise RuntimeError("the city has no labs: run `hesuan city generate` first")
+        if not labs or not self.ids:
+            raise NoCity("the database holds no city (people and labs): run "
+                         "`hesuan city generate` first")
         catch = site_catchments(sorted({r[1] for r in roster}),
                                 [(s.id, s.kind, s.region_code) for s in sites])
         routine = [s for s in sites if s.kind in CATCHMENT_KINDS]
