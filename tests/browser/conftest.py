@@ -121,6 +121,14 @@ def shot(page: Page, name: str, full_page: bool = True) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=full_page)
 
 
+def settled(page: Page) -> None:
+    """Wait until the station's last scan has its answer from the server and nothing waits."""
+    from playwright.sync_api import expect
+
+    expect(page.locator("#log li").first).not_to_have_class(re.compile("queued|offline"))
+    expect(page.locator("#queue")).to_have_text("0")
+
+
 def csrf_of(page: Page) -> str:
     value = page.get_attribute('meta[name="csrf-token"]', "content")
     assert value and re.fullmatch(r"[0-9a-f]{40}", value)

@@ -13,7 +13,7 @@ from hesuan.domain.access import Role
 from hesuan.domain.people import SINGLE_TUBE_GROUPS
 from hesuan.domain.sampling import make_box_code, make_tube_barcode
 from hesuan.sim.example import DEMO_PASSWORD, OPERATOR
-from tests.browser.conftest import Site, login, shot
+from tests.browser.conftest import Site, login, settled, shot
 
 TUBE = make_tube_barcode(910_001)
 BOX = make_box_code(910_001)
@@ -42,7 +42,7 @@ def _scan(page: Page, value: str) -> None:
 
 
 def _synced(page: Page) -> None:
-    expect(page.locator("#queue")).to_have_text("0")
+    settled(page)
 
 
 def test_full_round(site: Site, context: BrowserContext) -> None:
