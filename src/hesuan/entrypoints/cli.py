@@ -249,11 +249,13 @@ def main() -> None:
 
 
 def _register_subcommands() -> None:
+    from hesuan.entrypoints.cli_ground import register as register_ground
     from hesuan.entrypoints.cli_sim import register as register_sim
     from hesuan.entrypoints.cli_status import register
 
     register(app)
     register_sim(app, report_app)
+    register_ground(app, report_app)
 
 
 _register_subcommands()

@@ -40,6 +40,11 @@ class Scheduler:
         # counts only: no personal data in logs
         log.info("sweep reminders=%d decided=%d alerts=%d sms sent=%d failed=%d",
                  swept.reminders, swept.recomputed, raised, sent.sent, sent.failed)
+        zones = p.zones.tick(SYSTEM)  # scheduled zones start, planned ends expire
+        purged = p.fence.purge(SYSTEM)  # scans kept only as long as venue checks
+        snap = p.rosters.refresh_snapshot_if_stale(SYSTEM)
+        log.info("zones started=%d expired=%d scans purged=%d coverage snapshot=%s",
+                 zones["started"], zones["expired"], purged, "refreshed" if snap else "fresh")
 
     def _run(self) -> None:
         while not self._stop.wait(self._every):

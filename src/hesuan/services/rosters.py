@@ -42,6 +42,8 @@ __all__ = ["RosterService"]
 _WHICH = ("outstanding", "sampled", "exempt", "due")
 #: A snapshot older than this is not served (the live count is).
 SNAPSHOT_MAX_AGE = timedelta(minutes=30)
+#: How often the scheduler refreshes it.
+SNAPSHOT_REFRESH = timedelta(minutes=10)
 
 
 class _SnapshotQueries:
@@ -109,6 +111,17 @@ class RosterService:
         return {"grids": len(grids), "people": sum(c.due for c in grids.values()),
                 "as_of": now.isoformat(), "count_seconds": round(counted, 3),
                 "seconds": round(time.perf_counter() - t0, 3)}
+
+    def refresh_snapshot_if_stale(self, actor: Principal,
+                                  max_age: timedelta = SNAPSHOT_REFRESH) -> dict[str, Any] | None:
+        """Refresh the snapshot when it is older than ``max_age`` (the scheduler's call)."""
+        require(actor, Role.ADMIN, action="refresh the coverage snapshot")
+        now = self._d.clock.now()
+        with self._d.uow(readonly=True) as uow:
+            snap = uow.coverage_snapshot("9")  # no grid code starts with 9: the head only
+        if snap is not None and timedelta(0) <= now - snap[2] < max_age:
+            return None
+        return self.refresh_snapshot(actor)
 
     def coverage(self, actor: Principal, *, region: str | None = None,
                  as_of: datetime | None = None, window: timedelta = ROUND_WINDOW,
