@@ -49,9 +49,9 @@ class Settings(BaseSettings):
     #: Directory of the status-pass keys (root, signing keys, trust list); made on first use
     #: outside production.
     pass_key_dir: Path = Path("var/keys")
-    #: Algorithm of new pass-signing keys: Ed25519 (default) or ES256 (P-256; its checks
-    #: cost less CPU). Switch with a key rotation; both verify side by side.
-    pass_alg: Literal["Ed25519", "ES256"] = "Ed25519"
+    #: Algorithm of new pass-signing keys: ES256 (P-256, default: its checks cost less CPU
+    #: than Ed25519's here) or Ed25519. Switch with a key rotation; both verify side by side.
+    pass_alg: Literal["Ed25519", "ES256"] = "ES256"
     #: How stale the online verifier's copy of the revocation list may be.
     pass_revocation_refresh: timedelta = timedelta(seconds=5)
     #: SMS sends a second at most (token bucket; the operator throttles faster senders).
