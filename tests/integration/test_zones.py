@@ -158,9 +158,8 @@ def test_polygon_zone_resolves_grid_centres(platform: Platform, city: ExampleCit
 
 
 def test_boundaries_round_trip(platform: Platform, city: ExampleCity) -> None:
-    from importlib import resources
-
     import json
+    from importlib import resources
 
     text = resources.files("hesuan").joinpath("data/taiyuan-districts.geojson").read_text()
     fc = json.loads(text)

@@ -1,7 +1,8 @@
 """Grid rosters (F11 应检尽检、不漏一人): who must test this round, who did, who is exempt, who is
 outstanding — and the roll-up from grid to community, street, district and city.
 
-A *round* is a window of time ``(start, end]`` (by default the last 72 h, the urban cadence).
+A *round* is a window of time ``(start, end]`` (by default the last 96 h: the urban cadence of
+72 h plus the 24 h grace before a status changes, as the analytics coverage report counts it).
 Every registered person of an area is *due* (应检); each falls in exactly one of
 
 * ``sampled`` — sampled within the round (已检);

@@ -98,7 +98,7 @@ class RosterService:
     # -- coverage ----------------------------------------------------------------------------
 
     def refresh_snapshot(self, actor: Principal) -> dict[str, Any]:
-        """Count the current round (the last 72 h up to now) per grid and store it."""
+        """Count the current round (the round window up to now) per grid and store it."""
         require(actor, Role.ADMIN, action="refresh the coverage snapshot")
         now = self._d.clock.now()
         t0 = time.perf_counter()

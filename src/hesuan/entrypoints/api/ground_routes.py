@@ -193,7 +193,7 @@ def coverage_xlsx(me: Me, platform: PlatformDep, region: Region = None,
 @router.get("/rosters/people", tags=["rosters"])
 def roster_people(me: Me, platform: PlatformDep, region: Region = None,
                   which: Literal["outstanding", "sampled", "exempt", "due"] = "outstanding",
-                  hours: Annotated[float, Query(gt=0, le=720)] = 72,
+                  hours: Annotated[float, Query(gt=0, le=720)] = 96,
                   limit: Annotated[int, Query(ge=1, le=5000)] = 500,
                   offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0) -> dict[str, Any]:
     """The grid worker's list: masked names, address, household, masked phone, last outcome."""
