@@ -524,9 +524,11 @@ def _features(collection: Any) -> list[dict[str, Any]]:
         raise InvalidInput("a GeoJSON FeatureCollection is required", code="bad_geojson",
                            field="geojson")
     feats = collection["features"]
-    if len(feats) > 100_000 or not all(isinstance(f, dict) for f in feats):
-        raise InvalidInput("features must be at most 100,000 GeoJSON Features",
-                           code="bad_geojson", field="features")
+    if len(feats) > 100_000 or not all(
+            isinstance(f, dict) and isinstance(f.get("properties") or {}, dict)
+            and isinstance(f.get("geometry") or {}, dict) for f in feats):
+        raise InvalidInput("features must be at most 100,000 GeoJSON Features (properties and "
+                           "geometry objects or null)", code="bad_geojson", field="features")
     out: list[dict[str, Any]] = feats
     return out
 
@@ -557,9 +559,15 @@ def _zone_input(props: dict[str, Any], geometry: Any) -> ZoneInput:
     if isinstance(props.get("rules"), dict):
         base = default_rules(kind).as_dict()
         try:
-            rules = ZoneRules.from_dict(base | props["rules"])
-        except (ValueError, KeyError):
-            raise InvalidInput("properties.rules: unknown sampling_mode or movement",
+            merged = base | props["rules"]
+            if merged.get("cadence_hours") is not None:
+                merged["cadence_hours"] = float(merged["cadence_hours"])
+            if merged.get("colour") is not None and not isinstance(merged["colour"], str):
+                raise ValueError("colour")
+            rules = ZoneRules.from_dict(merged)
+        except (ValueError, KeyError, TypeError):
+            raise InvalidInput("properties.rules: cadence_hours must be a number, "
+                               "sampling_mode, movement and colour known words",
                                code="bad_rules", field="rules") from None
 
     def time_of(key: str) -> datetime | None:
