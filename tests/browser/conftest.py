@@ -22,7 +22,8 @@ import pytest
 
 from hesuan.bootstrap import Platform, bootstrap
 from hesuan.config import Settings
-from hesuan.sim.example import DEMO_PASSWORD, ExampleCity, seed_example_city
+from hesuan.domain.access import Role
+from hesuan.sim.example import DEMO_PASSWORD, OPERATOR, ExampleCity, seed_example_city
 
 CHROMIUM = os.environ.get("HESUAN_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -101,6 +102,19 @@ def context(browser: Browser) -> Iterator[BrowserContext]:
     ctx.set_default_timeout(10_000)
     yield ctx
     ctx.close()
+
+
+def ensure_user(site: Site, username: str, role: Role, scope: str | None) -> None:
+    """A demo account the example city does not make (password ``DEMO_PASSWORD``)."""
+    if site.count(f"SELECT count(*) FROM users WHERE username = '{username}'") == 0:
+        site.platform.auth.create_user(OPERATOR, username, DEMO_PASSWORD, role, scope)
+
+
+def ensure_venue(site: Site) -> None:
+    """A registered venue (a shopping mall in 小店区) and its account ``venue``."""
+    if site.count("SELECT count(*) FROM users WHERE username = 'venue'") == 0:
+        venue_id = site.platform.venues.register(OPERATOR, "MALL-0001", "万达广场", "140105")
+        ensure_user(site, "venue", Role.VENUE, venue_id)
 
 
 def login(page: Page, site: Site, user: str, password: str = DEMO_PASSWORD) -> None:

@@ -9,11 +9,9 @@ import re
 
 from playwright.sync_api import BrowserContext, Page, expect
 
-from hesuan.domain.access import Role
 from hesuan.domain.people import SINGLE_TUBE_GROUPS
 from hesuan.domain.sampling import make_box_code, make_tube_barcode
-from hesuan.sim.example import DEMO_PASSWORD, OPERATOR
-from tests.browser.conftest import Site, login, settled, shot
+from tests.browser.conftest import Site, ensure_venue, login, settled, shot
 
 TUBE = make_tube_barcode(910_001)
 BOX = make_box_code(910_001)
@@ -130,9 +128,7 @@ def test_full_round(site: Site, context: BrowserContext) -> None:
     assert pass_text.startswith("SP1:")
 
     # -- venue: the four checks at the door with the resident's pass -------------------------
-    if site.count("SELECT count(*) FROM users WHERE username = 'venue'") == 0:
-        venue_id = site.platform.venues.register(OPERATOR, "MALL-0001", "万达广场", "140105")
-        site.platform.auth.create_user(OPERATOR, "venue", DEMO_PASSWORD, Role.VENUE, venue_id)
+    ensure_venue(site)
     page = context.new_page()
     login(page, site, "venue")
     page.fill("#pass", pass_text.strip())
@@ -151,12 +147,13 @@ def test_full_round(site: Site, context: BrowserContext) -> None:
     # -- the rest of the pages, photographed after the round ---------------------------------
     page = context.new_page()
     login(page, site, "officer")
+    page.goto(f"{site.url}/web/dashboard?fresh=true")  # counts from earlier tests' snapshots
     expect(page.locator("[data-k='chain.positive_pools']")).to_have_text("1")
     expect(page.locator("[data-k='chain.recalls_open']")).to_have_text("10")
     page.wait_for_selector("#map[data-ready='1']")
     page.wait_for_timeout(300)  # let the map finish its first paint
     shot(page, "13-dashboard")
-    page.goto(f"{site.url}/web/area")
+    page.goto(f"{site.url}/web/area?fresh=true")
     expect(page.locator("#area-recalls tbody tr")).to_have_count(10)
     shot(page, "14-officer-area")
     page.click("#area-recalls tbody tr:first-child a")

@@ -15,6 +15,7 @@ from hesuan.entrypoints.web import (
     routes_auth,
     routes_centre,
     routes_chain,
+    routes_ground,
     routes_people,
     routes_station,
 )
@@ -22,5 +23,6 @@ from hesuan.entrypoints.web import (
 __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
-for _module in (routes_auth, routes_station, routes_chain, routes_people, routes_centre):
+for _module in (routes_auth, routes_station, routes_chain, routes_people, routes_ground,
+                routes_centre):
     router.include_router(_module.router)

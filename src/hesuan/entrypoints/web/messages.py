@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from hesuan.entrypoints.web.i18n import N_
 
-__all__ = ["COLOURS", "ERRORS", "EXEMPTION_REASONS", "PASS_FAILURES", "RECALL_REASONS",
-           "RESULTS", "ROLES", "STAGES", "VENUE_CHECKS", "VERDICTS"]
+__all__ = ["ALERT_OUTCOMES", "ALERT_RULES", "COLOURS", "ERRORS", "EXEMPTION_REASONS",
+           "MOVEMENT", "PASS_FAILURES", "RECALL_REASONS", "RESULTS", "ROLES", "ROSTER_OUTCOMES",
+           "SAMPLING_MODES", "STAGES", "VENUE_CHECKS", "VERDICTS", "ZONE_KINDS"]
 
 ROLES = {
     "admin": N_("Administrator"),
@@ -74,6 +75,46 @@ VENUE_CHECKS = {
     "code_ok": N_("Status code"),
     "certificate_ok": N_("Certificate"),
     "mask_ok": N_("Mask"),
+}
+
+ZONE_KINDS = {
+    "sealed": N_("Sealed zone (封控区)"),
+    "controlled": N_("Controlled zone (管控区)"),
+    "precaution": N_("Precaution zone (防范区)"),
+}
+
+MOVEMENT = {
+    "stay_home": N_("Stay home"),
+    "stay_in_compound": N_("Stay in the compound"),
+    "no_gathering": N_("No gatherings"),
+}
+
+SAMPLING_MODES = {
+    "door_to_door": N_("Door-to-door sampling"),
+    "household_pool": N_("Door-to-door, one tube per household"),
+    "single_tube": N_("Single tubes"),
+    "at_site": N_("At sampling sites"),
+}
+
+ROSTER_OUTCOMES = {
+    "reached": N_("Reached"),
+    "refused": N_("Refused"),
+    "away": N_("Away"),
+    "needs_door_to_door": N_("Needs door-to-door"),
+}
+
+ALERT_RULES = {
+    "zone_exit": N_("Left a sealed or controlled zone"),
+    "red_or_retest": N_("Red or pending re-test, scanned out and about"),
+    "arrival_follow_up": N_("Arrival missed the follow-up test"),
+}
+
+ALERT_OUTCOMES = {
+    "returned_home": N_("Sent home"),
+    "isolated": N_("Taken to isolation"),
+    "tested": N_("Tested"),
+    "false_alarm": N_("False alarm"),
+    "no_action": N_("No action needed"),
 }
 
 STAGES = {

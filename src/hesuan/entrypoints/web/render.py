@@ -47,6 +47,9 @@ _PAGES: dict[str, Page] = {
     "me": ("/web/me", N_("My code and status")),
     "venue": ("/web/venue", N_("Venue check")),
     "area": ("/web/area", N_("My area")),
+    "roster": ("/web/roster", N_("Roster")),
+    "alerts": ("/web/alerts", N_("Fence alerts")),
+    "zones": ("/web/zones", N_("Zones")),
     "dashboard": ("/web/dashboard", N_("Command centre")),
     "admin": ("/web/admin", N_("Administration")),
 }
@@ -57,9 +60,9 @@ _ROLE_PAGES: dict[Role, tuple[str, ...]] = {
     Role.LAB: ("lab",),
     Role.RESIDENT: ("me",),
     Role.VENUE: ("venue",),
-    Role.GRID_WORKER: ("area", "venue"),
-    Role.HEALTH_OFFICER: ("dashboard", "area", "venue"),
-    Role.ADMIN: ("admin", "dashboard", "area"),
+    Role.GRID_WORKER: ("roster", "area", "alerts", "zones", "venue"),
+    Role.HEALTH_OFFICER: ("dashboard", "area", "zones", "alerts", "roster", "venue"),
+    Role.ADMIN: ("admin", "dashboard", "area", "zones"),
 }
 
 

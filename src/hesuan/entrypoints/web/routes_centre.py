@@ -35,6 +35,7 @@ from hesuan.entrypoints.web.session import platform_of
 from hesuan.entrypoints.web.snapshots import snapshots
 from hesuan.services.places import LabInput, SiteInput
 from hesuan.services.status import PolicyInput
+from hesuan.services.zones import zone_view
 
 __all__ = ["router"]
 
@@ -46,12 +47,14 @@ _SHANGHAI = timezone(timedelta(hours=8))
 # -- command centre ------------------------------------------------------------------------
 
 
-def _dashboard(request: Request, me: Principal) -> dict[str, Any]:
-    """The command centre's numbers, from the latest snapshot (see ``snapshots``)."""
+def _dashboard(request: Request, me: Principal, fresh: bool = False) -> dict[str, Any]:
+    """The command centre's numbers, from the latest snapshot (see ``snapshots``), or
+    computed now when asked (``fresh``: the "refresh now" link)."""
     require(me, Role.HEALTH_OFFICER, action="see the command centre")
     platform = platform_of(request)
     data: dict[str, Any] = snapshots(request).get(f"dashboard:{me.role}:{me.scope}",
-                                                  lambda: _compute_dashboard(platform, me))
+                                                  lambda: _compute_dashboard(platform, me),
+                                                  fresh=fresh)
     return data
 
 
@@ -60,6 +63,9 @@ def _compute_dashboard(platform: Platform, me: Principal) -> dict[str, Any]:
     districts = platform.worklists.district_status(me)
     turnaround = platform.reports.turnaround(me, since=centre["as_of"] - timedelta(days=3))
     coverage = platform.analytics.coverage(me, level=Level.DISTRICT)
+    zones = [zone_view(z) for z in platform.zones.list_zones(me)]
+    waits = sorted((x for x in platform.lanes.load(me) if x.get("wait_minutes") is not None),
+                   key=lambda x: -float(x["wait_minutes"]))[:8]
     covered = {r["code"]: r for r in coverage["districts"]}
     prevalence = platform.analytics.prevalence(me)
     prevalent = {r["code"]: r for r in prevalence["districts"]}
@@ -101,6 +107,12 @@ def _compute_dashboard(platform: Platform, me: Principal) -> dict[str, Any]:
                      "since": coverage["since"], "as_of": coverage["as_of"]},
         "prevalence": _prevalence(prevalence["city"]),
         "prevalence_rows": [(r["name"], r["prevalence"]) for r in rows if r["prevalence"]],
+        "zones": [{"name": z["name"], "kind": z["kind"], "people": z["people"],
+                   "starts_at": z["starts_at"].isoformat(),
+                   "planned_end": z["planned_end"].isoformat() if z["planned_end"] else None}
+                  for z in zones],
+        "waits": [{"name": x["name"], "wait_minutes": x["wait_minutes"], "queue": x["queue"],
+                   "open_windows": x["open_windows"], "windows": x["windows"]} for x in waits],
     }
 
 
@@ -121,8 +133,8 @@ def _prevalence(row: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 @router.get("/web/dashboard")
-def dashboard_page(request: Request, me: WebMe) -> Response:
-    data = _dashboard(request, me)
+def dashboard_page(request: Request, me: WebMe, fresh: bool = False) -> Response:
+    data = _dashboard(request, me, fresh)
     _ = gettext_for(request)
     chart_text = {
         "coverage_pct": _("Coverage (sampled of due)"),
@@ -150,9 +162,13 @@ def dashboard_json(request: Request, me: WebMe) -> Response:
 def site_page(request: Request, me: WebMe) -> Response:
     if me.role not in (Role.SITE_LEAD, Role.SAMPLER) or not me.scope:
         raise NotFound("the site page is for site leads", code="wrong_role")
-    overview = platform_of(request).worklists.site_overview(me, me.scope)
+    platform = platform_of(request)
+    overview = platform.worklists.site_overview(me, me.scope)
     peak = max((n for _, n in overview["samples_per_hour"]), default=0)
-    return render(request, "site.html", me, o=overview, site=overview["site"], peak=peak)
+    load = next(iter(platform.lanes.load(me, [me.scope])), None)
+    board = platform.teams.board(me, me.scope)
+    return render(request, "site.html", me, o=overview, site=overview["site"], peak=peak,
+                  load=load, board=board)
 
 
 # -- admin ---------------------------------------------------------------------------------

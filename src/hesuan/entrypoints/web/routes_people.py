@@ -17,6 +17,7 @@ Imports: FastAPI/Starlette, ``hesuan.domain``, ``hesuan.services``, the web pack
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -26,6 +27,7 @@ from markupsafe import Markup
 
 from hesuan.domain.access import Principal, Role
 from hesuan.domain.errors import HesuanError, InvalidInput, NotFound
+from hesuan.domain.fence import PlaceKind
 from hesuan.domain.people import IdKind, mask_name
 from hesuan.domain.regions import LEVEL_CODE_LENGTH, Level
 from hesuan.domain.status import Colour
@@ -34,6 +36,7 @@ from hesuan.entrypoints.web.render import WebRoute, error_text, redirect, render
 from hesuan.entrypoints.web.session import platform_of
 from hesuan.entrypoints.web.snapshots import snapshots
 from hesuan.services.explain import explain
+from hesuan.services.fence import ScanInput
 
 __all__ = ["router"]
 
@@ -77,8 +80,9 @@ def my_page(request: Request, me: WebMe) -> Response:
     history = platform.people.history(me, pid)
     code = _svg(platform.people.sampling_code_image(me, pid, "svg"))
     sites = platform.places.nearest_open(person.grid_code)
+    waits = {x["site_id"]: x for x in platform.lanes.load(me, [x.id for x in sites])}
     return render(request, "me.html", me, person=person, masked=mask_name(person.name), code=code,
-                  history=history, sites=sites, **view)
+                  history=history, sites=sites, waits=waits, **view)
 
 
 @router.get("/web/me/pass")
@@ -129,7 +133,13 @@ def venue_verify(request: Request, me: WebMe, form: SignedForm) -> Response:
                                           mask_ok=form.get("mask") == "1",
                                           certificate_ok=form.get("certificate") == "1")
             verdict = platform.passes.verify(me, value)
-            return _venue_page(request, me, verdict=verdict, check=check)
+            # the same scan feeds the fence rules (a red person out and about, someone who
+            # must stay in a zone, an arrival who missed the follow-up): the grid is alerted
+            scan = platform.fence.scan(me, [ScanInput(
+                str(uuid.uuid4()), PlaceKind.VENUE, me.scope, platform.deps.clock.now(),
+                pass_text=value)])[0]
+            return _venue_page(request, me, verdict=verdict, check=check,
+                               alerted=len(scan.alerts))
         verdict = platform.passes.verify(me, value)
     except HesuanError as exc:
         return _venue_page(request, me, text=value, error=error_text(request, exc))
@@ -140,17 +150,18 @@ def venue_verify(request: Request, me: WebMe, form: SignedForm) -> Response:
 
 
 @router.get("/web/area")
-def area_page(request: Request, me: WebMe, msg: str | None = None) -> Response:
+def area_page(request: Request, me: WebMe, msg: str | None = None,
+              fresh: bool = False) -> Response:
     platform = platform_of(request)
     w = platform.worklists
     counts = snapshots(request).get(f"counts:{me.role}:{me.scope}",
-                                    lambda: w.status_counts(me))
+                                    lambda: w.status_counts(me), fresh=fresh)
     recalls = w.recalls(me)
     exemptions = w.exemptions(me)
     level = _level_below(me.scope)
     coverage = snapshots(request).get(
         f"coverage:{me.role}:{me.scope}",
-        lambda: platform.analytics.coverage(me, level=level))
+        lambda: platform.analytics.coverage(me, level=level), fresh=fresh)
     parts = [r for r in coverage[_PLURAL[level]] if r["code"] != me.scope]
     officer = me.role in (Role.HEALTH_OFFICER, Role.ADMIN)
     overrides = platform.status.pending_overrides(me) if officer else []

@@ -39,7 +39,10 @@ class Snapshots:
         self._lock = threading.Lock()
         self._items: dict[str, _Entry] = {}
 
-    def get(self, key: str, compute: Callable[[], Any]) -> Any:
+    def get(self, key: str, compute: Callable[[], Any], fresh: bool = False) -> Any:
+        """The last snapshot of ``key`` (computed now if there is none, or if ``fresh``)."""
+        if fresh:
+            return self._compute(key, compute)
         now = time.monotonic()
         with self._lock:
             entry = self._items.get(key)
