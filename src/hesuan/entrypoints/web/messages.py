@@ -12,7 +12,8 @@ from hesuan.entrypoints.web.i18n import N_
 
 __all__ = ["ALERT_OUTCOMES", "ALERT_RULES", "COLOURS", "ERRORS", "EXEMPTION_REASONS",
            "MOVEMENT", "PASS_FAILURES", "RECALL_REASONS", "RESULTS", "ROLES", "ROSTER_OUTCOMES",
-           "SAMPLING_MODES", "STAGES", "VENUE_CHECKS", "VERDICTS", "ZONE_KINDS"]
+           "SAMPLING_MODES", "SITE_STATUS", "STAGES", "TUBE_STATES", "VENUE_CHECKS", "VERDICTS",
+           "ZONE_KINDS"]
 
 ROLES = {
     "admin": N_("Administrator"),
@@ -75,6 +76,20 @@ VENUE_CHECKS = {
     "code_ok": N_("Status code"),
     "certificate_ok": N_("Certificate"),
     "mask_ok": N_("Mask"),
+}
+
+TUBE_STATES = {
+    "open": N_("Not yet sealed"),
+    "sealed": N_("Sealed"),
+    "boxed": N_("In a box"),
+    "received": N_("At the laboratory"),
+    "resulted": N_("Resulted"),
+}
+
+SITE_STATUS = {
+    "open": N_("Open"),
+    "closed": N_("Closed"),
+    "suspended": N_("Suspended"),
 }
 
 ZONE_KINDS = {
