@@ -193,7 +193,7 @@ class FenceService:
             try:
                 place = self._check(actor, s, places, now)
                 found = pid_of.get(s.event_id)
-                if found is None or found not in facts:
+                if found is None:
                     raise InvalidInput("the code or pass does not identify a person (forged, "
                                        "altered, or an unknown pass)", code="unknown_person",
                                        field="code" if s.code is not None else "pass")
@@ -206,11 +206,12 @@ class FenceService:
             key = (place.kind, place.id)
             if key not in zones_of:
                 zones_of[key] = self._zones.zones_at(place, active)
-            f = facts[pid]
-            fired = evaluate(f.person, ScanPlace(PlaceKind(place.kind), place.id, zones_of[key]),
-                             s.at)
+            f = facts.get(pid)
+            fired = [] if f is None else evaluate(
+                f.person, ScanPlace(PlaceKind(place.kind), place.id, zones_of[key]), s.at)
             day = alert_day(s.at).isoformat()
             for rule, detail in fired:
+                assert f is not None
                 alert_rows.append({
                     "id": self._d.new_id(), "person_id": pid, "rule": rule.value, "day": day,
                     "grid_code": f.grid_code, "raised_at": now, "last_scan_at": s.at,

@@ -377,18 +377,30 @@ class GroundStoreMixin:
         return out
 
     def scan_facts(self, person_ids: Iterable[str]) -> dict[str, ScanFacts]:
+        """Facts of the scanned people who have anything a fence rule looks at (a zone, red,
+        a re-test, an arrival); everyone else is left out (no rule can fire for them). One
+        primary-key probe per person on ``person_status``, ``people`` only for those found."""
         ids = list(dict.fromkeys(person_ids))
-        out: dict[str, ScanFacts] = {}
+        ps = person_status.c
+        special = ((ps.zone_kind.isnot(None)) | (ps.colour == "red")
+                   | ps.test_state.in_(["positive", "pending_retest"])
+                   | ps.open_recall_id.isnot(None) | ps.arrival_at.isnot(None))
+        found: dict[str, Any] = {}
         for part in _chunks(ids):
-            marks, params = self._marks(list(part), "p")
-            for r in self.conn.execute(text(
-                    "SELECT p.id, p.grid_code, p.name_masked, ps.zone_id, ps.zone_kind, "
-                    "ps.colour, ps.rule_id, ps.test_state, ps.open_recall_id, ps.arrival_at "
-                    "FROM people p JOIN person_status ps ON ps.person_id = p.id "
-                    f"WHERE p.id IN ({marks})"), params):
-                out[r[0]] = ScanFacts(r[1], r[2], ScanPerson(
-                    zone_id=r[3], zone_kind=r[4], colour=r[5], rule_id=r[6], test_state=r[7],
-                    open_recall=r[8] is not None, arrival_at=_dt(r[9])))
+            for r in self.conn.execute(
+                    select(ps.person_id, ps.zone_id, ps.zone_kind, ps.colour, ps.rule_id,
+                           ps.test_state, ps.open_recall_id, ps.arrival_at)
+                    .where(ps.person_id.in_(part), special)):
+                found[r[0]] = r
+        out: dict[str, ScanFacts] = {}
+        for part in _chunks(list(found)):
+            for pid, grid, masked in self.conn.execute(
+                    select(people.c.id, people.c.grid_code, people.c.name_masked)
+                    .where(people.c.id.in_(part))):
+                r = found[pid]
+                out[pid] = ScanFacts(grid, masked, ScanPerson(
+                    zone_id=r[1], zone_kind=r[2], colour=r[3], rule_id=r[4], test_state=r[5],
+                    open_recall=r[6] is not None, arrival_at=r[7]))
         return out
 
     def tests_since(self, person_ids: Sequence[str],
@@ -420,11 +432,28 @@ class GroundStoreMixin:
         return out
 
     def record_scans(self, rows: Sequence[dict[str, Any]]) -> None:
-        if rows:
+        """One driver-level executemany (the scan path's hot spot: no per-row bind
+        processing); the same transaction as the rest of the unit of work."""
+        if not rows:
+            return
+        cols = ("event_id", "place_kind", "place_id", "person_id", "via", "at", "received_at",
+                "actor", "alerts")
+        data = [tuple(to_ms(r[c]) if c in ("at", "received_at") else r[c] for c in cols)
+                for r in rows]
+        mark = "%s" if self._pg else "?"
+        sql = (f"INSERT INTO fence_scans ({', '.join(cols)}) VALUES "
+               f"({', '.join([mark] * len(cols))})")
+        raw: Any = self.conn.connection.driver_connection
+        try:
+            cur = raw.cursor()
             try:
-                self.conn.execute(insert(fence_scans), list(rows))
-            except IntegrityError as exc:
-                raise WriteRace(str(exc.orig)) from exc
+                cur.executemany(sql, data)
+            finally:
+                cur.close()
+        except Exception as exc:  # the driver's own IntegrityError (sqlite3 / psycopg)
+            if "unique" in str(exc).lower() or "duplicate" in str(exc).lower():
+                raise WriteRace(str(exc)) from exc
+            raise
 
     def upsert_fence_alerts(self, rows: Sequence[dict[str, Any]]) -> int:
         if not rows:
