@@ -2,10 +2,10 @@
 
 Set-up (not measured): a fresh SQLite database holding the synthetic city
 (``hesuan.sim.city.generate_city``, 50,000 people by default, as the demo), then a morning of
-activity through the same services the pages call: ``--tubes`` 10-in-1 tubes sampled at the
-demo sampler's site, packed 50 a box, collected, received by the demo lab and resulted with a
-few positive pools (so that the lab queue, recalls, the resident's history and the command
-centre have something to show); half of the boxes stay in the lab's queue.
+activity through the same services the pages call: ``--tubes`` 10-in-1 tubes sampled over the
+last 8 hours at the city's fixed sites, packed 50 a box per site, collected, half received by
+the demo lab and half of those resulted with a few positive pools (so that the lab queue,
+recalls, the resident's history, site loads and the command centre have something to show).
 
 Measured: each page requested in process through the ASGI app (``TestClient``: routing, the
 session lookup, the service calls, the SQL and the template rendering — no network), signed in
@@ -24,7 +24,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -53,50 +53,64 @@ def _principal(platform: Platform, username: str) -> Principal:
 
 
 def activity(platform: Platform, tubes: int, positives: int) -> dict[str, Any]:
-    """A morning at the demo sampler's site, through the services (set-up, not measured)."""
-    sampler = _principal(platform, "sampler")
+    """A morning through the services (set-up, not measured): ``tubes`` 10-in-1 tubes spread
+    over the city's fixed sites and the last 8 hours (the demo sampler's site among them),
+    each site's tubes packed 50 a box; the boxes collected, half of them received by the demo
+    lab, half of those resulted with ``positives`` positive pools."""
     lab = _principal(platform, "lab")
     courier = _principal(platform, "courier")
-    site = sampler.scope
-    assert site is not None and lab.scope is not None
+    sampler = _principal(platform, "sampler")
+    assert lab.scope is not None and sampler.scope is not None
     with platform.engine.connect() as c:
         people = [r[0] for r in c.exec_driver_sql(
             "SELECT id FROM people WHERE " + " AND ".join(
                 f"groups NOT LIKE '%{g}%'" for g in _KEY) + " ORDER BY id LIMIT ?",
             (tubes * 10,))]
+        site_ids = [r[0] for r in c.exec_driver_sql(
+            "SELECT id FROM sites WHERE kind = 'fixed' ORDER BY id")]
+    sites = [sampler.scope, *[x for x in site_ids if x != sampler.scope]]
     codes = [platform.deps.codes.sign(p) for p in people]
     now = platform.deps.clock.now()
     barcodes = [make_tube_barcode(700_000 + i) for i in range(len(codes) // 10)]
+    by_site: dict[str, list[str]] = {}
     events: list[StationEvent] = []
     for i, bc in enumerate(barcodes):
-        events.append(StationEvent(str(uuid.uuid4()), EventKind.OPEN_TUBE, site, now,
+        site = sites[i % len(sites)]
+        by_site.setdefault(site, []).append(bc)
+        t0 = now - timedelta(hours=8) * (1 - i / len(barcodes))
+        events.append(StationEvent(str(uuid.uuid4()), EventKind.OPEN_TUBE, site, t0,
                                    barcode=bc, mode=10))
-        events += [StationEvent(str(uuid.uuid4()), EventKind.SAMPLE, site, now, barcode=bc,
-                                code=code) for code in codes[i * 10:(i + 1) * 10]]
+        events += [StationEvent(str(uuid.uuid4()), EventKind.SAMPLE, site,
+                                t0 + timedelta(seconds=40 * k), barcode=bc, code=code)
+                   for k, code in enumerate(codes[i * 10:(i + 1) * 10])]
     boxes: list[str] = []
-    for j in range(0, len(barcodes), 50):
-        box = make_box_code(700_000 + j)
-        boxes.append(box)
-        events += [StationEvent(str(uuid.uuid4()), EventKind.BOX_TUBE, site, now, barcode=bc,
-                                box_code=box) for bc in barcodes[j:j + 50]]
-        events.append(StationEvent(str(uuid.uuid4()), EventKind.SEAL_BOX, site, now,
-                                   box_code=box))
+    for site, bcs in by_site.items():
+        for j in range(0, len(bcs), 50):
+            box = make_box_code(700_000 + len(boxes))
+            boxes.append(box)
+            events += [StationEvent(str(uuid.uuid4()), EventKind.BOX_TUBE, site, now,
+                                    barcode=bc, box_code=box) for bc in bcs[j:j + 50]]
+            events.append(StationEvent(str(uuid.uuid4()), EventKind.SEAL_BOX, site, now,
+                                       box_code=box))
     for k in range(0, len(events), 1000):
-        platform.sampling.submit(sampler, events[k:k + 1000])
+        platform.sampling.submit(OPERATOR, events[k:k + 1000])
     for box in boxes[:-1]:
         platform.delivery.hand_over(courier, str(uuid.uuid4()), box, now)
     received = boxes[: max(1, len(boxes) // 2)]
     for box in received:
-        platform.delivery.receive(lab, str(uuid.uuid4()), lab.scope, box,
-                                  now, counted=50)
-    resulted = barcodes[: len(received) * 50 // 2]
+        platform.delivery.receive(lab, str(uuid.uuid4()), lab.scope, box, now, counted=1)
+    with platform.engine.connect() as c:
+        resulted = [r[0] for r in c.exec_driver_sql(
+            "SELECT barcode FROM tubes WHERE status = 'received' ORDER BY barcode")]
+    resulted = resulted[: len(resulted) // 2]
     results = [ResultInput(bc, "positive" if i < positives else "negative")
                for i, bc in enumerate(resulted)]
     for k in range(0, len(results), 5000):
         platform.lab.record(lab, lab.scope, results[k:k + 5000])
-    return {"samples": len(codes), "tubes": len(barcodes), "boxes": len(boxes),
-            "received_boxes": len(received), "resulted_tubes": len(resulted),
-            "positive_pools": positives, "first_person": people[0]}
+    return {"samples": len(codes), "tubes": len(barcodes), "sites": len(by_site),
+            "boxes": len(boxes), "received_boxes": len(received),
+            "resulted_tubes": len(resulted), "positive_pools": positives,
+            "first_person": people[0]}
 
 
 def _login(client: TestClient, username: str) -> None:
@@ -160,10 +174,13 @@ def main(argv: list[str] | None = None) -> int:
         ("resident", "resident", "GET", "/web/me"),
         ("resident pass (issues a pass)", "resident", "GET", "/web/me/pass"),
         ("venue", "venue_bench", "GET", "/web/venue"),
+        ("grid worker roster", "grid", "GET", "/web/roster"),
         ("grid worker area", "grid", "GET", "/web/area"),
+        ("fence alerts", "grid", "GET", "/web/alerts"),
         ("officer area (cold)", "officer", "GET", "/web/area"),
         ("officer area (city)", "officer", "GET", "/web/area"),
         ("officer person page", "officer", "GET", f"/web/people/{made['first_person']}"),
+        ("zones", "officer", "GET", "/web/zones"),
         ("command centre (cold)", "officer", "GET", "/web/dashboard"),
         ("command centre", "officer", "GET", "/web/dashboard"),
         ("dashboard.json", "officer", "GET", "/web/dashboard.json"),
