@@ -128,6 +128,7 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None, sender: Sender 
     sampling = SamplingService(deps, status)
     analytics = AnalyticsService(deps, SqlAnalytics(engine))
     zones = ZoneService(deps, status, ShapelyGeometry())
+    fence = FenceService(deps, zones, passes, settings.venue_retention)
     return Platform(
         settings=settings, engine=engine, deps=deps, auth=AuthService(deps),
         people=PeopleService(deps), places=PlacesService(deps),
@@ -135,9 +136,9 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None, sender: Sender 
         lab=LabService(deps, status),
         outbox=OutboxService(deps, sender, RateLimit(settings.sms_rate_per_s)),
         alerts=AlertService(deps), reports=ReportService(deps), passes=passes, status=status,
-        venues=VenueService(deps, passes),
+        venues=VenueService(deps, passes, fence),
         worklists=WorklistService(deps, SqlWorklists(engine)),
         analytics=analytics, zones=zones, rosters=RosterService(deps, analytics),
-        fence=FenceService(deps, zones, passes, settings.venue_retention),
+        fence=fence,
         lanes=LaneService(deps, sampling), teams=TeamService(deps, sampling),
     )

@@ -97,6 +97,15 @@ def test_sealed_zone_venue_alert_and_lift(api: Api) -> None:
     closed = api.client.get("/fence/alerts?status=closed", headers=api.h("grid")).json()
     assert closed[0]["outcome"] == "returned_home"
 
+    # a venue check at the door (the four checks with the pass) is a scan too
+    r = api.client.post(f"/people/{residents[1]}/pass", headers=api.h("officer"))
+    assert r.status_code == 200, r.text
+    r = api.client.post(f"/venues/{venue_id}/checks", headers=device, json={
+        "pass": r.json()["pass"], "temperature_c": 36.5, "mask": True})
+    assert r.status_code == 200 and r.json()["admitted"] is False, r.text
+    inbox = api.client.get("/fence/alerts", headers=api.h("grid")).json()
+    assert [(a["person_id"], a["rule"]) for a in inbox] == [(residents[1], "zone_exit")]
+
     r = api.client.post(f"/zones/{zone['id']}/lift", headers=api.h("officer"),
                         json={"reason": "连续14天无新增"})
     assert r.status_code == 200, r.text

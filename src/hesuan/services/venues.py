@@ -11,14 +11,17 @@ Imports: standard library, ``hesuan.domain``, ``hesuan.services``.
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from hesuan.domain.access import Principal, Role, require
 from hesuan.domain.errors import Conflict, InvalidInput, NotFound
+from hesuan.domain.fence import PlaceKind
 from hesuan.domain.passes import PassColour
 from hesuan.services.context import Deps
+from hesuan.services.fence import FenceService, ScanInput
 from hesuan.services.passes import PassService
 
 __all__ = ["FEVER_C", "VenueCheck", "VenueService"]
@@ -43,9 +46,10 @@ class VenueCheck:
 
 
 class VenueService:
-    def __init__(self, deps: Deps, passes: PassService) -> None:
+    def __init__(self, deps: Deps, passes: PassService, fence: FenceService | None = None) -> None:
         self._d = deps
         self._passes = passes
+        self._fence = fence
 
     def register(self, actor: Principal, code: str, name: str, region_code: str,
                  lat: float | None = None, lng: float | None = None) -> str:
@@ -105,6 +109,11 @@ class VenueService:
             uow.audit(now, actor.username, "venue.check", f"venue:{venue_id}",
                       {"admitted": admitted})
             uow.commit()
+        if self._fence is not None and verdict.pass_hash is not None:
+            # the check is also a scan for the fence rules (电子围栏): alerts go to the
+            # person's grid worker; nothing about the person is kept with the venue check
+            self._fence.scan(actor, [ScanInput(str(uuid.uuid4()), PlaceKind.VENUE, venue_id,
+                                               now, pass_text=pass_text)])
         why = verdict.reason if not verdict.valid else (
             "admitted" if admitted else "; ".join(
                 w for ok, w in ((temperature_ok, f"temperature ≥ {FEVER_C} °C"),
