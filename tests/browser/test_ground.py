@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta, timezone
 
 from playwright.sync_api import BrowserContext, expect
 
@@ -116,3 +117,43 @@ def test_draw_a_zone_on_the_map(site: Site, context: BrowserContext) -> None:
     assert all(111 < lng < 114 and 37 < lat < 39 for lng, lat in ring)  # around Taiyuan
     page.wait_for_timeout(500)  # the outline's drawing animation
     shot(page, "43-zone-drawn", full_page=False)
+
+
+def test_two_officer_override(site: Site, context: BrowserContext) -> None:
+    ensure_user(site, "officer2", Role.HEALTH_OFFICER, "1401")
+    person = site.rows("SELECT id FROM people WHERE grid_code LIKE '140106%' AND id NOT IN "
+                       "(SELECT person_id FROM samples) ORDER BY id LIMIT 1")[0][0]
+    page = context.new_page()
+    login(page, site, "officer")
+    page.goto(f"{site.url}/web/people/{person}")
+    page.select_option("#override select[name=colour]", "yellow")
+    page.fill("#override input[name=reason]", "密接者的同住人员")
+    page.fill("#override input[name=legal_basis]", "《传染病防治法》第三十九条")
+    page.fill("#override input[name=expires_at]", "2099-01-01T00:00")  # beyond 14 days
+    page.click("#override button[type=submit]")
+    expect(page.locator(".alert.bad")).to_be_visible()
+    beijing = timezone(timedelta(hours=8))
+    expires = (site.platform.deps.clock.now() + timedelta(days=2)).astimezone(
+        beijing).strftime("%Y-%m-%dT%H:%M")
+    page.select_option("#override select[name=colour]", "yellow")
+    page.fill("#override input[name=reason]", "密接者的同住人员")
+    page.fill("#override input[name=legal_basis]", "《传染病防治法》第三十九条")
+    page.fill("#override input[name=expires_at]", expires)
+    page.click("#override button[type=submit]")
+    expect(page.locator("#override-requested")).to_be_visible()
+    # the same officer cannot approve their own request
+    page.goto(f"{site.url}/web/area")
+    page.locator("#overrides form[action$='/approve'] button").first.click()
+    expect(page.locator("#msg")).to_have_class(re.compile("bad"))
+    assert site.count("SELECT status FROM overrides WHERE person_id = ?",
+                      person=person) == "requested"
+    page = context.new_page()
+    login(page, site, "officer2")
+    page.goto(f"{site.url}/web/area")
+    shot(page, "44-override-requests")
+    page.locator("#overrides form[action$='/approve'] button").first.click()
+    expect(page.locator("#msg")).to_have_class(re.compile("good"))
+    assert site.count("SELECT status FROM overrides WHERE person_id = ?",
+                      person=person) == "approved"
+    assert site.count("SELECT colour FROM person_status WHERE person_id = ?",
+                      person=person) == "yellow"

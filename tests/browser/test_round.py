@@ -112,6 +112,12 @@ def test_full_round(site: Site, context: BrowserContext) -> None:
     expect(page.locator("#committed")).to_be_visible()
     shot(page, "08-lab-committed")
     assert site.count(f"SELECT result FROM tubes WHERE barcode = '{TUBE}'") == "positive"
+    # a different result by hand is refused without a correction reason
+    page.fill("#manual input[name=barcode]", TUBE)
+    page.select_option("#manual select[name=result]", "negative")
+    page.click("#manual button[type=submit]")
+    expect(page.locator("#manual .alert.bad")).to_be_visible()
+    assert site.count(f"SELECT result FROM tubes WHERE barcode = '{TUBE}'") == "positive"
 
     # -- 报 resident: pending re-test and the recall; the pass -----------------------------
     page = context.new_page()

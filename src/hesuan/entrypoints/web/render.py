@@ -12,7 +12,7 @@ from collections.abc import Callable, Coroutine
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -134,8 +134,19 @@ def render(request: Request, template: str, me: Principal | None = None,
         request=request, me=me, nav=pages_for(me.role) if me else [], path=request.url.path,
         csrf=csrf_token(request) if me else "", locale=locale, lang_tag=LOCALES[locale],
         lang_code="en" if locale == "en" else "zh", role_label=m.ROLES.get(me.role, "")
-        if me else "", here=quote(str(request.url.path)), **context)
+        if me else "", here=quote(_here(request)), **context)
     return HTMLResponse(body, status_code=status_code, headers=_headers())
+
+
+def _here(request: Request) -> str:
+    """Where the language switch returns to: this page, or after a form post the page the
+    form was on (a form's action cannot be opened with GET)."""
+    if request.method == "GET":
+        return request.url.path
+    ref = urlsplit(request.headers.get("referer", ""))
+    if ref.netloc == request.url.netloc and ref.path.startswith("/web/"):
+        return ref.path
+    return "/web/"
 
 
 def _headers() -> dict[str, str]:

@@ -287,5 +287,8 @@ def request_override(request: Request, me: WebMe, form: SignedForm, person_id: s
             text(form, "legal_basis", max_len=200),
             _local_datetime(text(form, "expires_at", max_len=16), "expires_at"))
     except HesuanError as exc:
-        return _person_page(request, me, person_id, error=error_text(request, exc))
+        kept = {k: text(form, k, max_len=200) for k in ("colour", "reason", "legal_basis",
+                                                          "expires_at")}
+        return _person_page(request, me, person_id, error=error_text(request, exc),
+                            override_form=kept)
     return _person_page(request, me, person_id, done="override_requested")
