@@ -1,0 +1,114 @@
+"""The web pages without JavaScript (plain form posts, as progressive enhancement promises), on
+SQLite and PostgreSQL: sign in with the login form's CSRF token, run the sampling station one
+scan per request, and see a form without its token refused."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi.testclient import TestClient
+
+from hesuan.domain.sampling import make_tube_barcode
+from hesuan.sim.example import DEMO_PASSWORD
+from tests.helpers import Api
+
+
+def _sign_in(client: TestClient, user: str) -> str:
+    client.cookies.clear()
+    page = client.get("/web/login")
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert token is not None
+    r = client.post("/web/login", data={"username": user, "password": DEMO_PASSWORD,
+                                        "csrf": token.group(1)}, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    assert "httponly" in r.headers["set-cookie"].lower()
+    assert "samesite=strict" in r.headers["set-cookie"].lower()
+    csrf = re.search(r'name="csrf-token" content="([^"]+)"',
+                     client.get(r.headers["location"]).text)
+    assert csrf is not None
+    return csrf.group(1)
+
+
+def _state(html: str) -> dict[str, str]:
+    return {k: re.search(rf'name="{k}" (?:id="{k}" )?value="([^"]*)"', html).group(1)  # type: ignore[union-attr]
+            for k in ("tube", "box", "event_id")}
+
+
+def test_station_without_javascript(api: Api) -> None:
+    client = TestClient(api.client.app, base_url="https://testserver")
+    csrf = _sign_in(client, "sampler")
+    people = api.people(limit=3)
+    tube = make_tube_barcode(950_001)
+    html = client.get("/web/station").text
+    steps = [tube, api.code(people[0]), api.code(people[1]), tube]
+    for scan in steps:
+        st = _state(html)
+        r = client.post("/web/station", data={"csrf": csrf, "scan": scan, "mode": "5",
+                                              "action": "scan", **st})
+        assert r.status_code == 200
+        assert 'class="panel good"' in r.text, r.text[:2000]
+        html = r.text
+    assert _state(html)["tube"] == ""  # sealed: the station has no open tube
+    assert api.count(f"SELECT count(*) FROM samples s JOIN tubes t ON t.id = s.tube_id "
+                     f"WHERE t.barcode = '{tube}'") == 2
+    assert api.count(f"SELECT status FROM tubes WHERE barcode = '{tube}'") == "sealed"
+    # the same form posted twice (same event id) changes nothing
+    st = _state(html)
+    again = {"csrf": csrf, "scan": make_tube_barcode(950_002), "mode": "5", **st}
+    client.post("/web/station", data=again)
+    client.post("/web/station", data=again)
+    assert api.count(f"SELECT count(*) FROM tubes WHERE barcode = "
+                     f"'{make_tube_barcode(950_002)}'") == 1
+    # a forged code is refused with the reason in plain words
+    r = client.post("/web/station", data={"csrf": csrf, "scan": "HS1:forged", "mode": "5",
+                                          "tube": make_tube_barcode(950_002), "box": "",
+                                          "event_id": ""})
+    assert 'class="panel bad"' in r.text
+
+
+def test_forms_need_their_csrf_token(api: Api) -> None:
+    client = TestClient(api.client.app, base_url="https://testserver")
+    _sign_in(client, "sampler")
+    r = client.post("/web/station", data={"scan": make_tube_barcode(950_010), "mode": "5"})
+    assert r.status_code == 403
+    assert api.count(f"SELECT count(*) FROM tubes WHERE barcode = "
+                     f"'{make_tube_barcode(950_010)}'") == 0
+    client.cookies.clear()
+    r = client.post("/web/login", data={"username": "sampler", "password": DEMO_PASSWORD})
+    assert r.status_code == 403
+
+
+def test_every_page_renders_for_its_role(api: Api) -> None:
+    """Each role's pages on this backend (the work-list SQL runs on SQLite and PostgreSQL),
+    after a tube has gone through the chain so that the lists are not empty."""
+    from tests.helpers import Station, barcodes, boxes
+
+    site = api.city.sites["140105"]
+    station = Station(site, api.clock)
+    tube, box = next(barcodes(960_001)), next(boxes(960_001))
+    events = station.fill(tube, [api.code(p) for p in api.people(limit=5)], mode=5)
+    events += [station.ev("box_tube", barcode=tube, box_code=box),
+               station.ev("seal_box", box_code=box)]
+    r = api.client.post("/scans/batch", json={"events": events}, headers=api.h("sampler"))
+    assert r.json()["rejected"] == 0, r.text
+    client = TestClient(api.client.app, base_url="https://testserver")
+    pages = {
+        "sampler": ["/web/station"],
+        "sitelead": ["/web/site", "/web/station"],
+        "courier": ["/web/courier"],
+        "lab": ["/web/lab"],
+        "resident": ["/web/me", "/web/me/pass"],
+        "grid": ["/web/roster", "/web/area", "/web/alerts", "/web/zones", "/web/venue",
+                 "/web/roster.xlsx"],
+        "officer": ["/web/dashboard", "/web/dashboard.json", "/web/area", "/web/zones",
+                    "/web/alerts", f"/web/roster?region={api.city.grids[0]}",
+                    f"/web/people/{api.people(limit=1)[0]}"],
+        "admin": ["/web/admin", "/web/dashboard"],
+    }
+    for user, paths in pages.items():
+        _sign_in(client, user)
+        for path in paths:
+            r = client.get(path)
+            assert r.status_code == 200, (user, path, r.text[:1000])
+    _sign_in(client, "courier")
+    assert box in client.get("/web/courier").text
