@@ -118,7 +118,7 @@ def city_generate(
                          ("couriers", report.couriers)):
         t.add_row(label, f"{value:,}")
     console.print(t)
-    console.print(f"people stored in {report.people_seconds:.1f} s "
+    console.print(f"people stored, with their testing policies, in {report.people_seconds:.1f} s "
                   f"({report.people_per_second:,.0f} people/s); total {report.seconds:.1f} s")
 
 

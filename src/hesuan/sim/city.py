@@ -660,12 +660,14 @@ def generate_city(platform: Platform, people: int, seed: int, *, workers: int | 
                 done += count
                 if progress is not None:
                     progress(done, n)
+            # the testing policies, assigned to everyone while the secondary indexes are still
+            # off (their columns are what the assignment writes)
+            platform.status.seed_defaults(OPERATOR, start=now)
         finally:
             _FORK_JOB = None
             if shard_dir is not None:
                 shutil.rmtree(shard_dir, ignore_errors=True)
     people_seconds = time.perf_counter() - t_people
-    platform.status.seed_defaults(OPERATOR, start=now)
     with platform.deps.uow() as uow:
         uow.audit(platform.deps.clock.now(), OPERATOR.username, "city.generate", "city",
                   {"seed": seed, "people": n, "grids": len(plan.grids),
