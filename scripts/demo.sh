@@ -38,7 +38,7 @@ if [ "$fresh" = 1 ] || [ ! -f var/demo.db ] || [ -f var/demo.incomplete ]; then
   echo "== generating a ${people}-person city (seed ${seed}) into var/demo.db"
   "$hesuan" city generate --fresh --people "$people" --seed "$seed" --start "$start"
   echo "== simulating a 72 h testing round from ${start}"
-  "$hesuan" simulate --start "$start" --hours 72 --prevalence 0.001 --seed "$seed" \
+  "$hesuan" simulate --start "$start" --hours 72 --prevalence 0.001 --seed "$seed" --tick 60 \
     --faults lost_tube,box_missing_tube,unknown_result,late_courier \
     || echo "warning: the round's reconciliation did not match the injected faults (see above)"
   rm -f var/demo.incomplete
