@@ -59,3 +59,11 @@ def test_policies_by_api(api: Api) -> None:
     assert ok.status_code == 201 and ok.json()["interval_hours"] == 48
     assert api.client.post("/policies", headers=api.h("sampler"), json={
         "scope_kind": "region", "scope": "140106", "interval_hours": 48}).status_code == 403
+
+
+def test_logout_ends_the_session_at_once(api: Api) -> None:
+    headers = api.h("officer")
+    token = headers["Authorization"].split()[1]
+    assert api.client.get("/policies", headers=headers).status_code == 200
+    api.platform.auth.logout(token)
+    assert api.client.get("/policies", headers=headers).status_code == 401

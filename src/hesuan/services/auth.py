@@ -75,6 +75,18 @@ class AuthService:
             uow.commit()
         return token
 
+    def logout(self, token: str) -> None:
+        """End a session: the token is deleted and forgotten by this process at once (other
+        processes forget it within ``PRINCIPAL_CACHE_TTL``)."""
+        token_hash = _token_hash(token)
+        self._principals.pop(token_hash, None)
+        now = self._d.clock.now()
+        with self._d.uow() as uow:
+            user_id = uow.delete_token(token_hash)
+            if user_id is not None:
+                uow.audit(now, "session", "user.logout", f"user:{user_id}", {})
+            uow.commit()
+
     def authenticate(self, token: str) -> Principal:
         token_hash, now = _token_hash(token), self._d.clock.now()
         hit = self._principals.get(token_hash)

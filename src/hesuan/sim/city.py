@@ -702,6 +702,8 @@ def _make_users(platform: Platform, plan: CityPlan) -> dict[str, tuple[str, str 
     """A demo account for every role (password ``DEMO_PASSWORD``), plus the couriers."""
     routine = next(s for s in plan.sites if s.kind in CATCHMENT_KINDS)
     landing = next(s for s in plan.sites if s.kind == SiteKind.FIRST_LANDING.value)
+    venue_id = platform.venues.register(OPERATOR, f"CS-{routine.region_code[:6]}-0001",
+                                        "柳巷商业街（演示场所）", routine.region_code)
     accounts: dict[str, tuple[Role, str | None]] = {
         "admin": (Role.ADMIN, None),
         "officer": (Role.HEALTH_OFFICER, "1401"),
@@ -712,7 +714,7 @@ def _make_users(platform: Platform, plan: CityPlan) -> dict[str, tuple[str, str 
         "courier": (Role.COURIER, None),
         "lab": (Role.LAB, plan.labs[0].id),
         "grid": (Role.GRID_WORKER, plan.grids[0].code),
-        "venue": (Role.VENUE, "venue-demo"),
+        "venue": (Role.VENUE, venue_id),
         "resident": (Role.RESIDENT, person_id(plan.seed, 0)),
     }
     for username, (role, scope) in accounts.items():

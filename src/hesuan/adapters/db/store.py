@@ -192,6 +192,11 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
         self.conn.execute(insert(tokens), {"token_hash": token_hash, "user_id": user_id,
                                            "created_at": now, "expires_at": expires_at})
 
+    def delete_token(self, token_hash: str) -> str | None:
+        r = self.conn.execute(delete(tokens).where(tokens.c.token_hash == token_hash)
+                              .returning(tokens.c.user_id)).first()
+        return None if r is None else str(r[0])
+
     def principal_for_token(self, token_hash: str, now: datetime) -> Principal | None:
         r = self.conn.execute(
             select(users.c.id, users.c.username, users.c.role, users.c.scope)

@@ -19,6 +19,7 @@ from hesuan.entrypoints.web.render import WebRoute, error_text, pages_for, redir
 from hesuan.entrypoints.web.session import (
     LANG_COOKIE,
     LOGIN_CSRF_COOKIE,
+    SESSION_COOKIE,
     clear_session,
     new_login_csrf,
     optional_principal,
@@ -90,7 +91,10 @@ def login(request: Request, form: LoginForm) -> Response:
 
 
 @router.post("/web/logout")
-def logout(me: WebMe, form: SignedForm) -> Response:
+def logout(request: Request, me: WebMe, form: SignedForm) -> Response:
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        platform_of(request).auth.logout(token)
     resp = redirect("/web/login")
     clear_session(resp)
     return resp
