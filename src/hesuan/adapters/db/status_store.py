@@ -209,8 +209,9 @@ class StatusStoreMixin:
         params: dict[str, Any] = {"now": to_ms(now), "lim": limit}
         where = "ps.status_valid_until <= :now"
         if in_results:
-            where += (" AND ps.person_id IN (SELECT s.person_id FROM samples s "
-                      "JOIN tmp_results t ON t.tube_id = s.tube_id)")
+            # tmp_results first (CROSS JOIN fixes SQLite's order): not a scan of all samples
+            where += (" AND ps.person_id IN (SELECT s.person_id FROM tmp_results t "
+                      "CROSS JOIN samples s WHERE s.tube_id = t.tube_id)")
         sql = (f"SELECT {_FACT_COLUMNS} FROM person_status ps LEFT JOIN recalls r "
                "ON r.id = ps.open_recall_id AND r.status = 'open' WHERE ")
         if person_ids is not None:
