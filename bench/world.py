@@ -222,12 +222,14 @@ class World:
                       "lab_id, received_at)", tube_rows)
                 _many(c, "samples (tube_id, person_id, event_id, sampled_at)", sample_rows)
                 c.execute(text(
+                    "WITH s AS MATERIALIZED (SELECT s.person_id, s.tube_id, s.sampled_at "
+                    "FROM tubes t CROSS JOIN samples s WHERE t.lab_id = :lab "
+                    "AND t.status = 'received' AND s.tube_id = t.id) "
                     "UPDATE person_status SET last_sampled_at = s.sampled_at, "
                     "last_tube_id = s.tube_id, updated_at = :now, test_state = CASE WHEN "
                     "person_status.test_state IN ('none', 'negative', 'sampled') THEN 'sampled' "
-                    "ELSE person_status.test_state END FROM samples s JOIN tubes t "
-                    "ON t.id = s.tube_id WHERE t.lab_id = :lab AND t.status = 'received' "
-                    "AND person_status.person_id = s.person_id"),
+                    "ELSE person_status.test_state END FROM s "
+                    "WHERE person_status.person_id = s.person_id"),
                     {"now": ms, "lab": self.lab_id})
         finally:
             c.close()
