@@ -19,13 +19,13 @@ from hesuan.domain.regions import Level
 from hesuan.services.auth import SYSTEM
 from hesuan.sim.city import CityExists, generate_city, person_id
 from hesuan.sim.example import DEMO_PASSWORD
-from hesuan.sim.simulate import FAULTS, CountingSender, simulate_round
+from hesuan.sim.simulate import FAULTS, CountingSender, simulate_round, simulation_settings
 
 
 @pytest.fixture
 def sim(settings: Settings, clock: FixedClock) -> Iterator[tuple[Platform, CountingSender]]:
     sender = CountingSender()
-    p = bootstrap(settings, clock=clock, sender=sender, migrate=False)
+    p = bootstrap(simulation_settings(settings), clock=clock, sender=sender, migrate=False)
     yield p, sender
     p.close()
 

@@ -175,6 +175,7 @@ def simulate(
         NoCity,
         default_round_start,
         simulate_round,
+        simulation_settings,
     )
 
     wanted = [f.strip() for f in faults.split(",") if f.strip()]
@@ -185,7 +186,7 @@ def simulate(
     begin = _parse_time(start, "--start") or default_round_start()
     clock = FixedClock(begin)
     sender = CountingSender()
-    platform = bootstrap(Settings(), clock=clock, sender=sender)
+    platform = bootstrap(simulation_settings(Settings()), clock=clock, sender=sender)
     try:
         with Progress(TextColumn("{task.description}"), BarColumn(),
                       TextColumn("{task.fields[at]}"), TimeElapsedColumn(),

@@ -6,9 +6,9 @@ Imports: standard library, ``hesuan.domain``, ``hesuan.services``.
 from __future__ import annotations
 
 import re
-from datetime import timedelta, timezone
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta, timezone
 
 from hesuan.domain.access import Principal, Role, require
 from hesuan.domain.errors import InvalidInput, NotFound

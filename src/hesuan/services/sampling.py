@@ -33,8 +33,8 @@ from hesuan.domain.sampling import (
     check_tube_barcode,
 )
 from hesuan.services.context import Deps
-from hesuan.services.status import StatusService
 from hesuan.services.ports import BoxRow, SiteRow, StationWrites, UnitOfWork, WriteRace
+from hesuan.services.status import StatusService
 
 __all__ = ["EventKind", "EventOutcome", "SamplingService", "StationEvent"]
 
