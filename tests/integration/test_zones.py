@@ -223,7 +223,13 @@ def test_scope_and_pass_revocation(platform: Platform, city: ExampleCity) -> Non
                          "ORDER BY id LIMIT 1")[0][0]
     text = platform.passes.issue(OFFICER, pid)
     assert platform.passes.verify(OFFICER, text).valid
-    platform.zones.designate(xiaodian, ZoneInput("封控", ZoneKind.SEALED, [Area(grid)]))
+    z = platform.zones.designate(xiaodian, ZoneInput("封控", ZoneKind.SEALED, [Area(grid)]))
     platform.passes._invalidate()
     v = platform.passes.verify(OFFICER, text)
+    assert not v.valid and v.failure is not None and v.failure.value == "revoked"
+    red = platform.passes.issue(OFFICER, pid)
+    assert platform.passes.verify(OFFICER, red).colour.value == "red"  # type: ignore[union-attr]
+    platform.zones.lift(xiaodian, z.id, "解封")
+    platform.passes._invalidate()
+    v = platform.passes.verify(OFFICER, red)
     assert not v.valid and v.failure is not None and v.failure.value == "revoked"

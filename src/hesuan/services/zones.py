@@ -181,10 +181,10 @@ class ZoneService:
 
     def _apply(self, uow: UnitOfWork, z: ZoneRecord, now: datetime) -> int:
         status_kind = z.kind if z.kind in (ZoneKind.SEALED, ZoneKind.CONTROLLED) else None
-        n = uow.apply_zone_members(z.id, status_kind, z.rules.colour, rank(z.kind), now)
-        if z.rules.cadence_hours:
-            uow.apply_zone_cadence(z.id, int(z.rules.cadence_hours * 3_600_000), z.starts_at)
-        return n
+        cadence = (int(z.rules.cadence_hours * 3_600_000) if z.rules.cadence_hours
+                   else None)
+        return uow.apply_zone_members(z.id, status_kind, z.rules.colour, rank(z.kind), now,
+                                      cadence, z.starts_at)
 
     def _reapply(self, uow: UnitOfWork, ended: Sequence[ZoneRecord], now: datetime,
                  extra: Sequence[ZoneRecord] = ()) -> list[str]:
@@ -202,7 +202,7 @@ class ZoneService:
         return [z.id for z in order]
 
     def _settle(self, uow: UnitOfWork, now: datetime, counted: Sequence[str],
-                added: Sequence[str] = (), lifted: bool = False) -> None:
+                added: Sequence[str] = (), holders: Sequence[str] = ()) -> None:
         """Decide the stale statuses (zone fast path, then the engine), revoke untrue passes,
         and record each zone's member count."""
         zone_rules = [r for r in self._status.rules(uow)
@@ -213,8 +213,8 @@ class ZoneService:
         self._status.refresh(uow, now)
         if added:
             uow.revoke_zone_passes(added, now)
-        if lifted:
-            uow.revoke_lifted_passes(now)
+        if holders:  # non-green passes of people the change made green again
+            uow.revoke_passes_now_green(holders, now)
         for zid, n in uow.zone_member_counts(list(counted)).items():
             uow.update_zone(zid, {"people": n})
 
@@ -257,8 +257,9 @@ class ZoneService:
                                "end_reason": reason})
         self._event(uow, z.id, status.value, None, now, {"reason": reason}, by)
         if z.status == ZoneStatus.ACTIVE.value:
+            holders = uow.nongreen_pass_holders([z.id], now)
             applied = self._reapply(uow, [z], now)
-            self._settle(uow, now, applied, lifted=True)
+            self._settle(uow, now, applied, holders=holders)
 
     def extend(self, actor: Principal, zone_id: str, planned_end: datetime | None) -> ZoneRecord:
         """Move a zone's planned end (None: until lifted)."""
@@ -360,8 +361,9 @@ class ZoneService:
                                         "ended_by": actor.username, "end_reason": verb})
             self._event(uow, parent.id, status.value, actor, now, {"into": children})
             new = [uow.zone(c) for c in children]
+            holders = uow.nongreen_pass_holders([parent.id], now)
             applied = self._reapply(uow, [parent], now, [z for z in new if z is not None])
-            self._settle(uow, now, applied, added=children, lifted=True)
+            self._settle(uow, now, applied, added=children, holders=holders)
             uow.audit(now, actor.username, f"zone.{verb}", f"zone:{parent.id}",
                       {"into": children})
             uow.commit()

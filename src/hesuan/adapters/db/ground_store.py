@@ -185,9 +185,11 @@ class GroundStoreMixin:
         self.conn.execute(insert(zone_events), row)
 
     def zone_events(self, zone_id: str) -> list[dict[str, Any]]:
-        return [dict(r._mapping) for r in self.conn.execute(
-            select(zone_events).where(zone_events.c.zone_id == zone_id)
-            .order_by(zone_events.c.at, zone_events.c.id))]
+        """In time order; within one millisecond, in the order of a zone's life."""
+        life = {"designate": 0, "start": 1, "extend": 2}
+        rows = [dict(r._mapping) for r in self.conn.execute(
+            select(zone_events).where(zone_events.c.zone_id == zone_id))]
+        return sorted(rows, key=lambda r: (r["at"], life.get(r["action"], 3), r["id"]))
 
     def zones_due(self, now: datetime) -> tuple[list[str], list[str]]:
         n = to_ms(now)
@@ -201,41 +203,49 @@ class GroundStoreMixin:
 
     def clear_zone_members(self, zone_ids: Sequence[str], now: datetime,
                            restore_cadence: bool) -> int:
+        """One UPDATE: the members of these zones leave them, are marked stale, and (when a
+        zone set their cadence) get their own policy's interval back."""
         if not zone_ids:
             return 0
         marks, params = self._marks(list(zone_ids), "z")
         params["now"] = to_ms(now)
-        who = f"zone_id IS NOT NULL AND zone_id IN ({marks})"
-        if restore_cadence:  # back to the interval of the person's own policy
-            policy_iv = ("(SELECT p.interval_ms FROM policies p WHERE p.id = "
-                         "person_status.policy_id AND p.version = person_status.policy_version)")
-            self.conn.execute(text(
-                f"UPDATE person_status SET interval_ms = {policy_iv}, next_due_at = CASE "
-                f"WHEN last_sampled_at IS NULL OR {policy_iv} IS NULL THEN next_due_at "
-                f"ELSE last_sampled_at + {policy_iv} END WHERE {who} AND arrival_at IS NULL"),
-                params)
+        extra = ""
+        if restore_cadence:
+            cases = " ".join(
+                f"WHEN '{str(pid).replace(chr(39), '')}:{int(ver)}' THEN {int(iv)}"
+                for pid, ver, iv in self.conn.execute(
+                    text("SELECT id, version, interval_ms FROM policies")))
+            iv = (f"(CASE policy_id || ':' || policy_version {cases} ELSE NULL END)" if cases
+                  else "NULL")
+            extra = (f", interval_ms = CASE WHEN arrival_at IS NULL THEN {iv} ELSE interval_ms "
+                     "END, next_due_at = CASE WHEN arrival_at IS NULL AND last_sampled_at IS NOT "
+                     f"NULL AND {iv} IS NOT NULL THEN last_sampled_at + {iv} ELSE next_due_at END")
         return int(self.conn.execute(text(
             "UPDATE person_status SET zone_id = NULL, zone_kind = NULL, zone_colour = NULL, "
-            f"status_valid_until = :now WHERE {who}"), params).rowcount)
+            f"status_valid_until = :now{extra} WHERE zone_id IS NOT NULL AND zone_id IN "
+            f"({marks})"), params).rowcount)
 
     def apply_zone_members(self, zone_id: str, status_kind: str | None, colour: str | None,
-                           rank: int, now: datetime) -> int:
+                           rank: int, now: datetime, cadence_ms: int | None = None,
+                           start: datetime | None = None) -> int:
+        """One UPDATE: the people of the zone's areas not already in a stricter zone join it,
+        are marked stale, and take the zone's cadence if it has one (and it is shorter)."""
+        params: dict[str, Any] = {"z": zone_id, "k": status_kind, "c": colour, "rank": rank,
+                                  "now": to_ms(now)}
+        extra = ""
+        if cadence_ms is not None:
+            params |= {"cad": cadence_ms, "start": to_ms(start or now)}
+            shorter = "arrival_at IS NULL AND (interval_ms IS NULL OR interval_ms > :cad)"
+            extra = (f", interval_ms = CASE WHEN {shorter} THEN :cad ELSE interval_ms END, "
+                     f"next_due_at = CASE WHEN {shorter} THEN (CASE WHEN last_sampled_at IS NULL "
+                     "OR last_sampled_at < :start THEN :start + :cad ELSE last_sampled_at + :cad "
+                     "END) ELSE next_due_at END")
         return int(self.conn.execute(text(
             "UPDATE person_status SET zone_id = :z, zone_kind = :k, zone_colour = :c, "
-            "status_valid_until = :now WHERE person_id IN (SELECT p.id FROM zone_areas a "
+            f"status_valid_until = :now{extra} WHERE person_id IN (SELECT p.id FROM zone_areas a "
             "JOIN people p ON p.grid_code BETWEEN a.grid_lo AND a.grid_hi AND (a.building = '' "
             "OR substr(COALESCE(p.address, ''), 1, length(a.building)) = a.building) "
-            f"WHERE a.zone_id = :z) AND {_RANK_SQL} < :rank"),
-            {"z": zone_id, "k": status_kind, "c": colour, "rank": rank,
-             "now": to_ms(now)}).rowcount)
-
-    def apply_zone_cadence(self, zone_id: str, cadence_ms: int, start: datetime) -> int:
-        return int(self.conn.execute(text(
-            "UPDATE person_status SET interval_ms = :c, next_due_at = CASE "
-            "WHEN last_sampled_at IS NULL OR last_sampled_at < :start THEN :start + :c "
-            "ELSE last_sampled_at + :c END WHERE zone_id IS NOT NULL AND zone_id = :z "
-            "AND arrival_at IS NULL AND (interval_ms IS NULL OR interval_ms > :c)"),
-            {"z": zone_id, "c": cadence_ms, "start": to_ms(start)}).rowcount)
+            f"WHERE a.zone_id = :z) AND {_RANK_SQL} < :rank"), params).rowcount)
 
     def refresh_zoned(self, now: datetime, rule_id: str, rule_version: int,
                       colour: str | None) -> int:
@@ -267,15 +277,29 @@ class GroundStoreMixin:
             f"FROM person_status WHERE zone_id IS NOT NULL AND zone_id IN ({marks}) "
             "AND zone_kind IS NOT NULL)"), params).rowcount)
 
-    def revoke_lifted_passes(self, now: datetime) -> int:
-        """Revoke live passes that are not green of people who are green now (their zone was
-        lifted, split away or shrunk away from them)."""
-        return int(self.conn.execute(text(
-            "UPDATE passes SET revoked_at = :now, revoke_reason = 'zone_lifted' WHERE "
-            "revoked_at IS NULL AND expires_at > :now AND colour <> 'green' AND person_id IN "
-            "(SELECT ps.person_id FROM person_status ps JOIN passes x ON x.person_id = "
-            "ps.person_id WHERE x.revoked_at IS NULL AND x.expires_at > :now AND x.colour <> "
-            "'green' AND ps.colour = 'green')"), {"now": to_ms(now)}).rowcount)
+    def nongreen_pass_holders(self, zone_ids: Sequence[str], now: datetime) -> list[str]:
+        """Members of these zones who hold a live pass that is not green."""
+        if not zone_ids:
+            return []
+        marks, params = self._marks(list(zone_ids), "z")
+        params["now"] = to_ms(now)
+        return [r[0] for r in self.conn.execute(text(
+            "SELECT DISTINCT x.person_id FROM person_status ps JOIN passes x ON x.person_id = "
+            f"ps.person_id WHERE ps.zone_id IS NOT NULL AND ps.zone_id IN ({marks}) AND "
+            "x.revoked_at IS NULL AND x.expires_at > :now AND x.colour <> 'green'"), params)]
+
+    def revoke_passes_now_green(self, person_ids: Sequence[str], now: datetime) -> int:
+        """Revoke the live non-green passes of those of these people who are green now."""
+        n = 0
+        for part in _chunks(list(person_ids)):
+            marks, params = self._marks(list(part), "p")
+            params["now"] = to_ms(now)
+            n += int(self.conn.execute(text(
+                "UPDATE passes SET revoked_at = :now, revoke_reason = 'zone_lifted' WHERE "
+                "revoked_at IS NULL AND expires_at > :now AND colour <> 'green' AND person_id "
+                f"IN (SELECT person_id FROM person_status WHERE person_id IN ({marks}) AND "
+                "colour = 'green')"), params).rowcount)
+        return n
 
     def zone_member_counts(self, zone_ids: Sequence[str]) -> dict[str, int]:
         if not zone_ids:
