@@ -100,18 +100,25 @@ def _count(platform: Platform, sql: str, **params: Any) -> int:
 
 
 def run_backend(backend: str, people: int, zone_people: int, runs: int, scans: int,
-                workdir: Path, pg_url: str) -> dict[str, Any]:
-    url = fresh_database_url(backend, workdir, pg_url)
+                workdir: Path, pg_url: str, db_file: Path | None = None) -> dict[str, Any]:
+    reuse = backend == "sqlite" and db_file is not None and db_file.exists()
+    if backend == "sqlite" and db_file is not None:
+        url = f"sqlite:///{db_file}"
+    else:
+        url = fresh_database_url(backend, workdir, pg_url)
     clock = FixedClock(T0)
     settings = Settings(database_url=url, environment="test", secret_key="bench-secret",
                         sms_file=workdir / "sms.jsonl", key_file=workdir / "k",
                         pass_key_dir=workdir / "keys")
     platform = bootstrap(settings, clock=clock)
     t = time.perf_counter()
-    generate_city(platform, people, seed=1)
-    clock.set(T0 + timedelta(hours=80))
-    now_ms = int(clock.now().timestamp() * 1000)
-    _sampled_state(platform, now_ms)
+    if reuse:  # a city made by an earlier run (its zones lifted, its scans deleted)
+        assert _count(platform, "SELECT count(*) FROM people") == people
+        clock.set(T0 + timedelta(hours=80))
+    else:
+        generate_city(platform, people, seed=1)
+        clock.set(T0 + timedelta(hours=80))
+        _sampled_state(platform, int(clock.now().timestamp() * 1000))
     areas, expect = _zone_areas(platform, zone_people)
     with platform.engine.connect() as c:
         grid = c.execute(text("SELECT grid_code FROM people ORDER BY grid_code LIMIT 1")
@@ -126,7 +133,8 @@ def run_backend(backend: str, people: int, zone_people: int, runs: int, scans: i
         "raw_insert_rows_per_s": [], "snapshot_refresh_s": [], "rollup_snapshot_s": [],
         "rollup_live_s": [], "grid_list_s": [], "designate_s": [], "lift_s": [],
         "fence_scans_per_s": [], "fence_alerts": [], "rule_evals_per_s": []}
-    venue = platform.venues.register(SYSTEM, "BENCH-MALL", "bench mall", venue_region)
+    venue = (platform.venues.register(SYSTEM, f"BENCH-{uuid.uuid4().hex[:8].upper()}",
+                                      "bench mall", venue_region))
     device = Principal("bench-venue", "bench-venue", Role.VENUE, venue)
     with platform.engine.connect() as c:
         ids = [r[0] for r in c.execute(text("SELECT id FROM people ORDER BY id"))]
@@ -220,6 +228,8 @@ def main() -> None:
                                         "hesuan_bench_zones")
     ap.add_argument("--workdir", type=Path, default=None,
                     help="where the SQLite file goes (default: a temporary directory)")
+    ap.add_argument("--db-file", type=Path, default=None,
+                    help="SQLite: keep the city in this file and reuse it when it exists")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = ap.parse_args()
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
@@ -228,7 +238,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="hesuan-zones-bench-", dir=args.workdir) as tmp:
         for b in backends:
             r = run_backend(b, args.people, args.zone_people, args.runs, args.scans, Path(tmp),
-                            args.pg_url)
+                            args.pg_url, args.db_file)
             results["backends"].append(r)
             m = r["median"]
             print(f"{b:9} people={args.people:,} rollup: snapshot={m['rollup_snapshot_s']:.3f}s "
