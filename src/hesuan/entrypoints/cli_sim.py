@@ -300,6 +300,11 @@ def report_coverage(
     window_hours: WindowOpt = 96.0,
     level: Annotated[str, typer.Option(help="deepest level listed: district, street, "
                                             "community or grid")] = "grid",
+    snapshot: Annotated[bool, typer.Option(
+        "--snapshot", help="the current round from the coverage snapshot (see ROSTERS.md)")]
+    = False,
+    xlsx: Annotated[Path | None, typer.Option(
+        help="write the roll-up and outstanding list as an Excel workbook")] = None,
 ) -> None:
     """Coverage (应检尽检) by district, street, community and grid: due, sampled, exempt,
     outstanding."""
@@ -310,6 +315,21 @@ def report_coverage(
     except ValueError:
         raise typer.BadParameter("level must be district, street, community or grid",
                                  param_hint="--level") from None
+    if snapshot or xlsx is not None:  # the roster service (issue 5) serves these
+        from hesuan.entrypoints.cli import CLI_PRINCIPAL, _platform, _print_json
+
+        with _platform() as p:
+            if xlsx is not None:
+                xlsx.write_bytes(p.rosters.export_xlsx(CLI_PRINCIPAL, region=region,
+                                                       live=not snapshot))
+                console.print(f"wrote {xlsx}")
+                return
+            data = p.rosters.coverage(CLI_PRINCIPAL, region=region, level=lv)
+        if as_json:
+            _print_json(data)
+        else:
+            console.print(data)
+        return
     _analytics("coverage", as_json, region=region, as_of=as_of, window_hours=window_hours,
                level=lv)
 
