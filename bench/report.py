@@ -57,7 +57,7 @@ def summarise(backend: str, runs: dict[str, list[dict[str, Any]]]) -> dict[str, 
         ratios: dict[str, float] = {}
         if base_fig and base_fig in med and base_key:
             ratios[f"vs_{base_fig}"] = round(m[key] / med[base_fig][base_key], 3)
-        if fig in ("single_scans", "fanout", "health") and "raw_insert" in med:
+        if fig in ("single_scans", "fanout") and "raw_insert" in med:
             ratios["vs_raw_insert"] = round(m[key] / med["raw_insert"]["rows_per_s"], 3)
         if fig == "batch_scans" and "health" in med:
             ratios["vs_health"] = round(m[key] / med["health"]["rate_per_s"], 3)
