@@ -16,7 +16,7 @@ giving 95 % of people a negative test spread over the last 72 h and 0.5 % an exe
   rule function alone.
 
 Baseline in the same run: the raw bulk-insert rate (``bench.baseline``). Median of R runs.
-Results go to ``bench/results/zones-<people>.json`` and the table is printed.
+Results go to ``bench/results/zones-<people>[-<backend>].json`` and the table is printed.
 """
 
 from __future__ import annotations
@@ -250,7 +250,8 @@ def main() -> None:
                   f"{m['raw_insert_rows_per_s']:,.0f} rows/s | ratios {r['ratios']}",
                   flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"zones-{args.people}.json"
+    suffix = "" if len(backends) > 1 else f"-{backends[0]}"
+    path = args.out / f"zones-{args.people}{suffix}.json"
     path.write_text(json.dumps(results, indent=2, default=str))
     print(f"wrote {path}")
 
