@@ -145,6 +145,9 @@ class World:
         self._next_box += 1
         return make_box_code(900_000_000 + self._next_box)
 
+    def vacuum(self) -> None:
+        _analyze(self.platform)
+
     def sampler(self, k: int) -> Principal:
         return self.users[f"bench-sampler-{k + 1}"]
 
