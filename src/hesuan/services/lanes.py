@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from hesuan.domain.access import Principal, Role, require
+from hesuan.domain.access import Principal, Role
 from hesuan.domain.errors import HesuanError, InvalidInput, NotFound, RuleViolation
 from hesuan.domain.lanes import RATE_WINDOW, site_load
 from hesuan.domain.people import parse_groups
@@ -41,8 +41,14 @@ from hesuan.domain.sampling import (
 )
 from hesuan.services.context import Deps
 from hesuan.services.ground_ports import LaneEntry
-from hesuan.services.ports import UnitOfWork, WriteRace
-from hesuan.services.sampling import EventKind, EventOutcome, SamplingService, StationEvent
+from hesuan.services.ports import UnitOfWork
+from hesuan.services.sampling import (
+    EventKind,
+    EventOutcome,
+    SamplingService,
+    StationEvent,
+    run_station_batch,
+)
 
 __all__ = ["LANE_KINDS", "LaneEvent", "LaneService"]
 
@@ -78,21 +84,8 @@ class LaneService:
     # -- events --------------------------------------------------------------------------------
 
     def submit(self, actor: Principal, events: Sequence[LaneEvent]) -> list[EventOutcome]:
-        require(actor, Role.SAMPLER, Role.SITE_LEAD, action="record station events")
-        if len(events) > self._d.limits.batch_max:
-            raise InvalidInput(f"events: a batch holds at most {self._d.limits.batch_max}",
-                               code="batch_too_large", field="events")
-        now = self._d.clock.now()
-        for attempt in range(3):
-            try:
-                with self._d.uow() as uow:
-                    out = self._run(uow, actor, events, now)
-                    uow.commit()
-                return out
-            except WriteRace:
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
+        return run_station_batch(self._d, actor, len(events),
+                                 lambda uow, now: self._run(uow, actor, events, now))
 
     def _run(self, uow: UnitOfWork, actor: Principal, events: Sequence[LaneEvent],
              now: datetime) -> list[EventOutcome]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,7 +36,7 @@ from hesuan.services.context import Deps
 from hesuan.services.ports import BoxRow, SiteRow, StationWrites, UnitOfWork, WriteRace
 from hesuan.services.status import StatusService
 
-__all__ = ["EventKind", "EventOutcome", "SamplingService", "StationEvent"]
+__all__ = ["EventKind", "EventOutcome", "SamplingService", "StationEvent", "run_station_batch"]
 
 #: How far a station's clock may run ahead of the server's before its events are refused.
 _MAX_CLOCK_AHEAD = timedelta(minutes=10)
@@ -97,29 +97,38 @@ class _Batch:
         self.touched_boxes: set[str] = set()
 
 
+def run_station_batch(deps: Deps, actor: Principal, size: int,
+                      run: Callable[[UnitOfWork, datetime], list[EventOutcome]],
+                      ) -> list[EventOutcome]:
+    """The frame of every station batch (single-lane, two-lane): role and size checks, one
+    transaction, committed before the answer. Up to 3 attempts: a concurrent writer on
+    PostgreSQL can win a unique key between our read and our write; the retry re-reads and then
+    rejects the losing event cleanly."""
+    require(actor, Role.SAMPLER, Role.SITE_LEAD, action="record station events")
+    if size > deps.limits.batch_max:
+        raise InvalidInput(f"events: a batch holds at most {deps.limits.batch_max} events",
+                           code="batch_too_large", field="events")
+    now = deps.clock.now()
+    for attempt in range(3):
+        try:
+            with deps.uow() as uow:
+                outcomes = run(uow, now)
+                uow.commit()
+            return outcomes
+        except WriteRace:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 class SamplingService:
     def __init__(self, deps: Deps, status: StatusService) -> None:
         self._d = deps
         self._status = status
 
     def submit(self, actor: Principal, events: Sequence[StationEvent]) -> list[EventOutcome]:
-        require(actor, Role.SAMPLER, Role.SITE_LEAD, action="record station events")
-        if len(events) > self._d.limits.batch_max:
-            raise InvalidInput(f"events: a batch holds at most {self._d.limits.batch_max} events",
-                               code="batch_too_large", field="events")
-        now = self._d.clock.now()
-        # Up to 3 attempts: a concurrent writer on PostgreSQL can win a unique key between our
-        # read and our write; the retry re-reads and then rejects the losing event cleanly.
-        for attempt in range(3):
-            try:
-                with self._d.uow() as uow:
-                    outcomes = self._run(uow, actor, events, now)
-                    uow.commit()
-                return outcomes
-            except WriteRace:
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
+        return run_station_batch(self._d, actor, len(events),
+                                 lambda uow, now: self._run(uow, actor, events, now))
 
     def run_in(self, uow: UnitOfWork, actor: Principal, events: Sequence[StationEvent],
                now: datetime) -> list[EventOutcome]:

@@ -163,18 +163,6 @@ class StatusStoreMixin:
 
     # -- the recompute ---------------------------------------------------------------------
 
-    def mark_stale(self, person_ids: Sequence[str], now: datetime) -> None:
-        n = to_ms(now)
-        for i in range(0, len(person_ids), 10000):
-            part = list(person_ids[i:i + 10000])
-            self.conn.execute(sa_update(person_status)
-                              .where(person_status.c.person_id.in_(part))
-                              .values(status_valid_until=n))
-
-    def mark_all_stale(self, now: datetime) -> None:
-        self.conn.execute(text("UPDATE person_status SET status_valid_until = :now"),
-                          {"now": to_ms(now)})
-
     def refresh_plain(self, now: datetime, everyone: bool = False) -> int:
         """Set the status of every stale person with no special facts in one statement: green,
         valid until their due time plus grace (what the engine decides for such facts)."""

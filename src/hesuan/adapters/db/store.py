@@ -339,11 +339,6 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
                                            r.first_sampled_at, r.sealed_at, r.box_id)
         return out
 
-    def tube_boxes(self, tube_ids: Iterable[str]) -> dict[str, tuple[str | None,
-                                                                      datetime | None]]:
-        return {r[0]: (r[1], r[2]) for r in self._in(tubes.c.id, tube_ids, tubes.c.id,
-                                                      tubes.c.box_id, tubes.c.sealed_at)}
-
     def boxes_by_code(self, codes: Iterable[str], for_update: bool) -> dict[str, BoxRow]:
         out: dict[str, BoxRow] = {}
         for part in _chunks(list(codes)):
