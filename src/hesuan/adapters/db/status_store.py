@@ -191,7 +191,8 @@ class StatusStoreMixin:
 
     def stale_facts(self, now: datetime, limit: int, person_ids: Sequence[str] | None = None,
                     in_results: bool = False) -> list[tuple[str, Facts]]:
-        """Facts of people whose status must be decided again: the given ones, or those whose
+        """Facts of people whose status must be decided again: the given ones (those of them
+        still stale after the fast paths, or with special facts), or those whose
         status ran out (``status_valid_until <= now``), optionally only members of the tubes in
         the current results batch."""
         params: dict[str, Any] = {"now": to_ms(now), "lim": limit}
@@ -203,6 +204,10 @@ class StatusStoreMixin:
         sql = (f"SELECT {_FACT_COLUMNS} FROM person_status ps LEFT JOIN recalls r "
                "ON r.id = ps.open_recall_id AND r.status = 'open' WHERE ")
         if person_ids is not None:
+            # the given people the fast paths just decided are no longer stale: skip them (the
+            # engine would decide the same); people with special facts are always decided
+            sql += (f"(ps.status_valid_until <= :now OR NOT ({_PLAIN}) "
+                    f"AND NOT ({_PLAIN_OVERDUE})) AND ")
             out: list[tuple[str, Facts]] = []
             for i in range(0, len(person_ids), 5000):
                 part = list(person_ids[i:i + 5000])
@@ -227,8 +232,11 @@ class StatusStoreMixin:
         return [(r[0], _facts(r)) for r in rows]
 
     def facts_of(self, person_id: str) -> Facts | None:
-        got = self.stale_facts(from_ms(0), 1, [person_id])
-        return got[0][1] if got else None
+        r = self.conn.execute(text(
+            f"SELECT {_FACT_COLUMNS} FROM person_status ps LEFT JOIN recalls r "
+            "ON r.id = ps.open_recall_id AND r.status = 'open' WHERE ps.person_id = :pid"),
+            {"pid": person_id}).first()
+        return None if r is None else _facts(r)
 
     def write_statuses(self, rows: Sequence[tuple[str, Status]], now: datetime) -> None:
         if not rows:
