@@ -129,8 +129,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workdir", type=Path, default=ROOT / "var" / "bench")
     ap.add_argument("--no-wrk", action="store_true", help="skip the wrk /health figure")
     ap.add_argument("--strict", action="store_true", help="exit 1 when a floor is missed")
+    ap.add_argument("--single-connections", type=int, default=None,
+                    help="windows scanning one event a request at once (default: tier's)")
     args = ap.parse_args(argv)
     tier = TIERS[args.tier]
+    if args.single_connections:
+        tier = replace(tier, single_connections=args.single_connections)
     if args.runs:
         tier = replace(tier, runs=args.runs)
     if args.people:

@@ -7,11 +7,17 @@ rejected event never blocks the rest, and nothing of it is written. Accepted eve
 once the call returns. The work is set-based: the batch reads what it touches in a handful of
 queries, decides in memory with the pure domain rules, and writes in a handful of bulk statements.
 
+Single events from many windows at once (``submit_one``, on the API server's event loop) are
+group-committed (合并提交): the events that arrive while one transaction is being written go
+together into the next one, so a busy city pays for one transaction per group, not per scan, and
+each caller still gets its answer only after its event is durable.
+
 Imports: standard library, ``hesuan.domain``, ``hesuan.services``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import uuid
 from collections.abc import Callable, Sequence
@@ -101,13 +107,19 @@ def run_station_batch(deps: Deps, actor: Principal, size: int,
                       run: Callable[[UnitOfWork, datetime], list[EventOutcome]],
                       ) -> list[EventOutcome]:
     """The frame of every station batch (single-lane, two-lane): role and size checks, one
-    transaction, committed before the answer. Up to 3 attempts: a concurrent writer on
-    PostgreSQL can win a unique key between our read and our write; the retry re-reads and then
-    rejects the losing event cleanly."""
+    transaction, committed before the answer."""
     require(actor, Role.SAMPLER, Role.SITE_LEAD, action="record station events")
     if size > deps.limits.batch_max:
         raise InvalidInput(f"events: a batch holds at most {deps.limits.batch_max} events",
                            code="batch_too_large", field="events")
+    return _in_transaction(deps, run)
+
+
+def _in_transaction(deps: Deps, run: Callable[[UnitOfWork, datetime], list[EventOutcome]],
+                    ) -> list[EventOutcome]:
+    """One transaction, committed before the answer. Up to 3 attempts: a concurrent writer on
+    PostgreSQL can win a unique key between our read and our write; the retry re-reads and then
+    rejects the losing event cleanly."""
     now = deps.clock.now()
     for attempt in range(3):
         try:
@@ -121,24 +133,102 @@ def run_station_batch(deps: Deps, actor: Principal, size: int,
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+#: One station event with the principal who sent it (a group commit mixes windows and sites).
+_Item = tuple[Principal, StationEvent]
+
+
+class _GroupCommit:
+    """Group commit on the server's event loop. A caller's event joins the queue; one writer
+    at a time takes everything queued (up to ``max_events``), writes it in one transaction on a
+    worker thread and answers each caller; whatever arrived meanwhile forms the next group.
+    Nobody waits for a timer: an idle site's lone scan is written at once, alone."""
+
+    def __init__(self, run: Callable[[Sequence[_Item]], list[EventOutcome]],
+                 max_events: int) -> None:
+        self._run = run
+        self._max = max_events
+        self._queue: list[tuple[_Item, asyncio.Future[EventOutcome]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def submit(self, item: _Item) -> EventOutcome:
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[EventOutcome] = loop.create_future()
+        self._queue.append((item, answer))
+        w = self._writer
+        if w is None or w.done() or w.get_loop() is not loop:
+            # a task of its own, not the caller's: a caller that goes away cancels nothing
+            self._writer = loop.create_task(self._drain())
+        return await answer
+
+    async def _drain(self) -> None:
+        try:
+            while self._queue:
+                group = self._queue[:self._max]
+                del self._queue[:self._max]
+                await asyncio.to_thread(self._write, group)
+        finally:
+            if self._writer is asyncio.current_task():
+                self._writer = None
+
+    def _write(self, group: list[tuple[_Item, asyncio.Future[EventOutcome]]]) -> None:
+        results: list[EventOutcome | BaseException]
+        try:
+            results = list(self._run([item for item, _ in group]))
+        except Exception as exc:
+            if len(group) == 1:
+                results = [exc]
+            else:
+                # something beyond one event's rules failed the group: write each alone, so
+                # that one caller's failure is not another's
+                results = []
+                for item, _ in group:
+                    try:
+                        results.append(self._run([item])[0])
+                    except Exception as one:
+                        results.append(one)
+        for (_, answer), r in zip(group, results, strict=True):
+            answer.get_loop().call_soon_threadsafe(_settle, answer, r)
+
+
+def _settle(answer: asyncio.Future[EventOutcome], r: EventOutcome | BaseException) -> None:
+    if answer.done():  # its caller went away
+        return
+    if isinstance(r, BaseException):
+        answer.set_exception(r)
+    else:
+        answer.set_result(r)
+
+
 class SamplingService:
     def __init__(self, deps: Deps, status: StatusService) -> None:
         self._d = deps
         self._status = status
+        self._group = _GroupCommit(
+            lambda items: _in_transaction(deps, lambda uow, now: self._run(uow, items, now)),
+            deps.limits.batch_max)
 
     def submit(self, actor: Principal, events: Sequence[StationEvent]) -> list[EventOutcome]:
         return run_station_batch(self._d, actor, len(events),
-                                 lambda uow, now: self._run(uow, actor, events, now))
+                                 lambda uow, now: self._run(uow, [(actor, e) for e in events],
+                                                            now))
+
+    async def submit_one(self, actor: Principal, event: StationEvent) -> EventOutcome:
+        """One event from a window, group-committed with the events other windows send at the
+        same moment; durable when it returns, as with ``submit``. Runs on the caller's event
+        loop (the API server's); the transaction itself runs on a worker thread."""
+        require(actor, Role.SAMPLER, Role.SITE_LEAD, action="record station events")
+        return await self._group.submit((actor, event))
 
     def run_in(self, uow: UnitOfWork, actor: Principal, events: Sequence[StationEvent],
                now: datetime) -> list[EventOutcome]:
         """Process station events inside the caller's unit of work, which commits (the
         two-lane flow and door-to-door household visits build on this)."""
         require(actor, Role.SAMPLER, Role.SITE_LEAD, action="record station events")
-        return self._run(uow, actor, events, now)
+        return self._run(uow, [(actor, e) for e in events], now)
 
-    def _run(self, uow: UnitOfWork, actor: Principal, events: Sequence[StationEvent],
+    def _run(self, uow: UnitOfWork, items: Sequence[_Item],
              now: datetime) -> list[EventOutcome]:
+        events = [e for _, e in items]
         known = uow.known_events(e.event_id for e in events)
         barcodes: set[str] = set()
         codes: set[str] = set()
@@ -160,7 +250,8 @@ class SamplingService:
         )
         outcomes: list[EventOutcome] = []
         seen: set[str] = set()
-        for e in events:
+        accepted: dict[tuple[str, str | None], list[int]] = {}  # per actor: events, samples
+        for actor, e in items:
             if e.event_id in known or e.event_id in seen:
                 outcomes.append(EventOutcome(e.event_id, "duplicate"))
                 continue
@@ -176,6 +267,9 @@ class SamplingService:
             b.w.events.append({"event_id": e.event_id, "kind": e.kind.value,
                                "site_id": e.site_id, "actor": actor.user_id, "client_at": e.at,
                                "received_at": now})
+            counts = accepted.setdefault((actor.username, actor.scope), [0, 0])
+            counts[0] += 1
+            counts[1] += e.kind is EventKind.SAMPLE
             outcomes.append(EventOutcome(e.event_id, "accepted", **extra))
         self._finish(b)
         if b.w.events:
@@ -184,8 +278,9 @@ class SamplingService:
             sampled = list(dict.fromkeys(s["person_id"] for s in b.w.samples))
             if sampled:
                 self._status.refresh(uow, now, person_ids=sampled)
-            uow.audit(now, actor.username, "station.batch", f"site:{actor.scope or '*'}",
-                      {"accepted": len(b.w.events), "samples": len(b.w.samples)})
+            for (username, scope), (n_events, n_samples) in accepted.items():
+                uow.audit(now, username, "station.batch", f"site:{scope or '*'}",
+                          {"accepted": n_events, "samples": n_samples})
         return outcomes
 
     # -- one event -------------------------------------------------------------------------

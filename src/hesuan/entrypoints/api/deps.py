@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from hesuan.bootstrap import Platform
@@ -20,7 +21,9 @@ __all__ = ["Me", "PlatformDep", "current_principal", "get_platform"]
 _bearer = HTTPBearer(auto_error=False)
 
 
-def get_platform(request: Request) -> Platform:
+# Both dependencies are ``async`` so as not to cost each request a trip through the thread
+# pool; only a principal missing from the cache is read from the store, in the pool.
+async def get_platform(request: Request) -> Platform:
     platform: Platform = request.app.state.platform
     return platform
 
@@ -28,14 +31,17 @@ def get_platform(request: Request) -> Platform:
 PlatformDep = Annotated[Platform, Depends(get_platform)]
 
 
-def current_principal(
+async def current_principal(
     platform: PlatformDep,
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     if creds is None:
         raise NotAuthenticated("an Authorization: Bearer token is required",
                                code="missing_token")
-    return platform.auth.authenticate(creds.credentials)
+    hit = platform.auth.cached(creds.credentials)
+    if hit is not None:
+        return hit
+    return await run_in_threadpool(platform.auth.authenticate, creds.credentials)
 
 
 Me = Annotated[Principal, Depends(current_principal)]

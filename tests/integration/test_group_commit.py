@@ -1,0 +1,191 @@
+"""Group commit of single station events (``SamplingService.submit_one``), on SQLite and
+PostgreSQL: many windows scanning at once each get their own right answer, every event is
+stored exactly once, a retried event is a duplicate, and one caller's failure is not another's.
+The writer's grouping itself is checked deterministically with a blocking write."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+from collections.abc import Sequence
+
+import pytest
+from sqlalchemy import text
+
+from hesuan.adapters.clock import FixedClock
+from hesuan.bootstrap import Platform
+from hesuan.domain.access import Principal, Role
+from hesuan.domain.errors import PermissionDenied
+from hesuan.services.sampling import EventKind, EventOutcome, StationEvent, _GroupCommit
+from hesuan.sim.example import ExampleCity, seed_example_city
+from tests.helpers import barcodes
+
+
+@pytest.fixture
+def city(platform: Platform) -> ExampleCity:
+    return seed_example_city(platform, people=120)
+
+
+def _count(platform: Platform, sql: str) -> int:
+    with platform.deps.uow(readonly=True) as uow:
+        return int(uow.conn.execute(text(sql)).scalar_one())  # type: ignore[attr-defined]
+
+
+def test_concurrent_single_scans_each_stored_once(platform: Platform, city: ExampleCity,
+                                                  clock: FixedClock) -> None:
+    site = city.sites["140106"]
+    sampler = Principal("u-s", "s", Role.SAMPLER, site)
+    with platform.deps.uow(readonly=True) as uow:
+        people = [r[0] for r in uow.conn.execute(text(  # type: ignore[attr-defined]
+            "SELECT id FROM people WHERE groups = '' ORDER BY id LIMIT 40"))]
+    windows = 8
+    tubes = [b for _, b in zip(range(windows), barcodes(9000), strict=False)]
+    now = clock.now()
+    opened = platform.sampling.submit(sampler, [
+        StationEvent(str(uuid.uuid4()), EventKind.OPEN_TUBE, site, now, barcode=b, mode=10,
+                     window=w + 1) for w, b in enumerate(tubes)])
+    assert {o.status for o in opened} == {"accepted"}
+    # each window samples its five people into its own tube, all windows at once, and every
+    # event is sent twice (a station retrying blindly)
+    per_window = [people[w::windows] for w in range(windows)]
+    events = {w: [StationEvent(str(uuid.uuid4()), EventKind.SAMPLE, site, now,
+                               barcode=tubes[w], code=platform.deps.codes.sign(p))
+                  for p in per_window[w]] for w in range(windows)}
+    groups: list[int] = []
+    run = platform.sampling._group._run
+
+    def counting(items: Sequence[tuple[Principal, StationEvent]]) -> list[EventOutcome]:
+        groups.append(len(items))
+        return run(items)
+
+    platform.sampling._group._run = counting
+
+    async def window(w: int) -> list[EventOutcome]:
+        out = []
+        for e in events[w]:
+            out.append(await platform.sampling.submit_one(sampler, e))
+            out.append(await platform.sampling.submit_one(sampler, e))
+        return out
+
+    async def all_windows() -> list[list[EventOutcome]]:
+        return list(await asyncio.gather(*(window(w) for w in range(windows))))
+
+    results = asyncio.run(all_windows())
+    for w, outs in enumerate(results):
+        assert [o.status for o in outs] == ["accepted", "duplicate"] * len(per_window[w])
+        firsts = outs[::2]
+        assert [o.event_id for o in firsts] == [e.event_id for e in events[w]]
+        # the answer is this caller's own: its tube, counting up as the window fills it
+        assert [o.tube and o.tube["barcode"] for o in firsts] == [tubes[w]] * len(firsts)
+        assert [o.tube and o.tube["count"] for o in firsts] == list(range(1, len(firsts) + 1))
+    assert _count(platform, "SELECT count(*) FROM samples") == len(people)
+    assert _count(platform, "SELECT count(DISTINCT person_id) FROM samples") == len(people)
+    assert _count(platform, "SELECT count(*) FROM person_status "
+                            "WHERE test_state = 'sampled'") == len(people)
+    # the windows' events went together: far fewer transactions than events
+    assert sum(groups) == 2 * len(people)
+    assert len(groups) <= 2 * len(people) // windows + 1, groups
+
+
+def test_single_scan_needs_a_station_role(platform: Platform, city: ExampleCity,
+                                          clock: FixedClock) -> None:
+    courier = Principal("u-c", "c", Role.COURIER, None)
+    with pytest.raises(PermissionDenied):
+        asyncio.run(platform.sampling.submit_one(courier, StationEvent(
+            str(uuid.uuid4()), EventKind.OPEN_TUBE, city.sites["140106"], clock.now(),
+            barcode=next(barcodes(9100)), mode=10)))
+
+
+# -- the writer, deterministically ---------------------------------------------------------
+
+_SAMPLER = Principal("u-s", "s", Role.SAMPLER, "site")
+
+
+def _item(n: int) -> tuple[Principal, StationEvent]:
+    from datetime import UTC, datetime
+
+    return _SAMPLER, StationEvent(f"e{n}", EventKind.SEAL_TUBE, "site", datetime.now(UTC))
+
+
+def test_events_arriving_during_a_write_go_together_into_the_next() -> None:
+    groups: list[list[str]] = []
+    first_inside, release = threading.Event(), threading.Event()
+
+    def run(items: Sequence[tuple[Principal, StationEvent]]) -> list[EventOutcome]:
+        groups.append([e.event_id for _, e in items])
+        if len(groups) == 1:
+            first_inside.set()
+            assert release.wait(10)
+        return [EventOutcome(e.event_id, "accepted") for _, e in items]
+
+    gc = _GroupCommit(run, max_events=3)
+
+    async def scenario() -> list[EventOutcome]:
+        lead = asyncio.ensure_future(gc.submit(_item(0)))
+        while not first_inside.is_set():
+            await asyncio.sleep(0.001)
+        others = [asyncio.ensure_future(gc.submit(_item(n))) for n in range(1, 6)]
+        await asyncio.sleep(0.01)
+        release.set()
+        return list(await asyncio.gather(lead, *others))
+
+    outs = asyncio.run(scenario())
+    assert [o.event_id for o in outs] == [f"e{n}" for n in range(6)]
+    # the first alone; the five that queued meanwhile, at most three a transaction
+    assert groups == [["e0"], ["e1", "e2", "e3"], ["e4", "e5"]]
+
+
+def test_a_failing_group_is_written_one_by_one() -> None:
+    calls: list[int] = []
+    first_inside, release = threading.Event(), threading.Event()
+
+    def run(items: Sequence[tuple[Principal, StationEvent]]) -> list[EventOutcome]:
+        calls.append(len(items))
+        if len(calls) == 1:
+            first_inside.set()
+            assert release.wait(10)
+        if any(e.event_id == "e2" for _, e in items):
+            raise RuntimeError("disk full")
+        return [EventOutcome(e.event_id, "accepted") for _, e in items]
+
+    gc = _GroupCommit(run, max_events=1000)
+
+    async def scenario() -> list[EventOutcome | BaseException]:
+        lead = asyncio.ensure_future(gc.submit(_item(0)))
+        while not first_inside.is_set():
+            await asyncio.sleep(0.001)
+        others = [asyncio.ensure_future(gc.submit(_item(n))) for n in (1, 2, 3)]
+        await asyncio.sleep(0.01)
+        release.set()
+        return list(await asyncio.gather(lead, *others, return_exceptions=True))
+
+    outs = asyncio.run(scenario())
+    assert [getattr(o, "status", None) for o in outs] == ["accepted", "accepted", None,
+                                                           "accepted"]
+    assert isinstance(outs[2], RuntimeError) and "disk full" in str(outs[2])
+    assert calls == [1, 3, 1, 1, 1]  # the first alone, the group of three, then each alone
+    assert gc._writer is None and not gc._queue
+
+
+def test_a_caller_going_away_does_not_stop_the_others() -> None:
+    release = threading.Event()
+    written: list[str] = []
+
+    def run(items: Sequence[tuple[Principal, StationEvent]]) -> list[EventOutcome]:
+        assert release.wait(10)
+        written.extend(e.event_id for _, e in items)
+        return [EventOutcome(e.event_id, "accepted") for _, e in items]
+
+    gc = _GroupCommit(run, max_events=1000)
+
+    async def scenario() -> EventOutcome:
+        first = asyncio.ensure_future(gc.submit(_item(0)))
+        second = asyncio.ensure_future(gc.submit(_item(1)))
+        await asyncio.sleep(0.01)
+        first.cancel()  # the client hung up while its write was running
+        release.set()
+        return await second
+
+    assert asyncio.run(scenario()).event_id == "e1"
+    assert written == ["e0", "e1"]  # the departed caller's event was still written
