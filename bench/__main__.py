@@ -3,7 +3,7 @@
 Per backend: a fresh database, the bench city (set-up, not measured), then ``runs`` rounds of
 every figure, interleaved so that noise from the shared machine spreads over all of them:
 (a) raw bulk insert, (e) result fan-out (in process), then against one real server process
-(``hesuan serve`` on 127.0.0.1): (b) /health, (c) batch scans, (d) single scans.
+(``hesuan serve`` on 127.0.0.1): (b) /health, (c) batch scans, (d) single scans, (f) /verify.
 Writes ``<out>/<tier>.json`` and ``<out>/<tier>.md`` and prints the table.
 """
 
@@ -70,7 +70,8 @@ def bench_backend(backend: str, tier: Tier, pg_url: str, workdir: Path, use_wrk:
     world = World.create(backend, url, workdir, tier.people, tier.sites, log=log)
     log(f"{backend}: set-up done {world.setup_s}")
     res: dict[str, list[dict[str, Any]]] = {k: [] for k in (
-        "raw_insert", "health_wrk", "health", "batch_scans", "single_scans", "fanout")}
+        "raw_insert", "health_wrk", "health", "batch_scans", "single_scans", "fanout",
+        "verify")}
     try:
         with Server(url, SECRET, workdir) as srv:
             tokens = [srv.login(world.sampler(k).username, PASSWORD) for k in range(tier.sites)]
@@ -109,6 +110,11 @@ def bench_backend(backend: str, tier: Tier, pg_url: str, workdir: Path, use_wrk:
                         tubes_per_connection=tier.single_tubes,
                         time_limit_s=tier.time_limit_s))
                     log(f"{tag}: single scans {res['single_scans'][-1]}")
+                if "verify" in only:
+                    res["verify"].append(R.verify(
+                        world, srv, tokens, requests=tier.health_requests,
+                        connections=tier.health_connections, time_limit_s=tier.time_limit_s))
+                    log(f"{tag}: /verify {res['verify'][-1]}")
     finally:
         world.close()
     return res, world.setup_s
@@ -121,8 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
     ap.add_argument("--runs", type=int, default=None, help="runs per figure (default: tier's)")
     ap.add_argument("--people", type=int, default=None, help="override the tier's population")
-    ap.add_argument("--only", default="raw,fanout,health,batch,single",
-                    help="comma-separated subset of raw,fanout,health,batch,single")
+    ap.add_argument("--only", default="raw,fanout,health,batch,single,verify",
+                    help="comma-separated subset of raw,fanout,health,batch,single,verify")
     ap.add_argument("--pg-url", default=DEFAULT_PG,
                     help="PostgreSQL database to (re)create; its name must contain 'bench'")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results")

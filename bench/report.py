@@ -8,12 +8,13 @@ from typing import Any
 
 __all__ = ["FLOORS", "markdown", "summarise"]
 
-#: (backend or None for every backend, figure, key, comparison, bound) — from issue 2.
+#: (backend or None for every backend, figure, key, comparison, bound) — from issues 2 and 4.
 FLOORS: list[tuple[str | None, str, str, str, float]] = [
     ("sqlite", "batch_scans", "scans_per_s", ">=", 20_000),
     ("sqlite", "single_scans", "rate_per_s", ">=", 3_000),
     ("sqlite", "single_scans", "p99_ms", "<=", 50),
     (None, "fanout", "people_per_s", ">=", 100_000),
+    (None, "verify", "rate_per_s", ">=", 5_000),  # issue 4: online POST /verify
 ]
 
 #: figure -> (headline key, unit, baseline figure, baseline key)
@@ -24,6 +25,7 @@ FIGURES: dict[str, tuple[str, str, str | None, str | None]] = {
     "batch_scans": ("scans_per_s", "scans/s", "raw_insert", "rows_per_s"),
     "single_scans": ("rate_per_s", "scans/s", "health", "rate_per_s"),
     "fanout": ("people_per_s", "people/s", "raw_insert", "rows_per_s"),
+    "verify": ("rate_per_s", "req/s", "health", "rate_per_s"),
 }
 
 _LABEL = {
@@ -33,6 +35,7 @@ _LABEL = {
     "batch_scans": "(c) batch scans, POST /scans/batch (1,000 events)",
     "single_scans": "(d) single scans, POST /scans",
     "fanout": "(e) result fan-out, 10-in-1 file, LabService.import_rows",
+    "verify": "(f) online pass check, POST /verify",
 }
 
 

@@ -4,6 +4,7 @@
 * ``batch_scans``  POST /scans/batch, 1,000-event batches, one client per sampling site
 * ``single_scans`` POST /scans, one event a request, C keep-alive connections (windows)
 * ``fanout``       a 10-in-1 results file through ``LabService.import_rows`` (in process)
+* ``verify``       POST /verify, real passes (issued in process, same key directory), C connections
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ from bench.loadgen import build_request, run_load
 from bench.server import Server
 from bench.world import TUBE_SIZE, World
 from hesuan.adapters.db.schema import person_status, to_ms
+from hesuan.domain.access import Principal, Role
 from hesuan.services.sampling import EventKind, StationEvent
 
-__all__ = ["batch_scans", "fanout", "health_client", "health_wrk", "single_scans"]
+__all__ = ["batch_scans", "fanout", "health_client", "health_wrk", "single_scans", "verify"]
 
 
 def _timed_load(server: Server, per_conn: Sequence[Sequence[bytes]], check: Any,
@@ -192,3 +194,25 @@ def fanout(world: World, log: Any = print) -> dict[str, Any]:
     world.vacuum()  # PostgreSQL: clear the round's dead rows before the next figure (untimed)
     return {"tubes": rows, "people": people, "elapsed_s": round(elapsed, 3),
             "people_per_s": round(people / elapsed), "setup_s": round(setup_s, 1)}
+
+
+# -- online pass check ---------------------------------------------------------------------
+
+def _check_verify(body: bytes) -> str | None:
+    return None if body.startswith(b'{"valid":true') else repr(body[:120])
+
+
+def verify(world: World, server: Server, tokens: list[str], *, requests: int,
+           connections: int, time_limit_s: float, passes: int = 200) -> dict[str, Any]:
+    """``connections`` venue devices each check passes one a request; the passes are real
+    ones for people of the bench city, issued in process with the server's key directory."""
+    officer = Principal("bench-officer", "bench-officer", Role.HEALTH_OFFICER, "1401")
+    texts = [world.platform.passes.issue_details(officer, world.people[i]).text
+             for i in range(passes)]
+    per = max(1, requests // connections)
+    per_conn = [[build_request("POST", "/verify", body={"pass": texts[(c * per + k) % passes]},
+                               token=tokens[c % len(tokens)], port=server.port)
+                 for k in range(per)] for c in range(connections)]
+    out = _timed_load(server, per_conn, _check_verify, time_limit_s)
+    out["connections"] = connections
+    return out

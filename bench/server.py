@@ -49,6 +49,7 @@ class Server:
             "HESUAN_SMS_SENDER": "file",
             "HESUAN_SMS_FILE": str(workdir / "sms.jsonl"),
             "HESUAN_KEY_FILE": str(workdir / "secret.key"),
+            "HESUAN_PASS_KEY_DIR": str(workdir / "keys"),  # the bench issues passes in process
             "HESUAN_HOST": "127.0.0.1",
             "HESUAN_PORT": str(self.port),
             # the scheduler's sweep (every 3 min by default) is kept out of the measured runs

@@ -86,6 +86,7 @@ class World:
                sites: int, log: Any = print) -> World:
         settings = Settings(database_url=database_url, secret_key=SECRET,
                             environment="development", key_file=workdir / "secret.key",
+                            pass_key_dir=workdir / "keys",
                             sms_file=workdir / "sms.jsonl")
         t0 = time.perf_counter()
         platform = bootstrap(settings, migrate=True, fast_passwords=True)

@@ -131,6 +131,12 @@ class PassService:
         now = self._d.clock.now()
         return self._keys.verify(text, now, self._revoked_now(now))
 
+    def verify_needs_store(self) -> bool:
+        """Whether ``verify`` would read the store now (its revocation list is due a reload);
+        when not, it is pure CPU and the API answers it on the event loop."""
+        cached, now = self._revoked, self._d.clock.now()
+        return cached is None or not cached[0] <= now < cached[0] + self._refresh
+
     def _revoked_now(self, now: datetime) -> frozenset[str]:
         cached = self._revoked
         if cached is not None and cached[0] <= now < cached[0] + self._refresh:
