@@ -3,7 +3,8 @@
 Per backend: a fresh database, the bench city (set-up, not measured), then ``runs`` rounds of
 every figure, interleaved so that noise from the shared machine spreads over all of them:
 (a) raw bulk insert, (e) result fan-out (in process), then against one real server process
-(``hesuan serve`` on 127.0.0.1): (b) /health, (c) batch scans, (d) single scans, (f) /verify.
+(``hesuan serve`` on 127.0.0.1): (b) /health, (c) batch scans, (d) single scans, (f) /verify;
+then (f) /verify again against ``serve --workers N`` (``--verify-workers``, default 2).
 Writes ``<out>/<tier>.json`` and ``<out>/<tier>.md`` and prints the table.
 """
 
@@ -63,7 +64,8 @@ def log(msg: str) -> None:
 
 
 def bench_backend(backend: str, tier: Tier, pg_url: str, workdir: Path, use_wrk: bool,
-                  only: set[str]) -> tuple[dict[str, list[dict[str, Any]]], dict[str, Any]]:
+                  only: set[str], verify_workers: int = 2,
+                  ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, Any]]:
     workdir.mkdir(parents=True, exist_ok=True)
     url = fresh_database_url(backend, workdir, pg_url)
     log(f"{backend}: set-up, {tier.people:,} people, {tier.sites} sites")
@@ -71,7 +73,7 @@ def bench_backend(backend: str, tier: Tier, pg_url: str, workdir: Path, use_wrk:
     log(f"{backend}: set-up done {world.setup_s}")
     res: dict[str, list[dict[str, Any]]] = {k: [] for k in (
         "raw_insert", "health_wrk", "health", "batch_scans", "single_scans", "fanout",
-        "verify")}
+        "verify", "verify_workers")}
     try:
         with Server(url, SECRET, workdir) as srv:
             tokens = [srv.login(world.sampler(k).username, PASSWORD) for k in range(tier.sites)]
@@ -115,6 +117,18 @@ def bench_backend(backend: str, tier: Tier, pg_url: str, workdir: Path, use_wrk:
                         world, srv, tokens, requests=tier.health_requests,
                         connections=tier.health_connections, time_limit_s=tier.time_limit_s))
                     log(f"{tag}: /verify {res['verify'][-1]}")
+        if "verify" in only and verify_workers > 1:
+            # pass checks are read-only: the deployment for venues runs several processes
+            with Server(url, SECRET, workdir, workers=verify_workers) as srv:
+                tokens = [srv.login(world.sampler(0).username, PASSWORD)]
+                R.health_client(srv, 400, 4, 10)  # warm-up: every worker starts
+                for r in range(tier.runs):
+                    res["verify_workers"].append(R.verify(
+                        world, srv, tokens, requests=tier.health_requests,
+                        connections=tier.health_connections, time_limit_s=tier.time_limit_s)
+                        | {"workers": verify_workers})
+                    log(f"{backend} run {r + 1}/{tier.runs}: /verify, {verify_workers} "
+                        f"workers {res['verify_workers'][-1]}")
     finally:
         world.close()
     return res, world.setup_s
@@ -135,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workdir", type=Path, default=ROOT / "var" / "bench")
     ap.add_argument("--no-wrk", action="store_true", help="skip the wrk /health figure")
     ap.add_argument("--strict", action="store_true", help="exit 1 when a floor is missed")
+    ap.add_argument("--verify-workers", type=int, default=2,
+                    help="server processes for the second /verify figure (1: skip it)")
     ap.add_argument("--single-connections", type=int, default=None,
                     help="windows scanning one event a request at once (default: tier's)")
     args = ap.parse_args(argv)
@@ -156,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     for backend in backends:
         runs, setup = bench_backend(backend, tier, args.pg_url, args.workdir / backend,
-                                    not args.no_wrk, only)
+                                    not args.no_wrk, only, args.verify_workers)
         result["backends"][backend] = summarise(backend, runs)
         result["setup"][backend] = setup
     result["wall_s"] = round(time.perf_counter() - t0, 1)

@@ -26,20 +26,36 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (Linux ``/proc``); 0.0 where unavailable."""
+def _stat(pid: int) -> list[str] | None:
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
+        return None
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its live children (the worker processes of
+    ``serve --workers N``), from Linux ``/proc``; 0.0 where unavailable."""
+    fields = _stat(pid)
+    if fields is None:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = int(fields[11]) + int(fields[12])
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and entry.name != str(pid):
+            child = _stat(int(entry.name))
+            if child is not None and child[1] == str(pid):  # field 4: the parent's pid
+                ticks += int(child[11]) + int(child[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 class Server:
     def __init__(self, database_url: str, secret_key: str, workdir: Path,
-                 extra_env: dict[str, str] | None = None, src: Path | None = None) -> None:
-        """``src``: run the server from another checkout's ``src`` (before/after runs)."""
+                 extra_env: dict[str, str] | None = None, src: Path | None = None,
+                 workers: int = 1) -> None:
+        """``src``: run the server from another checkout's ``src`` (before/after runs);
+        ``workers``: server processes (``serve --workers``)."""
         self.port = free_port()
+        self.workers = workers
         if src is not None:
             extra_env = {"PYTHONPATH": str(src)} | (extra_env or {})
         self._env = os.environ.copy() | {
@@ -62,7 +78,8 @@ class Server:
         log = self._log.open("wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-c", _SERVE, "serve", "--host", "127.0.0.1",
-             "--port", str(self.port)],
+             "--port", str(self.port), *(["--workers", str(self.workers)]
+                                         if self.workers > 1 else [])],
             env=self._env, stdout=log, stderr=subprocess.STDOUT, cwd=self._log.parent)
         log.close()
         deadline = time.monotonic() + 60

@@ -132,7 +132,8 @@ def main() -> None:
                   f"raw_insert={m['raw_insert_rows_per_s']:,.0f} rows/s ratios={r['ratios']}",
                   flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"status-{args.people}.json"
+    tag = "" if args.backend == "both" else f"-{args.backend}"
+    path = args.out / f"status-{args.people}{tag}.json"
     path.write_text(json.dumps(results, indent=2, default=str))
     print(f"wrote {path}")
 

@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     batch_max: int = Field(default=1000, ge=1, le=10000)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    #: Server processes (``serve``). One suits SQLite's single writer; more spread read-heavy
+    #: load (venues checking passes) over cores, each with its own caches.
+    workers: int = Field(default=1, ge=1, le=64)
 
     @field_validator("database_url")
     @classmethod

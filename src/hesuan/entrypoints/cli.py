@@ -220,8 +220,12 @@ def verify_code(code: str) -> None:
 
 @app.command("serve")
 def serve(host: Annotated[str | None, typer.Option()] = None,
-          port: Annotated[int | None, typer.Option()] = None) -> None:
-    """Serve the API (uvicorn with httptools and uvloop)."""
+          port: Annotated[int | None, typer.Option()] = None,
+          workers: Annotated[int | None, typer.Option(
+              min=1, max=64, help="server processes (default HESUAN_WORKERS, 1)")] = None,
+          ) -> None:
+    """Serve the API (uvicorn with httptools and uvloop). With several workers, this process
+    migrates the database and runs the scheduler, and each worker process serves."""
     import uvicorn
 
     from hesuan.entrypoints.api import create_app
@@ -229,12 +233,18 @@ def serve(host: Annotated[str | None, typer.Option()] = None,
 
     settings = Settings()
     platform = bootstrap(settings)
+    n = workers or settings.workers
     scheduler = Scheduler(platform, settings.sweep_every.total_seconds())
     scheduler.start()
+    common: dict[str, Any] = {"host": host or settings.host, "port": port or settings.port,
+                              "http": "httptools", "loop": "uvloop", "log_level": "warning",
+                              "access_log": False}
     try:
-        uvicorn.run(create_app(platform), host=host or settings.host,
-                    port=port or settings.port, http="httptools", loop="uvloop",
-                    log_level="warning", access_log=False)
+        if n == 1:
+            uvicorn.run(create_app(platform), **common)
+        else:
+            uvicorn.run("hesuan.entrypoints.api.asgi:make_app", factory=True, workers=n,
+                        **common)
     finally:
         scheduler.stop()
 

@@ -100,6 +100,25 @@ def create_app(platform: Platform) -> FastAPI:
     async def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
+    # -- sampling (采) ----------------------------------------------------------------------
+
+    @app.post("/scans", tags=["sampling"])
+    async def scan(me: Me, body: s.StationEventIn) -> s.EventOutcomeOut:
+        # async: the scan waits on the event loop for its group's commit, not in a thread
+        return _outcome(await platform.sampling.submit_one(me, _event(body)))
+
+    @app.post("/scans/batch", tags=["sampling"])
+    def scan_batch(me: Me, body: s.StationBatchIn) -> s.StationBatchOut:
+        outcomes = platform.sampling.submit(me, [_event(e) for e in body.events])
+        counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
+        for o in outcomes:
+            counts[o.status] += 1
+        return s.StationBatchOut(results=[_outcome(o) for o in outcomes], **counts)
+
+    # routes match in order, a linear scan at some µs a route: the hot ones come first (the
+    # station's scans above, then the venues' pass check), the pages last
+    app.include_router(pass_router)
+
     # -- auth and users --------------------------------------------------------------------
 
     @app.post("/auth/token", tags=["auth"])
@@ -176,21 +195,6 @@ def create_app(platform: Platform) -> FastAPI:
         return Response(platform.people.sampling_code_image(me, person_id, "png"),
                         media_type="image/png", headers={"Cache-Control": "private"})
 
-    # -- sampling (采) ----------------------------------------------------------------------
-
-    @app.post("/scans", tags=["sampling"])
-    async def scan(me: Me, body: s.StationEventIn) -> s.EventOutcomeOut:
-        # async: the scan waits on the event loop for its group's commit, not in a thread
-        return _outcome(await platform.sampling.submit_one(me, _event(body)))
-
-    @app.post("/scans/batch", tags=["sampling"])
-    def scan_batch(me: Me, body: s.StationBatchIn) -> s.StationBatchOut:
-        outcomes = platform.sampling.submit(me, [_event(e) for e in body.events])
-        counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
-        for o in outcomes:
-            counts[o.status] += 1
-        return s.StationBatchOut(results=[_outcome(o) for o in outcomes], **counts)
-
     # -- delivery (送) ----------------------------------------------------------------------
 
     @app.post("/boxes/{box_code}/handover", tags=["delivery"])
@@ -247,8 +251,6 @@ def create_app(platform: Platform) -> FastAPI:
     def check_alerts(me: Me) -> dict[str, int]:
         return {"raised": platform.alerts.check(me)}
 
-    # routes match in order: the hot station and lab routes above come first, the pages last
-    app.include_router(pass_router)
     app.include_router(status_router)
     app.include_router(ground_router)
     app.include_router(web_router)

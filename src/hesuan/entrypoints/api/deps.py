@@ -32,9 +32,10 @@ PlatformDep = Annotated[Platform, Depends(get_platform)]
 
 
 async def current_principal(
-    platform: PlatformDep,
+    request: Request,
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
+    platform: Platform = request.app.state.platform  # not PlatformDep: one resolution less
     if creds is None:
         raise NotAuthenticated("an Authorization: Bearer token is required",
                                code="missing_token")

@@ -1,0 +1,21 @@
+"""The ASGI application factory for ``hesuan serve --workers N`` (N > 1): uvicorn starts each
+worker process from this import path, and each wires its own platform from the same settings
+(the ``HESUAN_*`` environment). The parent process has already migrated the database and runs
+the scheduler; workers only serve.
+
+Imports: FastAPI, ``hesuan.bootstrap``, ``hesuan.config``, ``hesuan.entrypoints.api``.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from hesuan.bootstrap import bootstrap
+from hesuan.config import Settings
+from hesuan.entrypoints.api.app import create_app
+
+__all__ = ["make_app"]
+
+
+def make_app() -> FastAPI:
+    return create_app(bootstrap(Settings(), migrate=False))

@@ -1,0 +1,142 @@
+"""``hesuan serve --workers 2`` (the deployment for read-heavy load: venues checking passes):
+the real server with two worker processes on one SQLite file; over fresh connections (which the
+kernel spreads over the workers) a token is honoured, an issued pass is checked valid, a
+revoked pass is refused once the workers' revocation lists reload (5 s), and single scans are
+stored once each, a re-sent one answered as a duplicate."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+from hesuan.bootstrap import bootstrap
+from hesuan.config import Settings
+from hesuan.domain.sampling import make_tube_barcode
+from hesuan.sim.example import DEMO_PASSWORD, seed_example_city
+
+pytestmark = pytest.mark.slow
+
+HESUAN = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "hesuan"
+SECRET = "workers-test-secret"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _children(pid: int) -> set[int]:
+    out = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if stat[1] == str(pid):
+                out.add(int(entry.name))
+    return out
+
+
+def test_two_workers_share_one_database(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    env = {"HESUAN_DATABASE_URL": url, "HESUAN_SECRET_KEY": SECRET,
+           "HESUAN_ENVIRONMENT": "test", "HESUAN_KEY_FILE": str(tmp_path / "secret.key"),
+           "HESUAN_SMS_FILE": str(tmp_path / "sms.jsonl"),
+           "HESUAN_PASS_KEY_DIR": str(tmp_path / "keys"), "HESUAN_SWEEP_EVERY": "P1D"}
+    settings = Settings(database_url=url, secret_key=SECRET, environment="test",
+                        key_file=tmp_path / "secret.key", sms_file=tmp_path / "sms.jsonl",
+                        pass_key_dir=tmp_path / "keys")
+    platform = bootstrap(settings)
+    city = seed_example_city(platform, people=40)
+    with platform.deps.uow(readonly=True) as uow:  # people with no key group: pooled tubes
+        people = [r[0] for r in uow.conn.exec_driver_sql(  # type: ignore[attr-defined]
+            "SELECT id FROM people WHERE groups = '' ORDER BY id LIMIT 12")]
+    codes = [platform.deps.codes.sign(p) for p in people]
+    platform.close()
+
+    port = _free_port()
+    log = (tmp_path / "server.log").open("wb")
+    proc = subprocess.Popen([str(HESUAN), "serve", "--host", "127.0.0.1", "--port", str(port),
+                             "--workers", "2"], env={**os.environ, **env}, cwd=tmp_path,
+                            stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None, (tmp_path / "server.log").read_text()
+            assert time.monotonic() < deadline, "server did not come up"
+            time.sleep(0.2)
+        deadline = time.monotonic() + 30
+        while len(_children(proc.pid)) < 2:  # both workers up (plus, maybe, a helper)
+            assert time.monotonic() < deadline, "two worker processes did not start"
+            time.sleep(0.2)
+
+        def token(user: str) -> dict[str, str]:
+            r = httpx.post(f"{base}/auth/token", json={"username": user,
+                                                       "password": DEMO_PASSWORD})
+            assert r.status_code == 200, r.text
+            return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+        officer, sampler = token("officer"), token("sampler")
+        issued = httpx.post(f"{base}/people/{people[0]}/pass", headers=officer)
+        assert issued.status_code == 200, issued.text
+        text = issued.json()["pass"]
+        # a fresh connection each time: the kernel spreads them over both workers
+        for _ in range(20):
+            r = httpx.post(f"{base}/verify", json={"pass": text}, headers=officer)
+            assert r.status_code == 200 and r.json()["valid"] is True, r.text
+
+        site = city.sites["140105"]
+        now = datetime.now(UTC).isoformat()
+        tube = make_tube_barcode(777)
+        r = httpx.post(f"{base}/scans", headers=sampler, json={
+            "event_id": str(uuid.uuid4()), "kind": "open_tube", "site_id": site, "at": now,
+            "barcode": tube, "mode": 20})
+        assert r.json()["status"] == "accepted", r.text
+        events = [{"event_id": str(uuid.uuid4()), "kind": "sample", "site_id": site,
+                   "at": now, "barcode": tube, "code": c} for c in codes]
+        first = [httpx.post(f"{base}/scans", headers=sampler, json=e).json()["status"]
+                 for e in events]  # a fresh connection each: both workers take some
+        assert first == ["accepted"] * len(events)
+        statuses = [httpx.post(f"{base}/scans", headers=sampler, json=e).json()["status"]
+                    for e in events]
+        assert statuses == ["duplicate"] * len(events)
+
+        revoke = httpx.post(f"{base}/people/{people[0]}/pass/revoke", headers=officer,
+                            json={"reason": "test"})
+        assert revoke.status_code == 200 and revoke.json()["revoked"] == 1, revoke.text
+        time.sleep(5.5)  # each worker reloads its revocation list within 5 s
+        for _ in range(10):
+            r = httpx.post(f"{base}/verify", json={"pass": text}, headers=officer)
+            assert r.json()["valid"] is False and r.json()["reason_code"] == "revoked", r.text
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+    platform = bootstrap(settings, migrate=False)
+    with platform.deps.uow(readonly=True) as uow:
+        conn = uow.conn  # type: ignore[attr-defined]
+        n = conn.exec_driver_sql("SELECT count(*) FROM samples").scalar_one()
+        d = conn.exec_driver_sql("SELECT count(DISTINCT person_id) FROM samples").scalar_one()
+    platform.close()
+    assert (n, d) == (len(people), len(people))
