@@ -105,7 +105,9 @@ class LabService:
             if new or corrections:
                 stats = uow.apply_results(lab_id, new, corrections, actor.user_id, now,
                                           self._d.new_id, now + self._d.limits.recall_due)
-                stats["statuses_decided"] = self._status.refresh(uow, now, in_results=True)
+                # the fan-out decides the plain members itself; the refresh the rest
+                stats["statuses_decided"] = (stats.get("statuses_decided", 0)
+                                             + self._status.refresh(uow, now, in_results=True))
             uow.audit(now, actor.username, "results.record", f"lab:{lab_id}",
                       {"accepted": len(new), "corrected": len(corrections),
                        "rejected": sum(1 for o in outcomes if o and o.status == "rejected")}

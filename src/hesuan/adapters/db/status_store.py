@@ -198,9 +198,11 @@ class StatusStoreMixin:
         params: dict[str, Any] = {"now": to_ms(now), "lim": limit}
         where = "ps.status_valid_until <= :now"
         if in_results:
-            # tmp_results first (CROSS JOIN fixes SQLite's order): not a scan of all samples
-            where += (" AND ps.person_id IN (SELECT s.person_id FROM tmp_results t "
-                      "CROSS JOIN samples s WHERE s.tube_id = t.tube_id)")
+            # the few stale people first (index on status_valid_until: the fan-out decided the
+            # plain members itself), then whether each is in the batch (by person, then tube);
+            # not a scan of all samples, nor a list of every member of the batch
+            where += (" AND EXISTS (SELECT 1 FROM samples s CROSS JOIN tmp_results t "
+                      "WHERE s.person_id = ps.person_id AND t.tube_id = s.tube_id)")
         sql = (f"SELECT {_FACT_COLUMNS} FROM person_status ps LEFT JOIN recalls r "
                "ON r.id = ps.open_recall_id AND r.status = 'open' WHERE ")
         if person_ids is not None:

@@ -49,7 +49,6 @@ from hesuan.adapters.db.schema import (
     recalls,
     regions,
     rejected_results,
-    result_log,
     samples,
     sites,
     station_events,
@@ -413,14 +412,53 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
     # -- results ---------------------------------------------------------------------------
 
     def tubes_for_results(self, barcodes: Iterable[str]) -> dict[str, ResultTube]:
-        t = tubes.c
-        return {r.barcode: ResultTube(r.id, r.barcode, r.lab_id, r.status, r.capacity, r.result,
-                                      r.ct)
-                for r in self._in(t.barcode, barcodes, t.id, t.barcode, t.lab_id, t.status,
-                                  t.capacity, t.result, t.ct)}
+        # The driver's own IN list (SQLite) or ``= ANY`` (PostgreSQL): SQLAlchemy's expanding
+        # parameters cost more than the lookup itself on a 20,000-row results chunk.
+        vals = list(dict.fromkeys(barcodes))
+        cols = "SELECT id, barcode, lab_id, status, capacity, result, ct FROM tubes WHERE "
+        rows: list[Any] = []
+        if self._pg:
+            rows = list(self.conn.exec_driver_sql(cols + "barcode = ANY(%(b)s)", {"b": vals}))
+        else:
+            for part in _chunks(vals):
+                marks = ", ".join("?" * len(part))
+                rows.extend(self.conn.exec_driver_sql(f"{cols}barcode IN ({marks})",
+                                                      tuple(part)))
+        return {r[1]: ResultTube(r[0], r[1], r[2], r[3], r[4], r[5],
+                                 json.loads(r[6]) if isinstance(r[6], str) else r[6])
+                for r in rows}
 
     def reject_results(self, rows: Sequence[dict[str, Any]]) -> None:
         self.conn.execute(self._insert(rejected_results).on_conflict_do_nothing(), list(rows))
+
+    def _fill_tmp_results(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """The results batch into ``tmp_results`` (this connection's temporary table): tube,
+        result, Ct (JSON text), the id of its ``result_log`` row, and for corrections the
+        previous result and the reason. PostgreSQL: COPY, then ANALYZE so that the planner
+        knows the batch is small next to the tables it is joined with."""
+        c = self.conn
+        c.exec_driver_sql(
+            "CREATE TEMP TABLE IF NOT EXISTS tmp_results (tube_id VARCHAR(32) PRIMARY KEY, "
+            "result VARCHAR(10) NOT NULL, ct TEXT, log_id VARCHAR(32) NOT NULL, "
+            "previous VARCHAR(10), reason TEXT)")
+        c.exec_driver_sql(
+            "CREATE TEMP TABLE IF NOT EXISTS tmp_members (person_id VARCHAR(32) NOT NULL, "
+            "tube_id VARCHAR(32) NOT NULL, recall_id VARCHAR(32), sampled_at BIGINT NOT NULL, "
+            "result VARCHAR(10) NOT NULL, plain INTEGER NOT NULL)")
+        if not self._pg:
+            c.exec_driver_sql("DELETE FROM tmp_results")
+            c.exec_driver_sql("DELETE FROM tmp_members")
+            c.exec_driver_sql("INSERT INTO tmp_results (tube_id, result, ct, log_id, previous, "
+                              "reason) VALUES (?, ?, ?, ?, ?, ?)", list(rows))
+            return
+        c.exec_driver_sql("TRUNCATE tmp_results, tmp_members")
+        raw: Any = c.connection.driver_connection
+        with raw.cursor() as cur:
+            with cur.copy("COPY tmp_results (tube_id, result, ct, log_id, previous, reason) "
+                          "FROM STDIN") as cp:
+                for r in rows:
+                    cp.write_row(r)
+            cur.execute("ANALYZE tmp_results")
 
     def apply_results(self, lab_id: str,
                       results: Sequence[tuple[str, Result, dict[str, float] | None]],
@@ -430,13 +468,12 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
                       recall_due: datetime) -> dict[str, int]:
         c = self.conn
         now_ms, due_ms = to_ms(now), to_ms(recall_due)
-        c.exec_driver_sql("CREATE TEMP TABLE IF NOT EXISTS tmp_results (tube_id VARCHAR(32) "
-                          "PRIMARY KEY, result VARCHAR(10) NOT NULL)")
-        c.exec_driver_sql("DELETE FROM tmp_results")
         allr = [(tid, res, ct) for tid, res, ct in results] + [
             (tid, res, ct) for tid, res, ct, _, _ in corrections]
-        c.execute(text("INSERT INTO tmp_results (tube_id, result) VALUES (:t, :r)"),
-                  [{"t": tid, "r": res.value} for tid, res, _ in allr])
+        self._fill_tmp_results(
+            [(tid, res.value, _json(ct), new_id(), None, None) for tid, res, ct in results]
+            + [(tid, res.value, _json(ct), new_id(), prev, reason)
+               for tid, res, ct, reason, prev in corrections])
         # Corrections away from positive/invalid cancel the recalls they had opened.
         undone = [tid for tid, res, _, _, prev in corrections if prev != "negative"]
         if undone:
@@ -450,56 +487,83 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
                               .where(person_status.c.open_recall_id.in_(rp))
                               .values(open_recall_id=None, test_state="sampled",
                                       status_valid_until=now))
-        # 1. the tubes themselves
-        ct_expr = "CAST(:ct AS json)" if self._pg else ":ct"
+        # 1. the tubes themselves and the result log, set-based from the batch. The batch is
+        # read first (a materialised CTE) and each tube found by key.
+        json_ct = "CAST(m.ct AS json)" if self._pg else "m.ct"
         c.execute(text(
-            "UPDATE tubes SET status = 'resulted', result = :r, ct = " + ct_expr + ", "
-            "resulted_at = :now, "
-            "notified_at = :notified, investigation = :inv WHERE id = :id"),
-            [{"id": tid, "r": res.value, "ct": _json(ct), "now": now_ms,
-              "notified": now_ms if res is Result.NEGATIVE else None,
-              "inv": None} for tid, res, ct in allr])
-        c.execute(insert(result_log), [
-            {"id": new_id(), "tube_id": tid, "lab_id": lab_id, "result": res.value, "ct": ct,
-             "previous": None, "reason": None, "actor": actor, "at": now}
-            for tid, res, ct in results] + [
-            {"id": new_id(), "tube_id": tid, "lab_id": lab_id, "result": res.value, "ct": ct,
-             "previous": prev, "reason": reason, "actor": actor, "at": now}
-            for tid, res, ct, reason, prev in corrections])
-        # 2. negatives: set-based fan-out to every member, resolving their recalls.
-        # The members are read from the results (tmp_results first: "CROSS JOIN" fixes the
-        # order on SQLite) into a materialised CTE, then each person is found by key. Left to
-        # itself SQLite scanned every sample ever taken, or every person, once per chunk of
-        # a results file (BENCHMARKS.md).
-        resolved = c.execute(text(
-            "WITH m AS MATERIALIZED (SELECT s.recall_id, s.tube_id FROM tmp_results t "
-            "CROSS JOIN samples s WHERE s.tube_id = t.tube_id AND t.result = 'negative' "
-            "AND s.recall_id IS NOT NULL) "
-            "UPDATE recalls SET status = 'resolved', outcome = 'negative', resolved_at = :now, "
-            "resolving_tube_id = m.tube_id FROM m WHERE recalls.id = m.recall_id "
-            "AND recalls.status = 'open'"), {"now": now_ms}).rowcount
-        notified = c.execute(text(
-            "WITH s AS MATERIALIZED (SELECT s.person_id, s.recall_id, s.sampled_at "
-            "FROM tmp_results t CROSS JOIN samples s WHERE s.tube_id = t.tube_id "
-            "AND t.result = 'negative') "
+            "WITH m AS MATERIALIZED (SELECT tube_id, result, ct FROM tmp_results) "
+            f"UPDATE tubes SET status = 'resulted', result = m.result, ct = {json_ct}, "
+            "resulted_at = :now, notified_at = CASE WHEN m.result = 'negative' THEN :now END, "
+            "investigation = NULL FROM m WHERE tubes.id = m.tube_id"), {"now": now_ms})
+        # (SQLAlchemy's JSON type wrote a missing Ct as JSON null here: kept)
+        log_ct = "CAST(COALESCE(ct, 'null') AS json)" if self._pg else "COALESCE(ct, 'null')"
+        c.execute(text(
+            "INSERT INTO result_log (id, tube_id, lab_id, result, ct, previous, reason, actor, "
+            f"at) SELECT log_id, tube_id, :lab, result, {log_ct}, previous, reason, :actor, :now "
+            "FROM tmp_results"), {"lab": lab_id, "actor": actor, "now": now_ms})
+        # 2. every member of the batch's tubes, read once (tmp_results first: "CROSS JOIN" fixes
+        # the order on SQLite; left to itself it scanned every sample ever taken, or every
+        # person, once per chunk of a results file: BENCHMARKS.md). ``plain``: a negative that
+        # reaches the person (not older than their latest result) and leaves nothing special —
+        # the facts for which the status engine decides green (R-DEFAULT) and which
+        # ``refresh_plain`` would decide next; the fan-out decides those itself, in the same
+        # write, instead of marking them stale for a second UPDATE of every status row.
+        c.execute(text(
+            "INSERT INTO tmp_members (person_id, tube_id, recall_id, sampled_at, result, plain) "
+            "SELECT s.person_id, s.tube_id, s.recall_id, s.sampled_at, t.result, "
+            f"CASE WHEN {_FANOUT_PLAIN} THEN 1 ELSE 0 END FROM tmp_results t "
+            "CROSS JOIN samples s JOIN person_status ps ON ps.person_id = s.person_id "
+            "WHERE s.tube_id = t.tube_id"), {"now": now_ms})
+        if self._pg:
+            c.exec_driver_sql("ANALYZE tmp_members")
+        # 3. negatives: set-based fan-out to every member, resolving their recalls
+        fanout = (
             "UPDATE person_status SET "
             "test_state = CASE WHEN person_status.test_state = 'positive' THEN 'positive' "
-            "  WHEN person_status.open_recall_id IS NOT NULL AND (s.recall_id IS NULL OR "
-            "  s.recall_id <> person_status.open_recall_id) THEN person_status.test_state "
+            "  WHEN person_status.open_recall_id IS NOT NULL AND (m.recall_id IS NULL OR "
+            "  m.recall_id <> person_status.open_recall_id) THEN person_status.test_state "
             "  ELSE 'negative' END, "
-            "open_recall_id = CASE WHEN s.recall_id = person_status.open_recall_id THEN NULL "
+            "open_recall_id = CASE WHEN m.recall_id = person_status.open_recall_id THEN NULL "
             "  ELSE person_status.open_recall_id END, "
             "last_result = 'negative', last_result_at = :now, "
-            "last_result_sampled_at = s.sampled_at, last_negative_at = :now, updated_at = :now, "
-            "status_valid_until = :now "
-            "FROM s WHERE person_status.person_id = s.person_id AND "
-            "(person_status.last_result_sampled_at IS NULL OR "
-            " person_status.last_result_sampled_at <= s.sampled_at)"), {"now": now_ms}).rowcount
-        # 3. positives and invalids: few people, decided one by one by the domain rules
+            "last_result_sampled_at = m.sampled_at, last_negative_at = :now, updated_at = :now, "
+            # the status: what refresh_plain decides for plain facts; the others are stale
+            "colour = CASE WHEN m.plain = 1 THEN 'green' ELSE person_status.colour END, "
+            "reasons = CASE WHEN m.plain = 1 THEN 'up_to_date' ELSE person_status.reasons END, "
+            "rule_id = CASE WHEN m.plain = 1 THEN 'R-DEFAULT' ELSE person_status.rule_id END, "
+            "rule_version = CASE WHEN m.plain = 1 THEN 1 ELSE person_status.rule_version END, "
+            "evidence = CASE WHEN m.plain = 1 THEN NULL ELSE person_status.evidence END, "
+            "status_at = CASE WHEN m.plain = 1 THEN :now ELSE person_status.status_at END, "
+            "status_valid_until = CASE WHEN m.plain = 0 THEN :now "
+            "  WHEN person_status.next_due_at IS NULL THEN NULL "
+            "  ELSE person_status.next_due_at + person_status.grace_ms END "
+            "FROM tmp_members m WHERE person_status.person_id = m.person_id "
+            "AND m.result = 'negative' AND (person_status.last_result_sampled_at IS NULL OR "
+            " person_status.last_result_sampled_at <= m.sampled_at)")
+        if self._pg:  # one row per status row written: both counts in the same statement
+            notified, decided = c.execute(text(
+                f"WITH u AS ({fanout} RETURNING m.plain) "
+                "SELECT count(*), COALESCE(sum(plain), 0) FROM u"), {"now": now_ms}).one()
+        else:
+            notified = self._changed(text(fanout), {"now": now_ms})
+            decided = int(c.exec_driver_sql(
+                "SELECT count(DISTINCT person_id) FROM tmp_members WHERE plain = 1").scalar_one())
+        # re-samples answer recalls: few rows, read once
+        linked = c.exec_driver_sql("SELECT tube_id, recall_id, result FROM tmp_members "
+                                   "WHERE recall_id IS NOT NULL").all()
+        resolved = 0
+        resolve_neg = [{"id": rid, "tube": tid, "now": now_ms}
+                       for tid, rid, res_s in linked if res_s == "negative"]
+        if resolve_neg:
+            resolved = self._changed(text(
+                "UPDATE recalls SET status = 'resolved', outcome = 'negative', "
+                "resolved_at = :now, resolving_tube_id = :tube WHERE id = :id "
+                "AND status = 'open'"), resolve_neg)
+        # 4. positives and invalids: few people, decided one by one by the domain rules
         members = c.execute(text(
-            "SELECT s.tube_id, s.person_id, s.recall_id, s.sampled_at, t.result, tb.capacity "
-            "FROM tmp_results t CROSS JOIN samples s JOIN tubes tb ON tb.id = s.tube_id "
-            "WHERE s.tube_id = t.tube_id AND t.result <> 'negative'")).all()
+            "SELECT m.tube_id, m.person_id, m.recall_id, m.sampled_at, m.result, tb.capacity "
+            "FROM tmp_members m CROSS JOIN tubes tb WHERE tb.id = m.tube_id "
+            "AND m.result <> 'negative'")).all()
         opened = 0
         status_rows: list[dict[str, Any]] = []
         recall_rows: list[dict[str, Any]] = []
@@ -557,13 +621,25 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
                      and any(m[0] == tid and m[5] > 1 for m in members)]
         for part in _chunks(pos_pools):
             c.execute(sa_update(tubes).where(tubes.c.id.in_(part)).values(investigation="open"))
-        pools_touched.update(r[0] for r in c.execute(text(
-            "SELECT DISTINCT r.pool_tube_id FROM tmp_results t CROSS JOIN samples s "
-            "JOIN recalls r ON r.id = s.recall_id WHERE s.tube_id = t.tube_id "
-            "AND r.reason = 'pool_positive'")))
+        if linked:  # the pools whose recalls these re-samples answer
+            pools_touched.update(r[0] for r in self._in(
+                recalls.c.id, [rid for _, rid, _ in linked], recalls.c.pool_tube_id,
+                where=recalls.c.reason == "pool_positive"))
         closed = self._close_pools(pools_touched, now)
-        return {"people_notified": notified + len(status_rows), "recalls_opened": opened,
-                "recalls_resolved": resolved, "pools_closed": closed}
+        return {"people_notified": int(notified) + len(status_rows), "recalls_opened": opened,
+                "recalls_resolved": resolved, "pools_closed": closed,
+                "statuses_decided": int(decided)}
+
+    def _changed(self, stmt: Any, params: Any) -> int:
+        """Run an UPDATE and return how many rows it changed. (SQLite's driver reports no
+        rowcount for a statement that does not start with UPDATE, nor summed over an
+        executemany; its change counter does.)"""
+        if self._pg:
+            return int(self.conn.execute(stmt, params).rowcount)
+        raw: Any = self.conn.connection.driver_connection
+        before = raw.total_changes
+        self.conn.execute(stmt, params)
+        return int(raw.total_changes - before)
 
     def _close_pools(self, pool_ids: set[str], now: datetime) -> int:
         if not pool_ids:
@@ -737,6 +813,18 @@ _TUBE_STATES = select(tubes.c.id, tubes.c.barcode, tubes.c.site_id, tubes.c.capa
                       tubes.c.sealed_at, tubes.c.box_id
                       ).where(tubes.c.barcode.in_(bindparam("vals", expanding=True)))
 _TUBE_STATES_FOR_UPDATE = _TUBE_STATES.with_for_update()
+# A member of a negative tube whose status the fan-out decides itself (``ps``: the status row
+# before the fan-out, ``s``: the sample, ``t``: the result): the result reaches them (it is not
+# older than their latest), it leaves them negative with no open recall (not positive; no
+# recall, or this sample answers it), and nothing else is special and they are not past due +
+# grace — exactly ``status_store._PLAIN`` on the row as the fan-out leaves it.
+_FANOUT_PLAIN = (
+    "t.result = 'negative' AND (ps.last_result_sampled_at IS NULL OR "
+    "ps.last_result_sampled_at <= s.sampled_at) AND ps.test_state <> 'positive' "
+    "AND (ps.open_recall_id IS NULL OR s.recall_id = ps.open_recall_id) "
+    "AND ps.exempt_until IS NULL AND ps.override_colour IS NULL AND ps.arrival_at IS NULL "
+    "AND ps.zone_kind IS NULL AND (ps.next_due_at IS NULL OR ps.next_due_at + ps.grace_ms > :now)"
+)
 
 
 @functools.lru_cache(maxsize=128)
