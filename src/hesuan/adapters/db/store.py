@@ -423,7 +423,7 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
             for part in _chunks(vals):
                 marks = ", ".join("?" * len(part))
                 rows.extend(self.conn.exec_driver_sql(f"{cols}barcode IN ({marks})",
-                                                      tuple(part)))
+                                                      tuple(part)).all())
         return {r[1]: ResultTube(r[0], r[1], r[2], r[3], r[4], r[5],
                                  json.loads(r[6]) if isinstance(r[6], str) else r[6])
                 for r in rows}
