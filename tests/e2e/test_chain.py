@@ -140,6 +140,24 @@ def test_whole_chain_with_positive_pool_invalid_tube_discrepancy_and_correction(
     assert turn["since_first_sample"]["received"]["n"] == 13
     assert turn["since_first_sample"]["notified"]["n"] >= 12
 
+    # One result per tube per batch: a correction of a result sent in the same batch, or two
+    # corrections of one tube, are refused (the first stands), nothing half-written.
+    fresh = next(bc)
+    _post_batch(api, st.fill(fresh, [api.code(p) for p in people[30:40]]))
+    _ship(api, st, next(boxes(200)), [fresh])
+    twice = _results(api, [
+        {"barcode": fresh, "result": "negative"},
+        {"barcode": fresh, "result": "invalid", "correction_reason": "plate re-run"},
+        {"barcode": tubes[0], "result": "invalid", "correction_reason": "plate re-run"},
+        {"barcode": tubes[0], "result": "positive", "correction_reason": "plate re-run"},
+    ])
+    assert [(r["status"], r.get("reason")) for r in twice] == [
+        ("accepted", None), ("rejected", "twice_in_batch"), ("corrected", None),
+        ("rejected", "twice_in_batch")]
+    assert _person(api, people[30])["test_state"] == "negative"
+    assert api.count(f"SELECT result FROM tubes WHERE barcode = '{fresh}'") == "negative"
+    assert api.count(f"SELECT result FROM tubes WHERE barcode = '{tubes[0]}'") == "invalid"
+
     audit = api.client.get("/audit/verify", headers=api.h("admin")).json()
     assert audit["intact"] is True and audit["entries"] > 10
 

@@ -98,6 +98,13 @@ class LabService:
                     outcomes[i] = ResultOutcome(barcode, "accepted")
                 elif current is result and reason is None:
                     outcomes[i] = ResultOutcome(barcode, "duplicate")
+                elif barcode in in_batch:
+                    # one result per tube per batch: the fan-out writes each tube once, and a
+                    # correction must be its own audited step after the result it corrects
+                    outcomes[i] = ResultOutcome(
+                        barcode, "rejected", "twice_in_batch",
+                        "barcode: this tube already has a result in this batch; send its "
+                        "correction in a later one")
                 elif reason is None:
                     outcomes[i] = ResultOutcome(
                         barcode, "rejected", "result_conflict",
