@@ -14,9 +14,11 @@ import io
 from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Annotated, Any
+from urllib.parse import parse_qsl
 
-from fastapi import Depends, FastAPI, File, Query, Request, UploadFile
+from fastapi import FastAPI, File, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hesuan import __version__
 from hesuan.bootstrap import Platform
@@ -72,22 +74,37 @@ def _outcome(o: EventOutcome) -> s.EventOutcomeOut:
     return s.EventOutcomeOut.model_validate(o, from_attributes=True)
 
 
-async def no_nul_in_parameters(request: Request) -> None:
-    """Refuse a NUL character in any path or query parameter (no store keeps one: PostgreSQL
-    rejects it outright), naming the parameter. ``async``: it only reads the request, and a
-    plain ``def`` dependency would cost every request a trip through the thread pool."""
-    for name, value in (*request.path_params.items(), *request.query_params.items()):
-        if "\x00" in str(value):
-            raise InvalidInput(f"{name} must not contain NUL (\\x00) characters",
-                               code="bad_character", field=name)
+class RefuseNul:
+    """Refuse a NUL character in the path or in any query parameter (no store keeps one:
+    PostgreSQL rejects it outright) with the usual 422 error, naming the query parameter (or
+    ``path``). A plain ASGI middleware, not a dependency: it runs before routing, at a fraction
+    of a dependency's cost on every request."""
 
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
 
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            field = None
+            if "\x00" in scope["path"]:
+                field = "path"
+            elif b"%00" in scope["query_string"]:
+                field = next((k for k, v in parse_qsl(scope["query_string"].decode("latin-1"),
+                                                      keep_blank_values=True)
+                              if "\x00" in k or "\x00" in v), "query")
+            if field is not None:
+                exc = InvalidInput(f"{field} must not contain NUL (\\x00) characters",
+                                   code="bad_character", field=field)
+                await JSONResponse({"error": exc.as_dict()}, status_code=422)(scope, receive,
+                                                                             send)
+                return
+        await self.app(scope, receive, send)
 
 
 def create_app(platform: Platform) -> FastAPI:
     app = FastAPI(title="Hesuan (核酸) API", version=__version__, responses=_ERRORS,
-                  description="Routine PCR mass testing: sample → deliver → test → report.",
-                  dependencies=[Depends(no_nul_in_parameters)])
+                  description="Routine PCR mass testing: sample → deliver → test → report.")
+    app.add_middleware(RefuseNul)
     app.state.platform = platform
 
     @app.exception_handler(HesuanError)
