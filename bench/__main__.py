@@ -73,7 +73,7 @@ def bench_backend(backend: str, tier: Tier, pg_url: str, workdir: Path, use_wrk:
     log(f"{backend}: set-up done {world.setup_s}")
     res: dict[str, list[dict[str, Any]]] = {k: [] for k in (
         "raw_insert", "health_wrk", "health", "batch_scans", "single_scans", "fanout",
-        "verify", "verify_workers")}
+        "verify", "verify_workers", "verify_workers_wrk")}
     try:
         with Server(url, SECRET, workdir) as srv:
             tokens = [srv.login(world.sampler(k).username, PASSWORD) for k in range(tier.sites)]
@@ -129,6 +129,13 @@ def bench_backend(backend: str, tier: Tier, pg_url: str, workdir: Path, use_wrk:
                         | {"workers": verify_workers})
                     log(f"{backend} run {r + 1}/{tier.runs}: /verify, {verify_workers} "
                         f"workers {res['verify_workers'][-1]}")
+                    if use_wrk:
+                        w = R.verify_wrk(world, srv, tokens[0], seconds=tier.wrk_seconds,
+                                         connections=tier.health_connections)
+                        if w is not None:
+                            res["verify_workers_wrk"].append(w | {"workers": verify_workers})
+                            log(f"{backend} run {r + 1}/{tier.runs}: /verify, "
+                                f"{verify_workers} workers, wrk {w}")
     finally:
         world.close()
     return res, world.setup_s

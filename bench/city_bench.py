@@ -109,7 +109,7 @@ class RssSampler:
 def _step(args: list[str], env: dict[str, str], log: Path) -> dict[str, Any]:
     t0 = time.perf_counter()
     with log.open("ab") as out:
-        proc = subprocess.Popen(HESUAN + args, env=env, stdout=out, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen([*HESUAN, *args], env=env, stdout=out, stderr=subprocess.STDOUT,
                                 cwd=ROOT)
         sampler = RssSampler(proc.pid)
         code = proc.wait()
@@ -122,7 +122,7 @@ def _step(args: list[str], env: dict[str, str], log: Path) -> dict[str, Any]:
 def _serve(env: dict[str, str], log: Path, requests: int) -> dict[str, Any]:
     port = free_port()
     with log.open("ab") as out:
-        proc = subprocess.Popen(HESUAN + ["serve", "--host", "127.0.0.1", "--port", str(port)],
+        proc = subprocess.Popen([*HESUAN, "serve", "--host", "127.0.0.1", "--port", str(port)],
                                 env=env | {"HESUAN_SWEEP_EVERY": "P1D"}, stdout=out,
                                 stderr=subprocess.STDOUT, cwd=ROOT)
     sampler = RssSampler(proc.pid)

@@ -19,6 +19,7 @@ import subprocess
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
@@ -30,7 +31,8 @@ from hesuan.adapters.db.schema import person_status, to_ms
 from hesuan.domain.access import Principal, Role
 from hesuan.services.sampling import EventKind, StationEvent
 
-__all__ = ["batch_scans", "fanout", "health_client", "health_wrk", "single_scans", "verify"]
+__all__ = ["batch_scans", "fanout", "health_client", "health_wrk", "single_scans", "verify",
+           "verify_wrk"]
 
 
 def _timed_load(server: Server, per_conn: Sequence[Sequence[bytes]], check: Any,
@@ -63,12 +65,17 @@ _WRK_PCT = re.compile(r"^\s+(50|90|99)%\s+([\d.]+)(us|ms|s)\s*$", re.M)
 
 def health_wrk(server: Server, seconds: int, connections: int) -> dict[str, Any] | None:
     """``wrk`` against /health for a fixed time (None when wrk is not installed)."""
+    return _wrk(server, seconds, connections, "/health")
+
+
+def _wrk(server: Server, seconds: int, connections: int, path: str,
+         script: Path | None = None) -> dict[str, Any] | None:
     wrk = shutil.which("wrk")
     if wrk is None:
         return None
     cpu_srv = server.cpu()
     cmd = [wrk, "-t2", f"-c{connections}", f"-d{seconds}s", "--latency",
-           f"http://127.0.0.1:{server.port}/health"]
+           *(["-s", str(script)] if script else []), f"http://127.0.0.1:{server.port}{path}"]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30, check=True)
     elapsed = time.perf_counter() - t0
@@ -202,13 +209,17 @@ def _check_verify(body: bytes) -> str | None:
     return None if body.startswith(b'{"valid":true') else repr(body[:120])
 
 
+def _passes(world: World, n: int) -> list[str]:
+    officer = Principal("bench-officer", "bench-officer", Role.HEALTH_OFFICER, "1401")
+    return [world.platform.passes.issue_details(officer, world.people[i]).text
+            for i in range(n)]
+
+
 def verify(world: World, server: Server, tokens: list[str], *, requests: int,
            connections: int, time_limit_s: float, passes: int = 200) -> dict[str, Any]:
     """``connections`` venue devices each check passes one a request; the passes are real
     ones for people of the bench city, issued in process with the server's key directory."""
-    officer = Principal("bench-officer", "bench-officer", Role.HEALTH_OFFICER, "1401")
-    texts = [world.platform.passes.issue_details(officer, world.people[i]).text
-             for i in range(passes)]
+    texts = _passes(world, passes)
     per = max(1, requests // connections)
     per_conn = [[build_request("POST", "/verify", body={"pass": texts[(c * per + k) % passes]},
                                token=tokens[c % len(tokens)], port=server.port)
@@ -216,3 +227,24 @@ def verify(world: World, server: Server, tokens: list[str], *, requests: int,
     out = _timed_load(server, per_conn, _check_verify, time_limit_s)
     out["connections"] = connections
     return out
+
+
+def verify_wrk(world: World, server: Server, token: str, *, seconds: int,
+               connections: int) -> dict[str, Any] | None:
+    """``wrk`` posting one real pass to /verify for a fixed time (None without wrk): the
+    lightest client there is, so that on a 2-core machine the server gets the most of the
+    CPU. The answer is checked once before (wrk itself only counts non-2xx answers, and
+    /verify always answers 200)."""
+    [text] = _passes(world, 1)
+    body = json.dumps({"pass": text})
+    check = run_load(server.port, [[build_request("POST", "/verify", body={"pass": text},
+                                                  token=token, port=server.port)]],
+                     check=_check_verify, time_limit_s=10)
+    if check.requests != 1:
+        raise RuntimeError(f"/verify refused the bench pass: {check.first_error}")
+    script = server.workdir / "verify.lua"
+    script.write_text('wrk.method = "POST"\n'
+                      f"wrk.body = {json.dumps(body)}\n"
+                      'wrk.headers["Content-Type"] = "application/json"\n'
+                      f'wrk.headers["Authorization"] = "Bearer {token}"\n')
+    return _wrk(server, seconds, connections, "/verify", script)

@@ -56,6 +56,7 @@ class Server:
         ``workers``: server processes (``serve --workers``)."""
         self.port = free_port()
         self.workers = workers
+        self.workdir = workdir
         if src is not None:
             extra_env = {"PYTHONPATH": str(src)} | (extra_env or {})
         self._env = os.environ.copy() | {
