@@ -8,7 +8,9 @@ of the step's whole process tree from ``/proc`` every 0.2 s and keeps each proce
 1. **generate** the synthetic city (issue 3 floor: 5.4 M people stored in ≤ 3 min on SQLite);
 2. **round** (with ``--round-hours``): a simulated testing round through the real services,
    ``--tick 60`` as the demo runs it;
-3. **serve**: the server on the city, signed in as the demo officer, admin, resident and
+3. **snapshot**: the coverage snapshot (``hesuan roster snapshot``), what the scheduler inside
+   ``serve`` keeps fresh;
+4. **serve**: the server on the city, signed in as the demo officer, admin, resident and
    venue; ``--requests`` requests to each of the heavy read paths (the command centre and its
    JSON, coverage by district, the coverage roster, turnaround and reconciliation reports, a
    person's status, a pass issued and checked); server time per request, and the server's
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -151,9 +154,18 @@ def _serve(env: dict[str, str], log: Path, requests: int) -> dict[str, Any]:
             me = api.get("/me/status", headers=resident)
             me.raise_for_status()
             person = me.json()["person_id"]
-            web = httpx.Client(base_url=base, timeout=600, follow_redirects=True)
-            login = web.post("/web/login", data={"username": "officer", "password": PASSWORD})
-            login.raise_for_status()
+            # the web cookies are Secure, which httpx keeps off plain http: carry them by hand
+            page = httpx.get(f"{base}/web/login")
+            form = re.search(r'name="csrf" value="([^"]+)"', page.text)
+            assert form is not None, "no CSRF token on the login page"
+            login = httpx.post(f"{base}/web/login", cookies=dict(page.cookies),
+                               data={"username": "officer", "password": PASSWORD,
+                                     "csrf": form.group(1), "next": ""})
+            if login.status_code != 303:
+                raise RuntimeError(f"web login: HTTP {login.status_code} {login.text[:300]}")
+            web = httpx.Client(base_url=base, timeout=600, cookies=dict(login.cookies))
+
+            rss_after: dict[str, float] = {}
 
             def timed(name: str, call: Any) -> None:
                 for _ in range(requests):
@@ -162,6 +174,7 @@ def _serve(env: dict[str, str], log: Path, requests: int) -> dict[str, Any]:
                     if r.status_code != 200:
                         raise RuntimeError(f"{name}: HTTP {r.status_code} {r.text[:300]}")
                     timings.setdefault(name, []).append(1000 * (time.perf_counter() - t))
+                rss_after[name] = round(_rss_mb(proc.pid), 1)
 
             timed("GET /web/dashboard (command centre)", lambda: web.get("/web/dashboard"))
             timed("GET /web/dashboard.json", lambda: web.get("/web/dashboard.json"))
@@ -186,7 +199,8 @@ def _serve(env: dict[str, str], log: Path, requests: int) -> dict[str, Any]:
                 "rss_floor_mb": RSS_FLOOR_MB, "meets_rss_floor": peak["main_peak_rss_mb"]
                 <= RSS_FLOOR_MB,
                 "requests_ms": {k: {"median": round(statistics.median(v), 1),
-                                    "max": round(max(v), 1), "n": len(v)}
+                                    "max": round(max(v), 1), "n": len(v),
+                                    "rss_after_mb": rss_after[k]}
                                 for k, v in timings.items()}}
     finally:
         proc.terminate()
@@ -206,13 +220,20 @@ def main() -> None:
                     help="simulated hours of a testing round after generating (0: none)")
     ap.add_argument("--requests", type=int, default=3, help="requests per read path")
     ap.add_argument("--workdir", type=Path, default=None)
+    ap.add_argument("--serve-only", action="store_true",
+                    help="reuse the city already in --workdir (SQLite) and only measure serving")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = ap.parse_args()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="hesuan-city-bench-",
                                                  dir=ROOT / "var" if (ROOT / "var").is_dir()
                                                  else None))
     work.mkdir(parents=True, exist_ok=True)
-    url = fresh_database_url(args.backend, work, args.pg_url)
+    path = args.out / f"city-{args.people}-{args.backend}.json"
+    if args.serve_only:
+        url = (f"sqlite:///{work / 'hesuan_bench.db'}" if args.backend == "sqlite"
+               else args.pg_url)
+    else:
+        url = fresh_database_url(args.backend, work, args.pg_url)
     env = os.environ.copy() | {
         "HESUAN_DATABASE_URL": url, "HESUAN_SECRET_KEY": "hesuan-city-bench",
         "HESUAN_ENVIRONMENT": "development", "HESUAN_KEY_FILE": str(work / "secret.key"),
@@ -224,25 +245,32 @@ def main() -> None:
     result: dict[str, Any] = {"people": args.people, "backend": args.backend,
                               "machine": describe(url if args.backend == "postgres" else None),
                               "started_at": datetime.now(UTC).isoformat(timespec="seconds")}
-    print(f"generating {args.people:,} people ({args.backend}) ...", flush=True)
-    gen = _step(["city", "generate", "--people", str(args.people), "--seed", "1",
-                 "--start", start.isoformat()], env, log)
-    gen["people_per_s"] = round(args.people / gen["wall_s"])
-    gen["floor_s"] = GENERATE_FLOOR_S
-    gen["meets_floor"] = gen["wall_s"] <= GENERATE_FLOOR_S
-    result["generate"] = gen
-    print(f"  {gen}", flush=True)
-    if args.round_hours:
+    if args.serve_only and path.exists():  # keep the figures of the steps not re-run
+        result = json.loads(path.read_text()) | result
+    if not args.serve_only:
+        print(f"generating {args.people:,} people ({args.backend}) ...", flush=True)
+        gen = _step(["city", "generate", "--people", str(args.people), "--seed", "1",
+                     "--start", start.isoformat()], env, log)
+        gen["people_per_s"] = round(args.people / gen["wall_s"])
+        gen["floor_s"] = GENERATE_FLOOR_S
+        gen["meets_floor"] = gen["wall_s"] <= GENERATE_FLOOR_S
+        result["generate"] = gen
+        print(f"  {gen}", flush=True)
+    if args.round_hours and not args.serve_only:
         print(f"simulating a {args.round_hours:g} h round ...", flush=True)
         result["round"] = _step(["simulate", "--start", start.isoformat(), "--hours",
                                  str(args.round_hours), "--tick", "60", "--seed", "1"],
                                 env, log) | {"hours": args.round_hours}
         print(f"  {result['round']}", flush=True)
+    # the scheduler inside `serve` keeps the coverage snapshot fresh every few minutes; the
+    # bench turns the scheduler off, so it takes the snapshot itself, as an operator can
+    print("coverage snapshot ...", flush=True)
+    result["roster_snapshot"] = _step(["roster", "snapshot"], env, log)
+    print(f"  {result['roster_snapshot']}", flush=True)
     print("serving ...", flush=True)
     result["serve"] = _serve(env, log, args.requests)
     print(json.dumps(result["serve"], indent=2), flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"city-{args.people}-{args.backend}.json"
     path.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {path}")
 

@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     #: SQLite ``synchronous``: NORMAL survives a killed process (the WAL is in the OS cache);
     #: FULL also survives power loss at the cost of an fsync per commit.
     sqlite_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
+    #: SQLite's page cache per connection, in MiB. A server holds up to 16 connections, so
+    #: this bounds its memory; the operating system caches the file besides.
+    sqlite_cache_mib: int = Field(default=32, ge=1, le=4096)
     #: Master secret from which the data-encryption, lookup-hash and sampling-code keys are
     #: derived. Required in production; in development a random one is kept in ``key_file``.
     secret_key: SecretStr | None = None

@@ -29,6 +29,7 @@ def make_engine(settings: Settings, **kwargs: Any) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
                                pool_size=8, max_overflow=8, **kwargs)
         synchronous = settings.sqlite_synchronous
+        cache_kib = settings.sqlite_cache_mib * 1024
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -37,8 +38,8 @@ def make_engine(settings: Settings, **kwargs: Any) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute(f"PRAGMA synchronous={synchronous}")
             cur.execute("PRAGMA busy_timeout=30000")
-            cur.execute("PRAGMA cache_size=-131072")
-            cur.execute("PRAGMA temp_store=MEMORY")
+            cur.execute(f"PRAGMA cache_size=-{cache_kib}")
+            cur.execute("PRAGMA temp_store=FILE")
             cur.close()
 
         @event.listens_for(engine, "begin")
