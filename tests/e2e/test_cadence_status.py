@@ -82,6 +82,13 @@ def test_group_policy_beats_region_policy_and_changes_recompute_in_bulk(api: Api
         f"SELECT interval_ms FROM person_status WHERE person_id = '{grid_pid}'") == 86_400_000
     assert api.count(f"SELECT next_due_at FROM person_status WHERE person_id = '{medic}'") \
         == before
+    # the audit counts exactly the people who moved: those the grid policy now wins for
+    with api.platform.deps.uow(readonly=True) as uow:
+        last = uow.audit_entries(0, 1_000_000)[-1]
+    new_id = api.count("SELECT id FROM policies WHERE scope = '140105001001001'")
+    assert last.action == "policy.set"
+    assert last.detail["moved"] == api.count(
+        f"SELECT count(*) FROM person_status WHERE policy_id = '{new_id}'") > 0
     # a new version of the same policy
     pol = next(p for p in api.platform.status.policies(OFFICER)
                if p.scope == "140105001001001")

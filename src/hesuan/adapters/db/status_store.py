@@ -121,26 +121,44 @@ class StatusStoreMixin:
                        f"g{i}": _ms(p.grace), f"l{i}": _ms(p.reminder_lead),
                        f"a{i}": p.overdue_action.value, f"start{i}": to_ms(p.valid_from)}
 
-        def case(prefix: str) -> str:
-            if not whens:
-                return "NULL"
-            arms = " ".join(f"WHEN {w} THEN :{prefix}{i}" for i, w in enumerate(whens))
-            return f"CASE {arms} ELSE NULL END"
+        if not whens:
+            return int(self.conn.execute(text(
+                "UPDATE person_status SET policy_id = NULL, policy_version = NULL, "
+                "interval_ms = NULL, grace_ms = NULL, lead_ms = NULL, overdue_action = NULL, "
+                "next_due_at = NULL, status_valid_until = :now WHERE policy_id IS NOT NULL"),
+                params).rowcount)
+        # The winning policy's number is worked out once per person (the patterns are the
+        # costly part: up to one LIKE per policy), in a materialised CTE so that no planner
+        # copies the expression into every column; the columns then pick by that number.
+        pick = " ".join(f"WHEN {w} THEN {i}" for i, w in enumerate(whens))
 
-        iv, start = case("iv"), case("start")
+        def col(prefix: str) -> str:
+            arms = " ".join(f"WHEN {i} THEN :{prefix}{i}" for i in range(len(whens)))
+            return f"CASE pick.k {arms} ELSE NULL END"
+
+        iv, start = col("iv"), col("start")
         sql = (
-            f"UPDATE person_status SET policy_id = {case('id')}, "
-            f"policy_version = {case('v')}, interval_ms = {iv}, grace_ms = {case('g')}, "
-            f"lead_ms = {case('l')}, overdue_action = {case('a')}, "
+            "WITH pick AS MATERIALIZED (SELECT p.id AS pid, "
+            f"CASE {pick} ELSE NULL END AS k FROM people p) "
+            f"UPDATE person_status SET policy_id = {col('id')}, "
+            f"policy_version = {col('v')}, interval_ms = {iv}, grace_ms = {col('g')}, "
+            f"lead_ms = {col('l')}, overdue_action = {col('a')}, "
             # first due time for people never sampled: the start of their policy + interval
-            f"next_due_at = CASE WHEN ({iv}) IS NULL THEN NULL "
+            f"next_due_at = CASE WHEN pick.k IS NULL THEN NULL "
             f"  WHEN person_status.last_sampled_at IS NULL THEN ({start}) + ({iv}) "
             f"  ELSE person_status.last_sampled_at + ({iv}) END, "
             "status_valid_until = :now "
-            "FROM people p WHERE p.id = person_status.person_id AND ("
-            f"COALESCE(person_status.policy_id, '') <> COALESCE({case('id')}, '') OR "
-            f"COALESCE(person_status.policy_version, 0) <> COALESCE({case('v')}, 0))")
-        return int(self.conn.execute(text(sql), params).rowcount)
+            "FROM pick WHERE pick.pid = person_status.person_id AND ("
+            f"COALESCE(person_status.policy_id, '') <> COALESCE({col('id')}, '') OR "
+            f"COALESCE(person_status.policy_version, 0) <> COALESCE({col('v')}, 0))")
+        if self._pg:
+            return int(self.conn.execute(text(sql), params).rowcount)
+        # SQLite's driver reports no rowcount for a statement starting with WITH; its change
+        # counter does
+        raw: Any = self.conn.connection.driver_connection
+        before = raw.total_changes
+        self.conn.execute(text(sql), params)
+        return int(raw.total_changes - before)
 
     # -- rules -----------------------------------------------------------------------------
 
