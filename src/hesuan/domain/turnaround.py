@@ -10,7 +10,7 @@ Imports: standard library only.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import timedelta
 
 __all__ = ["LAB_LIMIT", "STAGES", "TRANSPORT_LIMIT", "percentile", "summarise"]
@@ -30,9 +30,9 @@ def percentile(sorted_values: Sequence[float], q: float) -> float | None:
     return sorted_values[min(rank, len(sorted_values)) - 1]
 
 
-def summarise(values: list[float]) -> dict[str, float | int | None]:
+def summarise(values: Iterable[float]) -> dict[str, float | int | None]:
     """Count and p50/p90/p99 of durations in minutes."""
-    values.sort()
+    values = sorted(values)
     return {
         "n": len(values),
         "p50_min": _r(percentile(values, 50)),

@@ -16,7 +16,7 @@ Imports: standard library and ``hesuan.domain`` only.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container, Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
@@ -317,7 +317,10 @@ class Store(PassStore, Protocol):
     def alerts(self, open_only: bool, limit: int) -> list[dict[str, Any]]: ...
 
     # -- reports
-    def turnaround_rows(self, since: datetime | None) -> list[tuple[Any, ...]]: ...
+    def turnaround_rows(self, since: datetime | None) -> Iterator[tuple[Any, ...]]:
+        """Per tube sampled since ``since``: site, lab, district, first sample and each
+        stage's time (epoch ms or None), streamed (a city's round is a million tubes)."""
+        ...
     def reconcile(self, now: datetime, limit: int, transport_limit_ms: int,
                   lab_limit_ms: int) -> dict[str, Any]: ...
 

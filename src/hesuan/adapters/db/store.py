@@ -13,7 +13,7 @@ import functools
 import json
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from types import TracebackType
 from typing import Any, Self
@@ -732,14 +732,16 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
 
     # -- reports ---------------------------------------------------------------------------
 
-    def turnaround_rows(self, since: datetime | None) -> list[tuple[Any, ...]]:
-        return [tuple(r) for r in self.conn.execute(text(
+    def turnaround_rows(self, since: datetime | None) -> Iterator[tuple[Any, ...]]:
+        # streamed (a server-side cursor on PostgreSQL): never the whole round in memory
+        return (tuple(r) for r in self.conn.execution_options(stream_results=True,
+                                                               yield_per=5000).execute(text(
             "SELECT t.site_id, t.lab_id, substr(s.region_code, 1, 6), t.first_sampled_at, "
             "t.sealed_at, b.sealed_at, b.handed_over_at, t.received_at, t.resulted_at, "
             "t.notified_at FROM tubes t JOIN sites s ON s.id = t.site_id "
             "LEFT JOIN boxes b ON b.id = t.box_id "
             "WHERE t.first_sampled_at IS NOT NULL AND t.first_sampled_at >= :since"),
-            {"since": 0 if since is None else to_ms(since)})]
+            {"since": 0 if since is None else to_ms(since)}))
 
     def reconcile(self, now: datetime, limit: int, transport_limit_ms: int,
                   lab_limit_ms: int) -> dict[str, Any]:
