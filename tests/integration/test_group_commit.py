@@ -8,7 +8,9 @@ from __future__ import annotations
 import asyncio
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy import text
@@ -20,6 +22,15 @@ from hesuan.domain.errors import PermissionDenied
 from hesuan.services.sampling import EventKind, EventOutcome, StationEvent, _GroupCommit
 from hesuan.sim.example import ExampleCity, seed_example_city
 from tests.helpers import barcodes
+
+T = TypeVar("T")
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run`` on a thread of its own: the browser tests leave an event loop running
+    in the main thread, where ``asyncio.run`` refuses to start."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 @pytest.fixture
@@ -71,7 +82,7 @@ def test_concurrent_single_scans_each_stored_once(platform: Platform, city: Exam
     async def all_windows() -> list[list[EventOutcome]]:
         return list(await asyncio.gather(*(window(w) for w in range(windows))))
 
-    results = asyncio.run(all_windows())
+    results = _run(all_windows())
     for w, outs in enumerate(results):
         assert [o.status for o in outs] == ["accepted", "duplicate"] * len(per_window[w])
         firsts = outs[::2]
@@ -92,7 +103,7 @@ def test_single_scan_needs_a_station_role(platform: Platform, city: ExampleCity,
                                           clock: FixedClock) -> None:
     courier = Principal("u-c", "c", Role.COURIER, None)
     with pytest.raises(PermissionDenied):
-        asyncio.run(platform.sampling.submit_one(courier, StationEvent(
+        _run(platform.sampling.submit_one(courier, StationEvent(
             str(uuid.uuid4()), EventKind.OPEN_TUBE, city.sites["140106"], clock.now(),
             barcode=next(barcodes(9100)), mode=10)))
 
@@ -130,7 +141,7 @@ def test_events_arriving_during_a_write_go_together_into_the_next() -> None:
         release.set()
         return list(await asyncio.gather(lead, *others))
 
-    outs = asyncio.run(scenario())
+    outs = _run(scenario())
     assert [o.event_id for o in outs] == [f"e{n}" for n in range(6)]
     # the first alone; the five that queued meanwhile, at most three a transaction
     assert groups == [["e0"], ["e1", "e2", "e3"], ["e4", "e5"]]
@@ -160,7 +171,7 @@ def test_a_failing_group_is_written_one_by_one() -> None:
         release.set()
         return list(await asyncio.gather(lead, *others, return_exceptions=True))
 
-    outs = asyncio.run(scenario())
+    outs = _run(scenario())
     assert [getattr(o, "status", None) for o in outs] == ["accepted", "accepted", None,
                                                            "accepted"]
     assert isinstance(outs[2], RuntimeError) and "disk full" in str(outs[2])
@@ -187,5 +198,5 @@ def test_a_caller_going_away_does_not_stop_the_others() -> None:
         release.set()
         return await second
 
-    assert asyncio.run(scenario()).event_id == "e1"
+    assert _run(scenario()).event_id == "e1"
     assert written == ["e0", "e1"]  # the departed caller's event was still written
