@@ -39,7 +39,7 @@ from typing import Any
 import httpx
 
 from bench.machine import describe
-from bench.server import free_port
+from bench.server import Server, process_tree
 from bench.world import fresh_database_url
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,30 +47,7 @@ HESUAN = [sys.executable, "-c", "from hesuan.entrypoints.cli import main; main()
 PASSWORD = "hesuan-demo-2022"  # the synthetic city's demo accounts (hesuan.sim.example)
 RSS_FLOOR_MB = 500.0
 GENERATE_FLOOR_S = 180.0
-
-
-def _tree(root: int) -> dict[int, str]:
-    """The live processes under ``root`` (itself included): pid -> command name."""
-    parents: dict[int, int] = {}
-    names: dict[int, str] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            head, _, rest = (entry / "stat").read_text().rpartition(")")
-        except OSError:
-            continue
-        parents[int(entry.name)] = int(rest.split()[1])
-        names[int(entry.name)] = head.partition("(")[2]
-    out = {root: names.get(root, "?")}
-    grew = True
-    while grew:
-        grew = False
-        for pid, ppid in parents.items():
-            if ppid in out and pid not in out:
-                out[pid] = names[pid]
-                grew = True
-    return out
+SECRET = "hesuan-city-bench"
 
 
 def _rss_mb(pid: int) -> float:
@@ -96,7 +73,7 @@ class RssSampler:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            for pid in _tree(self.root):
+            for pid in process_tree(self.root):
                 self.peaks[pid] = max(self.peaks.get(pid, 0.0), _rss_mb(pid))
             self._stop.wait(self._every)
 
@@ -122,32 +99,15 @@ def _step(args: list[str], env: dict[str, str], log: Path) -> dict[str, Any]:
     return {"wall_s": round(time.perf_counter() - t0, 1)} | rss
 
 
-def _serve(env: dict[str, str], log: Path, requests: int) -> dict[str, Any]:
-    port = free_port()
-    with log.open("ab") as out:
-        proc = subprocess.Popen([*HESUAN, "serve", "--host", "127.0.0.1", "--port", str(port)],
-                                env=env | {"HESUAN_SWEEP_EVERY": "P1D"}, stdout=out,
-                                stderr=subprocess.STDOUT, cwd=ROOT)
-    sampler = RssSampler(proc.pid)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not come up; see {log}")
-            time.sleep(0.2)
-        idle_mb = _rss_mb(proc.pid)
+def _serve(url: str, work: Path, requests: int) -> dict[str, Any]:
+    with Server(url, SECRET, work) as srv:
+        sampler = RssSampler(srv.pid)
+        base = f"http://127.0.0.1:{srv.port}"
+        idle_mb = _rss_mb(srv.pid)
         timings: dict[str, list[float]] = {}
         with httpx.Client(base_url=base, timeout=600) as api:
             def token(user: str) -> dict[str, str]:
-                r = api.post("/auth/token", json={"username": user, "password": PASSWORD})
-                r.raise_for_status()
-                return {"Authorization": f"Bearer {r.json()['access_token']}"}
+                return {"Authorization": f"Bearer {srv.login(user, PASSWORD)}"}
 
             officer, admin, resident = token("officer"), token("admin"), token("resident")
             venue = token("venue")
@@ -174,7 +134,7 @@ def _serve(env: dict[str, str], log: Path, requests: int) -> dict[str, Any]:
                     if r.status_code != 200:
                         raise RuntimeError(f"{name}: HTTP {r.status_code} {r.text[:300]}")
                     timings.setdefault(name, []).append(1000 * (time.perf_counter() - t))
-                rss_after[name] = round(_rss_mb(proc.pid), 1)
+                rss_after[name] = round(_rss_mb(srv.pid), 1)
 
             timed("GET /web/dashboard (command centre)", lambda: web.get("/web/dashboard"))
             timed("GET /web/dashboard.json", lambda: web.get("/web/dashboard.json"))
@@ -202,12 +162,6 @@ def _serve(env: dict[str, str], log: Path, requests: int) -> dict[str, Any]:
                                     "max": round(max(v), 1), "n": len(v),
                                     "rss_after_mb": rss_after[k]}
                                 for k, v in timings.items()}}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def main() -> None:
@@ -235,7 +189,7 @@ def main() -> None:
     else:
         url = fresh_database_url(args.backend, work, args.pg_url)
     env = os.environ.copy() | {
-        "HESUAN_DATABASE_URL": url, "HESUAN_SECRET_KEY": "hesuan-city-bench",
+        "HESUAN_DATABASE_URL": url, "HESUAN_SECRET_KEY": SECRET,
         "HESUAN_ENVIRONMENT": "development", "HESUAN_KEY_FILE": str(work / "secret.key"),
         "HESUAN_PASS_KEY_DIR": str(work / "keys"), "HESUAN_SMS_SENDER": "file",
         "HESUAN_SMS_FILE": str(work / "sms.jsonl")}
@@ -268,7 +222,7 @@ def main() -> None:
     result["roster_snapshot"] = _step(["roster", "snapshot"], env, log)
     print(f"  {result['roster_snapshot']}", flush=True)
     print("serving ...", flush=True)
-    result["serve"] = _serve(env, log, args.requests)
+    result["serve"] = _serve(url, work, args.requests)
     print(json.dumps(result["serve"], indent=2), flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2) + "\n")

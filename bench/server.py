@@ -15,7 +15,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-__all__ = ["Server", "cpu_seconds", "free_port"]
+__all__ = ["Server", "cpu_seconds", "free_port", "process_tree"]
 
 _SERVE = "from hesuan.entrypoints.cli import main; main()"
 
@@ -27,24 +27,40 @@ def free_port() -> int:
 
 
 def _stat(pid: int) -> list[str] | None:
+    """The fields of ``/proc/<pid>/stat`` after the command name (index 1: the parent's pid,
+    11 and 12: user and system CPU ticks); None when the process is gone."""
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return None
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process and its live children (the worker processes of
-    ``serve --workers N``), from Linux ``/proc``; 0.0 where unavailable."""
-    fields = _stat(pid)
-    if fields is None:
-        return 0.0
-    ticks = int(fields[11]) + int(fields[12])
+def process_tree(root: int) -> list[int]:
+    """``root`` and every live process under it (Linux ``/proc``)."""
+    parents: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and entry.name != str(pid):
-            child = _stat(int(entry.name))
-            if child is not None and child[1] == str(pid):  # field 4: the parent's pid
-                ticks += int(child[11]) + int(child[12])
+        if entry.name.isdigit():
+            fields = _stat(int(entry.name))
+            if fields is not None:
+                parents[int(entry.name)] = int(fields[1])
+    tree, grew = [root], True
+    while grew:
+        grew = False
+        for pid, ppid in parents.items():
+            if ppid in tree and pid not in tree:
+                tree.append(pid)
+                grew = True
+    return tree
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and the live processes under it (the worker
+    processes of ``serve --workers N``), from Linux ``/proc``; 0.0 where unavailable."""
+    ticks = 0
+    for p in process_tree(pid):
+        fields = _stat(p)
+        if fields is not None:
+            ticks += int(fields[11]) + int(fields[12])
     return ticks / os.sysconf("SC_CLK_TCK")
 
 

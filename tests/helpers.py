@@ -1,20 +1,29 @@
-"""Test helpers: an API client logged in per role, and station-event builders."""
+"""Test helpers: an API client logged in per role, station-event builders, and the real server
+(``hesuan serve``) started in a subprocess."""
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
+import httpx
 from fastapi.testclient import TestClient
 
 from hesuan.adapters.clock import FixedClock
 from hesuan.bootstrap import Platform
 from hesuan.sim.example import DEMO_PASSWORD, ExampleCity
 
-__all__ = ["Api", "Station", "barcodes", "boxes"]
+__all__ = ["HESUAN", "Api", "Station", "barcodes", "boxes", "free_port", "start_server"]
+
+HESUAN = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "hesuan"
 
 
 def barcodes(start: int = 1) -> Iterator[str]:
@@ -77,3 +86,31 @@ class Station:
     def fill(self, barcode: str, codes: list[str], mode: int = 10) -> list[dict[str, Any]]:
         return [self.ev("open_tube", barcode=barcode, mode=mode)] + [
             self.ev("sample", barcode=barcode, code=c) for c in codes]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(env: dict[str, str], port: int, cwd: Path, *args: str,
+                 timeout_s: float = 30) -> subprocess.Popen[bytes]:
+    """``hesuan serve`` on 127.0.0.1:``port`` (extra ``args`` such as ``--workers 2``), with
+    ``env`` over this process's environment; returns once ``/health`` answers."""
+    log = (cwd / f"server-{time.monotonic_ns()}.log").open("wb")
+    proc = subprocess.Popen([str(HESUAN), "serve", "--host", "127.0.0.1", "--port", str(port),
+                             *args], env={**os.environ, **env}, cwd=cwd, stdout=log,
+                            stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited with {proc.returncode}: {log.name}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return proc
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    proc.kill()
+    raise AssertionError(f"server did not start within {timeout_s:g} s")

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -45,10 +44,10 @@ from hesuan.config import Settings
 from hesuan.domain.sampling import make_box_code, make_tube_barcode
 from hesuan.sim.example import DEMO_PASSWORD, seed_example_city
 from tests.conftest import PG_URL, _pg_available
+from tests.helpers import free_port, start_server
 
 pytestmark = pytest.mark.slow
 
-HESUAN = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "hesuan"
 BATCHES = 24
 TUBES_PER_BATCH = 9
 POOL = 10
@@ -110,31 +109,6 @@ def seed(database_url: str, tmp_path: Path) -> Seeded:
 
 
 # -- the server ---------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_server(env: dict[str, str], port: int, cwd: Path) -> subprocess.Popen[bytes]:
-    log = (cwd / f"server-{time.monotonic_ns()}.log").open("wb")
-    proc = subprocess.Popen([str(HESUAN), "serve", "--host", "127.0.0.1", "--port", str(port)],
-                            env={**os.environ, **env}, cwd=cwd, stdout=log,
-                            stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"server exited with {proc.returncode}: {log.name}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    proc.kill()
-    raise AssertionError("server did not start within 30 s")
 
 
 # -- the station client -------------------------------------------------------------------

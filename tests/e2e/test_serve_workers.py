@@ -6,9 +6,7 @@ stored once each, a re-sent one answered as a duplicate."""
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import subprocess
 import time
 import uuid
@@ -22,17 +20,11 @@ from hesuan.bootstrap import bootstrap
 from hesuan.config import Settings
 from hesuan.domain.sampling import make_tube_barcode
 from hesuan.sim.example import DEMO_PASSWORD, seed_example_city
+from tests.helpers import free_port, start_server
 
 pytestmark = pytest.mark.slow
 
-HESUAN = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "hesuan"
 SECRET = "workers-test-secret"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _children(pid: int) -> set[int]:
@@ -65,23 +57,10 @@ def test_two_workers_share_one_database(tmp_path: Path) -> None:
     codes = [platform.deps.codes.sign(p) for p in people]
     platform.close()
 
-    port = _free_port()
-    log = (tmp_path / "server.log").open("wb")
-    proc = subprocess.Popen([str(HESUAN), "serve", "--host", "127.0.0.1", "--port", str(port),
-                             "--workers", "2"], env={**os.environ, **env}, cwd=tmp_path,
-                            stdout=log, stderr=subprocess.STDOUT)
+    port = free_port()
+    proc = start_server(env, port, tmp_path, "--workers", "2", timeout_s=60)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, (tmp_path / "server.log").read_text()
-            assert time.monotonic() < deadline, "server did not come up"
-            time.sleep(0.2)
         deadline = time.monotonic() + 30
         while len(_children(proc.pid)) < 2:  # both workers up (plus, maybe, a helper)
             assert time.monotonic() < deadline, "two worker processes did not start"
@@ -131,7 +110,6 @@ def test_two_workers_share_one_database(tmp_path: Path) -> None:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
-        log.close()
 
     platform = bootstrap(settings, migrate=False)
     with platform.deps.uow(readonly=True) as uow:

@@ -6,7 +6,7 @@ the engine decides from the facts, and the audit counts every status decided."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -16,21 +16,12 @@ from sqlalchemy import text
 from hesuan.adapters.clock import FixedClock
 from hesuan.adapters.db.schema import from_ms
 from hesuan.adapters.db.status_store import _FACT_COLUMNS, _facts
-from hesuan.bootstrap import Platform, bootstrap
-from hesuan.config import Settings
+from hesuan.bootstrap import Platform
 from hesuan.domain.access import Principal, Role
 from hesuan.domain.status import decide
 from hesuan.services.lab import ResultInput, ResultOutcome
 from hesuan.sim.city import generate_city, person_id
-from hesuan.sim.simulate import CountingSender, simulate_round, simulation_settings
-
-
-@pytest.fixture
-def sim(settings: Settings, clock: FixedClock) -> Iterator[tuple[Platform, CountingSender]]:
-    sender = CountingSender()
-    p = bootstrap(simulation_settings(settings), clock=clock, sender=sender, migrate=False)
-    yield p, sender
-    p.close()
+from hesuan.sim.simulate import CountingSender, simulate_round
 
 
 def _check_statuses(p: Platform, clock: FixedClock) -> int:

@@ -4,7 +4,6 @@ the prevalence interval covers the true prevalence."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -12,22 +11,13 @@ from stdnum.cn import ric
 
 from hesuan.adapters.clock import FixedClock
 from hesuan.adapters.db import bulk
-from hesuan.bootstrap import Platform, bootstrap
-from hesuan.config import Settings
+from hesuan.bootstrap import Platform
 from hesuan.domain.people import IdKind
 from hesuan.domain.regions import Level
 from hesuan.services.auth import SYSTEM
 from hesuan.sim.city import CityExists, generate_city, person_id
 from hesuan.sim.example import DEMO_PASSWORD
-from hesuan.sim.simulate import FAULTS, CountingSender, simulate_round, simulation_settings
-
-
-@pytest.fixture
-def sim(settings: Settings, clock: FixedClock) -> Iterator[tuple[Platform, CountingSender]]:
-    sender = CountingSender()
-    p = bootstrap(simulation_settings(settings), clock=clock, sender=sender, migrate=False)
-    yield p, sender
-    p.close()
+from hesuan.sim.simulate import FAULTS, CountingSender, simulate_round
 
 
 def test_generated_city_is_stored_and_readable(sim: tuple[Platform, CountingSender]) -> None:

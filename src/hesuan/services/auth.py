@@ -90,14 +90,17 @@ class AuthService:
     def cached(self, token: str) -> Principal | None:
         """The principal of a token seen in the last ``PRINCIPAL_CACHE_TTL``, without touching
         the store (None: ask ``authenticate``)."""
-        hit = self._principals.get(_token_hash(token))
-        return hit[1] if hit is not None and self._d.clock.now() < hit[0] else None
+        return self._cached(_token_hash(token), self._d.clock.now())
+
+    def _cached(self, token_hash: str, now: datetime) -> Principal | None:
+        hit = self._principals.get(token_hash)
+        return hit[1] if hit is not None and now < hit[0] else None
 
     def authenticate(self, token: str) -> Principal:
         token_hash, now = _token_hash(token), self._d.clock.now()
-        hit = self._principals.get(token_hash)
-        if hit is not None and now < hit[0]:
-            return hit[1]
+        hit = self._cached(token_hash, now)
+        if hit is not None:
+            return hit
         with self._d.uow(readonly=True) as uow:
             principal = uow.principal_for_token(token_hash, now)
         if principal is None:

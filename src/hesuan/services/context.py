@@ -8,17 +8,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TypeVar
 
 from hesuan.services.ports import (
     Clock,
     CodeSigner,
     PasswordHasher,
     QrRenderer,
+    UnitOfWork,
     UnitOfWorkFactory,
     Vault,
+    WriteRace,
 )
 
-__all__ = ["Deps", "Limits"]
+__all__ = ["Deps", "Limits", "write_retrying"]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,3 +45,19 @@ class Deps:
     qr: QrRenderer
     new_id: Callable[[], str]
     limits: Limits
+
+
+def write_retrying(deps: Deps, run: Callable[[UnitOfWork], T]) -> T:
+    """``run`` in one writing transaction, committed before the answer. Up to 3 attempts: a
+    concurrent writer on PostgreSQL can win a unique key between our read and our write; the
+    retry re-reads and then rejects the losing item cleanly."""
+    for attempt in range(3):
+        try:
+            with deps.uow() as uow:
+                out = run(uow)
+                uow.commit()
+            return out
+        except WriteRace:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -42,7 +42,7 @@ from hesuan.domain.fence import (
     alert_day,
     evaluate,
 )
-from hesuan.services.context import Deps
+from hesuan.services.context import Deps, write_retrying
 from hesuan.services.ground_ports import PlaceRow
 from hesuan.services.passes import PassService
 from hesuan.services.ports import UnitOfWork, WriteRace
@@ -149,16 +149,8 @@ class FenceService:
                 else:
                     pass_hash[s.pass_text] = v.pass_hash
         active = self._zones.active()
-        for attempt in range(3):
-            try:
-                with self._d.uow() as uow:
-                    out = self._run(uow, actor, scans, now, people, pass_hash, active)
-                    uow.commit()
-                return out
-            except WriteRace:
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
+        return write_retrying(
+            self._d, lambda uow: self._run(uow, actor, scans, now, people, pass_hash, active))
 
     def _run(self, uow: UnitOfWork, actor: Principal, scans: Sequence[ScanInput],
              now: datetime, people: dict[str, str | None], pass_hash: dict[str, str | None],

@@ -134,17 +134,23 @@ class PassService:
     def verify_needs_store(self) -> bool:
         """Whether ``verify`` would read the store now (its revocation list is due a reload);
         when not, it is pure CPU and the API answers it on the event loop."""
-        cached, now = self._revoked, self._d.clock.now()
-        return cached is None or not cached[0] <= now < cached[0] + self._refresh
+        return self._fresh_revoked(self._d.clock.now()) is None
 
-    def _revoked_now(self, now: datetime) -> frozenset[str]:
+    def _fresh_revoked(self, now: datetime) -> frozenset[str] | None:
+        """The cached revocation list, unless it is due a reload."""
         cached = self._revoked
         if cached is not None and cached[0] <= now < cached[0] + self._refresh:
             return cached[1]
+        return None
+
+    def _revoked_now(self, now: datetime) -> frozenset[str]:
+        hashes = self._fresh_revoked(now)
+        if hashes is not None:
+            return hashes
         with self._lock:
-            cached = self._revoked
-            if cached is not None and cached[0] <= now < cached[0] + self._refresh:
-                return cached[1]
+            hashes = self._fresh_revoked(now)
+            if hashes is not None:
+                return hashes
             with self._d.uow(readonly=True) as uow:
                 hashes = frozenset(uow.revoked_pass_hashes(now))
             self._revoked = (now, hashes)

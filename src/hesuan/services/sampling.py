@@ -38,8 +38,8 @@ from hesuan.domain.sampling import (
     check_opening,
     check_tube_barcode,
 )
-from hesuan.services.context import Deps
-from hesuan.services.ports import BoxRow, SiteRow, StationWrites, UnitOfWork, WriteRace
+from hesuan.services.context import Deps, write_retrying
+from hesuan.services.ports import BoxRow, SiteRow, StationWrites, UnitOfWork
 from hesuan.services.status import StatusService
 
 __all__ = ["EventKind", "EventOutcome", "SamplingService", "StationEvent", "run_station_batch"]
@@ -117,20 +117,8 @@ def run_station_batch(deps: Deps, actor: Principal, size: int,
 
 def _in_transaction(deps: Deps, run: Callable[[UnitOfWork, datetime], list[EventOutcome]],
                     ) -> list[EventOutcome]:
-    """One transaction, committed before the answer. Up to 3 attempts: a concurrent writer on
-    PostgreSQL can win a unique key between our read and our write; the retry re-reads and then
-    rejects the losing event cleanly."""
     now = deps.clock.now()
-    for attempt in range(3):
-        try:
-            with deps.uow() as uow:
-                outcomes = run(uow, now)
-                uow.commit()
-            return outcomes
-        except WriteRace:
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")  # pragma: no cover
+    return write_retrying(deps, lambda uow: run(uow, now))
 
 
 #: One station event with the principal who sent it (a group commit mixes windows and sites).

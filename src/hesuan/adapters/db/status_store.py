@@ -39,6 +39,9 @@ _FACT_COLUMNS = (
     "ps.exempt_reason, ps.override_colour, ps.override_until, ps.override_reason, "
     "ps.arrival_at, ps.arrival_risk, ps.zone_kind, ps.zone_colour, ps.zone_id"
 )
+#: The facts of people, with their open recall; a WHERE clause follows.
+_FACTS_WHERE = (f"SELECT {_FACT_COLUMNS} FROM person_status ps LEFT JOIN recalls r "
+                "ON r.id = ps.open_recall_id AND r.status = 'open' WHERE ")
 # No special facts and not yet past due + grace: the engine decides green (R-DEFAULT) for such
 # people, so the set-based fast path may decide them without it. Unqualified column names: the
 # fragment is used in a one-table UPDATE and in a join where these names are unambiguous.
@@ -151,13 +154,17 @@ class StatusStoreMixin:
             "FROM pick WHERE pick.pid = person_status.person_id AND ("
             f"COALESCE(person_status.policy_id, '') <> COALESCE({col('id')}, '') OR "
             f"COALESCE(person_status.policy_version, 0) <> COALESCE({col('v')}, 0))")
+        return self._changed(text(sql), params)
+
+    def _changed(self, stmt: Any, params: Any) -> int:
+        """Run an UPDATE and return how many rows it changed (also used by the rest of the
+        unit of work). SQLite's driver reports no rowcount for a statement that does not start
+        with UPDATE, nor summed over an executemany; its change counter does."""
         if self._pg:
-            return int(self.conn.execute(text(sql), params).rowcount)
-        # SQLite's driver reports no rowcount for a statement starting with WITH; its change
-        # counter does
+            return int(self.conn.execute(stmt, params).rowcount)
         raw: Any = self.conn.connection.driver_connection
         before = raw.total_changes
-        self.conn.execute(text(sql), params)
+        self.conn.execute(stmt, params)
         return int(raw.total_changes - before)
 
     # -- rules -----------------------------------------------------------------------------
@@ -221,8 +228,7 @@ class StatusStoreMixin:
             # not a scan of all samples, nor a list of every member of the batch
             where += (" AND EXISTS (SELECT 1 FROM samples s CROSS JOIN tmp_results t "
                       "WHERE s.person_id = ps.person_id AND t.tube_id = s.tube_id)")
-        sql = (f"SELECT {_FACT_COLUMNS} FROM person_status ps LEFT JOIN recalls r "
-               "ON r.id = ps.open_recall_id AND r.status = 'open' WHERE ")
+        sql = _FACTS_WHERE
         if person_ids is not None:
             # the given people the fast paths just decided are no longer stale: skip them (the
             # engine would decide the same); people with special facts are always decided
@@ -245,17 +251,14 @@ class StatusStoreMixin:
         """Facts of everyone the set-based fast paths do not decide, in person-id order after
         ``after`` (for deciding everyone afresh, page by page)."""
         rows = self.conn.execute(text(
-            f"SELECT {_FACT_COLUMNS} FROM person_status ps LEFT JOIN recalls r "
-            "ON r.id = ps.open_recall_id AND r.status = 'open' WHERE ps.person_id > :after "
-            f"AND NOT ({_PLAIN}) AND NOT ({_PLAIN_OVERDUE}) ORDER BY ps.person_id LIMIT :lim"),
+            f"{_FACTS_WHERE}ps.person_id > :after AND NOT ({_PLAIN}) "
+            f"AND NOT ({_PLAIN_OVERDUE}) ORDER BY ps.person_id LIMIT :lim"),
             {"now": to_ms(now), "after": after, "lim": limit})
         return [(r[0], _facts(r)) for r in rows]
 
     def facts_of(self, person_id: str) -> Facts | None:
-        r = self.conn.execute(text(
-            f"SELECT {_FACT_COLUMNS} FROM person_status ps LEFT JOIN recalls r "
-            "ON r.id = ps.open_recall_id AND r.status = 'open' WHERE ps.person_id = :pid"),
-            {"pid": person_id}).first()
+        r = self.conn.execute(text(_FACTS_WHERE + "ps.person_id = :pid"),
+                              {"pid": person_id}).first()
         return None if r is None else _facts(r)
 
     def write_statuses(self, rows: Sequence[tuple[str, Status]], now: datetime) -> None:

@@ -630,17 +630,6 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
                 "recalls_resolved": resolved, "pools_closed": closed,
                 "statuses_decided": int(decided)}
 
-    def _changed(self, stmt: Any, params: Any) -> int:
-        """Run an UPDATE and return how many rows it changed. (SQLite's driver reports no
-        rowcount for a statement that does not start with UPDATE, nor summed over an
-        executemany; its change counter does.)"""
-        if self._pg:
-            return int(self.conn.execute(stmt, params).rowcount)
-        raw: Any = self.conn.connection.driver_connection
-        before = raw.total_changes
-        self.conn.execute(stmt, params)
-        return int(raw.total_changes - before)
-
     def _close_pools(self, pool_ids: set[str], now: datetime) -> int:
         if not pool_ids:
             return 0

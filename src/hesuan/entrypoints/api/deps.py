@@ -16,13 +16,18 @@ from hesuan.bootstrap import Platform
 from hesuan.domain.access import Principal
 from hesuan.domain.errors import NotAuthenticated
 
-__all__ = ["Me", "PlatformDep", "current_principal", "get_platform"]
+__all__ = ["Me", "PlatformDep", "current_principal", "get_platform", "platform_of"]
 
 # The dependencies are ``async`` so as not to cost each request a trip through the thread
 # pool; only a principal missing from the cache is read from the store, in the pool.
-async def get_platform(request: Request) -> Platform:
+def platform_of(request: Request) -> Platform:
+    """The platform the app was built with (for routes that skip the dependency machinery)."""
     platform: Platform = request.app.state.platform
     return platform
+
+
+async def get_platform(request: Request) -> Platform:
+    return platform_of(request)
 
 
 PlatformDep = Annotated[Platform, Depends(get_platform)]
@@ -37,7 +42,7 @@ class _BearerPrincipal(HTTPBearer):
         if creds is None:
             raise NotAuthenticated("an Authorization: Bearer token is required",
                                    code="missing_token")
-        platform: Platform = request.app.state.platform
+        platform = platform_of(request)
         hit = platform.auth.cached(creds.credentials)
         if hit is not None:
             return hit

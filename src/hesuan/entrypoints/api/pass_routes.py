@@ -16,9 +16,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from hesuan.bootstrap import Platform
 from hesuan.domain.passes import Verdict
-from hesuan.entrypoints.api.deps import Me, PlatformDep
+from hesuan.entrypoints.api.deps import Me, PlatformDep, platform_of
 
 __all__ = ["router"]
 
@@ -75,7 +74,7 @@ async def verify(me: Me, request: Request, body: VerifyIn) -> Response:
     # The venues' hot path: a check is ~0.1 ms of CPU, so it runs on the event loop (unless
     # the revocation list is due a reload), and the answer is serialised once, here, rather
     # than validated again against the response model.
-    platform: Platform = request.app.state.platform
+    platform = platform_of(request)
     if platform.passes.verify_needs_store():
         verdict = await run_in_threadpool(platform.passes.verify, me, body.text)
     else:
