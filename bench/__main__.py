@@ -44,12 +44,16 @@ class Tier:
     single_tubes: int  # tubes per connection per run (11 requests each)
     time_limit_s: float  # per HTTP run; the load generator stops by itself at this limit
     runs: int
+    # stations posting batches at once against `serve --workers N`: enough connections for
+    # the kernel's hash to spread them evenly over the workers' sockets (same events in all)
+    worker_batch_clients: int = 16
 
 
 TIERS = {
     "toy": Tier(people=2_000, sites=2, raw_rows=20_000, health_requests=1_000,
                 health_connections=4, wrk_seconds=1, batch_clients=2, batch_batches=1,
-                single_connections=4, single_tubes=2, time_limit_s=15, runs=1),
+                single_connections=4, single_tubes=2, time_limit_s=15, runs=1,
+                worker_batch_clients=2),
     "small": Tier(people=100_000, sites=4, raw_rows=200_000, health_requests=20_000,
                   health_connections=16, wrk_seconds=5, batch_clients=4, batch_batches=10,
                   single_connections=16, single_tubes=25, time_limit_s=60, runs=3),
@@ -64,8 +68,9 @@ def log(msg: str) -> None:
 
 
 def bench_backend(backend: str, tier: Tier, pg_url: str, workdir: Path, use_wrk: bool,
-                  only: set[str], verify_workers: int = 2,
+                  only: set[str], verify_workers: int = 2, scan_workers: int = 1,
                   ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, Any]]:
+    workdir = workdir.resolve()  # the server runs elsewhere: a relative SQLite path would miss
     workdir.mkdir(parents=True, exist_ok=True)
     url = fresh_database_url(backend, workdir, pg_url)
     log(f"{backend}: set-up, {tier.people:,} people, {tier.sites} sites")
@@ -73,7 +78,8 @@ def bench_backend(backend: str, tier: Tier, pg_url: str, workdir: Path, use_wrk:
     log(f"{backend}: set-up done {world.setup_s}")
     res: dict[str, list[dict[str, Any]]] = {k: [] for k in (
         "raw_insert", "health_wrk", "health", "batch_scans", "single_scans", "fanout",
-        "verify", "verify_workers", "verify_workers_wrk")}
+        "verify", "verify_workers", "verify_workers_wrk", "batch_scans_workers",
+        "single_scans_workers")}
     try:
         with Server(url, SECRET, workdir) as srv:
             tokens = [srv.login(world.sampler(k).username, PASSWORD) for k in range(tier.sites)]
@@ -117,6 +123,34 @@ def bench_backend(backend: str, tier: Tier, pg_url: str, workdir: Path, use_wrk:
                         world, srv, tokens, requests=tier.health_requests,
                         connections=tier.health_connections, time_limit_s=tier.time_limit_s))
                     log(f"{tag}: /verify {res['verify'][-1]}")
+        if scan_workers > 1 and only & {"batch", "single"}:
+            # the same station traffic against `serve --workers N`: the processes parse and
+            # decide in parallel and take turns at SQLite's one write lock
+            with Server(url, SECRET, workdir, workers=scan_workers) as srv:
+                tokens = [srv.login(world.sampler(k).username, PASSWORD)
+                          for k in range(tier.sites)]
+                R.health_client(srv, 400, 4, 10)  # warm-up: every worker starts
+                if "batch" in only:
+                    R.batch_scans(world, srv, tokens, clients=2, batches=1, time_limit_s=30)
+                if "single" in only:
+                    R.single_scans(world, srv, tokens, connections=4, tubes_per_connection=2,
+                                   time_limit_s=30)
+                bc = tier.worker_batch_clients
+                for r in range(tier.runs):
+                    tag = f"{backend} run {r + 1}/{tier.runs}, {scan_workers} workers"
+                    if "batch" in only:
+                        res["batch_scans_workers"].append(R.batch_scans(
+                            world, srv, tokens, clients=bc,
+                            batches=max(1, tier.batch_batches * tier.batch_clients // bc),
+                            time_limit_s=tier.time_limit_s)
+                            | {"workers": scan_workers})
+                        log(f"{tag}: batch scans {res['batch_scans_workers'][-1]}")
+                    if "single" in only:
+                        res["single_scans_workers"].append(R.single_scans(
+                            world, srv, tokens, connections=tier.single_connections,
+                            tubes_per_connection=tier.single_tubes,
+                            time_limit_s=tier.time_limit_s) | {"workers": scan_workers})
+                        log(f"{tag}: single scans {res['single_scans_workers'][-1]}")
         if "verify" in only and verify_workers > 1:
             # pass checks are read-only: the deployment for venues runs several processes
             with Server(url, SECRET, workdir, workers=verify_workers) as srv:
@@ -158,6 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--strict", action="store_true", help="exit 1 when a floor is missed")
     ap.add_argument("--verify-workers", type=int, default=2,
                     help="server processes for the second /verify figure (1: skip it)")
+    ap.add_argument("--scan-workers", type=int, default=2,
+                    help="server processes for the second batch and single-scan figures "
+                         "(1: skip them)")
     ap.add_argument("--single-connections", type=int, default=None,
                     help="windows scanning one event a request at once (default: tier's)")
     args = ap.parse_args(argv)
@@ -179,7 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     for backend in backends:
         runs, setup = bench_backend(backend, tier, args.pg_url, args.workdir / backend,
-                                    not args.no_wrk, only, args.verify_workers)
+                                    not args.no_wrk, only, args.verify_workers,
+                                    args.scan_workers)
         result["backends"][backend] = summarise(backend, runs)
         result["setup"][backend] = setup
     result["wall_s"] = round(time.perf_counter() - t0, 1)

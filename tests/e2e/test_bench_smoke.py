@@ -27,7 +27,8 @@ def test_bench_runs_at_toy_size(tmp_path: Path) -> None:
                       ("batch_scans", "scans_per_s"), ("single_scans", "rate_per_s"),
                       ("fanout", "people_per_s")]:
         assert figures[name]["median"][key] > 0, name
-    for name in ("health", "batch_scans", "single_scans"):
+    for name in ("health", "batch_scans", "single_scans", "batch_scans_workers",
+                 "single_scans_workers"):
         assert all(r["errors"] == 0 for r in figures[name]["runs"]), name
     assert figures["fanout"]["median"]["people"] == 2000
     assert figures["batch_scans"]["floors"] and figures["fanout"]["floors"]

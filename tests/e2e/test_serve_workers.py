@@ -1,12 +1,14 @@
-"""``hesuan serve --workers 2`` (the deployment for read-heavy load: venues checking passes):
-the real server with two worker processes on one SQLite file; over fresh connections (which the
-kernel spreads over the workers) a token is honoured, an issued pass is checked valid, a
-revoked pass is refused once the workers' revocation lists reload (5 s), and single scans are
-stored once each, a re-sent one answered as a duplicate."""
+"""``hesuan serve --workers 2``: the real server with two worker processes on one SQLite file;
+over fresh connections (which the kernel spreads over the workers' own sockets) a token is
+honoured, an issued pass is checked valid, both workers do work, a revoked pass is refused once
+the workers' revocation lists reload (5 s), and single scans are stored once each, a re-sent one
+answered as a duplicate; a killed worker is replaced; a taken port stops the server."""
 
 from __future__ import annotations
 
+import os
 import signal
+import socket
 import subprocess
 import time
 import uuid
@@ -19,6 +21,7 @@ import pytest
 from hesuan.bootstrap import bootstrap
 from hesuan.config import Settings
 from hesuan.domain.sampling import make_tube_barcode
+from hesuan.entrypoints.api.workers import serve_workers
 from hesuan.sim.example import DEMO_PASSWORD, seed_example_city
 from tests.helpers import free_port, start_server
 
@@ -38,6 +41,23 @@ def _children(pid: int) -> set[int]:
             if stat[1] == str(pid):
                 out.add(int(entry.name))
     return out
+
+
+def _workers(pid: int) -> set[int]:
+    """The worker processes of server ``pid`` (not multiprocessing's resource tracker)."""
+    out = set()
+    for child in _children(pid):
+        try:
+            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                out.add(child)
+        except OSError:
+            continue
+    return out
+
+
+def _cpu_ticks(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(stat[11]) + int(stat[12])  # utime + stime
 
 
 def test_two_workers_share_one_database(tmp_path: Path) -> None:
@@ -62,7 +82,7 @@ def test_two_workers_share_one_database(tmp_path: Path) -> None:
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
-        while len(_children(proc.pid)) < 2:  # both workers up (plus, maybe, a helper)
+        while len(_workers(proc.pid)) < 2:  # both workers up
             assert time.monotonic() < deadline, "two worker processes did not start"
             time.sleep(0.2)
 
@@ -77,9 +97,13 @@ def test_two_workers_share_one_database(tmp_path: Path) -> None:
         assert issued.status_code == 200, issued.text
         text = issued.json()["pass"]
         # a fresh connection each time: the kernel spreads them over both workers
-        for _ in range(20):
+        workers = _workers(proc.pid)
+        before = {w: _cpu_ticks(w) for w in workers}
+        for _ in range(60):
             r = httpx.post(f"{base}/verify", json={"pass": text}, headers=officer)
             assert r.status_code == 200 and r.json()["valid"] is True, r.text
+        busy = {w for w in workers if _cpu_ticks(w) > before[w]}
+        assert len(busy) >= 2, f"only {busy} of {workers} served the 60 connections"
 
         site = city.sites["140105"]
         now = datetime.now(UTC).isoformat()
@@ -104,6 +128,16 @@ def test_two_workers_share_one_database(tmp_path: Path) -> None:
         for _ in range(10):
             r = httpx.post(f"{base}/verify", json={"pass": text}, headers=officer)
             assert r.json()["valid"] is False and r.json()["reason_code"] == "revoked", r.text
+
+        # a worker that dies is replaced, and the port keeps answering meanwhile
+        victim = min(workers)
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while len(_workers(proc.pid) - workers) < 1 or victim in _workers(proc.pid):
+            assert time.monotonic() < deadline, "the killed worker was not replaced"
+            time.sleep(0.2)
+        for _ in range(10):
+            assert httpx.get(f"{base}/health").status_code == 200
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -118,3 +152,15 @@ def test_two_workers_share_one_database(tmp_path: Path) -> None:
         d = conn.exec_driver_sql("SELECT count(DISTINCT person_id) FROM samples").scalar_one()
     platform.close()
     assert (n, d) == (len(people), len(people))
+
+
+def test_a_taken_port_stops_the_workers() -> None:
+    with socket.socket() as taken:  # no SO_REUSEPORT: the workers cannot join it
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        t0 = time.monotonic()
+        status = serve_workers("hesuan.entrypoints.api.asgi:make_app", 2, "127.0.0.1", port,
+                               log_level="warning")
+    assert status == 1
+    assert time.monotonic() - t0 < 20

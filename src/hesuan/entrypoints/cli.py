@@ -243,8 +243,13 @@ def serve(host: Annotated[str | None, typer.Option()] = None,
         if n == 1:
             uvicorn.run(create_app(platform), **common)
         else:
-            uvicorn.run("hesuan.entrypoints.api.asgi:make_app", factory=True, workers=n,
-                        **common)
+            from hesuan.entrypoints.api.workers import serve_workers
+
+            host_, port_ = common.pop("host"), common.pop("port")
+            status = serve_workers("hesuan.entrypoints.api.asgi:make_app", n, host_, port_,
+                                   **common)
+            if status:
+                raise typer.Exit(status)
     finally:
         scheduler.stop()
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import re
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -462,7 +463,14 @@ def _tube_view(t: TubeState) -> dict[str, Any]:
             "status": t.status.value, "priority": t.priority}
 
 
+#: The canonical form every station sends; anything else ``uuid.UUID`` accepts is accepted too.
+_CANONICAL_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
+                             r"[0-9a-fA-F]{12}")
+
+
 def _check_event_id(event_id: str) -> None:
+    if _CANONICAL_UUID.fullmatch(event_id):  # a quarter of uuid.UUID's cost, 8,000 times a batch
+        return
     try:
         uuid.UUID(event_id)
     except ValueError:

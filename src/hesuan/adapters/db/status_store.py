@@ -10,6 +10,7 @@ Imports: SQLAlchemy, ``hesuan.adapters.db.schema``, ``hesuan.domain``, ``hesuan.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
@@ -54,6 +55,18 @@ _PLAIN = _NOTHING_SPECIAL + " AND (next_due_at IS NULL OR next_due_at + grace_ms
 # ... and past due + grace: the engine decides the overdue rule alone for such people.
 _PLAIN_OVERDUE = (_NOTHING_SPECIAL
                   + " AND next_due_at IS NOT NULL AND next_due_at + grace_ms <= :now")
+
+#: ``text()`` parses its SQL for parameters each time it is built: build each statement once
+_sql = functools.lru_cache(maxsize=256)(text)
+
+# The facts of the given people (``:vals``: an array on PostgreSQL, a JSON array on SQLite: one
+# parameter, one statement prepared once) who are still stale: the ones the fast paths just
+# decided are skipped (the engine would decide the same); special facts are always decided.
+_GIVEN_FACTS = {pg: text(
+    f"{_FACTS_WHERE}(ps.status_valid_until <= :now OR NOT ({_PLAIN}) AND NOT ({_PLAIN_OVERDUE})) "
+    + ("AND ps.person_id = ANY(:vals)" if pg
+       else "AND ps.person_id IN (SELECT value FROM json_each(:vals))"))
+    for pg in (False, True)}
 
 
 def _dt(ms: int | None) -> datetime | None:
@@ -125,7 +138,7 @@ class StatusStoreMixin:
                        f"a{i}": p.overdue_action.value, f"start{i}": to_ms(p.valid_from)}
 
         if not whens:
-            return int(self.conn.execute(text(
+            return int(self.conn.execute(_sql(
                 "UPDATE person_status SET policy_id = NULL, policy_version = NULL, "
                 "interval_ms = NULL, grace_ms = NULL, lead_ms = NULL, overdue_action = NULL, "
                 "next_due_at = NULL, status_valid_until = :now WHERE policy_id IS NOT NULL"),
@@ -191,7 +204,7 @@ class StatusStoreMixin:
     def refresh_plain(self, now: datetime, everyone: bool = False) -> int:
         """Set the status of every stale person with no special facts in one statement: green,
         valid until their due time plus grace (what the engine decides for such facts)."""
-        return int(self.conn.execute(text(
+        return int(self.conn.execute(_sql(
             "UPDATE person_status SET colour = 'green', "
             "reasons = CASE test_state WHEN 'sampled' THEN 'awaiting_result' "
             "  WHEN 'negative' THEN 'up_to_date' ELSE 'not_yet_tested' END, "
@@ -206,7 +219,7 @@ class StatusStoreMixin:
         """The second common case in one statement: stale people with nothing special who are
         past due + grace get the overdue rule's colour (or their policy's overdue action) and
         no time-based expiry, as the engine decides."""
-        return int(self.conn.execute(text(
+        return int(self.conn.execute(_sql(
             "UPDATE person_status SET "
             "colour = COALESCE(:colour, overdue_action, 'yellow'), reasons = 'overdue', "
             "rule_id = :rid, rule_version = :rv, evidence = NULL, status_at = :now, "
@@ -228,36 +241,30 @@ class StatusStoreMixin:
             # not a scan of all samples, nor a list of every member of the batch
             where += (" AND EXISTS (SELECT 1 FROM samples s CROSS JOIN tmp_results t "
                       "WHERE s.person_id = ps.person_id AND t.tube_id = s.tube_id)")
-        sql = _FACTS_WHERE
         if person_ids is not None:
-            # the given people the fast paths just decided are no longer stale: skip them (the
-            # engine would decide the same); people with special facts are always decided
-            sql += (f"(ps.status_valid_until <= :now OR NOT ({_PLAIN}) "
-                    f"AND NOT ({_PLAIN_OVERDUE})) AND ")
             out: list[tuple[str, Facts]] = []
             for i in range(0, len(person_ids), 5000):
                 part = list(person_ids[i:i + 5000])
-                marks = ", ".join(f":p{j}" for j in range(len(part)))
-                rows = self.conn.execute(text(sql + f"ps.person_id IN ({marks})"),
-                                         params | {f"p{j}": v for j, v in enumerate(part)})
+                vals = part if self._pg else json.dumps(part)
+                rows = self.conn.execute(_GIVEN_FACTS[self._pg], params | {"vals": vals})
                 out.extend((r[0], _facts(r)) for r in rows)
             return out
-        rows = self.conn.execute(text(sql + where + " ORDER BY ps.status_valid_until LIMIT :lim"),
-                                 params)
+        rows = self.conn.execute(_sql(_FACTS_WHERE + where
+                                      + " ORDER BY ps.status_valid_until LIMIT :lim"), params)
         return [(r[0], _facts(r)) for r in rows]
 
     def special_facts(self, now: datetime, after: str,
                       limit: int) -> list[tuple[str, Facts]]:
         """Facts of everyone the set-based fast paths do not decide, in person-id order after
         ``after`` (for deciding everyone afresh, page by page)."""
-        rows = self.conn.execute(text(
+        rows = self.conn.execute(_sql(
             f"{_FACTS_WHERE}ps.person_id > :after AND NOT ({_PLAIN}) "
             f"AND NOT ({_PLAIN_OVERDUE}) ORDER BY ps.person_id LIMIT :lim"),
             {"now": to_ms(now), "after": after, "lim": limit})
         return [(r[0], _facts(r)) for r in rows]
 
     def facts_of(self, person_id: str) -> Facts | None:
-        r = self.conn.execute(text(_FACTS_WHERE + "ps.person_id = :pid"),
+        r = self.conn.execute(_sql(_FACTS_WHERE + "ps.person_id = :pid"),
                               {"pid": person_id}).first()
         return None if r is None else _facts(r)
 
@@ -266,7 +273,7 @@ class StatusStoreMixin:
             return
         ct = "CAST(:ev AS json)" if self._pg else ":ev"
 
-        self.conn.execute(text(
+        self.conn.execute(_sql(
             "UPDATE person_status SET colour = :c, reasons = :r, rule_id = :rid, "
             f"rule_version = :rv, evidence = {ct}, status_at = :now, status_valid_until = :vu "
             "WHERE person_id = :pid"),
@@ -293,7 +300,7 @@ class StatusStoreMixin:
         waiting."""
         if not self._pg:
             return True
-        return bool(self.conn.execute(text("SELECT pg_try_advisory_xact_lock(74110002)"))
+        return bool(self.conn.execute(_sql("SELECT pg_try_advisory_xact_lock(74110002)"))
                     .scalar())
 
     _REMIND = ("next_due_at > :now AND next_due_at <= :horizon AND next_due_at - lead_ms <= :now "
@@ -305,7 +312,7 @@ class StatusStoreMixin:
         """People inside their reminder lead not yet reminded for this due time. The range on
         the indexed ``next_due_at`` (bounded by the longest lead) keeps the read to the due."""
         n = to_ms(now)
-        rows = self.conn.execute(text(
+        rows = self.conn.execute(_sql(
             f"SELECT person_id, next_due_at FROM person_status WHERE {self._REMIND} LIMIT :lim"),
             {"now": n, "horizon": n + max_lead_ms, "lim": limit}).all()
         return [(r[0], r[1]) for r in rows]
@@ -314,7 +321,7 @@ class StatusStoreMixin:
         """Record the reminder for every person ``due_for_reminder`` returned (one statement;
         used when that read was not cut short by its limit)."""
         n = to_ms(now)
-        return int(self.conn.execute(text(
+        return int(self.conn.execute(_sql(
             f"UPDATE person_status SET reminded_due_at = next_due_at WHERE {self._REMIND}"),
             {"now": n, "horizon": n + max_lead_ms}).rowcount)
 
@@ -351,12 +358,12 @@ class StatusStoreMixin:
 
     def mark_reminded(self, rows: Sequence[tuple[str, int]]) -> None:
         if rows:
-            self.conn.execute(text("UPDATE person_status SET reminded_due_at = :due "
+            self.conn.execute(_sql("UPDATE person_status SET reminded_due_at = :due "
                                    "WHERE person_id = :pid"),
                               [{"pid": p, "due": d} for p, d in rows])
 
     def purge_venue_checks(self, before: datetime) -> int:
-        return int(self.conn.execute(text("DELETE FROM venue_checks WHERE at < :t"),
+        return int(self.conn.execute(_sql("DELETE FROM venue_checks WHERE at < :t"),
                                      {"t": to_ms(before)}).rowcount)
 
     # -- exemptions, overrides, arrivals ---------------------------------------------------

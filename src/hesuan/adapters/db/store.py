@@ -9,8 +9,11 @@ Imports: SQLAlchemy, ``hesuan.adapters.db``, ``hesuan.services.ports``, ``hesuan
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import json
+import operator
+import os
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -25,7 +28,9 @@ from sqlalchemy import (
     Table,
     bindparam,
     delete,
+    func,
     insert,
+    literal_column,
     select,
     text,
 )
@@ -75,7 +80,7 @@ from hesuan.services.ports import (
     WriteRace,
 )
 
-__all__ = ["SqlUnitOfWork", "SqlUnitOfWorkFactory"]
+__all__ = ["SqlUnitOfWork", "SqlUnitOfWorkFactory", "WriteTurn"]
 
 #: Keep IN-lists under SQLite's default limit of 32,766 bound variables.
 _CHUNK = 10000
@@ -91,14 +96,47 @@ def _iso(ms: int | None) -> str | None:
     return None if ms is None else from_ms(ms).isoformat().replace("+00:00", "Z")
 
 
+class WriteTurn:
+    """Whose turn it is to write a SQLite database: one thread of one process at a time.
+
+    SQLite has one writer. Waiting in its busy handler costs idle time, as the handler sleeps
+    1, 2, 5, ... 100 ms between retries (16 threads: ~70 writes/s, p99 in seconds; see
+    BENCHMARKS.md). Writers instead queue here and are woken the moment the turn is free:
+    threads of this process on a lock, and processes (``serve --workers N`` on one file) on an
+    advisory ``flock`` of ``<database>-writer``. Re-entrant in one thread. Writers that do not
+    take turns (another program) are still kept out by SQLite's own lock."""
+
+    def __init__(self, lock_file: str | None) -> None:
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._fd = (os.open(lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                    if lock_file else None)
+
+    def acquire(self) -> None:
+        self._lock.acquire()
+        self._depth += 1
+        if self._depth == 1 and self._fd is not None:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX)  # releases the GIL while it waits
+            except BaseException:
+                self._depth -= 1
+                self._lock.release()
+                raise
+
+    def release(self) -> None:
+        self._depth -= 1
+        if self._depth == 0 and self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._lock.release()
+
+
 class SqlUnitOfWorkFactory:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        # SQLite has one writer at a time. Writers of this process queue on this lock, woken
-        # as soon as it is free, instead of in SQLite's busy handler, which sleeps 1, 2, 5, ...
-        # 100 ms between retries (16 threads: ~70 writes/s, p99 in seconds; see BENCHMARKS.md).
-        # Other processes still wait through busy_timeout.
-        self._write_lock = threading.RLock() if engine.dialect.name == "sqlite" else None
+        self._write_lock: WriteTurn | None = None
+        if engine.dialect.name == "sqlite":
+            db = engine.url.database
+            self._write_lock = WriteTurn(f"{db}-writer" if db and db != ":memory:" else None)
 
     def __call__(self, *, readonly: bool = False) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.engine, readonly, None if readonly else self._write_lock)
@@ -106,7 +144,7 @@ class SqlUnitOfWorkFactory:
 
 class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundStoreMixin):
     def __init__(self, engine: Engine, readonly: bool,
-                 write_lock: threading.RLock | None = None) -> None:
+                 write_lock: WriteTurn | None = None) -> None:
         self._engine = engine
         self._readonly = readonly
         self._pg = engine.dialect.name == "postgresql"
@@ -151,7 +189,12 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
         out: list[Any] = []
         for part in _chunks(vals):
             if where is None:
-                out.extend(self.conn.execute(_select_in(column, cols), {"vals": part}).all())
+                if not self._pg and isinstance(part[0], bytes):  # JSON carries no bytes
+                    stmt = _select_in_expanding(column, cols)
+                    out.extend(self.conn.execute(stmt, {"vals": part}).all())
+                    continue
+                out.extend(self.conn.execute(_select_in(column, cols, self._pg),
+                                             {"vals": _vals(part, self._pg)}).all())
             else:
                 stmt = select(*cols).where(column.in_(part)).where(where)
                 out.extend(self.conn.execute(stmt).all())
@@ -292,7 +335,7 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
         ids = list(person_ids)
         out: dict[str, PersonFactsRow] = {}
         for part in _chunks(ids):
-            for r in self.conn.execute(_PERSON_FACTS, {"vals": part}):
+            for r in self.conn.execute(_PERSON_FACTS[self._pg], {"vals": _vals(part, self._pg)}):
                 out[r[0]] = PersonFactsRow(r[1], r[2], r[3], r[4], r[5])
         return out
 
@@ -330,9 +373,11 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
     def tubes_by_barcode(self, barcodes: Iterable[str],
                          for_update: bool) -> dict[str, TubeState]:
         out: dict[str, TubeState] = {}
-        stmt = _TUBE_STATES_FOR_UPDATE if for_update and self._pg else _TUBE_STATES
+        stmt = _TUBE_STATES[self._pg]
+        if for_update and self._pg:
+            stmt = stmt.with_for_update()
         for part in _chunks(list(barcodes)):
-            for r in self.conn.execute(stmt, {"vals": part}):
+            for r in self.conn.execute(stmt, {"vals": _vals(part, self._pg)}):
                 out[r.barcode] = TubeState(r.id, r.barcode, r.site_id, r.capacity,
                                            bool(r.priority), TubeStatus(r.status), r[6],
                                            r.first_sampled_at, r.sealed_at, r.box_id)
@@ -356,6 +401,7 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
 
     def apply_station_writes(self, w: StationWrites, now: datetime) -> None:
         c = self.conn
+        now_ms = to_ms(now)
         try:
             _insert_many(c, station_events, w.events)
             if w.new_tubes:
@@ -378,7 +424,7 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
             for part in _chunks(list(w.sealed_tube_ids)):
                 c.execute(delete(open_slots).where(open_slots.c.tube_id.in_(part)))
         if w.samples:
-            c.execute(text(
+            _executemany(c, (
                 "UPDATE person_status SET last_sampled_at = :at, last_tube_id = :tube, "
                 "test_state = CASE WHEN test_state IN ('none', 'negative', 'sampled') "
                 "THEN 'sampled' ELSE test_state END, updated_at = :now, "
@@ -388,7 +434,7 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
                 "  WHEN interval_ms IS NULL THEN next_due_at ELSE :at + interval_ms END, "
                 "status_valid_until = :now "
                 "WHERE person_id = :pid AND (last_sampled_at IS NULL OR last_sampled_at <= :at)"),
-                [{"at": to_ms(s["sampled_at"]), "tube": s["tube_id"], "now": to_ms(now),
+                [{"at": to_ms(s["sampled_at"]), "tube": s["tube_id"], "now": now_ms,
                   "pid": s["person_id"]} for s in w.samples])
 
     # -- delivery --------------------------------------------------------------------------
@@ -793,17 +839,33 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
 # expanding parameters (``vals``).
 _AUDIT_LAST = select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
 _AUDIT_INSERT = insert(audit_log)
-_PERSON_FACTS = (select(people.c.id, people.c.groups, open_slots.c.tube_id,
-                        person_status.c.open_recall_id, people.c.name_masked,
-                        person_status.c.test_state)
-                 .join(person_status, person_status.c.person_id == people.c.id)
-                 .outerjoin(open_slots, open_slots.c.person_id == people.c.id)
-                 .where(people.c.id.in_(bindparam("vals", expanding=True))))
-_TUBE_STATES = select(tubes.c.id, tubes.c.barcode, tubes.c.site_id, tubes.c.capacity,
-                      tubes.c.priority, tubes.c.status, tubes.c.count, tubes.c.first_sampled_at,
-                      tubes.c.sealed_at, tubes.c.box_id
-                      ).where(tubes.c.barcode.in_(bindparam("vals", expanding=True)))
-_TUBE_STATES_FOR_UPDATE = _TUBE_STATES.with_for_update()
+def _member_of(column: Any, pg: bool) -> Any:
+    """``column`` is one of the values bound as ``:vals`` — one parameter, whatever the number
+    of values: an array on PostgreSQL (``= ANY``), a JSON array on SQLite (``json_each``).
+    SQLAlchemy's expanding ``IN`` rendered a new statement of up to 1,000 placeholders every
+    call, which SQLite then prepared afresh (9 % of a station batch's CPU; BENCHMARKS.md)."""
+    if pg:
+        return column == func.any(bindparam("vals"))
+    return column.in_(select(literal_column("value")).select_from(
+        func.json_each(bindparam("vals"))).scalar_subquery())
+
+
+def _vals(values: Sequence[Any], pg: bool) -> Any:
+    """The ``:vals`` parameter of ``_member_of``."""
+    return list(values) if pg else json.dumps(list(values))
+
+
+# by backend (``_member_of``): SQLite, PostgreSQL
+_PERSON_FACTS = {pg: (select(people.c.id, people.c.groups, open_slots.c.tube_id,
+                             person_status.c.open_recall_id, people.c.name_masked,
+                             person_status.c.test_state)
+                      .join(person_status, person_status.c.person_id == people.c.id)
+                      .outerjoin(open_slots, open_slots.c.person_id == people.c.id)
+                      .where(_member_of(people.c.id, pg))) for pg in (False, True)}
+_TUBE_STATES = {pg: select(tubes.c.id, tubes.c.barcode, tubes.c.site_id, tubes.c.capacity,
+                           tubes.c.priority, tubes.c.status, tubes.c.count,
+                           tubes.c.first_sampled_at, tubes.c.sealed_at, tubes.c.box_id,
+                           ).where(_member_of(tubes.c.barcode, pg)) for pg in (False, True)}
 # A member of a negative tube whose status the fan-out decides itself (``ps``: the status row
 # before the fan-out, ``s``: the sample, ``t``: the result): the result reaches them (it is not
 # older than their latest), it leaves them negative with no open recall (not positive; no
@@ -819,8 +881,14 @@ _FANOUT_PLAIN = (
 
 
 @functools.lru_cache(maxsize=128)
-def _select_in(column: Any, cols: tuple[Any, ...]) -> Any:
-    """SELECT cols WHERE column IN (:vals), built once per shape."""
+def _select_in(column: Any, cols: tuple[Any, ...], pg: bool) -> Any:
+    """SELECT cols WHERE column is one of :vals, built once per shape."""
+    return select(*cols).where(_member_of(column, pg))
+
+
+@functools.lru_cache(maxsize=32)
+def _select_in_expanding(column: Any, cols: tuple[Any, ...]) -> Any:
+    """SELECT cols WHERE column IN (:vals, ...), for values JSON cannot carry (bytes)."""
     return select(*cols).where(column.in_(bindparam("vals", expanding=True)))
 
 
@@ -836,9 +904,28 @@ def _insert_many(conn: Connection, table: Table, rows: Sequence[dict[str, Any]])
         conn.execute(insert(table), list(rows))
         return
     sql, names, stamps = _insert_sql(conn.dialect, table, tuple(rows[0]))
-    conn.exec_driver_sql(sql, [
-        tuple(to_ms(v) if k in stamps and isinstance(v, datetime) else v
-              for k, v in ((k, r[k]) for k in names)) for r in rows])
+    conn.exec_driver_sql(sql, _tuples(rows, names, stamps))
+
+
+def _tuples(rows: Sequence[dict[str, Any]], names: tuple[str, ...],
+            stamps: Iterable[str]) -> list[tuple[Any, ...]]:
+    """The rows as the driver's parameter tuples in ``names`` order, with the datetimes of the
+    ``stamps`` columns as epoch ms."""
+    get = operator.itemgetter(*names)
+    at = [i for i, k in enumerate(names) if k in stamps]
+    if len(names) == 1:
+        return [(get(r),) for r in rows] if not at else [
+            (to_ms(v) if isinstance(v := get(r), datetime) else v,) for r in rows]
+    if not at:
+        return [get(r) for r in rows]
+    out = []
+    for r in rows:
+        t = list(get(r))
+        for i in at:
+            if isinstance(v := t[i], datetime):
+                t[i] = to_ms(v)
+        out.append(tuple(t))
+    return out
 
 
 @functools.lru_cache(maxsize=64)
@@ -849,17 +936,41 @@ def _insert_sql(dialect: Dialect, table: Table,
     return compiled.string, tuple(compiled.positiontup or cols), stamps
 
 
+def _executemany(conn: Connection, sql: str, rows: Sequence[dict[str, Any]]) -> None:
+    """One statement (``:name`` parameters, values ready for the database) for many rows
+    through the driver's executemany: SQLAlchemy's per-row parameter processing cost more
+    than SQLite's own work on a station batch's status rows."""
+    stmt, order = _driver_sql(conn.dialect, sql)
+    if order is None:
+        conn.exec_driver_sql(stmt, list(rows))
+    else:
+        conn.exec_driver_sql(stmt, _tuples(rows, order, ()))
+
+
+@functools.lru_cache(maxsize=128)
+def _driver_sql(dialect: Dialect, sql: str) -> tuple[str, tuple[str, ...] | None]:
+    """``sql`` in the driver's parameter style, and the parameter order if positional."""
+    compiled = text(sql).compile(dialect=dialect)
+    return compiled.string, tuple(compiled.positiontup or ()) if dialect.positional else None
+
+
 def _update_many(conn: Connection, table: Table, rows: dict[str, dict[str, Any]]) -> None:
-    """UPDATE by primary key ``id`` for many rows, one executemany per set of columns."""
+    """UPDATE by primary key ``id`` for many rows, one executemany per set of columns, through
+    the driver (``_executemany``); each value goes through its column type's bind processing
+    (timestamps to epoch ms, booleans) as SQLAlchemy would do it."""
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
     for row_id, values in rows.items():
         keys = tuple(sorted(values))
         if keys:
-            groups[keys].append({"_id": row_id} | {f"_{k}": values[k] for k in keys})
+            groups[keys].append(values | {"id": row_id})
     for keys, params in groups.items():
-        stmt = (sa_update(table).where(table.c.id == bindparam("_id"))
-                .values({k: bindparam(f"_{k}", type_=table.c[k].type) for k in keys}))
-        conn.execute(stmt, params)
+        procs = [(k, p) for k in keys
+                 if (p := table.c[k].type.bind_processor(conn.dialect)) is not None]
+        if procs:
+            params = [r | {k: p(r[k]) for k, p in procs} for r in params]
+        q = conn.dialect.identifier_preparer.quote
+        sets = ", ".join(f"{q(k)} = :{k}" for k in keys)
+        _executemany(conn, f"UPDATE {q(table.name)} SET {sets} WHERE id = :id", params)
 
 
 def _json(value: dict[str, float] | None) -> str | None:
