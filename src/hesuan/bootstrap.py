@@ -8,7 +8,7 @@ Imports: everything below it (config, adapters, services).
 
 from __future__ import annotations
 
-import uuid
+import os
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
@@ -51,7 +51,9 @@ __all__ = ["Platform", "bootstrap", "new_id"]
 
 
 def new_id() -> str:
-    return uuid.uuid4().hex
+    """A new id: 128 random bits as 32 hex digits (uuid4().hex's form; a fifth of its cost,
+    which showed in a results file's 126,000 result-log rows)."""
+    return os.urandom(16).hex()
 
 
 @dataclass(frozen=True, slots=True)

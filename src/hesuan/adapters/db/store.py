@@ -490,7 +490,7 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
         c.exec_driver_sql(
             "CREATE TEMP TABLE IF NOT EXISTS tmp_members (person_id VARCHAR(32) NOT NULL, "
             "tube_id VARCHAR(32) NOT NULL, recall_id VARCHAR(32), sampled_at BIGINT NOT NULL, "
-            "result VARCHAR(10) NOT NULL, plain INTEGER NOT NULL)")
+            "result VARCHAR(10) NOT NULL, plain INTEGER NOT NULL, status_row BIGINT)")
         if not self._pg:
             c.exec_driver_sql("DELETE FROM tmp_results")
             c.exec_driver_sql("DELETE FROM tmp_members")
@@ -554,12 +554,16 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
         # the facts for which the status engine decides green (R-DEFAULT) and which
         # ``refresh_plain`` would decide next; the fan-out decides those itself, in the same
         # write, instead of marking them stale for a second UPDATE of every status row.
-        c.execute(text(
-            "INSERT INTO tmp_members (person_id, tube_id, recall_id, sampled_at, result, plain) "
-            "SELECT s.person_id, s.tube_id, s.recall_id, s.sampled_at, t.result, "
-            f"CASE WHEN {_FANOUT_PLAIN} THEN 1 ELSE 0 END FROM tmp_results t "
+        # SQLite: each member's status row by its rowid, and the members in rowid order, so
+        # that the fan-out's UPDATE walks the status table front to back instead of seeking
+        # by person id all over it (1 M people: BENCHMARKS.md)
+        row, order = ("NULL", "") if self._pg else ("ps.rowid", "")
+        c.execute(_sql(
+            "INSERT INTO tmp_members (person_id, tube_id, recall_id, sampled_at, result, plain, "
+            "status_row) SELECT s.person_id, s.tube_id, s.recall_id, s.sampled_at, t.result, "
+            f"CASE WHEN {_FANOUT_PLAIN} THEN 1 ELSE 0 END, {row} FROM tmp_results t "
             "CROSS JOIN samples s JOIN person_status ps ON ps.person_id = s.person_id "
-            "WHERE s.tube_id = t.tube_id"), {"now": now_ms})
+            f"WHERE s.tube_id = t.tube_id{order}"), {"now": now_ms})
         if self._pg:
             c.exec_driver_sql("ANALYZE tmp_members")
         # 3. negatives: set-based fan-out to every member, resolving their recalls
@@ -583,15 +587,17 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
             "status_valid_until = CASE WHEN m.plain = 0 THEN :now "
             "  WHEN person_status.next_due_at IS NULL THEN NULL "
             "  ELSE person_status.next_due_at + person_status.grace_ms END "
-            "FROM tmp_members m WHERE person_status.person_id = m.person_id "
-            "AND m.result = 'negative' AND (person_status.last_result_sampled_at IS NULL OR "
+            "FROM tmp_members m WHERE "
+            + ("person_status.person_id = m.person_id " if self._pg
+               else "person_status.rowid = m.status_row ")
+            + "AND m.result = 'negative' AND (person_status.last_result_sampled_at IS NULL OR "
             " person_status.last_result_sampled_at <= m.sampled_at)")
         if self._pg:  # one row per status row written: both counts in the same statement
-            notified, decided = c.execute(text(
+            notified, decided = c.execute(_sql(
                 f"WITH u AS ({fanout} RETURNING m.plain) "
                 "SELECT count(*), COALESCE(sum(plain), 0) FROM u"), {"now": now_ms}).one()
         else:
-            notified = self._changed(text(fanout), {"now": now_ms})
+            notified = self._changed(_sql(fanout), {"now": now_ms})
             decided = int(c.exec_driver_sql(
                 "SELECT count(DISTINCT person_id) FROM tmp_members WHERE plain = 1").scalar_one())
         # re-samples answer recalls: few rows, read once
@@ -839,6 +845,10 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
 # expanding parameters (``vals``).
 _AUDIT_LAST = select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
 _AUDIT_INSERT = insert(audit_log)
+#: ``text()`` parses its SQL for parameters each time it is built: build each statement once
+_sql = functools.lru_cache(maxsize=256)(text)
+
+
 def _member_of(column: Any, pg: bool) -> Any:
     """``column`` is one of the values bound as ``:vals`` — one parameter, whatever the number
     of values: an array on PostgreSQL (``= ANY``), a JSON array on SQLite (``json_each``).
