@@ -1,0 +1,60 @@
+"""The station-batch service in process, without HTTP: ``python -m bench.station_bench
+[--people N] [--rounds R] [--batches B]``.
+
+On a fresh SQLite bench city (``bench.world``; set-up not measured), ``R`` rounds each submit
+``B`` batches of 1,000 station events (open a tube, ten samples, box it; seal a box every 80
+tubes: what a station sends) through ``SamplingService.submit``, the call ``POST
+/scans/batch`` makes. Prints the process CPU time per event of each round and their median:
+the part of a batch scan's cost that is the service and the database, not the HTTP layer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from bench.runs import _to_event
+from bench.world import World, fresh_database_url
+from hesuan.services.sampling import StationEvent
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(prog="python -m bench.station_bench", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--people", type=int, default=100_000)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--batches", type=int, default=8)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="hesuan-station-bench-") as tmp:
+        work = Path(tmp)
+        world = World.create("sqlite", fresh_database_url("sqlite", work, ""), work,
+                             args.people, 4, log=lambda _: None)
+        try:
+            svc, actor = world.platform.sampling, world.sampler(0)
+
+            def batches(n: int) -> list[list[StationEvent]]:
+                events = [_to_event(d) for d in world.station_stream(
+                    world.sites[0], world.take_people(n * 910), boxed=True)]
+                return [events[i:i + 1000] for i in range(0, len(events), 1000)][:n]
+
+            svc.submit(actor, batches(1)[0])  # warm-up: statements compiled, caches filled
+            per_event: list[float] = []
+            for _ in range(args.rounds):
+                todo = batches(args.batches)
+                t0 = time.process_time()
+                for b in todo:
+                    outcomes = svc.submit(actor, b)
+                    if any(o.status != "accepted" for o in outcomes):
+                        raise RuntimeError("a bench event was not accepted")
+                per_event.append((time.process_time() - t0) / (len(todo) * 1000) * 1e6)
+        finally:
+            world.close()
+    print(f"people={args.people:,} CPU per event, µs: "
+          f"{', '.join(f'{x:.1f}' for x in per_event)}; median {statistics.median(per_event):.1f}")
+
+
+if __name__ == "__main__":
+    main()
