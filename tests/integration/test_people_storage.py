@@ -12,10 +12,12 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook
 
+from hesuan.adapters.clock import FixedClock
 from hesuan.bootstrap import Platform
 from hesuan.config import Settings
 from hesuan.domain.access import Principal, Role
 from hesuan.domain.errors import NotFound, PermissionDenied
+from hesuan.services.auth import SYSTEM
 from hesuan.sim.example import make_resident_id, seed_example_city
 
 ADMIN = Principal("a", "admin-test", Role.ADMIN)
@@ -108,3 +110,23 @@ def test_cli_people_import_streams_csv_and_excel(fmt: str, settings: Settings,
     assert "bad_id_number" in report and ",27," in report.replace("\n", ",")
     again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert "imported 0" in again.stderr and "already present 25" in again.stderr
+
+
+def test_several_audit_entries_in_one_transaction_keep_the_chain(platform: Platform,
+                                                                 clock: FixedClock) -> None:
+    # the chain's end is read once a transaction and carried between its appends
+    now = clock.now()
+    with platform.deps.uow() as uow:
+        for k in range(3):
+            uow.audit(now, "tester", "test.append", f"item:{k}", {"k": k})
+        uow.commit()
+    with platform.deps.uow() as uow:
+        uow.audit(now, "tester", "test.append", "item:3", {"k": 3})
+        uow.commit()
+    with platform.deps.uow() as uow:  # rolled back: its entries are gone, the chain intact
+        uow.audit(now, "tester", "test.append", "item:x", {})
+    n, broken = platform.auth.verify_audit(SYSTEM)
+    assert broken is None and n >= 4
+    with platform.deps.uow(readonly=True) as uow:
+        subjects = [e.subject for e in uow.audit_entries(0, 10_000) if e.actor == "tester"]
+    assert subjects == ["item:0", "item:1", "item:2", "item:3"]

@@ -175,17 +175,24 @@ class _GroupCommit:
                         results.append(self._run([item])[0])
                     except Exception as one:
                         results.append(one)
+        # one wake-up of each waiting loop for the whole group, not one per caller (each is a
+        # write to the loop's self-pipe: 50 µs a scan under a profiler)
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Any, Any]]] = {}
         for (_, answer), r in zip(group, results, strict=True):
-            answer.get_loop().call_soon_threadsafe(_settle, answer, r)
+            by_loop.setdefault(answer.get_loop(), []).append((answer, r))
+        for loop, answers in by_loop.items():
+            loop.call_soon_threadsafe(_settle, answers)
 
 
-def _settle(answer: asyncio.Future[EventOutcome], r: EventOutcome | BaseException) -> None:
-    if answer.done():  # its caller went away
-        return
-    if isinstance(r, BaseException):
-        answer.set_exception(r)
-    else:
-        answer.set_result(r)
+def _settle(answers: list[tuple[asyncio.Future[EventOutcome],
+                                EventOutcome | BaseException]]) -> None:
+    for answer, r in answers:
+        if answer.done():  # its caller went away
+            continue
+        if isinstance(r, BaseException):
+            answer.set_exception(r)
+        else:
+            answer.set_result(r)
 
 
 class SamplingService:

@@ -161,6 +161,7 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
                 conn = conn.execution_options(hesuan_readonly=True)
             self.conn: Connection = conn
             self._tx = conn.begin()
+            self._audit_tail: tuple[int, str] | None = None
         except BaseException:
             if self._write_lock is not None:
                 self._write_lock.release()
@@ -204,15 +205,21 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
 
     def audit(self, at: datetime, actor: str, action: str, subject: str,
               detail: dict[str, Any]) -> None:
-        if self._pg:  # serialise appends so the chain never forks between transactions
-            self.conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _AUDIT_LOCK})
-        last = self.conn.execute(_AUDIT_LAST).first()
-        seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
+        tail = self._audit_tail
+        if tail is None:
+            if self._pg:  # serialise appends so the chain never forks between transactions
+                self.conn.execute(_sql("SELECT pg_advisory_xact_lock(:k)"), {"k": _AUDIT_LOCK})
+            last = self.conn.execute(_AUDIT_LAST).first()
+            tail = (last[0], last[1]) if last else (0, GENESIS)
+        # the chain's end is read once a transaction: no one else appends until it ends (the
+        # write turn on SQLite, the advisory lock on PostgreSQL)
+        seq, prev = tail[0] + 1, tail[1]
         at_s = at.isoformat()
         h = entry_hash(prev, seq, at_s, actor, action, subject, detail)
         self.conn.execute(_AUDIT_INSERT, {"seq": seq, "at": at_s, "actor": actor,
                                           "action": action, "subject": subject,
                                           "detail": detail, "prev_hash": prev, "hash": h})
+        self._audit_tail = (seq, h)
 
     def audit_entries(self, after_seq: int, limit: int) -> list[AuditEntry]:
         rows = self.conn.execute(select(audit_log).where(audit_log.c.seq > after_seq)
