@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from hesuan.adapters.clock import SystemClock
 from hesuan.adapters.crypto import Argon2Passwords, HmacCodeSigner, KeyRing, load_master_secret
 from hesuan.adapters.db.analytics import SqlAnalytics
-from hesuan.adapters.db.engine import dispose_engine, make_engine
+from hesuan.adapters.db.engine import make_engine
 from hesuan.adapters.db.migrate import upgrade
 from hesuan.adapters.db.store import SqlUnitOfWorkFactory
 from hesuan.adapters.db.worklists import SqlWorklists
@@ -84,7 +84,7 @@ class Platform:
     teams: TeamService
 
     def close(self) -> None:
-        dispose_engine(self.engine)
+        self.engine.dispose()
 
 
 def _sender(settings: Settings) -> Sender:

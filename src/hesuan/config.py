@@ -30,9 +30,6 @@ class Settings(BaseSettings):
     #: SQLite's page cache per connection, in MiB. A server holds up to 16 connections, so
     #: this bounds its memory; the operating system caches the file besides.
     sqlite_cache_mib: int = Field(default=32, ge=1, le=4096)
-    #: Seconds between WAL checkpoints on a background thread of each process (0: SQLite's
-    #: own, inside the commit of whichever writer fills the journal past 1,000 pages).
-    sqlite_checkpoint_every: float = Field(default=1.0, ge=0, le=3600)
     #: Master secret from which the data-encryption, lookup-hash and sampling-code keys are
     #: derived. Required in production; in development a random one is kept in ``key_file``.
     secret_key: SecretStr | None = None
