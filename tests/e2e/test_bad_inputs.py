@@ -340,3 +340,18 @@ def check_case(world: World, case: Case) -> None:
                                                 before["rejected_results"][0]
                                                 + case.rejected_results_delta)
     assert diff == {}, f"tables changed by a rejected request: {diff}"
+
+
+def test_a_nul_in_a_station_event_is_refused_whole(world: World) -> None:
+    # checked by a pattern inside pydantic's core, for single scans and for batches alike
+    barcode = make_tube_barcode(990_001)
+    before = snapshot(world.api.platform)
+    event = world.station.ev("open_tube", barcode=barcode, mode=10)
+    for field_name, value in [("barcode", barcode[:5] + "\x00" + barcode[5:]),
+                              ("event_id", "\x00" + str(uuid.uuid4())[1:])]:
+        bad = event | {field_name: value}
+        for path, body in [("/scans", bad), ("/scans/batch", {"events": [event, bad]})]:
+            r = world.post("sampler", path, json=body)
+            assert r.status_code == 422, r.text
+            assert r.json()["detail"][0]["loc"][-1] == field_name, r.text
+    assert changed(before, snapshot(world.api.platform)) == {}
