@@ -203,3 +203,42 @@ def test_late_box_and_late_result_raise_one_alert_each(api: Api) -> None:
     assert api.client.post("/alerts/check", headers=api.h("officer")).json()["raised"] == 1
     late = api.client.get("/reports/reconcile", headers=api.h("officer")).json()
     assert late["late_results"]["count"] == 1 and late["late_boxes"]["count"] == 1
+
+
+def test_two_positive_pools_before_the_re_test_each_get_their_answer(api: Api) -> None:
+    # A person sampled in a second pool before the first one's positive result is recalled by
+    # both. The re-test taken for the first recall answers that one; the second stays open
+    # (it was cleared from the person by the first answer, and never resolved: found by the
+    # 5.4 M simulated round), and the next single re-test answers it.
+    st = Station(api.city.sites["140105"], api.clock)
+    people = api.people(limit=9)
+    someone, others = people[0], people[1:]
+    bc = barcodes(700)
+    pool_a, pool_b = next(bc), next(bc)
+    bx = boxes(700)
+    _post_batch(api, st.fill(pool_a, [api.code(p) for p in [someone, *others[:4]]], mode=5))
+    _ship(api, st, next(bx), [pool_a])
+    api.clock.advance(timedelta(hours=1))
+    _post_batch(api, st.fill(pool_b, [api.code(p) for p in [someone, *others[4:8]]], mode=5))
+    _ship(api, st, next(bx), [pool_b])
+    _results(api, [{"barcode": pool_a, "result": "positive"}])
+    first = _person(api, someone)["open_recall_id"]
+    assert first is not None
+    retest_a = next(bc)
+    out = _post_batch(api, st.fill(retest_a, [api.code(someone)], mode=1))  # answers recall A
+    assert out["rejected"] == 0, out
+    _results(api, [{"barcode": pool_b, "result": "positive"}])
+    second = _person(api, someone)["open_recall_id"]
+    assert second is not None and second != first
+    _ship(api, st, next(bx), [retest_a])
+    _results(api, [{"barcode": retest_a, "result": "positive"}])
+    assert _person(api, someone)["open_recall_id"] == second  # still to answer
+    retest_b = next(bc)
+    out = _post_batch(api, st.fill(retest_b, [api.code(someone)], mode=1))
+    assert out["rejected"] == 0, out
+    _ship(api, st, next(bx), [retest_b])
+    _results(api, [{"barcode": retest_b, "result": "positive"}])
+    assert _person(api, someone)["open_recall_id"] is None
+    open_for_them = api.count(
+        f"SELECT count(*) FROM recalls WHERE person_id = '{someone}' AND status = 'open'")
+    assert open_for_them == 0

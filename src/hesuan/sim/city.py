@@ -353,14 +353,24 @@ def plan_city(people: int, seed: int) -> CityPlan:
                                    SiteKind.FIRST_LANDING.value, "140105", p[0], p[1],
                                    "00:00-24:00", 4))
     n_labs = max(2, round(people / PEOPLE_PER_LAB))
-    # tubes a day in a 72 h round: people/3, ~10 per tube, more for single tubes; 3x headroom
-    demand = people / 3 / 10 * 1.4
-    capacity = max(2000, math.ceil(3 * demand / n_labs / 1000) * 1000)
+    # Labs go to districts by population (largest remainder), and a site sends its boxes to
+    # the labs of its district, or to any lab if its district has none. Each lab is sized for
+    # what it serves: tubes a day in a 72 h round (people/3, ~10 a tube, more for single
+    # tubes), 3x headroom. Handing labs out in turn instead left 万柏林区 (1.05 M people of a
+    # 5.4 M city) one lab of a ninth of the capacity, and 83,420 results late (BENCHMARKS.md).
     codes = list(URBAN_DISTRICTS)
-    for i in range(n_labs):
-        name = _LAB_NAMES[i % len(_LAB_NAMES)] + ("" if i < len(_LAB_NAMES) else f"{i + 1}")
-        plan.labs.append(LabPlan(_stable_id(seed, f"lab:{i}"), name, codes[i % len(codes)],
-                                 capacity))
+    n_by_district = np.floor(shares / shares.sum() * n_labs).astype(np.int64)
+    rest = shares / shares.sum() * n_labs - n_by_district
+    n_by_district[np.argsort(-rest, kind="stable")[: n_labs - int(n_by_district.sum())]] += 1
+    demand = shares / 3 / 10 * 1.4
+    unserved = float(demand[n_by_district == 0].sum()) / n_labs  # spread over every lab
+    i = 0
+    for code, n_d, dem in zip(codes, n_by_district.tolist(), demand.tolist(), strict=True):
+        for _ in range(n_d):
+            capacity = max(2000, math.ceil(3 * (dem / n_d + unserved) / 1000) * 1000)
+            name = _LAB_NAMES[i % len(_LAB_NAMES)] + ("" if i < len(_LAB_NAMES) else f"{i + 1}")
+            plan.labs.append(LabPlan(_stable_id(seed, f"lab:{i}"), name, code, capacity))
+            i += 1
     catchment_sites = sum(1 for s in plan.sites if s.kind in CATCHMENT_KINDS)
     plan.couriers = max(2, math.ceil(catchment_sites / SITES_PER_COURIER))
     return plan

@@ -649,7 +649,8 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
                 opened += 1
             status_rows.append({"pid": pid, "state": outcome.state.value, "recall": open_recall,
                                 "r": res.value, "now": now_ms, "sampled": sampled_at,
-                                "keep_recall": recall_id is None and open_recall is None})
+                                "keep_recall": recall_id is None and open_recall is None,
+                                "answered": recall_id})
             outbox_rows.append({"id": new_id(), "dedup_key": f"{template}:{tube_id}:{pid}",
                                 "person_id": pid, "tube_id": tube_id, "template": template,
                                 "params": {"due": _local_hhmm(due_ms)}, "created_at": now,
@@ -666,7 +667,11 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
         if status_rows:
             c.execute(text(
                 "UPDATE person_status SET test_state = :state, "
-                "open_recall_id = CASE WHEN :keep_recall THEN open_recall_id ELSE :recall END, "
+                # a re-test answers its own recall only: a second pool that turned positive
+                # before it was taken opened another recall, which stays the open one
+                "open_recall_id = CASE WHEN :keep_recall THEN open_recall_id "
+                "  WHEN open_recall_id <> CAST(:answered AS VARCHAR(32)) THEN open_recall_id "
+                "  ELSE :recall END, "
                 "last_result = :r, last_result_at = :now, last_result_sampled_at = :sampled, "
                 "updated_at = :now, status_valid_until = :now WHERE person_id = :pid"),
                 status_rows)
