@@ -185,6 +185,7 @@ def main() -> None:
     work = args.workdir or Path(tempfile.mkdtemp(prefix="hesuan-city-bench-",
                                                  dir=ROOT / "var" if (ROOT / "var").is_dir()
                                                  else None))
+    work = work.resolve()  # the server runs elsewhere: a relative SQLite path would miss
     work.mkdir(parents=True, exist_ok=True)
     path = args.out / f"city-{args.people}-{args.backend}.json"
     if args.serve_only:
