@@ -57,10 +57,18 @@ _PLAIN_OVERDUE = (_NOTHING_SPECIAL
                   + " AND next_due_at IS NOT NULL AND next_due_at + grace_ms <= :now")
 
 #: ``text()`` parses its SQL for parameters each time it is built: build each statement once
+#: (the whole unit of work uses this)
 _sql = functools.lru_cache(maxsize=256)(text)
 
-# The facts of the given people (``:vals``: an array on PostgreSQL, a JSON array on SQLite: one
-# parameter, one statement prepared once) who are still stale: the ones the fast paths just
+
+def _vals(values: Sequence[Any], pg: bool) -> Any:
+    """A list of values bound as one parameter, ``:vals``: an array on PostgreSQL (``= ANY``),
+    a JSON array on SQLite (``json_each``), so that the statement is the same whatever their
+    number. (The unit of work's ``_member_of`` is the same test in SQLAlchemy's terms.)"""
+    return list(values) if pg else json.dumps(list(values))
+
+
+# The facts of the given people (``:vals``) who are still stale: the ones the fast paths just
 # decided are skipped (the engine would decide the same); special facts are always decided.
 _GIVEN_FACTS = {pg: text(
     f"{_FACTS_WHERE}(ps.status_valid_until <= :now OR NOT ({_PLAIN}) AND NOT ({_PLAIN_OVERDUE})) "
@@ -245,8 +253,8 @@ class StatusStoreMixin:
             out: list[tuple[str, Facts]] = []
             for i in range(0, len(person_ids), 5000):
                 part = list(person_ids[i:i + 5000])
-                vals = part if self._pg else json.dumps(part)
-                rows = self.conn.execute(_GIVEN_FACTS[self._pg], params | {"vals": vals})
+                rows = self.conn.execute(_GIVEN_FACTS[self._pg],
+                                         params | {"vals": _vals(part, self._pg)})
                 out.extend((r[0], _facts(r)) for r in rows)
             return out
         rows = self.conn.execute(_sql(_FACTS_WHERE + where

@@ -62,7 +62,7 @@ from hesuan.adapters.db.schema import (
     tubes,
     users,
 )
-from hesuan.adapters.db.status_store import StatusStoreMixin
+from hesuan.adapters.db.status_store import StatusStoreMixin, _sql, _vals
 from hesuan.adapters.db.venue_store import VenueStoreMixin
 from hesuan.domain.access import Principal, Role
 from hesuan.domain.audit import GENESIS, AuditEntry, entry_hash
@@ -561,16 +561,15 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
         # the facts for which the status engine decides green (R-DEFAULT) and which
         # ``refresh_plain`` would decide next; the fan-out decides those itself, in the same
         # write, instead of marking them stale for a second UPDATE of every status row.
-        # SQLite: each member's status row by its rowid, and the members in rowid order, so
-        # that the fan-out's UPDATE walks the status table front to back instead of seeking
-        # by person id all over it (1 M people: BENCHMARKS.md)
-        row, order = ("NULL", "") if self._pg else ("ps.rowid", "")
+        # SQLite: each member's status row by its rowid, so that the fan-out's UPDATE finds
+        # it directly rather than through the person-id index (1 M people: BENCHMARKS.md)
+        row = "NULL" if self._pg else "ps.rowid"
         c.execute(_sql(
             "INSERT INTO tmp_members (person_id, tube_id, recall_id, sampled_at, result, plain, "
             "status_row) SELECT s.person_id, s.tube_id, s.recall_id, s.sampled_at, t.result, "
             f"CASE WHEN {_FANOUT_PLAIN} THEN 1 ELSE 0 END, {row} FROM tmp_results t "
             "CROSS JOIN samples s JOIN person_status ps ON ps.person_id = s.person_id "
-            f"WHERE s.tube_id = t.tube_id{order}"), {"now": now_ms})
+            "WHERE s.tube_id = t.tube_id"), {"now": now_ms})
         if self._pg:
             c.exec_driver_sql("ANALYZE tmp_members")
         # 3. negatives: set-based fan-out to every member, resolving their recalls
@@ -857,10 +856,6 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
 # expanding parameters (``vals``).
 _AUDIT_LAST = select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
 _AUDIT_INSERT = insert(audit_log)
-#: ``text()`` parses its SQL for parameters each time it is built: build each statement once
-_sql = functools.lru_cache(maxsize=256)(text)
-
-
 def _member_of(column: Any, pg: bool) -> Any:
     """``column`` is one of the values bound as ``:vals`` — one parameter, whatever the number
     of values: an array on PostgreSQL (``= ANY``), a JSON array on SQLite (``json_each``).
@@ -870,11 +865,6 @@ def _member_of(column: Any, pg: bool) -> Any:
         return column == func.any(bindparam("vals"))
     return column.in_(select(literal_column("value")).select_from(
         func.json_each(bindparam("vals"))).scalar_subquery())
-
-
-def _vals(values: Sequence[Any], pg: bool) -> Any:
-    """The ``:vals`` parameter of ``_member_of``."""
-    return list(values) if pg else json.dumps(list(values))
 
 
 # by backend (``_member_of``): SQLite, PostgreSQL

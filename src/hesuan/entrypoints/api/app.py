@@ -145,7 +145,7 @@ def create_app(platform: Platform) -> FastAPI:
         for o in outcomes:
             counts[o.status] += 1
         # serialised straight from the service's outcomes, in pydantic's core: 1,000 response
-        # models built and validated again cost 12 µs an event (same JSON; BENCHMARKS.md)
+        # models built and serialised took 2.2 ms an answer, this 0.5 ms (same JSON; BENCHMARKS.md)
         return Response(_BATCH_ANSWER.dump_json(_BatchAnswer(outcomes, **counts)),
                         media_type="application/json")
 
