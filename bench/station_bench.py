@@ -1,11 +1,16 @@
-"""The station-batch service in process, without HTTP: ``python -m bench.station_bench
-[--people N] [--rounds R] [--batches B]``.
+"""The station service in process, without HTTP: ``python -m bench.station_bench
+[--people N] [--rounds R] [--batches B] [--group K]``.
 
 On a fresh SQLite bench city (``bench.world``; set-up not measured), ``R`` rounds each submit
 ``B`` batches of 1,000 station events (open a tube, ten samples, box it; seal a box every 80
 tubes: what a station sends) through ``SamplingService.submit``, the call ``POST
 /scans/batch`` makes. Prints the process CPU time per event of each round and their median:
 the part of a batch scan's cost that is the service and the database, not the HTTP layer.
+
+With ``--group K``: single scans instead. ``K`` windows (spread over the city's sites) each
+scan one event, and the ``K`` events are written as one group commit, the transaction ``POST
+/scans`` makes when ``K`` windows send at once; ``B`` × 100 groups a round. Prints CPU per
+event and per transaction: the fixed cost of a transaction against the cost of an event.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from bench.runs import _to_event
 from bench.world import World, fresh_database_url
@@ -27,7 +33,11 @@ def main() -> None:
     ap.add_argument("--people", type=int, default=100_000)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--batches", type=int, default=8)
+    ap.add_argument("--group", type=int, default=0, help="single scans, K windows a group")
     args = ap.parse_args()
+    if args.group:
+        _groups(args.people, args.rounds, args.batches * 100, args.group)
+        return
     with tempfile.TemporaryDirectory(prefix="hesuan-station-bench-") as tmp:
         work = Path(tmp)
         world = World.create("sqlite", fresh_database_url("sqlite", work, ""), work,
@@ -54,6 +64,43 @@ def main() -> None:
             world.close()
     print(f"people={args.people:,} CPU per event, µs: "
           f"{', '.join(f'{x:.1f}' for x in per_event)}; median {statistics.median(per_event):.1f}")
+
+
+def _groups(n_people: int, rounds: int, groups: int, k: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="hesuan-station-bench-") as tmp:
+        work = Path(tmp)
+        world = World.create("sqlite", fresh_database_url("sqlite", work, ""), work,
+                             n_people, 4, log=lambda _: None)
+        try:
+            svc = world.platform.sampling
+            per_window = (rounds * groups + 1) // 11 * 11 + 22  # whole tubes of 1 + 10 events
+            windows = []
+            for w in range(k):
+                site = world.sites[w % len(world.sites)]
+                actor = world.users[f"bench-sampler-{w % len(world.sites) + 1}"]
+                events = world.station_stream(site, world.take_people(per_window // 11 * 10),
+                                              boxed=False)
+                windows.append([(actor, _to_event(d)) for d in events])
+            step = iter(range(per_window))
+
+            def group() -> list[Any]:
+                i = next(step)
+                return [win[i] for win in windows]
+
+            svc._write_group(group())  # warm-up
+            per_event: list[float] = []
+            for _ in range(rounds):
+                t0 = time.process_time()
+                for _ in range(groups):
+                    if any(o.status != "accepted" for o in svc._write_group(group())):
+                        raise RuntimeError("a bench event was not accepted")
+                per_event.append((time.process_time() - t0) / (groups * k) * 1e6)
+        finally:
+            world.close()
+    med = statistics.median(per_event)
+    print(f"people={n_people:,} group of {k}: CPU per event, µs: "
+          f"{', '.join(f'{x:.1f}' for x in per_event)}; median {med:.1f} "
+          f"({med * k / 1000:.2f} ms a transaction)")
 
 
 if __name__ == "__main__":

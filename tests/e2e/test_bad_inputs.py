@@ -74,7 +74,7 @@ class World:
         return self._mine[i]
 
     def post(self, user: str | None, path: str, **kw: Any) -> Any:
-        headers = self.api.h(user) if user else {}
+        headers = (self.api.h(user) if user else {}) | kw.pop("headers", {})
         return self.api.client.post(path, headers=headers, **kw)
 
     def scan(self, *events: dict[str, Any]) -> None:
@@ -355,3 +355,32 @@ def test_a_nul_in_a_station_event_is_refused_whole(world: World) -> None:
             assert r.status_code == 422, r.text
             assert r.json()["detail"][0]["loc"][-1] == field_name, r.text
     assert changed(before, snapshot(world.api.platform)) == {}
+
+
+def test_station_routes_refuse_unreadable_bodies_as_fastapi_does(world: World) -> None:
+    # the two station routes validate their JSON themselves (in pydantic's core); their
+    # errors keep FastAPI's 422 shape, with locations under "body"
+    before = snapshot(world.api.platform)
+    event = world.station.ev("open_tube", barcode=make_tube_barcode(990_002), mode=10)
+    for path in ("/scans", "/scans/batch"):
+        for raw in (b"", b"{not json", b"\x80\x81", b"[]"):
+            r = world.post("sampler", path, content=raw,
+                           headers={"Content-Type": "application/json"})
+            assert r.status_code == 422, (path, raw, r.text)
+            assert r.json()["detail"][0]["loc"][0] == "body", r.text
+    r = world.post("sampler", "/scans", json=event | {"surprise": 1})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "surprise"], r.text
+    r = world.post("sampler", "/scans/batch", json={"events": [event | {"mode": "ten"}]})
+    assert r.json()["detail"][0]["loc"] == ["body", "events", 0, "mode"], r.text
+    r = world.post(None, "/scans/batch", json={"events": [event]})
+    assert r.status_code == 401 and r.json()["error"]["code"] == "missing_token", r.text
+    assert changed(before, snapshot(world.api.platform)) == {}
+    # and OpenAPI still shows their bodies, answers and the bearer scheme
+    paths = world.api.client.get("/openapi.json").json()["paths"]
+    for path, answer in (("/scans", "EventOutcomeOut"), ("/scans/batch", "StationBatchOut")):
+        op = paths[path]["post"]
+        body = op["requestBody"]["content"]["application/json"]["schema"]
+        assert "event_id" in str(body) and "$defs" not in str(body), body
+        assert op["responses"]["200"]["content"]["application/json"]["schema"] == {
+            "$ref": f"#/components/schemas/{answer}"}
+        assert op["security"] == [{"HTTPBearer": []}]

@@ -21,7 +21,7 @@ import asyncio
 import enum
 import re
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -40,7 +40,7 @@ from hesuan.domain.sampling import (
     check_tube_barcode,
 )
 from hesuan.services.context import Deps, write_retrying
-from hesuan.services.ports import BoxRow, SiteRow, StationWrites, UnitOfWork
+from hesuan.services.ports import BoxRow, CodeSigner, SiteRow, StationWrites, UnitOfWork
 from hesuan.services.status import StatusService
 
 __all__ = ["EventKind", "EventOutcome", "SamplingService", "StationEvent", "run_station_batch"]
@@ -109,11 +109,16 @@ def run_station_batch(deps: Deps, actor: Principal, size: int,
                       ) -> list[EventOutcome]:
     """The frame of every station batch (single-lane, two-lane): role and size checks, one
     transaction, committed before the answer."""
+    check_station_batch(deps, actor, size)
+    return _in_transaction(deps, run)
+
+
+def check_station_batch(deps: Deps, actor: Principal, size: int) -> None:
+    """May ``actor`` send a station batch of ``size`` events?"""
     require(actor, Role.SAMPLER, Role.SITE_LEAD, action="record station events")
     if size > deps.limits.batch_max:
         raise InvalidInput(f"events: a batch holds at most {deps.limits.batch_max} events",
                            code="batch_too_large", field="events")
-    return _in_transaction(deps, run)
 
 
 def _in_transaction(deps: Deps, run: Callable[[UnitOfWork, datetime], list[EventOutcome]],
@@ -195,18 +200,42 @@ def _settle(answers: list[tuple[asyncio.Future[EventOutcome],
             answer.set_result(r)
 
 
+class _Scanned:
+    """What a batch's events say before any of the store is read: the tubes and boxes they
+    name (normalised), and the person each sampling code stands for (None: forged)."""
+
+    __slots__ = ("barcodes", "box_codes", "person_of_code")
+
+    def __init__(self, events: Iterable[StationEvent], codes: CodeSigner) -> None:
+        self.barcodes: set[str] = set()
+        self.box_codes: set[str] = set()
+        self.person_of_code: dict[str, str | None] = {}
+        for e in events:
+            if e.barcode:
+                self.barcodes.add(e.barcode.strip().upper())
+            if e.box_code:
+                self.box_codes.add(e.box_code.strip().upper())
+            if e.code is not None and e.code not in self.person_of_code:
+                self.person_of_code[e.code] = codes.verify(e.code)
+
+
 class SamplingService:
     def __init__(self, deps: Deps, status: StatusService) -> None:
         self._d = deps
         self._status = status
-        self._group = _GroupCommit(
-            lambda items: _in_transaction(deps, lambda uow, now: self._run(uow, items, now)),
-            deps.limits.batch_max)
+        self._group = _GroupCommit(self._write_group, deps.limits.batch_max)
 
     def submit(self, actor: Principal, events: Sequence[StationEvent]) -> list[EventOutcome]:
-        return run_station_batch(self._d, actor, len(events),
-                                 lambda uow, now: self._run(uow, [(actor, e) for e in events],
-                                                            now))
+        check_station_batch(self._d, actor, len(events))
+        items = [(actor, e) for e in events]
+        # the codes' MACs are checked before the write turn is taken: another worker process
+        # writes meanwhile (they were 15 % of a batch's time under the turn)
+        scanned = _Scanned(events, self._d.codes)
+        return _in_transaction(self._d, lambda uow, now: self._run(uow, items, now, scanned))
+
+    def _write_group(self, items: Sequence[_Item]) -> list[EventOutcome]:
+        scanned = _Scanned((e for _, e in items), self._d.codes)
+        return _in_transaction(self._d, lambda uow, now: self._run(uow, items, now, scanned))
 
     async def submit_one(self, actor: Principal, event: StationEvent) -> EventOutcome:
         """One event from a window, group-committed with the events other windows send at the
@@ -220,28 +249,20 @@ class SamplingService:
         """Process station events inside the caller's unit of work, which commits (the
         two-lane flow and door-to-door household visits build on this)."""
         require(actor, Role.SAMPLER, Role.SITE_LEAD, action="record station events")
-        return self._run(uow, [(actor, e) for e in events], now)
+        return self._run(uow, [(actor, e) for e in events], now,
+                         _Scanned(events, self._d.codes))
 
-    def _run(self, uow: UnitOfWork, items: Sequence[_Item],
-             now: datetime) -> list[EventOutcome]:
+    def _run(self, uow: UnitOfWork, items: Sequence[_Item], now: datetime,
+             scanned: _Scanned) -> list[EventOutcome]:
         events = [e for _, e in items]
         known = uow.known_events(e.event_id for e in events)
-        barcodes: set[str] = set()
-        codes: set[str] = set()
-        person_of_code: dict[str, str | None] = {}
-        for e in events:
-            if e.barcode:
-                barcodes.add(e.barcode.strip().upper())
-            if e.box_code:
-                codes.add(e.box_code.strip().upper())
-            if e.code is not None and e.code not in person_of_code:
-                person_of_code[e.code] = self._d.codes.verify(e.code)
+        person_of_code = scanned.person_of_code
         person_ids = {p for p in person_of_code.values() if p}
         facts = uow.person_facts(person_ids)
         b = _Batch(
             sites={s.id: s for s in uow.sites({e.site_id for e in events})},
-            tubes=uow.tubes_by_barcode(barcodes, for_update=True),
-            boxes=uow.boxes_by_code(codes, for_update=True),
+            tubes=uow.tubes_by_barcode(scanned.barcodes, for_update=True),
+            boxes=uow.boxes_by_code(scanned.box_codes, for_update=True),
             people=facts,
         )
         outcomes: list[EventOutcome] = []

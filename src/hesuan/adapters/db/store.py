@@ -162,6 +162,7 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
             self.conn: Connection = conn
             self._tx = conn.begin()
             self._audit_tail: tuple[int, str] | None = None
+            self._audit_rows: list[dict[str, Any]] = []
         except BaseException:
             if self._write_lock is not None:
                 self._write_lock.release()
@@ -179,6 +180,7 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
                 self._write_lock.release()
 
     def commit(self) -> None:
+        self._flush_audit()
         self._tx.commit()
 
     def _insert(self, table: Table) -> Any:
@@ -216,12 +218,20 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
         seq, prev = tail[0] + 1, tail[1]
         at_s = at.isoformat()
         h = entry_hash(prev, seq, at_s, actor, action, subject, detail)
-        self.conn.execute(_AUDIT_INSERT, {"seq": seq, "at": at_s, "actor": actor,
-                                          "action": action, "subject": subject,
-                                          "detail": detail, "prev_hash": prev, "hash": h})
+        # kept until the commit and written then in one statement: a group commit of many
+        # sites' windows appends one entry per site, and each INSERT cost a statement
+        self._audit_rows.append({"seq": seq, "at": at_s, "actor": actor, "action": action,
+                                 "subject": subject, "detail": detail, "prev_hash": prev,
+                                 "hash": h})
         self._audit_tail = (seq, h)
 
+    def _flush_audit(self) -> None:
+        if self._audit_rows:
+            self.conn.execute(_AUDIT_INSERT, self._audit_rows)
+            self._audit_rows = []
+
     def audit_entries(self, after_seq: int, limit: int) -> list[AuditEntry]:
+        self._flush_audit()
         rows = self.conn.execute(select(audit_log).where(audit_log.c.seq > after_seq)
                                  .order_by(audit_log.c.seq).limit(limit)).all()
         return [AuditEntry(r.seq, r.at, r.actor, r.action, r.subject, r.detail, r.prev_hash,
