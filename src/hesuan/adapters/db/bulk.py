@@ -188,6 +188,15 @@ class BulkPeopleLoader:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
+        if not self.sqlite:
+            if exc_type is None:
+                # the planner's statistics for the tables just filled: without them PostgreSQL
+                # guessed a third of person_status stale and scanned 5.4 M rows on every
+                # station transaction's status refresh, 1-2 s each (BENCHMARKS.md)
+                with self._engine.connect() as c:
+                    c.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
+                        "ANALYZE people, person_status")
+            return
         con = self._con
         if con is None:
             return

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, text
 from sqlalchemy import update as sa_update
 
+from hesuan.adapters.db import driver
 from hesuan.adapters.db.schema import (
     arrivals,
     exemptions,
@@ -64,16 +65,15 @@ _sql = functools.lru_cache(maxsize=256)(text)
 def _vals(values: Sequence[Any], pg: bool) -> Any:
     """A list of values bound as one parameter, ``:vals``: an array on PostgreSQL (``= ANY``),
     a JSON array on SQLite (``json_each``), so that the statement is the same whatever their
-    number. (The unit of work's ``_member_of`` is the same test in SQLAlchemy's terms.)"""
+    number (``driver.one_of``; the unit of work's ``_member_of`` in SQLAlchemy's terms)."""
     return list(values) if pg else json.dumps(list(values))
 
 
 # The facts of the given people (``:vals``) who are still stale: the ones the fast paths just
 # decided are skipped (the engine would decide the same); special facts are always decided.
-_GIVEN_FACTS = {pg: text(
+_GIVEN_FACTS = {pg: (
     f"{_FACTS_WHERE}(ps.status_valid_until <= :now OR NOT ({_PLAIN}) AND NOT ({_PLAIN_OVERDUE})) "
-    + ("AND ps.person_id = ANY(:vals)" if pg
-       else "AND ps.person_id IN (SELECT value FROM json_each(:vals))"))
+    + "AND " + driver.one_of("ps.person_id", pg))
     for pg in (False, True)}
 
 
@@ -191,11 +191,10 @@ class StatusStoreMixin:
     # -- rules -----------------------------------------------------------------------------
 
     def current_rules(self) -> list[Rule]:
-        rows = self.conn.execute(
-            select(status_rules).where(status_rules.c.superseded_at.is_(None))
-            .order_by(status_rules.c.position)).all()
-        return [Rule(r.id, r.version, r.predicate, r.reason,
-                     Colour(r.colour) if r.colour else None, bool(r.enabled)) for r in rows]
+        rows = driver.fetch(self.conn, "SELECT id, version, predicate, reason, colour, enabled "
+                            "FROM status_rules WHERE superseded_at IS NULL ORDER BY position", {})
+        return [Rule(r[0], r[1], r[2], r[3], Colour(r[4]) if r[4] else None, bool(r[5]))
+                for r in rows]
 
     def save_rule(self, rule: Rule, position: int, actor: str, now: datetime) -> None:
         self.conn.execute(sa_update(status_rules).where(
@@ -212,7 +211,7 @@ class StatusStoreMixin:
     def refresh_plain(self, now: datetime, everyone: bool = False) -> int:
         """Set the status of every stale person with no special facts in one statement: green,
         valid until their due time plus grace (what the engine decides for such facts)."""
-        return int(self.conn.execute(_sql(
+        return driver.execute(self.conn, (
             "UPDATE person_status SET colour = 'green', "
             "reasons = CASE test_state WHEN 'sampled' THEN 'awaiting_result' "
             "  WHEN 'negative' THEN 'up_to_date' ELSE 'not_yet_tested' END, "
@@ -220,20 +219,20 @@ class StatusStoreMixin:
             "status_valid_until = CASE WHEN next_due_at IS NULL THEN NULL "
             "  ELSE next_due_at + grace_ms END "
             f"WHERE {'1 = 1' if everyone else 'status_valid_until <= :now'} AND {_PLAIN}"),
-            {"now": to_ms(now)}).rowcount)
+            {"now": to_ms(now)})
 
     def refresh_overdue(self, now: datetime, rule_id: str, rule_version: int,
                         colour: str | None, everyone: bool = False) -> int:
         """The second common case in one statement: stale people with nothing special who are
         past due + grace get the overdue rule's colour (or their policy's overdue action) and
         no time-based expiry, as the engine decides."""
-        return int(self.conn.execute(_sql(
+        return driver.execute(self.conn, (
             "UPDATE person_status SET "
             "colour = COALESCE(:colour, overdue_action, 'yellow'), reasons = 'overdue', "
             "rule_id = :rid, rule_version = :rv, evidence = NULL, status_at = :now, "
             f"status_valid_until = NULL WHERE "
             f"{'1 = 1' if everyone else 'status_valid_until <= :now'} AND {_PLAIN_OVERDUE}"),
-            {"now": to_ms(now), "colour": colour, "rid": rule_id, "rv": rule_version}).rowcount)
+            {"now": to_ms(now), "colour": colour, "rid": rule_id, "rv": rule_version})
 
     def stale_facts(self, now: datetime, limit: int, person_ids: Sequence[str] | None = None,
                     in_results: bool = False) -> list[tuple[str, Facts]]:
@@ -253,13 +252,13 @@ class StatusStoreMixin:
             out: list[tuple[str, Facts]] = []
             for i in range(0, len(person_ids), 5000):
                 part = list(person_ids[i:i + 5000])
-                rows = self.conn.execute(_GIVEN_FACTS[self._pg],
-                                         params | {"vals": _vals(part, self._pg)})
+                rows = driver.fetch(self.conn, _GIVEN_FACTS[self._pg],
+                                    params | {"vals": _vals(part, self._pg)})
                 out.extend((r[0], _facts(r)) for r in rows)
             return out
-        rows = self.conn.execute(_sql(_FACTS_WHERE + where
-                                      + " ORDER BY ps.status_valid_until LIMIT :lim"), params)
-        return [(r[0], _facts(r)) for r in rows]
+        return [(r[0], _facts(r)) for r in driver.fetch(
+            self.conn, _FACTS_WHERE + where + " ORDER BY ps.status_valid_until LIMIT :lim",
+            params)]
 
     def special_facts(self, now: datetime, after: str,
                       limit: int) -> list[tuple[str, Facts]]:
@@ -281,7 +280,7 @@ class StatusStoreMixin:
             return
         ct = "CAST(:ev AS json)" if self._pg else ":ev"
 
-        self.conn.execute(_sql(
+        driver.executemany(self.conn, (
             "UPDATE person_status SET colour = :c, reasons = :r, rule_id = :rid, "
             f"rule_version = :rv, evidence = {ct}, status_at = :now, status_valid_until = :vu "
             "WHERE person_id = :pid"),

@@ -38,6 +38,7 @@ from sqlalchemy import update as sa_update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
+from hesuan.adapters.db import driver
 from hesuan.adapters.db.ground_store import GroundStoreMixin
 from hesuan.adapters.db.pass_store import PassStoreMixin
 from hesuan.adapters.db.schema import (
@@ -62,7 +63,7 @@ from hesuan.adapters.db.schema import (
     tubes,
     users,
 )
-from hesuan.adapters.db.status_store import StatusStoreMixin, _sql, _vals
+from hesuan.adapters.db.status_store import StatusStoreMixin, _dt, _sql, _vals
 from hesuan.adapters.db.venue_store import VenueStoreMixin
 from hesuan.domain.access import Principal, Role
 from hesuan.domain.audit import GENESIS, AuditEntry, entry_hash
@@ -211,8 +212,8 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
         if tail is None:
             if self._pg:  # serialise appends so the chain never forks between transactions
                 self.conn.execute(_sql("SELECT pg_advisory_xact_lock(:k)"), {"k": _AUDIT_LOCK})
-            last = self.conn.execute(_AUDIT_LAST).first()
-            tail = (last[0], last[1]) if last else (0, GENESIS)
+            last = driver.fetch(self.conn, _AUDIT_LAST, {})
+            tail = (last[0][0], last[0][1]) if last else (0, GENESIS)
         # the chain's end is read once a transaction: no one else appends until it ends (the
         # write turn on SQLite, the advisory lock on PostgreSQL)
         seq, prev = tail[0] + 1, tail[1]
@@ -288,11 +289,14 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
         self.conn.execute(insert(sites), row)
 
     def sites(self, ids: Iterable[str] | None = None) -> list[SiteRow]:
-        cols = (sites.c.id, sites.c.name, sites.c.kind, sites.c.region_code, sites.c.lat,
-                sites.c.lng, sites.c.opening_hours, sites.c.windows, sites.c.status)
-        rows = (self.conn.execute(select(*cols).order_by(sites.c.name)).all() if ids is None
-                else self._in(sites.c.id, ids, *cols))
-        return [SiteRow(*r) for r in rows]
+        if ids is None:
+            return [SiteRow(*r) for r in driver.fetch(self.conn, _SITES + "ORDER BY name", {})]
+        out: list[SiteRow] = []
+        for part in _chunks(list(dict.fromkeys(ids))):
+            out.extend(SiteRow(*r) for r in driver.fetch(
+                self.conn, _SITES + "WHERE " + driver.one_of("id", self._pg),
+                {"vals": _vals(part, self._pg)}))
+        return out
 
     def add_lab(self, row: dict[str, Any]) -> None:
         self.conn.execute(insert(labs), row)
@@ -352,7 +356,8 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
         ids = list(person_ids)
         out: dict[str, PersonFactsRow] = {}
         for part in _chunks(ids):
-            for r in self.conn.execute(_PERSON_FACTS[self._pg], {"vals": _vals(part, self._pg)}):
+            for r in driver.fetch(self.conn, _PERSON_FACTS[self._pg],
+                                  {"vals": _vals(part, self._pg)}):
                 out[r[0]] = PersonFactsRow(r[1], r[2], r[3], r[4], r[5])
         return out
 
@@ -378,8 +383,11 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
     # -- station events --------------------------------------------------------------------
 
     def known_events(self, event_ids: Iterable[str]) -> set[str]:
-        return {r[0] for r in self._in(station_events.c.event_id, event_ids,
-                                       station_events.c.event_id)}
+        out: set[str] = set()
+        for part in _chunks(list(dict.fromkeys(event_ids))):
+            out.update(r[0] for r in driver.fetch(self.conn, _KNOWN_EVENTS[self._pg],
+                                                  {"vals": _vals(part, self._pg)}))
+        return out
 
     def record_event(self, row: dict[str, Any]) -> None:
         try:
@@ -390,14 +398,11 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
     def tubes_by_barcode(self, barcodes: Iterable[str],
                          for_update: bool) -> dict[str, TubeState]:
         out: dict[str, TubeState] = {}
-        stmt = _TUBE_STATES[self._pg]
-        if for_update and self._pg:
-            stmt = stmt.with_for_update()
+        sql = _TUBE_STATES[self._pg] + (" FOR UPDATE" if for_update and self._pg else "")
         for part in _chunks(list(barcodes)):
-            for r in self.conn.execute(stmt, {"vals": _vals(part, self._pg)}):
-                out[r.barcode] = TubeState(r.id, r.barcode, r.site_id, r.capacity,
-                                           bool(r.priority), TubeStatus(r.status), r[6],
-                                           r.first_sampled_at, r.sealed_at, r.box_id)
+            for r in driver.fetch(self.conn, sql, {"vals": _vals(part, self._pg)}):
+                out[r[1]] = TubeState(r[0], r[1], r[2], r[3], bool(r[4]), TubeStatus(r[5]),
+                                      r[6], _dt(r[7]), _dt(r[8]), r[9])
         return out
 
     def boxes_by_code(self, codes: Iterable[str], for_update: bool) -> dict[str, BoxRow]:
@@ -864,7 +869,7 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
 # Hot statements built once: SQLAlchemy then skips rebuilding each statement and its cache key
 # on every call, which was a third of a single scan's CPU (BENCHMARKS.md). IN lists are
 # expanding parameters (``vals``).
-_AUDIT_LAST = select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
+_AUDIT_LAST = "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"
 _AUDIT_INSERT = insert(audit_log)
 def _member_of(column: Any, pg: bool) -> Any:
     """``column`` is one of the values bound as ``:vals`` — one parameter, whatever the number
@@ -877,17 +882,19 @@ def _member_of(column: Any, pg: bool) -> Any:
         func.json_each(bindparam("vals"))).scalar_subquery())
 
 
-# by backend (``_member_of``): SQLite, PostgreSQL
-_PERSON_FACTS = {pg: (select(people.c.id, people.c.groups, open_slots.c.tube_id,
-                             person_status.c.open_recall_id, people.c.name_masked,
-                             person_status.c.test_state)
-                      .join(person_status, person_status.c.person_id == people.c.id)
-                      .outerjoin(open_slots, open_slots.c.person_id == people.c.id)
-                      .where(_member_of(people.c.id, pg))) for pg in (False, True)}
-_TUBE_STATES = {pg: select(tubes.c.id, tubes.c.barcode, tubes.c.site_id, tubes.c.capacity,
-                           tubes.c.priority, tubes.c.status, tubes.c.count,
-                           tubes.c.first_sampled_at, tubes.c.sealed_at, tubes.c.box_id,
-                           ).where(_member_of(tubes.c.barcode, pg)) for pg in (False, True)}
+# by backend (``driver.one_of``): SQLite, PostgreSQL; through the driver (``driver.fetch``)
+_PERSON_FACTS = {pg: (
+    "SELECT p.id, p.groups, os.tube_id, ps.open_recall_id, p.name_masked, ps.test_state "
+    "FROM people p JOIN person_status ps ON ps.person_id = p.id "
+    "LEFT JOIN open_slots os ON os.person_id = p.id WHERE " + driver.one_of("p.id", pg))
+    for pg in (False, True)}
+_TUBE_STATES = {pg: (
+    'SELECT id, barcode, site_id, capacity, priority, status, "count", first_sampled_at, '
+    "sealed_at, box_id FROM tubes WHERE " + driver.one_of("barcode", pg)) for pg in (False, True)}
+_KNOWN_EVENTS = {pg: "SELECT event_id FROM station_events WHERE " + driver.one_of("event_id", pg)
+                 for pg in (False, True)}
+_SITES = ("SELECT id, name, kind, region_code, lat, lng, opening_hours, windows, status "
+          "FROM sites ")
 # A member of a negative tube whose status the fan-out decides itself (``ps``: the status row
 # before the fan-out, ``s``: the sample, ``t``: the result): the result reaches them (it is not
 # older than their latest), it leaves them negative with no open recall (not positive; no
@@ -926,7 +933,7 @@ def _insert_many(conn: Connection, table: Table, rows: Sequence[dict[str, Any]])
         conn.execute(insert(table), list(rows))
         return
     sql, names, stamps = _insert_sql(conn.dialect, table, tuple(rows[0]))
-    conn.exec_driver_sql(sql, _tuples(rows, names, stamps))
+    driver.cursor(conn, sql, _tuples(rows, names, stamps), many=True).close()
 
 
 def _tuples(rows: Sequence[dict[str, Any]], names: tuple[str, ...],
@@ -962,18 +969,7 @@ def _executemany(conn: Connection, sql: str, rows: Sequence[dict[str, Any]]) -> 
     """One statement (``:name`` parameters, values ready for the database) for many rows
     through the driver's executemany: SQLAlchemy's per-row parameter processing cost more
     than SQLite's own work on a station batch's status rows."""
-    stmt, order = _driver_sql(conn.dialect, sql)
-    if order is None:
-        conn.exec_driver_sql(stmt, list(rows))
-    else:
-        conn.exec_driver_sql(stmt, _tuples(rows, order, ()))
-
-
-@functools.lru_cache(maxsize=128)
-def _driver_sql(dialect: Dialect, sql: str) -> tuple[str, tuple[str, ...] | None]:
-    """``sql`` in the driver's parameter style, and the parameter order if positional."""
-    compiled = text(sql).compile(dialect=dialect)
-    return compiled.string, tuple(compiled.positiontup or ()) if dialect.positional else None
+    driver.executemany(conn, sql, rows)
 
 
 def _update_many(conn: Connection, table: Table, rows: dict[str, dict[str, Any]]) -> None:
