@@ -150,8 +150,10 @@ class RefuseNul:
 
 
 def create_app(platform: Platform) -> FastAPI:
+    on = platform.settings.telemetry
     app = FastAPI(title="Hesuan (核酸) API", version=__version__, responses=_ERRORS,
-                  description="Routine PCR mass testing: sample → deliver → test → report.")
+                  description="Routine PCR mass testing: sample → deliver → test → report.",
+                  telemetry={"tracing": on, "metrics": on, "logs": on, "operation_spans": on})
     app.add_middleware(RefuseNul)
     app.state.platform = platform
 
