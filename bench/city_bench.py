@@ -180,7 +180,8 @@ def main() -> None:
     ap.add_argument("--workdir", type=Path, default=None)
     ap.add_argument("--serve-only", action="store_true",
                     help="reuse the city already in --workdir (SQLite) and only measure serving")
-    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results",
+                    help="directory for city-<people>-<backend>.json")
     args = ap.parse_args()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="hesuan-city-bench-",
                                                  dir=ROOT / "var" if (ROOT / "var").is_dir()
