@@ -77,7 +77,7 @@ def _groups(n_people: int, rounds: int, groups: int, k: int) -> None:
             windows = []
             for w in range(k):
                 site = world.sites[w % len(world.sites)]
-                actor = world.users[f"bench-sampler-{w % len(world.sites) + 1}"]
+                actor = world.sampler(w % len(world.sites))
                 events = world.station_stream(site, world.take_people(per_window // 11 * 10),
                                               boxed=False)
                 windows.append([(actor, _to_event(d)) for d in events])

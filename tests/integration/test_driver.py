@@ -8,7 +8,6 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 
 from hesuan.adapters.db import driver
-from hesuan.adapters.db.status_store import _vals
 from hesuan.bootstrap import Platform
 
 _INSERT = ("INSERT INTO station_events (event_id, kind, site_id, actor, client_at, "
@@ -25,12 +24,12 @@ def test_reads_and_writes_share_the_transaction(platform: Platform) -> None:
         sql = ("SELECT event_id, client_at FROM station_events WHERE "
                + driver.one_of("event_id", pg) + " ORDER BY event_id")
         # seen before the commit: the same transaction as the unit of work
-        assert driver.fetch(conn, sql, {"vals": _vals([*ids[1:], "missing"], pg)}) == [
+        assert driver.fetch(conn, sql, {"vals": driver.vals([*ids[1:], "missing"], pg)}) == [
             (ids[1], 1_700_000_000_001), (ids[2], 1_700_000_000_002)]
-        assert driver.fetch(conn, sql, {"vals": _vals([], pg)}) == []
+        assert driver.fetch(conn, sql, {"vals": driver.vals([], pg)}) == []
         assert driver.execute(conn, "UPDATE station_events SET actor = :a WHERE "
                               + driver.one_of("event_id", pg),
-                              {"a": "u2", "vals": _vals(ids[:2], pg)}) == 2
+                              {"a": "u2", "vals": driver.vals(ids[:2], pg)}) == 2
     # not committed: rolled back with the unit of work
     with platform.deps.uow(readonly=True) as uow:
         assert driver.fetch(uow.conn, "SELECT count(*) FROM station_events", {}) == [(0,)]  # type: ignore[attr-defined]

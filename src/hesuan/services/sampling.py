@@ -227,13 +227,11 @@ class SamplingService:
 
     def submit(self, actor: Principal, events: Sequence[StationEvent]) -> list[EventOutcome]:
         check_station_batch(self._d, actor, len(events))
-        items = [(actor, e) for e in events]
-        # the codes' MACs are checked before the write turn is taken: another worker process
-        # writes meanwhile (they were 15 % of a batch's time under the turn)
-        scanned = _Scanned(events, self._d.codes)
-        return _in_transaction(self._d, lambda uow, now: self._run(uow, items, now, scanned))
+        return self._write_group([(actor, e) for e in events])
 
     def _write_group(self, items: Sequence[_Item]) -> list[EventOutcome]:
+        # the codes' MACs are checked before the write turn is taken: another worker process
+        # writes meanwhile (they were 15 % of a batch's time under the turn)
         scanned = _Scanned((e for _, e in items), self._d.codes)
         return _in_transaction(self._d, lambda uow, now: self._run(uow, items, now, scanned))
 

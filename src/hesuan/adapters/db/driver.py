@@ -5,10 +5,10 @@ A single scan's group commit is a transaction of about fifteen small statements.
 SQLAlchemy each costs three to five times SQLite's own work (execution context, result
 metadata, row objects: 46 µs by ``exec_driver_sql`` and 72 µs by ``text()`` against 15 µs on
 the driver's cursor for one indexed ``SELECT``; BENCHMARKS.md), so the statements every scan
-pays for go here. They are plain SQL with ``:name`` parameters, already
-in the database's values (timestamps as epoch ms), and rows come back as plain tuples with the
-values as stored. Driver errors are raised as SQLAlchemy's own exception classes, so callers
-catch ``IntegrityError`` as before.
+pays for go here. They are plain SQL with ``:name`` parameters, already in the database's
+values (timestamps as epoch ms), and rows come back as plain tuples with the values as stored.
+Driver errors are raised as SQLAlchemy's own exception classes, so callers catch
+``IntegrityError`` as before.
 
 Imports: SQLAlchemy.
 """
@@ -16,20 +16,29 @@ Imports: SQLAlchemy.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+import json
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 
-__all__ = ["cursor", "driver_sql", "execute", "executemany", "fetch", "one_of"]
+__all__ = ["cursor", "driver_sql", "execute", "executemany", "fetch", "fetch_in", "one_of",
+           "vals"]
 
 
 def one_of(column: str, pg: bool) -> str:
-    """SQL for "``column`` is one of the values bound as ``:vals``" (``status_store._vals``):
-    an array on PostgreSQL, a JSON array on SQLite, one parameter whatever their number."""
+    """SQL for "``column`` is one of the values bound as ``:vals``" (``vals``): an array on
+    PostgreSQL, a JSON array on SQLite, one parameter whatever their number."""
     return f"{column} = ANY(:vals)" if pg else f"{column} IN (SELECT value FROM json_each(:vals))"
+
+
+def vals(values: Sequence[Any], pg: bool) -> Any:
+    """A list of values bound as one parameter, ``:vals``: an array on PostgreSQL (``= ANY``),
+    a JSON array on SQLite (``json_each``), so that the statement is the same whatever their
+    number (``one_of``; the unit of work's ``_member_of`` in SQLAlchemy's terms)."""
+    return list(values) if pg else json.dumps(list(values))
 
 
 @functools.lru_cache(maxsize=256)
@@ -68,6 +77,18 @@ def fetch(conn: Connection, sql: str, params: Mapping[str, Any]) -> list[tuple[A
         return list(cur.fetchall())
     finally:
         cur.close()
+
+
+def fetch_in(conn: Connection, sql: str, values: Iterable[Any], pg: bool,
+             params: Mapping[str, Any] | None = None,
+             chunk: int = 10_000) -> list[tuple[Any, ...]]:
+    """The rows of a read whose ``:vals`` (``one_of``) are ``values``, without repeats, bound
+    ``chunk`` at a time."""
+    distinct = list(dict.fromkeys(values))
+    out: list[tuple[Any, ...]] = []
+    for i in range(0, len(distinct), chunk):
+        out.extend(fetch(conn, sql, {**(params or {}), "vals": vals(distinct[i:i + chunk], pg)}))
+    return out
 
 
 def execute(conn: Connection, sql: str, params: Mapping[str, Any]) -> int:

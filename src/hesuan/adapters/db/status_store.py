@@ -62,13 +62,6 @@ _PLAIN_OVERDUE = (_NOTHING_SPECIAL
 _sql = functools.lru_cache(maxsize=256)(text)
 
 
-def _vals(values: Sequence[Any], pg: bool) -> Any:
-    """A list of values bound as one parameter, ``:vals``: an array on PostgreSQL (``= ANY``),
-    a JSON array on SQLite (``json_each``), so that the statement is the same whatever their
-    number (``driver.one_of``; the unit of work's ``_member_of`` in SQLAlchemy's terms)."""
-    return list(values) if pg else json.dumps(list(values))
-
-
 # The facts of the given people (``:vals``) who are still stale: the ones the fast paths just
 # decided are skipped (the engine would decide the same); special facts are always decided.
 _GIVEN_FACTS = {pg: (
@@ -249,13 +242,8 @@ class StatusStoreMixin:
             where += (" AND EXISTS (SELECT 1 FROM samples s CROSS JOIN tmp_results t "
                       "WHERE s.person_id = ps.person_id AND t.tube_id = s.tube_id)")
         if person_ids is not None:
-            out: list[tuple[str, Facts]] = []
-            for i in range(0, len(person_ids), 5000):
-                part = list(person_ids[i:i + 5000])
-                rows = driver.fetch(self.conn, _GIVEN_FACTS[self._pg],
-                                    params | {"vals": _vals(part, self._pg)})
-                out.extend((r[0], _facts(r)) for r in rows)
-            return out
+            return [(r[0], _facts(r)) for r in driver.fetch_in(
+                self.conn, _GIVEN_FACTS[self._pg], person_ids, self._pg, params, chunk=5000)]
         return [(r[0], _facts(r)) for r in driver.fetch(
             self.conn, _FACTS_WHERE + where + " ORDER BY ps.status_valid_until LIMIT :lim",
             params)]

@@ -63,7 +63,7 @@ from hesuan.adapters.db.schema import (
     tubes,
     users,
 )
-from hesuan.adapters.db.status_store import StatusStoreMixin, _dt, _sql, _vals
+from hesuan.adapters.db.status_store import StatusStoreMixin, _dt, _sql
 from hesuan.adapters.db.venue_store import VenueStoreMixin
 from hesuan.domain.access import Principal, Role
 from hesuan.domain.audit import GENESIS, AuditEntry, entry_hash
@@ -198,7 +198,7 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
                     out.extend(self.conn.execute(stmt, {"vals": part}).all())
                     continue
                 out.extend(self.conn.execute(_select_in(column, cols, self._pg),
-                                             {"vals": _vals(part, self._pg)}).all())
+                                             {"vals": driver.vals(part, self._pg)}).all())
             else:
                 stmt = select(*cols).where(column.in_(part)).where(where)
                 out.extend(self.conn.execute(stmt).all())
@@ -291,12 +291,8 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
     def sites(self, ids: Iterable[str] | None = None) -> list[SiteRow]:
         if ids is None:
             return [SiteRow(*r) for r in driver.fetch(self.conn, _SITES + "ORDER BY name", {})]
-        out: list[SiteRow] = []
-        for part in _chunks(list(dict.fromkeys(ids))):
-            out.extend(SiteRow(*r) for r in driver.fetch(
-                self.conn, _SITES + "WHERE " + driver.one_of("id", self._pg),
-                {"vals": _vals(part, self._pg)}))
-        return out
+        return [SiteRow(*r) for r in driver.fetch_in(self.conn, _SITES_IN[self._pg], ids,
+                                                     self._pg)]
 
     def add_lab(self, row: dict[str, Any]) -> None:
         self.conn.execute(insert(labs), row)
@@ -353,13 +349,9 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
         return None if r is None else str(r[0])
 
     def person_facts(self, person_ids: Iterable[str]) -> dict[str, PersonFactsRow]:
-        ids = list(person_ids)
-        out: dict[str, PersonFactsRow] = {}
-        for part in _chunks(ids):
-            for r in driver.fetch(self.conn, _PERSON_FACTS[self._pg],
-                                  {"vals": _vals(part, self._pg)}):
-                out[r[0]] = PersonFactsRow(r[1], r[2], r[3], r[4], r[5])
-        return out
+        return {r[0]: PersonFactsRow(r[1], r[2], r[3], r[4], r[5])
+                for r in driver.fetch_in(self.conn, _PERSON_FACTS[self._pg], person_ids,
+                                         self._pg)}
 
     def person_samples(self, person_id: str) -> list[dict[str, Any]]:
         rows = self.conn.execute(
@@ -383,11 +375,8 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
     # -- station events --------------------------------------------------------------------
 
     def known_events(self, event_ids: Iterable[str]) -> set[str]:
-        out: set[str] = set()
-        for part in _chunks(list(dict.fromkeys(event_ids))):
-            out.update(r[0] for r in driver.fetch(self.conn, _KNOWN_EVENTS[self._pg],
-                                                  {"vals": _vals(part, self._pg)}))
-        return out
+        return {r[0] for r in driver.fetch_in(self.conn, _KNOWN_EVENTS[self._pg], event_ids,
+                                              self._pg)}
 
     def record_event(self, row: dict[str, Any]) -> None:
         try:
@@ -397,13 +386,10 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
 
     def tubes_by_barcode(self, barcodes: Iterable[str],
                          for_update: bool) -> dict[str, TubeState]:
-        out: dict[str, TubeState] = {}
         sql = _TUBE_STATES[self._pg] + (" FOR UPDATE" if for_update and self._pg else "")
-        for part in _chunks(list(barcodes)):
-            for r in driver.fetch(self.conn, sql, {"vals": _vals(part, self._pg)}):
-                out[r[1]] = TubeState(r[0], r[1], r[2], r[3], bool(r[4]), TubeStatus(r[5]),
-                                      r[6], _dt(r[7]), _dt(r[8]), r[9])
-        return out
+        return {r[1]: TubeState(r[0], r[1], r[2], r[3], bool(r[4]), TubeStatus(r[5]), r[6],
+                                _dt(r[7]), _dt(r[8]), r[9])
+                for r in driver.fetch_in(self.conn, sql, barcodes, self._pg)}
 
     def boxes_by_code(self, codes: Iterable[str], for_update: bool) -> dict[str, BoxRow]:
         out: dict[str, BoxRow] = {}
@@ -446,7 +432,7 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
             for part in _chunks(list(w.sealed_tube_ids)):
                 c.execute(delete(open_slots).where(open_slots.c.tube_id.in_(part)))
         if w.samples:
-            _executemany(c, (
+            driver.executemany(c, (
                 "UPDATE person_status SET last_sampled_at = :at, last_tube_id = :tube, "
                 "test_state = CASE WHEN test_state IN ('none', 'negative', 'sampled') "
                 "THEN 'sampled' ELSE test_state END, updated_at = :now, "
@@ -867,10 +853,12 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
 
 
 # Hot statements built once: SQLAlchemy then skips rebuilding each statement and its cache key
-# on every call, which was a third of a single scan's CPU (BENCHMARKS.md). IN lists are
-# expanding parameters (``vals``).
+# on every call, which was a third of a single scan's CPU (BENCHMARKS.md); the plain-SQL ones
+# run on the driver's cursor (``driver``).
 _AUDIT_LAST = "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"
 _AUDIT_INSERT = insert(audit_log)
+
+
 def _member_of(column: Any, pg: bool) -> Any:
     """``column`` is one of the values bound as ``:vals`` — one parameter, whatever the number
     of values: an array on PostgreSQL (``= ANY``), a JSON array on SQLite (``json_each``).
@@ -895,6 +883,7 @@ _KNOWN_EVENTS = {pg: "SELECT event_id FROM station_events WHERE " + driver.one_o
                  for pg in (False, True)}
 _SITES = ("SELECT id, name, kind, region_code, lat, lng, opening_hours, windows, status "
           "FROM sites ")
+_SITES_IN = {pg: _SITES + "WHERE " + driver.one_of("id", pg) for pg in (False, True)}
 # A member of a negative tube whose status the fan-out decides itself (``ps``: the status row
 # before the fan-out, ``s``: the sample, ``t``: the result): the result reaches them (it is not
 # older than their latest), it leaves them negative with no open recall (not positive; no
@@ -965,16 +954,9 @@ def _insert_sql(dialect: Dialect, table: Table,
     return compiled.string, tuple(compiled.positiontup or cols), stamps
 
 
-def _executemany(conn: Connection, sql: str, rows: Sequence[dict[str, Any]]) -> None:
-    """One statement (``:name`` parameters, values ready for the database) for many rows
-    through the driver's executemany: SQLAlchemy's per-row parameter processing cost more
-    than SQLite's own work on a station batch's status rows."""
-    driver.executemany(conn, sql, rows)
-
-
 def _update_many(conn: Connection, table: Table, rows: dict[str, dict[str, Any]]) -> None:
     """UPDATE by primary key ``id`` for many rows, one executemany per set of columns, through
-    the driver (``_executemany``); each value goes through its column type's bind processing
+    the driver (``driver.executemany``); each value goes through its column type's bind processing
     (timestamps to epoch ms, booleans) as SQLAlchemy would do it."""
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
     for row_id, values in rows.items():
@@ -988,7 +970,7 @@ def _update_many(conn: Connection, table: Table, rows: dict[str, dict[str, Any]]
             params = [r | {k: p(r[k]) for k, p in procs} for r in params]
         q = conn.dialect.identifier_preparer.quote
         sets = ", ".join(f"{q(k)} = :{k}" for k in keys)
-        _executemany(conn, f"UPDATE {q(table.name)} SET {sets} WHERE id = :id", params)
+        driver.executemany(conn, f"UPDATE {q(table.name)} SET {sets} WHERE id = :id", params)
 
 
 def _json(value: dict[str, float] | None) -> str | None:
