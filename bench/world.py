@@ -90,6 +90,7 @@ class World:
                             sms_file=workdir / "sms.jsonl")
         t0 = time.perf_counter()
         platform = bootstrap(settings, migrate=True, fast_passwords=True)
+        platform.start_checkpoints()  # as ``hesuan serve`` does
         report = generate_city(platform, people, CITY_SEED)
         t1 = time.perf_counter()
         with platform.engine.connect() as c:

@@ -9,13 +9,14 @@ Imports: everything below it (config, adapters, services).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
 from hesuan.adapters.clock import SystemClock
 from hesuan.adapters.crypto import Argon2Passwords, HmacCodeSigner, KeyRing, load_master_secret
 from hesuan.adapters.db.analytics import SqlAnalytics
+from hesuan.adapters.db.checkpoint import WalCheckpointer
 from hesuan.adapters.db.engine import make_engine
 from hesuan.adapters.db.migrate import upgrade
 from hesuan.adapters.db.store import SqlUnitOfWorkFactory
@@ -82,9 +83,28 @@ class Platform:
     fence: FenceService
     lanes: LaneService
     teams: TeamService
+    _background: list[WalCheckpointer] = field(default_factory=list)
 
     def close(self) -> None:
+        for worker in self._background:
+            worker.stop()
+        self._background.clear()
         self.engine.dispose()
+
+    def start_checkpoints(self) -> WalCheckpointer | None:
+        """For a long-running process on an SQLite file (``serve``, ``simulate``): WAL
+        checkpoints on a background thread from now on, so that writers no longer pay for
+        them inside their transactions (``adapters/db/checkpoint.py``), until ``close()``.
+        None on PostgreSQL, in memory, or with ``sqlite_checkpoint_every`` 0."""
+        url = self.engine.url
+        every = self.settings.sqlite_checkpoint_every
+        if url.get_backend_name() != "sqlite" or not url.database \
+                or url.database == ":memory:" or every <= 0:
+            return None
+        checkpointer = WalCheckpointer(url.database, every)
+        checkpointer.start()
+        self._background.append(checkpointer)
+        return checkpointer
 
 
 def _sender(settings: Settings) -> Sender:

@@ -30,6 +30,12 @@ class Settings(BaseSettings):
     #: SQLite's page cache per connection, in MiB. A server holds up to 16 connections, so
     #: this bounds its memory; the operating system caches the file besides.
     sqlite_cache_mib: int = Field(default=32, ge=1, le=4096)
+    #: SQLite WAL pages after which a committing writer checkpoints the WAL itself
+    #: (``wal_autocheckpoint``; SQLite's default is 1,000). A safety net: long-running
+    #: processes (``serve``, ``simulate``) checkpoint on a thread of their own instead.
+    sqlite_checkpoint_pages: int = Field(default=10_000, ge=100, le=1_000_000)
+    #: Seconds between those background checkpoints; 0 leaves it to the writers.
+    sqlite_checkpoint_every: float = Field(default=0.5, ge=0, le=3600)
     #: FastAPI's OpenTelemetry spans, metrics and logs, sent to the providers the process has
     #: configured. Off by default: with no provider set up, each request still paid for asking
     #: whether one was (``/health`` in process 99.7 → 76.6 µs off; BENCHMARKS.md).

@@ -233,6 +233,8 @@ def serve(host: Annotated[str | None, typer.Option()] = None,
 
     settings = Settings()
     platform = bootstrap(settings)
+    # this process checkpoints the WAL for every worker (they share the file)
+    platform.start_checkpoints()
     n = workers or settings.workers
     scheduler = Scheduler(platform, settings.sweep_every.total_seconds())
     scheduler.start()
@@ -252,6 +254,7 @@ def serve(host: Annotated[str | None, typer.Option()] = None,
                 raise typer.Exit(status)
     finally:
         scheduler.stop()
+        platform.close()
 
 
 register_pass_commands(app, _platform, CLI_PRINCIPAL)

@@ -187,6 +187,7 @@ def simulate(
     clock = FixedClock(begin)
     sender = CountingSender()
     platform = bootstrap(simulation_settings(Settings()), clock=clock, sender=sender)
+    platform.start_checkpoints()
     try:
         with Progress(TextColumn("{task.description}"), BarColumn(),
                       TextColumn("{task.fields[at]}"), TimeElapsedColumn(),

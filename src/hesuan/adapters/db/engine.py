@@ -1,6 +1,7 @@
 """Engine set-up for the two backends.
 
-SQLite (embedded default): WAL journal, ``synchronous`` from settings, a busy timeout, and
+SQLite (embedded default): WAL journal, ``synchronous`` and the writers' checkpoint threshold
+from settings (``checkpoint.py`` says why it is high), a busy timeout, and
 ``BEGIN IMMEDIATE`` for writing transactions so two writers queue instead of failing on lock
 upgrade; read-only units of work begin DEFERRED and never block writers (WAL).
 PostgreSQL (production): psycopg 3 with a connection pool.
@@ -30,6 +31,7 @@ def make_engine(settings: Settings, **kwargs: Any) -> Engine:
                                pool_size=8, max_overflow=8, **kwargs)
         synchronous = settings.sqlite_synchronous
         cache_kib = settings.sqlite_cache_mib * 1024
+        checkpoint_pages = settings.sqlite_checkpoint_pages
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -39,6 +41,7 @@ def make_engine(settings: Settings, **kwargs: Any) -> Engine:
             cur.execute(f"PRAGMA synchronous={synchronous}")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.execute(f"PRAGMA cache_size=-{cache_kib}")
+            cur.execute(f"PRAGMA wal_autocheckpoint={checkpoint_pages}")
             cur.execute("PRAGMA temp_store=FILE")
             cur.close()
 
