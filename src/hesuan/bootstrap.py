@@ -95,7 +95,9 @@ class Platform:
         """For a long-running process on an SQLite file (``serve``, ``simulate``): WAL
         checkpoints on a background thread from now on, so that writers no longer pay for
         them inside their transactions (``adapters/db/checkpoint.py``), until ``close()``.
-        None on PostgreSQL, in memory, or with ``sqlite_checkpoint_every`` 0."""
+        None on PostgreSQL, in memory, or with ``sqlite_checkpoint_every`` 0. Not while a
+        city is bulk-loaded into the same file: the loader leaves WAL mode, which needs the
+        file to itself."""
         url = self.engine.url
         every = self.settings.sqlite_checkpoint_every
         if url.get_backend_name() != "sqlite" or not url.database \
