@@ -9,6 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from sqlalchemy import text
+
+from hesuan.bootstrap import Platform
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -33,3 +38,28 @@ def test_bench_runs_at_toy_size(tmp_path: Path) -> None:
     assert figures["fanout"]["median"]["people"] == 2000
     assert figures["batch_scans"]["floors"] and figures["fanout"]["floors"]
     assert "| sqlite |" in (out / "toy.md").read_text()
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+@pytest.mark.postgres
+def test_autovacuum_stand_in_analyses_what_a_round_wrote(platform: Platform) -> None:
+    """``bench/autovacuum.py`` does what the server's autovacuum (off on this machine) would:
+    a table changed by more than 50 rows + 10 % since its last analysis gets ``ANALYZE``d,
+    and then it is not due again."""
+    sys.path.insert(0, str(ROOT))
+    from bench.autovacuum import AutovacuumStandIn
+
+    url = str(platform.engine.url.render_as_string(hide_password=False))
+    with platform.engine.begin() as c:
+        c.execute(text("INSERT INTO station_events (event_id, kind, site_id, actor, client_at, "
+                       "received_at) SELECT 'e' || i, 'sample', 'S1', 'u1', i, i "
+                       "FROM generate_series(1, 500) i"))
+        c.execute(text("SELECT pg_stat_force_next_flush()"))
+    standin = AutovacuumStandIn(url, log=lambda _: None)
+    first = standin.run_once()
+    assert any("station_events" in str(d) for d in first["done"]), first
+    again = standin.run_once()
+    assert not any("station_events" in str(d) for d in again["done"]), again
+    with platform.engine.connect() as c:
+        assert c.execute(text("SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables "
+                              "WHERE relname = 'station_events'")).scalar()
