@@ -42,6 +42,7 @@ def main() -> None:
         work = Path(tmp)
         world = World.create("sqlite", fresh_database_url("sqlite", work, ""), work,
                              args.people, 4, log=lambda _: None)
+        world.platform.start_checkpoints()  # as ``hesuan serve`` does
         try:
             svc, actor = world.platform.sampling, world.sampler(0)
 
@@ -71,6 +72,7 @@ def _groups(n_people: int, rounds: int, groups: int, k: int) -> None:
         work = Path(tmp)
         world = World.create("sqlite", fresh_database_url("sqlite", work, ""), work,
                              n_people, 4, log=lambda _: None)
+        world.platform.start_checkpoints()  # as ``hesuan serve`` does
         try:
             svc = world.platform.sampling
             per_window = (rounds * groups + 1) // 11 * 11 + 22  # whole tubes of 1 + 10 events

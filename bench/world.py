@@ -91,8 +91,6 @@ class World:
         t0 = time.perf_counter()
         platform = bootstrap(settings, migrate=True, fast_passwords=True)
         report = generate_city(platform, people, CITY_SEED)
-        # as ``hesuan serve`` does; after the bulk load, which needs the file to itself
-        platform.start_checkpoints()
         t1 = time.perf_counter()
         with platform.engine.connect() as c:
             regions = [r[0] for r in c.execute(
