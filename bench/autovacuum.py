@@ -26,11 +26,13 @@ from sqlalchemy import make_url
 
 __all__ = ["AutovacuumStandIn", "server_autovacuum_on"]
 
-_DUE = """
-SELECT relname, n_dead_tup > 50 + 0.2 * greatest(n_live_tup, 0) AS vacuum
+_DUE = r"""
+SELECT schemaname, relname, n_dead_tup > 50 + 0.2 * greatest(n_live_tup, 0) AS vacuum
 FROM pg_stat_user_tables
-WHERE n_mod_since_analyze > 50 + 0.1 * greatest(n_live_tup, 0)
-   OR n_dead_tup > 50 + 0.2 * greatest(n_live_tup, 0)
+WHERE (n_mod_since_analyze > 50 + 0.1 * greatest(n_live_tup, 0)
+       OR n_dead_tup > 50 + 0.2 * greatest(n_live_tup, 0))
+  -- other sessions' temporary tables: autovacuum leaves them alone, and so must we
+  AND schemaname NOT LIKE 'pg\_temp\_%'
 ORDER BY relname
 """
 
@@ -71,10 +73,14 @@ class AutovacuumStandIn:
         done: list[str] = []
         t0 = time.perf_counter()
         with psycopg.connect(self._dsn, autocommit=True) as conn:
-            for table, vacuum in conn.execute(_DUE).fetchall():
+            for schema, table, vacuum in conn.execute(_DUE).fetchall():
                 what = "VACUUM ANALYZE" if vacuum else "ANALYZE"
                 t = time.perf_counter()
-                conn.execute(f'{what} "{table}"')
+                try:
+                    conn.execute(f'{what} "{schema}"."{table}"')
+                except psycopg.Error as exc:  # e.g. dropped meanwhile; the others still get theirs
+                    done.append(f"{what} {table} failed: {exc}")
+                    continue
                 done.append(f"{what} {table} {time.perf_counter() - t:.1f}s")
         record: dict[str, object] = {"at": time.strftime("%H:%M:%S", time.gmtime()),
                                      "seconds": round(time.perf_counter() - t0, 1),

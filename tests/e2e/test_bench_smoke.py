@@ -56,8 +56,15 @@ def test_autovacuum_stand_in_analyses_what_a_round_wrote(platform: Platform) -> 
                        "FROM generate_series(1, 500) i"))
         c.execute(text("SELECT pg_stat_force_next_flush()"))
     standin = AutovacuumStandIn(url, log=lambda _: None)
-    first = standin.run_once()
+    with platform.engine.connect() as other:  # a session with a temporary table of its own
+        other.execute(text("CREATE TEMPORARY TABLE a_scratch AS "
+                           "SELECT i FROM generate_series(1, 500) i"))
+        other.execute(text("SELECT pg_stat_force_next_flush()"))
+        other.commit()
+        first = standin.run_once()
     assert any("station_events" in str(d) for d in first["done"]), first
+    # another session's temporary table is not ours to analyse (autovacuum skips them too)
+    assert not any("a_scratch" in str(d) for d in first["done"]), first
     again = standin.run_once()
     assert not any("station_events" in str(d) for d in again["done"]), again
     with platform.engine.connect() as c:
