@@ -1,6 +1,9 @@
-"""``python -m bench.status_bench [--people N] [--backend sqlite|postgres|both] [--runs R]``
+"""``python -m bench.status_bench [--people N] [--backend sqlite|postgres|both] [--runs R]
+[--existing URL]``
 
-Issue-4 figures on a generated city (set-up, not measured):
+Issue-4 figures on a generated city (set-up, not measured), or with ``--existing`` on the
+city a simulated round left in a bench database (its clock one hour after the round's last
+status change):
 
 * sweep over N people with 10 % due (5 % inside their reminder lead → one reminder each into
   the outbox; 5 % past due + grace → the overdue status), median of R runs, each run on a fresh
@@ -61,19 +64,27 @@ def _due_state(platform: Any, now_ms: int) -> None:
 
 
 def run_backend(backend: str, people: int, runs: int, workdir: Path,
-                pg_url: str) -> dict[str, Any]:
-    url = fresh_database_url(backend, workdir, pg_url)
+                pg_url: str, existing: str | None = None) -> dict[str, Any]:
+    url = existing or fresh_database_url(backend, workdir, pg_url)
     clock = FixedClock(T0)
     settings = Settings(database_url=url, environment="test", secret_key="bench-secret",
                         sms_file=workdir / "sms.jsonl", key_file=workdir / "k",
                         pass_key_dir=workdir / "keys")
     platform = bootstrap(settings, clock=clock)
     t = time.perf_counter()
-    generate_city(platform, people, seed=1)
+    if existing:
+        # a city that lived through a round: its clock is where the round left it
+        with platform.engine.connect() as c:
+            people = int(c.execute(text("SELECT count(*) FROM person_status")).scalar_one())
+            last = c.execute(text("SELECT max(updated_at) FROM person_status")).scalar_one()
+        clock.set(datetime.fromtimestamp(int(last) / 1000, UTC) + timedelta(hours=1))
+    else:
+        generate_city(platform, people, seed=1)
+        clock.set(T0 + timedelta(hours=40))
     setup_s = time.perf_counter() - t
-    clock.set(T0 + timedelta(hours=40))
     now_ms = int(clock.now().timestamp() * 1000)
     out: dict[str, Any] = {"backend": backend, "people": people, "setup_s": round(setup_s, 1),
+                           "city": "after a simulated round" if existing else "freshly generated",
                            "raw_insert_rows_per_s": [], "sweep_s": [], "sweep_again_s": [],
                            "reminders": [], "overdue_decided": [], "recompute_all_s": [],
                            "policy_change_s": []}
@@ -116,14 +127,23 @@ def main() -> None:
     ap.add_argument("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/"
                                         "hesuan_bench_status")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    ap.add_argument("--existing", metavar="URL", default=None,
+                    help="measure on the city already in this bench database (e.g. the one "
+                         "city_bench's round left) instead of generating one; its size "
+                         "replaces --people")
     args = ap.parse_args()
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
+    if args.existing:
+        if args.backend == "both" or "bench" not in args.existing:
+            ap.error("--existing needs one --backend and a database whose name has 'bench'")
+        backends = [args.backend]
     results: dict[str, Any] = {"machine": describe(args.pg_url if "postgres" in backends else None),
                                "runs": args.runs, "backends": []}
     with tempfile.TemporaryDirectory(prefix="hesuan-status-bench-") as tmp:
         for b in backends:
-            r = run_backend(b, args.people, args.runs, Path(tmp), args.pg_url)
+            r = run_backend(b, args.people, args.runs, Path(tmp), args.pg_url, args.existing)
             results["backends"].append(r)
+            args.people = r["people"]
             m = r["median"]
             print(f"{b:9} people={args.people:,} sweep={m['sweep_s']:.2f}s "
                   f"(reminders {m['reminders']:,.0f}, overdue {m['overdue_decided']:,.0f}) "
