@@ -38,12 +38,15 @@ from hesuan.entrypoints.api import schemas as s
 from hesuan.entrypoints.api.deps import Me, current_principal
 from hesuan.entrypoints.api.ground_routes import router as ground_router
 from hesuan.entrypoints.api.pass_routes import router as pass_router
+from hesuan.entrypoints.api.station_path import OUTCOME as _OUTCOME
+from hesuan.entrypoints.api.station_path import StationFastPath
+from hesuan.entrypoints.api.station_path import to_event as _event
 from hesuan.entrypoints.api.status_routes import router as status_router
 from hesuan.entrypoints.web import router as web_router
 from hesuan.services.lab import ResultInput
 from hesuan.services.people import PersonInput
 from hesuan.services.places import LabInput, RegionInput, SiteInput
-from hesuan.services.sampling import EventKind, EventOutcome, StationEvent
+from hesuan.services.sampling import EventOutcome
 
 __all__ = ["create_app", "status_for"]
 
@@ -66,12 +69,6 @@ def status_for(exc: HesuanError) -> int:
     return 400
 
 
-def _event(e: s.StationEventIn) -> StationEvent:
-    return StationEvent(event_id=e.event_id, kind=EventKind(e.kind), site_id=e.site_id, at=e.at,
-                        barcode=e.barcode, mode=e.mode, code=e.code, box_code=e.box_code,
-                        window=e.window)
-
-
 @dataclass(slots=True)
 class _BatchAnswer:
     """``StationBatchOut``'s shape over the service's own outcomes."""
@@ -83,7 +80,6 @@ class _BatchAnswer:
 
 
 _BATCH_ANSWER = TypeAdapter(_BatchAnswer)
-_OUTCOME = TypeAdapter(EventOutcome)
 
 _Body = TypeVar("_Body", bound=BaseModel)
 
@@ -155,6 +151,10 @@ def create_app(platform: Platform) -> FastAPI:
                   description="Routine PCR mass testing: sample → deliver → test → report.",
                   telemetry={"tracing": on, "metrics": on, "logs": on, "operation_spans": on})
     app.add_middleware(RefuseNul)
+    if not on:
+        # outermost of ours: the usual scan skips the framework (station_path.py); FastAPI's
+        # telemetry, when on, sees every request, so then it goes the usual way
+        app.add_middleware(StationFastPath, platform=platform)
     app.state.platform = platform
 
     @app.exception_handler(HesuanError)
