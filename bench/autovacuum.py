@@ -5,9 +5,10 @@ runs ``VACUUM ANALYZE`` after a bulk load for the same reason). A simulated roun
 millions of rows into tables that start empty; with no one to analyse them the planner keeps
 its empty-table estimates, and a lookup of 50 station events by primary key took 50–270 ms
 (a sequential scan) once ``station_events`` held 127,000 rows. A production server has
-autovacuum on; this does what its launcher would, with its default settings: every
-``naptime`` seconds, ``ANALYZE`` each table changed by more than 50 rows + 10 % since its last
-analysis, and ``VACUUM`` each table with more than 50 + 20 % dead rows.
+autovacuum on; this does what its launcher would: every ``naptime`` seconds, ``ANALYZE`` each
+table changed by more than 50 rows + 10 % since its last analysis, and ``VACUUM`` each table
+with more than 50 + 20 % dead rows — or by a table's own ``autovacuum_*`` storage parameters
+where it has them (``person_status`` has, migration 0005).
 
 ``python -m bench.autovacuum --url postgresql+psycopg://... [--naptime 60]`` runs it until
 interrupted; ``city_bench`` runs it beside a round on PostgreSQL when the server's own
@@ -27,12 +28,26 @@ from sqlalchemy import make_url
 __all__ = ["AutovacuumStandIn", "server_autovacuum_on"]
 
 _DUE = r"""
-SELECT schemaname, relname, n_dead_tup > 50 + 0.2 * greatest(n_live_tup, 0) AS vacuum
-FROM pg_stat_user_tables
-WHERE (n_mod_since_analyze > 50 + 0.1 * greatest(n_live_tup, 0)
-       OR n_dead_tup > 50 + 0.2 * greatest(n_live_tup, 0))
+WITH t AS (
+  SELECT s.schemaname, s.relname, s.n_dead_tup, s.n_mod_since_analyze,
+         greatest(c.reltuples, 0) AS tuples,
+         (SELECT o.option_value::float FROM pg_options_to_table(c.reloptions) o
+          WHERE o.option_name = 'autovacuum_vacuum_threshold') AS vt,
+         (SELECT o.option_value::float FROM pg_options_to_table(c.reloptions) o
+          WHERE o.option_name = 'autovacuum_vacuum_scale_factor') AS vsf,
+         (SELECT o.option_value::float FROM pg_options_to_table(c.reloptions) o
+          WHERE o.option_name = 'autovacuum_analyze_threshold') AS at,
+         (SELECT o.option_value::float FROM pg_options_to_table(c.reloptions) o
+          WHERE o.option_name = 'autovacuum_analyze_scale_factor') AS asf
+  FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
   -- other sessions' temporary tables: autovacuum leaves them alone, and so must we
-  AND schemaname NOT LIKE 'pg\_temp\_%'
+  WHERE s.schemaname NOT LIKE 'pg\_temp\_%'
+)
+SELECT schemaname, relname,
+       n_dead_tup > coalesce(vt, 50) + coalesce(vsf, 0.2) * tuples AS vacuum
+FROM t
+WHERE n_dead_tup > coalesce(vt, 50) + coalesce(vsf, 0.2) * tuples
+   OR n_mod_since_analyze > coalesce(at, 50) + coalesce(asf, 0.1) * tuples
 ORDER BY relname
 """
 

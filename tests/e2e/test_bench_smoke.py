@@ -70,3 +70,41 @@ def test_autovacuum_stand_in_analyses_what_a_round_wrote(platform: Platform) -> 
     with platform.engine.connect() as c:
         assert c.execute(text("SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables "
                               "WHERE relname = 'station_events'")).scalar()
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+@pytest.mark.postgres
+def test_autovacuum_stand_in_follows_a_tables_own_thresholds(platform: Platform) -> None:
+    """A table's ``autovacuum_*`` storage parameters (``person_status`` has them: migration
+    0005) decide when it is vacuumed, as they would for the server's autovacuum."""
+    sys.path.insert(0, str(ROOT))
+    from bench.autovacuum import AutovacuumStandIn
+
+    url = str(platform.engine.url.render_as_string(hide_password=False))
+    with platform.engine.connect() as c:
+        options = c.execute(text("SELECT reloptions FROM pg_class "
+                                 "WHERE relname = 'person_status'")).scalar()
+    assert "autovacuum_vacuum_scale_factor=0.01" in options, options
+    with platform.engine.begin() as c:
+        c.execute(text("INSERT INTO station_events (event_id, kind, site_id, actor, client_at, "
+                       "received_at) SELECT 'e' || i, 'sample', 'S1', 'u1', i, i "
+                       "FROM generate_series(1, 500) i"))
+        c.execute(text("SELECT pg_stat_force_next_flush()"))
+    standin = AutovacuumStandIn(url, log=lambda _: None)
+    assert any("station_events" in str(d) for d in standin.run_once()["done"])  # 500 counted
+    with platform.engine.begin() as c:
+        c.execute(text("DELETE FROM station_events WHERE client_at <= 100"))
+        c.execute(text("SELECT pg_stat_force_next_flush()"))
+    # 100 dead rows: under the default 50 + 20 % of 500, over this table's own 10 + 0 %
+    assert not any("VACUUM" in str(d) and "station_events" in str(d)
+                   for d in standin.run_once()["done"])
+    with platform.engine.begin() as c:
+        c.execute(text("ALTER TABLE station_events SET (autovacuum_vacuum_threshold = 10, "
+                       "autovacuum_vacuum_scale_factor = 0)"))
+    try:
+        assert any("VACUUM" in str(d) and "station_events" in str(d)
+                   for d in standin.run_once()["done"])
+    finally:
+        with platform.engine.begin() as c:
+            c.execute(text("ALTER TABLE station_events RESET (autovacuum_vacuum_threshold, "
+                           "autovacuum_vacuum_scale_factor)"))
