@@ -82,12 +82,17 @@ class StatusService:
         transaction. The two common cases go in one statement each; people with special facts
         are decided one by one by the engine. Returns how many were decided."""
         rules = self.rules(uow)
-        done = uow.refresh_plain(now, everyone)
         overdue = [r for r in rules if r.enabled and r.predicate == "overdue"]
-        if len(overdue) == 1:
-            o = overdue[0]
-            done += uow.refresh_overdue(now, o.id, o.version,
-                                        o.colour.value if o.colour else None, everyone)
+        # the stale, and then the given people by id (the store decides how: on PostgreSQL a
+        # sampled person is not parked among the stale first, see apply_station_writes)
+        done = 0
+        for whom in ([None] if person_ids is None else [None, person_ids]):
+            done += uow.refresh_plain(now, everyone, whom)
+            if len(overdue) == 1:
+                o = overdue[0]
+                done += uow.refresh_overdue(now, o.id, o.version,
+                                            o.colour.value if o.colour else None, everyone,
+                                            whom)
         if person_ids is not None:
             facts = uow.stale_facts(now, len(person_ids), person_ids)
             uow.write_statuses([(pid, decide(f, now, rules)) for pid, f in facts], now)

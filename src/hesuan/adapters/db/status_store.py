@@ -201,9 +201,29 @@ class StatusStoreMixin:
 
     # -- the recompute ---------------------------------------------------------------------
 
-    def refresh_plain(self, now: datetime, everyone: bool = False) -> int:
-        """Set the status of every stale person with no special facts in one statement: green,
-        valid until their due time plus grace (what the engine decides for such facts)."""
+    def _whom(self, everyone: bool, person_ids: Sequence[str] | None,
+              params: dict[str, Any]) -> str | None:
+        """Which rows a fast path decides: everyone, the given people, or the stale. None:
+        nobody — on SQLite the given people were parked as stale and the stale pass has just
+        decided them (parking is an update in place there; only PostgreSQL pays for it: see
+        ``apply_station_writes``)."""
+        if person_ids is not None and not self._pg:
+            return None
+        if everyone:
+            return "1 = 1"
+        if person_ids is not None:
+            params["vals"] = driver.vals(person_ids, self._pg)
+            return driver.one_of("person_id", self._pg)
+        return "status_valid_until <= :now"
+
+    def refresh_plain(self, now: datetime, everyone: bool = False,
+                      person_ids: Sequence[str] | None = None) -> int:
+        """Set the status of every stale person (or of the given people) with no special facts
+        in one statement: green, valid until their due time plus grace (what the engine
+        decides for such facts)."""
+        params: dict[str, Any] = {"now": to_ms(now)}
+        if (whom := self._whom(everyone, person_ids, params)) is None:
+            return 0
         return driver.execute(self.conn, (
             "UPDATE person_status SET colour = 'green', "
             "reasons = CASE test_state WHEN 'sampled' THEN 'awaiting_result' "
@@ -211,21 +231,24 @@ class StatusStoreMixin:
             "rule_id = 'R-DEFAULT', rule_version = 1, evidence = NULL, status_at = :now, "
             "status_valid_until = CASE WHEN next_due_at IS NULL THEN NULL "
             "  ELSE next_due_at + grace_ms END "
-            f"WHERE {'1 = 1' if everyone else 'status_valid_until <= :now'} AND {_PLAIN}"),
-            {"now": to_ms(now)})
+            f"WHERE {whom} AND {_PLAIN}"), params)
 
     def refresh_overdue(self, now: datetime, rule_id: str, rule_version: int,
-                        colour: str | None, everyone: bool = False) -> int:
-        """The second common case in one statement: stale people with nothing special who are
-        past due + grace get the overdue rule's colour (or their policy's overdue action) and
-        no time-based expiry, as the engine decides."""
+                        colour: str | None, everyone: bool = False,
+                        person_ids: Sequence[str] | None = None) -> int:
+        """The second common case in one statement: stale (or given) people with nothing
+        special who are past due + grace get the overdue rule's colour (or their policy's
+        overdue action) and no time-based expiry, as the engine decides."""
+        params: dict[str, Any] = {"now": to_ms(now), "colour": colour, "rid": rule_id,
+                                  "rv": rule_version}
+        if (whom := self._whom(everyone, person_ids, params)) is None:
+            return 0
         return driver.execute(self.conn, (
             "UPDATE person_status SET "
             "colour = COALESCE(:colour, overdue_action, 'yellow'), reasons = 'overdue', "
             "rule_id = :rid, rule_version = :rv, evidence = NULL, status_at = :now, "
             f"status_valid_until = NULL WHERE "
-            f"{'1 = 1' if everyone else 'status_valid_until <= :now'} AND {_PLAIN_OVERDUE}"),
-            {"now": to_ms(now), "colour": colour, "rid": rule_id, "rv": rule_version})
+            f"{whom} AND {_PLAIN_OVERDUE}"), params)
 
     def stale_facts(self, now: datetime, limit: int, person_ids: Sequence[str] | None = None,
                     in_results: bool = False) -> list[tuple[str, Facts]]:
