@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -40,22 +41,28 @@ def test_bench_runs_at_toy_size(tmp_path: Path) -> None:
     assert "| sqlite |" in (out / "toy.md").read_text()
 
 
+def _stand_in_after_500_events(platform: Platform) -> Any:
+    """The autovacuum stand-in on the test database, once 500 station events are in (and the
+    statistics of that insert flushed, so that the stand-in sees them)."""
+    sys.path.insert(0, str(ROOT))
+    from bench.autovacuum import AutovacuumStandIn
+
+    with platform.engine.begin() as c:
+        c.execute(text("INSERT INTO station_events (event_id, kind, site_id, actor, client_at, "
+                       "received_at) SELECT 'e' || i, 'sample', 'S1', 'u1', i, i "
+                       "FROM generate_series(1, 500) i"))
+        c.execute(text("SELECT pg_stat_force_next_flush()"))
+    return AutovacuumStandIn(str(platform.engine.url.render_as_string(hide_password=False)),
+                             log=lambda _: None)
+
+
 @pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 @pytest.mark.postgres
 def test_autovacuum_stand_in_analyses_what_a_round_wrote(platform: Platform) -> None:
     """``bench/autovacuum.py`` does what the server's autovacuum (off on this machine) would:
     a table changed by more than 50 rows + 10 % since its last analysis gets ``ANALYZE``d,
     and then it is not due again."""
-    sys.path.insert(0, str(ROOT))
-    from bench.autovacuum import AutovacuumStandIn
-
-    url = str(platform.engine.url.render_as_string(hide_password=False))
-    with platform.engine.begin() as c:
-        c.execute(text("INSERT INTO station_events (event_id, kind, site_id, actor, client_at, "
-                       "received_at) SELECT 'e' || i, 'sample', 'S1', 'u1', i, i "
-                       "FROM generate_series(1, 500) i"))
-        c.execute(text("SELECT pg_stat_force_next_flush()"))
-    standin = AutovacuumStandIn(url, log=lambda _: None)
+    standin = _stand_in_after_500_events(platform)
     with platform.engine.connect() as other:  # a session with a temporary table of its own
         other.execute(text("CREATE TEMPORARY TABLE a_scratch AS "
                            "SELECT i FROM generate_series(1, 500) i"))
@@ -77,20 +84,11 @@ def test_autovacuum_stand_in_analyses_what_a_round_wrote(platform: Platform) -> 
 def test_autovacuum_stand_in_follows_a_tables_own_thresholds(platform: Platform) -> None:
     """A table's ``autovacuum_*`` storage parameters (``person_status`` has them: migration
     0005) decide when it is vacuumed, as they would for the server's autovacuum."""
-    sys.path.insert(0, str(ROOT))
-    from bench.autovacuum import AutovacuumStandIn
-
-    url = str(platform.engine.url.render_as_string(hide_password=False))
     with platform.engine.connect() as c:
         options = c.execute(text("SELECT reloptions FROM pg_class "
                                  "WHERE relname = 'person_status'")).scalar()
     assert "autovacuum_vacuum_scale_factor=0.01" in options, options
-    with platform.engine.begin() as c:
-        c.execute(text("INSERT INTO station_events (event_id, kind, site_id, actor, client_at, "
-                       "received_at) SELECT 'e' || i, 'sample', 'S1', 'u1', i, i "
-                       "FROM generate_series(1, 500) i"))
-        c.execute(text("SELECT pg_stat_force_next_flush()"))
-    standin = AutovacuumStandIn(url, log=lambda _: None)
+    standin = _stand_in_after_500_events(platform)
     assert any("station_events" in str(d) for d in standin.run_once()["done"])  # 500 counted
     with platform.engine.begin() as c:
         c.execute(text("DELETE FROM station_events WHERE client_at <= 100"))

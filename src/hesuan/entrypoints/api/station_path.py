@@ -20,6 +20,7 @@ Imports: Starlette's ASGI types, FastAPI's header parsing, pydantic, ``hesuan.bo
 
 from __future__ import annotations
 
+from fastapi.security.utils import get_authorization_scheme_param
 from pydantic import TypeAdapter, ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -85,9 +86,8 @@ class StationFastPath:
     def _principal(self, scope: Scope) -> Principal | None:
         for name, value in scope["headers"]:
             if name == b"authorization":
-                # as FastAPI's HTTPBearer reads it: "<scheme> <credentials>", scheme any case
-                scheme, _, token = value.decode("latin-1").partition(" ")
-                token = token.strip()
+                # parsed as FastAPI's HTTPBearer parses it
+                scheme, token = get_authorization_scheme_param(value.decode("latin-1"))
                 if scheme.lower() != "bearer" or not token:
                     return None
                 return self._platform.auth.cached(token)

@@ -1,12 +1,12 @@
 """person_status: autovacuum after 1 % dead rows, not PostgreSQL's default 20 %
 
-Every sample marks its person's status row stale (``status_valid_until = now``) and the same
-transaction decides it again, so at city scale the row is rewritten a few times a test and
-the index on ``status_valid_until`` collects dead entries at "now", which every station
-transaction's refresh of stale statuses must step over. At 5.4 M people the default threshold
-(20 %: over a million dead rows) let that scan grow to 290 ms in the simulated round, with
-the table far larger than the server's cache; vacuuming at 1 % kept it under a millisecond
-(docs/BENCHMARKS.md). SQLite has no autovacuum: nothing to do there.
+Every sample rewrites its person's status row, and on PostgreSQL (no HOT update: indexed
+columns change) each rewrite leaves dead entries in the row's indexes until a vacuum. In the
+5.4 M simulated round, when a sample still parked the row at ``status_valid_until = now``
+(changed since: BENCHMARKS.md change 31), those entries filled the range every refresh of
+stale statuses scans, and the default threshold (20 %: over a million dead rows) let that scan
+grow to 290 ms; a vacuum took it under a millisecond. Vacuuming at 1 % keeps any such build-up
+short. SQLite has no autovacuum: nothing to do there.
 
 Revision ID: 0005
 Revises: 0004
