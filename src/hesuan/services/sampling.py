@@ -288,11 +288,10 @@ class SamplingService:
             outcomes.append(EventOutcome(e.event_id, "accepted", **extra))
         self._finish(b)
         if b.w.events:
-            uow.apply_station_writes(b.w, now)
-            # a new sample clears 未检 at once: decide the sampled people's status now
-            sampled = list(dict.fromkeys(s["person_id"] for s in b.w.samples))
-            if sampled:
-                self._status.refresh(uow, now, person_ids=sampled)
+            # a new sample clears 未检 at once: the write decides the common case itself,
+            # the refresh the rest
+            if left := uow.apply_station_writes(b.w, now):
+                self._status.refresh(uow, now, person_ids=left)
             for (username, scope), (n_events, n_samples) in accepted.items():
                 uow.audit(now, username, "station.batch", f"site:{scope or '*'}",
                           {"accepted": n_events, "samples": n_samples})

@@ -63,7 +63,7 @@ from hesuan.adapters.db.schema import (
     tubes,
     users,
 )
-from hesuan.adapters.db.status_store import StatusStoreMixin, _dt, _sql
+from hesuan.adapters.db.status_store import _NOTHING_SPECIAL, StatusStoreMixin, _dt, _sql
 from hesuan.adapters.db.venue_store import VenueStoreMixin
 from hesuan.domain.access import Principal, Role
 from hesuan.domain.audit import GENESIS, AuditEntry, entry_hash
@@ -407,7 +407,7 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
                 by_id[bid].tube_ids.append(tid)
         return out
 
-    def apply_station_writes(self, w: StationWrites, now: datetime) -> None:
+    def apply_station_writes(self, w: StationWrites, now: datetime) -> list[str]:
         c = self.conn
         now_ms = to_ms(now)
         try:
@@ -431,23 +431,31 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
         if w.sealed_tube_ids:
             for part in _chunks(list(w.sealed_tube_ids)):
                 c.execute(delete(open_slots).where(open_slots.c.tube_id.in_(part)))
-        if w.samples:
-            driver.executemany(c, (
-                "UPDATE person_status SET last_sampled_at = :at, last_tube_id = :tube, "
-                "test_state = CASE WHEN test_state IN ('none', 'negative', 'sampled') "
-                "THEN 'sampled' ELSE test_state END, updated_at = :now, "
-                # arrivals (三天两检): a test in the first 48 h makes the second due at 72 h
-                "next_due_at = CASE WHEN arrival_at IS NOT NULL AND :at >= arrival_at AND "
-                "  :at < arrival_at + 172800000 THEN arrival_at + 259200000 "
-                "  WHEN interval_ms IS NULL THEN next_due_at ELSE :at + interval_ms END"
-                # SQLite: parked as stale, for the caller's refresh of the stale to decide.
-                # PostgreSQL: not parked (each parking left a dead entry in the index range
-                # every refresh scans; 289 ms a scan in the 5.4 M round): the refresh decides
-                # them by id instead (status_store.refresh_plain(person_ids=...))
-                + ("" if self._pg else ", status_valid_until = :now") +
-                " WHERE person_id = :pid AND (last_sampled_at IS NULL OR last_sampled_at <= :at)"),
-                [{"at": to_ms(s["sampled_at"]), "tube": s["tube_id"], "now": now_ms,
-                  "pid": s["person_id"]} for s in w.samples])
+        if not w.samples:
+            return []
+        plain_facts = {r[0]: r[1:] for r in driver.fetch_in(
+            c, _SAMPLED_FACTS[self._pg], (s["person_id"] for s in w.samples), self._pg)}
+        rows: list[tuple[Any, ...]] = []
+        left: dict[str, None] = {}
+        for s in w.samples:
+            pid, at = s["person_id"], to_ms(s["sampled_at"])
+            plain, valid_until = False, None
+            if (f := plain_facts.get(pid)) is not None:
+                interval, grace, due = f
+                due = due if interval is None else at + interval
+                # status_store._PLAIN on the row after this sample
+                plain = due is None or (grace is not None and due + grace > now_ms)
+                valid_until = None if due is None or grace is None else due + grace
+            if not plain:
+                left[pid] = None
+            rows.append((at, s["tube_id"], now_ms, pid, plain, valid_until))
+        if self._pg:
+            driver.executemany(c, _SAMPLED_STATUS[True], [
+                {"at": r[0], "tube": r[1], "now": r[2], "pid": r[3], "plain": r[4], "vu": r[5]}
+                for r in rows])
+        else:
+            driver.cursor(c, _SAMPLED_STATUS_SQLITE, rows, many=True).close()
+        return list(left)
 
     # -- delivery --------------------------------------------------------------------------
 
@@ -888,6 +896,45 @@ _KNOWN_EVENTS = {pg: "SELECT event_id FROM station_events WHERE " + driver.one_o
 _SITES = ("SELECT id, name, kind, region_code, lat, lng, opening_hours, windows, status "
           "FROM sites ")
 _SITES_IN = {pg: _SITES + "WHERE " + driver.one_of("id", pg) for pg in (False, True)}
+# A sampled person's status row: the sample (last sampled, 已采 "sampled", the next due time)
+# and, for someone with nothing special who is not past due + grace after it, in the same
+# statement the status the engine decides for them (green, awaiting the result, valid until
+# due + grace: ``status_store.refresh_plain``), worked out by ``apply_station_writes`` from
+# ``_SAMPLED_FACTS`` and bound as ``:plain`` and ``:vu``. One write of the row instead of two
+# (each moved its entries in two indexes, and on PostgreSQL left a dead row version). Everyone
+# else is left to the caller's refresh: parked among the stale on SQLite (``status_valid_until
+# = now``, an update in place there), decided by id on PostgreSQL (a parked row leaves a dead
+# entry in the index range every refresh scans: 289 ms a scan in the 5.4 M round).
+_SAMPLED_STATUS = {pg: (
+    "UPDATE person_status SET last_sampled_at = :at, last_tube_id = :tube, "
+    "test_state = CASE WHEN test_state IN ('none', 'negative', 'sampled') "
+    "THEN 'sampled' ELSE test_state END, updated_at = :now, "
+    "next_due_at = CASE WHEN arrival_at IS NOT NULL AND :at >= arrival_at AND "
+    # arrivals (三天两检): a test in the first 48 h makes the second due at 72 h
+    "  :at < arrival_at + 172800000 THEN arrival_at + 259200000 "
+    "  WHEN interval_ms IS NULL THEN next_due_at ELSE :at + interval_ms END, "
+    + ", ".join(f"{column} = CASE WHEN :plain THEN {decided} ELSE {otherwise} END"
+                for column, decided, otherwise in (
+                    ("colour", "'green'", "colour"),
+                    ("reasons", "'awaiting_result'", "reasons"),
+                    ("rule_id", "'R-DEFAULT'", "rule_id"),
+                    ("rule_version", "1", "rule_version"),
+                    ("evidence", "NULL", "evidence"),
+                    ("status_at", ":now", "status_at"),
+                    ("status_valid_until", ":vu", "status_valid_until" if pg else ":now")))
+    + " WHERE person_id = :pid AND (last_sampled_at IS NULL OR last_sampled_at <= :at)")
+    for pg in (False, True)}
+# SQLite: each parameter bound once, by number (the statement names most of them many times)
+_SAMPLED_STATUS_SQLITE = functools.reduce(
+    lambda sql, n: sql.replace(f":{n[1]}", f"?{n[0]}"),
+    enumerate(("at", "tube", "now", "pid", "plain", "vu"), start=1), _SAMPLED_STATUS[False])
+# What decides whether a sampled person is plain: nothing special (``status_store``'s rule,
+# which a station batch cannot change), and their cadence
+_SAMPLED_FACTS = {pg: (
+    "SELECT person_id, interval_ms, grace_ms, next_due_at FROM person_status WHERE "
+    f"{driver.one_of('person_id', pg)} AND {_NOTHING_SPECIAL}") for pg in (False, True)}
+
+
 # A member of a negative tube whose status the fan-out decides itself (``ps``: the status row
 # before the fan-out, ``s``: the sample, ``t``: the result): the result reaches them (it is not
 # older than their latest), it leaves them negative with no open recall (not positive; no
