@@ -9,6 +9,7 @@ Imports: everything below it (config, adapters, services).
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
@@ -52,9 +53,14 @@ __all__ = ["Platform", "bootstrap", "new_id"]
 
 
 def new_id() -> str:
-    """A new id: 128 random bits as 32 hex digits (uuid4().hex's form; a fifth of its cost,
-    which showed in a results file's 126,000 result-log rows)."""
-    return os.urandom(16).hex()
+    """A new id, 32 hex digits (uuid4().hex's form): the wall clock in ms (48 bits), then 80
+    random bits — as UUIDv7 and ULID do. Ids made close in time sort together, so the rows a
+    moment's work inserts share index pages: the 16 tubes that 16 windows fill at once put
+    their samples on one or two pages of the samples' key, not on sixteen (each page a
+    transaction dirties is written to the WAL at commit, and again by the checkpoint). The time
+    is only for that locality; nothing reads it back. ``os.urandom``, not ``uuid4``: a fifth of
+    its cost, which showed in a results file's 126,000 result-log rows."""
+    return f"{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
 
 
 @dataclass(frozen=True, slots=True)

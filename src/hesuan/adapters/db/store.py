@@ -412,12 +412,10 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
         now_ms = to_ms(now)
         try:
             _insert_many(c, station_events, w.events)
-            if w.new_tubes:
-                c.execute(insert(tubes), w.new_tubes)
-            if w.new_boxes:
-                # a batch can create one box it also seals and one it leaves open: same keys
-                c.execute(insert(boxes), [{"tube_count": None, "sealed_at": None,
-                                           "discrepancy": False} | r for r in w.new_boxes])
+            _insert_many(c, tubes, w.new_tubes)
+            # a batch can create one box it also seals and one it leaves open: same keys
+            _insert_many(c, boxes, [{"tube_count": None, "sealed_at": None,
+                                     "discrepancy": False} | r for r in w.new_boxes])
             if w.samples:
                 _insert_many(c, samples, w.samples)
                 slots = [{"person_id": s["person_id"], "tube_id": s["tube_id"]}
@@ -429,8 +427,8 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
         _update_many(c, tubes, w.tube_updates)
         _update_many(c, boxes, w.box_updates)
         if w.sealed_tube_ids:
-            for part in _chunks(list(w.sealed_tube_ids)):
-                c.execute(delete(open_slots).where(open_slots.c.tube_id.in_(part)))
+            driver.execute(c, _FREE_SLOTS[self._pg],
+                           {"vals": driver.vals(list(w.sealed_tube_ids), self._pg)})
         if not w.samples:
             return []
         plain_facts = {r[0]: r[1:] for r in driver.fetch_in(
@@ -891,6 +889,8 @@ _PERSON_FACTS = {pg: (
 _TUBE_STATES = {pg: (
     'SELECT id, barcode, site_id, capacity, priority, status, "count", first_sampled_at, '
     "sealed_at, box_id FROM tubes WHERE " + driver.one_of("barcode", pg)) for pg in (False, True)}
+_FREE_SLOTS = {pg: "DELETE FROM open_slots WHERE " + driver.one_of("tube_id", pg)
+               for pg in (False, True)}
 _KNOWN_EVENTS = {pg: "SELECT event_id FROM station_events WHERE " + driver.one_of("event_id", pg)
                  for pg in (False, True)}
 _SITES = ("SELECT id, name, kind, region_code, lat, lng, opening_hours, windows, status "
