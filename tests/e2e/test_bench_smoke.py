@@ -41,6 +41,18 @@ def test_bench_runs_at_toy_size(tmp_path: Path) -> None:
     assert "| sqlite |" in (out / "toy.md").read_text()
 
 
+def test_wal_pages_counts_what_a_group_commit_writes(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.wal_pages", "--people", "3000", "--group", "4",
+         "--groups", "20"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    head, *trees = proc.stdout.strip().splitlines()
+    assert head.endswith("by b-tree:") and float(head.split()[0]) > 1
+    named = {line.split()[1]: float(line.split()[0]) for line in trees}
+    # every transaction writes its station events and the sampled people's status rows
+    assert named["station_events"] > 0 and named["person_status"] > 0
+
+
 def _stand_in_after_500_events(platform: Platform) -> Any:
     """The autovacuum stand-in on the test database, once 500 station events are in (and the
     statistics of that insert flushed, so that the stand-in sees them)."""
