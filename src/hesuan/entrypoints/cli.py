@@ -229,6 +229,7 @@ def serve(host: Annotated[str | None, typer.Option()] = None,
     import uvicorn
 
     from hesuan.entrypoints.api import create_app
+    from hesuan.entrypoints.heap import settle
     from hesuan.entrypoints.scheduler import Scheduler
 
     settings = Settings()
@@ -243,7 +244,9 @@ def serve(host: Annotated[str | None, typer.Option()] = None,
                               "access_log": False}
     try:
         if n == 1:
-            uvicorn.run(create_app(platform), **common)
+            api = create_app(platform)
+            settle()  # the workers settle in make_app
+            uvicorn.run(api, **common)
         else:
             from hesuan.entrypoints.api.workers import serve_workers
 

@@ -3,7 +3,8 @@ worker process from this import path, and each wires its own platform from the s
 (the ``HESUAN_*`` environment). The parent process has already migrated the database and runs
 the scheduler; workers only serve.
 
-Imports: FastAPI, ``hesuan.bootstrap``, ``hesuan.config``, ``hesuan.entrypoints.api``.
+Imports: FastAPI, ``hesuan.bootstrap``, ``hesuan.config``, ``hesuan.entrypoints.api``,
+``hesuan.entrypoints.heap``.
 """
 
 from __future__ import annotations
@@ -13,9 +14,12 @@ from fastapi import FastAPI
 from hesuan.bootstrap import bootstrap
 from hesuan.config import Settings
 from hesuan.entrypoints.api.app import create_app
+from hesuan.entrypoints.heap import settle
 
 __all__ = ["make_app"]
 
 
 def make_app() -> FastAPI:
-    return create_app(bootstrap(Settings(), migrate=False))
+    app = create_app(bootstrap(Settings(), migrate=False))
+    settle()  # what the worker built to serve is kept out of every later collection
+    return app
