@@ -34,6 +34,7 @@ Imports: standard library, numpy, ``hesuan.bootstrap``, ``hesuan.adapters``, ``h
 
 from __future__ import annotations
 
+import gc
 import heapq
 import math
 import random
@@ -434,29 +435,37 @@ class _Round:
         self.fault_times = {f: self.end_s * frac for f, frac in (
             ("late_courier", 0.2), ("lost_tube", 0.3), ("box_missing_tube", 0.4),
             ("unknown_result", 0.5))}
-        last = 0.0
-        while self.actions:
-            t, kind, _, payload = heapq.heappop(self.actions)
-            if t >= self.end_s and kind == _HOUSEKEEPING and self.idle():
-                self.housekeeping(t)
+        # the city held in memory (millions of objects at 5.4 M people) lives to the end of
+        # the round: keep it out of the cyclic collector's walks, which otherwise go over all
+        # of it again (BENCHMARKS.md, change 34)
+        gc.collect()
+        gc.freeze()
+        try:
+            last = 0.0
+            while self.actions:
+                t, kind, _, payload = heapq.heappop(self.actions)
+                if t >= self.end_s and kind == _HOUSEKEEPING and self.idle():
+                    self.housekeeping(t)
+                    last = t
+                    break
+                self.now_s = t
+                self.clock.set(self.at(t))
+                if kind == _FLUSH:
+                    self.flush(self.sites[payload], t)
+                elif kind == _RECEIVE:
+                    self.receive(t, *payload)
+                elif kind == _LAB_RUN:
+                    self.lab_run(self.labs[payload], t)
+                elif kind == _LAB_RESULT:
+                    self.lab_result(t, *payload)
+                else:
+                    self.housekeeping(t)
                 last = t
-                break
-            self.now_s = t
-            self.clock.set(self.at(t))
-            if kind == _FLUSH:
-                self.flush(self.sites[payload], t)
-            elif kind == _RECEIVE:
-                self.receive(t, *payload)
-            elif kind == _LAB_RUN:
-                self.lab_run(self.labs[payload], t)
-            elif kind == _LAB_RESULT:
-                self.lab_result(t, *payload)
-            else:
-                self.housekeeping(t)
-            last = t
-            if self.progress is not None and kind == _HOUSEKEEPING:
-                self.progress(min(t, self.end_s), self.end_s)
-        return last
+                if self.progress is not None and kind == _HOUSEKEEPING:
+                    self.progress(min(t, self.end_s), self.end_s)
+            return last
+        finally:
+            gc.unfreeze()
 
     def idle(self) -> bool:
         """Nothing left in flight: no queue, open tube or box, box on the road, lab work or
