@@ -20,6 +20,8 @@ Imports: Starlette's ASGI types, FastAPI's header parsing, pydantic, ``hesuan.bo
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from fastapi.security.utils import get_authorization_scheme_param
 from pydantic import TypeAdapter, ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -39,10 +41,15 @@ _MAY_SCAN = (Role.SAMPLER, Role.SITE_LEAD)
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
+_KINDS = {k.value: k for k in EventKind}
+
+
 def to_event(e: s.StationEventIn) -> StationEvent:
-    return StationEvent(event_id=e.event_id, kind=EventKind(e.kind), site_id=e.site_id, at=e.at,
-                        barcode=e.barcode, mode=e.mode, code=e.code, box_code=e.box_code,
-                        window=e.window)
+    # the time in UTC once, here: pydantic's own ``TzInfo`` is asked for its offset on every
+    # later conversion to epoch ms, four of them an event (0.74 µs each against 0.29 µs)
+    return StationEvent(event_id=e.event_id, kind=_KINDS[e.kind], site_id=e.site_id,
+                        at=e.at.astimezone(UTC), barcode=e.barcode, mode=e.mode, code=e.code,
+                        box_code=e.box_code, window=e.window)
 
 
 class StationFastPath:
