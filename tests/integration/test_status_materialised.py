@@ -31,10 +31,17 @@ def test_every_materialised_status_matches_the_engine(platform: Platform,
         clock.advance(timedelta(hours=hours))
         platform.status.sweep(SYSTEM)
     platform.status.recompute_all(SYSTEM)
-    now = clock.now()
+    decided = _as_the_engine_decides(platform, ids, clock.now())
+    assert {"green", "yellow", "popup"} <= {colour for colour, _ in decided.values()}
+
+
+def _as_the_engine_decides(platform: Platform, ids: list[str],
+                           now: datetime) -> dict[str, tuple[str, str]]:
+    """Assert that each person's materialised status is what the engine decides from their
+    facts now; their (colour, reasons)."""
+    out = {}
     with platform.deps.uow(readonly=True) as uow:
         rules = platform.status.rules(uow)
-        colours = set()
         for pid in ids:
             facts = uow.facts_of(pid)
             row = uow.status_row(pid)
@@ -43,8 +50,8 @@ def test_every_materialised_status_matches_the_engine(platform: Platform,
             got = (row["colour"], tuple(row["reasons"].split(",")), row["rule_id"],
                    row["status_valid_until"])
             assert got == (want.colour.value, want.reasons, want.rule_id, want.valid_until), pid
-            colours.add(row["colour"])
-    assert {"green", "yellow", "popup"} <= colours
+            out[pid] = (row["colour"], row["reasons"])
+    return out
 
 
 def test_sampling_decides_each_sampled_status_as_the_engine_does(platform: Platform,
@@ -96,19 +103,10 @@ def test_sampling_decides_each_sampled_status_as_the_engine_does(platform: Platf
     assert {o.status for o in outcomes} == {"accepted"}, outcomes
     sampled = [*pooled, exempt, overridden, arriving, *key, late]
     with platform.deps.uow(readonly=True) as uow:
-        rules = platform.status.rules(uow)
-        got_colours = set()
         for pid in sampled:
             facts = uow.facts_of(pid)
-            row = uow.status_row(pid)
-            assert facts is not None and row is not None
-            assert facts.test_state == "sampled", pid
-            want = decide(facts, now, rules)
-            got = (row["colour"], tuple(row["reasons"].split(",")), row["rule_id"],
-                   row["status_valid_until"])
-            assert got == (want.colour.value, want.reasons, want.rule_id, want.valid_until), pid
-            got_colours.add((pid, row["colour"], row["reasons"]))
-    by_person = {pid: (colour, reasons) for pid, colour, reasons in got_colours}
+            assert facts is not None and facts.test_state == "sampled", pid
+    by_person = _as_the_engine_decides(platform, sampled, now)
     assert by_person[pooled[0]] == ("green", "awaiting_result")
     assert by_person[late][1] == "overdue"
     assert by_person[overridden][0] == "yellow"

@@ -83,8 +83,7 @@ class StatusService:
         are decided one by one by the engine. Returns how many were decided."""
         rules = self.rules(uow)
         overdue = [r for r in rules if r.enabled and r.predicate == "overdue"]
-        # the stale, and then the given people by id (the store decides how: on PostgreSQL a
-        # sampled person is not parked among the stale first, see apply_station_writes)
+        # the stale, and then the given people by id
         done = 0
         for whom in ([None] if person_ids is None else [None, person_ids]):
             done += uow.refresh_plain(now, everyone, whom)

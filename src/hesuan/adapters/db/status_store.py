@@ -202,13 +202,8 @@ class StatusStoreMixin:
     # -- the recompute ---------------------------------------------------------------------
 
     def _whom(self, everyone: bool, person_ids: Sequence[str] | None,
-              params: dict[str, Any]) -> str | None:
-        """Which rows a fast path decides: everyone, the given people, or the stale. None:
-        nobody — on SQLite the given people were parked as stale and the stale pass has just
-        decided them (parking is an update in place there; only PostgreSQL pays for it: see
-        ``apply_station_writes``)."""
-        if person_ids is not None and not self._pg:
-            return None
+              params: dict[str, Any]) -> str:
+        """Which rows a fast path decides: everyone, the given people, or the stale."""
         if everyone:
             return "1 = 1"
         if person_ids is not None:
@@ -222,8 +217,7 @@ class StatusStoreMixin:
         in one statement: green, valid until their due time plus grace (what the engine
         decides for such facts)."""
         params: dict[str, Any] = {"now": to_ms(now)}
-        if (whom := self._whom(everyone, person_ids, params)) is None:
-            return 0
+        whom = self._whom(everyone, person_ids, params)
         return driver.execute(self.conn, (
             "UPDATE person_status SET colour = 'green', "
             "reasons = CASE test_state WHEN 'sampled' THEN 'awaiting_result' "
@@ -241,8 +235,7 @@ class StatusStoreMixin:
         overdue action) and no time-based expiry, as the engine decides."""
         params: dict[str, Any] = {"now": to_ms(now), "colour": colour, "rid": rule_id,
                                   "rv": rule_version}
-        if (whom := self._whom(everyone, person_ids, params)) is None:
-            return 0
+        whom = self._whom(everyone, person_ids, params)
         return driver.execute(self.conn, (
             "UPDATE person_status SET "
             "colour = COALESCE(:colour, overdue_action, 'yellow'), reasons = 'overdue', "

@@ -448,7 +448,7 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
                 left[pid] = None
             rows.append((at, s["tube_id"], now_ms, pid, plain, valid_until))
         if self._pg:
-            driver.executemany(c, _SAMPLED_STATUS[True], [
+            driver.executemany(c, _SAMPLED_STATUS, [
                 {"at": r[0], "tube": r[1], "now": r[2], "pid": r[3], "plain": r[4], "vu": r[5]}
                 for r in rows])
         else:
@@ -902,10 +902,10 @@ _SITES_IN = {pg: _SITES + "WHERE " + driver.one_of("id", pg) for pg in (False, T
 # due + grace: ``status_store.refresh_plain``), worked out by ``apply_station_writes`` from
 # ``_SAMPLED_FACTS`` and bound as ``:plain`` and ``:vu``. One write of the row instead of two
 # (each moved its entries in two indexes, and on PostgreSQL left a dead row version). Everyone
-# else is left to the caller's refresh: parked among the stale on SQLite (``status_valid_until
-# = now``, an update in place there), decided by id on PostgreSQL (a parked row leaves a dead
-# entry in the index range every refresh scans: 289 ms a scan in the 5.4 M round).
-_SAMPLED_STATUS = {pg: (
+# else is left to the caller's refresh, which decides them by id; their row is not parked
+# among the stale (``status_valid_until = now``: on PostgreSQL each parking left a dead entry
+# in the index range every refresh scans, 289 ms a scan in the 5.4 M round).
+_SAMPLED_STATUS = (
     "UPDATE person_status SET last_sampled_at = :at, last_tube_id = :tube, "
     "test_state = CASE WHEN test_state IN ('none', 'negative', 'sampled') "
     "THEN 'sampled' ELSE test_state END, updated_at = :now, "
@@ -921,13 +921,12 @@ _SAMPLED_STATUS = {pg: (
                     ("rule_version", "1", "rule_version"),
                     ("evidence", "NULL", "evidence"),
                     ("status_at", ":now", "status_at"),
-                    ("status_valid_until", ":vu", "status_valid_until" if pg else ":now")))
+                    ("status_valid_until", ":vu", "status_valid_until")))
     + " WHERE person_id = :pid AND (last_sampled_at IS NULL OR last_sampled_at <= :at)")
-    for pg in (False, True)}
 # SQLite: each parameter bound once, by number (the statement names most of them many times)
 _SAMPLED_STATUS_SQLITE = functools.reduce(
     lambda sql, n: sql.replace(f":{n[1]}", f"?{n[0]}"),
-    enumerate(("at", "tube", "now", "pid", "plain", "vu"), start=1), _SAMPLED_STATUS[False])
+    enumerate(("at", "tube", "now", "pid", "plain", "vu"), start=1), _SAMPLED_STATUS)
 # What decides whether a sampled person is plain: nothing special (``status_store``'s rule,
 # which a station batch cannot change), and their cadence
 _SAMPLED_FACTS = {pg: (
