@@ -69,12 +69,14 @@ def log(msg: str) -> None:
 
 def bench_backend(backend: str, tier: Tier, pg_url: str, workdir: Path, use_wrk: bool,
                   only: set[str], verify_workers: int = 2, scan_workers: int = 1,
+                  event_ids: str = "v7",
                   ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, Any]]:
     workdir = workdir.resolve()  # the server runs elsewhere: a relative SQLite path would miss
     workdir.mkdir(parents=True, exist_ok=True)
     url = fresh_database_url(backend, workdir, pg_url)
     log(f"{backend}: set-up, {tier.people:,} people, {tier.sites} sites")
     world = World.create(backend, url, workdir, tier.people, tier.sites, log=log)
+    world.event_ids = event_ids
     log(f"{backend}: set-up done {world.setup_s}")
     res: dict[str, list[dict[str, Any]]] = {k: [] for k in (
         "raw_insert", "health_wrk", "health", "batch_scans", "single_scans", "fanout",
@@ -197,6 +199,9 @@ def main(argv: list[str] | None = None) -> int:
                          "(1: skip them)")
     ap.add_argument("--single-connections", type=int, default=None,
                     help="windows scanning one event a request at once (default: tier's)")
+    ap.add_argument("--event-ids", choices=("v7", "v4"), default="v7",
+                    help="the stations' event ids: time-ordered UUIDv7, as ours make them "
+                         "(default), or random UUIDv4")
     args = ap.parse_args(argv)
     tier = TIERS[args.tier]
     if args.single_connections:
@@ -209,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
     result: dict[str, Any] = {
         "tier": args.tier, "runs": tier.runs, "config": asdict(tier),
+        "event_ids": args.event_ids,
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": describe(args.pg_url if "postgres" in backends else None),
         "backends": {}, "setup": {},
@@ -217,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     for backend in backends:
         runs, setup = bench_backend(backend, tier, args.pg_url, args.workdir / backend,
                                     not args.no_wrk, only, args.verify_workers,
-                                    args.scan_workers)
+                                    args.scan_workers, args.event_ids)
         result["backends"][backend] = summarise(backend, runs)
         result["setup"][backend] = setup
     result["wall_s"] = round(time.perf_counter() - t0, 1)

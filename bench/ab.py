@@ -42,22 +42,38 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pg-url", default=DEFAULT_PG)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     ap.add_argument("--workdir", type=Path, default=ROOT / "var" / "bench")
+    ap.add_argument("--workers", type=int, default=1, help="server processes (serve --workers)")
+    ap.add_argument("--batch-clients", type=int, default=None,
+                    help="stations posting batches at once (default: the tier's)")
+    ap.add_argument("--batch-batches", type=int, default=None,
+                    help="batches each station posts (default: the tier's)")
+    ap.add_argument("--event-ids", choices=("v7", "v4"), default="v7",
+                    help="the stations' event ids: time-ordered UUIDv7 or random UUIDv4")
+    ap.add_argument("--single-tubes", type=int, default=None,
+                    help="tubes each window fills by single scans (default: the tier's)")
     args = ap.parse_args(argv)
     tier = replace(TIERS[args.tier], runs=args.runs)
+    if args.single_tubes:
+        tier = replace(tier, single_tubes=args.single_tubes)
     if args.people:
         tier = replace(tier, people=args.people)
+    if args.batch_clients:
+        tier = replace(tier, batch_clients=args.batch_clients)
+    if args.batch_batches:
+        tier = replace(tier, batch_batches=args.batch_batches)
     only = {x.strip() for x in args.only.split(",")}
     workdir = args.workdir / f"ab-{args.backend}"
     workdir.mkdir(parents=True, exist_ok=True)
     url = fresh_database_url(args.backend, workdir, args.pg_url)
     world = World.create(args.backend, url, workdir, tier.people, tier.sites, log=log)
+    world.event_ids = args.event_ids
     variants = {"before": args.before.resolve(), "after": args.after.resolve()}
     runs: dict[str, dict[str, list[dict[str, Any]]]] = {
         v: {f: [] for f in _FIGURES} for v in variants}
     try:
         for r in range(tier.runs):
             for name, src in variants.items():
-                with Server(url, SECRET, workdir, src=src) as srv:
+                with Server(url, SECRET, workdir, src=src, workers=args.workers) as srv:
                     tokens = [srv.login(world.sampler(k).username, PASSWORD)
                               for k in range(tier.sites)]
                     R.health_client(srv, 200, 2, 10)  # warm-up
@@ -88,13 +104,18 @@ def main(argv: list[str] | None = None) -> int:
         table[fig] = {v: {k: statistics.median(x[k] for x in runs[v][fig])
                           for k in (key, *keys)} for v in variants}
     result = {"tier": args.tier, "backend": args.backend, "runs": tier.runs,
+              "workers": args.workers, "event_ids": args.event_ids,
+              "batch_clients": tier.batch_clients,
+              "batch_batches": tier.batch_batches,
               "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
               "before": str(variants["before"]), "after": str(variants["after"]),
               "machine": describe(args.pg_url if args.backend == "postgres" else None),
               "medians": table, "all_runs": runs}
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"ab-{args.tier}-{args.backend}.json").write_text(json.dumps(result, indent=2))
-    lines = [f"Before/after, {args.backend}, tier {args.tier}, medians of {tier.runs} "
+    name = f"ab-{args.tier}-{args.backend}" + (f"-w{args.workers}" if args.workers > 1 else "")
+    (args.out / f"{name}.json").write_text(json.dumps(result, indent=2))
+    lines = [f"Before/after, {args.backend}, tier {args.tier}, {args.workers} server "
+             f"process(es), medians of {tier.runs} "
              f"alternating runs (load average at start {result['machine']['load_avg_at_start']})",
              "", "| figure | before | after | after/before | p99 ms before → after | "
              "server CPU ms/request before → after |", "|---|---:|---:|---:|---|---|"]

@@ -97,6 +97,10 @@ def _fmt(v: Any) -> str:
     return "—" if v is None else str(v)
 
 
+_IDS = {"v7": "time-ordered (UUIDv7), as the project's stations make them",
+        "v4": "random (UUIDv4)"}
+
+
 def markdown(result: dict[str, Any]) -> str:
     m = result["machine"]
     lines = [
@@ -104,7 +108,8 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         f"Machine: {m['nproc']} CPUs ({m['cpu_model']}), {m['ram_gib']} GiB RAM, {m['os']}; "
         f"Python {m['python']}, SQLite {m['sqlite']}, PostgreSQL {m['postgresql'] or '—'}; "
-        f"load average at start {m['load_avg_at_start']}. Medians of {result['runs']} run(s).",
+        f"load average at start {m['load_avg_at_start']}. Medians of {result['runs']} run(s). "
+        f"Station event ids: {_IDS.get(result.get('event_ids', 'v4'), '?')}.",
         "",
         "| backend | figure | median | p50 / p99 ms | ratio to baseline | floor |",
         "|---|---|---:|---:|---|---|",

@@ -7,6 +7,7 @@ that the result fan-out starts from.
 
 from __future__ import annotations
 
+import secrets
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from hesuan.adapters.db.schema import sites as sites_table
 from hesuan.bootstrap import Platform, bootstrap
 from hesuan.config import Settings
 from hesuan.domain.access import Principal, Role
+from hesuan.domain.event_ids import RANDOM_BITS, time_ordered_id
 from hesuan.domain.people import SINGLE_TUBE_GROUPS
 from hesuan.domain.sampling import SiteKind, make_box_code, make_tube_barcode
 from hesuan.services.places import LabInput, SiteInput
@@ -78,6 +80,8 @@ class World:
     _next_tube: int = 0
     _next_box: int = 0
     setup_s: dict[str, float] = field(default_factory=dict)
+    #: How the bench's stations make event ids: "v7" (time-ordered, as ours do) or "v4"
+    event_ids: str = "v7"
 
     # -- creation --------------------------------------------------------------------------
 
@@ -165,20 +169,22 @@ class World:
         in_box = 0
         for first in range(0, len(people) - len(people) % TUBE_SIZE, TUBE_SIZE):
             barcode = self.tube_barcode()
-            yield _ev("open_tube", site_id, at, barcode=barcode, mode=TUBE_SIZE, window=1)
+            yield _ev(self.event_ids, "open_tube", site_id, at, barcode=barcode,
+                      mode=TUBE_SIZE, window=1)
             for idx in people[first:first + TUBE_SIZE]:
                 at += step
-                yield _ev("sample", site_id, at, barcode=barcode, code=self.code(idx))
+                yield _ev(self.event_ids, "sample", site_id, at, barcode=barcode,
+                          code=self.code(idx))
             if boxed:
                 if box is None:
                     box, in_box = self.box_code(), 0
-                yield _ev("box_tube", site_id, at, barcode=barcode, box_code=box)
+                yield _ev(self.event_ids, "box_tube", site_id, at, barcode=barcode, box_code=box)
                 in_box += 1
                 if in_box == TUBES_PER_BOX:
-                    yield _ev("seal_box", site_id, at, box_code=box)
+                    yield _ev(self.event_ids, "seal_box", site_id, at, box_code=box)
                     box = None
         if boxed and box is not None:
-            yield _ev("seal_box", site_id, at, box_code=box)
+            yield _ev(self.event_ids, "seal_box", site_id, at, box_code=box)
 
     # -- a testing round, received by the lab (fan-out set-up) -----------------------------
 
@@ -260,6 +266,10 @@ def _many(conn: Any, target: str, rows: list[tuple[Any, ...]]) -> None:
         conn.exec_driver_sql(sql, rows[i:i + 50_000])
 
 
-def _ev(kind: str, site_id: str, at: datetime, **extra: Any) -> dict[str, Any]:
-    return {"event_id": str(uuid.uuid4()), "kind": kind, "site_id": site_id,
+def _ev(ids: str, kind: str, site_id: str, at: datetime, **extra: Any) -> dict[str, Any]:
+    # the id a station makes as the event happens: time-ordered (``hesuan.domain.event_ids``),
+    # or random (UUIDv4), which any station may send and which costs the server more
+    eid = (time_ordered_id(at, secrets.randbits(RANDOM_BITS)) if ids == "v7"
+           else str(uuid.uuid4()))
+    return {"event_id": eid, "kind": kind, "site_id": site_id,
             "at": at.isoformat()} | extra

@@ -5,6 +5,8 @@ and replaying the same events again (a double sync) changes nothing."""
 from __future__ import annotations
 
 import re
+import uuid
+from datetime import datetime
 
 from playwright.sync_api import BrowserContext, Page, expect
 
@@ -56,6 +58,13 @@ def test_offline_scans_sync_exactly_once(site: Site, context: BrowserContext) ->
     expect(page.locator("#net")).to_have_class(re.compile("off"))
     queued = page.evaluate(_QUEUED_EVENTS)
     assert [e["kind"] for e in queued] == ["sample"] * 5
+    for e in queued:  # the page's ids are time-ordered (UUIDv7) and carry the event's time
+        eid = uuid.UUID(e["event_id"])
+        assert eid.version == 7 and eid.variant == uuid.RFC_4122
+        at_ms = int(datetime.fromisoformat(e["at"].replace("Z", "+00:00")).timestamp() * 1000)
+        assert eid.int >> 80 == at_ms
+    stamps = [uuid.UUID(e["event_id"]).int >> 80 for e in queued]
+    assert stamps == sorted(stamps)
     assert site.count(f"SELECT count FROM tubes WHERE barcode = '{TUBE}'") == 0
     shot(page, "20-station-offline", full_page=False)
 

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import heapq
 import random
-import uuid
+import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from hesuan.bootstrap import Platform
 from hesuan.domain.access import Principal
+from hesuan.domain.event_ids import RANDOM_BITS, time_ordered_id
 from hesuan.domain.sampling import make_tube_barcode
 from hesuan.services.lanes import LaneEvent
 
@@ -49,6 +50,11 @@ class LaneRun:
     rejected: int = 0
     probes: list[LaneProbe] = field(default_factory=list)
 
+
+
+def _eid(at: datetime) -> str:
+    """A station's id for an event at ``at``: time-ordered, as our stations make them."""
+    return time_ordered_id(at, secrets.randbits(RANDOM_BITS))
 
 def simulate_site(platform: Platform, actor: Principal, site_id: str, person_ids: Sequence[str],
                   start: datetime, *, windows: int = 2, per_min: float = 3.0,
@@ -85,11 +91,11 @@ def simulate_site(platform: Platform, actor: Principal, site_id: str, person_ids
         at, sat = start + timedelta(seconds=a), start + timedelta(seconds=s)
         code = platform.deps.codes.sign(person_ids[i])
         if bound == 0:
-            timeline.append((a, 0, LaneEvent(str(uuid.uuid4()), "open_tube", site_id, at,
+            timeline.append((a, 0, LaneEvent(_eid(at), "open_tube", site_id, at,
                                              barcode=tube, mode=10, window=1)))
-        timeline.append((a, 1, LaneEvent(str(uuid.uuid4()), "register", site_id, at,
+        timeline.append((a, 1, LaneEvent(_eid(at), "register", site_id, at,
                                          barcode=tube, code=code)))
-        timeline.append((s, 2, LaneEvent(str(uuid.uuid4()), "swab", site_id, sat, code=code,
+        timeline.append((s, 2, LaneEvent(_eid(sat), "swab", site_id, sat, code=code,
                                          window=w)))
         bound += 1
         if bound == 10:

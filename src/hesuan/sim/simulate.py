@@ -39,7 +39,6 @@ import heapq
 import math
 import random
 import time
-import uuid
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -53,6 +52,7 @@ from hesuan.adapters.db import bulk
 from hesuan.bootstrap import Platform
 from hesuan.config import Settings
 from hesuan.domain.access import Principal, Role
+from hesuan.domain.event_ids import RANDOM_BITS, time_ordered_id
 from hesuan.domain.people import SINGLE_TUBE_GROUPS
 from hesuan.domain.pooling import Estimate, PoolCounts, estimate_prevalence
 from hesuan.domain.sampling import make_box_code, make_tube_barcode
@@ -481,8 +481,8 @@ class _Round:
     # -- the site -------------------------------------------------------------------------
 
     def event(self, site: _Site, kind: EventKind, t: float, **kw: Any) -> None:
-        eid = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
-        site.events.append(StationEvent(eid, kind, site.id, self.at(t), **kw))
+        at = self.at(t)
+        site.events.append(StationEvent(self._eid(at), kind, site.id, at, **kw))
 
     def new_tube(self, site: _Site, t: float, mode: int, window: int) -> str:
         self.tube_serial += 1
@@ -606,7 +606,7 @@ class _Round:
             self.event(site, EventKind.SEAL_BOX, t - 30, box_code=code)
         self.submit(site)
         if code is not None and tubes:
-            self.p.delivery.hand_over(self.courier, self._eid(), code, self.at(t))
+            self.p.delivery.hand_over(self.courier, self._eid(self.at(t)), code, self.at(t))
             self.calls += 1
             self.boxes += 1
             transit = self.rng.uniform(20 * 60, 90 * 60)
@@ -632,8 +632,9 @@ class _Round:
         if site.next_courier < self.end_s + 48 * 3600:
             self.flush_at(site, site.next_courier)
 
-    def _eid(self) -> str:
-        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+    def _eid(self, at: datetime) -> str:
+        # time-ordered, as a station of ours makes them; from the round's seeded generator
+        return time_ordered_id(at, self.rng.getrandbits(RANDOM_BITS))
 
     # -- delivery and the lab -------------------------------------------------------------
 
@@ -644,7 +645,7 @@ class _Round:
                 and t >= self.fault_times["box_missing_tube"] and len(scanned) >= 2):
             self.faults["box_missing_tube"] = 1
             scanned.pop()
-        self.p.delivery.receive(lab.principal, self._eid(), lab.id, code, self.at(t),
+        self.p.delivery.receive(lab.principal, self._eid(self.at(t)), lab.id, code, self.at(t),
                                 tube_barcodes=scanned)
         self.calls += 1
         self.in_flight_boxes -= 1

@@ -198,7 +198,8 @@ class StationEventIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    event_id: NoNul = Field(min_length=1, max_length=36, description="client-made UUID")
+    event_id: NoNul = Field(min_length=1, max_length=36,
+                            description="client-made UUID; time-ordered (UUIDv7) preferred")
     kind: Literal["open_tube", "sample", "seal_tube", "box_tube", "seal_box"]
     site_id: NoNul = Field(min_length=1, max_length=32)
     at: AwareDatetime = Field(description="the station's clock when the event happened")
