@@ -136,7 +136,7 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None, sender: Sender 
         settings.key_file, create=settings.environment != "production")
     keys = KeyRing(master)
     deps = Deps(
-        uow=SqlUnitOfWorkFactory(engine),
+        uow=SqlUnitOfWorkFactory(engine, settings.sqlite_synchronous),
         clock=clock or SystemClock(),
         vault=keys,
         codes=HmacCodeSigner(keys.code_key),

@@ -10,9 +10,11 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import create_engine
 
 from hesuan.adapters.db.store import SqlUnitOfWorkFactory, WriteTurn
+from hesuan.services.ports import TurnBusy
 
 _TRY_LOCK = """
 import fcntl, os, sys
@@ -75,6 +77,69 @@ def test_the_lock_file_is_beside_a_file_database(tmp_path: Path) -> None:
     engine = create_engine(f"sqlite:///{tmp_path / 'h.db'}")
     factory = SqlUnitOfWorkFactory(engine)
     with factory() as _:
+        assert _other_process_sees(tmp_path / "h.db-writer") == "busy"
+    assert _other_process_sees(tmp_path / "h.db-writer") == "free"
+    engine.dispose()
+
+
+_HOLD_LOCK = """
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("held", flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_the_turn_is_taken_at_once_or_not_at_all(tmp_path: Path) -> None:
+    lock_file = tmp_path / "db.sqlite-writer"
+    turn = WriteTurn(str(lock_file))
+    # another process holds it: not taken, and nothing is left held
+    other = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, str(lock_file)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout is not None and other.stdout.readline().strip() == "held"
+        assert turn.try_acquire() is False
+    finally:
+        other.communicate("\n", timeout=10)
+    assert turn.try_acquire() is True  # free now
+    assert _other_process_sees(lock_file) == "busy"
+    assert turn.try_acquire() is True  # re-entrant in this thread
+    turn.release()
+    # another thread of this process cannot take it while this one holds it
+    seen: list[bool] = []
+    t = threading.Thread(target=lambda: seen.append(turn.try_acquire()))
+    t.start()
+    t.join()
+    assert seen == [False]
+    turn.release()
+    assert _other_process_sees(lock_file) == "free"
+
+
+def test_a_unit_of_work_that_may_not_wait_raises_turn_busy(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path / 'h.db'}")
+    factory = SqlUnitOfWorkFactory(engine)
+    assert factory.local_writes  # SQLite, synchronous=NORMAL: no wait for the disk at commit
+    assert not SqlUnitOfWorkFactory(engine, "FULL").local_writes
+    holding, done = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with factory():
+            holding.set()
+            assert done.wait(10)
+
+    t = threading.Thread(target=hold)
+    t.start()
+    try:
+        assert holding.wait(10)
+        with pytest.raises(TurnBusy), factory(wait=False):
+            pass
+        with factory(readonly=True, wait=False):  # a reader never takes the turn
+            pass
+    finally:
+        done.set()
+        t.join()
+    with factory(wait=False) as _:  # free again
         assert _other_process_sees(tmp_path / "h.db-writer") == "busy"
     assert _other_process_sees(tmp_path / "h.db-writer") == "free"
     engine.dispose()

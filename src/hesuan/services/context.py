@@ -47,13 +47,14 @@ class Deps:
     limits: Limits
 
 
-def write_retrying(deps: Deps, run: Callable[[UnitOfWork], T]) -> T:
+def write_retrying(deps: Deps, run: Callable[[UnitOfWork], T], *, wait: bool = True) -> T:
     """``run`` in one writing transaction, committed before the answer. Up to 3 attempts: a
     concurrent writer on PostgreSQL can win a unique key between our read and our write; the
-    retry re-reads and then rejects the losing item cleanly."""
+    retry re-reads and then rejects the losing item cleanly. ``wait=False``: raise
+    ``TurnBusy`` rather than wait for another writer (nothing is written then)."""
     for attempt in range(3):
         try:
-            with deps.uow() as uow:
+            with deps.uow(wait=wait) as uow:
                 out = run(uow)
                 uow.commit()
             return out

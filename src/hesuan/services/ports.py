@@ -64,6 +64,11 @@ class WriteRace(Exception):
     retries the whole unit of work, which then sees the winner's row."""
 
 
+class TurnBusy(Exception):
+    """Raised on entering a writing unit of work made with ``wait=False`` when another writer
+    holds the database's write turn: nothing was started, nothing was written."""
+
+
 class Clock(Protocol):
     def now(self) -> datetime: ...
 
@@ -385,4 +390,11 @@ class UnitOfWork(Store, StatusStore, VenueStore, GroundStore, Protocol):
 
 
 class UnitOfWorkFactory(Protocol):
-    def __call__(self, *, readonly: bool = False) -> UnitOfWork: ...
+    #: A writing transaction here is work of this process's CPU alone: no network round
+    #: trips, no wait for the disk at commit. Only then may a short one run on an event loop.
+    local_writes: bool
+
+    def __call__(self, *, readonly: bool = False, wait: bool = True) -> UnitOfWork:
+        """A unit of work. ``wait=False``: a writing one raises ``TurnBusy`` on entering
+        instead of waiting for another writer's turn to end."""
+        ...

@@ -40,7 +40,14 @@ from hesuan.domain.sampling import (
     check_tube_barcode,
 )
 from hesuan.services.context import Deps, write_retrying
-from hesuan.services.ports import BoxRow, CodeSigner, SiteRow, StationWrites, UnitOfWork
+from hesuan.services.ports import (
+    BoxRow,
+    CodeSigner,
+    SiteRow,
+    StationWrites,
+    TurnBusy,
+    UnitOfWork,
+)
 from hesuan.services.status import StatusService
 
 __all__ = ["EventKind", "EventOutcome", "SamplingService", "StationEvent", "run_station_batch"]
@@ -122,24 +129,40 @@ def check_station_batch(deps: Deps, actor: Principal, size: int) -> None:
 
 
 def _in_transaction(deps: Deps, run: Callable[[UnitOfWork, datetime], list[EventOutcome]],
-                    ) -> list[EventOutcome]:
+                    wait: bool = True) -> list[EventOutcome]:
     now = deps.clock.now()
-    return write_retrying(deps, lambda uow: run(uow, now))
+    return write_retrying(deps, lambda uow: run(uow, now), wait=wait)
 
 
 #: One station event with the principal who sent it (a group commit mixes windows and sites).
 _Item = tuple[Principal, StationEvent]
 
 
+#: The largest group written on the event loop itself (``_GroupCommit``): ~40 µs an event, so
+#: the loop is never held for more than a few milliseconds.
+_INLINE_MAX = 64
+
+
 class _GroupCommit:
     """Group commit on the server's event loop. A caller's event joins the queue; one writer
-    at a time takes everything queued (up to ``max_events``), writes it in one transaction on a
-    worker thread and answers each caller; whatever arrived meanwhile forms the next group.
-    Nobody waits for a timer: an idle site's lone scan is written at once, alone."""
+    at a time takes everything queued (up to ``max_events``), writes it in one transaction and
+    answers each caller; whatever arrived meanwhile forms the next group. Nobody waits for a
+    timer: an idle site's lone scan is written at once, alone.
+
+    Where a write is this process's CPU work alone (``UnitOfWorkFactory.local_writes``:
+    SQLite) and the write turn is free at once, a small group is written on the event loop
+    itself (``run_now``, which raises ``TurnBusy`` otherwise), not on a worker thread. On a
+    thread, every SQLite statement (every row of an ``executemany``) gives up the GIL and
+    must win it back from the event loop busy with the next requests, up to a switch interval
+    (5 ms) each time: a group of 16 took several times its CPU time in wall time (BENCHMARKS.md,
+    change 37). Everything else — a busy turn, a large group, PostgreSQL — goes to a thread."""
 
     def __init__(self, run: Callable[[Sequence[_Item]], list[EventOutcome]],
-                 max_events: int) -> None:
+                 max_events: int,
+                 run_now: Callable[[Sequence[_Item]], list[EventOutcome]] | None = None,
+                 ) -> None:
         self._run = run
+        self._run_now = run_now
         self._max = max_events
         self._queue: list[tuple[_Item, asyncio.Future[EventOutcome]]] = []
         self._writer: asyncio.Task[None] | None = None
@@ -159,10 +182,28 @@ class _GroupCommit:
             while self._queue:
                 group = self._queue[:self._max]
                 del self._queue[:self._max]
-                await asyncio.to_thread(self._write, group)
+                if self._write_now(group):
+                    await asyncio.sleep(0)  # the loop reads what arrived meanwhile
+                else:
+                    await asyncio.to_thread(self._write, group)
         finally:
             if self._writer is asyncio.current_task():
                 self._writer = None
+
+    def _write_now(self, group: list[tuple[_Item, asyncio.Future[EventOutcome]]]) -> bool:
+        """Write and answer ``group`` on this thread if that can be done without waiting;
+        False (nothing written, nobody answered) otherwise."""
+        if self._run_now is None or len(group) > _INLINE_MAX:
+            return False
+        try:
+            results: list[EventOutcome | BaseException] = list(
+                self._run_now([item for item, _ in group]))
+        except TurnBusy:
+            return False
+        except Exception:
+            return False  # nothing was committed: the thread's way writes them, one by one
+        self._answer(group, results)
+        return True
 
     def _write(self, group: list[tuple[_Item, asyncio.Future[EventOutcome]]]) -> None:
         results: list[EventOutcome | BaseException]
@@ -180,6 +221,11 @@ class _GroupCommit:
                         results.append(self._run([item])[0])
                     except Exception as one:
                         results.append(one)
+        self._answer(group, results)
+
+    @staticmethod
+    def _answer(group: list[tuple[_Item, asyncio.Future[EventOutcome]]],
+                results: list[EventOutcome | BaseException]) -> None:
         # one wake-up of each waiting loop for the whole group, not one per caller (each is a
         # write to the loop's self-pipe: 50 µs a scan under a profiler)
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Any, Any]]] = {}
@@ -223,7 +269,8 @@ class SamplingService:
     def __init__(self, deps: Deps, status: StatusService) -> None:
         self._d = deps
         self._status = status
-        self._group = _GroupCommit(self._write_group, deps.limits.batch_max)
+        self._group = _GroupCommit(self._write_group, deps.limits.batch_max,
+                                   self._write_group_now if deps.uow.local_writes else None)
 
     def submit(self, actor: Principal, events: Sequence[StationEvent]) -> list[EventOutcome]:
         check_station_batch(self._d, actor, len(events))
@@ -234,6 +281,12 @@ class SamplingService:
         # writes meanwhile (they were 15 % of a batch's time under the turn)
         scanned = _Scanned((e for _, e in items), self._d.codes)
         return _in_transaction(self._d, lambda uow, now: self._run(uow, items, now, scanned))
+
+    def _write_group_now(self, items: Sequence[_Item]) -> list[EventOutcome]:
+        """As ``_write_group``, or ``TurnBusy`` if another writer holds the turn."""
+        scanned = _Scanned((e for _, e in items), self._d.codes)
+        return _in_transaction(self._d, lambda uow, now: self._run(uow, items, now, scanned),
+                               wait=False)
 
     async def submit_one(self, actor: Principal, event: StationEvent) -> EventOutcome:
         """One event from a window, group-committed with the events other windows send at the

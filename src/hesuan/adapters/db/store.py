@@ -78,6 +78,7 @@ from hesuan.services.ports import (
     ResultTube,
     SiteRow,
     StationWrites,
+    TurnBusy,
     WriteRace,
 )
 
@@ -124,6 +125,22 @@ class WriteTurn:
                 self._lock.release()
                 raise
 
+    def try_acquire(self) -> bool:
+        """Take the turn if nobody else holds it, without waiting; True if taken."""
+        if not self._lock.acquire(blocking=False):
+            return False
+        self._depth += 1
+        if self._depth == 1 and self._fd is not None:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BaseException as exc:
+                self._depth -= 1
+                self._lock.release()
+                if isinstance(exc, BlockingIOError):
+                    return False
+                raise
+        return True
+
     def release(self) -> None:
         self._depth -= 1
         if self._depth == 0 and self._fd is not None:
@@ -132,30 +149,39 @@ class WriteTurn:
 
 
 class SqlUnitOfWorkFactory:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, synchronous: str = "NORMAL") -> None:
         self.engine = engine
         self._write_lock: WriteTurn | None = None
         if engine.dialect.name == "sqlite":
             db = engine.url.database
             self._write_lock = WriteTurn(f"{db}-writer" if db and db != ":memory:" else None)
+        # SQLite in WAL with synchronous=NORMAL (or OFF) does not wait for the disk at commit
+        # (the checkpoint does, on a thread of its own); PostgreSQL always waits on the network
+        self.local_writes = (self._write_lock is not None
+                             and synchronous.upper() in ("NORMAL", "OFF", "1", "0"))
 
-    def __call__(self, *, readonly: bool = False) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.engine, readonly, None if readonly else self._write_lock)
+    def __call__(self, *, readonly: bool = False, wait: bool = True) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self.engine, readonly, None if readonly else self._write_lock,
+                             wait=wait)
 
 
 class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundStoreMixin):
     def __init__(self, engine: Engine, readonly: bool,
-                 write_lock: WriteTurn | None = None) -> None:
+                 write_lock: WriteTurn | None = None, wait: bool = True) -> None:
         self._engine = engine
         self._readonly = readonly
         self._pg = engine.dialect.name == "postgresql"
         self._write_lock = write_lock
+        self._wait = wait
 
     # -- transaction -----------------------------------------------------------------------
 
     def __enter__(self) -> Self:
         if self._write_lock is not None:
-            self._write_lock.acquire()
+            if self._wait:
+                self._write_lock.acquire()
+            elif not self._write_lock.try_acquire():
+                raise TurnBusy("another writer holds the write turn")
         try:
             conn = self._engine.connect()
             if self._readonly:
