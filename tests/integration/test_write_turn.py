@@ -4,15 +4,18 @@ one thread, and the lock file sits beside the database."""
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, event
 
+from hesuan.adapters.db.engine import BUSY_TIMEOUT_MS
 from hesuan.adapters.db.store import SqlUnitOfWorkFactory, WriteTurn
 from hesuan.services.ports import TurnBusy
 
@@ -142,4 +145,42 @@ def test_a_unit_of_work_that_may_not_wait_raises_turn_busy(tmp_path: Path) -> No
     with factory(wait=False) as _:  # free again
         assert _other_process_sees(tmp_path / "h.db-writer") == "busy"
     assert _other_process_sees(tmp_path / "h.db-writer") == "free"
+    engine.dispose()
+
+
+def test_a_write_that_may_not_wait_does_not_wait_for_sqlites_own_lock(tmp_path: Path) -> None:
+    """A writer outside the turn (a bulk load, another program) holds SQLite's write lock:
+    ``wait=False`` gives up at once instead of waiting out the busy timeout."""
+    db = tmp_path / "h.db"
+    engine = create_engine(f"sqlite:///{db}", connect_args={"timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:  # as make_engine sets it up
+        dbapi_conn.isolation_level = None
+        dbapi_conn.execute("PRAGMA journal_mode=WAL")
+        dbapi_conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    factory = SqlUnitOfWorkFactory(engine)
+    with factory() as uow:
+        uow.conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+        uow.commit()
+    outsider = sqlite3.connect(db, isolation_level=None)
+    outsider.execute("BEGIN IMMEDIATE")
+    try:
+        t0 = time.perf_counter()
+        with pytest.raises(TurnBusy, match="outside the turn"), factory(wait=False):
+            pass
+        assert time.perf_counter() - t0 < 5  # not the 30 s busy timeout
+        assert _other_process_sees(tmp_path / "h.db-writer") == "free"  # turn given back
+    finally:
+        outsider.execute("ROLLBACK")
+        outsider.close()
+    with factory(wait=False) as uow:  # free again; the connection waits as usual again
+        assert uow.conn.exec_driver_sql("PRAGMA busy_timeout").scalar_one() == BUSY_TIMEOUT_MS
+        uow.conn.exec_driver_sql("INSERT INTO t VALUES (1)")
+        uow.commit()
     engine.dispose()

@@ -19,7 +19,11 @@ from sqlalchemy.engine import make_url
 
 from hesuan.config import Settings
 
-__all__ = ["make_engine"]
+__all__ = ["BUSY_TIMEOUT_MS", "make_engine"]
+
+#: How long a SQLite statement waits for a lock another connection holds (turn-takers never
+#: wait here: they queue on ``store.WriteTurn`` first).
+BUSY_TIMEOUT_MS = 30_000
 
 
 def make_engine(settings: Settings, **kwargs: Any) -> Engine:
@@ -39,7 +43,7 @@ def make_engine(settings: Settings, **kwargs: Any) -> Engine:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute(f"PRAGMA synchronous={synchronous}")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             cur.execute(f"PRAGMA cache_size=-{cache_kib}")
             cur.execute(f"PRAGMA wal_autocheckpoint={checkpoint_pages}")
             cur.execute("PRAGMA temp_store=FILE")

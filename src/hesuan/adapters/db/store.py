@@ -36,9 +36,10 @@ from sqlalchemy import (
 )
 from sqlalchemy import update as sa_update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from hesuan.adapters.db import driver
+from hesuan.adapters.db.engine import BUSY_TIMEOUT_MS
 from hesuan.adapters.db.ground_store import GroundStoreMixin
 from hesuan.adapters.db.pass_store import PassStoreMixin
 from hesuan.adapters.db.schema import (
@@ -184,10 +185,14 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
                 raise TurnBusy("another writer holds the write turn")
         try:
             conn = self._engine.connect()
-            if self._readonly:
-                conn = conn.execution_options(hesuan_readonly=True)
-            self.conn: Connection = conn
-            self._tx = conn.begin()
+            try:
+                if self._readonly:
+                    conn = conn.execution_options(hesuan_readonly=True)
+                self.conn: Connection = conn
+                self._tx = self._begin(conn)
+            except BaseException:
+                conn.close()
+                raise
             self._audit_tail: tuple[int, str] | None = None
             self._audit_rows: list[dict[str, Any]] = []
         except BaseException:
@@ -195,6 +200,21 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
                 self._write_lock.release()
             raise
         return self
+
+    def _begin(self, conn: Connection) -> Any:
+        if self._wait or self._write_lock is None:
+            return conn.begin()
+        # A write that may not wait (on an event loop) must not wait for SQLite's own lock
+        # either, held by a writer that does not take turns (a bulk load, another program):
+        # no busy timeout for its BEGIN IMMEDIATE, which then fails at once.
+        raw: Any = conn.connection.driver_connection
+        raw.execute("PRAGMA busy_timeout=0")
+        try:
+            return conn.begin()
+        except OperationalError as exc:
+            raise TurnBusy(f"SQLite's write lock is held outside the turn: {exc.orig}") from exc
+        finally:
+            raw.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
