@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, event
+from sqlalchemy.pool import StaticPool
 
 from hesuan.adapters.db.engine import BUSY_TIMEOUT_MS
 from hesuan.adapters.db.store import SqlUnitOfWorkFactory, WriteTurn
@@ -183,4 +184,29 @@ def test_a_write_that_may_not_wait_does_not_wait_for_sqlites_own_lock(tmp_path: 
         assert uow.conn.exec_driver_sql("PRAGMA busy_timeout").scalar_one() == BUSY_TIMEOUT_MS
         uow.conn.exec_driver_sql("INSERT INTO t VALUES (1)")
         uow.commit()
+    engine.dispose()
+
+
+def test_a_bulk_unit_keeps_its_scratch_in_memory_only_for_its_length(tmp_path: Path) -> None:
+    """``uow(bulk=True)`` (a results file): SQLite's temporary tables in memory while it
+    lasts; its connection goes back to the pool with scratch in files, the tables dropped."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'h.db'}", poolclass=StaticPool)
+    factory = SqlUnitOfWorkFactory(engine)
+
+    def temp_store(uow: Any) -> int:
+        return int(uow.conn.exec_driver_sql("PRAGMA temp_store").scalar_one())
+
+    with factory(bulk=True) as uow:
+        assert temp_store(uow) == 2  # MEMORY
+        uow.conn.exec_driver_sql("CREATE TEMP TABLE IF NOT EXISTS scratch (x INTEGER)")
+        uow.conn.exec_driver_sql("INSERT INTO scratch VALUES (1)")
+        uow.commit()
+    with factory() as uow:  # the same connection (one in the pool)
+        assert temp_store(uow) == 1  # FILE
+        assert uow.conn.exec_driver_sql(
+            "SELECT count(*) FROM sqlite_temp_master WHERE name = 'scratch'").scalar_one() == 0
+    with pytest.raises(RuntimeError), factory(bulk=True):  # a failed unit is reset too
+        raise RuntimeError("boom")
+    with factory() as uow:
+        assert temp_store(uow) == 1
     engine.dispose()

@@ -53,7 +53,7 @@ class LabService:
         parsed: list[tuple[int, str, Result, dict[str, float] | None, str | None]] = []
         outcomes: list[ResultOutcome | None] = [None] * len(items)
         stats: dict[str, int] = {}
-        with self._d.uow() as uow:
+        with self._d.uow(bulk=True) as uow:
             if uow.lab(lab_id) is None:
                 raise NotFound("lab_id: no such lab", code="unknown_lab", field="lab_id")
             # A barcode that is exactly a stored tube's passed the barcode check when the tube

@@ -394,7 +394,10 @@ class UnitOfWorkFactory(Protocol):
     #: trips, no wait for the disk at commit. Only then may a short one run on an event loop.
     local_writes: bool
 
-    def __call__(self, *, readonly: bool = False, wait: bool = True) -> UnitOfWork:
+    def __call__(self, *, readonly: bool = False, wait: bool = True,
+                 bulk: bool = False) -> UnitOfWork:
         """A unit of work. ``wait=False``: a writing one raises ``TurnBusy`` on entering
-        instead of waiting for another writer's turn to end."""
+        instead of waiting for another writer's turn to end. ``bulk=True``: one that moves
+        many rows at once (a results file): its scratch tables are kept in memory for its
+        length, not in files."""
         ...

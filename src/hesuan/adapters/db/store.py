@@ -161,19 +161,26 @@ class SqlUnitOfWorkFactory:
         self.local_writes = (self._write_lock is not None
                              and synchronous.upper() in ("NORMAL", "OFF", "1", "0"))
 
-    def __call__(self, *, readonly: bool = False, wait: bool = True) -> SqlUnitOfWork:
+    def __call__(self, *, readonly: bool = False, wait: bool = True,
+                 bulk: bool = False) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.engine, readonly, None if readonly else self._write_lock,
-                             wait=wait)
+                             wait=wait, bulk=bulk)
 
 
 class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundStoreMixin):
     def __init__(self, engine: Engine, readonly: bool,
-                 write_lock: WriteTurn | None = None, wait: bool = True) -> None:
+                 write_lock: WriteTurn | None = None, wait: bool = True,
+                 bulk: bool = False) -> None:
         self._engine = engine
         self._readonly = readonly
         self._pg = engine.dialect.name == "postgresql"
         self._write_lock = write_lock
         self._wait = wait
+        # SQLite keeps temporary tables and sorts in files (engine.py: a 5.4 M-row sort in
+        # memory took the server to 686 MB); a bulk unit of work's scratch — a results file's
+        # temporary tables, the UPDATE ... FROM's own — fits in memory and is 5-7 % of the
+        # fan-out's time there (BENCHMARKS.md, change 38); it is freed when the unit ends
+        self._scratch_in_memory = bulk and engine.dialect.name == "sqlite"
 
     # -- transaction -----------------------------------------------------------------------
 
@@ -185,12 +192,15 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
                 raise TurnBusy("another writer holds the write turn")
         try:
             conn = self._engine.connect()
+            self.conn: Connection = conn
             try:
                 if self._readonly:
-                    conn = conn.execution_options(hesuan_readonly=True)
-                self.conn: Connection = conn
+                    conn = self.conn = conn.execution_options(hesuan_readonly=True)
+                if self._scratch_in_memory:  # outside a transaction: SQLite refuses it inside
+                    self._raw().execute("PRAGMA temp_store=MEMORY")
                 self._tx = self._begin(conn)
             except BaseException:
+                self._scratch_back_to_files()
                 conn.close()
                 raise
             self._audit_tail: tuple[int, str] | None = None
@@ -222,9 +232,21 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
             if self._tx.is_active:
                 self._tx.rollback()
         finally:
-            self.conn.close()
-            if self._write_lock is not None:
-                self._write_lock.release()
+            try:
+                self._scratch_back_to_files()
+            finally:
+                self.conn.close()
+                if self._write_lock is not None:
+                    self._write_lock.release()
+
+    def _raw(self) -> Any:
+        return self.conn.connection.driver_connection
+
+    def _scratch_back_to_files(self) -> None:
+        """A bulk unit's connection goes back to the pool as every other: scratch in files
+        (this drops its temporary tables, and frees their memory)."""
+        if self._scratch_in_memory:
+            self._raw().execute("PRAGMA temp_store=FILE")
 
     def commit(self) -> None:
         self._flush_audit()
