@@ -20,7 +20,7 @@ from sqlalchemy import create_engine, make_url, select, text
 
 from hesuan.adapters.db.bulk import read_roster
 from hesuan.adapters.db.schema import sites as sites_table
-from hesuan.bootstrap import Platform, bootstrap
+from hesuan.bootstrap import Platform, bootstrap, new_id
 from hesuan.config import Settings
 from hesuan.domain.access import Principal, Role
 from hesuan.domain.event_ids import RANDOM_BITS, time_ordered_id
@@ -191,7 +191,8 @@ class World:
     def received_round(self) -> tuple[list[str], int]:
         """Everyone sampled (10-in-1, key groups single and priority), tubes sealed, boxed,
         handed over and received by the bench lab: the state a lab's results file meets.
-        Written with bulk SQL (the same rows the station, courier and lab calls write;
+        Written with bulk SQL (the same rows the station, courier and lab calls write, with
+        ids made as they make them: time-led tube and box ids, time-ordered event ids;
         sampling 1 M people through the services would take the bench most of an hour).
         Returns the tube barcodes and the number of people."""
         now = datetime.now(UTC)
@@ -207,19 +208,19 @@ class World:
         box_id, in_box = "", TUBES_PER_BOX
         for members in pools + singles:
             if in_box == TUBES_PER_BOX:
-                box_id, in_box = uuid.uuid4().hex, 0
+                box_id, in_box = new_id(), 0
                 box_rows.append([box_id, self.box_code(), site, "received", sampled, sealed, 0,
                                  sealed, courier, sealed, self.lab_id, received, 0, False])
             in_box += 1
             box_rows[-1][6] += 1
             box_rows[-1][12] += 1
-            tid, barcode = uuid.uuid4().hex, self.tube_barcode()
+            tid, barcode = new_id(), self.tube_barcode()
             barcodes.append(barcode)
             single = len(members) == 1
             tube_rows.append((tid, barcode, site, 1, 1 if single else TUBE_SIZE, len(members),
                               single, "received", sampled, sampler, sampled, sealed, box_id,
                               self.lab_id, received))
-            sample_rows.extend((tid, self.people[i], str(uuid.uuid4()), sampled + k)
+            sample_rows.extend((tid, self.people[i], _ms_id(sampled + k), sampled + k)
                                for k, i in enumerate(members))
         c = self.platform.engine.connect()
         try:
@@ -264,6 +265,11 @@ def _many(conn: Any, target: str, rows: list[tuple[Any, ...]]) -> None:
     sql = f"INSERT INTO {target} VALUES ({', '.join([mark] * n)})"
     for i in range(0, len(rows), 50_000):
         conn.exec_driver_sql(sql, rows[i:i + 50_000])
+
+
+def _ms_id(ms: int) -> str:
+    """A station's time-ordered event id for an event at ``ms`` (epoch milliseconds)."""
+    return time_ordered_id(datetime.fromtimestamp(ms / 1000, UTC), secrets.randbits(RANDOM_BITS))
 
 
 def _ev(ids: str, kind: str, site_id: str, at: datetime, **extra: Any) -> dict[str, Any]:
