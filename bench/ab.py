@@ -52,15 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--single-tubes", type=int, default=None,
                     help="tubes each window fills by single scans (default: the tier's)")
     args = ap.parse_args(argv)
-    tier = replace(TIERS[args.tier], runs=args.runs)
-    if args.single_tubes:
-        tier = replace(tier, single_tubes=args.single_tubes)
-    if args.people:
-        tier = replace(tier, people=args.people)
-    if args.batch_clients:
-        tier = replace(tier, batch_clients=args.batch_clients)
-    if args.batch_batches:
-        tier = replace(tier, batch_batches=args.batch_batches)
+    overrides = {k: v for k in ("people", "batch_clients", "batch_batches", "single_tubes")
+                 if (v := getattr(args, k))}
+    tier = replace(TIERS[args.tier], runs=args.runs, **overrides)
     only = {x.strip() for x in args.only.split(",")}
     workdir = args.workdir / f"ab-{args.backend}"
     workdir.mkdir(parents=True, exist_ok=True)

@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine
 from sqlalchemy.pool import StaticPool
 
-from hesuan.adapters.db.engine import BUSY_TIMEOUT_MS
+from hesuan.adapters.db.engine import BUSY_TIMEOUT_MS, make_engine
 from hesuan.adapters.db.store import SqlUnitOfWorkFactory, WriteTurn
+from hesuan.config import Settings
 from hesuan.services.ports import TurnBusy
 
 _TRY_LOCK = """
@@ -103,16 +104,16 @@ def test_the_turn_is_taken_at_once_or_not_at_all(tmp_path: Path) -> None:
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert other.stdout is not None and other.stdout.readline().strip() == "held"
-        assert turn.try_acquire() is False
+        assert turn.acquire(blocking=False) is False
     finally:
         other.communicate("\n", timeout=10)
-    assert turn.try_acquire() is True  # free now
+    assert turn.acquire(blocking=False) is True  # free now
     assert _other_process_sees(lock_file) == "busy"
-    assert turn.try_acquire() is True  # re-entrant in this thread
+    assert turn.acquire(blocking=False) is True  # re-entrant in this thread
     turn.release()
     # another thread of this process cannot take it while this one holds it
     seen: list[bool] = []
-    t = threading.Thread(target=lambda: seen.append(turn.try_acquire()))
+    t = threading.Thread(target=lambda: seen.append(turn.acquire(blocking=False)))
     t.start()
     t.join()
     assert seen == [False]
@@ -153,18 +154,7 @@ def test_a_write_that_may_not_wait_does_not_wait_for_sqlites_own_lock(tmp_path: 
     """A writer outside the turn (a bulk load, another program) holds SQLite's write lock:
     ``wait=False`` gives up at once instead of waiting out the busy timeout."""
     db = tmp_path / "h.db"
-    engine = create_engine(f"sqlite:///{db}", connect_args={"timeout": 30})
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:  # as make_engine sets it up
-        dbapi_conn.isolation_level = None
-        dbapi_conn.execute("PRAGMA journal_mode=WAL")
-        dbapi_conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-
+    engine = make_engine(Settings(database_url=f"sqlite:///{db}"))
     factory = SqlUnitOfWorkFactory(engine)
     with factory() as uow:
         uow.conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")

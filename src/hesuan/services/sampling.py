@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import functools
 import re
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -45,7 +46,6 @@ from hesuan.services.ports import (
     CodeSigner,
     SiteRow,
     StationWrites,
-    TurnBusy,
     UnitOfWork,
 )
 from hesuan.services.status import StatusService
@@ -198,10 +198,8 @@ class _GroupCommit:
         try:
             results: list[EventOutcome | BaseException] = list(
                 self._run_now([item for item, _ in group]))
-        except TurnBusy:
+        except Exception:  # TurnBusy, or a failure: nothing was committed, a thread writes it
             return False
-        except Exception:
-            return False  # nothing was committed: the thread's way writes them, one by one
         self._answer(group, results)
         return True
 
@@ -269,24 +267,22 @@ class SamplingService:
     def __init__(self, deps: Deps, status: StatusService) -> None:
         self._d = deps
         self._status = status
-        self._group = _GroupCommit(self._write_group, deps.limits.batch_max,
-                                   self._write_group_now if deps.uow.local_writes else None)
+        self._group = _GroupCommit(
+            self._write_group, deps.limits.batch_max,
+            functools.partial(self._write_group, wait=False) if deps.uow.local_writes else None)
 
     def submit(self, actor: Principal, events: Sequence[StationEvent]) -> list[EventOutcome]:
         check_station_batch(self._d, actor, len(events))
         return self._write_group([(actor, e) for e in events])
 
-    def _write_group(self, items: Sequence[_Item]) -> list[EventOutcome]:
+    def _write_group(self, items: Sequence[_Item], wait: bool = True) -> list[EventOutcome]:
+        """``items`` in one transaction; ``wait=False``: ``TurnBusy`` if another writer holds
+        the turn."""
         # the codes' MACs are checked before the write turn is taken: another worker process
         # writes meanwhile (they were 15 % of a batch's time under the turn)
         scanned = _Scanned((e for _, e in items), self._d.codes)
-        return _in_transaction(self._d, lambda uow, now: self._run(uow, items, now, scanned))
-
-    def _write_group_now(self, items: Sequence[_Item]) -> list[EventOutcome]:
-        """As ``_write_group``, or ``TurnBusy`` if another writer holds the turn."""
-        scanned = _Scanned((e for _, e in items), self._d.codes)
         return _in_transaction(self._d, lambda uow, now: self._run(uow, items, now, scanned),
-                               wait=False)
+                               wait)
 
     async def submit_one(self, actor: Principal, event: StationEvent) -> EventOutcome:
         """One event from a window, group-committed with the events other windows send at the

@@ -51,10 +51,10 @@ class LaneRun:
     probes: list[LaneProbe] = field(default_factory=list)
 
 
-
 def _eid(at: datetime) -> str:
     """A station's id for an event at ``at``: time-ordered, as our stations make them."""
     return time_ordered_id(at, secrets.randbits(RANDOM_BITS))
+
 
 def simulate_site(platform: Platform, actor: Principal, site_id: str, person_ids: Sequence[str],
                   start: datetime, *, windows: int = 2, per_min: float = 3.0,

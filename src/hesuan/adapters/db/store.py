@@ -19,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 from sqlalchemy import (
     Connection,
@@ -115,25 +115,16 @@ class WriteTurn:
         self._fd = (os.open(lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
                     if lock_file else None)
 
-    def acquire(self) -> None:
-        self._lock.acquire()
-        self._depth += 1
-        if self._depth == 1 and self._fd is not None:
-            try:
-                fcntl.flock(self._fd, fcntl.LOCK_EX)  # releases the GIL while it waits
-            except BaseException:
-                self._depth -= 1
-                self._lock.release()
-                raise
-
-    def try_acquire(self) -> bool:
-        """Take the turn if nobody else holds it, without waiting; True if taken."""
-        if not self._lock.acquire(blocking=False):
+    def acquire(self, blocking: bool = True) -> bool:
+        """Take the turn, waiting for it; or, with ``blocking=False``, only if nobody else
+        holds it. True if taken."""
+        if not self._lock.acquire(blocking):
             return False
         self._depth += 1
         if self._depth == 1 and self._fd is not None:
             try:
-                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                # releases the GIL while it waits
+                fcntl.flock(self._fd, fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BaseException as exc:
                 self._depth -= 1
                 self._lock.release()
@@ -150,16 +141,16 @@ class WriteTurn:
 
 
 class SqlUnitOfWorkFactory:
-    def __init__(self, engine: Engine, synchronous: str = "NORMAL") -> None:
+    def __init__(self, engine: Engine, synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
+                 ) -> None:
         self.engine = engine
         self._write_lock: WriteTurn | None = None
         if engine.dialect.name == "sqlite":
             db = engine.url.database
             self._write_lock = WriteTurn(f"{db}-writer" if db and db != ":memory:" else None)
-        # SQLite in WAL with synchronous=NORMAL (or OFF) does not wait for the disk at commit
+        # SQLite in WAL with synchronous=NORMAL does not wait for the disk at commit
         # (the checkpoint does, on a thread of its own); PostgreSQL always waits on the network
-        self.local_writes = (self._write_lock is not None
-                             and synchronous.upper() in ("NORMAL", "OFF", "1", "0"))
+        self.local_writes = self._write_lock is not None and synchronous == "NORMAL"
 
     def __call__(self, *, readonly: bool = False, wait: bool = True,
                  bulk: bool = False) -> SqlUnitOfWork:
@@ -185,11 +176,8 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
     # -- transaction -----------------------------------------------------------------------
 
     def __enter__(self) -> Self:
-        if self._write_lock is not None:
-            if self._wait:
-                self._write_lock.acquire()
-            elif not self._write_lock.try_acquire():
-                raise TurnBusy("another writer holds the write turn")
+        if self._write_lock is not None and not self._write_lock.acquire(self._wait):
+            raise TurnBusy("another writer holds the write turn")
         try:
             conn = self._engine.connect()
             self.conn: Connection = conn
@@ -217,14 +205,13 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
         # A write that may not wait (on an event loop) must not wait for SQLite's own lock
         # either, held by a writer that does not take turns (a bulk load, another program):
         # no busy timeout for its BEGIN IMMEDIATE, which then fails at once.
-        raw: Any = conn.connection.driver_connection
-        raw.execute("PRAGMA busy_timeout=0")
+        self._raw().execute("PRAGMA busy_timeout=0")
         try:
             return conn.begin()
         except OperationalError as exc:
             raise TurnBusy(f"SQLite's write lock is held outside the turn: {exc.orig}") from exc
         finally:
-            raw.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            self._raw().execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
