@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hesuan import __version__
 from hesuan.bootstrap import Platform
+from hesuan.domain.access import Action
 from hesuan.domain.errors import (
     HesuanError,
     InvalidInput,
@@ -34,6 +35,7 @@ from hesuan.domain.errors import (
     RuleViolation,
 )
 from hesuan.domain.people import IdKind
+from hesuan.entrypoints.actions import acts
 from hesuan.entrypoints.api import schemas as s
 from hesuan.entrypoints.api.deps import Me, current_principal
 from hesuan.entrypoints.api.ground_routes import router as ground_router
@@ -163,7 +165,7 @@ def create_app(platform: Platform) -> FastAPI:
         return JSONResponse({"error": exc.as_dict()}, status_code=status_for(exc),
                             headers=headers)
 
-    @app.get("/health", tags=["meta"])
+    @app.get("/health", tags=["meta"], openapi_extra=acts(Action.PUBLIC))
     async def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
@@ -173,7 +175,7 @@ def create_app(platform: Platform) -> FastAPI:
     # (``_station_body``) and answer bytes: FastAPI's json.loads + validate_python cost 11-16
     # µs an event against 5-8 (BENCHMARKS.md). OpenAPI shows the same body and answer.
     @app.post("/scans", tags=["sampling"], response_model=s.EventOutcomeOut,
-              openapi_extra=_json_body(s.StationEventIn))
+              openapi_extra=_json_body(s.StationEventIn) | acts(Action.RECORD_STATION_EVENTS))
     async def scan(request: Request) -> Response:
         me = await current_principal(request)
         body = _station_body(s.StationEventIn, await request.body())
@@ -182,7 +184,7 @@ def create_app(platform: Platform) -> FastAPI:
         return Response(_OUTCOME.dump_json(outcome), media_type="application/json")
 
     @app.post("/scans/batch", tags=["sampling"], response_model=s.StationBatchOut,
-              openapi_extra=_json_body(s.StationBatchIn))
+              openapi_extra=_json_body(s.StationBatchIn) | acts(Action.RECORD_STATION_EVENTS))
     async def scan_batch(request: Request) -> Response:
         me = await current_principal(request)
         body = _station_body(s.StationBatchIn, await request.body())
@@ -202,88 +204,94 @@ def create_app(platform: Platform) -> FastAPI:
 
     # -- auth and users --------------------------------------------------------------------
 
-    @app.post("/auth/token", tags=["auth"])
+    @app.post("/auth/token", tags=["auth"], openapi_extra=acts(Action.PUBLIC))
     def token(body: s.TokenRequest) -> s.TokenResponse:
         return s.TokenResponse(access_token=platform.auth.login(body.username, body.password))
 
-    @app.post("/users", tags=["auth"], status_code=201)
+    @app.post("/users", tags=["auth"], status_code=201, openapi_extra=acts(Action.CREATE_USER))
     def create_user(me: Me, body: s.UserCreate) -> s.Created:
         return s.Created(id=platform.auth.create_user(me, body.username, body.password,
                                                       body.role, body.scope))
 
-    @app.get("/audit/verify", tags=["auth"])
+    @app.get("/audit/verify", tags=["auth"], openapi_extra=acts(Action.VERIFY_AUDIT))
     def audit_verify(me: Me) -> s.AuditVerifyOut:
         n, broken = platform.auth.verify_audit(me)
         return s.AuditVerifyOut(entries=n, intact=broken is None, first_broken_seq=broken)
 
     # -- places ----------------------------------------------------------------------------
 
-    @app.post("/regions", tags=["places"])
+    @app.post("/regions", tags=["places"], openapi_extra=acts(Action.DEFINE_REGIONS))
     def add_regions(me: Me, body: s.RegionsIn) -> dict[str, int]:
         n = platform.places.add_regions(me, [RegionInput(r.code, r.level, r.name, r.parent_code)
                                              for r in body.regions])
         return {"upserted": n}
 
-    @app.get("/sites", tags=["places"])
+    @app.get("/sites", tags=["places"], openapi_extra=acts(Action.READ_SITES))
     def list_sites(me: Me) -> list[s.SiteOut]:
         return [s.SiteOut.model_validate(asdict(x)) for x in platform.places.sites()]
 
-    @app.post("/sites", tags=["places"], status_code=201)
+    @app.post("/sites", tags=["places"], status_code=201, openapi_extra=acts(Action.CREATE_SITE))
     def add_site(me: Me, body: s.SiteIn) -> s.Created:
         return s.Created(id=platform.places.add_site(me, SiteInput(
             name=body.name, kind=body.kind, region_code=body.region_code,
             opening_hours=body.opening_hours, windows=body.windows, lat=body.lat, lng=body.lng)))
 
-    @app.get("/labs", tags=["places"])
+    @app.get("/labs", tags=["places"], openapi_extra=acts(Action.READ_LABS))
     def list_labs(me: Me) -> list[dict[str, Any]]:
         return platform.places.labs(me)
 
-    @app.post("/labs", tags=["places"], status_code=201)
+    @app.post("/labs", tags=["places"], status_code=201, openapi_extra=acts(Action.CREATE_LAB))
     def add_lab(me: Me, body: s.LabIn) -> s.Created:
         return s.Created(id=platform.places.add_lab(me, LabInput(body.name, body.region_code,
                                                                  body.daily_capacity)))
 
     # -- people ----------------------------------------------------------------------------
 
-    @app.post("/people", tags=["people"], status_code=201)
+    @app.post("/people", tags=["people"], status_code=201,
+              openapi_extra=acts(Action.REGISTER_PERSON))
     def register(me: Me, body: s.PersonIn) -> s.Created:
         return s.Created(id=platform.people.register(me, PersonInput(
             id_number=body.id_number, name=body.name, grid_code=body.grid_code,
             id_kind=IdKind(body.id_kind), phone=body.phone, groups=tuple(body.groups),
             language=body.language, household_id=body.household_id, address=body.address)))
 
-    @app.get("/people/{person_id}", tags=["people"])
+    @app.get("/people/{person_id}", tags=["people"], openapi_extra=acts(Action.READ_PERSON))
     def get_person(me: Me, person_id: str, unmask: bool = False) -> s.PersonOut:
         return s.PersonOut.model_validate(asdict(platform.people.get(me, person_id, unmask)))
 
-    @app.get("/people/{person_id}/history", tags=["people"])
+    @app.get("/people/{person_id}/history", tags=["people"], openapi_extra=acts(Action.READ_PERSON))
     def person_history(me: Me, person_id: str) -> dict[str, Any]:
         return platform.people.history(me, person_id)
 
-    @app.get("/people/{person_id}/sampling-code", tags=["people"])
+    @app.get("/people/{person_id}/sampling-code", tags=["people"],
+             openapi_extra=acts(Action.READ_SAMPLING_CODE))
     def sampling_code(me: Me, person_id: str) -> s.SamplingCodeOut:
         return s.SamplingCodeOut(code=platform.people.sampling_code(me, person_id))
 
     @app.get("/people/{person_id}/sampling-code.svg", tags=["people"],
-             response_class=Response, responses={200: {"content": {"image/svg+xml": {}}}})
+             response_class=Response, responses={200: {"content": {"image/svg+xml": {}}}},
+             openapi_extra=acts(Action.READ_SAMPLING_CODE))
     def sampling_code_svg(me: Me, person_id: str) -> Response:
         return Response(platform.people.sampling_code_image(me, person_id, "svg"),
                         media_type="image/svg+xml", headers={"Cache-Control": "private"})
 
     @app.get("/people/{person_id}/sampling-code.png", tags=["people"],
-             response_class=Response, responses={200: {"content": {"image/png": {}}}})
+             response_class=Response, responses={200: {"content": {"image/png": {}}}},
+             openapi_extra=acts(Action.READ_SAMPLING_CODE))
     def sampling_code_png(me: Me, person_id: str) -> Response:
         return Response(platform.people.sampling_code_image(me, person_id, "png"),
                         media_type="image/png", headers={"Cache-Control": "private"})
 
     # -- delivery (送) ----------------------------------------------------------------------
 
-    @app.post("/boxes/{box_code}/handover", tags=["delivery"])
+    @app.post("/boxes/{box_code}/handover", tags=["delivery"],
+              openapi_extra=acts(Action.HAND_OVER_BOX))
     def handover(me: Me, box_code: str, body: s.HandoverIn) -> s.HandoverOut:
         fresh = platform.delivery.hand_over(me, body.event_id, box_code, body.at)
         return s.HandoverOut(box_code=box_code, duplicate=not fresh)
 
-    @app.post("/boxes/{box_code}/receive", tags=["delivery"])
+    @app.post("/boxes/{box_code}/receive", tags=["delivery"],
+              openapi_extra=acts(Action.RECEIVE_BOX))
     def receive(me: Me, box_code: str, body: s.ReceiveIn) -> s.ReceiptOut:
         r = platform.delivery.receive(me, body.event_id, body.lab_id, box_code, body.at,
                                       body.tube_barcodes, body.counted)
@@ -291,14 +299,15 @@ def create_app(platform: Platform) -> FastAPI:
 
     # -- testing (检) -----------------------------------------------------------------------
 
-    @app.post("/labs/{lab_id}/results", tags=["testing"])
+    @app.post("/labs/{lab_id}/results", tags=["testing"], openapi_extra=acts(Action.RECORD_RESULTS))
     def results(me: Me, lab_id: str, body: s.ResultsIn) -> s.ResultsOut:
         out = platform.lab.record(me, lab_id, [ResultInput(r.barcode, r.result, r.ct,
                                                            r.correction_reason)
                                                for r in body.results])
         return s.ResultsOut(results=[s.ResultOutcomeOut.model_validate(asdict(o)) for o in out])
 
-    @app.post("/labs/{lab_id}/results.csv", tags=["testing"])
+    @app.post("/labs/{lab_id}/results.csv", tags=["testing"],
+              openapi_extra=acts(Action.RECORD_RESULTS))
     def results_csv(me: Me, lab_id: str,
                     file: Annotated[UploadFile, File(description="CSV: barcode,result,...")],
                     ) -> s.ResultsFileOut:
@@ -316,19 +325,19 @@ def create_app(platform: Platform) -> FastAPI:
 
     # -- reports and alerts ----------------------------------------------------------------
 
-    @app.get("/reports/turnaround", tags=["reports"])
+    @app.get("/reports/turnaround", tags=["reports"], openapi_extra=acts(Action.READ_TURNAROUND))
     def turnaround(me: Me) -> dict[str, Any]:
         return platform.reports.turnaround(me)
 
-    @app.get("/reports/reconcile", tags=["reports"])
+    @app.get("/reports/reconcile", tags=["reports"], openapi_extra=acts(Action.READ_RECONCILIATION))
     def reconcile(me: Me, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
         return platform.reports.reconcile(me, limit)
 
-    @app.get("/alerts", tags=["reports"])
+    @app.get("/alerts", tags=["reports"], openapi_extra=acts(Action.READ_ALERTS))
     def list_alerts(me: Me, open_only: bool = True) -> list[dict[str, Any]]:
         return platform.alerts.list(me, open_only)
 
-    @app.post("/alerts/check", tags=["reports"])
+    @app.post("/alerts/check", tags=["reports"], openapi_extra=acts(Action.CHECK_ALERTS))
     def check_alerts(me: Me) -> dict[str, int]:
         return {"raised": platform.alerts.check(me)}
 

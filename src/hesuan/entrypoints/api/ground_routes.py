@@ -15,12 +15,14 @@ from fastapi import APIRouter, Body, Query
 from fastapi.responses import Response
 from pydantic import AwareDatetime, Field
 
+from hesuan.domain.access import Action
 from hesuan.domain.errors import NotFound
 from hesuan.domain.fence import AlertOutcome, PlaceKind
 from hesuan.domain.regions import Level
 from hesuan.domain.rosters import Outcome
 from hesuan.domain.shifts import StaffRole, TeamKind
 from hesuan.domain.zones import Movement, SamplingMode, ZoneKind, ZoneRules, default_rules
+from hesuan.entrypoints.actions import acts
 from hesuan.entrypoints.api.deps import Me, PlatformDep
 from hesuan.entrypoints.api.schemas import Strict
 from hesuan.services.fence import CheckpointKind, ScanInput
@@ -93,7 +95,7 @@ class ExtendIn(Strict):
     planned_end: AwareDatetime | None
 
 
-@router.post("/zones", tags=["zones"], status_code=201)
+@router.post("/zones", tags=["zones"], status_code=201, openapi_extra=acts(Action.CHANGE_ZONES))
 def designate_zone(me: Me, platform: PlatformDep, body: ZoneIn) -> dict[str, Any]:
     """Designate a sealed (封控), controlled (管控) or precaution (防范) zone; its people's
     status changes in this call when it starts now."""
@@ -103,7 +105,7 @@ def designate_zone(me: Me, platform: PlatformDep, body: ZoneIn) -> dict[str, Any
     return zone_view(z)
 
 
-@router.get("/zones", tags=["zones"])
+@router.get("/zones", tags=["zones"], openapi_extra=acts(Action.READ_ZONES))
 def list_zones(me: Me, platform: PlatformDep, active_only: bool = True,
                region: Annotated[str, Query(max_length=15, pattern=r"^\d*$")] = "",
                ) -> list[dict[str, Any]]:
@@ -111,54 +113,54 @@ def list_zones(me: Me, platform: PlatformDep, active_only: bool = True,
                                                              region=region)]
 
 
-@router.get("/zones.geojson", tags=["zones"])
+@router.get("/zones.geojson", tags=["zones"], openapi_extra=acts(Action.READ_ZONES))
 def export_zones(me: Me, platform: PlatformDep, active_only: bool = True) -> dict[str, Any]:
     return platform.zones.export_geojson(me, active_only=active_only)
 
 
-@router.post("/zones/import", tags=["zones"])
+@router.post("/zones/import", tags=["zones"], openapi_extra=acts(Action.CHANGE_ZONES))
 def import_zones(me: Me, platform: PlatformDep,
                  body: Annotated[dict[str, Any], Body(description="FeatureCollection")],
                  ) -> list[dict[str, Any]]:
     return platform.zones.import_geojson(me, body)
 
 
-@router.get("/zones/{zone_id}", tags=["zones"])
+@router.get("/zones/{zone_id}", tags=["zones"], openapi_extra=acts(Action.READ_ZONES))
 def get_zone(me: Me, platform: PlatformDep, zone_id: str) -> dict[str, Any]:
     z, history = platform.zones.get(me, zone_id)
     return zone_view(z) | {"history": history, "geometry": z.geometry}
 
 
-@router.post("/zones/{zone_id}/lift", tags=["zones"])
+@router.post("/zones/{zone_id}/lift", tags=["zones"], openapi_extra=acts(Action.CHANGE_ZONES))
 def lift_zone(me: Me, platform: PlatformDep, zone_id: str, body: LiftIn) -> dict[str, Any]:
     return zone_view(platform.zones.lift(me, zone_id, body.reason))
 
 
-@router.post("/zones/{zone_id}/extend", tags=["zones"])
+@router.post("/zones/{zone_id}/extend", tags=["zones"], openapi_extra=acts(Action.CHANGE_ZONES))
 def extend_zone(me: Me, platform: PlatformDep, zone_id: str, body: ExtendIn) -> dict[str, Any]:
     return zone_view(platform.zones.extend(me, zone_id, body.planned_end))
 
 
-@router.post("/zones/{zone_id}/split", tags=["zones"])
+@router.post("/zones/{zone_id}/split", tags=["zones"], openapi_extra=acts(Action.CHANGE_ZONES))
 def split_zone(me: Me, platform: PlatformDep, zone_id: str,
                body: SplitIn) -> list[dict[str, Any]]:
     return [zone_view(z) for z in platform.zones.split(me, zone_id,
                                                        [_part(p) for p in body.parts])]
 
 
-@router.post("/zones/{zone_id}/shrink", tags=["zones"])
+@router.post("/zones/{zone_id}/shrink", tags=["zones"], openapi_extra=acts(Action.CHANGE_ZONES))
 def shrink_zone(me: Me, platform: PlatformDep, zone_id: str, body: PartIn) -> dict[str, Any]:
     return zone_view(platform.zones.shrink(me, zone_id, _part(body)))
 
 
-@router.get("/regions/boundaries.geojson", tags=["zones"])
+@router.get("/regions/boundaries.geojson", tags=["zones"], openapi_extra=acts(Action.SIGNED_IN))
 def export_boundaries(me: Me, platform: PlatformDep,
                       level: Annotated[int | None, Query(ge=2, le=15)] = 6) -> dict[str, Any]:
     """District (level 6) boundaries, or any level's, or grid centres (15)."""
     return platform.zones.export_boundaries(me, level=level)
 
 
-@router.post("/regions/boundaries", tags=["zones"])
+@router.post("/regions/boundaries", tags=["zones"], openapi_extra=acts(Action.IMPORT_BOUNDARIES))
 def import_boundaries(me: Me, platform: PlatformDep,
                       body: Annotated[dict[str, Any], Body(description="FeatureCollection")],
                       ) -> dict[str, int]:
@@ -170,7 +172,7 @@ def import_boundaries(me: Me, platform: PlatformDep,
 Region = Annotated[str | None, Query(max_length=15, pattern=r"^\d*$")]
 
 
-@router.get("/rosters/coverage", tags=["rosters"])
+@router.get("/rosters/coverage", tags=["rosters"], openapi_extra=acts(Action.READ_COVERAGE))
 def coverage(me: Me, platform: PlatformDep, region: Region = None,
              level: Literal["district", "street", "community", "grid"] = "grid",
              live: bool = False) -> dict[str, Any]:
@@ -181,7 +183,8 @@ def coverage(me: Me, platform: PlatformDep, region: Region = None,
 
 @router.get("/rosters/coverage.xlsx", tags=["rosters"], response_class=Response,
             responses={200: {"content": {
-                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}}}})
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}}}},
+            openapi_extra=acts(Action.READ_COVERAGE))
 def coverage_xlsx(me: Me, platform: PlatformDep, region: Region = None,
                   live: bool = False) -> Response:
     data = platform.rosters.export_xlsx(me, region=region, live=live)
@@ -190,7 +193,7 @@ def coverage_xlsx(me: Me, platform: PlatformDep, region: Region = None,
                     headers={"Content-Disposition": 'attachment; filename="coverage.xlsx"'})
 
 
-@router.get("/rosters/people", tags=["rosters"])
+@router.get("/rosters/people", tags=["rosters"], openapi_extra=acts(Action.READ_ROSTER))
 def roster_people(me: Me, platform: PlatformDep, region: Region = None,
                   which: Literal["outstanding", "sampled", "exempt", "due"] = "outstanding",
                   hours: Annotated[float, Query(gt=0, le=720)] = 96,
@@ -201,7 +204,7 @@ def roster_people(me: Me, platform: PlatformDep, region: Region = None,
                                    window=timedelta(hours=hours), limit=limit, offset=offset)
 
 
-@router.post("/rosters/snapshot", tags=["rosters"])
+@router.post("/rosters/snapshot", tags=["rosters"], openapi_extra=acts(Action.REFRESH_COVERAGE))
 def refresh_snapshot(me: Me, platform: PlatformDep) -> dict[str, Any]:
     return platform.rosters.refresh_snapshot(me)
 
@@ -211,14 +214,16 @@ class OutcomeIn(Strict):
     note: Note = None
 
 
-@router.post("/people/{person_id}/roster-outcome", tags=["rosters"], status_code=201)
+@router.post("/people/{person_id}/roster-outcome", tags=["rosters"], status_code=201,
+             openapi_extra=acts(Action.RECORD_ROSTER_OUTCOME))
 def roster_outcome(me: Me, platform: PlatformDep, person_id: str,
                    body: OutcomeIn) -> dict[str, str]:
     """One tap: reached / refused / away / needs_door_to_door."""
     return {"id": platform.rosters.record_outcome(me, person_id, body.outcome, body.note)}
 
 
-@router.post("/people/{person_id}/reveal-phone", tags=["rosters"])
+@router.post("/people/{person_id}/reveal-phone", tags=["rosters"],
+             openapi_extra=acts(Action.REVEAL_PHONE))
 def reveal_phone(me: Me, platform: PlatformDep, person_id: str) -> dict[str, str | None]:
     """The full phone number, on demand (the read is audited)."""
     return {"phone": platform.rosters.reveal_phone(me, person_id)}
@@ -235,7 +240,8 @@ class CheckpointIn(Strict):
     lng: float | None = Field(default=None, ge=-180, le=180)
 
 
-@router.post("/checkpoints", tags=["fence"], status_code=201)
+@router.post("/checkpoints", tags=["fence"], status_code=201,
+             openapi_extra=acts(Action.REGISTER_CHECKPOINT))
 def add_checkpoint(me: Me, platform: PlatformDep, body: CheckpointIn) -> dict[str, str]:
     return {"id": platform.fence.add_checkpoint(me, body.code, body.name, body.kind,
                                                 body.region_code, body.lat, body.lng)}
@@ -255,7 +261,7 @@ class ScansIn(Strict):
     scans: list[ScanIn] = Field(min_length=1, max_length=1000)
 
 
-@router.post("/fence/scans", tags=["fence"])
+@router.post("/fence/scans", tags=["fence"], openapi_extra=acts(Action.RECORD_PLACE_SCANS))
 def fence_scans(me: Me, platform: PlatformDep, body: ScansIn) -> dict[str, Any]:
     """Scans from a venue or checkpoint device (sampling code or pass); per-scan outcome and
     the fence rules each scan broke (alerts are de-duplicated per person, rule and day)."""
@@ -267,7 +273,7 @@ def fence_scans(me: Me, platform: PlatformDep, body: ScansIn) -> dict[str, Any]:
     return counts | {"results": [asdict(o) for o in out]}
 
 
-@router.get("/fence/alerts", tags=["fence"])
+@router.get("/fence/alerts", tags=["fence"], openapi_extra=acts(Action.READ_FENCE_ALERTS))
 def fence_alerts(me: Me, platform: PlatformDep,
                  status: Annotated[list[Literal["open", "acknowledged", "closed"]] | None,
                                    Query()] = None,
@@ -287,13 +293,15 @@ class CloseIn(Strict):
     note: Note = None
 
 
-@router.post("/fence/alerts/{alert_id}/acknowledge", tags=["fence"])
+@router.post("/fence/alerts/{alert_id}/acknowledge", tags=["fence"],
+             openapi_extra=acts(Action.HANDLE_FENCE_ALERT))
 def ack_alert(me: Me, platform: PlatformDep, alert_id: str, body: AckIn) -> dict[str, str]:
     platform.fence.acknowledge(me, alert_id, body.note)
     return {"status": "acknowledged"}
 
 
-@router.post("/fence/alerts/{alert_id}/close", tags=["fence"])
+@router.post("/fence/alerts/{alert_id}/close", tags=["fence"],
+             openapi_extra=acts(Action.HANDLE_FENCE_ALERT))
 def close_alert(me: Me, platform: PlatformDep, alert_id: str, body: CloseIn) -> dict[str, str]:
     platform.fence.close(me, alert_id, body.outcome, body.note)
     return {"status": "closed"}
@@ -318,7 +326,7 @@ class LaneBatchIn(Strict):
     events: list[LaneEventIn] = Field(min_length=1, max_length=1000)
 
 
-@router.post("/lanes/batch", tags=["sampling"])
+@router.post("/lanes/batch", tags=["sampling"], openapi_extra=acts(Action.RECORD_STATION_EVENTS))
 def lanes_batch(me: Me, platform: PlatformDep, body: LaneBatchIn) -> dict[str, Any]:
     """A station's ordered batch in two-lane mode: ``register`` (bind a person to the next
     tube), ``swab`` (a person, by code, or a whole tube, by barcode), and the spine's events."""
@@ -331,14 +339,14 @@ def lanes_batch(me: Me, platform: PlatformDep, body: LaneBatchIn) -> dict[str, A
     return counts | {"results": [asdict(o) for o in out]}
 
 
-@router.get("/sites/load", tags=["sampling"])
+@router.get("/sites/load", tags=["sampling"], openapi_extra=acts(Action.READ_SITES))
 def sites_load(me: Me, platform: PlatformDep) -> list[dict[str, Any]]:
     """Every site: queue, swabs/min (per open and per staffed window), time per sample
     p50/p90, and the wait for someone arriving now."""
     return platform.lanes.load(me)
 
 
-@router.get("/sites/{site_id}/load", tags=["sampling"])
+@router.get("/sites/{site_id}/load", tags=["sampling"], openapi_extra=acts(Action.READ_SITES))
 def site_load(me: Me, platform: PlatformDep, site_id: str) -> dict[str, Any]:
     got = platform.lanes.load(me, [site_id])
     if not got:
@@ -355,13 +363,15 @@ class AssignIn(Strict):
     note: Note = None
 
 
-@router.post("/door-teams/{site_id}/assignments", tags=["door-to-door"], status_code=201)
+@router.post("/door-teams/{site_id}/assignments", tags=["door-to-door"], status_code=201,
+             openapi_extra=acts(Action.ASSIGN_TEAM))
 def assign_team(me: Me, platform: PlatformDep, site_id: str, body: AssignIn) -> dict[str, Any]:
     return platform.teams.assign(me, site_id, zone_id=body.zone_id, person_ids=body.person_ids,
                                  household_pool=body.household_pool, note=body.note)
 
 
-@router.get("/door-teams/{site_id}/route", tags=["door-to-door"])
+@router.get("/door-teams/{site_id}/route", tags=["door-to-door"],
+            openapi_extra=acts(Action.READ_TEAM_ROUTE))
 def team_route(me: Me, platform: PlatformDep, site_id: str) -> dict[str, Any]:
     return platform.teams.route(me, site_id)
 
@@ -375,7 +385,8 @@ class VisitIn(Strict):
         default_factory=dict, max_length=20)
 
 
-@router.post("/door-teams/{site_id}/households/{household_id}/visit", tags=["door-to-door"])
+@router.post("/door-teams/{site_id}/households/{household_id}/visit", tags=["door-to-door"],
+             openapi_extra=acts(Action.VISIT_HOUSEHOLD))
 def visit_household(me: Me, platform: PlatformDep, site_id: str, household_id: str,
                     body: VisitIn) -> dict[str, Any]:
     """One tube per household (一户一管): open, fill with the household, seal."""
@@ -421,41 +432,42 @@ class ShiftEndIn(Strict):
     at: AwareDatetime | None = None
 
 
-@router.post("/teams", tags=["staff"], status_code=201)
+@router.post("/teams", tags=["staff"], status_code=201, openapi_extra=acts(Action.MANAGE_TEAMS))
 def add_team(me: Me, platform: PlatformDep, body: TeamIn) -> dict[str, str]:
     return {"id": platform.teams.add_team(me, body.name, body.kind, body.place_kind,
                                           body.place_id)}
 
 
-@router.get("/teams", tags=["staff"])
+@router.get("/teams", tags=["staff"], openapi_extra=acts(Action.READ_TEAMS))
 def list_teams(me: Me, platform: PlatformDep) -> list[dict[str, Any]]:
     return platform.teams.teams(me)
 
 
-@router.post("/teams/{team_id}/move", tags=["staff"])
+@router.post("/teams/{team_id}/move", tags=["staff"], openapi_extra=acts(Action.MANAGE_TEAMS))
 def move_team(me: Me, platform: PlatformDep, team_id: str, body: MoveIn) -> dict[str, Any]:
     """Move a team to a site, a checkpoint (支援交通卡口) or a district."""
     return platform.teams.move_team(me, team_id, body.to_kind, body.to_id, body.note)
 
 
-@router.post("/staff", tags=["staff"], status_code=201)
+@router.post("/staff", tags=["staff"], status_code=201, openapi_extra=acts(Action.REGISTER_STAFF))
 def add_staff(me: Me, platform: PlatformDep, body: StaffIn) -> dict[str, str]:
     return {"id": platform.teams.add_staff(me, body.name, body.role, body.team_id)}
 
 
-@router.post("/shifts/start", tags=["staff"], status_code=201)
+@router.post("/shifts/start", tags=["staff"], status_code=201,
+             openapi_extra=acts(Action.MANAGE_SHIFTS))
 def start_shift(me: Me, platform: PlatformDep, body: ShiftStartIn) -> dict[str, str]:
     return {"id": platform.teams.start_shift(me, body.staff_id, body.place_kind, body.place_id,
                                              body.window, body.at)}
 
 
-@router.post("/shifts/end", tags=["staff"])
+@router.post("/shifts/end", tags=["staff"], openapi_extra=acts(Action.MANAGE_SHIFTS))
 def end_shift(me: Me, platform: PlatformDep, body: ShiftEndIn) -> dict[str, str]:
     platform.teams.end_shift(me, body.staff_id, body.at)
     return {"status": "ended"}
 
 
-@router.get("/shifts/board/{place_id}", tags=["staff"])
+@router.get("/shifts/board/{place_id}", tags=["staff"], openapi_extra=acts(Action.READ_SITE_BOARD))
 def shift_board(me: Me, platform: PlatformDep, place_id: str) -> dict[str, Any]:
     """Who is on, since when, when each must rotate and why; staffed windows."""
     return platform.teams.board(me, place_id)

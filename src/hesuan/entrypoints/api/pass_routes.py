@@ -16,7 +16,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from hesuan.domain.access import Action
 from hesuan.domain.passes import Verdict
+from hesuan.entrypoints.actions import acts
 from hesuan.entrypoints.api.deps import Me, PlatformDep, platform_of
 
 __all__ = ["router"]
@@ -67,7 +69,8 @@ class RevokeIn(BaseModel):
     reason: str = Field(min_length=1, max_length=20)
 
 
-@router.post("/verify", response_model=VerifyOut, response_model_by_alias=True)
+@router.post("/verify", response_model=VerifyOut, response_model_by_alias=True,
+             openapi_extra=acts(Action.CHECK_PASS))
 async def verify(me: Me, request: Request, body: VerifyIn) -> Response:
     """Check a status pass online: signature, key, expiry and revocation. Always 200: the
     answer says valid or not, the status, the masked name, and why."""
@@ -83,7 +86,8 @@ async def verify(me: Me, request: Request, body: VerifyIn) -> Response:
                     media_type="application/json")
 
 
-@router.post("/people/{person_id}/pass", response_model_by_alias=True)
+@router.post("/people/{person_id}/pass", response_model_by_alias=True,
+             openapi_extra=acts(Action.ISSUE_PASS))
 def issue(me: Me, platform: PlatformDep, person_id: str) -> PassOut:
     """Issue the person's status pass (the person themself, or an officer of their region)."""
     p = platform.passes.issue_details(me, person_id)
@@ -92,25 +96,26 @@ def issue(me: Me, platform: PlatformDep, person_id: str) -> PassOut:
 
 
 @router.post("/people/{person_id}/pass.svg", response_class=Response,
-             responses={200: {"content": {"image/svg+xml": {}}}})
+             responses={200: {"content": {"image/svg+xml": {}}}},
+             openapi_extra=acts(Action.ISSUE_PASS))
 def issue_svg(me: Me, platform: PlatformDep, person_id: str) -> Response:
     return Response(platform.passes.issue_image(me, person_id, "svg"),
                     media_type="image/svg+xml", headers={"Cache-Control": "no-store"})
 
 
-@router.post("/people/{person_id}/pass/revoke")
+@router.post("/people/{person_id}/pass/revoke", openapi_extra=acts(Action.REVOKE_PASSES))
 def revoke(me: Me, platform: PlatformDep, person_id: str, body: RevokeIn) -> dict[str, int]:
     return {"revoked": platform.passes.revoke(me, person_id, body.reason)}
 
 
 @router.get("/passes/trust-list", response_class=Response,
-            responses={200: {"content": {_COSE: {}}}})
+            responses={200: {"content": {_COSE: {}}}}, openapi_extra=acts(Action.CHECK_PASS))
 def trust_list(me: Me, platform: PlatformDep) -> Response:
     """The signed trust list of pass-signing keys (COSE_Sign1 by the root key)."""
     return Response(platform.passes.trust_list(me), media_type=_COSE)
 
 
-@router.get("/passes/root-key")
+@router.get("/passes/root-key", openapi_extra=acts(Action.CHECK_PASS))
 def root_key(me: Me, platform: PlatformDep) -> dict[str, str]:
     """The root public key (install it on verifying devices out of band; this is a convenience
     for development)."""
@@ -119,12 +124,12 @@ def root_key(me: Me, platform: PlatformDep) -> dict[str, str]:
 
 
 @router.get("/passes/revocations", response_class=Response,
-            responses={200: {"content": {_COSE: {}}}})
+            responses={200: {"content": {_COSE: {}}}}, openapi_extra=acts(Action.CHECK_PASS))
 def revocations(me: Me, platform: PlatformDep) -> Response:
     """The signed list of hashed ids of revoked passes that have not yet expired."""
     return Response(platform.passes.revocation_list(me), media_type=_COSE)
 
 
-@router.post("/passes/rotate-key")
+@router.post("/passes/rotate-key", openapi_extra=acts(Action.ROTATE_PASS_KEY))
 def rotate_key(me: Me, platform: PlatformDep) -> dict[str, str]:
     return {"key_id": platform.passes.rotate_key(me)}

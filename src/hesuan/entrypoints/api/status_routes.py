@@ -14,10 +14,11 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from hesuan.domain.access import Role
+from hesuan.domain.access import Action, Role
 from hesuan.domain.cadence import OverdueAction, Policy, ScopeKind
 from hesuan.domain.errors import NotFound
 from hesuan.domain.status import Colour
+from hesuan.entrypoints.actions import acts
 from hesuan.entrypoints.api.deps import Me, PlatformDep
 from hesuan.services.explain import explain
 from hesuan.services.status import PolicyInput
@@ -97,12 +98,12 @@ class Id(BaseModel):
     id: str
 
 
-@router.get("/policies")
+@router.get("/policies", openapi_extra=acts(Action.READ_POLICIES))
 def list_policies(me: Me, platform: PlatformDep) -> list[PolicyOut]:
     return [_policy_out(p) for p in platform.status.policies(me)]
 
 
-@router.post("/policies", status_code=201)
+@router.post("/policies", status_code=201, openapi_extra=acts(Action.SET_POLICY))
 def set_policy(me: Me, platform: PlatformDep, body: PolicyIn) -> PolicyOut:
     return _policy_out(platform.status.set_policy(me, PolicyInput(
         scope_kind=body.scope_kind, scope=body.scope,
@@ -112,7 +113,7 @@ def set_policy(me: Me, platform: PlatformDep, body: PolicyIn) -> PolicyOut:
         name=body.name, id=body.id)))
 
 
-@router.get("/people/{person_id}/policy")
+@router.get("/people/{person_id}/policy", openapi_extra=acts(Action.READ_STATUS))
 def explain_policy(me: Me, platform: PlatformDep, person_id: str) -> dict[str, Any]:
     choice = platform.status.explain_policy(me, person_id)
     return {"policy": None if choice.policy is None else _policy_out(choice.policy),
@@ -134,7 +135,7 @@ def _status_body(platform: Any, me: Any, person_id: str, lang: str) -> dict[str,
     return body
 
 
-@router.get("/people/{person_id}/status")
+@router.get("/people/{person_id}/status", openapi_extra=acts(Action.READ_STATUS))
 def person_status(me: Me, platform: PlatformDep, person_id: str,
                   lang: Literal["zh", "en"] = "zh") -> dict[str, Any]:
     """The status decided now from the person's facts, with reasons in plain words, what to do
@@ -142,7 +143,7 @@ def person_status(me: Me, platform: PlatformDep, person_id: str,
     return _status_body(platform, me, person_id, lang)
 
 
-@router.get("/me/status")
+@router.get("/me/status", openapi_extra=acts(Action.READ_STATUS))
 def my_status(me: Me, platform: PlatformDep,
               lang: Literal["zh", "en"] | None = None) -> dict[str, Any]:
     """A resident's own status, and the nearest sites open now."""
@@ -155,56 +156,61 @@ def my_status(me: Me, platform: PlatformDep,
     return body
 
 
-@router.post("/people/{person_id}/exemptions", status_code=201)
+@router.post("/people/{person_id}/exemptions", status_code=201,
+             openapi_extra=acts(Action.SET_EXEMPTION))
 def add_exemption(me: Me, platform: PlatformDep, person_id: str, body: ExemptionIn) -> Id:
     return Id(id=platform.status.exempt(me, person_id, body.reason, body.until, body.note))
 
 
-@router.delete("/exemptions/{exemption_id}", status_code=204)
+@router.delete("/exemptions/{exemption_id}", status_code=204,
+               openapi_extra=acts(Action.REVOKE_EXEMPTION))
 def revoke_exemption(me: Me, platform: PlatformDep, exemption_id: str) -> None:
     platform.status.revoke_exemption(me, exemption_id)
 
 
-@router.post("/people/{person_id}/overrides", status_code=201)
+@router.post("/people/{person_id}/overrides", status_code=201,
+             openapi_extra=acts(Action.REQUEST_OVERRIDE))
 def request_override(me: Me, platform: PlatformDep, person_id: str, body: OverrideIn) -> Id:
     return Id(id=platform.status.request_override(me, person_id, body.colour, body.reason,
                                                   body.legal_basis, body.expires_at))
 
 
-@router.get("/overrides")
+@router.get("/overrides", openapi_extra=acts(Action.READ_OVERRIDES))
 def pending_overrides(me: Me, platform: PlatformDep) -> list[dict[str, Any]]:
     return platform.status.pending_overrides(me)
 
 
-@router.post("/overrides/{override_id}/approve", status_code=204)
+@router.post("/overrides/{override_id}/approve", status_code=204,
+             openapi_extra=acts(Action.DECIDE_OVERRIDE))
 def approve_override(me: Me, platform: PlatformDep, override_id: str) -> None:
     platform.status.decide_override(me, override_id, approve=True)
 
 
-@router.post("/overrides/{override_id}/reject", status_code=204)
+@router.post("/overrides/{override_id}/reject", status_code=204,
+             openapi_extra=acts(Action.DECIDE_OVERRIDE))
 def reject_override(me: Me, platform: PlatformDep, override_id: str) -> None:
     platform.status.decide_override(me, override_id, approve=False)
 
 
-@router.post("/arrivals", status_code=201)
+@router.post("/arrivals", status_code=201, openapi_extra=acts(Action.REGISTER_ARRIVAL))
 def register_arrival(me: Me, platform: PlatformDep, body: ArrivalIn) -> Id:
     return Id(id=platform.status.register_arrival(
         me, body.person_id, body.checkpoint_site_id, body.origin_region, body.origin_risk,
         body.arrived_at))
 
 
-@router.post("/sweep")
+@router.post("/sweep", openapi_extra=acts(Action.RUN_SWEEP))
 def run_sweep(me: Me, platform: PlatformDep,
               limit: int = Query(default=200_000, ge=1, le=5_000_000)) -> dict[str, Any]:
     return asdict(platform.status.sweep(me, limit))
 
 
-@router.get("/rules")
+@router.get("/rules", openapi_extra=acts(Action.READ_STATUS_RULES))
 def list_rules(me: Me, platform: PlatformDep) -> list[dict[str, Any]]:
     return [asdict(r) for r in platform.status.list_rules(me)]
 
 
-@router.patch("/rules/{rule_id}")
+@router.patch("/rules/{rule_id}", openapi_extra=acts(Action.CHANGE_STATUS_RULES))
 def change_rule(me: Me, platform: PlatformDep, rule_id: str,
                 body: RuleChangeIn) -> dict[str, Any]:
     return asdict(platform.status.change_rule(me, rule_id, enabled=body.enabled,
@@ -227,18 +233,18 @@ class VenueCheckIn(BaseModel):
     certificate: bool = True
 
 
-@router.post("/venues", status_code=201, tags=["venues"])
+@router.post("/venues", status_code=201, tags=["venues"], openapi_extra=acts(Action.REGISTER_VENUE))
 def register_venue(me: Me, platform: PlatformDep, body: VenueIn) -> Id:
     return Id(id=platform.venues.register(me, body.code, body.name, body.region_code,
                                           body.lat, body.lng))
 
 
-@router.get("/venues", tags=["venues"])
+@router.get("/venues", tags=["venues"], openapi_extra=acts(Action.READ_VENUES))
 def list_venues(me: Me, platform: PlatformDep) -> list[dict[str, Any]]:
     return platform.venues.venues(me)
 
 
-@router.post("/venues/{venue_id}/checks", tags=["venues"])
+@router.post("/venues/{venue_id}/checks", tags=["venues"], openapi_extra=acts(Action.CHECK_IN))
 def venue_check(me: Me, platform: PlatformDep, venue_id: str,
                 body: VenueCheckIn) -> dict[str, Any]:
     """The four checks at a venue's door: the signed pass is verified, and only the colour, the
@@ -247,6 +253,7 @@ def venue_check(me: Me, platform: PlatformDep, venue_id: str,
                                         body.mask, body.certificate))
 
 
-@router.get("/venues/{venue_id}/checks", tags=["venues"])
+@router.get("/venues/{venue_id}/checks", tags=["venues"],
+            openapi_extra=acts(Action.READ_VENUE_CHECKS))
 def venue_checks(me: Me, platform: PlatformDep, venue_id: str) -> list[dict[str, Any]]:
     return platform.venues.recent_checks(me, venue_id)

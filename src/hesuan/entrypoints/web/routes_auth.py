@@ -12,7 +12,9 @@ from pathlib import Path
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response
 
+from hesuan.domain.access import Action
 from hesuan.domain.errors import HesuanError, NotAuthenticated, NotFound
+from hesuan.entrypoints.actions import acts
 from hesuan.entrypoints.web.forms import LoginForm, SignedForm, WebMe, text
 from hesuan.entrypoints.web.i18n import LOCALES
 from hesuan.entrypoints.web.render import WebRoute, error_text, pages_for, redirect, render
@@ -43,13 +45,13 @@ def _safe_next(target: str | None) -> str | None:
     return None
 
 
-@router.get("/")
+@router.get("/", openapi_extra=acts(Action.PUBLIC))
 def root() -> Response:
     return redirect("/web/")
 
 
-@router.get("/web")
-@router.get("/web/")
+@router.get("/web", openapi_extra=acts(Action.PUBLIC))
+@router.get("/web/", openapi_extra=acts(Action.PUBLIC))
 def home(request: Request) -> Response:
     me = optional_principal(request)
     if me is None:
@@ -67,12 +69,12 @@ def _login_page(request: Request, error: str | None = None, next_url: str | None
     return resp
 
 
-@router.get("/web/login")
+@router.get("/web/login", openapi_extra=acts(Action.PUBLIC))
 def login_page(request: Request, next: str | None = None) -> Response:
     return _login_page(request, next_url=next)
 
 
-@router.post("/web/login")
+@router.post("/web/login", openapi_extra=acts(Action.PUBLIC))
 def login(request: Request, form: LoginForm) -> Response:
     username = text(form, "username", max_len=60)
     password = text(form, "password", max_len=200)
@@ -90,7 +92,7 @@ def login(request: Request, form: LoginForm) -> Response:
     return resp
 
 
-@router.post("/web/logout")
+@router.post("/web/logout", openapi_extra=acts(Action.SIGNED_IN))
 def logout(request: Request, me: WebMe, form: SignedForm) -> Response:
     token = request.cookies.get(SESSION_COOKIE)
     if token:
@@ -100,7 +102,7 @@ def logout(request: Request, me: WebMe, form: SignedForm) -> Response:
     return resp
 
 
-@router.get("/web/lang/{locale}")
+@router.get("/web/lang/{locale}", openapi_extra=acts(Action.PUBLIC))
 def switch_language(request: Request, locale: str, next: str | None = None) -> Response:
     if locale not in LOCALES:
         raise NotFound("no such language", code="unknown_language", field="locale")
@@ -121,18 +123,18 @@ def _file(folder: Path, name: str, cache: str) -> Response:
         "Cache-Control": cache, "X-Content-Type-Options": "nosniff"})
 
 
-@router.get("/web/static/{name:path}")
+@router.get("/web/static/{name:path}", openapi_extra=acts(Action.PUBLIC))
 def static(name: str) -> Response:
     return _file(_STATIC, name, "public, max-age=3600")
 
 
-@router.get("/web/sw.js")
+@router.get("/web/sw.js", openapi_extra=acts(Action.PUBLIC))
 def service_worker() -> Response:
     """The service worker lives at /web/ so that its scope is the whole web app."""
     return _file(_STATIC, "sw.js", "no-cache")
 
 
-@router.get("/web/districts.geojson")
+@router.get("/web/districts.geojson", openapi_extra=acts(Action.SIGNED_IN))
 def districts(me: WebMe) -> Response:
     """The district boundaries shipped with the project (no map tiles from the network)."""
     try:

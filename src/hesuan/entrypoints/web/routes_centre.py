@@ -22,11 +22,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from hesuan.bootstrap import Platform
-from hesuan.domain.access import Principal, Role, require
+from hesuan.domain.access import Action, Principal, Role, require
 from hesuan.domain.cadence import OverdueAction, ScopeKind
 from hesuan.domain.errors import HesuanError, InvalidInput, NotFound
 from hesuan.domain.regions import URBAN_DISTRICTS, Level
 from hesuan.domain.sampling import SiteKind
+from hesuan.entrypoints.actions import acts
 from hesuan.entrypoints.web import messages as m
 from hesuan.entrypoints.web.forms import SignedForm, WebMe, text
 from hesuan.entrypoints.web.i18n import N_
@@ -132,7 +133,7 @@ def _prevalence(row: dict[str, Any] | None) -> dict[str, Any] | None:
             "recommended_pool_size": row["recommended_pool_size"]}
 
 
-@router.get("/web/dashboard")
+@router.get("/web/dashboard", openapi_extra=acts(Action.READ_DASHBOARD))
 def dashboard_page(request: Request, me: WebMe, fresh: bool = False) -> Response:
     data = _dashboard(request, me, fresh)
     _ = gettext_for(request)
@@ -150,7 +151,7 @@ def dashboard_page(request: Request, me: WebMe, fresh: bool = False) -> Response
                   stage_labels=m.STAGES)
 
 
-@router.get("/web/dashboard.json")
+@router.get("/web/dashboard.json", openapi_extra=acts(Action.READ_DASHBOARD))
 def dashboard_json(request: Request, me: WebMe) -> Response:
     return JSONResponse(_dashboard(request, me), headers={"Cache-Control": "no-store"})
 
@@ -158,7 +159,7 @@ def dashboard_json(request: Request, me: WebMe) -> Response:
 # -- site lead -----------------------------------------------------------------------------
 
 
-@router.get("/web/site")
+@router.get("/web/site", openapi_extra=acts(Action.READ_SITE_BOARD))
 def site_page(request: Request, me: WebMe) -> Response:
     if me.role not in (Role.SITE_LEAD, Role.SAMPLER) or not me.scope:
         raise NotFound("the site page is for site leads", code="wrong_role")
@@ -184,7 +185,7 @@ def _admin_page(request: Request, me: Principal, **extra: Any) -> Response:
                   actions=[a.value for a in OverdueAction], **extra)
 
 
-@router.get("/web/admin")
+@router.get("/web/admin", openapi_extra=acts(Action.LIST_USERS))
 def admin_page(request: Request, me: WebMe) -> Response:
     return _admin_page(request, me)
 
@@ -196,7 +197,7 @@ def _number(value: str, field: str, cast: type[int] | type[float] = int) -> Any:
         raise InvalidInput(f"{field} must be a number", code="bad_number", field=field) from None
 
 
-@router.post("/web/admin/{what}")
+@router.post("/web/admin/{what}", openapi_extra=acts(Action.CREATE_USER))
 def admin_add(request: Request, me: WebMe, form: SignedForm, what: str) -> Response:
     platform = platform_of(request)
     try:

@@ -22,9 +22,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from hesuan.domain.access import Principal, Role
+from hesuan.domain.access import Action, Principal, Role
 from hesuan.domain.errors import HesuanError, InvalidInput, NotFound
 from hesuan.domain.results import CT_TARGETS
+from hesuan.entrypoints.actions import acts
 from hesuan.entrypoints.web.forms import SignedForm, WebMe, text, upload
 from hesuan.entrypoints.web.render import WebRoute, error_text, render
 from hesuan.entrypoints.web.session import platform_of
@@ -46,12 +47,12 @@ def _courier_page(request: Request, me: Principal, **extra: Any) -> Response:
                   **extra)
 
 
-@router.get("/web/courier")
+@router.get("/web/courier", openapi_extra=acts(Action.READ_BOXES_TO_COLLECT))
 def courier_page(request: Request, me: WebMe) -> Response:
     return _courier_page(request, me)
 
 
-@router.post("/web/courier/handover")
+@router.post("/web/courier/handover", openapi_extra=acts(Action.HAND_OVER_BOX))
 def courier_handover(request: Request, me: WebMe, form: SignedForm) -> Response:
     platform = platform_of(request)
     code = text(form, "box_code", max_len=40).upper()
@@ -82,12 +83,12 @@ def _lab_page(request: Request, me: Principal, **extra: Any) -> Response:
                   event_id=str(uuid.uuid4()), **extra)
 
 
-@router.get("/web/lab")
+@router.get("/web/lab", openapi_extra=acts(Action.READ_LAB_QUEUE))
 def lab_page(request: Request, me: WebMe) -> Response:
     return _lab_page(request, me)
 
 
-@router.post("/web/lab/receive")
+@router.post("/web/lab/receive", openapi_extra=acts(Action.RECEIVE_BOX))
 def lab_receive(request: Request, me: WebMe, form: SignedForm) -> Response:
     platform = platform_of(request)
     lab_id = _lab_id(me)
@@ -128,7 +129,7 @@ async def _csv_text(form: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
-@router.post("/web/lab/results/check")
+@router.post("/web/lab/results/check", openapi_extra=acts(Action.RECORD_RESULTS))
 async def lab_results_check(request: Request, me: WebMe, form: SignedForm) -> Response:
     """Step 1 of the upload: read the file and show what committing it would do."""
     data = await _csv_text(form)
@@ -147,7 +148,7 @@ def _check(request: Request, me: Principal, data: str) -> Response:
     return _lab_page(request, me, preview=preview, csv_text=data)
 
 
-@router.post("/web/lab/results/commit")
+@router.post("/web/lab/results/commit", openapi_extra=acts(Action.RECORD_RESULTS))
 def lab_results_commit(request: Request, me: WebMe, form: SignedForm) -> Response:
     """Step 2: record the checked file (the service checks every row again)."""
     platform = platform_of(request)
@@ -161,7 +162,7 @@ def lab_results_commit(request: Request, me: WebMe, form: SignedForm) -> Respons
         asdict(p) for p in problems]})
 
 
-@router.post("/web/lab/result")
+@router.post("/web/lab/result", openapi_extra=acts(Action.RECORD_RESULTS))
 def lab_manual_result(request: Request, me: WebMe, form: SignedForm) -> Response:
     """A result typed by hand, or a correction (a different result with a reason)."""
     platform = platform_of(request)

@@ -23,12 +23,13 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from hesuan.domain.access import Principal, Role
+from hesuan.domain.access import Action, Principal, Role
 from hesuan.domain.errors import HesuanError, InvalidInput, NotFound
 from hesuan.domain.fence import AlertOutcome
 from hesuan.domain.regions import Level
 from hesuan.domain.rosters import Outcome
 from hesuan.domain.zones import ZoneKind
+from hesuan.entrypoints.actions import acts
 from hesuan.entrypoints.web.forms import SignedForm, WebMe, text
 from hesuan.entrypoints.web.render import WebRoute, error_text, redirect, render
 from hesuan.entrypoints.web.session import platform_of
@@ -73,14 +74,14 @@ def _roster_page(request: Request, me: Principal, region: str | None, which: str
                   people=people, coverage=coverage, error=error, **extra)
 
 
-@router.get("/web/roster")
+@router.get("/web/roster", openapi_extra=acts(Action.READ_ROSTER))
 def roster_page(request: Request, me: WebMe, region: str | None = None,
                 which: str = "outstanding") -> Response:
     return _roster_page(request, me, _region(me, region),
                         which if which in _WHICH else "outstanding")
 
 
-@router.post("/web/roster/{person_id}/outcome")
+@router.post("/web/roster/{person_id}/outcome", openapi_extra=acts(Action.RECORD_ROSTER_OUTCOME))
 def roster_outcome(request: Request, me: WebMe, form: SignedForm, person_id: str) -> Response:
     region = _region(me, text(form, "region", max_len=15))
     try:
@@ -93,7 +94,7 @@ def roster_outcome(request: Request, me: WebMe, form: SignedForm, person_id: str
                     f"{text(form, 'which', max_len=12) or 'outstanding'}#p-{person_id}")
 
 
-@router.post("/web/roster/{person_id}/phone")
+@router.post("/web/roster/{person_id}/phone", openapi_extra=acts(Action.REVEAL_PHONE))
 def roster_phone(request: Request, me: WebMe, form: SignedForm, person_id: str) -> Response:
     region = _region(me, text(form, "region", max_len=15))
     phone = platform_of(request).rosters.reveal_phone(me, person_id)
@@ -102,7 +103,7 @@ def roster_phone(request: Request, me: WebMe, form: SignedForm, person_id: str) 
                         revealed={"person_id": person_id, "phone": phone})
 
 
-@router.get("/web/roster.xlsx")
+@router.get("/web/roster.xlsx", openapi_extra=acts(Action.READ_ROSTER))
 def roster_xlsx(request: Request, me: WebMe, region: str | None = None) -> Response:
     area = _region(me, region)
     data = platform_of(request).rosters.export_xlsx(me, region=area)
@@ -116,7 +117,7 @@ def roster_xlsx(request: Request, me: WebMe, region: str | None = None) -> Respo
 # -- fence alerts --------------------------------------------------------------------------
 
 
-@router.get("/web/alerts")
+@router.get("/web/alerts", openapi_extra=acts(Action.READ_FENCE_ALERTS))
 def alerts_page(request: Request, me: WebMe, closed: bool = False) -> Response:
     statuses = ("open", "acknowledged", "closed") if closed else ("open", "acknowledged")
     alerts = platform_of(request).fence.alerts(me, statuses=statuses)
@@ -124,7 +125,7 @@ def alerts_page(request: Request, me: WebMe, closed: bool = False) -> Response:
                   outcomes=[o.value for o in AlertOutcome])
 
 
-@router.post("/web/alerts/{alert_id}/{action}")
+@router.post("/web/alerts/{alert_id}/{action}", openapi_extra=acts(Action.HANDLE_FENCE_ALERT))
 def alert_action(request: Request, me: WebMe, form: SignedForm, alert_id: str,
                  action: str) -> Response:
     fence = platform_of(request).fence
@@ -164,7 +165,7 @@ def _zones_page(request: Request, me: Principal, **extra: Any) -> Response:
                   default_end=(now + timedelta(days=7)).strftime("%Y-%m-%dT%H:%M"), **extra)
 
 
-@router.get("/web/zones")
+@router.get("/web/zones", openapi_extra=acts(Action.READ_ZONES))
 def zones_page(request: Request, me: WebMe) -> Response:
     return _zones_page(request, me)
 
@@ -179,7 +180,7 @@ def _when(value: str, field: str) -> datetime | None:
                            field=field) from None
 
 
-@router.post("/web/zones")
+@router.post("/web/zones", openapi_extra=acts(Action.CHANGE_ZONES))
 def designate_zone(request: Request, me: WebMe, form: SignedForm) -> Response:
     platform = platform_of(request)
     try:
@@ -205,7 +206,7 @@ def designate_zone(request: Request, me: WebMe, form: SignedForm) -> Response:
     return _zones_page(request, me, done={"name": zone.name, "people": zone.people})
 
 
-@router.post("/web/zones/{zone_id}/{action}")
+@router.post("/web/zones/{zone_id}/{action}", openapi_extra=acts(Action.CHANGE_ZONES))
 def zone_action(request: Request, me: WebMe, form: SignedForm, zone_id: str,
                 action: str) -> Response:
     zones = platform_of(request).zones

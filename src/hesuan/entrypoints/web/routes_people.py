@@ -25,12 +25,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from markupsafe import Markup
 
-from hesuan.domain.access import Principal, Role
+from hesuan.domain.access import Action, Principal, Role
 from hesuan.domain.errors import HesuanError, InvalidInput, NotFound
 from hesuan.domain.fence import PlaceKind
 from hesuan.domain.people import IdKind, mask_name
 from hesuan.domain.regions import LEVEL_CODE_LENGTH, Level
 from hesuan.domain.status import Colour
+from hesuan.entrypoints.actions import acts
 from hesuan.entrypoints.web.forms import SignedForm, WebMe, text
 from hesuan.entrypoints.web.render import WebRoute, error_text, redirect, render
 from hesuan.entrypoints.web.session import platform_of
@@ -71,7 +72,7 @@ def _status_view(request: Request, me: Principal, person_id: str) -> dict[str, A
 # -- resident ------------------------------------------------------------------------------
 
 
-@router.get("/web/me")
+@router.get("/web/me", openapi_extra=acts(Action.READ_PERSON))
 def my_page(request: Request, me: WebMe) -> Response:
     platform = platform_of(request)
     pid = _resident_id(me)
@@ -85,7 +86,7 @@ def my_page(request: Request, me: WebMe) -> Response:
                   history=history, sites=sites, waits=waits, **view)
 
 
-@router.get("/web/me/pass")
+@router.get("/web/me/pass", openapi_extra=acts(Action.ISSUE_PASS))
 def my_pass(request: Request, me: WebMe) -> Response:
     platform = platform_of(request)
     pid = _resident_id(me)
@@ -110,12 +111,12 @@ def _venue_page(request: Request, me: Principal, **extra: Any) -> Response:
                   text=extra.pop("text", ""), **extra)
 
 
-@router.get("/web/venue")
+@router.get("/web/venue", openapi_extra=acts(Action.CHECK_PASS))
 def venue_page(request: Request, me: WebMe) -> Response:
     return _venue_page(request, me)
 
 
-@router.post("/web/venue")
+@router.post("/web/venue", openapi_extra=acts(Action.CHECK_PASS))
 def venue_verify(request: Request, me: WebMe, form: SignedForm) -> Response:
     platform = platform_of(request)
     value = text(form, "pass", max_len=4096)
@@ -149,7 +150,7 @@ def venue_verify(request: Request, me: WebMe, form: SignedForm) -> Response:
 # -- area (grid worker, health officer) ----------------------------------------------------
 
 
-@router.get("/web/area")
+@router.get("/web/area", openapi_extra=acts(Action.READ_STATUS_COUNTS))
 def area_page(request: Request, me: WebMe, msg: str | None = None,
               fresh: bool = False) -> Response:
     platform = platform_of(request)
@@ -186,7 +187,7 @@ def _level_below(scope: str | None) -> Level:
     return Level.GRID
 
 
-@router.post("/web/area/find")
+@router.post("/web/area/find", openapi_extra=acts(Action.FIND_PERSON))
 def area_find(request: Request, me: WebMe, form: SignedForm) -> Response:
     platform = platform_of(request)
     try:
@@ -200,7 +201,7 @@ def area_find(request: Request, me: WebMe, form: SignedForm) -> Response:
     return redirect(f"/web/people/{pid}")
 
 
-@router.post("/web/overrides/{override_id}/{decision}")
+@router.post("/web/overrides/{override_id}/{decision}", openapi_extra=acts(Action.DECIDE_OVERRIDE))
 def decide_override(request: Request, me: WebMe, form: SignedForm, override_id: str,
                     decision: str) -> Response:
     if decision not in ("approve", "reject"):
@@ -229,7 +230,7 @@ def _person_page(request: Request, me: Principal, person_id: str, **extra: Any) 
                   colours=[c.value for c in Colour], **view, **extra)
 
 
-@router.get("/web/people/{person_id}")
+@router.get("/web/people/{person_id}", openapi_extra=acts(Action.READ_PERSON))
 def person_page(request: Request, me: WebMe, person_id: str) -> Response:
     return _person_page(request, me, person_id)
 
@@ -252,7 +253,7 @@ def _local_datetime(value: str, field: str) -> datetime:
     return t.replace(tzinfo=_SHANGHAI)
 
 
-@router.post("/web/people/{person_id}/exemption")
+@router.post("/web/people/{person_id}/exemption", openapi_extra=acts(Action.SET_EXEMPTION))
 def add_exemption(request: Request, me: WebMe, form: SignedForm, person_id: str) -> Response:
     try:
         platform_of(request).status.exempt(
@@ -264,7 +265,7 @@ def add_exemption(request: Request, me: WebMe, form: SignedForm, person_id: str)
     return _person_page(request, me, person_id, done="exemption")
 
 
-@router.post("/web/exemptions/{exemption_id}/revoke")
+@router.post("/web/exemptions/{exemption_id}/revoke", openapi_extra=acts(Action.REVOKE_EXEMPTION))
 def revoke_exemption(request: Request, me: WebMe, form: SignedForm,
                      exemption_id: str) -> Response:
     person_id = text(form, "person_id", max_len=32)
@@ -275,7 +276,7 @@ def revoke_exemption(request: Request, me: WebMe, form: SignedForm,
     return _person_page(request, me, person_id, done="exemption_revoked")
 
 
-@router.post("/web/people/{person_id}/override")
+@router.post("/web/people/{person_id}/override", openapi_extra=acts(Action.REQUEST_OVERRIDE))
 def request_override(request: Request, me: WebMe, form: SignedForm, person_id: str) -> Response:
     try:
         colour = Colour(text(form, "colour", max_len=10))

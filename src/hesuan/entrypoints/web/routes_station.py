@@ -20,9 +20,10 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from hesuan.domain.access import Principal, Role
+from hesuan.domain.access import Action, Principal, Role
 from hesuan.domain.errors import HesuanError, NotFound
 from hesuan.domain.sampling import SiteKind
+from hesuan.entrypoints.actions import acts
 from hesuan.entrypoints.web.forms import SignedForm, WebMe, text
 from hesuan.entrypoints.web.render import WebRoute, error_text, render
 from hesuan.entrypoints.web.session import check_csrf, platform_of
@@ -73,7 +74,7 @@ def _page(request: Request, me: Principal, state: StationState | None = None,
                   event_id=str(uuid.uuid4()), modes=(1, 5, 10, 20))
 
 
-@router.get("/web/station")
+@router.get("/web/station", openapi_extra=acts(Action.READ_SITE_QUEUE))
 def station_page(request: Request, me: WebMe) -> Response:
     return _page(request, me)
 
@@ -82,7 +83,7 @@ def _int(value: str, default: int | None) -> int | None:
     return int(value) if value.isdigit() else default
 
 
-@router.post("/web/station")
+@router.post("/web/station", openapi_extra=acts(Action.RECORD_STATION_EVENTS))
 def station_form(request: Request, me: WebMe, form: SignedForm) -> Response:
     """One scan or one button, without JavaScript."""
     site_id = _site_id(me)
@@ -125,7 +126,7 @@ def station_form(request: Request, me: WebMe, form: SignedForm) -> Response:
     return _page(request, me, state, feedback)
 
 
-@router.post("/web/station/events.json")
+@router.post("/web/station/events.json", openapi_extra=acts(Action.RECORD_STATION_EVENTS))
 def station_sync(request: Request, me: WebMe, body: StationBatchIn,
                  x_csrf_token: Annotated[str | None, Header()] = None) -> dict[str, Any]:
     """The station's queue, in order: each event accepted, duplicate or rejected with a reason
