@@ -1,5 +1,5 @@
 """Keys and cryptography: encryption of personal data at rest, lookup hashes, sampling-code
-MACs and password hashes.
+MACs, the audit chain's keys and password hashes.
 
 All keys are derived (HKDF-SHA256) from one master secret, each for one purpose, so a leaked
 lookup key does not decrypt anything. Encryption is AES-256-GCM with a random 96-bit nonce
@@ -59,6 +59,10 @@ class KeyRing:
         self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in lookup.ljust(64, b"\0")))
         self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in lookup.ljust(64, b"\0")))
         self.code_key = _derive(master, "sampling-code")
+        # the audit chain's key and its checkpoints' key: neither is ever written to the
+        # database, so a copy or a rewrite of the database cannot forge the chain
+        self.audit_chain_key = _derive(master, "audit-chain")
+        self.audit_checkpoint_key = _derive(master, "audit-checkpoint")
 
     def encrypt(self, plaintext: str) -> bytes:
         nonce = os.urandom(12)
@@ -96,17 +100,22 @@ class HmacCodeSigner:
         return self.PREFIX + base64.b32encode(raw + self._mac(raw)).decode().rstrip("=")
 
     def verify(self, token: str) -> str | None:
-        token = token.strip()
-        if not token.upper().startswith(self.PREFIX) or len(token) != len(self.PREFIX) + 42:
+        """The person id a token names, or None. Strict: only the exact text ``sign`` makes is
+        valid (upper case, no spaces, the Base32 padding bits zero), so each person has one
+        code text and a changed character never names the same person."""
+        if len(token) != len(self.PREFIX) + 42 or not token.startswith(self.PREFIX):
             return None
-        body = token[len(self.PREFIX):].upper()
+        body = token[len(self.PREFIX):]
         # Base32 by int(): 3x faster than base64.b32decode (every sample scan decodes one;
-        # BENCHMARKS.md), same result: 42 digits = 26 bytes and 2 padding bits.
+        # BENCHMARKS.md), same result: 42 digits = 26 bytes and 2 padding bits, which must be 0
         if not _B32_DIGITS.issuperset(body):
             return None
-        blob = (int(body.translate(_B32_TO_INT), 32) >> 2).to_bytes(26, "big")
+        bits = int(body.translate(_B32_TO_INT), 32)
+        if bits & 0b11:
+            return None
+        blob = (bits >> 2).to_bytes(26, "big")
         raw, mac = blob[:16], blob[16:]
-        if len(raw) != 16 or not hmac.compare_digest(mac, self._mac(raw)):
+        if not hmac.compare_digest(mac, self._mac(raw)):
             return None
         return raw.hex()
 

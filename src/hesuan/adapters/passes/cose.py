@@ -8,6 +8,11 @@ over ``Sig_structure = ["Signature1", protected, external_aad (b""), payload]`` 
 raw public key (32 bytes for Ed25519, the 65-byte uncompressed point for P-256). The key id and
 the algorithm are read from the protected header only, and the algorithm must be the key's own.
 
+Strict, so that a message has one valid text: a header label in both maps, a key id or ``crit``
+in the unprotected map, and any ``crit`` entry (no extension is understood here) are refused
+(RFC 9052 §3, §3.1); ES256 signatures are made with the low S of the pair (S, n - S) and a high
+S never verifies.
+
 Imports: ``cbor2``, ``cryptography``, the standard library.
 """
 
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import cbor2
@@ -52,7 +58,11 @@ ALG_ES256 = -7
 #: Algorithm names (settings, key files) ↔ COSE algorithm numbers.
 ALGORITHMS = {"Ed25519": ALG_EDDSA, "ES256": ALG_ES256}
 _HDR_ALG = 1
+_HDR_CRIT = 2
 _HDR_KID = 4
+#: The order of P-256's base point: ES256's S and n - S both verify; only S <= n/2 is made
+#: and accepted.
+_P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 _ECDSA = ec.ECDSA(hashes.SHA256())
 
 PrivateKey = Ed25519PrivateKey | ec.EllipticCurvePrivateKey
@@ -108,6 +118,7 @@ def sign1(payload: bytes, key: PrivateKey, kid: bytes) -> bytes:
         signature = key.sign(to_sign)
     else:
         r, s = decode_dss_signature(key.sign(to_sign, _ECDSA))
+        s = min(s, _P256_N - s)  # low S: the one text of this signature
         signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")
     return cbor2.dumps(cbor2.CBORTag(COSE_SIGN1_TAG, [protected, {}, payload, signature]))
 
@@ -134,8 +145,10 @@ class Sign1:
             else:
                 if self.alg != ALG_ES256:
                     return False
-                der = encode_dss_signature(int.from_bytes(self.signature[:32], "big"),
-                                           int.from_bytes(self.signature[32:], "big"))
+                s = int.from_bytes(self.signature[32:], "big")
+                if s > _P256_N // 2:  # the high-S twin of a signature: not its one text
+                    return False
+                der = encode_dss_signature(int.from_bytes(self.signature[:32], "big"), s)
                 key.verify(der, to_check, _ECDSA)
         except InvalidSignature:
             return False
@@ -148,9 +161,9 @@ _ALGS = frozenset(ALGORITHMS.values())
 
 
 @functools.lru_cache(maxsize=256)
-def _protected_header(protected: bytes) -> tuple[int, bytes]:
-    """(algorithm, key id) from a protected header. Memoised: every pass signed by one key has
-    the same protected header, so a verifier parses it once per key."""
+def _protected_header(protected: bytes) -> tuple[int, bytes, frozenset[object]]:
+    """(algorithm, key id, the header's labels) from a protected header. Memoised: every pass
+    signed by one key has the same protected header, so a verifier parses it once per key."""
     try:
         header = cbor2.loads(protected)
     except Exception:
@@ -164,7 +177,24 @@ def _protected_header(protected: bytes) -> tuple[int, bytes]:
     # The key id must be covered by the signature: it is taken from the protected header only.
     if not isinstance(kid, bytes) or not kid:
         raise CoseError("key id (header 4) missing from the protected header")
-    return alg, kid
+    # crit names labels the reader must understand or refuse the message; none is understood
+    # here beyond alg and kid, which need not be listed (RFC 9052 §3.1)
+    if _HDR_CRIT in header:
+        raise CoseError("critical header parameters (header 2) are not understood here")
+    return alg, kid, frozenset(header)
+
+
+def _check_unprotected(unprotected: Mapping[object, object], protected: frozenset[object]
+                       ) -> None:
+    """A label in both maps, or an unprotected key id or crit, is refused (RFC 9052 §3)."""
+    if not unprotected:
+        return
+    if _HDR_KID in unprotected:
+        raise CoseError("key id (header 4) must not be in the unprotected header")
+    if _HDR_CRIT in unprotected:
+        raise CoseError("crit (header 2) must not be in the unprotected header")
+    if not protected.isdisjoint(unprotected):
+        raise CoseError("a header parameter is in both the protected and unprotected header")
 
 
 def decode_sign1(data: bytes) -> Sign1:
@@ -186,7 +216,8 @@ def decode_sign1(data: bytes) -> Sign1:
         raise CoseError("COSE_Sign1 items have the wrong types")
     if len(signature) != 64:
         raise CoseError("an Ed25519 or ES256 signature is 64 bytes")
-    alg, kid = _protected_header(protected)
+    alg, kid, labels = _protected_header(protected)
+    _check_unprotected(unprotected, labels)
     return Sign1(protected, alg, kid, payload, signature)
 
 

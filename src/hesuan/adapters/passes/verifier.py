@@ -33,7 +33,14 @@ import cbor2
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from hesuan.adapters.passes.codec import MalformedPass, decode_claims, from_text
-from hesuan.adapters.passes.cose import CoseError, PublicKey, decode_sign1, key_id, load_public
+from hesuan.adapters.passes.cose import (
+    CoseError,
+    PublicKey,
+    alg_of,
+    decode_sign1,
+    key_id,
+    load_public,
+)
 from hesuan.domain.passes import (
     CLOCK_SKEW,
     Failure,
@@ -88,6 +95,11 @@ class TrustedKey:
     not_before: datetime
     retired_at: datetime | None
     until: datetime | None
+
+    @property
+    def alg(self) -> int:
+        """The COSE algorithm of the key (-8 EdDSA, -7 ES256)."""
+        return alg_of(self.public)
 
     def valid_for(self, issued_at: datetime, now: datetime) -> bool:
         if issued_at < self.not_before - CLOCK_SKEW:
@@ -177,7 +189,8 @@ class RevocationList:
 class OfflineVerifier:
     """Checks a pass's text against a trust list (and revocations) at a given time.
 
-    Order of checks: readable → key known → signature → key valid for the issue time →
+    Order of checks: readable → key known → the key's own algorithm (else malformed) →
+    signature → key valid for the issue time →
     not issued in the future → not expired → not revoked. Thread-safe (immutable)."""
 
     def __init__(self, trust: TrustList, revoked: Container[str] = frozenset()) -> None:
@@ -203,6 +216,8 @@ class OfflineVerifier:
         key = self.trust.keys.get(msg.kid)
         if key is None:
             return Verdict.fail(Failure.UNKNOWN_KEY, key_id=kid)
+        if msg.alg != key.alg:  # the header names another algorithm than the key's own
+            return Verdict.fail(Failure.MALFORMED, key_id=kid)
         if not msg.verify(key.public):
             return Verdict.fail(Failure.BAD_SIGNATURE, key_id=kid)
         try:
