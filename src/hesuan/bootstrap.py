@@ -128,6 +128,11 @@ def _sender(settings: Settings) -> Sender:
 
 def bootstrap(settings: Settings, *, clock: Clock | None = None, sender: Sender | None = None,
               migrate: bool = True, fast_passwords: bool = False) -> Platform:
+    production = settings.environment == "production"
+    pass_keys = PassKeyStore(settings.pass_key_dir, settings.issuer, create=not production,
+                             alg=settings.pass_alg)
+    if production:  # refuse to start, rather than answer 500 on every pass route
+        pass_keys.check((clock or SystemClock()).now())
     engine = make_engine(settings)
     if migrate:
         upgrade(engine)
@@ -150,11 +155,7 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None, sender: Sender 
     if sender is None:
         sender = _sender(settings)
     status = StatusService(deps, settings.venue_retention)
-    passes = PassService(
-        deps, PassKeyStore(settings.pass_key_dir, settings.issuer,
-                           create=settings.environment != "production",
-                           alg=settings.pass_alg),
-        status, settings.pass_revocation_refresh)
+    passes = PassService(deps, pass_keys, status, settings.pass_revocation_refresh)
     sampling = SamplingService(deps, status)
     analytics = AnalyticsService(deps, SqlAnalytics(engine))
     zones = ZoneService(deps, status, ShapelyGeometry())

@@ -15,7 +15,10 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings"]
+__all__ = ["MIN_SECRET_BYTES", "Settings"]
+
+#: The shortest secret key a production server accepts (256 bits).
+MIN_SECRET_BYTES = 32
 
 
 class Settings(BaseSettings):
@@ -41,7 +44,8 @@ class Settings(BaseSettings):
     #: whether one was (``/health`` in process 99.7 → 76.6 µs off; BENCHMARKS.md).
     telemetry: bool = False
     #: Master secret from which the data-encryption, lookup-hash and sampling-code keys are
-    #: derived. Required in production; in development a random one is kept in ``key_file``.
+    #: derived. Required in production, at least ``MIN_SECRET_BYTES`` bytes (the key file does
+    #: not stand in for it there); in development a random one is kept in ``key_file``.
     secret_key: SecretStr | None = None
     key_file: Path = Path("var/secret.key")
     issuer: str = "CN-14-0100"
@@ -79,6 +83,9 @@ class Settings(BaseSettings):
     #: Server processes (``serve``). One suits SQLite's single writer; more spread read-heavy
     #: load (venues checking passes) over cores, each with its own caches.
     workers: int = Field(default=1, ge=1, le=64)
+    #: Serve the API's documentation (``/docs``, ``/redoc``) and its schema (``/openapi.json``).
+    #: Unset: on, except in production.
+    api_docs: bool | None = None
 
     @field_validator("database_url")
     @classmethod
@@ -92,6 +99,10 @@ class Settings(BaseSettings):
         if self.sms_sender == "kannel" and self.kannel_password is None:
             raise ValueError("HESUAN_KANNEL_PASSWORD is required when HESUAN_SMS_SENDER=kannel")
         return self
+
+    @property
+    def docs_enabled(self) -> bool:
+        return self.environment != "production" if self.api_docs is None else self.api_docs
 
     @property
     def is_sqlite(self) -> bool:

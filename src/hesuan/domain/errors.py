@@ -13,7 +13,8 @@ once: to HTTP status codes (``entrypoints.api.errors``) and to CLI exit codes (`
     ├── RuleViolation         409 / exit 4   well-formed, but breaks a rule in the current state
     │   └── Conflict          409 / exit 4   clashes with what is already recorded
     ├── NotAuthenticated      401 / exit 5   no valid credentials
-    └── PermissionDenied      403 / exit 6   authenticated, but role or scope does not allow it
+    ├── PermissionDenied      403 / exit 6   authenticated, but role or scope does not allow it
+    └── TooManyAttempts       429 / exit 7   too many tries too fast: try again after a while
 
 Imports: standard library only.
 """
@@ -28,6 +29,7 @@ __all__ = [
     "NotFound",
     "PermissionDenied",
     "RuleViolation",
+    "TooManyAttempts",
 ]
 
 
@@ -80,3 +82,15 @@ class PermissionDenied(HesuanError):
     """The caller's role or scope does not allow this."""
 
     default_code = "permission_denied"
+
+
+class TooManyAttempts(HesuanError):
+    """Refused because of how often it was tried (failed sign-ins, key rotations): the same
+    request may succeed after ``retry_after`` seconds (HTTP ``Retry-After``)."""
+
+    default_code = "too_many_attempts"
+
+    def __init__(self, message: str, *, retry_after: int, code: str | None = None,
+                 field: str | None = None) -> None:
+        super().__init__(message, code=code, field=field)
+        self.retry_after = max(1, retry_after)

@@ -27,12 +27,14 @@ __all__ = [
     "FAILURE_TEXT",
     "MAX_PASS_TTL",
     "PASS_PREFIX",
+    "ROTATION_INTERVAL",
     "Failure",
     "PassClaims",
     "PassColour",
     "PassStatus",
     "Verdict",
     "check_times",
+    "next_rotation",
     "pass_expiry",
     "pass_id_hash",
 ]
@@ -43,6 +45,10 @@ PASS_PREFIX = "SP1:"
 MAX_PASS_TTL = timedelta(hours=24)
 #: Clock skew a verifier tolerates for a pass issued "in the future".
 CLOCK_SKEW = timedelta(minutes=5)
+#: At most one pass-signing key rotation in this long. Venues check passes signed with a new
+#: key only once they have fetched the new trust list, and each retired key stays in that list
+#: until its passes end (24 h): so a rotation is for a key thought leaked, not a thing to repeat.
+ROTATION_INTERVAL = timedelta(hours=1)
 
 
 class PassColour(enum.StrEnum):
@@ -172,3 +178,11 @@ def check_times(claims: PassClaims, now: datetime) -> Failure | None:
     if claims.expires_at - claims.issued_at > MAX_PASS_TTL:
         return Failure.MALFORMED
     return None
+
+
+def next_rotation(last_rotation: datetime | None, now: datetime) -> datetime | None:
+    """When the pass-signing key may be rotated again after the last rotation; None if now."""
+    if last_rotation is None:
+        return None
+    until = last_rotation + ROTATION_INTERVAL
+    return until if until > now else None

@@ -1,8 +1,9 @@
 """The ``hesuan`` command line (Typer + Rich). Thin: parse → service → render.
 
 Errors of the one hierarchy map here, once, to exit codes: InvalidInput 2, NotFound 3,
-RuleViolation/Conflict 4, NotAuthenticated 5, PermissionDenied 6. The CLI acts as the platform
-operator (an admin principal named ``cli``); every write is audited under that name.
+RuleViolation/Conflict 4, NotAuthenticated 5, PermissionDenied 6, TooManyAttempts 7. The CLI
+acts as the platform operator (an admin principal named ``cli``); every write is audited under
+that name.
 
 Imports: Typer, Rich, ``hesuan.bootstrap``, ``hesuan.config``, ``hesuan.services``,
 ``hesuan.domain``, ``hesuan.sim``, ``hesuan.entrypoints``.
@@ -32,6 +33,7 @@ from hesuan.domain.errors import (
     NotFound,
     PermissionDenied,
     RuleViolation,
+    TooManyAttempts,
 )
 from hesuan.entrypoints.pass_cli import register as register_pass_commands
 from hesuan.entrypoints.tables import count_rows, read_table
@@ -59,7 +61,7 @@ console = Console(stderr=True)
 
 _EXIT: tuple[tuple[type[HesuanError], int], ...] = (
     (InvalidInput, 2), (NotFound, 3), (RuleViolation, 4), (NotAuthenticated, 5),
-    (PermissionDenied, 6),
+    (PermissionDenied, 6), (TooManyAttempts, 7),
 )
 
 

@@ -69,6 +69,10 @@ def city_generate(
     start: Annotated[str | None, typer.Option(
         help="when the testing policies start (ISO time; default: local midnight four days "
              "ago, the default start of `hesuan simulate`)")] = None,
+    password: Annotated[str | None, typer.Option(
+        envvar="HESUAN_CITY_PASSWORD",
+        help="the demo accounts' password (default: the published demo password, which "
+             "production refuses)")] = None,
 ) -> None:
     """Generate the synthetic city into the configured (empty) database."""
     from rich.progress import (
@@ -83,10 +87,19 @@ def city_generate(
     from hesuan.adapters.clock import FixedClock
     from hesuan.bootstrap import bootstrap
     from hesuan.config import Settings
-    from hesuan.sim.city import CityExists, generate_city
+    from hesuan.domain.errors import HesuanError
+    from hesuan.entrypoints.cli import exit_code_for
+    from hesuan.sim.city import CityExists, check_password, generate_city
+    from hesuan.sim.example import DEMO_PASSWORD
     from hesuan.sim.simulate import default_round_start
 
     settings = Settings()
+    password = password or DEMO_PASSWORD
+    try:  # before --fresh throws anything away
+        check_password(settings.environment, password)
+    except HesuanError as exc:
+        console.print(f"[red]error[/red] [{exc.code}] {exc.message}")
+        raise typer.Exit(exit_code_for(exc)) from None
     if fresh:
         _fresh_database(settings)
     begin = _parse_time(start, "--start") or default_round_start()
@@ -102,10 +115,14 @@ def city_generate(
                 rate = f"{done / elapsed:,.0f}/s" if elapsed else ""
                 bar.update(task, completed=done, total=total, rate=rate)
 
-            report = generate_city(platform, people, seed, workers=workers, progress=progress)
+            report = generate_city(platform, people, seed, workers=workers, progress=progress,
+                                   password=password)
     except CityExists as exc:
         console.print(f"[red]error[/red] {exc}")
         raise typer.Exit(4) from None
+    except HesuanError as exc:
+        console.print(f"[red]error[/red] [{exc.code}] {exc.message}")
+        raise typer.Exit(exit_code_for(exc)) from None
     finally:
         platform.close()
     t = Table(title=f"synthetic city (seed {seed})")

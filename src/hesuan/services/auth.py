@@ -9,12 +9,15 @@ Imports: standard library, ``hesuan.domain``, ``hesuan.services``.
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from datetime import datetime, timedelta
+from typing import Any
 
+from hesuan.domain import sign_in
 from hesuan.domain.access import Principal, Role, require
 from hesuan.domain.audit import GENESIS, verify_chain
-from hesuan.domain.errors import Conflict, InvalidInput, NotAuthenticated
+from hesuan.domain.errors import Conflict, InvalidInput, NotAuthenticated, TooManyAttempts
 from hesuan.services.context import Deps
 
 __all__ = ["SYSTEM", "AuthService"]
@@ -33,11 +36,21 @@ def _token_hash(token: str) -> str:
 PRINCIPAL_CACHE_TTL = timedelta(seconds=10)
 _PRINCIPAL_CACHE_MAX = 10_000
 
+_log = logging.getLogger("hesuan.auth")
+
+#: How far back failed sign-ins are read, and after which they are forgotten.
+_SIGN_IN_WINDOW = max(sign_in.ACCOUNT.window, sign_in.ADDRESS.window)
+
+
+def _subject(user: dict[str, Any] | None) -> str:
+    return "user:unknown" if user is None else f"user:{user['id']}"
+
 
 class AuthService:
     def __init__(self, deps: Deps) -> None:
         self._d = deps
         self._principals: dict[str, tuple[datetime, Principal]] = {}
+        self._dummy: str | None = None
 
     def create_user(self, actor: Principal, username: str, password: str, role: Role,
                     scope: str | None = None) -> str:
@@ -62,18 +75,85 @@ class AuthService:
             uow.commit()
         return user_id
 
-    def login(self, username: str, password: str) -> str:
+    def login(self, username: str, password: str, client: str | None = None) -> str:
+        """A new bearer token for a right username and password.
+
+        Failed sign-ins are limited per account and, when ``client`` (the client's address) is
+        given, per address (``domain/sign_in.py``): while either must wait, a try is refused
+        with ``TooManyAttempts`` before its password is checked. Each failure and each lock is
+        audited and logged (never the password, nor an unknown username, which may be one).
+        An unknown or inactive user costs the same one argon2 check as a wrong password, so
+        the answer's time does not tell which usernames exist."""
         now = self._d.clock.now()
-        with self._d.uow() as uow:
+        keys = self._sign_in_keys(username, client)
+        with self._d.uow(readonly=True) as uow:
+            failures = uow.sign_in_failures([k for k, _, _ in keys], now - _SIGN_IN_WINDOW)
             user = uow.user_by_name(username)
-            if (user is None or not user["active"]
-                    or not self._d.passwords.verify(user["password_hash"], password)):
-                raise NotAuthenticated("username or password is wrong", code="bad_credentials")
-            token = secrets.token_urlsafe(32)
+        for key, kind, rule in keys:
+            until = sign_in.next_allowed(failures[key], now, rule)
+            if until is not None:
+                wait = sign_in.retry_after(until, now)
+                _log.info("sign-in refused: too many failures for this %s (%s from %s), "
+                          "retry after %d s", kind, _subject(user), client or "-", wait)
+                raise TooManyAttempts(f"too many failed sign-ins for this {kind}: try again "
+                                      f"in {wait} s", retry_after=wait)
+        # the dummy is made (once) before any check, so that the first sign-in of a process
+        # costs the same whether the user exists or not
+        dummy = self._dummy_hash()
+        right = self._d.passwords.verify(user["password_hash"] if user else dummy, password)
+        if not (right and user is not None and user["active"]):
+            self._failed(keys, user, client, now)
+            raise NotAuthenticated("username or password is wrong", code="bad_credentials")
+        token = secrets.token_urlsafe(32)
+        with self._d.uow() as uow:
             uow.add_token(_token_hash(token), user["id"], now, now + self._d.limits.token_ttl)
+            uow.clear_sign_in_failures(keys[0][0])
             uow.audit(now, username, "user.login", f"user:{user['id']}", {})
             uow.commit()
         return token
+
+    def _sign_in_keys(self, username: str,
+                      client: str | None) -> list[tuple[bytes, str, sign_in.Throttle]]:
+        """The keys a sign-in is counted under (account first): keyed hashes, so the table
+        holds neither the usernames tried nor the addresses."""
+        lookup = self._d.vault.lookup_hash
+        keys = [(lookup("sign-in:account:" + username.strip().casefold()), "account",
+                 sign_in.ACCOUNT)]
+        if client:
+            keys.append((lookup("sign-in:address:" + client), "address", sign_in.ADDRESS))
+        return keys
+
+    def _dummy_hash(self) -> str:
+        """A hash of a random password, made once: what an unknown user's password is checked
+        against."""
+        if self._dummy is None:
+            self._dummy = self._d.passwords.hash(secrets.token_urlsafe(24))
+        return self._dummy
+
+    def _failed(self, keys: list[tuple[bytes, str, sign_in.Throttle]],
+                user: dict[str, Any] | None, client: str | None, now: datetime) -> None:
+        """Record, audit and log a failed sign-in, and the lock it starts, if any."""
+        subject = _subject(user)
+        actor = str(user["username"]) if user is not None else "anonymous"
+        with self._d.uow() as uow:
+            # read again in the writing transaction: another process may have added some
+            failures = uow.sign_in_failures([k for k, _, _ in keys], now - _SIGN_IN_WINDOW)
+            locked = [(kind, rule) for key, kind, rule in keys
+                      if sign_in.locks(failures[key], now, rule)]
+            uow.add_sign_in_failure([k for k, _, _ in keys], now, now - _SIGN_IN_WINDOW)
+            count = len(failures[keys[0][0]]) + 1
+            uow.audit(now, actor, "user.sign_in_failed", subject,
+                      {"address": client, "account_failures": count})
+            for kind, rule in locked:
+                uow.audit(now, actor, "user.sign_in_locked", subject,
+                          {"address": client, "locked": kind,
+                           "until": (now + rule.lock_for).isoformat()})
+            uow.commit()
+        _log.warning("sign-in failed: %s from %s (%d failures of the account in %s)",
+                     subject, client or "-", count, _SIGN_IN_WINDOW)
+        for kind, rule in locked:
+            _log.warning("sign-in locked: this %s (%s from %s) for %s", kind, subject,
+                         client or "-", rule.lock_for)
 
     def logout(self, token: str) -> None:
         """End a session: the token is deleted and forgotten by this process at once (other

@@ -14,18 +14,27 @@ Imports: standard library, ``hesuan.domain``, ``hesuan.services``.
 
 from __future__ import annotations
 
+import math
 import secrets
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from hesuan.domain.access import Principal, Role, require
-from hesuan.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from hesuan.domain.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    TooManyAttempts,
+)
 from hesuan.domain.passes import (
     MAX_PASS_TTL,
+    ROTATION_INTERVAL,
     PassClaims,
     PassColour,
     Verdict,
+    next_rotation,
     pass_expiry,
     pass_id_hash,
 )
@@ -179,10 +188,23 @@ class PassService:
     # -- administration --------------------------------------------------------------------
 
     def rotate_key(self, actor: Principal) -> str:
+        """Make a new pass-signing key current: at most one rotation per ``ROTATION_INTERVAL``
+        (``TooManyAttempts`` before then). Each rotation, and each refused one, is audited."""
         require(actor, Role.ADMIN, action="rotate the pass-signing key")
         now = self._d.clock.now()
-        kid = self._keys.rotate(now)
+        kid = None
+        if next_rotation(self._keys.last_rotation(now), now) is None:
+            kid = self._keys.rotate(now, unless_since=now - ROTATION_INTERVAL)
         with self._d.uow() as uow:
+            if kid is None:  # refused: rotated too recently, here or by another process
+                until = next_rotation(self._keys.last_rotation(now), now) or now
+                wait = math.ceil((until - now).total_seconds())
+                uow.audit(now, actor.username, "pass.rotate_key_refused", "pass_key",
+                          {"retry_after": wait})
+                uow.commit()
+                raise TooManyAttempts(
+                    f"the pass-signing key was rotated less than {ROTATION_INTERVAL} ago: "
+                    f"try again in {wait} s", code="rotated_recently", retry_after=wait)
             uow.audit(now, actor.username, "pass.rotate_key", f"pass_key:{kid}", {})
             uow.commit()
         return kid

@@ -48,6 +48,7 @@ from shapely.geometry import shape
 from hesuan.adapters.db import bulk
 from hesuan.bootstrap import Platform
 from hesuan.domain.access import Principal, Role
+from hesuan.domain.errors import InvalidInput
 from hesuan.domain.people import Group, mask_name
 from hesuan.domain.regions import URBAN_DISTRICTS, Level
 from hesuan.domain.sampling import SiteKind
@@ -61,6 +62,7 @@ __all__ = [
     "CityReport",
     "GridPlan",
     "SitePlan",
+    "check_password",
     "generate_city",
     "load_districts",
     "person_id",
@@ -628,14 +630,24 @@ class CityExists(Exception):
     """The database already holds people: generate a city only into an empty one."""
 
 
+def check_password(environment: str, password: str) -> None:
+    """Refuse the published demo password for a production city's accounts."""
+    if environment == "production" and password == DEMO_PASSWORD:
+        raise InvalidInput("the demo password is published: a production city's accounts need "
+                           "another (--password)", code="demo_password", field="password")
+
+
 def generate_city(platform: Platform, people: int, seed: int, *, workers: int | None = None,
-                  chunk: int = 50_000,
-                  progress: Callable[[int, int], None] | None = None) -> CityReport:
+                  chunk: int = 50_000, progress: Callable[[int, int], None] | None = None,
+                  password: str = DEMO_PASSWORD) -> CityReport:
     """Make the city in the platform's (empty) database. ``progress(done, total)`` is called as
     people are stored. ``workers``: processes preparing rows (default: one per CPU; 0 or 1 runs
     in this process). The testing policies (DESIGN.md defaults) start at the platform clock's
-    now: bootstrap with a ``FixedClock`` at the first round's start."""
+    now: bootstrap with a ``FixedClock`` at the first round's start. ``password``: the demo
+    accounts'; a production platform refuses the published demo password (``InvalidInput``),
+    before anything is written."""
     global _FORK_JOB
+    check_password(platform.settings.environment, password)
     started = time.perf_counter()
     if bulk.people_count(platform.engine):
         raise CityExists("the database already holds people; use --fresh to start anew")
@@ -649,7 +661,7 @@ def generate_city(platform: Platform, people: int, seed: int, *, workers: int | 
     for lab in plan.labs:
         platform.places.add_lab(OPERATOR, LabInput(lab.name, lab.region_code,
                                                    lab.daily_capacity, id=lab.id))
-    users = _make_users(platform, plan)
+    users = _make_users(platform, plan, password)
     pop = plan_population(plan)
     n = pop.size
     job = _Job(pop, platform.deps.vault, int(now.timestamp() * 1000),
@@ -708,8 +720,9 @@ def _run(tasks: list[tuple[int, int, str | None]],
         yield from pool.imap(_write_slice, tasks)
 
 
-def _make_users(platform: Platform, plan: CityPlan) -> dict[str, tuple[str, str | None]]:
-    """A demo account for every role (password ``DEMO_PASSWORD``), plus the couriers."""
+def _make_users(platform: Platform, plan: CityPlan,
+                password: str) -> dict[str, tuple[str, str | None]]:
+    """A demo account for every role (all with ``password``), plus the couriers."""
     routine = next(s for s in plan.sites if s.kind in CATCHMENT_KINDS)
     landing = next(s for s in plan.sites if s.kind == SiteKind.FIRST_LANDING.value)
     venue_id = platform.venues.register(OPERATOR, f"CS-{routine.region_code[:6]}-0001",
@@ -728,10 +741,10 @@ def _make_users(platform: Platform, plan: CityPlan) -> dict[str, tuple[str, str 
         "resident": (Role.RESIDENT, person_id(plan.seed, 0)),
     }
     for username, (role, scope) in accounts.items():
-        platform.auth.create_user(OPERATOR, username, DEMO_PASSWORD, role, scope)
+        platform.auth.create_user(OPERATOR, username, password, role, scope)
     # the courier fleet shares one password hash (one argon2 run, not hundreds)
     now = platform.deps.clock.now()
-    shared = platform.deps.passwords.hash(DEMO_PASSWORD)
+    shared = platform.deps.passwords.hash(password)
     bulk.insert_users(platform.engine, [
         {"id": _stable_id(plan.seed, f"courier:{i}"), "username": f"courier{i + 1:03d}",
          "password_hash": shared, "role": Role.COURIER.value, "scope": None, "active": True,

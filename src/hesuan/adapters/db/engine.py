@@ -11,6 +11,8 @@ Imports: SQLAlchemy, ``hesuan.config``.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +28,20 @@ __all__ = ["BUSY_TIMEOUT_MS", "make_engine"]
 BUSY_TIMEOUT_MS = 30_000
 
 
+def _owner_only(path: Path) -> None:
+    """Create the database file readable and writable by its owner only, before SQLite
+    would create it with the process's umask; SQLite gives its WAL and shared-memory files the
+    database file's permissions. An existing file is left as it is."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 def make_engine(settings: Settings, **kwargs: Any) -> Engine:
     url = make_url(settings.database_url)
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+            _owner_only(Path(url.database))
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
                                pool_size=8, max_overflow=8, **kwargs)
         synchronous = settings.sqlite_synchronous

@@ -333,6 +333,17 @@ audit_log = Table(
     Column("hash", String(64), nullable=False),
 )
 
+#: Failed sign-ins (``domain/sign_in.py``): one row a failure, under a keyed hash of the account
+#: or client address tried, so that every server process applies the same limits.
+sign_in_failures = Table(
+    "sign_in_failures", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key_hash", LargeBinary(32), nullable=False),
+    Column("at", Timestamp, nullable=False),
+    Index("ix_sign_in_failures_key", "key_hash", "at"),
+    Index("ix_sign_in_failures_at", "at"),
+)
+
 
 policies = Table(
     "policies", metadata,

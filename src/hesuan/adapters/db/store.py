@@ -64,6 +64,7 @@ from hesuan.adapters.db.schema import (
     tubes,
     users,
 )
+from hesuan.adapters.db.sign_in_store import SignInStoreMixin
 from hesuan.adapters.db.status_store import _NOTHING_SPECIAL, StatusStoreMixin, _dt, _sql
 from hesuan.adapters.db.venue_store import VenueStoreMixin
 from hesuan.domain.access import Principal, Role
@@ -158,7 +159,8 @@ class SqlUnitOfWorkFactory:
                              wait=wait, bulk=bulk)
 
 
-class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundStoreMixin):
+class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundStoreMixin,
+                    SignInStoreMixin):
     def __init__(self, engine: Engine, readonly: bool,
                  write_lock: WriteTurn | None = None, wait: bool = True,
                  bulk: bool = False) -> None:

@@ -29,7 +29,7 @@ import os
 import threading
 from collections.abc import Container, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -156,7 +156,7 @@ class PassKeyStore:
 
     @contextlib.contextmanager
     def _file_lock(self) -> Iterator[None]:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)  # the owner's only
         with (self.directory / ".lock").open("a") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             try:
@@ -195,12 +195,17 @@ class PassKeyStore:
         self._write_trust_list(now)
         return True
 
-    def rotate(self, now: datetime) -> str:
-        """Make a new signing key current; the old one is retired (kept until its passes end)."""
+    def rotate(self, now: datetime, *, unless_since: datetime | None = None) -> str | None:
+        """Make a new signing key current; the old one is retired (kept until its passes end).
+        None, and nothing changed, if a rotation (by any process: under the file lock)
+        happened after ``unless_since``."""
         self._load(now)
         with self._file_lock():
             doc = json.loads(self._manifest.read_text())
             keys = [self._info(k) for k in doc["keys"]]
+            last = max((k.retired for k in keys if k.retired is not None), default=None)
+            if unless_since is not None and last is not None and last > unless_since.timestamp():
+                return None
             new = self._new_signing_key(now)
             ts = _epoch(now)
             keys = [k if k.retired is not None
@@ -210,6 +215,16 @@ class PassKeyStore:
         self._state = None
         self._write_trust_list(now)
         return new.kid.hex()
+
+    def check(self, now: datetime) -> None:
+        """Raise ``PassKeysMissing`` unless the manifest, the current signing key and the root
+        key are all there and readable (a production server checks this at start)."""
+        try:
+            self._load(now)
+        except (OSError, ValueError, KeyError, StopIteration) as exc:
+            raise PassKeysMissing(f"the pass keys in {self.directory} are incomplete "
+                                  f"({type(exc).__name__}: {exc}); restore them, or run "
+                                  f"`hesuan passes init-keys` on an empty directory") from exc
 
     @staticmethod
     def _info(k: dict[str, Any]) -> _KeyInfo:
@@ -277,6 +292,11 @@ class PassKeyStore:
 
     def root_public(self, now: datetime) -> bytes:
         return public_raw(self._load(now).root.public_key())
+
+    def last_rotation(self, now: datetime) -> datetime | None:
+        last = max((k.retired for k in self._load(now).keys if k.retired is not None),
+                   default=None)
+        return None if last is None else datetime.fromtimestamp(last, UTC)
 
     @property
     def current_key_id(self) -> str | None:

@@ -33,6 +33,7 @@ from hesuan.domain.errors import (
     NotFound,
     PermissionDenied,
     RuleViolation,
+    TooManyAttempts,
 )
 from hesuan.domain.people import IdKind
 from hesuan.entrypoints.actions import acts
@@ -58,9 +59,10 @@ _STATUS: Sequence[tuple[type[HesuanError], int]] = (
     (RuleViolation, 409),
     (NotAuthenticated, 401),
     (PermissionDenied, 403),
+    (TooManyAttempts, 429),
 )
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": s.ErrorResponse} for code in (401, 403, 404, 409, 422)
+    code: {"model": s.ErrorResponse} for code in (401, 403, 404, 409, 422, 429)
 }
 
 
@@ -149,8 +151,11 @@ class RefuseNul:
 
 def create_app(platform: Platform) -> FastAPI:
     on = platform.settings.telemetry
+    docs = platform.settings.docs_enabled  # /docs, /redoc and /openapi.json, or none of them
     app = FastAPI(title="Hesuan (核酸) API", version=__version__, responses=_ERRORS,
                   description="Routine PCR mass testing: sample → deliver → test → report.",
+                  docs_url="/docs" if docs else None, redoc_url="/redoc" if docs else None,
+                  openapi_url="/openapi.json" if docs else None,
                   telemetry={"tracing": on, "metrics": on, "logs": on, "operation_spans": on})
     app.add_middleware(RefuseNul)
     if not on:
@@ -161,7 +166,9 @@ def create_app(platform: Platform) -> FastAPI:
 
     @app.exception_handler(HesuanError)
     def _hesuan_error(_: Request, exc: HesuanError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, NotAuthenticated) else None
+        headers = ({"WWW-Authenticate": "Bearer"} if isinstance(exc, NotAuthenticated)
+                   else {"Retry-After": str(exc.retry_after)}
+                   if isinstance(exc, TooManyAttempts) else None)
         return JSONResponse({"error": exc.as_dict()}, status_code=status_for(exc),
                             headers=headers)
 
@@ -205,8 +212,17 @@ def create_app(platform: Platform) -> FastAPI:
     # -- auth and users --------------------------------------------------------------------
 
     @app.post("/auth/token", tags=["auth"], openapi_extra=acts(Action.PUBLIC))
-    def token(body: s.TokenRequest) -> s.TokenResponse:
-        return s.TokenResponse(access_token=platform.auth.login(body.username, body.password))
+    def token(body: s.TokenRequest, request: Request) -> s.TokenResponse:
+        client = request.client.host if request.client else None
+        return s.TokenResponse(access_token=platform.auth.login(body.username, body.password,
+                                                                client))
+
+    @app.post("/auth/logout", tags=["auth"], status_code=204,
+              openapi_extra=acts(Action.SIGNED_IN))
+    def logout(me: Me, request: Request) -> Response:
+        """End this bearer token at once (other server processes refuse it within 10 s)."""
+        platform.auth.logout(request.headers["authorization"].partition(" ")[2].strip())
+        return Response(status_code=204)
 
     @app.post("/users", tags=["auth"], status_code=201, openapi_extra=acts(Action.CREATE_USER))
     def create_user(me: Me, body: s.UserCreate) -> s.Created:

@@ -144,6 +144,7 @@ STAGES = {
 #: Error codes of the services, in plain words for the person at the screen.
 ERRORS = {
     "bad_credentials": N_("Username or password is wrong."),
+    "too_many_attempts": N_("Too many failed sign-ins. Try again in a few minutes."),
     "not_signed_in": N_("Please sign in."),
     "bad_csrf": N_("The form has expired. Reload the page and try again."),
     "wrong_role": N_("Your role may not open this page."),

@@ -27,6 +27,7 @@ from hesuan.domain.errors import (
     NotFound,
     PermissionDenied,
     RuleViolation,
+    TooManyAttempts,
 )
 from hesuan.entrypoints.web import messages as m
 from hesuan.entrypoints.web.i18n import LOCALES, N_, pick_locale, translations
@@ -174,7 +175,8 @@ def _error_page(request: Request, exc: HesuanError) -> Response:
             return JSONResponse({"error": exc.as_dict()}, status_code=401)
         return redirect(f"/web/login?next={quote(request.url.path)}")
     code = (403 if isinstance(exc, PermissionDenied) else 404 if isinstance(exc, NotFound)
-            else 409 if isinstance(exc, RuleViolation) else 400)
+            else 409 if isinstance(exc, RuleViolation)
+            else 429 if isinstance(exc, TooManyAttempts) else 400)
     if wants_json:
         return JSONResponse({"error": exc.as_dict()}, status_code=code)
     return render(request, "error.html", optional_principal(request), status_code=code,

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response
 
 from hesuan.domain.access import Action
-from hesuan.domain.errors import HesuanError, NotAuthenticated, NotFound
+from hesuan.domain.errors import HesuanError, NotAuthenticated, NotFound, TooManyAttempts
 from hesuan.entrypoints.actions import acts
 from hesuan.entrypoints.web.forms import LoginForm, SignedForm, WebMe, text
 from hesuan.entrypoints.web.i18n import LOCALES
@@ -81,9 +81,14 @@ def login(request: Request, form: LoginForm) -> Response:
     next_url = _safe_next(text(form, "next", max_len=300))
     platform = platform_of(request)
     try:
-        token = platform.auth.login(username, password)
+        token = platform.auth.login(username, password,
+                                    request.client.host if request.client else None)
     except NotAuthenticated as exc:
         return _login_page(request, error_text(request, exc), next_url, username, 401)
+    except TooManyAttempts as exc:
+        resp = _login_page(request, error_text(request, exc), next_url, username, 429)
+        resp.headers["Retry-After"] = str(exc.retry_after)
+        return resp
     me = platform.auth.authenticate(token)
     pages = pages_for(me.role)
     target = next_url or (pages[0][0] if pages else "/web/")

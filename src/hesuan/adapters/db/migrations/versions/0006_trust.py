@@ -9,6 +9,7 @@ Create Date: 2026-12-02 18:30:00
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from alembic import op
 
 revision = '0006'
@@ -22,7 +23,22 @@ def _audit_upgrade() -> None:
 
 
 def _sign_in_upgrade() -> None:
-    """Failed sign-in attempts, per account and per client address."""
+    """Failed sign-in attempts, per account and per client address: one row a failure, under
+    a keyed hash of the username or the address (``services/auth.py``); rows older than the
+    rule's window are deleted as new failures come."""
+    op.create_table(
+        "sign_in_failures",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("key_hash", sa.LargeBinary(length=32), nullable=False),
+        sa.Column("at", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_sign_in_failures")),
+    )
+    op.create_index("ix_sign_in_failures_key", "sign_in_failures", ["key_hash", "at"])
+    op.create_index("ix_sign_in_failures_at", "sign_in_failures", ["at"])
+
+
+def _sign_in_downgrade() -> None:
+    op.drop_table("sign_in_failures")
 
 
 def _access_upgrade() -> None:
@@ -38,3 +54,4 @@ def upgrade() -> None:
 def downgrade() -> None:
     bind = op.get_bind()
     del bind
+    _sign_in_downgrade()

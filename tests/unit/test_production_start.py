@@ -1,0 +1,122 @@
+"""What a production start refuses (docs/SECURITY.md §6): a short secret key, the development key
+file in place of a configured secret, missing pass keys, the demo password in ``city generate``;
+and the files a start creates (database, keys) readable by the owner only."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+from sqlalchemy import create_engine, text
+from typer.testing import CliRunner
+
+from hesuan.adapters.clock import SystemClock
+from hesuan.adapters.passes.keys import PassKeyStore
+from hesuan.bootstrap import bootstrap
+from hesuan.config import Settings
+from hesuan.entrypoints.cli import app as cli_app
+from hesuan.services.auth import SYSTEM
+
+SECRET = "s" * 32
+
+
+def _production(tmp_path: Path, **kw: object) -> Settings:
+    values: dict[str, object] = {
+        "environment": "production", "database_url": f"sqlite:///{tmp_path / 'db.sqlite'}",
+        "key_file": tmp_path / "secret.key", "pass_key_dir": tmp_path / "keys",
+        "sms_file": tmp_path / "sms.jsonl", "secret_key": SECRET}
+    values.update(kw)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def _init_keys(tmp_path: Path) -> None:
+    PassKeyStore(tmp_path / "keys", "CN-14-0100", create=True).init(SystemClock().now())
+
+
+def test_a_short_secret_key_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="HESUAN_SECRET_KEY"):
+        _production(tmp_path, secret_key="x" * 31)
+    with pytest.raises(ValidationError, match="HESUAN_SECRET_KEY"):
+        _production(tmp_path, secret_key="键" * 10)  # 30 bytes in UTF-8
+    assert _production(tmp_path, secret_key="键" * 11).secret_key is not None  # 33 bytes
+    # outside production a short one still does (tests, the demo)
+    Settings(environment="development", secret_key="short")
+
+
+def test_the_development_key_file_does_not_stand_in_for_the_secret(tmp_path: Path) -> None:
+    (tmp_path / "secret.key").write_text("c2VjcmV0LWZyb20tYS1kZXZlbG9wbWVudC1ydW4tLS0=")
+    _init_keys(tmp_path)
+    with pytest.raises((ValidationError, RuntimeError), match="HESUAN_SECRET_KEY"):
+        bootstrap(_production(tmp_path, secret_key=None))
+
+
+def test_missing_pass_keys_are_refused_at_start(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="init-keys"):
+        bootstrap(_production(tmp_path))
+    assert not (tmp_path / "keys" / "keys.json").exists()
+    _init_keys(tmp_path)
+    platform = bootstrap(_production(tmp_path))
+    try:
+        assert len(platform.passes.root_public_key(SYSTEM)) == 32  # the keys are served
+    finally:
+        platform.close()
+
+
+def test_the_database_and_key_files_are_the_owners_only(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        settings = Settings(environment="development", secret_key=None,
+                            database_url=f"sqlite:///{tmp_path / 'var' / 'db.sqlite'}",
+                            key_file=tmp_path / "var" / "secret.key",
+                            pass_key_dir=tmp_path / "var" / "keys",
+                            sms_file=tmp_path / "sms.jsonl")
+        platform = bootstrap(settings)
+        try:
+            platform.passes.trust_list(SYSTEM)
+            with platform.deps.uow() as uow:  # a write: the WAL and its index exist now
+                uow.audit(platform.deps.clock.now(), "test", "test.write", "x", {})
+                uow.commit()
+            var = tmp_path / "var"
+            for name in ("db.sqlite", "db.sqlite-wal", "db.sqlite-shm", "secret.key"):
+                assert _mode(var / name) == 0o600, name
+            keys = var / "keys"
+            assert _mode(keys) == 0o700
+            private = [p for p in keys.iterdir() if p.suffix == ".key"]
+            assert len(private) == 2  # root and the first signing key
+            for path in private:
+                assert _mode(path) == 0o600, path.name
+        finally:
+            platform.close()
+    finally:
+        os.umask(old)
+
+
+def test_city_generate_refuses_the_demo_password_in_production(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _init_keys(tmp_path)
+    env = {"HESUAN_ENVIRONMENT": "production", "HESUAN_SECRET_KEY": SECRET,
+           "HESUAN_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}",
+           "HESUAN_PASS_KEY_DIR": str(tmp_path / "keys"),
+           "HESUAN_SMS_FILE": str(tmp_path / "sms.jsonl")}
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    r = CliRunner().invoke(cli_app, ["city", "generate", "--people", "200", "--workers", "1"])
+    assert r.exit_code == 2, r.output
+    assert "demo password" in r.output
+    eng = create_engine(env["HESUAN_DATABASE_URL"])
+    try:
+        with eng.connect() as c:
+            tables = {r[0] for r in c.execute(text(
+                "SELECT name FROM sqlite_master WHERE type = 'table'"))}
+            users = c.execute(text("SELECT count(*) FROM users")).scalar() \
+                if "users" in tables else 0
+    finally:
+        eng.dispose()
+    assert users == 0
