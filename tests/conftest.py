@@ -99,7 +99,7 @@ def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Se
         url = f"sqlite:///{db}"
     return Settings(database_url=url, environment="test", secret_key="test-secret",
                     sms_file=tmp_path / "sms.jsonl", key_file=tmp_path / "k",
-                    pass_key_dir=tmp_path / "keys")
+                    pass_key_dir=tmp_path / "keys", audit_checkpoint_dir=tmp_path / "audit")
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
+from hesuan.adapters.audit_checkpoints import FileCheckpoints
 from hesuan.adapters.clock import SystemClock
 from hesuan.adapters.crypto import Argon2Passwords, HmacCodeSigner, KeyRing, load_master_secret
 from hesuan.adapters.db.analytics import SqlAnalytics
@@ -28,7 +29,9 @@ from hesuan.adapters.passes.keys import PassKeyStore
 from hesuan.adapters.qr import SegnoQr
 from hesuan.adapters.senders import ConsoleSender, JsonlFileSender
 from hesuan.config import Settings
+from hesuan.domain.audit import ChainKey, CheckpointKey
 from hesuan.services.analytics import AnalyticsService
+from hesuan.services.audit import AuditService
 from hesuan.services.auth import AuthService
 from hesuan.services.context import Deps, Limits
 from hesuan.services.delivery import DeliveryService
@@ -71,6 +74,7 @@ class Platform:
     engine: Engine
     deps: Deps
     auth: AuthService
+    audit: AuditService
     people: PeopleService
     places: PlacesService
     sampling: SamplingService
@@ -140,8 +144,9 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None, sender: Sender 
         settings.secret_key.get_secret_value() if settings.secret_key else None,
         settings.key_file, create=settings.environment != "production")
     keys = KeyRing(master)
+    chain = ChainKey(keys.audit_chain_key)
     deps = Deps(
-        uow=SqlUnitOfWorkFactory(engine, settings.sqlite_synchronous),
+        uow=SqlUnitOfWorkFactory(engine, settings.sqlite_synchronous, chain=chain),
         clock=clock or SystemClock(),
         vault=keys,
         codes=HmacCodeSigner(keys.code_key),
@@ -162,6 +167,8 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None, sender: Sender 
     fence = FenceService(deps, zones, passes, settings.venue_retention)
     return Platform(
         settings=settings, engine=engine, deps=deps, auth=AuthService(deps),
+        audit=AuditService(deps, chain, FileCheckpoints(
+            settings.audit_checkpoint_dir, CheckpointKey(keys.audit_checkpoint_key))),
         people=PeopleService(deps), places=PlacesService(deps),
         sampling=sampling, delivery=DeliveryService(deps),
         lab=LabService(deps, status),

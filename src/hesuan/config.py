@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     sms_rate_per_s: float = Field(default=50.0, gt=0, le=10_000)
     #: How long venue check records are kept before the sweep purges them.
     venue_retention: timedelta = timedelta(days=14)
+    #: Where signed checkpoints of the audit chain are written (by the scheduler inside
+    #: ``serve`` every ``sweep_every`` and at shutdown, and by ``hesuan audit checkpoint``): a
+    #: directory outside the database, owner-only. Copy its files off the machine.
+    audit_checkpoint_dir: Path = Path("var/audit")
     #: How often the scheduler inside ``serve`` runs the sweep and the outbox.
     sweep_every: timedelta = timedelta(minutes=3)
     batch_max: int = Field(default=1000, ge=1, le=10000)
@@ -92,6 +96,15 @@ class Settings(BaseSettings):
     def _known_backend(cls, v: str) -> str:
         if not (v.startswith("sqlite") or v.startswith("postgresql")):
             raise ValueError("HESUAN_DATABASE_URL must be a sqlite:// or postgresql+psycopg:// URL")
+        return v
+
+    @field_validator("audit_checkpoint_dir")
+    @classmethod
+    def _a_directory(cls, v: Path) -> Path:
+        if v.exists() and not v.is_dir():
+            raise ValueError("HESUAN_AUDIT_CHECKPOINT_DIR must be a directory, not a file")
+        if not str(v).strip():
+            raise ValueError("HESUAN_AUDIT_CHECKPOINT_DIR must not be empty")
         return v
 
     @model_validator(mode="after")

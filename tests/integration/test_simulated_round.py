@@ -48,8 +48,8 @@ def test_generated_city_is_stored_and_readable(sim: tuple[Platform, CountingSend
     assert len(coverage["districts"]) == 6 and coverage["grids"] == []
     with pytest.raises(CityExists):
         generate_city(p, 10, seed=4, workers=0)
-    n, broken = p.auth.verify_audit(SYSTEM)
-    assert n > 0 and broken is None
+    report = p.audit.verify(SYSTEM)
+    assert report.entries > 0 and report.intact
 
 
 def test_round_reconciles_exactly_the_injected_faults(sim: tuple[Platform, CountingSender],

@@ -19,7 +19,10 @@ from sqlalchemy.pool import StaticPool
 from hesuan.adapters.db.engine import BUSY_TIMEOUT_MS, make_engine
 from hesuan.adapters.db.store import SqlUnitOfWorkFactory, WriteTurn
 from hesuan.config import Settings
+from hesuan.domain.audit import ChainKey
 from hesuan.services.ports import TurnBusy
+
+CHAIN = ChainKey(bytes(32))
 
 _TRY_LOCK = """
 import fcntl, os, sys
@@ -80,7 +83,7 @@ def test_threads_take_turns(tmp_path: Path) -> None:
 
 def test_the_lock_file_is_beside_a_file_database(tmp_path: Path) -> None:
     engine = create_engine(f"sqlite:///{tmp_path / 'h.db'}")
-    factory = SqlUnitOfWorkFactory(engine)
+    factory = SqlUnitOfWorkFactory(engine, chain=CHAIN)
     with factory() as _:
         assert _other_process_sees(tmp_path / "h.db-writer") == "busy"
     assert _other_process_sees(tmp_path / "h.db-writer") == "free"
@@ -123,9 +126,9 @@ def test_the_turn_is_taken_at_once_or_not_at_all(tmp_path: Path) -> None:
 
 def test_a_unit_of_work_that_may_not_wait_raises_turn_busy(tmp_path: Path) -> None:
     engine = create_engine(f"sqlite:///{tmp_path / 'h.db'}")
-    factory = SqlUnitOfWorkFactory(engine)
+    factory = SqlUnitOfWorkFactory(engine, chain=CHAIN)
     assert factory.local_writes  # SQLite, synchronous=NORMAL: no wait for the disk at commit
-    assert not SqlUnitOfWorkFactory(engine, "FULL").local_writes
+    assert not SqlUnitOfWorkFactory(engine, "FULL", chain=CHAIN).local_writes
     holding, done = threading.Event(), threading.Event()
 
     def hold() -> None:
@@ -155,7 +158,7 @@ def test_a_write_that_may_not_wait_does_not_wait_for_sqlites_own_lock(tmp_path: 
     ``wait=False`` gives up at once instead of waiting out the busy timeout."""
     db = tmp_path / "h.db"
     engine = make_engine(Settings(database_url=f"sqlite:///{db}"))
-    factory = SqlUnitOfWorkFactory(engine)
+    factory = SqlUnitOfWorkFactory(engine, chain=CHAIN)
     with factory() as uow:
         uow.conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
         uow.commit()
@@ -181,7 +184,7 @@ def test_a_bulk_unit_keeps_its_scratch_in_memory_only_for_its_length(tmp_path: P
     """``uow(bulk=True)`` (a results file): SQLite's temporary tables in memory while it
     lasts; its connection goes back to the pool with scratch in files, the tables dropped."""
     engine = create_engine(f"sqlite:///{tmp_path / 'h.db'}", poolclass=StaticPool)
-    factory = SqlUnitOfWorkFactory(engine)
+    factory = SqlUnitOfWorkFactory(engine, chain=CHAIN)
 
     def temp_store(uow: Any) -> int:
         return int(uow.conn.exec_driver_sql("PRAGMA temp_store").scalar_one())

@@ -1,4 +1,4 @@
-"""Identity documents, masking, the sampling-code MAC, encryption at rest, the audit chain."""
+"""Identity documents, masking, the sampling-code MAC, encryption at rest."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hesuan.adapters.crypto import HmacCodeSigner, KeyRing
-from hesuan.domain.audit import GENESIS, AuditEntry, entry_hash, verify_chain
 from hesuan.domain.errors import InvalidInput
 from hesuan.domain.people import (
     IdKind,
@@ -92,20 +91,3 @@ def test_personal_data_is_encrypted_and_hashed_with_separate_keys() -> None:
     assert ring.encrypt("same") != ring.encrypt("same")  # random nonce
     assert ring.lookup_hash("a") == ring.lookup_hash("a") != KeyRing(b"n" * 32).lookup_hash("a")
 
-
-def _chain(n: int) -> list[AuditEntry]:
-    out, prev = [], GENESIS
-    for i in range(1, n + 1):
-        h = entry_hash(prev, i, "2022-08-29T00:00:00+00:00", "u", "a", "s", {"i": i})
-        out.append(AuditEntry(i, "2022-08-29T00:00:00+00:00", "u", "a", "s", {"i": i}, prev, h))
-        prev = h
-    return out
-
-
-def test_audit_chain_detects_an_edited_entry() -> None:
-    chain = _chain(5)
-    assert verify_chain(chain) is None
-    e = chain[2]
-    chain[2] = AuditEntry(e.seq, e.at, e.actor, e.action, e.subject, {"i": 99}, e.prev_hash,
-                          e.hash)
-    assert verify_chain(chain) == 3

@@ -49,7 +49,8 @@ results_app = typer.Typer(help="Lab results (检).", no_args_is_help=True)
 report_app = typer.Typer(help="Machine-readable reports.", no_args_is_help=True)
 db_app = typer.Typer(help="Database.", no_args_is_help=True)
 users_app = typer.Typer(help="Users and roles.", no_args_is_help=True)
-audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+audit_app = typer.Typer(help="The keyed, hash-chained audit log and its checkpoints.",
+                        no_args_is_help=True)
 app.add_typer(people_app, name="people")
 app.add_typer(results_app, name="results")
 app.add_typer(report_app, name="report")
@@ -184,16 +185,50 @@ def report_reconcile(as_json: JsonOpt = False,
     _report(lambda p: p.reports.reconcile(CLI_PRINCIPAL, limit), as_json)
 
 
+_AUDIT_VERDICT = {
+    "truncated": "the log ends before its latest checkpoint: entries were deleted",
+    "rewritten": "the entry at the latest checkpoint is not the one it signed: the log was "
+                 "rebuilt",
+    "forged_checkpoint": "a checkpoint is unsigned, unreadable or signed with another key",
+}
+
+
 @audit_app.command("verify")
-def audit_verify() -> None:
-    """Check the audit log's hash chain from its first entry to its last."""
+def audit_verify(as_json: JsonOpt = False) -> None:
+    """Check the audit chain with its key from the first entry to the last, and against the
+    latest signed checkpoint. Exit 7 unless intact."""
     with _platform() as p:
-        n, broken = p.auth.verify_audit(CLI_PRINCIPAL)
-    if broken is None:
-        console.print(f"audit chain intact: {n} entries")
+        report = p.audit.verify(CLI_PRINCIPAL)
+    if as_json:
+        _print_json(report.as_dict())
+    cp = report.checkpoint
+    anchor = (f"checkpoint at entry {cp.seq} ({cp.at})" if cp is not None
+              else "no checkpoint yet: deletion of the last entries cannot be seen")
+    if report.intact:
+        console.print(f"audit chain intact: {report.entries} entries; {anchor}")
         return
-    console.print(f"[red]audit chain broken at entry {broken}[/red] ({n} entries verified)")
+    if report.first_broken_seq is not None:
+        console.print(f"[red]audit chain broken at entry {report.first_broken_seq}[/red] "
+                      f"({report.entries} entries verified)")
+    if report.verdict in _AUDIT_VERDICT:
+        console.print(f"[red]audit log {report.verdict}[/red]: {_AUDIT_VERDICT[report.verdict]}"
+                      f" (log ends at entry {report.head_seq}; {anchor})")
+    for name in report.bad_checkpoints:
+        console.print(f"[red]bad checkpoint[/red] {name}")
     raise typer.Exit(7)
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint() -> None:
+    """Sign the audit chain's head and write it to HESUAN_AUDIT_CHECKPOINT_DIR (only a chain
+    that holds since the latest checkpoint is signed)."""
+    with _platform() as p:
+        cp = p.audit.checkpoint(CLI_PRINCIPAL)
+        where = p.settings.audit_checkpoint_dir
+    if cp is None:
+        console.print("nothing to checkpoint: the log is empty or its head is already signed")
+    else:
+        console.print(f"audit checkpoint at entry {cp.seq} written to {where}")
 
 
 @app.command("alerts")

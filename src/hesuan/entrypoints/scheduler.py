@@ -1,6 +1,8 @@
-"""The scheduler inside ``hesuan serve``: every few minutes, the overdue sweep, lateness alerts
-and delivery of the outbox, in a background thread. Safe to run in every server process: the
-sweep takes a lock and skips when another process holds it; reminders are de-duplicated.
+"""The scheduler inside ``hesuan serve``: every few minutes, the overdue sweep, lateness alerts,
+delivery of the outbox and a signed checkpoint of the audit chain, in a background thread; and a
+last checkpoint when it stops. Safe to run in every server process: the sweep takes a lock and
+skips when another process holds it; reminders are de-duplicated; a checkpoint of an unmoved
+head is not written again.
 
 Imports: the standard library, ``hesuan.bootstrap`` (types), ``hesuan.services``.
 """
@@ -29,8 +31,20 @@ class Scheduler:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop ticking, then checkpoint the audit chain: what was written up to the shutdown
+        is anchored outside the database."""
         self._stop.set()
         self._thread.join(timeout=10)
+        self._checkpoint()
+
+    def _checkpoint(self) -> None:
+        try:
+            cp = self._p.audit.checkpoint(SYSTEM)
+        except Exception:  # a broken chain is not signed; the log says so, serving goes on
+            log.exception("audit checkpoint refused")
+            return
+        if cp is not None:
+            log.info("audit checkpoint seq=%d", cp.seq)
 
     def tick(self) -> None:
         p = self._p
@@ -45,6 +59,7 @@ class Scheduler:
         snap = p.rosters.refresh_snapshot_if_stale(SYSTEM)
         log.info("zones started=%d expired=%d scans purged=%d coverage snapshot=%s",
                  zones["started"], zones["expired"], purged, "refreshed" if snap else "fresh")
+        self._checkpoint()
 
     def _run(self) -> None:
         while not self._stop.wait(self._every):

@@ -1,4 +1,4 @@
-"""Users, log-in and bearer tokens; the audit chain check.
+"""Users, log-in and bearer tokens.
 
 Tokens are random and stored only as their SHA-256, so a copy of the database cannot be used to
 log in. Passwords are argon2 hashes (via the ``PasswordHasher`` port).
@@ -16,7 +16,6 @@ from typing import Any
 
 from hesuan.domain import sign_in
 from hesuan.domain.access import Principal, Role, require
-from hesuan.domain.audit import GENESIS, verify_chain
 from hesuan.domain.errors import Conflict, InvalidInput, NotAuthenticated, TooManyAttempts
 from hesuan.services.context import Deps
 
@@ -191,20 +190,3 @@ class AuthService:
             self._principals.clear()
         self._principals[token_hash] = (now + PRINCIPAL_CACHE_TTL, principal)
         return principal
-
-    def verify_audit(self, actor: Principal) -> tuple[int, int | None]:
-        """Check the whole audit chain; return (entries checked, first broken seq or None)."""
-        require(actor, Role.ADMIN, action="verify the audit log")
-        checked, prev, after = 0, GENESIS, 0
-        with self._d.uow(readonly=True) as uow:
-            while True:
-                page = uow.audit_entries(after, 5000)
-                if not page:
-                    return checked, None
-                if page[0].seq != after + 1:
-                    return checked, after + 1
-                broken = verify_chain(page, prev)
-                if broken is not None:
-                    return checked, broken
-                checked += len(page)
-                prev, after = page[-1].hash, page[-1].seq

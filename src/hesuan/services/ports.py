@@ -8,6 +8,7 @@
 * ``QrRenderer`` — draws a QR code.
 * ``PassKeys`` / ``StatusSource`` — signed status passes: keys, trust list, checking; and the
   person's current status that a pass states.
+* ``AuditCheckpoints`` — signed checkpoints of the audit chain, kept outside the database.
 * ``Store`` / ``UnitOfWork`` — storage. One unit of work is one transaction: either everything a
   use case wrote is committed, or nothing is. Bulk methods are set-based in the adapter.
 
@@ -23,7 +24,7 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 
 from hesuan.domain.access import Principal
-from hesuan.domain.audit import AuditEntry
+from hesuan.domain.audit import AuditEntry, Checkpoint
 from hesuan.domain.cadence import Policy
 from hesuan.domain.passes import PassClaims, PassStatus, Verdict
 from hesuan.domain.results import Result
@@ -32,6 +33,7 @@ from hesuan.domain.status import Facts, Rule, Status
 from hesuan.services.ground_ports import GroundStore
 
 __all__ = [
+    "AuditCheckpoints",
     "BoxRow",
     "Clock",
     "CodeSigner",
@@ -57,6 +59,16 @@ __all__ = [
     "VenueStore",
     "WriteRace",
 ]
+
+
+class AuditCheckpoints(Protocol):
+    def write(self, checkpoint: Checkpoint) -> str:
+        """Sign and keep ``checkpoint``; its name."""
+        ...
+    def read(self) -> tuple[list[Checkpoint], list[str]]:
+        """The checkpoints whose signature holds, and the names of those that are unsigned,
+        unreadable or signed with another key."""
+        ...
 
 
 class WriteRace(Exception):
@@ -261,6 +273,12 @@ class Store(PassStore, Protocol):
     def audit(self, at: datetime, actor: str, action: str, subject: str,
               detail: dict[str, Any]) -> None: ...
     def audit_entries(self, after_seq: int, limit: int) -> list[AuditEntry]: ...
+    def audit_head(self) -> tuple[int, str] | None:
+        """The last entry's (seq, hash); None for an empty log."""
+        ...
+    def audit_legacy_upto(self) -> int:
+        """The last entry hashed with plain SHA-256 (0: none)."""
+        ...
 
     # -- users and tokens
     def add_user(self, row: dict[str, Any]) -> None: ...

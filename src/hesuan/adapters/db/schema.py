@@ -333,6 +333,15 @@ audit_log = Table(
     Column("hash", String(64), nullable=False),
 )
 
+#: One row: the last audit entry hashed with plain SHA-256 (written before the database had a
+#: keyed chain: ``domain/audit.py``); 0 on a database created keyed. Like ``audit_log``, the
+#: database refuses UPDATE and DELETE of it (migration 0006).
+audit_meta = Table(
+    "audit_meta", metadata,
+    Column("id", SmallInteger, primary_key=True, autoincrement=False),  # always 1
+    Column("legacy_upto", BigInteger, nullable=False),
+)
+
 #: Failed sign-ins (``domain/sign_in.py``): one row a failure, under a keyed hash of the account
 #: or client address tried, so that every server process applies the same limits.
 sign_in_failures = Table(

@@ -46,6 +46,7 @@ from hesuan.adapters.db.schema import (
     Timestamp,
     alerts,
     audit_log,
+    audit_meta,
     boxes,
     from_ms,
     labs,
@@ -68,7 +69,7 @@ from hesuan.adapters.db.sign_in_store import SignInStoreMixin
 from hesuan.adapters.db.status_store import _NOTHING_SPECIAL, StatusStoreMixin, _dt, _sql
 from hesuan.adapters.db.venue_store import VenueStoreMixin
 from hesuan.domain.access import Principal, Role
-from hesuan.domain.audit import GENESIS, AuditEntry, entry_hash
+from hesuan.domain.audit import GENESIS, AuditEntry, ChainKey
 from hesuan.domain.results import RecallReason, Result, member_outcome, pool_outcome
 from hesuan.domain.sampling import TubeState, TubeStatus
 from hesuan.services.ports import (
@@ -142,9 +143,13 @@ class WriteTurn:
 
 
 class SqlUnitOfWorkFactory:
+    """Units of work on ``engine``; ``chain`` keys the audit entries they append (the key is
+    derived from the master secret and never stored in the database)."""
+
     def __init__(self, engine: Engine, synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
-                 ) -> None:
+                 *, chain: ChainKey) -> None:
         self.engine = engine
+        self._chain = chain
         self._write_lock: WriteTurn | None = None
         if engine.dialect.name == "sqlite":
             db = engine.url.database
@@ -156,15 +161,16 @@ class SqlUnitOfWorkFactory:
     def __call__(self, *, readonly: bool = False, wait: bool = True,
                  bulk: bool = False) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.engine, readonly, None if readonly else self._write_lock,
-                             wait=wait, bulk=bulk)
+                             wait=wait, bulk=bulk, chain=self._chain)
 
 
 class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundStoreMixin,
                     SignInStoreMixin):
     def __init__(self, engine: Engine, readonly: bool,
                  write_lock: WriteTurn | None = None, wait: bool = True,
-                 bulk: bool = False) -> None:
+                 bulk: bool = False, *, chain: ChainKey) -> None:
         self._engine = engine
+        self._chain = chain
         self._readonly = readonly
         self._pg = engine.dialect.name == "postgresql"
         self._write_lock = write_lock
@@ -275,7 +281,7 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
         # write turn on SQLite, the advisory lock on PostgreSQL)
         seq, prev = tail[0] + 1, tail[1]
         at_s = at.isoformat()
-        h = entry_hash(prev, seq, at_s, actor, action, subject, detail)
+        h = self._chain.entry_hash(prev, seq, at_s, actor, action, subject, detail)
         # kept until the commit and written then in one statement: a group commit of many
         # sites' windows appends one entry per site, and each INSERT cost a statement
         self._audit_rows.append({"seq": seq, "at": at_s, "actor": actor, "action": action,
@@ -294,6 +300,16 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
                                  .order_by(audit_log.c.seq).limit(limit)).all()
         return [AuditEntry(r.seq, r.at, r.actor, r.action, r.subject, r.detail, r.prev_hash,
                            r.hash) for r in rows]
+
+    def audit_head(self) -> tuple[int, str] | None:
+        self._flush_audit()
+        last = driver.fetch(self.conn, _AUDIT_LAST, {})
+        return (int(last[0][0]), str(last[0][1])) if last else None
+
+    def audit_legacy_upto(self) -> int:
+        value = self.conn.execute(select(audit_meta.c.legacy_upto)
+                                  .where(audit_meta.c.id == 1)).scalar()
+        return int(value or 0)
 
     # -- users -----------------------------------------------------------------------------
 

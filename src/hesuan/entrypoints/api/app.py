@@ -231,8 +231,7 @@ def create_app(platform: Platform) -> FastAPI:
 
     @app.get("/audit/verify", tags=["auth"], openapi_extra=acts(Action.VERIFY_AUDIT))
     def audit_verify(me: Me) -> s.AuditVerifyOut:
-        n, broken = platform.auth.verify_audit(me)
-        return s.AuditVerifyOut(entries=n, intact=broken is None, first_broken_seq=broken)
+        return s.AuditVerifyOut.model_validate(platform.audit.verify(me).as_dict())
 
     # -- places ----------------------------------------------------------------------------
 

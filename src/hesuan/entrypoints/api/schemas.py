@@ -23,6 +23,7 @@ from hesuan.domain.regions import Level
 from hesuan.domain.sampling import SiteKind
 
 __all__ = [
+    "AuditCheckpointOut",
     "AuditVerifyOut",
     "Created",
     "ErrorBody",
@@ -287,7 +288,21 @@ class ResultsFileOut(BaseModel):
     problems: list[ResultOutcomeOut]
 
 
+class AuditCheckpointOut(BaseModel):
+    seq: int
+    head: str
+    at: str
+
+
 class AuditVerifyOut(BaseModel):
-    entries: int
+    """``domain/audit.py``'s ``AuditReport``; docs/SECURITY.md explains each verdict."""
+
+    verdict: Literal["intact", "broken", "truncated", "rewritten", "forged_checkpoint"]
     intact: bool
+    entries: int = Field(description="entries verified, up to the first broken one")
+    head_seq: int = Field(description="the last entry's seq")
+    legacy_entries: int = Field(description="entries at or below the legacy boundary, "
+                                            "hashed with plain SHA-256")
     first_broken_seq: int | None
+    checkpoint: AuditCheckpointOut | None = Field(description="the latest validly signed one")
+    bad_checkpoints: list[str] = Field(description="unsigned, unreadable or forged ones")

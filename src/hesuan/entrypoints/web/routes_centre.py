@@ -235,8 +235,10 @@ def admin_add(request: Request, me: WebMe, form: SignedForm, what: str) -> Respo
                 overdue_action=OverdueAction(text(form, "overdue_action", max_len=10)),
                 name=text(form, "name", max_len=100), id=text(form, "id", max_len=32) or None))
         elif what == "audit":
-            n, broken = platform.auth.verify_audit(me)
-            return _admin_page(request, me, audit={"entries": n, "broken": broken})
+            report = platform.audit.verify(me)
+            return _admin_page(request, me, audit={"entries": report.entries,
+                                                   "intact": report.intact,
+                                                   "broken": report.first_broken_seq})
         else:
             raise NotFound("no such form", code="not_found")
     except ValueError:
