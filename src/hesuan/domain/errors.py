@@ -9,6 +9,7 @@ once: to HTTP status codes (``entrypoints.api.errors``) and to CLI exit codes (`
 
     HesuanError
     ├── InvalidInput          422 / exit 2   malformed or failing a format rule (checksum, size)
+    │   └── InvalidFields     422 / exit 2   several fields of one record, each with its rule
     ├── NotFound              404 / exit 3   the thing named does not exist (or is not yours to see)
     ├── RuleViolation         409 / exit 4   well-formed, but breaks a rule in the current state
     │   └── Conflict          409 / exit 4   clashes with what is already recorded
@@ -21,9 +22,12 @@ Imports: standard library only.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 __all__ = [
     "Conflict",
     "HesuanError",
+    "InvalidFields",
     "InvalidInput",
     "NotAuthenticated",
     "NotFound",
@@ -52,6 +56,18 @@ class InvalidInput(HesuanError):
     """Input is malformed or fails a format rule (bad checksum, unknown pool size, ...)."""
 
     default_code = "invalid_input"
+
+
+class InvalidFields(InvalidInput):
+    """Several fields of one record fail their rules; ``errors`` holds each field's error, so a
+    row of an import is reported with all its errors, not only the first."""
+
+    default_code = "invalid_fields"
+
+    def __init__(self, errors: Sequence[InvalidInput]) -> None:
+        self.errors = tuple(errors)
+        super().__init__("; ".join(e.message for e in self.errors),
+                         field=",".join(dict.fromkeys(e.field or "" for e in self.errors)))
 
 
 class NotFound(HesuanError):

@@ -21,6 +21,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from hesuan.bootstrap import Platform, bootstrap
@@ -76,8 +77,10 @@ def _platform(**kwargs: Any) -> Iterator[Platform]:
     try:
         yield p
     except HesuanError as exc:
-        console.print(f"[red]error[/red] [{exc.code}]"
-                      f"{' ' + exc.field + ':' if exc.field else ''} {exc.message}")
+        # escaped: Rich would take "[code]" and brackets in a message for markup
+        console.print(f"[red]error[/red] {escape(f'[{exc.code}]')}"
+                      f"{' ' + escape(exc.field) + ':' if exc.field else ''} "
+                      f"{escape(exc.message)}")
         raise typer.Exit(exit_code_for(exc)) from None
     finally:
         p.close()
@@ -123,10 +126,11 @@ def people_import(
     with _platform() as p:
         with p.deps.uow(readonly=True) as uow:
             grids = uow.grid_codes()
+        rows = read_table(file)  # a file that cannot be decoded stops here, storing nothing
         total = count_rows(file)
         with _progress() as bar:
             task = bar.add_task(f"importing {file.name}", total=total)
-            result = p.people.import_rows(CLI_PRINCIPAL, read_table(file), grids,
+            result = p.people.import_rows(CLI_PRINCIPAL, rows, grids,
                                           progress=lambda n: bar.update(task, completed=n))
         with report.open("w", newline="", encoding="utf-8") as fh:
             w = csv.writer(fh)

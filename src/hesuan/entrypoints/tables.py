@@ -1,38 +1,154 @@
-"""Streaming readers for the tables people upload: CSV (UTF-8, with or without BOM) and Excel
-(.xlsx, read-only mode so a million-row sheet is never held in memory).
+"""Streaming readers for the tables people upload: CSV and Excel (.xlsx, read-only mode so a
+million-row sheet is never held in memory).
 
-Imports: ``openpyxl``, the standard library.
+A CSV file may come in any encoding a district office's Excel saves: UTF-8 with or without a
+byte-order mark, GB18030 (and its subset GBK, what Excel writes on a Chinese Windows), or UTF-16
+with a byte-order mark (Excel's "Unicode text", tab-separated). The encoding is decided by one
+pass over the file before the first row is read; a file that none of them decodes, or that holds
+NUL characters, is one file-level error (``InvalidInput`` on the field ``file``), before anything
+is stored. The delimiter is a comma, or a tab when the header has more tabs than commas.
+
+A row whose shape is wrong is yielded with its problems under ``ROW_PROBLEMS``: a row with more
+or fewer fields than the header, and a row that runs over several lines in a way no export
+writes (a line break in any field but ``address``, or a continuation line that holds a whole
+row's delimiters) — the sign of a quote that was opened and not closed, which swallows the lines
+after it.
+
+Imports: ``openpyxl``, the standard library, ``hesuan.domain``, ``hesuan.services``.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["count_rows", "read_table"]
+from hesuan.domain.errors import InvalidInput
+from hesuan.services.people import ROW_PROBLEMS
+
+__all__ = ["count_rows", "detect_encoding", "read_table"]
+
+_CHUNK = 1 << 20
+_ENCODINGS = ("utf-8", "gb18030")
+#: The one field where a line break is expected (Alt+Enter in an Excel cell).
+_MULTILINE_FIELDS = frozenset({"address"})
+
+
+def _undecodable(detail: str) -> InvalidInput:
+    return InvalidInput(
+        f"file cannot be read: {detail}. Save it as CSV in UTF-8 (with or without BOM), "
+        "GB18030/GBK, or UTF-16 with a byte-order mark, or as .xlsx",
+        code="bad_encoding", field="file")
+
+
+def _decodes(path: Path, encoding: str) -> bool:
+    decoder = codecs.getincrementaldecoder(encoding)()
+    with path.open("rb") as fh:
+        try:
+            while chunk := fh.read(_CHUNK):
+                if "\x00" in decoder.decode(chunk):
+                    return False
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return False
+    return True
+
+
+def detect_encoding(path: Path) -> str:
+    """The encoding the whole CSV file decodes in, or InvalidInput (``bad_encoding``)."""
+    with path.open("rb") as fh:
+        head = fh.read(4)
+    if head.startswith(codecs.BOM_UTF8):
+        candidates: tuple[str, ...] = ("utf-8-sig",)
+    elif head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        candidates = ("utf-16",)
+    else:
+        candidates = _ENCODINGS
+    for encoding in candidates:
+        if _decodes(path, encoding):
+            return encoding
+    if len(candidates) == 1:
+        raise _undecodable(f"it starts with a {candidates[0]} byte-order mark but is not "
+                           f"{candidates[0]} throughout")
+    raise _undecodable("it is neither UTF-8 nor GB18030 text (a UTF-16 file needs its "
+                       "byte-order mark)")
 
 
 def read_table(path: Path) -> Iterator[dict[str, Any]]:
-    """Yield each data row as a dict keyed by the header row's (stripped) names."""
+    """Yield each data row as a dict keyed by the header row's (stripped) names. A CSV file's
+    encoding is checked here, before the first row is asked for."""
     if path.suffix.lower() in (".xlsx", ".xlsm"):
-        from openpyxl import load_workbook
+        return _read_excel(path)
+    return _read_csv(path, detect_encoding(path))
 
-        wb = load_workbook(path, read_only=True, data_only=True)
-        try:
-            rows = wb.worksheets[0].iter_rows(values_only=True)
-            header = [str(h).strip() if h is not None else "" for h in next(rows, ())]
-            for values in rows:
-                if values is None or all(v is None for v in values):
-                    continue
-                yield {h: v for h, v in zip(header, values, strict=False) if h}
-        finally:
-            wb.close()
-        return
-    with path.open(newline="", encoding="utf-8-sig") as fh:
-        for row in csv.DictReader(fh):
-            yield {(k or "").strip(): v for k, v in row.items() if k}
+
+def _read_excel(path: Path) -> Iterator[dict[str, Any]]:
+    from openpyxl import load_workbook
+
+    wb = load_workbook(path, read_only=True, data_only=True)
+    try:
+        rows = wb.worksheets[0].iter_rows(values_only=True)
+        header = [str(h).strip() if h is not None else "" for h in next(rows, ())]
+        for values in rows:
+            if values is None or all(v is None for v in values):
+                continue
+            yield {h: v for h, v in zip(header, values, strict=False) if h}
+    finally:
+        wb.close()
+
+
+def _read_csv(path: Path, encoding: str) -> Iterator[dict[str, Any]]:
+    with path.open(newline="", encoding=encoding) as fh:
+        first = fh.readline()
+        delimiter = "\t" if first.count("\t") > first.count(",") else ","
+        fh.seek(0)
+        reader = csv.reader(fh, delimiter=delimiter)
+        header = [h.strip() for h in next(reader, [])]
+        end = reader.line_num
+        for values in reader:
+            start, end = end + 1, reader.line_num
+            if not any(v.strip() for v in values):
+                continue
+            row: dict[str, Any] = {h: v for h, v in zip(header, values, strict=False) if h}
+            problems = _shape_problems(header, values, start, end, delimiter)
+            if problems:
+                row[ROW_PROBLEMS] = problems
+            yield row
+
+
+def _lines(start: int, end: int) -> str:
+    return f"line {start}" if start == end else f"lines {start}-{end}"
+
+
+def _shape_problems(header: list[str], values: list[str], start: int, end: int,
+                    delimiter: str) -> list[InvalidInput]:
+    if end > start:
+        whole_row = max(len(header) - 1, 1)
+        for name, value in zip(header, values, strict=False):
+            if "\n" not in value and "\r" not in value:
+                continue
+            swallowed = any(line.count(delimiter) >= whole_row
+                            for line in value.splitlines()[1:])
+            if name not in _MULTILINE_FIELDS or swallowed:
+                return [InvalidInput(
+                    f"{_lines(start, end)} of the file were read as one row: a quote opened in "
+                    f"{name or 'a field'} on line {start} is not closed where the field ends, "
+                    f"so the line break and the lines after it became part of the field; close "
+                    f"the quote (or double a quote inside the field) and import again",
+                    code="broken_row", field=name or "row")]
+    if len(values) != len(header):
+        if len(values) < len(header):
+            field = header[len(values)] or "row"
+            rule = f"fields from {field!r} on are missing"
+        else:
+            field, rule = "row", "the extra fields have no column"
+        return [InvalidInput(
+            f"{_lines(start, end)} has {len(values)} fields but the header has {len(header)}: "
+            f"{rule}; a delimiter or a quote is missing or one too many",
+            code="bad_field_count", field=field)]
+    return []
 
 
 def count_rows(path: Path) -> int | None:

@@ -4,6 +4,8 @@ Messages are written to the outbox in the same transaction as the state change t
 them, with a de-duplication key, and delivered afterwards by a ``Sender``: a crash between the
 two loses nothing and sends nothing twice. Failed sends retry with exponential back-off.
 Templates exist in Simplified Chinese and English, chosen by the person's language.
+SMS goes to mobiles only: a message for a person whose phone is a landline is closed
+unsent (``last_error`` ``no_mobile``) instead of being handed to the SMS gateway.
 
 Imports: standard library, ``hesuan.domain``, ``hesuan.services``.
 """
@@ -17,6 +19,7 @@ from datetime import timedelta
 from typing import Any
 
 from hesuan.domain.access import Principal, Role, require
+from hesuan.domain.people import is_mobile
 from hesuan.services.context import Deps
 from hesuan.services.ports import Sender
 
@@ -59,6 +62,7 @@ def render(template: str, language: str, params: dict[str, Any]) -> str:
 class DeliveryReport:
     sent: int
     failed: int
+    no_mobile: int = 0  # closed unsent: the person's phone is a landline
 
 
 class RateLimit:
@@ -102,6 +106,7 @@ class OutboxService:
             batch = uow.pending_outbox(now, limit)
         sent = failed = 0
         done: list[str] = []
+        landlines: list[str] = []
 
         def mark_sent() -> None:
             # Sent marks are committed a few hundred at a time (a reminder burst is tens of
@@ -112,10 +117,13 @@ class OutboxService:
             done.clear()
 
         for m in batch:
-            if self._rate is not None:
-                self._rate.acquire()
             try:
                 phone = self._d.vault.decrypt(m.phone_enc) if m.phone_enc else None
+                if phone is not None and not is_mobile(phone):
+                    landlines.append(m.id)  # an SMS cannot reach a landline
+                    continue
+                if self._rate is not None:
+                    self._rate.acquire()
                 self._sender.send(phone, render(m.template, m.language, m.params), m)
             except Exception as exc:  # any sender failure is retried later
                 failed += 1
@@ -130,7 +138,11 @@ class OutboxService:
                 mark_sent()
         if done:
             mark_sent()
-        return DeliveryReport(sent, failed)
+        if landlines:
+            with self._d.uow() as uow:
+                uow.outbox_unsent(landlines, "no_mobile", self._d.clock.now())
+                uow.commit()
+        return DeliveryReport(sent, failed, len(landlines))
 
 
 class AlertService:

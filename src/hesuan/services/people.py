@@ -8,13 +8,19 @@ Imports: standard library, ``hesuan.domain``, ``hesuan.services``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, Final, TypeVar
 
 from hesuan.domain.access import Principal, Role, require
-from hesuan.domain.errors import HesuanError, InvalidInput, NotFound, PermissionDenied
+from hesuan.domain.errors import (
+    HesuanError,
+    InvalidFields,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+)
 from hesuan.domain.people import (
     IdKind,
     Language,
@@ -24,11 +30,27 @@ from hesuan.domain.people import (
     normalise_id_number,
     normalise_phone,
     parse_groups,
+    split_groups,
 )
 from hesuan.services.context import Deps
 from hesuan.services.ports import NewPerson, PersonRow
 
-__all__ = ["ImportReport", "PeopleService", "PersonInput", "PersonView", "RowError"]
+__all__ = [
+    "ROW_PROBLEMS",
+    "ImportReport",
+    "PeopleService",
+    "PersonInput",
+    "PersonView",
+    "RowError",
+]
+
+#: The key under which a table reader puts what it found wrong with a row's shape (a
+#: wrong field count, a quote that swallowed lines): a list of ``InvalidInput``, reported
+#: with the row's other errors, and the row is not stored.
+ROW_PROBLEMS: Final = "#problems"
+
+_SHANGHAI = timezone(timedelta(hours=8))
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,21 +107,37 @@ class PeopleService:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def _prepare(self, p: PersonInput, known_grids: set[str]) -> NewPerson:
-        id_number = normalise_id_number(p.id_kind, p.id_number)
-        name = p.name.strip()
-        if not name or len(name) > 40:
-            raise InvalidInput("name must be 1-40 characters", code="bad_name", field="name")
-        phone = normalise_phone(p.phone) if p.phone else None
-        groups = parse_groups(p.groups)
-        if p.grid_code not in known_grids:
-            raise InvalidInput(f"grid_code {p.grid_code!r} is not a known grid (网格)",
-                               code="unknown_grid", field="grid_code")
-        try:
-            language = Language(p.language or "zh").value
-        except ValueError:
-            raise InvalidInput("language must be zh or en", code="bad_language",
-                               field="language") from None
+    def _prepare(self, p: PersonInput, known_grids: set[str], today: date,
+                 found: Sequence[InvalidInput] = ()) -> NewPerson:
+        """The row to store, or InvalidInput for the one rule broken, or InvalidFields with every
+        field's error (``found``: what the caller found wrong already). ``today`` is the local
+        date: a birth date after it is refused."""
+        errors = list(found)
+
+        def check(key: str, value: str, rule: Callable[[], _T]) -> _T | None:
+            if not value.strip():
+                errors.append(InvalidInput(f"{key} is required", code="missing_field",
+                                           field=key))
+                return None
+            try:
+                return rule()
+            except InvalidInput as exc:
+                errors.append(exc)
+                return None
+
+        id_number = None
+        if not any(e.field == "id_kind" for e in errors):  # no rule to check the number by
+            id_number = check("id_number", p.id_number,
+                              lambda: normalise_id_number(p.id_kind, p.id_number, today=today))
+        name = check("name", p.name, lambda: _name(p.name))
+        phone = check("phone", p.phone, lambda: normalise_phone(p.phone or "")) if p.phone \
+            else None
+        groups = _collect(errors, lambda: parse_groups(p.groups)) or frozenset()
+        check("grid_code", p.grid_code, lambda: _grid(p.grid_code, known_grids))
+        language = _collect(errors, lambda: _language(p.language))
+        if errors:
+            raise errors[0] if len(errors) == 1 else InvalidFields(errors)
+        assert id_number is not None and name is not None and language is not None
         v = self._d.vault
         birth_year = int(id_number[6:10]) if p.id_kind is IdKind.RESIDENT else None
         return NewPerson(
@@ -121,7 +159,8 @@ class PeopleService:
         now = self._d.clock.now()
         with self._d.uow() as uow:
             grid = uow.region(p.grid_code)
-            row = self._prepare(p, {p.grid_code} if grid and grid["level"] == "grid" else set())
+            row = self._prepare(p, {p.grid_code} if grid and grid["level"] == "grid" else set(),
+                                _local_date(now))
             existing = uow.person_id_by_hash(row.id_hash)
             if existing is not None:
                 return existing
@@ -137,11 +176,15 @@ class PeopleService:
         stored; rows whose ID number is already known change nothing (re-import is a no-op)."""
         require(actor, Role.ADMIN, Role.HEALTH_OFFICER, action="import people")
         report = ImportReport()
+        today = _local_date(self._d.clock.now())
         batch: list[NewPerson] = []
         for n, raw in enumerate(rows, start=2):  # row 1 is the header
             report.rows += 1
             try:
-                batch.append(self._prepare(_person_input(raw), known_grids))
+                person, found = _person_input(raw)
+                batch.append(self._prepare(person, known_grids, today, found))
+            except InvalidFields as exc:
+                report.errors.extend(RowError(n, e.field, e.code, e.message) for e in exc.errors)
             except HesuanError as exc:
                 report.errors.append(RowError(n, exc.field, exc.code, exc.message))
             if len(batch) >= chunk:
@@ -227,7 +270,8 @@ class PeopleService:
     def find_by_id_number(self, actor: Principal, kind: IdKind, number: str) -> str:
         require(actor, Role.HEALTH_OFFICER, Role.SAMPLER, Role.SITE_LEAD,
                 action="look people up by ID number")
-        canonical = normalise_id_number(kind, number)
+        # a look-up finds whoever is registered: no birth date is "in the future" for it
+        canonical = normalise_id_number(kind, number, today=date.max)
         with self._d.uow() as uow:
             pid = uow.person_id_by_hash(self._d.vault.lookup_hash(f"{kind.value}:{canonical}"))
             if pid is None:
@@ -261,28 +305,63 @@ class PeopleService:
         return person_id
 
 
-_COLUMNS = ("id_number", "name", "grid_code")
-
-
-def _person_input(raw: Mapping[str, Any]) -> PersonInput:
-    def cell(key: str) -> str:
-        v = raw.get(key)
-        return "" if v is None else str(v).strip()
-
-    for key in _COLUMNS:
-        if not cell(key):
-            raise InvalidInput(f"{key} is required", code="missing_field", field=key)
-    kind_text = cell("id_kind") or "resident"
+def _collect(errors: list[InvalidInput], rule: Callable[[], _T]) -> _T | None:
     try:
-        kind = IdKind(kind_text)
-    except ValueError:
-        raise InvalidInput("id_kind must be resident, passport or hk_macau", code="bad_id_kind",
-                           field="id_kind") from None
-    groups = tuple(g for g in cell("groups").replace(";", ",").split(",") if g.strip())
-    return PersonInput(
-        id_number=cell("id_number"), name=cell("name"), grid_code=cell("grid_code"),
-        id_kind=kind, phone=cell("phone") or None, groups=groups,
-        language=cell("language") or "zh", household_id=cell("household_id") or None,
-        address=cell("address") or None,
-    )
+        return rule()
+    except InvalidInput as exc:
+        errors.append(exc)
+        return None
 
+
+def _name(name: str) -> str:
+    name = name.strip()
+    if len(name) > 40:
+        raise InvalidInput("name must be 1-40 characters", code="bad_name", field="name")
+    return name
+
+
+def _grid(grid_code: str, known_grids: set[str]) -> str:
+    if grid_code not in known_grids:
+        raise InvalidInput(f"grid_code {grid_code!r} is not a known grid (网格)",
+                           code="unknown_grid", field="grid_code")
+    return grid_code
+
+
+def _language(language: str) -> str:
+    try:
+        return Language(language or "zh").value
+    except ValueError:
+        raise InvalidInput("language must be zh or en", code="bad_language",
+                           field="language") from None
+
+
+def _local_date(now: datetime) -> date:
+    """Today in Asia/Shanghai, where the people live and were born."""
+    return now.astimezone(_SHANGHAI).date()
+
+
+def _cell(raw: Mapping[str, Any], key: str) -> str:
+    v = raw.get(key)
+    if isinstance(v, float) and v.is_integer():  # a number typed into Excel: 13812345678.0
+        v = int(v)
+    return "" if v is None else str(v).strip()
+
+
+def _person_input(raw: Mapping[str, Any]) -> tuple[PersonInput, list[InvalidInput]]:
+    """The row as a PersonInput, with what is wrong already: the reader's problems with the
+    row's shape (:data:`ROW_PROBLEMS`) and an unknown id_kind."""
+    found: list[InvalidInput] = list(raw.get(ROW_PROBLEMS) or ())
+    kind = IdKind.RESIDENT
+    try:
+        kind = IdKind(_cell(raw, "id_kind") or "resident")
+    except ValueError:
+        found.append(InvalidInput("id_kind must be resident, passport or hk_macau",
+                                  code="bad_id_kind", field="id_kind"))
+    person = PersonInput(
+        id_number=_cell(raw, "id_number"), name=_cell(raw, "name"),
+        grid_code=_cell(raw, "grid_code"), id_kind=kind, phone=_cell(raw, "phone") or None,
+        groups=tuple(split_groups(_cell(raw, "groups"))),
+        language=_cell(raw, "language") or "zh",
+        household_id=_cell(raw, "household_id") or None, address=_cell(raw, "address") or None,
+    )
+    return person, found

@@ -348,6 +348,9 @@ class Store(PassStore, Protocol):
     def outbox_sent_many(self, message_ids: Sequence[str], now: datetime) -> None:
         """``outbox_sent`` for many messages, set-based."""
     def outbox_failed(self, message_id: str, error: str, next_attempt_at: datetime) -> None: ...
+    def outbox_unsent(self, message_ids: Sequence[str], reason: str, now: datetime) -> None:
+        """Close messages without sending them (``reason`` in ``last_error``), settled like
+        sent ones, so they are not retried."""
     def raise_alerts(self, now: datetime, transport_limit_ms: int, lab_limit_ms: int,
                      new_id: Callable[[], str]) -> int: ...
     def alerts(self, open_only: bool, limit: int) -> list[dict[str, Any]]: ...

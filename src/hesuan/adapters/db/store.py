@@ -830,6 +830,12 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
                 "AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.tube_id = tubes.id "
                 "AND o.sent_at IS NULL)"), params)
 
+    def outbox_unsent(self, message_ids: Sequence[str], reason: str, now: datetime) -> None:
+        self.outbox_sent_many(message_ids, now)
+        for part in _chunks(list(message_ids), 5000):
+            self.conn.execute(sa_update(outbox).where(outbox.c.id.in_(part))
+                              .values(last_error=reason[:200]))
+
     def outbox_failed(self, message_id: str, error: str, next_attempt_at: datetime) -> None:
         self.conn.execute(sa_update(outbox).where(outbox.c.id == message_id).values(
             attempts=outbox.c.attempts + 1, last_error=error[:200],

@@ -1,0 +1,230 @@
+"""A people file as a district office exports it imports on both backends: GB18030, UTF-16 and
+BOM files, Taiyuan numbers older than their district code, 15-digit numbers, landlines, Chinese
+group names; future birth dates, broken quotes and undecodable files are reported, every error of
+a row with its row, field and rule; no SMS goes to a landline."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import insert, select
+from stdnum.cn import ric
+
+from hesuan.adapters.clock import FixedClock
+from hesuan.adapters.db.schema import outbox, people
+from hesuan.bootstrap import Platform
+from hesuan.config import Settings
+from hesuan.domain.access import Principal, Role
+from hesuan.domain.errors import InvalidInput
+from hesuan.entrypoints.tables import read_table
+from hesuan.services.auth import SYSTEM
+from hesuan.services.people import ImportReport
+from hesuan.sim.example import seed_example_city
+from hesuan.sim.simulate import CountingSender
+
+ADMIN = Principal("a", "admin-test", Role.ADMIN)
+GRID = "140105001001001"
+HEADER = "id_kind,id_number,name,phone,grid_code,groups,language,household_id,address"
+
+
+def resident_id(area: str, born: str, seq: str) -> str:
+    body = area + born + seq
+    return body + ric.calc_check_digit(body + "0")
+
+
+TAIYUAN_1980 = resident_id("140105", "19800506", "123")
+OLD_15 = "140110" + "650304" + "002"  # 1965-03-04, 晋源区
+OLD_15_AS_18 = resident_id("140110", "19650304", "002")
+FUTURE = resident_id("140105", "20230101", "011")  # after the test clock's 2022-08-29
+
+
+def district_file(future: str = FUTURE) -> str:
+    """What a district office's export looks like: Chinese names, groups, landlines, old numbers."""
+    return "\n".join([
+        HEADER,
+        f"resident,{TAIYUAN_1980},王建国,(0351)4040404,{GRID},教师、医务人员,zh,,小店区1号楼",
+        f"resident,{OLD_15},李秀英,13812345678,{GRID},居家老人,zh,,晋源区2号楼",
+        f"resident,{OLD_15_AS_18},李秀英,13812345678,{GRID},居家老人,zh,,晋源区2号楼",
+        f"resident,{resident_id('140106', '19901212', '456')},赵敏,0351-4040405,{GRID},"
+        f"学生；快递员,zh,,迎泽区3号楼",
+        f"resident,{future},张未来,13812345679,{GRID},,zh,,小店区4号楼",
+        "",
+    ])
+
+
+def import_file(platform: Platform, path: Path) -> ImportReport:
+    return platform.people.import_rows(ADMIN, read_table(path), {GRID})
+
+
+def errors_of(report: ImportReport) -> set[tuple[int, str | None, str]]:
+    return {(e.row, e.field, e.code) for e in report.errors}
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gb18030", "gbk", "utf-16"])
+def test_a_district_file_imports_in_every_usual_encoding(encoding: str, platform: Platform,
+                                                         tmp_path: Path) -> None:
+    seed_example_city(platform, people=0)
+    path = tmp_path / "people.csv"
+    path.write_bytes(district_file().encode(encoding))
+    if encoding == "gb18030":
+        assert path.read_bytes().count("王建国".encode("gb18030")) == 1
+    report = import_file(platform, path)
+    assert report.rows == 5
+    # the 15-digit number and its 18-digit form are one person
+    assert (report.inserted, report.already_present) == (3, 1), report.errors
+    assert errors_of(report) == {(6, "id_number", "bad_id_number")}
+    assert "future" in report.errors[0].message
+    with platform.deps.uow(readonly=True) as uow:
+        groups = sorted(r[0] for r in uow.conn.exec_driver_sql(  # type: ignore[attr-defined]
+            "SELECT groups FROM people"))
+    assert groups == ["courier,teacher_student", "elderly_home", "medical,teacher_student"]
+
+
+def test_names_and_numbers_survive_the_encoding(platform: Platform, tmp_path: Path) -> None:
+    seed_example_city(platform, people=0)
+    path = tmp_path / "people.csv"
+    path.write_bytes(district_file().encode("gb18030"))
+    import_file(platform, path)
+    with platform.deps.uow(readonly=True) as uow:
+        pid = uow.person_id_by_hash(platform.deps.vault.lookup_hash(f"resident:{TAIYUAN_1980}"))
+    assert pid is not None
+    view = platform.people.get(ADMIN, pid, unmask=True)
+    assert (view.name, view.phone, view.id_number) == ("王建国", "0351-4040404", TAIYUAN_1980)
+    assert view.groups == ["medical", "teacher_student"]
+
+
+def test_a_tab_separated_utf16_file_as_excel_saves_unicode_text(platform: Platform,
+                                                                tmp_path: Path) -> None:
+    seed_example_city(platform, people=0)
+    path = tmp_path / "people.txt"
+    path.write_bytes(district_file().replace(",", "\t").encode("utf-16"))
+    report = import_file(platform, path)
+    assert (report.inserted, report.already_present, len(report.errors)) == (3, 1, 1)
+
+
+def test_a_file_that_cannot_be_decoded_is_one_file_level_error(tmp_path: Path) -> None:
+    path = tmp_path / "people.csv"
+    path.write_bytes(HEADER.encode() + b"\nresident,\xff\xfe\xfa\x80,\x80\x80\n")
+    with pytest.raises(InvalidInput) as exc:
+        list(read_table(path))
+    assert (exc.value.field, exc.value.code) == ("file", "bad_encoding")
+    nul = tmp_path / "nul.csv"
+    nul.write_bytes(HEADER.encode("utf-16-le"))  # UTF-16 without a byte-order mark
+    with pytest.raises(InvalidInput) as exc:
+        list(read_table(nul))
+    assert exc.value.code == "bad_encoding"
+
+
+def test_a_broken_quote_is_reported_with_the_lines_it_swallowed(platform: Platform,
+                                                                tmp_path: Path) -> None:
+    seed_example_city(platform, people=0)
+    ids = [resident_id("140105", "19800506", f"{i:03d}") for i in range(1, 6)]
+    lines = [
+        HEADER,
+        f"resident,{ids[0]},甲,13800000001,{GRID},,zh,,1号楼",
+        f'resident,{ids[1]},乙,13800000002,{GRID},,zh,,"2号楼',  # the quote is never closed
+        f"resident,{ids[2]},丙,13800000003,{GRID},,zh,,3号楼",
+        f'resident,{ids[3]},丁,13800000004,{GRID},,zh,,"4号楼"',
+        f"resident,{ids[4]},戊,13800000005,{GRID},,zh,,5号楼",
+        f'resident,{ids[0]},"甲,13800000001,{GRID},,zh,,1号楼',  # a quote opened mid-row
+        f"resident,{ids[1]},乙,13800000002,{GRID},,zh,,2号楼",
+        "",
+    ]
+    path = tmp_path / "people.csv"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    report = import_file(platform, path)
+    broken = [e for e in report.errors if e.code == "broken_row"]
+    assert [e.row for e in broken] == [3, 5], report.errors
+    assert "lines 3-5" in broken[0].message and broken[0].field == "address"
+    assert "lines 7-8" in broken[1].message and broken[1].field == "name"
+    assert report.inserted == 2  # 甲 and 戊; the swallowed rows are in the broken ones
+
+
+def test_a_row_with_the_wrong_number_of_fields_is_reported(platform: Platform,
+                                                           tmp_path: Path) -> None:
+    seed_example_city(platform, people=0)
+    path = tmp_path / "people.csv"
+    path.write_text("\n".join([
+        HEADER,
+        f"resident,{TAIYUAN_1980},王建国,13800000001,{GRID},,zh,,1号楼,extra",
+        f"resident,{OLD_15_AS_18},李秀英,13800000002,{GRID}",
+        "",
+    ]), encoding="utf-8")
+    report = import_file(platform, path)
+    assert report.inserted == 0
+    assert {(e.row, e.code) for e in report.errors} == {(2, "bad_field_count"),
+                                                        (3, "bad_field_count")}
+    assert all(e.field for e in report.errors)
+
+
+def test_every_error_of_a_row_is_reported(platform: Platform, tmp_path: Path) -> None:
+    seed_example_city(platform, people=0)
+    path = tmp_path / "people.csv"
+    path.write_text("\n".join([
+        HEADER,
+        f"resident,{FUTURE},,12345,140105999,宇航员,fr,,",
+        "",
+    ]), encoding="utf-8")
+    report = import_file(platform, path)
+    assert errors_of(report) == {
+        (2, "id_number", "bad_id_number"), (2, "name", "missing_field"),
+        (2, "phone", "bad_phone"), (2, "grid_code", "unknown_grid"),
+        (2, "groups", "bad_group"), (2, "language", "bad_language"),
+    }
+    assert all(e.message for e in report.errors)
+
+
+def test_the_cli_imports_a_gb18030_file_and_refuses_an_undecodable_one(
+        settings: Settings, platform: Platform, tmp_path: Path) -> None:
+    seed_example_city(platform, people=0)
+    env = {"HESUAN_DATABASE_URL": settings.database_url, "HESUAN_SECRET_KEY": "test-secret",
+           "HESUAN_ENVIRONMENT": "test", "PATH": "/usr/bin:/bin", "COLUMNS": "200"}
+    path = tmp_path / "people.csv"  # the CLI runs on the machine's clock
+    path.write_bytes(district_file(resident_id("140105", "20991231", "011")).encode("gb18030"))
+    cmd = [sys.executable, "-m", "hesuan.entrypoints.cli", "people", "import", str(path)]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "imported 3" in out.stderr and "errors 1" in out.stderr, out.stderr
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(HEADER.encode() + b"\nresident,\xff\xfe\xfa\x80,\x80\x80\n")
+    out = subprocess.run([*cmd[:-1], str(bad)], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 2
+    assert "[bad_encoding] file: file cannot be read" in out.stderr
+    assert "Traceback" not in out.stderr + out.stdout
+
+
+def test_no_sms_goes_to_a_landline(sim: tuple[Platform, CountingSender], clock: FixedClock,
+                                   tmp_path: Path) -> None:
+    platform, sender = sim
+    seed_example_city(platform, people=0)
+    path = tmp_path / "people.csv"
+    path.write_text(district_file(), encoding="utf-8")
+    import_file(platform, path)
+    vault = platform.deps.vault
+    with platform.deps.uow() as uow:
+        conn = uow.conn  # type: ignore[attr-defined]
+        landline, mobile = (conn.execute(select(people.c.id).where(
+            people.c.id_hash == vault.lookup_hash(f"resident:{n}"))).scalar_one()
+            for n in (TAIYUAN_1980, OLD_15_AS_18))
+        for i, pid in enumerate((landline, mobile)):
+            conn.execute(insert(outbox).values(
+                id=f"{i}" * 32, dedup_key=f"landline-test-{i}", person_id=pid, tube_id=None,
+                template="reminder", params={"due": "18:00"}, created_at=clock.now(),
+                next_attempt_at=clock.now(), attempts=0))
+        uow.commit()
+    first = platform.outbox.deliver(SYSTEM)
+    assert (first.sent, first.failed, first.no_mobile) == (1, 0, 1)
+    assert sender.sent["reminder"] == 1
+    with platform.deps.uow(readonly=True) as uow:
+        rows = dict(uow.conn.execute(  # type: ignore[attr-defined]
+            select(outbox.c.person_id, outbox.c.last_error).where(outbox.c.sent_at.is_not(None))
+        ).all())
+    assert rows[landline] == "no_mobile" and rows[mobile] is None
+    clock.advance(timedelta(hours=2))
+    again = platform.outbox.deliver(SYSTEM)  # closed, not retried
+    assert (again.sent, again.failed, again.no_mobile) == (0, 0, 0)
