@@ -19,13 +19,15 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from alembic import command
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, select, text, update
+from sqlalchemy import Connection, create_engine, select, text, update
 
 from hesuan.adapters.clock import FixedClock
 from hesuan.adapters.crypto import KeyRing, load_master_secret
+from hesuan.adapters.db.migrate import alembic_config, upgrade
 from hesuan.adapters.db.schema import audit_log, audit_meta
-from hesuan.bootstrap import Platform
+from hesuan.bootstrap import Platform, bootstrap
 from hesuan.config import Settings
 from hesuan.domain.access import Role
 from hesuan.domain.audit import AuditReport, ChainKey
@@ -350,3 +352,41 @@ def test_the_cli_and_the_api_report_truncation(logged: Platform, settings: Setti
     assert (body["verdict"], body["intact"], body["first_broken_seq"]) == ("truncated", False,
                                                                            None)
     assert body["checkpoint"]["seq"] == head and body["bad_checkpoints"] == []
+
+
+def test_the_upgrade_keeps_plain_entries_as_a_legacy_prefix(tmp_path: Path,
+                                                            clock: FixedClock) -> None:
+    """A database with entries of the plain rule, upgraded: the migration records the boundary,
+    the entries verify, the keyed chain carries on from them, and a downgrade drops the guard."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = create_engine(url)
+    upgrade(engine, "0005")
+    with engine.begin() as c:
+        prev = "0" * 64
+        for seq in range(1, 4):
+            row = SimpleNamespace(seq=seq, at=clock.now().isoformat(), actor="old",
+                                  action="test.append", subject=f"item:{seq}", detail={"k": seq})
+            h = _plain(prev, row)
+            c.execute(audit_log.insert().values(**vars(row), prev_hash=prev, hash=h))
+            prev = h
+    upgrade(engine)
+    with engine.connect() as c:
+        assert c.execute(select(audit_meta.c.legacy_upto)).scalar() == 3
+    engine.dispose()
+    p = bootstrap(Settings(database_url=url, environment="test", secret_key="test-secret",
+                           key_file=tmp_path / "k", sms_file=tmp_path / "sms.jsonl",
+                           pass_key_dir=tmp_path / "keys",
+                           audit_checkpoint_dir=tmp_path / "audit"), clock=clock, migrate=False)
+    try:
+        with p.deps.uow() as uow:
+            uow.audit(clock.now(), "tester", "test.append", "keyed", {})
+            uow.commit()
+        report = _verify(p)
+        assert (report.verdict, report.entries, report.legacy_entries) == ("intact", 4, 3)
+    finally:
+        p.close()
+    engine = create_engine(url)
+    command.downgrade(alembic_config(engine), "0005")
+    with engine.begin() as c:
+        c.execute(update(audit_log).values(actor="x"))  # the guard is gone with 0006
+    engine.dispose()

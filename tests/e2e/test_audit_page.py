@@ -1,0 +1,45 @@
+"""The admin page's audit check, on SQLite and PostgreSQL: intact, then a log whose last
+entries were deleted after a checkpoint."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from hesuan.services.auth import SYSTEM
+from hesuan.sim.example import DEMO_PASSWORD
+from tests.helpers import Api
+
+
+def _admin(client: TestClient) -> str:
+    page = client.get("/web/login")
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert token is not None
+    r = client.post("/web/login", data={"username": "admin", "password": DEMO_PASSWORD,
+                                        "csrf": token.group(1)}, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    csrf = re.search(r'name="csrf-token" content="([^"]+)"', client.get("/web/admin").text)
+    assert csrf is not None
+    return csrf.group(1)
+
+
+def test_the_admin_page_reports_a_truncated_log(api: Api) -> None:
+    client = TestClient(api.client.app, base_url="https://testserver")
+    csrf = _admin(client)
+    ok = client.post("/web/admin/audit", data={"csrf": csrf})
+    assert ok.status_code == 200 and "审计日志完整" in ok.text
+    checkpoint = api.platform.audit.checkpoint(SYSTEM)
+    assert checkpoint is not None
+    pg = api.platform.engine.dialect.name == "postgresql"
+    with api.platform.engine.begin() as c:  # an attacker with the owner's rights
+        if pg:
+            c.execute(text("ALTER TABLE audit_log DISABLE TRIGGER USER"))
+        else:
+            c.execute(text("DROP TRIGGER audit_log_no_delete"))
+        c.execute(text("DELETE FROM audit_log WHERE seq = :s"), {"s": checkpoint.seq})
+        if pg:
+            c.execute(text("ALTER TABLE audit_log ENABLE TRIGGER USER"))
+    bad = client.post("/web/admin/audit", data={"csrf": csrf})
+    assert bad.status_code == 200 and "审计日志与最近一次签名检查点不符" in bad.text
