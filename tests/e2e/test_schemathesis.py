@@ -68,7 +68,11 @@ def test_no_server_errors(platform: Platform) -> None:
                   suppress_health_check=list(HealthCheck))
         @given(case=_strategies(op, known))
         def run(case: Any) -> None:
-            case.call_and_validate(headers=headers, checks=[not_a_server_error])
+            # signing out would end the shared token: that operation gets one of its own
+            own = (f"Bearer {platform.auth.login('admin', DEMO_PASSWORD)}"
+                   if case.operation.label == "POST /auth/logout" else None)
+            case.call_and_validate(headers=headers if own is None else {"Authorization": own},
+                                   checks=[not_a_server_error])
 
         try:
             run()
