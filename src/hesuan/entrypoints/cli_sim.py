@@ -38,12 +38,15 @@ def _parse_time(value: str | None, option: str) -> datetime | None:
 
 
 def _fresh_database(settings: Any) -> None:
-    """Throw away the configured database (SQLite: the file; PostgreSQL: Hesuan's tables)."""
+    """Throw away the configured database (SQLite: the file; PostgreSQL: Hesuan's tables), and
+    with its audit log the checkpoints that signed it (a new log would not match them)."""
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
     from hesuan.adapters.db.schema import metadata
 
+    for old in Path(settings.audit_checkpoint_dir).glob("checkpoint-*.json"):
+        old.unlink()
     url = make_url(settings.database_url)
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":

@@ -45,7 +45,8 @@ def _audit_upgrade() -> None:
                "SELECT 1, COALESCE(MAX(seq), 0) FROM audit_log")
     if op.get_bind().dialect.name == "postgresql":
         op.execute("""
-            CREATE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+            CREATE OR REPLACE FUNCTION audit_append_only() RETURNS trigger
+            LANGUAGE plpgsql AS $$
             BEGIN
                 RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP
                     USING ERRCODE = 'insufficient_privilege';
