@@ -36,6 +36,7 @@ from hesuan.domain.errors import (
     RuleViolation,
     TooManyAttempts,
 )
+from hesuan.domain.spreadsheets import as_text_row
 from hesuan.entrypoints.pass_cli import register as register_pass_commands
 from hesuan.entrypoints.tables import count_rows, read_table
 
@@ -136,7 +137,7 @@ def people_import(
             w = csv.writer(fh)
             w.writerow(["row", "field", "code", "message"])
             for e in result.errors:
-                w.writerow([e.row, e.field or "", e.code, e.message])
+                w.writerow(as_text_row([e.row, e.field or "", e.code, e.message]))
         console.print(f"rows {result.rows}: imported {result.inserted}, already present "
                       f"{result.already_present}, errors {len(result.errors)} (see {report})")
 
@@ -155,7 +156,8 @@ def results_import(
             w = csv.writer(fh)
             w.writerow(["row", "barcode", "status", "reason", "message"])
             for o in problems:
-                w.writerow([o.row, o.barcode, o.status, o.reason or "", o.message or ""])
+                w.writerow(as_text_row([o.row, o.barcode, o.status, o.reason or "",
+                                        o.message or ""]))
         bad = sum(1 for o in problems if o.status == "rejected")
         console.print(f"rows {total}: rejected {bad}, other notes {len(problems) - bad} "
                       f"(see {report})")

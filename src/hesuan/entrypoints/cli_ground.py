@@ -18,6 +18,8 @@ from typing import Annotated, Any
 
 import typer
 
+from hesuan.domain.errors import InvalidInput
+from hesuan.domain.instants import check_instant
 from hesuan.domain.regions import Level
 from hesuan.domain.zones import ZoneKind, ZoneRules, default_rules
 from hesuan.services.zones import ZoneInput, ZonePart, parse_area, zone_view
@@ -41,7 +43,10 @@ def _time(value: str | None, option: str) -> datetime | None:
     except ValueError:
         raise typer.BadParameter(f"{option} must be an ISO 8601 time with a timezone, e.g. "
                                  "2022-09-05T00:00:00+08:00") from None
-    return t.replace(tzinfo=UTC) if t.tzinfo is None else t
+    try:
+        return check_instant(t.replace(tzinfo=UTC) if t.tzinfo is None else t, option)
+    except InvalidInput as exc:
+        raise typer.BadParameter(exc.message) from None
 
 
 def _read_json(path: Path) -> Any:

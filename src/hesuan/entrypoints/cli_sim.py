@@ -27,6 +27,9 @@ city_app = typer.Typer(help="The synthetic city.", no_args_is_help=True)
 
 
 def _parse_time(value: str | None, option: str) -> datetime | None:
+    from hesuan.domain.errors import InvalidInput
+    from hesuan.domain.instants import check_instant
+
     if value is None:
         return None
     try:
@@ -34,7 +37,11 @@ def _parse_time(value: str | None, option: str) -> datetime | None:
     except ValueError:
         raise typer.BadParameter(f"{option} must be an ISO 8601 time, e.g. "
                                  f"2022-08-29T00:00:00+08:00") from None
-    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+    try:
+        t = check_instant(t.replace(tzinfo=UTC) if t.tzinfo is None else t, option)
+    except InvalidInput as exc:
+        raise typer.BadParameter(exc.message) from None
+    return t.astimezone(UTC)
 
 
 def _fresh_database(settings: Any) -> None:

@@ -233,10 +233,10 @@ class RosterService:
         assert ws is not None
         ws.title = "coverage 应检尽检"
         bold = Font(bold=True)
-        ws.append(["as of", str(cov["as_of"]), "since", str(cov["since"]),
-                   "source", cov.get("source")])
-        ws.append(["level", "code", "name", "due 应检", "sampled 已检", "exempt 免检",
-                   "outstanding 未检", "coverage 覆盖率"])
+        _append_row(ws, ["as of", str(cov["as_of"]), "since", str(cov["since"]),
+                         "source", cov.get("source")])
+        _append_row(ws, ["level", "code", "name", "due 应检", "sampled 已检", "exempt 免检",
+                         "outstanding 未检", "coverage 覆盖率"])
         for c in ws[2]:
             c.font = bold
         rows = [("city" if cov["region"] is None else "area", cov["total"])]
@@ -244,29 +244,41 @@ class RosterService:
             rows += [(key[:-1] if key != "communities" else "community", r)
                      for r in cov[key]]
         for level, r in rows:
-            ws.append([level, r["code"], r["name"], r["due"], r["sampled"], r["exempt"],
-                       r["outstanding"], r["coverage"]])
+            _append_row(ws, [level, r["code"], r["name"], r["due"], r["sampled"],
+                             r["exempt"], r["outstanding"], r["coverage"]])
         for col, width in zip("ABCDEFGH", (10, 17, 28, 10, 10, 10, 12, 12), strict=True):
             ws.column_dimensions[col].width = width
         prefix = _scope(actor, region)
         if len(prefix) >= 12:
             lst = self.people(actor, region=prefix, which="outstanding", limit=list_limit)
             wl = wb.create_sheet("outstanding 未检名单")
-            wl.append(["grid 网格", "address 地址", "household 户", "name 姓名", "phone 电话",
-                       "last sampled 上次采样", "status 状态", "last outcome 上次结果",
-                       "outcome 本次结果"])
+            _append_row(wl, ["grid 网格", "address 地址", "household 户", "name 姓名",
+                             "phone 电话", "last sampled 上次采样", "status 状态",
+                             "last outcome 上次结果", "outcome 本次结果"])
             for c in wl[1]:
                 c.font = bold
             for p in lst["people"]:
-                wl.append([p["grid_code"], p["address"], p["household_id"], p["name"],
-                           p["phone"], str(p["last_sampled_at"] or ""), p["colour"],
-                           p["outcome"] or "", ""])
+                _append_row(wl, [p["grid_code"], p["address"], p["household_id"], p["name"],
+                                 p["phone"], str(p["last_sampled_at"] or ""), p["colour"],
+                                 p["outcome"] or "", ""])
             for col, width in zip("ABCDEFGHI", (17, 20, 18, 10, 14, 26, 8, 16, 16),
                                   strict=True):
                 wl.column_dimensions[col].width = width
         buf = io.BytesIO()
         wb.save(buf)
         return buf.getvalue()
+
+
+def _append_row(sheet: Any, values: list[Any]) -> None:
+    """One row of a worksheet, every text cell written as text: a name, address or household
+    typed as ``=HYPERLINK(...)`` (or starting with + - @) stays the characters typed, never a
+    live formula (openpyxl reads a leading = as a formula; data type "s" and Excel's quote
+    prefix keep it a string, also when the cell is edited)."""
+    sheet.append(values)
+    for cell in sheet[sheet.max_row]:
+        if isinstance(cell.value, str):
+            cell.data_type = "s"
+            cell.quotePrefix = True
 
 
 def _person(p: RosterPerson, phone: str | None, since: datetime,

@@ -34,6 +34,7 @@ from hesuan.domain.errors import (
     PermissionDenied,
     RuleViolation,
 )
+from hesuan.domain.instants import check_instant
 from hesuan.domain.zones import (
     Area,
     ZoneKind,
@@ -584,7 +585,7 @@ def _zone_input(props: dict[str, Any], geometry: Any) -> ZoneInput:
         if t.tzinfo is None:
             raise InvalidInput(f"properties.{key} must carry a timezone", code="naive_time",
                                field=key)
-        return t
+        return check_instant(t, key)
 
     return ZoneInput(name=str(props.get("name") or ""), kind=kind,
                      areas=[parse_area(a) for a in areas],

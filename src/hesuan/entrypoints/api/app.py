@@ -38,6 +38,7 @@ from hesuan.domain.errors import (
 from hesuan.domain.people import IdKind
 from hesuan.entrypoints.actions import acts
 from hesuan.entrypoints.api import schemas as s
+from hesuan.entrypoints.api.bad_input import RequireJson, validation_error
 from hesuan.entrypoints.api.deps import Me, current_principal
 from hesuan.entrypoints.api.ground_routes import router as ground_router
 from hesuan.entrypoints.api.pass_routes import router as pass_router
@@ -158,11 +159,14 @@ def create_app(platform: Platform) -> FastAPI:
                   openapi_url="/openapi.json" if docs else None,
                   telemetry={"tracing": on, "metrics": on, "logs": on, "operation_spans": on})
     app.add_middleware(RefuseNul)
+    app.add_middleware(RequireJson, routes=lambda: app.routes)
     if not on:
         # outermost of ours: the usual scan skips the framework (station_path.py); FastAPI's
         # telemetry, when on, sees every request, so then it goes the usual way
         app.add_middleware(StationFastPath, platform=platform)
     app.state.platform = platform
+
+    app.add_exception_handler(RequestValidationError, validation_error)
 
     @app.exception_handler(HesuanError)
     def _hesuan_error(_: Request, exc: HesuanError) -> JSONResponse:

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query
 from fastapi.responses import Response
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
 from hesuan.domain.access import Action
 from hesuan.domain.errors import NotFound
@@ -24,7 +24,7 @@ from hesuan.domain.shifts import StaffRole, TeamKind
 from hesuan.domain.zones import Movement, SamplingMode, ZoneKind, ZoneRules, default_rules
 from hesuan.entrypoints.actions import acts
 from hesuan.entrypoints.api.deps import Me, PlatformDep
-from hesuan.entrypoints.api.schemas import Strict
+from hesuan.entrypoints.api.schemas import Instant, Strict
 from hesuan.services.fence import CheckpointKind, ScanInput
 from hesuan.services.lanes import LaneEvent
 from hesuan.services.zones import ZoneInput, ZonePart, parse_area, zone_view
@@ -64,8 +64,8 @@ class ZoneIn(Strict):
     areas: list[AreaText] = Field(default_factory=list, max_length=5000)
     polygon: dict[str, Any] | None = Field(default=None,
                                            description="GeoJSON Polygon or MultiPolygon")
-    starts_at: AwareDatetime | None = None
-    planned_end: AwareDatetime | None = None
+    starts_at: Instant | None = None
+    planned_end: Instant | None = None
     rules: RulesIn | None = None
     note: Note = None
 
@@ -92,7 +92,7 @@ class LiftIn(Strict):
 
 
 class ExtendIn(Strict):
-    planned_end: AwareDatetime | None
+    planned_end: Instant | None
 
 
 @router.post("/zones", tags=["zones"], status_code=201, openapi_extra=acts(Action.CHANGE_ZONES))
@@ -251,7 +251,7 @@ class ScanIn(Strict):
     event_id: str = Field(min_length=1, max_length=36)
     place_kind: PlaceKind
     place_id: Id
-    at: AwareDatetime
+    at: Instant
     code: str | None = Field(default=None, max_length=200, description="sampling code token")
     pass_: str | None = Field(default=None, alias="pass", max_length=4096,
                               description="status pass text, SP1:…")
@@ -314,7 +314,7 @@ class LaneEventIn(Strict):
     kind: Literal["register", "swab", "open_tube", "sample", "seal_tube", "box_tube",
                   "seal_box"]
     site_id: Id
-    at: AwareDatetime
+    at: Instant
     barcode: str | None = Field(default=None, max_length=40)
     code: str | None = Field(default=None, max_length=200)
     window: int | None = Field(default=None, ge=1, le=50)
@@ -379,7 +379,7 @@ def team_route(me: Me, platform: PlatformDep, site_id: str) -> dict[str, Any]:
 class VisitIn(Strict):
     event_id: str = Field(min_length=1, max_length=36)
     barcode: str = Field(min_length=1, max_length=40)
-    at: AwareDatetime
+    at: Instant
     person_ids: list[Id] | None = Field(default=None, max_length=20)
     single_barcodes: dict[Id, Annotated[str, Field(max_length=40)]] = Field(
         default_factory=dict, max_length=20)
@@ -424,12 +424,12 @@ class ShiftStartIn(Strict):
     place_kind: PlaceKindLit = "site"
     place_id: Id
     window: int | None = Field(default=None, ge=1, le=50)
-    at: AwareDatetime | None = None
+    at: Instant | None = None
 
 
 class ShiftEndIn(Strict):
     staff_id: Id
-    at: AwareDatetime | None = None
+    at: Instant | None = None
 
 
 @router.post("/teams", tags=["staff"], status_code=201, openapi_extra=acts(Action.MANAGE_TEAMS))

@@ -18,6 +18,7 @@ from pydantic import (
 )
 
 from hesuan.domain.access import Role
+from hesuan.domain.instants import EARLIEST, LATEST
 from hesuan.domain.people import IdKind
 from hesuan.domain.regions import Level
 from hesuan.domain.sampling import SiteKind
@@ -31,6 +32,7 @@ __all__ = [
     "EventOutcomeOut",
     "HandoverIn",
     "HandoverOut",
+    "Instant",
     "LabIn",
     "NoNul",
     "PersonIn",
@@ -57,6 +59,10 @@ __all__ = [
 ]
 
 Barcode = Field(min_length=1, max_length=40, description="13-digit tube barcode, Luhn check")
+
+#: An aware time inside the platform's life (``hesuan.domain.instants``: 2020-01-01 to
+#: 2100-01-01 UTC), checked inside pydantic's core; outside it is a 422 naming the field.
+Instant = Annotated[AwareDatetime, Field(ge=EARLIEST, lt=LATEST)]
 
 
 def _no_nul(value: Any) -> Any:
@@ -203,7 +209,7 @@ class StationEventIn(BaseModel):
                             description="client-made UUID; time-ordered (UUIDv7) preferred")
     kind: Literal["open_tube", "sample", "seal_tube", "box_tube", "seal_box"]
     site_id: NoNul = Field(min_length=1, max_length=32)
-    at: AwareDatetime = Field(description="the station's clock when the event happened")
+    at: Instant = Field(description="the station's clock when the event happened")
     barcode: NoNul | None = Field(default=None, max_length=40)
     mode: int | None = Field(default=None, ge=0, le=100)
     code: NoNul | None = Field(default=None, max_length=200, description="sampling-code token")
@@ -234,7 +240,7 @@ class StationBatchOut(BaseModel):
 
 class HandoverIn(Strict):
     event_id: str = Field(min_length=1, max_length=36)
-    at: AwareDatetime
+    at: Instant
 
 
 class HandoverOut(BaseModel):
@@ -245,7 +251,7 @@ class HandoverOut(BaseModel):
 class ReceiveIn(Strict):
     event_id: str = Field(min_length=1, max_length=36)
     lab_id: str = Field(min_length=1, max_length=32)
-    at: AwareDatetime
+    at: Instant
     tube_barcodes: list[str] | None = Field(default=None, max_length=1000)
     counted: int | None = Field(default=None, ge=0, le=1000)
 

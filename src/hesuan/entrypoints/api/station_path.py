@@ -4,8 +4,9 @@ Every scan of every window in the city is one ``POST /scans``, so the cost the f
 to each request (middleware, routing, the request and response objects: 41 µs in process here,
 more than validating the event) is paid thousands of times a second. ``StationFastPath`` is an
 ASGI middleware that answers the ordinary case itself: a bearer token whose principal is in the
-token cache, a sampler's or site lead's role, a body that validates, no query string. It
-validates the body, hands the event to the same service call, and writes the same answer bytes.
+token cache, a sampler's or site lead's role, a body declared JSON that validates, no query
+string. It validates the body, hands the event to the same service call, and writes the same
+answer bytes.
 
 Anything else — no token, a token not yet in the cache, another role, a body that does not
 validate, a failure of the service call — goes to the full application, with the body it has
@@ -30,6 +31,7 @@ from hesuan.bootstrap import Platform
 from hesuan.domain.access import Principal, Role
 from hesuan.domain.errors import HesuanError
 from hesuan.entrypoints.api import schemas as s
+from hesuan.entrypoints.api.bad_input import is_json
 from hesuan.services.sampling import EventKind, EventOutcome, StationEvent
 
 __all__ = ["OUTCOME", "StationFastPath", "to_event"]
@@ -42,6 +44,13 @@ _JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
 _KINDS = {k.value: k for k in EventKind}
+
+
+def _declares_json(scope: Scope) -> bool:
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            return is_json(value.decode("latin-1"))
+    return False
 
 
 def to_event(e: s.StationEventIn) -> StationEvent:
@@ -62,7 +71,7 @@ class StationFastPath:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (scope["type"] != "http" or scope["path"] != "/scans" or scope["method"] != "POST"
-                or scope["query_string"] or scope.get("root_path")):
+                or scope["query_string"] or scope.get("root_path") or not _declares_json(scope)):
             await self.app(scope, receive, send)
             return
         body = bytearray()

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from hesuan.domain.access import Action, Role
 from hesuan.domain.cadence import OverdueAction, Policy, ScopeKind
@@ -20,6 +20,7 @@ from hesuan.domain.errors import NotFound
 from hesuan.domain.status import Colour
 from hesuan.entrypoints.actions import acts
 from hesuan.entrypoints.api.deps import Me, PlatformDep
+from hesuan.entrypoints.api.schemas import Instant
 from hesuan.services.explain import explain
 from hesuan.services.status import PolicyInput
 
@@ -39,8 +40,8 @@ class PolicyIn(_In):
     grace_hours: float = Field(default=24, ge=0, le=168)
     reminder_lead_hours: float = Field(default=12, ge=0, le=720)
     overdue_action: OverdueAction = OverdueAction.YELLOW
-    valid_from: AwareDatetime | None = None
-    valid_to: AwareDatetime | None = None
+    valid_from: Instant | None = None
+    valid_to: Instant | None = None
     name: str = Field(default="", max_length=100)
     id: str | None = Field(default=None, max_length=32, description="new version of this policy")
 
@@ -70,7 +71,7 @@ def _policy_out(p: Policy) -> PolicyOut:
 
 class ExemptionIn(_In):
     reason: Literal["infant", "bedridden", "away", "in_hospital", "other"]
-    until: AwareDatetime
+    until: Instant
     note: str | None = Field(default=None, max_length=200)
 
 
@@ -78,7 +79,7 @@ class OverrideIn(_In):
     colour: Colour
     reason: str = Field(min_length=1, max_length=200)
     legal_basis: str = Field(min_length=1, max_length=200)
-    expires_at: AwareDatetime
+    expires_at: Instant
 
 
 class ArrivalIn(_In):
@@ -86,7 +87,7 @@ class ArrivalIn(_In):
     checkpoint_site_id: str = Field(min_length=1, max_length=32)
     origin_region: str = Field(min_length=2, max_length=6)
     origin_risk: Literal["low", "medium", "high"]
-    arrived_at: AwareDatetime
+    arrived_at: Instant
 
 
 class RuleChangeIn(_In):
