@@ -8,6 +8,7 @@ Time is the injected clock's: the limits are counted, never waited for."""
 from __future__ import annotations
 
 import logging
+import re
 from collections import Counter
 from datetime import timedelta
 from typing import Any
@@ -82,6 +83,27 @@ def test_200_wrong_passwords_are_not_all_answered_at_full_speed(
     assert WRONG not in repr(failed) and DEMO_PASSWORD not in repr(failed)
     assert "sign-in" in caplog.text and "locked" in caplog.text
     assert WRONG not in caplog.text and DEMO_PASSWORD not in caplog.text
+
+
+def test_the_web_sign_in_is_limited_too(api: Api) -> None:
+    client = TestClient(api.client.app, base_url="https://testserver")  # secure cookies
+
+    def web_login(password: str) -> Any:
+        page = client.get("/web/login")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert csrf is not None
+        return client.post("/web/login", data={"username": "grid", "password": password,
+                                                    "csrf": csrf.group(1)},
+                               follow_redirects=False)
+
+    codes = []
+    for _ in range(12):
+        codes.append(web_login(WRONG).status_code)
+        api.clock.advance(timedelta(seconds=20))  # past each wait: the 10th failure locks
+    assert codes == [401] * 10 + [429] * 2, codes
+    r = web_login(DEMO_PASSWORD)
+    assert r.status_code == 429 and int(r.headers["Retry-After"]) > 60
+    assert "登录失败次数过多" in r.text or "Too many failed sign-ins" in r.text
 
 
 def test_a_success_clears_the_accounts_failures(api: Api) -> None:
