@@ -80,8 +80,9 @@ def test_door_to_door_household_pool(platform: Platform, city: ExampleCity) -> N
     assert [m["single_tube"] for m in household["members"]].count(True) == 1
     now = platform.deps.clock.now()
     ev = str(uuid.uuid4())
+    scans = [platform.deps.codes.sign(m["person_id"]) for m in household["members"]]
     out = platform.teams.visit_household(sampler, team, ev, household["household_id"],
-                                         make_tube_barcode(880001), now)
+                                         make_tube_barcode(880001), now, scanned=scans)
     assert out["sampled"] == 3 and not out["rejected"], out
     assert [x["reason"] for x in out["skipped"]] == ["single_tube_required"]
     tube = q(platform, "SELECT capacity, count, status FROM tubes WHERE barcode = :b",
@@ -89,7 +90,7 @@ def test_door_to_door_household_pool(platform: Platform, city: ExampleCity) -> N
     assert tube == (5, 3, "sealed")
     # replaying the visit is a no-op
     again = platform.teams.visit_household(sampler, team, ev, household["household_id"],
-                                           make_tube_barcode(880001), now)
+                                           make_tube_barcode(880001), now, scanned=scans)
     assert again["duplicate"]
     route2 = platform.teams.route(sampler, team)
     assert route2["people_to_sample"] == route["people_to_sample"] - 3
@@ -97,7 +98,8 @@ def test_door_to_door_household_pool(platform: Platform, city: ExampleCity) -> N
     single = out["skipped"][0]["person_id"]
     out = platform.teams.visit_household(
         sampler, team, str(uuid.uuid4()), "HH-TEST-0001", make_tube_barcode(880003),
-        now, person_ids=[single], single_barcodes={single: make_tube_barcode(880004)})
+        now, scanned=[platform.deps.codes.sign(single)],
+        single_barcodes={single: make_tube_barcode(880004)})
     assert out["single"] == 1 and out["sampled"] == 1, out
     assert q(platform, "SELECT capacity, priority FROM tubes WHERE barcode = :b",
              b=make_tube_barcode(880004))[0] == (1, True)

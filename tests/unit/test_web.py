@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import pytest
 from babel.messages.pofile import read_po
 
+from hesuan.domain.access import Principal, Role
 from hesuan.domain.errors import HesuanError
 from hesuan.domain.sampling import make_box_code, make_tube_barcode
 from hesuan.entrypoints.web.i18n import locale_dir, translations
@@ -44,6 +45,9 @@ def test_a_scan_means_what_its_shape_says() -> None:
     assert ev is not None and ev.kind is EventKind.SEAL_BOX and s.box == ""
 
 
+OFFICER_A = Principal("u-a", "a", Role.HEALTH_OFFICER, "140106")
+
+
 def test_snapshots_serve_the_last_value_and_refresh_in_the_background() -> None:
     snaps = Snapshots(min_interval=0.05)
     calls: list[int] = []
@@ -55,13 +59,23 @@ def test_snapshots_serve_the_last_value_and_refresh_in_the_background() -> None:
             refreshed.set()
         return len(calls)
 
-    assert snaps.get("k", compute) == 1
-    assert snaps.get("k", compute) == 1  # fresh: no recomputation
+    assert snaps.get(OFFICER_A, "k", compute) == 1
+    assert snaps.get(OFFICER_A, "k", compute) == 1  # fresh: no recomputation
     time.sleep(0.06)
-    assert snaps.get("k", compute) == 1  # stale: served at once, refreshed behind
+    assert snaps.get(OFFICER_A, "k", compute) == 1  # stale: served at once, refreshed behind
     assert refreshed.wait(2)
     time.sleep(0.01)
-    assert snaps.get("k", compute) == 2
+    assert snaps.get(OFFICER_A, "k", compute) == 2
+
+
+def test_a_snapshot_is_served_only_within_the_scope_it_was_computed_for() -> None:
+    snaps = Snapshots()
+    city = Principal("u-c", "city", Role.HEALTH_OFFICER, "1401")
+    assert snaps.get(city, "roster-coverage:140105", lambda: "140105's numbers") == (
+        "140105's numbers")
+    # another district's officer asking for the same page is computed (and so authorised)
+    # for their own scope, never handed the city officer's snapshot
+    assert snaps.get(OFFICER_A, "roster-coverage:140105", lambda: "refused") == "refused"
 
 
 @pytest.mark.parametrize("locale", ["zh_CN", "en"])

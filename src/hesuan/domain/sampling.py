@@ -57,6 +57,11 @@ class SiteKind(enum.StrEnum):
     def single_tubes_only(self) -> bool:
         return self is SiteKind.FIRST_LANDING
 
+    @property
+    def is_arrival_checkpoint(self) -> bool:
+        """Arrivals (落地) are registered only where travellers land."""
+        return self is SiteKind.FIRST_LANDING
+
 
 class TubeStatus(enum.StrEnum):
     OPEN = "open"

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from hesuan.domain import sign_in
-from hesuan.domain.access import Principal, Role, require
+from hesuan.domain.access import Action, Principal, Role, Target, authorize
 from hesuan.domain.errors import Conflict, InvalidInput, NotAuthenticated, TooManyAttempts
 from hesuan.services.context import Deps
 
@@ -53,7 +53,7 @@ class AuthService:
 
     def create_user(self, actor: Principal, username: str, password: str, role: Role,
                     scope: str | None = None) -> str:
-        require(actor, Role.ADMIN, action="create users")
+        authorize(actor, Action.CREATE_USER, Target(region=scope or ""))
         if len(password) < 8:
             raise InvalidInput("password must be at least 8 characters", code="weak_password",
                                field="password")

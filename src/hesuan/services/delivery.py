@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from hesuan.domain.access import Principal, Role, require
+from hesuan.domain.access import Action, Principal, Target, authorize
 from hesuan.domain.errors import InvalidInput, NotFound, RuleViolation
 from hesuan.domain.sampling import check_box_code, check_tube_barcode
 from hesuan.services.context import Deps
@@ -32,6 +32,9 @@ class Receipt:
     extra: list[str]
     discrepancy: bool
     duplicate: bool = False
+    #: received with no courier's hand-over on record: the box's chain of custody is broken,
+    #: and an alert (``custody_break``) is raised for the health officers
+    custody_break: bool = False
 
 
 class DeliveryService:
@@ -40,7 +43,6 @@ class DeliveryService:
 
     def hand_over(self, actor: Principal, event_id: str, box_code: str, at: datetime) -> bool:
         """Courier scans a sealed box out of its site. Returns False for a replayed event."""
-        require(actor, Role.COURIER, action="collect boxes")
         code = check_box_code(box_code)
         now = self._d.clock.now()
         with self._d.uow() as uow:
@@ -49,6 +51,8 @@ class DeliveryService:
             box = uow.box_by_code(code)
             if box is None:
                 raise NotFound("box_code: no such box", code="unknown_box", field="box_code")
+            authorize(actor, Action.HAND_OVER_BOX, Target(site=box["site_id"]),
+                      field="box_code")
             if box["status"] != "sealed":
                 raise RuleViolation(f"box_code: a box can be collected only once sealed and not "
                                     f"yet collected (it is {box['status']})",
@@ -66,7 +70,7 @@ class DeliveryService:
                 at: datetime, tube_barcodes: Sequence[str] | None = None,
                 counted: int | None = None) -> Receipt:
         """Lab scans a box in and reconciles its tubes against what was packed."""
-        require(actor, Role.LAB, scope=lab_id, action="receive boxes for this lab")
+        authorize(actor, Action.RECEIVE_BOX, Target(lab=lab_id), field="lab_id")
         code = check_box_code(box_code)
         if tube_barcodes is None and counted is None:
             raise InvalidInput("give tube_barcodes (scanned) or counted (number of tubes)",
@@ -97,6 +101,15 @@ class DeliveryService:
                 missing, extra, count = [], [], counted
                 received_ids = list(packed.values())
             discrepancy = bool(missing or extra or count != len(packed))
+            # a box no courier handed over is still received, never turned away with its
+            # samples, but the break in its chain of custody is raised for follow-up
+            custody_break = box["status"] == "sealed"
+            if custody_break:
+                uow.add_alert({"id": self._d.new_id(), "kind": "custody_break",
+                               "subject_id": box["id"], "raised_at": now,
+                               "detail": {"box_code": code, "site_id": box["site_id"],
+                                          "lab_id": lab_id, "received_at": at.isoformat(),
+                                          "received_by": actor.username}})
             values: dict[str, Any] = {
                 "status": "received", "lab_id": lab_id, "received_at": at,
                 "received_count": count, "missing": missing, "extra": extra,
@@ -109,12 +122,14 @@ class DeliveryService:
                               "client_at": at, "received_at": now})
             uow.audit(now, actor.username, "box.receive", f"box:{code}",
                       {"expected": len(packed), "received": count, "missing": len(missing),
-                       "extra": len(extra)})
+                       "extra": len(extra), "custody_break": custody_break})
             uow.commit()
-        return Receipt(code, len(packed), count, missing, extra, discrepancy)
+        return Receipt(code, len(packed), count, missing, extra, discrepancy,
+                       custody_break=custody_break)
 
 
 def _receipt(box: dict[str, Any], duplicate: bool) -> Receipt:
     return Receipt(box["code"], box["tube_count"] or 0, box["received_count"] or 0,
                    list(box["missing"] or []), list(box["extra"] or []),
-                   bool(box["discrepancy"]), duplicate)
+                   bool(box["discrepancy"]), duplicate,
+                   custody_break=box["handed_over_at"] is None)

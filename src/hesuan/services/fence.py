@@ -24,13 +24,12 @@ from dataclasses import field as dc_field
 from datetime import datetime, timedelta
 from typing import Any
 
-from hesuan.domain.access import Principal, Role, require
+from hesuan.domain.access import Action, Principal, Target, authorize, region_prefix
 from hesuan.domain.errors import (
     Conflict,
     HesuanError,
     InvalidInput,
     NotFound,
-    PermissionDenied,
     RuleViolation,
 )
 from hesuan.domain.fence import (
@@ -97,7 +96,8 @@ class FenceService:
                        lng: float | None = None) -> str:
         """Register a checkpoint (交通卡口 / 小区卡口); devices scan as the VENUE role with the
         checkpoint's id as their scope."""
-        require(actor, Role.HEALTH_OFFICER, scope=region_code, action="register checkpoints")
+        authorize(actor, Action.REGISTER_CHECKPOINT, Target(region=region_code),
+                  field="region_code")
         code = code.strip().upper()
         if not _CODE.match(code):
             raise InvalidInput("code must be 4-20 letters, digits or dashes", code="bad_code",
@@ -131,7 +131,6 @@ class FenceService:
     def scan(self, actor: Principal, scans: Sequence[ScanInput]) -> list[ScanOutcome]:
         """Record scans and raise the alerts they call for. Per-scan outcomes; a rejected scan
         never blocks the rest."""
-        require(actor, Role.VENUE, Role.HEALTH_OFFICER, action="record venue/checkpoint scans")
         if len(scans) > self._d.limits.batch_max:
             raise InvalidInput(f"scans: a batch holds at most {self._d.limits.batch_max}",
                                code="batch_too_large", field="scans")
@@ -238,12 +237,9 @@ class FenceService:
         if place is None:
             raise NotFound(f"place_id: no such {s.place_kind}", code="unknown_place",
                            field="place_id")
-        if actor.role is Role.VENUE and actor.scope != s.place_id:
-            raise PermissionDenied("place_id: a device scans only at its own place",
-                                   code="wrong_scope", field="place_id")
-        if actor.role is Role.HEALTH_OFFICER and not actor.covers_region(place.region_code):
-            raise PermissionDenied("place_id: the place is outside your region",
-                                   code="wrong_scope", field="place_id")
+        # a device scans as its place (venue or checkpoint); an officer within their region
+        authorize(actor, Action.RECORD_PLACE_SCANS,
+                  Target(region=place.region_code, venue=s.place_id), field="place_id")
         if s.at.tzinfo is None:
             raise InvalidInput("at must carry a timezone", code="naive_time", field="at")
         if s.at > now + _MAX_AHEAD or s.at < now - _MAX_AGE:
@@ -259,30 +255,27 @@ class FenceService:
     def alerts(self, actor: Principal, *, statuses: Sequence[str] = ("open", "acknowledged"),
                region: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
         """A grid worker's alerts (their grid), or an officer's (their region)."""
-        require(actor, Role.GRID_WORKER, Role.HEALTH_OFFICER, action="see fence alerts")
+        authorize(actor, Action.READ_FENCE_ALERTS)
         for st in statuses:
             if st not in {a.value for a in AlertStatus}:
                 raise InvalidInput("status must be open, acknowledged or closed",
                                    code="bad_status", field="status")
         with self._d.uow(readonly=True) as uow:
-            if actor.role is Role.GRID_WORKER:
-                return uow.fence_alerts("", actor.scope or "-", statuses, limit)
-            own = "" if actor.role is Role.ADMIN else (actor.scope or "")
-            prefix = region or own
-            if not prefix.startswith(own):
-                raise PermissionDenied("region is outside your region", code="wrong_scope",
-                                       field="region")
+            own = region_prefix(actor)
+            prefix = own if own.startswith(region or "") else (region or "")
+            authorize(actor, Action.READ_FENCE_ALERTS, Target(region=prefix), field="region")
             return uow.fence_alerts(prefix, None, statuses, limit)
 
     def _mine(self, uow: UnitOfWork, actor: Principal, alert_id: str) -> dict[str, Any]:
         a = uow.fence_alert(alert_id)
-        if a is None or not (actor.role is Role.ADMIN or actor.covers_region(a["grid_code"])):
-            raise NotFound("no such alert in your area", code="unknown_alert",
-                           field="alert_id")
+        hidden = NotFound("no such alert in your area", code="unknown_alert", field="alert_id")
+        if a is None:
+            raise hidden
+        authorize(actor, Action.HANDLE_FENCE_ALERT, Target(region=a["grid_code"]),
+                  hidden=hidden)
         return a
 
     def acknowledge(self, actor: Principal, alert_id: str, note: str | None = None) -> None:
-        require(actor, Role.GRID_WORKER, Role.HEALTH_OFFICER, action="acknowledge alerts")
         now = self._d.clock.now()
         with self._d.uow() as uow:
             a = self._mine(uow, actor, alert_id)
@@ -298,7 +291,6 @@ class FenceService:
 
     def close(self, actor: Principal, alert_id: str, outcome: AlertOutcome,
               note: str | None = None) -> None:
-        require(actor, Role.GRID_WORKER, Role.HEALTH_OFFICER, action="close alerts")
         if note is not None and len(note) > 200:
             raise InvalidInput("note must be at most 200 characters", code="bad_note",
                                field="note")
@@ -320,7 +312,7 @@ class FenceService:
 
     def purge(self, actor: Principal) -> int:
         """Forget scans older than the venue retention (the only location data kept)."""
-        require(actor, Role.ADMIN, action="purge scans")
+        authorize(actor, Action.PURGE_SCANS)
         now = self._d.clock.now()
         with self._d.uow() as uow:
             n = uow.purge_scans(now - self._retention)

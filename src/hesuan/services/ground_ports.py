@@ -205,6 +205,8 @@ class GroundStore(Protocol):
     def route(self, assignment_ids: Sequence[str], since: datetime) -> list[dict[str, Any]]:
         """One row per person of the assignments: household, grid, address, sampled since."""
     def household_members(self, household_id: str) -> list[dict[str, Any]]: ...
+    def on_route(self, assignment_ids: Sequence[str], person_ids: Sequence[str]) -> set[str]:
+        """Those of ``person_ids`` whom the assignments reach (listed, or in their zone)."""
 
     # -- site lanes ------------------------------------------------------------------------
     def lane_pending(self, site_id: str, person_ids: Iterable[str] | None = None,

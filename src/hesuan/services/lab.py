@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from hesuan.domain.access import Principal, Role, require
+from hesuan.domain.access import Action, Principal, Target, authorize
 from hesuan.domain.errors import HesuanError, InvalidInput, NotFound
 from hesuan.domain.results import CT_TARGETS, Result, check_ct
 from hesuan.domain.sampling import check_tube_barcode
@@ -48,7 +48,7 @@ class LabService:
 
     def record(self, actor: Principal, lab_id: str,
                items: Sequence[ResultInput]) -> list[ResultOutcome]:
-        require(actor, Role.LAB, scope=lab_id, action="record results for this lab")
+        authorize(actor, Action.RECORD_RESULTS, Target(lab=lab_id), field="lab_id")
         now = self._d.clock.now()
         parsed: list[tuple[int, str, Result, dict[str, float] | None, str | None]] = []
         outcomes: list[ResultOutcome | None] = [None] * len(items)

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from hesuan.domain.access import Principal, Role
+from hesuan.domain.access import Action, Principal, Target, allows
 from hesuan.domain.errors import HesuanError, InvalidInput, NotFound, RuleViolation
 from hesuan.domain.lanes import RATE_WINDOW, site_load
 from hesuan.domain.people import parse_groups
@@ -283,7 +283,7 @@ def _check(actor: Principal, e: LaneEvent, sites: dict[str, Any], now: datetime)
                            field="event_id") from None
     if e.site_id not in sites:
         raise NotFound("site_id: no such site", code="unknown_site", field="site_id")
-    if actor.role is not Role.ADMIN and actor.scope != e.site_id:
+    if not allows(actor, Action.RECORD_STATION_EVENTS, Target(site=e.site_id)):
         raise RuleViolation("site_id: you may only record events at your own site",
                             code="wrong_site", field="site_id")
     if e.at.tzinfo is None:

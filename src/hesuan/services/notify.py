@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from hesuan.domain.access import Principal, Role, require
+from hesuan.domain.access import Action, Principal, authorize, region_prefix
 from hesuan.domain.people import is_mobile
 from hesuan.services.context import Deps
 from hesuan.services.ports import Sender
@@ -100,7 +100,7 @@ class OutboxService:
         self._rate = rate
 
     def deliver(self, actor: Principal, limit: int = 500) -> DeliveryReport:
-        require(actor, Role.ADMIN, action="deliver notifications")
+        authorize(actor, Action.DELIVER_NOTIFICATIONS)
         now = self._d.clock.now()
         with self._d.uow(readonly=True) as uow:
             batch = uow.pending_outbox(now, limit)
@@ -152,7 +152,7 @@ class AlertService:
         self._d = deps
 
     def check(self, actor: Principal) -> int:
-        require(actor, Role.ADMIN, Role.HEALTH_OFFICER, action="check for late stages")
+        authorize(actor, Action.CHECK_ALERTS)
         now = self._d.clock.now()
         with self._d.uow() as uow:
             raised = uow.raise_alerts(now, _ms(self._d.limits.transport),
@@ -164,9 +164,9 @@ class AlertService:
 
     def list(self, actor: Principal, open_only: bool = True,
              limit: int = 200) -> list[dict[str, Any]]:
-        require(actor, Role.HEALTH_OFFICER, action="see alerts")
+        authorize(actor, Action.READ_ALERTS)
         with self._d.uow(readonly=True) as uow:
-            return uow.alerts(open_only, limit)
+            return uow.alerts(open_only, limit, region_prefix(actor))
 
 
 def _ms(d: timedelta) -> int:

@@ -20,14 +20,8 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from hesuan.domain.access import Principal, Role, require
-from hesuan.domain.errors import (
-    Conflict,
-    InvalidInput,
-    NotFound,
-    PermissionDenied,
-    TooManyAttempts,
-)
+from hesuan.domain.access import Action, Principal, authorize
+from hesuan.domain.errors import Conflict, InvalidInput, NotFound, TooManyAttempts
 from hesuan.domain.passes import (
     MAX_PASS_TTL,
     ROTATION_INTERVAL,
@@ -39,7 +33,8 @@ from hesuan.domain.passes import (
     pass_id_hash,
 )
 from hesuan.services.context import Deps
-from hesuan.services.ports import IssuedPass, PassKeys, PersonRow, StatusSource
+from hesuan.services.ports import IssuedPass, PassKeys, StatusSource
+from hesuan.services.targets import no_such_person, person_target
 
 __all__ = ["IssuedPassView", "PassService"]
 
@@ -73,19 +68,6 @@ class PassService:
 
     # -- issuing ---------------------------------------------------------------------------
 
-    def _authorise(self, actor: Principal, row: PersonRow) -> None:
-        if actor.role is Role.RESIDENT:
-            if actor.scope != row.id:
-                raise NotFound("no such person", code="unknown_person", field="person_id")
-            return
-        if actor.role is Role.ADMIN:
-            return
-        if actor.role in (Role.HEALTH_OFFICER, Role.GRID_WORKER) and actor.covers_region(
-                row.grid_code):
-            return
-        raise PermissionDenied(f"role {actor.role} may not issue this person's pass",
-                               code="wrong_scope")
-
     def issue(self, actor: Principal, person_id: str) -> str:
         """The person's status pass, as text (``SP1:…``)."""
         return self.issue_details(actor, person_id).text
@@ -95,7 +77,7 @@ class PassService:
             row = uow.person(person_id)
         if row is None:
             raise NotFound("no such person", code="unknown_person", field="person_id")
-        self._authorise(actor, row)
+        authorize(actor, Action.ISSUE_PASS, person_target(row), hidden=no_such_person())
         for _ in range(_ISSUE_ATTEMPTS):
             read_at = self._d.clock.now()
             status = self._status.current(person_id)
@@ -190,7 +172,7 @@ class PassService:
     def rotate_key(self, actor: Principal) -> str:
         """Make a new pass-signing key current: at most one rotation per ``ROTATION_INTERVAL``
         (``TooManyAttempts`` before then). Each rotation, and each refused one, is audited."""
-        require(actor, Role.ADMIN, action="rotate the pass-signing key")
+        authorize(actor, Action.ROTATE_PASS_KEY)
         now = self._d.clock.now()
         kid = None
         if next_rotation(self._keys.last_rotation(now), now) is None:
@@ -211,7 +193,6 @@ class PassService:
 
     def revoke(self, actor: Principal, person_id: str, reason: str) -> int:
         """Revoke every live pass of a person (a health officer of their region)."""
-        require(actor, Role.HEALTH_OFFICER, action="revoke status passes")
         reason = reason.strip()
         if not reason or len(reason) > 20:
             raise InvalidInput("reason must be 1-20 characters", code="bad_reason",
@@ -221,8 +202,7 @@ class PassService:
             row = uow.person(person_id)
             if row is None:
                 raise NotFound("no such person", code="unknown_person", field="person_id")
-            if not actor.covers_region(row.grid_code):
-                raise PermissionDenied("person is outside your region", code="wrong_scope")
+            authorize(actor, Action.REVOKE_PASSES, person_target(row), field="person_id")
             n = uow.revoke_passes([person_id], now, reason, keep_red=False)
             uow.audit(now, actor.username, "pass.revoke", f"person:{person_id}",
                       {"reason": reason, "revoked": n})
@@ -232,7 +212,7 @@ class PassService:
 
     def purge(self, actor: Principal) -> int:
         """Forget passes that expired more than a day ago."""
-        require(actor, Role.ADMIN, action="purge expired passes")
+        authorize(actor, Action.PURGE_PASSES)
         now = self._d.clock.now()
         with self._d.uow() as uow:
             n = uow.purge_passes(now - MAX_PASS_TTL)

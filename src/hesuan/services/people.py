@@ -13,14 +13,16 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Final, TypeVar
 
-from hesuan.domain.access import Principal, Role, require
-from hesuan.domain.errors import (
-    HesuanError,
-    InvalidFields,
-    InvalidInput,
-    NotFound,
-    PermissionDenied,
+from hesuan.domain.access import (
+    Action,
+    Principal,
+    Role,
+    Target,
+    allows,
+    authorize,
+    region_prefix,
 )
+from hesuan.domain.errors import HesuanError, InvalidFields, InvalidInput, NotFound
 from hesuan.domain.people import (
     IdKind,
     Language,
@@ -33,7 +35,8 @@ from hesuan.domain.people import (
     split_groups,
 )
 from hesuan.services.context import Deps
-from hesuan.services.ports import NewPerson, PersonRow
+from hesuan.services.ports import NewPerson
+from hesuan.services.targets import no_such_person, person_target
 
 __all__ = [
     "ROW_PROBLEMS",
@@ -152,10 +155,7 @@ class PeopleService:
         )
 
     def register(self, actor: Principal, p: PersonInput) -> str:
-        require(actor, Role.HEALTH_OFFICER, Role.GRID_WORKER, action="register people")
-        if not actor.covers_region(p.grid_code):
-            raise PermissionDenied("grid_code is outside your region", code="wrong_scope",
-                                   field="grid_code")
+        authorize(actor, Action.REGISTER_PERSON, Target(region=p.grid_code), field="grid_code")
         now = self._d.clock.now()
         with self._d.uow() as uow:
             grid = uow.region(p.grid_code)
@@ -174,7 +174,10 @@ class PeopleService:
                     progress: Callable[[int], None] | None = None) -> ImportReport:
         """Import people streaming, ``chunk`` rows a transaction. Bad rows are reported, the rest
         stored; rows whose ID number is already known change nothing (re-import is a no-op)."""
-        require(actor, Role.ADMIN, Role.HEALTH_OFFICER, action="import people")
+        authorize(actor, Action.IMPORT_PEOPLE, Target(region=region_prefix(actor)))
+        # a row whose grid is outside the importer's region is refused like an unknown grid
+        known_grids = {g for g in known_grids
+                       if allows(actor, Action.IMPORT_PEOPLE, Target(region=g))}
         report = ImportReport()
         today = _local_date(self._d.clock.now())
         batch: list[NewPerson] = []
@@ -210,30 +213,15 @@ class PeopleService:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def _authorise_read(self, actor: Principal, row: PersonRow) -> None:
-        if actor.role is Role.RESIDENT:
-            if actor.scope != row.id:
-                raise NotFound("no such person", code="unknown_person")
-            return
-        if actor.role is Role.ADMIN:
-            return
-        if actor.role in (Role.HEALTH_OFFICER, Role.GRID_WORKER) and actor.covers_region(
-            row.grid_code
-        ):
-            return
-        raise PermissionDenied(f"role {actor.role} may not read this person's record",
-                               code="wrong_scope")
-
     def get(self, actor: Principal, person_id: str, unmask: bool = False) -> PersonView:
-        if unmask and not actor.may_unmask:
-            raise PermissionDenied(f"role {actor.role} may not see unmasked personal data",
-                                   code="may_not_unmask", field="unmask")
         now = self._d.clock.now()
         with self._d.uow() as uow:
             row = uow.person(person_id)
             if row is None:
-                raise NotFound("no such person", code="unknown_person", field="person_id")
-            self._authorise_read(actor, row)
+                raise no_such_person()
+            authorize(actor, Action.READ_PERSON, person_target(row), hidden=no_such_person())
+            if unmask:
+                authorize(actor, Action.UNMASK_PERSON, person_target(row), field="unmask")
             uow.audit(now, actor.username, "person.read", f"person:{person_id}",
                       {"unmasked": unmask})
             uow.commit()
@@ -259,8 +247,8 @@ class PeopleService:
         with self._d.uow() as uow:
             row = uow.person(person_id)
             if row is None:
-                raise NotFound("no such person", code="unknown_person", field="person_id")
-            self._authorise_read(actor, row)
+                raise no_such_person()
+            authorize(actor, Action.READ_PERSON, person_target(row), hidden=no_such_person())
             samples = uow.person_samples(person_id)
             recalls = uow.person_recalls(person_id)
             uow.audit(now, actor.username, "person.history", f"person:{person_id}", {})
@@ -268,28 +256,37 @@ class PeopleService:
         return {"samples": samples, "recalls": recalls}
 
     def find_by_id_number(self, actor: Principal, kind: IdKind, number: str) -> str:
-        require(actor, Role.HEALTH_OFFICER, Role.SAMPLER, Role.SITE_LEAD,
-                action="look people up by ID number")
+        authorize(actor, Action.FIND_PERSON, Target(region=region_prefix(actor)),
+                  field="id_number")
         # a look-up finds whoever is registered: no birth date is "in the future" for it
         canonical = normalise_id_number(kind, number, today=date.max)
         with self._d.uow() as uow:
             pid = uow.person_id_by_hash(self._d.vault.lookup_hash(f"{kind.value}:{canonical}"))
-            if pid is None:
+            row = None if pid is None else uow.person(pid)
+            if row is None:
                 raise NotFound("no person with this ID number", code="unknown_person",
                                field="id_number")
-            uow.audit(self._d.clock.now(), actor.username, "person.lookup", f"person:{pid}", {})
+            authorize(actor, Action.FIND_PERSON, person_target(row),
+                      hidden=NotFound("no person with this ID number", code="unknown_person",
+                                      field="id_number"))
+            uow.audit(self._d.clock.now(), actor.username, "person.lookup", f"person:{row.id}",
+                      {})
             uow.commit()
-        return pid
+        return row.id
 
     # -- sampling code ---------------------------------------------------------------------
 
     def sampling_code(self, actor: Principal, person_id: str) -> str:
         """The opaque token inside a person's sampling code QR (person id + keyed MAC)."""
-        with self._d.uow(readonly=True) as uow:
+        with self._d.uow() as uow:
             row = uow.person(person_id)
-        if row is None:
-            raise NotFound("no such person", code="unknown_person", field="person_id")
-        self._authorise_read(actor, row)
+            if row is None:
+                raise no_such_person()
+            authorize(actor, Action.READ_SAMPLING_CODE, person_target(row),
+                      hidden=no_such_person())
+            uow.audit(self._d.clock.now(), actor.username, "person.sampling_code",
+                      f"person:{person_id}", {})
+            uow.commit()
         return self._d.codes.sign(person_id)
 
     def sampling_code_image(self, actor: Principal, person_id: str, fmt: str) -> bytes:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta, timezone
 
-from hesuan.domain.access import Principal, Role, require
+from hesuan.domain.access import Action, Principal, Target, authorize
 from hesuan.domain.errors import InvalidInput, NotFound
 from hesuan.domain.regions import Level, check_region_code
 from hesuan.domain.sampling import SiteKind
@@ -57,7 +57,7 @@ class PlacesService:
         self._d = deps
 
     def add_regions(self, actor: Principal, regions: Sequence[RegionInput]) -> int:
-        require(actor, Role.ADMIN, action="define regions")
+        authorize(actor, Action.DEFINE_REGIONS)
         rows = []
         for r in regions:
             check_region_code(r.code, r.level, r.parent_code)
@@ -71,7 +71,7 @@ class PlacesService:
         return len(rows)
 
     def add_site(self, actor: Principal, s: SiteInput) -> str:
-        require(actor, Role.HEALTH_OFFICER, scope=s.region_code, action="create sites")
+        authorize(actor, Action.CREATE_SITE, Target(region=s.region_code), field="region_code")
         if not _HOURS.match(s.opening_hours):
             raise InvalidInput("opening_hours must look like 07:00-21:00",
                                code="bad_opening_hours", field="opening_hours")
@@ -95,7 +95,7 @@ class PlacesService:
         return site_id
 
     def add_lab(self, actor: Principal, lab: LabInput) -> str:
-        require(actor, Role.ADMIN, action="create labs")
+        authorize(actor, Action.CREATE_LAB, Target(region=lab.region_code))
         if lab.daily_capacity <= 0:
             raise InvalidInput("daily_capacity must be positive (tubes a day)",
                                code="bad_capacity", field="daily_capacity")
@@ -132,7 +132,7 @@ class PlacesService:
         return sorted(sites, key=lambda x: (-shared(x), x.name))[:limit]
 
     def labs(self, actor: Principal) -> list[dict[str, object]]:
-        require(actor, Role.HEALTH_OFFICER, Role.LAB, Role.COURIER, action="list labs")
+        authorize(actor, Action.READ_LABS)
         with self._d.uow(readonly=True) as uow:
             return uow.labs()
 

@@ -14,7 +14,7 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-from hesuan.domain.access import Principal, Role, require
+from hesuan.domain.access import Action, Principal, authorize, region_prefix
 from hesuan.domain.turnaround import STAGES, summarise
 from hesuan.services.context import Deps
 
@@ -29,7 +29,8 @@ class ReportService:
         self._d = deps
 
     def turnaround(self, actor: Principal, since: datetime | None = None) -> dict[str, Any]:
-        require(actor, Role.HEALTH_OFFICER, action="see turnaround")
+        authorize(actor, Action.READ_TURNAROUND)
+        area = region_prefix(actor)
         # Durations are kept as 4-byte floats, rows streamed: a 5.4 M-person round is over a
         # million tubes, and Python lists of floats would cost the server ~1 GB for them.
         def minutes() -> array[float]:
@@ -46,7 +47,7 @@ class ReportService:
         with self._d.uow(readonly=True) as uow:
             # row: site_id, lab_id, district, t0, tube_sealed, box_sealed, handed_over,
             #      received, resulted, notified (epoch ms or None)
-            for site, lab, district, t0, *times in uow.turnaround_rows(since):
+            for site, lab, district, t0, *times in uow.turnaround_rows(since, area):
                 tubes += 1
                 if t0 is None:
                     continue
@@ -73,12 +74,12 @@ class ReportService:
         }
 
     def reconcile(self, actor: Principal, limit: int = 100) -> dict[str, Any]:
-        require(actor, Role.HEALTH_OFFICER, action="see reconciliation")
+        authorize(actor, Action.READ_RECONCILIATION)
         lim = self._d.limits
         with self._d.uow(readonly=True) as uow:
             return uow.reconcile(self._d.clock.now(), limit,
                                  int(lim.transport.total_seconds() * 1000),
-                                 int(lim.lab.total_seconds() * 1000))
+                                 int(lim.lab.total_seconds() * 1000), region_prefix(actor))
 
 
 def _by(groups: dict[str, dict[str, array[float]]]) -> dict[str, dict[str, Any]]:

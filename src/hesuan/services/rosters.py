@@ -24,8 +24,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from hesuan.domain.access import Principal, Role, require
-from hesuan.domain.errors import InvalidInput, NotFound, PermissionDenied
+from hesuan.domain.access import Action, Principal, Target, authorize, region_prefix
+from hesuan.domain.errors import InvalidInput
 from hesuan.domain.people import mask_phone
 from hesuan.domain.regions import Level
 from hesuan.domain.rosters import Counts, Outcome
@@ -36,6 +36,7 @@ from hesuan.services.analytics import (
 )
 from hesuan.services.context import Deps
 from hesuan.services.ground_ports import RosterPerson
+from hesuan.services.targets import no_such_person, person_target
 
 __all__ = ["RosterService"]
 
@@ -75,19 +76,17 @@ class _SnapshotQueries:
         raise NotImplementedError  # pragma: no cover - not used
 
 
-def _scope(actor: Principal, region: str | None) -> str:
-    """The area prefix the actor may list: a grid worker their grid, an officer their region."""
-    own = "" if actor.role is Role.ADMIN else (actor.scope or "")
+def _scope(actor: Principal, action: Action, region: str | None) -> str:
+    """The area prefix a list keeps to: the one asked for, narrowed to the actor's own area
+    when it asks for more; one outside it is refused."""
     wanted = (region or "").strip()
     if wanted and not wanted.isdigit():
         raise InvalidInput("region must be a region code", code="bad_region_code",
                            field="region")
-    if wanted.startswith(own):
-        return wanted
-    if own.startswith(wanted):
-        return own
-    raise PermissionDenied(f"region {wanted} is outside your area {own}", code="wrong_scope",
-                           field="region")
+    own = region_prefix(actor)
+    prefix = own if own.startswith(wanted) else wanted
+    authorize(actor, action, Target(region=prefix), field="region")
+    return prefix
 
 
 class RosterService:
@@ -99,7 +98,7 @@ class RosterService:
 
     def refresh_snapshot(self, actor: Principal) -> dict[str, Any]:
         """Count the current round (the round window up to now) per grid and store it."""
-        require(actor, Role.ADMIN, action="refresh the coverage snapshot")
+        authorize(actor, Action.REFRESH_COVERAGE)
         now = self._d.clock.now()
         t0 = time.perf_counter()
         with self._d.uow(readonly=True) as uow:
@@ -115,7 +114,7 @@ class RosterService:
     def refresh_snapshot_if_stale(self, actor: Principal,
                                   max_age: timedelta = SNAPSHOT_REFRESH) -> dict[str, Any] | None:
         """Refresh the snapshot when it is older than ``max_age`` (the scheduler's call)."""
-        require(actor, Role.ADMIN, action="refresh the coverage snapshot")
+        authorize(actor, Action.REFRESH_COVERAGE)
         now = self._d.clock.now()
         with self._d.uow(readonly=True) as uow:
             snap = uow.coverage_snapshot("9")  # no grid code starts with 9: the head only
@@ -128,9 +127,8 @@ class RosterService:
                  level: Level = Level.GRID, live: bool = False) -> dict[str, Any]:
         """The coverage roll-up (the analytics report's keys, plus ``source``: ``snapshot`` or
         ``live``). The current round comes from the snapshot when one is fresh."""
-        require(actor, Role.HEALTH_OFFICER, Role.GRID_WORKER, action="see coverage")
+        prefix = _scope(actor, Action.READ_COVERAGE, region)
         if not live and as_of is None and window == ROUND_WINDOW:
-            prefix = _scope(actor, region)
             now = self._d.clock.now()
             with self._d.uow(readonly=True) as uow:
                 snap = uow.coverage_snapshot(prefix)
@@ -156,14 +154,13 @@ class RosterService:
         """Who is due / sampled / exempt / outstanding in an area for the round ending at
         ``as_of`` (default now): masked names, address, household, masked phone, last
         outcome. A grid worker sees their own grid."""
-        require(actor, Role.HEALTH_OFFICER, Role.GRID_WORKER, action="see rosters")
         if which not in _WHICH:
             raise InvalidInput(f"which must be one of {', '.join(_WHICH)}", code="bad_which",
                                field="which")
         if not 1 <= limit <= 5000 or offset < 0:
             raise InvalidInput("limit must be 1-5000 and offset ≥ 0", code="bad_limit",
                                field="limit")
-        prefix = _scope(actor, region)
+        prefix = _scope(actor, Action.READ_ROSTER, region)
         if not prefix:
             raise InvalidInput("region: choose an area (a district, street, community or grid)",
                                code="missing_region", field="region")
@@ -185,13 +182,12 @@ class RosterService:
 
     def reveal_phone(self, actor: Principal, person_id: str) -> str | None:
         """The person's phone in full, for the grid worker to call; the read is audited."""
-        require(actor, Role.HEALTH_OFFICER, Role.GRID_WORKER, action="reveal phones")
         now = self._d.clock.now()
         with self._d.uow() as uow:
             row = uow.person(person_id)
-            if row is None or not actor.covers_region(row.grid_code):
-                raise NotFound("no such person in your area", code="unknown_person",
-                               field="person_id")
+            if row is None:
+                raise no_such_person()
+            authorize(actor, Action.REVEAL_PHONE, person_target(row), hidden=no_such_person())
             uow.audit(now, actor.username, "person.reveal_phone", f"person:{person_id}", {})
             uow.commit()
         return self._d.vault.decrypt(row.phone_enc) if row.phone_enc else None
@@ -199,7 +195,6 @@ class RosterService:
     def record_outcome(self, actor: Principal, person_id: str, outcome: Outcome,
                        note: str | None = None) -> str:
         """One tap on the list: reached / refused / away / needs door-to-door (audited)."""
-        require(actor, Role.HEALTH_OFFICER, Role.GRID_WORKER, action="record roster outcomes")
         if note is not None and len(note) > 200:
             raise InvalidInput("note must be at most 200 characters", code="bad_note",
                                field="note")
@@ -207,9 +202,10 @@ class RosterService:
         oid = self._d.new_id()
         with self._d.uow() as uow:
             row = uow.person(person_id)
-            if row is None or not actor.covers_region(row.grid_code):
-                raise NotFound("no such person in your area", code="unknown_person",
-                               field="person_id")
+            if row is None:
+                raise no_such_person()
+            authorize(actor, Action.RECORD_ROSTER_OUTCOME, person_target(row),
+                      hidden=no_such_person())
             uow.add_roster_outcome({"id": oid, "person_id": person_id,
                                     "grid_code": row.grid_code, "outcome": outcome.value,
                                     "note": note, "actor": actor.username, "at": now})
@@ -248,7 +244,7 @@ class RosterService:
                              r["exempt"], r["outstanding"], r["coverage"]])
         for col, width in zip("ABCDEFGH", (10, 17, 28, 10, 10, 10, 12, 12), strict=True):
             ws.column_dimensions[col].width = width
-        prefix = _scope(actor, region)
+        prefix = _scope(actor, Action.READ_COVERAGE, region)
         if len(prefix) >= 12:
             lst = self.people(actor, region=prefix, which="outstanding", limit=list_limit)
             wl = wb.create_sheet("outstanding 未检名单")

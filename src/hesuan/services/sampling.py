@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from hesuan.domain.access import Principal, Role, require
+from hesuan.domain.access import Action, Principal, Target, allows, authorize
 from hesuan.domain.errors import Conflict, HesuanError, InvalidInput, NotFound, RuleViolation
 from hesuan.domain.people import parse_groups
 from hesuan.domain.sampling import (
@@ -122,7 +122,7 @@ def run_station_batch(deps: Deps, actor: Principal, size: int,
 
 def check_station_batch(deps: Deps, actor: Principal, size: int) -> None:
     """May ``actor`` send a station batch of ``size`` events?"""
-    require(actor, Role.SAMPLER, Role.SITE_LEAD, action="record station events")
+    authorize(actor, Action.RECORD_STATION_EVENTS)
     if size > deps.limits.batch_max:
         raise InvalidInput(f"events: a batch holds at most {deps.limits.batch_max} events",
                            code="batch_too_large", field="events")
@@ -288,14 +288,14 @@ class SamplingService:
         """One event from a window, group-committed with the events other windows send at the
         same moment; durable when it returns, as with ``submit``. Runs on the caller's event
         loop (the API server's); the transaction itself runs on a worker thread."""
-        require(actor, Role.SAMPLER, Role.SITE_LEAD, action="record station events")
+        authorize(actor, Action.RECORD_STATION_EVENTS)
         return await self._group.submit((actor, event))
 
     def run_in(self, uow: UnitOfWork, actor: Principal, events: Sequence[StationEvent],
                now: datetime) -> list[EventOutcome]:
         """Process station events inside the caller's unit of work, which commits (the
         two-lane flow and door-to-door household visits build on this)."""
-        require(actor, Role.SAMPLER, Role.SITE_LEAD, action="record station events")
+        authorize(actor, Action.RECORD_STATION_EVENTS)
         return self._run(uow, [(actor, e) for e in events], now,
                          _Scanned(events, self._d.codes))
 
@@ -351,7 +351,7 @@ class SamplingService:
     def _check_site(self, actor: Principal, b: _Batch, e: StationEvent, now: datetime) -> None:
         if e.site_id not in b.sites:
             raise NotFound("site_id: no such site", code="unknown_site", field="site_id")
-        if actor.role is not Role.ADMIN and actor.scope != e.site_id:
+        if not allows(actor, Action.RECORD_STATION_EVENTS, Target(site=e.site_id)):
             raise RuleViolation("site_id: you may only record events at your own site",
                                 code="wrong_site", field="site_id")
         if e.at.tzinfo is None:

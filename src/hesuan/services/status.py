@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from hesuan.domain.access import Principal, Role, require
+from hesuan.domain.access import Action, Principal, Target, authorize, region_prefix
 from hesuan.domain.cadence import (
     OverdueAction,
     Policy,
@@ -28,12 +28,14 @@ from hesuan.domain.cadence import (
     choose_policy,
     default_policies,
 )
-from hesuan.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied, RuleViolation
+from hesuan.domain.errors import Conflict, InvalidInput, NotFound, RuleViolation
 from hesuan.domain.passes import MAX_PASS_TTL, PassColour, PassStatus
 from hesuan.domain.people import Group
+from hesuan.domain.sampling import SiteKind
 from hesuan.domain.status import DEFAULT_RULES, Colour, Rule, Status, check_rule, decide
 from hesuan.services.context import Deps
 from hesuan.services.ports import UnitOfWork
+from hesuan.services.targets import no_such_person, person_target
 
 __all__ = ["EXEMPTION_REASONS", "PolicyInput", "StatusService", "SweepReport"]
 
@@ -110,7 +112,7 @@ class StatusService:
 
     def recompute_all(self, actor: Principal) -> int:
         """Decide every person's status afresh (after a rule change, or to check)."""
-        require(actor, Role.ADMIN, action="recompute every status")
+        authorize(actor, Action.RECOMPUTE_STATUS)
         now = self._d.clock.now()
         with self._d.uow() as uow:
             n = self.refresh(uow, now, everyone=True)
@@ -124,7 +126,7 @@ class StatusService:
         """Reminders for people due soon (one per due time), the overdue status (未检) for those
         past due + grace, and purging venue checks past retention. Idempotent; concurrent
         sweeps do not double anything (the second one skips)."""
-        require(actor, Role.ADMIN, action="run the sweep")
+        authorize(actor, Action.RUN_SWEEP)
         now = self._d.clock.now()
         with self._d.uow() as uow:
             if not uow.sweep_lock():
@@ -149,14 +151,13 @@ class StatusService:
     # -- policies --------------------------------------------------------------------------
 
     def policies(self, actor: Principal) -> list[Policy]:
-        require(actor, Role.HEALTH_OFFICER, Role.GRID_WORKER, action="see testing policies")
+        authorize(actor, Action.READ_POLICIES)
         with self._d.uow(readonly=True) as uow:
             return uow.current_policies()
 
     def set_policy(self, actor: Principal, p: PolicyInput) -> Policy:
         """Create a policy, or a new version of one; re-assign everyone's policy and due time in
         bulk and decide the status of everyone whose due time moved."""
-        require(actor, Role.HEALTH_OFFICER, action="set testing policies")
         check_policy(p.interval, p.grace, p.reminder_lead)
         if p.scope_kind is ScopeKind.GROUP:
             try:
@@ -164,9 +165,9 @@ class StatusService:
             except ValueError:
                 raise InvalidInput(f"scope: unknown group {p.scope!r}", code="bad_group",
                                    field="scope") from None
-        elif actor.role is Role.HEALTH_OFFICER and not actor.covers_region(p.scope):
-            raise PermissionDenied("scope is outside your region", code="wrong_scope",
-                                   field="scope")
+        # a group's policy applies city-wide: only a principal whose region is the whole city
+        where = "" if p.scope_kind is ScopeKind.GROUP else p.scope
+        authorize(actor, Action.SET_POLICY, Target(region=where), field="scope")
         now = self._d.clock.now()
         with self._d.uow() as uow:
             if p.scope_kind is ScopeKind.REGION and uow.region(p.scope) is None:
@@ -190,7 +191,7 @@ class StatusService:
 
     def seed_defaults(self, actor: Principal, start: datetime | None = None) -> int:
         """Seed DESIGN.md's default policies and rules if there are none yet."""
-        require(actor, Role.ADMIN, action="seed default policies")
+        authorize(actor, Action.SEED_POLICIES)
         now = self._d.clock.now()
         with self._d.uow() as uow:
             if not uow.current_rules():
@@ -223,7 +224,10 @@ class StatusService:
             row = uow.person(person_id)
             if row is None:
                 raise NotFound("no such person", code="unknown_person", field="person_id")
-            _authorise(actor, row.id, row.grid_code)
+            authorize(actor, Action.READ_STATUS, person_target(row), hidden=no_such_person())
+            uow.audit(self._d.clock.now(), actor.username, "policy.explain",
+                      f"person:{person_id}", {})
+            uow.commit()
             return choose_policy(uow.current_policies(), row.grid_code,
                                  frozenset(g for g in row.groups.split(",") if g),
                                  self._d.clock.now())
@@ -231,14 +235,14 @@ class StatusService:
     # -- rules -----------------------------------------------------------------------------
 
     def list_rules(self, actor: Principal) -> list[Rule]:
-        require(actor, Role.HEALTH_OFFICER, action="see the status rules")
+        authorize(actor, Action.READ_STATUS_RULES)
         with self._d.uow(readonly=True) as uow:
             return self.rules(uow)
 
     def change_rule(self, actor: Principal, rule_id: str, *, enabled: bool | None = None,
                     colour: Colour | None = None) -> Rule:
         """Change a status rule (a new version; audited) and decide everyone's status again."""
-        require(actor, Role.ADMIN, action="change status rules")
+        authorize(actor, Action.CHANGE_STATUS_RULES)
         now = self._d.clock.now()
         with self._d.uow() as uow:
             rules = uow.current_rules()
@@ -264,7 +268,6 @@ class StatusService:
 
     def exempt(self, actor: Principal, person_id: str, reason: str, until: datetime,
                note: str | None = None) -> str:
-        require(actor, Role.HEALTH_OFFICER, action="set exemptions")
         if reason not in EXEMPTION_REASONS:
             raise InvalidInput(f"reason must be one of {', '.join(EXEMPTION_REASONS)}",
                                code="bad_reason", field="reason")
@@ -277,7 +280,7 @@ class StatusService:
             row = uow.person(person_id)
             if row is None:
                 raise NotFound("no such person", code="unknown_person", field="person_id")
-            _authorise(actor, person_id, row.grid_code)
+            authorize(actor, Action.SET_EXEMPTION, person_target(row), field="person_id")
             uow.add_exemption({"id": eid, "person_id": person_id, "reason": reason,
                                "note": note, "until": until, "set_by": actor.username,
                                "created_at": now})
@@ -288,14 +291,16 @@ class StatusService:
         return eid
 
     def revoke_exemption(self, actor: Principal, exemption_id: str) -> None:
-        require(actor, Role.HEALTH_OFFICER, action="revoke exemptions")
         now = self._d.clock.now()
         with self._d.uow() as uow:
-            pid = uow.revoke_exemption(exemption_id, now)
-            if pid is None:
+            pid = uow.active_exemption_person(exemption_id)
+            row = None if pid is None else uow.person(pid)
+            if row is None:
                 raise NotFound("no active exemption with this id", code="unknown_exemption",
                                field="exemption_id")
-            self.refresh(uow, now, person_ids=[pid])
+            authorize(actor, Action.REVOKE_EXEMPTION, person_target(row), field="exemption_id")
+            uow.revoke_exemption(exemption_id, now)
+            self.refresh(uow, now, person_ids=[row.id])
             uow.audit(now, actor.username, "exemption.revoke", f"person:{pid}",
                       {"exemption": exemption_id})
             uow.commit()
@@ -304,7 +309,6 @@ class StatusService:
                          legal_basis: str, expires_at: datetime) -> str:
         """First officer of two: ask for a manual status. Nothing changes until a different
         health officer approves."""
-        require(actor, Role.HEALTH_OFFICER, action="request a status override")
         now = self._d.clock.now()
         if not reason.strip() or not legal_basis.strip():
             raise InvalidInput("reason and legal_basis are both required", code="missing_field",
@@ -317,7 +321,7 @@ class StatusService:
             row = uow.person(person_id)
             if row is None:
                 raise NotFound("no such person", code="unknown_person", field="person_id")
-            _authorise(actor, person_id, row.grid_code)
+            authorize(actor, Action.REQUEST_OVERRIDE, person_target(row), field="person_id")
             uow.add_override({"id": oid, "person_id": person_id, "colour": colour.value,
                               "reason": reason.strip(), "legal_basis": legal_basis.strip(),
                               "expires_at": expires_at, "status": "requested",
@@ -329,10 +333,6 @@ class StatusService:
 
     def decide_override(self, actor: Principal, override_id: str, approve: bool) -> None:
         """Second officer: approve (the status changes now) or reject."""
-        require(actor, Role.HEALTH_OFFICER, action="approve a status override")
-        if actor.role is not Role.HEALTH_OFFICER:
-            raise PermissionDenied("only health officers decide overrides",
-                                   code="wrong_role")
         now = self._d.clock.now()
         with self._d.uow() as uow:
             o = uow.override(override_id)
@@ -350,7 +350,7 @@ class StatusService:
                                     code="bad_expiry", field="override_id")
             row = uow.person(o["person_id"])
             assert row is not None
-            _authorise(actor, row.id, row.grid_code)
+            authorize(actor, Action.DECIDE_OVERRIDE, person_target(row), field="override_id")
             uow.decide_override(override_id, "approved" if approve else "rejected",
                                 actor.user_id, now)
             if approve:
@@ -364,25 +364,29 @@ class StatusService:
         """A checkpoint registers an arrival (落地): first test due within 24 h, the second at
         least 24 h later and within 72 h (三天两检); medium/high-risk origins are yellow/pop-up
         until a negative test after arrival."""
-        require(actor, Role.SAMPLER, Role.SITE_LEAD, Role.HEALTH_OFFICER,
-                action="register arrivals")
         if origin_risk not in ARRIVAL_RISKS:
             raise InvalidInput("origin_risk must be low, medium or high", code="bad_risk",
                                field="origin_risk")
         if not origin_region.isdigit() or len(origin_region) not in (2, 4, 6):
             raise InvalidInput("origin_region must be a 2-, 4- or 6-digit region code",
                                code="bad_region_code", field="origin_region")
-        if actor.role in (Role.SAMPLER, Role.SITE_LEAD) and actor.scope != checkpoint_site_id:
-            raise PermissionDenied("you may register arrivals only at your own checkpoint",
-                                   code="wrong_scope", field="checkpoint_site_id")
         now = self._d.clock.now()
         aid = self._d.new_id()
         with self._d.uow() as uow:
-            if uow.person(person_id) is None:
+            row = uow.person(person_id)
+            if row is None:
                 raise NotFound("no such person", code="unknown_person", field="person_id")
-            if not uow.sites([checkpoint_site_id]):
+            site = next(iter(uow.sites([checkpoint_site_id])), None)
+            if site is None:
                 raise NotFound("no such checkpoint site", code="unknown_site",
                                field="checkpoint_site_id")
+            # staff act at their own checkpoint for anyone arriving; officers for their people
+            authorize(actor, Action.REGISTER_ARRIVAL,
+                      Target(region=row.grid_code, site=site.id), field="checkpoint_site_id")
+            if not SiteKind(site.kind).is_arrival_checkpoint:
+                raise RuleViolation("arrivals are registered only at an arrival checkpoint "
+                                    "(a first-landing site)", code="not_a_checkpoint",
+                                    field="checkpoint_site_id")
             uow.add_arrival({"id": aid, "person_id": person_id,
                              "checkpoint_site_id": checkpoint_site_id,
                              "origin_region": origin_region, "origin_risk": origin_risk,
@@ -404,7 +408,7 @@ class StatusService:
             row = uow.person(person_id)
             if row is None:
                 raise NotFound("no such person", code="unknown_person", field="person_id")
-            _authorise(actor, person_id, row.grid_code)
+            authorize(actor, Action.READ_STATUS, person_target(row), hidden=no_such_person())
             facts = uow.facts_of(person_id)
             assert facts is not None
             status = decide(facts, now, self.rules(uow))
@@ -432,16 +436,11 @@ class StatusService:
                           row.name_masked, row.id_last4)
 
     def pending_overrides(self, actor: Principal) -> list[dict[str, Any]]:
-        require(actor, Role.HEALTH_OFFICER, action="see override requests")
-        with self._d.uow(readonly=True) as uow:
-            return uow.pending_overrides(200)
+        authorize(actor, Action.READ_OVERRIDES)
+        with self._d.uow() as uow:
+            rows = uow.pending_overrides(200, region_prefix(actor))
+            uow.audit(self._d.clock.now(), actor.username, "override.list", "overrides",
+                      {"rows": len(rows)})
+            uow.commit()
+        return rows
 
-
-def _authorise(actor: Principal, person_id: str, grid_code: str) -> None:
-    if actor.role is Role.RESIDENT:
-        if actor.scope != person_id:
-            raise NotFound("no such person", code="unknown_person", field="person_id")
-        return
-    if actor.role is Role.ADMIN or actor.covers_region(grid_code):
-        return
-    raise PermissionDenied(f"role {actor.role} may not act on this person", code="wrong_scope")

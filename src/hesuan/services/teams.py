@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from hesuan.domain.access import Principal, Role, require
-from hesuan.domain.errors import InvalidInput, NotFound, PermissionDenied, RuleViolation
-from hesuan.domain.people import SINGLE_TUBE_GROUPS, parse_groups
+from hesuan.domain.access import Action, Principal, Target, allows, authorize
+from hesuan.domain.errors import InvalidInput, NotFound, RuleViolation
+from hesuan.domain.people import SINGLE_TUBE_GROUPS, IdKind, normalise_id_number, parse_groups
 from hesuan.domain.sampling import POOL_SIZES, SiteKind, check_tube_barcode
 from hesuan.domain.shifts import (
     ROTATE_LEAD,
@@ -40,6 +40,7 @@ from hesuan.domain.shifts import (
 from hesuan.services.context import Deps
 from hesuan.services.ports import SiteRow, UnitOfWork
 from hesuan.services.sampling import EventKind, EventOutcome, SamplingService, StationEvent
+from hesuan.services.targets import site_target
 
 __all__ = ["PLACE_KINDS", "TeamService", "pool_mode"]
 
@@ -82,7 +83,6 @@ class TeamService:
                person_ids: Sequence[str] = (), household_pool: bool = True,
                note: str | None = None) -> dict[str, Any]:
         """Give a door-to-door team a zone (its people, as the zone stands) or a list."""
-        require(actor, Role.HEALTH_OFFICER, action="assign door-to-door teams")
         if (zone_id is None) == (not person_ids):
             raise InvalidInput("give a zone_id or a list of person_ids (one of them)",
                                code="missing_field", field="zone_id")
@@ -93,9 +93,7 @@ class TeamService:
         aid = self._d.new_id()
         with self._d.uow() as uow:
             site = self._team_site(uow, site_id)
-            if not actor.covers_region(site.region_code) and actor.role is not Role.ADMIN:
-                raise PermissionDenied("the team is outside your region", code="wrong_scope",
-                                       field="site_id")
+            authorize(actor, Action.ASSIGN_TEAM, site_target(site), field="site_id")
             if zone_id is not None:
                 z = uow.zone(zone_id)
                 if z is None or z.status != "active":
@@ -117,13 +115,14 @@ class TeamService:
                 "household_pool": household_pool}
 
     def close_assignment(self, actor: Principal, assignment_id: str) -> None:
-        require(actor, Role.HEALTH_OFFICER, Role.SITE_LEAD, action="close assignments")
         now = self._d.clock.now()
         with self._d.uow() as uow:
             a = uow.assignment(assignment_id)
-            if a is None or (actor.role is Role.SITE_LEAD and actor.scope != a["site_id"]):
+            if a is None:
                 raise NotFound("no such assignment", code="unknown_assignment",
                                field="assignment_id")
+            authorize(actor, Action.CLOSE_ASSIGNMENT,
+                      site_target(self._team_site(uow, a["site_id"])), field="assignment_id")
             uow.update_assignment(assignment_id, {"status": "done", "closed_at": now})
             uow.audit(now, actor.username, "team.assignment_done", f"site:{a['site_id']}",
                       {"assignment": assignment_id})
@@ -132,16 +131,16 @@ class TeamService:
     def route(self, actor: Principal, site_id: str) -> dict[str, Any]:
         """The team's households to visit (open assignments), in grid and address order, with
         who is still to be sampled since the assignment."""
-        require(actor, Role.SAMPLER, Role.SITE_LEAD, Role.HEALTH_OFFICER,
-                action="see door-to-door routes")
-        if actor.role in (Role.SAMPLER, Role.SITE_LEAD) and actor.scope != site_id:
-            raise PermissionDenied("you may see only your own team's route",
-                                   code="wrong_scope", field="site_id")
-        with self._d.uow(readonly=True) as uow:
-            self._team_site(uow, site_id)
+        now = self._d.clock.now()
+        with self._d.uow() as uow:
+            site = self._team_site(uow, site_id)
+            authorize(actor, Action.READ_TEAM_ROUTE, site_target(site), field="site_id")
             assignments = uow.assignments(site_id, open_only=True)
-            since = min((a["created_at"] for a in assignments), default=self._d.clock.now())
+            since = min((a["created_at"] for a in assignments), default=now)
             rows = uow.route([a["id"] for a in assignments], since)
+            uow.audit(now, actor.username, "team.route", f"site:{site_id}",
+                      {"people": len(rows)})
+            uow.commit()
         households: dict[str, dict[str, Any]] = {}
         for r in rows:
             key = r["household_id"] or f"person:{r['person_id']}"
@@ -162,34 +161,43 @@ class TeamService:
 
     def visit_household(self, actor: Principal, site_id: str, event_id: str,
                         household_id: str, barcode: str, at: datetime, *,
-                        person_ids: Sequence[str] | None = None,
+                        scanned: Sequence[str],
                         single_barcodes: Mapping[str, str] | None = None,
                         ) -> dict[str, Any]:
         """One tube per household (一户一管): open a pooled tube sized for the household, sample
-        its members into it, seal it. Members who need a single tube get one from
-        ``single_barcodes`` (person id → barcode) or are reported as not sampled. Idempotent by
-        ``event_id``."""
-        require(actor, Role.SAMPLER, Role.SITE_LEAD, action="sample households")
+        into it the members present, seal it. As at a window, each member sampled is scanned:
+        ``scanned`` holds the sampling code (``HS1:``) or resident ID number read for each; a
+        household is visited only when it is on the team's open route. Members who need a
+        single tube get one from ``single_barcodes`` (person id → barcode) or are reported as
+        not sampled. Idempotent by ``event_id``."""
         check_tube_barcode(barcode)
         try:
             uuid.UUID(event_id)
         except ValueError:
             raise InvalidInput("event_id must be a UUID made by the station",
                                code="bad_event_id", field="event_id") from None
+        if not scanned:
+            raise InvalidInput("scanned: scan the code or ID number of each member sampled",
+                               code="missing_field", field="scanned")
         singles = dict(single_barcodes or {})
         now = self._d.clock.now()
         with self._d.uow() as uow:
-            self._team_site(uow, site_id)
+            site = self._team_site(uow, site_id)
+            authorize(actor, Action.VISIT_HOUSEHOLD, site_target(site), field="site_id")
+            by_person = dict(self._scanned_member(uow, text) for text in scanned)
             members = uow.household_members(household_id)
             if not members:
                 raise NotFound("household_id: no one registered in this household",
                                code="unknown_household", field="household_id")
-            if person_ids is not None:
-                want = set(person_ids)
-                members = [m for m in members if m["person_id"] in want]
-                if len(members) != len(want):
-                    raise InvalidInput("person_ids: someone is not in this household",
-                                       code="not_in_household", field="person_ids")
+            members = [m for m in members if m["person_id"] in by_person]
+            if len(members) != len(by_person):
+                raise InvalidInput("scanned: someone scanned is not in this household",
+                                   code="not_in_household", field="scanned")
+            open_ids = [a["id"] for a in uow.assignments(site_id, open_only=True)]
+            on_route = uow.on_route(open_ids, [m["person_id"] for m in members])
+            if len(on_route) != len(members):
+                raise RuleViolation("household_id: the household is not on this team's route",
+                                    code="not_on_route", field="household_id")
             pooled, single, skipped = [], [], []
             for m in members:
                 needs_single = bool(parse_groups((m["groups"] or "").split(","))
@@ -209,7 +217,7 @@ class TeamService:
                 for m in pooled:
                     events.append(StationEvent(_id(event_id, f"s:{m['person_id']}"),
                                                EventKind.SAMPLE, site_id, at, barcode, None,
-                                               self._d.codes.sign(m["person_id"])))
+                                               by_person[m["person_id"]]))
                 if len(pooled) < mode:
                     events.append(StationEvent(_id(event_id, "seal"), EventKind.SEAL_TUBE,
                                                site_id, at, barcode))
@@ -219,7 +227,7 @@ class TeamService:
                     StationEvent(_id(event_id, f"o1:{m['person_id']}"), EventKind.OPEN_TUBE,
                                  site_id, at, b, 1),
                     StationEvent(_id(event_id, f"s1:{m['person_id']}"), EventKind.SAMPLE,
-                                 site_id, at, b, None, self._d.codes.sign(m["person_id"]))]
+                                 site_id, at, b, None, by_person[m["person_id"]])]
             outs: list[EventOutcome] = self._sampling.run_in(uow, actor, events, now)
             uow.commit()
         rejected = [o for o in outs if o.status == "rejected"]
@@ -230,40 +238,60 @@ class TeamService:
                 "duplicate": bool(outs) and all(o.status == "duplicate" for o in outs),
                 "rejected": [{"reason": o.reason, "message": o.message} for o in rejected]}
 
+    def _scanned_member(self, uow: UnitOfWork, text: str) -> tuple[str, str]:
+        """The person scanned at the door and their sampling code: the code itself, or the
+        code of the person a resident ID number belongs to."""
+        pid = self._d.codes.verify(text)
+        if pid is not None:
+            return pid, text.strip()
+        try:
+            number = normalise_id_number(IdKind.RESIDENT, text, today=date.max)
+        except InvalidInput:
+            number = None
+        pid = None if number is None else uow.person_id_by_hash(
+            self._d.vault.lookup_hash(f"{IdKind.RESIDENT.value}:{number}"))
+        if pid is None:
+            raise InvalidInput("scanned: not a valid sampling code or a registered ID number",
+                               code="unreadable_code", field="scanned")
+        return pid, self._d.codes.sign(pid)
+
     # -- teams and staff -------------------------------------------------------------------------
 
-    def _place_ok(self, uow: UnitOfWork, kind: str, place_id: str) -> str:
-        """The region of a place (for scope checks)."""
+    def _place(self, uow: UnitOfWork, kind: str, place_id: str) -> Target:
+        """A place where a team works, as the object of an action."""
         if kind == "site":
             got = uow.sites([place_id])
             if not got:
                 raise NotFound("no such site", code="unknown_site", field="place_id")
-            return got[0].region_code
+            return site_target(got[0])
         if kind == "checkpoint":
             p = uow.places([("checkpoint", place_id)]).get(("checkpoint", place_id))
             if p is None:
                 raise NotFound("no such checkpoint", code="unknown_checkpoint",
                                field="place_id")
-            return p.region_code
+            return Target(region=p.region_code)
         if kind == "region":
             if uow.region(place_id) is None:
                 raise NotFound("no such region", code="unknown_region", field="place_id")
-            return place_id
+            return Target(region=place_id)
         raise InvalidInput(f"place_kind must be one of {', '.join(PLACE_KINDS)}",
                            code="bad_place_kind", field="place_kind")
 
+    def _board_place(self, uow: UnitOfWork, place_id: str) -> Target:
+        """A place whose shifts are shown: a site, or else a checkpoint."""
+        if uow.sites([place_id]):
+            return self._place(uow, "site", place_id)
+        return self._place(uow, "checkpoint", place_id)
+
     def add_team(self, actor: Principal, name: str, kind: TeamKind, place_kind: str,
                  place_id: str) -> str:
-        require(actor, Role.HEALTH_OFFICER, action="create teams")
         if not 1 <= len(name.strip()) <= 100:
             raise InvalidInput("name must be 1-100 characters", code="bad_name", field="name")
         now = self._d.clock.now()
         tid = self._d.new_id()
         with self._d.uow() as uow:
-            region = self._place_ok(uow, place_kind, place_id)
-            if actor.role is not Role.ADMIN and not actor.covers_region(region):
-                raise PermissionDenied("the place is outside your region", code="wrong_scope",
-                                       field="place_id")
+            authorize(actor, Action.MANAGE_TEAMS, self._place(uow, place_kind, place_id),
+                      field="place_id")
             uow.add_team({"id": tid, "name": name.strip(), "kind": kind.value,
                           "place_kind": place_kind, "place_id": place_id, "created_at": now})
             uow.move_team(tid, {"id": self._d.new_id(), "team_id": tid, "from_kind": None,
@@ -277,16 +305,15 @@ class TeamService:
                   note: str | None = None) -> dict[str, Any]:
         """Move a team to another site, a checkpoint (支援交通卡口) or a district; any open
         stints of its staff end at the old place."""
-        require(actor, Role.HEALTH_OFFICER, action="move teams")
         now = self._d.clock.now()
         with self._d.uow() as uow:
             team = uow.team(team_id)
             if team is None:
                 raise NotFound("no such team", code="unknown_team", field="team_id")
-            region = self._place_ok(uow, to_kind, to_id)
-            if actor.role is not Role.ADMIN and not actor.covers_region(region):
-                raise PermissionDenied("the destination is outside your region",
-                                       code="wrong_scope", field="to_id")
+            authorize(actor, Action.MANAGE_TEAMS,
+                      self._place(uow, team["place_kind"], team["place_id"]), field="team_id")
+            authorize(actor, Action.MANAGE_TEAMS, self._place(uow, to_kind, to_id),
+                      field="to_id")
             ended = 0
             for sh in uow.shifts_on([team["place_id"]]):
                 if sh.team_id == team_id:
@@ -304,20 +331,25 @@ class TeamService:
                 "shifts_ended": ended, "history": moves}
 
     def teams(self, actor: Principal) -> list[dict[str, Any]]:
-        require(actor, Role.HEALTH_OFFICER, Role.SITE_LEAD, action="see teams")
+        authorize(actor, Action.READ_TEAMS)
         with self._d.uow(readonly=True) as uow:
-            return uow.teams()
+            return [t for t in uow.teams() if allows(actor, Action.READ_TEAMS,
+                                                     self._place(uow, t["place_kind"],
+                                                                 t["place_id"]))]
 
     def add_staff(self, actor: Principal, name: str, role: StaffRole,
                   team_id: str | None = None) -> str:
-        require(actor, Role.HEALTH_OFFICER, Role.SITE_LEAD, action="register staff")
         if not 1 <= len(name.strip()) <= 60:
             raise InvalidInput("name must be 1-60 characters", code="bad_name", field="name")
         now = self._d.clock.now()
         sid = self._d.new_id()
         with self._d.uow() as uow:
-            if team_id is not None and uow.team(team_id) is None:
+            team = None if team_id is None else uow.team(team_id)
+            if team_id is not None and team is None:
                 raise NotFound("no such team", code="unknown_team", field="team_id")
+            # staff outside any team are the city's pool: an administrator's to register
+            authorize(actor, Action.REGISTER_STAFF, Target() if team is None else
+                      self._place(uow, team["place_kind"], team["place_id"]), field="team_id")
             uow.add_staff({"id": sid, "name": name.strip(), "role": role.value,
                            "team_id": team_id, "active": True, "created_at": now})
             uow.audit(now, actor.username, "staff.create", f"staff:{sid}", {"role": role.value})
@@ -326,17 +358,10 @@ class TeamService:
 
     # -- shifts ------------------------------------------------------------------------------------
 
-    def _lead_of(self, actor: Principal, place_id: str) -> None:
-        if actor.role is Role.SITE_LEAD and actor.scope != place_id:
-            raise PermissionDenied("a site lead manages shifts at their own site only",
-                                   code="wrong_scope", field="place_id")
-
     def start_shift(self, actor: Principal, staff_id: str, place_kind: str, place_id: str,
                     window: int | None = None, at: datetime | None = None) -> str:
         """Put a person on (at a window of a site, or with a team at a checkpoint); refused if
         it breaks the daily limit or the rest between stints."""
-        require(actor, Role.SITE_LEAD, Role.HEALTH_OFFICER, action="manage shifts")
-        self._lead_of(actor, place_id)
         now = self._d.clock.now()
         start = at or now
         if start > now + timedelta(minutes=10):
@@ -345,10 +370,8 @@ class TeamService:
             person = uow.staff_member(staff_id)
             if person is None or not person["active"]:
                 raise NotFound("no such staff member", code="unknown_staff", field="staff_id")
-            region = self._place_ok(uow, place_kind, place_id)
-            if actor.role is Role.HEALTH_OFFICER and not actor.covers_region(region):
-                raise PermissionDenied("the place is outside your region", code="wrong_scope",
-                                       field="place_id")
+            authorize(actor, Action.MANAGE_SHIFTS, self._place(uow, place_kind, place_id),
+                      field="place_id")
             if window is not None and place_kind == "site":
                 site = uow.sites([place_id])[0]
                 if not 1 <= window <= site.windows:
@@ -365,14 +388,14 @@ class TeamService:
         return shift_id
 
     def end_shift(self, actor: Principal, staff_id: str, at: datetime | None = None) -> None:
-        require(actor, Role.SITE_LEAD, Role.HEALTH_OFFICER, action="manage shifts")
         now = self._d.clock.now()
         with self._d.uow() as uow:
             sh = uow.open_shift(staff_id)
             if sh is None:
                 raise RuleViolation("the person is not on a shift", code="not_on_shift",
                                     field="staff_id")
-            self._lead_of(actor, sh.place_id)
+            authorize(actor, Action.MANAGE_SHIFTS, self._place(uow, sh.place_kind, sh.place_id),
+                      field="staff_id")
             end = at or now
             if end < sh.started_at:
                 raise InvalidInput("at is before the shift started", code="bad_time",
@@ -384,13 +407,10 @@ class TeamService:
     def board(self, actor: Principal, place_id: str) -> dict[str, Any]:
         """Who is on at a place, since when, when each must rotate and why (4 h at a window,
         8 h a day), who is due to rotate within 15 minutes or overdue, and staffed windows."""
-        require(actor, Role.SITE_LEAD, Role.SAMPLER, Role.HEALTH_OFFICER,
-                action="see the shift board")
-        if actor.role in (Role.SITE_LEAD, Role.SAMPLER) and actor.scope != place_id:
-            raise PermissionDenied("you may see your own site's board only",
-                                   code="wrong_scope", field="place_id")
         now = self._d.clock.now()
         with self._d.uow(readonly=True) as uow:
+            authorize(actor, Action.READ_SITE_BOARD, self._board_place(uow, place_id),
+                      field="place_id")
             on = uow.shifts_on([place_id])
             spans = uow.spans_of([s.staff_id for s in on], now - timedelta(days=1))
         people = []

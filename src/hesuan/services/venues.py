@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from hesuan.domain.access import Principal, Role, require
+from hesuan.domain.access import Action, Principal, Target, allows, authorize
 from hesuan.domain.errors import Conflict, InvalidInput, NotFound
 from hesuan.domain.fence import PlaceKind
 from hesuan.domain.passes import PassColour
@@ -53,7 +53,7 @@ class VenueService:
 
     def register(self, actor: Principal, code: str, name: str, region_code: str,
                  lat: float | None = None, lng: float | None = None) -> str:
-        require(actor, Role.HEALTH_OFFICER, scope=region_code, action="register venues")
+        authorize(actor, Action.REGISTER_VENUE, Target(region=region_code), field="region_code")
         code = code.strip().upper()
         if not _CODE.match(code):
             raise InvalidInput("code must be 4-20 letters, digits or dashes (场所码)",
@@ -77,20 +77,22 @@ class VenueService:
         return vid
 
     def venues(self, actor: Principal) -> list[dict[str, Any]]:
-        require(actor, Role.HEALTH_OFFICER, Role.VENUE, action="list venues")
+        authorize(actor, Action.READ_VENUES)
         with self._d.uow(readonly=True) as uow:
             rows = uow.venues()
-        if actor.role is Role.VENUE:
-            rows = [r for r in rows if r["id"] == actor.scope]
-        return rows
+        return [r for r in rows if allows(actor, Action.READ_VENUES, _venue(r))]
 
     def check(self, actor: Principal, venue_id: str, pass_text: str, temperature_c: float,
               mask_ok: bool, certificate_ok: bool = True) -> VenueCheck:
         """Verify the pass and record the four checks at a venue's door."""
-        require(actor, Role.VENUE, scope=venue_id, action="check people in at this venue")
         if not 30.0 <= temperature_c <= 45.0:
             raise InvalidInput("temperature_c must be a body temperature in °C (30-45)",
                                code="bad_temperature", field="temperature_c")
+        with self._d.uow(readonly=True) as uow:
+            venue = uow.venue(venue_id)
+        if venue is None:
+            raise NotFound("venue_id: no such venue", code="unknown_venue", field="venue_id")
+        authorize(actor, Action.CHECK_IN, _venue(venue), field="venue_id")
         verdict = self._passes.verify(actor, pass_text)
         now = self._d.clock.now()
         temperature_ok = temperature_c < FEVER_C
@@ -98,9 +100,6 @@ class VenueService:
         admitted = temperature_ok and code_ok and certificate_ok and mask_ok
         colour = verdict.colour.value if verdict.colour else None
         with self._d.uow() as uow:
-            if uow.venue(venue_id) is None:
-                raise NotFound("venue_id: no such venue", code="unknown_venue",
-                               field="venue_id")
             uow.add_venue_check({"id": self._d.new_id(), "venue_id": venue_id, "at": now,
                                  "colour": colour, "pass_valid": verdict.valid,
                                  "temperature_ok": temperature_ok, "code_ok": code_ok,
@@ -125,7 +124,14 @@ class VenueService:
 
     def recent_checks(self, actor: Principal, venue_id: str,
                       limit: int = 100) -> list[dict[str, Any]]:
-        require(actor, Role.VENUE, Role.HEALTH_OFFICER, scope=venue_id,
-                action="see this venue's checks")
         with self._d.uow(readonly=True) as uow:
+            venue = uow.venue(venue_id)
+            if venue is None:
+                raise NotFound("venue_id: no such venue", code="unknown_venue",
+                               field="venue_id")
+            authorize(actor, Action.READ_VENUE_CHECKS, _venue(venue), field="venue_id")
             return uow.venue_checks(venue_id, limit)
+
+
+def _venue(row: dict[str, Any]) -> Target:
+    return Target(region=row["region_code"], venue=row["id"])

@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from hesuan.domain.access import Principal, Role, require
+from hesuan.domain.access import Action, Principal, Role, Target, authorize, region_prefix
 from hesuan.domain.errors import HesuanError, NotFound
 from hesuan.domain.results import Result, check_ct
 from hesuan.domain.sampling import check_tube_barcode
 from hesuan.services.context import Deps
 from hesuan.services.lab import parse_result_row
+from hesuan.services.targets import site_target
 
 __all__ = ["PreviewRow", "ResultsPreview", "WorklistQueries", "WorklistService"]
 
@@ -52,8 +53,9 @@ class WorklistQueries(Protocol):
         ``since``, and samples per hour since ``since``."""
         ...
 
-    def samples_per_hour(self, since: datetime) -> list[tuple[int, int]]:
-        """(hour start in epoch ms, samples) since ``since``, by the tubes' first sample."""
+    def samples_per_hour(self, since: datetime, region_prefix: str) -> list[tuple[int, int]]:
+        """(hour start in epoch ms, samples) since ``since``, by the tubes' first sample, at
+        sites in a region ('' = everywhere)."""
         ...
 
     def status_counts(self, region_prefix: str) -> dict[str, Any]:
@@ -65,9 +67,10 @@ class WorklistQueries(Protocol):
         ...
 
     def chain_counts(self, now: datetime, transport_limit: timedelta,
-                     lab_limit: timedelta) -> dict[str, int]:
+                     lab_limit: timedelta, region_prefix: str) -> dict[str, int]:
         """Counts across the chain: boxes in transit, late boxes and results, positive pools,
-        recalls open and overdue, tubes waiting for a result."""
+        recalls open and overdue, tubes waiting for a result; of sites (and, for recalls, of
+        people) in a region ('' = everywhere)."""
         ...
 
     def recalls(self, region_prefix: str, now: datetime, overdue_only: bool,
@@ -109,13 +112,6 @@ class ResultsPreview:
         return self.new + self.corrections > 0
 
 
-def _area(actor: Principal) -> str:
-    """The region prefix an officer or grid worker covers ('' = everything, for admin)."""
-    if actor.role is Role.ADMIN:
-        return ""
-    return actor.scope or "\0"
-
-
 class WorklistService:
     def __init__(self, deps: Deps, queries: WorklistQueries) -> None:
         self._d = deps
@@ -126,7 +122,7 @@ class WorklistService:
     def courier_boxes(self, actor: Principal, limit: int = 200) -> dict[str, Any]:
         """Boxes waiting to be collected and boxes this courier carries, with their age since
         the first tube was sealed and whether they are late for the lab (4 h by default)."""
-        require(actor, Role.COURIER, action="see boxes to collect")
+        authorize(actor, Action.READ_BOXES_TO_COLLECT)
         now = self._d.clock.now()
         mine = None if actor.role is Role.ADMIN else actor.user_id
         return {"to_collect": self._aged(self._q.boxes_to_collect(limit), now),
@@ -147,7 +143,7 @@ class WorklistService:
     def lab_queue(self, actor: Principal, lab_id: str, limit: int = 200) -> dict[str, Any]:
         """Tubes the lab has received and not resulted: priority first, then the oldest; each
         with its age since receipt and whether it is past the lab limit (6 h by default)."""
-        require(actor, Role.LAB, scope=lab_id, action="see this lab's queue")
+        authorize(actor, Action.READ_LAB_QUEUE, Target(lab=lab_id), field="lab_id")
         now = self._d.clock.now()
         total, priority, items = self._q.lab_queue(lab_id, limit)
         lim = self._d.limits.lab
@@ -159,7 +155,7 @@ class WorklistService:
                 "limit_min": lim.total_seconds() / 60}
 
     def lab_boxes(self, actor: Principal, lab_id: str, limit: int = 50) -> list[dict[str, Any]]:
-        require(actor, Role.LAB, scope=lab_id, action="see this lab's boxes")
+        authorize(actor, Action.READ_LAB_QUEUE, Target(lab=lab_id), field="lab_id")
         since = self._d.clock.now() - timedelta(days=2)
         return self._q.lab_boxes(lab_id, since, limit)
 
@@ -169,7 +165,7 @@ class WorklistService:
         """Check a results file without writing anything: each row would be a new result, a
         duplicate, a correction, or rejected (with the reason) — the same rules as
         ``LabService.record``, read against the tubes as they are now."""
-        require(actor, Role.LAB, scope=lab_id, action="check results for this lab")
+        authorize(actor, Action.RECORD_RESULTS, Target(lab=lab_id), field="lab_id")
         parsed: list[tuple[int, str, Result, str | None]] = []
         items: list[PreviewRow] = []
         total = 0
@@ -230,12 +226,12 @@ class WorklistService:
     def site_overview(self, actor: Principal, site_id: str) -> dict[str, Any]:
         """A site's day: open tubes, sealed tubes waiting for a box, open boxes, tubes by
         status and samples per hour over the last 12 hours."""
-        require(actor, Role.SAMPLER, Role.SITE_LEAD, scope=site_id, action="see this site")
         now = self._d.clock.now()
         with self._d.uow(readonly=True) as uow:
             found = uow.sites([site_id])
         if not found:
             raise NotFound("site_id: no such site", code="unknown_site", field="site_id")
+        authorize(actor, Action.READ_SITE_QUEUE, site_target(found[0]), field="site_id")
         out = self._q.site_tubes(site_id, now - timedelta(hours=12))
         out["site"] = found[0]
         return out
@@ -245,46 +241,46 @@ class WorklistService:
     def recalls(self, actor: Principal, overdue_only: bool = False,
                 limit: int = 200) -> list[dict[str, Any]]:
         """Open recalls (复核) of people in the caller's area, most overdue first."""
-        require(actor, Role.HEALTH_OFFICER, Role.GRID_WORKER, action="see recalls")
+        authorize(actor, Action.READ_RECALLS)
         now = self._d.clock.now()
-        rows = self._q.recalls(_area(actor), now, overdue_only, limit)
+        rows = self._q.recalls(region_prefix(actor), now, overdue_only, limit)
         for r in rows:
             r["overdue"] = r["due_at"] < now
         return rows
 
     def exemptions(self, actor: Principal, limit: int = 200) -> list[dict[str, Any]]:
-        require(actor, Role.HEALTH_OFFICER, Role.GRID_WORKER, action="see exemptions")
-        return self._q.exemptions(_area(actor), self._d.clock.now(), limit)
+        authorize(actor, Action.READ_EXEMPTIONS)
+        return self._q.exemptions(region_prefix(actor), self._d.clock.now(), limit)
 
     def status_counts(self, actor: Principal) -> dict[str, Any]:
         """People by status colour and by reason in the caller's area."""
-        require(actor, Role.HEALTH_OFFICER, Role.GRID_WORKER, action="see status counts")
-        return self._q.status_counts(_area(actor))
+        area = region_prefix(actor)
+        authorize(actor, Action.READ_STATUS_COUNTS, Target(region=area))
+        return self._q.status_counts(area)
 
     # -- command centre --------------------------------------------------------------------
 
     def command_centre(self, actor: Principal, hours: int = 24) -> dict[str, Any]:
         """Samples per hour over the last ``hours``, and counts across the chain (people by
         status come from ``district_status``)."""
-        require(actor, Role.HEALTH_OFFICER, action="see the command centre")
+        area = region_prefix(actor)
+        authorize(actor, Action.READ_DASHBOARD, Target(region=area))
         now = self._d.clock.now()
         lim = self._d.limits
         return {"as_of": now,
-                "samples_per_hour": self._q.samples_per_hour(now - timedelta(hours=hours)),
-                "chain": self._q.chain_counts(now, lim.transport, lim.lab)}
+                "samples_per_hour": self._q.samples_per_hour(now - timedelta(hours=hours), area),
+                "chain": self._q.chain_counts(now, lim.transport, lim.lab, area)}
 
     def district_status(self, actor: Principal) -> dict[str, dict[str, Any]]:
         """People by status per district (for the command centre's map)."""
-        require(actor, Role.HEALTH_OFFICER, action="see the command centre")
-        rows = self._q.district_status()
-        if actor.role is Role.HEALTH_OFFICER:
-            scope = actor.scope or "\0"
-            rows = {k: v for k, v in rows.items() if k.startswith(scope) or scope.startswith(k)}
-        return rows
+        area = region_prefix(actor)
+        authorize(actor, Action.READ_DASHBOARD, Target(region=area))
+        return {k: v for k, v in self._q.district_status().items()
+                if k.startswith(area) or area.startswith(k)}
 
     # -- admin -----------------------------------------------------------------------------
 
     def users(self, actor: Principal) -> list[dict[str, Any]]:
-        require(actor, Role.ADMIN, action="list users")
+        authorize(actor, Action.LIST_USERS)
         return self._q.users()
 

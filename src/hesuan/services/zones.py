@@ -26,12 +26,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from hesuan.domain.access import Principal, Role, require
+from hesuan.domain.access import Action, Principal, Target, authorize, region_prefix
 from hesuan.domain.errors import (
     HesuanError,
     InvalidInput,
     NotFound,
-    PermissionDenied,
     RuleViolation,
 )
 from hesuan.domain.instants import check_instant
@@ -116,7 +115,6 @@ class ZoneService:
 
     def designate(self, actor: Principal, z: ZoneInput) -> ZoneRecord:
         """Designate a zone; if it starts now, its people's status changes in this call."""
-        require(actor, Role.HEALTH_OFFICER, action="designate zones")
         name = z.name.strip()
         if not 1 <= len(name) <= 100:
             raise InvalidInput("name must be 1-100 characters", code="bad_name", field="name")
@@ -157,8 +155,7 @@ class ZoneService:
         geom = None
         if polygon is not None:
             geom = self._geo.check(polygon, field="polygon")
-            scope = "" if actor.role is Role.ADMIN else (actor.scope or "")
-            points = uow.grid_points(scope)
+            points = uow.grid_points(region_prefix(actor))
             inside = self._geo.inside(geom, [(p.code, p.lng, p.lat) for p in points])
             if not inside:
                 raise RuleViolation("polygon: no grid centre (within your region) lies inside it;"
@@ -166,10 +163,11 @@ class ZoneService:
                                     code="polygon_empty", field="polygon")
             wanted += [Area(code) for code in inside]
         kept = check_areas(wanted, field=field)
+        if not kept:
+            authorize(actor, Action.CHANGE_ZONES, Target(region=region_prefix(actor)),
+                      field=field)
         for a in kept:
-            if actor.role is not Role.ADMIN and not actor.covers_region(a.region_code):
-                raise PermissionDenied(f"{field}: {a.region_code} is outside your region",
-                                       code="wrong_scope", field=field)
+            authorize(actor, Action.CHANGE_ZONES, Target(region=a.region_code), field=field)
         known = uow.existing_regions(a.region_code for a in kept)
         missing = [a.region_code for a in kept if a.region_code not in known]
         if missing:
@@ -226,10 +224,9 @@ class ZoneService:
         z = uow.zone(zone_id)
         if z is None:
             raise NotFound("no such zone", code="unknown_zone", field="zone_id")
-        if actor.role is not Role.ADMIN and not all(actor.covers_region(a.region_code)
-                                                    for a in z.areas):
-            raise PermissionDenied("the zone reaches outside your region", code="wrong_scope",
-                                   field="zone_id")
+        for a in z.areas:  # every part of the zone must be the actor's to change
+            authorize(actor, Action.CHANGE_ZONES, Target(region=a.region_code),
+                      field="zone_id")
         if z.status not in statuses:
             raise RuleViolation(f"the zone is {z.status}", code="zone_not_active",
                                 field="zone_id")
@@ -237,7 +234,6 @@ class ZoneService:
 
     def lift(self, actor: Principal, zone_id: str, reason: str) -> ZoneRecord:
         """Lift a zone (解封): its people are restored in bulk, in this call."""
-        require(actor, Role.HEALTH_OFFICER, action="lift zones")
         reason = reason.strip()
         if not 1 <= len(reason) <= 200:
             raise InvalidInput("reason must be 1-200 characters", code="bad_reason",
@@ -264,7 +260,6 @@ class ZoneService:
 
     def extend(self, actor: Principal, zone_id: str, planned_end: datetime | None) -> ZoneRecord:
         """Move a zone's planned end (None: until lifted)."""
-        require(actor, Role.HEALTH_OFFICER, action="extend zones")
         now = self._d.clock.now()
         with self._d.uow() as uow:
             z = self._live(uow, actor, zone_id)
@@ -280,7 +275,7 @@ class ZoneService:
     def tick(self, actor: Principal) -> dict[str, int]:
         """Start scheduled zones whose time has come; expire zones whose planned end passed.
         Run by the scheduler; idempotent."""
-        require(actor, Role.ADMIN, action="run zone changes")
+        authorize(actor, Action.RUN_ZONE_CHANGES)
         now = self._d.clock.now()
         with self._d.uow() as uow:
             start, end = uow.zones_due(now)
@@ -310,7 +305,6 @@ class ZoneService:
 
     def split(self, actor: Principal, zone_id: str, parts: Sequence[ZonePart]) -> list[ZoneRecord]:
         """Replace an active zone by parts (each its own kind and rules), all inside it."""
-        require(actor, Role.HEALTH_OFFICER, action="split zones")
         if not 2 <= len(parts) <= 50:
             raise InvalidInput("parts: a split makes 2-50 zones", code="bad_parts",
                                field="parts")
@@ -318,7 +312,6 @@ class ZoneService:
 
     def shrink(self, actor: Principal, zone_id: str, part: ZonePart) -> ZoneRecord:
         """Replace an active zone by a smaller one of the same kind and rules."""
-        require(actor, Role.HEALTH_OFFICER, action="shrink zones")
         return self._replace(actor, zone_id, [part], shrink=True)[0]
 
     def _replace(self, actor: Principal, zone_id: str, parts: Sequence[ZonePart],
@@ -382,15 +375,23 @@ class ZoneService:
 
     def get(self, actor: Principal, zone_id: str) -> tuple[ZoneRecord, list[dict[str, Any]]]:
         """A zone and its history (designated, split, shrunk, extended, lifted …)."""
-        require(actor, Role.HEALTH_OFFICER, Role.GRID_WORKER, action="see zones")
         with self._d.uow(readonly=True) as uow:
             z = self._get(uow, zone_id)
+            own = region_prefix(actor)
+            # a zone is seen by whoever it touches: an area inside their region, or over it
+            if not any(own.startswith(a.region_code) or a.region_code.startswith(own)
+                       for a in z.areas):
+                authorize(actor, Action.READ_ZONES,
+                          Target(region=z.areas[0].region_code if z.areas else "\0"),
+                          field="zone_id")
             history = uow.zone_events(zone_id)
         return z, history
 
     def list_zones(self, actor: Principal, *, active_only: bool = True, region: str = "",
              limit: int = 500) -> list[ZoneRecord]:
-        require(actor, Role.HEALTH_OFFICER, Role.GRID_WORKER, action="see zones")
+        own = region_prefix(actor)
+        region = own if own.startswith(region) else region
+        authorize(actor, Action.READ_ZONES, Target(region=region), field="region")
         statuses = [ZoneStatus.ACTIVE.value, _SCHEDULED] if active_only else None
         with self._d.uow(readonly=True) as uow:
             return uow.zones(statuses, region, limit)
@@ -456,7 +457,7 @@ class ZoneService:
     def import_geojson(self, actor: Principal, collection: Any) -> list[dict[str, Any]]:
         """Designate one zone per Feature (properties: name, kind, areas, planned_end,
         starts_at, rules, note; geometry: a polygon or null). Answers per feature."""
-        require(actor, Role.HEALTH_OFFICER, action="designate zones")
+        authorize(actor, Action.CHANGE_ZONES, Target(region=region_prefix(actor)))
         out: list[dict[str, Any]] = []
         for i, f in enumerate(_features(collection)):
             try:
@@ -473,7 +474,7 @@ class ZoneService:
                           source: str = "geojson") -> int:
         """Region boundaries (Polygon/MultiPolygon) or centres (Point) from GeoJSON; the code is
         ``properties.code`` or ``properties.adcode``."""
-        require(actor, Role.ADMIN, action="import region boundaries")
+        authorize(actor, Action.IMPORT_BOUNDARIES)
         now = self._d.clock.now()
         rows: list[dict[str, Any]] = []
         for i, f in enumerate(_features(collection)):

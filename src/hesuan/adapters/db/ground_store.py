@@ -587,6 +587,19 @@ class GroundStoreMixin:
                  "last_sampled_at": _dt(r[6]), "open_recall": r[7] is not None,
                  "exempt_until": _dt(r[8])} for r in rows]
 
+    def on_route(self, assignment_ids: Sequence[str], person_ids: Sequence[str]) -> set[str]:
+        if not assignment_ids or not person_ids:
+            return set()
+        marks, params = self._marks(list(assignment_ids), "a")
+        pmarks, pparams = self._marks(list(person_ids), "p")
+        rows = self.conn.execute(text(
+            f"SELECT t.person_id FROM team_targets t WHERE t.assignment_id IN ({marks}) "
+            f"AND t.person_id IN ({pmarks}) "
+            f"UNION SELECT ps.person_id FROM person_status ps JOIN team_assignments a ON "
+            f"a.zone_id = ps.zone_id WHERE a.id IN ({marks}) AND ps.person_id IN ({pmarks})"),
+            params | pparams)
+        return {str(r[0]) for r in rows}
+
     def household_members(self, household_id: str) -> list[dict[str, Any]]:
         rows = self.conn.execute(
             select(people.c.id, people.c.grid_code, people.c.groups, people.c.name_masked,

@@ -25,6 +25,7 @@ from hesuan.adapters.db.schema import (
     exemptions,
     from_ms,
     overrides,
+    people,
     person_status,
     policies,
     status_rules,
@@ -386,6 +387,11 @@ class StatusStoreMixin:
                           .values(exempt_until=row["until"], exempt_reason=row["reason"],
                                   status_valid_until=row["created_at"]))
 
+    def active_exemption_person(self, exemption_id: str) -> str | None:
+        r = self.conn.execute(select(exemptions.c.person_id).where(
+            exemptions.c.id == exemption_id, exemptions.c.revoked_at.is_(None))).first()
+        return None if r is None else str(r[0])
+
     def revoke_exemption(self, exemption_id: str, now: datetime) -> str | None:
         r = self.conn.execute(select(exemptions.c.person_id).where(
             exemptions.c.id == exemption_id, exemptions.c.revoked_at.is_(None))).first()
@@ -427,10 +433,13 @@ class StatusStoreMixin:
             select(overrides).where(overrides.c.person_id == person_id)
             .order_by(overrides.c.requested_at.desc()))]
 
-    def pending_overrides(self, limit: int) -> list[dict[str, Any]]:
+    def pending_overrides(self, limit: int, region_prefix: str) -> list[dict[str, Any]]:
+        q = select(overrides).where(overrides.c.status == "requested")
+        if region_prefix:
+            q = q.join(people, people.c.id == overrides.c.person_id).where(
+                people.c.grid_code.startswith(region_prefix, autoescape=True))
         return [dict(r._mapping) for r in self.conn.execute(
-            select(overrides).where(overrides.c.status == "requested")
-            .order_by(overrides.c.requested_at).limit(limit))]
+            q.order_by(overrides.c.requested_at).limit(limit))]
 
     def add_arrival(self, row: dict[str, Any], first_due: datetime) -> None:
         self.conn.execute(insert(arrivals), row)

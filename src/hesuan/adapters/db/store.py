@@ -866,15 +866,28 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
             c.execute(self._insert(alerts).on_conflict_do_nothing(), rows)
         return len(rows)
 
-    def alerts(self, open_only: bool, limit: int) -> list[dict[str, Any]]:
+    def add_alert(self, row: dict[str, Any]) -> None:
+        self.conn.execute(self._insert(alerts).on_conflict_do_nothing(), [row])
+
+    def alerts(self, open_only: bool, limit: int, region_prefix: str) -> list[dict[str, Any]]:
         stmt = select(alerts).order_by(alerts.c.raised_at.desc()).limit(limit)
         if open_only:
             stmt = stmt.where(alerts.c.closed_at.is_(None))
+        if region_prefix:
+            # an alert's subject is a box or a tube; either names the site it came from
+            site_id = func.coalesce(
+                select(boxes.c.site_id).where(boxes.c.id == alerts.c.subject_id)
+                .scalar_subquery(),
+                select(tubes.c.site_id).where(tubes.c.id == alerts.c.subject_id)
+                .scalar_subquery())
+            stmt = stmt.where(select(sites.c.region_code).where(sites.c.id == site_id)
+                              .scalar_subquery().startswith(region_prefix, autoescape=True))
         return [dict(r._mapping) for r in self.conn.execute(stmt)]
 
     # -- reports ---------------------------------------------------------------------------
 
-    def turnaround_rows(self, since: datetime | None) -> Iterator[tuple[Any, ...]]:
+    def turnaround_rows(self, since: datetime | None,
+                        region_prefix: str) -> Iterator[tuple[Any, ...]]:
         # streamed (a server-side cursor on PostgreSQL): never the whole round in memory
         return (tuple(r) for r in self.conn.execution_options(stream_results=True,
                                                                yield_per=5000).execute(text(
@@ -882,11 +895,12 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
             "t.sealed_at, b.sealed_at, b.handed_over_at, t.received_at, t.resulted_at, "
             "t.notified_at FROM tubes t JOIN sites s ON s.id = t.site_id "
             "LEFT JOIN boxes b ON b.id = t.box_id "
-            "WHERE t.first_sampled_at IS NOT NULL AND t.first_sampled_at >= :since"),
-            {"since": 0 if since is None else to_ms(since)}))
+            "WHERE t.first_sampled_at IS NOT NULL AND t.first_sampled_at >= :since "
+            "AND s.region_code LIKE :area"),
+            {"since": 0 if since is None else to_ms(since), "area": region_prefix + "%"}))
 
     def reconcile(self, now: datetime, limit: int, transport_limit_ms: int,
-                  lab_limit_ms: int) -> dict[str, Any]:
+                  lab_limit_ms: int, region_prefix: str) -> dict[str, Any]:
         n = to_ms(now)
         queries: dict[str, tuple[str, str]] = {
             "sampled_not_boxed": (
@@ -926,9 +940,12 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
                 "COALESCE(t.resulted_at, :now) > t.received_at + :llim",
                 "t.barcode, t.lab_id, t.received_at, t.resulted_at"),
         }
-        params = {"now": n, "tlim": transport_limit_ms, "llim": lab_limit_ms, "true": True}
+        params = {"now": n, "tlim": transport_limit_ms, "llim": lab_limit_ms, "true": True,
+                  "area": region_prefix + "%"}
         out: dict[str, Any] = {"as_of": _iso(n)}
         for key, (frm, cols) in queries.items():
+            if region_prefix:
+                frm += _RECONCILE_AREA.get(key, " AND 1 = 0")
             count = self.conn.execute(text(f"SELECT count(*) {frm}"), params).scalar_one()
             items = []
             if count:
@@ -940,6 +957,19 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
             out[key] = {"count": count, "items": items}
         return out
 
+
+# Where each reconciliation list's rows are, for an area's list: a tube's or box's site, a
+# recall's person; a result for an unknown tube is nowhere in particular (city-wide lists only).
+_AT_SITE = " AND {}.site_id IN (SELECT id FROM sites WHERE region_code LIKE :area)"
+_RECONCILE_AREA = {
+    "sampled_not_boxed": _AT_SITE.format("t"), "boxed_not_received": _AT_SITE.format("b"),
+    "missing_from_received_boxes": _AT_SITE.format("b"),
+    "received_not_resulted": _AT_SITE.format("t"), "box_discrepancies": _AT_SITE.format("b"),
+    "pools_for_review": _AT_SITE.format("t"), "late_boxes": _AT_SITE.format("b"),
+    "late_results": _AT_SITE.format("t"),
+    "recalls_open": " AND r.person_id IN (SELECT id FROM people WHERE grid_code LIKE :area)",
+    "recalls_overdue": " AND r.person_id IN (SELECT id FROM people WHERE grid_code LIKE :area)",
+}
 
 # Hot statements built once: SQLAlchemy then skips rebuilding each statement and its cache key
 # on every call, which was a third of a single scan's CPU (BENCHMARKS.md); the plain-SQL ones

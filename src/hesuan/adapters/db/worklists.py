@@ -38,6 +38,14 @@ def _hour(column: Any) -> Any:
     return (_ms(column) // _HOUR_MS).label("h")
 
 
+def _at_sites_in(site_id: Any, prefix: str) -> tuple[Any, ...]:
+    """Rows of sites under a region code prefix (none needed for '' = everywhere)."""
+    if not prefix:
+        return ()
+    return (site_id.in_(select(sites.c.id).where(sites.c.region_code.startswith(
+        prefix, autoescape=True))),)
+
+
 def _in_area(prefix: str) -> Any:
     """People whose home grid is under a region code prefix ('' = everyone), as a range on
     the indexed grid code (region codes are digits, so every code under the prefix sorts
@@ -139,12 +147,13 @@ class SqlWorklists:
 
     # -- command centre --------------------------------------------------------------------
 
-    def samples_per_hour(self, since: datetime) -> list[tuple[int, int]]:
+    def samples_per_hour(self, since: datetime, region_prefix: str) -> list[tuple[int, int]]:
         t = tubes.c
         with self._engine.connect() as c:
             return [(int(h) * _HOUR_MS, int(n)) for h, n in c.execute(
                 select(_hour(t.first_sampled_at), func.sum(t.count))
-                .where(t.first_sampled_at >= since).group_by(text("h")).order_by(text("h")))]
+                .where(t.first_sampled_at >= since, *_at_sites_in(t.site_id, region_prefix))
+                .group_by(text("h")).order_by(text("h")))]
 
     def status_counts(self, region_prefix: str) -> dict[str, Any]:
         ps = person_status.c
@@ -192,14 +201,19 @@ class SqlWorklists:
                     "reasons": dict(v["reasons"])} for k, v in out.items()}
 
     def chain_counts(self, now: datetime, transport_limit: timedelta,
-                     lab_limit: timedelta) -> dict[str, int]:
+                     lab_limit: timedelta, region_prefix: str) -> dict[str, int]:
         t, b, r = tubes.c, boxes.c, recalls.c
         n = to_ms(now)
         tlim = int(transport_limit.total_seconds() * 1000)
         llim = int(lab_limit.total_seconds() * 1000)
+        in_area = {tubes: _at_sites_in(t.site_id, region_prefix),
+                   boxes: _at_sites_in(b.site_id, region_prefix),
+                   recalls: () if not region_prefix else (r.person_id.in_(
+                       select(people.c.id).where(_in_area(region_prefix))),)}
         with self._engine.connect() as c:
             def one(stmt: Any) -> int:
-                return int(c.execute(stmt).scalar_one() or 0)
+                table = stmt.get_final_froms()[0]
+                return int(c.execute(stmt.where(*in_area[table])).scalar_one() or 0)
 
             return {
                 "boxes_to_collect": one(select(func.count()).where(b.status == "sealed")),

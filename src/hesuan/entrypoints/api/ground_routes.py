@@ -380,7 +380,10 @@ class VisitIn(Strict):
     event_id: str = Field(min_length=1, max_length=36)
     barcode: str = Field(min_length=1, max_length=40)
     at: Instant
-    person_ids: list[Id] | None = Field(default=None, max_length=20)
+    scanned: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        min_length=1, max_length=20,
+        description="the sampling code (HS1:...) or resident ID number scanned for each "
+                    "member sampled")
     single_barcodes: dict[Id, Annotated[str, Field(max_length=40)]] = Field(
         default_factory=dict, max_length=20)
 
@@ -391,7 +394,7 @@ def visit_household(me: Me, platform: PlatformDep, site_id: str, household_id: s
                     body: VisitIn) -> dict[str, Any]:
     """One tube per household (一户一管): open, fill with the household, seal."""
     return platform.teams.visit_household(me, site_id, body.event_id, household_id,
-                                          body.barcode, body.at, person_ids=body.person_ids,
+                                          body.barcode, body.at, scanned=body.scanned,
                                           single_barcodes=body.single_barcodes)
 
 

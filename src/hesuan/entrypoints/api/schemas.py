@@ -264,6 +264,8 @@ class ReceiptOut(BaseModel):
     extra: list[str]
     discrepancy: bool
     duplicate: bool
+    custody_break: bool = Field(description="no courier's hand-over was on record: received, "
+                                            "and a custody_break alert raised")
 
 
 class ResultIn(Strict):

@@ -22,7 +22,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from hesuan.bootstrap import Platform
-from hesuan.domain.access import Action, Principal, Role, require
+from hesuan.domain.access import Action, Principal, Role, Target, authorize, region_prefix
 from hesuan.domain.cadence import OverdueAction, ScopeKind
 from hesuan.domain.errors import HesuanError, InvalidInput, NotFound
 from hesuan.domain.regions import URBAN_DISTRICTS, Level
@@ -51,9 +51,9 @@ _SHANGHAI = timezone(timedelta(hours=8))
 def _dashboard(request: Request, me: Principal, fresh: bool = False) -> dict[str, Any]:
     """The command centre's numbers, from the latest snapshot (see ``snapshots``), or
     computed now when asked (``fresh``: the "refresh now" link)."""
-    require(me, Role.HEALTH_OFFICER, action="see the command centre")
+    authorize(me, Action.READ_DASHBOARD, Target(region=region_prefix(me)))
     platform = platform_of(request)
-    data: dict[str, Any] = snapshots(request).get(f"dashboard:{me.role}:{me.scope}",
+    data: dict[str, Any] = snapshots(request).get(me, "dashboard",
                                                   lambda: _compute_dashboard(platform, me),
                                                   fresh=fresh)
     return data
@@ -176,7 +176,7 @@ def site_page(request: Request, me: WebMe) -> Response:
 
 
 def _admin_page(request: Request, me: Principal, **extra: Any) -> Response:
-    require(me, Role.ADMIN, action="administer the platform")
+    authorize(me, Action.LIST_USERS)
     platform = platform_of(request)
     return render(request, "admin.html", me, sites=platform.places.sites(),
                   labs=platform.places.labs(me), policies=platform.status.policies(me),

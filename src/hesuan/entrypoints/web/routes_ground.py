@@ -68,7 +68,7 @@ def _roster_page(request: Request, me: Principal, region: str | None, which: str
     except HesuanError as exc:
         error = error_text(request, exc)
     coverage = snapshots(request).get(
-        f"roster-coverage:{me.role}:{region}",
+        me, f"roster-coverage:{region}",
         lambda: platform.rosters.coverage(me, region=region, level=Level.GRID))
     return render(request, "roster.html", me, region=region, which=which, whiches=_WHICH,
                   people=people, coverage=coverage, error=error, **extra)
@@ -154,7 +154,7 @@ def _zones_page(request: Request, me: Principal, **extra: Any) -> Response:
     hierarchy = None
     if officer:
         cov = snapshots(request).get(
-            f"hierarchy:{me.role}:{me.scope}",
+            me, "hierarchy",
             lambda: platform.analytics.coverage(me, level=Level.STREET))
         hierarchy = [{"code": d["code"], "name": d["name"],
                       "streets": [s for s in cov["streets"] if s["parent_code"] == d["code"]]}

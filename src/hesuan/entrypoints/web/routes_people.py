@@ -155,13 +155,13 @@ def area_page(request: Request, me: WebMe, msg: str | None = None,
               fresh: bool = False) -> Response:
     platform = platform_of(request)
     w = platform.worklists
-    counts = snapshots(request).get(f"counts:{me.role}:{me.scope}",
+    counts = snapshots(request).get(me, "counts",
                                     lambda: w.status_counts(me), fresh=fresh)
     recalls = w.recalls(me)
     exemptions = w.exemptions(me)
     level = _level_below(me.scope)
     coverage = snapshots(request).get(
-        f"coverage:{me.role}:{me.scope}",
+        me, "coverage",
         lambda: platform.analytics.coverage(me, level=level), fresh=fresh)
     parts = [r for r in coverage[_PLURAL[level]] if r["code"] != me.scope]
     officer = me.role in (Role.HEALTH_OFFICER, Role.ADMIN)

@@ -9,7 +9,7 @@ core on refreshing. Every snapshot carries the time it was computed, which the p
 Lists that are cheap and must be live (recalls, override requests, queues) are never
 snapshotted. One ``Snapshots`` per app (``app.state``); nothing global.
 
-Imports: the standard library, Starlette (the request type).
+Imports: the standard library, Starlette (the request type), ``hesuan.domain``.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
+
+from hesuan.domain.access import Principal
 
 __all__ = ["Snapshots", "snapshots"]
 
@@ -39,8 +41,12 @@ class Snapshots:
         self._lock = threading.Lock()
         self._items: dict[str, _Entry] = {}
 
-    def get(self, key: str, compute: Callable[[], Any], fresh: bool = False) -> Any:
-        """The last snapshot of ``key`` (computed now if there is none, or if ``fresh``)."""
+    def get(self, me: Principal, key: str, compute: Callable[[], Any],
+            fresh: bool = False) -> Any:
+        """The last snapshot of ``key`` for principals of ``me``'s role and scope (computed
+        now if there is none, or if ``fresh``). A snapshot is only ever served to a principal
+        the services answered it for, so no cached page reaches past its reader's scope."""
+        key = f"{me.role}:{me.scope}:{key}"
         if fresh:
             return self._compute(key, compute)
         now = time.monotonic()

@@ -1,0 +1,130 @@
+"""The access holes the review found over HTTP (the API and the web pages), on SQLite and
+PostgreSQL, one regression test each: a cached page that reached past its reader's scope, a
+form that told a sampler whether an ID number is registered, a box received with no hand-over,
+district officers reading every district's lists, reads of personal data left unaudited."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+
+from fastapi.testclient import TestClient
+
+from hesuan.domain.access import Role
+from hesuan.domain.sampling import make_box_code, make_tube_barcode
+from hesuan.sim.example import DEMO_PASSWORD, OPERATOR, make_resident_id
+from tests.helpers import Api, Station
+
+XIAODIAN, YINGZE = "140105", "140106"
+
+
+def _user(api: Api, name: str, role: Role, scope: str | None) -> str:
+    api.platform.auth.create_user(OPERATOR, name, DEMO_PASSWORD, role, scope)
+    return name
+
+
+def _web_sign_in(client: TestClient, user: str) -> str:
+    """Sign in on the web; the page's CSRF token for forms."""
+    client.cookies.clear()
+    page = client.get("/web/login")
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert token is not None
+    r = client.post("/web/login", data={"username": user, "password": DEMO_PASSWORD,
+                                        "csrf": token.group(1)}, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    csrf = re.search(r'name="csrf-token" content="([^"]+)"',
+                     client.get(r.headers["location"]).text)
+    assert csrf is not None
+    return csrf.group(1)
+
+
+def _audited(api: Api, action: str, actor: str) -> int:
+    return int(api.count(f"SELECT count(*) FROM audit_log WHERE action = '{action}' "
+                         f"AND actor = '{actor}'"))
+
+
+def test_the_roster_snapshot_never_reaches_another_district(api: Api) -> None:
+    _user(api, "city-officer", Role.HEALTH_OFFICER, "1401")
+    _user(api, "yingze-officer", Role.HEALTH_OFFICER, YINGZE)
+    c = TestClient(api.client.app, base_url="https://testserver")
+    _web_sign_in(c, "city-officer")
+    assert c.get(f"/web/roster?region={XIAODIAN}").status_code == 200
+    _web_sign_in(c, "yingze-officer")
+    r = c.get(f"/web/roster?region={XIAODIAN}")
+    assert r.status_code == 403, r.status_code
+    c.cookies.clear()
+
+
+def test_only_roles_that_read_people_may_look_an_id_number_up(api: Api) -> None:
+    person = api.people(limit=1)[0]
+    number = api.platform.people.get(OPERATOR, person, unmask=True).id_number
+    c = TestClient(api.client.app, base_url="https://testserver")
+    answers = {}
+    for user in ("sampler", "officer"):
+        csrf = _web_sign_in(c, user)
+        for asked in (number, make_resident_id("110101", date(1990, 3, 7), 457)):
+            r = c.post("/web/area/find", data={"csrf": csrf, "id_kind": "resident",
+                                               "id_number": asked}, follow_redirects=False)
+            answers[user, asked == number] = r.status_code, r.headers.get("location")
+    # the sampler is refused alike, whether or not the number is registered
+    assert answers["sampler", True] == answers["sampler", False], answers
+    assert answers["sampler", True][1] == "/web/area?msg=wrong_role", answers
+    # an officer is taken to the person, or told there is no one
+    assert answers["officer", True] == (303, f"/web/people/{person}"), answers
+    assert answers["officer", False] == (303, "/web/area?msg=unknown_person"), answers
+
+
+def test_a_box_no_courier_handed_over_is_a_custody_break(api: Api) -> None:
+    site = api.city.sites[XIAODIAN]
+    codes = [api.code(p) for p in api.people(limit=3)]
+    barcode, box = make_tube_barcode(661001), make_box_code(6601)
+    st = Station(site, api.clock)
+    events = [*st.fill(barcode, codes, mode=5), st.ev("seal_tube", barcode=barcode),
+              st.ev("box_tube", barcode=barcode, box_code=box), st.ev("seal_box", box_code=box)]
+    r = api.client.post("/scans/batch", json={"events": events}, headers=api.h("sampler"))
+    assert r.json()["accepted"] == len(events), r.text
+    lab = api.city.labs["lab1"]
+    at = api.clock.now().isoformat()
+    r = api.client.post(f"/boxes/{box}/receive", headers=api.h("lab"), json={
+        "event_id": "0b9c5d1e-1111-4aaa-8bbb-000000000001", "lab_id": lab, "at": at,
+        "tube_barcodes": [barcode]})
+    assert r.status_code == 200, r.text
+    assert r.json()["custody_break"] is True
+    alerts = api.client.get("/alerts", headers=api.h("officer")).json()
+    assert [a["kind"] for a in alerts if a["detail"].get("box_code") == box] == [
+        "custody_break"]
+
+
+def test_district_officers_read_their_own_district(api: Api) -> None:
+    _user(api, "xiaodian-officer", Role.HEALTH_OFFICER, XIAODIAN)
+    _user(api, "yingze-officer2", Role.HEALTH_OFFICER, YINGZE)
+    site = api.city.sites[YINGZE]
+    barcode = make_tube_barcode(662001)
+    events = Station(site, api.clock).fill(barcode, [api.code(p) for p in api.people(
+        f"substr(grid_code, 1, 6) = '{YINGZE}' AND groups = ''", 2)], mode=5)
+    sampler_b = _user(api, "sampler-b", Role.SAMPLER, site)
+    assert api.client.post("/scans/batch", json={"events": events},
+                           headers=api.h(sampler_b)).json()["accepted"] == len(events)
+    api.clock.advance(timedelta(hours=5))
+    api.platform.alerts.check(OPERATOR)
+    theirs = api.client.get("/reports/reconcile", headers=api.h("yingze-officer2")).json()
+    mine = api.client.get("/reports/reconcile", headers=api.h("xiaodian-officer")).json()
+    assert theirs["sampled_not_boxed"]["count"] == 1
+    assert mine["sampled_not_boxed"]["count"] == 0
+    t_theirs = api.client.get("/reports/turnaround", headers=api.h("yingze-officer2")).json()
+    t_mine = api.client.get("/reports/turnaround", headers=api.h("xiaodian-officer")).json()
+    assert t_theirs["tubes"] == 1 and t_mine["tubes"] == 0
+    assert api.platform.worklists.command_centre(
+        api.platform.auth.authenticate(api.h("xiaodian-officer")["Authorization"][7:])
+    )["samples_per_hour"] == []
+
+
+def test_reads_of_personal_data_are_audited(api: Api) -> None:
+    person = api.people(limit=1)[0]
+    h = api.h("officer")
+    for path in (f"/people/{person}/sampling-code", f"/people/{person}/sampling-code.svg",
+                 f"/people/{person}/policy", "/overrides"):
+        assert api.client.get(path, headers=h).status_code == 200, path
+    assert _audited(api, "person.sampling_code", "officer") == 2
+    assert _audited(api, "policy.explain", "officer") == 1
+    assert _audited(api, "override.list", "officer") == 1
