@@ -108,6 +108,19 @@ class Settings(BaseSettings):
         return v
 
     @model_validator(mode="after")
+    def _production_secret(self) -> Settings:
+        if self.environment != "production":
+            return self
+        if self.secret_key is None or not self.secret_key.get_secret_value():
+            raise ValueError(f"HESUAN_SECRET_KEY is required in production (the key file "
+                             f"{self.key_file} is for development only)")
+        if len(self.secret_key.get_secret_value().encode()) < MIN_SECRET_BYTES:
+            raise ValueError(f"HESUAN_SECRET_KEY must be at least {MIN_SECRET_BYTES} bytes in "
+                             f"production (e.g. `python -c 'import secrets; "
+                             f"print(secrets.token_urlsafe(48))'`)")
+        return self
+
+    @model_validator(mode="after")
     def _kannel_password(self) -> Settings:
         if self.sms_sender == "kannel" and self.kannel_password is None:
             raise ValueError("HESUAN_KANNEL_PASSWORD is required when HESUAN_SMS_SENDER=kannel")

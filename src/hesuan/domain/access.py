@@ -343,7 +343,7 @@ def authorize(principal: Principal, action: Action, target: Target | None = None
     if relation is None:
         allowed = ", ".join(sorted(r.value for r in rule.who))
         raise PermissionDenied(f"role {principal.role} may not {action.value.replace('_', ' ')} "
-                               f"(needs: {allowed})", code="wrong_role", field=field)
+                               f"(needs: {allowed})", code="wrong_role")
     if target is None or _holds(relation, principal, target):
         return
     if rule.hide:

@@ -241,9 +241,10 @@ class TeamService:
     def _scanned_member(self, uow: UnitOfWork, text: str) -> tuple[str, str]:
         """The person scanned at the door and their sampling code: the code itself, or the
         code of the person a resident ID number belongs to."""
+        text = text.strip()  # a scanner's trailing newline or spaces are not the code's
         pid = self._d.codes.verify(text)
         if pid is not None:
-            return pid, text.strip()
+            return pid, text
         try:
             number = normalise_id_number(IdKind.RESIDENT, text, today=date.max)
         except InvalidInput:

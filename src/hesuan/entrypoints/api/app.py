@@ -9,9 +9,12 @@ Imports: FastAPI, pydantic, ``hesuan.bootstrap`` (the ``Platform`` type), ``hesu
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
-from collections.abc import Sequence
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from typing import Annotated, Any, TypeVar
 from urllib.parse import parse_qsl
@@ -48,11 +51,14 @@ from hesuan.entrypoints.api.station_path import to_event as _event
 from hesuan.entrypoints.api.status_routes import router as status_router
 from hesuan.entrypoints.web import router as web_router
 from hesuan.services.lab import ResultInput
+from hesuan.services.passes import CHECK_AUDIT_EVERY
 from hesuan.services.people import PersonInput
 from hesuan.services.places import LabInput, RegionInput, SiteInput
 from hesuan.services.sampling import EventOutcome
 
 __all__ = ["create_app", "status_for"]
+
+log = logging.getLogger("hesuan.api")
 
 _STATUS: Sequence[tuple[type[HesuanError], int]] = (
     (InvalidInput, 422),
@@ -150,6 +156,30 @@ class RefuseNul:
         await self.app(scope, receive, send)
 
 
+def _check_audit(platform: Platform) -> Any:
+    """The app's lifespan: pass checks are written to the audit log every
+    ``CHECK_AUDIT_EVERY`` on a worker thread, and once more at shutdown."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async def every() -> None:
+            while True:
+                await asyncio.sleep(CHECK_AUDIT_EVERY.total_seconds())
+                try:
+                    await run_in_threadpool(platform.passes.flush_checks)
+                except Exception:  # the checks stay lost only if the next flush fails too
+                    log.exception("auditing pass checks failed")
+
+        task = asyncio.create_task(every())
+        try:
+            yield
+        finally:
+            task.cancel()
+            await run_in_threadpool(platform.passes.flush_checks)
+
+    return lifespan
+
+
 def create_app(platform: Platform) -> FastAPI:
     on = platform.settings.telemetry
     docs = platform.settings.docs_enabled  # /docs, /redoc and /openapi.json, or none of them
@@ -157,7 +187,8 @@ def create_app(platform: Platform) -> FastAPI:
                   description="Routine PCR mass testing: sample → deliver → test → report.",
                   docs_url="/docs" if docs else None, redoc_url="/redoc" if docs else None,
                   openapi_url="/openapi.json" if docs else None,
-                  telemetry={"tracing": on, "metrics": on, "logs": on, "operation_spans": on})
+                  telemetry={"tracing": on, "metrics": on, "logs": on, "operation_spans": on},
+                  lifespan=_check_audit(platform))
     app.add_middleware(RefuseNul)
     app.add_middleware(RequireJson, routes=lambda: app.routes)
     if not on:

@@ -23,6 +23,7 @@ from hesuan import __version__
 from hesuan.domain.access import Principal, Role
 from hesuan.domain.errors import (
     HesuanError,
+    InvalidInput,
     NotAuthenticated,
     NotFound,
     PermissionDenied,
@@ -33,7 +34,8 @@ from hesuan.entrypoints.web import messages as m
 from hesuan.entrypoints.web.i18n import LOCALES, N_, pick_locale, translations
 from hesuan.entrypoints.web.session import LANG_COOKIE, csrf_token, optional_principal
 
-__all__ = ["Page", "WebRoute", "error_text", "gettext_for", "pages_for", "redirect", "render"]
+__all__ = ["FORM_ERRORS", "Page", "WebRoute", "error_text", "gettext_for", "pages_for", "redirect",
+           "render"]
 
 _SHANGHAI = timezone(timedelta(hours=8))
 _TEMPLATES = Path(__file__).parent / "templates"
@@ -119,6 +121,12 @@ def _locale(request: Request) -> str:
 
 def gettext_for(request: Request) -> Callable[[str], str]:
     return translations(_locale(request)).gettext
+
+
+#: The errors a page answers itself, on the form that caused them. Access errors
+#: (PermissionDenied, NotAuthenticated) are never among them: a page never turns a refusal
+#: into a re-rendered form, so it answers 403/401 as the API does.
+FORM_ERRORS = (InvalidInput, NotFound, RuleViolation)
 
 
 def error_text(request: Request, exc: HesuanError) -> str:

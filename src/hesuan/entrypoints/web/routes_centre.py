@@ -24,14 +24,14 @@ from fastapi.responses import JSONResponse, Response
 from hesuan.bootstrap import Platform
 from hesuan.domain.access import Action, Principal, Role, Target, authorize, region_prefix
 from hesuan.domain.cadence import OverdueAction, ScopeKind
-from hesuan.domain.errors import HesuanError, InvalidInput, NotFound
+from hesuan.domain.errors import InvalidInput, NotFound
 from hesuan.domain.regions import URBAN_DISTRICTS, Level
 from hesuan.domain.sampling import SiteKind
 from hesuan.entrypoints.actions import acts
 from hesuan.entrypoints.web import messages as m
 from hesuan.entrypoints.web.forms import SignedForm, WebMe, text
 from hesuan.entrypoints.web.i18n import N_
-from hesuan.entrypoints.web.render import WebRoute, error_text, gettext_for, render
+from hesuan.entrypoints.web.render import FORM_ERRORS, WebRoute, error_text, gettext_for, render
 from hesuan.entrypoints.web.session import platform_of
 from hesuan.entrypoints.web.snapshots import snapshots
 from hesuan.services.places import LabInput, SiteInput
@@ -244,6 +244,6 @@ def admin_add(request: Request, me: WebMe, form: SignedForm, what: str) -> Respo
     except ValueError:
         choose = gettext_for(request)(N_("Choose a value from the list."))
         return _admin_page(request, me, error=choose, form=what)
-    except HesuanError as exc:
+    except FORM_ERRORS as exc:
         return _admin_page(request, me, error=error_text(request, exc), form=what)
     return _admin_page(request, me, done=what)

@@ -27,7 +27,7 @@ from hesuan.domain.errors import HesuanError, InvalidInput, NotFound
 from hesuan.domain.results import CT_TARGETS
 from hesuan.entrypoints.actions import acts
 from hesuan.entrypoints.web.forms import SignedForm, WebMe, text, upload
-from hesuan.entrypoints.web.render import WebRoute, error_text, render
+from hesuan.entrypoints.web.render import FORM_ERRORS, WebRoute, error_text, render
 from hesuan.entrypoints.web.session import platform_of
 from hesuan.services.lab import ResultInput
 
@@ -61,7 +61,7 @@ def courier_handover(request: Request, me: WebMe, form: SignedForm) -> Response:
                                             or str(uuid.uuid4()), code,
                                             platform.deps.clock.now())
         return _courier_page(request, me, done={"box": code, "fresh": fresh})
-    except HesuanError as exc:
+    except FORM_ERRORS as exc:
         return _courier_page(request, me, error=error_text(request, exc), box_code=code)
 
 
@@ -104,7 +104,7 @@ def lab_receive(request: Request, me: WebMe, form: SignedForm) -> Response:
             platform.deps.clock.now(), scanned or None,
             int(counted_text) if counted_text and not scanned else None)
         return _lab_page(request, me, receipt=asdict(receipt))
-    except HesuanError as exc:
+    except FORM_ERRORS as exc:
         return _lab_page(request, me, receive_error=error_text(request, exc), box_code=code)
 
 
@@ -143,7 +143,7 @@ def _check(request: Request, me: Principal, data: str) -> Response:
         if not data.strip():
             raise InvalidInput("choose a results file", code="missing_field", field="file")
         preview = platform.worklists.preview_results(me, lab_id, _csv_rows(data))
-    except HesuanError as exc:
+    except FORM_ERRORS as exc:
         return _lab_page(request, me, upload_error=error_text(request, exc))
     return _lab_page(request, me, preview=preview, csv_text=data)
 
@@ -156,7 +156,7 @@ def lab_results_commit(request: Request, me: WebMe, form: SignedForm) -> Respons
     data = text(form, "csv", max_len=_MAX_CSV)
     try:
         problems, total = platform.lab.import_rows(me, lab_id, _csv_rows(data))
-    except HesuanError as exc:
+    except FORM_ERRORS as exc:
         return _lab_page(request, me, upload_error=error_text(request, exc))
     return _lab_page(request, me, committed={"rows": total, "problems": [
         asdict(p) for p in problems]})
@@ -181,7 +181,7 @@ def lab_manual_result(request: Request, me: WebMe, form: SignedForm) -> Response
                                        field=f"ct_{target}") from None
         out = platform.lab.record(me, lab_id, [ResultInput(
             barcode, text(form, "result", max_len=20), ct or None, reason)])[0]
-    except HesuanError as exc:
+    except FORM_ERRORS as exc:
         return _lab_page(request, me, manual_error=error_text(request, exc))
     if out.status == "rejected":
         msg = error_text(request, HesuanError(out.message or "", code=out.reason))

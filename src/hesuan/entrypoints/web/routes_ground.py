@@ -24,14 +24,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from hesuan.domain.access import Action, Principal, Role
-from hesuan.domain.errors import HesuanError, InvalidInput, NotFound
+from hesuan.domain.errors import InvalidInput, NotFound
 from hesuan.domain.fence import AlertOutcome
 from hesuan.domain.regions import Level
 from hesuan.domain.rosters import Outcome
 from hesuan.domain.zones import ZoneKind
 from hesuan.entrypoints.actions import acts
 from hesuan.entrypoints.web.forms import SignedForm, WebMe, text
-from hesuan.entrypoints.web.render import WebRoute, error_text, redirect, render
+from hesuan.entrypoints.web.render import FORM_ERRORS, WebRoute, error_text, redirect, render
 from hesuan.entrypoints.web.session import platform_of
 from hesuan.entrypoints.web.snapshots import snapshots
 from hesuan.services.zones import ZoneInput, parse_area, zone_view
@@ -65,7 +65,7 @@ def _roster_page(request: Request, me: Principal, region: str | None, which: str
     try:
         if region and len(region) >= 9:  # a community or a grid: a list one can walk
             people = platform.rosters.people(me, region=region, which=which, limit=500)
-    except HesuanError as exc:
+    except FORM_ERRORS as exc:
         error = error_text(request, exc)
     coverage = snapshots(request).get(
         me, f"roster-coverage:{region}",
@@ -201,7 +201,7 @@ def designate_zone(request: Request, me: WebMe, form: SignedForm) -> Response:
     except json.JSONDecodeError:
         return _zones_page(request, me, error=error_text(
             request, InvalidInput("polygon is not GeoJSON", code="bad_polygon")))
-    except HesuanError as exc:
+    except FORM_ERRORS as exc:
         return _zones_page(request, me, error=error_text(request, exc))
     return _zones_page(request, me, done={"name": zone.name, "people": zone.people})
 
@@ -218,6 +218,6 @@ def zone_action(request: Request, me: WebMe, form: SignedForm, zone_id: str,
                                             "planned_end"))
         else:
             raise NotFound("no such action", code="not_found")
-    except HesuanError as exc:
+    except FORM_ERRORS as exc:
         return _zones_page(request, me, error=error_text(request, exc))
     return redirect("/web/zones")

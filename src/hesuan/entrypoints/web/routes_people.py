@@ -26,14 +26,14 @@ from fastapi.responses import Response
 from markupsafe import Markup
 
 from hesuan.domain.access import Action, Principal, Role
-from hesuan.domain.errors import HesuanError, InvalidInput, NotFound
+from hesuan.domain.errors import InvalidInput, NotFound
 from hesuan.domain.fence import PlaceKind
 from hesuan.domain.people import IdKind, mask_name
 from hesuan.domain.regions import LEVEL_CODE_LENGTH, Level
 from hesuan.domain.status import Colour
 from hesuan.entrypoints.actions import acts
 from hesuan.entrypoints.web.forms import SignedForm, WebMe, text
-from hesuan.entrypoints.web.render import WebRoute, error_text, redirect, render
+from hesuan.entrypoints.web.render import FORM_ERRORS, WebRoute, error_text, redirect, render
 from hesuan.entrypoints.web.session import platform_of
 from hesuan.entrypoints.web.snapshots import snapshots
 from hesuan.services.explain import explain
@@ -142,7 +142,7 @@ def venue_verify(request: Request, me: WebMe, form: SignedForm) -> Response:
             return _venue_page(request, me, verdict=verdict, check=check,
                                alerted=len(scan.alerts))
         verdict = platform.passes.verify(me, value)
-    except HesuanError as exc:
+    except FORM_ERRORS as exc:
         return _venue_page(request, me, text=value, error=error_text(request, exc))
     return _venue_page(request, me, verdict=verdict)
 
@@ -196,7 +196,7 @@ def area_find(request: Request, me: WebMe, form: SignedForm) -> Response:
         kind = IdKind.RESIDENT
     try:
         pid = platform.people.find_by_id_number(me, kind, text(form, "id_number", max_len=40))
-    except HesuanError as exc:
+    except FORM_ERRORS as exc:
         return redirect(f"/web/area?msg={exc.code}")
     return redirect(f"/web/people/{pid}")
 
@@ -208,7 +208,7 @@ def decide_override(request: Request, me: WebMe, form: SignedForm, override_id: 
         raise NotFound("no such decision", code="not_found")
     try:
         platform_of(request).status.decide_override(me, override_id, decision == "approve")
-    except HesuanError as exc:
+    except FORM_ERRORS as exc:
         return redirect(f"/web/area?msg={exc.code}")
     return redirect(f"/web/area?msg=override_{decision}d")
 
@@ -260,7 +260,7 @@ def add_exemption(request: Request, me: WebMe, form: SignedForm, person_id: str)
             me, person_id, text(form, "reason", max_len=20),
             _local_date(text(form, "until", max_len=10), "until"),
             text(form, "note", max_len=200) or None)
-    except HesuanError as exc:
+    except FORM_ERRORS as exc:
         return _person_page(request, me, person_id, error=error_text(request, exc))
     return _person_page(request, me, person_id, done="exemption")
 
@@ -271,7 +271,7 @@ def revoke_exemption(request: Request, me: WebMe, form: SignedForm,
     person_id = text(form, "person_id", max_len=32)
     try:
         platform_of(request).status.revoke_exemption(me, exemption_id)
-    except HesuanError as exc:
+    except FORM_ERRORS as exc:
         return _person_page(request, me, person_id, error=error_text(request, exc))
     return _person_page(request, me, person_id, done="exemption_revoked")
 
@@ -287,7 +287,7 @@ def request_override(request: Request, me: WebMe, form: SignedForm, person_id: s
             me, person_id, colour, text(form, "reason", max_len=200),
             text(form, "legal_basis", max_len=200),
             _local_datetime(text(form, "expires_at", max_len=16), "expires_at"))
-    except HesuanError as exc:
+    except FORM_ERRORS as exc:
         kept = {k: text(form, k, max_len=200) for k in ("colour", "reason", "legal_basis",
                                                           "expires_at")}
         return _person_page(request, me, person_id, error=error_text(request, exc),

@@ -25,7 +25,7 @@ from hesuan.domain.errors import HesuanError, NotFound
 from hesuan.domain.sampling import SiteKind
 from hesuan.entrypoints.actions import acts
 from hesuan.entrypoints.web.forms import SignedForm, WebMe, text
-from hesuan.entrypoints.web.render import WebRoute, error_text, render
+from hesuan.entrypoints.web.render import FORM_ERRORS, WebRoute, error_text, render
 from hesuan.entrypoints.web.session import check_csrf, platform_of
 from hesuan.entrypoints.web.station import StationState, interpret
 from hesuan.services.sampling import EventKind, StationEvent
@@ -121,7 +121,7 @@ def station_form(request: Request, me: WebMe, form: SignedForm) -> Response:
                 if event.kind is EventKind.SAMPLE and tube.get("status") != "open":
                     after = replace(after, tube="")  # full: it sealed itself
         state = after
-    except HesuanError as exc:
+    except FORM_ERRORS as exc:
         feedback = {"ok": False, "message": error_text(request, exc)}
     return _page(request, me, state, feedback)
 

@@ -1,4 +1,4 @@
-"""trust: the keyed audit chain and its guard, sign-in attempts, arrival checkpoints
+"""trust: the keyed audit chain and its guard, sign-in attempts
 
 Each part of the change has its own function below; ``upgrade`` runs them in order.
 
@@ -95,18 +95,11 @@ def _sign_in_downgrade() -> None:
     op.drop_table("sign_in_failures")
 
 
-def _access_upgrade() -> None:
-    """What the access policy needs of the schema."""
-
-
 def upgrade() -> None:
     _audit_upgrade()
     _sign_in_upgrade()
-    _access_upgrade()
 
 
 def downgrade() -> None:
-    bind = op.get_bind()
-    del bind
     _sign_in_downgrade()
     _audit_downgrade()
