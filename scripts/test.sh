@@ -31,7 +31,8 @@ echo "== mypy";        .venv/bin/mypy
 echo "== import-linter"; .venv/bin/lint-imports
 echo "== pytest"
 set +e
-.venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+# two workers (the machine's cores); tests that share one world run on one worker (xdist_group)
+.venv/bin/python -m pytest -q -p no:cacheprovider -n "${PYTEST_WORKERS:-2}" --dist loadgroup "$@"
 rc=$?
 set -e
 # pytest exits 5 when it collected nothing; that must fail CI, not pass it.

@@ -278,7 +278,7 @@ CASES = [
          lambda w: w.post("lab", f"/boxes/{w.box}/receive",
                           json={"event_id": _uuid(), "lab_id": w.api.city.labs["lab2"],
                                 "at": w.api.clock.now().isoformat(), "counted": 1}),
-         403, "wrong_scope", None, mentions="lab"),
+         403, "wrong_scope", "lab_id", mentions="lab"),
     Case("NUL character in a path parameter", nothing,
          lambda w: w.api.client.get("/people/abc%00def/status", headers=w.api.h("officer")),
          422, "bad_character", "path", mentions="NUL"),
