@@ -26,7 +26,7 @@ from bench.server import Server
 from bench.world import PASSWORD, SECRET, World, fresh_database_url
 
 _FIGURES = {"health": ("rate_per_s", "req/s"), "batch_scans": ("scans_per_s", "scans/s"),
-            "single_scans": ("rate_per_s", "scans/s")}
+            "single_scans": ("rate_per_s", "scans/s"), "verify": ("rate_per_s", "req/s")}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,7 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--people", type=int, default=None)
-    ap.add_argument("--only", default="health,batch,single")
+    ap.add_argument("--only", default="health,batch,single",
+                    help="figures to measure: health, batch, single, verify")
     ap.add_argument("--pg-url", default=DEFAULT_PG)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     ap.add_argument("--workdir", type=Path, default=ROOT / "var" / "bench")
@@ -85,6 +86,11 @@ def main(argv: list[str] | None = None) -> int:
                         runs[name]["single_scans"].append(R.single_scans(
                             world, srv, tokens, connections=tier.single_connections,
                             tubes_per_connection=tier.single_tubes,
+                            time_limit_s=tier.time_limit_s))
+                    if "verify" in only:
+                        runs[name]["verify"].append(R.verify(
+                            world, srv, tokens, requests=tier.health_requests,
+                            connections=tier.health_connections,
                             time_limit_s=tier.time_limit_s))
                 log(f"run {r + 1} {name}: " + "; ".join(
                     f"{f} {rs[-1][_FIGURES[f][0]]:,.0f}" for f, rs in runs[name].items() if rs))

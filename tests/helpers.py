@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import time
@@ -21,7 +22,8 @@ from hesuan.adapters.clock import FixedClock
 from hesuan.bootstrap import Platform
 from hesuan.sim.example import DEMO_PASSWORD, ExampleCity
 
-__all__ = ["HESUAN", "Api", "Station", "barcodes", "boxes", "free_port", "start_server"]
+__all__ = ["HESUAN", "Api", "Station", "barcodes", "boxes", "free_port", "start_server",
+           "web_sign_in"]
 
 HESUAN = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "hesuan"
 
@@ -114,3 +116,21 @@ def start_server(env: dict[str, str], port: int, cwd: Path, *args: str,
         time.sleep(0.1)
     proc.kill()
     raise AssertionError(f"server did not start within {timeout_s:g} s")
+
+
+def web_sign_in(client: TestClient, user: str) -> str:
+    """Sign in on the web with the login form's CSRF token; the signed-in page's token for
+    forms."""
+    client.cookies.clear()
+    page = client.get("/web/login")
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert token is not None
+    r = client.post("/web/login", data={"username": user, "password": DEMO_PASSWORD,
+                                        "csrf": token.group(1)}, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    assert "httponly" in r.headers["set-cookie"].lower()
+    assert "samesite=strict" in r.headers["set-cookie"].lower()
+    csrf = re.search(r'name="csrf-token" content="([^"]+)"',
+                     client.get(r.headers["location"]).text)
+    assert csrf is not None
+    return csrf.group(1)

@@ -5,7 +5,6 @@ district officers reading every district's lists, reads of personal data left un
 
 from __future__ import annotations
 
-import re
 from datetime import date, timedelta
 
 from fastapi.testclient import TestClient
@@ -14,7 +13,7 @@ from hesuan.domain.access import Role
 from hesuan.domain.sampling import make_box_code, make_tube_barcode
 from hesuan.entrypoints.api import create_app
 from hesuan.sim.example import DEMO_PASSWORD, OPERATOR, make_resident_id
-from tests.helpers import Api, Station
+from tests.helpers import Api, Station, web_sign_in
 
 XIAODIAN, YINGZE = "140105", "140106"
 
@@ -22,21 +21,6 @@ XIAODIAN, YINGZE = "140105", "140106"
 def _user(api: Api, name: str, role: Role, scope: str | None) -> str:
     api.platform.auth.create_user(OPERATOR, name, DEMO_PASSWORD, role, scope)
     return name
-
-
-def _web_sign_in(client: TestClient, user: str) -> str:
-    """Sign in on the web; the page's CSRF token for forms."""
-    client.cookies.clear()
-    page = client.get("/web/login")
-    token = re.search(r'name="csrf" value="([^"]+)"', page.text)
-    assert token is not None
-    r = client.post("/web/login", data={"username": user, "password": DEMO_PASSWORD,
-                                        "csrf": token.group(1)}, follow_redirects=False)
-    assert r.status_code == 303, r.text
-    csrf = re.search(r'name="csrf-token" content="([^"]+)"',
-                     client.get(r.headers["location"]).text)
-    assert csrf is not None
-    return csrf.group(1)
 
 
 def _audited(api: Api, action: str, actor: str) -> int:
@@ -48,9 +32,9 @@ def test_the_roster_snapshot_never_reaches_another_district(api: Api) -> None:
     _user(api, "city-officer", Role.HEALTH_OFFICER, "1401")
     _user(api, "yingze-officer", Role.HEALTH_OFFICER, YINGZE)
     c = TestClient(api.client.app, base_url="https://testserver")
-    _web_sign_in(c, "city-officer")
+    web_sign_in(c, "city-officer")
     assert c.get(f"/web/roster?region={XIAODIAN}").status_code == 200
-    _web_sign_in(c, "yingze-officer")
+    web_sign_in(c, "yingze-officer")
     r = c.get(f"/web/roster?region={XIAODIAN}")
     assert r.status_code == 403, r.status_code
     c.cookies.clear()
@@ -62,7 +46,7 @@ def test_only_roles_that_read_people_may_look_an_id_number_up(api: Api) -> None:
     c = TestClient(api.client.app, base_url="https://testserver")
     answers = {}
     for user in ("sampler", "officer"):
-        csrf = _web_sign_in(c, user)
+        csrf = web_sign_in(c, user)
         for asked in (number, make_resident_id("110101", date(1990, 3, 7), 457)):
             r = c.post("/web/area/find", data={"csrf": csrf, "id_kind": "resident",
                                                "id_number": asked}, follow_redirects=False)

@@ -10,23 +10,7 @@ from fastapi.testclient import TestClient
 
 from hesuan.domain.sampling import make_tube_barcode
 from hesuan.sim.example import DEMO_PASSWORD
-from tests.helpers import Api
-
-
-def _sign_in(client: TestClient, user: str) -> str:
-    client.cookies.clear()
-    page = client.get("/web/login")
-    token = re.search(r'name="csrf" value="([^"]+)"', page.text)
-    assert token is not None
-    r = client.post("/web/login", data={"username": user, "password": DEMO_PASSWORD,
-                                        "csrf": token.group(1)}, follow_redirects=False)
-    assert r.status_code == 303, r.text
-    assert "httponly" in r.headers["set-cookie"].lower()
-    assert "samesite=strict" in r.headers["set-cookie"].lower()
-    csrf = re.search(r'name="csrf-token" content="([^"]+)"',
-                     client.get(r.headers["location"]).text)
-    assert csrf is not None
-    return csrf.group(1)
+from tests.helpers import Api, web_sign_in
 
 
 def _state(html: str) -> dict[str, str]:
@@ -36,7 +20,7 @@ def _state(html: str) -> dict[str, str]:
 
 def test_station_without_javascript(api: Api) -> None:
     client = TestClient(api.client.app, base_url="https://testserver")
-    csrf = _sign_in(client, "sampler")
+    csrf = web_sign_in(client, "sampler")
     people = api.people(limit=3)
     tube = make_tube_barcode(950_001)
     html = client.get("/web/station").text
@@ -68,7 +52,7 @@ def test_station_without_javascript(api: Api) -> None:
 
 def test_forms_need_their_csrf_token(api: Api) -> None:
     client = TestClient(api.client.app, base_url="https://testserver")
-    _sign_in(client, "sampler")
+    web_sign_in(client, "sampler")
     r = client.post("/web/station", data={"scan": make_tube_barcode(950_010), "mode": "5"})
     assert r.status_code == 403
     assert api.count(f"SELECT count(*) FROM tubes WHERE barcode = "
@@ -106,9 +90,9 @@ def test_every_page_renders_for_its_role(api: Api) -> None:
         "admin": ["/web/admin", "/web/dashboard"],
     }
     for user, paths in pages.items():
-        _sign_in(client, user)
+        web_sign_in(client, user)
         for path in paths:
             r = client.get(path)
             assert r.status_code == 200, (user, path, r.text[:1000])
-    _sign_in(client, "courier")
+    web_sign_in(client, "courier")
     assert box in client.get("/web/courier").text
