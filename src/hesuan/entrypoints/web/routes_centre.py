@@ -199,6 +199,9 @@ def _number(value: str, field: str, cast: type[int] | type[float] = int) -> Any:
 
 @router.post("/web/admin/{what}", openapi_extra=acts(Action.CREATE_USER))
 def admin_add(request: Request, me: WebMe, form: SignedForm, what: str) -> Response:
+    """The admin page's forms: the page is an administrator's, so its forms are too (each
+    service still authorises its own action); nothing is written for anyone else."""
+    authorize(me, Action.LIST_USERS)
     platform = platform_of(request)
     try:
         if what == "user":
