@@ -9,8 +9,6 @@ Create Date: 2026-12-02 19:05:00
 
 from __future__ import annotations
 
-from alembic import op
-
 revision = '0007'
 down_revision = '0006'
 branch_labels = None
@@ -36,4 +34,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    del op
+    """Each part undoes its own upgrade, in reverse order."""
