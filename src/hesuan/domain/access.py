@@ -19,7 +19,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from hesuan.domain.errors import NotFound, PermissionDenied
+from hesuan.domain.errors import InvalidInput, NotFound, PermissionDenied
 
 __all__ = [
     "POLICY",
@@ -30,6 +30,7 @@ __all__ = [
     "Rule",
     "Target",
     "allows",
+    "area_for",
     "authorize",
     "region_prefix",
 ]
@@ -363,3 +364,17 @@ def region_prefix(principal: Principal) -> str:
         return principal.scope or "\0"
     return "\0"
 
+
+def area_for(principal: Principal, action: Action, wanted: str | None,
+             field: str = "region") -> str:
+    """The region prefix a read of an area keeps to: the one asked for, narrowed to the
+    principal's own region when it asks for more (the whole city, say); an area outside it is
+    refused by ``authorize``."""
+    wanted = (wanted or "").strip()
+    if wanted and not wanted.isdigit():
+        raise InvalidInput(f"{field} must be a region code", code="bad_region_code",
+                           field=field)
+    own = region_prefix(principal)
+    prefix = own if own.startswith(wanted) else wanted
+    authorize(principal, action, Target(region=prefix), field=field)
+    return prefix

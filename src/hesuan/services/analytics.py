@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from hesuan.domain.access import Action, Principal, Target, authorize, region_prefix
+from hesuan.domain.access import Action, Principal, area_for
 from hesuan.domain.errors import InvalidInput
 from hesuan.domain.pooling import (
     ALLOWED_POOL_SIZES,
@@ -90,18 +90,6 @@ class AnalyticsService:
         end = as_of or self._q.latest_sample_at() or self._d.clock.now()
         return end - window, end
 
-    @staticmethod
-    def _scope(actor: Principal, action: Action, region: str | None) -> str:
-        """The region prefix a read keeps to: the one asked for, narrowed to the actor's own
-        region when it asks for more (the whole city, say); one outside it is refused."""
-        wanted = region or ""
-        if wanted and not wanted.isdigit():
-            raise InvalidInput("region must be a region code", code="bad_region_code",
-                               field="region")
-        own = region_prefix(actor)
-        prefix = own if own.startswith(wanted) else wanted
-        authorize(actor, action, Target(region=prefix), field="region")
-        return prefix
 
     # -- coverage --------------------------------------------------------------------------
 
@@ -111,7 +99,7 @@ class AnalyticsService:
         if level not in _LEVELS:
             raise InvalidInput("level must be district, street, community or grid",
                                code="bad_level", field="level")
-        prefix = self._scope(actor, Action.READ_COVERAGE, region)
+        prefix = area_for(actor, Action.READ_COVERAGE, region)
         since, end = self._window(as_of, window)
         grids = self._q.coverage_by_grid(prefix, since, end)
         depth = _LEVELS.index(level) + 1
@@ -145,7 +133,7 @@ class AnalyticsService:
     def positives(self, actor: Principal, *, region: str | None = None,
                   as_of: datetime | None = None, window: timedelta = ROUND_WINDOW,
                   limit: int = 1000) -> dict[str, Any]:
-        prefix = self._scope(actor, Action.READ_POSITIVE_POOLS, region)
+        prefix = area_for(actor, Action.READ_POSITIVE_POOLS, region)
         since, end = self._window(as_of, window)
         pools = self._q.positive_pools(prefix, since, end, limit)
         recalls = [r for p in pools for r in p["recalls"]]
@@ -172,7 +160,7 @@ class AnalyticsService:
     def prevalence(self, actor: Principal, *, region: str | None = None,
                    as_of: datetime | None = None, window: timedelta = ROUND_WINDOW,
                    allowed: Sequence[int] = ALLOWED_POOL_SIZES) -> dict[str, Any]:
-        prefix = self._scope(actor, Action.READ_PREVALENCE, region)
+        prefix = area_for(actor, Action.READ_PREVALENCE, region)
         since, end = self._window(as_of, window)
         rows = self._q.routine_pool_counts(prefix, since, end)
         by_district: dict[str, dict[int, list[int]]] = defaultdict(

@@ -24,7 +24,7 @@ from dataclasses import field as dc_field
 from datetime import datetime, timedelta
 from typing import Any
 
-from hesuan.domain.access import Action, Principal, Target, authorize, region_prefix
+from hesuan.domain.access import Action, Principal, Target, area_for, authorize
 from hesuan.domain.errors import (
     Conflict,
     HesuanError,
@@ -261,9 +261,7 @@ class FenceService:
                 raise InvalidInput("status must be open, acknowledged or closed",
                                    code="bad_status", field="status")
         with self._d.uow(readonly=True) as uow:
-            own = region_prefix(actor)
-            prefix = own if own.startswith(region or "") else (region or "")
-            authorize(actor, Action.READ_FENCE_ALERTS, Target(region=prefix), field="region")
+            prefix = area_for(actor, Action.READ_FENCE_ALERTS, region)
             return uow.fence_alerts(prefix, None, statuses, limit)
 
     def _mine(self, uow: UnitOfWork, actor: Principal, alert_id: str) -> dict[str, Any]:

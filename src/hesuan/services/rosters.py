@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from hesuan.domain.access import Action, Principal, Target, authorize, region_prefix
+from hesuan.domain.access import Action, Principal, area_for, authorize
 from hesuan.domain.errors import InvalidInput
 from hesuan.domain.people import mask_phone
 from hesuan.domain.regions import Level
@@ -76,17 +76,6 @@ class _SnapshotQueries:
         raise NotImplementedError  # pragma: no cover - not used
 
 
-def _scope(actor: Principal, action: Action, region: str | None) -> str:
-    """The area prefix a list keeps to: the one asked for, narrowed to the actor's own area
-    when it asks for more; one outside it is refused."""
-    wanted = (region or "").strip()
-    if wanted and not wanted.isdigit():
-        raise InvalidInput("region must be a region code", code="bad_region_code",
-                           field="region")
-    own = region_prefix(actor)
-    prefix = own if own.startswith(wanted) else wanted
-    authorize(actor, action, Target(region=prefix), field="region")
-    return prefix
 
 
 class RosterService:
@@ -127,7 +116,7 @@ class RosterService:
                  level: Level = Level.GRID, live: bool = False) -> dict[str, Any]:
         """The coverage roll-up (the analytics report's keys, plus ``source``: ``snapshot`` or
         ``live``). The current round comes from the snapshot when one is fresh."""
-        prefix = _scope(actor, Action.READ_COVERAGE, region)
+        prefix = area_for(actor, Action.READ_COVERAGE, region)
         if not live and as_of is None and window == ROUND_WINDOW:
             now = self._d.clock.now()
             with self._d.uow(readonly=True) as uow:
@@ -160,7 +149,7 @@ class RosterService:
         if not 1 <= limit <= 5000 or offset < 0:
             raise InvalidInput("limit must be 1-5000 and offset ≥ 0", code="bad_limit",
                                field="limit")
-        prefix = _scope(actor, Action.READ_ROSTER, region)
+        prefix = area_for(actor, Action.READ_ROSTER, region)
         if not prefix:
             raise InvalidInput("region: choose an area (a district, street, community or grid)",
                                code="missing_region", field="region")
@@ -244,7 +233,7 @@ class RosterService:
                              r["exempt"], r["outstanding"], r["coverage"]])
         for col, width in zip("ABCDEFGH", (10, 17, 28, 10, 10, 10, 12, 12), strict=True):
             ws.column_dimensions[col].width = width
-        prefix = _scope(actor, Action.READ_COVERAGE, region)
+        prefix = area_for(actor, Action.READ_COVERAGE, region)
         if len(prefix) >= 12:
             lst = self.people(actor, region=prefix, which="outstanding", limit=list_limit)
             wl = wb.create_sheet("outstanding 未检名单")

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from hesuan.domain.access import Action, Principal, Target, authorize, region_prefix
+from hesuan.domain.access import Action, Principal, Target, area_for, authorize, region_prefix
 from hesuan.domain.errors import (
     HesuanError,
     InvalidInput,
@@ -389,9 +389,7 @@ class ZoneService:
 
     def list_zones(self, actor: Principal, *, active_only: bool = True, region: str = "",
              limit: int = 500) -> list[ZoneRecord]:
-        own = region_prefix(actor)
-        region = own if own.startswith(region) else region
-        authorize(actor, Action.READ_ZONES, Target(region=region), field="region")
+        region = area_for(actor, Action.READ_ZONES, region)
         statuses = [ZoneStatus.ACTIVE.value, _SCHEDULED] if active_only else None
         with self._d.uow(readonly=True) as uow:
             return uow.zones(statuses, region, limit)
