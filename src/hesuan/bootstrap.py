@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from sqlalchemy import Engine
 
@@ -155,7 +156,8 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None, sender: Sender 
         new_id=new_id,
         limits=Limits(transport=settings.transport_limit, lab=settings.lab_limit,
                       recall_due=settings.recall_due, token_ttl=settings.token_ttl,
-                      batch_max=settings.batch_max),
+                      batch_max=settings.batch_max,
+                      offline_window=settings.station_offline_window),
     )
     if sender is None:
         sender = _sender(settings)
@@ -172,7 +174,8 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None, sender: Sender 
         people=PeopleService(deps), places=PlacesService(deps),
         sampling=sampling, delivery=DeliveryService(deps),
         lab=LabService(deps, status),
-        outbox=OutboxService(deps, sender, RateLimit(settings.sms_rate_per_s)),
+        outbox=OutboxService(deps, sender, RateLimit(settings.sms_rate_per_s),
+                             timedelta(seconds=settings.sms_claim_timeout_s)),
         alerts=AlertService(deps), reports=ReportService(deps), passes=passes, status=status,
         venues=VenueService(deps, passes, fence),
         worklists=WorklistService(deps, SqlWorklists(engine)),

@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     pass_revocation_refresh: timedelta = timedelta(seconds=5)
     #: SMS sends a second at most (token bucket; the operator throttles faster senders).
     sms_rate_per_s: float = Field(default=50.0, gt=0, le=10_000)
+    #: Seconds after which a message claimed for sending and never marked sent is in doubt
+    #: (its process died mid-send), no longer in flight; longer than ``kannel_timeout``.
+    sms_claim_timeout_s: float = Field(default=60.0, gt=0, le=86_400)
     #: How long venue check records are kept before the sweep purges them.
     venue_retention: timedelta = timedelta(days=14)
     #: Where signed checkpoints of the audit chain are written (by the scheduler inside
@@ -82,6 +85,10 @@ class Settings(BaseSettings):
     #: How often the scheduler inside ``serve`` runs the sweep and the outbox.
     sweep_every: timedelta = timedelta(minutes=3)
     batch_max: int = Field(default=1000, ge=1, le=10000)
+    #: The longest a station may hold events offline: an event stamped earlier than this
+    #: before the server's clock is rejected (``stale_time``).
+    station_offline_window: timedelta = Field(default=timedelta(days=1), gt=timedelta(0),
+                                              le=timedelta(days=30))
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     #: Server processes (``serve``). One suits SQLite's single writer; more spread read-heavy
@@ -124,6 +131,10 @@ class Settings(BaseSettings):
     def _kannel_password(self) -> Settings:
         if self.sms_sender == "kannel" and self.kannel_password is None:
             raise ValueError("HESUAN_KANNEL_PASSWORD is required when HESUAN_SMS_SENDER=kannel")
+        if self.sms_sender == "kannel" and self.sms_claim_timeout_s <= self.kannel_timeout:
+            # a send still waiting on Kannel must never be taken for a crashed one
+            raise ValueError("HESUAN_SMS_CLAIM_TIMEOUT_S must be longer than "
+                             "HESUAN_KANNEL_TIMEOUT")
         return self
 
     @property

@@ -5,8 +5,11 @@ One GET to ``<url>?username=…&password=…&to=…&text=…&charset=UTF-8&codin
 the text goes as UTF-8 and Kannel sends it to the operator's SMSC as UCS-2 (``coding=2``), which
 Chinese needs. Kannel answers ``202`` ("0: Accepted for delivery" / "3: Queued for later
 delivery") when it has taken the message; anything else raises, and the outbox retries with
-back-off. The outbox marks a message sent only after Kannel has taken it, so a message is handed
-to Kannel once unless a send times out after Kannel took it (then a retry may repeat it).
+back-off — unless the request reached Kannel and its answer did not come back (a read timeout, a
+dropped connection): Kannel may have taken the message, so ``SendInDoubt`` is raised and the
+outbox keeps it claimed, in doubt, rather than send it twice. Kannel's ``sendsms`` has no
+parameter that makes it drop a duplicate (each request is a new message), so that is all a
+client can do (docs/SMS.md).
 
 Timeouts are short (connect 3 s, total 10 s by default) so a stuck gateway never holds the
 delivery loop. The password is never logged (it travels in the query string, as Kannel wants).
@@ -19,9 +22,14 @@ from __future__ import annotations
 import httpx
 
 from hesuan.domain.people import mask_phone
-from hesuan.services.ports import OutboxMessage
+from hesuan.services.ports import OutboxMessage, SendInDoubt
 
 __all__ = ["KannelError", "KannelSender"]
+
+
+#: Failures before the request reached Kannel: it cannot have taken the message.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout,
+             httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.ProxyError)
 
 
 class KannelError(RuntimeError):
@@ -51,8 +59,11 @@ class KannelSender:
             params["smsc"] = self._smsc_id
         try:
             resp = self._client.get(self._url, params=params)
-        except httpx.HTTPError as exc:
+        except _NOT_SENT as exc:  # the request never reached Kannel: retried
             raise KannelError(f"message {message.id} to {mask_phone(phone)}: Kannel unreachable "
+                              f"({type(exc).__name__})") from None
+        except httpx.HTTPError as exc:  # the request went out; the answer did not come back
+            raise SendInDoubt(f"message {message.id}: no answer from Kannel "
                               f"({type(exc).__name__})") from None
         if not 200 <= resp.status_code < 300:  # 202 Accepted; old versions say 200
             raise KannelError(f"message {message.id} to {mask_phone(phone)}: Kannel answered "

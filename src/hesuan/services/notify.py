@@ -2,7 +2,12 @@
 
 Messages are written to the outbox in the same transaction as the state change that causes
 them, with a de-duplication key, and delivered afterwards by a ``Sender``: a crash between the
-two loses nothing and sends nothing twice. Failed sends retry with exponential back-off.
+two loses nothing and sends nothing twice. Each message is claimed, and the claim committed,
+before it is handed to the sender, and marked sent in the transaction that claims the next: a
+crash leaves at most the one message in flight in doubt, and a message in doubt is never resent
+on a guess — the sender's own record settles it (``SendRecord``), or an operator does. Two
+delivering processes never hand over the same message (a claim is taken once). Failed sends
+retry with exponential back-off.
 Templates exist in Simplified Chinese and English, chosen by the person's language.
 SMS goes to mobiles only: a message for a person whose phone is a landline is closed
 unsent (``last_error`` ``no_mobile``) instead of being handed to the SMS gateway.
@@ -13,15 +18,15 @@ Imports: standard library, ``hesuan.domain``, ``hesuan.services``.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from hesuan.domain.access import Action, Principal, authorize, region_prefix
 from hesuan.domain.people import is_mobile
 from hesuan.services.context import Deps
-from hesuan.services.ports import Sender
+from hesuan.services.ports import InDoubtMessage, OutboxMessage, Sender, SendInDoubt, SendRecord
 
 __all__ = ["TEMPLATES", "AlertService", "DeliveryReport", "OutboxService", "RateLimit", "render"]
 
@@ -50,7 +55,8 @@ TEMPLATES: dict[str, dict[str, str]] = {
 }
 
 _MAX_BACKOFF = timedelta(hours=1)
-_MARK_BATCH = 500
+#: Stale claims looked at per delivery run.
+_SETTLE_BATCH = 1000
 
 
 def render(template: str, language: str, params: dict[str, Any]) -> str:
@@ -63,6 +69,7 @@ class DeliveryReport:
     sent: int
     failed: int
     no_mobile: int = 0  # closed unsent: the person's phone is a landline
+    in_doubt: int = 0  # claimed, never confirmed, and not settled by the sender's record
 
 
 class RateLimit:
@@ -94,55 +101,128 @@ class RateLimit:
 
 
 class OutboxService:
-    def __init__(self, deps: Deps, sender: Sender, rate: RateLimit | None = None) -> None:
+    """Delivers the outbox, each message handed to the sender once (docs/SMS.md).
+
+    ``claim_timeout``: a claim older than this, without a sent mark, is no longer in flight
+    (the sender's own timeout is shorter) but in doubt: its process died between the claim and
+    the sent mark. It is settled by the sender's record when the sender keeps one, else listed
+    for an operator (``in_doubt``, ``settle``)."""
+
+    def __init__(self, deps: Deps, sender: Sender, rate: RateLimit | None = None,
+                 claim_timeout: timedelta = timedelta(seconds=60)) -> None:
         self._d = deps
         self._sender = sender
         self._rate = rate
+        self._claim_timeout = claim_timeout
 
     def deliver(self, actor: Principal, limit: int = 500) -> DeliveryReport:
         authorize(actor, Action.DELIVER_NOTIFICATIONS)
+        in_doubt = self._settle_stale_claims()
         now = self._d.clock.now()
         with self._d.uow(readonly=True) as uow:
             batch = uow.pending_outbox(now, limit)
         sent = failed = 0
-        done: list[str] = []
         landlines: list[str] = []
-
-        def mark_sent() -> None:
-            # Sent marks are committed a few hundred at a time (a reminder burst is tens of
-            # thousands of messages); a crash in between re-sends at most that many.
-            with self._d.uow() as uow:
-                uow.outbox_sent_many(done, self._d.clock.now())
-                uow.commit()
-            done.clear()
+        handed: str | None = None  # handed over; its sent mark goes with the next claim
 
         for m in batch:
             try:
                 phone = self._d.vault.decrypt(m.phone_enc) if m.phone_enc else None
-                if phone is not None and not is_mobile(phone):
-                    landlines.append(m.id)  # an SMS cannot reach a landline
-                    continue
-                if self._rate is not None:
-                    self._rate.acquire()
-                self._sender.send(phone, render(m.template, m.language, m.params), m)
-            except Exception as exc:  # any sender failure is retried later
+            except Exception as exc:  # an unreadable phone: retried later, like a refusal
                 failed += 1
-                backoff = min(timedelta(seconds=30 * 2 ** m.attempts), _MAX_BACKOFF)
+                self._failed(m, exc, now)
+                continue
+            if phone is not None and not is_mobile(phone):
+                landlines.append(m.id)  # an SMS cannot reach a landline
+                continue
+            if self._rate is not None:
+                self._rate.acquire()
+            with self._d.uow() as uow:  # one commit a message: the last one's mark, this claim
+                at = self._d.clock.now()
+                if handed is not None:
+                    uow.outbox_sent(handed, at)
+                mine = uow.outbox_claim(m.id, at)
+                uow.commit()
+            handed = None
+            if not mine:  # another process claimed it since the batch was read
+                continue
+            try:
+                self._sender.send(phone, render(m.template, m.language, m.params), m)
+            except SendInDoubt as exc:  # the gateway may have it: kept claimed, not resent
+                in_doubt += 1
                 with self._d.uow() as uow:
-                    uow.outbox_failed(m.id, type(exc).__name__, now + backoff)
+                    uow.outbox_in_doubt(m.id, f"in_doubt: {exc}")
                     uow.commit()
                 continue
+            except Exception as exc:  # the gateway did not take it: retried later
+                failed += 1
+                self._failed(m, exc, now)
+                continue
             sent += 1
-            done.append(m.id)
-            if len(done) >= _MARK_BATCH:
-                mark_sent()
-        if done:
-            mark_sent()
-        if landlines:
+            handed = m.id
+        if handed is not None or landlines:
             with self._d.uow() as uow:
-                uow.outbox_unsent(landlines, "no_mobile", self._d.clock.now())
+                at = self._d.clock.now()
+                if handed is not None:
+                    uow.outbox_sent(handed, at)
+                if landlines:
+                    uow.outbox_unsent(landlines, "no_mobile", at)
                 uow.commit()
-        return DeliveryReport(sent, failed, len(landlines))
+        return DeliveryReport(sent, failed, len(landlines), in_doubt)
+
+    def in_doubt(self, actor: Principal, limit: int = 1000) -> list[InDoubtMessage]:
+        """Messages claimed and never confirmed, older than the claim timeout (oldest first)."""
+        authorize(actor, Action.DELIVER_NOTIFICATIONS)
+        with self._d.uow(readonly=True) as uow:
+            return uow.outbox_stale_claims(self._stale_before(), limit)
+
+    def settle(self, actor: Principal, message_ids: Sequence[str], *, taken: bool) -> int:
+        """An operator's decision on messages in doubt: the gateway took them (``taken``: marked
+        sent) or it never did (sent again by the next delivery). Only messages in doubt are
+        changed; how many were. Audited."""
+        authorize(actor, Action.DELIVER_NOTIFICATIONS)
+        ids = list(dict.fromkeys(message_ids))
+        with self._d.uow() as uow:
+            stale = {m.id for m in uow.outbox_stale_claims(self._stale_before(), 1_000_000)}
+            chosen = [i for i in ids if i in stale]
+            now = self._d.clock.now()
+            if taken:
+                uow.outbox_sent_many(chosen, now)
+                n = len(chosen)
+            else:
+                n = uow.outbox_release(chosen, self._stale_before())
+            uow.audit(now, actor.username, "outbox.settle", "outbox",
+                      {"decision": "sent" if taken else "resend", "messages": chosen})
+            uow.commit()
+        return n
+
+    def _stale_before(self) -> datetime:
+        return self._d.clock.now() - self._claim_timeout
+
+    def _settle_stale_claims(self) -> int:
+        """Settle what crashed deliveries left in doubt, by the sender's own record when it
+        keeps one: taken → marked sent; never taken → released, sent in this run. The count of
+        those still in doubt."""
+        before = self._stale_before()
+        with self._d.uow(readonly=True) as uow:
+            stale = [m.id for m in uow.outbox_stale_claims(before, _SETTLE_BATCH)]
+        if not stale:
+            return 0
+        if not isinstance(self._sender, SendRecord):
+            return len(stale)
+        taken = self._sender.taken(stale)
+        with self._d.uow() as uow:
+            if taken:
+                uow.outbox_sent_many(sorted(taken), self._d.clock.now())
+            uow.outbox_release([i for i in stale if i not in taken], before)
+            uow.commit()
+        return 0
+
+    def _failed(self, m: OutboxMessage, exc: Exception, now: datetime) -> None:
+        backoff = min(timedelta(seconds=30 * 2 ** m.attempts), _MAX_BACKOFF)
+        with self._d.uow() as uow:
+            uow.outbox_failed(m.id, type(exc).__name__, now + backoff)
+            uow.commit()
 
 
 class AlertService:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Protocol, Self, runtime_checkable
 
 from hesuan.domain.access import Principal
 from hesuan.domain.audit import AuditEntry, Checkpoint
@@ -37,6 +37,7 @@ __all__ = [
     "BoxRow",
     "Clock",
     "CodeSigner",
+    "InDoubtMessage",
     "IssuedPass",
     "NewPerson",
     "OutboxMessage",
@@ -47,6 +48,8 @@ __all__ = [
     "PersonRow",
     "QrRenderer",
     "ResultTube",
+    "SendInDoubt",
+    "SendRecord",
     "Sender",
     "SiteRow",
     "StationWrites",
@@ -117,9 +120,37 @@ class OutboxMessage:
     attempts: int
 
 
+class SendInDoubt(Exception):
+    """Raised by a sender when the gateway may have taken the message but did not say so (the
+    request went out, the answer never came): the outbox neither retries it nor marks it sent;
+    it stays claimed, in doubt, until the gateway's record or an operator settles it."""
+
+
 class Sender(Protocol):
     def send(self, phone: str | None, text: str, message: OutboxMessage) -> None:
-        """Deliver one message; raise on failure (the outbox retries with back-off)."""
+        """Hand one message to the gateway. Raise ``SendInDoubt`` when the gateway may have
+        taken it; any other exception means it did not, and the outbox retries with back-off."""
+
+
+@runtime_checkable
+class SendRecord(Protocol):
+    """A sender that keeps its own record of what it took, and can settle a message in doubt."""
+
+    def taken(self, message_ids: Sequence[str]) -> set[str]:
+        """Which of the messages the gateway has taken (the rest it never did)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class InDoubtMessage:
+    """A message claimed for sending and never confirmed (no personal data)."""
+
+    id: str
+    person_id: str
+    template: str
+    claimed_at: datetime
+    attempts: int
+    last_error: str | None
 
 
 # --- signed status passes ------------------------------------------------------------------
@@ -316,7 +347,9 @@ class Store(PassStore, Protocol):
     def person_recalls(self, person_id: str) -> list[dict[str, Any]]: ...
 
     # -- station events (sampling and boxing)
-    def known_events(self, event_ids: Iterable[str]) -> set[str]: ...
+    def known_events(self, event_ids: Iterable[str]) -> dict[str, str | None]:
+        """The ids among ``event_ids`` (canonical) already recorded, each with the digest of
+        the content it was accepted with (None: none kept)."""
     def tubes_by_barcode(self, barcodes: Iterable[str],
                          for_update: bool) -> dict[str, TubeState]: ...
     def boxes_by_code(self, codes: Iterable[str], for_update: bool) -> dict[str, BoxRow]: ...
@@ -335,7 +368,11 @@ class Store(PassStore, Protocol):
     def mark_tubes_received(self, tube_ids: Sequence[str], lab_id: str, at: datetime) -> None: ...
 
     # -- results
-    def tubes_for_results(self, barcodes: Iterable[str]) -> dict[str, ResultTube]: ...
+    def tubes_for_results(self, barcodes: Iterable[str],
+                          for_update: bool = False) -> dict[str, ResultTube]:
+        """The tubes with these barcodes (as stored), by barcode. ``for_update``: a writing
+        unit of work holds them until it ends, so that another one resulting the same tubes
+        waits and then reads what this one wrote (SQLite: its writer holds the write turn)."""
     def reject_results(self, rows: Sequence[dict[str, Any]]) -> None: ...
     def apply_results(self, lab_id: str, results: Sequence[tuple[str, Result,
                       dict[str, float] | None]], corrections: Sequence[tuple[str, Result,
@@ -347,7 +384,19 @@ class Store(PassStore, Protocol):
     def outbox_sent(self, message_id: str, now: datetime) -> None: ...
     def outbox_sent_many(self, message_ids: Sequence[str], now: datetime) -> None:
         """``outbox_sent`` for many messages, set-based."""
-    def outbox_failed(self, message_id: str, error: str, next_attempt_at: datetime) -> None: ...
+    def outbox_failed(self, message_id: str, error: str, next_attempt_at: datetime) -> None:
+        """The sender refused the message: its claim is dropped, it is retried from then."""
+    def outbox_claim(self, message_id: str, now: datetime) -> bool:
+        """Claim a pending message for sending (False: another process has it, or it is sent
+        or not yet due). Committed before the message is handed over."""
+    def outbox_in_doubt(self, message_id: str, error: str) -> None:
+        """The sender could not tell whether the gateway took the message: it keeps its claim."""
+    def outbox_stale_claims(self, claimed_before: datetime,
+                            limit: int) -> list[InDoubtMessage]:
+        """Messages claimed before ``claimed_before`` and never marked sent, oldest first."""
+    def outbox_release(self, message_ids: Sequence[str], claimed_before: datetime) -> int:
+        """Drop the claims (made before ``claimed_before``, unsent) of messages the gateway never
+        took: they are sent again. How many were released."""
     def outbox_unsent(self, message_ids: Sequence[str], reason: str, now: datetime) -> None:
         """Close messages without sending them (``reason`` in ``last_error``), settled like
         sent ones, so they are not retried."""

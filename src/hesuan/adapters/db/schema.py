@@ -215,6 +215,9 @@ station_events = Table(
     Column("actor", ID, nullable=False),
     Column("client_at", Timestamp, nullable=False),
     Column("received_at", Timestamp, nullable=False),
+    # the content the id was first accepted with (``domain.event_ids.content_digest``): the
+    # same id with other content is a conflict, not a replay; None for delivery and lane events
+    Column("digest", String(32)),
 )
 
 boxes = Table(
@@ -286,6 +289,9 @@ outbox = Table(
     Column("created_at", Timestamp, nullable=False),
     Column("next_attempt_at", Timestamp, nullable=False),
     Column("attempts", SmallInteger, nullable=False, default=0),
+    # set, and committed, before the message is handed to the sender: a claim without
+    # ``sent_at`` is in flight, or in doubt once older than the claim timeout (docs/SMS.md)
+    Column("claimed_at", Timestamp),
     Column("sent_at", Timestamp),
     Column("last_error", String(200)),
     Index("ix_outbox_pending", "sent_at", "next_attempt_at"),

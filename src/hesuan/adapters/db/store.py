@@ -74,6 +74,7 @@ from hesuan.domain.results import RecallReason, Result, member_outcome, pool_out
 from hesuan.domain.sampling import TubeState, TubeStatus
 from hesuan.services.ports import (
     BoxRow,
+    InDoubtMessage,
     NewPerson,
     OutboxMessage,
     PersonFactsRow,
@@ -447,9 +448,9 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
 
     # -- station events --------------------------------------------------------------------
 
-    def known_events(self, event_ids: Iterable[str]) -> set[str]:
-        return {r[0] for r in driver.fetch_in(self.conn, _KNOWN_EVENTS[self._pg], event_ids,
-                                              self._pg)}
+    def known_events(self, event_ids: Iterable[str]) -> dict[str, str | None]:
+        return {r[0]: r[1] for r in driver.fetch_in(self.conn, _KNOWN_EVENTS[self._pg],
+                                                    event_ids, self._pg)}
 
     def record_event(self, row: dict[str, Any]) -> None:
         try:
@@ -461,7 +462,7 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
                          for_update: bool) -> dict[str, TubeState]:
         sql = _TUBE_STATES[self._pg] + (" FOR UPDATE" if for_update and self._pg else "")
         return {r[1]: TubeState(r[0], r[1], r[2], r[3], bool(r[4]), TubeStatus(r[5]), r[6],
-                                _dt(r[7]), _dt(r[8]), r[9])
+                                _dt(r[7]), _dt(r[8]), r[9], _dt(r[10]))
                 for r in driver.fetch_in(self.conn, sql, barcodes, self._pg)}
 
     def boxes_by_code(self, codes: Iterable[str], for_update: bool) -> dict[str, BoxRow]:
@@ -548,14 +549,21 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
 
     # -- results ---------------------------------------------------------------------------
 
-    def tubes_for_results(self, barcodes: Iterable[str]) -> dict[str, ResultTube]:
+    def tubes_for_results(self, barcodes: Iterable[str],
+                          for_update: bool = False) -> dict[str, ResultTube]:
         # The driver's own IN list (SQLite) or ``= ANY`` (PostgreSQL): SQLAlchemy's expanding
         # parameters cost more than the lookup itself on a 20,000-row results chunk.
         vals = list(dict.fromkeys(barcodes))
         cols = "SELECT id, barcode, lab_id, status, capacity, result, ct FROM tubes WHERE "
         rows: list[Any] = []
         if self._pg:
-            rows = list(self.conn.exec_driver_sql(cols + "barcode = ANY(%(b)s)", {"b": vals}))
+            # for_update: each tube locked until the commit, in one statement and in id order
+            # (two uploads sharing tubes never wait on each other in a cycle); a second upload
+            # of the same tubes waits here and then reads them as the first left them. NO KEY:
+            # the fan-out changes no key, and samples referencing the tube stay insertable.
+            lock = " ORDER BY id FOR NO KEY UPDATE" if for_update else ""
+            rows = list(self.conn.exec_driver_sql(cols + "barcode = ANY(%(b)s)" + lock,
+                                                  {"b": vals}))
         else:
             for part in _chunks(vals):
                 marks = ", ".join("?" * len(part))
@@ -803,9 +811,38 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
             select(o.id, o.person_id, o.template, o.params, people.c.phone_enc,
                    people.c.language, o.attempts)
             .join(people, people.c.id == o.person_id)
-            .where(o.sent_at.is_(None), o.next_attempt_at <= now)
+            .where(o.sent_at.is_(None), o.claimed_at.is_(None), o.next_attempt_at <= now)
             .order_by(o.next_attempt_at).limit(limit)).all()
         return [OutboxMessage(*r) for r in rows]
+
+    def outbox_claim(self, message_id: str, now: datetime) -> bool:
+        o = outbox.c
+        return self.conn.execute(
+            sa_update(outbox).where(o.id == message_id, o.sent_at.is_(None),
+                                    o.claimed_at.is_(None), o.next_attempt_at <= now)
+            .values(claimed_at=now)).rowcount == 1
+
+    def outbox_in_doubt(self, message_id: str, error: str) -> None:
+        self.conn.execute(sa_update(outbox).where(outbox.c.id == message_id).values(
+            attempts=outbox.c.attempts + 1, last_error=error[:200]))
+
+    def outbox_stale_claims(self, claimed_before: datetime,
+                            limit: int) -> list[InDoubtMessage]:
+        o = outbox.c
+        rows = self.conn.execute(
+            select(o.id, o.person_id, o.template, o.claimed_at, o.attempts, o.last_error)
+            .where(o.sent_at.is_(None), o.claimed_at <= claimed_before)
+            .order_by(o.claimed_at).limit(limit)).all()
+        return [InDoubtMessage(*r) for r in rows]
+
+    def outbox_release(self, message_ids: Sequence[str], claimed_before: datetime) -> int:
+        o, released = outbox.c, 0
+        for part in _chunks(list(message_ids), 5000):
+            released += self.conn.execute(
+                sa_update(outbox).where(o.id.in_(part), o.sent_at.is_(None),
+                                        o.claimed_at <= claimed_before)
+                .values(claimed_at=None)).rowcount
+        return released
 
     def outbox_sent(self, message_id: str, now: datetime) -> None:
         c = self.conn
@@ -839,7 +876,7 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
     def outbox_failed(self, message_id: str, error: str, next_attempt_at: datetime) -> None:
         self.conn.execute(sa_update(outbox).where(outbox.c.id == message_id).values(
             attempts=outbox.c.attempts + 1, last_error=error[:200],
-            next_attempt_at=next_attempt_at))
+            next_attempt_at=next_attempt_at, claimed_at=None))
 
     def raise_alerts(self, now: datetime, transport_limit_ms: int, lab_limit_ms: int,
                      new_id: Callable[[], str]) -> int:
@@ -997,10 +1034,12 @@ _PERSON_FACTS = {pg: (
     for pg in (False, True)}
 _TUBE_STATES = {pg: (
     'SELECT id, barcode, site_id, capacity, priority, status, "count", first_sampled_at, '
-    "sealed_at, box_id FROM tubes WHERE " + driver.one_of("barcode", pg)) for pg in (False, True)}
+    "sealed_at, box_id, opened_at FROM tubes WHERE " + driver.one_of("barcode", pg))
+    for pg in (False, True)}
 _FREE_SLOTS = {pg: "DELETE FROM open_slots WHERE " + driver.one_of("tube_id", pg)
                for pg in (False, True)}
-_KNOWN_EVENTS = {pg: "SELECT event_id FROM station_events WHERE " + driver.one_of("event_id", pg)
+_KNOWN_EVENTS = {pg: "SELECT event_id, digest FROM station_events WHERE "
+                 + driver.one_of("event_id", pg)
                  for pg in (False, True)}
 _SITES = ("SELECT id, name, kind, region_code, lat, lng, opening_hours, windows, status "
           "FROM sites ")
