@@ -9,7 +9,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import text
 
 from hesuan.adapters.clock import FixedClock
-from hesuan.bootstrap import Platform
+from hesuan.bootstrap import Platform, bootstrap
+from hesuan.config import Settings
 from hesuan.domain.access import Principal, Role
 from hesuan.domain.status import Colour, decide
 from hesuan.services.auth import SYSTEM
@@ -54,12 +55,22 @@ def _as_the_engine_decides(platform: Platform, ids: list[str],
     return out
 
 
-def test_sampling_decides_each_sampled_status_as_the_engine_does(platform: Platform,
+def test_sampling_decides_each_sampled_status_as_the_engine_does(settings: Settings,
                                                                   clock: FixedClock) -> None:
     """The station write decides the plain cases itself (``apply_station_writes``) and leaves
     the rest to the refresh: straight after the batch, with no sweep or recompute, every
     sampled person's status is the engine's — plain, exempt, arriving, overridden, in a key
-    group, and sampled so long ago (a station syncing late) that they are overdue again."""
+    group, and sampled so long ago (a station syncing late, inside a long offline window)
+    that they are overdue again."""
+    platform = bootstrap(settings.model_copy(
+        update={"station_offline_window": timedelta(days=30)}), clock=clock, migrate=False)
+    try:
+        _sampled_statuses(platform, clock)
+    finally:
+        platform.close()
+
+
+def _sampled_statuses(platform: Platform, clock: FixedClock) -> None:
     city = seed_example_city(platform, people=60)
     officer = Principal("o", "officer", Role.HEALTH_OFFICER, "1401")
     second = Principal("o2", "officer2", Role.HEALTH_OFFICER, "1401")

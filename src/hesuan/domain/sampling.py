@@ -7,7 +7,11 @@ A first-landing point (第一落点) and key groups (重点人群) take single t
 * a tube barcode is used once, and its format and Luhn check digit are valid;
 * a tube never holds more than its capacity, and seals itself when full;
 * a person is never in two open tubes, never twice in one tube;
-* a person with an open recall (复核) is re-sampled in a single tube.
+* a person with an open recall (复核) is re-sampled in a single tube;
+* an event's time lies inside the station's offline window (not older than the window, not
+  ahead of the server's clock by more than a few minutes), and never runs backwards within a
+  tube: a sample not before its tube's open, a seal not before its first sample, a packing
+  not before its seal.
 
 The functions are pure: the caller passes the facts (tube state, where the person currently is),
 gets back a decision, and applies it.
@@ -20,15 +24,17 @@ from __future__ import annotations
 import enum
 import functools
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from stdnum import luhn
 from stdnum.exceptions import ValidationError as _StdnumError
 
 from hesuan.domain.errors import Conflict, InvalidInput, NotFound, RuleViolation
+from hesuan.domain.instants import check_instant
 from hesuan.domain.people import SINGLE_TUBE_GROUPS, Group
 
 __all__ = [
+    "MAX_CLOCK_AHEAD",
     "POOL_SIZES",
     "Admission",
     "PersonFacts",
@@ -36,7 +42,10 @@ __all__ = [
     "TubeState",
     "TubeStatus",
     "admit_person",
+    "barcode_key",
     "check_box_code",
+    "check_event_time",
+    "check_not_before",
     "check_opening",
     "check_tube_barcode",
     "make_box_code",
@@ -71,8 +80,14 @@ class TubeStatus(enum.StrEnum):
     RESULTED = "resulted"
 
 
+def barcode_key(value: str) -> str:
+    """The form tube barcodes and box codes are stored and compared in: without surrounding
+    blanks, in upper case (the check functions below return it for a valid code)."""
+    return value.strip().upper()
+
+
 def _check_luhn(value: str, *, field: str, what: str, digits: int, prefix: str = "") -> str:
-    value = value.strip().upper()
+    value = barcode_key(value)
     body = value[len(prefix) :] if value.startswith(prefix) else None
     if body is None or len(body) != digits or not body.isdigit():
         raise InvalidInput(
@@ -145,6 +160,7 @@ class TubeState:
     first_sampled_at: datetime | None = None
     sealed_at: datetime | None = None
     box_id: str | None = None
+    opened_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,5 +220,42 @@ def admit_person(tube: TubeState | None, person: PersonFacts | None, site_id: st
     return Admission(fills_tube=tube.count + 1 >= tube.capacity, priority=priority)
 
 
+#: How far a station's clock may run ahead of the server's before its events are refused.
+MAX_CLOCK_AHEAD = timedelta(minutes=10)
 
 
+def check_event_time(at: datetime, now: datetime, offline_window: timedelta) -> None:
+    """An event's time from a station's clock: aware, inside the platform's life, not ahead of
+    ``now`` by more than ``MAX_CLOCK_AHEAD``, and not older than ``offline_window`` (the
+    longest a station may hold events offline; anything older is a wrong clock or a forgery,
+    and would be stored as a sampling time that never was)."""
+    check_instant(at, "at")
+    if at > now + MAX_CLOCK_AHEAD:
+        raise InvalidInput("at is in the future: check the station's clock",
+                           code="future_time", field="at")
+    if at < now - offline_window:
+        raise InvalidInput(f"at is older than a station may hold events offline "
+                           f"({_span(offline_window)}): check the station's clock",
+                           code="stale_time", field="at")
+
+
+#: The rule each step of a tube's life names when its time runs before the step it follows.
+_BEFORE = {
+    "opened": ("before_tube_open", "the sample is stamped before its tube was opened"),
+    "first_sampled": ("before_first_sample",
+                      "the tube's seal is stamped before its first sample"),
+    "sealed": ("before_tube_sealed", "the packing is stamped before the tube was sealed"),
+}
+
+
+def check_not_before(at: datetime, earlier: datetime | None, step: str) -> None:
+    """Times never run backwards within a tube: ``at`` not before ``earlier``, the time of the
+    tube's ``step`` (``opened``, ``first_sampled``, ``sealed``; None: not known)."""
+    if earlier is not None and at < earlier:
+        code, what = _BEFORE[step]
+        raise RuleViolation(f"at: {what} ({earlier.isoformat()})", code=code, field="at")
+
+
+def _span(d: timedelta) -> str:
+    hours = d.total_seconds() / 3600
+    return f"{hours:g} h" if hours < 48 else f"{hours / 24:g} days"

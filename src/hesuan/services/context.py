@@ -33,6 +33,7 @@ class Limits:
     recall_due: timedelta = timedelta(hours=12)
     token_ttl: timedelta = timedelta(hours=12)
     batch_max: int = 1000
+    offline_window: timedelta = timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ import asyncio
 import csv
 import io
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from typing import Annotated, Any, TypeVar
@@ -46,7 +46,7 @@ from hesuan.entrypoints.api.deps import Me, current_principal
 from hesuan.entrypoints.api.ground_routes import router as ground_router
 from hesuan.entrypoints.api.pass_routes import router as pass_router
 from hesuan.entrypoints.api.station_path import OUTCOME as _OUTCOME
-from hesuan.entrypoints.api.station_path import StationFastPath
+from hesuan.entrypoints.api.station_path import StationFastPath, read_batch
 from hesuan.entrypoints.api.station_path import to_event as _event
 from hesuan.entrypoints.api.status_routes import router as status_router
 from hesuan.entrypoints.web import router as web_router
@@ -54,7 +54,7 @@ from hesuan.services.lab import ResultInput
 from hesuan.services.passes import CHECK_AUDIT_EVERY
 from hesuan.services.people import PersonInput
 from hesuan.services.places import LabInput, RegionInput, SiteInput
-from hesuan.services.sampling import EventOutcome
+from hesuan.services.sampling import EventOutcome, StationEvent
 
 __all__ = ["create_app", "status_for"]
 
@@ -92,13 +92,14 @@ class _BatchAnswer:
 
 _BATCH_ANSWER = TypeAdapter(_BatchAnswer)
 
-_Body = TypeVar("_Body", bound=BaseModel)
+_Read = TypeVar("_Read")
 
 
-def _station_body(model: type[_Body], raw: bytes) -> _Body:
-    """The request's JSON as ``model``, or FastAPI's usual 422 (locations under ``body``)."""
+def _station_body(read: Callable[[bytes], _Read], raw: bytes) -> _Read:
+    """The request's JSON as ``read`` makes it, or FastAPI's usual 422 (locations under
+    ``body``) when ``read`` raises a validation error."""
     try:
-        return model.model_validate_json(raw)
+        return read(raw)
     except ValidationError as exc:
         # an unreadable body is echoed as FastAPI does it (no input): it may not be UTF-8
         raise RequestValidationError(
@@ -220,7 +221,7 @@ def create_app(platform: Platform) -> FastAPI:
               openapi_extra=_json_body(s.StationEventIn) | acts(Action.RECORD_STATION_EVENTS))
     async def scan(request: Request) -> Response:
         me = await current_principal(request)
-        body = _station_body(s.StationEventIn, await request.body())
+        body = _station_body(s.StationEventIn.model_validate_json, await request.body())
         # async: the scan waits on the event loop for its group's commit, not in a thread
         outcome = await platform.sampling.submit_one(me, _event(body))
         return Response(_OUTCOME.dump_json(outcome), media_type="application/json")
@@ -229,9 +230,11 @@ def create_app(platform: Platform) -> FastAPI:
               openapi_extra=_json_body(s.StationBatchIn) | acts(Action.RECORD_STATION_EVENTS))
     async def scan_batch(request: Request) -> Response:
         me = await current_principal(request)
-        body = _station_body(s.StationBatchIn, await request.body())
-        events = [_event(e) for e in body.events]
-        outcomes = await run_in_threadpool(platform.sampling.submit, me, events)
+        # a malformed item comes back as its rejection, in its place (``read_batch``)
+        items = _station_body(read_batch, await request.body())
+        done = iter(await run_in_threadpool(platform.sampling.submit, me,
+                                            [e for e in items if isinstance(e, StationEvent)]))
+        outcomes = [next(done) if isinstance(e, StationEvent) else e for e in items]
         counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
         for o in outcomes:
             counts[o.status] += 1

@@ -205,8 +205,9 @@ class StationEventIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    event_id: NoNul = Field(min_length=1, max_length=36,
-                            description="client-made UUID; time-ordered (UUIDv7) preferred")
+    event_id: NoNul = Field(min_length=1, max_length=45,
+                            description="client-made UUID, any spelling (canonical: lower-case "
+                                        "8-4-4-4-12); time-ordered (UUIDv7) preferred")
     kind: Literal["open_tube", "sample", "seal_tube", "box_tube", "seal_box"]
     site_id: NoNul = Field(min_length=1, max_length=32)
     at: Instant = Field(description="the station's clock when the event happened")
