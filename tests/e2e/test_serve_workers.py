@@ -2,14 +2,17 @@
 over fresh connections (which the kernel spreads over the workers' own sockets) a token is
 honoured, an issued pass is checked valid, both workers do work, a revoked pass is refused once
 the workers' revocation lists reload (5 s), and single scans are stored once each, a re-sent one
-answered as a duplicate; a killed worker is replaced; a taken port stops the server."""
+answered as a duplicate; a killed worker is replaced; a taken port stops the server; a crash
+loop of one worker never stops the server nor the other worker."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 import uuid
 from datetime import UTC, datetime
@@ -164,3 +167,82 @@ def test_a_taken_port_stops_the_workers() -> None:
                                log_level="warning")
     assert status == 1
     assert time.monotonic() - t0 < 20
+
+
+def test_a_crash_loop_never_stops_the_server(tmp_path: Path) -> None:
+    """A worker is killed, then each of its replacements while younger than 5 s, four times:
+    the server does not exit, the other worker answers /health throughout (no gap of a second
+    between answers to a client polling on fresh connections), and once the killing stops a
+    replacement serves again."""
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    env = {"HESUAN_DATABASE_URL": url, "HESUAN_SECRET_KEY": SECRET,
+           "HESUAN_ENVIRONMENT": "test", "HESUAN_KEY_FILE": str(tmp_path / "secret.key"),
+           "HESUAN_SMS_FILE": str(tmp_path / "sms.jsonl"),
+           "HESUAN_PASS_KEY_DIR": str(tmp_path / "keys"), "HESUAN_SWEEP_EVERY": "P1D"}
+    port = free_port()
+    proc = start_server(env, port, tmp_path, "--workers", "2", timeout_s=60)
+    health = f"http://127.0.0.1:{port}/health"
+    answered: list[float] = []
+    polling = threading.Event()
+    polling.set()
+
+    def poll() -> None:  # a fresh connection each time: the kernel picks a worker's socket
+        while polling.is_set():
+            try:
+                if httpx.get(health, timeout=0.5).status_code == 200:
+                    answered.append(time.monotonic())
+            except httpx.TransportError:
+                pass
+            time.sleep(0.02)
+
+    poller = threading.Thread(target=poll, daemon=True)
+    try:
+        deadline = time.monotonic() + 30
+        while len(_workers(proc.pid)) < 2:
+            assert time.monotonic() < deadline, "two worker processes did not start"
+            time.sleep(0.1)
+        poller.start()
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        victim = min(_workers(proc.pid))
+        for killed in range(1, 6):  # the original worker, then four replacements under 5 s old
+            survivors = _workers(proc.pid) - {victim}
+            os.kill(victim, signal.SIGKILL)
+            if killed == 5:
+                break
+            deadline = time.monotonic() + 20
+            while not (_workers(proc.pid) - survivors - {victim}):
+                assert proc.poll() is None, f"the server exited with {proc.returncode}"
+                assert time.monotonic() < deadline, "the killed worker was not replaced"
+                time.sleep(0.05)
+            victim = min(_workers(proc.pid) - survivors - {victim})
+            time.sleep(0.3)  # a young replacement, killed while it starts
+        # the killing stops: the server is still there and a replacement joins the survivor
+        deadline = time.monotonic() + 40
+        while len(_workers(proc.pid)) < 2:
+            assert proc.poll() is None, f"the server exited with {proc.returncode}"
+            assert time.monotonic() < deadline, "no replacement after the crash loop"
+            time.sleep(0.1)
+        time.sleep(3)
+        assert proc.poll() is None, f"the server exited with {proc.returncode}"
+        polling.clear()
+        poller.join(5)
+        during = [t for t in answered if t >= t0]
+        gaps = [b - a for a, b in itertools.pairwise(during)]
+        print(f"/health: {len(during)} answers, longest gap {max(gaps):.3f} s")
+        assert len(during) > 20, f"only {len(during)} answers to /health"
+        assert max(gaps) < 1.0, f"/health went unanswered for {max(gaps):.2f} s"
+        # both workers serve again: fresh connections reach the replacement as well
+        workers = _workers(proc.pid)
+        before = {w: _cpu_ticks(w) for w in workers}
+        for _ in range(60):
+            assert httpx.get(health, timeout=2).status_code == 200
+        assert all(_cpu_ticks(w) > before[w] for w in workers), "a worker served nothing"
+    finally:
+        polling.clear()
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -1,14 +1,24 @@
 """Several server processes on one port (``hesuan serve --workers N``), each with its own
 listening socket (``SO_REUSEPORT``), so that the kernel spreads connections over the workers.
 
-Why not uvicorn's own ``workers=N``: there all workers accept from one shared socket, and the
-first to wake takes every pending connection in one go. Stations hold their connections open
-(keep-alive), so a burst of them stayed on one worker while the other sat idle (measured: 78 %
-and 11 % CPU with 16 stations posting batches; BENCHMARKS.md). With a socket per worker the
-kernel hashes each new connection to one of them.
+Why not uvicorn's own ``workers=N``, nor gunicorn with uvicorn workers: there all workers accept
+from one shared socket, and the first to wake takes every pending connection in one go.
+Stations hold their connections open (keep-alive), so a burst of them stayed on one worker
+while the other sat idle (measured: 78 % and 11 % CPU with 16 stations posting batches;
+BENCHMARKS.md). With a socket per worker the kernel hashes each new connection to one of them.
+Gunicorn also forks its workers from the arbiter, which here holds database connections, the
+scheduler's thread and the WAL checkpointer's; these workers are spawned.
 
-The parent process only supervises: it starts the workers, restarts one that dies, and stops
-them all on SIGINT or SIGTERM. A worker that cannot bind (the port is taken) stops the server.
+The parent process only supervises: it starts the workers, replaces one that dies, and stops
+them all on SIGINT or SIGTERM. A death never stops the server: the other workers go on
+serving, and a worker that dies again soon after its start (a crash loop) is replaced after a
+delay that doubles each time (0.5 s up to 10 s) and returns to nothing once a worker has lived
+10 s. Only a worker that cannot bind its socket or load the app before any worker has ever
+served (the port is taken, the configuration is broken) stops the server, with status 1.
+
+A worker loads the app before it opens its socket: the kernel hands a socket new connections
+as soon as it listens, so a socket opened early would hold them while the app loads (or lose
+them if the worker dies meanwhile) though another worker could answer them at once.
 
 Imports: standard library, uvicorn, ``hesuan.entrypoints.api.asgi`` (by import path).
 """
@@ -20,18 +30,34 @@ import multiprocessing
 import signal
 import socket
 import time
+from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
+from multiprocessing.synchronize import Event
 from types import FrameType
 from typing import Any
 
-__all__ = ["serve_workers"]
+__all__ = ["restart_delay", "serve_workers"]
 
 log = logging.getLogger("hesuan.serve")
 
-#: A worker that exits this soon after it started is failing to start, not crashing: give up.
-_START_GRACE_S = 5.0
+#: A worker that lived this long was serving, not crash-looping: its replacement starts at once.
+_STABLE_S = 10.0
+#: The delay before replacing a worker after its first quick death; doubled for each further one.
+_BACKOFF_S = 0.5
+#: The longest delay before a replacement.
+_BACKOFF_CAP_S = 10.0
 #: The exit code of a worker that could not bind its socket.
 _BIND_FAILED = 3
+#: The exit code of a worker that could not load the app.
+_BOOT_FAILED = 4
+
+
+def restart_delay(quick_deaths: int) -> float:
+    """Seconds to wait before replacing a worker after ``quick_deaths`` deaths in a row, each
+    within ``_STABLE_S`` of its start (0: it had been serving)."""
+    if quick_deaths <= 0:
+        return 0.0
+    return min(_BACKOFF_CAP_S, _BACKOFF_S * 2.0 ** (quick_deaths - 1))
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -45,16 +71,33 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _worker(app: str, host: str, port: int, options: dict[str, Any]) -> None:
+def _worker(app: str, host: str, port: int, options: dict[str, Any], served: Event) -> None:
     import uvicorn
 
+    config = uvicorn.Config(app, factory=True, **options)
+    try:
+        config.load()  # uvicorn exits (SystemExit) when the app cannot be imported or built
+    except BaseException:
+        log.exception("worker cannot load %s", app)
+        raise SystemExit(_BOOT_FAILED) from None
     try:
         sock = _listen(host, port)
     except OSError as exc:
         log.error("worker cannot listen on %s:%s: %s", host, port, exc)
         raise SystemExit(_BIND_FAILED) from None
-    config = uvicorn.Config(app, factory=True, **options)
+    served.set()
     uvicorn.Server(config).run(sockets=[sock])
+
+
+@dataclass
+class _Slot:
+    """One worker's place: its process (None while a replacement waits for its delay), when
+    it started, its quick deaths in a row, and when its replacement is due."""
+
+    proc: BaseProcess | None = None
+    started: float = 0.0
+    quick_deaths: int = 0
+    due: float = 0.0
 
 
 def serve_workers(app: str, n: int, host: str, port: int, **options: Any) -> int:
@@ -63,37 +106,49 @@ def serve_workers(app: str, n: int, host: str, port: int, **options: Any) -> int
     could not start)."""
     # spawn, not fork: the parent holds database connections and a scheduler thread
     ctx = multiprocessing.get_context("spawn")
+    served = ctx.Event()  # set by the first worker that loaded the app and opened its socket
     stopping = False
 
-    def start() -> BaseProcess:
-        p = ctx.Process(target=_worker, args=(app, host, port, options), name="hesuan-worker")
-        p.start()
-        started[p.pid or 0] = time.monotonic()
-        return p
+    def start(slot: _Slot) -> None:
+        slot.proc = ctx.Process(target=_worker, args=(app, host, port, options, served),
+                                name="hesuan-worker")
+        slot.proc.start()
+        slot.started = time.monotonic()
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         nonlocal stopping
         stopping = True
 
-    started: dict[int, float] = {}
     old = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
-    procs = [start() for _ in range(n)]
+    slots = [_Slot() for _ in range(n)]
+    for slot in slots:
+        start(slot)
     status = 0
     try:
         while not stopping:
-            time.sleep(0.2)
-            for i, p in enumerate(procs):
-                if p.is_alive():
+            time.sleep(0.1)
+            for slot in slots:
+                now = time.monotonic()
+                if slot.proc is None:
+                    if now >= slot.due:
+                        start(slot)
                     continue
-                young = time.monotonic() - started.get(p.pid or 0, 0.0) < _START_GRACE_S
-                if p.exitcode == _BIND_FAILED or (young and p.exitcode != 0):
-                    log.error("worker %s exited with %s while starting: stopping", p.pid,
-                              p.exitcode)
+                if slot.proc.is_alive():
+                    continue
+                code = slot.proc.exitcode
+                if code in (_BIND_FAILED, _BOOT_FAILED) and not served.is_set():
+                    log.error("worker %s exited with %s while starting: stopping",
+                              slot.proc.pid, code)
                     stopping, status = True, 1
                     break
-                log.warning("worker %s exited with %s: starting another", p.pid, p.exitcode)
-                procs[i] = start()
+                lived = now - slot.started
+                slot.quick_deaths = slot.quick_deaths + 1 if lived < _STABLE_S else 0
+                delay = restart_delay(slot.quick_deaths)
+                log.warning("worker %s exited with %s after %.1f s: another in %.1f s",
+                            slot.proc.pid, code, lived, delay)
+                slot.proc, slot.due = None, now + delay
     finally:
+        procs = [slot.proc for slot in slots if slot.proc is not None]
         for p in procs:
             if p.is_alive():
                 p.terminate()  # SIGTERM: uvicorn finishes the requests in flight
