@@ -22,6 +22,7 @@ from hesuan.adapters.db.analytics import SqlAnalytics
 from hesuan.adapters.db.checkpoint import WalCheckpointer
 from hesuan.adapters.db.engine import make_engine
 from hesuan.adapters.db.migrate import upgrade
+from hesuan.adapters.db.readiness import WriteProbe
 from hesuan.adapters.db.store import SqlUnitOfWorkFactory
 from hesuan.adapters.db.worklists import SqlWorklists
 from hesuan.adapters.geo import ShapelyGeometry
@@ -94,6 +95,7 @@ class Platform:
     fence: FenceService
     lanes: LaneService
     teams: TeamService
+    readiness: WriteProbe  # GET /ready: whether the store can write now
     _background: list[WalCheckpointer] = field(default_factory=list)
 
     def close(self) -> None:
@@ -146,8 +148,9 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None, sender: Sender 
         settings.key_file, create=settings.environment != "production")
     keys = KeyRing(master)
     chain = ChainKey(keys.audit_chain_key)
+    uow = SqlUnitOfWorkFactory(engine, settings.sqlite_synchronous, chain=chain)
     deps = Deps(
-        uow=SqlUnitOfWorkFactory(engine, settings.sqlite_synchronous, chain=chain),
+        uow=uow,
         clock=clock or SystemClock(),
         vault=keys,
         codes=HmacCodeSigner(keys.code_key),
@@ -182,4 +185,5 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None, sender: Sender 
         analytics=analytics, zones=zones, rosters=RosterService(deps, analytics),
         fence=fence,
         lanes=LaneService(deps, sampling), teams=TeamService(deps, sampling),
+        readiness=WriteProbe(uow),
     )

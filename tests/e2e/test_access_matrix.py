@@ -418,6 +418,7 @@ def _login_form(w: World, side: str, p: Principal) -> tuple[Req, Obj]:
 CASES: list[Case] = [
     # -- meta, auth, places
     Case("GET", "/health", _anyone(), one_side=True),
+    Case("GET", "/ready", _anyone(), one_side=True),
     Case("POST", "/auth/token", lambda w, s, p: (
         Req(json={"username": p.username, "password": DEMO_PASSWORD}), Target()), True),
     Case("POST", "/auth/logout", lambda w, s, p: (Req(session=w.session(p.username)), Target()),

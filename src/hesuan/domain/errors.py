@@ -15,7 +15,9 @@ once: to HTTP status codes (``entrypoints.api.errors``) and to CLI exit codes (`
     │   └── Conflict          409 / exit 4   clashes with what is already recorded
     ├── NotAuthenticated      401 / exit 5   no valid credentials
     ├── PermissionDenied      403 / exit 6   authenticated, but role or scope does not allow it
-    └── TooManyAttempts       429 / exit 7   too many tries too fast: try again after a while
+    ├── TooManyAttempts       429 / exit 7   too many tries too fast: try again after a while
+    └── StoreUnavailable      503 / exit 8   the store cannot write now (disk full, connection
+                                             lost): nothing was written; try again after a while
 
 Imports: standard library only.
 """
@@ -33,6 +35,7 @@ __all__ = [
     "NotFound",
     "PermissionDenied",
     "RuleViolation",
+    "StoreUnavailable",
     "TooManyAttempts",
 ]
 
@@ -110,3 +113,19 @@ class TooManyAttempts(HesuanError):
                  field: str | None = None) -> None:
         super().__init__(message, code=code, field=field)
         self.retry_after = max(1, retry_after)
+
+
+class StoreUnavailable(HesuanError):
+    """The store cannot write now: its disk is full, its disk fails, or the connection to the
+    database was lost. The request's transaction was rolled back, so nothing was written,
+    unless ``in_doubt``: the connection was lost while the database committed, which it may
+    have done. The same request may succeed after ``retry_after`` seconds (HTTP
+    ``Retry-After``)."""
+
+    default_code = "store_unavailable"
+
+    def __init__(self, message: str, *, retry_after: int, in_doubt: bool = False,
+                 code: str | None = None, field: str | None = None) -> None:
+        super().__init__(message, code=code, field=field)
+        self.retry_after = max(1, retry_after)
+        self.in_doubt = in_doubt

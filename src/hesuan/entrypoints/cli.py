@@ -1,7 +1,8 @@
 """The ``hesuan`` command line (Typer + Rich). Thin: parse → service → render.
 
 Errors of the one hierarchy map here, once, to exit codes: InvalidInput 2, NotFound 3,
-RuleViolation/Conflict 4, NotAuthenticated 5, PermissionDenied 6, TooManyAttempts 7. The CLI
+RuleViolation/Conflict 4, NotAuthenticated 5, PermissionDenied 6, TooManyAttempts 7,
+StoreUnavailable 8 (the disk is full or the database unreachable: nothing was written). The CLI
 acts as the platform operator (an admin principal named ``cli``); every write is audited under
 that name.
 
@@ -34,6 +35,7 @@ from hesuan.domain.errors import (
     NotFound,
     PermissionDenied,
     RuleViolation,
+    StoreUnavailable,
     TooManyAttempts,
 )
 from hesuan.domain.spreadsheets import as_text_row
@@ -64,7 +66,7 @@ console = Console(stderr=True)
 
 _EXIT: tuple[tuple[type[HesuanError], int], ...] = (
     (InvalidInput, 2), (NotFound, 3), (RuleViolation, 4), (NotAuthenticated, 5),
-    (PermissionDenied, 6), (TooManyAttempts, 7),
+    (PermissionDenied, 6), (TooManyAttempts, 7), (StoreUnavailable, 8),
 )
 
 

@@ -4,9 +4,15 @@ SQLite (embedded default): WAL journal, ``synchronous`` and the writers' checkpo
 from settings (``checkpoint.py`` says why it is high), a busy timeout, and
 ``BEGIN IMMEDIATE`` for writing transactions so two writers queue instead of failing on lock
 upgrade; read-only units of work begin DEFERRED and never block writers (WAL).
-PostgreSQL (production): psycopg 3 with a connection pool.
+PostgreSQL (production): psycopg 3 with a connection pool whose connections are checked
+before use (``pool_pre_ping``), so that the pool recovers by itself once the server is back or
+after its connections were terminated; a lost connection also invalidates the pool's older ones.
 
-Imports: SQLAlchemy, ``hesuan.config``.
+``store_unavailable`` says which of the drivers' errors mean that the store cannot write now (a
+full or failing disk, a lost connection), as the one ``StoreUnavailable`` error of the domain;
+the unit of work (``store.py``) raises it in their place.
+
+Imports: SQLAlchemy, ``hesuan.config``, ``hesuan.domain``.
 """
 
 from __future__ import annotations
@@ -18,14 +24,75 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from hesuan.config import Settings
+from hesuan.domain.errors import StoreUnavailable
 
-__all__ = ["BUSY_TIMEOUT_MS", "make_engine"]
+__all__ = ["BUSY_TIMEOUT_MS", "make_engine", "store_unavailable"]
 
 #: How long a SQLite statement waits for a lock another connection holds (turn-takers never
 #: wait here: they queue on ``store.WriteTurn`` first).
 BUSY_TIMEOUT_MS = 30_000
+
+
+#: SQLite's primary result codes that mean the file cannot be written now: SQLITE_READONLY,
+#: SQLITE_IOERR, SQLITE_FULL ("database or disk is full"), SQLITE_CANTOPEN.
+_SQLITE_CANNOT_WRITE = {8: "the database file is read-only", 10: "the disk failed (I/O error)",
+                        13: "the disk is full", 14: "the database file cannot be opened"}
+#: PostgreSQL's SQLSTATE classes and codes that mean the same: connection exceptions (08),
+#: insufficient resources (53: disk full, out of memory, too many connections), system errors
+#: (58: I/O), and a server shutting down or starting (57P01-57P03).
+_PG_CANNOT_WRITE = ("08", "53", "58", "57P01", "57P02", "57P03")
+#: Seconds after which to try again: a full disk needs someone to act, a lost connection not.
+_RETRY_DISK_S = 10
+_RETRY_CONNECTION_S = 2
+
+
+def store_unavailable(exc: BaseException, *, committing: bool = False,
+                      ) -> StoreUnavailable | None:
+    """The ``StoreUnavailable`` that ``exc`` (a driver's error, or SQLAlchemy's around it)
+    stands for, or None if it means something else (a broken rule, a bug). ``committing``: it
+    was raised by the COMMIT itself, so a lost connection leaves the outcome unknown."""
+    orig: BaseException = exc.orig if isinstance(exc, DBAPIError) and exc.orig else exc
+    invalidated = isinstance(exc, DBAPIError) and exc.connection_invalidated
+    code = getattr(orig, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        why = _SQLITE_CANNOT_WRITE.get(code & 0xFF)
+        if why is None:
+            return None
+        # a disk that failed while SQLite wrote the commit may have taken part of it
+        in_doubt = committing and code & 0xFF == 10
+        return _unavailable(f"the store cannot write: {why}", _RETRY_DISK_S, in_doubt)
+    if not (invalidated or _pg_cannot_write(orig)):
+        return None
+    sqlstate = getattr(orig, "sqlstate", None) or ""
+    if sqlstate.startswith(("53", "58")):
+        return _unavailable(f"the database cannot write ({sqlstate})", _RETRY_DISK_S, False)
+    return _unavailable("the connection to the database was lost", _RETRY_CONNECTION_S,
+                        committing)
+
+
+def _pg_cannot_write(orig: BaseException) -> bool:
+    """psycopg's ``OperationalError`` raised by the client (no connection, or it closed:
+    no SQLSTATE) or by the server with one of ``_PG_CANNOT_WRITE``; not its other
+    operational errors (a serialization failure, a cancelled statement)."""
+    if not any(c.__name__ == "OperationalError" and c.__module__.startswith("psycopg")
+               for c in type(orig).__mro__):
+        return False
+    sqlstate = getattr(orig, "sqlstate", None)
+    return sqlstate is None or str(sqlstate).startswith(_PG_CANNOT_WRITE)
+
+
+def _unavailable(why: str, retry_after: int, in_doubt: bool) -> StoreUnavailable:
+    if in_doubt:
+        said = ("it was lost while the database committed, so the request may have been "
+                "stored; send the same request again (a station's events and a lab's results "
+                "are recognised as duplicates)")
+    else:
+        said = "nothing was written; send the same request again"
+    return StoreUnavailable(f"{why}: {said} after {retry_after} s", retry_after=retry_after,
+                            in_doubt=in_doubt)
 
 
 def _owner_only(path: Path) -> None:

@@ -39,7 +39,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from hesuan.adapters.db import driver
-from hesuan.adapters.db.engine import BUSY_TIMEOUT_MS
+from hesuan.adapters.db.engine import BUSY_TIMEOUT_MS, store_unavailable
 from hesuan.adapters.db.ground_store import GroundStoreMixin
 from hesuan.adapters.db.pass_store import PassStoreMixin
 from hesuan.adapters.db.schema import (
@@ -70,6 +70,7 @@ from hesuan.adapters.db.status_store import _NOTHING_SPECIAL, StatusStoreMixin, 
 from hesuan.adapters.db.venue_store import VenueStoreMixin
 from hesuan.domain.access import Principal, Role
 from hesuan.domain.audit import GENESIS, AuditEntry, ChainKey
+from hesuan.domain.errors import StoreUnavailable
 from hesuan.domain.results import RecallReason, Result, member_outcome, pool_outcome
 from hesuan.domain.sampling import TubeState, TubeStatus
 from hesuan.services.ports import (
@@ -213,9 +214,11 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
                 raise
             self._audit_tail: tuple[int, str] | None = None
             self._audit_rows: list[dict[str, Any]] = []
-        except BaseException:
+        except BaseException as exc:
             if self._write_lock is not None:
                 self._write_lock.release()
+            if (lost := store_unavailable(exc)) is not None:
+                raise lost from exc
             raise
         return self
 
@@ -235,16 +238,29 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
+        # The drivers' errors that mean the store cannot write (a full disk, a lost
+        # connection: ``engine.store_unavailable``) leave here as the domain's
+        # ``StoreUnavailable``, once for every use case: the transaction is rolled back, so
+        # nothing of it was written.
+        lost = None if exc is None else store_unavailable(exc)
         try:
             if self._tx.is_active:
                 self._tx.rollback()
+        except Exception as failed:  # the connection that failed the work fails this too
+            if (lost := lost or store_unavailable(failed)) is None:
+                raise
         finally:
             try:
                 self._scratch_back_to_files()
+            except Exception as failed:
+                if (lost := lost or store_unavailable(failed)) is None:
+                    raise
             finally:
                 self.conn.close()
                 if self._write_lock is not None:
                     self._write_lock.release()
+        if lost is not None and not isinstance(exc, StoreUnavailable):  # else: it leaves as is
+            raise lost from exc
 
     def _raw(self) -> Any:
         return self.conn.connection.driver_connection
@@ -257,7 +273,12 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
 
     def commit(self) -> None:
         self._flush_audit()
-        self._tx.commit()
+        try:
+            self._tx.commit()
+        except Exception as exc:
+            if (lost := store_unavailable(exc, committing=True)) is not None:
+                raise lost from exc
+            raise
 
     def _insert(self, table: Table) -> Any:
         return (postgresql.insert(table) if self._pg else sqlite.insert(table))

@@ -36,6 +36,7 @@ from hesuan.domain.errors import (
     NotFound,
     PermissionDenied,
     RuleViolation,
+    StoreUnavailable,
     TooManyAttempts,
 )
 from hesuan.domain.people import IdKind
@@ -67,9 +68,10 @@ _STATUS: Sequence[tuple[type[HesuanError], int]] = (
     (NotAuthenticated, 401),
     (PermissionDenied, 403),
     (TooManyAttempts, 429),
+    (StoreUnavailable, 503),
 )
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": s.ErrorResponse} for code in (401, 403, 404, 409, 422, 429)
+    code: {"model": s.ErrorResponse} for code in (401, 403, 404, 409, 422, 429, 503)
 }
 
 
@@ -204,13 +206,23 @@ def create_app(platform: Platform) -> FastAPI:
     def _hesuan_error(_: Request, exc: HesuanError) -> JSONResponse:
         headers = ({"WWW-Authenticate": "Bearer"} if isinstance(exc, NotAuthenticated)
                    else {"Retry-After": str(exc.retry_after)}
-                   if isinstance(exc, TooManyAttempts) else None)
+                   if isinstance(exc, TooManyAttempts | StoreUnavailable) else None)
         return JSONResponse({"error": exc.as_dict()}, status_code=status_for(exc),
                             headers=headers)
 
     @app.get("/health", tags=["meta"], openapi_extra=acts(Action.PUBLIC))
     async def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
+
+    @app.get("/ready", tags=["meta"], openapi_extra=acts(Action.PUBLIC))
+    async def ready() -> dict[str, str]:
+        """Whether the store can write now: 200, or 503 ``store_unavailable`` with
+        ``Retry-After`` (a full disk, a lost database connection). The answer is at most 2 s
+        old (``adapters/db/readiness.py``)."""
+        problem = await run_in_threadpool(platform.readiness.check)
+        if problem is not None:  # a fresh error: the kept one is shared by every caller
+            raise StoreUnavailable(problem.message, retry_after=problem.retry_after)
+        return {"status": "ready", "version": __version__}
 
     # -- sampling (采) ----------------------------------------------------------------------
 

@@ -145,6 +145,8 @@ STAGES = {
 ERRORS = {
     "bad_credentials": N_("Username or password is wrong."),
     "too_many_attempts": N_("Too many failed sign-ins. Try again in a few minutes."),
+    "store_unavailable": N_("The system cannot save right now (storage full or unreachable). "
+                            "Nothing was saved: try again in a moment."),
     "not_signed_in": N_("Please sign in."),
     "bad_csrf": N_("The form has expired. Reload the page and try again."),
     "wrong_role": N_("Your role may not open this page."),

@@ -28,6 +28,7 @@ from hesuan.domain.errors import (
     NotFound,
     PermissionDenied,
     RuleViolation,
+    StoreUnavailable,
     TooManyAttempts,
 )
 from hesuan.entrypoints.web import messages as m
@@ -184,11 +185,16 @@ def _error_page(request: Request, exc: HesuanError) -> Response:
         return redirect(f"/web/login?next={quote(request.url.path)}")
     code = (403 if isinstance(exc, PermissionDenied) else 404 if isinstance(exc, NotFound)
             else 409 if isinstance(exc, RuleViolation)
-            else 429 if isinstance(exc, TooManyAttempts) else 400)
+            else 429 if isinstance(exc, TooManyAttempts)
+            else 503 if isinstance(exc, StoreUnavailable) else 400)
     if wants_json:
-        return JSONResponse({"error": exc.as_dict()}, status_code=code)
-    return render(request, "error.html", optional_principal(request), status_code=code,
-                  message=error_text(request, exc), code=code)
+        resp: Response = JSONResponse({"error": exc.as_dict()}, status_code=code)
+    else:
+        resp = render(request, "error.html", optional_principal(request), status_code=code,
+                      message=error_text(request, exc), code=code)
+    if isinstance(exc, TooManyAttempts | StoreUnavailable):
+        resp.headers["Retry-After"] = str(exc.retry_after)
+    return resp
 
 
 class WebRoute(APIRoute):
