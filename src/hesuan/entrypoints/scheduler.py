@@ -54,6 +54,8 @@ class Scheduler:
         # counts only: no personal data in logs
         log.info("sweep reminders=%d decided=%d alerts=%d sms sent=%d failed=%d",
                  swept.reminders, swept.recomputed, raised, sent.sent, sent.failed)
+        if sent.in_doubt:  # the gateway may or may not have them: an operator decides
+            log.warning("sms in doubt=%d (hesuan notify --in-doubt; docs/SMS.md)", sent.in_doubt)
         zones = p.zones.tick(SYSTEM)  # scheduled zones start, planned ends expire
         purged = p.fence.purge(SYSTEM)  # scans kept only as long as venue checks
         snap = p.rosters.refresh_snapshot_if_stale(SYSTEM)
