@@ -1,7 +1,9 @@
 """Testing (检): a lab records results per tube; the results fan out to every member (报).
 
-Accepted only for tubes this lab has received. The same result twice is a no-op; a different
-result for a resulted tube is a conflict unless sent as a correction with a reason (audited).
+Accepted only for tubes this lab has received. The same result twice is a no-op, also when the
+same results arrive twice at once: each tube is resulted once, by whichever arrives first; a
+different result for a resulted tube is a conflict unless sent as a correction with a reason
+(audited).
 Results for unknown tubes are rejected and kept for reconciliation. The fan-out is set-based in
 the store: a 1 M-person results file is a handful of statements, not a loop over people.
 
@@ -17,7 +19,7 @@ from typing import Any
 from hesuan.domain.access import Action, Principal, Target, authorize
 from hesuan.domain.errors import HesuanError, InvalidInput, NotFound
 from hesuan.domain.results import CT_TARGETS, Result, check_ct
-from hesuan.domain.sampling import check_tube_barcode
+from hesuan.domain.sampling import barcode_key, check_tube_barcode
 from hesuan.services.context import Deps
 from hesuan.services.status import StatusService
 
@@ -56,14 +58,17 @@ class LabService:
         with self._d.uow(bulk=True) as uow:
             if uow.lab(lab_id) is None:
                 raise NotFound("lab_id: no such lab", code="unknown_lab", field="lab_id")
-            # A barcode that is exactly a stored tube's passed the barcode check when the tube
-            # was opened: only the others are checked here (the Luhn check was a fifth of a
-            # results file's CPU).
-            tubes = uow.tubes_for_results(it.barcode for it in items)
+            # The batch's tubes, read in one statement and held until the commit: a second
+            # upload of the same tubes (a lab retrying a slow upload) waits, then reads them
+            # resulted and answers duplicate, on PostgreSQL as on SQLite's one writer.
+            # A barcode whose stored form is a stored tube's passed the barcode check when the
+            # tube was opened: only the others are checked here (the Luhn check was a fifth of
+            # a results file's CPU).
+            keys = [barcode_key(it.barcode) for it in items]
+            tubes = uow.tubes_for_results(keys, for_update=True)
             for i, it in enumerate(items):
                 try:
-                    barcode = (it.barcode if it.barcode in tubes
-                               else check_tube_barcode(it.barcode))
+                    barcode = keys[i] if keys[i] in tubes else check_tube_barcode(it.barcode)
                     result = Result.parse(it.result)
                     ct = check_ct(it.ct)
                     reason = (it.correction_reason or "").strip() or None
@@ -71,9 +76,6 @@ class LabService:
                     outcomes[i] = ResultOutcome(it.barcode, "rejected", exc.code, exc.message)
                     continue
                 parsed.append((i, barcode, result, ct, reason))
-            unseen = [b for _, b, _, _, _ in parsed if b not in tubes]
-            if unseen:  # written differently from the stored barcode (spaces, ...)
-                tubes.update(uow.tubes_for_results(unseen))
             new: list[tuple[str, Result, dict[str, float] | None]] = []
             corrections: list[tuple[str, Result, dict[str, float] | None, str, str]] = []
             rejected_rows: list[dict[str, Any]] = []
@@ -96,7 +98,9 @@ class LabService:
                     new.append((t.id, result, ct))
                     in_batch[barcode] = result
                     outcomes[i] = ResultOutcome(barcode, "accepted")
-                elif current is result and reason is None:
+                elif current is result and (reason is None or (barcode not in in_batch
+                                                               and ct == t.ct)):
+                    # a correction that changes nothing (a lab's retry of one) is a duplicate
                     outcomes[i] = ResultOutcome(barcode, "duplicate")
                 elif barcode in in_batch:
                     # one result per tube per batch: the fan-out writes each tube once, and a
