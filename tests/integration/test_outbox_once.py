@@ -3,6 +3,7 @@ deliverers, and the Kannel sender's doubt. (The crash itself: tests/e2e/test_kil
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import insert, select, update
+from typer.testing import CliRunner
 
 from hesuan.adapters.clock import FixedClock
 from hesuan.adapters.db.schema import outbox
@@ -20,6 +22,7 @@ from hesuan.adapters.kannel import KannelError, KannelSender
 from hesuan.adapters.senders import JsonlFileSender
 from hesuan.bootstrap import Platform, bootstrap
 from hesuan.config import Settings
+from hesuan.entrypoints.cli import app as cli_app
 from hesuan.services.auth import SYSTEM
 from hesuan.services.ports import OutboxMessage, SendInDoubt
 from hesuan.sim.example import seed_example_city
@@ -216,3 +219,28 @@ def test_kannel_without_an_answer_is_in_doubt_and_refused_is_not(silent_gateway:
     with pytest.raises(KannelError, match="unreachable"):
         KannelSender(f"http://127.0.0.1:{port}/", "u", "p", timeout=0.5,
                      connect_timeout=0.5).send("13800138000", "x", msg)
+
+
+def test_the_operator_settles_doubts_from_the_command_line(
+        recorder_platform: tuple[Platform, Recorder, list[str]], settings: Settings,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    p, _, _ = recorder_platform
+    doubtful = f"{3:032d}"
+    assert p.outbox.deliver(SYSTEM).in_doubt == 1  # claimed at the fixed clock: long stale now
+    for name, value in {"DATABASE_URL": settings.database_url, "ENVIRONMENT": "test",
+                        "SECRET_KEY": "test-secret", "KEY_FILE": str(settings.key_file),
+                        "PASS_KEY_DIR": str(settings.pass_key_dir),
+                        "AUDIT_CHECKPOINT_DIR": str(settings.audit_checkpoint_dir),
+                        "SMS_FILE": str(settings.sms_file)}.items():
+        monkeypatch.setenv(f"HESUAN_{name}", value)
+    listed = CliRunner().invoke(cli_app, ["notify", "--in-doubt"])
+    assert listed.exit_code == 0, listed.output
+    [row] = json.loads(listed.stdout)
+    assert row["id"] == doubtful and row["template"] == "reminder"
+    assert row["last_error"].startswith("in_doubt")
+    resend = CliRunner().invoke(cli_app, ["notify", "--resend", doubtful])
+    assert resend.exit_code == 0 and "released for resending 1" in resend.output, resend.output
+    sent = CliRunner().invoke(cli_app, ["notify"])  # the file sender this time
+    assert sent.exit_code == 0 and "sent 1," in sent.output, sent.output
+    assert json.loads(settings.sms_file.read_text())["id"] == doubtful
+    assert json.loads(CliRunner().invoke(cli_app, ["notify", "--in-doubt"]).stdout) == []
