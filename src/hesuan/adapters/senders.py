@@ -36,7 +36,7 @@ class JsonlFileSender:
         with self._lock, self._path.open("a", encoding="utf-8") as fh:
             fh.write(line + "\n")
 
-    def taken(self, message_ids: Sequence[str]) -> set[str]:
+    def took(self, message_ids: Sequence[str]) -> set[str]:
         wanted, found = set(message_ids), set[str]()
         with self._lock:
             if not self._path.exists():

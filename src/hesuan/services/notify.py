@@ -210,7 +210,7 @@ class OutboxService:
             return 0
         if not isinstance(self._sender, SendRecord):
             return len(stale)
-        taken = self._sender.taken(stale)
+        taken = self._sender.took(stale)
         with self._d.uow() as uow:
             if taken:
                 uow.outbox_sent_many(sorted(taken), self._d.clock.now())

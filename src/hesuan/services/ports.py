@@ -136,7 +136,7 @@ class Sender(Protocol):
 class SendRecord(Protocol):
     """A sender that keeps its own record of what it took, and can settle a message in doubt."""
 
-    def taken(self, message_ids: Sequence[str]) -> set[str]:
+    def took(self, message_ids: Sequence[str]) -> set[str]:
         """Which of the messages the gateway has taken (the rest it never did)."""
         ...
 
