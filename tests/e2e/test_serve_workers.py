@@ -211,11 +211,11 @@ def test_a_crash_loop_never_stops_the_server(tmp_path: Path) -> None:
             if killed == 5:
                 break
             deadline = time.monotonic() + 20
-            while not (_workers(proc.pid) - survivors - {victim}):
+            while not (new := _workers(proc.pid) - survivors - {victim}):
                 assert proc.poll() is None, f"the server exited with {proc.returncode}"
                 assert time.monotonic() < deadline, "the killed worker was not replaced"
                 time.sleep(0.05)
-            victim = min(_workers(proc.pid) - survivors - {victim})
+            victim = min(new)
             time.sleep(0.3)  # a young replacement, killed while it starts
         # the killing stops: the server is still there and a replacement joins the survivor
         deadline = time.monotonic() + 40
