@@ -96,3 +96,29 @@ def test_every_page_renders_for_its_role(api: Api) -> None:
             assert r.status_code == 200, (user, path, r.text[:1000])
     web_sign_in(client, "courier")
     assert box in client.get("/web/courier").text
+
+
+def test_the_station_page_queue_is_never_blocked_by_one_bad_scan(api: Api) -> None:
+    """The page's offline queue syncs as a batch: a malformed scan (a time without a zone, an id
+    of 40 characters, a time in the year 1) is rejected in its place and the rest are taken."""
+    client = TestClient(api.client.app, base_url="https://testserver")
+    csrf = web_sign_in(client, "sampler")
+    site = api.city.sites["140105"]
+    at = api.clock.now().isoformat()
+    good = {"event_id": "0b9c5d1e-2222-4aaa-8bbb-000000000001", "kind": "open_tube",
+            "site_id": site, "at": at, "barcode": make_tube_barcode(663001), "mode": 10}
+    bad = [{**good, "event_id": "0b9c5d1e-2222-4aaa-8bbb-000000000002",
+            "at": "2022-08-29T08:00:00"},
+           {**good, "event_id": "x" * 40},
+           {**good, "event_id": "0b9c5d1e-2222-4aaa-8bbb-000000000003",
+            "at": "0001-01-01T00:00:00+00:00"}]
+    r = client.post("/web/station/events.json", json={"events": [*bad, good]},
+                    headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 200, r.text
+    got = [(x["status"], x["reason"]) for x in r.json()["results"]]
+    assert [s for s, _ in got] == ["rejected", "rejected", "rejected", "accepted"], got
+    assert all(x["text"] for x in r.json()["results"][:3])
+    # a body that is not a batch at all is still refused whole
+    r = client.post("/web/station/events.json", json={"scans": []},
+                    headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 422, r.text

@@ -196,4 +196,18 @@ ERRORS = {
     "tube_open": N_("Seal the open tube first: scan its barcode again."),
     "no_open_tube": N_("Open a tube first: scan its barcode."),
     "queued": N_("Saved on this device; it will be sent when the network is back."),
+    "event_conflict": N_("This scan's id was already used for a different scan: the first one "
+                         "stands. Check the station."),
+    "stale_time": N_("This scan is older than the station may keep scans offline."),
+    "implausible_time": N_("The scan's time is impossible: check the station's clock."),
+    "naive_time": N_("The scan's time has no time zone: check the station."),
+    "before_tube_open": N_("The scan is earlier than its tube was opened: check the clock."),
+    "before_first_sample": N_("The tube cannot be sealed before its first sample."),
+    "before_tube_sealed": N_("The tube cannot be packed before it was sealed."),
+    "bad_event_id": N_("The scan has no valid id: check the station."),
+    "not_a_checkpoint": N_("Arrivals are registered only at an arrival checkpoint."),
+    "not_on_route": N_("This household is not on your team's route."),
+    "not_in_household": N_("Someone scanned is not in this household."),
+    "unreadable_code": N_("Not a sampling code or a registered ID number."),
+    "not_in_scope": N_("Not found in your area."),
 }

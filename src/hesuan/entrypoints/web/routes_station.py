@@ -14,16 +14,19 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import asdict, replace
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import ValidationError
 
 from hesuan.domain.access import Action, Principal, Role
 from hesuan.domain.errors import HesuanError, NotFound
 from hesuan.domain.sampling import SiteKind
 from hesuan.entrypoints.actions import acts
+from hesuan.entrypoints.api.station_path import read_batch
 from hesuan.entrypoints.web.forms import SignedForm, WebMe, text
 from hesuan.entrypoints.web.render import FORM_ERRORS, WebRoute, error_text, render
 from hesuan.entrypoints.web.session import check_csrf, platform_of
@@ -33,26 +36,6 @@ from hesuan.services.sampling import EventKind, StationEvent
 __all__ = ["router"]
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
-
-
-class StationEventIn(BaseModel):
-    """A station event as the page sends it (the same fields and limits as the API's)."""
-
-    model_config = ConfigDict(extra="forbid")
-    event_id: str = Field(min_length=1, max_length=36)
-    kind: Literal["open_tube", "sample", "seal_tube", "box_tube", "seal_box"]
-    site_id: str = Field(min_length=1, max_length=32)
-    at: AwareDatetime
-    barcode: str | None = Field(default=None, max_length=40)
-    mode: int | None = Field(default=None, ge=0, le=100)
-    code: str | None = Field(default=None, max_length=200)
-    box_code: str | None = Field(default=None, max_length=40)
-    window: int | None = Field(default=None, ge=0, le=100)
-
-
-class StationBatchIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    events: list[StationEventIn] = Field(max_length=1000)
 
 
 def _site_id(me: Principal) -> str:
@@ -127,17 +110,21 @@ def station_form(request: Request, me: WebMe, form: SignedForm) -> Response:
 
 
 @router.post("/web/station/events.json", openapi_extra=acts(Action.RECORD_STATION_EVENTS))
-def station_sync(request: Request, me: WebMe, body: StationBatchIn,
-                 x_csrf_token: Annotated[str | None, Header()] = None) -> dict[str, Any]:
+async def station_sync(request: Request, me: WebMe,
+                       x_csrf_token: Annotated[str | None, Header()] = None) -> dict[str, Any]:
     """The station's queue, in order: each event accepted, duplicate or rejected with a reason
-    (and the reason in plain words in the page's language)."""
+    (and the reason in plain words in the page's language). Read as ``POST /scans/batch``
+    reads a batch: a malformed item is rejected in its place, so one bad scan never blocks the
+    queue behind it."""
     check_csrf(request, x_csrf_token)
-    events = [StationEvent(event_id=e.event_id, kind=EventKind(e.kind), site_id=e.site_id,
-                           at=e.at, barcode=e.barcode, mode=e.mode, code=e.code,
-                           box_code=e.box_code, window=e.window) for e in body.events]
-    outcomes = platform_of(request).sampling.submit(me, events)
+    try:
+        items = read_batch(await request.body())
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False, include_input=False)) from None
+    done = iter(await run_in_threadpool(platform_of(request).sampling.submit, me,
+                                        [e for e in items if isinstance(e, StationEvent)]))
     results = []
-    for o in outcomes:
+    for o in (next(done) if isinstance(e, StationEvent) else e for e in items):
         item = asdict(o)
         if o.status == "rejected":
             item["text"] = error_text(request, HesuanError(o.message or "", code=o.reason))

@@ -1,4 +1,4 @@
-"""exactly once: what results, notifications and station events need to be applied once
+"""exactly once: what notifications and station events need to be applied once
 
 Each part of the change has its own function below; ``upgrade`` runs them in order.
 
@@ -16,10 +16,6 @@ revision = '0007'
 down_revision = '0006'
 branch_labels = None
 depends_on = None
-
-
-def _results_upgrade() -> None:
-    """A tube's result applied once, whatever the interleaving."""
 
 
 def _notifications_upgrade() -> None:
@@ -49,7 +45,6 @@ def _stations_downgrade() -> None:
 
 
 def upgrade() -> None:
-    _results_upgrade()
     _notifications_upgrade()
     _stations_upgrade()
 
