@@ -109,7 +109,13 @@ def station_form(request: Request, me: WebMe, form: SignedForm) -> Response:
     return _page(request, me, state, feedback)
 
 
-@router.post("/web/station/events.json", openapi_extra=acts(Action.RECORD_STATION_EVENTS))
+# the body is read here, as a batch (``read_batch``); declared as JSON so that a body sent as
+# anything else is refused first (``RequireJson``)
+_JSON_BATCH = {"requestBody": {"required": True, "content": {"application/json": {}}}}
+
+
+@router.post("/web/station/events.json",
+             openapi_extra=_JSON_BATCH | acts(Action.RECORD_STATION_EVENTS))
 async def station_sync(request: Request, me: WebMe,
                        x_csrf_token: Annotated[str | None, Header()] = None) -> dict[str, Any]:
     """The station's queue, in order: each event accepted, duplicate or rejected with a reason
