@@ -19,6 +19,8 @@ from typing import Any
 from sqlalchemy import create_engine, text
 
 from hesuan.adapters.db.schema import alerts
+from hesuan.domain.access import Role
+from hesuan.sim.example import DEMO_PASSWORD, OPERATOR
 from tests.helpers import Api, Station, barcodes, boxes
 
 TRIALS = 20
@@ -174,6 +176,13 @@ def test_the_same_id_with_other_content_is_a_conflict_and_the_first_stands(api: 
         ("event_conflict", uuid.UUID(sample["event_id"]).hex)]
     assert rows[0].detail["event_id"] == sample["event_id"]
     assert first not in str(rows[0].detail) and other not in str(rows[0].detail)
+    # the officers of the station's region see it; another district's do not
+    for name, scope in (("officer-xiaodian", "140105"), ("officer-yingze", "140106")):
+        api.platform.auth.create_user(OPERATOR, name, DEMO_PASSWORD, Role.HEALTH_OFFICER, scope)
+    kinds = {user: [a["kind"] for a in api.client.get("/alerts", headers=api.h(user)).json()]
+             for user in ("officer", "officer-xiaodian", "officer-yingze")}
+    assert kinds == {"officer": ["event_conflict"], "officer-xiaodian": ["event_conflict"],
+                     "officer-yingze": []}, kinds
 
 
 def test_a_malformed_item_is_rejected_alone(api: Api) -> None:

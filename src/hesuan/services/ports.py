@@ -405,7 +405,8 @@ class Store(PassStore, Protocol):
     def add_alert(self, row: dict[str, Any]) -> None:
         """Raise one alert (once per kind and subject)."""
     def alerts(self, open_only: bool, limit: int, region_prefix: str) -> list[dict[str, Any]]:
-        """Alerts about boxes and tubes from sites whose region starts with the prefix."""
+        """Alerts from sites whose region starts with the prefix (the site the alert names, or
+        its box's or tube's)."""
 
     # -- reports
     def turnaround_rows(self, since: datetime | None,

@@ -937,8 +937,10 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
         if open_only:
             stmt = stmt.where(alerts.c.closed_at.is_(None))
         if region_prefix:
-            # an alert's subject is a box or a tube; either names the site it came from
+            # where an alert came from: the site its detail names (late boxes, custody breaks,
+            # event conflicts), or else its subject's, a box or a tube (late results)
             site_id = func.coalesce(
+                alerts.c.detail["site_id"].as_string(),
                 select(boxes.c.site_id).where(boxes.c.id == alerts.c.subject_id)
                 .scalar_subquery(),
                 select(tubes.c.site_id).where(tubes.c.id == alerts.c.subject_id)
