@@ -45,3 +45,28 @@ def test_other_errors_are_not_unavailability() -> None:
                                                (5, 8.0), (6, 10.0), (40, 10.0)])
 def test_a_crash_loop_backs_off_to_a_cap(deaths: int, delay: float) -> None:
     assert restart_delay(deaths) == delay
+
+
+def test_the_readers_outside_a_unit_of_work_say_the_store_is_unavailable() -> None:
+    """The work lists and reports read without a unit of work: a database that is down (nothing
+    listens on its port) is ``StoreUnavailable`` for them too, not the driver's error."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import create_engine
+
+    from hesuan.adapters.db.analytics import SqlAnalytics
+    from hesuan.adapters.db.worklists import SqlWorklists
+    from hesuan.domain.errors import StoreUnavailable
+
+    down = create_engine("postgresql+psycopg://hesuan@127.0.0.1:1/none",
+                         connect_args={"connect_timeout": 2})
+    try:
+        with pytest.raises(StoreUnavailable) as seen:
+            SqlWorklists(down).status_counts("")
+        assert "nothing was written" in seen.value.message
+        with pytest.raises(StoreUnavailable):
+            SqlAnalytics(down).latest_sample_at()
+        with pytest.raises(StoreUnavailable):
+            SqlWorklists(down).samples_per_hour(datetime(2022, 8, 29, tzinfo=UTC), "")
+    finally:
+        down.dispose()

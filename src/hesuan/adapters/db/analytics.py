@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
+from hesuan.adapters.db.engine import reading
 from hesuan.adapters.db.schema import from_ms, to_ms
 from hesuan.services.analytics import CoverageCounts
 
@@ -27,7 +28,7 @@ class SqlAnalytics:
 
     @contextmanager
     def _conn(self) -> Iterator[Connection]:
-        with self._engine.connect() as c:
+        with reading(self._engine) as c:
             c = c.execution_options(hesuan_readonly=True)
             with c.begin():
                 yield c

@@ -19,17 +19,18 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from hesuan.config import Settings
 from hesuan.domain.errors import StoreUnavailable
 
-__all__ = ["BUSY_TIMEOUT_MS", "make_engine", "store_unavailable"]
+__all__ = ["BUSY_TIMEOUT_MS", "make_engine", "reading", "store_unavailable"]
 
 #: How long a SQLite statement waits for a lock another connection holds (turn-takers never
 #: wait here: they queue on ``store.WriteTurn`` first).
@@ -47,6 +48,20 @@ _PG_CANNOT_WRITE = ("08", "53", "58", "57P01", "57P02", "57P03")
 #: Seconds after which to try again: a full disk needs someone to act, a lost connection not.
 _RETRY_DISK_S = 10
 _RETRY_CONNECTION_S = 2
+
+
+@contextlib.contextmanager
+def reading(engine: Engine) -> Iterator[Connection]:
+    """A connection for the readers that work outside a unit of work (reports, work lists):
+    a store that cannot be reached leaves them as ``StoreUnavailable``, as it leaves a unit of
+    work, not as the driver's error."""
+    try:
+        with engine.connect() as c:
+            yield c
+    except Exception as exc:
+        if (lost := store_unavailable(exc)) is not None:
+            raise lost from exc
+        raise
 
 
 def store_unavailable(exc: BaseException, *, committing: bool = False,

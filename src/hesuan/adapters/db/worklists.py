@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import BigInteger, Engine, and_, case, func, select, text, type_coerce
 
+from hesuan.adapters.db.engine import reading
 from hesuan.adapters.db.schema import (
     boxes,
     exemptions,
@@ -68,7 +69,7 @@ class SqlWorklists:
         self._engine = engine
 
     def _all(self, stmt: Any, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        with self._engine.connect() as c:
+        with reading(self._engine) as c:
             return [dict(r._mapping) for r in c.execute(stmt, params or {})]
 
     # -- courier ---------------------------------------------------------------------------
@@ -95,7 +96,7 @@ class SqlWorklists:
     def lab_queue(self, lab_id: str, limit: int) -> tuple[int, int, list[dict[str, Any]]]:
         t = tubes.c
         where = and_(t.status == "received", t.lab_id == lab_id)
-        with self._engine.connect() as c:
+        with reading(self._engine) as c:
             total, prio = c.execute(select(
                 func.count(), func.coalesce(func.sum(case((t.priority, 1), else_=0)), 0))
                 .where(where)).one()
@@ -119,7 +120,7 @@ class SqlWorklists:
 
     def site_tubes(self, site_id: str, since: datetime) -> dict[str, Any]:
         t, b = tubes.c, boxes.c
-        with self._engine.connect() as c:
+        with reading(self._engine) as c:
             open_tubes = [dict(r._mapping) for r in c.execute(
                 select(t.barcode, t.count, t.capacity, t.priority, t.window, t.opened_at)
                 .where(t.site_id == site_id, t.status == "open").order_by(t.opened_at)
@@ -149,7 +150,7 @@ class SqlWorklists:
 
     def samples_per_hour(self, since: datetime, region_prefix: str) -> list[tuple[int, int]]:
         t = tubes.c
-        with self._engine.connect() as c:
+        with reading(self._engine) as c:
             return [(int(h) * _HOUR_MS, int(n)) for h, n in c.execute(
                 select(_hour(t.first_sampled_at), func.sum(t.count))
                 .where(t.first_sampled_at >= since, *_at_sites_in(t.site_id, region_prefix))
@@ -164,7 +165,7 @@ class SqlWorklists:
         colours: dict[str, int] = defaultdict(int)
         reasons: dict[str, int] = defaultdict(int)
         total = 0
-        with self._engine.connect() as c:
+        with reading(self._engine) as c:
             for colour, reason_list, n in c.execute(stmt):
                 colours[colour] += n
                 total += n
@@ -177,7 +178,7 @@ class SqlWorklists:
         """Whether anyone lives outside the area (two probes of the grid-code index): when
         nobody does, an area's counts need not look at where people live."""
         g = people.c.grid_code
-        with self._engine.connect() as c:
+        with reading(self._engine) as c:
             return any(c.execute(select(g).where(cond).limit(1)).first() is not None
                        for cond in (g < prefix, g >= prefix + ":"))
 
@@ -185,7 +186,7 @@ class SqlWorklists:
         ps, p = person_status.c, people.c
         district = func.substr(p.grid_code, 1, 6)
         out: dict[str, dict[str, Any]] = {}
-        with self._engine.connect() as c:
+        with reading(self._engine) as c:
             for code, colour, reason_list, n in c.execute(
                     select(district.label("d"), ps.colour, ps.reasons, func.count())
                     .join(people, p.id == ps.person_id)
@@ -210,7 +211,7 @@ class SqlWorklists:
                    boxes: _at_sites_in(b.site_id, region_prefix),
                    recalls: () if not region_prefix else (r.person_id.in_(
                        select(people.c.id).where(_in_area(region_prefix))),)}
-        with self._engine.connect() as c:
+        with reading(self._engine) as c:
             def one(stmt: Any) -> int:
                 table = stmt.get_final_froms()[0]
                 return int(c.execute(stmt.where(*in_area[table])).scalar_one() or 0)
