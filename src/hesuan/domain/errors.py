@@ -3,7 +3,10 @@
 Every error a caller can cause is a :class:`HesuanError`. Each carries a stable machine ``code``
 (the reason code that batch endpoints report per item), the ``field`` it concerns when there is
 one, and a message in plain words naming the field and the rule. Entry points map the classes
-once: to HTTP status codes (``entrypoints.api.errors``) and to CLI exit codes (``entrypoints.cli``).
+once: to HTTP status codes for the API and the web pages alike (``entrypoints.errors``) and to
+CLI exit codes (the CLI's exit-code table). The database drivers' errors that mean something
+here (the store cannot write; a concurrent writer won a unique key) are translated once, where
+the adapters meet the drivers (``adapters.db.engine``).
 
 ::
 

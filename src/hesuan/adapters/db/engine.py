@@ -8,11 +8,14 @@ PostgreSQL (production): psycopg 3 with a connection pool whose connections are 
 before use (``pool_pre_ping``), so that the pool recovers by itself once the server is back or
 after its connections were terminated; a lost connection also invalidates the pool's older ones.
 
-``store_unavailable`` says which of the drivers' errors mean that the store cannot write now (a
-full or failing disk, a lost connection), as the one ``StoreUnavailable`` error of the domain;
-the unit of work (``store.py``) raises it in their place.
+The drivers' errors that mean something to the services are translated here, once, by the
+drivers' own codes (never by their messages): ``store_unavailable`` says which mean that the store
+cannot write now (a full or failing disk, a lost connection), as the one ``StoreUnavailable``
+error of the domain, which the unit of work (``store.py``) raises in their place;
+``write_race`` says which mean that a concurrent transaction won a unique key first, as the
+``WriteRace`` the services retry on, which the stores raise in their place.
 
-Imports: SQLAlchemy, ``hesuan.config``, ``hesuan.domain``.
+Imports: SQLAlchemy, ``hesuan.config``, ``hesuan.domain``, ``hesuan.services.ports``.
 """
 
 from __future__ import annotations
@@ -29,8 +32,9 @@ from sqlalchemy.exc import DBAPIError
 
 from hesuan.config import Settings
 from hesuan.domain.errors import StoreUnavailable
+from hesuan.services.ports import WriteRace
 
-__all__ = ["BUSY_TIMEOUT_MS", "make_engine", "reading", "store_unavailable"]
+__all__ = ["BUSY_TIMEOUT_MS", "make_engine", "reading", "store_unavailable", "write_race"]
 
 #: How long a SQLite statement waits for a lock another connection holds (turn-takers never
 #: wait here: they queue on ``store.WriteTurn`` first).
@@ -86,6 +90,29 @@ def store_unavailable(exc: BaseException, *, committing: bool = False,
         return _unavailable(f"the database cannot write ({sqlstate})", _RETRY_DISK_S, False)
     return _unavailable("the connection to the database was lost", _RETRY_CONNECTION_S,
                         committing)
+
+
+#: SQLite's extended result codes of a broken unique key: SQLITE_CONSTRAINT_UNIQUE and
+#: SQLITE_CONSTRAINT_PRIMARYKEY (any other constraint is not a race).
+_SQLITE_UNIQUE = (2067, 1555)
+#: PostgreSQL's SQLSTATE unique_violation (a primary key's too).
+_PG_UNIQUE = "23505"
+
+
+def write_race(exc: BaseException) -> WriteRace | None:
+    """The ``WriteRace`` that ``exc`` (a driver's error, or SQLAlchemy's around it) stands
+    for — a unique or primary key that another transaction wrote first — or None if it means
+    something else. Its message names the constraint, never the values (they may be personal)."""
+    orig: BaseException = exc.orig if isinstance(exc, DBAPIError) and exc.orig else exc
+    code = getattr(orig, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        # SQLite's message names the table and columns only ("UNIQUE constraint failed: t.c")
+        return WriteRace(str(orig)) if code in _SQLITE_UNIQUE else None
+    if getattr(orig, "sqlstate", None) != _PG_UNIQUE:
+        return None
+    diag = getattr(orig, "diag", None)
+    name = getattr(diag, "constraint_name", None) or "a unique key"
+    return WriteRace(f"duplicate key value violates unique constraint {name}")
 
 
 def _pg_cannot_write(orig: BaseException) -> bool:

@@ -21,6 +21,7 @@ from sqlalchemy import Connection, delete, insert, select, text
 from sqlalchemy import update as sa_update
 from sqlalchemy.exc import IntegrityError
 
+from hesuan.adapters.db.engine import write_race
 from hesuan.adapters.db.schema import (
     checkpoints,
     coverage_grid,
@@ -59,7 +60,6 @@ from hesuan.services.ground_ports import (
     ShiftRow,
     ZoneRecord,
 )
-from hesuan.services.ports import WriteRace
 
 __all__ = ["GroundStoreMixin"]
 
@@ -386,7 +386,9 @@ class GroundStoreMixin:
         try:
             self.conn.execute(insert(checkpoints), row)
         except IntegrityError as exc:
-            raise WriteRace(str(exc.orig)) from exc
+            if (race := write_race(exc)) is not None:
+                raise race from exc
+            raise
 
     def places(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], PlaceRow]:
         want = list(dict.fromkeys(keys))
@@ -474,9 +476,9 @@ class GroundStoreMixin:
                 cur.executemany(sql, data)
             finally:
                 cur.close()
-        except Exception as exc:  # the driver's own IntegrityError (sqlite3 / psycopg)
-            if "unique" in str(exc).lower() or "duplicate" in str(exc).lower():
-                raise WriteRace(str(exc)) from exc
+        except Exception as exc:  # the driver's own error (sqlite3 / psycopg), not wrapped
+            if (race := write_race(exc)) is not None:
+                raise race from exc
             raise
 
     def upsert_fence_alerts(self, rows: Sequence[dict[str, Any]]) -> int:
@@ -506,7 +508,9 @@ class GroundStoreMixin:
             try:
                 self.conn.execute(insert(fence_alerts), list(fresh.values()))
             except IntegrityError as exc:
-                raise WriteRace(str(exc.orig)) from exc
+                if (race := write_race(exc)) is not None:
+                    raise race from exc
+                raise
         if bumps:
             self.conn.execute(text(
                 "UPDATE fence_alerts SET scans = scans + :n, last_scan_at = CASE WHEN "

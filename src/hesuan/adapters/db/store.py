@@ -39,7 +39,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from hesuan.adapters.db import driver
-from hesuan.adapters.db.engine import BUSY_TIMEOUT_MS, store_unavailable
+from hesuan.adapters.db.engine import BUSY_TIMEOUT_MS, store_unavailable, write_race
 from hesuan.adapters.db.ground_store import GroundStoreMixin
 from hesuan.adapters.db.pass_store import PassStoreMixin
 from hesuan.adapters.db.schema import (
@@ -84,7 +84,6 @@ from hesuan.services.ports import (
     SiteRow,
     StationWrites,
     TurnBusy,
-    WriteRace,
 )
 
 __all__ = ["SqlUnitOfWork", "SqlUnitOfWorkFactory", "WriteTurn"]
@@ -488,7 +487,9 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
         try:
             self.conn.execute(insert(station_events), row)
         except IntegrityError as exc:
-            raise WriteRace(str(exc.orig)) from exc
+            if (race := write_race(exc)) is not None:
+                raise race from exc
+            raise
 
     def tubes_by_barcode(self, barcodes: Iterable[str],
                          for_update: bool) -> dict[str, TubeState]:
@@ -529,7 +530,9 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
                 if slots:
                     _insert_many(c, open_slots, slots)
         except IntegrityError as exc:
-            raise WriteRace(str(exc.orig)) from exc
+            if (race := write_race(exc)) is not None:
+                raise race from exc
+            raise
         _update_many(c, tubes, w.tube_updates)
         _update_many(c, boxes, w.box_updates)
         if w.sealed_tube_ids:

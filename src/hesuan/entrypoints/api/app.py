@@ -13,7 +13,7 @@ import asyncio
 import csv
 import io
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from typing import Annotated, Any, TypeVar
@@ -29,16 +29,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from hesuan import __version__
 from hesuan.bootstrap import Platform
 from hesuan.domain.access import Action
-from hesuan.domain.errors import (
-    HesuanError,
-    InvalidInput,
-    NotAuthenticated,
-    NotFound,
-    PermissionDenied,
-    RuleViolation,
-    StoreUnavailable,
-    TooManyAttempts,
-)
+from hesuan.domain.errors import HesuanError, InvalidInput, StoreUnavailable
 from hesuan.domain.people import IdKind
 from hesuan.entrypoints.actions import acts
 from hesuan.entrypoints.api import schemas as s
@@ -50,6 +41,7 @@ from hesuan.entrypoints.api.station_path import OUTCOME as _OUTCOME
 from hesuan.entrypoints.api.station_path import StationFastPath, read_batch
 from hesuan.entrypoints.api.station_path import to_event as _event
 from hesuan.entrypoints.api.status_routes import router as status_router
+from hesuan.entrypoints.errors import ERROR_STATUSES, error_json
 from hesuan.entrypoints.web import router as web_router
 from hesuan.services.lab import ResultInput
 from hesuan.services.passes import CHECK_AUDIT_EVERY
@@ -57,29 +49,13 @@ from hesuan.services.people import PersonInput
 from hesuan.services.places import LabInput, RegionInput, SiteInput
 from hesuan.services.sampling import EventOutcome, StationEvent
 
-__all__ = ["create_app", "status_for"]
+__all__ = ["create_app"]
 
 log = logging.getLogger("hesuan.api")
 
-_STATUS: Sequence[tuple[type[HesuanError], int]] = (
-    (InvalidInput, 422),
-    (NotFound, 404),
-    (RuleViolation, 409),
-    (NotAuthenticated, 401),
-    (PermissionDenied, 403),
-    (TooManyAttempts, 429),
-    (StoreUnavailable, 503),
-)
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": s.ErrorResponse} for code in (401, 403, 404, 409, 422, 429, 503)
+    code: {"model": s.ErrorResponse} for code in ERROR_STATUSES
 }
-
-
-def status_for(exc: HesuanError) -> int:
-    for cls, code in _STATUS:
-        if isinstance(exc, cls):
-            return code
-    return 400
 
 
 @dataclass(slots=True)
@@ -153,8 +129,7 @@ class RefuseNul:
             if field is not None:
                 exc = InvalidInput(f"{field} must not contain NUL (\\x00) characters",
                                    code="bad_character", field=field)
-                await JSONResponse({"error": exc.as_dict()}, status_code=422)(scope, receive,
-                                                                             send)
+                await error_json(exc)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
@@ -204,11 +179,7 @@ def create_app(platform: Platform) -> FastAPI:
 
     @app.exception_handler(HesuanError)
     def _hesuan_error(_: Request, exc: HesuanError) -> JSONResponse:
-        headers = ({"WWW-Authenticate": "Bearer"} if isinstance(exc, NotAuthenticated)
-                   else {"Retry-After": str(exc.retry_after)}
-                   if isinstance(exc, TooManyAttempts | StoreUnavailable) else None)
-        return JSONResponse({"error": exc.as_dict()}, status_code=status_for(exc),
-                            headers=headers)
+        return error_json(exc)
 
     @app.get("/health", tags=["meta"], openapi_extra=acts(Action.PUBLIC))
     async def health() -> dict[str, str]:

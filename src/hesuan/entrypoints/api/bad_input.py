@@ -33,6 +33,7 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hesuan.domain.errors import InvalidInput
+from hesuan.entrypoints.errors import error_json
 
 __all__ = ["MAX_ECHO", "MAX_ERRORS", "RequireJson", "is_json", "validation_error"]
 
@@ -151,7 +152,7 @@ class RequireJson:
             exc = InvalidInput("content-type: this route reads a JSON body; send it with "
                                "Content-Type: application/json", code="not_json",
                                field="content-type")
-            await JSONResponse({"error": exc.as_dict()}, status_code=422)(scope, receive, send)
+            await error_json(exc)(scope, receive, send)
             return
         await self.app(scope, receive, send)
 

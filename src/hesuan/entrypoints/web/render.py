@@ -26,11 +26,9 @@ from hesuan.domain.errors import (
     InvalidInput,
     NotAuthenticated,
     NotFound,
-    PermissionDenied,
     RuleViolation,
-    StoreUnavailable,
-    TooManyAttempts,
 )
+from hesuan.entrypoints.errors import error_headers, status_for
 from hesuan.entrypoints.web import messages as m
 from hesuan.entrypoints.web.i18n import LOCALES, N_, pick_locale, translations
 from hesuan.entrypoints.web.session import LANG_COOKIE, csrf_token, optional_principal
@@ -177,23 +175,22 @@ def redirect(url: str) -> RedirectResponse:
 
 
 def _error_page(request: Request, exc: HesuanError) -> Response:
+    """The page (or JSON) answering ``exc``, with the status and headers the API answers
+    (``entrypoints.errors``); a page's session is its cookie, so a 401 asks for no bearer
+    token, and a page opened without a session goes to the login page."""
     wants_json = request.url.path.endswith(".json") or "application/json" in request.headers.get(
         "accept", "")
+    code = status_for(exc)
     if isinstance(exc, NotAuthenticated):
         if wants_json or request.method != "GET":
-            return JSONResponse({"error": exc.as_dict()}, status_code=401)
+            return JSONResponse({"error": exc.as_dict()}, status_code=code)
         return redirect(f"/web/login?next={quote(request.url.path)}")
-    code = (403 if isinstance(exc, PermissionDenied) else 404 if isinstance(exc, NotFound)
-            else 409 if isinstance(exc, RuleViolation)
-            else 429 if isinstance(exc, TooManyAttempts)
-            else 503 if isinstance(exc, StoreUnavailable) else 400)
     if wants_json:
         resp: Response = JSONResponse({"error": exc.as_dict()}, status_code=code)
     else:
         resp = render(request, "error.html", optional_principal(request), status_code=code,
                       message=error_text(request, exc), code=code)
-    if isinstance(exc, TooManyAttempts | StoreUnavailable):
-        resp.headers["Retry-After"] = str(exc.retry_after)
+    resp.headers.update(error_headers(exc) or {})
     return resp
 
 
