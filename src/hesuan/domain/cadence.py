@@ -3,9 +3,14 @@
 A policy says how often people must be sampled (interval, e.g. 72 h = "3日1次"), how long after
 the due time the status changes (grace), how long before it a reminder goes out (reminder lead),
 and what the status becomes when overdue (yellow, or pop-up 弹窗). Policies attach to a region
-at any level or to a group; the most specific wins: any group policy over any region policy,
-among regions the deepest (grid over community over ... over district), among a person's groups
-the strictest (shortest interval). The choice is explained in words.
+at any level or to a group. Which one applies to a person is decided here once
+(:func:`in_precedence`): among the policies in force that cover the person (a region policy
+covers every grid whose code starts with the region's code; a group policy covers every member
+of that exact group), any group policy beats any region policy, among regions the deepest wins
+(grid over community over ... over district), then the strictest (shortest interval); the last
+ties go to the lower scope code, then the lower policy id, so the choice never depends on the
+order policies are stored in. The choice is explained in words. The storage's set-based
+assignment is built from these same definitions.
 
 Imports: standard library only.
 """
@@ -20,7 +25,7 @@ from datetime import datetime, timedelta
 from hesuan.domain.errors import InvalidInput
 
 __all__ = ["OverdueAction", "Policy", "PolicyChoice", "ScopeKind", "check_policy",
-           "choose_policy", "default_policies"]
+           "choose_policy", "default_policies", "in_precedence", "precedence_key"]
 
 
 class ScopeKind(enum.StrEnum):
@@ -79,20 +84,25 @@ def check_policy(interval: timedelta, grace: timedelta, lead: timedelta) -> None
                            code="bad_reminder_lead", field="reminder_lead_hours")
 
 
-def _rank(p: Policy) -> tuple[int, int, float]:
-    """Sort key: higher wins. Groups beat regions; deeper regions beat shallower; among groups
-    the shortest interval wins."""
-    if p.scope_kind is ScopeKind.GROUP:
-        return (1, 0, -p.interval.total_seconds())
-    return (0, len(p.scope), -p.interval.total_seconds())
+def precedence_key(p: Policy) -> tuple[int, int, timedelta, str, str]:
+    """Sort key, strongest first: groups before regions, deeper regions before shallower, a
+    shorter interval before a longer one, then the scope code and the policy id (a total order,
+    so equal policies never tie on storage order)."""
+    depth = 0 if p.scope_kind is ScopeKind.GROUP else len(p.scope)
+    return (0 if p.scope_kind is ScopeKind.GROUP else 1, -depth, p.interval, p.scope, p.id)
+
+
+def in_precedence(policies: Iterable[Policy], now: datetime) -> list[Policy]:
+    """The policies in force at ``now``, strongest first: the first that covers a person is
+    the one that applies to them."""
+    return sorted((p for p in policies if p.in_force(now)), key=precedence_key)
 
 
 def choose_policy(policies: Iterable[Policy], grid_code: str, groups: frozenset[str],
                   now: datetime) -> PolicyChoice:
-    candidates = [p for p in policies if p.in_force(now) and p.applies_to(grid_code, groups)]
+    candidates = [p for p in in_precedence(policies, now) if p.applies_to(grid_code, groups)]
     if not candidates:
         return PolicyChoice(None, "no testing policy covers this person's grid or groups")
-    candidates.sort(key=_rank, reverse=True)
     chosen = candidates[0]
     others = [p.label for p in candidates[1:]]
     why = f"applies {chosen.label}"

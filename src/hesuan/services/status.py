@@ -210,12 +210,7 @@ class StatusService:
         return len(made)
 
     def _reassign(self, uow: UnitOfWork, now: datetime) -> int:
-        in_force = [p for p in uow.current_policies() if p.in_force(now)]
-        # weakest first: regions by depth, then groups from the longest interval to the shortest
-        ordered = sorted(in_force, key=lambda p: (
-            p.scope_kind is ScopeKind.GROUP, len(p.scope) if p.scope_kind is ScopeKind.REGION
-            else 0, -p.interval.total_seconds()))
-        moved = uow.assign_policies(ordered, now)
+        moved = uow.assign_policies(uow.current_policies(), now)
         self.refresh(uow, now)
         return moved
 

@@ -1,7 +1,7 @@
 """Storage for cadence and status: policies, the materialised status, exemptions, overrides,
 arrivals, the sweep's reads and the bulk recompute. Mixed into ``SqlUnitOfWork``.
 
-Set-based throughout: assigning policies is one UPDATE per policy in precedence order; the
+Set-based throughout: assigning policies is one UPDATE built from the domain's precedence; the
 common case of the recompute ("nothing special, not yet due") is one UPDATE; only people with
 special facts are decided one by one by the pure engine in the service.
 
@@ -31,7 +31,7 @@ from hesuan.adapters.db.schema import (
     status_rules,
     to_ms,
 )
-from hesuan.domain.cadence import OverdueAction, Policy, ScopeKind
+from hesuan.domain.cadence import OverdueAction, Policy, ScopeKind, in_precedence
 from hesuan.domain.status import Colour, Facts, Rule, Status
 
 __all__ = ["StatusStoreMixin"]
@@ -57,6 +57,9 @@ _PLAIN = _NOTHING_SPECIAL + " AND (next_due_at IS NULL OR next_due_at + grace_ms
 # ... and past due + grace: the engine decides the overdue rule alone for such people.
 _PLAIN_OVERDUE = (_NOTHING_SPECIAL
                   + " AND next_due_at IS NOT NULL AND next_due_at + grace_ms <= :now")
+
+#: What separates the group codes in ``people.groups``.
+_GROUPS_SEP = ","
 
 #: ``text()`` parses its SQL for parameters each time it is built: build each statement once
 #: (the whole unit of work uses this)
@@ -121,20 +124,19 @@ class StatusStoreMixin:
             "overdue_action": p.overdue_action.value, "valid_from": p.valid_from,
             "valid_to": p.valid_to, "created_by": actor, "created_at": now})
 
-    def assign_policies(self, ordered: Sequence[Policy], now: datetime) -> int:
-        """Give every person the policy that wins for them (``ordered`` weakest first) and the
-        due time it sets, in one set-based UPDATE that writes only the people whose policy or
-        policy version changes; they are marked for a status recompute. Returns their number."""
-        strongest = list(reversed(ordered))
+    def assign_policies(self, policies: Sequence[Policy], now: datetime) -> int:
+        """Give every person the policy that applies to them (:func:`cadence.in_precedence`
+        among ``policies``, the current ones) and the due time it sets, in one set-based UPDATE
+        that writes only the people whose policy or policy version changes; they are marked for
+        a status recompute. Returns their number."""
         params: dict[str, Any] = {"now": to_ms(now)}
         whens: list[str] = []
-        for i, p in enumerate(strongest):
-            if p.scope_kind is ScopeKind.GROUP:
-                whens.append(f"(',' || p.groups || ',') LIKE :pat{i}")
-                params[f"pat{i}"] = f"%,{p.scope},%"
-            else:
-                whens.append(f"p.grid_code LIKE :pat{i}")
-                params[f"pat{i}"] = f"{p.scope}%"
+        for p in in_precedence(policies, now):
+            cover = self._covers(p, len(whens), params)
+            if cover is None:
+                continue
+            i = len(whens)
+            whens.append(cover)
             params |= {f"id{i}": p.id, f"v{i}": p.version, f"iv{i}": _ms(p.interval),
                        f"g{i}": _ms(p.grace), f"l{i}": _ms(p.reminder_lead),
                        f"a{i}": p.overdue_action.value, f"start{i}": to_ms(p.valid_from)}
@@ -145,8 +147,8 @@ class StatusStoreMixin:
                 "interval_ms = NULL, grace_ms = NULL, lead_ms = NULL, overdue_action = NULL, "
                 "next_due_at = NULL, status_valid_until = :now WHERE policy_id IS NOT NULL"),
                 params).rowcount)
-        # The winning policy's number is worked out once per person (the patterns are the
-        # costly part: up to one LIKE per policy), in a materialised CTE so that no planner
+        # The winning policy's number is worked out once per person (the conditions are the
+        # costly part: up to one per policy), in a materialised CTE so that no planner
         # copies the expression into every column; the columns then pick by that number.
         pick = " ".join(f"WHEN {w} THEN {i}" for i, w in enumerate(whens))
 
@@ -170,6 +172,22 @@ class StatusStoreMixin:
             f"COALESCE(person_status.policy_id, '') <> COALESCE({col('id')}, '') OR "
             f"COALESCE(person_status.policy_version, 0) <> COALESCE({col('v')}, 0))")
         return self._changed(text(sql), params)
+
+    def _covers(self, p: Policy, i: int, params: dict[str, Any]) -> str | None:
+        """``Policy.applies_to`` as a condition on ``people p`` (parameter ``:s{i}``), or None
+        for a policy that covers nobody. Exact comparisons, never LIKE: ``_`` and ``%`` in a
+        code are plain characters, and case matters, as in the domain."""
+        if p.scope_kind is ScopeKind.GROUP:
+            # ``people.groups`` holds the group codes joined by ``,``: a member's list, with a
+            # ``,`` added at both ends, contains ``,code,``; a code with a ``,`` is nobody's
+            if _GROUPS_SEP in p.scope or not p.scope:
+                return None
+            params[f"s{i}"] = f"{_GROUPS_SEP}{p.scope}{_GROUPS_SEP}"
+            find = "strpos" if self._pg else "instr"
+            return f"{find}(',' || p.groups || ',', :s{i}) > 0"
+        # a region covers the grids whose code starts with its code
+        params[f"s{i}"] = p.scope
+        return f"substr(p.grid_code, 1, {len(p.scope)}) = :s{i}"
 
     def _changed(self, stmt: Any, params: Any) -> int:
         """Run an UPDATE and return how many rows it changed (also used by the rest of the
