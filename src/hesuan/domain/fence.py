@@ -22,8 +22,10 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from typing import Any
+
+from hesuan.domain.local_time import local_date
 
 __all__ = [
     "ARRIVAL_FOLLOW_UP",
@@ -38,7 +40,6 @@ __all__ = [
     "evaluate",
 ]
 
-_SHANGHAI = timezone(timedelta(hours=8))
 #: How long after arrival the 三天两检 follow-up is watched at venues.
 ARRIVAL_FOLLOW_UP = timedelta(days=7)
 
@@ -92,7 +93,7 @@ class ScanPlace:
 
 
 def alert_day(at: datetime) -> date:
-    return at.astimezone(_SHANGHAI).date()
+    return local_date(at)
 
 
 def arrival_follow_up_missed(arrival_at: datetime | None, tests: Sequence[datetime],

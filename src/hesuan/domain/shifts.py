@@ -13,9 +13,10 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from hesuan.domain.errors import RuleViolation
+from hesuan.domain.local_time import local_midnight
 
 __all__ = [
     "ROTATE_LEAD",
@@ -28,7 +29,6 @@ __all__ = [
     "worked_on_day",
 ]
 
-_SHANGHAI = timezone(timedelta(hours=8))
 ROTATE_LEAD = timedelta(minutes=15)
 
 
@@ -59,8 +59,7 @@ class Span:
 
 
 def _local_day_bounds(t: datetime) -> tuple[datetime, datetime]:
-    local = t.astimezone(_SHANGHAI)
-    start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    start = local_midnight(t)
     return start, start + timedelta(days=1)
 
 

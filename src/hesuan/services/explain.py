@@ -6,14 +6,14 @@ Imports: standard library, ``hesuan.domain``.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
+from hesuan.domain.local_time import short
 from hesuan.domain.status import Status
 
-__all__ = ["REASON_TEXT", "explain", "local_time"]
+__all__ = ["REASON_TEXT", "explain"]
 
-_SHANGHAI = timezone(timedelta(hours=8))
 
 REASON_TEXT: dict[str, dict[str, str]] = {
     "not_yet_tested": {"zh": "本轮尚未检测", "en": "Not yet tested this round"},
@@ -53,20 +53,18 @@ _NEXT: dict[str, dict[str, str]] = {
 }
 
 
-def local_time(t: datetime | None) -> str:
-    return "—" if t is None else t.astimezone(_SHANGHAI).strftime("%m-%d %H:%M")
 
 
 def explain(status: Status, info: dict[str, Any], language: str = "zh") -> dict[str, Any]:
     lang = "en" if language == "en" else "zh"
     ev = status.evidence
     fill = {
-        "due": local_time(info.get("next_due_at")),
-        "until": local_time(info.get("exempt_until")),
+        "due": short(info.get("next_due_at")),
+        "until": short(info.get("exempt_until")),
         "recall": (ev.get("recall") or {}).get("due") or "—",
     }
     if fill["recall"] != "—":
-        fill["recall"] = local_time(datetime.fromisoformat(fill["recall"]))
+        fill["recall"] = short(datetime.fromisoformat(fill["recall"]))
     reasons = [{"code": r, "text": REASON_TEXT.get(r, {}).get(lang, r)} for r in status.reasons]
     steps = [_NEXT[r][lang].format(**fill) for r in status.reasons if r in _NEXT]
     return {"colour": status.colour.value, "reasons": reasons, "next_steps": steps,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from typing import Any, Final, TypeVar
 
 from hesuan.domain.access import (
@@ -23,6 +23,7 @@ from hesuan.domain.access import (
     region_prefix,
 )
 from hesuan.domain.errors import HesuanError, InvalidFields, InvalidInput, NotFound
+from hesuan.domain.local_time import local_date
 from hesuan.domain.people import (
     IdKind,
     Language,
@@ -52,7 +53,6 @@ __all__ = [
 #: with the row's other errors, and the row is not stored.
 ROW_PROBLEMS: Final = "#problems"
 
-_SHANGHAI = timezone(timedelta(hours=8))
 _T = TypeVar("_T")
 
 
@@ -160,7 +160,7 @@ class PeopleService:
         with self._d.uow() as uow:
             grid = uow.region(p.grid_code)
             row = self._prepare(p, {p.grid_code} if grid and grid["level"] == "grid" else set(),
-                                _local_date(now))
+                                local_date(now))
             existing = uow.person_id_by_hash(row.id_hash)
             if existing is not None:
                 return existing
@@ -179,7 +179,7 @@ class PeopleService:
         known_grids = {g for g in known_grids
                        if allows(actor, Action.IMPORT_PEOPLE, Target(region=g))}
         report = ImportReport()
-        today = _local_date(self._d.clock.now())
+        today = local_date(self._d.clock.now())
         batch: list[NewPerson] = []
         for n, raw in enumerate(rows, start=2):  # row 1 is the header
             report.rows += 1
@@ -330,11 +330,6 @@ def _language(language: str) -> str:
     except ValueError:
         raise InvalidInput("language must be zh or en", code="bad_language",
                            field="language") from None
-
-
-def _local_date(now: datetime) -> date:
-    """Today in Asia/Shanghai, where the people live and were born."""
-    return now.astimezone(_SHANGHAI).date()
 
 
 def _cell(raw: Mapping[str, Any], key: str) -> str:

@@ -8,10 +8,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta, timezone
 
 from hesuan.domain.access import Action, Principal, Target, authorize
 from hesuan.domain.errors import InvalidInput, NotFound
+from hesuan.domain.local_time import hh_mm
 from hesuan.domain.regions import Level, check_region_code
 from hesuan.domain.sampling import SiteKind
 from hesuan.services.context import Deps
@@ -19,7 +19,6 @@ from hesuan.services.ports import SiteRow
 
 __all__ = ["LabInput", "PlacesService", "RegionInput", "SiteInput"]
 
-_SHANGHAI = timezone(timedelta(hours=8))
 _HOURS = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$")
 
 
@@ -117,7 +116,7 @@ class PlacesService:
         """Open sites nearest a grid by the region hierarchy (same community, street, district,
         city), open at this hour. People's homes carry no coordinates, so nearness is
         administrative: the site whose region shares the longest code prefix with the grid."""
-        now_local = self._d.clock.now().astimezone(_SHANGHAI).strftime("%H:%M")
+        now_local = hh_mm(self._d.clock.now())
         with self._d.uow(readonly=True) as uow:
             sites = [x for x in uow.sites() if x.status == "open"
                      and _open_at(x.opening_hours, now_local)]

@@ -42,7 +42,7 @@ import time
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -53,6 +53,7 @@ from hesuan.bootstrap import Platform
 from hesuan.config import Settings
 from hesuan.domain.access import Principal, Role
 from hesuan.domain.event_ids import RANDOM_BITS, time_ordered_id
+from hesuan.domain.local_time import local, local_date, midnight_of
 from hesuan.domain.people import SINGLE_TUBE_GROUPS
 from hesuan.domain.pooling import Estimate, PoolCounts, estimate_prevalence
 from hesuan.domain.sampling import make_box_code, make_tube_barcode
@@ -73,7 +74,6 @@ FAULT_RECONCILE: dict[str, tuple[str, ...]] = {
     "unknown_result": ("results_for_unknown_tubes",),
     "late_courier": ("late_boxes",),
 }
-LOCAL = timezone(timedelta(hours=8))  # Asia/Shanghai, no DST
 POOL = 10
 CADENCE_H = 72
 
@@ -91,9 +91,8 @@ class NoCity(Exception):
 def default_round_start(today: date | None = None) -> datetime:
     """Local (Asia/Shanghai) midnight four days ago, as UTC: a 72 h round and its drain end
     before now, so the demo shows the last round."""
-    day = today or datetime.now(LOCAL).date()
-    return datetime.combine(day - timedelta(days=4), datetime.min.time(),
-                            tzinfo=LOCAL).astimezone(UTC)
+    day = today or local_date(datetime.now(UTC))
+    return midnight_of(day - timedelta(days=4)).astimezone(UTC)
 
 
 class CountingSender:
@@ -270,7 +269,7 @@ class _Round:
         self.routine_samples = self.infected_routine_samples = 0
         self.lab_batches = 0
         self.now_s = 0.0
-        lt = start.astimezone(LOCAL)
+        lt = local(start)
         self.start_local_s = lt.hour * 3600 + lt.minute * 60 + lt.second + lt.microsecond / 1e6
 
     # -- the world ------------------------------------------------------------------------
@@ -366,8 +365,7 @@ class _Round:
         visits = np.where(self.key, days, np.where(self.student, 2, 1))
         first = np.where(self.key, 0, r.integers(0, days, size=n) % (days - visits + 1))
         comes = r.random(n) < self.compliance
-        local_midnight = datetime.combine(self.start.astimezone(LOCAL).date(),
-                                          datetime.min.time(), tzinfo=LOCAL)
+        local_midnight = midnight_of(local_date(self.start))
         offset = (local_midnight - self.start).total_seconds()
         is_due = np.zeros(n, dtype=bool)
         for j in range(days):

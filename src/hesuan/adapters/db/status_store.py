@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, text
@@ -32,6 +32,7 @@ from hesuan.adapters.db.schema import (
     to_ms,
 )
 from hesuan.domain.cadence import OverdueAction, Policy, ScopeKind, in_precedence
+from hesuan.domain.local_time import short
 from hesuan.domain.status import Colour, Facts, Rule, Status
 
 __all__ = ["StatusStoreMixin"]
@@ -469,8 +470,8 @@ class StatusStoreMixin:
 
 
 def _local(ms: int) -> str:
-    """A due time as residents read it: Asia/Shanghai (UTC+8, no DST)."""
-    return from_ms(ms).astimezone(timezone(timedelta(hours=8))).strftime("%m-%d %H:%M")
+    """A due time as residents read it, in local time."""
+    return short(from_ms(ms))
 
 
 def _ms(d: timedelta) -> int:

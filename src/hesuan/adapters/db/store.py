@@ -17,7 +17,7 @@ import os
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Literal, Self
 
@@ -71,6 +71,7 @@ from hesuan.adapters.db.venue_store import VenueStoreMixin
 from hesuan.domain.access import Principal, Role
 from hesuan.domain.audit import GENESIS, AuditEntry, ChainKey
 from hesuan.domain.errors import StoreUnavailable
+from hesuan.domain.local_time import short
 from hesuan.domain.results import RecallReason, Result, member_outcome, pool_outcome
 from hesuan.domain.sampling import TubeState, TubeStatus
 from hesuan.services.ports import (
@@ -1207,6 +1208,6 @@ def _json(value: dict[str, float] | None) -> str | None:
 
 
 def _local_hhmm(ms: int) -> str:
-    """A due time as residents read it: Asia/Shanghai local time (UTC+8, no DST)."""
-    return from_ms(ms).astimezone(timezone(timedelta(hours=8))).strftime("%m-%d %H:%M")
+    """A due time as residents read it, in local time."""
+    return short(from_ms(ms))
 

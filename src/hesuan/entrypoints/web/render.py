@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Coroutine
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -28,6 +28,7 @@ from hesuan.domain.errors import (
     NotFound,
     RuleViolation,
 )
+from hesuan.domain.local_time import SHANGHAI, short
 from hesuan.entrypoints.errors import error_headers, status_for
 from hesuan.entrypoints.web import messages as m
 from hesuan.entrypoints.web.i18n import LOCALES, N_, pick_locale, translations
@@ -36,7 +37,6 @@ from hesuan.entrypoints.web.session import LANG_COOKIE, csrf_token, optional_pri
 __all__ = ["FORM_ERRORS", "Page", "WebRoute", "error_text", "gettext_for", "pages_for", "redirect",
            "render"]
 
-_SHANGHAI = timezone(timedelta(hours=8))
 _TEMPLATES = Path(__file__).parent / "templates"
 
 #: Pages per role, in the order of the navigation bar: (path, label).
@@ -72,10 +72,6 @@ def pages_for(role: Role) -> list[Page]:
     return [_PAGES[k] for k in _ROLE_PAGES.get(role, ())]
 
 
-def _local(t: datetime | None, fmt: str = "%m-%d %H:%M") -> str:
-    return "—" if t is None else t.astimezone(_SHANGHAI).strftime(fmt)
-
-
 _HOURS_MINUTES = N_("%(h)s h %(m)s min")
 _ONLY_MINUTES = N_("%(m)s min")
 
@@ -93,11 +89,11 @@ def _iso_local(value: str | None) -> str:
     """An ISO time from a report (``…Z``) in Beijing time."""
     if not value:
         return "—"
-    return _local(datetime.fromisoformat(value.replace("Z", "+00:00")))
+    return short(datetime.fromisoformat(value.replace("Z", "+00:00")))
 
 
 def _hour_label(epoch_ms: int) -> str:
-    return datetime.fromtimestamp(epoch_ms / 1000, tz=_SHANGHAI).strftime("%H:00")
+    return datetime.fromtimestamp(epoch_ms / 1000, tz=SHANGHAI).strftime("%H:00")
 
 
 @functools.cache
@@ -106,7 +102,7 @@ def _env(locale: str) -> Environment:
                       autoescape=select_autoescape(["html", "xml", "svg"]),
                       extensions=["jinja2.ext.i18n"], trim_blocks=True, lstrip_blocks=True)
     env.install_gettext_translations(translations(locale), newstyle=True)  # type: ignore[attr-defined]
-    env.filters["local"] = _local
+    env.filters["local"] = short
     env.filters["minutes"] = functools.partial(_minutes, gettext=translations(locale).gettext)
     env.filters["hourlabel"] = _hour_label
     env.filters["isolocal"] = _iso_local

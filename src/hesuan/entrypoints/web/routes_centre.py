@@ -15,7 +15,7 @@ Imports: FastAPI/Starlette, ``hesuan.domain``, ``hesuan.services``, the web pack
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import timedelta, timezone
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -25,6 +25,7 @@ from hesuan.bootstrap import Platform
 from hesuan.domain.access import Action, Principal, Role, Target, authorize, region_prefix
 from hesuan.domain.cadence import OverdueAction, ScopeKind
 from hesuan.domain.errors import InvalidInput, NotFound
+from hesuan.domain.local_time import short
 from hesuan.domain.regions import URBAN_DISTRICTS, Level
 from hesuan.domain.sampling import SiteKind
 from hesuan.entrypoints.actions import acts
@@ -42,7 +43,6 @@ __all__ = ["router"]
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
-_SHANGHAI = timezone(timedelta(hours=8))
 
 
 # -- command centre ------------------------------------------------------------------------
@@ -95,7 +95,7 @@ def _compute_dashboard(platform: Platform, me: Principal) -> dict[str, Any]:
                      if n else None})
     return {
         "as_of": centre["as_of"].isoformat(),
-        "as_of_local": centre["as_of"].astimezone(_SHANGHAI).strftime("%H:%M:%S"),
+        "as_of_local": short(centre["as_of"], "%H:%M:%S"),
         "chain": centre["chain"],
         "status": {"people": status["people"], "colours": dict(status["colours"]),
                    "reasons": dict(status["reasons"])},

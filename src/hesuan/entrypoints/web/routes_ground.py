@@ -17,7 +17,7 @@ Imports: FastAPI/Starlette, ``hesuan.domain``, ``hesuan.services``, the web pack
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -26,6 +26,7 @@ from fastapi.responses import Response
 from hesuan.domain.access import Action, Principal, Role
 from hesuan.domain.errors import InvalidInput, NotFound
 from hesuan.domain.fence import AlertOutcome
+from hesuan.domain.local_time import as_local, local
 from hesuan.domain.regions import Level
 from hesuan.domain.rosters import Outcome
 from hesuan.domain.zones import ZoneKind
@@ -40,7 +41,6 @@ __all__ = ["router"]
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
-_SHANGHAI = timezone(timedelta(hours=8))
 _WHICH = ("outstanding", "exempt", "sampled", "due")
 
 
@@ -159,7 +159,7 @@ def _zones_page(request: Request, me: Principal, **extra: Any) -> Response:
         hierarchy = [{"code": d["code"], "name": d["name"],
                       "streets": [s for s in cov["streets"] if s["parent_code"] == d["code"]]}
                      for d in cov["districts"]]
-    now = platform.deps.clock.now().astimezone(_SHANGHAI)
+    now = local(platform.deps.clock.now())
     return render(request, "zones.html", me, zones=zones, officer=officer,
                   hierarchy=hierarchy, kinds=[k.value for k in ZoneKind],
                   default_end=(now + timedelta(days=7)).strftime("%Y-%m-%dT%H:%M"), **extra)
@@ -174,7 +174,7 @@ def _when(value: str, field: str) -> datetime | None:
     if not value:
         return None
     try:
-        return datetime.strptime(value, "%Y-%m-%dT%H:%M").replace(tzinfo=_SHANGHAI)
+        return as_local(datetime.strptime(value, "%Y-%m-%dT%H:%M"))
     except ValueError:
         raise InvalidInput(f"{field} must be a date and time", code="bad_time",
                            field=field) from None

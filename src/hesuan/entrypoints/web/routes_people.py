@@ -18,7 +18,7 @@ Imports: FastAPI/Starlette, ``hesuan.domain``, ``hesuan.services``, the web pack
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -28,6 +28,7 @@ from markupsafe import Markup
 from hesuan.domain.access import Action, Principal, Role
 from hesuan.domain.errors import InvalidInput, NotFound
 from hesuan.domain.fence import PlaceKind
+from hesuan.domain.local_time import as_local, local
 from hesuan.domain.people import IdKind, mask_name
 from hesuan.domain.regions import LEVEL_CODE_LENGTH, Level
 from hesuan.domain.status import Colour
@@ -43,7 +44,6 @@ __all__ = ["router"]
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
-_SHANGHAI = timezone(timedelta(hours=8))
 
 
 def _lang(request: Request) -> str:
@@ -223,7 +223,7 @@ def _person_page(request: Request, me: Principal, person_id: str, **extra: Any) 
     person = platform.people.get(me, person_id)
     view = _status_view(request, me, person_id)
     history = platform.people.history(me, person_id)
-    now = platform.deps.clock.now().astimezone(_SHANGHAI)
+    now = local(platform.deps.clock.now())
     return render(request, "person.html", me, person=person, history=history,
                   officer=me.role in (Role.HEALTH_OFFICER, Role.ADMIN),
                   default_until=(now + timedelta(days=7)).strftime("%Y-%m-%d"),
@@ -241,7 +241,7 @@ def _local_date(value: str, field: str) -> datetime:
     except ValueError:
         raise InvalidInput(f"{field} must be a date (YYYY-MM-DD)", code="bad_until",
                            field=field) from None
-    return day.replace(hour=23, minute=59, tzinfo=_SHANGHAI)
+    return as_local(day.replace(hour=23, minute=59))
 
 
 def _local_datetime(value: str, field: str) -> datetime:
@@ -250,7 +250,7 @@ def _local_datetime(value: str, field: str) -> datetime:
     except ValueError:
         raise InvalidInput(f"{field} must be a date and time", code="bad_expiry",
                            field=field) from None
-    return t.replace(tzinfo=_SHANGHAI)
+    return as_local(t)
 
 
 @router.post("/web/people/{person_id}/exemption", openapi_extra=acts(Action.SET_EXEMPTION))
