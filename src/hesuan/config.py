@@ -40,8 +40,8 @@ class Settings(BaseSettings):
     #: Seconds between those background checkpoints; 0 leaves it to the writers.
     sqlite_checkpoint_every: float = Field(default=0.5, ge=0, le=3600)
     #: FastAPI's OpenTelemetry spans, metrics and logs, sent to the providers the process has
-    #: configured. Off by default: with no provider set up, each request still paid for asking
-    #: whether one was (``/health`` in process 99.7 → 76.6 µs off; BENCHMARKS.md).
+    #: configured. Off by default: with no provider set up, each request would still pay for
+    #: asking whether one was.
     telemetry: bool = False
     #: Master secret from which the data-encryption, lookup-hash and sampling-code keys are
     #: derived. Required in production, at least ``MIN_SECRET_BYTES`` bytes (the key file does

@@ -106,7 +106,7 @@ def _check_luhn(value: str, *, field: str, what: str, digits: int, prefix: str =
 
 
 # Memoised: a batch checks each tube's barcode a dozen times (open, ten samples, box), and a
-# stdnum Luhn check costs more than the rest of a scan's rules (BENCHMARKS.md).
+# stdnum Luhn check costs more than the rest of a scan's rules.
 @functools.lru_cache(maxsize=1 << 15)
 def check_tube_barcode(barcode: str) -> str:
     """Tube barcodes are 13 digits, the last a Luhn check digit."""

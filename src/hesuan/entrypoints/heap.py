@@ -6,8 +6,7 @@ models, SQLAlchemy's tables and compiled statements, the simulator's city — li
 process ends, yet every full collection walks all of it again. ``settle`` collects once and then
 freezes what is left (``gc.freeze``): those objects go to a permanent generation the collector
 no longer walks, so a collection costs what was allocated since. A 1,000-event station batch
-allocates tens of thousands of objects, so collections run often while the server works
-(BENCHMARKS.md, change 34).
+allocates tens of thousands of objects, so collections run often while the server works.
 
 Imports: standard library.
 """

@@ -147,8 +147,8 @@ def _in_transaction(deps: Deps, run: Callable[[UnitOfWork, datetime], list[Event
 _Item = tuple[Principal, StationEvent]
 
 
-#: The largest group written on the event loop itself (``_GroupCommit``): ~40 µs an event, so
-#: the loop is never held for more than a few milliseconds.
+#: The largest group written on the event loop itself (``_GroupCommit``): small enough that the
+#: loop, which serves every other request of the process, is never held for long.
 _INLINE_MAX = 64
 
 
@@ -163,8 +163,8 @@ class _GroupCommit:
     itself (``run_now``, which raises ``TurnBusy`` otherwise), not on a worker thread. On a
     thread, every SQLite statement (every row of an ``executemany``) gives up the GIL and
     must win it back from the event loop busy with the next requests, up to a switch interval
-    (5 ms) each time: a group of 16 took several times its CPU time in wall time (BENCHMARKS.md,
-    change 37). Everything else — a busy turn, a large group, PostgreSQL — goes to a thread."""
+    (5 ms) each time, so a small group would take several times its CPU time in wall time.
+    Everything else — a busy turn, a large group, PostgreSQL — goes to a thread."""
 
     def __init__(self, run: Callable[[Sequence[_Item]], list[EventOutcome]],
                  max_events: int,
@@ -234,7 +234,7 @@ class _GroupCommit:
     def _answer(group: list[tuple[_Item, asyncio.Future[EventOutcome]]],
                 results: list[EventOutcome | BaseException]) -> None:
         # one wake-up of each waiting loop for the whole group, not one per caller (each is a
-        # write to the loop's self-pipe: 50 µs a scan under a profiler)
+        # write to the loop's self-pipe, a system call)
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Any, Any]]] = {}
         for (_, answer), r in zip(group, results, strict=True):
             by_loop.setdefault(answer.get_loop(), []).append((answer, r))
@@ -296,7 +296,8 @@ class SamplingService:
     async def submit_one(self, actor: Principal, event: StationEvent) -> EventOutcome:
         """One event from a window, group-committed with the events other windows send at the
         same moment; durable when it returns, as with ``submit``. Runs on the caller's event
-        loop (the API server's); the transaction itself runs on a worker thread."""
+        loop (the API server's); the group's transaction runs on that loop when it is small and
+        the store's write turn is free (SQLite), otherwise on a worker thread (``_GroupCommit``)."""
         authorize(actor, Action.RECORD_STATION_EVENTS)
         return await self._group.submit((actor, event))
 

@@ -358,8 +358,8 @@ def plan_city(people: int, seed: int) -> CityPlan:
     # Labs go to districts by population (largest remainder), and a site sends its boxes to
     # the labs of its district, or to any lab if its district has none. Each lab is sized for
     # what it serves: tubes a day in a 72 h round (people/3, ~10 a tube, more for single
-    # tubes), 3x headroom. Handing labs out in turn instead left 万柏林区 (1.05 M people of a
-    # 5.4 M city) one lab of a ninth of the capacity, and 83,420 results late (BENCHMARKS.md).
+    # tubes), 3x headroom. Handing labs out in turn would leave a populous district (万柏林区)
+    # with a fraction of the capacity it needs, and its results late.
     codes = list(URBAN_DISTRICTS)
     n_by_district = np.floor(shares / shares.sum() * n_labs).astype(np.int64)
     rest = shares / shares.sum() * n_labs - n_by_district

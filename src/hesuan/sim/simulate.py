@@ -435,7 +435,7 @@ class _Round:
             ("unknown_result", 0.5))}
         # the city held in memory (millions of objects at 5.4 M people) lives to the end of
         # the round: keep it out of the cyclic collector's walks, which otherwise go over all
-        # of it again (BENCHMARKS.md, change 34)
+        # of it again
         gc.collect()
         gc.freeze()
         try:

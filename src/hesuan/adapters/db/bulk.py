@@ -191,8 +191,8 @@ class BulkPeopleLoader:
         if not self.sqlite:
             if exc_type is None:
                 # the planner's statistics for the tables just filled: without them PostgreSQL
-                # guessed a third of person_status stale and scanned 5.4 M rows on every
-                # station transaction's status refresh, 1-2 s each (BENCHMARKS.md)
+                # guesses a large share of person_status stale and scans the whole table on
+                # every station transaction's status refresh
                 with self._engine.connect() as c:
                     c.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
                         "ANALYZE people, person_status")

@@ -3,8 +3,8 @@ transaction.
 
 A single scan's group commit is a transaction of about fifteen small statements. Through
 SQLAlchemy each costs three to five times SQLite's own work (execution context, result
-metadata, row objects: 46 µs by ``exec_driver_sql`` and 72 µs by ``text()`` against 15 µs on
-the driver's cursor for one indexed ``SELECT``; BENCHMARKS.md), so the statements every scan
+metadata, row objects, against the driver's cursor for one indexed ``SELECT``), so the
+statements every scan
 pays for go here. They are plain SQL with ``:name`` parameters, already in the database's
 values (timestamps as epoch ms), and rows come back as plain tuples with the values as stored.
 Driver errors are raised as SQLAlchemy's own exception classes, so callers catch

@@ -118,8 +118,8 @@ class WriteTurn:
     """Whose turn it is to write a SQLite database: one thread of one process at a time.
 
     SQLite has one writer. Waiting in its busy handler costs idle time, as the handler sleeps
-    1, 2, 5, ... 100 ms between retries (16 threads: ~70 writes/s, p99 in seconds; see
-    BENCHMARKS.md). Writers instead queue here and are woken the moment the turn is free:
+    1, 2, 5, ... 100 ms between retries, so under many writers a write waits far longer than
+    it takes. Writers instead queue here and are woken the moment the turn is free:
     threads of this process on a lock, and processes (``serve --workers N`` on one file) on an
     advisory ``flock`` of ``<database>-writer``. Re-entrant in one thread. Writers that do not
     take turns (another program) are still kept out by SQLite's own lock."""
@@ -188,10 +188,10 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
         self._pg = engine.dialect.name == "postgresql"
         self._write_lock = write_lock
         self._wait = wait
-        # SQLite keeps temporary tables and sorts in files (engine.py: a 5.4 M-row sort in
-        # memory took the server to 686 MB); a bulk unit of work's scratch — a results file's
-        # temporary tables, the UPDATE ... FROM's own — fits in memory and is 5-7 % of the
-        # fan-out's time there (BENCHMARKS.md, change 38); it is freed when the unit ends
+        # SQLite keeps temporary tables and sorts in files (engine.py: a sort of every status
+        # row in memory would take the server's memory with it); a bulk unit of work's scratch
+        # — a results file's temporary tables, the UPDATE ... FROM's own — fits in memory and
+        # is a noticeable share of the fan-out's time in files; it is freed when the unit ends
         self._scratch_in_memory = bulk and engine.dialect.name == "sqlite"
 
     # -- transaction -----------------------------------------------------------------------
@@ -684,13 +684,13 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
             "FROM tmp_results"), {"lab": lab_id, "actor": actor, "now": now_ms})
         # 2. every member of the batch's tubes, read once (tmp_results first: "CROSS JOIN" fixes
         # the order on SQLite; left to itself it scanned every sample ever taken, or every
-        # person, once per chunk of a results file: BENCHMARKS.md). ``plain``: a negative that
+        # person, once per chunk of a results file). ``plain``: a negative that
         # reaches the person (not older than their latest result) and leaves nothing special —
         # the facts for which the status engine decides green (R-DEFAULT) and which
         # ``refresh_plain`` would decide next; the fan-out decides those itself, in the same
         # write, instead of marking them stale for a second UPDATE of every status row.
         # SQLite: each member's status row by its rowid, so that the fan-out's UPDATE finds
-        # it directly rather than through the person-id index (1 M people: BENCHMARKS.md)
+        # it directly rather than through the person-id index
         row = "NULL" if self._pg else "ps.rowid"
         c.execute(_sql(
             "INSERT INTO tmp_members (person_id, tube_id, recall_id, sampled_at, result, plain, "
@@ -1041,7 +1041,7 @@ _RECONCILE_AREA = {
 }
 
 # Hot statements built once: SQLAlchemy then skips rebuilding each statement and its cache key
-# on every call, which was a third of a single scan's CPU (BENCHMARKS.md); the plain-SQL ones
+# on every call, a large share of a single scan's CPU; the plain-SQL ones
 # run on the driver's cursor (``driver``).
 _AUDIT_LAST = "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"
 _AUDIT_INSERT = insert(audit_log)
@@ -1051,7 +1051,7 @@ def _member_of(column: Any, pg: bool) -> Any:
     """``column`` is one of the values bound as ``:vals`` — one parameter, whatever the number
     of values: an array on PostgreSQL (``= ANY``), a JSON array on SQLite (``json_each``).
     SQLAlchemy's expanding ``IN`` rendered a new statement of up to 1,000 placeholders every
-    call, which SQLite then prepared afresh (9 % of a station batch's CPU; BENCHMARKS.md)."""
+    call, which SQLite then prepared afresh."""
     if pg:
         return column == func.any(bindparam("vals"))
     return column.in_(select(literal_column("value")).select_from(
@@ -1144,7 +1144,7 @@ def _insert_many(conn: Connection, table: Table, rows: Sequence[dict[str, Any]])
     """INSERT rows (all with the same keys). On SQLite by the driver's executemany: the
     statement is compiled once per shape and the rows go as plain tuples, skipping
     SQLAlchemy's per-row parameter processing, which cost as much as SQLite's own work on a
-    station batch (-11% CPU a scan; BENCHMARKS.md). PostgreSQL keeps SQLAlchemy's multi-row
+    station batch. PostgreSQL keeps SQLAlchemy's multi-row
     VALUES ("insertmanyvalues"), which measured the same. Timestamps become epoch ms."""
     if not rows:
         return

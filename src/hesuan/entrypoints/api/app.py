@@ -198,8 +198,8 @@ def create_app(platform: Platform) -> FastAPI:
     # -- sampling (采) ----------------------------------------------------------------------
 
     # The two station routes read their JSON straight into the models in pydantic's core
-    # (``_station_body``) and answer bytes: FastAPI's json.loads + validate_python cost 11-16
-    # µs an event against 5-8 (BENCHMARKS.md). OpenAPI shows the same body and answer.
+    # (``_station_body``) and answer bytes: FastAPI's own json.loads + validate_python costs
+    # more per event. OpenAPI shows the same body and answer.
     @app.post("/scans", tags=["sampling"], response_model=s.EventOutcomeOut,
               openapi_extra=_json_body(s.StationEventIn) | acts(Action.RECORD_STATION_EVENTS))
     async def scan(request: Request) -> Response:
@@ -221,12 +221,12 @@ def create_app(platform: Platform) -> FastAPI:
         counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
         for o in outcomes:
             counts[o.status] += 1
-        # serialised straight from the service's outcomes, in pydantic's core: 1,000 response
-        # models built and serialised took 2.2 ms an answer, this 0.5 ms (same JSON; BENCHMARKS.md)
+        # serialised straight from the service's outcomes, in pydantic's core, rather than by
+        # building 1,000 response models first (the same JSON, a fraction of the time)
         return Response(_BATCH_ANSWER.dump_json(_BatchAnswer(outcomes, **counts)),
                         media_type="application/json")
 
-    # routes match in order, a linear scan at some µs a route: the hot ones come first (the
+    # routes match in order, a linear scan: the hot ones come first (the
     # station's scans above, then the venues' pass check), the pages last
     app.include_router(pass_router)
 

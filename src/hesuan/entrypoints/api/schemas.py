@@ -196,7 +196,7 @@ class SamplingCodeOut(BaseModel):
 
 #: Text without NUL characters, checked inside pydantic's core by a pattern instead of by
 #: ``Strict``'s Python validator on every field: a station batch is 1,000 of these models, and
-#: the Python check cost 7 µs an event (BENCHMARKS.md).
+#: a Python call per field costs more than the rest of an event's validation.
 NoNul = Annotated[str, StringConstraints(pattern=r"^[^\x00]*$")]
 
 

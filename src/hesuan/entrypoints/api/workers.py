@@ -3,9 +3,9 @@ listening socket (``SO_REUSEPORT``), so that the kernel spreads connections over
 
 Why not uvicorn's own ``workers=N``, nor gunicorn with uvicorn workers: there all workers accept
 from one shared socket, and the first to wake takes every pending connection in one go.
-Stations hold their connections open (keep-alive), so a burst of them stayed on one worker
-while the other sat idle (measured: 78 % and 11 % CPU with 16 stations posting batches;
-BENCHMARKS.md). With a socket per worker the kernel hashes each new connection to one of them.
+Stations hold their connections open (keep-alive), so a burst of them stays on one worker
+while the others sit idle. With a socket per worker the kernel hashes each new connection to
+one of them.
 Gunicorn also forks its workers from the arbiter, which here holds database connections, the
 scheduler's thread and the WAL checkpointer's; these workers are spawned.
 

@@ -3,7 +3,7 @@
 Every sample rewrites its person's status row, and on PostgreSQL (no HOT update: indexed
 columns change) each rewrite leaves dead entries in the row's indexes until a vacuum. In the
 5.4 M simulated round, when a sample still parked the row at ``status_valid_until = now``
-(changed since: BENCHMARKS.md change 31), those entries filled the range every refresh of
+(a sample no longer does), those entries filled the range every refresh of
 stale statuses scans, and the default threshold (20 %: over a million dead rows) let that scan
 grow to 290 ms; a vacuum took it under a millisecond. Vacuuming at 1 % keeps any such build-up
 short. SQLite has no autovacuum: nothing to do there.
