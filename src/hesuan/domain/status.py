@@ -24,9 +24,15 @@ from typing import Any
 from hesuan.domain.errors import InvalidInput
 
 __all__ = [
+    "DEFAULT_GRACE",
     "DEFAULT_RULES",
+    "DEFAULT_RULE_ID",
+    "DEFAULT_RULE_VERSION",
+    "FALLBACK_COLOUR",
+    "HOLDING_ZONES",
     "PREDICATES",
     "Colour",
+    "DefaultReason",
     "Facts",
     "Rule",
     "Status",
@@ -49,6 +55,27 @@ def severity(c: Colour) -> int:
     return _SEVERITY[c]
 
 
+class DefaultReason(enum.StrEnum):
+    """Why a person no rule matches is green."""
+
+    EXEMPT = "exempt"
+    AWAITING_RESULT = "awaiting_result"
+    UP_TO_DATE = "up_to_date"
+    NOT_YET_TESTED = "not_yet_tested"
+
+
+#: The rule that decides (green) when no other matches.
+DEFAULT_RULE_ID = "R-DEFAULT"
+DEFAULT_RULE_VERSION = 1
+#: How long after the due time a person without a policy grace is overdue.
+DEFAULT_GRACE = timedelta(hours=24)
+#: The colour when a predicate names none and the rule sets none.
+FALLBACK_COLOUR = Colour.YELLOW
+#: The zone kinds that hold their residents, and the colour each gives unless the zone or the
+#: rule sets one.
+HOLDING_ZONES: dict[str, Colour] = {"sealed": Colour.RED, "controlled": Colour.YELLOW}
+
+
 @dataclass(frozen=True, slots=True)
 class Facts:
     """Everything the status depends on. Times are aware UTC."""
@@ -59,8 +86,8 @@ class Facts:
     last_result_at: datetime | None = None
     open_recall_due: datetime | None = None
     next_due_at: datetime | None = None
-    grace: timedelta = timedelta(hours=24)
-    overdue_action: str = "yellow"
+    grace: timedelta = DEFAULT_GRACE
+    overdue_action: str = FALLBACK_COLOUR.value
     exempt_until: datetime | None = None
     exempt_reason: str | None = None
     override_colour: str | None = None
@@ -123,9 +150,8 @@ def _open_recall(f: Facts, now: datetime) -> tuple[bool, Colour | None, dict[str
 
 
 def _zone(f: Facts, now: datetime) -> tuple[bool, Colour | None, dict[str, Any]]:
-    if f.zone_kind in ("sealed", "controlled"):
-        colour = Colour(f.zone_colour) if f.zone_colour else (
-            Colour.RED if f.zone_kind == "sealed" else Colour.YELLOW)
+    if f.zone_kind in HOLDING_ZONES:
+        colour = Colour(f.zone_colour) if f.zone_colour else HOLDING_ZONES[f.zone_kind]
         zone: dict[str, Any] = {"kind": f.zone_kind}
         if f.zone_id is not None:
             zone["id"] = f.zone_id
@@ -199,7 +225,7 @@ def decide(facts: Facts, now: datetime, rules: Sequence[Rule] = DEFAULT_RULES) -
         holds, colour, ev = PREDICATES[rule.predicate](facts, now)
         if not holds:
             continue
-        c = rule.colour or colour or Colour.YELLOW
+        c = rule.colour or colour or FALLBACK_COLOUR
         evidence.update(ev)
         if rule.predicate == "override_active":
             override = (rule, c)
@@ -211,15 +237,17 @@ def decide(facts: Facts, now: datetime, rules: Sequence[Rule] = DEFAULT_RULES) -
         return Status(colour, (rule.reason, *(r.reason for r, _ in matched)), rule.id,
                       rule.version, evidence, valid_until)
     if not matched:
-        reason = ("exempt" if _exempt(facts, now) else
-                  "awaiting_result" if facts.test_state == "sampled" else
-                  "up_to_date" if facts.last_sampled_at is not None else "not_yet_tested")
+        reason = (DefaultReason.EXEMPT if _exempt(facts, now) else
+                  DefaultReason.AWAITING_RESULT if facts.test_state == "sampled" else
+                  DefaultReason.UP_TO_DATE if facts.last_sampled_at is not None
+                  else DefaultReason.NOT_YET_TESTED)
         if facts.next_due_at is not None:
             evidence["policy"] = {"due": _iso(facts.next_due_at)}
         if _exempt(facts, now):
             evidence["exemption"] = {"reason": facts.exempt_reason,
                                      "until": _iso(facts.exempt_until)}
-        return Status(Colour.GREEN, (reason,), "R-DEFAULT", 1, evidence, valid_until)
+        return Status(Colour.GREEN, (reason.value,), DEFAULT_RULE_ID, DEFAULT_RULE_VERSION,
+                      evidence, valid_until)
     top_rule, top_colour = max(matched, key=lambda rc: severity(rc[1]))
     return Status(top_colour, tuple(r.reason for r, _ in matched), top_rule.id,
                   top_rule.version, evidence, valid_until)

@@ -21,6 +21,7 @@ from sqlalchemy import Connection, delete, insert, select, text
 from sqlalchemy import update as sa_update
 from sqlalchemy.exc import IntegrityError
 
+from hesuan.adapters.db import status_sql
 from hesuan.adapters.db.engine import write_race
 from hesuan.adapters.db.schema import (
     checkpoints,
@@ -50,7 +51,7 @@ from hesuan.adapters.db.schema import (
 from hesuan.domain.fence import ScanPerson
 from hesuan.domain.rosters import Counts
 from hesuan.domain.shifts import Span
-from hesuan.domain.zones import Area, ZoneRules
+from hesuan.domain.zones import KIND_RANK, Area, ZoneRules
 from hesuan.services.ground_ports import (
     GeoPoint,
     LaneEntry,
@@ -64,15 +65,10 @@ from hesuan.services.ground_ports import (
 __all__ = ["GroundStoreMixin"]
 
 _CHUNK = 5000
-_RANK_SQL = ("(CASE WHEN zone_id IS NULL THEN 0 WHEN zone_kind = 'sealed' THEN 3 "
-             "WHEN zone_kind = 'controlled' THEN 2 ELSE 1 END)")
-# The facts the fast zone path requires: nothing special but the zone, not past due + grace.
-_ZONED_PLAIN = (
-    "test_state IN ('none', 'sampled', 'negative') AND open_recall_id IS NULL "
-    "AND exempt_until IS NULL AND override_colour IS NULL AND arrival_at IS NULL "
-    "AND zone_kind IN ('sealed', 'controlled') AND zone_id IS NOT NULL "
-    "AND (next_due_at IS NULL OR next_due_at + grace_ms > :now)"
-)
+# How strict the zone a person is in is (``domain.zones.KIND_RANK``; 0: none)
+_RANK_SQL = ("(CASE WHEN zone_id IS NULL THEN 0 "
+             + " ".join(f"WHEN zone_kind = {status_sql.lit(k)} THEN {r}"
+                        for k, r in KIND_RANK.items()) + " ELSE 1 END)")
 
 
 def _dt(ms: int | None) -> datetime | None:
@@ -251,19 +247,14 @@ class GroundStoreMixin:
                       colour: str | None) -> int:
         """Stale people whose only special fact is a sealed or controlled zone: the zone rule's
         colour, reason ``in_zone``, the zone as the evidence — what the engine decides."""
-        ev = ("'{\"zone\": {\"kind\": \"' || zone_kind || '\", \"id\": \"' || zone_id || "
-              "'\"}}'")
-        if self._pg:
-            ev = f"CAST({ev} AS json)"
         return int(self.conn.execute(text(
-            "UPDATE person_status SET colour = COALESCE(:colour, zone_colour, CASE zone_kind "
-            "WHEN 'sealed' THEN 'red' ELSE 'yellow' END), reasons = 'in_zone', rule_id = :rid, "
-            f"rule_version = :rv, evidence = {ev}, status_at = :now, "
-            "status_valid_until = CASE WHEN next_due_at IS NULL THEN NULL "
-            "ELSE next_due_at + grace_ms END "
-            f"WHERE status_valid_until <= :now AND {_ZONED_PLAIN}"),
-            {"now": to_ms(now), "colour": colour, "rid": rule_id,
-             "rv": rule_version}).rowcount)
+            f"UPDATE person_status SET colour = {status_sql.zone_colour(':colour')}, "
+            "reasons = :reason, rule_id = :rid, rule_version = :rv, "
+            f"evidence = {status_sql.zone_evidence(self._pg)}, status_at = :now, "
+            f"status_valid_until = {status_sql.valid_until_due()} "
+            f"WHERE status_valid_until <= :now AND {status_sql.ZONED_PLAIN}"),
+            {"now": to_ms(now), "colour": colour, "rid": rule_id, "rv": rule_version,
+             "reason": status_sql.REASON_OF["in_zone"]}).rowcount)
 
     def revoke_zone_passes(self, zone_ids: Sequence[str], now: datetime) -> int:
         """Revoke live green passes of people now in a sealed or controlled zone."""

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, text
 from sqlalchemy import update as sa_update
 
-from hesuan.adapters.db import driver
+from hesuan.adapters.db import driver, status_sql
 from hesuan.adapters.db.schema import (
     arrivals,
     exemptions,
@@ -33,7 +33,7 @@ from hesuan.adapters.db.schema import (
 )
 from hesuan.domain.cadence import OverdueAction, Policy, ScopeKind, in_precedence
 from hesuan.domain.local_time import short
-from hesuan.domain.status import Colour, Facts, Rule, Status
+from hesuan.domain.status import FALLBACK_COLOUR, Colour, Facts, Rule, Status
 
 __all__ = ["StatusStoreMixin"]
 
@@ -46,18 +46,10 @@ _FACT_COLUMNS = (
 #: The facts of people, with their open recall; a WHERE clause follows.
 _FACTS_WHERE = (f"SELECT {_FACT_COLUMNS} FROM person_status ps LEFT JOIN recalls r "
                 "ON r.id = ps.open_recall_id AND r.status = 'open' WHERE ")
-# No special facts and not yet past due + grace: the engine decides green (R-DEFAULT) for such
-# people, so the set-based fast path may decide them without it. Unqualified column names: the
-# fragment is used in a one-table UPDATE and in a join where these names are unambiguous.
-_NOTHING_SPECIAL = (
-    "test_state IN ('none', 'sampled', 'negative') AND open_recall_id IS NULL "
-    "AND exempt_until IS NULL AND override_colour IS NULL AND arrival_at IS NULL "
-    "AND zone_kind IS NULL"
-)
-_PLAIN = _NOTHING_SPECIAL + " AND (next_due_at IS NULL OR next_due_at + grace_ms > :now)"
-# ... and past due + grace: the engine decides the overdue rule alone for such people.
-_PLAIN_OVERDUE = (_NOTHING_SPECIAL
-                  + " AND next_due_at IS NOT NULL AND next_due_at + grace_ms <= :now")
+# The set-based fast paths decide people with no special facts as the engine would (green
+# while not past due + grace: ``_PLAIN``; the overdue rule after: ``_PLAIN_OVERDUE``).
+_PLAIN = status_sql.PLAIN
+_PLAIN_OVERDUE = status_sql.PLAIN_OVERDUE
 
 #: What separates the group codes in ``people.groups``.
 _GROUPS_SEP = ","
@@ -67,10 +59,13 @@ _GROUPS_SEP = ","
 _sql = functools.lru_cache(maxsize=256)(text)
 
 
+# Whom the fast paths of this refresh decided: the plain (always run), and the plain overdue
+# when the overdue rule's path ran (it is not run when that rule is off or not single).
+_FAST_DECIDED = f"(({_PLAIN}) OR ({_PLAIN_OVERDUE}) AND ps.status_at = :now)"
 # The facts of the given people (``:vals``) who are still stale: the ones the fast paths just
 # decided are skipped (the engine would decide the same); special facts are always decided.
 _GIVEN_FACTS = {pg: (
-    f"{_FACTS_WHERE}(ps.status_valid_until <= :now OR NOT ({_PLAIN}) AND NOT ({_PLAIN_OVERDUE})) "
+    f"{_FACTS_WHERE}(ps.status_valid_until <= :now OR NOT {_FAST_DECIDED}) "
     + "AND " + driver.one_of("ps.person_id", pg))
     for pg in (False, True)}
 
@@ -83,8 +78,8 @@ def _facts(r: Any) -> Facts:
     return Facts(
         test_state=r[1], last_sampled_at=_dt(r[2]), last_result=r[3], last_result_at=_dt(r[4]),
         open_recall_due=_dt(r[5]), next_due_at=_dt(r[6]),
-        grace=timedelta(milliseconds=r[7] if r[7] is not None else 86_400_000),
-        overdue_action=r[8] or "yellow", exempt_until=_dt(r[9]), exempt_reason=r[10],
+        grace=timedelta(milliseconds=r[7] if r[7] is not None else status_sql.DEFAULT_GRACE_MS),
+        overdue_action=r[8] or FALLBACK_COLOUR.value, exempt_until=_dt(r[9]), exempt_reason=r[10],
         override_colour=r[11], override_until=_dt(r[12]), override_reason=r[13],
         arrival_at=_dt(r[14]), arrival_risk=r[15], zone_kind=r[16], zone_colour=r[17],
         zone_id=r[18],
@@ -238,13 +233,10 @@ class StatusStoreMixin:
         decides for such facts)."""
         params: dict[str, Any] = {"now": to_ms(now)}
         whom = self._whom(everyone, person_ids, params)
+        decided = ", ".join(f"{k} = {v}" for k, v in status_sql.DEFAULT_STATUS.items())
         return driver.execute(self.conn, (
-            "UPDATE person_status SET colour = 'green', "
-            "reasons = CASE test_state WHEN 'sampled' THEN 'awaiting_result' "
-            "  WHEN 'negative' THEN 'up_to_date' ELSE 'not_yet_tested' END, "
-            "rule_id = 'R-DEFAULT', rule_version = 1, evidence = NULL, status_at = :now, "
-            "status_valid_until = CASE WHEN next_due_at IS NULL THEN NULL "
-            "  ELSE next_due_at + grace_ms END "
+            f"UPDATE person_status SET {decided}, reasons = {status_sql.default_reason()}, "
+            f"status_at = :now, status_valid_until = {status_sql.valid_until_due()} "
             f"WHERE {whom} AND {_PLAIN}"), params)
 
     def refresh_overdue(self, now: datetime, rule_id: str, rule_version: int,
@@ -254,11 +246,11 @@ class StatusStoreMixin:
         special who are past due + grace get the overdue rule's colour (or their policy's
         overdue action) and no time-based expiry, as the engine decides."""
         params: dict[str, Any] = {"now": to_ms(now), "colour": colour, "rid": rule_id,
-                                  "rv": rule_version}
+                                  "rv": rule_version, "reason": status_sql.REASON_OF["overdue"]}
         whom = self._whom(everyone, person_ids, params)
         return driver.execute(self.conn, (
-            "UPDATE person_status SET "
-            "colour = COALESCE(:colour, overdue_action, 'yellow'), reasons = 'overdue', "
+            f"UPDATE person_status SET colour = {status_sql.overdue_colour(':colour')}, "
+            "reasons = :reason, "
             "rule_id = :rid, rule_version = :rv, evidence = NULL, status_at = :now, "
             f"status_valid_until = NULL WHERE "
             f"{whom} AND {_PLAIN_OVERDUE}"), params)
@@ -289,8 +281,8 @@ class StatusStoreMixin:
         """Facts of everyone the set-based fast paths do not decide, in person-id order after
         ``after`` (for deciding everyone afresh, page by page)."""
         rows = self.conn.execute(_sql(
-            f"{_FACTS_WHERE}ps.person_id > :after AND NOT ({_PLAIN}) "
-            f"AND NOT ({_PLAIN_OVERDUE}) ORDER BY ps.person_id LIMIT :lim"),
+            f"{_FACTS_WHERE}ps.person_id > :after AND NOT {_FAST_DECIDED} "
+            "ORDER BY ps.person_id LIMIT :lim"),
             {"now": to_ms(now), "after": after, "lim": limit})
         return [(r[0], _facts(r)) for r in rows]
 

@@ -38,7 +38,7 @@ from sqlalchemy import update as sa_update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from hesuan.adapters.db import driver
+from hesuan.adapters.db import driver, status_sql
 from hesuan.adapters.db.engine import BUSY_TIMEOUT_MS, store_unavailable, write_race
 from hesuan.adapters.db.ground_store import GroundStoreMixin
 from hesuan.adapters.db.pass_store import PassStoreMixin
@@ -66,7 +66,7 @@ from hesuan.adapters.db.schema import (
     users,
 )
 from hesuan.adapters.db.sign_in_store import SignInStoreMixin
-from hesuan.adapters.db.status_store import _NOTHING_SPECIAL, StatusStoreMixin, _dt, _sql
+from hesuan.adapters.db.status_store import StatusStoreMixin, _dt, _sql
 from hesuan.adapters.db.venue_store import VenueStoreMixin
 from hesuan.domain.access import Principal, Role
 from hesuan.domain.audit import GENESIS, AuditEntry, ChainKey
@@ -551,9 +551,8 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
             if (f := plain_facts.get(pid)) is not None:
                 interval, grace, due = f
                 due = due if interval is None else at + interval
-                # status_store._PLAIN on the row after this sample
-                plain = due is None or (grace is not None and due + grace > now_ms)
-                valid_until = None if due is None or grace is None else due + grace
+                plain = status_sql.decided_plain(due, grace, now_ms)
+                valid_until = status_sql.overdue_at(due, grace)
             if not plain:
                 left[pid] = None
             rows.append((at, s["tube_id"], now_ms, pid, plain, valid_until))
@@ -712,20 +711,17 @@ class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundSto
             "last_result = 'negative', last_result_at = :now, "
             "last_result_sampled_at = m.sampled_at, last_negative_at = :now, updated_at = :now, "
             # the status: what refresh_plain decides for plain facts; the others are stale
-            "colour = CASE WHEN m.plain = 1 THEN 'green' ELSE person_status.colour END, "
-            "reasons = CASE WHEN m.plain = 1 THEN 'up_to_date' ELSE person_status.reasons END, "
-            "rule_id = CASE WHEN m.plain = 1 THEN 'R-DEFAULT' ELSE person_status.rule_id END, "
-            "rule_version = CASE WHEN m.plain = 1 THEN 1 ELSE person_status.rule_version END, "
-            "evidence = CASE WHEN m.plain = 1 THEN NULL ELSE person_status.evidence END, "
-            "status_at = CASE WHEN m.plain = 1 THEN :now ELSE person_status.status_at END, "
-            "status_valid_until = CASE WHEN m.plain = 0 THEN :now "
-            "  WHEN person_status.next_due_at IS NULL THEN NULL "
-            "  ELSE person_status.next_due_at + person_status.grace_ms END "
+            + "".join(f"{k} = CASE WHEN m.plain = 1 THEN {v} ELSE person_status.{k} END, "
+                      for k, v in _FANOUT_DECIDED.items())
+            + "status_at = CASE WHEN m.plain = 1 THEN :now ELSE person_status.status_at END, "
+            "status_valid_until = CASE WHEN m.plain = 0 THEN :now ELSE "
+            f"{status_sql.valid_until_due('person_status.')} END "
             "FROM tmp_members m WHERE "
             + ("person_status.person_id = m.person_id " if self._pg
                else "person_status.rowid = m.status_row ")
-            + "AND m.result = 'negative' AND (person_status.last_result_sampled_at IS NULL OR "
-            " person_status.last_result_sampled_at <= m.sampled_at)")
+            + f"AND m.result = {status_sql.NEGATIVE} AND ("
+            "person_status.last_result_sampled_at IS NULL OR "
+            "person_status.last_result_sampled_at <= m.sampled_at)")
         if self._pg:  # one row per status row written: both counts in the same statement
             notified, decided = c.execute(_sql(
                 f"WITH u AS ({fanout} RETURNING m.plain) "
@@ -1087,21 +1083,15 @@ _SITES_IN = {pg: _SITES + "WHERE " + driver.one_of("id", pg) for pg in (False, T
 # in the index range every refresh scans, 289 ms a scan in the 5.4 M round).
 _SAMPLED_STATUS = (
     "UPDATE person_status SET last_sampled_at = :at, last_tube_id = :tube, "
-    "test_state = CASE WHEN test_state IN ('none', 'negative', 'sampled') "
-    "THEN 'sampled' ELSE test_state END, updated_at = :now, "
-    "next_due_at = CASE WHEN arrival_at IS NOT NULL AND :at >= arrival_at AND "
-    # arrivals (三天两检): a test in the first 48 h makes the second due at 72 h
-    "  :at < arrival_at + 172800000 THEN arrival_at + 259200000 "
-    "  WHEN interval_ms IS NULL THEN next_due_at ELSE :at + interval_ms END, "
-    + ", ".join(f"{column} = CASE WHEN :plain THEN {decided} ELSE {otherwise} END"
-                for column, decided, otherwise in (
-                    ("colour", "'green'", "colour"),
-                    ("reasons", "'awaiting_result'", "reasons"),
-                    ("rule_id", "'R-DEFAULT'", "rule_id"),
-                    ("rule_version", "1", "rule_version"),
-                    ("evidence", "NULL", "evidence"),
-                    ("status_at", ":now", "status_at"),
-                    ("status_valid_until", ":vu", "status_valid_until")))
+    f"test_state = {status_sql.SAMPLED_STATE}, updated_at = :now, "
+    # arrivals (三天两检) or the cadence: ``domain.arrivals.next_due_after_sample``
+    f"next_due_at = {status_sql.next_due_after_sample(':at')}, "
+    + ", ".join(f"{column} = CASE WHEN :plain THEN {decided} ELSE {column} END"
+                for column, decided in (
+                    *status_sql.DEFAULT_STATUS.items(),
+                    ("reasons", status_sql.AWAITING),
+                    ("status_at", ":now"),
+                    ("status_valid_until", ":vu")))
     + " WHERE person_id = :pid AND (last_sampled_at IS NULL OR last_sampled_at <= :at)")
 # SQLite: each parameter bound once, by number (the statement names most of them many times)
 _SAMPLED_STATUS_SQLITE = functools.reduce(
@@ -1111,21 +1101,16 @@ _SAMPLED_STATUS_SQLITE = functools.reduce(
 # which a station batch cannot change), and their cadence
 _SAMPLED_FACTS = {pg: (
     "SELECT person_id, interval_ms, grace_ms, next_due_at FROM person_status WHERE "
-    f"{driver.one_of('person_id', pg)} AND {_NOTHING_SPECIAL}") for pg in (False, True)}
+    f"{driver.one_of('person_id', pg)} AND {status_sql.NOTHING_SPECIAL}")
+    for pg in (False, True)}
 
 
 # A member of a negative tube whose status the fan-out decides itself (``ps``: the status row
-# before the fan-out, ``s``: the sample, ``t``: the result): the result reaches them (it is not
-# older than their latest), it leaves them negative with no open recall (not positive; no
-# recall, or this sample answers it), and nothing else is special and they are not past due +
-# grace — exactly ``status_store._PLAIN`` on the row as the fan-out leaves it.
-_FANOUT_PLAIN = (
-    "t.result = 'negative' AND (ps.last_result_sampled_at IS NULL OR "
-    "ps.last_result_sampled_at <= s.sampled_at) AND ps.test_state <> 'positive' "
-    "AND (ps.open_recall_id IS NULL OR s.recall_id = ps.open_recall_id) "
-    "AND ps.exempt_until IS NULL AND ps.override_colour IS NULL AND ps.arrival_at IS NULL "
-    "AND ps.zone_kind IS NULL AND (ps.next_due_at IS NULL OR ps.next_due_at + ps.grace_ms > :now)"
-)
+# before the fan-out, ``s``: the sample, ``t``: the result), and what it writes for them: the
+# default rule, with the reason of someone whose test state is negative.
+_FANOUT_PLAIN = status_sql.fanout_plain("ps", "s", "t")
+_FANOUT_DECIDED = status_sql.DEFAULT_STATUS | {
+    "reasons": status_sql.negative_reason("person_status.")}
 
 
 @functools.lru_cache(maxsize=128)
