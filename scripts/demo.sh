@@ -44,6 +44,7 @@ if [ "$fresh" = 1 ] || [ ! -f var/demo.db ] || [ -f var/demo.incomplete ]; then
   rm -f var/demo.incomplete
 else
   echo "== reusing var/demo.db (scripts/demo.sh --fresh makes a new one)"
+  "$hesuan" db upgrade  # a city made by an older version; only db upgrade, serve and city generate migrate
 fi
 
 "$hesuan" city accounts

@@ -17,7 +17,7 @@ from openpyxl import load_workbook
 from typer.testing import CliRunner
 
 from hesuan.domain.sampling import make_tube_barcode
-from hesuan.entrypoints.cli import app as cli_app
+from hesuan.entrypoints.cli.app import app as cli_app
 from hesuan.sim.example import make_resident_id
 from tests.helpers import Api, Station
 

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from hesuan.adapters.passes.verifier import OfflineVerifier, RevocationList, TrustList
 from hesuan.domain.access import Role
-from hesuan.entrypoints.cli import app as cli_app
+from hesuan.entrypoints.cli.app import app as cli_app
 from hesuan.services.auth import SYSTEM
 from hesuan.sim.example import DEMO_PASSWORD
 from tests.helpers import Api, Station, barcodes, boxes

@@ -22,7 +22,7 @@ from hesuan.adapters.kannel import KannelError, KannelSender
 from hesuan.adapters.senders import JsonlFileSender
 from hesuan.bootstrap import Platform, bootstrap
 from hesuan.config import Settings
-from hesuan.entrypoints.cli import app as cli_app
+from hesuan.entrypoints.cli.app import app as cli_app
 from hesuan.services.auth import SYSTEM
 from hesuan.services.ports import OutboxMessage, SendInDoubt
 from hesuan.sim.example import seed_example_city

@@ -17,7 +17,7 @@ from hesuan.adapters.clock import SystemClock
 from hesuan.adapters.passes.keys import PassKeyStore
 from hesuan.bootstrap import bootstrap
 from hesuan.config import Settings
-from hesuan.entrypoints.cli import app as cli_app
+from hesuan.entrypoints.cli.app import app as cli_app
 from hesuan.services.auth import SYSTEM
 
 SECRET = "s" * 32

@@ -48,7 +48,7 @@ from shapely.geometry import shape
 from hesuan.adapters.db import bulk
 from hesuan.bootstrap import Platform
 from hesuan.domain.access import Principal, Role
-from hesuan.domain.errors import InvalidInput
+from hesuan.domain.errors import InvalidInput, RuleViolation
 from hesuan.domain.people import Group, mask_name
 from hesuan.domain.regions import URBAN_DISTRICTS, Level
 from hesuan.domain.sampling import SiteKind
@@ -626,8 +626,10 @@ class CityReport:
         return self.people / self.people_seconds if self.people_seconds else 0.0
 
 
-class CityExists(Exception):
+class CityExists(RuleViolation):
     """The database already holds people: generate a city only into an empty one."""
+
+    default_code = "city_exists"
 
 
 def check_password(environment: str, password: str) -> None:

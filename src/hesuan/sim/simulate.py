@@ -52,6 +52,7 @@ from hesuan.adapters.db import bulk
 from hesuan.bootstrap import Platform
 from hesuan.config import Settings
 from hesuan.domain.access import Principal, Role
+from hesuan.domain.errors import NotFound
 from hesuan.domain.event_ids import RANDOM_BITS, time_ordered_id
 from hesuan.domain.local_time import local, local_date, midnight_of
 from hesuan.domain.people import SINGLE_TUBE_GROUPS
@@ -84,8 +85,10 @@ def simulation_settings(settings: Settings) -> Settings:
     return settings.model_copy(update={"sms_rate_per_s": 10_000.0})
 
 
-class NoCity(Exception):
+class NoCity(NotFound):
     """The database has no generated city to simulate."""
+
+    default_code = "no_city"
 
 
 def default_round_start(today: date | None = None) -> datetime:

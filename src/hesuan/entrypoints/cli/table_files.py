@@ -14,7 +14,8 @@ writes (a line break in any field but ``address``, or a continuation line that h
 row's delimiters) — the sign of a quote that was opened and not closed, which swallows the lines
 after it.
 
-Imports: ``openpyxl``, the standard library, ``hesuan.domain``, ``hesuan.services``.
+Imports: ``openpyxl`` (when a sheet is read), the standard library, ``hesuan.domain``,
+``hesuan.services``.
 """
 
 from __future__ import annotations

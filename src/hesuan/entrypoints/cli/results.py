@@ -1,0 +1,47 @@
+"""``hesuan results import``: a lab's results file.
+
+Imports: Typer, ``hesuan.domain``, ``hesuan.entrypoints.cli.common``; at call time
+``hesuan.entrypoints.cli.table_files``.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hesuan.entrypoints.cli.common import CLI_PRINCIPAL, console, opened
+
+__all__ = ["register"]
+
+results_app = typer.Typer(help="Lab results (检).", no_args_is_help=True)
+
+
+@results_app.command("import")
+def results_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV or .xlsx")],
+    lab: Annotated[str, typer.Option(help="the lab's id")],
+    report: Annotated[Path | None, typer.Option(help="where to write per-row problems")] = None,
+) -> None:
+    """Record a lab's results file (barcode,result[,ct_ORF1ab,ct_N,ct_E,correction_reason])."""
+    from hesuan.domain.spreadsheets import as_text_row
+    from hesuan.entrypoints.cli.table_files import read_table
+
+    report = report or file.with_name(file.stem + ".problems.csv")
+    with opened() as p:
+        problems, total = p.lab.import_rows(CLI_PRINCIPAL, lab, read_table(file))
+        with report.open("w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(["row", "barcode", "status", "reason", "message"])
+            for o in problems:
+                w.writerow(as_text_row([o.row, o.barcode, o.status, o.reason or "",
+                                        o.message or ""]))
+        bad = sum(1 for o in problems if o.status == "rejected")
+        console.print(f"rows {total}: rejected {bad}, other notes {len(problems) - bad} "
+                      f"(see {report})")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(results_app, name="results")

@@ -1,0 +1,67 @@
+"""``hesuan serve``: migrate the database and serve the API and web pages.
+
+Imports: Typer, ``hesuan.entrypoints.cli.common``; at call time uvicorn, ``hesuan.bootstrap``,
+``hesuan.config``, ``hesuan.entrypoints.api``, ``hesuan.entrypoints.heap``,
+``hesuan.entrypoints.scheduler``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from hesuan.entrypoints.cli.common import failed
+
+__all__ = ["register"]
+
+
+def serve(host: Annotated[str | None, typer.Option()] = None,
+          port: Annotated[int | None, typer.Option()] = None,
+          workers: Annotated[int | None, typer.Option(
+              min=1, max=64, help="server processes (default HESUAN_WORKERS, 1)")] = None,
+          ) -> None:
+    """Serve the API (uvicorn with httptools and uvloop). With several workers, this process
+    migrates the database and runs the scheduler, and each worker process serves."""
+    import uvicorn
+
+    from hesuan.bootstrap import bootstrap
+    from hesuan.config import Settings
+    from hesuan.domain.errors import HesuanError
+    from hesuan.entrypoints.api import create_app
+    from hesuan.entrypoints.heap import settle
+    from hesuan.entrypoints.scheduler import Scheduler
+
+    settings = Settings()
+    try:
+        platform = bootstrap(settings, migrate=True)
+    except HesuanError as exc:
+        raise failed(exc) from None
+    # this process checkpoints the WAL for every worker (they share the file)
+    platform.start_checkpoints()
+    n = workers or settings.workers
+    scheduler = Scheduler(platform, settings.sweep_every.total_seconds())
+    scheduler.start()
+    common: dict[str, Any] = {"host": host or settings.host, "port": port or settings.port,
+                              "http": "httptools", "loop": "uvloop", "log_level": "warning",
+                              "access_log": False}
+    try:
+        if n == 1:
+            api = create_app(platform)
+            settle()  # the workers settle in make_app
+            uvicorn.run(api, **common)
+        else:
+            from hesuan.entrypoints.api.workers import serve_workers
+
+            host_, port_ = common.pop("host"), common.pop("port")
+            status = serve_workers("hesuan.entrypoints.api.asgi:make_app", n, host_, port_,
+                                   **common)
+            if status:  # a worker's own exit status, passed on
+                raise typer.Exit(status)
+    finally:
+        scheduler.stop()
+        platform.close()
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)

@@ -1,0 +1,143 @@
+"""``hesuan simulate``: a testing round on the generated city, through the real services,
+with a summary table (and JSON on stdout with ``--json``); exit 1 when the round's
+reconciliation does not find exactly the faults injected.
+
+Imports: Typer, Rich, ``hesuan.entrypoints.cli.common``; at call time ``hesuan.adapters``
+(the clock), ``hesuan.config``, ``hesuan.sim``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from hesuan.entrypoints.cli.common import EXIT_NOT_VALID, console, opened, parse_time, print_json
+
+__all__ = ["register"]
+
+#: How a bad ``--start`` is explained.
+TIME_EXAMPLE = ", e.g. 2022-08-29T00:00:00+08:00"
+
+
+def simulate(
+    start: Annotated[str | None, typer.Option(
+        help="start of the round (ISO time; default: local midnight four days ago)")] = None,
+    hours: Annotated[float, typer.Option(help="simulated hours of arrivals", min=1)] = 72.0,
+    prevalence: Annotated[float, typer.Option(help="share of people infected", min=0,
+                                              max=0.5)] = 0.001,
+    faults: Annotated[str, typer.Option(
+        help="comma-separated: lost_tube,box_missing_tube,unknown_result,late_courier")] = "",
+    seed: Annotated[int, typer.Option(help="the round is the same for the same seed")] = 1,
+    tick: Annotated[int, typer.Option(help="minutes per station batch (per site); couriers "
+                                           "call on tick boundaries", min=1, max=60)] = 30,
+    as_json: Annotated[bool, typer.Option("--json", help="the summary as JSON on stdout")] = False,
+) -> None:
+    """Simulate a testing round on the generated city, through the real services."""
+    from datetime import timedelta
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from hesuan.adapters.clock import FixedClock
+    from hesuan.config import Settings
+    from hesuan.sim.simulate import (
+        FAULTS,
+        CountingSender,
+        default_round_start,
+        simulate_round,
+        simulation_settings,
+    )
+
+    wanted = [f.strip() for f in faults.split(",") if f.strip()]
+    bad = [f for f in wanted if f not in FAULTS]
+    if bad:
+        raise typer.BadParameter(f"unknown faults {bad}; known: {', '.join(FAULTS)}",
+                                 param_hint="--faults")
+    at = parse_time(start, "--start", TIME_EXAMPLE)
+    begin = at.astimezone(UTC) if at else default_round_start()
+    clock = FixedClock(begin)
+    sender = CountingSender()
+    with opened(settings=simulation_settings(Settings()), clock=clock,
+                sender=sender) as platform:
+        platform.start_checkpoints()
+        with Progress(TextColumn("{task.description}"), BarColumn(),
+                      TextColumn("{task.fields[at]}"), TimeElapsedColumn(),
+                      console=console) as bar:
+            task = bar.add_task("simulated hours", total=hours, at="")
+
+            def progress(done_s: float, total_s: float) -> None:
+                bar.update(task, completed=done_s / 3600,
+                           at=(begin + timedelta(seconds=done_s)).strftime("%Y-%m-%d %H:%M UTC"))
+
+            summary = simulate_round(platform, clock, sender, begin, hours=hours,
+                                     prevalence=prevalence, faults=wanted, seed=seed,
+                                     tick=timedelta(minutes=tick), progress=progress)
+    if as_json:
+        print_json(summary.as_dict())
+    _print_summary(summary)
+    if not summary.reconcile_matches:
+        raise typer.Exit(EXIT_NOT_VALID)
+
+
+def _prevalence(s: Any) -> str:
+    est = s.estimate()
+    true = "–" if s.true_prevalence is None else f"{s.true_prevalence:.4%}"
+    if est.p_hat is None:
+        return f"{true} / –"
+    return f"{true} / {est.p_hat:.4%} [{est.lower:.4%}, {est.upper:.4%}]"
+
+
+def _print_summary(s: Any) -> None:
+    from rich.console import Group
+
+    t = Table(title=f"simulated round {s.start:%Y-%m-%d %H:%M} → {s.end:%Y-%m-%d %H:%M} UTC "
+                    f"(drained {s.drained_until:%m-%d %H:%M})")
+    t.add_column("measure")
+    t.add_column("value", justify="right")
+    tubes = ", ".join(f"{n:,}×{k}-in-1" for k, n in sorted(s.tubes.items(), reverse=True))
+    rows = [
+        ("people in the city", f"{s.people:,}"),
+        ("people due", f"{s.people_due:,}"),
+        ("sampled", f"{s.sampled:,}"),
+        ("coverage", f"{s.coverage:.1%}"),
+        ("tubes", tubes or "0"),
+        ("boxes", f"{s.boxes:,}"),
+        ("infected (sampled)", f"{s.infected:,} ({s.infected_sampled:,})"),
+        ("positive pools", f"{s.pooled_positive:,}"),
+        ("positive single tubes", f"{s.single_positive:,}"),
+        ("invalid tubes", f"{s.invalid_tubes:,}"),
+        ("recalls opened / resolved", f"{s.recalls_opened:,} / {s.recalls_resolved:,}"),
+        ("prevalence: true / pool estimate [95%]", _prevalence(s)),
+        ("station events sent (rejected)",
+         f"{s.events_sent:,} ({sum(s.events_rejected.values()):,})"),
+        ("service calls", f"{s.calls:,}"),
+        ("messages sent", ", ".join(f"{k} {v:,}" for k, v in sorted(s.messages.items()))
+         or "0"),
+        ("alerts raised", f"{s.alerts_raised:,} "
+         + ", ".join(f"{k} {v}" for k, v in sorted(s.alerts_by_kind.items()))),
+        ("wall time", f"{s.wall_seconds:.1f} s"),
+    ]
+    for k, v in rows:
+        t.add_row(k, v)
+    ta = Table(title="turnaround since first sample (minutes)")
+    ta.add_column("stage")
+    for col in ("n", "p50", "p90"):
+        ta.add_column(col, justify="right")
+    for stage, v in s.turnaround.get("since_first_sample", {}).items():
+        ta.add_row(stage, f"{v['n']:,}", str(v["p50_min"]), str(v["p90_min"]))
+    rc = Table(title="reconciliation: found vs injected faults")
+    rc.add_column("list")
+    rc.add_column("found", justify="right")
+    rc.add_column("expected", justify="right")
+    rc.add_column("")
+    for k, v in s.reconcile_counts.items():
+        exp = s.expected_reconcile.get(k, 0)
+        rc.add_row(k, str(v), str(exp), "[green]ok[/green]" if v == exp else "[red]MISMATCH[/red]")
+    console.print(Group(t, ta, rc))
+
+
+
+def register(app: typer.Typer) -> None:
+    app.command("simulate")(simulate)
