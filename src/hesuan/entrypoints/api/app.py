@@ -32,15 +32,21 @@ from hesuan.domain.access import Action
 from hesuan.domain.errors import HesuanError, InvalidInput, StoreUnavailable
 from hesuan.domain.people import IdKind
 from hesuan.entrypoints.actions import acts
+from hesuan.entrypoints.api import (
+    fence_routes,
+    lanes_routes,
+    passes_routes,
+    rosters_routes,
+    status_routes,
+    teams_routes,
+    zones_routes,
+)
 from hesuan.entrypoints.api import schemas as s
 from hesuan.entrypoints.api.bad_input import RequireJson, validation_error
 from hesuan.entrypoints.api.deps import Me, current_principal
-from hesuan.entrypoints.api.ground_routes import router as ground_router
-from hesuan.entrypoints.api.pass_routes import router as pass_router
 from hesuan.entrypoints.api.station_path import OUTCOME as _OUTCOME
 from hesuan.entrypoints.api.station_path import StationFastPath, read_batch
 from hesuan.entrypoints.api.station_path import to_event as _event
-from hesuan.entrypoints.api.status_routes import router as status_router
 from hesuan.entrypoints.errors import ERROR_STATUSES, error_json
 from hesuan.entrypoints.web import router as web_router
 from hesuan.services.lab import ResultInput
@@ -228,7 +234,7 @@ def create_app(platform: Platform) -> FastAPI:
 
     # routes match in order, a linear scan: the hot ones come first (the
     # station's scans above, then the venues' pass check), the pages last
-    app.include_router(pass_router)
+    app.include_router(passes_routes.router)
 
     # -- auth and users --------------------------------------------------------------------
 
@@ -377,7 +383,8 @@ def create_app(platform: Platform) -> FastAPI:
     def check_alerts(me: Me) -> dict[str, int]:
         return {"raised": platform.alerts.check(me)}
 
-    app.include_router(status_router)
-    app.include_router(ground_router)
+    for resource in (status_routes, zones_routes, rosters_routes, fence_routes, lanes_routes,
+                     teams_routes):
+        app.include_router(resource.router)
     app.include_router(web_router)
     return app

@@ -1,6 +1,7 @@
 """Request and response bodies of the HTTP API (pydantic models; they appear in OpenAPI).
 
-Imports: pydantic, the standard library, ``hesuan.domain`` enums.
+Imports: pydantic, FastAPI's ``Query`` (for a shared query parameter), the standard library,
+``hesuan.domain`` enums.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+from fastapi import Query
 from pydantic import (
     AwareDatetime,
     BaseModel,
@@ -32,13 +34,16 @@ __all__ = [
     "EventOutcomeOut",
     "HandoverIn",
     "HandoverOut",
+    "Id",
     "Instant",
     "LabIn",
     "NoNul",
+    "Note",
     "PersonIn",
     "PersonOut",
     "ReceiptOut",
     "ReceiveIn",
+    "RegionFilter",
     "RegionIn",
     "RegionsIn",
     "ResultIn",
@@ -57,6 +62,13 @@ __all__ = [
     "TokenResponse",
     "UserCreate",
 ]
+
+#: A record's id in a path or body (a person, site, place, staff member...).
+Id = Annotated[str, Field(min_length=1, max_length=40)]
+#: A free-text note beside an action.
+Note = Annotated[str | None, Field(default=None, max_length=200)]
+#: The ``region`` query parameter: a region code, or its prefix (digits only).
+RegionFilter = Annotated[str | None, Query(max_length=15, pattern=r"^\d*$")]
 
 Barcode = Field(min_length=1, max_length=40, description="13-digit tube barcode, Luhn check")
 
