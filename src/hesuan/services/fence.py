@@ -42,7 +42,7 @@ from hesuan.domain.fence import (
     evaluate,
 )
 from hesuan.services.context import Deps, write_retrying
-from hesuan.services.ground_ports import PlaceRow
+from hesuan.services.fence_ports import PlaceRow
 from hesuan.services.passes import PassService
 from hesuan.services.ports import UnitOfWork, WriteRace
 from hesuan.services.zones import ZoneService

@@ -40,7 +40,7 @@ from hesuan.domain.sampling import (
     check_tube_barcode,
 )
 from hesuan.services.context import Deps
-from hesuan.services.ground_ports import LaneEntry
+from hesuan.services.lanes_ports import LaneEntry
 from hesuan.services.ports import UnitOfWork
 from hesuan.services.sampling import (
     EventKind,

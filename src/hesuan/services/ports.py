@@ -11,6 +11,9 @@
 * ``AuditCheckpoints`` — signed checkpoints of the audit chain, kept outside the database.
 * ``Store`` / ``UnitOfWork`` — storage. One unit of work is one transaction: either everything a
   use case wrote is committed, or nothing is. Bulk methods are set-based in the adapter.
+  The ``UnitOfWork`` also holds the stores of zones, rosters, fence, lanes and teams, declared
+  beside their data types in ``zones_ports``, ``rosters_ports``, ``fence_ports``,
+  ``lanes_ports`` and ``teams_ports``.
 
 Imports: standard library and ``hesuan.domain`` only.
 """
@@ -30,7 +33,11 @@ from hesuan.domain.passes import PassClaims, PassStatus, Verdict
 from hesuan.domain.results import Result
 from hesuan.domain.sampling import TubeState
 from hesuan.domain.status import Facts, Rule, Status
-from hesuan.services.ground_ports import GroundStore
+from hesuan.services.fence_ports import FenceStore
+from hesuan.services.lanes_ports import LaneStore
+from hesuan.services.rosters_ports import RosterStore
+from hesuan.services.teams_ports import TeamStore
+from hesuan.services.zones_ports import ZoneStore
 
 __all__ = [
     "AuditCheckpoints",
@@ -475,7 +482,8 @@ class VenueStore(Protocol):
     def venue_checks(self, venue_id: str, limit: int) -> list[dict[str, Any]]: ...
 
 
-class UnitOfWork(Store, StatusStore, VenueStore, GroundStore, Protocol):
+class UnitOfWork(Store, StatusStore, VenueStore, ZoneStore, RosterStore, FenceStore, LaneStore,
+                 TeamStore, Protocol):
     def __enter__(self) -> Self: ...
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None: ...

@@ -35,7 +35,7 @@ from hesuan.services.analytics import (
     CoverageCounts,
 )
 from hesuan.services.context import Deps
-from hesuan.services.ground_ports import RosterPerson
+from hesuan.services.rosters_ports import RosterPerson
 from hesuan.services.targets import no_such_person, person_target
 
 __all__ = ["RosterService"]

@@ -49,9 +49,10 @@ from hesuan.domain.zones import (
     rank,
 )
 from hesuan.services.context import Deps
-from hesuan.services.ground_ports import Geometry, PlaceRow, ZoneRecord
+from hesuan.services.fence_ports import PlaceRow
 from hesuan.services.ports import UnitOfWork
 from hesuan.services.status import StatusService
+from hesuan.services.zones_ports import Geometry, ZoneRecord
 
 __all__ = ["ZoneInput", "ZonePart", "ZoneService", "parse_area", "zone_view"]
 

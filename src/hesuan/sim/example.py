@@ -29,7 +29,7 @@ _SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋�
 _GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华建国文斌宇浩然欣怡子轩梓涵一诺"
 
 
-# The six districts date from 1997; before that the same ground was these districts (1983-1996),
+# The six districts date from 1997; before that the same land was these districts (1983-1996),
 # and before 1983 the city code. A valid ID carries the code in force at the birth year.
 _PREDECESSOR = {"140105": "140112", "140106": "140102", "140107": "140103",
                 "140108": "140113", "140109": "140104", "140110": "140112"}

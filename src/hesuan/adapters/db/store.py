@@ -40,8 +40,10 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from hesuan.adapters.db import driver, status_sql
 from hesuan.adapters.db.engine import BUSY_TIMEOUT_MS, store_unavailable, write_race
-from hesuan.adapters.db.ground_store import GroundStoreMixin
-from hesuan.adapters.db.pass_store import PassStoreMixin
+from hesuan.adapters.db.fence_store import FenceStoreMixin
+from hesuan.adapters.db.lanes_store import LaneStoreMixin
+from hesuan.adapters.db.passes_store import PassStoreMixin
+from hesuan.adapters.db.rosters_store import RosterStoreMixin
 from hesuan.adapters.db.schema import (
     Timestamp,
     alerts,
@@ -67,7 +69,9 @@ from hesuan.adapters.db.schema import (
 )
 from hesuan.adapters.db.sign_in_store import SignInStoreMixin
 from hesuan.adapters.db.status_store import StatusStoreMixin, _dt, _sql
-from hesuan.adapters.db.venue_store import VenueStoreMixin
+from hesuan.adapters.db.teams_store import TeamStoreMixin
+from hesuan.adapters.db.venues_store import VenueStoreMixin
+from hesuan.adapters.db.zones_store import ZoneStoreMixin
 from hesuan.domain.access import Principal, Role
 from hesuan.domain.audit import GENESIS, AuditEntry, ChainKey
 from hesuan.domain.errors import StoreUnavailable
@@ -177,7 +181,8 @@ class SqlUnitOfWorkFactory:
                              wait=wait, bulk=bulk, chain=self._chain)
 
 
-class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, GroundStoreMixin,
+class SqlUnitOfWork(StatusStoreMixin, PassStoreMixin, VenueStoreMixin, ZoneStoreMixin,
+                    RosterStoreMixin, FenceStoreMixin, LaneStoreMixin, TeamStoreMixin,
                     SignInStoreMixin):
     def __init__(self, engine: Engine, readonly: bool,
                  write_lock: WriteTurn | None = None, wait: bool = True,

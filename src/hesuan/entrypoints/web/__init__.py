@@ -12,17 +12,19 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from hesuan.entrypoints.web import (
-    routes_auth,
-    routes_centre,
-    routes_chain,
-    routes_ground,
-    routes_people,
-    routes_station,
+    auth_routes,
+    centre_routes,
+    chain_routes,
+    fence_routes,
+    people_routes,
+    rosters_routes,
+    station_routes,
+    zones_routes,
 )
 
 __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
-for _module in (routes_auth, routes_station, routes_chain, routes_people, routes_ground,
-                routes_centre):
+for _module in (auth_routes, station_routes, chain_routes, people_routes, rosters_routes,
+                fence_routes, zones_routes, centre_routes):
     router.include_router(_module.router)

@@ -1,6 +1,6 @@
-"""Unit tests of the ground-level rules: zone membership (areas and polygons), fence-alert rules,
-roster arithmetic (Hypothesis: due = sampled + exempt + outstanding everywhere, and roll-ups add
-up), site-load figures, and shift rotation limits."""
+"""Unit tests of the rules of zones, fence, rosters, lanes and shifts: zone membership (areas
+and polygons), fence-alert rules, roster arithmetic (Hypothesis: due = sampled + exempt +
+outstanding everywhere, and roll-ups add up), site-load figures, and shift rotation limits."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
-"""Services of issue 5 on SQLite and PostgreSQL: the two lanes and the wait estimate against a
-simulated site, door-to-door teams with one tube per household, staff shifts and rotation, fence
-alerts (passes, arrivals, de-duplication per day, scope, purge), and coverage counted in SQL
-equal to the domain's classification of every person."""
+"""Services of lanes, teams, fence and rosters on SQLite and PostgreSQL: the two lanes and the
+wait estimate against a simulated site, door-to-door teams with one tube per household, staff
+shifts and rotation, fence alerts (passes, arrivals, de-duplication per day, scope, purge), and
+coverage counted in SQL equal to the domain's classification of every person."""
 
 from __future__ import annotations
 

@@ -1,0 +1,204 @@
+"""Storage of the fence (the ``FenceStore`` port): checkpoints and venues, the facts of scanned
+people, place scans and fence alerts (de-duplicated per person, rule and day). Mixed into
+``SqlUnitOfWork``.
+
+Imports: SQLAlchemy, ``hesuan.adapters.db``, ``hesuan.domain``, ``hesuan.services``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select, text
+from sqlalchemy import update as sa_update
+from sqlalchemy.exc import IntegrityError
+
+from hesuan.adapters.db.engine import write_race
+from hesuan.adapters.db.schema import (
+    checkpoints,
+    fence_alerts,
+    fence_scans,
+    from_ms,
+    people,
+    person_status,
+    to_ms,
+    venues,
+)
+from hesuan.adapters.db.sql_helpers import chunks, grid_range, in_marks
+from hesuan.domain.fence import ScanPerson
+from hesuan.services.fence_ports import PlaceRow, ScanFacts
+
+__all__ = ["FenceStoreMixin"]
+
+
+
+class FenceStoreMixin:
+    conn: Connection
+    _pg: bool
+
+    # -- places and fence alerts -----------------------------------------------------------
+
+    def add_checkpoint(self, row: dict[str, Any]) -> None:
+        try:
+            self.conn.execute(insert(checkpoints), row)
+        except IntegrityError as exc:
+            if (race := write_race(exc)) is not None:
+                raise race from exc
+            raise
+
+    def places(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], PlaceRow]:
+        want = list(dict.fromkeys(keys))
+        out: dict[tuple[str, str], PlaceRow] = {}
+        for kind, table in (("venue", venues), ("checkpoint", checkpoints)):
+            ids = [i for k, i in want if k == kind]
+            for part in chunks(ids):
+                for r in self.conn.execute(select(
+                        table.c.id, table.c.name, table.c.region_code, table.c.lat,
+                        table.c.lng).where(table.c.id.in_(part))):
+                    out[(kind, r[0])] = PlaceRow(kind, r[0], r[1], r[2], r[3], r[4])
+        return out
+
+    def scan_facts(self, person_ids: Iterable[str]) -> dict[str, ScanFacts]:
+        """Facts of the scanned people who have anything a fence rule looks at (a zone, red,
+        a re-test, an arrival); everyone else is left out (no rule can fire for them). One
+        primary-key probe per person on ``person_status``, ``people`` only for those found."""
+        ids = list(dict.fromkeys(person_ids))
+        ps = person_status.c
+        special = ((ps.zone_kind.isnot(None)) | (ps.colour == "red")
+                   | ps.test_state.in_(["positive", "pending_retest"])
+                   | ps.open_recall_id.isnot(None) | ps.arrival_at.isnot(None))
+        found: dict[str, Any] = {}
+        for part in chunks(ids):
+            for r in self.conn.execute(
+                    select(ps.person_id, ps.zone_id, ps.zone_kind, ps.colour, ps.rule_id,
+                           ps.test_state, ps.open_recall_id, ps.arrival_at)
+                    .where(ps.person_id.in_(part), special)):
+                found[r[0]] = r
+        out: dict[str, ScanFacts] = {}
+        for part in chunks(list(found)):
+            for pid, grid, masked in self.conn.execute(
+                    select(people.c.id, people.c.grid_code, people.c.name_masked)
+                    .where(people.c.id.in_(part))):
+                r = found[pid]
+                out[pid] = ScanFacts(grid, masked, ScanPerson(
+                    zone_id=r[1], zone_kind=r[2], colour=r[3], rule_id=r[4], test_state=r[5],
+                    open_recall=r[6] is not None, arrival_at=r[7]))
+        return out
+
+    def tests_since(self, person_ids: Sequence[str],
+                    since: dict[str, datetime]) -> dict[str, list[datetime]]:
+        out: dict[str, list[datetime]] = defaultdict(list)
+        for part in chunks(list(person_ids)):
+            marks, params = in_marks(list(part), "p")
+            params["lo"] = min(to_ms(since[p]) for p in part)
+            for pid, at in self.conn.execute(text(
+                    f"SELECT person_id, sampled_at FROM samples WHERE person_id IN ({marks}) "
+                    "AND sampled_at >= :lo"), params):
+                if at >= to_ms(since[pid]):
+                    out[pid].append(from_ms(at))
+        return dict(out)
+
+    def known_scans(self, event_ids: Iterable[str]) -> set[str]:
+        out: set[str] = set()
+        for part in chunks(list(dict.fromkeys(event_ids))):
+            out.update(r[0] for r in self.conn.execute(
+                select(fence_scans.c.event_id).where(fence_scans.c.event_id.in_(part))))
+        return out
+
+    def person_for_pass_hash(self, id_hashes: Iterable[str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for part in chunks(list(dict.fromkeys(id_hashes))):
+            marks, params = in_marks(list(part), "h")
+            out.update((r[0], r[1]) for r in self.conn.execute(text(
+                f"SELECT id_hash, person_id FROM passes WHERE id_hash IN ({marks})"), params))
+        return out
+
+    def record_scans(self, rows: Sequence[dict[str, Any]]) -> None:
+        """One driver-level executemany (the scan path's hot spot: no per-row bind
+        processing); the same transaction as the rest of the unit of work."""
+        if not rows:
+            return
+        cols = ("event_id", "place_kind", "place_id", "person_id", "via", "at", "received_at",
+                "actor", "alerts")
+        data = [tuple(to_ms(r[c]) if c in ("at", "received_at") else r[c] for c in cols)
+                for r in rows]
+        mark = "%s" if self._pg else "?"
+        sql = (f"INSERT INTO fence_scans ({', '.join(cols)}) VALUES "
+               f"({', '.join([mark] * len(cols))})")
+        raw: Any = self.conn.connection.driver_connection
+        try:
+            cur = raw.cursor()
+            try:
+                cur.executemany(sql, data)
+            finally:
+                cur.close()
+        except Exception as exc:  # the driver's own error (sqlite3 / psycopg), not wrapped
+            if (race := write_race(exc)) is not None:
+                raise race from exc
+            raise
+
+    def upsert_fence_alerts(self, rows: Sequence[dict[str, Any]]) -> int:
+        if not rows:
+            return 0
+        existing: dict[tuple[str, str, str], str] = {}
+        for part in chunks(list({r["person_id"] for r in rows})):
+            for aid, pid, rule, day in self.conn.execute(
+                    select(fence_alerts.c.id, fence_alerts.c.person_id, fence_alerts.c.rule,
+                           fence_alerts.c.day).where(fence_alerts.c.person_id.in_(part))):
+                existing[(pid, rule, day)] = aid
+        fresh: dict[tuple[str, str, str], dict[str, Any]] = {}
+        bumps: dict[str, list[int]] = {}
+        for r in rows:
+            key = (r["person_id"], r["rule"], r["day"])
+            at = to_ms(r["last_scan_at"])
+            if key in existing:
+                b = bumps.setdefault(existing[key], [0, at])
+                b[0] += 1
+                b[1] = max(b[1], at)
+            elif key in fresh:
+                fresh[key]["scans"] += 1
+                fresh[key]["last_scan_at"] = max(fresh[key]["last_scan_at"], r["last_scan_at"])
+            else:
+                fresh[key] = dict(r)
+        if fresh:
+            try:
+                self.conn.execute(insert(fence_alerts), list(fresh.values()))
+            except IntegrityError as exc:
+                if (race := write_race(exc)) is not None:
+                    raise race from exc
+                raise
+        if bumps:
+            self.conn.execute(text(
+                "UPDATE fence_alerts SET scans = scans + :n, last_scan_at = CASE WHEN "
+                "last_scan_at < :at THEN :at ELSE last_scan_at END WHERE id = :id"),
+                [{"id": k, "n": v[0], "at": v[1]} for k, v in bumps.items()])
+        return len(fresh)
+
+    def fence_alerts(self, prefix: str, grid: str | None, statuses: Sequence[str],
+                     limit: int) -> list[dict[str, Any]]:
+        stmt = (select(fence_alerts, people.c.name_masked, people.c.address)
+                .join(people, people.c.id == fence_alerts.c.person_id)
+                .order_by(fence_alerts.c.raised_at.desc(), fence_alerts.c.id).limit(limit))
+        if grid is not None:
+            stmt = stmt.where(fence_alerts.c.grid_code == grid)
+        elif prefix:
+            lo, hi = grid_range(prefix)
+            stmt = stmt.where(fence_alerts.c.grid_code.between(lo, hi))
+        if statuses:
+            stmt = stmt.where(fence_alerts.c.status.in_(list(statuses)))
+        return [dict(r._mapping) for r in self.conn.execute(stmt)]
+
+    def fence_alert(self, alert_id: str) -> dict[str, Any] | None:
+        r = self.conn.execute(select(fence_alerts).where(fence_alerts.c.id == alert_id)).first()
+        return None if r is None else dict(r._mapping)
+
+    def update_fence_alert(self, alert_id: str, values: dict[str, Any]) -> None:
+        self.conn.execute(sa_update(fence_alerts).where(fence_alerts.c.id == alert_id)
+                          .values(**values))
+
+    def purge_scans(self, before: datetime) -> int:
+        return int(self.conn.execute(delete(fence_scans).where(fence_scans.c.at < before))
+                   .rowcount)

@@ -1,0 +1,113 @@
+"""Storage of the lanes (the ``LaneStore`` port): the two lanes' entries, lane events, queue
+lengths and recent swabs. Mixed into ``SqlUnitOfWork``.
+
+Imports: SQLAlchemy, ``hesuan.adapters.db``, ``hesuan.domain``, ``hesuan.services``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, text
+
+from hesuan.adapters.db.schema import (
+    from_ms,
+    lane_entries,
+    station_events,
+    to_ms,
+)
+from hesuan.adapters.db.sql_helpers import chunks, in_marks
+from hesuan.services.lanes_ports import LaneEntry
+
+__all__ = ["LaneStoreMixin"]
+
+
+
+class LaneStoreMixin:
+    conn: Connection
+    _pg: bool
+
+    # -- site lanes ------------------------------------------------------------------------
+
+    def _lane(self, r: Any) -> LaneEntry:
+        return LaneEntry(r.event_id, r.site_id, r.window, r.barcode, r.person_id,
+                         r.registered_at, r.swabbed_at, r.swab_event_id)
+
+    def lane_pending(self, site_id: str, person_ids: Iterable[str] | None = None,
+                     barcodes: Iterable[str] | None = None) -> list[LaneEntry]:
+        stmt = select(lane_entries).where(lane_entries.c.site_id == site_id,
+                                          lane_entries.c.swabbed_at.is_(None))
+        if person_ids is not None:
+            stmt = stmt.where(lane_entries.c.person_id.in_(list(person_ids)))
+        if barcodes is not None:
+            stmt = stmt.where(lane_entries.c.barcode.in_(list(barcodes)))
+        return [self._lane(r) for r in self.conn.execute(
+            stmt.order_by(lane_entries.c.registered_at))]
+
+    def pending_for_people(self, person_ids: Iterable[str]) -> dict[str, LaneEntry]:
+        out: dict[str, LaneEntry] = {}
+        for part in chunks(list(dict.fromkeys(person_ids))):
+            for r in self.conn.execute(select(lane_entries).where(
+                    lane_entries.c.person_id.in_(part), lane_entries.c.swabbed_at.is_(None))):
+                out[r.person_id] = self._lane(r)
+        return out
+
+    def add_lane_entries(self, rows: Sequence[LaneEntry]) -> None:
+        if rows:
+            self.conn.execute(insert(lane_entries), [
+                {"event_id": e.event_id, "site_id": e.site_id, "window": e.window,
+                 "barcode": e.barcode, "person_id": e.person_id,
+                 "registered_at": e.registered_at} for e in rows])
+
+    def mark_swabbed(self, rows: Sequence[tuple[str, datetime, str, int | None]]) -> None:
+        if rows:
+            self.conn.execute(text(
+                "UPDATE lane_entries SET swabbed_at = :at, swab_event_id = :ev, "
+                "swab_window = :w WHERE event_id = :id AND swabbed_at IS NULL"),
+                [{"id": i, "at": to_ms(at), "ev": ev, "w": w} for i, at, ev, w in rows])
+
+    def record_lane_events(self, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            self.conn.execute(insert(station_events), list(rows))
+
+    def queue_lengths(self, site_ids: Sequence[str] | None, since: datetime) -> dict[str, int]:
+        params: dict[str, Any] = {"since": to_ms(since)}
+        where = ""
+        if site_ids is not None:
+            if not site_ids:
+                return {}
+            marks, p2 = in_marks(list(site_ids), "s")
+            params |= p2
+            where = f"site_id IN ({marks}) AND "
+        return {r[0]: int(r[1]) for r in self.conn.execute(text(
+            "SELECT site_id, SUM(CASE WHEN swabbed_at IS NULL THEN 1 ELSE 0 END) "
+            f"FROM lane_entries WHERE {where}(swabbed_at IS NULL OR swabbed_at >= :since) "
+            "GROUP BY site_id"), params)}
+
+    def recent_swabs(self, site_ids: Sequence[str] | None, since: datetime,
+                     until: datetime) -> dict[str, list[tuple[int | None, datetime]]]:
+        """Swab times by site with the window that swabbed: the two-lane swab window when
+        known, otherwise the window the tube was opened at."""
+        params: dict[str, Any] = {"since": to_ms(since), "until": to_ms(until),
+                                  "open_from": to_ms(since) - 6 * 3600 * 1000}
+        where = ""
+        if site_ids is not None:
+            if not site_ids:
+                return {}
+            marks, p2 = in_marks(list(site_ids), "s")
+            params |= p2
+            where = f"AND t.site_id IN ({marks})"
+        rows = self.conn.execute(text(
+            "SELECT t.site_id, COALESCE(l.swab_window, t.window), s.sampled_at "
+            "FROM tubes t JOIN samples s ON s.tube_id = t.id "
+            "LEFT JOIN lane_entries l ON l.person_id = s.person_id AND l.barcode = t.barcode "
+            "  AND l.swabbed_at = s.sampled_at "
+            "WHERE t.first_sampled_at >= :open_from AND t.first_sampled_at <= :until "
+            f"AND s.sampled_at >= :since AND s.sampled_at <= :until {where}"), params)
+        out: dict[str, list[tuple[int | None, datetime]]] = defaultdict(list)
+        for site, window, at in rows:
+            out[site].append((window, from_ms(at)))
+        return dict(out)

@@ -1,0 +1,103 @@
+"""Storage of rosters (the ``RosterStore`` port): coverage by grid (one grouped query) and its
+snapshot, the people of a roster, roster outcomes and region names. Mixed into
+``SqlUnitOfWork``.
+
+Imports: SQLAlchemy, ``hesuan.adapters.db``, ``hesuan.domain``, ``hesuan.services``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select, text
+
+from hesuan.adapters.db.schema import (
+    coverage_grid,
+    regions,
+    roster_outcomes,
+    to_ms,
+)
+from hesuan.adapters.db.sql_helpers import chunks, from_ms_or_none, grid_range
+from hesuan.domain.rosters import Counts
+from hesuan.services.rosters_ports import RosterPerson
+
+__all__ = ["RosterStoreMixin"]
+
+
+
+class RosterStoreMixin:
+    conn: Connection
+    _pg: bool
+
+    # -- rosters ---------------------------------------------------------------------------
+
+    def coverage_by_grid(self, prefix: str, since: datetime,
+                         as_of: datetime) -> dict[str, Counts]:
+        lo, hi = grid_range(prefix) if prefix else ("0" * 15, "9" * 15)
+        rows = self.conn.execute(text(
+            "SELECT p.grid_code, count(*), "
+            "SUM(CASE WHEN ps.last_sampled_at > :since AND ps.last_sampled_at <= :as_of "
+            "  THEN 1 ELSE 0 END), "
+            "SUM(CASE WHEN (ps.last_sampled_at IS NULL OR ps.last_sampled_at <= :since OR "
+            "  ps.last_sampled_at > :as_of) AND ps.exempt_until > :as_of THEN 1 ELSE 0 END) "
+            "FROM people p JOIN person_status ps ON ps.person_id = p.id "
+            "WHERE p.grid_code BETWEEN :lo AND :hi GROUP BY p.grid_code"),
+            {"since": to_ms(since), "as_of": to_ms(as_of), "lo": lo, "hi": hi})
+        return {r[0]: Counts.of(int(r[1]), int(r[2] or 0), int(r[3] or 0)) for r in rows}
+
+    def save_coverage_snapshot(self, rows: dict[str, Counts], since: datetime,
+                               as_of: datetime) -> None:
+        self.conn.execute(delete(coverage_grid))
+        data = [{"grid_code": g, "due": c.due, "sampled": c.sampled, "exempt": c.exempt,
+                 "since": since, "as_of": as_of} for g, c in rows.items()]
+        for part in chunks(data):
+            self.conn.execute(insert(coverage_grid), list(part))
+
+    def coverage_snapshot(self, prefix: str) -> tuple[dict[str, Counts], datetime,
+                                                      datetime] | None:
+        lo, hi = grid_range(prefix) if prefix else ("0" * 15, "9" * 15)
+        rows = self.conn.execute(select(coverage_grid).where(
+            coverage_grid.c.grid_code.between(lo, hi))).all()
+        if not rows:
+            head = self.conn.execute(select(coverage_grid.c.since, coverage_grid.c.as_of)
+                                     .limit(1)).first()
+            return None if head is None else ({}, head[0], head[1])
+        return ({r.grid_code: Counts.of(r.due, r.sampled, r.exempt) for r in rows},
+                rows[0].since, rows[0].as_of)
+
+    def roster_people(self, prefix: str, since: datetime, as_of: datetime, which: str,
+                      limit: int, offset: int) -> list[RosterPerson]:
+        lo, hi = grid_range(prefix) if prefix else ("0" * 15, "9" * 15)
+        sampled = "(ps.last_sampled_at > :since AND ps.last_sampled_at <= :as_of)"
+        exempt = f"(NOT {sampled} OR ps.last_sampled_at IS NULL) AND ps.exempt_until > :as_of"
+        cond = {"sampled": sampled, "exempt": exempt,
+                "outstanding": f"(ps.last_sampled_at IS NULL OR NOT {sampled}) AND "
+                               "(ps.exempt_until IS NULL OR ps.exempt_until <= :as_of)",
+                "due": "1 = 1"}[which]
+        rows = self.conn.execute(text(
+            "SELECT p.id, p.name_masked, p.grid_code, p.household_id, p.address, "
+            "ps.last_sampled_at, ps.exempt_until, ps.exempt_reason, ps.colour, ps.zone_kind, "
+            "p.phone_enc, "
+            "(SELECT o.outcome FROM roster_outcomes o WHERE o.person_id = p.id "
+            " ORDER BY o.at DESC LIMIT 1), "
+            "(SELECT max(o.at) FROM roster_outcomes o WHERE o.person_id = p.id) "
+            "FROM people p JOIN person_status ps ON ps.person_id = p.id "
+            f"WHERE p.grid_code BETWEEN :lo AND :hi AND {cond} "
+            "ORDER BY p.grid_code, p.address, p.household_id, p.id LIMIT :lim OFFSET :off"),
+            {"since": to_ms(since), "as_of": to_ms(as_of), "lo": lo, "hi": hi, "lim": limit,
+             "off": offset})
+        return [RosterPerson(r[0], r[1], r[2], r[3], r[4], from_ms_or_none(r[5]),
+                             from_ms_or_none(r[6]), r[7], r[8], r[9], r[10], r[11],
+                             from_ms_or_none(r[12])) for r in rows]
+
+    def add_roster_outcome(self, row: dict[str, Any]) -> None:
+        self.conn.execute(insert(roster_outcomes), row)
+
+    def region_names(self, codes: Sequence[str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for part in chunks(list(dict.fromkeys(codes))):
+            out.update((r[0], r[1]) for r in self.conn.execute(
+                select(regions.c.code, regions.c.name).where(regions.c.code.in_(part))))
+        return out

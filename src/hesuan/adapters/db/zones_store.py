@@ -1,0 +1,252 @@
+"""Storage of zones (the ``ZoneStore`` port): regions' boundaries and grid centres, zones, their
+areas, events and members. Mixed into ``SqlUnitOfWork``.
+
+Set-based where it matters: designating or lifting a zone is a handful of UPDATE statements over
+``person_status`` joined to the zone's areas (index range scans on ``people.grid_code``), and the
+people whose only special fact is their zone get their status in one statement
+(``refresh_zoned``), exactly as the rule engine would decide it.
+
+Imports: SQLAlchemy, ``hesuan.adapters.db``, ``hesuan.domain``, ``hesuan.services``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select, text
+from sqlalchemy import update as sa_update
+
+from hesuan.adapters.db import status_sql
+from hesuan.adapters.db.schema import (
+    region_geo,
+    regions,
+    to_ms,
+    zone_areas,
+    zone_events,
+    zones,
+)
+from hesuan.adapters.db.sql_helpers import chunks, grid_range, in_marks
+from hesuan.domain.zones import KIND_RANK, Area, ZoneRules
+from hesuan.services.zones_ports import GeoPoint, ZoneRecord
+
+__all__ = ["ZoneStoreMixin"]
+
+# How strict the zone a person is in is (``domain.zones.KIND_RANK``; 0: none)
+_RANK_SQL = ("(CASE WHEN zone_id IS NULL THEN 0 "
+             + " ".join(f"WHEN zone_kind = {status_sql.lit(k)} THEN {r}"
+                        for k, r in KIND_RANK.items()) + " ELSE 1 END)")
+
+
+class ZoneStoreMixin:
+    conn: Connection
+    _pg: bool
+
+    # -- regions and geometry --------------------------------------------------------------
+
+    def existing_regions(self, codes: Iterable[str]) -> set[str]:
+        vals = list(dict.fromkeys(codes))
+        out: set[str] = set()
+        for part in chunks(vals):
+            out.update(r[0] for r in self.conn.execute(
+                select(regions.c.code).where(regions.c.code.in_(part))))
+        return out
+
+    def upsert_region_geo(self, rows: Sequence[dict[str, Any]]) -> int:
+        for part in chunks(list(rows), 1000):
+            codes = [r["code"] for r in part]
+            self.conn.execute(delete(region_geo).where(region_geo.c.code.in_(codes)))
+            self.conn.execute(insert(region_geo), list(part))
+        return len(rows)
+
+    def region_geo(self, prefix: str, lengths: Sequence[int]) -> list[dict[str, Any]]:
+        stmt = select(region_geo, regions.c.name, regions.c.level).outerjoin(
+            regions, regions.c.code == region_geo.c.code).order_by(region_geo.c.code)
+        if prefix:
+            stmt = stmt.where(region_geo.c.code.like(f"{prefix}%"))
+        rows = [dict(r._mapping) for r in self.conn.execute(stmt)]
+        return [r for r in rows if not lengths or len(r["code"]) in lengths]
+
+    def grid_points(self, prefix: str) -> list[GeoPoint]:
+        lo, hi = grid_range(prefix) if prefix else ("0" * 15, "9" * 15)
+        rows = self.conn.execute(text(
+            "SELECT code, lng, lat FROM region_geo WHERE code BETWEEN :lo AND :hi "
+            "AND length(code) = 15 AND lat IS NOT NULL AND lng IS NOT NULL"),
+            {"lo": lo, "hi": hi})
+        return [GeoPoint(r[0], float(r[1]), float(r[2])) for r in rows]
+
+    # -- zones -----------------------------------------------------------------------------
+
+    def add_zone(self, row: dict[str, Any], areas: Sequence[Area], source: str) -> None:
+        self.conn.execute(insert(zones), row)
+        self._add_areas(row["id"], areas, source)
+
+    def _add_areas(self, zone_id: str, areas: Sequence[Area], source: str) -> None:
+        rows = []
+        for a in areas:
+            lo, hi = grid_range(a.region_code)
+            rows.append({"zone_id": zone_id, "region_code": a.region_code,
+                         "building": a.building, "grid_lo": lo, "grid_hi": hi,
+                         "source": source})
+        for part in chunks(rows, 1000):
+            self.conn.execute(insert(zone_areas), list(part))
+
+    def _records(self, rows: Sequence[Any]) -> list[ZoneRecord]:
+        ids = [r.id for r in rows]
+        areas: dict[str, list[Area]] = defaultdict(list)
+        for part in chunks(ids):
+            for zid, code, building in self.conn.execute(
+                    select(zone_areas.c.zone_id, zone_areas.c.region_code, zone_areas.c.building)
+                    .where(zone_areas.c.zone_id.in_(part))):
+                areas[zid].append(Area(code, building or ""))
+        return [ZoneRecord(
+            id=r.id, name=r.name, kind=r.kind, status=r.status, starts_at=r.starts_at,
+            planned_end=r.planned_end, rules=ZoneRules.from_dict(r.rules),
+            geometry=r.geometry, parent_id=r.parent_id, areas=tuple(sorted(areas[r.id])),
+            people=r.people, ended_at=r.ended_at, note=r.note, created_by=r.created_by,
+            created_at=r.created_at, end_reason=r.end_reason) for r in rows]
+
+    def zone(self, zone_id: str) -> ZoneRecord | None:
+        r = self.conn.execute(select(zones).where(zones.c.id == zone_id)).first()
+        return None if r is None else self._records([r])[0]
+
+    def zones(self, statuses: Sequence[str] | None, prefix: str,
+              limit: int) -> list[ZoneRecord]:
+        stmt = select(zones).order_by(zones.c.created_at.desc(), zones.c.id).limit(limit)
+        if statuses:
+            stmt = stmt.where(zones.c.status.in_(list(statuses)))
+        if prefix:  # zones with an area under the prefix, or over it
+            lo, hi = grid_range(prefix)
+            stmt = stmt.where(zones.c.id.in_(
+                select(zone_areas.c.zone_id).where(
+                    zone_areas.c.grid_lo <= hi, zone_areas.c.grid_hi >= lo)))
+        return self._records(self.conn.execute(stmt).all())
+
+    def update_zone(self, zone_id: str, values: dict[str, Any]) -> None:
+        self.conn.execute(sa_update(zones).where(zones.c.id == zone_id).values(**values))
+
+    def add_zone_event(self, row: dict[str, Any]) -> None:
+        self.conn.execute(insert(zone_events), row)
+
+    def zone_events(self, zone_id: str) -> list[dict[str, Any]]:
+        """In time order; within one millisecond, in the order of a zone's life."""
+        life = {"designate": 0, "start": 1, "extend": 2}
+        rows = [dict(r._mapping) for r in self.conn.execute(
+            select(zone_events).where(zone_events.c.zone_id == zone_id))]
+        return sorted(rows, key=lambda r: (r["at"], life.get(r["action"], 3), r["id"]))
+
+    def zones_due(self, now: datetime) -> tuple[list[str], list[str]]:
+        n = to_ms(now)
+        start = [r[0] for r in self.conn.execute(text(
+            "SELECT id FROM zones WHERE status = 'scheduled' AND starts_at <= :n "
+            "ORDER BY starts_at"), {"n": n})]
+        end = [r[0] for r in self.conn.execute(text(
+            "SELECT id FROM zones WHERE status = 'active' AND planned_end IS NOT NULL "
+            "AND planned_end <= :n ORDER BY planned_end"), {"n": n})]
+        return start, end
+
+    def clear_zone_members(self, zone_ids: Sequence[str], now: datetime,
+                           restore_cadence: bool) -> int:
+        """One UPDATE: the members of these zones leave them, are marked stale, and (when a
+        zone set their cadence) get their own policy's interval back."""
+        if not zone_ids:
+            return 0
+        marks, params = in_marks(list(zone_ids), "z")
+        params["now"] = to_ms(now)
+        extra = ""
+        if restore_cadence:
+            cases = " ".join(
+                f"WHEN '{str(pid).replace(chr(39), '')}:{int(ver)}' THEN {int(iv)}"
+                for pid, ver, iv in self.conn.execute(
+                    text("SELECT id, version, interval_ms FROM policies")))
+            iv = (f"(CASE policy_id || ':' || policy_version {cases} ELSE NULL END)" if cases
+                  else "NULL")
+            extra = (f", interval_ms = CASE WHEN arrival_at IS NULL THEN {iv} ELSE interval_ms "
+                     "END, next_due_at = CASE WHEN arrival_at IS NULL AND last_sampled_at IS NOT "
+                     f"NULL AND {iv} IS NOT NULL THEN last_sampled_at + {iv} ELSE next_due_at END")
+        return int(self.conn.execute(text(
+            "UPDATE person_status SET zone_id = NULL, zone_kind = NULL, zone_colour = NULL, "
+            f"status_valid_until = :now{extra} WHERE zone_id IS NOT NULL AND zone_id IN "
+            f"({marks})"), params).rowcount)
+
+    def apply_zone_members(self, zone_id: str, status_kind: str | None, colour: str | None,
+                           rank: int, now: datetime, cadence_ms: int | None = None,
+                           start: datetime | None = None) -> int:
+        """One UPDATE: the people of the zone's areas not already in a stricter zone join it,
+        are marked stale, and take the zone's cadence if it has one (and it is shorter)."""
+        params: dict[str, Any] = {"z": zone_id, "k": status_kind, "c": colour, "rank": rank,
+                                  "now": to_ms(now)}
+        extra = ""
+        if cadence_ms is not None:
+            params |= {"cad": cadence_ms, "start": to_ms(start or now)}
+            shorter = "arrival_at IS NULL AND (interval_ms IS NULL OR interval_ms > :cad)"
+            extra = (f", interval_ms = CASE WHEN {shorter} THEN :cad ELSE interval_ms END, "
+                     f"next_due_at = CASE WHEN {shorter} THEN (CASE WHEN last_sampled_at IS NULL "
+                     "OR last_sampled_at < :start THEN :start + :cad ELSE last_sampled_at + :cad "
+                     "END) ELSE next_due_at END")
+        return int(self.conn.execute(text(
+            "UPDATE person_status SET zone_id = :z, zone_kind = :k, zone_colour = :c, "
+            f"status_valid_until = :now{extra} WHERE person_id IN (SELECT p.id FROM zone_areas a "
+            "JOIN people p ON p.grid_code BETWEEN a.grid_lo AND a.grid_hi AND (a.building = '' "
+            "OR substr(COALESCE(p.address, ''), 1, length(a.building)) = a.building) "
+            f"WHERE a.zone_id = :z) AND {_RANK_SQL} < :rank"), params).rowcount)
+
+    def refresh_zoned(self, now: datetime, rule_id: str, rule_version: int,
+                      colour: str | None) -> int:
+        """Stale people whose only special fact is a sealed or controlled zone: the zone rule's
+        colour, reason ``in_zone``, the zone as the evidence — what the engine decides."""
+        return int(self.conn.execute(text(
+            f"UPDATE person_status SET colour = {status_sql.zone_colour(':colour')}, "
+            "reasons = :reason, rule_id = :rid, rule_version = :rv, "
+            f"evidence = {status_sql.zone_evidence(self._pg)}, status_at = :now, "
+            f"status_valid_until = {status_sql.valid_until_due()} "
+            f"WHERE status_valid_until <= :now AND {status_sql.ZONED_PLAIN}"),
+            {"now": to_ms(now), "colour": colour, "rid": rule_id, "rv": rule_version,
+             "reason": status_sql.REASON_OF["in_zone"]}).rowcount)
+
+    def revoke_zone_passes(self, zone_ids: Sequence[str], now: datetime) -> int:
+        """Revoke live green passes of people now in a sealed or controlled zone."""
+        if not zone_ids:
+            return 0
+        marks, params = in_marks(list(zone_ids), "z")
+        params["now"] = to_ms(now)
+        return int(self.conn.execute(text(
+            "UPDATE passes SET revoked_at = :now, revoke_reason = 'zone' WHERE revoked_at IS "
+            "NULL AND expires_at > :now AND colour = 'green' AND person_id IN (SELECT person_id "
+            f"FROM person_status WHERE zone_id IS NOT NULL AND zone_id IN ({marks}) "
+            "AND zone_kind IS NOT NULL)"), params).rowcount)
+
+    def nongreen_pass_holders(self, zone_ids: Sequence[str], now: datetime) -> list[str]:
+        """Members of these zones who hold a live pass that is not green."""
+        if not zone_ids:
+            return []
+        marks, params = in_marks(list(zone_ids), "z")
+        params["now"] = to_ms(now)
+        return [r[0] for r in self.conn.execute(text(
+            "SELECT DISTINCT x.person_id FROM person_status ps JOIN passes x ON x.person_id = "
+            f"ps.person_id WHERE ps.zone_id IS NOT NULL AND ps.zone_id IN ({marks}) AND "
+            "x.revoked_at IS NULL AND x.expires_at > :now AND x.colour <> 'green'"), params)]
+
+    def revoke_passes_now_green(self, person_ids: Sequence[str], now: datetime) -> int:
+        """Revoke the live non-green passes of those of these people who are green now."""
+        n = 0
+        for part in chunks(list(person_ids)):
+            marks, params = in_marks(list(part), "p")
+            params["now"] = to_ms(now)
+            n += int(self.conn.execute(text(
+                "UPDATE passes SET revoked_at = :now, revoke_reason = 'zone_lifted' WHERE "
+                "revoked_at IS NULL AND expires_at > :now AND colour <> 'green' AND person_id "
+                f"IN (SELECT person_id FROM person_status WHERE person_id IN ({marks}) AND "
+                "colour = 'green')"), params).rowcount)
+        return n
+
+    def zone_member_counts(self, zone_ids: Sequence[str]) -> dict[str, int]:
+        if not zone_ids:
+            return {}
+        marks, params = in_marks(list(zone_ids), "z")
+        got = {r[0]: int(r[1]) for r in self.conn.execute(text(
+            "SELECT zone_id, count(*) FROM person_status WHERE zone_id IS NOT NULL AND "
+            f"zone_id IN ({marks}) GROUP BY zone_id"), params)}
+        return {z: got.get(z, 0) for z in zone_ids}

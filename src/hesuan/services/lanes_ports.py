@@ -1,0 +1,43 @@
+"""What the lanes service needs from storage: the two lanes' entries (registered, then swabbed),
+lane events, queue lengths and recent swabs (``LaneStore``, part of the ``UnitOfWork``,
+implemented by ``hesuan.adapters.db.lanes_store``).
+
+Imports: standard library and ``hesuan.domain`` only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+__all__ = ["LaneEntry", "LaneStore"]
+
+
+@dataclass(slots=True)
+class LaneEntry:
+    event_id: str
+    site_id: str
+    window: int | None
+    barcode: str
+    person_id: str
+    registered_at: datetime
+    swabbed_at: datetime | None = None
+    swab_event_id: str | None = None
+
+
+class LaneStore(Protocol):
+    # -- site lanes ------------------------------------------------------------------------
+    def lane_pending(self, site_id: str, person_ids: Iterable[str] | None = None,
+                     barcodes: Iterable[str] | None = None) -> list[LaneEntry]: ...
+    def pending_for_people(self, person_ids: Iterable[str]) -> dict[str, LaneEntry]: ...
+    def add_lane_entries(self, rows: Sequence[LaneEntry]) -> None: ...
+    def mark_swabbed(self, rows: Sequence[tuple[str, datetime, str, int | None]]) -> None:
+        """(registration event id, swabbed at, swab event id, window)."""
+    def record_lane_events(self, rows: Sequence[dict[str, Any]]) -> None: ...
+    def queue_lengths(self, site_ids: Sequence[str] | None, since: datetime) -> dict[str, int]:
+        """People registered and not yet swabbed, for sites that used the two lanes since
+        ``since`` (or have anyone waiting)."""
+    def recent_swabs(self, site_ids: Sequence[str] | None, since: datetime,
+                     until: datetime) -> dict[str, list[tuple[int | None, datetime]]]: ...

@@ -1,0 +1,48 @@
+"""What the rosters service needs from storage: coverage by grid and its snapshot, the people of
+a roster, roster outcomes and region names (``RosterStore``, part of the ``UnitOfWork``,
+implemented by ``hesuan.adapters.db.rosters_store``).
+
+Imports: standard library and ``hesuan.domain`` only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from hesuan.domain.rosters import Counts
+
+__all__ = ["RosterPerson", "RosterStore"]
+
+
+@dataclass(frozen=True, slots=True)
+class RosterPerson:
+    id: str
+    name_masked: str
+    grid_code: str
+    household_id: str | None
+    address: str | None
+    last_sampled_at: datetime | None
+    exempt_until: datetime | None
+    exempt_reason: str | None
+    colour: str
+    zone_kind: str | None
+    phone_enc: bytes | None
+    outcome: str | None = None
+    outcome_at: datetime | None = None
+
+
+class RosterStore(Protocol):
+    # -- rosters ---------------------------------------------------------------------------
+    def coverage_by_grid(self, prefix: str, since: datetime,
+                         as_of: datetime) -> dict[str, Counts]: ...
+    def save_coverage_snapshot(self, rows: dict[str, Counts], since: datetime,
+                               as_of: datetime) -> None: ...
+    def coverage_snapshot(self, prefix: str) -> tuple[dict[str, Counts], datetime, datetime] | None:
+        """(grid counts, since, as_of) of the latest snapshot, or None."""
+    def roster_people(self, prefix: str, since: datetime, as_of: datetime, which: str,
+                      limit: int, offset: int) -> list[RosterPerson]: ...
+    def add_roster_outcome(self, row: dict[str, Any]) -> None: ...
+    def region_names(self, codes: Sequence[str]) -> dict[str, str]: ...

@@ -1,0 +1,59 @@
+"""What the teams service needs from storage: door-to-door assignments and routes, teams and
+their moves, staff and shifts (``TeamStore``, part of the ``UnitOfWork``, implemented by
+``hesuan.adapters.db.teams_store``).
+
+Imports: standard library and ``hesuan.domain`` only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from hesuan.domain.shifts import Span
+
+__all__ = ["ShiftRow", "TeamStore"]
+
+
+@dataclass(frozen=True, slots=True)
+class ShiftRow:
+    id: str
+    staff_id: str
+    staff_name: str
+    role: str
+    team_id: str | None
+    place_kind: str
+    place_id: str
+    window: int | None
+    started_at: datetime
+    ended_at: datetime | None
+
+
+class TeamStore(Protocol):
+    # -- door-to-door teams ----------------------------------------------------------------
+    def add_assignment(self, row: dict[str, Any], person_ids: Sequence[str]) -> int: ...
+    def assignments(self, site_id: str, open_only: bool) -> list[dict[str, Any]]: ...
+    def assignment(self, assignment_id: str) -> dict[str, Any] | None: ...
+    def update_assignment(self, assignment_id: str, values: dict[str, Any]) -> None: ...
+    def route(self, assignment_ids: Sequence[str], since: datetime) -> list[dict[str, Any]]:
+        """One row per person of the assignments: household, grid, address, sampled since."""
+    def household_members(self, household_id: str) -> list[dict[str, Any]]: ...
+    def on_route(self, assignment_ids: Sequence[str], person_ids: Sequence[str]) -> set[str]:
+        """Those of ``person_ids`` whom the assignments reach (listed, or in their zone)."""
+
+    # -- staff and shifts ------------------------------------------------------------------
+    def add_team(self, row: dict[str, Any]) -> None: ...
+    def team(self, team_id: str) -> dict[str, Any] | None: ...
+    def teams(self) -> list[dict[str, Any]]: ...
+    def move_team(self, team_id: str, move: dict[str, Any]) -> None: ...
+    def team_moves(self, team_id: str) -> list[dict[str, Any]]: ...
+    def add_staff(self, row: dict[str, Any]) -> None: ...
+    def staff_member(self, staff_id: str) -> dict[str, Any] | None: ...
+    def staff_spans(self, staff_id: str, since: datetime) -> list[Span]: ...
+    def spans_of(self, staff_ids: Sequence[str], since: datetime) -> dict[str, list[Span]]: ...
+    def open_shift(self, staff_id: str) -> ShiftRow | None: ...
+    def add_shift(self, row: dict[str, Any]) -> None: ...
+    def end_shift(self, shift_id: str, at: datetime, by: str) -> None: ...
+    def shifts_on(self, place_ids: Sequence[str] | None) -> list[ShiftRow]: ...

@@ -1,0 +1,90 @@
+"""What the zones service needs from storage and geometry: regions' boundaries and grid centres,
+zones, their areas, events and members (``ZoneStore``, part of the ``UnitOfWork``, implemented
+set-based by ``hesuan.adapters.db.zones_store``), and GeoJSON geometry (``Geometry``, shapely in
+``hesuan.adapters.geo``).
+
+Imports: standard library and ``hesuan.domain`` only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from hesuan.domain.zones import Area, ZoneRules
+
+__all__ = ["GeoPoint", "Geometry", "ZoneRecord", "ZoneStore"]
+
+
+class Geometry(Protocol):
+    """GeoJSON geometry in lon/lat (WGS-84 style)."""
+
+    def check(self, geometry: Any, *, field: str) -> dict[str, Any]:
+        """A valid Polygon or MultiPolygon as a GeoJSON mapping; InvalidInput naming ``field``
+        otherwise."""
+    def inside(self, geometry: dict[str, Any],
+               points: Sequence[tuple[str, float, float]]) -> list[str]:
+        """Keys of the ``(key, lng, lat)`` points inside (or on the edge of) the geometry."""
+    def covers(self, outer: dict[str, Any], inner: dict[str, Any]) -> bool: ...
+    def centre(self, geometry: dict[str, Any]) -> tuple[float, float]:
+        """A point inside the geometry (lng, lat)."""
+    def union(self, geometries: Sequence[dict[str, Any]]) -> dict[str, Any] | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class GeoPoint:
+    code: str
+    lng: float
+    lat: float
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneRecord:
+    id: str
+    name: str
+    kind: str
+    status: str
+    starts_at: datetime
+    planned_end: datetime | None
+    rules: ZoneRules
+    geometry: dict[str, Any] | None
+    parent_id: str | None
+    areas: tuple[Area, ...]
+    people: int | None = None
+    ended_at: datetime | None = None
+    note: str | None = None
+    created_by: str = ""
+    created_at: datetime | None = None
+    end_reason: str | None = None
+
+
+class ZoneStore(Protocol):
+    # -- regions and geometry --------------------------------------------------------------
+    def existing_regions(self, codes: Iterable[str]) -> set[str]: ...
+    def upsert_region_geo(self, rows: Sequence[dict[str, Any]]) -> int: ...
+    def region_geo(self, prefix: str, lengths: Sequence[int]) -> list[dict[str, Any]]: ...
+    def grid_points(self, prefix: str) -> list[GeoPoint]: ...
+
+    # -- zones -----------------------------------------------------------------------------
+    def add_zone(self, row: dict[str, Any], areas: Sequence[Area], source: str) -> None: ...
+    def zone(self, zone_id: str) -> ZoneRecord | None: ...
+    def zones(self, statuses: Sequence[str] | None, prefix: str,
+              limit: int) -> list[ZoneRecord]: ...
+    def update_zone(self, zone_id: str, values: dict[str, Any]) -> None: ...
+    def add_zone_event(self, row: dict[str, Any]) -> None: ...
+    def zone_events(self, zone_id: str) -> list[dict[str, Any]]: ...
+    def zones_due(self, now: datetime) -> tuple[list[str], list[str]]:
+        """(scheduled zones whose start has come, active zones whose planned end passed)."""
+    def clear_zone_members(self, zone_ids: Sequence[str], now: datetime,
+                           restore_cadence: bool) -> int: ...
+    def apply_zone_members(self, zone_id: str, status_kind: str | None, colour: str | None,
+                           rank: int, now: datetime, cadence_ms: int | None = None,
+                           start: datetime | None = None) -> int: ...
+    def refresh_zoned(self, now: datetime, rule_id: str, rule_version: int,
+                      colour: str | None) -> int: ...
+    def revoke_zone_passes(self, zone_ids: Sequence[str], now: datetime) -> int: ...
+    def nongreen_pass_holders(self, zone_ids: Sequence[str], now: datetime) -> list[str]: ...
+    def revoke_passes_now_green(self, person_ids: Sequence[str], now: datetime) -> int: ...
+    def zone_member_counts(self, zone_ids: Sequence[str]) -> dict[str, int]: ...
