@@ -10,6 +10,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -22,8 +23,17 @@ from hesuan.adapters.clock import FixedClock
 from hesuan.bootstrap import Platform
 from hesuan.sim.example import DEMO_PASSWORD, ExampleCity
 
-__all__ = ["HESUAN", "Api", "Station", "barcodes", "boxes", "free_port", "start_server",
-           "web_sign_in"]
+__all__ = [
+    "HESUAN",
+    "Api",
+    "Station",
+    "barcodes",
+    "boxes",
+    "free_port",
+    "postgres_database",
+    "start_server",
+    "web_sign_in",
+]
 
 HESUAN = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "hesuan"
 
@@ -134,3 +144,28 @@ def web_sign_in(client: TestClient, user: str) -> str:
                      client.get(r.headers["location"]).text)
     assert csrf is not None
     return csrf.group(1)
+
+
+@contextmanager
+def postgres_database(name: str) -> Iterator[str]:
+    """A PostgreSQL database of its own (``name``, made afresh and dropped after), for a test
+    whose server processes need one; skips the test when PostgreSQL is not reachable."""
+    import pytest
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from tests.conftest import PG_URL, _pg_available
+
+    if not _pg_available():
+        pytest.skip("PostgreSQL is not reachable")
+    admin = create_engine(make_url(PG_URL).set(database="postgres"),
+                          isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

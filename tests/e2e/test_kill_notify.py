@@ -35,8 +35,7 @@ from hesuan.adapters.db.schema import outbox
 from hesuan.bootstrap import bootstrap
 from hesuan.config import Settings
 from hesuan.sim.example import seed_example_city
-from tests.conftest import PG_URL, _pg_available
-from tests.helpers import HESUAN
+from tests.helpers import HESUAN, postgres_database
 
 pytestmark = pytest.mark.slow
 
@@ -51,20 +50,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'notify.db'}"
         return
-    if not _pg_available():
-        pytest.skip("PostgreSQL is not reachable")
-    name = f"hesuan_killsms_{os.getpid()}"
-    admin = create_engine(make_url(PG_URL).set(database="postgres"),
-                          isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with postgres_database(f"hesuan_killsms_{os.getpid()}") as url:
+        yield url
 
 
 def _seed(database_url: str, tmp_path: Path) -> list[str]:

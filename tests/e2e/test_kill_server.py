@@ -37,14 +37,12 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from hesuan.bootstrap import bootstrap
 from hesuan.config import Settings
 from hesuan.domain.sampling import make_box_code, make_tube_barcode
 from hesuan.sim.example import DEMO_PASSWORD, seed_example_city
-from tests.conftest import PG_URL, _pg_available
-from tests.helpers import free_port, start_server
+from tests.helpers import free_port, postgres_database, start_server
 
 pytestmark = pytest.mark.slow
 
@@ -63,20 +61,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'kill.db'}"
         return
-    if not _pg_available():
-        pytest.skip("PostgreSQL is not reachable")
-    name = f"hesuan_kill_{os.getpid()}"
-    admin = create_engine(make_url(PG_URL).set(database="postgres"),
-                          isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with postgres_database(f"hesuan_kill_{os.getpid()}") as url:
+        yield url
 
 
 @dataclass

@@ -33,14 +33,12 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from hesuan.bootstrap import bootstrap
 from hesuan.config import Settings
 from hesuan.domain.sampling import make_tube_barcode
 from hesuan.sim.example import DEMO_PASSWORD, seed_example_city
-from tests.conftest import PG_URL, _pg_available
-from tests.helpers import free_port, start_server
+from tests.helpers import free_port, postgres_database, start_server
 
 pytestmark = pytest.mark.slow
 
@@ -207,19 +205,8 @@ def test_sqlite_full_disk_answers_503_and_recovers(small_disk: Path, tmp_path: P
 
 @pytest.fixture
 def pg_database() -> Iterator[str]:
-    if not _pg_available():
-        pytest.skip("PostgreSQL is not reachable")
-    name = f"hesuan_503_{os.getpid()}"
-    admin = create_engine(make_url(PG_URL).set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with postgres_database(f"hesuan_503_{os.getpid()}") as url:
+        yield url
 
 
 @pytest.mark.postgres
