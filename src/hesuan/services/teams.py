@@ -334,9 +334,18 @@ class TeamService:
     def teams(self, actor: Principal) -> list[dict[str, Any]]:
         authorize(actor, Action.READ_TEAMS)
         with self._d.uow(readonly=True) as uow:
-            return [t for t in uow.teams() if allows(actor, Action.READ_TEAMS,
-                                                     self._place(uow, t["place_kind"],
-                                                                 t["place_id"]))]
+            teams = uow.teams()
+            # where each team is, read once for all of them: the sites and the checkpoints
+            sites = {x.id: site_target(x) for x in uow.sites(
+                {t["place_id"] for t in teams if t["place_kind"] == "site"})}
+            checkpoints = uow.places([("checkpoint", t["place_id"]) for t in teams
+                                      if t["place_kind"] == "checkpoint"])
+        where = {("site", k): v for k, v in sites.items()} | {
+            k: Target(region=p.region_code) for k, p in checkpoints.items()}
+        return [t for t in teams if allows(actor, Action.READ_TEAMS, where.get(
+            (t["place_kind"], t["place_id"]),
+            # a place no longer on record is nobody's but the city-wide roles'
+            Target(region=t["place_id"]) if t["place_kind"] == "region" else Target()))]
 
     def add_staff(self, actor: Principal, name: str, role: StaffRole,
                   team_id: str | None = None) -> str:

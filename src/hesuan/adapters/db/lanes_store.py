@@ -75,13 +75,10 @@ class LaneStoreMixin:
 
     def queue_lengths(self, site_ids: Sequence[str] | None, since: datetime) -> dict[str, int]:
         params: dict[str, Any] = {"since": to_ms(since)}
-        where = ""
-        if site_ids is not None:
-            if not site_ids:
-                return {}
-            marks, p2 = in_marks(list(site_ids), "s")
-            params |= p2
-            where = f"site_id IN ({marks}) AND "
+        found = _of_sites(site_ids, "site_id", params)
+        if found is None:
+            return {}
+        where = f"{found} AND " if found else ""
         return {r[0]: int(r[1]) for r in self.conn.execute(text(
             "SELECT site_id, SUM(CASE WHEN swabbed_at IS NULL THEN 1 ELSE 0 END) "
             f"FROM lane_entries WHERE {where}(swabbed_at IS NULL OR swabbed_at >= :since) "
@@ -93,13 +90,10 @@ class LaneStoreMixin:
         known, otherwise the window the tube was opened at."""
         params: dict[str, Any] = {"since": to_ms(since), "until": to_ms(until),
                                   "open_from": to_ms(since) - 6 * 3600 * 1000}
-        where = ""
-        if site_ids is not None:
-            if not site_ids:
-                return {}
-            marks, p2 = in_marks(list(site_ids), "s")
-            params |= p2
-            where = f"AND t.site_id IN ({marks})"
+        found = _of_sites(site_ids, "t.site_id", params)
+        if found is None:
+            return {}
+        where = f"AND {found}" if found else ""
         rows = self.conn.execute(text(
             "SELECT t.site_id, COALESCE(l.swab_window, t.window), s.sampled_at "
             "FROM tubes t JOIN samples s ON s.tube_id = t.id "
@@ -111,3 +105,15 @@ class LaneStoreMixin:
         for site, window, at in rows:
             out[site].append((window, from_ms(at)))
         return dict(out)
+
+
+def _of_sites(site_ids: Sequence[str] | None, column: str, params: dict[str, Any]) -> str | None:
+    """The condition keeping rows to ``site_ids`` on ``column`` (its values bound into
+    ``params``): "" for every site (None given), None when no site is asked for."""
+    if site_ids is None:
+        return ""
+    if not site_ids:
+        return None
+    marks, bound = in_marks(list(site_ids), "s")
+    params |= bound
+    return f"{column} IN ({marks})"

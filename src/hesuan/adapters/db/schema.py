@@ -472,7 +472,7 @@ passes = Table(
 )
 
 
-# --- zones, rosters, fence alerts, door-to-door teams, site lanes, staff (issue 5) -----------
+# --- zones, rosters, fence alerts, door-to-door teams, site lanes, staff -----------------
 # ``person_status.zone_id/zone_kind/zone_colour`` hold each person's strictest zone (the kind
 # only where it changes the status: sealed, controlled); the tables below hold the zones
 # themselves, their areas and history.

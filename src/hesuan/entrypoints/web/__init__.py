@@ -1,4 +1,4 @@
-"""The web pages (issue 6): server-rendered Jinja2 pages for every role, calling the same
+"""The web pages: server-rendered Jinja2 pages for every role, calling the same
 services as the API, progressively enhanced with a little JavaScript (no build step).
 
 ``router`` holds every page route; ``create_app`` includes it next to the API routes.
