@@ -1,0 +1,33 @@
+"""HTTP routes of delivery (送): a sealed box handed over to a courier, and received at a lab
+with its tubes counted.
+
+Imports: FastAPI, ``hesuan.entrypoints.api``, ``hesuan.domain``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from fastapi import APIRouter
+
+from hesuan.domain.access import Action
+from hesuan.entrypoints.actions import acts
+from hesuan.entrypoints.api import schemas as s
+from hesuan.entrypoints.api.deps import Me, PlatformDep
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["delivery"])
+
+
+@router.post("/boxes/{box_code}/handover", openapi_extra=acts(Action.HAND_OVER_BOX))
+def handover(me: Me, platform: PlatformDep, box_code: str, body: s.HandoverIn) -> s.HandoverOut:
+    fresh = platform.delivery.hand_over(me, body.event_id, box_code, body.at)
+    return s.HandoverOut(box_code=box_code, duplicate=not fresh)
+
+
+@router.post("/boxes/{box_code}/receive", openapi_extra=acts(Action.RECEIVE_BOX))
+def receive(me: Me, platform: PlatformDep, box_code: str, body: s.ReceiveIn) -> s.ReceiptOut:
+    r = platform.delivery.receive(me, body.event_id, body.lab_id, box_code, body.at,
+                                  body.tube_barcodes, body.counted)
+    return s.ReceiptOut.model_validate(asdict(r))

@@ -1,0 +1,40 @@
+"""HTTP routes of reports and alerts: turnaround per stage, reconciliation lists, and the
+alerts, listed and checked.
+
+Imports: FastAPI, ``hesuan.entrypoints.api.deps``, ``hesuan.domain``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from hesuan.domain.access import Action
+from hesuan.entrypoints.actions import acts
+from hesuan.entrypoints.api.deps import Me, PlatformDep
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["reports"])
+
+
+@router.get("/reports/turnaround", openapi_extra=acts(Action.READ_TURNAROUND))
+def turnaround(me: Me, platform: PlatformDep) -> dict[str, Any]:
+    return platform.reports.turnaround(me)
+
+
+@router.get("/reports/reconcile", openapi_extra=acts(Action.READ_RECONCILIATION))
+def reconcile(me: Me, platform: PlatformDep,
+              limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
+    return platform.reports.reconcile(me, limit)
+
+
+@router.get("/alerts", openapi_extra=acts(Action.READ_ALERTS))
+def list_alerts(me: Me, platform: PlatformDep, open_only: bool = True) -> list[dict[str, Any]]:
+    return platform.alerts.list(me, open_only)
+
+
+@router.post("/alerts/check", openapi_extra=acts(Action.CHECK_ALERTS))
+def check_alerts(me: Me, platform: PlatformDep) -> dict[str, int]:
+    return {"raised": platform.alerts.check(me)}

@@ -1,0 +1,50 @@
+"""HTTP routes of testing (检): a lab's results, as JSON or as a CSV file (checked whole before
+anything is written).
+
+Imports: FastAPI, ``hesuan.entrypoints.api``, ``hesuan.services``, ``hesuan.domain``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import asdict
+from typing import Annotated
+
+from fastapi import APIRouter, File, UploadFile
+
+from hesuan.domain.access import Action
+from hesuan.domain.errors import InvalidInput
+from hesuan.entrypoints.actions import acts
+from hesuan.entrypoints.api import schemas as s
+from hesuan.entrypoints.api.deps import Me, PlatformDep
+from hesuan.services.lab import ResultInput
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["testing"])
+
+
+@router.post("/labs/{lab_id}/results", openapi_extra=acts(Action.RECORD_RESULTS))
+def results(me: Me, platform: PlatformDep, lab_id: str, body: s.ResultsIn) -> s.ResultsOut:
+    out = platform.lab.record(me, lab_id, [ResultInput(r.barcode, r.result, r.ct,
+                                                       r.correction_reason)
+                                           for r in body.results])
+    return s.ResultsOut(results=[s.ResultOutcomeOut.model_validate(asdict(o)) for o in out])
+
+
+@router.post("/labs/{lab_id}/results.csv", openapi_extra=acts(Action.RECORD_RESULTS))
+def results_csv(me: Me, platform: PlatformDep, lab_id: str,
+                file: Annotated[UploadFile, File(description="CSV: barcode,result,...")],
+                ) -> s.ResultsFileOut:
+    text = file.file.read().decode("utf-8-sig", errors="replace")
+    try:  # parse the whole file first: a malformed file is refused before anything is written
+        if "\x00" in text:
+            raise csv.Error("NUL (\\x00) character in the file")
+        rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    except csv.Error as exc:
+        raise InvalidInput(f"file is not a readable CSV file: {exc}", code="bad_csv",
+                           field="file") from None
+    problems, total = platform.lab.import_rows(me, lab_id, rows)
+    return s.ResultsFileOut(rows=total, problems=[
+        s.ResultOutcomeOut.model_validate(asdict(o)) for o in problems])
