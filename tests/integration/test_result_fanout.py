@@ -20,7 +20,8 @@ from hesuan.bootstrap import Platform
 from hesuan.domain.access import Principal, Role
 from hesuan.domain.status import decide
 from hesuan.services.lab import ResultInput, ResultOutcome
-from hesuan.sim.city import generate_city, person_id
+from hesuan.sim.city import generate_city
+from hesuan.sim.city_plan import person_id
 from hesuan.sim.simulate import CountingSender, simulate_round
 
 
@@ -63,7 +64,7 @@ def test_fanout_statuses_equal_the_engine_after_every_results_call(
                        items: Sequence[ResultInput]) -> list[ResultOutcome]:
         out = record(actor, lab_id, items)
         with p.deps.uow(readonly=True) as uow:
-            last = uow.audit_entries(0, 1_000_000)[-1]
+            last = uow.audit_log.entries(0, 1_000_000)[-1]
         assert last.action == "results.record"
         calls.append(last.detail)
         checks.append(_check_statuses(p, clock))

@@ -15,7 +15,8 @@ from hesuan.bootstrap import Platform
 from hesuan.domain.people import IdKind
 from hesuan.domain.regions import Level
 from hesuan.services.auth import SYSTEM
-from hesuan.sim.city import CityExists, generate_city, person_id
+from hesuan.sim.city import CityExists, generate_city
+from hesuan.sim.city_plan import person_id
 from hesuan.sim.example import DEMO_PASSWORD
 from hesuan.sim.simulate import FAULTS, CountingSender, simulate_round
 

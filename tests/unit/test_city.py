@@ -12,16 +12,9 @@ from stdnum.cn import ric
 from hesuan.adapters.crypto import KeyRing
 from hesuan.domain.people import Group
 from hesuan.domain.regions import URBAN_DISTRICTS, Level
-from hesuan.sim.city import (
-    CATCHMENT_KINDS,
-    _Job,
-    distance_m,
-    load_districts,
-    person_rows,
-    plan_city,
-    plan_population,
-    site_catchments,
-)
+from hesuan.sim.city_plan import CATCHMENT_KINDS, plan_city, site_catchments
+from hesuan.sim.geography import distance_m, load_districts
+from hesuan.sim.population import RowJob, person_rows, plan_population
 
 PEOPLE = 20_000
 
@@ -89,7 +82,7 @@ def test_people_have_valid_unique_ids_and_realistic_groups(plan) -> None:  # typ
     pop = plan_population(plan)
     assert pop.size == PEOPLE
     vault = KeyRing(b"k" * 32)
-    rows = person_rows(_Job(pop, vault, 0, None), 0, pop.size)
+    rows = person_rows(RowJob(pop, vault, 0, None), 0, pop.size)
     ids = [vault.decrypt(r[3]) for r in rows]
     assert len(set(ids)) == len(ids)
     assert len({r[2] for r in rows}) == len(rows)  # id_hash unique
@@ -115,8 +108,8 @@ def test_people_have_valid_unique_ids_and_realistic_groups(plan) -> None:  # typ
 
 def test_people_rows_are_deterministic(plan) -> None:  # type: ignore[no-untyped-def]
     vault = KeyRing(b"k" * 32)
-    a = person_rows(_Job(plan_population(plan), vault, 0, None), 100, 400)
-    b = person_rows(_Job(plan_population(plan_city(PEOPLE, seed=11)), vault, 0, None), 100, 400)
+    a = person_rows(RowJob(plan_population(plan), vault, 0, None), 100, 400)
+    b = person_rows(RowJob(plan_population(plan_city(PEOPLE, seed=11)), vault, 0, None), 100, 400)
     plain = [(r[0], r[1], r[2], r[4], r[6], r[8], r[9], r[10], r[11], r[12], r[13]) for r in a]
     assert plain == [(r[0], r[1], r[2], r[4], r[6], r[8], r[9], r[10], r[11], r[12], r[13])
                      for r in b]

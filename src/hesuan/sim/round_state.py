@@ -1,0 +1,168 @@
+"""The state of a simulated round (``simulate.simulate_round``) and its sim-time arithmetic.
+
+Sim time is seconds after the round's start. ``RoundState`` holds what the parts of the round
+share (the loaded city, the tubes and boxes in flight, the tallies for the summary, the action
+queue) and places actions on the queue; the parts (``round_city``, ``round_stations``,
+``round_labs``) act on it, and ``simulate`` runs the queue.
+
+Imports: standard library, numpy, ``hesuan.bootstrap``, ``hesuan.adapters``, ``hesuan.services``,
+``hesuan.domain``.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import random
+from collections import Counter, defaultdict, deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from hesuan.adapters.clock import FixedClock
+from hesuan.adapters.db import bulk
+from hesuan.bootstrap import Platform
+from hesuan.domain.access import Principal, Role
+from hesuan.domain.event_ids import RANDOM_BITS, time_ordered_id
+from hesuan.domain.local_time import local
+from hesuan.services.sampling import StationEvent
+
+__all__ = ["CLOSING_GRACE", "FLUSH", "HOUSEKEEPING", "LAB_RESULT", "LAB_RUN", "RECALL",
+           "RECEIVE", "ROUTINE", "LabState", "RoundState", "SiteState"]
+
+# action kinds, in the order they run when due at the same moment
+FLUSH, RECEIVE, LAB_RUN, LAB_RESULT, HOUSEKEEPING = range(5)
+# arrival kinds
+ROUTINE, RECALL = 0, 1
+#: Windows go on serving the queue this long after closing time.
+CLOSING_GRACE = 1800
+
+
+@dataclass(slots=True)
+class SiteState:
+    """A routine sampling site in the round: its windows, queue, open tubes and box."""
+
+    idx: int
+    id: str
+    open_s: int  # opening and closing, seconds after local midnight
+    close_s: int
+    windows: list[float]  # when each window is next free (sim seconds)
+    lab: int
+    principal: Principal
+    queue: list[tuple[float, int, int]] = field(default_factory=list)  # (time, kind, person)
+    events: list[StationEvent] = field(default_factory=list)
+    pool: list[tuple[str, list[int]] | None] = field(default_factory=list)  # per window
+    box_code: str | None = None
+    box_tubes: list[str] = field(default_factory=list)
+    box_first_seal: float | None = None
+    next_courier: float = 0.0
+
+
+@dataclass(slots=True)
+class LabState:
+    """A lab in the round: the tubes waiting for a run."""
+
+    id: str
+    principal: Principal
+    per_run: int
+    waiting: deque[str] = field(default_factory=deque)
+    waiting_priority: deque[str] = field(default_factory=deque)
+    run_scheduled: bool = False
+
+
+class RoundState:
+    """What the parts of a round share, and the round's clock arithmetic."""
+
+    # set by ``RoundCity.load``
+    ids: list[str]
+    sites: list[SiteState]
+    labs: list[LabState]
+    site_of: np.ndarray  # person -> index of the site serving their grid, -1: none
+    key: np.ndarray  # person is in a key group (a single tube)
+    student: np.ndarray
+    infected: np.ndarray
+    recall_state: np.ndarray  # 0 none, 1 to re-test, 2 re-tested
+    isolated: np.ndarray  # confirmed positive: no more routine visits
+    sampled: np.ndarray
+    # set by the run: when each injected fault may happen
+    fault_times: dict[str, float]
+
+    def __init__(self, platform: Platform, clock: FixedClock, start: datetime, hours: float,
+                 prevalence: float, faults: Sequence[str], seed: int, tick: timedelta,
+                 invalid_rate: float, compliance: float,
+                 progress: Callable[[float, float], None] | None) -> None:
+        self.p = platform
+        self.clock = clock
+        self.start = start
+        self.end_s = hours * 3600.0
+        self.tick_s = tick.total_seconds()
+        self.rng = random.Random(seed)
+        self.np_rng = np.random.default_rng([seed, 7])
+        self.prevalence = prevalence
+        self.invalid_rate = invalid_rate
+        self.compliance = compliance
+        self.faults_wanted = set(faults)
+        self.faults: dict[str, int] = dict.fromkeys(faults, 0)
+        self.progress = progress
+        self.actions: list[tuple[float, int, int, Any]] = []
+        self.seq = 0
+        self.calls = 0
+        self.events_sent = 0
+        self.rejected: Counter[str] = Counter()
+        self.tube_serial, self.box_serial = bulk.last_serials(platform.engine)
+        self.tube_members: dict[str, list[int]] = {}
+        self.tube_capacity: dict[str, int] = {}
+        self.tube_recall: set[str] = set()  # tubes holding a recall re-sample
+        self.tube_priority: set[str] = set()
+        self.lost: set[str] = set()
+        self.courier = Principal("simcourier", "sim-courier", Role.COURIER)
+        self.tubes: Counter[int] = Counter()
+        self.routine_pools: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+        self.pooled_positive = self.single_positive = self.invalid = 0
+        self.recalls_opened = self.recalls_resolved = 0
+        self.boxes = 0
+        self.alerts = 0
+        self.in_flight_boxes = 0
+        self.routine_samples = self.infected_routine_samples = 0
+        self.lab_batches = 0
+        self.now_s = 0.0
+        lt = local(start)
+        self.start_local_s = lt.hour * 3600 + lt.minute * 60 + lt.second + lt.microsecond / 1e6
+
+    # -- time and actions -----------------------------------------------------------------
+
+    def at(self, s: float) -> datetime:
+        return self.start + timedelta(seconds=s)
+
+    def push(self, t: float, kind: int, payload: Any) -> None:
+        self.seq += 1
+        heapq.heappush(self.actions, (t, kind, self.seq, payload))
+
+    def local_s(self, t: float) -> float:
+        """Seconds after local midnight of sim time t (Asia/Shanghai has a fixed offset)."""
+        return (self.start_local_s + t) % 86400.0
+
+    def next_open(self, site: SiteState, t: float) -> float:
+        """The first moment at or after t when the site is open."""
+        ls = self.local_s(t)
+        if site.open_s <= ls < site.close_s:
+            return t
+        wait = (site.open_s - ls) if ls < site.open_s else (86400 - ls + site.open_s)
+        return t + wait
+
+    def align(self, t: float) -> float:
+        """The first tick boundary at or after t."""
+        return math.ceil(t / self.tick_s - 1e-9) * self.tick_s
+
+    def flush_at(self, site: SiteState, t: float) -> None:
+        """Make sure the site flushes at tick ``t`` (past the end the ticks are not pre-set)."""
+        if t >= self.end_s:
+            self.push(t, FLUSH, site.idx)
+
+    def _eid(self, at: datetime) -> str:
+        # time-ordered, as a station of ours makes them; from the round's seeded generator
+        return time_ordered_id(at, self.rng.getrandbits(RANDOM_BITS))
+

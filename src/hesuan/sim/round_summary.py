@@ -1,0 +1,100 @@
+"""The summary of a simulated round (``simulate.simulate_round``): what happened, what the
+reconciliation shows against the injected faults, and the prevalence estimate from the round's
+routine tubes.
+
+Imports: standard library, ``hesuan.domain``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from hesuan.domain.pooling import Estimate, PoolCounts, estimate_prevalence
+
+__all__ = ["RoundSummary"]
+
+
+@dataclass(slots=True)
+class RoundSummary:
+    """What happened in the round (the summary table is made from this)."""
+
+    start: datetime
+    end: datetime
+    drained_until: datetime
+    people: int
+    people_due: int
+    sampled: int
+    infected: int
+    infected_sampled: int
+    tubes: dict[int, int]
+    pooled_positive: int
+    single_positive: int
+    invalid_tubes: int
+    recalls_opened: int
+    recalls_resolved: int
+    boxes: int
+    events_sent: int
+    events_rejected: Counter[str]
+    calls: int
+    messages: Counter[str]
+    alerts_raised: int
+    alerts_by_kind: Counter[str]
+    faults: dict[str, int]
+    reconcile_counts: dict[str, int]
+    expected_reconcile: dict[str, int]
+    turnaround: dict[str, Any]
+    wall_seconds: float
+    routine_pools: dict[int, tuple[int, int]] = field(default_factory=dict)
+    routine_samples: int = 0
+    infected_routine_samples: int = 0
+
+    @property
+    def coverage(self) -> float:
+        return self.sampled / self.people_due if self.people_due else 0.0
+
+    @property
+    def true_prevalence(self) -> float | None:
+        """Infected share of the routine samples (what the pool estimate aims at)."""
+        return (self.infected_routine_samples / self.routine_samples
+                if self.routine_samples else None)
+
+    def estimate(self) -> Estimate:
+        """The pool estimate from this round's routine tubes (as the prevalence report)."""
+        return estimate_prevalence(PoolCounts(k, t, x)
+                                   for k, (t, x) in sorted(self.routine_pools.items()))
+
+    @property
+    def reconcile_matches(self) -> bool:
+        return self.reconcile_counts == self.expected_reconcile
+
+    def as_dict(self) -> dict[str, Any]:
+        est = self.estimate()
+        return {
+            "start": self.start.isoformat(), "end": self.end.isoformat(),
+            "drained_until": self.drained_until.isoformat(), "people": self.people,
+            "people_due": self.people_due, "sampled": self.sampled,
+            "coverage": round(self.coverage, 4), "infected": self.infected,
+            "infected_sampled": self.infected_sampled,
+            "tubes": {str(k): v for k, v in sorted(self.tubes.items())},
+            "pooled_positive": self.pooled_positive, "single_positive": self.single_positive,
+            "invalid_tubes": self.invalid_tubes, "recalls_opened": self.recalls_opened,
+            "recalls_resolved": self.recalls_resolved, "boxes": self.boxes,
+            "events_sent": self.events_sent, "events_rejected": dict(self.events_rejected),
+            "service_calls": self.calls, "messages": dict(self.messages),
+            "alerts_raised": self.alerts_raised, "alerts_by_kind": dict(self.alerts_by_kind),
+            "faults": self.faults, "reconcile_counts": self.reconcile_counts,
+            "expected_reconcile": self.expected_reconcile,
+            "reconcile_matches": self.reconcile_matches,
+            "true_prevalence": self.true_prevalence,
+            "estimated_prevalence": {"p_hat": est.p_hat, "ci95": [est.lower, est.upper],
+                                     "method": est.method},
+            "routine_samples": self.routine_samples,
+            "infected_routine_samples": self.infected_routine_samples,
+            "routine_pools": {str(k): {"tested": t, "positive": x}
+                              for k, (t, x) in sorted(self.routine_pools.items())},
+            "turnaround_since_first_sample": self.turnaround.get("since_first_sample", {}),
+            "wall_seconds": round(self.wall_seconds, 2),
+        }
