@@ -126,6 +126,6 @@ def test_pass_checks_are_audited_in_batches(api: Api) -> None:
             assert c.post("/verify", json={"pass": t},
                           headers={"Authorization": f"Bearer {token}"}).status_code == 200
     with api.platform.deps.uow(readonly=True) as uow:
-        entries = [e for e in uow.audit_entries(0, 100_000) if e.action == "pass.verify"]
+        entries = [e for e in uow.audit_log.entries(0, 100_000) if e.action == "pass.verify"]
     assert [(e.actor, e.detail["checks"], e.detail["valid"], len(e.detail["passes"]))
             for e in entries] == [("venue-door", 3, 2, 1)]

@@ -84,7 +84,7 @@ def test_group_policy_beats_region_policy_and_changes_recompute_in_bulk(api: Api
         == before
     # the audit counts exactly the people who moved: those the grid policy now wins for
     with api.platform.deps.uow(readonly=True) as uow:
-        last = uow.audit_entries(0, 1_000_000)[-1]
+        last = uow.audit_log.entries(0, 1_000_000)[-1]
     new_id = api.count("SELECT id FROM policies WHERE scope = '140105001001001'")
     assert last.action == "policy.set"
     assert last.detail["moved"] == api.count(

@@ -134,7 +134,7 @@ def test_a_door_visit_scans_everyone_and_keeps_to_the_route(platform: Platform,
         platform.teams.visit_household(sampler, team_a, str(uuid.uuid4()), "HH-OTHER-0001",
                                        barcode, now, scanned=["HS1:NOT-A-CODE"])
     with platform.deps.uow(readonly=True) as uow:
-        members = uow.household_members("HH-OTHER-0001")
+        members = uow.teams.household_members("HH-OTHER-0001")
     codes = [platform.deps.codes.sign(m["person_id"]) for m in members]
     with pytest.raises(RuleViolation) as e:  # scanned, but not on this team's route
         platform.teams.visit_household(sampler, team_a, str(uuid.uuid4()), "HH-OTHER-0001",

@@ -66,7 +66,7 @@ def logged(platform: Platform, clock: FixedClock) -> Platform:
     now = clock.now()
     with platform.deps.uow() as uow:
         for k in range(N):
-            uow.audit(now, "tester", "test.append", f"item:{k}", {"k": k})
+            uow.audit_log.append(now, "tester", "test.append", f"item:{k}", {"k": k})
         uow.commit()
     return platform
 
@@ -228,7 +228,7 @@ def test_changes_after_the_latest_checkpoint_need_the_key(logged: Platform,
     _checkpoint(logged)
     with logged.deps.uow() as uow:
         for k in range(3):
-            uow.audit(clock.now(), "tester", "test.append", f"late:{k}", {"k": k})
+            uow.audit_log.append(clock.now(), "tester", "test.append", f"late:{k}", {"k": k})
         uow.commit()
     _tamper(logged, _rewrite(N + 2, _plain))
     report = _verify(logged)
@@ -243,7 +243,7 @@ def test_checkpoints_are_signed_owner_only_files_and_not_repeated(logged: Platfo
     _checkpoint(logged)
     assert logged.audit.checkpoint(SYSTEM) is None  # the head has not moved
     with logged.deps.uow() as uow:
-        uow.audit(clock.now(), "tester", "test.append", "late", {})
+        uow.audit_log.append(clock.now(), "tester", "test.append", "late", {})
         uow.commit()
     _checkpoint(logged)
     files = sorted(_dir(logged).glob("checkpoint-*.json"))
@@ -295,7 +295,7 @@ def test_a_legacy_prefix_verifies_and_is_sealed_by_the_first_keyed_entry(
 
     _tamper(logged, to_legacy)
     with logged.deps.uow() as uow:
-        uow.audit(clock.now(), "tester", "test.append", "keyed", {})
+        uow.audit_log.append(clock.now(), "tester", "test.append", "keyed", {})
         uow.commit()
     report = _verify(logged)
     assert (report.verdict, report.entries, report.legacy_entries) == ("intact", N + 1, N)
@@ -312,7 +312,7 @@ def test_the_scheduler_checkpoints_at_every_tick_and_when_it_stops(logged: Platf
     assert report.intact and report.checkpoint is not None
     assert report.checkpoint.seq == report.head_seq >= N
     with logged.deps.uow() as uow:
-        uow.audit(clock.now(), "tester", "test.append", "before shutdown", {})
+        uow.audit_log.append(clock.now(), "tester", "test.append", "before shutdown", {})
         uow.commit()
     scheduler.start()
     scheduler.stop()  # no tick in between (an hour apart): the stop itself checkpoints
@@ -379,7 +379,7 @@ def test_the_upgrade_keeps_plain_entries_as_a_legacy_prefix(tmp_path: Path,
                            audit_checkpoint_dir=tmp_path / "audit"), clock=clock, migrate=False)
     try:
         with p.deps.uow() as uow:
-            uow.audit(clock.now(), "tester", "test.append", "keyed", {})
+            uow.audit_log.append(clock.now(), "tester", "test.append", "keyed", {})
             uow.commit()
         report = _verify(p)
         assert (report.verdict, report.entries, report.legacy_entries) == ("intact", 4, 3)

@@ -50,15 +50,15 @@ def test_the_stores_raise_a_write_race_only_for_a_unique_key(platform: Platform)
     """``record_scans`` writes on the driver's own cursor: its duplicate event id is a race;
     a scan without its place (NOT NULL) is not, though its message may name a key."""
     with platform.deps.uow() as uow:
-        uow.record_scans([_scan(_EVENT)])  # type: ignore[attr-defined]
+        uow.fence.record_scans([_scan(_EVENT)])  # type: ignore[attr-defined]
         with pytest.raises(WriteRace):
-            uow.record_scans([_scan(_EVENT)])  # type: ignore[attr-defined]
+            uow.fence.record_scans([_scan(_EVENT)])  # type: ignore[attr-defined]
     with platform.deps.uow() as uow:
         with pytest.raises(Exception) as exc:
-            uow.record_scans([_scan("00000000-0000-4000-8000-000000000002", None)])  # type: ignore[attr-defined]
+            uow.fence.record_scans([_scan("00000000-0000-4000-8000-000000000002", None)])  # type: ignore[attr-defined]
         assert not isinstance(exc.value, WriteRace)
     with platform.deps.uow() as uow:
         with pytest.raises(Exception) as exc:
-            uow.record_event({"event_id": _EVENT, "kind": "sample", "site_id": "S1",  # type: ignore[attr-defined]
+            uow.station.record_event({"event_id": _EVENT, "kind": "sample", "site_id": "S1",  # type: ignore[attr-defined]
                               "actor": None, "client_at": None, "received_at": None})
         assert not isinstance(exc.value, WriteRace)

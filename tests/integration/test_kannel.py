@@ -28,7 +28,7 @@ from hesuan.bootstrap import bootstrap
 from hesuan.config import Settings
 from hesuan.services.auth import SYSTEM
 from hesuan.services.notify import render
-from hesuan.services.ports import OutboxMessage
+from hesuan.services.outbox_ports import OutboxMessage
 from hesuan.sim.example import seed_example_city
 
 BEARERBOX = Path("/usr/sbin/bearerbox")

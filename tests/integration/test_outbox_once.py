@@ -24,7 +24,8 @@ from hesuan.bootstrap import Platform, bootstrap
 from hesuan.config import Settings
 from hesuan.entrypoints.cli.app import app as cli_app
 from hesuan.services.auth import SYSTEM
-from hesuan.services.ports import OutboxMessage, SendInDoubt
+from hesuan.services.outbox_ports import OutboxMessage
+from hesuan.services.ports import SendInDoubt
 from hesuan.sim.example import seed_example_city
 
 

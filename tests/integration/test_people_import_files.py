@@ -90,7 +90,8 @@ def test_names_and_numbers_survive_the_encoding(platform: Platform, tmp_path: Pa
     path.write_bytes(district_file().encode("gb18030"))
     import_file(platform, path)
     with platform.deps.uow(readonly=True) as uow:
-        pid = uow.person_id_by_hash(platform.deps.vault.lookup_hash(f"resident:{TAIYUAN_1980}"))
+        pid = uow.people.person_id_by_hash(
+            platform.deps.vault.lookup_hash(f"resident:{TAIYUAN_1980}"))
     assert pid is not None
     view = platform.people.get(ADMIN, pid, unmask=True)
     assert (view.name, view.phone, view.id_number) == ("王建国", "0351-4040404", TAIYUAN_1980)

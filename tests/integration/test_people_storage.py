@@ -118,15 +118,15 @@ def test_several_audit_entries_in_one_transaction_keep_the_chain(platform: Platf
     now = clock.now()
     with platform.deps.uow() as uow:
         for k in range(3):
-            uow.audit(now, "tester", "test.append", f"item:{k}", {"k": k})
+            uow.audit_log.append(now, "tester", "test.append", f"item:{k}", {"k": k})
         uow.commit()
     with platform.deps.uow() as uow:
-        uow.audit(now, "tester", "test.append", "item:3", {"k": 3})
+        uow.audit_log.append(now, "tester", "test.append", "item:3", {"k": 3})
         uow.commit()
     with platform.deps.uow() as uow:  # rolled back: its entries are gone, the chain intact
-        uow.audit(now, "tester", "test.append", "item:x", {})
+        uow.audit_log.append(now, "tester", "test.append", "item:x", {})
     report = platform.audit.verify(SYSTEM)
     assert report.intact and report.entries >= 4
     with platform.deps.uow(readonly=True) as uow:
-        subjects = [e.subject for e in uow.audit_entries(0, 10_000) if e.actor == "tester"]
+        subjects = [e.subject for e in uow.audit_log.entries(0, 10_000) if e.actor == "tester"]
     assert subjects == ["item:0", "item:1", "item:2", "item:3"]

@@ -19,7 +19,7 @@ from hesuan.adapters.clock import FixedClock
 from hesuan.bootstrap import Platform
 from hesuan.domain.cadence import OverdueAction, Policy, ScopeKind, choose_policy
 from hesuan.services.auth import SYSTEM
-from hesuan.services.ports import NewPerson
+from hesuan.services.people_ports import NewPerson
 
 # Group codes chosen so that a wildcard or a case-insensitive match picks a wrong one.
 _GROUPS = ("port_transport", "portXtransport", "port%", "portal", "a_b", "a%b", "aXb", "AXB",
@@ -90,13 +90,13 @@ def test_bulk_assignment_chooses_the_domain_policy(platform: Platform,
             conn = uow.conn  # type: ignore[attr-defined]
             for table in ("person_status", "people", "policies"):
                 conn.execute(text(f"DELETE FROM {table}"))
-            uow.insert_people([_person(i, g, gs) for i, (g, gs) in enumerate(people)], now)
+            uow.people.insert_people([_person(i, g, gs) for i, (g, gs) in enumerate(people)], now)
             for p in made:
-                uow.save_policy(p, "test", now)
+                uow.cadence.save_policy(p, "test", now)
             platform.status._reassign(uow, now)
             uow.commit()
         with platform.deps.uow(readonly=True) as uow:
-            current = uow.current_policies()
+            current = uow.cadence.current_policies()
             got = dict(uow.conn.execute(text(  # type: ignore[attr-defined]
                 "SELECT person_id, policy_id FROM person_status")).all())
             versions = dict(uow.conn.execute(text(  # type: ignore[attr-defined]

@@ -28,13 +28,13 @@ import pytest
 from sqlalchemy import text
 
 from hesuan.adapters.clock import FixedClock
-from hesuan.adapters.db.store import SqlUnitOfWork
+from hesuan.adapters.db.results_store import SqlResults
 from hesuan.bootstrap import Platform
 from hesuan.domain.access import Principal, Role
 from hesuan.domain.sampling import make_box_code, make_tube_barcode
 from hesuan.services.lab import ResultInput, ResultOutcome
-from hesuan.services.ports import ResultTube
 from hesuan.services.sampling import EventKind, StationEvent
+from hesuan.services.sampling_ports import ResultTube
 from hesuan.sim.example import seed_example_city
 
 TRIALS = 20  # per backend
@@ -113,16 +113,16 @@ def test_the_same_results_posted_twice_at_once_are_applied_once(
     lab_id = city.labs["lab1"]
     trials = _round(p, clock, lab_id, city.sites["140105"], plain)
     lab = Principal("u-l", "lab", Role.LAB, lab_id)
-    read = SqlUnitOfWork.tubes_for_results
+    read = SqlResults.tubes_for_results
 
-    def slow_read(self: SqlUnitOfWork, barcodes: Iterable[str],
+    def slow_read(self: SqlResults, barcodes: Iterable[str],
                   *a: Any, **kw: Any) -> dict[str, ResultTube]:
         tubes = read(self, barcodes, *a, **kw)
         if getattr(_slow, "on", False):
             time.sleep(SLOW_S)
         return tubes
 
-    monkeypatch.setattr(SqlUnitOfWork, "tubes_for_results", slow_read)
+    monkeypatch.setattr(SqlResults, "tubes_for_results", slow_read)
     wrong: Counter[str] = Counter()  # trials with any wrong count, by step and timing
     first: dict[str, str] = {}
     started = time.monotonic()
@@ -182,7 +182,7 @@ def _log_rows(p: Platform, barcode: str, want: int) -> list[str]:
 def _audited(p: Platform, after: int, count: str) -> list[int]:
     """The ``count`` of every results audit entry after ``after`` that counts any."""
     with p.deps.uow(readonly=True) as uow:
-        return [e.detail[count] for e in uow.audit_entries(after, 1000)
+        return [e.detail[count] for e in uow.audit_log.entries(after, 1000)
                 if e.action == "results.record" and e.detail[count] > 0]
 
 

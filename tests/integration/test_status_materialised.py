@@ -24,7 +24,7 @@ def test_every_materialised_status_matches_the_engine(platform: Platform,
     city = seed_example_city(platform, people=120)
     officer = Principal("o", "officer", Role.HEALTH_OFFICER, "1401")
     with platform.deps.uow(readonly=True) as uow:
-        ids = uow.people_ids(120)
+        ids = uow.people.people_ids(120)
     platform.status.exempt(officer, ids[0], "infant", clock.now() + timedelta(days=10))
     platform.status.register_arrival(officer, ids[1], city.sites["first_landing"], "4403",
                                      "high", clock.now())
@@ -44,8 +44,8 @@ def _as_the_engine_decides(platform: Platform, ids: list[str],
     with platform.deps.uow(readonly=True) as uow:
         rules = platform.status.rules(uow)
         for pid in ids:
-            facts = uow.facts_of(pid)
-            row = uow.status_row(pid)
+            facts = uow.statuses.facts_of(pid)
+            row = uow.statuses.status_row(pid)
             assert facts is not None and row is not None
             want = decide(facts, now, rules)
             got = (row["colour"], tuple(row["reasons"].split(",")), row["rule_id"],
@@ -115,7 +115,7 @@ def _sampled_statuses(platform: Platform, clock: FixedClock) -> None:
     sampled = [*pooled, exempt, overridden, arriving, *key, late]
     with platform.deps.uow(readonly=True) as uow:
         for pid in sampled:
-            facts = uow.facts_of(pid)
+            facts = uow.statuses.facts_of(pid)
             assert facts is not None and facts.test_state == "sampled", pid
     by_person = _as_the_engine_decides(platform, sampled, now)
     assert by_person[pooled[0]] == ("green", "awaiting_result")

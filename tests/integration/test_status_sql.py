@@ -152,13 +152,13 @@ def _check(platform: Platform, ids: list[str], people: list[dict[str, Any]],
     chosen = ids[:len(people)]
     with platform.deps.uow() as uow:  # never committed: each example starts afresh
         for i, r in enumerate(rules):
-            uow.save_rule(r, i, "test", now)
+            uow.cadence.save_rule(r, i, "test", now)
         for pid, f in zip(chosen, people, strict=True):
             _write_facts(uow, pid, f, n, n if whom == "stale" else n + H)
         if whom == "stale":  # as a zone change settles: the zone fast path, then the rest
             zone = [r for r in rules if r.enabled and r.predicate == "in_zone"]
             if len(zone) == 1:
-                uow.refresh_zoned(now, zone[0].id, zone[0].version,
+                uow.zones.refresh_zoned(now, zone[0].id, zone[0].version,
                                   zone[0].colour.value if zone[0].colour else None)
             platform.status.refresh(uow, now)
         elif whom == "given":
@@ -166,8 +166,8 @@ def _check(platform: Platform, ids: list[str], people: list[dict[str, Any]],
         else:
             platform.status.refresh(uow, now, everyone=True)
         for pid, f in zip(chosen, people, strict=True):
-            facts = uow.facts_of(pid)
-            row = uow.status_row(pid)
+            facts = uow.statuses.facts_of(pid)
+            row = uow.statuses.status_row(pid)
             assert facts is not None and row is not None
             want = decide(facts, now, rules)
             got = (row["colour"], tuple(row["reasons"].split(",")), row["rule_id"],
@@ -183,7 +183,7 @@ def _check(platform: Platform, ids: list[str], people: list[dict[str, Any]],
 def test_the_sql_refresh_decides_as_the_engine(platform: Platform) -> None:
     seed_example_city(platform, people=40)
     with platform.deps.uow(readonly=True) as uow:
-        ids = uow.people_ids(PEOPLE)
+        ids = uow.people.people_ids(PEOPLE)
     _check(platform, ids)
 
 

@@ -47,8 +47,8 @@ def engine_agrees(platform: Platform) -> None:
             "SELECT person_id FROM person_status").all()]
         rules = platform.status.rules(uow)
         for pid in ids:
-            facts = uow.facts_of(pid)
-            row = uow.status_row(pid)
+            facts = uow.statuses.facts_of(pid)
+            row = uow.statuses.status_row(pid)
             assert facts is not None and row is not None
             want = decide(facts, now, rules)
             assert (row["colour"], row["reasons"]) == (want.colour.value,

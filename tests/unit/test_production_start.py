@@ -81,7 +81,7 @@ def test_the_database_and_key_files_are_the_owners_only(tmp_path: Path) -> None:
         try:
             platform.passes.trust_list(SYSTEM)
             with platform.deps.uow() as uow:  # a write: the WAL and its index exist now
-                uow.audit(platform.deps.clock.now(), "test", "test.write", "x", {})
+                uow.audit_log.append(platform.deps.clock.now(), "test", "test.write", "x", {})
                 uow.commit()
             var = tmp_path / "var"
             for name in ("db.sqlite", "db.sqlite-wal", "db.sqlite-shm", "secret.key"):

@@ -22,7 +22,8 @@ from __future__ import annotations
 import httpx
 
 from hesuan.domain.people import mask_phone
-from hesuan.services.ports import OutboxMessage, SendInDoubt
+from hesuan.services.outbox_ports import OutboxMessage
+from hesuan.services.ports import SendInDoubt
 
 __all__ = ["KannelError", "KannelSender"]
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from hesuan.domain.people import mask_phone
-from hesuan.services.ports import OutboxMessage
+from hesuan.services.outbox_ports import OutboxMessage
 
 __all__ = ["ConsoleSender", "JsonlFileSender"]
 

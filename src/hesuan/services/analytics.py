@@ -145,7 +145,7 @@ class AnalyticsService:
         for p in pools:
             investigations[p["investigation"] or "none"] += 1
         with self._d.uow() as uow:
-            uow.audit(self._d.clock.now(), actor.username, "report.positives",
+            uow.audit_log.append(self._d.clock.now(), actor.username, "report.positives",
                       f"region:{prefix or '*'}", {"pools": len(pools), "recalls": len(recalls)})
             uow.commit()
         return {

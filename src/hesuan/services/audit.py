@@ -31,7 +31,7 @@ class AuditService:
     def _replay(self, uow: UnitOfWork, start: ChainCheck, legacy_upto: int) -> ChainCheck:
         check = start
         while check.broken_at is None:
-            page = uow.audit_entries(check.seq, PAGE)
+            page = uow.audit_log.entries(check.seq, PAGE)
             if not page:
                 break
             check = verify_chain(page, self._chain, check, legacy_upto)
@@ -39,7 +39,7 @@ class AuditService:
 
     @staticmethod
     def _hash_at(uow: UnitOfWork, seq: int) -> str | None:
-        rows = uow.audit_entries(seq - 1, 1)
+        rows = uow.audit_log.entries(seq - 1, 1)
         return rows[0].hash if rows and rows[0].seq == seq else None
 
     def verify(self, actor: Principal) -> AuditReport:
@@ -49,8 +49,8 @@ class AuditService:
         valid, bad = self._checkpoints.read()
         latest = _latest(valid)
         with self._d.uow(readonly=True) as uow:
-            legacy_upto = uow.audit_legacy_upto()
-            head = uow.audit_head()
+            legacy_upto = uow.audit_log.legacy_upto()
+            head = uow.audit_log.head()
             check = self._replay(uow, ChainCheck(), legacy_upto)
             at_checkpoint = self._hash_at(uow, latest.seq) if latest is not None else None
         head_seq = head[0] if head is not None else 0
@@ -67,7 +67,7 @@ class AuditService:
         authorize(actor, Action.VERIFY_AUDIT)
         latest = _latest(self._checkpoints.read()[0])
         with self._d.uow(readonly=True) as uow:
-            head = uow.audit_head()
+            head = uow.audit_log.head()
             if head is None or (latest is not None and (latest.seq, latest.head) == head):
                 return None
             start = ChainCheck()
@@ -81,7 +81,7 @@ class AuditService:
                         f"audit entry {latest.seq} is not the one its checkpoint signed: run "
                         "`hesuan audit verify`", code="audit_rewritten")
                 start = ChainCheck(latest.seq, latest.head)
-            check = self._replay(uow, start, uow.audit_legacy_upto())
+            check = self._replay(uow, start, uow.audit_log.legacy_upto())
         if check.broken_at is not None:
             raise RuleViolation(f"the audit chain is broken at entry {check.broken_at}: run "
                                 "`hesuan audit verify`", code="audit_broken")

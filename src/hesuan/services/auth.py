@@ -63,13 +63,13 @@ class AuthService:
         user_id = self._d.new_id()
         now = self._d.clock.now()
         with self._d.uow() as uow:
-            if uow.user_by_name(username) is not None:
+            if uow.users.user_by_name(username) is not None:
                 raise Conflict(f"username {username!r} is taken", code="username_taken",
                                field="username")
-            uow.add_user({"id": user_id, "username": username,
+            uow.users.add_user({"id": user_id, "username": username,
                           "password_hash": self._d.passwords.hash(password), "role": role.value,
                           "scope": scope, "active": True, "created_at": now})
-            uow.audit(now, actor.username, "user.create", f"user:{user_id}",
+            uow.audit_log.append(now, actor.username, "user.create", f"user:{user_id}",
                       {"username": username, "role": role.value, "scope": scope})
             uow.commit()
         return user_id
@@ -86,8 +86,8 @@ class AuthService:
         now = self._d.clock.now()
         keys = self._sign_in_keys(username, client)
         with self._d.uow(readonly=True) as uow:
-            failures = uow.sign_in_failures([k for k, _, _ in keys], now - _SIGN_IN_WINDOW)
-            user = uow.user_by_name(username)
+            failures = uow.users.sign_in_failures([k for k, _, _ in keys], now - _SIGN_IN_WINDOW)
+            user = uow.users.user_by_name(username)
         for key, kind, rule in keys:
             until = sign_in.next_allowed(failures[key], now, rule)
             if until is not None:
@@ -105,9 +105,9 @@ class AuthService:
             raise NotAuthenticated("username or password is wrong", code="bad_credentials")
         token = secrets.token_urlsafe(32)
         with self._d.uow() as uow:
-            uow.add_token(_token_hash(token), user["id"], now, now + self._d.limits.token_ttl)
-            uow.clear_sign_in_failures(keys[0][0])
-            uow.audit(now, username, "user.login", f"user:{user['id']}", {})
+            uow.users.add_token(_token_hash(token), user["id"], now, now + self._d.limits.token_ttl)
+            uow.users.clear_sign_in_failures(keys[0][0])
+            uow.audit_log.append(now, username, "user.login", f"user:{user['id']}", {})
             uow.commit()
         return token
 
@@ -136,15 +136,15 @@ class AuthService:
         actor = str(user["username"]) if user is not None else "anonymous"
         with self._d.uow() as uow:
             # read again in the writing transaction: another process may have added some
-            failures = uow.sign_in_failures([k for k, _, _ in keys], now - _SIGN_IN_WINDOW)
+            failures = uow.users.sign_in_failures([k for k, _, _ in keys], now - _SIGN_IN_WINDOW)
             locked = [(kind, rule) for key, kind, rule in keys
                       if sign_in.locks(failures[key], now, rule)]
-            uow.add_sign_in_failure([k for k, _, _ in keys], now, now - _SIGN_IN_WINDOW)
+            uow.users.add_sign_in_failure([k for k, _, _ in keys], now, now - _SIGN_IN_WINDOW)
             count = len(failures[keys[0][0]]) + 1
-            uow.audit(now, actor, "user.sign_in_failed", subject,
+            uow.audit_log.append(now, actor, "user.sign_in_failed", subject,
                       {"address": client, "account_failures": count})
             for kind, rule in locked:
-                uow.audit(now, actor, "user.sign_in_locked", subject,
+                uow.audit_log.append(now, actor, "user.sign_in_locked", subject,
                           {"address": client, "locked": kind,
                            "until": (now + rule.lock_for).isoformat()})
             uow.commit()
@@ -161,9 +161,9 @@ class AuthService:
         self._principals.pop(token_hash, None)
         now = self._d.clock.now()
         with self._d.uow() as uow:
-            user_id = uow.delete_token(token_hash)
+            user_id = uow.users.delete_token(token_hash)
             if user_id is not None:
-                uow.audit(now, "session", "user.logout", f"user:{user_id}", {})
+                uow.audit_log.append(now, "session", "user.logout", f"user:{user_id}", {})
             uow.commit()
 
     def cached(self, token: str) -> Principal | None:
@@ -181,7 +181,7 @@ class AuthService:
         if hit is not None:
             return hit
         with self._d.uow(readonly=True) as uow:
-            principal = uow.principal_for_token(token_hash, now)
+            principal = uow.users.principal_for_token(token_hash, now)
         if principal is None:
             self._principals.pop(token_hash, None)
             raise NotAuthenticated("bearer token is missing, unknown or expired",

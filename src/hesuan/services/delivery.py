@@ -46,9 +46,9 @@ class DeliveryService:
         code = check_box_code(box_code)
         now = self._d.clock.now()
         with self._d.uow() as uow:
-            if uow.known_events([event_id]):
+            if uow.station.known_events([event_id]):
                 return False
-            box = uow.box_by_code(code)
+            box = uow.boxes.box_by_code(code)
             if box is None:
                 raise NotFound("box_code: no such box", code="unknown_box", field="box_code")
             authorize(actor, Action.HAND_OVER_BOX, Target(site=box["site_id"]),
@@ -57,12 +57,12 @@ class DeliveryService:
                 raise RuleViolation(f"box_code: a box can be collected only once sealed and not "
                                     f"yet collected (it is {box['status']})",
                                     code="box_not_ready", field="box_code")
-            uow.update_box(box["id"], {"status": "in_transit", "courier_id": actor.user_id,
+            uow.boxes.update_box(box["id"], {"status": "in_transit", "courier_id": actor.user_id,
                                        "handed_over_at": at})
-            uow.record_event({"event_id": event_id, "kind": "handover",
+            uow.station.record_event({"event_id": event_id, "kind": "handover",
                               "site_id": box["site_id"], "actor": actor.user_id,
                               "client_at": at, "received_at": now})
-            uow.audit(now, actor.username, "box.handover", f"box:{code}", {})
+            uow.audit_log.append(now, actor.username, "box.handover", f"box:{code}", {})
             uow.commit()
         return True
 
@@ -78,18 +78,18 @@ class DeliveryService:
         scanned = [check_tube_barcode(x) for x in tube_barcodes] if tube_barcodes else []
         now = self._d.clock.now()
         with self._d.uow() as uow:
-            if uow.lab(lab_id) is None:
+            if uow.places.lab(lab_id) is None:
                 raise NotFound("lab_id: no such lab", code="unknown_lab", field="lab_id")
-            box = uow.box_by_code(code)
+            box = uow.boxes.box_by_code(code)
             if box is None:
                 raise NotFound("box_code: no such box", code="unknown_box", field="box_code")
-            if uow.known_events([event_id]):
+            if uow.station.known_events([event_id]):
                 return _receipt(box, duplicate=True)
             if box["status"] not in ("sealed", "in_transit"):
                 raise RuleViolation(f"box_code: the box cannot be received (it is "
                                     f"{box['status']})", code="box_not_ready",
                                     field="box_code")
-            packed = dict((bc, tid) for tid, bc in uow.box_tubes(box["id"]))
+            packed = dict((bc, tid) for tid, bc in uow.boxes.box_tubes(box["id"]))
             if tube_barcodes is not None:
                 seen = set(scanned)
                 missing = sorted(set(packed) - seen)
@@ -105,7 +105,7 @@ class DeliveryService:
             # samples, but the break in its chain of custody is raised for follow-up
             custody_break = box["status"] == "sealed"
             if custody_break:
-                uow.add_alert({"id": self._d.new_id(), "kind": "custody_break",
+                uow.alerts.add({"id": self._d.new_id(), "kind": "custody_break",
                                "subject_id": box["id"], "raised_at": now,
                                "detail": {"box_code": code, "site_id": box["site_id"],
                                           "lab_id": lab_id, "received_at": at.isoformat(),
@@ -115,12 +115,12 @@ class DeliveryService:
                 "received_count": count, "missing": missing, "extra": extra,
                 "discrepancy": discrepancy,
             }
-            uow.update_box(box["id"], values)
-            uow.mark_tubes_received(received_ids, lab_id, at)
-            uow.record_event({"event_id": event_id, "kind": "receive",
+            uow.boxes.update_box(box["id"], values)
+            uow.boxes.mark_tubes_received(received_ids, lab_id, at)
+            uow.station.record_event({"event_id": event_id, "kind": "receive",
                               "site_id": box["site_id"], "actor": actor.user_id,
                               "client_at": at, "received_at": now})
-            uow.audit(now, actor.username, "box.receive", f"box:{code}",
+            uow.audit_log.append(now, actor.username, "box.receive", f"box:{code}",
                       {"expected": len(packed), "received": count, "missing": len(missing),
                        "extra": len(extra), "custody_break": custody_break})
             uow.commit()

@@ -111,17 +111,17 @@ class FenceService:
         now = self._d.clock.now()
         cid = self._d.new_id()
         with self._d.uow() as uow:
-            if uow.region(region_code) is None:
+            if uow.places.region(region_code) is None:
                 raise NotFound("region_code: no such region", code="unknown_region",
                                field="region_code")
             try:
-                uow.add_checkpoint({"id": cid, "code": code, "name": name.strip(),
+                uow.fence.add_checkpoint({"id": cid, "code": code, "name": name.strip(),
                                     "kind": kind.value, "region_code": region_code,
                                     "lat": lat, "lng": lng, "created_at": now})
             except WriteRace:  # the unique code
                 raise Conflict("code: a checkpoint with this code exists",
                                code="checkpoint_code_used", field="code") from None
-            uow.audit(now, actor.username, "checkpoint.register", f"checkpoint:{cid}",
+            uow.audit_log.append(now, actor.username, "checkpoint.register", f"checkpoint:{cid}",
                       {"code": code, "kind": kind.value})
             uow.commit()
         return cid
@@ -154,7 +154,7 @@ class FenceService:
     def _run(self, uow: UnitOfWork, actor: Principal, scans: Sequence[ScanInput],
              now: datetime, people: dict[str, str | None], pass_hash: dict[str, str | None],
              active: Sequence[Any]) -> list[ScanOutcome]:
-        by_hash = uow.person_for_pass_hash(h for h in pass_hash.values() if h)
+        by_hash = uow.fence.person_for_pass_hash(h for h in pass_hash.values() if h)
         pid_of: dict[str, str | None] = {}
         for s in scans:
             if s.code is not None:
@@ -162,13 +162,13 @@ class FenceService:
             elif s.pass_text is not None:
                 h = pass_hash.get(s.pass_text)
                 pid_of[s.event_id] = by_hash.get(h) if h else None
-        known = uow.known_scans(s.event_id for s in scans)
-        places = uow.places((s.place_kind.value, s.place_id) for s in scans)
-        facts = uow.scan_facts(p for p in pid_of.values() if p)
+        known = uow.fence.known_scans(s.event_id for s in scans)
+        places = uow.fence.places((s.place_kind.value, s.place_id) for s in scans)
+        facts = uow.fence.scan_facts(p for p in pid_of.values() if p)
         arrivals = {pid: f.person.arrival_at for pid, f in facts.items()
                     if f.person.arrival_at is not None
                     and now - f.person.arrival_at < ARRIVAL_FOLLOW_UP + timedelta(days=1)}
-        tests = uow.tests_since(list(arrivals), {p: a for p, a in arrivals.items() if a})
+        tests = uow.fence.tests_since(list(arrivals), {p: a for p, a in arrivals.items() if a})
         for pid in arrivals:
             facts[pid].person = replace(facts[pid].person, tests_since_arrival=tuple(
                 tests.get(pid, ())))
@@ -219,10 +219,10 @@ class FenceService:
                               "alerts": len(fired)})
             outcomes.append(ScanOutcome(s.event_id, "accepted",
                                         alerts=[r.value for r, _ in fired]))
-        uow.record_scans(scan_rows)
-        new = uow.upsert_fence_alerts(alert_rows)
+        uow.fence.record_scans(scan_rows)
+        new = uow.fence.upsert_fence_alerts(alert_rows)
         if scan_rows:
-            uow.audit(now, actor.username, "fence.scans", f"place:{actor.scope or '*'}",
+            uow.audit_log.append(now, actor.username, "fence.scans", f"place:{actor.scope or '*'}",
                       {"accepted": len(scan_rows), "alerts_new": new})
         return outcomes
 
@@ -262,10 +262,10 @@ class FenceService:
                                    code="bad_status", field="status")
         with self._d.uow(readonly=True) as uow:
             prefix = area_for(actor, Action.READ_FENCE_ALERTS, region)
-            return uow.fence_alerts(prefix, None, statuses, limit)
+            return uow.fence.fence_alerts(prefix, None, statuses, limit)
 
     def _mine(self, uow: UnitOfWork, actor: Principal, alert_id: str) -> dict[str, Any]:
-        a = uow.fence_alert(alert_id)
+        a = uow.fence.fence_alert(alert_id)
         hidden = NotFound("no such alert in your area", code="unknown_alert", field="alert_id")
         if a is None:
             raise hidden
@@ -280,11 +280,11 @@ class FenceService:
             if a["status"] != AlertStatus.OPEN.value:
                 raise RuleViolation(f"the alert is already {a['status']}",
                                     code="alert_not_open", field="alert_id")
-            uow.update_fence_alert(alert_id, {"status": AlertStatus.ACKNOWLEDGED.value,
+            uow.fence.update_fence_alert(alert_id, {"status": AlertStatus.ACKNOWLEDGED.value,
                                               "acknowledged_by": actor.username,
                                               "acknowledged_at": now,
                                               "note": (note or a["note"] or None)})
-            uow.audit(now, actor.username, "fence.acknowledge", f"alert:{alert_id}", {})
+            uow.audit_log.append(now, actor.username, "fence.acknowledge", f"alert:{alert_id}", {})
             uow.commit()
 
     def close(self, actor: Principal, alert_id: str, outcome: AlertOutcome,
@@ -303,8 +303,8 @@ class FenceService:
                                       "outcome": outcome.value, "note": note or a["note"]}
             if a["acknowledged_at"] is None:
                 values |= {"acknowledged_by": actor.username, "acknowledged_at": now}
-            uow.update_fence_alert(alert_id, values)
-            uow.audit(now, actor.username, "fence.close", f"alert:{alert_id}",
+            uow.fence.update_fence_alert(alert_id, values)
+            uow.audit_log.append(now, actor.username, "fence.close", f"alert:{alert_id}",
                       {"outcome": outcome.value})
             uow.commit()
 
@@ -313,8 +313,9 @@ class FenceService:
         authorize(actor, Action.PURGE_SCANS)
         now = self._d.clock.now()
         with self._d.uow() as uow:
-            n = uow.purge_scans(now - self._retention)
+            n = uow.fence.purge_scans(now - self._retention)
             if n:
-                uow.audit(now, actor.username, "fence.purge", "fence_scans", {"purged": n})
+                uow.audit_log.append(now, actor.username, "fence.purge", "fence_scans",
+                                     {"purged": n})
             uow.commit()
         return n

@@ -1,5 +1,5 @@
 """What the fence service needs from storage: checkpoints and venues (places), the facts of
-scanned people, place scans and fence alerts (``FenceStore``, part of the ``UnitOfWork``,
+scanned people, place scans and fence alerts (``FenceRepository``, part of the ``UnitOfWork``,
 implemented by ``hesuan.adapters.db.fence_store``).
 
 Imports: standard library and ``hesuan.domain`` only.
@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from hesuan.domain.fence import ScanPerson
 
-__all__ = ["FenceStore", "PlaceRow", "ScanFacts"]
+__all__ = ["FenceRepository", "PlaceRow", "ScanFacts"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +36,7 @@ class ScanFacts:
     person: ScanPerson = field(default_factory=ScanPerson)
 
 
-class FenceStore(Protocol):
+class FenceRepository(Protocol):
     # -- places and fence alerts -----------------------------------------------------------
     def add_checkpoint(self, row: dict[str, Any]) -> None: ...
     def places(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], PlaceRow]: ...

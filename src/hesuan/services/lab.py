@@ -56,7 +56,7 @@ class LabService:
         outcomes: list[ResultOutcome | None] = [None] * len(items)
         stats: dict[str, int] = {}
         with self._d.uow(bulk=True) as uow:
-            if uow.lab(lab_id) is None:
+            if uow.places.lab(lab_id) is None:
                 raise NotFound("lab_id: no such lab", code="unknown_lab", field="lab_id")
             # The batch's tubes, read in one statement and held until the commit: a second
             # upload of the same tubes (a lab retrying a slow upload) waits, then reads them
@@ -65,7 +65,7 @@ class LabService:
             # tube was opened: only the others are checked here (the Luhn check was a fifth of
             # a results file's CPU).
             keys = [barcode_key(it.barcode) for it in items]
-            tubes = uow.tubes_for_results(keys, for_update=True)
+            tubes = uow.results.tubes_for_results(keys, for_update=True)
             for i, it in enumerate(items):
                 try:
                     barcode = keys[i] if keys[i] in tubes else check_tube_barcode(it.barcode)
@@ -119,14 +119,14 @@ class LabService:
                     in_batch[barcode] = result
                     outcomes[i] = ResultOutcome(barcode, "corrected")
             if rejected_rows:
-                uow.reject_results(rejected_rows)
+                uow.results.reject_results(rejected_rows)
             if new or corrections:
-                stats = uow.apply_results(lab_id, new, corrections, actor.user_id, now,
+                stats = uow.results.apply_results(lab_id, new, corrections, actor.user_id, now,
                                           self._d.new_id, now + self._d.limits.recall_due)
                 # the fan-out decides the plain members itself; the refresh the rest
                 stats["statuses_decided"] = (stats.get("statuses_decided", 0)
                                              + self._status.refresh(uow, now, in_results=True))
-            uow.audit(now, actor.username, "results.record", f"lab:{lab_id}",
+            uow.audit_log.append(now, actor.username, "results.record", f"lab:{lab_id}",
                       {"accepted": len(new), "corrected": len(corrections),
                        "rejected": sum(1 for o in outcomes if o and o.status == "rejected")}
                       | stats)

@@ -130,8 +130,8 @@ class LaneService:
 
     def _lane_run(self, uow: UnitOfWork, actor: Principal, run: Sequence[LaneEvent],
                   now: datetime) -> list[EventOutcome]:
-        known = uow.known_events(e.event_id for e in run)
-        sites = {s.id: s for s in uow.sites({e.site_id for e in run})}
+        known = uow.station.known_events(e.event_id for e in run)
+        sites = {s.id: s for s in uow.places.sites({e.site_id for e in run})}
         results: dict[int, EventOutcome] = {}
         swabs: list[tuple[int, LaneEvent, list[LaneEntry]]] = []
         seen: set[str] = set()
@@ -156,7 +156,7 @@ class LaneService:
                                     "client_at": e.at, "received_at": now}))
         if swabs:
             self._swab(uow, actor, swabs, results, now)
-        uow.record_lane_events([r for n, r in events_rows if results[n].status == "accepted"])
+        uow.lanes.record_lane_events([r for n, r in events_rows if results[n].status == "accepted"])
         return [results[n] for n in range(len(run))]
 
     def _register(self, uow: UnitOfWork, e: LaneEvent) -> EventOutcome:
@@ -168,21 +168,21 @@ class LaneService:
             raise InvalidInput("code: the sampling code is forged, altered or unreadable",
                                code="forged_code", field="code")
         barcode = check_tube_barcode(e.barcode or "")
-        tube = uow.tubes_by_barcode([barcode], for_update=True).get(barcode)
+        tube = uow.station.tubes_by_barcode([barcode], for_update=True).get(barcode)
         if tube is None:
             raise NotFound("barcode: open the tube (open_tube) before binding people to it",
                            code="unknown_tube", field="barcode")
-        if uow.pending_for_people([pid]):
+        if uow.lanes.pending_for_people([pid]):
             raise RuleViolation("code: this person is already registered and waiting to be "
                                 "swabbed", code="already_registered", field="code")
-        facts = uow.person_facts([pid]).get(pid)
-        waiting = len(uow.lane_pending(e.site_id, barcodes=[barcode]))
+        facts = uow.people.person_facts([pid]).get(pid)
+        waiting = len(uow.lanes.lane_pending(e.site_id, barcodes=[barcode]))
         state = TubeState(tube.id, tube.barcode, tube.site_id, tube.capacity, tube.priority,
                           tube.status, tube.count + waiting)
         admit_person(state, None if facts is None else PersonFacts(
             pid, parse_groups(facts.groups.split(",")), facts.open_tube_id,
             bool(facts.open_recall_id)), e.site_id)
-        uow.add_lane_entries([LaneEntry(e.event_id, e.site_id, e.window, barcode, pid, e.at)])
+        uow.lanes.add_lane_entries([LaneEntry(e.event_id, e.site_id, e.window, barcode, pid, e.at)])
         assert facts is not None
         return EventOutcome(e.event_id, "accepted", tube={
             "barcode": barcode, "bound": state.count + 1, "capacity": tube.capacity,
@@ -194,13 +194,13 @@ class LaneService:
             if pid is None:
                 raise InvalidInput("code: the sampling code is forged, altered or unreadable",
                                    code="forged_code", field="code")
-            got = uow.lane_pending(e.site_id, person_ids=[pid])
+            got = uow.lanes.lane_pending(e.site_id, person_ids=[pid])
             if not got:
                 raise RuleViolation("code: this person is not registered at this site "
                                     "(register first)", code="not_registered", field="code")
             return got
         if e.barcode:
-            got = uow.lane_pending(e.site_id, barcodes=[check_tube_barcode(e.barcode)])
+            got = uow.lanes.lane_pending(e.site_id, barcodes=[check_tube_barcode(e.barcode)])
             if not got:
                 raise RuleViolation("barcode: no one is waiting on this tube",
                                     code="nobody_bound", field="barcode")
@@ -231,7 +231,7 @@ class LaneService:
                 e = next(x for m, x, _ in swabs if m == n)
                 done.append((entry.event_id, e.at, e.event_id,
                              e.window if e.window is not None else entry.window))
-        uow.mark_swabbed(done)
+        uow.lanes.mark_swabbed(done)
         for n, e, _ in swabs:
             got = per.get(n, [])
             ok = [o for o in got if o.status in ("accepted", "duplicate")]
@@ -255,12 +255,12 @@ class LaneService:
         Sites are public (residents look for a short queue); any signed-in user may read."""
         now = self._d.clock.now()
         with self._d.uow(readonly=True) as uow:
-            sites = uow.sites(site_ids)
+            sites = uow.places.sites(site_ids)
             ids = [s.id for s in sites]
-            queues = uow.queue_lengths(ids, now - _HISTORY)
-            swabs = uow.recent_swabs(ids, now - _HISTORY, now)
+            queues = uow.lanes.queue_lengths(ids, now - _HISTORY)
+            swabs = uow.lanes.recent_swabs(ids, now - _HISTORY, now)
             staffed: dict[str, set[int | None]] = {}
-            for sh in uow.shifts_on(ids):
+            for sh in uow.teams.shifts_on(ids):
                 staffed.setdefault(sh.place_id, set()).add(sh.window)
         out = []
         for s in sites:

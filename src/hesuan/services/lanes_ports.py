@@ -1,5 +1,5 @@
 """What the lanes service needs from storage: the two lanes' entries (registered, then swabbed),
-lane events, queue lengths and recent swabs (``LaneStore``, part of the ``UnitOfWork``,
+lane events, queue lengths and recent swabs (``LaneRepository``, part of the ``UnitOfWork``,
 implemented by ``hesuan.adapters.db.lanes_store``).
 
 Imports: standard library and ``hesuan.domain`` only.
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-__all__ = ["LaneEntry", "LaneStore"]
+__all__ = ["LaneEntry", "LaneRepository"]
 
 
 @dataclass(slots=True)
@@ -27,7 +27,7 @@ class LaneEntry:
     swab_event_id: str | None = None
 
 
-class LaneStore(Protocol):
+class LaneRepository(Protocol):
     # -- site lanes ------------------------------------------------------------------------
     def lane_pending(self, site_id: str, person_ids: Iterable[str] | None = None,
                      barcodes: Iterable[str] | None = None) -> list[LaneEntry]: ...

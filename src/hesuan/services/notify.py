@@ -26,7 +26,8 @@ from typing import Any
 from hesuan.domain.access import Action, Principal, authorize, region_prefix
 from hesuan.domain.people import is_mobile
 from hesuan.services.context import Deps
-from hesuan.services.ports import InDoubtMessage, OutboxMessage, Sender, SendInDoubt, SendRecord
+from hesuan.services.outbox_ports import InDoubtMessage, OutboxMessage
+from hesuan.services.ports import Sender, SendInDoubt, SendRecord
 
 __all__ = ["TEMPLATES", "AlertService", "DeliveryReport", "OutboxService", "RateLimit", "render"]
 
@@ -120,7 +121,7 @@ class OutboxService:
         in_doubt = self._settle_stale_claims()
         now = self._d.clock.now()
         with self._d.uow(readonly=True) as uow:
-            batch = uow.pending_outbox(now, limit)
+            batch = uow.outbox.pending(now, limit)
         sent = failed = 0
         landlines: list[str] = []
         handed: str | None = None  # handed over; its sent mark goes with the next claim
@@ -140,8 +141,8 @@ class OutboxService:
             with self._d.uow() as uow:  # one commit a message: the last one's mark, this claim
                 at = self._d.clock.now()
                 if handed is not None:
-                    uow.outbox_sent(handed, at)
-                mine = uow.outbox_claim(m.id, at)
+                    uow.outbox.sent(handed, at)
+                mine = uow.outbox.claim(m.id, at)
                 uow.commit()
             handed = None
             if not mine:  # another process claimed it since the batch was read
@@ -151,7 +152,7 @@ class OutboxService:
             except SendInDoubt as exc:  # the gateway may have it: kept claimed, not resent
                 in_doubt += 1
                 with self._d.uow() as uow:
-                    uow.outbox_in_doubt(m.id, f"in_doubt: {exc}")
+                    uow.outbox.in_doubt(m.id, f"in_doubt: {exc}")
                     uow.commit()
                 continue
             except Exception as exc:  # the gateway did not take it: retried later
@@ -164,9 +165,9 @@ class OutboxService:
             with self._d.uow() as uow:
                 at = self._d.clock.now()
                 if handed is not None:
-                    uow.outbox_sent(handed, at)
+                    uow.outbox.sent(handed, at)
                 if landlines:
-                    uow.outbox_unsent(landlines, "no_mobile", at)
+                    uow.outbox.unsent(landlines, "no_mobile", at)
                 uow.commit()
         return DeliveryReport(sent, failed, len(landlines), in_doubt)
 
@@ -174,7 +175,7 @@ class OutboxService:
         """Messages claimed and never confirmed, older than the claim timeout (oldest first)."""
         authorize(actor, Action.DELIVER_NOTIFICATIONS)
         with self._d.uow(readonly=True) as uow:
-            return uow.outbox_stale_claims(self._stale_before(), limit)
+            return uow.outbox.stale_claims(self._stale_before(), limit)
 
     def settle(self, actor: Principal, message_ids: Sequence[str], *, taken: bool) -> int:
         """An operator's decision on messages in doubt: the gateway took them (``taken``: marked
@@ -183,15 +184,15 @@ class OutboxService:
         authorize(actor, Action.DELIVER_NOTIFICATIONS)
         ids = list(dict.fromkeys(message_ids))
         with self._d.uow() as uow:
-            stale = {m.id for m in uow.outbox_stale_claims(self._stale_before(), 1_000_000)}
+            stale = {m.id for m in uow.outbox.stale_claims(self._stale_before(), 1_000_000)}
             chosen = [i for i in ids if i in stale]
             now = self._d.clock.now()
             if taken:
-                uow.outbox_sent_many(chosen, now)
+                uow.outbox.sent_many(chosen, now)
                 n = len(chosen)
             else:
-                n = uow.outbox_release(chosen, self._stale_before())
-            uow.audit(now, actor.username, "outbox.settle", "outbox",
+                n = uow.outbox.release(chosen, self._stale_before())
+            uow.audit_log.append(now, actor.username, "outbox.settle", "outbox",
                       {"decision": "sent" if taken else "resend", "messages": chosen})
             uow.commit()
         return n
@@ -205,7 +206,7 @@ class OutboxService:
         those still in doubt."""
         before = self._stale_before()
         with self._d.uow(readonly=True) as uow:
-            stale = [m.id for m in uow.outbox_stale_claims(before, _SETTLE_BATCH)]
+            stale = [m.id for m in uow.outbox.stale_claims(before, _SETTLE_BATCH)]
         if not stale:
             return 0
         if not isinstance(self._sender, SendRecord):
@@ -213,15 +214,15 @@ class OutboxService:
         taken = self._sender.took(stale)
         with self._d.uow() as uow:
             if taken:
-                uow.outbox_sent_many(sorted(taken), self._d.clock.now())
-            uow.outbox_release([i for i in stale if i not in taken], before)
+                uow.outbox.sent_many(sorted(taken), self._d.clock.now())
+            uow.outbox.release([i for i in stale if i not in taken], before)
             uow.commit()
         return 0
 
     def _failed(self, m: OutboxMessage, exc: Exception, now: datetime) -> None:
         backoff = min(timedelta(seconds=30 * 2 ** m.attempts), _MAX_BACKOFF)
         with self._d.uow() as uow:
-            uow.outbox_failed(m.id, type(exc).__name__, now + backoff)
+            uow.outbox.failed(m.id, type(exc).__name__, now + backoff)
             uow.commit()
 
 
@@ -235,10 +236,11 @@ class AlertService:
         authorize(actor, Action.CHECK_ALERTS)
         now = self._d.clock.now()
         with self._d.uow() as uow:
-            raised = uow.raise_alerts(now, _ms(self._d.limits.transport),
+            raised = uow.alerts.raise_late(now, _ms(self._d.limits.transport),
                                       _ms(self._d.limits.lab), self._d.new_id)
             if raised:
-                uow.audit(now, actor.username, "alerts.raise", "alerts", {"raised": raised})
+                uow.audit_log.append(now, actor.username, "alerts.raise", "alerts",
+                                     {"raised": raised})
             uow.commit()
         return raised
 
@@ -246,7 +248,7 @@ class AlertService:
              limit: int = 200) -> list[dict[str, Any]]:
         authorize(actor, Action.READ_ALERTS)
         with self._d.uow(readonly=True) as uow:
-            return uow.alerts(open_only, limit, region_prefix(actor))
+            return uow.alerts.recent(open_only, limit, region_prefix(actor))
 
 
 def _ms(d: timedelta) -> int:

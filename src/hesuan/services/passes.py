@@ -33,7 +33,8 @@ from hesuan.domain.passes import (
     pass_id_hash,
 )
 from hesuan.services.context import Deps
-from hesuan.services.ports import IssuedPass, PassKeys, StatusSource
+from hesuan.services.ports import PassKeys, StatusSource
+from hesuan.services.status_ports import IssuedPass
 from hesuan.services.targets import no_such_person, person_target
 
 __all__ = ["CHECK_AUDIT_EVERY", "IssuedPassView", "PassService"]
@@ -81,7 +82,7 @@ class PassService:
 
     def issue_details(self, actor: Principal, person_id: str) -> IssuedPassView:
         with self._d.uow(readonly=True) as uow:
-            row = uow.person(person_id)
+            row = uow.people.person(person_id)
         if row is None:
             raise NotFound("no such person", code="unknown_person", field="person_id")
         authorize(actor, Action.ISSUE_PASS, person_target(row), hidden=no_such_person())
@@ -100,9 +101,9 @@ class PassService:
             text = self._keys.sign(claims)
             kid = self._keys.key_id(read_at)
             with self._d.uow() as uow:
-                live = uow.add_pass(IssuedPass(pass_id_hash(pass_id), person_id, kid,
+                live = uow.passes.add_pass(IssuedPass(pass_id_hash(pass_id), person_id, kid,
                                                status.colour.value, issued, expires), read_at)
-                uow.audit(read_at, actor.username, "pass.issue", f"person:{person_id}",
+                uow.audit_log.append(read_at, actor.username, "pass.issue", f"person:{person_id}",
                           {"colour": status.colour.value, "expires": expires.isoformat(),
                            "key_id": kid, "live": live})
                 uow.commit()
@@ -146,7 +147,7 @@ class PassService:
         now = self._d.clock.now()
         with self._d.uow() as uow:
             for username, seen in sorted(by_actor.items()):
-                uow.audit(now, username, "pass.verify", "passes",
+                uow.audit_log.append(now, username, "pass.verify", "passes",
                           {"checks": len(seen), "valid": sum(v for _, v in seen),
                            "passes": sorted({h for h, _ in seen if h is not None})})
             uow.commit()
@@ -173,7 +174,7 @@ class PassService:
             if hashes is not None:
                 return hashes
             with self._d.uow(readonly=True) as uow:
-                hashes = frozenset(uow.revoked_pass_hashes(now))
+                hashes = frozenset(uow.passes.revoked_pass_hashes(now))
             self._revoked = (now, hashes)
             return hashes
 
@@ -194,7 +195,7 @@ class PassService:
         """The signed list of hashed ids of revoked passes that have not yet expired."""
         now = self._d.clock.now()
         with self._d.uow(readonly=True) as uow:
-            hashes = uow.revoked_pass_hashes(now)
+            hashes = uow.passes.revoked_pass_hashes(now)
         return self._keys.sign_revocations(hashes, now)
 
     # -- administration --------------------------------------------------------------------
@@ -211,13 +212,13 @@ class PassService:
             if kid is None:  # refused: rotated too recently, here or by another process
                 until = next_rotation(self._keys.last_rotation(now), now) or now
                 wait = math.ceil((until - now).total_seconds())
-                uow.audit(now, actor.username, "pass.rotate_key_refused", "pass_key",
+                uow.audit_log.append(now, actor.username, "pass.rotate_key_refused", "pass_key",
                           {"retry_after": wait})
                 uow.commit()
                 raise TooManyAttempts(
                     f"the pass-signing key was rotated less than {ROTATION_INTERVAL} ago: "
                     f"try again in {wait} s", code="rotated_recently", retry_after=wait)
-            uow.audit(now, actor.username, "pass.rotate_key", f"pass_key:{kid}", {})
+            uow.audit_log.append(now, actor.username, "pass.rotate_key", f"pass_key:{kid}", {})
             uow.commit()
         return kid
 
@@ -229,12 +230,12 @@ class PassService:
                                field="reason")
         now = self._d.clock.now()
         with self._d.uow() as uow:
-            row = uow.person(person_id)
+            row = uow.people.person(person_id)
             if row is None:
                 raise NotFound("no such person", code="unknown_person", field="person_id")
             authorize(actor, Action.REVOKE_PASSES, person_target(row), field="person_id")
-            n = uow.revoke_passes([person_id], now, reason, keep_red=False)
-            uow.audit(now, actor.username, "pass.revoke", f"person:{person_id}",
+            n = uow.passes.revoke_passes([person_id], now, reason, keep_red=False)
+            uow.audit_log.append(now, actor.username, "pass.revoke", f"person:{person_id}",
                       {"reason": reason, "revoked": n})
             uow.commit()
         self._invalidate()
@@ -245,8 +246,8 @@ class PassService:
         authorize(actor, Action.PURGE_PASSES)
         now = self._d.clock.now()
         with self._d.uow() as uow:
-            n = uow.purge_passes(now - MAX_PASS_TTL)
+            n = uow.passes.purge_passes(now - MAX_PASS_TTL)
             if n:
-                uow.audit(now, actor.username, "pass.purge", "passes", {"purged": n})
+                uow.audit_log.append(now, actor.username, "pass.purge", "passes", {"purged": n})
             uow.commit()
         return n

@@ -36,7 +36,7 @@ from hesuan.domain.people import (
     split_groups,
 )
 from hesuan.services.context import Deps
-from hesuan.services.ports import NewPerson
+from hesuan.services.people_ports import NewPerson
 from hesuan.services.targets import no_such_person, person_target
 
 __all__ = [
@@ -158,14 +158,14 @@ class PeopleService:
         authorize(actor, Action.REGISTER_PERSON, Target(region=p.grid_code), field="grid_code")
         now = self._d.clock.now()
         with self._d.uow() as uow:
-            grid = uow.region(p.grid_code)
+            grid = uow.places.region(p.grid_code)
             row = self._prepare(p, {p.grid_code} if grid and grid["level"] == "grid" else set(),
                                 local_date(now))
-            existing = uow.person_id_by_hash(row.id_hash)
+            existing = uow.people.person_id_by_hash(row.id_hash)
             if existing is not None:
                 return existing
-            uow.insert_people([row], now)
-            uow.audit(now, actor.username, "person.create", f"person:{row.id}", {})
+            uow.people.insert_people([row], now)
+            uow.audit_log.append(now, actor.username, "person.create", f"person:{row.id}", {})
             uow.commit()
         return row.id
 
@@ -204,8 +204,8 @@ class PeopleService:
     def _flush(self, actor: Principal, batch: list[NewPerson], report: ImportReport) -> None:
         now = self._d.clock.now()
         with self._d.uow() as uow:
-            inserted = uow.insert_people(batch, now)
-            uow.audit(now, actor.username, "person.import", "people",
+            inserted = uow.people.insert_people(batch, now)
+            uow.audit_log.append(now, actor.username, "person.import", "people",
                       {"rows": len(batch), "inserted": inserted})
             uow.commit()
         report.inserted += inserted
@@ -216,13 +216,13 @@ class PeopleService:
     def get(self, actor: Principal, person_id: str, unmask: bool = False) -> PersonView:
         now = self._d.clock.now()
         with self._d.uow() as uow:
-            row = uow.person(person_id)
+            row = uow.people.person(person_id)
             if row is None:
                 raise no_such_person()
             authorize(actor, Action.READ_PERSON, person_target(row), hidden=no_such_person())
             if unmask:
                 authorize(actor, Action.UNMASK_PERSON, person_target(row), field="unmask")
-            uow.audit(now, actor.username, "person.read", f"person:{person_id}",
+            uow.audit_log.append(now, actor.username, "person.read", f"person:{person_id}",
                       {"unmasked": unmask})
             uow.commit()
         v = self._d.vault
@@ -245,13 +245,13 @@ class PeopleService:
         """A person's samples with their results, and their recalls."""
         now = self._d.clock.now()
         with self._d.uow() as uow:
-            row = uow.person(person_id)
+            row = uow.people.person(person_id)
             if row is None:
                 raise no_such_person()
             authorize(actor, Action.READ_PERSON, person_target(row), hidden=no_such_person())
-            samples = uow.person_samples(person_id)
-            recalls = uow.person_recalls(person_id)
-            uow.audit(now, actor.username, "person.history", f"person:{person_id}", {})
+            samples = uow.people.person_samples(person_id)
+            recalls = uow.people.person_recalls(person_id)
+            uow.audit_log.append(now, actor.username, "person.history", f"person:{person_id}", {})
             uow.commit()
         return {"samples": samples, "recalls": recalls}
 
@@ -261,15 +261,17 @@ class PeopleService:
         # a look-up finds whoever is registered: no birth date is "in the future" for it
         canonical = normalise_id_number(kind, number, today=date.max)
         with self._d.uow() as uow:
-            pid = uow.person_id_by_hash(self._d.vault.lookup_hash(f"{kind.value}:{canonical}"))
-            row = None if pid is None else uow.person(pid)
+            pid = uow.people.person_id_by_hash(
+                self._d.vault.lookup_hash(f"{kind.value}:{canonical}"))
+            row = None if pid is None else uow.people.person(pid)
             if row is None:
                 raise NotFound("no person with this ID number", code="unknown_person",
                                field="id_number")
             authorize(actor, Action.FIND_PERSON, person_target(row),
                       hidden=NotFound("no person with this ID number", code="unknown_person",
                                       field="id_number"))
-            uow.audit(self._d.clock.now(), actor.username, "person.lookup", f"person:{row.id}",
+            uow.audit_log.append(self._d.clock.now(), actor.username, "person.lookup",
+                                 f"person:{row.id}",
                       {})
             uow.commit()
         return row.id
@@ -279,12 +281,12 @@ class PeopleService:
     def sampling_code(self, actor: Principal, person_id: str) -> str:
         """The opaque token inside a person's sampling code QR (person id + keyed MAC)."""
         with self._d.uow() as uow:
-            row = uow.person(person_id)
+            row = uow.people.person(person_id)
             if row is None:
                 raise no_such_person()
             authorize(actor, Action.READ_SAMPLING_CODE, person_target(row),
                       hidden=no_such_person())
-            uow.audit(self._d.clock.now(), actor.username, "person.sampling_code",
+            uow.audit_log.append(self._d.clock.now(), actor.username, "person.sampling_code",
                       f"person:{person_id}", {})
             uow.commit()
         return self._d.codes.sign(person_id)

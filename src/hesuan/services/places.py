@@ -15,7 +15,7 @@ from hesuan.domain.local_time import hh_mm
 from hesuan.domain.regions import Level, check_region_code
 from hesuan.domain.sampling import SiteKind
 from hesuan.services.context import Deps
-from hesuan.services.ports import SiteRow
+from hesuan.services.people_ports import SiteRow
 
 __all__ = ["LabInput", "PlacesService", "RegionInput", "SiteInput"]
 
@@ -64,8 +64,9 @@ class PlacesService:
                          "parent_code": r.parent_code})
         now = self._d.clock.now()
         with self._d.uow() as uow:
-            uow.upsert_regions(rows)
-            uow.audit(now, actor.username, "region.upsert", "regions", {"count": len(rows)})
+            uow.places.upsert_regions(rows)
+            uow.audit_log.append(now, actor.username, "region.upsert", "regions",
+                                 {"count": len(rows)})
             uow.commit()
         return len(rows)
 
@@ -82,14 +83,15 @@ class PlacesService:
         site_id = s.id or self._d.new_id()
         now = self._d.clock.now()
         with self._d.uow() as uow:
-            if uow.region(s.region_code) is None:
+            if uow.places.region(s.region_code) is None:
                 raise NotFound("region_code: no such region", code="unknown_region",
                                field="region_code")
-            uow.add_site({"id": site_id, "name": s.name, "kind": s.kind.value,
+            uow.places.add_site({"id": site_id, "name": s.name, "kind": s.kind.value,
                           "region_code": s.region_code, "lat": s.lat, "lng": s.lng,
                           "opening_hours": s.opening_hours, "windows": s.windows,
                           "status": s.status, "created_at": now})
-            uow.audit(now, actor.username, "site.create", f"site:{site_id}", {"name": s.name})
+            uow.audit_log.append(now, actor.username, "site.create", f"site:{site_id}",
+                                 {"name": s.name})
             uow.commit()
         return site_id
 
@@ -101,16 +103,17 @@ class PlacesService:
         lab_id = lab.id or self._d.new_id()
         now = self._d.clock.now()
         with self._d.uow() as uow:
-            uow.add_lab({"id": lab_id, "name": lab.name, "region_code": lab.region_code,
+            uow.places.add_lab({"id": lab_id, "name": lab.name, "region_code": lab.region_code,
                          "daily_capacity": lab.daily_capacity, "created_at": now})
-            uow.audit(now, actor.username, "lab.create", f"lab:{lab_id}", {"name": lab.name})
+            uow.audit_log.append(now, actor.username, "lab.create", f"lab:{lab_id}",
+                                 {"name": lab.name})
             uow.commit()
         return lab_id
 
     def sites(self) -> list[SiteRow]:
         """Sites are public information (residents look for the nearest one)."""
         with self._d.uow(readonly=True) as uow:
-            return uow.sites()
+            return uow.places.sites()
 
     def nearest_open(self, grid_code: str, limit: int = 5) -> list[SiteRow]:
         """Open sites nearest a grid by the region hierarchy (same community, street, district,
@@ -118,7 +121,7 @@ class PlacesService:
         administrative: the site whose region shares the longest code prefix with the grid."""
         now_local = hh_mm(self._d.clock.now())
         with self._d.uow(readonly=True) as uow:
-            sites = [x for x in uow.sites() if x.status == "open"
+            sites = [x for x in uow.places.sites() if x.status == "open"
                      and _open_at(x.opening_hours, now_local)]
 
         def shared(site: SiteRow) -> int:
@@ -133,7 +136,7 @@ class PlacesService:
     def labs(self, actor: Principal) -> list[dict[str, object]]:
         authorize(actor, Action.READ_LABS)
         with self._d.uow(readonly=True) as uow:
-            return uow.labs()
+            return uow.places.labs()
 
 
 def _open_at(hours: str, hhmm: str) -> bool:

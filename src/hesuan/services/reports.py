@@ -47,7 +47,7 @@ class ReportService:
         with self._d.uow(readonly=True) as uow:
             # row: site_id, lab_id, district, t0, tube_sealed, box_sealed, handed_over,
             #      received, resulted, notified (epoch ms or None)
-            for site, lab, district, t0, *times in uow.turnaround_rows(since, area):
+            for site, lab, district, t0, *times in uow.reports.turnaround_rows(since, area):
                 tubes += 1
                 if t0 is None:
                     continue
@@ -77,7 +77,7 @@ class ReportService:
         authorize(actor, Action.READ_RECONCILIATION)
         lim = self._d.limits
         with self._d.uow(readonly=True) as uow:
-            return uow.reconcile(self._d.clock.now(), limit,
+            return uow.reports.reconcile(self._d.clock.now(), limit,
                                  int(lim.transport.total_seconds() * 1000),
                                  int(lim.lab.total_seconds() * 1000), region_prefix(actor))
 

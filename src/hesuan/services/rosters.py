@@ -91,10 +91,10 @@ class RosterService:
         now = self._d.clock.now()
         t0 = time.perf_counter()
         with self._d.uow(readonly=True) as uow:
-            grids = uow.coverage_by_grid("", now - ROUND_WINDOW, now)
+            grids = uow.rosters.coverage_by_grid("", now - ROUND_WINDOW, now)
         counted = time.perf_counter() - t0
         with self._d.uow() as uow:
-            uow.save_coverage_snapshot(grids, now - ROUND_WINDOW, now)
+            uow.rosters.save_coverage_snapshot(grids, now - ROUND_WINDOW, now)
             uow.commit()
         return {"grids": len(grids), "people": sum(c.due for c in grids.values()),
                 "as_of": now.isoformat(), "count_seconds": round(counted, 3),
@@ -106,7 +106,7 @@ class RosterService:
         authorize(actor, Action.REFRESH_COVERAGE)
         now = self._d.clock.now()
         with self._d.uow(readonly=True) as uow:
-            snap = uow.coverage_snapshot("9")  # no grid code starts with 9: the head only
+            snap = uow.rosters.coverage_snapshot("9")  # no grid code starts with 9: the head only
         if snap is not None and timedelta(0) <= now - snap[2] < max_age:
             return None
         return self.refresh_snapshot(actor)
@@ -120,11 +120,11 @@ class RosterService:
         if not live and as_of is None and window == ROUND_WINDOW:
             now = self._d.clock.now()
             with self._d.uow(readonly=True) as uow:
-                snap = uow.coverage_snapshot(prefix)
+                snap = uow.rosters.coverage_snapshot(prefix)
                 if snap is not None and timedelta(0) <= now - snap[2] <= SNAPSHOT_MAX_AGE:
                     grids, _since, snap_as_of = snap
                     codes = {g[:n] for g in grids for n in (6, 9, 12, 15)}
-                    names = uow.region_names(sorted(codes))
+                    names = uow.rosters.region_names(sorted(codes))
                     out = AnalyticsService(self._d, _SnapshotQueries(
                         grids, snap_as_of, names)).coverage(
                         actor, region=region, as_of=snap_as_of, window=window, level=level)
@@ -157,8 +157,8 @@ class RosterService:
         end = as_of or now
         since = end - window
         with self._d.uow() as uow:
-            rows = uow.roster_people(prefix, since, end, which, limit, offset)
-            uow.audit(now, actor.username, "roster.read", f"region:{prefix}",
+            rows = uow.rosters.roster_people(prefix, since, end, which, limit, offset)
+            uow.audit_log.append(now, actor.username, "roster.read", f"region:{prefix}",
                       {"which": which, "people": len(rows)})
             uow.commit()
         v = self._d.vault
@@ -173,11 +173,12 @@ class RosterService:
         """The person's phone in full, for the grid worker to call; the read is audited."""
         now = self._d.clock.now()
         with self._d.uow() as uow:
-            row = uow.person(person_id)
+            row = uow.people.person(person_id)
             if row is None:
                 raise no_such_person()
             authorize(actor, Action.REVEAL_PHONE, person_target(row), hidden=no_such_person())
-            uow.audit(now, actor.username, "person.reveal_phone", f"person:{person_id}", {})
+            uow.audit_log.append(now, actor.username, "person.reveal_phone",
+                                 f"person:{person_id}", {})
             uow.commit()
         return self._d.vault.decrypt(row.phone_enc) if row.phone_enc else None
 
@@ -190,15 +191,15 @@ class RosterService:
         now = self._d.clock.now()
         oid = self._d.new_id()
         with self._d.uow() as uow:
-            row = uow.person(person_id)
+            row = uow.people.person(person_id)
             if row is None:
                 raise no_such_person()
             authorize(actor, Action.RECORD_ROSTER_OUTCOME, person_target(row),
                       hidden=no_such_person())
-            uow.add_roster_outcome({"id": oid, "person_id": person_id,
+            uow.rosters.add_roster_outcome({"id": oid, "person_id": person_id,
                                     "grid_code": row.grid_code, "outcome": outcome.value,
                                     "note": note, "actor": actor.username, "at": now})
-            uow.audit(now, actor.username, "roster.outcome", f"person:{person_id}",
+            uow.audit_log.append(now, actor.username, "roster.outcome", f"person:{person_id}",
                       {"outcome": outcome.value})
             uow.commit()
         return oid

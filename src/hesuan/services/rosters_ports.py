@@ -1,5 +1,5 @@
 """What the rosters service needs from storage: coverage by grid and its snapshot, the people of
-a roster, roster outcomes and region names (``RosterStore``, part of the ``UnitOfWork``,
+a roster, roster outcomes and region names (``RosterRepository``, part of the ``UnitOfWork``,
 implemented by ``hesuan.adapters.db.rosters_store``).
 
 Imports: standard library and ``hesuan.domain`` only.
@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from hesuan.domain.rosters import Counts
 
-__all__ = ["RosterPerson", "RosterStore"]
+__all__ = ["RosterPerson", "RosterRepository"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +34,7 @@ class RosterPerson:
     outcome_at: datetime | None = None
 
 
-class RosterStore(Protocol):
+class RosterRepository(Protocol):
     # -- rosters ---------------------------------------------------------------------------
     def coverage_by_grid(self, prefix: str, since: datetime,
                          as_of: datetime) -> dict[str, Counts]: ...

@@ -53,13 +53,9 @@ from hesuan.domain.sampling import (
     check_tube_barcode,
 )
 from hesuan.services.context import Deps, write_retrying
-from hesuan.services.ports import (
-    BoxRow,
-    CodeSigner,
-    SiteRow,
-    StationWrites,
-    UnitOfWork,
-)
+from hesuan.services.people_ports import SiteRow
+from hesuan.services.ports import CodeSigner, UnitOfWork
+from hesuan.services.sampling_ports import BoxRow, StationWrites
 from hesuan.services.status import StatusService
 
 __all__ = ["EventKind", "EventOutcome", "SamplingService", "StationEvent", "run_station_batch"]
@@ -316,17 +312,17 @@ class SamplingService:
         # after them — the ids already known, where people are — is what the request this one
         # waited for committed, so a replay finds its ids known instead of judging its events
         # against their own effects (tube_sealed, box_sealed...)
-        tube_rows = uow.tubes_by_barcode(scanned.barcodes, for_update=True)
-        box_rows = uow.boxes_by_code(scanned.box_codes, for_update=True)
+        tube_rows = uow.station.tubes_by_barcode(scanned.barcodes, for_update=True)
+        box_rows = uow.station.boxes_by_code(scanned.box_codes, for_update=True)
         ids = [_canonical_or_none(e.event_id) for e in events]
-        known = uow.known_events(i for i in ids if i is not None)
+        known = uow.station.known_events(i for i in ids if i is not None)
         person_of_code = scanned.person_of_code
         person_ids = {p for p in person_of_code.values() if p}
         b = _Batch(
-            sites={s.id: s for s in uow.sites({e.site_id for e in events})},
+            sites={s.id: s for s in uow.places.sites({e.site_id for e in events})},
             tubes=tube_rows,
             boxes=box_rows,
-            people=uow.person_facts(person_ids),
+            people=uow.people.person_facts(person_ids),
         )
         outcomes: list[EventOutcome] = []
         seen: dict[str, str] = {}  # canonical id: digest, of the events accepted in this batch
@@ -363,10 +359,10 @@ class SamplingService:
         if b.w.events:
             # a new sample clears 未检 at once: the write decides the common case itself,
             # the refresh the rest
-            if left := uow.apply_station_writes(b.w, now):
+            if left := uow.station.apply_station_writes(b.w, now):
                 self._status.refresh(uow, now, person_ids=left)
             for (username, scope), (n_events, n_samples) in accepted.items():
-                uow.audit(now, username, "station.batch", f"site:{scope or '*'}",
+                uow.audit_log.append(now, username, "station.batch", f"site:{scope or '*'}",
                           {"accepted": n_events, "samples": n_samples})
         return outcomes
 
@@ -374,7 +370,7 @@ class SamplingService:
                         now: datetime) -> None:
         """One open alert per id sent with content other than its first (a station fault or a
         forgery); its detail names the event, never the person."""
-        uow.add_alert({"id": self._d.new_id(), "kind": "event_conflict",
+        uow.alerts.add({"id": self._d.new_id(), "kind": "event_conflict",
                        "subject_id": uuid.UUID(cid).hex, "raised_at": now,
                        "detail": {"event_id": cid, "kind": e.kind.value, "site_id": e.site_id,
                                   "sent_by": actor.username}})

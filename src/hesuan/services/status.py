@@ -75,7 +75,7 @@ class StatusService:
     # -- the engine ------------------------------------------------------------------------
 
     def rules(self, uow: UnitOfWork) -> list[Rule]:
-        return uow.current_rules() or list(DEFAULT_RULES)
+        return uow.cadence.current_rules() or list(DEFAULT_RULES)
 
     def refresh(self, uow: UnitOfWork, now: datetime, *, person_ids: Sequence[str] | None = None,
                 in_results: bool = False, everyone: bool = False) -> int:
@@ -88,23 +88,23 @@ class StatusService:
         # the stale, and then the given people by id
         done = 0
         for whom in ([None] if person_ids is None else [None, person_ids]):
-            done += uow.refresh_plain(now, everyone, whom)
+            done += uow.statuses.refresh_plain(now, everyone, whom)
             if len(overdue) == 1:
                 o = overdue[0]
-                done += uow.refresh_overdue(now, o.id, o.version,
+                done += uow.statuses.refresh_overdue(now, o.id, o.version,
                                             o.colour.value if o.colour else None, everyone,
                                             whom)
         if person_ids is not None:
-            facts = uow.stale_facts(now, len(person_ids), person_ids)
-            uow.write_statuses([(pid, decide(f, now, rules)) for pid, f in facts], now)
+            facts = uow.statuses.stale_facts(now, len(person_ids), person_ids)
+            uow.statuses.write_statuses([(pid, decide(f, now, rules)) for pid, f in facts], now)
             return done + len(facts)
         after = ""
         while True:
             if everyone:
-                facts = uow.special_facts(now, after, _CHUNK)
+                facts = uow.statuses.special_facts(now, after, _CHUNK)
             else:
-                facts = uow.stale_facts(now, _CHUNK, None, in_results)
-            uow.write_statuses([(pid, decide(f, now, rules)) for pid, f in facts], now)
+                facts = uow.statuses.stale_facts(now, _CHUNK, None, in_results)
+            uow.statuses.write_statuses([(pid, decide(f, now, rules)) for pid, f in facts], now)
             done += len(facts)
             if len(facts) < _CHUNK:
                 return done
@@ -116,7 +116,7 @@ class StatusService:
         now = self._d.clock.now()
         with self._d.uow() as uow:
             n = self.refresh(uow, now, everyone=True)
-            uow.audit(now, actor.username, "status.recompute", "people", {"decided": n})
+            uow.audit_log.append(now, actor.username, "status.recompute", "people", {"decided": n})
             uow.commit()
         return n
 
@@ -129,21 +129,22 @@ class StatusService:
         authorize(actor, Action.RUN_SWEEP)
         now = self._d.clock.now()
         with self._d.uow() as uow:
-            if not uow.sweep_lock():
+            if not uow.statuses.sweep_lock():
                 return SweepReport(0, 0, 0, skipped=True)
-            policies = uow.current_policies()
+            policies = uow.cadence.current_policies()
             max_lead = max((p.reminder_lead for p in policies), default=timedelta(0))
-            due = uow.due_for_reminder(now, int(max_lead.total_seconds() * 1000), limit)
+            due = uow.statuses.due_for_reminder(now, int(max_lead.total_seconds() * 1000), limit)
             if due:
-                uow.enqueue_reminders([(self._d.new_id(), pid, due_ms) for pid, due_ms in due],
+                uow.statuses.enqueue_reminders([(self._d.new_id(), pid, due_ms) for pid,
+                                                due_ms in due],
                                       now)
                 if len(due) < limit:
-                    uow.mark_all_reminded(now, int(max_lead.total_seconds() * 1000))
+                    uow.statuses.mark_all_reminded(now, int(max_lead.total_seconds() * 1000))
                 else:
-                    uow.mark_reminded(due)
+                    uow.statuses.mark_reminded(due)
             decided = self.refresh(uow, now)
-            purged = uow.purge_venue_checks(now - self._retention)
-            uow.audit(now, actor.username, "sweep", "people",
+            purged = uow.venues.purge_venue_checks(now - self._retention)
+            uow.audit_log.append(now, actor.username, "sweep", "people",
                       {"reminders": len(due), "decided": decided, "purged": purged})
             uow.commit()
         return SweepReport(len(due), decided, purged)
@@ -153,7 +154,7 @@ class StatusService:
     def policies(self, actor: Principal) -> list[Policy]:
         authorize(actor, Action.READ_POLICIES)
         with self._d.uow(readonly=True) as uow:
-            return uow.current_policies()
+            return uow.cadence.current_policies()
 
     def set_policy(self, actor: Principal, p: PolicyInput) -> Policy:
         """Create a policy, or a new version of one; re-assign everyone's policy and due time in
@@ -170,20 +171,20 @@ class StatusService:
         authorize(actor, Action.SET_POLICY, Target(region=where), field="scope")
         now = self._d.clock.now()
         with self._d.uow() as uow:
-            if p.scope_kind is ScopeKind.REGION and uow.region(p.scope) is None:
+            if p.scope_kind is ScopeKind.REGION and uow.places.region(p.scope) is None:
                 raise NotFound("scope: no such region", code="unknown_region", field="scope")
             version = 1
             if p.id is not None:
-                history = uow.policy_history(p.id)
+                history = uow.cadence.policy_history(p.id)
                 if not history:
                     raise NotFound("no such policy", code="unknown_policy", field="id")
                 version = history[-1].version + 1
             policy = Policy(p.id or self._d.new_id(), version, p.scope_kind, p.scope, p.interval,
                             p.grace, p.reminder_lead, p.overdue_action, p.valid_from or now,
                             p.valid_to, p.name or f"{p.scope_kind} {p.scope}")
-            uow.save_policy(policy, actor.username, now)
+            uow.cadence.save_policy(policy, actor.username, now)
             moved = self._reassign(uow, now)
-            uow.audit(now, actor.username, "policy.set", f"policy:{policy.id}",
+            uow.audit_log.append(now, actor.username, "policy.set", f"policy:{policy.id}",
                       {"version": version, "scope": p.scope,
                        "interval_h": p.interval.total_seconds() / 3600, "moved": moved})
             uow.commit()
@@ -194,36 +195,36 @@ class StatusService:
         authorize(actor, Action.SEED_POLICIES)
         now = self._d.clock.now()
         with self._d.uow() as uow:
-            if not uow.current_rules():
+            if not uow.cadence.current_rules():
                 for i, rule in enumerate(DEFAULT_RULES):
-                    uow.save_rule(rule, i, actor.username, now)
-            if uow.current_policies():
+                    uow.cadence.save_rule(rule, i, actor.username, now)
+            if uow.cadence.current_policies():
                 uow.commit()
                 return 0
             made = default_policies(start or now, self._d.new_id)
             for policy in made:
-                uow.save_policy(policy, actor.username, now)
+                uow.cadence.save_policy(policy, actor.username, now)
             moved = self._reassign(uow, now)
-            uow.audit(now, actor.username, "policy.seed", "policies",
+            uow.audit_log.append(now, actor.username, "policy.seed", "policies",
                       {"policies": len(made), "moved": moved})
             uow.commit()
         return len(made)
 
     def _reassign(self, uow: UnitOfWork, now: datetime) -> int:
-        moved = uow.assign_policies(uow.current_policies(), now)
+        moved = uow.cadence.assign_policies(uow.cadence.current_policies(), now)
         self.refresh(uow, now)
         return moved
 
     def explain_policy(self, actor: Principal, person_id: str) -> PolicyChoice:
         with self._d.uow(readonly=True) as uow:
-            row = uow.person(person_id)
+            row = uow.people.person(person_id)
             if row is None:
                 raise NotFound("no such person", code="unknown_person", field="person_id")
             authorize(actor, Action.READ_STATUS, person_target(row), hidden=no_such_person())
-            uow.audit(self._d.clock.now(), actor.username, "policy.explain",
+            uow.audit_log.append(self._d.clock.now(), actor.username, "policy.explain",
                       f"person:{person_id}", {})
             uow.commit()
-            return choose_policy(uow.current_policies(), row.grid_code,
+            return choose_policy(uow.cadence.current_policies(), row.grid_code,
                                  frozenset(g for g in row.groups.split(",") if g),
                                  self._d.clock.now())
 
@@ -240,7 +241,7 @@ class StatusService:
         authorize(actor, Action.CHANGE_STATUS_RULES)
         now = self._d.clock.now()
         with self._d.uow() as uow:
-            rules = uow.current_rules()
+            rules = uow.cadence.current_rules()
             if not rules:
                 raise NotFound("rules are not seeded yet", code="unknown_rule", field="rule_id")
             pos = next((i for i, r in enumerate(rules) if r.id == rule_id), None)
@@ -251,9 +252,9 @@ class StatusService:
                        colour if colour is not None else old.colour,
                        old.enabled if enabled is None else enabled)
             check_rule(new)
-            uow.save_rule(new, pos, actor.username, now)
+            uow.cadence.save_rule(new, pos, actor.username, now)
             n = self.refresh(uow, now, everyone=True)
-            uow.audit(now, actor.username, "rule.change", f"rule:{rule_id}",
+            uow.audit_log.append(now, actor.username, "rule.change", f"rule:{rule_id}",
                       {"version": new.version, "enabled": new.enabled,
                        "colour": new.colour.value if new.colour else None, "decided": n})
             uow.commit()
@@ -272,15 +273,15 @@ class StatusService:
                                code="bad_until", field="until")
         eid = self._d.new_id()
         with self._d.uow() as uow:
-            row = uow.person(person_id)
+            row = uow.people.person(person_id)
             if row is None:
                 raise NotFound("no such person", code="unknown_person", field="person_id")
             authorize(actor, Action.SET_EXEMPTION, person_target(row), field="person_id")
-            uow.add_exemption({"id": eid, "person_id": person_id, "reason": reason,
+            uow.overrides.add_exemption({"id": eid, "person_id": person_id, "reason": reason,
                                "note": note, "until": until, "set_by": actor.username,
                                "created_at": now})
             self.refresh(uow, now, person_ids=[person_id])
-            uow.audit(now, actor.username, "exemption.set", f"person:{person_id}",
+            uow.audit_log.append(now, actor.username, "exemption.set", f"person:{person_id}",
                       {"reason": reason, "until": until.isoformat()})
             uow.commit()
         return eid
@@ -288,15 +289,15 @@ class StatusService:
     def revoke_exemption(self, actor: Principal, exemption_id: str) -> None:
         now = self._d.clock.now()
         with self._d.uow() as uow:
-            pid = uow.active_exemption_person(exemption_id)
-            row = None if pid is None else uow.person(pid)
+            pid = uow.overrides.active_exemption_person(exemption_id)
+            row = None if pid is None else uow.people.person(pid)
             if row is None:
                 raise NotFound("no active exemption with this id", code="unknown_exemption",
                                field="exemption_id")
             authorize(actor, Action.REVOKE_EXEMPTION, person_target(row), field="exemption_id")
-            uow.revoke_exemption(exemption_id, now)
+            uow.overrides.revoke_exemption(exemption_id, now)
             self.refresh(uow, now, person_ids=[row.id])
-            uow.audit(now, actor.username, "exemption.revoke", f"person:{pid}",
+            uow.audit_log.append(now, actor.username, "exemption.revoke", f"person:{pid}",
                       {"exemption": exemption_id})
             uow.commit()
 
@@ -313,15 +314,15 @@ class StatusService:
                                code="bad_expiry", field="expires_at")
         oid = self._d.new_id()
         with self._d.uow() as uow:
-            row = uow.person(person_id)
+            row = uow.people.person(person_id)
             if row is None:
                 raise NotFound("no such person", code="unknown_person", field="person_id")
             authorize(actor, Action.REQUEST_OVERRIDE, person_target(row), field="person_id")
-            uow.add_override({"id": oid, "person_id": person_id, "colour": colour.value,
+            uow.overrides.add_override({"id": oid, "person_id": person_id, "colour": colour.value,
                               "reason": reason.strip(), "legal_basis": legal_basis.strip(),
                               "expires_at": expires_at, "status": "requested",
                               "requested_by": actor.user_id, "requested_at": now})
-            uow.audit(now, actor.username, "override.request", f"person:{person_id}",
+            uow.audit_log.append(now, actor.username, "override.request", f"person:{person_id}",
                       {"override": oid, "colour": colour.value})
             uow.commit()
         return oid
@@ -330,7 +331,7 @@ class StatusService:
         """Second officer: approve (the status changes now) or reject."""
         now = self._d.clock.now()
         with self._d.uow() as uow:
-            o = uow.override(override_id)
+            o = uow.overrides.override(override_id)
             if o is None:
                 raise NotFound("no such override request", code="unknown_override",
                                field="override_id")
@@ -343,14 +344,15 @@ class StatusService:
             if o["expires_at"] <= now:
                 raise RuleViolation("the requested override has already expired",
                                     code="bad_expiry", field="override_id")
-            row = uow.person(o["person_id"])
+            row = uow.people.person(o["person_id"])
             assert row is not None
             authorize(actor, Action.DECIDE_OVERRIDE, person_target(row), field="override_id")
-            uow.decide_override(override_id, "approved" if approve else "rejected",
+            uow.overrides.decide_override(override_id, "approved" if approve else "rejected",
                                 actor.user_id, now)
             if approve:
                 self.refresh(uow, now, person_ids=[row.id])
-            uow.audit(now, actor.username, "override.approve" if approve else "override.reject",
+            uow.audit_log.append(now, actor.username,
+                                 "override.approve" if approve else "override.reject",
                       f"person:{row.id}", {"override": override_id})
             uow.commit()
 
@@ -368,10 +370,10 @@ class StatusService:
         now = self._d.clock.now()
         aid = self._d.new_id()
         with self._d.uow() as uow:
-            row = uow.person(person_id)
+            row = uow.people.person(person_id)
             if row is None:
                 raise NotFound("no such person", code="unknown_person", field="person_id")
-            site = next(iter(uow.sites([checkpoint_site_id])), None)
+            site = next(iter(uow.places.sites([checkpoint_site_id])), None)
             if site is None:
                 raise NotFound("no such checkpoint site", code="unknown_site",
                                field="checkpoint_site_id")
@@ -382,13 +384,13 @@ class StatusService:
                 raise RuleViolation("arrivals are registered only at an arrival checkpoint "
                                     "(a first-landing site)", code="not_a_checkpoint",
                                     field="checkpoint_site_id")
-            uow.add_arrival({"id": aid, "person_id": person_id,
+            uow.statuses.add_arrival({"id": aid, "person_id": person_id,
                              "checkpoint_site_id": checkpoint_site_id,
                              "origin_region": origin_region, "origin_risk": origin_risk,
                              "arrived_at": arrived_at, "created_by": actor.username},
                             arrived_at + timedelta(hours=24))
             self.refresh(uow, now, person_ids=[person_id])
-            uow.audit(now, actor.username, "arrival.register", f"person:{person_id}",
+            uow.audit_log.append(now, actor.username, "arrival.register", f"person:{person_id}",
                       {"risk": origin_risk, "origin": origin_region})
             uow.commit()
         return aid
@@ -400,17 +402,17 @@ class StatusService:
         and the materialised row with the due time, exemptions and overrides."""
         now = self._d.clock.now()
         with self._d.uow() as uow:
-            row = uow.person(person_id)
+            row = uow.people.person(person_id)
             if row is None:
                 raise NotFound("no such person", code="unknown_person", field="person_id")
             authorize(actor, Action.READ_STATUS, person_target(row), hidden=no_such_person())
-            facts = uow.facts_of(person_id)
+            facts = uow.statuses.facts_of(person_id)
             assert facts is not None
             status = decide(facts, now, self.rules(uow))
-            info = uow.status_row(person_id) or {}
-            info["exemptions"] = uow.exemptions_of(person_id)
-            info["overrides"] = uow.overrides_of(person_id)
-            uow.audit(now, actor.username, "status.read", f"person:{person_id}", {})
+            info = uow.statuses.status_row(person_id) or {}
+            info["exemptions"] = uow.overrides.exemptions_of(person_id)
+            info["overrides"] = uow.overrides.overrides_of(person_id)
+            uow.audit_log.append(now, actor.username, "status.read", f"person:{person_id}", {})
             uow.commit()
         return status, info
 
@@ -420,8 +422,8 @@ class StatusService:
         itself, at most 24 h."""
         now = self._d.clock.now()
         with self._d.uow(readonly=True) as uow:
-            row = uow.person(person_id)
-            facts = uow.facts_of(person_id)
+            row = uow.people.person(person_id)
+            facts = uow.statuses.facts_of(person_id)
             if row is None or facts is None:
                 return None
             status = decide(facts, now, self.rules(uow))
@@ -433,8 +435,8 @@ class StatusService:
     def pending_overrides(self, actor: Principal) -> list[dict[str, Any]]:
         authorize(actor, Action.READ_OVERRIDES)
         with self._d.uow() as uow:
-            rows = uow.pending_overrides(200, region_prefix(actor))
-            uow.audit(self._d.clock.now(), actor.username, "override.list", "overrides",
+            rows = uow.overrides.pending_overrides(200, region_prefix(actor))
+            uow.audit_log.append(self._d.clock.now(), actor.username, "override.list", "overrides",
                       {"rows": len(rows)})
             uow.commit()
         return rows

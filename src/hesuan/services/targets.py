@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from hesuan.domain.access import Target
 from hesuan.domain.errors import NotFound
-from hesuan.services.ports import PersonRow, SiteRow
+from hesuan.services.people_ports import PersonRow, SiteRow
 
 __all__ = ["no_such_person", "person_target", "site_target"]
 

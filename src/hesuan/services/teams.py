@@ -38,7 +38,8 @@ from hesuan.domain.shifts import (
     worked_on_day,
 )
 from hesuan.services.context import Deps
-from hesuan.services.ports import SiteRow, UnitOfWork
+from hesuan.services.people_ports import SiteRow
+from hesuan.services.ports import UnitOfWork
 from hesuan.services.sampling import EventKind, EventOutcome, SamplingService, StationEvent
 from hesuan.services.targets import site_target
 
@@ -71,7 +72,7 @@ class TeamService:
     # -- door-to-door assignments --------------------------------------------------------------
 
     def _team_site(self, uow: UnitOfWork, site_id: str) -> SiteRow:
-        got = uow.sites([site_id])
+        got = uow.places.sites([site_id])
         if not got:
             raise NotFound("site_id: no such site", code="unknown_site", field="site_id")
         if got[0].kind != SiteKind.DOOR_TO_DOOR.value:
@@ -95,20 +96,20 @@ class TeamService:
             site = self._team_site(uow, site_id)
             authorize(actor, Action.ASSIGN_TEAM, site_target(site), field="site_id")
             if zone_id is not None:
-                z = uow.zone(zone_id)
+                z = uow.zones.zone(zone_id)
                 if z is None or z.status != "active":
                     raise NotFound("zone_id: no such active zone", code="unknown_zone",
                                    field="zone_id")
-            facts = uow.person_facts(person_ids) if person_ids else {}
+            facts = uow.people.person_facts(person_ids) if person_ids else {}
             missing = [p for p in person_ids if p not in facts]
             if missing:
                 raise NotFound(f"person_ids: no such person {missing[0]}",
                                code="unknown_person", field="person_ids")
-            n = uow.add_assignment({"id": aid, "site_id": site_id, "zone_id": zone_id,
+            n = uow.teams.add_assignment({"id": aid, "site_id": site_id, "zone_id": zone_id,
                                     "household_pool": household_pool, "status": "open",
                                     "note": note, "created_by": actor.username,
                                     "created_at": now}, list(person_ids))
-            uow.audit(now, actor.username, "team.assign", f"site:{site_id}",
+            uow.audit_log.append(now, actor.username, "team.assign", f"site:{site_id}",
                       {"assignment": aid, "zone": zone_id, "people": n})
             uow.commit()
         return {"id": aid, "site_id": site_id, "zone_id": zone_id, "people": n,
@@ -117,14 +118,15 @@ class TeamService:
     def close_assignment(self, actor: Principal, assignment_id: str) -> None:
         now = self._d.clock.now()
         with self._d.uow() as uow:
-            a = uow.assignment(assignment_id)
+            a = uow.teams.assignment(assignment_id)
             if a is None:
                 raise NotFound("no such assignment", code="unknown_assignment",
                                field="assignment_id")
             authorize(actor, Action.CLOSE_ASSIGNMENT,
                       site_target(self._team_site(uow, a["site_id"])), field="assignment_id")
-            uow.update_assignment(assignment_id, {"status": "done", "closed_at": now})
-            uow.audit(now, actor.username, "team.assignment_done", f"site:{a['site_id']}",
+            uow.teams.update_assignment(assignment_id, {"status": "done", "closed_at": now})
+            uow.audit_log.append(now, actor.username, "team.assignment_done",
+                                 f"site:{a['site_id']}",
                       {"assignment": assignment_id})
             uow.commit()
 
@@ -135,10 +137,10 @@ class TeamService:
         with self._d.uow() as uow:
             site = self._team_site(uow, site_id)
             authorize(actor, Action.READ_TEAM_ROUTE, site_target(site), field="site_id")
-            assignments = uow.assignments(site_id, open_only=True)
+            assignments = uow.teams.assignments(site_id, open_only=True)
             since = min((a["created_at"] for a in assignments), default=now)
-            rows = uow.route([a["id"] for a in assignments], since)
-            uow.audit(now, actor.username, "team.route", f"site:{site_id}",
+            rows = uow.teams.route([a["id"] for a in assignments], since)
+            uow.audit_log.append(now, actor.username, "team.route", f"site:{site_id}",
                       {"people": len(rows)})
             uow.commit()
         households: dict[str, dict[str, Any]] = {}
@@ -185,7 +187,7 @@ class TeamService:
             site = self._team_site(uow, site_id)
             authorize(actor, Action.VISIT_HOUSEHOLD, site_target(site), field="site_id")
             by_person = dict(self._scanned_member(uow, text) for text in scanned)
-            members = uow.household_members(household_id)
+            members = uow.teams.household_members(household_id)
             if not members:
                 raise NotFound("household_id: no one registered in this household",
                                code="unknown_household", field="household_id")
@@ -193,8 +195,8 @@ class TeamService:
             if len(members) != len(by_person):
                 raise InvalidInput("scanned: someone scanned is not in this household",
                                    code="not_in_household", field="scanned")
-            open_ids = [a["id"] for a in uow.assignments(site_id, open_only=True)]
-            on_route = uow.on_route(open_ids, [m["person_id"] for m in members])
+            open_ids = [a["id"] for a in uow.teams.assignments(site_id, open_only=True)]
+            on_route = uow.teams.on_route(open_ids, [m["person_id"] for m in members])
             if len(on_route) != len(members):
                 raise RuleViolation("household_id: the household is not on this team's route",
                                     code="not_on_route", field="household_id")
@@ -249,7 +251,7 @@ class TeamService:
             number = normalise_id_number(IdKind.RESIDENT, text, today=date.max)
         except InvalidInput:
             number = None
-        pid = None if number is None else uow.person_id_by_hash(
+        pid = None if number is None else uow.people.person_id_by_hash(
             self._d.vault.lookup_hash(f"{IdKind.RESIDENT.value}:{number}"))
         if pid is None:
             raise InvalidInput("scanned: not a valid sampling code or a registered ID number",
@@ -261,18 +263,18 @@ class TeamService:
     def _place(self, uow: UnitOfWork, kind: str, place_id: str) -> Target:
         """A place where a team works, as the object of an action."""
         if kind == "site":
-            got = uow.sites([place_id])
+            got = uow.places.sites([place_id])
             if not got:
                 raise NotFound("no such site", code="unknown_site", field="place_id")
             return site_target(got[0])
         if kind == "checkpoint":
-            p = uow.places([("checkpoint", place_id)]).get(("checkpoint", place_id))
+            p = uow.fence.places([("checkpoint", place_id)]).get(("checkpoint", place_id))
             if p is None:
                 raise NotFound("no such checkpoint", code="unknown_checkpoint",
                                field="place_id")
             return Target(region=p.region_code)
         if kind == "region":
-            if uow.region(place_id) is None:
+            if uow.places.region(place_id) is None:
                 raise NotFound("no such region", code="unknown_region", field="place_id")
             return Target(region=place_id)
         raise InvalidInput(f"place_kind must be one of {', '.join(PLACE_KINDS)}",
@@ -280,7 +282,7 @@ class TeamService:
 
     def _board_place(self, uow: UnitOfWork, place_id: str) -> Target:
         """A place whose shifts are shown: a site, or else a checkpoint."""
-        if uow.sites([place_id]):
+        if uow.places.sites([place_id]):
             return self._place(uow, "site", place_id)
         return self._place(uow, "checkpoint", place_id)
 
@@ -293,12 +295,13 @@ class TeamService:
         with self._d.uow() as uow:
             authorize(actor, Action.MANAGE_TEAMS, self._place(uow, place_kind, place_id),
                       field="place_id")
-            uow.add_team({"id": tid, "name": name.strip(), "kind": kind.value,
+            uow.teams.add_team({"id": tid, "name": name.strip(), "kind": kind.value,
                           "place_kind": place_kind, "place_id": place_id, "created_at": now})
-            uow.move_team(tid, {"id": self._d.new_id(), "team_id": tid, "from_kind": None,
+            uow.teams.move_team(tid, {"id": self._d.new_id(), "team_id": tid, "from_kind": None,
                                 "from_id": None, "to_kind": place_kind, "to_id": place_id,
                                 "note": "created", "actor": actor.username, "at": now})
-            uow.audit(now, actor.username, "team.create", f"team:{tid}", {"kind": kind.value})
+            uow.audit_log.append(now, actor.username, "team.create", f"team:{tid}",
+                                 {"kind": kind.value})
             uow.commit()
         return tid
 
@@ -308,7 +311,7 @@ class TeamService:
         stints of its staff end at the old place."""
         now = self._d.clock.now()
         with self._d.uow() as uow:
-            team = uow.team(team_id)
+            team = uow.teams.team(team_id)
             if team is None:
                 raise NotFound("no such team", code="unknown_team", field="team_id")
             authorize(actor, Action.MANAGE_TEAMS,
@@ -316,29 +319,29 @@ class TeamService:
             authorize(actor, Action.MANAGE_TEAMS, self._place(uow, to_kind, to_id),
                       field="to_id")
             ended = 0
-            for sh in uow.shifts_on([team["place_id"]]):
+            for sh in uow.teams.shifts_on([team["place_id"]]):
                 if sh.team_id == team_id:
-                    uow.end_shift(sh.id, now, actor.username)
+                    uow.teams.end_shift(sh.id, now, actor.username)
                     ended += 1
-            uow.move_team(team_id, {"id": self._d.new_id(), "team_id": team_id,
+            uow.teams.move_team(team_id, {"id": self._d.new_id(), "team_id": team_id,
                                     "from_kind": team["place_kind"], "from_id": team["place_id"],
                                     "to_kind": to_kind, "to_id": to_id, "note": note,
                                     "actor": actor.username, "at": now})
-            uow.audit(now, actor.username, "team.move", f"team:{team_id}",
+            uow.audit_log.append(now, actor.username, "team.move", f"team:{team_id}",
                       {"to": f"{to_kind}:{to_id}", "shifts_ended": ended})
             uow.commit()
-            moves = uow.team_moves(team_id)
+            moves = uow.teams.team_moves(team_id)
         return {"team_id": team_id, "place_kind": to_kind, "place_id": to_id,
                 "shifts_ended": ended, "history": moves}
 
     def teams(self, actor: Principal) -> list[dict[str, Any]]:
         authorize(actor, Action.READ_TEAMS)
         with self._d.uow(readonly=True) as uow:
-            teams = uow.teams()
+            teams = uow.teams.all()
             # where each team is, read once for all of them: the sites and the checkpoints
-            sites = {x.id: site_target(x) for x in uow.sites(
+            sites = {x.id: site_target(x) for x in uow.places.sites(
                 {t["place_id"] for t in teams if t["place_kind"] == "site"})}
-            checkpoints = uow.places([("checkpoint", t["place_id"]) for t in teams
+            checkpoints = uow.fence.places([("checkpoint", t["place_id"]) for t in teams
                                       if t["place_kind"] == "checkpoint"])
         where = {("site", k): v for k, v in sites.items()} | {
             k: Target(region=p.region_code) for k, p in checkpoints.items()}
@@ -354,15 +357,16 @@ class TeamService:
         now = self._d.clock.now()
         sid = self._d.new_id()
         with self._d.uow() as uow:
-            team = None if team_id is None else uow.team(team_id)
+            team = None if team_id is None else uow.teams.team(team_id)
             if team_id is not None and team is None:
                 raise NotFound("no such team", code="unknown_team", field="team_id")
             # staff outside any team are the city's pool: an administrator's to register
             authorize(actor, Action.REGISTER_STAFF, Target() if team is None else
                       self._place(uow, team["place_kind"], team["place_id"]), field="team_id")
-            uow.add_staff({"id": sid, "name": name.strip(), "role": role.value,
+            uow.teams.add_staff({"id": sid, "name": name.strip(), "role": role.value,
                            "team_id": team_id, "active": True, "created_at": now})
-            uow.audit(now, actor.username, "staff.create", f"staff:{sid}", {"role": role.value})
+            uow.audit_log.append(now, actor.username, "staff.create", f"staff:{sid}",
+                                 {"role": role.value})
             uow.commit()
         return sid
 
@@ -377,22 +381,22 @@ class TeamService:
         if start > now + timedelta(minutes=10):
             raise InvalidInput("at must not be in the future", code="future_time", field="at")
         with self._d.uow() as uow:
-            person = uow.staff_member(staff_id)
+            person = uow.teams.staff_member(staff_id)
             if person is None or not person["active"]:
                 raise NotFound("no such staff member", code="unknown_staff", field="staff_id")
             authorize(actor, Action.MANAGE_SHIFTS, self._place(uow, place_kind, place_id),
                       field="place_id")
             if window is not None and place_kind == "site":
-                site = uow.sites([place_id])[0]
+                site = uow.places.sites([place_id])[0]
                 if not 1 <= window <= site.windows:
                     raise InvalidInput(f"window must be 1-{site.windows} at this site",
                                        code="bad_window", field="window")
-            check_start(uow.staff_spans(staff_id, start - timedelta(days=1)), start,
+            check_start(uow.teams.staff_spans(staff_id, start - timedelta(days=1)), start,
                         self._limits)
             shift_id = self._d.new_id()
-            uow.add_shift({"id": shift_id, "staff_id": staff_id, "place_kind": place_kind,
+            uow.teams.add_shift({"id": shift_id, "staff_id": staff_id, "place_kind": place_kind,
                            "place_id": place_id, "window": window, "started_at": start})
-            uow.audit(now, actor.username, "shift.start", f"staff:{staff_id}",
+            uow.audit_log.append(now, actor.username, "shift.start", f"staff:{staff_id}",
                       {"place": place_id, "window": window})
             uow.commit()
         return shift_id
@@ -400,7 +404,7 @@ class TeamService:
     def end_shift(self, actor: Principal, staff_id: str, at: datetime | None = None) -> None:
         now = self._d.clock.now()
         with self._d.uow() as uow:
-            sh = uow.open_shift(staff_id)
+            sh = uow.teams.open_shift(staff_id)
             if sh is None:
                 raise RuleViolation("the person is not on a shift", code="not_on_shift",
                                     field="staff_id")
@@ -410,8 +414,8 @@ class TeamService:
             if end < sh.started_at:
                 raise InvalidInput("at is before the shift started", code="bad_time",
                                    field="at")
-            uow.end_shift(sh.id, end, actor.username)
-            uow.audit(now, actor.username, "shift.end", f"staff:{staff_id}", {})
+            uow.teams.end_shift(sh.id, end, actor.username)
+            uow.audit_log.append(now, actor.username, "shift.end", f"staff:{staff_id}", {})
             uow.commit()
 
     def board(self, actor: Principal, place_id: str) -> dict[str, Any]:
@@ -421,8 +425,8 @@ class TeamService:
         with self._d.uow(readonly=True) as uow:
             authorize(actor, Action.READ_SITE_BOARD, self._board_place(uow, place_id),
                       field="place_id")
-            on = uow.shifts_on([place_id])
-            spans = uow.spans_of([s.staff_id for s in on], now - timedelta(days=1))
+            on = uow.teams.shifts_on([place_id])
+            spans = uow.teams.spans_of([s.staff_id for s in on], now - timedelta(days=1))
         people = []
         for s in on:
             current = Span(s.started_at, None)

@@ -1,5 +1,5 @@
 """What the teams service needs from storage: door-to-door assignments and routes, teams and
-their moves, staff and shifts (``TeamStore``, part of the ``UnitOfWork``, implemented by
+their moves, staff and shifts (``TeamRepository``, part of the ``UnitOfWork``, implemented by
 ``hesuan.adapters.db.teams_store``).
 
 Imports: standard library and ``hesuan.domain`` only.
@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from hesuan.domain.shifts import Span
 
-__all__ = ["ShiftRow", "TeamStore"]
+__all__ = ["ShiftRow", "TeamRepository"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +31,7 @@ class ShiftRow:
     ended_at: datetime | None
 
 
-class TeamStore(Protocol):
+class TeamRepository(Protocol):
     # -- door-to-door teams ----------------------------------------------------------------
     def add_assignment(self, row: dict[str, Any], person_ids: Sequence[str]) -> int: ...
     def assignments(self, site_id: str, open_only: bool) -> list[dict[str, Any]]: ...
@@ -46,7 +46,7 @@ class TeamStore(Protocol):
     # -- staff and shifts ------------------------------------------------------------------
     def add_team(self, row: dict[str, Any]) -> None: ...
     def team(self, team_id: str) -> dict[str, Any] | None: ...
-    def teams(self) -> list[dict[str, Any]]: ...
+    def all(self) -> list[dict[str, Any]]: ...
     def move_team(self, team_id: str, move: dict[str, Any]) -> None: ...
     def team_moves(self, team_id: str) -> list[dict[str, Any]]: ...
     def add_staff(self, row: dict[str, Any]) -> None: ...

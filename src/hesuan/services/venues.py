@@ -63,23 +63,24 @@ class VenueService:
         now = self._d.clock.now()
         vid = self._d.new_id()
         with self._d.uow() as uow:
-            if uow.region(region_code) is None:
+            if uow.places.region(region_code) is None:
                 raise NotFound("region_code: no such region", code="unknown_region",
                                field="region_code")
-            if uow.venue_by_code(code) is not None:
+            if uow.venues.venue_by_code(code) is not None:
                 raise Conflict("code: a venue with this code exists", code="venue_code_used",
                                field="code")
-            uow.add_venue({"id": vid, "code": code, "name": name.strip(),
+            uow.venues.add_venue({"id": vid, "code": code, "name": name.strip(),
                            "region_code": region_code, "lat": lat, "lng": lng,
                            "created_at": now})
-            uow.audit(now, actor.username, "venue.register", f"venue:{vid}", {"code": code})
+            uow.audit_log.append(now, actor.username, "venue.register", f"venue:{vid}",
+                                 {"code": code})
             uow.commit()
         return vid
 
     def venues(self, actor: Principal) -> list[dict[str, Any]]:
         authorize(actor, Action.READ_VENUES)
         with self._d.uow(readonly=True) as uow:
-            rows = uow.venues()
+            rows = uow.venues.all()
         return [r for r in rows if allows(actor, Action.READ_VENUES, _venue(r))]
 
     def check(self, actor: Principal, venue_id: str, pass_text: str, temperature_c: float,
@@ -89,7 +90,7 @@ class VenueService:
             raise InvalidInput("temperature_c must be a body temperature in °C (30-45)",
                                code="bad_temperature", field="temperature_c")
         with self._d.uow(readonly=True) as uow:
-            venue = uow.venue(venue_id)
+            venue = uow.venues.venue(venue_id)
         if venue is None:
             raise NotFound("venue_id: no such venue", code="unknown_venue", field="venue_id")
         authorize(actor, Action.CHECK_IN, _venue(venue), field="venue_id")
@@ -100,12 +101,12 @@ class VenueService:
         admitted = temperature_ok and code_ok and certificate_ok and mask_ok
         colour = verdict.colour.value if verdict.colour else None
         with self._d.uow() as uow:
-            uow.add_venue_check({"id": self._d.new_id(), "venue_id": venue_id, "at": now,
+            uow.venues.add_venue_check({"id": self._d.new_id(), "venue_id": venue_id, "at": now,
                                  "colour": colour, "pass_valid": verdict.valid,
                                  "temperature_ok": temperature_ok, "code_ok": code_ok,
                                  "certificate_ok": certificate_ok, "mask_ok": mask_ok,
                                  "admitted": admitted, "checked_by": actor.user_id})
-            uow.audit(now, actor.username, "venue.check", f"venue:{venue_id}",
+            uow.audit_log.append(now, actor.username, "venue.check", f"venue:{venue_id}",
                       {"admitted": admitted})
             uow.commit()
         if self._fence is not None and verdict.pass_hash is not None:
@@ -125,12 +126,12 @@ class VenueService:
     def recent_checks(self, actor: Principal, venue_id: str,
                       limit: int = 100) -> list[dict[str, Any]]:
         with self._d.uow(readonly=True) as uow:
-            venue = uow.venue(venue_id)
+            venue = uow.venues.venue(venue_id)
             if venue is None:
                 raise NotFound("venue_id: no such venue", code="unknown_venue",
                                field="venue_id")
             authorize(actor, Action.READ_VENUE_CHECKS, _venue(venue), field="venue_id")
-            return uow.venue_checks(venue_id, limit)
+            return uow.venues.venue_checks(venue_id, limit)
 
 
 def _venue(row: dict[str, Any]) -> Target:

@@ -185,9 +185,9 @@ class WorklistService:
                 continue
             parsed.append((n, barcode, result, r.correction_reason))
         with self._d.uow(readonly=True) as uow:
-            if uow.lab(lab_id) is None:
+            if uow.places.lab(lab_id) is None:
                 raise NotFound("lab_id: no such lab", code="unknown_lab", field="lab_id")
-            tubes = uow.tubes_for_results(b for _, b, _, _ in parsed)
+            tubes = uow.results.tubes_for_results(b for _, b, _, _ in parsed)
         seen: dict[str, Result] = {}
         for n, barcode, result, reason in parsed:
             t = tubes.get(barcode)
@@ -228,7 +228,7 @@ class WorklistService:
         status and samples per hour over the last 12 hours."""
         now = self._d.clock.now()
         with self._d.uow(readonly=True) as uow:
-            found = uow.sites([site_id])
+            found = uow.places.sites([site_id])
         if not found:
             raise NotFound("site_id: no such site", code="unknown_site", field="site_id")
         authorize(actor, Action.READ_SITE_QUEUE, site_target(found[0]), field="site_id")

@@ -128,7 +128,7 @@ class ZoneService:
             polygon, areas = self._resolve(uow, actor, z.areas, z.polygon, "areas")
             zid = self._d.new_id()
             status = ZoneStatus.ACTIVE.value if start <= now else _SCHEDULED
-            uow.add_zone({"id": zid, "name": name, "kind": z.kind.value, "status": status,
+            uow.zones.add_zone({"id": zid, "name": name, "kind": z.kind.value, "status": status,
                           "starts_at": start, "planned_end": z.planned_end,
                           "rules": rules.as_dict(), "geometry": polygon, "parent_id": None,
                           "note": z.note, "created_by": actor.username, "created_at": now},
@@ -137,11 +137,11 @@ class ZoneService:
                 "kind": z.kind.value, "areas": len(areas), "status": status,
                 "planned_end": z.planned_end.isoformat() if z.planned_end else None})
             if status == ZoneStatus.ACTIVE.value:
-                record = uow.zone(zid)
+                record = uow.zones.zone(zid)
                 assert record is not None
                 self._apply(uow, record, now)
                 self._settle(uow, now, [zid], added=[zid])
-            uow.audit(now, actor.username, "zone.designate", f"zone:{zid}",
+            uow.audit_log.append(now, actor.username, "zone.designate", f"zone:{zid}",
                       {"kind": z.kind.value, "areas": len(areas)})
             uow.commit()
             out = self._get(uow, zid)
@@ -156,7 +156,7 @@ class ZoneService:
         geom = None
         if polygon is not None:
             geom = self._geo.check(polygon, field="polygon")
-            points = uow.grid_points(region_prefix(actor))
+            points = uow.zones.grid_points(region_prefix(actor))
             inside = self._geo.inside(geom, [(p.code, p.lng, p.lat) for p in points])
             if not inside:
                 raise RuleViolation("polygon: no grid centre (within your region) lies inside it;"
@@ -169,7 +169,7 @@ class ZoneService:
                       field=field)
         for a in kept:
             authorize(actor, Action.CHANGE_ZONES, Target(region=a.region_code), field=field)
-        known = uow.existing_regions(a.region_code for a in kept)
+        known = uow.zones.existing_regions(a.region_code for a in kept)
         missing = [a.region_code for a in kept if a.region_code not in known]
         if missing:
             raise NotFound(f"{field}: no such region {missing[0]}"
@@ -183,17 +183,17 @@ class ZoneService:
         status_kind = z.kind if z.kind in (ZoneKind.SEALED, ZoneKind.CONTROLLED) else None
         cadence = (int(z.rules.cadence_hours * 3_600_000) if z.rules.cadence_hours
                    else None)
-        return uow.apply_zone_members(z.id, status_kind, z.rules.colour, rank(z.kind), now,
+        return uow.zones.apply_zone_members(z.id, status_kind, z.rules.colour, rank(z.kind), now,
                                       cadence, z.starts_at)
 
     def _reapply(self, uow: UnitOfWork, ended: Sequence[ZoneRecord], now: datetime,
                  extra: Sequence[ZoneRecord] = ()) -> list[str]:
         """Clear the members of ``ended`` zones; apply every active zone overlapping them
         (and ``extra``), weakest first. Returns the ids of the zones applied."""
-        uow.clear_zone_members([z.id for z in ended], now,
+        uow.zones.clear_zone_members([z.id for z in ended], now,
                                restore_cadence=any(z.rules.cadence_hours for z in ended))
         touched = [a for z in ended for a in z.areas]
-        active = uow.zones([ZoneStatus.ACTIVE.value], "", 100_000)
+        active = uow.zones.all([ZoneStatus.ACTIVE.value], "", 100_000)
         others = {z.id: z for z in active if areas_overlap(z.areas, touched)}
         others.update({z.id: z for z in extra})
         order = sorted(others.values(), key=lambda z: (rank(z.kind), z.starts_at, z.id))
@@ -209,20 +209,20 @@ class ZoneService:
                       if r.enabled and r.predicate == "in_zone"]
         if len(zone_rules) == 1:
             r = zone_rules[0]
-            uow.refresh_zoned(now, r.id, r.version, r.colour.value if r.colour else None)
+            uow.zones.refresh_zoned(now, r.id, r.version, r.colour.value if r.colour else None)
         self._status.refresh(uow, now)
         if added:
-            uow.revoke_zone_passes(added, now)
+            uow.zones.revoke_zone_passes(added, now)
         if holders:  # non-green passes of people the change made green again
-            uow.revoke_passes_now_green(holders, now)
-        for zid, n in uow.zone_member_counts(list(counted)).items():
-            uow.update_zone(zid, {"people": n})
+            uow.zones.revoke_passes_now_green(holders, now)
+        for zid, n in uow.zones.zone_member_counts(list(counted)).items():
+            uow.zones.update_zone(zid, {"people": n})
 
     # -- lift, expire, extend ----------------------------------------------------------------
 
     def _live(self, uow: UnitOfWork, actor: Principal, zone_id: str,
               statuses: Sequence[str] = (ZoneStatus.ACTIVE.value, _SCHEDULED)) -> ZoneRecord:
-        z = uow.zone(zone_id)
+        z = uow.zones.zone(zone_id)
         if z is None:
             raise NotFound("no such zone", code="unknown_zone", field="zone_id")
         for a in z.areas:  # every part of the zone must be the actor's to change
@@ -243,7 +243,8 @@ class ZoneService:
         with self._d.uow() as uow:
             z = self._live(uow, actor, zone_id)
             self._end(uow, z, ZoneStatus.LIFTED, actor.username, reason, now)
-            uow.audit(now, actor.username, "zone.lift", f"zone:{zone_id}", {"reason": reason})
+            uow.audit_log.append(now, actor.username, "zone.lift", f"zone:{zone_id}",
+                                 {"reason": reason})
             uow.commit()
             out = self._get(uow, zone_id)
         self._invalidate()
@@ -251,11 +252,11 @@ class ZoneService:
 
     def _end(self, uow: UnitOfWork, z: ZoneRecord, status: ZoneStatus, by: str, reason: str,
              now: datetime) -> None:
-        uow.update_zone(z.id, {"status": status.value, "ended_at": now, "ended_by": by,
+        uow.zones.update_zone(z.id, {"status": status.value, "ended_at": now, "ended_by": by,
                                "end_reason": reason})
         self._event(uow, z.id, status.value, None, now, {"reason": reason}, by)
         if z.status == ZoneStatus.ACTIVE.value:
-            holders = uow.nongreen_pass_holders([z.id], now)
+            holders = uow.zones.nongreen_pass_holders([z.id], now)
             applied = self._reapply(uow, [z], now)
             self._settle(uow, now, applied, holders=holders)
 
@@ -265,11 +266,11 @@ class ZoneService:
         with self._d.uow() as uow:
             z = self._live(uow, actor, zone_id)
             check_times(z.starts_at, planned_end, now)
-            uow.update_zone(zone_id, {"planned_end": planned_end})
+            uow.zones.update_zone(zone_id, {"planned_end": planned_end})
             self._event(uow, zone_id, "extend", actor, now, {
                 "planned_end": planned_end.isoformat() if planned_end else None,
                 "was": z.planned_end.isoformat() if z.planned_end else None})
-            uow.audit(now, actor.username, "zone.extend", f"zone:{zone_id}", {})
+            uow.audit_log.append(now, actor.username, "zone.extend", f"zone:{zone_id}", {})
             uow.commit()
             return self._get(uow, zone_id)
 
@@ -279,24 +280,24 @@ class ZoneService:
         authorize(actor, Action.RUN_ZONE_CHANGES)
         now = self._d.clock.now()
         with self._d.uow() as uow:
-            start, end = uow.zones_due(now)
+            start, end = uow.zones.zones_due(now)
             if not start and not end:
                 return {"started": 0, "expired": 0}
             for zid in start:
-                z = uow.zone(zid)
+                z = uow.zones.zone(zid)
                 assert z is not None
-                uow.update_zone(zid, {"status": ZoneStatus.ACTIVE.value})
+                uow.zones.update_zone(zid, {"status": ZoneStatus.ACTIVE.value})
                 self._event(uow, zid, "start", None, now, {}, actor.username)
-                z = uow.zone(zid)
+                z = uow.zones.zone(zid)
                 assert z is not None
                 self._apply(uow, z, now)
             for zid in end:
-                z = uow.zone(zid)
+                z = uow.zones.zone(zid)
                 assert z is not None
                 self._end(uow, z, ZoneStatus.EXPIRED, actor.username, "planned end", now)
             if start:
                 self._settle(uow, now, start, added=start)
-            uow.audit(now, actor.username, "zone.tick", "zones",
+            uow.audit_log.append(now, actor.username, "zone.tick", "zones",
                       {"started": len(start), "expired": len(end)})
             uow.commit()
         self._invalidate()
@@ -341,7 +342,7 @@ class ZoneService:
                 cid = self._d.new_id()
                 name = (p.name or "").strip() or (
                     parent.name if shrink else f"{parent.name} ({i + 1})")
-                uow.add_zone({"id": cid, "name": name[:100], "kind": kind.value,
+                uow.zones.add_zone({"id": cid, "name": name[:100], "kind": kind.value,
                               "status": ZoneStatus.ACTIVE.value, "starts_at": now,
                               "planned_end": parent.planned_end, "rules": rules.as_dict(),
                               "geometry": geom, "parent_id": parent.id, "note": parent.note,
@@ -352,14 +353,14 @@ class ZoneService:
                              "by": verb})
                 children.append(cid)
             status = ZoneStatus.SHRUNK if shrink else ZoneStatus.SPLIT
-            uow.update_zone(parent.id, {"status": status.value, "ended_at": now,
+            uow.zones.update_zone(parent.id, {"status": status.value, "ended_at": now,
                                         "ended_by": actor.username, "end_reason": verb})
             self._event(uow, parent.id, status.value, actor, now, {"into": children})
-            new = [uow.zone(c) for c in children]
-            holders = uow.nongreen_pass_holders([parent.id], now)
+            new = [uow.zones.zone(c) for c in children]
+            holders = uow.zones.nongreen_pass_holders([parent.id], now)
             applied = self._reapply(uow, [parent], now, [z for z in new if z is not None])
             self._settle(uow, now, applied, added=children, holders=holders)
-            uow.audit(now, actor.username, f"zone.{verb}", f"zone:{parent.id}",
+            uow.audit_log.append(now, actor.username, f"zone.{verb}", f"zone:{parent.id}",
                       {"into": children})
             uow.commit()
             out = [self._get(uow, c) for c in children]
@@ -369,7 +370,7 @@ class ZoneService:
     # -- reading -----------------------------------------------------------------------------
 
     def _get(self, uow: UnitOfWork, zone_id: str) -> ZoneRecord:
-        z = uow.zone(zone_id)
+        z = uow.zones.zone(zone_id)
         if z is None:
             raise NotFound("no such zone", code="unknown_zone", field="zone_id")
         return z
@@ -385,7 +386,7 @@ class ZoneService:
                 authorize(actor, Action.READ_ZONES,
                           Target(region=z.areas[0].region_code if z.areas else "\0"),
                           field="zone_id")
-            history = uow.zone_events(zone_id)
+            history = uow.zones.zone_events(zone_id)
         return z, history
 
     def list_zones(self, actor: Principal, *, active_only: bool = True, region: str = "",
@@ -393,7 +394,7 @@ class ZoneService:
         region = area_for(actor, Action.READ_ZONES, region)
         statuses = [ZoneStatus.ACTIVE.value, _SCHEDULED] if active_only else None
         with self._d.uow(readonly=True) as uow:
-            return uow.zones(statuses, region, limit)
+            return uow.zones.all(statuses, region, limit)
 
     def active(self) -> list[ZoneRecord]:
         """The active zones (cached a few seconds; used on the fence-alert hot path)."""
@@ -401,7 +402,7 @@ class ZoneService:
             if time.monotonic() - self._cache.at < _CACHE_SECONDS:
                 return self._cache.zones
         with self._d.uow(readonly=True) as uow:
-            zs = uow.zones([ZoneStatus.ACTIVE.value], "", 100_000)
+            zs = uow.zones.all([ZoneStatus.ACTIVE.value], "", 100_000)
         with self._lock:
             self._cache = _ActiveCache(time.monotonic(), zs)
         return zs
@@ -425,7 +426,7 @@ class ZoneService:
 
     def _event(self, uow: UnitOfWork, zone_id: str, action: str, actor: Principal | None,
                now: datetime, detail: dict[str, Any], by: str | None = None) -> None:
-        uow.add_zone_event({"id": self._d.new_id(), "zone_id": zone_id, "action": action,
+        uow.zones.add_zone_event({"id": self._d.new_id(), "zone_id": zone_id, "action": action,
                             "actor": by or (actor.username if actor else "system"), "at": now,
                             "detail": detail})
 
@@ -437,7 +438,7 @@ class ZoneService:
         boundaries of its areas, or no geometry (the areas are listed in the properties)."""
         zs = self.list_zones(actor, active_only=active_only, region=region, limit=10_000)
         with self._d.uow(readonly=True) as uow:
-            shapes = {r["code"]: r["geometry"] for r in uow.region_geo("", ())
+            shapes = {r["code"]: r["geometry"] for r in uow.zones.region_geo("", ())
                       if r["geometry"] is not None}
         features = []
         for z in zs:
@@ -495,8 +496,9 @@ class ZoneService:
             rows.append({"code": code, "lat": lat, "lng": lng, "geometry": geom,
                          "source": source[:80], "updated_at": now})
         with self._d.uow() as uow:
-            n = uow.upsert_region_geo(rows)
-            uow.audit(now, actor.username, "region_geo.import", "regions", {"features": n})
+            n = uow.zones.upsert_region_geo(rows)
+            uow.audit_log.append(now, actor.username, "region_geo.import", "regions",
+                                 {"features": n})
             uow.commit()
         return n
 
@@ -505,7 +507,7 @@ class ZoneService:
         """Known boundaries (or centres) as a FeatureCollection; ``level`` is the code length
         (6: districts, 15: grid centres; None: all)."""
         with self._d.uow(readonly=True) as uow:
-            rows = uow.region_geo(region, () if level is None else (level,))
+            rows = uow.zones.region_geo(region, () if level is None else (level,))
         features = []
         for r in rows:
             geom = r["geometry"] or (

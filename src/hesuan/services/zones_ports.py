@@ -1,5 +1,5 @@
 """What the zones service needs from storage and geometry: regions' boundaries and grid centres,
-zones, their areas, events and members (``ZoneStore``, part of the ``UnitOfWork``, implemented
+zones, their areas, events and members (``ZoneRepository``, part of the ``UnitOfWork``, implemented
 set-based by ``hesuan.adapters.db.zones_store``), and GeoJSON geometry (``Geometry``, shapely in
 ``hesuan.adapters.geo``).
 
@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from hesuan.domain.zones import Area, ZoneRules
 
-__all__ = ["GeoPoint", "Geometry", "ZoneRecord", "ZoneStore"]
+__all__ = ["GeoPoint", "Geometry", "ZoneRecord", "ZoneRepository"]
 
 
 class Geometry(Protocol):
@@ -60,7 +60,7 @@ class ZoneRecord:
     end_reason: str | None = None
 
 
-class ZoneStore(Protocol):
+class ZoneRepository(Protocol):
     # -- regions and geometry --------------------------------------------------------------
     def existing_regions(self, codes: Iterable[str]) -> set[str]: ...
     def upsert_region_geo(self, rows: Sequence[dict[str, Any]]) -> int: ...
@@ -70,7 +70,7 @@ class ZoneStore(Protocol):
     # -- zones -----------------------------------------------------------------------------
     def add_zone(self, row: dict[str, Any], areas: Sequence[Area], source: str) -> None: ...
     def zone(self, zone_id: str) -> ZoneRecord | None: ...
-    def zones(self, statuses: Sequence[str] | None, prefix: str,
+    def all(self, statuses: Sequence[str] | None, prefix: str,
               limit: int) -> list[ZoneRecord]: ...
     def update_zone(self, zone_id: str, values: dict[str, Any]) -> None: ...
     def add_zone_event(self, row: dict[str, Any]) -> None: ...

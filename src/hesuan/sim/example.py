@@ -148,7 +148,7 @@ def seed_example_city(platform: Platform, people: int = 300, seed: int = 7) -> E
     }
     if city.people:
         with platform.deps.uow(readonly=True) as uow:
-            first_two = uow.people_ids(2)
+            first_two = uow.people.people_ids(2)
         accounts["resident"] = (Role.RESIDENT, first_two[0])
         if len(first_two) > 1:
             accounts["resident2"] = (Role.RESIDENT, first_two[1])

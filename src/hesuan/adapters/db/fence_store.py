@@ -12,11 +12,12 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, text
+from sqlalchemy import delete, insert, select, text
 from sqlalchemy import update as sa_update
 from sqlalchemy.exc import IntegrityError
 
 from hesuan.adapters.db.engine import write_race
+from hesuan.adapters.db.repository import SqlRepository
 from hesuan.adapters.db.schema import (
     checkpoints,
     fence_alerts,
@@ -31,13 +32,11 @@ from hesuan.adapters.db.sql_helpers import chunks, grid_range, in_marks
 from hesuan.domain.fence import ScanPerson
 from hesuan.services.fence_ports import PlaceRow, ScanFacts
 
-__all__ = ["FenceStoreMixin"]
+__all__ = ["SqlFence"]
 
 
 
-class FenceStoreMixin:
-    conn: Connection
-    _pg: bool
+class SqlFence(SqlRepository):
 
     # -- places and fence alerts -----------------------------------------------------------
 

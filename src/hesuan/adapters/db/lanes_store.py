@@ -1,5 +1,5 @@
 """Storage of the lanes (the ``LaneStore`` port): the two lanes' entries, lane events, queue
-lengths and recent swabs. Mixed into ``SqlUnitOfWork``.
+lengths and recent swabs. A repository of ``SqlUnitOfWork``.
 
 Imports: SQLAlchemy, ``hesuan.adapters.db``, ``hesuan.domain``, ``hesuan.services``.
 """
@@ -11,8 +11,9 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, text
+from sqlalchemy import insert, select, text
 
+from hesuan.adapters.db.repository import SqlRepository
 from hesuan.adapters.db.schema import (
     from_ms,
     lane_entries,
@@ -22,13 +23,11 @@ from hesuan.adapters.db.schema import (
 from hesuan.adapters.db.sql_helpers import chunks, in_marks
 from hesuan.services.lanes_ports import LaneEntry
 
-__all__ = ["LaneStoreMixin"]
+__all__ = ["SqlLanes"]
 
 
 
-class LaneStoreMixin:
-    conn: Connection
-    _pg: bool
+class SqlLanes(SqlRepository):
 
     # -- site lanes ------------------------------------------------------------------------
 

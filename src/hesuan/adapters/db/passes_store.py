@@ -1,5 +1,5 @@
 """Storage for signed status passes: the register of issued passes and their revocation.
-Mixed into ``SqlUnitOfWork`` (the ``PassStore`` part of the ``Store`` port).
+A repository of ``SqlUnitOfWork`` (the ``PassStore`` part of the ``Store`` port).
 
 A pass is revoked when a later positive result overtakes it (``revoke_passes`` is called in the
 results transaction), or by a health officer. The revocation list holds the hashes of revoked
@@ -13,19 +13,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy import update as sa_update
 
+from hesuan.adapters.db.repository import SqlRepository
 from hesuan.adapters.db.schema import passes, person_status
-from hesuan.services.ports import IssuedPass
+from hesuan.services.status_ports import IssuedPass
 
-__all__ = ["PassStoreMixin"]
+__all__ = ["SqlPasses"]
 
 _CHUNK = 10000
 
 
-class PassStoreMixin:
-    conn: Connection
+class SqlPasses(SqlRepository):
 
     def add_pass(self, row: IssuedPass, status_read_at: datetime) -> bool:
         """Record an issued pass. If a positive result arrived after its status was read, the

@@ -11,8 +11,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, text
+from sqlalchemy import delete, insert, select, text
 
+from hesuan.adapters.db.repository import SqlRepository
 from hesuan.adapters.db.schema import (
     coverage_grid,
     regions,
@@ -23,13 +24,11 @@ from hesuan.adapters.db.sql_helpers import chunks, from_ms_or_none, grid_range
 from hesuan.domain.rosters import Counts
 from hesuan.services.rosters_ports import RosterPerson
 
-__all__ = ["RosterStoreMixin"]
+__all__ = ["SqlRosters"]
 
 
 
-class RosterStoreMixin:
-    conn: Connection
-    _pg: bool
+class SqlRosters(SqlRepository):
 
     # -- rosters ---------------------------------------------------------------------------
 

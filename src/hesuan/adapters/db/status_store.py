@@ -1,5 +1,6 @@
 """Storage for cadence and status: policies, the materialised status, exemptions, overrides,
-arrivals, the sweep's reads and the bulk recompute. Mixed into ``SqlUnitOfWork``.
+arrivals, the sweep's reads and the bulk recompute: three repositories of ``SqlUnitOfWork``
+(cadence, statuses, overrides).
 
 Set-based throughout: assigning policies is one UPDATE built from the domain's precedence; the
 common case of the recompute ("nothing special, not yet due") is one UPDATE; only people with
@@ -10,16 +11,16 @@ Imports: SQLAlchemy, ``hesuan.adapters.db.schema``, ``hesuan.domain``, ``hesuan.
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy import update as sa_update
 
 from hesuan.adapters.db import driver, status_sql
+from hesuan.adapters.db.repository import SqlRepository
 from hesuan.adapters.db.schema import (
     arrivals,
     exemptions,
@@ -31,11 +32,13 @@ from hesuan.adapters.db.schema import (
     status_rules,
     to_ms,
 )
+from hesuan.adapters.db.sql_helpers import cached_text
+from hesuan.adapters.db.sql_helpers import from_ms_or_none as _dt
 from hesuan.domain.cadence import OverdueAction, Policy, ScopeKind, in_precedence
 from hesuan.domain.local_time import short
 from hesuan.domain.status import FALLBACK_COLOUR, Colour, Facts, Rule, Status
 
-__all__ = ["StatusStoreMixin"]
+__all__ = ["SqlCadence", "SqlOverrides", "SqlStatuses"]
 
 _FACT_COLUMNS = (
     "ps.person_id, ps.test_state, ps.last_sampled_at, ps.last_result, ps.last_result_at, "
@@ -54,10 +57,6 @@ _PLAIN_OVERDUE = status_sql.PLAIN_OVERDUE
 #: What separates the group codes in ``people.groups``.
 _GROUPS_SEP = ","
 
-#: ``text()`` parses its SQL for parameters each time it is built: build each statement once
-#: (the whole unit of work uses this)
-_sql = functools.lru_cache(maxsize=256)(text)
-
 
 # Whom the fast paths of this refresh decided: the plain (always run), and the plain overdue
 # when the overdue rule's path ran (it is not run when that rule is off or not single).
@@ -70,8 +69,6 @@ _GIVEN_FACTS = {pg: (
     for pg in (False, True)}
 
 
-def _dt(ms: int | None) -> datetime | None:
-    return None if ms is None else from_ms(ms)
 
 
 def _facts(r: Any) -> Facts:
@@ -93,11 +90,8 @@ def _policy(r: Any) -> Policy:
                   r.valid_from, r.valid_to, r.name)
 
 
-class StatusStoreMixin:
-    conn: Connection
-    _pg: bool
-
-    # -- policies --------------------------------------------------------------------------
+class SqlCadence(SqlRepository):
+    """Testing policies and status rules, each versioned."""
 
     def current_policies(self) -> list[Policy]:
         rows = self.conn.execute(select(policies).where(policies.c.superseded_at.is_(None))
@@ -138,7 +132,7 @@ class StatusStoreMixin:
                        f"a{i}": p.overdue_action.value, f"start{i}": to_ms(p.valid_from)}
 
         if not whens:
-            return int(self.conn.execute(_sql(
+            return int(self.conn.execute(cached_text(
                 "UPDATE person_status SET policy_id = NULL, policy_version = NULL, "
                 "interval_ms = NULL, grace_ms = NULL, lead_ms = NULL, overdue_action = NULL, "
                 "next_due_at = NULL, status_valid_until = :now WHERE policy_id IS NOT NULL"),
@@ -185,19 +179,6 @@ class StatusStoreMixin:
         params[f"s{i}"] = p.scope
         return f"substr(p.grid_code, 1, {len(p.scope)}) = :s{i}"
 
-    def _changed(self, stmt: Any, params: Any) -> int:
-        """Run an UPDATE and return how many rows it changed (also used by the rest of the
-        unit of work). SQLite's driver reports no rowcount for a statement that does not start
-        with UPDATE, nor summed over an executemany; its change counter does."""
-        if self._pg:
-            return int(self.conn.execute(stmt, params).rowcount)
-        raw: Any = self.conn.connection.driver_connection
-        before = raw.total_changes
-        self.conn.execute(stmt, params)
-        return int(raw.total_changes - before)
-
-    # -- rules -----------------------------------------------------------------------------
-
     def current_rules(self) -> list[Rule]:
         rows = driver.fetch(self.conn, "SELECT id, version, predicate, reason, colour, enabled "
                             "FROM status_rules WHERE superseded_at IS NULL ORDER BY position", {})
@@ -214,7 +195,9 @@ class StatusStoreMixin:
             "colour": rule.colour.value if rule.colour else None, "enabled": rule.enabled,
             "changed_by": actor, "changed_at": now})
 
-    # -- the recompute ---------------------------------------------------------------------
+
+class SqlStatuses(SqlRepository):
+    """The materialised status: the sweep's reads, the bulk recompute, reminders and arrivals."""
 
     def _whom(self, everyone: bool, person_ids: Sequence[str] | None,
               params: dict[str, Any]) -> str:
@@ -280,14 +263,14 @@ class StatusStoreMixin:
                       limit: int) -> list[tuple[str, Facts]]:
         """Facts of everyone the set-based fast paths do not decide, in person-id order after
         ``after`` (for deciding everyone afresh, page by page)."""
-        rows = self.conn.execute(_sql(
+        rows = self.conn.execute(cached_text(
             f"{_FACTS_WHERE}ps.person_id > :after AND NOT {_FAST_DECIDED} "
             "ORDER BY ps.person_id LIMIT :lim"),
             {"now": to_ms(now), "after": after, "lim": limit})
         return [(r[0], _facts(r)) for r in rows]
 
     def facts_of(self, person_id: str) -> Facts | None:
-        r = self.conn.execute(_sql(_FACTS_WHERE + "ps.person_id = :pid"),
+        r = self.conn.execute(cached_text(_FACTS_WHERE + "ps.person_id = :pid"),
                               {"pid": person_id}).first()
         return None if r is None else _facts(r)
 
@@ -315,15 +298,13 @@ class StatusStoreMixin:
             .where(ps.person_id == person_id)).first()
         return None if r is None else dict(r._mapping)
 
-    # -- the sweep -------------------------------------------------------------------------
-
     def sweep_lock(self) -> bool:
         """Only one sweep at a time. SQLite: the write transaction already serialises us.
         PostgreSQL: a transaction-scoped advisory lock; a second sweep skips instead of
         waiting."""
         if not self._pg:
             return True
-        return bool(self.conn.execute(_sql("SELECT pg_try_advisory_xact_lock(74110002)"))
+        return bool(self.conn.execute(cached_text("SELECT pg_try_advisory_xact_lock(74110002)"))
                     .scalar())
 
     _REMIND = ("next_due_at > :now AND next_due_at <= :horizon AND next_due_at - lead_ms <= :now "
@@ -335,7 +316,7 @@ class StatusStoreMixin:
         """People inside their reminder lead not yet reminded for this due time. The range on
         the indexed ``next_due_at`` (bounded by the longest lead) keeps the read to the due."""
         n = to_ms(now)
-        rows = self.conn.execute(_sql(
+        rows = self.conn.execute(cached_text(
             f"SELECT person_id, next_due_at FROM person_status WHERE {self._REMIND} LIMIT :lim"),
             {"now": n, "horizon": n + max_lead_ms, "lim": limit}).all()
         return [(r[0], r[1]) for r in rows]
@@ -344,7 +325,7 @@ class StatusStoreMixin:
         """Record the reminder for every person ``due_for_reminder`` returned (one statement;
         used when that read was not cut short by its limit)."""
         n = to_ms(now)
-        return int(self.conn.execute(_sql(
+        return int(self.conn.execute(cached_text(
             f"UPDATE person_status SET reminded_due_at = next_due_at WHERE {self._REMIND}"),
             {"now": n, "horizon": n + max_lead_ms}).rowcount)
 
@@ -381,15 +362,21 @@ class StatusStoreMixin:
 
     def mark_reminded(self, rows: Sequence[tuple[str, int]]) -> None:
         if rows:
-            self.conn.execute(_sql("UPDATE person_status SET reminded_due_at = :due "
+            self.conn.execute(cached_text("UPDATE person_status SET reminded_due_at = :due "
                                    "WHERE person_id = :pid"),
                               [{"pid": p, "due": d} for p, d in rows])
 
-    def purge_venue_checks(self, before: datetime) -> int:
-        return int(self.conn.execute(_sql("DELETE FROM venue_checks WHERE at < :t"),
-                                     {"t": to_ms(before)}).rowcount)
+    def add_arrival(self, row: dict[str, Any], first_due: datetime) -> None:
+        self.conn.execute(insert(arrivals), row)
+        self.conn.execute(sa_update(person_status)
+                          .where(person_status.c.person_id == row["person_id"])
+                          .values(arrival_at=row["arrived_at"], arrival_risk=row["origin_risk"],
+                                  next_due_at=first_due, reminded_due_at=None,
+                                  status_valid_until=row["arrived_at"]))
 
-    # -- exemptions, overrides, arrivals ---------------------------------------------------
+
+class SqlOverrides(SqlRepository):
+    """Exemptions and status overrides (requested, then decided by a second officer)."""
 
     def add_exemption(self, row: dict[str, Any]) -> None:
         self.conn.execute(insert(exemptions), row)
@@ -451,14 +438,6 @@ class StatusStoreMixin:
                 people.c.grid_code.startswith(region_prefix, autoescape=True))
         return [dict(r._mapping) for r in self.conn.execute(
             q.order_by(overrides.c.requested_at).limit(limit))]
-
-    def add_arrival(self, row: dict[str, Any], first_due: datetime) -> None:
-        self.conn.execute(insert(arrivals), row)
-        self.conn.execute(sa_update(person_status)
-                          .where(person_status.c.person_id == row["person_id"])
-                          .values(arrival_at=row["arrived_at"], arrival_risk=row["origin_risk"],
-                                  next_due_at=first_due, reminded_due_at=None,
-                                  status_valid_until=row["arrived_at"]))
 
 
 def _local(ms: int) -> str:

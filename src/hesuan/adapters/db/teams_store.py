@@ -1,5 +1,5 @@
 """Storage of teams (the ``TeamStore`` port): door-to-door assignments and routes, teams and
-their moves, staff and shifts. Mixed into ``SqlUnitOfWork``.
+their moves, staff and shifts. A repository of ``SqlUnitOfWork``.
 
 Imports: SQLAlchemy, ``hesuan.adapters.db``, ``hesuan.domain``, ``hesuan.services``.
 """
@@ -11,9 +11,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy import update as sa_update
 
+from hesuan.adapters.db.repository import SqlRepository
 from hesuan.adapters.db.schema import (
     people,
     person_status,
@@ -29,13 +30,11 @@ from hesuan.adapters.db.sql_helpers import chunks, from_ms_or_none, in_marks
 from hesuan.domain.shifts import Span
 from hesuan.services.teams_ports import ShiftRow
 
-__all__ = ["TeamStoreMixin"]
+__all__ = ["SqlTeams"]
 
 
 
-class TeamStoreMixin:
-    conn: Connection
-    _pg: bool
+class SqlTeams(SqlRepository):
 
     # -- door-to-door teams ----------------------------------------------------------------
 
@@ -115,7 +114,7 @@ class TeamStoreMixin:
         r = self.conn.execute(select(teams).where(teams.c.id == team_id)).first()
         return None if r is None else dict(r._mapping)
 
-    def teams(self) -> list[dict[str, Any]]:
+    def all(self) -> list[dict[str, Any]]:
         return [dict(r._mapping) for r in self.conn.execute(select(teams).order_by(teams.c.name))]
 
     def move_team(self, team_id: str, move: dict[str, Any]) -> None:

@@ -1,5 +1,5 @@
 """Storage of zones (the ``ZoneStore`` port): regions' boundaries and grid centres, zones, their
-areas, events and members. Mixed into ``SqlUnitOfWork``.
+areas, events and members. A repository of ``SqlUnitOfWork``.
 
 Set-based where it matters: designating or lifting a zone is a handful of UPDATE statements over
 ``person_status`` joined to the zone's areas (index range scans on ``people.grid_code``), and the
@@ -16,10 +16,11 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, text
+from sqlalchemy import delete, insert, select, text
 from sqlalchemy import update as sa_update
 
 from hesuan.adapters.db import status_sql
+from hesuan.adapters.db.repository import SqlRepository
 from hesuan.adapters.db.schema import (
     region_geo,
     regions,
@@ -32,7 +33,7 @@ from hesuan.adapters.db.sql_helpers import chunks, grid_range, in_marks
 from hesuan.domain.zones import KIND_RANK, Area, ZoneRules
 from hesuan.services.zones_ports import GeoPoint, ZoneRecord
 
-__all__ = ["ZoneStoreMixin"]
+__all__ = ["SqlZones"]
 
 # How strict the zone a person is in is (``domain.zones.KIND_RANK``; 0: none)
 _RANK_SQL = ("(CASE WHEN zone_id IS NULL THEN 0 "
@@ -40,9 +41,7 @@ _RANK_SQL = ("(CASE WHEN zone_id IS NULL THEN 0 "
                         for k, r in KIND_RANK.items()) + " ELSE 1 END)")
 
 
-class ZoneStoreMixin:
-    conn: Connection
-    _pg: bool
+class SqlZones(SqlRepository):
 
     # -- regions and geometry --------------------------------------------------------------
 
@@ -112,7 +111,7 @@ class ZoneStoreMixin:
         r = self.conn.execute(select(zones).where(zones.c.id == zone_id)).first()
         return None if r is None else self._records([r])[0]
 
-    def zones(self, statuses: Sequence[str] | None, prefix: str,
+    def all(self, statuses: Sequence[str] | None, prefix: str,
               limit: int) -> list[ZoneRecord]:
         stmt = select(zones).order_by(zones.c.created_at.desc(), zones.c.id).limit(limit)
         if statuses:

@@ -33,7 +33,7 @@ def people_import(
     report = report or file.with_name(file.stem + ".errors.csv")
     with opened() as p:
         with p.deps.uow(readonly=True) as uow:
-            grids = uow.grid_codes()
+            grids = uow.places.grid_codes()
         rows = read_table(file)  # a file that cannot be decoded stops here, storing nothing
         total = count_rows(file)
         with progress() as bar:

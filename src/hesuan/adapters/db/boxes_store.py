@@ -1,0 +1,43 @@
+"""Storage of transport boxes along the chain of custody: hand-over, receipt at the lab.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy import update as sa_update
+
+from hesuan.adapters.db.repository import SqlRepository
+from hesuan.adapters.db.schema import (
+    boxes,
+    tubes,
+)
+from hesuan.adapters.db.sql_helpers import (
+    chunks,
+)
+
+__all__ = ["SqlBoxes"]
+
+
+
+class SqlBoxes(SqlRepository):
+    """Transport boxes and the tubes they carry."""
+
+    def box_by_code(self, code: str) -> dict[str, Any] | None:
+        r = self.conn.execute(select(boxes).where(boxes.c.code == code)).first()
+        return None if r is None else dict(r._mapping)
+
+    def update_box(self, box_id: str, values: dict[str, Any]) -> None:
+        self.conn.execute(sa_update(boxes).where(boxes.c.id == box_id).values(**values))
+
+    def box_tubes(self, box_id: str) -> list[tuple[str, str]]:
+        return [(r[0], r[1]) for r in self.conn.execute(
+            select(tubes.c.id, tubes.c.barcode).where(tubes.c.box_id == box_id))]
+
+    def mark_tubes_received(self, tube_ids: Sequence[str], lab_id: str, at: datetime) -> None:
+        for part in chunks(list(tube_ids)):
+            self.conn.execute(sa_update(tubes).where(tubes.c.id.in_(part))
+                              .values(status="received", lab_id=lab_id, received_at=at))

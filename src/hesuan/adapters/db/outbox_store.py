@@ -1,0 +1,109 @@
+"""Storage of the notification outbox (docs/SMS.md): pending messages, claims made before the
+hand-over to the gateway, sent and failed marks, and the messages in doubt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy import update as sa_update
+
+from hesuan.adapters.db.repository import SqlRepository
+from hesuan.adapters.db.schema import (
+    outbox,
+    people,
+    to_ms,
+)
+from hesuan.adapters.db.sql_helpers import (
+    chunks,
+)
+from hesuan.services.outbox_ports import InDoubtMessage, OutboxMessage
+
+__all__ = ["SqlOutbox"]
+
+
+#: The outbox's per-message statements (docs/SMS.md): claim before the hand-over, mark after.
+_OUTBOX_CLAIM = text(
+    "UPDATE outbox SET claimed_at = :now WHERE id = :id AND sent_at IS NULL "
+    "AND claimed_at IS NULL AND next_attempt_at <= :now")
+
+_OUTBOX_SENT = text("UPDATE outbox SET sent_at = :now, attempts = attempts + 1 WHERE id = :id")
+
+_TUBE_NOTIFIED = text(
+    "UPDATE tubes SET notified_at = :now WHERE notified_at IS NULL AND id = "
+    "(SELECT tube_id FROM outbox WHERE id = :id) AND NOT EXISTS (SELECT 1 FROM outbox "
+    "o WHERE o.tube_id = tubes.id AND o.sent_at IS NULL)")
+
+
+class SqlOutbox(SqlRepository):
+    """The notification outbox."""
+
+    def pending(self, now: datetime, limit: int) -> list[OutboxMessage]:
+        o = outbox.c
+        rows = self.conn.execute(
+            select(o.id, o.person_id, o.template, o.params, people.c.phone_enc,
+                   people.c.language, o.attempts)
+            .join(people, people.c.id == o.person_id)
+            .where(o.sent_at.is_(None), o.claimed_at.is_(None), o.next_attempt_at <= now)
+            .order_by(o.next_attempt_at).limit(limit)).all()
+        return [OutboxMessage(*r) for r in rows]
+
+    def claim(self, message_id: str, now: datetime) -> bool:
+        return self.conn.execute(_OUTBOX_CLAIM, {"id": message_id, "now": to_ms(now)}
+                                 ).rowcount == 1
+
+    def in_doubt(self, message_id: str, error: str) -> None:
+        self.conn.execute(sa_update(outbox).where(outbox.c.id == message_id).values(
+            attempts=outbox.c.attempts + 1, last_error=error[:200]))
+
+    def stale_claims(self, claimed_before: datetime,
+                            limit: int) -> list[InDoubtMessage]:
+        o = outbox.c
+        rows = self.conn.execute(
+            select(o.id, o.person_id, o.template, o.claimed_at, o.attempts, o.last_error)
+            .where(o.sent_at.is_(None), o.claimed_at <= claimed_before)
+            .order_by(o.claimed_at).limit(limit)).all()
+        return [InDoubtMessage(*r) for r in rows]
+
+    def release(self, message_ids: Sequence[str], claimed_before: datetime) -> int:
+        o, released = outbox.c, 0
+        for part in chunks(list(message_ids), 5000):
+            released += self.conn.execute(
+                sa_update(outbox).where(o.id.in_(part), o.sent_at.is_(None),
+                                        o.claimed_at <= claimed_before)
+                .values(claimed_at=None)).rowcount
+        return released
+
+    def sent(self, message_id: str, now: datetime) -> None:
+        # prepared text: this runs once a message, and building the statement would cost more
+        # than running it
+        params = {"now": to_ms(now), "id": message_id}
+        self.conn.execute(_OUTBOX_SENT, params)
+        self.conn.execute(_TUBE_NOTIFIED, params)
+
+    def sent_many(self, message_ids: Sequence[str], now: datetime) -> None:
+        c, n = self.conn, to_ms(now)
+        for part in chunks(list(message_ids), 5000):
+            marks = ", ".join(f":m{i}" for i in range(len(part)))
+            params: dict[str, Any] = {f"m{i}": v for i, v in enumerate(part)} | {"now": n}
+            c.execute(text(f"UPDATE outbox SET sent_at = :now, attempts = attempts + 1 "
+                           f"WHERE id IN ({marks})"), params)
+            c.execute(text(
+                "UPDATE tubes SET notified_at = :now WHERE notified_at IS NULL AND id IN "
+                f"(SELECT tube_id FROM outbox WHERE id IN ({marks}) AND tube_id IS NOT NULL) "
+                "AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.tube_id = tubes.id "
+                "AND o.sent_at IS NULL)"), params)
+
+    def unsent(self, message_ids: Sequence[str], reason: str, now: datetime) -> None:
+        self.sent_many(message_ids, now)
+        for part in chunks(list(message_ids), 5000):
+            self.conn.execute(sa_update(outbox).where(outbox.c.id.in_(part))
+                              .values(last_error=reason[:200]))
+
+    def failed(self, message_id: str, error: str, next_attempt_at: datetime) -> None:
+        self.conn.execute(sa_update(outbox).where(outbox.c.id == message_id).values(
+            attempts=outbox.c.attempts + 1, last_error=error[:200],
+            next_attempt_at=next_attempt_at, claimed_at=None))

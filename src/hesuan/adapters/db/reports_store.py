@@ -1,0 +1,112 @@
+"""The reports' reads: the turnaround of every tube, streamed, and the reconciliation lists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+
+from hesuan.adapters.db.repository import SqlRepository
+from hesuan.adapters.db.schema import (
+    to_ms,
+)
+from hesuan.adapters.db.sql_helpers import (
+    iso_ms,
+)
+
+__all__ = ["SqlReports"]
+
+
+
+class SqlReports(SqlRepository):
+    """Turnaround and reconciliation."""
+
+    def turnaround_rows(self, since: datetime | None,
+                        region_prefix: str) -> Iterator[tuple[Any, ...]]:
+        # streamed (a server-side cursor on PostgreSQL): never the whole round in memory
+        return (tuple(r) for r in self.conn.execution_options(stream_results=True,
+                                                               yield_per=5000).execute(text(
+            "SELECT t.site_id, t.lab_id, substr(s.region_code, 1, 6), t.first_sampled_at, "
+            "t.sealed_at, b.sealed_at, b.handed_over_at, t.received_at, t.resulted_at, "
+            "t.notified_at FROM tubes t JOIN sites s ON s.id = t.site_id "
+            "LEFT JOIN boxes b ON b.id = t.box_id "
+            "WHERE t.first_sampled_at IS NOT NULL AND t.first_sampled_at >= :since "
+            "AND s.region_code LIKE :area"),
+            {"since": 0 if since is None else to_ms(since), "area": region_prefix + "%"}))
+
+    def reconcile(self, now: datetime, limit: int, transport_limit_ms: int,
+                  lab_limit_ms: int, region_prefix: str) -> dict[str, Any]:
+        n = to_ms(now)
+        queries: dict[str, tuple[str, str]] = {
+            "sampled_not_boxed": (
+                "FROM tubes t WHERE t.status IN ('open', 'sealed') AND t.count > 0",
+                "t.barcode, t.site_id, t.status, t.count, t.first_sampled_at"),
+            "boxed_not_received": (
+                "FROM boxes b WHERE b.status IN ('sealed', 'in_transit')",
+                "b.code, b.site_id, b.status, b.tube_count, b.first_tube_sealed_at"),
+            "missing_from_received_boxes": (
+                "FROM tubes t JOIN boxes b ON b.id = t.box_id WHERE b.status = 'received' "
+                "AND t.received_at IS NULL",
+                "t.barcode, b.code, b.lab_id, b.received_at"),
+            "received_not_resulted": (
+                "FROM tubes t WHERE t.status = 'received'",
+                "t.barcode, t.lab_id, t.priority, t.received_at"),
+            "box_discrepancies": (
+                "FROM boxes b WHERE b.discrepancy = :true",
+                "b.code, b.lab_id, b.tube_count, b.received_count, b.missing, b.extra"),
+            "results_for_unknown_tubes": (
+                "FROM rejected_results r WHERE r.reason = 'unknown_tube'",
+                "r.barcode, r.lab_id, r.at"),
+            "recalls_open": (
+                "FROM recalls r WHERE r.status = 'open'",
+                "r.id, r.person_id, r.reason, r.opened_at, r.due_at"),
+            "recalls_overdue": (
+                "FROM recalls r WHERE r.status = 'open' AND r.due_at < :now",
+                "r.id, r.person_id, r.reason, r.opened_at, r.due_at"),
+            "pools_for_review": (
+                "FROM tubes t WHERE t.investigation = 'review'",
+                "t.barcode, t.site_id, t.capacity, t.resulted_at"),
+            "late_boxes": (
+                "FROM boxes b WHERE b.first_tube_sealed_at IS NOT NULL AND "
+                "COALESCE(b.received_at, :now) > b.first_tube_sealed_at + :tlim",
+                "b.code, b.site_id, b.status, b.first_tube_sealed_at, b.received_at"),
+            "late_results": (
+                "FROM tubes t WHERE t.received_at IS NOT NULL AND "
+                "COALESCE(t.resulted_at, :now) > t.received_at + :llim",
+                "t.barcode, t.lab_id, t.received_at, t.resulted_at"),
+        }
+        params = {"now": n, "tlim": transport_limit_ms, "llim": lab_limit_ms, "true": True,
+                  "area": region_prefix + "%"}
+        out: dict[str, Any] = {"as_of": iso_ms(n)}
+        for key, (frm, cols) in queries.items():
+            if region_prefix:
+                frm += _RECONCILE_AREA.get(key, " AND 1 = 0")
+            count = self.conn.execute(text(f"SELECT count(*) {frm}"), params).scalar_one()
+            items = []
+            if count:
+                res = self.conn.execute(text(f"SELECT {cols} {frm} LIMIT {int(limit)}"), params)
+                names = list(res.keys())
+                for r in res:
+                    items.append({k: (iso_ms(v) if k.endswith("_at") and isinstance(v, int)
+                                      else v) for k, v in zip(names, r, strict=True)})
+            out[key] = {"count": count, "items": items}
+        return out
+
+
+# Where each reconciliation list's rows are, for an area's list: a tube's or box's site, a
+# recall's person; a result for an unknown tube is nowhere in particular (city-wide lists only).
+_AT_SITE = " AND {}.site_id IN (SELECT id FROM sites WHERE region_code LIKE :area)"
+
+
+_RECONCILE_AREA = {
+    "sampled_not_boxed": _AT_SITE.format("t"), "boxed_not_received": _AT_SITE.format("b"),
+    "missing_from_received_boxes": _AT_SITE.format("b"),
+    "received_not_resulted": _AT_SITE.format("t"), "box_discrepancies": _AT_SITE.format("b"),
+    "pools_for_review": _AT_SITE.format("t"), "late_boxes": _AT_SITE.format("b"),
+    "late_results": _AT_SITE.format("t"),
+    "recalls_open": " AND r.person_id IN (SELECT id FROM people WHERE grid_code LIKE :area)",
+    "recalls_overdue": " AND r.person_id IN (SELECT id FROM people WHERE grid_code LIKE :area)",
+}

@@ -1,0 +1,141 @@
+"""Ports of cadence and status: the repositories of policies and rules, the materialised
+status, exemptions and overrides, issued passes and venues (parts of the ``UnitOfWork``,
+implemented by ``adapters/db``).
+
+Imports: standard library and ``hesuan.domain`` only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from hesuan.domain.cadence import Policy
+from hesuan.domain.status import Facts, Rule, Status
+
+__all__ = ["CadenceRepository", "IssuedPass", "OverrideRepository", "PassRepository",
+           "StatusRepository", "VenueRepository"]
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedPass:
+    id_hash: str
+    person_id: str
+    key_id: str
+    colour: str
+    issued_at: datetime
+    expires_at: datetime
+
+
+class CadenceRepository(Protocol):
+    """Testing policies and status rules, versioned."""
+
+    def current_policies(self) -> list[Policy]: ...
+
+    def policy_history(self, policy_id: str) -> list[Policy]: ...
+
+    def save_policy(self, p: Policy, actor: str, now: datetime) -> None: ...
+
+    def assign_policies(self, policies: Sequence[Policy], now: datetime) -> int:
+        """Give everyone the policy ``cadence.choose_policy`` picks among ``policies``."""
+
+    def current_rules(self) -> list[Rule]: ...
+
+    def save_rule(self, rule: Rule, position: int, actor: str, now: datetime) -> None: ...
+
+
+class StatusRepository(Protocol):
+    """The materialised status, the sweep's reads, reminders and arrivals."""
+
+    def refresh_plain(self, now: datetime, everyone: bool = False,
+                      person_ids: Sequence[str] | None = None) -> int: ...
+
+    def refresh_overdue(self, now: datetime, rule_id: str, rule_version: int,
+                        colour: str | None, everyone: bool = False,
+                        person_ids: Sequence[str] | None = None) -> int: ...
+
+    def stale_facts(self, now: datetime, limit: int, person_ids: Sequence[str] | None = None,
+                    in_results: bool = False) -> list[tuple[str, Facts]]: ...
+
+    def special_facts(self, now: datetime, after: str,
+                      limit: int) -> list[tuple[str, Facts]]: ...
+
+    def facts_of(self, person_id: str) -> Facts | None: ...
+
+    def write_statuses(self, rows: Sequence[tuple[str, Status]], now: datetime) -> None: ...
+
+    def status_row(self, person_id: str) -> dict[str, Any] | None: ...
+
+    def sweep_lock(self) -> bool: ...
+
+    def due_for_reminder(self, now: datetime, max_lead_ms: int,
+                         limit: int) -> list[tuple[str, int]]: ...
+
+    def mark_all_reminded(self, now: datetime, max_lead_ms: int) -> int: ...
+
+    def enqueue_reminders(self, rows: Sequence[tuple[str, str, int]], now: datetime) -> None: ...
+
+    def mark_reminded(self, rows: Sequence[tuple[str, int]]) -> None: ...
+
+    def add_arrival(self, row: dict[str, Any], first_due: datetime) -> None: ...
+
+
+class OverrideRepository(Protocol):
+    """Exemptions and status overrides."""
+
+    def add_exemption(self, row: dict[str, Any]) -> None: ...
+
+    def active_exemption_person(self, exemption_id: str) -> str | None:
+        """The person an exemption that is still in force belongs to."""
+        ...
+
+    def revoke_exemption(self, exemption_id: str, now: datetime) -> str | None: ...
+
+    def exemptions_of(self, person_id: str) -> list[dict[str, Any]]: ...
+
+    def add_override(self, row: dict[str, Any]) -> None: ...
+
+    def override(self, override_id: str) -> dict[str, Any] | None: ...
+
+    def decide_override(self, override_id: str, status: str, by: str, now: datetime) -> None: ...
+
+    def overrides_of(self, person_id: str) -> list[dict[str, Any]]: ...
+
+    def pending_overrides(self, limit: int, region_prefix: str) -> list[dict[str, Any]]:
+        """Override requests awaiting a decision, of people whose grid starts with
+        ``region_prefix``, oldest first."""
+        ...
+
+
+class PassRepository(Protocol):
+    """The register of issued passes and their revocation."""
+
+    def add_pass(self, row: IssuedPass, status_read_at: datetime) -> bool:
+        """Record a pass; False (and revoked) if a positive result came after the status read."""
+
+    def revoke_passes(self, person_ids: Sequence[str], now: datetime, reason: str,
+                      keep_red: bool) -> int: ...
+
+    def revoked_pass_hashes(self, now: datetime) -> list[str]: ...
+
+    def purge_passes(self, before: datetime) -> int: ...
+
+
+class VenueRepository(Protocol):
+    """Venues and their pass checks."""
+
+    def add_venue(self, row: dict[str, Any]) -> None: ...
+
+    def venue(self, venue_id: str) -> dict[str, Any] | None: ...
+
+    def venue_by_code(self, code: str) -> dict[str, Any] | None: ...
+
+    def all(self) -> list[dict[str, Any]]: ...
+
+    def add_venue_check(self, row: dict[str, Any]) -> None: ...
+
+    def venue_checks(self, venue_id: str, limit: int) -> list[dict[str, Any]]: ...
+
+    def purge_venue_checks(self, before: datetime) -> int: ...
