@@ -161,6 +161,7 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None, sender: Sender 
                       recall_due=settings.recall_due, token_ttl=settings.token_ttl,
                       batch_max=settings.batch_max,
                       offline_window=settings.station_offline_window),
+        inline_writes=uow.inline,
     )
     if sender is None:
         sender = _sender(settings)

@@ -8,8 +8,9 @@ from __future__ import annotations
 import asyncio
 import threading
 import uuid
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import pytest
@@ -19,7 +20,6 @@ from hesuan.adapters.clock import FixedClock
 from hesuan.bootstrap import Platform
 from hesuan.domain.access import Principal, Role
 from hesuan.domain.errors import PermissionDenied
-from hesuan.services.ports import TurnBusy
 from hesuan.services.sampling import (
     _INLINE_MAX,
     EventKind,
@@ -71,21 +71,14 @@ def test_concurrent_single_scans_each_stored_once(platform: Platform, city: Exam
                                barcode=tubes[w], code=platform.deps.codes.sign(p))
                   for p in per_window[w]] for w in range(windows)}
     groups: list[int] = []
-    run, run_now = platform.sampling._group._run, platform.sampling._group._run_now
+    run = platform.sampling._group._run  # on the event loop (SQLite, turn free) or a thread
 
     def counting(items: Sequence[tuple[Principal, StationEvent]]) -> list[EventOutcome]:
-        groups.append(len(items))
-        return run(items)
-
-    def counting_now(items: Sequence[tuple[Principal, StationEvent]]) -> list[EventOutcome]:
-        assert run_now is not None
-        out = run_now(items)  # raises TurnBusy (nothing written) or writes
+        out = run(items)  # raises (nothing written) or writes
         groups.append(len(items))
         return out
 
     platform.sampling._group._run = counting
-    if run_now is not None:  # SQLite: small groups are written on the event loop
-        platform.sampling._group._run_now = counting_now
 
     async def window(w: int) -> list[EventOutcome]:
         out = []
@@ -217,21 +210,32 @@ def test_a_caller_going_away_does_not_stop_the_others() -> None:
     assert written == ["e0", "e1"]  # the departed caller's event was still written
 
 
+class _Turn:
+    """An ``InlineWrites`` whose write turn is free or busy."""
+
+    def __init__(self, free: bool) -> None:
+        self.free = free
+        self.asked = 0
+
+    @contextmanager
+    def turn(self) -> Iterator[bool]:
+        self.asked += 1
+        yield self.free
+
+
+def _where(loop_thread: list[int]) -> str:
+    return "loop" if threading.get_ident() == loop_thread[0] else "thread"
+
+
 def test_a_small_group_is_written_on_the_event_loop_when_the_turn_is_free() -> None:
     where: list[str] = []
-
-    def on_thread(items: Sequence[tuple[Principal, StationEvent]]) -> list[EventOutcome]:
-        where.append("thread")
-        return [EventOutcome(e.event_id, "accepted") for _, e in items]
-
     loop_thread: list[int] = []
 
-    def now(items: Sequence[tuple[Principal, StationEvent]]) -> list[EventOutcome]:
-        assert threading.get_ident() == loop_thread[0]  # the event loop's own thread
-        where.append("loop")
+    def run(items: Sequence[tuple[Principal, StationEvent]]) -> list[EventOutcome]:
+        where.append(_where(loop_thread))
         return [EventOutcome(e.event_id, "accepted") for _, e in items]
 
-    gc = _GroupCommit(on_thread, max_events=1000, run_now=now)
+    gc = _GroupCommit(run, max_events=1000, inline=_Turn(free=True))
 
     async def scenario() -> list[EventOutcome]:
         loop_thread.append(threading.get_ident())
@@ -243,44 +247,43 @@ def test_a_small_group_is_written_on_the_event_loop_when_the_turn_is_free() -> N
 
 def test_a_busy_turn_or_a_large_group_goes_to_a_thread() -> None:
     calls: list[tuple[str, int]] = []
+    loop_thread: list[int] = []
 
-    def on_thread(items: Sequence[tuple[Principal, StationEvent]]) -> list[EventOutcome]:
-        calls.append(("thread", len(items)))
+    def run(items: Sequence[tuple[Principal, StationEvent]]) -> list[EventOutcome]:
+        calls.append((_where(loop_thread), len(items)))
         return [EventOutcome(e.event_id, "accepted") for _, e in items]
 
-    def busy(items: Sequence[tuple[Principal, StationEvent]]) -> list[EventOutcome]:
-        calls.append(("busy", len(items)))
-        raise TurnBusy("another writer holds the write turn")
-
-    gc = _GroupCommit(on_thread, max_events=1000, run_now=busy)
+    busy = _Turn(free=False)
+    gc = _GroupCommit(run, max_events=1000, inline=busy)
 
     async def scenario(n: int) -> list[EventOutcome]:
+        loop_thread[:] = [threading.get_ident()]
         return list(await asyncio.gather(*(gc.submit(_item(k)) for k in range(n))))
 
     assert [o.status for o in _run(scenario(2))] == ["accepted"] * 2
-    assert calls == [("busy", 2), ("thread", 2)]  # tried at once, then written on a thread
+    assert calls == [("thread", 2)] and busy.asked == 1  # asked at once, written on a thread
     calls.clear()
+    free = gc._inline = _Turn(free=True)
     big = _INLINE_MAX + 1
     assert len(_run(scenario(big))) == big
     assert calls == [("thread", big)]  # too large to hold the event loop for: not tried
+    assert free.asked == 0
 
 
 def test_a_group_failing_on_the_loop_is_written_on_a_thread_one_by_one() -> None:
     calls: list[tuple[str, int]] = []
+    loop_thread: list[int] = []
 
-    def on_thread(items: Sequence[tuple[Principal, StationEvent]]) -> list[EventOutcome]:
-        calls.append(("thread", len(items)))
-        if any(e.event_id == "e1" for _, e in items):
+    def run(items: Sequence[tuple[Principal, StationEvent]]) -> list[EventOutcome]:
+        calls.append((where := _where(loop_thread), len(items)))
+        if where == "loop" or any(e.event_id == "e1" for _, e in items):
             raise RuntimeError("disk full")
         return [EventOutcome(e.event_id, "accepted") for _, e in items]
 
-    def failing(items: Sequence[tuple[Principal, StationEvent]]) -> list[EventOutcome]:
-        calls.append(("loop", len(items)))
-        raise RuntimeError("disk full")
-
-    gc = _GroupCommit(on_thread, max_events=1000, run_now=failing)
+    gc = _GroupCommit(run, max_events=1000, inline=_Turn(free=True))
 
     async def scenario() -> list[EventOutcome | BaseException]:
+        loop_thread.append(threading.get_ident())
         return list(await asyncio.gather(*(gc.submit(_item(n)) for n in range(3)),
                                          return_exceptions=True))
 

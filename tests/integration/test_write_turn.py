@@ -17,10 +17,9 @@ from sqlalchemy import create_engine
 from sqlalchemy.pool import StaticPool
 
 from hesuan.adapters.db.engine import BUSY_TIMEOUT_MS, make_engine
-from hesuan.adapters.db.store import SqlUnitOfWorkFactory, WriteTurn
+from hesuan.adapters.db.store import SqlUnitOfWorkFactory, TurnBusy, WriteTurn
 from hesuan.config import Settings
 from hesuan.domain.audit import ChainKey
-from hesuan.services.ports import TurnBusy
 
 CHAIN = ChainKey(bytes(32))
 
@@ -124,11 +123,12 @@ def test_the_turn_is_taken_at_once_or_not_at_all(tmp_path: Path) -> None:
     assert _other_process_sees(lock_file) == "free"
 
 
-def test_a_unit_of_work_that_may_not_wait_raises_turn_busy(tmp_path: Path) -> None:
+def test_the_inline_turn_is_taken_only_when_it_is_free(tmp_path: Path) -> None:
     engine = create_engine(f"sqlite:///{tmp_path / 'h.db'}")
     factory = SqlUnitOfWorkFactory(engine, chain=CHAIN)
-    assert factory.local_writes  # SQLite, synchronous=NORMAL: no wait for the disk at commit
-    assert not SqlUnitOfWorkFactory(engine, "FULL", chain=CHAIN).local_writes
+    inline = factory.inline
+    assert inline is not None  # SQLite, synchronous=NORMAL: no wait for the disk at commit
+    assert SqlUnitOfWorkFactory(engine, "FULL", chain=CHAIN).inline is None
     holding, done = threading.Event(), threading.Event()
 
     def hold() -> None:
@@ -140,25 +140,31 @@ def test_a_unit_of_work_that_may_not_wait_raises_turn_busy(tmp_path: Path) -> No
     t.start()
     try:
         assert holding.wait(10)
-        with pytest.raises(TurnBusy), factory(wait=False):
-            pass
-        with factory(readonly=True, wait=False):  # a reader never takes the turn
+        with inline.turn() as free:
+            assert not free
+        with factory(readonly=True):  # a reader never takes the turn
             pass
     finally:
         done.set()
         t.join()
-    with factory(wait=False) as _:  # free again
+    with inline.turn() as free:  # free again: held until the block ends, across its units
+        assert free
+        with factory() as uow:
+            uow.commit()
         assert _other_process_sees(tmp_path / "h.db-writer") == "busy"
     assert _other_process_sees(tmp_path / "h.db-writer") == "free"
     engine.dispose()
 
 
-def test_a_write_that_may_not_wait_does_not_wait_for_sqlites_own_lock(tmp_path: Path) -> None:
-    """A writer outside the turn (a bulk load, another program) holds SQLite's write lock:
-    ``wait=False`` gives up at once instead of waiting out the busy timeout."""
+def test_a_write_under_the_inline_turn_does_not_wait_for_sqlites_own_lock(
+        tmp_path: Path) -> None:
+    """A writer outside the turn (a bulk load, another program) holds SQLite's write lock: a
+    unit of work under the inline turn gives up at once instead of waiting out the busy
+    timeout."""
     db = tmp_path / "h.db"
     engine = make_engine(Settings(database_url=f"sqlite:///{db}"))
     factory = SqlUnitOfWorkFactory(engine, chain=CHAIN)
+    assert factory.inline is not None
     with factory() as uow:
         uow.conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
         uow.commit()
@@ -166,40 +172,46 @@ def test_a_write_that_may_not_wait_does_not_wait_for_sqlites_own_lock(tmp_path: 
     outsider.execute("BEGIN IMMEDIATE")
     try:
         t0 = time.perf_counter()
-        with pytest.raises(TurnBusy, match="outside the turn"), factory(wait=False):
-            pass
+        with factory.inline.turn() as free:
+            assert free
+            with pytest.raises(TurnBusy, match="outside the turn"), factory():
+                pass
         assert time.perf_counter() - t0 < 5  # not the 30 s busy timeout
         assert _other_process_sees(tmp_path / "h.db-writer") == "free"  # turn given back
     finally:
         outsider.execute("ROLLBACK")
         outsider.close()
-    with factory(wait=False) as uow:  # free again; the connection waits as usual again
+    with factory.inline.turn(), factory() as uow:  # the connection waits as usual again
         assert uow.conn.exec_driver_sql("PRAGMA busy_timeout").scalar_one() == BUSY_TIMEOUT_MS
         uow.conn.exec_driver_sql("INSERT INTO t VALUES (1)")
         uow.commit()
+    with factory() as uow:  # outside the inline turn: waits for SQLite's lock as before
+        assert uow.conn.exec_driver_sql("PRAGMA busy_timeout").scalar_one() == BUSY_TIMEOUT_MS
     engine.dispose()
 
 
-def test_a_bulk_unit_keeps_its_scratch_in_memory_only_for_its_length(tmp_path: Path) -> None:
-    """``uow(bulk=True)`` (a results file): SQLite's temporary tables in memory while it
-    lasts; its connection goes back to the pool with scratch in files, the tables dropped."""
+def test_a_writing_unit_keeps_its_scratch_in_memory_only_for_its_length(
+        tmp_path: Path) -> None:
+    """A writing unit (a results file's fan-out, a station batch): SQLite's temporary tables
+    in memory while it lasts; its connection goes back to the pool with scratch in files, the
+    tables dropped. A reader's sorts stay in files."""
     engine = create_engine(f"sqlite:///{tmp_path / 'h.db'}", poolclass=StaticPool)
     factory = SqlUnitOfWorkFactory(engine, chain=CHAIN)
 
     def temp_store(uow: Any) -> int:
         return int(uow.conn.exec_driver_sql("PRAGMA temp_store").scalar_one())
 
-    with factory(bulk=True) as uow:
+    with factory() as uow:
         assert temp_store(uow) == 2  # MEMORY
         uow.conn.exec_driver_sql("CREATE TEMP TABLE IF NOT EXISTS scratch (x INTEGER)")
         uow.conn.exec_driver_sql("INSERT INTO scratch VALUES (1)")
         uow.commit()
-    with factory() as uow:  # the same connection (one in the pool)
+    with factory(readonly=True) as uow:  # the same connection (one in the pool)
         assert temp_store(uow) == 1  # FILE
         assert uow.conn.exec_driver_sql(
             "SELECT count(*) FROM sqlite_temp_master WHERE name = 'scratch'").scalar_one() == 0
-    with pytest.raises(RuntimeError), factory(bulk=True):  # a failed unit is reset too
+    with pytest.raises(RuntimeError), factory():  # a failed unit is reset too
         raise RuntimeError("boom")
-    with factory() as uow:
+    with factory(readonly=True) as uow:
         assert temp_store(uow) == 1
     engine.dispose()

@@ -13,6 +13,7 @@ from typing import TypeVar
 from hesuan.services.ports import (
     Clock,
     CodeSigner,
+    InlineWrites,
     PasswordHasher,
     QrRenderer,
     UnitOfWork,
@@ -46,16 +47,17 @@ class Deps:
     qr: QrRenderer
     new_id: Callable[[], str]
     limits: Limits
+    #: Short writes on an event loop, where the store allows it (None: always on a thread).
+    inline_writes: InlineWrites | None = None
 
 
-def write_retrying(deps: Deps, run: Callable[[UnitOfWork], T], *, wait: bool = True) -> T:
+def write_retrying(deps: Deps, run: Callable[[UnitOfWork], T]) -> T:
     """``run`` in one writing transaction, committed before the answer. Up to 3 attempts: a
     concurrent writer on PostgreSQL can win a unique key between our read and our write; the
-    retry re-reads and then rejects the losing item cleanly. ``wait=False``: raise
-    ``TurnBusy`` rather than wait for another writer (nothing is written then)."""
+    retry re-reads and then rejects the losing item cleanly."""
     for attempt in range(3):
         try:
-            with deps.uow(wait=wait) as uow:
+            with deps.uow() as uow:
                 out = run(uow)
                 uow.commit()
             return out

@@ -55,7 +55,7 @@ class LabService:
         parsed: list[tuple[int, str, Result, dict[str, float] | None, str | None]] = []
         outcomes: list[ResultOutcome | None] = [None] * len(items)
         stats: dict[str, int] = {}
-        with self._d.uow(bulk=True) as uow:
+        with self._d.uow() as uow:
             if uow.places.lab(lab_id) is None:
                 raise NotFound("lab_id: no such lab", code="unknown_lab", field="lab_id")
             # The batch's tubes, read in one statement and held until the commit: a second

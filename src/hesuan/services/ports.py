@@ -22,6 +22,7 @@ Imports: standard library and ``hesuan.domain`` only.
 from __future__ import annotations
 
 from collections.abc import Container, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self, runtime_checkable
@@ -58,6 +59,7 @@ __all__ = [
     "AuditCheckpoints",
     "Clock",
     "CodeSigner",
+    "InlineWrites",
     "PassKeys",
     "PasswordHasher",
     "QrRenderer",
@@ -65,7 +67,6 @@ __all__ = [
     "SendRecord",
     "Sender",
     "StatusSource",
-    "TurnBusy",
     "UnitOfWork",
     "UnitOfWorkFactory",
     "Vault",
@@ -86,11 +87,6 @@ class AuditCheckpoints(Protocol):
 class WriteRace(Exception):
     """Raised by a store when a concurrent transaction won a unique key first; the service
     retries the whole unit of work, which then sees the winner's row."""
-
-
-class TurnBusy(Exception):
-    """Raised on entering a writing unit of work made with ``wait=False`` when another writer
-    holds the database's write turn: nothing was started, nothing was written."""
 
 
 class Clock(Protocol):
@@ -220,14 +216,17 @@ class UnitOfWork(Protocol):
 
 
 class UnitOfWorkFactory(Protocol):
-    #: A writing transaction here is work of this process's CPU alone: no network round
-    #: trips, no wait for the disk at commit. Only then may a short one run on an event loop.
-    local_writes: bool
+    def __call__(self, *, readonly: bool = False) -> UnitOfWork:
+        """A unit of work; ``readonly``: one that only reads (it never waits for a writer)."""
+        ...
 
-    def __call__(self, *, readonly: bool = False, wait: bool = True,
-                 bulk: bool = False) -> UnitOfWork:
-        """A unit of work. ``wait=False``: a writing one raises ``TurnBusy`` on entering
-        instead of waiting for another writer's turn to end. ``bulk=True``: one that moves
-        many rows at once (a results file): its scratch tables are kept in memory for its
-        length, not in files."""
+
+class InlineWrites(Protocol):
+    """Lets a short write run on the calling thread (an event loop) when that costs no waiting:
+    where a write is this process's CPU work alone and no other writer holds the store."""
+
+    def turn(self) -> AbstractContextManager[bool]:
+        """True: until the block ends this thread holds the store's write turn, and a unit of
+        work made in it starts at once or fails at once, writing nothing. False: nothing was
+        taken; write elsewhere."""
         ...

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import functools
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -54,7 +53,7 @@ from hesuan.domain.sampling import (
 )
 from hesuan.services.context import Deps, write_retrying
 from hesuan.services.people_ports import SiteRow
-from hesuan.services.ports import CodeSigner, UnitOfWork
+from hesuan.services.ports import CodeSigner, InlineWrites, UnitOfWork
 from hesuan.services.sampling_ports import BoxRow, StationWrites
 from hesuan.services.status import StatusService
 
@@ -134,9 +133,9 @@ def check_station_batch(deps: Deps, actor: Principal, size: int) -> None:
 
 
 def _in_transaction(deps: Deps, run: Callable[[UnitOfWork, datetime], list[EventOutcome]],
-                    wait: bool = True) -> list[EventOutcome]:
+                    ) -> list[EventOutcome]:
     now = deps.clock.now()
-    return write_retrying(deps, lambda uow: run(uow, now), wait=wait)
+    return write_retrying(deps, lambda uow: run(uow, now))
 
 
 #: One station event with the principal who sent it (a group commit mixes windows and sites).
@@ -154,20 +153,18 @@ class _GroupCommit:
     answers each caller; whatever arrived meanwhile forms the next group. Nobody waits for a
     timer: an idle site's lone scan is written at once, alone.
 
-    Where a write is this process's CPU work alone (``UnitOfWorkFactory.local_writes``:
-    SQLite) and the write turn is free at once, a small group is written on the event loop
-    itself (``run_now``, which raises ``TurnBusy`` otherwise), not on a worker thread. On a
+    Where a write is this process's CPU work alone and the store's write turn is free at once
+    (``InlineWrites``: SQLite), a small group is written on the event loop itself, not on a
+    worker thread. On a
     thread, every SQLite statement (every row of an ``executemany``) gives up the GIL and
     must win it back from the event loop busy with the next requests, up to a switch interval
     (5 ms) each time, so a small group would take several times its CPU time in wall time.
     Everything else — a busy turn, a large group, PostgreSQL — goes to a thread."""
 
     def __init__(self, run: Callable[[Sequence[_Item]], list[EventOutcome]],
-                 max_events: int,
-                 run_now: Callable[[Sequence[_Item]], list[EventOutcome]] | None = None,
-                 ) -> None:
+                 max_events: int, inline: InlineWrites | None = None) -> None:
         self._run = run
-        self._run_now = run_now
+        self._inline = inline
         self._max = max_events
         self._queue: list[tuple[_Item, asyncio.Future[EventOutcome]]] = []
         self._writer: asyncio.Task[None] | None = None
@@ -198,13 +195,16 @@ class _GroupCommit:
     def _write_now(self, group: list[tuple[_Item, asyncio.Future[EventOutcome]]]) -> bool:
         """Write and answer ``group`` on this thread if that can be done without waiting;
         False (nothing written, nobody answered) otherwise."""
-        if self._run_now is None or len(group) > _INLINE_MAX:
+        if self._inline is None or len(group) > _INLINE_MAX:
             return False
-        try:
-            results: list[EventOutcome | BaseException] = list(
-                self._run_now([item for item, _ in group]))
-        except Exception:  # TurnBusy, or a failure: nothing was committed, a thread writes it
-            return False
+        with self._inline.turn() as free:
+            if not free:
+                return False
+            try:
+                results: list[EventOutcome | BaseException] = list(
+                    self._run([item for item, _ in group]))
+            except Exception:  # the store was busy, or a failure: nothing was committed, and
+                return False   # a thread writes the group (one by one if it fails again)
         self._answer(group, results)
         return True
 
@@ -272,22 +272,19 @@ class SamplingService:
     def __init__(self, deps: Deps, status: StatusService) -> None:
         self._d = deps
         self._status = status
-        self._group = _GroupCommit(
-            self._write_group, deps.limits.batch_max,
-            functools.partial(self._write_group, wait=False) if deps.uow.local_writes else None)
+        self._group = _GroupCommit(self._write_group, deps.limits.batch_max,
+                                   deps.inline_writes)
 
     def submit(self, actor: Principal, events: Sequence[StationEvent]) -> list[EventOutcome]:
         check_station_batch(self._d, actor, len(events))
         return self._write_group([(actor, e) for e in events])
 
-    def _write_group(self, items: Sequence[_Item], wait: bool = True) -> list[EventOutcome]:
-        """``items`` in one transaction; ``wait=False``: ``TurnBusy`` if another writer holds
-        the turn."""
+    def _write_group(self, items: Sequence[_Item]) -> list[EventOutcome]:
+        """``items`` in one transaction."""
         # the codes' MACs are checked before the write turn is taken: another worker process
         # writes meanwhile (they were 15 % of a batch's time under the turn)
         scanned = _Scanned((e for _, e in items), self._d.codes)
-        return _in_transaction(self._d, lambda uow, now: self._run(uow, items, now, scanned),
-                               wait)
+        return _in_transaction(self._d, lambda uow, now: self._run(uow, items, now, scanned))
 
     async def submit_one(self, actor: Principal, event: StationEvent) -> EventOutcome:
         """One event from a window, group-committed with the events other windows send at the

@@ -12,6 +12,8 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cached_property
 from types import TracebackType
 from typing import Any, Literal, Self
@@ -40,9 +42,8 @@ from hesuan.adapters.db.venues_store import SqlVenues
 from hesuan.adapters.db.zones_store import SqlZones
 from hesuan.domain.audit import ChainKey
 from hesuan.domain.errors import StoreUnavailable
-from hesuan.services.ports import TurnBusy
 
-__all__ = ["SqlUnitOfWork", "SqlUnitOfWorkFactory", "WriteTurn"]
+__all__ = ["SqlInlineWrites", "SqlUnitOfWork", "SqlUnitOfWorkFactory", "TurnBusy", "WriteTurn"]
 
 
 class WriteTurn:
@@ -58,6 +59,9 @@ class WriteTurn:
     def __init__(self, lock_file: str | None) -> None:
         self._lock = threading.RLock()
         self._depth = 0
+        #: Held by a write on an event loop (``SqlInlineWrites``): a unit of work made while
+        #: it is held must not wait for SQLite's own lock either. Read only by the holder.
+        self.inline = False
         self._fd = (os.open(lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
                     if lock_file else None)
 
@@ -87,6 +91,33 @@ class WriteTurn:
 
 
 
+class TurnBusy(Exception):
+    """A unit of work made under ``SqlInlineWrites.turn`` found SQLite's write lock held by a
+    writer outside the turn (a bulk load, another program): nothing was started."""
+
+
+class SqlInlineWrites:
+    """The ``InlineWrites`` port on SQLite: the write turn, taken only if it is free at once.
+    While the turn is held so, a unit of work does not wait for SQLite's own lock either; it
+    fails at once with ``TurnBusy`` and the caller writes on a thread instead."""
+
+    def __init__(self, turn: WriteTurn) -> None:
+        self._turn = turn
+
+    @contextmanager
+    def turn(self) -> Iterator[bool]:
+        if not self._turn.acquire(blocking=False):
+            yield False
+            return
+        outer = self._turn.inline
+        self._turn.inline = True
+        try:
+            yield True
+        finally:
+            self._turn.inline = outer
+            self._turn.release()
+
+
 class SqlUnitOfWorkFactory:
     """Units of work on ``engine``; ``chain`` keys the audit entries they append (the key is
     derived from the master secret and never stored in the database)."""
@@ -99,38 +130,38 @@ class SqlUnitOfWorkFactory:
         if engine.dialect.name == "sqlite":
             db = engine.url.database
             self._write_lock = WriteTurn(f"{db}-writer" if db and db != ":memory:" else None)
-        # SQLite in WAL with synchronous=NORMAL does not wait for the disk at commit
-        # (the checkpoint does, on a thread of its own); PostgreSQL always waits on the network
-        self.local_writes = self._write_lock is not None and synchronous == "NORMAL"
+        # A write may run on an event loop only where it is this process's CPU work alone:
+        # SQLite in WAL with synchronous=NORMAL does not wait for the disk at commit (the
+        # checkpoint does, on a thread of its own); PostgreSQL always waits on the network.
+        self.inline: SqlInlineWrites | None = (
+            SqlInlineWrites(self._write_lock)
+            if self._write_lock is not None and synchronous == "NORMAL" else None)
 
-    def __call__(self, *, readonly: bool = False, wait: bool = True,
-                 bulk: bool = False) -> SqlUnitOfWork:
+    def __call__(self, *, readonly: bool = False) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.engine, readonly, None if readonly else self._write_lock,
-                             wait=wait, bulk=bulk, chain=self.chain)
+                             chain=self.chain)
 
 
 
 class SqlUnitOfWork:
     def __init__(self, engine: Engine, readonly: bool,
-                 write_lock: WriteTurn | None = None, wait: bool = True,
-                 bulk: bool = False, *, chain: ChainKey) -> None:
+                 write_lock: WriteTurn | None = None, *, chain: ChainKey) -> None:
         self.engine = engine
         self.chain = chain
         self._readonly = readonly
         self.pg = engine.dialect.name == "postgresql"
         self._write_lock = write_lock
-        self._wait = wait
-        # SQLite keeps temporary tables and sorts in files (engine.py: a sort of every status
-        # row in memory would take the server's memory with it); a bulk unit of work's scratch
-        # — a results file's temporary tables, the UPDATE ... FROM's own — fits in memory and
-        # is a noticeable share of the fan-out's time in files; it is freed when the unit ends
-        self._scratch_in_memory = bulk and engine.dialect.name == "sqlite"
+        # SQLite keeps temporary tables and sorts in files (engine.py): a reader's sort of
+        # every status row in memory would take the server's memory with it. A writer's
+        # scratch — a results file's temporary tables, an UPDATE ... FROM's own — fits in
+        # memory, where the fan-out spends less time on it; it is freed when the unit ends.
+        self._scratch_in_memory = not readonly and engine.dialect.name == "sqlite"
 
     # -- transaction -----------------------------------------------------------------------
 
     def __enter__(self) -> Self:
-        if self._write_lock is not None and not self._write_lock.acquire(self._wait):
-            raise TurnBusy("another writer holds the write turn")
+        if self._write_lock is not None:
+            self._write_lock.acquire()
         try:
             conn = self.engine.connect()
             self.conn: Connection = conn
@@ -153,11 +184,11 @@ class SqlUnitOfWork:
         return self
 
     def _begin(self, conn: Connection) -> Any:
-        if self._wait or self._write_lock is None:
+        if self._write_lock is None or not self._write_lock.inline:
             return conn.begin()
-        # A write that may not wait (on an event loop) must not wait for SQLite's own lock
-        # either, held by a writer that does not take turns (a bulk load, another program):
-        # no busy timeout for its BEGIN IMMEDIATE, which then fails at once.
+        # A write on an event loop (``SqlInlineWrites``) must not wait for SQLite's own lock,
+        # held by a writer that does not take turns (a bulk load, another program): no busy
+        # timeout for its BEGIN IMMEDIATE, which then fails at once.
         self._raw().execute("PRAGMA busy_timeout=0")
         try:
             return conn.begin()
