@@ -4,9 +4,11 @@ Every scan of every window in the city is one ``POST /scans``, so the cost the f
 to each request (middleware, routing, the request and response objects: more than validating
 the event) is paid thousands of times a second. ``StationFastPath`` is an
 ASGI middleware that answers the ordinary case itself: a bearer token whose principal is in the
-token cache, a sampler's or site lead's role, a body declared JSON that validates, no query
-string. It validates the body, hands the event to the same service call, and writes the same
-answer bytes.
+token cache (the same cache and the same header parsing as the full application's bearer check),
+a principal the access policy lets record station events (``access.allows``, the policy's own
+function), a body declared JSON that validates, no query string. It validates the body, hands
+the event to the same service call, which checks access again as for every caller, and writes
+the same answer bytes. ``tests/e2e/test_station_path.py`` checks that both paths answer alike.
 
 Anything else — no token, a token not yet in the cache, another role, a body that does not
 validate, a failure of the service call — goes to the full application, with the body it has
@@ -35,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hesuan.bootstrap import Platform
-from hesuan.domain.access import Principal, Role
+from hesuan.domain.access import Action, Principal, allows
 from hesuan.domain.errors import HesuanError
 from hesuan.entrypoints.api import schemas as s
 from hesuan.entrypoints.api.bad_input import is_json
@@ -46,7 +48,6 @@ __all__ = ["OUTCOME", "StationFastPath", "read_batch", "to_event"]
 #: The answer to one station event, as bytes (the service's dataclass, no copy).
 OUTCOME = TypeAdapter(EventOutcome)
 
-_MAY_SCAN = (Role.SAMPLER, Role.SITE_LEAD)
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
@@ -148,7 +149,7 @@ class StationFastPath:
                 break
         raw = bytes(body)
         principal = self._principal(scope)
-        if principal is not None and principal.role in _MAY_SCAN:
+        if principal is not None and allows(principal, Action.RECORD_STATION_EVENTS):
             try:
                 event = to_event(s.StationEventIn.model_validate_json(raw))
                 outcome = await self._platform.sampling.submit_one(principal, event)
