@@ -81,7 +81,7 @@ def test_designate_sealed_then_lift(platform: Platform, city: ExampleCity) -> No
     assert rows(platform, "SELECT count(*) FROM person_status WHERE zone_id IS NOT NULL")[0][0] == 0
     engine_agrees(platform)
     _, history = platform.zones.get(OFFICER, z.id)
-    assert [h["action"] for h in history] == ["designate", "lifted"]
+    assert [h.action for h in history] == ["designate", "lifted"]
 
 
 def test_controlled_yellow_precaution_unchanged_and_strictest_wins(
@@ -117,7 +117,7 @@ def test_split_and_shrink_keep_history(platform: Platform, city: ExampleCity) ->
     assert colours(platform, f"p.grid_code = '{g2}'") == {"yellow": parts[1].people}
     old, history = platform.zones.get(OFFICER, z.id)
     assert old.status == "split"
-    assert history[-1]["detail"]["into"] == [p.id for p in parts]
+    assert history[-1].detail["into"] == [p.id for p in parts]
     with pytest.raises(RuleViolation):  # a part must lie inside its parent
         platform.zones.shrink(OFFICER, parts[0].id, ZonePart(areas=[Area(g2)]))
     # shrink the core to one building of its grid

@@ -17,6 +17,7 @@ import shapely
 from shapely.geometry import mapping, shape
 
 from hesuan.domain.errors import InvalidInput
+from hesuan.domain.json import Json, JsonObject
 
 __all__ = ["ShapelyGeometry"]
 
@@ -24,10 +25,10 @@ _MAX_VERTICES = 100_000
 
 
 class ShapelyGeometry:
-    def _shape(self, geometry: dict[str, Any]) -> Any:
+    def _shape(self, geometry: JsonObject) -> Any:
         return shape(geometry)
 
-    def check(self, geometry: Any, *, field: str) -> dict[str, Any]:
+    def check(self, geometry: Json, *, field: str) -> JsonObject:
         if isinstance(geometry, dict) and geometry.get("type") == "Feature":
             geometry = geometry.get("geometry")
         if not isinstance(geometry, dict) or geometry.get("type") not in ("Polygon",
@@ -51,10 +52,10 @@ class ShapelyGeometry:
             if geom.geom_type not in ("Polygon", "MultiPolygon") or geom.is_empty:
                 raise InvalidInput(f"{field} is not a valid polygon (self-intersecting?)",
                                    code="bad_geometry", field=field)
-        out: dict[str, Any] = _plain(mapping(geom))
+        out: JsonObject = _plain(mapping(geom))
         return out
 
-    def inside(self, geometry: dict[str, Any],
+    def inside(self, geometry: JsonObject,
                points: Sequence[tuple[str, float, float]]) -> list[str]:
         if not points:
             return []
@@ -65,20 +66,20 @@ class ShapelyGeometry:
         hit = shapely.intersects_xy(geom, xs, ys)
         return [p[0] for p, h in zip(points, hit, strict=True) if h]
 
-    def covers(self, outer: dict[str, Any], inner: dict[str, Any]) -> bool:
+    def covers(self, outer: JsonObject, inner: JsonObject) -> bool:
         return bool(shape(outer).covers(shape(inner)))
 
-    def centre(self, geometry: dict[str, Any]) -> tuple[float, float]:
+    def centre(self, geometry: JsonObject) -> tuple[float, float]:
         p = shape(geometry).representative_point()
         return float(p.x), float(p.y)
 
-    def union(self, geometries: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    def union(self, geometries: Sequence[JsonObject]) -> JsonObject | None:
         if not geometries:
             return None
         u = shapely.union_all([shape(g) for g in geometries])
         if u.is_empty:
             return None
-        out: dict[str, Any] = _plain(mapping(u))
+        out: JsonObject = _plain(mapping(u))
         return out
 
 

@@ -34,6 +34,7 @@ from hesuan.domain.errors import (
     RuleViolation,
 )
 from hesuan.domain.instants import check_instant
+from hesuan.domain.json import Json, JsonObject
 from hesuan.domain.zones import (
     Area,
     ZoneKind,
@@ -52,7 +53,7 @@ from hesuan.services.context import Deps
 from hesuan.services.fence_ports import PlaceRow
 from hesuan.services.ports import UnitOfWork
 from hesuan.services.status import StatusService
-from hesuan.services.zones_ports import Geometry, ZoneRecord
+from hesuan.services.zones_ports import Geometry, RegionShape, ZoneEvent, ZoneRecord
 
 __all__ = ["ZoneInput", "ZonePart", "ZoneService", "parse_area", "zone_view"]
 
@@ -71,7 +72,7 @@ class ZoneInput:
     name: str
     kind: ZoneKind
     areas: Sequence[Area] = ()
-    polygon: dict[str, Any] | None = None
+    polygon: JsonObject | None = None
     starts_at: datetime | None = None
     planned_end: datetime | None = None
     rules: ZoneRules | None = None
@@ -85,7 +86,7 @@ class ZonePart:
     name: str | None = None
     kind: ZoneKind | None = None
     areas: Sequence[Area] = ()
-    polygon: dict[str, Any] | None = None
+    polygon: JsonObject | None = None
     rules: ZoneRules | None = None
 
 
@@ -128,11 +129,11 @@ class ZoneService:
             polygon, areas = self._resolve(uow, actor, z.areas, z.polygon, "areas")
             zid = self._d.new_id()
             status = ZoneStatus.ACTIVE.value if start <= now else _SCHEDULED
-            uow.zones.add_zone({"id": zid, "name": name, "kind": z.kind.value, "status": status,
-                          "starts_at": start, "planned_end": z.planned_end,
-                          "rules": rules.as_dict(), "geometry": polygon, "parent_id": None,
-                          "note": z.note, "created_by": actor.username, "created_at": now},
-                         areas, "polygon" if polygon else "list")
+            uow.zones.add_zone(ZoneRecord(
+                id=zid, name=name, kind=z.kind.value, status=status, starts_at=start,
+                planned_end=z.planned_end, rules=rules, geometry=polygon, parent_id=None,
+                areas=tuple(areas), note=z.note, created_by=actor.username, created_at=now),
+                "polygon" if polygon else "list")
             self._event(uow, zid, "designate", actor, now, {
                 "kind": z.kind.value, "areas": len(areas), "status": status,
                 "planned_end": z.planned_end.isoformat() if z.planned_end else None})
@@ -149,8 +150,8 @@ class ZoneService:
         return out
 
     def _resolve(self, uow: UnitOfWork, actor: Principal, areas: Sequence[Area],
-                 polygon: dict[str, Any] | None, field: str,
-                 ) -> tuple[dict[str, Any] | None, list[Area]]:
+                 polygon: JsonObject | None, field: str,
+                 ) -> tuple[JsonObject | None, list[Area]]:
         """Validate areas and polygon; a polygon becomes the grids whose centre is inside."""
         wanted = list(areas)
         geom = None
@@ -216,7 +217,7 @@ class ZoneService:
         if holders:  # non-green passes of people the change made green again
             uow.zones.revoke_passes_now_green(holders, now)
         for zid, n in uow.zones.zone_member_counts(list(counted)).items():
-            uow.zones.update_zone(zid, {"people": n})
+            uow.zones.set_people(zid, n)
 
     # -- lift, expire, extend ----------------------------------------------------------------
 
@@ -252,8 +253,7 @@ class ZoneService:
 
     def _end(self, uow: UnitOfWork, z: ZoneRecord, status: ZoneStatus, by: str, reason: str,
              now: datetime) -> None:
-        uow.zones.update_zone(z.id, {"status": status.value, "ended_at": now, "ended_by": by,
-                               "end_reason": reason})
+        uow.zones.end_zone(z.id, status.value, now, by, reason)
         self._event(uow, z.id, status.value, None, now, {"reason": reason}, by)
         if z.status == ZoneStatus.ACTIVE.value:
             holders = uow.zones.nongreen_pass_holders([z.id], now)
@@ -266,7 +266,7 @@ class ZoneService:
         with self._d.uow() as uow:
             z = self._live(uow, actor, zone_id)
             check_times(z.starts_at, planned_end, now)
-            uow.zones.update_zone(zone_id, {"planned_end": planned_end})
+            uow.zones.set_planned_end(zone_id, planned_end)
             self._event(uow, zone_id, "extend", actor, now, {
                 "planned_end": planned_end.isoformat() if planned_end else None,
                 "was": z.planned_end.isoformat() if z.planned_end else None})
@@ -286,7 +286,7 @@ class ZoneService:
             for zid in start:
                 z = uow.zones.zone(zid)
                 assert z is not None
-                uow.zones.update_zone(zid, {"status": ZoneStatus.ACTIVE.value})
+                uow.zones.set_status(zid, ZoneStatus.ACTIVE.value)
                 self._event(uow, zid, "start", None, now, {}, actor.username)
                 z = uow.zones.zone(zid)
                 assert z is not None
@@ -322,7 +322,7 @@ class ZoneService:
         verb = "shrink" if shrink else "split"
         with self._d.uow() as uow:
             parent = self._live(uow, actor, zone_id, (ZoneStatus.ACTIVE.value,))
-            resolved: list[tuple[ZonePart, dict[str, Any] | None, list[Area]]] = []
+            resolved: list[tuple[ZonePart, JsonObject | None, list[Area]]] = []
             for i, p in enumerate(parts):
                 try:
                     geom, areas = self._resolve(uow, actor, p.areas, p.polygon,
@@ -342,19 +342,17 @@ class ZoneService:
                 cid = self._d.new_id()
                 name = (p.name or "").strip() or (
                     parent.name if shrink else f"{parent.name} ({i + 1})")
-                uow.zones.add_zone({"id": cid, "name": name[:100], "kind": kind.value,
-                              "status": ZoneStatus.ACTIVE.value, "starts_at": now,
-                              "planned_end": parent.planned_end, "rules": rules.as_dict(),
-                              "geometry": geom, "parent_id": parent.id, "note": parent.note,
-                              "created_by": actor.username, "created_at": now},
-                             areas, "polygon" if geom else "list")
+                uow.zones.add_zone(ZoneRecord(
+                    id=cid, name=name[:100], kind=kind.value, status=ZoneStatus.ACTIVE.value,
+                    starts_at=now, planned_end=parent.planned_end, rules=rules, geometry=geom,
+                    parent_id=parent.id, areas=tuple(areas), note=parent.note,
+                    created_by=actor.username, created_at=now), "polygon" if geom else "list")
                 self._event(uow, cid, "designate", actor, now,
                             {"kind": kind.value, "areas": len(areas), "from": parent.id,
                              "by": verb})
                 children.append(cid)
             status = ZoneStatus.SHRUNK if shrink else ZoneStatus.SPLIT
-            uow.zones.update_zone(parent.id, {"status": status.value, "ended_at": now,
-                                        "ended_by": actor.username, "end_reason": verb})
+            uow.zones.end_zone(parent.id, status.value, now, actor.username, verb)
             self._event(uow, parent.id, status.value, actor, now, {"into": children})
             new = [uow.zones.zone(c) for c in children]
             holders = uow.zones.nongreen_pass_holders([parent.id], now)
@@ -375,7 +373,7 @@ class ZoneService:
             raise NotFound("no such zone", code="unknown_zone", field="zone_id")
         return z
 
-    def get(self, actor: Principal, zone_id: str) -> tuple[ZoneRecord, list[dict[str, Any]]]:
+    def get(self, actor: Principal, zone_id: str) -> tuple[ZoneRecord, list[ZoneEvent]]:
         """A zone and its history (designated, split, shrunk, extended, lifted …)."""
         with self._d.uow(readonly=True) as uow:
             z = self._get(uow, zone_id)
@@ -425,10 +423,10 @@ class ZoneService:
         return frozenset(out)
 
     def _event(self, uow: UnitOfWork, zone_id: str, action: str, actor: Principal | None,
-               now: datetime, detail: dict[str, Any], by: str | None = None) -> None:
-        uow.zones.add_zone_event({"id": self._d.new_id(), "zone_id": zone_id, "action": action,
-                            "actor": by or (actor.username if actor else "system"), "at": now,
-                            "detail": detail})
+               now: datetime, detail: JsonObject, by: str | None = None) -> None:
+        uow.zones.add_zone_event(ZoneEvent(
+            id=self._d.new_id(), zone_id=zone_id, action=action,
+            actor=by or (actor.username if actor else "system"), at=now, detail=detail))
 
     # -- GeoJSON -----------------------------------------------------------------------------
 
@@ -438,8 +436,8 @@ class ZoneService:
         boundaries of its areas, or no geometry (the areas are listed in the properties)."""
         zs = self.list_zones(actor, active_only=active_only, region=region, limit=10_000)
         with self._d.uow(readonly=True) as uow:
-            shapes = {r["code"]: r["geometry"] for r in uow.zones.region_geo("", ())
-                      if r["geometry"] is not None}
+            shapes = {r.code: r.geometry for r in uow.zones.region_geo("", ())
+                      if r.geometry is not None}
         features = []
         for z in zs:
             geom = z.geometry
@@ -476,7 +474,7 @@ class ZoneService:
         ``properties.code`` or ``properties.adcode``."""
         authorize(actor, Action.IMPORT_BOUNDARIES)
         now = self._d.clock.now()
-        rows: list[dict[str, Any]] = []
+        rows: list[RegionShape] = []
         for i, f in enumerate(_features(collection)):
             props = f.get("properties") or {}
             code = str(props.get("code") or props.get("adcode") or "").strip()
@@ -486,15 +484,15 @@ class ZoneService:
             g = f.get("geometry") or {}
             if g.get("type") == "Point":
                 lng, lat = _point(g.get("coordinates"), f"features[{i}].geometry")
-                rows.append({"code": code, "lat": lat, "lng": lng, "geometry": None,
-                             "source": source[:80], "updated_at": now})
+                rows.append(RegionShape(code=code, lat=lat, lng=lng, geometry=None,
+                                        source=source[:80], updated_at=now))
                 continue
             geom = self._geo.check(g, field=f"features[{i}].geometry")
             centre = props.get("centroid") or props.get("center")
             lng, lat = (_point(centre, f"features[{i}].properties.centroid") if centre
                         else self._geo.centre(geom))
-            rows.append({"code": code, "lat": lat, "lng": lng, "geometry": geom,
-                         "source": source[:80], "updated_at": now})
+            rows.append(RegionShape(code=code, lat=lat, lng=lng, geometry=geom,
+                                    source=source[:80], updated_at=now))
         with self._d.uow() as uow:
             n = uow.zones.upsert_region_geo(rows)
             uow.audit_log.append(now, actor.username, "region_geo.import", "regions",
@@ -510,14 +508,12 @@ class ZoneService:
             rows = uow.zones.region_geo(region, () if level is None else (level,))
         features = []
         for r in rows:
-            geom = r["geometry"] or (
-                {"type": "Point", "coordinates": [r["lng"], r["lat"]]}
-                if r["lat"] is not None else None)
-            features.append({"type": "Feature", "id": r["code"], "geometry": geom,
-                             "properties": {"code": r["code"], "name": r.get("name"),
-                                            "level": r.get("level"),
-                                            "centroid": [r["lng"], r["lat"]],
-                                            "source": r["source"]}})
+            geom: Json = r.geometry or (
+                {"type": "Point", "coordinates": [r.lng, r.lat]}
+                if r.lat is not None else None)
+            features.append({"type": "Feature", "id": r.code, "geometry": geom,
+                             "properties": {"code": r.code, "name": r.name, "level": r.level,
+                                            "centroid": [r.lng, r.lat], "source": r.source}})
         return {"type": "FeatureCollection", "features": features}
 
 

@@ -11,26 +11,27 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
+from hesuan.domain.json import Json, JsonObject
 from hesuan.domain.zones import Area, ZoneRules
 
-__all__ = ["GeoPoint", "Geometry", "ZoneRecord", "ZoneRepository"]
+__all__ = ["GeoPoint", "Geometry", "RegionShape", "ZoneEvent", "ZoneRecord", "ZoneRepository"]
 
 
 class Geometry(Protocol):
     """GeoJSON geometry in lon/lat (WGS-84 style)."""
 
-    def check(self, geometry: Any, *, field: str) -> dict[str, Any]:
+    def check(self, geometry: Json, *, field: str) -> JsonObject:
         """A valid Polygon or MultiPolygon as a GeoJSON mapping; InvalidInput naming ``field``
         otherwise."""
-    def inside(self, geometry: dict[str, Any],
+    def inside(self, geometry: JsonObject,
                points: Sequence[tuple[str, float, float]]) -> list[str]:
         """Keys of the ``(key, lng, lat)`` points inside (or on the edge of) the geometry."""
-    def covers(self, outer: dict[str, Any], inner: dict[str, Any]) -> bool: ...
-    def centre(self, geometry: dict[str, Any]) -> tuple[float, float]:
+    def covers(self, outer: JsonObject, inner: JsonObject) -> bool: ...
+    def centre(self, geometry: JsonObject) -> tuple[float, float]:
         """A point inside the geometry (lng, lat)."""
-    def union(self, geometries: Sequence[dict[str, Any]]) -> dict[str, Any] | None: ...
+    def union(self, geometries: Sequence[JsonObject]) -> JsonObject | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +39,21 @@ class GeoPoint:
     code: str
     lng: float
     lat: float
+
+
+@dataclass(frozen=True, slots=True)
+class RegionShape:
+    """A region's boundary (a GeoJSON polygon) or, with no geometry, its centre; ``name`` and
+    ``level`` come from the region's record when reading (None if the region is unknown)."""
+
+    code: str
+    lat: float | None
+    lng: float | None
+    geometry: JsonObject | None
+    source: str | None
+    updated_at: datetime
+    name: str | None = None
+    level: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +65,7 @@ class ZoneRecord:
     starts_at: datetime
     planned_end: datetime | None
     rules: ZoneRules
-    geometry: dict[str, Any] | None
+    geometry: JsonObject | None
     parent_id: str | None
     areas: tuple[Area, ...]
     people: int | None = None
@@ -60,21 +76,41 @@ class ZoneRecord:
     end_reason: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ZoneEvent:
+    """One step of a zone's history (designate, start, extend, lifted, split, …) and its detail,
+    a JSON object whose keys depend on the step."""
+
+    id: str
+    zone_id: str
+    action: str
+    actor: str
+    at: datetime
+    detail: JsonObject
+
+
 class ZoneRepository(Protocol):
     # -- regions and geometry --------------------------------------------------------------
     def existing_regions(self, codes: Iterable[str]) -> set[str]: ...
-    def upsert_region_geo(self, rows: Sequence[dict[str, Any]]) -> int: ...
-    def region_geo(self, prefix: str, lengths: Sequence[int]) -> list[dict[str, Any]]: ...
+    def upsert_region_geo(self, rows: Sequence[RegionShape]) -> int:
+        """Replace the shapes of these regions (``name`` and ``level`` are not written)."""
+    def region_geo(self, prefix: str, lengths: Sequence[int]) -> list[RegionShape]:
+        """Known shapes under ``prefix`` whose code has one of ``lengths`` (all if empty)."""
     def grid_points(self, prefix: str) -> list[GeoPoint]: ...
 
     # -- zones -----------------------------------------------------------------------------
-    def add_zone(self, row: dict[str, Any], areas: Sequence[Area], source: str) -> None: ...
+    def add_zone(self, zone: ZoneRecord, source: str) -> None:
+        """Store a new zone and its areas (``source``: how they were given, list or polygon)."""
     def zone(self, zone_id: str) -> ZoneRecord | None: ...
     def all(self, statuses: Sequence[str] | None, prefix: str,
               limit: int) -> list[ZoneRecord]: ...
-    def update_zone(self, zone_id: str, values: dict[str, Any]) -> None: ...
-    def add_zone_event(self, row: dict[str, Any]) -> None: ...
-    def zone_events(self, zone_id: str) -> list[dict[str, Any]]: ...
+    def set_status(self, zone_id: str, status: str) -> None: ...
+    def set_planned_end(self, zone_id: str, planned_end: datetime | None) -> None: ...
+    def set_people(self, zone_id: str, people: int) -> None: ...
+    def end_zone(self, zone_id: str, status: str, at: datetime, by: str, reason: str) -> None:
+        """The zone ends (lifted, expired, split, shrunk): its status, when, by whom, why."""
+    def add_zone_event(self, event: ZoneEvent) -> None: ...
+    def zone_events(self, zone_id: str) -> list[ZoneEvent]: ...
     def zones_due(self, now: datetime) -> tuple[list[str], list[str]]:
         """(scheduled zones whose start has come, active zones whose planned end passed)."""
     def clear_zone_members(self, zone_ids: Sequence[str], now: datetime,

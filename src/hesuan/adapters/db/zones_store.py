@@ -1,5 +1,5 @@
-"""Storage of zones (the ``ZoneStore`` port): regions' boundaries and grid centres, zones, their
-areas, events and members. A repository of ``SqlUnitOfWork``.
+"""Storage of zones (the ``ZoneRepository`` port): regions' boundaries and grid centres, zones,
+their areas, events and members. A repository of ``SqlUnitOfWork``.
 
 Set-based where it matters: designating or lifting a zone is a handful of UPDATE statements over
 ``person_status`` joined to the zone's areas (index range scans on ``people.grid_code``), and the
@@ -31,7 +31,7 @@ from hesuan.adapters.db.schema import (
 )
 from hesuan.adapters.db.sql_helpers import chunks, grid_range, in_marks
 from hesuan.domain.zones import KIND_RANK, Area, ZoneRules
-from hesuan.services.zones_ports import GeoPoint, ZoneRecord
+from hesuan.services.zones_ports import GeoPoint, RegionShape, ZoneEvent, ZoneRecord
 
 __all__ = ["SqlZones"]
 
@@ -53,20 +53,26 @@ class SqlZones(SqlRepository):
                 select(regions.c.code).where(regions.c.code.in_(part))))
         return out
 
-    def upsert_region_geo(self, rows: Sequence[dict[str, Any]]) -> int:
+    def upsert_region_geo(self, rows: Sequence[RegionShape]) -> int:
         for part in chunks(list(rows), 1000):
-            codes = [r["code"] for r in part]
+            codes = [r.code for r in part]
             self.conn.execute(delete(region_geo).where(region_geo.c.code.in_(codes)))
-            self.conn.execute(insert(region_geo), list(part))
+            self.conn.execute(insert(region_geo), [
+                {"code": r.code, "lat": r.lat, "lng": r.lng, "geometry": r.geometry,
+                 "source": r.source, "updated_at": r.updated_at} for r in part])
         return len(rows)
 
-    def region_geo(self, prefix: str, lengths: Sequence[int]) -> list[dict[str, Any]]:
-        stmt = select(region_geo, regions.c.name, regions.c.level).outerjoin(
+    def region_geo(self, prefix: str, lengths: Sequence[int]) -> list[RegionShape]:
+        stmt = select(region_geo.c.code, region_geo.c.lat, region_geo.c.lng,
+                      region_geo.c.geometry, region_geo.c.source, region_geo.c.updated_at,
+                      regions.c.name, regions.c.level).outerjoin(
             regions, regions.c.code == region_geo.c.code).order_by(region_geo.c.code)
         if prefix:
             stmt = stmt.where(region_geo.c.code.like(f"{prefix}%"))
-        rows = [dict(r._mapping) for r in self.conn.execute(stmt)]
-        return [r for r in rows if not lengths or len(r["code"]) in lengths]
+        return [RegionShape(code=r.code, lat=r.lat, lng=r.lng, geometry=r.geometry,
+                            source=r.source, updated_at=r.updated_at, name=r.name,
+                            level=r.level)
+                for r in self.conn.execute(stmt) if not lengths or len(r.code) in lengths]
 
     def grid_points(self, prefix: str) -> list[GeoPoint]:
         lo, hi = grid_range(prefix) if prefix else ("0" * 15, "9" * 15)
@@ -78,9 +84,15 @@ class SqlZones(SqlRepository):
 
     # -- zones -----------------------------------------------------------------------------
 
-    def add_zone(self, row: dict[str, Any], areas: Sequence[Area], source: str) -> None:
-        self.conn.execute(insert(zones), row)
-        self._add_areas(row["id"], areas, source)
+    def add_zone(self, zone: ZoneRecord, source: str) -> None:
+        self.conn.execute(insert(zones), {
+            "id": zone.id, "name": zone.name, "kind": zone.kind, "status": zone.status,
+            "starts_at": zone.starts_at, "planned_end": zone.planned_end,
+            "ended_at": zone.ended_at, "rules": zone.rules.as_dict(),
+            "geometry": zone.geometry, "parent_id": zone.parent_id, "note": zone.note,
+            "people": zone.people, "created_by": zone.created_by,
+            "created_at": zone.created_at, "end_reason": zone.end_reason})
+        self._add_areas(zone.id, zone.areas, source)
 
     def _add_areas(self, zone_id: str, areas: Sequence[Area], source: str) -> None:
         rows = []
@@ -123,18 +135,33 @@ class SqlZones(SqlRepository):
                     zone_areas.c.grid_lo <= hi, zone_areas.c.grid_hi >= lo)))
         return self._records(self.conn.execute(stmt).all())
 
-    def update_zone(self, zone_id: str, values: dict[str, Any]) -> None:
+    def _update(self, zone_id: str, **values: Any) -> None:
         self.conn.execute(sa_update(zones).where(zones.c.id == zone_id).values(**values))
 
-    def add_zone_event(self, row: dict[str, Any]) -> None:
-        self.conn.execute(insert(zone_events), row)
+    def set_status(self, zone_id: str, status: str) -> None:
+        self._update(zone_id, status=status)
 
-    def zone_events(self, zone_id: str) -> list[dict[str, Any]]:
+    def set_planned_end(self, zone_id: str, planned_end: datetime | None) -> None:
+        self._update(zone_id, planned_end=planned_end)
+
+    def set_people(self, zone_id: str, people: int) -> None:
+        self._update(zone_id, people=people)
+
+    def end_zone(self, zone_id: str, status: str, at: datetime, by: str, reason: str) -> None:
+        self._update(zone_id, status=status, ended_at=at, ended_by=by, end_reason=reason)
+
+    def add_zone_event(self, event: ZoneEvent) -> None:
+        self.conn.execute(insert(zone_events), {
+            "id": event.id, "zone_id": event.zone_id, "action": event.action,
+            "actor": event.actor, "at": event.at, "detail": event.detail})
+
+    def zone_events(self, zone_id: str) -> list[ZoneEvent]:
         """In time order; within one millisecond, in the order of a zone's life."""
         life = {"designate": 0, "start": 1, "extend": 2}
-        rows = [dict(r._mapping) for r in self.conn.execute(
+        rows = [ZoneEvent(id=r.id, zone_id=r.zone_id, action=r.action, actor=r.actor, at=r.at,
+                          detail=r.detail) for r in self.conn.execute(
             select(zone_events).where(zone_events.c.zone_id == zone_id))]
-        return sorted(rows, key=lambda r: (r["at"], life.get(r["action"], 3), r["id"]))
+        return sorted(rows, key=lambda e: (e.at, life.get(e.action, 3), e.id))
 
     def zones_due(self, now: datetime) -> tuple[list[str], list[str]]:
         n = to_ms(now)

@@ -7,6 +7,7 @@ Imports: FastAPI, pydantic, ``hesuan.entrypoints.api``, ``hesuan.services``, ``h
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query
@@ -114,7 +115,7 @@ def import_zones(me: Me, platform: PlatformDep,
 @router.get("/zones/{zone_id}", openapi_extra=acts(Action.READ_ZONES))
 def get_zone(me: Me, platform: PlatformDep, zone_id: str) -> dict[str, Any]:
     z, history = platform.zones.get(me, zone_id)
-    return zone_view(z) | {"history": history, "geometry": z.geometry}
+    return zone_view(z) | {"history": [asdict(e) for e in history], "geometry": z.geometry}
 
 
 @router.post("/zones/{zone_id}/lift", openapi_extra=acts(Action.CHANGE_ZONES))
