@@ -135,7 +135,7 @@ def test_a_door_visit_scans_everyone_and_keeps_to_the_route(platform: Platform,
                                        barcode, now, scanned=["HS1:NOT-A-CODE"])
     with platform.deps.uow(readonly=True) as uow:
         members = uow.teams.household_members("HH-OTHER-0001")
-    codes = [platform.deps.codes.sign(m["person_id"]) for m in members]
+    codes = [platform.deps.codes.sign(m.person_id) for m in members]
     with pytest.raises(RuleViolation) as e:  # scanned, but not on this team's route
         platform.teams.visit_household(sampler, team_a, str(uuid.uuid4()), "HH-OTHER-0001",
                                        barcode, now, scanned=codes)
@@ -164,8 +164,8 @@ def test_shifts_staff_and_teams_keep_to_the_site_and_district(platform: Platform
         platform.teams.end_shift(OFFICER_A, staff)
     with pytest.raises(PermissionDenied):
         platform.teams.end_shift(lead_a, staff)
-    assert [t["id"] for t in platform.teams.teams(OFFICER_A)] == []
-    assert team_b in [t["id"] for t in platform.teams.teams(OFFICER_B)]
+    assert [t.id for t in platform.teams.teams(OFFICER_A)] == []
+    assert team_b in [t.id for t in platform.teams.teams(OFFICER_B)]
     platform.teams.end_shift(OFFICER_B, staff)
 
 

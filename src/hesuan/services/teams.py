@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -42,6 +43,14 @@ from hesuan.services.people_ports import SiteRow
 from hesuan.services.ports import UnitOfWork
 from hesuan.services.sampling import EventKind, EventOutcome, SamplingService, StationEvent
 from hesuan.services.targets import site_target
+from hesuan.services.teams_ports import (
+    Assignment,
+    HouseholdMember,
+    NewShift,
+    StaffMember,
+    TeamMove,
+    TeamRow,
+)
 
 __all__ = ["PLACE_KINDS", "TeamService", "pool_mode"]
 
@@ -105,10 +114,10 @@ class TeamService:
             if missing:
                 raise NotFound(f"person_ids: no such person {missing[0]}",
                                code="unknown_person", field="person_ids")
-            n = uow.teams.add_assignment({"id": aid, "site_id": site_id, "zone_id": zone_id,
-                                    "household_pool": household_pool, "status": "open",
-                                    "note": note, "created_by": actor.username,
-                                    "created_at": now}, list(person_ids))
+            n = uow.teams.add_assignment(Assignment(
+                id=aid, site_id=site_id, zone_id=zone_id, household_pool=household_pool,
+                status="open", note=note, created_by=actor.username, created_at=now),
+                list(person_ids))
             uow.audit_log.append(now, actor.username, "team.assign", f"site:{site_id}",
                       {"assignment": aid, "zone": zone_id, "people": n})
             uow.commit()
@@ -123,10 +132,10 @@ class TeamService:
                 raise NotFound("no such assignment", code="unknown_assignment",
                                field="assignment_id")
             authorize(actor, Action.CLOSE_ASSIGNMENT,
-                      site_target(self._team_site(uow, a["site_id"])), field="assignment_id")
-            uow.teams.update_assignment(assignment_id, {"status": "done", "closed_at": now})
+                      site_target(self._team_site(uow, a.site_id)), field="assignment_id")
+            uow.teams.close_assignment(assignment_id, now)
             uow.audit_log.append(now, actor.username, "team.assignment_done",
-                                 f"site:{a['site_id']}",
+                                 f"site:{a.site_id}",
                       {"assignment": assignment_id})
             uow.commit()
 
@@ -138,25 +147,25 @@ class TeamService:
             site = self._team_site(uow, site_id)
             authorize(actor, Action.READ_TEAM_ROUTE, site_target(site), field="site_id")
             assignments = uow.teams.assignments(site_id, open_only=True)
-            since = min((a["created_at"] for a in assignments), default=now)
-            rows = uow.teams.route([a["id"] for a in assignments], since)
+            since = min((a.created_at for a in assignments), default=now)
+            rows = uow.teams.route([a.id for a in assignments], since)
             uow.audit_log.append(now, actor.username, "team.route", f"site:{site_id}",
                       {"people": len(rows)})
             uow.commit()
         households: dict[str, dict[str, Any]] = {}
         for r in rows:
-            key = r["household_id"] or f"person:{r['person_id']}"
+            key = r.household_id or f"person:{r.person_id}"
             h = households.setdefault(key, {
-                "household_id": r["household_id"], "grid_code": r["grid_code"],
-                "address": r["address"], "members": [], "to_sample": 0})
-            single = bool(parse_groups((r["groups"] or "").split(",")) & SINGLE_TUBE_GROUPS
-                          ) or r["open_recall"]
-            h["members"].append({"person_id": r["person_id"], "name": r["name"],
-                                 "sampled": r["sampled"], "single_tube": single})
-            if not r["sampled"]:
+                "household_id": r.household_id, "grid_code": r.grid_code,
+                "address": r.address, "members": [], "to_sample": 0})
+            single = bool(parse_groups((r.groups or "").split(",")) & SINGLE_TUBE_GROUPS
+                          ) or r.open_recall
+            h["members"].append({"person_id": r.person_id, "name": r.name,
+                                 "sampled": r.sampled, "single_tube": single})
+            if not r.sampled:
                 h["to_sample"] += 1
         todo = [h for h in households.values() if h["to_sample"]]
-        return {"site_id": site_id, "assignments": [a["id"] for a in assignments],
+        return {"site_id": site_id, "assignments": [a.id for a in assignments],
                 "households": len(households), "households_to_visit": len(todo),
                 "people_to_sample": sum(h["to_sample"] for h in todo),
                 "route": list(households.values())}
@@ -191,25 +200,27 @@ class TeamService:
             if not members:
                 raise NotFound("household_id: no one registered in this household",
                                code="unknown_household", field="household_id")
-            members = [m for m in members if m["person_id"] in by_person]
+            members = [m for m in members if m.person_id in by_person]
             if len(members) != len(by_person):
                 raise InvalidInput("scanned: someone scanned is not in this household",
                                    code="not_in_household", field="scanned")
-            open_ids = [a["id"] for a in uow.teams.assignments(site_id, open_only=True)]
-            on_route = uow.teams.on_route(open_ids, [m["person_id"] for m in members])
+            open_ids = [a.id for a in uow.teams.assignments(site_id, open_only=True)]
+            on_route = uow.teams.on_route(open_ids, [m.person_id for m in members])
             if len(on_route) != len(members):
                 raise RuleViolation("household_id: the household is not on this team's route",
                                     code="not_on_route", field="household_id")
-            pooled, single, skipped = [], [], []
+            pooled: list[HouseholdMember] = []
+            single: list[HouseholdMember] = []
+            skipped: list[dict[str, Any]] = []
             for m in members:
-                needs_single = bool(parse_groups((m["groups"] or "").split(","))
-                                    & SINGLE_TUBE_GROUPS) or m["open_recall"]
+                needs_single = bool(parse_groups((m.groups or "").split(","))
+                                    & SINGLE_TUBE_GROUPS) or m.open_recall
                 if not needs_single:
                     pooled.append(m)
-                elif m["person_id"] in singles:
+                elif m.person_id in singles:
                     single.append(m)
                 else:
-                    skipped.append({"person_id": m["person_id"], "name": m["name"],
+                    skipped.append({"person_id": m.person_id, "name": m.name,
                                     "reason": "single_tube_required"})
             events: list[StationEvent] = []
             if pooled:
@@ -217,19 +228,19 @@ class TeamService:
                 events.append(StationEvent(_id(event_id, "open"), EventKind.OPEN_TUBE, site_id,
                                            at, barcode, mode))
                 for m in pooled:
-                    events.append(StationEvent(_id(event_id, f"s:{m['person_id']}"),
+                    events.append(StationEvent(_id(event_id, f"s:{m.person_id}"),
                                                EventKind.SAMPLE, site_id, at, barcode, None,
-                                               by_person[m["person_id"]]))
+                                               by_person[m.person_id]))
                 if len(pooled) < mode:
                     events.append(StationEvent(_id(event_id, "seal"), EventKind.SEAL_TUBE,
                                                site_id, at, barcode))
             for m in single:
-                b = singles[m["person_id"]]
+                b = singles[m.person_id]
                 events += [
-                    StationEvent(_id(event_id, f"o1:{m['person_id']}"), EventKind.OPEN_TUBE,
+                    StationEvent(_id(event_id, f"o1:{m.person_id}"), EventKind.OPEN_TUBE,
                                  site_id, at, b, 1),
-                    StationEvent(_id(event_id, f"s1:{m['person_id']}"), EventKind.SAMPLE,
-                                 site_id, at, b, None, by_person[m["person_id"]])]
+                    StationEvent(_id(event_id, f"s1:{m.person_id}"), EventKind.SAMPLE,
+                                 site_id, at, b, None, by_person[m.person_id])]
             outs: list[EventOutcome] = self._sampling.run_in(uow, actor, events, now)
             uow.commit()
         rejected = [o for o in outs if o.status == "rejected"]
@@ -295,11 +306,12 @@ class TeamService:
         with self._d.uow() as uow:
             authorize(actor, Action.MANAGE_TEAMS, self._place(uow, place_kind, place_id),
                       field="place_id")
-            uow.teams.add_team({"id": tid, "name": name.strip(), "kind": kind.value,
-                          "place_kind": place_kind, "place_id": place_id, "created_at": now})
-            uow.teams.move_team(tid, {"id": self._d.new_id(), "team_id": tid, "from_kind": None,
-                                "from_id": None, "to_kind": place_kind, "to_id": place_id,
-                                "note": "created", "actor": actor.username, "at": now})
+            uow.teams.add_team(TeamRow(id=tid, name=name.strip(), kind=kind.value,
+                                       place_kind=place_kind, place_id=place_id,
+                                       created_at=now))
+            uow.teams.move_team(TeamMove(id=self._d.new_id(), team_id=tid, from_kind=None,
+                                         from_id=None, to_kind=place_kind, to_id=place_id,
+                                         note="created", actor=actor.username, at=now))
             uow.audit_log.append(now, actor.username, "team.create", f"team:{tid}",
                                  {"kind": kind.value})
             uow.commit()
@@ -315,40 +327,40 @@ class TeamService:
             if team is None:
                 raise NotFound("no such team", code="unknown_team", field="team_id")
             authorize(actor, Action.MANAGE_TEAMS,
-                      self._place(uow, team["place_kind"], team["place_id"]), field="team_id")
+                      self._place(uow, team.place_kind, team.place_id), field="team_id")
             authorize(actor, Action.MANAGE_TEAMS, self._place(uow, to_kind, to_id),
                       field="to_id")
             ended = 0
-            for sh in uow.teams.shifts_on([team["place_id"]]):
+            for sh in uow.teams.shifts_on([team.place_id]):
                 if sh.team_id == team_id:
                     uow.teams.end_shift(sh.id, now, actor.username)
                     ended += 1
-            uow.teams.move_team(team_id, {"id": self._d.new_id(), "team_id": team_id,
-                                    "from_kind": team["place_kind"], "from_id": team["place_id"],
-                                    "to_kind": to_kind, "to_id": to_id, "note": note,
-                                    "actor": actor.username, "at": now})
+            uow.teams.move_team(TeamMove(id=self._d.new_id(), team_id=team_id,
+                                         from_kind=team.place_kind, from_id=team.place_id,
+                                         to_kind=to_kind, to_id=to_id, note=note,
+                                         actor=actor.username, at=now))
             uow.audit_log.append(now, actor.username, "team.move", f"team:{team_id}",
                       {"to": f"{to_kind}:{to_id}", "shifts_ended": ended})
             uow.commit()
             moves = uow.teams.team_moves(team_id)
         return {"team_id": team_id, "place_kind": to_kind, "place_id": to_id,
-                "shifts_ended": ended, "history": moves}
+                "shifts_ended": ended, "history": [asdict(m) for m in moves]}
 
-    def teams(self, actor: Principal) -> list[dict[str, Any]]:
+    def teams(self, actor: Principal) -> list[TeamRow]:
         authorize(actor, Action.READ_TEAMS)
         with self._d.uow(readonly=True) as uow:
             teams = uow.teams.all()
             # where each team is, read once for all of them: the sites and the checkpoints
             sites = {x.id: site_target(x) for x in uow.places.sites(
-                {t["place_id"] for t in teams if t["place_kind"] == "site"})}
-            checkpoints = uow.fence.places([("checkpoint", t["place_id"]) for t in teams
-                                      if t["place_kind"] == "checkpoint"])
+                {t.place_id for t in teams if t.place_kind == "site"})}
+            checkpoints = uow.fence.places([("checkpoint", t.place_id) for t in teams
+                                      if t.place_kind == "checkpoint"])
         where = {("site", k): v for k, v in sites.items()} | {
             k: Target(region=p.region_code) for k, p in checkpoints.items()}
         return [t for t in teams if allows(actor, Action.READ_TEAMS, where.get(
-            (t["place_kind"], t["place_id"]),
+            (t.place_kind, t.place_id),
             # a place no longer on record is nobody's but the city-wide roles'
-            Target(region=t["place_id"]) if t["place_kind"] == "region" else Target()))]
+            Target(region=t.place_id) if t.place_kind == "region" else Target()))]
 
     def add_staff(self, actor: Principal, name: str, role: StaffRole,
                   team_id: str | None = None) -> str:
@@ -362,9 +374,9 @@ class TeamService:
                 raise NotFound("no such team", code="unknown_team", field="team_id")
             # staff outside any team are the city's pool: an administrator's to register
             authorize(actor, Action.REGISTER_STAFF, Target() if team is None else
-                      self._place(uow, team["place_kind"], team["place_id"]), field="team_id")
-            uow.teams.add_staff({"id": sid, "name": name.strip(), "role": role.value,
-                           "team_id": team_id, "active": True, "created_at": now})
+                      self._place(uow, team.place_kind, team.place_id), field="team_id")
+            uow.teams.add_staff(StaffMember(id=sid, name=name.strip(), role=role.value,
+                                            team_id=team_id, active=True, created_at=now))
             uow.audit_log.append(now, actor.username, "staff.create", f"staff:{sid}",
                                  {"role": role.value})
             uow.commit()
@@ -382,7 +394,7 @@ class TeamService:
             raise InvalidInput("at must not be in the future", code="future_time", field="at")
         with self._d.uow() as uow:
             person = uow.teams.staff_member(staff_id)
-            if person is None or not person["active"]:
+            if person is None or not person.active:
                 raise NotFound("no such staff member", code="unknown_staff", field="staff_id")
             authorize(actor, Action.MANAGE_SHIFTS, self._place(uow, place_kind, place_id),
                       field="place_id")
@@ -394,8 +406,8 @@ class TeamService:
             check_start(uow.teams.staff_spans(staff_id, start - timedelta(days=1)), start,
                         self._limits)
             shift_id = self._d.new_id()
-            uow.teams.add_shift({"id": shift_id, "staff_id": staff_id, "place_kind": place_kind,
-                           "place_id": place_id, "window": window, "started_at": start})
+            uow.teams.add_shift(NewShift(id=shift_id, staff_id=staff_id, place_kind=place_kind,
+                                         place_id=place_id, window=window, started_at=start))
             uow.audit_log.append(now, actor.username, "shift.start", f"staff:{staff_id}",
                       {"place": place_id, "window": window})
             uow.commit()

@@ -10,11 +10,101 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from hesuan.domain.shifts import Span
 
-__all__ = ["ShiftRow", "TeamRepository"]
+__all__ = ["Assignment", "HouseholdMember", "NewShift", "RouteMember", "ShiftRow",
+           "StaffMember", "TeamMove", "TeamRepository", "TeamRow"]
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    """A door-to-door team's assignment: a zone (its people as the zone stands) or a list of
+    people (``team_targets``); open until closed."""
+
+    id: str
+    site_id: str
+    zone_id: str | None
+    household_pool: bool
+    status: str
+    note: str | None
+    created_by: str
+    created_at: datetime
+    closed_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RouteMember:
+    """A person on a team's route, with their household and whether they were sampled since
+    the route's assignments began."""
+
+    person_id: str
+    household_id: str | None
+    grid_code: str
+    address: str | None
+    name: str
+    groups: str
+    sampled: bool
+    last_sampled_at: datetime | None
+    open_recall: bool
+    exempt_until: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class HouseholdMember:
+    person_id: str
+    grid_code: str
+    groups: str
+    name: str
+    open_recall: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TeamRow:
+    id: str
+    name: str
+    kind: str
+    place_kind: str
+    place_id: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TeamMove:
+    """A team's move from one place to another (none: the team was created there)."""
+
+    id: str
+    team_id: str
+    from_kind: str | None
+    from_id: str | None
+    to_kind: str
+    to_id: str
+    note: str | None
+    actor: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StaffMember:
+    id: str
+    name: str
+    role: str
+    team_id: str | None
+    active: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NewShift:
+    """A stint starting: a staff member at a place (and a window of a site)."""
+
+    id: str
+    staff_id: str
+    place_kind: str
+    place_id: str
+    window: int | None
+    started_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,27 +123,30 @@ class ShiftRow:
 
 class TeamRepository(Protocol):
     # -- door-to-door teams ----------------------------------------------------------------
-    def add_assignment(self, row: dict[str, Any], person_ids: Sequence[str]) -> int: ...
-    def assignments(self, site_id: str, open_only: bool) -> list[dict[str, Any]]: ...
-    def assignment(self, assignment_id: str) -> dict[str, Any] | None: ...
-    def update_assignment(self, assignment_id: str, values: dict[str, Any]) -> None: ...
-    def route(self, assignment_ids: Sequence[str], since: datetime) -> list[dict[str, Any]]:
-        """One row per person of the assignments: household, grid, address, sampled since."""
-    def household_members(self, household_id: str) -> list[dict[str, Any]]: ...
+    def add_assignment(self, assignment: Assignment, person_ids: Sequence[str]) -> int:
+        """Store the assignment and its list of people; how many distinct people."""
+    def assignments(self, site_id: str, open_only: bool) -> list[Assignment]: ...
+    def assignment(self, assignment_id: str) -> Assignment | None: ...
+    def close_assignment(self, assignment_id: str, at: datetime) -> None:
+        """The assignment is done, closed at ``at``."""
+    def route(self, assignment_ids: Sequence[str], since: datetime) -> list[RouteMember]:
+        """One row per person of the assignments, in grid, address and household order."""
+    def household_members(self, household_id: str) -> list[HouseholdMember]: ...
     def on_route(self, assignment_ids: Sequence[str], person_ids: Sequence[str]) -> set[str]:
         """Those of ``person_ids`` whom the assignments reach (listed, or in their zone)."""
 
     # -- staff and shifts ------------------------------------------------------------------
-    def add_team(self, row: dict[str, Any]) -> None: ...
-    def team(self, team_id: str) -> dict[str, Any] | None: ...
-    def all(self) -> list[dict[str, Any]]: ...
-    def move_team(self, team_id: str, move: dict[str, Any]) -> None: ...
-    def team_moves(self, team_id: str) -> list[dict[str, Any]]: ...
-    def add_staff(self, row: dict[str, Any]) -> None: ...
-    def staff_member(self, staff_id: str) -> dict[str, Any] | None: ...
+    def add_team(self, team: TeamRow) -> None: ...
+    def team(self, team_id: str) -> TeamRow | None: ...
+    def all(self) -> list[TeamRow]: ...
+    def move_team(self, move: TeamMove) -> None:
+        """Record the move and put the team at its new place."""
+    def team_moves(self, team_id: str) -> list[TeamMove]: ...
+    def add_staff(self, member: StaffMember) -> None: ...
+    def staff_member(self, staff_id: str) -> StaffMember | None: ...
     def staff_spans(self, staff_id: str, since: datetime) -> list[Span]: ...
     def spans_of(self, staff_ids: Sequence[str], since: datetime) -> dict[str, list[Span]]: ...
     def open_shift(self, staff_id: str) -> ShiftRow | None: ...
-    def add_shift(self, row: dict[str, Any]) -> None: ...
+    def add_shift(self, shift: NewShift) -> None: ...
     def end_shift(self, shift_id: str, at: datetime, by: str) -> None: ...
     def shifts_on(self, place_ids: Sequence[str] | None) -> list[ShiftRow]: ...

@@ -1,4 +1,4 @@
-"""Storage of teams (the ``TeamStore`` port): door-to-door assignments and routes, teams and
+"""Storage of teams (the ``TeamRepository`` port): door-to-door assignments and routes, teams and
 their moves, staff and shifts. A repository of ``SqlUnitOfWork``.
 
 Imports: SQLAlchemy, ``hesuan.adapters.db``, ``hesuan.domain``, ``hesuan.services``.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
@@ -28,41 +29,49 @@ from hesuan.adapters.db.schema import (
 )
 from hesuan.adapters.db.sql_helpers import chunks, from_ms_or_none, in_marks
 from hesuan.domain.shifts import Span
-from hesuan.services.teams_ports import ShiftRow
+from hesuan.services.teams_ports import (
+    Assignment,
+    HouseholdMember,
+    NewShift,
+    RouteMember,
+    ShiftRow,
+    StaffMember,
+    TeamMove,
+    TeamRow,
+)
 
 __all__ = ["SqlTeams"]
-
 
 
 class SqlTeams(SqlRepository):
 
     # -- door-to-door teams ----------------------------------------------------------------
 
-    def add_assignment(self, row: dict[str, Any], person_ids: Sequence[str]) -> int:
-        self.conn.execute(insert(team_assignments), row)
+    def add_assignment(self, assignment: Assignment, person_ids: Sequence[str]) -> int:
+        self.conn.execute(insert(team_assignments), asdict(assignment))
         ids = list(dict.fromkeys(person_ids))
         for part in chunks(ids):
             self.conn.execute(insert(team_targets), [
-                {"assignment_id": row["id"], "person_id": p} for p in part])
+                {"assignment_id": assignment.id, "person_id": p} for p in part])
         return len(ids)
 
-    def assignments(self, site_id: str, open_only: bool) -> list[dict[str, Any]]:
+    def assignments(self, site_id: str, open_only: bool) -> list[Assignment]:
         stmt = select(team_assignments).where(team_assignments.c.site_id == site_id).order_by(
             team_assignments.c.created_at)
         if open_only:
             stmt = stmt.where(team_assignments.c.status == "open")
-        return [dict(r._mapping) for r in self.conn.execute(stmt)]
+        return [Assignment(**r._mapping) for r in self.conn.execute(stmt)]
 
-    def assignment(self, assignment_id: str) -> dict[str, Any] | None:
+    def assignment(self, assignment_id: str) -> Assignment | None:
         r = self.conn.execute(select(team_assignments).where(
             team_assignments.c.id == assignment_id)).first()
-        return None if r is None else dict(r._mapping)
+        return None if r is None else Assignment(**r._mapping)
 
-    def update_assignment(self, assignment_id: str, values: dict[str, Any]) -> None:
+    def close_assignment(self, assignment_id: str, at: datetime) -> None:
         self.conn.execute(sa_update(team_assignments).where(
-            team_assignments.c.id == assignment_id).values(**values))
+            team_assignments.c.id == assignment_id).values(status="done", closed_at=at))
 
-    def route(self, assignment_ids: Sequence[str], since: datetime) -> list[dict[str, Any]]:
+    def route(self, assignment_ids: Sequence[str], since: datetime) -> list[RouteMember]:
         if not assignment_ids:
             return []
         marks, params = in_marks(list(assignment_ids), "a")
@@ -77,11 +86,11 @@ class SqlTeams(SqlRepository):
             f"FROM ({people_sql}) w JOIN people p ON p.id = w.pid "
             "JOIN person_status ps ON ps.person_id = p.id "
             "ORDER BY p.grid_code, p.address, p.household_id, p.id"), params)
-        return [{"person_id": r[0], "household_id": r[1], "grid_code": r[2], "address": r[3],
-                 "name": r[4], "groups": r[5],
-                 "sampled": r[6] is not None and r[6] >= params["since"],
-                 "last_sampled_at": from_ms_or_none(r[6]), "open_recall": r[7] is not None,
-                 "exempt_until": from_ms_or_none(r[8])} for r in rows]
+        return [RouteMember(person_id=r[0], household_id=r[1], grid_code=r[2], address=r[3],
+                            name=r[4], groups=r[5],
+                            sampled=r[6] is not None and r[6] >= params["since"],
+                            last_sampled_at=from_ms_or_none(r[6]), open_recall=r[7] is not None,
+                            exempt_until=from_ms_or_none(r[8])) for r in rows]
 
     def on_route(self, assignment_ids: Sequence[str], person_ids: Sequence[str]) -> set[str]:
         if not assignment_ids or not person_ids:
@@ -96,42 +105,43 @@ class SqlTeams(SqlRepository):
             params | pparams)
         return {str(r[0]) for r in rows}
 
-    def household_members(self, household_id: str) -> list[dict[str, Any]]:
+    def household_members(self, household_id: str) -> list[HouseholdMember]:
         rows = self.conn.execute(
             select(people.c.id, people.c.grid_code, people.c.groups, people.c.name_masked,
                    person_status.c.open_recall_id)
             .join(person_status, person_status.c.person_id == people.c.id)
             .where(people.c.household_id == household_id).order_by(people.c.id))
-        return [{"person_id": r[0], "grid_code": r[1], "groups": r[2], "name": r[3],
-                 "open_recall": r[4] is not None} for r in rows]
+        return [HouseholdMember(person_id=r[0], grid_code=r[1], groups=r[2], name=r[3],
+                                open_recall=r[4] is not None) for r in rows]
 
     # -- staff and shifts ------------------------------------------------------------------
 
-    def add_team(self, row: dict[str, Any]) -> None:
-        self.conn.execute(insert(teams), row)
+    def add_team(self, team: TeamRow) -> None:
+        self.conn.execute(insert(teams), asdict(team))
 
-    def team(self, team_id: str) -> dict[str, Any] | None:
+    def team(self, team_id: str) -> TeamRow | None:
         r = self.conn.execute(select(teams).where(teams.c.id == team_id)).first()
-        return None if r is None else dict(r._mapping)
+        return None if r is None else TeamRow(**r._mapping)
 
-    def all(self) -> list[dict[str, Any]]:
-        return [dict(r._mapping) for r in self.conn.execute(select(teams).order_by(teams.c.name))]
+    def all(self) -> list[TeamRow]:
+        return [TeamRow(**r._mapping)
+                for r in self.conn.execute(select(teams).order_by(teams.c.name))]
 
-    def move_team(self, team_id: str, move: dict[str, Any]) -> None:
-        self.conn.execute(insert(team_moves), move)
-        self.conn.execute(sa_update(teams).where(teams.c.id == team_id).values(
-            place_kind=move["to_kind"], place_id=move["to_id"]))
+    def move_team(self, move: TeamMove) -> None:
+        self.conn.execute(insert(team_moves), asdict(move))
+        self.conn.execute(sa_update(teams).where(teams.c.id == move.team_id).values(
+            place_kind=move.to_kind, place_id=move.to_id))
 
-    def team_moves(self, team_id: str) -> list[dict[str, Any]]:
-        return [dict(r._mapping) for r in self.conn.execute(
+    def team_moves(self, team_id: str) -> list[TeamMove]:
+        return [TeamMove(**r._mapping) for r in self.conn.execute(
             select(team_moves).where(team_moves.c.team_id == team_id).order_by(team_moves.c.at))]
 
-    def add_staff(self, row: dict[str, Any]) -> None:
-        self.conn.execute(insert(staff), row)
+    def add_staff(self, member: StaffMember) -> None:
+        self.conn.execute(insert(staff), asdict(member))
 
-    def staff_member(self, staff_id: str) -> dict[str, Any] | None:
+    def staff_member(self, staff_id: str) -> StaffMember | None:
         r = self.conn.execute(select(staff).where(staff.c.id == staff_id)).first()
-        return None if r is None else dict(r._mapping)
+        return None if r is None else StaffMember(**r._mapping)
 
     def staff_spans(self, staff_id: str, since: datetime) -> list[Span]:
         return self.spans_of([staff_id], since).get(staff_id, [])
@@ -162,8 +172,8 @@ class SqlTeams(SqlRepository):
         got = self._shift_rows((shifts.c.staff_id == staff_id) & shifts.c.ended_at.is_(None))
         return got[0] if got else None
 
-    def add_shift(self, row: dict[str, Any]) -> None:
-        self.conn.execute(insert(shifts), row)
+    def add_shift(self, shift: NewShift) -> None:
+        self.conn.execute(insert(shifts), asdict(shift))
 
     def end_shift(self, shift_id: str, at: datetime, by: str) -> None:
         self.conn.execute(sa_update(shifts).where(shifts.c.id == shift_id)

@@ -6,6 +6,7 @@ Imports: FastAPI, pydantic, ``hesuan.entrypoints.api``, ``hesuan.services``, ``h
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter
@@ -110,7 +111,7 @@ def add_team(me: Me, platform: PlatformDep, body: TeamIn) -> dict[str, str]:
 
 @router.get("/teams", tags=["staff"], openapi_extra=acts(Action.READ_TEAMS))
 def list_teams(me: Me, platform: PlatformDep) -> list[dict[str, Any]]:
-    return platform.teams.teams(me)
+    return [asdict(t) for t in platform.teams.teams(me)]
 
 
 @router.post("/teams/{team_id}/move", tags=["staff"], openapi_extra=acts(Action.MANAGE_TEAMS))
