@@ -12,7 +12,7 @@ outside the database. A check against the latest valid checkpoint finds what the
 cannot: the last entries deleted (the log ends before the checkpoint's seq) or the log rebuilt
 by someone holding the key (the checkpoint's seq has another hash).
 
-Imports: standard library only.
+Imports: standard library and ``hesuan.domain.json``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from hesuan.domain.json import JsonObject
 
 __all__ = ["GENESIS", "AuditEntry", "AuditReport", "ChainCheck", "ChainKey", "Checkpoint",
            "CheckpointKey", "Verdict", "judge", "plain_hash", "verify_chain"]
@@ -41,20 +43,20 @@ class AuditEntry:
     actor: str
     action: str
     subject: str
-    detail: dict[str, Any]
+    detail: JsonObject
     prev_hash: str
     hash: str
 
 
 def _body(prev_hash: str, seq: int, at: str, actor: str, action: str, subject: str,
-          detail: dict[str, Any]) -> bytes:
+          detail: JsonObject) -> bytes:
     return (prev_hash + json.dumps([seq, at, actor, action, subject, detail],
                                    ensure_ascii=False, sort_keys=True,
                                    separators=(",", ":"))).encode()
 
 
 def plain_hash(prev_hash: str, seq: int, at: str, actor: str, action: str, subject: str,
-               detail: dict[str, Any]) -> str:
+               detail: JsonObject) -> str:
     """The unkeyed rule of entries at or below the legacy boundary."""
     return hashlib.sha256(_body(prev_hash, seq, at, actor, action, subject, detail)).hexdigest()
 
@@ -71,7 +73,7 @@ class ChainKey:
         self._base = hmac.new(key, digestmod=hashlib.sha256)
 
     def entry_hash(self, prev_hash: str, seq: int, at: str, actor: str, action: str,
-                   subject: str, detail: dict[str, Any]) -> str:
+                   subject: str, detail: JsonObject) -> str:
         mac = self._base.copy()
         mac.update(_body(prev_hash, seq, at, actor, action, subject, detail))
         return mac.hexdigest()

@@ -12,12 +12,12 @@ import hashlib
 import logging
 import secrets
 from datetime import datetime, timedelta
-from typing import Any
 
 from hesuan.domain import sign_in
 from hesuan.domain.access import Action, Principal, Role, Target, authorize
 from hesuan.domain.errors import Conflict, InvalidInput, NotAuthenticated, TooManyAttempts
 from hesuan.services.context import Deps
+from hesuan.services.people_ports import UserRow
 
 __all__ = ["SYSTEM", "AuthService"]
 
@@ -41,8 +41,8 @@ _log = logging.getLogger("hesuan.auth")
 _SIGN_IN_WINDOW = max(sign_in.ACCOUNT.window, sign_in.ADDRESS.window)
 
 
-def _subject(user: dict[str, Any] | None) -> str:
-    return "user:unknown" if user is None else f"user:{user['id']}"
+def _subject(user: UserRow | None) -> str:
+    return "user:unknown" if user is None else f"user:{user.id}"
 
 
 class AuthService:
@@ -66,9 +66,10 @@ class AuthService:
             if uow.users.user_by_name(username) is not None:
                 raise Conflict(f"username {username!r} is taken", code="username_taken",
                                field="username")
-            uow.users.add_user({"id": user_id, "username": username,
-                          "password_hash": self._d.passwords.hash(password), "role": role.value,
-                          "scope": scope, "active": True, "created_at": now})
+            uow.users.add_user(UserRow(id=user_id, username=username,
+                                       password_hash=self._d.passwords.hash(password),
+                                       role=role.value, scope=scope, active=True,
+                                       created_at=now))
             uow.audit_log.append(now, actor.username, "user.create", f"user:{user_id}",
                       {"username": username, "role": role.value, "scope": scope})
             uow.commit()
@@ -99,15 +100,15 @@ class AuthService:
         # the dummy is made (once) before any check, so that the first sign-in of a process
         # costs the same whether the user exists or not
         dummy = self._dummy_hash()
-        right = self._d.passwords.verify(user["password_hash"] if user else dummy, password)
-        if not (right and user is not None and user["active"]):
+        right = self._d.passwords.verify(user.password_hash if user else dummy, password)
+        if not (right and user is not None and user.active):
             self._failed(keys, user, client, now)
             raise NotAuthenticated("username or password is wrong", code="bad_credentials")
         token = secrets.token_urlsafe(32)
         with self._d.uow() as uow:
-            uow.users.add_token(_token_hash(token), user["id"], now, now + self._d.limits.token_ttl)
+            uow.users.add_token(_token_hash(token), user.id, now, now + self._d.limits.token_ttl)
             uow.users.clear_sign_in_failures(keys[0][0])
-            uow.audit_log.append(now, username, "user.login", f"user:{user['id']}", {})
+            uow.audit_log.append(now, username, "user.login", f"user:{user.id}", {})
             uow.commit()
         return token
 
@@ -130,10 +131,10 @@ class AuthService:
         return self._dummy
 
     def _failed(self, keys: list[tuple[bytes, str, sign_in.Throttle]],
-                user: dict[str, Any] | None, client: str | None, now: datetime) -> None:
+                user: UserRow | None, client: str | None, now: datetime) -> None:
         """Record, audit and log a failed sign-in, and the lock it starts, if any."""
         subject = _subject(user)
-        actor = str(user["username"]) if user is not None else "anonymous"
+        actor = user.username if user is not None else "anonymous"
         with self._d.uow() as uow:
             # read again in the writing transaction: another process may have added some
             failures = uow.users.sign_in_failures([k for k, _, _ in keys], now - _SIGN_IN_WINDOW)

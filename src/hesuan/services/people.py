@@ -36,13 +36,14 @@ from hesuan.domain.people import (
     split_groups,
 )
 from hesuan.services.context import Deps
-from hesuan.services.people_ports import NewPerson
+from hesuan.services.people_ports import NewPerson, PersonRecallRow, PersonSampleRow
 from hesuan.services.targets import no_such_person, person_target
 
 __all__ = [
     "ROW_PROBLEMS",
     "ImportReport",
     "PeopleService",
+    "PersonHistory",
     "PersonInput",
     "PersonView",
     "RowError",
@@ -86,6 +87,14 @@ class PersonView:
     last_result_at: datetime | None
     open_recall_id: str | None
     masked: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PersonHistory:
+    """A person's samples with their results, and their recalls, newest first."""
+
+    samples: list[PersonSampleRow]
+    recalls: list[PersonRecallRow]
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +168,7 @@ class PeopleService:
         now = self._d.clock.now()
         with self._d.uow() as uow:
             grid = uow.places.region(p.grid_code)
-            row = self._prepare(p, {p.grid_code} if grid and grid["level"] == "grid" else set(),
+            row = self._prepare(p, {p.grid_code} if grid and grid.level == "grid" else set(),
                                 local_date(now))
             existing = uow.people.person_id_by_hash(row.id_hash)
             if existing is not None:
@@ -241,7 +250,7 @@ class PeopleService:
             masked=not show,
         )
 
-    def history(self, actor: Principal, person_id: str) -> dict[str, Any]:
+    def history(self, actor: Principal, person_id: str) -> PersonHistory:
         """A person's samples with their results, and their recalls."""
         now = self._d.clock.now()
         with self._d.uow() as uow:
@@ -253,7 +262,7 @@ class PeopleService:
             recalls = uow.people.person_recalls(person_id)
             uow.audit_log.append(now, actor.username, "person.history", f"person:{person_id}", {})
             uow.commit()
-        return {"samples": samples, "recalls": recalls}
+        return PersonHistory(samples, recalls)
 
     def find_by_id_number(self, actor: Principal, kind: IdKind, number: str) -> str:
         authorize(actor, Action.FIND_PERSON, Target(region=region_prefix(actor)),

@@ -10,13 +10,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from hesuan.domain.access import Principal
 from hesuan.domain.audit import AuditEntry
+from hesuan.domain.json import JsonObject
 
-__all__ = ["AuditLogRepository", "NewPerson", "PeopleRepository", "PersonFactsRow", "PersonRow",
-           "PlaceRepository", "SiteRow", "UserRepository"]
+__all__ = ["AuditLogRepository", "LabRow", "NewLab", "NewPerson", "NewSite", "PeopleRepository",
+           "PersonFactsRow", "PersonRecallRow", "PersonRow", "PersonSampleRow",
+           "PlaceRepository", "RegionRow", "SiteRow", "UserRepository", "UserRow"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +73,71 @@ class PersonFactsRow:
 
 
 @dataclass(frozen=True, slots=True)
+class PersonSampleRow:
+    """One of a person's samples, with its tube's state and result and the site it was taken
+    at (its name)."""
+
+    sampled_at: datetime
+    barcode: str
+    capacity: int
+    status: str
+    result: str | None
+    resulted_at: datetime | None
+    site: str
+    recall_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PersonRecallRow:
+    """One of a person's recalls (re-tests)."""
+
+    id: str
+    reason: str
+    status: str
+    opened_at: datetime
+    due_at: datetime
+    resolved_at: datetime | None
+    outcome: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class UserRow:
+    """An account (the password only as its hash)."""
+
+    id: str
+    username: str
+    password_hash: str
+    role: str
+    scope: str | None
+    active: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RegionRow:
+    """A region of the hierarchy (province to grid) and the region it belongs to."""
+
+    code: str
+    level: str
+    name: str
+    parent_code: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewSite:
+    id: str
+    name: str
+    kind: str
+    region_code: str
+    lat: float | None
+    lng: float | None
+    opening_hours: str
+    windows: int
+    status: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class SiteRow:
     id: str
     name: str
@@ -81,6 +148,23 @@ class SiteRow:
     opening_hours: str
     windows: int
     status: str
+
+
+@dataclass(frozen=True, slots=True)
+class NewLab:
+    id: str
+    name: str
+    region_code: str
+    daily_capacity: int
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LabRow:
+    id: str
+    name: str
+    region_code: str
+    daily_capacity: int
 
 
 class PeopleRepository(Protocol):
@@ -98,17 +182,21 @@ class PeopleRepository(Protocol):
     def person_facts(self, person_ids: Iterable[str]) -> dict[str, PersonFactsRow]:
         """Facts a window needs about each person, for the ids that exist."""
 
-    def person_samples(self, person_id: str) -> list[dict[str, Any]]: ...
+    def person_samples(self, person_id: str) -> list[PersonSampleRow]:
+        """The person's last 100 samples, newest first."""
+        ...
 
-    def person_recalls(self, person_id: str) -> list[dict[str, Any]]: ...
+    def person_recalls(self, person_id: str) -> list[PersonRecallRow]:
+        """The person's last 50 recalls, newest first."""
+        ...
 
 
 class UserRepository(Protocol):
     """Accounts, bearer tokens and failed sign-ins."""
 
-    def add_user(self, row: dict[str, Any]) -> None: ...
+    def add_user(self, row: UserRow) -> None: ...
 
-    def user_by_name(self, username: str) -> dict[str, Any] | None: ...
+    def user_by_name(self, username: str) -> UserRow | None: ...
 
     def add_token(self, token_hash: str, user_id: str, now: datetime,
                   expires_at: datetime) -> None: ...
@@ -130,28 +218,30 @@ class UserRepository(Protocol):
 class PlaceRepository(Protocol):
     """Regions, sampling sites and labs."""
 
-    def upsert_regions(self, rows: Sequence[dict[str, Any]]) -> None: ...
+    def upsert_regions(self, rows: Sequence[RegionRow]) -> None: ...
 
     def grid_codes(self) -> set[str]: ...
 
-    def region(self, code: str) -> dict[str, Any] | None: ...
+    def region(self, code: str) -> RegionRow | None: ...
 
-    def add_site(self, row: dict[str, Any]) -> None: ...
+    def add_site(self, row: NewSite) -> None: ...
 
     def sites(self, ids: Iterable[str] | None = None) -> list[SiteRow]: ...
 
-    def add_lab(self, row: dict[str, Any]) -> None: ...
+    def add_lab(self, row: NewLab) -> None: ...
 
-    def labs(self) -> list[dict[str, Any]]: ...
+    def labs(self) -> list[LabRow]:
+        """Every lab, by name."""
+        ...
 
-    def lab(self, lab_id: str) -> dict[str, Any] | None: ...
+    def lab(self, lab_id: str) -> LabRow | None: ...
 
 
 class AuditLogRepository(Protocol):
     """The audit log (a keyed hash chain, append-only)."""
 
     def append(self, at: datetime, actor: str, action: str, subject: str,
-              detail: dict[str, Any]) -> None: ...
+              detail: JsonObject) -> None: ...
 
     def entries(self, after_seq: int, limit: int) -> list[AuditEntry]: ...
 

@@ -15,7 +15,7 @@ from hesuan.domain.local_time import hh_mm
 from hesuan.domain.regions import Level, check_region_code
 from hesuan.domain.sampling import SiteKind
 from hesuan.services.context import Deps
-from hesuan.services.people_ports import SiteRow
+from hesuan.services.people_ports import LabRow, NewLab, NewSite, RegionRow, SiteRow
 
 __all__ = ["LabInput", "PlacesService", "RegionInput", "SiteInput"]
 
@@ -60,8 +60,7 @@ class PlacesService:
         rows = []
         for r in regions:
             check_region_code(r.code, r.level, r.parent_code)
-            rows.append({"code": r.code, "level": r.level.value, "name": r.name,
-                         "parent_code": r.parent_code})
+            rows.append(RegionRow(r.code, r.level.value, r.name, r.parent_code))
         now = self._d.clock.now()
         with self._d.uow() as uow:
             uow.places.upsert_regions(rows)
@@ -86,10 +85,10 @@ class PlacesService:
             if uow.places.region(s.region_code) is None:
                 raise NotFound("region_code: no such region", code="unknown_region",
                                field="region_code")
-            uow.places.add_site({"id": site_id, "name": s.name, "kind": s.kind.value,
-                          "region_code": s.region_code, "lat": s.lat, "lng": s.lng,
-                          "opening_hours": s.opening_hours, "windows": s.windows,
-                          "status": s.status, "created_at": now})
+            uow.places.add_site(NewSite(
+                id=site_id, name=s.name, kind=s.kind.value, region_code=s.region_code,
+                lat=s.lat, lng=s.lng, opening_hours=s.opening_hours, windows=s.windows,
+                status=s.status, created_at=now))
             uow.audit_log.append(now, actor.username, "site.create", f"site:{site_id}",
                                  {"name": s.name})
             uow.commit()
@@ -103,8 +102,8 @@ class PlacesService:
         lab_id = lab.id or self._d.new_id()
         now = self._d.clock.now()
         with self._d.uow() as uow:
-            uow.places.add_lab({"id": lab_id, "name": lab.name, "region_code": lab.region_code,
-                         "daily_capacity": lab.daily_capacity, "created_at": now})
+            uow.places.add_lab(NewLab(id=lab_id, name=lab.name, region_code=lab.region_code,
+                                      daily_capacity=lab.daily_capacity, created_at=now))
             uow.audit_log.append(now, actor.username, "lab.create", f"lab:{lab_id}",
                                  {"name": lab.name})
             uow.commit()
@@ -133,7 +132,7 @@ class PlacesService:
 
         return sorted(sites, key=lambda x: (-shared(x), x.name))[:limit]
 
-    def labs(self, actor: Principal) -> list[dict[str, object]]:
+    def labs(self, actor: Principal) -> list[LabRow]:
         authorize(actor, Action.READ_LABS)
         with self._d.uow(readonly=True) as uow:
             return uow.places.labs()

@@ -57,13 +57,12 @@ class RoundCity(RoundState):
         routine = [s for s in sites if s.kind in CATCHMENT_KINDS]
         lab_of_district: dict[str, list[int]] = defaultdict(list)
         for i, lab in enumerate(labs):
-            lab_of_district[str(lab["region_code"])[:6]].append(i)
+            lab_of_district[lab.region_code[:6]].append(i)
         self.labs = []
         for lab in labs:
-            cap = int(str(lab["daily_capacity"]))
+            cap = lab.daily_capacity
             name = f"simlab{len(self.labs):04d}"
-            self.labs.append(LabState(str(lab["id"]),
-                                      Principal(name, name, Role.LAB, str(lab["id"])),
+            self.labs.append(LabState(lab.id, Principal(name, name, Role.LAB, lab.id),
                                       per_run=max(96, cap // 32)))
         self.sites = []
         site_index: dict[str, int] = {}

@@ -16,6 +16,7 @@ from hesuan.adapters.db.schema import (
 )
 from hesuan.adapters.db.sql_helpers import cached_text
 from hesuan.domain.audit import GENESIS, AuditEntry
+from hesuan.domain.json import JsonObject
 
 if TYPE_CHECKING:
     from hesuan.adapters.db.store import SqlUnitOfWork
@@ -44,7 +45,7 @@ class SqlAuditLog(SqlRepository):
         self._rows: list[dict[str, Any]] = []
 
     def append(self, at: datetime, actor: str, action: str, subject: str,
-              detail: dict[str, Any]) -> None:
+              detail: JsonObject) -> None:
         tail = self._tail
         if tail is None:
             if self._pg:  # serialise appends so the chain never forks between transactions

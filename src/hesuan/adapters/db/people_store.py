@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import insert, select
 
@@ -21,7 +20,13 @@ from hesuan.adapters.db.schema import (
     to_ms,
     tubes,
 )
-from hesuan.services.people_ports import NewPerson, PersonFactsRow, PersonRow
+from hesuan.services.people_ports import (
+    NewPerson,
+    PersonFactsRow,
+    PersonRecallRow,
+    PersonRow,
+    PersonSampleRow,
+)
 
 __all__ = ["SqlPeople"]
 
@@ -75,7 +80,7 @@ class SqlPeople(SqlRepository):
                 for r in driver.fetch_in(self.conn, _PERSON_FACTS[self._pg], person_ids,
                                          self._pg)}
 
-    def person_samples(self, person_id: str) -> list[dict[str, Any]]:
+    def person_samples(self, person_id: str) -> list[PersonSampleRow]:
         rows = self.conn.execute(
             select(samples.c.sampled_at, tubes.c.barcode, tubes.c.capacity, tubes.c.status,
                    tubes.c.result, tubes.c.resulted_at, sites.c.name.label("site"),
@@ -84,15 +89,15 @@ class SqlPeople(SqlRepository):
             .join(sites, sites.c.id == tubes.c.site_id)
             .where(samples.c.person_id == person_id).order_by(samples.c.sampled_at.desc())
             .limit(100)).all()
-        return [dict(r._mapping) for r in rows]
+        return [PersonSampleRow(*r) for r in rows]
 
-    def person_recalls(self, person_id: str) -> list[dict[str, Any]]:
+    def person_recalls(self, person_id: str) -> list[PersonRecallRow]:
         rows = self.conn.execute(
             select(recalls.c.id, recalls.c.reason, recalls.c.status, recalls.c.opened_at,
                    recalls.c.due_at, recalls.c.resolved_at, recalls.c.outcome)
             .where(recalls.c.person_id == person_id).order_by(recalls.c.opened_at.desc())
             .limit(50)).all()
-        return [dict(r._mapping) for r in rows]
+        return [PersonRecallRow(*r) for r in rows]
 
 
 # by backend (``driver.one_of``): SQLite, PostgreSQL; through the driver (``driver.fetch``)

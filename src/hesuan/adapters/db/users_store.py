@@ -5,8 +5,8 @@ hash of the account or the client address, shared by every server process).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import delete, insert, select
 
@@ -17,6 +17,7 @@ from hesuan.adapters.db.schema import (
     users,
 )
 from hesuan.domain.access import Principal, Role
+from hesuan.services.people_ports import UserRow
 
 __all__ = ["SqlUsers"]
 
@@ -25,12 +26,12 @@ __all__ = ["SqlUsers"]
 class SqlUsers(SqlRepository):
     """Accounts, tokens and failed sign-ins."""
 
-    def add_user(self, row: dict[str, Any]) -> None:
-        self.conn.execute(insert(users), row)
+    def add_user(self, row: UserRow) -> None:
+        self.conn.execute(insert(users), asdict(row))
 
-    def user_by_name(self, username: str) -> dict[str, Any] | None:
+    def user_by_name(self, username: str) -> UserRow | None:
         r = self.conn.execute(select(users).where(users.c.username == username)).first()
-        return None if r is None else dict(r._mapping)
+        return None if r is None else UserRow(**r._mapping)
 
     def add_token(self, token_hash: str, user_id: str, now: datetime,
                   expires_at: datetime) -> None:

@@ -40,7 +40,7 @@ def get_person(me: Me, platform: PlatformDep, person_id: str,
 
 @router.get("/people/{person_id}/history", openapi_extra=acts(Action.READ_PERSON))
 def person_history(me: Me, platform: PlatformDep, person_id: str) -> dict[str, Any]:
-    return platform.people.history(me, person_id)
+    return asdict(platform.people.history(me, person_id))
 
 
 @router.get("/people/{person_id}/sampling-code", openapi_extra=acts(Action.READ_SAMPLING_CODE))

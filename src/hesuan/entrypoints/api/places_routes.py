@@ -43,7 +43,7 @@ def add_site(me: Me, platform: PlatformDep, body: s.SiteIn) -> s.Created:
 
 @router.get("/labs", openapi_extra=acts(Action.READ_LABS))
 def list_labs(me: Me, platform: PlatformDep) -> list[dict[str, Any]]:
-    return platform.places.labs(me)
+    return [asdict(x) for x in platform.places.labs(me)]
 
 
 @router.post("/labs", status_code=201, openapi_extra=acts(Action.CREATE_LAB))

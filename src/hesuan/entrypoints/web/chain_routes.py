@@ -77,7 +77,7 @@ def _lab_id(me: Principal) -> str:
 def _lab_page(request: Request, me: Principal, **extra: Any) -> Response:
     platform = platform_of(request)
     lab_id = _lab_id(me)
-    lab = next((x for x in platform.places.labs(me) if x["id"] == lab_id), None)
+    lab = next((x for x in platform.places.labs(me) if x.id == lab_id), None)
     return render(request, "lab.html", me, lab=lab, queue=platform.worklists.lab_queue(me, lab_id),
                   boxes=platform.worklists.lab_boxes(me, lab_id), ct_targets=CT_TARGETS,
                   event_id=str(uuid.uuid4()), **extra)
