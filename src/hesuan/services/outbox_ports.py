@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-__all__ = ["AlertRepository", "InDoubtMessage", "OutboxMessage", "OutboxRepository",
-           "ReportRepository"]
+from hesuan.domain.json import JsonObject
+
+__all__ = ["AlertRepository", "InDoubtMessage", "NewMessage", "OutboxMessage",
+           "OutboxRepository", "ReportRepository"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +27,18 @@ class OutboxMessage:
     phone_enc: bytes | None
     language: str
     attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """A message to queue: once per ``dedup_key``, about ``tube_id`` when it reports on one."""
+
+    id: str
+    dedup_key: str
+    person_id: str
+    tube_id: str | None
+    template: str
+    params: JsonObject
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +55,9 @@ class InDoubtMessage:
 
 class OutboxRepository(Protocol):
     """The notification outbox (docs/SMS.md)."""
+
+    def enqueue(self, messages: Sequence[NewMessage], now: datetime) -> None:
+        """Queue messages to be sent from ``now`` (a ``dedup_key`` already queued: skipped)."""
 
     def pending(self, now: datetime, limit: int) -> list[OutboxMessage]: ...
 

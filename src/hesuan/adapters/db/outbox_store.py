@@ -20,7 +20,7 @@ from hesuan.adapters.db.schema import (
 from hesuan.adapters.db.sql_helpers import (
     chunks,
 )
-from hesuan.services.outbox_ports import InDoubtMessage, OutboxMessage
+from hesuan.services.outbox_ports import InDoubtMessage, NewMessage, OutboxMessage
 
 __all__ = ["SqlOutbox"]
 
@@ -40,6 +40,14 @@ _TUBE_NOTIFIED = text(
 
 class SqlOutbox(SqlRepository):
     """The notification outbox."""
+
+    def enqueue(self, messages: Sequence[NewMessage], now: datetime) -> None:
+        if not messages:
+            return
+        self.conn.execute(self._insert(outbox).on_conflict_do_nothing(), [
+            {"id": m.id, "dedup_key": m.dedup_key, "person_id": m.person_id,
+             "tube_id": m.tube_id, "template": m.template, "params": m.params,
+             "created_at": now, "next_attempt_at": now, "attempts": 0} for m in messages])
 
     def pending(self, now: datetime, limit: int) -> list[OutboxMessage]:
         o = outbox.c
