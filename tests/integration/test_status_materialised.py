@@ -48,10 +48,10 @@ def _as_the_engine_decides(platform: Platform, ids: list[str],
             row = uow.statuses.status_row(pid)
             assert facts is not None and row is not None
             want = decide(facts, now, rules)
-            got = (row["colour"], tuple(row["reasons"].split(",")), row["rule_id"],
-                   row["status_valid_until"])
+            got = (row.colour, tuple(row.reasons.split(",")), row.rule_id,
+                   row.status_valid_until)
             assert got == (want.colour.value, want.reasons, want.rule_id, want.valid_until), pid
-            out[pid] = (row["colour"], row["reasons"])
+            out[pid] = (row.colour, row.reasons)
     return out
 
 

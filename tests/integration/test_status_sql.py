@@ -170,14 +170,14 @@ def _check(platform: Platform, ids: list[str], people: list[dict[str, Any]],
             row = uow.statuses.status_row(pid)
             assert facts is not None and row is not None
             want = decide(facts, now, rules)
-            got = (row["colour"], tuple(row["reasons"].split(",")), row["rule_id"],
-                   row["rule_version"], row["status_valid_until"])
+            got = (row.colour, tuple(row.reasons.split(",")), row.rule_id,
+                   row.rule_version, row.status_valid_until)
             assert got == (want.colour.value, want.reasons, want.rule_id, want.rule_version,
                            want.valid_until), repr((f, spec, whom))
             # the plain and overdue fast paths store no evidence (the API decides it live);
             # evidence that is stored is the engine's
-            if row["evidence"] is not None:
-                assert row["evidence"] == want.evidence, (f, whom)
+            if row.evidence is not None:
+                assert row.evidence == want.evidence, (f, whom)
 
 
 def test_the_sql_refresh_decides_as_the_engine(platform: Platform) -> None:

@@ -51,10 +51,9 @@ def engine_agrees(platform: Platform) -> None:
             row = uow.statuses.status_row(pid)
             assert facts is not None and row is not None
             want = decide(facts, now, rules)
-            assert (row["colour"], row["reasons"]) == (want.colour.value,
-                                                       ",".join(want.reasons)), pid
+            assert (row.colour, row.reasons) == (want.colour.value, ",".join(want.reasons)), pid
             if want.rule_id == "R-ZONE":
-                assert row["evidence"] == want.evidence
+                assert row.evidence == want.evidence
 
 
 def test_designate_sealed_then_lift(platform: Platform, city: ExampleCity) -> None:

@@ -14,7 +14,7 @@ Imports: standard library, ``hesuan.domain``, ``hesuan.services``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -35,6 +35,7 @@ from hesuan.domain.sampling import SiteKind
 from hesuan.domain.status import DEFAULT_RULES, Colour, Rule, Status, check_rule, decide
 from hesuan.services.context import Deps
 from hesuan.services.ports import UnitOfWork
+from hesuan.services.status_ports import ArrivalRow, ExemptionRow, OverrideRow
 from hesuan.services.targets import no_such_person, person_target
 
 __all__ = ["EXEMPTION_REASONS", "PolicyInput", "StatusService", "SweepReport"]
@@ -277,9 +278,9 @@ class StatusService:
             if row is None:
                 raise NotFound("no such person", code="unknown_person", field="person_id")
             authorize(actor, Action.SET_EXEMPTION, person_target(row), field="person_id")
-            uow.overrides.add_exemption({"id": eid, "person_id": person_id, "reason": reason,
-                               "note": note, "until": until, "set_by": actor.username,
-                               "created_at": now})
+            uow.overrides.add_exemption(ExemptionRow(
+                id=eid, person_id=person_id, reason=reason, note=note, until=until,
+                set_by=actor.username, created_at=now))
             self.refresh(uow, now, person_ids=[person_id])
             uow.audit_log.append(now, actor.username, "exemption.set", f"person:{person_id}",
                       {"reason": reason, "until": until.isoformat()})
@@ -318,10 +319,10 @@ class StatusService:
             if row is None:
                 raise NotFound("no such person", code="unknown_person", field="person_id")
             authorize(actor, Action.REQUEST_OVERRIDE, person_target(row), field="person_id")
-            uow.overrides.add_override({"id": oid, "person_id": person_id, "colour": colour.value,
-                              "reason": reason.strip(), "legal_basis": legal_basis.strip(),
-                              "expires_at": expires_at, "status": "requested",
-                              "requested_by": actor.user_id, "requested_at": now})
+            uow.overrides.add_override(OverrideRow(
+                id=oid, person_id=person_id, colour=colour.value, reason=reason.strip(),
+                legal_basis=legal_basis.strip(), expires_at=expires_at, status="requested",
+                requested_by=actor.user_id, requested_at=now))
             uow.audit_log.append(now, actor.username, "override.request", f"person:{person_id}",
                       {"override": oid, "colour": colour.value})
             uow.commit()
@@ -335,16 +336,16 @@ class StatusService:
             if o is None:
                 raise NotFound("no such override request", code="unknown_override",
                                field="override_id")
-            if o["status"] != "requested":
-                raise Conflict(f"the override is already {o['status']}",
+            if o.status != "requested":
+                raise Conflict(f"the override is already {o.status}",
                                code="override_decided", field="override_id")
-            if o["requested_by"] == actor.user_id:
+            if o.requested_by == actor.user_id:
                 raise RuleViolation("a second, different health officer must decide an override "
                                     "(四眼原则)", code="same_officer", field="override_id")
-            if o["expires_at"] <= now:
+            if o.expires_at <= now:
                 raise RuleViolation("the requested override has already expired",
                                     code="bad_expiry", field="override_id")
-            row = uow.people.person(o["person_id"])
+            row = uow.people.person(o.person_id)
             assert row is not None
             authorize(actor, Action.DECIDE_OVERRIDE, person_target(row), field="override_id")
             uow.overrides.decide_override(override_id, "approved" if approve else "rejected",
@@ -384,11 +385,10 @@ class StatusService:
                 raise RuleViolation("arrivals are registered only at an arrival checkpoint "
                                     "(a first-landing site)", code="not_a_checkpoint",
                                     field="checkpoint_site_id")
-            uow.statuses.add_arrival({"id": aid, "person_id": person_id,
-                             "checkpoint_site_id": checkpoint_site_id,
-                             "origin_region": origin_region, "origin_risk": origin_risk,
-                             "arrived_at": arrived_at, "created_by": actor.username},
-                            arrived_at + timedelta(hours=24))
+            uow.statuses.add_arrival(ArrivalRow(
+                id=aid, person_id=person_id, checkpoint_site_id=checkpoint_site_id,
+                origin_region=origin_region, origin_risk=origin_risk, arrived_at=arrived_at,
+                created_by=actor.username), arrived_at + timedelta(hours=24))
             self.refresh(uow, now, person_ids=[person_id])
             uow.audit_log.append(now, actor.username, "arrival.register", f"person:{person_id}",
                       {"risk": origin_risk, "origin": origin_region})
@@ -399,7 +399,8 @@ class StatusService:
 
     def status_of(self, actor: Principal, person_id: str) -> tuple[Status, dict[str, Any]]:
         """The person's status decided now from their facts (the truth, even between sweeps),
-        and the materialised row with the due time, exemptions and overrides."""
+        and the materialised row with the due time, exemptions and overrides, as the API
+        answers them (keyed by column)."""
         now = self._d.clock.now()
         with self._d.uow() as uow:
             row = uow.people.person(person_id)
@@ -409,9 +410,10 @@ class StatusService:
             facts = uow.statuses.facts_of(person_id)
             assert facts is not None
             status = decide(facts, now, self.rules(uow))
-            info = uow.statuses.status_row(person_id) or {}
-            info["exemptions"] = uow.overrides.exemptions_of(person_id)
-            info["overrides"] = uow.overrides.overrides_of(person_id)
+            materialised = uow.statuses.status_row(person_id)
+            info: dict[str, Any] = {} if materialised is None else asdict(materialised)
+            info["exemptions"] = [asdict(e) for e in uow.overrides.exemptions_of(person_id)]
+            info["overrides"] = [asdict(o) for o in uow.overrides.overrides_of(person_id)]
             uow.audit_log.append(now, actor.username, "status.read", f"person:{person_id}", {})
             uow.commit()
         return status, info
@@ -432,7 +434,7 @@ class StatusService:
         return PassStatus(PassColour(status.colour.value), status.reasons, until,
                           row.name_masked, row.id_last4)
 
-    def pending_overrides(self, actor: Principal) -> list[dict[str, Any]]:
+    def pending_overrides(self, actor: Principal) -> list[OverrideRow]:
         authorize(actor, Action.READ_OVERRIDES)
         with self._d.uow() as uow:
             rows = uow.overrides.pending_overrides(200, region_prefix(actor))

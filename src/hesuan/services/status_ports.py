@@ -10,13 +10,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from hesuan.domain.cadence import Policy
+from hesuan.domain.json import JsonObject
 from hesuan.domain.status import Facts, Rule, Status
 
-__all__ = ["CadenceRepository", "IssuedPass", "OverrideRepository", "PassRepository",
-           "StatusRepository", "VenueRepository"]
+__all__ = ["ArrivalRow", "CadenceRepository", "ExemptionRow", "IssuedPass", "OverrideRepository",
+           "OverrideRow", "PassRepository", "StatusRepository", "StatusRow", "VenueCheckRow",
+           "VenueRepository", "VenueRow"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +29,101 @@ class IssuedPass:
     colour: str
     issued_at: datetime
     expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StatusRow:
+    """A person's materialised status, with the facts it is read with (due time, policy,
+    exemption, override, test state)."""
+
+    colour: str
+    reasons: str  # the reason codes joined by ","
+    rule_id: str
+    rule_version: int
+    evidence: JsonObject | None
+    status_at: datetime | None
+    status_valid_until: datetime | None
+    next_due_at: datetime | None
+    policy_id: str | None
+    policy_version: int | None
+    exempt_until: datetime | None
+    exempt_reason: str | None
+    override_id: str | None
+    override_until: datetime | None
+    override_reason: str | None
+    test_state: str
+    last_sampled_at: datetime | None
+    open_recall_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ArrivalRow:
+    """An arrival registered at a checkpoint (落地)."""
+
+    id: str
+    person_id: str
+    checkpoint_site_id: str
+    origin_region: str
+    origin_risk: str
+    arrived_at: datetime
+    created_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExemptionRow:
+    id: str
+    person_id: str
+    reason: str
+    note: str | None
+    until: datetime
+    set_by: str
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OverrideRow:
+    """A manual status requested by one health officer, decided by another."""
+
+    id: str
+    person_id: str
+    colour: str
+    reason: str
+    legal_basis: str
+    expires_at: datetime
+    status: str  # requested | approved | rejected
+    requested_by: str
+    requested_at: datetime
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VenueRow:
+    id: str
+    code: str
+    name: str
+    region_code: str
+    lat: float | None
+    lng: float | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class VenueCheckRow:
+    """The four checks at a venue's door and the decision (nothing about the person)."""
+
+    id: str
+    venue_id: str
+    at: datetime
+    colour: str | None
+    pass_valid: bool
+    temperature_ok: bool
+    code_ok: bool
+    certificate_ok: bool
+    mask_ok: bool
+    admitted: bool
+    checked_by: str
 
 
 class CadenceRepository(Protocol):
@@ -66,7 +163,7 @@ class StatusRepository(Protocol):
 
     def write_statuses(self, rows: Sequence[tuple[str, Status]], now: datetime) -> None: ...
 
-    def status_row(self, person_id: str) -> dict[str, Any] | None: ...
+    def status_row(self, person_id: str) -> StatusRow | None: ...
 
     def sweep_lock(self) -> bool: ...
 
@@ -79,13 +176,13 @@ class StatusRepository(Protocol):
 
     def mark_reminded(self, rows: Sequence[tuple[str, int]]) -> None: ...
 
-    def add_arrival(self, row: dict[str, Any], first_due: datetime) -> None: ...
+    def add_arrival(self, row: ArrivalRow, first_due: datetime) -> None: ...
 
 
 class OverrideRepository(Protocol):
     """Exemptions and status overrides."""
 
-    def add_exemption(self, row: dict[str, Any]) -> None: ...
+    def add_exemption(self, row: ExemptionRow) -> None: ...
 
     def active_exemption_person(self, exemption_id: str) -> str | None:
         """The person an exemption that is still in force belongs to."""
@@ -93,17 +190,21 @@ class OverrideRepository(Protocol):
 
     def revoke_exemption(self, exemption_id: str, now: datetime) -> str | None: ...
 
-    def exemptions_of(self, person_id: str) -> list[dict[str, Any]]: ...
+    def exemptions_of(self, person_id: str) -> list[ExemptionRow]:
+        """The person's exemptions, revoked ones too, newest first."""
+        ...
 
-    def add_override(self, row: dict[str, Any]) -> None: ...
+    def add_override(self, row: OverrideRow) -> None: ...
 
-    def override(self, override_id: str) -> dict[str, Any] | None: ...
+    def override(self, override_id: str) -> OverrideRow | None: ...
 
     def decide_override(self, override_id: str, status: str, by: str, now: datetime) -> None: ...
 
-    def overrides_of(self, person_id: str) -> list[dict[str, Any]]: ...
+    def overrides_of(self, person_id: str) -> list[OverrideRow]:
+        """The person's override requests, decided ones too, newest first."""
+        ...
 
-    def pending_overrides(self, limit: int, region_prefix: str) -> list[dict[str, Any]]:
+    def pending_overrides(self, limit: int, region_prefix: str) -> list[OverrideRow]:
         """Override requests awaiting a decision, of people whose grid starts with
         ``region_prefix``, oldest first."""
         ...
@@ -126,16 +227,20 @@ class PassRepository(Protocol):
 class VenueRepository(Protocol):
     """Venues and their pass checks."""
 
-    def add_venue(self, row: dict[str, Any]) -> None: ...
+    def add_venue(self, row: VenueRow) -> None: ...
 
-    def venue(self, venue_id: str) -> dict[str, Any] | None: ...
+    def venue(self, venue_id: str) -> VenueRow | None: ...
 
-    def venue_by_code(self, code: str) -> dict[str, Any] | None: ...
+    def venue_by_code(self, code: str) -> VenueRow | None: ...
 
-    def all(self) -> list[dict[str, Any]]: ...
+    def all(self) -> list[VenueRow]:
+        """Every venue, by name."""
+        ...
 
-    def add_venue_check(self, row: dict[str, Any]) -> None: ...
+    def add_venue_check(self, row: VenueCheckRow) -> None: ...
 
-    def venue_checks(self, venue_id: str, limit: int) -> list[dict[str, Any]]: ...
+    def venue_checks(self, venue_id: str, limit: int) -> list[VenueCheckRow]:
+        """The venue's last checks, newest first."""
+        ...
 
     def purge_venue_checks(self, before: datetime) -> int: ...

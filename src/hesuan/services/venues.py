@@ -14,7 +14,6 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from hesuan.domain.access import Action, Principal, Target, allows, authorize
 from hesuan.domain.errors import Conflict, InvalidInput, NotFound
@@ -23,6 +22,7 @@ from hesuan.domain.passes import PassColour
 from hesuan.services.context import Deps
 from hesuan.services.fence import FenceService, ScanInput
 from hesuan.services.passes import PassService
+from hesuan.services.status_ports import VenueCheckRow, VenueRow
 
 __all__ = ["FEVER_C", "VenueCheck", "VenueService"]
 
@@ -69,15 +69,15 @@ class VenueService:
             if uow.venues.venue_by_code(code) is not None:
                 raise Conflict("code: a venue with this code exists", code="venue_code_used",
                                field="code")
-            uow.venues.add_venue({"id": vid, "code": code, "name": name.strip(),
-                           "region_code": region_code, "lat": lat, "lng": lng,
-                           "created_at": now})
+            uow.venues.add_venue(VenueRow(id=vid, code=code, name=name.strip(),
+                                          region_code=region_code, lat=lat, lng=lng,
+                                          created_at=now))
             uow.audit_log.append(now, actor.username, "venue.register", f"venue:{vid}",
                                  {"code": code})
             uow.commit()
         return vid
 
-    def venues(self, actor: Principal) -> list[dict[str, Any]]:
+    def venues(self, actor: Principal) -> list[VenueRow]:
         authorize(actor, Action.READ_VENUES)
         with self._d.uow(readonly=True) as uow:
             rows = uow.venues.all()
@@ -101,11 +101,11 @@ class VenueService:
         admitted = temperature_ok and code_ok and certificate_ok and mask_ok
         colour = verdict.colour.value if verdict.colour else None
         with self._d.uow() as uow:
-            uow.venues.add_venue_check({"id": self._d.new_id(), "venue_id": venue_id, "at": now,
-                                 "colour": colour, "pass_valid": verdict.valid,
-                                 "temperature_ok": temperature_ok, "code_ok": code_ok,
-                                 "certificate_ok": certificate_ok, "mask_ok": mask_ok,
-                                 "admitted": admitted, "checked_by": actor.user_id})
+            uow.venues.add_venue_check(VenueCheckRow(
+                id=self._d.new_id(), venue_id=venue_id, at=now, colour=colour,
+                pass_valid=verdict.valid, temperature_ok=temperature_ok, code_ok=code_ok,
+                certificate_ok=certificate_ok, mask_ok=mask_ok, admitted=admitted,
+                checked_by=actor.user_id))
             uow.audit_log.append(now, actor.username, "venue.check", f"venue:{venue_id}",
                       {"admitted": admitted})
             uow.commit()
@@ -124,7 +124,7 @@ class VenueService:
                           temperature_ok, code_ok, certificate_ok, mask_ok, now)
 
     def recent_checks(self, actor: Principal, venue_id: str,
-                      limit: int = 100) -> list[dict[str, Any]]:
+                      limit: int = 100) -> list[VenueCheckRow]:
         with self._d.uow(readonly=True) as uow:
             venue = uow.venues.venue(venue_id)
             if venue is None:
@@ -134,5 +134,5 @@ class VenueService:
             return uow.venues.venue_checks(venue_id, limit)
 
 
-def _venue(row: dict[str, Any]) -> Target:
-    return Target(region=row["region_code"], venue=row["id"])
+def _venue(row: VenueRow) -> Target:
+    return Target(region=row.region_code, venue=row.id)

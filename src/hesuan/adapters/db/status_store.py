@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -37,6 +38,7 @@ from hesuan.adapters.db.sql_helpers import from_ms_or_none as _dt
 from hesuan.domain.cadence import OverdueAction, Policy, ScopeKind, in_precedence
 from hesuan.domain.local_time import short
 from hesuan.domain.status import FALLBACK_COLOUR, Colour, Facts, Rule, Status
+from hesuan.services.status_ports import ArrivalRow, ExemptionRow, OverrideRow, StatusRow
 
 __all__ = ["SqlCadence", "SqlOverrides", "SqlStatuses"]
 
@@ -288,7 +290,7 @@ class SqlStatuses(SqlRepository):
               "vu": None if s.valid_until is None else to_ms(s.valid_until), "pid": pid}
              for pid, s in rows])
 
-    def status_row(self, person_id: str) -> dict[str, Any] | None:
+    def status_row(self, person_id: str) -> StatusRow | None:
         ps = person_status.c
         r = self.conn.execute(select(
             ps.colour, ps.reasons, ps.rule_id, ps.rule_version, ps.evidence, ps.status_at,
@@ -296,7 +298,7 @@ class SqlStatuses(SqlRepository):
             ps.exempt_until, ps.exempt_reason, ps.override_id, ps.override_until,
             ps.override_reason, ps.test_state, ps.last_sampled_at, ps.open_recall_id)
             .where(ps.person_id == person_id)).first()
-        return None if r is None else dict(r._mapping)
+        return None if r is None else StatusRow(**r._mapping)
 
     def sweep_lock(self) -> bool:
         """Only one sweep at a time. SQLite: the write transaction already serialises us.
@@ -366,24 +368,24 @@ class SqlStatuses(SqlRepository):
                                    "WHERE person_id = :pid"),
                               [{"pid": p, "due": d} for p, d in rows])
 
-    def add_arrival(self, row: dict[str, Any], first_due: datetime) -> None:
-        self.conn.execute(insert(arrivals), row)
+    def add_arrival(self, row: ArrivalRow, first_due: datetime) -> None:
+        self.conn.execute(insert(arrivals), asdict(row))
         self.conn.execute(sa_update(person_status)
-                          .where(person_status.c.person_id == row["person_id"])
-                          .values(arrival_at=row["arrived_at"], arrival_risk=row["origin_risk"],
+                          .where(person_status.c.person_id == row.person_id)
+                          .values(arrival_at=row.arrived_at, arrival_risk=row.origin_risk,
                                   next_due_at=first_due, reminded_due_at=None,
-                                  status_valid_until=row["arrived_at"]))
+                                  status_valid_until=row.arrived_at))
 
 
 class SqlOverrides(SqlRepository):
     """Exemptions and status overrides (requested, then decided by a second officer)."""
 
-    def add_exemption(self, row: dict[str, Any]) -> None:
-        self.conn.execute(insert(exemptions), row)
+    def add_exemption(self, row: ExemptionRow) -> None:
+        self.conn.execute(insert(exemptions), asdict(row))
         self.conn.execute(sa_update(person_status)
-                          .where(person_status.c.person_id == row["person_id"])
-                          .values(exempt_until=row["until"], exempt_reason=row["reason"],
-                                  status_valid_until=row["created_at"]))
+                          .where(person_status.c.person_id == row.person_id)
+                          .values(exempt_until=row.until, exempt_reason=row.reason,
+                                  status_valid_until=row.created_at))
 
     def active_exemption_person(self, exemption_id: str) -> str | None:
         r = self.conn.execute(select(exemptions.c.person_id).where(
@@ -402,17 +404,17 @@ class SqlOverrides(SqlRepository):
                                   status_valid_until=now))
         return str(r[0])
 
-    def exemptions_of(self, person_id: str) -> list[dict[str, Any]]:
-        return [dict(r._mapping) for r in self.conn.execute(
+    def exemptions_of(self, person_id: str) -> list[ExemptionRow]:
+        return [ExemptionRow(**r._mapping) for r in self.conn.execute(
             select(exemptions).where(exemptions.c.person_id == person_id)
             .order_by(exemptions.c.created_at.desc()))]
 
-    def add_override(self, row: dict[str, Any]) -> None:
-        self.conn.execute(insert(overrides), row)
+    def add_override(self, row: OverrideRow) -> None:
+        self.conn.execute(insert(overrides), asdict(row))
 
-    def override(self, override_id: str) -> dict[str, Any] | None:
+    def override(self, override_id: str) -> OverrideRow | None:
         r = self.conn.execute(select(overrides).where(overrides.c.id == override_id)).first()
-        return None if r is None else dict(r._mapping)
+        return None if r is None else OverrideRow(**r._mapping)
 
     def decide_override(self, override_id: str, status: str, by: str, now: datetime) -> None:
         self.conn.execute(sa_update(overrides).where(overrides.c.id == override_id)
@@ -421,22 +423,22 @@ class SqlOverrides(SqlRepository):
             o = self.override(override_id)
             assert o is not None
             self.conn.execute(sa_update(person_status)
-                              .where(person_status.c.person_id == o["person_id"])
-                              .values(override_id=override_id, override_colour=o["colour"],
-                                      override_until=o["expires_at"],
-                                      override_reason=o["reason"], status_valid_until=now))
+                              .where(person_status.c.person_id == o.person_id)
+                              .values(override_id=override_id, override_colour=o.colour,
+                                      override_until=o.expires_at,
+                                      override_reason=o.reason, status_valid_until=now))
 
-    def overrides_of(self, person_id: str) -> list[dict[str, Any]]:
-        return [dict(r._mapping) for r in self.conn.execute(
+    def overrides_of(self, person_id: str) -> list[OverrideRow]:
+        return [OverrideRow(**r._mapping) for r in self.conn.execute(
             select(overrides).where(overrides.c.person_id == person_id)
             .order_by(overrides.c.requested_at.desc()))]
 
-    def pending_overrides(self, limit: int, region_prefix: str) -> list[dict[str, Any]]:
+    def pending_overrides(self, limit: int, region_prefix: str) -> list[OverrideRow]:
         q = select(overrides).where(overrides.c.status == "requested")
         if region_prefix:
             q = q.join(people, people.c.id == overrides.c.person_id).where(
                 people.c.grid_code.startswith(region_prefix, autoescape=True))
-        return [dict(r._mapping) for r in self.conn.execute(
+        return [OverrideRow(**r._mapping) for r in self.conn.execute(
             q.order_by(overrides.c.requested_at).limit(limit))]
 
 

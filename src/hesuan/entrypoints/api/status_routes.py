@@ -178,7 +178,7 @@ def request_override(me: Me, platform: PlatformDep, person_id: str, body: Overri
 
 @router.get("/overrides", openapi_extra=acts(Action.READ_OVERRIDES))
 def pending_overrides(me: Me, platform: PlatformDep) -> list[dict[str, Any]]:
-    return platform.status.pending_overrides(me)
+    return [asdict(o) for o in platform.status.pending_overrides(me)]
 
 
 @router.post("/overrides/{override_id}/approve", status_code=204,
@@ -242,7 +242,7 @@ def register_venue(me: Me, platform: PlatformDep, body: VenueIn) -> Id:
 
 @router.get("/venues", tags=["venues"], openapi_extra=acts(Action.READ_VENUES))
 def list_venues(me: Me, platform: PlatformDep) -> list[dict[str, Any]]:
-    return platform.venues.venues(me)
+    return [asdict(v) for v in platform.venues.venues(me)]
 
 
 @router.post("/venues/{venue_id}/checks", tags=["venues"], openapi_extra=acts(Action.CHECK_IN))
@@ -257,4 +257,4 @@ def venue_check(me: Me, platform: PlatformDep, venue_id: str,
 @router.get("/venues/{venue_id}/checks", tags=["venues"],
             openapi_extra=acts(Action.READ_VENUE_CHECKS))
 def venue_checks(me: Me, platform: PlatformDep, venue_id: str) -> list[dict[str, Any]]:
-    return platform.venues.recent_checks(me, venue_id)
+    return [asdict(c) for c in platform.venues.recent_checks(me, venue_id)]
