@@ -4,23 +4,46 @@ Accepted only for tubes this lab has received. The same result twice is a no-op,
 same results arrive twice at once: each tube is resulted once, by whichever arrives first; a
 different result for a resulted tube is a conflict unless sent as a correction with a reason
 (audited).
-Results for unknown tubes are rejected and kept for reconciliation. The fan-out is set-based in
-the store: a 1 M-person results file is a handful of statements, not a loop over people.
+Results for unknown tubes are rejected and kept for reconciliation. The fan-out is decided here
+from the domain's rules and written through the results repository's set-based steps: a 1 M-person
+results file is a handful of statements, not a loop over people; only the members of positive
+and invalid tubes, few, are decided one by one (their recall, their message, their passes).
 
 Imports: standard library, ``hesuan.domain``, ``hesuan.services``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Any
 
 from hesuan.domain.access import Action, Principal, Target, authorize
 from hesuan.domain.errors import HesuanError, InvalidInput, NotFound
-from hesuan.domain.results import CT_TARGETS, Result, check_ct
+from hesuan.domain.local_time import short
+from hesuan.domain.results import (
+    CT_TARGETS,
+    RecallReason,
+    Result,
+    check_ct,
+    member_outcome,
+    pool_outcome,
+)
 from hesuan.domain.sampling import barcode_key, check_tube_barcode
 from hesuan.services.context import Deps
+from hesuan.services.outbox_ports import NewMessage
+from hesuan.services.ports import UnitOfWork
+from hesuan.services.sampling_ports import (
+    Member,
+    MemberResult,
+    NewRecall,
+    Recall,
+    RecallResolution,
+    RejectedResult,
+    TubeResult,
+)
 from hesuan.services.status import StatusService
 
 __all__ = ["LabService", "ResultInput", "ResultOutcome", "parse_result_row"]
@@ -41,6 +64,26 @@ class ResultOutcome:
     reason: str | None = None
     message: str | None = None
     row: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FanOutCounts:
+    """What a batch's fan-out reached (the audit entry's counts)."""
+
+    people_notified: int
+    recalls_opened: int
+    recalls_resolved: int
+    pools_closed: int
+    statuses_decided: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Correction:
+    tube_id: str
+    result: Result
+    ct: dict[str, float] | None
+    reason: str
+    previous: Result
 
 
 class LabService:
@@ -77,17 +120,16 @@ class LabService:
                     continue
                 parsed.append((i, barcode, result, ct, reason))
             new: list[tuple[str, Result, dict[str, float] | None]] = []
-            corrections: list[tuple[str, Result, dict[str, float] | None, str, str]] = []
-            rejected_rows: list[dict[str, Any]] = []
+            corrections: list[_Correction] = []
+            rejected_rows: list[RejectedResult] = []
             in_batch: dict[str, Result] = {}
             for i, barcode, result, ct, reason in parsed:
                 t = tubes.get(barcode)
                 if t is None:
                     outcomes[i] = ResultOutcome(barcode, "rejected", "unknown_tube",
                                                 "barcode: no tube with this barcode exists")
-                    rejected_rows.append({"id": self._d.new_id(), "lab_id": lab_id,
-                                          "barcode": barcode, "reason": "unknown_tube",
-                                          "actor": actor.user_id, "at": now})
+                    rejected_rows.append(RejectedResult(self._d.new_id(), lab_id, barcode,
+                                                        "unknown_tube", actor.user_id, now))
                     continue
                 if t.lab_id != lab_id or t.status not in ("received", "resulted"):
                     outcomes[i] = ResultOutcome(barcode, "rejected", "not_received",
@@ -115,23 +157,77 @@ class LabService:
                         f"result: the tube is already {current}; send a correction with a "
                         f"reason to change it")
                 else:
-                    corrections.append((t.id, result, ct, reason, current.value))
+                    corrections.append(_Correction(t.id, result, ct, reason, current))
                     in_batch[barcode] = result
                     outcomes[i] = ResultOutcome(barcode, "corrected")
             if rejected_rows:
                 uow.results.reject_results(rejected_rows)
             if new or corrections:
-                stats = uow.results.apply_results(lab_id, new, corrections, actor.user_id, now,
-                                          self._d.new_id, now + self._d.limits.recall_due)
+                counts = self._fan_out(uow, lab_id, new, corrections, actor.user_id, now)
                 # the fan-out decides the plain members itself; the refresh the rest
-                stats["statuses_decided"] = (stats.get("statuses_decided", 0)
-                                             + self._status.refresh(uow, now, in_results=True))
+                stats = asdict(counts)
+                stats["statuses_decided"] += self._status.refresh(uow, now, in_results=True)
             uow.audit_log.append(now, actor.username, "results.record", f"lab:{lab_id}",
                       {"accepted": len(new), "corrected": len(corrections),
                        "rejected": sum(1 for o in outcomes if o and o.status == "rejected")}
                       | stats)
             uow.commit()
         return [o for o in outcomes if o is not None]
+
+    def _fan_out(self, uow: UnitOfWork, lab_id: str,
+                 new: Sequence[tuple[str, Result, dict[str, float] | None]],
+                 corrections: Sequence[_Correction], actor_id: str,
+                 now: datetime) -> FanOutCounts:
+        """A batch's results on their tubes, in the result log and on every member of every
+        tube: the negatives set-based; the members of positive and invalid tubes one by one by
+        the domain's rules (``member_outcome``): the recall each opens or answers, the message
+        each is sent, the passes a positive revokes; then the pools' investigations."""
+        results, new_id = uow.results, self._d.new_id
+        recall_due = now + self._d.limits.recall_due
+        results.stage([TubeResult(tube_id, result, ct, new_id()) for tube_id, result, ct in new]
+                      + [TubeResult(c.tube_id, c.result, c.ct, new_id(), c.previous, c.reason)
+                         for c in corrections])
+        # a correction away from a positive or invalid result cancels the recalls it opened
+        results.cancel_recalls_of(
+            [c.tube_id for c in corrections if c.previous is not Result.NEGATIVE], now)
+        results.record(lab_id, actor_id, now)
+        results.gather_members(now)
+        negatives = results.fan_out_negatives(now)
+        # re-samples answer recalls: a negative one resolves its recall if it is still open
+        answers = results.recall_answers()
+        resolved = results.resolve_recalls(
+            [RecallResolution(a.recall_id, a.result, a.tube_id) for a in answers
+             if a.result is Result.NEGATIVE], now, only_open=True)
+        # positives and invalids: few people, each decided by the domain's rules
+        due = short(recall_due)
+        opened: list[NewRecall] = []
+        answered: list[RecallResolution] = []
+        reached: list[MemberResult] = []
+        messages: list[NewMessage] = []
+        positive_pools: dict[str, None] = {}
+        for m in results.non_negative_members():
+            outcome = member_outcome(m.result, m.pool_size)
+            if outcome.recall is RecallReason.POOL_POSITIVE:
+                positive_pools[m.tube_id] = None
+            recall_id, template = _recall_and_template(m, outcome.recall, answered, opened,
+                                                       new_id, recall_due)
+            reached.append(MemberResult(m.person_id, outcome.state, m.result, m.sampled_at,
+                                        recall_id, m.recall_id))
+            messages.append(NewMessage(new_id(), f"{template}:{m.tube_id}:{m.person_id}",
+                                       m.person_id, m.tube_id, template, {"due": due}))
+        results.open_recalls(opened, now)
+        results.resolve_recalls(answered, now, only_open=False)
+        results.record_member_results(reached, now)
+        # passes overtaken by a later positive result are revoked (red passes stay true)
+        uow.passes.revoke_passes([r.person_id for r in reached if r.result is Result.POSITIVE],
+                                 now, "positive", keep_red=True)
+        uow.outbox.enqueue(messages, now)
+        results.open_investigations(list(positive_pools))
+        return FanOutCounts(
+            people_notified=negatives.notified + len(reached), recalls_opened=len(opened),
+            recalls_resolved=resolved + len(answered),
+            pools_closed=_close_investigations(uow, [a.recall_id for a in answers], now),
+            statuses_decided=negatives.decided)
 
     def import_rows(self, actor: Principal, lab_id: str, rows: Iterable[Mapping[str, Any]],
                     chunk: int = 20000) -> tuple[list[ResultOutcome], int]:
@@ -161,6 +257,48 @@ class LabService:
         if batch:
             flush()
         return report, total
+
+
+def _recall_and_template(m: Member, recall: RecallReason | None,
+                         answered: list[RecallResolution], opened: list[NewRecall],
+                         new_id: Callable[[], str], due: datetime) -> tuple[str | None, str]:
+    """A member of a positive or invalid tube: the recall open for them after the result (None:
+    none opened nor kept open by it) and the message they are sent. A positive re-sample
+    resolves the recall it answers; an invalid one leaves it open; otherwise ``recall`` (the
+    domain's reason to recall, if any) opens a new one."""
+    if m.recall_id is not None and m.result is Result.POSITIVE:
+        answered.append(RecallResolution(m.recall_id, Result.POSITIVE, m.tube_id))
+        return None, "positive"
+    if m.recall_id is not None:
+        return m.recall_id, "invalid"
+    if recall is None:
+        return None, "positive"
+    opened.append(NewRecall(new_id(), m.person_id, m.tube_id, recall, due))
+    return opened[-1].id, "recall" if recall is RecallReason.POOL_POSITIVE else "invalid"
+
+
+def _close_investigations(uow: UnitOfWork, answered_recalls: Sequence[str],
+                          now: datetime) -> int:
+    """Close the investigation of each pool whose recalls these re-samples answered, once none
+    of its recalls (cancelled ones aside) is open, with the verdict of ``pool_outcome``. How
+    many were closed."""
+    if not answered_recalls:
+        return 0
+    pools = {r.pool_tube_id for r in uow.results.recalls(answered_recalls)
+             if r.reason is RecallReason.POOL_POSITIVE}
+    if not pools:
+        return 0
+    by_pool: dict[str, list[Recall]] = defaultdict(list)
+    for r in uow.results.pool_recalls(pools):
+        if r.status != "cancelled":
+            by_pool[r.pool_tube_id].append(r)
+    closed = 0
+    for pool, rs in by_pool.items():
+        if any(r.status == "open" for r in rs):
+            continue
+        verdict = pool_outcome([r.outcome for r in rs if r.outcome is not None])
+        closed += uow.results.close_investigation(pool, verdict, now)
+    return closed
 
 
 def parse_result_row(raw: Mapping[str, Any]) -> ResultInput:

@@ -7,16 +7,17 @@ Imports: standard library and ``hesuan.domain`` only.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from hesuan.domain.results import Result
+from hesuan.domain.results import PoolInvestigation, RecallReason, Result, TestState
 from hesuan.domain.sampling import TubeState
 
-__all__ = ["BoxRepository", "BoxRow", "ResultRepository", "ResultTube", "StationRepository",
-           "StationWrites"]
+__all__ = ["BoxRepository", "BoxRow", "Member", "MemberResult", "NegativeFanOut", "NewRecall",
+           "Recall", "RecallAnswer", "RecallResolution", "RejectedResult", "ResultRepository",
+           "ResultTube", "StationRepository", "StationWrites", "TubeResult"]
 
 
 @dataclass(slots=True)
@@ -87,8 +88,110 @@ class BoxRepository(Protocol):
     def mark_tubes_received(self, tube_ids: Sequence[str], lab_id: str, at: datetime) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class RejectedResult:
+    """A results-file row naming no tube, kept for reconciliation."""
+
+    id: str
+    lab_id: str
+    barcode: str
+    reason: str
+    actor: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TubeResult:
+    """One tube's result in a results batch, with the id of its result-log entry; for a
+    correction, the result it corrects and the reason given."""
+
+    tube_id: str
+    result: Result
+    ct: dict[str, float] | None
+    log_id: str
+    previous: Result | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NegativeFanOut:
+    """What the negatives of a batch wrote: the status rows they reached (``notified``), and
+    the members whose status they decided in the same write (``decided``)."""
+
+    notified: int
+    decided: int
+
+
+@dataclass(frozen=True, slots=True)
+class RecallAnswer:
+    """A re-sample in the batch: the tube it was taken in, the recall it answers, its result."""
+
+    tube_id: str
+    recall_id: str
+    result: Result
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A member of a tube of the batch: who, their sample (the recall it answers when it is a
+    re-sample, when it was taken), the tube's result and how many people the tube pools."""
+
+    tube_id: str
+    person_id: str
+    recall_id: str | None
+    sampled_at: datetime
+    result: Result
+    pool_size: int
+
+
+@dataclass(frozen=True, slots=True)
+class NewRecall:
+    """A recall opened for a member of a pool that tested positive or of an invalid tube."""
+
+    id: str
+    person_id: str
+    pool_tube_id: str
+    reason: RecallReason
+    due_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RecallResolution:
+    """A recall answered by the re-sample taken in ``tube_id``, with its result."""
+
+    recall_id: str
+    outcome: Result
+    tube_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Recall:
+    id: str
+    pool_tube_id: str
+    reason: RecallReason
+    status: str  # open | resolved | cancelled
+    outcome: Result | None
+
+
+@dataclass(frozen=True, slots=True)
+class MemberResult:
+    """A positive or invalid result as it reaches one member's status: their test state, the
+    result and when its sample was taken, and their open recall. ``recall_id``: the recall
+    open after this result (a new one, or the one an invalid re-sample leaves open);
+    ``answers``: the recall the sample answers. Both None: the recall they have stays open."""
+
+    person_id: str
+    state: TestState
+    result: Result
+    sampled_at: datetime
+    recall_id: str | None
+    answers: str | None
+
+
 class ResultRepository(Protocol):
-    """Lab results and their fan-out to the members of each tube."""
+    """Lab results and what they reach: tubes, the result log, the members of each tube, their
+    recalls and the pools' investigations. A batch is staged once (``stage``); the fan-out's
+    other writes and reads work from it, set-based, within the unit of work."""
 
     def tubes_for_results(self, barcodes: Iterable[str],
                           for_update: bool = False) -> dict[str, ResultTube]:
@@ -96,9 +199,53 @@ class ResultRepository(Protocol):
         unit of work holds them until it ends, so that another one resulting the same tubes
         waits and then reads what this one wrote (SQLite: its writer holds the write turn)."""
 
-    def reject_results(self, rows: Sequence[dict[str, Any]]) -> None: ...
+    def reject_results(self, rows: Sequence[RejectedResult]) -> None:
+        """Keep rows that named no tube (once per lab, barcode and reason)."""
 
-    def apply_results(self, lab_id: str, results: Sequence[tuple[str, Result,
-                      dict[str, float] | None]], corrections: Sequence[tuple[str, Result,
-                      dict[str, float] | None, str, str]], actor: str, now: datetime,
-                      new_id: Callable[[], str], recall_due: datetime) -> dict[str, int]: ...
+    def stage(self, batch: Sequence[TubeResult]) -> None:
+        """The batch the fan-out works from (one result per tube), in place of any before."""
+
+    def cancel_recalls_of(self, pool_tube_ids: Sequence[str], now: datetime) -> None:
+        """Cancel the open recalls these tubes' results opened: their members are sampled,
+        awaiting a result, with no open recall, their status stale."""
+
+    def record(self, lab_id: str, actor: str, now: datetime) -> None:
+        """The staged results on their tubes (resulted; a negative tube notified now; no
+        investigation) and in the result log."""
+
+    def gather_members(self, now: datetime) -> None:
+        """Every member of the staged tubes, read once: the fan-out's reads and writes below
+        work from them."""
+
+    def fan_out_negatives(self, now: datetime) -> NegativeFanOut:
+        """The negative results on every member's status row they are not older than: the
+        latest result, the recall their sample answers no longer open, and for the members
+        with nothing special the status the default rule decides (the others' left stale)."""
+
+    def recall_answers(self) -> list[RecallAnswer]:
+        """The re-samples among the gathered members."""
+
+    def resolve_recalls(self, resolutions: Sequence[RecallResolution], now: datetime, *,
+                        only_open: bool) -> int:
+        """Resolve recalls with their re-sample's result (``only_open``: only those still
+        open). How many were resolved."""
+
+    def non_negative_members(self) -> list[Member]:
+        """The gathered members of positive and invalid tubes."""
+
+    def open_recalls(self, recalls: Sequence[NewRecall], now: datetime) -> None: ...
+
+    def record_member_results(self, results: Sequence[MemberResult], now: datetime) -> None:
+        """Positive and invalid results on their members' status rows (left stale)."""
+
+    def open_investigations(self, pool_tube_ids: Sequence[str]) -> None:
+        """Open the investigation of pools that tested positive."""
+
+    def recalls(self, recall_ids: Iterable[str]) -> list[Recall]: ...
+
+    def pool_recalls(self, pool_tube_ids: Iterable[str]) -> list[Recall]:
+        """Every recall opened for a member of these pools."""
+
+    def close_investigation(self, pool_tube_id: str, verdict: PoolInvestigation,
+                            now: datetime) -> bool:
+        """Close a pool's investigation, if open, with its verdict (True: it was open)."""
