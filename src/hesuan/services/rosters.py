@@ -35,7 +35,7 @@ from hesuan.services.analytics import (
     CoverageCounts,
 )
 from hesuan.services.context import Deps
-from hesuan.services.rosters_ports import RosterPerson
+from hesuan.services.rosters_ports import RosterOutcomeRow, RosterPerson
 from hesuan.services.targets import no_such_person, person_target
 
 __all__ = ["RosterService"]
@@ -196,9 +196,9 @@ class RosterService:
                 raise no_such_person()
             authorize(actor, Action.RECORD_ROSTER_OUTCOME, person_target(row),
                       hidden=no_such_person())
-            uow.rosters.add_roster_outcome({"id": oid, "person_id": person_id,
-                                    "grid_code": row.grid_code, "outcome": outcome.value,
-                                    "note": note, "actor": actor.username, "at": now})
+            uow.rosters.add_roster_outcome(RosterOutcomeRow(oid, person_id, row.grid_code,
+                                                            outcome.value, note, actor.username,
+                                                            now))
             uow.audit_log.append(now, actor.username, "roster.outcome", f"person:{person_id}",
                       {"outcome": outcome.value})
             uow.commit()

@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from hesuan.domain.rosters import Counts
 
-__all__ = ["RosterPerson", "RosterRepository"]
+__all__ = ["RosterOutcomeRow", "RosterPerson", "RosterRepository"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +34,19 @@ class RosterPerson:
     outcome_at: datetime | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class RosterOutcomeRow:
+    """What a grid worker noted of a person on the roster (reached, refused, away, ...)."""
+
+    id: str
+    person_id: str
+    grid_code: str
+    outcome: str
+    note: str | None
+    actor: str
+    at: datetime
+
+
 class RosterRepository(Protocol):
     # -- rosters ---------------------------------------------------------------------------
     def coverage_by_grid(self, prefix: str, since: datetime,
@@ -44,5 +57,5 @@ class RosterRepository(Protocol):
         """(grid counts, since, as_of) of the latest snapshot, or None."""
     def roster_people(self, prefix: str, since: datetime, as_of: datetime, which: str,
                       limit: int, offset: int) -> list[RosterPerson]: ...
-    def add_roster_outcome(self, row: dict[str, Any]) -> None: ...
+    def add_roster_outcome(self, row: RosterOutcomeRow) -> None: ...
     def region_names(self, codes: Sequence[str]) -> dict[str, str]: ...

@@ -1,5 +1,5 @@
-"""Storage of rosters (the ``RosterStore`` port): coverage by grid (one grouped query) and its
-snapshot, the people of a roster, roster outcomes and region names. Mixed into
+"""Storage of rosters (the ``RosterRepository`` port): coverage by grid (one grouped query)
+and its snapshot, the people of a roster, roster outcomes and region names. A repository of
 ``SqlUnitOfWork``.
 
 Imports: SQLAlchemy, ``hesuan.adapters.db``, ``hesuan.domain``, ``hesuan.services``.
@@ -8,8 +8,8 @@ Imports: SQLAlchemy, ``hesuan.adapters.db``, ``hesuan.domain``, ``hesuan.service
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import delete, insert, select, text
 
@@ -22,7 +22,7 @@ from hesuan.adapters.db.schema import (
 )
 from hesuan.adapters.db.sql_helpers import chunks, from_ms_or_none, grid_range
 from hesuan.domain.rosters import Counts
-from hesuan.services.rosters_ports import RosterPerson
+from hesuan.services.rosters_ports import RosterOutcomeRow, RosterPerson
 
 __all__ = ["SqlRosters"]
 
@@ -91,8 +91,8 @@ class SqlRosters(SqlRepository):
                              from_ms_or_none(r[6]), r[7], r[8], r[9], r[10], r[11],
                              from_ms_or_none(r[12])) for r in rows]
 
-    def add_roster_outcome(self, row: dict[str, Any]) -> None:
-        self.conn.execute(insert(roster_outcomes), row)
+    def add_roster_outcome(self, row: RosterOutcomeRow) -> None:
+        self.conn.execute(insert(roster_outcomes), asdict(row))
 
     def region_names(self, codes: Sequence[str]) -> dict[str, str]:
         out: dict[str, str] = {}
