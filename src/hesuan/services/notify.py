@@ -21,12 +21,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from hesuan.domain.access import Action, Principal, authorize, region_prefix
+from hesuan.domain.json import JsonObject
 from hesuan.domain.people import is_mobile
 from hesuan.services.context import Deps
-from hesuan.services.outbox_ports import InDoubtMessage, OutboxMessage
+from hesuan.services.outbox_ports import AlertRow, InDoubtMessage, OutboxMessage
 from hesuan.services.ports import Sender, SendInDoubt, SendRecord
 
 __all__ = ["TEMPLATES", "AlertService", "DeliveryReport", "OutboxService", "RateLimit", "render"]
@@ -60,7 +60,7 @@ _MAX_BACKOFF = timedelta(hours=1)
 _SETTLE_BATCH = 1000
 
 
-def render(template: str, language: str, params: dict[str, Any]) -> str:
+def render(template: str, language: str, params: JsonObject) -> str:
     texts = TEMPLATES[template]
     return texts.get(language, texts["zh"]).format(**params)
 
@@ -245,7 +245,7 @@ class AlertService:
         return raised
 
     def list(self, actor: Principal, open_only: bool = True,
-             limit: int = 200) -> list[dict[str, Any]]:
+             limit: int = 200) -> list[AlertRow]:
         authorize(actor, Action.READ_ALERTS)
         with self._d.uow(readonly=True) as uow:
             return uow.alerts.recent(open_only, limit, region_prefix(actor))

@@ -10,12 +10,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Generic, NamedTuple, Protocol, TypeVar
 
-from hesuan.domain.json import JsonObject
+from hesuan.domain.json import Json, JsonObject
 
-__all__ = ["AlertRepository", "InDoubtMessage", "NewMessage", "OutboxMessage",
-           "OutboxRepository", "ReportRepository"]
+__all__ = ["AlertRepository", "AlertRow", "BoxDiscrepancy", "InDoubtMessage", "LateBox",
+           "LateResult", "MissingTube", "NewMessage", "OpenRecall", "OutboxMessage",
+           "OutboxRepository", "PoolForReview", "Reconciliation", "ReconciliationList",
+           "ReportRepository", "TurnaroundRow", "UnboxedTube", "UnknownTubeResult",
+           "UnreceivedBox", "UnresultedTube"]
+
+_Item = TypeVar("_Item")
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +28,7 @@ class OutboxMessage:
     id: str
     person_id: str
     template: str
-    params: dict[str, Any]
+    params: JsonObject
     phone_enc: bytes | None
     language: str
     attempts: int
@@ -89,30 +94,193 @@ class OutboxRepository(Protocol):
         """The sender refused the message: its claim is dropped, it is retried from then."""
 
 
+@dataclass(frozen=True, slots=True)
+class AlertRow:
+    """An alert about a subject (a box, a tube, a station event); ``detail`` names what the
+    reader needs (codes, sites, times), never a person."""
+
+    id: str
+    kind: str  # late_box | late_result | custody_break | event_conflict
+    subject_id: str
+    raised_at: datetime
+    detail: JsonObject
+    closed_at: datetime | None = None
+
+
 class AlertRepository(Protocol):
     """Alerts, raised once per kind and subject."""
 
     def raise_late(self, now: datetime, transport_limit_ms: int, lab_limit_ms: int,
                      new_id: Callable[[], str]) -> int: ...
 
-    def add(self, row: dict[str, Any]) -> None:
+    def add(self, row: AlertRow) -> None:
         """Raise one alert (once per kind and subject)."""
 
-    def recent(self, open_only: bool, limit: int, region_prefix: str) -> list[dict[str, Any]]:
+    def recent(self, open_only: bool, limit: int, region_prefix: str) -> list[AlertRow]:
         """Alerts from sites whose region starts with the prefix (the site the alert names, or
-        its box's or tube's)."""
+        its box's or tube's), newest first."""
+
+
+class TurnaroundRow(NamedTuple):
+    """One tube's way through the stages: where it was sampled and tested, and the time of
+    each stage (epoch ms, None for a stage not reached)."""
+
+    site_id: str
+    lab_id: str | None
+    district: str  # the first 6 digits of the site's region
+    first_sampled_at: int | None
+    tube_sealed_at: int | None
+    box_sealed_at: int | None
+    handed_over_at: int | None
+    received_at: int | None
+    resulted_at: int | None
+    notified_at: int | None
+
+
+# The reconciliation's items, one kind per list: what fell between two stages. Times are ISO
+# 8601 UTC (``...Z``) as the reports show them, except ``UnknownTubeResult.at`` (epoch ms).
+
+
+@dataclass(frozen=True, slots=True)
+class UnboxedTube:
+    """A tube with samples, open or sealed, in no box yet."""
+
+    barcode: str
+    site_id: str
+    status: str
+    count: int
+    first_sampled_at: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class UnreceivedBox:
+    """A box sealed or in transit, not received by a lab."""
+
+    code: str
+    site_id: str
+    status: str
+    tube_count: int | None
+    first_tube_sealed_at: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MissingTube:
+    """A tube of a received box that the lab did not receive."""
+
+    barcode: str
+    code: str  # the box's
+    lab_id: str | None
+    received_at: str | None  # the box's
+
+
+@dataclass(frozen=True, slots=True)
+class UnresultedTube:
+    """A tube received by a lab, with no result yet."""
+
+    barcode: str
+    lab_id: str | None
+    priority: bool | int  # as the driver reads it: a bool (PostgreSQL) or 0/1 (SQLite)
+    received_at: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class BoxDiscrepancy:
+    """A box received with tubes missing, extra or miscounted."""
+
+    code: str
+    lab_id: str | None
+    tube_count: int | None
+    received_count: int | None
+    missing: Json  # the barcodes, as the driver reads the JSON column (text on SQLite)
+    extra: Json
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownTubeResult:
+    """A result a lab sent for a barcode no tube has."""
+
+    barcode: str
+    lab_id: str
+    at: int
+
+
+@dataclass(frozen=True, slots=True)
+class OpenRecall:
+    """A recall (re-test) still open."""
+
+    id: str
+    person_id: str
+    reason: str
+    opened_at: str
+    due_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class PoolForReview:
+    """A pooled tube whose result awaits an investigator's review."""
+
+    barcode: str
+    site_id: str
+    capacity: int
+    resulted_at: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class LateBox:
+    """A box not received within the transport limit of its first tube's sealing."""
+
+    code: str
+    site_id: str
+    status: str
+    first_tube_sealed_at: str
+    received_at: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class LateResult:
+    """A tube without a result within the lab limit of its receipt."""
+
+    barcode: str
+    lab_id: str | None
+    received_at: str
+    resulted_at: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReconciliationList(Generic[_Item]):
+    """How many items a list holds, and the first of them (up to the limit asked)."""
+
+    count: int
+    items: list[_Item]
+
+
+@dataclass(frozen=True, slots=True)
+class Reconciliation:
+    """The reconciliation lists: every one empty on a consistent round."""
+
+    as_of: str
+    sampled_not_boxed: ReconciliationList[UnboxedTube]
+    boxed_not_received: ReconciliationList[UnreceivedBox]
+    missing_from_received_boxes: ReconciliationList[MissingTube]
+    received_not_resulted: ReconciliationList[UnresultedTube]
+    box_discrepancies: ReconciliationList[BoxDiscrepancy]
+    results_for_unknown_tubes: ReconciliationList[UnknownTubeResult]
+    recalls_open: ReconciliationList[OpenRecall]
+    recalls_overdue: ReconciliationList[OpenRecall]
+    pools_for_review: ReconciliationList[PoolForReview]
+    late_boxes: ReconciliationList[LateBox]
+    late_results: ReconciliationList[LateResult]
 
 
 class ReportRepository(Protocol):
     """The reports' reads: turnaround and reconciliation."""
 
     def turnaround_rows(self, since: datetime | None,
-                        region_prefix: str) -> Iterator[tuple[Any, ...]]:
-        """Per tube sampled since ``since`` at a site in the region: site, lab, district,
-        first sample and each stage's time (epoch ms or None), streamed (a city's round is a
-        million tubes)."""
+                        region_prefix: str) -> Iterator[TurnaroundRow]:
+        """Per tube sampled since ``since`` at a site in the region, streamed (a city's round
+        is a million tubes)."""
         ...
 
     def reconcile(self, now: datetime, limit: int, transport_limit_ms: int,
-                  lab_limit_ms: int, region_prefix: str) -> dict[str, Any]:
+                  lab_limit_ms: int, region_prefix: str) -> Reconciliation:
         """The reconciliation lists, of sites and people in the region."""

@@ -17,6 +17,7 @@ from typing import Any
 from hesuan.domain.access import Action, Principal, authorize, region_prefix
 from hesuan.domain.turnaround import STAGES, summarise
 from hesuan.services.context import Deps
+from hesuan.services.outbox_ports import Reconciliation
 
 __all__ = ["ReportService"]
 
@@ -73,7 +74,7 @@ class ReportService:
             "by_district": _by(grouped["district"]),
         }
 
-    def reconcile(self, actor: Principal, limit: int = 100) -> dict[str, Any]:
+    def reconcile(self, actor: Principal, limit: int = 100) -> Reconciliation:
         authorize(actor, Action.READ_RECONCILIATION)
         lim = self._d.limits
         with self._d.uow(readonly=True) as uow:

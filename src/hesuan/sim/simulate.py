@@ -44,6 +44,7 @@ import heapq
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import fields
 from datetime import UTC, date, datetime, timedelta
 
 from hesuan.adapters.clock import FixedClock
@@ -51,7 +52,7 @@ from hesuan.bootstrap import Platform
 from hesuan.config import Settings
 from hesuan.domain.local_time import local_date, midnight_of
 from hesuan.services.auth import SYSTEM
-from hesuan.services.outbox_ports import OutboxMessage
+from hesuan.services.outbox_ports import OutboxMessage, ReconciliationList
 from hesuan.sim.round_city import RoundCity
 from hesuan.sim.round_labs import Labs
 from hesuan.sim.round_state import FLUSH, HOUSEKEEPING, LAB_RESULT, LAB_RUN, RECEIVE
@@ -192,7 +193,8 @@ def simulate_round(platform: Platform, clock: FixedClock, sender: CountingSender
     last = r.run()
     clock.set(r.at(last))
     rec = platform.reports.reconcile(SYSTEM, limit=20)
-    counts = {k: int(v["count"]) for k, v in rec.items() if isinstance(v, dict) and "count" in v}
+    counts = {f.name: v.count for f in fields(rec)
+              if isinstance(v := getattr(rec, f.name), ReconciliationList)}
     expected = dict.fromkeys(counts, 0)
     for f, n in r.faults.items():
         for key in FAULT_RECONCILE[f]:
@@ -209,7 +211,7 @@ def simulate_round(platform: Platform, clock: FixedClock, sender: CountingSender
         invalid_tubes=r.invalid, recalls_opened=r.recalls_opened,
         recalls_resolved=r.recalls_resolved, boxes=r.boxes, events_sent=r.events_sent,
         events_rejected=r.rejected, calls=r.calls, messages=sender.sent,
-        alerts_raised=r.alerts, alerts_by_kind=Counter(str(a["kind"]) for a in alerts),
+        alerts_raised=r.alerts, alerts_by_kind=Counter(a.kind for a in alerts),
         faults=r.faults, reconcile_counts=counts, expected_reconcile=expected,
         turnaround=turnaround, wall_seconds=time.perf_counter() - wall,
         routine_pools={k: (v[0], v[1]) for k, v in r.routine_pools.items()},

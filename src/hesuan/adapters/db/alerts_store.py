@@ -5,8 +5,8 @@ the services (custody breaks, event conflicts), once per kind and subject.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import func, select, text
 
@@ -21,6 +21,7 @@ from hesuan.adapters.db.schema import (
 from hesuan.adapters.db.sql_helpers import (
     iso_ms,
 )
+from hesuan.services.outbox_ports import AlertRow
 
 __all__ = ["SqlAlerts"]
 
@@ -54,10 +55,10 @@ class SqlAlerts(SqlRepository):
             c.execute(self._insert(alerts).on_conflict_do_nothing(), rows)
         return len(rows)
 
-    def add(self, row: dict[str, Any]) -> None:
-        self.conn.execute(self._insert(alerts).on_conflict_do_nothing(), [row])
+    def add(self, row: AlertRow) -> None:
+        self.conn.execute(self._insert(alerts).on_conflict_do_nothing(), [asdict(row)])
 
-    def recent(self, open_only: bool, limit: int, region_prefix: str) -> list[dict[str, Any]]:
+    def recent(self, open_only: bool, limit: int, region_prefix: str) -> list[AlertRow]:
         stmt = select(alerts).order_by(alerts.c.raised_at.desc()).limit(limit)
         if open_only:
             stmt = stmt.where(alerts.c.closed_at.is_(None))
@@ -72,4 +73,4 @@ class SqlAlerts(SqlRepository):
                 .scalar_subquery())
             stmt = stmt.where(select(sites.c.region_code).where(sites.c.id == site_id)
                               .scalar_subquery().startswith(region_prefix, autoescape=True))
-        return [dict(r._mapping) for r in self.conn.execute(stmt)]
+        return [AlertRow(**r._mapping) for r in self.conn.execute(stmt)]

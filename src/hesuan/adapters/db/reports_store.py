@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +16,21 @@ from hesuan.adapters.db.schema import (
 from hesuan.adapters.db.sql_helpers import (
     iso_ms,
 )
+from hesuan.services.outbox_ports import (
+    BoxDiscrepancy,
+    LateBox,
+    LateResult,
+    MissingTube,
+    OpenRecall,
+    PoolForReview,
+    Reconciliation,
+    ReconciliationList,
+    TurnaroundRow,
+    UnboxedTube,
+    UnknownTubeResult,
+    UnreceivedBox,
+    UnresultedTube,
+)
 
 __all__ = ["SqlReports"]
 
@@ -25,9 +40,9 @@ class SqlReports(SqlRepository):
     """Turnaround and reconciliation."""
 
     def turnaround_rows(self, since: datetime | None,
-                        region_prefix: str) -> Iterator[tuple[Any, ...]]:
+                        region_prefix: str) -> Iterator[TurnaroundRow]:
         # streamed (a server-side cursor on PostgreSQL): never the whole round in memory
-        return (tuple(r) for r in self.conn.execution_options(stream_results=True,
+        return (TurnaroundRow(*r) for r in self.conn.execution_options(stream_results=True,
                                                                yield_per=5000).execute(text(
             "SELECT t.site_id, t.lab_id, substr(s.region_code, 1, 6), t.first_sampled_at, "
             "t.sealed_at, b.sealed_at, b.handed_over_at, t.received_at, t.resulted_at, "
@@ -38,50 +53,53 @@ class SqlReports(SqlRepository):
             {"since": 0 if since is None else to_ms(since), "area": region_prefix + "%"}))
 
     def reconcile(self, now: datetime, limit: int, transport_limit_ms: int,
-                  lab_limit_ms: int, region_prefix: str) -> dict[str, Any]:
+                  lab_limit_ms: int, region_prefix: str) -> Reconciliation:
         n = to_ms(now)
-        queries: dict[str, tuple[str, str]] = {
+        # each list: its rows (FROM ... WHERE), the columns of its items, and their kind
+        queries: dict[str, tuple[str, str, Callable[..., object]]] = {
             "sampled_not_boxed": (
                 "FROM tubes t WHERE t.status IN ('open', 'sealed') AND t.count > 0",
-                "t.barcode, t.site_id, t.status, t.count, t.first_sampled_at"),
+                "t.barcode, t.site_id, t.status, t.count, t.first_sampled_at", UnboxedTube),
             "boxed_not_received": (
                 "FROM boxes b WHERE b.status IN ('sealed', 'in_transit')",
-                "b.code, b.site_id, b.status, b.tube_count, b.first_tube_sealed_at"),
+                "b.code, b.site_id, b.status, b.tube_count, b.first_tube_sealed_at",
+                UnreceivedBox),
             "missing_from_received_boxes": (
                 "FROM tubes t JOIN boxes b ON b.id = t.box_id WHERE b.status = 'received' "
                 "AND t.received_at IS NULL",
-                "t.barcode, b.code, b.lab_id, b.received_at"),
+                "t.barcode, b.code, b.lab_id, b.received_at", MissingTube),
             "received_not_resulted": (
                 "FROM tubes t WHERE t.status = 'received'",
-                "t.barcode, t.lab_id, t.priority, t.received_at"),
+                "t.barcode, t.lab_id, t.priority, t.received_at", UnresultedTube),
             "box_discrepancies": (
                 "FROM boxes b WHERE b.discrepancy = :true",
-                "b.code, b.lab_id, b.tube_count, b.received_count, b.missing, b.extra"),
+                "b.code, b.lab_id, b.tube_count, b.received_count, b.missing, b.extra",
+                BoxDiscrepancy),
             "results_for_unknown_tubes": (
                 "FROM rejected_results r WHERE r.reason = 'unknown_tube'",
-                "r.barcode, r.lab_id, r.at"),
+                "r.barcode, r.lab_id, r.at", UnknownTubeResult),
             "recalls_open": (
                 "FROM recalls r WHERE r.status = 'open'",
-                "r.id, r.person_id, r.reason, r.opened_at, r.due_at"),
+                "r.id, r.person_id, r.reason, r.opened_at, r.due_at", OpenRecall),
             "recalls_overdue": (
                 "FROM recalls r WHERE r.status = 'open' AND r.due_at < :now",
-                "r.id, r.person_id, r.reason, r.opened_at, r.due_at"),
+                "r.id, r.person_id, r.reason, r.opened_at, r.due_at", OpenRecall),
             "pools_for_review": (
                 "FROM tubes t WHERE t.investigation = 'review'",
-                "t.barcode, t.site_id, t.capacity, t.resulted_at"),
+                "t.barcode, t.site_id, t.capacity, t.resulted_at", PoolForReview),
             "late_boxes": (
                 "FROM boxes b WHERE b.first_tube_sealed_at IS NOT NULL AND "
                 "COALESCE(b.received_at, :now) > b.first_tube_sealed_at + :tlim",
-                "b.code, b.site_id, b.status, b.first_tube_sealed_at, b.received_at"),
+                "b.code, b.site_id, b.status, b.first_tube_sealed_at, b.received_at", LateBox),
             "late_results": (
                 "FROM tubes t WHERE t.received_at IS NOT NULL AND "
                 "COALESCE(t.resulted_at, :now) > t.received_at + :llim",
-                "t.barcode, t.lab_id, t.received_at, t.resulted_at"),
+                "t.barcode, t.lab_id, t.received_at, t.resulted_at", LateResult),
         }
         params = {"now": n, "tlim": transport_limit_ms, "llim": lab_limit_ms, "true": True,
                   "area": region_prefix + "%"}
-        out: dict[str, Any] = {"as_of": iso_ms(n)}
-        for key, (frm, cols) in queries.items():
+        lists: dict[str, ReconciliationList[Any]] = {}
+        for key, (frm, cols, item) in queries.items():
             if region_prefix:
                 frm += _RECONCILE_AREA.get(key, " AND 1 = 0")
             count = self.conn.execute(text(f"SELECT count(*) {frm}"), params).scalar_one()
@@ -90,10 +108,12 @@ class SqlReports(SqlRepository):
                 res = self.conn.execute(text(f"SELECT {cols} {frm} LIMIT {int(limit)}"), params)
                 names = list(res.keys())
                 for r in res:
-                    items.append({k: (iso_ms(v) if k.endswith("_at") and isinstance(v, int)
-                                      else v) for k, v in zip(names, r, strict=True)})
-            out[key] = {"count": count, "items": items}
-        return out
+                    items.append(item(*[iso_ms(v) if k.endswith("_at") and isinstance(v, int)
+                                        else v for k, v in zip(names, r, strict=True)]))
+            lists[key] = ReconciliationList(count, items)
+        as_of = iso_ms(n)
+        assert as_of is not None
+        return Reconciliation(as_of=as_of, **lists)
 
 
 # Where each reconciliation list's rows are, for an area's list: a tube's or box's site, a

@@ -6,6 +6,7 @@ Imports: FastAPI, ``hesuan.entrypoints.api.deps``, ``hesuan.domain``.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -27,12 +28,12 @@ def turnaround(me: Me, platform: PlatformDep) -> dict[str, Any]:
 @router.get("/reports/reconcile", openapi_extra=acts(Action.READ_RECONCILIATION))
 def reconcile(me: Me, platform: PlatformDep,
               limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
-    return platform.reports.reconcile(me, limit)
+    return asdict(platform.reports.reconcile(me, limit))
 
 
 @router.get("/alerts", openapi_extra=acts(Action.READ_ALERTS))
 def list_alerts(me: Me, platform: PlatformDep, open_only: bool = True) -> list[dict[str, Any]]:
-    return platform.alerts.list(me, open_only)
+    return [asdict(a) for a in platform.alerts.list(me, open_only)]
 
 
 @router.post("/alerts/check", openapi_extra=acts(Action.CHECK_ALERTS))

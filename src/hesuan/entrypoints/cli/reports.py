@@ -7,6 +7,7 @@ Imports: Typer, Rich, ``hesuan.domain``, ``hesuan.entrypoints.cli.common``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict
 from datetime import UTC, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -60,7 +61,7 @@ def report_reconcile(as_json: JsonOpt = False,
                      limit: Annotated[int, typer.Option(help="items listed per key")] = 100,
                      ) -> None:
     """Reconciliation: what fell between stages (every list empty on a consistent round)."""
-    _report(lambda p: p.reports.reconcile(CLI_PRINCIPAL, limit), as_json)
+    _report(lambda p: asdict(p.reports.reconcile(CLI_PRINCIPAL, limit)), as_json)
 
 
 def _analytics(fn: str, as_json: bool, **kwargs: Any) -> None:
