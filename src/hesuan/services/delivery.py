@@ -13,12 +13,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from hesuan.domain.access import Action, Principal, Target, authorize
 from hesuan.domain.errors import InvalidInput, NotFound, RuleViolation
 from hesuan.domain.sampling import check_box_code, check_tube_barcode
 from hesuan.services.context import Deps
+from hesuan.services.outbox_ports import AlertRow
+from hesuan.services.sampling_ports import BoxReceipt, BoxRecord, StationEventRow
 
 __all__ = ["DeliveryService", "Receipt"]
 
@@ -51,17 +52,15 @@ class DeliveryService:
             box = uow.boxes.box_by_code(code)
             if box is None:
                 raise NotFound("box_code: no such box", code="unknown_box", field="box_code")
-            authorize(actor, Action.HAND_OVER_BOX, Target(site=box["site_id"]),
+            authorize(actor, Action.HAND_OVER_BOX, Target(site=box.site_id),
                       field="box_code")
-            if box["status"] != "sealed":
+            if box.status != "sealed":
                 raise RuleViolation(f"box_code: a box can be collected only once sealed and not "
-                                    f"yet collected (it is {box['status']})",
+                                    f"yet collected (it is {box.status})",
                                     code="box_not_ready", field="box_code")
-            uow.boxes.update_box(box["id"], {"status": "in_transit", "courier_id": actor.user_id,
-                                       "handed_over_at": at})
-            uow.station.record_event({"event_id": event_id, "kind": "handover",
-                              "site_id": box["site_id"], "actor": actor.user_id,
-                              "client_at": at, "received_at": now})
+            uow.boxes.hand_over_box(box.id, actor.user_id, at)
+            uow.station.record_event(StationEventRow(event_id, "handover", box.site_id,
+                                                     actor.user_id, at, now))
             uow.audit_log.append(now, actor.username, "box.handover", f"box:{code}", {})
             uow.commit()
         return True
@@ -85,11 +84,11 @@ class DeliveryService:
                 raise NotFound("box_code: no such box", code="unknown_box", field="box_code")
             if uow.station.known_events([event_id]):
                 return _receipt(box, duplicate=True)
-            if box["status"] not in ("sealed", "in_transit"):
+            if box.status not in ("sealed", "in_transit"):
                 raise RuleViolation(f"box_code: the box cannot be received (it is "
-                                    f"{box['status']})", code="box_not_ready",
+                                    f"{box.status})", code="box_not_ready",
                                     field="box_code")
-            packed = dict((bc, tid) for tid, bc in uow.boxes.box_tubes(box["id"]))
+            packed = dict((bc, tid) for tid, bc in uow.boxes.box_tubes(box.id))
             if tube_barcodes is not None:
                 seen = set(scanned)
                 missing = sorted(set(packed) - seen)
@@ -103,23 +102,18 @@ class DeliveryService:
             discrepancy = bool(missing or extra or count != len(packed))
             # a box no courier handed over is still received, never turned away with its
             # samples, but the break in its chain of custody is raised for follow-up
-            custody_break = box["status"] == "sealed"
+            custody_break = box.status == "sealed"
             if custody_break:
-                uow.alerts.add({"id": self._d.new_id(), "kind": "custody_break",
-                               "subject_id": box["id"], "raised_at": now,
-                               "detail": {"box_code": code, "site_id": box["site_id"],
-                                          "lab_id": lab_id, "received_at": at.isoformat(),
-                                          "received_by": actor.username}})
-            values: dict[str, Any] = {
-                "status": "received", "lab_id": lab_id, "received_at": at,
-                "received_count": count, "missing": missing, "extra": extra,
-                "discrepancy": discrepancy,
-            }
-            uow.boxes.update_box(box["id"], values)
+                uow.alerts.add(AlertRow(id=self._d.new_id(), kind="custody_break",
+                                        subject_id=box.id, raised_at=now,
+                                        detail={"box_code": code, "site_id": box.site_id,
+                                                "lab_id": lab_id, "received_at": at.isoformat(),
+                                                "received_by": actor.username}))
+            uow.boxes.receive_box(box.id, BoxReceipt(lab_id, at, count, missing, extra,
+                                                     discrepancy))
             uow.boxes.mark_tubes_received(received_ids, lab_id, at)
-            uow.station.record_event({"event_id": event_id, "kind": "receive",
-                              "site_id": box["site_id"], "actor": actor.user_id,
-                              "client_at": at, "received_at": now})
+            uow.station.record_event(StationEventRow(event_id, "receive", box.site_id,
+                                                     actor.user_id, at, now))
             uow.audit_log.append(now, actor.username, "box.receive", f"box:{code}",
                       {"expected": len(packed), "received": count, "missing": len(missing),
                        "extra": len(extra), "custody_break": custody_break})
@@ -128,8 +122,8 @@ class DeliveryService:
                        custody_break=custody_break)
 
 
-def _receipt(box: dict[str, Any], duplicate: bool) -> Receipt:
-    return Receipt(box["code"], box["tube_count"] or 0, box["received_count"] or 0,
-                   list(box["missing"] or []), list(box["extra"] or []),
-                   bool(box["discrepancy"]), duplicate,
-                   custody_break=box["handed_over_at"] is None)
+def _receipt(box: BoxRecord, duplicate: bool) -> Receipt:
+    return Receipt(box.code, box.tube_count or 0, box.received_count or 0,
+                   list(box.missing or []), list(box.extra or []),
+                   bool(box.discrepancy), duplicate,
+                   custody_break=box.handed_over_at is None)

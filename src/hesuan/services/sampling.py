@@ -52,9 +52,19 @@ from hesuan.domain.sampling import (
     check_tube_barcode,
 )
 from hesuan.services.context import Deps, write_retrying
+from hesuan.services.outbox_ports import AlertRow
 from hesuan.services.people_ports import SiteRow
 from hesuan.services.ports import CodeSigner, InlineWrites, UnitOfWork
-from hesuan.services.sampling_ports import BoxRow, StationWrites
+from hesuan.services.sampling_ports import (
+    BoxChangeRow,
+    BoxRow,
+    NewBoxRow,
+    NewTubeRow,
+    SampleRow,
+    StationEventRow,
+    StationWrites,
+    TubeChangeRow,
+)
 from hesuan.services.status import StatusService
 
 __all__ = ["EventKind", "EventOutcome", "SamplingService", "StationEvent", "run_station_batch"]
@@ -113,6 +123,12 @@ class _Batch:
         self.w = StationWrites()
         self.touched_tubes: set[str] = set()
         self.touched_boxes: set[str] = set()
+        #: the tubes the batch opens: id → (window, opened at, opened by)
+        self.opened_tubes: dict[str, tuple[int | None, datetime, str]] = {}
+        #: the boxes the batch packs first: id → opened at
+        self.opened_boxes: dict[str, datetime] = {}
+        #: the boxes the batch seals: id → sealed at
+        self.sealed_boxes: dict[str, datetime] = {}
 
 
 def run_station_batch(deps: Deps, actor: Principal, size: int,
@@ -345,9 +361,8 @@ class SamplingService:
                                              exc.field))
                 continue
             digest = seen[cid] = _digest(e)
-            b.w.events.append({"event_id": cid, "kind": e.kind.value,
-                               "site_id": e.site_id, "actor": actor.user_id, "client_at": e.at,
-                               "received_at": now, "digest": digest})
+            b.w.events.append(StationEventRow(cid, e.kind.value, e.site_id, actor.user_id, e.at,
+                                              now, digest))
             counts = accepted.setdefault((actor.username, actor.scope), [0, 0])
             counts[0] += 1
             counts[1] += e.kind is EventKind.SAMPLE
@@ -367,10 +382,10 @@ class SamplingService:
                         now: datetime) -> None:
         """One open alert per id sent with content other than its first (a station fault or a
         forgery); its detail names the event, never the person."""
-        uow.alerts.add({"id": self._d.new_id(), "kind": "event_conflict",
-                       "subject_id": uuid.UUID(cid).hex, "raised_at": now,
-                       "detail": {"event_id": cid, "kind": e.kind.value, "site_id": e.site_id,
-                                  "sent_by": actor.username}})
+        uow.alerts.add(AlertRow(id=self._d.new_id(), kind="event_conflict",
+                                subject_id=uuid.UUID(cid).hex, raised_at=now,
+                                detail={"event_id": cid, "kind": e.kind.value,
+                                        "site_id": e.site_id, "sent_by": actor.username}))
 
     # -- one event -------------------------------------------------------------------------
 
@@ -417,8 +432,7 @@ class SamplingService:
                          opened_at=e.at)
         b.tubes[barcode] = tube
         b.touched_tubes.add(tube.id)
-        b.w.new_tubes.append({"id": tube.id, "window": e.window, "opened_at": e.at,
-                              "opened_by": actor.user_id})
+        b.opened_tubes[tube.id] = (e.window, e.at, actor.user_id)
         return {"tube": _tube_view(tube)}
 
     def _own_tube(self, b: _Batch, e: StationEvent) -> TubeState:
@@ -457,8 +471,7 @@ class SamplingService:
         b.in_tube.setdefault(tube.id, set()).add(person_id)
         b.touched_tubes.add(tube.id)
         recall_id = f.open_recall_id if tube.capacity == 1 else None
-        b.w.samples.append({"tube_id": tube.id, "person_id": person_id, "event_id": e.event_id,
-                            "sampled_at": e.at, "recall_id": recall_id})
+        b.w.samples.append(SampleRow(tube.id, person_id, e.event_id, e.at, recall_id))
         if admission.fills_tube:
             _seal(b, tube, e.at)
         return {"tube": _tube_view(tube), "person": {"name": f.name_masked,
@@ -485,7 +498,7 @@ class SamplingService:
             box = BoxRow(id=self._d.new_id(), code=code, site_id=e.site_id, status="open",
                          tube_ids=[])
             b.boxes[code] = box
-            b.w.new_boxes.append({"id": box.id, "opened_at": e.at})
+            b.opened_boxes[box.id] = e.at
         tube.box_id = box.id
         tube.status = TubeStatus.BOXED
         box.tube_ids.append(tube.id)
@@ -513,33 +526,38 @@ class SamplingService:
                                 field="box_code")
         box.status = "sealed"
         b.touched_boxes.add(box.id)
-        b.w.box_updates[box.id] = {"sealed_at": e.at}
+        b.sealed_boxes[box.id] = e.at
         return {"tube": {"box_code": box.code, "tube_count": len(box.tube_ids)}}
 
     # -- end of batch ----------------------------------------------------------------------
 
     def _finish(self, b: _Batch) -> None:
         """Turn the final in-memory state into the store's bulk writes."""
-        new_ids = {r["id"] for r in b.w.new_tubes}
-        by_id = {t.id: t for t in b.tubes.values() if t.id in b.touched_tubes}
-        for row in b.w.new_tubes:
-            row.update(_tube_row(by_id[row["id"]]))
-        for tid, t in by_id.items():
-            if tid not in new_ids:
-                b.w.tube_updates[tid] = _tube_row(t)
-        boxes = {x.id: x for x in b.boxes.values() if x.id in b.touched_boxes}
-        new_box_ids = {r["id"] for r in b.w.new_boxes}
-        for row in b.w.new_boxes:
-            x = boxes[row["id"]]
-            row.update({"code": x.code, "site_id": x.site_id, "status": x.status})
-        for bid, x in boxes.items():
-            upd = b.w.box_updates.setdefault(bid, {})
-            upd.update({"status": x.status, "first_tube_sealed_at": x.first_tube_sealed_at,
-                        "tube_count": len(x.tube_ids) if x.status == "sealed" else None})
-            if bid in new_box_ids:
-                row = next(r for r in b.w.new_boxes if r["id"] == bid)
-                row.update(upd)
-                del b.w.box_updates[bid]
+        w = b.w
+        for t in b.tubes.values():
+            if t.id not in b.touched_tubes:
+                continue
+            if (opened := b.opened_tubes.get(t.id)) is not None:
+                window, opened_at, opened_by = opened
+                w.new_tubes.append(NewTubeRow(
+                    t.id, t.barcode, t.site_id, window, t.capacity, t.count, t.priority,
+                    t.status.value, opened_at, opened_by, t.first_sampled_at, t.sealed_at,
+                    t.box_id))
+            else:
+                w.tube_changes.append(TubeChangeRow(
+                    t.count, t.priority, t.status.value, t.first_sampled_at, t.sealed_at,
+                    t.box_id, t.id))
+        for x in b.boxes.values():
+            if x.id not in b.touched_boxes:
+                continue
+            tube_count = len(x.tube_ids) if x.status == "sealed" else None
+            sealed_at = b.sealed_boxes.get(x.id)
+            if (box_opened_at := b.opened_boxes.get(x.id)) is not None:
+                w.new_boxes.append(NewBoxRow(x.id, x.code, x.site_id, x.status, box_opened_at,
+                                             sealed_at, tube_count, x.first_tube_sealed_at))
+            else:
+                w.box_changes.append(BoxChangeRow(x.status, sealed_at, tube_count,
+                                                  x.first_tube_sealed_at, x.id))
 
 
 def _seal(b: _Batch, tube: TubeState, at: datetime) -> None:
@@ -549,13 +567,6 @@ def _seal(b: _Batch, tube: TubeState, at: datetime) -> None:
     b.touched_tubes.add(tube.id)
     for pid in b.in_tube.pop(tube.id, ()):
         b.open_tube_of[pid] = None
-
-
-def _tube_row(t: TubeState) -> dict[str, Any]:
-    return {"barcode": t.barcode, "site_id": t.site_id, "capacity": t.capacity,
-            "count": t.count, "priority": t.priority, "status": t.status.value,
-            "first_sampled_at": t.first_sampled_at, "sealed_at": t.sealed_at,
-            "box_id": t.box_id}
 
 
 def _tube_view(t: TubeState) -> dict[str, Any]:

@@ -10,14 +10,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import NamedTuple, Protocol
 
 from hesuan.domain.results import PoolInvestigation, RecallReason, Result, TestState
 from hesuan.domain.sampling import TubeState
 
-__all__ = ["BoxRepository", "BoxRow", "Member", "MemberResult", "NegativeFanOut", "NewRecall",
-           "Recall", "RecallAnswer", "RecallResolution", "RejectedResult", "ResultRepository",
-           "ResultTube", "StationRepository", "StationWrites", "TubeResult"]
+__all__ = ["BoxChangeRow", "BoxReceipt", "BoxRecord", "BoxRepository", "BoxRow", "Member",
+           "MemberResult", "NegativeFanOut", "NewBoxRow", "NewRecall", "NewTubeRow", "Recall",
+           "RecallAnswer", "RecallResolution", "RejectedResult", "ResultRepository",
+           "ResultTube", "SampleRow", "StationEventRow", "StationRepository", "StationWrites",
+           "TubeChangeRow", "TubeResult"]
 
 
 @dataclass(slots=True)
@@ -41,17 +43,132 @@ class ResultTube:
     ct: dict[str, float] | None
 
 
+@dataclass(frozen=True, slots=True)
+class BoxRecord:
+    """A transport box as stored, along its chain of custody."""
+
+    id: str
+    code: str
+    site_id: str
+    status: str
+    opened_at: datetime
+    sealed_at: datetime | None
+    tube_count: int | None
+    first_tube_sealed_at: datetime | None
+    courier_id: str | None
+    handed_over_at: datetime | None
+    lab_id: str | None
+    received_at: datetime | None
+    received_count: int | None
+    missing: list[str] | None
+    extra: list[str] | None
+    discrepancy: bool
+
+
+@dataclass(frozen=True, slots=True)
+class BoxReceipt:
+    """What a lab's receipt of a box records: the tubes it found against those packed."""
+
+    lab_id: str
+    received_at: datetime
+    received_count: int
+    missing: list[str]
+    extra: list[str]
+    discrepancy: bool
+
+
+# The rows of a station batch go to the database driver as they are (``executemany``): each
+# is a NamedTuple whose fields are its table's columns, in the order its statement binds them.
+
+class StationEventRow(NamedTuple):
+    """A station event kept once by its id (``station_events``); ``digest``: the content it was
+    accepted with (None for delivery and lane events)."""
+
+    event_id: str
+    kind: str
+    site_id: str | None
+    actor: str
+    client_at: datetime
+    received_at: datetime
+    digest: str | None = None
+
+
+class NewTubeRow(NamedTuple):
+    """A tube a batch opens, as the batch leaves it (``tubes``)."""
+
+    id: str
+    barcode: str
+    site_id: str
+    window: int | None
+    capacity: int
+    count: int  # type: ignore[assignment]  # the column's name shadows tuple.count
+    priority: bool
+    status: str
+    opened_at: datetime
+    opened_by: str
+    first_sampled_at: datetime | None
+    sealed_at: datetime | None
+    box_id: str | None
+
+
+class TubeChangeRow(NamedTuple):
+    """What a batch changes of a stored tube (by ``id``, bound last)."""
+
+    count: int  # type: ignore[assignment]  # the column's name shadows tuple.count
+    priority: bool
+    status: str
+    first_sampled_at: datetime | None
+    sealed_at: datetime | None
+    box_id: str | None
+    id: str
+
+
+class SampleRow(NamedTuple):
+    """A person sampled into a tube (``samples``)."""
+
+    tube_id: str
+    person_id: str
+    event_id: str
+    sampled_at: datetime
+    recall_id: str | None
+
+
+class NewBoxRow(NamedTuple):
+    """A box a batch packs its first tube into, as the batch leaves it (``boxes``)."""
+
+    id: str
+    code: str
+    site_id: str
+    status: str
+    opened_at: datetime
+    sealed_at: datetime | None
+    tube_count: int | None
+    first_tube_sealed_at: datetime | None
+    discrepancy: bool = False
+
+
+class BoxChangeRow(NamedTuple):
+    """What a batch changes of a stored box (by ``id``, bound last); ``sealed_at`` None: the
+    batch did not seal it (the stored value stays)."""
+
+    status: str
+    sealed_at: datetime | None
+    tube_count: int | None
+    first_tube_sealed_at: datetime | None
+    id: str
+
+
 @dataclass(slots=True)
 class StationWrites:
     """Everything one station batch writes, applied by the store in a few bulk statements."""
 
-    events: list[dict[str, Any]] = field(default_factory=list)
-    new_tubes: list[dict[str, Any]] = field(default_factory=list)
-    tube_updates: dict[str, dict[str, Any]] = field(default_factory=dict)
-    samples: list[dict[str, Any]] = field(default_factory=list)
+    events: list[StationEventRow] = field(default_factory=list)
+    new_tubes: list[NewTubeRow] = field(default_factory=list)
+    tube_changes: list[TubeChangeRow] = field(default_factory=list)
+    samples: list[SampleRow] = field(default_factory=list)
     sealed_tube_ids: set[str] = field(default_factory=set)
-    new_boxes: list[dict[str, Any]] = field(default_factory=list)
-    box_updates: dict[str, dict[str, Any]] = field(default_factory=dict)
+    new_boxes: list[NewBoxRow] = field(default_factory=list)
+    box_changes: list[BoxChangeRow] = field(default_factory=list)
 
 
 class StationRepository(Protocol):
@@ -61,7 +178,7 @@ class StationRepository(Protocol):
         """The ids among ``event_ids`` (canonical) already recorded, each with the digest of
         the content it was accepted with (None: none kept)."""
 
-    def record_event(self, row: dict[str, Any]) -> None: ...
+    def record_event(self, row: StationEventRow) -> None: ...
 
     def tubes_by_barcode(self, barcodes: Iterable[str],
                          for_update: bool) -> dict[str, TubeState]: ...
@@ -78,9 +195,13 @@ class StationRepository(Protocol):
 class BoxRepository(Protocol):
     """Transport boxes along the chain of custody."""
 
-    def box_by_code(self, code: str) -> dict[str, Any] | None: ...
+    def box_by_code(self, code: str) -> BoxRecord | None: ...
 
-    def update_box(self, box_id: str, values: dict[str, Any]) -> None: ...
+    def hand_over_box(self, box_id: str, courier_id: str, at: datetime) -> None:
+        """The box is in transit with ``courier_id`` since ``at``."""
+
+    def receive_box(self, box_id: str, receipt: BoxReceipt) -> None:
+        """The box is received at the lab, with what the lab found in it."""
 
     def box_tubes(self, box_id: str) -> list[tuple[str, str]]:
         """(tube id, barcode) of every tube packed in the box."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy import update as sa_update
@@ -18,6 +17,7 @@ from hesuan.adapters.db.schema import (
 from hesuan.adapters.db.sql_helpers import (
     chunks,
 )
+from hesuan.services.sampling_ports import BoxReceipt, BoxRecord
 
 __all__ = ["SqlBoxes"]
 
@@ -26,12 +26,19 @@ __all__ = ["SqlBoxes"]
 class SqlBoxes(SqlRepository):
     """Transport boxes and the tubes they carry."""
 
-    def box_by_code(self, code: str) -> dict[str, Any] | None:
+    def box_by_code(self, code: str) -> BoxRecord | None:
         r = self.conn.execute(select(boxes).where(boxes.c.code == code)).first()
-        return None if r is None else dict(r._mapping)
+        return None if r is None else BoxRecord(**r._mapping)
 
-    def update_box(self, box_id: str, values: dict[str, Any]) -> None:
-        self.conn.execute(sa_update(boxes).where(boxes.c.id == box_id).values(**values))
+    def hand_over_box(self, box_id: str, courier_id: str, at: datetime) -> None:
+        self.conn.execute(sa_update(boxes).where(boxes.c.id == box_id).values(
+            status="in_transit", courier_id=courier_id, handed_over_at=at))
+
+    def receive_box(self, box_id: str, receipt: BoxReceipt) -> None:
+        self.conn.execute(sa_update(boxes).where(boxes.c.id == box_id).values(
+            status="received", lab_id=receipt.lab_id, received_at=receipt.received_at,
+            received_count=receipt.received_count, missing=receipt.missing,
+            extra=receipt.extra, discrepancy=receipt.discrepancy))
 
     def box_tubes(self, box_id: str) -> list[tuple[str, str]]:
         return [(r[0], r[1]) for r in self.conn.execute(

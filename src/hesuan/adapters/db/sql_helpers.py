@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import functools
 import operator
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import (
     Connection,
@@ -29,9 +28,9 @@ from sqlalchemy import (
 from hesuan.adapters.db import driver
 from hesuan.adapters.db.schema import Timestamp, from_ms, to_ms
 
-__all__ = ["CHUNK", "cached_text", "chunks", "from_ms_or_none", "grid_range", "in_marks",
-           "insert_many",
-           "iso_ms", "select_in", "select_in_expanding", "update_many"]
+__all__ = ["CHUNK", "TableRow", "as_stored", "cached_text", "chunks", "from_ms_or_none",
+           "grid_range", "in_marks", "insert_many", "iso_ms", "select_in", "select_in_expanding",
+           "update_many"]
 
 #: Values per IN list: far below either backend's limit on bound parameters.
 CHUNK = 5000
@@ -91,64 +90,85 @@ def select_in_expanding(column: Any, cols: tuple[Any, ...]) -> Any:
     return select(*cols).where(column.in_(bindparam("vals", expanding=True)))
 
 
-def insert_many(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """INSERT rows (all with the same keys). On SQLite by the driver's executemany: the
-    statement is compiled once per shape and the rows go as plain tuples, skipping
-    SQLAlchemy's per-row parameter processing, which cost as much as SQLite's own work on a
-    station batch. PostgreSQL keeps SQLAlchemy's multi-row
-    VALUES ("insertmanyvalues"), which measured the same. Timestamps become epoch ms."""
+class TableRow(Protocol):
+    """A row that goes to the driver as it is: a NamedTuple whose fields are its table's
+    columns."""
+
+    @property
+    def _fields(self) -> tuple[str, ...]: ...
+    def _asdict(self) -> dict[str, Any]: ...
+    def __iter__(self) -> Iterator[Any]: ...
+    def __len__(self) -> int: ...
+    def __getitem__(self, i: int, /) -> Any: ...
+
+
+def insert_many(conn: Connection, table: Table, rows: Sequence[TableRow]) -> None:
+    """INSERT rows (all of one NamedTuple type, its fields the columns). On SQLite by the
+    driver's executemany: the statement is compiled once per shape and the rows go as they are
+    (a copy with timestamps as epoch ms where they hold any), skipping SQLAlchemy's per-row
+    parameter processing, which cost as much as SQLite's own work on a station batch.
+    PostgreSQL keeps SQLAlchemy's multi-row VALUES ("insertmanyvalues"), which measured the
+    same."""
     if not rows:
         return
     if not conn.dialect.positional:
-        conn.execute(insert(table), list(rows))
+        conn.execute(insert(table), [r._asdict() for r in rows])
         return
-    sql, names, stamps = _insert_sql(conn.dialect, table, tuple(rows[0]))
-    driver.cursor(conn, sql, _tuples(rows, names, stamps), many=True).close()
+    sql, order, stamps = _insert_sql(conn.dialect, table, rows[0]._fields)
+    if order is not None:
+        get = operator.itemgetter(*order)
+        params: Sequence[Iterable[Any]] = [get(r) for r in rows]  # in bind order
+    else:
+        params = rows
+    driver.cursor(conn, sql, as_stored(params, stamps), many=True).close()
 
 
-def _tuples(rows: Sequence[dict[str, Any]], names: tuple[str, ...],
-            stamps: Iterable[str]) -> list[tuple[Any, ...]]:
-    """The rows as the driver's parameter tuples in ``names`` order, with the datetimes of the
-    ``stamps`` columns as epoch ms."""
-    get = operator.itemgetter(*names)
-    at = [i for i, k in enumerate(names) if k in stamps]
-    if len(names) == 1:
-        return [(get(r),) for r in rows] if not at else [
-            (to_ms(v) if isinstance(v := get(r), datetime) else v,) for r in rows]
-    if not at:
-        return [get(r) for r in rows]
+def as_stored(rows: Sequence[Iterable[Any]], stamps: Sequence[int]) -> Sequence[Any]:
+    """``rows`` with the datetimes at the positions ``stamps`` as epoch ms (``Timestamp``
+    columns); the rows themselves when there are none."""
+    if not stamps:
+        return rows
     out = []
     for r in rows:
-        t = list(get(r))
-        for i in at:
-            if isinstance(v := t[i], datetime):
+        t = list(r)
+        for i in stamps:
+            if (v := t[i]) is not None:
                 t[i] = to_ms(v)
-        out.append(tuple(t))
+        out.append(t)
     return out
 
 
 @functools.lru_cache(maxsize=64)
-def _insert_sql(dialect: Dialect, table: Table,
-                cols: tuple[str, ...]) -> tuple[str, tuple[str, ...], frozenset[str]]:
+def _insert_sql(dialect: Dialect, table: Table, cols: tuple[str, ...],
+                ) -> tuple[str, tuple[int, ...] | None, tuple[int, ...]]:
+    """The INSERT in the driver's terms, the order of ``cols`` it binds (None: as given) and
+    the positions of its timestamps."""
     compiled = insert(table).values({k: bindparam(k) for k in cols}).compile(dialect=dialect)
-    stamps = frozenset(k for k in cols if isinstance(table.c[k].type, Timestamp))
-    return compiled.string, tuple(compiled.positiontup or cols), stamps
+    bound = tuple(compiled.positiontup or cols)
+    stamps = tuple(i for i, k in enumerate(bound) if isinstance(table.c[k].type, Timestamp))
+    return (compiled.string, None if bound == cols else tuple(cols.index(k) for k in bound),
+            stamps)
 
 
-def update_many(conn: Connection, table: Table, rows: dict[str, dict[str, Any]]) -> None:
-    """UPDATE by primary key ``id`` for many rows, one executemany per set of columns, through
-    the driver (``driver.executemany``); each value goes through its column type's bind processing
-    (timestamps to epoch ms, booleans) as SQLAlchemy would do it."""
-    groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
-    for row_id, values in rows.items():
-        keys = tuple(sorted(values))
-        if keys:
-            groups[keys].append(values | {"id": row_id})
-    for keys, params in groups.items():
-        procs = [(k, p) for k in keys
-                 if (p := table.c[k].type.bind_processor(conn.dialect)) is not None]
-        if procs:
-            params = [r | {k: p(r[k]) for k, p in procs} for r in params]
-        q = conn.dialect.identifier_preparer.quote
-        sets = ", ".join(f"{q(k)} = :{k}" for k in keys)
-        driver.executemany(conn, f"UPDATE {q(table.name)} SET {sets} WHERE id = :id", params)
+def update_many(conn: Connection, table: Table, rows: Sequence[TableRow],
+                kept_if_none: frozenset[str] = frozenset()) -> None:
+    """UPDATE by primary key ``id`` for many rows (all of one NamedTuple type: the columns to
+    set, then ``id``), one executemany through the driver's cursor, timestamps as epoch ms.
+    The columns ``kept_if_none`` keep their stored value where a row holds None."""
+    if not rows:
+        return
+    sql, stamps = _update_sql(conn.dialect, table, rows[0]._fields, kept_if_none)
+    driver.cursor(conn, sql, as_stored(rows, stamps), many=True).close()
+
+
+@functools.lru_cache(maxsize=32)
+def _update_sql(dialect: Dialect, table: Table, cols: tuple[str, ...],
+                kept_if_none: frozenset[str]) -> tuple[str, tuple[int, ...]]:
+    if cols[-1] != "id":
+        raise ValueError(f"an update row binds its id last: {cols}")
+    q = dialect.identifier_preparer.quote
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    sets = ", ".join(f"{q(k)} = COALESCE({mark}, {q(k)})" if k in kept_if_none
+                     else f"{q(k)} = {mark}" for k in cols[:-1])
+    stamps = tuple(i for i, k in enumerate(cols) if isinstance(table.c[k].type, Timestamp))
+    return f"UPDATE {q(table.name)} SET {sets} WHERE id = {mark}", stamps

@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
@@ -33,7 +33,7 @@ from hesuan.adapters.db.sql_helpers import (
     from_ms_or_none as _dt,
 )
 from hesuan.domain.sampling import TubeState, TubeStatus
-from hesuan.services.sampling_ports import BoxRow, StationWrites
+from hesuan.services.sampling_ports import BoxRow, StationEventRow, StationWrites
 
 __all__ = ["SqlStation"]
 
@@ -46,9 +46,9 @@ class SqlStation(SqlRepository):
         return {r[0]: r[1] for r in driver.fetch_in(self.conn, _KNOWN_EVENTS[self._pg],
                                                     event_ids, self._pg)}
 
-    def record_event(self, row: dict[str, Any]) -> None:
+    def record_event(self, row: StationEventRow) -> None:
         try:
-            self.conn.execute(insert(station_events), row)
+            self.conn.execute(insert(station_events), row._asdict())
         except IntegrityError as exc:
             if (race := write_race(exc)) is not None:
                 raise race from exc
@@ -83,32 +83,31 @@ class SqlStation(SqlRepository):
         try:
             insert_many(c, station_events, w.events)
             insert_many(c, tubes, w.new_tubes)
-            # a batch can create one box it also seals and one it leaves open: same keys
-            insert_many(c, boxes, [{"tube_count": None, "sealed_at": None,
-                                     "discrepancy": False} | r for r in w.new_boxes])
+            insert_many(c, boxes, w.new_boxes)
             if w.samples:
                 insert_many(c, samples, w.samples)
-                slots = [{"person_id": s["person_id"], "tube_id": s["tube_id"]}
-                         for s in w.samples if s["tube_id"] not in w.sealed_tube_ids]
+                sealed = w.sealed_tube_ids
+                slots = [_OpenSlot(s.person_id, s.tube_id)
+                         for s in w.samples if s.tube_id not in sealed]
                 if slots:
                     insert_many(c, open_slots, slots)
         except IntegrityError as exc:
             if (race := write_race(exc)) is not None:
                 raise race from exc
             raise
-        update_many(c, tubes, w.tube_updates)
-        update_many(c, boxes, w.box_updates)
+        update_many(c, tubes, w.tube_changes)
+        update_many(c, boxes, w.box_changes, _KEPT_IF_NONE)
         if w.sealed_tube_ids:
             driver.execute(c, _FREE_SLOTS[self._pg],
                            {"vals": driver.vals(list(w.sealed_tube_ids), self._pg)})
         if not w.samples:
             return []
         plain_facts = {r[0]: r[1:] for r in driver.fetch_in(
-            c, _SAMPLED_FACTS[self._pg], (s["person_id"] for s in w.samples), self._pg)}
+            c, _SAMPLED_FACTS[self._pg], (s.person_id for s in w.samples), self._pg)}
         rows: list[tuple[Any, ...]] = []
         left: dict[str, None] = {}
         for s in w.samples:
-            pid, at = s["person_id"], to_ms(s["sampled_at"])
+            pid, at = s.person_id, to_ms(s.sampled_at)
             plain, valid_until = False, None
             if (f := plain_facts.get(pid)) is not None:
                 interval, grace, due = f
@@ -117,7 +116,7 @@ class SqlStation(SqlRepository):
                 valid_until = status_sql.overdue_at(due, grace)
             if not plain:
                 left[pid] = None
-            rows.append((at, s["tube_id"], now_ms, pid, plain, valid_until))
+            rows.append((at, s.tube_id, now_ms, pid, plain, valid_until))
         if self._pg:
             driver.executemany(c, _SAMPLED_STATUS, [
                 {"at": r[0], "tube": r[1], "now": r[2], "pid": r[3], "plain": r[4], "vu": r[5]}
@@ -125,6 +124,17 @@ class SqlStation(SqlRepository):
         else:
             driver.cursor(c, _SAMPLED_STATUS_SQLITE, rows, many=True).close()
         return list(left)
+
+
+class _OpenSlot(NamedTuple):
+    """A sampled person's tube while it is open (``open_slots``)."""
+
+    person_id: str
+    tube_id: str
+
+
+#: A box change's ``sealed_at`` is None when the batch did not seal it: the stored value stays.
+_KEPT_IF_NONE = frozenset({"sealed_at"})
 
 
 _TUBE_STATES = {pg: (
