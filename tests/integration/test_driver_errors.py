@@ -13,17 +13,17 @@ from sqlalchemy.exc import IntegrityError
 
 from hesuan.adapters.db.engine import write_race
 from hesuan.bootstrap import Platform
+from hesuan.services.fence_ports import FenceScanRow
 from hesuan.services.ports import WriteRace
+from hesuan.services.sampling_ports import StationEventRow
 
 _EVENT = "00000000-0000-4000-8000-000000000001"
 
 
-def _scan(event_id: str, place_id: Any = "v-1") -> dict[str, Any]:
+def _scan(event_id: str, place_id: Any = "v-1") -> FenceScanRow:
     from datetime import UTC, datetime
     at = datetime(2022, 8, 29, tzinfo=UTC)
-    return {"event_id": event_id, "place_kind": "venue", "place_id": place_id,
-            "person_id": "p-1", "via": "code", "at": at, "received_at": at,
-            "actor": "u-1", "alerts": 0}
+    return FenceScanRow(event_id, "venue", place_id, "p-1", "code", at, at, "u-1", 0)
 
 
 def test_a_unique_violation_is_a_write_race(platform: Platform) -> None:
@@ -59,6 +59,6 @@ def test_the_stores_raise_a_write_race_only_for_a_unique_key(platform: Platform)
         assert not isinstance(exc.value, WriteRace)
     with platform.deps.uow() as uow:
         with pytest.raises(Exception) as exc:
-            uow.station.record_event({"event_id": _EVENT, "kind": "sample", "site_id": "S1",  # type: ignore[attr-defined]
-                              "actor": None, "client_at": None, "received_at": None})
+            uow.station.record_event(StationEventRow(  # type: ignore[attr-defined]
+                _EVENT, "sample", "S1", None, None, None))  # type: ignore[arg-type]
         assert not isinstance(exc.value, WriteRace)

@@ -19,7 +19,7 @@ import enum
 import re
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from dataclasses import field as dc_field
 from datetime import datetime, timedelta
 from typing import Any
@@ -42,7 +42,14 @@ from hesuan.domain.fence import (
     evaluate,
 )
 from hesuan.services.context import Deps, write_retrying
-from hesuan.services.fence_ports import PlaceRow
+from hesuan.services.fence_ports import (
+    CheckpointRow,
+    FenceAlertHandling,
+    FenceAlertRow,
+    FenceScanRow,
+    NewFenceAlert,
+    PlaceRow,
+)
 from hesuan.services.passes import PassService
 from hesuan.services.ports import UnitOfWork, WriteRace
 from hesuan.services.zones import ZoneService
@@ -115,9 +122,8 @@ class FenceService:
                 raise NotFound("region_code: no such region", code="unknown_region",
                                field="region_code")
             try:
-                uow.fence.add_checkpoint({"id": cid, "code": code, "name": name.strip(),
-                                    "kind": kind.value, "region_code": region_code,
-                                    "lat": lat, "lng": lng, "created_at": now})
+                uow.fence.add_checkpoint(CheckpointRow(cid, code, name.strip(), kind.value,
+                                                       region_code, lat, lng, now))
             except WriteRace:  # the unique code
                 raise Conflict("code: a checkpoint with this code exists",
                                code="checkpoint_code_used", field="code") from None
@@ -174,8 +180,8 @@ class FenceService:
                 tests.get(pid, ())))
         zones_of: dict[tuple[str, str], frozenset[str]] = {}
         outcomes: list[ScanOutcome] = []
-        scan_rows: list[dict[str, Any]] = []
-        alert_rows: list[dict[str, Any]] = []
+        scan_rows: list[FenceScanRow] = []
+        alert_rows: list[NewFenceAlert] = []
         seen: set[str] = set()
         for s in scans:
             if s.event_id in known or s.event_id in seen:
@@ -203,20 +209,17 @@ class FenceService:
             day = alert_day(s.at).isoformat()
             for rule, detail in fired:
                 assert f is not None
-                alert_rows.append({
-                    "id": self._d.new_id(), "person_id": pid, "rule": rule.value, "day": day,
-                    "grid_code": f.grid_code, "raised_at": now, "last_scan_at": s.at,
-                    "scans": 1, "place_kind": place.kind, "place_id": place.id,
-                    "place_name": place.name[:100],
-                    "detail": detail | {"first_scan_at": s.at.isoformat(),
-                                        "routed_to": {"grid": f.grid_code,
-                                                      "district": f.grid_code[:6]}},
-                    "status": AlertStatus.OPEN.value})
-            scan_rows.append({"event_id": s.event_id, "place_kind": place.kind,
-                              "place_id": place.id, "person_id": pid,
-                              "via": "code" if s.code is not None else "pass", "at": s.at,
-                              "received_at": now, "actor": actor.user_id,
-                              "alerts": len(fired)})
+                alert_rows.append(NewFenceAlert(
+                    id=self._d.new_id(), person_id=pid, rule=rule.value, day=day,
+                    grid_code=f.grid_code, raised_at=now, last_scan_at=s.at, scans=1,
+                    place_kind=place.kind, place_id=place.id, place_name=place.name[:100],
+                    detail=detail | {"first_scan_at": s.at.isoformat(),
+                                     "routed_to": {"grid": f.grid_code,
+                                                   "district": f.grid_code[:6]}},
+                    status=AlertStatus.OPEN.value))
+            scan_rows.append(FenceScanRow(s.event_id, place.kind, place.id, pid,
+                                          "code" if s.code is not None else "pass", s.at, now,
+                                          actor.user_id, len(fired)))
             outcomes.append(ScanOutcome(s.event_id, "accepted",
                                         alerts=[r.value for r, _ in fired]))
         uow.fence.record_scans(scan_rows)
@@ -262,14 +265,14 @@ class FenceService:
                                    code="bad_status", field="status")
         with self._d.uow(readonly=True) as uow:
             prefix = area_for(actor, Action.READ_FENCE_ALERTS, region)
-            return uow.fence.fence_alerts(prefix, None, statuses, limit)
+            return [asdict(a) for a in uow.fence.fence_alerts(prefix, None, statuses, limit)]
 
-    def _mine(self, uow: UnitOfWork, actor: Principal, alert_id: str) -> dict[str, Any]:
+    def _mine(self, uow: UnitOfWork, actor: Principal, alert_id: str) -> FenceAlertRow:
         a = uow.fence.fence_alert(alert_id)
         hidden = NotFound("no such alert in your area", code="unknown_alert", field="alert_id")
         if a is None:
             raise hidden
-        authorize(actor, Action.HANDLE_FENCE_ALERT, Target(region=a["grid_code"]),
+        authorize(actor, Action.HANDLE_FENCE_ALERT, Target(region=a.grid_code),
                   hidden=hidden)
         return a
 
@@ -277,13 +280,12 @@ class FenceService:
         now = self._d.clock.now()
         with self._d.uow() as uow:
             a = self._mine(uow, actor, alert_id)
-            if a["status"] != AlertStatus.OPEN.value:
-                raise RuleViolation(f"the alert is already {a['status']}",
+            if a.status != AlertStatus.OPEN.value:
+                raise RuleViolation(f"the alert is already {a.status}",
                                     code="alert_not_open", field="alert_id")
-            uow.fence.update_fence_alert(alert_id, {"status": AlertStatus.ACKNOWLEDGED.value,
-                                              "acknowledged_by": actor.username,
-                                              "acknowledged_at": now,
-                                              "note": (note or a["note"] or None)})
+            uow.fence.update_fence_alert(alert_id, FenceAlertHandling(
+                AlertStatus.ACKNOWLEDGED.value, note or a.note or None,
+                acknowledged_by=actor.username, acknowledged_at=now))
             uow.audit_log.append(now, actor.username, "fence.acknowledge", f"alert:{alert_id}", {})
             uow.commit()
 
@@ -295,15 +297,16 @@ class FenceService:
         now = self._d.clock.now()
         with self._d.uow() as uow:
             a = self._mine(uow, actor, alert_id)
-            if a["status"] == AlertStatus.CLOSED.value:
+            if a.status == AlertStatus.CLOSED.value:
                 raise RuleViolation("the alert is already closed", code="alert_closed",
                                     field="alert_id")
-            values: dict[str, Any] = {"status": AlertStatus.CLOSED.value,
-                                      "closed_by": actor.username, "closed_at": now,
-                                      "outcome": outcome.value, "note": note or a["note"]}
-            if a["acknowledged_at"] is None:
-                values |= {"acknowledged_by": actor.username, "acknowledged_at": now}
-            uow.fence.update_fence_alert(alert_id, values)
+            # closing an alert no one acknowledged acknowledges it too, by the same hand
+            first = a.acknowledged_at is None
+            uow.fence.update_fence_alert(alert_id, FenceAlertHandling(
+                AlertStatus.CLOSED.value, note or a.note,
+                acknowledged_by=actor.username if first else None,
+                acknowledged_at=now if first else None,
+                closed_by=actor.username, closed_at=now, outcome=outcome.value))
             uow.audit_log.append(now, actor.username, "fence.close", f"alert:{alert_id}",
                       {"outcome": outcome.value})
             uow.commit()

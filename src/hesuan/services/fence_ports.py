@@ -10,11 +10,27 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import NamedTuple, Protocol
 
 from hesuan.domain.fence import ScanPerson
+from hesuan.domain.json import JsonObject
 
-__all__ = ["FenceRepository", "PlaceRow", "ScanFacts"]
+__all__ = ["CheckpointRow", "FenceAlertHandling", "FenceAlertRow", "FenceRepository",
+           "FenceScanRow", "NewFenceAlert", "PlaceRow", "ScanFacts"]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointRow:
+    """A checkpoint (交通卡口 / 小区卡口) as registered."""
+
+    id: str
+    code: str
+    name: str
+    kind: str
+    region_code: str
+    lat: float | None
+    lng: float | None
+    created_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,9 +52,85 @@ class ScanFacts:
     person: ScanPerson = field(default_factory=ScanPerson)
 
 
+class FenceScanRow(NamedTuple):
+    """A scan at a venue or checkpoint, the only location data kept; it goes to the driver as
+    it is (``executemany``), its fields the columns of ``fence_scans``."""
+
+    event_id: str
+    place_kind: str
+    place_id: str
+    person_id: str | None
+    via: str  # code | pass
+    at: datetime
+    received_at: datetime
+    actor: str
+    alerts: int
+
+
+@dataclass(frozen=True, slots=True)
+class NewFenceAlert:
+    """An alert a scan raises: one per person, rule and local day."""
+
+    id: str
+    person_id: str
+    rule: str
+    day: str
+    grid_code: str
+    raised_at: datetime
+    last_scan_at: datetime
+    scans: int
+    place_kind: str
+    place_id: str
+    place_name: str | None
+    detail: JsonObject
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class FenceAlertRow:
+    """A fence alert as stored, with the masked name and address of its person (fields in the
+    order of its columns: the inbox answers them as they are)."""
+
+    id: str
+    person_id: str
+    rule: str
+    day: str
+    grid_code: str
+    raised_at: datetime
+    last_scan_at: datetime
+    scans: int
+    place_kind: str
+    place_id: str
+    place_name: str | None
+    detail: JsonObject
+    status: str
+    acknowledged_by: str | None
+    acknowledged_at: datetime | None
+    closed_by: str | None
+    closed_at: datetime | None
+    outcome: str | None
+    note: str | None
+    name_masked: str | None
+    address: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class FenceAlertHandling:
+    """What acknowledging or closing an alert writes: its status and note always, each other
+    field only when it is given (not None)."""
+
+    status: str
+    note: str | None
+    acknowledged_by: str | None = None
+    acknowledged_at: datetime | None = None
+    closed_by: str | None = None
+    closed_at: datetime | None = None
+    outcome: str | None = None
+
+
 class FenceRepository(Protocol):
     # -- places and fence alerts -----------------------------------------------------------
-    def add_checkpoint(self, row: dict[str, Any]) -> None: ...
+    def add_checkpoint(self, row: CheckpointRow) -> None: ...
     def places(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], PlaceRow]: ...
     def scan_facts(self, person_ids: Iterable[str]) -> dict[str, ScanFacts]:
         """Facts of those of the people a fence rule can fire for (anyone else is absent)."""
@@ -46,12 +138,12 @@ class FenceRepository(Protocol):
                     since: dict[str, datetime]) -> dict[str, list[datetime]]: ...
     def known_scans(self, event_ids: Iterable[str]) -> set[str]: ...
     def person_for_pass_hash(self, id_hashes: Iterable[str]) -> dict[str, str]: ...
-    def record_scans(self, rows: Sequence[dict[str, Any]]) -> None: ...
-    def upsert_fence_alerts(self, rows: Sequence[dict[str, Any]]) -> int:
+    def record_scans(self, rows: Sequence[FenceScanRow]) -> None: ...
+    def upsert_fence_alerts(self, rows: Sequence[NewFenceAlert]) -> int:
         """Insert new alerts; a second scan the same day bumps the existing alert's count.
         Returns how many alerts are new."""
     def fence_alerts(self, prefix: str, grid: str | None, statuses: Sequence[str],
-                     limit: int) -> list[dict[str, Any]]: ...
-    def fence_alert(self, alert_id: str) -> dict[str, Any] | None: ...
-    def update_fence_alert(self, alert_id: str, values: dict[str, Any]) -> None: ...
+                     limit: int) -> list[FenceAlertRow]: ...
+    def fence_alert(self, alert_id: str) -> FenceAlertRow | None: ...
+    def update_fence_alert(self, alert_id: str, handling: FenceAlertHandling) -> None: ...
     def purge_scans(self, before: datetime) -> int: ...

@@ -1,6 +1,6 @@
-"""Storage of the fence (the ``FenceStore`` port): checkpoints and venues, the facts of scanned
-people, place scans and fence alerts (de-duplicated per person, rule and day). Mixed into
-``SqlUnitOfWork``.
+"""Storage of the fence (the ``FenceRepository`` port): checkpoints and venues, the facts of
+scanned people, place scans and fence alerts (de-duplicated per person, rule and day). A
+repository of ``SqlUnitOfWork``.
 
 Imports: SQLAlchemy, ``hesuan.adapters.db``, ``hesuan.domain``, ``hesuan.services``.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
@@ -28,9 +29,17 @@ from hesuan.adapters.db.schema import (
     to_ms,
     venues,
 )
-from hesuan.adapters.db.sql_helpers import chunks, grid_range, in_marks
+from hesuan.adapters.db.sql_helpers import as_stored, chunks, grid_range, in_marks
 from hesuan.domain.fence import ScanPerson
-from hesuan.services.fence_ports import PlaceRow, ScanFacts
+from hesuan.services.fence_ports import (
+    CheckpointRow,
+    FenceAlertHandling,
+    FenceAlertRow,
+    FenceScanRow,
+    NewFenceAlert,
+    PlaceRow,
+    ScanFacts,
+)
 
 __all__ = ["SqlFence"]
 
@@ -40,9 +49,9 @@ class SqlFence(SqlRepository):
 
     # -- places and fence alerts -----------------------------------------------------------
 
-    def add_checkpoint(self, row: dict[str, Any]) -> None:
+    def add_checkpoint(self, row: CheckpointRow) -> None:
         try:
-            self.conn.execute(insert(checkpoints), row)
+            self.conn.execute(insert(checkpoints), asdict(row))
         except IntegrityError as exc:
             if (race := write_race(exc)) is not None:
                 raise race from exc
@@ -115,15 +124,13 @@ class SqlFence(SqlRepository):
                 f"SELECT id_hash, person_id FROM passes WHERE id_hash IN ({marks})"), params))
         return out
 
-    def record_scans(self, rows: Sequence[dict[str, Any]]) -> None:
+    def record_scans(self, rows: Sequence[FenceScanRow]) -> None:
         """One driver-level executemany (the scan path's hot spot: no per-row bind
         processing); the same transaction as the rest of the unit of work."""
         if not rows:
             return
-        cols = ("event_id", "place_kind", "place_id", "person_id", "via", "at", "received_at",
-                "actor", "alerts")
-        data = [tuple(to_ms(r[c]) if c in ("at", "received_at") else r[c] for c in cols)
-                for r in rows]
+        cols = FenceScanRow._fields
+        data = as_stored(rows, _SCAN_STAMPS)
         mark = "%s" if self._pg else "?"
         sql = (f"INSERT INTO fence_scans ({', '.join(cols)}) VALUES "
                f"({', '.join([mark] * len(cols))})")
@@ -139,11 +146,11 @@ class SqlFence(SqlRepository):
                 raise race from exc
             raise
 
-    def upsert_fence_alerts(self, rows: Sequence[dict[str, Any]]) -> int:
+    def upsert_fence_alerts(self, rows: Sequence[NewFenceAlert]) -> int:
         if not rows:
             return 0
         existing: dict[tuple[str, str, str], str] = {}
-        for part in chunks(list({r["person_id"] for r in rows})):
+        for part in chunks(list({r.person_id for r in rows})):
             for aid, pid, rule, day in self.conn.execute(
                     select(fence_alerts.c.id, fence_alerts.c.person_id, fence_alerts.c.rule,
                            fence_alerts.c.day).where(fence_alerts.c.person_id.in_(part))):
@@ -151,17 +158,17 @@ class SqlFence(SqlRepository):
         fresh: dict[tuple[str, str, str], dict[str, Any]] = {}
         bumps: dict[str, list[int]] = {}
         for r in rows:
-            key = (r["person_id"], r["rule"], r["day"])
-            at = to_ms(r["last_scan_at"])
+            key = (r.person_id, r.rule, r.day)
+            at = to_ms(r.last_scan_at)
             if key in existing:
                 b = bumps.setdefault(existing[key], [0, at])
                 b[0] += 1
                 b[1] = max(b[1], at)
             elif key in fresh:
                 fresh[key]["scans"] += 1
-                fresh[key]["last_scan_at"] = max(fresh[key]["last_scan_at"], r["last_scan_at"])
+                fresh[key]["last_scan_at"] = max(fresh[key]["last_scan_at"], r.last_scan_at)
             else:
-                fresh[key] = dict(r)
+                fresh[key] = asdict(r)
         if fresh:
             try:
                 self.conn.execute(insert(fence_alerts), list(fresh.values()))
@@ -177,9 +184,8 @@ class SqlFence(SqlRepository):
         return len(fresh)
 
     def fence_alerts(self, prefix: str, grid: str | None, statuses: Sequence[str],
-                     limit: int) -> list[dict[str, Any]]:
-        stmt = (select(fence_alerts, people.c.name_masked, people.c.address)
-                .join(people, people.c.id == fence_alerts.c.person_id)
+                     limit: int) -> list[FenceAlertRow]:
+        stmt = (_ALERTS.join(people, people.c.id == fence_alerts.c.person_id)
                 .order_by(fence_alerts.c.raised_at.desc(), fence_alerts.c.id).limit(limit))
         if grid is not None:
             stmt = stmt.where(fence_alerts.c.grid_code == grid)
@@ -188,16 +194,27 @@ class SqlFence(SqlRepository):
             stmt = stmt.where(fence_alerts.c.grid_code.between(lo, hi))
         if statuses:
             stmt = stmt.where(fence_alerts.c.status.in_(list(statuses)))
-        return [dict(r._mapping) for r in self.conn.execute(stmt)]
+        return [FenceAlertRow(**r._mapping) for r in self.conn.execute(stmt)]
 
-    def fence_alert(self, alert_id: str) -> dict[str, Any] | None:
-        r = self.conn.execute(select(fence_alerts).where(fence_alerts.c.id == alert_id)).first()
-        return None if r is None else dict(r._mapping)
+    def fence_alert(self, alert_id: str) -> FenceAlertRow | None:
+        r = self.conn.execute(
+            _ALERTS.outerjoin(people, people.c.id == fence_alerts.c.person_id)
+            .where(fence_alerts.c.id == alert_id)).first()
+        return None if r is None else FenceAlertRow(**r._mapping)
 
-    def update_fence_alert(self, alert_id: str, values: dict[str, Any]) -> None:
+    def update_fence_alert(self, alert_id: str, handling: FenceAlertHandling) -> None:
+        values = {k: v for k, v in asdict(handling).items() if v is not None}
+        values |= {"status": handling.status, "note": handling.note}
         self.conn.execute(sa_update(fence_alerts).where(fence_alerts.c.id == alert_id)
                           .values(**values))
 
     def purge_scans(self, before: datetime) -> int:
         return int(self.conn.execute(delete(fence_scans).where(fence_scans.c.at < before))
                    .rowcount)
+
+
+#: A fence alert with its person's masked name and address (``FenceAlertRow``).
+_ALERTS = select(fence_alerts, people.c.name_masked, people.c.address).select_from(fence_alerts)
+
+#: The positions of ``FenceScanRow``'s timestamps (``at``, ``received_at``).
+_SCAN_STAMPS = (FenceScanRow._fields.index("at"), FenceScanRow._fields.index("received_at"))
