@@ -40,7 +40,7 @@ from hesuan.domain.sampling import (
     check_tube_barcode,
 )
 from hesuan.services.context import Deps
-from hesuan.services.lanes_ports import LaneEntry
+from hesuan.services.lanes_ports import LaneEntry, LaneSwab
 from hesuan.services.ports import UnitOfWork
 from hesuan.services.sampling import (
     EventKind,
@@ -49,6 +49,7 @@ from hesuan.services.sampling import (
     StationEvent,
     run_station_batch,
 )
+from hesuan.services.sampling_ports import StationEventRow
 
 __all__ = ["LANE_KINDS", "LaneEvent", "LaneService"]
 
@@ -135,7 +136,7 @@ class LaneService:
         results: dict[int, EventOutcome] = {}
         swabs: list[tuple[int, LaneEvent, list[LaneEntry]]] = []
         seen: set[str] = set()
-        events_rows: list[tuple[int, dict[str, Any]]] = []
+        events_rows: list[tuple[int, StationEventRow]] = []
         for n, e in enumerate(run):
             if e.event_id in known or e.event_id in seen:
                 results[n] = EventOutcome(e.event_id, "duplicate")
@@ -151,9 +152,8 @@ class LaneService:
                                           exc.field)
                 continue
             seen.add(e.event_id)
-            events_rows.append((n, {"event_id": e.event_id, "kind": e.kind,
-                                    "site_id": e.site_id, "actor": actor.user_id,
-                                    "client_at": e.at, "received_at": now}))
+            events_rows.append((n, StationEventRow(e.event_id, e.kind, e.site_id, actor.user_id,
+                                                   e.at, now)))
         if swabs:
             self._swab(uow, actor, swabs, results, now)
         uow.lanes.record_lane_events([r for n, r in events_rows if results[n].status == "accepted"])
@@ -222,15 +222,15 @@ class LaneService:
                                           self._d.codes.sign(entry.person_id), None,
                                           e.window if e.window is not None else entry.window))
         outs = self._sampling.run_in(uow, actor, spine, now)
-        done: list[tuple[str, datetime, str, int | None]] = []
+        done: list[LaneSwab] = []
         per: dict[int, list[EventOutcome]] = {}
         for o in outs:
             n, entry = owner[o.event_id]
             per.setdefault(n, []).append(o)
             if o.status in ("accepted", "duplicate"):
                 e = next(x for m, x, _ in swabs if m == n)
-                done.append((entry.event_id, e.at, e.event_id,
-                             e.window if e.window is not None else entry.window))
+                done.append(LaneSwab(entry.event_id, e.at, e.event_id,
+                                     e.window if e.window is not None else entry.window))
         uow.lanes.mark_swabbed(done)
         for n, e, _ in swabs:
             got = per.get(n, [])

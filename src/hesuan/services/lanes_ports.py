@@ -2,7 +2,8 @@
 lane events, queue lengths and recent swabs (``LaneRepository``, part of the ``UnitOfWork``,
 implemented by ``hesuan.adapters.db.lanes_store``).
 
-Imports: standard library and ``hesuan.domain`` only.
+Imports: standard library, ``hesuan.domain`` and the sampling ports (a lane event is a station
+event).
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import NamedTuple, Protocol
 
-__all__ = ["LaneEntry", "LaneRepository"]
+from hesuan.services.sampling_ports import StationEventRow
+
+__all__ = ["LaneEntry", "LaneRepository", "LaneSwab"]
 
 
 @dataclass(slots=True)
@@ -27,15 +30,24 @@ class LaneEntry:
     swab_event_id: str | None = None
 
 
+class LaneSwab(NamedTuple):
+    """A registered person swabbed: their registration's event id, when, by which swab event,
+    at which window."""
+
+    registration_id: str
+    swabbed_at: datetime
+    swab_event_id: str
+    window: int | None
+
+
 class LaneRepository(Protocol):
     # -- site lanes ------------------------------------------------------------------------
     def lane_pending(self, site_id: str, person_ids: Iterable[str] | None = None,
                      barcodes: Iterable[str] | None = None) -> list[LaneEntry]: ...
     def pending_for_people(self, person_ids: Iterable[str]) -> dict[str, LaneEntry]: ...
     def add_lane_entries(self, rows: Sequence[LaneEntry]) -> None: ...
-    def mark_swabbed(self, rows: Sequence[tuple[str, datetime, str, int | None]]) -> None:
-        """(registration event id, swabbed at, swab event id, window)."""
-    def record_lane_events(self, rows: Sequence[dict[str, Any]]) -> None: ...
+    def mark_swabbed(self, rows: Sequence[LaneSwab]) -> None: ...
+    def record_lane_events(self, rows: Sequence[StationEventRow]) -> None: ...
     def queue_lengths(self, site_ids: Sequence[str] | None, since: datetime) -> dict[str, int]:
         """People registered and not yet swabbed, for sites that used the two lanes since
         ``since`` (or have anyone waiting)."""

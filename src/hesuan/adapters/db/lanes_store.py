@@ -1,4 +1,4 @@
-"""Storage of the lanes (the ``LaneStore`` port): the two lanes' entries, lane events, queue
+"""Storage of the lanes (the ``LaneRepository`` port): the two lanes' entries, lane events, queue
 lengths and recent swabs. A repository of ``SqlUnitOfWork``.
 
 Imports: SQLAlchemy, ``hesuan.adapters.db``, ``hesuan.domain``, ``hesuan.services``.
@@ -21,7 +21,8 @@ from hesuan.adapters.db.schema import (
     to_ms,
 )
 from hesuan.adapters.db.sql_helpers import chunks, in_marks
-from hesuan.services.lanes_ports import LaneEntry
+from hesuan.services.lanes_ports import LaneEntry, LaneSwab
+from hesuan.services.sampling_ports import StationEventRow
 
 __all__ = ["SqlLanes"]
 
@@ -61,16 +62,16 @@ class SqlLanes(SqlRepository):
                  "barcode": e.barcode, "person_id": e.person_id,
                  "registered_at": e.registered_at} for e in rows])
 
-    def mark_swabbed(self, rows: Sequence[tuple[str, datetime, str, int | None]]) -> None:
+    def mark_swabbed(self, rows: Sequence[LaneSwab]) -> None:
         if rows:
             self.conn.execute(text(
                 "UPDATE lane_entries SET swabbed_at = :at, swab_event_id = :ev, "
                 "swab_window = :w WHERE event_id = :id AND swabbed_at IS NULL"),
                 [{"id": i, "at": to_ms(at), "ev": ev, "w": w} for i, at, ev, w in rows])
 
-    def record_lane_events(self, rows: Sequence[dict[str, Any]]) -> None:
+    def record_lane_events(self, rows: Sequence[StationEventRow]) -> None:
         if rows:
-            self.conn.execute(insert(station_events), list(rows))
+            self.conn.execute(insert(station_events), [r._asdict() for r in rows])
 
     def queue_lengths(self, site_ids: Sequence[str] | None, since: datetime) -> dict[str, int]:
         params: dict[str, Any] = {"since": to_ms(since)}
