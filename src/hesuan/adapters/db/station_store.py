@@ -80,6 +80,11 @@ class SqlStation(SqlRepository):
     def apply_station_writes(self, w: StationWrites, now: datetime) -> list[str]:
         c = self.conn
         now_ms = to_ms(now)
+        # the slots of the tubes this batch seals go first: a person of such a tube may be
+        # sampled again into a new one further on in the same batch
+        if w.sealed_tube_ids:
+            driver.execute(c, _FREE_SLOTS[self._pg],
+                           {"vals": driver.vals(list(w.sealed_tube_ids), self._pg)})
         try:
             insert_many(c, station_events, w.events)
             insert_many(c, tubes, w.new_tubes)
@@ -97,9 +102,6 @@ class SqlStation(SqlRepository):
             raise
         update_many(c, tubes, w.tube_changes)
         update_many(c, boxes, w.box_changes, _KEPT_IF_NONE)
-        if w.sealed_tube_ids:
-            driver.execute(c, _FREE_SLOTS[self._pg],
-                           {"vals": driver.vals(list(w.sealed_tube_ids), self._pg)})
         if not w.samples:
             return []
         plain_facts = {r[0]: r[1:] for r in driver.fetch_in(

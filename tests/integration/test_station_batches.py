@@ -1,0 +1,45 @@
+"""Station batches whose events depend on each other inside the batch, on both backends."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import text
+
+from hesuan.adapters.clock import FixedClock
+from hesuan.bootstrap import Platform
+from hesuan.domain.access import Principal, Role
+from hesuan.services.sampling import EventKind, StationEvent
+from hesuan.sim.example import seed_example_city
+from tests.helpers import barcodes
+
+
+def test_a_person_sampled_again_after_their_tube_is_sealed_in_the_same_batch(
+        platform: Platform, clock: FixedClock) -> None:
+    """A window seals a tube and, in the same batch, samples one of its people again into a
+    new tube (a re-swab): the batch is accepted and the person's open tube is the new one."""
+    city = seed_example_city(platform, people=10)
+    site = city.sites["140105"]
+    sampler = Principal("u-s", "s", Role.SAMPLER, site)
+    with platform.deps.uow(readonly=True) as uow:
+        pid = uow.conn.execute(text(  # type: ignore[attr-defined]
+            "SELECT id FROM people WHERE groups = '' ORDER BY id")).scalars().first()
+    code = platform.deps.codes.sign(pid)
+    first, second = (b for b, _ in zip(barcodes(8100), range(2), strict=False))
+
+    def ev(kind: EventKind, **kw: Any) -> StationEvent:
+        return StationEvent(str(uuid.uuid4()), kind, site, clock.now(), **kw)
+
+    out = platform.sampling.submit(sampler, [ev(EventKind.OPEN_TUBE, barcode=first, mode=10),
+                                             ev(EventKind.SAMPLE, barcode=first, code=code)])
+    assert {o.status for o in out} == {"accepted"}, out
+    out = platform.sampling.submit(sampler, [ev(EventKind.SEAL_TUBE, barcode=first),
+                                             ev(EventKind.OPEN_TUBE, barcode=second, mode=10),
+                                             ev(EventKind.SAMPLE, barcode=second, code=code)])
+    assert [o.status for o in out] == ["accepted"] * 3, out
+    with platform.deps.uow(readonly=True) as uow:
+        slots = uow.conn.execute(text(  # type: ignore[attr-defined]
+            "SELECT t.barcode FROM open_slots s JOIN tubes t ON t.id = s.tube_id "
+            "WHERE s.person_id = :p"), {"p": pid}).scalars().all()
+    assert slots == [second]
