@@ -237,7 +237,7 @@ class AlertService:
         now = self._d.clock.now()
         with self._d.uow() as uow:
             raised = uow.alerts.raise_late(now, _ms(self._d.limits.transport),
-                                      _ms(self._d.limits.lab), self._d.new_id)
+                                           _ms(self._d.limits.lab), self._d.new_id)
             if raised:
                 uow.audit_log.append(now, actor.username, "alerts.raise", "alerts",
                                      {"raised": raised})

@@ -68,9 +68,9 @@ class SqlAlerts(SqlRepository):
             site_id = func.coalesce(
                 alerts.c.detail["site_id"].as_string(),
                 select(boxes.c.site_id).where(boxes.c.id == alerts.c.subject_id)
-                .scalar_subquery(),
+                .correlate(alerts).scalar_subquery(),
                 select(tubes.c.site_id).where(tubes.c.id == alerts.c.subject_id)
-                .scalar_subquery())
+                .correlate(alerts).scalar_subquery())
             stmt = stmt.where(select(sites.c.region_code).where(sites.c.id == site_id)
                               .scalar_subquery().startswith(region_prefix, autoescape=True))
         return [AlertRow(**r._mapping) for r in self.conn.execute(stmt)]
