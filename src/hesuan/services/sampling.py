@@ -125,6 +125,8 @@ class _Batch:
         self.touched_boxes: set[str] = set()
         #: the tubes the batch opens: id → (window, opened at, opened by)
         self.opened_tubes: dict[str, tuple[int | None, datetime, str]] = {}
+        #: (user, site) pairs whose events the access policy has let through in this batch
+        self.sites_allowed: set[tuple[str, str]] = set()
         #: the boxes the batch packs first: id → opened at
         self.opened_boxes: dict[str, datetime] = {}
         #: the boxes the batch seals: id → sealed at
@@ -390,11 +392,14 @@ class SamplingService:
     # -- one event -------------------------------------------------------------------------
 
     def _check_site(self, actor: Principal, b: _Batch, e: StationEvent, now: datetime) -> None:
-        if e.site_id not in b.sites:
-            raise NotFound("site_id: no such site", code="unknown_site", field="site_id")
-        if not allows(actor, Action.RECORD_STATION_EVENTS, Target(site=e.site_id)):
-            raise RuleViolation("site_id: you may only record events at your own site",
-                                code="wrong_site", field="site_id")
+        # a batch is one station's events: the policy is asked once per sender and site
+        if (actor.user_id, e.site_id) not in b.sites_allowed:
+            if e.site_id not in b.sites:
+                raise NotFound("site_id: no such site", code="unknown_site", field="site_id")
+            if not allows(actor, Action.RECORD_STATION_EVENTS, Target(site=e.site_id)):
+                raise RuleViolation("site_id: you may only record events at your own site",
+                                    code="wrong_site", field="site_id")
+            b.sites_allowed.add((actor.user_id, e.site_id))
         check_event_time(e.at, now, self._d.limits.offline_window)
 
     def _apply(self, b: _Batch, e: StationEvent, person_of_code: dict[str, str | None],
