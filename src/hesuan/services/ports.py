@@ -12,8 +12,9 @@
 * ``UnitOfWork`` — storage. One unit of work is one transaction: either everything a use case
   wrote is committed, or nothing is. It holds one repository per kind of stored thing
   (``uow.people``, ``uow.station``, ``uow.results``, ``uow.statuses``, ...), each a Protocol
-  here; those of zones, rosters, fence, lanes and teams are declared beside their data types in
-  ``zones_ports``, ``rosters_ports``, ``fence_ports``, ``lanes_ports`` and ``teams_ports``.
+  here; those of zones, rosters, fence, lanes, teams and the lab stage (assays, plates) are
+  declared beside their data types in ``zones_ports``, ``rosters_ports``, ``fence_ports``,
+  ``lanes_ports``, ``teams_ports`` and ``lab_ports``.
   Bulk methods are set-based in the adapter.
 
 Imports: standard library and ``hesuan.domain`` only.
@@ -30,6 +31,7 @@ from typing import Protocol, Self, runtime_checkable
 from hesuan.domain.audit import Checkpoint
 from hesuan.domain.passes import PassClaims, PassStatus, Verdict
 from hesuan.services.fence_ports import FenceRepository
+from hesuan.services.lab_ports import AssayRepository, PlateRepository
 from hesuan.services.lanes_ports import LaneRepository
 from hesuan.services.outbox_ports import (
     AlertRepository,
@@ -182,6 +184,10 @@ class UnitOfWork(Protocol):
     def boxes(self) -> BoxRepository: ...
     @property
     def results(self) -> ResultRepository: ...
+    @property
+    def assays(self) -> AssayRepository: ...
+    @property
+    def plates(self) -> PlateRepository: ...
     @property
     def outbox(self) -> OutboxRepository: ...
     @property

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Dialect,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
@@ -682,6 +683,121 @@ coverage_grid = Table(
     Column("since", Timestamp, nullable=False),
     Column("as_of", Timestamp, nullable=False),
 )
+
+# --- the lab stage (检): assays, plates, run files, the results of wells ----------------------
+# A run is a plate: its wells (tubes scanned in, controls placed), the instrument's export file
+# read onto it, each well's interpreted result and decision (preliminary until the plate is
+# released), and who built, imported and released it (docs/LAB.md). A released result's
+# ``result_log`` row is named by its well's ``result_log_id``: every released result traces to
+# a plate, a well, a run file, the plate's controls and two people.
+
+#: Assay (kit) definitions, versioned: a change is a new version, old versions stay as they
+#: were. One version is current: new plates use it.
+assays = Table(
+    "assays", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("definition", JSON, nullable=False),
+    Column("is_current", Boolean, nullable=False),
+    Column("created_by", String(60), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+)
+
+run_files = Table(
+    "run_files", metadata,
+    Column("id", ID, primary_key=True),
+    Column("lab_id", ID, ForeignKey("labs.id"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("format", String(20), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("instrument", String(100)),
+    Column("instrument_serial", String(60)),
+    Column("software", String(100)),
+    Column("run_name", String(200)),
+    Column("uploaded_by", ID, nullable=False),
+    Column("uploaded_at", Timestamp, nullable=False),
+    # a file is imported once per lab: the same bytes again are refused
+    UniqueConstraint("lab_id", "sha256", name="uq_run_files_lab_sha256"),
+)
+
+plates = Table(
+    "plates", metadata,
+    Column("id", ID, primary_key=True),
+    Column("lab_id", ID, ForeignKey("labs.id"), nullable=False),
+    Column("assay_id", String(64), nullable=False),
+    Column("assay_version", Integer, nullable=False),
+    Column("size", SmallInteger, nullable=False),
+    Column("status", String(10), nullable=False),
+    Column("created_by", ID, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("ready_by", ID),
+    Column("ready_at", Timestamp),
+    Column("run_file_id", ID, ForeignKey("run_files.id"), unique=True),
+    Column("imported_by", ID),
+    Column("imported_at", Timestamp),
+    Column("qc_passed", Boolean),
+    Column("released_by", ID),
+    Column("released_at", Timestamp),
+    ForeignKeyConstraint(["assay_id", "assay_version"], ["assays.id", "assays.version"],
+                         name="fk_plates_assay_assays"),
+    Index("ix_plates_lab_status", "lab_id", "status"),
+)
+
+#: The plate map: what each well holds, a tube (once per plate) or a control.
+plate_wells = Table(
+    "plate_wells", metadata,
+    Column("plate_id", ID, ForeignKey("plates.id"), primary_key=True),
+    Column("well", String(3), primary_key=True),
+    Column("kind", String(20), nullable=False),
+    Column("tube_id", ID, ForeignKey("tubes.id")),
+    Column("placed_by", ID, nullable=False),
+    Column("placed_at", Timestamp, nullable=False),
+    UniqueConstraint("plate_id", "tube_id", name="uq_plate_wells_plate_tube"),
+    Index("ix_plate_wells_tube", "tube_id"),
+)
+
+#: Each well of an imported run: its Ct per target (JSON, null: undetermined), what it showed
+#: (a tube's call, or a control's passed / failed) with the reason and the evidence, the assay
+#: version that interpreted it; for a tube its run of the sample (``attempt``; ``counted``: the
+#: run counts towards the sample's re-runs) and the decision (release / rerun / recall) with
+#: the result a release gives; ``result_log_id`` once released.
+well_results = Table(
+    "well_results", metadata,
+    Column("plate_id", ID, ForeignKey("plates.id"), primary_key=True),
+    Column("well", String(3), primary_key=True),
+    Column("kind", String(20), nullable=False),
+    Column("tube_id", ID, ForeignKey("tubes.id")),
+    Column("sample_name", String(100)),
+    Column("cts", JSON, nullable=False),
+    Column("outcome", String(24), nullable=False),
+    Column("reason", String(32), nullable=False),
+    Column("evidence", JSON, nullable=False),
+    Column("assay_id", String(64), nullable=False),
+    Column("assay_version", Integer, nullable=False),
+    Column("attempt", SmallInteger),
+    Column("counted", Boolean, nullable=False),
+    Column("decision", String(8)),
+    Column("result", String(10)),
+    Column("result_log_id", ID),
+    Index("ix_well_results_tube", "tube_id"),
+    Index("ix_well_results_result_log", "result_log_id"),
+)
+
+#: A lab's settings that only an administrator changes (audited): one-person release.
+lab_settings = Table(
+    "lab_settings", metadata,
+    Column("lab_id", ID, ForeignKey("labs.id"), primary_key=True),
+    Column("one_person_release", Boolean, nullable=False),
+    Column("set_by", String(60), nullable=False),
+    Column("set_at", Timestamp, nullable=False),
+)
+
+# One current assay version at a time.
+Index("uq_assays_current", assays.c.is_current, unique=True,
+      sqlite_where=assays.c.is_current, postgresql_where=assays.c.is_current)
 
 # Zone members, for lifting a zone without scanning the population (partial: few have a zone).
 Index("ix_person_status_zone", person_status.c.zone_id,

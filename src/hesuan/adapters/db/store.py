@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
 from hesuan.adapters.db.alerts_store import SqlAlerts
+from hesuan.adapters.db.assays_store import SqlAssays
 from hesuan.adapters.db.audit_store import SqlAuditLog
 from hesuan.adapters.db.boxes_store import SqlBoxes
 from hesuan.adapters.db.engine import BUSY_TIMEOUT_MS, store_unavailable
@@ -31,6 +32,7 @@ from hesuan.adapters.db.outbox_store import SqlOutbox
 from hesuan.adapters.db.passes_store import SqlPasses
 from hesuan.adapters.db.people_store import SqlPeople
 from hesuan.adapters.db.places_store import SqlPlaces
+from hesuan.adapters.db.plates_store import SqlPlates
 from hesuan.adapters.db.reports_store import SqlReports
 from hesuan.adapters.db.results_store import SqlResults
 from hesuan.adapters.db.rosters_store import SqlRosters
@@ -271,6 +273,14 @@ class SqlUnitOfWork:
     @cached_property
     def results(self) -> SqlResults:
         return SqlResults(self)
+
+    @cached_property
+    def assays(self) -> SqlAssays:
+        return SqlAssays(self)
+
+    @cached_property
+    def plates(self) -> SqlPlates:
+        return SqlPlates(self)
 
     @cached_property
     def outbox(self) -> SqlOutbox:
