@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -46,7 +46,7 @@ from hesuan.services.sampling_ports import (
 )
 from hesuan.services.status import StatusService
 
-__all__ = ["LabService", "ResultInput", "ResultOutcome", "parse_result_row"]
+__all__ = ["FanOutCounts", "LabService", "ResultInput", "ResultOutcome", "parse_result_row"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,15 +75,6 @@ class FanOutCounts:
     recalls_resolved: int
     pools_closed: int
     statuses_decided: int
-
-
-@dataclass(frozen=True, slots=True)
-class _Correction:
-    tube_id: str
-    result: Result
-    ct: dict[str, float] | None
-    reason: str
-    previous: Result
 
 
 class LabService:
@@ -119,8 +110,8 @@ class LabService:
                     outcomes[i] = ResultOutcome(it.barcode, "rejected", exc.code, exc.message)
                     continue
                 parsed.append((i, barcode, result, ct, reason))
-            new: list[tuple[str, Result, dict[str, float] | None]] = []
-            corrections: list[_Correction] = []
+            new: list[TubeResult] = []
+            corrections: list[TubeResult] = []
             rejected_rows: list[RejectedResult] = []
             in_batch: dict[str, Result] = {}
             for i, barcode, result, ct, reason in parsed:
@@ -137,7 +128,7 @@ class LabService:
                     continue
                 current = in_batch.get(barcode) or (Result(t.result) if t.result else None)
                 if current is None:
-                    new.append((t.id, result, ct))
+                    new.append(TubeResult(t.id, result, ct, self._d.new_id()))
                     in_batch[barcode] = result
                     outcomes[i] = ResultOutcome(barcode, "accepted")
                 elif current is result and (reason is None or (barcode not in in_batch
@@ -157,16 +148,14 @@ class LabService:
                         f"result: the tube is already {current}; send a correction with a "
                         f"reason to change it")
                 else:
-                    corrections.append(_Correction(t.id, result, ct, reason, current))
+                    corrections.append(TubeResult(t.id, result, ct, self._d.new_id(), current,
+                                                  reason))
                     in_batch[barcode] = result
                     outcomes[i] = ResultOutcome(barcode, "corrected")
             if rejected_rows:
                 uow.results.reject_results(rejected_rows)
             if new or corrections:
-                counts = self._fan_out(uow, lab_id, new, corrections, actor.user_id, now)
-                # the fan-out decides the plain members itself; the refresh the rest
-                stats = asdict(counts)
-                stats["statuses_decided"] += self._status.refresh(uow, now, in_results=True)
+                stats = asdict(self.fan_out(uow, lab_id, new + corrections, actor.user_id, now))
             uow.audit_log.append(now, actor.username, "results.record", f"lab:{lab_id}",
                       {"accepted": len(new), "corrected": len(corrections),
                        "rejected": sum(1 for o in outcomes if o and o.status == "rejected")}
@@ -174,22 +163,32 @@ class LabService:
             uow.commit()
         return [o for o in outcomes if o is not None]
 
-    def _fan_out(self, uow: UnitOfWork, lab_id: str,
-                 new: Sequence[tuple[str, Result, dict[str, float] | None]],
-                 corrections: Sequence[_Correction], actor_id: str,
-                 now: datetime) -> FanOutCounts:
+    def fan_out(self, uow: UnitOfWork, lab_id: str, batch: Sequence[TubeResult],
+                actor_id: str, now: datetime) -> FanOutCounts:
+        """Results reach people: ``batch`` (one result per tube; a correction names the result
+        it corrects) on its tubes, in the result log (each entry by its ``log_id``, by
+        ``actor_id`` of ``lab_id``) and on every member of every tube, then the statuses the
+        fan-out left to the status engine refreshed. A step of the caller's unit of work, which
+        audits and commits: the direct results path and a plate's release both reach people
+        through it."""
+        counts = self._fan_out(uow, lab_id, batch, actor_id, now)
+        # the fan-out decides the plain members itself; the refresh the rest
+        refreshed = self._status.refresh(uow, now, in_results=True)
+        return replace(counts, statuses_decided=counts.statuses_decided + refreshed)
+
+    def _fan_out(self, uow: UnitOfWork, lab_id: str, batch: Sequence[TubeResult],
+                 actor_id: str, now: datetime) -> FanOutCounts:
         """A batch's results on their tubes, in the result log and on every member of every
         tube: the negatives set-based; the members of positive and invalid tubes one by one by
         the domain's rules (``member_outcome``): the recall each opens or answers, the message
         each is sent, the passes a positive revokes; then the pools' investigations."""
         results, new_id = uow.results, self._d.new_id
         recall_due = now + self._d.limits.recall_due
-        results.stage([TubeResult(tube_id, result, ct, new_id()) for tube_id, result, ct in new]
-                      + [TubeResult(c.tube_id, c.result, c.ct, new_id(), c.previous, c.reason)
-                         for c in corrections])
+        results.stage(batch)
         # a correction away from a positive or invalid result cancels the recalls it opened
         results.cancel_recalls_of(
-            [c.tube_id for c in corrections if c.previous is not Result.NEGATIVE], now)
+            [r.tube_id for r in batch
+             if r.previous is not None and r.previous is not Result.NEGATIVE], now)
         results.record(lab_id, actor_id, now)
         results.gather_members(now)
         negatives = results.fan_out_negatives(now)
