@@ -26,6 +26,7 @@ from hesuan.adapters.db.readiness import WriteProbe
 from hesuan.adapters.db.store import SqlUnitOfWorkFactory
 from hesuan.adapters.db.worklists import SqlWorklists
 from hesuan.adapters.geo import ShapelyGeometry
+from hesuan.adapters.instruments import InstrumentFileReader
 from hesuan.adapters.kannel import KannelSender
 from hesuan.adapters.passes.keys import PassKeyStore
 from hesuan.adapters.qr import SegnoQr
@@ -33,6 +34,7 @@ from hesuan.adapters.senders import ConsoleSender, JsonlFileSender
 from hesuan.config import Settings
 from hesuan.domain.audit import ChainKey, CheckpointKey
 from hesuan.services.analytics import AnalyticsService
+from hesuan.services.assays import AssayService
 from hesuan.services.audit import AuditService
 from hesuan.services.auth import AuthService
 from hesuan.services.context import Deps, Limits
@@ -44,9 +46,11 @@ from hesuan.services.notify import AlertService, OutboxService, RateLimit
 from hesuan.services.passes import PassService
 from hesuan.services.people import PeopleService
 from hesuan.services.places import PlacesService
+from hesuan.services.plates import PlateService
 from hesuan.services.ports import Clock, Sender
 from hesuan.services.reports import ReportService
 from hesuan.services.rosters import RosterService
+from hesuan.services.runs import RunService
 from hesuan.services.sampling import SamplingService
 from hesuan.services.status import StatusService
 from hesuan.services.teams import TeamService
@@ -82,6 +86,9 @@ class Platform:
     sampling: SamplingService
     delivery: DeliveryService
     lab: LabService
+    assays: AssayService
+    plates: PlateService
+    runs: RunService  # a plate's instrument file imported, then released
     outbox: OutboxService
     alerts: AlertService
     reports: ReportService
@@ -171,13 +178,16 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None, sender: Sender 
     analytics = AnalyticsService(deps, SqlAnalytics(engine))
     zones = ZoneService(deps, status, ShapelyGeometry())
     fence = FenceService(deps, zones, passes, settings.venue_retention)
+    lab = LabService(deps, status)
+    assays = AssayService(deps)
     return Platform(
         settings=settings, engine=engine, deps=deps, auth=AuthService(deps),
         audit=AuditService(deps, chain, FileCheckpoints(
             settings.audit_checkpoint_dir, CheckpointKey(keys.audit_checkpoint_key))),
         people=PeopleService(deps), places=PlacesService(deps),
         sampling=sampling, delivery=DeliveryService(deps),
-        lab=LabService(deps, status),
+        lab=lab, assays=assays, plates=PlateService(deps, assays),
+        runs=RunService(deps, lab, assays, InstrumentFileReader()),
         outbox=OutboxService(deps, sender, RateLimit(settings.sms_rate_per_s),
                              timedelta(seconds=settings.sms_claim_timeout_s)),
         alerts=AlertService(deps), reports=ReportService(deps), passes=passes, status=status,

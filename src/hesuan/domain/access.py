@@ -117,6 +117,13 @@ class Action(enum.StrEnum):
     # 检 testing
     READ_LAB_QUEUE = "read_lab_queue"
     RECORD_RESULTS = "record_results"
+    READ_ASSAYS = "read_assays"
+    SET_ASSAY = "set_assay"
+    READ_PLATES = "read_plates"
+    BUILD_PLATES = "build_plates"
+    IMPORT_RUNS = "import_runs"
+    RELEASE_RUNS = "release_runs"
+    SET_ONE_PERSON_RELEASE = "set_one_person_release"
     # reports and alerts
     READ_TURNAROUND = "read_turnaround"
     READ_RECONCILIATION = "read_reconciliation"
@@ -243,6 +250,15 @@ POLICY: Mapping[Action, Rule] = {
     Action.RECEIVE_BOX: _rule(_ADMIN, _LAB),
     Action.READ_LAB_QUEUE: _rule(_ADMIN, _LAB),
     Action.RECORD_RESULTS: _rule(_ADMIN, _LAB),
+    Action.READ_ASSAYS: _list(_ADMIN, {Role.LAB: _A}),
+    Action.SET_ASSAY: _list(_ADMIN),
+    Action.READ_PLATES: _rule(_ADMIN, _LAB),
+    Action.BUILD_PLATES: _rule(_ADMIN, _LAB),
+    Action.IMPORT_RUNS: _rule(_ADMIN, _LAB),
+    # the second person is checked by the run service (domain/runs.py), not by the role
+    Action.RELEASE_RUNS: _rule(_ADMIN, _LAB),
+    # a lab's one-person release is an administrator's decision, never the lab's own
+    Action.SET_ONE_PERSON_RELEASE: _rule(_ADMIN),
     Action.READ_TURNAROUND: _list(_ADMIN, _OFFICER),
     Action.READ_RECONCILIATION: _list(_ADMIN, _OFFICER),
     Action.READ_ALERTS: _list(_ADMIN, _OFFICER),
