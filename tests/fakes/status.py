@@ -122,15 +122,17 @@ class FakeStatuses(FakeRepository):
                 n += 1
         return n
 
-    def _fast_decided(self, row: PersonStatus, now: datetime) -> bool:
+    def _fast_decided(self, row: PersonStatus, now: datetime, overdue_ran: bool) -> bool:
         """Whom the fast paths of a refresh at ``now`` decided."""
-        return plain(row, now) or (plain_overdue(row, now) and row.status_at == now)
+        return plain(row, now) or (overdue_ran and plain_overdue(row, now)
+                                   and row.status_at == now)
 
     def stale_facts(self, now: datetime, limit: int, person_ids: Sequence[str] | None = None,
-                    in_results: bool = False) -> list[tuple[str, Facts]]:
+                    in_results: bool = False, overdue_ran: bool = False,
+                    ) -> list[tuple[str, Facts]]:
         if person_ids is not None:
             rows = [r for r in self._whom(now, False, person_ids)
-                    if r.stale(now) or not self._fast_decided(r, now)]
+                    if r.stale(now) or not self._fast_decided(r, now, overdue_ran)]
             return [(r.person_id, status_facts(r, self.t)) for r in rows]
         rows = [r for r in self.t.statuses.values() if r.stale(now)]
         if in_results:
@@ -140,10 +142,10 @@ class FakeStatuses(FakeRepository):
         rows.sort(key=lambda r: r.status_valid_until or now)
         return [(r.person_id, status_facts(r, self.t)) for r in rows[:limit]]
 
-    def special_facts(self, now: datetime, after: str,
-                      limit: int) -> list[tuple[str, Facts]]:
+    def special_facts(self, now: datetime, after: str, limit: int,
+                      overdue_ran: bool = False) -> list[tuple[str, Facts]]:
         rows = sorted((r for r in self.t.statuses.values()
-                       if r.person_id > after and not self._fast_decided(r, now)),
+                       if r.person_id > after and not self._fast_decided(r, now, overdue_ran)),
                       key=lambda r: r.person_id)
         return [(r.person_id, status_facts(r, self.t)) for r in rows[:limit]]
 

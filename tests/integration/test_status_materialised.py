@@ -121,3 +121,19 @@ def _sampled_statuses(platform: Platform, clock: FixedClock) -> None:
     assert by_person[pooled[0]] == ("green", "awaiting_result")
     assert by_person[late][1] == "overdue"
     assert by_person[overridden][0] == "yellow"
+
+
+def test_rule_changes_in_one_instant_decide_everyone(platform: Platform,
+                                                     clock: FixedClock) -> None:
+    """Two rule changes at the same instant (a fixed clock, or two within a millisecond): the
+    second decides everyone again, also those the first had just decided overdue."""
+    seed_example_city(platform, people=60)
+    with platform.deps.uow(readonly=True) as uow:
+        ids = uow.people.people_ids(60)
+    clock.advance(timedelta(hours=100))
+    platform.status.sweep(SYSTEM)
+    platform.status.change_rule(SYSTEM, "R-OVERDUE", colour=Colour.POPUP)
+    assert "popup" in {c for c, _ in _as_the_engine_decides(platform, ids, clock.now()).values()}
+    platform.status.change_rule(SYSTEM, "R-OVERDUE", enabled=False)
+    decided = _as_the_engine_decides(platform, ids, clock.now())
+    assert "popup" not in {colour for colour, _ in decided.values()}

@@ -90,19 +90,21 @@ class StatusService:
         done = 0
         for whom in ([None] if person_ids is None else [None, person_ids]):
             done += uow.statuses.refresh_plain(now, everyone, whom)
-            if len(overdue) == 1:
+            if len(overdue) == 1:  # more than one: each person by the engine
                 o = overdue[0]
                 done += uow.statuses.refresh_overdue(now, o.id, o.version,
                                             o.colour.value if o.colour else None, everyone,
                                             whom)
+        ran = len(overdue) == 1
         if person_ids is not None:
-            facts = uow.statuses.stale_facts(now, len(person_ids), person_ids)
+            facts = uow.statuses.stale_facts(now, len(person_ids), person_ids,
+                                             overdue_ran=ran)
             uow.statuses.write_statuses([(pid, decide(f, now, rules)) for pid, f in facts], now)
             return done + len(facts)
         after = ""
         while True:
             if everyone:
-                facts = uow.statuses.special_facts(now, after, _CHUNK)
+                facts = uow.statuses.special_facts(now, after, _CHUNK, overdue_ran=ran)
             else:
                 facts = uow.statuses.stale_facts(now, _CHUNK, None, in_results)
             uow.statuses.write_statuses([(pid, decide(f, now, rules)) for pid, f in facts], now)

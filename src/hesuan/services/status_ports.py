@@ -154,10 +154,17 @@ class StatusRepository(Protocol):
                         person_ids: Sequence[str] | None = None) -> int: ...
 
     def stale_facts(self, now: datetime, limit: int, person_ids: Sequence[str] | None = None,
-                    in_results: bool = False) -> list[tuple[str, Facts]]: ...
+                    in_results: bool = False, overdue_ran: bool = False,
+                    ) -> list[tuple[str, Facts]]:
+        """Facts of people to decide again. ``overdue_ran``: ``refresh_overdue`` ran in this
+        refresh, so the plain overdue it wrote at ``now`` are decided already."""
+        ...
 
-    def special_facts(self, now: datetime, after: str,
-                      limit: int) -> list[tuple[str, Facts]]: ...
+    def special_facts(self, now: datetime, after: str, limit: int,
+                      overdue_ran: bool = False) -> list[tuple[str, Facts]]:
+        """Facts of everyone the fast paths of this refresh did not decide (``overdue_ran``
+        as for ``stale_facts``), in person-id order after ``after``."""
+        ...
 
     def facts_of(self, person_id: str) -> Facts | None: ...
 

@@ -62,13 +62,17 @@ _GROUPS_SEP = ","
 
 # Whom the fast paths of this refresh decided: the plain (always run), and the plain overdue
 # when the overdue rule's path ran (it is not run when that rule is off or not single).
-_FAST_DECIDED = f"(({_PLAIN}) OR ({_PLAIN_OVERDUE}) AND ps.status_at = :now)"
+# Only when that path ran: a row written at ``now`` by an earlier decision in the same instant
+# is not the overdue path's work.
+_FAST_DECIDED = {False: f"({_PLAIN})",
+                 True: f"(({_PLAIN}) OR ({_PLAIN_OVERDUE}) AND ps.status_at = :now)"}
 # The facts of the given people (``:vals``) who are still stale: the ones the fast paths just
 # decided are skipped (the engine would decide the same); special facts are always decided.
-_GIVEN_FACTS = {pg: (
-    f"{_FACTS_WHERE}(ps.status_valid_until <= :now OR NOT {_FAST_DECIDED}) "
+# By (PostgreSQL, the overdue path ran).
+_GIVEN_FACTS = {(pg, ran): (
+    f"{_FACTS_WHERE}(ps.status_valid_until <= :now OR NOT {_FAST_DECIDED[ran]}) "
     + "AND " + driver.one_of("ps.person_id", pg))
-    for pg in (False, True)}
+    for pg in (False, True) for ran in (False, True)}
 
 
 
@@ -241,7 +245,8 @@ class SqlStatuses(SqlRepository):
             f"{whom} AND {_PLAIN_OVERDUE}"), params)
 
     def stale_facts(self, now: datetime, limit: int, person_ids: Sequence[str] | None = None,
-                    in_results: bool = False) -> list[tuple[str, Facts]]:
+                    in_results: bool = False, overdue_ran: bool = False,
+                    ) -> list[tuple[str, Facts]]:
         """Facts of people whose status must be decided again: the given ones (those of them
         still stale after the fast paths, or with special facts), or those whose
         status ran out (``status_valid_until <= now``), optionally only members of the tubes in
@@ -256,17 +261,18 @@ class SqlStatuses(SqlRepository):
                       "WHERE s.person_id = ps.person_id AND t.tube_id = s.tube_id)")
         if person_ids is not None:
             return [(r[0], _facts(r)) for r in driver.fetch_in(
-                self.conn, _GIVEN_FACTS[self._pg], person_ids, self._pg, params, chunk=5000)]
+                self.conn, _GIVEN_FACTS[self._pg,
+                                        overdue_ran], person_ids, self._pg, params, chunk=5000)]
         return [(r[0], _facts(r)) for r in driver.fetch(
             self.conn, _FACTS_WHERE + where + " ORDER BY ps.status_valid_until LIMIT :lim",
             params)]
 
-    def special_facts(self, now: datetime, after: str,
-                      limit: int) -> list[tuple[str, Facts]]:
+    def special_facts(self, now: datetime, after: str, limit: int,
+                      overdue_ran: bool = False) -> list[tuple[str, Facts]]:
         """Facts of everyone the set-based fast paths do not decide, in person-id order after
         ``after`` (for deciding everyone afresh, page by page)."""
         rows = self.conn.execute(cached_text(
-            f"{_FACTS_WHERE}ps.person_id > :after AND NOT {_FAST_DECIDED} "
+            f"{_FACTS_WHERE}ps.person_id > :after AND NOT {_FAST_DECIDED[overdue_ran]} "
             "ORDER BY ps.person_id LIMIT :lim"),
             {"now": to_ms(now), "after": after, "lim": limit})
         return [(r[0], _facts(r)) for r in rows]
