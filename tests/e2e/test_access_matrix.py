@@ -47,6 +47,7 @@ from hesuan.config import Settings
 from hesuan.domain.access import POLICY, Action, Principal, Role, Target, allows
 from hesuan.domain.fence import PlaceKind
 from hesuan.domain.people import IdKind
+from hesuan.domain.plates import WellKind
 from hesuan.domain.regions import Level
 from hesuan.domain.sampling import SiteKind, make_box_code, make_tube_barcode
 from hesuan.domain.shifts import StaffRole, TeamKind
@@ -62,6 +63,7 @@ from hesuan.services.sampling import EventKind, StationEvent
 from hesuan.services.zones import ZoneInput
 from hesuan.sim.example import DEMO_PASSWORD, make_resident_id, seed_regions
 from tests.conftest import PG_URL, START
+from tests.integration.lab_bench import NEG, POS, cfx_csv
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("access-matrix")]
 
@@ -92,6 +94,7 @@ class World:
     household_codes: dict[str, list[str]] = field(default_factory=dict)
     team: dict[str, str] = field(default_factory=dict)  # the site's sampling team
     zone: dict[str, str] = field(default_factory=dict)
+    imported_plate: dict[str, str] = field(default_factory=dict)  # a plate with its run file
     alert: dict[str, str] = field(default_factory=dict)
     rule_id: str = ""
     users: dict[str, Principal] = field(default_factory=dict)
@@ -114,6 +117,10 @@ class World:
 
     def sealed_box(self, side: str) -> str:
         """A box sealed at the side's site, holding one tube with one sample."""
+        return self._sealed(side)[1]
+
+    def _sealed(self, side: str) -> tuple[str, str]:
+        """(tube, box): a box sealed at the side's site, holding one tube with one sample."""
         n, site, now = self.n(), self.site[side], self.platform.deps.clock.now()
         tube, box = make_tube_barcode(800_000 + n), make_box_code(80_000 + n)
         events = [StationEvent(self.event_id(), EventKind.OPEN_TUBE, site, now, barcode=tube,
@@ -125,7 +132,36 @@ class World:
                   StationEvent(self.event_id(), EventKind.SEAL_BOX, site, now, box_code=box)]
         out = self.platform.sampling.submit(SYSTEM, events)
         assert all(o.status == "accepted" for o in out), [(o.status, o.reason) for o in out]
-        return box
+        return tube, box
+
+    def received_tube(self, side: str) -> str:
+        """A tube with one sample, handed over and received by the side's lab."""
+        tube, box = self._sealed(side)
+        now = self.platform.deps.clock.now()
+        self.platform.delivery.hand_over(self.users["courier"], self.event_id(), box, now)
+        self.platform.delivery.receive(SYSTEM, self.event_id(), self.lab[side], box, now, [tube])
+        return tube
+
+    def plate(self, side: str, controls: bool = False) -> str:
+        """A plate being built at the side's lab (with its two controls, or empty)."""
+        plate = self.platform.plates.create(SYSTEM, self.lab[side])
+        if controls:
+            self.platform.plates.place_control(SYSTEM, plate.id, "A1",
+                                               WellKind.POSITIVE_CONTROL)
+            self.platform.plates.place_control(SYSTEM, plate.id, "A2",
+                                               WellKind.NEGATIVE_CONTROL)
+        return plate.id
+
+    def imported(self, side: str) -> str:
+        """A plate of the side's lab with a tube and its controls, its run file imported."""
+        tube, plates = self.received_tube(side), self.platform.plates
+        plate_id = self.plate(side, controls=True)
+        plates.place_tube(SYSTEM, plate_id, "A3", tube)
+        plates.mark_ready(SYSTEM, plate_id)
+        data = cfx_csv({"A1": ("Pos Ctrl", "PC", POS), "A2": ("Neg Ctrl", "NC", NEG),
+                        "A3": ("Unkn", tube, NEG)})
+        self.platform.runs.import_run(SYSTEM, plate_id, "run.csv", data)
+        return plate_id
 
     def handed_over_box(self, side: str) -> str:
         box = self.sealed_box(side)
@@ -247,6 +283,8 @@ def _build(platform: Platform) -> World:
         w.alert[side] = alerts[0]["id"]
         w.override(side)  # pending: the overrides list has something to show
     w.rule_id = platform.status.list_rules(SYSTEM)[0].id
+    for side in SIDES:
+        w.imported_plate[side] = w.imported(side)
     platform.rosters.refresh_snapshot(SYSTEM)
     for name in w.users:
         r = w.client.post("/auth/token", json={"username": name, "password": DEMO_PASSWORD})
@@ -471,6 +509,44 @@ CASES: list[Case] = [
         params={"lab_id": w.lab[s]},
         files={"file": ("r.csv", f"barcode,result\n{make_tube_barcode(700_000 + w.n())},"
                                  "negative\n", "text/csv")}), _lab(w, s))),
+    # -- the lab stage: assays, plates, runs, the queue
+    Case("GET", "/assays", _list(), one_side=True),
+    Case("GET", "/assays/current", _list(), one_side=True),
+    Case("POST", "/assays", _list(Req(json={
+        "id": "orf1ab-n", "name": "matrix", "targets": [
+            {"name": "ORF1ab", "dye": "FAM", "cutoff": 40, "grey_from": 37},
+            {"name": "N", "dye": "VIC", "cutoff": 40, "grey_from": 37},
+            {"name": "IC", "dye": "CY5", "cutoff": 40, "internal_control": True}]})),
+         one_side=True),
+    Case("POST", "/labs/{lab_id}/plates", lambda w, s, p: (Req(
+        params={"lab_id": w.lab[s]}, json={"size": 96}), _lab(w, s))),
+    Case("GET", "/labs/{lab_id}/plates", lambda w, s, p: (Req(
+        params={"lab_id": w.lab[s]}), _lab(w, s))),
+    Case("GET", "/plates/{plate_id}", lambda w, s, p: (Req(
+        params={"plate_id": w.imported_plate[s]}), _lab(w, s))),
+    Case("GET", "/plates/{plate_id}/run-file", lambda w, s, p: (Req(
+        params={"plate_id": w.imported_plate[s]}), _lab(w, s))),
+    Case("POST", "/plates/{plate_id}/wells", lambda w, s, p: (Req(
+        params={"plate_id": w.plate(s)}, json={"well": "A1", "control": "positive_control"}),
+        _lab(w, s))),
+    Case("DELETE", "/plates/{plate_id}/wells/{well}", lambda w, s, p: (Req(
+        params={"plate_id": w.plate(s, controls=True), "well": "A1"}), _lab(w, s))),
+    # an empty plate: refused for its missing controls (409) once access is granted
+    Case("POST", "/plates/{plate_id}/ready", lambda w, s, p: (Req(
+        params={"plate_id": w.plate(s)}), _lab(w, s))),
+    # a plate still being built: its run is refused (409) once access is granted
+    Case("POST", "/plates/{plate_id}/run", lambda w, s, p: (Req(
+        params={"plate_id": w.plate(s)},
+        files={"file": ("run.csv", cfx_csv({"A1": ("Unkn", "x", NEG)}), "text/csv")}),
+        _lab(w, s))),
+    Case("POST", "/plates/{plate_id}/release", lambda w, s, p: (Req(
+        params={"plate_id": w.plate(s)}), _lab(w, s))),
+    Case("GET", "/labs/{lab_id}/queue", lambda w, s, p: (Req(
+        params={"lab_id": w.lab[s]}), _lab(w, s))),
+    Case("GET", "/labs/{lab_id}/release-setting", lambda w, s, p: (Req(
+        params={"lab_id": w.lab[s]}), _lab(w, s))),
+    Case("PUT", "/labs/{lab_id}/release-setting", lambda w, s, p: (Req(
+        params={"lab_id": w.lab[s]}, json={"one_person_release": False}), _lab(w, s))),
     # -- reports and alerts
     Case("GET", "/reports/turnaround", _list(), one_side=True),
     Case("GET", "/reports/reconcile", _list(), one_side=True),

@@ -36,6 +36,7 @@ from hesuan.entrypoints.api import (
     passes_routes,
     people_routes,
     places_routes,
+    plates_routes,
     reports_routes,
     results_routes,
     rosters_routes,
@@ -136,7 +137,7 @@ def create_app(platform: Platform) -> FastAPI:
     # routes match in order, a linear scan: the hot ones come first (the
     # station's scans, then the venues' pass check), the pages last
     for resource in (meta_routes, scans_routes, passes_routes, auth_routes, places_routes,
-                     people_routes, boxes_routes, results_routes, reports_routes,
+                     people_routes, boxes_routes, results_routes, plates_routes, reports_routes,
                      status_routes, zones_routes, rosters_routes, fence_routes, lanes_routes,
                      teams_routes):
         app.include_router(resource.router)
