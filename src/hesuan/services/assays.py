@@ -22,7 +22,7 @@ from hesuan.domain.access import Action, Principal, authorize
 from hesuan.domain.assays import DEFAULT_ASSAY, Assay, AssayRef, Target, TargetRole
 from hesuan.domain.errors import InvalidInput, NotFound
 from hesuan.domain.json import Json, JsonObject
-from hesuan.services.context import Deps
+from hesuan.services.context import Deps, write_retrying
 from hesuan.services.lab_ports import AssayVersionRow
 from hesuan.services.ports import UnitOfWork
 
@@ -156,7 +156,8 @@ class AssayService:
         validated, stored and made current. Audited."""
         authorize(actor, Action.SET_ASSAY)
         now = self._d.clock.now()
-        with self._d.uow() as uow:
+
+        def store(uow: UnitOfWork) -> Assay:
             self.current_in(uow)  # the default is stored before anything replaces it
             stored = uow.assays.versions(assay_id)
             version = 1 + max((r.version for r in stored), default=0)
@@ -172,5 +173,7 @@ class AssayService:
                                            assay_document(assay), True, actor.username, now))
             uow.audit_log.append(now, actor.username, "assay.set", f"assay:{assay.ref}",
                                  assay_document(assay))
-            uow.commit()
-        return assay
+            return assay
+
+        # two versions set at once: the second retries and takes the next number
+        return write_retrying(self._d, store)

@@ -30,7 +30,7 @@ from hesuan.domain.plates import PlateMap, PlateSize, WellKind
 from hesuan.domain.runs import PlateStatus, check_status
 from hesuan.domain.sampling import barcode_key, check_tube_barcode
 from hesuan.services.assays import AssayService
-from hesuan.services.context import Deps
+from hesuan.services.context import Deps, write_retrying
 from hesuan.services.lab_ports import (
     PlacedWell,
     PlateRow,
@@ -128,18 +128,20 @@ class PlateService:
             raise InvalidInput("size must be 96 or 384 (wells)", code="bad_plate_size",
                                field="size") from None
         now = self._d.clock.now()
-        with self._d.uow() as uow:
+
+        def make(uow: UnitOfWork) -> PlateRow:
             if uow.places.lab(lab_id) is None:
                 raise NotFound("lab_id: no such lab", code="unknown_lab", field="lab_id")
-            assay = self._assays.current_in(uow)
+            assay = self._assays.current_in(uow)  # (the first plate stores the default)
             plate = PlateRow(self._d.new_id(), lab_id, assay.ref, plate_size,
                              PlateStatus.BUILDING, actor.user_id, now)
             uow.plates.add_plate(plate)
             uow.audit_log.append(now, actor.username, "plate.create", f"plate:{plate.id}",
                                  {"lab_id": lab_id, "assay": str(assay.ref),
                                   "size": int(plate_size)})
-            uow.commit()
-        return plate
+            return plate
+
+        return write_retrying(self._d, make)
 
     def place_tube(self, actor: Principal, plate_id: str, well: str,
                    barcode: str) -> PlacedWell:

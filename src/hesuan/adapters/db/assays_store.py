@@ -9,7 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
 
+from hesuan.adapters.db.engine import write_race
 from hesuan.adapters.db.repository import SqlRepository
 from hesuan.adapters.db.schema import assays
 from hesuan.domain.assays import AssayRef
@@ -48,6 +50,11 @@ class SqlAssays(SqlRepository):
     def add(self, row: AssayVersionRow) -> None:
         if row.current:
             self.conn.execute(update(assays).where(_a.is_current).values(is_current=False))
-        self.conn.execute(insert(assays).values(
-            id=row.id, version=row.version, name=row.name, definition=dict(row.definition),
-            is_current=row.current, created_by=row.created_by, created_at=row.created_at))
+        try:
+            self.conn.execute(insert(assays).values(
+                id=row.id, version=row.version, name=row.name, definition=dict(row.definition),
+                is_current=row.current, created_by=row.created_by, created_at=row.created_at))
+        except IntegrityError as exc:  # the same version, or another current, written first
+            if (race := write_race(exc)) is not None:
+                raise race from exc
+            raise
