@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import make_url
 
 from hesuan.adapters.clock import FixedClock
-from hesuan.adapters.db import driver
+from hesuan.adapters.db import sql_helpers
 from hesuan.adapters.db.checkpoint import WalCheckpointer
 from hesuan.bootstrap import Platform, bootstrap
 from hesuan.config import Settings
@@ -26,7 +26,7 @@ def _write_pages(platform: Platform, start: int, n: int = 40_000) -> None:
     """Commit ``n`` station events: more than SQLite's default checkpoint threshold of 1,000
     pages of WAL."""
     with platform.deps.uow() as uow:
-        driver.executemany(uow.conn, _INSERT, [  # type: ignore[attr-defined]
+        sql_helpers.executemany(uow.conn, _INSERT, [  # type: ignore[attr-defined]
             {"e": f"00000000-0000-4000-8000-{i:012d}", "at": 1_700_000_000_000 + i}
             for i in range(start, start + n)])
         uow.commit()
@@ -56,7 +56,7 @@ def test_writers_leave_the_wal_to_the_checkpointer(platform: Platform) -> None:
     assert run.wal_pages > 1_000 and run.copied_pages == run.wal_pages
     assert db.stat().st_size > before
     with platform.deps.uow(readonly=True) as uow:
-        assert driver.fetch(uow.conn, "SELECT count(*) FROM station_events", {}) == [  # type: ignore[attr-defined]
+        assert sql_helpers.fetch(uow.conn, "SELECT count(*) FROM station_events", {}) == [  # type: ignore[attr-defined]
             (41_000,)]
 
 

@@ -1,4 +1,4 @@
-"""The driver's own cursor for hot statements (``adapters.db.driver``), on both backends: it
+"""The driver's own cursor for hot statements (``adapters.db.sql_helpers``), on both backends: it
 runs inside the unit of work's transaction, binds a membership list as one parameter, returns
 values as stored, and raises SQLAlchemy's exception classes so that callers' handling holds."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.exc import IntegrityError
 
-from hesuan.adapters.db import driver
+from hesuan.adapters.db import sql_helpers
 from hesuan.bootstrap import Platform
 
 _INSERT = ("INSERT INTO station_events (event_id, kind, site_id, actor, client_at, "
@@ -19,26 +19,27 @@ def test_reads_and_writes_share_the_transaction(platform: Platform) -> None:
     ids = [f"00000000-0000-4000-8000-{i:012d}" for i in range(3)]
     with platform.deps.uow() as uow:
         conn = uow.conn  # type: ignore[attr-defined]
-        driver.executemany(conn, _INSERT, [{"e": e, "at": 1_700_000_000_000 + i}
+        sql_helpers.executemany(conn, _INSERT, [{"e": e, "at": 1_700_000_000_000 + i}
                                            for i, e in enumerate(ids)])
         sql = ("SELECT event_id, client_at FROM station_events WHERE "
-               + driver.one_of("event_id", pg) + " ORDER BY event_id")
+               + sql_helpers.one_of("event_id", pg) + " ORDER BY event_id")
         # seen before the commit: the same transaction as the unit of work
-        assert driver.fetch(conn, sql, {"vals": driver.vals([*ids[1:], "missing"], pg)}) == [
+        assert sql_helpers.fetch(conn, sql, {"vals": sql_helpers.vals([*ids[1:], "missing"],
+                                                                      pg)}) == [
             (ids[1], 1_700_000_000_001), (ids[2], 1_700_000_000_002)]
-        assert driver.fetch(conn, sql, {"vals": driver.vals([], pg)}) == []
-        assert driver.execute(conn, "UPDATE station_events SET actor = :a WHERE "
-                              + driver.one_of("event_id", pg),
-                              {"a": "u2", "vals": driver.vals(ids[:2], pg)}) == 2
+        assert sql_helpers.fetch(conn, sql, {"vals": sql_helpers.vals([], pg)}) == []
+        assert sql_helpers.execute(conn, "UPDATE station_events SET actor = :a WHERE "
+                              + sql_helpers.one_of("event_id", pg),
+                              {"a": "u2", "vals": sql_helpers.vals(ids[:2], pg)}) == 2
     # not committed: rolled back with the unit of work
     with platform.deps.uow(readonly=True) as uow:
-        assert driver.fetch(uow.conn, "SELECT count(*) FROM station_events", {}) == [(0,)]  # type: ignore[attr-defined]
+        assert sql_helpers.fetch(uow.conn, "SELECT count(*) FROM station_events", {}) == [(0,)]  # type: ignore[attr-defined]
 
 
 def test_driver_errors_are_sqlalchemy_errors(platform: Platform) -> None:
     with platform.deps.uow() as uow:
         conn = uow.conn  # type: ignore[attr-defined]
         row = {"e": "00000000-0000-4000-8000-000000000001", "at": 1}
-        driver.execute(conn, _INSERT, row)
+        sql_helpers.execute(conn, _INSERT, row)
         with pytest.raises(IntegrityError):
-            driver.execute(conn, _INSERT, row)
+            sql_helpers.execute(conn, _INSERT, row)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert, select
 
-from hesuan.adapters.db import driver
+from hesuan.adapters.db import sql_helpers
 from hesuan.adapters.db.repository import SqlRepository
 from hesuan.adapters.db.schema import (
     audit_log,
@@ -28,7 +28,7 @@ _AUDIT_LOCK = 7_411_0001
 
 # Hot statements built once: SQLAlchemy then skips rebuilding each statement and its cache key
 # on every call, a large share of a single scan's CPU; the plain-SQL ones
-# run on the driver's cursor (``driver``).
+# run on the driver's cursor (``sql_helpers.fetch``).
 _AUDIT_LAST = "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"
 
 _AUDIT_INSERT = insert(audit_log)
@@ -51,7 +51,7 @@ class SqlAuditLog(SqlRepository):
             if self._pg:  # serialise appends so the chain never forks between transactions
                 self.conn.execute(cached_text("SELECT pg_advisory_xact_lock(:k)"),
                                   {"k": _AUDIT_LOCK})
-            last = driver.fetch(self.conn, _AUDIT_LAST, {})
+            last = sql_helpers.fetch(self.conn, _AUDIT_LAST, {})
             tail = (last[0][0], last[0][1]) if last else (0, GENESIS)
         # the chain's end is read once a transaction: no one else appends until it ends (the
         # write turn on SQLite, the advisory lock on PostgreSQL)
@@ -79,7 +79,7 @@ class SqlAuditLog(SqlRepository):
 
     def head(self) -> tuple[int, str] | None:
         self.flush()
-        last = driver.fetch(self.conn, _AUDIT_LAST, {})
+        last = sql_helpers.fetch(self.conn, _AUDIT_LAST, {})
         return (int(last[0][0]), str(last[0][1])) if last else None
 
     def legacy_upto(self) -> int:

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from sqlalchemy import insert, select
 
-from hesuan.adapters.db import driver
+from hesuan.adapters.db import sql_helpers
 from hesuan.adapters.db.repository import SqlRepository
 from hesuan.adapters.db.schema import (
     people,
@@ -77,7 +77,7 @@ class SqlPeople(SqlRepository):
 
     def person_facts(self, person_ids: Iterable[str]) -> dict[str, PersonFactsRow]:
         return {r[0]: PersonFactsRow(r[1], r[2], r[3], r[4], r[5])
-                for r in driver.fetch_in(self.conn, _PERSON_FACTS[self._pg], person_ids,
+                for r in sql_helpers.fetch_in(self.conn, _PERSON_FACTS[self._pg], person_ids,
                                          self._pg)}
 
     def person_samples(self, person_id: str) -> list[PersonSampleRow]:
@@ -100,9 +100,9 @@ class SqlPeople(SqlRepository):
         return [PersonRecallRow(*r) for r in rows]
 
 
-# by backend (``driver.one_of``): SQLite, PostgreSQL; through the driver (``driver.fetch``)
+# by backend (``sql_helpers.one_of``): SQLite, PostgreSQL; run by ``sql_helpers.fetch``
 _PERSON_FACTS = {pg: (
     "SELECT p.id, p.groups, os.tube_id, ps.open_recall_id, p.name_masked, ps.test_state "
     "FROM people p JOIN person_status ps ON ps.person_id = p.id "
-    "LEFT JOIN open_slots os ON os.person_id = p.id WHERE " + driver.one_of("p.id", pg))
+    "LEFT JOIN open_slots os ON os.person_id = p.id WHERE " + sql_helpers.one_of("p.id", pg))
     for pg in (False, True)}

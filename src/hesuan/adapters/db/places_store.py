@@ -8,7 +8,7 @@ from dataclasses import asdict
 
 from sqlalchemy import insert, select
 
-from hesuan.adapters.db import driver
+from hesuan.adapters.db import sql_helpers
 from hesuan.adapters.db.repository import SqlRepository
 from hesuan.adapters.db.schema import (
     labs,
@@ -49,8 +49,8 @@ class SqlPlaces(SqlRepository):
 
     def sites(self, ids: Iterable[str] | None = None) -> list[SiteRow]:
         if ids is None:
-            return [SiteRow(*r) for r in driver.fetch(self.conn, _SITES + "ORDER BY name", {})]
-        return [SiteRow(*r) for r in driver.fetch_in(self.conn, _SITES_IN[self._pg], ids,
+            return [SiteRow(*r) for r in sql_helpers.fetch(self.conn, _SITES + "ORDER BY name", {})]
+        return [SiteRow(*r) for r in sql_helpers.fetch_in(self.conn, _SITES_IN[self._pg], ids,
                                                      self._pg)]
 
     def add_lab(self, row: NewLab) -> None:
@@ -70,4 +70,4 @@ _SITES = ("SELECT id, name, kind, region_code, lat, lng, opening_hours, windows,
           "FROM sites ")
 
 
-_SITES_IN = {pg: _SITES + "WHERE " + driver.one_of("id", pg) for pg in (False, True)}
+_SITES_IN = {pg: _SITES + "WHERE " + sql_helpers.one_of("id", pg) for pg in (False, True)}

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, Engine, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from hesuan.adapters.db import driver
+from hesuan.adapters.db import sql_helpers
 from hesuan.adapters.db.sql_helpers import chunks, select_in, select_in_expanding
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ class SqlRepository:
                     out.extend(self.conn.execute(stmt, {"vals": part}).all())
                     continue
                 out.extend(self.conn.execute(select_in(column, cols, self._pg),
-                                             {"vals": driver.vals(part, self._pg)}).all())
+                                             {"vals": sql_helpers.vals(part, self._pg)}).all())
             else:
                 stmt = select(*cols).where(column.in_(part)).where(where)
                 out.extend(self.conn.execute(stmt).all())

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
-from hesuan.adapters.db import driver, status_sql
+from hesuan.adapters.db import sql_helpers, status_sql
 from hesuan.adapters.db.engine import write_race
 from hesuan.adapters.db.repository import SqlRepository
 from hesuan.adapters.db.schema import (
@@ -43,7 +43,7 @@ class SqlStation(SqlRepository):
     """Station events, tubes, boxes and samples, as sampling writes them."""
 
     def known_events(self, event_ids: Iterable[str]) -> dict[str, str | None]:
-        return {r[0]: r[1] for r in driver.fetch_in(self.conn, _KNOWN_EVENTS[self._pg],
+        return {r[0]: r[1] for r in sql_helpers.fetch_in(self.conn, _KNOWN_EVENTS[self._pg],
                                                     event_ids, self._pg)}
 
     def record_event(self, row: StationEventRow) -> None:
@@ -59,7 +59,7 @@ class SqlStation(SqlRepository):
         sql = _TUBE_STATES[self._pg] + (" FOR UPDATE" if for_update and self._pg else "")
         return {r[1]: TubeState(r[0], r[1], r[2], r[3], bool(r[4]), TubeStatus(r[5]), r[6],
                                 _dt(r[7]), _dt(r[8]), r[9], _dt(r[10]))
-                for r in driver.fetch_in(self.conn, sql, barcodes, self._pg)}
+                for r in sql_helpers.fetch_in(self.conn, sql, barcodes, self._pg)}
 
     def boxes_by_code(self, codes: Iterable[str], for_update: bool) -> dict[str, BoxRow]:
         out: dict[str, BoxRow] = {}
@@ -83,8 +83,8 @@ class SqlStation(SqlRepository):
         # the slots of the tubes this batch seals go first: a person of such a tube may be
         # sampled again into a new one further on in the same batch
         if w.sealed_tube_ids:
-            driver.execute(c, _FREE_SLOTS[self._pg],
-                           {"vals": driver.vals(list(w.sealed_tube_ids), self._pg)})
+            sql_helpers.execute(c, _FREE_SLOTS[self._pg],
+                           {"vals": sql_helpers.vals(list(w.sealed_tube_ids), self._pg)})
         try:
             insert_many(c, station_events, w.events)
             insert_many(c, tubes, w.new_tubes)
@@ -104,7 +104,7 @@ class SqlStation(SqlRepository):
         update_many(c, boxes, w.box_changes, _KEPT_IF_NONE)
         if not w.samples:
             return []
-        plain_facts = {r[0]: r[1:] for r in driver.fetch_in(
+        plain_facts = {r[0]: r[1:] for r in sql_helpers.fetch_in(
             c, _SAMPLED_FACTS[self._pg], (s.person_id for s in w.samples), self._pg)}
         rows: list[tuple[Any, ...]] = []
         left: dict[str, None] = {}
@@ -120,11 +120,11 @@ class SqlStation(SqlRepository):
                 left[pid] = None
             rows.append((at, s.tube_id, now_ms, pid, plain, valid_until))
         if self._pg:
-            driver.executemany(c, _SAMPLED_STATUS, [
+            sql_helpers.executemany(c, _SAMPLED_STATUS, [
                 {"at": r[0], "tube": r[1], "now": r[2], "pid": r[3], "plain": r[4], "vu": r[5]}
                 for r in rows])
         else:
-            driver.cursor(c, _SAMPLED_STATUS_SQLITE, rows, many=True).close()
+            sql_helpers.cursor(c, _SAMPLED_STATUS_SQLITE, rows, many=True).close()
         return list(left)
 
 
@@ -141,16 +141,16 @@ _KEPT_IF_NONE = frozenset({"sealed_at"})
 
 _TUBE_STATES = {pg: (
     'SELECT id, barcode, site_id, capacity, priority, status, "count", first_sampled_at, '
-    "sealed_at, box_id, opened_at FROM tubes WHERE " + driver.one_of("barcode", pg))
+    "sealed_at, box_id, opened_at FROM tubes WHERE " + sql_helpers.one_of("barcode", pg))
     for pg in (False, True)}
 
 
-_FREE_SLOTS = {pg: "DELETE FROM open_slots WHERE " + driver.one_of("tube_id", pg)
+_FREE_SLOTS = {pg: "DELETE FROM open_slots WHERE " + sql_helpers.one_of("tube_id", pg)
                for pg in (False, True)}
 
 
 _KNOWN_EVENTS = {pg: "SELECT event_id, digest FROM station_events WHERE "
-                 + driver.one_of("event_id", pg)
+                 + sql_helpers.one_of("event_id", pg)
                  for pg in (False, True)}
 
 
@@ -187,5 +187,5 @@ _SAMPLED_STATUS_SQLITE = functools.reduce(
 # which a station batch cannot change), and their cadence
 _SAMPLED_FACTS = {pg: (
     "SELECT person_id, interval_ms, grace_ms, next_due_at FROM person_status WHERE "
-    f"{driver.one_of('person_id', pg)} AND {status_sql.NOTHING_SPECIAL}")
+    f"{sql_helpers.one_of('person_id', pg)} AND {status_sql.NOTHING_SPECIAL}")
     for pg in (False, True)}

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import insert, select, text
 from sqlalchemy import update as sa_update
 
-from hesuan.adapters.db import driver, status_sql
+from hesuan.adapters.db import sql_helpers, status_sql
 from hesuan.adapters.db.repository import SqlRepository
 from hesuan.adapters.db.schema import (
     arrivals,
@@ -71,7 +71,7 @@ _FAST_DECIDED = {False: f"({_PLAIN})",
 # By (PostgreSQL, the overdue path ran).
 _GIVEN_FACTS = {(pg, ran): (
     f"{_FACTS_WHERE}(ps.status_valid_until <= :now OR NOT {_FAST_DECIDED[ran]}) "
-    + "AND " + driver.one_of("ps.person_id", pg))
+    + "AND " + sql_helpers.one_of("ps.person_id", pg))
     for pg in (False, True) for ran in (False, True)}
 
 
@@ -186,7 +186,8 @@ class SqlCadence(SqlRepository):
         return f"substr(p.grid_code, 1, {len(p.scope)}) = :s{i}"
 
     def current_rules(self) -> list[Rule]:
-        rows = driver.fetch(self.conn, "SELECT id, version, predicate, reason, colour, enabled "
+        rows = sql_helpers.fetch(self.conn,
+                                 "SELECT id, version, predicate, reason, colour, enabled "
                             "FROM status_rules WHERE superseded_at IS NULL ORDER BY position", {})
         return [Rule(r[0], r[1], r[2], r[3], Colour(r[4]) if r[4] else None, bool(r[5]))
                 for r in rows]
@@ -211,8 +212,8 @@ class SqlStatuses(SqlRepository):
         if everyone:
             return "1 = 1"
         if person_ids is not None:
-            params["vals"] = driver.vals(person_ids, self._pg)
-            return driver.one_of("person_id", self._pg)
+            params["vals"] = sql_helpers.vals(person_ids, self._pg)
+            return sql_helpers.one_of("person_id", self._pg)
         return "status_valid_until <= :now"
 
     def refresh_plain(self, now: datetime, everyone: bool = False,
@@ -223,7 +224,7 @@ class SqlStatuses(SqlRepository):
         params: dict[str, Any] = {"now": to_ms(now)}
         whom = self._whom(everyone, person_ids, params)
         decided = ", ".join(f"{k} = {v}" for k, v in status_sql.DEFAULT_STATUS.items())
-        return driver.execute(self.conn, (
+        return sql_helpers.execute(self.conn, (
             f"UPDATE person_status SET {decided}, reasons = {status_sql.default_reason()}, "
             f"status_at = :now, status_valid_until = {status_sql.valid_until_due()} "
             f"WHERE {whom} AND {_PLAIN}"), params)
@@ -237,7 +238,7 @@ class SqlStatuses(SqlRepository):
         params: dict[str, Any] = {"now": to_ms(now), "colour": colour, "rid": rule_id,
                                   "rv": rule_version, "reason": status_sql.REASON_OF["overdue"]}
         whom = self._whom(everyone, person_ids, params)
-        return driver.execute(self.conn, (
+        return sql_helpers.execute(self.conn, (
             f"UPDATE person_status SET colour = {status_sql.overdue_colour(':colour')}, "
             "reasons = :reason, "
             "rule_id = :rid, rule_version = :rv, evidence = NULL, status_at = :now, "
@@ -260,10 +261,10 @@ class SqlStatuses(SqlRepository):
             where += (" AND EXISTS (SELECT 1 FROM samples s CROSS JOIN tmp_results t "
                       "WHERE s.person_id = ps.person_id AND t.tube_id = s.tube_id)")
         if person_ids is not None:
-            return [(r[0], _facts(r)) for r in driver.fetch_in(
+            return [(r[0], _facts(r)) for r in sql_helpers.fetch_in(
                 self.conn, _GIVEN_FACTS[self._pg,
                                         overdue_ran], person_ids, self._pg, params, chunk=5000)]
-        return [(r[0], _facts(r)) for r in driver.fetch(
+        return [(r[0], _facts(r)) for r in sql_helpers.fetch(
             self.conn, _FACTS_WHERE + where + " ORDER BY ps.status_valid_until LIMIT :lim",
             params)]
 
@@ -287,7 +288,7 @@ class SqlStatuses(SqlRepository):
             return
         ct = "CAST(:ev AS json)" if self._pg else ":ev"
 
-        driver.executemany(self.conn, (
+        sql_helpers.executemany(self.conn, (
             "UPDATE person_status SET colour = :c, reasons = :r, rule_id = :rid, "
             f"rule_version = :rv, evidence = {ct}, status_at = :now, status_valid_until = :vu "
             "WHERE person_id = :pid"),
