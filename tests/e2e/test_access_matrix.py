@@ -539,6 +539,10 @@ CASES: list[Case] = [
         params={"plate_id": w.plate(s)},
         files={"file": ("run.csv", cfx_csv({"A1": ("Unkn", "x", NEG)}), "text/csv")}),
         _lab(w, s))),
+    Case("POST", "/plates/{plate_id}/run/preview", lambda w, s, p: (Req(
+        params={"plate_id": w.plate(s)},
+        files={"file": ("run.csv", cfx_csv({"A1": ("Unkn", "x", NEG)}), "text/csv")}),
+        _lab(w, s))),
     Case("POST", "/plates/{plate_id}/release", lambda w, s, p: (Req(
         params={"plate_id": w.plate(s)}), _lab(w, s))),
     Case("GET", "/labs/{lab_id}/queue", lambda w, s, p: (Req(

@@ -61,8 +61,12 @@ def test_a_plate_built_imported_and_released_over_http(api: Api) -> None:
 
     data = cfx_csv({"A1": ("Pos Ctrl", "PC", POS), "A2": ("Neg Ctrl", "NC", NEG),
                     "B1": ("Unkn", tubes[0], NEG), "B2": ("Unkn", tubes[1], POS)})
+    preview = _ok(api.client.post(f"/plates/{plate['id']}/run/preview", headers=api.h("lab"),
+                                  files={"file": ("cq.csv", data, "text/csv")}))
+    assert preview["plate"]["status"] == "ready"
     run = _ok(api.client.post(f"/plates/{plate['id']}/run", headers=api.h("lab"),
                               files={"file": ("cq.csv", data, "text/csv")}))
+    assert run["wells"] == preview["wells"]
     assert run["qc_passed"] and run["decisions"] == {"release": 2, "rerun": 0, "recall": 0}
     assert [(w["well"], w["outcome"], w["result"]) for w in run["wells"]
             if w["kind"] == "tube"] == [("B1", "negative", "negative"),

@@ -224,6 +224,22 @@ def test_each_real_instrument_file_maps_onto_a_plate(bench: Bench, name: str) ->
     assert b.test_states(some_positive) == {"positive"}
 
 
+def test_a_preview_decides_as_the_import_and_writes_nothing(bench: Bench) -> None:
+    b, u1 = bench, bench.lab_user(1)
+    tubes = b.tubes(2)
+    plate, wells = b.plate(u1, tubes)
+    data = plate_file(CONTROLS, wells, {tubes[0]: SINGLE, tubes[1]: POS})
+    preview = b.p.runs.preview(u1, plate.id, "run.csv", data)
+    assert preview.plate.status is PlateStatus.READY
+    assert _written(b) == (0, 0, 0)
+    imported = b.p.runs.import_run(u1, plate.id, "run.csv", data)
+    assert [(w.well, w.outcome, w.decision, w.result) for w in preview.wells] == [
+        (w.well, w.outcome, w.decision, w.result) for w in imported.wells]
+    assert preview.decisions == imported.decisions
+    _refused(RuleViolation, "duplicate_run_file",
+             lambda: b.p.runs.preview(u1, plate.id, "run.csv", data))
+
+
 def test_plate_qc_failure_sends_every_tube_back_and_releases_nothing(bench: Bench) -> None:
     b, u1, u2 = bench, bench.lab_user(1), bench.lab_user(2)
     tubes = b.tubes(3)

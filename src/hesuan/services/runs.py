@@ -31,7 +31,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from hesuan.domain.access import Action, Principal
 from hesuan.domain.assays import Assay, Call, Interpretation, Reading
@@ -80,8 +80,9 @@ VOID = "void"
 
 @dataclass(frozen=True, slots=True)
 class RunImport:
-    """What an import stored: the plate (imported), its run file, whether its controls
-    passed, each decision's count, and every well's result."""
+    """What an import stored (or a preview would store): the plate (imported; for a preview,
+    as it is), its run file, whether its controls passed, each decision's count, and every
+    well's result."""
 
     plate: PlateRow
     run_file: RunFileRow
@@ -176,22 +177,37 @@ class RunService:
         """Import the instrument's export file ``name`` (contents ``data``) onto a plate marked
         ready, and decide each well (preliminary). One transaction: a file that is refused
         leaves nothing."""
+        run = self._read(actor, plate_id, name, data)
+        return write_retrying(self._d, lambda uow: self._import(uow, actor, plate_id, run,
+                                                                data))
+
+    def preview(self, actor: Principal, plate_id: str, name: str, data: bytes) -> RunImport:
+        """What importing the file would store, stored nowhere: the same checks (a file refused
+        here is refused by the import) and each well's decision; the plate as it is."""
+        run = self._read(actor, plate_id, name, data)
+        with self._d.uow(readonly=True) as uow:
+            plate, file_row, rows = self._decide(uow, actor, plate_id, run, len(data),
+                                                 for_update=False)
+        return _imported(plate, file_row, rows)
+
+    def _read(self, actor: Principal, plate_id: str, name: str, data: bytes) -> InstrumentRun:
+        """The file read, once the plate may take it (checked before the file is read)."""
         if len(data) > MAX_RUN_FILE:
             raise InvalidInput(f"file: an export file is at most {MAX_RUN_FILE // 2**20} MiB",
                                code="file_too_large", field="file")
         sha256 = hashlib.sha256(data).hexdigest()
-        with self._d.uow(readonly=True) as uow:  # refused before the file is read
+        with self._d.uow(readonly=True) as uow:
             plate = plate_for(uow, actor, Action.IMPORT_RUNS, plate_id)
             _check_new_file(uow, plate.lab_id, sha256)
             check_status(plate.status, "import")
-        run = self._reader.read_run_file(name, data)
-        return write_retrying(self._d, lambda uow: self._import(uow, actor, plate_id, run,
-                                                                data))
+        return self._reader.read_run_file(name, data)
 
-    def _import(self, uow: UnitOfWork, actor: Principal, plate_id: str, run: InstrumentRun,
-                data: bytes) -> RunImport:
+    def _decide(self, uow: UnitOfWork, actor: Principal, plate_id: str, run: InstrumentRun,
+                size: int, *, for_update: bool,
+                ) -> tuple[PlateRow, RunFileRow, list[WellResultRow]]:
+        """The plate, the run file's row and every well's result, checked and decided."""
         now = self._d.clock.now()
-        plate = plate_for(uow, actor, Action.IMPORT_RUNS, plate_id, for_update=True)
+        plate = plate_for(uow, actor, Action.IMPORT_RUNS, plate_id, for_update=for_update)
         _check_new_file(uow, plate.lab_id, run.sha256)
         check_status(plate.status, "import")
         assay = self._assays.version(uow, plate.assay)
@@ -208,25 +224,30 @@ class RunService:
         qc_passed = outcome.qc.passed and not omitted & {c.well for c in pmap.controls()}
         file_row = RunFileRow(
             self._d.new_id(), plate.lab_id, _cut(run.file_name, 200) or "run", run.format,
-            run.sha256, len(data), _cut(run.instrument, 100), _cut(run.instrument_serial, 60),
+            run.sha256, size, _cut(run.instrument, 100), _cut(run.instrument_serial, 60),
             _cut(run.software, 100), _cut(run.run_name, 200), actor.user_id, now)
         samples = {w.well: w.sample for w in run.wells}
         rows = _control_rows(plate, assay, pmap, outcome, omitted, cts, samples)
         rows += _tube_rows(plate, assay, outcome, qc_passed, omitted, cts, samples, tube_ids,
                            attempts)
+        return plate, file_row, rows
+
+    def _import(self, uow: UnitOfWork, actor: Principal, plate_id: str, run: InstrumentRun,
+                data: bytes) -> RunImport:
+        plate, file_row, rows = self._decide(uow, actor, plate_id, run, len(data),
+                                             for_update=True)
+        now = file_row.uploaded_at
+        qc_passed = all(r.outcome == PASSED for r in rows if r.kind is not WellKind.TUBE)
         uow.plates.add_run_file(file_row, data)
         uow.plates.add_well_results(rows)
         uow.plates.mark_imported(plate.id, file_row.id, actor.user_id, now, qc_passed)
-        decisions = Counter(r.decision for r in rows if r.decision is not None)
+        out = _imported(replace(plate, status=PlateStatus.IMPORTED, run_file_id=file_row.id,
+                                imported_by=actor.user_id, imported_at=now,
+                                qc_passed=qc_passed), file_row, rows)
         uow.audit_log.append(now, actor.username, "plate.import", f"plate:{plate.id}", {
             "file": file_row.name, "sha256": run.sha256, "format": run.format.value,
-            "qc_passed": qc_passed, **{d.value: decisions.get(d, 0) for d in Decision}})
-        imported = PlateRow(plate.id, plate.lab_id, plate.assay, plate.size,
-                            PlateStatus.IMPORTED, plate.created_by, plate.created_at,
-                            plate.ready_by, plate.ready_at, file_row.id, actor.user_id, now,
-                            qc_passed)
-        return RunImport(imported, file_row, qc_passed,
-                         {d: decisions.get(d, 0) for d in Decision}, rows)
+            "qc_passed": qc_passed, **{d.value: n for d, n in out.decisions.items()}})
+        return out
 
     # -- release -----------------------------------------------------------------------------
 
@@ -275,11 +296,16 @@ class RunService:
                     "pools_closed": counts.pools_closed,
                     "statuses_decided": counts.statuses_decided})})
             uow.commit()
-        done = PlateRow(plate.id, plate.lab_id, plate.assay, plate.size, PlateStatus.RELEASED,
-                        plate.created_by, plate.created_at, plate.ready_by, plate.ready_at,
-                        plate.run_file_id, plate.imported_by, plate.imported_at,
-                        plate.qc_passed, actor.user_id, now)
+        done = replace(plate, status=PlateStatus.RELEASED, released_by=actor.user_id,
+                       released_at=now)
         return RunRelease(done, {r: released.get(r, 0) for r in Result}, left, counts)
+
+
+def _imported(plate: PlateRow, file_row: RunFileRow, rows: list[WellResultRow]) -> RunImport:
+    decisions = Counter(r.decision for r in rows if r.decision is not None)
+    return RunImport(plate, file_row,
+                     all(r.outcome == PASSED for r in rows if r.kind is not WellKind.TUBE),
+                     {d: decisions.get(d, 0) for d in Decision}, rows)
 
 
 def _check_new_file(uow: UnitOfWork, lab_id: str, sha256: str) -> None:

@@ -24,7 +24,7 @@ from hesuan.entrypoints.api import schemas as s
 from hesuan.entrypoints.api.deps import Me, PlatformDep
 from hesuan.services.assays import TargetInput
 from hesuan.services.lab_ports import PlacedWell, PlateRow, RunFileRow, WellResultRow
-from hesuan.services.runs import MAX_RUN_FILE
+from hesuan.services.runs import MAX_RUN_FILE, RunImport
 
 __all__ = ["router"]
 
@@ -352,7 +352,20 @@ def import_run(me: Me, platform: PlatformDep, plate_id: PlateId,
                                                 "QuantStudio .txt or .xlsx, CFX Maestro .csv")],
                ) -> RunImportOut:
     data = file.file.read(MAX_RUN_FILE + 1)
-    out = platform.runs.import_run(me, plate_id, file.filename or "run", data)
+    return _run(platform.runs.import_run(me, plate_id, file.filename or "run", data))
+
+
+@router.post("/plates/{plate_id}/run/preview", openapi_extra=acts(Action.IMPORT_RUNS))
+def preview_run(me: Me, platform: PlatformDep, plate_id: PlateId,
+                file: Annotated[UploadFile, File(description="the instrument's export")],
+                ) -> RunImportOut:
+    """What importing the file would store — the same checks, each well's decision — with
+    nothing stored."""
+    data = file.file.read(MAX_RUN_FILE + 1)
+    return _run(platform.runs.preview(me, plate_id, file.filename or "run", data))
+
+
+def _run(out: RunImport) -> RunImportOut:
     return RunImportOut(plate=_plate(out.plate), run_file=_file(out.run_file),
                         qc_passed=out.qc_passed,
                         decisions={d.value: n for d, n in out.decisions.items()},
