@@ -86,7 +86,31 @@ def test_plate_sizes_and_well_numbers() -> None:
             P96.well_at(bad)
 
 
+def test_labs_fill_a_plate_column_by_column() -> None:
+    assert P96.wells_by_column()[:10] == ("A1", "B1", "C1", "D1", "E1", "F1", "G1", "H1",
+                                          "A2", "B2")
+    assert P384.wells_by_column()[15:17] == ("P1", "A2")
+    assert set(P96.wells_by_column()) == set(P96.wells())
+    assert set(P384.wells_by_column()) == set(P384.wells())
+
+
 # --- the plate map ----------------------------------------------------------------------------
+
+def test_the_next_free_well_goes_down_each_column() -> None:
+    empty = PlateMap(P96, DEFAULT_ASSAY.ref)
+    assert empty.next_free() == "A1"
+    plate = empty.place_control("A1", WellKind.POSITIVE_CONTROL).place_tube("C1", TUBES[0])
+    assert plate.next_free() == "B1"
+    plate = plate.place_control("B1", WellKind.NEGATIVE_CONTROL)
+    assert plate.next_free() == "D1"
+    assert plate.remove("A1").next_free() == "A1"
+    full = PlateMap(P96, DEFAULT_ASSAY.ref, tuple(
+        Placement(w, WellKind.NEGATIVE_CONTROL) for w in P96.wells()))
+    assert full.next_free() is None
+    assert PlateMap(P384, DEFAULT_ASSAY.ref, tuple(
+        Placement(w, WellKind.NEGATIVE_CONTROL) for w in P384.wells_by_column()[:16]),
+    ).next_free() == "A2"
+
 
 def test_a_well_holds_one_thing() -> None:
     plate = _plate()

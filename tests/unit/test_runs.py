@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from hesuan.domain.errors import RuleViolation
-from hesuan.domain.runs import PlateStatus, check_release, check_status
+from hesuan.domain.runs import (
+    PlateStatus,
+    ReleaseBar,
+    check_release,
+    check_status,
+    release_bar,
+)
 
 STEPS = {"place": PlateStatus.BUILDING, "ready": PlateStatus.BUILDING,
          "import": PlateStatus.READY, "release": PlateStatus.IMPORTED}
@@ -36,3 +42,13 @@ def test_release_takes_a_second_person_unless_one_person_is_allowed() -> None:
         check_release(releaser, "a", "b", one_person=True)
     with pytest.raises(RuleViolation):  # built and imported by one person
         check_release("a", "a", "a", one_person=False)
+
+
+def test_the_bar_to_a_release_says_which_part_the_releaser_took() -> None:
+    assert release_bar("c", "a", "b", one_person=False) is None
+    assert release_bar("a", "a", "b", one_person=False) is ReleaseBar.BUILT_THE_PLATE
+    assert release_bar("b", "a", "b", one_person=False) is ReleaseBar.IMPORTED_THE_RUN
+    assert release_bar("a", "a", "a", one_person=False) is ReleaseBar.BUILT_THE_PLATE
+    assert release_bar("a", "a", None, one_person=False) is ReleaseBar.BUILT_THE_PLATE
+    assert release_bar("b", "a", None, one_person=False) is None  # not imported yet
+    assert release_bar("a", "a", "a", one_person=True) is None

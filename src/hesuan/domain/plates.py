@@ -103,6 +103,11 @@ class PlateSize(enum.IntEnum):
         raise InvalidInput(f"well {text!r} is not a well of a {int(self)}-well plate "
                            f"(A1–{self.rows[-1]}{self.columns})", code="bad_well", field="well")
 
+    def wells_by_column(self) -> tuple[str, ...]:
+        """Every well id, column by column: A1, B1, … H1, A2, … — the order labs fill a plate
+        in (a multichannel pipette takes a column at a time)."""
+        return tuple(f"{r}{c}" for c in range(1, self.columns + 1) for r in self.rows)
+
     def well_at(self, index: int) -> str:
         """The well numbered ``index`` counting row by row from 1 (A1 = 1, A2 = 2, ...)."""
         if isinstance(index, bool) or not isinstance(index, int) or not 1 <= index <= self:
@@ -198,6 +203,12 @@ class PlateMap:
     def at(self, well: str) -> Placement | None:
         w = self.size.well(well)
         return next((p for p in self.placements if p.well == w), None)
+
+    def next_free(self) -> str | None:
+        """The first empty well in the order labs fill a plate (column by column: A1, B1, …);
+        None when every well holds something."""
+        taken = {p.well for p in self.placements}
+        return next((w for w in self.size.wells_by_column() if w not in taken), None)
 
     def tubes(self) -> tuple[Placement, ...]:
         return tuple(p for p in self.placements if p.kind is WellKind.TUBE)

@@ -19,7 +19,7 @@ import enum
 
 from hesuan.domain.errors import RuleViolation
 
-__all__ = ["PlateStatus", "check_release", "check_status"]
+__all__ = ["PlateStatus", "ReleaseBar", "check_release", "check_status", "release_bar"]
 
 
 class PlateStatus(enum.StrEnum):
@@ -54,13 +54,32 @@ def check_status(status: PlateStatus, step: str) -> None:
         raise RuleViolation(f"the plate is {status.value}: {why}", code=code, field="plate_id")
 
 
+class ReleaseBar(enum.StrEnum):
+    """Why a lab user may not release a plate: they took part in its run."""
+
+    BUILT_THE_PLATE = "built_the_plate"
+    IMPORTED_THE_RUN = "imported_the_run"
+
+
+def release_bar(releaser: str, built_by: str, imported_by: str | None, *,
+                one_person: bool) -> ReleaseBar | None:
+    """What keeps ``releaser`` from releasing the plate (None: nothing): having built the plate
+    or imported its run, unless the lab is allowed one-person release."""
+    if one_person:
+        return None
+    if releaser == built_by:
+        return ReleaseBar.BUILT_THE_PLATE
+    if releaser == imported_by:
+        return ReleaseBar.IMPORTED_THE_RUN
+    return None
+
+
 def check_release(releaser: str, built_by: str, imported_by: str | None, *,
                   one_person: bool) -> None:
     """Refuse a release by the user who built the plate or imported its run, unless the lab
     is allowed one-person release."""
-    if one_person:
-        return
-    if releaser in (built_by, imported_by):
-        did = "built the plate" if releaser == built_by else "imported its run"
+    bar = release_bar(releaser, built_by, imported_by, one_person=one_person)
+    if bar is not None:
+        did = "built the plate" if bar is ReleaseBar.BUILT_THE_PLATE else "imported its run"
         raise RuleViolation(f"you {did}: a second lab user releases it (two-person release)",
                             code="second_person_required", field="plate_id")
