@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from sqlalchemy import Engine
@@ -178,7 +178,9 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None, sender: Sender 
     analytics = AnalyticsService(deps, SqlAnalytics(engine))
     zones = ZoneService(deps, status, ShapelyGeometry())
     fence = FenceService(deps, zones, passes, settings.venue_retention)
-    lab = LabService(deps, status)
+    # the services that fan a results file out: scratch in memory (``for_bulk``)
+    bulk = replace(deps, uow=uow.for_bulk())
+    lab = LabService(bulk, status)
     assays = AssayService(deps)
     return Platform(
         settings=settings, engine=engine, deps=deps, auth=AuthService(deps),
@@ -187,7 +189,7 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None, sender: Sender 
         people=PeopleService(deps), places=PlacesService(deps),
         sampling=sampling, delivery=DeliveryService(deps),
         lab=lab, assays=assays, plates=PlateService(deps, assays),
-        runs=RunService(deps, lab, assays, InstrumentFileReader()),
+        runs=RunService(bulk, lab, assays, InstrumentFileReader()),
         outbox=OutboxService(deps, sender, RateLimit(settings.sms_rate_per_s),
                              timedelta(seconds=settings.sms_claim_timeout_s)),
         alerts=AlertService(deps), reports=ReportService(deps), passes=passes, status=status,

@@ -190,28 +190,58 @@ def test_a_write_under_the_inline_turn_does_not_wait_for_sqlites_own_lock(
     engine.dispose()
 
 
-def test_a_writing_unit_keeps_its_scratch_in_memory_only_for_its_length(
-        tmp_path: Path) -> None:
-    """A writing unit (a results file's fan-out, a station batch): SQLite's temporary tables
-    in memory while it lasts; its connection goes back to the pool with scratch in files, the
-    tables dropped. A reader's sorts stay in files."""
+def test_a_bulk_unit_keeps_its_scratch_in_memory_only_for_its_length(tmp_path: Path) -> None:
+    """``for_bulk`` (a results file's fan-out): a writing unit's temporary tables in memory
+    while it lasts; its connection goes back to the pool with scratch in files, the tables
+    dropped. Other units, and a bulk factory's readers, keep scratch in files. Both factories
+    take the same write turn."""
     engine = create_engine(f"sqlite:///{tmp_path / 'h.db'}", poolclass=StaticPool)
     factory = SqlUnitOfWorkFactory(engine, chain=CHAIN)
+    bulk = factory.for_bulk()
 
     def temp_store(uow: Any) -> int:
         return int(uow.conn.exec_driver_sql("PRAGMA temp_store").scalar_one())
 
     with factory() as uow:
+        assert temp_store(uow) != 2  # not MEMORY (engine.py sets FILE; here the default)
+    with bulk() as uow:
         assert temp_store(uow) == 2  # MEMORY
         uow.conn.exec_driver_sql("CREATE TEMP TABLE IF NOT EXISTS scratch (x INTEGER)")
         uow.conn.exec_driver_sql("INSERT INTO scratch VALUES (1)")
+        assert factory.inline is not None
+        with factory.inline.turn() as free:  # the same turn: held by this thread
+            assert free
         uow.commit()
-    with factory(readonly=True) as uow:  # the same connection (one in the pool)
-        assert temp_store(uow) == 1  # FILE
+    with bulk(readonly=True) as uow:  # the same connection (one in the pool)
+        assert temp_store(uow) == 1
         assert uow.conn.exec_driver_sql(
             "SELECT count(*) FROM sqlite_temp_master WHERE name = 'scratch'").scalar_one() == 0
-    with pytest.raises(RuntimeError), factory():  # a failed unit is reset too
+    with pytest.raises(RuntimeError), bulk():  # a failed unit is reset too
         raise RuntimeError("boom")
-    with factory(readonly=True) as uow:
+    with factory() as uow:
         assert temp_store(uow) == 1
+    engine.dispose()
+
+
+def test_units_of_two_factories_take_one_write_turn(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path / 'h.db'}")
+    factory = SqlUnitOfWorkFactory(engine, chain=CHAIN)
+    bulk = factory.for_bulk()
+    holding, done = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with bulk():
+            holding.set()
+            assert done.wait(10)
+
+    t = threading.Thread(target=hold)
+    t.start()
+    try:
+        assert holding.wait(10)
+        assert factory.inline is not None
+        with factory.inline.turn() as free:
+            assert not free
+    finally:
+        done.set()
+        t.join()
     engine.dispose()

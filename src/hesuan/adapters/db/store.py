@@ -9,6 +9,7 @@ Imports: SQLAlchemy, ``hesuan.adapters.db``, ``hesuan.services.ports``, ``hesuan
 
 from __future__ import annotations
 
+import copy
 import fcntl
 import os
 import threading
@@ -138,26 +139,38 @@ class SqlUnitOfWorkFactory:
         self.inline: SqlInlineWrites | None = (
             SqlInlineWrites(self._write_lock)
             if self._write_lock is not None and synchronous == "NORMAL" else None)
+        self._scratch_in_memory = False
 
     def __call__(self, *, readonly: bool = False) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.engine, readonly, None if readonly else self._write_lock,
-                             chain=self.chain)
+                             chain=self.chain,
+                             scratch_in_memory=self._scratch_in_memory and not readonly)
+
+    def for_bulk(self) -> SqlUnitOfWorkFactory:
+        """Units of work on the same database and write turn for use cases that move many rows
+        through temporary tables at once (a results file's fan-out): on SQLite a writing one
+        keeps its scratch — the temporary tables, an UPDATE ... FROM's own — in memory for its
+        length, where the fan-out spends less time on it. Every other unit keeps scratch in
+        files (``engine.py``): a sort or a recompute of every status row in memory would take
+        the server's memory with it. The composition root gives this factory to the services
+        that fan results out."""
+        bulk = copy.copy(self)
+        bulk._scratch_in_memory = True
+        return bulk
 
 
 
 class SqlUnitOfWork:
     def __init__(self, engine: Engine, readonly: bool,
-                 write_lock: WriteTurn | None = None, *, chain: ChainKey) -> None:
+                 write_lock: WriteTurn | None = None, *, chain: ChainKey,
+                 scratch_in_memory: bool = False) -> None:
         self.engine = engine
         self.chain = chain
         self._readonly = readonly
         self.pg = engine.dialect.name == "postgresql"
         self._write_lock = write_lock
-        # SQLite keeps temporary tables and sorts in files (engine.py): a reader's sort of
-        # every status row in memory would take the server's memory with it. A writer's
-        # scratch — a results file's temporary tables, an UPDATE ... FROM's own — fits in
-        # memory, where the fan-out spends less time on it; it is freed when the unit ends.
-        self._scratch_in_memory = not readonly and engine.dialect.name == "sqlite"
+        # ``SqlUnitOfWorkFactory.for_bulk``; freed when the unit ends
+        self._scratch_in_memory = scratch_in_memory and engine.dialect.name == "sqlite"
 
     # -- transaction -----------------------------------------------------------------------
 
