@@ -68,6 +68,8 @@ class TestState(enum.StrEnum):
 class RecallReason(enum.StrEnum):
     POOL_POSITIVE = "pool_positive"
     TUBE_INVALID = "tube_invalid"
+    TUBE_REJECTED = "tube_rejected"  # the lab could not test the tube (``domain.specimens``)
+    RESULT_CANCELLED = "result_cancelled"  # its released result withdrawn
 
 
 class PoolInvestigation(enum.StrEnum):

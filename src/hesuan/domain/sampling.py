@@ -78,6 +78,8 @@ class TubeStatus(enum.StrEnum):
     BOXED = "boxed"
     RECEIVED = "received"
     RESULTED = "resulted"
+    REJECTED = "rejected"  # refused by the lab: never tested (``domain.specimens``)
+    CANCELLED = "cancelled"  # its released result withdrawn (``domain.corrections``)
 
 
 def barcode_key(value: str) -> str:
