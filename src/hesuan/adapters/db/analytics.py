@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
+from hesuan.adapters.db import sql_helpers
 from hesuan.adapters.db.engine import reading
 from hesuan.adapters.db.schema import from_ms, to_ms
 from hesuan.services.analytics import CoverageCounts
@@ -54,17 +55,10 @@ class SqlAnalytics:
         return [CoverageCounts(r[0], int(r[1]), int(r[2] or 0), int(r[3] or 0)) for r in rows]
 
     def region_names(self, codes: Sequence[str]) -> dict[str, str]:
-        out: dict[str, str] = {}
-        codes = list(codes)
         with self._conn() as c:
-            for i in range(0, len(codes), 5000):
-                part = codes[i:i + 5000]
-                marks = ", ".join(f":c{j}" for j in range(len(part)))
-                for code, name in c.execute(
-                        text(f"SELECT code, name FROM regions WHERE code IN ({marks})"),
-                        {f"c{j}": v for j, v in enumerate(part)}):
-                    out[code] = name
-        return out
+            pg = c.dialect.name == "postgresql"
+            return {code: name for code, name in sql_helpers.fetch_in(
+                c, _REGION_NAMES[pg], codes, pg, chunk=5000)}
 
     def positive_pools(self, prefix: str, since: datetime, as_of: datetime,
                        limit: int) -> list[dict[str, Any]]:
@@ -80,21 +74,13 @@ class SqlAnalytics:
                 "AND s.region_code LIKE :prefix ORDER BY t.resulted_at DESC, t.barcode "
                 "LIMIT :lim"), params).all()
             by_pool: dict[str, list[dict[str, Any]]] = defaultdict(list)
-            ids = [p[0] for p in pools]
-            for i in range(0, len(ids), 5000):
-                part = ids[i:i + 5000]
-                marks = ", ".join(f":t{j}" for j in range(len(part)))
-                for r in c.execute(text(
-                        "SELECT r.pool_tube_id, r.id, r.person_id, pe.name_masked, r.status, "
-                        "r.outcome, r.opened_at, r.due_at, r.resolved_at, rt.barcode "
-                        "FROM recalls r JOIN people pe ON pe.id = r.person_id "
-                        "LEFT JOIN tubes rt ON rt.id = r.resolving_tube_id "
-                        f"WHERE r.pool_tube_id IN ({marks}) ORDER BY r.opened_at, r.id"),
-                        {f"t{j}": v for j, v in enumerate(part)}):
-                    by_pool[r[0]].append({
-                        "recall_id": r[1], "person_id": r[2], "name": r[3], "status": r[4],
-                        "outcome": r[5], "opened_at": _t(r[6]), "due_at": _t(r[7]),
-                        "resolved_at": _t(r[8]), "resolving_barcode": r[9]})
+            pg = c.dialect.name == "postgresql"
+            for r in sql_helpers.fetch_in(c, _POOL_RECALLS[pg], [p[0] for p in pools], pg,
+                                          chunk=5000):
+                by_pool[r[0]].append({
+                    "recall_id": r[1], "person_id": r[2], "name": r[3], "status": r[4],
+                    "outcome": r[5], "opened_at": _t(r[6]), "due_at": _t(r[7]),
+                    "resolved_at": _t(r[8]), "resolving_barcode": r[9]})
         return [{"barcode": p[1], "site_id": p[2], "site": p[3], "district": p[4],
                  "pool_size": p[5], "members": p[6], "first_sampled_at": _t(p[7]),
                  "resulted_at": _t(p[8]), "lab_id": p[9], "investigation": p[10],
@@ -117,6 +103,19 @@ class SqlAnalytics:
             rows = c.execute(sql, {"since": to_ms(since), "as_of": to_ms(as_of),
                                    "prefix": f"{prefix}%"}).all()
         return [(r[0], int(r[1]), int(r[2]), int(r[3] or 0)) for r in rows]
+
+
+#: Region names by code, by backend (``sql_helpers.one_of``; True: PostgreSQL).
+_REGION_NAMES = {pg: "SELECT code, name FROM regions WHERE " + sql_helpers.one_of("code", pg)
+                 for pg in (False, True)}
+
+#: The recalls of positive pools, oldest first, by backend.
+_POOL_RECALLS = {pg: (
+    "SELECT r.pool_tube_id, r.id, r.person_id, pe.name_masked, r.status, r.outcome, "
+    "r.opened_at, r.due_at, r.resolved_at, rt.barcode FROM recalls r "
+    "JOIN people pe ON pe.id = r.person_id LEFT JOIN tubes rt ON rt.id = r.resolving_tube_id "
+    f"WHERE {sql_helpers.one_of('r.pool_tube_id', pg)} ORDER BY r.opened_at, r.id")
+    for pg in (False, True)}
 
 
 def _t(ms: Any) -> datetime | None:

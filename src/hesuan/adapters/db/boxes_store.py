@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy import update as sa_update
 
+from hesuan.adapters.db import sql_helpers
 from hesuan.adapters.db.repository import SqlRepository
 from hesuan.adapters.db.schema import (
     boxes,
@@ -16,6 +17,7 @@ from hesuan.adapters.db.schema import (
 )
 from hesuan.adapters.db.sql_helpers import (
     chunks,
+    member_of,
 )
 from hesuan.services.sampling_ports import BoxReceipt, BoxRecord
 
@@ -45,6 +47,7 @@ class SqlBoxes(SqlRepository):
             select(tubes.c.id, tubes.c.barcode).where(tubes.c.box_id == box_id))]
 
     def mark_tubes_received(self, tube_ids: Sequence[str], lab_id: str, at: datetime) -> None:
+        stmt = (sa_update(tubes).where(member_of(tubes.c.id, self._pg))
+                .values(status="received", lab_id=lab_id, received_at=at))
         for part in chunks(list(tube_ids)):
-            self.conn.execute(sa_update(tubes).where(tubes.c.id.in_(part))
-                              .values(status="received", lab_id=lab_id, received_at=at))
+            self.conn.execute(stmt, {"vals": sql_helpers.vals(part, self._pg)})

@@ -17,6 +17,7 @@ from sqlalchemy import delete, insert, select, text
 from sqlalchemy import update as sa_update
 from sqlalchemy.exc import IntegrityError
 
+from hesuan.adapters.db import sql_helpers
 from hesuan.adapters.db.engine import write_race
 from hesuan.adapters.db.repository import SqlRepository
 from hesuan.adapters.db.schema import (
@@ -29,7 +30,7 @@ from hesuan.adapters.db.schema import (
     to_ms,
     venues,
 )
-from hesuan.adapters.db.sql_helpers import as_stored, chunks, grid_range, in_marks
+from hesuan.adapters.db.sql_helpers import as_stored, chunks, grid_range, member_of
 from hesuan.domain.fence import ScanPerson
 from hesuan.services.fence_ports import (
     CheckpointRow,
@@ -62,11 +63,9 @@ class SqlFence(SqlRepository):
         out: dict[tuple[str, str], PlaceRow] = {}
         for kind, table in (("venue", venues), ("checkpoint", checkpoints)):
             ids = [i for k, i in want if k == kind]
-            for part in chunks(ids):
-                for r in self.conn.execute(select(
-                        table.c.id, table.c.name, table.c.region_code, table.c.lat,
-                        table.c.lng).where(table.c.id.in_(part))):
-                    out[(kind, r[0])] = PlaceRow(kind, r[0], r[1], r[2], r[3], r[4])
+            for r in self._in(table.c.id, ids, table.c.id, table.c.name, table.c.region_code,
+                              table.c.lat, table.c.lng):
+                out[(kind, r[0])] = PlaceRow(kind, r[0], r[1], r[2], r[3], r[4])
         return out
 
     def scan_facts(self, person_ids: Iterable[str]) -> dict[str, ScanFacts]:
@@ -78,51 +77,38 @@ class SqlFence(SqlRepository):
         special = ((ps.zone_kind.isnot(None)) | (ps.colour == "red")
                    | ps.test_state.in_(["positive", "pending_retest"])
                    | ps.open_recall_id.isnot(None) | ps.arrival_at.isnot(None))
-        found: dict[str, Any] = {}
-        for part in chunks(ids):
-            for r in self.conn.execute(
-                    select(ps.person_id, ps.zone_id, ps.zone_kind, ps.colour, ps.rule_id,
-                           ps.test_state, ps.open_recall_id, ps.arrival_at)
-                    .where(ps.person_id.in_(part), special)):
-                found[r[0]] = r
+        found: dict[str, Any] = {r[0]: r for r in self._in(
+            ps.person_id, ids, ps.person_id, ps.zone_id, ps.zone_kind, ps.colour, ps.rule_id,
+            ps.test_state, ps.open_recall_id, ps.arrival_at, where=special)}
         out: dict[str, ScanFacts] = {}
-        for part in chunks(list(found)):
-            for pid, grid, masked in self.conn.execute(
-                    select(people.c.id, people.c.grid_code, people.c.name_masked)
-                    .where(people.c.id.in_(part))):
-                r = found[pid]
-                out[pid] = ScanFacts(grid, masked, ScanPerson(
-                    zone_id=r[1], zone_kind=r[2], colour=r[3], rule_id=r[4], test_state=r[5],
-                    open_recall=r[6] is not None, arrival_at=r[7]))
+        for pid, grid, masked in self._in(people.c.id, found, people.c.id, people.c.grid_code,
+                                          people.c.name_masked):
+            r = found[pid]
+            out[pid] = ScanFacts(grid, masked, ScanPerson(
+                zone_id=r[1], zone_kind=r[2], colour=r[3], rule_id=r[4], test_state=r[5],
+                open_recall=r[6] is not None, arrival_at=r[7]))
         return out
 
     def tests_since(self, person_ids: Sequence[str],
                     since: dict[str, datetime]) -> dict[str, list[datetime]]:
         out: dict[str, list[datetime]] = defaultdict(list)
+        sql = ("SELECT person_id, sampled_at FROM samples WHERE "
+               f"{sql_helpers.one_of('person_id', self._pg)} AND sampled_at >= :lo")
         for part in chunks(list(person_ids)):
-            marks, params = in_marks(list(part), "p")
-            params["lo"] = min(to_ms(since[p]) for p in part)
-            for pid, at in self.conn.execute(text(
-                    f"SELECT person_id, sampled_at FROM samples WHERE person_id IN ({marks}) "
-                    "AND sampled_at >= :lo"), params):
+            for pid, at in sql_helpers.fetch(self.conn, sql, {
+                    "vals": sql_helpers.vals(part, self._pg),
+                    "lo": min(to_ms(since[p]) for p in part)}):
                 if at >= to_ms(since[pid]):
                     out[pid].append(from_ms(at))
         return dict(out)
 
     def known_scans(self, event_ids: Iterable[str]) -> set[str]:
-        out: set[str] = set()
-        for part in chunks(list(dict.fromkeys(event_ids))):
-            out.update(r[0] for r in self.conn.execute(
-                select(fence_scans.c.event_id).where(fence_scans.c.event_id.in_(part))))
-        return out
+        return {r[0] for r in self._in(fence_scans.c.event_id, event_ids,
+                                       fence_scans.c.event_id)}
 
     def person_for_pass_hash(self, id_hashes: Iterable[str]) -> dict[str, str]:
-        out: dict[str, str] = {}
-        for part in chunks(list(dict.fromkeys(id_hashes))):
-            marks, params = in_marks(list(part), "h")
-            out.update((r[0], r[1]) for r in self.conn.execute(text(
-                f"SELECT id_hash, person_id FROM passes WHERE id_hash IN ({marks})"), params))
-        return out
+        return {r[0]: r[1] for r in sql_helpers.fetch_in(
+            self.conn, _PERSON_FOR_PASS_HASH[self._pg], id_hashes, self._pg)}
 
     def record_scans(self, rows: Sequence[FenceScanRow]) -> None:
         """One driver-level executemany (the scan path's hot spot: no per-row bind
@@ -150,11 +136,10 @@ class SqlFence(SqlRepository):
         if not rows:
             return 0
         existing: dict[tuple[str, str, str], str] = {}
-        for part in chunks(list({r.person_id for r in rows})):
-            for aid, pid, rule, day in self.conn.execute(
-                    select(fence_alerts.c.id, fence_alerts.c.person_id, fence_alerts.c.rule,
-                           fence_alerts.c.day).where(fence_alerts.c.person_id.in_(part))):
-                existing[(pid, rule, day)] = aid
+        for aid, pid, rule, day in self._in(
+                fence_alerts.c.person_id, {r.person_id for r in rows}, fence_alerts.c.id,
+                fence_alerts.c.person_id, fence_alerts.c.rule, fence_alerts.c.day):
+            existing[(pid, rule, day)] = aid
         fresh: dict[tuple[str, str, str], dict[str, Any]] = {}
         bumps: dict[str, list[int]] = {}
         for r in rows:
@@ -192,9 +177,11 @@ class SqlFence(SqlRepository):
         elif prefix:
             lo, hi = grid_range(prefix)
             stmt = stmt.where(fence_alerts.c.grid_code.between(lo, hi))
+        params: dict[str, Any] = {}
         if statuses:
-            stmt = stmt.where(fence_alerts.c.status.in_(list(statuses)))
-        return [FenceAlertRow(**r._mapping) for r in self.conn.execute(stmt)]
+            stmt = stmt.where(member_of(fence_alerts.c.status, self._pg))
+            params["vals"] = sql_helpers.vals(statuses, self._pg)
+        return [FenceAlertRow(**r._mapping) for r in self.conn.execute(stmt, params)]
 
     def fence_alert(self, alert_id: str) -> FenceAlertRow | None:
         r = self.conn.execute(
@@ -212,6 +199,10 @@ class SqlFence(SqlRepository):
         return int(self.conn.execute(delete(fence_scans).where(fence_scans.c.at < before))
                    .rowcount)
 
+
+#: The people of passes by their hashes, by backend (``sql_helpers.one_of``; True: PostgreSQL).
+_PERSON_FOR_PASS_HASH = {pg: "SELECT id_hash, person_id FROM passes WHERE "
+                             + sql_helpers.one_of("id_hash", pg) for pg in (False, True)}
 
 #: A fence alert with its person's masked name and address (``FenceAlertRow``).
 _ALERTS = select(fence_alerts, people.c.name_masked, people.c.address).select_from(fence_alerts)

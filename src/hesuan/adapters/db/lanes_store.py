@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import insert, select, text
 
+from hesuan.adapters.db import sql_helpers
 from hesuan.adapters.db.repository import SqlRepository
 from hesuan.adapters.db.schema import (
     from_ms,
@@ -20,7 +21,7 @@ from hesuan.adapters.db.schema import (
     station_events,
     to_ms,
 )
-from hesuan.adapters.db.sql_helpers import chunks, in_marks
+from hesuan.adapters.db.sql_helpers import member_of
 from hesuan.services.lanes_ports import LaneEntry, LaneSwab
 from hesuan.services.sampling_ports import StationEventRow
 
@@ -40,20 +41,20 @@ class SqlLanes(SqlRepository):
                      barcodes: Iterable[str] | None = None) -> list[LaneEntry]:
         stmt = select(lane_entries).where(lane_entries.c.site_id == site_id,
                                           lane_entries.c.swabbed_at.is_(None))
+        params: dict[str, Any] = {}
         if person_ids is not None:
-            stmt = stmt.where(lane_entries.c.person_id.in_(list(person_ids)))
+            stmt = stmt.where(member_of(lane_entries.c.person_id, self._pg, name="people"))
+            params["people"] = sql_helpers.vals(list(person_ids), self._pg)
         if barcodes is not None:
-            stmt = stmt.where(lane_entries.c.barcode.in_(list(barcodes)))
+            stmt = stmt.where(member_of(lane_entries.c.barcode, self._pg, name="barcodes"))
+            params["barcodes"] = sql_helpers.vals(list(barcodes), self._pg)
         return [self._lane(r) for r in self.conn.execute(
-            stmt.order_by(lane_entries.c.registered_at))]
+            stmt.order_by(lane_entries.c.registered_at), params)]
 
     def pending_for_people(self, person_ids: Iterable[str]) -> dict[str, LaneEntry]:
-        out: dict[str, LaneEntry] = {}
-        for part in chunks(list(dict.fromkeys(person_ids))):
-            for r in self.conn.execute(select(lane_entries).where(
-                    lane_entries.c.person_id.in_(part), lane_entries.c.swabbed_at.is_(None))):
-                out[r.person_id] = self._lane(r)
-        return out
+        return {r.person_id: self._lane(r) for r in self._in(
+            lane_entries.c.person_id, person_ids, *lane_entries.c,
+            where=lane_entries.c.swabbed_at.is_(None))}
 
     def add_lane_entries(self, rows: Sequence[LaneEntry]) -> None:
         if rows:
@@ -75,11 +76,11 @@ class SqlLanes(SqlRepository):
 
     def queue_lengths(self, site_ids: Sequence[str] | None, since: datetime) -> dict[str, int]:
         params: dict[str, Any] = {"since": to_ms(since)}
-        found = _of_sites(site_ids, "site_id", params)
+        found = _of_sites(site_ids, "site_id", params, self._pg)
         if found is None:
             return {}
         where = f"{found} AND " if found else ""
-        return {r[0]: int(r[1]) for r in self.conn.execute(text(
+        return {r[0]: int(r[1]) for r in sql_helpers.fetch(self.conn, (
             "SELECT site_id, SUM(CASE WHEN swabbed_at IS NULL THEN 1 ELSE 0 END) "
             f"FROM lane_entries WHERE {where}(swabbed_at IS NULL OR swabbed_at >= :since) "
             "GROUP BY site_id"), params)}
@@ -90,11 +91,11 @@ class SqlLanes(SqlRepository):
         known, otherwise the window the tube was opened at."""
         params: dict[str, Any] = {"since": to_ms(since), "until": to_ms(until),
                                   "open_from": to_ms(since) - 6 * 3600 * 1000}
-        found = _of_sites(site_ids, "t.site_id", params)
+        found = _of_sites(site_ids, "t.site_id", params, self._pg)
         if found is None:
             return {}
         where = f"AND {found}" if found else ""
-        rows = self.conn.execute(text(
+        rows = sql_helpers.fetch(self.conn, (
             "SELECT t.site_id, COALESCE(l.swab_window, t.window), s.sampled_at "
             "FROM tubes t JOIN samples s ON s.tube_id = t.id "
             "LEFT JOIN lane_entries l ON l.person_id = s.person_id AND l.barcode = t.barcode "
@@ -107,13 +108,13 @@ class SqlLanes(SqlRepository):
         return dict(out)
 
 
-def _of_sites(site_ids: Sequence[str] | None, column: str, params: dict[str, Any]) -> str | None:
+def _of_sites(site_ids: Sequence[str] | None, column: str, params: dict[str, Any],
+              pg: bool) -> str | None:
     """The condition keeping rows to ``site_ids`` on ``column`` (its values bound into
     ``params``): "" for every site (None given), None when no site is asked for."""
     if site_ids is None:
         return ""
     if not site_ids:
         return None
-    marks, bound = in_marks(list(site_ids), "s")
-    params |= bound
-    return f"{column} IN ({marks})"
+    params["vals"] = sql_helpers.vals(site_ids, pg)
+    return sql_helpers.one_of(column, pg)

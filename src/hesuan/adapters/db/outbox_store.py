@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy import update as sa_update
 
+from hesuan.adapters.db import sql_helpers
 from hesuan.adapters.db.repository import SqlRepository
 from hesuan.adapters.db.schema import (
     outbox,
@@ -19,6 +20,7 @@ from hesuan.adapters.db.schema import (
 )
 from hesuan.adapters.db.sql_helpers import (
     chunks,
+    member_of,
 )
 from hesuan.services.outbox_ports import InDoubtMessage, NewMessage, OutboxMessage
 
@@ -36,6 +38,17 @@ _TUBE_NOTIFIED = text(
     "UPDATE tubes SET notified_at = :now WHERE notified_at IS NULL AND id = "
     "(SELECT tube_id FROM outbox WHERE id = :id) AND NOT EXISTS (SELECT 1 FROM outbox "
     "o WHERE o.tube_id = tubes.id AND o.sent_at IS NULL)")
+
+#: ``_OUTBOX_SENT`` and ``_TUBE_NOTIFIED`` for many messages at once, by backend (True:
+#: PostgreSQL).
+_OUTBOX_SENT_MANY = {pg: "UPDATE outbox SET sent_at = :now, attempts = attempts + 1 WHERE "
+                         + sql_helpers.one_of("id", pg) for pg in (False, True)}
+
+_TUBE_NOTIFIED_MANY = {pg: (
+    "UPDATE tubes SET notified_at = :now WHERE notified_at IS NULL AND id IN "
+    f"(SELECT tube_id FROM outbox WHERE {sql_helpers.one_of('id', pg)} AND tube_id IS NOT NULL) "
+    "AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.tube_id = tubes.id "
+    "AND o.sent_at IS NULL)") for pg in (False, True)}
 
 
 class SqlOutbox(SqlRepository):
@@ -78,11 +91,12 @@ class SqlOutbox(SqlRepository):
 
     def release(self, message_ids: Sequence[str], claimed_before: datetime) -> int:
         o, released = outbox.c, 0
+        stmt = (sa_update(outbox).where(member_of(o.id, self._pg), o.sent_at.is_(None),
+                                        o.claimed_at <= claimed_before)
+                .values(claimed_at=None))
         for part in chunks(list(message_ids), 5000):
             released += self.conn.execute(
-                sa_update(outbox).where(o.id.in_(part), o.sent_at.is_(None),
-                                        o.claimed_at <= claimed_before)
-                .values(claimed_at=None)).rowcount
+                stmt, {"vals": sql_helpers.vals(part, self._pg)}).rowcount
         return released
 
     def sent(self, message_id: str, now: datetime) -> None:
@@ -93,23 +107,18 @@ class SqlOutbox(SqlRepository):
         self.conn.execute(_TUBE_NOTIFIED, params)
 
     def sent_many(self, message_ids: Sequence[str], now: datetime) -> None:
-        c, n = self.conn, to_ms(now)
+        c, n, pg = self.conn, to_ms(now), self._pg
         for part in chunks(list(message_ids), 5000):
-            marks = ", ".join(f":m{i}" for i in range(len(part)))
-            params: dict[str, Any] = {f"m{i}": v for i, v in enumerate(part)} | {"now": n}
-            c.execute(text(f"UPDATE outbox SET sent_at = :now, attempts = attempts + 1 "
-                           f"WHERE id IN ({marks})"), params)
-            c.execute(text(
-                "UPDATE tubes SET notified_at = :now WHERE notified_at IS NULL AND id IN "
-                f"(SELECT tube_id FROM outbox WHERE id IN ({marks}) AND tube_id IS NOT NULL) "
-                "AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.tube_id = tubes.id "
-                "AND o.sent_at IS NULL)"), params)
+            params: dict[str, Any] = {"vals": sql_helpers.vals(part, pg), "now": n}
+            sql_helpers.execute(c, _OUTBOX_SENT_MANY[pg], params)
+            sql_helpers.execute(c, _TUBE_NOTIFIED_MANY[pg], params)
 
     def unsent(self, message_ids: Sequence[str], reason: str, now: datetime) -> None:
         self.sent_many(message_ids, now)
+        stmt = (sa_update(outbox).where(member_of(outbox.c.id, self._pg))
+                .values(last_error=reason[:200]))
         for part in chunks(list(message_ids), 5000):
-            self.conn.execute(sa_update(outbox).where(outbox.c.id.in_(part))
-                              .values(last_error=reason[:200]))
+            self.conn.execute(stmt, {"vals": sql_helpers.vals(part, self._pg)})
 
     def failed(self, message_id: str, error: str, next_attempt_at: datetime) -> None:
         self.conn.execute(sa_update(outbox).where(outbox.c.id == message_id).values(

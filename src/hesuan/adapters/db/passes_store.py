@@ -16,6 +16,7 @@ from datetime import datetime
 from sqlalchemy import delete, insert, select
 from sqlalchemy import update as sa_update
 
+from hesuan.adapters.db import sql_helpers
 from hesuan.adapters.db.repository import SqlRepository
 from hesuan.adapters.db.schema import passes, person_status
 from hesuan.services.status_ports import IssuedPass
@@ -49,14 +50,15 @@ class SqlPasses(SqlRepository):
         """Revoke the live passes of these people (all of them, or all but red ones)."""
         n = 0
         ids = list(dict.fromkeys(person_ids))
+        stmt = (sa_update(passes)
+                .where(sql_helpers.member_of(passes.c.person_id, self._pg),
+                       passes.c.revoked_at.is_(None), passes.c.expires_at > now)
+                .values(revoked_at=now, revoke_reason=reason))
+        if keep_red:
+            stmt = stmt.where(passes.c.colour != "red")
         for i in range(0, len(ids), _CHUNK):
-            stmt = (sa_update(passes)
-                    .where(passes.c.person_id.in_(ids[i:i + _CHUNK]),
-                           passes.c.revoked_at.is_(None), passes.c.expires_at > now)
-                    .values(revoked_at=now, revoke_reason=reason))
-            if keep_red:
-                stmt = stmt.where(passes.c.colour != "red")
-            n += self.conn.execute(stmt).rowcount
+            n += self.conn.execute(
+                stmt, {"vals": sql_helpers.vals(ids[i:i + _CHUNK], self._pg)}).rowcount
         return n
 
     def revoked_pass_hashes(self, now: datetime) -> list[str]:

@@ -28,6 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
+from hesuan.adapters.db import sql_helpers
 from hesuan.adapters.db.engine import write_race
 from hesuan.adapters.db.repository import SqlRepository
 from hesuan.adapters.db.schema import (
@@ -38,7 +39,7 @@ from hesuan.adapters.db.schema import (
     tubes,
     well_results,
 )
-from hesuan.adapters.db.sql_helpers import chunks
+from hesuan.adapters.db.sql_helpers import chunks, member_of
 from hesuan.domain.assays import AssayRef
 from hesuan.domain.plates import Decision, PlateSize, WellKind
 from hesuan.domain.results import Result
@@ -120,10 +121,12 @@ class SqlPlates(SqlRepository):
     def lab_plates(self, lab_id: str, statuses: Collection[PlateStatus] | None,
                    limit: int) -> list[PlateRow]:
         stmt = select(*_PLATE).where(_p.lab_id == lab_id)
+        params: dict[str, Any] = {}
         if statuses is not None:
-            stmt = stmt.where(_p.status.in_([s.value for s in statuses]))
+            stmt = stmt.where(member_of(_p.status, self._pg))
+            params["vals"] = sql_helpers.vals([s.value for s in statuses], self._pg)
         stmt = stmt.order_by(_p.created_at.desc(), _p.id.desc()).limit(limit)
-        return [_plate(r) for r in self.conn.execute(stmt)]
+        return [_plate(r) for r in self.conn.execute(stmt, params)]
 
     def wells(self, plate_id: str) -> list[PlacedWell]:
         rows = self.conn.execute(
@@ -228,10 +231,10 @@ class SqlPlates(SqlRepository):
     def counted_runs(self, tube_ids: Iterable[str]) -> dict[str, int]:
         ids = list(dict.fromkeys(tube_ids))
         out: dict[str, int] = {}
+        stmt = (select(_r.tube_id, func.count()).where(member_of(_r.tube_id, self._pg), _r.counted)
+                .group_by(_r.tube_id))
         for part in chunks(ids):
-            for tube_id, n in self.conn.execute(
-                    select(_r.tube_id, func.count()).where(_r.tube_id.in_(part), _r.counted)
-                    .group_by(_r.tube_id)):
+            for tube_id, n in self.conn.execute(stmt, {"vals": sql_helpers.vals(part, self._pg)}):
                 out[tube_id] = int(n)
         return out
 

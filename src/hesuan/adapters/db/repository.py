@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, Table, select
+from sqlalchemy import Connection, Engine, Table
 from sqlalchemy.dialects import postgresql, sqlite
 
 from hesuan.adapters.db import sql_helpers
@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 
 __all__ = ["SqlRepository"]
 
-#: Values per IN list of ``_in``: under SQLite's default limit of 32,766 bound variables.
+#: Values per statement of ``_in``: a bounded statement, and (bytes on SQLite, one bound
+#: variable each) under SQLite's default limit of 32,766 bound variables.
 _IN_CHUNK = 10000
 
 
@@ -39,20 +40,21 @@ class SqlRepository:
 
     def _in(self, column: Any, values: Iterable[Any], *cols: Any,
             where: Any = None) -> list[Any]:
-        """The rows (``cols``) whose ``column`` is one of ``values``, and ``where`` holds."""
+        """The rows (``cols``) whose ``column`` is one of ``values``, and ``where`` holds: the
+        values bound as one parameter (``select_in``), bytes on SQLite one each
+        (``select_in_expanding``: JSON carries no bytes)."""
         vals = list(dict.fromkeys(values))
         out: list[Any] = []
+        bound: Any
         for part in chunks(vals, _IN_CHUNK):
-            if where is None:
-                if not self._pg and isinstance(part[0], bytes):  # JSON carries no bytes
-                    stmt = select_in_expanding(column, cols)
-                    out.extend(self.conn.execute(stmt, {"vals": part}).all())
-                    continue
-                out.extend(self.conn.execute(select_in(column, cols, self._pg),
-                                             {"vals": sql_helpers.vals(part, self._pg)}).all())
+            if not self._pg and isinstance(part[0], bytes):
+                stmt, bound = select_in_expanding(column, cols), part
             else:
-                stmt = select(*cols).where(column.in_(part)).where(where)
-                out.extend(self.conn.execute(stmt).all())
+                stmt = select_in(column, cols, self._pg)
+                bound = sql_helpers.vals(part, self._pg)
+            if where is not None:
+                stmt = stmt.where(where)
+            out.extend(self.conn.execute(stmt, {"vals": bound}).all())
         return out
 
     def _changed(self, stmt: Any, params: Any) -> int:

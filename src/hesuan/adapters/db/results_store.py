@@ -11,11 +11,11 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy import update as sa_update
 
-from hesuan.adapters.db import status_sql
-from hesuan.adapters.db.repository import SqlRepository
+from hesuan.adapters.db import sql_helpers, status_sql
+from hesuan.adapters.db.result_withdrawals import SqlResultWithdrawals
 from hesuan.adapters.db.schema import (
     person_status,
     recalls,
@@ -26,6 +26,7 @@ from hesuan.adapters.db.schema import (
 from hesuan.adapters.db.sql_helpers import (
     cached_text,
     chunks,
+    member_of,
 )
 from hesuan.domain.results import PoolInvestigation, RecallReason, Result
 from hesuan.services.sampling_ports import (
@@ -45,29 +46,25 @@ __all__ = ["SqlResults"]
 
 
 
-class SqlResults(SqlRepository):
-    """Results, applied to tubes and fanned out to their members."""
+class SqlResults(SqlResultWithdrawals):
+    """Results, applied to tubes and fanned out to their members (and, from
+    ``SqlResultWithdrawals``, taken back or replaced by a recall)."""
 
     def tubes_for_results(self, barcodes: Iterable[str],
                           for_update: bool = False) -> dict[str, ResultTube]:
-        # The driver's own IN list (SQLite) or ``= ANY`` (PostgreSQL): SQLAlchemy's expanding
-        # parameters cost more than the lookup itself on a 20,000-row results chunk.
-        vals = list(dict.fromkeys(barcodes))
-        cols = "SELECT id, barcode, lab_id, status, capacity, result, ct FROM tubes WHERE "
-        rows: list[Any] = []
+        # On the driver's cursor: SQLAlchemy's expanding parameters cost more than the lookup
+        # itself on a 20,000-row results chunk.
+        rows: list[Any]
         if self._pg:
             # for_update: each tube locked until the commit, in one statement and in id order
             # (two uploads sharing tubes never wait on each other in a cycle); a second upload
             # of the same tubes waits here and then reads them as the first left them. NO KEY:
             # the fan-out changes no key, and samples referencing the tube stay insertable.
             lock = " ORDER BY id FOR NO KEY UPDATE" if for_update else ""
-            rows = list(self.conn.exec_driver_sql(cols + "barcode = ANY(%(b)s)" + lock,
-                                                  {"b": vals}))
+            rows = sql_helpers.fetch(self.conn, _TUBES_FOR_RESULTS[True] + lock, {
+                "vals": sql_helpers.vals(list(dict.fromkeys(barcodes)), True)})
         else:
-            for part in chunks(vals):
-                marks = ", ".join("?" * len(part))
-                rows.extend(self.conn.exec_driver_sql(f"{cols}barcode IN ({marks})",
-                                                      tuple(part)).all())
+            rows = sql_helpers.fetch_in(self.conn, _TUBES_FOR_RESULTS[False], barcodes, False)
         return {r[1]: ResultTube(r[0], r[1], r[2], r[3], r[4], r[5],
                                  json.loads(r[6]) if isinstance(r[6], str) else r[6])
                 for r in rows}
@@ -113,17 +110,18 @@ class SqlResults(SqlRepository):
             cur.execute("ANALYZE tmp_results")
 
     def cancel_recalls_of(self, pool_tube_ids: Sequence[str], now: datetime) -> None:
-        c = self.conn
-        for part in chunks(list(pool_tube_ids)):
-            ids = [r[0] for r in c.execute(select(recalls.c.id).where(
-                recalls.c.pool_tube_id.in_(part), recalls.c.status == "open"))]
-            for rp in chunks(ids):
-                c.execute(sa_update(recalls).where(recalls.c.id.in_(rp))
-                          .values(status="cancelled", resolved_at=now))
-                c.execute(sa_update(person_status)
-                          .where(person_status.c.open_recall_id.in_(rp))
-                          .values(open_recall_id=None, test_state="sampled",
-                                  status_valid_until=now))
+        c, pg = self.conn, self._pg
+        ids = [r[0] for r in self._in(recalls.c.pool_tube_id, pool_tube_ids, recalls.c.id,
+                                      where=recalls.c.status == "open")]
+        for rp in chunks(ids):
+            c.execute(sa_update(recalls).where(member_of(recalls.c.id, pg))
+                      .values(status="cancelled", resolved_at=now),
+                      {"vals": sql_helpers.vals(rp, pg)})
+            c.execute(sa_update(person_status)
+                      .where(member_of(person_status.c.open_recall_id, pg))
+                      .values(open_recall_id=None, test_state="sampled",
+                              status_valid_until=now),
+                      {"vals": sql_helpers.vals(rp, pg)})
 
     def record(self, lab_id: str, actor: str, now: datetime) -> None:
         # set-based from the batch: the batch is read first (a materialised CTE) and each tube
@@ -229,8 +227,9 @@ class SqlResults(SqlRepository):
 
     def open_investigations(self, pool_tube_ids: Sequence[str]) -> None:
         for part in chunks(list(pool_tube_ids)):
-            self.conn.execute(sa_update(tubes).where(tubes.c.id.in_(part))
-                              .values(investigation=PoolInvestigation.OPEN.value))
+            self.conn.execute(sa_update(tubes).where(member_of(tubes.c.id, self._pg))
+                              .values(investigation=PoolInvestigation.OPEN.value),
+                              {"vals": sql_helpers.vals(part, self._pg)})
 
     def recalls(self, recall_ids: Iterable[str]) -> list[Recall]:
         return self._recalls(recalls.c.id, recall_ids)
@@ -252,6 +251,11 @@ class SqlResults(SqlRepository):
             sa_update(tubes).where(tubes.c.id == pool_tube_id,
                                    tubes.c.investigation == PoolInvestigation.OPEN.value)
             .values(investigation=verdict.value, investigation_closed_at=now)).rowcount)
+
+
+#: The tubes a results file names, by backend (True: PostgreSQL).
+_TUBES_FOR_RESULTS = {pg: "SELECT id, barcode, lab_id, status, capacity, result, ct FROM tubes "
+                          "WHERE " + sql_helpers.one_of("barcode", pg) for pg in (False, True)}
 
 
 # A member of a negative tube whose status the fan-out decides itself (``ps``: the status row

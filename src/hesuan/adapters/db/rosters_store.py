@@ -95,8 +95,5 @@ class SqlRosters(SqlRepository):
         self.conn.execute(insert(roster_outcomes), asdict(row))
 
     def region_names(self, codes: Sequence[str]) -> dict[str, str]:
-        out: dict[str, str] = {}
-        for part in chunks(list(dict.fromkeys(codes))):
-            out.update((r[0], r[1]) for r in self.conn.execute(
-                select(regions.c.code, regions.c.name).where(regions.c.code.in_(part))))
-        return out
+        return {r[0]: r[1] for r in self._in(regions.c.code, codes, regions.c.code,
+                                             regions.c.name)}

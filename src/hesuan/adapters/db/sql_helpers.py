@@ -5,9 +5,10 @@ cursor inside a SQLAlchemy connection's transaction (``fetch``, ``fetch_in``, ``
 classes so that callers catch ``IntegrityError`` as before. Through SQLAlchemy a small statement
 costs three to five times SQLite's own work; a single scan's transaction runs about fifteen.
 
-Also: statements built once, IN lists (chunks of values,
-named bind marks, one bound parameter whatever the number of values), bulk INSERT and UPDATE
-through the driver, epoch-millisecond columns, and the index range of the grids under a region.
+Also: statements built once, lists of values (one bound parameter whatever their number:
+``one_of`` and ``vals`` in SQL text, ``member_of`` and ``select_in`` in SQLAlchemy's terms),
+bulk INSERT and UPDATE through the driver, epoch-millisecond columns, and the index range of
+the grids under a region.
 
 Imports: the standard library, SQLAlchemy, ``hesuan.adapters.db.schema``.
 """
@@ -50,9 +51,9 @@ __all__ = [
     "fetch_in",
     "from_ms_or_none",
     "grid_range",
-    "in_marks",
     "insert_many",
     "iso_ms",
+    "member_of",
     "one_of",
     "select_in",
     "select_in_expanding",
@@ -73,12 +74,6 @@ def chunks(values: Sequence[Any], n: int = CHUNK) -> Iterable[Sequence[Any]]:
         yield values[i:i + n]
 
 
-def in_marks(values: Sequence[Any], prefix: str = "v") -> tuple[str, dict[str, Any]]:
-    """``":v0, :v1, ..."`` and its parameters, for ``IN (...)`` in a text statement."""
-    return (", ".join(f":{prefix}{i}" for i in range(len(values))),
-            {f"{prefix}{i}": v for i, v in enumerate(values)})
-
-
 def grid_range(region_code: str) -> tuple[str, str]:
     """The 15-digit grid codes under a region: an index range, on both backends."""
     pad = 15 - len(region_code)
@@ -94,27 +89,27 @@ def iso_ms(ms: int | None) -> str | None:
     return None if ms is None else from_ms(ms).isoformat().replace("+00:00", "Z")
 
 
-
-def _member_of(column: Any, pg: bool) -> Any:
-    """``column`` is one of the values bound as ``:vals`` — one parameter, whatever the number
-    of values: an array on PostgreSQL (``= ANY``), a JSON array on SQLite (``json_each``).
-    SQLAlchemy's expanding ``IN`` rendered a new statement of up to 1,000 placeholders every
-    call, which SQLite then prepared afresh."""
+def member_of(column: Any, pg: bool, name: str = "vals") -> Any:
+    """``column`` is one of the values bound as ``:vals`` (or ``name``; ``vals``) — one
+    parameter, whatever the number of values: an array on PostgreSQL (``= ANY``), a JSON array
+    on SQLite (``json_each``). SQLAlchemy's expanding ``IN`` rendered a new statement of up to
+    1,000 placeholders every call, which SQLite then prepared afresh."""
     if pg:
-        return column == func.any(bindparam("vals"))
+        return column == func.any(bindparam(name))
     return column.in_(select(literal_column("value")).select_from(
-        func.json_each(bindparam("vals"))).scalar_subquery())
+        func.json_each(bindparam(name))).scalar_subquery())
 
 
 @functools.lru_cache(maxsize=128)
 def select_in(column: Any, cols: tuple[Any, ...], pg: bool) -> Any:
     """SELECT cols WHERE column is one of :vals, built once per shape."""
-    return select(*cols).where(_member_of(column, pg))
+    return select(*cols).where(member_of(column, pg))
 
 
 @functools.lru_cache(maxsize=32)
 def select_in_expanding(column: Any, cols: tuple[Any, ...]) -> Any:
-    """SELECT cols WHERE column IN (:vals, ...), for values JSON cannot carry (bytes)."""
+    """SELECT cols WHERE column IN (:vals, ...), for values JSON cannot carry (bytes on
+    SQLite): the one exception to a list bound as one parameter."""
     return select(*cols).where(column.in_(bindparam("vals", expanding=True)))
 
 
@@ -202,16 +197,18 @@ def _update_sql(dialect: Dialect, table: Table, cols: tuple[str, ...],
     return f"UPDATE {q(table.name)} SET {sets} WHERE id = {mark}", stamps
 
 
-def one_of(column: str, pg: bool) -> str:
-    """SQL for "``column`` is one of the values bound as ``:vals``" (``vals``): an array on
-    PostgreSQL, a JSON array on SQLite, one parameter whatever their number."""
-    return f"{column} = ANY(:vals)" if pg else f"{column} IN (SELECT value FROM json_each(:vals))"
+def one_of(column: str, pg: bool, name: str = "vals") -> str:
+    """SQL for "``column`` is one of the values bound as ``:vals``" (or ``:name``, for a second
+    list in the same statement; ``vals``): an array on PostgreSQL, a JSON array on SQLite, one
+    parameter whatever their number."""
+    return (f"{column} = ANY(:{name})" if pg
+            else f"{column} IN (SELECT value FROM json_each(:{name}))")
 
 
 def vals(values: Sequence[Any], pg: bool) -> Any:
     """A list of values bound as one parameter, ``:vals``: an array on PostgreSQL (``= ANY``),
     a JSON array on SQLite (``json_each``), so that the statement is the same whatever their
-    number (``one_of``; the unit of work's ``_member_of`` in SQLAlchemy's terms)."""
+    number (``one_of`` in SQL text, ``member_of`` in SQLAlchemy's terms)."""
     return list(values) if pg else json.dumps(list(values))
 
 

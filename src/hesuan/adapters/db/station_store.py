@@ -27,6 +27,7 @@ from hesuan.adapters.db.schema import (
 from hesuan.adapters.db.sql_helpers import (
     chunks,
     insert_many,
+    member_of,
     update_many,
 )
 from hesuan.adapters.db.sql_helpers import (
@@ -63,12 +64,12 @@ class SqlStation(SqlRepository):
 
     def boxes_by_code(self, codes: Iterable[str], for_update: bool) -> dict[str, BoxRow]:
         out: dict[str, BoxRow] = {}
+        stmt = select(boxes.c.id, boxes.c.code, boxes.c.site_id, boxes.c.status,
+                      boxes.c.first_tube_sealed_at).where(member_of(boxes.c.code, self._pg))
+        if for_update and self._pg:
+            stmt = stmt.with_for_update()
         for part in chunks(list(codes)):
-            stmt = select(boxes.c.id, boxes.c.code, boxes.c.site_id, boxes.c.status,
-                          boxes.c.first_tube_sealed_at).where(boxes.c.code.in_(part))
-            if for_update and self._pg:
-                stmt = stmt.with_for_update()
-            for r in self.conn.execute(stmt):
+            for r in self.conn.execute(stmt, {"vals": sql_helpers.vals(part, self._pg)}):
                 out[r.code] = BoxRow(r.id, r.code, r.site_id, r.status, [],
                                      r.first_tube_sealed_at)
         if out:

@@ -12,9 +12,10 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import insert, select
 from sqlalchemy import update as sa_update
 
+from hesuan.adapters.db import sql_helpers
 from hesuan.adapters.db.repository import SqlRepository
 from hesuan.adapters.db.schema import (
     people,
@@ -27,7 +28,7 @@ from hesuan.adapters.db.schema import (
     teams,
     to_ms,
 )
-from hesuan.adapters.db.sql_helpers import chunks, from_ms_or_none, in_marks
+from hesuan.adapters.db.sql_helpers import chunks, from_ms_or_none, member_of, one_of
 from hesuan.domain.shifts import Span
 from hesuan.services.teams_ports import (
     Assignment,
@@ -74,13 +75,13 @@ class SqlTeams(SqlRepository):
     def route(self, assignment_ids: Sequence[str], since: datetime) -> list[RouteMember]:
         if not assignment_ids:
             return []
-        marks, params = in_marks(list(assignment_ids), "a")
-        params["since"] = to_ms(since)
+        pg = self._pg
+        params = {"vals": sql_helpers.vals(assignment_ids, pg), "since": to_ms(since)}
         people_sql = (
-            f"SELECT t.person_id AS pid FROM team_targets t WHERE t.assignment_id IN ({marks}) "
+            f"SELECT t.person_id AS pid FROM team_targets t WHERE {one_of('t.assignment_id', pg)} "
             f"UNION SELECT ps.person_id FROM person_status ps JOIN team_assignments a ON "
-            f"a.zone_id = ps.zone_id WHERE ps.zone_id IS NOT NULL AND a.id IN ({marks})")
-        rows = self.conn.execute(text(
+            f"a.zone_id = ps.zone_id WHERE ps.zone_id IS NOT NULL AND {one_of('a.id', pg)}")
+        rows = sql_helpers.fetch(self.conn, (
             "SELECT p.id, p.household_id, p.grid_code, p.address, p.name_masked, p.groups, "
             "ps.last_sampled_at, ps.open_recall_id, ps.exempt_until "
             f"FROM ({people_sql}) w JOIN people p ON p.id = w.pid "
@@ -95,14 +96,15 @@ class SqlTeams(SqlRepository):
     def on_route(self, assignment_ids: Sequence[str], person_ids: Sequence[str]) -> set[str]:
         if not assignment_ids or not person_ids:
             return set()
-        marks, params = in_marks(list(assignment_ids), "a")
-        pmarks, pparams = in_marks(list(person_ids), "p")
-        rows = self.conn.execute(text(
-            f"SELECT t.person_id FROM team_targets t WHERE t.assignment_id IN ({marks}) "
-            f"AND t.person_id IN ({pmarks}) "
+        pg = self._pg
+        rows = sql_helpers.fetch(self.conn, (
+            f"SELECT t.person_id FROM team_targets t WHERE {one_of('t.assignment_id', pg)} "
+            f"AND {one_of('t.person_id', pg, name='people')} "
             f"UNION SELECT ps.person_id FROM person_status ps JOIN team_assignments a ON "
-            f"a.zone_id = ps.zone_id WHERE a.id IN ({marks}) AND ps.person_id IN ({pmarks})"),
-            params | pparams)
+            f"a.zone_id = ps.zone_id WHERE {one_of('a.id', pg)} "
+            f"AND {one_of('ps.person_id', pg, name='people')}"),
+            {"vals": sql_helpers.vals(assignment_ids, pg),
+             "people": sql_helpers.vals(person_ids, pg)})
         return {str(r[0]) for r in rows}
 
     def household_members(self, household_id: str) -> list[HouseholdMember]:
@@ -148,22 +150,22 @@ class SqlTeams(SqlRepository):
 
     def spans_of(self, staff_ids: Sequence[str], since: datetime) -> dict[str, list[Span]]:
         out: dict[str, list[Span]] = defaultdict(list)
+        stmt = (select(shifts.c.staff_id, shifts.c.started_at, shifts.c.ended_at)
+                .where(member_of(shifts.c.staff_id, self._pg),
+                       (shifts.c.ended_at.is_(None)) | (shifts.c.ended_at >= since))
+                .order_by(shifts.c.started_at))
         for part in chunks(list(staff_ids)):
-            for sid, a, b in self.conn.execute(
-                    select(shifts.c.staff_id, shifts.c.started_at, shifts.c.ended_at)
-                    .where(shifts.c.staff_id.in_(part),
-                           (shifts.c.ended_at.is_(None)) | (shifts.c.ended_at >= since))
-                    .order_by(shifts.c.started_at)):
+            for sid, a, b in self.conn.execute(stmt, {"vals": sql_helpers.vals(part, self._pg)}):
                 out[sid].append(Span(a, b))
         return dict(out)
 
-    def _shift_rows(self, where: Any) -> list[ShiftRow]:
+    def _shift_rows(self, where: Any, params: dict[str, Any] | None = None) -> list[ShiftRow]:
         rows = self.conn.execute(
             select(shifts.c.id, shifts.c.staff_id, staff.c.name, staff.c.role, staff.c.team_id,
                    shifts.c.place_kind, shifts.c.place_id, shifts.c.window,
                    shifts.c.started_at, shifts.c.ended_at)
             .join(staff, staff.c.id == shifts.c.staff_id).where(where)
-            .order_by(shifts.c.place_id, shifts.c.window, shifts.c.started_at))
+            .order_by(shifts.c.place_id, shifts.c.window, shifts.c.started_at), params or {})
         return [ShiftRow(id=r[0], staff_id=r[1], staff_name=r[2], role=r[3], team_id=r[4],
                          place_kind=r[5], place_id=r[6], window=r[7], started_at=r[8],
                          ended_at=r[9]) for r in rows]
@@ -181,6 +183,8 @@ class SqlTeams(SqlRepository):
 
     def shifts_on(self, place_ids: Sequence[str] | None) -> list[ShiftRow]:
         where: Any = shifts.c.ended_at.is_(None)
+        params: dict[str, Any] = {}
         if place_ids is not None:
-            where = where & shifts.c.place_id.in_(list(place_ids))
-        return self._shift_rows(where)
+            where = where & member_of(shifts.c.place_id, self._pg)
+            params["vals"] = sql_helpers.vals(place_ids, self._pg)
+        return self._shift_rows(where, params)

@@ -4,7 +4,7 @@ hash of the account or the client address, shared by every server process).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from datetime import datetime
 
@@ -33,6 +33,10 @@ class SqlUsers(SqlRepository):
         r = self.conn.execute(select(users).where(users.c.username == username)).first()
         return None if r is None else UserRow(**r._mapping)
 
+    def usernames(self, user_ids: Iterable[str]) -> dict[str, str]:
+        return {r.id: r.username
+                for r in self._in(users.c.id, user_ids, users.c.id, users.c.username)}
+
     def add_token(self, token_hash: str, user_id: str, now: datetime,
                   expires_at: datetime) -> None:
         self.conn.execute(insert(tokens), {"token_hash": token_hash, "user_id": user_id,
@@ -59,9 +63,10 @@ class SqlUsers(SqlRepository):
         """The failure times after ``since`` of each key (every key present, perhaps empty)."""
         out: dict[bytes, list[datetime]] = {bytes(k): [] for k in keys}
         t = sign_in_failures
-        for key, at in self.conn.execute(
-                select(t.c.key_hash, t.c.at)
-                .where(t.c.key_hash.in_(list(out)), t.c.at > since).order_by(t.c.at)):
+        # keyed hashes are bytes, which JSON cannot carry: on SQLite ``_in`` binds them one
+        # parameter each (``select_in_expanding``)
+        rows = self._in(t.c.key_hash, out, t.c.key_hash, t.c.at, where=t.c.at > since)
+        for key, at in sorted(rows, key=lambda r: r[1]):
             out[bytes(key)].append(at)
         return out
 

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select, text
 from sqlalchemy import update as sa_update
 
-from hesuan.adapters.db import status_sql
+from hesuan.adapters.db import sql_helpers, status_sql
 from hesuan.adapters.db.repository import SqlRepository
 from hesuan.adapters.db.schema import (
     region_geo,
@@ -29,7 +29,7 @@ from hesuan.adapters.db.schema import (
     zone_events,
     zones,
 )
-from hesuan.adapters.db.sql_helpers import chunks, grid_range, in_marks
+from hesuan.adapters.db.sql_helpers import chunks, grid_range, member_of, one_of
 from hesuan.domain.zones import KIND_RANK, Area, ZoneRules
 from hesuan.services.zones_ports import GeoPoint, RegionShape, ZoneEvent, ZoneRecord
 
@@ -46,17 +46,13 @@ class SqlZones(SqlRepository):
     # -- regions and geometry --------------------------------------------------------------
 
     def existing_regions(self, codes: Iterable[str]) -> set[str]:
-        vals = list(dict.fromkeys(codes))
-        out: set[str] = set()
-        for part in chunks(vals):
-            out.update(r[0] for r in self.conn.execute(
-                select(regions.c.code).where(regions.c.code.in_(part))))
-        return out
+        return {r[0] for r in self._in(regions.c.code, codes, regions.c.code)}
 
     def upsert_region_geo(self, rows: Sequence[RegionShape]) -> int:
         for part in chunks(list(rows), 1000):
             codes = [r.code for r in part]
-            self.conn.execute(delete(region_geo).where(region_geo.c.code.in_(codes)))
+            self.conn.execute(delete(region_geo).where(member_of(region_geo.c.code, self._pg)),
+                              {"vals": sql_helpers.vals(codes, self._pg)})
             self.conn.execute(insert(region_geo), [
                 {"code": r.code, "lat": r.lat, "lng": r.lng, "geometry": r.geometry,
                  "source": r.source, "updated_at": r.updated_at} for r in part])
@@ -105,13 +101,11 @@ class SqlZones(SqlRepository):
             self.conn.execute(insert(zone_areas), list(part))
 
     def _records(self, rows: Sequence[Any]) -> list[ZoneRecord]:
-        ids = [r.id for r in rows]
         areas: dict[str, list[Area]] = defaultdict(list)
-        for part in chunks(ids):
-            for zid, code, building in self.conn.execute(
-                    select(zone_areas.c.zone_id, zone_areas.c.region_code, zone_areas.c.building)
-                    .where(zone_areas.c.zone_id.in_(part))):
-                areas[zid].append(Area(code, building or ""))
+        for zid, code, building in self._in(zone_areas.c.zone_id, [r.id for r in rows],
+                                            zone_areas.c.zone_id, zone_areas.c.region_code,
+                                            zone_areas.c.building):
+            areas[zid].append(Area(code, building or ""))
         return [ZoneRecord(
             id=r.id, name=r.name, kind=r.kind, status=r.status, starts_at=r.starts_at,
             planned_end=r.planned_end, rules=ZoneRules.from_dict(r.rules),
@@ -126,14 +120,16 @@ class SqlZones(SqlRepository):
     def all(self, statuses: Sequence[str] | None, prefix: str,
               limit: int) -> list[ZoneRecord]:
         stmt = select(zones).order_by(zones.c.created_at.desc(), zones.c.id).limit(limit)
+        params: dict[str, Any] = {}
         if statuses:
-            stmt = stmt.where(zones.c.status.in_(list(statuses)))
+            stmt = stmt.where(member_of(zones.c.status, self._pg))
+            params["vals"] = sql_helpers.vals(statuses, self._pg)
         if prefix:  # zones with an area under the prefix, or over it
             lo, hi = grid_range(prefix)
             stmt = stmt.where(zones.c.id.in_(
                 select(zone_areas.c.zone_id).where(
                     zone_areas.c.grid_lo <= hi, zone_areas.c.grid_hi >= lo)))
-        return self._records(self.conn.execute(stmt).all())
+        return self._records(self.conn.execute(stmt, params).all())
 
     def _update(self, zone_id: str, **values: Any) -> None:
         self.conn.execute(sa_update(zones).where(zones.c.id == zone_id).values(**values))
@@ -179,8 +175,7 @@ class SqlZones(SqlRepository):
         zone set their cadence) get their own policy's interval back."""
         if not zone_ids:
             return 0
-        marks, params = in_marks(list(zone_ids), "z")
-        params["now"] = to_ms(now)
+        params = {"vals": sql_helpers.vals(zone_ids, self._pg), "now": to_ms(now)}
         extra = ""
         if restore_cadence:
             cases = " ".join(
@@ -192,10 +187,10 @@ class SqlZones(SqlRepository):
             extra = (f", interval_ms = CASE WHEN arrival_at IS NULL THEN {iv} ELSE interval_ms "
                      "END, next_due_at = CASE WHEN arrival_at IS NULL AND last_sampled_at IS NOT "
                      f"NULL AND {iv} IS NOT NULL THEN last_sampled_at + {iv} ELSE next_due_at END")
-        return int(self.conn.execute(text(
+        return sql_helpers.execute(self.conn, (
             "UPDATE person_status SET zone_id = NULL, zone_kind = NULL, zone_colour = NULL, "
-            f"status_valid_until = :now{extra} WHERE zone_id IS NOT NULL AND zone_id IN "
-            f"({marks})"), params).rowcount)
+            f"status_valid_until = :now{extra} WHERE zone_id IS NOT NULL AND "
+            f"{one_of('zone_id', self._pg)}"), params)
 
     def apply_zone_members(self, zone_id: str, status_kind: str | None, colour: str | None,
                            rank: int, now: datetime, cadence_ms: int | None = None,
@@ -236,43 +231,40 @@ class SqlZones(SqlRepository):
         """Revoke live green passes of people now in a sealed or controlled zone."""
         if not zone_ids:
             return 0
-        marks, params = in_marks(list(zone_ids), "z")
-        params["now"] = to_ms(now)
-        return int(self.conn.execute(text(
+        return sql_helpers.execute(self.conn, (
             "UPDATE passes SET revoked_at = :now, revoke_reason = 'zone' WHERE revoked_at IS "
             "NULL AND expires_at > :now AND colour = 'green' AND person_id IN (SELECT person_id "
-            f"FROM person_status WHERE zone_id IS NOT NULL AND zone_id IN ({marks}) "
-            "AND zone_kind IS NOT NULL)"), params).rowcount)
+            f"FROM person_status WHERE zone_id IS NOT NULL AND {one_of('zone_id', self._pg)} "
+            "AND zone_kind IS NOT NULL)"),
+            {"vals": sql_helpers.vals(zone_ids, self._pg), "now": to_ms(now)})
 
     def nongreen_pass_holders(self, zone_ids: Sequence[str], now: datetime) -> list[str]:
         """Members of these zones who hold a live pass that is not green."""
         if not zone_ids:
             return []
-        marks, params = in_marks(list(zone_ids), "z")
-        params["now"] = to_ms(now)
-        return [r[0] for r in self.conn.execute(text(
+        return [r[0] for r in sql_helpers.fetch(self.conn, (
             "SELECT DISTINCT x.person_id FROM person_status ps JOIN passes x ON x.person_id = "
-            f"ps.person_id WHERE ps.zone_id IS NOT NULL AND ps.zone_id IN ({marks}) AND "
-            "x.revoked_at IS NULL AND x.expires_at > :now AND x.colour <> 'green'"), params)]
+            f"ps.person_id WHERE ps.zone_id IS NOT NULL AND {one_of('ps.zone_id', self._pg)} "
+            "AND x.revoked_at IS NULL AND x.expires_at > :now AND x.colour <> 'green'"),
+            {"vals": sql_helpers.vals(zone_ids, self._pg), "now": to_ms(now)})]
 
     def revoke_passes_now_green(self, person_ids: Sequence[str], now: datetime) -> int:
         """Revoke the live non-green passes of those of these people who are green now."""
         n = 0
+        sql = ("UPDATE passes SET revoked_at = :now, revoke_reason = 'zone_lifted' WHERE "
+               "revoked_at IS NULL AND expires_at > :now AND colour <> 'green' AND person_id "
+               f"IN (SELECT person_id FROM person_status WHERE {one_of('person_id', self._pg)} "
+               "AND colour = 'green')")
         for part in chunks(list(person_ids)):
-            marks, params = in_marks(list(part), "p")
-            params["now"] = to_ms(now)
-            n += int(self.conn.execute(text(
-                "UPDATE passes SET revoked_at = :now, revoke_reason = 'zone_lifted' WHERE "
-                "revoked_at IS NULL AND expires_at > :now AND colour <> 'green' AND person_id "
-                f"IN (SELECT person_id FROM person_status WHERE person_id IN ({marks}) AND "
-                "colour = 'green')"), params).rowcount)
+            n += sql_helpers.execute(self.conn, sql, {
+                "vals": sql_helpers.vals(part, self._pg), "now": to_ms(now)})
         return n
 
     def zone_member_counts(self, zone_ids: Sequence[str]) -> dict[str, int]:
         if not zone_ids:
             return {}
-        marks, params = in_marks(list(zone_ids), "z")
-        got = {r[0]: int(r[1]) for r in self.conn.execute(text(
+        got = {r[0]: int(r[1]) for r in sql_helpers.fetch(self.conn, (
             "SELECT zone_id, count(*) FROM person_status WHERE zone_id IS NOT NULL AND "
-            f"zone_id IN ({marks}) GROUP BY zone_id"), params)}
+            f"{one_of('zone_id', self._pg)} GROUP BY zone_id"),
+            {"vals": sql_helpers.vals(zone_ids, self._pg)})}
         return {z: got.get(z, 0) for z in zone_ids}
