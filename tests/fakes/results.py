@@ -10,7 +10,9 @@ from datetime import datetime
 from hesuan.domain.results import PoolInvestigation, RecallReason, Result, TestState
 from hesuan.domain.status import decide
 from hesuan.services.sampling_ports import (
+    CancelledResult,
     Member,
+    MemberRecall,
     MemberResult,
     NegativeFanOut,
     NewRecall,
@@ -19,6 +21,7 @@ from hesuan.services.sampling_ports import (
     RecallResolution,
     RejectedResult,
     ResultTube,
+    TubeMember,
     TubeResult,
 )
 from tests.fakes.base import FakeRepository, GatheredMember
@@ -175,6 +178,42 @@ class FakeResults(FakeRepository):
             return False
         tube.investigation, tube.investigation_closed_at = verdict.value, now
         return True
+
+
+    # -- corrections, cancellations and rejected tubes ----------------------------------------
+
+    def tube_members(self, tube_ids: Iterable[str]) -> list[TubeMember]:
+        wanted = set(tube_ids)
+        return [TubeMember(s.tube_id, s.person_id, s.recall_id, s.sampled_at)
+                for s in self.t.samples.values() if s.tube_id in wanted]
+
+    def withdraw_positives(self, tube_ids: Sequence[str], now: datetime) -> int:
+        wanted, n = set(tube_ids), 0
+        for s in self.t.samples.values():
+            row = self.t.statuses.get(s.person_id)
+            if (s.tube_id in wanted and row is not None and row.test_state == TestState.POSITIVE
+                    and row.last_result_sampled_at == s.sampled_at):
+                row.test_state, row.updated_at = TestState.SAMPLED.value, now
+                row.status_valid_until = now
+                n += 1
+        return n
+
+    def recall_members(self, recalls: Sequence[MemberRecall], now: datetime) -> None:
+        for r in recalls:
+            row = self.t.statuses[r.person_id]
+            if row.test_state != TestState.POSITIVE:
+                row.test_state = TestState.PENDING_RETEST.value
+            row.open_recall_id, row.updated_at, row.status_valid_until = r.recall_id, now, now
+
+    def cancel_results(self, rows: Sequence[CancelledResult], lab_id: str, actor: str,
+                       now: datetime) -> None:
+        for r in rows:
+            tube = self.t.tubes[r.tube_id]
+            tube.status, tube.result, tube.ct, tube.investigation = "cancelled", None, None, None
+            tube.notified_at = now
+            self.t.result_log.append(ResultLogEntry(r.log_id, r.tube_id, lab_id, "cancelled",
+                                                    None, r.previous.value, r.reason, actor,
+                                                    now))
 
 
 def _fanout_plain(row: PersonStatus, recall_id: str | None, sampled_at: datetime,

@@ -17,6 +17,7 @@ from functools import cached_property
 from types import TracebackType
 from typing import Self
 
+from hesuan.services.corrections_ports import CorrectionRepository, RejectionRepository
 from hesuan.services.fence_ports import FenceRepository
 from hesuan.services.lab_ports import AssayRepository, PlateRepository
 from hesuan.services.lanes_ports import LaneRepository
@@ -137,6 +138,14 @@ class FakeUnitOfWork:
     @property
     def plates(self) -> PlateRepository:
         unused("uow.plates")
+
+    @property
+    def corrections(self) -> CorrectionRepository:
+        unused("uow.corrections")
+
+    @property
+    def rejections(self) -> RejectionRepository:
+        unused("uow.rejections")
 
     @property
     def reports(self) -> ReportRepository:

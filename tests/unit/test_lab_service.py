@@ -272,3 +272,42 @@ def test_a_negative_for_an_exempt_member_is_decided_by_the_engine(w: World) -> N
     assert (w.status(plain).colour, w.status(plain).reasons) == ("green", "up_to_date")
     assert not w.status(exempt).stale(w.clock.now())
     assert audit(w)["statuses_decided"] == 2
+
+
+def test_a_correction_tells_every_member_once_with_the_corrected_result(w: World) -> None:
+    pool = w.people(3)
+    (barcode,) = sample(w, pool)
+    receive(w, [barcode])
+    assert record(w, ResultInput(barcode, "negative")) == ["accepted"]
+    assert not w.t.outbox  # a negative sends nothing
+    assert record(w, ResultInput(barcode, "positive", correction_reason="plate swap")) == [
+        "corrected"]
+    assert sorted((m.person_id, m.template) for m in w.t.outbox.values()) == [
+        (p, "corrected_recall") for p in sorted(pool)]
+    assert record(w, ResultInput(barcode, "negative", correction_reason="re-read")) == [
+        "corrected"]
+    told = sorted((m.person_id, m.template) for m in w.t.outbox.values())
+    assert told == sorted([(p, "corrected_recall") for p in pool]
+                          + [(p, "corrected_negative") for p in pool])
+    # one message per person per correction, each keyed by its correction's log entry
+    logs = [e.id for e in w.t.result_log[1:]]
+    assert sorted(w.t.outbox) == sorted(f"corrected:{log}:{p}" for log in logs for p in pool)
+
+
+def test_a_single_positive_corrected_to_negative_is_negative_again(w: World) -> None:
+    person = w.person()
+    (barcode,) = sample(w, [person], mode=1)
+    receive(w, [barcode])
+    assert record(w, ResultInput(barcode, "positive")) == ["accepted"]
+    now = w.clock.now()
+    w.t.passes["red"] = PassRecord(IssuedPass("red", person, "k1", "red", now,
+                                              now + timedelta(hours=24)))
+    assert (w.status(person).test_state, w.status(person).colour) == ("positive", "red")
+    w.clock.advance(timedelta(hours=1))
+    assert record(w, ResultInput(barcode, "negative", correction_reason="wrong well")) == [
+        "corrected"]
+    s = w.status(person)
+    assert (s.test_state, s.colour, s.reasons, s.last_result) == (
+        "negative", "green", "up_to_date", "negative")
+    assert w.t.passes["red"].revoke_reason == "corrected"  # asked for again, it is green
+    assert [m.template for m in w.t.outbox.values()] == ["positive", "corrected_negative"]

@@ -42,6 +42,7 @@ from hesuan.services.sampling_ports import (
     Recall,
     RecallResolution,
     RejectedResult,
+    TubeMember,
     TubeResult,
 )
 from hesuan.services.status import StatusService
@@ -184,11 +185,14 @@ class LabService:
         each is sent, the passes a positive revokes; then the pools' investigations."""
         results, new_id = uow.results, self._d.new_id
         recall_due = now + self._d.limits.recall_due
+        corrected = {r.tube_id: r for r in batch if r.previous is not None}
         results.stage(batch)
-        # a correction away from a positive or invalid result cancels the recalls it opened
+        # a correction away from a positive or invalid result cancels the recalls it opened,
+        # and takes back the positive state a single tube's positive gave its person
         results.cancel_recalls_of(
-            [r.tube_id for r in batch
-             if r.previous is not None and r.previous is not Result.NEGATIVE], now)
+            [r.tube_id for r in corrected.values() if r.previous is not Result.NEGATIVE], now)
+        results.withdraw_positives(
+            [r.tube_id for r in corrected.values() if r.previous is Result.POSITIVE], now)
         results.record(lab_id, actor_id, now)
         results.gather_members(now)
         negatives = results.fan_out_negatives(now)
@@ -203,6 +207,7 @@ class LabService:
         answered: list[RecallResolution] = []
         reached: list[MemberResult] = []
         messages: list[NewMessage] = []
+        told: dict[tuple[str, str], str] = {}  # a corrected tube's member: what they are told
         positive_pools: dict[str, None] = {}
         for m in results.non_negative_members():
             outcome = member_outcome(m.result, m.pool_size)
@@ -212,14 +217,23 @@ class LabService:
                                                        new_id, recall_due)
             reached.append(MemberResult(m.person_id, outcome.state, m.result, m.sampled_at,
                                         recall_id, m.recall_id))
-            messages.append(NewMessage(new_id(), f"{template}:{m.tube_id}:{m.person_id}",
-                                       m.person_id, m.tube_id, template, {"due": due}))
+            if m.tube_id in corrected:
+                told[m.tube_id, m.person_id] = template
+            else:
+                messages.append(NewMessage(new_id(), f"{template}:{m.tube_id}:{m.person_id}",
+                                           m.person_id, m.tube_id, template, {"due": due}))
         results.open_recalls(opened, now)
         results.resolve_recalls(answered, now, only_open=False)
         results.record_member_results(reached, now)
-        # passes overtaken by a later positive result are revoked (red passes stay true)
+        # passes overtaken by a later positive result are revoked (red passes stay true); a
+        # correction revokes its members' passes whatever they say: each asks for a new one
         uow.passes.revoke_passes([r.person_id for r in reached if r.result is Result.POSITIVE],
                                  now, "positive", keep_red=True)
+        if corrected:
+            members = results.tube_members(corrected)
+            messages += _corrected_messages(corrected, members, told, due, new_id)
+            uow.passes.revoke_passes([m.person_id for m in members], now, "corrected",
+                                     keep_red=False)
         uow.outbox.enqueue(messages, now)
         results.open_investigations(list(positive_pools))
         return FanOutCounts(
@@ -274,6 +288,24 @@ def _recall_and_template(m: Member, recall: RecallReason | None,
         return None, "positive"
     opened.append(NewRecall(new_id(), m.person_id, m.tube_id, recall, due))
     return opened[-1].id, "recall" if recall is RecallReason.POOL_POSITIVE else "invalid"
+
+
+#: What a member of a corrected tube is told, by what the fan-out decided for them.
+_CORRECTED = {"positive": "corrected_positive", "recall": "corrected_recall",
+              "invalid": "corrected_invalid"}
+
+
+def _corrected_messages(corrected: Mapping[str, TubeResult], members: Sequence[TubeMember],
+                        told: Mapping[tuple[str, str], str], due: str,
+                        new_id: Callable[[], str]) -> list[NewMessage]:
+    """Everyone a corrected result reached is told once, with the corrected result: one
+    message per member per correction (its key names the correction's result-log entry, never
+    the first result's)."""
+    return [NewMessage(new_id(), f"corrected:{corrected[m.tube_id].log_id}:{m.person_id}",
+                       m.person_id, m.tube_id,
+                       _CORRECTED.get(told.get((m.tube_id, m.person_id), ""),
+                                      "corrected_negative"), {"due": due})
+            for m in members]
 
 
 def _close_investigations(uow: UnitOfWork, answered_recalls: Sequence[str],

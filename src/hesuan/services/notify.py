@@ -53,6 +53,42 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "en": "[PCR testing] Your PCR result is positive. Please stay where you are; the health "
               "authority will contact you shortly.",
     },
+    # a released result corrected (approved by a second lab user): once per person
+    "corrected_negative": {
+        "zh": "【核酸检测】实验室更正了您的核酸检测结果：结果为阴性，此前的复检通知作废。",
+        "en": "[PCR testing] The lab corrected your PCR result: it is negative. Any re-test you "
+              "were asked for is cancelled.",
+    },
+    "corrected_positive": {
+        "zh": "【核酸检测】实验室更正了您的核酸检测结果：结果为阳性，请留在原地，疾控人员将尽快与"
+              "您联系。",
+        "en": "[PCR testing] The lab corrected your PCR result: it is positive. Please stay where "
+              "you are; the health authority will contact you shortly.",
+    },
+    "corrected_recall": {
+        "zh": "【核酸检测】实验室更正了您的核酸检测结果：您参与的混采管需复核，请于{due}前到任意"
+              "采样点单管复检，复检前请居家。",
+        "en": "[PCR testing] The lab corrected your PCR result: your pooled sample needs a "
+              "re-test. Please get a single-tube re-test at any site before {due} and stay home "
+              "until then.",
+    },
+    "corrected_invalid": {
+        "zh": "【核酸检测】实验室更正了您的核酸检测结果：样本检测无效，请于{due}前到任意采样点重新"
+              "采样。",
+        "en": "[PCR testing] The lab corrected your PCR result: your sample could not be tested. "
+              "Please be re-sampled at any site before {due}.",
+    },
+    "result_cancelled": {
+        "zh": "【核酸检测】实验室撤销了您的核酸检测结果，请于{due}前到任意采样点重新采样。",
+        "en": "[PCR testing] The lab withdrew your PCR result. Please be re-sampled at any site "
+              "before {due}.",
+    },
+    # a specimen the lab could not test; ``why_zh`` / ``why_en``: the reason in plain words
+    "rejected": {
+        "zh": "【核酸检测】您的样本未能检测（{why_zh}），请于{due}前到任意采样点重新采样。",
+        "en": "[PCR testing] Your sample could not be tested ({why_en}). Please be re-sampled at "
+              "any site before {due}.",
+    },
 }
 
 _MAX_BACKOFF = timedelta(hours=1)

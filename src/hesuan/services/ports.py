@@ -14,7 +14,7 @@
   (``uow.people``, ``uow.station``, ``uow.results``, ``uow.statuses``, ...), each a Protocol
   here; those of zones, rosters, fence, lanes, teams and the lab stage (assays, plates) are
   declared beside their data types in ``zones_ports``, ``rosters_ports``, ``fence_ports``,
-  ``lanes_ports``, ``teams_ports`` and ``lab_ports``.
+  ``lanes_ports``, ``teams_ports``, ``lab_ports`` and ``corrections_ports``.
   Bulk methods are set-based in the adapter.
 
 Imports: standard library and ``hesuan.domain`` only.
@@ -30,6 +30,7 @@ from typing import Protocol, Self, runtime_checkable
 
 from hesuan.domain.audit import Checkpoint
 from hesuan.domain.passes import PassClaims, PassStatus, Verdict
+from hesuan.services.corrections_ports import CorrectionRepository, RejectionRepository
 from hesuan.services.fence_ports import FenceRepository
 from hesuan.services.lab_ports import AssayRepository, PlateRepository
 from hesuan.services.lanes_ports import LaneRepository
@@ -188,6 +189,10 @@ class UnitOfWork(Protocol):
     def assays(self) -> AssayRepository: ...
     @property
     def plates(self) -> PlateRepository: ...
+    @property
+    def corrections(self) -> CorrectionRepository: ...
+    @property
+    def rejections(self) -> RejectionRepository: ...
     @property
     def outbox(self) -> OutboxRepository: ...
     @property

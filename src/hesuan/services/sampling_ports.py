@@ -15,11 +15,11 @@ from typing import NamedTuple, Protocol
 from hesuan.domain.results import PoolInvestigation, RecallReason, Result, TestState
 from hesuan.domain.sampling import TubeState
 
-__all__ = ["BoxChangeRow", "BoxReceipt", "BoxRecord", "BoxRepository", "BoxRow", "Member",
-           "MemberResult", "NegativeFanOut", "NewBoxRow", "NewRecall", "NewTubeRow", "Recall",
-           "RecallAnswer", "RecallResolution", "RejectedResult", "ResultRepository",
-           "ResultTube", "SampleRow", "StationEventRow", "StationRepository", "StationWrites",
-           "TubeChangeRow", "TubeResult"]
+__all__ = ["BoxChangeRow", "BoxReceipt", "BoxRecord", "BoxRepository", "BoxRow",
+           "CancelledResult", "Member", "MemberRecall", "MemberResult", "NegativeFanOut",
+           "NewBoxRow", "NewRecall", "NewTubeRow", "Recall", "RecallAnswer", "RecallResolution",
+           "RejectedResult", "ResultRepository", "ResultTube", "SampleRow", "StationEventRow",
+           "StationRepository", "StationWrites", "TubeChangeRow", "TubeMember", "TubeResult"]
 
 
 @dataclass(slots=True)
@@ -309,6 +309,37 @@ class MemberResult:
     answers: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class TubeMember:
+    """A member of a tube: who, the recall their sample answers (a re-sample), when it was
+    taken."""
+
+    tube_id: str
+    person_id: str
+    recall_id: str | None
+    sampled_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class MemberRecall:
+    """A member recalled for a new sample without a result (a rejected tube, a cancelled
+    result): the recall open for them after it."""
+
+    person_id: str
+    recall_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class CancelledResult:
+    """A released result withdrawn: its tube, the result-log entry that says so, the result it
+    withdraws and why."""
+
+    tube_id: str
+    log_id: str
+    previous: Result
+    reason: str
+
+
 class ResultRepository(Protocol):
     """Lab results and what they reach: tubes, the result log, the members of each tube, their
     recalls and the pools' investigations. A batch is staged once (``stage``); the fan-out's
@@ -370,3 +401,23 @@ class ResultRepository(Protocol):
     def close_investigation(self, pool_tube_id: str, verdict: PoolInvestigation,
                             now: datetime) -> bool:
         """Close a pool's investigation, if open, with its verdict (True: it was open)."""
+
+    # -- corrections, cancellations and rejected tubes ----------------------------------------
+
+    def tube_members(self, tube_ids: Iterable[str]) -> list[TubeMember]:
+        """Every member of these tubes (a handful of tubes: a correction's, a rejection's)."""
+
+    def withdraw_positives(self, tube_ids: Sequence[str], now: datetime) -> int:
+        """The members whose positive test state is these tubes' result (their latest result
+        came from them) back to sampled, awaiting a result, their status stale: a correction
+        or cancellation is taking that result away. How many."""
+
+    def recall_members(self, recalls: Sequence[MemberRecall], now: datetime) -> None:
+        """Each person pending a re-test with the recall open for them, their status stale;
+        their latest result stays as it was (no result reached them)."""
+
+    def cancel_results(self, rows: Sequence[CancelledResult], lab_id: str, actor: str,
+                       now: datetime) -> None:
+        """Released results withdrawn: each tube ``cancelled`` with no result and no pool
+        investigation, and a result-log entry (``cancelled``, the result withdrawn, the
+        reason, by ``actor`` of ``lab_id``)."""

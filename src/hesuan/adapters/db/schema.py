@@ -795,6 +795,51 @@ lab_settings = Table(
     Column("set_at", Timestamp, nullable=False),
 )
 
+#: Requests to correct or cancel a released result: requested by a lab user with a reason,
+#: approved (and then applied) or declined by a second; ``previous`` the released result it
+#: corrects, ``result`` the one it gives (None: a cancellation), ``result_log_id`` the result-log
+#: entry its application wrote.
+result_corrections = Table(
+    "result_corrections", metadata,
+    Column("id", ID, primary_key=True),
+    Column("lab_id", ID, ForeignKey("labs.id"), nullable=False),
+    Column("tube_id", ID, ForeignKey("tubes.id"), nullable=False),
+    Column("kind", String(12), nullable=False),
+    Column("previous", String(10), nullable=False),
+    Column("result", String(10)),
+    Column("ct", JSON),
+    Column("reason", Text, nullable=False),
+    Column("status", String(8), nullable=False),
+    Column("requested_by", ID, nullable=False),
+    Column("requested_at", Timestamp, nullable=False),
+    Column("decided_by", ID),
+    Column("decided_at", Timestamp),
+    Column("decision_note", String(500)),
+    Column("result_log_id", ID),
+    Index("ix_result_corrections_lab_status", "lab_id", "status"),
+    Index("ix_result_corrections_tube", "tube_id"),
+    Index("ix_result_corrections_result_log", "result_log_id"),
+)
+
+#: Specimens a lab rejected (at receipt or at the bench) with the reason's code; once a tube.
+specimen_rejections = Table(
+    "specimen_rejections", metadata,
+    Column("tube_id", ID, ForeignKey("tubes.id"), primary_key=True),
+    Column("lab_id", ID, ForeignKey("labs.id"), nullable=False),
+    Column("code", String(24), nullable=False),
+    Column("stage", String(8), nullable=False),
+    Column("note", String(500)),
+    Column("plate_id", ID),
+    Column("rejected_by", ID, nullable=False),
+    Column("rejected_at", Timestamp, nullable=False),
+    Index("ix_specimen_rejections_lab", "lab_id", "rejected_at"),
+)
+
+# One pending correction request per tube.
+Index("uq_result_corrections_pending", result_corrections.c.tube_id, unique=True,
+      sqlite_where=result_corrections.c.status == "pending",
+      postgresql_where=result_corrections.c.status == "pending")
+
 # One current assay version at a time.
 Index("uq_assays_current", assays.c.is_current, unique=True,
       sqlite_where=assays.c.is_current, postgresql_where=assays.c.is_current)

@@ -26,6 +26,7 @@ from hesuan.adapters.db.alerts_store import SqlAlerts
 from hesuan.adapters.db.assays_store import SqlAssays
 from hesuan.adapters.db.audit_store import SqlAuditLog
 from hesuan.adapters.db.boxes_store import SqlBoxes
+from hesuan.adapters.db.corrections_store import SqlCorrections, SqlRejections
 from hesuan.adapters.db.engine import BUSY_TIMEOUT_MS, store_unavailable
 from hesuan.adapters.db.fence_store import SqlFence
 from hesuan.adapters.db.lanes_store import SqlLanes
@@ -294,6 +295,14 @@ class SqlUnitOfWork:
     @cached_property
     def plates(self) -> SqlPlates:
         return SqlPlates(self)
+
+    @cached_property
+    def corrections(self) -> SqlCorrections:
+        return SqlCorrections(self)
+
+    @cached_property
+    def rejections(self) -> SqlRejections:
+        return SqlRejections(self)
 
     @cached_property
     def outbox(self) -> SqlOutbox:
