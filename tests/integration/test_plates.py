@@ -16,10 +16,11 @@ from hesuan.adapters.clock import FixedClock
 from hesuan.adapters.db.plates_store import SqlPlates
 from hesuan.adapters.instruments import read_run_file
 from hesuan.bootstrap import Platform
+from hesuan.domain.access import Principal, Role
 from hesuan.domain.errors import HesuanError, NotFound, PermissionDenied, RuleViolation
 from hesuan.domain.plates import Decision, PlateFileMismatch, WellKind
 from hesuan.domain.results import Result
-from hesuan.domain.runs import PlateStatus
+from hesuan.domain.runs import PlateStatus, ReleaseBar
 from hesuan.domain.sampling import make_tube_barcode
 from hesuan.services.assays import TargetInput
 from hesuan.services.lab import ResultInput
@@ -352,6 +353,42 @@ def test_one_person_release_only_where_an_administrator_allowed_it(bench: Bench)
     # another lab is not allowed it
     other = bench.lab_user(1, "lab2")
     assert not b.p.plates.release_setting(other, b.city.labs["lab2"])
+
+
+def test_the_review_queue_names_who_built_and_imported_each_plate(bench: Bench) -> None:
+    b = bench
+    builder, importer, reviewer = (
+        Principal(b.p.auth.create_user(ADMIN, name, "review-password-1", Role.LAB, b.lab_id),
+                  name, Role.LAB, b.lab_id) for name in ("builder", "importer", "reviewer"))
+    tubes = b.tubes(3)
+    first, wells = b.plate(builder, tubes[:1])
+    b.p.runs.import_run(importer, first.id, "a.csv",
+                        plate_file(CONTROLS, wells, {tubes[0]: NEG}))
+    b.clock.advance(timedelta(minutes=5))
+    second, wells = b.plate(builder, tubes[1:2])
+    b.p.runs.import_run(builder, second.id, "b.csv",
+                        plate_file(CONTROLS, wells, {tubes[1]: NEG}))
+    b.plate(builder, tubes[2:])  # ready, not imported: not waiting for release
+
+    def seen(who: Principal) -> list[tuple[str, str, str | None, ReleaseBar | None]]:
+        queue = b.p.runs.awaiting_release(who, b.lab_id)
+        return [(r.plate.id, r.built_by, r.imported_by, r.bar) for r in queue.plates]
+
+    assert seen(reviewer) == [(first.id, "builder", "importer", None),
+                              (second.id, "builder", "builder", None)]
+    assert [bar for *_, bar in seen(builder)] == [ReleaseBar.BUILT_THE_PLATE] * 2
+    assert [bar for *_, bar in seen(importer)] == [ReleaseBar.IMPORTED_THE_RUN, None]
+    assert b.p.runs.review(importer, first.id).bar is ReleaseBar.IMPORTED_THE_RUN
+    assert b.p.plates.plate(reviewer, first.id).names == {builder.user_id: "builder",
+                                                          importer.user_id: "importer"}
+    b.p.plates.set_one_person_release(ADMIN, b.lab_id, True)
+    queue = b.p.runs.awaiting_release(builder, b.lab_id)
+    assert queue.one_person_release and {r.bar for r in queue.plates} == {None}
+    _refused(PermissionDenied, "wrong_scope",
+             lambda: b.p.runs.awaiting_release(b.lab_user(1, "lab2"), b.lab_id))
+    b.p.runs.release(reviewer, first.id)
+    assert [r.plate.id for r in b.p.runs.awaiting_release(reviewer, b.lab_id).plates] == [
+        second.id]
 
 
 # -- refused imports leave nothing -----------------------------------------------------------------

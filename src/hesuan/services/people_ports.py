@@ -198,6 +198,10 @@ class UserRepository(Protocol):
 
     def user_by_name(self, username: str) -> UserRow | None: ...
 
+    def usernames(self, user_ids: Iterable[str]) -> dict[str, str]:
+        """The username of each of ``user_ids`` that is an account (who did a step, for the
+        pages that show it)."""
+
     def add_token(self, token_hash: str, user_id: str, now: datetime,
                   expires_at: datetime) -> None: ...
 

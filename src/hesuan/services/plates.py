@@ -20,8 +20,8 @@ Imports: standard library, ``hesuan.domain``, ``hesuan.services``.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 from hesuan.domain.access import Action, Principal, Target, authorize
 from hesuan.domain.assays import Assay
@@ -74,13 +74,15 @@ class LabQueue:
 
 @dataclass(frozen=True, slots=True)
 class PlateView:
-    """A plate with its map, the run file imported onto it and its wells' results."""
+    """A plate with its map, the run file imported onto it and its wells' results; ``names``:
+    the username of each user id of a step of the plate (built, ready, imported, released)."""
 
     plate: PlateRow
     assay: Assay
     wells: list[PlacedWell]
     run_file: RunFileRow | None
     results: list[WellResultRow]
+    names: Mapping[str, str] = field(default_factory=dict)
 
 
 def plate_map(plate: PlateRow, wells: Sequence[PlacedWell]) -> PlateMap:
@@ -233,9 +235,11 @@ class PlateService:
             plate = plate_for(uow, actor, Action.READ_PLATES, plate_id)
             run_file = (None if plate.run_file_id is None
                         else uow.plates.run_file(plate.run_file_id))
+            people = {plate.created_by, plate.ready_by, plate.imported_by, plate.released_by}
             return PlateView(plate, self._assays.version(uow, plate.assay),
                              uow.plates.wells(plate.id), run_file,
-                             uow.plates.well_results(plate.id))
+                             uow.plates.well_results(plate.id),
+                             uow.users.usernames(u for u in people if u is not None))
 
     def run_file_data(self, actor: Principal, plate_id: str) -> tuple[RunFileRow, bytes]:
         """The instrument file imported onto a plate, as it was uploaded."""

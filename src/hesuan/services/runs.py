@@ -21,7 +21,10 @@ as ``invalid``: every member of the tube is recalled for a new sample, as an inv
 are) reach people through the results fan-out (``LabService.fan_out``: statuses, recalls, SMS,
 passes, pool investigations). Each released well names the result-log entry it wrote, which
 with the plate's run file, its controls and the two people traces every released result. A
-tube resulted meanwhile by the direct results path is left as it is and reported.
+tube resulted meanwhile by the direct results path is left as it is and reported. The review
+queue (``awaiting_release``) lists a lab's imported plates, the longest waiting first, with who
+built and imported each and what bars the reader from releasing it
+(``hesuan.domain.runs.release_bar``).
 
 Imports: standard library, ``hesuan.domain``, ``hesuan.services``.
 """
@@ -33,7 +36,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from hesuan.domain.access import Action, Principal
+from hesuan.domain.access import Action, Principal, Target, authorize
 from hesuan.domain.assays import Assay, Call, Interpretation, Reading
 from hesuan.domain.errors import InvalidInput, RuleViolation
 from hesuan.domain.json import Json
@@ -49,7 +52,7 @@ from hesuan.domain.plates import (
     decide_plate,
 )
 from hesuan.domain.results import Result
-from hesuan.domain.runs import PlateStatus, check_release, check_status
+from hesuan.domain.runs import PlateStatus, ReleaseBar, check_release, check_status, release_bar
 from hesuan.services.assays import AssayService
 from hesuan.services.context import Deps, write_retrying
 from hesuan.services.lab import FanOutCounts, LabService
@@ -65,7 +68,8 @@ from hesuan.services.plates import plate_for, plate_map
 from hesuan.services.ports import UnitOfWork
 from hesuan.services.sampling_ports import TubeResult
 
-__all__ = ["MAX_RUN_FILE", "RunImport", "RunRelease", "RunService"]
+__all__ = ["MAX_RUN_FILE", "PlateForReview", "ReviewQueue", "RunImport", "RunRelease",
+           "RunService"]
 
 #: The largest export file taken (a 384-well workbook with its amplification data is a few MB).
 MAX_RUN_FILE = 32 * 1024 * 1024
@@ -89,6 +93,28 @@ class RunImport:
     qc_passed: bool
     decisions: Mapping[Decision, int]
     wells: list[WellResultRow]
+
+
+@dataclass(frozen=True, slots=True)
+class PlateForReview:
+    """A plate as a reviewer sees it: who built it and who imported its run (usernames), what
+    bars the reader from releasing it (None: they may, once it is imported), and whether its
+    lab may release by one person."""
+
+    plate: PlateRow
+    built_by: str
+    imported_by: str | None
+    bar: ReleaseBar | None
+    one_person_release: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewQueue:
+    """A lab's imported plates waiting for their release, the longest waiting first, and
+    whether the lab may release by one person."""
+
+    one_person_release: bool
+    plates: list[PlateForReview]
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,7 +275,30 @@ class RunService:
             "qc_passed": qc_passed, **{d.value: n for d, n in out.decisions.items()}})
         return out
 
-    # -- release -----------------------------------------------------------------------------
+    # -- review and release ------------------------------------------------------------------
+
+    def awaiting_release(self, actor: Principal, lab_id: str,
+                         limit: int = 100) -> ReviewQueue:
+        """The lab's imported plates waiting for release, the longest waiting first, each with
+        who built and imported it and whether ``actor`` may release it."""
+        authorize(actor, Action.READ_PLATES, Target(lab=lab_id), field="lab_id")
+        with self._d.uow(readonly=True) as uow:
+            plates = uow.plates.lab_plates(lab_id, [PlateStatus.IMPORTED],
+                                           max(1, min(limit, 500)))
+            one_person = _one_person(uow, lab_id)
+            names = _names(uow, plates)
+        plates.sort(key=lambda p: (p.imported_at or p.created_at, p.id))
+        return ReviewQueue(one_person, [_for_review(actor, p, names, one_person)
+                                        for p in plates])
+
+    def review(self, actor: Principal, plate_id: str) -> PlateForReview:
+        """One plate as its reviewer sees it (any status: the bar is for its release)."""
+        with self._d.uow(readonly=True) as uow:
+            plate = plate_for(uow, actor, Action.READ_PLATES, plate_id)
+            one_person = _one_person(uow, plate.lab_id)
+            names = _names(uow, [plate])
+        return _for_review(actor, plate, names, one_person)
+
 
     def release(self, actor: Principal, plate_id: str) -> RunRelease:
         """Release an imported plate's results to people: by a second lab user (or, where the
@@ -299,6 +348,26 @@ class RunService:
         done = replace(plate, status=PlateStatus.RELEASED, released_by=actor.user_id,
                        released_at=now)
         return RunRelease(done, {r: released.get(r, 0) for r in Result}, left, counts)
+
+
+def _one_person(uow: UnitOfWork, lab_id: str) -> bool:
+    setting = uow.plates.release_setting(lab_id)
+    return setting is not None and setting.one_person_release
+
+
+def _names(uow: UnitOfWork, plates: list[PlateRow]) -> dict[str, str]:
+    return uow.users.usernames({u for p in plates for u in (p.created_by, p.imported_by)
+                                if u is not None})
+
+
+def _for_review(actor: Principal, plate: PlateRow, names: Mapping[str, str],
+                one_person: bool) -> PlateForReview:
+    importer = plate.imported_by
+    return PlateForReview(
+        plate, names.get(plate.created_by, plate.created_by),
+        None if importer is None else names.get(importer, importer),
+        release_bar(actor.user_id, plate.created_by, importer, one_person=one_person),
+        one_person)
 
 
 def _imported(plate: PlateRow, file_row: RunFileRow, rows: list[WellResultRow]) -> RunImport:
