@@ -38,6 +38,7 @@ from hesuan.services.assays import AssayService
 from hesuan.services.audit import AuditService
 from hesuan.services.auth import AuthService
 from hesuan.services.context import Deps, Limits
+from hesuan.services.corrections import CorrectionService
 from hesuan.services.delivery import DeliveryService
 from hesuan.services.fence import FenceService
 from hesuan.services.lab import LabService
@@ -48,6 +49,7 @@ from hesuan.services.people import PeopleService
 from hesuan.services.places import PlacesService
 from hesuan.services.plates import PlateService
 from hesuan.services.ports import Clock, Sender
+from hesuan.services.rejections import RejectionService
 from hesuan.services.reports import ReportService
 from hesuan.services.rosters import RosterService
 from hesuan.services.runs import RunService
@@ -89,6 +91,8 @@ class Platform:
     assays: AssayService
     plates: PlateService
     runs: RunService  # a plate's instrument file imported, then released
+    corrections: CorrectionService  # released results corrected or cancelled, by two people
+    rejections: RejectionService  # specimens a lab cannot test
     outbox: OutboxService
     alerts: AlertService
     reports: ReportService
@@ -182,14 +186,16 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None, sender: Sender 
     bulk = replace(deps, uow=uow.for_bulk())
     lab = LabService(bulk, status)
     assays = AssayService(deps)
+    rejections = RejectionService(deps, status)
     return Platform(
         settings=settings, engine=engine, deps=deps, auth=AuthService(deps),
         audit=AuditService(deps, chain, FileCheckpoints(
             settings.audit_checkpoint_dir, CheckpointKey(keys.audit_checkpoint_key))),
         people=PeopleService(deps), places=PlacesService(deps),
-        sampling=sampling, delivery=DeliveryService(deps),
+        sampling=sampling, delivery=DeliveryService(deps, rejections),
         lab=lab, assays=assays, plates=PlateService(deps, assays),
         runs=RunService(bulk, lab, assays, InstrumentFileReader()),
+        corrections=CorrectionService(deps, lab, status), rejections=rejections,
         outbox=OutboxService(deps, sender, RateLimit(settings.sms_rate_per_s),
                              timedelta(seconds=settings.sms_claim_timeout_s)),
         alerts=AlertService(deps), reports=ReportService(deps), passes=passes, status=status,

@@ -13,6 +13,7 @@ from hesuan.services.people_ports import (
     NewPerson,
     NewSite,
     PersonFactsRow,
+    PersonCorrectionRow,
     PersonRecallRow,
     PersonRow,
     PersonSampleRow,
@@ -73,6 +74,9 @@ class FakePeople(FakeRepository):
 
     def person_recalls(self, person_id: str) -> list[PersonRecallRow]:
         unused("people.person_recalls")
+
+    def person_corrections(self, person_id: str) -> list[PersonCorrectionRow]:
+        unused("people.person_corrections")
 
 
 class FakePlaces(FakeRepository):

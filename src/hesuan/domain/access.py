@@ -124,6 +124,11 @@ class Action(enum.StrEnum):
     IMPORT_RUNS = "import_runs"
     RELEASE_RUNS = "release_runs"
     SET_ONE_PERSON_RELEASE = "set_one_person_release"
+    REJECT_SPECIMEN = "reject_specimen"
+    REQUEST_CORRECTION = "request_correction"
+    DECIDE_CORRECTION = "decide_correction"
+    READ_CORRECTIONS = "read_corrections"
+    READ_LAB_REPORT = "read_lab_report"
     # reports and alerts
     READ_TURNAROUND = "read_turnaround"
     READ_RECONCILIATION = "read_reconciliation"
@@ -259,6 +264,14 @@ POLICY: Mapping[Action, Rule] = {
     Action.RELEASE_RUNS: _rule(_ADMIN, _LAB),
     # a lab's one-person release is an administrator's decision, never the lab's own
     Action.SET_ONE_PERSON_RELEASE: _rule(_ADMIN),
+    Action.REJECT_SPECIMEN: _rule(_ADMIN, _LAB),
+    # a correction is a lab's own: requested by one of its users, approved by a second one
+    # (the second person is checked by the correction service, domain/corrections.py)
+    Action.REQUEST_CORRECTION: _rule(_LAB),
+    Action.DECIDE_CORRECTION: _rule(_LAB),
+    Action.READ_CORRECTIONS: _rule(_ADMIN, _LAB),
+    # a lab's report: its own users, and the health officers of the lab's region
+    Action.READ_LAB_REPORT: _rule(_ADMIN, _OFFICER, _LAB),
     Action.READ_TURNAROUND: _list(_ADMIN, _OFFICER),
     Action.READ_RECONCILIATION: _list(_ADMIN, _OFFICER),
     Action.READ_ALERTS: _list(_ADMIN, _OFFICER),

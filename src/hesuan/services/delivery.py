@@ -2,8 +2,10 @@
 
 Chain of custody (样本交接): every hand-over is a recorded event with its time and who did it.
 At receipt the lab scans the tubes it finds (or gives a count); tubes missing from the box or
-extra to it are a discrepancy recorded on the box and shown in reconciliation. Both calls are
-idempotent by the client's event id.
+extra to it are a discrepancy recorded on the box and shown in reconciliation. The lab may
+reject tubes of the box it cannot test (leaked, label unreadable, ...: ``RejectionService``) in
+the receipt itself: a rejection that is refused refuses the receipt, nothing written. Both calls
+are idempotent by the client's event id.
 
 Imports: standard library, ``hesuan.domain``, ``hesuan.services``.
 """
@@ -11,14 +13,16 @@ Imports: standard library, ``hesuan.domain``, ``hesuan.services``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from hesuan.domain.access import Action, Principal, Target, authorize
 from hesuan.domain.errors import InvalidInput, NotFound, RuleViolation
 from hesuan.domain.sampling import check_box_code, check_tube_barcode
+from hesuan.domain.specimens import RejectionStage
 from hesuan.services.context import Deps
 from hesuan.services.outbox_ports import AlertRow
+from hesuan.services.rejections import RejectionInput, RejectionService, parse_rejections
 from hesuan.services.sampling_ports import BoxReceipt, BoxRecord, StationEventRow
 
 __all__ = ["DeliveryService", "Receipt"]
@@ -36,11 +40,14 @@ class Receipt:
     #: received with no courier's hand-over on record: the box's chain of custody is broken,
     #: and an alert (``custody_break``) is raised for the health officers
     custody_break: bool = False
+    #: the tubes the lab rejected at receipt (their people recalled)
+    rejected: list[str] = field(default_factory=list)
 
 
 class DeliveryService:
-    def __init__(self, deps: Deps) -> None:
+    def __init__(self, deps: Deps, rejections: RejectionService | None = None) -> None:
         self._d = deps
+        self._rejections = rejections
 
     def hand_over(self, actor: Principal, event_id: str, box_code: str, at: datetime) -> bool:
         """Courier scans a sealed box out of its site. Returns False for a replayed event."""
@@ -67,14 +74,20 @@ class DeliveryService:
 
     def receive(self, actor: Principal, event_id: str, lab_id: str, box_code: str,
                 at: datetime, tube_barcodes: Sequence[str] | None = None,
-                counted: int | None = None) -> Receipt:
-        """Lab scans a box in and reconciles its tubes against what was packed."""
+                counted: int | None = None,
+                rejected: Sequence[RejectionInput] = ()) -> Receipt:
+        """Lab scans a box in and reconciles its tubes against what was packed; ``rejected``:
+        tubes of the box it cannot test, each with the code of the reason."""
         authorize(actor, Action.RECEIVE_BOX, Target(lab=lab_id), field="lab_id")
         code = check_box_code(box_code)
         if tube_barcodes is None and counted is None:
             raise InvalidInput("give tube_barcodes (scanned) or counted (number of tubes)",
                                code="missing_count", field="tube_barcodes")
         scanned = [check_tube_barcode(x) for x in tube_barcodes] if tube_barcodes else []
+        refused = parse_rejections(rejected)
+        if refused:
+            assert self._rejections is not None, "rejections at receipt need the service"
+            authorize(actor, Action.REJECT_SPECIMEN, Target(lab=lab_id), field="lab_id")
         now = self._d.clock.now()
         with self._d.uow() as uow:
             if uow.places.lab(lab_id) is None:
@@ -112,6 +125,10 @@ class DeliveryService:
             uow.boxes.receive_box(box.id, BoxReceipt(lab_id, at, count, missing, extra,
                                                      discrepancy))
             uow.boxes.mark_tubes_received(received_ids, lab_id, at)
+            if refused:
+                assert self._rejections is not None
+                self._rejections.reject_in(uow, actor, lab_id, refused, RejectionStage.RECEIPT,
+                                           now)
             uow.station.record_event(StationEventRow(event_id, "receive", box.site_id,
                                                      actor.user_id, at, now))
             uow.audit_log.append(now, actor.username, "box.receive", f"box:{code}",
@@ -119,7 +136,7 @@ class DeliveryService:
                        "extra": len(extra), "custody_break": custody_break})
             uow.commit()
         return Receipt(code, len(packed), count, missing, extra, discrepancy,
-                       custody_break=custody_break)
+                       custody_break=custody_break, rejected=[r.barcode for r in refused])
 
 
 def _receipt(box: BoxRecord, duplicate: bool) -> Receipt:

@@ -22,6 +22,7 @@ from typing import Any
 
 from hesuan.domain.access import Action, Principal, Target, authorize
 from hesuan.domain.errors import HesuanError, InvalidInput, NotFound
+from hesuan.domain.json import JsonObject
 from hesuan.domain.local_time import short
 from hesuan.domain.results import (
     CT_TARGETS,
@@ -31,12 +32,14 @@ from hesuan.domain.results import (
     member_outcome,
     pool_outcome,
 )
-from hesuan.domain.sampling import barcode_key, check_tube_barcode
+from hesuan.domain.sampling import TubeStatus, barcode_key, check_tube_barcode
+from hesuan.domain.specimens import check_testable
 from hesuan.services.context import Deps
 from hesuan.services.outbox_ports import NewMessage
 from hesuan.services.ports import UnitOfWork
 from hesuan.services.sampling_ports import (
     Member,
+    MemberRecall,
     MemberResult,
     NewRecall,
     Recall,
@@ -47,7 +50,8 @@ from hesuan.services.sampling_ports import (
 )
 from hesuan.services.status import StatusService
 
-__all__ = ["FanOutCounts", "LabService", "ResultInput", "ResultOutcome", "parse_result_row"]
+__all__ = ["FanOutCounts", "LabService", "ResultInput", "ResultOutcome", "parse_result_row",
+           "recall_without_result"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +126,13 @@ class LabService:
                                                 "barcode: no tube with this barcode exists")
                     rejected_rows.append(RejectedResult(self._d.new_id(), lab_id, barcode,
                                                         "unknown_tube", actor.user_id, now))
+                    continue
+                if t.lab_id == lab_id and t.status in (TubeStatus.REJECTED,
+                                                       TubeStatus.CANCELLED):
+                    try:
+                        check_testable(t.status)
+                    except HesuanError as exc:  # never resulted: its people are re-sampled
+                        outcomes[i] = ResultOutcome(barcode, "rejected", exc.code, exc.message)
                     continue
                 if t.lab_id != lab_id or t.status not in ("received", "resulted"):
                     outcomes[i] = ResultOutcome(barcode, "rejected", "not_received",
@@ -288,6 +299,38 @@ def _recall_and_template(m: Member, recall: RecallReason | None,
         return None, "positive"
     opened.append(NewRecall(new_id(), m.person_id, m.tube_id, recall, due))
     return opened[-1].id, "recall" if recall is RecallReason.POOL_POSITIVE else "invalid"
+
+
+def recall_without_result(uow: UnitOfWork, deps: Deps, members: Sequence[TubeMember],
+                          reason: RecallReason, template: str, keys: Mapping[str, str],
+                          params: Mapping[str, JsonObject], now: datetime) -> int:
+    """The members of tubes that give no result — rejected, or their result cancelled — each
+    recalled for a new single-tube sample and told once: the recall their sample answers (a
+    re-sample) stays open, anyone else gets a new one (``reason``), due within the recall
+    limit; each is sent ``template`` keyed ``keys[tube]:person`` with ``params[tube]`` and the
+    due time. Their statuses are left stale for the caller's refresh. How many were
+    recalled."""
+    due = now + deps.limits.recall_due
+    still_open = {r.id for r in uow.results.recalls(m.recall_id for m in members if m.recall_id)
+                  if r.status == "open"}
+    opened: list[NewRecall] = []
+    recalled: list[MemberRecall] = []
+    messages: list[NewMessage] = []
+    for m in members:
+        if m.recall_id in still_open:
+            recall_id = m.recall_id
+        else:
+            opened.append(NewRecall(deps.new_id(), m.person_id, m.tube_id, reason, due))
+            recall_id = opened[-1].id
+        assert recall_id is not None
+        recalled.append(MemberRecall(m.person_id, recall_id))
+        messages.append(NewMessage(deps.new_id(), f"{keys[m.tube_id]}:{m.person_id}",
+                                   m.person_id, m.tube_id, template,
+                                   {**params.get(m.tube_id, {}), "due": short(due)}))
+    uow.results.open_recalls(opened, now)
+    uow.results.recall_members(recalled, now)
+    uow.outbox.enqueue(messages, now)
+    return len(recalled)
 
 
 #: What a member of a corrected tube is told, by what the fan-out decided for them.

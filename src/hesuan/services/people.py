@@ -36,7 +36,12 @@ from hesuan.domain.people import (
     split_groups,
 )
 from hesuan.services.context import Deps
-from hesuan.services.people_ports import NewPerson, PersonRecallRow, PersonSampleRow
+from hesuan.services.people_ports import (
+    NewPerson,
+    PersonCorrectionRow,
+    PersonRecallRow,
+    PersonSampleRow,
+)
 from hesuan.services.targets import no_such_person, person_target
 
 __all__ = [
@@ -91,10 +96,12 @@ class PersonView:
 
 @dataclass(frozen=True, slots=True)
 class PersonHistory:
-    """A person's samples with their results, and their recalls, newest first."""
+    """A person's samples with their results, and their recalls, newest first; the
+    corrections and cancellations of their tubes' results (the results they replaced)."""
 
     samples: list[PersonSampleRow]
     recalls: list[PersonRecallRow]
+    corrections: list[PersonCorrectionRow] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,9 +267,10 @@ class PeopleService:
             authorize(actor, Action.READ_PERSON, person_target(row), hidden=no_such_person())
             samples = uow.people.person_samples(person_id)
             recalls = uow.people.person_recalls(person_id)
+            corrections = uow.people.person_corrections(person_id)
             uow.audit_log.append(now, actor.username, "person.history", f"person:{person_id}", {})
             uow.commit()
-        return PersonHistory(samples, recalls)
+        return PersonHistory(samples, recalls, corrections)
 
     def find_by_id_number(self, actor: Principal, kind: IdKind, number: str) -> str:
         authorize(actor, Action.FIND_PERSON, Target(region=region_prefix(actor)),

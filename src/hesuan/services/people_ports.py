@@ -17,7 +17,8 @@ from hesuan.domain.audit import AuditEntry
 from hesuan.domain.json import JsonObject
 
 __all__ = ["AuditLogRepository", "LabRow", "NewLab", "NewPerson", "NewSite", "PeopleRepository",
-           "PersonFactsRow", "PersonRecallRow", "PersonRow", "PersonSampleRow",
+           "PersonCorrectionRow", "PersonFactsRow", "PersonRecallRow", "PersonRow",
+           "PersonSampleRow",
            "PlaceRepository", "RegionRow", "SiteRow", "UserRepository", "UserRow"]
 
 
@@ -98,6 +99,19 @@ class PersonRecallRow:
     due_at: datetime
     resolved_at: datetime | None
     outcome: str | None
+    detail: str | None = None  # a rejected tube's: the code of the lab's reason
+
+
+@dataclass(frozen=True, slots=True)
+class PersonCorrectionRow:
+    """A released result of one of a person's tubes corrected (``result``) or cancelled
+    (``cancelled``): the result it replaced, why, when."""
+
+    barcode: str
+    previous: str
+    result: str
+    reason: str | None
+    at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +202,11 @@ class PeopleRepository(Protocol):
 
     def person_recalls(self, person_id: str) -> list[PersonRecallRow]:
         """The person's last 50 recalls, newest first."""
+        ...
+
+    def person_corrections(self, person_id: str) -> list[PersonCorrectionRow]:
+        """The corrections and cancellations of the results of the person's tubes (the last
+        50, newest first)."""
         ...
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import and_, insert, select
 
 from hesuan.adapters.db import sql_helpers
 from hesuan.adapters.db.repository import SqlRepository
@@ -15,13 +15,16 @@ from hesuan.adapters.db.schema import (
     people,
     person_status,
     recalls,
+    result_log,
     samples,
     sites,
+    specimen_rejections,
     to_ms,
     tubes,
 )
 from hesuan.services.people_ports import (
     NewPerson,
+    PersonCorrectionRow,
     PersonFactsRow,
     PersonRecallRow,
     PersonRow,
@@ -92,12 +95,27 @@ class SqlPeople(SqlRepository):
         return [PersonSampleRow(*r) for r in rows]
 
     def person_recalls(self, person_id: str) -> list[PersonRecallRow]:
+        # a rejected tube's recall with the code of the lab's reason
+        rejected = and_(specimen_rejections.c.tube_id == recalls.c.pool_tube_id,
+                        recalls.c.reason == "tube_rejected")
         rows = self.conn.execute(
             select(recalls.c.id, recalls.c.reason, recalls.c.status, recalls.c.opened_at,
-                   recalls.c.due_at, recalls.c.resolved_at, recalls.c.outcome)
+                   recalls.c.due_at, recalls.c.resolved_at, recalls.c.outcome,
+                   specimen_rejections.c.code)
+            .select_from(recalls.outerjoin(specimen_rejections, rejected))
             .where(recalls.c.person_id == person_id).order_by(recalls.c.opened_at.desc())
             .limit(50)).all()
         return [PersonRecallRow(*r) for r in rows]
+
+    def person_corrections(self, person_id: str) -> list[PersonCorrectionRow]:
+        log = result_log.c
+        rows = self.conn.execute(
+            select(tubes.c.barcode, log.previous, log.result, log.reason, log.at)
+            .select_from(samples.join(result_log, log.tube_id == samples.c.tube_id)
+                         .join(tubes, tubes.c.id == samples.c.tube_id))
+            .where(samples.c.person_id == person_id, log.previous.is_not(None))
+            .order_by(log.at.desc()).limit(50)).all()
+        return [PersonCorrectionRow(*r) for r in rows]
 
 
 # by backend (``sql_helpers.one_of``): SQLite, PostgreSQL; run by ``sql_helpers.fetch``
