@@ -12,6 +12,7 @@ from datetime import timedelta
 import pytest
 
 from hesuan.adapters.clock import FixedClock
+from hesuan.adapters.db.corrections_store import SqlCorrections
 from hesuan.bootstrap import Platform
 from hesuan.domain.access import Principal, Role
 from hesuan.domain.corrections import CorrectionKind, CorrectionStatus
@@ -224,3 +225,47 @@ def test_who_may_request_and_decide_and_what_is_refused(bench: Bench) -> None:
                                                   (req.id, CorrectionStatus.DECLINED)]
     assert _audited(b, "result.correction_decline") == 2
     assert _audited(b, "result.correction_apply") == 0
+
+
+def test_a_failure_half_way_through_an_approval_leaves_nothing(
+        bench: Bench, monkeypatch: pytest.MonkeyPatch) -> None:
+    b, u1, u2 = bench, bench.lab_user(1), bench.lab_user(2)
+    (pool,) = b.tubes(1, mode=5)
+    _released(b, {pool: POS})
+    b.clock.advance(timedelta(hours=1))
+    before = (_statuses(b, pool), _sms(b, pool), b.rows("SELECT id, status FROM recalls "
+                                                        "ORDER BY id"))
+    for kind, result in ((C, "negative"), (X, None)):
+        req = b.p.corrections.request(u1, b.lab_id, pool, kind, "re-read", result)
+
+        def broken(*args: object, **kwargs: object) -> None:
+            raise RuntimeError("the store failed half-way")
+
+        with monkeypatch.context() as m:
+            m.setattr(SqlCorrections, "decide", broken)  # after the fan-out, before the end
+            with pytest.raises(RuntimeError):
+                b.p.corrections.approve(u2, req.id)
+        assert (_statuses(b, pool), _sms(b, pool),
+                b.rows("SELECT id, status FROM recalls ORDER BY id")) == before
+        assert b.rows("SELECT status, result FROM tubes WHERE barcode = :b", b=pool) == [
+            ("resulted", "positive")]
+        assert b.scalar("SELECT count(*) FROM result_log") == 1
+        assert b.p.corrections.correction(u1, req.id).status is CorrectionStatus.PENDING
+        b.p.corrections.decline(u1, req.id)
+
+
+def test_a_tube_resulted_meanwhile_is_left_by_its_plates_release(bench: Bench) -> None:
+    b, u1, u2, u3 = bench, bench.lab_user(1), bench.lab_user(2), bench.lab_user(3)
+    meanwhile, other = b.tubes(2)
+    plate, wells = b.plate(u1, [meanwhile, other])
+    b.p.runs.import_run(u2, plate.id, "run.csv",
+                        plate_file(CONTROLS, wells, {meanwhile: POS, other: NEG}))
+    assert b.p.lab.record(u1, b.lab_id, [ResultInput(meanwhile, "negative")])[0].status == \
+        "accepted"
+    out = b.p.runs.release(u3, plate.id)
+    assert out.already_resulted == [meanwhile]
+    assert out.released == {Result.NEGATIVE: 1, Result.POSITIVE: 0, Result.INVALID: 0}
+    # the direct path's result stands; nobody was told a positive
+    assert b.rows("SELECT result FROM tubes WHERE barcode = :b", b=meanwhile) == [("negative",)]
+    assert b.scalar("SELECT count(*) FROM outbox") == 0
+    assert b.scalar("SELECT count(*) FROM result_log") == 2

@@ -22,6 +22,7 @@ from hesuan.domain.sampling import make_tube_barcode
 from hesuan.domain.specimens import RejectionCode, RejectionStage
 from hesuan.services.lab import ResultInput
 from hesuan.services.rejections import RejectionInput
+from hesuan.services.status import StatusService
 from hesuan.sim.example import seed_example_city
 from tests.integration.lab_bench import (
     NEG,
@@ -162,3 +163,24 @@ def test_who_may_reject_and_which_tubes(bench: Bench) -> None:
         OFFICER, b.lab_id, RejectionInput(mine, "leaked")))
     assert b.scalar("SELECT count(*) FROM specimen_rejections") == 0
     assert b.scalar("SELECT count(*) FROM outbox") == 0
+
+
+def test_a_failure_half_way_through_a_rejection_leaves_nothing(
+        bench: Bench, monkeypatch: pytest.MonkeyPatch) -> None:
+    b, u1 = bench, bench.lab_user(1)
+    (tube,) = b.tubes(1, mode=5)
+    plate, _ = b.plate(u1, [tube], ready=False)
+
+    def broken(*args: object, **kwargs: object) -> int:
+        raise RuntimeError("the store failed half-way")
+
+    with monkeypatch.context() as m:
+        m.setattr(StatusService, "refresh", broken)  # after the tube, its well, the recalls
+        with pytest.raises(RuntimeError):
+            b.p.rejections.reject(u1, b.lab_id, RejectionInput(tube, "leaked"))
+    assert b.scalar("SELECT status FROM tubes WHERE barcode = :b", b=tube) == "received"
+    assert len(b.p.plates.plate(u1, plate.id).wells) == 3
+    assert (b.scalar("SELECT count(*) FROM specimen_rejections"),
+            b.scalar("SELECT count(*) FROM recalls"), b.scalar("SELECT count(*) FROM outbox"),
+            b.scalar("SELECT count(*) FROM audit_log WHERE action = 'specimen.reject'")) == (
+        0, 0, 0, 0)
