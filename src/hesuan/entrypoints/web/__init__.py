@@ -17,6 +17,7 @@ from hesuan.entrypoints.web import (
     chain_routes,
     fence_routes,
     people_routes,
+    plates_routes,
     rosters_routes,
     station_routes,
     zones_routes,
@@ -25,6 +26,6 @@ from hesuan.entrypoints.web import (
 __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
-for _module in (auth_routes, station_routes, chain_routes, people_routes, rosters_routes,
-                fence_routes, zones_routes, centre_routes):
+for _module in (auth_routes, station_routes, chain_routes, plates_routes, people_routes,
+                rosters_routes, fence_routes, zones_routes, centre_routes):
     router.include_router(_module.router)

@@ -5,7 +5,8 @@
 - Laboratory: receive a box with a count check (missing and extra tubes shown); upload a results
   CSV, see the validation report (``WorklistService.preview_results``) and only then commit it
   (``LabService.import_rows``); enter a result by hand; correct a result with a reason; the queue
-  of received-not-resulted tubes, priority first.
+  of tubes received and not released (``PlateService.queue``), priority first, then the longest
+  waiting, against the receipt-to-release target.
 
 Imports: FastAPI/Starlette, ``hesuan.domain``, ``hesuan.services``, the web package.
 """
@@ -78,7 +79,7 @@ def _lab_page(request: Request, me: Principal, **extra: Any) -> Response:
     platform = platform_of(request)
     lab_id = _lab_id(me)
     lab = next((x for x in platform.places.labs(me) if x.id == lab_id), None)
-    return render(request, "lab.html", me, lab=lab, queue=platform.worklists.lab_queue(me, lab_id),
+    return render(request, "lab.html", me, lab=lab, queue=platform.plates.queue(me, lab_id),
                   boxes=platform.worklists.lab_boxes(me, lab_id), ct_targets=CT_TARGETS,
                   event_id=str(uuid.uuid4()), **extra)
 

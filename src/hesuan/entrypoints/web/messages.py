@@ -1,7 +1,7 @@
 """Labels the pages show for codes that come from the services: roles, status colours, recall
-and exemption reasons, result verdicts, and error codes in plain words. Marked with ``N_`` for
-the catalogs and translated where they are shown; an unknown code falls back to the service's
-own message.
+and exemption reasons, result verdicts, the lab stage's plate statuses, well calls, reasons and
+decisions, and error codes in plain words. Marked with ``N_`` for the catalogs and translated
+where they are shown; an unknown code falls back to the service's own message.
 
 Imports: ``hesuan.entrypoints.web.i18n``.
 """
@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from hesuan.entrypoints.web.i18n import N_
 
-__all__ = ["ALERT_OUTCOMES", "ALERT_RULES", "COLOURS", "ERRORS", "EXEMPTION_REASONS",
-           "MOVEMENT", "PASS_FAILURES", "RECALL_REASONS", "RESULTS", "ROLES", "ROSTER_OUTCOMES",
+__all__ = ["ALERT_OUTCOMES", "ALERT_RULES", "COLOURS", "DECISIONS", "ERRORS",
+           "EXEMPTION_REASONS", "MOVEMENT", "PASS_FAILURES", "PLATE_STATUS", "QUEUE_STATES",
+           "RECALL_REASONS", "RELEASE_BARS", "RESULTS", "ROLES", "ROSTER_OUTCOMES",
            "SAMPLING_MODES", "SITE_STATUS", "STAGES", "TUBE_STATES", "VENUE_CHECKS", "VERDICTS",
-           "ZONE_KINDS"]
+           "WELL_KINDS", "WELL_OUTCOMES", "WELL_REASONS", "ZONE_KINDS"]
 
 ROLES = {
     "admin": N_("Administrator"),
@@ -141,6 +142,72 @@ STAGES = {
     "notified": N_("Person notified"),
 }
 
+# -- the lab stage: plates, runs, release --------------------------------------------------------
+
+PLATE_STATUS = {
+    "building": N_("Being built"),
+    "ready": N_("Ready for the instrument"),
+    "imported": N_("Waiting for release"),
+    "released": N_("Released"),
+}
+
+WELL_KINDS = {
+    "tube": N_("Tube"),
+    "positive_control": N_("Positive control"),
+    "negative_control": N_("Negative control"),
+    "no_template_control": N_("No-template control"),
+}
+
+#: What a well showed after the run: a tube's call, a control's check.
+WELL_OUTCOMES = {
+    "positive": N_("Positive"),
+    "negative": N_("Negative"),
+    "retest": N_("Re-test (same sample)"),
+    "recall_single_target": N_("Single target again: recall"),
+    "recall_grey_zone": N_("Grey zone again: recall"),
+    "invalid": N_("Invalid"),
+    "void": N_("Void (a control failed)"),
+    "omitted": N_("Omitted in the instrument software"),
+    "passed": N_("Control passed"),
+    "failed": N_("Control failed"),
+}
+
+WELL_REASONS = {
+    "targets_detected": N_("Targets detected"),
+    "no_target_detected": N_("No target detected, internal control valid"),
+    "single_target": N_("Only one target detected"),
+    "grey_zone": N_("A value in the grey zone"),
+    "internal_control_failed": N_("No target and the internal control failed"),
+    "plate_control_failed": N_("A control of the plate failed"),
+    "sample_exhausted": N_("Sample used up"),
+    "control_passed": N_("Showed what it must"),
+    "well_omitted": N_("Omitted by the analyst"),
+    "control_omitted": N_("Control omitted by the analyst"),
+    "positive_control_failed": N_("Positive control did not amplify"),
+    "negative_control_failed": N_("Negative control amplified"),
+    "no_template_control_failed": N_("No-template control amplified"),
+}
+
+DECISIONS = {
+    "release": N_("Release"),
+    "rerun": N_("Re-run the same sample"),
+    "recall": N_("Recall for a new sample"),
+}
+
+QUEUE_STATES = {
+    "waiting": N_("Waiting"),
+    "rerun": N_("Back for a re-run"),
+    "on_plate": N_("On a plate"),
+    "awaiting_release": N_("Waiting for release"),
+}
+
+RELEASE_BARS = {
+    "built_the_plate": N_("You built this plate: a second laboratory user must release it "
+                          "(two-person release)."),
+    "imported_the_run": N_("You imported this run: a second laboratory user must release it "
+                           "(two-person release)."),
+}
+
 #: Error codes of the services, in plain words for the person at the screen.
 ERRORS = {
     "bad_credentials": N_("Username or password is wrong."),
@@ -210,4 +277,32 @@ ERRORS = {
     "not_in_household": N_("Someone scanned is not in this household."),
     "unreadable_code": N_("Not a sampling code or a registered ID number."),
     "not_in_scope": N_("Not found in your area."),
+    "unknown_plate": N_("No such plate."),
+    "bad_plate_size": N_("A plate has 96 or 384 wells."),
+    "bad_well": N_("Not a well of this plate."),
+    "bad_placement": N_("Scan a tube or choose a control."),
+    "well_taken": N_("This well already holds something: choose another well."),
+    "empty_well": N_("This well holds nothing."),
+    "tube_on_plate": N_("This tube is already on this plate."),
+    "tube_on_other_plate": N_("This tube is on another plate."),
+    "tube_resulted": N_("This tube's result is released already."),
+    "controls_missing": N_("The plate cannot run without its controls."),
+    "plate_empty": N_("The plate holds no tube."),
+    "wrong_assay": N_("The plate was made for another assay version."),
+    "plate_not_building": N_("The plate map is locked: it is no longer being built."),
+    "plate_not_ready": N_("A run file is imported once, onto a plate marked ready."),
+    "plate_not_imported": N_("Only an imported run that is not yet released can be released."),
+    "second_person_required": N_("A second laboratory user, who neither built the plate nor "
+                                 "imported its run, must release it."),
+    "duplicate_run_file": N_("This file has been imported already."),
+    "file_plate_mismatch": N_("The instrument file does not match the plate map."),
+    "file_assay_mismatch": N_("The instrument file does not match the plate's assay."),
+    "unknown_instrument_file": N_("Not an instrument export this system reads (QuantStudio "
+                                  ".txt or .xlsx, CFX Maestro .csv)."),
+    "unreadable_instrument_file": N_("The instrument file cannot be read through (cut short or "
+                                     "damaged)."),
+    "lab_extra_missing": N_("This server cannot read QuantStudio workbooks (.xlsx): export "
+                            "the results as text."),
+    "file_too_large": N_("The file is too large."),
+    "missing_file": N_("Choose the instrument's export file."),
 }
