@@ -24,6 +24,7 @@ no case here, or without a declared action, fails the test: adding a route means
 
 from __future__ import annotations
 
+import base64
 import itertools
 import os
 import re
@@ -719,6 +720,29 @@ CASES: list[Case] = [
     Case("POST", "/web/lab/result", lambda w, s, p: (Req(form={
         "barcode": make_tube_barcode(700_000 + w.n()), "result": "negative"}),
         _own_lab(p)), one_side=True),
+    # -- web: plates, runs, review (a refused step re-renders the plate page: 200)
+    Case("GET", "/web/lab/plates", lambda w, s, p: (Req(), _own_lab(p)), one_side=True),
+    Case("POST", "/web/lab/plates", lambda w, s, p: (Req(form={"size": "96"}), _own_lab(p)),
+         one_side=True),
+    Case("GET", "/web/lab/review", lambda w, s, p: (Req(), _own_lab(p)), one_side=True),
+    Case("GET", "/web/lab/plates/{plate_id}", lambda w, s, p: (Req(
+        params={"plate_id": w.imported_plate[s]}), _lab(w, s))),
+    Case("POST", "/web/lab/plates/{plate_id}/wells", lambda w, s, p: (Req(
+        params={"plate_id": w.plate(s)}, form={"well": "A1", "control": "positive_control"}),
+        _lab(w, s))),
+    Case("POST", "/web/lab/plates/{plate_id}/remove", lambda w, s, p: (Req(
+        params={"plate_id": w.plate(s, controls=True)}, form={"well": "A1"}), _lab(w, s))),
+    Case("POST", "/web/lab/plates/{plate_id}/ready", lambda w, s, p: (Req(
+        params={"plate_id": w.plate(s)}, form={}), _lab(w, s))),
+    Case("POST", "/web/lab/plates/{plate_id}/run/preview", lambda w, s, p: (Req(
+        params={"plate_id": w.plate(s)}, form={},
+        files={"file": ("run.csv", cfx_csv({"A1": ("Unkn", "x", NEG)}), "text/csv")}),
+        _lab(w, s))),
+    Case("POST", "/web/lab/plates/{plate_id}/run", lambda w, s, p: (Req(
+        params={"plate_id": w.plate(s)}, form={"name": "run.csv", "data": base64.b64encode(
+            cfx_csv({"A1": ("Unkn", "x", NEG)})).decode()}), _lab(w, s))),
+    Case("POST", "/web/lab/plates/{plate_id}/release", lambda w, s, p: (Req(
+        params={"plate_id": w.plate(s)}, form={}), _lab(w, s))),
     # -- web: people
     Case("GET", "/web/me", lambda w, s, p: (Req(), _own_person(w, p)), one_side=True),
     Case("GET", "/web/me/pass", lambda w, s, p: (Req(), _own_person(w, p)), one_side=True),

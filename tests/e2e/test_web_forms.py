@@ -1,16 +1,22 @@
 """The web pages without JavaScript (plain form posts, as progressive enhancement promises), on
 SQLite and PostgreSQL: sign in with the login form's CSRF token, run the sampling station one
-scan per request, and see a form without its token refused."""
+scan per request, build, import and release a plate, and see a form without its token
+refused."""
 
 from __future__ import annotations
 
+import base64
 import re
+from datetime import timedelta
 
 from fastapi.testclient import TestClient
 
-from hesuan.domain.sampling import make_tube_barcode
+from hesuan.domain.access import Role
+from hesuan.domain.sampling import make_box_code, make_tube_barcode
+from hesuan.services.auth import SYSTEM
 from hesuan.sim.example import DEMO_PASSWORD
-from tests.helpers import Api, web_sign_in
+from tests.helpers import Api, Station, web_sign_in
+from tests.integration.lab_bench import NEG, POS, cfx_csv
 
 
 def _state(html: str) -> dict[str, str]:
@@ -80,7 +86,7 @@ def test_every_page_renders_for_its_role(api: Api) -> None:
         "sampler": ["/web/station"],
         "sitelead": ["/web/site", "/web/station"],
         "courier": ["/web/courier"],
-        "lab": ["/web/lab"],
+        "lab": ["/web/lab", "/web/lab/plates", "/web/lab/review"],
         "resident": ["/web/me", "/web/me/pass"],
         "grid": ["/web/roster", "/web/area", "/web/alerts", "/web/zones", "/web/venue",
                  "/web/roster.xlsx"],
@@ -96,6 +102,76 @@ def test_every_page_renders_for_its_role(api: Api) -> None:
             assert r.status_code == 200, (user, path, r.text[:1000])
     web_sign_in(client, "courier")
     assert box in client.get("/web/courier").text
+
+
+def test_a_plate_without_javascript(api: Api) -> None:
+    """The plate builder, the run's preview and import, and the release as plain form posts:
+    a tube scanned into the suggested well, a control by its label, errors re-rendered in place,
+    the preview storing nothing, the importer refused the release and a second user releasing
+    it from the review queue."""
+    lab_id = api.city.labs["lab1"]
+    api.platform.auth.create_user(SYSTEM, "lab2web", DEMO_PASSWORD, Role.LAB, lab_id)
+    st = Station(api.city.sites["140105"], api.clock)
+    person = api.people(limit=1)[0]
+    tube, box = make_tube_barcode(970_001), make_box_code(970_001)
+    events = [st.ev("open_tube", barcode=tube, mode=1),
+              st.ev("sample", barcode=tube, code=api.code(person)),
+              st.ev("box_tube", barcode=tube, box_code=box), st.ev("seal_box", box_code=box)]
+    assert api.client.post("/scans/batch", headers=api.h("sampler"),
+                           json={"events": events}).json()["rejected"] == 0
+    api.client.post(f"/boxes/{box}/handover", headers=api.h("courier"), json={
+        "event_id": st.ev("x")["event_id"], "at": api.clock.now().isoformat()})
+    api.clock.advance(timedelta(minutes=20))
+    api.client.post(f"/boxes/{box}/receive", headers=api.h("lab"), json={
+        "event_id": st.ev("x")["event_id"], "lab_id": lab_id,
+        "at": api.clock.now().isoformat(), "tube_barcodes": [tube]})
+
+    client = TestClient(api.client.app, base_url="https://testserver")
+    csrf = web_sign_in(client, "lab")
+    assert f'data-barcode="{tube}" data-state="waiting"' in client.get("/web/lab").text
+    r = client.post("/web/lab/plates", data={"csrf": csrf, "size": "96"},
+                    follow_redirects=False)
+    assert r.status_code == 303
+    page = r.headers["location"]
+    plate_id = page.rsplit("/", 1)[1]
+    assert 'id="well" name="well" value="A1"' in client.get(page).text
+
+    def post(path: str, **data: str) -> str:
+        r = client.post(f"{page}/{path}", data={"csrf": csrf, **data})
+        assert r.status_code == 200, r.text[:500]
+        return r.text
+
+    assert 'id="placed" data-well="A1"' in post("wells", well="A1", scan="PC")
+    assert 'id="placed" data-well="B1"' in post("wells", well="B1", scan=tube)
+    html = post("wells", well="C1", scan=tube)  # twice: refused, in plain words
+    assert 'id="error"' in html and "该采样管已在本板上" in html
+    html = post("ready")  # no negative control yet
+    assert 'id="error"' in html and 'data-control="negative_control"' in html
+    assert 'class="control missing" data-control="negative_control"' in html
+    assert 'id="placed" data-well="C1"' in post("wells", well="C1", control="negative_control")
+    assert 'id="made-ready"' in post("ready")
+
+    data = cfx_csv({"A1": ("Pos Ctrl", "PC", POS), "C1": ("Neg Ctrl", "NC", NEG),
+                    "B1": ("Unkn", tube, NEG)})
+    r = client.post(f"{page}/run/preview", data={"csrf": csrf},
+                    files={"file": ("cq.csv", data, "text/csv")})
+    assert r.status_code == 200 and 'id="commit"' in r.text, r.text[:1000]
+    assert 'data-well="B1" data-outcome="negative" data-decision="release"' in r.text
+    assert api.count("SELECT count(*) FROM run_files") == 0
+    carried = re.search(r'name="data" value="([^"]+)"', r.text)
+    assert carried is not None and base64.b64decode(carried.group(1)) == data
+    html = post("run", name="cq.csv", data=carried.group(1))
+    assert 'id="imported"' in html and 'data-bar="built_the_plate"' in html
+    assert 'id="release-button"' not in html
+    html = post("release")  # the builder and importer: refused, said so
+    assert 'id="error"' in html and api.count(
+        f"SELECT status FROM plates WHERE id = '{plate_id}'") == "imported"
+
+    csrf = web_sign_in(client, "lab2web")
+    assert f'data-plate="{plate_id}" data-bar=""' in client.get("/web/lab/review").text
+    html = post("release")
+    assert 'id="released"' in html and 'data-status="released"' in html
+    assert api.count(f"SELECT result FROM tubes WHERE barcode = '{tube}'") == "negative"
 
 
 def test_the_station_page_queue_is_never_blocked_by_one_bad_scan(api: Api) -> None:
