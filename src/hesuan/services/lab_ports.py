@@ -346,7 +346,15 @@ class PlateRepository(Protocol):
         """The tube with this barcode (as stored). ``for_update``: the tube is held until the
         unit of work ends, so that one tube scanned onto two plates at once lands on one."""
 
+    def bench_tubes(self, barcodes: Sequence[str], *,
+                    for_update: bool = False) -> dict[str, BenchTube]:
+        """The tubes with these barcodes (as stored), by barcode, as ``bench_tube`` reads one:
+        a rack scanned at once, in a statement or two."""
+
     def place(self, well: PlacedWell) -> None: ...
+
+    def place_many(self, wells: Sequence[PlacedWell]) -> None:
+        """Fill several wells (a rack scanned at once)."""
 
     def remove_well(self, plate_id: str, well: str) -> bool:
         """Empty a well; False when it held nothing."""

@@ -2,9 +2,10 @@
 its controls, marks the plate ready, and reads its queue of tubes to run.
 
 A plate is made for a lab with the current assay version (``AssayService.current_in``) and a
-size (96 or 384 wells). A tube is placed by scanning its barcode; it must exist, be received by
-this lab and not resulted, not be held by another plate, and not be on this one already
-(``hesuan.domain.plates.PlateMap``: one thing per well, a tube once per plate). A plate is
+size (96 or 384 wells). A tube is placed by scanning its barcode (a rack reader scans a rack
+of them at once); it must exist, be received by this lab and not resulted, not be held by
+another plate, and not be on this one already (``hesuan.domain.plates.PlateMap``: one thing
+per well, a tube once per plate). A plate is
 marked ready once it holds its controls and a tube (``PlateMap.check_runnable``); its map is
 then locked. Running it (importing its instrument file) and releasing it are
 ``hesuan.services.runs``.
@@ -26,12 +27,13 @@ from dataclasses import dataclass, field, replace
 from hesuan.domain.access import Action, Principal, Target, authorize
 from hesuan.domain.assays import Assay
 from hesuan.domain.errors import InvalidInput, NotFound, RuleViolation
-from hesuan.domain.plates import PlateMap, PlateSize, WellKind
+from hesuan.domain.plates import Placement, PlateMap, PlateSize, WellKind
 from hesuan.domain.runs import PlateStatus, check_status
 from hesuan.domain.sampling import barcode_key, check_tube_barcode
 from hesuan.services.assays import AssayService
 from hesuan.services.context import Deps, write_retrying
 from hesuan.services.lab_ports import (
+    BenchTube,
     PlacedWell,
     PlateRow,
     QueueTube,
@@ -86,14 +88,11 @@ class PlateView:
 
 
 def plate_map(plate: PlateRow, wells: Sequence[PlacedWell]) -> PlateMap:
-    """The domain's plate map of a stored plate."""
-    m = PlateMap(plate.size, plate.assay)
-    for w in wells:
-        if w.kind is WellKind.TUBE:
-            m = m.place_tube(w.well, w.barcode or "")
-        else:
-            m = m.place_control(w.well, w.kind)
-    return m
+    """The domain's plate map of a stored plate, made at once (a map grown one well at a time
+    checks every well again at each step: a full plate's map took milliseconds)."""
+    return PlateMap(plate.size, plate.assay, tuple(
+        Placement(w.well, w.kind, barcode_key(w.barcode or "") if w.kind is WellKind.TUBE
+                  else None) for w in wells))
 
 
 def plate_for(uow: UnitOfWork, actor: Principal, action: Action, plate_id: str, *,
@@ -104,6 +103,27 @@ def plate_for(uow: UnitOfWork, actor: Principal, action: Action, plate_id: str, 
         raise NotFound("plate_id: no such plate", code="unknown_plate", field="plate_id")
     authorize(actor, action, Target(lab=plate.lab_id), field="plate_id")
     return plate
+
+
+def _scanned_tube(plate: PlateRow, barcode: str, tube: BenchTube | None,
+                  field: str) -> BenchTube:
+    """The tube ``barcode`` names (``tube``, as read), if it may go on ``plate``: it exists,
+    this lab received it, it is not resulted, no other plate holds it. ``field`` names the
+    scan in an error."""
+    if tube is None:
+        check_tube_barcode(barcode)  # a barcode that cannot be one says so first
+        raise NotFound(f"{field}: no tube with this barcode exists", code="unknown_tube",
+                       field=field)
+    if tube.lab_id != plate.lab_id or tube.status not in ("received", "resulted"):
+        raise RuleViolation(f"{field}: this lab has not received the tube",
+                            code="not_received", field=field)
+    if tube.status == "resulted":
+        raise RuleViolation(f"{field}: the tube's result is released already",
+                            code="tube_resulted", field=field)
+    if tube.plate_id is not None and tube.plate_id != plate.id:
+        raise RuleViolation(f"{field}: the tube is on another plate ({tube.plate_id})",
+                            code="tube_on_other_plate", field=field)
+    return tube
 
 
 def _state(t: QueueTube) -> QueueState:
@@ -152,27 +172,15 @@ class PlateService:
         (``tube_resulted``), that another plate holds (``tube_on_other_plate``), that is on
         this plate already (``tube_on_plate``), a well that holds something
         (``well_taken``)."""
-        key = barcode_key(barcode) if isinstance(barcode, str) else ""
         now = self._d.clock.now()
         with self._d.uow() as uow:
             plate = plate_for(uow, actor, Action.BUILD_PLATES, plate_id, for_update=True)
             check_status(plate.status, "place")
-            tube = uow.plates.bench_tube(key, for_update=True) if key else None
-            if tube is None:
-                check_tube_barcode(barcode)  # a barcode that cannot be one says so first
-                raise NotFound("barcode: no tube with this barcode exists",
-                               code="unknown_tube", field="barcode")
-            if tube.lab_id != plate.lab_id or tube.status not in ("received", "resulted"):
-                raise RuleViolation("barcode: this lab has not received the tube",
-                                    code="not_received", field="barcode")
-            if tube.status == "resulted":
-                raise RuleViolation("barcode: the tube's result is released already",
-                                    code="tube_resulted", field="barcode")
-            wells = uow.plates.wells(plate.id)
-            if tube.plate_id is not None and tube.plate_id != plate.id:
-                raise RuleViolation(f"barcode: the tube is on another plate ({tube.plate_id})",
-                                    code="tube_on_other_plate", field="barcode")
-            placed = plate_map(plate, wells).place_tube(well, tube.barcode).at(well)
+            key = barcode_key(barcode) if isinstance(barcode, str) else ""
+            tube = _scanned_tube(plate, barcode, uow.plates.bench_tube(key, for_update=True)
+                                 if key else None, "barcode")
+            placed = plate_map(plate, uow.plates.wells(plate.id)).place_tube(
+                well, tube.barcode).at(well)
             assert placed is not None
             row = PlacedWell(plate.id, placed.well, WellKind.TUBE, tube.id, tube.barcode,
                              actor.user_id, now)
@@ -181,6 +189,32 @@ class PlateService:
                                  {"well": row.well, "barcode": tube.barcode})
             uow.commit()
         return row
+
+    def place_tubes(self, actor: Principal, plate_id: str,
+                    scans: Sequence[tuple[str, str]]) -> list[PlacedWell]:
+        """A rack of tubes scanned at once (a rack reader reads the barcode at each position):
+        ``(well, barcode)`` pairs, each checked as ``place_tube`` checks one, placed in one
+        transaction. The first refusal refuses the whole scan: nothing of it is placed."""
+        now = self._d.clock.now()
+        with self._d.uow() as uow:
+            plate = plate_for(uow, actor, Action.BUILD_PLATES, plate_id, for_update=True)
+            check_status(plate.status, "place")
+            before = plate_map(plate, uow.plates.wells(plate.id))
+            keys = [barcode_key(b) if isinstance(b, str) else "" for _, b in scans]
+            found = uow.plates.bench_tubes([k for k in keys if k], for_update=True)
+            rows: list[PlacedWell] = []
+            for i, (well, barcode) in enumerate(scans):
+                tube = _scanned_tube(plate, barcode, found.get(keys[i]), f"tubes[{i}]")
+                rows.append(PlacedWell(plate.id, plate.size.well(well), WellKind.TUBE, tube.id,
+                                       tube.barcode, actor.user_id, now))
+            # one well holds one thing, a tube is once on a plate: the map checks them all
+            PlateMap(plate.size, plate.assay, (*before.placements, *(
+                Placement(r.well, WellKind.TUBE, r.barcode) for r in rows)))
+            uow.plates.place_many(rows)
+            uow.audit_log.append(now, actor.username, "plate.place", f"plate:{plate.id}",
+                                 {"wells": {r.well: r.barcode for r in rows}})
+            uow.commit()
+        return rows
 
     def place_control(self, actor: Principal, plate_id: str, well: str,
                       kind: WellKind) -> PlacedWell:

@@ -150,15 +150,40 @@ class SqlPlates(SqlRepository):
             .where(_w.tube_id == t.id, _holding()).limit(1)).scalar()
         return BenchTube(t.id, t.barcode, t.lab_id, t.status, plate_id)
 
+    def bench_tubes(self, barcodes: Sequence[str], *,
+                    for_update: bool = False) -> dict[str, BenchTube]:
+        out: dict[str, BenchTube] = {}
+        for part in chunks(list(dict.fromkeys(barcodes))):
+            stmt = select(_t.id, _t.barcode, _t.lab_id, _t.status).where(
+                member_of(_t.barcode, self._pg))
+            if for_update:  # as bench_tube
+                stmt = stmt.with_for_update(key_share=True)
+            found = self.conn.execute(stmt, {"vals": sql_helpers.vals(part, self._pg)}).all()
+            held = dict(self.conn.execute(
+                select(_w.tube_id, _w.plate_id).select_from(_held())
+                .where(member_of(_w.tube_id, self._pg), _holding()),
+                {"vals": sql_helpers.vals([t.id for t in found], self._pg)}).all())
+            out.update((t.barcode, BenchTube(t.id, t.barcode, t.lab_id, t.status,
+                                             held.get(t.id))) for t in found)
+        return out
+
     def place(self, well: PlacedWell) -> None:
         self._inserting(insert(plate_wells).values(
             plate_id=well.plate_id, well=well.well, kind=well.kind.value, tube_id=well.tube_id,
             placed_by=well.placed_by, placed_at=well.placed_at))
 
-    def _inserting(self, stmt: Any) -> None:
-        """Run an INSERT; a unique key another transaction wrote first is a ``WriteRace``."""
+    def place_many(self, wells: Sequence[PlacedWell]) -> None:
+        if wells:
+            self._inserting(insert(plate_wells), [
+                {"plate_id": w.plate_id, "well": w.well, "kind": w.kind.value,
+                 "tube_id": w.tube_id, "placed_by": w.placed_by, "placed_at": w.placed_at}
+                for w in wells])
+
+    def _inserting(self, stmt: Any, rows: Sequence[Mapping[str, Any]] | None = None) -> None:
+        """Run an INSERT (of ``rows``, when given); a unique key another transaction wrote
+        first is a ``WriteRace``."""
         try:
-            self.conn.execute(stmt)
+            self.conn.execute(stmt, rows)
         except IntegrityError as exc:
             if (race := write_race(exc)) is not None:
                 raise race from exc
