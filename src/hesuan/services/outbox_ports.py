@@ -14,9 +14,10 @@ from typing import Generic, NamedTuple, Protocol, TypeVar
 
 from hesuan.domain.json import Json, JsonObject
 
-__all__ = ["AlertRepository", "AlertRow", "BoxDiscrepancy", "InDoubtMessage", "LateBox",
-           "LateResult", "MissingTube", "NewMessage", "OpenRecall", "OutboxMessage",
-           "OutboxRepository", "PoolForReview", "Reconciliation", "ReconciliationList",
+__all__ = ["AlertRepository", "AlertRow", "BoxDiscrepancy", "InDoubtMessage", "LabTally",
+           "LateBox", "LateResult", "MissingTube", "NewMessage", "OpenPlate", "OpenRecall",
+           "OutboxMessage", "OutboxRepository", "PoolForReview", "Reconciliation",
+           "ReconciliationList",
            "ReportRepository", "TurnaroundRow", "UnboxedTube", "UnknownTubeResult",
            "UnreceivedBox", "UnresultedTube"]
 
@@ -247,6 +248,30 @@ class LateResult:
 
 
 @dataclass(frozen=True, slots=True)
+class OpenPlate:
+    """A plate not released: being built, ready (on the instrument) or imported (awaiting
+    review)."""
+
+    id: str
+    lab_id: str
+    status: str
+    created_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class LabTally:
+    """The lab stage in numbers: the plates made and released, the plates whose controls
+    failed, the tube runs decided re-run, and the results plates released (by result; a
+    recall is released as ``invalid``)."""
+
+    plates: int
+    plates_released: int
+    control_failures: int
+    reruns: int
+    released: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
 class ReconciliationList(Generic[_Item]):
     """How many items a list holds, and the first of them (up to the limit asked)."""
 
@@ -256,7 +281,9 @@ class ReconciliationList(Generic[_Item]):
 
 @dataclass(frozen=True, slots=True)
 class Reconciliation:
-    """The reconciliation lists: every one empty on a consistent round."""
+    """The reconciliation lists, every one empty on a consistent round; and the lab stage's
+    tally, which a round's own count of plates, control failures, re-runs and released
+    results must equal."""
 
     as_of: str
     sampled_not_boxed: ReconciliationList[UnboxedTube]
@@ -270,6 +297,8 @@ class Reconciliation:
     pools_for_review: ReconciliationList[PoolForReview]
     late_boxes: ReconciliationList[LateBox]
     late_results: ReconciliationList[LateResult]
+    plates_not_released: ReconciliationList[OpenPlate]
+    lab: LabTally
 
 
 class ReportRepository(Protocol):

@@ -2,7 +2,9 @@
 
 Turnaround is measured per tube from its first sample: tube sealed, box sealed, handed over,
 received, resulted, notified; percentiles p50/p90/p99 by site, lab and district. Reconciliation
-lists what fell between stages; on a consistent round every list is empty.
+lists what fell between stages — plates not released among them; on a consistent round every
+list is empty — and tallies the lab stage: plates made and released, plates whose controls
+failed, tube runs decided re-run, results released by plates.
 
 Imports: standard library, ``hesuan.domain``, ``hesuan.services``.
 """

@@ -18,9 +18,11 @@ from hesuan.adapters.db.sql_helpers import (
 )
 from hesuan.services.outbox_ports import (
     BoxDiscrepancy,
+    LabTally,
     LateBox,
     LateResult,
     MissingTube,
+    OpenPlate,
     OpenRecall,
     PoolForReview,
     Reconciliation,
@@ -95,6 +97,9 @@ class SqlReports(SqlRepository):
                 "FROM tubes t WHERE t.received_at IS NOT NULL AND "
                 "COALESCE(t.resulted_at, :now) > t.received_at + :llim",
                 "t.barcode, t.lab_id, t.received_at, t.resulted_at", LateResult),
+            "plates_not_released": (
+                "FROM plates p WHERE p.status <> 'released'",
+                "p.id, p.lab_id, p.status, p.created_at", OpenPlate),
         }
         params = {"now": n, "tlim": transport_limit_ms, "llim": lab_limit_ms, "true": True,
                   "area": region_prefix + "%"}
@@ -113,12 +118,28 @@ class SqlReports(SqlRepository):
             lists[key] = ReconciliationList(count, items)
         as_of = iso_ms(n)
         assert as_of is not None
-        return Reconciliation(as_of=as_of, **lists)
+        return Reconciliation(as_of=as_of, **lists, lab=self._lab_tally(params, region_prefix))
+
+    def _lab_tally(self, params: dict[str, Any], region_prefix: str) -> LabTally:
+        area = _AT_LAB if region_prefix else ""
+        plates, released, failed, reruns = self.conn.execute(text(
+            f"SELECT (SELECT count(*) FROM plates p WHERE 1 = 1{area}), "
+            f"(SELECT count(*) FROM plates p WHERE p.status = 'released'{area}), "
+            f"(SELECT count(*) FROM plates p WHERE p.qc_passed = :false{area}), "
+            "(SELECT count(*) FROM well_results r JOIN plates p ON p.id = r.plate_id "
+            f"WHERE r.decision = 'rerun'{area})"), params | {"false": False}).one()
+        by_result = self.conn.execute(text(
+            "SELECT r.result, count(*) FROM well_results r JOIN plates p ON p.id = r.plate_id "
+            f"WHERE r.result_log_id IS NOT NULL{area} GROUP BY r.result"), params).all()
+        return LabTally(int(plates), int(released), int(failed), int(reruns),
+                        {str(r): int(k) for r, k in sorted(by_result)})
 
 
 # Where each reconciliation list's rows are, for an area's list: a tube's or box's site, a
 # recall's person; a result for an unknown tube is nowhere in particular (city-wide lists only).
 _AT_SITE = " AND {}.site_id IN (SELECT id FROM sites WHERE region_code LIKE :area)"
+# a plate's lab
+_AT_LAB = " AND p.lab_id IN (SELECT id FROM labs WHERE region_code LIKE :area)"
 
 
 _RECONCILE_AREA = {
@@ -126,7 +147,7 @@ _RECONCILE_AREA = {
     "missing_from_received_boxes": _AT_SITE.format("b"),
     "received_not_resulted": _AT_SITE.format("t"), "box_discrepancies": _AT_SITE.format("b"),
     "pools_for_review": _AT_SITE.format("t"), "late_boxes": _AT_SITE.format("b"),
-    "late_results": _AT_SITE.format("t"),
+    "late_results": _AT_SITE.format("t"), "plates_not_released": _AT_LAB,
     "recalls_open": " AND r.person_id IN (SELECT id FROM people WHERE grid_code LIKE :area)",
     "recalls_overdue": " AND r.person_id IN (SELECT id FROM people WHERE grid_code LIKE :area)",
 }
