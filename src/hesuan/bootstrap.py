@@ -42,6 +42,7 @@ from hesuan.services.corrections import CorrectionService
 from hesuan.services.delivery import DeliveryService
 from hesuan.services.fence import FenceService
 from hesuan.services.lab import LabService
+from hesuan.services.lab_report import LabReportService
 from hesuan.services.lanes import LaneService
 from hesuan.services.notify import AlertService, OutboxService, RateLimit
 from hesuan.services.passes import PassService
@@ -93,6 +94,7 @@ class Platform:
     runs: RunService  # a plate's instrument file imported, then released
     corrections: CorrectionService  # released results corrected or cancelled, by two people
     rejections: RejectionService  # specimens a lab cannot test
+    lab_reports: LabReportService  # per lab: its work, rates and integrity list
     outbox: OutboxService
     alerts: AlertService
     reports: ReportService
@@ -196,6 +198,7 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None, sender: Sender 
         lab=lab, assays=assays, plates=PlateService(deps, assays),
         runs=RunService(bulk, lab, assays, InstrumentFileReader()),
         corrections=CorrectionService(deps, lab, status), rejections=rejections,
+        lab_reports=LabReportService(deps),
         outbox=OutboxService(deps, sender, RateLimit(settings.sms_rate_per_s),
                              timedelta(seconds=settings.sms_claim_timeout_s)),
         alerts=AlertService(deps), reports=ReportService(deps), passes=passes, status=status,

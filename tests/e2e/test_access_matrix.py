@@ -46,6 +46,7 @@ from hesuan.adapters.clock import FixedClock
 from hesuan.bootstrap import Platform, bootstrap
 from hesuan.config import Settings
 from hesuan.domain.access import POLICY, Action, Principal, Role, Target, allows
+from hesuan.domain.corrections import CorrectionKind
 from hesuan.domain.fence import PlaceKind
 from hesuan.domain.people import IdKind
 from hesuan.domain.plates import WellKind
@@ -59,6 +60,7 @@ from hesuan.entrypoints.api import create_app
 from hesuan.entrypoints.web.session import csrf_token
 from hesuan.services.auth import SYSTEM
 from hesuan.services.fence import CheckpointKind, ScanInput
+from hesuan.services.lab import ResultInput
 from hesuan.services.places import LabInput, SiteInput
 from hesuan.services.sampling import EventKind, StationEvent
 from hesuan.services.zones import ZoneInput
@@ -163,6 +165,19 @@ class World:
                         "A3": ("Unkn", tube, NEG)})
         self.platform.runs.import_run(SYSTEM, plate_id, "run.csv", data)
         return plate_id
+
+    def resulted_tube(self, side: str) -> str:
+        """A tube of the side's lab with its result released (negative)."""
+        tube = self.received_tube(side)
+        out = self.platform.lab.record(SYSTEM, self.lab[side], [ResultInput(tube, "negative")])
+        assert out[0].status == "accepted", out
+        return tube
+
+    def correction_request(self, side: str) -> str:
+        """A pending request, by the side's lab user, to correct a released result."""
+        return self.platform.corrections.request(
+            self.users["lab_" + side], self.lab[side], self.resulted_tube(side),
+            CorrectionKind.CORRECTION, "matrix", "positive").id
 
     def handed_over_box(self, side: str) -> str:
         box = self.sealed_box(side)
@@ -552,6 +567,26 @@ CASES: list[Case] = [
         params={"lab_id": w.lab[s]}), _lab(w, s))),
     Case("PUT", "/labs/{lab_id}/release-setting", lambda w, s, p: (Req(
         params={"lab_id": w.lab[s]}, json={"one_person_release": False}), _lab(w, s))),
+    # -- corrections, rejected specimens, the lab report
+    Case("POST", "/labs/{lab_id}/corrections", lambda w, s, p: (Req(
+        params={"lab_id": w.lab[s]}, json={"barcode": w.resulted_tube(s), "result": "positive",
+                                           "reason": "matrix"}), _lab(w, s))),
+    Case("GET", "/labs/{lab_id}/corrections", lambda w, s, p: (Req(
+        params={"lab_id": w.lab[s]}), _lab(w, s))),
+    Case("GET", "/corrections/{request_id}", lambda w, s, p: (Req(
+        params={"request_id": w.correction_request(s)}), _lab(w, s))),
+    # by the requester: refused (409) for the second person once access is granted
+    Case("POST", "/corrections/{request_id}/approve", lambda w, s, p: (Req(
+        params={"request_id": w.correction_request(s)}), _lab(w, s))),
+    Case("POST", "/corrections/{request_id}/decline", lambda w, s, p: (Req(
+        params={"request_id": w.correction_request(s)}, json={"note": "matrix"}), _lab(w, s))),
+    Case("POST", "/labs/{lab_id}/rejections", lambda w, s, p: (Req(
+        params={"lab_id": w.lab[s]}, json={"barcode": w.received_tube(s), "code": "leaked"}),
+        _lab(w, s))),
+    Case("GET", "/labs/{lab_id}/rejections", lambda w, s, p: (Req(
+        params={"lab_id": w.lab[s]}), _lab(w, s))),
+    Case("GET", "/labs/{lab_id}/report", lambda w, s, p: (Req(
+        params={"lab_id": w.lab[s]}), Target(lab=w.lab[s], region=DISTRICT[s]))),
     # -- reports and alerts
     Case("GET", "/reports/turnaround", _list(), one_side=True),
     Case("GET", "/reports/reconcile", _list(), one_side=True),

@@ -20,6 +20,7 @@ from typing import Self
 from hesuan.services.corrections_ports import CorrectionRepository, RejectionRepository
 from hesuan.services.fence_ports import FenceRepository
 from hesuan.services.lab_ports import AssayRepository, PlateRepository
+from hesuan.services.lab_report_ports import LabReportRepository
 from hesuan.services.lanes_ports import LaneRepository
 from hesuan.services.outbox_ports import ReportRepository
 from hesuan.services.people_ports import UserRepository
@@ -146,6 +147,10 @@ class FakeUnitOfWork:
     @property
     def rejections(self) -> RejectionRepository:
         unused("uow.rejections")
+
+    @property
+    def lab_reports(self) -> LabReportRepository:
+        unused("uow.lab_reports")
 
     @property
     def reports(self) -> ReportRepository:

@@ -30,6 +30,7 @@ from hesuan.domain.errors import InvalidInput, NotFound, RuleViolation
 from hesuan.domain.plates import Placement, PlateMap, PlateSize, WellKind
 from hesuan.domain.runs import PlateStatus, check_status
 from hesuan.domain.sampling import barcode_key, check_tube_barcode
+from hesuan.domain.specimens import check_testable
 from hesuan.services.assays import AssayService
 from hesuan.services.context import Deps, write_retrying
 from hesuan.services.lab_ports import (
@@ -114,6 +115,8 @@ def _scanned_tube(plate: PlateRow, barcode: str, tube: BenchTube | None,
         check_tube_barcode(barcode)  # a barcode that cannot be one says so first
         raise NotFound(f"{field}: no tube with this barcode exists", code="unknown_tube",
                        field=field)
+    if tube.lab_id == plate.lab_id:
+        check_testable(tube.status)  # rejected, or its result cancelled: never tested
     if tube.lab_id != plate.lab_id or tube.status not in ("received", "resulted"):
         raise RuleViolation(f"{field}: this lab has not received the tube",
                             code="not_received", field=field)
@@ -168,7 +171,8 @@ class PlateService:
     def place_tube(self, actor: Principal, plate_id: str, well: str,
                    barcode: str) -> PlacedWell:
         """Scan a tube into a well. Refused: a tube that does not exist (``unknown_tube``),
-        that this lab has not received (``not_received``), that is resulted
+        that this lab has not received (``not_received``), rejected (``tube_rejected``) or
+        whose result was cancelled (``result_cancelled``), that is resulted
         (``tube_resulted``), that another plate holds (``tube_on_other_plate``), that is on
         this plate already (``tube_on_plate``), a well that holds something
         (``well_taken``)."""

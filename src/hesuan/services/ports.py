@@ -14,7 +14,7 @@
   (``uow.people``, ``uow.station``, ``uow.results``, ``uow.statuses``, ...), each a Protocol
   here; those of zones, rosters, fence, lanes, teams and the lab stage (assays, plates) are
   declared beside their data types in ``zones_ports``, ``rosters_ports``, ``fence_ports``,
-  ``lanes_ports``, ``teams_ports``, ``lab_ports`` and ``corrections_ports``.
+  ``lanes_ports``, ``teams_ports``, ``lab_ports``, ``corrections_ports`` and ``lab_report_ports``.
   Bulk methods are set-based in the adapter.
 
 Imports: standard library and ``hesuan.domain`` only.
@@ -33,6 +33,7 @@ from hesuan.domain.passes import PassClaims, PassStatus, Verdict
 from hesuan.services.corrections_ports import CorrectionRepository, RejectionRepository
 from hesuan.services.fence_ports import FenceRepository
 from hesuan.services.lab_ports import AssayRepository, PlateRepository
+from hesuan.services.lab_report_ports import LabReportRepository
 from hesuan.services.lanes_ports import LaneRepository
 from hesuan.services.outbox_ports import (
     AlertRepository,
@@ -193,6 +194,8 @@ class UnitOfWork(Protocol):
     def corrections(self) -> CorrectionRepository: ...
     @property
     def rejections(self) -> RejectionRepository: ...
+    @property
+    def lab_reports(self) -> LabReportRepository: ...
     @property
     def outbox(self) -> OutboxRepository: ...
     @property

@@ -29,6 +29,7 @@ from hesuan.adapters.db.boxes_store import SqlBoxes
 from hesuan.adapters.db.corrections_store import SqlCorrections, SqlRejections
 from hesuan.adapters.db.engine import BUSY_TIMEOUT_MS, store_unavailable
 from hesuan.adapters.db.fence_store import SqlFence
+from hesuan.adapters.db.lab_report_store import SqlLabReports
 from hesuan.adapters.db.lanes_store import SqlLanes
 from hesuan.adapters.db.outbox_store import SqlOutbox
 from hesuan.adapters.db.passes_store import SqlPasses
@@ -303,6 +304,10 @@ class SqlUnitOfWork:
     @cached_property
     def rejections(self) -> SqlRejections:
         return SqlRejections(self)
+
+    @cached_property
+    def lab_reports(self) -> SqlLabReports:
+        return SqlLabReports(self)
 
     @cached_property
     def outbox(self) -> SqlOutbox:

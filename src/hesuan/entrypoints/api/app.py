@@ -30,6 +30,7 @@ from hesuan.domain.errors import HesuanError, InvalidInput
 from hesuan.entrypoints.api import (
     auth_routes,
     boxes_routes,
+    corrections_routes,
     fence_routes,
     lanes_routes,
     meta_routes,
@@ -37,6 +38,7 @@ from hesuan.entrypoints.api import (
     people_routes,
     places_routes,
     plates_routes,
+    rejections_routes,
     reports_routes,
     results_routes,
     rosters_routes,
@@ -137,7 +139,8 @@ def create_app(platform: Platform) -> FastAPI:
     # routes match in order, a linear scan: the hot ones come first (the
     # station's scans, then the venues' pass check), the pages last
     for resource in (meta_routes, scans_routes, passes_routes, auth_routes, places_routes,
-                     people_routes, boxes_routes, results_routes, plates_routes, reports_routes,
+                     people_routes, boxes_routes, results_routes, plates_routes,
+                     corrections_routes, rejections_routes, reports_routes,
                      status_routes, zones_routes, rosters_routes, fence_routes, lanes_routes,
                      teams_routes):
         app.include_router(resource.router)

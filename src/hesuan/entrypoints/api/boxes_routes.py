@@ -1,5 +1,5 @@
 """HTTP routes of delivery (送): a sealed box handed over to a courier, and received at a lab
-with its tubes counted.
+with its tubes counted (and those it cannot test rejected).
 
 Imports: FastAPI, ``hesuan.entrypoints.api``, ``hesuan.domain``.
 """
@@ -14,6 +14,7 @@ from hesuan.domain.access import Action
 from hesuan.entrypoints.actions import acts
 from hesuan.entrypoints.api import schemas as s
 from hesuan.entrypoints.api.deps import Me, PlatformDep
+from hesuan.services.rejections import RejectionInput
 
 __all__ = ["router"]
 
@@ -29,5 +30,7 @@ def handover(me: Me, platform: PlatformDep, box_code: str, body: s.HandoverIn) -
 @router.post("/boxes/{box_code}/receive", openapi_extra=acts(Action.RECEIVE_BOX))
 def receive(me: Me, platform: PlatformDep, box_code: str, body: s.ReceiveIn) -> s.ReceiptOut:
     r = platform.delivery.receive(me, body.event_id, body.lab_id, box_code, body.at,
-                                  body.tube_barcodes, body.counted)
+                                  body.tube_barcodes, body.counted,
+                                  [RejectionInput(x.barcode, x.code, x.note)
+                                   for x in body.rejected])
     return s.ReceiptOut.model_validate(asdict(r))

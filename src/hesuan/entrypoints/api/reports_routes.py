@@ -1,5 +1,5 @@
-"""HTTP routes of reports and alerts: turnaround per stage, reconciliation lists, and the
-alerts, listed and checked.
+"""HTTP routes of reports and alerts: turnaround per stage, reconciliation lists, a lab's report
+with its integrity list, and the alerts, listed and checked.
 
 Imports: FastAPI, ``hesuan.entrypoints.api.deps``, ``hesuan.domain``.
 """
@@ -7,11 +7,13 @@ Imports: FastAPI, ``hesuan.entrypoints.api.deps``, ``hesuan.domain``.
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from hesuan.domain.access import Action
+from hesuan.domain.instants import check_instant
 from hesuan.entrypoints.actions import acts
 from hesuan.entrypoints.api.deps import Me, PlatformDep
 
@@ -29,6 +31,18 @@ def turnaround(me: Me, platform: PlatformDep) -> dict[str, Any]:
 def reconcile(me: Me, platform: PlatformDep,
               limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
     return asdict(platform.reports.reconcile(me, limit))
+
+
+@router.get("/labs/{lab_id}/report", openapi_extra=acts(Action.READ_LAB_REPORT))
+def lab_report(me: Me, platform: PlatformDep,
+               lab_id: Annotated[str, Path(min_length=1, max_length=40)],
+               since: Annotated[datetime | None, Query(
+                   description="start of the counts' window (default: the last 24 h)")] = None,
+               limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
+    """The lab's counts, rates and integrity list (docs/LAB.md)."""
+    start = None if since is None else check_instant(since, "since")
+    report = platform.lab_reports.report(me, lab_id, start, limit)
+    return asdict(report) | {"intact": report.intact}
 
 
 @router.get("/alerts", openapi_extra=acts(Action.READ_ALERTS))

@@ -261,12 +261,23 @@ class HandoverOut(BaseModel):
     duplicate: bool
 
 
+class RejectionIn(Strict):
+    """A tube the lab cannot test: the code of the reason (leaked, insufficient_volume,
+    label_unreadable, ...: docs/LAB.md), and a note (required with ``other``)."""
+
+    barcode: str = Field(min_length=1, max_length=40)
+    code: str = Field(min_length=1, max_length=40)
+    note: str | None = Field(default=None, max_length=500)
+
+
 class ReceiveIn(Strict):
     event_id: str = Field(min_length=1, max_length=36)
     lab_id: str = Field(min_length=1, max_length=32)
     at: Instant
     tube_barcodes: list[str] | None = Field(default=None, max_length=1000)
     counted: int | None = Field(default=None, ge=0, le=1000)
+    rejected: list[RejectionIn] = Field(default_factory=list, max_length=1000,
+                                        description="tubes of the box rejected at receipt")
 
 
 class ReceiptOut(BaseModel):
@@ -279,6 +290,8 @@ class ReceiptOut(BaseModel):
     duplicate: bool
     custody_break: bool = Field(description="no courier's hand-over was on record: received, "
                                             "and a custody_break alert raised")
+    rejected: list[str] = Field(default_factory=list,
+                                description="the tubes rejected at receipt")
 
 
 class ResultIn(Strict):

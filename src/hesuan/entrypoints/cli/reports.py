@@ -1,5 +1,5 @@
 """``hesuan report …``: the machine-readable reports (turnaround, reconciliation, coverage,
-positives, prevalence, sites), Rich on the console or JSON on stdout.
+positives, prevalence, sites, labs), Rich on the console or JSON on stdout.
 
 Imports: Typer, Rich, ``hesuan.domain``, ``hesuan.entrypoints.cli.common``.
 """
@@ -150,6 +150,31 @@ def report_sites(as_json: JsonOpt = False) -> None:
         console.print(f"{r['name']:<24} queue {r['queue'] if r['queue'] is not None else '—':>4}"
                       f"  {r['swabs_per_min']:>5}/min  p50 {r['sample_seconds_p50'] or '—'} s"
                       f"  wait {wait}")
+
+
+@report_app.command("lab")
+def report_lab(
+    as_json: JsonOpt = False,
+    lab: Annotated[str | None, typer.Option("--lab", help="one lab's id (default: every lab)")]
+    = None,
+    since: Annotated[str | None, typer.Option(
+        "--since", help="start of the counts' window (ISO time; default: the last 24 h)")]
+    = None,
+    limit: Annotated[int, typer.Option(help="items listed per integrity list", min=1)] = 100,
+) -> None:
+    """Per lab: received, on plates, released, rejected, waiting past the 6 h target, control
+    failures, invalid and single-target rates, re-runs, corrections; and the integrity list
+    (released results without a run file, runs without passing controls, tubes above their
+    pool size, releases by one person)."""
+    start = parse_time(since, "--since", ", e.g. 2022-08-29T00:00:00+08:00")
+    start = None if start is None else start.astimezone(UTC)
+
+    def reports(p: Platform) -> list[dict[str, Any]]:
+        found = ([p.lab_reports.report(CLI_PRINCIPAL, lab, start, limit)] if lab
+                 else p.lab_reports.reports(CLI_PRINCIPAL, start, limit))
+        return [asdict(r) | {"intact": r.intact} for r in found]
+
+    _report(reports, as_json)
 
 
 def register(app: typer.Typer) -> None:
