@@ -9,10 +9,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from fastapi.testclient import TestClient
+
 from hesuan.domain.access import Role
 from hesuan.services.auth import SYSTEM
 from hesuan.sim.example import DEMO_PASSWORD
-from tests.helpers import Api, Station, barcodes, boxes
+from tests.helpers import Api, Station, barcodes, boxes, web_sign_in
 
 
 def _ok(r: Any, status: int = 200) -> Any:
@@ -101,3 +103,15 @@ def test_corrections_and_rejections_over_http(api: Api) -> None:
     assert report["integrity"]["results_without_run_file"]["count"] == 1
     _error(api.client.get(f"/labs/{lab_id}/report", headers=api.h("lab"),
                           params={"since": "2022-08-29T00:00:00"}), 422, "naive_time")
+
+    # the person's page says why in plain words (Chinese by default), and shows both results
+    client = TestClient(api.client.app, base_url="https://testserver")
+    web_sign_in(client, "officer")
+    page = client.get(f"/web/people/{people[0]}").text
+    assert "实验室无法检测该样本 — 样本管渗漏" in page
+    page = client.get(f"/web/people/{people[2]}").text
+    assert 'id="corrections"' in page and "plate swap" in page
+    client.cookies.set("hs_lang", "en")
+    assert "The tube leaked" in client.get(f"/web/people/{people[0]}").text
+    assert "Not tested: the lab rejected the sample" in client.get(
+        f"/web/people/{people[0]}").text

@@ -12,7 +12,8 @@ from hesuan.entrypoints.web.i18n import N_
 
 __all__ = ["ALERT_OUTCOMES", "ALERT_RULES", "COLOURS", "DECISIONS", "ERRORS",
            "EXEMPTION_REASONS", "MOVEMENT", "PASS_FAILURES", "PLATE_STATUS", "QUEUE_STATES",
-           "RECALL_REASONS", "RELEASE_BARS", "RESULTS", "ROLES", "ROSTER_OUTCOMES",
+           "RECALL_REASONS", "REJECTION_REASONS", "RELEASE_BARS", "RESULTS", "ROLES",
+           "ROSTER_OUTCOMES",
            "SAMPLING_MODES", "SITE_STATUS", "STAGES", "TUBE_STATES", "VENUE_CHECKS", "VERDICTS",
            "WELL_KINDS", "WELL_OUTCOMES", "WELL_REASONS", "ZONE_KINDS"]
 
@@ -45,6 +46,23 @@ RESULTS = {
 RECALL_REASONS = {
     "pool_positive": N_("Pooled tube needs a re-test"),
     "tube_invalid": N_("Tube could not be tested"),
+    "tube_rejected": N_("The lab could not test the sample"),
+    "result_cancelled": N_("The lab withdrew the result"),
+}
+
+#: Why a lab rejected a specimen (``hesuan.domain.specimens.RejectionCode``): the same words
+#: as the SMS (``RejectionCode.words``), which ``tests/unit/test_specimens.py`` holds together.
+REJECTION_REASONS = {
+    "leaked": N_("The tube leaked"),
+    "insufficient_volume": N_("There was too little sample in the tube"),
+    "label_unreadable": N_("The tube's label could not be read"),
+    "wrong_container": N_("The sample was in the wrong kind of tube"),
+    "over_capacity": N_("More people were pooled in the tube than it may hold"),
+    "transport_time_exceeded": N_("The sample took too long to reach the lab"),
+    "cold_chain_broken": N_("The sample was not kept cold enough on its way"),
+    "contaminated": N_("The sample was contaminated"),
+    "no_swab": N_("There was no swab in the tube"),
+    "other": N_("The sample could not be used"),
 }
 
 EXEMPTION_REASONS = {

@@ -1,0 +1,77 @@
+"""Specimen rejection's rules (``hesuan.domain.specimens``): the code list and its plain words
+(the same on the resident's page as in the SMS), the note, and which tubes may be rejected,
+run or resulted."""
+
+from __future__ import annotations
+
+import pytest
+from babel.messages.pofile import read_po
+
+from hesuan.domain.errors import InvalidInput, RuleViolation
+from hesuan.domain.sampling import TubeStatus
+from hesuan.domain.specimens import (
+    MAX_NOTE,
+    RejectionCode,
+    check_rejectable,
+    check_testable,
+    parse_rejection,
+)
+from hesuan.entrypoints.web.i18n import locale_dir
+from hesuan.entrypoints.web.messages import REJECTION_REASONS
+from hesuan.services.notify import render
+
+
+def test_the_code_list_reads_with_a_note_where_it_needs_one() -> None:
+    assert parse_rejection(" Leaked ", None) == (RejectionCode.LEAKED, None)
+    assert parse_rejection("insufficient_volume", "  2 ml ") == (
+        RejectionCode.INSUFFICIENT_VOLUME, "2 ml")
+    for code, note, error in [("broken", None, "bad_rejection_code"),
+                              ("other", "  ", "note_required"),
+                              ("leaked", "x" * (MAX_NOTE + 1), "note_too_long")]:
+        with pytest.raises(InvalidInput) as caught:
+            parse_rejection(code, note)
+        assert caught.value.code == error
+    assert parse_rejection("other", "cap missing") == (RejectionCode.OTHER, "cap missing")
+
+
+def test_each_code_has_the_same_plain_words_on_the_page_and_in_the_sms() -> None:
+    with (locale_dir() / "zh_CN" / "LC_MESSAGES" / "messages.po").open("rb") as f:
+        zh = {m.id: m.string for m in read_po(f) if m.id}
+    assert set(REJECTION_REASONS) == {c.value for c in RejectionCode}
+    for code in RejectionCode:
+        english = code.words("en")
+        assert REJECTION_REASONS[code.value] == english[0].upper() + english[1:]
+        assert zh[REJECTION_REASONS[code.value]] == code.words("zh")
+        sms = {lang: render("rejected", lang, {"due": "8/29 20:00", "why_zh": code.words("zh"),
+                                                "why_en": code.words("en")})
+               for lang in ("zh", "en")}
+        assert code.words("zh") in sms["zh"] and english in sms["en"]
+        assert "8/29 20:00" in sms["zh"] and "8/29 20:00" in sms["en"]
+
+
+@pytest.mark.parametrize(("status", "here", "error"), [
+    (TubeStatus.RECEIVED, True, None),
+    (TubeStatus.RECEIVED, False, "not_received"),
+    (TubeStatus.SEALED, True, "not_received"),
+    (TubeStatus.RESULTED, True, "tube_resulted"),
+    (TubeStatus.REJECTED, True, "tube_rejected"),
+    (TubeStatus.CANCELLED, True, "result_cancelled"),
+])
+def test_a_tube_is_rejected_once_by_the_lab_that_received_it_before_release(
+        status: TubeStatus, here: bool, error: str | None) -> None:
+    if error is None:
+        check_rejectable(status.value, here)
+        return
+    with pytest.raises(RuleViolation) as caught:
+        check_rejectable(status.value, here)
+    assert caught.value.code == error
+
+
+def test_a_rejected_or_cancelled_tube_is_never_tested() -> None:
+    for status in (TubeStatus.RECEIVED, TubeStatus.RESULTED):
+        check_testable(status.value)
+    for status, error in ((TubeStatus.REJECTED, "tube_rejected"),
+                          (TubeStatus.CANCELLED, "result_cancelled")):
+        with pytest.raises(RuleViolation) as caught:
+            check_testable(status.value)
+        assert caught.value.code == error
