@@ -4,9 +4,10 @@ the prevalence interval covers the true prevalence."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import text
 from stdnum.cn import ric
 
 from hesuan.adapters.clock import FixedClock
@@ -73,6 +74,32 @@ def test_round_reconciles_exactly_the_injected_faults(sim: tuple[Platform, Count
     assert s.recalls_resolved == s.recalls_opened
     assert s.alerts_by_kind == {"late_box": 1}
     assert s.messages["recall"] > 0
+    # the lab stage as labs run it (the same seed gives the same round): every received tube
+    # on a plate of 96 with its controls, each plate's instrument file imported and released
+    # by a second lab user; one plate's positive control failed and its 11 tubes were re-run,
+    # two single-target tubes were re-run, stayed single and were recalled, an internal
+    # control failed once (the re-run was negative)
+    assert (s.plates, s.control_failures) == (61, 1)
+    assert s.reruns == {"plate_control_failed": 11, "single_target": 2,
+                        "internal_control_failed": 1}
+    assert s.released == {"negative": 249, "positive": 14, "invalid": 2}
+    assert s.recalled_at_bench == {"single_target": 2} and s.invalid_tubes == 2
+    assert s.seeded == {"control_failure": 1, "single_target": 2, "stays_single": 2,
+                        "internal_control_failed": 1}
+    assert s.late_results == 0 and s.reconcile_counts["plates_not_released"] == 0
+    # each received tube released once (one tube lost, one missing from its box); the
+    # reconciliation's tally of the lab stage is the round's own
+    assert sum(s.released.values()) == sum(s.tubes.values()) - 2
+    assert s.released["positive"] == s.pooled_positive + s.single_positive
+    assert s.lab_tally == s.expected_lab_tally == {
+        "plates": 61, "plates_released": 61, "control_failures": 1, "reruns": 14,
+        "released": {"invalid": 2, "negative": 249, "positive": 14}}
+    # every released result leads to a well of a plate (the direct path took only the fault)
+    with p.engine.connect() as c:
+        logged, by_wells = c.execute(text(
+            "SELECT (SELECT count(*) FROM result_log), "
+            "(SELECT count(*) FROM well_results WHERE result_log_id IS NOT NULL)")).one()
+    assert logged == by_wells == sum(s.released.values())
     # the reports agree with the round
     cov = p.analytics.coverage(SYSTEM, level=Level.DISTRICT)["total"]
     assert cov["due"] == 2000 and cov["sampled"] == s.sampled
@@ -85,6 +112,24 @@ def test_round_reconciles_exactly_the_injected_faults(sim: tuple[Platform, Count
     assert prev["city"]["pools_positive"] == sum(x for _, x in s.routine_pools.values())
     assert {d["code"] for d in prev["districts"]} <= {f"14010{i}" for i in range(5, 10)} | {
         "140110"}
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_results_a_re_run_took_past_the_lab_target_are_expected(
+        sim: tuple[Platform, CountingSender], clock: FixedClock) -> None:
+    """A round starting at midnight in Taiyuan: some re-runs take their tubes past the lab's
+    6 h from receipt to release. The round counts them; the reconciliation lists them and an
+    alert is raised for each, and nothing else is off."""
+    p, sender = sim
+    generate_city(p, 2000, seed=5, workers=0)
+    start = datetime(2022, 8, 25, 16, tzinfo=UTC)
+    s = simulate_round(p, clock, sender, start, hours=24, prevalence=0.01, faults=FAULTS,
+                       seed=5)
+    assert s.late_results == 5  # with the seed; two plates failed their controls here
+    assert s.control_failures == 2 and s.reruns["plate_control_failed"] == 21
+    assert s.reconcile_matches, (s.reconcile_counts, s.expected_reconcile)
+    assert s.reconcile_counts["late_results"] == s.late_results
+    assert s.alerts_by_kind == {"late_box": 1, "late_result": s.late_results}
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)

@@ -63,6 +63,8 @@ class RoundCity(RoundState):
             cap = lab.daily_capacity
             name = f"simlab{len(self.labs):04d}"
             self.labs.append(LabState(lab.id, Principal(name, name, Role.LAB, lab.id),
+                                      Principal(f"{name}r", f"{name}-reviewer", Role.LAB,
+                                                lab.id),
                                       per_run=max(96, cap // 32)))
         self.sites = []
         site_index: dict[str, int] = {}

@@ -1,23 +1,94 @@
-"""The labs of a simulated round: boxes scanned in (``DeliveryService.receive``), runs of up to
-a share of the lab's capacity (priority tubes first), results recorded (``LabService.record``)
-and what they set off: recalls that bring people back to their site for a single-tube re-test.
+"""The labs of a simulated round, run as labs run them: boxes scanned in
+(``DeliveryService.receive``); plates of 96 wells with the assay's controls; the instrument's
+export file of each plate imported; a second lab user reviewing and releasing each plate; the
+results fanning out, and the recalls they open bringing people back for a single-tube re-test.
 
-Imports: standard library, ``hesuan.services``, ``hesuan.domain``, ``hesuan.sim``.
+* **Runs.** A lab starts a run every 30-60 min while tubes wait: up to its capacity's share,
+  tubes back for a re-run first, then priority tubes (key groups, recalls), then the longest
+  waiting. The run's tubes go onto plates of 96 wells — the positive control in H12, the
+  negative control in H11 (and a no-template control in H10 when the assay has one), the tubes
+  row by row from A1 — built with ``PlateService``: the plate made, its controls placed, its
+  tubes scanned as a rack (``place_tubes``), the plate marked ready.
+* **Results.** 90-150 min later each plate's QuantStudio export (``instrument_runs``) is
+  imported (``RunService.import_run``) by the lab user who built it. The Ct values come from
+  the round's truth: a tube with an infected member amplifies every viral target; a seeded
+  share of them (``LabRates.single_target``) shows one target or a grey-zone value on its first
+  run, and on the re-run shows it again (``stays_single``: its people are recalled) or
+  amplifies clearly; an uninfected tube's internal control fails at ``invalid_rate`` a run (an
+  invalid well: re-run, then recalled). A seeded share of plates (``control_failure``) has a
+  positive control that does not amplify: the whole plate is void and its tubes go back for a
+  re-run, uncounted.
+* **Release.** 10-30 min after the import a second lab user of the lab (its reviewer) releases
+  the plate (``RunService.release``, two-person release): its positives, negatives and recalls
+  reach people through the results fan-out. Tubes decided re-run go back to the front of the
+  lab's queue at the import and a run starts within 10-20 min.
+* Every seeded event happens at least once in a round whose rate is not 0: past a quarter of
+  the round, the first chance of one the rates have not yet given takes it (the demo shows
+  each).
+* A re-run can take a tube past the lab's receipt-to-release target (6 h): the round counts
+  those (``late_results``), which the reconciliation's late-results list and the alerts show.
+
+The ``unknown_result`` fault goes through the direct results path (``LabService.record``), the
+one a lab without an instrument file uses: no plate takes a barcode that does not exist.
+
+Imports: standard library, ``hesuan.adapters``, ``hesuan.services``, ``hesuan.domain``,
+``hesuan.sim``.
 """
 
 from __future__ import annotations
 
 import heapq
+from dataclasses import dataclass
+from datetime import timedelta
 
+from hesuan.adapters.db.schema import to_ms
+from hesuan.domain.assays import Assay
+from hesuan.domain.plates import Decision, PlateSize, WellKind
 from hesuan.domain.sampling import make_tube_barcode
 from hesuan.services.lab import ResultInput
-from hesuan.sim.round_state import LAB_RESULT, LAB_RUN, RECALL, LabState, RoundState
+from hesuan.sim.instrument_runs import (
+    CONTROL_SAMPLE_NAMES,
+    CONTROL_SHOWS,
+    ExportWell,
+    Shows,
+    draw_cts,
+    quantstudio_export,
+)
+from hesuan.sim.round_state import LAB_RELEASE, LAB_RESULT, LAB_RUN, RECALL, LabState, RoundState
 
-__all__ = ["Labs"]
+__all__ = ["Labs", "SimPlate"]
+
+#: Where a plate's controls go.
+CONTROL_WELLS = {WellKind.POSITIVE_CONTROL: "H12", WellKind.NEGATIVE_CONTROL: "H11",
+                 WellKind.NO_TEMPLATE_CONTROL: "H10"}
+#: Past this share of the round, a seeded event the rates have not given yet happens.
+SEEDED_AT_LEAST_ONCE = 0.25
+#: What a tube's last counted run showed that a re-run may show again.
+_AGAIN = (Shows.SINGLE_TARGET, Shows.GREY_ZONE)
+
+
+@dataclass(frozen=True, slots=True)
+class SimPlate:
+    """A plate a lab built in the round: its tubes and controls by well."""
+
+    id: str
+    assay: Assay
+    tubes: dict[str, str]  # well -> barcode
+    controls: dict[str, WellKind]  # well -> control
+    built_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class Released:
+    """A tube's outcome on an imported plate that its release sends to people."""
+
+    barcode: str
+    result: str  # positive | negative | invalid (a recall)
+    recall_reason: str | None
 
 
 class Labs(RoundState):
-    """What happens after the courier: the lab, its results, the recalls they open."""
+    """What happens after the courier: the lab's plates, their release, the recalls."""
 
     def receive(self, t: float, lab_idx: int, code: str, tubes: list[str]) -> None:
         lab = self.labs[lab_idx]
@@ -30,52 +101,184 @@ class Labs(RoundState):
                                 tube_barcodes=scanned)
         self.calls += 1
         self.in_flight_boxes -= 1
+        rejected = self.rejected_at_receipt(lab, scanned, t)
+        received = to_ms(self.at(t))
         for bc in scanned:
-            (lab.waiting_priority if bc in self.tube_priority else lab.waiting).append(bc)
-        if not lab.run_scheduled:
-            lab.run_scheduled = True
-            self.push(t + self.rng.uniform(300, 1800), LAB_RUN, lab_idx)
+            self.received_ms[bc] = received
+            if bc not in rejected:
+                (lab.waiting_priority if bc in self.tube_priority else lab.waiting).append(bc)
+        if lab.next_run is None:
+            self.run_at(lab_idx, t + self.rng.uniform(300, 1800))
+
+    def rejected_at_receipt(self, lab: LabState, tubes: list[str], t: float) -> set[str]:
+        """The tubes the lab rejects as it scans a box in (leaked, insufficient volume, label
+        unreadable, ...): none yet. Specimen rejection goes here — the rejection service's
+        call, a seeded share of tubes — and a rejected tube's people are recalled with the
+        reason in plain words; it never reaches a plate."""
+        return set()
+
+    def run_at(self, lab_idx: int, when: float) -> None:
+        """Make the lab's next run start at ``when`` unless one starts sooner."""
+        lab = self.labs[lab_idx]
+        if lab.next_run is None or when < lab.next_run:
+            lab.next_run = when
+            self.push(when, LAB_RUN, lab_idx)
+
+    # -- runs ------------------------------------------------------------------------------
 
     def lab_run(self, lab: LabState, t: float) -> None:
+        if lab.next_run != t:
+            return  # a sooner run (for re-runs) took this one's place
+        lab.next_run = None
         batch: list[str] = []
-        while len(batch) < lab.per_run and (lab.waiting_priority or lab.waiting):
-            batch.append((lab.waiting_priority or lab.waiting).popleft())
+        for queue in (lab.reruns, lab.waiting_priority, lab.waiting):
+            while queue and len(batch) < lab.per_run:
+                batch.append(queue.popleft())
         lab_idx = self.labs.index(lab)
         if batch:
+            lab.runs += 1
             self.lab_batches += 1
-            self.push(t + self.rng.uniform(90 * 60, 150 * 60), LAB_RESULT, (lab_idx, batch))
-        if lab.waiting or lab.waiting_priority:
-            self.push(t + self.rng.uniform(1800, 3600), LAB_RUN, lab_idx)
-        else:
-            lab.run_scheduled = False
+            self.push(t + self.rng.uniform(90 * 60, 150 * 60), LAB_RESULT,
+                      (lab_idx, self.build_plates(lab, batch, t)))
+        if lab.reruns or lab.waiting or lab.waiting_priority:
+            self.run_at(lab_idx, t + self.rng.uniform(1800, 3600))
 
-    def lab_result(self, t: float, lab_idx: int, batch: list[str]) -> None:
+    def build_plates(self, lab: LabState, batch: list[str], t: float) -> list[SimPlate]:
+        """The run's tubes on plates of 96 wells with the assay's controls, marked ready."""
+        plates: list[SimPlate] = []
+        size = PlateSize.WELLS_96
+        while batch:
+            row = self.p.plates.create(lab.principal, lab.id, int(size))
+            assay = self.assays.get(row.assay)
+            if assay is None:
+                assay = self.assays[row.assay] = self.p.plates.plate(lab.principal,
+                                                                     row.id).assay
+                self.calls += 1
+            controls = {w: k for k, w in CONTROL_WELLS.items()
+                        if k is not WellKind.NO_TEMPLATE_CONTROL or assay.no_template_control}
+            free = [w for w in size.wells() if w not in controls]
+            tubes = dict(zip(free, batch, strict=False))
+            batch = batch[len(tubes):]
+            for well, kind in controls.items():
+                self.p.plates.place_control(lab.principal, row.id, well, kind)
+            self.p.plates.place_tubes(lab.principal, row.id, list(tubes.items()))
+            self.p.plates.mark_ready(lab.principal, row.id)
+            self.calls += 3 + len(controls)
+            self.plates += 1
+            plates.append(SimPlate(row.id, assay, tubes, controls, t))
+        return plates
+
+    def _seeded(self, kind: str, rate: float) -> bool:
+        """Whether a seeded event at ``rate`` happens now (see the module: at least once)."""
+        hit = rate > 0 and (self.rng.random() < rate or (
+            not self.seeded_events[kind] and self.now_s >= self.end_s * SEEDED_AT_LEAST_ONCE))
+        if hit:
+            self.seeded_events[kind] += 1
+        return hit
+
+    def _plain(self, bc: str) -> Shows:
+        """What the tube holds: a positive sample when a member is infected."""
+        return (Shows.POSITIVE if any(self.infected[m] for m in self.tube_members[bc])
+                else Shows.NEGATIVE)
+
+    def _tube_shows(self, bc: str) -> Shows:
+        """What the tube amplifies on this run, from the round's truth."""
+        rates = self.lab_rates
+        if self._plain(bc) is Shows.POSITIVE:
+            last = self.tube_last.get(bc)
+            if last in _AGAIN:
+                return last if self._seeded("stays_single", rates.stays_single) \
+                    else Shows.POSITIVE
+            if bc not in self.tube_last and self._seeded("single_target", rates.single_target):
+                return self.rng.choice(_AGAIN)
+            return Shows.POSITIVE
+        if self._seeded("internal_control_failed", self.invalid_rate):
+            return Shows.NO_INTERNAL_CONTROL
+        return Shows.NEGATIVE
+
+    def lab_result(self, t: float, lab_idx: int, plates: list[SimPlate]) -> None:
+        """The run is over: each plate's export file imported, its re-runs back in the
+        queue; the release follows once the reviewer has looked at it."""
         lab = self.labs[lab_idx]
-        self.lab_batches -= 1
-        items: list[ResultInput] = []
-        outcomes: list[tuple[str, str]] = []
-        for bc in batch:
-            members = self.tube_members[bc]
-            if any(self.infected[m] for m in members):
-                res = "positive"
-                ct = {"ORF1ab": round(self.rng.uniform(18, 35), 1),
-                      "N": round(self.rng.uniform(18, 35), 1)}
-            elif self.rng.random() < self.invalid_rate:
-                res, ct = "invalid", None
-            else:
-                res, ct = "negative", None
-            items.append(ResultInput(bc, res, ct))
-            outcomes.append((bc, res))
+        going: list[tuple[str, list[Released]]] = []
+        reruns = False
+        for k, plate in enumerate(plates, start=1):
+            pc_fails = self._seeded("control_failure", self.lab_rates.control_failure)
+            # a void plate's tubes show what they hold, and take none of the seeded events
+            shows = {bc: self._plain(bc) if pc_fails else self._tube_shows(bc)
+                     for bc in plate.tubes.values()}
+            wells = [ExportWell(w, kind, CONTROL_SAMPLE_NAMES[kind], draw_cts(
+                plate.assay, Shows.FAILED_POSITIVE_CONTROL
+                if pc_fails and kind is WellKind.POSITIVE_CONTROL else CONTROL_SHOWS[kind],
+                self.rng)) for w, kind in plate.controls.items()]
+            wells += [ExportWell(w, WellKind.TUBE, bc, draw_cts(plate.assay, shows[bc],
+                                                                self.rng))
+                      for w, bc in plate.tubes.items()]
+            name = f"{self.at(t):%Y%m%d}-{lab.principal.username}-run{lab.runs:04d}-{k}"
+            data = quantstudio_export(
+                plate.assay, PlateSize.WELLS_96, wells, run_name=name, barcode=plate.id,
+                serial=f"2725{lab_idx + 10001:05d}", user=lab.principal.username,
+                created=self.at(plate.built_s), ended=self.at(t))
+            imported = self.p.runs.import_run(lab.principal, plate.id, f"{name}.txt", data)
+            self.calls += 1
+            self.control_failures += not imported.qc_passed
+            out: list[Released] = []
+            for w in imported.wells:
+                if w.kind is not WellKind.TUBE:
+                    continue
+                bc = plate.tubes[w.well]
+                if w.counted:
+                    self.tube_runs[bc] += 1
+                    self.tube_last[bc] = shows[bc]
+                if w.decision is Decision.RERUN:
+                    self.reruns[w.reason] += 1
+                    lab.reruns.append(bc)
+                    reruns = True
+                elif w.result is not None:
+                    out.append(Released(bc, w.result.value, w.reason
+                                        if w.decision is Decision.RECALL else None))
+            going.append((plate.id, out))
+        self.direct_unknown_result(lab, t)
+        if reruns:
+            self.run_at(lab_idx, t + self.rng.uniform(600, 1200))
+        self.push(t + self.rng.uniform(600, 1800), LAB_RELEASE, (lab_idx, going))
+
+    def direct_unknown_result(self, lab: LabState, t: float) -> None:
+        """The ``unknown_result`` fault, once: a result for a barcode that does not exist, sent
+        through the direct results path."""
         if ("unknown_result" in self.faults_wanted and not self.faults["unknown_result"]
                 and t >= self.fault_times["unknown_result"]):
             self.faults["unknown_result"] = 1
-            items.append(ResultInput(make_tube_barcode(999_999_000_000 + self.tube_serial % 1000),
-                                     "negative"))
-        for i in range(0, len(items), 5000):
-            self.p.lab.record(lab.principal, lab.id, items[i:i + 5000])
+            self.p.lab.record(lab.principal, lab.id, [ResultInput(
+                make_tube_barcode(999_999_000_000 + self.tube_serial % 1000), "negative")])
             self.calls += 1
-        for bc, res in outcomes:
-            self.after_result(bc, res, t)
+
+    def lab_release(self, t: float, lab_idx: int,
+                    plates: list[tuple[str, list[Released]]]) -> None:
+        """The reviewer releases each plate of the run: its results reach people."""
+        lab = self.labs[lab_idx]
+        self.lab_batches -= 1
+        late_after = to_ms(self.at(t)) - int(self.p.deps.limits.lab / timedelta(milliseconds=1))
+        for plate_id, outcomes in plates:
+            release = self.p.runs.release(lab.reviewer, plate_id)
+            self.calls += 1
+            assert not release.already_resulted, release.already_resulted
+            for r in outcomes:
+                self.released[r.result] += 1
+                if r.recall_reason is not None:
+                    self.recalled[r.recall_reason] += 1
+                self.late_results += self.received_ms[r.barcode] < late_after
+                self.after_result(r.barcode, r.result, t)
+        self.correct_once(lab, plates, t)
+
+    def correct_once(self, lab: LabState, plates: list[tuple[str, list[Released]]],
+                     t: float) -> None:
+        """One correction per round of a released result (with its reason, by a reviewer,
+        approved by a second lab user): not yet. The correction service's calls go here, and
+        what the correction reverses or updates (statuses, recalls, passes, the people told
+        once) is then followed here as ``after_result`` follows a release."""
+
+    # -- what results set off ----------------------------------------------------------------
 
     def after_result(self, bc: str, res: str, t: float) -> None:
         members = self.tube_members[bc]
@@ -116,4 +319,3 @@ class Labs(RoundState):
         heapq.heappush(site.queue, (when, RECALL, person))
         # make sure the site flushes after the visit even once the ticks have run out
         self.flush_at(site, self.align(when + 60))
-

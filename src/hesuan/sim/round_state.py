@@ -6,7 +6,7 @@ queue) and places actions on the queue; the parts (``round_city``, ``round_stati
 ``round_labs``) act on it, and ``simulate`` runs the queue.
 
 Imports: standard library, numpy, ``hesuan.bootstrap``, ``hesuan.adapters``, ``hesuan.services``,
-``hesuan.domain``.
+``hesuan.domain``, ``hesuan.sim``.
 """
 
 from __future__ import annotations
@@ -26,15 +26,17 @@ from hesuan.adapters.clock import FixedClock
 from hesuan.adapters.db import bulk
 from hesuan.bootstrap import Platform
 from hesuan.domain.access import Principal, Role
+from hesuan.domain.assays import Assay, AssayRef
 from hesuan.domain.event_ids import RANDOM_BITS, time_ordered_id
 from hesuan.domain.local_time import local
 from hesuan.services.sampling import StationEvent
+from hesuan.sim.instrument_runs import Shows
 
-__all__ = ["CLOSING_GRACE", "FLUSH", "HOUSEKEEPING", "LAB_RESULT", "LAB_RUN", "RECALL",
-           "RECEIVE", "ROUTINE", "LabState", "RoundState", "SiteState"]
+__all__ = ["CLOSING_GRACE", "FLUSH", "HOUSEKEEPING", "LAB_RELEASE", "LAB_RESULT", "LAB_RUN",
+           "RECALL", "RECEIVE", "ROUTINE", "LabRates", "LabState", "RoundState", "SiteState"]
 
 # action kinds, in the order they run when due at the same moment
-FLUSH, RECEIVE, LAB_RUN, LAB_RESULT, HOUSEKEEPING = range(5)
+FLUSH, RECEIVE, LAB_RUN, LAB_RESULT, LAB_RELEASE, HOUSEKEEPING = range(6)
 # arrival kinds
 ROUTINE, RECALL = 0, 1
 #: Windows go on serving the queue this long after closing time.
@@ -61,16 +63,29 @@ class SiteState:
     next_courier: float = 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class LabRates:
+    """The seeded rates of what goes wrong at the bench (``round_labs``)."""
+
+    control_failure: float = 0.02  # a plate's positive control does not amplify
+    single_target: float = 0.1  # an infected tube's first run shows one target or grey zone
+    stays_single: float = 0.5  # ... and its re-run shows the same again: its people recalled
+
+
 @dataclass(slots=True)
 class LabState:
-    """A lab in the round: the tubes waiting for a run."""
+    """A lab in the round: the tubes waiting for a plate, and its two users (the one who
+    builds and runs plates, the one who reviews and releases them)."""
 
     id: str
     principal: Principal
+    reviewer: Principal
     per_run: int
     waiting: deque[str] = field(default_factory=deque)
     waiting_priority: deque[str] = field(default_factory=deque)
-    run_scheduled: bool = False
+    reruns: deque[str] = field(default_factory=deque)  # back from a run, the same sample
+    next_run: float | None = None  # when the next run starts (sim seconds), if one is due
+    runs: int = 0  # runs started: names the plates' run files
 
 
 class RoundState:
@@ -93,7 +108,8 @@ class RoundState:
     def __init__(self, platform: Platform, clock: FixedClock, start: datetime, hours: float,
                  prevalence: float, faults: Sequence[str], seed: int, tick: timedelta,
                  invalid_rate: float, compliance: float,
-                 progress: Callable[[float, float], None] | None) -> None:
+                 progress: Callable[[float, float], None] | None,
+                 lab_rates: LabRates | None = None) -> None:
         self.p = platform
         self.clock = clock
         self.start = start
@@ -103,6 +119,7 @@ class RoundState:
         self.np_rng = np.random.default_rng([seed, 7])
         self.prevalence = prevalence
         self.invalid_rate = invalid_rate
+        self.lab_rates = lab_rates or LabRates()
         self.compliance = compliance
         self.faults_wanted = set(faults)
         self.faults: dict[str, int] = dict.fromkeys(faults, 0)
@@ -127,7 +144,18 @@ class RoundState:
         self.alerts = 0
         self.in_flight_boxes = 0
         self.routine_samples = self.infected_routine_samples = 0
-        self.lab_batches = 0
+        self.lab_batches = 0  # plates on the instrument or waiting for review
+        # the bench: each tube's receipt (epoch ms), counted runs and what its last counted
+        # run showed; the tallies of plates, runs and releases
+        self.received_ms: dict[str, int] = {}
+        self.tube_runs: Counter[str] = Counter()
+        self.tube_last: dict[str, Shows] = {}
+        self.assays: dict[AssayRef, Assay] = {}  # the plates' assay versions
+        self.seeded_events: Counter[str] = Counter()
+        self.plates = self.control_failures = self.late_results = 0
+        self.reruns: Counter[str] = Counter()  # tube runs decided re-run, by reason
+        self.recalled: Counter[str] = Counter()  # tubes recalled from the bench, by reason
+        self.released: Counter[str] = Counter()  # results released by plates, by result
         self.now_s = 0.0
         lt = local(start)
         self.start_local_s = lt.hour * 3600 + lt.minute * 60 + lt.second + lt.microsecond / 1e6

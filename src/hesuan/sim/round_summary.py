@@ -1,6 +1,7 @@
 """The summary of a simulated round (``simulate.simulate_round``): what happened, what the
-reconciliation shows against the injected faults, and the prevalence estimate from the round's
-routine tubes.
+reconciliation shows against the injected faults, the lab stage (plates, control failures,
+re-runs, released results) as the round counted it and as the reconciliation tallies it, and
+the prevalence estimate from the round's routine tubes.
 
 Imports: standard library, ``hesuan.domain``.
 """
@@ -50,6 +51,20 @@ class RoundSummary:
     routine_pools: dict[int, tuple[int, int]] = field(default_factory=dict)
     routine_samples: int = 0
     infected_routine_samples: int = 0
+    # the lab stage: plates run; plates whose controls failed; tube runs decided re-run, by
+    # reason; results released by plates, by result (a recall is released as invalid); tubes
+    # recalled from the bench, by reason; results released past the receipt-to-release
+    # target; the seeded events of the bench (control failures, single-target results, ...)
+    plates: int = 0
+    control_failures: int = 0
+    reruns: dict[str, int] = field(default_factory=dict)
+    released: dict[str, int] = field(default_factory=dict)
+    recalled_at_bench: dict[str, int] = field(default_factory=dict)
+    late_results: int = 0
+    seeded: dict[str, int] = field(default_factory=dict)
+    # the reconciliation's tally of the lab stage over the round, and the round's own
+    lab_tally: dict[str, Any] = field(default_factory=dict)
+    expected_lab_tally: dict[str, Any] = field(default_factory=dict)
 
     @property
     def coverage(self) -> float:
@@ -68,7 +83,8 @@ class RoundSummary:
 
     @property
     def reconcile_matches(self) -> bool:
-        return self.reconcile_counts == self.expected_reconcile
+        return (self.reconcile_counts == self.expected_reconcile
+                and self.lab_tally == self.expected_lab_tally)
 
     def as_dict(self) -> dict[str, Any]:
         est = self.estimate()
@@ -95,6 +111,11 @@ class RoundSummary:
             "infected_routine_samples": self.infected_routine_samples,
             "routine_pools": {str(k): {"tested": t, "positive": x}
                               for k, (t, x) in sorted(self.routine_pools.items())},
+            "plates": self.plates, "control_failures": self.control_failures,
+            "reruns": self.reruns, "released": self.released,
+            "recalled_at_bench": self.recalled_at_bench, "late_results": self.late_results,
+            "seeded": self.seeded, "lab_tally": self.lab_tally,
+            "expected_lab_tally": self.expected_lab_tally,
             "turnaround_since_first_sample": self.turnaround.get("since_first_sample", {}),
             "wall_seconds": round(self.wall_seconds, 2),
         }

@@ -14,11 +14,16 @@ The model, a discrete-event simulation on a ``FixedClock`` that is set to each a
   its partial tubes and its box, the courier hands it over, and after 20-90 min the lab scans it
   in (``DeliveryService``). Sites are served by the labs of their district.
 * **Labs** start a run every 30-60 min with up to their capacity's share of waiting tubes
-  (priority first); results come out 90-150 min later (``LabService.record``) and fan out.
+  (re-runs, then priority tubes first) on plates of 96 wells with the assay's controls
+  (``PlateService``); 90-150 min later each plate's instrument export file is imported
+  (``RunService.import_run``), and 10-30 min after that a second lab user releases it
+  (``RunService.release``): the results fan out. Seeded rates of control failures (the plate's
+  tubes re-run), single-target or grey-zone results (re-run, then recalled if they stay so) and
+  failed internal controls (``round_labs``).
 * **Infections**: ``prevalence`` × people infected, in clusters (a community, a few of its
-  households, several members each); a tube is positive when a member is infected, a small
-  share of tubes is invalid. Recalled people come back for a single-tube re-test within their
-  12 h.
+  households, several members each); a tube amplifies when a member is infected, and a small
+  share of tubes' internal controls fail (``invalid_rate``). Recalled people come back for a
+  single-tube re-test within their 12 h.
 * Every hour: the outbox is delivered, late stages are checked (``AlertService``) and the overdue
   sweep runs (reminders, statuses).
 * **Faults** on request, each exactly once: ``lost_tube`` (a sealed tube never boxed),
@@ -26,7 +31,9 @@ The model, a discrete-event simulation on a ``FixedClock`` that is set to each a
   reports a barcode that does not exist), ``late_courier`` (a box reaches the lab after 4 h).
 
 After the arrivals end, the round drains — couriers, labs and recalls go on until nothing is in
-flight — so the reconciliation holds exactly the injected faults and nothing else.
+flight — so the reconciliation holds exactly the injected faults, and the results a re-run
+took past the lab's receipt-to-release target, and nothing else; its lab tally (plates, control
+failures, re-runs, results released by plates) equals the round's own.
 
 Where the parts live: the shared state and sim-time arithmetic in ``round_state``, the city as
 the round loads it (sites, labs, people, infections, arrivals) in ``round_city``, the sites and
@@ -44,7 +51,7 @@ import heapq
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import fields
+from dataclasses import asdict, fields
 from datetime import UTC, date, datetime, timedelta
 
 from hesuan.adapters.clock import FixedClock
@@ -52,14 +59,27 @@ from hesuan.bootstrap import Platform
 from hesuan.config import Settings
 from hesuan.domain.local_time import local_date, midnight_of
 from hesuan.services.auth import SYSTEM
-from hesuan.services.outbox_ports import OutboxMessage, ReconciliationList
+from hesuan.services.outbox_ports import (
+    LabTally,
+    OutboxMessage,
+    Reconciliation,
+    ReconciliationList,
+)
 from hesuan.sim.round_city import RoundCity
 from hesuan.sim.round_labs import Labs
-from hesuan.sim.round_state import FLUSH, HOUSEKEEPING, LAB_RESULT, LAB_RUN, RECEIVE
+from hesuan.sim.round_state import (
+    FLUSH,
+    HOUSEKEEPING,
+    LAB_RELEASE,
+    LAB_RESULT,
+    LAB_RUN,
+    RECEIVE,
+    LabRates,
+)
 from hesuan.sim.round_stations import Stations
 from hesuan.sim.round_summary import RoundSummary
 
-__all__ = ["FAULTS", "CountingSender", "default_round_start", "simulate_round",
+__all__ = ["FAULTS", "CountingSender", "LabRates", "default_round_start", "simulate_round",
            "simulation_settings"]
 
 FAULTS: tuple[str, ...] = ("lost_tube", "box_missing_tube", "unknown_result", "late_courier")
@@ -138,6 +158,8 @@ class _Round(RoundCity, Stations, Labs):
                     self.lab_run(self.labs[payload], t)
                 elif kind == LAB_RESULT:
                     self.lab_result(t, *payload)
+                elif kind == LAB_RELEASE:
+                    self.lab_release(t, *payload)
                 else:
                     self.housekeeping(t)
                 last = t
@@ -151,7 +173,8 @@ class _Round(RoundCity, Stations, Labs):
         """Nothing left in flight: no queue, open tube or box, box on the road, lab work or
         recall waiting."""
         if self.in_flight_boxes or self.lab_batches or any(
-                lab.waiting or lab.waiting_priority or lab.run_scheduled for lab in self.labs):
+                lab.waiting or lab.waiting_priority or lab.reruns or lab.next_run is not None
+                for lab in self.labs):
             return False
         for site in self.sites:
             if site.queue or site.events or site.box_tubes or any(site.pool):
@@ -177,7 +200,8 @@ def simulate_round(platform: Platform, clock: FixedClock, sender: CountingSender
                    faults: Sequence[str] = (), seed: int = 1,
                    tick: timedelta = timedelta(minutes=30), invalid_rate: float = 0.0005,
                    compliance: float = 0.975,
-                   progress: Callable[[float, float], None] | None = None) -> RoundSummary:
+                   progress: Callable[[float, float], None] | None = None,
+                   lab_rates: LabRates | None = None) -> RoundSummary:
     """Run one simulated round on ``platform`` (bootstrapped with ``clock`` and ``sender``)."""
     unknown = set(faults) - set(FAULTS)
     if unknown:
@@ -186,20 +210,24 @@ def simulate_round(platform: Platform, clock: FixedClock, sender: CountingSender
         raise ValueError("start must carry a timezone")
     wall = time.perf_counter()
     clock.set(start)
+    before = platform.reports.reconcile(SYSTEM, limit=0)  # what earlier rounds left
     r = _Round(platform, clock, start, hours, prevalence, faults, seed, tick, invalid_rate,
-               compliance, progress)
+               compliance, progress, lab_rates)
     r.load()
     due = r.schedule_arrivals()
     last = r.run()
     clock.set(r.at(last))
     rec = platform.reports.reconcile(SYSTEM, limit=20)
-    counts = {f.name: v.count for f in fields(rec)
-              if isinstance(v := getattr(rec, f.name), ReconciliationList)}
-    expected = dict.fromkeys(counts, 0)
+    counts = _list_counts(rec)
+    expected = _list_counts(before)
     for f, n in r.faults.items():
         for key in FAULT_RECONCILE[f]:
             if key in expected:
                 expected[key] += n
+    expected["late_results"] += r.late_results
+    lab_tally = _tally_since(rec.lab, before.lab)
+    own_tally = LabTally(r.plates, r.plates, r.control_failures, sum(r.reruns.values()),
+                         {k: v for k, v in sorted(r.released.items()) if v})
     alerts = platform.alerts.list(SYSTEM, open_only=False, limit=100_000)
     turnaround = platform.reports.turnaround(SYSTEM, since=start)
     infected_sampled = int((r.infected & r.sampled).sum())
@@ -216,4 +244,21 @@ def simulate_round(platform: Platform, clock: FixedClock, sender: CountingSender
         turnaround=turnaround, wall_seconds=time.perf_counter() - wall,
         routine_pools={k: (v[0], v[1]) for k, v in r.routine_pools.items()},
         routine_samples=r.routine_samples, infected_routine_samples=r.infected_routine_samples,
+        plates=r.plates, control_failures=r.control_failures, reruns=dict(r.reruns),
+        released=dict(r.released), recalled_at_bench=dict(r.recalled),
+        late_results=r.late_results, seeded=dict(r.seeded_events),
+        lab_tally=asdict(lab_tally), expected_lab_tally=asdict(own_tally),
     )
+
+
+def _list_counts(rec: Reconciliation) -> dict[str, int]:
+    return {f.name: v.count for f in fields(rec)
+            if isinstance(v := getattr(rec, f.name), ReconciliationList)}
+
+
+def _tally_since(now: LabTally, before: LabTally) -> LabTally:
+    """What the lab stage did between two tallies."""
+    released = {k: n - before.released.get(k, 0) for k, n in sorted(now.released.items())}
+    return LabTally(now.plates - before.plates, now.plates_released - before.plates_released,
+                    now.control_failures - before.control_failures,
+                    now.reruns - before.reruns, {k: n for k, n in released.items() if n})

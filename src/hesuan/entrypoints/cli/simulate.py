@@ -89,6 +89,11 @@ def _prevalence(s: Any) -> str:
     return f"{true} / {est.p_hat:.4%} [{est.lower:.4%}, {est.upper:.4%}]"
 
 
+def _counts(counts: dict[str, int]) -> str:
+    return (f"{sum(counts.values()):,}: " + ", ".join(
+        f"{k.replace('_', ' ')} {v:,}" for k, v in sorted(counts.items()))) if counts else "0"
+
+
 def _print_summary(s: Any) -> None:
     from rich.console import Group
 
@@ -107,6 +112,11 @@ def _print_summary(s: Any) -> None:
         ("infected (sampled)", f"{s.infected:,} ({s.infected_sampled:,})"),
         ("positive pools", f"{s.pooled_positive:,}"),
         ("positive single tubes", f"{s.single_positive:,}"),
+        ("plates (control failures)", f"{s.plates:,} ({s.control_failures:,})"),
+        ("tube re-runs", _counts(s.reruns)),
+        ("released by plates", _counts(s.released)),
+        ("recalled from the bench", _counts(s.recalled_at_bench)),
+        ("released past the lab target", f"{s.late_results:,}"),
         ("invalid tubes", f"{s.invalid_tubes:,}"),
         ("recalls opened / resolved", f"{s.recalls_opened:,} / {s.recalls_resolved:,}"),
         ("prevalence: true / pool estimate [95%]", _prevalence(s)),
@@ -135,7 +145,16 @@ def _print_summary(s: Any) -> None:
     for k, v in s.reconcile_counts.items():
         exp = s.expected_reconcile.get(k, 0)
         rc.add_row(k, str(v), str(exp), "[green]ok[/green]" if v == exp else "[red]MISMATCH[/red]")
-    console.print(Group(t, ta, rc))
+    lab = Table(title="the lab stage: reconciliation tally vs the round's own")
+    lab.add_column("tally")
+    lab.add_column("found", justify="right")
+    lab.add_column("round", justify="right")
+    lab.add_column("")
+    for k, v in s.lab_tally.items():
+        exp = s.expected_lab_tally.get(k)
+        lab.add_row(k.replace("_", " "), str(v), str(exp),
+                    "[green]ok[/green]" if v == exp else "[red]MISMATCH[/red]")
+    console.print(Group(t, ta, rc, lab))
 
 
 
