@@ -115,3 +115,11 @@ def test_corrections_and_rejections_over_http(api: Api) -> None:
     assert "The tube leaked" in client.get(f"/web/people/{people[0]}").text
     assert "Not tested: the lab rejected the sample" in client.get(
         f"/web/people/{people[0]}").text
+
+    # the command centre's data has a panel per lab
+    web_sign_in(client, "officer")
+    panels = {x["id"]: x for x in client.get("/web/dashboard.json").json()["labs"]}
+    assert set(panels) == set(api.city.labs.values())
+    lab = panels[lab_id]
+    assert (lab["rejected"], lab["corrections"]["corrected"], lab["intact"]) == (2, 1, False)
+    assert lab["integrity"]["results_without_run_file"] == 1

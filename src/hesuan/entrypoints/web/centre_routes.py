@@ -4,7 +4,8 @@
   map drawn by Apache ECharts from the GeoJSON shipped with the project (no tiles), coloured by
   the share of people in each district whose status is green (or overdue / pending re-test);
   samples per hour; per-stage turnaround p50/p90; late boxes and late results; positive pools
-  and recalls open and overdue; people overdue.
+  and recalls open and overdue; people overdue; a panel per lab (its last 24 hours and its
+  integrity list's counts, ``LabReportService``) in the page's data.
 - Site lead (``/web/site``): the site's tubes and boxes of the day and samples per hour.
 - Admin (``/web/admin``): sites, laboratories, testing policies and users, with forms to add
   them, and the audit-chain check.
@@ -35,6 +36,7 @@ from hesuan.entrypoints.web.i18n import N_
 from hesuan.entrypoints.web.render import FORM_ERRORS, WebRoute, error_text, gettext_for, render
 from hesuan.entrypoints.web.session import platform_of
 from hesuan.entrypoints.web.snapshots import snapshots
+from hesuan.services.lab_report import LabReport
 from hesuan.services.places import LabInput, SiteInput
 from hesuan.services.status import PolicyInput
 from hesuan.services.zones import zone_view
@@ -70,6 +72,7 @@ def _compute_dashboard(platform: Platform, me: Principal) -> dict[str, Any]:
     covered = {r["code"]: r for r in coverage["districts"]}
     prevalence = platform.analytics.prevalence(me)
     prevalent = {r["code"]: r for r in prevalence["districts"]}
+    labs = [_lab_panel(r) for r in platform.lab_reports.reports(me, limit=5)]
     status: dict[str, Any] = {"people": 0, "colours": defaultdict(int),
                               "reasons": defaultdict(int)}
     rows = []
@@ -114,7 +117,23 @@ def _compute_dashboard(platform: Platform, me: Principal) -> dict[str, Any]:
                   for z in zones],
         "waits": [{"name": x["name"], "wait_minutes": x["wait_minutes"], "queue": x["queue"],
                    "open_windows": x["open_windows"], "windows": x["windows"]} for x in waits],
+        "labs": labs,
     }
+
+
+def _lab_panel(r: LabReport) -> dict[str, Any]:
+    """A lab's panel: its last 24 hours (``LabReportService``) and its integrity counts."""
+    c, i = r.counts, r.integrity
+    return {"id": r.lab_id, "name": r.lab_name, "received": c.received, "in_lab": c.in_lab,
+            "on_plates": c.on_plates, "late": c.late, "released": sum(c.released.values()),
+            "positive": c.released.get("positive", 0), "rejected": sum(c.rejected.values()),
+            "plates": c.plates_imported, "control_failures": c.control_failures,
+            "invalid_pct": _pct(r.invalid_rate), "single_target_pct": _pct(r.single_target_rate),
+            "reruns": c.reruns, "corrections": dict(c.corrections), "intact": r.intact,
+            "integrity": {"results_without_run_file": i.results_without_run_file.count,
+                          "runs_without_passing_controls": i.runs_without_passing_controls.count,
+                          "tubes_above_pool_size": i.tubes_above_pool_size.count,
+                          "releases_by_one_person": i.releases_by_one_person.count}}
 
 
 def _pct(fraction: float | None) -> float | None:
