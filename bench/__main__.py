@@ -2,7 +2,8 @@
 
 Per backend: a fresh database, the bench city (set-up, not measured), then ``runs`` rounds of
 every figure, interleaved so that noise from the shared machine spreads over all of them:
-(a) raw bulk insert, (e) result fan-out (in process), then against one real server process
+(a) raw bulk insert, (e) result fan-out (in process), (g) the same round's results through the
+lab's plates — import, review, release (in process), then against one real server process
 (``hesuan serve`` on 127.0.0.1): (b) /health, (c) batch scans, (d) single scans, (f) /verify;
 then (f) /verify again against ``serve --workers N`` (``--verify-workers``, default 2).
 Writes ``<out>/<tier>.json`` and ``<out>/<tier>.md`` and prints the table.
@@ -21,6 +22,7 @@ from typing import Any
 
 from bench import runs as R
 from bench.baseline import raw_insert_rate
+from bench.lab_release import lab_release
 from bench.machine import describe
 from bench.report import markdown, summarise
 from bench.server import Server
@@ -80,7 +82,7 @@ def bench_backend(backend: str, tier: Tier, pg_url: str, workdir: Path, use_wrk:
     log(f"{backend}: set-up done {world.setup_s}")
     res: dict[str, list[dict[str, Any]]] = {k: [] for k in (
         "raw_insert", "health_wrk", "health", "batch_scans", "single_scans", "fanout",
-        "verify", "verify_workers", "verify_workers_wrk", "batch_scans_workers",
+        "lab_release", "verify", "verify_workers", "verify_workers_wrk", "batch_scans_workers",
         "single_scans_workers")}
     try:
         with Server(url, SECRET, workdir) as srv:
@@ -100,6 +102,9 @@ def bench_backend(backend: str, tier: Tier, pg_url: str, workdir: Path, use_wrk:
                 if "fanout" in only:
                     res["fanout"].append(R.fanout(world, log))
                     log(f"{tag}: fan-out {res['fanout'][-1]}")
+                if "lab" in only:
+                    res["lab_release"].append(lab_release(world, log))
+                    log(f"{tag}: lab, import → review → release {res['lab_release'][-1]}")
                 if "health" in only:
                     if use_wrk:
                         w = R.health_wrk(srv, tier.wrk_seconds, tier.health_connections)
@@ -184,8 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
     ap.add_argument("--runs", type=int, default=None, help="runs per figure (default: tier's)")
     ap.add_argument("--people", type=int, default=None, help="override the tier's population")
-    ap.add_argument("--only", default="raw,fanout,health,batch,single,verify",
-                    help="comma-separated subset of raw,fanout,health,batch,single,verify")
+    ap.add_argument("--only", default="raw,fanout,lab,health,batch,single,verify",
+                    help="comma-separated subset of raw,fanout,lab,health,batch,single,verify")
     ap.add_argument("--pg-url", default=DEFAULT_PG,
                     help="PostgreSQL database to (re)create; its name must contain 'bench'")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results")

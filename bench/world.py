@@ -1,6 +1,6 @@
 """Bench set-up (never measured): a fresh database per backend holding a synthetic city of N
 people (``hesuan.sim.city.generate_city``: real districts, households, key groups), plus a
-bench lab, bench sampling sites with one sampler each, a lab user and a courier; the station
+bench lab, bench sampling sites with one sampler each, two lab users and a courier; the station
 event streams the HTTP benchmarks send; and the "received by the lab" state of a testing round
 that the result fan-out starts from.
 """
@@ -72,7 +72,7 @@ class World:
     platform: Platform
     lab_id: str
     sites: list[str]
-    users: dict[str, Principal]  # bench-sampler-K (site K), bench-lab, bench-courier
+    users: dict[str, Principal]  # bench-sampler-K (site K), bench-lab, bench-reviewer, ...
     people: list[str]  # person ids (the city's roster)
     poolable: list[int]  # indexes of people who may go into pooled tubes (no key group)
     _codes: dict[int, str] = field(default_factory=dict)
@@ -108,8 +108,11 @@ class World:
             name = f"bench-sampler-{k + 1}"
             uid = platform.auth.create_user(OPERATOR, name, PASSWORD, Role.SAMPLER, sid)
             users[name] = Principal(uid, name, Role.SAMPLER, sid)
-        uid = platform.auth.create_user(OPERATOR, "bench-lab", PASSWORD, Role.LAB, lab_id)
-        users["bench-lab"] = Principal(uid, "bench-lab", Role.LAB, lab_id)
+        # the lab's two users: the one who builds plates and imports runs, the one who
+        # reviews and releases them (two-person release)
+        for name in ("bench-lab", "bench-reviewer"):
+            uid = platform.auth.create_user(OPERATOR, name, PASSWORD, Role.LAB, lab_id)
+            users[name] = Principal(uid, name, Role.LAB, lab_id)
         uid = platform.auth.create_user(OPERATOR, "bench-courier", PASSWORD, Role.COURIER)
         users["bench-courier"] = Principal(uid, "bench-courier", Role.COURIER)
         _analyze(platform)

@@ -31,12 +31,17 @@ def test_bench_runs_at_toy_size(tmp_path: Path) -> None:
     figures = result["backends"]["sqlite"]
     for name, key in [("raw_insert", "rows_per_s"), ("health", "rate_per_s"),
                       ("batch_scans", "scans_per_s"), ("single_scans", "rate_per_s"),
-                      ("fanout", "people_per_s")]:
+                      ("fanout", "people_per_s"), ("lab_release", "people_per_s")]:
         assert figures[name]["median"][key] > 0, name
     for name in ("health", "batch_scans", "single_scans", "batch_scans_workers",
                  "single_scans_workers"):
         assert all(r["errors"] == 0 for r in figures[name]["runs"]), name
     assert figures["fanout"]["median"]["people"] == 2000
+    # the same round's results through plates of 96: import, review, release, against the
+    # direct fan-out of the same invocation
+    lab = figures["lab_release"]
+    assert lab["median"]["people"] == 2000 and lab["median"]["plates"] >= 2
+    assert lab["ratios"]["vs_fanout"] > 0
     assert figures["batch_scans"]["floors"] and figures["fanout"]["floors"]
     assert "| sqlite |" in (out / "toy.md").read_text()
 
