@@ -101,7 +101,7 @@ def test_district_officers_read_their_own_district(api: Api) -> None:
     assert t_theirs["tubes"] == 1 and t_mine["tubes"] == 0
     assert api.platform.worklists.command_centre(
         api.platform.auth.authenticate(api.h("xiaodian-officer")["Authorization"][7:])
-    )["samples_per_hour"] == []
+    ).samples_per_hour == []
 
 
 def test_reads_of_personal_data_are_audited(api: Api) -> None:

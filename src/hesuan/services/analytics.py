@@ -13,7 +13,8 @@ and prevalence from pool results with the pool size to recommend.
 The round's window ends at ``as_of`` — by default the latest sample recorded, so a report on a
 simulated or restored round describes that round — and starts one cadence plus grace
 (72 h + 24 h) earlier: who was sampled in that window is covered.
-All counting is set-based SQL in the adapter behind the ``AnalyticsQueries`` port.
+All counting is set-based SQL in the adapter behind the ``AnalyticsQueries`` port
+(``analytics_ports``).
 
 Imports: standard library, ``hesuan.domain``, ``hesuan.services``.
 """
@@ -21,13 +22,14 @@ Imports: standard library, ``hesuan.domain``, ``hesuan.services``.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from hesuan.domain.access import Action, Principal, area_for
 from hesuan.domain.errors import InvalidInput
+from hesuan.domain.json import Json
 from hesuan.domain.pooling import (
     ALLOWED_POOL_SIZES,
     PoolCounts,
@@ -35,44 +37,16 @@ from hesuan.domain.pooling import (
     recommend_pool_size,
 )
 from hesuan.domain.regions import LEVEL_CODE_LENGTH, Level
+from hesuan.services.analytics_ports import AnalyticsQueries
 from hesuan.services.context import Deps
 
-__all__ = ["ROUND_WINDOW", "AnalyticsQueries", "AnalyticsService", "CoverageCounts"]
+__all__ = ["ROUND_WINDOW", "AnalyticsService"]
 
 #: Sampled within the cadence (72 h) plus the grace before a status changes (24 h).
 ROUND_WINDOW = timedelta(hours=96)
 _LEVELS: tuple[Level, ...] = (Level.DISTRICT, Level.STREET, Level.COMMUNITY, Level.GRID)
 _PLURAL = {Level.DISTRICT: "districts", Level.STREET: "streets",
            Level.COMMUNITY: "communities", Level.GRID: "grids"}
-
-
-@dataclass(frozen=True, slots=True)
-class CoverageCounts:
-    grid_code: str
-    due: int
-    sampled: int
-    exempt: int
-
-
-class AnalyticsQueries(Protocol):
-    """What the analytics reports read (implemented set-based in ``adapters.db.analytics``).
-    Times are aware UTC datetimes."""
-
-    def latest_sample_at(self) -> datetime | None: ...
-
-    def coverage_by_grid(self, prefix: str, since: datetime,
-                         as_of: datetime) -> list[CoverageCounts]: ...
-
-    def region_names(self, codes: Sequence[str]) -> dict[str, str]: ...
-
-    def positive_pools(self, prefix: str, since: datetime, as_of: datetime,
-                       limit: int) -> list[dict[str, Any]]:
-        """Positive pooled tubes, newest first, each with a ``recalls`` list."""
-
-    def routine_pool_counts(self, prefix: str, since: datetime,
-                            as_of: datetime) -> list[tuple[str, int, int, int]]:
-        """(district code, people in the tube — partly filled tubes are smaller pools —,
-        tubes tested, tubes positive) of routine tubes."""
 
 
 class AnalyticsService:
@@ -136,14 +110,14 @@ class AnalyticsService:
         prefix = area_for(actor, Action.READ_POSITIVE_POOLS, region)
         since, end = self._window(as_of, window)
         pools = self._q.positive_pools(prefix, since, end, limit)
-        recalls = [r for p in pools for r in p["recalls"]]
+        recalls = [r for p in pools for r in p.recalls]
         by_status: dict[str, int] = defaultdict(int)
         for r in recalls:
-            key = r["status"] if r["status"] != "resolved" else f"resolved_{r['outcome']}"
+            key = r.status if r.status != "resolved" else f"resolved_{r.outcome}"
             by_status[key] += 1
         investigations: dict[str, int] = defaultdict(int)
         for p in pools:
-            investigations[p["investigation"] or "none"] += 1
+            investigations[p.investigation or "none"] += 1
         with self._d.uow() as uow:
             uow.audit_log.append(self._d.clock.now(), actor.username, "report.positives",
                       f"region:{prefix or '*'}", {"pools": len(pools), "recalls": len(recalls)})
@@ -152,7 +126,7 @@ class AnalyticsService:
             "as_of": _iso(end), "since": _iso(since), "region": prefix or None,
             "positive_pools": len(pools), "investigations": dict(sorted(investigations.items())),
             "recalls": len(recalls), "recalls_by_status": dict(sorted(by_status.items())),
-            "pools": [_json_times(p) for p in pools],
+            "pools": [_json_times(asdict(p)) for p in pools],
         }
 
     # -- prevalence ------------------------------------------------------------------------
@@ -214,11 +188,14 @@ def _iso(t: datetime) -> str:
     return t.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def _json_times(value: Any) -> Any:
+def _json_times(value: object) -> Json:
+    """A report's row as JSON: its times as ISO strings (UTC, ``Z``)."""
     if isinstance(value, datetime):
         return _iso(value)
-    if isinstance(value, dict):
-        return {k: _json_times(v) for k, v in value.items()}
-    if isinstance(value, list):
+    if isinstance(value, Mapping):
+        return {str(k): _json_times(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
         return [_json_times(v) for v in value]
-    return value
+    if value is None or isinstance(value, str | int | float):
+        return value
+    raise TypeError(f"not a JSON value: {type(value).__name__}")

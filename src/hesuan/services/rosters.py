@@ -29,11 +29,8 @@ from hesuan.domain.errors import InvalidInput
 from hesuan.domain.people import mask_phone
 from hesuan.domain.regions import Level
 from hesuan.domain.rosters import Counts, Outcome
-from hesuan.services.analytics import (
-    ROUND_WINDOW,
-    AnalyticsService,
-    CoverageCounts,
-)
+from hesuan.services.analytics import ROUND_WINDOW, AnalyticsService
+from hesuan.services.analytics_ports import CoverageCounts, PositivePool, RoutinePoolCount
 from hesuan.services.context import Deps
 from hesuan.services.rosters_ports import RosterOutcomeRow, RosterPerson
 from hesuan.services.targets import no_such_person, person_target
@@ -68,11 +65,11 @@ class _SnapshotQueries:
         return {c: self._names[c] for c in codes if c in self._names}
 
     def positive_pools(self, prefix: str, since: datetime, as_of: datetime,
-                       limit: int) -> list[dict[str, Any]]:  # pragma: no cover - not used
+                       limit: int) -> list[PositivePool]:  # pragma: no cover - not used
         raise NotImplementedError
 
     def routine_pool_counts(self, prefix: str, since: datetime,
-                            as_of: datetime) -> list[tuple[str, int, int, int]]:
+                            as_of: datetime) -> list[RoutinePoolCount]:
         raise NotImplementedError  # pragma: no cover - not used
 
 

@@ -1,11 +1,11 @@
 """Work lists for the people at each link of the chain, as the web pages show them: the boxes a
-courier is to collect or is carrying, a lab's queue of received-not-resulted tubes (priority
-first), a sampling site's tubes and boxes of the day, a results file checked before it is
-committed, open recalls and exemptions in an officer's area, the command centre's counts, and
-the user list for the admin.
+courier is to collect or is carrying, the boxes a lab received, a sampling site's tubes and
+boxes of the day, a results file checked before it is committed, open recalls and exemptions in
+an officer's area, the command centre's counts, and the user list for the admin.
 
 Every list is read-only, scoped by the caller's role (checked here, as everywhere in the service
-layer), and set-based: one bounded query per list, never a loop over rows.
+layer), and set-based: one bounded query per list (``WorklistQueries``, in
+``worklists_ports``), never a loop over rows.
 
 Imports: standard library, ``hesuan.domain``, ``hesuan.services``.
 """
@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from hesuan.domain.access import Action, Principal, Role, Target, authorize, region_prefix
 from hesuan.domain.errors import HesuanError, NotFound
@@ -23,68 +23,69 @@ from hesuan.domain.results import Result, check_ct
 from hesuan.domain.sampling import check_tube_barcode
 from hesuan.services.context import Deps
 from hesuan.services.lab import parse_result_row
+from hesuan.services.people_ports import SiteRow
 from hesuan.services.targets import site_target
+from hesuan.services.worklists_ports import (
+    AreaExemption,
+    AreaRecall,
+    BoxInTransit,
+    ChainCounts,
+    LabBox,
+    SamplesInHour,
+    SealedBox,
+    SiteDay,
+    StatusCounts,
+    UserSummary,
+    WorklistQueries,
+)
 
-__all__ = ["PreviewRow", "ResultsPreview", "WorklistQueries", "WorklistService"]
+__all__ = ["CommandCentre", "CourierBox", "CourierBoxes", "PreviewRow", "RecallOnList",
+           "ResultsPreview", "SiteOverview", "WorklistService"]
 
 
-class WorklistQueries(Protocol):
-    """The reads behind the work lists (an adapter implements them over the database)."""
+@dataclass(frozen=True, slots=True)
+class CourierBox:
+    """A box on a courier's list, with its age since its first tube was sealed (None when no
+    tube's seal is known) and whether it is past the transport limit."""
 
-    def boxes_to_collect(self, limit: int) -> list[dict[str, Any]]:
-        """Sealed boxes not yet handed over: code, site, tube count, first tube sealed."""
-        ...
+    box: SealedBox | BoxInTransit
+    age_min: int | None
+    late: bool
 
-    def boxes_in_transit(self, courier_id: str | None, limit: int) -> list[dict[str, Any]]:
-        """Boxes handed over and not yet received (by this courier, or all)."""
-        ...
 
-    def lab_queue(self, lab_id: str, limit: int) -> tuple[int, int, list[dict[str, Any]]]:
-        """(tubes waiting, of which priority, the first ``limit``: priority first, oldest
-        first) for tubes received by the lab and not yet resulted."""
-        ...
+@dataclass(frozen=True, slots=True)
+class CourierBoxes:
+    """The courier's page: boxes waiting to be collected, boxes in their hands, and the
+    transport limit in minutes."""
 
-    def lab_boxes(self, lab_id: str, since: datetime, limit: int) -> list[dict[str, Any]]:
-        """Boxes the lab received since ``since``, newest first, with their count check."""
-        ...
+    to_collect: list[CourierBox]
+    in_transit: list[CourierBox]
+    limit_min: float
 
-    def site_tubes(self, site_id: str, since: datetime) -> dict[str, Any]:
-        """A site's open and sealed-not-boxed tubes, open boxes, tubes by status since
-        ``since``, and samples per hour since ``since``."""
-        ...
 
-    def samples_per_hour(self, since: datetime, region_prefix: str) -> list[tuple[int, int]]:
-        """(hour start in epoch ms, samples) since ``since``, by the tubes' first sample, at
-        sites in a region ('' = everywhere)."""
-        ...
+@dataclass(frozen=True, slots=True)
+class SiteOverview:
+    """A site and its day."""
 
-    def status_counts(self, region_prefix: str) -> dict[str, Any]:
-        """People by colour and by reason (overdue, pending re-test, ...) in a region."""
-        ...
+    site: SiteRow
+    day: SiteDay
 
-    def district_status(self) -> dict[str, dict[str, Any]]:
-        """Per district (6-digit code): people, people by colour, people by reason."""
-        ...
 
-    def chain_counts(self, now: datetime, transport_limit: timedelta,
-                     lab_limit: timedelta, region_prefix: str) -> dict[str, int]:
-        """Counts across the chain: boxes in transit, late boxes and results, positive pools,
-        recalls open and overdue, tubes waiting for a result; of sites (and, for recalls, of
-        people) in a region ('' = everywhere)."""
-        ...
+@dataclass(frozen=True, slots=True)
+class RecallOnList:
+    """An open recall on an area's list, and whether it is past its due time."""
 
-    def recalls(self, region_prefix: str, now: datetime, overdue_only: bool,
-                limit: int) -> list[dict[str, Any]]:
-        """Open recalls of people in a region (masked names), the most overdue first."""
-        ...
+    recall: AreaRecall
+    overdue: bool
 
-    def exemptions(self, region_prefix: str, now: datetime, limit: int) -> list[dict[str, Any]]:
-        """Active exemptions of people in a region (masked names)."""
-        ...
 
-    def users(self) -> list[dict[str, Any]]:
-        """Every user: username, role, scope, active, created (never a password hash)."""
-        ...
+@dataclass(frozen=True, slots=True)
+class CommandCentre:
+    """The command centre's figures at ``as_of``: samples per hour and the chain's counts."""
+
+    as_of: datetime
+    samples_per_hour: list[SamplesInHour]
+    chain: ChainCounts
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,42 +120,30 @@ class WorklistService:
 
     # -- courier ---------------------------------------------------------------------------
 
-    def courier_boxes(self, actor: Principal, limit: int = 200) -> dict[str, Any]:
+    def courier_boxes(self, actor: Principal, limit: int = 200) -> CourierBoxes:
         """Boxes waiting to be collected and boxes this courier carries, with their age since
         the first tube was sealed and whether they are late for the lab (4 h by default)."""
         authorize(actor, Action.READ_BOXES_TO_COLLECT)
         now = self._d.clock.now()
         mine = None if actor.role is Role.ADMIN else actor.user_id
-        return {"to_collect": self._aged(self._q.boxes_to_collect(limit), now),
-                "in_transit": self._aged(self._q.boxes_in_transit(mine, limit), now),
-                "limit_min": self._d.limits.transport.total_seconds() / 60}
+        return CourierBoxes(self._aged(self._q.boxes_to_collect(limit), now),
+                            self._aged(self._q.boxes_in_transit(mine, limit), now),
+                            self._d.limits.transport.total_seconds() / 60)
 
-    def _aged(self, boxes: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
+    def _aged(self, boxes: Iterable[SealedBox | BoxInTransit],
+              now: datetime) -> list[CourierBox]:
         lim = self._d.limits.transport
+        out = []
         for b in boxes:
-            t0 = b.get("first_tube_sealed_at")
+            t0 = b.first_tube_sealed_at
             age = (now - t0) if t0 is not None else None
-            b["age_min"] = None if age is None else int(age.total_seconds() // 60)
-            b["late"] = age is not None and age > lim
-        return boxes
+            out.append(CourierBox(b, None if age is None else int(age.total_seconds() // 60),
+                                  age is not None and age > lim))
+        return out
 
     # -- lab -------------------------------------------------------------------------------
 
-    def lab_queue(self, actor: Principal, lab_id: str, limit: int = 200) -> dict[str, Any]:
-        """Tubes the lab has received and not resulted: priority first, then the oldest; each
-        with its age since receipt and whether it is past the lab limit (6 h by default)."""
-        authorize(actor, Action.READ_LAB_QUEUE, Target(lab=lab_id), field="lab_id")
-        now = self._d.clock.now()
-        total, priority, items = self._q.lab_queue(lab_id, limit)
-        lim = self._d.limits.lab
-        for t in items:
-            age = now - t["received_at"]
-            t["age_min"] = int(age.total_seconds() // 60)
-            t["late"] = age > lim
-        return {"total": total, "priority": priority, "items": items,
-                "limit_min": lim.total_seconds() / 60}
-
-    def lab_boxes(self, actor: Principal, lab_id: str, limit: int = 50) -> list[dict[str, Any]]:
+    def lab_boxes(self, actor: Principal, lab_id: str, limit: int = 50) -> list[LabBox]:
         authorize(actor, Action.READ_LAB_QUEUE, Target(lab=lab_id), field="lab_id")
         since = self._d.clock.now() - timedelta(days=2)
         return self._q.lab_boxes(lab_id, since, limit)
@@ -223,7 +212,7 @@ class WorklistService:
 
     # -- sampling site ---------------------------------------------------------------------
 
-    def site_overview(self, actor: Principal, site_id: str) -> dict[str, Any]:
+    def site_overview(self, actor: Principal, site_id: str) -> SiteOverview:
         """A site's day: open tubes, sealed tubes waiting for a box, open boxes, tubes by
         status and samples per hour over the last 12 hours."""
         now = self._d.clock.now()
@@ -232,27 +221,23 @@ class WorklistService:
         if not found:
             raise NotFound("site_id: no such site", code="unknown_site", field="site_id")
         authorize(actor, Action.READ_SITE_QUEUE, site_target(found[0]), field="site_id")
-        out = self._q.site_tubes(site_id, now - timedelta(hours=12))
-        out["site"] = found[0]
-        return out
+        return SiteOverview(found[0], self._q.site_tubes(site_id, now - timedelta(hours=12)))
 
     # -- area lists (grid worker, health officer) ------------------------------------------
 
     def recalls(self, actor: Principal, overdue_only: bool = False,
-                limit: int = 200) -> list[dict[str, Any]]:
+                limit: int = 200) -> list[RecallOnList]:
         """Open recalls (复核) of people in the caller's area, most overdue first."""
         authorize(actor, Action.READ_RECALLS)
         now = self._d.clock.now()
-        rows = self._q.recalls(region_prefix(actor), now, overdue_only, limit)
-        for r in rows:
-            r["overdue"] = r["due_at"] < now
-        return rows
+        return [RecallOnList(r, r.due_at < now)
+                for r in self._q.recalls(region_prefix(actor), now, overdue_only, limit)]
 
-    def exemptions(self, actor: Principal, limit: int = 200) -> list[dict[str, Any]]:
+    def exemptions(self, actor: Principal, limit: int = 200) -> list[AreaExemption]:
         authorize(actor, Action.READ_EXEMPTIONS)
         return self._q.exemptions(region_prefix(actor), self._d.clock.now(), limit)
 
-    def status_counts(self, actor: Principal) -> dict[str, Any]:
+    def status_counts(self, actor: Principal) -> StatusCounts:
         """People by status colour and by reason in the caller's area."""
         area = region_prefix(actor)
         authorize(actor, Action.READ_STATUS_COUNTS, Target(region=area))
@@ -260,18 +245,17 @@ class WorklistService:
 
     # -- command centre --------------------------------------------------------------------
 
-    def command_centre(self, actor: Principal, hours: int = 24) -> dict[str, Any]:
+    def command_centre(self, actor: Principal, hours: int = 24) -> CommandCentre:
         """Samples per hour over the last ``hours``, and counts across the chain (people by
         status come from ``district_status``)."""
         area = region_prefix(actor)
         authorize(actor, Action.READ_DASHBOARD, Target(region=area))
         now = self._d.clock.now()
         lim = self._d.limits
-        return {"as_of": now,
-                "samples_per_hour": self._q.samples_per_hour(now - timedelta(hours=hours), area),
-                "chain": self._q.chain_counts(now, lim.transport, lim.lab, area)}
+        return CommandCentre(now, self._q.samples_per_hour(now - timedelta(hours=hours), area),
+                             self._q.chain_counts(now, lim.transport, lim.lab, area))
 
-    def district_status(self, actor: Principal) -> dict[str, dict[str, Any]]:
+    def district_status(self, actor: Principal) -> dict[str, StatusCounts]:
         """People by status per district (for the command centre's map)."""
         area = region_prefix(actor)
         authorize(actor, Action.READ_DASHBOARD, Target(region=area))
@@ -280,7 +264,7 @@ class WorklistService:
 
     # -- admin -----------------------------------------------------------------------------
 
-    def users(self, actor: Principal) -> list[dict[str, Any]]:
+    def users(self, actor: Principal) -> list[UserSummary]:
         authorize(actor, Action.LIST_USERS)
         return self._q.users()
 

@@ -1,5 +1,5 @@
-"""Set-based SQL behind the analytics reports (the ``services.analytics.AnalyticsQueries`` port):
-one grouped query per report, the same statements on SQLite and PostgreSQL, read-only
+"""Set-based SQL behind the analytics reports (the ``services.analytics_ports.AnalyticsQueries``
+port): one grouped query per report, the same statements on SQLite and PostgreSQL, read-only
 transactions that never block writers.
 
 Imports: SQLAlchemy, ``hesuan.adapters.db``, ``hesuan.services``.
@@ -18,7 +18,12 @@ from sqlalchemy import Connection, Engine, text
 from hesuan.adapters.db import sql_helpers
 from hesuan.adapters.db.engine import reading
 from hesuan.adapters.db.schema import from_ms, to_ms
-from hesuan.services.analytics import CoverageCounts
+from hesuan.services.analytics_ports import (
+    CoverageCounts,
+    PoolRecall,
+    PositivePool,
+    RoutinePoolCount,
+)
 
 __all__ = ["SqlAnalytics"]
 
@@ -61,7 +66,7 @@ class SqlAnalytics:
                 c, _REGION_NAMES[pg], codes, pg, chunk=5000)}
 
     def positive_pools(self, prefix: str, since: datetime, as_of: datetime,
-                       limit: int) -> list[dict[str, Any]]:
+                       limit: int) -> list[PositivePool]:
         params = {"since": to_ms(since), "as_of": to_ms(as_of), "prefix": f"{prefix}%",
                   "lim": int(limit)}
         with self._conn() as c:
@@ -73,22 +78,22 @@ class SqlAnalytics:
                 "AND t.first_sampled_at > :since AND t.first_sampled_at <= :as_of "
                 "AND s.region_code LIKE :prefix ORDER BY t.resulted_at DESC, t.barcode "
                 "LIMIT :lim"), params).all()
-            by_pool: dict[str, list[dict[str, Any]]] = defaultdict(list)
+            by_pool: dict[str, list[PoolRecall]] = defaultdict(list)
             pg = c.dialect.name == "postgresql"
             for r in sql_helpers.fetch_in(c, _POOL_RECALLS[pg], [p[0] for p in pools], pg,
                                           chunk=5000):
-                by_pool[r[0]].append({
-                    "recall_id": r[1], "person_id": r[2], "name": r[3], "status": r[4],
-                    "outcome": r[5], "opened_at": _t(r[6]), "due_at": _t(r[7]),
-                    "resolved_at": _t(r[8]), "resolving_barcode": r[9]})
-        return [{"barcode": p[1], "site_id": p[2], "site": p[3], "district": p[4],
-                 "pool_size": p[5], "members": p[6], "first_sampled_at": _t(p[7]),
-                 "resulted_at": _t(p[8]), "lab_id": p[9], "investigation": p[10],
-                 "investigation_closed_at": _t(p[11]), "recalls": by_pool.get(p[0], [])}
-                for p in pools]
+                by_pool[r[0]].append(PoolRecall(
+                    recall_id=r[1], person_id=r[2], name=r[3], status=r[4], outcome=r[5],
+                    opened_at=from_ms(int(r[6])), due_at=from_ms(int(r[7])),
+                    resolved_at=_t(r[8]), resolving_barcode=r[9]))
+        return [PositivePool(
+            barcode=p[1], site_id=p[2], site=p[3], district=p[4], pool_size=p[5], members=p[6],
+            first_sampled_at=from_ms(int(p[7])), resulted_at=_t(p[8]), lab_id=p[9],
+            investigation=p[10], investigation_closed_at=_t(p[11]),
+            recalls=by_pool.get(p[0], [])) for p in pools]
 
     def routine_pool_counts(self, prefix: str, since: datetime,
-                            as_of: datetime) -> list[tuple[str, int, int, int]]:
+                            as_of: datetime) -> list[RoutinePoolCount]:
         sql = text(
             "SELECT substr(s.region_code, 1, 6), t.count, count(*), "
             "SUM(CASE WHEN t.result = 'positive' THEN 1 ELSE 0 END) "
@@ -102,7 +107,7 @@ class SqlAnalytics:
         with self._conn() as c:
             rows = c.execute(sql, {"since": to_ms(since), "as_of": to_ms(as_of),
                                    "prefix": f"{prefix}%"}).all()
-        return [(r[0], int(r[1]), int(r[2]), int(r[3] or 0)) for r in rows]
+        return [RoutinePoolCount(r[0], int(r[1]), int(r[2]), int(r[3] or 0)) for r in rows]
 
 
 #: Region names by code, by backend (``sql_helpers.one_of``; True: PostgreSQL).

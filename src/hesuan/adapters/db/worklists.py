@@ -1,16 +1,18 @@
-"""The reads behind the work lists (``services.worklists.WorklistQueries``) in SQLAlchemy Core:
-one bounded, indexed query per list, on SQLite and PostgreSQL alike. Read-only.
+"""The reads behind the work lists (``services.worklists_ports.WorklistQueries``) in
+SQLAlchemy Core: one bounded, indexed query per list, on SQLite and PostgreSQL alike, each row
+made the port's dataclass. Read-only.
 
-Imports: SQLAlchemy, ``hesuan.adapters.db.schema``, the standard library.
+Imports: SQLAlchemy, ``hesuan.adapters.db.schema``, ``hesuan.services``, the standard library.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, Engine, and_, case, func, select, text, type_coerce
+from sqlalchemy import BigInteger, Engine, and_, func, select, text, type_coerce
 
 from hesuan.adapters.db.engine import reading
 from hesuan.adapters.db.schema import (
@@ -23,6 +25,22 @@ from hesuan.adapters.db.schema import (
     to_ms,
     tubes,
     users,
+)
+from hesuan.services.worklists_ports import (
+    AreaExemption,
+    AreaRecall,
+    BoxInTransit,
+    ChainCounts,
+    LabBox,
+    OpenBox,
+    OpenTube,
+    SamplesInHour,
+    SealedBox,
+    SealedTube,
+    SiteDay,
+    StatusCounts,
+    TubeTally,
+    UserSummary,
 )
 
 __all__ = ["SqlWorklists"]
@@ -68,95 +86,82 @@ class SqlWorklists:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def _all(self, stmt: Any, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    def _rows(self, stmt: Any) -> list[Sequence[Any]]:
         with reading(self._engine) as c:
-            return [dict(r._mapping) for r in c.execute(stmt, params or {})]
+            return list(c.execute(stmt))
 
     # -- courier ---------------------------------------------------------------------------
 
-    def boxes_to_collect(self, limit: int) -> list[dict[str, Any]]:
+    def boxes_to_collect(self, limit: int) -> list[SealedBox]:
         b = boxes.c
-        return self._all(
-            select(b.code, b.tube_count, b.sealed_at, b.first_tube_sealed_at,
-                   sites.c.name.label("site"))
+        return [SealedBox(*r) for r in self._rows(
+            select(b.code, sites.c.name, b.tube_count, b.sealed_at, b.first_tube_sealed_at)
             .join(sites, sites.c.id == b.site_id).where(b.status == "sealed")
-            .order_by(b.first_tube_sealed_at).limit(limit))
+            .order_by(b.first_tube_sealed_at).limit(limit))]
 
-    def boxes_in_transit(self, courier_id: str | None, limit: int) -> list[dict[str, Any]]:
+    def boxes_in_transit(self, courier_id: str | None, limit: int) -> list[BoxInTransit]:
         b = boxes.c
-        stmt = (select(b.code, b.tube_count, b.handed_over_at, b.first_tube_sealed_at,
-                       sites.c.name.label("site"))
+        stmt = (select(b.code, sites.c.name, b.tube_count, b.handed_over_at,
+                       b.first_tube_sealed_at)
                 .join(sites, sites.c.id == b.site_id).where(b.status == "in_transit"))
         if courier_id is not None:
             stmt = stmt.where(b.courier_id == courier_id)
-        return self._all(stmt.order_by(b.first_tube_sealed_at).limit(limit))
+        return [BoxInTransit(*r) for r in self._rows(
+            stmt.order_by(b.first_tube_sealed_at).limit(limit))]
 
     # -- lab -------------------------------------------------------------------------------
 
-    def lab_queue(self, lab_id: str, limit: int) -> tuple[int, int, list[dict[str, Any]]]:
-        t = tubes.c
-        where = and_(t.status == "received", t.lab_id == lab_id)
-        with reading(self._engine) as c:
-            total, prio = c.execute(select(
-                func.count(), func.coalesce(func.sum(case((t.priority, 1), else_=0)), 0))
-                .where(where)).one()
-            rows = [dict(r._mapping) for r in c.execute(
-                select(t.barcode, t.priority, t.capacity, t.count, t.received_at,
-                       t.first_sampled_at)
-                .where(where).order_by(t.priority.desc(), t.received_at, t.barcode)
-                .limit(limit))]
-        return int(total), int(prio), rows
-
-    def lab_boxes(self, lab_id: str, since: datetime, limit: int) -> list[dict[str, Any]]:
+    def lab_boxes(self, lab_id: str, since: datetime, limit: int) -> list[LabBox]:
         b = boxes.c
-        return self._all(
-            select(b.code, b.tube_count, b.received_count, b.received_at, b.missing, b.extra,
-                   b.discrepancy, sites.c.name.label("site"))
+        return [LabBox(code, site, tube_count, received_count, received_at, _barcodes(missing),
+                       _barcodes(extra), bool(discrepancy))
+                for code, site, tube_count, received_count, received_at, missing, extra,
+                discrepancy in self._rows(
+            select(b.code, sites.c.name, b.tube_count, b.received_count, b.received_at,
+                   b.missing, b.extra, b.discrepancy)
             .join(sites, sites.c.id == b.site_id)
             .where(b.lab_id == lab_id, b.status == "received", b.received_at >= since)
-            .order_by(b.received_at.desc()).limit(limit))
+            .order_by(b.received_at.desc()).limit(limit))]
 
     # -- site ------------------------------------------------------------------------------
 
-    def site_tubes(self, site_id: str, since: datetime) -> dict[str, Any]:
+    def site_tubes(self, site_id: str, since: datetime) -> SiteDay:
         t, b = tubes.c, boxes.c
         with reading(self._engine) as c:
-            open_tubes = [dict(r._mapping) for r in c.execute(
+            open_tubes = [OpenTube(*r) for r in c.execute(
                 select(t.barcode, t.count, t.capacity, t.priority, t.window, t.opened_at)
                 .where(t.site_id == site_id, t.status == "open").order_by(t.opened_at)
                 .limit(100))]
-            sealed = [dict(r._mapping) for r in c.execute(
+            sealed = [SealedTube(*r) for r in c.execute(
                 select(t.barcode, t.count, t.capacity, t.priority, t.sealed_at)
                 .where(t.site_id == site_id, t.status == "sealed").order_by(t.sealed_at)
                 .limit(200))]
-            open_boxes = [dict(r._mapping) for r in c.execute(
+            open_boxes = [OpenBox(code, opened_at, int(n)) for code, opened_at, n in c.execute(
                 select(b.code, b.opened_at,
                        select(func.count()).where(t.box_id == b.id).scalar_subquery()
                        .label("tubes"))
                 .where(b.site_id == site_id, b.status == "open").order_by(b.opened_at)
                 .limit(50))]
-            by_status = {r[0]: {"tubes": int(r[1]), "people": int(r[2] or 0)}
-                         for r in c.execute(
+            by_status = {r[0]: TubeTally(int(r[1]), int(r[2] or 0)) for r in c.execute(
                 select(t.status, func.count(), func.sum(t.count))
                 .where(t.site_id == site_id, t.opened_at >= since).group_by(t.status))}
-            hours = [(int(h) * _HOUR_MS, int(n)) for h, n in c.execute(
+            hours = [SamplesInHour(int(h) * _HOUR_MS, int(n)) for h, n in c.execute(
                 select(_hour(t.first_sampled_at), func.sum(t.count))
                 .where(t.site_id == site_id, t.first_sampled_at >= since)
                 .group_by(text("h")).order_by(text("h")))]
-        return {"open_tubes": open_tubes, "sealed_tubes": sealed, "open_boxes": open_boxes,
-                "by_status": by_status, "samples_per_hour": hours}
+        return SiteDay(open_tubes, sealed, open_boxes, by_status, hours)
 
     # -- command centre --------------------------------------------------------------------
 
-    def samples_per_hour(self, since: datetime, region_prefix: str) -> list[tuple[int, int]]:
+    def samples_per_hour(self, since: datetime, region_prefix: str) -> list[SamplesInHour]:
         t = tubes.c
         with reading(self._engine) as c:
-            return [(int(h) * _HOUR_MS, int(n)) for h, n in c.execute(
+            return [SamplesInHour(int(h) * _HOUR_MS, int(n)) for h, n in c.execute(
                 select(_hour(t.first_sampled_at), func.sum(t.count))
                 .where(t.first_sampled_at >= since, *_at_sites_in(t.site_id, region_prefix))
                 .group_by(text("h")).order_by(text("h")))]
 
-    def status_counts(self, region_prefix: str) -> dict[str, Any]:
+    def status_counts(self, region_prefix: str) -> StatusCounts:
         ps = person_status.c
         stmt = select(ps.colour, ps.reasons, func.count()).group_by(ps.colour, ps.reasons)
         if region_prefix and self._anyone_outside(region_prefix):
@@ -172,7 +177,7 @@ class SqlWorklists:
                 for r in (reason_list or "").split(","):
                     if r:
                         reasons[r] += n
-        return {"people": total, "colours": dict(colours), "reasons": dict(reasons)}
+        return StatusCounts(total, dict(colours), dict(reasons))
 
     def _anyone_outside(self, prefix: str) -> bool:
         """Whether anyone lives outside the area (two probes of the grid-code index): when
@@ -182,27 +187,27 @@ class SqlWorklists:
             return any(c.execute(select(g).where(cond).limit(1)).first() is not None
                        for cond in (g < prefix, g >= prefix + ":"))
 
-    def district_status(self) -> dict[str, dict[str, Any]]:
+    def district_status(self) -> dict[str, StatusCounts]:
         ps, p = person_status.c, people.c
         district = func.substr(p.grid_code, 1, 6)
-        out: dict[str, dict[str, Any]] = {}
+        people_in: dict[str, int] = defaultdict(int)
+        colours: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        reasons: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         with reading(self._engine) as c:
             for code, colour, reason_list, n in c.execute(
                     select(district.label("d"), ps.colour, ps.reasons, func.count())
                     .join(people, p.id == ps.person_id)
                     .group_by(text("d"), ps.colour, ps.reasons)):
-                row = out.setdefault(code, {"people": 0, "colours": defaultdict(int),
-                                            "reasons": defaultdict(int)})
-                row["people"] += n
-                row["colours"][colour] += n
+                people_in[code] += n
+                colours[code][colour] += n
                 for r in (reason_list or "").split(","):
                     if r:
-                        row["reasons"][r] += n
-        return {k: {"people": v["people"], "colours": dict(v["colours"]),
-                    "reasons": dict(v["reasons"])} for k, v in out.items()}
+                        reasons[code][r] += n
+        return {k: StatusCounts(n, dict(colours[k]), dict(reasons[k]))
+                for k, n in people_in.items()}
 
     def chain_counts(self, now: datetime, transport_limit: timedelta,
-                     lab_limit: timedelta, region_prefix: str) -> dict[str, int]:
+                     lab_limit: timedelta, region_prefix: str) -> ChainCounts:
         t, b, r = tubes.c, boxes.c, recalls.c
         n = to_ms(now)
         tlim = int(transport_limit.total_seconds() * 1000)
@@ -216,31 +221,31 @@ class SqlWorklists:
                 table = stmt.get_final_froms()[0]
                 return int(c.execute(stmt.where(*in_area[table])).scalar_one() or 0)
 
-            return {
-                "boxes_to_collect": one(select(func.count()).where(b.status == "sealed")),
-                "boxes_in_transit": one(select(func.count()).where(b.status == "in_transit")),
-                "late_boxes": one(select(func.count()).where(
+            return ChainCounts(
+                boxes_to_collect=one(select(func.count()).where(b.status == "sealed")),
+                boxes_in_transit=one(select(func.count()).where(b.status == "in_transit")),
+                late_boxes=one(select(func.count()).where(
                     b.first_tube_sealed_at.is_not(None),
                     func.coalesce(_ms(b.received_at), n) > _ms(b.first_tube_sealed_at) + tlim)),
-                "box_discrepancies": one(select(func.count()).where(b.discrepancy.is_(True))),
-                "awaiting_result": one(select(func.count()).where(t.status == "received")),
-                "late_results": one(select(func.count()).where(
+                box_discrepancies=one(select(func.count()).where(b.discrepancy.is_(True))),
+                awaiting_result=one(select(func.count()).where(t.status == "received")),
+                late_results=one(select(func.count()).where(
                     t.received_at.is_not(None),
                     func.coalesce(_ms(t.resulted_at), n) > _ms(t.received_at) + llim)),
-                "positive_pools": one(select(func.count()).where(
+                positive_pools=one(select(func.count()).where(
                     t.result == "positive", t.capacity > 1)),
-                "positive_singles": one(select(func.count()).where(
+                positive_singles=one(select(func.count()).where(
                     t.result == "positive", t.capacity == 1)),
-                "pools_for_review": one(select(func.count()).where(t.investigation == "review")),
-                "recalls_open": one(select(func.count()).where(r.status == "open")),
-                "recalls_overdue": one(select(func.count()).where(
+                pools_for_review=one(select(func.count()).where(t.investigation == "review")),
+                recalls_open=one(select(func.count()).where(r.status == "open")),
+                recalls_overdue=one(select(func.count()).where(
                     r.status == "open", r.due_at < now)),
-            }
+            )
 
     # -- area lists ------------------------------------------------------------------------
 
     def recalls(self, region_prefix: str, now: datetime, overdue_only: bool,
-                limit: int) -> list[dict[str, Any]]:
+                limit: int) -> list[AreaRecall]:
         r, p = recalls.c, people.c
         stmt = (select(r.id, r.person_id, p.name_masked, p.grid_code, p.address, r.reason,
                        r.opened_at, r.due_at)
@@ -248,21 +253,29 @@ class SqlWorklists:
                 .where(r.status == "open", _of_area(region_prefix)))
         if overdue_only:
             stmt = stmt.where(r.due_at < now)
-        return self._all(stmt.order_by(r.due_at, r.id).limit(limit))
+        return [AreaRecall(*row) for row in self._rows(
+            stmt.order_by(r.due_at, r.id).limit(limit))]
 
-    def exemptions(self, region_prefix: str, now: datetime, limit: int) -> list[dict[str, Any]]:
+    def exemptions(self, region_prefix: str, now: datetime, limit: int) -> list[AreaExemption]:
         e, p = exemptions.c, people.c
-        return self._all(
+        return [AreaExemption(*row) for row in self._rows(
             select(e.id, e.person_id, p.name_masked, p.grid_code, e.reason, e.note, e.until,
                    e.set_by)
             .join(people, p.id == e.person_id)
             .where(e.revoked_at.is_(None), e.until > now, _of_area(region_prefix))
-            .order_by(e.until).limit(limit))
+            .order_by(e.until).limit(limit))]
 
     # -- admin -----------------------------------------------------------------------------
 
-    def users(self) -> list[dict[str, Any]]:
+    def users(self) -> list[UserSummary]:
         u = users.c
-        return self._all(select(u.id, u.username, u.role, u.scope, u.active, u.created_at)
-                         .order_by(u.role, u.username).limit(1000))
+        return [UserSummary(id_, username, role, scope, bool(active), created_at)
+                for id_, username, role, scope, active, created_at in self._rows(
+            select(u.id, u.username, u.role, u.scope, u.active, u.created_at)
+            .order_by(u.role, u.username).limit(1000))]
+
+
+def _barcodes(value: Any) -> tuple[str, ...] | None:
+    """A box's list of tube barcodes as stored (JSON), as a tuple."""
+    return None if value is None else tuple(str(x) for x in value)
 

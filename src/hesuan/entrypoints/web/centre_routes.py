@@ -16,6 +16,7 @@ Imports: FastAPI/Starlette, ``hesuan.domain``, ``hesuan.services``, the web pack
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
 
@@ -64,7 +65,7 @@ def _dashboard(request: Request, me: Principal, fresh: bool = False) -> dict[str
 def _compute_dashboard(platform: Platform, me: Principal) -> dict[str, Any]:
     centre = platform.worklists.command_centre(me)
     districts = platform.worklists.district_status(me)
-    turnaround = platform.reports.turnaround(me, since=centre["as_of"] - timedelta(days=3))
+    turnaround = platform.reports.turnaround(me, since=centre.as_of - timedelta(days=3))
     coverage = platform.analytics.coverage(me, level=Level.DISTRICT)
     zones = [zone_view(z) for z in platform.zones.list_zones(me)]
     waits = sorted((x for x in platform.lanes.load(me) if x.get("wait_minutes") is not None),
@@ -77,32 +78,32 @@ def _compute_dashboard(platform: Platform, me: Principal) -> dict[str, Any]:
                               "reasons": defaultdict(int)}
     rows = []
     for code, row in sorted(districts.items()):
-        status["people"] += row["people"]
-        for k, v in row["colours"].items():
+        status["people"] += row.people
+        for k, v in row.colours.items():
             status["colours"][k] += v
-        for k, v in row["reasons"].items():
+        for k, v in row.reasons.items():
             status["reasons"][k] += v
-        n = row["people"]
+        n = row.people
         cov = covered.get(code) or {}
         rows.append({"code": code, "name": URBAN_DISTRICTS.get(code, code), "people": n,
                      "due": cov.get("due"), "sampled": cov.get("sampled"),
                      "exempt": cov.get("exempt"), "outstanding": cov.get("outstanding"),
                      "coverage_pct": _pct(cov.get("coverage")),
                      "prevalence": _prevalence(prevalent.get(code)),
-                     "green": row["colours"].get("green", 0),
-                     "overdue": row["reasons"].get("overdue", 0),
-                     "pending_retest": row["reasons"].get("pending_retest", 0),
-                     "green_pct": round(100 * row["colours"].get("green", 0) / n, 1)
+                     "green": row.colours.get("green", 0),
+                     "overdue": row.reasons.get("overdue", 0),
+                     "pending_retest": row.reasons.get("pending_retest", 0),
+                     "green_pct": round(100 * row.colours.get("green", 0) / n, 1)
                      if n else None,
-                     "overdue_pct": round(100 * row["reasons"].get("overdue", 0) / n, 1)
+                     "overdue_pct": round(100 * row.reasons.get("overdue", 0) / n, 1)
                      if n else None})
     return {
-        "as_of": centre["as_of"].isoformat(),
-        "as_of_local": short(centre["as_of"], "%H:%M:%S"),
-        "chain": centre["chain"],
+        "as_of": centre.as_of.isoformat(),
+        "as_of_local": short(centre.as_of, "%H:%M:%S"),
+        "chain": asdict(centre.chain),
         "status": {"people": status["people"], "colours": dict(status["colours"]),
                    "reasons": dict(status["reasons"])},
-        "samples_per_hour": centre["samples_per_hour"],
+        "samples_per_hour": centre.samples_per_hour,
         "turnaround": [{"stage": k, "p50": v["p50_min"], "p90": v["p90_min"], "n": v["n"]}
                        for k, v in turnaround["since_first_sample"].items()],
         "tubes": turnaround["tubes"],
@@ -184,10 +185,10 @@ def site_page(request: Request, me: WebMe) -> Response:
         raise NotFound("the site page is for site leads", code="wrong_role")
     platform = platform_of(request)
     overview = platform.worklists.site_overview(me, me.scope)
-    peak = max((n for _, n in overview["samples_per_hour"]), default=0)
+    peak = max((h.samples for h in overview.day.samples_per_hour), default=0)
     load = next(iter(platform.lanes.load(me, [me.scope])), None)
     board = platform.teams.board(me, me.scope)
-    return render(request, "site.html", me, o=overview, site=overview["site"], peak=peak,
+    return render(request, "site.html", me, o=overview.day, site=overview.site, peak=peak,
                   load=load, board=board)
 
 

@@ -48,12 +48,12 @@ def _site_id(me: Principal) -> str:
 def _page(request: Request, me: Principal, state: StationState | None = None,
           feedback: dict[str, Any] | None = None, status_code: int = 200) -> Response:
     overview = platform_of(request).worklists.site_overview(me, _site_id(me))
-    site = overview["site"]
+    site = overview.site
     if state is None:
         single = SiteKind(site.kind).single_tubes_only
         state = StationState(mode=1 if single else 10)
     return render(request, "station.html", me, status_code=status_code, site=site,
-                  overview=overview, state=state, feedback=feedback,
+                  overview=overview.day, state=state, feedback=feedback,
                   event_id=str(uuid.uuid4()), modes=(1, 5, 10, 20))
 
 
