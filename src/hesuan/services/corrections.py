@@ -23,6 +23,7 @@ Imports: standard library, ``hesuan.domain``, ``hesuan.services``.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 from hesuan.domain.access import Action, Principal, Target, authorize
 from hesuan.domain.corrections import (
@@ -137,7 +138,7 @@ class CorrectionService:
                     t.id, row.result, row.ct, log_id, row.previous, row.reason)],
                     actor.user_id, now)
             else:
-                counts = self._cancel(uow, actor, row, t, log_id)
+                counts = self._cancel(uow, actor, row, t, log_id, now)
             decision = CorrectionDecision(CorrectionStatus.APPLIED, actor.user_id, now, None,
                                           log_id)
             uow.corrections.decide(row.id, decision)
@@ -194,9 +195,8 @@ class CorrectionService:
         return row
 
     def _cancel(self, uow: UnitOfWork, actor: Principal, row: CorrectionRow, t: ResultTube,
-                log_id: str) -> FanOutCounts:
+                log_id: str, now: datetime) -> FanOutCounts:
         """Withdraw the tube's released result; every member recalled for a new sample."""
-        now = self._d.clock.now()
         if row.previous is not Result.NEGATIVE:
             uow.results.cancel_recalls_of([t.id], now)
         if row.previous is Result.POSITIVE:
