@@ -18,8 +18,10 @@ from hesuan.adapters.db.schema import from_ms
 from hesuan.adapters.db.status_store import _FACT_COLUMNS, _facts
 from hesuan.bootstrap import Platform
 from hesuan.domain.access import Principal, Role
+from hesuan.domain.results import Result
 from hesuan.domain.status import decide
 from hesuan.services.lab import ResultInput, ResultOutcome
+from hesuan.services.runs import RunRelease
 from hesuan.sim.city import generate_city
 from hesuan.sim.city_plan import person_id
 from hesuan.sim.simulate import CountingSender, simulate_round
@@ -58,25 +60,36 @@ def test_fanout_statuses_equal_the_engine_after_every_results_call(
     p.status.exempt(officer, person_id(7, 4), "infant", start + timedelta(hours=6))
     calls: list[dict[str, Any]] = []
     checks: list[int] = []
-    record = p.lab.record
+    record, release = p.lab.record, p.runs.release
+
+    def checked(action: str) -> None:
+        with p.deps.uow(readonly=True) as uow:
+            last = uow.audit_log.entries(0, 1_000_000)[-1]
+        assert last.action == action
+        calls.append(dict(last.detail))
+        checks.append(_check_statuses(p, clock))
 
     def checked_record(actor: Principal, lab_id: str,
                        items: Sequence[ResultInput]) -> list[ResultOutcome]:
         out = record(actor, lab_id, items)
-        with p.deps.uow(readonly=True) as uow:
-            last = uow.audit_log.entries(0, 1_000_000)[-1]
-        assert last.action == "results.record"
-        calls.append(last.detail)
-        checks.append(_check_statuses(p, clock))
+        checked("results.record")
         return out
 
+    def checked_release(actor: Principal, plate_id: str) -> RunRelease:
+        out = release(actor, plate_id)
+        checked("plate.release")
+        return out
+
+    # results reach people both ways: a lab's results file, and a plate's release
     monkeypatch.setattr(p.lab, "record", checked_record)
+    monkeypatch.setattr(p.runs, "release", checked_release)
     s = simulate_round(p, clock, sender, start, hours=30, prevalence=0.03, faults=(), seed=7)
     assert s.pooled_positive > 0 and s.recalls_opened > 0 and s.recalls_resolved > 0
     assert calls and min(checks) > 0
-    accepted = sum(c["accepted"] + c["corrected"] for c in calls)
+    accepted = sum(c.get("accepted", 0) + c.get("corrected", 0)
+                   + sum(c.get(r.value, 0) for r in Result) for c in calls)
     assert accepted > 0
     # every member reached by a result is counted, and each of them was decided
-    assert sum(c["people_notified"] for c in calls) >= s.sampled > 0
-    assert sum(c["statuses_decided"] for c in calls) >= s.sampled
-    assert sum(c["recalls_resolved"] for c in calls) > 0
+    assert sum(c.get("people_notified", 0) for c in calls) >= s.sampled > 0
+    assert sum(c.get("statuses_decided", 0) for c in calls) >= s.sampled
+    assert sum(c.get("recalls_resolved", 0) for c in calls) > 0
