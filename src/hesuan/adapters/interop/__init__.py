@@ -1,0 +1,34 @@
+"""Lab messages in: HL7 v2 ORU^R01 and FHIR R4 Bundles read into ``LabMessage`` values, and HL7
+acknowledgments (the ``interop`` extra: python-hl7, fhir.resources).
+
+:class:`LabMessages` is the :class:`~hesuan.services.interop_ports.LabMessageReader` port;
+the functions are its parts. docs/INTEROP.md maps each field and element.
+
+Imports: ``hl7`` and ``fhir.resources`` (when a message is read), standard library,
+``hesuan.domain``, ``hesuan.services``.
+"""
+
+from __future__ import annotations
+
+from hesuan.adapters.interop.fhir_in import read_fhir
+from hesuan.adapters.interop.hl7_ack import ack, ack_unreadable
+from hesuan.adapters.interop.hl7_in import read_hl7
+from hesuan.services.interop_ports import AckCode, LabMessage
+
+__all__ = ["LabMessages", "ack", "ack_unreadable", "read_fhir", "read_hl7"]
+
+
+class LabMessages:
+    """Reads lab messages and acknowledges HL7 ones."""
+
+    def read_hl7(self, data: bytes) -> list[LabMessage]:
+        return read_hl7(data)
+
+    def read_fhir(self, data: bytes) -> list[LabMessage]:
+        return read_fhir(data)
+
+    def ack(self, message: LabMessage, code: AckCode, text: str = "") -> bytes:
+        return ack(message, code, text)
+
+    def ack_unreadable(self, data: bytes, text: str) -> bytes:
+        return ack_unreadable(data, text)
