@@ -171,9 +171,9 @@ def test_hl7_laid_out_as_reportstream_writes_an_elr() -> None:
     ours = _v2(to_hl7_oru(_report(Result.POSITIVE, ct=())))
     assert _layout(ours) == _layout(real) == ["MSH", "SFT", "PID", "ORC", "OBR", "OBX", "SPM"]
     assert _layout(_v2(to_hl7_oru(_report()))) == _layout(real)  # with its Ct values
-    for key in ("MSH.F9.R1.C1", "MSH.F9.R1.C2", "MSH.F9.R1.C3", "MSH.F12", "MSH.F15", "MSH.F16", "MSH.F18", "MSH.F21",
-                "ORC.F1", "OBR.F4.R1.C1", "OBR.F4.R1.C3", "OBR.F25", "PID.F3.R1.C5",
-                "SPM.F4.R1.C3"):
+    for key in ("MSH.F9.R1.C1", "MSH.F9.R1.C2", "MSH.F9.R1.C3", "MSH.F12", "MSH.F15",
+                "MSH.F16", "MSH.F18", "MSH.F21", "ORC.F1", "OBR.F4.R1.C1", "OBR.F4.R1.C3",
+                "OBR.F25", "PID.F3.R1.C5", "SPM.F4.R1.C3"):
         assert str(ours[key]) == str(real[key]), key
     real_result, our_result = real.segments("OBX")[0], ours.segments("OBX")[0]
     for field, component in ((2, None), (3, 0), (3, 2), (5, 0), (5, 2), (11, None)):
