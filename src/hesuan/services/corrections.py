@@ -22,7 +22,8 @@ Imports: standard library, ``hesuan.domain``, ``hesuan.services``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from hesuan.domain.access import Action, Principal, Target, authorize
@@ -37,13 +38,13 @@ from hesuan.domain.errors import InvalidInput, NotFound, RuleViolation
 from hesuan.domain.results import RecallReason, Result, check_ct
 from hesuan.domain.sampling import barcode_key, check_tube_barcode
 from hesuan.services.context import Deps, write_retrying
-from hesuan.services.corrections_ports import CorrectionDecision, CorrectionRow
+from hesuan.services.corrections_ports import CorrectionDecision, CorrectionRow, ReleasedResult
 from hesuan.services.lab import FanOutCounts, LabService, recall_without_result
 from hesuan.services.ports import UnitOfWork
 from hesuan.services.sampling_ports import CancelledResult, ResultTube, TubeResult
 from hesuan.services.status import StatusService
 
-__all__ = ["CorrectionOutcome", "CorrectionService"]
+__all__ = ["CorrectionDesk", "CorrectionOutcome", "CorrectionService"]
 
 #: Requests listed at most by one read.
 MAX_LISTED = 500
@@ -59,6 +60,30 @@ class CorrectionOutcome:
     request: CorrectionRow
     applied: bool
     fan_out: FanOutCounts | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CorrectionDesk:
+    """What a lab's corrections are decided from: its released results (the latest, or those
+    whose barcode starts with ``searched``), its requests waiting for a second person, its
+    latest decided ones, and the usernames of the people they name."""
+
+    released: list[ReleasedResult]
+    pending: list[CorrectionRow]
+    decided: list[CorrectionRow]
+    searched: str | None = None
+    names: Mapping[str, str] = field(default_factory=dict)
+
+
+def _barcode_prefix(value: str | None) -> str | None:
+    """A barcode, or the start of one, as searched: digits only, at most a whole barcode."""
+    text = (value or "").strip()
+    if not text:
+        return None
+    if not text.isdigit() or not text.isascii() or len(text) > 13:
+        raise InvalidInput("barcode: search by the digits of a tube barcode", code="bad_barcode",
+                           field="barcode")
+    return text
 
 
 def _no_request() -> NotFound:
@@ -222,6 +247,27 @@ class CorrectionService:
         with self._d.uow(readonly=True) as uow:
             return uow.corrections.lab_corrections(lab_id, status,
                                                    max(1, min(limit, MAX_LISTED)))
+
+    def desk(self, actor: Principal, lab_id: str, barcode: str | None = None,
+             limit: int = 50) -> CorrectionDesk:
+        """A lab's released results (newest first; ``barcode``: those whose barcode starts
+        with it), pending requests (oldest first: the longest waiting) and latest decided
+        ones, with the usernames of who requested and decided them."""
+        authorize(actor, Action.READ_CORRECTIONS, Target(lab=lab_id), field="lab_id")
+        prefix = _barcode_prefix(barcode)
+        n = max(1, min(limit, MAX_LISTED))
+        with self._d.uow(readonly=True) as uow:
+            if uow.places.lab(lab_id) is None:
+                raise NotFound("lab_id: no such lab", code="unknown_lab", field="lab_id")
+            released = uow.corrections.released_results(lab_id, prefix, n)
+            pending = uow.corrections.lab_corrections(lab_id, CorrectionStatus.PENDING,
+                                                      MAX_LISTED)
+            decided = [r for r in uow.corrections.lab_corrections(lab_id, None, n + len(pending))
+                       if r.status is not CorrectionStatus.PENDING][:n]
+            people = {u for r in (*pending, *decided) for u in (r.requested_by, r.decided_by)
+                      if u is not None}
+            names = uow.users.usernames(people) if people else {}
+        return CorrectionDesk(released, pending[::-1], decided, prefix, names)
 
     def correction(self, actor: Principal, request_id: str) -> CorrectionRow:
         with self._d.uow(readonly=True) as uow:

@@ -17,7 +17,7 @@ from hesuan.domain.results import Result
 from hesuan.domain.specimens import RejectionCode, RejectionStage
 
 __all__ = ["CorrectionDecision", "CorrectionRepository", "CorrectionRow", "RejectionRepository",
-           "RejectionRow"]
+           "RejectionRow", "ReleasedResult"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +55,22 @@ class CorrectionDecision:
     result_log_id: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class ReleasedResult:
+    """A tube whose result a lab released: what a correction or cancellation starts from.
+    ``result`` None: the result was cancelled (``status`` ``cancelled``)."""
+
+    tube_id: str
+    barcode: str
+    status: str  # resulted | cancelled
+    result: Result | None
+    ct: dict[str, float] | None
+    resulted_at: datetime | None
+    people: int  # samples in the tube
+    capacity: int  # the people it pools
+    pending_id: str | None  # the request waiting for a decision, if one is
+
+
 class CorrectionRepository(Protocol):
     """Requests to correct or cancel released results."""
 
@@ -73,6 +89,11 @@ class CorrectionRepository(Protocol):
         """A lab's requests (with ``status``, or all), newest first."""
 
     def decide(self, correction_id: str, decision: CorrectionDecision) -> None: ...
+
+    def released_results(self, lab_id: str, barcode_prefix: str | None,
+                         limit: int) -> list[ReleasedResult]:
+        """The lab's tubes whose results it released, cancelled ones among them (those whose
+        barcode starts with ``barcode_prefix``, or all), the latest released first."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -84,6 +84,22 @@ class LabReportService:
             return [self._report(uow, lab, since, limit) for lab in uow.places.labs()
                     if allows(actor, Action.READ_LAB_REPORT, _target(lab))]
 
+    def usernames(self, actor: Principal, report: LabReport) -> dict[str, str]:
+        """The usernames of the people a report's integrity list names (who posted a result
+        without a run file, who released a plate alone, ...), for pages."""
+        authorize(actor, Action.READ_LAB_REPORT, Target(lab=report.lab_id,
+                                                        region=report.region_code),
+                  field="lab_id")
+        i = report.integrity
+        ids = {x.actor for x in i.results_without_run_file.items}
+        ids |= {x.released_by for x in i.runs_without_passing_controls.items
+                if x.released_by is not None}
+        ids |= {x.by for x in i.releases_by_one_person.items}
+        if not ids:
+            return {}
+        with self._d.uow(readonly=True) as uow:
+            return uow.users.usernames(ids)
+
     def _report(self, uow: UnitOfWork, lab: LabRow, since: datetime | None,
                 limit: int) -> LabReport:
         now, target = self._d.clock.now(), self._d.limits.lab

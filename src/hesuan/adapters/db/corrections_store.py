@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import and_, bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from hesuan.adapters.db.engine import write_race
@@ -20,7 +20,12 @@ from hesuan.domain.corrections import CorrectionKind, CorrectionStatus
 from hesuan.domain.results import Result
 from hesuan.domain.sampling import TubeStatus
 from hesuan.domain.specimens import RejectionCode, RejectionStage
-from hesuan.services.corrections_ports import CorrectionDecision, CorrectionRow, RejectionRow
+from hesuan.services.corrections_ports import (
+    CorrectionDecision,
+    CorrectionRow,
+    RejectionRow,
+    ReleasedResult,
+)
 
 __all__ = ["SqlCorrections", "SqlRejections"]
 
@@ -90,6 +95,22 @@ class SqlCorrections(SqlRepository):
             status=decision.status.value, decided_by=decision.decided_by,
             decided_at=decision.decided_at, decision_note=decision.note,
             result_log_id=decision.result_log_id))
+
+    def released_results(self, lab_id: str, barcode_prefix: str | None,
+                         limit: int) -> list[ReleasedResult]:
+        pending = and_(_c.tube_id == _t.id, _c.status == CorrectionStatus.PENDING.value)
+        stmt = (select(_t.id, _t.barcode, _t.status, _t.result, _t.ct, _t.resulted_at,
+                       _t.count.label("people"), _t.capacity, _c.id.label("pending_id"))
+                .select_from(tubes.outerjoin(result_corrections, pending))
+                .where(_t.lab_id == lab_id, or_(_t.status == TubeStatus.RESULTED.value,
+                                                _t.status == TubeStatus.CANCELLED.value)))
+        if barcode_prefix:
+            stmt = stmt.where(_t.barcode.startswith(barcode_prefix, autoescape=True))
+        stmt = stmt.order_by(_t.resulted_at.desc(), _t.id).limit(limit)
+        return [ReleasedResult(r.id, r.barcode, r.status,
+                               None if r.result is None else Result(r.result), r.ct,
+                               r.resulted_at, r.people, r.capacity, r.pending_id)
+                for r in self.conn.execute(stmt)]
 
 
 class SqlRejections(SqlRepository):
