@@ -15,6 +15,7 @@ from hesuan.entrypoints.web import (
     auth_routes,
     centre_routes,
     chain_routes,
+    corrections_routes,
     fence_routes,
     people_routes,
     plates_routes,
@@ -26,6 +27,6 @@ from hesuan.entrypoints.web import (
 __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
-for _module in (auth_routes, station_routes, chain_routes, plates_routes, people_routes,
-                rosters_routes, fence_routes, zones_routes, centre_routes):
+for _module in (auth_routes, station_routes, chain_routes, plates_routes, corrections_routes,
+                people_routes, rosters_routes, fence_routes, zones_routes, centre_routes):
     router.include_router(_module.router)

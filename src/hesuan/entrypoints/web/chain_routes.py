@@ -6,7 +6,10 @@
   CSV, see the validation report (``WorklistService.preview_results``) and only then commit it
   (``LabService.import_rows``); enter a result by hand; correct a result with a reason; the queue
   of tubes received and not released (``PlateService.queue``), priority first, then the longest
-  waiting, against the receipt-to-release target.
+  waiting, against the receipt-to-release target. A tube the lab cannot test is rejected with a
+  code from the domain's list, shown in plain words: when its box is received (in the receipt's
+  transaction) or at the bench (``RejectionService.reject``). The lab's report and integrity
+  list (``LabReportService``).
 
 Imports: FastAPI/Starlette, ``hesuan.domain``, ``hesuan.services``, the web package.
 """
@@ -26,17 +29,21 @@ from starlette.concurrency import run_in_threadpool
 from hesuan.domain.access import Action, Principal, Role
 from hesuan.domain.errors import HesuanError, InvalidInput, NotFound
 from hesuan.domain.results import CT_TARGETS
+from hesuan.domain.specimens import RejectionCode
 from hesuan.entrypoints.actions import acts
 from hesuan.entrypoints.web.forms import SignedForm, WebMe, text, upload
 from hesuan.entrypoints.web.render import FORM_ERRORS, WebRoute, error_text, render
 from hesuan.entrypoints.web.session import platform_of
 from hesuan.services.lab import ResultInput
+from hesuan.services.rejections import RejectionInput
 
 __all__ = ["router"]
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
 _MAX_CSV = 10_000_000
+#: Rows of the receipt form for tubes of the box the lab rejects (more at the bench).
+RECEIPT_REJECTIONS = 3
 
 
 # -- courier -------------------------------------------------------------------------------
@@ -79,9 +86,13 @@ def _lab_page(request: Request, me: Principal, **extra: Any) -> Response:
     platform = platform_of(request)
     lab_id = _lab_id(me)
     lab = next((x for x in platform.places.labs(me) if x.id == lab_id), None)
+    report = platform.lab_reports.report(me, lab_id, limit=20)
     return render(request, "lab.html", me, lab=lab, queue=platform.plates.queue(me, lab_id),
                   boxes=platform.worklists.lab_boxes(me, lab_id), ct_targets=CT_TARGETS,
-                  event_id=str(uuid.uuid4()), **extra)
+                  event_id=str(uuid.uuid4()), rejection_codes=list(RejectionCode),
+                  receipt_rows=RECEIPT_REJECTIONS, report=report,
+                  report_names=platform.lab_reports.usernames(me, report),
+                  rejections=platform.rejections.rejections(me, lab_id, limit=10), **extra)
 
 
 @router.get("/web/lab", openapi_extra=acts(Action.READ_LAB_QUEUE))
@@ -94,19 +105,54 @@ def lab_receive(request: Request, me: WebMe, form: SignedForm) -> Response:
     platform = platform_of(request)
     lab_id = _lab_id(me)
     code = text(form, "box_code", max_len=40).upper()
-    scanned = [x.strip() for x in text(form, "tubes", max_len=100_000).split() if x.strip()]
+    tubes_text = text(form, "tubes", max_len=100_000)
+    scanned = [x.strip() for x in tubes_text.split() if x.strip()]
     counted_text = text(form, "counted", max_len=6)
     try:
+        rejected = receipt_rejections(form)
         if counted_text and not counted_text.isdigit():
             raise InvalidInput("counted must be a whole number", code="missing_count",
                                field="counted")
+        # a tube rejected was found in the box: scanned tubes count it
+        scanned += [r.barcode for r in rejected if scanned and r.barcode not in scanned]
         receipt = platform.delivery.receive(
             me, text(form, "event_id", max_len=36) or str(uuid.uuid4()), lab_id, code,
             platform.deps.clock.now(), scanned or None,
-            int(counted_text) if counted_text and not scanned else None)
+            int(counted_text) if counted_text and not scanned else None, rejected)
         return _lab_page(request, me, receipt=asdict(receipt))
     except FORM_ERRORS as exc:
-        return _lab_page(request, me, receive_error=error_text(request, exc), box_code=code)
+        return _lab_page(request, me, receive_error=error_text(request, exc), box_code=code,
+                         tubes_text=tubes_text)
+
+
+def receipt_rejections(form: Any) -> list[RejectionInput]:
+    """The receipt form's rows of tubes to reject: a barcode, a code and a note each (a row
+    without a barcode is left out)."""
+    barcodes, codes = form.getlist("reject_barcode"), form.getlist("reject_code")
+    notes = form.getlist("reject_note")
+    out = []
+    for i, barcode in enumerate(barcodes[:RECEIPT_REJECTIONS]):
+        if isinstance(barcode, str) and barcode.strip():
+            code = codes[i] if i < len(codes) and isinstance(codes[i], str) else ""
+            note = notes[i] if i < len(notes) and isinstance(notes[i], str) else ""
+            out.append(RejectionInput(barcode.strip()[:40], code.strip()[:40],
+                                      note.strip()[:1000] or None))
+    return out
+
+
+@router.post("/web/lab/reject", openapi_extra=acts(Action.REJECT_SPECIMEN))
+def lab_reject(request: Request, me: WebMe, form: SignedForm) -> Response:
+    """A tube rejected at the bench: it leaves the queue, its people are recalled."""
+    platform = platform_of(request)
+    lab_id = _lab_id(me)
+    barcode = text(form, "barcode", max_len=40)
+    try:
+        row = platform.rejections.reject(me, lab_id, RejectionInput(
+            barcode, text(form, "code", max_len=40), text(form, "note", max_len=1000) or None))
+    except FORM_ERRORS as exc:
+        return _lab_page(request, me, reject_error=error_text(request, exc),
+                         reject_barcode=barcode)
+    return _lab_page(request, me, rejected=row)
 
 
 def _csv_rows(data: str) -> list[dict[str, Any]]:

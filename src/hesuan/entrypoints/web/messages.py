@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from hesuan.entrypoints.web.i18n import N_
 
-__all__ = ["ALERT_OUTCOMES", "ALERT_RULES", "COLOURS", "DECISIONS", "ERRORS",
-           "EXEMPTION_REASONS", "MOVEMENT", "PASS_FAILURES", "PLATE_STATUS", "QUEUE_STATES",
-           "RECALL_REASONS", "REJECTION_REASONS", "RELEASE_BARS", "RESULTS", "ROLES",
-           "ROSTER_OUTCOMES",
-           "SAMPLING_MODES", "SITE_STATUS", "STAGES", "TUBE_STATES", "VENUE_CHECKS", "VERDICTS",
-           "WELL_KINDS", "WELL_OUTCOMES", "WELL_REASONS", "ZONE_KINDS"]
+__all__ = ["ALERT_OUTCOMES", "ALERT_RULES", "COLOURS", "CORRECTION_COUNTS", "CORRECTION_ERRORS",
+           "CORRECTION_STATUS", "DECISIONS", "ERRORS", "EXEMPTION_REASONS", "INTEGRITY_LISTS",
+           "MOVEMENT", "PASS_FAILURES", "PLATE_STATUS", "QUEUE_STATES", "RECALL_REASONS",
+           "REJECTION_REASONS", "REJECTION_STAGES", "RELEASE_BARS", "RESULTS", "ROLES",
+           "ROSTER_OUTCOMES", "SAMPLING_MODES", "SITE_STATUS", "STAGES", "TUBE_STATES",
+           "VENUE_CHECKS", "VERDICTS", "WELL_KINDS", "WELL_OUTCOMES", "WELL_REASONS",
+           "ZONE_KINDS"]
 
 ROLES = {
     "admin": N_("Administrator"),
@@ -63,6 +64,11 @@ REJECTION_REASONS = {
     "contaminated": N_("The sample was contaminated"),
     "no_swab": N_("There was no swab in the tube"),
     "other": N_("The sample could not be used"),
+}
+
+REJECTION_STAGES = {
+    "receipt": N_("At receipt"),
+    "bench": N_("At the bench"),
 }
 
 EXEMPTION_REASONS = {
@@ -226,6 +232,38 @@ RELEASE_BARS = {
                            "(two-person release)."),
 }
 
+# -- corrections and the lab report ----------------------------------------------------------
+
+CORRECTION_STATUS = {
+    "pending": N_("Waiting for a second person"),
+    "applied": N_("Approved and applied"),
+    "declined": N_("Declined"),
+}
+
+#: The lab report's count of correction requests, by what became of them.
+CORRECTION_COUNTS = {
+    "pending": N_("waiting"),
+    "corrected": N_("corrected"),
+    "cancelled": N_("cancelled"),
+    "declined": N_("declined"),
+}
+
+#: Error codes whose words differ on the corrections page (the plates' second person is the
+#: one who releases, a correction's the one who approves).
+CORRECTION_ERRORS = {
+    "second_person_required": N_("You requested this correction: a second laboratory user must "
+                                 "approve it (two-person rule)."),
+}
+
+#: The lab report's integrity lists: what breaks the rule that every released result traces to
+#: a plate, a well, a run file, passing controls and two people.
+INTEGRITY_LISTS = {
+    "results_without_run_file": N_("Released results without a run file"),
+    "runs_without_passing_controls": N_("Runs released without passing controls"),
+    "tubes_above_pool_size": N_("Tubes above their pool size"),
+    "releases_by_one_person": N_("Releases by one person"),
+}
+
 #: Error codes of the services, in plain words for the person at the screen.
 ERRORS = {
     "bad_credentials": N_("Username or password is wrong."),
@@ -323,4 +361,21 @@ ERRORS = {
                             "the results as text."),
     "file_too_large": N_("The file is too large."),
     "missing_file": N_("Choose the instrument's export file."),
+    "tube_rejected": N_("The laboratory rejected this tube: it is not tested."),
+    "result_cancelled": N_("This tube's result was cancelled: its people are sampled again."),
+    "bad_rejection_code": N_("Choose why the tube cannot be tested."),
+    "note_required": N_("Say in the note what is wrong with the sample."),
+    "note_too_long": N_("The note is too long (at most 500 characters)."),
+    "not_released": N_("Only a released result can be corrected or cancelled."),
+    "correction_unchanged": N_("The released result is that already."),
+    "correction_pending": N_("A request for this tube is waiting for a decision: decide it "
+                             "first."),
+    "reason_required": N_("Say why the result is corrected or cancelled."),
+    "reason_too_long": N_("The reason is too long (at most 500 characters)."),
+    "unknown_correction": N_("No such correction request."),
+    "correction_declined": N_("This request was declined: make a new one."),
+    "correction_applied": N_("This request is applied already: request another correction."),
+    "result_changed": N_("The tube's result has changed since the request: make a new "
+                         "request."),
+    "bad_ct": N_("A Ct value must be a number above 0 and at most 45."),
 }

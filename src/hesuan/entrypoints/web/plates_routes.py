@@ -16,6 +16,8 @@ queue with release, and the plate map coloured by call (docs/LAB.md, docs/WEB.md
   (``RunService.review``).
 - ``/web/lab/review``: the plates waiting for release, with who built and who imported each
   (``RunService.awaiting_release``).
+- A tube is rejected at the bench from the plate page (``RejectionService.reject``): on a plate
+  being built its well empties; on a plate past building it stays in its well, never released.
 
 Imports: FastAPI/Starlette, ``hesuan.domain``, ``hesuan.services``, the web package.
 """
@@ -38,6 +40,7 @@ from hesuan.domain.access import Action, Principal, Role
 from hesuan.domain.errors import HesuanError, InvalidInput, NotFound
 from hesuan.domain.plates import CONTROL_NAMES, PlateFileMismatch, PlateSize, WellKind
 from hesuan.domain.runs import PlateStatus
+from hesuan.domain.specimens import RejectionCode
 from hesuan.entrypoints.actions import acts
 from hesuan.entrypoints.web import messages as m
 from hesuan.entrypoints.web.forms import SignedForm, WebMe, text, upload
@@ -52,6 +55,7 @@ from hesuan.entrypoints.web.render import (
 from hesuan.entrypoints.web.session import check_csrf, platform_of
 from hesuan.services.lab_ports import PlacedWell, PlateRow, WellResultRow
 from hesuan.services.plates import PlateView, plate_map
+from hesuan.services.rejections import RejectionInput
 from hesuan.services.runs import MAX_RUN_FILE, RunImport, RunRelease
 
 __all__ = ["router"]
@@ -149,7 +153,7 @@ def _plate_page(request: Request, me: Principal, plate_id: str, *,
                      and r.outcome != "passed"],
         targets=[t.name for t in assay.targets], name=lambda u: view.names.get(u, u),
         barcodes={w.well: w.barcode for w in view.wells if w.barcode},
-        **extra)
+        rejection_codes=list(RejectionCode), **extra)
 
 
 def _required(view: PlateView) -> set[WellKind]:
@@ -221,6 +225,21 @@ def plate_ready(request: Request, me: WebMe, plate_id: str, form: SignedForm) ->
     except FORM_ERRORS as exc:
         return _failed(request, me, plate_id, exc)
     return _plate_page(request, me, plate_id, made_ready=True)
+
+
+@router.post("/web/lab/plates/{plate_id}/reject", openapi_extra=acts(Action.REJECT_SPECIMEN))
+def plate_reject(request: Request, me: WebMe, plate_id: str, form: SignedForm) -> Response:
+    """A tube of the plate's lab rejected at the bench, from the plate page."""
+    platform = platform_of(request)
+    lab_id = platform.plates.plate(me, plate_id).plate.lab_id
+    barcode = text(form, "barcode", max_len=40)
+    try:
+        row = platform.rejections.reject(me, lab_id, RejectionInput(
+            barcode, text(form, "code", max_len=40), text(form, "note", max_len=1000) or None))
+    except FORM_ERRORS as exc:
+        return _plate_page(request, me, plate_id, reject_error=error_text(request, exc),
+                           reject_barcode=barcode)
+    return _plate_page(request, me, plate_id, rejected=row)
 
 
 # -- the run: preview, then import -----------------------------------------------------------

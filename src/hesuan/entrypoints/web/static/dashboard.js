@@ -75,8 +75,8 @@
   function updateNumbers() {
     Array.prototype.forEach.call(document.querySelectorAll("[data-k]"), function (el) {
       var v = pick(data, el.dataset.k);
-      el.textContent = v == null ? "0" : String(v);
-      el.parentNode.classList.toggle("bad", /overdue|late|positive|discrep|outstanding/.test(el.dataset.k) && v > 0);
+      el.textContent = v == null ? (/^labs\..*_pct$/.test(el.dataset.k) ? "—" : "0") : String(v);
+      el.parentNode.classList.toggle("bad", /overdue|late|positive|discrep|outstanding|control_failures/.test(el.dataset.k) && v > 0);
     });
     document.getElementById("as-of").textContent = data.as_of_local;
   }
