@@ -778,6 +778,20 @@ CASES: list[Case] = [
             cfx_csv({"A1": ("Unkn", "x", NEG)})).decode()}), _lab(w, s))),
     Case("POST", "/web/lab/plates/{plate_id}/release", lambda w, s, p: (Req(
         params={"plate_id": w.plate(s)}, form={}), _lab(w, s))),
+    # -- web: rejected specimens and corrections (a refused step re-renders its page: 200)
+    Case("POST", "/web/lab/reject", lambda w, s, p: (Req(form={
+        "barcode": w.received_tube(s), "code": "leaked"}), _own_lab(p))),
+    Case("POST", "/web/lab/plates/{plate_id}/reject", lambda w, s, p: (Req(
+        params={"plate_id": w.plate(s)}, form={"barcode": w.received_tube(s),
+                                               "code": "leaked"}), _lab(w, s))),
+    Case("GET", "/web/lab/corrections", lambda w, s, p: (Req(), _own_lab(p)), one_side=True),
+    Case("POST", "/web/lab/corrections", lambda w, s, p: (Req(form={
+        "barcode": w.resulted_tube(s), "change": "positive", "reason": "matrix"}),
+        _own_lab(p))),
+    # by the requester: refused for the second person (the page says so) once access is granted
+    Case("POST", "/web/lab/corrections/{request_id}/{decision}", lambda w, s, p: (Req(
+        params={"request_id": w.correction_request(s), "decision": "approve"}, form={}),
+        _lab(w, s))),
     # -- web: people
     Case("GET", "/web/me", lambda w, s, p: (Req(), _own_person(w, p)), one_side=True),
     Case("GET", "/web/me/pass", lambda w, s, p: (Req(), _own_person(w, p)), one_side=True),

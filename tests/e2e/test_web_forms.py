@@ -174,6 +174,123 @@ def test_a_plate_without_javascript(api: Api) -> None:
     assert api.count(f"SELECT result FROM tubes WHERE barcode = '{tube}'") == "negative"
 
 
+def _box_of_singles(api: Api, serial: int, people: list[str]) -> tuple[str, list[str]]:
+    """A box handed to the courier, holding one single tube per person: (box, tubes)."""
+    st = Station(api.city.sites["140105"], api.clock)
+    box = make_box_code(serial)
+    tubes = [make_tube_barcode(serial + i) for i in range(len(people))]
+    events = []
+    for tube, person in zip(tubes, people, strict=True):
+        events += [st.ev("open_tube", barcode=tube, mode=1),
+                   st.ev("sample", barcode=tube, code=api.code(person)),
+                   st.ev("box_tube", barcode=tube, box_code=box)]
+    events.append(st.ev("seal_box", box_code=box))
+    r = api.client.post("/scans/batch", headers=api.h("sampler"), json={"events": events})
+    assert r.json()["rejected"] == 0, r.text
+    api.client.post(f"/boxes/{box}/handover", headers=api.h("courier"), json={
+        "event_id": st.ev("x")["event_id"], "at": api.clock.now().isoformat()})
+    api.clock.advance(timedelta(minutes=20))
+    return box, tubes
+
+
+def test_rejections_and_a_correction_without_javascript(api: Api) -> None:
+    """Specimen rejection at receipt, at the bench (lab page) and from a plate being built (its
+    well empties), and a correction requested by one lab user, refused to them for approval and
+    approved by a second one, as plain form posts: the person's page shows the corrected
+    result; the lab page shows the lab's report and the command centre its panel."""
+    lab_id = api.city.labs["lab1"]
+    api.platform.auth.create_user(SYSTEM, "lab2corr", DEMO_PASSWORD, Role.LAB, lab_id)
+    people = api.people(limit=6)
+    box, (leaked, kept, bench, on_plate, corrected) = _box_of_singles(api, 980_001, people[:5])
+    client = TestClient(api.client.app, base_url="https://testserver")
+    csrf = web_sign_in(client, "lab")
+
+    # at receipt: the rejected tube counts as found, and is rejected in the receipt
+    page = client.get("/web/lab").text
+    assert 'id="receipt-rejections"' in page and "样本管渗漏" in page
+    r = client.post("/web/lab/receive", data={
+        "csrf": csrf, "box_code": box, "event_id": "", "tubes": f"{kept}\n{bench}\n"
+        f"{on_plate}\n{corrected}", "reject_barcode": [leaked, "", ""],
+        "reject_code": ["leaked", "", ""], "reject_note": ["", "", ""]})
+    assert r.status_code == 200 and 'id="receipt-rejected"' in r.text, r.text[:2000]
+    assert "管数相符" in r.text
+    assert api.count(f"SELECT status FROM tubes WHERE barcode = '{leaked}'") == "rejected"
+    assert f'data-barcode="{leaked}" data-state=' not in r.text  # out of the queue
+    assert f'data-barcode="{kept}" data-state="waiting"' in r.text
+
+    # at the bench: "other" needs a note, said in plain words; then rejected
+    r = client.post("/web/lab/reject", data={"csrf": csrf, "barcode": bench, "code": "other"})
+    assert 'id="reject-error"' in r.text and "请在备注中说明样本的问题" in r.text
+    assert api.count(f"SELECT status FROM tubes WHERE barcode = '{bench}'") == "received"
+    r = client.post("/web/lab/reject", data={"csrf": csrf, "barcode": bench, "code": "other",
+                                             "note": "样本管破裂"})
+    assert f'id="rejected" data-barcode="{bench}"' in r.text
+    assert f'data-barcode="{bench}" data-state=' not in r.text
+    assert f'data-barcode="{bench}" data-code="other"' in r.text  # the rejections list
+    r = client.post("/web/lab/reject", data={"csrf": csrf, "barcode": bench, "code": "leaked"})
+    assert 'id="reject-error"' in r.text  # not rejected twice
+
+    # from a plate being built: the tube's well empties
+    r = client.post("/web/lab/plates", data={"csrf": csrf, "size": "96"},
+                    follow_redirects=False)
+    plate = r.headers["location"]
+    client.post(f"{plate}/wells", data={"csrf": csrf, "well": "A1", "scan": on_plate})
+    plate_id = plate.rsplit("/", 1)[1]
+    assert api.count(f"SELECT count(*) FROM plate_wells WHERE plate_id = '{plate_id}'") == 1
+    r = client.post(f"{plate}/reject", data={"csrf": csrf, "barcode": on_plate,
+                                             "code": "insufficient_volume"})
+    assert r.status_code == 200 and f'id="rejected" data-barcode="{on_plate}"' in r.text
+    assert api.count(f"SELECT count(*) FROM plate_wells WHERE plate_id = '{plate_id}'") == 0
+    assert api.count(f"SELECT status FROM tubes WHERE barcode = '{on_plate}'") == "rejected"
+
+    # a released result corrected by two people
+    r = api.client.post(f"/labs/{lab_id}/results", headers=api.h("lab"), json={
+        "results": [{"barcode": corrected, "result": "negative"}]})
+    assert r.status_code == 200, r.text
+    page = client.get(f"/web/lab/corrections?barcode={corrected[:9]}").text
+    assert f'data-barcode="{corrected}" data-result="negative"' in page
+    assert f'name="barcode" required inputmode="numeric" spellcheck="false" ' \
+           f'value="{corrected}"' in page  # the one found fills the request form
+    r = client.post("/web/lab/corrections", data={"csrf": csrf, "barcode": corrected,
+                                                  "change": "positive", "reason": ""})
+    assert 'id="request-error"' in r.text and "请说明更正或撤销结果的原因" in r.text
+    r = client.post("/web/lab/corrections", data={"csrf": csrf, "barcode": corrected,
+                                                  "change": "positive", "ct_ORF1ab": "24.5",
+                                                  "ct_N": "25.1", "reason": "样本顺序错位"})
+    found = re.search(r'id="requested" data-request="([^"]+)"', r.text)
+    assert found is not None, r.text[:2000]
+    request_id = found.group(1)
+    assert 'data-own="1"' in r.text and f'data-approve="{request_id}"' not in r.text
+    r = client.post(f"/web/lab/corrections/{request_id}/approve", data={"csrf": csrf})
+    assert 'id="decide-error"' in r.text and "此更正由您申请" in r.text
+    assert api.count(f"SELECT result FROM tubes WHERE barcode = '{corrected}'") == "negative"
+
+    csrf = web_sign_in(client, "lab2corr")
+    page = client.get("/web/lab/corrections").text
+    assert f'data-approve="{request_id}"' in page and 'data-own="1"' not in page
+    r = client.post(f"/web/lab/corrections/{request_id}/approve", data={"csrf": csrf})
+    assert 'id="approved" data-applied="1"' in r.text, r.text[:2000]
+    assert f'data-request="{request_id}" data-status="applied"' in r.text
+    assert api.count(f"SELECT result FROM tubes WHERE barcode = '{corrected}'") == "positive"
+
+    # the person's page shows the corrected result, and why the others were recalled
+    web_sign_in(client, "officer")
+    person = client.get(f"/web/people/{people[4]}").text
+    history = person[person.index('id="corrections"'):]
+    assert "原为" in history and "阴性" in history and "阳性" in history
+    assert "样本顺序错位" in history
+    assert "样本管渗漏" in client.get(f"/web/people/{people[0]}").text
+
+    # the lab's report on its page, and its panel in the command centre
+    web_sign_in(client, "lab")
+    page = client.get("/web/lab").text
+    assert 'id="report"' in page and 'data-list="results_without_run_file"' in page
+    assert 'data-count="rejected"><b>3</b>' in page
+    web_sign_in(client, "officer")
+    centre = client.get("/web/dashboard").text
+    assert 'id="labs"' in centre and f'data-lab="{lab_id}"' in centre
+
+
 def test_the_station_page_queue_is_never_blocked_by_one_bad_scan(api: Api) -> None:
     """The page's offline queue syncs as a batch: a malformed scan (a time without a zone, an id
     of 40 characters, a time in the year 1) is rejected in its place and the rest are taken."""
