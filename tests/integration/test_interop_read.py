@@ -277,6 +277,17 @@ def test_ct_values_go_with_the_result() -> None:
     assert mapped.ct == {"ORF1ab": 24.5, "N": 26.25, "E": 27.0} and not mapped.notes
 
 
+def test_ct_values_sent_as_words() -> None:
+    m = _one(read_hl7(_oru(
+        "OBX|1|ST|94500-6^SARS-CoV-2 RNA^LN||Not Detected||||||F",
+        "OBX|2|ST|94511-3^SARS-CoV-2 ORF1ab Ct^LN||Undetermined|{Ct_value}|||||F",
+        "OBX|3|ST|94510-5^SARS-CoV-2 N gene Ct^LN||38.5|{Ct_value}|||||F")))
+    outcome = _outcome(m)
+    assert isinstance(outcome, SpecimenOutcome) and outcome.result is Result.NEGATIVE
+    assert outcome.ct == {"N": 38.5}
+    assert outcome.notes == ("Ct of ORF1ab not a number: Undetermined",)
+
+
 def test_ct_values_in_fhir() -> None:
     doc = json.loads(_bytes("sample_AL_20240624-0001.fhir"))
     report = next(e["resource"] for e in doc["entry"]

@@ -390,7 +390,7 @@ def _ct_values(measurements: Iterable[Measurement], codes: LocalCodes
                 notes.append(f"Ct value {m.value} of {m.test} left aside: no known target")
             continue
         target = CT_CODES[loinc]
-        number = m.value.number
+        number = m.value.number if m.value.number is not None else _number(m.value.text)
         if units not in CT_UNITS:
             notes.append(f"Ct value {m.value} of {m.test} left aside: not in a Ct unit")
         elif number is None or m.value.comparator or not math.isfinite(number):
@@ -400,3 +400,11 @@ def _ct_values(measurements: Iterable[Measurement], codes: LocalCodes
         else:
             ct[target] = number
     return ct, tuple(notes)
+
+
+def _number(text: str) -> float | None:
+    """A Ct sent as words (an HL7 ST value): its number, or None (``Undetermined``)."""
+    try:
+        return float(text.strip())
+    except ValueError:
+        return None

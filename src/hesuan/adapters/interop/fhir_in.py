@@ -98,8 +98,11 @@ def _validated(resource: dict[str, Any]) -> Any:
                     and str(err["loc"][-1]).startswith("_")]
             if len(held) != len(errors):
                 raise
-            for loc in held:
-                _without(resource, tuple(loc))
+            try:
+                for loc in held:
+                    _without(resource, tuple(loc))
+            except (KeyError, IndexError, TypeError):
+                raise e from None
     return cls.model_validate(resource)
 
 
