@@ -67,7 +67,10 @@ def test_round_reconciles_exactly_the_injected_faults(sim: tuple[Platform, Count
     assert s.expected_reconcile["box_discrepancies"] == 1
     assert s.expected_reconcile["results_for_unknown_tubes"] == 1
     assert s.expected_reconcile["late_boxes"] == 1
-    assert sum(s.reconcile_counts.values()) == 5  # those four lists and missing_from_boxes
+    # those four lists, missing_from_boxes, and the pool the round's correction made positive:
+    # its members re-tested negative, so its investigation is closed for review
+    assert s.expected_reconcile["pools_for_review"] == 1
+    assert sum(s.reconcile_counts.values()) == 6
     assert not s.events_rejected
     assert 0 < s.sampled <= s.people_due <= s.people
     assert s.pooled_positive > 0 and s.recalls_opened > 0
@@ -76,37 +79,49 @@ def test_round_reconciles_exactly_the_injected_faults(sim: tuple[Platform, Count
     assert s.messages["recall"] > 0
     # the lab stage as labs run it (the same seed gives the same round): every received tube
     # on a plate of 96 with its controls, each plate's instrument file imported and released
-    # by a second lab user; one plate's positive control failed and its 11 tubes were re-run,
-    # two single-target tubes were re-run, stayed single and were recalled, an internal
-    # control failed once (the re-run was negative)
-    assert (s.plates, s.control_failures) == (61, 1)
-    assert s.reruns == {"plate_control_failed": 11, "single_target": 2,
+    # by a second lab user; two plates' positive controls failed and their 5 tubes were
+    # re-run, two single-target tubes were re-run and one stayed single and was recalled, an
+    # internal control failed once (the re-run was negative)
+    assert (s.plates, s.control_failures) == (57, 2)
+    assert s.reruns == {"plate_control_failed": 5, "single_target": 2,
                         "internal_control_failed": 1}
-    assert s.released == {"negative": 249, "positive": 14, "invalid": 2}
-    assert s.recalled_at_bench == {"single_target": 2} and s.invalid_tubes == 2
-    assert s.seeded == {"control_failure": 1, "single_target": 2, "stays_single": 2,
-                        "internal_control_failed": 1}
+    assert s.released == {"negative": 254, "positive": 15, "invalid": 1}
+    assert s.recalled_at_bench == {"single_target": 1} and s.invalid_tubes == 1
+    assert s.seeded == {"control_failure": 2, "single_target": 2, "stays_single": 1,
+                        "internal_control_failed": 1, "rejected_at_receipt": 1,
+                        "rejected_at_bench": 1}
     assert s.late_results == 0 and s.reconcile_counts["plates_not_released"] == 0
-    # each received tube released once (one tube lost, one missing from its box); the
-    # reconciliation's tally of the lab stage is the round's own
-    assert sum(s.released.values()) == sum(s.tubes.values()) - 2
-    assert s.released["positive"] == s.pooled_positive + s.single_positive
+    # one tube rejected as its box was scanned in, one as a run took it; their 6 people
+    # recalled, told why and re-tested; one negative pool (3 people) corrected to positive by
+    # the lab's reviewer and approved by its other user, its people told once and re-tested
+    assert s.rejected_at_receipt == {"insufficient_volume": 1}
+    assert s.rejected_at_bench == {"insufficient_volume": 1}
+    assert s.corrections == {"negative_to_positive": 1}
+    assert s.messages["rejected"] == 6 and s.messages["corrected_recall"] == 3
+    # each received tube released once but the rejected ones (one tube lost, one missing from
+    # its box); the reconciliation's tally of the lab stage is the round's own
+    rejected = sum(s.rejected_at_receipt.values()) + sum(s.rejected_at_bench.values())
+    assert sum(s.released.values()) == sum(s.tubes.values()) - 2 - rejected
+    assert (s.released["positive"] + s.corrections["negative_to_positive"]
+            == s.pooled_positive + s.single_positive)
     assert s.lab_tally == s.expected_lab_tally == {
-        "plates": 61, "plates_released": 61, "control_failures": 1, "reruns": 14,
-        "released": {"invalid": 2, "negative": 249, "positive": 14}}
-    # every released result leads to a well of a plate (the direct path took only the fault)
+        "plates": 57, "plates_released": 57, "control_failures": 2, "reruns": 8,
+        "released": {"invalid": 1, "negative": 254, "positive": 15},
+        "rejected": {"bench": 1, "receipt": 1}, "corrections": {"corrected": 1}}
+    # every released result leads to a well of a plate (the direct path took only the fault),
+    # and the correction to its own entry in the result log
     with p.engine.connect() as c:
         logged, by_wells = c.execute(text(
             "SELECT (SELECT count(*) FROM result_log), "
             "(SELECT count(*) FROM well_results WHERE result_log_id IS NOT NULL)")).one()
-    assert logged == by_wells == sum(s.released.values())
+    assert by_wells == sum(s.released.values()) and logged == by_wells + 1
     # the reports agree with the round
     cov = p.analytics.coverage(SYSTEM, level=Level.DISTRICT)["total"]
     assert cov["due"] == 2000 and cov["sampled"] == s.sampled
     assert cov["outstanding"] == 2000 - s.sampled
     pos = p.analytics.positives(SYSTEM)
     assert pos["positive_pools"] == s.pooled_positive
-    assert pos["investigations"] == {"closed": s.pooled_positive}
+    assert pos["investigations"] == {"closed": s.pooled_positive - 1, "review": 1}
     assert sum(len(x["recalls"]) for x in pos["pools"]) == pos["recalls"]
     prev = p.analytics.prevalence(SYSTEM)
     assert prev["city"]["pools_positive"] == sum(x for _, x in s.routine_pools.values())
@@ -124,9 +139,9 @@ def test_results_a_re_run_took_past_the_lab_target_are_expected(
     generate_city(p, 2000, seed=5, workers=0)
     start = datetime(2022, 8, 25, 16, tzinfo=UTC)
     s = simulate_round(p, clock, sender, start, hours=24, prevalence=0.01, faults=FAULTS,
-                       seed=5)
-    assert s.late_results == 5  # with the seed; two plates failed their controls here
-    assert s.control_failures == 2 and s.reruns["plate_control_failed"] == 21
+                       seed=30)
+    assert s.late_results == 1  # with the seed; two plates failed their controls here
+    assert s.control_failures == 2 and s.reruns["plate_control_failed"] == 23
     assert s.reconcile_matches, (s.reconcile_counts, s.expected_reconcile)
     assert s.reconcile_counts["late_results"] == s.late_results
     assert s.alerts_by_kind == {"late_box": 1, "late_result": s.late_results}

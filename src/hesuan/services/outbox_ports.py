@@ -8,7 +8,7 @@ Imports: standard library and ``hesuan.domain`` only.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Generic, NamedTuple, Protocol, TypeVar
 
@@ -261,14 +261,17 @@ class OpenPlate:
 @dataclass(frozen=True, slots=True)
 class LabTally:
     """The lab stage in numbers: the plates made and released, the plates whose controls
-    failed, the tube runs decided re-run, and the results plates released (by result; a
-    recall is released as ``invalid``)."""
+    failed, the tube runs decided re-run, the results plates released (by result; a recall is
+    released as ``invalid``), the specimens rejected (by stage: ``receipt``, ``bench``) and the
+    correction requests (``pending``, ``declined``; applied: ``corrected``, ``cancelled``)."""
 
     plates: int
     plates_released: int
     control_failures: int
     reruns: int
     released: dict[str, int]
+    rejected: dict[str, int] = field(default_factory=dict)
+    corrections: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,9 @@ Turnaround is measured per tube from its first sample: tube sealed, box sealed, 
 received, resulted, notified; percentiles p50/p90/p99 by site, lab and district. Reconciliation
 lists what fell between stages — plates not released among them; on a consistent round every
 list is empty — and tallies the lab stage: plates made and released, plates whose controls
-failed, tube runs decided re-run, results released by plates.
+failed, tube runs decided re-run, results released by plates, specimens rejected (at receipt,
+at the bench) and correction requests (pending, declined, corrected, cancelled). A rejected
+tube is answered, not missing: it is in no list of tubes received and not resulted.
 
 Imports: standard library, ``hesuan.domain``, ``hesuan.services``.
 """

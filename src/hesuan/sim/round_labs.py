@@ -22,6 +22,18 @@ results fanning out, and the recalls they open bringing people back for a single
   the plate (``RunService.release``, two-person release): its positives, negatives and recalls
   reach people through the results fan-out. Tubes decided re-run go back to the front of the
   lab's queue at the import and a run starts within 10-20 min.
+* **Rejected specimens.** As a box is scanned in, a seeded share of its tubes
+  (``LabRates.rejected_at_receipt``) is rejected in the receipt itself (leaked, label
+  unreadable, wrong container, ...); as a run takes its tubes, a seeded share
+  (``rejected_at_bench``) is rejected at the bench (insufficient volume, contaminated, ...)
+  and stays off the plates (``RejectionService``). Every member of a rejected tube is
+  recalled, and comes back for a single-tube re-test as recalled people do.
+* **A correction.** Once per round, at the first release past a quarter of the round that
+  releases a negative pool, one of its negative pools is picked; 1-3 h later the lab's
+  reviewer requests its correction to positive with a reason, and 10-30 min after that the
+  lab's other user approves it (``CorrectionService``): every member is recalled and told once,
+  and the pool's investigation opens. Its members are not infected, so their re-tests are
+  negative and the investigation closes for review (``corrected_to_positive``).
 * Every seeded event happens at least once in a round whose rate is not 0: past a quarter of
   the round, the first chance of one the rates have not yet given takes it (the demo shows
   each).
@@ -43,9 +55,12 @@ from datetime import timedelta
 
 from hesuan.adapters.db.schema import to_ms
 from hesuan.domain.assays import Assay
+from hesuan.domain.corrections import CorrectionKind
 from hesuan.domain.plates import Decision, PlateSize, WellKind
 from hesuan.domain.sampling import make_tube_barcode
+from hesuan.domain.specimens import RejectionCode
 from hesuan.services.lab import ResultInput
+from hesuan.services.rejections import RejectionInput
 from hesuan.sim.instrument_runs import (
     CONTROL_SAMPLE_NAMES,
     CONTROL_SHOWS,
@@ -54,7 +69,15 @@ from hesuan.sim.instrument_runs import (
     draw_cts,
     quantstudio_export,
 )
-from hesuan.sim.round_state import LAB_RELEASE, LAB_RESULT, LAB_RUN, RECALL, LabState, RoundState
+from hesuan.sim.round_state import (
+    LAB_CORRECTION,
+    LAB_RELEASE,
+    LAB_RESULT,
+    LAB_RUN,
+    RECALL,
+    LabState,
+    RoundState,
+)
 
 __all__ = ["Labs", "SimPlate"]
 
@@ -65,6 +88,15 @@ CONTROL_WELLS = {WellKind.POSITIVE_CONTROL: "H12", WellKind.NEGATIVE_CONTROL: "H
 SEEDED_AT_LEAST_ONCE = 0.25
 #: What a tube's last counted run showed that a re-run may show again.
 _AGAIN = (Shows.SINGLE_TARGET, Shows.GREY_ZONE)
+#: Why a tube is rejected as its box is opened, and as a run takes it.
+RECEIPT_CODES = (RejectionCode.LEAKED, RejectionCode.LABEL_UNREADABLE,
+                 RejectionCode.WRONG_CONTAINER, RejectionCode.INSUFFICIENT_VOLUME,
+                 RejectionCode.COLD_CHAIN_BROKEN)
+BENCH_CODES = (RejectionCode.INSUFFICIENT_VOLUME, RejectionCode.CONTAMINATED,
+               RejectionCode.NO_SWAB, RejectionCode.LEAKED)
+#: Why the round's correction is made.
+CORRECTION_REASON = ("re-review of the run's amplification curves: both targets amplified in "
+                     "this pool's well and were misread as not detected")
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,25 +129,54 @@ class Labs(RoundState):
                 and t >= self.fault_times["box_missing_tube"] and len(scanned) >= 2):
             self.faults["box_missing_tube"] = 1
             scanned.pop()
+        rejected = self.rejected_at_receipt(lab, scanned, t)
         self.p.delivery.receive(lab.principal, self._eid(self.at(t)), lab.id, code, self.at(t),
-                                tube_barcodes=scanned)
+                                tube_barcodes=scanned, rejected=list(rejected.values()))
         self.calls += 1
         self.in_flight_boxes -= 1
-        rejected = self.rejected_at_receipt(lab, scanned, t)
         received = to_ms(self.at(t))
         for bc in scanned:
             self.received_ms[bc] = received
-            if bc not in rejected:
+            if bc in rejected:
+                self.after_rejection(bc, t)
+            else:
                 (lab.waiting_priority if bc in self.tube_priority else lab.waiting).append(bc)
         if lab.next_run is None:
             self.run_at(lab_idx, t + self.rng.uniform(300, 1800))
 
-    def rejected_at_receipt(self, lab: LabState, tubes: list[str], t: float) -> set[str]:
-        """The tubes the lab rejects as it scans a box in (leaked, insufficient volume, label
-        unreadable, ...): none yet. Specimen rejection goes here — the rejection service's
-        call, a seeded share of tubes — and a rejected tube's people are recalled with the
-        reason in plain words; it never reaches a plate."""
-        return set()
+    def rejected_at_receipt(self, lab: LabState, tubes: list[str],
+                            t: float) -> dict[str, RejectionInput]:
+        """The tubes the lab rejects as it scans a box in, a seeded share, each with its code:
+        rejected in the receipt's own call, they never reach a plate."""
+        out: dict[str, RejectionInput] = {}
+        for bc in tubes:
+            if self._seeded("rejected_at_receipt", self.lab_rates.rejected_at_receipt):
+                code = self.rng.choice(RECEIPT_CODES)
+                out[bc] = RejectionInput(bc, code.value)
+                self.receipt_rejections[code.value] += 1
+        return out
+
+    def rejected_at_bench(self, lab: LabState, batch: list[str], t: float) -> list[str]:
+        """The run's tubes less those the lab rejects as it takes them (a seeded share): each
+        rejected through the rejection service, its people recalled."""
+        kept: list[str] = []
+        late_after = self._late_after(t)
+        for bc in batch:
+            if not self._seeded("rejected_at_bench", self.lab_rates.rejected_at_bench):
+                kept.append(bc)
+                continue
+            code = self.rng.choice(BENCH_CODES)
+            self.p.rejections.reject(lab.principal, lab.id, RejectionInput(bc, code.value))
+            self.calls += 1
+            self.bench_rejections[code.value] += 1
+            # the rejection is the tube's answer: past the lab's target it is a late one
+            self.late_results += self.received_ms[bc] < late_after
+            self.after_rejection(bc, t)
+        return kept
+
+    def _late_after(self, t: float) -> int:
+        """A tube received before this instant (epoch ms) is answered late at ``t``."""
+        return to_ms(self.at(t)) - int(self.p.deps.limits.lab / timedelta(milliseconds=1))
 
     def run_at(self, lab_idx: int, when: float) -> None:
         """Make the lab's next run start at ``when`` unless one starts sooner."""
@@ -134,6 +195,7 @@ class Labs(RoundState):
         for queue in (lab.reruns, lab.waiting_priority, lab.waiting):
             while queue and len(batch) < lab.per_run:
                 batch.append(queue.popleft())
+        batch = self.rejected_at_bench(lab, batch, t)
         lab_idx = self.labs.index(lab)
         if batch:
             lab.runs += 1
@@ -258,7 +320,7 @@ class Labs(RoundState):
         """The reviewer releases each plate of the run: its results reach people."""
         lab = self.labs[lab_idx]
         self.lab_batches -= 1
-        late_after = to_ms(self.at(t)) - int(self.p.deps.limits.lab / timedelta(milliseconds=1))
+        late_after = self._late_after(t)
         for plate_id, outcomes in plates:
             release = self.p.runs.release(lab.reviewer, plate_id)
             self.calls += 1
@@ -273,10 +335,43 @@ class Labs(RoundState):
 
     def correct_once(self, lab: LabState, plates: list[tuple[str, list[Released]]],
                      t: float) -> None:
-        """One correction per round of a released result (with its reason, by a reviewer,
-        approved by a second lab user): not yet. The correction service's calls go here, and
-        what the correction reverses or updates (statuses, recalls, passes, the people told
-        once) is then followed here as ``after_result`` follows a release."""
+        """The round's one correction: at the first release past a quarter of the round that
+        releases a negative pool, one of them is picked, to be corrected 1-3 h later."""
+        if (self.corrections or self.corrections_due
+                or self.now_s < self.end_s * SEEDED_AT_LEAST_ONCE):
+            return
+        pools = [r.barcode for _, outcomes in plates for r in outcomes
+                 if r.result == "negative" and self.tube_capacity[r.barcode] > 1
+                 and len(self.tube_members[r.barcode]) > 1]
+        if pools:
+            self.corrections_due += 1
+            self.push(t + self.rng.uniform(3600, 3 * 3600), LAB_CORRECTION,
+                      (self.labs.index(lab), self.rng.choice(pools), None))
+
+    def lab_correction(self, t: float, lab_idx: int, bc: str, request_id: str | None) -> None:
+        """The lab's reviewer requests the pool's correction to positive, with its reason and
+        Ct values; 10-30 min later the lab's other user approves it, and it is applied."""
+        lab = self.labs[lab_idx]
+        if request_id is None:
+            ct = {"ORF1ab": round(self.rng.uniform(30, 35), 1),
+                  "N": round(self.rng.uniform(30, 35), 1)}
+            row = self.p.corrections.request(lab.reviewer, lab.id, bc,
+                                             CorrectionKind.CORRECTION, CORRECTION_REASON,
+                                             "positive", ct)
+            self.calls += 1
+            self.push(t + self.rng.uniform(600, 1800), LAB_CORRECTION, (lab_idx, bc, row.id))
+            return
+        outcome = self.p.corrections.approve(lab.principal, request_id)
+        self.calls += 1
+        assert outcome.applied, outcome
+        self.corrections_due -= 1
+        self.corrections["negative_to_positive"] += 1
+        self.corrected_to_positive.append(bc)
+        # a positive pool now: its tally, and every member recalled for a single-tube re-test
+        self.routine_pools[len(self.tube_members[bc])][1] += 1
+        self.pooled_positive += 1
+        for m in self.tube_members[bc]:
+            self.recall_member(m, t)
 
     # -- what results set off ----------------------------------------------------------------
 
@@ -302,10 +397,20 @@ class Labs(RoundState):
                 self.recall_state[m] = 0  # the re-test answered the recall
                 self.recalls_resolved += 1
             elif (res == "positive" and cap > 1) or res == "invalid":
-                if state == 0:
-                    self.recalls_opened += 1
-                self.recall_state[m] = 1
-                self.recall_visit(m, t)
+                self.recall_member(m, t)
+
+    def after_rejection(self, bc: str, t: float) -> None:
+        """A rejected tube: each member recalled (a re-sample's own recall stays the open one)."""
+        for m in self.tube_members[bc]:
+            self.recall_member(m, t)
+
+    def recall_member(self, person: int, t: float) -> None:
+        """The person is recalled for a single-tube re-test (a new recall unless one is open
+        for them) and comes back for it."""
+        if self.recall_state[person] == 0:
+            self.recalls_opened += 1
+        self.recall_state[person] = 1
+        self.recall_visit(person, t)
 
     def recall_visit(self, person: int, t: float) -> None:
         s = int(self.site_of[person])

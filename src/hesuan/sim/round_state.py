@@ -32,11 +32,12 @@ from hesuan.domain.local_time import local
 from hesuan.services.sampling import StationEvent
 from hesuan.sim.instrument_runs import Shows
 
-__all__ = ["CLOSING_GRACE", "FLUSH", "HOUSEKEEPING", "LAB_RELEASE", "LAB_RESULT", "LAB_RUN",
-           "RECALL", "RECEIVE", "ROUTINE", "LabRates", "LabState", "RoundState", "SiteState"]
+__all__ = ["CLOSING_GRACE", "FLUSH", "HOUSEKEEPING", "LAB_CORRECTION", "LAB_RELEASE",
+           "LAB_RESULT", "LAB_RUN", "RECALL", "RECEIVE", "ROUTINE", "LabRates", "LabState",
+           "RoundState", "SiteState"]
 
 # action kinds, in the order they run when due at the same moment
-FLUSH, RECEIVE, LAB_RUN, LAB_RESULT, LAB_RELEASE, HOUSEKEEPING = range(6)
+FLUSH, RECEIVE, LAB_RUN, LAB_RESULT, LAB_RELEASE, LAB_CORRECTION, HOUSEKEEPING = range(7)
 # arrival kinds
 ROUTINE, RECALL = 0, 1
 #: Windows go on serving the queue this long after closing time.
@@ -65,11 +66,13 @@ class SiteState:
 
 @dataclass(frozen=True, slots=True)
 class LabRates:
-    """The seeded rates of what goes wrong at the bench (``round_labs``)."""
+    """The seeded rates of what goes wrong in the lab (``round_labs``)."""
 
     control_failure: float = 0.02  # a plate's positive control does not amplify
     single_target: float = 0.1  # an infected tube's first run shows one target or grey zone
     stays_single: float = 0.5  # ... and its re-run shows the same again: its people recalled
+    rejected_at_receipt: float = 0.002  # a tube refused as its box is scanned in (leaked, ...)
+    rejected_at_bench: float = 0.001  # a tube refused as it is taken for a run
 
 
 @dataclass(slots=True)
@@ -156,6 +159,13 @@ class RoundState:
         self.reruns: Counter[str] = Counter()  # tube runs decided re-run, by reason
         self.recalled: Counter[str] = Counter()  # tubes recalled from the bench, by reason
         self.released: Counter[str] = Counter()  # results released by plates, by result
+        # specimens rejected, by code; corrections applied (by what they changed), the pools
+        # a correction made positive, and the corrections requested and not yet applied
+        self.receipt_rejections: Counter[str] = Counter()
+        self.bench_rejections: Counter[str] = Counter()
+        self.corrections: Counter[str] = Counter()
+        self.corrected_to_positive: list[str] = []
+        self.corrections_due = 0
         self.now_s = 0.0
         lt = local(start)
         self.start_local_s = lt.hour * 3600 + lt.minute * 60 + lt.second + lt.microsecond / 1e6

@@ -1,7 +1,7 @@
 """The summary of a simulated round (``simulate.simulate_round``): what happened, what the
 reconciliation shows against the injected faults, the lab stage (plates, control failures,
-re-runs, released results) as the round counted it and as the reconciliation tallies it, and
-the prevalence estimate from the round's routine tubes.
+re-runs, released results, rejected specimens, corrections) as the round counted it and as the
+reconciliation tallies it, and the prevalence estimate from the round's routine tubes.
 
 Imports: standard library, ``hesuan.domain``.
 """
@@ -62,6 +62,11 @@ class RoundSummary:
     recalled_at_bench: dict[str, int] = field(default_factory=dict)
     late_results: int = 0
     seeded: dict[str, int] = field(default_factory=dict)
+    # specimens rejected as their box was scanned in and at the bench, by code; corrections
+    # applied, by what they changed (``negative_to_positive``)
+    rejected_at_receipt: dict[str, int] = field(default_factory=dict)
+    rejected_at_bench: dict[str, int] = field(default_factory=dict)
+    corrections: dict[str, int] = field(default_factory=dict)
     # the reconciliation's tally of the lab stage over the round, and the round's own
     lab_tally: dict[str, Any] = field(default_factory=dict)
     expected_lab_tally: dict[str, Any] = field(default_factory=dict)
@@ -114,7 +119,9 @@ class RoundSummary:
             "plates": self.plates, "control_failures": self.control_failures,
             "reruns": self.reruns, "released": self.released,
             "recalled_at_bench": self.recalled_at_bench, "late_results": self.late_results,
-            "seeded": self.seeded, "lab_tally": self.lab_tally,
+            "seeded": self.seeded, "rejected_at_receipt": self.rejected_at_receipt,
+            "rejected_at_bench": self.rejected_at_bench, "corrections": self.corrections,
+            "lab_tally": self.lab_tally,
             "expected_lab_tally": self.expected_lab_tally,
             "turnaround_since_first_sample": self.turnaround.get("since_first_sample", {}),
             "wall_seconds": round(self.wall_seconds, 2),

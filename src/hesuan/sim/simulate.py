@@ -19,7 +19,9 @@ The model, a discrete-event simulation on a ``FixedClock`` that is set to each a
   (``RunService.import_run``), and 10-30 min after that a second lab user releases it
   (``RunService.release``): the results fan out. Seeded rates of control failures (the plate's
   tubes re-run), single-target or grey-zone results (re-run, then recalled if they stay so) and
-  failed internal controls (``round_labs``).
+  failed internal controls (``round_labs``); seeded shares of tubes rejected at receipt and at
+  the bench (their people recalled), and once a round a negative pool corrected to positive by
+  the lab's reviewer and approved by its other user.
 * **Infections**: ``prevalence`` × people infected, in clusters (a community, a few of its
   households, several members each); a tube amplifies when a member is infected, and a small
   share of tubes' internal controls fail (``invalid_rate``). Recalled people come back for a
@@ -31,9 +33,12 @@ The model, a discrete-event simulation on a ``FixedClock`` that is set to each a
   reports a barcode that does not exist), ``late_courier`` (a box reaches the lab after 4 h).
 
 After the arrivals end, the round drains — couriers, labs and recalls go on until nothing is in
-flight — so the reconciliation holds exactly the injected faults, and the results a re-run
-took past the lab's receipt-to-release target, and nothing else; its lab tally (plates, control
-failures, re-runs, results released by plates) equals the round's own.
+flight — so the reconciliation holds exactly the injected faults, the results a re-run or a
+rejection at the bench took past the lab's receipt-to-release target, and the pool the round's
+correction made positive (its members re-test negative: a pool for review), and nothing else;
+rejected tubes are neither missing nor waiting for a result. Its lab tally (plates, control
+failures, re-runs, results released by plates, specimens rejected by stage, corrections by
+outcome) equals the round's own.
 
 Where the parts live: the shared state and sim-time arithmetic in ``round_state``, the city as
 the round loads it (sites, labs, people, infections, arrivals) in ``round_city``, the sites and
@@ -70,6 +75,7 @@ from hesuan.sim.round_labs import Labs
 from hesuan.sim.round_state import (
     FLUSH,
     HOUSEKEEPING,
+    LAB_CORRECTION,
     LAB_RELEASE,
     LAB_RESULT,
     LAB_RUN,
@@ -160,6 +166,8 @@ class _Round(RoundCity, Stations, Labs):
                     self.lab_result(t, *payload)
                 elif kind == LAB_RELEASE:
                     self.lab_release(t, *payload)
+                elif kind == LAB_CORRECTION:
+                    self.lab_correction(t, *payload)
                 else:
                     self.housekeeping(t)
                 last = t
@@ -170,9 +178,9 @@ class _Round(RoundCity, Stations, Labs):
             gc.unfreeze()
 
     def idle(self) -> bool:
-        """Nothing left in flight: no queue, open tube or box, box on the road, lab work or
-        recall waiting."""
-        if self.in_flight_boxes or self.lab_batches or any(
+        """Nothing left in flight: no queue, open tube or box, box on the road, lab work,
+        correction or recall waiting."""
+        if self.in_flight_boxes or self.lab_batches or self.corrections_due or any(
                 lab.waiting or lab.waiting_priority or lab.reruns or lab.next_run is not None
                 for lab in self.labs):
             return False
@@ -225,9 +233,15 @@ def simulate_round(platform: Platform, clock: FixedClock, sender: CountingSender
             if key in expected:
                 expected[key] += n
     expected["late_results"] += r.late_results
+    # a pool corrected to positive whose members all re-test negative is one for review
+    expected["pools_for_review"] += sum(
+        not any(r.infected[m] for m in r.tube_members[bc]) for bc in r.corrected_to_positive)
     lab_tally = _tally_since(rec.lab, before.lab)
+    rejected = {"receipt": r.receipt_rejections.total(), "bench": r.bench_rejections.total()}
     own_tally = LabTally(r.plates, r.plates, r.control_failures, sum(r.reruns.values()),
-                         {k: v for k, v in sorted(r.released.items()) if v})
+                         {k: v for k, v in sorted(r.released.items()) if v},
+                         {k: v for k, v in sorted(rejected.items()) if v},
+                         {"corrected": r.corrections.total()} if r.corrections else {})
     alerts = platform.alerts.list(SYSTEM, open_only=False, limit=100_000)
     turnaround = platform.reports.turnaround(SYSTEM, since=start)
     infected_sampled = int((r.infected & r.sampled).sum())
@@ -247,6 +261,8 @@ def simulate_round(platform: Platform, clock: FixedClock, sender: CountingSender
         plates=r.plates, control_failures=r.control_failures, reruns=dict(r.reruns),
         released=dict(r.released), recalled_at_bench=dict(r.recalled),
         late_results=r.late_results, seeded=dict(r.seeded_events),
+        rejected_at_receipt=dict(r.receipt_rejections),
+        rejected_at_bench=dict(r.bench_rejections), corrections=dict(r.corrections),
         lab_tally=asdict(lab_tally), expected_lab_tally=asdict(own_tally),
     )
 
@@ -258,7 +274,12 @@ def _list_counts(rec: Reconciliation) -> dict[str, int]:
 
 def _tally_since(now: LabTally, before: LabTally) -> LabTally:
     """What the lab stage did between two tallies."""
-    released = {k: n - before.released.get(k, 0) for k, n in sorted(now.released.items())}
+
+    def since(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
+        return {k: n - b.get(k, 0) for k, n in sorted(a.items()) if n != b.get(k, 0)}
+
     return LabTally(now.plates - before.plates, now.plates_released - before.plates_released,
                     now.control_failures - before.control_failures,
-                    now.reruns - before.reruns, {k: n for k, n in released.items() if n})
+                    now.reruns - before.reruns, since(now.released, before.released),
+                    since(now.rejected, before.rejected),
+                    since(now.corrections, before.corrections))

@@ -16,6 +16,7 @@ from hesuan.adapters.db.schema import (
 from hesuan.adapters.db.sql_helpers import (
     iso_ms,
 )
+from hesuan.domain.corrections import CorrectionKind, CorrectionStatus
 from hesuan.services.outbox_ports import (
     BoxDiscrepancy,
     LabTally,
@@ -131,15 +132,32 @@ class SqlReports(SqlRepository):
         by_result = self.conn.execute(text(
             "SELECT r.result, count(*) FROM well_results r JOIN plates p ON p.id = r.plate_id "
             f"WHERE r.result_log_id IS NOT NULL{area} GROUP BY r.result"), params).all()
+        by_stage = self.conn.execute(text(
+            "SELECT j.stage, count(*) FROM specimen_rejections j WHERE 1 = 1"
+            f"{_OF_LAB.format('j') if region_prefix else ''} GROUP BY j.stage"), params).all()
+        corrections: dict[str, int] = {}
+        for status, kind, k in self.conn.execute(text(
+                "SELECT c.status, c.kind, count(*) FROM result_corrections c WHERE 1 = 1"
+                f"{_OF_LAB.format('c') if region_prefix else ''} GROUP BY c.status, c.kind"),
+                params):
+            key = (_APPLIED.get(str(kind), str(kind))
+                   if status == CorrectionStatus.APPLIED.value else str(status))
+            corrections[key] = corrections.get(key, 0) + int(k)
         return LabTally(int(plates), int(released), int(failed), int(reruns),
-                        {str(r): int(k) for r, k in sorted(by_result)})
+                        {str(r): int(k) for r, k in sorted(by_result)},
+                        {str(s): int(k) for s, k in sorted(by_stage)},
+                        dict(sorted(corrections.items())))
 
 
 # Where each reconciliation list's rows are, for an area's list: a tube's or box's site, a
 # recall's person; a result for an unknown tube is nowhere in particular (city-wide lists only).
 _AT_SITE = " AND {}.site_id IN (SELECT id FROM sites WHERE region_code LIKE :area)"
-# a plate's lab
-_AT_LAB = " AND p.lab_id IN (SELECT id FROM labs WHERE region_code LIKE :area)"
+# a plate's lab; a rejection's or a correction's
+_OF_LAB = " AND {}.lab_id IN (SELECT id FROM labs WHERE region_code LIKE :area)"
+_AT_LAB = _OF_LAB.format("p")
+# an applied correction request, in the tally: by its kind
+_APPLIED = {CorrectionKind.CORRECTION.value: "corrected",
+            CorrectionKind.CANCELLATION.value: "cancelled"}
 
 
 _RECONCILE_AREA = {
