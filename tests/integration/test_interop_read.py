@@ -248,6 +248,14 @@ def test_result_words(words: str, finding: Finding) -> None:
     assert isinstance(outcome, SpecimenOutcome) and outcome.finding is finding
 
 
+def test_a_coded_value_without_its_type() -> None:
+    obx = "OBX|1||94500-6^SARS-CoV-2 RNA^LN||260415000^Not detected^SCT||||||F"
+    (r,) = _one(read_hl7(_oru(obx))).results
+    assert r.value.coded is not None and r.value.coded.codes("SCT") == ("260415000",)
+    outcome = _outcome(_one(read_hl7(_oru(obx))))
+    assert isinstance(outcome, SpecimenOutcome) and outcome.result is Result.NEGATIVE
+
+
 @pytest.mark.parametrize(("snomed", "result", "rejected"), [
     ("260373001", Result.POSITIVE, False), ("260415000", Result.NEGATIVE, False),
     ("720735008", Result.POSITIVE, False), ("419984006", Result.INVALID, False),

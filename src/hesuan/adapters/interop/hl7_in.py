@@ -173,7 +173,8 @@ def _value(seg: Any) -> ObservedValue:
     """OBX-5 read by its type (OBX-2), with its units (OBX-6)."""
     kind = _f(seg, 2).upper()
     units = _f(seg, 6, 1) or _f(seg, 6, 2)
-    if kind in _CODED:
+    # A value in components is coded whatever OBX-2 says (some systems leave OBX-2 empty).
+    if kind in _CODED or (kind not in _NUMERIC and (_f(seg, 5, 2) or _f(seg, 5, 3))):
         coded = _concept(seg, 5)
         return ObservedValue(coded=coded) if coded.codings or coded.text else ObservedValue()
     if kind == "NM":
