@@ -76,6 +76,37 @@ class Settings(BaseSettings):
     #: Seconds after which a message claimed for sending and never marked sent is in doubt
     #: (its process died mid-send), no longer in flight; longer than ``kannel_timeout``.
     sms_claim_timeout_s: float = Field(default=60.0, gt=0, le=86_400)
+    #: Electronic lab reports out (docs/INTEROP.md "Out"): off unless enabled; which results
+    #: (``positive`` only, or ``all``), in which forms (``hl7`` v2.5.1 ORU^R01, ``fhir`` R4
+    #: Bundle, ``both``), delivered to a ``folder`` or over ``mllp`` to host:port.
+    elr_enabled: bool = False
+    elr_results: Literal["positive", "all"] = "positive"
+    elr_formats: Literal["hl7", "fhir", "both"] = "both"
+    elr_delivery: Literal["folder", "mllp"] = "folder"
+    elr_folder: Path = Path("var/elr")
+    elr_mllp_host: str | None = None
+    elr_mllp_port: int | None = Field(default=None, ge=1, le=65535)
+    #: Seconds a report sent over MLLP waits for its ACK (connect included).
+    elr_mllp_timeout: float = Field(default=10.0, gt=0, le=120)
+    #: Seconds after which a report claimed for delivery and never marked is in doubt; longer
+    #: than ``elr_mllp_timeout``.
+    elr_claim_timeout_s: float = Field(default=60.0, gt=0, le=86_400)
+    #: What the receiving authority is entitled to know of a person.
+    elr_disclosure: Literal["pseudonymous", "full"] = "pseudonymous"
+    #: HL7's processing id: P production, T training, D debugging.
+    elr_processing: Literal["P", "T", "D"] = "P"
+    #: Sending and receiving application (name, OID) and facility (name, OID, and the short
+    #: name of at most 20 characters an HL7 v2 namespace carries when the name is longer).
+    elr_sending_application: str = "Hesuan"
+    elr_sending_application_oid: str | None = None
+    elr_sending_facility: str | None = None
+    elr_sending_facility_oid: str | None = None
+    elr_sending_facility_short: str | None = None
+    elr_receiving_application: str | None = None
+    elr_receiving_application_oid: str | None = None
+    elr_receiving_facility: str | None = None
+    elr_receiving_facility_oid: str | None = None
+    elr_receiving_facility_short: str | None = None
     #: How long venue check records are kept before the sweep purges them.
     venue_retention: timedelta = timedelta(days=14)
     #: Where signed checkpoints of the audit chain are written (by the scheduler inside
@@ -135,6 +166,29 @@ class Settings(BaseSettings):
             # a send still waiting on Kannel must never be taken for a crashed one
             raise ValueError("HESUAN_SMS_CLAIM_TIMEOUT_S must be longer than "
                              "HESUAN_KANNEL_TIMEOUT")
+        return self
+
+    @model_validator(mode="after")
+    def _elr_route(self) -> Settings:
+        if not self.elr_enabled:
+            return self
+        required = {"HESUAN_ELR_SENDING_APPLICATION_OID": self.elr_sending_application_oid,
+                    "HESUAN_ELR_SENDING_FACILITY": self.elr_sending_facility,
+                    "HESUAN_ELR_SENDING_FACILITY_OID": self.elr_sending_facility_oid,
+                    "HESUAN_ELR_RECEIVING_APPLICATION": self.elr_receiving_application,
+                    "HESUAN_ELR_RECEIVING_APPLICATION_OID": self.elr_receiving_application_oid,
+                    "HESUAN_ELR_RECEIVING_FACILITY": self.elr_receiving_facility,
+                    "HESUAN_ELR_RECEIVING_FACILITY_OID": self.elr_receiving_facility_oid}
+        missing = [name for name, value in required.items() if not value]
+        if missing:
+            raise ValueError(f"HESUAN_ELR_ENABLED needs {', '.join(missing)}")
+        if self.elr_delivery == "mllp" and (not self.elr_mllp_host or not self.elr_mllp_port):
+            raise ValueError("HESUAN_ELR_DELIVERY=mllp needs HESUAN_ELR_MLLP_HOST and "
+                             "HESUAN_ELR_MLLP_PORT")
+        if self.elr_delivery == "mllp" and self.elr_claim_timeout_s <= self.elr_mllp_timeout:
+            # a report still waiting for its ACK must never be taken for a crashed delivery
+            raise ValueError("HESUAN_ELR_CLAIM_TIMEOUT_S must be longer than "
+                             "HESUAN_ELR_MLLP_TIMEOUT")
         return self
 
     @property
