@@ -31,7 +31,9 @@ from typing import Protocol, Self, runtime_checkable
 from hesuan.domain.audit import Checkpoint
 from hesuan.domain.passes import PassClaims, PassStatus, Verdict
 from hesuan.services.corrections_ports import CorrectionRepository, RejectionRepository
+from hesuan.services.elr_queue_ports import ElrQueueRepository
 from hesuan.services.fence_ports import FenceRepository
+from hesuan.services.lab_messages_ports import LabMessageRepository
 from hesuan.services.lab_ports import AssayRepository, PlateRepository
 from hesuan.services.lab_report_ports import LabReportRepository
 from hesuan.services.lanes_ports import LaneRepository
@@ -195,9 +197,13 @@ class UnitOfWork(Protocol):
     @property
     def rejections(self) -> RejectionRepository: ...
     @property
+    def lab_messages(self) -> LabMessageRepository: ...
+    @property
     def lab_reports(self) -> LabReportRepository: ...
     @property
     def outbox(self) -> OutboxRepository: ...
+    @property
+    def elr_outbox(self) -> ElrQueueRepository: ...
     @property
     def alerts(self) -> AlertRepository: ...
     @property

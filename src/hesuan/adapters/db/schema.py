@@ -298,6 +298,25 @@ outbox = Table(
     Index("ix_outbox_pending", "sent_at", "next_attempt_at"),
 )
 
+#: Electronic lab reports to deliver (docs/INTEROP.md "Out"): one row per person a released
+#: or corrected result reached, per format, keyed by the result-log entry, the person and the
+#: format, so that the same report is never queued twice; claimed, sent and in doubt as the
+#: outbox's messages are (docs/SMS.md "Exactly once").
+elr_outbox = Table(
+    "elr_outbox", metadata,
+    Column("result_log_id", ID, primary_key=True),
+    Column("person_id", ID, primary_key=True),
+    Column("format", String(4), primary_key=True),
+    Column("tube_id", ID, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("next_attempt_at", Timestamp, nullable=False),
+    Column("attempts", SmallInteger, nullable=False, default=0),
+    Column("claimed_at", Timestamp),
+    Column("sent_at", Timestamp),
+    Column("last_error", String(200)),
+    Index("ix_elr_outbox_pending", "sent_at", "next_attempt_at"),
+)
+
 alerts = Table(
     "alerts", metadata,
     Column("id", ID, primary_key=True),
@@ -819,6 +838,46 @@ result_corrections = Table(
     Index("ix_result_corrections_lab_status", "lab_id", "status"),
     Index("ix_result_corrections_tube", "tube_id"),
     Index("ix_result_corrections_result_log", "result_log_id"),
+)
+
+#: Every message a lab's own system sent (HL7 v2 or FHIR, docs/INTEROP.md): its bytes and their
+#: SHA-256, how it came, who sent it under which control id (a resend is the same message), its
+#: state (unprocessed, applied, unclear, discarded), the outcome per specimen (a JSON list) and
+#: the acknowledgment it was answered with (sent again, unchanged, to a resend).
+lab_messages = Table(
+    "lab_messages", metadata,
+    Column("id", ID, primary_key=True),
+    Column("lab_id", ID, ForeignKey("labs.id"), nullable=False),
+    Column("format", String(8), nullable=False),
+    Column("via", String(8), nullable=False),
+    Column("sending_facility", String(200), nullable=False),
+    Column("control_id", String(200), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("raw", LargeBinary, nullable=False),
+    Column("received_by", ID, nullable=False),
+    Column("received_at", Timestamp, nullable=False),
+    Column("state", String(12), nullable=False),
+    Column("specimens", JSON, nullable=False),
+    Column("ack_code", String(2), nullable=False),
+    Column("ack", LargeBinary, nullable=False),
+    Column("reason", Text),
+    Column("decided_by", ID),
+    Column("decided_at", Timestamp),
+    UniqueConstraint("sending_facility", "control_id",
+                     name="uq_lab_messages_sending_facility"),
+    Index("ix_lab_messages_lab_state", "lab_id", "state", "received_at"),
+)
+
+#: A lab's interop setting: the specimen id sources that name its tubes, in order, and its own
+#: test codes (to LOINC) and result codes or words (to a finding).
+lab_interop_settings = Table(
+    "lab_interop_settings", metadata,
+    Column("lab_id", ID, ForeignKey("labs.id"), primary_key=True),
+    Column("id_order", String(80), nullable=False),
+    Column("tests", JSON, nullable=False),
+    Column("values", JSON, nullable=False),
+    Column("set_by", String(60), nullable=False),
+    Column("set_at", Timestamp, nullable=False),
 )
 
 #: Specimens a lab rejected (at receipt or at the bench) with the reason's code; once a tube.

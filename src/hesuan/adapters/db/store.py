@@ -27,8 +27,10 @@ from hesuan.adapters.db.assays_store import SqlAssays
 from hesuan.adapters.db.audit_store import SqlAuditLog
 from hesuan.adapters.db.boxes_store import SqlBoxes
 from hesuan.adapters.db.corrections_store import SqlCorrections, SqlRejections
+from hesuan.adapters.db.elr_store import SqlElrOutbox
 from hesuan.adapters.db.engine import BUSY_TIMEOUT_MS, store_unavailable
 from hesuan.adapters.db.fence_store import SqlFence
+from hesuan.adapters.db.lab_messages_store import SqlLabMessages
 from hesuan.adapters.db.lab_report_store import SqlLabReports
 from hesuan.adapters.db.lanes_store import SqlLanes
 from hesuan.adapters.db.outbox_store import SqlOutbox
@@ -306,12 +308,20 @@ class SqlUnitOfWork:
         return SqlRejections(self)
 
     @cached_property
+    def lab_messages(self) -> SqlLabMessages:
+        return SqlLabMessages(self)
+
+    @cached_property
     def lab_reports(self) -> SqlLabReports:
         return SqlLabReports(self)
 
     @cached_property
     def outbox(self) -> SqlOutbox:
         return SqlOutbox(self)
+
+    @cached_property
+    def elr_outbox(self) -> SqlElrOutbox:
+        return SqlElrOutbox(self)
 
     @cached_property
     def alerts(self) -> SqlAlerts:
