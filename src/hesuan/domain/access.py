@@ -129,6 +129,10 @@ class Action(enum.StrEnum):
     DECIDE_CORRECTION = "decide_correction"
     READ_CORRECTIONS = "read_corrections"
     READ_LAB_REPORT = "read_lab_report"
+    SEND_LAB_MESSAGES = "send_lab_messages"
+    READ_LAB_MESSAGES = "read_lab_messages"
+    DECIDE_LAB_MESSAGES = "decide_lab_messages"
+    SET_LAB_INTEROP = "set_lab_interop"
     # reports and alerts
     READ_TURNAROUND = "read_turnaround"
     READ_RECONCILIATION = "read_reconciliation"
@@ -272,6 +276,11 @@ POLICY: Mapping[Action, Rule] = {
     Action.READ_CORRECTIONS: _rule(_ADMIN, _LAB),
     # a lab's report: its own users, and the health officers of the lab's region
     Action.READ_LAB_REPORT: _rule(_ADMIN, _OFFICER, _LAB),
+    # a lab's own system sends its results; its inbox: the lab's users, the region's officers
+    Action.SEND_LAB_MESSAGES: _rule(_ADMIN, _LAB),
+    Action.READ_LAB_MESSAGES: _rule(_ADMIN, _OFFICER, _LAB),
+    Action.DECIDE_LAB_MESSAGES: _rule(_ADMIN, _LAB),
+    Action.SET_LAB_INTEROP: _rule(_ADMIN, _LAB),
     Action.READ_TURNAROUND: _list(_ADMIN, _OFFICER),
     Action.READ_RECONCILIATION: _list(_ADMIN, _OFFICER),
     Action.READ_ALERTS: _list(_ADMIN, _OFFICER),

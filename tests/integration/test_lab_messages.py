@@ -1,0 +1,217 @@
+"""Results from a lab's own system on both backends: the CDC ReportStream messages
+(``tests/fixtures/interop/reportstream/``) imported with their specimen ids set to the barcodes of
+tubes received in the test; each FHIR/HL7 pair releases the same result; a resend changes
+nothing and is answered the same ACK; what cannot be applied (a preliminary result, an unknown
+tube, an unmapped code, another lab's tube) lands in the inbox with its reason and is applied
+after the tube is received or the code mapped; garbage is answered AR; a corrected result waits
+for a second lab user, as any correction."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hesuan.adapters.clock import FixedClock
+from hesuan.bootstrap import Platform
+from hesuan.domain.access import Principal, Role
+from hesuan.domain.corrections import CorrectionStatus
+from hesuan.domain.errors import PermissionDenied, RuleViolation
+from hesuan.domain.sampling import make_tube_barcode
+from hesuan.services.interop_ports import LabMessageFormat
+from hesuan.services.lab_messages import Receipt
+from hesuan.services.lab_messages_ports import MessageState, MessageVia, SpecimenState
+from hesuan.sim.example import seed_example_city
+from tests.integration.lab_bench import ADMIN, Bench
+
+pytest.importorskip("hl7")
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "interop" / "reportstream"
+HL7, FHIR = LabMessageFormat.HL7V2, LabMessageFormat.FHIR
+#: Each pair's filler order number (OBR-3, DiagnosticReport.identifier), the same in both forms.
+PAIRS = {"sample_AL_20240624-0001": "0bab3f94-feb4-4915-939d-1adc5da201f3",
+         "sample_ID_20240624-0001": "0bab3f94-feb4-4915-939d-1adc5da201f3",
+         "sample_AK_20240220-0001": "3ad338c6-125d-4141-9ce1-6040481304ab"}
+OFFICER = Principal("u-o", "officer", Role.HEALTH_OFFICER, "1401")
+
+
+@pytest.fixture
+def bench(platform: Platform, clock: FixedClock) -> Iterator[Bench]:
+    yield Bench(platform, clock, seed_example_city(platform, people=60))
+
+
+def _fixture(name: str, specimen: str, barcode: str) -> bytes:
+    return (FIXTURES / name).read_bytes().replace(specimen.encode(), barcode.encode())
+
+
+def _oru(barcode: str, *obx: str, control: str = "C-1") -> bytes:
+    """An ORU^R01 as a city lab's system writes it, for the tube ``barcode``."""
+    msh = ("MSH|^~\\&|LIS|城东检测实验室^12D0000001^CLIA|HESUAN|CITY|20240605120000||"
+           f"ORU^R01^ORU_R01|{control}|P|2.5.1|||NE|NE|CHN|UNICODE UTF-8")
+    obr = "OBR|1|ORD-1|FIL-1|94531-1^SARS-CoV-2 RNA panel^LN|||20240605100000"
+    spm = f"SPM|1|{barcode}&SITE-7^{barcode}&LAB-3"
+    return "\r".join((msh, "PID|1||P-1^^^CITY||张^三", obr, *obx, spm)).encode("utf-8")
+
+
+def _obx(value: str, status: str = "F", test: str = "94500-6^SARS-CoV-2 RNA^LN") -> str:
+    return f"OBX|1|CWE|{test}||{value}||||||{status}"
+
+
+DETECTED, NOT_DETECTED = "260373001^Detected^SCT", "260415000^Not detected^SCT"
+
+
+def _tube(b: Bench, barcode: str) -> tuple[str, str | None, object]:
+    (row,) = b.rows("SELECT status, result, ct FROM tubes WHERE barcode = :b", b=barcode)
+    ct = json.loads(row[2]) if isinstance(row[2], str) else row[2]
+    return row[0], row[1], ct
+
+
+def _receive(b: Bench, data: bytes, fmt: LabMessageFormat = HL7, user: int = 1) -> Receipt:
+    return b.p.lab_messages.receive(b.lab_user(user), b.lab_id, data, fmt, MessageVia.API)
+
+
+def _msa(ack: bytes) -> list[str]:
+    (msa,) = [s for s in ack.decode().split("\r") if s.startswith("MSA")]
+    return msa.split("|")
+
+
+@pytest.mark.parametrize("stem", sorted(PAIRS))
+def test_each_pair_releases_the_same_result(bench: Bench, stem: str) -> None:
+    b, filler = bench, PAIRS[stem]
+    b.p.lab_messages.configure(b.lab_user(1), b.lab_id, id_order=["filler_order"])
+    by_hl7, by_fhir = b.tubes(2)
+    got = _receive(b, _fixture(f"{stem}.hl7", filler, by_hl7))
+    assert got.code == "AA" and _msa(got.ack)[1] == "AA"
+    assert got.messages[0].state is MessageState.APPLIED
+    fhir = _receive(b, _fixture(f"{stem}.fhir", filler, by_fhir), FHIR)
+    assert fhir.code == "AA" and not fhir.messages[0].resend
+    assert json.loads(fhir.ack)["issue"][0]["severity"] == "information"
+    assert _tube(b, by_hl7) == _tube(b, by_fhir) == ("resulted", "positive", None)
+    assert b.test_states(by_hl7) == b.test_states(by_fhir)
+    assert b.scalar("SELECT count(*) FROM audit_log WHERE action = 'lab_message.receive'") == 2
+
+
+def test_the_v2_3_hospital_message_and_the_batch_file(bench: Bench) -> None:
+    b = bench
+    (tube,) = b.tubes(1)
+    got = _receive(b, _fixture("FLFHospital-SARSCOV2-20200317-0001.hl7", "2107662558", tube))
+    assert got.code == "AA" and _tube(b, tube)[:2] == ("resulted", "negative")
+    # the batch's two messages are antigen tests: both kept, in the inbox with the reason
+    batch = _receive(b, (FIXTURES / "batch_message.hl7").read_bytes(), user=2)
+    assert batch.code == "AE" and len(batch.messages) == 2
+    assert len(batch.ack.split(b"\n")) == 2
+    for m in batch.messages:
+        row = b.p.lab_messages.message(b.lab_user(1), m.message_id)
+        assert row.state is MessageState.UNCLEAR and row.raw
+        assert {s.reason for s in row.specimens} == {"not_nucleic_acid"}
+
+
+def test_a_resend_changes_nothing_and_gets_the_same_ack(bench: Bench) -> None:
+    b = bench
+    (tube,) = b.tubes(1)
+    data = _oru(tube, _obx(DETECTED))
+    first = _receive(b, data)
+    logged = b.scalar("SELECT count(*) FROM result_log")
+    sms = b.scalar("SELECT count(*) FROM outbox")
+    again = _receive(b, data.replace(b"\r", b"\n"), user=2)  # other separators: the same message
+    assert again.messages[0].resend and again.ack == first.ack
+    assert again.messages[0].message_id == first.messages[0].message_id
+    assert b.scalar("SELECT count(*) FROM result_log") == logged
+    assert b.scalar("SELECT count(*) FROM outbox") == sms
+    assert b.scalar("SELECT count(*) FROM lab_messages") == 1
+
+
+def test_a_preliminary_result_waits_in_the_inbox(bench: Bench) -> None:
+    b = bench
+    (tube,) = b.tubes(1)
+    got = _receive(b, _oru(tube, _obx(DETECTED, "P")))
+    assert got.code == "AE" and "preliminary" in got.ack.decode()
+    assert _msa(got.ack)[1] == "AE"
+    assert _tube(b, tube)[:2] == ("received", None)
+    (row,) = b.p.lab_messages.messages(b.lab_user(1), b.lab_id, MessageState.UNCLEAR)
+    assert row.specimens[0].reason == "preliminary"
+    # the region's health officer reads it too; another lab's user does not
+    assert [m.id for m in b.p.lab_messages.messages(OFFICER)] == [row.id]
+    with pytest.raises(PermissionDenied):
+        b.p.lab_messages.messages(b.lab_user(1, "lab2"), b.lab_id)
+    out = b.p.lab_messages.discard(b.lab_user(2), row.id, "the final result follows")
+    assert out.state is MessageState.DISCARDED
+    with pytest.raises(RuleViolation):
+        b.p.lab_messages.apply_again(b.lab_user(2), row.id)
+
+
+def test_an_unknown_tube_is_applied_once_received(bench: Bench) -> None:
+    b = bench
+    barcode = make_tube_barcode(10_000)  # the first tube the bench will open
+    got = _receive(b, _oru(barcode, _obx(NOT_DETECTED)))
+    assert got.code == "AE"
+    message_id = got.messages[0].message_id
+    assert b.p.lab_messages.message(ADMIN, message_id).specimens[0].reason == "unknown_tube"
+    assert b.tubes(1) == [barcode]
+    row = b.p.lab_messages.apply_again(b.lab_user(2), message_id)
+    assert row.state is MessageState.APPLIED
+    assert row.specimens[0].state is SpecimenState.APPLIED
+    assert _tube(b, barcode)[:2] == ("resulted", "negative")
+    # applied again: nothing more
+    assert b.p.lab_messages.apply_again(b.lab_user(2), message_id).state is MessageState.APPLIED
+    assert b.scalar("SELECT count(*) FROM result_log") == 1
+
+
+def test_another_labs_tube_stays_in_the_inbox(bench: Bench) -> None:
+    b = bench
+    (tube,) = b.tubes(1, lab="lab2")
+    got = _receive(b, _oru(tube, _obx(DETECTED)))
+    assert got.code == "AE"
+    assert b.p.lab_messages.message(ADMIN, got.messages[0].message_id).specimens[0].reason \
+        == "other_lab"
+    assert _tube(b, tube)[1] is None
+    with pytest.raises(PermissionDenied):  # and lab2's user cannot send for lab1
+        b.p.lab_messages.receive(b.lab_user(1, "lab2"), b.lab_id, b"x", HL7, MessageVia.API)
+
+
+def test_an_unmapped_local_code_is_applied_once_mapped(bench: Bench) -> None:
+    b = bench
+    (tube,) = b.tubes(1)
+    local = "OBX|1|ST|COV2^新冠核酸^L||阴性||||||F"
+    got = _receive(b, _oru(tube, local))
+    assert got.code == "AE" and "COV2" in got.ack.decode()
+    message_id = got.messages[0].message_id
+    setting = b.p.lab_messages.configure(ADMIN, b.lab_id, tests={"COV2": "94500-6"})
+    assert setting.tests == {"COV2": "94500-6"}
+    assert b.p.lab_messages.apply_again(b.lab_user(1), message_id).state is MessageState.APPLIED
+    assert _tube(b, tube)[:2] == ("resulted", "negative")
+    assert b.scalar("SELECT count(*) FROM audit_log WHERE action = 'lab.interop_setting'") == 1
+
+
+def test_garbage_is_answered_ar_and_kept(bench: Bench) -> None:
+    b = bench
+    got = _receive(b, b"this is no HL7 message")
+    assert got.code == "AR" and _msa(got.ack)[1] == "AR"
+    assert _receive(b, b"this is no HL7 message").ack == got.ack  # the same answer again
+    fhir = _receive(b, b"{not json", FHIR)
+    assert fhir.code == "AR" and json.loads(fhir.ack)["issue"][0]["severity"] == "error"
+    rows = b.p.lab_messages.messages(b.lab_user(1), b.lab_id)
+    assert len(rows) == 2 and {r.state for r in rows} == {MessageState.UNCLEAR}
+
+
+def test_a_corrected_result_goes_through_the_corrections(bench: Bench) -> None:
+    b = bench
+    (tube,) = b.tubes(1)
+    assert _receive(b, _oru(tube, _obx(NOT_DETECTED), control="C-1")).code == "AA"
+    got = _receive(b, _oru(tube, _obx(DETECTED, "C"), control="C-2"))
+    assert got.code == "AA"
+    row = b.p.lab_messages.message(b.lab_user(1), got.messages[0].message_id)
+    (line,) = row.specimens
+    assert line.state is SpecimenState.CORRECTION_REQUESTED and line.request_id
+    # requested only: the tube keeps its result until a second lab user approves
+    assert _tube(b, tube)[1] == "negative"
+    with pytest.raises(RuleViolation):  # not by the one the request came from
+        b.p.corrections.approve(b.lab_user(1), line.request_id)
+    out = b.p.corrections.approve(b.lab_user(2), line.request_id)
+    assert out.applied and out.request.status is CorrectionStatus.APPLIED
+    assert _tube(b, tube)[1] == "positive"
+    # the same correction sent again changes nothing
+    assert _receive(b, _oru(tube, _obx(DETECTED, "C"), control="C-3")).code == "AA"
+    assert b.scalar("SELECT count(*) FROM result_corrections") == 1
