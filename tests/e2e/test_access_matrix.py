@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import itertools
+import json
 import os
 import re
 import shutil
@@ -60,7 +61,9 @@ from hesuan.entrypoints.api import create_app
 from hesuan.entrypoints.web.session import csrf_token
 from hesuan.services.auth import SYSTEM
 from hesuan.services.fence import CheckpointKind, ScanInput
+from hesuan.services.interop_ports import LabMessageFormat
 from hesuan.services.lab import ResultInput
+from hesuan.services.lab_messages_ports import MessageVia
 from hesuan.services.places import LabInput, SiteInput
 from hesuan.services.sampling import EventKind, StationEvent
 from hesuan.services.zones import ZoneInput
@@ -179,6 +182,12 @@ class World:
             self.users["lab_" + side], self.lab[side], self.resulted_tube(side),
             CorrectionKind.CORRECTION, "matrix", "positive").id
 
+    def lab_message(self, side: str) -> str:
+        """A message from the side's lab's system that waits in its inbox (an unknown tube)."""
+        return self.platform.lab_messages.receive(
+            SYSTEM, self.lab[side], _oru(f"LM{self.n()}"), LabMessageFormat.HL7V2,
+            MessageVia.API).messages[0].message_id
+
     def handed_over_box(self, side: str) -> str:
         box = self.sealed_box(side)
         self.platform.delivery.hand_over(self.users["courier"], self.event_id(), box,
@@ -211,6 +220,15 @@ class World:
 
     def session(self, user: str) -> str:
         return self.platform.auth.login(self.users[user].username, DEMO_PASSWORD)
+
+
+def _oru(control: str) -> bytes:
+    """An HL7 v2 ORU^R01 for a tube no one opened: kept in the inbox (``unknown_tube``)."""
+    return "\r".join((
+        f"MSH|^~\\&|LIS|MATRIX LAB^MATRIX^L|HESUAN|CITY|20240605120000||ORU^R01|{control}|P|"
+        "2.5.1", "OBR|1|ORD-1|FIL-1|94531-1^SARS-CoV-2 RNA panel^LN",
+        "OBX|1|CWE|94500-6^SARS-CoV-2 RNA^LN||260415000^Not detected^SCT||||||F",
+        f"SPM|1|{make_tube_barcode(990_000)}")).encode()
 
 
 def _at(days: float = 0, hours: float = 0) -> Any:
@@ -402,6 +420,14 @@ def _venue(w: World, side: str) -> Target:
     return Target(region=f"{DISTRICT[side]}001", venue=w.venue[side])
 
 
+def _bundle(w: World) -> Any:
+    """A FHIR R4 message Bundle (one of the CDC's, under a fresh identifier)."""
+    doc = json.loads((Path(__file__).parent.parent / "fixtures" / "interop" / "reportstream"
+                      / "sample_AK_20240220-0001.fhir").read_bytes())
+    doc["identifier"] = {"value": f"LM{w.n()}"}
+    return doc
+
+
 def _lab(w: World, side: str) -> Target:
     return Target(lab=w.lab[side])
 
@@ -587,6 +613,24 @@ CASES: list[Case] = [
         params={"lab_id": w.lab[s]}), _lab(w, s))),
     Case("GET", "/labs/{lab_id}/report", lambda w, s, p: (Req(
         params={"lab_id": w.lab[s]}), Target(lab=w.lab[s], region=DISTRICT[s]))),
+    # -- results from a lab's own system, its inbox and interop setting
+    Case("POST", "/labs/{lab_id}/messages", lambda w, s, p: (Req(
+        params={"lab_id": w.lab[s]}, headers={"Content-Type": "application/hl7-v2"},
+        json=_oru(f"LM{w.n()}").decode()), _lab(w, s))),
+    Case("POST", "/fhir", lambda w, s, p: (Req(
+        query={"lab_id": w.lab[s]}, json=_bundle(w)), _lab(w, s))),
+    Case("GET", "/labs/{lab_id}/messages", lambda w, s, p: (Req(
+        params={"lab_id": w.lab[s]}), Target(lab=w.lab[s], region=DISTRICT[s]))),
+    Case("GET", "/lab-messages/{message_id}", lambda w, s, p: (Req(
+        params={"message_id": w.lab_message(s)}), Target(lab=w.lab[s], region=DISTRICT[s]))),
+    Case("POST", "/lab-messages/{message_id}/apply", lambda w, s, p: (Req(
+        params={"message_id": w.lab_message(s)}), _lab(w, s))),
+    Case("POST", "/lab-messages/{message_id}/discard", lambda w, s, p: (Req(
+        params={"message_id": w.lab_message(s)}, json={"reason": "matrix"}), _lab(w, s))),
+    Case("GET", "/labs/{lab_id}/interop", lambda w, s, p: (Req(
+        params={"lab_id": w.lab[s]}), _lab(w, s))),
+    Case("PUT", "/labs/{lab_id}/interop", lambda w, s, p: (Req(
+        params={"lab_id": w.lab[s]}, json={"id_order": ["specimen_placer"]}), _lab(w, s))),
     # -- reports and alerts
     Case("GET", "/reports/turnaround", _list(), one_side=True),
     Case("GET", "/reports/reconcile", _list(), one_side=True),

@@ -32,6 +32,7 @@ from hesuan.entrypoints.api import (
     boxes_routes,
     corrections_routes,
     fence_routes,
+    lab_messages_routes,
     lanes_routes,
     meta_routes,
     passes_routes,
@@ -140,7 +141,8 @@ def create_app(platform: Platform) -> FastAPI:
     # station's scans, then the venues' pass check), the pages last
     for resource in (meta_routes, scans_routes, passes_routes, auth_routes, places_routes,
                      people_routes, boxes_routes, results_routes, plates_routes,
-                     corrections_routes, rejections_routes, reports_routes,
+                     corrections_routes, rejections_routes, lab_messages_routes,
+                     reports_routes,
                      status_routes, zones_routes, rosters_routes, fence_routes, lanes_routes,
                      teams_routes):
         app.include_router(resource.router)
