@@ -25,6 +25,8 @@ from hesuan.adapters.db.migrate import upgrade
 from hesuan.adapters.db.readiness import WriteProbe
 from hesuan.adapters.db.store import SqlUnitOfWorkFactory
 from hesuan.adapters.db.worklists import SqlWorklists
+from hesuan.adapters.elr import to_fhir_bundle, to_hl7_oru
+from hesuan.adapters.elr.transports import FolderTransport, MllpTransport
 from hesuan.adapters.geo import ShapelyGeometry
 from hesuan.adapters.instruments import InstrumentFileReader
 from hesuan.adapters.interop import LabMessages
@@ -41,6 +43,9 @@ from hesuan.services.auth import AuthService
 from hesuan.services.context import Deps, Limits
 from hesuan.services.corrections import CorrectionService
 from hesuan.services.delivery import DeliveryService
+from hesuan.services.elr import ElrPolicy, ElrService, ElrWriters
+from hesuan.services.elr_ports import Application, Disclosure, ElrRoute, Organization
+from hesuan.services.elr_queue_ports import ElrFormat, ElrTransport
 from hesuan.services.fence import FenceService
 from hesuan.services.lab import LabService
 from hesuan.services.lab_messages import LabMessageService
@@ -112,6 +117,7 @@ class Platform:
     lanes: LaneService
     teams: TeamService
     readiness: WriteProbe  # GET /ready: whether the store can write now
+    elr: ElrService | None = None  # electronic lab reports out, when enabled
     _background: list[WalCheckpointer] = field(default_factory=list)
 
     def close(self) -> None:
@@ -147,6 +153,35 @@ def _sender(settings: Settings) -> Sender:
     if settings.sms_sender == "file":
         return JsonlFileSender(settings.sms_file)
     return ConsoleSender()
+
+
+def _elr_policy(settings: Settings) -> ElrPolicy | None:
+    if not settings.elr_enabled:
+        return None
+    formats = {"hl7": (ElrFormat.HL7,), "fhir": (ElrFormat.FHIR,),
+               "both": (ElrFormat.HL7, ElrFormat.FHIR)}[settings.elr_formats]
+    return ElrPolicy(formats, positives_only=settings.elr_results == "positive")
+
+
+def _elr(settings: Settings, deps: Deps) -> ElrService | None:
+    """Electronic lab reports out (docs/INTEROP.md "Out"), from the ``HESUAN_ELR_*`` settings
+    (checked by ``config.Settings``)."""
+    if not settings.elr_enabled:
+        return None
+    s = settings
+    route = ElrRoute(
+        Application(s.elr_sending_application, s.elr_sending_application_oid),
+        Organization(s.elr_sending_facility or "", s.elr_sending_facility_oid or "",
+                     short_name=s.elr_sending_facility_short),
+        Application(s.elr_receiving_application or "", s.elr_receiving_application_oid),
+        Organization(s.elr_receiving_facility or "", s.elr_receiving_facility_oid or "",
+                     short_name=s.elr_receiving_facility_short),
+        disclosure=Disclosure(s.elr_disclosure), processing=s.elr_processing)
+    transport: ElrTransport = (
+        MllpTransport(s.elr_mllp_host or "", s.elr_mllp_port or 0, s.elr_mllp_timeout)
+        if s.elr_delivery == "mllp" else FolderTransport(s.elr_folder))
+    writers: ElrWriters = {ElrFormat.HL7: to_hl7_oru, ElrFormat.FHIR: to_fhir_bundle}
+    return ElrService(deps, route, writers, transport, timedelta(seconds=s.elr_claim_timeout_s))
 
 
 def bootstrap(settings: Settings, *, clock: Clock | None = None, sender: Sender | None = None,
@@ -189,7 +224,7 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None, sender: Sender 
     fence = FenceService(deps, zones, passes, settings.venue_retention)
     # the services that fan a results file out: scratch in memory (``for_bulk``)
     bulk = replace(deps, uow=uow.for_bulk())
-    lab = LabService(bulk, status)
+    lab = LabService(bulk, status, _elr_policy(settings))
     assays = AssayService(deps)
     rejections = RejectionService(deps, status)
     return Platform(
@@ -211,5 +246,5 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None, sender: Sender 
         analytics=analytics, zones=zones, rosters=RosterService(deps, analytics),
         fence=fence,
         lanes=LaneService(deps, sampling), teams=TeamService(deps, sampling),
-        readiness=WriteProbe(uow),
+        readiness=WriteProbe(uow), elr=_elr(settings, deps),
     )

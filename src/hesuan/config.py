@@ -185,6 +185,9 @@ class Settings(BaseSettings):
         if self.elr_delivery == "mllp" and (not self.elr_mllp_host or not self.elr_mllp_port):
             raise ValueError("HESUAN_ELR_DELIVERY=mllp needs HESUAN_ELR_MLLP_HOST and "
                              "HESUAN_ELR_MLLP_PORT")
+        if self.elr_delivery == "mllp" and self.elr_formats != "hl7":
+            raise ValueError("HESUAN_ELR_DELIVERY=mllp carries HL7 v2 only: set "
+                             "HESUAN_ELR_FORMATS=hl7")
         if self.elr_delivery == "mllp" and self.elr_claim_timeout_s <= self.elr_mllp_timeout:
             # a report still waiting for its ACK must never be taken for a crashed delivery
             raise ValueError("HESUAN_ELR_CLAIM_TIMEOUT_S must be longer than "

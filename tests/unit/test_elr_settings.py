@@ -32,12 +32,14 @@ def test_enabled_needs_the_route() -> None:
 
 def test_mllp_needs_host_port_and_a_longer_claim() -> None:
     with pytest.raises(ValidationError, match="HESUAN_ELR_MLLP_HOST"):
-        Settings(**ROUTE, elr_delivery="mllp")
+        Settings(**ROUTE, elr_delivery="mllp", elr_formats="hl7")
+    with pytest.raises(ValidationError, match="HESUAN_ELR_FORMATS=hl7"):
+        Settings(**ROUTE, elr_delivery="mllp", elr_mllp_host="127.0.0.1", elr_mllp_port=2575)
     with pytest.raises(ValidationError, match="HESUAN_ELR_CLAIM_TIMEOUT_S"):
         Settings(**ROUTE, elr_delivery="mllp", elr_mllp_host="127.0.0.1", elr_mllp_port=2575,
-                 elr_mllp_timeout=30, elr_claim_timeout_s=20)
+                 elr_formats="hl7", elr_mllp_timeout=30, elr_claim_timeout_s=20)
     assert Settings(**ROUTE, elr_delivery="mllp", elr_mllp_host="127.0.0.1",
-                    elr_mllp_port=2575).elr_mllp_port == 2575
+                    elr_mllp_port=2575, elr_formats="hl7").elr_mllp_port == 2575
 
 
 def test_unknown_values_are_refused() -> None:

@@ -56,6 +56,11 @@ class Scheduler:
                  swept.reminders, swept.recomputed, raised, sent.sent, sent.failed)
         if sent.in_doubt:  # the gateway may or may not have them: an operator decides
             log.warning("sms in doubt=%d (hesuan notify --in-doubt; docs/SMS.md)", sent.in_doubt)
+        if p.elr is not None:  # electronic lab reports out (docs/INTEROP.md "Out")
+            elr = p.elr.deliver(SYSTEM, limit=5000)
+            log.info("elr sent=%d failed=%d", elr.sent, elr.failed)
+            if elr.in_doubt:  # the receiver may or may not have them: an operator decides
+                log.warning("elr in doubt=%d (docs/INTEROP.md)", elr.in_doubt)
         zones = p.zones.tick(SYSTEM)  # scheduled zones start, planned ends expire
         purged = p.fence.purge(SYSTEM)  # scans kept only as long as venue checks
         snap = p.rosters.refresh_snapshot_if_stale(SYSTEM)

@@ -35,6 +35,7 @@ from hesuan.domain.results import (
 from hesuan.domain.sampling import TubeStatus, barcode_key, check_tube_barcode
 from hesuan.domain.specimens import check_testable
 from hesuan.services.context import Deps
+from hesuan.services.elr import ElrPolicy
 from hesuan.services.outbox_ports import NewMessage
 from hesuan.services.ports import UnitOfWork
 from hesuan.services.sampling_ports import (
@@ -83,9 +84,10 @@ class FanOutCounts:
 
 
 class LabService:
-    def __init__(self, deps: Deps, status: StatusService) -> None:
+    def __init__(self, deps: Deps, status: StatusService, elr: ElrPolicy | None = None) -> None:
         self._d = deps
         self._status = status
+        self._elr = elr  # electronic lab reports out: which to queue (None: none)
 
     def record(self, actor: Principal, lab_id: str,
                items: Sequence[ResultInput]) -> list[ResultOutcome]:
@@ -184,6 +186,8 @@ class LabService:
         audits and commits: the direct results path and a plate's release both reach people
         through it."""
         counts = self._fan_out(uow, lab_id, batch, actor_id, now)
+        if self._elr is not None:  # the batch's reports, queued with it (services/elr.py)
+            self._elr.queue(uow, now)
         # the fan-out decides the plain members itself; the refresh the rest
         refreshed = self._status.refresh(uow, now, in_results=True)
         return replace(counts, statuses_decided=counts.statuses_decided + refreshed)

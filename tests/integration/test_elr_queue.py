@@ -1,0 +1,334 @@
+"""Electronic lab reports out, queued and delivered on both backends (docs/INTEROP.md "Out"): a
+plate's release queues a report per person and format in its own transaction, the scheduler's
+pass writes them from storage to a folder (read back by independent parsers: python-hl7, the
+FHIR R4B models) or sends them over MLLP to a real local TCP server — each exactly once: a
+replay queues nothing, a correction queues a corrected report, a crash between the hand-over
+and the sent mark delivers nothing twice, an AE is retried and an AA marks the report sent."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+hl7 = pytest.importorskip("hl7")
+pytest.importorskip("hl7apy")
+bundle_module = pytest.importorskip("fhir.resources.R4B.bundle")
+
+from hesuan.adapters.clock import FixedClock  # noqa: E402
+from hesuan.adapters.elr import to_fhir_bundle, to_hl7_oru  # noqa: E402
+from hesuan.adapters.elr.transports import FolderTransport, MllpTransport  # noqa: E402
+from hesuan.bootstrap import Platform, bootstrap  # noqa: E402
+from hesuan.config import Settings  # noqa: E402
+from hesuan.domain.corrections import CorrectionKind  # noqa: E402
+from hesuan.services.elr import ElrDeliveryReport, ElrService  # noqa: E402
+from hesuan.services.elr_queue_ports import ElrFormat  # noqa: E402
+from hesuan.sim.example import seed_example_city  # noqa: E402
+from tests.integration.lab_bench import (  # noqa: E402
+    ADMIN,
+    NEG,
+    NEGATIVE_CONTROL,
+    POS,
+    POSITIVE_CONTROL,
+    Bench,
+    plate_file,
+)
+
+CONTROLS = {"A1": POSITIVE_CONTROL, "A2": NEGATIVE_CONTROL}
+ROUTE: dict[str, Any] = {
+    "elr_enabled": True, "elr_sending_application_oid": "2.16.156.10011.99.1",
+    "elr_sending_facility": "太原市核酸检测平台", "elr_sending_facility_oid": "2.16.156.10011.99.2",
+    "elr_receiving_application": "SXCDC-ELR", "elr_receiving_application_oid": "2.16.156.1.3",
+    "elr_receiving_facility": "山西省疾控中心", "elr_receiving_facility_oid": "2.16.156.1.4"}
+SNOMED_POSITIVE, SNOMED_NEGATIVE = "260373001", "260415000"
+
+
+def _platform(settings: Settings, clock: FixedClock, tmp_path: Path,
+              **elr: Any) -> Platform:
+    s = settings.model_copy(update={**ROUTE, "elr_folder": tmp_path / "elr", **elr})
+    return bootstrap(s, clock=clock, migrate=False)
+
+
+@pytest.fixture
+def bench(settings: Settings, clock: FixedClock, tmp_path: Path) -> Iterator[Bench]:
+    p = _platform(settings, clock, tmp_path)
+    yield Bench(p, clock, seed_example_city(p, people=60))
+    p.close()
+
+
+def _release(b: Bench, cts: dict[str, dict[str, float | None]]) -> None:
+    plate, wells = b.plate(b.lab_user(1), list(cts))
+    b.p.runs.import_run(b.lab_user(2), plate.id, "run.csv", plate_file(CONTROLS, wells, cts))
+    b.p.runs.release(b.lab_user(3), plate.id)
+
+
+def _files(b: Bench, suffix: str) -> list[Path]:
+    return sorted(b.p.settings.elr_folder.glob(f"*{suffix}"))
+
+
+def _hl7(path: Path) -> Any:
+    return hl7.parse(path.read_bytes().decode("utf-8"))
+
+
+def _fhir(path: Path) -> Any:
+    return bundle_module.Bundle.model_validate_json(path.read_bytes())
+
+
+def _observation(bundle: Any) -> Any:
+    return next(e.resource for e in bundle.entry
+                if e.resource.__resource_type__ == "Observation"
+                and e.resource.valueCodeableConcept is not None)
+
+
+def _queued(b: Bench) -> int:
+    return int(b.scalar("SELECT count(*) FROM elr_outbox"))
+
+
+def test_a_released_positive_reads_back_and_a_negative_is_skipped(bench: Bench) -> None:
+    b = bench
+    pos, neg = b.tubes(2)
+    _release(b, {pos: POS, neg: NEG})
+    # positives only (the default): one report per format, none for the negative
+    assert _queued(b) == 2
+    assert b.p.elr is not None
+    out = b.p.elr.deliver(ADMIN)
+    assert (out.sent, out.failed, out.in_doubt) == (2, 0, 0)
+    (h,), (f,) = _files(b, ".hl7"), _files(b, ".json")
+    assert h.stem != f.stem  # a file per message, named by its message id
+    msg = _hl7(h)
+    assert str(msg.segment("MSH")[10]) == h.stem
+    assert str(msg.segment("SPM")[2]).startswith(pos)
+    obx = msg.segment("OBX")
+    assert str(obx[5]).startswith(SNOMED_POSITIVE) and str(obx[11]) == "F"
+    cts = {str(s[3]).split("^")[0]: float(str(s[5])) for s in msg.segments("OBX")[1:]}
+    assert sorted(cts.values()) == [24.0, 25.5]
+    # pseudonymous: the person's id only, no name
+    (member,) = b.members(pos)
+    assert str(msg.segment("PID")[3]).startswith(member)
+    bundle = _fhir(f)
+    assert bundle.identifier.value == f.stem
+    obs = _observation(bundle)
+    assert obs.valueCodeableConcept.coding[0].code == SNOMED_POSITIVE
+    assert obs.status == "final"
+    specimen = next(e.resource for e in bundle.entry
+                    if e.resource.__resource_type__ == "Specimen")
+    assert specimen.accessionIdentifier.value == pos
+    # delivered once: a second pass has nothing to deliver, no file is written again
+    assert b.p.elr.deliver(ADMIN).sent == 0
+    assert len(_files(b, "")) == 2
+    assert b.scalar("SELECT count(*) FROM elr_outbox WHERE sent_at IS NULL") == 0
+
+
+def test_all_results_a_pool_gives_each_member_a_report(
+        settings: Settings, clock: FixedClock, tmp_path: Path) -> None:
+    p = _platform(settings, clock, tmp_path, elr_results="all", elr_formats="hl7")
+    try:
+        b = Bench(p, clock, seed_example_city(p, people=60))
+        (single,) = b.tubes(1)
+        (pool,) = b.tubes(1, mode=5)
+        _release(b, {single: NEG, pool: NEG})
+        assert _queued(b) == 6  # hl7 only: one for the single tube, one per pool member
+        assert p.elr is not None and p.elr.deliver(ADMIN).sent == 6
+        messages = [_hl7(h) for h in _files(b, ".hl7")]
+        assert not _files(b, ".json")
+        assert {str(m.segment("OBX")[5]).split("^")[0] for m in messages} == {SNOMED_NEGATIVE}
+        pooled = [m for m in messages if str(m.segment("SPM")[2]).startswith(pool)]
+        assert len(pooled) == 5 and {str(m.segment("SPM")[13]) for m in pooled} == {"5"}
+        assert {str(m.segment("PID")[3]).split("^")[0] for m in pooled} == set(b.members(pool))
+    finally:
+        p.close()
+
+
+def test_a_correction_is_reported_corrected_once(bench: Bench) -> None:
+    b, u1, u2 = bench, bench.lab_user(1), bench.lab_user(2)
+    (tube,) = b.tubes(1)
+    _release(b, {tube: POS})
+    assert b.p.elr is not None and b.p.elr.deliver(ADMIN).sent == 2
+    first = {p.stem for p in _files(b, "")}
+    b.clock.advance(timedelta(hours=1))
+    req = b.p.corrections.request(u1, b.lab_id, tube, CorrectionKind.CORRECTION,
+                                  "plate swap: the neighbouring well's", "negative")
+    b.p.corrections.approve(u2, req.id)
+    # a correction of a positive is reported even under positives only
+    assert _queued(b) == 4
+    assert b.p.elr.deliver(ADMIN).sent == 2
+    assert b.p.elr.deliver(ADMIN).sent == 0
+    (h,) = [p for p in _files(b, ".hl7") if p.stem not in first]
+    (f,) = [p for p in _files(b, ".json") if p.stem not in first]
+    msg = _hl7(h)
+    assert str(msg.segment("OBX")[5]).startswith(SNOMED_NEGATIVE)
+    assert {str(s[11]) for s in msg.segments("OBX")} == {"C"}
+    assert str(msg.segment("OBR")[25]) == "C"
+    bundle = _fhir(f)
+    assert _observation(bundle).status == "corrected"
+    report = next(e.resource for e in bundle.entry
+                  if e.resource.__resource_type__ == "DiagnosticReport")
+    assert report.status == "corrected"
+    # the same report id as the result it corrects, a new message id
+    (old,) = [p for p in _files(b, ".hl7") if p.stem in first]
+    assert str(_hl7(old).segment("OBR")[3]) == str(msg.segment("OBR")[3])
+
+
+class _Crash(BaseException):
+    """The delivering process dies (not an error the delivery handles)."""
+
+
+class _CrashAfterWrite(FolderTransport):
+    def __init__(self, folder: Path, *, write: bool) -> None:
+        super().__init__(folder)
+        self.write = write
+
+    def deliver(self, message_id: str, fmt: ElrFormat, payload: bytes) -> None:
+        if self.write:
+            super().deliver(message_id, fmt, payload)
+        raise _Crash
+
+
+class _Counting(FolderTransport):
+    def __init__(self, folder: Path) -> None:
+        super().__init__(folder)
+        self.handed: list[str] = []
+
+    def deliver(self, message_id: str, fmt: ElrFormat, payload: bytes) -> None:
+        self.handed.append(message_id)
+        super().deliver(message_id, fmt, payload)
+
+
+def _service(b: Bench, transport: Any) -> ElrService:
+    route = b.p.elr._route  # type: ignore[union-attr]
+    return ElrService(b.p.deps, route, {ElrFormat.HL7: to_hl7_oru, ElrFormat.FHIR: to_fhir_bundle},
+                      transport, timedelta(seconds=60))
+
+
+@pytest.mark.parametrize("written", [True, False])
+def test_a_crash_between_hand_over_and_mark_delivers_once(bench: Bench, written: bool) -> None:
+    b = bench
+    folder = b.p.settings.elr_folder
+    (tube,) = b.tubes(1)
+    _release(b, {tube: POS})
+    with pytest.raises(_Crash):
+        _service(b, _CrashAfterWrite(folder, write=written)).deliver(ADMIN)
+    assert len(_files(b, "")) == (1 if written else 0)
+    counting = _Counting(folder)
+    # claimed, not yet stale: in flight, neither settled nor sent by another pass
+    out = _service(b, counting).deliver(ADMIN)
+    assert out.sent == 1 and len(counting.handed) == 1
+    b.clock.advance(timedelta(seconds=61))
+    out = _service(b, counting).deliver(ADMIN)
+    # the folder settles the claim: the file there → marked sent; not there → sent now, once
+    assert out.sent == (0 if written else 1) and out.in_doubt == 0
+    assert len(counting.handed) == (1 if written else 2)
+    assert len(set(counting.handed)) == len(counting.handed)
+    assert len(_files(b, "")) == 2
+    assert b.scalar("SELECT count(*) FROM elr_outbox WHERE sent_at IS NULL") == 0
+    assert _service(b, counting).deliver(ADMIN).sent == 0
+
+
+class _MllpReceiver:
+    """A real local MLLP receiver on a free port: answers each message with the next ACK code
+    of ``codes`` (None: closes the connection without an answer) and keeps what it received."""
+
+    def __init__(self, codes: list[str | None]) -> None:
+        self.codes = codes
+        self.received: list[str] = []
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.port = self._server.getsockname()[1]
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self._server.accept()
+            except OSError:
+                return
+            with conn:
+                data = b""
+                while b"\x1c\r" not in data:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+                text = data.strip(b"\x0b\x1c\r").decode("utf-8")
+                self.received.append(text)
+                code = self.codes.pop(0) if self.codes else "AA"
+                if code is None:
+                    continue
+                ack = hl7.parse(text).create_ack(code)
+                conn.sendall(b"\x0b" + str(ack).encode("utf-8") + b"\x1c\r")
+
+    def close(self) -> None:
+        self._server.close()
+
+
+def test_mllp_aa_marks_sent_ae_retries_and_silence_is_in_doubt(bench: Bench) -> None:
+    b = bench
+    t1, t2 = b.tubes(2)
+    _release(b, {t1: POS, t2: POS})
+    receiver = _MllpReceiver(["AE", None])
+    try:
+        elr = _service(b, MllpTransport("127.0.0.1", receiver.port, timeout=5))
+        with b.p.deps.uow() as uow:  # MLLP carries HL7 v2: only those go this way
+            uow.conn.exec_driver_sql(  # type: ignore[attr-defined]
+                "DELETE FROM elr_outbox WHERE format = 'fhir'")
+            uow.commit()
+        out = elr.deliver(ADMIN)
+        # the first refused (AE: retried later), the second unanswered (in doubt)
+        assert (out.sent, out.failed, out.in_doubt) == (0, 1, 1)
+        assert len(receiver.received) == 2
+        errors = {r[0] for r in b.rows("SELECT last_error FROM elr_outbox")}
+        assert any(e.startswith("ElrRefused: AE") for e in errors)
+        assert elr.deliver(ADMIN).sent == 0  # not due yet; the one in doubt is not resent
+        b.clock.advance(timedelta(seconds=31))
+        out = elr.deliver(ADMIN)  # AA: sent
+        assert (out.sent, out.failed, out.in_doubt) == (1, 0, 0)
+        assert len(receiver.received) == 3
+        # the unanswered one, once its claim is stale: in doubt, held for an operator, not resent
+        b.clock.advance(timedelta(seconds=61))
+        assert elr.deliver(ADMIN) == ElrDeliveryReport(0, 0, 1)
+        assert len(receiver.received) == 3
+        assert b.scalar("SELECT count(*) FROM elr_outbox WHERE sent_at IS NOT NULL") == 1
+        assert str(hl7.parse(receiver.received[-1]).segment("OBX")[5]).startswith(
+            SNOMED_POSITIVE)
+    finally:
+        receiver.close()
+
+
+def test_mllp_to_nobody_is_retried(bench: Bench) -> None:
+    b = bench
+    (tube,) = b.tubes(1)
+    _release(b, {tube: POS})
+    free = socket.create_server(("127.0.0.1", 0))
+    port = free.getsockname()[1]
+    free.close()
+    out = _service(b, MllpTransport("127.0.0.1", port, timeout=2)).deliver(ADMIN)
+    # refused connections: nothing went out, so no doubt (the FHIR Bundle is refused by MLLP)
+    assert (out.sent, out.failed, out.in_doubt) == (0, 2, 0)
+    assert b.scalar("SELECT count(*) FROM elr_outbox WHERE claimed_at IS NOT NULL") == 0
+
+
+def test_a_receiver_entitled_to_the_full_identity_gets_it(
+        settings: Settings, clock: FixedClock, tmp_path: Path) -> None:
+    p = _platform(settings, clock, tmp_path, elr_disclosure="full", elr_formats="hl7")
+    try:
+        b = Bench(p, clock, seed_example_city(p, people=60))
+        (tube,) = b.tubes(1)
+        _release(b, {tube: POS})
+        assert p.elr is not None and p.elr.deliver(ADMIN).sent == 1
+        (h,) = _files(b, ".hl7")
+        pid = _hl7(h).segment("PID")
+        (member,) = b.members(tube)
+        with p.deps.uow(readonly=True) as uow:
+            name_enc, id_enc = uow.conn.exec_driver_sql(  # type: ignore[attr-defined]
+                "SELECT name_enc, id_enc FROM people WHERE id = ?" if p.settings.is_sqlite
+                else "SELECT name_enc, id_enc FROM people WHERE id = %s", (member,)).one()
+        name, number = p.deps.vault.decrypt(name_enc), p.deps.vault.decrypt(id_enc)
+        assert name in str(pid[5])  # UTF-8, as the person's name is written
+        assert number in str(pid[3]) and member in str(pid[3])
+    finally:
+        p.close()
