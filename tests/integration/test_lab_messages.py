@@ -13,13 +13,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from hesuan.adapters.clock import FixedClock
 from hesuan.bootstrap import Platform
+from hesuan.config import Settings
 from hesuan.domain.access import Principal, Role
 from hesuan.domain.corrections import CorrectionStatus
 from hesuan.domain.errors import PermissionDenied, RuleViolation
 from hesuan.domain.sampling import make_tube_barcode
+from hesuan.entrypoints.cli.app import app as cli_app
 from hesuan.services.interop_ports import LabMessageFormat
 from hesuan.services.lab_messages import Receipt
 from hesuan.services.lab_messages_ports import MessageState, MessageVia, SpecimenState
@@ -215,3 +218,33 @@ def test_a_corrected_result_goes_through_the_corrections(bench: Bench) -> None:
     # the same correction sent again changes nothing
     assert _receive(b, _oru(tube, _obx(DETECTED, "C"), control="C-3")).code == "AA"
     assert b.scalar("SELECT count(*) FROM result_corrections") == 1
+
+
+def test_hesuan_results_import_a_message_file(bench: Bench, settings: Settings, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    b = bench
+    hl7_tube, fhir_tube = b.tubes(2)
+    for name, value in {"DATABASE_URL": settings.database_url, "ENVIRONMENT": "test",
+                        "SECRET_KEY": "test-secret", "KEY_FILE": str(settings.key_file),
+                        "PASS_KEY_DIR": str(settings.pass_key_dir),
+                        "AUDIT_CHECKPOINT_DIR": str(settings.audit_checkpoint_dir),
+                        "SMS_FILE": str(settings.sms_file)}.items():
+        monkeypatch.setenv(f"HESUAN_{name}", value)
+    stem, filler = "sample_AL_20240624-0001", PAIRS["sample_AL_20240624-0001"]
+    b.p.lab_messages.configure(ADMIN, b.lab_id, id_order=["filler_order"])
+    (tmp_path / "m.hl7").write_bytes(_fixture(f"{stem}.hl7", filler, hl7_tube))
+    (tmp_path / "m.json").write_bytes(_fixture(f"{stem}.fhir", filler, fhir_tube))
+    (tmp_path / "bad.hl7").write_bytes(b"garbage")
+    for name in ("m.hl7", "m.json"):
+        out = CliRunner().invoke(cli_app, ["results", "import", str(tmp_path / name),
+                                           "--lab", b.lab_id])
+        assert out.exit_code == 0, out.output
+        assert "AA applied" in out.output
+    again = CliRunner().invoke(cli_app, ["results", "import", str(tmp_path / "m.hl7"),
+                                         "--lab", b.lab_id])
+    assert again.exit_code == 0 and "resend" in again.output
+    bad = CliRunner().invoke(cli_app, ["results", "import", str(tmp_path / "bad.hl7"),
+                                       "--lab", b.lab_id])
+    assert bad.exit_code == 1 and "AR" in bad.output
+    assert _tube(b, hl7_tube) == _tube(b, fhir_tube) == ("resulted", "positive", None)
+    assert {r[0] for r in b.rows("SELECT via FROM lab_messages")} == {"file"}

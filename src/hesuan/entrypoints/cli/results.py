@@ -1,7 +1,8 @@
-"""``hesuan results import``: a lab's results file.
+"""``hesuan results import``: a lab's results file, or a message from the lab's own system (HL7 v2
+``.hl7``, a FHIR Bundle ``.json``/``.fhir``) kept and applied as if it came over the wire.
 
 Imports: Typer, ``hesuan.domain``, ``hesuan.entrypoints.cli.common``; at call time
-``hesuan.entrypoints.cli.table_files``.
+``hesuan.entrypoints.cli.table_files`` and ``hesuan.services`` (the lab-message types).
 """
 
 from __future__ import annotations
@@ -21,11 +22,17 @@ results_app = typer.Typer(help="Lab results (检).", no_args_is_help=True)
 
 @results_app.command("import")
 def results_import(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV or .xlsx")],
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False,
+                                         help="CSV or .xlsx; .hl7; .json or .fhir")],
     lab: Annotated[str, typer.Option(help="the lab's id")],
     report: Annotated[Path | None, typer.Option(help="where to write per-row problems")] = None,
 ) -> None:
-    """Record a lab's results file (barcode,result[,ct_ORF1ab,ct_N,ct_E,correction_reason])."""
+    """Record a lab's results file (barcode,result[,ct_ORF1ab,ct_N,ct_E,correction_reason]), or
+    receive a message from the lab's system: HL7 v2 ORU^R01 (``.hl7``: one message or a batch)
+    or a FHIR R4 Bundle (``.json``, ``.fhir``), each acknowledged as over the wire."""
+    if file.suffix.lower() in (".hl7", ".json", ".fhir"):
+        _import_message(file, lab)
+        return
     from hesuan.domain.spreadsheets import as_text_row
     from hesuan.entrypoints.cli.table_files import read_table
 
@@ -41,6 +48,22 @@ def results_import(
         bad = sum(1 for o in problems if o.status == "rejected")
         console.print(f"rows {total}: rejected {bad}, other notes {len(problems) - bad} "
                       f"(see {report})")
+
+
+def _import_message(file: Path, lab: str) -> None:
+    from hesuan.services.interop_ports import LabMessageFormat
+    from hesuan.services.lab_messages_ports import MessageVia
+
+    fmt = LabMessageFormat.HL7V2 if file.suffix.lower() == ".hl7" else LabMessageFormat.FHIR
+    with opened() as p:
+        receipt = p.lab_messages.receive(CLI_PRINCIPAL, lab, file.read_bytes(), fmt,
+                                         MessageVia.FILE)
+    for m in receipt.messages:
+        again = " (a resend: nothing changed)" if m.resend else ""
+        console.print(f"message {m.control_id}: {m.ack_code} {m.state.value}{again} "
+                      f"[id {m.message_id}]", markup=False)
+    if receipt.code == "AR":
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:
