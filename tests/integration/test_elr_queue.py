@@ -26,6 +26,7 @@ from hesuan.adapters.elr.transports import FolderTransport, MllpTransport  # noq
 from hesuan.bootstrap import Platform, bootstrap  # noqa: E402
 from hesuan.config import Settings  # noqa: E402
 from hesuan.domain.corrections import CorrectionKind  # noqa: E402
+from hesuan.entrypoints.scheduler import Scheduler  # noqa: E402
 from hesuan.services.elr import ElrDeliveryReport, ElrService  # noqa: E402
 from hesuan.services.elr_queue_ports import ElrFormat  # noqa: E402
 from hesuan.sim.example import seed_example_city  # noqa: E402
@@ -332,3 +333,12 @@ def test_a_receiver_entitled_to_the_full_identity_gets_it(
         assert number in str(pid[3]) and member in str(pid[3])
     finally:
         p.close()
+
+
+def test_the_schedulers_pass_delivers_them(bench: Bench) -> None:
+    b = bench
+    (tube,) = b.tubes(1)
+    _release(b, {tube: POS})
+    Scheduler(b.p, 3600).tick()
+    assert len(_files(b, ".hl7")) == len(_files(b, ".json")) == 1
+    assert b.scalar("SELECT count(*) FROM elr_outbox WHERE sent_at IS NULL") == 0

@@ -1,8 +1,8 @@
 """The scheduler inside ``hesuan serve``: every few minutes, the overdue sweep, lateness alerts,
-delivery of the outbox and a signed checkpoint of the audit chain, in a background thread; and a
-last checkpoint when it stops. Safe to run in every server process: the sweep takes a lock and
-skips when another process holds it; reminders are de-duplicated; a checkpoint of an unmoved
-head is not written again.
+delivery of the outbox (and of electronic lab reports, when enabled) and a signed checkpoint of
+the audit chain, in a background thread; and a last checkpoint when it stops. Safe to run in
+every server process: the sweep takes a lock and skips when another process holds it; reminders
+are de-duplicated; a checkpoint of an unmoved head is not written again.
 
 Imports: the standard library, ``hesuan.bootstrap`` (types), ``hesuan.services``.
 """
