@@ -27,6 +27,7 @@ from hesuan.sim.example import seed_example_city
 from tests.integration.lab_bench import (
     NEG,
     NEGATIVE_CONTROL,
+    POS,
     POSITIVE_CONTROL,
     Bench,
     plate_file,
@@ -184,3 +185,20 @@ def test_a_failure_half_way_through_a_rejection_leaves_nothing(
             b.scalar("SELECT count(*) FROM recalls"), b.scalar("SELECT count(*) FROM outbox"),
             b.scalar("SELECT count(*) FROM audit_log WHERE action = 'specimen.reject'")) == (
         0, 0, 0, 0)
+
+
+def test_a_failed_plates_tube_whose_sample_is_used_up_is_recalled(bench: Bench) -> None:
+    """A failed control sends every tube of the plate back for a re-run of the same sample;
+    where none of a tube's sample is left, the lab marks it exhausted (rejected at the bench
+    as ``sample_exhausted``) and its people are recalled instead."""
+    b, u1, u2 = bench, bench.lab_user(1), bench.lab_user(2)
+    used_up, kept = b.tubes(2)
+    plate, wells = b.plate(u1, [used_up, kept])
+    data = plate_file(CONTROLS, wells, {used_up: NEG, kept: NEG}, nc=POS)
+    assert not b.p.runs.import_run(u1, plate.id, "run.csv", data).qc_passed
+    row = b.p.rejections.reject(u2, b.lab_id, RejectionInput(used_up, "sample_exhausted"))
+    assert row.code is RejectionCode.SAMPLE_EXHAUSTED
+    assert {r[2:] for r in _recalled(b, used_up)} == {("tube_rejected", "open")}
+    assert b.rows("SELECT barcode, status FROM tubes ORDER BY barcode") == sorted([
+        (used_up, "rejected"), (kept, "received")])
+    assert RejectionCode.SAMPLE_EXHAUSTED.words("zh") == "样本已用尽，无法复检"

@@ -35,6 +35,9 @@ class RejectionCode(enum.StrEnum):
     COLD_CHAIN_BROKEN = "cold_chain_broken"
     CONTAMINATED = "contaminated"  # blood-stained, soiled, or otherwise unfit
     NO_SWAB = "no_swab"
+    #: none of the sample is left for the re-run a failed plate or a re-test calls for: the
+    #: lab marks the tube so, and its people are recalled (``domain.plates``' re-run rule)
+    SAMPLE_EXHAUSTED = "sample_exhausted"
     OTHER = "other"  # the note says what
 
     def words(self, language: str) -> str:
@@ -58,6 +61,8 @@ _WORDS: dict[RejectionCode, tuple[str, str]] = {
                                                               "enough on its way"),
     RejectionCode.CONTAMINATED: ("样本被污染", "the sample was contaminated"),
     RejectionCode.NO_SWAB: ("样本管内无拭子", "there was no swab in the tube"),
+    RejectionCode.SAMPLE_EXHAUSTED: ("样本已用尽，无法复检", "none of the sample was left to "
+                                                          "test again"),
     RejectionCode.OTHER: ("样本不符合检测要求", "the sample could not be used"),
 }
 

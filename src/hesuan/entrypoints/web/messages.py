@@ -63,6 +63,7 @@ REJECTION_REASONS = {
     "cold_chain_broken": N_("The sample was not kept cold enough on its way"),
     "contaminated": N_("The sample was contaminated"),
     "no_swab": N_("There was no swab in the tube"),
+    "sample_exhausted": N_("None of the sample was left to test again"),
     "other": N_("The sample could not be used"),
 }
 
