@@ -19,6 +19,7 @@ from typing import Self
 
 from hesuan.services.corrections_ports import CorrectionRepository, RejectionRepository
 from hesuan.services.fence_ports import FenceRepository
+from hesuan.services.lab_messages_ports import LabMessageRepository
 from hesuan.services.lab_ports import AssayRepository, PlateRepository
 from hesuan.services.lab_report_ports import LabReportRepository
 from hesuan.services.lanes_ports import LaneRepository
@@ -147,6 +148,10 @@ class FakeUnitOfWork:
     @property
     def rejections(self) -> RejectionRepository:
         unused("uow.rejections")
+
+    @property
+    def lab_messages(self) -> LabMessageRepository:
+        unused("uow.lab_messages")
 
     @property
     def lab_reports(self) -> LabReportRepository:
