@@ -293,7 +293,14 @@ def test_mllp_aa_marks_sent_ae_retries_and_silence_is_in_doubt(bench: Bench) -> 
         b.clock.advance(timedelta(seconds=61))
         assert elr.deliver(ADMIN) == ElrDeliveryReport(0, 0, 1)
         assert len(receiver.received) == 3
-        assert b.scalar("SELECT count(*) FROM elr_outbox WHERE sent_at IS NOT NULL") == 1
+        # the operator checks the receiver's record: it never got it → delivered once more
+        (doubt,) = elr.in_doubt(ADMIN)
+        assert elr.settle(ADMIN, ["elr-unknown"], taken=False) == 0
+        assert elr.settle(ADMIN, [doubt.key.message_id], taken=False) == 1
+        assert elr.deliver(ADMIN) == ElrDeliveryReport(1, 0, 0)
+        assert len(receiver.received) == 4 and not elr.in_doubt(ADMIN)
+        assert b.scalar("SELECT count(*) FROM elr_outbox WHERE sent_at IS NULL") == 0
+        assert b.scalar("SELECT count(*) FROM audit_log WHERE action = 'elr.settle'") == 2
         assert str(hl7.parse(receiver.received[-1]).segment("OBX")[5]).startswith(
             SNOMED_POSITIVE)
     finally:
@@ -342,3 +349,27 @@ def test_the_schedulers_pass_delivers_them(bench: Bench) -> None:
     Scheduler(b.p, 3600).tick()
     assert len(_files(b, ".hl7")) == len(_files(b, ".json")) == 1
     assert b.scalar("SELECT count(*) FROM elr_outbox WHERE sent_at IS NULL") == 0
+
+
+def test_an_operator_marks_a_report_in_doubt_sent(bench: Bench) -> None:
+    b = bench
+    (tube,) = b.tubes(1)
+    _release(b, {tube: POS})
+    receiver = _MllpReceiver([None])
+    try:
+        elr = _service(b, MllpTransport("127.0.0.1", receiver.port, timeout=5))
+        with b.p.deps.uow() as uow:
+            uow.conn.exec_driver_sql(  # type: ignore[attr-defined]
+                "DELETE FROM elr_outbox WHERE format = 'fhir'")
+            uow.commit()
+        assert elr.deliver(ADMIN) == ElrDeliveryReport(0, 0, 1)
+        assert not elr.in_doubt(ADMIN)  # in flight until its claim is stale
+        b.clock.advance(timedelta(seconds=61))
+        (doubt,) = elr.in_doubt(ADMIN)
+        # the receiver's record has it: marked sent, never delivered again
+        assert elr.settle(ADMIN, [doubt.key.message_id], taken=True) == 1
+        assert elr.deliver(ADMIN) == ElrDeliveryReport(0, 0, 0)
+        assert len(receiver.received) == 1
+        assert b.scalar("SELECT count(*) FROM elr_outbox WHERE sent_at IS NULL") == 0
+    finally:
+        receiver.close()

@@ -13,8 +13,8 @@ each report is written from storage (the person decrypted only as far as the rec
 entitled to, ``entitled_person``; never logged), claimed and committed before it is handed to
 the transport, and marked sent in the transaction of the next claim. A refusal is retried with
 back-off; a report the receiver may have without having said so stays claimed, in doubt — the
-transport's own record settles it (a folder: the file is there or not), or it waits for an
-operator.
+transport's own record settles it (a folder: the file is there or not), or an operator does
+(``in_doubt``, ``settle``).
 
 Imports: standard library, ``hesuan.domain``, ``hesuan.services``.
 """
@@ -22,7 +22,7 @@ Imports: standard library, ``hesuan.domain``, ``hesuan.services``.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -46,6 +46,7 @@ from hesuan.services.elr_ports import (
 from hesuan.services.elr_queue_ports import (
     ElrFormat,
     ElrKey,
+    ElrQueued,
     ElrRefused,
     ElrSource,
     ElrTransport,
@@ -180,6 +181,37 @@ class ElrService:
                 uow.commit()
         return ElrDeliveryReport(sent, failed, in_doubt)
 
+    def in_doubt(self, actor: Principal, limit: int = 1000) -> list[ElrQueued]:
+        """Reports claimed and never confirmed, older than the claim timeout (oldest first)."""
+        authorize(actor, Action.DELIVER_NOTIFICATIONS)
+        with self._d.uow(readonly=True) as uow:
+            return uow.elr_outbox.stale_claims(self._stale_before(), limit)
+
+    def settle(self, actor: Principal, message_ids: Sequence[str], *, taken: bool) -> int:
+        """An operator's decision on reports in doubt, by message id, from the receiver's own
+        record: it has them (``taken``: marked sent) or it never got them (delivered again by
+        the next pass). Only reports in doubt are changed; how many were. Audited."""
+        authorize(actor, Action.DELIVER_NOTIFICATIONS)
+        wanted = set(message_ids)
+        with self._d.uow() as uow:
+            before = self._stale_before()
+            chosen = [q.key for q in uow.elr_outbox.stale_claims(before, 1_000_000)
+                      if q.key.message_id in wanted]
+            now = self._d.clock.now()
+            if taken:
+                uow.elr_outbox.sent(chosen, now)
+                n = len(chosen)
+            else:
+                n = uow.elr_outbox.release(chosen, before)
+            uow.audit_log.append(now, actor.username, "elr.settle", "elr_outbox",
+                                 {"decision": "sent" if taken else "resend",
+                                  "messages": [k.message_id for k in chosen]})
+            uow.commit()
+        return n
+
+    def _stale_before(self) -> datetime:
+        return self._d.clock.now() - self._claim_timeout
+
     def _write(self, key: ElrKey) -> bytes:
         with self._d.uow(readonly=True) as uow:
             src = uow.elr_outbox.source(key)
@@ -192,7 +224,7 @@ class ElrService:
         """Settle what crashed deliveries left in doubt, by the transport's own record when it
         keeps one: taken → marked sent; never taken → released, delivered in this run. The
         count of those still in doubt."""
-        before = self._d.clock.now() - self._claim_timeout
+        before = self._stale_before()
         with self._d.uow(readonly=True) as uow:
             stale = [q.key for q in uow.elr_outbox.stale_claims(before, _SETTLE_BATCH)]
         if not stale:
