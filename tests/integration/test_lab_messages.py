@@ -248,3 +248,14 @@ def test_hesuan_results_import_a_message_file(bench: Bench, settings: Settings, 
     assert bad.exit_code == 1 and "AR" in bad.output
     assert _tube(b, hl7_tube) == _tube(b, fhir_tube) == ("resulted", "positive", None)
     assert {r[0] for r in b.rows("SELECT via FROM lab_messages")} == {"file"}
+
+
+def test_a_long_control_id_is_kept_and_still_names_the_message(bench: Bench) -> None:
+    b = bench
+    (tube,) = bench.tubes(1)
+    data = _oru(tube, _obx(DETECTED), control="9" * 300)
+    first = _receive(b, data)
+    assert first.code == "AA" and len(first.messages[0].control_id) == 200
+    assert _receive(b, data).messages[0].resend
+    assert not _receive(b, _oru(tube, _obx(DETECTED), control="9" * 299 + "8")).messages[
+        0].resend

@@ -62,6 +62,8 @@ __all__ = ["LabMessageService", "MessageReceipt", "Receipt"]
 MAX_LISTED = 500
 #: The longest reason a discard may give.
 MAX_REASON = 500
+#: The longest sending facility key and control id stored (longer ones: cut, with a digest).
+MAX_KEY = 200
 #: The longest words an acknowledgment carries.
 _MAX_ACK_TEXT = 400
 
@@ -165,11 +167,11 @@ class LabMessageService:
 
     def _receive_one(self, actor: Principal, lab_id: str, message: LabMessage,
                      via: MessageVia) -> MessageReceipt:
-        facility = message.sending_facility.key
+        facility, control_id = _stored(message.sending_facility.key), _stored(message.control_id)
         now = self._d.clock.now()
 
         def run(uow: UnitOfWork) -> MessageReceipt:
-            kept = uow.lab_messages.by_control_id(facility, message.control_id)
+            kept = uow.lab_messages.by_control_id(facility, control_id)
             if kept is not None:
                 return _receipt(kept, resend=True)
             message_id = self._d.new_id()
@@ -181,7 +183,7 @@ class LabMessageService:
                    if message.format is LabMessageFormat.HL7V2
                    else operation_outcome(code, text, message.control_id))
             row = LabMessageRow(message_id, lab_id, message.format.value, via, facility,
-                                message.control_id, message.sha256, actor.user_id, now, state,
+                                control_id, message.sha256, actor.user_id, now, state,
                                 lines, code, ack, raw=message.raw)
             uow.lab_messages.add(row)
             uow.audit_log.append(now, actor.username, "lab_message.receive", f"lab:{lab_id}", {
@@ -416,6 +418,15 @@ class LabMessageService:
             return new
 
         return write_retrying(self._d, run)
+
+
+def _stored(key: str) -> str:
+    """A sending facility's key or a control id as stored (at most ``MAX_KEY`` characters): a
+    longer one is cut and named by its digest, so it stays unique."""
+    if len(key) <= MAX_KEY:
+        return key
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()
+    return f"{key[:MAX_KEY - 72]}…sha256:{digest}"
 
 
 def _receipt(row: LabMessageRow, *, resend: bool) -> MessageReceipt:
