@@ -18,6 +18,7 @@ from types import TracebackType
 from typing import Self
 
 from hesuan.services.corrections_ports import CorrectionRepository, RejectionRepository
+from hesuan.services.elr_queue_ports import ElrQueueRepository
 from hesuan.services.fence_ports import FenceRepository
 from hesuan.services.lab_messages_ports import LabMessageRepository
 from hesuan.services.lab_ports import AssayRepository, PlateRepository
@@ -156,6 +157,10 @@ class FakeUnitOfWork:
     @property
     def lab_reports(self) -> LabReportRepository:
         unused("uow.lab_reports")
+
+    @property
+    def elr_outbox(self) -> ElrQueueRepository:
+        unused("uow.elr_outbox")
 
     @property
     def reports(self) -> ReportRepository:
