@@ -236,7 +236,7 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None, sender: Sender 
         lab=lab, assays=assays, plates=PlateService(deps, assays),
         runs=RunService(bulk, lab, assays, InstrumentFileReader()),
         corrections=CorrectionService(deps, lab, status), rejections=rejections,
-        lab_messages=LabMessageService(bulk, lab, LabMessages()),
+        lab_messages=LabMessageService(bulk, lab, rejections, LabMessages()),
         lab_reports=LabReportService(deps),
         outbox=OutboxService(deps, sender, RateLimit(settings.sms_rate_per_s),
                              timedelta(seconds=settings.sms_claim_timeout_s)),

@@ -259,3 +259,21 @@ def test_a_long_control_id_is_kept_and_still_names_the_message(bench: Bench) -> 
     assert _receive(b, data).messages[0].resend
     assert not _receive(b, _oru(tube, _obx(DETECTED), control="9" * 299 + "8")).messages[
         0].resend
+
+
+def test_a_specimen_the_lab_could_not_test_is_rejected_at_the_bench(bench: Bench) -> None:
+    b = bench
+    not_done, unsatisfactory = b.tubes(2)
+    assert _receive(b, _oru(not_done, _obx("", "X"), control="X-1")).code == "AA"
+    assert _receive(b, _oru(unsatisfactory, _obx("125154007^Specimen unsatisfactory^SCT"),
+                            control="X-2")).code == "AA"
+    for tube in (not_done, unsatisfactory):
+        assert _tube(b, tube)[:2] == ("rejected", None)
+        assert b.rows("SELECT r.stage, r.code FROM specimen_rejections r JOIN tubes t ON "
+                      "t.id = r.tube_id WHERE t.barcode = :b", b=tube) == [("bench", "other")]
+        assert {r[0] for r in b.rows(
+            "SELECT o.template FROM outbox o JOIN tubes t ON t.id = o.tube_id "
+            "WHERE t.barcode = :b", b=tube)} == {"rejected"}
+    (row,) = [r for r in b.p.lab_messages.messages(ADMIN, b.lab_id) if r.control_id == "X-1"]
+    assert (row.specimens[0].state, row.specimens[0].result) == (SpecimenState.APPLIED,
+                                                                 "rejected")

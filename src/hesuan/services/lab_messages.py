@@ -14,7 +14,9 @@ listener only hands over the bytes and sends the answer. Each message:
   an outcome per specimen (``domain.interop.specimen_outcomes``); each specimen is matched to a
   tube the lab received;
 * a final result is released through ``LabService.fan_out`` as the lab's own (the LIS verified
-  it: audited as coming from the lab's system); a corrected one (C) becomes a correction request
+  it: audited as coming from the lab's system); a specimen the lab could not test (unsatisfactory,
+  status X) is rejected at the bench (``RejectionService.reject_in``: its people recalled for a
+  new sample); a corrected one (C) becomes a correction request
   made by the sender, applied only when a second lab user of the lab approves it, as any
   correction (``services/corrections.py``); the same result again changes nothing;
 * anything else — an unknown tube, another lab's tube, a tube not received, a preliminary
@@ -40,6 +42,7 @@ from hesuan.domain.interop import CannotApply, IdSource, SpecimenOutcome, specim
 from hesuan.domain.lab_codes import CT_CODES, NAA_TESTS, Finding
 from hesuan.domain.results import CT_TARGETS, Result, check_ct
 from hesuan.domain.sampling import TubeStatus, barcode_key
+from hesuan.domain.specimens import RejectionCode, RejectionStage
 from hesuan.services.context import Deps, write_retrying
 from hesuan.services.corrections_ports import CorrectionRow
 from hesuan.services.interop_ports import AckCode, LabMessage, LabMessageFormat, LabMessageReader
@@ -54,10 +57,14 @@ from hesuan.services.lab_messages_ports import (
 )
 from hesuan.services.people_ports import LabRow
 from hesuan.services.ports import UnitOfWork
+from hesuan.services.rejections import CheckedRejection, RejectionService
 from hesuan.services.sampling_ports import ResultTube, TubeResult
 
 __all__ = ["LabMessageService", "MessageReceipt", "Receipt"]
 
+#: A specimen line's result when the lab's system rejected the specimen (unsatisfactory, not
+#: done): the tube is rejected at the bench, its people re-sampled.
+REJECTED = "rejected"
 #: Messages listed at most by one read.
 MAX_LISTED = 500
 #: The longest reason a discard may give.
@@ -115,9 +122,11 @@ def _worst(codes: Sequence[AckCode]) -> AckCode:
 
 
 class LabMessageService:
-    def __init__(self, deps: Deps, lab: LabService, reader: LabMessageReader) -> None:
+    def __init__(self, deps: Deps, lab: LabService, rejections: RejectionService,
+                 reader: LabMessageReader) -> None:
         self._d = deps
         self._lab = lab
+        self._rejections = rejections
         self._reader = reader
 
     # -- receiving ----------------------------------------------------------------------------
@@ -210,6 +219,7 @@ class LabMessageService:
         tubes = uow.results.tubes_for_results(keys, for_update=True) if keys else {}
         lines: list[SpecimenLine] = []
         batch: list[TubeResult] = []
+        rejected: list[CheckedRejection] = []
         seen: set[str] = set()
         corrections = 0
         for o in outcomes:
@@ -225,21 +235,27 @@ class LabMessageService:
                                     message_id, now)
             seen.add(key)
             lines.append(line)
-            if new is not None:
+            if isinstance(new, TubeResult):
                 batch.append(new)
+            elif new is not None:
+                rejected.append(new)
             corrections += line.state is SpecimenState.CORRECTION_REQUESTED
-        counts = {"released": len(batch), "corrections_requested": corrections,
+        counts = {"released": len(batch), "rejected": len(rejected),
+                  "corrections_requested": corrections,
                   "unclear": sum(1 for s in lines if s.state is SpecimenState.UNCLEAR)}
         if batch:
             fanned = self._lab.fan_out(uow, lab_id, batch, actor.user_id, now)
             counts |= {"people_notified": fanned.people_notified,
                        "recalls_opened": fanned.recalls_opened}
+        if rejected:
+            self._rejections.reject_in(uow, actor, lab_id, rejected, RejectionStage.BENCH, now)
         return tuple(lines), counts
 
     def _match(self, uow: UnitOfWork, actor: Principal, lab_id: str, o: SpecimenOutcome,
                t: ResultTube | None, twice: bool, message_id: str, now: datetime,
-               ) -> tuple[SpecimenLine, TubeResult | None]:
-        """One specimen's outcome against its tube: the line, and the result to release."""
+               ) -> tuple[SpecimenLine, TubeResult | CheckedRejection | None]:
+        """One specimen's outcome against its tube: the line, and the result to release (or
+        the rejection: the lab could not test the specimen)."""
         sid, result = o.specimen_id, o.result
 
         def unclear(reason: str, detail: str) -> tuple[SpecimenLine, None]:
@@ -256,9 +272,16 @@ class LabMessageService:
         ct, notes = _ct(o.ct)
         detail = "; ".join((*o.notes, *notes)) or None
         current = None if t.result is None else Result(t.result)
+        if current is None and o.rejected:
+            why = f"the lab's system: {o.finding.value.replace('_', ' ')} ({o.test})"
+            return (SpecimenLine(sid, SpecimenState.APPLIED, REJECTED, detail=why),
+                    CheckedRejection(t.barcode, RejectionCode.OTHER, why))
         if current is None:
             return (SpecimenLine(sid, SpecimenState.APPLIED, result.value, detail=detail),
                     TubeResult(t.id, result, ct, self._d.new_id()))
+        if o.rejected:
+            return unclear("tube_resulted", f"the lab's system rejects the specimen, but its "
+                           f"result is released ({current.value}): correct or cancel it")
         if current is result:  # the same result again (a correction that changes nothing)
             return SpecimenLine(sid, SpecimenState.APPLIED, result.value,
                                 detail="the tube has this result already"), None
