@@ -836,6 +836,10 @@ CASES: list[Case] = [
     Case("POST", "/web/lab/corrections/{request_id}/{decision}", lambda w, s, p: (Req(
         params={"request_id": w.correction_request(s), "decision": "approve"}, form={}),
         _lab(w, s))),
+    # -- web: a lab's message inbox
+    Case("GET", "/web/lab/messages", lambda w, s, p: (Req(), _own_lab(p)), one_side=True),
+    Case("POST", "/web/lab/messages/{message_id}/{decision}", lambda w, s, p: (Req(
+        params={"message_id": w.lab_message(s), "decision": "apply"}, form={}), _lab(w, s))),
     # -- web: people
     Case("GET", "/web/me", lambda w, s, p: (Req(), _own_person(w, p)), one_side=True),
     Case("GET", "/web/me/pass", lambda w, s, p: (Req(), _own_person(w, p)), one_side=True),

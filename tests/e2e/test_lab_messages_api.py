@@ -1,7 +1,8 @@
 """Results from a lab's own system over HTTP, on SQLite and PostgreSQL: an HL7 v2 message posted
 as ``application/hl7-v2`` answered with its ACK, a FHIR Bundle posted to ``/fhir`` answered with
 an OperationOutcome, the inbox read by state, a local code mapped through the lab's interop
-setting and the message applied again, another discarded with a reason."""
+setting and the message applied again, another discarded with a reason; the same on the lab's
+inbox page, without JavaScript."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
-from tests.helpers import Api
+from tests.helpers import Api, web_sign_in
 from tests.integration.lab_bench import Bench
 
 pytest.importorskip("hl7")
@@ -75,3 +77,33 @@ def test_lab_messages_over_http(api: Api) -> None:
         == "discarded"
     assert {r[0] for r in b.rows("SELECT result FROM tubes WHERE barcode IN (:a, :b, :c)",
                                  a=tube, b=local, c=other)} == {"positive", "negative"}
+
+
+def test_the_inbox_page_without_javascript(api: Api) -> None:
+    b = Bench(api.platform, api.clock, api.city)
+    lab_id, lab = api.city.labs["lab1"], api.h("lab")
+    unmapped, preliminary = b.tubes(2)
+    for tube, obx, control in ((unmapped, "OBX|1|ST|COV2^新冠核酸^L||阴性||||||F", "W-1"), (
+            preliminary, "OBX|1|CWE|94500-6^SARS-CoV-2 RNA^LN||260373001^Detected^SCT||||||P",
+            "W-2")):
+        r = api.client.post(f"/labs/{lab_id}/messages", headers={**lab, **HL7},
+                            content=_oru(tube, obx, control))
+        assert f"MSA|AE|{control}" in r.text
+    ids = {m["control_id"]: m["id"] for m in _ok(api.client.get(
+        f"/labs/{lab_id}/messages", headers=lab))}
+    client = TestClient(api.client.app, base_url="https://testserver")
+    csrf = web_sign_in(client, "lab")
+    page = client.get("/web/lab/messages")
+    assert page.status_code == 200 and "unmapped_code" in page.text and "preliminary" in page.text
+    assert 'href="/web/lab/messages"' in client.get("/web/lab").text
+    api.platform.lab_messages.configure(b.lab_user(1), lab_id, tests={"COV2": "94500-6"})
+    r = client.post(f"/web/lab/messages/{ids['W-1']}/apply", data={"csrf": csrf})
+    assert r.status_code == 200 and 'id="applied"' in r.text and 'data-state="applied"' in r.text
+    r = client.post(f"/web/lab/messages/{ids['W-2']}/discard", data={"csrf": csrf})
+    assert r.status_code == 200 and 'id="decide-error"' in r.text  # a reason is required
+    r = client.post(f"/web/lab/messages/{ids['W-2']}/discard",
+                    data={"csrf": csrf, "reason": "the final result follows"})
+    assert r.status_code == 200 and 'id="discarded"' in r.text
+    assert f'data-apply="{ids["W-2"]}"' not in r.text  # out of the inbox
+    web_sign_in(client, "officer")
+    assert client.get("/web/lab/messages").status_code == 404  # a laboratory page

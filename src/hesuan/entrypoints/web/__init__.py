@@ -17,6 +17,7 @@ from hesuan.entrypoints.web import (
     chain_routes,
     corrections_routes,
     fence_routes,
+    lab_messages_routes,
     people_routes,
     plates_routes,
     rosters_routes,
@@ -28,5 +29,6 @@ __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
 for _module in (auth_routes, station_routes, chain_routes, plates_routes, corrections_routes,
-                people_routes, rosters_routes, fence_routes, zones_routes, centre_routes):
+                lab_messages_routes, people_routes, rosters_routes, fence_routes, zones_routes,
+                centre_routes):
     router.include_router(_module.router)
