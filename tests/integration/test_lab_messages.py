@@ -8,6 +8,7 @@ for a second lab user, as any correction."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -277,3 +278,15 @@ def test_a_specimen_the_lab_could_not_test_is_rejected_at_the_bench(bench: Bench
     (row,) = [r for r in b.p.lab_messages.messages(ADMIN, b.lab_id) if r.control_id == "X-1"]
     assert (row.specimens[0].state, row.specimens[0].result) == (SpecimenState.APPLIED,
                                                                  "rejected")
+
+
+def test_a_message_is_kept_encrypted(bench: Bench) -> None:
+    b = bench
+    (tube,) = b.tubes(1)
+    data = _oru(tube, _obx(DETECTED))
+    got = _receive(b, data)
+    stored = bytes(b.scalar("SELECT raw FROM lab_messages"))
+    assert "张".encode() not in stored and tube.encode() not in stored
+    row = b.p.lab_messages.message(ADMIN, got.messages[0].message_id)
+    assert row.raw.rstrip(b"\r") == data  # the message's own segments, each ended by CR
+    assert hashlib.sha256(row.raw).hexdigest() == row.sha256

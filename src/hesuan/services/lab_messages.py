@@ -6,10 +6,10 @@ API) and answers a :class:`Receipt` with the acknowledgment to send back — an 
 accepted, AE accepted with an error, AR unreadable) or, for FHIR, an OperationOutcome — so a
 listener only hands over the bytes and sends the answer. Each message:
 
-* is kept with its bytes, their SHA-256, its format and the way it came, under its sending
-  facility and control id: a resend (the same facility and id) changes nothing and is answered
-  the same acknowledgment again; input that cannot be read is kept too (under its digest) and
-  answered AR;
+* is kept with its bytes (encrypted by the vault: they name a patient), their SHA-256, its
+  format and the way it came, under its sending facility and control id: a resend (the same
+  facility and id) changes nothing and is answered the same acknowledgment again; input that
+  cannot be read is kept too (under its digest) and answered AR;
 * is mapped with the lab's interop setting (which specimen id names its tubes, its own codes) to
   an outcome per specimen (``domain.interop.specimen_outcomes``); each specimen is matched to a
   tube the lab received;
@@ -29,6 +29,7 @@ Imports: standard library, ``hesuan.domain``, ``hesuan.services``.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
@@ -165,7 +166,7 @@ class LabMessageService:
                 return _receipt(kept, resend=True)
             row = LabMessageRow(self._d.new_id(), lab_id, fmt.value, via, "",
                                 f"sha256:{digest}", digest, actor.user_id, now,
-                                MessageState.UNCLEAR, (line,), "AR", ack, raw=data)
+                                MessageState.UNCLEAR, (line,), "AR", ack, raw=self._seal(data))
             uow.lab_messages.add(row)
             uow.audit_log.append(now, actor.username, "lab_message.receive", f"lab:{lab_id}", {
                 "message_id": row.id, "sha256": digest, "format": fmt.value, "via": via.value,
@@ -193,7 +194,7 @@ class LabMessageService:
                    else operation_outcome(code, text, message.control_id))
             row = LabMessageRow(message_id, lab_id, message.format.value, via, facility,
                                 control_id, message.sha256, actor.user_id, now, state,
-                                lines, code, ack, raw=message.raw)
+                                lines, code, ack, raw=self._seal(message.raw))
             uow.lab_messages.add(row)
             uow.audit_log.append(now, actor.username, "lab_message.receive", f"lab:{lab_id}", {
                 "message_id": message_id, "control_id": message.control_id,
@@ -367,8 +368,9 @@ class LabMessageService:
 
     def _read_back(self, row: LabMessageRow) -> LabMessage:
         try:
-            read = (self._reader.read_hl7(row.raw) if row.format == LabMessageFormat.HL7V2
-                    else self._reader.read_fhir(row.raw))
+            raw = self._open(row.raw)
+            read = (self._reader.read_hl7(raw) if row.format == LabMessageFormat.HL7V2
+                    else self._reader.read_fhir(raw))
         except InvalidInput as exc:
             raise RuleViolation(f"message_id: the message cannot be read ({exc.message}): "
                                 f"discard it", code="message_unreadable",
@@ -378,6 +380,13 @@ class LabMessageService:
                 return m
         raise RuleViolation("message_id: the message cannot be read back",
                             code="message_unreadable", field="message_id")
+
+    def _seal(self, data: bytes) -> bytes:
+        """A message's bytes as kept: encrypted by the vault (they name a patient)."""
+        return self._d.vault.encrypt(base64.b64encode(data).decode("ascii"))
+
+    def _open(self, sealed: bytes) -> bytes:
+        return base64.b64decode(self._d.vault.decrypt(sealed))
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -406,7 +415,7 @@ class LabMessageService:
         if row is None or lab is None:
             raise _no_message()
         authorize(actor, Action.READ_LAB_MESSAGES, _target(lab), field="message_id")
-        return row
+        return replace(row, raw=self._open(row.raw))
 
     # -- configuring --------------------------------------------------------------------------
 

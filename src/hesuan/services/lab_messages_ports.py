@@ -54,7 +54,9 @@ class SpecimenLine:
 @dataclass(frozen=True, slots=True)
 class LabMessageRow:
     """One message as kept. ``ack`` the acknowledgment's bytes as first answered (an HL7 ACK, or
-    a FHIR OperationOutcome), sent again unchanged to a resend."""
+    a FHIR OperationOutcome), sent again unchanged to a resend. ``raw`` the message's bytes as
+    the repository keeps them: encrypted by the vault (the service seals and opens them); empty
+    in lists."""
 
     id: str
     lab_id: str

@@ -840,10 +840,11 @@ result_corrections = Table(
     Index("ix_result_corrections_result_log", "result_log_id"),
 )
 
-#: Every message a lab's own system sent (HL7 v2 or FHIR, docs/INTEROP.md): its bytes and their
-#: SHA-256, how it came, who sent it under which control id (a resend is the same message), its
-#: state (unprocessed, applied, unclear, discarded), the outcome per specimen (a JSON list) and
-#: the acknowledgment it was answered with (sent again, unchanged, to a resend).
+#: Every message a lab's own system sent (HL7 v2 or FHIR, docs/INTEROP.md): its bytes (``raw``,
+#: encrypted by the vault: they name a patient) and their SHA-256, how it came, who sent it
+#: under which control id (a resend is the same message), its state (unprocessed, applied,
+#: unclear, discarded), the outcome per specimen (a JSON list) and the acknowledgment it was
+#: answered with (sent again, unchanged, to a resend).
 lab_messages = Table(
     "lab_messages", metadata,
     Column("id", ID, primary_key=True),
