@@ -21,7 +21,7 @@ from hesuan.bootstrap import Platform
 from hesuan.config import Settings
 from hesuan.domain.access import Principal, Role
 from hesuan.domain.corrections import CorrectionStatus
-from hesuan.domain.errors import PermissionDenied, RuleViolation
+from hesuan.domain.errors import InvalidInput, NotFound, PermissionDenied, RuleViolation
 from hesuan.domain.sampling import make_tube_barcode
 from hesuan.entrypoints.cli.app import app as cli_app
 from hesuan.services.interop_ports import LabMessageFormat
@@ -290,3 +290,30 @@ def test_a_message_is_kept_encrypted(bench: Bench) -> None:
     row = b.p.lab_messages.message(ADMIN, got.messages[0].message_id)
     assert row.raw.rstrip(b"\r") == data  # the message's own segments, each ended by CR
     assert hashlib.sha256(row.raw).hexdigest() == row.sha256
+
+
+def test_the_setting_and_the_decisions_refuse_in_words(bench: Bench) -> None:
+    b, u = bench, bench.lab_user(1)
+    service = b.p.lab_messages
+    for kwargs, code in (({"id_order": ["obr-3"]}, "bad_id_order"), ({"id_order": []},
+                         "bad_id_order"), ({"tests": {"COV2": "12345-6"}}, "bad_mapping"),
+                         ({"values": {"R9": "weakly"}}, "bad_mapping")):
+        with pytest.raises(InvalidInput) as caught:
+            service.configure(u, b.lab_id, **kwargs)
+        assert caught.value.code == code
+    with pytest.raises(PermissionDenied):  # another lab's user
+        service.configure(b.lab_user(1, "lab2"), b.lab_id, id_order=["filler_order"])
+    with pytest.raises(PermissionDenied):  # a health officer reads, never configures
+        service.configure(OFFICER, b.lab_id, id_order=["filler_order"])
+    (tube,) = b.tubes(1)
+    applied = _receive(b, _oru(tube, _obx(DETECTED))).messages[0].message_id
+    with pytest.raises(RuleViolation) as refused:
+        service.discard(u, applied, "no")
+    assert refused.value.code == "message_applied"
+    with pytest.raises(InvalidInput):
+        service.discard(u, applied, "  ")
+    with pytest.raises(NotFound):
+        service.apply_again(u, "no-such-message")
+    with pytest.raises(PermissionDenied):
+        service.apply_again(b.lab_user(1, "lab2"), applied)
+    assert b.scalar("SELECT count(*) FROM audit_log WHERE action = 'lab.interop_setting'") == 0
