@@ -837,7 +837,8 @@ CASES: list[Case] = [
         params={"request_id": w.correction_request(s), "decision": "approve"}, form={}),
         _lab(w, s))),
     # -- web: a lab's message inbox
-    Case("GET", "/web/lab/messages", lambda w, s, p: (Req(), _own_lab(p)), one_side=True),
+    Case("GET", "/web/lab/messages", lambda w, s, p: (Req(query={"lab": w.lab[s]}), Target(
+        lab=w.lab[s], region=DISTRICT[s]))),
     Case("POST", "/web/lab/messages/{message_id}/{decision}", lambda w, s, p: (Req(
         params={"message_id": w.lab_message(s), "decision": "apply"}, form={}), _lab(w, s))),
     # -- web: people

@@ -3,7 +3,8 @@
 - ``/web/lab/messages``: the messages waiting in the lab's inbox (``unclear``), each with every
   specimen's state and reason, and the latest messages; a message is applied again (after a
   mapping is added or its tube received: ``LabMessageService.apply_again``) or discarded with a
-  reason (``discard``).
+  reason (``discard``). A health officer reads the inboxes of the labs of their region
+  (``?lab=`` one of them), without the forms.
 
 Imports: FastAPI/Starlette, ``hesuan.domain``, ``hesuan.services``, the web package.
 """
@@ -15,7 +16,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from hesuan.domain.access import Action, Principal, Role
+from hesuan.domain.access import Action, Principal, Role, Target, allows
 from hesuan.domain.errors import NotFound
 from hesuan.entrypoints.actions import acts
 from hesuan.entrypoints.web.forms import SignedForm, WebMe, text
@@ -31,24 +32,22 @@ router = APIRouter(route_class=WebRoute, include_in_schema=False)
 LATEST = 30
 
 
-def _lab_id(me: Principal) -> str:
-    if me.role is not Role.LAB or not me.scope:
-        raise NotFound("the laboratory pages are for laboratory accounts", code="wrong_role")
-    return me.scope
-
-
 def _page(request: Request, me: Principal, lab_id: str | None = None, **extra: Any) -> Response:
-    """The inbox of the user's lab (an administrator's decision: of the message's lab)."""
+    """The inbox of ``lab_id``, by default the user's own lab (an officer without one: every
+    lab of their region)."""
     service = platform_of(request).lab_messages
-    lab_id = _lab_id(me) if lab_id is None or me.role is Role.LAB else lab_id
+    if lab_id is None and me.role is Role.LAB:
+        lab_id = me.scope
     inbox = service.messages(me, lab_id, MessageState.UNCLEAR, 200)
     latest = service.messages(me, lab_id, None, LATEST)
-    return render(request, "lab_messages.html", me, inbox=inbox, latest=latest, **extra)
+    return render(request, "lab_messages.html", me, inbox=inbox, latest=latest,
+                  decides=allows(me, Action.DECIDE_LAB_MESSAGES, Target(lab=lab_id))
+                  if lab_id else me.role is Role.ADMIN, **extra)
 
 
 @router.get("/web/lab/messages", openapi_extra=acts(Action.READ_LAB_MESSAGES))
-def messages_page(request: Request, me: WebMe) -> Response:
-    return _page(request, me)
+def messages_page(request: Request, me: WebMe, lab: str = "") -> Response:
+    return _page(request, me, lab[:40] or None)
 
 
 @router.post("/web/lab/messages/{message_id}/{decision}",
