@@ -125,6 +125,14 @@ def test_a_resend_changes_nothing_and_gets_the_same_ack(bench: Bench) -> None:
     assert b.scalar("SELECT count(*) FROM result_log") == logged
     assert b.scalar("SELECT count(*) FROM outbox") == sms
     assert b.scalar("SELECT count(*) FROM lab_messages") == 1
+    assert b.scalar("SELECT count(*) FROM audit_log WHERE action = "
+                    "'lab_message.resend_differs'") == 0
+    # other bytes under the same sender and control id: a resend, but the audit log says so
+    other = _receive(b, _oru(tube, _obx(NOT_DETECTED)))
+    assert other.messages[0].resend and other.ack == first.ack
+    assert _tube(b, tube)[1] == "positive"
+    assert b.scalar("SELECT count(*) FROM audit_log WHERE action = "
+                    "'lab_message.resend_differs'") == 1
 
 
 def test_a_preliminary_result_waits_in_the_inbox(bench: Bench) -> None:

@@ -183,6 +183,15 @@ class LabMessageService:
         def run(uow: UnitOfWork) -> MessageReceipt:
             kept = uow.lab_messages.by_control_id(facility, control_id)
             if kept is not None:
+                if kept.sha256 != message.sha256:
+                    # the sender's key names the message (a resend changes nothing), but other
+                    # bytes under a kept key are not dropped unseen: the audit log says so
+                    uow.audit_log.append(now, actor.username, "lab_message.resend_differs",
+                                         f"lab:{lab_id}", {
+                                             "message_id": kept.id, "control_id": control_id,
+                                             "sending_facility": facility,
+                                             "kept_sha256": kept.sha256,
+                                             "sha256": message.sha256, "via": via.value})
                 return _receipt(kept, resend=True)
             message_id = self._d.new_id()
             lines, counts = self._apply(uow, actor, lab_id, message, message_id, {}, now)
