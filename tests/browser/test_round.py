@@ -163,12 +163,16 @@ def test_full_round(site: Site, context: BrowserContext) -> None:
     login(page, site, "officer")
     page.goto(f"{site.url}/web/dashboard?fresh=true")  # counts from earlier tests' snapshots
     expect(page.locator("[data-k='chain.positive_pools']")).to_have_text("1")
-    expect(page.locator("[data-k='chain.recalls_open']")).to_have_text("10")
+    # this round's pool opened 10 recalls; other tests of the shared city may have opened more
+    # (a correction, a rejected tube): the page shows what the database holds
+    open_recalls = int(site.count("SELECT count(*) FROM recalls WHERE status = 'open'"))
+    assert open_recalls >= 10
+    expect(page.locator("[data-k='chain.recalls_open']")).to_have_text(str(open_recalls))
     page.wait_for_selector("#map[data-ready='1']")
     page.wait_for_timeout(300)  # let the map finish its first paint
     shot(page, "13-dashboard")
     page.goto(f"{site.url}/web/area?fresh=true")
-    expect(page.locator("#area-recalls tbody tr")).to_have_count(10)
+    expect(page.locator("#area-recalls tbody tr")).to_have_count(open_recalls)
     shot(page, "14-officer-area")
     page.click("#area-recalls tbody tr:first-child a")
     expect(page.locator("#status")).to_have_attribute("data-colour", "yellow")
