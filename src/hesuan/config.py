@@ -122,6 +122,12 @@ class Settings(BaseSettings):
                                               le=timedelta(days=30))
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    #: The MLLP listener (docs/INTEROP.md "MLLP"): a lab's system sends HL7 v2 results over
+    #: TCP to host:port for the one lab ``mllp_lab``; off unless the port is set (``serve``
+    #: starts it then; ``hesuan mllp`` runs it alone).
+    mllp_host: str = "127.0.0.1"
+    mllp_port: int | None = Field(default=None, ge=1, le=65535)
+    mllp_lab: str | None = Field(default=None, min_length=1, max_length=40)
     #: Server processes (``serve``). One suits SQLite's single writer; more spread read-heavy
     #: load (venues checking passes) over cores, each with its own caches.
     workers: int = Field(default=1, ge=1, le=64)
@@ -192,6 +198,15 @@ class Settings(BaseSettings):
             # a report still waiting for its ACK must never be taken for a crashed delivery
             raise ValueError("HESUAN_ELR_CLAIM_TIMEOUT_S must be longer than "
                              "HESUAN_ELR_MLLP_TIMEOUT")
+        return self
+
+    @model_validator(mode="after")
+    def _mllp_lab(self) -> Settings:
+        if self.mllp_port is not None and not (self.mllp_lab or "").strip():
+            raise ValueError("HESUAN_MLLP_PORT needs HESUAN_MLLP_LAB: the lab whose system "
+                             "sends over MLLP")
+        if not self.mllp_host.strip():
+            raise ValueError("HESUAN_MLLP_HOST must not be empty")
         return self
 
     @property

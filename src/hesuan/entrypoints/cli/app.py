@@ -14,6 +14,7 @@ from hesuan.entrypoints.cli import (
     city,
     db,
     fence,
+    mllp,
     notify,
     passes,
     people,
@@ -34,7 +35,7 @@ app = typer.Typer(help="Hesuan (核酸): routine PCR mass testing, sample → de
 
 # the order of --help: commands in this order, then groups in this order
 for group in (alerts, notify, people, results, reports, db, users, audit, serve, passes, status,
-              city, simulate, zones, rosters, fence):
+              city, simulate, zones, rosters, fence, mllp):
     group.register(app)
 
 

@@ -2,7 +2,7 @@
 
 Imports: Typer, ``hesuan.entrypoints.cli.common``; at call time uvicorn, ``hesuan.bootstrap``,
 ``hesuan.config``, ``hesuan.entrypoints.api``, ``hesuan.entrypoints.heap``,
-``hesuan.entrypoints.scheduler``.
+``hesuan.entrypoints.mllp``, ``hesuan.entrypoints.scheduler``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ def serve(host: Annotated[str | None, typer.Option()] = None,
               min=1, max=64, help="server processes (default HESUAN_WORKERS, 1)")] = None,
           ) -> None:
     """Serve the API (uvicorn with httptools and uvloop). With several workers, this process
-    migrates the database and runs the scheduler, and each worker process serves."""
+    migrates the database and runs the scheduler (and the MLLP listener when HESUAN_MLLP_PORT
+    is set), and each worker process serves."""
     import uvicorn
 
     from hesuan.bootstrap import bootstrap
@@ -42,10 +43,21 @@ def serve(host: Annotated[str | None, typer.Option()] = None,
     n = workers or settings.workers
     scheduler = Scheduler(platform, settings.sweep_every.total_seconds())
     scheduler.start()
+    listener = None
+    if settings.mllp_port is not None and settings.mllp_lab:
+        from hesuan.entrypoints.mllp import MllpListener
+
+        listener = MllpListener(platform, settings.mllp_lab, settings.mllp_host,
+                                settings.mllp_port)
     common: dict[str, Any] = {"host": host or settings.host, "port": port or settings.port,
                               "http": "httptools", "loop": "uvloop", "log_level": "warning",
                               "access_log": False}
     try:
+        if listener is not None:
+            try:
+                listener.start()
+            except HesuanError as exc:  # the lab unknown, the port taken
+                raise failed(exc) from None
         if n == 1:
             api = create_app(platform)
             settle()  # the workers settle in make_app
@@ -59,6 +71,8 @@ def serve(host: Annotated[str | None, typer.Option()] = None,
             if status:  # a worker's own exit status, passed on
                 raise typer.Exit(status)
     finally:
+        if listener is not None:
+            listener.stop()
         scheduler.stop()
         platform.close()
 
