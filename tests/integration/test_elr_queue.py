@@ -2,8 +2,9 @@
 plate's release queues a report per person and format in its own transaction, the scheduler's
 pass writes them from storage to a folder (read back by independent parsers: python-hl7, the
 FHIR R4B models) or sends them over MLLP to a real local TCP server — each exactly once: a
-replay queues nothing, a correction queues a corrected report, a crash between the hand-over
-and the sent mark delivers nothing twice, an AE is retried and an AA marks the report sent."""
+replay queues nothing, a correction queues a corrected report, a cancellation a withdrawal per
+member (positives only: of a positive), a crash between the hand-over and the sent mark
+delivers nothing twice, an AE is retried and an AA marks the report sent."""
 
 from __future__ import annotations
 
@@ -173,6 +174,108 @@ def test_a_correction_is_reported_corrected_once(bench: Bench) -> None:
     # the same report id as the result it corrects, a new message id
     (old,) = [p for p in _files(b, ".hl7") if p.stem in first]
     assert str(_hl7(old).segment("OBR")[3]) == str(msg.segment("OBR")[3])
+
+
+def _cancel(b: Bench, tube: str) -> str:
+    """Cancel the tube's released result (requested and approved by two lab users): the
+    result-log entry the cancellation wrote."""
+    req = b.p.corrections.request(b.lab_user(1), b.lab_id, tube, CorrectionKind.CANCELLATION,
+                                  "the box's temperature log was lost")
+    out = b.p.corrections.approve(b.lab_user(2), req.id)
+    assert out.applied and out.request.result_log_id is not None
+    return out.request.result_log_id
+
+
+def _resource(bundle: Any, kind: str) -> Any:
+    (resource,) = [e.resource for e in bundle.entry if e.resource.__resource_type__ == kind]
+    return resource
+
+
+def test_a_cancellation_withdraws_each_members_report_once(bench: Bench) -> None:
+    b = bench
+    (pool,) = b.tubes(1, mode=5)
+    _release(b, {pool: POS})
+    assert b.p.elr is not None and b.p.elr.deliver(ADMIN).sent == 10
+    first = {p.stem: p for p in _files(b, "")}
+    b.clock.advance(timedelta(hours=1))
+    log_id = _cancel(b, pool)
+    # positives only (the default): a withdrawn positive is reported, per member and format
+    assert _queued(b) == 20
+    assert b.rows("SELECT person_id, format FROM elr_outbox WHERE result_log_id = :l "
+                  "ORDER BY person_id, format", l=log_id) == [
+        (m, f) for m in b.members(pool) for f in ("fhir", "hl7")]
+    # the same rules as the fan-out's: queued again, nothing new
+    with b.p.deps.uow() as uow:
+        assert b.p.lab.report_withdrawals(uow, [log_id], b.clock.now()) == 0
+        uow.commit()
+    assert b.p.elr.deliver(ADMIN).sent == 10
+    assert b.p.elr.deliver(ADMIN).sent == 0
+    earlier = {str(_hl7(p).segment("PID")[3]).split("^")[0]: str(_hl7(p).segment("OBR")[3])
+               for p in first.values() if p.suffix == ".hl7"}
+    withdrawals = [p for p in _files(b, ".hl7") if p.stem not in first]
+    assert len(withdrawals) == 5
+    for h in withdrawals:
+        msg = _hl7(h)
+        person = str(msg.segment("PID")[3]).split("^")[0]
+        # the same report id as the report it withdraws: the receiver replaces it
+        assert str(msg.segment("OBR")[3]) == earlier[person]
+        assert str(msg.segment("OBR")[25]) == "X"
+        (obx,) = msg.segments("OBX")  # no Ct values
+        assert str(obx[11]) == "W" and not str(obx[5])
+        assert str(obx[3]).startswith("94500-6")
+        note = str(msg.segment("NTE")[3])
+        assert "Withdraws" in note and SNOMED_POSITIVE in note and "temperature" in note
+    report_ids = {_resource(_fhir(p), "DiagnosticReport").identifier[0].value
+                  for p in first.values() if p.suffix == ".json"}
+    bundles = [_fhir(p) for p in _files(b, ".json") if p.stem not in first]
+    assert len(bundles) == 5
+    for bundle in bundles:
+        obs = _resource(bundle, "Observation")
+        assert obs.status == "entered-in-error" and obs.valueCodeableConcept is None
+        assert "Withdraws" in obs.note[0].text
+        report = _resource(bundle, "DiagnosticReport")
+        assert report.status == "entered-in-error"
+        assert report.identifier[0].value in report_ids
+    assert b.scalar("SELECT count(*) FROM elr_outbox WHERE sent_at IS NULL") == 0
+
+
+@pytest.mark.parametrize(("results", "queued"), [("positive", 0), ("all", 2)])
+def test_positives_only_skips_a_cancelled_negative_all_withdraws_it(
+        settings: Settings, clock: FixedClock, tmp_path: Path, results: str,
+        queued: int) -> None:
+    p = _platform(settings, clock, tmp_path, elr_results=results)
+    try:
+        b = Bench(p, clock, seed_example_city(p, people=60))
+        (tube,) = b.tubes(1)
+        _release(b, {tube: NEG})
+        before = _queued(b)
+        log_id = _cancel(b, tube)
+        assert _queued(b) - before == queued
+        assert b.scalar("SELECT count(*) FROM elr_outbox WHERE result_log_id = :l",
+                        l=log_id) == queued
+        if queued:  # the receiver had the negative: it learns it is withdrawn
+            assert p.elr is not None and p.elr.deliver(ADMIN).sent == before + queued
+            (msg,) = [m for m in map(_hl7, _files(b, ".hl7"))
+                      if str(m.segment("OBR")[25]) == "X"]
+            assert str(msg.segment("OBX")[11]) == "W"
+            assert SNOMED_NEGATIVE in str(msg.segment("NTE")[3])
+    finally:
+        p.close()
+
+
+def test_nothing_is_queued_for_a_cancellation_when_reports_are_off(
+        settings: Settings, clock: FixedClock, tmp_path: Path) -> None:
+    p = _platform(settings, clock, tmp_path, elr_enabled=False)
+    try:
+        assert p.elr is None
+        b = Bench(p, clock, seed_example_city(p, people=60))
+        (tube,) = b.tubes(1)
+        _release(b, {tube: POS})
+        _cancel(b, tube)
+        assert b.rows("SELECT status FROM tubes WHERE barcode = :b", b=tube) == [("cancelled",)]
+        assert _queued(b) == 0
+    finally:
+        p.close()
 
 
 class _Crash(BaseException):

@@ -15,7 +15,8 @@ member of the tube told once with the corrected result.
 **A cancellation** withdraws the result: the tube is ``cancelled`` (no result), a result-log
 entry says so, the first result's recalls are cancelled and its positive state taken back, and
 every member is recalled for a new single-tube sample (``result_cancelled``), told once, their
-passes revoked and their statuses decided again.
+passes revoked and their statuses decided again; with electronic lab reports on, a report per
+member withdraws the released one (``LabService.report_withdrawals``).
 
 Imports: standard library, ``hesuan.domain``, ``hesuan.services``.
 """
@@ -228,6 +229,7 @@ class CorrectionService:
             uow.results.withdraw_positives([t.id], now)
         uow.results.cancel_results([CancelledResult(t.id, log_id, row.previous, row.reason)],
                                    row.lab_id, actor.user_id, now)
+        self._lab.report_withdrawals(uow, [log_id], now)
         members = uow.results.tube_members([t.id])
         recalled = recall_without_result(uow, self._d, members, RecallReason.RESULT_CANCELLED,
                                          "result_cancelled", {t.id: f"cancelled:{log_id}"}, {},

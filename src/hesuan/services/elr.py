@@ -6,7 +6,10 @@ through), set-based: a report per person a result reaches, per format — an ELR
 person, so a pooled tube (混管) gives one to each of its members, each saying how many samples
 the tube held (SPM-13). Keyed by the result-log entry, the person and the format, so a replay
 queues nothing new. ``ElrPolicy`` says which results (positives, and corrections of a positive,
-or all) and which formats.
+or all) and which formats. An approved **cancellation** (``services/corrections.py``, which
+does not pass through the fan-out) queues, in its own transaction and by the same rules, a
+report per member withdrawing the released result (a withdrawn positive always), under the same
+report id so the receiver replaces what it has.
 
 **Delivered** by ``ElrService.deliver`` with the outbox's rules (docs/SMS.md "Exactly once"):
 each report is written from storage (the person decrypted only as far as the receiver is
@@ -30,6 +33,7 @@ from hesuan.domain.access import Action, Principal, authorize
 from hesuan.domain.errors import HesuanError
 from hesuan.domain.people import IdKind
 from hesuan.domain.results import Result
+from hesuan.domain.sampling import TubeStatus
 from hesuan.services.assays import read_assay
 from hesuan.services.context import Deps
 from hesuan.services.elr_ports import (
@@ -39,6 +43,7 @@ from hesuan.services.elr_ports import (
     ElrCorrection,
     ElrReport,
     ElrRoute,
+    ElrWithdrawal,
     Identity,
     Organization,
     entitled_person,
@@ -72,6 +77,12 @@ class ElrPolicy:
         """The fan-out's step: a report per format for each person of the staged batch."""
         return uow.elr_outbox.queue([f.value for f in self.formats], self.positives_only, now)
 
+    def queue_withdrawals(self, uow: UnitOfWork, log_ids: Sequence[str], now: datetime) -> int:
+        """A cancellation's step: a report per format for each member of the tube of each
+        result-log entry ``log_ids`` that withdraws a released result."""
+        return uow.elr_outbox.queue_withdrawals(log_ids, [f.value for f in self.formats],
+                                                self.positives_only, now)
+
 
 #: The writers of each format (``adapters/elr``: ``to_hl7_oru``, ``to_fhir_bundle``).
 ElrWriters = dict[ElrFormat, Callable[[ElrReport], bytes]]
@@ -92,7 +103,13 @@ def elr_report(key: ElrKey, src: ElrSource, route: ElrRoute,
                decrypt: Callable[[bytes], str]) -> ElrReport:
     """The report ``key`` from what storage holds, the person as ``route``'s receiver is
     entitled to know them (decrypted only then)."""
-    result = Result(src.result)
+    withdrawal = None
+    if src.result == TubeStatus.CANCELLED.value and src.previous is not None:
+        # a cancellation: the result it withdraws, and no result in its place
+        withdrawal = ElrWithdrawal(Result(src.previous),
+                                   src.previous_released_at or src.released_at,
+                                   src.reason or "cancelled")
+    result = None if withdrawal is not None else Result(src.result)
     identity = None
     if route.disclosure.value == "full":
         identity = Identity(decrypt(src.name_enc), IdKind(src.id_kind), decrypt(src.id_enc),
@@ -108,7 +125,7 @@ def elr_report(key: ElrKey, src: ElrSource, route: ElrRoute,
                if isinstance(value, int | float) and (viral is None or target in viral)
                ) if result is Result.POSITIVE else ()
     correction = None
-    if src.previous is not None and src.previous != src.result:
+    if withdrawal is None and src.previous is not None and src.previous != src.result:
         correction = ElrCorrection(Result(src.previous),
                                    src.previous_released_at or src.released_at,
                                    src.reason or "corrected")
@@ -121,7 +138,7 @@ def elr_report(key: ElrKey, src: ElrSource, route: ElrRoute,
         specimen_id=src.barcode, lab=lab, assay=assay, result=result,
         collected_at=src.collected_at, released_at=src.released_at, person=person,
         route=route, ct=ct, received_at=src.received_at, resulted_at=src.resulted_at,
-        pool_size=max(1, src.pool_size), correction=correction)
+        pool_size=max(1, src.pool_size), correction=correction, withdrawal=withdrawal)
 
 
 class ElrService:

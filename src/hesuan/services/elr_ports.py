@@ -3,8 +3,9 @@
 An :class:`ElrReport` is everything the writers of outgoing reports need (``adapters/elr``: an
 HL7 v2.5.1 ORU^R01 and a FHIR R4 message Bundle), and nothing they would have to look up: the
 tube (the specimen id), the lab that performed the test, the assay and its result with the Ct
-value per target, the times, whether it corrects a result released before, the person as far
-as the receiving authority is entitled to know them, and the route (who sends, who receives).
+value per target, the times, whether it corrects a result released before — or withdraws one
+(a cancelled result: no result, the reason) —, the person as far as the receiving authority is
+entitled to know them, and the route (who sends, who receives).
 
 The person: a receiving authority is entitled either to the **full identity** (name, ID number,
 birth date, sex, phone, address) or only to a **pseudonymous** id and the district
@@ -26,8 +27,8 @@ from hesuan.domain.people import IdKind
 from hesuan.domain.results import Result
 
 __all__ = ["Application", "CtValue", "Disclosure", "District", "ElrAssay", "ElrCorrection",
-           "ElrPerson", "ElrReport", "ElrRoute", "Identity", "OrderCode", "Organization", "Sex",
-           "SpecimenType", "entitled_person"]
+           "ElrPerson", "ElrReport", "ElrRoute", "ElrWithdrawal", "Identity", "OrderCode",
+           "Organization", "Sex", "SpecimenType", "entitled_person"]
 
 #: An id carried as a message's or a resource's id: letters, digits, ``-`` and ``.`` (what FHIR
 #: allows for a resource id, and safe in any HL7 v2 field).
@@ -265,14 +266,29 @@ class ElrCorrection:
 
 
 @dataclass(frozen=True, slots=True)
+class ElrWithdrawal:
+    """What a withdrawn (cancelled) result withdraws: the result released before, when, and
+    why. A withdrawal reports no result in its place."""
+
+    withdrawn: Result
+    withdrawn_released_at: datetime
+    reason: str
+
+    def __post_init__(self) -> None:
+        _check_aware(self.withdrawn_released_at, "withdrawal.withdrawn_released_at")
+        _text(self.reason, "withdrawal.reason", limit=500)
+
+
+@dataclass(frozen=True, slots=True)
 class ElrReport:
     """The released result of one specimen for one person, as one report.
 
     ``message_id`` is new for every message written (MSH-10, the Bundle's identifier);
-    ``report_id`` names the result and stays the same when it is corrected (the order and
-    filler numbers, the DiagnosticReport's identifier), so a receiver replaces what it has.
-    ``pool_size`` is the number of people's samples in the tube (混管): a pooled tube's result
-    is the pool's. ``released_at`` is when this result, or its correction, was released.
+    ``report_id`` names the result and stays the same when it is corrected or withdrawn (the
+    order and filler numbers, the DiagnosticReport's identifier), so a receiver replaces what it
+    has. ``pool_size`` is the number of people's samples in the tube (混管): a pooled tube's
+    result is the pool's. ``released_at`` is when this result, its correction or its withdrawal
+    was released. A withdrawal has no ``result`` (None), no Ct values and no correction.
     """
 
     message_id: str
@@ -280,7 +296,7 @@ class ElrReport:
     specimen_id: str
     lab: Organization
     assay: ElrAssay
-    result: Result
+    result: Result | None
     collected_at: datetime
     released_at: datetime
     person: ElrPerson
@@ -291,6 +307,7 @@ class ElrReport:
     specimen_type: SpecimenType = SpecimenType.THROAT_SWAB
     pool_size: int = 1
     correction: ElrCorrection | None = None
+    withdrawal: ElrWithdrawal | None = None
 
     def __post_init__(self) -> None:
         _check_id(self.message_id, "message_id")
@@ -303,6 +320,12 @@ class ElrReport:
         targets = [c.target.casefold() for c in self.ct]
         if len(set(targets)) != len(targets):
             raise InvalidInput("ct: one value per target", code="bad_ct", field="ct")
+        if (self.result is None) != (self.withdrawal is not None):
+            raise InvalidInput("result: a report gives a result unless it withdraws one",
+                               code="elr_result_required", field="result")
+        if self.withdrawal is not None and (self.ct or self.correction is not None):
+            raise InvalidInput("withdrawal: a withdrawn result has no Ct values and corrects "
+                               "nothing", code="elr_withdrawal_result", field="withdrawal")
         if self.correction is not None and self.correction.previous is self.result:
             raise InvalidInput("correction: the corrected result is the one released before",
                                code="correction_unchanged", field="correction")
@@ -316,3 +339,7 @@ class ElrReport:
     @property
     def corrected(self) -> bool:
         return self.correction is not None
+
+    @property
+    def withdrawn(self) -> bool:
+        return self.withdrawal is not None

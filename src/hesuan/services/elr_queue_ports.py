@@ -58,9 +58,10 @@ class ElrQueued:
 
 @dataclass(frozen=True, slots=True)
 class ElrSource:
-    """What storage holds to write one report: the result-log entry (and, for a correction, when
-    the result it replaces was released), the tube, the lab, the assay, and the person — their
-    identity still encrypted, decrypted only for a receiver entitled to it."""
+    """What storage holds to write one report: the result-log entry (and, for a correction or a
+    cancellation, when the result it replaces or withdraws was released; a cancellation's
+    ``result`` is ``cancelled``), the tube, the lab, the assay, and the person — their identity
+    still encrypted, decrypted only for a receiver entitled to it."""
 
     result_log_id: str
     tube_id: str
@@ -98,6 +99,13 @@ class ElrQueueRepository(Protocol):
         """Queue a report per format for every person the fan-out batch (the results repository's
         staged batch and its gathered members) reaches — only the positives and the corrections
         of a positive when ``positives_only`` — set-based; one already queued is skipped. How
+        many were queued."""
+
+    def queue_withdrawals(self, log_ids: Sequence[str], formats: Sequence[str],
+                          positives_only: bool, now: datetime) -> int:
+        """Queue a report per format for every member of the tube of each cancellation (the
+        result-log entries ``log_ids`` that withdraw a released result) — only withdrawals of
+        a positive when ``positives_only`` — set-based; one already queued is skipped. How
         many were queued."""
 
     def pending(self, now: datetime, limit: int) -> list[ElrQueued]: ...

@@ -192,6 +192,13 @@ class LabService:
         refreshed = self._status.refresh(uow, now, in_results=True)
         return replace(counts, statuses_decided=counts.statuses_decided + refreshed)
 
+    def report_withdrawals(self, uow: UnitOfWork, log_ids: Sequence[str],
+                           now: datetime) -> int:
+        """Electronic lab reports withdrawing the results the cancellations ``log_ids``
+        (result-log entries) withdrew, queued by the same rules as the fan-out's
+        (services/elr.py); none when reports are off. A step of the caller's unit of work."""
+        return 0 if self._elr is None else self._elr.queue_withdrawals(uow, log_ids, now)
+
     def _fan_out(self, uow: UnitOfWork, lab_id: str, batch: Sequence[TubeResult],
                  actor_id: str, now: datetime) -> FanOutCounts:
         """A batch's results on their tubes, in the result log and on every member of every

@@ -1,7 +1,7 @@
 """Storage of the electronic lab reports' queue (docs/INTEROP.md "Out"): reports queued
-set-based from a fan-out's batch, what one is written from, and the outbox's delivery marks —
-a claim taken once before the hand-over, the sent mark, failures with their retry time, and the
-claims in doubt (docs/SMS.md "Exactly once").
+set-based from a fan-out's batch or a cancellation's result-log entries, what one is written
+from, and the outbox's delivery marks — a claim taken once before the hand-over, the sent mark,
+failures with their retry time, and the claims in doubt (docs/SMS.md "Exactly once").
 """
 
 from __future__ import annotations
@@ -13,9 +13,11 @@ from typing import Any
 
 from sqlalchemy import text
 
+from hesuan.adapters.db import sql_helpers
 from hesuan.adapters.db.repository import SqlRepository
 from hesuan.adapters.db.schema import from_ms, to_ms
 from hesuan.domain.json import JsonObject
+from hesuan.domain.sampling import TubeStatus
 from hesuan.services.elr_queue_ports import ElrKey, ElrQueued, ElrSource
 
 __all__ = ["SqlElrOutbox"]
@@ -30,6 +32,15 @@ _QUEUE = (
     "FROM tmp_results t CROSS JOIN tmp_members m WHERE m.tube_id = t.tube_id{only} "
     "ON CONFLICT DO NOTHING")
 _POSITIVES = " AND (t.result = 'positive' OR t.previous = 'positive')"
+#: A report per member of the tube of each cancellation (result-log entries ``cancelled``) in
+#: one format; ``{only}`` narrows it to withdrawals of a positive.
+_WITHDRAWALS = {pg: (
+    "INSERT INTO elr_outbox (result_log_id, person_id, format, tube_id, created_at, "
+    "next_attempt_at, attempts) SELECT l.id, s.person_id, :format, l.tube_id, :now, :now, 0 "
+    "FROM result_log l JOIN samples s ON s.tube_id = l.tube_id "
+    f"WHERE {sql_helpers.one_of('l.id', pg)} AND l.result = '{TubeStatus.CANCELLED.value}'"
+    "{only} ON CONFLICT DO NOTHING") for pg in (False, True)}
+_WITHDRAWN_POSITIVES = " AND l.previous = 'positive'"
 
 _CLAIM = text(
     f"UPDATE elr_outbox SET claimed_at = :now WHERE {_KEY} AND sent_at IS NULL "
@@ -82,6 +93,16 @@ class SqlElrOutbox(SqlRepository):
         stmt = text(_QUEUE.format(only=_POSITIVES if positives_only else ""))
         return sum(self.conn.execute(stmt, {"format": f, "now": to_ms(now)}).rowcount
                    for f in formats)
+
+    def queue_withdrawals(self, log_ids: Sequence[str], formats: Sequence[str],
+                          positives_only: bool, now: datetime) -> int:
+        if not log_ids:
+            return 0
+        stmt = text(_WITHDRAWALS[self._pg].format(
+            only=_WITHDRAWN_POSITIVES if positives_only else ""))
+        ids = sql_helpers.vals(list(log_ids), self._pg)
+        return sum(self.conn.execute(stmt, {"vals": ids, "format": f, "now": to_ms(now)}
+                                     ).rowcount for f in formats)
 
     def pending(self, now: datetime, limit: int) -> list[ElrQueued]:
         rows = self.conn.execute(text(

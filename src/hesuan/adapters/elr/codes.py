@@ -1,7 +1,7 @@
 """The codes outgoing lab reports speak: LOINC for the tests, SNOMED CT for results and
 specimens, UCUM for Ct values, and HL7's own tables, each with the system names HL7 v2 and
 FHIR give it. The same codes and texts as the CDC's ReportStream writes (LIVD table). And the
-words a corrected result says of the one it replaces.
+words a corrected result says of the one it replaces, and a withdrawal of the one it withdraws.
 
 Imports: standard library, ``hesuan.domain``, ``hesuan.services.elr_ports``.
 """
@@ -16,7 +16,8 @@ from hesuan.domain.results import Result
 from hesuan.services.elr_ports import ElrReport, OrderCode, Sex, SpecimenType
 
 __all__ = ["CT_UNIT", "LOCAL", "LOINC", "ORDER", "RESULT_TEST", "Code", "correction_note",
-           "ct_code", "id_type", "interpretation", "result_code", "sex_code", "specimen_code"]
+           "ct_code", "id_type", "interpretation", "result_code", "sex_code", "specimen_code",
+           "withdrawal_note"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,3 +142,13 @@ def correction_note(report: ElrReport) -> str:
     before = result_code(c.previous)
     return (f"Corrects the result released {local(c.previous_released_at).isoformat()}: "
             f"{before.display} ({before.system} {before.code}). Reason: {c.reason}")
+
+
+def withdrawal_note(report: ElrReport) -> str:
+    """What a withdrawal says of the result it withdraws (HL7 NTE-3, FHIR Observation.note)."""
+    w = report.withdrawal
+    assert w is not None
+    before = result_code(w.withdrawn)
+    return (f"Withdraws the result released {local(w.withdrawn_released_at).isoformat()}: "
+            f"{before.display} ({before.system} {before.code}); no result replaces it. "
+            f"Reason: {w.reason}")

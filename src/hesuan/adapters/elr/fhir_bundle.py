@@ -6,7 +6,9 @@ Patient (the pseudonymous id and the district; the full identity only for a rece
 to it), the Specimen (the tube barcode), the result's Observation (LOINC 94500-6, SNOMED CT
 value), one Observation per Ct value (a Quantity in UCUM ``{Ct_value}``), the DiagnosticReport
 (the order code, ``final`` or ``corrected``), and the Organizations (the lab, the sending and
-the receiving facility). docs/INTEROP.md has the field mapping.
+the receiving facility). A withdrawn (cancelled) result is ``entered-in-error`` (R4's status of
+a result withdrawn after release), its Observation without a value and with a note saying what
+it withdraws and why. docs/INTEROP.md has the field mapping.
 
 Entries are named ``urn:uuid:`` and referenced so; the ids are made from the message id, so the
 same report writes the same bytes. The document is validated by fhir.resources' R4B models
@@ -147,10 +149,16 @@ def _specimen(report: ElrReport, refs: _Refs) -> Doc:
     return doc
 
 
+def _status(report: ElrReport) -> str:
+    """The Observation's and the DiagnosticReport's status (the same codes in both)."""
+    return ("entered-in-error" if report.withdrawn else "corrected" if report.corrected
+            else "final")
+
+
 def _observation(report: ElrReport, refs: _Refs, role: str, code: Code) -> Doc:
     return {
         "resourceType": "Observation", "id": refs.id(role),
-        "status": "corrected" if report.corrected else "final",
+        "status": _status(report),
         "category": [{"coding": [{"system": _OBSERVATION_CATEGORY, "code": "laboratory"}]}],
         "code": _concept(code),
         "subject": refs.ref("patient"),
@@ -166,12 +174,15 @@ def _observation(report: ElrReport, refs: _Refs, role: str, code: Code) -> Doc:
 
 def _observations(report: ElrReport, refs: _Refs) -> list[Doc]:
     result = _observation(report, refs, "result", codes.RESULT_TEST)
-    result["valueCodeableConcept"] = _concept(codes.result_code(report.result))
-    flag = codes.interpretation(report.result)
-    if flag is not None:
-        result["interpretation"] = [_concept(flag)]
+    if report.result is not None:  # a withdrawal reports no result in its place
+        result["valueCodeableConcept"] = _concept(codes.result_code(report.result))
+        flag = codes.interpretation(report.result)
+        if flag is not None:
+            result["interpretation"] = [_concept(flag)]
     if report.correction is not None:
         result["note"] = [{"text": codes.correction_note(report)}]
+    elif report.withdrawal is not None:
+        result["note"] = [{"text": codes.withdrawal_note(report)}]
     out = [result]
     for index, ct in enumerate(report.ct, 1):
         obs = _observation(report, refs, f"ct/{index}", codes.ct_code(ct.target))
@@ -185,7 +196,7 @@ def _diagnostic_report(report: ElrReport, refs: _Refs, results: list[Doc]) -> Do
     return {
         "resourceType": "DiagnosticReport", "id": refs.id("report"),
         "identifier": [_identifier(report.report_id, _system(report.lab))],
-        "status": "corrected" if report.corrected else "final",
+        "status": _status(report),
         "category": [{"coding": [{"system": _V2_0074, "code": "LAB"}]}],
         "code": _concept(codes.ORDER[report.assay.order_code]),
         "subject": refs.ref("patient"),

@@ -4,7 +4,10 @@ One message per report, in the segments and order of ReportStream's ELR (PHLabRe
 profile): MSH, SFT, PID, ORC, OBR, the result's OBX (with an NTE saying what a correction
 corrects), one numeric OBX per Ct value, SPM. The result is OBX-3 LOINC 94500-6 with OBX-5
 SNOMED CT (260373001 detected, 260415000 not detected, 455371000124106 invalid); OBX-11 and
-OBR-25 are ``F`` (final) or ``C`` (corrected); the tube barcode is the specimen id (SPM-2).
+OBR-25 are ``F`` (final) or ``C`` (corrected); the tube barcode is the specimen id (SPM-2). A
+withdrawn (cancelled) result has no OBX-5 and no Ct values: OBX-11 ``W`` (table 0085: post
+original as wrong), OBR-25 ``X`` (table 0123, which has no ``W``: no results available, order
+cancelled), and an NTE saying what it withdraws and why.
 docs/INTEROP.md has the field mapping.
 
 The message is built with hl7apy at its strict validation level against the v2.5.1 message
@@ -175,7 +178,7 @@ def _pid(b: _Builder, group: Any, report: ElrReport) -> None:
 
 def _observation_tail(b: _Builder, obx: Any, report: ElrReport) -> None:
     """OBX-11 onwards: status, times, the lab and the method, as ReportStream fills them."""
-    b.put(obx, "OBX_11", "C" if report.corrected else "F")
+    b.put(obx, "OBX_11", "W" if report.withdrawn else "C" if report.corrected else "F")
     b.put(obx, "OBX_14", _ts(report.collected_at))
     b.put(obx, "OBX_15", *_producer(report.lab))
     b.put(obx, "OBX_17", report.assay.ref, report.assay.name, codes.LOCAL)
@@ -188,16 +191,19 @@ def _result(b: _Builder, order: Any, report: ElrReport) -> None:
     b.put(obx, "OBX_1", "1")
     b.put(obx, "OBX_2", "CWE")
     b.put(obx, "OBX_3", *_ce(codes.RESULT_TEST))
-    b.put(obx, "OBX_5", *_ce(codes.result_code(report.result)))
-    flag = codes.interpretation(report.result)
-    if flag is not None:
-        b.put(obx, "OBX_8", flag.code)
+    if report.result is not None:  # a withdrawal reports no result in its place
+        b.put(obx, "OBX_5", *_ce(codes.result_code(report.result)))
+        flag = codes.interpretation(report.result)
+        if flag is not None:
+            b.put(obx, "OBX_8", flag.code)
     _observation_tail(b, obx, report)
-    if report.correction is not None:
+    note = (codes.correction_note(report) if report.correction is not None
+            else codes.withdrawal_note(report) if report.withdrawal is not None else None)
+    if note is not None:
         nte = obx.parent.add_segment("NTE")
         b.put(nte, "NTE_1", "1")
         b.put(nte, "NTE_2", "L")
-        b.put(nte, "NTE_3", codes.correction_note(report))
+        b.put(nte, "NTE_3", note)
 
 
 def _cts(b: _Builder, order: Any, report: ElrReport) -> None:
@@ -266,7 +272,7 @@ def to_hl7_oru(report: ElrReport) -> bytes:
     b.put(obr, "OBR_4", *_ce(codes.ORDER[report.assay.order_code]))
     b.put(obr, "OBR_7", _ts(report.collected_at))
     b.put(obr, "OBR_22", _ts(report.released_at))
-    b.put(obr, "OBR_25", "C" if report.corrected else "F")
+    b.put(obr, "OBR_25", "X" if report.withdrawn else "C" if report.corrected else "F")
     _result(b, order, report)
     _cts(b, order, report)
     _spm(b, order, report)
