@@ -3,9 +3,11 @@
 Per backend: a fresh database, the bench city (set-up, not measured), then ``runs`` rounds of
 every figure, interleaved so that noise from the shared machine spreads over all of them:
 (a) raw bulk insert, (e) result fan-out (in process), (g) the same round's results through the
-lab's plates — import, review, release (in process), then against one real server process
-(``hesuan serve`` on 127.0.0.1): (b) /health, (c) batch scans, (d) single scans, (f) /verify;
-then (f) /verify again against ``serve --workers N`` (``--verify-workers``, default 2).
+lab's plates — import, review, release (in process), (h) the same round's results as ORU^R01
+messages over MLLP to the listener (a thread in process; only with ``--only …,mllp``), then
+against one real server process (``hesuan serve`` on 127.0.0.1): (b) /health, (c) batch scans,
+(d) single scans, (f) /verify; then (f) /verify again against ``serve --workers N``
+(``--verify-workers``, default 2).
 Writes ``<out>/<tier>.json`` and ``<out>/<tier>.md`` and prints the table.
 """
 
@@ -24,6 +26,7 @@ from bench import runs as R
 from bench.baseline import raw_insert_rate
 from bench.lab_release import lab_release
 from bench.machine import describe
+from bench.mllp_bench import mllp_results
 from bench.report import markdown, summarise
 from bench.server import Server
 from bench.world import PASSWORD, SECRET, World, fresh_database_url
@@ -83,7 +86,7 @@ def bench_backend(backend: str, tier: Tier, pg_url: str, workdir: Path, use_wrk:
     res: dict[str, list[dict[str, Any]]] = {k: [] for k in (
         "raw_insert", "health_wrk", "health", "batch_scans", "single_scans", "fanout",
         "lab_release", "verify", "verify_workers", "verify_workers_wrk", "batch_scans_workers",
-        "single_scans_workers")}
+        "single_scans_workers", "mllp", "mllp_connections")}
     try:
         with Server(url, SECRET, workdir) as srv:
             tokens = [srv.login(world.sampler(k).username, PASSWORD) for k in range(tier.sites)]
@@ -105,6 +108,12 @@ def bench_backend(backend: str, tier: Tier, pg_url: str, workdir: Path, use_wrk:
                 if "lab" in only:
                     res["lab_release"].append(lab_release(world, log))
                     log(f"{tag}: lab, import → review → release {res['lab_release'][-1]}")
+                if "mllp" in only:
+                    res["mllp"].append(mllp_results(world, log))
+                    log(f"{tag}: ORU^R01 over MLLP, 1 connection {res['mllp'][-1]}")
+                    res["mllp_connections"].append(mllp_results(world, log, connections=4))
+                    log(f"{tag}: ORU^R01 over MLLP, 4 connections "
+                        f"{res['mllp_connections'][-1]}")
                 if "health" in only:
                     if use_wrk:
                         w = R.health_wrk(srv, tier.wrk_seconds, tier.health_connections)
@@ -190,7 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=None, help="runs per figure (default: tier's)")
     ap.add_argument("--people", type=int, default=None, help="override the tier's population")
     ap.add_argument("--only", default="raw,fanout,lab,health,batch,single,verify",
-                    help="comma-separated subset of raw,fanout,lab,health,batch,single,verify")
+                    help="comma-separated subset of raw,fanout,lab,health,batch,single,verify,"
+                         "mllp (not in the default: a message a tube, its runs take "
+                         "some 100 times as long as the fan-out's)")
     ap.add_argument("--pg-url", default=DEFAULT_PG,
                     help="PostgreSQL database to (re)create; its name must contain 'bench'")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results")

@@ -1,6 +1,6 @@
 """The benchmark at toy size (SQLite, one run), so ``python -m bench`` cannot rot: it must set up
-its city, start the real server, run every figure with every response checked, and write its
-JSON and markdown."""
+its city, start the real server, run every figure (the MLLP one too) with every response
+checked, and write its JSON and markdown."""
 
 from __future__ import annotations
 
@@ -24,7 +24,9 @@ def test_bench_runs_at_toy_size(tmp_path: Path) -> None:
     out = tmp_path / "results"
     proc = subprocess.run(
         [sys.executable, "-m", "bench", "--tier", "toy", "--backend", "sqlite", "--runs", "1",
-         "--people", "2000", "--no-wrk", "--out", str(out), "--workdir", str(tmp_path / "work")],
+         "--people", "2000", "--no-wrk",
+         "--only", "raw,fanout,lab,health,batch,single,verify,mllp", "--out", str(out),
+         "--workdir", str(tmp_path / "work")],
         cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     result = json.loads((out / "toy.json").read_text())
@@ -42,6 +44,13 @@ def test_bench_runs_at_toy_size(tmp_path: Path) -> None:
     lab = figures["lab_release"]
     assert lab["median"]["people"] == 2000 and lab["median"]["plates"] >= 2
     assert lab["ratios"]["vs_fanout"] > 0
+    # the same round's results as the lab's system sends them, a message a tube over MLLP
+    # (every ACK checked AA by the bench), on one connection and on four
+    for name, connections in (("mllp", 1), ("mllp_connections", 4)):
+        mllp = figures[name]["median"]
+        assert mllp["people"] == 2000 and mllp["messages"] == mllp["tubes"] > 0, name
+        assert mllp["connections"] == connections and mllp["messages_per_s"] > 0, name
+        assert figures[name]["ratios"]["vs_fanout"] > 0, name
     assert figures["batch_scans"]["floors"] and figures["fanout"]["floors"]
     assert "| sqlite |" in (out / "toy.md").read_text()
 
