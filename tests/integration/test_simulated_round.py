@@ -1,6 +1,8 @@
 """The synthetic city stored through the bulk loader, and simulated rounds through the real
 services: reconciliation shows exactly the injected faults, the reports agree with the round, and
-the prevalence interval covers the true prevalence."""
+the prevalence interval covers the true prevalence. The rounds' last lab is a LIS lab: its results
+come as HL7 v2 ORU^R01 over MLLP (``sim/round_lis``), and the round expects exactly those among
+the results released without a run file."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from hesuan.adapters.db import bulk
 from hesuan.bootstrap import Platform
 from hesuan.domain.people import IdKind
 from hesuan.domain.regions import Level
+from hesuan.entrypoints.mllp import MllpListener
 from hesuan.services.auth import SYSTEM
 from hesuan.sim.city import CityExists, generate_city
 from hesuan.sim.city_plan import person_id
@@ -60,7 +63,7 @@ def test_round_reconciles_exactly_the_injected_faults(sim: tuple[Platform, Count
     start = clock.now()
     generate_city(p, 2000, seed=5, workers=0)
     s = simulate_round(p, clock, sender, start, hours=24, prevalence=0.01, faults=FAULTS,
-                       seed=5)
+                       seed=5, lis_listener=MllpListener)
     assert s.faults == dict.fromkeys(FAULTS, 1)
     assert s.reconcile_matches, (s.reconcile_counts, s.expected_reconcile)
     assert s.expected_reconcile["sampled_not_boxed"] == 1
@@ -78,43 +81,55 @@ def test_round_reconciles_exactly_the_injected_faults(sim: tuple[Platform, Count
     assert s.alerts_by_kind == {"late_box": 1}
     assert s.messages["recall"] > 0
     # the lab stage as labs run it (the same seed gives the same round): every received tube
-    # on a plate of 96 with its controls, each plate's instrument file imported and released
-    # by a second lab user; two plates' positive controls failed and their 5 tubes were
-    # re-run, two single-target tubes were re-run and one stayed single and was recalled, an
-    # internal control failed once (the re-run was negative)
-    assert (s.plates, s.control_failures) == (57, 2)
-    assert s.reruns == {"plate_control_failed": 5, "single_target": 2,
+    # but the LIS's on a plate of 96 with its controls, each plate's instrument file imported
+    # and released by a second lab user; a plate's positive control failed and its 5 tubes
+    # were re-run, two single-target or grey-zone tubes were re-run and one stayed so and was
+    # recalled, an internal control failed once (the re-run was negative)
+    assert (s.plates, s.control_failures) == (55, 1)
+    assert s.reruns == {"plate_control_failed": 5, "single_target": 1, "grey_zone": 1,
                         "internal_control_failed": 1}
-    assert s.released == {"negative": 254, "positive": 15, "invalid": 1}
+    assert s.released == {"negative": 242, "positive": 15, "invalid": 1}
     assert s.recalled_at_bench == {"single_target": 1} and s.invalid_tubes == 1
-    assert s.seeded == {"control_failure": 2, "single_target": 2, "stays_single": 1,
+    assert s.seeded == {"control_failure": 1, "single_target": 2, "stays_single": 1,
                         "internal_control_failed": 1, "rejected_at_receipt": 1,
-                        "rejected_at_bench": 1}
+                        "rejected_at_bench": 2}
     assert s.late_results == 0 and s.reconcile_counts["plates_not_released"] == 0
-    # one tube rejected as its box was scanned in, one as a run took it; their 6 people
-    # recalled, told why and re-tested; one negative pool (3 people) corrected to positive by
+    # the last lab is a LIS lab for a share of its boxes (4 here): each of their received
+    # tubes' final result sent as an HL7 v2 ORU^R01 over MLLP, each answered AA and applied;
+    # the first message resent once, answered the same ACK, nothing changed
+    lis_lab = s.lis["lab_id"]
+    assert s.lis == {"lab_id": lis_lab, "boxes": 4, "messages_sent": 10, "acks": {"AA": 10},
+                     "applied": {"negative": 9}, "resent": 1, "resend_same_ack": True}
+    # its results trace to no run file: its integrity list shows exactly them, no other lab's
+    assert s.unfiled_results == s.expected_unfiled_results == {lis_lab: 9}
+    # one tube rejected as its box was scanned in, two as a run took them; their people
+    # recalled, told why and re-tested; one negative pool (2 people) corrected to positive by
     # the lab's reviewer and approved by its other user, its people told once and re-tested
-    assert s.rejected_at_receipt == {"insufficient_volume": 1}
-    assert s.rejected_at_bench == {"insufficient_volume": 1}
+    assert s.rejected_at_receipt == {"leaked": 1}
+    assert s.rejected_at_bench == {"leaked": 1, "insufficient_volume": 1}
     assert s.corrections == {"negative_to_positive": 1}
-    assert s.messages["rejected"] == 6 and s.messages["corrected_recall"] == 3
-    # each received tube released once but the rejected ones (one tube lost, one missing from
-    # its box); the reconciliation's tally of the lab stage is the round's own
+    assert s.messages["rejected"] == 6 and s.messages["corrected_recall"] == 2
+    # each received tube released once, by a plate or by the LIS, but the rejected ones (one
+    # tube lost, one missing from its box); the reconciliation's tally of the lab stage (its
+    # plates) is the round's own
     rejected = sum(s.rejected_at_receipt.values()) + sum(s.rejected_at_bench.values())
-    assert sum(s.released.values()) == sum(s.tubes.values()) - 2 - rejected
-    assert (s.released["positive"] + s.corrections["negative_to_positive"]
-            == s.pooled_positive + s.single_positive)
+    lis_applied = sum(s.lis["applied"].values())
+    assert sum(s.released.values()) + lis_applied == sum(s.tubes.values()) - 2 - rejected
+    assert (s.released["positive"] + s.lis["applied"].get("positive", 0)
+            + s.corrections["negative_to_positive"] == s.pooled_positive + s.single_positive)
     assert s.lab_tally == s.expected_lab_tally == {
-        "plates": 57, "plates_released": 57, "control_failures": 2, "reruns": 8,
-        "released": {"invalid": 1, "negative": 254, "positive": 15},
-        "rejected": {"bench": 1, "receipt": 1}, "corrections": {"corrected": 1}}
-    # every released result leads to a well of a plate (the direct path took only the fault),
-    # and the correction to its own entry in the result log
+        "plates": 55, "plates_released": 55, "control_failures": 1, "reruns": 8,
+        "released": {"invalid": 1, "negative": 242, "positive": 15},
+        "rejected": {"bench": 2, "receipt": 1}, "corrections": {"corrected": 1}}
+    # every released result leads to a well of a plate or to a LIS message (the direct path
+    # took only the fault), and the correction to its own entry in the result log
     with p.engine.connect() as c:
-        logged, by_wells = c.execute(text(
+        logged, by_wells, by_lis = c.execute(text(
             "SELECT (SELECT count(*) FROM result_log), "
-            "(SELECT count(*) FROM well_results WHERE result_log_id IS NOT NULL)")).one()
-    assert by_wells == sum(s.released.values()) and logged == by_wells + 1
+            "(SELECT count(*) FROM well_results WHERE result_log_id IS NOT NULL), "
+            "(SELECT count(*) FROM lab_messages WHERE via = 'mllp')")).one()
+    assert by_wells == sum(s.released.values()) and logged == by_wells + lis_applied + 1
+    assert by_lis == lis_applied  # the resend is no message of its own
     # the reports agree with the round
     cov = p.analytics.coverage(SYSTEM, level=Level.DISTRICT)["total"]
     assert cov["due"] == 2000 and cov["sampled"] == s.sampled
@@ -139,9 +154,9 @@ def test_results_a_re_run_took_past_the_lab_target_are_expected(
     generate_city(p, 2000, seed=5, workers=0)
     start = datetime(2022, 8, 25, 16, tzinfo=UTC)
     s = simulate_round(p, clock, sender, start, hours=24, prevalence=0.01, faults=FAULTS,
-                       seed=30)
-    assert s.late_results == 1  # with the seed; two plates failed their controls here
-    assert s.control_failures == 2 and s.reruns["plate_control_failed"] == 23
+                       seed=38, lis_listener=MllpListener)
+    assert s.late_results == 1  # with the seed; a plate failed its controls here
+    assert s.control_failures == 1 and s.reruns["plate_control_failed"] == 9
     assert s.reconcile_matches, (s.reconcile_counts, s.expected_reconcile)
     assert s.reconcile_counts["late_results"] == s.late_results
     assert s.alerts_by_kind == {"late_box": 1, "late_result": s.late_results}
@@ -158,7 +173,7 @@ def test_prevalence_interval_covers_the_true_prevalence(sim: tuple[Platform, Cou
     for k, seed in enumerate((21, 22, 23)):
         start = first + timedelta(days=4 * k)
         s = simulate_round(p, clock, sender, start, hours=14, prevalence=0.03, seed=seed,
-                           tick=timedelta(minutes=60))
+                           tick=timedelta(minutes=60), lis_listener=MllpListener)
         assert s.reconcile_matches
         end = s.drained_until
         est = p.analytics.prevalence(SYSTEM, as_of=end, window=end - start)["city"]

@@ -135,14 +135,26 @@ class Labs(RoundState):
         self.calls += 1
         self.in_flight_boxes -= 1
         received = to_ms(self.at(t))
+        by_lis = self.lis_takes(lab_idx)
         for bc in scanned:
             self.received_ms[bc] = received
             if bc in rejected:
                 self.after_rejection(bc, t)
-            else:
+            elif not by_lis:
                 (lab.waiting_priority if bc in self.tube_priority else lab.waiting).append(bc)
-        if lab.next_run is None:
+        if by_lis:
+            self.lis_received(t, lab_idx, [bc for bc in scanned if bc not in rejected])
+        elif lab.next_run is None:
             self.run_at(lab_idx, t + self.rng.uniform(300, 1800))
+
+    def lis_takes(self, lab_idx: int) -> bool:
+        """Whether the lab's own system (LIS) reports the box scanned in now instead of
+        plates (``round_lis``)."""
+        return False
+
+    def lis_received(self, t: float, lab_idx: int, tubes: list[str]) -> None:
+        """The LIS has the box's received tubes (``round_lis``)."""
+        raise NotImplementedError
 
     def rejected_at_receipt(self, lab: LabState, tubes: list[str],
                             t: float) -> dict[str, RejectionInput]:

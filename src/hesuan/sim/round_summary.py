@@ -70,6 +70,12 @@ class RoundSummary:
     # the reconciliation's tally of the lab stage over the round, and the round's own
     lab_tally: dict[str, Any] = field(default_factory=dict)
     expected_lab_tally: dict[str, Any] = field(default_factory=dict)
+    # the LIS lab (``round_lis``): messages sent over MLLP, ACKs by code, results applied by
+    # result, the resend; per lab, results released without a run file in the round (its
+    # integrity list), and those the round expects (the LIS lab's applied results)
+    lis: dict[str, Any] = field(default_factory=dict)
+    unfiled_results: dict[str, int] = field(default_factory=dict)
+    expected_unfiled_results: dict[str, int] = field(default_factory=dict)
 
     @property
     def coverage(self) -> float:
@@ -89,7 +95,9 @@ class RoundSummary:
     @property
     def reconcile_matches(self) -> bool:
         return (self.reconcile_counts == self.expected_reconcile
-                and self.lab_tally == self.expected_lab_tally)
+                and self.lab_tally == self.expected_lab_tally
+                and self.unfiled_results == self.expected_unfiled_results
+                and bool(self.lis.get("resend_same_ack", True)))
 
     def as_dict(self) -> dict[str, Any]:
         est = self.estimate()
@@ -122,7 +130,9 @@ class RoundSummary:
             "seeded": self.seeded, "rejected_at_receipt": self.rejected_at_receipt,
             "rejected_at_bench": self.rejected_at_bench, "corrections": self.corrections,
             "lab_tally": self.lab_tally,
-            "expected_lab_tally": self.expected_lab_tally,
+            "expected_lab_tally": self.expected_lab_tally, "lis": self.lis,
+            "unfiled_results": self.unfiled_results,
+            "expected_unfiled_results": self.expected_unfiled_results,
             "turnaround_since_first_sample": self.turnaround.get("since_first_sample", {}),
             "wall_seconds": round(self.wall_seconds, 2),
         }

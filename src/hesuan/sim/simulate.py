@@ -38,11 +38,13 @@ rejection at the bench took past the lab's receipt-to-release target, and the po
 correction made positive (its members re-test negative: a pool for review), and nothing else;
 rejected tubes are neither missing nor waiting for a result. Its lab tally (plates, control
 failures, re-runs, results released by plates, specimens rejected by stage, corrections by
-outcome) equals the round's own.
+outcome) equals the round's own; the LIS lab's results, which trace to no run file, are
+exactly the round's results released without one (the lab report's integrity list).
 
 Where the parts live: the shared state and sim-time arithmetic in ``round_state``, the city as
 the round loads it (sites, labs, people, infections, arrivals) in ``round_city``, the sites and
-couriers in ``round_stations``, the labs, results and recalls in ``round_labs``, the summary in
+couriers in ``round_stations``, the labs, results and recalls in ``round_labs``, the lab whose
+own system (LIS) reports over MLLP in ``round_lis``, the summary in
 ``round_summary``; this module runs the actions in time order and holds the entry points.
 
 Imports: standard library, ``hesuan.bootstrap``, ``hesuan.adapters``, ``hesuan.config``,
@@ -71,7 +73,7 @@ from hesuan.services.outbox_ports import (
     ReconciliationList,
 )
 from hesuan.sim.round_city import RoundCity
-from hesuan.sim.round_labs import Labs
+from hesuan.sim.round_lis import LIS_RESULTS, LisLab, ListenerFactory
 from hesuan.sim.round_state import (
     FLUSH,
     HOUSEKEEPING,
@@ -121,11 +123,11 @@ class CountingSender:
         self.sent[message.template] += 1
 
 
-class _Round(RoundCity, Stations, Labs):
+class _Round(RoundCity, Stations, LisLab):
     """A round: the city loaded, the people's visits planned, the actions run in time
     order."""
 
-    def run(self) -> float:
+    def run(self, listener: ListenerFactory | None = None) -> float:
         for site in self.sites:
             site.next_courier = self.align(self.next_open(site, 0.0)
                                            + self.rng.uniform(1800, 3600))
@@ -146,6 +148,7 @@ class _Round(RoundCity, Stations, Labs):
         # of it again
         gc.collect()
         gc.freeze()
+        self.lis_open(listener)
         try:
             last = 0.0
             while self.actions:
@@ -168,6 +171,8 @@ class _Round(RoundCity, Stations, Labs):
                     self.lab_release(t, *payload)
                 elif kind == LAB_CORRECTION:
                     self.lab_correction(t, *payload)
+                elif kind == LIS_RESULTS:
+                    self.lis_results(t, *payload)
                 else:
                     self.housekeeping(t)
                 last = t
@@ -175,6 +180,7 @@ class _Round(RoundCity, Stations, Labs):
                     self.progress(min(t, self.end_s), self.end_s)
             return last
         finally:
+            self.lis_close()
             gc.unfreeze()
 
     def idle(self) -> bool:
@@ -209,8 +215,11 @@ def simulate_round(platform: Platform, clock: FixedClock, sender: CountingSender
                    tick: timedelta = timedelta(minutes=30), invalid_rate: float = 0.0005,
                    compliance: float = 0.975,
                    progress: Callable[[float, float], None] | None = None,
-                   lab_rates: LabRates | None = None) -> RoundSummary:
-    """Run one simulated round on ``platform`` (bootstrapped with ``clock`` and ``sender``)."""
+                   lab_rates: LabRates | None = None,
+                   lis_listener: ListenerFactory | None = None) -> RoundSummary:
+    """Run one simulated round on ``platform`` (bootstrapped with ``clock`` and ``sender``);
+    with ``lis_listener`` (``entrypoints.mllp.MllpListener``) its last lab is a LIS lab that
+    reports over MLLP (``round_lis``)."""
     unknown = set(faults) - set(FAULTS)
     if unknown:
         raise ValueError(f"unknown faults {sorted(unknown)} (known: {', '.join(FAULTS)})")
@@ -222,8 +231,9 @@ def simulate_round(platform: Platform, clock: FixedClock, sender: CountingSender
     r = _Round(platform, clock, start, hours, prevalence, faults, seed, tick, invalid_rate,
                compliance, progress, lab_rates)
     r.load()
+    unfiled_before = _unfiled(platform)
     due = r.schedule_arrivals()
-    last = r.run()
+    last = r.run(lis_listener)
     clock.set(r.at(last))
     rec = platform.reports.reconcile(SYSTEM, limit=20)
     counts = _list_counts(rec)
@@ -237,6 +247,11 @@ def simulate_round(platform: Platform, clock: FixedClock, sender: CountingSender
     expected["pools_for_review"] += sum(
         not any(r.infected[m] for m in r.tube_members[bc]) for bc in r.corrected_to_positive)
     lab_tally = _tally_since(rec.lab, before.lab)
+    # results released without a run file: the LIS lab's, each applied by an AA, and no other
+    unfiled = {lab: n - unfiled_before.get(lab, 0) for lab, n in _unfiled(platform).items()
+               if n != unfiled_before.get(lab, 0)}
+    applied = r.lis.applied.total()
+    expected_unfiled = {r.lis.lab_id: applied} if r.lis.lab_id and applied else {}
     rejected = {"receipt": r.receipt_rejections.total(), "bench": r.bench_rejections.total()}
     own_tally = LabTally(r.plates, r.plates, r.control_failures, sum(r.reruns.values()),
                          {k: v for k, v in sorted(r.released.items()) if v},
@@ -264,7 +279,14 @@ def simulate_round(platform: Platform, clock: FixedClock, sender: CountingSender
         rejected_at_receipt=dict(r.receipt_rejections),
         rejected_at_bench=dict(r.bench_rejections), corrections=dict(r.corrections),
         lab_tally=asdict(lab_tally), expected_lab_tally=asdict(own_tally),
+        lis=r.lis.as_dict(), unfiled_results=unfiled, expected_unfiled_results=expected_unfiled,
     )
+
+
+def _unfiled(platform: Platform) -> dict[str, int]:
+    """Per lab, the released results no run's well names (its report's integrity list)."""
+    return {x.lab_id: x.integrity.results_without_run_file.count
+            for x in platform.lab_reports.reports(SYSTEM, limit=1)}
 
 
 def _list_counts(rec: Reconciliation) -> dict[str, int]:

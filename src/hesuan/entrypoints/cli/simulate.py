@@ -37,11 +37,13 @@ def simulate(
 ) -> None:
     """Simulate a testing round on the generated city, through the real services."""
     from datetime import timedelta
+    from importlib.util import find_spec
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from hesuan.adapters.clock import FixedClock
     from hesuan.config import Settings
+    from hesuan.entrypoints.mllp import MllpListener
     from hesuan.sim.simulate import (
         FAULTS,
         CountingSender,
@@ -51,6 +53,8 @@ def simulate(
     )
 
     wanted = [f.strip() for f in faults.split(",") if f.strip()]
+    # the round's LIS lab reports over MLLP when the interop extra is installed
+    lis = MllpListener if find_spec("hl7") and find_spec("hl7apy") else None
     bad = [f for f in wanted if f not in FAULTS]
     if bad:
         raise typer.BadParameter(f"unknown faults {bad}; known: {', '.join(FAULTS)}",
@@ -73,7 +77,8 @@ def simulate(
 
             summary = simulate_round(platform, clock, sender, begin, hours=hours,
                                      prevalence=prevalence, faults=wanted, seed=seed,
-                                     tick=timedelta(minutes=tick), progress=progress)
+                                     tick=timedelta(minutes=tick), progress=progress,
+                                     lis_listener=lis)
     if as_json:
         print_json(summary.as_dict())
     _print_summary(summary)
