@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from hesuan.domain.access import Action, Principal, Target, authorize
 from hesuan.domain.errors import InvalidInput, NotFound
-from hesuan.domain.local_time import hh_mm
+from hesuan.domain.opening import open_at
 from hesuan.domain.regions import Level, check_region_code
 from hesuan.domain.sampling import SiteKind
 from hesuan.services.context import Deps
@@ -118,10 +118,10 @@ class PlacesService:
         """Open sites nearest a grid by the region hierarchy (same community, street, district,
         city), open at this hour. People's homes carry no coordinates, so nearness is
         administrative: the site whose region shares the longest code prefix with the grid."""
-        now_local = hh_mm(self._d.clock.now())
+        now = self._d.clock.now()
         with self._d.uow(readonly=True) as uow:
             sites = [x for x in uow.places.sites() if x.status == "open"
-                     and _open_at(x.opening_hours, now_local)]
+                     and open_at(x.opening_hours, now)]
 
         def shared(site: SiteRow) -> int:
             n = 0
@@ -136,8 +136,3 @@ class PlacesService:
         authorize(actor, Action.READ_LABS)
         with self._d.uow(readonly=True) as uow:
             return uow.places.labs()
-
-
-def _open_at(hours: str, hhmm: str) -> bool:
-    start, end = hours.split("-")
-    return start <= hhmm < end if start <= end else (hhmm >= start or hhmm < end)

@@ -19,6 +19,7 @@ from typing import Any
 
 from hesuan.domain.access import Action, Principal, Role, Target, authorize, region_prefix
 from hesuan.domain.errors import HesuanError, NotFound
+from hesuan.domain.opening import SiteState, site_state
 from hesuan.domain.results import Result, check_ct
 from hesuan.domain.sampling import check_tube_barcode
 from hesuan.services.context import Deps
@@ -65,10 +66,15 @@ class CourierBoxes:
 
 @dataclass(frozen=True, slots=True)
 class SiteOverview:
-    """A site and its day."""
+    """A site and its day: the figures cover ``since`` to ``until`` — the last 12 hours while
+    the site is open, its last opening while it is closed — and ``state`` is whether it is open
+    now (its status and its hours)."""
 
     site: SiteRow
     day: SiteDay
+    state: SiteState
+    since: datetime
+    until: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,14 +220,19 @@ class WorklistService:
 
     def site_overview(self, actor: Principal, site_id: str) -> SiteOverview:
         """A site's day: open tubes, sealed tubes waiting for a box, open boxes, tubes by
-        status and samples per hour over the last 12 hours."""
+        status and samples per hour over the last 12 hours while it is open, or over its last
+        opening while it is closed (at night a lead reads how the day went, not zeros)."""
         now = self._d.clock.now()
         with self._d.uow(readonly=True) as uow:
             found = uow.places.sites([site_id])
         if not found:
             raise NotFound("site_id: no such site", code="unknown_site", field="site_id")
-        authorize(actor, Action.READ_SITE_QUEUE, site_target(found[0]), field="site_id")
-        return SiteOverview(found[0], self._q.site_tubes(site_id, now - timedelta(hours=12)))
+        site = found[0]
+        authorize(actor, Action.READ_SITE_QUEUE, site_target(site), field="site_id")
+        state = site_state(site.opening_hours, site.status, now)
+        since, until = ((now - timedelta(hours=12), now) if state.open
+                        else (state.current.start, min(state.current.end, now)))
+        return SiteOverview(site, self._q.site_tubes(site_id, since), state, since, until)
 
     # -- area lists (grid worker, health officer) ------------------------------------------
 

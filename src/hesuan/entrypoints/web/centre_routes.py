@@ -189,7 +189,8 @@ def site_page(request: Request, me: WebMe) -> Response:
     load = next(iter(platform.lanes.load(me, [me.scope])), None)
     board = platform.teams.board(me, me.scope)
     return render(request, "site.html", me, o=overview.day, site=overview.site, peak=peak,
-                  load=load, board=board)
+                  load=load, board=board, state=overview.state, since=overview.since,
+                  until=overview.until)
 
 
 # -- admin ---------------------------------------------------------------------------------
