@@ -23,6 +23,7 @@ from hesuan.adapters.db.checkpoint import WalCheckpointer
 from hesuan.adapters.db.engine import make_engine
 from hesuan.adapters.db.migrate import upgrade
 from hesuan.adapters.db.readiness import WriteProbe
+from hesuan.adapters.db.replica import ReadOnlyUnitsOfWork, ReadSource
 from hesuan.adapters.db.store import SqlUnitOfWorkFactory
 from hesuan.adapters.db.worklists import SqlWorklists
 from hesuan.adapters.elr import to_fhir_bundle, to_hl7_oru
@@ -117,6 +118,7 @@ class Platform:
     lanes: LaneService
     teams: TeamService
     readiness: WriteProbe  # GET /ready: whether the store can write now
+    reads: ReadSource  # where reports and dashboards read: the primary or a replica
     elr: ElrService | None = None  # electronic lab reports out, when enabled
     _background: list[WalCheckpointer] = field(default_factory=list)
 
@@ -124,6 +126,7 @@ class Platform:
         for worker in self._background:
             worker.stop()
         self._background.clear()
+        self.reads.close()
         self.engine.dispose()
 
     def start_checkpoints(self) -> WalCheckpointer | None:
@@ -184,6 +187,18 @@ def _elr(settings: Settings, deps: Deps) -> ElrService | None:
     return ElrService(deps, route, writers, transport, timedelta(seconds=s.elr_claim_timeout_s))
 
 
+def _read_source(settings: Settings, uow: SqlUnitOfWorkFactory, engine: Engine,
+                 chain: ChainKey) -> ReadSource:
+    """The replica when ``database_replica_url`` is set (read-only units of work only), else
+    the primary."""
+    if settings.database_replica_url is None:
+        return ReadSource("primary", uow, engine)
+    replica = make_engine(settings.model_copy(
+        update={"database_url": settings.database_replica_url}))
+    return ReadSource("replica", ReadOnlyUnitsOfWork(SqlUnitOfWorkFactory(replica, chain=chain)),
+                      replica)
+
+
 def bootstrap(settings: Settings, *, clock: Clock | None = None, sender: Sender | None = None,
               migrate: bool = True, fast_passwords: bool = False) -> Platform:
     production = settings.environment == "production"
@@ -216,10 +231,13 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None, sender: Sender 
     )
     if sender is None:
         sender = _sender(settings)
+    reads = _read_source(settings, uow, engine, chain)
+    # the services whose reads may lag a few seconds read where ``reads`` says
+    stale_ok = replace(deps, uow=reads.uow)
     status = StatusService(deps, settings.venue_retention)
     passes = PassService(deps, pass_keys, status, settings.pass_revocation_refresh)
     sampling = SamplingService(deps, status)
-    analytics = AnalyticsService(deps, SqlAnalytics(engine))
+    analytics = AnalyticsService(deps, SqlAnalytics(reads.engine))
     zones = ZoneService(deps, status, ShapelyGeometry())
     fence = FenceService(deps, zones, passes, settings.venue_retention)
     # the services that fan a results file out: scratch in memory (``for_bulk``)
@@ -240,11 +258,13 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None, sender: Sender 
         lab_reports=LabReportService(deps),
         outbox=OutboxService(deps, sender, RateLimit(settings.sms_rate_per_s),
                              timedelta(seconds=settings.sms_claim_timeout_s)),
-        alerts=AlertService(deps), reports=ReportService(deps), passes=passes, status=status,
+        alerts=AlertService(deps), reports=ReportService(stale_ok), passes=passes,
+        status=status,
         venues=VenueService(deps, passes, fence),
         worklists=WorklistService(deps, SqlWorklists(engine)),
-        analytics=analytics, zones=zones, rosters=RosterService(deps, analytics),
+        analytics=analytics, zones=zones,
+        rosters=RosterService(deps, analytics, reads=reads.uow),
         fence=fence,
         lanes=LaneService(deps, sampling), teams=TeamService(deps, sampling),
-        readiness=WriteProbe(uow), elr=_elr(settings, deps),
+        readiness=WriteProbe(uow), reads=reads, elr=_elr(settings, deps),
     )

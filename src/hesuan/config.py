@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     environment: Literal["development", "test", "production"] = "development"
     #: SQLAlchemy URL; ``sqlite:///path`` (embedded, WAL) or ``postgresql+psycopg://...``.
     database_url: str = "sqlite:///var/hesuan.db"
+    #: A read-only PostgreSQL database (a streaming replica of ``database_url``) that serves
+    #: the reads which may be a little stale: the dashboards' analytics, the turnaround and
+    #: reconciliation reports, the rosters' coverage. Their answers say which database served
+    #: them and how far behind it was (docs/DEPLOY.md). Unset: the primary serves them.
+    database_replica_url: str | None = None
     #: SQLite ``synchronous``: NORMAL survives a killed process (the WAL is in the OS cache);
     #: FULL also survives power loss at the cost of an fsync per commit.
     sqlite_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
@@ -141,6 +146,15 @@ class Settings(BaseSettings):
         if not (v.startswith("sqlite") or v.startswith("postgresql")):
             raise ValueError("HESUAN_DATABASE_URL must be a sqlite:// or postgresql+psycopg:// URL")
         return v
+
+    @model_validator(mode="after")
+    def _replica_of_postgresql(self) -> Settings:
+        if self.database_replica_url is not None and not (
+                self.database_replica_url.startswith("postgresql")
+                and self.database_url.startswith("postgresql")):
+            raise ValueError("HESUAN_DATABASE_REPLICA_URL is a PostgreSQL replica of a "
+                             "PostgreSQL HESUAN_DATABASE_URL (postgresql+psycopg://...)")
+        return self
 
     @field_validator("audit_checkpoint_dir")
     @classmethod

@@ -32,6 +32,7 @@ from hesuan.domain.rosters import Counts, Outcome
 from hesuan.services.analytics import ROUND_WINDOW, AnalyticsService
 from hesuan.services.analytics_ports import CoverageCounts, PositivePool, RoutinePoolCount
 from hesuan.services.context import Deps
+from hesuan.services.ports import UnitOfWorkFactory
 from hesuan.services.rosters_ports import RosterOutcomeRow, RosterPerson
 from hesuan.services.targets import no_such_person, person_target
 
@@ -76,9 +77,12 @@ class _SnapshotQueries:
 
 
 class RosterService:
-    def __init__(self, deps: Deps, analytics: AnalyticsService) -> None:
+    def __init__(self, deps: Deps, analytics: AnalyticsService,
+                 reads: UnitOfWorkFactory | None = None) -> None:
         self._d = deps
         self._analytics = analytics
+        #: where the coverage snapshot is read (a replica may serve it); writes use ``deps``
+        self._reads = reads or deps.uow
 
     # -- coverage ----------------------------------------------------------------------------
 
@@ -116,7 +120,7 @@ class RosterService:
         prefix = area_for(actor, Action.READ_COVERAGE, region)
         if not live and as_of is None and window == ROUND_WINDOW:
             now = self._d.clock.now()
-            with self._d.uow(readonly=True) as uow:
+            with self._reads(readonly=True) as uow:
                 snap = uow.rosters.coverage_snapshot(prefix)
                 if snap is not None and timedelta(0) <= now - snap[2] <= SNAPSHOT_MAX_AGE:
                     grids, _since, snap_as_of = snap

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPBearer
 
@@ -16,7 +16,8 @@ from hesuan.bootstrap import Platform
 from hesuan.domain.access import Principal
 from hesuan.domain.errors import NotAuthenticated
 
-__all__ = ["Me", "PlatformDep", "current_principal", "get_platform", "platform_of"]
+__all__ = ["Me", "PlatformDep", "StaleRead", "current_principal", "get_platform",
+           "platform_of"]
 
 # The dependencies are ``async`` so as not to cost each request a trip through the thread
 # pool; only a principal missing from the cache is read from the store, in the pool.
@@ -52,3 +53,18 @@ class _BearerPrincipal(HTTPBearer):
 current_principal = _BearerPrincipal(auto_error=False, scheme_name="HTTPBearer")
 
 Me = Annotated[Principal, Depends(current_principal)]
+
+
+def _stale_read(response: Response, request: Request,
+                _me: Annotated[Principal, Depends(current_principal)]) -> None:
+    """On a route whose reads may lag (reports, dashboards): which database serves them
+    (``Hesuan-Read-From``: ``primary`` or ``replica``) and how many seconds behind the primary
+    its data is (``Hesuan-Read-Age``; docs/DEPLOY.md). After the caller is authenticated;
+    sync: the replica is asked in the thread pool."""
+    reads = platform_of(request).reads
+    response.headers["Hesuan-Read-From"] = reads.source
+    response.headers["Hesuan-Read-Age"] = f"{reads.age_s():.3g}"
+
+
+#: ``dependencies=[StaleRead]`` on a route that reads where ``Platform.reads`` says.
+StaleRead = Depends(_stale_read)

@@ -15,19 +15,21 @@ from fastapi import APIRouter, Path, Query
 from hesuan.domain.access import Action
 from hesuan.domain.instants import check_instant
 from hesuan.entrypoints.actions import acts
-from hesuan.entrypoints.api.deps import Me, PlatformDep
+from hesuan.entrypoints.api.deps import Me, PlatformDep, StaleRead
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["reports"])
 
 
-@router.get("/reports/turnaround", openapi_extra=acts(Action.READ_TURNAROUND))
+@router.get("/reports/turnaround", openapi_extra=acts(Action.READ_TURNAROUND),
+            dependencies=[StaleRead])
 def turnaround(me: Me, platform: PlatformDep) -> dict[str, Any]:
     return platform.reports.turnaround(me)
 
 
-@router.get("/reports/reconcile", openapi_extra=acts(Action.READ_RECONCILIATION))
+@router.get("/reports/reconcile", openapi_extra=acts(Action.READ_RECONCILIATION),
+            dependencies=[StaleRead])
 def reconcile(me: Me, platform: PlatformDep,
               limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
     return asdict(platform.reports.reconcile(me, limit))

@@ -17,14 +17,15 @@ from hesuan.domain.access import Action
 from hesuan.domain.regions import Level
 from hesuan.domain.rosters import Outcome
 from hesuan.entrypoints.actions import acts
-from hesuan.entrypoints.api.deps import Me, PlatformDep
+from hesuan.entrypoints.api.deps import Me, PlatformDep, StaleRead
 from hesuan.entrypoints.api.schemas import Note, RegionFilter, Strict
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["rosters"])
 
-@router.get("/rosters/coverage", openapi_extra=acts(Action.READ_COVERAGE))
+@router.get("/rosters/coverage", openapi_extra=acts(Action.READ_COVERAGE),
+            dependencies=[StaleRead])
 def coverage(me: Me, platform: PlatformDep, region: RegionFilter = None,
              level: Literal["district", "street", "community", "grid"] = "grid",
              live: bool = False) -> dict[str, Any]:
