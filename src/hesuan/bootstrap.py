@@ -21,6 +21,7 @@ from hesuan.adapters.crypto import Argon2Passwords, HmacCodeSigner, KeyRing, loa
 from hesuan.adapters.db.analytics import SqlAnalytics
 from hesuan.adapters.db.checkpoint import WalCheckpointer
 from hesuan.adapters.db.engine import make_engine
+from hesuan.adapters.db.lease import SchedulerLease
 from hesuan.adapters.db.migrate import upgrade
 from hesuan.adapters.db.readiness import WriteProbe
 from hesuan.adapters.db.replica import ReadOnlyUnitsOfWork, ReadSource
@@ -119,6 +120,7 @@ class Platform:
     teams: TeamService
     readiness: WriteProbe  # GET /ready: whether the store can write now
     reads: ReadSource  # where reports and dashboards read: the primary or a replica
+    scheduler_lease: SchedulerLease  # which server process on this database runs the scheduler
     elr: ElrService | None = None  # electronic lab reports out, when enabled
     _background: list[WalCheckpointer] = field(default_factory=list)
 
@@ -126,6 +128,7 @@ class Platform:
         for worker in self._background:
             worker.stop()
         self._background.clear()
+        self.scheduler_lease.release()
         self.reads.close()
         self.engine.dispose()
 
@@ -266,5 +269,6 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None, sender: Sender 
         rosters=RosterService(deps, analytics, reads=reads.uow),
         fence=fence,
         lanes=LaneService(deps, sampling), teams=TeamService(deps, sampling),
-        readiness=WriteProbe(uow), reads=reads, elr=_elr(settings, deps),
+        readiness=WriteProbe(uow), reads=reads, scheduler_lease=SchedulerLease(engine),
+        elr=_elr(settings, deps),
     )

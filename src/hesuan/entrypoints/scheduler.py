@@ -1,8 +1,11 @@
 """The scheduler inside ``hesuan serve``: every few minutes, the overdue sweep, lateness alerts,
 delivery of the outbox (and of electronic lab reports, when enabled) and a signed checkpoint of
-the audit chain, in a background thread; and a last checkpoint when it stops. Safe to run in
-every server process: the sweep takes a lock and skips when another process holds it; reminders
-are de-duplicated; a checkpoint of an unmoved head is not written again.
+the audit chain, in a background thread; and a last checkpoint when it stops. Every server
+process starts one, and it runs once: a scheduler ticks only while its process holds the
+database's scheduler lease (``Platform.scheduler_lease``), and lets the lease go when it stops,
+so another process's scheduler takes over at its next tick (as it does when the holder dies).
+Each step is safe to run twice besides: the sweep takes a lock and skips when another process
+holds it; reminders are de-duplicated; a checkpoint of an unmoved head is not written again.
 
 Imports: the standard library, ``hesuan.bootstrap`` (types), ``hesuan.services``.
 """
@@ -35,7 +38,9 @@ class Scheduler:
         is anchored outside the database."""
         self._stop.set()
         self._thread.join(timeout=10)
-        self._checkpoint()
+        if self._p.scheduler_lease.held():
+            self._checkpoint()
+        self._p.scheduler_lease.release()
 
     def _checkpoint(self) -> None:
         try:
@@ -71,6 +76,7 @@ class Scheduler:
     def _run(self) -> None:
         while not self._stop.wait(self._every):
             try:
-                self.tick()
+                if self._p.scheduler_lease.held():
+                    self.tick()
             except Exception:  # keep the scheduler alive; the next tick retries
                 log.exception("scheduler tick failed")
