@@ -77,7 +77,7 @@ SIDES = ("a", "b")
 DISTRICT = {"a": "140105", "b": "140106"}
 
 #: Routes that are not API routes (FastAPI's own documentation): open to anyone.
-PUBLIC_NON_API = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+PUBLIC_NON_API = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/docs/assets"}
 
 
 # -- the world -----------------------------------------------------------------------------------

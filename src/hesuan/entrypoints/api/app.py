@@ -50,6 +50,7 @@ from hesuan.entrypoints.api import (
 )
 from hesuan.entrypoints.api import schemas as s
 from hesuan.entrypoints.api.bad_input import RequireJson, validation_error
+from hesuan.entrypoints.api.docs_pages import add_docs_pages
 from hesuan.entrypoints.api.station_path import StationFastPath
 from hesuan.entrypoints.errors import ERROR_STATUSES, error_json
 from hesuan.entrypoints.web import router as web_router
@@ -119,7 +120,7 @@ def create_app(platform: Platform) -> FastAPI:
     docs = platform.settings.docs_enabled  # /docs, /redoc and /openapi.json, or none of them
     app = FastAPI(title="Hesuan (核酸) API", version=__version__, responses=_ERRORS,
                   description="Routine PCR mass testing: sample → deliver → test → report.",
-                  docs_url="/docs" if docs else None, redoc_url="/redoc" if docs else None,
+                  docs_url=None, redoc_url=None,  # add_docs_pages: served without a CDN
                   openapi_url="/openapi.json" if docs else None,
                   telemetry={"tracing": on, "metrics": on, "logs": on, "operation_spans": on},
                   lifespan=_check_audit(platform))
@@ -146,5 +147,7 @@ def create_app(platform: Platform) -> FastAPI:
                      status_routes, zones_routes, rosters_routes, fence_routes, lanes_routes,
                      teams_routes):
         app.include_router(resource.router)
+    if docs:
+        add_docs_pages(app, "/openapi.json")
     app.include_router(web_router)
     return app
