@@ -40,3 +40,28 @@ def test_site_lead_page_at_night_shows_the_last_opening(api: Api) -> None:
     assert people is not None and people.group(1) == "3"
     assert 'id="site-window"' in night
     assert 'id="site-load"' not in night  # no "wait for someone arriving now" while closed
+
+
+def test_dashboard_says_what_its_figures_cover_and_why_they_changed(api: Api) -> None:
+    client = _client(api)
+    web_sign_in(client, "officer")
+    first = client.get("/web/dashboard").text
+    window = re.search(r'id="figures-window"[^>]*>(.*?)</', first, re.S)
+    assert window is not None, first[:3000]
+    assert "08-29" in window.group(1)  # the date of the computation and of the window
+    overdue = int(re.search(r'data-k="status.reasons.overdue">(\d+)<', first).group(1))  # type: ignore[union-attr]
+    # four days on, at night, the sweep marks everyone past their due time and grace overdue
+    api.clock.advance(timedelta(days=4, hours=14))
+    r = api.client.post("/sweep", headers=api.h("admin"))
+    assert r.status_code == 200, r.text
+    web_sign_in(client, "officer")
+    second = client.get("/web/dashboard?fresh=true").text
+    now_overdue = int(re.search(r'data-k="status.reasons.overdue">(\d+)<', second).group(1))  # type: ignore[union-attr]
+    assert now_overdue > overdue
+    changes = re.search(r'<ul[^>]*id="changes"[^>]*>(.*?)</ul>', second, re.S)
+    assert changes is not None, second[:3000]
+    line = next(x for x in re.findall(r"<li[^>]*>(.*?)</li>", changes.group(1), re.S)
+                if f"{overdue} → {now_overdue}" in x)
+    assert 'data-why="sweep"' in changes.group(1) and "09-02" in line
+    data = client.get("/web/dashboard.json").json()
+    assert any(c["why"] == "sweep" for c in data["changes"])

@@ -127,11 +127,13 @@ class SiteDay:
 
 @dataclass(frozen=True, slots=True)
 class StatusCounts:
-    """People, by status colour and by reason (overdue, pending re-test, ...)."""
+    """People, by status colour and by reason (overdue, pending re-test, ...); and when the
+    latest of them was decided overdue (the sweep that did it), None when nobody is."""
 
     people: int
     colours: Mapping[str, int]
     reasons: Mapping[str, int]
+    last_overdue_at: datetime | None = None
 
 
 # -- command centre ------------------------------------------------------------------------

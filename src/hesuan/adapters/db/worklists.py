@@ -193,17 +193,21 @@ class SqlWorklists:
         people_in: dict[str, int] = defaultdict(int)
         colours: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         reasons: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        overdue_at: dict[str, datetime] = {}
         with reading(self._engine) as c:
-            for code, colour, reason_list, n in c.execute(
-                    select(district.label("d"), ps.colour, ps.reasons, func.count())
+            for code, colour, reason_list, n, decided in c.execute(
+                    select(district.label("d"), ps.colour, ps.reasons, func.count(),
+                           func.max(ps.status_at))
                     .join(people, p.id == ps.person_id)
                     .group_by(text("d"), ps.colour, ps.reasons)):
                 people_in[code] += n
                 colours[code][colour] += n
-                for r in (reason_list or "").split(","):
-                    if r:
-                        reasons[code][r] += n
-        return {k: StatusCounts(n, dict(colours[k]), dict(reasons[k]))
+                split = [r for r in (reason_list or "").split(",") if r]
+                for r in split:
+                    reasons[code][r] += n
+                if "overdue" in split and decided is not None:
+                    overdue_at[code] = max(overdue_at.get(code, decided), decided)
+        return {k: StatusCounts(n, dict(colours[k]), dict(reasons[k]), overdue_at.get(k))
                 for k, n in people_in.items()}
 
     def chain_counts(self, now: datetime, transport_limit: timedelta,

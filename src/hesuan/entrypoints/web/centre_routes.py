@@ -16,8 +16,9 @@ Imports: FastAPI/Starlette, ``hesuan.domain``, ``hesuan.services``, the web pack
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import asdict
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -56,10 +57,105 @@ def _dashboard(request: Request, me: Principal, fresh: bool = False) -> dict[str
     computed now when asked (``fresh``: the "refresh now" link)."""
     authorize(me, Action.READ_DASHBOARD, Target(region=region_prefix(me)))
     platform = platform_of(request)
-    data: dict[str, Any] = snapshots(request).get(me, "dashboard",
-                                                  lambda: _compute_dashboard(platform, me),
-                                                  fresh=fresh)
-    return data
+    snaps = snapshots(request)
+
+    def compute() -> dict[str, Any]:
+        data = _compute_dashboard(platform, me)
+        data["changes"] = _changes(snaps.last(me, "dashboard"), data)
+        return data
+
+    data: dict[str, Any] = snaps.get(me, "dashboard", compute, fresh=fresh)
+    gettext = gettext_for(request)
+    return {**data, "window_text": _window_text(data, gettext),
+            "changes_text": _changes_text(data["changes"], gettext)}
+
+
+def _window_text(data: dict[str, Any], gettext: Callable[[str], str]) -> str:
+    """What the figures cover and when they were computed, in the page's language."""
+    def when(iso: str) -> str:
+        return short(datetime.fromisoformat(iso.replace("Z", "+00:00")))
+    text = gettext(N_("Computed at %(date)s %(time)s. Coverage counts the people sampled in "
+                      "the round's window, %(since)s – %(until)s (96 h up to the latest "
+                      "sample); the statuses are as the sweep last decided them.")) % {
+        "date": data["as_of_date"], "time": data["as_of_local"],
+        "since": when(data["coverage"]["since"]), "until": when(data["coverage"]["as_of"])}
+    swept = data["status"].get("last_overdue_at")
+    if swept:
+        text += " " + gettext(N_("People were last marked overdue by the sweep at %(at)s.")) % {
+            "at": when(swept)}
+    return text
+
+
+#: The figures whose changes the command centre explains: key → (label, path in the data).
+_TRACKED: dict[str, tuple[str, tuple[str, ...]]] = {
+    "overdue": (N_("Overdue (未检)"), ("status", "reasons", "overdue")),
+    "coverage_pct": (N_("Coverage (sampled of due)"), ("coverage", "coverage_pct")),
+    "outstanding": (N_("Outstanding (not yet sampled)"), ("coverage", "outstanding")),
+}
+_WHY = {
+    "sweep": N_("the sweep at %(at)s marked overdue the people past their due time and grace"),
+    "statuses": N_("statuses changed with new samples and results"),
+    "window": N_("the round's window moved on to %(since)s – %(until)s"),
+    "samples": N_("new samples and results since %(at)s"),
+}
+#: How many explained changes the page keeps, and for how long.
+_CHANGES_KEPT, _CHANGES_FOR = 8, timedelta(hours=24)
+
+
+def _figure(data: dict[str, Any], path: tuple[str, ...]) -> Any:
+    """A figure of the data; a count missing from its table is 0 (nobody overdue)."""
+    for k in path[:-1]:
+        data = data.get(k) if isinstance(data, dict) else None  # type: ignore[assignment]
+    if not isinstance(data, dict):
+        return None
+    return data.get(path[-1], 0 if path[0] == "status" else None)
+
+
+def _changes(previous: dict[str, Any] | None, now: dict[str, Any]) -> list[dict[str, Any]]:
+    """The tracked figures that changed since the previous snapshot, each with why: the sweep
+    marked people overdue, the round's window moved on, or samples and results came in; then
+    the changes the previous snapshot explained, for a day."""
+    if previous is None:
+        return []
+    found = []
+    for key, (_label, path) in _TRACKED.items():
+        old, new = _figure(previous, path), _figure(now, path)
+        if old == new or old is None or new is None:
+            continue
+        why: dict[str, Any]
+        if key == "overdue":
+            swept = now["status"].get("last_overdue_at")
+            why = ({"why": "sweep", "sweep_at": swept}
+                   if swept and swept != previous["status"].get("last_overdue_at")
+                   else {"why": "statuses"})
+        elif now["coverage"]["since"] != previous["coverage"]["since"]:
+            why = {"why": "window", "since": now["coverage"]["since"],
+                   "until": now["coverage"]["as_of"]}
+        else:
+            why = {"why": "samples", "previous_at": previous["as_of"]}
+        found.append({"figure": key, "old": old, "new": new, "at": now["as_of"], **why})
+    cutoff = datetime.fromisoformat(now["as_of"]) - _CHANGES_FOR
+    kept = [c for c in previous.get("changes", [])
+            if datetime.fromisoformat(c["at"]) >= cutoff]
+    return (found + kept)[:_CHANGES_KEPT]
+
+
+def _changes_text(changes: list[dict[str, Any]], gettext: Callable[[str], str]
+                  ) -> list[dict[str, str]]:
+    """The explained changes in the page's language."""
+    out = []
+    for c in changes:
+        def when(iso: str) -> str:
+            return short(datetime.fromisoformat(iso.replace("Z", "+00:00")))
+        why = gettext(_WHY[c["why"]]) % {
+            "at": when(c.get("sweep_at") or c.get("previous_at") or c["at"]),
+            "since": when(c.get("since") or c["at"]), "until": when(c.get("until") or c["at"])}
+        label = gettext(_TRACKED[c["figure"]][0])
+        out.append({"why": c["why"], "text": gettext(N_("%(at)s · %(figure)s %(old)s → %(new)s: "
+                                                        "%(why)s")) % {
+            "at": when(c["at"]), "figure": label, "old": c["old"], "new": c["new"],
+            "why": why}})
+    return out
 
 
 def _compute_dashboard(platform: Platform, me: Principal) -> dict[str, Any]:
@@ -76,6 +172,8 @@ def _compute_dashboard(platform: Platform, me: Principal) -> dict[str, Any]:
     labs = [_lab_panel(r) for r in platform.lab_reports.reports(me, limit=5)]
     status: dict[str, Any] = {"people": 0, "colours": defaultdict(int),
                               "reasons": defaultdict(int)}
+    last_overdue = max((r.last_overdue_at for r in districts.values() if r.last_overdue_at),
+                       default=None)
     rows = []
     for code, row in sorted(districts.items()):
         status["people"] += row.people
@@ -100,9 +198,11 @@ def _compute_dashboard(platform: Platform, me: Principal) -> dict[str, Any]:
     return {
         "as_of": centre.as_of.isoformat(),
         "as_of_local": short(centre.as_of, "%H:%M:%S"),
+        "as_of_date": short(centre.as_of, "%Y-%m-%d"),
         "chain": asdict(centre.chain),
         "status": {"people": status["people"], "colours": dict(status["colours"]),
-                   "reasons": dict(status["reasons"])},
+                   "reasons": dict(status["reasons"]),
+                   "last_overdue_at": last_overdue.isoformat() if last_overdue else None},
         "samples_per_hour": centre.samples_per_hour,
         "turnaround": [{"stage": k, "p50": v["p50_min"], "p90": v["p90_min"], "n": v["n"]}
                        for k, v in turnaround["since_first_sample"].items()],

@@ -64,6 +64,13 @@ class Snapshots:
                              name=f"snapshot {key}").start()
         return entry.value
 
+    def last(self, me: Principal, key: str) -> Any:
+        """The last snapshot of ``key`` for ``me``'s role and scope, None when there is none
+        (a new computation compares itself with it)."""
+        with self._lock:
+            entry = self._items.get(f"{me.role}:{me.scope}:{key}")
+        return None if entry is None else entry.value
+
     def _compute(self, key: str, compute: Callable[[], Any]) -> Any:
         started = time.monotonic()
         value = compute()

@@ -79,6 +79,16 @@
       el.parentNode.classList.toggle("bad", /overdue|late|positive|discrep|outstanding|control_failures/.test(el.dataset.k) && v > 0);
     });
     document.getElementById("as-of").textContent = data.as_of_local;
+    document.querySelector("#figures-window small").textContent = data.window_text;
+    var list = document.getElementById("changes");
+    list.textContent = "";
+    (data.changes_text || []).forEach(function (c) {
+      var li = document.createElement("li");
+      li.dataset.why = c.why;
+      li.textContent = c.text;
+      list.appendChild(li);
+    });
+    document.getElementById("no-changes").hidden = (data.changes_text || []).length > 0;
   }
 
   function refresh() {
