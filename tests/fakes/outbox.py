@@ -37,11 +37,8 @@ class FakeOutbox(FakeRepository):
     def release(self, message_ids: Sequence[str], claimed_before: datetime) -> int:
         unused("outbox.release")
 
-    def sent(self, message_id: str, now: datetime) -> None:
+    def sent(self, message_ids: Sequence[str], now: datetime) -> None:
         unused("outbox.sent")
-
-    def sent_many(self, message_ids: Sequence[str], now: datetime) -> None:
-        unused("outbox.sent_many")
 
     def unsent(self, message_ids: Sequence[str], reason: str, now: datetime) -> None:
         unused("outbox.unsent")

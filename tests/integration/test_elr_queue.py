@@ -476,3 +476,22 @@ def test_an_operator_marks_a_report_in_doubt_sent(bench: Bench) -> None:
         assert b.scalar("SELECT count(*) FROM elr_outbox WHERE sent_at IS NULL") == 0
     finally:
         receiver.close()
+
+
+def test_a_report_on_a_person_no_longer_held_is_closed_not_retried(bench: Bench) -> None:
+    b = bench
+    (tube,) = b.tubes(1)
+    _release(b, {tube: POS})
+    # the report names a person whose record is gone (as after the programme's data is
+    # destroyed): nothing to write it from, ever
+    with b.p.deps.uow() as uow:
+        uow.conn.exec_driver_sql(  # type: ignore[attr-defined]
+            "UPDATE elr_outbox SET person_id = 'gone0000000000000000000000000000'")
+        uow.commit()
+    assert b.p.elr is not None
+    assert b.p.elr.deliver(ADMIN) == ElrDeliveryReport(0, 0, 0, closed=2)
+    assert not _files(b, "")
+    assert b.rows("SELECT DISTINCT last_error FROM elr_outbox WHERE sent_at IS NOT NULL") == [
+        ("gone",)]
+    b.clock.advance(timedelta(hours=2))
+    assert b.p.elr.deliver(ADMIN) == ElrDeliveryReport(0, 0, 0)

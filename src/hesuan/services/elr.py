@@ -11,13 +11,14 @@ does not pass through the fan-out) queues, in its own transaction and by the sam
 report per member withdrawing the released result (a withdrawn positive always), under the same
 report id so the receiver replaces what it has.
 
-**Delivered** by ``ElrService.deliver`` with the outbox's rules (docs/SMS.md "Exactly once"):
+**Delivered** by ``ElrService.deliver`` through the outbox's loop (``services/handover.py``,
+docs/SMS.md "Exactly once"):
 each report is written from storage (the person decrypted only as far as the receiver is
 entitled to, ``entitled_person``; never logged), claimed and committed before it is handed to
 the transport, and marked sent in the transaction of the next claim. A refusal is retried with
 back-off; a report the receiver may have without having said so stays claimed, in doubt — the
 transport's own record settles it (a folder: the file is there or not), or an operator does
-(``in_doubt``, ``settle``).
+(``in_doubt``, ``settle``). A report whose result or person is gone is closed unsent.
 
 Imports: standard library, ``hesuan.domain``, ``hesuan.services``.
 """
@@ -56,12 +57,11 @@ from hesuan.services.elr_queue_ports import (
     ElrSource,
     ElrTransport,
 )
-from hesuan.services.ports import SendInDoubt, SendRecord, UnitOfWork
+from hesuan.services.handover import HandOver, Unsendable
+from hesuan.services.ports import UnitOfWork
 
 __all__ = ["ElrDeliveryReport", "ElrPolicy", "ElrService", "ElrWriters", "elr_report"]
 
-_MAX_BACKOFF = timedelta(hours=1)
-_SETTLE_BATCH = 1000
 #: The assay of a result a lab sent without a plate (its own assay, not named to us).
 _LAB_ASSAY = ElrAssay("lab-reported", "SARS-CoV-2 RNA (the lab's own assay)")
 
@@ -93,6 +93,7 @@ class ElrDeliveryReport:
     sent: int
     failed: int
     in_doubt: int = 0
+    closed: int = 0  # closed unsent: the result or the person is gone
 
 
 def _digest(*parts: str) -> str:
@@ -151,117 +152,47 @@ class ElrService:
         self._route = route
         self._writers = writers
         self._transport = transport
-        self._claim_timeout = claim_timeout
+        self._loop: HandOver[ElrKey] = HandOver(
+            deps, lambda uow: uow.elr_outbox,
+            lambda uow, before, limit: [q.key for q in uow.elr_outbox.stale_claims(before, limit)],
+            lambda key: key.message_id, claim_timeout)
 
     def deliver(self, actor: Principal, limit: int = 500) -> ElrDeliveryReport:
         authorize(actor, Action.DELIVER_NOTIFICATIONS)
-        in_doubt = self._settle_stale_claims()
-        now = self._d.clock.now()
-        with self._d.uow(readonly=True) as uow:
-            batch = uow.elr_outbox.pending(now, limit)
-        sent = failed = 0
-        handed: ElrKey | None = None  # handed over; its sent mark goes with the next claim
-        for queued in batch:
-            key = queued.key
-            try:
-                payload = self._write(key)
-            except Exception as exc:  # not written (its data, the extra): retried later
-                failed += 1
-                self._failed(key, queued.attempts, exc, now)
-                continue
-            with self._d.uow() as uow:  # one commit a report: the last one's mark, this claim
-                at = self._d.clock.now()
-                if handed is not None:
-                    uow.elr_outbox.sent([handed], at)
-                mine = uow.elr_outbox.claim(key, at)
-                uow.commit()
-            handed = None
-            if not mine:  # another process claimed it since the batch was read
-                continue
-            try:
-                self._transport.deliver(key.message_id, ElrFormat(key.format), payload)
-            except SendInDoubt as exc:  # the receiver may have it: kept claimed, not resent
-                in_doubt += 1
-                with self._d.uow() as uow:
-                    uow.elr_outbox.in_doubt(key, f"in_doubt: {exc}")
-                    uow.commit()
-                continue
-            except Exception as exc:  # the receiver did not take it: retried later
-                failed += 1
-                self._failed(key, queued.attempts, exc, now)
-                continue
-            sent += 1
-            handed = key
-        if handed is not None:
-            with self._d.uow() as uow:
-                uow.elr_outbox.sent([handed], self._d.clock.now())
-                uow.commit()
-        return ElrDeliveryReport(sent, failed, in_doubt)
+        done = self._loop.run(
+            lambda uow, now: uow.elr_outbox.pending(now, limit),
+            key=lambda q: q.key, attempts=lambda q: q.attempts,
+            write=lambda q: self._write(q.key),
+            hand=lambda q, payload: self._transport.deliver(q.key.message_id,
+                                                            ElrFormat(q.key.format), payload),
+            transport=self._transport, error_text=_error_text)
+        return ElrDeliveryReport(done.sent, done.failed, done.in_doubt, done.closed)
 
     def in_doubt(self, actor: Principal, limit: int = 1000) -> list[ElrQueued]:
         """Reports claimed and never confirmed, older than the claim timeout (oldest first)."""
         authorize(actor, Action.DELIVER_NOTIFICATIONS)
         with self._d.uow(readonly=True) as uow:
-            return uow.elr_outbox.stale_claims(self._stale_before(), limit)
+            return uow.elr_outbox.stale_claims(self._loop.stale_before(), limit)
 
     def settle(self, actor: Principal, message_ids: Sequence[str], *, taken: bool) -> int:
         """An operator's decision on reports in doubt, by message id, from the receiver's own
         record: it has them (``taken``: marked sent) or it never got them (delivered again by
         the next pass). Only reports in doubt are changed; how many were. Audited."""
         authorize(actor, Action.DELIVER_NOTIFICATIONS)
-        wanted = set(message_ids)
-        with self._d.uow() as uow:
-            before = self._stale_before()
-            chosen = [q.key for q in uow.elr_outbox.stale_claims(before, 1_000_000)
-                      if q.key.message_id in wanted]
-            now = self._d.clock.now()
-            if taken:
-                uow.elr_outbox.sent(chosen, now)
-                n = len(chosen)
-            else:
-                n = uow.elr_outbox.release(chosen, before)
-            uow.audit_log.append(now, actor.username, "elr.settle", "elr_outbox",
-                                 {"decision": "sent" if taken else "resend",
-                                  "messages": [k.message_id for k in chosen]})
-            uow.commit()
-        return n
-
-    def _stale_before(self) -> datetime:
-        return self._d.clock.now() - self._claim_timeout
+        return self._loop.settle(actor.username, message_ids, taken=taken,
+                                 audit_action="elr.settle", audit_subject="elr_outbox")
 
     def _write(self, key: ElrKey) -> bytes:
         with self._d.uow(readonly=True) as uow:
             src = uow.elr_outbox.source(key)
-        if src is None:
-            raise LookupError("the result or the person is gone")
+        if src is None:  # nothing left to report on: closed, never retried
+            raise Unsendable("gone")
         report = elr_report(key, src, self._route, self._d.vault.decrypt)
         return self._writers[ElrFormat(key.format)](report)
 
-    def _settle_stale_claims(self) -> int:
-        """Settle what crashed deliveries left in doubt, by the transport's own record when it
-        keeps one: taken → marked sent; never taken → released, delivered in this run. The
-        count of those still in doubt."""
-        before = self._stale_before()
-        with self._d.uow(readonly=True) as uow:
-            stale = [q.key for q in uow.elr_outbox.stale_claims(before, _SETTLE_BATCH)]
-        if not stale:
-            return 0
-        if not isinstance(self._transport, SendRecord):
-            return len(stale)
-        taken = self._transport.took([k.message_id for k in stale])
-        with self._d.uow() as uow:
-            uow.elr_outbox.sent([k for k in stale if k.message_id in taken],
-                                self._d.clock.now())
-            uow.elr_outbox.release([k for k in stale if k.message_id not in taken], before)
-            uow.commit()
-        return 0
 
-    def _failed(self, key: ElrKey, attempts: int, exc: Exception, now: datetime) -> None:
-        backoff = min(timedelta(seconds=30 * 2 ** attempts), _MAX_BACKOFF)
-        # the error's kind and code only: a message could carry the person's data
-        error = exc.code if isinstance(exc, HesuanError) else type(exc).__name__
-        if isinstance(exc, ElrRefused):
-            error = f"{error}: {exc}"
-        with self._d.uow() as uow:
-            uow.elr_outbox.failed(key, error, now + backoff)
-            uow.commit()
+def _error_text(exc: Exception) -> str:
+    """The error's kind and code only (a message could carry the person's data), and a
+    receiver's refusal in its own words."""
+    error = exc.code if isinstance(exc, HesuanError) else type(exc).__name__
+    return f"{error}: {exc}" if isinstance(exc, ElrRefused) else error

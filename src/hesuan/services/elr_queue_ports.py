@@ -119,6 +119,10 @@ class ElrQueueRepository(Protocol):
 
     def sent(self, keys: Sequence[ElrKey], now: datetime) -> None: ...
 
+    def unsent(self, keys: Sequence[ElrKey], reason: str, now: datetime) -> None:
+        """Close reports without delivering them (``reason`` in ``last_error``), settled like
+        sent ones, so they are not retried."""
+
     def failed(self, key: ElrKey, error: str, next_attempt_at: datetime) -> None:
         """The receiver refused the report: its claim is dropped, it is retried from then."""
 

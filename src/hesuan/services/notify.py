@@ -20,14 +20,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from hesuan.domain.access import Action, Principal, authorize, region_prefix
 from hesuan.domain.json import JsonObject
 from hesuan.domain.people import is_mobile
 from hesuan.services.context import Deps
+from hesuan.services.handover import HandOver, Unsendable
 from hesuan.services.outbox_ports import AlertRow, InDoubtMessage, OutboxMessage
-from hesuan.services.ports import Sender, SendInDoubt, SendRecord
+from hesuan.services.ports import Sender
 
 __all__ = ["TEMPLATES", "AlertService", "DeliveryReport", "OutboxService", "RateLimit", "render"]
 
@@ -91,11 +92,6 @@ TEMPLATES: dict[str, dict[str, str]] = {
     },
 }
 
-_MAX_BACKOFF = timedelta(hours=1)
-#: Stale claims looked at per delivery run.
-_SETTLE_BATCH = 1000
-
-
 def render(template: str, language: str, params: JsonObject) -> str:
     texts = TEMPLATES[template]
     return texts.get(language, texts["zh"]).format(**params)
@@ -138,7 +134,8 @@ class RateLimit:
 
 
 class OutboxService:
-    """Delivers the outbox, each message handed to the sender once (docs/SMS.md).
+    """Delivers the outbox, each message handed to the sender once (docs/SMS.md), through the
+    exactly-once loop (``services/handover.py``).
 
     ``claim_timeout``: a claim older than this, without a sent mark, is no longer in flight
     (the sender's own timeout is shorter) but in doubt: its process died between the claim and
@@ -150,116 +147,40 @@ class OutboxService:
         self._d = deps
         self._sender = sender
         self._rate = rate
-        self._claim_timeout = claim_timeout
+        self._loop: HandOver[str] = HandOver(
+            deps, lambda uow: uow.outbox,
+            lambda uow, before, limit: [m.id for m in uow.outbox.stale_claims(before, limit)],
+            lambda message_id: message_id, claim_timeout)
 
     def deliver(self, actor: Principal, limit: int = 500) -> DeliveryReport:
         authorize(actor, Action.DELIVER_NOTIFICATIONS)
-        in_doubt = self._settle_stale_claims()
-        now = self._d.clock.now()
-        with self._d.uow(readonly=True) as uow:
-            batch = uow.outbox.pending(now, limit)
-        sent = failed = 0
-        landlines: list[str] = []
-        handed: str | None = None  # handed over; its sent mark goes with the next claim
-
-        for m in batch:
-            try:
-                phone = self._d.vault.decrypt(m.phone_enc) if m.phone_enc else None
-            except Exception as exc:  # an unreadable phone: retried later, like a refusal
-                failed += 1
-                self._failed(m, exc, now)
-                continue
-            if phone is not None and not is_mobile(phone):
-                landlines.append(m.id)  # an SMS cannot reach a landline
-                continue
-            if self._rate is not None:
-                self._rate.acquire()
-            with self._d.uow() as uow:  # one commit a message: the last one's mark, this claim
-                at = self._d.clock.now()
-                if handed is not None:
-                    uow.outbox.sent(handed, at)
-                mine = uow.outbox.claim(m.id, at)
-                uow.commit()
-            handed = None
-            if not mine:  # another process claimed it since the batch was read
-                continue
-            try:
-                self._sender.send(phone, render(m.template, m.language, m.params), m)
-            except SendInDoubt as exc:  # the gateway may have it: kept claimed, not resent
-                in_doubt += 1
-                with self._d.uow() as uow:
-                    uow.outbox.in_doubt(m.id, f"in_doubt: {exc}")
-                    uow.commit()
-                continue
-            except Exception as exc:  # the gateway did not take it: retried later
-                failed += 1
-                self._failed(m, exc, now)
-                continue
-            sent += 1
-            handed = m.id
-        if handed is not None or landlines:
-            with self._d.uow() as uow:
-                at = self._d.clock.now()
-                if handed is not None:
-                    uow.outbox.sent(handed, at)
-                if landlines:
-                    uow.outbox.unsent(landlines, "no_mobile", at)
-                uow.commit()
-        return DeliveryReport(sent, failed, len(landlines), in_doubt)
+        done = self._loop.run(
+            lambda uow, now: uow.outbox.pending(now, limit),
+            key=lambda m: m.id, attempts=lambda m: m.attempts, write=self._write,
+            hand=lambda m, sms: self._sender.send(sms[0], sms[1], m), transport=self._sender,
+            pace=None if self._rate is None else self._rate.acquire)
+        return DeliveryReport(done.sent, done.failed, done.closed, done.in_doubt)
 
     def in_doubt(self, actor: Principal, limit: int = 1000) -> list[InDoubtMessage]:
         """Messages claimed and never confirmed, older than the claim timeout (oldest first)."""
         authorize(actor, Action.DELIVER_NOTIFICATIONS)
         with self._d.uow(readonly=True) as uow:
-            return uow.outbox.stale_claims(self._stale_before(), limit)
+            return uow.outbox.stale_claims(self._loop.stale_before(), limit)
 
     def settle(self, actor: Principal, message_ids: Sequence[str], *, taken: bool) -> int:
         """An operator's decision on messages in doubt: the gateway took them (``taken``: marked
         sent) or it never did (sent again by the next delivery). Only messages in doubt are
         changed; how many were. Audited."""
         authorize(actor, Action.DELIVER_NOTIFICATIONS)
-        ids = list(dict.fromkeys(message_ids))
-        with self._d.uow() as uow:
-            stale = {m.id for m in uow.outbox.stale_claims(self._stale_before(), 1_000_000)}
-            chosen = [i for i in ids if i in stale]
-            now = self._d.clock.now()
-            if taken:
-                uow.outbox.sent_many(chosen, now)
-                n = len(chosen)
-            else:
-                n = uow.outbox.release(chosen, self._stale_before())
-            uow.audit_log.append(now, actor.username, "outbox.settle", "outbox",
-                      {"decision": "sent" if taken else "resend", "messages": chosen})
-            uow.commit()
-        return n
+        return self._loop.settle(actor.username, list(dict.fromkeys(message_ids)), taken=taken,
+                                 audit_action="outbox.settle", audit_subject="outbox")
 
-    def _stale_before(self) -> datetime:
-        return self._d.clock.now() - self._claim_timeout
-
-    def _settle_stale_claims(self) -> int:
-        """Settle what crashed deliveries left in doubt, by the sender's own record when it
-        keeps one: taken → marked sent; never taken → released, sent in this run. The count of
-        those still in doubt."""
-        before = self._stale_before()
-        with self._d.uow(readonly=True) as uow:
-            stale = [m.id for m in uow.outbox.stale_claims(before, _SETTLE_BATCH)]
-        if not stale:
-            return 0
-        if not isinstance(self._sender, SendRecord):
-            return len(stale)
-        taken = self._sender.took(stale)
-        with self._d.uow() as uow:
-            if taken:
-                uow.outbox.sent_many(sorted(taken), self._d.clock.now())
-            uow.outbox.release([i for i in stale if i not in taken], before)
-            uow.commit()
-        return 0
-
-    def _failed(self, m: OutboxMessage, exc: Exception, now: datetime) -> None:
-        backoff = min(timedelta(seconds=30 * 2 ** m.attempts), _MAX_BACKOFF)
-        with self._d.uow() as uow:
-            uow.outbox.failed(m.id, type(exc).__name__, now + backoff)
-            uow.commit()
+    def _write(self, m: OutboxMessage) -> tuple[str | None, str]:
+        """The phone (decrypted) and the text of ``m``; an SMS cannot reach a landline."""
+        phone = self._d.vault.decrypt(m.phone_enc) if m.phone_enc else None
+        if phone is not None and not is_mobile(phone):
+            raise Unsendable("no_mobile")
+        return phone, render(m.template, m.language, m.params)
 
 
 class AlertService:

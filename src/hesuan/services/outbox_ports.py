@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Generic, NamedTuple, Protocol, TypeVar
 
-from hesuan.domain.json import Json, JsonObject
+from hesuan.domain.json import JsonObject
 
 __all__ = ["AlertRepository", "AlertRow", "BoxDiscrepancy", "InDoubtMessage", "LabTally",
            "LateBox", "LateResult", "MissingTube", "NewMessage", "OpenPlate", "OpenRecall",
@@ -82,10 +82,8 @@ class OutboxRepository(Protocol):
         """Drop the claims (made before ``claimed_before``, unsent) of messages the gateway never
         took: they are sent again. How many were released."""
 
-    def sent(self, message_id: str, now: datetime) -> None: ...
-
-    def sent_many(self, message_ids: Sequence[str], now: datetime) -> None:
-        """``outbox_sent`` for many messages, set-based."""
+    def sent(self, message_ids: Sequence[str], now: datetime) -> None:
+        """Mark messages sent (and their tubes notified), set-based."""
 
     def unsent(self, message_ids: Sequence[str], reason: str, now: datetime) -> None:
         """Close messages without sending them (``reason`` in ``last_error``), settled like
@@ -139,7 +137,8 @@ class TurnaroundRow(NamedTuple):
 
 
 # The reconciliation's items, one kind per list: what fell between two stages. Times are ISO
-# 8601 UTC (``...Z``) as the reports show them, except ``UnknownTubeResult.at`` (epoch ms).
+# 8601 UTC (``...Z``) as the reports show them; lists are lists, flags booleans (docs/REPORTS.md,
+# docs/schemas/reconcile.schema.json).
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,7 +179,7 @@ class UnresultedTube:
 
     barcode: str
     lab_id: str | None
-    priority: bool | int  # as the driver reads it: a bool (PostgreSQL) or 0/1 (SQLite)
+    priority: bool
     received_at: str | None
 
 
@@ -192,8 +191,8 @@ class BoxDiscrepancy:
     lab_id: str | None
     tube_count: int | None
     received_count: int | None
-    missing: Json  # the barcodes, as the driver reads the JSON column (text on SQLite)
-    extra: Json
+    missing: list[str]  # the barcodes packed and not received
+    extra: list[str]  # the barcodes received and not packed
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +201,7 @@ class UnknownTubeResult:
 
     barcode: str
     lab_id: str
-    at: int
+    at: str  # when the result came
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,6 +47,9 @@ _CLAIM = text(
     "AND claimed_at IS NULL AND next_attempt_at <= :now")
 _SENT = text(f"UPDATE elr_outbox SET sent_at = :now, attempts = attempts + 1 WHERE {_KEY} "
              "AND sent_at IS NULL")
+#: closed without being delivered: settled like a sent report, never retried
+_UNSENT = text(f"UPDATE elr_outbox SET sent_at = :now, last_error = :error WHERE {_KEY} "
+               "AND sent_at IS NULL")
 _FAILED = text(
     "UPDATE elr_outbox SET attempts = attempts + 1, last_error = :error, claimed_at = NULL, "
     f"next_attempt_at = :next WHERE {_KEY}")
@@ -135,8 +138,13 @@ class SqlElrOutbox(SqlRepository):
         return self.conn.execute(_CLAIM, {**_key(key), "now": to_ms(now)}).rowcount == 1
 
     def sent(self, keys: Sequence[ElrKey], now: datetime) -> None:
-        for key in keys:
-            self.conn.execute(_SENT, {**_key(key), "now": to_ms(now)})
+        if keys:
+            self.conn.execute(_SENT, [{**_key(key), "now": to_ms(now)} for key in keys])
+
+    def unsent(self, keys: Sequence[ElrKey], reason: str, now: datetime) -> None:
+        if keys:
+            self.conn.execute(_UNSENT, [{**_key(key), "now": to_ms(now), "error": reason[:200]}
+                                        for key in keys])
 
     def failed(self, key: ElrKey, error: str, next_attempt_at: datetime) -> None:
         self.conn.execute(_FAILED, {**_key(key), "error": error[:200],

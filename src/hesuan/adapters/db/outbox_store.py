@@ -99,14 +99,14 @@ class SqlOutbox(SqlRepository):
                 stmt, {"vals": sql_helpers.vals(part, self._pg)}).rowcount
         return released
 
-    def sent(self, message_id: str, now: datetime) -> None:
-        # prepared text: this runs once a message, and building the statement would cost more
-        # than running it
-        params = {"now": to_ms(now), "id": message_id}
-        self.conn.execute(_OUTBOX_SENT, params)
-        self.conn.execute(_TUBE_NOTIFIED, params)
-
-    def sent_many(self, message_ids: Sequence[str], now: datetime) -> None:
+    def sent(self, message_ids: Sequence[str], now: datetime) -> None:
+        if len(message_ids) == 1:
+            # prepared text: delivery marks one message a transaction, and building the
+            # set-based statement would cost more than running it
+            one = {"now": to_ms(now), "id": message_ids[0]}
+            self.conn.execute(_OUTBOX_SENT, one)
+            self.conn.execute(_TUBE_NOTIFIED, one)
+            return
         c, n, pg = self.conn, to_ms(now), self._pg
         for part in chunks(list(message_ids), 5000):
             params: dict[str, Any] = {"vals": sql_helpers.vals(part, pg), "now": n}
@@ -114,7 +114,7 @@ class SqlOutbox(SqlRepository):
             sql_helpers.execute(c, _TUBE_NOTIFIED_MANY[pg], params)
 
     def unsent(self, message_ids: Sequence[str], reason: str, now: datetime) -> None:
-        self.sent_many(message_ids, now)
+        self.sent(message_ids, now)
         stmt = (sa_update(outbox).where(member_of(outbox.c.id, self._pg))
                 .values(last_error=reason[:200]))
         for part in chunks(list(message_ids), 5000):
