@@ -1,8 +1,10 @@
 """GeoJSON geometry with shapely (the ``Geometry`` port): zone polygons, district boundaries,
 and which grid centres, sites or venues fall inside them.
 
-Coordinates are lon/lat as GeoJSON has them. Containment counts the boundary as inside
-(``covers``), so a point on a zone's edge is in the zone.
+Coordinates are lon/lat as GeoJSON has them, in GCJ-02, the datum of the packaged district
+boundaries (``data/README.md``). Containment counts the boundary as inside (``covers``), so a
+point on a zone's edge is in the zone. A polygon handed back is wound as RFC 7946 asks: outer
+rings counter-clockwise, holes clockwise.
 
 Imports: shapely, the standard library, ``hesuan.domain``.
 """
@@ -52,8 +54,7 @@ class ShapelyGeometry:
             if geom.geom_type not in ("Polygon", "MultiPolygon") or geom.is_empty:
                 raise InvalidInput(f"{field} is not a valid polygon (self-intersecting?)",
                                    code="bad_geometry", field=field)
-        out: JsonObject = _plain(mapping(geom))
-        return out
+        return _geojson(geom)
 
     def inside(self, geometry: JsonObject,
                points: Sequence[tuple[str, float, float]]) -> list[str]:
@@ -79,8 +80,13 @@ class ShapelyGeometry:
         u = shapely.union_all([shape(g) for g in geometries])
         if u.is_empty:
             return None
-        out: JsonObject = _plain(mapping(u))
-        return out
+        return _geojson(u)
+
+
+def _geojson(geom: Any) -> JsonObject:
+    """The polygon as GeoJSON with RFC 7946's winding."""
+    out: JsonObject = _plain(mapping(shapely.orient_polygons(geom, exterior_cw=False)))
+    return out
 
 
 def _plain(value: Any) -> Any:
