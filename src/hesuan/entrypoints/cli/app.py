@@ -11,6 +11,7 @@ import typer
 from hesuan.entrypoints.cli import (
     alerts,
     audit,
+    backup,
     city,
     db,
     fence,
@@ -35,7 +36,7 @@ app = typer.Typer(help="Hesuan (核酸): routine PCR mass testing, sample → de
 
 # the order of --help: commands in this order, then groups in this order
 for group in (alerts, notify, people, results, reports, db, users, audit, serve, passes, status,
-              city, simulate, zones, rosters, fence, mllp):
+              city, simulate, zones, rosters, fence, mllp, backup):
     group.register(app)
 
 

@@ -1,0 +1,252 @@
+"""Online backups of the database and their restore (``hesuan backup``; docs/DEPLOY.md).
+
+SQLite: the online backup API (``sqlite3.Connection.backup``), a consistent copy of the file
+taken while the server keeps writing (WAL readers never block the writer). PostgreSQL: a
+logical copy by ``pg_dump --format=custom`` in a snapshot this module exports, so that the
+rows it counts for the manifest are exactly the rows the dump holds. (The physical copy for
+point-in-time recovery is ``pg_basebackup`` with WAL archiving, set up on the server as
+docs/DEPLOY.md says; it is not this module's.)
+
+Each copy has a manifest beside it (``<copy>.manifest.json``): the backend, the schema
+revision, the time, and the number of rows of every table. A restore goes into a new database
+only (a file that does not exist yet; an empty PostgreSQL database) and then counts the rows
+again against the manifest.
+
+Imports: the standard library, SQLAlchemy, ``hesuan.domain``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, create_engine, inspect, text
+from sqlalchemy.engine import URL, make_url
+
+from hesuan.domain.errors import Conflict, InvalidInput, StoreUnavailable
+
+__all__ = ["Manifest", "RestoreReport", "backup", "manifest_path", "restore"]
+
+#: Seconds after which to try again: someone has to act first (install, free, fix).
+_RETRY_S = 60
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    backend: str  # sqlite or postgresql
+    revision: str | None  # the Alembic revision of the copied schema
+    taken_at: str  # ISO 8601, UTC
+    tables: dict[str, int]  # rows per table
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"backend": self.backend, "revision": self.revision, "taken_at": self.taken_at,
+                "tables": self.tables}
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreReport:
+    target: str  # the restored database's URL, password hidden
+    tables: dict[str, int]
+    #: tables whose rows differ from the manifest: {table: {"manifest": n, "restored": m}}
+    differences: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def matches(self) -> bool:
+        return not self.differences
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"target": self.target, "matches": self.matches, "tables": self.tables,
+                "differences": self.differences}
+
+
+def manifest_path(copy: Path) -> Path:
+    return copy.with_name(copy.name + ".manifest.json")
+
+
+def backup(database_url: str, dest: Path, now: datetime) -> Manifest:
+    """Copy the database at ``database_url`` to ``dest`` (a new file) and write its manifest
+    (``now``: when the copy is taken)."""
+    if dest.exists():
+        raise Conflict(f"{dest} exists: a backup is written to a new file", code="exists",
+                       field="dest")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        manifest = _backup_sqlite(_sqlite_path(url), dest, now)
+    else:
+        manifest = _backup_postgresql(url, dest, now)
+    manifest_path(dest).write_text(json.dumps(manifest.as_dict(), indent=2) + "\n")
+    return manifest
+
+
+def restore(copy: Path, target_url: str) -> RestoreReport:
+    """Restore the copy at ``copy`` into the new database ``target_url`` and count its rows
+    against the copy's manifest."""
+    if not copy.is_file():
+        raise InvalidInput(f"there is no backup at {copy}", code="no_backup", field="copy")
+    mpath = manifest_path(copy)
+    if not mpath.is_file():
+        raise InvalidInput(f"the backup has no manifest ({mpath})", code="no_manifest",
+                           field="copy")
+    expected: dict[str, int] = json.loads(mpath.read_text())["tables"]
+    url = make_url(target_url)
+    if url.get_backend_name() == "sqlite":
+        _restore_sqlite(copy, _sqlite_path(url))
+    else:
+        _restore_postgresql(copy, url)
+    counted = _counts_at(url)
+    differences = {t: {"manifest": expected.get(t, 0), "restored": counted.get(t, 0)}
+                   for t in sorted(set(expected) | set(counted))
+                   if expected.get(t, 0) != counted.get(t, 0)}
+    return RestoreReport(url.render_as_string(hide_password=True), counted, differences)
+
+
+# -- SQLite -----------------------------------------------------------------------------------
+
+def _sqlite_path(url: URL) -> Path:
+    if not url.database or url.database == ":memory:":
+        raise InvalidInput("a database in memory has nothing to back up or restore into",
+                           code="in_memory", field="database_url")
+    return Path(url.database)
+
+
+def _backup_sqlite(src: Path, dest: Path, now: datetime) -> Manifest:
+    if not src.is_file():
+        raise StoreUnavailable(f"there is no database at {src}", code="no_database",
+                               retry_after=_RETRY_S)
+    source = sqlite3.connect(src)
+    # owner-only, as the database itself (engine._owner_only)
+    os.close(os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    target = sqlite3.connect(dest)
+    try:
+        source.backup(target)  # every page in one step: one consistent snapshot
+        target.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
+    finally:
+        source.close()
+        target.close()
+    return Manifest("sqlite", _revision_of(f"sqlite:///{dest}"), _iso(now),
+                    _counts_at(make_url(f"sqlite:///{dest}")))
+
+
+def _restore_sqlite(copy: Path, target: Path) -> None:
+    if target.exists():
+        raise Conflict(f"{target} exists and holds a database: restore into a new file",
+                       code="target_holds_data", field="to")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    source = sqlite3.connect(copy)
+    dest = sqlite3.connect(target)
+    try:
+        source.backup(dest)
+        dest.execute("PRAGMA journal_mode=WAL")  # as the server runs it
+    finally:
+        source.close()
+        dest.close()
+
+
+# -- PostgreSQL -------------------------------------------------------------------------------
+
+def _libpq(url: URL) -> str:
+    """The URL as libpq (pg_dump, pg_restore) reads it: no SQLAlchemy driver name."""
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _tool(name: str) -> str:
+    found = shutil.which(name)
+    if found is None:
+        raise StoreUnavailable(f"{name} is not installed (Debian: postgresql-client)",
+                               code="no_pg_tools", retry_after=_RETRY_S)
+    return found
+
+
+def _backup_postgresql(url: URL, dest: Path, now: datetime) -> Manifest:
+    pg_dump = _tool("pg_dump")
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            # a snapshot this transaction holds open while pg_dump reads it: the manifest's
+            # counts and the dump's rows are the same rows
+            c = conn.execution_options(isolation_level="REPEATABLE READ",
+                                       postgresql_readonly=True)
+            snapshot = c.execute(text("SELECT pg_export_snapshot()")).scalar_one()
+            tables = _count(c)
+            revision = _revision(c)
+            done = subprocess.run(
+                [pg_dump, "--format=custom", "--no-owner", "--no-privileges",
+                 f"--snapshot={snapshot}", f"--file={dest}", f"--dbname={_libpq(url)}"],
+                capture_output=True, text=True)
+            c.rollback()
+    finally:
+        engine.dispose()
+    if done.returncode != 0:
+        dest.unlink(missing_ok=True)
+        raise StoreUnavailable(f"pg_dump failed: {done.stderr.strip()[-500:]}",
+                               code="backup_failed", retry_after=_RETRY_S)
+    dest.chmod(0o600)
+    return Manifest("postgresql", revision, _iso(now), tables)
+
+
+def _restore_postgresql(copy: Path, url: URL) -> None:
+    pg_restore = _tool("pg_restore")
+    engine = create_engine(url)
+    try:
+        with engine.connect() as c:
+            held = inspect(c).get_table_names()
+    finally:
+        engine.dispose()
+    if held:
+        raise Conflict(f"the database {url.database} holds {len(held)} tables: restore into "
+                       f"a new, empty database (createdb)", code="target_holds_data",
+                       field="to")
+    done = subprocess.run(
+        [pg_restore, "--no-owner", "--no-privileges", "--exit-on-error",
+         "--single-transaction", f"--dbname={_libpq(url)}", str(copy)],
+        capture_output=True, text=True)
+    if done.returncode != 0:
+        raise StoreUnavailable(f"pg_restore failed: {done.stderr.strip()[-500:]}",
+                               code="restore_failed", retry_after=_RETRY_S)
+
+
+# -- both -------------------------------------------------------------------------------------
+
+def _count(c: Connection) -> dict[str, int]:
+    # table names from the database's own catalogue, quoted by the dialect
+    q = c.dialect.identifier_preparer.quote
+    return {name: int(c.execute(text(f"SELECT count(*) FROM {q(name)}")).scalar_one())
+            for name in sorted(inspect(c).get_table_names())}
+
+
+def _revision(c: Connection) -> str | None:
+    if "alembic_version" not in inspect(c).get_table_names():
+        return None
+    v = c.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    return None if v is None else str(v)
+
+
+def _counts_at(url: URL) -> dict[str, int]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as c:
+            return _count(c)
+    finally:
+        engine.dispose()
+
+
+def _revision_of(url: str) -> str | None:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as c:
+            return _revision(c)
+    finally:
+        engine.dispose()
+
+
+def _iso(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat(timespec="seconds")

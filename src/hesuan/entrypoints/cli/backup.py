@@ -1,0 +1,74 @@
+"""``hesuan backup …``: an online copy of the database, and its restore into a new one
+(docs/DEPLOY.md "Backups").
+
+Imports: Typer, ``hesuan.entrypoints.cli.common``; at call time ``hesuan.config``,
+``hesuan.adapters.clock``, ``hesuan.adapters.db.backup``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hesuan.domain.errors import HesuanError
+from hesuan.entrypoints.cli.common import EXIT_NOT_VALID, JsonOpt, console, failed, print_json
+
+__all__ = ["register"]
+
+backup_app = typer.Typer(help="Backups: an online copy of the database, and its restore.",
+                         no_args_is_help=True)
+
+
+@backup_app.command("create")
+def backup_create(
+        dest: Annotated[Path, typer.Argument(help="the copy, a new file")],
+        as_json: JsonOpt = False) -> None:
+    """Copy the database (HESUAN_DATABASE_URL) while it serves: SQLite by its online backup
+    API, PostgreSQL by pg_dump in one snapshot. Beside the copy, DEST.manifest.json: the
+    schema revision, the time and the rows of every table."""
+    from hesuan.adapters.clock import SystemClock
+    from hesuan.adapters.db.backup import backup
+    from hesuan.config import Settings
+
+    try:
+        manifest = backup(Settings().database_url, dest, SystemClock().now())
+    except HesuanError as exc:
+        raise failed(exc) from None
+    if as_json:
+        print_json(manifest.as_dict())
+    console.print(f"backup written to {dest}: {sum(manifest.tables.values())} rows in "
+                  f"{len(manifest.tables)} tables, schema {manifest.revision}")
+
+
+@backup_app.command("restore")
+def backup_restore(
+        copy: Annotated[Path, typer.Argument(help="a copy made by `hesuan backup create`")],
+        to: Annotated[str, typer.Option(
+            "--to", help="the new database: an SQLite URL whose file does not exist yet, or "
+                         "an empty PostgreSQL database (createdb first)")],
+        as_json: JsonOpt = False) -> None:
+    """Restore a copy into a new database and count its rows against the copy's manifest.
+    Exit 1 when they differ. Then check its audit chain: HESUAN_DATABASE_URL=<new>
+    hesuan audit verify."""
+    from hesuan.adapters.db.backup import restore
+
+    try:
+        report = restore(copy, to)
+    except HesuanError as exc:
+        raise failed(exc) from None
+    if as_json:
+        print_json(report.as_dict())
+    if report.matches:
+        console.print(f"restored into {report.target}: {sum(report.tables.values())} rows in "
+                      f"{len(report.tables)} tables, as the manifest says")
+        return
+    for table, d in report.differences.items():
+        console.print(f"[red]{table}[/red]: {d['restored']} rows restored, the manifest says "
+                      f"{d['manifest']}")
+    raise typer.Exit(EXIT_NOT_VALID)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(backup_app, name="backup")
