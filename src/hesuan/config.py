@@ -133,6 +133,9 @@ class Settings(BaseSettings):
     mllp_host: str = "127.0.0.1"
     mllp_port: int | None = Field(default=None, ge=1, le=65535)
     mllp_lab: str | None = Field(default=None, min_length=1, max_length=40)
+    #: The drop folder (docs/INTEROP.md "Files"): a lab's system writes results files into
+    #: ``<folder>/<lab id>/``; the scheduler's pass receives them. Off when unset.
+    lab_drop_folder: Path | None = None
     #: Server processes (``serve``). One suits SQLite's single writer; more spread read-heavy
     #: load (venues checking passes) over cores, each with its own caches.
     workers: int = Field(default=1, ge=1, le=64)

@@ -1,6 +1,6 @@
 """The scheduler inside ``hesuan serve``: every few minutes, the overdue sweep, lateness alerts,
-delivery of the outbox (and of electronic lab reports, when enabled) and a signed checkpoint of
-the audit chain, in a background thread; and a last checkpoint when it stops. Every server
+delivery of the outbox (and of electronic lab reports, when enabled), once an hour a retention
+pass (docs/RETENTION.md) and a signed checkpoint of the audit chain, in a background thread; and a last checkpoint when it stops. Every server
 process starts one, and it runs once: a scheduler ticks only while its process holds the
 database's scheduler lease (``Platform.scheduler_lease``), and lets the lease go when it stops,
 so another process's scheduler takes over at its next tick (as it does when the holder dies).
@@ -14,13 +14,18 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from hesuan.bootstrap import Platform
+from hesuan.entrypoints.lab_drop import LabDropFolder
 from hesuan.services.auth import SYSTEM
 
 __all__ = ["Scheduler"]
 
 log = logging.getLogger("hesuan.scheduler")
+
+#: Seconds between retention passes: expiry is counted in days, so once an hour is prompt.
+RETENTION_EVERY_S = 3600.0
 
 
 class Scheduler:
@@ -66,11 +71,21 @@ class Scheduler:
             log.info("elr sent=%d failed=%d", elr.sent, elr.failed)
             if elr.in_doubt:  # the receiver may or may not have them: an operator decides
                 log.warning("elr in doubt=%d (docs/INTEROP.md)", elr.in_doubt)
+        if p.settings.lab_drop_folder is not None:  # results files labs dropped
+            drop = LabDropFolder(p, p.settings.lab_drop_folder).collect()
+            if drop.received or drop.refused:
+                log.info("lab files received=%d unreadable=%d refused=%d",
+                         drop.received, drop.unreadable, drop.refused)
         zones = p.zones.tick(SYSTEM)  # scheduled zones start, planned ends expire
-        purged = p.fence.purge(SYSTEM)  # scans kept only as long as venue checks
         snap = p.rosters.refresh_snapshot_if_stale(SYSTEM)
-        log.info("zones started=%d expired=%d scans purged=%d coverage snapshot=%s",
-                 zones["started"], zones["expired"], purged, "refreshed" if snap else "fresh")
+        log.info("zones started=%d expired=%d coverage snapshot=%s",
+                 zones["started"], zones["expired"], "refreshed" if snap else "fresh")
+        now = time.monotonic()
+        if self._retained_at is None or now - self._retained_at >= RETENTION_EVERY_S:
+            # what has expired is forgotten (docs/RETENTION.md); counts only in the log
+            forgot = p.retention.run(SYSTEM)
+            self._retained_at = now
+            log.info("retention %s", " ".join(f"{k}={n}" for k, n in forgot.counts().items()))
         self._checkpoint()
 
     def _run(self) -> None:

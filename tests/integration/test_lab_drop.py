@@ -1,0 +1,87 @@
+"""Results files a lab's system drops into its folder (docs/INTEROP.md "Files"), on both
+backends: each file received as if it came over MLLP, its ACK written beside it, the file moved
+to ``done/``; a file still being written (a dot name, ``.part``, ``.tmp``) and a folder of no
+known lab are left alone; a file received again after a crash before its move changes nothing;
+the scheduler's pass collects the folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hesuan.adapters.clock import FixedClock
+from hesuan.bootstrap import Platform, bootstrap
+from hesuan.config import Settings
+from hesuan.entrypoints.lab_drop import DropReport, LabDropFolder
+from hesuan.entrypoints.scheduler import Scheduler
+from hesuan.sim.example import seed_example_city
+from tests.integration.lab_bench import Bench
+from tests.integration.test_lab_messages import DETECTED, NOT_DETECTED, _obx, _oru
+
+pytest.importorskip("hl7")
+
+
+def _msa(ack: Path) -> str:
+    (msa,) = [s for s in ack.read_bytes().decode().split("\r") if s.startswith("MSA")]
+    return msa.split("|")[1]
+
+
+def test_dropped_files_are_received_acknowledged_and_moved(platform: Platform,
+                                                            clock: FixedClock,
+                                                            tmp_path: Path) -> None:
+    b = Bench(platform, clock, seed_example_city(platform, people=40))
+    pos, neg, late = b.tubes(3)
+    root = tmp_path / "drop"
+    inbox = root / b.lab_id
+    inbox.mkdir(parents=True)
+    (inbox / "r1.hl7").write_bytes(_oru(pos, _obx(DETECTED), control="D-1"))
+    (inbox / "r2.HL7").write_bytes(_oru(neg, _obx(NOT_DETECTED), control="D-2"))
+    (inbox / "r3.hl7").write_bytes(b"not a message at all")
+    (inbox / "r4.hl7.part").write_bytes(_oru(late, _obx(DETECTED), control="D-4"))
+    (inbox / ".r5.hl7").write_bytes(_oru(late, _obx(DETECTED), control="D-5"))
+    stray = root / "no-such-lab"
+    stray.mkdir()
+    (stray / "x.hl7").write_bytes(_oru(late, _obx(DETECTED), control="D-6"))
+
+    drop = LabDropFolder(platform, root)
+    assert drop.collect() == DropReport(received=3, unreadable=1, refused=0)
+    assert b.rows("SELECT barcode, result FROM tubes WHERE barcode IN (:a, :b) "
+                  "ORDER BY result", a=pos, b=neg) == [(neg, "negative"), (pos, "positive")]
+    assert sorted(p.name for p in (inbox / "done").iterdir()) == ["r1.hl7", "r2.HL7", "r3.hl7"]
+    assert [_msa(inbox / "ack" / f"{n}.ack") for n in ("r1.hl7", "r2.HL7", "r3.hl7")] == [
+        "AA", "AA", "AR"]
+    # being written, or of no lab: left where they are, nothing received from them
+    assert (inbox / "r4.hl7.part").exists() and (inbox / ".r5.hl7").exists()
+    assert (stray / "x.hl7").exists() and not (stray / "done").exists()
+    assert b.rows("SELECT result FROM tubes WHERE barcode = :b", b=late) == [(None,)]
+    assert drop.collect() == DropReport(0, 0, 0)
+
+    # a crash after receiving and before moving: the file is received again, changing nothing
+    logged = b.scalar("SELECT count(*) FROM result_log")
+    (inbox / "done" / "r1.hl7").rename(inbox / "r1.hl7")
+    assert drop.collect() == DropReport(received=1, unreadable=0, refused=0)
+    assert b.scalar("SELECT count(*) FROM result_log") == logged
+    assert _msa(inbox / "ack" / "r1.hl7.ack") == "AA"
+
+    # the sender renames the finished file: received by the next pass
+    (inbox / "r4.hl7.part").rename(inbox / "r4.hl7")
+    assert drop.collect().received == 1
+    assert b.rows("SELECT result FROM tubes WHERE barcode = :b", b=late) == [("positive",)]
+
+
+def test_the_schedulers_pass_collects_the_drop_folder(settings: Settings, clock: FixedClock,
+                                                     tmp_path: Path) -> None:
+    root = tmp_path / "drop"
+    p = bootstrap(settings.model_copy(update={"lab_drop_folder": root}), clock=clock,
+                  migrate=False)
+    try:
+        b = Bench(p, clock, seed_example_city(p, people=40))
+        (tube,) = b.tubes(1)
+        (root / b.lab_id).mkdir(parents=True)
+        (root / b.lab_id / "r.hl7").write_bytes(_oru(tube, _obx(DETECTED)))
+        Scheduler(p, 3600).tick()
+        assert (root / b.lab_id / "done" / "r.hl7").exists()
+        assert b.rows("SELECT result FROM tubes WHERE barcode = :b", b=tube) == [("positive",)]
+    finally:
+        p.close()
