@@ -87,8 +87,8 @@ from hesuan.sim.round_state import (
 from hesuan.sim.round_stations import Stations
 from hesuan.sim.round_summary import RoundSummary
 
-__all__ = ["FAULTS", "CountingSender", "LabRates", "default_round_start", "simulate_round",
-           "simulation_settings"]
+__all__ = ["FAULTS", "CountingSender", "LabRates", "current_round_start", "default_round_start",
+           "simulate_round", "simulation_settings"]
 
 FAULTS: tuple[str, ...] = ("lost_tube", "box_missing_tube", "unknown_result", "late_courier")
 #: Which reconciliation lists each fault must show up in (one item each).
@@ -113,6 +113,12 @@ def default_round_start(today: date | None = None) -> datetime:
     return midnight_of(day - timedelta(days=4)).astimezone(UTC)
 
 
+def current_round_start(now: datetime) -> datetime:
+    """Local midnight of the day before ``now``'s, as UTC: ``now`` falls on the second day of
+    a 72 h round, after a full day of sampling (the demo's round, stopped at now)."""
+    return midnight_of(local_date(now) - timedelta(days=1)).astimezone(UTC)
+
+
 class CountingSender:
     """The ``Sender`` port for the simulator: counts messages by template, sends nothing."""
 
@@ -127,7 +133,9 @@ class _Round(RoundCity, Stations, LisLab):
     """A round: the city loaded, the people's visits planned, the actions run in time
     order."""
 
-    def run(self, listener: ListenerFactory | None = None) -> float:
+    def run(self, listener: ListenerFactory | None = None, stop_s: float | None = None) -> float:
+        """Run the actions in time order until the round has drained, or until ``stop_s``
+        (seconds into the round) with whatever is then in flight left as it is."""
         for site in self.sites:
             site.next_courier = self.align(self.next_open(site, 0.0)
                                            + self.rng.uniform(1800, 3600))
@@ -153,6 +161,8 @@ class _Round(RoundCity, Stations, LisLab):
             last = 0.0
             while self.actions:
                 t, kind, _, payload = heapq.heappop(self.actions)
+                if stop_s is not None and t > stop_s:
+                    break
                 if t >= self.end_s and kind == HOUSEKEEPING and self.idle():
                     self.housekeeping(t)
                     last = t
@@ -216,10 +226,13 @@ def simulate_round(platform: Platform, clock: FixedClock, sender: CountingSender
                    compliance: float = 0.975,
                    progress: Callable[[float, float], None] | None = None,
                    lab_rates: LabRates | None = None,
-                   lis_listener: ListenerFactory | None = None) -> RoundSummary:
+                   lis_listener: ListenerFactory | None = None,
+                   stop_at: datetime | None = None) -> RoundSummary:
     """Run one simulated round on ``platform`` (bootstrapped with ``clock`` and ``sender``);
     with ``lis_listener`` (``entrypoints.mllp.MllpListener``) its last lab is a LIS lab that
-    reports over MLLP (``round_lis``)."""
+    reports over MLLP (``round_lis``). With ``stop_at`` the round stops at that instant, in
+    progress: queues, tubes, boxes and lab work in flight stay so (the demo stops it at now),
+    and its reconciliation is not checked (``RoundSummary.in_progress``)."""
     unknown = set(faults) - set(FAULTS)
     if unknown:
         raise ValueError(f"unknown faults {sorted(unknown)} (known: {', '.join(FAULTS)})")
@@ -233,8 +246,10 @@ def simulate_round(platform: Platform, clock: FixedClock, sender: CountingSender
     r.load()
     unfiled_before = _unfiled(platform)
     due = r.schedule_arrivals()
-    last = r.run(lis_listener)
-    clock.set(r.at(last))
+    stop_s = None if stop_at is None else (stop_at - start).total_seconds()
+    last = r.run(lis_listener, stop_s)
+    in_progress = stop_s is not None and bool(r.actions)
+    clock.set(stop_at if in_progress and stop_at is not None else r.at(last))
     rec = platform.reports.reconcile(SYSTEM, limit=20)
     counts = _list_counts(rec)
     expected = _list_counts(before)
@@ -280,6 +295,7 @@ def simulate_round(platform: Platform, clock: FixedClock, sender: CountingSender
         rejected_at_bench=dict(r.bench_rejections), corrections=dict(r.corrections),
         lab_tally=asdict(lab_tally), expected_lab_tally=asdict(own_tally),
         lis=r.lis.as_dict(), unfiled_results=unfiled, expected_unfiled_results=expected_unfiled,
+        in_progress=in_progress,
     )
 
 

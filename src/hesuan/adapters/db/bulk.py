@@ -39,6 +39,7 @@ __all__ = [
     "insert_users",
     "last_serials",
     "people_count",
+    "person_ids",
     "read_roster",
 ]
 
@@ -73,6 +74,12 @@ def accounts(engine: Engine) -> list[tuple[str, str, str | None]]:
         return [(r[0], r[1], r[2]) for r in c.execute(
             select(users.c.username, users.c.role, users.c.scope)
             .where(users.c.active.is_(True)).order_by(users.c.role, users.c.username))]
+
+
+def person_ids(engine: Engine, n: int) -> list[str]:
+    """The first ``n`` people's ids (in id order): the demo prints their sampling codes."""
+    with engine.connect() as c:
+        return [r[0] for r in c.execute(select(people.c.id).order_by(people.c.id).limit(n))]
 
 
 def last_serials(engine: Engine) -> tuple[int, int]:

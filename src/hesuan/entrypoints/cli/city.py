@@ -1,4 +1,5 @@
-"""``hesuan city …``: the synthetic city (generate it, list its demo accounts).
+"""``hesuan city …``: the synthetic city (generate it, list its demo accounts, print codes to
+scan at the demo's station page).
 
 ``city generate`` migrates the schema itself: it builds a database from nothing (``--fresh``
 throws the old one away first), so it is, with ``db upgrade`` and ``serve``, one of the
@@ -18,7 +19,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from hesuan.entrypoints.cli.common import console, failed, opened, parse_time
+from hesuan.entrypoints.cli.common import CLI_PRINCIPAL, console, failed, opened, parse_time
 
 if TYPE_CHECKING:
     from hesuan.config import Settings
@@ -147,6 +148,41 @@ def city_accounts(
     Console().print(t)
     if hidden:
         Console().print(f"(and {hidden} couriers courier001… with the same password)")
+
+
+@city_app.command("codes")
+def city_codes(
+    people: Annotated[int, typer.Option(help="how many people's codes besides the resident's",
+                                        min=0, max=20)] = 3,
+) -> None:
+    """Things to scan at the demo's station page without a phone or a scanner (type or paste
+    each, then Enter): two unused tube barcodes, the sampling codes of the resident account's
+    person and a few others, and an unused box code. Refused in production."""
+    from hesuan.adapters.db import bulk
+    from hesuan.config import Settings
+    from hesuan.domain.errors import PermissionDenied
+    from hesuan.domain.sampling import make_box_code, make_tube_barcode
+
+    settings = Settings()
+    if settings.environment == "production":
+        raise failed(PermissionDenied("city codes prints sampling codes for the demo; "
+                                      "production refuses it", code="demo_only"))
+    with opened(settings=settings) as p:
+        resident = next((scope for username, _role, scope in bulk.accounts(p.engine)
+                         if username == "resident" and scope), None)
+        others = [x for x in bulk.person_ids(p.engine, people + 1) if x != resident][:people]
+        codes = [("resident", p.people.sampling_code(CLI_PRINCIPAL, resident))] if resident \
+            else []
+        codes += [("person", p.people.sampling_code(CLI_PRINCIPAL, x)) for x in others]
+        tube, box = bulk.last_serials(p.engine)
+    typer.echo("scan at the station page (type or paste each, then Enter):")
+    typer.echo(f"  tube      {make_tube_barcode(tube + 1)}   opens a tube")
+    for label, code in codes:
+        typer.echo(f"  {label:<9} {code}")
+    typer.echo(f"  tube      {make_tube_barcode(tube + 1)}   again: seals the tube (or F2)")
+    typer.echo(f"  box       {make_box_code(box + 1)}   starts packing; the sealed tube's "
+               "barcode packs it; the box code again seals the box")
+    typer.echo(f"  tube      {make_tube_barcode(tube + 2)}   another tube")
 
 
 def register(app: typer.Typer) -> None:
