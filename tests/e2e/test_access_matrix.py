@@ -782,6 +782,8 @@ CASES: list[Case] = [
     Case("POST", "/web/station/events.json", lambda w, s, p: (
         Req(json={"events": [_scan_event(w, s)]}, headers={"X-CSRF-Token": "<csrf>"}),
         _site(w, s)), batch=True),
+    Case("GET", "/web/station/boxes/{box_code}.json", lambda w, s, p: (Req(params={
+        "box_code": make_box_code(800_000 + w.n())}), _own_site(p)), one_side=True),
     Case("GET", "/web/courier", _list(), one_side=True),
     Case("POST", "/web/courier/handover", lambda w, s, p: (Req(form={
         "box_code": w.sealed_box(s), "event_id": w.event_id()}),

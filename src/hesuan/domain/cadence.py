@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from hesuan.domain.errors import InvalidInput
+from hesuan.domain.people import GROUP_NAMES, Group
 
 __all__ = ["OverdueAction", "Policy", "PolicyChoice", "ScopeKind", "check_policy",
            "choose_policy", "default_policies", "in_precedence", "precedence_key"]
@@ -128,8 +129,8 @@ def default_policies(valid_from: datetime, new_id: Callable[[], str]) -> list[Po
 
     out = [make(ScopeKind.REGION, code, 72, f"{name} 3日1次")
            for code, name in URBAN_DISTRICTS.items()]
-    out += [make(ScopeKind.GROUP, g, 24, f"{g} 每日1检")
-            for g in ("medical", "port_transport", "courier")]
+    out += [make(ScopeKind.GROUP, g, 24, f"{GROUP_NAMES[g][0]} 每日1检")
+            for g in (Group.MEDICAL, Group.PORT_TRANSPORT, Group.COURIER)]
     out.append(make(ScopeKind.GROUP, "teacher_student", 36, "返校师生 三天两检",
                     valid_from + timedelta(days=3)))
     return out

@@ -27,7 +27,7 @@ Imports: standard library only.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 __all__ = [
     "Conflict",
@@ -48,11 +48,15 @@ class HesuanError(Exception):
 
     default_code = "error"
 
-    def __init__(self, message: str, *, code: str | None = None, field: str | None = None) -> None:
+    def __init__(self, message: str, *, code: str | None = None, field: str | None = None,
+                 detail: Mapping[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.code = code or self.default_code
         self.field = field
+        #: the facts the message names (a status, who, when: ISO 8601), so that a page can
+        #: say them in its own language
+        self.detail: Mapping[str, str] = detail or {}
 
     def as_dict(self) -> dict[str, str | None]:
         return {"code": self.code, "field": self.field, "message": self.message}

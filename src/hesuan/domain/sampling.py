@@ -44,6 +44,7 @@ __all__ = [
     "admit_person",
     "barcode_key",
     "check_box_code",
+    "check_box_for_packing",
     "check_event_time",
     "check_not_before",
     "check_opening",
@@ -129,6 +130,18 @@ def make_tube_barcode(serial: int) -> str:
 def make_box_code(serial: int) -> str:
     body = f"{serial:09d}"
     return "BX" + body + luhn.calc_check_digit(body)
+
+
+def check_box_for_packing(box_site_id: str | None, box_status: str | None,
+                          site_id: str) -> None:
+    """Whether a box may take tubes at ``site_id``: a new box may; a box already used is this
+    site's and still open. ``box_site_id`` and ``box_status`` are None for a new box."""
+    if box_site_id is not None and box_site_id != site_id:
+        raise RuleViolation("box_code: the box belongs to another site", code="wrong_site",
+                            field="box_code")
+    if box_status is not None and box_status != "open":
+        raise RuleViolation("box_code: the box is already sealed", code="box_sealed",
+                            field="box_code", detail={"status": box_status})
 
 
 def check_opening(mode: int, site_kind: SiteKind) -> bool:

@@ -22,6 +22,7 @@ from hesuan.domain.sampling import check_box_code, check_tube_barcode
 from hesuan.domain.specimens import RejectionStage
 from hesuan.services.context import Deps
 from hesuan.services.outbox_ports import AlertRow
+from hesuan.services.ports import UnitOfWork
 from hesuan.services.rejections import RejectionInput, RejectionService, parse_rejections
 from hesuan.services.sampling_ports import BoxReceipt, BoxRecord, StationEventRow
 
@@ -62,9 +63,7 @@ class DeliveryService:
             authorize(actor, Action.HAND_OVER_BOX, Target(site=box.site_id),
                       field="box_code")
             if box.status != "sealed":
-                raise RuleViolation(f"box_code: a box can be collected only once sealed and not "
-                                    f"yet collected (it is {box.status})",
-                                    code="box_not_ready", field="box_code")
+                raise _not_collectable(uow, box)
             uow.boxes.hand_over_box(box.id, actor.user_id, at)
             uow.station.record_event(StationEventRow(event_id, "handover", box.site_id,
                                                      actor.user_id, at, now))
@@ -137,6 +136,26 @@ class DeliveryService:
             uow.commit()
         return Receipt(code, len(packed), count, missing, extra, discrepancy,
                        custody_break=custody_break, rejected=[r.barcode for r in refused])
+
+
+def _not_collectable(uow: UnitOfWork, box: BoxRecord) -> RuleViolation:
+    """Why a courier cannot collect ``box``: not sealed yet, or already collected (by whom,
+    when) or received (by which lab, when)."""
+    detail = {"status": box.status}
+    if box.status == "in_transit" and box.handed_over_at is not None:
+        courier = box.courier_id or ""
+        by = uow.users.usernames([courier]).get(courier, "?")
+        detail |= {"by": by, "at": box.handed_over_at.isoformat()}
+        why = f"it was already collected by {by} at {detail['at']}"
+    elif box.status == "received" and box.received_at is not None:
+        lab = uow.places.lab(box.lab_id) if box.lab_id else None
+        detail |= {"lab": lab.name if lab else "?", "at": box.received_at.isoformat()}
+        why = f"it was already received by {detail['lab']} at {detail['at']}"
+    else:
+        why = "it is not sealed yet"
+    return RuleViolation(f"box_code: a box can be collected only once sealed and not yet "
+                         f"collected: {why} (it is {box.status})", code="box_not_ready",
+                         field="box_code", detail=detail)
 
 
 def _receipt(box: BoxRecord, duplicate: bool) -> Receipt:

@@ -6,7 +6,7 @@ Imports: standard library, ``hesuan.domain``, ``hesuan.services``.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from hesuan.domain.access import Action, Principal, Target, authorize
@@ -113,6 +113,13 @@ class PlacesService:
         """Sites are public information (residents look for the nearest one)."""
         with self._d.uow(readonly=True) as uow:
             return uow.places.sites()
+
+    def region_names(self, codes: Iterable[str]) -> dict[str, str]:
+        """The names of the regions ``codes`` names (the administrative hierarchy is public),
+        for pages that show a region by its name; an unknown code is left out."""
+        with self._d.uow(readonly=True) as uow:
+            found = (uow.places.region(c) for c in dict.fromkeys(codes))
+            return {r.code: r.name for r in found if r is not None}
 
     def nearest_open(self, grid_code: str, limit: int = 5) -> list[SiteRow]:
         """Open sites nearest a grid by the region hierarchy (same community, street, district,

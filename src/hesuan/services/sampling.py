@@ -46,6 +46,7 @@ from hesuan.domain.sampling import (
     TubeStatus,
     admit_person,
     check_box_code,
+    check_box_for_packing,
     check_event_time,
     check_not_before,
     check_opening,
@@ -67,7 +68,8 @@ from hesuan.services.sampling_ports import (
 )
 from hesuan.services.status import StatusService
 
-__all__ = ["EventKind", "EventOutcome", "SamplingService", "StationEvent", "run_station_batch"]
+__all__ = ["BoxToPack", "EventKind", "EventOutcome", "SamplingService", "StationEvent",
+           "run_station_batch"]
 
 
 class EventKind(enum.StrEnum):
@@ -100,6 +102,14 @@ class EventOutcome:
     field: str | None = None
     tube: dict[str, Any] | None = None
     person: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BoxToPack:
+    """A box a station may pack: its code and the tubes already in it."""
+
+    box_code: str
+    tubes: int
 
 
 class _Batch:
@@ -297,6 +307,17 @@ class SamplingService:
         check_station_batch(self._d, actor, len(events))
         return self._write_group([(actor, e) for e in events])
 
+    def box_to_pack(self, actor: Principal, site_id: str, box_code: str) -> BoxToPack:
+        """Whether the station at ``site_id`` may start packing ``box_code`` (a new box, or
+        its own open box), checked when the box is scanned rather than at its first tube."""
+        authorize(actor, Action.RECORD_STATION_EVENTS, Target(site=site_id), field="site_id")
+        code = check_box_code(box_code.strip().upper())
+        with self._d.uow(readonly=True) as uow:
+            box = uow.station.boxes_by_code([code], for_update=False).get(code)
+        check_box_for_packing(box.site_id if box else None, box.status if box else None,
+                              site_id)
+        return BoxToPack(code, len(box.tube_ids) if box else 0)
+
     def _write_group(self, items: Sequence[_Item]) -> list[EventOutcome]:
         """``items`` in one transaction."""
         # the codes' MACs are checked before the write turn is taken: another worker process
@@ -486,12 +507,8 @@ class SamplingService:
         code = check_box_code(e.box_code or "")
         tube = self._own_tube(b, e)
         box = b.boxes.get(code)
-        if box is not None and box.site_id != e.site_id:
-            raise RuleViolation("box_code: the box belongs to another site", code="wrong_site",
-                                field="box_code")
-        if box is not None and box.status != "open":
-            raise RuleViolation("box_code: the box is already sealed", code="box_sealed",
-                                field="box_code")
+        if box is not None:
+            check_box_for_packing(box.site_id, box.status, e.site_id)
         if tube.status is TubeStatus.OPEN:
             raise RuleViolation("barcode: seal the tube before packing it into a box",
                                 code="tube_not_sealed", field="barcode")

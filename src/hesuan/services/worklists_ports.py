@@ -201,6 +201,9 @@ class UserSummary:
     scope: str | None
     active: bool
     created_at: datetime
+    #: the name of the site, laboratory, region or venue the scope names (None: a person's
+    #: own record, or a scope that names nothing)
+    scope_name: str | None = None
 
 
 class WorklistQueries(Protocol):

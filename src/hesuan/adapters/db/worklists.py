@@ -18,13 +18,16 @@ from hesuan.adapters.db.engine import reading
 from hesuan.adapters.db.schema import (
     boxes,
     exemptions,
+    labs,
     people,
     person_status,
     recalls,
+    regions,
     sites,
     to_ms,
     tubes,
     users,
+    venues,
 )
 from hesuan.services.worklists_ports import (
     AreaExemption,
@@ -273,9 +276,13 @@ class SqlWorklists:
 
     def users(self) -> list[UserSummary]:
         u = users.c
-        return [UserSummary(id_, username, role, scope, bool(active), created_at)
-                for id_, username, role, scope, active, created_at in self._rows(
-            select(u.id, u.username, u.role, u.scope, u.active, u.created_at)
+        named = func.coalesce(sites.c.name, labs.c.name, regions.c.name, venues.c.name)
+        return [UserSummary(id_, username, role, scope, bool(active), created_at, name)
+                for id_, username, role, scope, active, created_at, name in self._rows(
+            select(u.id, u.username, u.role, u.scope, u.active, u.created_at, named)
+            .outerjoin(sites, sites.c.id == u.scope).outerjoin(labs, labs.c.id == u.scope)
+            .outerjoin(regions, regions.c.code == u.scope)
+            .outerjoin(venues, venues.c.id == u.scope)
             .order_by(u.role, u.username).limit(1000))]
 
 

@@ -299,8 +299,10 @@ def site_page(request: Request, me: WebMe) -> Response:
 def _admin_page(request: Request, me: Principal, **extra: Any) -> Response:
     authorize(me, Action.LIST_USERS)
     platform = platform_of(request)
+    policies = platform.status.policies(me)
+    regions = platform.places.region_names(p.scope for p in policies if p.scope_kind == "region")
     return render(request, "admin.html", me, sites=platform.places.sites(),
-                  labs=platform.places.labs(me), policies=platform.status.policies(me),
+                  labs=platform.places.labs(me), policies=policies, region_names=regions,
                   users=platform.worklists.users(me), roles=[r.value for r in Role],
                   site_kinds=[k.value for k in SiteKind],
                   actions=[a.value for a in OverdueAction], **extra)

@@ -205,8 +205,11 @@ def lab_results_commit(request: Request, me: WebMe, form: SignedForm) -> Respons
         problems, total = platform.lab.import_rows(me, lab_id, _csv_rows(data))
     except FORM_ERRORS as exc:
         return _lab_page(request, me, upload_error=error_text(request, exc))
-    return _lab_page(request, me, committed={"rows": total, "problems": [
-        asdict(p) for p in problems]})
+    rejected = sum(p.status == "rejected" for p in problems)
+    unchanged = sum(p.status == "duplicate" for p in problems)
+    return _lab_page(request, me, committed={
+        "rows": total, "recorded": total - rejected - unchanged, "rejected": rejected,
+        "unchanged": unchanged, "problems": [asdict(p) for p in problems]})
 
 
 @router.post("/web/lab/result", openapi_extra=acts(Action.RECORD_RESULTS))

@@ -11,12 +11,40 @@ from __future__ import annotations
 from hesuan.entrypoints.web.i18n import N_
 
 __all__ = ["ALERT_OUTCOMES", "ALERT_RULES", "COLOURS", "CORRECTION_COUNTS", "CORRECTION_ERRORS",
-           "CORRECTION_STATUS", "DECISIONS", "ERRORS", "EXEMPTION_REASONS", "INTEGRITY_LISTS",
-           "MOVEMENT", "PASS_FAILURES", "PLATE_STATUS", "QUEUE_STATES", "RECALL_REASONS",
-           "REJECTION_REASONS", "REJECTION_STAGES", "RELEASE_BARS", "RESULTS", "ROLES",
-           "ROSTER_OUTCOMES", "SAMPLING_MODES", "SITE_STATUS", "STAGES", "TUBE_STATES",
-           "VENUE_CHECKS", "VERDICTS", "WELL_KINDS", "WELL_OUTCOMES", "WELL_REASONS",
-           "ZONE_KINDS"]
+           "CORRECTION_STATUS", "DECISIONS", "ERRORS", "EXEMPTION_REASONS", "GROUPS",
+           "INTEGRITY_LISTS", "MOVEMENT", "PASS_FAILURES", "PLATE_STATUS", "QUEUE_STATES",
+           "RECALL_REASONS", "RECALL_STATES", "REJECTION_REASONS", "REJECTION_STAGES",
+           "RELEASE_BARS", "RESULTS", "ROLES", "ROSTER_OUTCOMES", "SAMPLING_MODES", "SCOPE_KINDS",
+           "SITE_KINDS", "SITE_STATUS", "STAGES", "TUBE_STATES", "VENUE_CHECKS", "VERDICTS",
+           "WELL_KINDS", "WELL_OUTCOMES", "WELL_REASONS", "ZONE_KINDS"]
+
+SITE_KINDS = {
+    "fixed": N_("Fixed site"),
+    "temporary": N_("Temporary site"),
+    "first_landing": N_("First-landing checkpoint"),
+    "hospital": N_("Hospital"),
+    "door_to_door": N_("Door-to-door team"),
+}
+
+GROUPS = {
+    "medical": N_("Medical staff"),
+    "port_transport": N_("Port and transport workers"),
+    "courier": N_("Couriers and delivery riders"),
+    "teacher_student": N_("Teachers and students"),
+    "elderly_home": N_("Elderly people at home"),
+}
+
+SCOPE_KINDS = {
+    "region": N_("Region"),
+    "group": N_("Group"),
+}
+
+RECALL_STATES = {
+    "open": N_("Waiting for the re-test"),
+    "resolved": N_("Re-tested"),
+    "closed": N_("Closed"),
+    "cancelled": N_("Cancelled"),
+}
 
 ROLES = {
     "admin": N_("Administrator"),
@@ -276,6 +304,9 @@ ERRORS = {
     "wrong_role": N_("Your role may not open this page."),
     "wrong_scope": N_("This is outside your site, lab or area."),
     "wrong_site": N_("Wrong site: this belongs to another sampling site."),
+    "wrong_site:box_code": N_("This box belongs to another sampling site: take a new box "
+                              "for this site."),
+    "wrong_site:barcode": N_("This tube belongs to another sampling site."),
     "forged_code": N_("Invalid sampling code (forged, altered or unreadable)."),
     "missing_code": N_("Scan the person's sampling code."),
     "person_in_open_tube": N_("This person is already in another open tube."),
@@ -294,6 +325,10 @@ ERRORS = {
     "tube_not_sealed": N_("Seal the tube before packing it."),
     "tube_in_box": N_("The tube is already packed in a box."),
     "box_not_ready": N_("The box is not ready for this step."),
+    "box_not_ready:in_transit": N_("This box was already collected by %(by)s at %(at)s."),
+    "box_not_ready:received": N_("This box was already received by %(lab)s at %(at)s."),
+    "box_not_ready:open": N_("This box is not sealed yet: the site seals it before it is "
+                             "collected."),
     "single_tube_required": N_("This person needs a single tube (key group or recall)."),
     "site_requires_single_tube": N_("This site samples single tubes only."),
     "bad_mode": N_("Choose 1, 5, 10 or 20 people per tube."),

@@ -128,9 +128,21 @@ FORM_ERRORS = (InvalidInput, NotFound, RuleViolation)
 
 
 def error_text(request: Request, exc: HesuanError) -> str:
-    """A service error in plain words in the page's language."""
-    known = m.ERRORS.get(exc.code)
-    return gettext_for(request)(known) if known else exc.message
+    """A service error in plain words in the page's language: the words for its code and the
+    state it names (``code:status``), or for its code and field (``code:field``: a box, not a
+    tube, of another site), or for its code; the facts it names (who, when) filled in."""
+    detail = dict(exc.detail)
+    keys = (f"{exc.code}:{detail.get('status')}", f"{exc.code}:{exc.field}", exc.code)
+    known = next((m.ERRORS[k] for k in keys if k in m.ERRORS), None)
+    if known is None:
+        return exc.message
+    if "at" in detail:
+        detail["at"] = _iso_local(detail["at"])
+    text = gettext_for(request)(known)
+    try:
+        return text % detail if detail else text
+    except (KeyError, TypeError, ValueError):
+        return text
 
 
 def render(request: Request, template: str, me: Principal | None = None,
@@ -141,18 +153,20 @@ def render(request: Request, template: str, me: Principal | None = None,
         request=request, me=me, nav=pages_for(me.role) if me else [], path=request.url.path,
         csrf=csrf_token(request) if me else "", locale=locale, lang_tag=LOCALES[locale],
         lang_code="en" if locale == "en" else "zh", role_label=m.ROLES.get(me.role, "")
-        if me else "", here=quote(_here(request)), **context)
+        if me else "", here=quote(_here(request), safe="/"), **context)
     return HTMLResponse(body, status_code=status_code, headers=_headers())
 
 
 def _here(request: Request) -> str:
-    """Where the language switch returns to: this page, or after a form post the page the
-    form was on (a form's action cannot be opened with GET)."""
+    """Where the language switch returns to: this page with its query (the tab, the area,
+    the page of a list), or after a form post the page the form was on (a form's action
+    cannot be opened with GET)."""
     if request.method == "GET":
-        return request.url.path
+        query = request.url.query
+        return f"{request.url.path}?{query}" if query else request.url.path
     ref = urlsplit(request.headers.get("referer", ""))
     if ref.netloc == request.url.netloc and ref.path.startswith("/web/"):
-        return ref.path
+        return f"{ref.path}?{ref.query}" if ref.query else ref.path
     return "/web/"
 
 

@@ -19,7 +19,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
 from hesuan.domain.access import Action, Principal, Role
@@ -27,6 +27,7 @@ from hesuan.domain.errors import HesuanError, NotFound
 from hesuan.domain.sampling import SiteKind
 from hesuan.entrypoints.actions import acts
 from hesuan.entrypoints.api.station_path import read_batch
+from hesuan.entrypoints.errors import status_for
 from hesuan.entrypoints.web.forms import SignedForm, WebMe, text
 from hesuan.entrypoints.web.render import FORM_ERRORS, WebRoute, error_text, render
 from hesuan.entrypoints.web.session import check_csrf, platform_of
@@ -90,13 +91,16 @@ def station_form(request: Request, me: WebMe, form: SignedForm) -> Response:
             event, after = None, replace(state, box="")
         else:
             event, after = interpret(text(form, "scan", max_len=200), state, site_id, now, eid)
-        if event is None:
-            feedback = {"ok": True, "kind": "box_started" if after.box else "box_left"}
+        if event is None and after.box:
+            platform.sampling.box_to_pack(me, site_id, after.box)
+            feedback = {"ok": True, "kind": "box_started"}
+        elif event is None:
+            feedback = {"ok": True, "kind": "box_left"}
         else:
             out = platform.sampling.submit(me, [event])[0]
             if out.status == "rejected":
                 feedback = {"ok": False, "message": error_text(
-                    request, HesuanError(out.message or "", code=out.reason))}
+                    request, HesuanError(out.message or "", code=out.reason, field=out.field))}
                 after = state
             else:
                 feedback = {"ok": True, "kind": event.kind.value, "outcome": asdict(out)}
@@ -133,6 +137,21 @@ async def station_sync(request: Request, me: WebMe,
     for o in (next(done) if isinstance(e, StationEvent) else e for e in items):
         item = asdict(o)
         if o.status == "rejected":
-            item["text"] = error_text(request, HesuanError(o.message or "", code=o.reason))
+            item["text"] = error_text(request, HesuanError(o.message or "", code=o.reason,
+                                                           field=o.field))
         results.append(item)
     return {"results": results}
+
+
+@router.get("/web/station/boxes/{box_code}.json",
+            openapi_extra=acts(Action.RECORD_STATION_EVENTS))
+def station_box(request: Request, me: WebMe, box_code: str) -> Response:
+    """Asked by the station when a box is scanned, before packing starts: the box and its
+    tubes, or why this station may not pack it (another site's box, a sealed box) with the
+    reason in the page's words."""
+    try:
+        box = platform_of(request).sampling.box_to_pack(me, _site_id(me), box_code)
+    except FORM_ERRORS as exc:
+        return JSONResponse({"error": exc.as_dict(), "text": error_text(request, exc)},
+                            status_code=status_for(exc), headers={"Cache-Control": "no-store"})
+    return JSONResponse(asdict(box), headers={"Cache-Control": "no-store"})

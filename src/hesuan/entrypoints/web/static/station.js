@@ -11,7 +11,7 @@
   if (!root || !window.HesuanQueue || !window.indexedDB) { return; }
 
   var T = JSON.parse(document.getElementById("station-text").textContent);
-  var site = root.dataset.site, syncUrl = root.dataset.sync;
+  var site = root.dataset.site, syncUrl = root.dataset.sync, boxUrl = root.dataset.box;
   var csrf = document.querySelector('meta[name="csrf-token"]').content;
   function $(id) { return document.getElementById(id); }
   var scan = $("scan"), form = $("scanform"), panel = $("panel"), prompt = $("prompt"),
@@ -133,7 +133,7 @@
     var s = raw.trim(), up = s.toUpperCase();
     if (!s) { return; }
     if (BOX.test(up)) {
-      if (!st.box) { st.box = up; save(); show("idle", idlePrompt()); logLine(up, "ok"); return; }
+      if (!st.box) { st.box = up; save(); show("idle", idlePrompt()); return checkBox(up, logLine(up, "ok")); }
       if (up === st.box) { return sealBox(); }
       return refuse("box_open");
     }
@@ -161,6 +161,24 @@
     save();
     return submit(event("sample", { barcode: tube.barcode, code: s }), full ? T.full : T.next_prompt, counter,
                   T.sampled);
+  }
+
+  /* A box scanned to start packing is asked about at once (another site's box, a sealed
+     box); offline, packing starts and the server judges each tube when the queue syncs. */
+  function checkBox(code, li) {
+    return fetch(boxUrl + encodeURIComponent(code) + ".json", {
+      credentials: "same-origin", headers: { "Accept": "application/json" }
+    }).then(function (resp) {
+      if (resp.ok || resp.status >= 500) { return; }
+      return resp.json().then(function (data) {
+        if (!data.error || st.box !== code) { return; }
+        st.box = null; save();
+        var text = data.text || data.error.message;
+        li.className = "bad";
+        li.textContent += "  ✗ " + text;
+        show("bad", text);
+      });
+    }).catch(function () { /* offline: judged when the queue syncs */ });
   }
 
   function sealTube() {
@@ -208,7 +226,9 @@
     if (r.status === "rejected") {
       var text = r.text || r.message || r.reason;
       p.li.className = "bad";
-      p.li.textContent += "  ✗ " + text;
+      p.li.textContent = p.li.textContent.slice(0, 10) + "✗ " +
+        fmt(T.refused[ev.kind] || "{what}", { tube: ev.barcode, box: ev.box_code, what: ev.kind }) +
+        ": " + text;
       undo(ev, r);
       show("bad", text);
       return;
