@@ -1,0 +1,245 @@
+#!/usr/bin/env bash
+# The city deployment on this machine, with real parts (docs/DEPLOY.md):
+#   PostgreSQL primary (127.0.0.1:5432) and a streaming replica made by pg_basebackup
+#   (127.0.0.1:5433), two app processes (the command deploy/systemd/hesuan@.service runs),
+#   nginx (Debian's) with deploy/nginx/hesuan.conf as the load balancer and TLS end, a
+#   self-signed certificate. A short round goes through nginx; reports are read from the
+#   replica; one app process is killed while four stations scan and no accepted scan is lost.
+#   Then backups: `hesuan backup` (pg_dump) restored into a new database, and pg_basebackup
+#   restored as a new cluster (127.0.0.1:5434); on both the row counts equal the manifest's
+#   and `hesuan audit verify` finds the chain intact.
+# Too slow for the main suite (about a minute); run it alone. Needs root (nginx, the postgres
+# user) and PostgreSQL on 127.0.0.1:5432 with trust for 127.0.0.1 (as scripts/test.sh has it).
+# It adds one line to the primary's pg_hba.conf (replication from 127.0.0.1, trust) if it is
+# missing, and reloads it; everything else it starts, it stops on exit. KEEP=1 keeps $WORK.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+[ -x .venv/bin/hesuan ] || scripts/setup.sh
+
+PGHOST=127.0.0.1
+export PGOPTIONS='-c client_min_messages=warning'
+PSQL=(psql -h "$PGHOST" -p 5432 -U postgres -v ON_ERROR_STOP=1 -Atq)
+DB=hesuan_deploy
+RESTORED_DB=hesuan_deploy_restored
+REPLICA_PORT=5433
+RESTORED_PORT=5434
+
+say() { printf '== %s\n' "$*"; }
+fail() { printf 'FAILED: %s\n' "$*" >&2; exit 1; }
+
+# nginx from Debian, installed the first time
+if ! command -v nginx >/dev/null 2>&1; then
+  say "installing nginx"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null
+fi
+pg_isready -q -h "$PGHOST" -p 5432 || fail "PostgreSQL is not up on $PGHOST:5432"
+for port in $REPLICA_PORT $RESTORED_PORT; do
+  ! pg_isready -q -h "$PGHOST" -p "$port" || fail "something already listens on $PGHOST:$port"
+done
+PGBIN=$("${PSQL[@]}" -d postgres -c "SELECT setting FROM pg_config WHERE name = 'BINDIR'")
+
+WORK=$(mktemp -d /tmp/hesuan-deploy.XXXXXX)
+chmod 755 "$WORK"
+APP_PIDS=()
+cleanup() {
+  set +e
+  for pid in "${APP_PIDS[@]}"; do kill "$pid" 2>/dev/null; done
+  for pid in "${APP_PIDS[@]}"; do wait "$pid" 2>/dev/null; done
+  [ -f "$WORK/nginx/nginx.pid" ] && nginx -c "$WORK/nginx/nginx.conf" -s quit 2>/dev/null
+  for d in replica restored; do
+    [ -f "$WORK/$d/postmaster.pid" ] && runuser -u postgres -- "$PGBIN/pg_ctl" -D "$WORK/$d" \
+      -m fast -w stop >/dev/null 2>&1
+  done
+  "${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" 2>/dev/null
+  "${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS $RESTORED_DB WITH (FORCE)" 2>/dev/null
+  if [ "${KEEP:-0}" = 1 ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+free_port() { .venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# -- the primary: a database of its own, replication allowed from this machine -------------
+HBA=$("${PSQL[@]}" -d postgres -c "SHOW hba_file")
+if ! grep -Eq '^[[:space:]]*host[[:space:]]+replication[[:space:]]+all[[:space:]]+127\.0\.0\.1/32[[:space:]]+trust' "$HBA"; then
+  say "allowing replication from 127.0.0.1 in $HBA"
+  printf 'host replication all 127.0.0.1/32 trust  # hesuan scripts/deploy-test.sh\n' >> "$HBA"
+  "${PSQL[@]}" -d postgres -c "SELECT pg_reload_conf()" >/dev/null
+fi
+[ "$("${PSQL[@]}" -d postgres -c "SHOW wal_level")" != minimal ] || fail "the primary's wal_level is minimal"
+"${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)"
+"${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS $RESTORED_DB WITH (FORCE)"
+"${PSQL[@]}" -d postgres -c "CREATE DATABASE $DB"
+
+# -- production settings (deploy/hesuan.env.example's, on this machine) ----------------------
+export HESUAN_ENVIRONMENT=production
+HESUAN_SECRET_KEY=$(.venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(48))')
+export HESUAN_SECRET_KEY
+export HESUAN_DATABASE_URL="postgresql+psycopg://postgres@$PGHOST:5432/$DB"
+export HESUAN_DATABASE_REPLICA_URL="postgresql+psycopg://postgres@$PGHOST:$REPLICA_PORT/$DB"
+export HESUAN_PASS_KEY_DIR=$WORK/var/keys HESUAN_AUDIT_CHECKPOINT_DIR=$WORK/var/audit
+export HESUAN_KEY_FILE=$WORK/var/secret.key HESUAN_SMS_SENDER=file HESUAN_SMS_FILE=$WORK/var/sms.jsonl
+export HESUAN_SWEEP_EVERY=PT2S HESUAN_WORKERS=1 FORWARDED_ALLOW_IPS=127.0.0.1
+mkdir -p "$WORK/var"
+HESUAN=$ROOT/.venv/bin/hesuan
+say "migrating and making the pass keys"
+(cd "$WORK/var" && "$HESUAN" passes init-keys >/dev/null && "$HESUAN" db upgrade >/dev/null) \
+  || fail "db upgrade / passes init-keys"
+
+# -- the streaming replica: pg_basebackup -R into $WORK/replica, 127.0.0.1:5433 --------------
+say "making the replica (pg_basebackup -R) on $PGHOST:$REPLICA_PORT"
+install -d -o postgres -g postgres -m 700 "$WORK/replica" "$WORK/sock" "$WORK/pglog"
+runuser -u postgres -- "$PGBIN/pg_basebackup" -h "$PGHOST" -p 5432 -U postgres \
+  -D "$WORK/replica" -R -X stream -c fast
+cluster_conf() {  # the settings a copy of the primary's data directory needs to start
+  local dir=$1 port=$2
+  {
+    echo "port = $port"
+    echo "listen_addresses = '127.0.0.1'"
+    echo "unix_socket_directories = '$WORK/sock'"
+    echo "hba_file = '$dir/pg_hba.conf'"
+    echo "shared_buffers = 64MB"
+    # a hot standby needs at least the primary's values of these
+    for s in max_connections max_worker_processes max_wal_senders max_prepared_transactions \
+             max_locks_per_transaction; do
+      echo "$s = $("${PSQL[@]}" -d postgres -c "SHOW $s")"
+    done
+    cat "$ROOT/deploy/postgresql/replica.conf"
+  } > "$dir/postgresql.conf"
+  printf 'local all all trust\nhost all all 127.0.0.1/32 trust\n' > "$dir/pg_hba.conf"
+  chown postgres:postgres "$dir/postgresql.conf" "$dir/pg_hba.conf"
+}
+cluster_conf "$WORK/replica" $REPLICA_PORT
+runuser -u postgres -- "$PGBIN/pg_ctl" -D "$WORK/replica" -l "$WORK/pglog/replica.log" -w -t 60 start >/dev/null
+for _ in $(seq 1 60); do
+  st=$(psql -h "$PGHOST" -p $REPLICA_PORT -U postgres -d postgres -Atqc \
+       "SELECT status FROM pg_stat_wal_receiver" 2>/dev/null || true)
+  [ "$st" = streaming ] && break
+  sleep 0.5
+done
+[ "$st" = streaming ] || fail "the replica is not streaming (see $WORK/pglog/replica.log)"
+[ "$(psql -h "$PGHOST" -p $REPLICA_PORT -U postgres -d postgres -Atqc 'SELECT pg_is_in_recovery()')" = t ] \
+  || fail "the replica is not in recovery"
+
+# -- two app processes, as hesuan@.service runs them ---------------------------------------
+APP1=$(free_port); APP2=$(free_port); HTTPS=$(free_port); HTTP=$(free_port)
+for port in "$APP1" "$APP2"; do
+  say "app process on 127.0.0.1:$port"
+  (cd "$WORK/var" && exec "$HESUAN" serve --host 127.0.0.1 --port "$port" --workers 1 \
+     > "$WORK/app-$port.log" 2>&1) &
+  APP_PIDS+=($!)
+done
+for port in "$APP1" "$APP2"; do
+  for _ in $(seq 1 120); do
+    curl -fsS "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
+    sleep 0.25
+  done
+  curl -fsS "http://127.0.0.1:$port/health" >/dev/null || fail "app on $port did not start ($WORK/app-$port.log)"
+done
+
+# -- nginx with deploy/nginx/hesuan.conf: TLS on a local port, the two processes upstream ----
+say "nginx on https://127.0.0.1:$HTTPS"
+mkdir -p "$WORK/tls" "$WORK/nginx"
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=127.0.0.1" \
+  -addext "subjectAltName=IP:127.0.0.1" -keyout "$WORK/tls/hesuan.key" \
+  -out "$WORK/tls/hesuan.crt" 2>/dev/null
+site=$WORK/nginx/hesuan.conf
+sed -e "s|listen 80;|listen 127.0.0.1:$HTTP;|" \
+    -e "s|listen 443 ssl http2;|listen 127.0.0.1:$HTTPS ssl http2;|" \
+    -e '/listen \[::\]/d' \
+    -e "s|/etc/hesuan/tls/|$WORK/tls/|" \
+    -e "s|server 127.0.0.1:8001 |server 127.0.0.1:$APP1 |" \
+    -e "s|server 127.0.0.1:8002 |server 127.0.0.1:$APP2 |" deploy/nginx/hesuan.conf > "$site"
+for want in "127.0.0.1:$HTTPS ssl" "127.0.0.1:$APP1 " "127.0.0.1:$APP2 " "$WORK/tls/hesuan.crt"; do
+  grep -qF "$want" "$site" || fail "deploy/nginx/hesuan.conf changed: cannot place $want"
+done
+cat > "$WORK/nginx/nginx.conf" <<EOF
+user root;
+worker_processes 2;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log warn;
+events { worker_connections 1024; }
+http {
+  log_format upstreams '\$request_method \$uri \$status "\$upstream_addr" "\$upstream_status"';
+  access_log $WORK/nginx/access.log upstreams;
+  client_body_temp_path $WORK/nginx/body;
+  proxy_temp_path $WORK/nginx/proxy;
+  fastcgi_temp_path $WORK/nginx/fastcgi;
+  uwsgi_temp_path $WORK/nginx/uwsgi;
+  scgi_temp_path $WORK/nginx/scgi;
+  include $site;
+}
+EOF
+nginx -t -q -c "$WORK/nginx/nginx.conf" || fail "nginx -t"
+nginx -c "$WORK/nginx/nginx.conf"
+curl -fsS --cacert "$WORK/tls/hesuan.crt" "https://127.0.0.1:$HTTPS/health" >/dev/null \
+  || fail "nginx does not answer over TLS"
+[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$HTTP/health")" = 301 ] \
+  || fail "plain HTTP is not redirected to HTTPS"
+
+# -- the round through nginx, reports from the replica, a process killed under scans ---------
+say "round through nginx; reports from the replica; the app process on $APP1 killed under scans"
+(cd "$WORK/var" && PYTHONPATH=$ROOT "$ROOT/.venv/bin/python" -m tests.deploy.drive_round \
+  --base "https://127.0.0.1:$HTTPS" --cafile "$WORK/tls/hesuan.crt" \
+  --replica-dsn "host=$PGHOST port=$REPLICA_PORT dbname=$DB user=postgres" \
+  --primary-dsn "host=$PGHOST port=5432 dbname=$DB user=postgres" \
+  --kill-pid "${APP_PIDS[0]}" --people 300) > "$WORK/round.json" \
+  || fail "the round (see $WORK/app-*.log, $WORK/nginx/error.log)"
+PYTHONPATH=$ROOT .venv/bin/python - "$WORK/round.json" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+print(f"   reports read on the replica: {r['report_calls']} calls, its commits +{r['replica_commits']}, "
+      f"data {r['read_age_s']} s old")
+print(f"   {r['scans_answered']} scans answered while a process was killed "
+      f"({r['retried']} sent again by the stations), none lost")
+EOF
+kill -0 "${APP_PIDS[0]}" 2>/dev/null && fail "the killed app process is alive"
+# nginx's own account: both processes served scans, and the scans in flight on the killed
+# one (its answer never came) were sent again to the other
+served1=$(grep -c "^POST /scans 200 \"127.0.0.1:$APP1\"" "$WORK/nginx/access.log" || true)
+served2=$(grep -c "^POST /scans 200 \"127.0.0.1:$APP2\"" "$WORK/nginx/access.log" || true)
+resent=$(grep -c "^POST /scans 200 \"127.0.0.1:$APP1, 127.0.0.1:$APP2\"" "$WORK/nginx/access.log" || true)
+echo "   nginx: scans answered by $APP1 (killed) $served1, by $APP2 $served2; in flight on the killed one and sent to the other: $resent"
+[ "$served1" -gt 0 ] && [ "$served2" -gt 0 ] || fail "both app processes did not serve scans"
+curl -fsS --cacert "$WORK/tls/hesuan.crt" "https://127.0.0.1:$HTTPS/health" >/dev/null \
+  || fail "nginx does not answer with one process left"
+kill "${APP_PIDS[1]}"; wait "${APP_PIDS[1]}" 2>/dev/null || true
+APP_PIDS=()
+
+# -- backups: a logical copy restored into a new database ------------------------------------
+say "hesuan backup create / restore into $RESTORED_DB"
+(cd "$WORK/var" && "$HESUAN" backup create "$WORK/backup/hesuan.dump" >/dev/null 2>&1) \
+  || fail "hesuan backup create"
+"${PSQL[@]}" -d postgres -c "CREATE DATABASE $RESTORED_DB"
+RESTORED_URL="postgresql+psycopg://postgres@$PGHOST:5432/$RESTORED_DB"
+(cd "$WORK/var" && "$HESUAN" backup restore "$WORK/backup/hesuan.dump" --to "$RESTORED_URL") \
+  || fail "hesuan backup restore: rows differ from the manifest"
+(cd "$WORK/var" && unset HESUAN_DATABASE_REPLICA_URL && HESUAN_DATABASE_URL=$RESTORED_URL \
+  "$HESUAN" audit verify) || fail "audit chain of the restored database"
+
+# -- a physical copy (pg_basebackup) started as a new cluster ---------------------------------
+say "pg_basebackup restored as a new cluster on $PGHOST:$RESTORED_PORT"
+install -d -o postgres -g postgres -m 700 "$WORK/restored"
+runuser -u postgres -- "$PGBIN/pg_basebackup" -h "$PGHOST" -p 5432 -U postgres \
+  -D "$WORK/restored" -X stream -c fast
+cluster_conf "$WORK/restored" $RESTORED_PORT
+runuser -u postgres -- "$PGBIN/pg_ctl" -D "$WORK/restored" -l "$WORK/pglog/restored.log" -w -t 60 start >/dev/null
+PHYSICAL_URL="postgresql+psycopg://postgres@$PGHOST:$RESTORED_PORT/$DB"
+.venv/bin/python - "$WORK/backup/hesuan.dump.manifest.json" "$PHYSICAL_URL" <<'EOF' \
+  || fail "the physical copy's rows differ from the manifest"
+import json, sys
+from sqlalchemy import create_engine, inspect, text
+manifest = json.load(open(sys.argv[1]))["tables"]
+eng = create_engine(sys.argv[2])
+with eng.connect() as c:
+    counted = {t: c.execute(text(f'SELECT count(*) FROM "{t}"')).scalar_one()
+               for t in inspect(c).get_table_names()}
+diff = {t: (manifest.get(t), counted.get(t)) for t in set(manifest) | set(counted)
+        if manifest.get(t) != counted.get(t)}
+print(f"   {sum(counted.values())} rows in {len(counted)} tables, as the manifest says"
+      if not diff else f"   differ: {diff}")
+sys.exit(1 if diff else 0)
+EOF
+(cd "$WORK/var" && unset HESUAN_DATABASE_REPLICA_URL && HESUAN_DATABASE_URL=$PHYSICAL_URL \
+  "$HESUAN" audit verify) || fail "audit chain of the physical copy"
+
+say "deployment test passed"
