@@ -8,6 +8,7 @@ from datetime import datetime
 from hesuan.domain.audit import AuditEntry
 from hesuan.domain.json import JsonObject
 from hesuan.services.people_ports import (
+    Home,
     LabRow,
     NewLab,
     NewPerson,
@@ -56,6 +57,9 @@ class FakePeople(FakeRepository):
 
     def people_ids(self, limit: int) -> list[str]:
         unused("people.people_ids")
+
+    def home(self, household_id: str) -> Home | None:
+        unused("people.home")
 
     def person_id_by_hash(self, id_hash: bytes) -> str | None:
         unused("people.person_id_by_hash")

@@ -16,7 +16,8 @@ from hesuan.domain.access import Principal
 from hesuan.domain.audit import AuditEntry
 from hesuan.domain.json import JsonObject
 
-__all__ = ["AuditLogRepository", "LabRow", "NewLab", "NewPerson", "NewSite", "PeopleRepository",
+__all__ = ["AuditLogRepository", "Home", "LabRow", "NewLab", "NewPerson", "NewSite",
+           "PeopleRepository",
            "PersonCorrectionRow", "PersonFactsRow", "PersonRecallRow", "PersonRow",
            "PersonSampleRow",
            "PlaceRepository", "RegionRow", "SiteRow", "UserRepository", "UserRow"]
@@ -165,6 +166,14 @@ class SiteRow:
 
 
 @dataclass(frozen=True, slots=True)
+class Home:
+    """A household's location, to about 100 m (``domain.nearby``)."""
+
+    lat: float
+    lng: float
+
+
+@dataclass(frozen=True, slots=True)
 class NewLab:
     id: str
     name: str
@@ -190,6 +199,10 @@ class PeopleRepository(Protocol):
     def person(self, person_id: str) -> PersonRow | None: ...
 
     def people_ids(self, limit: int) -> list[str]: ...
+
+    def home(self, household_id: str) -> Home | None:
+        """Where the household lives, None when its location is not known."""
+        ...
 
     def person_id_by_hash(self, id_hash: bytes) -> str | None: ...
 

@@ -11,13 +11,15 @@ from dataclasses import dataclass
 
 from hesuan.domain.access import Action, Principal, Target, authorize
 from hesuan.domain.errors import InvalidInput, NotFound
+from hesuan.domain.nearby import distance_m, for_residents
 from hesuan.domain.opening import open_at
 from hesuan.domain.regions import Level, check_region_code
 from hesuan.domain.sampling import SiteKind
 from hesuan.services.context import Deps
 from hesuan.services.people_ports import LabRow, NewLab, NewSite, RegionRow, SiteRow
+from hesuan.services.targets import no_such_person, person_target
 
-__all__ = ["LabInput", "PlacesService", "RegionInput", "SiteInput"]
+__all__ = ["LabInput", "NearbySite", "PlacesService", "RegionInput", "SiteInput"]
 
 _HOURS = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$")
 
@@ -41,6 +43,15 @@ class SiteInput:
     lng: float | None = None
     status: str = "open"
     id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NearbySite:
+    """An open site on a resident's list, and its distance from their home in metres (None
+    when either location is not known)."""
+
+    site: SiteRow
+    distance_m: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,24 +133,48 @@ class PlacesService:
             return {r.code: r.name for r in found if r is not None}
 
     def nearest_open(self, grid_code: str, limit: int = 5) -> list[SiteRow]:
-        """Open sites nearest a grid by the region hierarchy (same community, street, district,
-        city), open at this hour. People's homes carry no coordinates, so nearness is
-        administrative: the site whose region shares the longest code prefix with the grid."""
-        now = self._d.clock.now()
+        """Sites a resident may go to, open at this hour, nearest a grid by the region
+        hierarchy (same community, street, district, city): the site whose region shares the
+        longest code prefix with the grid. Arrival checkpoints and door-to-door teams are not
+        among them (``nearby.for_residents``)."""
         with self._d.uow(readonly=True) as uow:
-            sites = [x for x in uow.places.sites() if x.status == "open"
-                     and open_at(x.opening_hours, now)]
+            sites = self._open_for_residents(uow.places.sites())
+        return sorted(sites, key=lambda x: (-_shared(x.region_code, grid_code), x.name))[:limit]
 
-        def shared(site: SiteRow) -> int:
-            n = 0
-            while n < min(len(site.region_code), len(grid_code)) and \
-                    site.region_code[n] == grid_code[n]:
-                n += 1
-            return n
+    def nearby_open(self, actor: Principal, person_id: str, limit: int = 5) -> list[NearbySite]:
+        """The sites a person may go to, open at this hour, nearest their home first, with the
+        distance from it; by the region hierarchy when their household's location or a site's
+        is not known (those sites after the measured ones)."""
+        with self._d.uow(readonly=True) as uow:
+            person = uow.people.person(person_id)
+            if person is None:
+                raise no_such_person()
+            authorize(actor, Action.READ_PERSON, person_target(person), hidden=no_such_person())
+            home = uow.people.home(person.household_id) if person.household_id else None
+            sites = self._open_for_residents(uow.places.sites())
+        out = []
+        for x in sites:
+            far = (None if home is None or x.lat is None or x.lng is None
+                   else distance_m(home.lat, home.lng, x.lat, x.lng))
+            out.append(NearbySite(x, None if far is None else round(far)))
+        return sorted(out, key=lambda n: (
+            n.distance_m is None, n.distance_m or 0,
+            -_shared(n.site.region_code, person.grid_code), n.site.name))[:limit]
 
-        return sorted(sites, key=lambda x: (-shared(x), x.name))[:limit]
+    def _open_for_residents(self, sites: Sequence[SiteRow]) -> list[SiteRow]:
+        now = self._d.clock.now()
+        return [x for x in sites if x.status == "open" and for_residents(x.kind)
+                and open_at(x.opening_hours, now)]
 
     def labs(self, actor: Principal) -> list[LabRow]:
         authorize(actor, Action.READ_LABS)
         with self._d.uow(readonly=True) as uow:
             return uow.places.labs()
+
+
+def _shared(region_code: str, grid_code: str) -> int:
+    """How many leading digits a site's region shares with a grid's code."""
+    n = 0
+    while n < min(len(region_code), len(grid_code)) and region_code[n] == grid_code[n]:
+        n += 1
+    return n

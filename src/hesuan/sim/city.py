@@ -33,7 +33,7 @@ from hesuan.domain.sampling import SiteKind
 from hesuan.services.places import LabInput
 from hesuan.sim.city_plan import CATCHMENT_KINDS, CityPlan, person_id, plan_city, stable_id
 from hesuan.sim.example import DEMO_PASSWORD
-from hesuan.sim.population import RowJob, person_rows, plan_population
+from hesuan.sim.population import RowJob, household_homes, person_rows, plan_population
 
 __all__ = ["CityExists", "CityReport", "check_password", "generate_city"]
 
@@ -125,6 +125,7 @@ def generate_city(platform: Platform, people: int, seed: int, *, workers: int | 
             _FORK_JOB = None
             if shard_dir is not None:
                 shutil.rmtree(shard_dir, ignore_errors=True)
+    bulk.insert_households(platform.engine, household_homes(plan, pop))
     people_seconds = time.perf_counter() - t_people
     with platform.deps.uow() as uow:
         uow.audit_log.append(platform.deps.clock.now(), OPERATOR.username, "city.generate",

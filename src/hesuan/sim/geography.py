@@ -16,6 +16,7 @@ import numpy as np
 import shapely
 from shapely.geometry import shape
 
+from hesuan.domain import nearby
 from hesuan.domain.regions import URBAN_DISTRICTS
 
 __all__ = ["District", "distance_m", "inside", "load_districts", "near", "offset", "urban_point"]
@@ -52,11 +53,8 @@ def offset(lng: float, lat: float, dx_m: float, dy_m: float) -> tuple[float, flo
 
 
 def distance_m(a: tuple[float, float], b: tuple[float, float]) -> float:
-    """Equirectangular distance in metres between two (lng, lat) points (fine at city scale)."""
-    mean_lat = math.radians((a[1] + b[1]) / 2)
-    dx = (a[0] - b[0]) * 111_320.0 * math.cos(mean_lat)
-    dy = (a[1] - b[1]) * 111_320.0
-    return math.hypot(dx, dy)
+    """Distance in metres between two (lng, lat) points (the domain's, ``nearby``)."""
+    return nearby.distance_m(a[1], a[0], b[1], b[0])
 
 
 def inside(d: District, p: tuple[float, float]) -> bool:

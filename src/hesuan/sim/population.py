@@ -19,12 +19,14 @@ from typing import Any
 
 import numpy as np
 
+from hesuan.domain.nearby import HOME_DECIMALS
 from hesuan.domain.people import Group, mask_name
 from hesuan.services.ports import Vault
-from hesuan.sim.city_plan import CityPlan, id_prefix
+from hesuan.sim.city_plan import GRID_SPACING_M, CityPlan, id_prefix
 from hesuan.sim.example import make_resident_id
 
-__all__ = ["REFERENCE_DAY", "Population", "RowJob", "person_rows", "plan_population"]
+__all__ = ["REFERENCE_DAY", "Population", "RowJob", "household_homes", "person_rows",
+           "plan_population"]
 
 #: Ages are counted back from this day (the source article's date).
 REFERENCE_DAY = date(2022, 8, 29)
@@ -226,3 +228,23 @@ def person_rows(job: RowJob, lo: int, hi: int) -> list[tuple[Any, ...]]:
         ))
     return rows
 
+
+def household_homes(plan: CityPlan, pop: Population) -> list[dict[str, Any]]:
+    """Each household's location (rows as the ``households`` table): a building within its
+    grid's cell around the grid's centre, in the sites' datum, kept to about 100 m;
+    deterministic from the plan's seed."""
+    if not pop.size:
+        return []
+    first = np.unique(pop.household, return_index=True)[1]  # each household's first member
+    grid = pop.grid[first]
+    lng = np.array([g.lng for g in plan.grids])[grid]
+    lat = np.array([g.lat for g in plan.grids])[grid]
+    rng = np.random.default_rng([plan.seed, 3])
+    half = GRID_SPACING_M / 2
+    dx, dy = rng.uniform(-half, half, size=(2, first.shape[0]))
+    lat_out = np.round(lat + dy / 111_320.0, HOME_DECIMALS)
+    lng_out = np.round(lng + dx / (111_320.0 * np.cos(np.radians(lat))), HOME_DECIMALS)
+    tag = id_prefix(plan.seed, "household")
+    return [{"id": f"{tag}{h:024x}", "lat": float(a), "lng": float(b)}
+            for h, a, b in zip(pop.household[first].tolist(), lat_out.tolist(),
+                               lng_out.tolist(), strict=True)]

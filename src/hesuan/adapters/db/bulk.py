@@ -27,7 +27,7 @@ from typing import Any, Self
 from sqlalchemy import Engine, func, insert, select
 from sqlalchemy.engine import make_url
 
-from hesuan.adapters.db.schema import boxes, people, sites, tubes, users
+from hesuan.adapters.db.schema import boxes, households, people, sites, tubes, users
 
 __all__ = [
     "PEOPLE_COLUMNS",
@@ -35,6 +35,7 @@ __all__ = [
     "ShardWriter",
     "accounts",
     "copy_people_pg",
+    "insert_households",
     "insert_sites",
     "insert_users",
     "last_serials",
@@ -89,6 +90,13 @@ def last_serials(engine: Engine) -> tuple[int, int]:
         tube = c.execute(select(func.max(tubes.c.barcode))).scalar_one_or_none()
         box = c.execute(select(func.max(boxes.c.code))).scalar_one_or_none()
     return (int(tube[:12]) if tube else 0, int(box[2:11]) if box else 0)
+
+
+def insert_households(engine: Engine, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert households' locations in one transaction (rows as the ``households`` table)."""
+    with engine.begin() as c:
+        for i in range(0, len(rows), 5000):
+            c.execute(insert(households), list(rows[i : i + 5000]))
 
 
 def insert_sites(engine: Engine, rows: Sequence[dict[str, Any]]) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy import and_, insert, select
 from hesuan.adapters.db import sql_helpers
 from hesuan.adapters.db.repository import SqlRepository
 from hesuan.adapters.db.schema import (
+    households,
     people,
     person_status,
     recalls,
@@ -23,6 +24,7 @@ from hesuan.adapters.db.schema import (
     tubes,
 )
 from hesuan.services.people_ports import (
+    Home,
     NewPerson,
     PersonCorrectionRow,
     PersonFactsRow,
@@ -73,6 +75,11 @@ class SqlPeople(SqlRepository):
     def people_ids(self, limit: int) -> list[str]:
         return [r[0] for r in self.conn.execute(
             select(people.c.id).order_by(people.c.created_at, people.c.id).limit(limit))]
+
+    def home(self, household_id: str) -> Home | None:
+        h = households.c
+        r = self.conn.execute(select(h.lat, h.lng).where(h.id == household_id)).first()
+        return None if r is None else Home(float(r[0]), float(r[1]))
 
     def person_id_by_hash(self, id_hash: bytes) -> str | None:
         r = self.conn.execute(select(people.c.id).where(people.c.id_hash == id_hash)).first()

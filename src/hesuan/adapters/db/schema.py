@@ -101,6 +101,15 @@ people = Table(
     Column("created_at", Timestamp, nullable=False),
 )
 
+#: Where a household lives (``people.household_id``), rounded to about 100 m: the distance to
+#: the open sites on a resident's page is measured from it.
+households = Table(
+    "households", metadata,
+    Column("id", ID, primary_key=True),
+    Column("lat", Float, nullable=False),
+    Column("lng", Float, nullable=False),
+)
+
 person_status = Table(
     "person_status", metadata,
     Column("person_id", ID, ForeignKey("people.id"), primary_key=True),
