@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 from hesuan.domain.errors import InvalidInput
 
-__all__ = ["EARLIEST", "LATEST", "check_instant"]
+__all__ = ["EARLIEST", "LATEST", "check_instant", "iso_utc"]
 
 #: The first instant the platform accepts (inclusive).
 EARLIEST = datetime(2020, 1, 1, tzinfo=UTC)
@@ -35,3 +35,9 @@ def check_instant(value: datetime, field: str) -> datetime:
         raise InvalidInput(f"{field} must lie between {EARLIEST:%Y-%m-%d} and "
                            f"{LATEST:%Y-%m-%d} (UTC)", code="implausible_time", field=field)
     return value
+
+
+def iso_utc(value: datetime) -> str:
+    """An aware instant as the reports write it: ISO 8601 in UTC with the ``Z`` offset
+    (``2022-08-29T00:00:00Z``; fractions of a second when it has them)."""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")

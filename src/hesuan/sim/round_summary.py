@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from hesuan.domain.instants import iso_utc
 from hesuan.domain.pooling import Estimate, PoolCounts, estimate_prevalence
 
 __all__ = ["RoundSummary"]
@@ -105,8 +106,8 @@ class RoundSummary:
     def as_dict(self) -> dict[str, Any]:
         est = self.estimate()
         return {
-            "start": self.start.isoformat(), "end": self.end.isoformat(),
-            "drained_until": self.drained_until.isoformat(), "people": self.people,
+            "start": iso_utc(self.start), "end": iso_utc(self.end),
+            "drained_until": iso_utc(self.drained_until), "people": self.people,
             "people_due": self.people_due, "sampled": self.sampled,
             "coverage": round(self.coverage, 4), "infected": self.infected,
             "infected_sampled": self.infected_sampled,

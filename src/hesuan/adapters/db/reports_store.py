@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
@@ -114,8 +115,7 @@ class SqlReports(SqlRepository):
                 res = self.conn.execute(text(f"SELECT {cols} {frm} LIMIT {int(limit)}"), params)
                 names = list(res.keys())
                 for r in res:
-                    items.append(item(*[iso_ms(v) if k.endswith("_at") and isinstance(v, int)
-                                        else v for k, v in zip(names, r, strict=True)]))
+                    items.append(item(*[_typed(k, v) for k, v in zip(names, r, strict=True)]))
             lists[key] = ReconciliationList(count, items)
         as_of = iso_ms(n)
         assert as_of is not None
@@ -147,6 +147,21 @@ class SqlReports(SqlRepository):
                         {str(r): int(k) for r, k in sorted(by_result)},
                         {str(s): int(k) for s, k in sorted(by_stage)},
                         dict(sorted(corrections.items())))
+
+
+def _typed(column: str, value: Any) -> Any:
+    """A reconciliation item's value as the report types it, whatever the driver read: a time
+    (epoch ms) as ISO 8601 UTC, a JSON list of barcodes (text on SQLite) as a list, a flag
+    (0/1 on SQLite) as a boolean."""
+    if column in ("missing", "extra"):  # none recorded: an empty list
+        return list(json.loads(value) if isinstance(value, str) else value or [])
+    if value is None:
+        return None
+    if column == "at" or column.endswith("_at"):
+        return iso_ms(int(value))
+    if column == "priority":
+        return bool(value)
+    return value
 
 
 # Where each reconciliation list's rows are, for an area's list: a tube's or box's site, a

@@ -31,8 +31,10 @@ _AUDIT_VERDICT = {
 
 @audit_app.command("verify")
 def audit_verify(as_json: JsonOpt = False) -> None:
-    """Check the audit chain with its key from the first entry to the last, and against the
-    latest signed checkpoint. Exit 1 unless intact."""
+    """Check the audit chain and its latest signed checkpoint; exit 1 unless intact.
+
+    The chain is checked with its key from the first entry to the last, and against the
+    latest signed checkpoint."""
     with opened() as p:
         report = p.audit.verify(CLI_PRINCIPAL)
     if as_json:
@@ -56,8 +58,9 @@ def audit_verify(as_json: JsonOpt = False) -> None:
 
 @audit_app.command("checkpoint")
 def audit_checkpoint() -> None:
-    """Sign the audit chain's head and write it to HESUAN_AUDIT_CHECKPOINT_DIR (only a chain
-    that holds since the latest checkpoint is signed)."""
+    """Sign the audit chain's head and write it to HESUAN_AUDIT_CHECKPOINT_DIR.
+
+    Only a chain that holds since the latest checkpoint is signed."""
     with opened() as p:
         cp = p.audit.checkpoint(CLI_PRINCIPAL)
         where = p.settings.audit_checkpoint_dir

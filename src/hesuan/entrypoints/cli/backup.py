@@ -13,7 +13,14 @@ from typing import Annotated
 import typer
 
 from hesuan.domain.errors import HesuanError
-from hesuan.entrypoints.cli.common import EXIT_NOT_VALID, JsonOpt, console, failed, print_json
+from hesuan.entrypoints.cli.common import (
+    EXIT_NOT_VALID,
+    JsonOpt,
+    console,
+    environment_settings,
+    failed,
+    print_json,
+)
 
 __all__ = ["register"]
 
@@ -25,15 +32,16 @@ backup_app = typer.Typer(help="Backups: an online copy of the database, and its 
 def backup_create(
         dest: Annotated[Path, typer.Argument(help="the copy, a new file")],
         as_json: JsonOpt = False) -> None:
-    """Copy the database (HESUAN_DATABASE_URL) while it serves: SQLite by its online backup
-    API, PostgreSQL by pg_dump in one snapshot. Beside the copy, DEST.manifest.json: the
-    schema revision, the time and the rows of every table."""
+    """Copy the database (HESUAN_DATABASE_URL) while it serves.
+
+    SQLite by its online backup API, PostgreSQL by pg_dump in one snapshot. Beside the copy,
+    DEST.manifest.json: the schema revision, the time and the rows of every table."""
     from hesuan.adapters.clock import SystemClock
     from hesuan.adapters.db.backup import backup
-    from hesuan.config import Settings
 
+    url = environment_settings().database_url
     try:
-        manifest = backup(Settings().database_url, dest, SystemClock().now())
+        manifest = backup(url, dest, SystemClock().now())
     except HesuanError as exc:
         raise failed(exc) from None
     if as_json:
@@ -49,7 +57,8 @@ def backup_restore(
             "--to", help="the new database: an SQLite URL whose file does not exist yet, or "
                          "an empty PostgreSQL database (createdb first)")],
         as_json: JsonOpt = False) -> None:
-    """Restore a copy into a new database and count its rows against the copy's manifest.
+    """Restore a copy into a new database and check its rows against the copy's manifest.
+
     Exit 1 when they differ. Then check its audit chain: HESUAN_DATABASE_URL=<new>
     hesuan audit verify."""
     from hesuan.adapters.db.backup import restore

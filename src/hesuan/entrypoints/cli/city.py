@@ -19,7 +19,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from hesuan.entrypoints.cli.common import CLI_PRINCIPAL, console, failed, opened, parse_time
+from hesuan.entrypoints.cli.common import (
+    CLI_PRINCIPAL,
+    console,
+    environment_settings,
+    failed,
+    opened,
+    parse_time,
+)
 
 if TYPE_CHECKING:
     from hesuan.config import Settings
@@ -83,13 +90,12 @@ def city_generate(
     )
 
     from hesuan.adapters.clock import FixedClock
-    from hesuan.config import Settings
     from hesuan.domain.errors import HesuanError
     from hesuan.sim.city import check_password, generate_city
     from hesuan.sim.example import DEMO_PASSWORD
     from hesuan.sim.simulate import default_round_start
 
-    settings = Settings()
+    settings = environment_settings()
     password = password or DEMO_PASSWORD
     try:  # before --fresh throws anything away
         check_password(settings.environment, password)
@@ -155,15 +161,16 @@ def city_codes(
     people: Annotated[int, typer.Option(help="how many people's codes besides the resident's",
                                         min=0, max=20)] = 3,
 ) -> None:
-    """Things to scan at the demo's station page without a phone or a scanner (type or paste
-    each, then Enter): two unused tube barcodes, the sampling codes of the resident account's
-    person and a few others, and an unused box code. Refused in production."""
+    """Codes to scan at the demo's station page without a phone or a scanner.
+
+    Type or paste each, then Enter: two unused tube barcodes, the sampling codes of the
+    resident account's person and a few others, and an unused box code. Refused in
+    production."""
     from hesuan.adapters.db import bulk
-    from hesuan.config import Settings
     from hesuan.domain.errors import PermissionDenied
     from hesuan.domain.sampling import make_box_code, make_tube_barcode
 
-    settings = Settings()
+    settings = environment_settings()
     if settings.environment == "production":
         raise failed(PermissionDenied("city codes prints sampling codes for the demo; "
                                       "production refuses it", code="demo_only"))

@@ -36,7 +36,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -46,6 +46,7 @@ from rich.markup import escape
 from hesuan.domain.access import Principal, Role
 from hesuan.domain.errors import (
     HesuanError,
+    InvalidFields,
     InvalidInput,
     NotAuthenticated,
     NotFound,
@@ -67,12 +68,15 @@ __all__ = [
     "EXIT_NOT_VALID",
     "JsonOpt",
     "console",
+    "described",
+    "environment_settings",
     "exit_code_for",
     "failed",
     "opened",
     "parse_time",
     "print_json",
     "progress",
+    "working",
 ]
 
 CLI_PRINCIPAL = Principal(user_id="cli", username="cli", role=Role.ADMIN)
@@ -96,12 +100,47 @@ def exit_code_for(exc: HesuanError) -> int:
 
 
 def failed(exc: HesuanError) -> typer.Exit:
-    """Print the error (code, field, message) and return the exit that ends the command."""
-    # escaped: Rich would take "[code]" and brackets in a message for markup
-    console.print(f"[red]error[/red] {escape(f'[{exc.code}]')}"
-                  f"{' ' + escape(exc.field) + ':' if exc.field else ''} "
-                  f"{escape(exc.message)}")
+    """Print the error — one line ``error [code] field: message``, one per field of an
+    ``InvalidFields`` — and return the exit that ends the command."""
+    for one in exc.errors if isinstance(exc, InvalidFields) else (exc,):
+        # escaped: Rich would take "[code]" and brackets in a message for markup
+        console.print(f"[red]error[/red] {escape(f'[{one.code}]')} {escape(described(one))}",
+                      soft_wrap=True)
     return typer.Exit(exit_code_for(exc))
+
+
+def described(exc: HesuanError) -> str:
+    """The message, led by the field it concerns; a message already names its field first
+    (``code: the sampling code is …``) and is not led by it twice."""
+    if not exc.field or exc.message.startswith((f"{exc.field}:", f"{exc.field} ")):
+        return exc.message
+    return f"{exc.field}: {exc.message}"
+
+
+def environment_settings() -> Settings:
+    """The settings from the environment (``HESUAN_*``); invalid ones end the command with one
+    line per setting (``InvalidInput``, code ``invalid_setting``, exit 2), not a traceback."""
+    from pydantic import ValidationError
+
+    from hesuan.config import Settings
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise failed(InvalidFields([_invalid_setting(e) for e in exc.errors()])) from None
+
+
+def _invalid_setting(error: Any) -> InvalidInput:
+    # a field's own rule names the field; a rule across settings (a model validator) names
+    # its variables in its message, which leads with the first of them
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["loc"]:
+        name = "HESUAN_" + "_".join(str(part) for part in error["loc"]).upper()
+        return InvalidInput(message if message.startswith(name) else f"{name}: {message}",
+                            code="invalid_setting", field=name)
+    name = message.split(" ", 1)[0].rstrip(":,")
+    return InvalidInput(message, code="invalid_setting",
+                        field=name if name.startswith("HESUAN_") else None)
 
 
 @contextmanager
@@ -112,10 +151,9 @@ def opened(*, migrate: bool = False, settings: Settings | None = None,
     the schema to the newest first; otherwise the database must already be there (exit 8,
     ``schema_behind``, and nothing touched). ``kwargs`` go to ``bootstrap``."""
     from hesuan.bootstrap import bootstrap
-    from hesuan.config import Settings
 
+    settings = settings or environment_settings()
     try:
-        settings = settings or Settings()
         if not migrate:
             from hesuan.adapters.db.migrate import require_current
 
@@ -131,6 +169,19 @@ def opened(*, migrate: bool = False, settings: Settings | None = None,
         p.close()
 
 
+@contextmanager
+def working(description: str) -> Iterator[None]:
+    """A spinner and the time elapsed on stderr while a long step runs (a report's queries, a
+    sweep): stdout keeps only the data, so ``--json`` output stays clean."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=console) as bar:
+        task = bar.add_task(description, total=None)
+        yield
+        bar.update(task, description=f"{description}: done", total=1, completed=1)
+
+
 def progress() -> Progress:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -139,7 +190,20 @@ def progress() -> Progress:
 
 
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+    """``data`` as JSON on stdout: an instant as ISO 8601 UTC (``...Z``), as every report
+    writes its times (docs/REPORTS.md); a date as ISO 8601; anything else JSON has no type for
+    as its text."""
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=_json_value) + "\n")
+
+
+def _json_value(value: Any) -> Any:
+    from hesuan.domain.instants import iso_utc
+
+    if isinstance(value, datetime):
+        return iso_utc(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
 
 
 def parse_time(value: str | None, option: str, example: str) -> datetime | None:

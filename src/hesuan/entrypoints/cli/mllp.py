@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from hesuan.entrypoints.cli.common import console, failed, opened
+from hesuan.entrypoints.cli.common import console, environment_settings, failed, opened
 
 __all__ = ["register"]
 
@@ -26,13 +26,14 @@ def mllp(host: Annotated[str | None, typer.Option(help="default HESUAN_MLLP_HOST
          lab: Annotated[str | None, typer.Option(
              help="the lab whose system sends (default HESUAN_MLLP_LAB)")] = None,
          ) -> None:
-    """Listen for a lab's system over MLLP: each HL7 v2 ORU^R01 is received as the lab's own
-    (kept, applied, its inbox otherwise) and answered its ACK; Ctrl-C stops."""
-    from hesuan.config import Settings
+    """Listen for a lab's system over MLLP (HL7 v2 results); Ctrl-C stops.
+
+    Each ORU^R01 is received as the lab's own (kept, applied, its inbox otherwise) and
+    answered its ACK."""
     from hesuan.domain.errors import InvalidInput
     from hesuan.entrypoints.mllp import MllpListener
 
-    settings = Settings()
+    settings = environment_settings()
     port = port or settings.mllp_port
     lab = lab or settings.mllp_lab
     if port is None or not lab:

@@ -23,14 +23,21 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from hesuan.domain.errors import InvalidInput
-from hesuan.entrypoints.cli.common import CLI_PRINCIPAL, EXIT_NOT_VALID, console, failed, opened
+from hesuan.entrypoints.cli.common import (
+    CLI_PRINCIPAL,
+    EXIT_NOT_VALID,
+    console,
+    environment_settings,
+    failed,
+    opened,
+)
 
 if TYPE_CHECKING:
     from hesuan.domain.passes import Verdict
 
 __all__ = ["register", "verdict_dict"]
 
-passes_app = typer.Typer(help="Signed status passes (F14).", no_args_is_help=True)
+passes_app = typer.Typer(help="Signed status passes.", no_args_is_help=True)
 
 
 def verdict_dict(v: Verdict) -> dict[str, Any]:
@@ -71,9 +78,8 @@ def verify(
     """Check a status pass offline: valid or not, status, masked name, and why."""
     from hesuan.adapters.clock import SystemClock
     from hesuan.adapters.passes.verifier import OfflineVerifier, TrustListError
-    from hesuan.config import Settings
 
-    keys_dir = Settings().pass_key_dir
+    keys_dir = environment_settings().pass_key_dir
     trust = trust_list or keys_dir / "trust-list.cose"
     roots = root_key or [keys_dir / "root.pub"]
     try:
@@ -109,9 +115,8 @@ def init_keys() -> None:
     """Make the root key and the first pass-signing key (needed once in production)."""
     from hesuan.adapters.clock import SystemClock
     from hesuan.adapters.passes.keys import PassKeyStore
-    from hesuan.config import Settings
 
-    s = Settings()
+    s = environment_settings()
     store = PassKeyStore(s.pass_key_dir, s.issuer, create=True)
     made = store.init(SystemClock().now())
     console.print(f"{'made' if made else 'already present'}: keys in {s.pass_key_dir}")

@@ -25,8 +25,10 @@ def people_import(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV or .xlsx")],
     report: Annotated[Path | None, typer.Option(help="where to write per-row errors (CSV)")] = None,
 ) -> None:
-    """Import a population (columns: id_kind,id_number,name,phone,grid_code,groups,language,
-    household_id,address). Valid rows are stored, bad rows reported; re-import is a no-op."""
+    """Import a population from CSV or Excel; re-import is a no-op.
+
+    Columns: id_kind, id_number, name, phone, grid_code, groups, language, household_id,
+    address. Valid rows are stored, bad rows reported with every error of the row."""
     from hesuan.domain.spreadsheets import as_text_row
     from hesuan.entrypoints.cli.table_files import count_rows, read_table
 

@@ -22,6 +22,7 @@ from hesuan.entrypoints.cli.common import (
     opened,
     parse_time,
     print_json,
+    working,
 )
 
 if TYPE_CHECKING:
@@ -29,7 +30,8 @@ if TYPE_CHECKING:
 
 __all__ = ["register"]
 
-report_app = typer.Typer(help="Machine-readable reports.", no_args_is_help=True)
+report_app = typer.Typer(help="Reports of the round: tables, or JSON with --json.",
+                         no_args_is_help=True)
 
 RegionOpt = Annotated[str | None, typer.Option(help="only this region (code prefix)")]
 AsOfOpt = Annotated[str | None, typer.Option(
@@ -39,21 +41,27 @@ WindowOpt = Annotated[float, typer.Option(
     min=1)]
 
 
-def _report(fn: Callable[[Platform], Any], as_json: bool) -> None:
-    with opened() as p:
+def _report(name: str, fn: Callable[[Platform], Any], as_json: bool,
+            render: Callable[[Any], None] | None = None) -> None:
+    """Compute a report (a spinner on stderr meanwhile) and print it: JSON on stdout with
+    ``--json``, else ``render``'s tables (or Rich's rendering of the data)."""
+    with opened() as p, working(f"computing {name}"):
         data = fn(p)
     if as_json:
         print_json(data)
+    elif render is not None:
+        render(data)
     else:
         from rich.pretty import pprint
 
-        pprint(data, console=Console())
+        pprint(data, console=Console(), max_length=20)
 
 
 @report_app.command("turnaround")
 def report_turnaround(as_json: JsonOpt = False) -> None:
     """Per-stage turnaround p50/p90/p99 by site, lab and district."""
-    _report(lambda p: p.reports.turnaround(CLI_PRINCIPAL), as_json)
+    _report("turnaround", lambda p: p.reports.turnaround(CLI_PRINCIPAL), as_json,
+            _turnaround_tables)
 
 
 @report_app.command("reconcile")
@@ -61,21 +69,17 @@ def report_reconcile(as_json: JsonOpt = False,
                      limit: Annotated[int, typer.Option(help="items listed per key")] = 100,
                      ) -> None:
     """Reconciliation: what fell between stages (every list empty on a consistent round)."""
-    _report(lambda p: asdict(p.reports.reconcile(CLI_PRINCIPAL, limit)), as_json)
+    _report("reconciliation", lambda p: asdict(p.reports.reconcile(CLI_PRINCIPAL, limit)),
+            as_json, _reconcile_tables)
 
 
-def _analytics(fn: str, as_json: bool, **kwargs: Any) -> None:
+def _analytics(fn: str, as_json: bool, render: Callable[[Any], None] | None = None,
+               **kwargs: Any) -> None:
     as_of = parse_time(kwargs.pop("as_of"), "--as-of", ", e.g. 2022-08-29T00:00:00+08:00")
     window = timedelta(hours=kwargs.pop("window_hours"))
-    with opened() as p:
-        data = getattr(p.analytics, fn)(CLI_PRINCIPAL, as_of=as_of and as_of.astimezone(UTC),
-                                        window=window, **kwargs)
-    if as_json:
-        print_json(data)
-    else:
-        from rich.pretty import pprint
-
-        pprint(data, console=Console(), max_length=20)
+    _report(fn, lambda p: getattr(p.analytics, fn)(
+        CLI_PRINCIPAL, as_of=as_of and as_of.astimezone(UTC), window=window, **kwargs),
+        as_json, render)
 
 
 @report_app.command("coverage")
@@ -90,8 +94,10 @@ def report_coverage(
     xlsx: Annotated[Path | None, typer.Option(
         help="write the roll-up and outstanding list as an Excel workbook")] = None,
 ) -> None:
-    """Coverage (应检尽检) by district, street, community and grid: due, sampled, exempt,
-    outstanding."""
+    """Coverage (应检尽检): due, sampled, exempt and outstanding, by region.
+
+    One row per district, street, community and grid down to --level, and the total; a table,
+    or JSON with --json."""
     from hesuan.domain.regions import Level
 
     try:
@@ -99,21 +105,18 @@ def report_coverage(
     except ValueError:
         raise typer.BadParameter("level must be district, street, community or grid",
                                  param_hint="--level") from None
-    if snapshot or xlsx is not None:  # the roster service serves these
-        with opened() as p:
-            if xlsx is not None:
-                xlsx.write_bytes(p.rosters.export_xlsx(CLI_PRINCIPAL, region=region,
-                                                       live=not snapshot))
-                console.print(f"wrote {xlsx}")
-                return
-            data = p.rosters.coverage(CLI_PRINCIPAL, region=region, level=lv)
-        if as_json:
-            print_json(data)
-        else:
-            console.print(data)
+    if xlsx is not None:  # the roster service serves these
+        with opened() as p, working("writing the coverage workbook"):
+            xlsx.write_bytes(p.rosters.export_xlsx(CLI_PRINCIPAL, region=region,
+                                                   live=not snapshot))
+        console.print(f"wrote {xlsx}")
         return
-    _analytics("coverage", as_json, region=region, as_of=as_of, window_hours=window_hours,
-               level=lv)
+    if snapshot:
+        _report("coverage", lambda p: p.rosters.coverage(CLI_PRINCIPAL, region=region,
+                                                         level=lv), as_json, _coverage_tables)
+        return
+    _analytics("coverage", as_json, _coverage_tables, region=region, as_of=as_of,
+               window_hours=window_hours, level=lv)
 
 
 @report_app.command("positives")
@@ -123,8 +126,8 @@ def report_positives(
     limit: Annotated[int, typer.Option(help="pools listed at most", min=1)] = 1000,
 ) -> None:
     """Positive pools of the round and their recalls (召回复核)."""
-    _analytics("positives", as_json, region=region, as_of=as_of, window_hours=window_hours,
-               limit=limit)
+    _analytics("positives", as_json, _positives_table, region=region, as_of=as_of,
+               window_hours=window_hours, limit=limit)
 
 
 @report_app.command("prevalence")
@@ -133,14 +136,17 @@ def report_prevalence(
     window_hours: WindowOpt = 96.0,
 ) -> None:
     """Prevalence per district and city from routine pools, 95% interval, pool size advice."""
-    _analytics("prevalence", as_json, region=region, as_of=as_of, window_hours=window_hours)
+    _analytics("prevalence", as_json, _prevalence_table, region=region, as_of=as_of,
+               window_hours=window_hours)
 
 
 @report_app.command("sites")
 def report_sites(as_json: JsonOpt = False) -> None:
-    """Per site: queue, swabs/min (per open and per staffed window), time per sample p50/p90,
-    the wait for someone arriving now and what it is based on."""
-    with opened() as p:
+    """Per site: queue, swabs a minute, time per sample and the wait now.
+
+    Swabs a minute per open and per staffed window, time per sample p50/p90, the wait for
+    someone arriving now and what it is based on."""
+    with opened() as p, working("computing sites"):
         rows = p.lanes.load(CLI_PRINCIPAL)
     if as_json:
         print_json(rows)
@@ -162,10 +168,12 @@ def report_lab(
     = None,
     limit: Annotated[int, typer.Option(help="items listed per integrity list", min=1)] = 100,
 ) -> None:
-    """Per lab: received, on plates, released, rejected, waiting past the 6 h target, control
-    failures, invalid and single-target rates, re-runs, corrections; and the integrity list
-    (released results without a run file, runs without passing controls, tubes above their
-    pool size, releases by one person)."""
+    """Per lab: its work in numbers and its integrity list.
+
+    Received, on plates, released, rejected, waiting past the 6 h target, control failures,
+    invalid and single-target rates, re-runs, corrections; and the integrity list: released
+    results without a run file, runs without passing controls, tubes above their pool size,
+    releases by one person."""
     start = parse_time(since, "--since", ", e.g. 2022-08-29T00:00:00+08:00")
     start = None if start is None else start.astimezone(UTC)
 
@@ -174,7 +182,129 @@ def report_lab(
                  else p.lab_reports.reports(CLI_PRINCIPAL, start, limit))
         return [asdict(r) | {"intact": r.intact} for r in found]
 
-    _report(reports, as_json)
+    _report("lab reports", reports, as_json)
+
+
+# --- the tables a person reads (without --json) -------------------------------------------
+
+def _out() -> Console:
+    return Console(soft_wrap=False)
+
+
+def _window(data: dict[str, Any]) -> str:
+    from datetime import datetime
+
+    from hesuan.domain.local_time import short
+
+    span = (f"{short(datetime.fromisoformat(data['since']))} → "
+            f"{short(datetime.fromisoformat(data['as_of']))} (Asia/Shanghai)")
+    return span + (f", region {data['region']}" if data.get("region") else "")
+
+
+def _share(x: float | None) -> str:
+    return "—" if x is None else f"{x:.1%}"
+
+
+def _coverage_tables(data: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    out = _out()
+    t = data["total"]
+    out.print(f"coverage (应检尽检) {_window(data)}: due {t['due']:,}, sampled {t['sampled']:,} "
+              f"({_share(t['coverage'])}), exempt {t['exempt']:,}, outstanding "
+              f"{t['outstanding']:,}" + (f"; from the {data['source']} figures"
+                                         if data.get("source") else ""))
+    for level, key in (("district", "districts"), ("street", "streets"),
+                       ("community", "communities"), ("grid", "grids")):
+        rows = data.get(key) or []
+        if not rows:
+            continue
+        table = Table(title=f"by {level}")
+        table.add_column(level)
+        table.add_column("name")
+        for column in ("due", "sampled", "exempt", "outstanding", "coverage"):
+            table.add_column(column, justify="right")
+        for r in rows:
+            table.add_row(r["code"], r["name"] or "", f"{r['due']:,}", f"{r['sampled']:,}",
+                          f"{r['exempt']:,}", f"{r['outstanding']:,}", _share(r["coverage"]))
+        out.print(table)
+
+
+def _turnaround_tables(data: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    out = _out()
+    out.print(f"turnaround of {data['tubes']:,} tubes (minutes)")
+    for key, title in (("since_first_sample", "since the first sample"),
+                       ("stage_by_stage", "stage by stage")):
+        table = Table(title=title)
+        table.add_column("stage")
+        for column in ("tubes", "p50", "p90", "p99"):
+            table.add_column(column, justify="right")
+        for stage, v in data[key].items():
+            table.add_row(stage.replace("_", " "), f"{v['n']:,}",
+                          *("—" if v[k] is None else str(v[k])
+                            for k in ("p50_min", "p90_min", "p99_min")))
+        out.print(table)
+
+
+def _reconcile_tables(data: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    out = _out()
+    table = Table(title=f"reconciliation as of {data['as_of']} (every list empty on a "
+                        "consistent round)")
+    table.add_column("list")
+    table.add_column("count", justify="right")
+    table.add_column("first items")
+    for key, value in data.items():
+        if isinstance(value, dict) and "count" in value and "items" in value:
+            first = ", ".join(str(next(iter(item.values()))) for item in value["items"][:3])
+            table.add_row(key.replace("_", " "), f"{value['count']:,}", first)
+    out.print(table)
+    lab = data["lab"]
+    out.print(f"lab stage: plates {lab['plates']:,} (released {lab['plates_released']:,}, "
+              f"control failures {lab['control_failures']:,}), re-runs {lab['reruns']:,}, "
+              f"released {lab['released']}, rejected {lab['rejected']}, corrections "
+              f"{lab['corrections']}", markup=False)
+
+
+def _positives_table(data: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    out = _out()
+    out.print(f"positive pools {_window(data)}: {data['positive_pools']:,}; recalls "
+              f"{data['recalls']:,} {data['recalls_by_status']}", markup=False)
+    if not data["pools"]:
+        return
+    table = Table()
+    for column in ("barcode", "site", "district", "pool", "members", "investigation",
+                   "recalls (status: outcome)"):
+        table.add_column(column)
+    for pool in data["pools"]:
+        table.add_row(pool["barcode"], pool["site"], pool["district"], str(pool["pool_size"]),
+                      str(pool["members"]), pool["investigation"] or "—",
+                      ", ".join(f"{r['status']}: {r['outcome'] or '—'}"
+                                for r in pool["recalls"]))
+    out.print(table)
+
+
+def _prevalence_table(data: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    out = _out()
+    table = Table(title=f"prevalence from routine pools {_window(data)}")
+    for column in ("district", "name", "pools tested", "positive", "people", "estimate",
+                   "95% interval", "pool size now", "advised"):
+        table.add_column(column, justify="left" if column in ("district", "name") else "right")
+    for r in [*data["districts"], data["city"]]:
+        ci = r["ci95"]
+        table.add_row(r["code"] or "city", r["name"] or "", f"{r['pools_tested']:,}",
+                      f"{r['pools_positive']:,}", f"{r['people_tested']:,}",
+                      "—" if r["p_hat"] is None else f"{r['p_hat']:.3%}",
+                      "—" if not ci or ci[0] is None else f"{ci[0]:.3%} – {ci[1]:.3%}",
+                      str(r["main_pool_size"] or "—"), str(r["recommended_pool_size"] or "—"))
+    out.print(table)
 
 
 def register(app: typer.Typer) -> None:

@@ -27,9 +27,11 @@ def results_import(
     lab: Annotated[str, typer.Option(help="the lab's id")],
     report: Annotated[Path | None, typer.Option(help="where to write per-row problems")] = None,
 ) -> None:
-    """Record a lab's results file (barcode,result[,ct_ORF1ab,ct_N,ct_E,correction_reason]), or
-    receive a message from the lab's system: HL7 v2 ORU^R01 (``.hl7``: one message or a batch)
-    or a FHIR R4 Bundle (``.json``, ``.fhir``), each acknowledged as over the wire."""
+    """Record a lab's results file, or a message from the lab's own system.
+
+    A results file (CSV or .xlsx) has the columns barcode, result and optionally ct_ORF1ab,
+    ct_N, ct_E, correction_reason. A message is HL7 v2 ORU^R01 (.hl7: one message or a batch)
+    or a FHIR R4 Bundle (.json, .fhir), each acknowledged as over the wire."""
     if file.suffix.lower() in (".hl7", ".json", ".fhir"):
         _import_message(file, lab)
         return

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from hesuan.entrypoints.cli.common import failed
+from hesuan.entrypoints.cli.common import environment_settings, failed
 
 __all__ = ["register"]
 
@@ -21,19 +21,20 @@ def serve(host: Annotated[str | None, typer.Option()] = None,
           workers: Annotated[int | None, typer.Option(
               min=1, max=64, help="server processes (default HESUAN_WORKERS, 1)")] = None,
           ) -> None:
-    """Serve the API (uvicorn with httptools and uvloop). With several workers, this process
-    migrates the database and runs the scheduler (and the MLLP listener when HESUAN_MLLP_PORT
-    is set), and each worker process serves."""
+    """Serve the API and the web pages.
+
+    Uvicorn with httptools and uvloop. With several workers, this process migrates the
+    database and runs the scheduler (and the MLLP listener when HESUAN_MLLP_PORT is set), and
+    each worker process serves."""
     import uvicorn
 
     from hesuan.bootstrap import bootstrap
-    from hesuan.config import Settings
     from hesuan.domain.errors import HesuanError
     from hesuan.entrypoints.api import create_app
     from hesuan.entrypoints.heap import settle
     from hesuan.entrypoints.scheduler import Scheduler
 
-    settings = Settings()
+    settings = environment_settings()
     try:
         platform = bootstrap(settings, migrate=True)
     except HesuanError as exc:

@@ -15,7 +15,14 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from hesuan.entrypoints.cli.common import EXIT_NOT_VALID, console, opened, parse_time, print_json
+from hesuan.entrypoints.cli.common import (
+    EXIT_NOT_VALID,
+    console,
+    environment_settings,
+    opened,
+    parse_time,
+    print_json,
+)
 
 __all__ = ["register"]
 
@@ -47,7 +54,6 @@ def simulate(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from hesuan.adapters.clock import FixedClock
-    from hesuan.config import Settings
     from hesuan.entrypoints.mllp import MllpListener
     from hesuan.sim.simulate import (
         FAULTS,
@@ -74,7 +80,7 @@ def simulate(
         raise typer.BadParameter("the round must start before it stops", param_hint="--until")
     clock = FixedClock(begin)
     sender = CountingSender()
-    with opened(settings=simulation_settings(Settings()), clock=clock,
+    with opened(settings=simulation_settings(environment_settings()), clock=clock,
                 sender=sender) as platform:
         platform.start_checkpoints()
         with Progress(TextColumn("{task.description}"), BarColumn(),

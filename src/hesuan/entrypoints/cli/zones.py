@@ -131,8 +131,9 @@ def zones_shrink(zone_id: str, area: Annotated[list[str], typer.Option(
 
 @zones_app.command("tick")
 def zones_tick() -> None:
-    """Start scheduled zones and expire zones past their planned end (the scheduler does this
-    every few minutes inside ``serve``)."""
+    """Start scheduled zones and expire zones past their planned end.
+
+    The scheduler does this every few minutes inside ``serve``."""
     with opened() as p:
         r = p.zones.tick(CLI_PRINCIPAL)
     console.print(f"started {r['started']}, expired {r['expired']}")
@@ -140,8 +141,10 @@ def zones_tick() -> None:
 
 @zones_app.command("import")
 def zones_import(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -> None:
-    """Designate zones from a GeoJSON FeatureCollection (properties: name, kind, areas,
-    planned_end, rules; geometry: a polygon or null)."""
+    """Designate zones from a GeoJSON FeatureCollection.
+
+    Each feature's properties: name, kind, areas, planned_end, rules; its geometry: a polygon
+    or null."""
     with opened() as p:
         print_json(p.zones.import_geojson(CLI_PRINCIPAL, _read_json(file)))
 

@@ -1,0 +1,131 @@
+"""What the ``hesuan`` command says when it refuses, and what its help says.
+
+An error names its field once (a message of the hierarchy already starts with its field); a
+record with several bad fields is one line per field. An invalid setting (``HESUAN_*``) is one
+clear line per setting and exit 2, never a traceback. Every command's help is free of internal
+references such as "(F14)", and the summary the command lists show is one line, not a
+docstring's hard-wrapped lines.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from hesuan.config import Settings
+from hesuan.domain.errors import InvalidFields, InvalidInput
+from hesuan.entrypoints.cli.app import app as cli_app
+
+CLI = [sys.executable, "-m", "hesuan.entrypoints.cli"]
+#: An internal reference in a help text: "(F14)", "(C3)", "change 19", "issue 20".
+INTERNAL = re.compile(r"\([A-Z]{1,2}\d+\)|\b(?:change|issue) \d+\b", re.IGNORECASE)
+
+
+def _env(settings: Settings | None = None, **extra: str) -> dict[str, str]:
+    env = {"PATH": "/usr/bin:/bin", "HESUAN_ENVIRONMENT": "test",
+           "HESUAN_SECRET_KEY": "test-secret", "COLUMNS": "200", "NO_COLOR": "1", **extra}
+    if settings is not None:
+        env |= {"HESUAN_DATABASE_URL": settings.database_url,
+                "HESUAN_KEY_FILE": str(settings.key_file),
+                "HESUAN_PASS_KEY_DIR": str(settings.pass_key_dir),
+                "HESUAN_AUDIT_CHECKPOINT_DIR": str(settings.audit_checkpoint_dir)}
+    return env
+
+
+def _commands(cmd: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    """Every command and group under ``cmd`` (Typer's own Click), with its path."""
+    yield path, cmd
+    if hasattr(cmd, "list_commands"):
+        ctx = cmd.context_class(cmd)
+        for name in cmd.list_commands(ctx):
+            sub = cmd.get_command(ctx, name)
+            assert sub is not None, name
+            yield from _commands(sub, (*path, name))
+
+
+def test_an_error_names_its_field_once() -> None:
+    from hesuan.entrypoints.cli.common import console, failed
+
+    with console.capture() as out:
+        exit_ = failed(InvalidInput("code: the sampling code is forged, altered or unreadable",
+                                    code="forged_code", field="code"))
+    assert exit_.exit_code == 2
+    assert out.get().strip() == ("error [forged_code] code: the sampling code is forged, "
+                                 "altered or unreadable")
+    with console.capture() as out:
+        failed(InvalidInput("must be a known lab", code="unknown_lab", field="lab_id"))
+    assert out.get().strip() == "error [unknown_lab] lab_id: must be a known lab"
+    with console.capture() as out:
+        failed(InvalidFields([InvalidInput("phone: not a number", code="bad_phone",
+                                           field="phone"),
+                              InvalidInput("name: required", code="required", field="name")]))
+    assert out.get().splitlines() == ["error [bad_phone] phone: not a number",
+                                      "error [required] name: required"]
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_verify_code_of_a_forged_code_says_code_once(settings: Settings) -> None:
+    out = subprocess.run([*CLI, "verify-code", "HS1:AAAA"], env=_env(settings),
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2, out.stderr
+    assert "code: the sampling code is forged" in out.stderr, out.stderr
+    assert "code: code:" not in out.stderr, out.stderr
+    assert out.stdout == ""
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_an_invalid_setting_is_one_line_per_setting_and_exit_2(settings: Settings) -> None:
+    for args in (["alerts"], ["report", "reconcile", "--json"], ["simulate", "--hours", "1"],
+                 ["serve"], ["mllp"], ["backup", "create", str(settings.key_file) + ".copy"]):
+        out = subprocess.run(
+            [*CLI, *args], env=_env(settings, HESUAN_MLLP_PORT="abc",
+                                    HESUAN_ELR_MLLP_TIMEOUT="-1",
+                                    HESUAN_TRANSPORT_LIMIT="four hours"),
+            capture_output=True, text=True, timeout=60)
+        assert out.returncode == 2, (args, out.stderr)
+        assert "Traceback" not in out.stderr and "pydantic" not in out.stderr, out.stderr
+        lines = out.stderr.strip().splitlines()
+        assert len(lines) == 3, out.stderr
+        assert [line.split(":")[0].rsplit(" ", 1)[-1] for line in lines] == [
+            "HESUAN_TRANSPORT_LIMIT", "HESUAN_ELR_MLLP_TIMEOUT", "HESUAN_MLLP_PORT"], lines
+        assert all(line.startswith("error [invalid_setting] HESUAN_") for line in lines), lines
+        assert out.stdout == ""
+    # a rule across settings names its variables too
+    out = subprocess.run([*CLI, "alerts"], env=_env(settings, HESUAN_MLLP_PORT="2575"),
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.strip().splitlines() == [
+        "error [invalid_setting] HESUAN_MLLP_PORT needs HESUAN_MLLP_LAB: the lab whose system "
+        "sends over MLLP"], out.stderr
+
+
+def test_every_commands_help_is_free_of_internal_references() -> None:
+    root = typer.main.get_command(cli_app)
+    paths = list(_commands(root))
+    assert len(paths) > 40
+    runner = CliRunner()
+    for path, cmd in paths:
+        texts = [cmd.help or "", cmd.short_help or ""] + [
+            getattr(p, "help", None) or "" for p in cmd.params]
+        found = [t for t in texts if INTERNAL.search(t)]
+        assert not found, (path, found)
+        shown = runner.invoke(cli_app, [*path, "--help"], env={"COLUMNS": "100"})
+        assert shown.exit_code == 0, (path, shown.output)
+        assert not INTERNAL.search(shown.output), (path, shown.output)
+
+
+def test_every_command_lists_a_one_line_summary() -> None:
+    # A group's list shows the first paragraph of each command's help as it is written: a
+    # summary wrapped by hand shows its line breaks mid-sentence there.
+    root = typer.main.get_command(cli_app)
+    broken = [(" ".join(path), (cmd.help or "").split("\n\n")[0])
+              for path, cmd in _commands(root)
+              if path and "\n" in (cmd.short_help or (cmd.help or "").split("\n\n")[0].strip())]
+    assert not broken, broken

@@ -1,0 +1,137 @@
+"""Every JSON report the ``hesuan`` command prints holds to its JSON Schema, the one
+docs/REPORTS.md documents (``docs/schemas/``): lists are lists, times are ISO 8601 UTC strings,
+counts are integers — on both backends, over a simulated round with every fault injected, so
+every reconciliation list has items. Without ``--json`` the coverage report and the open alerts
+are tables, never a Python dict; progress goes to stderr and never into the JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jsonschema import Draft202012Validator, FormatChecker
+from typer.testing import CliRunner
+
+from hesuan.config import Settings
+from hesuan.entrypoints.cli.app import app as cli_app
+
+SCHEMAS = Path(__file__).resolve().parents[2] / "docs" / "schemas"
+#: Each report, the command that prints it and the schema it holds to.
+REPORTS: dict[str, list[str]] = {
+    "turnaround": ["report", "turnaround", "--json"],
+    "reconcile": ["report", "reconcile", "--json"],
+    "coverage": ["report", "coverage", "--json", "--level", "district"],
+    "coverage-grid": ["report", "coverage", "--json"],
+    "coverage-snapshot": ["report", "coverage", "--json", "--snapshot"],
+    "positives": ["report", "positives", "--json"],
+    "prevalence": ["report", "prevalence", "--json"],
+    "sites": ["report", "sites", "--json"],
+    "lab": ["report", "lab", "--json", "--since", "2022-08-28T00:00:00Z"],
+    "alerts": ["alerts", "--json"],
+}
+SCHEMA_OF = {"coverage-grid": "coverage", "coverage-snapshot": "coverage"}
+ISO_UTC = "%Y-%m-%dT%H:%M:%S.%f%z"
+
+
+def _validator(name: str) -> Draft202012Validator:
+    schema = json.loads((SCHEMAS / f"{name}.schema.json").read_text(encoding="utf-8"))
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema, format_checker=FormatChecker())
+
+
+def _problems(name: str, data: Any) -> list[str]:
+    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+            for e in _validator(name).iter_errors(data)][:10]
+
+
+@pytest.fixture
+def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    for name, value in {"DATABASE_URL": settings.database_url, "ENVIRONMENT": "test",
+                        "SECRET_KEY": "test-secret", "KEY_FILE": str(settings.key_file),
+                        "PASS_KEY_DIR": str(settings.pass_key_dir),
+                        "AUDIT_CHECKPOINT_DIR": str(settings.audit_checkpoint_dir),
+                        "SMS_FILE": str(settings.sms_file)}.items():
+        monkeypatch.setenv(f"HESUAN_{name}", value)
+    monkeypatch.setenv("COLUMNS", "160")
+    return settings
+
+
+@pytest.fixture
+def simulated(cli_env: Settings) -> Iterator[dict[str, Any]]:
+    """A city of 2,000 and a 24 h round with every fault, through the commands; the round's
+    summary (``simulate --json``)."""
+    runner = CliRunner()
+    start = "2022-08-29T00:00:00Z"
+    city = runner.invoke(cli_app, ["city", "generate", "--people", "2000", "--seed", "5",
+                                   "--workers", "0", "--start", start])
+    assert city.exit_code == 0, city.output
+    out = runner.invoke(cli_app, [
+        "simulate", "--hours", "24", "--prevalence", "0.01", "--seed", "5", "--json",
+        "--start", start, "--faults", "lost_tube,box_missing_tube,unknown_result,late_courier"])
+    assert out.exit_code == 0, out.stderr
+    yield json.loads(out.stdout)  # the summary's table goes to stderr
+
+
+def test_every_json_report_holds_to_its_schema(simulated: dict[str, Any]) -> None:
+    assert not _problems("simulate", simulated)
+    runner = CliRunner()
+    reports: dict[str, Any] = {}
+    for name, args in REPORTS.items():
+        out = runner.invoke(cli_app, args)
+        assert out.exit_code == 0, (name, out.stderr)
+        reports[name] = data = json.loads(out.stdout)
+        assert not _problems(SCHEMA_OF.get(name, name), data), (name, _problems(
+            SCHEMA_OF.get(name, name), data))
+    recon = reports["reconcile"]
+    [box] = recon["box_discrepancies"]["items"]
+    assert isinstance(box["missing"], list) and len(box["missing"]) == 1, box
+    assert box["extra"] == []
+    [unknown] = recon["results_for_unknown_tubes"]["items"]
+    assert datetime.strptime(unknown["at"], ISO_UTC).utcoffset() == timedelta(0), unknown
+    for lab in reports["lab"]:
+        assert datetime.strptime(lab["as_of"], ISO_UTC).utcoffset() == timedelta(0), lab
+    assert reports["alerts"] and all(a["closed_at"] is None for a in reports["alerts"])
+    assert {a["kind"] for a in reports["alerts"]} >= {"late_box"}
+    # district level: the levels below are empty lists
+    assert reports["coverage"]["streets"] == reports["coverage"]["grids"] == []
+    assert reports["coverage-grid"]["grids"]
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_coverage_and_alerts_print_tables_and_progress_stays_on_stderr(
+        simulated: dict[str, Any]) -> None:
+    runner = CliRunner()
+    coverage = runner.invoke(cli_app, ["report", "coverage", "--level", "district"])
+    assert coverage.exit_code == 0, coverage.stderr
+    text = coverage.stdout
+    assert "{" not in text and "'due'" not in text, text
+    assert "小店区" in text and "140105" in text, text
+    assert "district" in text and "coverage" in text and "outstanding" in text, text
+    assert "│" in text or "┃" in text, text  # a Rich table
+    total = runner.invoke(cli_app, ["report", "coverage", "--level", "district", "--json"])
+    due = json.loads(total.stdout)["total"]["due"]
+    assert f"{due:,}" in text
+    snapshot = runner.invoke(cli_app, ["report", "coverage", "--snapshot", "--level",
+                                       "district"])
+    assert snapshot.exit_code == 0 and "{" not in snapshot.stdout, snapshot.stdout
+    assert "小店区" in snapshot.stdout
+
+    alerts = runner.invoke(cli_app, ["alerts"])
+    assert alerts.exit_code == 0, alerts.stderr
+    listed = json.loads(runner.invoke(cli_app, ["alerts", "--json"]).stdout)
+    assert listed
+    for a in listed:
+        subject = a["detail"].get("box_code") or a["detail"].get("barcode") or a["subject_id"]
+        assert a["kind"] in alerts.stdout and subject in alerts.stdout, (a, alerts.stdout)
+    assert "open" in alerts.stderr and "raised" in alerts.stderr
+
+    # a long command's progress: on stderr, the JSON alone on stdout
+    for args in (["report", "reconcile", "--json"], ["report", "coverage", "--json"]):
+        out = runner.invoke(cli_app, args)
+        json.loads(out.stdout)
+        assert "computing" in out.stderr, (args, out.stderr)
