@@ -114,3 +114,36 @@ def test_resident_code_opens_offline(site: Site, context: BrowserContext) -> Non
         shot(page, "22-resident-offline", full_page=False)
     finally:
         context.set_offline(False)
+
+
+def _reopens_offline(page: Page, context: BrowserContext, ready: str, *offline: str) -> None:
+    """Right after sign-in — no second visit — the network drops and the page is reloaded:
+    the page and its scripts come from the service worker's copy, and the page says it is
+    offline (``offline``: what shows it)."""
+    page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+    context.set_offline(True)
+    try:
+        page.reload()
+        page.wait_for_selector(ready)
+        for selector in offline:
+            expect(page.locator(selector)).to_be_visible()
+        shot(page, f"23-reopened-offline-{page.url.rsplit('/', 1)[1]}", full_page=False)
+    finally:
+        context.set_offline(False)
+
+
+def test_station_reopens_offline_right_after_sign_in(site: Site, context: BrowserContext) -> None:
+    page = context.new_page()
+    login(page, site, "sampler")
+    assert page.url.endswith("/web/station")
+    page.wait_for_selector("#station[data-ready='1']")
+    _reopens_offline(page, context, "#station[data-ready='1']", "#net.off")
+
+
+def test_resident_page_reopens_offline_right_after_sign_in(site: Site,
+                                                           context: BrowserContext) -> None:
+    page = context.new_page()
+    login(page, site, "resident")
+    assert page.url.endswith("/web/me")
+    expect(page.locator("#code svg")).to_be_visible()
+    _reopens_offline(page, context, "#code svg", "#offline-note")
