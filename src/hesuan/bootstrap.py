@@ -34,6 +34,7 @@ from hesuan.adapters.instruments import InstrumentFileReader
 from hesuan.adapters.interop import LabMessages
 from hesuan.adapters.kannel import KannelSender
 from hesuan.adapters.passes.keys import PassKeyStore
+from hesuan.adapters.programme_files import FolderFiles, RootKeySigner
 from hesuan.adapters.qr import SegnoQr
 from hesuan.adapters.senders import ConsoleSender, JsonlFileSender
 from hesuan.config import Settings
@@ -59,8 +60,10 @@ from hesuan.services.people import PeopleService
 from hesuan.services.places import PlacesService
 from hesuan.services.plates import PlateService
 from hesuan.services.ports import Clock, Sender
+from hesuan.services.programme import ProgrammeService
 from hesuan.services.rejections import RejectionService
 from hesuan.services.reports import ReportService
+from hesuan.services.retention import RetentionService
 from hesuan.services.rosters import RosterService
 from hesuan.services.runs import RunService
 from hesuan.services.sampling import SamplingService
@@ -118,6 +121,8 @@ class Platform:
     fence: FenceService
     lanes: LaneService
     teams: TeamService
+    retention: RetentionService  # history that expires (docs/RETENTION.md)
+    programme: ProgrammeService  # the end of the programme, by two health officers
     readiness: WriteProbe  # GET /ready: whether the store can write now
     reads: ReadSource  # where reports and dashboards read: the primary or a replica
     scheduler_lease: SchedulerLease  # which server process on this database runs the scheduler
@@ -237,21 +242,21 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None, sender: Sender 
     reads = _read_source(settings, uow, engine, chain)
     # the services whose reads may lag a few seconds read where ``reads`` says
     stale_ok = replace(deps, uow=reads.uow)
-    status = StatusService(deps, settings.venue_retention)
+    status = StatusService(deps)
     passes = PassService(deps, pass_keys, status, settings.pass_revocation_refresh)
     sampling = SamplingService(deps, status)
     analytics = AnalyticsService(deps, SqlAnalytics(reads.engine))
     zones = ZoneService(deps, status, ShapelyGeometry())
-    fence = FenceService(deps, zones, passes, settings.venue_retention)
+    fence = FenceService(deps, zones, passes)
     # the services that fan a results file out: scratch in memory (``for_bulk``)
     bulk = replace(deps, uow=uow.for_bulk())
     lab = LabService(bulk, status, _elr_policy(settings))
     assays = AssayService(deps)
     rejections = RejectionService(deps, status)
+    audit = AuditService(deps, chain, FileCheckpoints(
+        settings.audit_checkpoint_dir, CheckpointKey(keys.audit_checkpoint_key)))
     return Platform(
-        settings=settings, engine=engine, deps=deps, auth=AuthService(deps),
-        audit=AuditService(deps, chain, FileCheckpoints(
-            settings.audit_checkpoint_dir, CheckpointKey(keys.audit_checkpoint_key))),
+        settings=settings, engine=engine, deps=deps, auth=AuthService(deps), audit=audit,
         people=PeopleService(deps), places=PlacesService(deps),
         sampling=sampling, delivery=DeliveryService(deps, rejections),
         lab=lab, assays=assays, plates=PlateService(deps, assays),
@@ -269,6 +274,9 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None, sender: Sender 
         rosters=RosterService(deps, analytics, reads=reads.uow),
         fence=fence,
         lanes=LaneService(deps, sampling), teams=TeamService(deps, sampling),
+        retention=RetentionService(deps, settings.retention()),
+        programme=ProgrammeService(deps, audit, RootKeySigner(pass_keys, deps.clock),
+                                   FolderFiles(settings.programme_dir)),
         readiness=WriteProbe(uow), reads=reads, scheduler_lease=SchedulerLease(engine),
         elr=_elr(settings, deps),
     )

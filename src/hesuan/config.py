@@ -3,7 +3,7 @@
 Nothing here is global: ``Settings()`` is built once at start by the entry point and handed to
 ``bootstrap``. Invalid settings fail at start with a message naming the variable.
 
-Imports: pydantic / pydantic-settings and the standard library.
+Imports: pydantic / pydantic-settings, the standard library, ``hesuan.domain``.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from hesuan.domain.retention import Retention
 
 __all__ = ["MIN_SECRET_BYTES", "Settings"]
 
@@ -112,8 +114,18 @@ class Settings(BaseSettings):
     elr_receiving_facility: str | None = None
     elr_receiving_facility_oid: str | None = None
     elr_receiving_facility_short: str | None = None
-    #: How long venue check records are kept before the sweep purges them.
-    venue_retention: timedelta = timedelta(days=14)
+    #: How long each kind of personal data is kept once it is no longer needed
+    #: (docs/RETENTION.md): samples from their tube's result, station events from their receipt
+    #: (at least the offline window), notifications from their delivery, passes from their
+    #: expiry, venue checks and checkpoint scans from the scan (``venue_retention``).
+    retention_samples: timedelta = Field(default=timedelta(days=30), ge=timedelta(0))
+    retention_station_events: timedelta = Field(default=timedelta(days=30), ge=timedelta(0))
+    retention_notifications: timedelta = Field(default=timedelta(days=7), ge=timedelta(0))
+    retention_passes: timedelta = Field(default=timedelta(days=1), ge=timedelta(0))
+    venue_retention: timedelta = Field(default=timedelta(days=14), ge=timedelta(0))
+    #: Where the end of the programme leaves the final aggregates and the destruction
+    #: certificate (docs/RETENTION.md); owner-only.
+    programme_dir: Path = Path("var/programme")
     #: Where signed checkpoints of the audit chain are written (by the scheduler inside
     #: ``serve`` every ``sweep_every`` and at shutdown, and by ``hesuan audit checkpoint``): a
     #: directory outside the database, owner-only. Copy its files off the machine.
@@ -180,6 +192,21 @@ class Settings(BaseSettings):
                              f"production (e.g. `python -c 'import secrets; "
                              f"print(secrets.token_urlsafe(48))'`)")
         return self
+
+    @model_validator(mode="after")
+    def _retention(self) -> Settings:
+        if self.retention_station_events < self.station_offline_window:
+            # a replay inside the window would be taken for a new event
+            raise ValueError("HESUAN_RETENTION_STATION_EVENTS must be at least "
+                             "HESUAN_STATION_OFFLINE_WINDOW")
+        return self
+
+    def retention(self) -> Retention:
+        """The retention periods, one per kind of personal data."""
+        return Retention(samples=self.retention_samples,
+                         station_events=self.retention_station_events,
+                         notifications=self.retention_notifications,
+                         passes=self.retention_passes, venue_scans=self.venue_retention)
 
     @model_validator(mode="after")
     def _kannel_password(self) -> Settings:

@@ -27,6 +27,7 @@ from hesuan.domain.status import (
 )
 from hesuan.services.outbox_ports import AlertRow
 from hesuan.services.people_ports import LabRow, NewPerson, RegionRow, SiteRow
+from hesuan.services.retention_ports import ClosureRow
 from hesuan.services.sampling_ports import (
     BoxRecord,
     RejectedResult,
@@ -249,6 +250,7 @@ class Tables:
     region_geo: dict[str, RegionShape] = field(default_factory=dict)
     zones: dict[str, ZoneRecord] = field(default_factory=dict)
     zone_events: dict[str, ZoneEvent] = field(default_factory=dict)
+    closures: dict[str, ClosureRow] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

@@ -81,12 +81,9 @@ class FakePasses(FakeRepository):
     def revoked_pass_hashes(self, now: datetime) -> list[str]:
         unused("passes.revoked_pass_hashes")
 
-    def purge_passes(self, before: datetime) -> int:
-        unused("passes.purge_passes")
-
 
 class FakeVenues(FakeRepository):
-    """``VenueRepository``: the venues' checks, as far as the sweep purges them."""
+    """``VenueRepository``: not faked (no service under test stores venues)."""
 
     def add_venue(self, row: VenueRow) -> None:
         unused("venues.add_venue")
@@ -105,9 +102,3 @@ class FakeVenues(FakeRepository):
 
     def venue_checks(self, venue_id: str, limit: int) -> list[VenueCheckRow]:
         unused("venues.venue_checks")
-
-    def purge_venue_checks(self, before: datetime) -> int:
-        old = [k for k, c in self.t.venue_checks.items() if c.at < before]
-        for k in old:
-            del self.t.venue_checks[k]
-        return len(old)

@@ -27,6 +27,7 @@ from hesuan.services.lanes_ports import LaneRepository
 from hesuan.services.outbox_ports import ReportRepository
 from hesuan.services.people_ports import UserRepository
 from hesuan.services.ports import UnitOfWork, UnitOfWorkFactory, WriteRace
+from hesuan.services.retention_ports import RetentionRepository
 from hesuan.services.rosters_ports import RosterRepository
 from hesuan.services.sampling_ports import BoxRepository
 from hesuan.services.teams_ports import TeamRepository
@@ -34,6 +35,7 @@ from tests.fakes.base import Scratch, unused
 from tests.fakes.database import FakeDatabase, Tables
 from tests.fakes.outbox import FakeAlerts, FakeOutbox, FakePasses, FakeVenues
 from tests.fakes.people import FakeAuditLog, FakePeople, FakePlaces
+from tests.fakes.programme import FakeProgramme
 from tests.fakes.results import FakeResults
 from tests.fakes.station import FakeStation
 from tests.fakes.status import FakeCadence, FakeOverrides, FakeStatuses
@@ -182,9 +184,17 @@ class FakeUnitOfWork:
     def teams(self) -> TeamRepository:
         unused("uow.teams")
 
+    @property
+    def retention(self) -> RetentionRepository:
+        unused("uow.retention")
+
+    @cached_property
+    def programme(self) -> FakeProgramme:
+        return FakeProgramme(self.tables)
+
 
 _REPOSITORIES = ("audit_log", "places", "people", "station", "results", "outbox", "alerts",
-                 "cadence", "statuses", "overrides", "passes", "venues", "zones")
+                 "cadence", "statuses", "overrides", "passes", "venues", "zones", "programme")
 
 
 class FakeUnitOfWorkFactory:

@@ -186,11 +186,13 @@ def test_fence_alerts_passes_arrivals_and_dedup(platform: Platform, city: Exampl
         ScanInput(str(uuid.uuid4()), PlaceKind.VENUE, venue, clock.now(),
                   code=platform.deps.codes.sign(pid))])
     assert [o.reason for o in outs] == ["bad_event_id", "unknown_person", "unknown_place", None]
-    # scans are purged on the venue schedule
+    # scans expire on the venue schedule, with the retention pass
     n = q(platform, "SELECT count(*) FROM fence_scans")[0][0]
     assert n == 4
-    clock.advance(timedelta(days=15))
-    assert platform.fence.purge(OPERATOR) == 4
+    clock.advance(timedelta(days=13))
+    assert platform.retention.run(OPERATOR).fence_scans == 0
+    clock.advance(timedelta(days=2))
+    assert platform.retention.run(OPERATOR).fence_scans == 4
     assert q(platform, "SELECT count(*) FROM fence_scans")[0][0] == 0
 
 

@@ -165,7 +165,6 @@ class Action(enum.StrEnum):
     CHECK_PASS = "check_pass"
     REVOKE_PASSES = "revoke_passes"
     ROTATE_PASS_KEY = "rotate_pass_key"
-    PURGE_PASSES = "purge_passes"
     # venues and the fence
     REGISTER_VENUE = "register_venue"
     READ_VENUES = "read_venues"
@@ -175,7 +174,6 @@ class Action(enum.StrEnum):
     RECORD_PLACE_SCANS = "record_place_scans"
     READ_FENCE_ALERTS = "read_fence_alerts"
     HANDLE_FENCE_ALERT = "handle_fence_alert"
-    PURGE_SCANS = "purge_scans"
     # grid rosters and coverage
     READ_COVERAGE = "read_coverage"
     REFRESH_COVERAGE = "refresh_coverage"
@@ -195,6 +193,12 @@ class Action(enum.StrEnum):
     REGISTER_STAFF = "register_staff"
     MANAGE_SHIFTS = "manage_shifts"
     READ_SITE_BOARD = "read_site_board"
+    # history that expires, and the end of the programme
+    RUN_RETENTION = "run_retention"
+    READ_AGGREGATES = "read_aggregates"
+    REQUEST_PROGRAMME_CLOSE = "request_programme_close"
+    APPROVE_PROGRAMME_CLOSE = "approve_programme_close"
+    READ_PROGRAMME_CLOSES = "read_programme_closes"
     # a page or route open to anyone signed in, or to no one in particular
     SIGNED_IN = "signed_in"
     PUBLIC = "public"
@@ -311,7 +315,6 @@ POLICY: Mapping[Action, Rule] = {
     Action.CHECK_PASS: _list({r: _A for r in Role}),
     Action.REVOKE_PASSES: _rule(_ADMIN, _OFFICER),
     Action.ROTATE_PASS_KEY: _list(_ADMIN),
-    Action.PURGE_PASSES: _list(_ADMIN),
     Action.REGISTER_VENUE: _rule(_ADMIN, _OFFICER),
     Action.READ_VENUES: _list(_ADMIN, _OFFICER, {Role.VENUE: Relation.VENUE}),
     Action.CHECK_IN: _rule(_ADMIN, {Role.VENUE: Relation.VENUE}),
@@ -320,7 +323,6 @@ POLICY: Mapping[Action, Rule] = {
     Action.RECORD_PLACE_SCANS: _rule(_ADMIN, _OFFICER, {Role.VENUE: Relation.VENUE}),
     Action.READ_FENCE_ALERTS: _list(_ADMIN, _OFFICERS_AND_GRID),
     Action.HANDLE_FENCE_ALERT: _rule(_ADMIN, _OFFICERS_AND_GRID, hide=True),
-    Action.PURGE_SCANS: _list(_ADMIN),
     Action.READ_COVERAGE: _rule(_ADMIN, _OFFICERS_AND_GRID),
     Action.REFRESH_COVERAGE: _list(_ADMIN),
     Action.READ_ROSTER: _rule(_ADMIN, _OFFICERS_AND_GRID),
@@ -337,6 +339,13 @@ POLICY: Mapping[Action, Rule] = {
     Action.REGISTER_STAFF: _rule(_ADMIN, _OFFICER, {Role.SITE_LEAD: Relation.SITE}),
     Action.MANAGE_SHIFTS: _rule(_ADMIN, _OFFICER, {Role.SITE_LEAD: Relation.SITE}),
     Action.READ_SITE_BOARD: _rule(_ADMIN, _OFFICER, _SITE_STAFF),
+    Action.RUN_RETENTION: _list(_ADMIN),
+    Action.READ_AGGREGATES: _list(_ADMIN, _OFFICER),
+    # two different health officers of the whole city close the programme; an administrator
+    # is not one
+    Action.REQUEST_PROGRAMME_CLOSE: _rule(_OFFICER),
+    Action.APPROVE_PROGRAMME_CLOSE: _rule(_OFFICER),
+    Action.READ_PROGRAMME_CLOSES: _list(_ADMIN, _OFFICER),
     Action.SIGNED_IN: _list({r: _A for r in Role}),
     Action.PUBLIC: _list({r: _A for r in Role}),
 }

@@ -1,9 +1,10 @@
 """The scheduler inside ``hesuan serve``: every few minutes, the overdue sweep, lateness alerts,
 delivery of the outbox (and of electronic lab reports, when enabled), once an hour a retention
-pass (docs/RETENTION.md) and a signed checkpoint of the audit chain, in a background thread; and a last checkpoint when it stops. Every server
-process starts one, and it runs once: a scheduler ticks only while its process holds the
-database's scheduler lease (``Platform.scheduler_lease``), and lets the lease go when it stops,
-so another process's scheduler takes over at its next tick (as it does when the holder dies).
+pass (docs/RETENTION.md) and a signed checkpoint of the audit chain, in a background thread;
+and a last checkpoint when it stops. Every server process starts one, and it runs once: a
+scheduler ticks only while its process holds the database's scheduler lease
+(``Platform.scheduler_lease``), and lets the lease go when it stops, so another process's
+scheduler takes over at its next tick (as it does when the holder dies).
 Each step is safe to run twice besides: the sweep takes a lock and skips when another process
 holds it; reminders are de-duplicated; a checkpoint of an unmoved head is not written again.
 
@@ -32,6 +33,7 @@ class Scheduler:
     def __init__(self, platform: Platform, every_seconds: float) -> None:
         self._p = platform
         self._every = every_seconds
+        self._retained_at: float | None = None  # monotonic time of the last retention pass
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="hesuan-scheduler", daemon=True)
 

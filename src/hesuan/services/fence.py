@@ -89,12 +89,10 @@ class ScanOutcome:
 
 
 class FenceService:
-    def __init__(self, deps: Deps, zones: ZoneService, passes: PassService,
-                 retention: timedelta = timedelta(days=14)) -> None:
+    def __init__(self, deps: Deps, zones: ZoneService, passes: PassService) -> None:
         self._d = deps
         self._zones = zones
         self._passes = passes
-        self._retention = retention
 
     # -- checkpoints ---------------------------------------------------------------------------
 
@@ -311,14 +309,3 @@ class FenceService:
                       {"outcome": outcome.value})
             uow.commit()
 
-    def purge(self, actor: Principal) -> int:
-        """Forget scans older than the venue retention (the only location data kept)."""
-        authorize(actor, Action.PURGE_SCANS)
-        now = self._d.clock.now()
-        with self._d.uow() as uow:
-            n = uow.fence.purge_scans(now - self._retention)
-            if n:
-                uow.audit_log.append(now, actor.username, "fence.purge", "fence_scans",
-                                     {"purged": n})
-            uow.commit()
-        return n

@@ -23,7 +23,6 @@ from datetime import datetime, timedelta
 from hesuan.domain.access import Action, Principal, authorize
 from hesuan.domain.errors import Conflict, InvalidInput, NotFound, TooManyAttempts
 from hesuan.domain.passes import (
-    MAX_PASS_TTL,
     ROTATION_INTERVAL,
     PassClaims,
     PassColour,
@@ -241,13 +240,3 @@ class PassService:
         self._invalidate()
         return n
 
-    def purge(self, actor: Principal) -> int:
-        """Forget passes that expired more than a day ago."""
-        authorize(actor, Action.PURGE_PASSES)
-        now = self._d.clock.now()
-        with self._d.uow() as uow:
-            n = uow.passes.purge_passes(now - MAX_PASS_TTL)
-            if n:
-                uow.audit_log.append(now, actor.username, "pass.purge", "passes", {"purged": n})
-            uow.commit()
-        return n

@@ -49,6 +49,7 @@ from hesuan.services.people_ports import (
     PlaceRepository,
     UserRepository,
 )
+from hesuan.services.retention_ports import ProgrammeRepository, RetentionRepository
 from hesuan.services.rosters_ports import RosterRepository
 from hesuan.services.sampling_ports import BoxRepository, ResultRepository, StationRepository
 from hesuan.services.status_ports import (
@@ -228,6 +229,10 @@ class UnitOfWork(Protocol):
     def lanes(self) -> LaneRepository: ...
     @property
     def teams(self) -> TeamRepository: ...
+    @property
+    def retention(self) -> RetentionRepository: ...
+    @property
+    def programme(self) -> ProgrammeRepository: ...
 
     def __enter__(self) -> Self: ...
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

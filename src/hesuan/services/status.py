@@ -64,14 +64,12 @@ class PolicyInput:
 class SweepReport:
     reminders: int
     recomputed: int
-    venue_checks_purged: int
     skipped: bool = False
 
 
 class StatusService:
-    def __init__(self, deps: Deps, venue_retention: timedelta = timedelta(days=14)) -> None:
+    def __init__(self, deps: Deps) -> None:
         self._d = deps
-        self._retention = venue_retention
 
     # -- the engine ------------------------------------------------------------------------
 
@@ -126,14 +124,14 @@ class StatusService:
     # -- the sweep -------------------------------------------------------------------------
 
     def sweep(self, actor: Principal, limit: int = 200_000) -> SweepReport:
-        """Reminders for people due soon (one per due time), the overdue status (未检) for those
-        past due + grace, and purging venue checks past retention. Idempotent; concurrent
-        sweeps do not double anything (the second one skips)."""
+        """Reminders for people due soon (one per due time) and the overdue status (未检) for
+        those past due + grace. Idempotent; concurrent sweeps do not double anything (the
+        second one skips)."""
         authorize(actor, Action.RUN_SWEEP)
         now = self._d.clock.now()
         with self._d.uow() as uow:
             if not uow.statuses.sweep_lock():
-                return SweepReport(0, 0, 0, skipped=True)
+                return SweepReport(0, 0, skipped=True)
             policies = uow.cadence.current_policies()
             max_lead = max((p.reminder_lead for p in policies), default=timedelta(0))
             due = uow.statuses.due_for_reminder(now, int(max_lead.total_seconds() * 1000), limit)
@@ -146,11 +144,10 @@ class StatusService:
                 else:
                     uow.statuses.mark_reminded(due)
             decided = self.refresh(uow, now)
-            purged = uow.venues.purge_venue_checks(now - self._retention)
             uow.audit_log.append(now, actor.username, "sweep", "people",
-                      {"reminders": len(due), "decided": decided, "purged": purged})
+                      {"reminders": len(due), "decided": decided})
             uow.commit()
-        return SweepReport(len(due), decided, purged)
+        return SweepReport(len(due), decided)
 
     # -- policies --------------------------------------------------------------------------
 

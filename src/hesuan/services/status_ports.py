@@ -228,8 +228,6 @@ class PassRepository(Protocol):
 
     def revoked_pass_hashes(self, now: datetime) -> list[str]: ...
 
-    def purge_passes(self, before: datetime) -> int: ...
-
 
 class VenueRepository(Protocol):
     """Venues and their pass checks."""
@@ -249,5 +247,3 @@ class VenueRepository(Protocol):
     def venue_checks(self, venue_id: str, limit: int) -> list[VenueCheckRow]:
         """The venue's last checks, newest first."""
         ...
-
-    def purge_venue_checks(self, before: datetime) -> int: ...

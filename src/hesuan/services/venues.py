@@ -3,7 +3,7 @@
 
 A check verifies the person's signed pass (``PassService.verify``) and records only what the
 venue needs: when, the colour shown, the four booleans and the decision. No name, ID number or
-pass id is kept, and checks are purged after the retention period by the sweep.
+pass id is kept, and checks expire after the venue retention period (``services/retention.py``).
 
 Imports: standard library, ``hesuan.domain``, ``hesuan.services``.
 """

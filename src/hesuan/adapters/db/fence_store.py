@@ -13,7 +13,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy import update as sa_update
 from sqlalchemy.exc import IntegrityError
 
@@ -194,10 +194,6 @@ class SqlFence(SqlRepository):
         values |= {"status": handling.status, "note": handling.note}
         self.conn.execute(sa_update(fence_alerts).where(fence_alerts.c.id == alert_id)
                           .values(**values))
-
-    def purge_scans(self, before: datetime) -> int:
-        return int(self.conn.execute(delete(fence_scans).where(fence_scans.c.at < before))
-                   .rowcount)
 
 
 #: The people of passes by their hashes, by backend (``sql_helpers.one_of``; True: PostgreSQL).

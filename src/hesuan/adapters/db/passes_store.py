@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy import update as sa_update
 
 from hesuan.adapters.db import sql_helpers
@@ -65,7 +65,3 @@ class SqlPasses(SqlRepository):
         return list(self.conn.execute(
             select(passes.c.id_hash).where(passes.c.revoked_at.is_not(None),
                                            passes.c.expires_at > now)).scalars())
-
-    def purge_passes(self, before: datetime) -> int:
-        """Forget passes that expired before ``before``."""
-        return self.conn.execute(delete(passes).where(passes.c.expires_at < before)).rowcount

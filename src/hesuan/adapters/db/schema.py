@@ -904,6 +904,37 @@ specimen_rejections = Table(
     Index("ix_specimen_rejections_lab", "lab_id", "rejected_at"),
 )
 
+#: What remains of the samples once they are forgotten (docs/RETENTION.md): per local day of
+#: sampling and district, the samples, those resulted, positive alone or in a positive pool, and
+#: the turnaround from sample to result (count, sum, longest, in seconds). No personal data;
+#: kept after the end of the programme.
+daily_aggregates = Table(
+    "daily_aggregates", metadata,
+    Column("day", String(10), primary_key=True),
+    Column("district", String(15), primary_key=True),
+    Column("sampled", BigInteger, nullable=False),
+    Column("resulted", BigInteger, nullable=False),
+    Column("positive", BigInteger, nullable=False),
+    Column("in_positive_pools", BigInteger, nullable=False),
+    Column("turnaround_n", BigInteger, nullable=False),
+    Column("turnaround_sum_s", BigInteger, nullable=False),
+    Column("turnaround_max_s", BigInteger, nullable=False),
+)
+
+#: Requests to close the programme: asked by one health officer, approved (and then carried
+#: out) or not by a second; ``certificate`` the signed destruction certificate's document.
+programme_closures = Table(
+    "programme_closures", metadata,
+    Column("id", ID, primary_key=True),
+    Column("status", String(10), nullable=False),
+    Column("reason", String(500), nullable=False),
+    Column("requested_by", String(60), nullable=False),
+    Column("requested_at", Timestamp, nullable=False),
+    Column("decided_by", String(60)),
+    Column("decided_at", Timestamp),
+    Column("certificate", JSON),
+)
+
 # One pending correction request per tube.
 Index("uq_result_corrections_pending", result_corrections.c.tube_id, unique=True,
       sqlite_where=result_corrections.c.status == "pending",
@@ -917,6 +948,10 @@ Index("uq_assays_current", assays.c.is_current, unique=True,
 Index("ix_person_status_zone", person_status.c.zone_id,
       sqlite_where=person_status.c.zone_id.isnot(None),
       postgresql_where=person_status.c.zone_id.isnot(None))
+
+# Retention passes find what has expired without scanning whole tables (docs/RETENTION.md).
+Index("ix_tubes_resulted_at", tubes.c.resulted_at)
+Index("ix_station_events_received_at", station_events.c.received_at)
 
 # Recent swabs of a site (queue and throughput figures) without scanning its whole history.
 Index("ix_tubes_site_first_sampled", tubes.c.site_id, tubes.c.first_sampled_at)

@@ -38,8 +38,10 @@ from hesuan.adapters.db.passes_store import SqlPasses
 from hesuan.adapters.db.people_store import SqlPeople
 from hesuan.adapters.db.places_store import SqlPlaces
 from hesuan.adapters.db.plates_store import SqlPlates
+from hesuan.adapters.db.programme_store import SqlProgramme
 from hesuan.adapters.db.reports_store import SqlReports
 from hesuan.adapters.db.results_store import SqlResults
+from hesuan.adapters.db.retention_store import SqlRetention
 from hesuan.adapters.db.rosters_store import SqlRosters
 from hesuan.adapters.db.station_store import SqlStation
 from hesuan.adapters.db.status_store import SqlCadence, SqlOverrides, SqlStatuses
@@ -370,3 +372,11 @@ class SqlUnitOfWork:
     @cached_property
     def teams(self) -> SqlTeams:
         return SqlTeams(self)
+
+    @cached_property
+    def retention(self) -> SqlRetention:
+        return SqlRetention(self)
+
+    @cached_property
+    def programme(self) -> SqlProgramme:
+        return SqlProgramme(self)

@@ -6,13 +6,11 @@ Imports: SQLAlchemy, ``hesuan.adapters.db.schema``.
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import datetime
 
 from sqlalchemy import insert, select
 
 from hesuan.adapters.db.repository import SqlRepository
-from hesuan.adapters.db.schema import to_ms, venue_checks, venues
-from hesuan.adapters.db.sql_helpers import cached_text
+from hesuan.adapters.db.schema import venue_checks, venues
 from hesuan.services.status_ports import VenueCheckRow, VenueRow
 
 __all__ = ["SqlVenues"]
@@ -42,7 +40,3 @@ class SqlVenues(SqlRepository):
         return [VenueCheckRow(**r._mapping) for r in self.conn.execute(
             select(venue_checks).where(venue_checks.c.venue_id == venue_id)
             .order_by(venue_checks.c.at.desc()).limit(limit))]
-
-    def purge_venue_checks(self, before: datetime) -> int:
-        return int(self.conn.execute(cached_text("DELETE FROM venue_checks WHERE at < :t"),
-                                     {"t": to_ms(before)}).rowcount)

@@ -19,8 +19,10 @@ from hesuan.entrypoints.cli import (
     notify,
     passes,
     people,
+    programme,
     reports,
     results,
+    retention,
     rosters,
     serve,
     simulate,
@@ -36,7 +38,7 @@ app = typer.Typer(help="Hesuan (核酸): routine PCR mass testing, sample → de
 
 # the order of --help: commands in this order, then groups in this order
 for group in (alerts, notify, people, results, reports, db, users, audit, serve, passes, status,
-              city, simulate, zones, rosters, fence, mllp, backup):
+              city, simulate, zones, rosters, fence, mllp, backup, retention, programme):
     group.register(app)
 
 

@@ -1,5 +1,5 @@
-"""``hesuan fence …``: fence alerts from venue and checkpoint scans, and the purge of old
-scans.
+"""``hesuan fence …``: fence alerts from venue and checkpoint scans (old scans expire with
+``hesuan retention run``).
 
 Imports: Typer, ``hesuan.entrypoints.cli.common``.
 """
@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from hesuan.entrypoints.cli.common import CLI_PRINCIPAL, console, opened, print_json
+from hesuan.entrypoints.cli.common import CLI_PRINCIPAL, opened, print_json
 
 __all__ = ["register"]
 
@@ -25,14 +25,6 @@ def fence_alerts(region: Annotated[str | None, typer.Option()] = None,
     with opened() as p:
         print_json(p.fence.alerts(CLI_PRINCIPAL, region=region, statuses=(
             ["closed"] if closed else ["open", "acknowledged"])))
-
-
-@fence_app.command("purge")
-def fence_purge() -> None:
-    """Forget scans older than the venue retention (HESUAN_VENUE_RETENTION)."""
-    with opened() as p:
-        n = p.fence.purge(CLI_PRINCIPAL)
-    console.print(f"purged {n} scans")
 
 
 def register(app: typer.Typer) -> None:

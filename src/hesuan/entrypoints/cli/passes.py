@@ -1,5 +1,5 @@
 """``hesuan verify`` (a signed status pass, offline, no database) and ``hesuan passes …``
-(issue, keys, lists for venue devices, revoke, purge).
+(issue, keys, lists for venue devices, revoke; expired passes go with ``hesuan retention run``).
 
 ``hesuan verify 'SP1:…'`` checks a pass with only a trust list and root key (by default the ones
 in the key directory, ``HESUAN_PASS_KEY_DIR``) and the current time; exit status 0 when the
@@ -149,14 +149,6 @@ def revoke(person_id: str,
     with opened() as p:
         n = p.passes.revoke(CLI_PRINCIPAL, person_id, reason)
     console.print(f"revoked {n} pass(es)")
-
-
-@passes_app.command("purge")
-def purge() -> None:
-    """Forget passes that expired more than a day ago."""
-    with opened() as p:
-        n = p.passes.purge(CLI_PRINCIPAL)
-    console.print(f"purged {n} pass record(s)")
 
 
 def register(app: typer.Typer) -> None:

@@ -23,11 +23,10 @@ status_app = typer.Typer(help="Status codes.", no_args_is_help=True)
 
 
 def sweep(limit: int = 200_000) -> None:
-    """Reminders for people due soon, 未检 for the overdue, purge old venue checks."""
+    """Reminders for people due soon, 未检 for the overdue."""
     with opened() as p:
         r = p.status.sweep(CLI_PRINCIPAL, limit)
-    console.print(f"reminders {r.reminders}, statuses decided {r.recomputed}, "
-                  f"venue checks purged {r.venue_checks_purged}"
+    console.print(f"reminders {r.reminders}, statuses decided {r.recomputed}"
                   + (" (skipped: another sweep is running)" if r.skipped else ""))
 
 

@@ -1,0 +1,66 @@
+"""Storage of the end of the programme: the requests to close it, and the destruction of every
+row of personal data (docs/RETENTION.md). A repository of ``SqlUnitOfWork``.
+
+Imports: SQLAlchemy, ``hesuan.adapters.db``, ``hesuan.domain``, ``hesuan.services``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from datetime import datetime
+
+from sqlalchemy import delete, insert, select, text, update
+
+from hesuan.adapters.db.repository import SqlRepository
+from hesuan.adapters.db.schema import metadata, programme_closures, regions
+from hesuan.domain.json import JsonObject
+from hesuan.domain.regions import Level
+from hesuan.services.retention_ports import ClosureRow
+
+__all__ = ["SqlProgramme"]
+
+
+class SqlProgramme(SqlRepository):
+
+    def city_code(self) -> str | None:
+        return self.conn.execute(select(regions.c.code).where(regions.c.level == Level.CITY)
+                                 .order_by(regions.c.code).limit(1)).scalar()
+
+    def add_closure(self, row: ClosureRow) -> None:
+        self.conn.execute(insert(programme_closures), asdict(row))
+
+    def closure(self, closure_id: str) -> ClosureRow | None:
+        r = self.conn.execute(select(programme_closures)
+                              .where(programme_closures.c.id == closure_id)).first()
+        return None if r is None else ClosureRow(**r._mapping)
+
+    def closures(self) -> list[ClosureRow]:
+        return [ClosureRow(**r._mapping) for r in self.conn.execute(
+            select(programme_closures).order_by(programme_closures.c.requested_at.desc()))]
+
+    def decide_closure(self, closure_id: str, status: str, decided_by: str,
+                       decided_at: datetime) -> None:
+        self.conn.execute(update(programme_closures)
+                          .where(programme_closures.c.id == closure_id)
+                          .values(status=status, decided_by=decided_by, decided_at=decided_at))
+
+    def set_certificate(self, closure_id: str, certificate: JsonObject) -> None:
+        self.conn.execute(update(programme_closures)
+                          .where(programme_closures.c.id == closure_id)
+                          .values(certificate=certificate))
+
+    def destroy(self, tables: Sequence[str]) -> Mapping[str, int]:
+        """One DELETE per table, children before parents (the schema's foreign keys). On
+        SQLite the freed pages are overwritten with zeros (``secure_delete``)."""
+        unknown = set(tables) - set(metadata.tables)
+        if unknown:
+            raise ValueError(f"no such tables: {sorted(unknown)}")
+        if not self._pg:
+            self.conn.execute(text("PRAGMA secure_delete = ON"))
+        wanted = set(tables)
+        counts: dict[str, int] = {}
+        for table in reversed(metadata.sorted_tables):
+            if table.name in wanted:
+                counts[table.name] = int(self.conn.execute(delete(table)).rowcount)
+        return counts

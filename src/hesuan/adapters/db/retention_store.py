@@ -1,0 +1,126 @@
+"""Storage of history that expires: the daily aggregates and the set-based expiry of each kind of
+personal data (docs/RETENTION.md). A repository of ``SqlUnitOfWork``: every method is one
+statement, whatever the number of rows.
+
+Imports: SQLAlchemy, ``hesuan.adapters.db``, ``hesuan.domain``, ``hesuan.services``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+
+from hesuan.adapters.db.repository import SqlRepository
+from hesuan.adapters.db.schema import daily_aggregates, to_ms
+from hesuan.adapters.db.sql_helpers import cached_text
+from hesuan.domain.local_time import SHANGHAI
+from hesuan.services.retention_ports import DailyAggregate
+
+__all__ = ["SqlRetention"]
+
+#: Local time's offset from UTC, in milliseconds: a sample's local day is that of its instant
+#: plus this.
+_OFFSET_MS = int(SHANGHAI.utcoffset(None).total_seconds() * 1000)
+
+#: The local date (YYYY-MM-DD) of a stored instant, by backend (True: PostgreSQL).
+_LOCAL_DAY = {
+    False: f"date((s.sampled_at + {_OFFSET_MS}) / 1000, 'unixepoch')",
+    True: f"to_char(to_timestamp((s.sampled_at + {_OFFSET_MS}) / 1000.0) AT TIME ZONE 'UTC', "
+          "'YYYY-MM-DD')",
+}
+
+#: Samples whose tube's result came before :before (the samples a pass forgets).
+_EXPIRING = "t.resulted_at IS NOT NULL AND t.resulted_at < :before"
+
+_AGGREGATE = (
+    "INSERT INTO daily_aggregates (day, district, sampled, resulted, positive, "
+    "in_positive_pools, turnaround_n, turnaround_sum_s, turnaround_max_s) "
+    "SELECT {day}, substr(pe.grid_code, 1, 6), count(*), "
+    "SUM(CASE WHEN t.result IN ('negative', 'positive') THEN 1 ELSE 0 END), "
+    "SUM(CASE WHEN t.result = 'positive' AND t.capacity = 1 THEN 1 ELSE 0 END), "
+    "SUM(CASE WHEN t.result = 'positive' AND t.capacity > 1 THEN 1 ELSE 0 END), "
+    "SUM(CASE WHEN t.resulted_at IS NOT NULL THEN 1 ELSE 0 END), "
+    "COALESCE(SUM((t.resulted_at - s.sampled_at) / 1000), 0), "
+    "COALESCE(MAX((t.resulted_at - s.sampled_at) / 1000), 0) "
+    "FROM samples s JOIN tubes t ON t.id = s.tube_id JOIN people pe ON pe.id = s.person_id "
+    "WHERE {where} GROUP BY {day}, substr(pe.grid_code, 1, 6) "
+    "ON CONFLICT (day, district) DO UPDATE SET "
+    "sampled = daily_aggregates.sampled + excluded.sampled, "
+    "resulted = daily_aggregates.resulted + excluded.resulted, "
+    "positive = daily_aggregates.positive + excluded.positive, "
+    "in_positive_pools = daily_aggregates.in_positive_pools + excluded.in_positive_pools, "
+    "turnaround_n = daily_aggregates.turnaround_n + excluded.turnaround_n, "
+    "turnaround_sum_s = daily_aggregates.turnaround_sum_s + excluded.turnaround_sum_s, "
+    "turnaround_max_s = {greatest}(daily_aggregates.turnaround_max_s, excluded.turnaround_max_s)")
+
+_AGGREGATE_SQL = {(pg, everything): _AGGREGATE.format(
+    day=_LOCAL_DAY[pg], where="true" if everything else _EXPIRING,
+    greatest="GREATEST" if pg else "max")
+    for pg in (False, True) for everything in (False, True)}
+
+_EXPIRE_SAMPLES = ("DELETE FROM samples WHERE tube_id IN "
+                   "(SELECT t.id FROM tubes t WHERE " + _EXPIRING + ")")
+
+#: The other kinds: one DELETE each, of the rows unneeded before :before.
+_EXPIRE = {
+    "lane_entries": "DELETE FROM lane_entries WHERE registered_at < :before",
+    "recalls": "DELETE FROM recalls WHERE resolved_at IS NOT NULL AND resolved_at < :before",
+    "station_events": "DELETE FROM station_events WHERE received_at < :before",
+    "sms": "DELETE FROM outbox WHERE sent_at IS NOT NULL AND sent_at < :before",
+    "lab_reports": "DELETE FROM elr_outbox WHERE sent_at IS NOT NULL AND sent_at < :before",
+    "passes": "DELETE FROM passes WHERE expires_at < :before",
+    "venue_checks": "DELETE FROM venue_checks WHERE at < :before",
+    "fence_scans": "DELETE FROM fence_scans WHERE at < :before",
+}
+
+
+class SqlRetention(SqlRepository):
+
+    def aggregate_samples(self, resulted_before: datetime | None) -> int:
+        everything = resulted_before is None
+        params = {} if resulted_before is None else {"before": to_ms(resulted_before)}
+        counted = self.conn.execute(cached_text(
+            "SELECT count(*) FROM samples s JOIN tubes t ON t.id = s.tube_id WHERE "
+            + ("true" if everything else _EXPIRING)), params).scalar_one()
+        if counted:
+            self.conn.execute(cached_text(_AGGREGATE_SQL[self._pg, everything]), params)
+        return int(counted)
+
+    def expire_samples(self, resulted_before: datetime) -> int:
+        return self._delete(_EXPIRE_SAMPLES, resulted_before)
+
+    def expire_lane_entries(self, before: datetime) -> int:
+        return self._delete(_EXPIRE["lane_entries"], before)
+
+    def expire_recalls(self, resolved_before: datetime) -> int:
+        return self._delete(_EXPIRE["recalls"], resolved_before)
+
+    def expire_station_events(self, received_before: datetime) -> int:
+        return self._delete(_EXPIRE["station_events"], received_before)
+
+    def expire_sms(self, sent_before: datetime) -> int:
+        return self._delete(_EXPIRE["sms"], sent_before)
+
+    def expire_lab_reports(self, sent_before: datetime) -> int:
+        return self._delete(_EXPIRE["lab_reports"], sent_before)
+
+    def expire_passes(self, expired_before: datetime) -> int:
+        return self._delete(_EXPIRE["passes"], expired_before)
+
+    def expire_venue_checks(self, before: datetime) -> int:
+        return self._delete(_EXPIRE["venue_checks"], before)
+
+    def expire_fence_scans(self, before: datetime) -> int:
+        return self._delete(_EXPIRE["fence_scans"], before)
+
+    def aggregates(self, since: str | None = None) -> list[DailyAggregate]:
+        a = daily_aggregates
+        stmt = select(a).order_by(a.c.day, a.c.district)
+        if since is not None:
+            stmt = stmt.where(a.c.day >= since)
+        return [DailyAggregate(r[0], r[1], *(int(v) for v in r[2:]))
+                for r in self.conn.execute(stmt)]
+
+    def _delete(self, sql: str, before: datetime) -> int:
+        return int(self.conn.execute(cached_text(sql), {"before": to_ms(before)}).rowcount)

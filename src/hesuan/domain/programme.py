@@ -1,0 +1,115 @@
+"""The end of the programme: two health officers close it, its personal data is destroyed, and a
+signed certificate says what was destroyed.
+
+A close is requested by one health officer and approved by a different one (四眼原则, as a
+status override is). Approval exports the final aggregates, destroys every row of personal data
+and the keys that sign passes, and writes the destruction certificate: what was destroyed and how
+many rows, when, the two officers, and the audit checkpoint that anchors the record of it.
+
+Imports: standard library, ``hesuan.domain``.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from hesuan.domain.errors import Conflict, RuleViolation
+
+__all__ = ["DESTROYED", "Certificate", "ClosureStatus", "canonical", "check_approver",
+           "check_pending", "digest"]
+
+
+class ClosureStatus(enum.StrEnum):
+    REQUESTED = "requested"
+    CLOSED = "closed"
+    REJECTED = "rejected"
+
+
+#: The personal data a close destroys, by table, in words.
+DESTROYED: Mapping[str, str] = {
+    "people": "people: ID numbers, names, phone numbers, addresses (encrypted), their codes",
+    "households": "where households live (to about 100 m)",
+    "person_status": "each person's status, due time and test history",
+    "open_slots": "people in open tubes",
+    "samples": "who was sampled in which tube",
+    "lane_entries": "registrations at the sampling lanes",
+    "recalls": "recalls of pool members",
+    "exemptions": "exemptions",
+    "overrides": "status overrides",
+    "arrivals": "arrivals (落地检)",
+    "roster_outcomes": "roster outcomes",
+    "team_targets": "door-to-door targets",
+    "fence_alerts": "fence alerts",
+    "fence_scans": "checkpoint scans",
+    "venue_checks": "venue checks",
+    "passes": "issued passes",
+    "outbox": "notifications (SMS)",
+    "elr_outbox": "electronic lab reports",
+    "lab_messages": "lab messages (they name patients)",
+    "station_events": "station events",
+    "sign_in_failures": "failed sign-ins (keyed hashes of addresses)",
+    "tokens": "sign-in sessions",
+}
+
+
+def check_approver(requested_by: str, approver: str) -> None:
+    """The officer who approves a close is not the one who asked for it."""
+    if requested_by == approver:
+        raise RuleViolation("a second, different health officer must approve the close "
+                            "(四眼原则)", code="same_officer", field="closure_id")
+
+
+def check_pending(status: str) -> None:
+    if status != ClosureStatus.REQUESTED:
+        raise Conflict(f"the close is already {status}", code="closure_decided",
+                       field="closure_id")
+
+
+@dataclass(frozen=True, slots=True)
+class Certificate:
+    """The destruction certificate's content; ``document()`` is what is signed."""
+
+    closure_id: str
+    requested_by: str
+    approved_by: str
+    requested_at: datetime
+    destroyed_at: datetime
+    destroyed: Mapping[str, int]  # table -> rows destroyed
+    keys_destroyed: tuple[str, ...]  # key files destroyed
+    aggregates_sha256: str  # of the exported final aggregates
+    checkpoint_seq: int  # the audit checkpoint written after the destruction
+    checkpoint_head: str
+    checkpoint_at: str
+
+    def document(self) -> dict[str, Any]:
+        return {
+            "v": 1, "kind": "hesuan.destruction-certificate", "closure": self.closure_id,
+            "requested_by": self.requested_by, "approved_by": self.approved_by,
+            "requested_at": self.requested_at.isoformat(),
+            "destroyed_at": self.destroyed_at.isoformat(),
+            "destroyed": {t: {"rows": n, "what": DESTROYED.get(t, t)}
+                          for t, n in sorted(self.destroyed.items())},
+            "keys_destroyed": list(self.keys_destroyed),
+            "aggregates_sha256": self.aggregates_sha256,
+            "audit_checkpoint": {"seq": self.checkpoint_seq, "head": self.checkpoint_head,
+                                 "at": self.checkpoint_at},
+        }
+
+    def canonical(self) -> bytes:
+        """The bytes signed: the document as sorted, compact JSON (UTF-8)."""
+        return canonical(self.document())
+
+
+def canonical(document: Mapping[str, Any]) -> bytes:
+    return json.dumps(document, sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False).encode()
+
+
+def digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

@@ -1,0 +1,115 @@
+"""The end of the programme, on SQLite and on PostgreSQL: two different health officers of the
+city close it; the close exports the final aggregates, destroys every row of personal data and
+the pass keys, and writes a destruction certificate signed by the pass root key that names the
+two officers, the counts and the audit checkpoint after it. Afterwards the aggregates remain and
+nothing personal does; the audit chain still verifies."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import text
+
+from hesuan.adapters.clock import FixedClock
+from hesuan.adapters.passes.cose import verify_sign1
+from hesuan.bootstrap import Platform, bootstrap
+from hesuan.config import Settings
+from hesuan.domain.access import Principal, Role
+from hesuan.domain.errors import Conflict, PermissionDenied, RuleViolation
+from hesuan.domain.programme import DESTROYED
+from hesuan.services.auth import SYSTEM
+from hesuan.sim.city import generate_city
+from hesuan.sim.simulate import CountingSender, simulate_round, simulation_settings
+
+pytestmark = pytest.mark.slow
+
+PASSWORD = "a long enough password 1"
+
+
+@pytest.fixture
+def closing(settings: Settings, clock: FixedClock,
+            tmp_path: Path) -> Iterator[tuple[Platform, CountingSender]]:
+    sender = CountingSender()
+    s = simulation_settings(settings).model_copy(
+        update={"programme_dir": tmp_path / "programme"})
+    p = bootstrap(s, clock=clock, sender=sender, migrate=False)
+    yield p, sender
+    p.close()
+
+
+def _count(p: Platform, table: str) -> int:
+    with p.engine.connect() as c:
+        return int(c.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
+
+
+def _officer(p: Platform, name: str, scope: str) -> Principal:
+    p.auth.create_user(SYSTEM, name, PASSWORD, Role.HEALTH_OFFICER, scope)
+    return p.auth.authenticate(p.auth.login(name, PASSWORD))
+
+
+def test_close_by_two_officers_destroys_personal_data_and_certifies_it(
+        closing: tuple[Platform, CountingSender], clock: FixedClock, tmp_path: Path) -> None:
+    p, sender = closing
+    start = clock.now()
+    generate_city(p, 300, seed=22, workers=0)
+    simulate_round(p, clock, sender, start, hours=24, prevalence=0.02, seed=22)
+    p.passes.issue(SYSTEM, _first_person(p))
+    people, samples = _count(p, "people"), _count(p, "samples")
+    assert people == 300 and samples > 50 and _count(p, "passes") == 1
+    first, second = _officer(p, "closer1", "1401"), _officer(p, "closer2", "1401")
+    district = _officer(p, "closer3", "140105")
+
+    with pytest.raises(PermissionDenied):  # an officer of one district does not end the city's
+        p.programme.request_close(district, "the programme ends")
+    with pytest.raises(PermissionDenied):  # nor does an administrator
+        p.programme.request_close(SYSTEM, "the programme ends")
+    closure = p.programme.request_close(first, "the programme ends")
+    with pytest.raises(RuleViolation) as same:
+        p.programme.approve_close(first, closure)
+    assert same.value.code == "same_officer"
+    assert _count(p, "people") == people  # nothing happens until a second officer approves
+
+    cert = p.programme.approve_close(second, closure)
+
+    # every row of personal data is gone; the counts are on the certificate
+    for table in DESTROYED:
+        assert _count(p, table) == 0, table
+    doc = cert.document
+    assert doc["destroyed"]["people"]["rows"] == people
+    assert doc["destroyed"]["samples"]["rows"] == samples
+    assert (doc["requested_by"], doc["approved_by"]) == ("closer1", "closer2")
+    assert doc["keys_destroyed"] and not list((tmp_path / "keys").glob("*.key"))
+
+    # the final aggregates were exported, and remain on the platform
+    aggregates = p.retention.aggregates(first)
+    assert sum(a.sampled for a in aggregates) == samples
+    exported = (tmp_path / "programme" / cert.aggregates_file).read_bytes()
+    assert hashlib.sha256(exported).hexdigest() == doc["aggregates_sha256"]
+    assert sum(r["sampled"] for r in json.loads(exported)["days"]) == samples
+
+    # the certificate is signed by the pass root key, which venues already trust
+    root = Ed25519PublicKey.from_public_bytes(
+        base64.b64decode((tmp_path / "keys" / "root.pub").read_text()))
+    signed = (tmp_path / "programme" / cert.certificate_file).read_bytes()
+    assert json.loads(verify_sign1(signed, root)) == doc
+
+    # the audit checkpoint it names is the one written after the destruction; the chain holds
+    checkpoint = doc["audit_checkpoint"]
+    files = sorted((tmp_path / "audit").glob("checkpoint-*.json"))
+    assert json.loads(files[-1].read_text())["head"] == checkpoint["head"]
+    assert p.audit.verify(SYSTEM).intact
+    assert p.programme.closures(first)[0].certificate == doc
+
+    with pytest.raises(Conflict):  # closed once
+        p.programme.approve_close(first, closure)
+
+
+def _first_person(p: Platform) -> str:
+    with p.engine.connect() as c:
+        return str(c.execute(text("SELECT id FROM people ORDER BY id LIMIT 1")).scalar_one())

@@ -1,0 +1,162 @@
+"""History that expires, on SQLite and on PostgreSQL: after a simulated round, a retention pass
+forgets each kind of personal data once its period has passed and not before, counts every
+forgotten sample into the daily aggregates first (the same counts the rows gave), records counts
+only in the audit log, and a second pass changes nothing."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import insert, text
+
+from hesuan.adapters.clock import FixedClock
+from hesuan.adapters.db.schema import fence_scans, from_ms, passes, venue_checks
+from hesuan.bootstrap import Platform
+from hesuan.domain.access import Principal, Role
+from hesuan.domain.errors import PermissionDenied
+from hesuan.domain.local_time import local_date
+from hesuan.domain.retention import RetentionReport
+from hesuan.entrypoints.scheduler import Scheduler
+from hesuan.services.auth import SYSTEM
+from hesuan.sim.city import generate_city
+from hesuan.sim.simulate import CountingSender, simulate_round
+
+pytestmark = pytest.mark.slow
+
+
+def _count(p: Platform, table: str, where: str = "") -> int:
+    with p.engine.connect() as c:
+        return int(c.execute(text(f"SELECT count(*) FROM {table} {where}")).scalar_one())
+
+
+def _expected_aggregates(p: Platform) -> Counter[tuple[str, str, str]]:
+    """Per (local day, district) the counts the daily aggregates must hold, read row by row."""
+    with p.engine.connect() as c:
+        rows = c.execute(text(
+            "SELECT s.sampled_at, pe.grid_code, t.result, t.capacity, t.resulted_at "
+            "FROM samples s JOIN people pe ON pe.id = s.person_id "
+            "JOIN tubes t ON t.id = s.tube_id")).all()
+    out: Counter[tuple[str, str, str]] = Counter()
+    for sampled_at, grid, result, capacity, resulted_at in rows:
+        key = (local_date(from_ms(int(sampled_at))).isoformat(), grid[:6])
+        out[(*key, "sampled")] += 1
+        if result in ("negative", "positive"):
+            out[(*key, "resulted")] += 1
+        if result == "positive":
+            out[(*key, "positive" if capacity == 1 else "in_positive_pools")] += 1
+        if resulted_at is not None:
+            out[(*key, "turnaround_n")] += 1
+            out[(*key, "turnaround_sum_s")] += (int(resulted_at) - int(sampled_at)) // 1000
+    return out
+
+
+def _held(p: Platform) -> Counter[tuple[str, str, str]]:
+    out: Counter[tuple[str, str, str]] = Counter()
+    for a in p.retention.aggregates(SYSTEM):
+        for name in ("sampled", "resulted", "positive", "in_positive_pools", "turnaround_n",
+                     "turnaround_sum_s"):
+            if getattr(a, name):
+                out[(a.day, a.district, name)] += getattr(a, name)
+    return out
+
+
+def _venue_data(p: Platform, clock: FixedClock) -> None:
+    """Two venue checks, two checkpoint scans and two passes: one of each old, one recent."""
+    now = clock.now()
+    person = text("SELECT id FROM people ORDER BY id LIMIT 1")
+    with p.engine.begin() as c:
+        pid = c.execute(person).scalar_one()
+        for i, at in enumerate((now - timedelta(days=20), now)):
+            c.execute(insert(venue_checks).values(
+                id=f"vc{i}", venue_id="v1", at=at, colour="green", pass_valid=True,
+                temperature_ok=True, code_ok=True, certificate_ok=True, mask_ok=True,
+                admitted=True, checked_by="u1"))
+            c.execute(insert(fence_scans).values(
+                event_id=f"fs{i}", place_kind="venue", place_id="v1", person_id=pid,
+                via="pass", at=at, received_at=at, actor="u1", alerts=0))
+            c.execute(insert(passes).values(
+                id_hash=f"h{i}", person_id=pid, key_id="k", colour="green",
+                issued_at=at - timedelta(hours=1), expires_at=at + timedelta(hours=1)))
+
+
+def test_retention_forgets_each_kind_after_its_period(sim: tuple[Platform, CountingSender],
+                                                      clock: FixedClock) -> None:
+    p, sender = sim
+    start = clock.now()
+    generate_city(p, 400, seed=21, workers=0)
+    simulate_round(p, clock, sender, start, hours=24, prevalence=0.02, seed=21)
+    p.outbox.deliver(SYSTEM, limit=10_000)
+    _venue_data(p, clock)
+    samples = _count(p, "samples")
+    resulted = _count(p, "samples", "WHERE tube_id IN (SELECT id FROM tubes "
+                                    "WHERE resulted_at IS NOT NULL)")
+    expected = _expected_aggregates(p)
+    assert samples > 100 and 0 < resulted <= samples
+    assert _count(p, "station_events") > 0 and _count(p, "outbox", "WHERE sent_at IS NOT NULL")
+
+    # 20 hours on: only what expires within a day (the old venue data, the old pass)
+    clock.set(clock.now() + timedelta(hours=20))
+    early = p.retention.run(SYSTEM)
+    assert early == RetentionReport(passes=1, venue_checks=1, fence_scans=1)
+    assert _count(p, "samples") == samples and _count(p, "passes") == 1
+
+    # past every period: every kind goes; samples counted into the aggregates first
+    clock.set(clock.now() + timedelta(days=40))
+    report = p.retention.run(SYSTEM)
+    assert report.samples == report.aggregated == resulted
+    assert _count(p, "samples") == samples - resulted
+    assert report.station_events > 0 and _count(p, "station_events") == 0
+    assert report.sms > 0 and _count(p, "outbox", "WHERE sent_at IS NOT NULL") == 0
+    assert report.passes == report.venue_checks == report.fence_scans == 1
+    assert _count(p, "passes") == _count(p, "venue_checks") == _count(p, "fence_scans") == 0
+    assert _count(p, "recalls", "WHERE status <> 'open'") == 0
+    assert report.lane_entries == 0 or _count(p, "lane_entries") == 0
+
+    held = _held(p)
+    if resulted == samples:
+        assert held == expected
+    assert sum(n for (_, _, k), n in held.items() if k == "sampled") == resulted
+    assert all(len(d) == 6 and len(day) == 10 for day, d, _ in held)
+
+    # the audit log records counts, never the data
+    with p.engine.connect() as c:
+        detail = c.execute(text("SELECT detail FROM audit_log WHERE action = 'retention.run' "
+                                "ORDER BY seq DESC LIMIT 1")).scalar_one()
+    detail = detail if isinstance(detail, dict) else json.loads(detail)
+    assert detail == report.counts()
+
+    # a second pass forgets nothing more and counts nothing twice
+    assert p.retention.run(SYSTEM) == RetentionReport()
+    assert _held(p) == held
+    assert p.audit.verify(SYSTEM).intact
+
+
+def test_retention_is_the_administrators_and_aggregates_read_by_officers(
+        platform: Platform) -> None:
+    officer = Principal("o1", "officer", Role.HEALTH_OFFICER, "1401")
+    with pytest.raises(PermissionDenied):
+        platform.retention.run(officer)
+    assert platform.retention.aggregates(officer) == []
+
+
+def test_the_scheduler_runs_a_retention_pass_once_an_hour(platform: Platform,
+                                                          clock: FixedClock) -> None:
+    with platform.engine.begin() as c:
+        for i in range(2):
+            c.execute(insert(venue_checks).values(
+                id=f"vc{i}", venue_id="v1", at=clock.now() - timedelta(days=15 - i * 14),
+                colour="green", pass_valid=True, temperature_ok=True, code_ok=True,
+                certificate_ok=True, mask_ok=True, admitted=True, checked_by="u1"))
+    scheduler = Scheduler(platform, 3600)
+    scheduler.tick()
+    assert _count(platform, "venue_checks") == 1
+    clock.advance(timedelta(days=14))
+    scheduler.tick()  # within the hour: no second pass
+    assert _count(platform, "venue_checks") == 1
+    scheduler._retained_at = time.monotonic() - 3601  # the last pass an hour ago
+    scheduler.tick()
+    assert _count(platform, "venue_checks") == 0
