@@ -37,4 +37,4 @@ def test_venue_check_records_four_checks_and_is_purged(api: Api) -> None:
     assert len(stored) == 3 and set(stored[0]) >= {"temperature_ok", "code_ok", "admitted"}
     assert not {"name", "person_id", "pass_id"} & set(stored[0])
     api.clock.advance(timedelta(days=15))
-    assert api.platform.status.sweep(SYSTEM).venue_checks_purged == 3
+    assert api.platform.retention.run(SYSTEM).venue_checks == 3
