@@ -1,5 +1,5 @@
 """Venue checks (四要素): the pass is verified, four checks recorded without personal data,
-purged after retention by the sweep."""
+forgotten after the venue retention by the retention pass."""
 
 from __future__ import annotations
 
