@@ -19,7 +19,7 @@ from hesuan.bootstrap import bootstrap
 from hesuan.config import Settings
 from hesuan.entrypoints.api import create_app
 from hesuan.sim.example import seed_example_city
-from tests.helpers import Api, Station, barcodes, postgres_database
+from tests.helpers import Api, Station, barcodes, postgres_database, web_sign_in
 
 
 @pytest.fixture
@@ -87,3 +87,22 @@ def test_the_replica_is_never_written(split: Api) -> None:
 def test_a_replica_url_must_be_postgresql() -> None:
     with pytest.raises(ValueError, match="HESUAN_DATABASE_REPLICA_URL"):
         Settings(database_url="sqlite:///x.db", database_replica_url="sqlite:///y.db")
+
+
+def test_the_command_centre_says_its_figures_came_from_the_replica(split: Api) -> None:
+    web = TestClient(split.client.app, base_url="https://testserver")
+    web_sign_in(web, "officer")
+    data = web.get("/web/dashboard.json").json()
+    assert data["read_from"] == "replica" and data["read_age_s"] >= 0
+    page = web.get("/web/dashboard").text
+    assert "只读副本" in page  # Chinese by default
+    web.cookies.set("hs_lang", "en")
+    assert "read from the database replica" in web.get("/web/dashboard").text
+
+
+def test_the_command_centre_on_the_primary_says_nothing_of_a_replica(api: Api) -> None:
+    web = TestClient(api.client.app, base_url="https://testserver")
+    web_sign_in(web, "officer")
+    data = web.get("/web/dashboard.json").json()
+    assert data["read_from"] == "primary" and data["read_age_s"] == 0
+    assert "只读副本" not in web.get("/web/dashboard").text

@@ -79,6 +79,10 @@ def _window_text(data: dict[str, Any], gettext: Callable[[str], str]) -> str:
                       "sample); the statuses are as the sweep last decided them.")) % {
         "date": data["as_of_date"], "time": data["as_of_local"],
         "since": when(data["coverage"]["since"]), "until": when(data["coverage"]["as_of"])}
+    if data.get("read_from") == "replica":
+        text += " " + gettext(N_("Turnaround, coverage and prevalence were read from the "
+                                 "database replica, %(age)s s behind the primary then.")) % {
+            "age": data["read_age_s"]}
     swept = data["status"].get("last_overdue_at")
     if swept:
         text += " " + gettext(N_("People were last marked overdue by the sweep at %(at)s.")) % {
@@ -197,6 +201,9 @@ def _compute_dashboard(platform: Platform, me: Principal) -> dict[str, Any]:
                      if n else None})
     return {
         "as_of": centre.as_of.isoformat(),
+        # where the turnaround, coverage and prevalence were read, and how far behind the
+        # primary that database was (0 on the primary itself; docs/DEPLOY.md)
+        "read_from": platform.reads.source, "read_age_s": round(platform.reads.age_s(), 1),
         "as_of_local": short(centre.as_of, "%H:%M:%S"),
         "as_of_date": short(centre.as_of, "%Y-%m-%d"),
         "chain": asdict(centre.chain),
