@@ -11,8 +11,10 @@ $bab -q extract -F "$web/babel.cfg" -k N_ --no-location --sort-output \
   --project=Hesuan --copyright-holder="Hesuan" -o "$web/locale/messages.pot" "$web"
 for loc in zh_CN en; do
   po="$web/locale/$loc/LC_MESSAGES/messages.po"
+  # the Chinese catalogue is kept wrapped at 100 columns (its lines are long in characters)
+  width=76; [ "$loc" = zh_CN ] && width=100
   if [ -f "$po" ]; then
-    $bab -q update -i "$web/locale/messages.pot" -d "$web/locale" -l "$loc" --no-fuzzy-matching --ignore-obsolete
+    $bab -q update -i "$web/locale/messages.pot" -d "$web/locale" -l "$loc" --no-fuzzy-matching --ignore-obsolete -w "$width"
   else
     $bab -q init -i "$web/locale/messages.pot" -d "$web/locale" -l "$loc"
   fi
