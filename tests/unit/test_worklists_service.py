@@ -48,7 +48,8 @@ class StubQueries:
         self.courier_asked.append(courier_id)
         return [BoxInTransit("BX4", "site", 2, self.now, self.now - timedelta(hours=4))]
 
-    def lab_boxes(self, lab_id: str, since: datetime, limit: int) -> list[LabBox]:
+    def lab_boxes(self, lab_id: str, since: datetime, limit: int, offset: int = 0,
+                  code: str | None = None) -> list[LabBox]:
         return []
 
     def site_tubes(self, site_id: str, since: datetime) -> SiteDay:

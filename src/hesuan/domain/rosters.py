@@ -12,24 +12,34 @@ Every registered person of an area is *due* (应检); each falls in exactly one 
 so ``due = sampled + exempt + outstanding`` in every area, and an area's numbers are the sums of
 its grids'. Coverage (应检尽检率) counts people, not tubes: ``sampled / (due − exempt)``.
 
-Imports: standard library only.
+Imports: standard library, ``hesuan.domain``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import enum
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+
+from hesuan.domain.errors import InvalidInput
+from hesuan.domain.people import IdKind, normalise_id_number, normalise_phone
 
 __all__ = [
     "LEVELS",
+    "NAME_SEARCH_LIMIT",
+    "PAGE_SIZE",
     "Counts",
     "Outcome",
     "RosterClass",
+    "RosterQuery",
     "classify",
     "coverage_pct",
+    "name_key",
     "roll_up",
+    "roster_query",
 ]
 
 #: Roll-up levels and the length of their region codes (the city is the first four digits).
@@ -105,3 +115,42 @@ def roll_up(grids: Mapping[str, Counts],
             acc[key] = acc[key] + c if key in acc else c
         out[level] = dict(sorted(acc.items()))
     return out
+
+
+#: People on one page of a roster, and at most this many found by a search.
+PAGE_SIZE = 50
+#: A name is looked for in an area of at most this many people (a community or a grid: its
+#: names are decrypted to compare, there being no index of names).
+NAME_SEARCH_LIMIT = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class RosterQuery:
+    """What a search of a roster looks for: the keyed-hash inputs of the ID numbers and phone
+    the text can be (``resident:…``, ``passport:…``, ``phone:…``: the keys people are stored
+    under), and the name to match when the text is no number."""
+
+    keys: tuple[str, ...]
+    name: str | None
+
+
+def roster_query(text: str) -> RosterQuery:
+    """Read a search's text as an ID number of any kind, a phone number, or else a name."""
+    raw = unicodedata.normalize("NFKC", text).strip()
+    if not raw:
+        raise InvalidInput("q: type an ID number, a phone number or a name",
+                           code="missing_query", field="q")
+    keys = []
+    for kind in IdKind:
+        with contextlib.suppress(InvalidInput):
+            keys.append(f"{kind.value}:{normalise_id_number(kind, raw, today=date.max)}")
+    with contextlib.suppress(InvalidInput):
+        keys.append(f"phone:{normalise_phone(raw)}")
+    if keys:
+        return RosterQuery(tuple(keys), None)
+    return RosterQuery((), name_key(raw))
+
+
+def name_key(name: str) -> str:
+    """A name as it is compared: NFKC, without spaces or the middle dot, case folded."""
+    return "".join(unicodedata.normalize("NFKC", name).replace("·", "").split()).casefold()

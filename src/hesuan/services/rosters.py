@@ -28,7 +28,14 @@ from hesuan.domain.access import Action, Principal, area_for, authorize
 from hesuan.domain.errors import InvalidInput
 from hesuan.domain.people import mask_phone
 from hesuan.domain.regions import Level
-from hesuan.domain.rosters import Counts, Outcome
+from hesuan.domain.rosters import (
+    NAME_SEARCH_LIMIT,
+    PAGE_SIZE,
+    Counts,
+    Outcome,
+    name_key,
+    roster_query,
+)
 from hesuan.services.analytics import ROUND_WINDOW, AnalyticsService
 from hesuan.services.analytics_ports import CoverageCounts, PositivePool, RoutinePoolCount
 from hesuan.services.context import Deps
@@ -169,6 +176,45 @@ class RosterService:
             out.append(_person(p, phone, since, end))
         return {"region": prefix, "which": which, "since": since, "as_of": end,
                 "count": len(out), "offset": offset, "people": out}
+
+    def find(self, actor: Principal, query: str, *, region: str | None = None,
+             as_of: datetime | None = None, window: timedelta = ROUND_WINDOW,
+             limit: int = PAGE_SIZE) -> dict[str, Any]:
+        """People of the caller's area found by ID number or phone (by their keyed hash, as
+        they are stored) or by name (the area's names decrypted and compared, there being no
+        index of names: only in a community or a grid). Whoever lives outside the area is not
+        found. The same rows as ``people``; the search is audited, its text is not."""
+        prefix = area_for(actor, Action.READ_ROSTER, region)
+        if not prefix:
+            raise InvalidInput("region: choose an area (a district, street, community or grid)",
+                               code="missing_region", field="region")
+        q = roster_query(query)
+        if q.name is not None and len(prefix) < 12:
+            raise InvalidInput("q: a name is looked for in a community or a grid; choose one, "
+                               "or search by ID number or phone", code="name_needs_grid",
+                               field="q")
+        now = self._d.clock.now()
+        end = as_of or now
+        since = end - window
+        v = self._d.vault
+        with self._d.uow() as uow:
+            found: dict[str, None] = {}
+            for key in q.keys:
+                found |= dict.fromkeys(uow.rosters.people_by_lookup(v.lookup_hash(key), prefix,
+                                                                    limit))
+            if q.name is not None:
+                found |= dict.fromkeys(
+                    pid for pid, enc in uow.rosters.encrypted_names(prefix, NAME_SEARCH_LIMIT)
+                    if q.name in name_key(v.decrypt(enc)))
+            rows = uow.rosters.roster_people_by_ids(list(found)[:limit])
+            uow.audit_log.append(now, actor.username, "roster.find", f"region:{prefix}",
+                                 {"by": "name" if q.name is not None else "number",
+                                  "people": len(rows)})
+            uow.commit()
+        out = [_person(p, mask_phone(v.decrypt(p.phone_enc)) if p.phone_enc else None, since,
+                       end) for p in rows]
+        return {"region": prefix, "which": "found", "since": since, "as_of": end,
+                "count": len(out), "offset": 0, "people": out}
 
     def reveal_phone(self, actor: Principal, person_id: str) -> str | None:
         """The person's phone in full, for the grid worker to call; the read is audited."""

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from hesuan.domain.access import Action, Principal, Role, Target, authorize, region_prefix
-from hesuan.domain.errors import HesuanError, NotFound
+from hesuan.domain.errors import HesuanError, InvalidInput, NotFound
 from hesuan.domain.opening import SiteState, site_state
 from hesuan.domain.results import Result, check_ct
 from hesuan.domain.sampling import check_tube_barcode
@@ -149,10 +149,16 @@ class WorklistService:
 
     # -- lab -------------------------------------------------------------------------------
 
-    def lab_boxes(self, actor: Principal, lab_id: str, limit: int = 50) -> list[LabBox]:
+    def lab_boxes(self, actor: Principal, lab_id: str, limit: int = 50, offset: int = 0,
+                  code: str | None = None) -> list[LabBox]:
+        """The boxes the lab received in the last 2 days, newest first, a page at a time
+        (``offset``), or the one with this box ``code``."""
         authorize(actor, Action.READ_LAB_QUEUE, Target(lab=lab_id), field="lab_id")
+        if offset < 0:
+            raise InvalidInput("offset must be ≥ 0", code="bad_limit", field="offset")
         since = self._d.clock.now() - timedelta(days=2)
-        return self._q.lab_boxes(lab_id, since, limit)
+        return self._q.lab_boxes(lab_id, since, limit, offset,
+                                 code.strip().upper() if code else None)
 
     def preview_results(self, actor: Principal, lab_id: str,
                         rows: Iterable[Mapping[str, Any]], limit: int = 100_000,

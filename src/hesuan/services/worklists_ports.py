@@ -217,8 +217,10 @@ class WorklistQueries(Protocol):
         """Boxes handed over and not yet received (by this courier, or all)."""
         ...
 
-    def lab_boxes(self, lab_id: str, since: datetime, limit: int) -> list[LabBox]:
-        """Boxes the lab received since ``since``, newest first, with their count check."""
+    def lab_boxes(self, lab_id: str, since: datetime, limit: int, offset: int = 0,
+                  code: str | None = None) -> list[LabBox]:
+        """Boxes the lab received since ``since``, newest first, with their count check: from
+        the ``offset``-th, or the one with this ``code``."""
         ...
 
     def site_tubes(self, site_id: str, since: datetime) -> SiteDay:

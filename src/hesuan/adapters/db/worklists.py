@@ -114,8 +114,10 @@ class SqlWorklists:
 
     # -- lab -------------------------------------------------------------------------------
 
-    def lab_boxes(self, lab_id: str, since: datetime, limit: int) -> list[LabBox]:
+    def lab_boxes(self, lab_id: str, since: datetime, limit: int, offset: int = 0,
+                  code: str | None = None) -> list[LabBox]:
         b = boxes.c
+        which = [b.code == code] if code else []
         return [LabBox(code, site, tube_count, received_count, received_at, _barcodes(missing),
                        _barcodes(extra), bool(discrepancy))
                 for code, site, tube_count, received_count, received_at, missing, extra,
@@ -123,8 +125,8 @@ class SqlWorklists:
             select(b.code, sites.c.name, b.tube_count, b.received_count, b.received_at,
                    b.missing, b.extra, b.discrepancy)
             .join(sites, sites.c.id == b.site_id)
-            .where(b.lab_id == lab_id, b.status == "received", b.received_at >= since)
-            .order_by(b.received_at.desc()).limit(limit))]
+            .where(b.lab_id == lab_id, b.status == "received", b.received_at >= since, *which)
+            .order_by(b.received_at.desc(), b.code).limit(limit).offset(offset))]
 
     # -- site ------------------------------------------------------------------------------
 

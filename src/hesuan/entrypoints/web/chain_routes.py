@@ -44,6 +44,8 @@ router = APIRouter(route_class=WebRoute, include_in_schema=False)
 _MAX_CSV = 10_000_000
 #: Rows of the receipt form for tubes of the box the lab rejects (more at the bench).
 RECEIPT_REJECTIONS = 3
+#: Boxes on a page of the lab's list of received boxes.
+BOXES_PER_PAGE = 50
 
 
 # -- courier -------------------------------------------------------------------------------
@@ -82,13 +84,17 @@ def _lab_id(me: Principal) -> str:
     return me.scope
 
 
-def _lab_page(request: Request, me: Principal, **extra: Any) -> Response:
+def _lab_page(request: Request, me: Principal, box_page: int = 1, box: str = "",
+              **extra: Any) -> Response:
     platform = platform_of(request)
     lab_id = _lab_id(me)
+    boxes = platform.worklists.lab_boxes(me, lab_id, limit=BOXES_PER_PAGE + 1,
+                                         offset=(box_page - 1) * BOXES_PER_PAGE, code=box or None)
     lab = next((x for x in platform.places.labs(me) if x.id == lab_id), None)
     report = platform.lab_reports.report(me, lab_id, limit=20)
     return render(request, "lab.html", me, lab=lab, queue=platform.plates.queue(me, lab_id),
-                  boxes=platform.worklists.lab_boxes(me, lab_id), ct_targets=CT_TARGETS,
+                  boxes=boxes[:BOXES_PER_PAGE], box_page=box_page,
+                  more_boxes=len(boxes) > BOXES_PER_PAGE, box=box, ct_targets=CT_TARGETS,
                   event_id=str(uuid.uuid4()), rejection_codes=list(RejectionCode),
                   receipt_rows=RECEIPT_REJECTIONS, report=report,
                   report_names=platform.lab_reports.usernames(me, report),
@@ -96,8 +102,8 @@ def _lab_page(request: Request, me: Principal, **extra: Any) -> Response:
 
 
 @router.get("/web/lab", openapi_extra=acts(Action.READ_LAB_QUEUE))
-def lab_page(request: Request, me: WebMe) -> Response:
-    return _lab_page(request, me)
+def lab_page(request: Request, me: WebMe, box_page: int = 1, box: str = "") -> Response:
+    return _lab_page(request, me, max(1, min(box_page, 10_000)), box.strip()[:12])
 
 
 @router.post("/web/lab/receive", openapi_extra=acts(Action.RECEIVE_BOX))

@@ -17,7 +17,7 @@ from fastapi.responses import Response
 from hesuan.domain.access import Action, Principal, Role
 from hesuan.domain.errors import InvalidInput
 from hesuan.domain.regions import Level
-from hesuan.domain.rosters import Outcome
+from hesuan.domain.rosters import PAGE_SIZE, Outcome
 from hesuan.entrypoints.actions import acts
 from hesuan.entrypoints.web.forms import SignedForm, WebMe, text
 from hesuan.entrypoints.web.render import FORM_ERRORS, WebRoute, error_text, redirect, render
@@ -42,27 +42,36 @@ def _region(me: Principal, asked: str | None) -> str | None:
 
 
 def _roster_page(request: Request, me: Principal, region: str | None, which: str,
-                 **extra: Any) -> Response:
+                 page: int = 1, q: str = "", **extra: Any) -> Response:
     platform = platform_of(request)
     people: dict[str, Any] | None = None
     error = extra.pop("error", None)
+    more = False
     try:
-        if region and len(region) >= 9:  # a community or a grid: a list one can walk
-            people = platform.rosters.people(me, region=region, which=which, limit=500)
+        if q:  # a person found by ID number, phone or name in the area
+            people = platform.rosters.find(me, q, region=region)
+        elif region and len(region) >= 9:  # a community or a grid: a list one can walk
+            people = platform.rosters.people(me, region=region, which=which,
+                                             limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
+            more = len(people["people"]) > PAGE_SIZE
+            people["people"] = people["people"][:PAGE_SIZE]
+            people["count"] = len(people["people"])
     except FORM_ERRORS as exc:
         error = error_text(request, exc)
     coverage = snapshots(request).get(
         me, f"roster-coverage:{region}",
         lambda: platform.rosters.coverage(me, region=region, level=Level.GRID))
     return render(request, "roster.html", me, region=region, which=which, whiches=_WHICH,
-                  people=people, coverage=coverage, error=error, **extra)
+                  people=people, coverage=coverage, error=error, page=page, more=more, q=q,
+                  **extra)
 
 
 @router.get("/web/roster", openapi_extra=acts(Action.READ_ROSTER))
 def roster_page(request: Request, me: WebMe, region: str | None = None,
-                which: str = "outstanding") -> Response:
+                which: str = "outstanding", page: int = 1, q: str = "") -> Response:
     return _roster_page(request, me, _region(me, region),
-                        which if which in _WHICH else "outstanding")
+                        which if which in _WHICH else "outstanding", max(1, min(page, 10_000)),
+                        q.strip()[:60])
 
 
 @router.post("/web/roster/{person_id}/outcome", openapi_extra=acts(Action.RECORD_ROSTER_OUTCOME))
