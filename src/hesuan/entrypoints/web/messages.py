@@ -295,6 +295,9 @@ INTEGRITY_LISTS = {
 
 #: Error codes of the services, in plain words for the person at the screen.
 ERRORS = {
+    "missing_query": N_("Type an ID number, a phone number or a name."),
+    "name_needs_grid": N_("A name is looked for in a community or a grid: choose one, or "
+                          "search by ID number or phone."),
     "bad_credentials": N_("Username or password is wrong."),
     "too_many_attempts": N_("Too many failed sign-ins. Try again in a few minutes."),
     "store_unavailable": N_("The system cannot save right now (storage full or unreachable). "
