@@ -131,7 +131,24 @@ def test_coverage_and_alerts_print_tables_and_progress_stays_on_stderr(
     assert "open" in alerts.stderr and "raised" in alerts.stderr
 
     # a long command's progress: on stderr, the JSON alone on stdout
-    for args in (["report", "reconcile", "--json"], ["report", "coverage", "--json"]):
+    for args in (["report", "reconcile", "--json"], ["report", "coverage", "--json"],
+                 ["alerts", "--json"], ["audit", "verify", "--json"]):
         out = runner.invoke(cli_app, args)
         json.loads(out.stdout)
-        assert "computing" in out.stderr, (args, out.stderr)
+        assert any(w in out.stderr for w in ("computing", "checking")), (args, out.stderr)
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_results_import_shows_its_progress(cli_env: Settings, tmp_path: Path) -> None:
+    runner = CliRunner()
+    city = runner.invoke(cli_app, ["city", "generate", "--people", "300", "--seed", "5",
+                                   "--workers", "0"])
+    assert city.exit_code == 0, city.output
+    lab = json.loads(runner.invoke(cli_app, ["report", "lab", "--json"]).stdout)[0]["lab_id"]
+    rows = tmp_path / "results.csv"
+    rows.write_text("barcode,result\n" + "".join(f"99999900{i:04d}0,negative\n"
+                                                  for i in range(2500)), encoding="utf-8")
+    out = runner.invoke(cli_app, ["results", "import", str(rows), "--lab", lab])
+    assert out.exit_code == 0, out.stderr
+    assert "recording results.csv" in out.stderr and "2500/2500" in out.stderr, out.stderr
+    assert "rows 2500" in out.stderr and out.stdout == ""

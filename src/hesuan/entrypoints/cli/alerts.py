@@ -14,7 +14,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from hesuan.entrypoints.cli.common import CLI_PRINCIPAL, JsonOpt, console, opened, print_json
+from hesuan.entrypoints.cli.common import (
+    CLI_PRINCIPAL,
+    JsonOpt,
+    console,
+    opened,
+    print_json,
+    working,
+)
 
 __all__ = ["register"]
 
@@ -34,7 +41,7 @@ def alerts_check(
     are open go to stderr."""
     from hesuan.domain.local_time import short
 
-    with opened() as p:
+    with opened() as p, working("checking for late boxes and results"):
         raised = p.alerts.check(CLI_PRINCIPAL)
         open_alerts = p.alerts.list(CLI_PRINCIPAL, open_only=True, limit=limit)
     console.print(f"raised {raised}; open {len(open_alerts)}")

@@ -14,6 +14,7 @@ from hesuan.entrypoints.cli.common import (
     console,
     opened,
     print_json,
+    working,
 )
 
 __all__ = ["register"]
@@ -35,7 +36,7 @@ def audit_verify(as_json: JsonOpt = False) -> None:
 
     The chain is checked with its key from the first entry to the last, and against the
     latest signed checkpoint."""
-    with opened() as p:
+    with opened() as p, working("checking the audit chain"):
         report = p.audit.verify(CLI_PRINCIPAL)
     if as_json:
         print_json(report.as_dict())

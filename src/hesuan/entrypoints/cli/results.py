@@ -8,14 +8,17 @@ Imports: Typer, ``hesuan.domain``, ``hesuan.entrypoints.cli.common``; at call ti
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 
-from hesuan.entrypoints.cli.common import CLI_PRINCIPAL, console, opened
+from hesuan.entrypoints.cli.common import CLI_PRINCIPAL, console, opened, progress
 
 __all__ = ["register"]
+
+_Row = TypeVar("_Row")
 
 results_app = typer.Typer(help="Lab results (检).", no_args_is_help=True)
 
@@ -36,11 +39,15 @@ def results_import(
         _import_message(file, lab)
         return
     from hesuan.domain.spreadsheets import as_text_row
-    from hesuan.entrypoints.cli.table_files import read_table
+    from hesuan.entrypoints.cli.table_files import count_rows, read_table
 
     report = report or file.with_name(file.stem + ".problems.csv")
     with opened() as p:
-        problems, total = p.lab.import_rows(CLI_PRINCIPAL, lab, read_table(file))
+        rows = read_table(file)  # a file that cannot be decoded stops here, recording nothing
+        with progress() as bar:
+            task = bar.add_task(f"recording {file.name}", total=count_rows(file))
+            problems, total = p.lab.import_rows(CLI_PRINCIPAL, lab, _counted(
+                rows, lambda n: bar.update(task, completed=n)))
         with report.open("w", newline="", encoding="utf-8") as fh:
             w = csv.writer(fh)
             w.writerow(["row", "barcode", "status", "reason", "message"])
@@ -50,6 +57,17 @@ def results_import(
         bad = sum(1 for o in problems if o.status == "rejected")
         console.print(f"rows {total}: rejected {bad}, other notes {len(problems) - bad} "
                       f"(see {report})")
+
+
+def _counted(rows: Iterable[_Row], seen: Callable[[int], None],
+             every: int = 1000) -> Iterator[_Row]:
+    """The rows, telling ``seen`` how many were read (every ``every`` rows and at the end)."""
+    n = 0
+    for n, row in enumerate(rows, start=1):
+        yield row
+        if n % every == 0:
+            seen(n)
+    seen(n)
 
 
 def _import_message(file: Path, lab: str) -> None:
