@@ -634,6 +634,7 @@ CASES: list[Case] = [
     # -- reports and alerts
     Case("GET", "/reports/turnaround", _list(), one_side=True),
     Case("GET", "/reports/reconcile", _list(), one_side=True),
+    Case("GET", "/reports/daily", _list(), one_side=True),
     Case("GET", "/alerts", _list(), one_side=True),
     Case("POST", "/alerts/check", _list(), one_side=True),
     # -- cadence and status

@@ -1,5 +1,6 @@
-"""HTTP routes of reports and alerts: turnaround per stage, reconciliation lists, a lab's report
-with its integrity list, and the alerts, listed and checked.
+"""HTTP routes of reports and alerts: turnaround per stage, reconciliation lists, the daily
+aggregates that outlive personal data, a lab's report with its integrity list, and the alerts,
+listed and checked.
 
 Imports: FastAPI, ``hesuan.entrypoints.api.deps``, ``hesuan.domain``.
 """
@@ -33,6 +34,17 @@ def turnaround(me: Me, platform: PlatformDep) -> dict[str, Any]:
 def reconcile(me: Me, platform: PlatformDep,
               limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
     return asdict(platform.reports.reconcile(me, limit))
+
+
+@router.get("/reports/daily", openapi_extra=acts(Action.READ_AGGREGATES))
+def daily_aggregates(me: Me, platform: PlatformDep,
+                     since: Annotated[str | None, Query(
+                         pattern=r"^\d{4}-\d{2}-\d{2}$",
+                         description="first local day, YYYY-MM-DD")] = None,
+                     ) -> list[dict[str, Any]]:
+    """What remains of forgotten samples, per local day and district: counts and turnaround,
+    no personal data; kept after the end of the programme (docs/RETENTION.md)."""
+    return [asdict(a) for a in platform.retention.aggregates(me, since)]
 
 
 @router.get("/labs/{lab_id}/report", openapi_extra=acts(Action.READ_LAB_REPORT))
