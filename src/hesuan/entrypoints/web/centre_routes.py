@@ -83,6 +83,9 @@ def _window_text(data: dict[str, Any], gettext: Callable[[str], str]) -> str:
         text += " " + gettext(N_("Turnaround, coverage and prevalence were read from the "
                                  "database replica, %(age)s s behind the primary then.")) % {
             "age": data["read_age_s"]}
+    text += " " + gettext(N_("Samples per hour cover the last 24 h, turnaround the samples "
+                             "of the last 3 days; boxes, results and recalls are counted as "
+                             "they stand."))
     swept = data["status"].get("last_overdue_at")
     if swept:
         text += " " + gettext(N_("People were last marked overdue by the sweep at %(at)s.")) % {
