@@ -8,10 +8,12 @@ are tables, never a Python dict; progress goes to stderr and never into the JSON
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from jsonschema import Draft202012Validator, FormatChecker
@@ -35,7 +37,14 @@ REPORTS: dict[str, list[str]] = {
     "alerts": ["alerts", "--json"],
 }
 SCHEMA_OF = {"coverage-grid": "coverage", "coverage-snapshot": "coverage"}
-ISO_UTC = "%Y-%m-%dT%H:%M:%S.%f%z"
+
+
+def _utc(text: str) -> datetime:
+    """A report's time: ISO 8601 in UTC with the Z offset."""
+    assert text.endswith("Z"), text
+    t = datetime.fromisoformat(text)
+    assert t.utcoffset() == timedelta(0), text
+    return t
 
 
 def _validator(name: str) -> Draft202012Validator:
@@ -92,9 +101,9 @@ def test_every_json_report_holds_to_its_schema(simulated: dict[str, Any]) -> Non
     assert isinstance(box["missing"], list) and len(box["missing"]) == 1, box
     assert box["extra"] == []
     [unknown] = recon["results_for_unknown_tubes"]["items"]
-    assert datetime.strptime(unknown["at"], ISO_UTC).utcoffset() == timedelta(0), unknown
+    _utc(unknown["at"])
     for lab in reports["lab"]:
-        assert datetime.strptime(lab["as_of"], ISO_UTC).utcoffset() == timedelta(0), lab
+        _utc(lab["as_of"])
     assert reports["alerts"] and all(a["closed_at"] is None for a in reports["alerts"])
     assert {a["kind"] for a in reports["alerts"]} >= {"late_box"}
     # district level: the levels below are empty lists
@@ -136,6 +145,37 @@ def test_coverage_and_alerts_print_tables_and_progress_stays_on_stderr(
         out = runner.invoke(cli_app, args)
         json.loads(out.stdout)
         assert any(w in out.stderr for w in ("computing", "checking")), (args, out.stderr)
+
+
+def test_a_time_span_is_an_iso_8601_duration(capsys: pytest.CaptureFixture[str]) -> None:
+    from hesuan.entrypoints.cli.common import print_json
+
+    print_json({"interval": timedelta(days=3), "grace": timedelta(hours=24),
+                "lead": timedelta(hours=12, minutes=30), "tick": timedelta(seconds=1.5),
+                "none": timedelta(0), "back": -timedelta(minutes=5),
+                "at": datetime(2022, 8, 29, 8, 0, tzinfo=ZoneInfo("Asia/Shanghai"))})
+    assert json.loads(capsys.readouterr().out) == {
+        "interval": "P3D", "grace": "P1D", "lead": "PT12H30M", "tick": "PT1.5S",
+        "none": "PT0S", "back": "-PT5M", "at": "2022-08-29T00:00:00Z"}
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_policy_list_and_roster_snapshot_write_iso_8601(cli_env: Settings) -> None:
+    runner = CliRunner()
+    city = runner.invoke(cli_app, ["city", "generate", "--people", "300", "--seed", "5",
+                                   "--workers", "0"])
+    assert city.exit_code == 0, city.output
+    out = runner.invoke(cli_app, ["policy", "list"])
+    assert out.exit_code == 0, out.stderr
+    policies = json.loads(out.stdout)
+    assert policies
+    for policy in policies:
+        for key in ("interval", "grace", "reminder_lead"):
+            assert re.fullmatch(r"-?P(\d+D)?(T(\d+H)?(\d+M)?([\d.]+S)?)?", policy[key]), policy
+        _utc(policy["valid_from"])
+    snapshot = runner.invoke(cli_app, ["roster", "snapshot"])
+    assert snapshot.exit_code == 0, snapshot.stderr
+    _utc(json.loads(snapshot.stdout)["as_of"])
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])

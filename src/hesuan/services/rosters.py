@@ -26,6 +26,7 @@ from typing import Any
 
 from hesuan.domain.access import Action, Principal, area_for, authorize
 from hesuan.domain.errors import InvalidInput
+from hesuan.domain.instants import iso_utc
 from hesuan.domain.people import mask_phone
 from hesuan.domain.regions import Level
 from hesuan.domain.rosters import (
@@ -105,7 +106,7 @@ class RosterService:
             uow.rosters.save_coverage_snapshot(grids, now - ROUND_WINDOW, now)
             uow.commit()
         return {"grids": len(grids), "people": sum(c.due for c in grids.values()),
-                "as_of": now.isoformat(), "count_seconds": round(counted, 3),
+                "as_of": iso_utc(now), "count_seconds": round(counted, 3),
                 "seconds": round(time.perf_counter() - t0, 3)}
 
     def refresh_snapshot_if_stale(self, actor: Principal,

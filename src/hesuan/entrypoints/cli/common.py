@@ -36,7 +36,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -72,6 +72,7 @@ __all__ = [
     "environment_settings",
     "exit_code_for",
     "failed",
+    "iso_duration",
     "opened",
     "parse_time",
     "print_json",
@@ -203,7 +204,23 @@ def _json_value(value: Any) -> Any:
         return iso_utc(value)
     if isinstance(value, date):
         return value.isoformat()
+    if isinstance(value, timedelta):
+        return iso_duration(value)
     return str(value)
+
+
+def iso_duration(span: timedelta) -> str:
+    """A time span as an ISO 8601 duration, as the API writes one: ``P3D``, ``PT12H30M``,
+    ``PT1.5S``, ``-PT5M``, ``PT0S``."""
+    micro = abs(span) // timedelta(microseconds=1)
+    days, rest = divmod(micro, 86_400_000_000)
+    hours, rest = divmod(rest, 3_600_000_000)
+    minutes, rest = divmod(rest, 60_000_000)
+    seconds = f"{rest / 1_000_000:f}".rstrip("0").rstrip(".") if rest else ""
+    time = "".join(f"{n}{unit}" for n, unit in ((hours, "H"), (minutes, "M")) if n)
+    time += f"{seconds}S" if seconds else ""
+    text = "P" + (f"{days}D" if days else "") + (f"T{time}" if time else "")
+    return ("-" if span < timedelta(0) else "") + (text if text != "P" else "PT0S")
 
 
 def parse_time(value: str | None, option: str, example: str) -> datetime | None:
