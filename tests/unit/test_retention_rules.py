@@ -61,3 +61,4 @@ def test_the_certificate_signs_sorted_compact_json() -> None:
     assert data == json.dumps(c.document(), sort_keys=True, separators=(",", ":"),
                               ensure_ascii=False).encode()
     assert list(c.document()["destroyed"]) == ["people", "samples"]
+    assert "HESUAN_SECRET_KEY" in c.document()["kept"]["personal-data and lookup keys"]

@@ -21,7 +21,7 @@ from typing import Any
 
 from hesuan.domain.errors import Conflict, RuleViolation
 
-__all__ = ["DESTROYED", "Certificate", "ClosureStatus", "canonical", "check_approver",
+__all__ = ["DESTROYED", "KEPT", "Certificate", "ClosureStatus", "canonical", "check_approver",
            "check_pending", "digest"]
 
 
@@ -55,6 +55,18 @@ DESTROYED: Mapping[str, str] = {
     "station_events": "station events",
     "sign_in_failures": "failed sign-ins (keyed hashes of addresses)",
     "tokens": "sign-in sessions",
+}
+
+#: What a close keeps, and why; the certificate says so too.
+KEPT: Mapping[str, str] = {
+    "daily_aggregates": "counts per day and district; no personal data",
+    "tubes, boxes, result_log, plates": "barcodes, places, times, results; they name no one",
+    "audit_log": "append-only; entries name people by platform ids that no longer exist",
+    "users": "staff accounts, to read the aggregates and verify the audit log",
+    "personal-data and lookup keys": "derived from HESUAN_SECRET_KEY, which also keys the "
+                                     "audit chain; no ciphertext is left in the database, and "
+                                     "backups taken before the close are the operator's to "
+                                     "destroy (docs/RETENTION.md)",
 }
 
 
@@ -96,6 +108,7 @@ class Certificate:
             "destroyed": {t: {"rows": n, "what": DESTROYED.get(t, t)}
                           for t, n in sorted(self.destroyed.items())},
             "keys_destroyed": list(self.keys_destroyed),
+            "kept": dict(KEPT),
             "aggregates_sha256": self.aggregates_sha256,
             "audit_checkpoint": {"seq": self.checkpoint_seq, "head": self.checkpoint_head,
                                  "at": self.checkpoint_at},
