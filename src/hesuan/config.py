@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from hesuan.domain.errors import InvalidInput
 from hesuan.domain.retention import Retention
 
 __all__ = ["MIN_SECRET_BYTES", "Settings"]
@@ -195,10 +196,11 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _retention(self) -> Settings:
-        if self.retention_station_events < self.station_offline_window:
-            # a replay inside the window would be taken for a new event
-            raise ValueError("HESUAN_RETENTION_STATION_EVENTS must be at least "
-                             "HESUAN_STATION_OFFLINE_WINDOW")
+        try:  # the domain's rule: e.g. station events kept at least the offline window
+            self.retention().check(self.station_offline_window)
+        except InvalidInput as exc:
+            name = "VENUE_RETENTION" if exc.field == "venue_scans" else f"RETENTION_{exc.field}"
+            raise ValueError(f"HESUAN_{name.upper()}: {exc.message}") from None
         return self
 
     def retention(self) -> Retention:
