@@ -145,6 +145,13 @@ def test_coverage_and_alerts_print_tables_and_progress_stays_on_stderr(
         out = runner.invoke(cli_app, args)
         json.loads(out.stdout)
         assert any(w in out.stderr for w in ("computing", "checking")), (args, out.stderr)
+    for args, doing in ((["sweep"], "sweeping"), (["notify"], "delivering"),
+                        (["roster", "snapshot"], "counting")):
+        out = runner.invoke(cli_app, args)
+        assert out.exit_code == 0, (args, out.stderr)
+        assert doing in out.stderr, (args, out.stderr)
+    in_doubt = runner.invoke(cli_app, ["notify", "--in-doubt"])
+    assert in_doubt.exit_code == 0 and json.loads(in_doubt.stdout) == [], in_doubt.stderr
 
 
 def test_a_time_span_is_an_iso_8601_duration(capsys: pytest.CaptureFixture[str]) -> None:

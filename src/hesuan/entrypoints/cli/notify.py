@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from hesuan.entrypoints.cli.common import CLI_PRINCIPAL, console, opened, print_json
+from hesuan.entrypoints.cli.common import CLI_PRINCIPAL, console, opened, print_json, working
 
 __all__ = ["register"]
 
@@ -35,11 +35,12 @@ def notify(limit: int = 1000,
                 console.print(f"released for resending {n}")
             if in_doubt:
                 print_json([{"id": m.id, "person_id": m.person_id, "template": m.template,
-                             "claimed_at": m.claimed_at.isoformat(), "attempts": m.attempts,
+                             "claimed_at": m.claimed_at, "attempts": m.attempts,
                              "last_error": m.last_error}
                             for m in p.outbox.in_doubt(CLI_PRINCIPAL, limit)])
             return
-        r = p.outbox.deliver(CLI_PRINCIPAL, limit)
+        with working("delivering notifications"):
+            r = p.outbox.deliver(CLI_PRINCIPAL, limit)
     console.print(f"sent {r.sent}, failed {r.failed}, no mobile {r.no_mobile}, "
                   f"in doubt {r.in_doubt}")
 

@@ -12,7 +12,14 @@ from typing import Annotated
 import typer
 
 from hesuan.domain.regions import Level
-from hesuan.entrypoints.cli.common import CLI_PRINCIPAL, JsonOpt, console, opened, print_json
+from hesuan.entrypoints.cli.common import (
+    CLI_PRINCIPAL,
+    JsonOpt,
+    console,
+    opened,
+    print_json,
+    working,
+)
 
 __all__ = ["register"]
 
@@ -33,12 +40,14 @@ def roster_coverage(
         lv = Level(level)
     except ValueError:
         raise typer.BadParameter("--level must be district, street, community or grid") from None
-    with opened() as p:
+    with opened() as p, working("computing coverage"):
         if xlsx is not None:
             xlsx.write_bytes(p.rosters.export_xlsx(CLI_PRINCIPAL, region=region, live=live))
-            console.print(f"wrote {xlsx}")
-            return
-        data = p.rosters.coverage(CLI_PRINCIPAL, region=region, level=lv, live=live)
+        else:
+            data = p.rosters.coverage(CLI_PRINCIPAL, region=region, level=lv, live=live)
+    if xlsx is not None:
+        console.print(f"wrote {xlsx}")
+        return
     if as_json:
         print_json(data)
         return
@@ -53,8 +62,9 @@ def roster_coverage(
 @roster_app.command("snapshot")
 def roster_snapshot() -> None:
     """Count the current round per grid and store the snapshot (the scheduler does this)."""
-    with opened() as p:
-        print_json(p.rosters.refresh_snapshot(CLI_PRINCIPAL))
+    with opened() as p, working("counting the current round per grid"):
+        data = p.rosters.refresh_snapshot(CLI_PRINCIPAL)
+    print_json(data)
 
 
 @roster_app.command("list")

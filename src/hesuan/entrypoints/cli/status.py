@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from hesuan.domain.cadence import OverdueAction, ScopeKind
-from hesuan.entrypoints.cli.common import CLI_PRINCIPAL, console, opened, print_json
+from hesuan.entrypoints.cli.common import CLI_PRINCIPAL, console, opened, print_json, working
 
 __all__ = ["register"]
 
@@ -24,7 +24,7 @@ status_app = typer.Typer(help="Status codes.", no_args_is_help=True)
 
 def sweep(limit: int = 200_000) -> None:
     """Reminders for people due soon, 未检 for the overdue."""
-    with opened() as p:
+    with opened() as p, working("sweeping: reminders, overdue statuses"):
         r = p.status.sweep(CLI_PRINCIPAL, limit)
     console.print(f"reminders {r.reminders}, statuses decided {r.recomputed}"
                   + (" (skipped: another sweep is running)" if r.skipped else ""))
