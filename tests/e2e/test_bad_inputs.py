@@ -353,7 +353,7 @@ def test_a_nul_in_a_station_event_is_refused(world: World) -> None:
         bad = event | {field_name: value}
         r = world.post("sampler", "/scans", json=bad)
         assert r.status_code == 422, r.text
-        assert r.json()["detail"][0]["loc"][-1] == field_name, r.text
+        assert r.json()["error"]["errors"][0]["loc"][-1] == field_name, r.text
         r = world.post("sampler", "/scans/batch", json={"events": [bad]})
         assert r.status_code == 200, r.text
         [item] = r.json()["results"]
@@ -364,7 +364,7 @@ def test_a_nul_in_a_station_event_is_refused(world: World) -> None:
 
 def test_station_routes_refuse_unreadable_bodies_as_fastapi_does(world: World) -> None:
     # the two station routes validate their JSON themselves (in pydantic's core); their
-    # errors keep FastAPI's 422 shape, with locations under "body"
+    # errors are the usual 422, each field's failure located under "body"
     before = snapshot(world.api.platform)
     event = world.station.ev("open_tube", barcode=make_tube_barcode(990_002), mode=10)
     for path in ("/scans", "/scans/batch"):
@@ -372,12 +372,13 @@ def test_station_routes_refuse_unreadable_bodies_as_fastapi_does(world: World) -
             r = world.post("sampler", path, content=raw,
                            headers={"Content-Type": "application/json"})
             assert r.status_code == 422, (path, raw, r.text)
-            assert r.json()["detail"][0]["loc"][0] == "body", r.text
+            assert r.json()["error"]["errors"][0]["loc"][0] == "body", r.text
     r = world.post("sampler", "/scans", json=event | {"surprise": 1})
-    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "surprise"], r.text
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["errors"][0]["loc"] == ["body", "surprise"], r.text
     for body in ({"events": "all"}, {"events": [event], "surprise": 1}):
         r = world.post("sampler", "/scans/batch", json=body)
-        assert r.status_code == 422 and r.json()["detail"][0]["loc"][0] == "body", r.text
+        assert r.status_code == 422 and r.json()["error"]["errors"][0]["loc"][0] == "body", r.text
     # a malformed item of a batch is rejected alone, naming its field
     r = world.post("sampler", "/scans/batch", json={"events": [event | {"mode": "ten"}]})
     assert r.json()["results"][0]["field"] == "mode", r.text

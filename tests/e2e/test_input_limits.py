@@ -92,19 +92,19 @@ def test_a_422_echoes_a_short_part_of_the_input_and_never_a_password(api: Api) -
         assert r.status_code == 422, r.text
         assert SECRET[:6] not in r.text, (path, r.text[:500])
         assert len(r.content) < 4096, (path, len(r.content))
-        assert r.json()["detail"], r.text
+        assert r.json()["error"]["errors"], r.text
     # a long ordinary field: its start is echoed, cut short
     r = api.client.post("/people", headers=api.h("officer"), json={
         "id_number": "1" * 5_000_000, "name": "张三", "grid_code": api.city.grids[0]})
     assert r.status_code == 422 and len(r.content) < 4096, len(r.content)
-    [err] = r.json()["detail"]
+    [err] = r.json()["error"]["errors"]
     assert err["loc"] == ["body", "id_number"] and err["input"].startswith("1111")
     # the station routes validate their own bodies, and answer the same way
     station = Station(api.city.sites["140105"], api.clock)
     event = station.ev("sample", barcode=make_tube_barcode(970_001), code="H" * 1_000_000)
     r = api.client.post("/scans", headers=api.h("sampler"), json=event)
     assert r.status_code == 422 and len(r.content) < 16384, len(r.content)
-    assert r.json()["detail"][0]["loc"][-1] == "code"
+    assert r.json()["error"]["errors"][0]["loc"][-1] == "code"
     # a batch rejects each such item alone, naming the field and echoing none of it
     r = api.client.post("/scans/batch", headers=api.h("sampler"), json={"events": [event] * 1000})
     assert r.status_code == 200 and "HHHHHHHH" not in r.text, len(r.content)
@@ -130,7 +130,7 @@ def _staff_and_site(api: Api) -> tuple[str, str]:
 
 def _names_field(r: Any, field: str) -> None:
     assert r.status_code == 422, r.text
-    errors = r.json()["detail"]
+    errors = r.json()["error"]["errors"]
     assert any(e["loc"][-1] == field and ("2020" in e["msg"] or "2100" in e["msg"])
                for e in errors), errors
 
@@ -210,7 +210,7 @@ def test_every_date_time_the_api_accepts_is_bounded(api: Api) -> None:
                     r = api.client.request(method, url, headers=api.h("admin"),
                                            json=_body_at(loc, when))
                     assert r.status_code == 422, (method, route, loc, r.text)
-                    errors = r.json()["detail"]
+                    errors = r.json()["error"]["errors"]
                     assert any(tuple(e["loc"][1:]) == loc and e["type"] in (
                         "greater_than_equal", "less_than") for e in errors), (route, errors)
                 checked.append((method, route, loc))

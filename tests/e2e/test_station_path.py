@@ -87,7 +87,7 @@ def test_unusual_scans_get_the_full_applications_answer(
         if code is not None:
             assert r.json()["error"]["code"] == code, (name, r.text)
         if status == 422:
-            assert r.json()["detail"][0]["loc"] == ["body", "mode"], r.text
+            assert r.json()["error"]["errors"][0]["loc"] == ["body", "mode"], r.text
     assert client.get("/scans", headers=sampler).status_code == 405
     assert api.count("SELECT count(*) FROM tubes") == 0
 

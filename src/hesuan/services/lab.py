@@ -272,8 +272,11 @@ class LabService:
         batch: list[ResultInput] = []
         rownos: list[int] = []
         total = 0
+        flushed = False
 
         def flush() -> None:
+            nonlocal flushed
+            flushed = True
             for n, o in zip(rownos, self.record(actor, lab_id, batch), strict=True):
                 if o.status != "accepted":
                     report.append(ResultOutcome(o.barcode, o.status, o.reason, o.message, n))
@@ -289,7 +292,7 @@ class LabService:
             if len(batch) >= chunk:
                 flush()
                 batch, rownos = [], []
-        if batch:
+        if batch or not flushed:  # a file with no results still names a lab that must exist
             flush()
         return report, total
 

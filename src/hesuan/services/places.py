@@ -113,6 +113,9 @@ class PlacesService:
         lab_id = lab.id or self._d.new_id()
         now = self._d.clock.now()
         with self._d.uow() as uow:
+            if uow.places.region(lab.region_code) is None:
+                raise NotFound("region_code: no such region", code="unknown_region",
+                               field="region_code")
             uow.places.add_lab(NewLab(id=lab_id, name=lab.name, region_code=lab.region_code,
                                       daily_capacity=lab.daily_capacity, created_at=now))
             uow.audit_log.append(now, actor.username, "lab.create", f"lab:{lab_id}",

@@ -22,6 +22,7 @@ from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hesuan import __version__
@@ -49,7 +50,7 @@ from hesuan.entrypoints.api import (
     zones_routes,
 )
 from hesuan.entrypoints.api import schemas as s
-from hesuan.entrypoints.api.bad_input import RequireJson, validation_error
+from hesuan.entrypoints.api.bad_input import RequireJson, framework_error, validation_error
 from hesuan.entrypoints.api.docs_pages import add_docs_pages
 from hesuan.entrypoints.api.station_path import StationFastPath
 from hesuan.entrypoints.errors import ERROR_STATUSES, error_json
@@ -133,6 +134,7 @@ def create_app(platform: Platform) -> FastAPI:
     app.state.platform = platform
 
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, framework_error)
 
     @app.exception_handler(HesuanError)
     def _hesuan_error(_: Request, exc: HesuanError) -> JSONResponse:

@@ -2,11 +2,18 @@
 the refusal of a body that does not say it is JSON.
 
 * ``validation_error`` answers FastAPI's ``RequestValidationError`` (every route's, the station
-  routes' own, the pages'): the usual ``{"detail": [...]}`` shape, but each error echoes at most
-  a short, cut part of what was sent, never the value of a field named like a password, secret
-  or token, and at most ``MAX_ERRORS`` errors are listed. FastAPI's own answer echoes the whole
+  routes' own, the pages'; a body that is not JSON too) in the platform's one error shape,
+  ``{"error": {code, field, message, errors}}``: ``code``, ``field`` and ``message`` name the
+  first error (pydantic's error type, the field's dotted path), ``errors`` lists each one as
+  FastAPI does (``type``, ``loc``, ``msg``, ``input``, ``ctx``). Each echoes at most a short,
+  cut part of what was sent, never the value of a field named like a password, secret or
+  token, and at most ``MAX_ERRORS`` errors are listed. FastAPI's own answer echoes the whole
   input: a 10 MB password came back in a 10 MB answer, and a missing field echoed its whole
   object, passwords included.
+* ``framework_error`` answers the framework's other refusals in the same shape: a body it could
+  not parse (a malformed multipart form, which FastAPI answers 400) is a 422 ``bad_body``, and
+  a method the path does not take is a 405 whose ``Allow`` lists the methods of every route of
+  that path (Starlette names only the first route's, so ``PUT /policies`` was told ``GET``).
 * ``RequireJson`` refuses a request to a route that reads a JSON body when the body is not
   declared ``application/json`` (or ``application/*+json``): a ``text/plain`` or form post is
   what a browser sends cross-site without asking, so a JSON route must not read one. The routes
@@ -25,17 +32,21 @@ from typing import Any
 
 from fastapi import params
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import iter_route_contexts
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hesuan.domain.errors import InvalidInput
 from hesuan.entrypoints.errors import error_json
 
-__all__ = ["MAX_ECHO", "MAX_ERRORS", "RequireJson", "is_json", "validation_error"]
+__all__ = ["MAX_ECHO", "MAX_ERRORS", "RequireJson", "framework_error", "is_json",
+           "validation_error"]
 
 #: Errors listed in one 422 answer (the first ones, in the body's order).
 MAX_ERRORS = 20
@@ -85,12 +96,56 @@ def _short_error(error: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+_SOURCES = frozenset({"body", "query", "path", "header", "cookie"})
+
+
+def _field(loc: Sequence[Any], kind: str) -> str:
+    """The dotted name of the field at ``loc`` (``results.0.barcode``), without the part of
+    the request it is in; ``body`` for the body as a whole (a body that is not JSON)."""
+    if kind == "json_invalid":  # ("body", position in the text)
+        return "body"
+    parts = list(loc)
+    if len(parts) > 1 and parts[0] in _SOURCES:
+        parts = parts[1:]
+    return ".".join(str(p) for p in parts) or "body"
+
+
 async def validation_error(_: Request, exc: Exception) -> JSONResponse:
     """The 422 answer to a body, path or query that fails its schema (see the module doc)."""
     assert isinstance(exc, RequestValidationError)
-    errors = exc.errors()
-    return JSONResponse({"detail": jsonable_encoder(
-        [_short_error(dict(e)) for e in errors[:MAX_ERRORS]])}, status_code=422)
+    errors = [_short_error(dict(e)) for e in exc.errors()[:MAX_ERRORS]]
+    first = errors[0] if errors else {"type": "invalid_input", "loc": (), "msg": "invalid"}
+    kind = str(first["type"])
+    field = _field(first["loc"], kind)
+    return JSONResponse({"error": {"code": kind, "field": field,
+                                   "message": f"{field}: {first['msg']}",
+                                   "errors": jsonable_encoder(errors)}}, status_code=422)
+
+
+def _allowed(routes: Sequence[BaseRoute], scope: Scope) -> list[str]:
+    """Every method some route of the request's path takes."""
+    methods: set[str] = set()
+    for route in iter_route_contexts(routes):
+        regex, taken = getattr(route, "path_regex", None), getattr(route, "methods", None)
+        if regex is not None and taken and regex.match(scope["path"]):
+            methods |= set(taken)
+    return sorted(methods)
+
+
+async def framework_error(request: Request, exc: Exception) -> Response:
+    """The framework's own refusals (see the module doc); any other is FastAPI's answer."""
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:  # FastAPI could not parse the body (a broken multipart form)
+        return error_json(InvalidInput(
+            "body: the request body could not be read as its declared content type "
+            f"({_cut(str(exc.detail), 120)})", code="bad_body", field="body"))
+    if exc.status_code == 405:
+        allow = ", ".join(_allowed(request.app.routes, request.scope))
+        return JSONResponse({"error": {
+            "code": "method_not_allowed", "field": None,
+            "message": f"{request.method} is not a method of this path; it takes {allow}"}},
+            status_code=405, headers={"Allow": allow})
+    return await http_exception_handler(request, exc)
 
 
 def is_json(content_type: str | None) -> bool:

@@ -22,13 +22,15 @@ router = APIRouter(tags=["delivery"])
 
 
 @router.post("/boxes/{box_code}/handover", openapi_extra=acts(Action.HAND_OVER_BOX))
-def handover(me: Me, platform: PlatformDep, box_code: str, body: s.HandoverIn) -> s.HandoverOut:
+def handover(me: Me, platform: PlatformDep, box_code: s.BoxCode,
+             body: s.HandoverIn) -> s.HandoverOut:
     fresh = platform.delivery.hand_over(me, body.event_id, box_code, body.at)
     return s.HandoverOut(box_code=box_code, duplicate=not fresh)
 
 
 @router.post("/boxes/{box_code}/receive", openapi_extra=acts(Action.RECEIVE_BOX))
-def receive(me: Me, platform: PlatformDep, box_code: str, body: s.ReceiveIn) -> s.ReceiptOut:
+def receive(me: Me, platform: PlatformDep, box_code: s.BoxCode,
+            body: s.ReceiveIn) -> s.ReceiptOut:
     r = platform.delivery.receive(me, body.event_id, body.lab_id, box_code, body.at,
                                   body.tube_barcodes, body.counted,
                                   [RejectionInput(x.barcode, x.code, x.note)

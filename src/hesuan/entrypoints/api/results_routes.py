@@ -37,7 +37,14 @@ def results(me: Me, platform: PlatformDep, lab_id: str, body: s.ResultsIn) -> s.
 def results_csv(me: Me, platform: PlatformDep, lab_id: str,
                 file: Annotated[UploadFile, File(description="CSV: barcode,result,...")],
                 ) -> s.ResultsFileOut:
-    text = file.file.read().decode("utf-8-sig", errors="replace")
+    data = file.file.read()
+    try:  # one file-level error, not a replacement character in every row it spoils
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(
+            f"file is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+            "save it as CSV in UTF-8 (a GBK or GB18030 file: hesuan results import reads it)",
+            code="bad_encoding", field="file") from None
     try:  # parse the whole file first: a malformed file is refused before anything is written
         if "\x00" in text:
             raise csv.Error("NUL (\\x00) character in the file")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import Query
+from fastapi import Path, Query
 from pydantic import (
     AwareDatetime,
     BaseModel,
@@ -28,10 +28,12 @@ from hesuan.domain.sampling import SiteKind
 __all__ = [
     "AuditCheckpointOut",
     "AuditVerifyOut",
+    "BoxCode",
     "Created",
     "ErrorBody",
     "ErrorResponse",
     "EventOutcomeOut",
+    "FieldError",
     "HandoverIn",
     "HandoverOut",
     "Id",
@@ -72,6 +74,33 @@ RegionFilter = Annotated[str | None, Query(max_length=15, pattern=r"^\d*$")]
 
 Barcode = Field(min_length=1, max_length=40, description="13-digit tube barcode, Luhn check")
 
+# The formats the server enforces, written into the document as patterns. The checks stay in
+# the domain, which names the rule a value breaks (a Luhn or ID-number check digit, a birth
+# date, a region's level), and which reads a code with blanks around it or in lower case as
+# the same code; the patterns give the canonical form.
+#: A tube barcode: 13 digits, the last a Luhn check digit.
+BARCODE = r"^[0-9]{13}$"
+#: A transport box code: ``BX`` and 10 digits, the last a Luhn check digit.
+BOX_CODE = r"^BX[0-9]{10}$"
+#: A resident ID number (18 characters with the GB 11643 check, or 15 digits), a passport
+#: number (1-2 letters, 6-8 digits) or a Hong Kong/Macau permit (H or M, 8 digits).
+ID_NUMBER = r"^([0-9]{17}[0-9Xx]|[0-9]{15}|[A-Za-z]{1,2}[0-9]{6,8}|[HhMm][0-9]{8})$"
+#: A region code: province 2 digits, city 4, district 6, street 9, community 12, grid 15.
+REGION_CODE = r"^([0-9]{2}|[0-9]{4}|[0-9]{6}|[0-9]{9}|[0-9]{12}|[0-9]{15})$"
+GRID_CODE = r"^[0-9]{15}$"
+#: Any text of a request body: no NUL character (``Strict``).
+NO_NUL = r"^[^\x00]*$"
+
+
+def documented(pattern: str) -> dict[str, Any]:
+    """A field's ``json_schema_extra``: the format the domain checks, in the document."""
+    return {"pattern": pattern}
+
+
+#: A box code in a path.
+BoxCode = Annotated[str, Path(json_schema_extra=documented(BOX_CODE),
+                              description="BX and 10 digits, Luhn check")]
+
 #: An aware time inside the platform's life (``hesuan.domain.instants``: 2020-01-01 to
 #: 2100-01-01 UTC), checked inside pydantic's core; outside it is a 422 naming the field.
 Instant = Annotated[AwareDatetime, Field(ge=EARLIEST, lt=LATEST)]
@@ -90,11 +119,29 @@ def _no_nul(value: Any) -> Any:
     return value
 
 
+def _text_without_nul(schema: Any) -> None:
+    """Write ``NO_NUL`` into a property's schema wherever it is plain text (a string without a
+    pattern, format, enum or const of its own), in place."""
+    if not isinstance(schema, dict):
+        return
+    if schema.get("type") == "string" and not {"pattern", "format", "enum", "const"} & set(
+            schema):
+        schema["pattern"] = NO_NUL
+    for branch in schema.get("anyOf", []):
+        _text_without_nul(branch)
+    _text_without_nul(schema.get("items"))
+
+
+def _no_nul_in_document(schema: dict[str, Any]) -> None:
+    for prop in schema.get("properties", {}).values():
+        _text_without_nul(prop)
+
+
 class Strict(BaseModel):
     """Request bodies: unknown fields are refused, and so is a NUL character in any text (no
-    store keeps it: PostgreSQL rejects it outright)."""
+    store keeps it: PostgreSQL rejects it outright); the document says so with a pattern."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_no_nul_in_document)
 
     @field_validator("*", mode="after")
     @classmethod
@@ -102,10 +149,22 @@ class Strict(BaseModel):
         return _no_nul(value)
 
 
+class FieldError(BaseModel):
+    """One field's failure of a request's schema, as FastAPI reports it (``bad_input.py``)."""
+
+    type: str
+    loc: list[str | int]
+    msg: str
+    input: Any = None
+    ctx: dict[str, Any] | None = None
+
+
 class ErrorBody(BaseModel):
     code: str
     field: str | None
     message: str
+    #: A request that fails its schema: each field's failure (at most 20); absent otherwise.
+    errors: list[FieldError] | None = None
 
 
 class ErrorResponse(BaseModel):
@@ -134,10 +193,11 @@ class Created(BaseModel):
 
 
 class RegionIn(Strict):
-    code: str = Field(min_length=2, max_length=15)
+    code: str = Field(min_length=2, max_length=15, json_schema_extra=documented(REGION_CODE))
     level: Level
     name: str = Field(min_length=1, max_length=100)
-    parent_code: str | None = Field(default=None, max_length=15)
+    parent_code: str | None = Field(default=None, max_length=15,
+                                    json_schema_extra=documented(REGION_CODE))
 
 
 class RegionsIn(Strict):
@@ -147,7 +207,8 @@ class RegionsIn(Strict):
 class SiteIn(Strict):
     name: str = Field(min_length=1, max_length=100)
     kind: SiteKind
-    region_code: str = Field(min_length=2, max_length=15)
+    region_code: str = Field(min_length=2, max_length=15,
+                             json_schema_extra=documented(REGION_CODE))
     opening_hours: str = Field(default="07:00-21:00", max_length=11)
     windows: int = Field(default=2, ge=1, le=50)
     lat: float | None = Field(default=None, ge=-90, le=90)
@@ -168,16 +229,17 @@ class SiteOut(BaseModel):
 
 class LabIn(Strict):
     name: str = Field(min_length=1, max_length=100)
-    region_code: str = Field(min_length=2, max_length=15)
+    region_code: str = Field(min_length=2, max_length=15,
+                             json_schema_extra=documented(REGION_CODE))
     daily_capacity: int = Field(ge=1, le=10_000_000)
 
 
 class PersonIn(Strict):
     id_kind: IdKind = IdKind.RESIDENT
-    id_number: str = Field(min_length=1, max_length=40)
+    id_number: str = Field(min_length=1, max_length=40, json_schema_extra=documented(ID_NUMBER))
     name: str = Field(min_length=1, max_length=40)
     phone: str | None = Field(default=None, max_length=20)
-    grid_code: str = Field(min_length=15, max_length=15)
+    grid_code: str = Field(min_length=15, max_length=15, json_schema_extra=documented(GRID_CODE))
     groups: list[str] = Field(default_factory=list, max_length=10)
     language: Literal["zh", "en"] = "zh"
     household_id: str | None = Field(default=None, max_length=32)
@@ -223,10 +285,12 @@ class StationEventIn(BaseModel):
     kind: Literal["open_tube", "sample", "seal_tube", "box_tube", "seal_box"]
     site_id: NoNul = Field(min_length=1, max_length=32)
     at: Instant = Field(description="the station's clock when the event happened")
-    barcode: NoNul | None = Field(default=None, max_length=40)
+    barcode: NoNul | None = Field(default=None, max_length=40,
+                                  json_schema_extra=documented(BARCODE))
     mode: int | None = Field(default=None, ge=0, le=100)
     code: NoNul | None = Field(default=None, max_length=200, description="sampling-code token")
-    box_code: NoNul | None = Field(default=None, max_length=40)
+    box_code: NoNul | None = Field(default=None, max_length=40,
+                                   json_schema_extra=documented(BOX_CODE))
     window: int | None = Field(default=None, ge=0, le=100)
 
 
@@ -295,7 +359,7 @@ class ReceiptOut(BaseModel):
 
 
 class ResultIn(Strict):
-    barcode: str = Field(min_length=1, max_length=40)
+    barcode: str = Field(min_length=1, max_length=40, json_schema_extra=documented(BARCODE))
     result: str = Field(min_length=1, max_length=20)
     ct: dict[str, float] | None = None
     correction_reason: str | None = Field(default=None, max_length=500)
