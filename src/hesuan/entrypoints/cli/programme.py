@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from hesuan.entrypoints.cli.common import CLI_PRINCIPAL, console, opened, print_json
+from hesuan.entrypoints.cli.common import CLI_PRINCIPAL, console, opened, print_json, working
 
 if TYPE_CHECKING:
     from hesuan.bootstrap import Platform
@@ -55,7 +55,8 @@ def request(officer: Officer, password: Password,
 @close_app.command("approve")
 def approve(closure_id: str, officer: Officer, password: Password) -> None:
     """Second officer: close the programme now; prints the destruction certificate."""
-    with _as_officer(officer, password) as (p, me):
+    with (_as_officer(officer, password) as (p, me),
+          working("closing: aggregates, destruction, certificate")):
         closed = p.programme.approve_close(me, closure_id)
         folder = p.settings.programme_dir
     console.print(f"closed: final aggregates {folder / closed.aggregates_file}, signed "

@@ -11,7 +11,14 @@ from typing import Annotated
 
 import typer
 
-from hesuan.entrypoints.cli.common import CLI_PRINCIPAL, JsonOpt, console, opened, print_json
+from hesuan.entrypoints.cli.common import (
+    CLI_PRINCIPAL,
+    JsonOpt,
+    console,
+    opened,
+    print_json,
+    working,
+)
 
 __all__ = ["register"]
 
@@ -25,7 +32,7 @@ def run(as_json: JsonOpt = False) -> None:
 
     The scheduler inside ``serve`` does it on every tick; prints the counts of what was
     forgotten."""
-    with opened() as p:
+    with opened() as p, working("forgetting what has expired"):
         report = p.retention.run(CLI_PRINCIPAL)
     if as_json:
         print_json(report.counts())
