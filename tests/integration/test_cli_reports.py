@@ -130,6 +130,12 @@ def test_coverage_and_alerts_print_tables_and_progress_stays_on_stderr(
     assert snapshot.exit_code == 0 and "{" not in snapshot.stdout, snapshot.stdout
     assert "小店区" in snapshot.stdout
 
+    # every report, read by a person: tables, never a Python dict
+    for name in ("turnaround", "reconcile", "positives", "prevalence", "sites", "lab"):
+        shown = runner.invoke(cli_app, ["report", name])
+        assert shown.exit_code == 0, (name, shown.stderr)
+        assert "{'" not in shown.stdout and "│" in shown.stdout, (name, shown.stdout)
+
     alerts = runner.invoke(cli_app, ["alerts"])
     assert alerts.exit_code == 0, alerts.stderr
     listed = json.loads(runner.invoke(cli_app, ["alerts", "--json"]).stdout)

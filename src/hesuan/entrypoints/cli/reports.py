@@ -6,6 +6,7 @@ Imports: Typer, Rich, ``hesuan.domain``, ``hesuan.entrypoints.cli.common``.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, timedelta
@@ -42,19 +43,15 @@ WindowOpt = Annotated[float, typer.Option(
 
 
 def _report(name: str, fn: Callable[[Platform], Any], as_json: bool,
-            render: Callable[[Any], None] | None = None) -> None:
+            render: Callable[[Any], None]) -> None:
     """Compute a report (a spinner on stderr meanwhile) and print it: JSON on stdout with
-    ``--json``, else ``render``'s tables (or Rich's rendering of the data)."""
+    ``--json``, else ``render``'s tables."""
     with opened() as p, working(f"computing {name}"):
         data = fn(p)
     if as_json:
         print_json(data)
-    elif render is not None:
-        render(data)
     else:
-        from rich.pretty import pprint
-
-        pprint(data, console=Console(), max_length=20)
+        render(data)
 
 
 @report_app.command("turnaround")
@@ -73,8 +70,7 @@ def report_reconcile(as_json: JsonOpt = False,
             as_json, _reconcile_tables)
 
 
-def _analytics(fn: str, as_json: bool, render: Callable[[Any], None] | None = None,
-               **kwargs: Any) -> None:
+def _analytics(fn: str, as_json: bool, render: Callable[[Any], None], **kwargs: Any) -> None:
     as_of = parse_time(kwargs.pop("as_of"), "--as-of", ", e.g. 2022-08-29T00:00:00+08:00")
     window = timedelta(hours=kwargs.pop("window_hours"))
     _report(fn, lambda p: getattr(p.analytics, fn)(
@@ -146,16 +142,7 @@ def report_sites(as_json: JsonOpt = False) -> None:
 
     Swabs a minute per open and per staffed window, time per sample p50/p90, the wait for
     someone arriving now and what it is based on."""
-    with opened() as p, working("computing sites"):
-        rows = p.lanes.load(CLI_PRINCIPAL)
-    if as_json:
-        print_json(rows)
-        return
-    for r in rows:
-        wait = "—" if r["wait_minutes"] is None else f"{r['wait_minutes']} min"
-        console.print(f"{r['name']:<24} queue {r['queue'] if r['queue'] is not None else '—':>4}"
-                      f"  {r['swabs_per_min']:>5}/min  p50 {r['sample_seconds_p50'] or '—'} s"
-                      f"  wait {wait}")
+    _report("sites", lambda p: p.lanes.load(CLI_PRINCIPAL), as_json, _sites_table)
 
 
 @report_app.command("lab")
@@ -182,7 +169,7 @@ def report_lab(
                  else p.lab_reports.reports(CLI_PRINCIPAL, start, limit))
         return [asdict(r) | {"intact": r.intact} for r in found]
 
-    _report("lab reports", reports, as_json)
+    _report("lab reports", reports, as_json, _lab_tables)
 
 
 # --- the tables a person reads (without --json) -------------------------------------------
@@ -199,6 +186,14 @@ def _window(data: dict[str, Any]) -> str:
     span = (f"{short(datetime.fromisoformat(data['since']))} → "
             f"{short(datetime.fromisoformat(data['as_of']))} (Asia/Shanghai)")
     return span + (f", region {data['region']}" if data.get("region") else "")
+
+
+def _local(iso: str) -> str:
+    from datetime import datetime
+
+    from hesuan.domain.local_time import short
+
+    return short(datetime.fromisoformat(iso), "%Y-%m-%d %H:%M")
 
 
 def _share(x: float | None) -> str:
@@ -252,8 +247,8 @@ def _reconcile_tables(data: dict[str, Any]) -> None:
     from rich.table import Table
 
     out = _out()
-    table = Table(title=f"reconciliation as of {data['as_of']} (every list empty on a "
-                        "consistent round)")
+    table = Table(title=f"reconciliation as of {_local(data['as_of'])} (Asia/Shanghai; every "
+                        "list empty on a consistent round)")
     table.add_column("list")
     table.add_column("count", justify="right")
     table.add_column("first items")
@@ -264,9 +259,14 @@ def _reconcile_tables(data: dict[str, Any]) -> None:
     out.print(table)
     lab = data["lab"]
     out.print(f"lab stage: plates {lab['plates']:,} (released {lab['plates_released']:,}, "
-              f"control failures {lab['control_failures']:,}), re-runs {lab['reruns']:,}, "
-              f"released {lab['released']}, rejected {lab['rejected']}, corrections "
-              f"{lab['corrections']}", markup=False)
+              f"control failures {lab['control_failures']:,}), re-runs {lab['reruns']:,}; "
+              f"released {_counts(lab['released'])}; rejected {_counts(lab['rejected'])}; "
+              f"corrections {_counts(lab['corrections'])}", markup=False)
+
+
+def _counts(counts: dict[str, int]) -> str:
+    """Counts by kind in words: ``negative 242, positive 15`` (``none`` when empty)."""
+    return ", ".join(f"{k.replace('_', ' ')} {n:,}" for k, n in counts.items()) or "none"
 
 
 def _positives_table(data: dict[str, Any]) -> None:
@@ -274,19 +274,70 @@ def _positives_table(data: dict[str, Any]) -> None:
 
     out = _out()
     out.print(f"positive pools {_window(data)}: {data['positive_pools']:,}; recalls "
-              f"{data['recalls']:,} {data['recalls_by_status']}", markup=False)
+              f"{data['recalls']:,} ({_counts(data['recalls_by_status'])})", markup=False)
     if not data["pools"]:
         return
     table = Table()
-    for column in ("barcode", "site", "district", "pool", "members", "investigation",
-                   "recalls (status: outcome)"):
+    table.add_column("barcode", no_wrap=True, min_width=13)
+    for column in ("site", "district", "pool", "members", "investigation", "recalls"):
         table.add_column(column)
     for pool in data["pools"]:
+        outcomes = Counter(r["outcome"] or r["status"] for r in pool["recalls"])
         table.add_row(pool["barcode"], pool["site"], pool["district"], str(pool["pool_size"]),
-                      str(pool["members"]), pool["investigation"] or "—",
-                      ", ".join(f"{r['status']}: {r['outcome'] or '—'}"
-                                for r in pool["recalls"]))
+                      str(pool["members"]), pool["investigation"] or "—", _counts(outcomes))
     out.print(table)
+
+
+def _sites_table(rows: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
+    def shown(v: object, unit: str = "") -> str:
+        return "—" if v is None else f"{v}{unit}"
+
+    table = Table(title="sites now (the last 15 minutes)")
+    for column in ("site", "status", "windows (staffed)", "queue", "swabs/min",
+                   "s per sample p50/p90", "wait", "based on"):
+        table.add_column(column, justify="left" if column in ("site", "status", "based on")
+                         else "right")
+    for r in rows:
+        table.add_row(r["name"], r["status"], f"{r['windows']} ({r['staffed_windows']})",
+                      shown(r["queue"]), str(r["swabs_per_min"]),
+                      f"{shown(r['sample_seconds_p50'])}/{shown(r['sample_seconds_p90'])}",
+                      shown(r["wait_minutes"], " min"), r["basis"])
+    _out().print(table)
+
+
+def _lab_tables(reports: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
+    if not reports:
+        return
+    from hesuan.domain.local_time import short
+
+    table = Table(title=f"labs since {short(reports[0]['since'], '%Y-%m-%d %H:%M')} "
+                        "(Asia/Shanghai)")
+    table.add_column("")
+    for r in reports:
+        table.add_column(r["lab_name"], justify="right")
+
+    def row(label: str, value: Callable[[dict[str, Any]], str]) -> None:
+        table.add_row(label, *(value(r) for r in reports))
+
+    for key in ("received", "in_lab", "on_plates", "late", "plates_imported", "tube_wells",
+                "reruns"):
+        table.add_row(key.replace("_", " "), *(f"{r['counts'][key]:,}" for r in reports))
+    row("released", lambda r: _counts(r["counts"]["released"]))
+    row("rejected", lambda r: _counts(r["counts"]["rejected"]))
+    row("corrections", lambda r: _counts({k: n for k, n in r["counts"]["corrections"].items()
+                                          if n}))
+    row("control failure rate", lambda r: _share(r["control_failure_rate"]))
+    row("invalid rate", lambda r: _share(r["invalid_rate"]))
+    row("single-target rate", lambda r: _share(r["single_target_rate"]))
+    for key in reports[0]["integrity"]:
+        table.add_row(key.replace("_", " "),
+                      *(f"{r['integrity'][key]['count']:,}" for r in reports))
+    row("integrity", lambda r: "intact" if r["intact"] else "BROKEN")
+    _out().print(table)
 
 
 def _prevalence_table(data: dict[str, Any]) -> None:
@@ -294,16 +345,20 @@ def _prevalence_table(data: dict[str, Any]) -> None:
 
     out = _out()
     table = Table(title=f"prevalence from routine pools {_window(data)}")
-    for column in ("district", "name", "pools tested", "positive", "people", "estimate",
-                   "95% interval", "pool size now", "advised"):
-        table.add_column(column, justify="left" if column in ("district", "name") else "right")
+    table.add_column("district", no_wrap=True)
+    table.add_column("name")
+    for column in ("pools (positive)", "people", "estimate"):
+        table.add_column(column, justify="right")
+    table.add_column("95% interval", justify="right", no_wrap=True, min_width=13)
+    table.add_column("pool size → advised", justify="right")
     for r in [*data["districts"], data["city"]]:
         ci = r["ci95"]
-        table.add_row(r["code"] or "city", r["name"] or "", f"{r['pools_tested']:,}",
-                      f"{r['pools_positive']:,}", f"{r['people_tested']:,}",
-                      "—" if r["p_hat"] is None else f"{r['p_hat']:.3%}",
-                      "—" if not ci or ci[0] is None else f"{ci[0]:.3%} – {ci[1]:.3%}",
-                      str(r["main_pool_size"] or "—"), str(r["recommended_pool_size"] or "—"))
+        table.add_row(r["code"] or "city", r["name"] or "",
+                      f"{r['pools_tested']:,} ({r['pools_positive']:,})",
+                      f"{r['people_tested']:,}",
+                      "—" if r["p_hat"] is None else f"{r['p_hat']:.2%}",
+                      "—" if not ci or ci[0] is None else f"{ci[0]:.2%}–{ci[1]:.2%}",
+                      f"{r['main_pool_size'] or '—'} → {r['recommended_pool_size'] or '—'}")
     out.print(table)
 
 
