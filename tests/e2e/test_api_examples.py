@@ -97,3 +97,6 @@ def test_try_it_block_runs_on_a_fresh_example_city(server: tuple[str, Platform])
     assert [r["status"] for r in lines[6]["results"]] == ["accepted"], lines
     assert lines[7]["colour"] == "green", lines
     assert len(lines) == 8, lines
+    with platform.engine.connect() as c:  # the server stored what it answered
+        stored = c.exec_driver_sql("SELECT status, result FROM tubes").all()
+    assert [tuple(r) for r in stored] == [("resulted", "negative")], stored
