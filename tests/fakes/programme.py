@@ -31,6 +31,9 @@ class FakeProgramme:
     def closures(self) -> list[ClosureRow]:
         return sorted(self.t.closures.values(), key=lambda c: c.requested_at, reverse=True)
 
+    def closed(self) -> bool:
+        return any(c.status == "closed" for c in self.t.closures.values())
+
     def decide_closure(self, closure_id: str, status: str, decided_by: str,
                        decided_at: datetime) -> None:
         self.t.closures[closure_id] = dataclasses.replace(

@@ -10,6 +10,7 @@ import base64
 import hashlib
 import json
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,9 @@ from hesuan.domain.access import Principal, Role
 from hesuan.domain.errors import Conflict, PermissionDenied, RuleViolation
 from hesuan.domain.programme import DESTROYED
 from hesuan.services.auth import SYSTEM
+from hesuan.services.people import PersonInput
 from hesuan.sim.city import generate_city
+from hesuan.sim.example import make_resident_id
 from hesuan.sim.simulate import CountingSender, simulate_round, simulation_settings
 
 pytestmark = pytest.mark.slow
@@ -109,7 +112,24 @@ def test_close_by_two_officers_destroys_personal_data_and_certifies_it(
     with pytest.raises(Conflict):  # closed once
         p.programme.approve_close(first, closure)
 
+    # a closed programme takes no personal data again
+    grid = _a_grid(p)
+    newcomer = PersonInput(make_resident_id("140105", date(1990, 1, 2), 7), "张三", grid)
+    with pytest.raises(RuleViolation) as refused:
+        p.people.register(SYSTEM, newcomer)
+    assert refused.value.code == "programme_closed"
+    with pytest.raises(RuleViolation):
+        p.people.import_rows(SYSTEM, [{"id_number": newcomer.id_number, "name": "张三",
+                                       "grid_code": grid}], {grid})
+    assert _count(p, "people") == 0
+
 
 def _first_person(p: Platform) -> str:
     with p.engine.connect() as c:
         return str(c.execute(text("SELECT id FROM people ORDER BY id LIMIT 1")).scalar_one())
+
+
+def _a_grid(p: Platform) -> str:
+    with p.engine.connect() as c:
+        return str(c.execute(text("SELECT code FROM regions WHERE level = 'grid' "
+                                  "ORDER BY code LIMIT 1")).scalar_one())

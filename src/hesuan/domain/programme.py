@@ -22,7 +22,7 @@ from typing import Any
 from hesuan.domain.errors import Conflict, RuleViolation
 
 __all__ = ["DESTROYED", "KEPT", "Certificate", "ClosureStatus", "canonical", "check_approver",
-           "check_pending", "digest"]
+           "check_open", "check_pending", "digest"]
 
 
 class ClosureStatus(enum.StrEnum):
@@ -75,6 +75,13 @@ def check_approver(requested_by: str, approver: str) -> None:
     if requested_by == approver:
         raise RuleViolation("a second, different health officer must approve the close "
                             "(四眼原则)", code="same_officer", field="closure_id")
+
+
+def check_open(closed: bool) -> None:
+    """A closed programme takes no personal data again."""
+    if closed:
+        raise RuleViolation("the programme is closed: it takes no personal data",
+                            code="programme_closed")
 
 
 def check_pending(status: str) -> None:

@@ -35,6 +35,7 @@ from hesuan.domain.people import (
     parse_groups,
     split_groups,
 )
+from hesuan.domain.programme import check_open
 from hesuan.services.context import Deps
 from hesuan.services.people_ports import (
     NewPerson,
@@ -174,6 +175,7 @@ class PeopleService:
         authorize(actor, Action.REGISTER_PERSON, Target(region=p.grid_code), field="grid_code")
         now = self._d.clock.now()
         with self._d.uow() as uow:
+            check_open(uow.programme.closed())
             grid = uow.places.region(p.grid_code)
             row = self._prepare(p, {p.grid_code} if grid and grid.level == "grid" else set(),
                                 local_date(now))
@@ -220,6 +222,7 @@ class PeopleService:
     def _flush(self, actor: Principal, batch: list[NewPerson], report: ImportReport) -> None:
         now = self._d.clock.now()
         with self._d.uow() as uow:
+            check_open(uow.programme.closed())
             inserted = uow.people.insert_people(batch, now)
             uow.audit_log.append(now, actor.username, "person.import", "people",
                       {"rows": len(batch), "inserted": inserted})

@@ -15,6 +15,7 @@ from sqlalchemy import delete, insert, select, text, update
 from hesuan.adapters.db.repository import SqlRepository
 from hesuan.adapters.db.schema import metadata, programme_closures, regions
 from hesuan.domain.json import JsonObject
+from hesuan.domain.programme import ClosureStatus
 from hesuan.domain.regions import Level
 from hesuan.services.retention_ports import ClosureRow
 
@@ -38,6 +39,10 @@ class SqlProgramme(SqlRepository):
     def closures(self) -> list[ClosureRow]:
         return [ClosureRow(**r._mapping) for r in self.conn.execute(
             select(programme_closures).order_by(programme_closures.c.requested_at.desc()))]
+
+    def closed(self) -> bool:
+        return self.conn.execute(select(programme_closures.c.id).where(
+            programme_closures.c.status == ClosureStatus.CLOSED.value).limit(1)).first() is not None
 
     def decide_closure(self, closure_id: str, status: str, decided_by: str,
                        decided_at: datetime) -> None:
