@@ -121,6 +121,9 @@ def test_close_by_two_officers_destroys_personal_data_and_certifies_it(
     with pytest.raises(RuleViolation):
         p.people.import_rows(SYSTEM, [{"id_number": newcomer.id_number, "name": "张三",
                                        "grid_code": grid}], {grid})
+    with pytest.raises(RuleViolation) as bulk:  # nor through the synthetic city's loader
+        generate_city(p, 10, seed=23, workers=0)
+    assert bulk.value.code == "programme_closed"
     assert _count(p, "people") == 0
 
 

@@ -28,6 +28,7 @@ from hesuan.adapters.db import bulk
 from hesuan.bootstrap import Platform
 from hesuan.domain.access import Principal, Role
 from hesuan.domain.errors import InvalidInput, RuleViolation
+from hesuan.domain.programme import check_open
 from hesuan.domain.regions import Level
 from hesuan.domain.sampling import SiteKind
 from hesuan.services.places import LabInput
@@ -87,6 +88,8 @@ def generate_city(platform: Platform, people: int, seed: int, *, workers: int | 
     started = time.perf_counter()
     if bulk.people_count(platform.engine):
         raise CityExists("the database already holds people; use --fresh to start anew")
+    with platform.deps.uow(readonly=True) as uow:  # a closed programme takes no one again
+        check_open(uow.programme.closed())
     plan = plan_city(people, seed)
     now = platform.deps.clock.now()
     platform.places.add_regions(OPERATOR, plan.regions)
