@@ -28,7 +28,8 @@ HEAVY = {"fastapi", "starlette", "uvicorn", "sqlalchemy", "alembic", "psycopg",
          "jinja2", "segno", "cbor2"}
 GROUPS = {"people", "results", "report", "db", "users", "audit", "alerts", "notify",
           "verify-code", "serve", "verify", "passes", "sweep", "policy", "status", "zones",
-          "roster", "fence", "city", "simulate", "backup"}
+          "roster", "fence", "city", "simulate", "backup", "retention",
+          "programme"}
 
 
 def _env(settings: Settings | None = None, **extra: str) -> dict[str, str]:
