@@ -7,12 +7,21 @@ from sqlalchemy import create_engine
 
 from hesuan.adapters.db.schema import metadata
 
+#: The advisory lock the migrations take on PostgreSQL (the sweep's is 74110002, the
+#: scheduler's lease 74110010).
+MIGRATION_LOCK = 74110011
+
 config = context.config
 engine = config.attributes.get("engine") or create_engine(
     config.get_main_option("sqlalchemy.url") or ""
 )
 
 with engine.connect() as connection:
+    if connection.dialect.name == "postgresql":
+        # App processes starting together each migrate: one at a time, and the next, once
+        # it has the lock, finds the schema at head. The lock is the transaction's, which
+        # the migrations then run in, to the commit below.
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
     context.configure(connection=connection, target_metadata=metadata,
                       render_as_batch=connection.dialect.name == "sqlite",
                       compare_type=True)
