@@ -195,7 +195,7 @@ def test_the_cli_imports_a_gb18030_file_and_refuses_an_undecodable_one(
     out = subprocess.run([*cmd[:-1], str(bad)], env=env, capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 2
-    assert "[bad_encoding] file: file cannot be read" in out.stderr
+    assert "error [bad_encoding] file cannot be read" in out.stderr  # its field once
     assert "Traceback" not in out.stderr + out.stdout
 
 
