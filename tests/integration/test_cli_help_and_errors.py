@@ -119,6 +119,8 @@ def test_every_commands_help_is_free_of_internal_references() -> None:
         shown = runner.invoke(cli_app, [*path, "--help"], env={"COLUMNS": "100"})
         assert shown.exit_code == 0, (path, shown.output)
         assert not INTERNAL.search(shown.output), (path, shown.output)
+        # a docstring's reST markup (``serve``) is not for the reader of --help
+        assert "``" not in shown.output, (path, shown.output)
 
 
 def test_every_command_lists_a_one_line_summary() -> None:

@@ -85,7 +85,7 @@ def report_coverage(
     level: Annotated[str, typer.Option(help="deepest level listed: district, street, "
                                             "community or grid")] = "grid",
     snapshot: Annotated[bool, typer.Option(
-        "--snapshot", help="the current round from the coverage snapshot (see ROSTERS.md)")]
+        "--snapshot", help="the current round from the coverage snapshot (docs/ROSTERS.md)")]
     = False,
     xlsx: Annotated[Path | None, typer.Option(
         help="write the roll-up and outstanding list as an Excel workbook")] = None,

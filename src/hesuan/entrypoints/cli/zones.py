@@ -133,7 +133,7 @@ def zones_shrink(zone_id: str, area: Annotated[list[str], typer.Option(
 def zones_tick() -> None:
     """Start scheduled zones and expire zones past their planned end.
 
-    The scheduler does this every few minutes inside ``serve``."""
+    The scheduler inside hesuan serve does this every few minutes."""
     with opened() as p:
         r = p.zones.tick(CLI_PRINCIPAL)
     console.print(f"started {r['started']}, expired {r['expired']}")
