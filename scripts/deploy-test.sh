@@ -136,6 +136,15 @@ for port in "$APP1" "$APP2"; do
   curl -fsS "http://127.0.0.1:$port/health" >/dev/null || fail "app on $port did not start ($WORK/app-$port.log)"
 done
 
+# the scheduler runs once: one session holds the scheduler's lease (adapters/db/lease.py)
+lease_holders() {
+  "${PSQL[@]}" -d "$DB" -c "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted
+    AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+    AND ((classid::bigint << 32) | objid::bigint) = 74110010"
+}
+for _ in $(seq 1 40); do [ "$(lease_holders)" = 1 ] && break; sleep 0.25; done
+[ "$(lease_holders)" = 1 ] || fail "the scheduler's lease is held $(lease_holders) times, not once"
+
 # -- nginx with deploy/nginx/hesuan.conf: TLS on a local port, the two processes upstream ----
 say "nginx on https://127.0.0.1:$HTTPS"
 mkdir -p "$WORK/tls" "$WORK/nginx"
@@ -193,6 +202,8 @@ print(f"   {r['scans_answered']} scans answered while a process was killed "
       f"({r['retried']} sent again by the stations), none lost")
 EOF
 kill -0 "${APP_PIDS[0]}" 2>/dev/null && fail "the killed app process is alive"
+for _ in $(seq 1 40); do [ "$(lease_holders)" = 1 ] && break; sleep 0.25; done
+[ "$(lease_holders)" = 1 ] || fail "no process took the scheduler's lease over"
 # nginx's own account: both processes served scans, and the scans in flight on the killed
 # one (its answer never came) were sent again to the other
 served1=$(grep -c "^POST /scans 200 \"127.0.0.1:$APP1\"" "$WORK/nginx/access.log" || true)
