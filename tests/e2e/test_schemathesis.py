@@ -54,11 +54,11 @@ CHAIN = {"POST /scans", "POST /scans/batch", "POST /boxes/{box_code}/handover",
 #: What every answer is checked for.
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance, response_headers_conformance, negative_data_rejection]
-#: Operations a request the document calls invalid may reach without being refused whole: a
-#: batch whose items are answered one by one (a malformed event is rejected alone, in a 200
-#: answer: docs/API.md), and a file upload (a multipart part is bytes, whatever type the
-#: generator meant it to have).
-NOT_REFUSED_WHOLE = {"POST /scans/batch", "POST /labs/{lab_id}/results",
+#: Operations a request the document calls invalid may reach without being refused whole:
+#: station events and lab results are answered one by one, in a 200 (an event or result that
+#: breaks a rule, a malformed barcode among them, is ``rejected`` alone: docs/API.md), and a
+#: file upload's part is bytes, whatever type the generator meant it to have.
+NOT_REFUSED_WHOLE = {"POST /scans", "POST /scans/batch", "POST /labs/{lab_id}/results",
                      "POST /labs/{lab_id}/results.csv"}
 
 
