@@ -106,6 +106,13 @@ def test_every_json_report_holds_to_its_schema(simulated: dict[str, Any]) -> Non
         _utc(lab["as_of"])
     assert reports["alerts"] and all(a["closed_at"] is None for a in reports["alerts"])
     assert {a["kind"] for a in reports["alerts"]} >= {"late_box"}
+    # the audit chain's verification, with a checkpoint signed now
+    assert runner.invoke(cli_app, ["audit", "checkpoint"]).exit_code == 0
+    verified = runner.invoke(cli_app, ["audit", "verify", "--json"])
+    assert verified.exit_code == 0, verified.stderr
+    audit = json.loads(verified.stdout)
+    assert not _problems("audit-verify", audit), _problems("audit-verify", audit)
+    assert audit["checkpoint"] is not None
     # district level: the levels below are empty lists
     assert reports["coverage"]["streets"] == reports["coverage"]["grids"] == []
     assert reports["coverage-grid"]["grids"]

@@ -22,8 +22,10 @@ import hmac
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
+from hesuan.domain.instants import iso_utc
 from hesuan.domain.json import JsonObject
 
 __all__ = ["GENESIS", "AuditEntry", "AuditReport", "ChainCheck", "ChainKey", "Checkpoint",
@@ -159,8 +161,10 @@ class AuditReport:
         return {"verdict": self.verdict, "intact": self.intact, "entries": self.entries,
                 "head_seq": self.head_seq, "legacy_entries": self.legacy_entries,
                 "first_broken_seq": self.first_broken_seq,
-                "checkpoint": None if cp is None else {"seq": cp.seq, "head": cp.head,
-                                                       "at": cp.at},
+                "checkpoint": None if cp is None else {
+                    "seq": cp.seq, "head": cp.head,
+                    # as every report writes a time, whatever offset form the signed text has
+                    "at": iso_utc(datetime.fromisoformat(cp.at))},
                 "bad_checkpoints": list(self.bad_checkpoints)}
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from hesuan.domain.access import Action, Principal, authorize
 from hesuan.domain.audit import AuditReport, ChainCheck, ChainKey, Checkpoint, judge, verify_chain
 from hesuan.domain.errors import RuleViolation
+from hesuan.domain.instants import iso_utc
 from hesuan.services.context import Deps
 from hesuan.services.ports import AuditCheckpoints, UnitOfWork
 
@@ -85,6 +86,6 @@ class AuditService:
         if check.broken_at is not None:
             raise RuleViolation(f"the audit chain is broken at entry {check.broken_at}: run "
                                 "`hesuan audit verify`", code="audit_broken")
-        checkpoint = Checkpoint(check.seq, check.hash, self._d.clock.now().isoformat())
+        checkpoint = Checkpoint(check.seq, check.hash, iso_utc(self._d.clock.now()))
         self._checkpoints.write(checkpoint)
         return checkpoint
