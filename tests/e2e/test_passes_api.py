@@ -188,6 +188,8 @@ def test_cli_verifies_offline_with_only_the_trust_list(api: Api, tmp_path: Any,
     out = runner.invoke(cli_app, [*args, "--json"])
     body = json.loads(out.stdout)
     assert body["valid"] is True and body["status"] == "green"
+    # times as every report the CLI prints writes them: ISO 8601 UTC with Z (docs/REPORTS.md)
+    assert body["issued_at"].endswith("Z") and body["expires_at"].endswith("Z"), body
     tampered = runner.invoke(cli_app, ["verify", text[:-2] + "00", *args[2:]])
     assert tampered.exit_code == 1 and "INVALID" in tampered.stdout
     late = runner.invoke(cli_app, [*args[:-1], (api.clock.now() + timedelta(days=2)).isoformat()])

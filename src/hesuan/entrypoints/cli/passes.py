@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from hesuan.domain.errors import InvalidInput
+from hesuan.domain.instants import iso_utc
 from hesuan.entrypoints.cli.common import (
     CLI_PRINCIPAL,
     EXIT_NOT_VALID,
@@ -44,8 +45,8 @@ def verdict_dict(v: Verdict) -> dict[str, Any]:
     return {"valid": v.valid, "status": v.colour.value if v.colour else None,
             "masked_name": v.masked_name, "id_last4": v.id_last4,
             "reason_code": v.failure.value if v.failure else None, "reason": v.reason,
-            "issued_at": v.issued_at.isoformat() if v.issued_at else None,
-            "expires_at": v.expires_at.isoformat() if v.expires_at else None,
+            "issued_at": iso_utc(v.issued_at) if v.issued_at else None,
+            "expires_at": iso_utc(v.expires_at) if v.expires_at else None,
             "key_id": v.key_id}
 
 
