@@ -23,6 +23,7 @@ from hesuan.adapters.db.checkpoint import WalCheckpointer
 from hesuan.adapters.db.engine import make_engine
 from hesuan.adapters.db.lease import SchedulerLease
 from hesuan.adapters.db.migrate import upgrade
+from hesuan.adapters.db.programme_store import SqlCompactor
 from hesuan.adapters.db.readiness import WriteProbe
 from hesuan.adapters.db.replica import ReadOnlyUnitsOfWork, ReadSource
 from hesuan.adapters.db.store import SqlUnitOfWorkFactory
@@ -276,7 +277,7 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None, sender: Sender 
         lanes=LaneService(deps, sampling), teams=TeamService(deps, sampling),
         retention=RetentionService(deps, settings.retention()),
         programme=ProgrammeService(deps, audit, RootKeySigner(pass_keys, deps.clock),
-                                   FolderFiles(settings.programme_dir)),
+                                   FolderFiles(settings.programme_dir), SqlCompactor(engine)),
         readiness=WriteProbe(uow), reads=reads, scheduler_lease=SchedulerLease(engine),
         elr=_elr(settings, deps),
     )

@@ -67,6 +67,7 @@ def test_close_by_two_officers_destroys_personal_data_and_certifies_it(
     assert people == 300 and samples > 50 and _count(p, "passes") == 1
     first, second = _officer(p, "closer1", "1401"), _officer(p, "closer2", "1401")
     district = _officer(p, "closer3", "140105")
+    hashes, filenode = _stored_traces(p)
 
     with pytest.raises(PermissionDenied):  # an officer of one district does not end the city's
         p.programme.request_close(district, "the programme ends")
@@ -88,6 +89,16 @@ def test_close_by_two_officers_destroys_personal_data_and_certifies_it(
     assert doc["destroyed"]["samples"]["rows"] == samples
     assert (doc["requested_by"], doc["approved_by"]) == ("closer1", "closer2")
     assert doc["keys_destroyed"] and not list((tmp_path / "keys").glob("*.key"))
+
+    # nor in the database's files: SQLite's pages and WAL hold no trace of a person; a
+    # PostgreSQL table of personal data was rewritten (VACUUM FULL), its old file gone
+    assert doc["compacted"] is True
+    if p.engine.dialect.name == "sqlite":
+        path = Path(p.engine.url.database or "")
+        stored = b"".join(f.read_bytes() for f in (path, Path(f"{path}-wal")) if f.exists())
+        assert not [h for h in hashes if h in stored]
+    else:
+        assert _stored_traces(p)[1] != filenode
 
     # the final aggregates were exported, and remain on the platform
     aggregates = p.retention.aggregates(first)
@@ -136,3 +147,13 @@ def _a_grid(p: Platform) -> str:
     with p.engine.connect() as c:
         return str(c.execute(text("SELECT code FROM regions WHERE level = 'grid' "
                                   "ORDER BY code LIMIT 1")).scalar_one())
+
+
+def _stored_traces(p: Platform) -> tuple[list[bytes], int | None]:
+    """The people's ID-number hashes (32 random-looking bytes each: found in a file only if
+    the row is still there), and PostgreSQL's file of the people table."""
+    with p.engine.connect() as c:
+        hashes = [bytes(h) for h in c.execute(text("SELECT id_hash FROM people")).scalars()]
+        node = (c.execute(text("SELECT pg_relation_filenode('people')")).scalar_one()
+                if p.engine.dialect.name == "postgresql" else None)
+    return hashes, node

@@ -105,6 +105,7 @@ class Certificate:
     checkpoint_seq: int  # the audit checkpoint written after the destruction
     checkpoint_head: str
     checkpoint_at: str
+    not_compacted: str | None = None  # why the store's files could not be rewritten, if so
 
     def document(self) -> dict[str, Any]:
         return {
@@ -116,6 +117,8 @@ class Certificate:
                           for t, n in sorted(self.destroyed.items())},
             "keys_destroyed": list(self.keys_destroyed),
             "kept": dict(KEPT),
+            "compacted": self.not_compacted is None,
+            **({"not_compacted": self.not_compacted} if self.not_compacted else {}),
             "aggregates_sha256": self.aggregates_sha256,
             "audit_checkpoint": {"seq": self.checkpoint_seq, "head": self.checkpoint_head,
                                  "at": self.checkpoint_at},

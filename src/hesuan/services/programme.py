@@ -26,7 +26,12 @@ from hesuan.services.audit import AuditService
 from hesuan.services.auth import SYSTEM
 from hesuan.services.context import Deps
 from hesuan.services.ports import UnitOfWork
-from hesuan.services.retention_ports import CertificateSigner, ClosureRow, ProgrammeFiles
+from hesuan.services.retention_ports import (
+    CertificateSigner,
+    ClosureRow,
+    ProgrammeFiles,
+    StoreCompactor,
+)
 
 __all__ = ["ClosedProgramme", "ProgrammeService"]
 
@@ -41,11 +46,12 @@ class ClosedProgramme:
 
 class ProgrammeService:
     def __init__(self, deps: Deps, audit: AuditService, signer: CertificateSigner,
-                 files: ProgrammeFiles) -> None:
+                 files: ProgrammeFiles, compactor: StoreCompactor) -> None:
         self._d = deps
         self._audit = audit
         self._signer = signer
         self._files = files
+        self._compactor = compactor
 
     def request_close(self, actor: Principal, reason: str) -> str:
         """First officer of two: ask to end the programme. Nothing changes until a different
@@ -80,7 +86,8 @@ class ProgrammeService:
     def approve_close(self, actor: Principal, closure_id: str) -> ClosedProgramme:
         """Second officer of two: end the programme. The final aggregates are counted and
         exported, then every row of personal data is destroyed (one transaction); then the pass
-        keys; the audit chain is checkpointed, and the certificate signed and written."""
+        keys; the store's files are rewritten without the deleted rows; the audit chain is
+        checkpointed, and the certificate signed and written."""
         now = self._d.clock.now()
         with self._d.uow(readonly=True) as uow:
             self._pending(uow, actor, closure_id)
@@ -100,6 +107,7 @@ class ProgrammeService:
                                  f"closure:{closure_id}",
                                  {"destroyed": destroyed, "aggregates_sha256": digest(export)})
             uow.commit()
+        not_compacted = self._compactor.compact(list(DESTROYED))
         keys = self._signer.destroy_signing_keys()
         checkpoint = self._audit.checkpoint(SYSTEM)
         if checkpoint is None:  # the close's own entry moved the head: never the case
@@ -107,7 +115,7 @@ class ProgrammeService:
         certificate = Certificate(
             closure_id, row.requested_by, actor.username, row.requested_at, now, destroyed,
             (*keys, "root.key"), digest(export), checkpoint.seq, checkpoint.head,
-            checkpoint.at)
+            checkpoint.at, not_compacted)
         signed = self._signer.sign(certificate.canonical())
         self._signer.destroy_root_key()
         certificate_file = self._files.write(f"destruction-certificate-{closure_id}.cose",

@@ -16,7 +16,7 @@ from typing import Protocol
 from hesuan.domain.json import JsonObject
 
 __all__ = ["CertificateSigner", "ClosureRow", "DailyAggregate", "ProgrammeFiles",
-           "ProgrammeRepository", "RetentionRepository"]
+           "ProgrammeRepository", "RetentionRepository", "StoreCompactor"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +115,15 @@ class CertificateSigner(Protocol):
 
     def destroy_root_key(self) -> list[str]:
         """Overwrite and remove the root's private key; the file's name (none if absent)."""
+        ...
+
+
+class StoreCompactor(Protocol):
+    """Rewrites the store's files after a destruction, outside any transaction, so that the
+    deleted rows leave no trace in them."""
+
+    def compact(self, tables: Sequence[str]) -> str | None:
+        """None when done; otherwise why it could not be (another connection busy, say)."""
         ...
 
 

@@ -10,7 +10,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from datetime import datetime
 
-from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy import Engine, delete, insert, select, text, update
+from sqlalchemy.exc import DBAPIError
 
 from hesuan.adapters.db.repository import SqlRepository
 from hesuan.adapters.db.schema import metadata, programme_closures, regions
@@ -19,7 +20,7 @@ from hesuan.domain.programme import ClosureStatus
 from hesuan.domain.regions import Level
 from hesuan.services.retention_ports import ClosureRow
 
-__all__ = ["SqlProgramme"]
+__all__ = ["SqlCompactor", "SqlProgramme"]
 
 
 class SqlProgramme(SqlRepository):
@@ -69,3 +70,35 @@ class SqlProgramme(SqlRepository):
             if table.name in wanted:
                 counts[table.name] = int(self.conn.execute(delete(table)).rowcount)
         return counts
+
+
+class SqlCompactor:
+    """The ``StoreCompactor`` port. SQLite: ``VACUUM`` rebuilds the file from the live rows,
+    then the WAL is checkpointed and truncated (its frames held the rows before they were
+    deleted). PostgreSQL: ``VACUUM (FULL)`` rewrites each table into a new file and removes the
+    old one, dead rows and all."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def compact(self, tables: Sequence[str]) -> str | None:
+        unknown = set(tables) - set(metadata.tables)
+        if unknown:
+            raise ValueError(f"no such tables: {sorted(unknown)}")
+        try:
+            if self._engine.dialect.name == "sqlite":
+                raw = self._engine.raw_connection()  # no BEGIN: VACUUM runs outside one
+                try:
+                    raw.driver_connection.execute("VACUUM")  # type: ignore[union-attr]
+                    raw.driver_connection.execute(  # type: ignore[union-attr]
+                        "PRAGMA wal_checkpoint(TRUNCATE)")
+                finally:
+                    raw.close()
+            else:
+                with self._engine.connect().execution_options(
+                        isolation_level="AUTOCOMMIT") as c:
+                    c.exec_driver_sql("VACUUM (FULL) " + ", ".join(
+                        f'"{t}"' for t in sorted(tables)))
+        except DBAPIError as exc:
+            return f"{type(exc.orig).__name__}: {exc.orig}"
+        return None
