@@ -165,6 +165,9 @@ def test_fence_alerts_passes_arrivals_and_dedup(platform: Platform, city: Exampl
     assert scan(code=platform.deps.codes.sign(pid)) == ["arrival_follow_up"]
     alerts = platform.fence.alerts(Principal("g", "g", Role.GRID_WORKER, grid))
     assert len(alerts) == 1 and alerts[0]["scans"] == 2
+    # a time in an alert's detail as every report writes one: ISO 8601 UTC with Z
+    assert alerts[0]["detail"]["first_scan_at"].endswith("Z"), alerts[0]["detail"]
+    assert alerts[0]["detail"]["arrival_at"].endswith("Z"), alerts[0]["detail"]
     # the next local day: a new alert
     clock.advance(timedelta(hours=24))
     scan(code=platform.deps.codes.sign(pid))

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from hesuan.domain.instants import iso_utc
 from hesuan.domain.local_time import local_date
 
 __all__ = [
@@ -129,6 +130,6 @@ def evaluate(person: ScanPerson, place: ScanPlace,
         missed = arrival_follow_up_missed(person.arrival_at, person.tests_since_arrival, at)
         if missed is not None:
             fired.append((FenceRule.ARRIVAL_FOLLOW_UP, {
-                "missed": missed, "arrival_at": person.arrival_at.isoformat()
+                "missed": missed, "arrival_at": iso_utc(person.arrival_at)
                 if person.arrival_at else None}))
     return fired

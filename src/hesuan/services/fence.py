@@ -41,6 +41,7 @@ from hesuan.domain.fence import (
     alert_day,
     evaluate,
 )
+from hesuan.domain.instants import iso_utc
 from hesuan.services.context import Deps, write_retrying
 from hesuan.services.fence_ports import (
     CheckpointRow,
@@ -211,7 +212,7 @@ class FenceService:
                     id=self._d.new_id(), person_id=pid, rule=rule.value, day=day,
                     grid_code=f.grid_code, raised_at=now, last_scan_at=s.at, scans=1,
                     place_kind=place.kind, place_id=place.id, place_name=place.name[:100],
-                    detail=detail | {"first_scan_at": s.at.isoformat(),
+                    detail=detail | {"first_scan_at": iso_utc(s.at),
                                      "routed_to": {"grid": f.grid_code,
                                                    "district": f.grid_code[:6]}},
                     status=AlertStatus.OPEN.value))
