@@ -2,7 +2,7 @@
 ring counter-clockwise, a hole clockwise) in the file and in every polygon the geometry adapter
 hands back; one datum, GCJ-02 (the source's), stated beside the file; and every coordinate
 the synthetic city places (grid centres, sites, and any other planned thing with a position)
-inside the polygon of its own district."""
+inside the polygon of its own district: grid centres, sites, households."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import json
 from importlib import resources
 from typing import Any
 
+import numpy as np
 import pytest
 from shapely.geometry import Point
 
@@ -19,6 +20,7 @@ from hesuan.adapters.geo import ShapelyGeometry
 from hesuan.domain.json import JsonObject
 from hesuan.sim.city_plan import plan_city
 from hesuan.sim.geography import load_districts
+from hesuan.sim.population import household_homes, plan_population
 
 
 def _signed_area(ring: list[list[float]]) -> float:
@@ -106,4 +108,13 @@ def test_city_coordinates_fall_inside_their_district(people: int) -> None:
             if not districts[code].geometry.covers(Point(lng, lat)):
                 outside.append(f"{f.name}: {thing!r}")
     assert placed >= len(plan.grids) + len(plan.sites) > 0
-    assert not outside, outside[:5]
+    # households: a building in its grid's cell (sim/population.py), in its grid's district
+    pop = plan_population(plan)
+    first = np.unique(pop.household, return_index=True)[1]
+    homes = household_homes(plan, pop)
+    assert len(homes) == len(first) > 0
+    for home, person in zip(homes, first.tolist(), strict=True):
+        code = pop.grid_codes[int(pop.grid[person])][:6]
+        if not districts[code].geometry.covers(Point(home["lng"], home["lat"])):
+            outside.append(f"household {home['id']} of grid {pop.grid_codes[pop.grid[person]]}")
+    assert not outside, (len(outside), outside[:5])

@@ -18,12 +18,14 @@ from datetime import date
 from typing import Any
 
 import numpy as np
+import shapely
 
 from hesuan.domain.nearby import HOME_DECIMALS
 from hesuan.domain.people import Group, mask_name
 from hesuan.services.ports import Vault
 from hesuan.sim.city_plan import GRID_SPACING_M, CityPlan, id_prefix
 from hesuan.sim.example import make_resident_id
+from hesuan.sim.geography import load_districts
 
 __all__ = ["REFERENCE_DAY", "Population", "RowJob", "household_homes", "person_rows",
            "plan_population"]
@@ -242,8 +244,23 @@ def household_homes(plan: CityPlan, pop: Population) -> list[dict[str, Any]]:
     rng = np.random.default_rng([plan.seed, 3])
     half = GRID_SPACING_M / 2
     dx, dy = rng.uniform(-half, half, size=(2, first.shape[0]))
-    lat_out = np.round(lat + dy / 111_320.0, HOME_DECIMALS)
-    lng_out = np.round(lng + dx / (111_320.0 * np.cos(np.radians(lat))), HOME_DECIMALS)
+    # a cell at a district's edge reaches over it: such a home moves towards its grid's
+    # centre (inside the district) until it is inside too, so a home is in its own district
+    districts = load_districts()
+    district = np.array([pop.grid_codes[g][:6] for g in range(len(pop.grid_codes))])[grid]
+    outside = np.ones(first.shape[0], dtype=bool)
+    for shrink in (1.0, 0.5, 0.25, 0.0):
+        dx[outside] *= shrink
+        dy[outside] *= shrink
+        lat_out = np.round(lat + dy / 111_320.0, HOME_DECIMALS)
+        lng_out = np.round(lng + dx / (111_320.0 * np.cos(np.radians(lat))), HOME_DECIMALS)
+        outside[:] = False
+        for code, d in districts.items():
+            mine = district == code
+            outside[mine] = ~shapely.contains_xy(d.geometry, lng_out[mine], lat_out[mine])
+        if not outside.any():
+            break
+    lat_out[outside], lng_out[outside] = lat[outside], lng[outside]  # the centre, unrounded
     tag = id_prefix(plan.seed, "household")
     return [{"id": f"{tag}{h:024x}", "lat": float(a), "lng": float(b)}
             for h, a, b in zip(pop.household[first].tolist(), lat_out.tolist(),
