@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from hesuan.bootstrap import Platform
 from hesuan.config import Settings
@@ -42,6 +43,8 @@ def test_retention_and_the_close_from_the_command_line(platform: Platform, setti
                  "--reason", "the programme ends")
     assert asked.returncode == 0, asked.stderr
     closure = asked.stdout.strip()
+    with platform.engine.connect() as c:  # the officer's session ended with the command
+        assert c.execute(text("SELECT count(*) FROM tokens")).scalar_one() == 0
     same = _run(settings, tmp_path, "programme", "close", "approve", closure,
                 "--officer", "officer")
     assert same.returncode == 4 and "same_officer" in same.stderr

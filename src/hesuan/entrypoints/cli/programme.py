@@ -38,7 +38,11 @@ Password = Annotated[str, typer.Option(prompt=True, hide_input=True,
 @contextmanager
 def _as_officer(officer: str, password: str) -> Iterator[tuple[Platform, Principal]]:
     with opened() as p:
-        yield p, p.auth.authenticate(p.auth.login(officer, password))
+        token = p.auth.login(officer, password)
+        try:
+            yield p, p.auth.authenticate(token)
+        finally:  # the officer's session ends with the command (a close has ended it already)
+            p.auth.logout(token)
 
 
 @close_app.command("request")
