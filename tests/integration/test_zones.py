@@ -147,6 +147,9 @@ def test_polygon_zone_resolves_grid_centres(platform: Platform, city: ExampleCit
     feat = next(f for f in exported["features"] if f["id"] == z.id)
     assert feat["geometry"]["type"] == "Polygon"
     assert feat["properties"]["kind"] == "controlled"
+    # its times as every report writes one: ISO 8601 UTC with Z
+    assert feat["properties"]["starts_at"].endswith("Z"), feat["properties"]
+    assert feat["properties"]["created_at"].endswith("Z"), feat["properties"]
     # import the same FeatureCollection back: a second zone with the same areas
     again = platform.zones.import_geojson(OFFICER, {"type": "FeatureCollection", "features": [
         {"type": "Feature", "geometry": None,

@@ -33,7 +33,7 @@ from hesuan.domain.errors import (
     NotFound,
     RuleViolation,
 )
-from hesuan.domain.instants import check_instant
+from hesuan.domain.instants import check_instant, iso_utc
 from hesuan.domain.json import Json, JsonObject
 from hesuan.domain.zones import (
     Area,
@@ -447,7 +447,7 @@ class ZoneService:
                 geom = self._geo.union(parts) if len(parts) == len(z.areas) else None
             props = zone_view(z)
             for k in ("starts_at", "planned_end", "ended_at", "created_at"):
-                props[k] = props[k].isoformat() if props[k] else None
+                props[k] = iso_utc(props[k]) if props[k] else None
             features.append({"type": "Feature", "id": z.id, "geometry": geom,
                              "properties": props})
         return {"type": "FeatureCollection", "features": features}
