@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import text
+from sqlalchemy import text, update
 
 from hesuan.adapters.clock import FixedClock
+from hesuan.adapters.db.schema import audit_log
 from hesuan.adapters.passes.cose import verify_sign1
 from hesuan.bootstrap import Platform, bootstrap
 from hesuan.config import Settings
@@ -29,6 +30,7 @@ from hesuan.services.people import PersonInput
 from hesuan.sim.city import generate_city
 from hesuan.sim.example import make_resident_id
 from hesuan.sim.simulate import CountingSender, simulate_round, simulation_settings
+from tests.integration.test_audit_log import _tamper
 
 pytestmark = pytest.mark.slow
 
@@ -157,3 +159,17 @@ def _stored_traces(p: Platform) -> tuple[list[bytes], int | None]:
         node = (c.execute(text("SELECT pg_relation_filenode('people')")).scalar_one()
                 if p.engine.dialect.name == "postgresql" else None)
     return hashes, node
+
+
+def test_a_broken_audit_chain_refuses_the_close_before_anything_goes(
+        closing: tuple[Platform, CountingSender]) -> None:
+    p, _ = closing
+    generate_city(p, 20, seed=24, workers=0)
+    first, second = _officer(p, "closer1", "1401"), _officer(p, "closer2", "1401")
+    closure = p.programme.request_close(first, "the programme ends")
+    _tamper(p, lambda c: c.execute(update(audit_log).where(audit_log.c.seq == 2)
+                                   .values(actor="someone else")))
+    with pytest.raises(RuleViolation) as broken:
+        p.programme.approve_close(second, closure)
+    assert broken.value.code == "audit_broken"
+    assert _count(p, "people") == 20 and p.programme.closures(first)[0].status == "requested"

@@ -91,7 +91,10 @@ class ProgrammeService:
         now = self._d.clock.now()
         with self._d.uow(readonly=True) as uow:
             self._pending(uow, actor, closure_id)
-        self._signer.check()  # nothing is destroyed that could not be certified
+        # nothing is destroyed that could not be certified: the root key is there, and the
+        # audit chain holds (a checkpoint of a broken chain is refused)
+        self._signer.check()
+        self._audit.checkpoint(SYSTEM)
         with self._d.uow() as uow:
             row = self._pending(uow, actor, closure_id)
             uow.retention.aggregate_samples(None)  # every sample left, before any is deleted
