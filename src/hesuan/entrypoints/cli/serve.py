@@ -7,6 +7,8 @@ Imports: Typer, ``hesuan.entrypoints.cli.common``; at call time uvicorn, ``hesua
 
 from __future__ import annotations
 
+import signal
+from types import FrameType
 from typing import Annotated, Any
 
 import typer
@@ -62,6 +64,10 @@ def serve(host: Annotated[str | None, typer.Option()] = None,
         if n == 1:
             api = create_app(platform)
             settle()  # the workers settle in make_app
+            # uvicorn shuts down gracefully on SIGTERM and then raises the signal again to
+            # the handler it found: the default one would end the process before the
+            # ``finally`` below (the last audit checkpoint); this one leaves through it
+            signal.signal(signal.SIGTERM, _stopped)
             uvicorn.run(api, **common)
         else:
             from hesuan.entrypoints.api.workers import serve_workers
@@ -76,6 +82,12 @@ def serve(host: Annotated[str | None, typer.Option()] = None,
             listener.stop()
         scheduler.stop()
         platform.close()
+
+
+def _stopped(_sig: int, _frame: FrameType | None) -> None:
+    """SIGTERM outside uvicorn's own handling (before it serves, or raised again once it has
+    shut down): leave through the ``finally`` blocks, exit status 0."""
+    raise SystemExit(0)
 
 
 def register(app: typer.Typer) -> None:
