@@ -26,6 +26,7 @@ class DailyAggregate:
 
     day: str  # local date, YYYY-MM-DD
     district: str  # district code
+    people: int  # the district's people when its samples were last counted (coverage's base)
     sampled: int  # samples taken
     resulted: int  # of them, in a tube with a negative or positive result
     positive: int  # of them, in a positive tube of one

@@ -34,9 +34,9 @@ _LOCAL_DAY = {
 _EXPIRING = "t.resulted_at IS NOT NULL AND t.resulted_at < :before"
 
 _AGGREGATE = (
-    "INSERT INTO daily_aggregates (day, district, sampled, resulted, positive, "
+    "INSERT INTO daily_aggregates (day, district, people, sampled, resulted, positive, "
     "in_positive_pools, turnaround_n, turnaround_sum_s, turnaround_max_s) "
-    "SELECT {day}, substr(pe.grid_code, 1, 6), count(*), "
+    "SELECT {day}, substr(pe.grid_code, 1, 6), MAX(n.people), count(*), "
     "SUM(CASE WHEN t.result IN ('negative', 'positive') THEN 1 ELSE 0 END), "
     "SUM(CASE WHEN t.result = 'positive' AND t.capacity = 1 THEN 1 ELSE 0 END), "
     "SUM(CASE WHEN t.result = 'positive' AND t.capacity > 1 THEN 1 ELSE 0 END), "
@@ -44,8 +44,10 @@ _AGGREGATE = (
     "COALESCE(SUM((t.resulted_at - s.sampled_at) / 1000), 0), "
     "COALESCE(MAX((t.resulted_at - s.sampled_at) / 1000), 0) "
     "FROM samples s JOIN tubes t ON t.id = s.tube_id JOIN people pe ON pe.id = s.person_id "
+    "JOIN (SELECT substr(grid_code, 1, 6) AS district, count(*) AS people FROM people "
+    "  GROUP BY substr(grid_code, 1, 6)) n ON n.district = substr(pe.grid_code, 1, 6) "
     "WHERE {where} GROUP BY {day}, substr(pe.grid_code, 1, 6) "
-    "ON CONFLICT (day, district) DO UPDATE SET "
+    "ON CONFLICT (day, district) DO UPDATE SET people = excluded.people, "
     "sampled = daily_aggregates.sampled + excluded.sampled, "
     "resulted = daily_aggregates.resulted + excluded.resulted, "
     "positive = daily_aggregates.positive + excluded.positive, "

@@ -905,13 +905,15 @@ specimen_rejections = Table(
 )
 
 #: What remains of the samples once they are forgotten (docs/RETENTION.md): per local day of
-#: sampling and district, the samples, those resulted, positive alone or in a positive pool, and
-#: the turnaround from sample to result (count, sum, longest, in seconds). No personal data;
-#: kept after the end of the programme.
+#: sampling and district, the district's people when they were counted (coverage's
+#: denominator), the samples, those resulted, positive alone or in a positive pool, and the
+#: turnaround from sample to result (count, sum, longest, in seconds). No personal data; kept
+#: after the end of the programme.
 daily_aggregates = Table(
     "daily_aggregates", metadata,
     Column("day", String(10), primary_key=True),
     Column("district", String(15), primary_key=True),
+    Column("people", BigInteger, nullable=False),
     Column("sampled", BigInteger, nullable=False),
     Column("resulted", BigInteger, nullable=False),
     Column("positive", BigInteger, nullable=False),

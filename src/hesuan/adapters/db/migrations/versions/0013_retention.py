@@ -25,6 +25,7 @@ def upgrade() -> None:
         "daily_aggregates",
         sa.Column("day", sa.String(10), nullable=False),
         sa.Column("district", sa.String(15), nullable=False),
+        sa.Column("people", sa.BigInteger(), nullable=False),
         sa.Column("sampled", sa.BigInteger(), nullable=False),
         sa.Column("resulted", sa.BigInteger(), nullable=False),
         sa.Column("positive", sa.BigInteger(), nullable=False),
