@@ -5,10 +5,11 @@
 #   nginx (Debian's) with deploy/nginx/hesuan.conf as the load balancer and TLS end, a
 #   self-signed certificate. A short round goes through nginx; reports are read from the
 #   replica; one app process is killed while four stations scan and no accepted scan is lost.
-#   Then backups: `hesuan backup` (pg_dump) restored into a new database, and pg_basebackup
-#   restored as a new cluster (127.0.0.1:5434); on both the row counts equal the manifest's
-#   and `hesuan audit verify` finds the chain intact.
-# Too slow for the main suite (about a minute); run it alone. Needs root (nginx, the postgres
+#   Then backups: `hesuan backup` (pg_dump) restored into a new database, pg_basebackup
+#   restored as a new cluster (127.0.0.1:5434), and a point-in-time recovery from a base
+#   backup and the WAL archive (pg_receivewal) to before a dropped table; on each the row
+#   counts equal the manifest's and `hesuan audit verify` finds the chain intact.
+# Too slow for the main suite (about two minutes); run it alone. Needs root (nginx, the postgres
 # user) and PostgreSQL on 127.0.0.1:5432 with trust for 127.0.0.1 (as scripts/test.sh has it).
 # It adds one line to the primary's pg_hba.conf (replication from 127.0.0.1, trust) if it is
 # missing, and reloads it; everything else it starts, it stops on exit. KEEP=1 keeps $WORK.
@@ -42,12 +43,14 @@ PGBIN=$("${PSQL[@]}" -d postgres -c "SELECT setting FROM pg_config WHERE name = 
 WORK=$(mktemp -d /tmp/hesuan-deploy.XXXXXX)
 chmod 755 "$WORK"
 APP_PIDS=()
+RECEIVEWAL_PID=
 cleanup() {
   set +e
+  [ -n "$RECEIVEWAL_PID" ] && kill "$RECEIVEWAL_PID" 2>/dev/null && wait "$RECEIVEWAL_PID" 2>/dev/null
   for pid in "${APP_PIDS[@]}"; do kill "$pid" 2>/dev/null; done
   for pid in "${APP_PIDS[@]}"; do wait "$pid" 2>/dev/null; done
   [ -f "$WORK/nginx/nginx.pid" ] && nginx -c "$WORK/nginx/nginx.conf" -s quit 2>/dev/null
-  for d in replica restored; do
+  for d in replica restored pitr; do
     [ -f "$WORK/$d/postmaster.pid" ] && runuser -u postgres -- "$PGBIN/pg_ctl" -D "$WORK/$d" \
       -m fast -w stop >/dev/null 2>&1
   done
@@ -84,6 +87,20 @@ HESUAN=$ROOT/.venv/bin/hesuan
 say "migrating and making the pass keys"
 (cd "$WORK/var" && "$HESUAN" passes init-keys >/dev/null && "$HESUAN" db upgrade >/dev/null) \
   || fail "db upgrade / passes init-keys"
+
+# -- the WAL archive and a base backup, for a point-in-time recovery at the end ---------------
+# pg_receivewal streams every WAL segment into the archive as archive_command would
+# (deploy/postgresql/primary.conf), without restarting this shared primary for archive_mode
+say "WAL archive (pg_receivewal) and a base backup (pg_basebackup)"
+install -d -m 755 "$WORK/wal-archive"
+(exec pg_receivewal -h "$PGHOST" -p 5432 -U postgres -D "$WORK/wal-archive" \
+  --no-loop > "$WORK/receivewal.log" 2>&1) &
+RECEIVEWAL_PID=$!
+for _ in $(seq 1 40); do ls "$WORK/wal-archive"/*.partial >/dev/null 2>&1 && break; sleep 0.25; done
+ls "$WORK/wal-archive"/*.partial >/dev/null 2>&1 || fail "pg_receivewal is not streaming"
+install -d -o postgres -g postgres -m 700 "$WORK/base"
+runuser -u postgres -- "$PGBIN/pg_basebackup" -h "$PGHOST" -p 5432 -U postgres \
+  -D "$WORK/base" -X stream -c fast
 
 # -- the streaming replica: pg_basebackup -R into $WORK/replica, 127.0.0.1:5433 --------------
 say "making the replica (pg_basebackup -R) on $PGHOST:$REPLICA_PORT"
@@ -213,8 +230,17 @@ echo "   nginx: scans answered by $APP1 (killed) $served1, by $APP2 $served2; in
 [ "$served1" -gt 0 ] && [ "$served2" -gt 0 ] || fail "both app processes did not serve scans"
 curl -fsS --cacert "$WORK/tls/hesuan.crt" "https://127.0.0.1:$HTTPS/health" >/dev/null \
   || fail "nginx does not answer with one process left"
-kill "${APP_PIDS[1]}"; wait "${APP_PIDS[1]}" 2>/dev/null || true
+# systemd stops a unit with SIGTERM: the process exits 0 and its scheduler, holding the
+# lease, signs a last checkpoint of everything written up to then
+kill "${APP_PIDS[1]}"
+status=0; wait "${APP_PIDS[1]}" || status=$?
 APP_PIDS=()
+[ "$status" = 0 ] || fail "the app process exited $status on SIGTERM"
+(cd "$WORK/var" && "$HESUAN" audit verify --json 2>/dev/null) | .venv/bin/python -c '
+import json, sys
+r = json.load(sys.stdin)
+sys.exit(0 if r["verdict"] == "intact" and r["checkpoint"]["seq"] == r["head_seq"] else 1)' \
+  || fail "the last checkpoint does not cover the audit chain after the stop"
 
 # -- backups: a logical copy restored into a new database ------------------------------------
 say "hesuan backup create / restore into $RESTORED_DB"
@@ -235,8 +261,8 @@ runuser -u postgres -- "$PGBIN/pg_basebackup" -h "$PGHOST" -p 5432 -U postgres \
 cluster_conf "$WORK/restored" $RESTORED_PORT
 runuser -u postgres -- "$PGBIN/pg_ctl" -D "$WORK/restored" -l "$WORK/pglog/restored.log" -w -t 60 start >/dev/null
 PHYSICAL_URL="postgresql+psycopg://postgres@$PGHOST:$RESTORED_PORT/$DB"
-.venv/bin/python - "$WORK/backup/hesuan.dump.manifest.json" "$PHYSICAL_URL" <<'EOF' \
-  || fail "the physical copy's rows differ from the manifest"
+as_in_manifest() {  # every table of the database at $1 has the manifest's rows
+  .venv/bin/python - "$WORK/backup/hesuan.dump.manifest.json" "$1" <<'EOF'
 import json, sys
 from sqlalchemy import create_engine, inspect, text
 manifest = json.load(open(sys.argv[1]))["tables"]
@@ -250,7 +276,39 @@ print(f"   {sum(counted.values())} rows in {len(counted)} tables, as the manifes
       if not diff else f"   differ: {diff}")
 sys.exit(1 if diff else 0)
 EOF
+}
+as_in_manifest "$PHYSICAL_URL" || fail "the physical copy's rows differ from the manifest"
 (cd "$WORK/var" && unset HESUAN_DATABASE_REPLICA_URL && HESUAN_DATABASE_URL=$PHYSICAL_URL \
   "$HESUAN" audit verify) || fail "audit chain of the physical copy"
+runuser -u postgres -- "$PGBIN/pg_ctl" -D "$WORK/restored" -m fast -w stop >/dev/null
+
+# -- point-in-time recovery: the base backup of the start and the WAL archive ----------------
+# a moment, then an operator's mistake on the primary: station_events dropped
+T1=$("${PSQL[@]}" -d postgres -c "SELECT now()")
+sleep 1
+"${PSQL[@]}" -d "$DB" -c "DROP TABLE station_events CASCADE"
+SEGMENT=$("${PSQL[@]}" -d postgres -c "SELECT pg_walfile_name(pg_switch_wal())")
+for _ in $(seq 1 80); do [ -f "$WORK/wal-archive/$SEGMENT" ] && break; sleep 0.25; done
+[ -f "$WORK/wal-archive/$SEGMENT" ] || fail "WAL segment $SEGMENT was not archived"
+say "point-in-time recovery to $T1 (before the table was dropped) on $PGHOST:$RESTORED_PORT"
+chmod -R a+rX "$WORK/wal-archive"  # written by root, read by the postgres user's restore_command
+install -d -o postgres -g postgres -m 700 "$WORK/pitr"
+cp -a "$WORK/base/." "$WORK/pitr/"
+cluster_conf "$WORK/pitr" $RESTORED_PORT
+{
+  echo "restore_command = 'cp $WORK/wal-archive/%f %p'"
+  echo "recovery_target_time = '$T1'"
+  echo "recovery_target_action = 'promote'"
+} >> "$WORK/pitr/postgresql.conf"
+runuser -u postgres -- touch "$WORK/pitr/recovery.signal"
+runuser -u postgres -- "$PGBIN/pg_ctl" -D "$WORK/pitr" -l "$WORK/pglog/pitr.log" -w -t 120 start >/dev/null
+in_recovery() {
+  psql -h "$PGHOST" -p $RESTORED_PORT -U postgres -d postgres -Atqc 'SELECT pg_is_in_recovery()' 2>/dev/null
+}
+for _ in $(seq 1 240); do [ "$(in_recovery)" = f ] && break; sleep 0.25; done
+[ "$(in_recovery)" = f ] || fail "recovery did not reach $T1 (see $WORK/pglog/pitr.log)"
+as_in_manifest "$PHYSICAL_URL" || fail "the recovered database's rows differ from the manifest"
+(cd "$WORK/var" && unset HESUAN_DATABASE_REPLICA_URL && HESUAN_DATABASE_URL=$PHYSICAL_URL \
+  "$HESUAN" audit verify) || fail "audit chain of the recovered database"
 
 say "deployment test passed"
