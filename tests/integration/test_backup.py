@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 from sqlalchemy import create_engine, inspect, text
 
 from hesuan.bootstrap import Platform
@@ -113,3 +114,51 @@ def test_a_restore_whose_rows_differ_from_the_manifest_fails(
         assert restored.returncode == 1, restored.stderr
         assert json.loads(restored.stdout)["differences"] == {
             "people": {"manifest": 11, "restored": 10}}
+
+
+def test_an_sqlite_backup_taken_while_a_writer_writes_is_one_consistent_moment(
+        platform: Platform, settings: Settings, backend: str, tmp_path: Path) -> None:
+    if backend != "sqlite":
+        pytest.skip("the online backup API is SQLite's")
+    import threading
+
+    from hesuan.adapters.clock import SystemClock
+    from hesuan.adapters.db.backup import backup, restore
+    from hesuan.bootstrap import bootstrap
+    from hesuan.services.auth import SYSTEM
+
+    seed_example_city(platform, people=20)
+    writing = threading.Event()
+    writing.set()
+    written = [0]
+
+    def writer() -> None:  # audit entries, each chained to the one before, as fast as it can
+        while writing.is_set():
+            with platform.deps.uow() as uow:
+                uow.audit_log.append(platform.deps.clock.now(), "tester", "test.write", "x", {})
+                uow.commit()
+            written[0] += 1
+
+    t = threading.Thread(target=writer)
+    t.start()
+    try:
+        copies = []
+        for i in range(3):
+            while written[0] < 20 * (i + 1):  # the writer is busy between the copies
+                threading.Event().wait(0.01)
+            copy = tmp_path / f"copy-{i}.db"
+            copies.append((copy, backup(settings.database_url, copy, SystemClock().now())))
+    finally:
+        writing.clear()
+        t.join()
+    audited = [m.tables["audit_log"] for _c, m in copies]
+    assert audited == sorted(audited) and audited[0] < audited[-1]  # taken while it wrote
+    for i, (copy, _manifest) in enumerate(copies):
+        url = f"sqlite:///{tmp_path / f'restored-{i}.db'}"
+        assert restore(copy, url).matches
+        p = bootstrap(settings.model_copy(update={"database_url": url}), migrate=False)
+        try:
+            report = p.audit.verify(SYSTEM)
+        finally:
+            p.close()
+        assert report.intact and report.entries == audited[i]
