@@ -35,6 +35,9 @@ def test_retention_and_the_close_from_the_command_line(platform: Platform, setti
     generate_city(platform, 60, seed=9, workers=0)
     platform.auth.create_user(SYSTEM, "officer2", DEMO_PASSWORD, Role.HEALTH_OFFICER, "1401")
 
+    periods = _run(settings, tmp_path, "retention", "periods")
+    assert json.loads(periods.stdout) == {"samples": 30, "station_events": 30,
+                                          "notifications": 7, "passes": 1, "venue_scans": 14}
     run = _run(settings, tmp_path, "retention", "run", "--json")
     assert run.returncode == 0, run.stderr
     assert set(json.loads(run.stdout)) >= {"samples", "aggregated", "passes", "venue_checks"}

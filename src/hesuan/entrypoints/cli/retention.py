@@ -6,7 +6,7 @@ Imports: Typer, ``hesuan.entrypoints.cli.common``.
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from typing import Annotated
 
 import typer
@@ -38,6 +38,15 @@ def run(as_json: JsonOpt = False) -> None:
         print_json(report.counts())
         return
     console.print(", ".join(f"{k.replace('_', ' ')} {n}" for k, n in report.counts().items()))
+
+
+@retention_app.command("periods")
+def periods() -> None:
+    """How long each kind of personal data is kept (HESUAN_RETENTION_*, HESUAN_VENUE_RETENTION),
+    JSON on stdout, in days."""
+    with opened() as p:
+        r = p.retention.periods
+    print_json({f.name: getattr(r, f.name).total_seconds() / 86400 for f in fields(r)})
 
 
 @retention_app.command("aggregates")
