@@ -7,6 +7,7 @@ replica is in ``scripts/deploy-test.sh``."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -26,7 +27,7 @@ from tests.helpers import Api, Station, barcodes, postgres_database, web_sign_in
 def replica_url(backend: str) -> Iterator[str]:
     if backend != "postgres":
         pytest.skip("a replica is PostgreSQL's")
-    with postgres_database("hesuan_replica_standin") as url:
+    with postgres_database(f"hesuan_replica_{os.getpid()}") as url:
         eng = create_engine(url)
         upgrade(eng)
         eng.dispose()

@@ -45,7 +45,7 @@ def _cli(settings: Settings, *args: str, url: str | None = None,
 @contextmanager
 def _new_database(backend: str, tmp_path: Path) -> Iterator[str]:
     if backend == "postgres":
-        with postgres_database("hesuan_restore_test") as url:
+        with postgres_database(f"hesuan_restore_{os.getpid()}") as url:
             yield url
     else:
         yield f"sqlite:///{tmp_path / 'restored.db'}"

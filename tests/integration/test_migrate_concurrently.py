@@ -25,7 +25,7 @@ MIGRATE = ("import sys, time; from sqlalchemy import create_engine; "
 
 
 def test_two_processes_migrating_a_new_database_at_once_both_succeed() -> None:
-    with postgres_database("hesuan_migrate_race") as url:
+    with postgres_database(f"hesuan_migrate_race_{os.getpid()}") as url:
         start = str(time.time() + 3)  # both connected and waiting by then
         procs = [subprocess.Popen([sys.executable, "-c", MIGRATE, url, start],
                                   env=os.environ.copy(), stdout=subprocess.PIPE,
