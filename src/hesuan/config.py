@@ -12,13 +12,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from hesuan.domain.errors import InvalidInput
+from hesuan.domain.errors import InvalidFields, InvalidInput
 from hesuan.domain.retention import Retention
 
-__all__ = ["MIN_SECRET_BYTES", "Settings"]
+__all__ = ["MIN_SECRET_BYTES", "Settings", "settings_from_environment"]
 
 #: The shortest secret key a production server accepts (256 bits).
 MIN_SECRET_BYTES = 32
@@ -262,3 +262,28 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+def settings_from_environment() -> Settings:
+    """The settings from the environment (``HESUAN_*``, ``.env``). Invalid ones raise
+    ``InvalidFields``: one ``invalid_setting`` error per setting, each naming its variable, so
+    every entry point (the CLI, a uvicorn worker) says what to fix in words, not a pydantic
+    traceback."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise InvalidFields([_invalid_setting(e["loc"], str(e["msg"]))
+                             for e in exc.errors()]) from None
+
+
+def _invalid_setting(loc: tuple[int | str, ...], msg: str) -> InvalidInput:
+    # a field's own rule names the field; a rule across settings (a model validator) names
+    # its variables in its message, which leads with the first of them
+    message = msg.removeprefix("Value error, ")
+    if loc:
+        name = "HESUAN_" + "_".join(str(part) for part in loc).upper()
+        return InvalidInput(message if message.startswith(name) else f"{name}: {message}",
+                            code="invalid_setting", field=name)
+    name = message.split(" ", 1)[0].rstrip(":,")
+    return InvalidInput(message, code="invalid_setting",
+                        field=name if name.startswith("HESUAN_") else None)

@@ -131,3 +131,19 @@ def test_every_command_lists_a_one_line_summary() -> None:
               for path, cmd in _commands(root)
               if path and "\n" in (cmd.short_help or (cmd.help or "").split("\n\n")[0].strip())]
     assert not broken, broken
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_a_worker_started_by_uvicorn_refuses_invalid_settings_in_words(
+        settings: Settings) -> None:
+    """A deployment may start the workers with uvicorn itself (docs/DEPLOY.md): an invalid
+    setting ends the worker with the same one line per setting, not a pydantic traceback."""
+    code = ("from hesuan.entrypoints.api.asgi import make_app\nmake_app()\n")
+    out = subprocess.run([sys.executable, "-c", code],
+                         env=_env(settings, HESUAN_MLLP_PORT="abc"),
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2, out.stderr
+    assert "Traceback" not in out.stderr and "pydantic" not in out.stderr, out.stderr
+    assert out.stderr.strip().splitlines() == [
+        "error [invalid_setting] HESUAN_MLLP_PORT: Input should be a valid integer, unable to "
+        "parse string as an integer"], out.stderr

@@ -121,27 +121,12 @@ def described(exc: HesuanError) -> str:
 def environment_settings() -> Settings:
     """The settings from the environment (``HESUAN_*``); invalid ones end the command with one
     line per setting (``InvalidInput``, code ``invalid_setting``, exit 2), not a traceback."""
-    from pydantic import ValidationError
-
-    from hesuan.config import Settings
+    from hesuan.config import settings_from_environment
 
     try:
-        return Settings()
-    except ValidationError as exc:
-        raise failed(InvalidFields([_invalid_setting(e) for e in exc.errors()])) from None
-
-
-def _invalid_setting(error: Any) -> InvalidInput:
-    # a field's own rule names the field; a rule across settings (a model validator) names
-    # its variables in its message, which leads with the first of them
-    message = str(error["msg"]).removeprefix("Value error, ")
-    if error["loc"]:
-        name = "HESUAN_" + "_".join(str(part) for part in error["loc"]).upper()
-        return InvalidInput(message if message.startswith(name) else f"{name}: {message}",
-                            code="invalid_setting", field=name)
-    name = message.split(" ", 1)[0].rstrip(":,")
-    return InvalidInput(message, code="invalid_setting",
-                        field=name if name.startswith("HESUAN_") else None)
+        return settings_from_environment()
+    except InvalidFields as exc:
+        raise failed(exc) from None
 
 
 @contextmanager

@@ -42,8 +42,9 @@ def run(as_json: JsonOpt = False) -> None:
 
 @retention_app.command("periods")
 def periods() -> None:
-    """How long each kind of personal data is kept (HESUAN_RETENTION_*, HESUAN_VENUE_RETENTION),
-    JSON on stdout, in days."""
+    """How long each kind of personal data is kept, in days (JSON).
+
+    The periods are the settings HESUAN_RETENTION_* and HESUAN_VENUE_RETENTION."""
     with opened() as p:
         r = p.retention.periods
     print_json({f.name: getattr(r, f.name).total_seconds() / 86400 for f in fields(r)})
