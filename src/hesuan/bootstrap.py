@@ -8,6 +8,7 @@ Imports: everything below it (config, adapters, services).
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from dataclasses import dataclass, field, replace
@@ -17,13 +18,19 @@ from sqlalchemy import Engine
 
 from hesuan.adapters.audit_checkpoints import FileCheckpoints
 from hesuan.adapters.clock import SystemClock
-from hesuan.adapters.crypto import Argon2Passwords, HmacCodeSigner, KeyRing, load_master_secret
+from hesuan.adapters.crypto import (
+    Argon2Passwords,
+    HmacCodeSigner,
+    KeyRing,
+    load_data_key,
+    load_master_secret,
+)
 from hesuan.adapters.db.analytics import SqlAnalytics
 from hesuan.adapters.db.checkpoint import WalCheckpointer
 from hesuan.adapters.db.engine import make_engine
 from hesuan.adapters.db.lease import SchedulerLease
 from hesuan.adapters.db.migrate import upgrade
-from hesuan.adapters.db.programme_store import SqlCompactor
+from hesuan.adapters.db.programme_store import SqlCompactor, stored_name
 from hesuan.adapters.db.readiness import WriteProbe
 from hesuan.adapters.db.replica import ReadOnlyUnitsOfWork, ReadSource
 from hesuan.adapters.db.store import SqlUnitOfWorkFactory
@@ -35,7 +42,7 @@ from hesuan.adapters.instruments import InstrumentFileReader
 from hesuan.adapters.interop import LabMessages
 from hesuan.adapters.kannel import KannelSender
 from hesuan.adapters.passes.keys import PassKeyStore
-from hesuan.adapters.programme_files import FolderFiles, RootKeySigner
+from hesuan.adapters.programme_files import DataKeyFile, FolderFiles, RootKeySigner
 from hesuan.adapters.qr import SegnoQr
 from hesuan.adapters.senders import ConsoleSender, JsonlFileSender
 from hesuan.config import Settings
@@ -75,6 +82,8 @@ from hesuan.services.worklists import WorklistService
 from hesuan.services.zones import ZoneService
 
 __all__ = ["Platform", "bootstrap", "new_id"]
+
+_log = logging.getLogger("hesuan.keys")
 
 
 def new_id() -> str:
@@ -208,6 +217,42 @@ def _read_source(settings: Settings, uow: SqlUnitOfWorkFactory, engine: Engine,
                       replica)
 
 
+def _key_ring(settings: Settings, engine: Engine) -> KeyRing:
+    """The keys: the audit chain's from the master secret, the personal data's from the data
+    key file, made while the database holds no people (a new one would read no one's name).
+    A database whose people were stored before data key files is read with the legacy keys of
+    the master secret (in production only when ``data_key_legacy`` says so). Whichever keys,
+    they are checked against one stored name: a start never goes on with keys that do not
+    read the database."""
+    master = load_master_secret(
+        settings.secret_key.get_secret_value() if settings.secret_key else None,
+        settings.key_file, create=settings.environment != "production")
+    path = settings.data_key_path
+    stored = stored_name(engine)
+    data = load_data_key(path, create=stored is None)
+    if data is not None:
+        keys = KeyRing(master, data)
+        if stored is not None and not keys.reads(stored):
+            raise RuntimeError(f"the data key file {path} (HESUAN_DATA_KEY_FILE) does not read "
+                               f"the people in the database: restore theirs from its backup")
+        return keys
+    assert stored is not None  # with no people the data key file was made
+    legacy = KeyRing(master)
+    if not legacy.reads(stored):
+        raise RuntimeError(f"the data key file {path} (HESUAN_DATA_KEY_FILE) is missing and the "
+                           f"database holds people encrypted under it: restore it from its "
+                           f"backup")
+    if settings.environment == "production" and not settings.data_key_legacy:
+        raise RuntimeError(f"no data key file {path} (HESUAN_DATA_KEY_FILE), and the database "
+                           f"holds people stored before data key files, under the keys of "
+                           f"HESUAN_SECRET_KEY: set HESUAN_DATA_KEY_LEGACY=true to read them "
+                           f"(the end of the programme cannot destroy those keys)")
+    _log.warning("no data key file %s: the people in the database were stored before data key "
+                 "files, under the legacy keys derived from HESUAN_SECRET_KEY, which the end of "
+                 "the programme cannot destroy (docs/RETENTION.md)", path)
+    return legacy
+
+
 def bootstrap(settings: Settings, *, clock: Clock | None = None, sender: Sender | None = None,
               migrate: bool = True, fast_passwords: bool = False) -> Platform:
     production = settings.environment == "production"
@@ -218,10 +263,7 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None, sender: Sender 
     engine = make_engine(settings)
     if migrate:
         upgrade(engine)
-    master = load_master_secret(
-        settings.secret_key.get_secret_value() if settings.secret_key else None,
-        settings.key_file, create=settings.environment != "production")
-    keys = KeyRing(master)
+    keys = _key_ring(settings, engine)
     chain = ChainKey(keys.audit_chain_key)
     uow = SqlUnitOfWorkFactory(engine, settings.sqlite_synchronous, chain=chain)
     deps = Deps(
@@ -277,7 +319,8 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None, sender: Sender 
         lanes=LaneService(deps, sampling), teams=TeamService(deps, sampling),
         retention=RetentionService(deps, settings.retention()),
         programme=ProgrammeService(deps, audit, RootKeySigner(pass_keys, deps.clock),
-                                   FolderFiles(settings.programme_dir), SqlCompactor(engine)),
+                                   FolderFiles(settings.programme_dir), SqlCompactor(engine),
+                                   DataKeyFile(settings.data_key_path, legacy=keys.legacy)),
         readiness=WriteProbe(uow), reads=reads, scheduler_lease=SchedulerLease(engine),
         elr=_elr(settings, deps),
     )

@@ -51,11 +51,22 @@ class Settings(BaseSettings):
     #: configured. Off by default: with no provider set up, each request would still pay for
     #: asking whether one was.
     telemetry: bool = False
-    #: Master secret from which the data-encryption, lookup-hash and sampling-code keys are
-    #: derived. Required in production, at least ``MIN_SECRET_BYTES`` bytes (the key file does
-    #: not stand in for it there); in development a random one is kept in ``key_file``.
+    #: Master secret from which the audit chain's keys are derived (and the personal-data
+    #: keys of a database from before data key files, ``data_key_legacy``). Required in
+    #: production, at least ``MIN_SECRET_BYTES`` bytes (the key file does not stand in for it
+    #: there); in development a random one is kept in ``key_file``.
     secret_key: SecretStr | None = None
     key_file: Path = Path("var/secret.key")
+    #: The data key's file (32 random bytes, Base64, owner-only), outside the database: the
+    #: data-encryption, lookup-hash and sampling-code keys derive from it, the audit chain's
+    #: from the master secret. Made at the first start while the database holds no people;
+    #: backed up apart from the database and destroyed at the end of the programme
+    #: (docs/RETENTION.md). Unset: ``data.key`` beside ``key_file``.
+    data_key_file: Path | None = None
+    #: Production: start on a database whose people were stored before data key files, under
+    #: the keys of the master secret, which are then not destroyable (development does so by
+    #: itself, with a warning).
+    data_key_legacy: bool = False
     issuer: str = "CN-14-0100"
     token_ttl: timedelta = timedelta(hours=12)
     transport_limit: timedelta = timedelta(hours=4)
@@ -182,6 +193,14 @@ class Settings(BaseSettings):
         return v
 
     @model_validator(mode="after")
+    def _data_key_apart(self) -> Settings:
+        # the end of the programme destroys the data key file, never the master secret's
+        if self.data_key_path.resolve() == self.key_file.resolve():
+            raise ValueError(f"HESUAN_DATA_KEY_FILE must not be HESUAN_KEY_FILE "
+                             f"({self.key_file})")
+        return self
+
+    @model_validator(mode="after")
     def _production_secret(self) -> Settings:
         if self.environment != "production":
             return self
@@ -258,6 +277,10 @@ class Settings(BaseSettings):
     @property
     def docs_enabled(self) -> bool:
         return self.environment != "production" if self.api_docs is None else self.api_docs
+
+    @property
+    def data_key_path(self) -> Path:
+        return self.data_key_file or self.key_file.with_name("data.key")
 
     @property
     def is_sqlite(self) -> bool:

@@ -9,15 +9,19 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
 import pytest
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import text, update
 
 from hesuan.adapters.clock import FixedClock
+from hesuan.adapters.crypto import KeyRing, load_data_key, load_master_secret
 from hesuan.adapters.db.schema import audit_log
 from hesuan.adapters.passes.cose import verify_sign1
 from hesuan.bootstrap import Platform, bootstrap
@@ -173,3 +177,76 @@ def test_a_broken_audit_chain_refuses_the_close_before_anything_goes(
         p.programme.approve_close(second, closure)
     assert broken.value.code == "audit_broken"
     assert _count(p, "people") == 20 and p.programme.closures(first)[0].status == "requested"
+
+
+def _ciphertexts(p: Platform) -> list[bytes]:
+    with p.engine.connect() as c:
+        return [bytes(b) for b in c.execute(text("SELECT name_enc FROM people")).scalars()]
+
+
+def _what_remains(p: Platform) -> KeyRing:
+    """The key ring a reader of the copies could build after the close: the master secret (it
+    is kept, it keys the audit chain) and whatever data key file is left."""
+    secret = p.settings.secret_key
+    assert secret is not None
+    master = load_master_secret(secret.get_secret_value(), p.settings.key_file, create=False)
+    return KeyRing(master, load_data_key(p.settings.data_key_path, create=False))
+
+
+def test_the_close_destroys_the_data_key_so_no_copy_can_be_read(
+        closing: tuple[Platform, CountingSender]) -> None:
+    p, _ = closing
+    generate_city(p, 20, seed=25, workers=0)
+    path = p.settings.data_key_path
+    assert path.exists()  # made at the first start, outside the database
+    copied = _ciphertexts(p)  # as a backup taken before the close holds them
+    assert p.deps.vault.decrypt(copied[0])
+    first, second = _officer(p, "closer1", "1401"), _officer(p, "closer2", "1401")
+
+    doc = p.programme.approve_close(second, p.programme.request_close(first, "ends")).document
+
+    assert not path.exists()
+    assert doc["data_key"] == "destroyed" and path.name in doc["keys_destroyed"]
+    assert not [k for k in doc["kept"] if "personal-data" in k]
+    remains = _what_remains(p)
+    for blob in copied:
+        with pytest.raises(InvalidTag):
+            remains.decrypt(blob)
+    assert p.audit.verify(SYSTEM).intact  # the audit chain's keys are kept
+
+
+def test_a_database_from_before_data_keys_still_reads_and_the_close_says_legacy(
+        settings: Settings, clock: FixedClock, tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    s = simulation_settings(settings).model_copy(
+        update={"programme_dir": tmp_path / "programme"})
+    old = bootstrap(s, clock=clock, migrate=False)
+    try:  # people stored as before data key files: under the keys of the master secret
+        secret = s.secret_key
+        assert secret is not None
+        legacy = KeyRing(load_master_secret(secret.get_secret_value(), s.key_file,
+                                            create=False))
+        generate_city(replace(old, deps=replace(old.deps, vault=legacy)), 20, seed=26,
+                      workers=0)
+    finally:
+        old.close()
+    s.data_key_path.unlink()  # there was none then
+    with caplog.at_level(logging.WARNING):
+        p = bootstrap(s, clock=clock, migrate=False)
+    try:
+        assert not s.data_key_path.exists()  # not made: it would read no one's name
+        warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert any("legacy" in m and str(s.data_key_path) in m for m in warned), warned
+        copied = _ciphertexts(p)
+        assert p.deps.vault.decrypt(copied[0]) == legacy.decrypt(copied[0])
+        first, second = _officer(p, "closer1", "1401"), _officer(p, "closer2", "1401")
+
+        doc = p.programme.approve_close(second, p.programme.request_close(first, "ends")).document
+
+        assert _count(p, "people") == 0
+        assert doc["data_key"] == "legacy" and s.data_key_path.name not in doc["keys_destroyed"]
+        kept = " ".join(doc["kept"].values())
+        assert "HESUAN_SECRET_KEY" in kept and "legacy" in kept
+        assert _what_remains(p).decrypt(copied[0])  # backups can still be read: say so
+    finally:
+        p.close()

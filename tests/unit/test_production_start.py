@@ -4,8 +4,10 @@ and the files a start creates (database, keys) readable by the owner only."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,11 +16,13 @@ from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
 from hesuan.adapters.clock import SystemClock
+from hesuan.adapters.crypto import KeyRing
 from hesuan.adapters.passes.keys import PassKeyStore
 from hesuan.bootstrap import bootstrap
 from hesuan.config import Settings
 from hesuan.entrypoints.cli.app import app as cli_app
 from hesuan.services.auth import SYSTEM
+from hesuan.sim.city import generate_city
 
 SECRET = "s" * 32
 
@@ -84,7 +88,8 @@ def test_the_database_and_key_files_are_the_owners_only(tmp_path: Path) -> None:
                 uow.audit_log.append(platform.deps.clock.now(), "test", "test.write", "x", {})
                 uow.commit()
             var = tmp_path / "var"
-            for name in ("db.sqlite", "db.sqlite-wal", "db.sqlite-shm", "secret.key"):
+            for name in ("db.sqlite", "db.sqlite-wal", "db.sqlite-shm", "secret.key",
+                         "data.key"):
                 assert _mode(var / name) == 0o600, name
             keys = var / "keys"
             assert _mode(keys) == 0o700
@@ -120,3 +125,62 @@ def test_city_generate_refuses_the_demo_password_in_production(
     finally:
         eng.dispose()
     assert users == 0
+
+
+def _with_people(tmp_path: Path, *, legacy: bool = False) -> bytes:
+    """A database holding people, left by a development start on the same files; one
+    person's encrypted name. ``legacy``: stored as before data key files, under the keys of
+    the master secret."""
+    settings = _production(tmp_path).model_copy(update={"environment": "development"})
+    p = bootstrap(settings)
+    try:
+        vault = KeyRing(hashlib.sha256(SECRET.encode()).digest()) if legacy else p.deps.vault
+        generate_city(replace(p, deps=replace(p.deps, vault=vault)), 5, seed=3, workers=0)
+        with p.engine.connect() as c:
+            return bytes(c.execute(text("SELECT name_enc FROM people LIMIT 1")).scalar_one())
+    finally:
+        p.close()
+
+
+def test_a_first_production_start_makes_the_data_key(tmp_path: Path) -> None:
+    _init_keys(tmp_path)
+    old = os.umask(0o022)
+    try:
+        bootstrap(_production(tmp_path)).close()
+    finally:
+        os.umask(old)
+    assert _mode(tmp_path / "data.key") == 0o600  # beside the key file unless set
+
+
+def test_production_refuses_people_without_their_data_key(tmp_path: Path) -> None:
+    _init_keys(tmp_path)
+    name = _with_people(tmp_path)
+    key = tmp_path / "data.key"
+    saved = key.read_bytes()
+    key.unlink()
+    with pytest.raises(RuntimeError, match="HESUAN_DATA_KEY_FILE"):
+        bootstrap(_production(tmp_path))
+    assert not key.exists()  # a new one would read no one's name
+    # nor does development fall back on the master secret's keys: they do not read these
+    with pytest.raises(RuntimeError, match="HESUAN_DATA_KEY_FILE"):
+        bootstrap(_production(tmp_path).model_copy(update={"environment": "development"}))
+    key.write_bytes(saved)  # restored from its backup
+    platform = bootstrap(_production(tmp_path))
+    try:
+        assert platform.deps.vault.decrypt(name)
+    finally:
+        platform.close()
+
+
+def test_production_reads_people_from_before_data_keys_only_when_told(tmp_path: Path) -> None:
+    _init_keys(tmp_path)
+    name = _with_people(tmp_path, legacy=True)
+    (tmp_path / "data.key").unlink()  # there was none then
+    with pytest.raises(RuntimeError, match="HESUAN_DATA_KEY_LEGACY"):
+        bootstrap(_production(tmp_path))
+    platform = bootstrap(_production(tmp_path, data_key_legacy=True))
+    try:
+        assert platform.deps.vault.decrypt(name)
+        assert not (tmp_path / "data.key").exists()
+    finally:
+        platform.close()

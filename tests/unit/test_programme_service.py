@@ -21,8 +21,8 @@ DISTRICT = Principal("u-o3", "officer3", Role.HEALTH_OFFICER, "140105")
 
 
 class _Unused:
-    """The audit checkpoints, the signer, the folder and the compactor: approval is not under
-    test here."""
+    """The audit checkpoints, the signer, the folder, the compactor and the data key: approval
+    is not under test here."""
 
     def __getattr__(self, name: str) -> object:
         raise AssertionError(f"{name} called: nothing may be signed, written or destroyed")
@@ -36,7 +36,7 @@ def w() -> World:
 @pytest.fixture
 def svc(w: World) -> ProgrammeService:
     never: Any = _Unused()
-    return ProgrammeService(w.deps, never, never, never, never)
+    return ProgrammeService(w.deps, never, never, never, never, never)
 
 
 def test_only_a_city_officer_asks(w: World, svc: ProgrammeService) -> None:

@@ -1,9 +1,14 @@
 """Keys and cryptography: encryption of personal data at rest, lookup hashes, sampling-code
 MACs, the audit chain's keys and password hashes.
 
-All keys are derived (HKDF-SHA256) from one master secret, each for one purpose, so a leaked
-lookup key does not decrypt anything. Encryption is AES-256-GCM with a random 96-bit nonce
-(stored in front of the ciphertext).
+Every key is derived (HKDF-SHA256) for one purpose, so a leaked lookup key does not decrypt
+anything. The keys that read personal data (encryption, lookup hashes, sampling codes) derive from
+the data key, 32 random bytes in a file of their own outside the database; the audit chain's keys
+derive from the master secret. Destroying the data key at the end of the programme makes every
+copy of the ciphertext, backups included, unreadable, while the audit log stays verifiable
+(crypto-shredding, docs/RETENTION.md). A database that held people before it had a data key file
+is read with the legacy keys, derived from the master secret like the audit chain's. Encryption
+is AES-256-GCM with a random 96-bit nonce (stored in front of the ciphertext).
 
 Imports: ``cryptography``, ``argon2``, the standard library, ``hesuan.services.ports``.
 """
@@ -11,6 +16,7 @@ Imports: ``cryptography``, ``argon2``, the standard library, ``hesuan.services.p
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import os
@@ -19,11 +25,16 @@ from pathlib import Path
 
 from argon2 import PasswordHasher as _Argon2
 from argon2.exceptions import InvalidHashError, VerificationError
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-__all__ = ["Argon2Passwords", "HmacCodeSigner", "KeyRing", "load_master_secret"]
+__all__ = ["DATA_KEY_BYTES", "Argon2Passwords", "HmacCodeSigner", "KeyRing", "load_data_key",
+           "load_master_secret"]
+
+#: The data key's length (AES-256, HKDF-SHA256 input).
+DATA_KEY_BYTES = 32
 
 
 def load_master_secret(secret: str | None, key_file: Path, *, create: bool) -> bytes:
@@ -42,23 +53,53 @@ def load_master_secret(secret: str | None, key_file: Path, *, create: bool) -> b
     return raw
 
 
+def load_data_key(key_file: Path, *, create: bool) -> bytes | None:
+    """The data key from ``key_file``; made when absent and ``create``, else None. Made whole in
+    a temporary file, then linked to its name, which fails if another process made it first
+    (whose key is then read): two processes starting at once share one key."""
+    if not key_file.exists():
+        if not create:
+            return None
+        key_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        tmp = key_file.with_name(f".{key_file.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(base64.b64encode(secrets.token_bytes(DATA_KEY_BYTES)).decode())
+                fh.flush()
+                os.fsync(fh.fileno())
+            with contextlib.suppress(FileExistsError):  # made by another process first
+                os.link(tmp, key_file)
+        finally:
+            tmp.unlink(missing_ok=True)
+    raw = base64.b64decode(key_file.read_text().strip())
+    if len(raw) != DATA_KEY_BYTES:
+        raise RuntimeError(f"the data key file {key_file} does not hold {DATA_KEY_BYTES} bytes "
+                           f"(Base64)")
+    return raw
+
+
 def _derive(master: bytes, purpose: str) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"hesuan-v1",
                 info=purpose.encode()).derive(master)
 
 
 class KeyRing:
-    """The ``Vault`` port: AES-GCM encryption and keyed lookup hashes."""
+    """The ``Vault`` port: AES-GCM encryption and keyed lookup hashes. The personal-data,
+    lookup-hash and sampling-code keys derive from ``data``, the audit chain's from ``master``;
+    without ``data`` (a database from before data key files) all derive from ``master``."""
 
-    def __init__(self, master: bytes) -> None:
-        self._aead = AESGCM(_derive(master, "personal-data"))
-        lookup = _derive(master, "lookup-hash")
+    def __init__(self, master: bytes, data: bytes | None = None) -> None:
+        self.legacy = data is None
+        personal = master if data is None else data
+        self._aead = AESGCM(_derive(personal, "personal-data"))
+        lookup = _derive(personal, "lookup-hash")
         # HMAC-SHA256 with the key's inner and outer pads hashed once (RFC 2104): the same
         # digest as hmac.digest(lookup, value, "sha256") at about a third of the cost, which
         # matters when millions of people are loaded.
         self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in lookup.ljust(64, b"\0")))
         self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in lookup.ljust(64, b"\0")))
-        self.code_key = _derive(master, "sampling-code")
+        self.code_key = _derive(personal, "sampling-code")
         # the audit chain's key and its checkpoints' key: neither is ever written to the
         # database, so a copy or a rewrite of the database cannot forge the chain
         self.audit_chain_key = _derive(master, "audit-chain")
@@ -70,6 +111,15 @@ class KeyRing:
 
     def decrypt(self, ciphertext: bytes) -> str:
         return self._aead.decrypt(ciphertext[:12], ciphertext[12:], None).decode()
+
+    def reads(self, ciphertext: bytes) -> bool:
+        """Whether ``ciphertext`` was encrypted under this ring's personal-data key (the GCM
+        tag says so)."""
+        try:
+            self._aead.decrypt(ciphertext[:12], ciphertext[12:], None)
+        except InvalidTag:
+            return False
+        return True
 
     def lookup_hash(self, value: str) -> bytes:
         inner = self._inner.copy()

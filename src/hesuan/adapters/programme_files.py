@@ -1,6 +1,7 @@
 """What the end of the programme leaves on disk and takes away: the folder of the final
-aggregates and the destruction certificate (``ProgrammeFiles``), and the certificate's signer,
-the pass root key, which destroys the pass keys (``CertificateSigner``).
+aggregates and the destruction certificate (``ProgrammeFiles``), the certificate's signer, the
+pass root key, which destroys the pass keys (``CertificateSigner``), and the data key file
+(``DataKey``).
 
 The certificate is a COSE_Sign1 by the pass root key (Ed25519), whose public half venues and
 verifiers already install (``root.pub``, docs/PASSES.md), so anyone can check it after the
@@ -19,7 +20,7 @@ from hesuan.adapters.passes.cose import key_id, public_raw, sign1
 from hesuan.adapters.passes.keys import PassKeyStore, load_signing_key
 from hesuan.services.ports import Clock
 
-__all__ = ["FolderFiles", "RootKeySigner"]
+__all__ = ["DataKeyFile", "FolderFiles", "RootKeySigner"]
 
 
 class FolderFiles:
@@ -67,6 +68,21 @@ class RootKeySigner:
     def destroy_root_key(self) -> list[str]:
         root = self._keys.directory / "root.key"
         return [_shred(root)] if root.exists() else []
+
+
+class DataKeyFile:
+    """The ``DataKey`` port on the data key's file (``adapters/crypto.py``)."""
+
+    def __init__(self, path: Path, *, legacy: bool) -> None:
+        self._path = path
+        self._legacy = legacy
+
+    @property
+    def legacy(self) -> bool:
+        return self._legacy
+
+    def destroy(self) -> list[str]:
+        return [_shred(self._path)] if self._path.exists() else []
 
 
 def _shred(path: Path) -> str:

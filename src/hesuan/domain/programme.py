@@ -2,9 +2,11 @@
 signed certificate says what was destroyed.
 
 A close is requested by one health officer and approved by a different one (四眼原则, as a
-status override is). Approval exports the final aggregates, destroys every row of personal data
-and the keys that sign passes, and writes the destruction certificate: what was destroyed and how
-many rows, when, the two officers, and the audit checkpoint that anchors the record of it.
+status override is). Approval exports the final aggregates, destroys every row of personal data,
+the keys that sign passes and the data key the personal data is encrypted under (so no copy of
+it, backups included, can be read), and writes the destruction certificate: what was destroyed
+and how many rows, when, the two officers, and the audit checkpoint that anchors the record of
+it.
 
 Imports: standard library, ``hesuan.domain``.
 """
@@ -21,14 +23,22 @@ from typing import Any
 
 from hesuan.domain.errors import Conflict, RuleViolation
 
-__all__ = ["DESTROYED", "KEPT", "Certificate", "ClosureStatus", "canonical", "check_approver",
-           "check_open", "check_pending", "digest"]
+__all__ = ["DESTROYED", "KEPT", "LEGACY_KEPT", "Certificate", "ClosureStatus", "DataKeyState",
+           "canonical", "check_approver", "check_open", "check_pending", "digest"]
 
 
 class ClosureStatus(enum.StrEnum):
     REQUESTED = "requested"
     CLOSED = "closed"
     REJECTED = "rejected"
+
+
+class DataKeyState(enum.StrEnum):
+    """What became of the data key at the close."""
+
+    DESTROYED = "destroyed"  # its file overwritten and removed: every copy is unreadable
+    LEGACY = "legacy"  # the personal data was under the master secret's keys: not destroyable
+    MISSING = "missing"  # its file was already gone
 
 
 #: The personal data a close destroys, by table, in words.
@@ -63,10 +73,19 @@ KEPT: Mapping[str, str] = {
     "tubes, boxes, result_log, plates": "barcodes, places, times, results; they name no one",
     "audit_log": "append-only; entries name people by platform ids that no longer exist",
     "users": "staff accounts, to read the aggregates and verify the audit log",
-    "personal-data and lookup keys": "derived from HESUAN_SECRET_KEY, which also keys the "
-                                     "audit chain; no ciphertext is left in the database, and "
-                                     "backups taken before the close are the operator's to "
-                                     "destroy (docs/RETENTION.md)",
+    "HESUAN_SECRET_KEY": "keys the audit chain and its checkpoints only, so the audit log "
+                         "stays verifiable; the personal-data, lookup-hash and sampling-code "
+                         "keys derive from the data key, destroyed with its file: backups "
+                         "taken before the close can no longer be read (docs/RETENTION.md)",
+}
+
+#: What a close keeps besides when the personal data was under the legacy keys.
+LEGACY_KEPT: Mapping[str, str] = {
+    "personal-data and lookup keys": "legacy: derived from HESUAN_SECRET_KEY (the database held "
+                                     "people before it had a data key file), which is kept to "
+                                     "verify the audit chain; so they are not destroyed, and "
+                                     "backups taken before the close can still be decrypted "
+                                     "with it: destroy them (docs/RETENTION.md)",
 }
 
 
@@ -106,6 +125,7 @@ class Certificate:
     checkpoint_head: str
     checkpoint_at: str
     not_compacted: str | None = None  # why the store's files could not be rewritten, if so
+    data_key: DataKeyState = DataKeyState.DESTROYED
 
     def document(self) -> dict[str, Any]:
         return {
@@ -116,7 +136,8 @@ class Certificate:
             "destroyed": {t: {"rows": n, "what": DESTROYED.get(t, t)}
                           for t, n in sorted(self.destroyed.items())},
             "keys_destroyed": list(self.keys_destroyed),
-            "kept": dict(KEPT),
+            "data_key": self.data_key.value,
+            "kept": {**KEPT, **(LEGACY_KEPT if self.data_key == DataKeyState.LEGACY else {})},
             "compacted": self.not_compacted is None,
             **({"not_compacted": self.not_compacted} if self.not_compacted else {}),
             "aggregates_sha256": self.aggregates_sha256,

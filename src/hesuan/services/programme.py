@@ -1,7 +1,8 @@
 """The end of the programme (``domain/programme.py``): one health officer of the whole city asks
 for the close, a different one approves it; approval exports the final aggregates, destroys every
-row of personal data in one transaction, destroys the pass keys, checkpoints the audit chain and
-writes the destruction certificate signed by the pass root key (docs/RETENTION.md).
+row of personal data in one transaction, destroys the pass keys and the data key (no copy of the
+ciphertext, backups included, can be read after it), checkpoints the audit chain and writes the
+destruction certificate signed by the pass root key (docs/RETENTION.md).
 
 Imports: standard library, ``hesuan.domain``, ``hesuan.services``.
 """
@@ -17,6 +18,7 @@ from hesuan.domain.programme import (
     DESTROYED,
     Certificate,
     ClosureStatus,
+    DataKeyState,
     canonical,
     check_approver,
     check_pending,
@@ -29,6 +31,7 @@ from hesuan.services.ports import UnitOfWork
 from hesuan.services.retention_ports import (
     CertificateSigner,
     ClosureRow,
+    DataKey,
     ProgrammeFiles,
     StoreCompactor,
 )
@@ -46,8 +49,9 @@ class ClosedProgramme:
 
 class ProgrammeService:
     def __init__(self, deps: Deps, audit: AuditService, signer: CertificateSigner,
-                 files: ProgrammeFiles, compactor: StoreCompactor) -> None:
+                 files: ProgrammeFiles, compactor: StoreCompactor, data_key: DataKey) -> None:
         self._d = deps
+        self._data_key = data_key
         self._audit = audit
         self._signer = signer
         self._files = files
@@ -86,8 +90,8 @@ class ProgrammeService:
     def approve_close(self, actor: Principal, closure_id: str) -> ClosedProgramme:
         """Second officer of two: end the programme. The final aggregates are counted and
         exported, then every row of personal data is destroyed (one transaction); then the pass
-        keys; the store's files are rewritten without the deleted rows; the audit chain is
-        checkpointed, and the certificate signed and written."""
+        keys and the data key; the store's files are rewritten without the deleted rows; the
+        audit chain is checkpointed, and the certificate signed and written."""
         now = self._d.clock.now()
         with self._d.uow(readonly=True) as uow:
             self._pending(uow, actor, closure_id)
@@ -112,13 +116,16 @@ class ProgrammeService:
             uow.commit()
         not_compacted = self._compactor.compact(list(DESTROYED))
         keys = self._signer.destroy_signing_keys()
+        data_keys = self._data_key.destroy()
         checkpoint = self._audit.checkpoint(SYSTEM)
         if checkpoint is None:  # the close's own entry moved the head: never the case
             raise RuntimeError("the audit chain was not checkpointed after the close")
         certificate = Certificate(
             closure_id, row.requested_by, actor.username, row.requested_at, now, destroyed,
-            (*keys, "root.key"), digest(export), checkpoint.seq, checkpoint.head,
-            checkpoint.at, not_compacted)
+            (*keys, *data_keys, "root.key"), digest(export), checkpoint.seq, checkpoint.head,
+            checkpoint.at, not_compacted,
+            data_key=(DataKeyState.LEGACY if self._data_key.legacy
+                      else DataKeyState.DESTROYED if data_keys else DataKeyState.MISSING))
         signed = self._signer.sign(certificate.canonical())
         self._signer.destroy_root_key()
         certificate_file = self._files.write(f"destruction-certificate-{closure_id}.cose",

@@ -15,7 +15,7 @@ from typing import Protocol
 
 from hesuan.domain.json import JsonObject
 
-__all__ = ["CertificateSigner", "ClosureRow", "DailyAggregate", "ProgrammeFiles",
+__all__ = ["CertificateSigner", "ClosureRow", "DailyAggregate", "DataKey", "ProgrammeFiles",
            "ProgrammeRepository", "RetentionRepository", "StoreCompactor"]
 
 
@@ -116,6 +116,22 @@ class CertificateSigner(Protocol):
 
     def destroy_root_key(self) -> list[str]:
         """Overwrite and remove the root's private key; the file's name (none if absent)."""
+        ...
+
+
+class DataKey(Protocol):
+    """The key the personal data is encrypted under, in a file outside the database (the
+    personal-data, lookup-hash and sampling-code keys derive from it)."""
+
+    @property
+    def legacy(self) -> bool:
+        """True when the personal data is under the keys derived from the master secret (the
+        database held people before it had a data key file): nothing to destroy."""
+        ...
+
+    def destroy(self) -> list[str]:
+        """Overwrite and remove the data key file: no copy of the ciphertext, backups
+        included, can be read any more (crypto-shredding). The file's name (none if absent)."""
         ...
 
 

@@ -14,13 +14,21 @@ from sqlalchemy import Engine, delete, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from hesuan.adapters.db.repository import SqlRepository
-from hesuan.adapters.db.schema import metadata, programme_closures, regions
+from hesuan.adapters.db.schema import metadata, people, programme_closures, regions
 from hesuan.domain.json import JsonObject
 from hesuan.domain.programme import ClosureStatus
 from hesuan.domain.regions import Level
 from hesuan.services.retention_ports import ClosureRow
 
-__all__ = ["SqlCompactor", "SqlProgramme"]
+__all__ = ["SqlCompactor", "SqlProgramme", "stored_name"]
+
+
+def stored_name(engine: Engine) -> bytes | None:
+    """One person's encrypted name, to check at start that the keys read the stored personal
+    data; None when the database holds no people."""
+    with engine.connect() as c:
+        value = c.execute(select(people.c.name_enc).limit(1)).scalar()
+    return None if value is None else bytes(value)
 
 
 class SqlProgramme(SqlRepository):
