@@ -61,7 +61,8 @@ class Settings(BaseSettings):
     #: data-encryption, lookup-hash and sampling-code keys derive from it, the audit chain's
     #: from the master secret. Made at the first start while the database holds no people;
     #: backed up apart from the database and destroyed at the end of the programme
-    #: (docs/RETENTION.md). Unset: ``data.key`` beside ``key_file``.
+    #: (docs/RETENTION.md). Unset: beside ``key_file``, named after it (``var/secret.key``:
+    #: ``var/secret.data.key``), so each master secret's databases have their own.
     data_key_file: Path | None = None
     #: Production: start on a database whose people were stored before data key files, under
     #: the keys of the master secret, which are then not destroyable (development does so by
@@ -280,7 +281,7 @@ class Settings(BaseSettings):
 
     @property
     def data_key_path(self) -> Path:
-        return self.data_key_file or self.key_file.with_name("data.key")
+        return self.data_key_file or self.key_file.with_suffix(".data.key")
 
     @property
     def is_sqlite(self) -> bool:

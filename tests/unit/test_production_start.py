@@ -89,7 +89,7 @@ def test_the_database_and_key_files_are_the_owners_only(tmp_path: Path) -> None:
                 uow.commit()
             var = tmp_path / "var"
             for name in ("db.sqlite", "db.sqlite-wal", "db.sqlite-shm", "secret.key",
-                         "data.key"):
+                         "secret.data.key"):
                 assert _mode(var / name) == 0o600, name
             keys = var / "keys"
             assert _mode(keys) == 0o700
@@ -149,13 +149,13 @@ def test_a_first_production_start_makes_the_data_key(tmp_path: Path) -> None:
         bootstrap(_production(tmp_path)).close()
     finally:
         os.umask(old)
-    assert _mode(tmp_path / "data.key") == 0o600  # beside the key file unless set
+    assert _mode(tmp_path / "secret.data.key") == 0o600  # beside the key file unless set
 
 
 def test_production_refuses_people_without_their_data_key(tmp_path: Path) -> None:
     _init_keys(tmp_path)
     name = _with_people(tmp_path)
-    key = tmp_path / "data.key"
+    key = tmp_path / "secret.data.key"
     saved = key.read_bytes()
     key.unlink()
     with pytest.raises(RuntimeError, match="HESUAN_DATA_KEY_FILE"):
@@ -175,12 +175,12 @@ def test_production_refuses_people_without_their_data_key(tmp_path: Path) -> Non
 def test_production_reads_people_from_before_data_keys_only_when_told(tmp_path: Path) -> None:
     _init_keys(tmp_path)
     name = _with_people(tmp_path, legacy=True)
-    (tmp_path / "data.key").unlink()  # there was none then
+    (tmp_path / "secret.data.key").unlink()  # there was none then
     with pytest.raises(RuntimeError, match="HESUAN_DATA_KEY_LEGACY"):
         bootstrap(_production(tmp_path))
     platform = bootstrap(_production(tmp_path, data_key_legacy=True))
     try:
         assert platform.deps.vault.decrypt(name)
-        assert not (tmp_path / "data.key").exists()
+        assert not (tmp_path / "secret.data.key").exists()
     finally:
         platform.close()
