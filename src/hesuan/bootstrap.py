@@ -248,8 +248,9 @@ def _key_ring(settings: Settings, engine: Engine) -> KeyRing:
                            f"HESUAN_SECRET_KEY: set HESUAN_DATA_KEY_LEGACY=true to read them "
                            f"(the end of the programme cannot destroy those keys)")
     _log.warning("no data key file %s: the people in the database were stored before data key "
-                 "files, under the legacy keys derived from HESUAN_SECRET_KEY, which the end of "
-                 "the programme cannot destroy (docs/RETENTION.md)", path)
+                 "files, under the legacy keys derived from the master secret (HESUAN_SECRET_KEY, "
+                 "or HESUAN_KEY_FILE in development), which the end of the programme cannot "
+                 "destroy (docs/RETENTION.md)", path)
     return legacy
 
 
