@@ -14,7 +14,9 @@ from sqlalchemy import select
 from hesuan.adapters.db.repository import SqlRepository
 from hesuan.adapters.db.schema import daily_aggregates, to_ms
 from hesuan.adapters.db.sql_helpers import cached_text
+from hesuan.adapters.db.status_sql import lit
 from hesuan.domain.local_time import SHANGHAI
+from hesuan.domain.results import Result
 from hesuan.services.retention_ports import DailyAggregate
 
 __all__ = ["SqlRetention"]
@@ -37,9 +39,9 @@ _AGGREGATE = (
     "INSERT INTO daily_aggregates (day, district, people, sampled, resulted, positive, "
     "in_positive_pools, turnaround_n, turnaround_sum_s, turnaround_max_s) "
     "SELECT {day}, substr(pe.grid_code, 1, 6), MAX(n.people), count(*), "
-    "SUM(CASE WHEN t.result IN ('negative', 'positive') THEN 1 ELSE 0 END), "
-    "SUM(CASE WHEN t.result = 'positive' AND t.capacity = 1 THEN 1 ELSE 0 END), "
-    "SUM(CASE WHEN t.result = 'positive' AND t.capacity > 1 THEN 1 ELSE 0 END), "
+    "SUM(CASE WHEN t.result IN ({negative}, {positive}) THEN 1 ELSE 0 END), "
+    "SUM(CASE WHEN t.result = {positive} AND t.capacity = 1 THEN 1 ELSE 0 END), "
+    "SUM(CASE WHEN t.result = {positive} AND t.capacity > 1 THEN 1 ELSE 0 END), "
     "SUM(CASE WHEN t.resulted_at IS NOT NULL THEN 1 ELSE 0 END), "
     "COALESCE(SUM((t.resulted_at - s.sampled_at) / 1000), 0), "
     "COALESCE(MAX((t.resulted_at - s.sampled_at) / 1000), 0) "
@@ -58,7 +60,8 @@ _AGGREGATE = (
 
 _AGGREGATE_SQL = {(pg, everything): _AGGREGATE.format(
     day=_LOCAL_DAY[pg], where="true" if everything else _EXPIRING,
-    greatest="GREATEST" if pg else "max")
+    greatest="GREATEST" if pg else "max", negative=lit(Result.NEGATIVE.value),
+    positive=lit(Result.POSITIVE.value))
     for pg in (False, True) for everything in (False, True)}
 
 _EXPIRE_SAMPLES = ("DELETE FROM samples WHERE tube_id IN "
