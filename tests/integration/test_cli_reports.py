@@ -75,7 +75,9 @@ def simulated(cli_env: Settings) -> Iterator[dict[str, Any]]:
     """A city of 2,000 and a 24 h round with every fault, through the commands; the round's
     summary (``simulate --json``)."""
     runner = CliRunner()
-    start = "2022-08-29T00:00:00Z"
+    # this start puts the round's correction of a pool past the lab's 6 h target: the
+    # corrected result is a late one, and the round's own check must expect it
+    start = "2026-11-30T00:00:00+08:00"
     city = runner.invoke(cli_app, ["city", "generate", "--people", "2000", "--seed", "5",
                                    "--workers", "0", "--start", start])
     assert city.exit_code == 0, city.output

@@ -357,8 +357,10 @@ class Labs(RoundState):
                  and len(self.tube_members[r.barcode]) > 1]
         if pools:
             self.corrections_due += 1
-            self.push(t + self.rng.uniform(3600, 3 * 3600), LAB_CORRECTION,
-                      (self.labs.index(lab), self.rng.choice(pools), None))
+            when = t + self.rng.uniform(3600, 3 * 3600)
+            bc = self.rng.choice(pools)
+            self.correction_released_s[bc] = t
+            self.push(when, LAB_CORRECTION, (self.labs.index(lab), bc, None))
 
     def lab_correction(self, t: float, lab_idx: int, bc: str, request_id: str | None) -> None:
         """The lab's reviewer requests the pool's correction to positive, with its reason and
@@ -378,6 +380,11 @@ class Labs(RoundState):
         assert outcome.applied, outcome
         self.corrections_due -= 1
         self.corrections["negative_to_positive"] += 1
+        # the corrected result is the tube's answer now: a pool answered in time and corrected
+        # past the lab's target is a late result from then on
+        received = self.received_ms[bc]
+        self.late_results += (received < self._late_after(t)
+                              and received >= self._late_after(self.correction_released_s[bc]))
         self.corrected_to_positive.append(bc)
         # a positive pool now: its tally, and every member recalled for a single-tube re-test
         self.routine_pools[len(self.tube_members[bc])][1] += 1

@@ -151,6 +151,8 @@ class RoundState:
         # the bench: each tube's receipt (epoch ms), counted runs and what its last counted
         # run showed; the tallies of plates, runs and releases
         self.received_ms: dict[str, int] = {}
+        #: when the pool picked for the round's correction was released (simulated seconds)
+        self.correction_released_s: dict[str, float] = {}
         self.tube_runs: Counter[str] = Counter()
         self.tube_last: dict[str, Shows] = {}
         self.assays: dict[AssayRef, Assay] = {}  # the plates' assay versions
