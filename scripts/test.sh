@@ -32,7 +32,9 @@ echo "== import-linter"; .venv/bin/lint-imports
 echo "== pytest"
 set +e
 # two workers (the machine's cores); tests that share one world run on one worker (xdist_group)
-.venv/bin/python -m pytest -q -p no:cacheprovider -n "${PYTEST_WORKERS:-2}" --dist loadgroup "$@"
+# the slowest tests are listed before the summary line: where the suite's time goes
+.venv/bin/python -m pytest -q -p no:cacheprovider -n "${PYTEST_WORKERS:-2}" --dist loadgroup \
+  --durations=30 "$@"
 rc=$?
 set -e
 # pytest exits 5 when it collected nothing; that must fail CI, not pass it.
