@@ -3,6 +3,7 @@ the settings that carry them, the two officers of a close, the certificate's sig
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -11,7 +12,7 @@ from pydantic import ValidationError
 
 from hesuan.config import Settings
 from hesuan.domain.errors import Conflict, InvalidInput, RuleViolation
-from hesuan.domain.programme import Certificate, check_approver, check_pending
+from hesuan.domain.programme import Certificate, DataKeyState, check_approver, check_pending
 from hesuan.domain.retention import Kind, Retention
 
 NOW = datetime(2022, 9, 1, tzinfo=UTC)
@@ -61,4 +62,9 @@ def test_the_certificate_signs_sorted_compact_json() -> None:
     assert data == json.dumps(c.document(), sort_keys=True, separators=(",", ":"),
                               ensure_ascii=False).encode()
     assert list(c.document()["destroyed"]) == ["people", "samples"]
-    assert "HESUAN_SECRET_KEY" in c.document()["kept"]["personal-data and lookup keys"]
+    # the master secret is kept for the audit chain only; personal data's keys went with the
+    # data key, unless they were the legacy ones derived from the master secret
+    assert "audit chain" in c.document()["kept"]["HESUAN_SECRET_KEY"]
+    assert "personal-data and lookup keys" not in c.document()["kept"]
+    legacy = dataclasses.replace(c, data_key=DataKeyState.LEGACY).document()
+    assert "HESUAN_SECRET_KEY" in legacy["kept"]["personal-data and lookup keys"]
