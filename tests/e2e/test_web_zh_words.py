@@ -82,8 +82,9 @@ def _positive_pool_with_the_resident(api: Api) -> None:
     tube, box = next(barcodes(990_001)), next(boxes(990_001))
     events = st.fill(tube, [api.code(p) for p in [resident, *others]], mode=5)
     events += [st.ev("box_tube", barcode=tube, box_code=box), st.ev("seal_box", box_code=box)]
-    assert api.client.post("/scans/batch", json={"events": events},
-                           headers=api.h("sampler")).json()["rejected"] == 0
+    sampled = api.client.post("/scans/batch", json={"events": events},
+                              headers=api.h("sampler")).json()
+    assert sampled["rejected"] == 0, sampled
     api.clock.advance(timedelta(minutes=30))
     api.client.post(f"/boxes/{box}/handover", headers=api.h("courier"), json={
         "event_id": st.ev("x")["event_id"], "at": api.clock.now().isoformat()})

@@ -148,7 +148,11 @@ def seed_example_city(platform: Platform, people: int = 300, seed: int = 7) -> E
     }
     if city.people:
         with platform.deps.uow(readonly=True) as uow:
-            first_two = uow.people.people_ids(2)
+            # the demo residents are in no key group: their samples go into pools, as most
+            # people's do (a key group's must be single tubes)
+            ids = uow.people.people_ids(len(rows))
+            facts = uow.people.person_facts(ids)
+            first_two = [i for i in ids if not facts[i].groups][:2]
         accounts["resident"] = (Role.RESIDENT, first_two[0])
         if len(first_two) > 1:
             accounts["resident2"] = (Role.RESIDENT, first_two[1])
