@@ -21,6 +21,7 @@ from fastapi.testclient import TestClient
 
 from hesuan.adapters.clock import FixedClock
 from hesuan.bootstrap import Platform
+from hesuan.config import Settings
 from hesuan.sim.example import DEMO_PASSWORD, ExampleCity
 
 __all__ = [
@@ -169,3 +170,16 @@ def postgres_database(name: str) -> Iterator[str]:
         with admin.connect() as c:
             c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def cli_env(settings: Settings | None = None, **extra: str) -> dict[str, str]:
+    """A clean environment for a CLI subprocess: test settings, no colour, wide lines, and
+    the stores of ``settings`` when given; ``extra`` over all of it."""
+    env = {"PATH": "/usr/bin:/bin", "HESUAN_ENVIRONMENT": "test",
+           "HESUAN_SECRET_KEY": "test-secret", "COLUMNS": "200", "NO_COLOR": "1", **extra}
+    if settings is not None:
+        env |= {"HESUAN_DATABASE_URL": settings.database_url,
+                "HESUAN_KEY_FILE": str(settings.key_file),
+                "HESUAN_PASS_KEY_DIR": str(settings.pass_key_dir),
+                "HESUAN_AUDIT_CHECKPOINT_DIR": str(settings.audit_checkpoint_dir)}
+    return env

@@ -22,21 +22,11 @@ from typer.testing import CliRunner
 from hesuan.config import Settings
 from hesuan.domain.errors import InvalidFields, InvalidInput
 from hesuan.entrypoints.cli.app import app as cli_app
+from tests.helpers import cli_env
 
 CLI = [sys.executable, "-m", "hesuan.entrypoints.cli"]
 #: An internal reference in a help text: "(F14)", "(C3)", "change 19", "issue 20".
 INTERNAL = re.compile(r"\([A-Z]{1,2}\d+\)|\b(?:change|issue) \d+\b", re.IGNORECASE)
-
-
-def _env(settings: Settings | None = None, **extra: str) -> dict[str, str]:
-    env = {"PATH": "/usr/bin:/bin", "HESUAN_ENVIRONMENT": "test",
-           "HESUAN_SECRET_KEY": "test-secret", "COLUMNS": "200", "NO_COLOR": "1", **extra}
-    if settings is not None:
-        env |= {"HESUAN_DATABASE_URL": settings.database_url,
-                "HESUAN_KEY_FILE": str(settings.key_file),
-                "HESUAN_PASS_KEY_DIR": str(settings.pass_key_dir),
-                "HESUAN_AUDIT_CHECKPOINT_DIR": str(settings.audit_checkpoint_dir)}
-    return env
 
 
 def _commands(cmd: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
@@ -72,7 +62,7 @@ def test_an_error_names_its_field_once() -> None:
 
 @pytest.mark.parametrize("backend", ["sqlite"])
 def test_verify_code_of_a_forged_code_says_code_once(settings: Settings) -> None:
-    out = subprocess.run([*CLI, "verify-code", "HS1:AAAA"], env=_env(settings),
+    out = subprocess.run([*CLI, "verify-code", "HS1:AAAA"], env=cli_env(settings),
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2, out.stderr
     assert "code: the sampling code is forged" in out.stderr, out.stderr
@@ -85,7 +75,7 @@ def test_an_invalid_setting_is_one_line_per_setting_and_exit_2(settings: Setting
     for args in (["alerts"], ["report", "reconcile", "--json"], ["simulate", "--hours", "1"],
                  ["serve"], ["mllp"], ["backup", "create", str(settings.key_file) + ".copy"]):
         out = subprocess.run(
-            [*CLI, *args], env=_env(settings, HESUAN_MLLP_PORT="abc",
+            [*CLI, *args], env=cli_env(settings, HESUAN_MLLP_PORT="abc",
                                     HESUAN_ELR_MLLP_TIMEOUT="-1",
                                     HESUAN_TRANSPORT_LIMIT="four hours"),
             capture_output=True, text=True, timeout=60)
@@ -98,7 +88,7 @@ def test_an_invalid_setting_is_one_line_per_setting_and_exit_2(settings: Setting
         assert all(line.startswith("error [invalid_setting] HESUAN_") for line in lines), lines
         assert out.stdout == ""
     # a rule across settings names its variables too
-    out = subprocess.run([*CLI, "alerts"], env=_env(settings, HESUAN_MLLP_PORT="2575"),
+    out = subprocess.run([*CLI, "alerts"], env=cli_env(settings, HESUAN_MLLP_PORT="2575"),
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2, out.stderr
     assert out.stderr.strip().splitlines() == [
@@ -140,7 +130,7 @@ def test_a_worker_started_by_uvicorn_refuses_invalid_settings_in_words(
     setting ends the worker with the same one line per setting, not a pydantic traceback."""
     code = ("from hesuan.entrypoints.api.asgi import make_app\nmake_app()\n")
     out = subprocess.run([sys.executable, "-c", code],
-                         env=_env(settings, HESUAN_MLLP_PORT="abc"),
+                         env=cli_env(settings, HESUAN_MLLP_PORT="abc"),
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2, out.stderr
     assert "Traceback" not in out.stderr and "pydantic" not in out.stderr, out.stderr

@@ -18,14 +18,15 @@ from hesuan.domain.access import Role
 from hesuan.services.auth import SYSTEM
 from hesuan.sim.city import generate_city
 from hesuan.sim.example import DEMO_PASSWORD
-from tests.integration.test_cli_startup import CLI, _env
+from tests.helpers import cli_env
+from tests.integration.test_cli_startup import CLI
 
 pytestmark = pytest.mark.slow
 
 
 def _run(settings: Settings, tmp_path: Path, *args: str,
          password: str = DEMO_PASSWORD) -> subprocess.CompletedProcess[str]:
-    env = _env(settings, HESUAN_PROGRAMME_DIR=str(tmp_path / "programme"),
+    env = cli_env(settings, HESUAN_PROGRAMME_DIR=str(tmp_path / "programme"),
                HESUAN_OFFICER_PASSWORD=password)
     return subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=120)
 

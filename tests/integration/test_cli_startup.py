@@ -20,6 +20,7 @@ from sqlalchemy import create_engine, text
 
 from hesuan.config import Settings
 from hesuan.domain import errors
+from tests.helpers import cli_env
 
 CLI = [sys.executable, "-m", "hesuan.entrypoints.cli"]
 #: The platform's libraries (pydantic itself is not here: Typer coerces parameters with it).
@@ -32,19 +33,8 @@ GROUPS = {"people", "results", "report", "db", "users", "audit", "alerts", "noti
           "programme"}
 
 
-def _env(settings: Settings | None = None, **extra: str) -> dict[str, str]:
-    env = {"PATH": "/usr/bin:/bin", "HESUAN_ENVIRONMENT": "test",
-           "HESUAN_SECRET_KEY": "test-secret", "COLUMNS": "200", "NO_COLOR": "1", **extra}
-    if settings is not None:
-        env |= {"HESUAN_DATABASE_URL": settings.database_url,
-                "HESUAN_KEY_FILE": str(settings.key_file),
-                "HESUAN_PASS_KEY_DIR": str(settings.pass_key_dir),
-                "HESUAN_AUDIT_CHECKPOINT_DIR": str(settings.audit_checkpoint_dir)}
-    return env
-
-
 def _imported(*args: str) -> tuple[subprocess.CompletedProcess[str], set[str]]:
-    out = subprocess.run([sys.executable, "-X", "importtime", *CLI[1:], *args], env=_env(),
+    out = subprocess.run([sys.executable, "-X", "importtime", *CLI[1:], *args], env=cli_env(),
                          capture_output=True, text=True, timeout=60)
     names = {line.rsplit("|", 1)[1].strip().split(".")[0]
              for line in out.stderr.splitlines() if line.startswith("import time:")}
@@ -85,7 +75,7 @@ def test_a_reading_command_leaves_a_schema_that_is_behind_alone(settings: Settin
     _stamp(settings.database_url, behind)  # as a database left at the previous release
     try:
         for args in (["report", "reconcile", "--json"], ["audit", "verify"]):
-            out = subprocess.run([*CLI, *args], env=_env(settings), capture_output=True,
+            out = subprocess.run([*CLI, *args], env=cli_env(settings), capture_output=True,
                                  text=True, timeout=120)
             assert out.returncode == 8, out.stderr
             assert "hesuan db upgrade" in out.stderr, out.stderr
@@ -93,7 +83,7 @@ def test_a_reading_command_leaves_a_schema_that_is_behind_alone(settings: Settin
             assert _version(settings.database_url) == behind
     finally:
         _stamp(settings.database_url, head)
-    ok = subprocess.run([*CLI, "report", "reconcile", "--json"], env=_env(settings),
+    ok = subprocess.run([*CLI, "report", "reconcile", "--json"], env=cli_env(settings),
                         capture_output=True, text=True, timeout=120)
     assert ok.returncode == 0, ok.stderr
 
@@ -104,7 +94,7 @@ def test_no_database_yet_is_not_created_by_reading_and_db_upgrade_makes_it(
     settings = Settings(database_url=f"sqlite:///{db}", environment="test",
                         secret_key="test-secret", key_file=tmp_path / "k",
                         pass_key_dir=tmp_path / "keys", audit_checkpoint_dir=tmp_path / "audit")
-    env = _env(settings)
+    env = cli_env(settings)
     out = subprocess.run([*CLI, "report", "reconcile", "--json"], env=env, capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 8 and "hesuan db upgrade" in out.stderr, out.stderr
