@@ -77,6 +77,7 @@ __all__ = [
     "parse_time",
     "print_json",
     "progress",
+    "say_read_from",
     "working",
 ]
 
@@ -166,6 +167,18 @@ def working(description: str) -> Iterator[None]:
         task = bar.add_task(description, total=None)
         yield
         bar.update(task, description=f"{description}: done", total=1, completed=1)
+
+
+def say_read_from(p: Platform) -> None:
+    """One line on stderr: the database a report that may be stale read (``primary`` or
+    ``replica``) and, from the replica, how far behind the primary it is — what the API says
+    in ``Hesuan-Read-From`` and ``Hesuan-Read-Age`` (docs/DEPLOY.md)."""
+    reads = p.reads
+    if reads.source == "replica":
+        console.print(f"read from the replica, {reads.age_s():.3g} s behind the primary",
+                      soft_wrap=True, highlight=False)
+    else:
+        console.print(f"read from the {reads.source}", soft_wrap=True, highlight=False)
 
 
 def progress() -> Progress:

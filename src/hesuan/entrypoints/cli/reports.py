@@ -23,6 +23,7 @@ from hesuan.entrypoints.cli.common import (
     opened,
     parse_time,
     print_json,
+    say_read_from,
     working,
 )
 
@@ -43,11 +44,15 @@ WindowOpt = Annotated[float, typer.Option(
 
 
 def _report(name: str, fn: Callable[[Platform], Any], as_json: bool,
-            render: Callable[[Any], None]) -> None:
+            render: Callable[[Any], None], *, stale_ok: bool = False) -> None:
     """Compute a report (a spinner on stderr meanwhile) and print it: JSON on stdout with
-    ``--json``, else ``render``'s tables."""
-    with opened() as p, working(f"computing {name}"):
-        data = fn(p)
+    ``--json``, else ``render``'s tables. ``stale_ok``: the report reads where reads that
+    may be stale go, and says on stderr which database that was (its age, from a replica)."""
+    with opened() as p:
+        with working(f"computing {name}"):
+            data = fn(p)
+        if stale_ok:
+            say_read_from(p)
     if as_json:
         print_json(data)
     else:
@@ -58,7 +63,7 @@ def _report(name: str, fn: Callable[[Platform], Any], as_json: bool,
 def report_turnaround(as_json: JsonOpt = False) -> None:
     """Per-stage turnaround p50/p90/p99 by site, lab and district."""
     _report("turnaround", lambda p: p.reports.turnaround(CLI_PRINCIPAL), as_json,
-            _turnaround_tables)
+            _turnaround_tables, stale_ok=True)
 
 
 @report_app.command("reconcile")
@@ -67,7 +72,7 @@ def report_reconcile(as_json: JsonOpt = False,
                      ) -> None:
     """Reconciliation: what fell between stages (every list empty on a consistent round)."""
     _report("reconciliation", lambda p: asdict(p.reports.reconcile(CLI_PRINCIPAL, limit)),
-            as_json, _reconcile_tables)
+            as_json, _reconcile_tables, stale_ok=True)
 
 
 def _analytics(fn: str, as_json: bool, render: Callable[[Any], None], **kwargs: Any) -> None:
@@ -75,7 +80,7 @@ def _analytics(fn: str, as_json: bool, render: Callable[[Any], None], **kwargs: 
     window = timedelta(hours=kwargs.pop("window_hours"))
     _report(fn, lambda p: getattr(p.analytics, fn)(
         CLI_PRINCIPAL, as_of=as_of and as_of.astimezone(UTC), window=window, **kwargs),
-        as_json, render)
+        as_json, render, stale_ok=True)
 
 
 @report_app.command("coverage")
@@ -102,14 +107,17 @@ def report_coverage(
         raise typer.BadParameter("level must be district, street, community or grid",
                                  param_hint="--level") from None
     if xlsx is not None:  # the roster service serves these
-        with opened() as p, working("writing the coverage workbook"):
-            xlsx.write_bytes(p.rosters.export_xlsx(CLI_PRINCIPAL, region=region,
-                                                   live=not snapshot))
+        with opened() as p:
+            with working("writing the coverage workbook"):
+                xlsx.write_bytes(p.rosters.export_xlsx(CLI_PRINCIPAL, region=region,
+                                                       live=not snapshot))
+            say_read_from(p)
         console.print(f"wrote {xlsx}")
         return
     if snapshot:
         _report("coverage", lambda p: p.rosters.coverage(CLI_PRINCIPAL, region=region,
-                                                         level=lv), as_json, _coverage_tables)
+                                                         level=lv), as_json, _coverage_tables,
+                stale_ok=True)
         return
     _analytics("coverage", as_json, _coverage_tables, region=region, as_of=as_of,
                window_hours=window_hours, level=lv)

@@ -18,6 +18,7 @@ from hesuan.entrypoints.cli.common import (
     console,
     opened,
     print_json,
+    say_read_from,
     working,
 )
 
@@ -40,11 +41,14 @@ def roster_coverage(
         lv = Level(level)
     except ValueError:
         raise typer.BadParameter("--level must be district, street, community or grid") from None
-    with opened() as p, working("computing coverage"):
-        if xlsx is not None:
-            xlsx.write_bytes(p.rosters.export_xlsx(CLI_PRINCIPAL, region=region, live=live))
-        else:
-            data = p.rosters.coverage(CLI_PRINCIPAL, region=region, level=lv, live=live)
+    with opened() as p:
+        with working("computing coverage"):
+            if xlsx is not None:
+                xlsx.write_bytes(p.rosters.export_xlsx(CLI_PRINCIPAL, region=region,
+                                                       live=live))
+            else:
+                data = p.rosters.coverage(CLI_PRINCIPAL, region=region, level=lv, live=live)
+        say_read_from(p)
     if xlsx is not None:
         console.print(f"wrote {xlsx}")
         return
