@@ -26,6 +26,7 @@ from hesuan.adapters.crypto import (
     load_master_secret,
 )
 from hesuan.adapters.db.analytics import SqlAnalytics
+from hesuan.adapters.db.backup import SqlBackups
 from hesuan.adapters.db.checkpoint import WalCheckpointer
 from hesuan.adapters.db.engine import make_engine
 from hesuan.adapters.db.lease import SchedulerLease
@@ -51,6 +52,7 @@ from hesuan.services.analytics import AnalyticsService
 from hesuan.services.assays import AssayService
 from hesuan.services.audit import AuditService
 from hesuan.services.auth import AuthService
+from hesuan.services.backups import BackupService
 from hesuan.services.context import Deps, Limits
 from hesuan.services.corrections import CorrectionService
 from hesuan.services.delivery import DeliveryService
@@ -81,7 +83,7 @@ from hesuan.services.venues import VenueService
 from hesuan.services.worklists import WorklistService
 from hesuan.services.zones import ZoneService
 
-__all__ = ["Platform", "bootstrap", "new_id"]
+__all__ = ["Platform", "backups", "bootstrap", "new_id"]
 
 _log = logging.getLogger("hesuan.keys")
 
@@ -224,9 +226,7 @@ def _key_ring(settings: Settings, engine: Engine) -> KeyRing:
     the master secret (in production only when ``data_key_legacy`` says so). Whichever keys,
     they are checked against one stored name: a start never goes on with keys that do not
     read the database."""
-    master = load_master_secret(
-        settings.secret_key.get_secret_value() if settings.secret_key else None,
-        settings.key_file, create=settings.environment != "production")
+    master = _master(settings)
     path = settings.data_key_path
     stored = stored_name(engine)
     data = load_data_key(path, create=stored is None)
@@ -252,6 +252,20 @@ def _key_ring(settings: Settings, engine: Engine) -> KeyRing:
                  "or HESUAN_KEY_FILE in development), which the end of the programme cannot "
                  "destroy (docs/RETENTION.md)", path)
     return legacy
+
+
+def _master(settings: Settings) -> bytes:
+    return load_master_secret(
+        settings.secret_key.get_secret_value() if settings.secret_key else None,
+        settings.key_file, create=settings.environment != "production")
+
+
+def backups(settings: Settings, *, clock: Clock | None = None) -> BackupService:
+    """The backups alone, without a platform: a copy is taken of a database at any schema,
+    and a restore goes into a new database while the one the settings name may be gone. It
+    connects only when a use case needs it; the audit chain's key is the platform's."""
+    chain = ChainKey(KeyRing(_master(settings)).audit_chain_key)
+    return BackupService(clock or SystemClock(), SqlBackups(settings, chain))
 
 
 def bootstrap(settings: Settings, *, clock: Clock | None = None, sender: Sender | None = None,

@@ -82,9 +82,11 @@ def test_backup_and_restore_keep_every_row_and_the_audit_chain(
         assert restored.returncode == 0, restored.stderr[-3000:]
         report = json.loads(restored.stdout)
         assert report["matches"] is True and report["differences"] == {}
-        assert _counts(target) == manifest["tables"]
-        live = _counts(settings.database_url)
-        assert live["audit_log"] == manifest["tables"]["audit_log"] + 1
+        # the restore's own audit entry is the one row the copy did not hold
+        assert _counts(target) == manifest["tables"] | {
+            "audit_log": manifest["tables"]["audit_log"] + 1}
+        live = _counts(settings.database_url)  # the backup's entry and the one after it
+        assert live["audit_log"] == manifest["tables"]["audit_log"] + 2
         verified = _cli(settings, "audit", "verify", "--json", url=target)
         assert verified.returncode == 0, verified.stdout + verified.stderr[-2000:]
         assert json.loads(verified.stdout)["verdict"] == "intact"
@@ -162,3 +164,61 @@ def test_an_sqlite_backup_taken_while_a_writer_writes_is_one_consistent_moment(
         finally:
             p.close()
         assert report.intact and report.entries == audited[i]
+
+
+def _last_audit(url: str) -> tuple[str, str, str, dict[str, object]]:
+    eng = create_engine(url)
+    with eng.connect() as c:
+        actor, action, subject, detail = c.execute(text(
+            "SELECT actor, action, subject, detail FROM audit_log ORDER BY seq DESC LIMIT 1",
+        )).one()
+    eng.dispose()
+    return actor, action, subject, detail if isinstance(detail, dict) else json.loads(detail)
+
+
+def test_a_backup_and_a_restore_are_audited_with_counts_never_data(
+        platform: Platform, settings: Settings, backend: str, tmp_path: Path) -> None:
+    seed_example_city(platform, people=12)
+    copy = tmp_path / "hesuan.dump"
+    made = _cli(settings, "backup", "create", str(copy), "--json")
+    assert made.returncode == 0, made.stderr[-3000:]
+    manifest = json.loads(made.stdout)
+    actor, action, subject, detail = _last_audit(settings.database_url)
+    assert (actor, action, subject) == ("cli", "backup.create", "hesuan.dump")
+    assert detail == {"file": "hesuan.dump", "bytes": copy.stat().st_size,
+                      "backend": manifest["backend"], "revision": manifest["revision"],
+                      "tables": len(manifest["tables"]),
+                      "rows": sum(manifest["tables"].values())}
+    assert manifest["bytes"] == copy.stat().st_size
+
+    with _new_database(backend, tmp_path) as target:
+        restored = _cli(settings, "backup", "restore", str(copy), "--to", target)
+        assert restored.returncode == 0, restored.stderr[-3000:]
+        # written into the restored database, after the restore, on its chain
+        actor, action, subject, detail = _last_audit(target)
+        assert (actor, action, subject) == ("cli", "backup.restore", "hesuan.dump")
+        assert detail["file"] == "hesuan.dump" and detail["bytes"] == copy.stat().st_size
+        assert detail["rows"] == sum(manifest["tables"].values())
+        assert detail["matches"] is True and "password" not in json.dumps(detail)
+        verified = _cli(settings, "audit", "verify", "--json", url=target)
+        assert verified.returncode == 0, verified.stdout + verified.stderr[-2000:]
+        assert json.loads(verified.stdout)["verdict"] == "intact"
+
+
+def test_a_role_without_the_backup_actions_is_refused(
+        platform: Platform, settings: Settings, tmp_path: Path) -> None:
+    from hesuan.bootstrap import backups
+    from hesuan.domain.access import Principal, Role
+    from hesuan.domain.errors import PermissionDenied
+
+    seed_example_city(platform, people=5)
+    officer = Principal("u1", "officer", Role.HEALTH_OFFICER, "1401")
+    copy = tmp_path / "hesuan.dump"
+    service = backups(settings)
+    with pytest.raises(PermissionDenied):
+        service.create(officer, copy)
+    assert not copy.exists()
+    service.create(Principal("u2", "admin", Role.ADMIN), copy)
+    with pytest.raises(PermissionDenied):
+        service.restore(officer, copy, f"sqlite:///{tmp_path / 'restored.db'}")
+    assert not (tmp_path / "restored.db").exists()

@@ -199,6 +199,9 @@ class Action(enum.StrEnum):
     REQUEST_PROGRAMME_CLOSE = "request_programme_close"
     APPROVE_PROGRAMME_CLOSE = "approve_programme_close"
     READ_PROGRAMME_CLOSES = "read_programme_closes"
+    # running the platform: backups and the data key
+    BACKUP_DATABASE = "backup_database"
+    RESTORE_DATABASE = "restore_database"
     # a page or route open to anyone signed in, or to no one in particular
     SIGNED_IN = "signed_in"
     PUBLIC = "public"
@@ -346,6 +349,9 @@ POLICY: Mapping[Action, Rule] = {
     Action.REQUEST_PROGRAMME_CLOSE: _rule(_OFFICER),
     Action.APPROVE_PROGRAMME_CLOSE: _rule(_OFFICER),
     Action.READ_PROGRAMME_CLOSES: _list(_ADMIN, _OFFICER),
+    # the operator who runs the platform copies and restores the database
+    Action.BACKUP_DATABASE: _list(_ADMIN),
+    Action.RESTORE_DATABASE: _list(_ADMIN),
     Action.SIGNED_IN: _list({r: _A for r in Role}),
     Action.PUBLIC: _list({r: _A for r in Role}),
 }

@@ -12,7 +12,11 @@ revision, the time, and the number of rows of every table. A restore goes into a
 only (a file that does not exist yet; an empty PostgreSQL database) and then counts the rows
 again against the manifest.
 
-Imports: the standard library, SQLAlchemy, ``hesuan.domain``.
+``SqlBackups`` is the services' ``Backups`` port over these functions: the database the
+platform runs on, and units of work on a restored one (for the restore's audit entry).
+
+Imports: the standard library, SQLAlchemy, ``hesuan.config``, ``hesuan.domain``,
+``hesuan.services``, ``hesuan.adapters.db``.
 """
 
 from __future__ import annotations
@@ -22,48 +26,53 @@ import os
 import shutil
 import sqlite3
 import subprocess
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import Connection, create_engine, inspect, text
 from sqlalchemy.engine import URL, make_url
 
+from hesuan.adapters.db.engine import make_engine
+from hesuan.adapters.db.store import SqlUnitOfWorkFactory
+from hesuan.config import Settings
+from hesuan.domain.audit import ChainKey
 from hesuan.domain.errors import Conflict, InvalidInput, StoreUnavailable
+from hesuan.services.backup_ports import Manifest, RestoreReport
 
-__all__ = ["Manifest", "RestoreReport", "backup", "manifest_path", "restore"]
+__all__ = ["Manifest", "RestoreReport", "SqlBackups", "backup", "manifest_path", "restore"]
 
 #: Seconds after which to try again: someone has to act first (install, free, fix).
 _RETRY_S = 60
 
 
-@dataclass(frozen=True, slots=True)
-class Manifest:
-    backend: str  # sqlite or postgresql
-    revision: str | None  # the Alembic revision of the copied schema
-    taken_at: str  # ISO 8601, UTC
-    tables: dict[str, int]  # rows per table
+class SqlBackups:
+    """The ``Backups`` port: copies of the database of ``settings``, and units of work on a
+    restored database whose audit entries ``chain`` keys (the platform's chain)."""
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"backend": self.backend, "revision": self.revision, "taken_at": self.taken_at,
-                "tables": self.tables}
+    def __init__(self, settings: Settings, chain: ChainKey) -> None:
+        self._settings = settings
+        self._chain = chain
 
+    def create(self, dest: Path, now: datetime) -> Manifest:
+        return backup(self._settings.database_url, dest, now)
 
-@dataclass(frozen=True, slots=True)
-class RestoreReport:
-    target: str  # the restored database's URL, password hidden
-    tables: dict[str, int]
-    #: tables whose rows differ from the manifest: {table: {"manifest": n, "restored": m}}
-    differences: dict[str, dict[str, int]] = field(default_factory=dict)
+    def restore(self, copy: Path, target: str) -> RestoreReport:
+        return restore(copy, target)
 
-    @property
-    def matches(self) -> bool:
-        return not self.differences
+    def units(self) -> AbstractContextManager[SqlUnitOfWorkFactory]:
+        return self.units_at(self._settings.database_url)
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"target": self.target, "matches": self.matches, "tables": self.tables,
-                "differences": self.differences}
+    @contextmanager
+    def units_at(self, target: str) -> Iterator[SqlUnitOfWorkFactory]:
+        s = self._settings.model_copy(update={"database_url": target})
+        engine = make_engine(s)
+        try:
+            yield SqlUnitOfWorkFactory(engine, s.sqlite_synchronous, chain=self._chain)
+        finally:
+            engine.dispose()
 
 
 def manifest_path(copy: Path) -> Path:
@@ -82,6 +91,7 @@ def backup(database_url: str, dest: Path, now: datetime) -> Manifest:
         manifest = _backup_sqlite(_sqlite_path(url), dest, now)
     else:
         manifest = _backup_postgresql(url, dest, now)
+    manifest = replace(manifest, bytes=dest.stat().st_size)
     manifest_path(dest).write_text(json.dumps(manifest.as_dict(), indent=2) + "\n")
     return manifest
 
@@ -105,7 +115,8 @@ def restore(copy: Path, target_url: str) -> RestoreReport:
     differences = {t: {"manifest": expected.get(t, 0), "restored": counted.get(t, 0)}
                    for t in sorted(set(expected) | set(counted))
                    if expected.get(t, 0) != counted.get(t, 0)}
-    return RestoreReport(url.render_as_string(hide_password=True), counted, differences)
+    return RestoreReport(url.render_as_string(hide_password=True), counted, differences,
+                         bytes=copy.stat().st_size)
 
 
 # -- SQLite -----------------------------------------------------------------------------------

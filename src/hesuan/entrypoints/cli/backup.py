@@ -1,8 +1,10 @@
 """``hesuan backup …``: an online copy of the database, and its restore into a new one
 (docs/DEPLOY.md "Backups").
 
-Imports: Typer, ``hesuan.entrypoints.cli.common``; at call time ``hesuan.config``,
-``hesuan.adapters.clock``, ``hesuan.adapters.db.backup``.
+Both are the backup service's, built alone (``bootstrap.backups``): a copy is taken of a
+database at any schema, and a restore needs no database at ``HESUAN_DATABASE_URL``.
+
+Imports: Typer, ``hesuan.entrypoints.cli.common``; at call time ``hesuan.bootstrap``.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import typer
 
 from hesuan.domain.errors import HesuanError
 from hesuan.entrypoints.cli.common import (
+    CLI_PRINCIPAL,
     EXIT_NOT_VALID,
     JsonOpt,
     console,
@@ -35,13 +38,12 @@ def backup_create(
     """Copy the database (HESUAN_DATABASE_URL) while it serves.
 
     SQLite by its online backup API, PostgreSQL by pg_dump in one snapshot. Beside the copy,
-    DEST.manifest.json: the schema revision, the time and the rows of every table."""
-    from hesuan.adapters.clock import SystemClock
-    from hesuan.adapters.db.backup import backup
+    DEST.manifest.json: the schema revision, the time and the rows of every table. Audited
+    (the file's name, size and counts)."""
+    from hesuan.bootstrap import backups
 
-    url = environment_settings().database_url
     try:
-        manifest = backup(url, dest, SystemClock().now())
+        manifest = backups(environment_settings()).create(CLI_PRINCIPAL, dest)
     except HesuanError as exc:
         raise failed(exc) from None
     if as_json:
@@ -59,12 +61,12 @@ def backup_restore(
         as_json: JsonOpt = False) -> None:
     """Restore a copy into a new database and check its rows against the copy's manifest.
 
-    Exit 1 when they differ. Then check its audit chain: HESUAN_DATABASE_URL=<new>
-    hesuan audit verify."""
-    from hesuan.adapters.db.backup import restore
+    Exit 1 when they differ. The restore is audited in the new database. Then check its audit
+    chain: HESUAN_DATABASE_URL=<new> hesuan audit verify."""
+    from hesuan.bootstrap import backups
 
     try:
-        report = restore(copy, to)
+        report = backups(environment_settings()).restore(CLI_PRINCIPAL, copy, to)
     except HesuanError as exc:
         raise failed(exc) from None
     if as_json:
