@@ -13,6 +13,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, create_engine
 
+from hesuan.adapters.db.partitions import is_partition
 from hesuan.adapters.db.schema import metadata
 from tests.helpers import postgres_database
 
@@ -40,7 +41,12 @@ def fresh_engine(backend: str, tmp_path: Path, tag: str) -> Iterator[Engine]:
 
 
 def differences(engine: Engine, tables: set[str]) -> list[object]:
-    """What the migrated database and the schema disagree on, about ``tables``."""
+    """What the migrated database and the schema disagree on, about ``tables`` (the monthly
+    partitions, which the schema does not declare, left out as ``alembic check`` leaves them)."""
+    def include_name(name: str | None, type_: str, parents: object) -> bool:
+        return not (type_ == "table" and name is not None and is_partition(name))
+
     with engine.connect() as c:
-        diffs = compare_metadata(MigrationContext.configure(c), metadata)
+        diffs = compare_metadata(MigrationContext.configure(
+            c, opts={"include_name": include_name}), metadata)
     return [d for d in diffs if any(name in str(d) for name in tables)]

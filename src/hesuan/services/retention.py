@@ -33,21 +33,26 @@ class RetentionService:
         samples = self._r.cutoff(Kind.SAMPLES, now)
         notified = self._r.cutoff(Kind.NOTIFICATIONS, now)
         scans = self._r.cutoff(Kind.VENUE_SCANS, now)
+        with self._d.uow() as uow:  # its own transaction: ready even if the pass fails
+            uow.retention.prepare(now)
+            uow.commit()
         with self._d.uow() as uow:
             r = uow.retention
             aggregated = r.aggregate_samples(samples)  # before anything is deleted
+            # the kinds a store may drop whole partitions of come last: writers of those
+            # tables may wait from the drop to the commit
             report = RetentionReport(
-                samples=r.expire_samples(samples),
-                aggregated=aggregated,
                 lane_entries=r.expire_lane_entries(samples),
                 recalls=r.expire_recalls(samples),
-                station_events=r.expire_station_events(
-                    self._r.cutoff(Kind.STATION_EVENTS, now)),
                 sms=r.expire_sms(notified),
                 lab_reports=r.expire_lab_reports(notified),
                 passes=r.expire_passes(self._r.cutoff(Kind.PASSES, now)),
                 venue_checks=r.expire_venue_checks(scans),
                 fence_scans=r.expire_fence_scans(scans),
+                station_events=r.expire_station_events(
+                    self._r.cutoff(Kind.STATION_EVENTS, now)),
+                samples=r.expire_samples(samples),
+                aggregated=aggregated,
             )
             if report != RetentionReport():
                 uow.audit_log.append(now, actor.username, "retention.run", "retention",

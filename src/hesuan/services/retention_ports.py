@@ -51,6 +51,11 @@ class ClosureRow:
 class RetentionRepository(Protocol):
     """Each method is one statement or a handful, whatever the number of rows."""
 
+    def prepare(self, now: datetime) -> None:
+        """Make the store ready for what is written from ``now`` on (on a store that
+        partitions by month: this month's partitions and the next ones); idempotent."""
+        ...
+
     def aggregate_samples(self, resulted_before: datetime | None) -> int:
         """Count the samples whose tube's result came before ``resulted_before`` (every sample,
         with or without a result, when None) into the daily aggregates, adding to what earlier

@@ -1,6 +1,10 @@
 """Storage of history that expires: the daily aggregates and the set-based expiry of each kind of
 personal data (docs/RETENTION.md). A repository of ``SqlUnitOfWork``: every method is one
-statement, whatever the number of rows.
+statement, whatever the number of rows, or on PostgreSQL a handful per monthly partition.
+
+On PostgreSQL samples and station events are partitioned by month (``partitions``): a month
+wholly past the cutoff whose every row has expired goes by dropping its partition (its rows
+counted first), the other expired rows by the one DELETE, as on SQLite.
 
 Imports: SQLAlchemy, ``hesuan.adapters.db``, ``hesuan.domain``, ``hesuan.services``.
 """
@@ -9,8 +13,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
+from hesuan.adapters.db import partitions
 from hesuan.adapters.db.repository import SqlRepository
 from hesuan.adapters.db.schema import daily_aggregates, to_ms
 from hesuan.adapters.db.sql_helpers import cached_text
@@ -80,7 +85,28 @@ _EXPIRE = {
 }
 
 
+#: Whether a month partition still holds a row that has not expired before :before (its key
+#: range :lo to :hi). Samples: a tube of the range with samples in the partition and no result
+#: before the cutoff (found by the tubes' key, a tenth of the samples); station events: one
+#: received since.
+_STILL_NEEDED = {
+    "samples": ("SELECT EXISTS (SELECT 1 FROM tubes t WHERE t.id >= :lo AND t.id < :hi AND "
+                "(t.resulted_at IS NULL OR t.resulted_at >= :before) AND "
+                "EXISTS (SELECT 1 FROM {part} s WHERE s.tube_id = t.id))"),
+    "station_events": "SELECT EXISTS (SELECT 1 FROM {part} WHERE received_at >= :before)",
+}
+
+#: How long a pass waits for the partitioned tables' lock before it deletes rows instead.
+_LOCK_WAIT_MS = 2000
+
+
 class SqlRetention(SqlRepository):
+
+    _locked: bool | None = None  # the partitioned tables locked (None: not tried yet)
+
+    def prepare(self, now: datetime) -> None:
+        if self._pg and partitions.partitioned(self.conn, "samples"):
+            partitions.keep_ahead(self.conn, now)
 
     def aggregate_samples(self, resulted_before: datetime | None) -> int:
         everything = resulted_before is None
@@ -93,7 +119,8 @@ class SqlRetention(SqlRepository):
         return int(counted)
 
     def expire_samples(self, resulted_before: datetime) -> int:
-        return self._delete(_EXPIRE_SAMPLES, resulted_before)
+        dropped = self._drop_expired("samples", resulted_before)
+        return dropped + self._delete(_EXPIRE_SAMPLES, resulted_before)
 
     def expire_lane_entries(self, before: datetime) -> int:
         return self._delete(_EXPIRE["lane_entries"], before)
@@ -102,7 +129,8 @@ class SqlRetention(SqlRepository):
         return self._delete(_EXPIRE["recalls"], resolved_before)
 
     def expire_station_events(self, received_before: datetime) -> int:
-        return self._delete(_EXPIRE["station_events"], received_before)
+        dropped = self._drop_expired("station_events", received_before)
+        return dropped + self._delete(_EXPIRE["station_events"], received_before)
 
     def expire_sms(self, sent_before: datetime) -> int:
         return self._delete(_EXPIRE["sms"], sent_before)
@@ -126,6 +154,31 @@ class SqlRetention(SqlRepository):
             stmt = stmt.where(a.c.day >= since)
         return [DailyAggregate(r[0], r[1], *(int(v) for v in r[2:]))
                 for r in self.conn.execute(stmt)]
+
+    def _drop_expired(self, table: str, before: datetime) -> int:
+        """PostgreSQL: drop the month partitions of ``table`` wholly before ``before`` whose
+        every row has expired; the rows they held. Checked again once the tables are locked
+        (nothing can be added to a partition then); when the lock is not had in
+        ``_LOCK_WAIT_MS``, nothing is dropped and the DELETE takes the rows."""
+        if not self._pg or not partitions.partitioned(self.conn, table):
+            return 0
+        dropped = 0
+        for p in partitions.partitions(self.conn, table):
+            if p.end > before or self._still_needed(p, before):
+                continue
+            if self._locked is None:
+                self._locked = partitions.lock_parents(self.conn, _STILL_NEEDED, _LOCK_WAIT_MS)
+            if not self._locked:
+                break
+            if not self._still_needed(p, before):
+                dropped += partitions.drop(self.conn, p)
+        return dropped
+
+    def _still_needed(self, p: partitions.Partition, before: datetime) -> bool:
+        lo, hi = p.bounds
+        return bool(self.conn.execute(
+            text(_STILL_NEEDED[p.table].format(part=p.name)),
+            {"lo": lo, "hi": hi, "before": to_ms(before)}).scalar_one())
 
     def _delete(self, sql: str, before: datetime) -> int:
         return int(self.conn.execute(cached_text(sql), {"before": to_ms(before)}).rowcount)

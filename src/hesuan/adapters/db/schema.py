@@ -215,11 +215,15 @@ samples = Table(
     Column("sampled_at", Timestamp, nullable=False),
     Column("recall_id", ID),
     Index("ix_samples_person", "person_id"),
+    # PostgreSQL: by month of the tube's id (``adapters/db/partitions.py``, migration 0014)
+    postgresql_partition_by="RANGE (tube_id)",
 )
 
 station_events = Table(
     "station_events", metadata,
-    Column("event_id", String(36), primary_key=True),
+    # PostgreSQL: collated "C" (bytes), the order of the monthly partitions' bounds
+    Column("event_id", String(36).with_variant(String(36, collation="C"), "postgresql"),
+           primary_key=True),
     Column("kind", String(16), nullable=False),
     Column("site_id", ID),
     Column("actor", ID, nullable=False),
@@ -228,6 +232,8 @@ station_events = Table(
     # the content the id was first accepted with (``domain.event_ids.content_digest``): the
     # same id with other content is a conflict, not a replay; None for delivery and lane events
     Column("digest", String(32)),
+    # PostgreSQL: by month of the event's id (UUIDv7; others in the default partition)
+    postgresql_partition_by="RANGE (event_id)",
 )
 
 boxes = Table(
@@ -261,6 +267,8 @@ result_log = Table(
     Column("reason", Text),
     Column("actor", ID, nullable=False),
     Column("at", Timestamp, nullable=False),
+    # PostgreSQL: by month of the entry's id (kept for good: no partition is dropped)
+    postgresql_partition_by="RANGE (id)",
 )
 
 rejected_results = Table(

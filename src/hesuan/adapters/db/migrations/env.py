@@ -5,11 +5,18 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
+from hesuan.adapters.db.partitions import is_partition
 from hesuan.adapters.db.schema import metadata
 
 #: The advisory lock the migrations take on PostgreSQL (the sweep's is 74110002, the
 #: scheduler's lease 74110010).
 MIGRATION_LOCK = 74110011
+
+
+def include_name(name: str | None, type_: str, parents: object) -> bool:
+    """What the schema declares: not the monthly partitions (``partitions.py``)."""
+    return not (type_ == "table" and name is not None and is_partition(name))
+
 
 config = context.config
 engine = config.attributes.get("engine") or create_engine(
@@ -24,7 +31,7 @@ with engine.connect() as connection:
         connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
     context.configure(connection=connection, target_metadata=metadata,
                       render_as_batch=connection.dialect.name == "sqlite",
-                      compare_type=True)
+                      compare_type=True, include_name=include_name)
     with context.begin_transaction():
         context.run_migrations()
     connection.commit()
