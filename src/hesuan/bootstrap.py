@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
@@ -20,10 +22,12 @@ from hesuan.adapters.audit_checkpoints import FileCheckpoints
 from hesuan.adapters.clock import SystemClock
 from hesuan.adapters.crypto import (
     Argon2Passwords,
+    DataKeyMoveFiles,
     HmacCodeSigner,
     KeyRing,
     load_data_key,
     load_master_secret,
+    new_data_key_path,
 )
 from hesuan.adapters.db.analytics import SqlAnalytics
 from hesuan.adapters.db.backup import SqlBackups
@@ -60,6 +64,7 @@ from hesuan.services.elr import ElrPolicy, ElrService, ElrWriters
 from hesuan.services.elr_ports import Application, Disclosure, ElrRoute, Organization
 from hesuan.services.elr_queue_ports import ElrFormat, ElrTransport
 from hesuan.services.fence import FenceService
+from hesuan.services.keys import DataKeyService
 from hesuan.services.lab import LabService
 from hesuan.services.lab_messages import LabMessageService
 from hesuan.services.lab_report import LabReportService
@@ -83,7 +88,7 @@ from hesuan.services.venues import VenueService
 from hesuan.services.worklists import WorklistService
 from hesuan.services.zones import ZoneService
 
-__all__ = ["Platform", "backups", "bootstrap", "new_id"]
+__all__ = ["Platform", "backups", "bootstrap", "data_keys", "new_id"]
 
 _log = logging.getLogger("hesuan.keys")
 
@@ -237,6 +242,10 @@ def _key_ring(settings: Settings, engine: Engine) -> KeyRing:
                                f"the people in the database: restore theirs from its backup")
         return keys
     assert stored is not None  # with no people the data key file was made
+    if new_data_key_path(path).exists():
+        raise RuntimeError(f"the personal data is being moved to a new data key "
+                           f"({new_data_key_path(path)}) and is not all there yet: run "
+                           f"`hesuan keys rekey-data` again to finish")
     legacy = KeyRing(master)
     if not legacy.reads(stored):
         raise RuntimeError(f"the data key file {path} (HESUAN_DATA_KEY_FILE) is missing and the "
@@ -266,6 +275,21 @@ def backups(settings: Settings, *, clock: Clock | None = None) -> BackupService:
     connects only when a use case needs it; the audit chain's key is the platform's."""
     chain = ChainKey(KeyRing(_master(settings)).audit_chain_key)
     return BackupService(clock or SystemClock(), SqlBackups(settings, chain))
+
+
+@contextmanager
+def data_keys(settings: Settings, *, clock: Clock | None = None) -> Iterator[DataKeyService]:
+    """The data key's use cases alone, without a platform, which does not start while the
+    personal data is half moved to a new data key; the database closed at the end."""
+    master = _master(settings)
+    engine = make_engine(settings)
+    uow = SqlUnitOfWorkFactory(engine, settings.sqlite_synchronous,
+                               chain=ChainKey(KeyRing(master).audit_chain_key))
+    try:
+        yield DataKeyService(clock or SystemClock(), uow,
+                             DataKeyMoveFiles(master, settings.data_key_path))
+    finally:
+        engine.dispose()
 
 
 def bootstrap(settings: Settings, *, clock: Clock | None = None, sender: Sender | None = None,

@@ -20,6 +20,7 @@ from typing import Self
 from hesuan.services.corrections_ports import CorrectionRepository, RejectionRepository
 from hesuan.services.elr_queue_ports import ElrQueueRepository
 from hesuan.services.fence_ports import FenceRepository
+from hesuan.services.keys_ports import SealedData
 from hesuan.services.lab_messages_ports import LabMessageRepository
 from hesuan.services.lab_ports import AssayRepository, PlateRepository
 from hesuan.services.lab_report_ports import LabReportRepository
@@ -191,6 +192,10 @@ class FakeUnitOfWork:
     @cached_property
     def programme(self) -> FakeProgramme:
         return FakeProgramme(self.tables)
+
+    @property
+    def sealed(self) -> SealedData:
+        unused("uow.sealed")
 
 
 _REPOSITORIES = ("audit_log", "places", "people", "station", "results", "outbox", "alerts",

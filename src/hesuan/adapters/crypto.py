@@ -30,8 +30,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-__all__ = ["DATA_KEY_BYTES", "Argon2Passwords", "HmacCodeSigner", "KeyRing", "load_data_key",
-           "load_master_secret"]
+__all__ = ["DATA_KEY_BYTES", "Argon2Passwords", "DataKeyMoveFiles", "HmacCodeSigner", "KeyRing",
+           "load_data_key", "load_master_secret", "new_data_key_path"]
 
 #: The data key's length (AES-256, HKDF-SHA256 input).
 DATA_KEY_BYTES = 32
@@ -77,6 +77,48 @@ def load_data_key(key_file: Path, *, create: bool) -> bytes | None:
         raise RuntimeError(f"the data key file {key_file} does not hold {DATA_KEY_BYTES} bytes "
                            f"(Base64)")
     return raw
+
+
+def new_data_key_path(key_file: Path) -> Path:
+    """Where a re-encryption from the legacy keys keeps the new data key until every encrypted
+    column is under it (``DataKeyMoveFiles``): beside the data key file, named after it."""
+    return key_file.with_name(key_file.name + ".new")
+
+
+class DataKeyMoveFiles:
+    """The ``DataKeyMove`` port: the legacy keys of ``master`` and the data key of
+    ``key_file``, made first as ``new_data_key_path(key_file)`` and linked to its name by
+    ``put_in_place``. A start finds no data key file meanwhile and the half-moved personal data
+    unreadable under the legacy keys, and stops (``bootstrap``)."""
+
+    def __init__(self, master: bytes, key_file: Path) -> None:
+        self._master = master
+        self._path = key_file
+        self._new = new_data_key_path(key_file)
+
+    def keys(self) -> tuple[KeyRing, KeyRing]:
+        data = load_data_key(self._path, create=False)
+        if data is None:
+            data = load_data_key(self._new, create=True)
+        assert data is not None
+        return KeyRing(self._master), KeyRing(self._master, data)
+
+    def put_in_place(self) -> str:
+        if self._new.exists():
+            with contextlib.suppress(FileExistsError):  # in place: a run stopped after it
+                os.link(self._new, self._path)
+            _fsync_dir(self._path.parent)
+            self._new.unlink()
+            _fsync_dir(self._path.parent)
+        return self._path.name
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _derive(master: bytes, purpose: str) -> bytes:

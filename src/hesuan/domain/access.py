@@ -202,6 +202,7 @@ class Action(enum.StrEnum):
     # running the platform: backups and the data key
     BACKUP_DATABASE = "backup_database"
     RESTORE_DATABASE = "restore_database"
+    REKEY_DATA = "rekey_data"
     # a page or route open to anyone signed in, or to no one in particular
     SIGNED_IN = "signed_in"
     PUBLIC = "public"
@@ -349,9 +350,11 @@ POLICY: Mapping[Action, Rule] = {
     Action.REQUEST_PROGRAMME_CLOSE: _rule(_OFFICER),
     Action.APPROVE_PROGRAMME_CLOSE: _rule(_OFFICER),
     Action.READ_PROGRAMME_CLOSES: _list(_ADMIN, _OFFICER),
-    # the operator who runs the platform copies and restores the database
+    # the operator who runs the platform copies and restores the database and moves the
+    # personal data to the data key file
     Action.BACKUP_DATABASE: _list(_ADMIN),
     Action.RESTORE_DATABASE: _list(_ADMIN),
+    Action.REKEY_DATA: _list(_ADMIN),
     Action.SIGNED_IN: _list({r: _A for r in Role}),
     Action.PUBLIC: _list({r: _A for r in Role}),
 }

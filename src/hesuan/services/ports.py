@@ -33,6 +33,7 @@ from hesuan.domain.passes import PassClaims, PassStatus, Verdict
 from hesuan.services.corrections_ports import CorrectionRepository, RejectionRepository
 from hesuan.services.elr_queue_ports import ElrQueueRepository
 from hesuan.services.fence_ports import FenceRepository
+from hesuan.services.keys_ports import SealedData
 from hesuan.services.lab_messages_ports import LabMessageRepository
 from hesuan.services.lab_ports import AssayRepository, PlateRepository
 from hesuan.services.lab_report_ports import LabReportRepository
@@ -233,6 +234,8 @@ class UnitOfWork(Protocol):
     def retention(self) -> RetentionRepository: ...
     @property
     def programme(self) -> ProgrammeRepository: ...
+    @property
+    def sealed(self) -> SealedData: ...
 
     def __enter__(self) -> Self: ...
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -43,6 +43,7 @@ from hesuan.adapters.db.reports_store import SqlReports
 from hesuan.adapters.db.results_store import SqlResults
 from hesuan.adapters.db.retention_store import SqlRetention
 from hesuan.adapters.db.rosters_store import SqlRosters
+from hesuan.adapters.db.sealed_store import SqlSealedData
 from hesuan.adapters.db.station_store import SqlStation
 from hesuan.adapters.db.status_store import SqlCadence, SqlOverrides, SqlStatuses
 from hesuan.adapters.db.teams_store import SqlTeams
@@ -380,3 +381,7 @@ class SqlUnitOfWork:
     @cached_property
     def programme(self) -> SqlProgramme:
         return SqlProgramme(self)
+
+    @cached_property
+    def sealed(self) -> SqlSealedData:
+        return SqlSealedData(self)

@@ -15,6 +15,7 @@ from hesuan.entrypoints.cli import (
     city,
     db,
     fence,
+    keys,
     mllp,
     notify,
     passes,
@@ -38,7 +39,7 @@ app = typer.Typer(help="Hesuan (核酸): routine PCR mass testing, sample → de
 
 # the order of --help: commands in this order, then groups in this order
 for group in (alerts, notify, people, results, reports, db, users, audit, serve, passes, status,
-              city, simulate, zones, rosters, fence, mllp, backup, retention, programme):
+              city, simulate, zones, rosters, fence, mllp, backup, keys, retention, programme):
     group.register(app)
 
 
