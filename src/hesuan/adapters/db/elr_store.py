@@ -24,12 +24,12 @@ __all__ = ["SqlElrOutbox"]
 
 _KEY = "result_log_id = :log AND person_id = :person AND format = :format"
 
-#: A report per person of the staged batch's tubes (``tmp_results``, ``tmp_members``) in one
-#: format; ``{only}`` narrows it to positives and corrections of a positive.
+#: A report per person of the staged batch's tubes (``tmp_results``, each tube's samples) in
+#: one format; ``{only}`` narrows it to positives and corrections of a positive.
 _QUEUE = (
     "INSERT INTO elr_outbox (result_log_id, person_id, format, tube_id, created_at, "
     "next_attempt_at, attempts) SELECT t.log_id, m.person_id, :format, m.tube_id, :now, :now, 0 "
-    "FROM tmp_results t CROSS JOIN tmp_members m WHERE m.tube_id = t.tube_id{only} "
+    "FROM tmp_results t CROSS JOIN samples m WHERE m.tube_id = t.tube_id{only} "
     "ON CONFLICT DO NOTHING")
 _POSITIVES = " AND (t.result = 'positive' OR t.previous = 'positive')"
 #: A report per member of the tube of each cancellation (result-log entries ``cancelled``) in

@@ -7,7 +7,8 @@ unit of work), their recalls, and the pools' investigations.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -109,6 +110,25 @@ class SqlResults(SqlResultWithdrawals):
                     cp.write_row(r)
             cur.execute("ANALYZE tmp_results")
 
+    @contextmanager
+    def _by_key(self) -> Iterator[None]:
+        """PostgreSQL: the statements inside find each row of the batch by its key (a nested
+        loop over the primary key's index) rather than hashing the whole table: a batch is a
+        small part of the tubes and of the people, and a hash join reads all of them for every
+        batch — more of them with every round and every person. Without compiling the
+        statements (JIT): the nested loop's estimated cost passes the threshold at which the
+        server compiles them, which takes longer than running them."""
+        if not self._pg:
+            yield
+            return
+        self.conn.exec_driver_sql("SET LOCAL enable_hashjoin = off; "
+                                  "SET LOCAL enable_mergejoin = off; SET LOCAL jit = off")
+        try:
+            yield
+        finally:
+            self.conn.exec_driver_sql(
+                "RESET enable_hashjoin; RESET enable_mergejoin; RESET jit")
+
     def cancel_recalls_of(self, pool_tube_ids: Sequence[str], now: datetime) -> None:
         c, pg = self.conn, self._pg
         ids = [r[0] for r in self._in(recalls.c.pool_tube_id, pool_tube_ids, recalls.c.id,
@@ -128,11 +148,13 @@ class SqlResults(SqlResultWithdrawals):
         # found by key
         c, now_ms = self.conn, to_ms(now)
         json_ct = "CAST(m.ct AS json)" if self._pg else "m.ct"
-        c.execute(text(
-            "WITH m AS MATERIALIZED (SELECT tube_id, result, ct FROM tmp_results) "
-            f"UPDATE tubes SET status = 'resulted', result = m.result, ct = {json_ct}, "
-            "resulted_at = :now, notified_at = CASE WHEN m.result = 'negative' THEN :now END, "
-            "investigation = NULL FROM m WHERE tubes.id = m.tube_id"), {"now": now_ms})
+        with self._by_key():
+            c.execute(text(
+                "WITH m AS MATERIALIZED (SELECT tube_id, result, ct FROM tmp_results"
+                + (" ORDER BY tube_id) " if self._pg else ") ") +
+                f"UPDATE tubes SET status = 'resulted', result = m.result, ct = {json_ct}, "
+                "resulted_at = :now, notified_at = CASE WHEN m.result = 'negative' THEN :now "
+                "END, investigation = NULL FROM m WHERE tubes.id = m.tube_id"), {"now": now_ms})
         # (SQLAlchemy's JSON type wrote a missing Ct as JSON null here: kept)
         log_ct = "CAST(COALESCE(ct, 'null') AS json)" if self._pg else "COALESCE(ct, 'null')"
         c.execute(text(
@@ -147,24 +169,27 @@ class SqlResults(SqlResultWithdrawals):
         # and leaves nothing special — the facts for which the status engine decides green
         # (R-DEFAULT) and which ``refresh_plain`` would decide next; the fan-out decides those
         # itself, in the same write, instead of marking them stale for a second UPDATE of
-        # every status row. SQLite: each member's status row by its rowid, so that the
-        # fan-out's UPDATE finds it directly rather than through the person-id index.
+        # every status row. SQLite: every member, each with its status row's rowid, so that
+        # the fan-out's UPDATE finds it directly rather than through the person-id index.
+        # PostgreSQL: only the members the domain decides one by one (of positive and invalid
+        # tubes) and those answering a recall; the negatives' UPDATE joins the samples itself.
         row = "NULL" if self._pg else "ps.rowid"
         self.conn.execute(cached_text(
             "INSERT INTO tmp_members (person_id, tube_id, recall_id, sampled_at, result, plain, "
             "status_row) SELECT s.person_id, s.tube_id, s.recall_id, s.sampled_at, t.result, "
             f"CASE WHEN {_FANOUT_PLAIN} THEN 1 ELSE 0 END, {row} FROM tmp_results t "
             "CROSS JOIN samples s JOIN person_status ps ON ps.person_id = s.person_id "
-            "WHERE s.tube_id = t.tube_id"), {"now": to_ms(now)})
+            "WHERE s.tube_id = t.tube_id"
+            + (f" AND (t.result <> {status_sql.NEGATIVE} OR s.recall_id IS NOT NULL)"
+               if self._pg else "")), {"now": to_ms(now)})
         if self._pg:
             self.conn.exec_driver_sql("ANALYZE tmp_members")
 
     def fan_out_negatives(self, now: datetime) -> NegativeFanOut:
         c, params = self.conn, {"now": to_ms(now)}
         if self._pg:  # one row per status row written: both counts in the same statement
-            notified, decided = c.execute(cached_text(
-                f"WITH u AS ({_FAN_OUT[True]} RETURNING m.plain) "
-                "SELECT count(*), COALESCE(sum(plain), 0) FROM u"), params).one()
+            with self._by_key():
+                notified, decided = c.execute(cached_text(_FAN_OUT[True]), params).one()
         else:
             notified = self._changed(cached_text(_FAN_OUT[False]), params)
             decided = int(c.exec_driver_sql(
@@ -269,9 +294,14 @@ _FANOUT_DECIDED = status_sql.DEFAULT_STATUS | {
 
 
 def _fan_out_sql(pg: bool) -> str:
-    """The negatives' fan-out to every gathered member, resolving the recall their sample
-    answers on their status row; each status row found by person (PostgreSQL) or by rowid."""
-    return (
+    """The negatives' fan-out to every member, resolving the recall their sample answers on
+    their status row. SQLite: from the gathered members, each status row found by rowid and
+    whether it is plain read from the member. PostgreSQL: from the batch's samples, each status
+    row found by person and whether it is plain decided on the row itself (its values before
+    the write); the rows written counted, and the plain ones by ``PLAIN`` on the row as
+    written, which is the same test on the row the fan-out leaves."""
+    plain = (status_sql.fanout_plain("person_status", "m", "m") if pg else "m.plain = 1")
+    update = (
         "UPDATE person_status SET "
         "test_state = CASE WHEN person_status.test_state = 'positive' THEN 'positive' "
         "  WHEN person_status.open_recall_id IS NOT NULL AND (m.recall_id IS NULL OR "
@@ -282,17 +312,26 @@ def _fan_out_sql(pg: bool) -> str:
         "last_result = 'negative', last_result_at = :now, "
         "last_result_sampled_at = m.sampled_at, last_negative_at = :now, updated_at = :now, "
         # the status: what refresh_plain decides for plain facts; the others are stale
-        + "".join(f"{k} = CASE WHEN m.plain = 1 THEN {v} ELSE person_status.{k} END, "
+        + "".join(f"{k} = CASE WHEN {plain} THEN {v} ELSE person_status.{k} END, "
                   for k, v in _FANOUT_DECIDED.items())
-        + "status_at = CASE WHEN m.plain = 1 THEN :now ELSE person_status.status_at END, "
-        "status_valid_until = CASE WHEN m.plain = 0 THEN :now ELSE "
+        + f"status_at = CASE WHEN {plain} THEN :now ELSE person_status.status_at END, "
+        f"status_valid_until = CASE WHEN NOT ({plain}) THEN :now ELSE "
         f"{status_sql.valid_until_due('person_status.')} END "
-        "FROM tmp_members m WHERE "
-        + ("person_status.person_id = m.person_id " if pg
-           else "person_status.rowid = m.status_row ")
+        + ("FROM m WHERE person_status.person_id = m.person_id " if pg
+           else "FROM tmp_members m WHERE person_status.rowid = m.status_row ")
         + f"AND m.result = {status_sql.NEGATIVE} AND ("
         "person_status.last_result_sampled_at IS NULL OR "
         "person_status.last_result_sampled_at <= m.sampled_at)")
+    if not pg:
+        return update
+    # the members in the order of their status rows' key (and the batch in the order of the
+    # samples' key): each index is then read from one end to the other, not at random
+    return ("WITH m AS MATERIALIZED (SELECT s.person_id, s.recall_id, s.sampled_at, t.result "
+            "FROM (SELECT tube_id, result FROM tmp_results ORDER BY tube_id) t "
+            "CROSS JOIN samples s WHERE s.tube_id = t.tube_id "
+            f"AND t.result = {status_sql.NEGATIVE} ORDER BY s.person_id), "
+            f"u AS ({update} RETURNING CASE WHEN {status_sql.PLAIN} THEN 1 ELSE 0 END AS plain) "
+            "SELECT count(*), COALESCE(sum(plain), 0) FROM u")
 
 
 #: The fan-out's UPDATE, by backend (True: PostgreSQL).
