@@ -121,9 +121,17 @@ class SqlStation(SqlRepository):
                 left[pid] = None
             rows.append((at, s.tube_id, now_ms, pid, plain, valid_until))
         if self._pg:
-            sql_helpers.executemany(c, _SAMPLED_STATUS, [
-                {"at": r[0], "tube": r[1], "now": r[2], "pid": r[3], "plain": r[4], "vu": r[5]}
-                for r in rows])
+            # one statement for the batch, its rows bound as arrays; a person sampled twice in
+            # the batch is written once, with their latest sample (what the rows one after the
+            # other would leave: each later sample overwrites the earlier one)
+            latest: dict[str, tuple[Any, ...]] = {}
+            for r in rows:
+                if (seen := latest.get(r[3])) is None or seen[0] <= r[0]:
+                    latest[r[3]] = r
+            cols = list(zip(*latest.values(), strict=True))
+            sql_helpers.execute(c, _SAMPLED_STATUS_PG, {
+                "at": list(cols[0]), "tube": list(cols[1]), "now": now_ms,
+                "pid": list(cols[3]), "plain": list(cols[4]), "vu": list(cols[5])})
         else:
             sql_helpers.cursor(c, _SAMPLED_STATUS_SQLITE, rows, many=True).close()
         return list(left)
@@ -176,6 +184,18 @@ _SAMPLED_STATUS = (
                     ("status_at", ":now"),
                     ("status_valid_until", ":vu")))
     + " WHERE person_id = :pid AND (last_sampled_at IS NULL OR last_sampled_at <= :at)")
+
+
+# PostgreSQL: the batch's rows as arrays, unnested into one UPDATE (one statement a batch,
+# not one a sample)
+_SAMPLED_STATUS_PG = (
+    "UPDATE person_status SET "
+    + _SAMPLED_STATUS.split(" SET ", 1)[1].split(" WHERE ", 1)[0]
+    .replace(":at", "v.at").replace(":tube", "v.tube").replace(":plain", "v.plain")
+    .replace(":vu", "v.vu")
+    + " FROM unnest(CAST(:at AS bigint[]), CAST(:tube AS varchar[]), CAST(:pid AS varchar[]), "
+    "CAST(:plain AS boolean[]), CAST(:vu AS bigint[])) AS v(at, tube, pid, plain, vu) "
+    "WHERE person_id = v.pid AND (last_sampled_at IS NULL OR last_sampled_at <= v.at)")
 
 
 # SQLite: each parameter bound once, by number (the statement names most of them many times)
