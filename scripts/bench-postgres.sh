@@ -15,10 +15,10 @@ mkdir -p "$DATA"
 if [ ! -f "$DATA/PG_VERSION" ]; then
   as_pg "$PGBIN/initdb" -D "$DATA" -A trust -U postgres --no-sync >/dev/null
   { echo "listen_addresses = '127.0.0.1'"; echo "port = $PORT"
-    echo "unix_socket_directories = '$DATA'"; cat deploy/postgresql/sizing.conf; } \
-    >> "$DATA/postgresql.conf"
+    cat deploy/postgresql/sizing.conf; } >> "$DATA/postgresql.conf"
 fi
-as_pg "$PGBIN/pg_ctl" -D "$DATA" -l "$DATA/server.log" -w -t 60 start >/dev/null
+# the socket beside the data, wherever the checkout is
+as_pg "$PGBIN/pg_ctl" -D "$DATA" -l "$DATA/server.log" -o "-k $DATA" -w -t 60 start >/dev/null
 trap 'as_pg "$PGBIN/pg_ctl" -D "$DATA" -m fast -w stop >/dev/null' EXIT
 [ -x .venv/bin/python ] || scripts/setup.sh
 .venv/bin/python -m bench --pg-url "postgresql+psycopg://postgres@127.0.0.1:$PORT/hesuan_bench" "$@"
