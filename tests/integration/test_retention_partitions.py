@@ -208,3 +208,21 @@ def test_dropping_a_samples_partition_locks_neither_tubes_nor_people(platform: P
             "SELECT relation::regclass::text FROM pg_locks WHERE pid = pg_backend_pid() "
             "AND locktype = 'relation' AND mode = 'AccessExclusiveLock'")).scalars())
     assert "samples" in held and not held & {"tubes", "people"}
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgres"], indirect=False)
+def test_a_pass_leaves_the_partitioned_tables_analysed_as_a_whole(
+        platform: Platform, clock: FixedClock) -> None:
+    """Autovacuum analyses partitions, never the table they make up, whose statistics the
+    planner reads for a join over all of it (a results batch's samples): the pass does."""
+    clock.set(datetime(2023, 1, 15, tzinfo=UTC))
+    with platform.engine.begin() as c:
+        World.event(c, v7(clock.now()), clock.now())
+        World.event(c, v4(), clock.now())
+    platform.retention.run(SYSTEM)
+    with platform.engine.connect() as c:
+        analysed = set(c.execute(text(
+            "SELECT DISTINCT tablename FROM pg_stats WHERE inherited AND tablename = ANY(:t)"),
+            {"t": ["station_events", "samples", "result_log"]}).scalars())
+    assert "station_events" in analysed

@@ -175,9 +175,15 @@ def ensure(conn: Connection, wanted: Iterable[date],
 
 
 def keep_ahead(conn: Connection, now: datetime) -> list[str]:
-    """``ensure`` this month's partitions and the next ``MONTHS_AHEAD`` months'."""
+    """``ensure`` this month's partitions and the next ``MONTHS_AHEAD`` months', then analyse
+    each partitioned table as a whole: autovacuum analyses partitions, never the table they
+    make up, and the planner reads that table's own statistics for a join over all of it (a
+    results batch's samples). ``ANALYZE`` of a partitioned table analyses each partition too,
+    reading a fixed sample of rows from each, whatever its size."""
     first = month_of(now)
-    return ensure(conn, months(first, add_months(first, MONTHS_AHEAD)))
+    made = ensure(conn, months(first, add_months(first, MONTHS_AHEAD)))
+    conn.exec_driver_sql("ANALYZE " + ", ".join(t.table for t in PARTITIONED))
+    return made
 
 
 def lock_parents(conn: Connection, tables: Iterable[str], timeout_ms: int) -> bool:
