@@ -1,6 +1,6 @@
 """Status rows keep room on their pages (migration 0015, PostgreSQL): a negative result
-rewrites the plain members' status rows on the pages they are on (HOT updates, no new index
-entries), and the migration's downgrade gives the table full pages again. SQLite has no
+rewrites nearly every plain member's status row on the page it is on (a HOT update, no new
+index entries), and the migration's downgrade gives the table full pages again. SQLite has no
 fillfactor: the migration leaves it as it is."""
 
 from __future__ import annotations
@@ -94,6 +94,10 @@ def test_a_negative_result_rewrites_each_status_row_on_its_own_page(
     clock.advance(timedelta(hours=1))
     p.delivery.receive(lab, str(uuid.uuid4()), lab_id, box, clock.now(), tubes)
     clock.advance(timedelta(hours=2))
+    # what autovacuum does between the two (person_status: at 1 % dead rows, migration 0005):
+    # the samples' dead row versions go, whatever other transaction was open meanwhile
+    with p.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+        c.execute(text("VACUUM person_status"))
     before = _pages(p, people)
     out = p.lab.record(lab, lab_id, [ResultInput(bc, "negative") for bc in tubes])
     assert {o.status for o in out} == {"accepted"}
@@ -103,7 +107,6 @@ def test_a_negative_result_rewrites_each_status_row_on_its_own_page(
             {"ids": people}).all()
     assert set(colours) == {("green", "negative")}
     after = _pages(p, people)
-    # a page may still hold the dead versions the samples left (pruned when it is next
-    # written, not at once): nearly every row stays, not every one
     stayed = [pid for pid in people if after[pid] == before[pid]]
-    assert len(stayed) >= len(people) * 3 // 4, (len(stayed), len(people))
+    # nearly all: a row whose page the samples filled moves (56 of 60 here; 10 with full pages)
+    assert len(stayed) >= len(people) * 4 // 5, (len(stayed), len(people))
