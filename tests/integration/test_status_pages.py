@@ -5,11 +5,9 @@ fillfactor: the migration leaves it as it is."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from alembic import command
@@ -18,11 +16,9 @@ from sqlalchemy import Engine, text
 from hesuan.adapters.clock import FixedClock
 from hesuan.adapters.db.migrate import alembic_config, upgrade
 from hesuan.bootstrap import Platform
-from hesuan.domain.access import Principal, Role
-from hesuan.domain.sampling import make_box_code, make_tube_barcode
 from hesuan.services.lab import ResultInput
-from hesuan.services.sampling import EventKind, StationEvent
 from hesuan.sim.example import seed_example_city
+from tests.integration.lab_bench import Bench
 from tests.integration.migrations import BACKENDS, fresh_engine
 
 POOL = 10
@@ -54,11 +50,6 @@ def test_0015_leaves_room_on_status_pages_and_its_downgrade_takes_it_back(
     assert "fillfactor=50" in _options(engine)
 
 
-def _ev(site: str, clock: FixedClock, kind: EventKind, **kw: Any) -> StationEvent:
-    return StationEvent(event_id=str(uuid.uuid4()), kind=kind, site_id=site, at=clock.now(),
-                        **kw)
-
-
 def _pages(p: Platform, people: list[str]) -> dict[str, int]:
     """Each person's status row: the page it is on."""
     with p.deps.uow(readonly=True) as uow:
@@ -74,32 +65,18 @@ def test_a_negative_result_rewrites_each_status_row_on_its_own_page(
     p = platform
     if p.engine.dialect.name != "postgresql":
         pytest.skip("pages and HOT updates are PostgreSQL's")
-    city = seed_example_city(p, people=TUBES * POOL * 2)
-    with p.deps.uow(readonly=True) as uow:
-        people = [r[0] for r in uow.conn.exec_driver_sql(  # type: ignore[attr-defined]
-            "SELECT id FROM people WHERE groups = '' ORDER BY id").all()][:TUBES * POOL]
-    site, lab_id = city.sites["140105"], city.labs["lab1"]
-    sampler = Principal("u-s", "sampler", Role.SAMPLER, site)
-    lab = Principal("u-l", "lab", Role.LAB, lab_id)
-    tubes = [make_tube_barcode(5000 + i) for i in range(TUBES)]
-    events: list[StationEvent] = []
-    for i, bc in enumerate(tubes):
-        events.append(_ev(site, clock, EventKind.OPEN_TUBE, barcode=bc, mode=POOL))
-        events += [_ev(site, clock, EventKind.SAMPLE, barcode=bc, code=p.deps.codes.sign(pid))
-                   for pid in people[i * POOL:(i + 1) * POOL]]
-    box = make_box_code(55)
-    events += [_ev(site, clock, EventKind.BOX_TUBE, barcode=bc, box_code=box) for bc in tubes]
-    events.append(_ev(site, clock, EventKind.SEAL_BOX, box_code=box))
-    assert all(o.status == "accepted" for o in p.sampling.submit(sampler, events))
-    clock.advance(timedelta(hours=1))
-    p.delivery.receive(lab, str(uuid.uuid4()), lab_id, box, clock.now(), tubes)
+    bench = Bench(p, clock, seed_example_city(p, people=TUBES * POOL * 2))
+    members = [[bench.person() for _ in range(POOL)] for _ in range(TUBES)]
+    people = [pid for tube in members for pid in tube]
+    tubes = bench.tubes(TUBES, mode=POOL, members=members)  # sampled, boxed, received
     clock.advance(timedelta(hours=2))
     # what autovacuum does between the two (person_status: at 1 % dead rows, migration 0005):
     # the samples' dead row versions go, whatever other transaction was open meanwhile
     with p.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
         c.execute(text("VACUUM person_status"))
     before = _pages(p, people)
-    out = p.lab.record(lab, lab_id, [ResultInput(bc, "negative") for bc in tubes])
+    out = p.lab.record(bench.lab_user(0), bench.lab_id,
+                       [ResultInput(bc, "negative") for bc in tubes])
     assert {o.status for o in out} == {"accepted"}
     with p.deps.uow(readonly=True) as uow:
         colours = uow.conn.execute(text(  # type: ignore[attr-defined]

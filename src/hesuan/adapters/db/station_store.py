@@ -120,15 +120,8 @@ class SqlStation(SqlRepository):
             if not plain:
                 left[pid] = None
             rows.append((at, s.tube_id, now_ms, pid, plain, valid_until))
-        if self._pg:
-            # one statement for the batch, its rows bound as arrays; a person sampled twice in
-            # the batch is written once, with their latest sample (what the rows one after the
-            # other would leave: each later sample overwrites the earlier one)
-            latest: dict[str, tuple[Any, ...]] = {}
-            for r in rows:
-                if (seen := latest.get(r[3])) is None or seen[0] <= r[0]:
-                    latest[r[3]] = r
-            cols = list(zip(*latest.values(), strict=True))
+        if self._pg:  # one statement for the batch, its rows bound as arrays
+            cols = list(zip(*rows, strict=True))
             sql_helpers.execute(c, _SAMPLED_STATUS_PG, {
                 "at": list(cols[0]), "tube": list(cols[1]), "now": now_ms,
                 "pid": list(cols[3]), "plain": list(cols[4]), "vu": list(cols[5])})
@@ -172,30 +165,34 @@ _KNOWN_EVENTS = {pg: "SELECT event_id, digest FROM station_events WHERE "
 # else is left to the caller's refresh, which decides them by id; their row is not parked
 # among the stale (``status_valid_until = now``: on PostgreSQL each parking left a dead entry
 # in the index range every refresh scans, 289 ms a scan in the 5.4 M round).
-_SAMPLED_STATUS = (
-    "UPDATE person_status SET last_sampled_at = :at, last_tube_id = :tube, "
-    f"test_state = {status_sql.SAMPLED_STATE}, updated_at = :now, "
-    # arrivals (三天两检) or the cadence: ``domain.arrivals.next_due_after_sample``
-    f"next_due_at = {status_sql.next_due_after_sample(':at')}, "
-    + ", ".join(f"{column} = CASE WHEN :plain THEN {decided} ELSE {column} END"
-                for column, decided in (
-                    *status_sql.DEFAULT_STATUS.items(),
-                    ("reasons", status_sql.AWAITING),
-                    ("status_at", ":now"),
-                    ("status_valid_until", ":vu")))
-    + " WHERE person_id = :pid AND (last_sampled_at IS NULL OR last_sampled_at <= :at)")
+def _sampled_status(v: str, source: str = "") -> str:
+    """That write, with the sample's values named ``{v}at``, ``{v}tube``, ``{v}pid``,
+    ``{v}plain`` and ``{v}vu``: parameters, or the columns of ``source`` (a FROM clause)."""
+    return (
+        f"UPDATE person_status SET last_sampled_at = {v}at, last_tube_id = {v}tube, "
+        f"test_state = {status_sql.SAMPLED_STATE}, updated_at = :now, "
+        # arrivals (三天两检) or the cadence: ``domain.arrivals.next_due_after_sample``
+        f"next_due_at = {status_sql.next_due_after_sample(f'{v}at')}, "
+        + ", ".join(f"{column} = CASE WHEN {v}plain THEN {decided} ELSE {column} END"
+                    for column, decided in (
+                        *status_sql.DEFAULT_STATUS.items(),
+                        ("reasons", status_sql.AWAITING),
+                        ("status_at", ":now"),
+                        ("status_valid_until", f"{v}vu")))
+        + f"{source} WHERE person_id = {v}pid "
+        f"AND (last_sampled_at IS NULL OR last_sampled_at <= {v}at)")
 
 
-# PostgreSQL: the batch's rows as arrays, unnested into one UPDATE (one statement a batch,
-# not one a sample)
-_SAMPLED_STATUS_PG = (
-    "UPDATE person_status SET "
-    + _SAMPLED_STATUS.split(" SET ", 1)[1].split(" WHERE ", 1)[0]
-    .replace(":at", "v.at").replace(":tube", "v.tube").replace(":plain", "v.plain")
-    .replace(":vu", "v.vu")
-    + " FROM unnest(CAST(:at AS bigint[]), CAST(:tube AS varchar[]), CAST(:pid AS varchar[]), "
-    "CAST(:plain AS boolean[]), CAST(:vu AS bigint[])) AS v(at, tube, pid, plain, vu) "
-    "WHERE person_id = v.pid AND (last_sampled_at IS NULL OR last_sampled_at <= v.at)")
+_SAMPLED_STATUS = _sampled_status(":")
+
+# PostgreSQL: the batch's rows as arrays, one UPDATE a batch. A person sampled twice in it is
+# written once, with their latest sample (the later of two at the same instant): what the rows
+# one after the other leave, each later sample overwriting the earlier one.
+_SAMPLED_STATUS_PG = _sampled_status("v.", (
+    " FROM (SELECT DISTINCT ON (pid) at, tube, pid, plain, vu FROM unnest(CAST(:at AS bigint[]), "
+    "CAST(:tube AS varchar[]), CAST(:pid AS varchar[]), CAST(:plain AS boolean[]), "
+    "CAST(:vu AS bigint[])) WITH ORDINALITY AS b(at, tube, pid, plain, vu, n) "
+    "ORDER BY pid, at DESC, n DESC) v"))
 
 
 # SQLite: each parameter bound once, by number (the statement names most of them many times)
