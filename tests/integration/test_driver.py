@@ -5,14 +5,18 @@ values as stored, and raises SQLAlchemy's exception classes so that callers' han
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import select
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 
 from hesuan.adapters.db import sql_helpers
-from hesuan.adapters.db.schema import station_events
+from hesuan.adapters.db.schema import boxes, sites, station_events, tubes
 from hesuan.bootstrap import Platform
+from hesuan.services.sampling_ports import NewTubeRow, TubeChangeRow
 
 _INSERT = ("INSERT INTO station_events (event_id, kind, site_id, actor, client_at, "
            "received_at) VALUES (:e, 'sample', 'S1', 'u1', :at, :at)")
@@ -76,3 +80,59 @@ def test_a_second_list_and_lists_of_bytes(platform: Platform) -> None:
         assert uow.users.sign_in_failures([b"k2", b"k1", b"k3"], at - timedelta(hours=1)) == {
             b"k1": [at, at + timedelta(minutes=1)], b"k2": [at], b"k3": []}
         assert uow.users.sign_in_failures([b"k1"], at) == {b"k1": [at + timedelta(minutes=1)]}
+
+
+_stamp = st.one_of(st.none(), st.integers(0, 10**6).map(
+    lambda s: datetime(2022, 8, 29, tzinfo=UTC) + timedelta(seconds=s)))
+_tube_row = st.builds(
+    lambda n, count, priority, status, first, sealed, box: NewTubeRow(
+        f"t{n}", f"{n:012d}", "S1", None, 10, count, priority, status,
+        datetime(2022, 8, 29, tzinfo=UTC), "u1", first, sealed, box),
+    st.integers(0, 5), st.integers(0, 10), st.booleans(), st.sampled_from(["open", "sealed"]),
+    _stamp, _stamp, st.one_of(st.none(), st.sampled_from(["B1", "B2"])))
+_tube_change = st.builds(
+    lambda n, count, priority, status, first, sealed, box: TubeChangeRow(
+        count, priority, status, first, sealed, box, f"t{n}"),
+    st.integers(0, 5), st.integers(0, 10), st.booleans(), st.sampled_from(["open", "sealed"]),
+    _stamp, _stamp, st.one_of(st.none(), st.sampled_from(["B1", "B2"])))
+
+
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(new=st.lists(_tube_row, max_size=12, unique_by=lambda r: r.id),
+       changes=st.lists(_tube_change, max_size=12),
+       kept=st.sampled_from([frozenset(), frozenset({"sealed_at", "box_id"})]))
+def test_bulk_writes_leave_what_one_row_at_a_time_leaves(
+        platform: Platform, new: list[NewTubeRow], changes: list[TubeChangeRow],
+        kept: frozenset[str]) -> None:
+    """``insert_many`` and ``update_many`` (one statement of arrays on PostgreSQL, the driver's
+    executemany on SQLite) leave the table as SQLAlchemy's INSERT and UPDATE of each row in
+    turn do: timestamps, NULLs, an id updated twice in one call, the columns kept if None."""
+    def moved(prefix: str, r: Any) -> Any:
+        return r._replace(id=prefix + r.id, **({"barcode": prefix + r.barcode[1:]}
+                                               if hasattr(r, "barcode") else {}))
+
+    t = tubes.c
+    with platform.deps.uow() as uow:
+        conn = uow.conn  # type: ignore[attr-defined]
+        at = datetime(2022, 8, 29, tzinfo=UTC)
+        conn.execute(insert(sites).values(id="S1", name="S1", kind="fixed", region_code="140105",
+                                          opening_hours="08:00-20:00", windows=2,
+                                          status="open", created_at=at))
+        conn.execute(insert(boxes), [{"id": b, "code": b, "site_id": "S1", "status": "open",
+                                      "opened_at": at} for b in ("B1", "B2")])
+        for r in new:  # the reference: one statement a row, through SQLAlchemy
+            conn.execute(insert(tubes).values(moved("a", r)._asdict()))
+        for r in changes:
+            row = moved("a", r)._asdict()
+            conn.execute(update(tubes).where(t.id == row.pop("id")).values(
+                {k: (func.coalesce(literal(v, t[k].type), t[k]) if k in kept else v)
+                 for k, v in row.items()}))
+        sql_helpers.insert_many(conn, tubes, [moved("b", r) for r in new])
+        sql_helpers.update_many(conn, tubes, [moved("b", r) for r in changes], kept)
+
+        def stored(prefix: str) -> list[tuple[Any, ...]]:
+            rows = conn.execute(select(tubes).where(t.id.like(prefix + "%"))).all()
+            return sorted((r.id[1:], r.barcode[1:], *r[2:]) for r in rows)
+
+        assert stored("b") == stored("a")

@@ -18,14 +18,22 @@ from __future__ import annotations
 import functools
 import json
 import operator
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import (
+    BigInteger,
+    Boolean,
     Connection,
     Dialect,
+    Float,
+    Integer,
+    SmallInteger,
+    String,
     Table,
+    Text,
     bindparam,
     func,
     insert,
@@ -126,16 +134,18 @@ class TableRow(Protocol):
 
 
 def insert_many(conn: Connection, table: Table, rows: Sequence[TableRow]) -> None:
-    """INSERT rows (all of one NamedTuple type, its fields the columns). On SQLite by the
-    driver's executemany: the statement is compiled once per shape and the rows go as they are
-    (a copy with timestamps as epoch ms where they hold any), skipping SQLAlchemy's per-row
-    parameter processing, which cost as much as SQLite's own work on a station batch.
-    PostgreSQL keeps SQLAlchemy's multi-row VALUES ("insertmanyvalues"), which measured the
-    same."""
+    """INSERT rows (all of one NamedTuple type, its fields the columns), compiled once per
+    shape, the rows going to the driver as they are (a copy with timestamps as epoch ms where
+    they hold any), without SQLAlchemy's per-row parameter processing, which cost as much as
+    SQLite's own work on a station batch. SQLite: the driver's executemany. PostgreSQL: one
+    statement for all the rows, each column bound as one array (``INSERT … SELECT FROM
+    unnest``): one execution of the statement, not one a row, which on a partitioned table
+    also sets up the routing of rows to partitions once instead of once a row."""
     if not rows:
         return
     if not conn.dialect.positional:
-        conn.execute(insert(table), [r._asdict() for r in rows])
+        sql, stamps = _unnest_insert_sql(conn.dialect, table, rows[0]._fields)
+        cursor(conn, sql, _columns(as_stored(rows, stamps), len(rows[0]._fields))).close()
         return
     sql, order, stamps = _insert_sql(conn.dialect, table, rows[0]._fields)
     if order is not None:
@@ -144,6 +154,44 @@ def insert_many(conn: Connection, table: Table, rows: Sequence[TableRow]) -> Non
     else:
         params = rows
     cursor(conn, sql, as_stored(params, stamps), many=True).close()
+
+
+def _columns(rows: Sequence[Iterable[Any]], width: int) -> list[list[Any]]:
+    """``rows`` turned into their columns: one list a column, bound as an array."""
+    return [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
+
+
+#: The array element type each kind of column is bound as on PostgreSQL (``unnest``); the
+#: INSERT or UPDATE casts it to the column's own type on assignment.
+_ARRAY_OF: dict[type[Any], str] = {
+    String: "varchar", Text: "text", Boolean: "boolean", Integer: "bigint",
+    SmallInteger: "bigint", BigInteger: "bigint", Timestamp: "bigint", Float: "float8",
+}
+
+
+def _array_type(table: Table, column: str) -> str:
+    kind = type(table.c[column].type)
+    for base, name in _ARRAY_OF.items():
+        if issubclass(kind, base):
+            return name + "[]"
+    raise TypeError(f"{table.name}.{column}: no array binding for {kind.__name__}")
+
+
+def _unnest(dialect: Dialect, table: Table, cols: tuple[str, ...]) -> str:
+    """``unnest(%s::type[], …) AS v(col, …)``: the bound columns as a set of rows."""
+    q = dialect.identifier_preparer.quote
+    arrays = ", ".join(f"CAST(%b AS {_array_type(table, k)})" for k in cols)  # binary format
+    return f"unnest({arrays}) AS v({', '.join(q(k) for k in cols)})"
+
+
+@functools.lru_cache(maxsize=64)
+def _unnest_insert_sql(dialect: Dialect, table: Table, cols: tuple[str, ...],
+                       ) -> tuple[str, tuple[int, ...]]:
+    q = dialect.identifier_preparer.quote
+    names = ", ".join(q(k) for k in cols)
+    stamps = tuple(i for i, k in enumerate(cols) if isinstance(table.c[k].type, Timestamp))
+    return (f"INSERT INTO {q(table.name)} ({names}) SELECT {names} FROM "
+            f"{_unnest(dialect, table, cols)}", stamps)
 
 
 def as_stored(rows: Sequence[Iterable[Any]], stamps: Sequence[int]) -> Sequence[Any]:
@@ -176,12 +224,52 @@ def _insert_sql(dialect: Dialect, table: Table, cols: tuple[str, ...],
 def update_many(conn: Connection, table: Table, rows: Sequence[TableRow],
                 kept_if_none: frozenset[str] = frozenset()) -> None:
     """UPDATE by primary key ``id`` for many rows (all of one NamedTuple type: the columns to
-    set, then ``id``), one executemany through the driver's cursor, timestamps as epoch ms.
-    The columns ``kept_if_none`` keep their stored value where a row holds None."""
+    set, then ``id``), timestamps as epoch ms. The columns ``kept_if_none`` keep their stored
+    value where a row holds None. SQLite: one executemany through the driver's cursor.
+    PostgreSQL: one ``UPDATE … FROM unnest(arrays)``, the rows of one id first folded into
+    one (what they leave one after the other)."""
     if not rows:
         return
-    sql, stamps = _update_sql(conn.dialect, table, rows[0]._fields, kept_if_none)
+    fields = rows[0]._fields
+    if not conn.dialect.positional:
+        sql, stamps = _unnest_update_sql(conn.dialect, table, fields, kept_if_none)
+        folded = _fold_by_id(rows, fields, kept_if_none)
+        cursor(conn, sql, _columns(as_stored(folded, stamps), len(fields))).close()
+        return
+    sql, stamps = _update_sql(conn.dialect, table, fields, kept_if_none)
     cursor(conn, sql, as_stored(rows, stamps), many=True).close()
+
+
+def _fold_by_id(rows: Sequence[TableRow], fields: tuple[str, ...],
+                kept_if_none: frozenset[str]) -> Sequence[Any]:
+    """One row an id: a later row's values over an earlier one's, except a None in a column
+    ``kept_if_none``, which keeps the earlier value."""
+    by_id: dict[Any, list[Any]] = {}
+    kept = [i for i, k in enumerate(fields) if k in kept_if_none]
+    for r in rows:
+        if (seen := by_id.get(r[-1])) is None:
+            by_id[r[-1]] = list(r)
+            continue
+        new = list(r)
+        for i in kept:
+            if new[i] is None:
+                new[i] = seen[i]
+        by_id[r[-1]] = new
+    return rows if len(by_id) == len(rows) else list(by_id.values())
+
+
+@functools.lru_cache(maxsize=32)
+def _unnest_update_sql(dialect: Dialect, table: Table, cols: tuple[str, ...],
+                       kept_if_none: frozenset[str]) -> tuple[str, tuple[int, ...]]:
+    if cols[-1] != "id":
+        raise ValueError(f"an update row binds its id last: {cols}")
+    q = dialect.identifier_preparer.quote
+    t = q(table.name)
+    sets = ", ".join(f"{q(k)} = COALESCE(v.{q(k)}, {t}.{q(k)})" if k in kept_if_none
+                     else f"{q(k)} = v.{q(k)}" for k in cols[:-1])
+    stamps = tuple(i for i, k in enumerate(cols) if isinstance(table.c[k].type, Timestamp))
+    return (f"UPDATE {t} SET {sets} FROM {_unnest(dialect, table, cols)} WHERE {t}.id = v.id",
+            stamps)
 
 
 @functools.lru_cache(maxsize=32)
@@ -214,9 +302,18 @@ def vals(values: Sequence[Any], pg: bool) -> Any:
 
 @functools.lru_cache(maxsize=256)
 def driver_sql(dialect: Dialect, sql: str) -> tuple[str, tuple[str, ...] | None]:
-    """``sql`` in the driver's parameter style, and the parameter order if positional."""
+    """``sql`` in the driver's parameter style, and the parameter order if positional. On
+    PostgreSQL a list of values (``= ANY(:vals)``, ``CAST(:x AS type[])``) is bound in the
+    binary format: the driver's text format quotes each element in Python, which cost more
+    of a station batch's CPU than any statement."""
     compiled = text(sql).compile(dialect=dialect)
-    return compiled.string, tuple(compiled.positiontup or ()) if dialect.positional else None
+    if dialect.positional:
+        return compiled.string, tuple(compiled.positiontup or ())
+    return _ARRAY_PARAM.sub(r"\1b", compiled.string), None
+
+
+#: A bound list on PostgreSQL (psycopg's ``%(name)s``): as ``= ANY(...)`` or cast to an array.
+_ARRAY_PARAM = re.compile(r"(?:(?<=ANY\()|(?<=CAST\())(%\(\w+\))s(?=\)| AS \w+\[\]\))")
 
 
 def _run(conn: Connection, sql: str, params: Any, many: bool) -> Any:
