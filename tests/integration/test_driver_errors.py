@@ -62,3 +62,27 @@ def test_the_stores_raise_a_write_race_only_for_a_unique_key(platform: Platform)
             uow.station.record_event(StationEventRow(  # type: ignore[attr-defined]
                 _EVENT, "sample", "S1", None, None, None))  # type: ignore[arg-type]
         assert not isinstance(exc.value, WriteRace)
+
+
+def test_a_station_batch_written_in_one_stream_still_raises_its_race(
+        platform: Platform) -> None:
+    """A station batch's writes go to PostgreSQL in one stream (``sql_helpers.pipelined``),
+    its errors raised when the stream ends: an event id another transaction stored first is
+    still the ``WriteRace`` the service retries, and the transaction is left to roll back."""
+    from datetime import UTC, datetime
+
+    from hesuan.services.sampling_ports import StationWrites
+
+    at = datetime(2022, 8, 29, tzinfo=UTC)
+    event = StationEventRow(_EVENT, "sample", None, "u-1", at, at, "d")
+    with platform.deps.uow() as uow:
+        uow.station.apply_station_writes(StationWrites(events=[event]), at)  # type: ignore[attr-defined]
+        uow.commit()
+    other = StationEventRow("00000000-0000-4000-8000-000000000002", "sample", None, "u-1", at,
+                            at, "d")
+    with platform.deps.uow() as uow, pytest.raises(WriteRace):
+        uow.station.apply_station_writes(  # type: ignore[attr-defined]
+            StationWrites(events=[other, event]), at)
+    with platform.deps.uow(readonly=True) as uow:
+        assert uow.conn.execute(text(  # type: ignore[attr-defined]
+            "SELECT count(*) FROM station_events")).scalar_one() == 1

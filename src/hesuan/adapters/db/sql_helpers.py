@@ -15,6 +15,7 @@ Imports: the standard library, SQLAlchemy, ``hesuan.adapters.db.schema``.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import operator
@@ -63,6 +64,7 @@ __all__ = [
     "iso_ms",
     "member_of",
     "one_of",
+    "pipelined",
     "select_in",
     "select_in_expanding",
     "update_many",
@@ -336,6 +338,24 @@ def cursor(conn: Connection, stmt: str, params: Any, many: bool = False) -> Any:
         raise DBAPIError.instance(stmt, params, exc, dbapi.Error,
                                   dialect=conn.dialect) from exc
     return cur
+
+
+@contextlib.contextmanager
+def pipelined(conn: Connection) -> Iterator[None]:
+    """The block's statements, on PostgreSQL, sent one after another without waiting for each
+    one's answer (the driver's pipeline mode): the server works through them while the block
+    builds the next, and a statement's error is raised when the block ends, as SQLAlchemy's
+    class. For writes whose answers the block does not read. SQLite: as they are."""
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    dbapi = conn.dialect.loaded_dbapi
+    try:
+        with conn.connection.driver_connection.pipeline():  # type: ignore[union-attr]
+            yield
+    except dbapi.Error as exc:
+        raise DBAPIError.instance("(pipelined statements)", None, exc, dbapi.Error,
+                                  dialect=conn.dialect) from exc
 
 
 def fetch(conn: Connection, sql: str, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:

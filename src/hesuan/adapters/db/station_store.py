@@ -81,32 +81,56 @@ class SqlStation(SqlRepository):
     def apply_station_writes(self, w: StationWrites, now: datetime) -> list[str]:
         c = self.conn
         now_ms = to_ms(now)
-        # the slots of the tubes this batch seals go first: a person of such a tube may be
-        # sampled again into a new one further on in the same batch
-        if w.sealed_tube_ids:
-            sql_helpers.execute(c, _FREE_SLOTS[self._pg],
-                           {"vals": sql_helpers.vals(list(w.sealed_tube_ids), self._pg)})
+        # read before anything is written (the batch's writes change no status row): the
+        # writes then go as one stream, none waiting for the one before it
+        status_rows, left = self._sampled_status_rows(w, now_ms)
         try:
-            insert_many(c, station_events, w.events)
-            insert_many(c, tubes, w.new_tubes)
-            insert_many(c, boxes, w.new_boxes)
-            if w.samples:
-                insert_many(c, samples, w.samples)
-                sealed = w.sealed_tube_ids
-                slots = [_OpenSlot(s.person_id, s.tube_id)
-                         for s in w.samples if s.tube_id not in sealed]
-                if slots:
-                    insert_many(c, open_slots, slots)
+            with sql_helpers.pipelined(c):
+                self._write(w, now_ms, status_rows)
         except IntegrityError as exc:
             if (race := write_race(exc)) is not None:
                 raise race from exc
             raise
+        return left
+
+    def _write(self, w: StationWrites, now_ms: int, status_rows: list[tuple[Any, ...]],
+               ) -> None:
+        c = self.conn
+        # the slots of the tubes this batch seals go first: a person of such a tube may be
+        # sampled again into a new one further on in the same batch
+        if w.sealed_tube_ids:
+            sql_helpers.execute(c, _FREE_SLOTS[self._pg],
+                                {"vals": sql_helpers.vals(list(w.sealed_tube_ids), self._pg)})
+        insert_many(c, station_events, w.events)
+        insert_many(c, tubes, w.new_tubes)
+        insert_many(c, boxes, w.new_boxes)
+        if w.samples:
+            insert_many(c, samples, w.samples)
+            sealed = w.sealed_tube_ids
+            slots = [_OpenSlot(s.person_id, s.tube_id)
+                     for s in w.samples if s.tube_id not in sealed]
+            if slots:
+                insert_many(c, open_slots, slots)
         update_many(c, tubes, w.tube_changes)
         update_many(c, boxes, w.box_changes, _KEPT_IF_NONE)
+        if not status_rows:
+            return
+        if self._pg:  # one statement for the batch, its rows bound as arrays
+            cols = list(zip(*status_rows, strict=True))
+            sql_helpers.execute(c, _SAMPLED_STATUS_PG, {
+                "at": list(cols[0]), "tube": list(cols[1]), "now": now_ms,
+                "pid": list(cols[3]), "plain": list(cols[4]), "vu": list(cols[5])})
+        else:
+            sql_helpers.cursor(c, _SAMPLED_STATUS_SQLITE, status_rows, many=True).close()
+
+    def _sampled_status_rows(self, w: StationWrites, now_ms: int,
+                             ) -> tuple[list[tuple[Any, ...]], list[str]]:
+        """The sampled people's status rows as ``_SAMPLED_STATUS`` binds them, and the people
+        it leaves to the caller's refresh (not plain)."""
         if not w.samples:
-            return []
+            return [], []
         plain_facts = {r[0]: r[1:] for r in sql_helpers.fetch_in(
-            c, _SAMPLED_FACTS[self._pg], (s.person_id for s in w.samples), self._pg)}
+            self.conn, _SAMPLED_FACTS[self._pg], (s.person_id for s in w.samples), self._pg)}
         rows: list[tuple[Any, ...]] = []
         left: dict[str, None] = {}
         for s in w.samples:
@@ -120,14 +144,7 @@ class SqlStation(SqlRepository):
             if not plain:
                 left[pid] = None
             rows.append((at, s.tube_id, now_ms, pid, plain, valid_until))
-        if self._pg:  # one statement for the batch, its rows bound as arrays
-            cols = list(zip(*rows, strict=True))
-            sql_helpers.execute(c, _SAMPLED_STATUS_PG, {
-                "at": list(cols[0]), "tube": list(cols[1]), "now": now_ms,
-                "pid": list(cols[3]), "plain": list(cols[4]), "vu": list(cols[5])})
-        else:
-            sql_helpers.cursor(c, _SAMPLED_STATUS_SQLITE, rows, many=True).close()
-        return list(left)
+        return rows, list(left)
 
 
 class _OpenSlot(NamedTuple):
