@@ -6,9 +6,10 @@ classes so that callers catch ``IntegrityError`` as before. Through SQLAlchemy a
 costs three to five times SQLite's own work; a single scan's transaction runs about fifteen.
 
 Also: statements built once, lists of values (one bound parameter whatever their number:
-``one_of`` and ``vals`` in SQL text, ``member_of`` and ``select_in`` in SQLAlchemy's terms),
-bulk INSERT and UPDATE through the driver, epoch-millisecond columns, and the index range of
-the grids under a region.
+``one_of`` and ``vals`` in SQL text, ``member_of`` and ``select_in`` in SQLAlchemy's terms; on
+PostgreSQL in the binary format), bulk INSERT and UPDATE through the driver (on PostgreSQL one
+statement of arrays a table), writes sent as one stream (``pipelined``), epoch-millisecond
+columns, and the index range of the grids under a region.
 
 Imports: the standard library, SQLAlchemy, ``hesuan.adapters.db.schema``.
 """
