@@ -31,9 +31,11 @@ echo "== mypy";        .venv/bin/mypy
 echo "== import-linter"; .venv/bin/lint-imports
 echo "== pytest"
 set +e
-# two workers (the machine's cores); tests that share one world run on one worker (xdist_group)
+# three workers on the machine's two cores: much of the suite waits on servers, subprocesses and
+# the browser (two workers kept 1.3 cores busy); tests that share one world run on one worker
+# (xdist_group)
 # the slowest tests are listed before the summary line: where the suite's time goes
-.venv/bin/python -m pytest -q -p no:cacheprovider -n "${PYTEST_WORKERS:-2}" --dist loadgroup \
+.venv/bin/python -m pytest -q -p no:cacheprovider -n "${PYTEST_WORKERS:-3}" --dist loadgroup \
   --durations=30 "$@"
 rc=$?
 set -e

@@ -181,7 +181,7 @@ def _array_type(table: Table, column: str) -> str:
 
 
 def _unnest(dialect: Dialect, table: Table, cols: tuple[str, ...]) -> str:
-    """``unnest(%s::type[], …) AS v(col, …)``: the bound columns as a set of rows."""
+    """``unnest(CAST(%b AS type[]), …) AS v(col, …)``: the bound columns as a set of rows."""
     q = dialect.identifier_preparer.quote
     arrays = ", ".join(f"CAST(%b AS {_array_type(table, k)})" for k in cols)  # binary format
     return f"unnest({arrays}) AS v({', '.join(q(k) for k in cols)})"
