@@ -27,24 +27,15 @@ if [ ! -x /usr/sbin/bearerbox ] || [ ! -x /usr/lib/kannel/test/fakesmsc ]; then
 fi
 
 echo "== ruff";        .venv/bin/ruff check src tests bench
+echo "== mypy";        .venv/bin/mypy
 echo "== import-linter"; .venv/bin/lint-imports
-# mypy (40 s from cold, one core) runs beside pytest, which keeps the two cores only about 1.3
-# busy; its report follows pytest's
-mkdir -p var
-.venv/bin/mypy > var/mypy.log 2>&1 &
-mypy_pid=$!
 echo "== pytest"
 set +e
-# two workers (the machine's cores; a third was slower and a browser test timed out under it);
-# tests that share one world run on one worker (xdist_group)
+# two workers (the machine's cores); tests that share one world run on one worker (xdist_group)
 # the slowest tests are listed before the summary line: where the suite's time goes
 .venv/bin/python -m pytest -q -p no:cacheprovider -n "${PYTEST_WORKERS:-2}" --dist loadgroup \
   --durations=30 "$@"
 rc=$?
-wait "$mypy_pid"
-mypy_rc=$?
 set -e
-echo "== mypy"; cat var/mypy.log
 # pytest exits 5 when it collected nothing; that must fail CI, not pass it.
-if [ "$rc" -ne 0 ]; then exit "$rc"; fi
-exit "$mypy_rc"
+exit $rc
