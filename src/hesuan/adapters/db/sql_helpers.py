@@ -148,7 +148,7 @@ def insert_many(conn: Connection, table: Table, rows: Sequence[TableRow]) -> Non
         return
     if not conn.dialect.positional:
         sql, stamps = _unnest_insert_sql(conn.dialect, table, rows[0]._fields)
-        cursor(conn, sql, _columns(as_stored(rows, stamps), len(rows[0]._fields))).close()
+        cursor(conn, sql, _columns(as_stored(rows, stamps))).close()
         return
     sql, order, stamps = _insert_sql(conn.dialect, table, rows[0]._fields)
     if order is not None:
@@ -159,9 +159,10 @@ def insert_many(conn: Connection, table: Table, rows: Sequence[TableRow]) -> Non
     cursor(conn, sql, as_stored(params, stamps), many=True).close()
 
 
-def _columns(rows: Sequence[Iterable[Any]], width: int) -> list[list[Any]]:
-    """``rows`` turned into their columns: one list a column, bound as an array."""
-    return [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
+def _columns(rows: Sequence[Iterable[Any]]) -> list[list[Any]]:
+    """``rows`` (at least one) turned into their columns: one list a column, bound as an
+    array."""
+    return [list(c) for c in zip(*rows, strict=True)]
 
 
 #: The array element type each kind of column is bound as on PostgreSQL (``unnest``); the
@@ -192,9 +193,13 @@ def _unnest_insert_sql(dialect: Dialect, table: Table, cols: tuple[str, ...],
                        ) -> tuple[str, tuple[int, ...]]:
     q = dialect.identifier_preparer.quote
     names = ", ".join(q(k) for k in cols)
-    stamps = tuple(i for i, k in enumerate(cols) if isinstance(table.c[k].type, Timestamp))
     return (f"INSERT INTO {q(table.name)} ({names}) SELECT {names} FROM "
-            f"{_unnest(dialect, table, cols)}", stamps)
+            f"{_unnest(dialect, table, cols)}", _stamps(table, cols))
+
+
+def _stamps(table: Table, cols: Sequence[str]) -> tuple[int, ...]:
+    """The positions in ``cols`` of ``Timestamp`` columns (bound as epoch ms)."""
+    return tuple(i for i, k in enumerate(cols) if isinstance(table.c[k].type, Timestamp))
 
 
 def as_stored(rows: Sequence[Iterable[Any]], stamps: Sequence[int]) -> Sequence[Any]:
@@ -219,9 +224,8 @@ def _insert_sql(dialect: Dialect, table: Table, cols: tuple[str, ...],
     the positions of its timestamps."""
     compiled = insert(table).values({k: bindparam(k) for k in cols}).compile(dialect=dialect)
     bound = tuple(compiled.positiontup or cols)
-    stamps = tuple(i for i, k in enumerate(bound) if isinstance(table.c[k].type, Timestamp))
     return (compiled.string, None if bound == cols else tuple(cols.index(k) for k in bound),
-            stamps)
+            _stamps(table, bound))
 
 
 def update_many(conn: Connection, table: Table, rows: Sequence[TableRow],
@@ -234,12 +238,11 @@ def update_many(conn: Connection, table: Table, rows: Sequence[TableRow],
     if not rows:
         return
     fields = rows[0]._fields
-    if not conn.dialect.positional:
-        sql, stamps = _unnest_update_sql(conn.dialect, table, fields, kept_if_none)
-        folded = _fold_by_id(rows, fields, kept_if_none)
-        cursor(conn, sql, _columns(as_stored(folded, stamps), len(fields))).close()
-        return
     sql, stamps = _update_sql(conn.dialect, table, fields, kept_if_none)
+    if not conn.dialect.positional:
+        folded = _fold_by_id(rows, fields, kept_if_none)
+        cursor(conn, sql, _columns(as_stored(folded, stamps))).close()
+        return
     cursor(conn, sql, as_stored(rows, stamps), many=True).close()
 
 
@@ -262,30 +265,22 @@ def _fold_by_id(rows: Sequence[TableRow], fields: tuple[str, ...],
 
 
 @functools.lru_cache(maxsize=32)
-def _unnest_update_sql(dialect: Dialect, table: Table, cols: tuple[str, ...],
-                       kept_if_none: frozenset[str]) -> tuple[str, tuple[int, ...]]:
+def _update_sql(dialect: Dialect, table: Table, cols: tuple[str, ...],
+                kept_if_none: frozenset[str]) -> tuple[str, tuple[int, ...]]:
+    """The UPDATE by ``id`` in the driver's terms and the positions of its timestamps: a row of
+    parameters on SQLite, the columns of ``unnest`` (``v``) on PostgreSQL."""
     if cols[-1] != "id":
         raise ValueError(f"an update row binds its id last: {cols}")
     q = dialect.identifier_preparer.quote
     t = q(table.name)
-    sets = ", ".join(f"{q(k)} = COALESCE(v.{q(k)}, {t}.{q(k)})" if k in kept_if_none
-                     else f"{q(k)} = v.{q(k)}" for k in cols[:-1])
-    stamps = tuple(i for i, k in enumerate(cols) if isinstance(table.c[k].type, Timestamp))
-    return (f"UPDATE {t} SET {sets} FROM {_unnest(dialect, table, cols)} WHERE {t}.id = v.id",
-            stamps)
-
-
-@functools.lru_cache(maxsize=32)
-def _update_sql(dialect: Dialect, table: Table, cols: tuple[str, ...],
-                kept_if_none: frozenset[str]) -> tuple[str, tuple[int, ...]]:
-    if cols[-1] != "id":
-        raise ValueError(f"an update row binds its id last: {cols}")
-    q = dialect.identifier_preparer.quote
+    pg = not dialect.positional
     mark = "?" if dialect.paramstyle == "qmark" else "%s"
-    sets = ", ".join(f"{q(k)} = COALESCE({mark}, {q(k)})" if k in kept_if_none
-                     else f"{q(k)} = {mark}" for k in cols[:-1])
-    stamps = tuple(i for i, k in enumerate(cols) if isinstance(table.c[k].type, Timestamp))
-    return f"UPDATE {q(table.name)} SET {sets} WHERE id = {mark}", stamps
+    value = {k: f"v.{q(k)}" if pg else mark for k in cols}
+    sets = ", ".join(f"{q(k)} = COALESCE({value[k]}, {t}.{q(k)})" if k in kept_if_none
+                     else f"{q(k)} = {value[k]}" for k in cols[:-1])
+    where = (f"FROM {_unnest(dialect, table, cols)} WHERE {t}.id = v.id" if pg
+             else f"WHERE id = {mark}")
+    return f"UPDATE {t} SET {sets} {where}", _stamps(table, cols)
 
 
 def one_of(column: str, pg: bool, name: str = "vals") -> str:
