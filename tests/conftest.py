@@ -2,7 +2,7 @@
 
 PostgreSQL tests use the real server at 127.0.0.1:5432 (``.ci/run`` starts it when it is down):
 each test session creates its own database next to ``test`` (so two sessions never collide),
-migrates it, truncates it before every test and drops it at the end. Set HESUAN_TEST_PG_URL to
+migrates it, empties it before every test and drops it at the end. Set HESUAN_TEST_PG_URL to
 point elsewhere, or HESUAN_TEST_NO_PG=1 to skip them.
 """
 
@@ -67,11 +67,18 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _truncate_pg(url: str) -> None:
+#: Every table's rows deleted, children before parents, in one round trip. DELETE on tables
+#: that hold a test's few rows takes about a tenth of TRUNCATE's time, which makes new files for
+#: every table, partition and index. The replica role skips the triggers, the audit log's
+#: append-only guard and the foreign keys' checks alike, for this transaction only.
+_EMPTY_ALL = "; ".join(f"DELETE FROM {t.name}" for t in reversed(metadata.sorted_tables))
+
+
+def _empty_pg(url: str) -> None:
     eng = create_engine(url)
-    names = ", ".join(t.name for t in metadata.sorted_tables)
     with eng.begin() as c:
-        c.execute(text(f"TRUNCATE {names} CASCADE"))
+        c.execute(text("SET LOCAL session_replication_role = replica"))
+        c.execute(text(_EMPTY_ALL))
     eng.dispose()
 
 
@@ -91,7 +98,7 @@ def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Se
         pg = request.getfixturevalue("pg_url")
         if pg is None:
             pytest.skip("PostgreSQL is not reachable")
-        _truncate_pg(pg)
+        _empty_pg(pg)
         url = pg
     else:
         db = tmp_path / "hesuan.db"

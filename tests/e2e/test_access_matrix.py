@@ -331,7 +331,7 @@ def _build(platform: Platform) -> World:
                                                                marks=pytest.mark.postgres)])
 def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
           ) -> Iterator[World]:
-    """One world per backend, in a database of its own (other tests truncate the shared one)."""
+    """One world per backend, in a database of its own (other tests empty the shared one)."""
     tmp = tmp_path_factory.mktemp("matrix")
     pg_admin = None
     if request.param == "postgres":

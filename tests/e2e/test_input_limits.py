@@ -106,7 +106,7 @@ def test_a_422_echoes_a_short_part_of_the_input_and_never_a_password(api: Api) -
     assert r.status_code == 422 and len(r.content) < 16384, len(r.content)
     assert r.json()["error"]["errors"][0]["loc"][-1] == "code"
     # a batch rejects each such item alone, naming the field and echoing none of it
-    r = api.client.post("/scans/batch", headers=api.h("sampler"), json={"events": [event] * 1000})
+    r = api.client.post("/scans/batch", headers=api.h("sampler"), json={"events": [event] * 100})
     assert r.status_code == 200 and "HHHHHHHH" not in r.text, len(r.content)
     assert {(x["reason"], x["field"]) for x in r.json()["results"]} == {("bad_code", "code")}
 

@@ -41,7 +41,7 @@ pytestmark = pytest.mark.slow
 
 TRIALS = 4
 WAVE = 3  # messages per person and trial
-RATE = 500  # sends a second at most: a wave of 600 takes at least 1.2 s
+RATE = 1000  # sends a second at most: a wave of 600 takes at least 0.6 s
 SECRET = "kill-notify-secret"
 
 
@@ -107,8 +107,8 @@ def test_sigkill_mid_delivery_sends_no_message_twice(database_url: str, tmp_path
                    "HESUAN_PASS_KEY_DIR": str(tmp_path / "keys"),
                    "HESUAN_AUDIT_CHECKPOINT_DIR": str(tmp_path / "audit"),
                    "HESUAN_SMS_SENDER": "file", "HESUAN_SMS_FILE": str(sms),
-                   "HESUAN_SMS_RATE_PER_S": str(RATE), "HESUAN_SMS_CLAIM_TIMEOUT_S": "1"}
-            kill_at = rng.randrange(20, 400)  # below 500: the old sent-mark batch
+                   "HESUAN_SMS_RATE_PER_S": str(RATE), "HESUAN_SMS_CLAIM_TIMEOUT_S": "0.4"}
+            kill_at = rng.randrange(20, 300)  # 0.3 s before the wave's end at the latest
             log = tmp_path / f"notify-{trial}.log"
             proc = _notify(env, log)
             try:
@@ -124,7 +124,7 @@ def test_sigkill_mid_delivery_sends_no_message_twice(database_url: str, tmp_path
                     proc.kill()
                     proc.wait(10)
             at_kill = _lines(sms)
-            time.sleep(1.2)  # the killed process's claim goes stale (HESUAN_SMS_CLAIM_TIMEOUT_S)
+            time.sleep(0.5)  # the killed process's claim goes stale (HESUAN_SMS_CLAIM_TIMEOUT_S)
             rerun = subprocess.run([str(HESUAN), "notify", "--limit", "5000"], env=env,
                                    capture_output=True, text=True, timeout=60)
             assert rerun.returncode == 0, rerun.stdout + rerun.stderr

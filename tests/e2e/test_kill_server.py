@@ -17,7 +17,7 @@ the server is killed with SIGKILL (no shutdown of any kind), and then
    never ``rejected``.
 
 Runs on SQLite (file database, WAL) and on PostgreSQL (a database of its own, created and
-dropped here, so the per-test truncation of the shared ``test`` database never touches it).
+dropped here, so the per-test emptying of the shared ``test`` database never touches it).
 """
 
 from __future__ import annotations

@@ -156,6 +156,10 @@ def test_a_pass_that_cannot_lock_the_tables_deletes_instead(
         platform: Platform, world: World) -> None:
     """Another transaction writing station events holds the pass off the lock a drop needs:
     it deletes the expired rows, counts the same, and the June partitions stay, empty."""
+    # The months the pass keeps ahead are made first: attaching one waits for the blocker's
+    # lock, which the blocker here holds until the pass returns.
+    with platform.engine.begin() as c:
+        partitions.keep_ahead(c, PASS_AT)
     blocker = platform.engine.connect()
     try:
         blocker.execute(text("LOCK TABLE station_events IN ROW EXCLUSIVE MODE"))
