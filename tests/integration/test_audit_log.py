@@ -13,6 +13,7 @@ import hmac
 import json
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
@@ -390,3 +391,37 @@ def test_the_upgrade_keeps_plain_entries_as_a_legacy_prefix(tmp_path: Path,
     with engine.begin() as c:
         c.execute(update(audit_log).values(actor="x"))  # the guard is gone with 0006
     engine.dispose()
+
+
+def test_appends_from_transactions_at_once_make_one_chain(platform: Platform) -> None:
+    """Four threads, each appending in transactions of its own begun at the same moments (a
+    barrier before each): every entry is kept, numbered once, and the chain verifies intact.
+    On PostgreSQL the chain's end is read only once the append lock is held; read before it,
+    two transactions would take the same number."""
+    threads, rounds = 4, 15
+    barrier = threading.Barrier(threads)
+    failures: list[BaseException] = []
+
+    def append(n: int) -> None:
+        try:
+            for r in range(rounds):
+                barrier.wait(timeout=30)
+                with platform.deps.uow() as uow:
+                    uow.audit_log.append(platform.deps.clock.now(), f"t{n}", "test.append",
+                                         f"round:{r}", {"thread": n})
+                    uow.commit()
+        except BaseException as exc:  # reported by the assertions below
+            failures.append(exc)
+            barrier.abort()
+
+    workers = [threading.Thread(target=append, args=(n,)) for n in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(60)
+    assert not failures, failures[:1]
+    report = _verify(platform)
+    assert (report.verdict, report.entries) == ("intact", threads * rounds), report
+    with platform.deps.uow(readonly=True) as uow:
+        subjects = {(e.actor, e.subject) for e in uow.audit_log.entries(0, 1000)}
+    assert len(subjects) == threads * rounds

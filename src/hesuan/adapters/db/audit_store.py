@@ -14,7 +14,6 @@ from hesuan.adapters.db.schema import (
     audit_log,
     audit_meta,
 )
-from hesuan.adapters.db.sql_helpers import cached_text
 from hesuan.domain.audit import GENESIS, AuditEntry
 from hesuan.domain.json import JsonObject
 
@@ -30,6 +29,7 @@ _AUDIT_LOCK = 7_411_0001
 # on every call, a large share of a single scan's CPU; the plain-SQL ones
 # run on the driver's cursor (``sql_helpers.fetch``).
 _AUDIT_LAST = "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"
+_AUDIT_LOCK_SQL = "SELECT pg_advisory_xact_lock(:k)"
 
 _AUDIT_INSERT = insert(audit_log)
 
@@ -48,10 +48,13 @@ class SqlAuditLog(SqlRepository):
               detail: JsonObject) -> None:
         tail = self._tail
         if tail is None:
-            if self._pg:  # serialise appends so the chain never forks between transactions
-                self.conn.execute(cached_text("SELECT pg_advisory_xact_lock(:k)"),
-                                  {"k": _AUDIT_LOCK})
-            last = sql_helpers.fetch(self.conn, _AUDIT_LAST, {})
+            # PostgreSQL: the lock serialises appends so the chain never forks between
+            # transactions. The read goes with it in one round trip; the server runs it once
+            # the lock is held, in a snapshot of its own that sees the last holder's entries.
+            with sql_helpers.pipelined(self.conn):
+                if self._pg:
+                    sql_helpers.execute(self.conn, _AUDIT_LOCK_SQL, {"k": _AUDIT_LOCK})
+                last = sql_helpers.fetch(self.conn, _AUDIT_LAST, {})
             tail = (last[0][0], last[0][1]) if last else (0, GENESIS)
         # the chain's end is read once a transaction: no one else appends until it ends (the
         # write turn on SQLite, the advisory lock on PostgreSQL)
