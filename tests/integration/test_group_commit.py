@@ -20,13 +20,8 @@ from hesuan.adapters.clock import FixedClock
 from hesuan.bootstrap import Platform
 from hesuan.domain.access import Principal, Role
 from hesuan.domain.errors import PermissionDenied
-from hesuan.services.sampling import (
-    _INLINE_MAX,
-    EventKind,
-    EventOutcome,
-    StationEvent,
-    _GroupCommit,
-)
+from hesuan.services.group_commit import INLINE_MAX, GroupCommit
+from hesuan.services.sampling import EventKind, EventOutcome, StationEvent
 from hesuan.sim.example import ExampleCity, seed_example_city
 from tests.helpers import barcodes
 
@@ -138,7 +133,7 @@ def test_events_arriving_during_a_write_go_together_into_the_next() -> None:
             assert release.wait(10)
         return [EventOutcome(e.event_id, "accepted") for _, e in items]
 
-    gc = _GroupCommit(run, max_events=3)
+    gc = GroupCommit(run, max_events=3)
 
     async def scenario() -> list[EventOutcome]:
         lead = asyncio.ensure_future(gc.submit(_item(0)))
@@ -168,7 +163,7 @@ def test_a_failing_group_is_written_one_by_one() -> None:
             raise RuntimeError("disk full")
         return [EventOutcome(e.event_id, "accepted") for _, e in items]
 
-    gc = _GroupCommit(run, max_events=1000)
+    gc = GroupCommit(run, max_events=1000)
 
     async def scenario() -> list[EventOutcome | BaseException]:
         lead = asyncio.ensure_future(gc.submit(_item(0)))
@@ -196,7 +191,7 @@ def test_a_caller_going_away_does_not_stop_the_others() -> None:
         written.extend(e.event_id for _, e in items)
         return [EventOutcome(e.event_id, "accepted") for _, e in items]
 
-    gc = _GroupCommit(run, max_events=1000)
+    gc = GroupCommit(run, max_events=1000)
 
     async def scenario() -> EventOutcome:
         first = asyncio.ensure_future(gc.submit(_item(0)))
@@ -235,7 +230,7 @@ def test_a_small_group_is_written_on_the_event_loop_when_the_turn_is_free() -> N
         where.append(_where(loop_thread))
         return [EventOutcome(e.event_id, "accepted") for _, e in items]
 
-    gc = _GroupCommit(run, max_events=1000, inline=_Turn(free=True))
+    gc = GroupCommit(run, max_events=1000, inline=_Turn(free=True))
 
     async def scenario() -> list[EventOutcome]:
         loop_thread.append(threading.get_ident())
@@ -254,7 +249,7 @@ def test_a_busy_turn_or_a_large_group_goes_to_a_thread() -> None:
         return [EventOutcome(e.event_id, "accepted") for _, e in items]
 
     busy = _Turn(free=False)
-    gc = _GroupCommit(run, max_events=1000, inline=busy)
+    gc = GroupCommit(run, max_events=1000, inline=busy)
 
     async def scenario(n: int) -> list[EventOutcome]:
         loop_thread[:] = [threading.get_ident()]
@@ -264,7 +259,7 @@ def test_a_busy_turn_or_a_large_group_goes_to_a_thread() -> None:
     assert calls == [("thread", 2)] and busy.asked == 1  # asked at once, written on a thread
     calls.clear()
     free = gc._inline = _Turn(free=True)
-    big = _INLINE_MAX + 1
+    big = INLINE_MAX + 1
     assert len(_run(scenario(big))) == big
     assert calls == [("thread", big)]  # too large to hold the event loop for: not tried
     assert free.asked == 0
@@ -280,7 +275,7 @@ def test_a_group_failing_on_the_loop_is_written_on_a_thread_one_by_one() -> None
             raise RuntimeError("disk full")
         return [EventOutcome(e.event_id, "accepted") for _, e in items]
 
-    gc = _GroupCommit(run, max_events=1000, inline=_Turn(free=True))
+    gc = GroupCommit(run, max_events=1000, inline=_Turn(free=True))
 
     async def scenario() -> list[EventOutcome | BaseException]:
         loop_thread.append(threading.get_ident())

@@ -27,7 +27,6 @@ Imports: standard library, ``hesuan.domain``, ``hesuan.services``.
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -53,9 +52,10 @@ from hesuan.domain.sampling import (
     check_tube_barcode,
 )
 from hesuan.services.context import Deps, write_retrying
+from hesuan.services.group_commit import GroupCommit
 from hesuan.services.outbox_ports import AlertRow
 from hesuan.services.people_ports import SiteRow
-from hesuan.services.ports import CodeSigner, InlineWrites, UnitOfWork
+from hesuan.services.ports import CodeSigner, UnitOfWork
 from hesuan.services.sampling_ports import (
     BoxChangeRow,
     BoxRow,
@@ -170,113 +170,6 @@ def _in_transaction(deps: Deps, run: Callable[[UnitOfWork, datetime], list[Event
 _Item = tuple[Principal, StationEvent]
 
 
-#: The largest group written on the event loop itself (``_GroupCommit``): small enough that the
-#: loop, which serves every other request of the process, is never held for long.
-_INLINE_MAX = 64
-
-
-class _GroupCommit:
-    """Group commit on the server's event loop. A caller's event joins the queue; one writer
-    at a time takes everything queued (up to ``max_events``), writes it in one transaction and
-    answers each caller; whatever arrived meanwhile forms the next group. Nobody waits for a
-    timer: an idle site's lone scan is written at once, alone.
-
-    Where a write is this process's CPU work alone and the store's write turn is free at once
-    (``InlineWrites``: SQLite), a small group is written on the event loop itself, not on a
-    worker thread. On a
-    thread, every SQLite statement (every row of an ``executemany``) gives up the GIL and
-    must win it back from the event loop busy with the next requests, up to a switch interval
-    (5 ms) each time, so a small group would take several times its CPU time in wall time.
-    Everything else — a busy turn, a large group, PostgreSQL — goes to a thread."""
-
-    def __init__(self, run: Callable[[Sequence[_Item]], list[EventOutcome]],
-                 max_events: int, inline: InlineWrites | None = None) -> None:
-        self._run = run
-        self._inline = inline
-        self._max = max_events
-        self._queue: list[tuple[_Item, asyncio.Future[EventOutcome]]] = []
-        self._writer: asyncio.Task[None] | None = None
-
-    async def submit(self, item: _Item) -> EventOutcome:
-        loop = asyncio.get_running_loop()
-        answer: asyncio.Future[EventOutcome] = loop.create_future()
-        self._queue.append((item, answer))
-        w = self._writer
-        if w is None or w.done() or w.get_loop() is not loop:
-            # a task of its own, not the caller's: a caller that goes away cancels nothing
-            self._writer = loop.create_task(self._drain())
-        return await answer
-
-    async def _drain(self) -> None:
-        try:
-            while self._queue:
-                group = self._queue[:self._max]
-                del self._queue[:self._max]
-                if self._write_now(group):
-                    await asyncio.sleep(0)  # the loop reads what arrived meanwhile
-                else:
-                    await asyncio.to_thread(self._write, group)
-        finally:
-            if self._writer is asyncio.current_task():
-                self._writer = None
-
-    def _write_now(self, group: list[tuple[_Item, asyncio.Future[EventOutcome]]]) -> bool:
-        """Write and answer ``group`` on this thread if that can be done without waiting;
-        False (nothing written, nobody answered) otherwise."""
-        if self._inline is None or len(group) > _INLINE_MAX:
-            return False
-        with self._inline.turn() as free:
-            if not free:
-                return False
-            try:
-                results: list[EventOutcome | BaseException] = list(
-                    self._run([item for item, _ in group]))
-            except Exception:  # the store was busy, or a failure: nothing was committed, and
-                return False   # a thread writes the group (one by one if it fails again)
-        self._answer(group, results)
-        return True
-
-    def _write(self, group: list[tuple[_Item, asyncio.Future[EventOutcome]]]) -> None:
-        results: list[EventOutcome | BaseException]
-        try:
-            results = list(self._run([item for item, _ in group]))
-        except Exception as exc:
-            if len(group) == 1:
-                results = [exc]
-            else:
-                # something beyond one event's rules failed the group: write each alone, so
-                # that one caller's failure is not another's
-                results = []
-                for item, _ in group:
-                    try:
-                        results.append(self._run([item])[0])
-                    except Exception as one:
-                        results.append(one)
-        self._answer(group, results)
-
-    @staticmethod
-    def _answer(group: list[tuple[_Item, asyncio.Future[EventOutcome]]],
-                results: list[EventOutcome | BaseException]) -> None:
-        # one wake-up of each waiting loop for the whole group, not one per caller (each is a
-        # write to the loop's self-pipe, a system call)
-        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Any, Any]]] = {}
-        for (_, answer), r in zip(group, results, strict=True):
-            by_loop.setdefault(answer.get_loop(), []).append((answer, r))
-        for loop, answers in by_loop.items():
-            loop.call_soon_threadsafe(_settle, answers)
-
-
-def _settle(answers: list[tuple[asyncio.Future[EventOutcome],
-                                EventOutcome | BaseException]]) -> None:
-    for answer, r in answers:
-        if answer.done():  # its caller went away
-            continue
-        if isinstance(r, BaseException):
-            answer.set_exception(r)
-        else:
-            answer.set_result(r)
-
-
 class _Scanned:
     """What a batch's events say before any of the store is read: the tubes and boxes they
     name (normalised), and the person each sampling code stands for (None: forged)."""
@@ -300,7 +193,7 @@ class SamplingService:
     def __init__(self, deps: Deps, status: StatusService) -> None:
         self._d = deps
         self._status = status
-        self._group = _GroupCommit(self._write_group, deps.limits.batch_max,
+        self._group = GroupCommit(self._write_group, deps.limits.batch_max,
                                    deps.inline_writes)
 
     def submit(self, actor: Principal, events: Sequence[StationEvent]) -> list[EventOutcome]:
@@ -329,7 +222,7 @@ class SamplingService:
         """One event from a window, group-committed with the events other windows send at the
         same moment; durable when it returns, as with ``submit``. Runs on the caller's event
         loop (the API server's); the group's transaction runs on that loop when it is small and
-        the store's write turn is free (SQLite), otherwise on a worker thread (``_GroupCommit``)."""
+        the store's write turn is free (SQLite), otherwise on a worker thread (``GroupCommit``)."""
         authorize(actor, Action.RECORD_STATION_EVENTS)
         return await self._group.submit((actor, event))
 
