@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -156,8 +157,8 @@ def test_a_pass_that_cannot_lock_the_tables_deletes_instead(
         platform: Platform, world: World) -> None:
     """Another transaction writing station events holds the pass off the lock a drop needs:
     it deletes the expired rows, counts the same, and the June partitions stay, empty."""
-    # The months the pass keeps ahead are made first: attaching one waits for the blocker's
-    # lock, which the blocker here holds until the pass returns.
+    # The months the pass keeps ahead are made first, so that what the blocker holds off is
+    # the drop alone (a month to attach would wait for it too: the next test)
     with platform.engine.begin() as c:
         partitions.keep_ahead(c, PASS_AT)
     blocker = platform.engine.connect()
@@ -171,6 +172,35 @@ def test_a_pass_that_cannot_lock_the_tables_deletes_instead(
     with platform.engine.connect() as c:
         assert "samples_p2022_06" in _children(c, "samples")
         assert _count(c, "samples_p2022_06") == 0 and _count(c, "station_events_p2022_06") == 0
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgres"], indirect=False)
+def test_a_pass_leaves_a_month_it_cannot_attach_to_the_next_pass(
+        platform: Platform, clock: FixedClock) -> None:
+    """A writer's transaction holds station events while a pass wants the coming months'
+    partitions: the pass waits at most its lock wait (every reader of the table would queue
+    behind it), makes the other tables' months, and the next pass makes the rest."""
+    clock.set(datetime(2024, 3, 15, tzinfo=UTC))  # months no other test makes
+    blocker = platform.engine.connect()
+    try:
+        blocker.execute(text("LOCK TABLE station_events IN ROW EXCLUSIVE MODE"))
+        started = time.monotonic()
+        assert platform.retention.run(SYSTEM) == RetentionReport()
+        waited = time.monotonic() - started
+    finally:
+        blocker.rollback()
+        blocker.close()
+    assert waited < 10, waited
+    with platform.engine.connect() as c:
+        assert not {p for p in _children(c, "station_events") if p.startswith(
+            "station_events_p2024")}
+        for t in ("samples", "result_log"):
+            assert {f"{t}_p2024_03", f"{t}_p2024_04", f"{t}_p2024_05"} <= _children(c, t)
+    assert platform.retention.run(SYSTEM) == RetentionReport()
+    with platform.engine.connect() as c:
+        assert {"station_events_p2024_03", "station_events_p2024_04",
+                "station_events_p2024_05"} <= _children(c, "station_events")
 
 
 @pytest.mark.postgres

@@ -27,8 +27,9 @@ Imports: SQLAlchemy and the standard library.
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -147,41 +148,72 @@ def partitions(conn: Connection, table: str) -> list[Partition]:
 
 
 def ensure(conn: Connection, wanted: Iterable[date],
-           tables: Iterable[str] = tuple(_LAYOUT)) -> list[str]:
+           tables: Iterable[str] = tuple(_LAYOUT), lock_wait_ms: int | None = None) -> list[str]:
     """Make the partitions of the ``wanted`` months of ``tables`` that are missing (and the
     default partition), moving the rows of each new month's range out of the default first.
-    The names of the partitions made."""
+    The names of the partitions made.
+
+    Attaching a month locks the default partition, so it waits for any transaction that
+    holds the table, and every reader of the table waits behind it. With ``lock_wait_ms``
+    (a retention pass) a month that cannot be attached within that time is left, with the
+    table's later months, to a later pass: their rows wait in the default partition
+    meanwhile. Without it (the migration) each month waits as long as it takes."""
     conn.execute(text(f"SELECT pg_advisory_xact_lock({PARTITION_LOCK})"))
     made = []
     wanted = sorted(set(wanted))
     for table in tables:
-        key, default = _LAYOUT[table].key, default_name(table)
+        default = default_name(table)
         if conn.execute(text("SELECT to_regclass(:t)"), {"t": default}).scalar_one() is None:
             conn.exec_driver_sql(f"CREATE TABLE {default} PARTITION OF {table} DEFAULT")
         have = {p.month for p in partitions(conn, table)}
         for month in wanted:
             if month in have:
                 continue
-            name = partition_name(table, month)
-            lo, hi = bound(table, month), bound(table, add_months(month, 1))
-            conn.exec_driver_sql(f"CREATE TABLE {name} (LIKE {table})")
-            conn.exec_driver_sql(
-                f"WITH moved AS (DELETE FROM {default} WHERE {key} >= '{lo}' AND {key} < '{hi}' "
-                f"RETURNING *) INSERT INTO {name} SELECT * FROM moved")
-            conn.exec_driver_sql(f"ALTER TABLE {table} ATTACH PARTITION {name} "
-                                 f"FOR VALUES FROM ('{lo}') TO ('{hi}')")
-            made.append(name)
+            if lock_wait_ms is None:
+                _attach_month(conn, table, month)
+            elif not _within(conn, lock_wait_ms,
+                             functools.partial(_attach_month, conn, table, month)):
+                break  # the table is held: its later months would wait for the same lock
+            made.append(partition_name(table, month))
     return made
 
 
-def keep_ahead(conn: Connection, now: datetime) -> list[str]:
-    """``ensure`` this month's partitions and the next ``MONTHS_AHEAD`` months', then analyse
+def _attach_month(conn: Connection, table: str, month: date) -> None:
+    key, default, name = _LAYOUT[table].key, default_name(table), partition_name(table, month)
+    lo, hi = bound(table, month), bound(table, add_months(month, 1))
+    conn.exec_driver_sql(f"CREATE TABLE {name} (LIKE {table})")
+    conn.exec_driver_sql(
+        f"WITH moved AS (DELETE FROM {default} WHERE {key} >= '{lo}' AND {key} < '{hi}' "
+        f"RETURNING *) INSERT INTO {name} SELECT * FROM moved")
+    conn.exec_driver_sql(f"ALTER TABLE {table} ATTACH PARTITION {name} "
+                         f"FOR VALUES FROM ('{lo}') TO ('{hi}')")
+
+
+def _within(conn: Connection, timeout_ms: int, statements: Callable[[], object]) -> bool:
+    """``statements`` in a savepoint whose locks are waited for at most ``timeout_ms``; False
+    (and nothing of them done) when that is not enough or would deadlock."""
+    try:
+        with conn.begin_nested():
+            conn.exec_driver_sql(f"SET LOCAL lock_timeout = {int(timeout_ms)}")
+            statements()
+            conn.exec_driver_sql("SET LOCAL lock_timeout = DEFAULT")
+    except DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) not in ("55P03", "40P01"):
+            raise
+        return False
+    return True
+
+
+def keep_ahead(conn: Connection, now: datetime, lock_wait_ms: int | None = None) -> list[str]:
+    """``ensure`` this month's partitions and the next ``MONTHS_AHEAD`` months' (waiting at
+    most ``lock_wait_ms`` for each), then analyse
     each partitioned table as a whole: autovacuum analyses partitions, never the table they
     make up, and the planner reads that table's own statistics for a join over all of it (a
     results batch's samples). ``ANALYZE`` of a partitioned table analyses each partition too,
     reading a fixed sample of rows from each, whatever its size."""
     first = month_of(now)
-    made = ensure(conn, months(first, add_months(first, MONTHS_AHEAD)))
+    made = ensure(conn, months(first, add_months(first, MONTHS_AHEAD)),
+                  lock_wait_ms=lock_wait_ms)
     conn.exec_driver_sql("ANALYZE " + ", ".join(t.table for t in PARTITIONED))
     return made
 
@@ -192,16 +224,8 @@ def lock_parents(conn: Connection, tables: Iterable[str], timeout_ms: int) -> bo
     False (and nothing locked) when that is not enough or would deadlock. Writers and readers
     of those tables wait from then to the commit."""
     names = [t.table for t in PARTITIONED if t.table in set(tables)]
-    try:
-        with conn.begin_nested():
-            conn.exec_driver_sql(f"SET LOCAL lock_timeout = {int(timeout_ms)}")
-            conn.exec_driver_sql(f"LOCK TABLE {', '.join(names)} IN ACCESS EXCLUSIVE MODE")
-            conn.exec_driver_sql("SET LOCAL lock_timeout = DEFAULT")
-    except DBAPIError as exc:
-        if getattr(exc.orig, "sqlstate", None) not in ("55P03", "40P01"):
-            raise
-        return False
-    return True
+    return _within(conn, timeout_ms, lambda: conn.exec_driver_sql(
+        f"LOCK TABLE {', '.join(names)} IN ACCESS EXCLUSIVE MODE"))
 
 
 def drop(conn: Connection, partition: Partition) -> int:

@@ -96,7 +96,8 @@ _STILL_NEEDED = {
     "station_events": "SELECT EXISTS (SELECT 1 FROM {part} WHERE received_at >= :before)",
 }
 
-#: How long a pass waits for the partitioned tables' lock before it deletes rows instead.
+#: How long a pass waits for a partitioned table's lock: to drop a month (it deletes the rows
+#: instead) or to attach one (a later pass attaches it).
 _LOCK_WAIT_MS = 2000
 
 
@@ -106,7 +107,7 @@ class SqlRetention(SqlRepository):
 
     def prepare(self, now: datetime) -> None:
         if self._pg and partitions.partitioned(self.conn, "samples"):
-            partitions.keep_ahead(self.conn, now)
+            partitions.keep_ahead(self.conn, now, _LOCK_WAIT_MS)
 
     def aggregate_samples(self, resulted_before: datetime | None) -> int:
         everything = resulted_before is None
