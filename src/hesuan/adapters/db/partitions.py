@@ -206,11 +206,11 @@ def _within(conn: Connection, timeout_ms: int, statements: Callable[[], object])
 
 def keep_ahead(conn: Connection, now: datetime, lock_wait_ms: int | None = None) -> list[str]:
     """``ensure`` this month's partitions and the next ``MONTHS_AHEAD`` months' (waiting at
-    most ``lock_wait_ms`` for each), then analyse
-    each partitioned table as a whole: autovacuum analyses partitions, never the table they
-    make up, and the planner reads that table's own statistics for a join over all of it (a
-    results batch's samples). ``ANALYZE`` of a partitioned table analyses each partition too,
-    reading a fixed sample of rows from each, whatever its size."""
+    most ``lock_wait_ms`` for each), then analyse each partitioned table as a whole:
+    autovacuum analyses partitions, never the table they make up, and the planner reads that
+    table's own statistics for a join over all of it (a results batch's samples). ``ANALYZE``
+    of a partitioned table analyses each partition too, reading a fixed sample of rows from
+    each, whatever its size."""
     first = month_of(now)
     made = ensure(conn, months(first, add_months(first, MONTHS_AHEAD)),
                   lock_wait_ms=lock_wait_ms)
