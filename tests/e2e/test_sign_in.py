@@ -7,6 +7,7 @@ Time is the injected clock's: the limits are counted, never waited for."""
 
 from __future__ import annotations
 
+import html
 import logging
 import re
 from collections import Counter
@@ -166,3 +167,26 @@ def test_the_openapi_pages_can_be_switched_off(settings: Settings, api: Api) -> 
             assert client.get("/health").status_code == 200
     finally:
         off.close()
+
+
+def test_a_page_opened_before_signing_in_opens_with_its_query_after(api: Api) -> None:
+    """A link to a page with a query (the roster's second page of those sampled) opened
+    without a session goes to the login page; signing in there lands on that page with its
+    query, not on the page without it."""
+    client = TestClient(api.client.app, base_url="https://testserver")
+    wanted = "/web/roster?which=sampled&page=2"
+    r = client.get(wanted, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/web/login?next="), r
+    page = client.get(r.headers["location"])
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    sent_next = re.search(r'name="next" value="([^"]*)"', page.text)
+    assert token is not None and sent_next is not None
+    r = client.post("/web/login", data={"username": "grid", "password": DEMO_PASSWORD,
+                                        "csrf": token.group(1),
+                                        "next": html.unescape(sent_next.group(1))},
+                    follow_redirects=False)
+    assert (r.status_code, r.headers["location"]) == (303, wanted)
+    # a page whose query would make the target too long for the form is opened without it
+    client.cookies.clear()
+    r = client.get("/web/roster?q=" + "x" * 400, follow_redirects=False)
+    assert r.headers["location"] == "/web/login?next=/web/roster"

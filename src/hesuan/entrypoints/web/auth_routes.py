@@ -17,7 +17,14 @@ from hesuan.domain.errors import HesuanError, NotAuthenticated, NotFound, TooMan
 from hesuan.entrypoints.actions import acts
 from hesuan.entrypoints.web.forms import LoginForm, SignedForm, WebMe, text
 from hesuan.entrypoints.web.i18n import LOCALES
-from hesuan.entrypoints.web.render import WebRoute, error_text, pages_for, redirect, render
+from hesuan.entrypoints.web.render import (
+    NEXT_MAX_LEN,
+    WebRoute,
+    error_text,
+    pages_for,
+    redirect,
+    render,
+)
 from hesuan.entrypoints.web.session import (
     LANG_COOKIE,
     LOGIN_CSRF_COOKIE,
@@ -78,7 +85,7 @@ def login_page(request: Request, next: str | None = None) -> Response:
 def login(request: Request, form: LoginForm) -> Response:
     username = text(form, "username", max_len=60)
     password = text(form, "password", max_len=200)
-    next_url = _safe_next(text(form, "next", max_len=300))
+    next_url = _safe_next(text(form, "next", max_len=NEXT_MAX_LEN))
     platform = platform_of(request)
     try:
         token = platform.auth.login(username, password,

@@ -34,8 +34,8 @@ from hesuan.entrypoints.web import messages as m
 from hesuan.entrypoints.web.i18n import LOCALES, N_, pick_locale, translations
 from hesuan.entrypoints.web.session import LANG_COOKIE, csrf_token, optional_principal
 
-__all__ = ["FORM_ERRORS", "Page", "WebRoute", "error_text", "gettext_for", "pages_for", "redirect",
-           "render"]
+__all__ = ["FORM_ERRORS", "NEXT_MAX_LEN", "Page", "WebRoute", "error_text", "gettext_for",
+           "pages_for", "redirect", "render"]
 
 _TEMPLATES = Path(__file__).parent / "templates"
 
@@ -197,7 +197,7 @@ def _error_page(request: Request, exc: HesuanError) -> Response:
     if isinstance(exc, NotAuthenticated):
         if wants_json or request.method != "GET":
             return JSONResponse({"error": exc.as_dict()}, status_code=code)
-        return redirect(f"/web/login?next={quote(request.url.path)}")
+        return redirect(f"/web/login?next={quote(_return_to(request))}")
     if wants_json:
         resp: Response = JSONResponse({"error": exc.as_dict()}, status_code=code)
     else:
@@ -205,6 +205,18 @@ def _error_page(request: Request, exc: HesuanError) -> Response:
                       message=error_text(request, exc), code=code)
     resp.headers.update(error_headers(exc) or {})
     return resp
+
+
+#: The longest page address the login form sends back (``auth_routes.login``'s ``next``)
+NEXT_MAX_LEN = 300
+
+
+def _return_to(request: Request) -> str:
+    """The page to open after signing in: this one, with its query (a roster's filter and
+    page) unless that makes it longer than the login form takes back."""
+    path, query = request.url.path, request.url.query
+    with_query = f"{path}?{query}" if query else path
+    return with_query if len(with_query) <= NEXT_MAX_LEN else path
 
 
 class WebRoute(APIRoute):
