@@ -144,6 +144,40 @@ def test_close_by_two_officers_destroys_personal_data_and_certifies_it(
     assert _count(p, "people") == 0
 
 
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgres"], indirect=False)
+def test_the_destruction_itself_leaves_no_file_that_held_personal_data(
+        platform: Platform) -> None:
+    """PostgreSQL: destroying gives every table of personal data new files — each month's
+    partition and every index too — so that the old ones go at the commit, even where the
+    compaction after it cannot run; the counts are the rows the tables held."""
+    generate_city(platform, 50, seed=24, workers=0)
+    before = _files(platform)
+    assert {"people", "pk_people", "samples_default"} <= set(before)
+    with platform.deps.uow() as uow:
+        counts = uow.programme.destroy(list(DESTROYED))
+        uow.commit()
+    after = _files(platform)
+    assert set(after) == set(before)
+    assert [name for name in before if after[name] == before[name]] == []
+    assert counts["people"] == 50 and counts["person_status"] == 50
+    assert all(_count(platform, t) == 0 for t in DESTROYED)
+
+
+def _files(p: Platform) -> dict[str, int]:
+    """The file of each table of personal data, of each of its partitions and of their
+    indexes (PostgreSQL)."""
+    with p.engine.connect() as c:
+        return {str(name): int(node) for name, node in c.execute(text(
+            "WITH RECURSIVE rel AS (SELECT oid FROM pg_class WHERE relname = ANY(:t) "
+            "AND relnamespace = 'public'::regnamespace UNION ALL "
+            "SELECT i.inhrelid FROM pg_inherits i JOIN rel ON i.inhparent = rel.oid) "
+            "SELECT relname, relfilenode FROM pg_class WHERE relfilenode <> 0 AND "
+            "(oid IN (SELECT oid FROM rel) "
+            "OR oid IN (SELECT indexrelid FROM pg_index WHERE indrelid IN (SELECT oid FROM rel)))"),
+            {"t": list(DESTROYED)})}
+
+
 def _first_person(p: Platform) -> str:
     with p.engine.connect() as c:
         return str(c.execute(text("SELECT id FROM people ORDER BY id LIMIT 1")).scalar_one())
