@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from hesuan.services.ports import InlineWrites
 
@@ -18,6 +18,10 @@ __all__ = ["INLINE_MAX", "GroupCommit"]
 
 ItemT = TypeVar("ItemT")  # what a caller submits
 OutcomeT = TypeVar("OutcomeT")  # what it is answered
+
+
+#: A caller's future and what it is to be settled with
+_Answer = tuple[asyncio.Future[OutcomeT], OutcomeT | BaseException]
 
 
 #: The largest group written on the event loop itself (``GroupCommit``): small enough that the
@@ -109,15 +113,14 @@ class GroupCommit(Generic[ItemT, OutcomeT]):
                 results: list[OutcomeT | BaseException]) -> None:
         # one wake-up of each waiting loop for the whole group, not one per caller (each is a
         # write to the loop's self-pipe, a system call)
-        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Any, Any]]] = {}
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Answer[OutcomeT]]] = {}
         for (_, answer), r in zip(group, results, strict=True):
             by_loop.setdefault(answer.get_loop(), []).append((answer, r))
         for loop, answers in by_loop.items():
             loop.call_soon_threadsafe(_settle, answers)
 
 
-def _settle(answers: list[tuple[asyncio.Future[OutcomeT],
-                                OutcomeT | BaseException]]) -> None:
+def _settle(answers: list[_Answer[OutcomeT]]) -> None:
     for answer, r in answers:
         if answer.done():  # its caller went away
             continue

@@ -54,7 +54,7 @@ from hesuan.domain.sampling import (
 from hesuan.services.context import Deps, write_retrying
 from hesuan.services.group_commit import GroupCommit
 from hesuan.services.outbox_ports import AlertRow
-from hesuan.services.people_ports import SiteRow
+from hesuan.services.people_ports import PersonFactsRow, SiteRow
 from hesuan.services.ports import CodeSigner, UnitOfWork
 from hesuan.services.sampling_ports import (
     BoxChangeRow,
@@ -116,7 +116,7 @@ class _Batch:
     """In-memory state of one batch: what was loaded, and what the accepted events change."""
 
     def __init__(self, sites: dict[str, SiteRow], tubes: dict[str, TubeState],
-                 boxes: dict[str, BoxRow], people: dict[str, Any]) -> None:
+                 boxes: dict[str, BoxRow], people: dict[str, PersonFactsRow]) -> None:
         self.sites = sites
         self.tubes = tubes  # by barcode
         self.existing_tube_ids = {t.id for t in tubes.values()}

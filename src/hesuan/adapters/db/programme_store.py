@@ -71,10 +71,10 @@ class SqlProgramme(SqlRepository):
         TRUNCATE, which gives each table (each partition, each index) new empty files and
         removes the old ones at the commit, instead of leaving every row behind as a dead
         version for a vacuum to clear."""
-        unknown = set(tables) - set(metadata.tables)
-        if unknown:
+        wanted = set(tables)
+        if unknown := wanted - set(metadata.tables):
             raise ValueError(f"no such tables: {sorted(unknown)}")
-        order = [t for t in reversed(metadata.sorted_tables) if t.name in set(tables)]
+        order = [t for t in reversed(metadata.sorted_tables) if t.name in wanted]
         if self._pg:
             names = ", ".join(f'"{t.name}"' for t in order)
             self.conn.exec_driver_sql(f"LOCK TABLE {names} IN ACCESS EXCLUSIVE MODE")
