@@ -316,7 +316,9 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None, sender: Sender 
         limits=Limits(transport=settings.transport_limit, lab=settings.lab_limit,
                       recall_due=settings.recall_due, token_ttl=settings.token_ttl,
                       batch_max=settings.batch_max,
-                      offline_window=settings.station_offline_window),
+                      offline_window=settings.station_offline_window,
+                      result_chunks_at_once=(settings.result_chunks_at_once
+                                             if engine.dialect.name == "postgresql" else 1)),
         inline_writes=uow.inline,
     )
     if sender is None:

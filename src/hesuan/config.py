@@ -146,6 +146,10 @@ class Settings(BaseSettings):
     #: How often the scheduler inside ``serve`` runs the sweep and the outbox.
     sweep_every: timedelta = timedelta(minutes=3)
     batch_max: int = Field(default=1000, ge=1, le=10000)
+    #: PostgreSQL: how many 20,000-row chunks of one results file are applied at the same
+    #: time, each in its own transaction on its own connection (docs/DEPLOY.md says how to
+    #: size it). SQLite has one writer and applies one chunk at a time whatever this says.
+    result_chunks_at_once: int = Field(default=2, ge=1, le=16)
     #: The longest a station may hold events offline: an event stamped earlier than this
     #: before the server's clock is rejected (``stale_time``).
     station_offline_window: timedelta = Field(default=timedelta(days=1), gt=timedelta(0),

@@ -5,6 +5,7 @@ corrections, unknown and unreceived tubes, and who may post results."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -13,6 +14,7 @@ from hesuan.domain.access import Principal, Role
 from hesuan.domain.errors import NotFound, PermissionDenied
 from hesuan.domain.local_time import short
 from hesuan.services.lab import LabService, ResultInput, ResultOutcome
+from hesuan.services.ports import WriteRace
 from hesuan.services.sampling import SamplingService
 from hesuan.services.status import StatusService
 from hesuan.services.status_ports import IssuedPass
@@ -311,3 +313,50 @@ def test_a_single_positive_corrected_to_negative_is_negative_again(w: World) -> 
         "negative", "green", "up_to_date", "negative")
     assert w.t.passes["red"].revoke_reason == "corrected"  # asked for again, it is green
     assert [m.template for m in w.t.outbox.values()] == ["positive", "corrected_negative"]
+
+
+def test_a_results_call_that_loses_a_race_is_retried_whole(w: World) -> None:
+    """On PostgreSQL two uploads (or two chunks of one file) can deadlock over the same
+    people's status rows; the database rolls one back, which the unit of work raises as a
+    ``WriteRace``: that call is run again, and is then applied once."""
+    pool = w.people(5)
+    barcodes = sample(w, pool)
+    receive(w, barcodes)
+    w.clock.advance(timedelta(hours=5))
+    svc = LabService(w.deps, StatusService(w.deps))
+    fan_out, lost = svc.fan_out, []
+
+    def loses_once(*args: object, **kw: object) -> object:
+        out = fan_out(*args, **kw)  # type: ignore[arg-type]
+        if not lost:
+            lost.append(True)
+            raise WriteRace("deadlock_detected: rolled back to end a conflict")
+        return out
+
+    svc.fan_out = loses_once  # type: ignore[method-assign]
+    out = svc.record(lab_user(w), w.lab, [ResultInput(barcodes[0], "negative")])
+    assert [o.status for o in out] == ["accepted"] and lost
+    assert len(w.t.result_log) == 1
+    assert len([a for a in w.t.audit if a.action == "results.record"]) == 1
+    assert {w.status(p).last_result for p in pool} == {"negative"}
+
+
+def test_a_file_in_chunks_answers_in_row_order(w: World) -> None:
+    """Chunks of a file are applied several at once where the store allows it; the rows that
+    were not plain acceptances come back in the file's row order, each with its row."""
+    barcodes = sample(w, *([p] for p in w.people(6)), mode=1)
+    receive(w, barcodes[:5])
+    svc = LabService(replace(w.deps, limits=replace(w.deps.limits, result_chunks_at_once=2)),
+                     StatusService(w.deps))
+    rows = [{"barcode": barcodes[0], "result": "negative"},
+            {"barcode": barcodes[1], "result": "maybe"},  # row 3: malformed
+            {"barcode": barcodes[0], "result": "negative"},  # row 4: the same again
+            {"barcode": barcodes[2], "result": "positive"},
+            {"barcode": barcodes[5], "result": "negative"},  # row 6: not received
+            {"barcode": "", "result": "negative"},  # row 7: no barcode
+            {"barcode": barcodes[3], "result": "negative"}]
+    report, total = svc.import_rows(lab_user(w), w.lab, rows, chunk=2)
+    assert total == 7
+    assert [(o.row, o.status, o.reason) for o in report] == [
+        (3, "rejected", "bad_result"), (4, "duplicate", None),
+        (6, "rejected", "not_received"), (7, "rejected", "missing_field")]

@@ -35,6 +35,9 @@ class Limits:
     token_ttl: timedelta = timedelta(hours=12)
     batch_max: int = 1000
     offline_window: timedelta = timedelta(days=1)
+    #: How many chunks of one results file are applied at the same time, each in its own
+    #: transaction (``LabService.import_rows``): one where the store has one writer (SQLite).
+    result_chunks_at_once: int = 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ Imports: standard library, ``hesuan.domain``, ``hesuan.services``.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -34,7 +34,8 @@ from hesuan.domain.results import (
 )
 from hesuan.domain.sampling import TubeStatus, barcode_key, check_tube_barcode
 from hesuan.domain.specimens import check_testable
-from hesuan.services.context import Deps
+from hesuan.services.chunks_at_once import apply_in_order
+from hesuan.services.context import Deps, write_retrying
 from hesuan.services.elr import ElrPolicy
 from hesuan.services.outbox_ports import NewMessage
 from hesuan.services.ports import UnitOfWork
@@ -92,89 +93,93 @@ class LabService:
     def record(self, actor: Principal, lab_id: str,
                items: Sequence[ResultInput]) -> list[ResultOutcome]:
         authorize(actor, Action.RECORD_RESULTS, Target(lab=lab_id), field="lab_id")
+        # retried whole when a concurrent writer wins a race with it (another upload holding
+        # the same people's status rows, on PostgreSQL): the retry reads what that one left
+        return write_retrying(self._d, lambda uow: self._record(uow, actor, lab_id, items))
+
+    def _record(self, uow: UnitOfWork, actor: Principal, lab_id: str,
+                items: Sequence[ResultInput]) -> list[ResultOutcome]:
         now = self._d.clock.now()
         parsed: list[tuple[int, str, Result, dict[str, float] | None, str | None]] = []
         outcomes: list[ResultOutcome | None] = [None] * len(items)
         stats: dict[str, int] = {}
-        with self._d.uow() as uow:
-            if uow.places.lab(lab_id) is None:
-                raise NotFound("lab_id: no such lab", code="unknown_lab", field="lab_id")
-            # The batch's tubes, read in one statement and held until the commit: a second
-            # upload of the same tubes (a lab retrying a slow upload) waits, then reads them
-            # resulted and answers duplicate, on PostgreSQL as on SQLite's one writer.
-            # A barcode whose stored form is a stored tube's passed the barcode check when the
-            # tube was opened: only the others are checked here (the Luhn check was a fifth of
-            # a results file's CPU).
-            keys = [barcode_key(it.barcode) for it in items]
-            tubes = uow.results.tubes_for_results(keys, for_update=True)
-            for i, it in enumerate(items):
+        if uow.places.lab(lab_id) is None:
+            raise NotFound("lab_id: no such lab", code="unknown_lab", field="lab_id")
+        # The batch's tubes, read in one statement and held until the commit: a second
+        # upload of the same tubes (a lab retrying a slow upload) waits, then reads them
+        # resulted and answers duplicate, on PostgreSQL as on SQLite's one writer.
+        # A barcode whose stored form is a stored tube's passed the barcode check when the
+        # tube was opened: only the others are checked here (the Luhn check was a fifth of
+        # a results file's CPU).
+        keys = [barcode_key(it.barcode) for it in items]
+        tubes = uow.results.tubes_for_results(keys, for_update=True)
+        for i, it in enumerate(items):
+            try:
+                barcode = keys[i] if keys[i] in tubes else check_tube_barcode(it.barcode)
+                result = Result.parse(it.result)
+                ct = check_ct(it.ct)
+                reason = (it.correction_reason or "").strip() or None
+            except HesuanError as exc:
+                outcomes[i] = ResultOutcome(it.barcode, "rejected", exc.code, exc.message)
+                continue
+            parsed.append((i, barcode, result, ct, reason))
+        new: list[TubeResult] = []
+        corrections: list[TubeResult] = []
+        rejected_rows: list[RejectedResult] = []
+        in_batch: dict[str, Result] = {}
+        for i, barcode, result, ct, reason in parsed:
+            t = tubes.get(barcode)
+            if t is None:
+                outcomes[i] = ResultOutcome(barcode, "rejected", "unknown_tube",
+                                            "barcode: no tube with this barcode exists")
+                rejected_rows.append(RejectedResult(self._d.new_id(), lab_id, barcode,
+                                                    "unknown_tube", actor.user_id, now))
+                continue
+            if t.lab_id == lab_id and t.status in (TubeStatus.REJECTED,
+                                                   TubeStatus.CANCELLED):
                 try:
-                    barcode = keys[i] if keys[i] in tubes else check_tube_barcode(it.barcode)
-                    result = Result.parse(it.result)
-                    ct = check_ct(it.ct)
-                    reason = (it.correction_reason or "").strip() or None
-                except HesuanError as exc:
-                    outcomes[i] = ResultOutcome(it.barcode, "rejected", exc.code, exc.message)
-                    continue
-                parsed.append((i, barcode, result, ct, reason))
-            new: list[TubeResult] = []
-            corrections: list[TubeResult] = []
-            rejected_rows: list[RejectedResult] = []
-            in_batch: dict[str, Result] = {}
-            for i, barcode, result, ct, reason in parsed:
-                t = tubes.get(barcode)
-                if t is None:
-                    outcomes[i] = ResultOutcome(barcode, "rejected", "unknown_tube",
-                                                "barcode: no tube with this barcode exists")
-                    rejected_rows.append(RejectedResult(self._d.new_id(), lab_id, barcode,
-                                                        "unknown_tube", actor.user_id, now))
-                    continue
-                if t.lab_id == lab_id and t.status in (TubeStatus.REJECTED,
-                                                       TubeStatus.CANCELLED):
-                    try:
-                        check_testable(t.status)
-                    except HesuanError as exc:  # never resulted: its people are re-sampled
-                        outcomes[i] = ResultOutcome(barcode, "rejected", exc.code, exc.message)
-                    continue
-                if t.lab_id != lab_id or t.status not in ("received", "resulted"):
-                    outcomes[i] = ResultOutcome(barcode, "rejected", "not_received",
-                                                "barcode: this lab has not received the tube")
-                    continue
-                current = in_batch.get(barcode) or (Result(t.result) if t.result else None)
-                if current is None:
-                    new.append(TubeResult(t.id, result, ct, self._d.new_id()))
-                    in_batch[barcode] = result
-                    outcomes[i] = ResultOutcome(barcode, "accepted")
-                elif current is result and (reason is None or (barcode not in in_batch
-                                                               and ct == t.ct)):
-                    # a correction that changes nothing (a lab's retry of one) is a duplicate
-                    outcomes[i] = ResultOutcome(barcode, "duplicate")
-                elif barcode in in_batch:
-                    # one result per tube per batch: the fan-out writes each tube once, and a
-                    # correction must be its own audited step after the result it corrects
-                    outcomes[i] = ResultOutcome(
-                        barcode, "rejected", "twice_in_batch",
-                        "barcode: this tube already has a result in this batch; send its "
-                        "correction in a later one")
-                elif reason is None:
-                    outcomes[i] = ResultOutcome(
-                        barcode, "rejected", "result_conflict",
-                        f"result: the tube is already {current}; send a correction with a "
-                        f"reason to change it")
-                else:
-                    corrections.append(TubeResult(t.id, result, ct, self._d.new_id(), current,
-                                                  reason))
-                    in_batch[barcode] = result
-                    outcomes[i] = ResultOutcome(barcode, "corrected")
-            if rejected_rows:
-                uow.results.reject_results(rejected_rows)
-            if new or corrections:
-                stats = asdict(self.fan_out(uow, lab_id, new + corrections, actor.user_id, now))
-            uow.audit_log.append(now, actor.username, "results.record", f"lab:{lab_id}",
-                      {"accepted": len(new), "corrected": len(corrections),
-                       "rejected": sum(1 for o in outcomes if o and o.status == "rejected")}
-                      | stats)
-            uow.commit()
+                    check_testable(t.status)
+                except HesuanError as exc:  # never resulted: its people are re-sampled
+                    outcomes[i] = ResultOutcome(barcode, "rejected", exc.code, exc.message)
+                continue
+            if t.lab_id != lab_id or t.status not in ("received", "resulted"):
+                outcomes[i] = ResultOutcome(barcode, "rejected", "not_received",
+                                            "barcode: this lab has not received the tube")
+                continue
+            current = in_batch.get(barcode) or (Result(t.result) if t.result else None)
+            if current is None:
+                new.append(TubeResult(t.id, result, ct, self._d.new_id()))
+                in_batch[barcode] = result
+                outcomes[i] = ResultOutcome(barcode, "accepted")
+            elif current is result and (reason is None or (barcode not in in_batch
+                                                           and ct == t.ct)):
+                # a correction that changes nothing (a lab's retry of one) is a duplicate
+                outcomes[i] = ResultOutcome(barcode, "duplicate")
+            elif barcode in in_batch:
+                # one result per tube per batch: the fan-out writes each tube once, and a
+                # correction must be its own audited step after the result it corrects
+                outcomes[i] = ResultOutcome(
+                    barcode, "rejected", "twice_in_batch",
+                    "barcode: this tube already has a result in this batch; send its "
+                    "correction in a later one")
+            elif reason is None:
+                outcomes[i] = ResultOutcome(
+                    barcode, "rejected", "result_conflict",
+                    f"result: the tube is already {current}; send a correction with a "
+                    f"reason to change it")
+            else:
+                corrections.append(TubeResult(t.id, result, ct, self._d.new_id(), current,
+                                              reason))
+                in_batch[barcode] = result
+                outcomes[i] = ResultOutcome(barcode, "corrected")
+        if rejected_rows:
+            uow.results.reject_results(rejected_rows)
+        if new or corrections:
+            stats = asdict(self.fan_out(uow, lab_id, new + corrections, actor.user_id, now))
+        uow.audit_log.append(now, actor.username, "results.record", f"lab:{lab_id}",
+                             {"accepted": len(new), "corrected": len(corrections),
+                              "rejected": sum(1 for o in outcomes
+                                              if o and o.status == "rejected")} | stats)
         return [o for o in outcomes if o is not None]
 
     def fan_out(self, uow: UnitOfWork, lab_id: str, batch: Sequence[TubeResult],
@@ -266,35 +271,51 @@ class LabService:
 
     def import_rows(self, actor: Principal, lab_id: str, rows: Iterable[Mapping[str, Any]],
                     chunk: int = 20000) -> tuple[list[ResultOutcome], int]:
-        """Record results from table rows (CSV/Excel), ``chunk`` rows a transaction.
-        Returns the outcomes that were not plain acceptances, and the number of rows."""
+        """Record results from table rows (CSV/Excel), ``chunk`` rows a transaction, up to
+        ``Limits.result_chunks_at_once`` chunks at the same time (``chunks_at_once``: a chunk
+        naming a tube of one being applied waits for it). Returns the outcomes that were not
+        plain acceptances, in row order, and the number of rows."""
+        authorize(actor, Action.RECORD_RESULTS, Target(lab=lab_id), field="lab_id")
         report: list[ResultOutcome] = []
-        batch: list[ResultInput] = []
-        rownos: list[int] = []
         total = 0
-        flushed = False
 
-        def flush() -> None:
-            nonlocal flushed
-            flushed = True
-            for n, o in zip(rownos, self.record(actor, lab_id, batch), strict=True):
-                if o.status != "accepted":
-                    report.append(ResultOutcome(o.barcode, o.status, o.reason, o.message, n))
+        def chunks() -> Iterator[tuple[frozenset[str], _Chunk]]:
+            nonlocal total
+            batch: list[ResultInput] = []
+            rownos: list[int] = []
+            applied = False
+            for n, raw in enumerate(rows, start=2):
+                total += 1
+                try:
+                    batch.append(parse_result_row(raw))
+                    rownos.append(n)
+                except HesuanError as exc:
+                    report.append(ResultOutcome(str(raw.get("barcode", "")), "rejected",
+                                                exc.code, exc.message, n))
+                if len(batch) >= chunk:
+                    yield _keys(batch), (batch, rownos)
+                    batch, rownos, applied = [], [], True
+            if batch or not applied:  # a file with no results still names a lab that must exist
+                yield _keys(batch), (batch, rownos)
 
-        for n, raw in enumerate(rows, start=2):
-            total += 1
-            try:
-                batch.append(parse_result_row(raw))
-                rownos.append(n)
-            except HesuanError as exc:
-                report.append(ResultOutcome(str(raw.get("barcode", "")), "rejected", exc.code,
-                                            exc.message, n))
-            if len(batch) >= chunk:
-                flush()
-                batch, rownos = [], []
-        if batch or not flushed:  # a file with no results still names a lab that must exist
-            flush()
+        def apply(c: _Chunk) -> list[tuple[int, ResultOutcome]]:
+            batch, rownos = c
+            return list(zip(rownos, self.record(actor, lab_id, batch), strict=True))
+
+        for answered in apply_in_order(chunks(), apply, self._d.limits.result_chunks_at_once):
+            report += [ResultOutcome(o.barcode, o.status, o.reason, o.message, n)
+                       for n, o in answered if o.status != "accepted"]
+        report.sort(key=lambda o: o.row or 0)
         return report, total
+
+
+#: A chunk of a results file: its results and their row numbers.
+_Chunk = tuple[list[ResultInput], list[int]]
+
+
+def _keys(batch: Sequence[ResultInput]) -> frozenset[str]:
+    """The tubes a chunk names, in their stored form."""
+    return frozenset(barcode_key(it.barcode) for it in batch)
 
 
 def _recall_and_template(m: Member, recall: RecallReason | None,

@@ -93,8 +93,9 @@ class AuditCheckpoints(Protocol):
 
 
 class WriteRace(Exception):
-    """Raised by a store when a concurrent transaction won a unique key first; the service
-    retries the whole unit of work, which then sees the winner's row."""
+    """Raised by a store when a concurrent transaction won a unique key first, and by the
+    unit of work when the database rolled it back to end a deadlock with a concurrent one; the
+    service retries the whole unit of work, which then sees the winner's rows."""
 
 
 class Clock(Protocol):

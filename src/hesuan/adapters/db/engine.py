@@ -13,7 +13,9 @@ drivers' own codes (never by their messages): ``store_unavailable`` says which m
 cannot write now (a full or failing disk, a lost connection), as the one ``StoreUnavailable``
 error of the domain, which the unit of work (``store.py``) raises in their place;
 ``write_race`` says which mean that a concurrent transaction won a unique key first, as the
-``WriteRace`` the services retry on, which the stores raise in their place.
+``WriteRace`` the services retry on, which the stores raise in their place; ``lost_conflict``
+which mean that the database rolled the transaction back to end a deadlock with another (or a
+serialization failure), the same ``WriteRace``, which the unit of work raises in their place.
 
 Imports: SQLAlchemy, ``hesuan.config``, ``hesuan.domain``, ``hesuan.services.ports``.
 """
@@ -34,7 +36,8 @@ from hesuan.config import Settings
 from hesuan.domain.errors import StoreUnavailable
 from hesuan.services.ports import WriteRace
 
-__all__ = ["BUSY_TIMEOUT_MS", "make_engine", "reading", "store_unavailable", "write_race"]
+__all__ = ["BUSY_TIMEOUT_MS", "lost_conflict", "make_engine", "reading", "store_unavailable",
+           "write_race"]
 
 #: How long a SQLite statement waits for a lock another connection holds (turn-takers never
 #: wait here: they queue on ``store.WriteTurn`` first).
@@ -113,6 +116,23 @@ def write_race(exc: BaseException) -> WriteRace | None:
     diag = getattr(orig, "diag", None)
     name = getattr(diag, "constraint_name", None) or "a unique key"
     return WriteRace(f"duplicate key value violates unique constraint {name}")
+
+
+#: PostgreSQL's SQLSTATEs of a transaction rolled back because of a concurrent one:
+#: deadlock_detected, serialization_failure.
+_PG_CONFLICT = ("40P01", "40001")
+
+
+def lost_conflict(exc: BaseException) -> WriteRace | None:
+    """The ``WriteRace`` that ``exc`` stands for when PostgreSQL rolled the transaction back
+    to end a deadlock with a concurrent one (or could not serialize it), or None. Nothing of
+    it was written, and the same work run again meets the other transaction's outcome."""
+    orig: BaseException = exc.orig if isinstance(exc, DBAPIError) and exc.orig else exc
+    code = getattr(orig, "sqlstate", None)
+    if code not in _PG_CONFLICT:
+        return None
+    return WriteRace(f"the database rolled the transaction back to end a conflict with a "
+                     f"concurrent one ({code})")
 
 
 def _pg_cannot_write(orig: BaseException) -> bool:

@@ -172,7 +172,9 @@ class SqlResults(SqlResultWithdrawals):
         # every status row. SQLite: every member, each with its status row's rowid, so that
         # the fan-out's UPDATE finds it directly rather than through the person-id index.
         # PostgreSQL: only the members the domain decides one by one (of positive and invalid
-        # tubes) and those answering a recall; the negatives' UPDATE joins the samples itself.
+        # tubes); the negatives' fan-out joins the samples itself, and adds the re-samples
+        # among them (recall answers) here as it reads them, rather than every negative
+        # tube's samples being read twice.
         row = "NULL" if self._pg else "ps.rowid"
         self.conn.execute(cached_text(
             "INSERT INTO tmp_members (person_id, tube_id, recall_id, sampled_at, result, plain, "
@@ -180,8 +182,8 @@ class SqlResults(SqlResultWithdrawals):
             f"CASE WHEN {_FANOUT_PLAIN} THEN 1 ELSE 0 END, {row} FROM tmp_results t "
             "CROSS JOIN samples s JOIN person_status ps ON ps.person_id = s.person_id "
             "WHERE s.tube_id = t.tube_id"
-            + (f" AND (t.result <> {status_sql.NEGATIVE} OR s.recall_id IS NOT NULL)"
-               if self._pg else "")), {"now": to_ms(now)})
+            + (f" AND t.result <> {status_sql.NEGATIVE}" if self._pg else "")),
+            {"now": to_ms(now)})
         if self._pg:
             self.conn.exec_driver_sql("ANALYZE tmp_members")
 
@@ -299,7 +301,8 @@ def _fan_out_sql(pg: bool) -> str:
     whether it is plain read from the member. PostgreSQL: from the batch's samples, each status
     row found by person and whether it is plain decided on the row itself (its values before
     the write); the rows written counted, and the plain ones by ``PLAIN`` on the row as
-    written, which is the same test on the row the fan-out leaves."""
+    written, which is the same test on the row the fan-out leaves; the re-samples among them
+    added to ``tmp_members`` as the recall answers they are."""
     plain = (status_sql.fanout_plain("person_status", "m", "m") if pg else "m.plain = 1")
     update = (
         "UPDATE person_status SET "
@@ -326,10 +329,14 @@ def _fan_out_sql(pg: bool) -> str:
         return update
     # the members in the order of their status rows' key (and the batch in the order of the
     # samples' key): each index is then read from one end to the other, not at random
-    return ("WITH m AS MATERIALIZED (SELECT s.person_id, s.recall_id, s.sampled_at, t.result "
-            "FROM (SELECT tube_id, result FROM tmp_results ORDER BY tube_id) t "
+    # the re-samples among them join the gathered members (``gather_members``)
+    return ("WITH m AS MATERIALIZED (SELECT s.person_id, s.tube_id, s.recall_id, s.sampled_at, "
+            "t.result FROM (SELECT tube_id, result FROM tmp_results ORDER BY tube_id) t "
             "CROSS JOIN samples s WHERE s.tube_id = t.tube_id "
             f"AND t.result = {status_sql.NEGATIVE} ORDER BY s.person_id), "
+            "a AS (INSERT INTO tmp_members (person_id, tube_id, recall_id, sampled_at, result, "
+            "plain) SELECT person_id, tube_id, recall_id, sampled_at, result, 0 FROM m "
+            "WHERE recall_id IS NOT NULL), "
             f"u AS ({update} RETURNING CASE WHEN {status_sql.PLAIN} THEN 1 ELSE 0 END AS plain) "
             "SELECT count(*), COALESCE(sum(plain), 0) FROM u")
 

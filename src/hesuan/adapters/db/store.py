@@ -28,7 +28,7 @@ from hesuan.adapters.db.audit_store import SqlAuditLog
 from hesuan.adapters.db.boxes_store import SqlBoxes
 from hesuan.adapters.db.corrections_store import SqlCorrections, SqlRejections
 from hesuan.adapters.db.elr_store import SqlElrOutbox
-from hesuan.adapters.db.engine import BUSY_TIMEOUT_MS, store_unavailable
+from hesuan.adapters.db.engine import BUSY_TIMEOUT_MS, lost_conflict, store_unavailable
 from hesuan.adapters.db.fence_store import SqlFence
 from hesuan.adapters.db.lab_messages_store import SqlLabMessages
 from hesuan.adapters.db.lab_report_store import SqlLabReports
@@ -225,7 +225,11 @@ class SqlUnitOfWork:
         # connection: ``engine.store_unavailable``) leave here as the domain's
         # ``StoreUnavailable``, once for every use case: the transaction is rolled back, so
         # nothing of it was written.
-        lost = None if exc is None else store_unavailable(exc)
+        lost: Exception | None = None
+        if exc is not None:
+            # a deadlock the database broke by rolling this transaction back: the services
+            # retry a ``WriteRace``
+            lost = store_unavailable(exc) or lost_conflict(exc)
         try:
             if self._tx.is_active:
                 self._tx.rollback()
