@@ -303,7 +303,9 @@ def _fan_out_sql(pg: bool) -> str:
     the write); the rows written counted, and the plain ones by ``PLAIN`` on the row as
     written, which is the same test on the row the fan-out leaves; the re-samples among them
     added to ``tmp_members`` as the recall answers they are."""
-    plain = (status_sql.fanout_plain("person_status", "m", "m") if pg else "m.plain = 1")
+    # PostgreSQL: ``fanout_plain`` without the two conditions the statement already has (the
+    # negatives only; the result reaches them), which it would evaluate again for every column
+    plain = (status_sql.negative_leaves_plain("person_status", "m") if pg else "m.plain = 1")
     update = (
         "UPDATE person_status SET "
         "test_state = CASE WHEN person_status.test_state = 'positive' THEN 'positive' "
@@ -322,9 +324,8 @@ def _fan_out_sql(pg: bool) -> str:
         f"{status_sql.valid_until_due('person_status.')} END "
         + ("FROM m WHERE person_status.person_id = m.person_id " if pg
            else "FROM tmp_members m WHERE person_status.rowid = m.status_row ")
-        + f"AND m.result = {status_sql.NEGATIVE} AND ("
-        "person_status.last_result_sampled_at IS NULL OR "
-        "person_status.last_result_sampled_at <= m.sampled_at)")
+        + f"AND m.result = {status_sql.NEGATIVE} AND "
+        + status_sql.reaches("person_status", "m"))
     if not pg:
         return update
     # the members in the order of their status rows' key (and the batch in the order of the

@@ -45,10 +45,12 @@ __all__ = [
     "default_reason",
     "fanout_plain",
     "lit",
+    "negative_leaves_plain",
     "negative_reason",
     "next_due_after_sample",
     "overdue_at",
     "overdue_colour",
+    "reaches",
     "valid_until_due",
     "zone_colour",
     "zone_evidence",
@@ -169,12 +171,25 @@ def zone_evidence(pg: bool) -> str:
 def fanout_plain(ps: str, s: str, t: str) -> str:
     """A member of a results batch whose status the fan-out decides itself (``ps``: the status
     row before it, ``s``: the sample, ``t``: the result): the result is negative and reaches
-    them (not older than their latest), leaves them negative with no open recall (not
-    positive; no recall, or this sample answers it), nothing else is special and they are not
-    past due + grace — ``PLAIN`` on the row as the fan-out leaves it."""
-    return (f"{t}.result = {NEGATIVE} AND ({ps}.last_result_sampled_at IS NULL OR "
-            f"{ps}.last_result_sampled_at <= {s}.sampled_at) "
-            f"AND {ps}.test_state <> {_POSITIVE} "
+    them (``reaches``), and ``negative_leaves_plain`` — ``PLAIN`` on the row as the fan-out
+    leaves it."""
+    return (f"{t}.result = {NEGATIVE} AND {reaches(ps, s)} "
+            f"AND {negative_leaves_plain(ps, s)}")
+
+
+def reaches(ps: str, s: str) -> str:
+    """A result of the sample ``s`` reaches the person of the status row ``ps``: it is not
+    older than their latest result."""
+    return (f"({ps}.last_result_sampled_at IS NULL OR "
+            f"{ps}.last_result_sampled_at <= {s}.sampled_at)")
+
+
+def negative_leaves_plain(ps: str, s: str) -> str:
+    """``fanout_plain`` for a negative result of ``s`` that reaches them (a statement that
+    has both as its conditions need not test them again): it leaves them negative with no open
+    recall (not positive; no recall, or this sample answers it), nothing else is special and
+    they are not past due + grace."""
+    return (f"{ps}.test_state <> {_POSITIVE} "
             f"AND ({ps}.open_recall_id IS NULL OR {s}.recall_id = {ps}.open_recall_id) "
             f"AND {_absent(ps + '.')} AND {_not_due(ps + '.')}")
 
