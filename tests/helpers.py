@@ -32,6 +32,7 @@ __all__ = [
     "boxes",
     "free_port",
     "postgres_database",
+    "received_pools",
     "start_server",
     "web_sign_in",
 ]
@@ -46,6 +47,36 @@ def barcodes(start: int = 1) -> Iterator[str]:
     while True:
         yield make_tube_barcode(n)
         n += 1
+
+
+def received_pools(p: Platform, clock: FixedClock, lab_id: str, site: str, people: list[str],
+                   tubes: list[str], pool: int, box: str) -> None:
+    """Each of ``tubes`` filled at ``site`` with the next ``pool`` of ``people`` (a mode of
+    ``pool``: sealed when full), all boxed in ``box``, sealed and received whole by ``lab_id``
+    an hour later; the clock then two hours on, where a lab's results meet them."""
+    from datetime import timedelta
+
+    from hesuan.domain.access import Principal, Role
+    from hesuan.services.sampling import EventKind, StationEvent
+
+    def ev(kind: EventKind, **kw: Any) -> StationEvent:
+        return StationEvent(event_id=str(uuid.uuid4()), kind=kind, site_id=site,
+                            at=clock.now(), **kw)
+
+    events: list[StationEvent] = []
+    for i, bc in enumerate(tubes):
+        events.append(ev(EventKind.OPEN_TUBE, barcode=bc, mode=pool))
+        events += [ev(EventKind.SAMPLE, barcode=bc, code=p.deps.codes.sign(pid))
+                   for pid in people[i * pool:(i + 1) * pool]]
+    events += [ev(EventKind.BOX_TUBE, barcode=bc, box_code=box) for bc in tubes]
+    events.append(ev(EventKind.SEAL_BOX, box_code=box))
+    out = p.sampling.submit(Principal("u-s", "sampler", Role.SAMPLER, site), events)
+    assert all(o.status == "accepted" for o in out), [o for o in out if o.status != "accepted"]
+    clock.advance(timedelta(hours=1))
+    receipt = p.delivery.receive(Principal("u-l", "lab", Role.LAB, lab_id), str(uuid.uuid4()),
+                                 lab_id, box, clock.now(), tubes)
+    assert receipt.received == len(tubes) and not receipt.discrepancy
+    clock.advance(timedelta(hours=2))
 
 
 def boxes(start: int = 1) -> Iterator[str]:

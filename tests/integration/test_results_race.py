@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterable
 from datetime import timedelta
@@ -33,9 +32,9 @@ from hesuan.bootstrap import Platform
 from hesuan.domain.access import Principal, Role
 from hesuan.domain.sampling import make_box_code, make_tube_barcode
 from hesuan.services.lab import ResultInput, ResultOutcome
-from hesuan.services.sampling import EventKind, StationEvent
 from hesuan.services.sampling_ports import ResultTube
 from hesuan.sim.example import seed_example_city
+from tests.helpers import received_pools
 
 TRIALS = 20  # per backend
 POSTS = 2  # identical posts at once per trial
@@ -44,32 +43,12 @@ SLOW_S = 0.05  # how long a "slow upload" holds after reading its tubes
 _slow = threading.local()  # per posting thread: hold after the read
 
 
-def _ev(site: str, clock: FixedClock, kind: EventKind, **kw: Any) -> StationEvent:
-    return StationEvent(event_id=str(uuid.uuid4()), kind=kind, site_id=site, at=clock.now(),
-                        **kw)
-
-
 def _round(p: Platform, clock: FixedClock, lab_id: str, site: str,
            people: list[str]) -> list[tuple[str, str]]:
     """Every trial's two tubes (positive pool, negative pool) sampled, sealed (full), boxed and
     received by ``lab_id``; returns (positive barcode, negative barcode) per trial."""
-    sampler = Principal("u-s", "sampler", Role.SAMPLER, site)
-    lab = Principal("u-l", "lab", Role.LAB, lab_id)
     tubes = [make_tube_barcode(1000 + i) for i in range(2 * TRIALS)]
-    events: list[StationEvent] = []
-    for i, bc in enumerate(tubes):
-        events.append(_ev(site, clock, EventKind.OPEN_TUBE, barcode=bc, mode=POOL))
-        events += [_ev(site, clock, EventKind.SAMPLE, barcode=bc, code=p.deps.codes.sign(pid))
-                   for pid in people[i * POOL:(i + 1) * POOL]]
-    box = make_box_code(77)
-    events += [_ev(site, clock, EventKind.BOX_TUBE, barcode=bc, box_code=box) for bc in tubes]
-    events.append(_ev(site, clock, EventKind.SEAL_BOX, box_code=box))
-    out = p.sampling.submit(sampler, events)
-    assert all(o.status == "accepted" for o in out), [o for o in out if o.status != "accepted"]
-    clock.advance(timedelta(hours=1))
-    receipt = p.delivery.receive(lab, str(uuid.uuid4()), lab_id, box, clock.now(), tubes)
-    assert receipt.received == len(tubes) and not receipt.discrepancy
-    clock.advance(timedelta(hours=2))
+    received_pools(p, clock, lab_id, site, people, tubes, POOL, make_box_code(77))
     return [(tubes[2 * k], tubes[2 * k + 1]) for k in range(TRIALS)]
 
 
