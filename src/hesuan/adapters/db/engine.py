@@ -187,6 +187,8 @@ def make_engine(settings: Settings, **kwargs: Any) -> Engine:
             cur.execute(f"PRAGMA cache_size=-{cache_kib}")
             cur.execute(f"PRAGMA wal_autocheckpoint={checkpoint_pages}")
             cur.execute("PRAGMA temp_store=FILE")
+            # the schema's foreign keys hold here as on PostgreSQL (SQLite's default is off)
+            cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
 
         @event.listens_for(engine, "begin")

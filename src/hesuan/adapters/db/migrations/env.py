@@ -24,14 +24,32 @@ engine = config.attributes.get("engine") or create_engine(
 )
 
 with engine.connect() as connection:
-    if connection.dialect.name == "postgresql":
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        # a table is changed by copying it and dropping the old one (batch mode), which a
+        # foreign key naming it would refuse: the keys are off while the migrations run (set
+        # outside any transaction, where the pragma takes effect) and the rows are checked
+        # against them before the commit
+        connection.connection.driver_connection.execute(  # type: ignore[union-attr]
+            "PRAGMA foreign_keys=OFF")
+    else:
         # App processes starting together each migrate: one at a time, and the next, once
         # it has the lock, finds the schema at head. The lock is the transaction's, which
         # the migrations then run in, to the commit below.
         connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
     context.configure(connection=connection, target_metadata=metadata,
-                      render_as_batch=connection.dialect.name == "sqlite",
-                      compare_type=True, include_name=include_name)
-    with context.begin_transaction():
-        context.run_migrations()
-    connection.commit()
+                      render_as_batch=sqlite, compare_type=True, include_name=include_name)
+    try:
+        with context.begin_transaction():
+            before = context.get_context().get_current_revision()
+            context.run_migrations()
+            moved = context.get_context().get_current_revision() != before
+            if sqlite and moved and (
+                    orphans := connection.exec_driver_sql("PRAGMA foreign_key_check").all()):
+                raise RuntimeError(f"the migrations left rows whose foreign key names "
+                                   f"nothing: {orphans[:5]}")
+        connection.commit()
+    finally:
+        if sqlite:
+            connection.connection.driver_connection.execute(  # type: ignore[union-attr]
+                "PRAGMA foreign_keys=ON")
