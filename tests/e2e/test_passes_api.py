@@ -190,7 +190,9 @@ def test_cli_verifies_offline_with_only_the_trust_list(api: Api, tmp_path: Any,
     assert body["valid"] is True and body["status"] == "green"
     # times as every report the CLI prints writes them: ISO 8601 UTC with Z (docs/REPORTS.md)
     assert body["issued_at"].endswith("Z") and body["expires_at"].endswith("Z"), body
-    tampered = runner.invoke(cli_app, ["verify", text[:-2] + "00", *args[2:]])
+    # the last two characters changed (a pass that already ends in "00" gets "11")
+    forged = text[:-2] + ("11" if text.endswith("00") else "00")
+    tampered = runner.invoke(cli_app, ["verify", forged, *args[2:]])
     assert tampered.exit_code == 1 and "INVALID" in tampered.stdout
     late = runner.invoke(cli_app, [*args[:-1], (api.clock.now() + timedelta(days=2)).isoformat()])
     assert late.exit_code == 1 and "(expired)" in late.stdout
