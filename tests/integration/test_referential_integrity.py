@@ -62,6 +62,11 @@ def test_a_sampled_person_stays_while_their_sample_does(platform: Platform,
     with platform.engine.connect() as c:
         assert c.execute(text("SELECT count(*) FROM people WHERE id = :p"),
                          {"p": person}).scalar_one() == 1
+    # it was the sample that held them: without it they go
+    with platform.engine.begin() as c:
+        c.execute(delete(samples).where(samples.c.person_id == person))
+        c.execute(text("DELETE FROM person_status WHERE person_id = :p"), {"p": person})
+        c.execute(delete(people).where(people.c.id == person))
 
 
 def test_the_connection_that_migrated_holds_the_keys_again(settings: Settings,
