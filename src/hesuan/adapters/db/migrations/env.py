@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import create_engine
+from sqlalchemy import Connection, create_engine
 
 from hesuan.adapters.db.partitions import is_partition
 from hesuan.adapters.db.schema import metadata
@@ -18,6 +18,14 @@ def include_name(name: str | None, type_: str, parents: object) -> bool:
     return not (type_ == "table" and name is not None and is_partition(name))
 
 
+def _foreign_keys(connection: Connection, state: str) -> None:
+    """SQLite's foreign-key checks ``ON`` or ``OFF`` on ``connection``, on the driver's own
+    connection: SQLAlchemy would begin a transaction first, inside which the pragma does
+    nothing."""
+    connection.connection.driver_connection.execute(  # type: ignore[union-attr]
+        f"PRAGMA foreign_keys={state}")
+
+
 config = context.config
 engine = config.attributes.get("engine") or create_engine(
     config.get_main_option("sqlalchemy.url") or ""
@@ -30,8 +38,7 @@ with engine.connect() as connection:
         # foreign key naming it would refuse: the keys are off while the migrations run (set
         # outside any transaction, where the pragma takes effect) and the rows are checked
         # against them before the commit
-        connection.connection.driver_connection.execute(  # type: ignore[union-attr]
-            "PRAGMA foreign_keys=OFF")
+        _foreign_keys(connection, "OFF")
     else:
         # App processes starting together each migrate: one at a time, and the next, once
         # it has the lock, finds the schema at head. The lock is the transaction's, which
@@ -51,5 +58,4 @@ with engine.connect() as connection:
         connection.commit()
     finally:
         if sqlite:
-            connection.connection.driver_connection.execute(  # type: ignore[union-attr]
-                "PRAGMA foreign_keys=ON")
+            _foreign_keys(connection, "ON")
