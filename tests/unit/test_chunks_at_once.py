@@ -14,14 +14,17 @@ from hesuan.services.chunks_at_once import apply_in_order
 
 class Recorder:
     """``apply`` for the tests: each chunk sleeps its given time; when each started and
-    ended, and how many ran at once."""
+    ended, and how many ran at once. ``waits_for`` holds a chunk from finishing until another
+    has started, so that a test's overlap does not hang on how fast a thread is scheduled."""
 
-    def __init__(self) -> None:
+    def __init__(self, waits_for: dict[str, str] | None = None) -> None:
         self.lock = threading.Lock()
         self.running = 0
         self.most = 0
         self.spans: dict[str, tuple[float, float]] = {}
         self.threads: set[str] = set()
+        self.waits_for = waits_for or {}
+        self.started = {name: threading.Event() for name in self.waits_for.values()}
 
     def __call__(self, chunk: tuple[str, float]) -> str:
         name, seconds = chunk
@@ -29,8 +32,12 @@ class Recorder:
             self.running += 1
             self.most = max(self.most, self.running)
             self.threads.add(threading.current_thread().name)
+        if name in self.started:
+            self.started[name].set()
         start = time.perf_counter()
         time.sleep(seconds)
+        if name in self.waits_for:
+            assert self.started[self.waits_for[name]].wait(timeout=10)
         with self.lock:
             self.running -= 1
             self.spans[name] = (start, time.perf_counter())
@@ -45,7 +52,7 @@ def chunks(*spec: tuple[str, str, float]) -> list[tuple[frozenset[str], tuple[st
 
 
 def test_answers_come_in_the_chunks_order_though_a_later_one_finishes_first() -> None:
-    r = Recorder()
+    r = Recorder(waits_for={"a": "b"})
     out = list(apply_in_order(chunks(("a", "1", 0.2), ("b", "2", 0.01), ("c", "3", 0.01),
                                      ("d", "4", 0.01)), r, at_once=2))
     assert out == ["a", "b", "c", "d"]
@@ -54,7 +61,7 @@ def test_answers_come_in_the_chunks_order_though_a_later_one_finishes_first() ->
 
 
 def test_no_more_than_at_once_run_together() -> None:
-    r = Recorder()
+    r = Recorder(waits_for={"c0": "c2", "c1": "c2"})
     out = list(apply_in_order(chunks(*[(f"c{i}", str(i), 0.03) for i in range(9)]), r,
                               at_once=3))
     assert out == [f"c{i}" for i in range(9)]
@@ -78,20 +85,20 @@ def test_one_at_once_applies_in_turn_on_the_callers_thread() -> None:
 
 
 def test_a_failure_starts_no_further_chunk_and_lets_the_started_ones_finish() -> None:
-    r = Recorder()
+    r = Recorder(waits_for={"fail-b": "c"})
     got: list[str] = []
     with pytest.raises(RuntimeError, match="fail-b"):
         for answer in apply_in_order(chunks(("a", "1", 0.01), ("fail-b", "2", 0.01),
                                             ("c", "3", 0.2), ("d", "4", 0.01)), r, at_once=2):
             got.append(answer)
     assert got == ["a"]
-    # c had started beside b before b's failure was read: it finished before the raise
+    # c started beside b before b's failure was read: it finished before the raise
     assert "c" in r.spans and r.running == 0
     assert "d" not in r.spans
 
 
 def test_a_caller_that_stops_reading_leaves_no_chunk_running() -> None:
-    r = Recorder()
+    r = Recorder(waits_for={"a": "b"})
     answers = apply_in_order(chunks(("a", "1", 0.01), ("b", "2", 0.2), ("c", "3", 0.01)), r,
                              at_once=2)
     assert next(answers) == "a"
