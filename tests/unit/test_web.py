@@ -49,7 +49,7 @@ OFFICER_A = Principal("u-a", "a", Role.HEALTH_OFFICER, "140106")
 
 
 def test_snapshots_serve_the_last_value_and_refresh_in_the_background() -> None:
-    snaps = Snapshots(min_interval=0.05)
+    snaps = Snapshots(min_interval=0.5)
     calls: list[int] = []
     refreshed = threading.Event()
 
@@ -61,11 +61,14 @@ def test_snapshots_serve_the_last_value_and_refresh_in_the_background() -> None:
 
     assert snaps.get(OFFICER_A, "k", compute) == 1
     assert snaps.get(OFFICER_A, "k", compute) == 1  # fresh: no recomputation
-    time.sleep(0.06)
+    time.sleep(0.6)
     assert snaps.get(OFFICER_A, "k", compute) == 1  # stale: served at once, refreshed behind
     assert refreshed.wait(2)
-    time.sleep(0.01)
+    deadline = time.monotonic() + 2  # the refresh stores its value just after computing it
+    while snaps.last(OFFICER_A, "k") != 2 and time.monotonic() < deadline:
+        time.sleep(0.005)
     assert snaps.get(OFFICER_A, "k", compute) == 2
+    assert len(calls) == 2
 
 
 def test_a_snapshot_is_served_only_within_the_scope_it_was_computed_for() -> None:
