@@ -5,6 +5,7 @@ checked, and write its JSON and markdown."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -65,6 +66,22 @@ def test_wal_pages_counts_what_a_group_commit_writes(tmp_path: Path) -> None:
     named = {line.split()[1]: float(line.split()[0]) for line in trees}
     # every transaction writes its station events and the sampled people's status rows
     assert named["station_events"] > 0 and named["person_status"] > 0
+
+
+@pytest.mark.postgres
+def test_roundtrip_prices_one_round_trip_on_each_path(pg_url: str | None) -> None:
+    if pg_url is None:
+        pytest.skip("PostgreSQL is not running")
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.roundtrip", "--pg-url", pg_url, "--n", "300"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    lines = proc.stdout.strip().splitlines()
+    assert [line.split()[0].rstrip(",") for line in lines] == [
+        "libpq", "psycopg", "psycopg", "SQLite"]
+    for line in lines:
+        found = re.search(r"([\d.]+) µs wall\s+([\d.]+) µs CPU a round trip$", line)
+        assert found and float(found[1]) > 0 and float(found[2]) > 0, line
 
 
 #: Where the 500 station events below land: their ids are not time-ordered, so the station
