@@ -52,12 +52,13 @@ ORDER BY relname
 """
 
 
-def _dsn(url: str) -> str:
+def libpq_dsn(url: str) -> str:
+    """An SQLAlchemy database URL as libpq reads it (no driver name)."""
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def server_autovacuum_on(url: str) -> bool:
-    with psycopg.connect(_dsn(url)) as conn:
+    with psycopg.connect(libpq_dsn(url)) as conn:
         row = conn.execute("SHOW autovacuum").fetchone()
     return row is not None and row[0] == "on"
 
@@ -67,7 +68,7 @@ class AutovacuumStandIn:
 
     def __init__(self, url: str, naptime: float = 60.0,
                  log: Callable[[str], None] = print) -> None:
-        self._dsn = _dsn(url)
+        self._dsn = libpq_dsn(url)
         self._naptime = naptime
         self._log = log
         self._halt = threading.Event()

@@ -21,7 +21,8 @@ from collections.abc import Callable
 
 import psycopg
 
-DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
+from bench.__main__ import DEFAULT_PG
+from bench.autovacuum import libpq_dsn
 
 
 def _measure(name: str, step: Callable[[], object], n: int) -> None:
@@ -38,11 +39,11 @@ def _measure(name: str, step: Callable[[], object], n: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(prog="python -m bench.roundtrip", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--pg-url", default=DEFAULT_PG, help="a PostgreSQL database URL")
+    ap.add_argument("--pg-url", default=DEFAULT_PG.rsplit("/", 1)[0] + "/postgres",
+                    help="a PostgreSQL database URL (default: the bench server's own database)")
     ap.add_argument("--n", type=int, default=5000, help="round trips a measurement")
     args = ap.parse_args()
-    dsn = args.pg_url.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(dsn, autocommit=True) as conn:
+    with psycopg.connect(libpq_dsn(args.pg_url), autocommit=True) as conn:
         pgconn = conn.pgconn
         pgconn.prepare(b"bench_select_1", b"SELECT 1")
         _measure("libpq, prepared", lambda: pgconn.exec_prepared(b"bench_select_1", []),

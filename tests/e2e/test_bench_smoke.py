@@ -71,7 +71,7 @@ def test_wal_pages_counts_what_a_group_commit_writes(tmp_path: Path) -> None:
 @pytest.mark.postgres
 def test_roundtrip_prices_one_round_trip_on_each_path(pg_url: str | None) -> None:
     if pg_url is None:
-        pytest.skip("PostgreSQL is not running")
+        pytest.skip("PostgreSQL is not reachable")
     proc = subprocess.run(
         [sys.executable, "-m", "bench.roundtrip", "--pg-url", pg_url, "--n", "300"],
         cwd=ROOT, capture_output=True, text=True, timeout=120)
