@@ -21,7 +21,7 @@ from hesuan.bootstrap import Platform
 from hesuan.domain.access import Principal, Role
 from hesuan.domain.errors import PermissionDenied
 from hesuan.services.group_commit import INLINE_MAX, GroupCommit
-from hesuan.services.sampling import EventKind, EventOutcome, StationEvent
+from hesuan.services.sampling import EventKind, EventOutcome, StationEvent, TubeView
 from hesuan.sim.example import ExampleCity, seed_example_city
 from tests.helpers import barcodes
 
@@ -91,8 +91,9 @@ def test_concurrent_single_scans_each_stored_once(platform: Platform, city: Exam
         firsts = outs[::2]
         assert [o.event_id for o in firsts] == [e.event_id for e in events[w]]
         # the answer is this caller's own: its tube, counting up as the window fills it
-        assert [o.tube and o.tube["barcode"] for o in firsts] == [tubes[w]] * len(firsts)
-        assert [o.tube and o.tube["count"] for o in firsts] == list(range(1, len(firsts) + 1))
+        views = [o.tube if isinstance(o.tube, TubeView) else None for o in firsts]
+        assert [t and t.barcode for t in views] == [tubes[w]] * len(firsts)
+        assert [t and t.count for t in views] == list(range(1, len(firsts) + 1))
     assert _count(platform, "SELECT count(*) FROM samples") == len(people)
     assert _count(platform, "SELECT count(DISTINCT person_id) FROM samples") == len(people)
     assert _count(platform, "SELECT count(*) FROM person_status "

@@ -5,10 +5,12 @@ and the wrong role are refused; a sample clears 未检 at once."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from datetime import timedelta
 
 import pytest
+from pydantic import TypeAdapter
 
 from hesuan.adapters.crypto import HmacCodeSigner
 from hesuan.domain.access import Principal, Role
@@ -16,7 +18,17 @@ from hesuan.domain.errors import InvalidInput, PermissionDenied
 from hesuan.domain.sampling import TubeState
 from hesuan.domain.status import Colour
 from hesuan.services.context import Limits
-from hesuan.services.sampling import EventKind, EventOutcome, SamplingService, StationEvent
+from hesuan.services.sampling import (
+    BoundPerson,
+    EventKind,
+    EventOutcome,
+    LaneTube,
+    SampledPerson,
+    SamplingService,
+    SealedBox,
+    StationEvent,
+    TubeView,
+)
 from hesuan.services.status import StatusService
 from tests.fakes import World, make_world
 from tests.fakes.station import FakeStation
@@ -52,8 +64,8 @@ def test_a_tube_goes_from_open_to_a_sealed_box(w: World) -> None:
                w.ev(EventKind.SEAL_BOX, box_code=box)]
     out = submit(w, events)
     assert statuses(out) == ["accepted"] * 7
-    assert out[1].person == {"name": "张*", "recall": False}
-    assert out[-1].tube == {"box_code": box, "tube_count": 1}
+    assert out[1].person == SampledPerson(name="张*", recall=False)
+    assert out[-1].tube == SealedBox(box_code=box, tube_count=1)
     (tube,) = w.t.tubes.values()
     (stored_box,) = w.t.boxes.values()
     assert (tube.count, tube.status, tube.box_id) == (3, "boxed", stored_box.id)
@@ -75,7 +87,7 @@ def test_a_full_tube_seals_itself_and_frees_its_people(w: World) -> None:
     events.append(w.ev(EventKind.SAMPLE, barcode=barcode, code=w.deps.codes.sign(people[5])))
     out = submit(w, events)
     assert statuses(out) == ["accepted"] * 6 + ["rejected:tube_sealed"]
-    assert out[5].tube is not None and out[5].tube["status"] == "sealed"
+    assert isinstance(out[5].tube, TubeView) and out[5].tube.status == "sealed"
     assert w.t.open_slots == {}
     assert w.status(people[5]).test_state == "none"
 
@@ -263,3 +275,22 @@ def test_a_tube_another_station_opened_meanwhile_is_refused_on_the_retry(
     assert statuses(out) == ["rejected:barcode_used", "accepted"]
     (tube,) = w.t.tubes.values()
     assert (tube.capacity, tube.count) == (5, 1)
+
+
+def test_each_answer_keeps_its_json_shape() -> None:
+    """Stations read these keys: the typed answers serialise as the answers always have."""
+    answer = TypeAdapter(EventOutcome)
+    tube = json.loads(answer.dump_json(EventOutcome(
+        "e", "accepted", tube=TubeView("0090000000017", 3, 10, "open", True),
+        person=SampledPerson("张*", False))))
+    assert (tube["tube"], tube["person"]) == (
+        {"barcode": "0090000000017", "count": 3, "capacity": 10, "status": "open",
+         "priority": True}, {"name": "张*", "recall": False})
+    box = json.loads(answer.dump_json(EventOutcome("e", "accepted", tube=SealedBox("B1", 2))))
+    assert (box["tube"], box["person"]) == ({"box_code": "B1", "tube_count": 2}, None)
+    lane = json.loads(answer.dump_json(EventOutcome(
+        "e", "accepted", tube=LaneTube("0090000000017", 4, 5, "open"),
+        person=BoundPerson("李*"))))
+    assert (lane["tube"], lane["person"]) == (
+        {"barcode": "0090000000017", "bound": 4, "capacity": 5, "status": "open"},
+        {"name": "李*"})

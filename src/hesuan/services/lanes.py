@@ -43,8 +43,10 @@ from hesuan.services.context import Deps
 from hesuan.services.lanes_ports import LaneEntry, LaneSwab
 from hesuan.services.ports import UnitOfWork
 from hesuan.services.sampling import (
+    BoundPerson,
     EventKind,
     EventOutcome,
+    LaneTube,
     SamplingService,
     StationEvent,
     run_station_batch,
@@ -184,9 +186,10 @@ class LaneService:
             bool(facts.open_recall_id)), e.site_id)
         uow.lanes.add_lane_entries([LaneEntry(e.event_id, e.site_id, e.window, barcode, pid, e.at)])
         assert facts is not None
-        return EventOutcome(e.event_id, "accepted", tube={
-            "barcode": barcode, "bound": state.count + 1, "capacity": tube.capacity,
-            "status": TubeStatus.OPEN.value}, person={"name": facts.name_masked})
+        return EventOutcome(e.event_id, "accepted",
+                            tube=LaneTube(barcode, state.count + 1, tube.capacity,
+                                          TubeStatus.OPEN.value),
+                            person=BoundPerson(facts.name_masked))
 
     def _bound(self, uow: UnitOfWork, e: LaneEvent) -> list[LaneEntry]:
         if e.code:

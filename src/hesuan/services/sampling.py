@@ -32,7 +32,6 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
 
 from hesuan.domain.access import Action, Principal, Target, allows, authorize
 from hesuan.domain.errors import Conflict, HesuanError, InvalidInput, NotFound, RuleViolation
@@ -68,8 +67,8 @@ from hesuan.services.sampling_ports import (
 )
 from hesuan.services.status import StatusService
 
-__all__ = ["BoxToPack", "EventKind", "EventOutcome", "SamplingService", "StationEvent",
-           "run_station_batch"]
+__all__ = ["BoundPerson", "BoxToPack", "EventKind", "EventOutcome", "LaneTube", "SampledPerson",
+           "SamplingService", "SealedBox", "StationEvent", "TubeView", "run_station_batch"]
 
 
 class EventKind(enum.StrEnum):
@@ -93,6 +92,54 @@ class StationEvent:
     window: int | None = None
 
 
+# The answers' parts are made once an accepted scan and are not frozen: a frozen dataclass's
+# ``__init__`` sets each field through ``object.__setattr__``, four times the cost.
+@dataclass(slots=True)
+class TubeView:
+    """The tube an accepted station event opened, filled, sealed or packed, as it now stands."""
+
+    barcode: str
+    count: int
+    capacity: int
+    status: str
+    priority: bool
+
+
+@dataclass(slots=True)
+class SealedBox:
+    """The box a ``seal_box`` event sealed (answered in an outcome's ``tube``)."""
+
+    box_code: str
+    tube_count: int
+
+
+@dataclass(slots=True)
+class LaneTube:
+    """The tube a person was registered for in a lane (``LaneService``): how many are bound
+    to it, the swabbed and the waiting."""
+
+    barcode: str
+    bound: int
+    capacity: int
+    status: str
+
+
+@dataclass(slots=True)
+class SampledPerson:
+    """Who was sampled, as the window may show it: a masked name, and whether the sample
+    answers their recall."""
+
+    name: str
+    recall: bool
+
+
+@dataclass(slots=True)
+class BoundPerson:
+    """Who was registered in a lane, as the window may show it: a masked name."""
+
+    name: str
+
+
 @dataclass(frozen=True, slots=True)
 class EventOutcome:
     event_id: str
@@ -100,8 +147,8 @@ class EventOutcome:
     reason: str | None = None
     message: str | None = None
     field: str | None = None
-    tube: dict[str, Any] | None = None
-    person: dict[str, Any] | None = None
+    tube: TubeView | SealedBox | LaneTube | None = None
+    person: SampledPerson | BoundPerson | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,8 +317,9 @@ class SamplingService:
                     cid = canonical_event_id(e.event_id)  # raises: not a UUID
                 self._check_site(actor, b, e, now)
                 # rows keep the canonical id (a sample's own), answers the station's spelling
-                extra = self._apply(b, e if cid == e.event_id else replace(e, event_id=cid),
-                                    person_of_code, actor, now)
+                tube, person = self._apply(
+                    b, e if cid == e.event_id else replace(e, event_id=cid), person_of_code,
+                    actor, now)
             except HesuanError as exc:
                 outcomes.append(EventOutcome(e.event_id, "rejected", exc.code, exc.message,
                                              exc.field))
@@ -282,7 +330,7 @@ class SamplingService:
             counts = accepted.setdefault((actor.username, actor.scope), [0, 0])
             counts[0] += 1
             counts[1] += e.kind is EventKind.SAMPLE
-            outcomes.append(EventOutcome(e.event_id, "accepted", **extra))
+            outcomes.append(EventOutcome(e.event_id, "accepted", tube=tube, person=person))
         self._finish(b)
         if b.w.events:
             # a new sample clears 未检 at once: the write decides the common case itself,
@@ -317,9 +365,12 @@ class SamplingService:
         check_event_time(e.at, now, self._d.limits.offline_window)
 
     def _apply(self, b: _Batch, e: StationEvent, person_of_code: dict[str, str | None],
-               actor: Principal, now: datetime) -> dict[str, Any]:
+               actor: Principal, now: datetime) -> tuple[TubeView | SealedBox,
+                                                         SampledPerson | None]:
+        """The event applied to the batch's state: the tube (or box) it leaves, and the person
+        sampled if it is a sample."""
         if e.kind is EventKind.OPEN_TUBE:
-            return self._open_tube(b, e, actor)
+            return self._open_tube(b, e, actor), None
         if e.kind is EventKind.SAMPLE:
             return self._sample(b, e, person_of_code)
         if e.kind is EventKind.SEAL_TUBE:
@@ -332,12 +383,12 @@ class SamplingService:
                                     code="empty_tube", field="barcode")
             check_not_before(e.at, tube.first_sampled_at, "first_sampled")
             _seal(b, tube, e.at)
-            return {"tube": _tube_view(tube)}
+            return _tube_view(tube), None
         if e.kind is EventKind.BOX_TUBE:
-            return self._box_tube(b, e)
-        return self._seal_box(b, e)
+            return self._box_tube(b, e), None
+        return self._seal_box(b, e), None
 
-    def _open_tube(self, b: _Batch, e: StationEvent, actor: Principal) -> dict[str, Any]:
+    def _open_tube(self, b: _Batch, e: StationEvent, actor: Principal) -> TubeView:
         barcode = check_tube_barcode(e.barcode or "")
         if e.mode is None:
             raise InvalidInput("mode is required to open a tube (1, 5, 10 or 20)",
@@ -352,7 +403,7 @@ class SamplingService:
         b.tubes[barcode] = tube
         b.touched_tubes.add(tube.id)
         b.opened_tubes[tube.id] = (e.window, e.at, actor.user_id)
-        return {"tube": _tube_view(tube)}
+        return _tube_view(tube)
 
     def _own_tube(self, b: _Batch, e: StationEvent) -> TubeState:
         barcode = check_tube_barcode(e.barcode or "")
@@ -366,7 +417,7 @@ class SamplingService:
         return tube
 
     def _sample(self, b: _Batch, e: StationEvent,
-                person_of_code: dict[str, str | None]) -> dict[str, Any]:
+                person_of_code: dict[str, str | None]) -> tuple[TubeView, SampledPerson]:
         if not e.code:
             raise InvalidInput("code is required: scan the person's sampling code",
                                code="missing_code", field="code")
@@ -393,10 +444,9 @@ class SamplingService:
         b.w.samples.append(SampleRow(tube.id, person_id, e.event_id, e.at, recall_id))
         if admission.fills_tube:
             _seal(b, tube, e.at)
-        return {"tube": _tube_view(tube), "person": {"name": f.name_masked,
-                                                      "recall": recall_id is not None}}
+        return _tube_view(tube), SampledPerson(f.name_masked, recall_id is not None)
 
-    def _box_tube(self, b: _Batch, e: StationEvent) -> dict[str, Any]:
+    def _box_tube(self, b: _Batch, e: StationEvent) -> TubeView:
         code = check_box_code(e.box_code or "")
         tube = self._own_tube(b, e)
         box = b.boxes.get(code)
@@ -422,9 +472,9 @@ class SamplingService:
             box.first_tube_sealed_at = tube.sealed_at
         b.touched_tubes.add(tube.id)
         b.touched_boxes.add(box.id)
-        return {"tube": _tube_view(tube)}
+        return _tube_view(tube)
 
-    def _seal_box(self, b: _Batch, e: StationEvent) -> dict[str, Any]:
+    def _seal_box(self, b: _Batch, e: StationEvent) -> SealedBox:
         code = check_box_code(e.box_code or "")
         box = b.boxes.get(code)
         if box is None:
@@ -442,7 +492,7 @@ class SamplingService:
         box.status = "sealed"
         b.touched_boxes.add(box.id)
         b.sealed_boxes[box.id] = e.at
-        return {"tube": {"box_code": box.code, "tube_count": len(box.tube_ids)}}
+        return SealedBox(box.code, len(box.tube_ids))
 
     # -- end of batch ----------------------------------------------------------------------
 
@@ -484,9 +534,8 @@ def _seal(b: _Batch, tube: TubeState, at: datetime) -> None:
         b.open_tube_of[pid] = None
 
 
-def _tube_view(t: TubeState) -> dict[str, Any]:
-    return {"barcode": t.barcode, "count": t.count, "capacity": t.capacity,
-            "status": t.status.value, "priority": t.priority}
+def _tube_view(t: TubeState) -> TubeView:
+    return TubeView(t.barcode, t.count, t.capacity, t.status.value, t.priority)
 
 
 def _canonical_or_none(event_id: str) -> str | None:

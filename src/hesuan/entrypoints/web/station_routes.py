@@ -32,7 +32,7 @@ from hesuan.entrypoints.web.forms import SignedForm, WebMe, text
 from hesuan.entrypoints.web.render import FORM_ERRORS, WebRoute, error_text, render
 from hesuan.entrypoints.web.session import check_csrf, platform_of
 from hesuan.entrypoints.web.station import StationState, interpret
-from hesuan.services.sampling import EventKind, StationEvent
+from hesuan.services.sampling import EventKind, StationEvent, TubeView
 
 __all__ = ["router"]
 
@@ -104,8 +104,8 @@ def station_form(request: Request, me: WebMe, form: SignedForm) -> Response:
                 after = state
             else:
                 feedback = {"ok": True, "kind": event.kind.value, "outcome": asdict(out)}
-                tube = out.tube or {}
-                if event.kind is EventKind.SAMPLE and tube.get("status") != "open":
+                if event.kind is EventKind.SAMPLE and not (
+                        isinstance(out.tube, TubeView) and out.tube.status == "open"):
                     after = replace(after, tube="")  # full: it sealed itself
         state = after
     except FORM_ERRORS as exc:
