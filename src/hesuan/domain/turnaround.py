@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 
-__all__ = ["LAB_LIMIT", "STAGES", "TRANSPORT_LIMIT", "percentile", "summarise"]
+__all__ = ["LAB_LIMIT", "STAGES", "TRANSPORT_LIMIT", "Percentiles", "percentile", "summarise"]
 
 STAGES: tuple[str, ...] = (
     "sampled", "tube_sealed", "box_sealed", "handed_over", "received", "resulted", "notified",
@@ -30,15 +31,21 @@ def percentile(sorted_values: Sequence[float], q: float) -> float | None:
     return sorted_values[min(rank, len(sorted_values)) - 1]
 
 
-def summarise(values: Iterable[float]) -> dict[str, float | int | None]:
+@dataclass(frozen=True, slots=True)
+class Percentiles:
+    """How many durations, and their p50/p90/p99 in minutes to a tenth (None: no duration)."""
+
+    n: int
+    p50_min: float | None
+    p90_min: float | None
+    p99_min: float | None
+
+
+def summarise(values: Iterable[float]) -> Percentiles:
     """Count and p50/p90/p99 of durations in minutes."""
     values = sorted(values)
-    return {
-        "n": len(values),
-        "p50_min": _r(percentile(values, 50)),
-        "p90_min": _r(percentile(values, 90)),
-        "p99_min": _r(percentile(values, 99)),
-    }
+    return Percentiles(len(values), _r(percentile(values, 50)), _r(percentile(values, 90)),
+                       _r(percentile(values, 99)))
 
 
 def _r(v: float | None) -> float | None:

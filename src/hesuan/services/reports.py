@@ -15,25 +15,43 @@ from __future__ import annotations
 
 from array import array
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from hesuan.domain.access import Action, Principal, authorize, region_prefix
-from hesuan.domain.turnaround import STAGES, summarise
+from hesuan.domain.turnaround import STAGES, Percentiles, summarise
 from hesuan.services.context import Deps
 from hesuan.services.outbox_ports import Reconciliation
 
-__all__ = ["ReportService"]
+__all__ = ["ReportService", "Turnaround"]
 
 #: Keys of the turnaround report, in stage order (each measured from the first sample).
 STAGE_KEYS = STAGES[1:]
+
+#: Each stage's percentiles, by stage key
+ByStage = dict[str, Percentiles]
+
+
+@dataclass(frozen=True, slots=True)
+class Turnaround:
+    """Per-stage turnaround of the tubes in the caller's area (docs/schemas/turnaround):
+    each stage measured from the tube's first sample, and from the stage before it; then from
+    the first sample by site, lab and district (a key each, in order)."""
+
+    stages: list[str]
+    tubes: int
+    since_first_sample: ByStage
+    stage_by_stage: ByStage
+    by_site: dict[str, ByStage]
+    by_lab: dict[str, ByStage]
+    by_district: dict[str, ByStage]
 
 
 class ReportService:
     def __init__(self, deps: Deps) -> None:
         self._d = deps
 
-    def turnaround(self, actor: Principal, since: datetime | None = None) -> dict[str, Any]:
+    def turnaround(self, actor: Principal, since: datetime | None = None) -> Turnaround:
         authorize(actor, Action.READ_TURNAROUND)
         area = region_prefix(actor)
         # Durations are kept as 4-byte floats, rows streamed: a 5.4 M-person round is over a
@@ -68,15 +86,12 @@ class ReportService:
                     grouped["district"][district][key].append(m)
                     if lab is not None:
                         grouped["lab"][lab][key].append(m)
-        return {
-            "stages": list(STAGES),
-            "tubes": tubes,
-            "since_first_sample": {k: summarise(overall[k]) for k in STAGE_KEYS},
-            "stage_by_stage": {k: summarise(step[k]) for k in STAGE_KEYS},
-            "by_site": _by(grouped["site"]),
-            "by_lab": _by(grouped["lab"]),
-            "by_district": _by(grouped["district"]),
-        }
+        return Turnaround(
+            stages=list(STAGES), tubes=tubes,
+            since_first_sample={k: summarise(overall[k]) for k in STAGE_KEYS},
+            stage_by_stage={k: summarise(step[k]) for k in STAGE_KEYS},
+            by_site=_by(grouped["site"]), by_lab=_by(grouped["lab"]),
+            by_district=_by(grouped["district"]))
 
     def reconcile(self, actor: Principal, limit: int = 100) -> Reconciliation:
         authorize(actor, Action.READ_RECONCILIATION)
@@ -87,6 +102,6 @@ class ReportService:
                                  int(lim.lab.total_seconds() * 1000), region_prefix(actor))
 
 
-def _by(groups: dict[str, dict[str, array[float]]]) -> dict[str, dict[str, Any]]:
+def _by(groups: dict[str, dict[str, array[float]]]) -> dict[str, ByStage]:
     return {key: {k: summarise(v) for k, v in stages.items()}
             for key, stages in sorted(groups.items())}

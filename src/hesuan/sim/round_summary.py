@@ -9,12 +9,13 @@ Imports: standard library, ``hesuan.domain``.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
 from hesuan.domain.instants import iso_utc
 from hesuan.domain.pooling import Estimate, PoolCounts, estimate_prevalence
+from hesuan.domain.turnaround import Percentiles
 
 __all__ = ["RoundSummary"]
 
@@ -47,7 +48,8 @@ class RoundSummary:
     faults: dict[str, int]
     reconcile_counts: dict[str, int]
     expected_reconcile: dict[str, int]
-    turnaround: dict[str, Any]
+    #: each stage's turnaround of the round's tubes, from their first sample
+    turnaround: dict[str, Percentiles]
     wall_seconds: float
     routine_pools: dict[int, tuple[int, int]] = field(default_factory=dict)
     routine_samples: int = 0
@@ -137,6 +139,6 @@ class RoundSummary:
             "expected_lab_tally": self.expected_lab_tally, "lis": self.lis,
             "unfiled_results": self.unfiled_results,
             "expected_unfiled_results": self.expected_unfiled_results,
-            "turnaround_since_first_sample": self.turnaround.get("since_first_sample", {}),
+            "turnaround_since_first_sample": {k: asdict(v) for k, v in self.turnaround.items()},
             "wall_seconds": round(self.wall_seconds, 2),
         }

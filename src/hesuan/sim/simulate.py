@@ -285,7 +285,7 @@ def simulate_round(platform: Platform, clock: FixedClock, sender: CountingSender
         events_rejected=r.rejected, calls=r.calls, messages=sender.sent,
         alerts_raised=r.alerts, alerts_by_kind=Counter(a.kind for a in alerts),
         faults=r.faults, reconcile_counts=counts, expected_reconcile=expected,
-        turnaround=turnaround, wall_seconds=time.perf_counter() - wall,
+        turnaround=turnaround.since_first_sample, wall_seconds=time.perf_counter() - wall,
         routine_pools={k: (v[0], v[1]) for k, v in r.routine_pools.items()},
         routine_samples=r.routine_samples, infected_routine_samples=r.infected_routine_samples,
         plates=r.plates, control_failures=r.control_failures, reruns=dict(r.reruns),

@@ -17,6 +17,7 @@ from hesuan.domain.access import Action
 from hesuan.domain.instants import check_instant
 from hesuan.entrypoints.actions import acts
 from hesuan.entrypoints.api.deps import Me, PlatformDep, StaleRead
+from hesuan.services.reports import Turnaround
 
 __all__ = ["router"]
 
@@ -25,7 +26,7 @@ router = APIRouter(tags=["reports"])
 
 @router.get("/reports/turnaround", openapi_extra=acts(Action.READ_TURNAROUND),
             dependencies=[StaleRead])
-def turnaround(me: Me, platform: PlatformDep) -> dict[str, Any]:
+def turnaround(me: Me, platform: PlatformDep) -> Turnaround:
     return platform.reports.turnaround(me)
 
 

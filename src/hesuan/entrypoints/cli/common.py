@@ -36,6 +36,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict, is_dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -189,15 +190,17 @@ def progress() -> Progress:
 
 
 def print_json(data: Any) -> None:
-    """``data`` as JSON on stdout: an instant as ISO 8601 UTC (``...Z``), as every report
-    writes its times (docs/REPORTS.md); a date as ISO 8601; anything else JSON has no type for
-    as its text."""
+    """``data`` as JSON on stdout: a dataclass as an object of its fields; an instant as ISO
+    8601 UTC (``...Z``), as every report writes its times (docs/REPORTS.md); a date as ISO 8601;
+    anything else JSON has no type for as its text."""
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=_json_value) + "\n")
 
 
 def _json_value(value: Any) -> Any:
     from hesuan.domain.instants import iso_utc
 
+    if is_dataclass(value) and not isinstance(value, type):
+        return asdict(value)
     if isinstance(value, datetime):
         return iso_utc(value)
     if isinstance(value, date):

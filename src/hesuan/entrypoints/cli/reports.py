@@ -29,6 +29,7 @@ from hesuan.entrypoints.cli.common import (
 
 if TYPE_CHECKING:
     from hesuan.bootstrap import Platform
+    from hesuan.services.reports import Turnaround
 
 __all__ = ["register"]
 
@@ -233,21 +234,21 @@ def _coverage_tables(data: dict[str, Any]) -> None:
         out.print(table)
 
 
-def _turnaround_tables(data: dict[str, Any]) -> None:
+def _turnaround_tables(data: Turnaround) -> None:
     from rich.table import Table
 
     out = _out()
-    out.print(f"turnaround of {data['tubes']:,} tubes (minutes)")
-    for key, title in (("since_first_sample", "since the first sample"),
-                       ("stage_by_stage", "stage by stage")):
+    out.print(f"turnaround of {data.tubes:,} tubes (minutes)")
+    for stages, title in ((data.since_first_sample, "since the first sample"),
+                          (data.stage_by_stage, "stage by stage")):
         table = Table(title=title)
         table.add_column("stage")
         for column in ("tubes", "p50", "p90", "p99"):
             table.add_column(column, justify="right")
-        for stage, v in data[key].items():
-            table.add_row(stage.replace("_", " "), f"{v['n']:,}",
-                          *("—" if v[k] is None else str(v[k])
-                            for k in ("p50_min", "p90_min", "p99_min")))
+        for stage, v in stages.items():
+            table.add_row(stage.replace("_", " "), f"{v.n:,}",
+                          *("—" if m is None else str(m)
+                            for m in (v.p50_min, v.p90_min, v.p99_min)))
         out.print(table)
 
 

@@ -164,8 +164,8 @@ def _print_summary(s: Any) -> None:
     ta.add_column("stage")
     for col in ("n", "p50", "p90"):
         ta.add_column(col, justify="right")
-    for stage, v in s.turnaround.get("since_first_sample", {}).items():
-        ta.add_row(stage, f"{v['n']:,}", str(v["p50_min"]), str(v["p90_min"]))
+    for stage, v in s.turnaround.items():
+        ta.add_row(stage, f"{v.n:,}", str(v.p50_min), str(v.p90_min))
     rc = Table(title="reconciliation: found vs injected faults")
     rc.add_column("list")
     rc.add_column("found", justify="right")

@@ -214,9 +214,9 @@ def _compute_dashboard(platform: Platform, me: Principal) -> dict[str, Any]:
                    "reasons": dict(status["reasons"]),
                    "last_overdue_at": last_overdue.isoformat() if last_overdue else None},
         "samples_per_hour": centre.samples_per_hour,
-        "turnaround": [{"stage": k, "p50": v["p50_min"], "p90": v["p90_min"], "n": v["n"]}
-                       for k, v in turnaround["since_first_sample"].items()],
-        "tubes": turnaround["tubes"],
+        "turnaround": [{"stage": k, "p50": v.p50_min, "p90": v.p90_min, "n": v.n}
+                       for k, v in turnaround.since_first_sample.items()],
+        "tubes": turnaround.tubes,
         "districts": rows,
         "coverage": {**coverage["total"], "coverage_pct": _pct(coverage["total"]["coverage"]),
                      "since": coverage["since"], "as_of": coverage["as_of"]},
