@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -18,6 +19,7 @@ from typing import Any
 
 import httpx
 from fastapi.testclient import TestClient
+from jsonschema import Draft202012Validator, FormatChecker
 
 from hesuan.adapters.clock import FixedClock
 from hesuan.bootstrap import Platform
@@ -33,11 +35,24 @@ __all__ = [
     "free_port",
     "postgres_database",
     "received_pools",
+    "schema_problems",
     "start_server",
     "web_sign_in",
 ]
 
 HESUAN = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "hesuan"
+#: The JSON Schemas of the reports (docs/REPORTS.md)
+SCHEMAS = Path(__file__).resolve().parents[1] / "docs" / "schemas"
+
+
+def schema_problems(name: str, data: Any) -> list[str]:
+    """Where ``data`` departs from the report schema ``docs/schemas/<name>.schema.json`` (the
+    first ten places; none when it holds to it)."""
+    schema = json.loads((SCHEMAS / f"{name}.schema.json").read_text(encoding="utf-8"))
+    Draft202012Validator.check_schema(schema)
+    validator = Draft202012Validator(schema, format_checker=FormatChecker())
+    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+            for e in validator.iter_errors(data)][:10]
 
 
 def barcodes(start: int = 1) -> Iterator[str]:

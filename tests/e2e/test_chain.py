@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from tests.helpers import Api, Station, barcodes, boxes
+from tests.helpers import Api, Station, barcodes, boxes, schema_problems
 
 
 def _post_batch(api: Api, events: list[dict[str, Any]], user: str = "sampler") -> dict[str, Any]:
@@ -139,6 +139,14 @@ def test_whole_chain_with_positive_pool_invalid_tube_discrepancy_and_correction(
     turn = api.client.get("/reports/turnaround", headers=api.h("officer")).json()
     assert turn["since_first_sample"]["received"]["n"] == 13
     assert turn["since_first_sample"]["notified"]["n"] >= 12
+    # the API's reports are the documents the CLI prints: the same schemas, times with Z
+    assert not schema_problems("turnaround", turn), schema_problems("turnaround", turn)
+    for live in ("true", "false"):
+        cov = api.client.get(f"/rosters/coverage?level=district&live={live}",
+                             headers=api.h("officer")).json()
+        assert not schema_problems("coverage", cov), schema_problems("coverage", cov)
+        assert cov["source"] == "live" and cov["as_of"].endswith("Z"), cov
+        assert cov["total"]["sampled"] >= 10 and cov["streets"] == [], cov
 
     # One result per tube per batch: a correction of a result sent in the same batch, or two
     # corrections of one tube, are refused (the first stands), nothing half-written.

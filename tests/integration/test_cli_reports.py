@@ -16,13 +16,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from jsonschema import Draft202012Validator, FormatChecker
 from typer.testing import CliRunner
 
 from hesuan.config import Settings
 from hesuan.entrypoints.cli.app import app as cli_app
+from tests.helpers import schema_problems
 
-SCHEMAS = Path(__file__).resolve().parents[2] / "docs" / "schemas"
 #: Each report, the command that prints it and the schema it holds to.
 REPORTS: dict[str, list[str]] = {
     "turnaround": ["report", "turnaround", "--json"],
@@ -45,17 +44,6 @@ def _utc(text: str) -> datetime:
     t = datetime.fromisoformat(text)
     assert t.utcoffset() == timedelta(0), text
     return t
-
-
-def _validator(name: str) -> Draft202012Validator:
-    schema = json.loads((SCHEMAS / f"{name}.schema.json").read_text(encoding="utf-8"))
-    Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema, format_checker=FormatChecker())
-
-
-def _problems(name: str, data: Any) -> list[str]:
-    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
-            for e in _validator(name).iter_errors(data)][:10]
 
 
 @pytest.fixture
@@ -89,14 +77,14 @@ def simulated(cli_env: Settings) -> Iterator[dict[str, Any]]:
 
 
 def test_every_json_report_holds_to_its_schema(simulated: dict[str, Any]) -> None:
-    assert not _problems("simulate", simulated)
+    assert not schema_problems("simulate", simulated)
     runner = CliRunner()
     reports: dict[str, Any] = {}
     for name, args in REPORTS.items():
         out = runner.invoke(cli_app, args)
         assert out.exit_code == 0, (name, out.stderr)
         reports[name] = data = json.loads(out.stdout)
-        assert not _problems(SCHEMA_OF.get(name, name), data), (name, _problems(
+        assert not schema_problems(SCHEMA_OF.get(name, name), data), (name, schema_problems(
             SCHEMA_OF.get(name, name), data))
     recon = reports["reconcile"]
     [box] = recon["box_discrepancies"]["items"]
@@ -113,7 +101,7 @@ def test_every_json_report_holds_to_its_schema(simulated: dict[str, Any]) -> Non
     verified = runner.invoke(cli_app, ["audit", "verify", "--json"])
     assert verified.exit_code == 0, verified.stderr
     audit = json.loads(verified.stdout)
-    assert not _problems("audit-verify", audit), _problems("audit-verify", audit)
+    assert not schema_problems("audit-verify", audit), schema_problems("audit-verify", audit)
     assert audit["checkpoint"] is not None
     # district level: the levels below are empty lists
     assert reports["coverage"]["streets"] == reports["coverage"]["grids"] == []

@@ -228,10 +228,11 @@ def test_coverage_sql_equals_domain(platform: Platform, city: ExampleCity,
         one = Counts(1, cls is RosterClass.SAMPLED, cls is RosterClass.EXEMPT,
                      cls is RosterClass.OUTSTANDING)
         want[str(g)] = want[str(g)] + one if str(g) in want else one
-    for row in got["grids"]:
-        c = want[row["code"]]
-        assert (row["due"], row["sampled"], row["exempt"], row["outstanding"]) == (
-            c.due, c.sampled, c.exempt, c.outstanding), row["code"]
+    for row in got.grids:
+        assert row.code is not None
+        c = want[row.code]
+        assert (row.due, row.sampled, row.exempt, row.outstanding) == (
+            c.due, c.sampled, c.exempt, c.outstanding), row.code
     # the grid worker's list is exactly the outstanding people of the grid
     grid = city.grids[0]
     lst = platform.rosters.people(Principal("g", "g", Role.GRID_WORKER, grid), as_of=as_of)
@@ -240,4 +241,4 @@ def test_coverage_sql_equals_domain(platform: Platform, city: ExampleCity,
     platform.rosters.refresh_snapshot(OPERATOR)
     snap = platform.rosters.coverage(OPERATOR)
     live = platform.rosters.coverage(OPERATOR, live=True, as_of=now)
-    assert snap["source"] == "snapshot" and snap["grids"] == live["grids"]
+    assert snap.source == "snapshot" and snap.grids == live.grids

@@ -49,8 +49,8 @@ def test_generated_city_is_stored_and_readable(sim: tuple[Platform, CountingSend
     assert p.auth.login("courier001", DEMO_PASSWORD)
     assert p.auth.authenticate(p.auth.login("resident", DEMO_PASSWORD)).scope == person_id(4, 0)
     coverage = p.analytics.coverage(SYSTEM, level=Level.DISTRICT)
-    assert coverage["total"]["due"] == 1200 and coverage["total"]["sampled"] == 0
-    assert len(coverage["districts"]) == 6 and coverage["grids"] == []
+    assert coverage.total.due == 1200 and coverage.total.sampled == 0
+    assert len(coverage.districts) == 6 and coverage.grids == []
     with pytest.raises(CityExists):
         generate_city(p, 10, seed=4, workers=0)
     report = p.audit.verify(SYSTEM)
@@ -136,16 +136,16 @@ def test_round_reconciles_exactly_the_injected_faults(sim: tuple[Platform, Count
     assert by_wells == sum(s.released.values()) and logged == by_wells + lis_applied + 1
     assert by_lis == lis_applied  # the resend is no message of its own
     # the reports agree with the round
-    cov = p.analytics.coverage(SYSTEM, level=Level.DISTRICT)["total"]
-    assert cov["due"] == 2000 and cov["sampled"] == s.sampled
-    assert cov["outstanding"] == 2000 - s.sampled
+    cov = p.analytics.coverage(SYSTEM, level=Level.DISTRICT).total
+    assert cov.due == 2000 and cov.sampled == s.sampled
+    assert cov.outstanding == 2000 - s.sampled
     pos = p.analytics.positives(SYSTEM)
-    assert pos["positive_pools"] == s.pooled_positive
-    assert pos["investigations"] == {"closed": s.pooled_positive - 1, "review": 1}
-    assert sum(len(x["recalls"]) for x in pos["pools"]) == pos["recalls"]
+    assert pos.positive_pools == s.pooled_positive
+    assert pos.investigations == {"closed": s.pooled_positive - 1, "review": 1}
+    assert sum(len(x.recalls) for x in pos.pools) == pos.recalls
     prev = p.analytics.prevalence(SYSTEM)
-    assert prev["city"]["pools_positive"] == sum(x for _, x in s.routine_pools.values())
-    assert {d["code"] for d in prev["districts"]} <= {f"14010{i}" for i in range(5, 10)} | {
+    assert prev.city.pools_positive == sum(x for _, x in s.routine_pools.values())
+    assert {d.code for d in prev.districts} <= {f"14010{i}" for i in range(5, 10)} | {
         "140110"}
 
 
@@ -181,8 +181,8 @@ def test_prevalence_interval_covers_the_true_prevalence(sim: tuple[Platform, Cou
                            tick=timedelta(minutes=60), lis_listener=MllpListener)
         assert s.reconcile_matches
         end = s.drained_until
-        est = p.analytics.prevalence(SYSTEM, as_of=end, window=end - start)["city"]
+        est = p.analytics.prevalence(SYSTEM, as_of=end, window=end - start).city
         true = s.true_prevalence
-        assert true is not None and true > 0
-        assert est["ci95"][0] <= true <= est["ci95"][1], (seed, true, est)
-        assert est["p_hat"] == pytest.approx(s.estimate().p_hat)
+        assert true is not None and true > 0 and est.ci95 is not None
+        assert est.ci95[0] <= true <= est.ci95[1], (seed, true, est)
+        assert est.p_hat == pytest.approx(s.estimate().p_hat)

@@ -22,14 +22,13 @@ Imports: standard library, ``hesuan.domain``, ``hesuan.services``.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
 
 from hesuan.domain.access import Action, Principal, area_for
 from hesuan.domain.errors import InvalidInput
-from hesuan.domain.json import Json
 from hesuan.domain.pooling import (
     ALLOWED_POOL_SIZES,
     PoolCounts,
@@ -37,16 +36,110 @@ from hesuan.domain.pooling import (
     recommend_pool_size,
 )
 from hesuan.domain.regions import LEVEL_CODE_LENGTH, Level
-from hesuan.services.analytics_ports import AnalyticsQueries
+from hesuan.services.analytics_ports import AnalyticsQueries, PositivePool
 from hesuan.services.context import Deps
 
-__all__ = ["ROUND_WINDOW", "AnalyticsService"]
+__all__ = ["ROUND_WINDOW", "AnalyticsService", "Coverage", "CoverageRow", "PoolTally",
+           "Positives", "Prevalence", "PrevalenceRow"]
 
 #: Sampled within the cadence (72 h) plus the grace before a status changes (24 h).
 ROUND_WINDOW = timedelta(hours=96)
 _LEVELS: tuple[Level, ...] = (Level.DISTRICT, Level.STREET, Level.COMMUNITY, Level.GRID)
-_PLURAL = {Level.DISTRICT: "districts", Level.STREET: "streets",
-           Level.COMMUNITY: "communities", Level.GRID: "grids"}
+
+
+@dataclass(frozen=True, slots=True)
+class CoverageRow:
+    """One region's people in the round: due (everyone living there), sampled in the window,
+    exempt (an exemption in force, not sampled), outstanding (due − sampled − exempt, not
+    below 0) and coverage (sampled / due, to four places; None with nobody due). ``code`` and
+    ``name`` are None on the total of the whole city."""
+
+    code: str | None
+    name: str | None
+    parent_code: str | None
+    due: int
+    sampled: int
+    exempt: int
+    outstanding: int
+    coverage: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    """The coverage report (应检尽检, docs/schemas/coverage): the total and a row per region
+    of each level down to the one asked for (the levels below it empty), by code.
+    ``source``: counted ``live``, or read from the coverage ``snapshot`` (``RosterService``)."""
+
+    as_of: datetime
+    since: datetime
+    window_hours: float
+    region: str | None
+    total: CoverageRow
+    districts: list[CoverageRow]
+    streets: list[CoverageRow]
+    communities: list[CoverageRow]
+    grids: list[CoverageRow]
+    source: Literal["live", "snapshot"] = "live"
+
+    def rows(self, level: Level) -> list[CoverageRow]:
+        """The rows of one level: district, street, community or grid."""
+        return {Level.DISTRICT: self.districts, Level.STREET: self.streets,
+                Level.COMMUNITY: self.communities, Level.GRID: self.grids}[level]
+
+
+@dataclass(frozen=True, slots=True)
+class Positives:
+    """The positive pools of the round (docs/schemas/positives), newest result first, with
+    their recalls, and the tallies of recalls by status (``resolved_<outcome>`` once
+    resolved) and of pools by investigation (``none``: no investigation)."""
+
+    as_of: datetime
+    since: datetime
+    region: str | None
+    positive_pools: int
+    investigations: dict[str, int]
+    recalls: int
+    recalls_by_status: dict[str, int]
+    pools: list[PositivePool]
+
+
+@dataclass(frozen=True, slots=True)
+class PoolTally:
+    """Routine pools of one size: how many were tested, how many positive."""
+
+    tested: int
+    positive: int
+
+
+@dataclass(frozen=True, slots=True)
+class PrevalenceRow:
+    """Prevalence of a district (or the city: ``code`` None) from its routine pools: the
+    pools by size (its text), the estimate with its 95 % interval (``domain.pooling``), the
+    size most people were pooled in, and the size to recommend (None without an estimate)."""
+
+    code: str | None
+    name: str | None
+    pools: dict[str, PoolTally]
+    pools_tested: int
+    pools_positive: int
+    people_tested: int
+    p_hat: float | None
+    ci95: tuple[float, float] | None
+    method: str
+    main_pool_size: int | None
+    recommended_pool_size: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Prevalence:
+    """The prevalence report (docs/schemas/prevalence): the city's and each district's."""
+
+    as_of: datetime
+    since: datetime
+    region: str | None
+    allowed_pool_sizes: list[int]
+    city: PrevalenceRow
+    districts: list[PrevalenceRow]
 
 
 class AnalyticsService:
@@ -69,7 +162,7 @@ class AnalyticsService:
 
     def coverage(self, actor: Principal, *, region: str | None = None,
                  as_of: datetime | None = None, window: timedelta = ROUND_WINDOW,
-                 level: Level = Level.GRID) -> dict[str, Any]:
+                 level: Level = Level.GRID) -> Coverage:
         if level not in _LEVELS:
             raise InvalidInput("level must be district, street, community or grid",
                                code="bad_level", field="level")
@@ -91,22 +184,19 @@ class AnalyticsService:
             city[2] += g.exempt
         codes = [c for lv in _LEVELS[:depth] for c in totals[lv]]
         names = self._q.region_names(codes)
-        out: dict[str, Any] = {
-            "as_of": _iso(end), "since": _iso(since),
-            "window_hours": window.total_seconds() / 3600, "region": prefix or None,
-            "total": _coverage_row(prefix or None, None, None, *city),
-        }
-        for lv in _LEVELS:
-            out[_PLURAL[lv]] = [] if lv not in totals else [
-                _coverage_row(code, names.get(code), _parent(code, lv), *acc)
-                for code, acc in sorted(totals[lv].items())]
-        return out
+        rows = {lv: [_coverage_row(code, names.get(code), _parent(code, lv), *acc)
+                     for code, acc in sorted(totals.get(lv, {}).items())] for lv in _LEVELS}
+        return Coverage(
+            as_of=end, since=since, window_hours=window.total_seconds() / 3600,
+            region=prefix or None, total=_coverage_row(prefix or None, None, None, *city),
+            districts=rows[Level.DISTRICT], streets=rows[Level.STREET],
+            communities=rows[Level.COMMUNITY], grids=rows[Level.GRID])
 
     # -- positives -------------------------------------------------------------------------
 
     def positives(self, actor: Principal, *, region: str | None = None,
                   as_of: datetime | None = None, window: timedelta = ROUND_WINDOW,
-                  limit: int = 1000) -> dict[str, Any]:
+                  limit: int = 1000) -> Positives:
         prefix = area_for(actor, Action.READ_POSITIVE_POOLS, region)
         since, end = self._window(as_of, window)
         pools = self._q.positive_pools(prefix, since, end, limit)
@@ -122,18 +212,16 @@ class AnalyticsService:
             uow.audit_log.append(self._d.clock.now(), actor.username, "report.positives",
                       f"region:{prefix or '*'}", {"pools": len(pools), "recalls": len(recalls)})
             uow.commit()
-        return {
-            "as_of": _iso(end), "since": _iso(since), "region": prefix or None,
-            "positive_pools": len(pools), "investigations": dict(sorted(investigations.items())),
-            "recalls": len(recalls), "recalls_by_status": dict(sorted(by_status.items())),
-            "pools": [_json_times(asdict(p)) for p in pools],
-        }
+        return Positives(
+            as_of=end, since=since, region=prefix or None, positive_pools=len(pools),
+            investigations=dict(sorted(investigations.items())), recalls=len(recalls),
+            recalls_by_status=dict(sorted(by_status.items())), pools=pools)
 
     # -- prevalence ------------------------------------------------------------------------
 
     def prevalence(self, actor: Principal, *, region: str | None = None,
                    as_of: datetime | None = None, window: timedelta = ROUND_WINDOW,
-                   allowed: Sequence[int] = ALLOWED_POOL_SIZES) -> dict[str, Any]:
+                   allowed: Sequence[int] = ALLOWED_POOL_SIZES) -> Prevalence:
         prefix = area_for(actor, Action.READ_PREVALENCE, region)
         since, end = self._window(as_of, window)
         rows = self._q.routine_pool_counts(prefix, since, end)
@@ -145,21 +233,18 @@ class AnalyticsService:
                 acc[0] += tested
                 acc[1] += positive
         names = self._q.region_names(sorted(by_district))
-        return {
-            "as_of": _iso(end), "since": _iso(since), "region": prefix or None,
-            "allowed_pool_sizes": sorted(set(allowed)),
-            "city": _prevalence_row(None, None, city, allowed),
-            "districts": [_prevalence_row(code, names.get(code), counts, allowed)
-                          for code, counts in sorted(by_district.items())],
-        }
+        return Prevalence(
+            as_of=end, since=since, region=prefix or None,
+            allowed_pool_sizes=sorted(set(allowed)),
+            city=_prevalence_row(None, None, city, allowed),
+            districts=[_prevalence_row(code, names.get(code), counts, allowed)
+                       for code, counts in sorted(by_district.items())])
 
 
 def _coverage_row(code: str | None, name: str | None, parent: str | None, due: int,
-                  sampled: int, exempt: int) -> dict[str, Any]:
-    outstanding = max(due - sampled - exempt, 0)
-    return {"code": code, "name": name, "parent_code": parent, "due": due, "sampled": sampled,
-            "exempt": exempt, "outstanding": outstanding,
-            "coverage": round(sampled / due, 4) if due else None}
+                  sampled: int, exempt: int) -> CoverageRow:
+    return CoverageRow(code, name, parent, due, sampled, exempt,
+                       max(due - sampled - exempt, 0), round(sampled / due, 4) if due else None)
 
 
 def _parent(code: str, level: Level) -> str | None:
@@ -168,34 +253,16 @@ def _parent(code: str, level: Level) -> str | None:
 
 
 def _prevalence_row(code: str | None, name: str | None, counts: dict[int, list[int]],
-                    allowed: Sequence[int]) -> dict[str, Any]:
+                    allowed: Sequence[int]) -> PrevalenceRow:
     pools = [PoolCounts(k, t, x) for k, (t, x) in sorted(counts.items())]
     est = estimate_prevalence(pools)
     current = max(pools, key=lambda c: c.tested * c.size).size if pools else None
-    return {
-        "code": code, "name": name,
-        "pools": {str(c.size): {"tested": c.tested, "positive": c.positive} for c in pools},
-        "pools_tested": est.pools_tested, "pools_positive": est.pools_positive,
-        "people_tested": est.people_tested, "p_hat": est.p_hat,
-        "ci95": None if est.lower is None else [est.lower, est.upper], "method": est.method,
-        "main_pool_size": current,
-        "recommended_pool_size": (None if est.upper is None
-                                  else recommend_pool_size(est.upper, allowed)),
-    }
-
-
-def _iso(t: datetime) -> str:
-    return t.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _json_times(value: object) -> Json:
-    """A report's row as JSON: its times as ISO strings (UTC, ``Z``)."""
-    if isinstance(value, datetime):
-        return _iso(value)
-    if isinstance(value, Mapping):
-        return {str(k): _json_times(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_times(v) for v in value]
-    if value is None or isinstance(value, str | int | float):
-        return value
-    raise TypeError(f"not a JSON value: {type(value).__name__}")
+    return PrevalenceRow(
+        code=code, name=name,
+        pools={str(c.size): PoolTally(c.tested, c.positive) for c in pools},
+        pools_tested=est.pools_tested, pools_positive=est.pools_positive,
+        people_tested=est.people_tested, p_hat=est.p_hat,
+        ci95=None if est.lower is None or est.upper is None else (est.lower, est.upper),
+        method=est.method, main_pool_size=current,
+        recommended_pool_size=(None if est.upper is None
+                               else recommend_pool_size(est.upper, allowed)))

@@ -21,6 +21,7 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -37,7 +38,7 @@ from hesuan.domain.rosters import (
     name_key,
     roster_query,
 )
-from hesuan.services.analytics import ROUND_WINDOW, AnalyticsService
+from hesuan.services.analytics import ROUND_WINDOW, AnalyticsService, Coverage
 from hesuan.services.analytics_ports import CoverageCounts, PositivePool, RoutinePoolCount
 from hesuan.services.context import Deps
 from hesuan.services.ports import UnitOfWorkFactory
@@ -122,8 +123,8 @@ class RosterService:
 
     def coverage(self, actor: Principal, *, region: str | None = None,
                  as_of: datetime | None = None, window: timedelta = ROUND_WINDOW,
-                 level: Level = Level.GRID, live: bool = False) -> dict[str, Any]:
-        """The coverage roll-up (the analytics report's keys, plus ``source``: ``snapshot`` or
+                 level: Level = Level.GRID, live: bool = False) -> Coverage:
+        """The coverage roll-up (the analytics report, its ``source`` ``snapshot`` or
         ``live``). The current round comes from the snapshot when one is fresh."""
         prefix = area_for(actor, Action.READ_COVERAGE, region)
         if not live and as_of is None and window == ROUND_WINDOW:
@@ -134,15 +135,12 @@ class RosterService:
                     grids, _since, snap_as_of = snap
                     codes = {g[:n] for g in grids for n in (6, 9, 12, 15)}
                     names = uow.rosters.region_names(sorted(codes))
-                    out = AnalyticsService(self._d, _SnapshotQueries(
+                    return replace(AnalyticsService(self._d, _SnapshotQueries(
                         grids, snap_as_of, names)).coverage(
-                        actor, region=region, as_of=snap_as_of, window=window, level=level)
-                    out["source"] = "snapshot"
-                    return out
-        out = self._analytics.coverage(actor, region=region, as_of=as_of, window=window,
-                                       level=level)
-        out["source"] = "live"
-        return out
+                        actor, region=region, as_of=snap_as_of, window=window, level=level),
+                        source="snapshot")
+        return self._analytics.coverage(actor, region=region, as_of=as_of, window=window,
+                                        level=level)
 
     # -- the grid worker's list ----------------------------------------------------------------
 
@@ -267,19 +265,19 @@ class RosterService:
         assert ws is not None
         ws.title = "coverage 应检尽检"
         bold = Font(bold=True)
-        _append_row(ws, ["as of", str(cov["as_of"]), "since", str(cov["since"]),
-                         "source", cov.get("source")])
+        _append_row(ws, ["as of", iso_utc(cov.as_of), "since", iso_utc(cov.since),
+                         "source", cov.source])
         _append_row(ws, ["level", "code", "name", "due 应检", "sampled 已检", "exempt 免检",
                          "outstanding 未检", "coverage 覆盖率"])
         for c in ws[2]:
             c.font = bold
-        rows = [("city" if cov["region"] is None else "area", cov["total"])]
-        for key in ("districts", "streets", "communities", "grids"):
-            rows += [(key[:-1] if key != "communities" else "community", r)
-                     for r in cov[key]]
+        rows = [("city" if cov.region is None else "area", cov.total)]
+        for lv, level_rows in ((Level.DISTRICT, cov.districts), (Level.STREET, cov.streets),
+                               (Level.COMMUNITY, cov.communities), (Level.GRID, cov.grids)):
+            rows += [(lv.value, r) for r in level_rows]
         for level, r in rows:
-            _append_row(ws, [level, r["code"], r["name"], r["due"], r["sampled"],
-                             r["exempt"], r["outstanding"], r["coverage"]])
+            _append_row(ws, [level, r.code, r.name, r.due, r.sampled, r.exempt, r.outstanding,
+                             r.coverage])
         for col, width in zip("ABCDEFGH", (10, 17, 28, 10, 10, 10, 12, 12), strict=True):
             ws.column_dimensions[col].width = width
         prefix = area_for(actor, Action.READ_COVERAGE, region)

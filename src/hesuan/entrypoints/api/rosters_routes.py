@@ -19,6 +19,7 @@ from hesuan.domain.rosters import Outcome
 from hesuan.entrypoints.actions import acts
 from hesuan.entrypoints.api.deps import Me, PlatformDep, StaleRead
 from hesuan.entrypoints.api.schemas import Note, RegionFilter, Strict
+from hesuan.services.analytics import Coverage
 
 __all__ = ["router"]
 
@@ -28,7 +29,7 @@ router = APIRouter(tags=["rosters"])
             dependencies=[StaleRead])
 def coverage(me: Me, platform: PlatformDep, region: RegionFilter = None,
              level: Literal["district", "street", "community", "grid"] = "grid",
-             live: bool = False) -> dict[str, Any]:
+             live: bool = False) -> Coverage:
     """应检尽检: due, sampled, exempt, outstanding and coverage (people, not tubes) by district,
     street, community and grid — the current round from the snapshot, or counted live."""
     return platform.rosters.coverage(me, region=region, level=Level(level), live=live)

@@ -29,6 +29,7 @@ from hesuan.entrypoints.cli.common import (
 
 if TYPE_CHECKING:
     from hesuan.bootstrap import Platform
+    from hesuan.services.analytics import Coverage, Positives, Prevalence
     from hesuan.services.reports import Turnaround
 
 __all__ = ["register"]
@@ -187,14 +188,11 @@ def _out() -> Console:
     return Console(soft_wrap=False)
 
 
-def _window(data: dict[str, Any]) -> str:
-    from datetime import datetime
-
+def _window(data: Coverage | Positives | Prevalence) -> str:
     from hesuan.domain.local_time import short
 
-    span = (f"{short(datetime.fromisoformat(data['since']))} → "
-            f"{short(datetime.fromisoformat(data['as_of']))} (Asia/Shanghai)")
-    return span + (f", region {data['region']}" if data.get("region") else "")
+    span = f"{short(data.since)} → {short(data.as_of)} (Asia/Shanghai)"
+    return span + (f", region {data.region}" if data.region else "")
 
 
 def _local(iso: str) -> str:
@@ -209,28 +207,29 @@ def _share(x: float | None) -> str:
     return "—" if x is None else f"{x:.1%}"
 
 
-def _coverage_tables(data: dict[str, Any]) -> None:
+def _coverage_tables(data: Coverage) -> None:
     from rich.table import Table
 
+    from hesuan.domain.regions import Level
+
     out = _out()
-    t = data["total"]
-    out.print(f"coverage (应检尽检) {_window(data)}: due {t['due']:,}, sampled {t['sampled']:,} "
-              f"({_share(t['coverage'])}), exempt {t['exempt']:,}, outstanding "
-              f"{t['outstanding']:,}" + (f"; from the {data['source']} figures"
-                                         if data.get("source") else ""))
-    for level, key in (("district", "districts"), ("street", "streets"),
-                       ("community", "communities"), ("grid", "grids")):
-        rows = data.get(key) or []
+    t = data.total
+    out.print(f"coverage (应检尽检) {_window(data)}: due {t.due:,}, sampled {t.sampled:,} "
+              f"({_share(t.coverage)}), exempt {t.exempt:,}, outstanding "
+              f"{t.outstanding:,}; from the {data.source} figures")
+    for lv in (Level.DISTRICT, Level.STREET, Level.COMMUNITY, Level.GRID):
+        rows = data.rows(lv)
         if not rows:
             continue
+        level = lv.value
         table = Table(title=f"by {level}")
         table.add_column(level)
         table.add_column("name")
         for column in ("due", "sampled", "exempt", "outstanding", "coverage"):
             table.add_column(column, justify="right")
         for r in rows:
-            table.add_row(r["code"], r["name"] or "", f"{r['due']:,}", f"{r['sampled']:,}",
-                          f"{r['exempt']:,}", f"{r['outstanding']:,}", _share(r["coverage"]))
+            table.add_row(r.code, r.name or "", f"{r.due:,}", f"{r.sampled:,}",
+                          f"{r.exempt:,}", f"{r.outstanding:,}", _share(r.coverage))
         out.print(table)
 
 
@@ -278,22 +277,22 @@ def _counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{k.replace('_', ' ')} {n:,}" for k, n in counts.items()) or "none"
 
 
-def _positives_table(data: dict[str, Any]) -> None:
+def _positives_table(data: Positives) -> None:
     from rich.table import Table
 
     out = _out()
-    out.print(f"positive pools {_window(data)}: {data['positive_pools']:,}; recalls "
-              f"{data['recalls']:,} ({_counts(data['recalls_by_status'])})", markup=False)
-    if not data["pools"]:
+    out.print(f"positive pools {_window(data)}: {data.positive_pools:,}; recalls "
+              f"{data.recalls:,} ({_counts(data.recalls_by_status)})", markup=False)
+    if not data.pools:
         return
     table = Table()
     table.add_column("barcode", no_wrap=True, min_width=13)
     for column in ("site", "district", "pool", "members", "investigation", "recalls"):
         table.add_column(column)
-    for pool in data["pools"]:
-        outcomes = Counter(r["outcome"] or r["status"] for r in pool["recalls"])
-        table.add_row(pool["barcode"], pool["site"], pool["district"], str(pool["pool_size"]),
-                      str(pool["members"]), pool["investigation"] or "—", _counts(outcomes))
+    for pool in data.pools:
+        outcomes = Counter(r.outcome or r.status for r in pool.recalls)
+        table.add_row(pool.barcode, pool.site, pool.district, str(pool.pool_size),
+                      str(pool.members), pool.investigation or "—", _counts(outcomes))
     out.print(table)
 
 
@@ -349,7 +348,7 @@ def _lab_tables(reports: list[dict[str, Any]]) -> None:
     _out().print(table)
 
 
-def _prevalence_table(data: dict[str, Any]) -> None:
+def _prevalence_table(data: Prevalence) -> None:
     from rich.table import Table
 
     out = _out()
@@ -360,14 +359,14 @@ def _prevalence_table(data: dict[str, Any]) -> None:
         table.add_column(column, justify="right")
     table.add_column("95% interval", justify="right", no_wrap=True, min_width=13)
     table.add_column("pool size → advised", justify="right")
-    for r in [*data["districts"], data["city"]]:
-        ci = r["ci95"]
-        table.add_row(r["code"] or "city", r["name"] or "",
-                      f"{r['pools_tested']:,} ({r['pools_positive']:,})",
-                      f"{r['people_tested']:,}",
-                      "—" if r["p_hat"] is None else f"{r['p_hat']:.2%}",
-                      "—" if not ci or ci[0] is None else f"{ci[0]:.2%}–{ci[1]:.2%}",
-                      f"{r['main_pool_size'] or '—'} → {r['recommended_pool_size'] or '—'}")
+    for r in [*data.districts, data.city]:
+        ci = r.ci95
+        table.add_row(r.code or "city", r.name or "",
+                      f"{r.pools_tested:,} ({r.pools_positive:,})",
+                      f"{r.people_tested:,}",
+                      "—" if r.p_hat is None else f"{r.p_hat:.2%}",
+                      "—" if ci is None else f"{ci[0]:.2%}–{ci[1]:.2%}",
+                      f"{r.main_pool_size or '—'} → {r.recommended_pool_size or '—'}")
     out.print(table)
 
 

@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from hesuan.domain.instants import iso_utc
 from hesuan.domain.regions import Level
 from hesuan.entrypoints.cli.common import (
     CLI_PRINCIPAL,
@@ -55,12 +56,12 @@ def roster_coverage(
     if as_json:
         print_json(data)
         return
-    t = data["total"]
-    console.print(f"{data['source']} as of {data['as_of']}: due {t['due']:,}, sampled "
-                  f"{t['sampled']:,}, exempt {t['exempt']:,}, outstanding {t['outstanding']:,}")
-    for d in data["districts"]:
-        console.print(f"  {d['code']} {d['name'] or '':<8} due {d['due']:>9,}  sampled "
-                      f"{d['sampled']:>9,}  outstanding {d['outstanding']:>8,}")
+    t = data.total
+    console.print(f"{data.source} as of {iso_utc(data.as_of)}: due {t.due:,}, sampled "
+                  f"{t.sampled:,}, exempt {t.exempt:,}, outstanding {t.outstanding:,}")
+    for d in data.districts:
+        console.print(f"  {d.code} {d.name or '':<8} due {d.due:>9,}  sampled "
+                      f"{d.sampled:>9,}  outstanding {d.outstanding:>8,}")
 
 
 @roster_app.command("snapshot")

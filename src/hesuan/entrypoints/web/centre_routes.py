@@ -28,6 +28,7 @@ from hesuan.bootstrap import Platform
 from hesuan.domain.access import Action, Principal, Role, Target, authorize, region_prefix
 from hesuan.domain.cadence import OverdueAction, ScopeKind
 from hesuan.domain.errors import InvalidInput, NotFound
+from hesuan.domain.instants import iso_utc
 from hesuan.domain.local_time import short
 from hesuan.domain.regions import URBAN_DISTRICTS, Level
 from hesuan.domain.sampling import SiteKind
@@ -38,6 +39,7 @@ from hesuan.entrypoints.web.i18n import N_
 from hesuan.entrypoints.web.render import FORM_ERRORS, WebRoute, error_text, gettext_for, render
 from hesuan.entrypoints.web.session import platform_of
 from hesuan.entrypoints.web.snapshots import snapshots
+from hesuan.services.analytics import PrevalenceRow
 from hesuan.services.lab_report import LabReport
 from hesuan.services.places import LabInput, SiteInput
 from hesuan.services.status import PolicyInput
@@ -173,9 +175,9 @@ def _compute_dashboard(platform: Platform, me: Principal) -> dict[str, Any]:
     zones = [zone_view(z) for z in platform.zones.list_zones(me)]
     waits = sorted((x for x in platform.lanes.load(me) if x.get("wait_minutes") is not None),
                    key=lambda x: -float(x["wait_minutes"]))[:8]
-    covered = {r["code"]: r for r in coverage["districts"]}
+    covered = {r.code: r for r in coverage.districts}
     prevalence = platform.analytics.prevalence(me)
-    prevalent = {r["code"]: r for r in prevalence["districts"]}
+    prevalent = {r.code: r for r in prevalence.districts}
     labs = [_lab_panel(r) for r in platform.lab_reports.reports(me, limit=5)]
     status: dict[str, Any] = {"people": 0, "colours": defaultdict(int),
                               "reasons": defaultdict(int)}
@@ -189,11 +191,11 @@ def _compute_dashboard(platform: Platform, me: Principal) -> dict[str, Any]:
         for k, v in row.reasons.items():
             status["reasons"][k] += v
         n = row.people
-        cov = covered.get(code) or {}
+        cov = covered.get(code)
         rows.append({"code": code, "name": URBAN_DISTRICTS.get(code, code), "people": n,
-                     "due": cov.get("due"), "sampled": cov.get("sampled"),
-                     "exempt": cov.get("exempt"), "outstanding": cov.get("outstanding"),
-                     "coverage_pct": _pct(cov.get("coverage")),
+                     "due": cov and cov.due, "sampled": cov and cov.sampled,
+                     "exempt": cov and cov.exempt, "outstanding": cov and cov.outstanding,
+                     "coverage_pct": _pct(cov.coverage if cov else None),
                      "prevalence": _prevalence(prevalent.get(code)),
                      "green": row.colours.get("green", 0),
                      "overdue": row.reasons.get("overdue", 0),
@@ -218,9 +220,9 @@ def _compute_dashboard(platform: Platform, me: Principal) -> dict[str, Any]:
                        for k, v in turnaround.since_first_sample.items()],
         "tubes": turnaround.tubes,
         "districts": rows,
-        "coverage": {**coverage["total"], "coverage_pct": _pct(coverage["total"]["coverage"]),
-                     "since": coverage["since"], "as_of": coverage["as_of"]},
-        "prevalence": _prevalence(prevalence["city"]),
+        "coverage": {**asdict(coverage.total), "coverage_pct": _pct(coverage.total.coverage),
+                     "since": iso_utc(coverage.since), "as_of": iso_utc(coverage.as_of)},
+        "prevalence": _prevalence(prevalence.city),
         "prevalence_rows": [(r["name"], r["prevalence"]) for r in rows if r["prevalence"]],
         "zones": [{"name": z["name"], "kind": z["kind"], "people": z["people"],
                    "starts_at": z["starts_at"].isoformat(),
@@ -251,16 +253,16 @@ def _pct(fraction: float | None) -> float | None:
     return None if fraction is None else round(100 * fraction, 1)
 
 
-def _prevalence(row: dict[str, Any] | None) -> dict[str, Any] | None:
+def _prevalence(row: PrevalenceRow | None) -> dict[str, Any] | None:
     """A prevalence row, per cent, for the page (None when no routine pool was tested)."""
-    if not row or not row.get("pools_tested"):
+    if row is None or not row.pools_tested:
         return None
-    ci = row.get("ci95")
-    return {"p_pct": None if row["p_hat"] is None else round(100 * row["p_hat"], 3),
+    ci = row.ci95
+    return {"p_pct": None if row.p_hat is None else round(100 * row.p_hat, 3),
             "ci_pct": None if not ci else [round(100 * ci[0], 3), round(100 * ci[1], 3)],
-            "pools_tested": row["pools_tested"], "pools_positive": row["pools_positive"],
-            "main_pool_size": row["main_pool_size"],
-            "recommended_pool_size": row["recommended_pool_size"]}
+            "pools_tested": row.pools_tested, "pools_positive": row.pools_positive,
+            "main_pool_size": row.main_pool_size,
+            "recommended_pool_size": row.recommended_pool_size}
 
 
 @router.get("/web/dashboard", openapi_extra=acts(Action.READ_DASHBOARD))

@@ -163,7 +163,7 @@ def area_page(request: Request, me: WebMe, msg: str | None = None,
     coverage = snapshots(request).get(
         me, "coverage",
         lambda: platform.analytics.coverage(me, level=level), fresh=fresh)
-    parts = [r for r in coverage[_PLURAL[level]] if r["code"] != me.scope]
+    parts = [r for r in coverage.rows(level) if r.code != me.scope]
     officer = me.role in (Role.HEALTH_OFFICER, Role.ADMIN)
     overrides = platform.status.pending_overrides(me) if officer else []
     alerts = platform.alerts.list(me) if officer else []
@@ -171,10 +171,6 @@ def area_page(request: Request, me: WebMe, msg: str | None = None,
                   recalls=recalls,
                   exemptions=exemptions, overrides=overrides, alerts=alerts, officer=officer,
                   msg=msg)
-
-
-_PLURAL = {Level.DISTRICT: "districts", Level.STREET: "streets",
-           Level.COMMUNITY: "communities", Level.GRID: "grids"}
 
 
 def _level_below(scope: str | None) -> Level:

@@ -40,9 +40,9 @@ def _zones_page(request: Request, me: Principal, **extra: Any) -> Response:
         cov = snapshots(request).get(
             me, "hierarchy",
             lambda: platform.analytics.coverage(me, level=Level.STREET))
-        hierarchy = [{"code": d["code"], "name": d["name"],
-                      "streets": [s for s in cov["streets"] if s["parent_code"] == d["code"]]}
-                     for d in cov["districts"]]
+        hierarchy = [{"code": d.code, "name": d.name,
+                      "streets": [s for s in cov.streets if s.parent_code == d.code]}
+                     for d in cov.districts]
     now = local(platform.deps.clock.now())
     return render(request, "zones.html", me, zones=zones, officer=officer,
                   hierarchy=hierarchy, kinds=[k.value for k in ZoneKind],
