@@ -112,7 +112,7 @@ def test_door_to_door_routes_are_read_in_scope_and_audited(platform: Platform,
     with pytest.raises(PermissionDenied):
         platform.teams.route(OFFICER_A, team_b)
     route = platform.teams.route(OFFICER_B, team_b)
-    assert route["households"] > 0
+    assert route.households > 0
     assert _audited(platform, "team.route", OFFICER_B.username) == 1
 
 

@@ -75,36 +75,36 @@ def test_door_to_door_household_pool(platform: Platform, city: ExampleCity) -> N
     a = platform.teams.assign(OFFICER, team, zone_id=zone.id)
     sampler = Principal("u-t", "t", Role.SAMPLER, team)
     route = platform.teams.route(sampler, team)
-    assert route["people_to_sample"] == zone.people
-    household = next(h for h in route["route"] if h["household_id"] == "HH-TEST-0001")
-    assert [m["single_tube"] for m in household["members"]].count(True) == 1
+    assert route.people_to_sample == zone.people
+    household = next(h for h in route.route if h.household_id == "HH-TEST-0001")
+    assert [m.single_tube for m in household.members].count(True) == 1
     now = platform.deps.clock.now()
     ev = str(uuid.uuid4())
-    scans = [platform.deps.codes.sign(m["person_id"]) for m in household["members"]]
-    out = platform.teams.visit_household(sampler, team, ev, household["household_id"],
+    scans = [platform.deps.codes.sign(m.person_id) for m in household.members]
+    out = platform.teams.visit_household(sampler, team, ev, "HH-TEST-0001",
                                          make_tube_barcode(880001), now, scanned=scans)
-    assert out["sampled"] == 3 and not out["rejected"], out
-    assert [x["reason"] for x in out["skipped"]] == ["single_tube_required"]
+    assert out.sampled == 3 and not out.rejected, out
+    assert [x.reason for x in out.skipped] == ["single_tube_required"]
     tube = q(platform, "SELECT capacity, count, status FROM tubes WHERE barcode = :b",
              b=make_tube_barcode(880001))[0]
     assert tube == (5, 3, "sealed")
     # replaying the visit is a no-op
-    again = platform.teams.visit_household(sampler, team, ev, household["household_id"],
+    again = platform.teams.visit_household(sampler, team, ev, "HH-TEST-0001",
                                            make_tube_barcode(880001), now, scanned=scans)
-    assert again["duplicate"]
+    assert again.duplicate
     route2 = platform.teams.route(sampler, team)
-    assert route2["people_to_sample"] == route["people_to_sample"] - 3
+    assert route2.people_to_sample == route.people_to_sample - 3
     # the key-group member gets a single tube on a second pass
-    single = out["skipped"][0]["person_id"]
+    single = out.skipped[0].person_id
     out = platform.teams.visit_household(
         sampler, team, str(uuid.uuid4()), "HH-TEST-0001", make_tube_barcode(880003),
         now, scanned=[platform.deps.codes.sign(single)],
         single_barcodes={single: make_tube_barcode(880004)})
-    assert out["single"] == 1 and out["sampled"] == 1, out
+    assert out.single == 1 and out.sampled == 1, out
     assert q(platform, "SELECT capacity, priority FROM tubes WHERE barcode = :b",
              b=make_tube_barcode(880004))[0] == (1, True)
-    platform.teams.close_assignment(OFFICER, a["id"])
-    assert platform.teams.route(sampler, team)["households"] == 0
+    platform.teams.close_assignment(OFFICER, a.id)
+    assert platform.teams.route(sampler, team).households == 0
     with pytest.raises(RuleViolation):  # a fixed site is not a team
         platform.teams.assign(OFFICER, city.sites["140105"], zone_id=zone.id)
 
@@ -121,9 +121,9 @@ def test_shifts_rotation_and_moving_teams(platform: Platform, city: ExampleCity,
         platform.teams.start_shift(lead, s, "site", site, window=i + 1, at=t0)
     clock.advance(timedelta(hours=3, minutes=50))
     board = platform.teams.board(lead, site)
-    assert board["staffed_windows"] == [1, 2]
-    assert set(board["due_to_rotate"]) == set(staff[:2])
-    assert board["on"][0]["rotate_because"] == "at_window"
+    assert board.staffed_windows == [1, 2]
+    assert set(board.due_to_rotate) == set(staff[:2])
+    assert board.on[0].rotate_because == "at_window"
     load = platform.lanes.load(lead, [site])[0]
     assert load["staffed_windows"] == 2
     platform.teams.end_shift(lead, staff[0])
@@ -136,9 +136,9 @@ def test_shifts_rotation_and_moving_teams(platform: Platform, city: ExampleCity,
     cp = platform.fence.add_checkpoint(OFFICER, "TYN-STATION", "太原南站", CheckpointKind.STATION,
                                        "140105")
     moved = platform.teams.move_team(OFFICER, team, "checkpoint", cp, "支援交通卡口")
-    assert moved["shifts_ended"] == 2 and [m["to_kind"] for m in moved["history"]] == [
+    assert moved.shifts_ended == 2 and [m.to_kind for m in moved.history] == [
         "site", "checkpoint"]
-    assert platform.teams.board(lead, site)["on"] == []
+    assert platform.teams.board(lead, site).on == []
 
 
 def test_fence_alerts_passes_arrivals_and_dedup(platform: Platform, city: ExampleCity,

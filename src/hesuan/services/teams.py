@@ -20,9 +20,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
 
 from hesuan.domain.access import Action, Principal, Target, allows, authorize
 from hesuan.domain.errors import InvalidInput, NotFound, RuleViolation
@@ -52,7 +51,9 @@ from hesuan.services.teams_ports import (
     TeamRow,
 )
 
-__all__ = ["PLACE_KINDS", "TeamService", "pool_mode"]
+__all__ = ["PLACE_KINDS", "BoardLimits", "HouseholdVisit", "OnShift", "RejectedEvent",
+           "RouteHousehold", "RouteMember", "ShiftBoard", "SkippedMember", "TeamAssignment",
+           "TeamMoved", "TeamRoute", "TeamService", "pool_mode"]
 
 PLACE_KINDS = ("site", "checkpoint", "region")
 _NS = uuid.UUID("0b8e7c55-3f0d-4a8e-9a57-6a1f3b2c9d40")
@@ -69,6 +70,134 @@ def pool_mode(members: int) -> int:
 
 def _id(event_id: str, what: str) -> str:
     return str(uuid.uuid5(_NS, f"{event_id}:{what}"))
+
+
+@dataclass(frozen=True, slots=True)
+class TeamAssignment:
+    """A door-to-door team's new assignment: a zone's people or a list, how many people."""
+
+    id: str
+    site_id: str
+    zone_id: str | None
+    people: int
+    household_pool: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RouteMember:
+    """A member of a household on the route: sampled since the assignment, or still to be;
+    ``single_tube``: their group or an open recall needs a tube of their own."""
+
+    person_id: str
+    name: str
+    sampled: bool
+    single_tube: bool
+
+
+@dataclass(slots=True)
+class RouteHousehold:
+    """A household on the route (someone with no household is one of their own) and how
+    many of its members are still to be sampled."""
+
+    household_id: str | None
+    grid_code: str
+    address: str | None
+    members: list[RouteMember] = field(default_factory=list)
+    to_sample: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TeamRoute:
+    """A team's households to visit for its open assignments, in grid and address order."""
+
+    site_id: str
+    assignments: list[str]
+    households: int
+    households_to_visit: int
+    people_to_sample: int
+    route: list[RouteHousehold]
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedMember:
+    """A member present at a visit but not sampled, and why."""
+
+    person_id: str
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedEvent:
+    """A station event of a visit the sampling rules refused: its reason code and message."""
+
+    reason: str | None
+    message: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class HouseholdVisit:
+    """One household visited: members sampled into the household's tube and into single
+    tubes, those skipped, and whether the visit had been recorded before (``duplicate``)."""
+
+    household_id: str
+    pooled: int
+    single: int
+    sampled: int
+    skipped: list[SkippedMember]
+    duplicate: bool
+    rejected: list[RejectedEvent]
+
+
+@dataclass(frozen=True, slots=True)
+class TeamMoved:
+    """A team where it now works, the stints ended at its old place, and its moves."""
+
+    team_id: str
+    place_kind: str
+    place_id: str
+    shifts_ended: int
+    history: list[TeamMove]
+
+
+@dataclass(frozen=True, slots=True)
+class OnShift:
+    """Someone on shift at a place: since when, hours in this stint and today, when they
+    must rotate and which limit says so (``at_window`` or ``per_day``)."""
+
+    staff_id: str
+    name: str
+    role: str
+    team_id: str | None
+    window: int | None
+    on_since: datetime
+    hours_this_stint: float
+    hours_today: float
+    rotate_at: datetime
+    rotate_because: str
+    due_to_rotate: bool
+    overdue: bool
+
+
+@dataclass(frozen=True, slots=True)
+class BoardLimits:
+    """The shift limits a board applies: hours at a window, hours a day, minutes of rest."""
+
+    at_window_h: float
+    per_day_h: float
+    rest_min: float
+
+
+@dataclass(frozen=True, slots=True)
+class ShiftBoard:
+    """Who is on at a place, the windows staffed and who is due to rotate."""
+
+    place_id: str
+    as_of: datetime
+    on: list[OnShift]
+    staffed_windows: list[int]
+    due_to_rotate: list[str]
+    limits: BoardLimits
 
 
 class TeamService:
@@ -91,7 +220,7 @@ class TeamService:
 
     def assign(self, actor: Principal, site_id: str, *, zone_id: str | None = None,
                person_ids: Sequence[str] = (), household_pool: bool = True,
-               note: str | None = None) -> dict[str, Any]:
+               note: str | None = None) -> TeamAssignment:
         """Give a door-to-door team a zone (its people, as the zone stands) or a list."""
         if (zone_id is None) == (not person_ids):
             raise InvalidInput("give a zone_id or a list of person_ids (one of them)",
@@ -121,8 +250,7 @@ class TeamService:
             uow.audit_log.append(now, actor.username, "team.assign", f"site:{site_id}",
                       {"assignment": aid, "zone": zone_id, "people": n})
             uow.commit()
-        return {"id": aid, "site_id": site_id, "zone_id": zone_id, "people": n,
-                "household_pool": household_pool}
+        return TeamAssignment(aid, site_id, zone_id, n, household_pool)
 
     def close_assignment(self, actor: Principal, assignment_id: str) -> None:
         now = self._d.clock.now()
@@ -139,7 +267,7 @@ class TeamService:
                       {"assignment": assignment_id})
             uow.commit()
 
-    def route(self, actor: Principal, site_id: str) -> dict[str, Any]:
+    def route(self, actor: Principal, site_id: str) -> TeamRoute:
         """The team's households to visit (open assignments), in grid and address order, with
         who is still to be sampled since the assignment."""
         now = self._d.clock.now()
@@ -152,29 +280,28 @@ class TeamService:
             uow.audit_log.append(now, actor.username, "team.route", f"site:{site_id}",
                       {"people": len(rows)})
             uow.commit()
-        households: dict[str, dict[str, Any]] = {}
+        households: dict[str, RouteHousehold] = {}
         for r in rows:
             key = r.household_id or f"person:{r.person_id}"
-            h = households.setdefault(key, {
-                "household_id": r.household_id, "grid_code": r.grid_code,
-                "address": r.address, "members": [], "to_sample": 0})
+            h = households.get(key)
+            if h is None:
+                h = households[key] = RouteHousehold(r.household_id, r.grid_code, r.address)
             single = bool(parse_groups((r.groups or "").split(",")) & SINGLE_TUBE_GROUPS
                           ) or r.open_recall
-            h["members"].append({"person_id": r.person_id, "name": r.name,
-                                 "sampled": r.sampled, "single_tube": single})
+            h.members.append(RouteMember(r.person_id, r.name, r.sampled, single))
             if not r.sampled:
-                h["to_sample"] += 1
-        todo = [h for h in households.values() if h["to_sample"]]
-        return {"site_id": site_id, "assignments": [a.id for a in assignments],
-                "households": len(households), "households_to_visit": len(todo),
-                "people_to_sample": sum(h["to_sample"] for h in todo),
-                "route": list(households.values())}
+                h.to_sample += 1
+        todo = [h for h in households.values() if h.to_sample]
+        return TeamRoute(site_id=site_id, assignments=[a.id for a in assignments],
+                         households=len(households), households_to_visit=len(todo),
+                         people_to_sample=sum(h.to_sample for h in todo),
+                         route=list(households.values()))
 
     def visit_household(self, actor: Principal, site_id: str, event_id: str,
                         household_id: str, barcode: str, at: datetime, *,
                         scanned: Sequence[str],
                         single_barcodes: Mapping[str, str] | None = None,
-                        ) -> dict[str, Any]:
+                        ) -> HouseholdVisit:
         """One tube per household (一户一管): open a pooled tube sized for the household, sample
         into it the members present, seal it. As at a window, each member sampled is scanned:
         ``scanned`` holds the sampling code (``HS1:``) or resident ID number read for each; a
@@ -211,7 +338,7 @@ class TeamService:
                                     code="not_on_route", field="household_id")
             pooled: list[HouseholdMember] = []
             single: list[HouseholdMember] = []
-            skipped: list[dict[str, Any]] = []
+            skipped: list[SkippedMember] = []
             for m in members:
                 needs_single = bool(parse_groups((m.groups or "").split(","))
                                     & SINGLE_TUBE_GROUPS) or m.open_recall
@@ -220,8 +347,7 @@ class TeamService:
                 elif m.person_id in singles:
                     single.append(m)
                 else:
-                    skipped.append({"person_id": m.person_id, "name": m.name,
-                                    "reason": "single_tube_required"})
+                    skipped.append(SkippedMember(m.person_id, m.name, "single_tube_required"))
             events: list[StationEvent] = []
             if pooled:
                 mode = 1 if len(pooled) == 1 else pool_mode(len(pooled))
@@ -246,10 +372,10 @@ class TeamService:
         rejected = [o for o in outs if o.status == "rejected"]
         sampled = sum(1 for e, o in zip(events, outs, strict=True)
                       if e.kind is EventKind.SAMPLE and o.status in ("accepted", "duplicate"))
-        return {"household_id": household_id, "pooled": len(pooled), "single": len(single),
-                "sampled": sampled, "skipped": skipped,
-                "duplicate": bool(outs) and all(o.status == "duplicate" for o in outs),
-                "rejected": [{"reason": o.reason, "message": o.message} for o in rejected]}
+        return HouseholdVisit(
+            household_id=household_id, pooled=len(pooled), single=len(single), sampled=sampled,
+            skipped=skipped, duplicate=bool(outs) and all(o.status == "duplicate" for o in outs),
+            rejected=[RejectedEvent(o.reason, o.message) for o in rejected])
 
     def _scanned_member(self, uow: UnitOfWork, text: str) -> tuple[str, str]:
         """The person scanned at the door and their sampling code: the code itself, or the
@@ -318,7 +444,7 @@ class TeamService:
         return tid
 
     def move_team(self, actor: Principal, team_id: str, to_kind: str, to_id: str,
-                  note: str | None = None) -> dict[str, Any]:
+                  note: str | None = None) -> TeamMoved:
         """Move a team to another site, a checkpoint (支援交通卡口) or a district; any open
         stints of its staff end at the old place."""
         now = self._d.clock.now()
@@ -343,8 +469,7 @@ class TeamService:
                       {"to": f"{to_kind}:{to_id}", "shifts_ended": ended})
             uow.commit()
             moves = uow.teams.team_moves(team_id)
-        return {"team_id": team_id, "place_kind": to_kind, "place_id": to_id,
-                "shifts_ended": ended, "history": [asdict(m) for m in moves]}
+        return TeamMoved(team_id, to_kind, to_id, ended, moves)
 
     def teams(self, actor: Principal) -> list[TeamRow]:
         authorize(actor, Action.READ_TEAMS)
@@ -430,7 +555,7 @@ class TeamService:
             uow.audit_log.append(now, actor.username, "shift.end", f"staff:{staff_id}", {})
             uow.commit()
 
-    def board(self, actor: Principal, place_id: str) -> dict[str, Any]:
+    def board(self, actor: Principal, place_id: str) -> ShiftBoard:
         """Who is on at a place, since when, when each must rotate and why (4 h at a window,
         8 h a day), who is due to rotate within 15 minutes or overdue, and staffed windows."""
         now = self._d.clock.now()
@@ -444,19 +569,17 @@ class TeamService:
             current = Span(s.started_at, None)
             mine = spans.get(s.staff_id, [current])
             rotate_at, limit = rotation(mine, current, now, self._limits)
-            people.append({"staff_id": s.staff_id, "name": s.staff_name, "role": s.role,
-                           "team_id": s.team_id, "window": s.window,
-                           "on_since": s.started_at,
-                           "hours_this_stint": round((now - s.started_at).total_seconds()
-                                                     / 3600, 2),
-                           "hours_today": round(worked_on_day(mine, now).total_seconds()
-                                                / 3600, 2),
-                           "rotate_at": rotate_at, "rotate_because": limit,
-                           "due_to_rotate": rotate_at - now <= ROTATE_LEAD,
-                           "overdue": rotate_at <= now})
-        windows = sorted({p["window"] for p in people if p["window"] is not None})
-        return {"place_id": place_id, "as_of": now, "on": people, "staffed_windows": windows,
-                "due_to_rotate": [p["staff_id"] for p in people if p["due_to_rotate"]],
-                "limits": {"at_window_h": self._limits.at_window.total_seconds() / 3600,
-                           "per_day_h": self._limits.per_day.total_seconds() / 3600,
-                           "rest_min": self._limits.rest.total_seconds() / 60}}
+            people.append(OnShift(
+                staff_id=s.staff_id, name=s.staff_name, role=s.role, team_id=s.team_id,
+                window=s.window, on_since=s.started_at,
+                hours_this_stint=round((now - s.started_at).total_seconds() / 3600, 2),
+                hours_today=round(worked_on_day(mine, now).total_seconds() / 3600, 2),
+                rotate_at=rotate_at, rotate_because=limit,
+                due_to_rotate=rotate_at - now <= ROTATE_LEAD, overdue=rotate_at <= now))
+        windows = sorted({p.window for p in people if p.window is not None})
+        return ShiftBoard(
+            place_id=place_id, as_of=now, on=people, staffed_windows=windows,
+            due_to_rotate=[p.staff_id for p in people if p.due_to_rotate],
+            limits=BoardLimits(at_window_h=self._limits.at_window.total_seconds() / 3600,
+                               per_day_h=self._limits.per_day.total_seconds() / 3600,
+                               rest_min=self._limits.rest.total_seconds() / 60))

@@ -17,6 +17,13 @@ from hesuan.domain.shifts import StaffRole, TeamKind
 from hesuan.entrypoints.actions import acts
 from hesuan.entrypoints.api.deps import Me, PlatformDep
 from hesuan.entrypoints.api.schemas import Id, Instant, Note, Strict
+from hesuan.services.teams import (
+    HouseholdVisit,
+    ShiftBoard,
+    TeamAssignment,
+    TeamMoved,
+    TeamRoute,
+)
 
 __all__ = ["router"]
 
@@ -33,14 +40,14 @@ class AssignIn(Strict):
 
 @router.post("/door-teams/{site_id}/assignments", tags=["door-to-door"], status_code=201,
              openapi_extra=acts(Action.ASSIGN_TEAM))
-def assign_team(me: Me, platform: PlatformDep, site_id: str, body: AssignIn) -> dict[str, Any]:
+def assign_team(me: Me, platform: PlatformDep, site_id: str, body: AssignIn) -> TeamAssignment:
     return platform.teams.assign(me, site_id, zone_id=body.zone_id, person_ids=body.person_ids,
                                  household_pool=body.household_pool, note=body.note)
 
 
 @router.get("/door-teams/{site_id}/route", tags=["door-to-door"],
             openapi_extra=acts(Action.READ_TEAM_ROUTE))
-def team_route(me: Me, platform: PlatformDep, site_id: str) -> dict[str, Any]:
+def team_route(me: Me, platform: PlatformDep, site_id: str) -> TeamRoute:
     return platform.teams.route(me, site_id)
 
 
@@ -59,7 +66,7 @@ class VisitIn(Strict):
 @router.post("/door-teams/{site_id}/households/{household_id}/visit", tags=["door-to-door"],
              openapi_extra=acts(Action.VISIT_HOUSEHOLD))
 def visit_household(me: Me, platform: PlatformDep, site_id: str, household_id: str,
-                    body: VisitIn) -> dict[str, Any]:
+                    body: VisitIn) -> HouseholdVisit:
     """One tube per household (一户一管): open, fill with the household, seal."""
     return platform.teams.visit_household(me, site_id, body.event_id, household_id,
                                           body.barcode, body.at, scanned=body.scanned,
@@ -115,7 +122,7 @@ def list_teams(me: Me, platform: PlatformDep) -> list[dict[str, Any]]:
 
 
 @router.post("/teams/{team_id}/move", tags=["staff"], openapi_extra=acts(Action.MANAGE_TEAMS))
-def move_team(me: Me, platform: PlatformDep, team_id: str, body: MoveIn) -> dict[str, Any]:
+def move_team(me: Me, platform: PlatformDep, team_id: str, body: MoveIn) -> TeamMoved:
     """Move a team to a site, a checkpoint (支援交通卡口) or a district."""
     return platform.teams.move_team(me, team_id, body.to_kind, body.to_id, body.note)
 
@@ -139,6 +146,6 @@ def end_shift(me: Me, platform: PlatformDep, body: ShiftEndIn) -> dict[str, str]
 
 
 @router.get("/shifts/board/{place_id}", tags=["staff"], openapi_extra=acts(Action.READ_SITE_BOARD))
-def shift_board(me: Me, platform: PlatformDep, place_id: str) -> dict[str, Any]:
+def shift_board(me: Me, platform: PlatformDep, place_id: str) -> ShiftBoard:
     """Who is on, since when, when each must rotate and why; staffed windows."""
     return platform.teams.board(me, place_id)
