@@ -45,6 +45,20 @@ def test_override_by_api_needs_a_second_officer(api: Api) -> None:
                            headers=api.h("officer2")).status_code == 204
     mine = api.client.get("/me/status", headers=api.h("resident")).json()
     assert mine["colour"] == "popup" and mine["overrides"][0]["legal_basis"] == "防控方案第九版"
+    # the answer's shape: the explanation, the person's due time, exemptions and overrides
+    api.platform.status.exempt(SYSTEM, pid, "bedridden", api.clock.now() + timedelta(days=30))
+    body = api.client.get(f"/people/{pid}/status", headers=api.h("officer")).json()
+    assert list(body) == ["colour", "reasons", "next_steps", "rule", "valid_until", "evidence",
+                          "person_id", "next_due_at", "exemptions", "overrides",
+                          "nearest_open_sites"]
+    assert body["reasons"][0].keys() == {"code", "text"}
+    assert body["overrides"][0].keys() == {"id", "colour", "reason", "legal_basis",
+                                           "expires_at", "status"}
+    assert body["overrides"][0]["expires_at"].endswith("Z")
+    [exempt] = body["exemptions"]
+    assert exempt.keys() == {"id", "person_id", "reason", "note", "until", "set_by",
+                             "created_at", "revoked_at"}
+    assert exempt["reason"] == "bedridden" and exempt["until"].endswith("Z")
 
 
 def test_policies_by_api(api: Api) -> None:

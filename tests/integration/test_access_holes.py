@@ -78,8 +78,8 @@ def test_an_officer_revokes_only_their_own_districts_exemptions(platform: Platfo
     eid = platform.status.exempt(OFFICER_B, person, "in_hospital", now + timedelta(days=3))
     with pytest.raises(PermissionDenied):
         platform.status.revoke_exemption(OFFICER_A, eid)
-    _, info = platform.status.status_of(OFFICER_B, person)
-    assert [x["revoked_at"] for x in info["exemptions"]] == [None]
+    read = platform.status.status_of(OFFICER_B, person)
+    assert [x.revoked_at for x in read.exemptions] == [None]
     platform.status.revoke_exemption(OFFICER_B, eid)
 
 

@@ -69,8 +69,9 @@ def test_designate_sealed_then_lift(platform: Platform, city: ExampleCity) -> No
                         f"'{z.id}' LIMIT 1")[0]
     assert "in_zone" in ev[1]
     assert ev[2] == "R-ZONE"
-    status, _ = platform.status.status_of(OFFICER, rows(
-        platform, f"SELECT person_id FROM person_status WHERE zone_id = '{z.id}' LIMIT 1")[0][0])
+    inside = rows(platform, f"SELECT person_id FROM person_status WHERE zone_id = '{z.id}' "
+                            "LIMIT 1")[0][0]
+    status = platform.status.status_of(OFFICER, inside).status
     assert status.evidence["zone"] == {"kind": "sealed", "id": z.id}
     # outside the zone nothing changed
     assert colours(platform, f"p.grid_code NOT LIKE '{community}%'").get("red") is None

@@ -35,7 +35,7 @@ def svc(w: World) -> StatusService:
 
 
 def now_status(svc: StatusService, pid: str) -> tuple[str, tuple[str, ...]]:
-    s, _ = svc.status_of(OFFICER, pid)
+    s = svc.status_of(OFFICER, pid).status
     return s.colour.value, s.reasons
 
 
@@ -124,8 +124,8 @@ def test_an_exemption_holds_off_overdue_until_revoked(w: World, svc: StatusServi
     assert materialised(w, pid) == ("yellow", "overdue")
     eid = svc.exempt(OFFICER, pid, "bedridden", w.clock.now() + timedelta(days=30), "卧床")
     assert materialised(w, pid) == ("green", "exempt")
-    _, info = svc.status_of(OFFICER, pid)
-    assert [e["id"] for e in info["exemptions"]] == [eid]
+    read = svc.status_of(OFFICER, pid)
+    assert [e.id for e in read.exemptions] == [eid]
     svc.revoke_exemption(OFFICER, eid)
     assert materialised(w, pid) == ("yellow", "overdue")
     with pytest.raises(NotFound):
@@ -263,11 +263,12 @@ def test_the_sweep_is_the_administrators_and_leaves_venue_checks_to_retention(
 
 def test_a_status_is_read_only_in_scope(w: World, svc: StatusService) -> None:
     pid = w.person()
-    status, info = svc.status_of(OFFICER, pid)
-    assert (status.colour, info["colour"], info["exemptions"], info["overrides"]) == (
+    read = svc.status_of(OFFICER, pid)
+    assert read.row is not None
+    assert (read.status.colour, read.row.colour, read.exemptions, read.overrides) == (
         Colour.GREEN, "green", [], [])
     resident = Principal("u-r", "resident", Role.RESIDENT, pid)
-    assert svc.status_of(resident, pid)[0].colour is Colour.GREEN
+    assert svc.status_of(resident, pid).status.colour is Colour.GREEN
     with pytest.raises(NotFound) as hidden:
         svc.status_of(YINGZE, pid)  # out of scope: as if there were no such person
     assert hidden.value.code == "unknown_person"

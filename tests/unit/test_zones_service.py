@@ -62,7 +62,7 @@ def test_a_sealed_zone_turns_its_people_red_and_lifting_restores_them(
     assert {w.status(p).zone_id for p in inside} == {z.id}
     row = w.status(inside[0])
     assert (row.rule_id, row.evidence) == ("R-ZONE", {"zone": {"kind": "sealed", "id": z.id}})
-    status, _ = StatusService(w.deps).status_of(OFFICER, inside[0])
+    status = StatusService(w.deps).status_of(OFFICER, inside[0]).status
     assert status.evidence["zone"] == {"kind": "sealed", "id": z.id}
     lifted = zones.lift(XIAODIAN, z.id, "14 天无新增")
     assert (lifted.status, lifted.end_reason) == ("lifted", "14 天无新增")

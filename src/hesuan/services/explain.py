@@ -1,18 +1,50 @@
 """Plain words for a status (F18 回应社会关切): what each reason means and what to do next, in
 Simplified Chinese and English, for the resident's page and the API.
 
-Imports: standard library, ``hesuan.domain``.
+Imports: standard library, ``hesuan.domain``, ``hesuan.services.status`` (its types only).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hesuan.domain.local_time import short
-from hesuan.domain.status import Status
 
-__all__ = ["REASON_TEXT", "explain"]
+if TYPE_CHECKING:
+    from hesuan.services.status import StatusRead
+
+__all__ = ["REASON_TEXT", "Explanation", "ReasonText", "RuleRef", "explain"]
+
+
+@dataclass(frozen=True, slots=True)
+class ReasonText:
+    """A reason code and its plain words."""
+
+    code: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class RuleRef:
+    """The status rule that decided, and its version."""
+
+    id: str
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """A status in plain words: its colour, each reason, what to do next, the rule that set
+    it, how long it holds by itself (None: until something happens) and its evidence."""
+
+    colour: str
+    reasons: list[ReasonText]
+    next_steps: list[str]
+    rule: RuleRef
+    valid_until: datetime | None
+    evidence: dict[str, Any]
 
 
 REASON_TEXT: dict[str, dict[str, str]] = {
@@ -55,18 +87,18 @@ _NEXT: dict[str, dict[str, str]] = {
 
 
 
-def explain(status: Status, info: dict[str, Any], language: str = "zh") -> dict[str, Any]:
+def explain(read: StatusRead, language: str = "zh") -> Explanation:
     lang = "en" if language == "en" else "zh"
+    status = read.status
     ev = status.evidence
     fill = {
-        "due": short(info.get("next_due_at")),
-        "until": short(info.get("exempt_until")),
+        "due": short(read.next_due_at),
+        "until": short(None if read.row is None else read.row.exempt_until),
         "recall": (ev.get("recall") or {}).get("due") or "—",
     }
     if fill["recall"] != "—":
         fill["recall"] = short(datetime.fromisoformat(fill["recall"]))
-    reasons = [{"code": r, "text": REASON_TEXT.get(r, {}).get(lang, r)} for r in status.reasons]
+    reasons = [ReasonText(r, REASON_TEXT.get(r, {}).get(lang, r)) for r in status.reasons]
     steps = [_NEXT[r][lang].format(**fill) for r in status.reasons if r in _NEXT]
-    return {"colour": status.colour.value, "reasons": reasons, "next_steps": steps,
-            "rule": {"id": status.rule_id, "version": status.rule_version},
-            "valid_until": status.valid_until, "evidence": ev}
+    return Explanation(status.colour.value, reasons, steps,
+                       RuleRef(status.rule_id, status.rule_version), status.valid_until, ev)

@@ -14,9 +14,8 @@ Imports: standard library, ``hesuan.domain``, ``hesuan.services``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from hesuan.domain.access import Action, Principal, Target, authorize, region_prefix
 from hesuan.domain.cadence import (
@@ -35,10 +34,10 @@ from hesuan.domain.sampling import SiteKind
 from hesuan.domain.status import DEFAULT_RULES, Colour, Rule, Status, check_rule, decide
 from hesuan.services.context import Deps
 from hesuan.services.ports import UnitOfWork
-from hesuan.services.status_ports import ArrivalRow, ExemptionRow, OverrideRow
+from hesuan.services.status_ports import ArrivalRow, ExemptionRow, OverrideRow, StatusRow
 from hesuan.services.targets import no_such_person, person_target
 
-__all__ = ["EXEMPTION_REASONS", "PolicyInput", "StatusService", "SweepReport"]
+__all__ = ["EXEMPTION_REASONS", "PolicyInput", "StatusRead", "StatusService", "SweepReport"]
 
 EXEMPTION_REASONS = ("infant", "bedridden", "away", "in_hospital", "other")
 ARRIVAL_RISKS = ("low", "medium", "high")
@@ -65,6 +64,22 @@ class SweepReport:
     reminders: int
     recomputed: int
     skipped: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StatusRead:
+    """A person's status as read: decided now from their facts; the materialised row beside
+    it, with the due time (None before anything was materialised for them); their exemptions
+    and overrides, in force or not."""
+
+    status: Status
+    row: StatusRow | None
+    exemptions: list[ExemptionRow]
+    overrides: list[OverrideRow]
+
+    @property
+    def next_due_at(self) -> datetime | None:
+        return None if self.row is None else self.row.next_due_at
 
 
 class StatusService:
@@ -396,10 +411,9 @@ class StatusService:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def status_of(self, actor: Principal, person_id: str) -> tuple[Status, dict[str, Any]]:
+    def status_of(self, actor: Principal, person_id: str) -> StatusRead:
         """The person's status decided now from their facts (the truth, even between sweeps),
-        and the materialised row with the due time, exemptions and overrides, as the API
-        answers them (keyed by column)."""
+        the materialised row with the due time, and their exemptions and overrides."""
         now = self._d.clock.now()
         with self._d.uow() as uow:
             row = uow.people.person(person_id)
@@ -409,13 +423,12 @@ class StatusService:
             facts = uow.statuses.facts_of(person_id)
             assert facts is not None
             status = decide(facts, now, self.rules(uow))
-            materialised = uow.statuses.status_row(person_id)
-            info: dict[str, Any] = {} if materialised is None else asdict(materialised)
-            info["exemptions"] = [asdict(e) for e in uow.overrides.exemptions_of(person_id)]
-            info["overrides"] = [asdict(o) for o in uow.overrides.overrides_of(person_id)]
+            read = StatusRead(status, uow.statuses.status_row(person_id),
+                              uow.overrides.exemptions_of(person_id),
+                              uow.overrides.overrides_of(person_id))
             uow.audit_log.append(now, actor.username, "status.read", f"person:{person_id}", {})
             uow.commit()
-        return status, info
+        return read
 
     def current(self, person_id: str) -> PassStatus | None:
         """What a signed pass states about a person (the ``StatusSource`` port of the pass

@@ -122,15 +122,15 @@ def explain_policy(me: Me, platform: PlatformDep, person_id: str) -> dict[str, A
 
 
 def _status_body(platform: Any, me: Any, person_id: str, lang: str) -> dict[str, Any]:
-    status, info = platform.status.status_of(me, person_id)
-    body = explain(status, info, lang)
+    read = platform.status.status_of(me, person_id)
+    body = asdict(explain(read, lang))
     person = platform.people.get(me, person_id) if me.role is not Role.RESIDENT else None
     grid = person.grid_code if person else None
-    body |= {"person_id": person_id, "next_due_at": info.get("next_due_at"),
-             "exemptions": info.get("exemptions", []),
-             "overrides": [{k: o[k] for k in ("id", "colour", "reason", "legal_basis",
-                                              "expires_at", "status")}
-                           for o in info.get("overrides", [])]}
+    body |= {"person_id": person_id, "next_due_at": read.next_due_at,
+             "exemptions": [asdict(e) for e in read.exemptions],
+             "overrides": [{"id": o.id, "colour": o.colour, "reason": o.reason,
+                            "legal_basis": o.legal_basis, "expires_at": o.expires_at,
+                            "status": o.status} for o in read.overrides]}
     if grid:
         body["nearest_open_sites"] = [asdict(x) for x in platform.places.nearest_open(grid)]
     return body

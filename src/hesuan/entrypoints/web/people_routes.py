@@ -65,8 +65,8 @@ def _resident_id(me: Principal) -> str:
 
 def _status_view(request: Request, me: Principal, person_id: str) -> dict[str, Any]:
     platform = platform_of(request)
-    status, info = platform.status.status_of(me, person_id)
-    return {"explained": explain(status, info, _lang(request)), "info": info}
+    read = platform.status.status_of(me, person_id)
+    return {"explained": explain(read, _lang(request)), "info": read}
 
 
 # -- resident ------------------------------------------------------------------------------
