@@ -153,7 +153,10 @@ def test_roster_lists_outcomes_phone_and_excel(api: Api) -> None:
     g = next(x for x in cov["grids"] if x["code"] == grid)
     assert (g["due"], g["sampled"], g["outstanding"]) == (due, 1, due - 1)
     # the snapshot gives the same numbers
-    assert api.client.post("/rosters/snapshot", headers=api.h("admin")).status_code == 200
+    stored = api.client.post("/rosters/snapshot", headers=api.h("admin"))
+    assert stored.status_code == 200, stored.text
+    assert stored.json().keys() == {"grids", "people", "as_of", "count_seconds", "seconds"}
+    assert stored.json()["as_of"].endswith("Z") and stored.json()["people"] >= due
     snap = api.client.get(f"/rosters/coverage?region={grid[:6]}",
                           headers=api.h("officer")).json()
     assert snap["source"] == "snapshot"

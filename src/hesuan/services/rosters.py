@@ -21,7 +21,7 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -45,13 +45,25 @@ from hesuan.services.ports import UnitOfWorkFactory
 from hesuan.services.rosters_ports import RosterOutcomeRow, RosterPerson
 from hesuan.services.targets import no_such_person, person_target
 
-__all__ = ["RosterService"]
+__all__ = ["CoverageSnapshot", "RosterService"]
 
 _WHICH = ("outstanding", "sampled", "exempt", "due")
 #: A snapshot older than this is not served (the live count is).
 SNAPSHOT_MAX_AGE = timedelta(minutes=30)
 #: How often the scheduler refreshes it.
 SNAPSHOT_REFRESH = timedelta(minutes=10)
+
+
+@dataclass(frozen=True, slots=True)
+class CoverageSnapshot:
+    """A coverage snapshot just stored: its grids and people, the round's end it counts to,
+    and the seconds spent counting and in all."""
+
+    grids: int
+    people: int
+    as_of: datetime
+    count_seconds: float
+    seconds: float
 
 
 class _SnapshotQueries:
@@ -95,7 +107,7 @@ class RosterService:
 
     # -- coverage ----------------------------------------------------------------------------
 
-    def refresh_snapshot(self, actor: Principal) -> dict[str, Any]:
+    def refresh_snapshot(self, actor: Principal) -> CoverageSnapshot:
         """Count the current round (the round window up to now) per grid and store it."""
         authorize(actor, Action.REFRESH_COVERAGE)
         now = self._d.clock.now()
@@ -106,12 +118,12 @@ class RosterService:
         with self._d.uow() as uow:
             uow.rosters.save_coverage_snapshot(grids, now - ROUND_WINDOW, now)
             uow.commit()
-        return {"grids": len(grids), "people": sum(c.due for c in grids.values()),
-                "as_of": iso_utc(now), "count_seconds": round(counted, 3),
-                "seconds": round(time.perf_counter() - t0, 3)}
+        return CoverageSnapshot(len(grids), sum(c.due for c in grids.values()), now,
+                                round(counted, 3), round(time.perf_counter() - t0, 3))
 
     def refresh_snapshot_if_stale(self, actor: Principal,
-                                  max_age: timedelta = SNAPSHOT_REFRESH) -> dict[str, Any] | None:
+                                  max_age: timedelta = SNAPSHOT_REFRESH
+                                  ) -> CoverageSnapshot | None:
         """Refresh the snapshot when it is older than ``max_age`` (the scheduler's call)."""
         authorize(actor, Action.REFRESH_COVERAGE)
         now = self._d.clock.now()

@@ -20,6 +20,7 @@ from hesuan.entrypoints.actions import acts
 from hesuan.entrypoints.api.deps import Me, PlatformDep, StaleRead
 from hesuan.entrypoints.api.schemas import Note, RegionFilter, Strict
 from hesuan.services.analytics import Coverage
+from hesuan.services.rosters import CoverageSnapshot
 
 __all__ = ["router"]
 
@@ -59,7 +60,7 @@ def roster_people(me: Me, platform: PlatformDep, region: RegionFilter = None,
 
 
 @router.post("/rosters/snapshot", openapi_extra=acts(Action.REFRESH_COVERAGE))
-def refresh_snapshot(me: Me, platform: PlatformDep) -> dict[str, Any]:
+def refresh_snapshot(me: Me, platform: PlatformDep) -> CoverageSnapshot:
     return platform.rosters.refresh_snapshot(me)
 
 
