@@ -198,6 +198,12 @@ def test_two_lanes_queue_and_wait(api: Api) -> None:
     assert load["queue"] == 4
     assert load["swabs"] == 6 and load["sample_seconds_p50"] == 40.0
     assert load["wait_minutes"] == round(5 / (6 / 15), 1)
+    assert list(load) == ["site_id", "name", "kind", "status", "windows", "staffed_windows",
+                          "swabs_per_min_per_staffed_window", "as_of", "queue", "swabs",
+                          "window_minutes", "open_windows", "swabs_per_min",
+                          "swabs_per_min_per_window", "sample_seconds_p50",
+                          "sample_seconds_p90", "wait_minutes", "basis"]
+    assert load["as_of"].endswith("Z")
     # the rest of the tube at once: it fills and seals itself
     r = api.client.post("/lanes/batch", headers=api.h("sampler"), json={"events": [st.ev(
         "swab", barcode=bc, window=1)]})

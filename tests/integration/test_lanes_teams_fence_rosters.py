@@ -125,7 +125,7 @@ def test_shifts_rotation_and_moving_teams(platform: Platform, city: ExampleCity,
     assert set(board.due_to_rotate) == set(staff[:2])
     assert board.on[0].rotate_because == "at_window"
     load = platform.lanes.load(lead, [site])[0]
-    assert load["staffed_windows"] == 2
+    assert load.staffed_windows == 2
     platform.teams.end_shift(lead, staff[0])
     with pytest.raises(RuleViolation):  # needs rest first
         platform.teams.start_shift(lead, staff[0], "site", site, window=1)

@@ -41,14 +41,6 @@ class SiteLoad:
     wait_minutes: float | None
     basis: str
 
-    def as_dict(self) -> dict[str, object]:
-        return {"queue": self.queue, "swabs": self.swabs, "window_minutes": self.window_minutes,
-                "open_windows": self.open_windows, "swabs_per_min": self.swabs_per_min,
-                "swabs_per_min_per_window": self.swabs_per_min_per_window,
-                "sample_seconds_p50": self.sample_seconds_p50,
-                "sample_seconds_p90": self.sample_seconds_p90,
-                "wait_minutes": self.wait_minutes, "basis": self.basis}
-
 
 def sample_gaps(times_by_window: Mapping[int | None, Sequence[datetime]],
                 idle: timedelta = IDLE_GAP) -> list[float]:

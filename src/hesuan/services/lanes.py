@@ -53,7 +53,7 @@ from hesuan.services.sampling import (
 )
 from hesuan.services.sampling_ports import StationEventRow
 
-__all__ = ["LANE_KINDS", "LaneEvent", "LaneService"]
+__all__ = ["LANE_KINDS", "LaneEvent", "LaneService", "SiteLoadNow"]
 
 LANE_KINDS = ("register", "swab")
 _NS = uuid.UUID("5d2f1b9e-8c3a-4d61-9b7e-2a6f0c4e8d13")
@@ -77,6 +77,33 @@ class LaneEvent:
 def derived_id(event_id: str, person_id: str) -> str:
     """The id of the spine ``sample`` event a swab becomes (stable across replays)."""
     return str(uuid.uuid5(_NS, f"{event_id}:{person_id}"))
+
+
+@dataclass(frozen=True, slots=True)
+class SiteLoadNow:
+    """A site's live numbers (docs/schemas/sites): the site, its windows and those staffed,
+    then its load (``domain.lanes.SiteLoad``: queue, swabs in the rate window, the windows
+    that swabbed, swabs per minute, seconds per sample p50/p90, the wait for someone arriving
+    now and what that is based on)."""
+
+    site_id: str
+    name: str
+    kind: str
+    status: str
+    windows: int
+    staffed_windows: int
+    swabs_per_min_per_staffed_window: float | None
+    as_of: datetime
+    queue: int | None
+    swabs: int
+    window_minutes: float
+    open_windows: int
+    swabs_per_min: float
+    swabs_per_min_per_window: float | None
+    sample_seconds_p50: float | None
+    sample_seconds_p90: float | None
+    wait_minutes: float | None
+    basis: str
 
 
 class LaneService:
@@ -252,7 +279,7 @@ class LaneService:
 
     # -- live numbers ------------------------------------------------------------------------
 
-    def load(self, actor: Principal, site_ids: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    def load(self, actor: Principal, site_ids: Sequence[str] | None = None) -> list[SiteLoadNow]:
         """Per site: the queue, swabs per minute (per open and per staffed window), the time
         per sample p50/p90, and the wait for someone arriving now with what it is based on.
         Sites are public (residents look for a short queue); any signed-in user may read."""
@@ -269,12 +296,18 @@ class LaneService:
         for s in sites:
             load = site_load(swabs.get(s.id, []), queues.get(s.id), now, RATE_WINDOW)
             windows = len({w for w in staffed.get(s.id, set()) if w is not None})
-            d = {"site_id": s.id, "name": s.name, "kind": s.kind, "status": s.status,
-                 "windows": s.windows, "staffed_windows": windows,
-                 "swabs_per_min_per_staffed_window": (round(load.swabs_per_min / windows, 2)
-                                                      if windows else None),
-                 "as_of": now} | load.as_dict()
-            out.append(d)
+            out.append(SiteLoadNow(
+                site_id=s.id, name=s.name, kind=s.kind, status=s.status, windows=s.windows,
+                staffed_windows=windows,
+                swabs_per_min_per_staffed_window=(round(load.swabs_per_min / windows, 2)
+                                                  if windows else None),
+                as_of=now, queue=load.queue, swabs=load.swabs,
+                window_minutes=load.window_minutes, open_windows=load.open_windows,
+                swabs_per_min=load.swabs_per_min,
+                swabs_per_min_per_window=load.swabs_per_min_per_window,
+                sample_seconds_p50=load.sample_seconds_p50,
+                sample_seconds_p90=load.sample_seconds_p90, wait_minutes=load.wait_minutes,
+                basis=load.basis))
         return out
 
 

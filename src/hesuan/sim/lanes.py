@@ -116,8 +116,8 @@ def simulate_site(platform: Platform, actor: Principal, site_id: str, person_ids
         pending = []
         load = platform.lanes.load(actor, [site_id])[0]
         if p in truth:
-            run.probes.append(LaneProbe(start + timedelta(seconds=p), load["wait_minutes"],
-                                        round(truth[p] / 60, 2), load["queue"], load["basis"]))
+            run.probes.append(LaneProbe(start + timedelta(seconds=p), load.wait_minutes,
+                                        round(truth[p] / 60, 2), load.queue, load.basis))
     pending = [e for _, _, e in timeline[k:]]
     _send(platform, actor, pending, run, set_clock,
           start + timedelta(seconds=max((x[0] for x in timeline), default=0) + 1))

@@ -17,7 +17,7 @@ from hesuan.domain.errors import NotFound
 from hesuan.entrypoints.actions import acts
 from hesuan.entrypoints.api.deps import Me, PlatformDep
 from hesuan.entrypoints.api.schemas import Id, Instant, Strict
-from hesuan.services.lanes import LaneEvent
+from hesuan.services.lanes import LaneEvent, SiteLoadNow
 
 __all__ = ["router"]
 
@@ -54,14 +54,14 @@ def lanes_batch(me: Me, platform: PlatformDep, body: LaneBatchIn) -> dict[str, A
 
 
 @router.get("/sites/load", openapi_extra=acts(Action.READ_SITES))
-def sites_load(me: Me, platform: PlatformDep) -> list[dict[str, Any]]:
+def sites_load(me: Me, platform: PlatformDep) -> list[SiteLoadNow]:
     """Every site: queue, swabs/min (per open and per staffed window), time per sample
     p50/p90, and the wait for someone arriving now."""
     return platform.lanes.load(me)
 
 
 @router.get("/sites/{site_id}/load", openapi_extra=acts(Action.READ_SITES))
-def site_load(me: Me, platform: PlatformDep, site_id: str) -> dict[str, Any]:
+def site_load(me: Me, platform: PlatformDep, site_id: str) -> SiteLoadNow:
     got = platform.lanes.load(me, [site_id])
     if not got:
         raise NotFound("no such site", code="unknown_site", field="site_id")

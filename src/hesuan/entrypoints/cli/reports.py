@@ -30,6 +30,7 @@ from hesuan.entrypoints.cli.common import (
 if TYPE_CHECKING:
     from hesuan.bootstrap import Platform
     from hesuan.services.analytics import Coverage, Positives, Prevalence
+    from hesuan.services.lanes import SiteLoadNow
     from hesuan.services.reports import Turnaround
 
 __all__ = ["register"]
@@ -296,7 +297,7 @@ def _positives_table(data: Positives) -> None:
     out.print(table)
 
 
-def _sites_table(rows: list[dict[str, Any]]) -> None:
+def _sites_table(rows: list[SiteLoadNow]) -> None:
     from rich.table import Table
 
     def shown(v: object, unit: str = "") -> str:
@@ -308,10 +309,10 @@ def _sites_table(rows: list[dict[str, Any]]) -> None:
         table.add_column(column, justify="left" if column in ("site", "status", "based on")
                          else "right")
     for r in rows:
-        table.add_row(r["name"], r["status"], f"{r['windows']} ({r['staffed_windows']})",
-                      shown(r["queue"]), str(r["swabs_per_min"]),
-                      f"{shown(r['sample_seconds_p50'])}/{shown(r['sample_seconds_p90'])}",
-                      shown(r["wait_minutes"], " min"), r["basis"])
+        table.add_row(r.name, r.status, f"{r.windows} ({r.staffed_windows})",
+                      shown(r.queue), str(r.swabs_per_min),
+                      f"{shown(r.sample_seconds_p50)}/{shown(r.sample_seconds_p90)}",
+                      shown(r.wait_minutes, " min"), r.basis)
     _out().print(table)
 
 

@@ -173,8 +173,8 @@ def _compute_dashboard(platform: Platform, me: Principal) -> dict[str, Any]:
     turnaround = platform.reports.turnaround(me, since=centre.as_of - timedelta(days=3))
     coverage = platform.analytics.coverage(me, level=Level.DISTRICT)
     zones = [zone_view(z) for z in platform.zones.list_zones(me)]
-    waits = sorted((x for x in platform.lanes.load(me) if x.get("wait_minutes") is not None),
-                   key=lambda x: -float(x["wait_minutes"]))[:8]
+    waits = sorted((x for x in platform.lanes.load(me) if x.wait_minutes is not None),
+                   key=lambda x: -(x.wait_minutes or 0.0))[:8]
     covered = {r.code: r for r in coverage.districts}
     prevalence = platform.analytics.prevalence(me)
     prevalent = {r.code: r for r in prevalence.districts}
@@ -228,8 +228,8 @@ def _compute_dashboard(platform: Platform, me: Principal) -> dict[str, Any]:
                    "starts_at": z["starts_at"].isoformat(),
                    "planned_end": z["planned_end"].isoformat() if z["planned_end"] else None}
                   for z in zones],
-        "waits": [{"name": x["name"], "wait_minutes": x["wait_minutes"], "queue": x["queue"],
-                   "open_windows": x["open_windows"], "windows": x["windows"]} for x in waits],
+        "waits": [{"name": x.name, "wait_minutes": x.wait_minutes, "queue": x.queue,
+                   "open_windows": x.open_windows, "windows": x.windows} for x in waits],
         "labs": labs,
     }
 

@@ -81,7 +81,7 @@ def my_page(request: Request, me: WebMe) -> Response:
     history = platform.people.history(me, pid)
     code = _svg(platform.people.sampling_code_image(me, pid, "svg"))
     sites = platform.places.nearby_open(me, pid)
-    waits = {x["site_id"]: x for x in platform.lanes.load(me, [x.site.id for x in sites])}
+    waits = {x.site_id: x for x in platform.lanes.load(me, [x.site.id for x in sites])}
     return render(request, "me.html", me, person=person, masked=mask_name(person.name), code=code,
                   history=history, sites=sites, waits=waits, **view)
 
