@@ -314,7 +314,7 @@ def _build(platform: Platform) -> World:
                                                _at(), code=w.code(sealed))])
         alerts = platform.fence.alerts(SYSTEM, region=DISTRICT[side])
         assert alerts, f"no fence alert in district {side}"
-        w.alert[side] = alerts[0]["id"]
+        w.alert[side] = alerts[0].id
         w.override(side)  # pending: the overrides list has something to show
     w.rule_id = platform.status.list_rules(SYSTEM)[0].id
     for side in SIDES:

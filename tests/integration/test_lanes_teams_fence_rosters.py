@@ -164,10 +164,11 @@ def test_fence_alerts_passes_arrivals_and_dedup(platform: Platform, city: Exampl
     assert scan(pass_text=text_pass) == ["arrival_follow_up"]
     assert scan(code=platform.deps.codes.sign(pid)) == ["arrival_follow_up"]
     alerts = platform.fence.alerts(Principal("g", "g", Role.GRID_WORKER, grid))
-    assert len(alerts) == 1 and alerts[0]["scans"] == 2
+    assert len(alerts) == 1 and alerts[0].scans == 2
     # a time in an alert's detail as every report writes one: ISO 8601 UTC with Z
-    assert alerts[0]["detail"]["first_scan_at"].endswith("Z"), alerts[0]["detail"]
-    assert alerts[0]["detail"]["arrival_at"].endswith("Z"), alerts[0]["detail"]
+    detail = alerts[0].detail
+    assert str(detail["first_scan_at"]).endswith("Z"), detail
+    assert str(detail["arrival_at"]).endswith("Z"), detail
     # the next local day: a new alert
     clock.advance(timedelta(hours=24))
     scan(code=platform.deps.codes.sign(pid))
@@ -177,8 +178,8 @@ def test_fence_alerts_passes_arrivals_and_dedup(platform: Platform, city: Exampl
     assert platform.fence.alerts(Principal("g2", "g2", Role.GRID_WORKER, city.grids[5])) == []
     with pytest.raises(Exception):  # noqa: B017 - not theirs to close
         platform.fence.close(Principal("g2", "g2", Role.GRID_WORKER, city.grids[5]),
-                             alerts[0]["id"], AlertOutcome.TESTED)
-    platform.fence.close(Principal("g", "g", Role.GRID_WORKER, grid), alerts[0]["id"],
+                             alerts[0].id, AlertOutcome.TESTED)
+    platform.fence.close(Principal("g", "g", Role.GRID_WORKER, grid), alerts[0].id,
                          AlertOutcome.TESTED, "补检")
     # bad scans are rejected one by one, the batch goes on
     outs = platform.fence.scan(device, [

@@ -19,7 +19,7 @@ import enum
 import re
 import uuid
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from dataclasses import field as dc_field
 from datetime import datetime, timedelta
 from typing import Any
@@ -255,7 +255,7 @@ class FenceService:
     # -- the alert inbox -------------------------------------------------------------------------
 
     def alerts(self, actor: Principal, *, statuses: Sequence[str] = ("open", "acknowledged"),
-               region: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+               region: str | None = None, limit: int = 200) -> list[FenceAlertRow]:
         """A grid worker's alerts (their grid), or an officer's (their region)."""
         authorize(actor, Action.READ_FENCE_ALERTS)
         for st in statuses:
@@ -264,7 +264,7 @@ class FenceService:
                                    code="bad_status", field="status")
         with self._d.uow(readonly=True) as uow:
             prefix = area_for(actor, Action.READ_FENCE_ALERTS, region)
-            return [asdict(a) for a in uow.fence.fence_alerts(prefix, None, statuses, limit)]
+            return uow.fence.fence_alerts(prefix, None, statuses, limit)
 
     def _mine(self, uow: UnitOfWork, actor: Principal, alert_id: str) -> FenceAlertRow:
         a = uow.fence.fence_alert(alert_id)

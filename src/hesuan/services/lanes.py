@@ -23,10 +23,9 @@ Imports: standard library, ``hesuan.domain``, ``hesuan.services``.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from hesuan.domain.access import Action, Principal, Target, allows
 from hesuan.domain.errors import HesuanError, InvalidInput, NotFound, RuleViolation
@@ -41,6 +40,7 @@ from hesuan.domain.sampling import (
 )
 from hesuan.services.context import Deps
 from hesuan.services.lanes_ports import LaneEntry, LaneSwab
+from hesuan.services.people_ports import SiteRow
 from hesuan.services.ports import UnitOfWork
 from hesuan.services.sampling import (
     BoundPerson,
@@ -311,7 +311,8 @@ class LaneService:
         return out
 
 
-def _check(actor: Principal, e: LaneEvent, sites: dict[str, Any], now: datetime) -> None:
+def _check(actor: Principal, e: LaneEvent, sites: Mapping[str, SiteRow], now: datetime
+           ) -> None:
     try:
         uuid.UUID(e.event_id)
     except ValueError:

@@ -72,8 +72,8 @@ def fence_alerts(me: Me, platform: PlatformDep,
                  region: RegionFilter = None,
                  limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[dict[str, Any]]:
     """The caller's inbox: a grid worker's grid, an officer's region."""
-    return platform.fence.alerts(me, statuses=status or ["open", "acknowledged"],
-                                 region=region, limit=limit)
+    return [asdict(a) for a in platform.fence.alerts(
+        me, statuses=status or ["open", "acknowledged"], region=region, limit=limit)]
 
 
 class AckIn(Strict):
