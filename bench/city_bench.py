@@ -35,7 +35,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import httpx
 
@@ -62,6 +62,15 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
+class Peaks(TypedDict):
+    """The largest resident memory seen: the main process's, its children's largest (None
+    without children), and how many processes were seen."""
+
+    main_peak_rss_mb: float
+    children_peak_rss_mb: float | None
+    processes: int
+
+
 class RssSampler:
     """Peak RSS of every process in a tree, sampled every ``every`` seconds."""
 
@@ -79,7 +88,7 @@ class RssSampler:
                 self.peaks[pid] = max(self.peaks.get(pid, 0.0), _rss_mb(pid))
             self._stop.wait(self._every)
 
-    def stop(self) -> dict[str, float]:
+    def stop(self) -> Peaks:
         self._stop.set()
         self._thread.join()
         others = [v for pid, v in self.peaks.items() if pid != self.root]

@@ -206,7 +206,9 @@ class World:
         pools = [self.poolable[i:i + TUBE_SIZE] for i in range(0, len(self.poolable), TUBE_SIZE)]
         pooled = set(self.poolable)
         singles = [[i] for i in range(len(self.people)) if i not in pooled]
-        tube_rows, sample_rows, box_rows = [], [], []
+        tube_rows: list[tuple[object, ...]] = []
+        sample_rows: list[tuple[str, str, str, int]] = []
+        box_rows: list[list[Any]] = []
         barcodes: list[str] = []
         box_id, in_box = "", TUBES_PER_BOX
         for members in pools + singles:

@@ -28,6 +28,7 @@ import statistics
 import tempfile
 import time
 import uuid
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -148,18 +149,18 @@ def run_backend(backend: str, people: int, zone_people: int, runs: int, scans: i
         t = time.perf_counter()
         cov = platform.rosters.coverage(SYSTEM, level=Level.GRID)
         out["rollup_snapshot_s"].append(time.perf_counter() - t)
-        assert cov["source"] == "snapshot" and cov["total"]["due"] == people, cov["total"]
-        assert snap["people"] == people
+        assert cov.source == "snapshot" and cov.total.due == people, cov.total
+        assert snap.people == people
         t = time.perf_counter()
         live = platform.rosters.coverage(SYSTEM, level=Level.GRID, live=True,
                                          as_of=clock.now())
         out["rollup_live_s"].append(time.perf_counter() - t)
-        assert live["total"] == cov["total"], (live["total"], cov["total"])
+        assert live.total == cov.total, (live.total, cov.total)
         t = time.perf_counter()
         lst = platform.rosters.people(worker, which="outstanding")
         out["grid_list_s"].append(time.perf_counter() - t)
         out["grid_outstanding"] = lst["count"]
-        out["coverage_total"] = cov["total"]
+        out["coverage_total"] = asdict(cov.total)
         # -- a zone of ~zone_people, designated and lifted
         t = time.perf_counter()
         z = platform.zones.designate(SYSTEM, ZoneInput(f"bench sealed {run}", ZoneKind.SEALED,
