@@ -23,7 +23,7 @@ OFFICER2 = Principal("o2", "officer2", Role.HEALTH_OFFICER, "1401")
 
 
 def _status(api: Api, pid: str) -> tuple[str, tuple[str, ...]]:
-    s, _ = api.platform.status.status_of(OFFICER, pid)
+    s = api.platform.status.status_of(OFFICER, pid).status
     return s.colour.value, s.reasons
 
 
