@@ -27,15 +27,16 @@ from hesuan.sim.example import DEMO_PASSWORD, OPERATOR, ExampleCity, seed_exampl
 
 CHROMIUM = os.environ.get("HESUAN_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-PHONE = {"width": 360, "height": 780}
 
 if not Path(CHROMIUM).exists():
     pytest.skip(f"browser tests need Chromium at {CHROMIUM} (apt-get install chromium)",
                 allow_module_level=True)
 try:
-    from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+    from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, sync_playwright
 except ImportError:  # pragma: no cover
     pytest.skip("browser tests need Playwright for Python", allow_module_level=True)
+
+PHONE: ViewportSize = {"width": 360, "height": 780}
 
 
 def _free_port() -> int:

@@ -20,13 +20,13 @@ def test_sampler_cannot_open_lab_or_admin(site: Site, context: BrowserContext) -
         expect(page.locator(".alert.bad")).to_be_visible()
         expect(page.locator("#queue, #users, #kpis")).to_have_count(0)
     shot(page, "30-sampler-refused")
-    resp = page.request.get(f"{site.url}/web/dashboard.json")
-    assert resp.status == 403
+    answer = page.request.get(f"{site.url}/web/dashboard.json")
+    assert answer.status == 403
     # a form post without its CSRF token is refused, and changes nothing
-    resp = page.request.post(f"{site.url}/web/admin/user",
-                             form={"username": "mallory", "password": "x" * 12,
-                                   "role": "admin"})
-    assert resp.status == 403
+    answer = page.request.post(f"{site.url}/web/admin/user",
+                               form={"username": "mallory", "password": "x" * 12,
+                                     "role": "admin"})
+    assert answer.status == 403
     assert site.count("SELECT count(*) FROM users WHERE username = 'mallory'") == 0
 
 

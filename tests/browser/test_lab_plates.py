@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import BrowserContext, FilePayload, Page, expect
 
 from hesuan.adapters.instruments import read_run_file
 from hesuan.domain.access import Principal, Role
@@ -170,8 +170,8 @@ def test_build_import_review_release(site: Site, context: BrowserContext,
     expect(page.locator("#plate")).to_have_attribute("data-status", "ready")
 
     # -- the run: preview first (nothing stored), then import -----------------------------------
-    page.set_input_files("#preview-form input[type=file]", files=[{
-        "name": QS_TXT, "mimeType": "text/plain", "buffer": renamed_qs_txt(by_well)}])
+    page.set_input_files("#preview-form input[type=file]", files=[FilePayload(
+        name=QS_TXT, mimeType="text/plain", buffer=renamed_qs_txt(by_well))])
     page.click("#preview-form button[type=submit]")
     expect(page.locator("#preview")).to_be_visible()
     expect(page.locator("#qc")).to_have_attribute("data-passed", "1")

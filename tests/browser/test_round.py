@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import BrowserContext, FilePayload, Page, expect
 
 from hesuan.domain.access import Role
 from hesuan.domain.people import SINGLE_TUBE_GROUPS
@@ -107,10 +107,10 @@ def test_full_round(site: Site, context: BrowserContext) -> None:
     expect(page.locator("#receipt")).to_have_class(re.compile("good"))
     expect(page.locator("#queue")).to_contain_text(TUBE)
     shot(page, "06-lab-received")
-    page.set_input_files("#upload input[type=file]", files=[{
-        "name": "results.csv", "mimeType": "text/csv",
-        "buffer": f"barcode,result,ct_ORF1ab,ct_N\n{TUBE},positive,28.5,29.1\n"
-                  f"0000000000018,negative,,\n".encode()}])
+    page.set_input_files("#upload input[type=file]", files=[FilePayload(
+        name="results.csv", mimeType="text/csv",
+        buffer=f"barcode,result,ct_ORF1ab,ct_N\n{TUBE},positive,28.5,29.1\n"
+               f"0000000000018,negative,,\n".encode())])
     page.click("#upload form[action='/web/lab/results/check'] button")
     expect(page.locator("#preview")).to_contain_text("1")
     expect(page.locator("#preview-rows")).to_contain_text("0000000000018")  # rejected row

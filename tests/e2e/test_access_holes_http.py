@@ -5,11 +5,14 @@ district officers reading every district's lists, reads of personal data left un
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, timedelta
+from typing import cast
 
 from fastapi.testclient import TestClient
 
 from hesuan.domain.access import Role
+from hesuan.domain.json import Json
 from hesuan.domain.sampling import make_box_code, make_tube_barcode
 from hesuan.entrypoints.api import create_app
 from hesuan.sim.example import DEMO_PASSWORD, OPERATOR, make_resident_id
@@ -127,5 +130,6 @@ def test_pass_checks_are_audited_in_batches(api: Api) -> None:
                           headers={"Authorization": f"Bearer {token}"}).status_code == 200
     with api.platform.deps.uow(readonly=True) as uow:
         entries = [e for e in uow.audit_log.entries(0, 100_000) if e.action == "pass.verify"]
-    assert [(e.actor, e.detail["checks"], e.detail["valid"], len(e.detail["passes"]))
+    assert [(e.actor, e.detail["checks"], e.detail["valid"],
+             len(cast(Sequence[Json], e.detail["passes"])))
             for e in entries] == [("venue-door", 3, 2, 1)]

@@ -917,7 +917,7 @@ def _live_routes(app: Any) -> tuple[dict[tuple[str, str], Action | None], list[s
     other: list[str] = []
     for prefix, r in _walk(list(app.routes)):
         if isinstance(r, APIRoute):
-            for m in r.methods - {"HEAD", "OPTIONS"}:
+            for m in (r.methods or set()) - {"HEAD", "OPTIONS"}:
                 api[(m, prefix + r.path)] = declared_action(r.openapi_extra)
         else:
             other.append(prefix + str(getattr(r, "path", r)))

@@ -135,7 +135,7 @@ def test_autovacuum_stand_in_follows_a_tables_own_thresholds(platform: Platform)
     with platform.engine.connect() as c:
         options = c.execute(text("SELECT reloptions FROM pg_class "
                                  "WHERE relname = 'person_status'")).scalar()
-    assert "autovacuum_vacuum_scale_factor=0.01" in options, options
+    assert options is not None and "autovacuum_vacuum_scale_factor=0.01" in options, options
     standin = _stand_in_after_500_events(platform)
     assert any("station_events" in str(d) for d in standin.run_once()["done"])  # 500 counted
     with platform.engine.begin() as c:

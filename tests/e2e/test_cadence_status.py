@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from hesuan.config import Settings
 from hesuan.domain.access import Principal, Role
 from hesuan.domain.cadence import ScopeKind
 from hesuan.domain.errors import PermissionDenied, RuleViolation
@@ -40,7 +41,8 @@ def _sample(api: Api, pids: list[str], start: int) -> None:
     assert r.json()["rejected"] == 0, r.json()
 
 
-def test_overdue_person_gets_one_sms_turns_yellow_and_back(api: Api, settings) -> None:
+def test_overdue_person_gets_one_sms_turns_yellow_and_back(api: Api,
+                                                           settings: Settings) -> None:
     pid = api.people(limit=1)[0]
     assert _status(api, pid) == ("green", ("not_yet_tested",))
     # 72 h cadence from the start of the round; reminder 12 h before due

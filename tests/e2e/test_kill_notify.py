@@ -75,7 +75,7 @@ def _wave(engine: Engine, people: list[str], trial: int) -> set[str]:
              "attempts": 0} for i in range(WAVE * len(people))]
     with engine.begin() as c:
         c.execute(insert(outbox), rows)
-    return {r["id"] for r in rows}
+    return {str(r["id"]) for r in rows}
 
 
 def _lines(path: Path) -> int:

@@ -194,7 +194,7 @@ def test_a_malformed_item_is_rejected_alone(api: Api) -> None:
     long_id = st.ev("seal_tube", barcode=tube)
     long_id["event_id"] = "x" * 40
     unknown_kind = st.ev("scan_twice", barcode=tube)
-    not_an_object = "open_tube"
+    not_an_object: Any = "open_tube"
     opened, sample = st.ev("open_tube", barcode=tube, mode=10), st.ev("sample", barcode=tube,
                                                                          code=person)
     out = _post(api, [opened, naive, long_id, unknown_kind, not_an_object, sample])

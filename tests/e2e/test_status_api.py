@@ -46,6 +46,7 @@ def test_override_by_api_needs_a_second_officer(api: Api) -> None:
     mine = api.client.get("/me/status", headers=api.h("resident")).json()
     assert mine["colour"] == "popup" and mine["overrides"][0]["legal_basis"] == "防控方案第九版"
     # the answer's shape: the explanation, the person's due time, exemptions and overrides
+    assert pid is not None
     api.platform.status.exempt(SYSTEM, pid, "bedridden", api.clock.now() + timedelta(days=30))
     body = api.client.get(f"/people/{pid}/status", headers=api.h("officer")).json()
     assert list(body) == ["colour", "reasons", "next_steps", "rule", "valid_until", "evidence",

@@ -139,7 +139,7 @@ def test_a_plate_without_javascript(api: Api) -> None:
     def post(path: str, **data: str) -> str:
         r = client.post(f"{page}/{path}", data={"csrf": csrf, **data})
         assert r.status_code == 200, r.text[:500]
-        return r.text
+        return str(r.text)
 
     assert 'id="placed" data-well="A1"' in post("wells", well="A1", scan="PC")
     assert 'id="placed" data-well="B1"' in post("wells", well="B1", scan=tube)

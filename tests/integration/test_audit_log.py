@@ -72,7 +72,7 @@ def logged(platform: Platform, clock: FixedClock) -> Platform:
     return platform
 
 
-def _tamper(p: Platform, act: Callable[[Connection], None]) -> None:
+def _tamper(p: Platform, act: Callable[[Connection], object]) -> None:
     """``act`` on a connection of its own with the append-only guard off."""
     pg = p.engine.dialect.name == "postgresql"
     with p.engine.begin() as c:

@@ -116,7 +116,8 @@ def test_every_error_has_its_own_exit_code() -> None:
     assert {c for c, _ in EXIT_CODES} == {c for c in classes
                                           if c.__bases__ == (errors.HesuanError,)}
     assert len({code for _, code in EXIT_CODES}) == len(EXIT_CODES)
-    expected = {errors.InvalidInput: 2, errors.InvalidFields: 2, errors.NotFound: 3,
+    expected: dict[type[errors.HesuanError], int] = {
+                errors.InvalidInput: 2, errors.InvalidFields: 2, errors.NotFound: 3,
                 errors.RuleViolation: 4, errors.Conflict: 4, errors.NotAuthenticated: 5,
                 errors.PermissionDenied: 6, errors.TooManyAttempts: 7,
                 errors.StoreUnavailable: 8}
@@ -135,6 +136,6 @@ def test_no_command_exits_with_a_number_outside_the_table() -> None:
                     and node.func.attr == "Exit" and node.args
                     and isinstance(node.args[0], ast.Constant)
                     and node.args[0].value not in (0, 1)):
-                found.append(f"{path.name}:{node.lineno} Exit({node.args[0].value})")
+                found.append(f"{path.name}:{node.lineno} Exit({node.args[0].value!r})")
     assert not found, found
     assert os.path.isdir(package)

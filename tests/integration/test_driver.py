@@ -123,8 +123,8 @@ def test_bulk_writes_leave_what_one_row_at_a_time_leaves(
                                       "opened_at": at} for b in ("B1", "B2")])
         for r in new:  # the reference: one statement a row, through SQLAlchemy
             conn.execute(insert(tubes).values(moved("a", r)._asdict()))
-        for r in changes:
-            row = moved("a", r)._asdict()
+        for change in changes:
+            row = moved("a", change)._asdict()
             conn.execute(update(tubes).where(t.id == row.pop("id")).values(
                 {k: (func.coalesce(literal(v, t[k].type), t[k]) if k in kept else v)
                  for k, v in row.items()}))

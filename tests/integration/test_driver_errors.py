@@ -50,16 +50,16 @@ def test_the_stores_raise_a_write_race_only_for_a_unique_key(platform: Platform)
     """``record_scans`` writes on the driver's own cursor: its duplicate event id is a race;
     a scan without its place (NOT NULL) is not, though its message may name a key."""
     with platform.deps.uow() as uow:
-        uow.fence.record_scans([_scan(_EVENT)])  # type: ignore[attr-defined]
+        uow.fence.record_scans([_scan(_EVENT)])
         with pytest.raises(WriteRace):
-            uow.fence.record_scans([_scan(_EVENT)])  # type: ignore[attr-defined]
+            uow.fence.record_scans([_scan(_EVENT)])
     with platform.deps.uow() as uow:
         with pytest.raises(Exception) as exc:
-            uow.fence.record_scans([_scan("00000000-0000-4000-8000-000000000002", None)])  # type: ignore[attr-defined]
+            uow.fence.record_scans([_scan("00000000-0000-4000-8000-000000000002", None)])
         assert not isinstance(exc.value, WriteRace)
     with platform.deps.uow() as uow:
         with pytest.raises(Exception) as exc:
-            uow.station.record_event(StationEventRow(  # type: ignore[attr-defined]
+            uow.station.record_event(StationEventRow(
                 _EVENT, "sample", "S1", None, None, None))  # type: ignore[arg-type]
         assert not isinstance(exc.value, WriteRace)
 
@@ -76,12 +76,12 @@ def test_a_station_batch_written_in_one_stream_still_raises_its_race(
     at = datetime(2022, 8, 29, tzinfo=UTC)
     event = StationEventRow(_EVENT, "sample", None, "u-1", at, at, "d")
     with platform.deps.uow() as uow:
-        uow.station.apply_station_writes(StationWrites(events=[event]), at)  # type: ignore[attr-defined]
+        uow.station.apply_station_writes(StationWrites(events=[event]), at)
         uow.commit()
     other = StationEventRow("00000000-0000-4000-8000-000000000002", "sample", None, "u-1", at,
                             at, "d")
     with platform.deps.uow() as uow, pytest.raises(WriteRace):
-        uow.station.apply_station_writes(  # type: ignore[attr-defined]
+        uow.station.apply_station_writes(
             StationWrites(events=[other, event]), at)
     with platform.deps.uow(readonly=True) as uow:
         assert uow.conn.execute(text(  # type: ignore[attr-defined]

@@ -9,6 +9,7 @@ import random
 import statistics
 import uuid
 from datetime import date, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -39,7 +40,7 @@ def city(platform: Platform) -> ExampleCity:
     return seed_example_city(platform, people=480)
 
 
-def q(platform: Platform, sql: str, **params: object) -> list[tuple[object, ...]]:
+def q(platform: Platform, sql: str, **params: object) -> list[tuple[Any, ...]]:
     with platform.deps.uow(readonly=True) as uow:
         return [tuple(r) for r in uow.conn.execute(text(sql), params)]  # type: ignore[attr-defined]
 
@@ -223,8 +224,8 @@ def test_coverage_sql_equals_domain(platform: Platform, city: ExampleCity,
                        "JOIN person_status ps ON ps.person_id = p.id")
     as_of = now
     for g, s, e in rows:
-        cls = classify(None if s is None else from_ms(int(s)),  # type: ignore[arg-type]
-                       None if e is None else from_ms(int(e)),  # type: ignore[arg-type]
+        cls = classify(None if s is None else from_ms(int(s)),
+                       None if e is None else from_ms(int(e)),
                        as_of - window, as_of)
         one = Counts(1, cls is RosterClass.SAMPLED, cls is RosterClass.EXEMPT,
                      cls is RosterClass.OUTSTANDING)

@@ -6,6 +6,7 @@ user."""
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -91,7 +92,7 @@ def test_one_refused_tube_refuses_the_rack(bench: Bench) -> None:
         (HesuanError, "bad_well", [("A2", received[2]), ("Z9", received[3])]),
     ]
     for error, code, scans in cases:
-        _refused(error, code, lambda scans=scans: rack(u1, plate.id, scans))
+        _refused(error, code, functools.partial(rack, u1, plate.id, scans))
     _refused(PermissionDenied, "wrong_scope",
              lambda: rack(b.lab_user(1, "lab2"), plate.id, free))
     assert _placed(b, plate.id) == 3  # its controls and its first tube: nothing of a rack

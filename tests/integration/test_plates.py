@@ -7,6 +7,7 @@ through an import — leaves nothing written."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 
@@ -306,8 +307,8 @@ def test_two_person_release_reaches_people_through_the_fan_out(bench: Bench) -> 
     assert {s for bc in [*singles, pool] for s in b.test_states(bc)} == {"sampled"}
     assert b.scalar("SELECT count(*) FROM result_log") == 0  # preliminary: nobody reached
     for who in (u1, u2):  # neither the builder nor the importer
-        _refused(RuleViolation, "second_person_required", lambda w=who: b.p.runs.release(
-            w, plate.id))
+        _refused(RuleViolation, "second_person_required",
+                 functools.partial(b.p.runs.release, who, plate.id))
     _refused(PermissionDenied, "wrong_scope",
              lambda: b.p.runs.release(b.lab_user(9, "lab2"), plate.id))
     out = b.p.runs.release(u3, plate.id)

@@ -72,7 +72,7 @@ def _stored(s: Settings) -> tuple[list[Any], bytes]:
                                 people.c.phone_hash)).all()
         raw = c.execute(select(lab_messages.c.raw)).scalar_one()
     eng.dispose()
-    return rows, bytes(raw)
+    return list(rows), bytes(raw)
 
 
 def _under(ring: KeyRing, s: Settings) -> bool:

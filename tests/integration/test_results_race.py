@@ -161,8 +161,9 @@ def _log_rows(p: Platform, barcode: str, want: int) -> list[str]:
 def _audited(p: Platform, after: int, count: str) -> list[int]:
     """The ``count`` of every results audit entry after ``after`` that counts any."""
     with p.deps.uow(readonly=True) as uow:
-        return [e.detail[count] for e in uow.audit_log.entries(after, 1000)
-                if e.action == "results.record" and e.detail[count] > 0]
+        return [n for e in uow.audit_log.entries(after, 1000)
+                if e.action == "results.record"
+                and isinstance(n := e.detail[count], int) and n > 0]
 
 
 def _check_results(p: Platform, audited: int, answers: list[list[ResultOutcome]],

@@ -123,8 +123,9 @@ def test_retention_forgets_each_kind_after_its_period(sim: tuple[Platform, Count
     assert all(len(d) == 6 and len(day) == 10 for day, d, _ in held)
     # coverage's denominator: each district's people when its samples were counted
     with p.engine.connect() as c:
-        living = dict(c.execute(text("SELECT substr(grid_code, 1, 6), count(*) FROM people "
-                                     "GROUP BY substr(grid_code, 1, 6)")).all())
+        living: dict[str, int] = dict(c.execute(text(
+            "SELECT substr(grid_code, 1, 6), count(*) FROM people "
+            "GROUP BY substr(grid_code, 1, 6)")).all())
     assert {a.district: a.people for a in p.retention.aggregates(SYSTEM)} == {
         d: living[d] for d in {a.district for a in p.retention.aggregates(SYSTEM)}}
 

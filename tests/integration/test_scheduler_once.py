@@ -5,6 +5,7 @@ process's scheduler takes the lease over at its next tick."""
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterator
 
@@ -51,7 +52,7 @@ def test_two_schedulers_tick_as_one(two: tuple[Platform, Platform]) -> None:
     schedulers = []
     for name, p in zip("ab", two, strict=True):
         s = Scheduler(p, 0.05)
-        s.tick = lambda name=name: ticks.append(name)  # type: ignore[method-assign]
+        s.tick = functools.partial(ticks.append, name)  # type: ignore[method-assign]
         schedulers.append(s)
     for s in schedulers:
         s.start()

@@ -40,7 +40,7 @@ def test_generated_city_is_stored_and_readable(sim: tuple[Platform, CountingSend
         # the loader leaves the planner statistics of what it filled (none: a seq scan of
         # person_status on every station transaction, 1-2 s each at 5.4 M people)
         with p.engine.connect() as c:
-            analysed = dict(c.exec_driver_sql(
+            analysed: dict[str, bool] = dict(c.exec_driver_sql(
                 "SELECT relname, last_analyze IS NOT NULL FROM pg_stat_user_tables "
                 "WHERE relname IN ('people', 'person_status')").all())
         assert analysed == {"people": True, "person_status": True}
@@ -53,8 +53,8 @@ def test_generated_city_is_stored_and_readable(sim: tuple[Platform, CountingSend
     assert len(coverage.districts) == 6 and coverage.grids == []
     with pytest.raises(CityExists):
         generate_city(p, 10, seed=4, workers=0)
-    report = p.audit.verify(SYSTEM)
-    assert report.entries > 0 and report.intact
+    audit = p.audit.verify(SYSTEM)
+    assert audit.entries > 0 and audit.intact
 
 
 def test_round_reconciles_exactly_the_injected_faults(sim: tuple[Platform, CountingSender],

@@ -13,6 +13,7 @@ from hesuan.adapters.clock import FixedClock
 from hesuan.bootstrap import Platform
 from hesuan.domain.access import Principal, Role
 from hesuan.domain.errors import PermissionDenied, RuleViolation
+from hesuan.domain.json import JsonObject
 from hesuan.domain.status import decide
 from hesuan.domain.zones import Area, ZoneKind, ZoneRules, default_rules
 from hesuan.services.zones import ZoneInput, ZonePart
@@ -96,6 +97,7 @@ def test_controlled_yellow_precaution_unchanged_and_strictest_wins(
     assert colours(platform, f"p.grid_code = '{grid}'") == {"yellow": ctl.people}
     # the precaution zone keeps the people of the street outside the grid
     n = rows(platform, f"SELECT count(*) FROM person_status WHERE zone_id = '{pre.id}'")[0][0]
+    assert pre.people is not None and ctl.people is not None
     assert n == pre.people - ctl.people
     engine_agrees(platform)
     # lifting the controlled zone hands its people back to the precaution zone
@@ -139,9 +141,9 @@ def test_polygon_zone_resolves_grid_centres(platform: Platform, city: ExampleCit
          "geometry": {"type": "Point", "coordinates": [112.50 + i * 0.01, 37.80]}}
         for i, g in enumerate(grids)]}
     assert platform.zones.import_boundaries(OPERATOR, points) == 3
-    square = {"type": "Polygon", "coordinates": [[[112.495, 37.79], [112.515, 37.79],
-                                                   [112.515, 37.81], [112.495, 37.81],
-                                                   [112.495, 37.79]]]}
+    square: JsonObject = {"type": "Polygon", "coordinates": [[
+        [112.495, 37.79], [112.515, 37.79], [112.515, 37.81], [112.495, 37.81],
+        [112.495, 37.79]]]}
     z = platform.zones.designate(OFFICER, ZoneInput("画圈", ZoneKind.CONTROLLED, polygon=square))
     assert sorted(a.region_code for a in z.areas) == sorted(grids[:2])
     exported = platform.zones.export_geojson(OFFICER)

@@ -46,7 +46,7 @@ def test_hierarchy_and_real_districts(plan) -> None:  # type: ignore[no-untyped-
         assert r.parent_code is None or r.code.startswith(r.parent_code)
     assert sum(g.people for g in plan.grids) == PEOPLE
     # shares follow the districts' populations: 小店区 is the largest, 晋源区 the smallest
-    by_district = Counter()
+    by_district: Counter[str] = Counter()
     for g in plan.grids:
         by_district[g.code[:6]] += g.people
     assert max(by_district, key=by_district.__getitem__) == "140105"

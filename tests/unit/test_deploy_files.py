@@ -32,7 +32,7 @@ def test_the_production_settings_example_is_valid(monkeypatch: pytest.MonkeyPatc
         monkeypatch.delenv(key)
     for key, value in _env_file().items():
         monkeypatch.setenv(key, value)
-    s = Settings(_env_file=None)  # type: ignore[call-arg]
+    s = Settings(_env_file=None)
     assert s.environment == "production" and not s.docs_enabled
     assert s.database_url.startswith("postgresql+psycopg://")
     assert s.database_replica_url is not None and s.database_replica_url.startswith("postgresql")

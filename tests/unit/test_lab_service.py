@@ -5,17 +5,19 @@ corrections, unknown and unreceived tubes, and who may post results."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
 from hesuan.domain.access import Principal, Role
 from hesuan.domain.errors import NotFound, PermissionDenied
 from hesuan.domain.local_time import short
-from hesuan.services.lab import LabService, ResultInput, ResultOutcome
-from hesuan.services.ports import WriteRace
+from hesuan.services.lab import FanOutCounts, LabService, ResultInput, ResultOutcome
+from hesuan.services.ports import UnitOfWork, WriteRace
 from hesuan.services.sampling import SamplingService
+from hesuan.services.sampling_ports import TubeResult
 from hesuan.services.status import StatusService
 from hesuan.services.status_ports import IssuedPass
 from tests.fakes import World, make_world
@@ -324,10 +326,11 @@ def test_a_results_call_that_loses_a_race_is_retried_whole(w: World) -> None:
     receive(w, barcodes)
     w.clock.advance(timedelta(hours=5))
     svc = LabService(w.deps, StatusService(w.deps))
-    fan_out, lost = svc.fan_out, []
+    fan_out, lost = svc.fan_out, list[bool]()
 
-    def loses_once(*args: object, **kw: object) -> object:
-        out = fan_out(*args, **kw)  # type: ignore[arg-type]
+    def loses_once(uow: UnitOfWork, lab_id: str, batch: Sequence[TubeResult], actor_id: str,
+                   now: datetime) -> FanOutCounts:
+        out = fan_out(uow, lab_id, batch, actor_id, now)
         if not lost:
             lost.append(True)
             raise WriteRace("deadlock_detected: rolled back to end a conflict")

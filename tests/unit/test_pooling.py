@@ -47,7 +47,8 @@ def test_clopper_pearson_known_values() -> None:
     assert hi == pytest.approx(0.112834911, rel=1e-6)
     assert clopper_pearson(0, 10)[0] == 0.0
     assert clopper_pearson(0, 10)[1] == pytest.approx(1 - 0.025 ** (1 / 10), rel=1e-9)
-    assert clopper_pearson(10, 10) == (pytest.approx(0.025 ** (1 / 10), rel=1e-9), 1.0)
+    lo, hi = clopper_pearson(10, 10)
+    assert lo == pytest.approx(0.025 ** (1 / 10), rel=1e-9) and hi == 1.0
 
 
 @settings(max_examples=150, deadline=None)

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from hesuan.adapters.geo import ShapelyGeometry
 from hesuan.domain.errors import InvalidInput, RuleViolation
 from hesuan.domain.fence import FenceRule, PlaceKind, ScanPerson, ScanPlace, alert_day, evaluate
+from hesuan.domain.json import Json
 from hesuan.domain.lanes import sample_gaps, site_load, wait_minutes
 from hesuan.domain.rosters import LEVELS, Counts, RosterClass, classify, coverage_pct, roll_up
 from hesuan.domain.shifts import ShiftLimits, Span, check_start, rotation, worked_on_day
@@ -112,10 +113,13 @@ def test_polygon_membership() -> None:
     assert geo.covers(poly, geo.check({"type": "Polygon", "coordinates": [[
         [112.505, 37.805], [112.51, 37.805], [112.51, 37.81], [112.505, 37.805]]]},
         field="x"))
-    bowtie = {"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]}
-    assert geo.check(bowtie, field="p")["type"] in ("Polygon", "MultiPolygon")  # made valid
-    for bad in ({"type": "Point", "coordinates": [1, 2]}, {"type": "Polygon"}, "x",
-                {"type": "Polygon", "coordinates": [[[500, 0], [501, 0], [501, 1], [500, 0]]]}):
+    bowtie: Json = {"type": "Polygon",
+                    "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]}
+    assert str(geo.check(bowtie, field="p")["type"]) in ("Polygon", "MultiPolygon")  # valid
+    bads: list[Json] = [
+        {"type": "Point", "coordinates": [1, 2]}, {"type": "Polygon"}, "x",
+        {"type": "Polygon", "coordinates": [[[500, 0], [501, 0], [501, 1], [500, 0]]]}]
+    for bad in bads:
         with pytest.raises(InvalidInput):
             geo.check(bad, field="polygon")
 

@@ -14,7 +14,7 @@ Imports: standard library only.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
@@ -25,7 +25,8 @@ AnswerT = TypeVar("AnswerT")
 
 
 def apply_in_order(chunks: Iterable[tuple[frozenset[str], ChunkT]],
-                   apply: Callable[[ChunkT], AnswerT], at_once: int) -> Iterator[AnswerT]:
+                   apply: Callable[[ChunkT], AnswerT], at_once: int
+                   ) -> Generator[AnswerT, None, None]:
     """``apply`` to each chunk, up to ``at_once`` of them at the same time on worker threads
     (one: in turn, on the caller's thread), yielding the answers in the chunks' order. Each
     chunk comes with the keys it names; a chunk that shares a key with one being applied starts
