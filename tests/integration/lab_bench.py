@@ -10,18 +10,20 @@ import itertools
 import re
 import uuid
 import zipfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from io import BytesIO
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import text
 
 from hesuan.adapters.clock import FixedClock
 from hesuan.bootstrap import Platform
 from hesuan.domain.access import Principal, Role
+from hesuan.domain.errors import HesuanError
 from hesuan.domain.plates import PlateSize, WellKind
 from hesuan.domain.sampling import make_box_code, make_tube_barcode
 from hesuan.services.lab_ports import PlateRow
@@ -232,3 +234,11 @@ def renamed_qs_xlsx(names: Mapping[str, str]) -> bytes:
                 else source.read(info.filename)
             out.writestr(info, data)
     return buf.getvalue()
+
+
+def refused(error: type[HesuanError], code: str, call: Callable[[], object]) -> HesuanError:
+    """``call`` raises ``error`` with ``code``; the error, for more checks."""
+    with pytest.raises(error) as caught:
+        call()
+    assert caught.value.code == code, caught.value
+    return caught.value

@@ -6,7 +6,7 @@ every refusal leaving nothing written."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -28,6 +28,7 @@ from tests.integration.lab_bench import (
     POSITIVE_CONTROL,
     Bench,
     plate_file,
+    refused,
 )
 
 CONTROLS = {"A1": POSITIVE_CONTROL, "A2": NEGATIVE_CONTROL}
@@ -39,11 +40,6 @@ OFFICER = Principal("u-o", "officer", Role.HEALTH_OFFICER, "1401")
 def bench(platform: Platform, clock: FixedClock) -> Iterator[Bench]:
     yield Bench(platform, clock, seed_example_city(platform, people=120))
 
-
-def _refused(error: type[HesuanError], code: str, call: Callable[[], object]) -> None:
-    with pytest.raises(error) as caught:
-        call()
-    assert caught.value.code == code, caught.value
 
 
 def _released(b: Bench, cts: dict[str, dict[str, float | None]], mode: int = 1) -> None:
@@ -102,7 +98,7 @@ def test_a_correction_reverses_a_positive_pool(bench: Bench) -> None:
     # requested only: nothing has changed for anyone
     assert b.scalar("SELECT count(*) FROM recalls WHERE status = 'open'") == 5
     # the requester does not approve their own request
-    _refused(RuleViolation, "second_person_required", lambda: b.p.corrections.approve(
+    refused(RuleViolation, "second_person_required", lambda: b.p.corrections.approve(
         u1, req.id))
     out = b.p.corrections.approve(u2, req.id)
     assert out.applied and out.request.status is CorrectionStatus.APPLIED
@@ -180,43 +176,43 @@ def test_a_cancellation_withdraws_the_result_and_recalls_every_member(bench: Ben
     assert b.p.plates.queue(u1, b.lab_id).total == 0
     out = b.p.lab.record(u1, b.lab_id, [ResultInput(pool, "negative")])
     assert (out[0].status, out[0].reason) == ("rejected", "result_cancelled")
-    _refused(RuleViolation, "not_released", lambda: b.p.corrections.request(
+    refused(RuleViolation, "not_released", lambda: b.p.corrections.request(
         u1, b.lab_id, pool, C, "again", "negative"))
 
 
-def test_who_may_request_and_decide_and_what_is_refused(bench: Bench) -> None:
+def test_who_may_request_and_decide_and_what_isrefused(bench: Bench) -> None:
     b, u1, u2 = bench, bench.lab_user(1), bench.lab_user(2)
     other = b.lab_user(1, "lab2")
     released, waiting = b.tubes(1)[0], b.tubes(1)[0]
     _released(b, {released: NEG})
     ask = b.p.corrections.request
-    _refused(PermissionDenied, "wrong_role", lambda: ask(ADMIN, b.lab_id, released, C, "x",
+    refused(PermissionDenied, "wrong_role", lambda: ask(ADMIN, b.lab_id, released, C, "x",
                                                           "positive"))
-    _refused(PermissionDenied, "wrong_scope", lambda: ask(other, b.lab_id, released, C, "x",
+    refused(PermissionDenied, "wrong_scope", lambda: ask(other, b.lab_id, released, C, "x",
                                                            "positive"))
-    _refused(HesuanError, "reason_required", lambda: ask(u1, b.lab_id, released, C, " ",
+    refused(HesuanError, "reason_required", lambda: ask(u1, b.lab_id, released, C, " ",
                                                           "positive"))
-    _refused(RuleViolation, "not_released", lambda: ask(u1, b.lab_id, waiting, C, "x",
+    refused(RuleViolation, "not_released", lambda: ask(u1, b.lab_id, waiting, C, "x",
                                                          "positive"))
-    _refused(RuleViolation, "correction_unchanged", lambda: ask(u1, b.lab_id, released, C,
+    refused(RuleViolation, "correction_unchanged", lambda: ask(u1, b.lab_id, released, C,
                                                                  "x", "negative"))
-    _refused(HesuanError, "bad_result", lambda: ask(u1, b.lab_id, released, C, "x", None))
-    _refused(NotFound, "unknown_correction", lambda: b.p.corrections.approve(u2, "nope"))
+    refused(HesuanError, "bad_result", lambda: ask(u1, b.lab_id, released, C, "x", None))
+    refused(NotFound, "unknown_correction", lambda: b.p.corrections.approve(u2, "nope"))
     req = ask(u1, b.lab_id, released, C, "re-read", "positive")
     b.clock.advance(timedelta(minutes=5))
-    _refused(RuleViolation, "correction_pending", lambda: ask(u2, b.lab_id, released, X,
+    refused(RuleViolation, "correction_pending", lambda: ask(u2, b.lab_id, released, X,
                                                                "other"))
-    _refused(PermissionDenied, "wrong_scope", lambda: b.p.corrections.approve(other, req.id))
+    refused(PermissionDenied, "wrong_scope", lambda: b.p.corrections.approve(other, req.id))
     # the requester withdraws it; it cannot be approved then
     assert b.p.corrections.decline(u1, req.id, "typed the wrong tube").status is \
         CorrectionStatus.DECLINED
-    _refused(RuleViolation, "correction_declined", lambda: b.p.corrections.approve(u2, req.id))
+    refused(RuleViolation, "correction_declined", lambda: b.p.corrections.approve(u2, req.id))
     # a request made against a result another correction replaced is not applied
     stale = ask(u1, b.lab_id, released, C, "re-read", "positive")
     out = b.p.lab.record(u2, b.lab_id, [ResultInput(released, "invalid",
                                                     correction_reason="direct path")])
     assert out[0].status == "corrected"
-    _refused(RuleViolation, "result_changed", lambda: b.p.corrections.approve(u2, stale.id))
+    refused(RuleViolation, "result_changed", lambda: b.p.corrections.approve(u2, stale.id))
     assert b.rows("SELECT status FROM result_corrections WHERE id = :i", i=stale.id) == [
         ("pending",)]
     assert b.p.corrections.decline(u2, stale.id).status is CorrectionStatus.DECLINED

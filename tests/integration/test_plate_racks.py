@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -32,7 +32,7 @@ from hesuan.sim.instrument_runs import (
     draw_cts,
     quantstudio_export,
 )
-from tests.integration.lab_bench import ADMIN, NEGATIVE_CONTROL, POSITIVE_CONTROL, Bench
+from tests.integration.lab_bench import ADMIN, NEGATIVE_CONTROL, POSITIVE_CONTROL, Bench, refused
 
 CONTROLS = {"H12": POSITIVE_CONTROL, "H11": NEGATIVE_CONTROL}
 
@@ -41,12 +41,6 @@ CONTROLS = {"H12": POSITIVE_CONTROL, "H11": NEGATIVE_CONTROL}
 def bench(platform: Platform, clock: FixedClock) -> Iterator[Bench]:
     yield Bench(platform, clock, seed_example_city(platform, people=160))
 
-
-def _refused(error: type[HesuanError], code: str, call: Callable[[], object]) -> HesuanError:
-    with pytest.raises(error) as caught:
-        call()
-    assert caught.value.code == code, caught.value
-    return caught.value
 
 
 def _placed(b: Bench, plate_id: str) -> int:
@@ -92,16 +86,16 @@ def test_one_refused_tube_refuses_the_rack(bench: Bench) -> None:
         (HesuanError, "bad_well", [("A2", received[2]), ("Z9", received[3])]),
     ]
     for error, code, scans in cases:
-        _refused(error, code, functools.partial(rack, u1, plate.id, scans))
-    _refused(PermissionDenied, "wrong_scope",
+        refused(error, code, functools.partial(rack, u1, plate.id, scans))
+    refused(PermissionDenied, "wrong_scope",
              lambda: rack(b.lab_user(1, "lab2"), plate.id, free))
     assert _placed(b, plate.id) == 3  # its controls and its first tube: nothing of a rack
     # a tube resulted meanwhile by the direct results path
     assert b.p.lab.record(u1, b.lab_id, [ResultInput(received[3], "negative")])[0].status \
         == "accepted"
-    _refused(RuleViolation, "tube_resulted", lambda: rack(u1, plate.id, free))
+    refused(RuleViolation, "tube_resulted", lambda: rack(u1, plate.id, free))
     b.p.plates.mark_ready(u1, plate.id)
-    _refused(RuleViolation, "plate_not_building", lambda: rack(u1, plate.id, free[:1]))
+    refused(RuleViolation, "plate_not_building", lambda: rack(u1, plate.id, free[:1]))
     assert _placed(b, plate.id) == 3 and _placed(b, other.id) == 3
 
 
@@ -137,7 +131,7 @@ def test_the_simulators_export_is_imported_and_released(bench: Bench) -> None:
         "A3": (Decision.RELEASE, Result.NEGATIVE), "A4": (Decision.RERUN, None),
         "A5": (Decision.RERUN, None), "A6": (Decision.RERUN, None)}
     assert imported.run_file.instrument == "QuantStudio(TM) 5 System"
-    _refused(RuleViolation, "second_person_required", lambda: b.p.runs.release(u1, plate.id))
+    refused(RuleViolation, "second_person_required", lambda: b.p.runs.release(u1, plate.id))
     # the reconciliation: the plate awaits its release; the lab tally counts it, an area
     # without the lab sees none of it
     rec = b.p.reports.reconcile(ADMIN)

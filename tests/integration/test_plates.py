@@ -8,7 +8,7 @@ through an import — leaves nothing written."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -42,6 +42,7 @@ from tests.integration.lab_bench import (
     Bench,
     fixture_bytes,
     plate_file,
+    refused,
     renamed_cfx_csv,
     renamed_qs_txt,
     renamed_qs_xlsx,
@@ -54,12 +55,6 @@ CONTROLS = {"A1": POSITIVE_CONTROL, "A2": NEGATIVE_CONTROL}
 def bench(platform: Platform, clock: FixedClock) -> Iterator[Bench]:
     yield Bench(platform, clock, seed_example_city(platform, people=160))
 
-
-def _refused(error: type[HesuanError], code: str, call: Callable[[], object]) -> HesuanError:
-    with pytest.raises(error) as caught:
-        call()
-    assert caught.value.code == code, caught.value
-    return caught.value
 
 
 def _written(b: Bench) -> tuple[int, int, int]:
@@ -84,7 +79,7 @@ def test_a_plate_is_built_from_received_tubes_and_controls(bench: Bench) -> None
         ("A1", WellKind.POSITIVE_CONTROL, None), ("A2", WellKind.NEGATIVE_CONTROL, None),
         ("A3", WellKind.TUBE, tubes[0]), ("A4", WellKind.TUBE, tubes[1])]
     # the map is locked once ready
-    _refused(RuleViolation, "plate_not_building",
+    refused(RuleViolation, "plate_not_building",
              lambda: b.p.plates.place_tube(u1, plate.id, "B1", tubes[2]))
     queue = b.p.plates.queue(u1, b.lab_id)
     assert {i.tube.barcode: i.state for i in queue.items} == {
@@ -98,24 +93,24 @@ def test_a_plate_without_its_controls_cannot_run(bench: Bench) -> None:
     b, u1 = bench, bench.lab_user(1)
     tubes = b.tubes(1)
     plate, _ = b.plate(u1, tubes, controls={"A1": POSITIVE_CONTROL}, ready=False)
-    error = _refused(RuleViolation, "controls_missing", lambda: b.p.plates.mark_ready(
+    error = refused(RuleViolation, "controls_missing", lambda: b.p.plates.mark_ready(
         u1, plate.id))
     assert "no negative control" in error.message
     # nor can its run be imported
     data = plate_file({"A1": POSITIVE_CONTROL}, {tubes[0]: "A2"}, {tubes[0]: NEG})
-    _refused(RuleViolation, "plate_not_ready",
+    refused(RuleViolation, "plate_not_ready",
              lambda: b.p.runs.import_run(u1, plate.id, "run.csv", data))
     empty = b.p.plates.create(u1, b.lab_id)
     for well, kind in CONTROLS.items():
         b.p.plates.place_control(u1, empty.id, well, kind)
-    _refused(RuleViolation, "plate_empty", lambda: b.p.plates.mark_ready(u1, empty.id))
+    refused(RuleViolation, "plate_empty", lambda: b.p.plates.mark_ready(u1, empty.id))
     # an assay with a no-template control needs it on the plate
     b.p.assays.set_version(ADMIN, "orf1ab-n", "ORF1ab/N with NTC", [
         TargetInput("ORF1ab", "FAM", 40, 37), TargetInput("N", "VIC", 40, 37),
         TargetInput("IC", "CY5", 40, internal_control=True)], no_template_control=True)
     ntc, _ = b.plate(u1, b.tubes(1), ready=False)
     assert ntc.assay.version == 2
-    error = _refused(RuleViolation, "controls_missing", lambda: b.p.plates.mark_ready(
+    error = refused(RuleViolation, "controls_missing", lambda: b.p.plates.mark_ready(
         u1, ntc.id))
     assert "no no template control" in error.message
     b.p.plates.place_control(u1, ntc.id, "H12", NO_TEMPLATE_CONTROL)
@@ -123,29 +118,29 @@ def test_a_plate_without_its_controls_cannot_run(bench: Bench) -> None:
     assert _written(b) == (0, 0, 0)
 
 
-def test_unknown_unreceived_resulted_and_placed_tubes_are_refused(bench: Bench) -> None:
+def test_unknown_unreceived_resulted_and_placed_tubes_arerefused(bench: Bench) -> None:
     b, u1 = bench, bench.lab_user(1)
     received = b.tubes(3)
     in_transit = b.tubes(1, lab=None)
     other_lab = b.tubes(1, lab="lab2")
     plate, _ = b.plate(u1, received[:1], ready=False)
     place = b.p.plates.place_tube
-    _refused(NotFound, "unknown_tube",
+    refused(NotFound, "unknown_tube",
              lambda: place(u1, plate.id, "C1", make_tube_barcode(987_654)))
-    _refused(HesuanError, "bad_barcode", lambda: place(u1, plate.id, "C1", "1234"))
-    _refused(RuleViolation, "not_received", lambda: place(u1, plate.id, "C1", in_transit[0]))
-    _refused(RuleViolation, "not_received", lambda: place(u1, plate.id, "C1", other_lab[0]))
-    _refused(RuleViolation, "tube_on_plate", lambda: place(u1, plate.id, "C1", received[0]))
-    _refused(RuleViolation, "well_taken", lambda: place(u1, plate.id, "A1", received[1]))
+    refused(HesuanError, "bad_barcode", lambda: place(u1, plate.id, "C1", "1234"))
+    refused(RuleViolation, "not_received", lambda: place(u1, plate.id, "C1", in_transit[0]))
+    refused(RuleViolation, "not_received", lambda: place(u1, plate.id, "C1", other_lab[0]))
+    refused(RuleViolation, "tube_on_plate", lambda: place(u1, plate.id, "C1", received[0]))
+    refused(RuleViolation, "well_taken", lambda: place(u1, plate.id, "A1", received[1]))
     other, _ = b.plate(u1, [], ready=False)
-    _refused(RuleViolation, "tube_on_other_plate",
+    refused(RuleViolation, "tube_on_other_plate",
              lambda: place(u1, other.id, "C1", received[0]))
     # a tube resulted by the direct results path is released already
     assert b.p.lab.record(u1, b.lab_id, [ResultInput(received[2], "negative")])[0].status \
         == "accepted"
-    _refused(RuleViolation, "tube_resulted", lambda: place(u1, plate.id, "C1", received[2]))
+    refused(RuleViolation, "tube_resulted", lambda: place(u1, plate.id, "C1", received[2]))
     # another lab's user may not build this lab's plate
-    _refused(PermissionDenied, "wrong_scope",
+    refused(PermissionDenied, "wrong_scope",
              lambda: place(b.lab_user(1, "lab2"), plate.id, "C1", received[1]))
     assert b.scalar("SELECT count(*) FROM plate_wells WHERE plate_id = :p",
                     p=plate.id) == 3
@@ -238,7 +233,7 @@ def test_a_preview_decides_as_the_import_and_writes_nothing(bench: Bench) -> Non
     assert [(w.well, w.outcome, w.decision, w.result) for w in preview.wells] == [
         (w.well, w.outcome, w.decision, w.result) for w in imported.wells]
     assert preview.decisions == imported.decisions
-    _refused(RuleViolation, "duplicate_run_file",
+    refused(RuleViolation, "duplicate_run_file",
              lambda: b.p.runs.preview(u1, plate.id, "run.csv", data))
 
 
@@ -307,9 +302,9 @@ def test_two_person_release_reaches_people_through_the_fan_out(bench: Bench) -> 
     assert {s for bc in [*singles, pool] for s in b.test_states(bc)} == {"sampled"}
     assert b.scalar("SELECT count(*) FROM result_log") == 0  # preliminary: nobody reached
     for who in (u1, u2):  # neither the builder nor the importer
-        _refused(RuleViolation, "second_person_required",
+        refused(RuleViolation, "second_person_required",
                  functools.partial(b.p.runs.release, who, plate.id))
-    _refused(PermissionDenied, "wrong_scope",
+    refused(PermissionDenied, "wrong_scope",
              lambda: b.p.runs.release(b.lab_user(9, "lab2"), plate.id))
     out = b.p.runs.release(u3, plate.id)
     assert out.plate.status is PlateStatus.RELEASED and out.plate.released_by == u3.user_id
@@ -328,7 +323,7 @@ def test_two_person_release_reaches_people_through_the_fan_out(bench: Bench) -> 
                     (wells[singles[1]], "positive", u3.user_id, "orf1ab-n", 1),
                     (wells[pool], "positive", u3.user_id, "orf1ab-n", 1)]
     assert b.scalar("SELECT count(*) FROM tubes WHERE status = 'resulted'") == 3
-    _refused(RuleViolation, "plate_not_imported", lambda: b.p.runs.release(u3, plate.id))
+    refused(RuleViolation, "plate_not_imported", lambda: b.p.runs.release(u3, plate.id))
     assert b.p.plates.queue(u1, b.lab_id).total == 0
 
 
@@ -338,8 +333,8 @@ def test_one_person_release_only_where_an_administrator_allowed_it(bench: Bench)
     plate, wells = b.plate(u1, tubes)
     b.p.runs.import_run(u1, plate.id, "run.csv",
                         plate_file(CONTROLS, wells, {tubes[0]: NEG, tubes[1]: NEG}))
-    _refused(RuleViolation, "second_person_required", lambda: b.p.runs.release(u1, plate.id))
-    _refused(PermissionDenied, "wrong_role",
+    refused(RuleViolation, "second_person_required", lambda: b.p.runs.release(u1, plate.id))
+    refused(PermissionDenied, "wrong_role",
              lambda: b.p.plates.set_one_person_release(u1, b.lab_id, True))
     assert not b.p.plates.release_setting(u1, b.lab_id)
     b.p.plates.set_one_person_release(ADMIN, b.lab_id, True)
@@ -385,7 +380,7 @@ def test_the_review_queue_names_who_built_and_imported_each_plate(bench: Bench) 
     b.p.plates.set_one_person_release(ADMIN, b.lab_id, True)
     queue = b.p.runs.awaiting_release(builder, b.lab_id)
     assert queue.one_person_release and {r.bar for r in queue.plates} == {None}
-    _refused(PermissionDenied, "wrong_scope",
+    refused(PermissionDenied, "wrong_scope",
              lambda: b.p.runs.awaiting_release(b.lab_user(1, "lab2"), b.lab_id))
     b.p.runs.release(reviewer, first.id)
     assert [r.plate.id for r in b.p.runs.awaiting_release(reviewer, b.lab_id).plates] == [
@@ -394,54 +389,54 @@ def test_the_review_queue_names_who_built_and_imported_each_plate(bench: Bench) 
 
 # -- refused imports leave nothing -----------------------------------------------------------------
 
-def test_the_same_file_twice_is_refused(bench: Bench) -> None:
+def test_the_same_file_twice_isrefused(bench: Bench) -> None:
     b, u1 = bench, bench.lab_user(1)
     tubes = b.tubes(2)
     first, wells = b.plate(u1, tubes[:1])
     data = plate_file(CONTROLS, wells, {tubes[0]: NEG})
     b.p.runs.import_run(u1, first.id, "run.csv", data)
     before = _written(b)
-    _refused(RuleViolation, "duplicate_run_file",
+    refused(RuleViolation, "duplicate_run_file",
              lambda: b.p.runs.import_run(u1, first.id, "run.csv", data))
     # the same bytes onto another plate (under another name) too
     second, _ = b.plate(u1, tubes[1:])
-    _refused(RuleViolation, "duplicate_run_file",
+    refused(RuleViolation, "duplicate_run_file",
              lambda: b.p.runs.import_run(u1, second.id, "again.csv", data))
     assert _written(b) == before
     assert b.p.plates.plate(u1, second.id).plate.status is PlateStatus.READY
 
 
-def test_a_file_whose_wells_do_not_match_the_map_is_refused(bench: Bench) -> None:
+def test_a_file_whose_wells_do_not_match_the_map_isrefused(bench: Bench) -> None:
     b, u1 = bench, bench.lab_user(1)
     tubes = b.tubes(3)
     plate, wells = b.plate(u1, tubes[:2])
     swapped = {tubes[0]: wells[tubes[1]], tubes[1]: wells[tubes[0]]}
     data = plate_file(CONTROLS, swapped, {tubes[0]: NEG, tubes[1]: POS})
-    error = _refused(PlateFileMismatch, "file_plate_mismatch",
+    error = refused(PlateFileMismatch, "file_plate_mismatch",
                      lambda: b.p.runs.import_run(u1, plate.id, "run.csv", data))
     assert isinstance(error, PlateFileMismatch) and len(error.names) == 2
     extra = plate_file(CONTROLS, {**wells, tubes[2]: "H12"},
                        {tubes[0]: NEG, tubes[1]: NEG, tubes[2]: NEG})
-    error = _refused(PlateFileMismatch, "file_plate_mismatch",
+    error = refused(PlateFileMismatch, "file_plate_mismatch",
                      lambda: b.p.runs.import_run(u1, plate.id, "run.csv", extra))
     assert isinstance(error, PlateFileMismatch) and error.not_on_map == ("H12",)
     missing = plate_file(CONTROLS, {tubes[0]: wells[tubes[0]]}, {tubes[0]: NEG})
-    error = _refused(PlateFileMismatch, "file_plate_mismatch",
+    error = refused(PlateFileMismatch, "file_plate_mismatch",
                      lambda: b.p.runs.import_run(u1, plate.id, "run.csv", missing))
     assert isinstance(error, PlateFileMismatch) and error.missing == (wells[tubes[1]],)
     assert _written(b) == (0, 0, 0)
     assert b.p.plates.plate(u1, plate.id).plate.status is PlateStatus.READY
 
 
-def test_a_file_of_another_assay_or_not_an_export_is_refused(bench: Bench) -> None:
+def test_a_file_of_another_assay_or_not_an_export_isrefused(bench: Bench) -> None:
     b, u1 = bench, bench.lab_user(1)
     tubes = b.tubes(1)
     plate, wells = b.plate(u1, tubes)
     data = plate_file(CONTROLS, wells, {tubes[0]: NEG}).replace(b",N,", b",E,")
-    error = _refused(RuleViolation, "file_assay_mismatch",
+    error = refused(RuleViolation, "file_assay_mismatch",
                      lambda: b.p.runs.import_run(u1, plate.id, "run.csv", data))
     assert "E (VIC) is not a target" in error.message
-    _refused(HesuanError, "unknown_instrument_file",
+    refused(HesuanError, "unknown_instrument_file",
              lambda: b.p.runs.import_run(u1, plate.id, "r.csv", b"barcode,result\n1,neg\n"))
     assert _written(b) == (0, 0, 0)
 

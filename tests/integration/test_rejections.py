@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -31,6 +31,7 @@ from tests.integration.lab_bench import (
     POSITIVE_CONTROL,
     Bench,
     plate_file,
+    refused,
 )
 
 CONTROLS = {"A1": POSITIVE_CONTROL, "A2": NEGATIVE_CONTROL}
@@ -41,11 +42,6 @@ OFFICER = Principal("u-o", "officer", Role.HEALTH_OFFICER, "1401")
 def bench(platform: Platform, clock: FixedClock) -> Iterator[Bench]:
     yield Bench(platform, clock, seed_example_city(platform, people=120))
 
-
-def _refused(error: type[HesuanError], code: str, call: Callable[[], object]) -> None:
-    with pytest.raises(error) as caught:
-        call()
-    assert caught.value.code == code, caught.value
 
 
 def _box(b: Bench, barcode: str) -> str:
@@ -89,11 +85,11 @@ def test_tubes_rejected_at_receipt_leave_the_queue_and_recall_their_people(
     assert b.scalar("SELECT count(*) FROM audit_log WHERE action = 'specimen.reject'") == 1
     # never placed on a plate nor resulted
     plate, _ = b.plate(u1, [], ready=False)
-    _refused(RuleViolation, "tube_rejected",
+    refused(RuleViolation, "tube_rejected",
              lambda: b.p.plates.place_tube(u1, plate.id, "B1", leaked))
     out = b.p.lab.record(u1, b.lab_id, [ResultInput(leaked, "negative")])
     assert (out[0].status, out[0].reason) == ("rejected", "tube_rejected")
-    _refused(RuleViolation, "tube_rejected", lambda: b.p.rejections.reject(
+    refused(RuleViolation, "tube_rejected", lambda: b.p.rejections.reject(
         u1, b.lab_id, RejectionInput(leaked, "contaminated")))
 
 
@@ -103,10 +99,10 @@ def test_a_refused_rejection_refuses_the_receipt(bench: Bench) -> None:
     (elsewhere,) = b.tubes(1, lab="lab2")
     box = _box(b, tube)
     receive = b.p.delivery.receive
-    _refused(HesuanError, "bad_rejection_code", lambda: receive(
+    refused(HesuanError, "bad_rejection_code", lambda: receive(
         u1, str(uuid.uuid4()), b.lab_id, box, b.clock.now(), [tube],
         rejected=[RejectionInput(tube, "dropped")]))
-    _refused(RuleViolation, "not_received", lambda: receive(
+    refused(RuleViolation, "not_received", lambda: receive(
         u1, str(uuid.uuid4()), b.lab_id, box, b.clock.now(), [tube],
         rejected=[RejectionInput(elsewhere, "leaked")]))
     assert b.scalar("SELECT status FROM boxes WHERE code = :c", c=box) == "in_transit"
@@ -150,17 +146,17 @@ def test_who_may_reject_and_which_tubes(bench: Bench) -> None:
     (theirs,) = b.tubes(1, lab="lab2")
     b.p.lab.record(u1, b.lab_id, [ResultInput(resulted, "negative")])
     reject = b.p.rejections.reject
-    _refused(RuleViolation, "tube_resulted", lambda: reject(
+    refused(RuleViolation, "tube_resulted", lambda: reject(
         u1, b.lab_id, RejectionInput(resulted, "leaked")))
-    _refused(RuleViolation, "not_received", lambda: reject(
+    refused(RuleViolation, "not_received", lambda: reject(
         u1, b.lab_id, RejectionInput(theirs, "leaked")))
-    _refused(NotFound, "unknown_tube", lambda: reject(
+    refused(NotFound, "unknown_tube", lambda: reject(
         u1, b.lab_id, RejectionInput(make_tube_barcode(987_654), "leaked")))
-    _refused(HesuanError, "note_required", lambda: reject(
+    refused(HesuanError, "note_required", lambda: reject(
         u1, b.lab_id, RejectionInput(mine, "other")))
-    _refused(PermissionDenied, "wrong_scope", lambda: reject(
+    refused(PermissionDenied, "wrong_scope", lambda: reject(
         b.lab_user(1, "lab2"), b.lab_id, RejectionInput(mine, "leaked")))
-    _refused(PermissionDenied, "wrong_role", lambda: reject(
+    refused(PermissionDenied, "wrong_role", lambda: reject(
         OFFICER, b.lab_id, RejectionInput(mine, "leaked")))
     assert b.scalar("SELECT count(*) FROM specimen_rejections") == 0
     assert b.scalar("SELECT count(*) FROM outbox") == 0
