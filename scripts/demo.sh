@@ -59,5 +59,7 @@ fi
 "$hesuan" city codes
 port="${HESUAN_PORT:-8000}"
 echo "== serving on http://127.0.0.1:${port}  (API docs: http://127.0.0.1:${port}/docs; Ctrl-C stops)"
-echo "   reports: HESUAN_DATABASE_URL=${HESUAN_DATABASE_URL} $hesuan report coverage --level district"
+# the settings a second terminal needs to read this city: its database and the key to its people
+printf '   reports: HESUAN_DATABASE_URL=%q HESUAN_KEY_FILE=%q %s report coverage --level district\n' \
+  "$HESUAN_DATABASE_URL" "$HESUAN_KEY_FILE" "$hesuan"
 exec "$hesuan" serve --host 127.0.0.1 --port "$port"

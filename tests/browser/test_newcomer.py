@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import signal
 import subprocess
 import time
@@ -149,3 +150,18 @@ def test_from_the_readme_to_a_checked_pass(demo: tuple[str, str],
     expect(page.locator("#verdict")).to_contain_text("Valid pass")
     expect(page.locator("#door")).to_be_visible()
     shot(page, "newcomer-03-venue")
+
+
+def test_the_report_command_the_demo_prints_runs_as_printed(demo: tuple[str, str]) -> None:
+    """The demo ends by printing how to read a report of its city from a second terminal; that
+    line, typed as printed (its settings and nothing else), prints the coverage table."""
+    _, printed = demo
+    line = re.search(r"^\s+reports: (.+)$", printed, re.M)
+    assert line is not None, printed[-2000:]
+    words = shlex.split(line.group(1))
+    settings = dict(w.split("=", 1) for w in words if re.fullmatch(r"HESUAN_\w+=.*", w))
+    command = [w for w in words if not re.fullmatch(r"HESUAN_\w+=.*", w)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HESUAN_")} | settings
+    got = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert got.returncode == 0, got.stderr[-2000:]
+    assert "coverage (应检尽检)" in got.stdout and "by district" in got.stdout, got.stdout
