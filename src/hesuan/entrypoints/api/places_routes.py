@@ -7,7 +7,6 @@ Imports: FastAPI, ``hesuan.entrypoints.api``, ``hesuan.services``, ``hesuan.doma
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
 
 from fastapi import APIRouter
 
@@ -15,6 +14,7 @@ from hesuan.domain.access import Action
 from hesuan.entrypoints.actions import acts
 from hesuan.entrypoints.api import schemas as s
 from hesuan.entrypoints.api.deps import Me, PlatformDep
+from hesuan.services.people_ports import LabRow
 from hesuan.services.places import LabInput, RegionInput, SiteInput
 
 __all__ = ["router"]
@@ -42,8 +42,8 @@ def add_site(me: Me, platform: PlatformDep, body: s.SiteIn) -> s.Created:
 
 
 @router.get("/labs", openapi_extra=acts(Action.READ_LABS))
-def list_labs(me: Me, platform: PlatformDep) -> list[dict[str, Any]]:
-    return [asdict(x) for x in platform.places.labs(me)]
+def list_labs(me: Me, platform: PlatformDep) -> list[LabRow]:
+    return platform.places.labs(me)
 
 
 @router.post("/labs", status_code=201, openapi_extra=acts(Action.CREATE_LAB))

@@ -17,7 +17,9 @@ from hesuan.domain.access import Action
 from hesuan.domain.instants import check_instant
 from hesuan.entrypoints.actions import acts
 from hesuan.entrypoints.api.deps import Me, PlatformDep, StaleRead
+from hesuan.services.outbox_ports import Reconciliation
 from hesuan.services.reports import Turnaround
+from hesuan.services.retention_ports import DailyAggregate
 
 __all__ = ["router"]
 
@@ -33,8 +35,8 @@ def turnaround(me: Me, platform: PlatformDep) -> Turnaround:
 @router.get("/reports/reconcile", openapi_extra=acts(Action.READ_RECONCILIATION),
             dependencies=[StaleRead])
 def reconcile(me: Me, platform: PlatformDep,
-              limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
-    return asdict(platform.reports.reconcile(me, limit))
+              limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> Reconciliation:
+    return platform.reports.reconcile(me, limit)
 
 
 @router.get("/reports/daily", openapi_extra=acts(Action.READ_AGGREGATES))
@@ -42,10 +44,10 @@ def daily_aggregates(me: Me, platform: PlatformDep,
                      since: Annotated[str | None, Query(
                          pattern=r"^\d{4}-\d{2}-\d{2}$",
                          description="first local day, YYYY-MM-DD")] = None,
-                     ) -> list[dict[str, Any]]:
+                     ) -> list[DailyAggregate]:
     """What remains of forgotten samples, per local day and district: counts and turnaround,
     no personal data; kept after the end of the programme (docs/RETENTION.md)."""
-    return [asdict(a) for a in platform.retention.aggregates(me, since)]
+    return platform.retention.aggregates(me, since)
 
 
 @router.get("/labs/{lab_id}/report", openapi_extra=acts(Action.READ_LAB_REPORT))

@@ -17,12 +17,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from hesuan.domain.access import Action, Role
 from hesuan.domain.cadence import OverdueAction, Policy, ScopeKind
 from hesuan.domain.errors import NotFound
-from hesuan.domain.status import Colour
+from hesuan.domain.status import Colour, Rule
 from hesuan.entrypoints.actions import acts
 from hesuan.entrypoints.api.deps import Me, PlatformDep
 from hesuan.entrypoints.api.schemas import Instant
 from hesuan.services.explain import explain
-from hesuan.services.status import PolicyInput
+from hesuan.services.status import PolicyInput, SweepReport
+from hesuan.services.status_ports import OverrideRow, VenueCheckRow, VenueRow
+from hesuan.services.venues import VenueCheck
 
 __all__ = ["router"]
 
@@ -177,8 +179,8 @@ def request_override(me: Me, platform: PlatformDep, person_id: str, body: Overri
 
 
 @router.get("/overrides", openapi_extra=acts(Action.READ_OVERRIDES))
-def pending_overrides(me: Me, platform: PlatformDep) -> list[dict[str, Any]]:
-    return [asdict(o) for o in platform.status.pending_overrides(me)]
+def pending_overrides(me: Me, platform: PlatformDep) -> list[OverrideRow]:
+    return platform.status.pending_overrides(me)
 
 
 @router.post("/overrides/{override_id}/approve", status_code=204,
@@ -202,20 +204,19 @@ def register_arrival(me: Me, platform: PlatformDep, body: ArrivalIn) -> Id:
 
 @router.post("/sweep", openapi_extra=acts(Action.RUN_SWEEP))
 def run_sweep(me: Me, platform: PlatformDep,
-              limit: int = Query(default=200_000, ge=1, le=5_000_000)) -> dict[str, Any]:
-    return asdict(platform.status.sweep(me, limit))
+              limit: int = Query(default=200_000, ge=1, le=5_000_000)) -> SweepReport:
+    return platform.status.sweep(me, limit)
 
 
 @router.get("/rules", openapi_extra=acts(Action.READ_STATUS_RULES))
-def list_rules(me: Me, platform: PlatformDep) -> list[dict[str, Any]]:
-    return [asdict(r) for r in platform.status.list_rules(me)]
+def list_rules(me: Me, platform: PlatformDep) -> list[Rule]:
+    return platform.status.list_rules(me)
 
 
 @router.patch("/rules/{rule_id}", openapi_extra=acts(Action.CHANGE_STATUS_RULES))
 def change_rule(me: Me, platform: PlatformDep, rule_id: str,
-                body: RuleChangeIn) -> dict[str, Any]:
-    return asdict(platform.status.change_rule(me, rule_id, enabled=body.enabled,
-                                              colour=body.colour))
+                body: RuleChangeIn) -> Rule:
+    return platform.status.change_rule(me, rule_id, enabled=body.enabled, colour=body.colour)
 
 
 class VenueIn(_In):
@@ -241,20 +242,20 @@ def register_venue(me: Me, platform: PlatformDep, body: VenueIn) -> Id:
 
 
 @router.get("/venues", tags=["venues"], openapi_extra=acts(Action.READ_VENUES))
-def list_venues(me: Me, platform: PlatformDep) -> list[dict[str, Any]]:
-    return [asdict(v) for v in platform.venues.venues(me)]
+def list_venues(me: Me, platform: PlatformDep) -> list[VenueRow]:
+    return platform.venues.venues(me)
 
 
 @router.post("/venues/{venue_id}/checks", tags=["venues"], openapi_extra=acts(Action.CHECK_IN))
 def venue_check(me: Me, platform: PlatformDep, venue_id: str,
-                body: VenueCheckIn) -> dict[str, Any]:
+                body: VenueCheckIn) -> VenueCheck:
     """The four checks at a venue's door: the signed pass is verified, and only the colour, the
     four results and the decision are kept (purged after the retention period)."""
-    return asdict(platform.venues.check(me, venue_id, body.pass_text, body.temperature_c,
-                                        body.mask, body.certificate))
+    return platform.venues.check(me, venue_id, body.pass_text, body.temperature_c, body.mask,
+                                 body.certificate)
 
 
 @router.get("/venues/{venue_id}/checks", tags=["venues"],
             openapi_extra=acts(Action.READ_VENUE_CHECKS))
-def venue_checks(me: Me, platform: PlatformDep, venue_id: str) -> list[dict[str, Any]]:
-    return [asdict(c) for c in platform.venues.recent_checks(me, venue_id)]
+def venue_checks(me: Me, platform: PlatformDep, venue_id: str) -> list[VenueCheckRow]:
+    return platform.venues.recent_checks(me, venue_id)

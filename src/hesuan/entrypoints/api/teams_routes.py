@@ -6,8 +6,7 @@ Imports: FastAPI, pydantic, ``hesuan.entrypoints.api``, ``hesuan.services``, ``h
 
 from __future__ import annotations
 
-from dataclasses import asdict
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter
 from pydantic import Field
@@ -24,6 +23,7 @@ from hesuan.services.teams import (
     TeamMoved,
     TeamRoute,
 )
+from hesuan.services.teams_ports import TeamRow
 
 __all__ = ["router"]
 
@@ -117,8 +117,8 @@ def add_team(me: Me, platform: PlatformDep, body: TeamIn) -> dict[str, str]:
 
 
 @router.get("/teams", tags=["staff"], openapi_extra=acts(Action.READ_TEAMS))
-def list_teams(me: Me, platform: PlatformDep) -> list[dict[str, Any]]:
-    return [asdict(t) for t in platform.teams.teams(me)]
+def list_teams(me: Me, platform: PlatformDep) -> list[TeamRow]:
+    return platform.teams.teams(me)
 
 
 @router.post("/teams/{team_id}/move", tags=["staff"], openapi_extra=acts(Action.MANAGE_TEAMS))
