@@ -18,6 +18,7 @@ from hesuan.entrypoints.actions import acts
 from hesuan.entrypoints.api.deps import Me, PlatformDep
 from hesuan.entrypoints.api.schemas import Id, Instant, Note, RegionFilter, Strict
 from hesuan.services.fence import CheckpointKind, ScanInput
+from hesuan.services.fence_ports import FenceAlertRow
 
 __all__ = ["router"]
 
@@ -70,10 +71,10 @@ def fence_alerts(me: Me, platform: PlatformDep,
                  status: Annotated[list[Literal["open", "acknowledged", "closed"]] | None,
                                    Query()] = None,
                  region: RegionFilter = None,
-                 limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[dict[str, Any]]:
+                 limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[FenceAlertRow]:
     """The caller's inbox: a grid worker's grid, an officer's region."""
-    return [asdict(a) for a in platform.fence.alerts(
-        me, statuses=status or ["open", "acknowledged"], region=region, limit=limit)]
+    return platform.fence.alerts(me, statuses=status or ["open", "acknowledged"],
+                                 region=region, limit=limit)
 
 
 class AckIn(Strict):

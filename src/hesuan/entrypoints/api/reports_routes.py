@@ -17,7 +17,7 @@ from hesuan.domain.access import Action
 from hesuan.domain.instants import check_instant
 from hesuan.entrypoints.actions import acts
 from hesuan.entrypoints.api.deps import Me, PlatformDep, StaleRead
-from hesuan.services.outbox_ports import Reconciliation
+from hesuan.services.outbox_ports import AlertRow, Reconciliation
 from hesuan.services.reports import Turnaround
 from hesuan.services.retention_ports import DailyAggregate
 
@@ -63,8 +63,8 @@ def lab_report(me: Me, platform: PlatformDep,
 
 
 @router.get("/alerts", openapi_extra=acts(Action.READ_ALERTS))
-def list_alerts(me: Me, platform: PlatformDep, open_only: bool = True) -> list[dict[str, Any]]:
-    return [asdict(a) for a in platform.alerts.list(me, open_only)]
+def list_alerts(me: Me, platform: PlatformDep, open_only: bool = True) -> list[AlertRow]:
+    return platform.alerts.list(me, open_only)
 
 
 @router.post("/alerts/check", openapi_extra=acts(Action.CHECK_ALERTS))
