@@ -31,7 +31,9 @@ echo "== mypy";        .venv/bin/mypy
 echo "== import-linter"; .venv/bin/lint-imports
 echo "== pytest"
 set +e
-# two workers (the machine's cores); tests that share one world run on one worker (xdist_group)
+# two workers (the machine's cores). --dist loadgroup is meant to keep tests marked xdist_group
+# on one worker; pytest-xdist 3.8 under pytest 9.2 does not (it renames item._nodeid, which pytest
+# 9.2 no longer reads), so each worker builds the module fixtures its tests need
 # the slowest tests are listed before the summary line: where the suite's time goes
 .venv/bin/python -m pytest -q -p no:cacheprovider -n "${PYTEST_WORKERS:-2}" --dist loadgroup \
   --durations=30 "$@"

@@ -1,7 +1,8 @@
 """A new user's first five minutes, driven only by what the README's opening tells: run
 ``scripts/demo.sh``, open the web pages, switch them to English, scan a tube and the resident's
 code at the station page from the block the demo printed, see the sample on the resident's page,
-copy the pass and check it at the venue page.
+copy the pass and check it at the venue page; then read a report from a second terminal with the
+line the demo printed for it.
 
 The demo runs as the README says, in a scratch directory (``DEMO_DIR``) with a smaller city
 (``DEMO_PEOPLE``) on a free port, so that it neither touches ``var/`` nor takes minutes.
@@ -151,11 +152,8 @@ def test_from_the_readme_to_a_checked_pass(demo: tuple[str, str],
     expect(page.locator("#door")).to_be_visible()
     shot(page, "newcomer-03-venue")
 
-
-def test_the_report_command_the_demo_prints_runs_as_printed(demo: tuple[str, str]) -> None:
-    """The demo ends by printing how to read a report of its city from a second terminal; that
-    line, typed as printed (its settings and nothing else), prints the coverage table."""
-    _, printed = demo
+    # step 5: the demo's last line says how to read a report of its city from a second
+    # terminal; typed as printed (its settings and nothing else), it prints the coverage table
     line = re.search(r"^\s+reports: (.+)$", printed, re.M)
     assert line is not None, printed[-2000:]
     words = shlex.split(line.group(1))
