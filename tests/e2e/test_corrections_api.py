@@ -6,10 +6,12 @@ reason, and the lab's report with its integrity list."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
+from pydantic import TypeAdapter
 
 from hesuan.domain.access import Role
 from hesuan.services.auth import SYSTEM
@@ -89,6 +91,9 @@ def test_corrections_and_rejections_over_http(api: Api) -> None:
     assert [(x["previous"], x["result"], x["reason"]) for x in history["corrections"]] == [
         ("negative", "positive", "plate swap")]
     assert history["samples"][0]["result"] == "positive"
+    # the answer is the service's PersonHistory, field for field, as JSON writes it
+    assert history == TypeAdapter(dict[str, Any]).dump_python(
+        asdict(api.platform.people.history(SYSTEM, people[2])), mode="json")
     assert [c["status"] for c in _ok(api.client.get(
         f"/labs/{lab_id}/corrections", headers=api.h("lab"), params={"status": "applied"}))] \
         == ["applied"]

@@ -7,7 +7,6 @@ Imports: FastAPI, ``hesuan.entrypoints.api``, ``hesuan.services``, ``hesuan.doma
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import Response
@@ -17,7 +16,7 @@ from hesuan.domain.people import IdKind
 from hesuan.entrypoints.actions import acts
 from hesuan.entrypoints.api import schemas as s
 from hesuan.entrypoints.api.deps import Me, PlatformDep
-from hesuan.services.people import PersonInput
+from hesuan.services.people import PersonHistory, PersonInput
 
 __all__ = ["router"]
 
@@ -39,8 +38,8 @@ def get_person(me: Me, platform: PlatformDep, person_id: str,
 
 
 @router.get("/people/{person_id}/history", openapi_extra=acts(Action.READ_PERSON))
-def person_history(me: Me, platform: PlatformDep, person_id: str) -> dict[str, Any]:
-    return asdict(platform.people.history(me, person_id))
+def person_history(me: Me, platform: PlatformDep, person_id: str) -> PersonHistory:
+    return platform.people.history(me, person_id)
 
 
 @router.get("/people/{person_id}/sampling-code", openapi_extra=acts(Action.READ_SAMPLING_CODE))
