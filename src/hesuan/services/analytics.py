@@ -51,8 +51,8 @@ _LEVELS: tuple[Level, ...] = (Level.DISTRICT, Level.STREET, Level.COMMUNITY, Lev
 class CoverageRow:
     """One region's people in the round: due (everyone living there), sampled in the window,
     exempt (an exemption in force, not sampled), outstanding (due − sampled − exempt, not
-    below 0) and coverage (sampled / due, to four places; None with nobody due). ``code`` and
-    ``name`` are None on the total of the whole city."""
+    below 0) and coverage (sampled / due, to four places; None with nobody due). On the total,
+    ``code`` is the area's (None for the whole city) and ``name`` is None."""
 
     code: str | None
     name: str | None

@@ -193,8 +193,10 @@ def _compute_dashboard(platform: Platform, me: Principal) -> dict[str, Any]:
         n = row.people
         cov = covered.get(code)
         rows.append({"code": code, "name": URBAN_DISTRICTS.get(code, code), "people": n,
-                     "due": cov and cov.due, "sampled": cov and cov.sampled,
-                     "exempt": cov and cov.exempt, "outstanding": cov and cov.outstanding,
+                     "due": cov.due if cov else None,
+                     "sampled": cov.sampled if cov else None,
+                     "exempt": cov.exempt if cov else None,
+                     "outstanding": cov.outstanding if cov else None,
                      "coverage_pct": _pct(cov.coverage if cov else None),
                      "prevalence": _prevalence(prevalent.get(code)),
                      "green": row.colours.get("green", 0),
