@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from hesuan.domain.access import Action, Principal, Target, allows, authorize
@@ -46,13 +46,14 @@ from hesuan.services.teams_ports import (
     Assignment,
     HouseholdMember,
     NewShift,
+    RouteMember,
     StaffMember,
     TeamMove,
     TeamRow,
 )
 
 __all__ = ["PLACE_KINDS", "BoardLimits", "HouseholdVisit", "OnShift", "RejectedEvent",
-           "RouteHousehold", "RouteMember", "ShiftBoard", "SkippedMember", "TeamAssignment",
+           "RouteHousehold", "RoutePerson", "ShiftBoard", "SkippedMember", "TeamAssignment",
            "TeamMoved", "TeamRoute", "TeamService", "pool_mode"]
 
 PLACE_KINDS = ("site", "checkpoint", "region")
@@ -84,7 +85,7 @@ class TeamAssignment:
 
 
 @dataclass(frozen=True, slots=True)
-class RouteMember:
+class RoutePerson:
     """A member of a household on the route: sampled since the assignment, or still to be;
     ``single_tube``: their group or an open recall needs a tube of their own."""
 
@@ -94,7 +95,7 @@ class RouteMember:
     single_tube: bool
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class RouteHousehold:
     """A household on the route (someone with no household is one of their own) and how
     many of its members are still to be sampled."""
@@ -102,8 +103,8 @@ class RouteHousehold:
     household_id: str | None
     grid_code: str
     address: str | None
-    members: list[RouteMember] = field(default_factory=list)
-    to_sample: int = 0
+    members: list[RoutePerson]
+    to_sample: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,22 +281,19 @@ class TeamService:
             uow.audit_log.append(now, actor.username, "team.route", f"site:{site_id}",
                       {"people": len(rows)})
             uow.commit()
-        households: dict[str, RouteHousehold] = {}
+        by_household: dict[str, list[RouteMember]] = {}
         for r in rows:
-            key = r.household_id or f"person:{r.person_id}"
-            h = households.get(key)
-            if h is None:
-                h = households[key] = RouteHousehold(r.household_id, r.grid_code, r.address)
-            single = bool(parse_groups((r.groups or "").split(",")) & SINGLE_TUBE_GROUPS
-                          ) or r.open_recall
-            h.members.append(RouteMember(r.person_id, r.name, r.sampled, single))
-            if not r.sampled:
-                h.to_sample += 1
-        todo = [h for h in households.values() if h.to_sample]
+            by_household.setdefault(r.household_id or f"person:{r.person_id}", []).append(r)
+        route = [RouteHousehold(
+            rs[0].household_id, rs[0].grid_code, rs[0].address,
+            [RoutePerson(r.person_id, r.name, r.sampled, bool(
+                parse_groups((r.groups or "").split(",")) & SINGLE_TUBE_GROUPS) or r.open_recall)
+             for r in rs],
+            sum(not r.sampled for r in rs)) for rs in by_household.values()]
+        todo = [h for h in route if h.to_sample]
         return TeamRoute(site_id=site_id, assignments=[a.id for a in assignments],
-                         households=len(households), households_to_visit=len(todo),
-                         people_to_sample=sum(h.to_sample for h in todo),
-                         route=list(households.values()))
+                         households=len(route), households_to_visit=len(todo),
+                         people_to_sample=sum(h.to_sample for h in todo), route=route)
 
     def visit_household(self, actor: Principal, site_id: str, event_id: str,
                         household_id: str, barcode: str, at: datetime, *,

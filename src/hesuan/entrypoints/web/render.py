@@ -88,13 +88,11 @@ def _minutes(v: float | int | None, gettext: Callable[[str], str]) -> str:
     return gettext(_ONLY_MINUTES) % {"m": v}
 
 
-def _iso_local(value: datetime | str | None) -> str:
-    """An instant, or its ISO text from a report (``…Z``), in Beijing time."""
+def _iso_local(value: str | None) -> str:
+    """An ISO time from a report (``…Z``) in Beijing time."""
     if not value:
         return "—"
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return short(value)
+    return short(datetime.fromisoformat(value.replace("Z", "+00:00")))
 
 
 def _hour_label(epoch_ms: int) -> str:
