@@ -30,6 +30,7 @@ from hesuan.adapters.crypto import (
     new_data_key_path,
 )
 from hesuan.adapters.db.analytics import SqlAnalytics
+from hesuan.adapters.db.audit_store import chain_end
 from hesuan.adapters.db.backup import SqlBackups
 from hesuan.adapters.db.checkpoint import WalCheckpointer
 from hesuan.adapters.db.engine import make_engine
@@ -51,7 +52,8 @@ from hesuan.adapters.programme_files import DataKeyFile, FolderFiles, RootKeySig
 from hesuan.adapters.qr import SegnoQr
 from hesuan.adapters.senders import ConsoleSender, JsonlFileSender
 from hesuan.config import Settings
-from hesuan.domain.audit import ChainKey, CheckpointKey
+from hesuan.domain.audit import AuditEntry, ChainKey, CheckpointKey
+from hesuan.domain.errors import InvalidInput, RuleViolation
 from hesuan.services.analytics import AnalyticsService
 from hesuan.services.assays import AssayService
 from hesuan.services.audit import AuditService
@@ -229,38 +231,76 @@ def _key_ring(settings: Settings, engine: Engine) -> KeyRing:
     key file, made while the database holds no people (a new one would read no one's name).
     A database whose people were stored before data key files is read with the legacy keys of
     the master secret (in production only when ``data_key_legacy`` says so). Whichever keys,
-    they are checked against one stored name: a start never goes on with keys that do not
-    read the database."""
-    master = _master(settings)
+    they are checked against the database: the master secret against the audit log's last
+    entry (a key file is made only for a database whose log is empty), the personal data's
+    keys against one stored name. A start never goes on with keys that do not read the
+    database or would sign entries that no longer verify: it refuses with the setting to
+    mend (``InvalidInput``, code ``invalid_setting``)."""
+    master = _checked_master(settings, engine)
     path = settings.data_key_path
     stored = stored_name(engine)
     data = load_data_key(path, create=stored is None)
     if data is not None:
         keys = KeyRing(master, data)
         if stored is not None and not keys.reads(stored):
-            raise RuntimeError(f"the data key file {path} (HESUAN_DATA_KEY_FILE) does not read "
-                               f"the people in the database: restore theirs from its backup")
+            raise _wrong_key("HESUAN_DATA_KEY_FILE",
+                             f"the data key file {path} (HESUAN_DATA_KEY_FILE) does not read "
+                             f"the people in the database: restore theirs from its backup")
         return keys
     assert stored is not None  # with no people the data key file was made
     if new_data_key_path(path).exists():
-        raise RuntimeError(f"the personal data is being moved to a new data key "
-                           f"({new_data_key_path(path)}) and is not all there yet: run "
-                           f"`hesuan keys rekey-data` again to finish")
+        raise RuleViolation(f"the personal data is being moved to a new data key "
+                            f"({new_data_key_path(path)}) and is not all there yet: run "
+                            f"`hesuan keys rekey-data` again to finish", code="data_key_moving")
     legacy = KeyRing(master)
     if not legacy.reads(stored):
-        raise RuntimeError(f"the data key file {path} (HESUAN_DATA_KEY_FILE) is missing and the "
-                           f"database holds people encrypted under it: restore it from its "
-                           f"backup")
+        raise _wrong_key("HESUAN_DATA_KEY_FILE",
+                         f"the data key file {path} (HESUAN_DATA_KEY_FILE) is missing and the "
+                         f"database holds people encrypted under it: restore it from its "
+                         f"backup")
     if settings.environment == "production" and not settings.data_key_legacy:
-        raise RuntimeError(f"no data key file {path} (HESUAN_DATA_KEY_FILE), and the database "
-                           f"holds people stored before data key files, under the keys of "
-                           f"HESUAN_SECRET_KEY: set HESUAN_DATA_KEY_LEGACY=true to read them "
-                           f"(the end of the programme cannot destroy those keys)")
+        raise _wrong_key("HESUAN_DATA_KEY_LEGACY",
+                         f"no data key file {path} (HESUAN_DATA_KEY_FILE), and the database "
+                         f"holds people stored before data key files, under the keys of "
+                         f"HESUAN_SECRET_KEY: set HESUAN_DATA_KEY_LEGACY=true to read them "
+                         f"(the end of the programme cannot destroy those keys)")
     _log.warning("no data key file %s: the people in the database were stored before data key "
                  "files, under the legacy keys derived from the master secret (HESUAN_SECRET_KEY, "
                  "or HESUAN_KEY_FILE in development), which the end of the programme cannot "
                  "destroy (docs/RETENTION.md)", path)
     return legacy
+
+
+def _checked_master(settings: Settings, engine: Engine) -> bytes:
+    """The master secret, checked against the audit log's last entry; the development key
+    file is made only for a database whose log is empty."""
+    end = chain_end(engine)
+    if end is not None and settings.secret_key is None and not settings.key_file.exists():
+        raise _wrong_key("HESUAN_KEY_FILE",
+                         f"the key file {settings.key_file} is missing and the database's audit "
+                         f"log is signed under a master secret: point HESUAN_KEY_FILE at the "
+                         f"database's key file, or restore it from its backup")
+    master = _master(settings)
+    if end is not None and not _signs(master, *end):
+        setting = "HESUAN_SECRET_KEY" if settings.secret_key else "HESUAN_KEY_FILE"
+        raise _wrong_key(setting,
+                         f"{setting} is not the master secret the database's audit log is "
+                         f"signed under (its last entry, {end[0].seq}, does not verify): "
+                         f"entries written under it would break the chain; set the database's "
+                         f"own")
+    return master
+
+
+def _signs(master: bytes, last: AuditEntry, legacy_upto: int) -> bool:
+    """Whether ``master``'s chain key signs the audit log's ``last`` entry (an entry from
+    before the keyed chain proves nothing either way)."""
+    if last.seq <= legacy_upto:
+        return True
+    return ChainKey(KeyRing(master).audit_chain_key).expected(last, legacy_upto) == last.hash
+
+
+def _wrong_key(setting: str, message: str) -> InvalidInput:
+    return InvalidInput(message, code="invalid_setting", field=setting)
 
 
 def _master(settings: Settings) -> bytes:
@@ -281,11 +321,11 @@ def backups(settings: Settings, *, clock: Clock | None = None) -> BackupService:
 def data_keys(settings: Settings, *, clock: Clock | None = None) -> Iterator[DataKeyService]:
     """The data key's use cases alone, without a platform, which does not start while the
     personal data is half moved to a new data key; the database closed at the end."""
-    master = _master(settings)
     engine = make_engine(settings)
-    uow = SqlUnitOfWorkFactory(engine, settings.sqlite_synchronous,
-                               chain=ChainKey(KeyRing(master).audit_chain_key))
     try:
+        master = _checked_master(settings, engine)
+        uow = SqlUnitOfWorkFactory(engine, settings.sqlite_synchronous,
+                                   chain=ChainKey(KeyRing(master).audit_chain_key))
         yield DataKeyService(clock or SystemClock(), uow,
                              DataKeyMoveFiles(master, settings.data_key_path))
     finally:

@@ -22,7 +22,7 @@ from hesuan.adapters.db.schema import lab_messages, labs, people
 from hesuan.bootstrap import bootstrap
 from hesuan.config import Settings
 from hesuan.domain.access import Principal, Role
-from hesuan.domain.errors import PermissionDenied
+from hesuan.domain.errors import PermissionDenied, RuleViolation
 from hesuan.services.auth import SYSTEM
 from hesuan.sim.city import generate_city
 from tests.helpers import cli_env
@@ -149,7 +149,7 @@ def test_an_interrupted_rekey_is_finished_by_the_next_run(
         keys.rekey(ADMIN, batch=8)
     monkeypatch.setattr(SqlSealedData, "reseal_people", reseal)
     assert not legacy.data_key_path.exists()  # put in place only when all is moved
-    with pytest.raises(RuntimeError, match="rekey-data"):  # half moved: no start
+    with pytest.raises(RuleViolation, match="rekey-data"):  # half moved: no start
         bootstrap(legacy, clock=clock, migrate=False)
 
     with data_keys(legacy, clock=clock) as keys:

@@ -20,6 +20,7 @@ from hesuan.adapters.crypto import KeyRing
 from hesuan.adapters.passes.keys import PassKeyStore
 from hesuan.bootstrap import bootstrap
 from hesuan.config import Settings
+from hesuan.domain.errors import InvalidInput
 from hesuan.entrypoints.cli.app import app as cli_app
 from hesuan.services.auth import SYSTEM
 from hesuan.sim.city import generate_city
@@ -158,11 +159,11 @@ def test_production_refuses_people_without_their_data_key(tmp_path: Path) -> Non
     key = tmp_path / "secret.data.key"
     saved = key.read_bytes()
     key.unlink()
-    with pytest.raises(RuntimeError, match="HESUAN_DATA_KEY_FILE"):
+    with pytest.raises(InvalidInput, match="HESUAN_DATA_KEY_FILE"):
         bootstrap(_production(tmp_path))
     assert not key.exists()  # a new one would read no one's name
     # nor does development fall back on the master secret's keys: they do not read these
-    with pytest.raises(RuntimeError, match="HESUAN_DATA_KEY_FILE"):
+    with pytest.raises(InvalidInput, match="HESUAN_DATA_KEY_FILE"):
         bootstrap(_production(tmp_path).model_copy(update={"environment": "development"}))
     key.write_bytes(saved)  # restored from its backup
     platform = bootstrap(_production(tmp_path))
@@ -176,7 +177,7 @@ def test_production_reads_people_from_before_data_keys_only_when_told(tmp_path: 
     _init_keys(tmp_path)
     name = _with_people(tmp_path, legacy=True)
     (tmp_path / "secret.data.key").unlink()  # there was none then
-    with pytest.raises(RuntimeError, match="HESUAN_DATA_KEY_LEGACY"):
+    with pytest.raises(InvalidInput, match="HESUAN_DATA_KEY_LEGACY"):
         bootstrap(_production(tmp_path))
     platform = bootstrap(_production(tmp_path, data_key_legacy=True))
     try:
@@ -184,3 +185,62 @@ def test_production_reads_people_from_before_data_keys_only_when_told(tmp_path: 
         assert not (tmp_path / "secret.data.key").exists()
     finally:
         platform.close()
+
+
+def _development(tmp_path: Path, **kw: object) -> Settings:
+    """A development start on the key file (no secret key set), as the demo runs."""
+    return _production(tmp_path, environment="development", secret_key=None, **kw)
+
+
+def _audited(settings: Settings) -> None:
+    """A start that writes one audit entry, signed under the settings' master secret."""
+    platform = bootstrap(settings)
+    try:
+        with platform.deps.uow() as uow:
+            uow.audit_log.append(platform.deps.clock.now(), "test", "test.write", "x", {})
+            uow.commit()
+    finally:
+        platform.close()
+
+
+def test_a_start_under_another_secret_refuses_and_leaves_the_audit_log_as_it_was(
+        tmp_path: Path) -> None:
+    _init_keys(tmp_path)
+    _with_people(tmp_path)  # the database's audit log is signed under SECRET
+    other = _production(tmp_path, secret_key="o" * 32)
+    with pytest.raises(InvalidInput, match="HESUAN_SECRET_KEY") as refused:
+        bootstrap(other)
+    assert (refused.value.code, refused.value.field) == ("invalid_setting", "HESUAN_SECRET_KEY")
+    platform = bootstrap(_production(tmp_path))  # the database's own secret still starts
+    try:
+        assert platform.audit.verify(SYSTEM).intact
+    finally:
+        platform.close()
+
+
+def test_a_missing_key_file_is_not_made_over_a_database_that_has_an_audit_log(
+        tmp_path: Path) -> None:
+    _audited(_development(tmp_path))  # the first start makes the key file
+    assert (tmp_path / "secret.key").exists()
+    with pytest.raises(InvalidInput, match="HESUAN_KEY_FILE") as refused:
+        bootstrap(_development(tmp_path, key_file=tmp_path / "elsewhere.key"))
+    assert refused.value.field == "HESUAN_KEY_FILE"
+    assert not (tmp_path / "elsewhere.key").exists()
+
+
+def test_a_command_on_the_wrong_key_file_says_so_in_one_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _audited(_development(tmp_path))
+    env = {"HESUAN_ENVIRONMENT": "development",
+           "HESUAN_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}",
+           "HESUAN_KEY_FILE": str(tmp_path / "elsewhere.key"),
+           "HESUAN_PASS_KEY_DIR": str(tmp_path / "keys"),
+           "HESUAN_AUDIT_CHECKPOINT_DIR": str(tmp_path / "audit"),
+           "HESUAN_SMS_FILE": str(tmp_path / "sms.jsonl"), "COLUMNS": "200"}
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    r = CliRunner().invoke(cli_app, ["report", "reconcile"])
+    assert r.exit_code == 2, r.output
+    assert r.output.startswith("error [invalid_setting] HESUAN_KEY_FILE"), r.output
+    assert r.exception is None or isinstance(r.exception, SystemExit), r.exception
+    assert not (tmp_path / "elsewhere.key").exists()

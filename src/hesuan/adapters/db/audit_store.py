@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import Engine, insert, select
 
 from hesuan.adapters.db import sql_helpers
 from hesuan.adapters.db.repository import SqlRepository
@@ -20,7 +20,7 @@ from hesuan.domain.json import JsonObject
 if TYPE_CHECKING:
     from hesuan.adapters.db.store import SqlUnitOfWork
 
-__all__ = ["SqlAuditLog"]
+__all__ = ["SqlAuditLog", "chain_end"]
 
 
 _AUDIT_LOCK = 7_411_0001
@@ -89,3 +89,16 @@ class SqlAuditLog(SqlRepository):
         value = self.conn.execute(select(audit_meta.c.legacy_upto)
                                   .where(audit_meta.c.id == 1)).scalar()
         return int(value or 0)
+
+
+def chain_end(engine: Engine) -> tuple[AuditEntry, int] | None:
+    """The audit log's last entry and the log's legacy boundary, to check at start that the
+    master secret signs the chain; None when the log is empty."""
+    with engine.connect() as c:
+        r = c.execute(select(audit_log).order_by(audit_log.c.seq.desc()).limit(1)).first()
+        if r is None:
+            return None
+        legacy = c.execute(select(audit_meta.c.legacy_upto)
+                           .where(audit_meta.c.id == 1)).scalar()
+    return (AuditEntry(r.seq, r.at, r.actor, r.action, r.subject, r.detail, r.prev_hash, r.hash),
+            int(legacy or 0))
