@@ -47,7 +47,7 @@ from hesuan.adapters.geo import ShapelyGeometry
 from hesuan.adapters.instruments import InstrumentFileReader
 from hesuan.adapters.interop import LabMessages
 from hesuan.adapters.kannel import KannelSender
-from hesuan.adapters.passes.keys import PassKeyStore
+from hesuan.adapters.passes.keys import PassKeysMissing, PassKeyStore
 from hesuan.adapters.programme_files import DataKeyFile, FolderFiles, RootKeySigner
 from hesuan.adapters.qr import SegnoQr
 from hesuan.adapters.senders import ConsoleSender, JsonlFileSender
@@ -243,7 +243,7 @@ def _key_ring(settings: Settings, engine: Engine) -> KeyRing:
     if data is not None:
         keys = KeyRing(master, data)
         if stored is not None and not keys.reads(stored):
-            raise _wrong_key("HESUAN_DATA_KEY_FILE",
+            raise _bad_setting("HESUAN_DATA_KEY_FILE",
                              f"the data key file {path} (HESUAN_DATA_KEY_FILE) does not read "
                              f"the people in the database: restore theirs from its backup")
         return keys
@@ -254,12 +254,12 @@ def _key_ring(settings: Settings, engine: Engine) -> KeyRing:
                             f"`hesuan keys rekey-data` again to finish", code="data_key_moving")
     legacy = KeyRing(master)
     if not legacy.reads(stored):
-        raise _wrong_key("HESUAN_DATA_KEY_FILE",
+        raise _bad_setting("HESUAN_DATA_KEY_FILE",
                          f"the data key file {path} (HESUAN_DATA_KEY_FILE) is missing and the "
                          f"database holds people encrypted under it: restore it from its "
                          f"backup")
     if settings.environment == "production" and not settings.data_key_legacy:
-        raise _wrong_key("HESUAN_DATA_KEY_LEGACY",
+        raise _bad_setting("HESUAN_DATA_KEY_LEGACY",
                          f"no data key file {path} (HESUAN_DATA_KEY_FILE), and the database "
                          f"holds people stored before data key files, under the keys of "
                          f"HESUAN_SECRET_KEY: set HESUAN_DATA_KEY_LEGACY=true to read them "
@@ -276,14 +276,14 @@ def _checked_master(settings: Settings, engine: Engine) -> bytes:
     file is made only for a database whose log is empty."""
     end = chain_end(engine)
     if end is not None and settings.secret_key is None and not settings.key_file.exists():
-        raise _wrong_key("HESUAN_KEY_FILE",
+        raise _bad_setting("HESUAN_KEY_FILE",
                          f"the key file {settings.key_file} is missing and the database's audit "
                          f"log is signed under a master secret: point HESUAN_KEY_FILE at the "
                          f"database's key file, or restore it from its backup")
     master = _master(settings)
     if end is not None and not _signs(master, *end):
         setting = "HESUAN_SECRET_KEY" if settings.secret_key else "HESUAN_KEY_FILE"
-        raise _wrong_key(setting,
+        raise _bad_setting(setting,
                          f"{setting} is not the master secret the database's audit log is "
                          f"signed under (its last entry, {end[0].seq}, does not verify): "
                          f"entries written under it would break the chain; set the database's "
@@ -299,7 +299,8 @@ def _signs(master: bytes, last: AuditEntry, legacy_upto: int) -> bool:
     return ChainKey(KeyRing(master).audit_chain_key).expected(last, legacy_upto) == last.hash
 
 
-def _wrong_key(setting: str, message: str) -> InvalidInput:
+def _bad_setting(setting: str, message: str) -> InvalidInput:
+    """A start refused for a setting that does not fit the database or its files."""
     return InvalidInput(message, code="invalid_setting", field=setting)
 
 
@@ -338,7 +339,10 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None, sender: Sender 
     pass_keys = PassKeyStore(settings.pass_key_dir, settings.issuer, create=not production,
                              alg=settings.pass_alg)
     if production:  # refuse to start, rather than answer 500 on every pass route
-        pass_keys.check((clock or SystemClock()).now())
+        try:
+            pass_keys.check((clock or SystemClock()).now())
+        except PassKeysMissing as exc:
+            raise _bad_setting("HESUAN_PASS_KEY_DIR", str(exc)) from exc
     engine = make_engine(settings)
     if migrate:
         upgrade(engine)

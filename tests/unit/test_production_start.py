@@ -63,8 +63,9 @@ def test_the_development_key_file_does_not_stand_in_for_the_secret(tmp_path: Pat
 
 
 def test_missing_pass_keys_are_refused_at_start(tmp_path: Path) -> None:
-    with pytest.raises(RuntimeError, match="init-keys"):
+    with pytest.raises(InvalidInput, match="init-keys") as refused:
         bootstrap(_production(tmp_path))
+    assert refused.value.field == "HESUAN_PASS_KEY_DIR"
     assert not (tmp_path / "keys" / "keys.json").exists()
     _init_keys(tmp_path)
     platform = bootstrap(_production(tmp_path))
@@ -244,3 +245,17 @@ def test_a_command_on_the_wrong_key_file_says_so_in_one_line(
     assert r.output.startswith("error [invalid_setting] HESUAN_KEY_FILE"), r.output
     assert r.exception is None or isinstance(r.exception, SystemExit), r.exception
     assert not (tmp_path / "elsewhere.key").exists()
+
+
+def test_db_upgrade_without_pass_keys_says_so_in_one_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for k, v in {"HESUAN_ENVIRONMENT": "production", "HESUAN_SECRET_KEY": SECRET,
+                 "HESUAN_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}",
+                 "HESUAN_PASS_KEY_DIR": str(tmp_path / "keys"), "COLUMNS": "200",
+                 "HESUAN_SMS_FILE": str(tmp_path / "sms.jsonl")}.items():
+        monkeypatch.setenv(k, v)
+    r = CliRunner().invoke(cli_app, ["db", "upgrade"])
+    assert r.exit_code == 2, r.output
+    assert r.output.startswith("error [invalid_setting] HESUAN_PASS_KEY_DIR: no pass keys"), \
+        r.output
+    assert "hesuan passes init-keys" in r.output
