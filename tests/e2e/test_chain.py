@@ -250,3 +250,29 @@ def test_two_positive_pools_before_the_re_test_each_get_their_answer(api: Api) -
     open_for_them = api.count(
         f"SELECT count(*) FROM recalls WHERE person_id = '{someone}' AND status = 'open'")
     assert open_for_them == 0
+
+
+def test_a_person_and_the_sites_answer_their_fields_in_order(api: Api) -> None:
+    st = Station(api.city.sites["140105"], api.clock)
+    someone = api.people(limit=1)[0]
+    bc = barcodes(900)
+    tube = next(bc)
+    _post_batch(api, st.fill(tube, [api.code(someone)], mode=1))
+    _ship(api, st, next(boxes(900)), [tube])
+    _results(api, [{"barcode": tube, "result": "negative"}])
+    person = _person(api, someone)
+    assert list(person) == [
+        "id", "id_kind", "id_number", "name", "phone", "grid_code", "groups", "language",
+        "address", "test_state", "last_sampled_at", "last_result", "last_result_at",
+        "open_recall_id", "masked"]
+    assert person["masked"] is True and "*" in person["name"]
+    assert person["last_sampled_at"].endswith("Z") and person["last_result_at"].endswith("Z")
+    assert isinstance(person["groups"], list) and person["last_result"] == "negative"
+    r = api.client.get(f"/people/{someone}", headers=api.h("officer"), params={"unmask": True})
+    assert r.status_code == 200 and r.json()["masked"] is False, r.text
+    r = api.client.get("/sites", headers=api.h("officer"))
+    assert r.status_code == 200, r.text
+    site = r.json()[0]
+    assert list(site) == ["id", "name", "kind", "region_code", "lat", "lng", "opening_hours",
+                          "windows", "status"]
+    assert isinstance(site["windows"], int)

@@ -6,8 +6,6 @@ Imports: FastAPI, ``hesuan.entrypoints.api``, ``hesuan.services``, ``hesuan.doma
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 from fastapi import APIRouter
 from fastapi.responses import Response
 
@@ -16,7 +14,7 @@ from hesuan.domain.people import IdKind
 from hesuan.entrypoints.actions import acts
 from hesuan.entrypoints.api import schemas as s
 from hesuan.entrypoints.api.deps import Me, PlatformDep
-from hesuan.services.people import PersonHistory, PersonInput
+from hesuan.services.people import PersonHistory, PersonInput, PersonView
 
 __all__ = ["router"]
 
@@ -33,8 +31,8 @@ def register(me: Me, platform: PlatformDep, body: s.PersonIn) -> s.Created:
 
 @router.get("/people/{person_id}", openapi_extra=acts(Action.READ_PERSON))
 def get_person(me: Me, platform: PlatformDep, person_id: str,
-               unmask: bool = False) -> s.PersonOut:
-    return s.PersonOut.model_validate(asdict(platform.people.get(me, person_id, unmask)))
+               unmask: bool = False) -> PersonView:
+    return platform.people.get(me, person_id, unmask)
 
 
 @router.get("/people/{person_id}/history", openapi_extra=acts(Action.READ_PERSON))

@@ -6,15 +6,13 @@ Imports: FastAPI, ``hesuan.entrypoints.api``, ``hesuan.services``, ``hesuan.doma
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 from fastapi import APIRouter
 
 from hesuan.domain.access import Action
 from hesuan.entrypoints.actions import acts
 from hesuan.entrypoints.api import schemas as s
 from hesuan.entrypoints.api.deps import Me, PlatformDep
-from hesuan.services.people_ports import LabRow
+from hesuan.services.people_ports import LabRow, SiteRow
 from hesuan.services.places import LabInput, RegionInput, SiteInput
 
 __all__ = ["router"]
@@ -30,8 +28,8 @@ def add_regions(me: Me, platform: PlatformDep, body: s.RegionsIn) -> dict[str, i
 
 
 @router.get("/sites", openapi_extra=acts(Action.READ_SITES))
-def list_sites(me: Me, platform: PlatformDep) -> list[s.SiteOut]:
-    return [s.SiteOut.model_validate(asdict(x)) for x in platform.places.sites()]
+def list_sites(me: Me, platform: PlatformDep) -> list[SiteRow]:
+    return platform.places.sites()
 
 
 @router.post("/sites", status_code=201, openapi_extra=acts(Action.CREATE_SITE))

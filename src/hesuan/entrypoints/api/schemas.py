@@ -6,7 +6,6 @@ Imports: pydantic, FastAPI's ``Query`` (for a shared query parameter), the stand
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import Path, Query
@@ -42,7 +41,6 @@ __all__ = [
     "NoNul",
     "Note",
     "PersonIn",
-    "PersonOut",
     "ReceiptOut",
     "ReceiveIn",
     "RegionFilter",
@@ -55,7 +53,6 @@ __all__ = [
     "ResultsOut",
     "SamplingCodeOut",
     "SiteIn",
-    "SiteOut",
     "StationBatchIn",
     "StationBatchOut",
     "StationEventIn",
@@ -215,17 +212,6 @@ class SiteIn(Strict):
     lng: float | None = Field(default=None, ge=-180, le=180)
 
 
-class SiteOut(BaseModel):
-    id: str
-    name: str
-    kind: str
-    region_code: str
-    lat: float | None
-    lng: float | None
-    opening_hours: str
-    windows: int
-    status: str
-
 
 class LabIn(Strict):
     name: str = Field(min_length=1, max_length=100)
@@ -245,23 +231,6 @@ class PersonIn(Strict):
     household_id: str | None = Field(default=None, max_length=32)
     address: str | None = Field(default=None, max_length=80)
 
-
-class PersonOut(BaseModel):
-    id: str
-    id_kind: str
-    id_number: str
-    name: str
-    phone: str | None
-    grid_code: str
-    groups: list[str]
-    language: str
-    address: str | None
-    test_state: str
-    last_sampled_at: datetime | None
-    last_result: str | None
-    last_result_at: datetime | None
-    open_recall_id: str | None
-    masked: bool
 
 
 class SamplingCodeOut(BaseModel):
