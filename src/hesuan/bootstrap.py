@@ -30,7 +30,7 @@ from hesuan.adapters.crypto import (
     new_data_key_path,
 )
 from hesuan.adapters.db.analytics import SqlAnalytics
-from hesuan.adapters.db.audit_store import chain_end
+from hesuan.adapters.db.audit_store import check_chain_key, has_audit_log
 from hesuan.adapters.db.backup import SqlBackups
 from hesuan.adapters.db.checkpoint import WalCheckpointer
 from hesuan.adapters.db.engine import make_engine
@@ -52,7 +52,7 @@ from hesuan.adapters.programme_files import DataKeyFile, FolderFiles, RootKeySig
 from hesuan.adapters.qr import SegnoQr
 from hesuan.adapters.senders import ConsoleSender, JsonlFileSender
 from hesuan.config import Settings
-from hesuan.domain.audit import AuditEntry, ChainKey, CheckpointKey
+from hesuan.domain.audit import ChainKey, CheckpointKey
 from hesuan.domain.errors import InvalidInput, RuleViolation
 from hesuan.services.analytics import AnalyticsService
 from hesuan.services.assays import AssayService
@@ -272,31 +272,12 @@ def _key_ring(settings: Settings, engine: Engine) -> KeyRing:
 
 
 def _checked_master(settings: Settings, engine: Engine) -> bytes:
-    """The master secret, checked against the audit log's last entry; the development key
-    file is made only for a database whose log is empty."""
-    end = chain_end(engine)
-    if end is not None and settings.secret_key is None and not settings.key_file.exists():
-        raise _bad_setting("HESUAN_KEY_FILE",
-                         f"the key file {settings.key_file} is missing and the database's audit "
-                         f"log is signed under a master secret: point HESUAN_KEY_FILE at the "
-                         f"database's key file, or restore it from its backup")
-    master = _master(settings)
-    if end is not None and not _signs(master, *end):
-        setting = "HESUAN_SECRET_KEY" if settings.secret_key else "HESUAN_KEY_FILE"
-        raise _bad_setting(setting,
-                         f"{setting} is not the master secret the database's audit log is "
-                         f"signed under (its last entry, {end[0].seq}, does not verify): "
-                         f"entries written under it would break the chain; set the database's "
-                         f"own")
+    """The master secret, checked against the audit log of ``engine``'s database; the
+    development key file is made only for a database whose log is empty."""
+    master = _master(settings, create=not has_audit_log(engine))
+    check_chain_key(engine, ChainKey(KeyRing(master).audit_chain_key),
+                    settings.master_secret_setting)
     return master
-
-
-def _signs(master: bytes, last: AuditEntry, legacy_upto: int) -> bool:
-    """Whether ``master``'s chain key signs the audit log's ``last`` entry (an entry from
-    before the keyed chain proves nothing either way)."""
-    if last.seq <= legacy_upto:
-        return True
-    return ChainKey(KeyRing(master).audit_chain_key).expected(last, legacy_upto) == last.hash
 
 
 def _bad_setting(setting: str, message: str) -> InvalidInput:
@@ -304,7 +285,13 @@ def _bad_setting(setting: str, message: str) -> InvalidInput:
     return InvalidInput(message, code="invalid_setting", field=setting)
 
 
-def _master(settings: Settings) -> bytes:
+def _master(settings: Settings, *, create: bool) -> bytes:
+    """The master secret; ``create``: the development key file may be made when missing."""
+    if settings.secret_key is None and not settings.key_file.exists() and not create:
+        raise _bad_setting("HESUAN_KEY_FILE",
+                           f"the key file {settings.key_file} is missing and the database's "
+                           f"audit log is signed under a master secret: point HESUAN_KEY_FILE "
+                           f"at the database's key file, or restore it from its backup")
     return load_master_secret(
         settings.secret_key.get_secret_value() if settings.secret_key else None,
         settings.key_file, create=settings.environment != "production")
@@ -314,7 +301,7 @@ def backups(settings: Settings, *, clock: Clock | None = None) -> BackupService:
     """The backups alone, without a platform: a copy is taken of a database at any schema,
     and a restore goes into a new database while the one the settings name may be gone. It
     connects only when a use case needs it; the audit chain's key is the platform's."""
-    chain = ChainKey(KeyRing(_master(settings)).audit_chain_key)
+    chain = ChainKey(KeyRing(_master(settings, create=False)).audit_chain_key)
     return BackupService(clock or SystemClock(), SqlBackups(settings, chain))
 
 

@@ -284,6 +284,12 @@ class Settings(BaseSettings):
         return self.environment != "production" if self.api_docs is None else self.api_docs
 
     @property
+    def master_secret_setting(self) -> str:
+        """The setting the master secret comes from: the secret key, else (development) the
+        key file."""
+        return "HESUAN_SECRET_KEY" if self.secret_key is not None else "HESUAN_KEY_FILE"
+
+    @property
     def data_key_path(self) -> Path:
         return self.data_key_file or self.key_file.with_suffix(".data.key")
 

@@ -176,6 +176,20 @@ def test_a_forged_checkpoint_is_detected(logged: Platform) -> None:
     assert report.bad_checkpoints == ("checkpoint-000000000099.json",)
 
 
+def test_a_changed_last_entry_does_not_stop_a_start_and_is_found(logged: Platform,
+                                                                   settings: Settings) -> None:
+    # the start checks its secret against the log's last entries: one altered entry at the end
+    # is a break for ``audit verify`` to report, not a reason to refuse the database's own key
+    _tamper(logged, lambda c: c.execute(update(audit_log).where(audit_log.c.seq == N)
+                                        .values(actor="someone-else")))
+    again = bootstrap(settings)
+    try:
+        report = _verify(again)
+        assert (report.verdict, report.first_broken_seq) == ("broken", N)
+    finally:
+        again.close()
+
+
 def test_the_database_refuses_update_and_delete_of_the_log(logged: Platform) -> None:
     for sql in ("UPDATE audit_log SET actor = 'x' WHERE seq = 3",
                 "DELETE FROM audit_log WHERE seq = 3", "DELETE FROM audit_log"):

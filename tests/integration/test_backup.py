@@ -222,3 +222,28 @@ def test_a_role_without_the_backup_actions_is_refused(
     with pytest.raises(PermissionDenied):
         service.restore(officer, copy, f"sqlite:///{tmp_path / 'restored.db'}")
     assert not (tmp_path / "restored.db").exists()
+
+
+def test_a_backup_under_another_secret_is_refused_and_writes_nothing(
+        platform: Platform, settings: Settings, backend: str, tmp_path: Path) -> None:
+    seed_example_city(platform, people=5)
+    copy = tmp_path / "hesuan.dump"
+    other = _env(settings) | {"HESUAN_SECRET_KEY": "another-secret"}
+    refused = subprocess.run([*CLI, "backup", "create", str(copy)], env=other,
+                             capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 2, refused.stderr
+    assert "error [invalid_setting] HESUAN_SECRET_KEY" in refused.stderr, refused.stderr
+    assert not copy.exists()
+    assert _last_audit(settings.database_url)[1] != "backup.create"
+    verified = _cli(settings, "audit", "verify", "--json")
+    assert json.loads(verified.stdout)["verdict"] == "intact", verified.stdout
+    # a copy restored under another secret is refused its entry: the restored log's own
+    # secret is the one to restore it with
+    assert _cli(settings, "backup", "create", str(copy)).returncode == 0
+    with _new_database(backend, tmp_path) as target:
+        restored = subprocess.run([*CLI, "backup", "restore", str(copy), "--to", target],
+                                  env=other | {"HESUAN_DATABASE_URL": target},
+                                  capture_output=True, text=True, timeout=300)
+        assert restored.returncode == 2, restored.stderr
+        assert "HESUAN_SECRET_KEY" in restored.stderr
+        assert _last_audit(target)[1] != "backup.restore"  # no entry under the other secret

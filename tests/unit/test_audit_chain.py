@@ -16,6 +16,7 @@ from hesuan.domain.audit import (
     CheckpointKey,
     judge,
     plain_hash,
+    signs,
     verify_chain,
 )
 
@@ -116,3 +117,20 @@ def test_the_verdict() -> None:
     assert judge(ChainCheck(6, "h6"), 6, None, cp, ()) == "truncated"  # ends before seq 8
     assert judge(intact, 10, "other", cp, ()) == "rewritten"  # seq 8 holds another hash
     assert judge(intact, 10, "h8", cp, ("checkpoint-x.json",)) == "forged_checkpoint"
+
+
+def test_the_key_a_log_is_signed_under_is_told_from_another_by_its_last_entries() -> None:
+    log = _chain(10)
+    recent = log[-8:][::-1]
+    assert signs(KEY, recent, 0)
+    assert not signs(ChainKey(b"o" * 32), recent, 0)
+    # the very last entry altered (or a forged one appended): the key is still the log's;
+    # the break is verify_chain's to find
+    forged = replace(log[-1], detail={"i": "forged"})
+    assert signs(KEY, [forged, *recent[1:]], 0)
+    assert verify_chain([*log[:-1], forged], KEY).broken_at == 10
+    # nothing to judge by: an empty log, a legacy prefix only
+    assert signs(ChainKey(b"o" * 32), [], 0)
+    assert signs(ChainKey(b"o" * 32), _chain(3, legacy_upto=3), 3)
+    # a key that signs none of the keyed entries after a legacy prefix is refused
+    assert not signs(ChainKey(b"o" * 32), _chain(5, legacy_upto=3), 3)

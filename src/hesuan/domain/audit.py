@@ -29,7 +29,7 @@ from hesuan.domain.instants import iso_utc
 from hesuan.domain.json import JsonObject
 
 __all__ = ["GENESIS", "AuditEntry", "AuditReport", "ChainCheck", "ChainKey", "Checkpoint",
-           "CheckpointKey", "Verdict", "judge", "plain_hash", "verify_chain"]
+           "CheckpointKey", "Verdict", "judge", "plain_hash", "signs", "verify_chain"]
 
 GENESIS = "0" * 64
 
@@ -111,6 +111,16 @@ def verify_chain(entries: Iterable[AuditEntry], key: ChainKey, start: ChainCheck
             return ChainCheck(seq, prev, e.seq)
         seq, prev = e.seq, e.hash
     return ChainCheck(seq, prev)
+
+
+def signs(key: ChainKey, recent: Iterable[AuditEntry], legacy_upto: int) -> bool:
+    """Whether ``key`` is the key the log is signed under, judged on its ``recent`` entries:
+    one keyed entry among them verifies. Another key verifies none; a log whose very last
+    entries were altered still has earlier ones that verify (``verify_chain`` finds the
+    break). Entries from before the keyed chain prove nothing, nor does an empty log: True."""
+    keyed = [e for e in recent if e.seq > legacy_upto]
+    return not keyed or any(hmac.compare_digest(key.expected(e, legacy_upto), e.hash)
+                            for e in keyed)
 
 
 @dataclass(frozen=True, slots=True)

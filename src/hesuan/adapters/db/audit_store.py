@@ -14,13 +14,14 @@ from hesuan.adapters.db.schema import (
     audit_log,
     audit_meta,
 )
-from hesuan.domain.audit import GENESIS, AuditEntry
+from hesuan.domain.audit import GENESIS, AuditEntry, ChainKey, signs
+from hesuan.domain.errors import InvalidInput
 from hesuan.domain.json import JsonObject
 
 if TYPE_CHECKING:
     from hesuan.adapters.db.store import SqlUnitOfWork
 
-__all__ = ["SqlAuditLog", "chain_end"]
+__all__ = ["SqlAuditLog", "check_chain_key", "has_audit_log"]
 
 
 _AUDIT_LOCK = 7_411_0001
@@ -91,14 +92,30 @@ class SqlAuditLog(SqlRepository):
         return int(value or 0)
 
 
-def chain_end(engine: Engine) -> tuple[AuditEntry, int] | None:
-    """The audit log's last entry and the log's legacy boundary, to check at start that the
-    master secret signs the chain; None when the log is empty."""
+#: How many of the log's last entries a start looks at for one its key signs.
+_RECENT = 8
+
+
+def check_chain_key(engine: Engine, chain: ChainKey, setting: str) -> None:
+    """Refuse (``InvalidInput`` on ``setting``, code ``invalid_setting``) a chain key that does
+    not sign the audit log of ``engine``'s database: entries appended under it would not
+    verify under the database's own (``domain.audit.signs``)."""
     with engine.connect() as c:
-        r = c.execute(select(audit_log).order_by(audit_log.c.seq.desc()).limit(1)).first()
-        if r is None:
-            return None
+        recent = [AuditEntry(r.seq, r.at, r.actor, r.action, r.subject, r.detail, r.prev_hash,
+                             r.hash)
+                  for r in c.execute(select(audit_log).order_by(audit_log.c.seq.desc())
+                                     .limit(_RECENT))]
         legacy = c.execute(select(audit_meta.c.legacy_upto)
                            .where(audit_meta.c.id == 1)).scalar()
-    return (AuditEntry(r.seq, r.at, r.actor, r.action, r.subject, r.detail, r.prev_hash, r.hash),
-            int(legacy or 0))
+    if not signs(chain, recent, int(legacy or 0)):
+        raise InvalidInput(
+            f"{setting} is not the master secret the database's audit log is signed under "
+            f"(none of its last {len(recent)} entries verifies under it): entries written "
+            f"under it would break the chain; set the database's own",
+            code="invalid_setting", field=setting)
+
+
+def has_audit_log(engine: Engine) -> bool:
+    """Whether the database's audit log holds an entry (signed under a master secret)."""
+    with engine.connect() as c:
+        return c.execute(select(audit_log.c.seq).limit(1)).first() is not None

@@ -32,9 +32,10 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import Connection, create_engine, inspect, text
+from sqlalchemy import Connection, Engine, create_engine, inspect, text
 from sqlalchemy.engine import URL, make_url
 
+from hesuan.adapters.db.audit_store import check_chain_key
 from hesuan.adapters.db.engine import make_engine
 from hesuan.adapters.db.store import SqlUnitOfWorkFactory
 from hesuan.config import Settings
@@ -57,7 +58,10 @@ class SqlBackups:
         self._chain = chain
 
     def create(self, dest: Path, now: datetime) -> Manifest:
-        return backup(self._settings.database_url, dest, now)
+        # the copy's audit entry goes into this database: refused before copying when the
+        # chain key is not the one its log is signed under
+        with self._engine_at(self._settings.database_url):
+            return backup(self._settings.database_url, dest, now)
 
     def restore(self, copy: Path, target: str) -> RestoreReport:
         return restore(copy, target)
@@ -67,10 +71,18 @@ class SqlBackups:
 
     @contextmanager
     def units_at(self, target: str) -> Iterator[SqlUnitOfWorkFactory]:
-        s = self._settings.model_copy(update={"database_url": target})
-        engine = make_engine(s)
+        with self._engine_at(target) as engine:
+            yield SqlUnitOfWorkFactory(engine, self._settings.sqlite_synchronous,
+                                       chain=self._chain)
+
+    @contextmanager
+    def _engine_at(self, target: str) -> Iterator[Engine]:
+        """An engine on ``target`` whose audit log the chain key signs (else
+        ``InvalidInput`` naming the master secret's setting)."""
+        engine = make_engine(self._settings.model_copy(update={"database_url": target}))
         try:
-            yield SqlUnitOfWorkFactory(engine, s.sqlite_synchronous, chain=self._chain)
+            check_chain_key(engine, self._chain, self._settings.master_secret_setting)
+            yield engine
         finally:
             engine.dispose()
 
