@@ -232,7 +232,7 @@ def _key_ring(settings: Settings, engine: Engine) -> KeyRing:
     A database whose people were stored before data key files is read with the legacy keys of
     the master secret (in production only when ``data_key_legacy`` says so). Whichever keys,
     they are checked against the database: the master secret against the audit log's last
-    entry (a key file is made only for a database whose log is empty), the personal data's
+    entries (a key file is made only for a database whose log is empty), the personal data's
     keys against one stored name. A start never goes on with keys that do not read the
     database or would sign entries that no longer verify: it refuses with the setting to
     mend (``InvalidInput``, code ``invalid_setting``)."""
@@ -244,8 +244,8 @@ def _key_ring(settings: Settings, engine: Engine) -> KeyRing:
         keys = KeyRing(master, data)
         if stored is not None and not keys.reads(stored):
             raise _bad_setting("HESUAN_DATA_KEY_FILE",
-                             f"the data key file {path} (HESUAN_DATA_KEY_FILE) does not read "
-                             f"the people in the database: restore theirs from its backup")
+                               f"the data key file {path} (HESUAN_DATA_KEY_FILE) does not read "
+                               f"the people in the database: restore theirs from its backup")
         return keys
     assert stored is not None  # with no people the data key file was made
     if new_data_key_path(path).exists():
@@ -255,15 +255,15 @@ def _key_ring(settings: Settings, engine: Engine) -> KeyRing:
     legacy = KeyRing(master)
     if not legacy.reads(stored):
         raise _bad_setting("HESUAN_DATA_KEY_FILE",
-                         f"the data key file {path} (HESUAN_DATA_KEY_FILE) is missing and the "
-                         f"database holds people encrypted under it: restore it from its "
-                         f"backup")
+                           f"the data key file {path} (HESUAN_DATA_KEY_FILE) is missing and the "
+                           f"database holds people encrypted under it: restore it from its "
+                           f"backup")
     if settings.environment == "production" and not settings.data_key_legacy:
         raise _bad_setting("HESUAN_DATA_KEY_LEGACY",
-                         f"no data key file {path} (HESUAN_DATA_KEY_FILE), and the database "
-                         f"holds people stored before data key files, under the keys of "
-                         f"HESUAN_SECRET_KEY: set HESUAN_DATA_KEY_LEGACY=true to read them "
-                         f"(the end of the programme cannot destroy those keys)")
+                           f"no data key file {path} (HESUAN_DATA_KEY_FILE), and the database "
+                           f"holds people stored before data key files, under the keys of "
+                           f"HESUAN_SECRET_KEY: set HESUAN_DATA_KEY_LEGACY=true to read them "
+                           f"(the end of the programme cannot destroy those keys)")
     _log.warning("no data key file %s: the people in the database were stored before data key "
                  "files, under the legacy keys derived from the master secret (HESUAN_SECRET_KEY, "
                  "or HESUAN_KEY_FILE in development), which the end of the programme cannot "

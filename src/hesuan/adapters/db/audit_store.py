@@ -92,7 +92,7 @@ class SqlAuditLog(SqlRepository):
         return int(value or 0)
 
 
-#: How many of the log's last entries a start looks at for one its key signs.
+#: How many of the log's last entries a start or a backup looks at for one its key signs.
 _RECENT = 8
 
 
