@@ -133,6 +133,16 @@ def test_coverage_and_alerts_print_tables_and_progress_stays_on_stderr(
         assert shown.exit_code == 0, (name, shown.stderr)
         assert "{'" not in shown.stdout and "│" in shown.stdout, (name, shown.stdout)
 
+    # the reconciliation's lists: a row each, its count and its first items by their first key
+    recon = json.loads(runner.invoke(cli_app, ["report", "reconcile", "--json"]).stdout)
+    shown_recon = runner.invoke(cli_app, ["report", "reconcile"]).stdout
+    [box] = recon["box_discrepancies"]["items"]
+    assert re.search(rf"box discrepancies\s*│\s*1\s*│\s*{next(iter(box.values()))}",
+                     shown_recon), shown_recon
+    lab = recon["lab"]
+    assert f"lab stage: plates {lab['plates']:,} (released {lab['plates_released']:,}" \
+        in shown_recon, shown_recon
+
     alerts = runner.invoke(cli_app, ["alerts"])
     assert alerts.exit_code == 0, alerts.stderr
     listed = json.loads(runner.invoke(cli_app, ["alerts", "--json"]).stdout)

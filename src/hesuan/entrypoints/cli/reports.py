@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from hesuan.bootstrap import Platform
     from hesuan.services.analytics import Coverage, Positives, Prevalence
     from hesuan.services.lanes import SiteLoadNow
+    from hesuan.services.outbox_ports import Reconciliation
     from hesuan.services.reports import Turnaround
 
 __all__ = ["register"]
@@ -74,7 +75,7 @@ def report_reconcile(as_json: JsonOpt = False,
                      limit: Annotated[int, typer.Option(help="items listed per key")] = 100,
                      ) -> None:
     """Reconciliation: what fell between stages (every list empty on a consistent round)."""
-    _report("reconciliation", lambda p: asdict(p.reports.reconcile(CLI_PRINCIPAL, limit)),
+    _report("reconciliation", lambda p: p.reports.reconcile(CLI_PRINCIPAL, limit),
             as_json, _reconcile_tables, stale_ok=True)
 
 
@@ -252,25 +253,32 @@ def _turnaround_tables(data: Turnaround) -> None:
         out.print(table)
 
 
-def _reconcile_tables(data: dict[str, Any]) -> None:
+def _reconcile_tables(data: Reconciliation) -> None:
+    from dataclasses import fields
+
     from rich.table import Table
 
+    from hesuan.services.outbox_ports import ReconciliationList
+
     out = _out()
-    table = Table(title=f"reconciliation as of {_local(data['as_of'])} (Asia/Shanghai; every "
+    table = Table(title=f"reconciliation as of {_local(data.as_of)} (Asia/Shanghai; every "
                         "list empty on a consistent round)")
     table.add_column("list")
     table.add_column("count", justify="right")
     table.add_column("first items")
-    for key, value in data.items():
-        if isinstance(value, dict) and "count" in value and "items" in value:
-            first = ", ".join(str(next(iter(item.values()))) for item in value["items"][:3])
-            table.add_row(key.replace("_", " "), f"{value['count']:,}", first)
+    for f in fields(data):
+        value = getattr(data, f.name)
+        if isinstance(value, ReconciliationList):
+            # each item by its first field: the tube, box or recall it is about
+            first = ", ".join(str(getattr(item, fields(item)[0].name))
+                              for item in value.items[:3])
+            table.add_row(f.name.replace("_", " "), f"{value.count:,}", first)
     out.print(table)
-    lab = data["lab"]
-    out.print(f"lab stage: plates {lab['plates']:,} (released {lab['plates_released']:,}, "
-              f"control failures {lab['control_failures']:,}), re-runs {lab['reruns']:,}; "
-              f"released {_counts(lab['released'])}; rejected {_counts(lab['rejected'])}; "
-              f"corrections {_counts(lab['corrections'])}", markup=False)
+    lab = data.lab
+    out.print(f"lab stage: plates {lab.plates:,} (released {lab.plates_released:,}, "
+              f"control failures {lab.control_failures:,}), re-runs {lab.reruns:,}; "
+              f"released {_counts(lab.released)}; rejected {_counts(lab.rejected)}; "
+              f"corrections {_counts(lab.corrections)}", markup=False)
 
 
 def _counts(counts: dict[str, int]) -> str:
