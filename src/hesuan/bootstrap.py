@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 
@@ -36,6 +36,7 @@ from hesuan.adapters.db.checkpoint import WalCheckpointer
 from hesuan.adapters.db.engine import make_engine
 from hesuan.adapters.db.lease import SchedulerLease
 from hesuan.adapters.db.migrate import upgrade
+from hesuan.adapters.db.passes_store import last_live_pass
 from hesuan.adapters.db.programme_store import SqlCompactor, stored_name
 from hesuan.adapters.db.readiness import WriteProbe
 from hesuan.adapters.db.replica import ReadOnlyUnitsOfWork, ReadSource
@@ -54,6 +55,7 @@ from hesuan.adapters.senders import ConsoleSender, JsonlFileSender
 from hesuan.config import Settings
 from hesuan.domain.audit import ChainKey, CheckpointKey
 from hesuan.domain.errors import InvalidInput, RuleViolation
+from hesuan.domain.instants import iso_utc
 from hesuan.services.analytics import AnalyticsService
 from hesuan.services.assays import AssayService
 from hesuan.services.audit import AuditService
@@ -297,6 +299,33 @@ def _master(settings: Settings, *, create: bool) -> bytes:
         settings.key_file, create=settings.environment != "production")
 
 
+def _pass_keys(settings: Settings, engine: Engine, now: datetime) -> PassKeyStore:
+    """The pass keys, checked against the passes the database holds. A production start needs
+    them whole (``hesuan passes init-keys``), rather than answer 500 on every pass route; any
+    start needs the signing key of the live pass that expires last, which venues go on
+    checking: a development start makes new keys only when there is no live pass, and keys of
+    another directory are refused."""
+    live = last_live_pass(engine, now)
+    production = settings.environment == "production"
+    store = PassKeyStore(settings.pass_key_dir, settings.issuer,
+                         create=not production and live is None, alg=settings.pass_alg)
+    held: frozenset[str] = frozenset()
+    if production or live is not None:
+        try:
+            store.check(now)
+            held = store.key_ids(now)
+        except PassKeysMissing as exc:
+            if live is None:
+                raise _bad_setting("HESUAN_PASS_KEY_DIR", str(exc)) from exc
+    if live is not None and live[0] not in held:
+        raise _bad_setting("HESUAN_PASS_KEY_DIR",
+                           f"the pass keys in {settings.pass_key_dir} lack the signing key of "
+                           f"unexpired passes (key {live[0]}; the last of them expires at "
+                           f"{iso_utc(live[1])}): restore the directory from its backup, or "
+                           f"start after that time")
+    return store
+
+
 def backups(settings: Settings, *, clock: Clock | None = None) -> BackupService:
     """The backups alone, without a platform: a copy is taken of a database at any schema,
     and a restore goes into a new database while the one the settings name may be gone. It
@@ -322,18 +351,11 @@ def data_keys(settings: Settings, *, clock: Clock | None = None) -> Iterator[Dat
 
 def bootstrap(settings: Settings, *, clock: Clock | None = None, sender: Sender | None = None,
               migrate: bool = True, fast_passwords: bool = False) -> Platform:
-    production = settings.environment == "production"
-    pass_keys = PassKeyStore(settings.pass_key_dir, settings.issuer, create=not production,
-                             alg=settings.pass_alg)
-    if production:  # refuse to start, rather than answer 500 on every pass route
-        try:
-            pass_keys.check((clock or SystemClock()).now())
-        except PassKeysMissing as exc:
-            raise _bad_setting("HESUAN_PASS_KEY_DIR", str(exc)) from exc
     engine = make_engine(settings)
     if migrate:
         upgrade(engine)
     keys = _key_ring(settings, engine)
+    pass_keys = _pass_keys(settings, engine, (clock or SystemClock()).now())
     chain = ChainKey(keys.audit_chain_key)
     uow = SqlUnitOfWorkFactory(engine, settings.sqlite_synchronous, chain=chain)
     deps = Deps(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import stat
 from dataclasses import replace
 from pathlib import Path
@@ -259,3 +260,31 @@ def test_db_upgrade_without_pass_keys_says_so_in_one_line(
     assert r.output.startswith("error [invalid_setting] HESUAN_PASS_KEY_DIR: no pass keys"), \
         r.output
     assert "hesuan passes init-keys" in r.output
+
+
+def test_a_start_without_the_keys_of_unexpired_passes_refuses(tmp_path: Path) -> None:
+    settings = _production(tmp_path).model_copy(update={"environment": "development"})
+    p = bootstrap(settings)
+    try:
+        generate_city(p, 5, seed=3, workers=0)
+        with p.engine.connect() as c:
+            pid = str(c.execute(text("SELECT id FROM people LIMIT 1")).scalar_one())
+        issued = p.passes.issue(SYSTEM, pid)
+    finally:
+        p.close()
+    keys, kept = tmp_path / "keys", tmp_path / "keys.kept"
+    keys.rename(kept)  # the directory lost: a development start would have made new keys
+    with pytest.raises(InvalidInput, match="unexpired pass") as refused:
+        bootstrap(settings)
+    assert refused.value.field == "HESUAN_PASS_KEY_DIR"
+    assert not (keys / "keys.json").exists()
+    _init_keys(tmp_path)  # another directory's keys: a production start refuses them too
+    with pytest.raises(InvalidInput, match="unexpired pass"):
+        bootstrap(_production(tmp_path))
+    shutil.rmtree(keys)
+    kept.rename(keys)  # restored from its backup
+    again = bootstrap(_production(tmp_path))
+    try:
+        assert again.passes.verify(SYSTEM, issued).valid
+    finally:
+        again.close()

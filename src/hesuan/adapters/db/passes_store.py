@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import Engine, insert, select
 from sqlalchemy import update as sa_update
 
 from hesuan.adapters.db import sql_helpers
@@ -21,9 +21,20 @@ from hesuan.adapters.db.repository import SqlRepository
 from hesuan.adapters.db.schema import passes, person_status
 from hesuan.services.status_ports import IssuedPass
 
-__all__ = ["SqlPasses"]
+__all__ = ["SqlPasses", "last_live_pass"]
 
 _CHUNK = 10000
+
+
+def last_live_pass(engine: Engine, now: datetime) -> tuple[str, datetime] | None:
+    """The signing key and expiry of the pass, not revoked, that expires last after ``now``
+    (None when there is none): a key a start must hold, as venues go on checking that pass.
+    One read down the index on ``expires_at``, at a start of any size."""
+    with engine.connect() as c:
+        r = c.execute(select(passes.c.key_id, passes.c.expires_at)
+                      .where(passes.c.expires_at > now, passes.c.revoked_at.is_(None))
+                      .order_by(passes.c.expires_at.desc()).limit(1)).first()
+    return None if r is None else (str(r[0]), r[1])
 
 
 class SqlPasses(SqlRepository):

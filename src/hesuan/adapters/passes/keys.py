@@ -311,6 +311,10 @@ class PassKeyStore:
     def key_id(self, now: datetime) -> str:
         return self._load(now).current.hex()
 
+    def key_ids(self, now: datetime) -> frozenset[str]:
+        """Every signing key of the directory, current and retired (hex key ids)."""
+        return frozenset(k.kid.hex() for k in self._load(now).keys)
+
     def sign_revocations(self, hashes: Sequence[str], now: datetime) -> bytes:
         state = self._load(now)
         body = {"type": REVOCATIONS_TYPE, "v": 1, "iss": self.issuer, "iat": _epoch(now),
