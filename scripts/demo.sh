@@ -59,7 +59,13 @@ fi
 "$hesuan" city codes
 port="${HESUAN_PORT:-8000}"
 echo "== serving on http://127.0.0.1:${port}  (API docs: http://127.0.0.1:${port}/docs; Ctrl-C stops)"
-# the settings a second terminal needs to read this city: its database and the key to its people
-printf '   reports: HESUAN_DATABASE_URL=%q HESUAN_KEY_FILE=%q %s report coverage --level district\n' \
-  "$HESUAN_DATABASE_URL" "$HESUAN_KEY_FILE" "$hesuan"
+# the settings a second terminal needs to read this city: its database and the keys a start
+# checks against it (its secret; its pass keys and audit checkpoints when not under var/)
+settings=("HESUAN_DATABASE_URL=$HESUAN_DATABASE_URL" "HESUAN_KEY_FILE=$HESUAN_KEY_FILE")
+for name in HESUAN_PASS_KEY_DIR HESUAN_AUDIT_CHECKPOINT_DIR; do
+  if [ -n "${!name:-}" ]; then settings+=("$name=${!name}"); fi
+done
+printf '   reports:'
+printf ' %q' "${settings[@]}" "$hesuan" report coverage --level district
+printf '\n'
 exec "$hesuan" serve --host 127.0.0.1 --port "$port"
