@@ -85,6 +85,21 @@ def test_round_reconciles_exactly_the_injected_faults(sim: tuple[Platform, Count
             assert c.exec_driver_sql("PRAGMA foreign_key_check").all() == []
     assert s.alerts_by_kind == {"late_box": 1}
     assert s.messages["recall"] > 0
+    # the venue's door: people show the pass they were issued; each check recorded, only a
+    # green pass admitted, each a scan for the fence rules
+    doors = s.door_checks
+    assert doors["checked"] == doors["passes_issued"] > 0
+    assert doors["admitted"] + doors["refused"] == doors["checked"]
+    assert sum(doors["colours"].values()) == doors["checked"]
+    with p.engine.connect() as c:
+        rows = c.exec_driver_sql("SELECT colour, admitted FROM venue_checks").all()
+        issued = c.exec_driver_sql("SELECT count(*) FROM passes").scalar_one()
+        scans = c.exec_driver_sql(
+            "SELECT count(*) FROM fence_scans WHERE place_kind = 'venue'").scalar_one()
+    assert len(rows) == doors["checked"] and issued == doors["passes_issued"]
+    assert sum(bool(a) for _, a in rows) == doors["admitted"]
+    assert all(colour == "green" for colour, admitted in rows if admitted)
+    assert scans == doors["checked"]
     # the lab stage as labs run it (the same seed gives the same round): every received tube
     # but the LIS's on a plate of 96 with its controls, each plate's instrument file imported
     # and released by a second lab user; a plate's positive control failed and its 5 tubes

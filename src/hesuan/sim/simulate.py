@@ -27,7 +27,8 @@ The model, a discrete-event simulation on a ``FixedClock`` that is set to each a
   share of tubes' internal controls fail (``invalid_rate``). Recalled people come back for a
   single-tube re-test within their 12 h.
 * Every hour: the outbox is delivered, late stages are checked (``AlertService``) and the overdue
-  sweep runs (reminders, statuses).
+  sweep runs (reminders, statuses); while the venues are open, a few people show their status
+  pass at the city's venue (``round_venues``).
 * **Faults** on request, each exactly once: ``lost_tube`` (a sealed tube never boxed),
   ``box_missing_tube`` (the lab finds one tube fewer than packed), ``unknown_result`` (a lab
   reports a barcode that does not exist), ``late_courier`` (a box reaches the lab after 4 h).
@@ -44,8 +45,9 @@ exactly the round's results released without one (the lab report's integrity lis
 Where the parts live: the shared state and sim-time arithmetic in ``round_state``, the city as
 the round loads it (sites, labs, people, infections, arrivals) in ``round_city``, the sites and
 couriers in ``round_stations``, the labs, results and recalls in ``round_labs``, the lab whose
-own system (LIS) reports over MLLP in ``round_lis``, the summary in
-``round_summary``; this module runs the actions in time order and holds the entry points.
+own system (LIS) reports over MLLP in ``round_lis``, the venue's door in ``round_venues``, the
+summary in ``round_summary``; this module runs the actions in time order and holds the entry
+points.
 
 Imports: standard library, ``hesuan.bootstrap``, ``hesuan.adapters``, ``hesuan.config``,
 ``hesuan.services``, ``hesuan.domain``, ``hesuan.sim``.
@@ -86,6 +88,7 @@ from hesuan.sim.round_state import (
 )
 from hesuan.sim.round_stations import Stations
 from hesuan.sim.round_summary import RoundSummary
+from hesuan.sim.round_venues import Venues
 
 __all__ = ["FAULTS", "CountingSender", "LabRates", "current_round_start", "default_round_start",
            "simulate_round", "simulation_settings"]
@@ -129,7 +132,7 @@ class CountingSender:
         self.sent[message.template] += 1
 
 
-class _Round(RoundCity, Stations, LisLab):
+class _Round(RoundCity, Stations, LisLab, Venues):
     """A round: the city loaded, the people's visits planned, the actions run in time
     order."""
 
@@ -217,6 +220,7 @@ class _Round(RoundCity, Stations, LisLab):
         self.calls += 1
         self.p.status.sweep(SYSTEM)
         self.calls += 1
+        self.door_checks()
 
 
 def simulate_round(platform: Platform, clock: FixedClock, sender: CountingSender,
@@ -244,6 +248,7 @@ def simulate_round(platform: Platform, clock: FixedClock, sender: CountingSender
     r = _Round(platform, clock, start, hours, prevalence, faults, seed, tick, invalid_rate,
                compliance, progress, lab_rates)
     r.load()
+    r.venues_open(seed)
     unfiled_before = _unfiled(platform)
     due = r.schedule_arrivals()
     stop_s = None if stop_at is None else (stop_at - start).total_seconds()
@@ -295,7 +300,7 @@ def simulate_round(platform: Platform, clock: FixedClock, sender: CountingSender
         rejected_at_bench=dict(r.bench_rejections), corrections=dict(r.corrections),
         lab_tally=asdict(lab_tally), expected_lab_tally=asdict(own_tally),
         lis=r.lis.as_dict(), unfiled_results=unfiled, expected_unfiled_results=expected_unfiled,
-        in_progress=in_progress,
+        in_progress=in_progress, door_checks=r.doors.as_dict(),
     )
 
 

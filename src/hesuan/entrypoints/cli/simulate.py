@@ -154,6 +154,9 @@ def _print_summary(s: Any) -> None:
         ("service calls", f"{s.calls:,}"),
         ("messages sent", ", ".join(f"{k} {v:,}" for k, v in sorted(s.messages.items()))
          or "0"),
+        ("passes shown at the venue (admitted)",
+         f"{s.door_checks.get('checked', 0):,} ({s.door_checks.get('admitted', 0):,}) "
+         + ", ".join(f"{k} {v}" for k, v in s.door_checks.get("colours", {}).items())),
         ("alerts raised", f"{s.alerts_raised:,} "
          + ", ".join(f"{k} {v}" for k, v in sorted(s.alerts_by_kind.items()))),
         ("wall time", f"{s.wall_seconds:.1f} s"),

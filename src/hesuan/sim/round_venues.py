@@ -1,0 +1,92 @@
+"""The venues of a simulated round: residents showing their status pass at a venue's door.
+
+Every hour the venues are open (08:00–21:00 local time), a seeded few of the city's people —
+anyone, sampled in the round or not — ask for their status pass (``PassService.issue``, as the
+resident's page does) and show it at the city's venue, whose staff record the four checks
+(``VenueService.check``: the pass verified, temperature, mask, certificate). A pass that is not
+green is refused; one person in 50 has a fever and one in 40 no mask. The check is also a scan
+for the fence rules (电子围栏), which raise an alert for the grid worker of a person whose
+status or zone forbids the visit. Nothing here changes what the reconciliation counts.
+
+The draws come from a random generator of their own, so the rest of the round is the same
+with or without them. A city without a venue has no door checks.
+
+Imports: standard library, ``hesuan.domain``, ``hesuan.services``, ``hesuan.sim``.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+from hesuan.domain.access import Principal, Role
+from hesuan.domain.local_time import local
+from hesuan.services.auth import SYSTEM
+from hesuan.sim.round_state import RoundState
+
+__all__ = ["DoorChecks", "Venues"]
+
+#: Local hours in which the venues admit people: [open, close).
+OPEN_HOURS = (8, 21)
+#: Door checks an hour: one per this many people, between one and :data:`MOST_AN_HOUR`.
+PEOPLE_PER_CHECK = 10_000
+MOST_AN_HOUR = 20
+FEVER_SHARE = 1 / 50
+NO_MASK_SHARE = 1 / 40
+BODY_C, FEVER_C = 36.6, 37.8
+
+
+class DoorChecks:
+    """What the venue's door saw in the round."""
+
+    def __init__(self) -> None:
+        self.passes_issued = 0
+        self.admitted = 0
+        self.refused = 0
+        self.colours: Counter[str] = Counter()
+
+    def as_dict(self) -> dict[str, object]:
+        return {"passes_issued": self.passes_issued, "checked": self.admitted + self.refused,
+                "admitted": self.admitted, "refused": self.refused,
+                "colours": dict(sorted(self.colours.items()))}
+
+
+class Venues(RoundState):
+    """The round's venue and its door checks."""
+
+    doors: DoorChecks
+    _venue: tuple[str, Principal] | None
+    _door_rng: random.Random
+
+    def venues_open(self, seed: int) -> None:
+        """Find the city's venue and its door staff (none: no door checks)."""
+        self.doors = DoorChecks()
+        self._door_rng = random.Random(f"venues:{seed}")
+        venues = self.p.venues.venues(SYSTEM)
+        self._venue = None if not venues else (
+            venues[0].id, Principal("sim-venue", "sim-venue", Role.VENUE, venues[0].id))
+
+    def door_checks(self) -> None:
+        """This hour's door checks, when the venues are open."""
+        if self._venue is None or not self.ids:
+            return
+        hour = local(self.clock.now()).hour
+        if not OPEN_HOURS[0] <= hour < OPEN_HOURS[1]:
+            return
+        venue_id, staff = self._venue
+        rng = self._door_rng
+        for _ in range(min(MOST_AN_HOUR, max(1, len(self.ids) // PEOPLE_PER_CHECK))):
+            person = self.ids[rng.randrange(len(self.ids))]
+            resident = Principal("sim-resident", "sim-resident", Role.RESIDENT, person)
+            text = self.p.passes.issue(resident, person)
+            self.doors.passes_issued += 1
+            check = self.p.venues.check(
+                staff, venue_id, text,
+                FEVER_C if rng.random() < FEVER_SHARE else BODY_C,
+                mask_ok=rng.random() >= NO_MASK_SHARE)
+            self.calls += 2
+            self.doors.colours[check.colour or "none"] += 1
+            if check.admitted:
+                self.doors.admitted += 1
+            else:
+                self.doors.refused += 1
