@@ -33,7 +33,8 @@ PEOPLE_PER_CHECK = 10_000
 MOST_AN_HOUR = 20
 FEVER_SHARE = 1 / 50
 NO_MASK_SHARE = 1 / 40
-BODY_C, FEVER_C = 36.6, 37.8
+#: A body temperature, and one with a fever (the venue refuses from its own threshold up)
+BODY_C, FEVERISH_C = 36.6, 37.8
 
 
 class DoorChecks:
@@ -82,7 +83,7 @@ class Venues(RoundState):
             self.doors.passes_issued += 1
             check = self.p.venues.check(
                 staff, venue_id, text,
-                FEVER_C if rng.random() < FEVER_SHARE else BODY_C,
+                FEVERISH_C if rng.random() < FEVER_SHARE else BODY_C,
                 mask_ok=rng.random() >= NO_MASK_SHARE)
             self.calls += 2
             self.doors.colours[check.colour or "none"] += 1
