@@ -276,7 +276,9 @@ def _key_ring(settings: Settings, engine: Engine) -> KeyRing:
 def _checked_master(settings: Settings, engine: Engine) -> bytes:
     """The master secret, checked against the audit log of ``engine``'s database; the
     development key file is made only for a database whose log is empty."""
-    master = _master(settings, create=not has_audit_log(engine))
+    # the log is read only when a key file would be made (a first start has none)
+    at_hand = settings.secret_key is not None or settings.key_file.exists()
+    master = _master(settings, create=at_hand or not has_audit_log(engine))
     check_chain_key(engine, ChainKey(KeyRing(master).audit_chain_key),
                     settings.master_secret_setting)
     return master

@@ -1,7 +1,7 @@
 """Ports of backups: the copy of the whole database and its restore into a new one
 (``adapters/db/backup.py``), and what each reports.
 
-Imports: standard library and ``hesuan.services.ports`` only.
+Imports: standard library, ``hesuan.domain.json`` and ``hesuan.services.ports``.
 """
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
+from hesuan.domain.json import JsonObject
 from hesuan.services.ports import UnitOfWorkFactory
 
 __all__ = ["Backups", "Manifest", "RestoreReport"]
@@ -27,10 +28,6 @@ class Manifest:
     tables: dict[str, int]  # rows per table
     bytes: int = 0  # the copy's size
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"backend": self.backend, "revision": self.revision, "taken_at": self.taken_at,
-                "tables": self.tables, "bytes": self.bytes}
-
 
 @dataclass(frozen=True, slots=True)
 class RestoreReport:
@@ -44,7 +41,8 @@ class RestoreReport:
     def matches(self) -> bool:
         return not self.differences
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JsonObject:
+        """The report as the CLI writes it: with ``matches``, without the copy's size."""
         return {"target": self.target, "matches": self.matches, "tables": self.tables,
                 "differences": self.differences}
 

@@ -41,13 +41,14 @@ class DoorChecks:
     """What the venue's door saw in the round."""
 
     def __init__(self) -> None:
-        self.passes_issued = 0
         self.admitted = 0
         self.refused = 0
         self.colours: Counter[str] = Counter()
 
     def as_dict(self) -> dict[str, object]:
-        return {"passes_issued": self.passes_issued, "checked": self.admitted + self.refused,
+        # each pass issued is shown at the door once
+        checked = self.admitted + self.refused
+        return {"passes_issued": checked, "checked": checked,
                 "admitted": self.admitted, "refused": self.refused,
                 "colours": dict(sorted(self.colours.items()))}
 
@@ -80,7 +81,6 @@ class Venues(RoundState):
             person = self.ids[rng.randrange(len(self.ids))]
             resident = Principal("sim-resident", "sim-resident", Role.RESIDENT, person)
             text = self.p.passes.issue(resident, person)
-            self.doors.passes_issued += 1
             check = self.p.venues.check(
                 staff, venue_id, text,
                 FEVERISH_C if rng.random() < FEVER_SHARE else BODY_C,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, Row, insert, select
 
 from hesuan.adapters.db import sql_helpers
 from hesuan.adapters.db.repository import SqlRepository
@@ -33,6 +33,10 @@ _AUDIT_LAST = "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"
 _AUDIT_LOCK_SQL = "SELECT pg_advisory_xact_lock(:k)"
 
 _AUDIT_INSERT = insert(audit_log)
+
+
+def _entry(r: Row[Any]) -> AuditEntry:
+    return AuditEntry(r.seq, r.at, r.actor, r.action, r.subject, r.detail, r.prev_hash, r.hash)
 
 
 class SqlAuditLog(SqlRepository):
@@ -78,8 +82,7 @@ class SqlAuditLog(SqlRepository):
         self.flush()
         rows = self.conn.execute(select(audit_log).where(audit_log.c.seq > after_seq)
                                  .order_by(audit_log.c.seq).limit(limit)).all()
-        return [AuditEntry(r.seq, r.at, r.actor, r.action, r.subject, r.detail, r.prev_hash,
-                           r.hash) for r in rows]
+        return [_entry(r) for r in rows]
 
     def head(self) -> tuple[int, str] | None:
         self.flush()
@@ -101,10 +104,8 @@ def check_chain_key(engine: Engine, chain: ChainKey, setting: str) -> None:
     not sign the audit log of ``engine``'s database: entries appended under it would not
     verify under the database's own (``domain.audit.signs``)."""
     with engine.connect() as c:
-        recent = [AuditEntry(r.seq, r.at, r.actor, r.action, r.subject, r.detail, r.prev_hash,
-                             r.hash)
-                  for r in c.execute(select(audit_log).order_by(audit_log.c.seq.desc())
-                                     .limit(_RECENT))]
+        recent = [_entry(r) for r in c.execute(select(audit_log)
+                                               .order_by(audit_log.c.seq.desc()).limit(_RECENT))]
         legacy = c.execute(select(audit_meta.c.legacy_upto)
                            .where(audit_meta.c.id == 1)).scalar()
     if not signs(chain, recent, int(legacy or 0)):

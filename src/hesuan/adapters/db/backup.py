@@ -28,7 +28,7 @@ import sqlite3
 import subprocess
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import replace
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -104,7 +104,7 @@ def backup(database_url: str, dest: Path, now: datetime) -> Manifest:
     else:
         manifest = _backup_postgresql(url, dest, now)
     manifest = replace(manifest, bytes=dest.stat().st_size)
-    manifest_path(dest).write_text(json.dumps(manifest.as_dict(), indent=2) + "\n")
+    manifest_path(dest).write_text(json.dumps(asdict(manifest), indent=2) + "\n")
     return manifest
 
 

@@ -47,7 +47,7 @@ def backup_create(
     except HesuanError as exc:
         raise failed(exc) from None
     if as_json:
-        print_json(manifest.as_dict())
+        print_json(manifest)
     console.print(f"backup written to {dest}: {sum(manifest.tables.values())} rows in "
                   f"{len(manifest.tables)} tables, schema {manifest.revision}")
 
