@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from hesuan.domain.access import Action, Principal, Target, authorize, region_prefix
+from hesuan.domain.arrivals import ARRIVAL_RISKS, first_due
 from hesuan.domain.cadence import (
     OverdueAction,
     Policy,
@@ -40,7 +41,6 @@ from hesuan.services.targets import no_such_person, person_target
 __all__ = ["EXEMPTION_REASONS", "PolicyInput", "StatusRead", "StatusService", "SweepReport"]
 
 EXEMPTION_REASONS = ("infant", "bedridden", "away", "in_hospital", "other")
-ARRIVAL_RISKS = ("low", "medium", "high")
 _CHUNK = 5000
 _MAX_OVERRIDE = timedelta(days=14)
 
@@ -402,7 +402,7 @@ class StatusService:
             uow.statuses.add_arrival(ArrivalRow(
                 id=aid, person_id=person_id, checkpoint_site_id=checkpoint_site_id,
                 origin_region=origin_region, origin_risk=origin_risk, arrived_at=arrived_at,
-                created_by=actor.username), arrived_at + timedelta(hours=24))
+                created_by=actor.username), first_due(arrived_at))
             self.refresh(uow, now, person_ids=[person_id])
             uow.audit_log.append(now, actor.username, "arrival.register", f"person:{person_id}",
                       {"risk": origin_risk, "origin": origin_region})
