@@ -15,6 +15,7 @@ from stdnum.cn import ric
 from hesuan.adapters.clock import FixedClock
 from hesuan.adapters.db import bulk
 from hesuan.bootstrap import Platform
+from hesuan.domain.arrivals import ARRIVAL_RISKS
 from hesuan.domain.people import IdKind
 from hesuan.domain.regions import Level
 from hesuan.entrypoints.mllp import MllpListener
@@ -22,6 +23,7 @@ from hesuan.services.auth import SYSTEM
 from hesuan.sim.city import CityExists, generate_city
 from hesuan.sim.city_plan import person_id
 from hesuan.sim.example import DEMO_PASSWORD
+from hesuan.sim.round_state import HOME_AFTER_LANDING_S
 from hesuan.sim.simulate import FAULTS, CountingSender, simulate_round
 
 
@@ -100,35 +102,61 @@ def test_round_reconciles_exactly_the_injected_faults(sim: tuple[Platform, Count
     assert sum(bool(a) for _, a in rows) == doors["admitted"]
     assert all(colour == "green" for colour, admitted in rows if admitted)
     assert scans == doors["checked"]
+    # travellers: each registered at a first-landing checkpoint as they landed, and swabbed
+    # there after landing in a priority tube of their own; every origin risk among them (a
+    # medium or high one holds the status until a negative test after arrival); after the
+    # drain each has a result since landing and none is held for the arrival any longer
+    landed = s.arrivals
+    assert landed["travellers"] == sum(landed["by_risk"].values()) > 0
+    assert set(landed["by_risk"]) == set(ARRIVAL_RISKS)
+    with p.engine.connect() as c:
+        tested = c.exec_driver_sql(
+            "SELECT a.person_id, t.capacity, t.priority, t.result FROM arrivals a "
+            "JOIN sites si ON si.id = a.checkpoint_site_id AND si.kind = 'first_landing' "
+            "JOIN samples sa ON sa.person_id = a.person_id AND sa.sampled_at >= a.arrived_at "
+            "JOIN tubes t ON t.id = sa.tube_id AND t.site_id = si.id").all()
+    assert len(tested) == len({pid for pid, *_ in tested}) == landed["travellers"]
+    assert {(capacity, bool(priority)) for _, capacity, priority, _ in tested} == {(1, True)}
+    assert {result for *_, result in tested} <= {"negative", "positive", None}
+    assert not [pid for pid, *_ in tested
+                if "arrival_pending" in p.status.status_of(SYSTEM, pid).status.reasons]
+    # a traveller was away: no sample at any other site before landing, nor on the way home
+    with p.engine.connect() as c:
+        while_away = c.execute(text(
+            "SELECT count(*) FROM arrivals a JOIN samples sa ON sa.person_id = a.person_id "
+            "JOIN tubes t ON t.id = sa.tube_id AND t.site_id <> a.checkpoint_site_id "
+            "WHERE sa.sampled_at < a.arrived_at + :home_ms"),
+            {"home_ms": int(HOME_AFTER_LANDING_S * 1000)}).scalar_one()
+    assert while_away == 0
     # the lab stage as labs run it (the same seed gives the same round): every received tube
     # but the LIS's on a plate of 96 with its controls, each plate's instrument file imported
-    # and released by a second lab user; a plate's positive control failed and its 5 tubes
+    # and released by a second lab user; a plate's positive control failed and its 3 tubes
     # were re-run, two single-target or grey-zone tubes were re-run and one stayed so and was
     # recalled, an internal control failed once (the re-run was negative)
-    assert (s.plates, s.control_failures) == (55, 1)
-    assert s.reruns == {"plate_control_failed": 5, "single_target": 1, "grey_zone": 1,
+    assert (s.plates, s.control_failures) == (62, 1)
+    assert s.reruns == {"plate_control_failed": 3, "single_target": 1, "grey_zone": 1,
                         "internal_control_failed": 1}
-    assert s.released == {"negative": 242, "positive": 15, "invalid": 1}
+    assert s.released == {"negative": 248, "positive": 15, "invalid": 1}
     assert s.recalled_at_bench == {"single_target": 1} and s.invalid_tubes == 1
     assert s.seeded == {"control_failure": 1, "single_target": 2, "stays_single": 1,
                         "internal_control_failed": 1, "rejected_at_receipt": 1,
-                        "rejected_at_bench": 2}
+                        "rejected_at_bench": 1}
     assert s.late_results == 0 and s.reconcile_counts["plates_not_released"] == 0
-    # the last lab is a LIS lab for a share of its boxes (4 here): each of their received
+    # the last lab is a LIS lab for a share of its boxes (5 here): each of their received
     # tubes' final result sent as an HL7 v2 ORU^R01 over MLLP, each answered AA and applied;
     # the first message resent once, answered the same ACK, nothing changed
     lis_lab = s.lis["lab_id"]
-    assert s.lis == {"lab_id": lis_lab, "boxes": 4, "messages_sent": 10, "acks": {"AA": 10},
-                     "applied": {"negative": 9}, "resent": 1, "resend_same_ack": True}
+    assert s.lis == {"lab_id": lis_lab, "boxes": 5, "messages_sent": 11, "acks": {"AA": 11},
+                     "applied": {"negative": 10}, "resent": 1, "resend_same_ack": True}
     # its results trace to no run file: its integrity list shows exactly them, no other lab's
-    assert s.unfiled_results == s.expected_unfiled_results == {lis_lab: 9}
-    # one tube rejected as its box was scanned in, two as a run took them; their people
-    # recalled, told why and re-tested; one negative pool (2 people) corrected to positive by
+    assert s.unfiled_results == s.expected_unfiled_results == {lis_lab: 10}
+    # one tube rejected as its box was scanned in, one as a run took it; their people
+    # recalled, told why and re-tested; one negative pool (4 people) corrected to positive by
     # the lab's reviewer and approved by its other user, its people told once and re-tested
-    assert s.rejected_at_receipt == {"leaked": 1}
-    assert s.rejected_at_bench == {"leaked": 1, "insufficient_volume": 1}
+    assert s.rejected_at_receipt == {"cold_chain_broken": 1}
+    assert s.rejected_at_bench == {"contaminated": 1}
     assert s.corrections == {"negative_to_positive": 1}
-    assert s.messages["rejected"] == 6 and s.messages["corrected_recall"] == 2
+    assert s.messages["rejected"] == 3 and s.messages["corrected_recall"] == 4
     # each received tube released once, by a plate or by the LIS, but the rejected ones (one
     # tube lost, one missing from its box); the reconciliation's tally of the lab stage (its
     # plates) is the round's own
@@ -138,9 +166,9 @@ def test_round_reconciles_exactly_the_injected_faults(sim: tuple[Platform, Count
     assert (s.released["positive"] + s.lis["applied"].get("positive", 0)
             + s.corrections["negative_to_positive"] == s.pooled_positive + s.single_positive)
     assert s.lab_tally == s.expected_lab_tally == {
-        "plates": 55, "plates_released": 55, "control_failures": 1, "reruns": 8,
-        "released": {"invalid": 1, "negative": 242, "positive": 15},
-        "rejected": {"bench": 2, "receipt": 1}, "corrections": {"corrected": 1}}
+        "plates": 62, "plates_released": 62, "control_failures": 1, "reruns": 6,
+        "released": {"invalid": 1, "negative": 248, "positive": 15},
+        "rejected": {"bench": 1, "receipt": 1}, "corrections": {"corrected": 1}}
     # every released result leads to a well of a plate or to a LIS message (the direct path
     # took only the fault), and the correction to its own entry in the result log
     with p.engine.connect() as c:
@@ -176,7 +204,7 @@ def test_results_a_re_run_took_past_the_lab_target_are_expected(
     s = simulate_round(p, clock, sender, start, hours=24, prevalence=0.01, faults=FAULTS,
                        seed=38, lis_listener=MllpListener)
     assert s.late_results == 1  # with the seed; a plate failed its controls here
-    assert s.control_failures == 1 and s.reruns["plate_control_failed"] == 9
+    assert s.control_failures == 4 and s.reruns["plate_control_failed"] == 7
     assert s.reconcile_matches, (s.reconcile_counts, s.expected_reconcile)
     assert s.reconcile_counts["late_results"] == s.late_results
     assert s.alerts_by_kind == {"late_box": 1, "late_result": s.late_results}

@@ -21,7 +21,7 @@ from hesuan.domain.local_time import local_date, midnight_of
 from hesuan.domain.people import SINGLE_TUBE_GROUPS
 from hesuan.services.auth import SYSTEM
 from hesuan.sim.city_plan import CATCHMENT_KINDS, site_catchments
-from hesuan.sim.round_state import ROUTINE, LabState, RoundState, SiteState
+from hesuan.sim.round_state import ROUTINE, LabState, RoundState
 
 __all__ = ["CADENCE_H", "NoCity", "RoundCity"]
 
@@ -32,12 +32,6 @@ class NoCity(NotFound):
     """The database has no generated city to simulate."""
 
     default_code = "no_city"
-
-
-def _hours(spec: str) -> tuple[int, int]:
-    """Opening hours such as ``07:00-21:00`` as seconds after local midnight."""
-    a, b = spec.split("-")
-    return (int(a[:2]) * 3600 + int(a[3:5]) * 60, int(b[:2]) * 3600 + int(b[3:5]) * 60)
 
 
 class RoundCity(RoundState):
@@ -66,18 +60,9 @@ class RoundCity(RoundState):
                                       Principal(f"{name}r", f"{name}-reviewer", Role.LAB,
                                                 lab.id),
                                       per_run=max(96, cap // 32)))
+        self.lab_of_district = dict(lab_of_district)
         self.sites = []
-        site_index: dict[str, int] = {}
-        for s in routine:
-            o, c = _hours(s.opening_hours)
-            d_labs = lab_of_district.get(s.region_code[:6]) or list(range(len(labs)))
-            site = SiteState(len(self.sites), s.id, o, c, [0.0] * s.windows,
-                             d_labs[len(self.sites) % len(d_labs)],
-                             Principal(f"simsampler{len(self.sites):06d}",
-                                       f"simsampler{len(self.sites):06d}", Role.SAMPLER, s.id))
-            site.pool = [None] * s.windows
-            site_index[s.id] = site.idx
-            self.sites.append(site)
+        site_index = {s.id: self.add_site(s).idx for s in routine}
         self.site_of = np.full(n, -1, dtype=np.int32)
         self.key = np.zeros(n, dtype=bool)
         self.student = np.zeros(n, dtype=bool)

@@ -397,7 +397,7 @@ class Labs(RoundState):
     def after_result(self, bc: str, res: str, t: float) -> None:
         members = self.tube_members[bc]
         cap = self.tube_capacity[bc]
-        if bc not in self.tube_recall and res != "invalid":
+        if bc not in self.tube_recall and bc not in self.tube_landing and res != "invalid":
             k = self.routine_pools[len(members)]
             k[0] += 1
             k[1] += res == "positive"

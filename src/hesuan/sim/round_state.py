@@ -29,19 +29,23 @@ from hesuan.domain.access import Principal, Role
 from hesuan.domain.assays import Assay, AssayRef
 from hesuan.domain.event_ids import RANDOM_BITS, time_ordered_id
 from hesuan.domain.local_time import local
+from hesuan.services.people_ports import SiteRow
 from hesuan.services.sampling import StationEvent
 from hesuan.sim.instrument_runs import Shows
 
-__all__ = ["CLOSING_GRACE", "FLUSH", "HOUSEKEEPING", "LAB_CORRECTION", "LAB_RELEASE",
-           "LAB_RESULT", "LAB_RUN", "RECALL", "RECEIVE", "ROUTINE", "LabRates", "LabState",
-           "RoundState", "SiteState"]
+__all__ = ["CLOSING_GRACE", "FLUSH", "HOME_AFTER_LANDING_S", "HOUSEKEEPING", "LAB_CORRECTION",
+           "LAB_RELEASE", "LAB_RESULT", "LAB_RUN", "LANDING", "RECALL", "RECEIVE", "ROUTINE",
+           "LabRates", "LabState", "RoundState", "SiteState", "opening_seconds"]
 
 # action kinds, in the order they run when due at the same moment
 FLUSH, RECEIVE, LAB_RUN, LAB_RESULT, LAB_RELEASE, LAB_CORRECTION, HOUSEKEEPING = range(7)
-# arrival kinds
-ROUTINE, RECALL = 0, 1
+# why a person is in a site's queue: a routine visit, a recall's re-test, a traveller's test
+# on landing
+ROUTINE, RECALL, LANDING = 0, 1, 2
 #: Windows go on serving the queue this long after closing time.
 CLOSING_GRACE = 1800
+#: A traveller is home, and may come to a routine visit, this long after landing.
+HOME_AFTER_LANDING_S = 6 * 3600.0
 
 
 @dataclass(slots=True)
@@ -62,6 +66,7 @@ class SiteState:
     box_tubes: list[str] = field(default_factory=list)
     box_first_seal: float | None = None
     next_courier: float = 0.0
+    single_only: bool = False  # a first-landing site: a tube of its own for everyone
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,12 +96,19 @@ class LabState:
     runs: int = 0  # runs started: names the plates' run files
 
 
+def opening_seconds(spec: str) -> tuple[int, int]:
+    """Opening hours such as ``07:00-21:00`` as seconds after local midnight."""
+    a, b = spec.split("-")
+    return (int(a[:2]) * 3600 + int(a[3:5]) * 60, int(b[:2]) * 3600 + int(b[3:5]) * 60)
+
+
 class RoundState:
     """What the parts of a round share, and the round's clock arithmetic."""
 
     # set by ``RoundCity.load``
     ids: list[str]
     sites: list[SiteState]
+    lab_of_district: dict[str, list[int]]  # district code -> indexes of its labs
     labs: list[LabState]
     site_of: np.ndarray  # person -> index of the site serving their grid, -1: none
     key: np.ndarray  # person is in a key group (a single tube)
@@ -136,6 +148,8 @@ class RoundState:
         self.tube_members: dict[str, list[int]] = {}
         self.tube_capacity: dict[str, int] = {}
         self.tube_recall: set[str] = set()  # tubes holding a recall re-sample
+        self.tube_landing: set[str] = set()  # tubes of travellers tested on landing
+        self.landed_at: dict[int, float] = {}  # traveller -> when they landed (sim seconds)
         self.tube_priority: set[str] = set()
         self.lost: set[str] = set()
         self.courier = Principal("simcourier", "sim-courier", Role.COURIER)
@@ -197,10 +211,29 @@ class RoundState:
         """The first tick boundary at or after t."""
         return math.ceil(t / self.tick_s - 1e-9) * self.tick_s
 
+    def away(self, person: int, t: float) -> bool:
+        """Is ``person`` away at ``t``: a traveller before landing, or on the way home from
+        the first-landing site (:data:`HOME_AFTER_LANDING_S`)?"""
+        landed = self.landed_at.get(person)
+        return landed is not None and t < landed + HOME_AFTER_LANDING_S
+
     def flush_at(self, site: SiteState, t: float) -> None:
         """Make sure the site flushes at tick ``t`` (past the end the ticks are not pre-set)."""
         if t >= self.end_s:
             self.push(t, FLUSH, site.idx)
+
+    def add_site(self, s: SiteRow, *, single_only: bool = False) -> SiteState:
+        """Open ``s`` in the round: its windows, a sampler, and a lab of its district (in turn;
+        any lab when its district has none)."""
+        o, c = opening_seconds(s.opening_hours)
+        d_labs = self.lab_of_district.get(s.region_code[:6]) or list(range(len(self.labs)))
+        name = f"simsampler{len(self.sites):06d}"
+        site = SiteState(len(self.sites), s.id, o, c, [0.0] * s.windows,
+                         d_labs[len(self.sites) % len(d_labs)],
+                         Principal(name, name, Role.SAMPLER, s.id), single_only=single_only)
+        site.pool = [None] * s.windows
+        self.sites.append(site)
+        return site
 
     def _eid(self, at: datetime) -> str:
         # time-ordered, as a station of ours makes them; from the round's seeded generator

@@ -1,7 +1,8 @@
 """The sampling sites of a simulated round: windows serve the queue, a registrar binds people
-to 10-in-1 tubes (a single tube for key groups and recalls), sealed tubes go into the site's box;
-station events go to ``SamplingService.submit`` in batches, per site per tick; the courier's
-calls seal the partial tubes and the box and hand it over (``DeliveryService``).
+to 10-in-1 tubes (a single tube for key groups, recalls and everyone at a first-landing site),
+sealed tubes go into the site's box; station events go to ``SamplingService.submit`` in
+batches, per site per tick; the courier's calls seal the partial tubes and the box and hand it
+over (``DeliveryService``).
 
 Imports: standard library, ``hesuan.services``, ``hesuan.domain``, ``hesuan.sim``.
 """
@@ -13,7 +14,15 @@ from typing import Any
 
 from hesuan.domain.sampling import make_box_code, make_tube_barcode
 from hesuan.services.sampling import EventKind, StationEvent
-from hesuan.sim.round_state import CLOSING_GRACE, RECALL, RECEIVE, ROUTINE, RoundState, SiteState
+from hesuan.sim.round_state import (
+    CLOSING_GRACE,
+    LANDING,
+    RECALL,
+    RECEIVE,
+    ROUTINE,
+    RoundState,
+    SiteState,
+)
 
 __all__ = ["POOL", "Stations"]
 
@@ -53,13 +62,17 @@ class Stations(RoundState):
             site.windows[w] = done
             if kind == RECALL and self.recall_state[person] != 1:
                 continue  # already re-tested on a routine visit
-            if kind == ROUTINE and self.isolated[person]:
-                continue  # confirmed positive: in isolation, not at the site
-            self.sample(site, w, person, done)
+            if kind == ROUTINE and (self.isolated[person] or self.away(person, done)):
+                continue  # confirmed positive: in isolation; or away: not at the site
+            self.sample(site, w, person, done, routine=kind != LANDING)
 
-    def sample(self, site: SiteState, w: int, person: int, t: float) -> None:
+    def sample(self, site: SiteState, w: int, person: int, t: float, *,
+               routine: bool = True) -> None:
+        """Sample ``person`` at window ``w``; ``routine``: a routine or recall visit, not a
+        traveller's test on landing (which the prevalence estimate's routine samples leave
+        out)."""
         code = self.p.deps.codes.sign(self.ids[person])
-        single = bool(self.key[person]) or self.recall_state[person] != 0
+        single = site.single_only or bool(self.key[person]) or self.recall_state[person] != 0
         if single:
             barcode = self.new_tube(site, t - 20, 1, w)
             self.event(site, EventKind.SAMPLE, t, barcode=barcode, code=code, window=w + 1)
@@ -67,9 +80,11 @@ class Stations(RoundState):
             if self.recall_state[person] != 0:  # a re-test for the recall
                 self.recall_state[person] = 2
                 self.tube_recall.add(barcode)
-            else:
+            elif routine:
                 self.routine_samples += 1
                 self.infected_routine_samples += bool(self.infected[person])
+            else:
+                self.tube_landing.add(barcode)
             self.tube_priority.add(barcode)
             self.sealed(site, barcode, t)
         else:

@@ -84,6 +84,8 @@ class RoundSummary:
     in_progress: bool = False
     # the venue's door (``round_venues``): passes issued, checks, admitted, refused, colours
     door_checks: dict[str, Any] = field(default_factory=dict)
+    # the travellers who landed (``round_arrivals``): how many, by their origin's risk
+    arrivals: dict[str, Any] = field(default_factory=dict)
 
     @property
     def coverage(self) -> float:
@@ -141,7 +143,7 @@ class RoundSummary:
             "expected_lab_tally": self.expected_lab_tally, "lis": self.lis,
             "unfiled_results": self.unfiled_results,
             "expected_unfiled_results": self.expected_unfiled_results,
-            "door_checks": self.door_checks,
+            "door_checks": self.door_checks, "arrivals": self.arrivals,
             "turnaround_since_first_sample": {k: asdict(v) for k, v in self.turnaround.items()},
             "wall_seconds": round(self.wall_seconds, 2),
         }

@@ -26,6 +26,8 @@ The model, a discrete-event simulation on a ``FixedClock`` that is set to each a
   households, several members each); a tube amplifies when a member is infected, and a small
   share of tubes' internal controls fail (``invalid_rate``). Recalled people come back for a
   single-tube re-test within their 12 h.
+* **Travellers** land at the first-landing sites day and night, are registered at the
+  checkpoint and tested on landing in a tube of their own (``round_arrivals``).
 * Every hour: the outbox is delivered, late stages are checked (``AlertService``) and the overdue
   sweep runs (reminders, statuses); while the venues are open, a few people show their status
   pass at the city's venue (``round_venues``).
@@ -45,9 +47,9 @@ exactly the round's results released without one (the lab report's integrity lis
 Where the parts live: the shared state and sim-time arithmetic in ``round_state``, the city as
 the round loads it (sites, labs, people, infections, arrivals) in ``round_city``, the sites and
 couriers in ``round_stations``, the labs, results and recalls in ``round_labs``, the lab whose
-own system (LIS) reports over MLLP in ``round_lis``, the venue's door in ``round_venues``, the
-summary in ``round_summary``; this module runs the actions in time order and holds the entry
-points.
+own system (LIS) reports over MLLP in ``round_lis``, the venue's door in ``round_venues``,
+the travellers landing in ``round_arrivals``, the summary in ``round_summary``; this module
+runs the actions in time order and holds the entry points.
 
 Imports: standard library, ``hesuan.bootstrap``, ``hesuan.adapters``, ``hesuan.config``,
 ``hesuan.services``, ``hesuan.domain``, ``hesuan.sim``.
@@ -74,6 +76,7 @@ from hesuan.services.outbox_ports import (
     Reconciliation,
     ReconciliationList,
 )
+from hesuan.sim.round_arrivals import LAND, FirstLanding
 from hesuan.sim.round_city import RoundCity
 from hesuan.sim.round_lis import LIS_RESULTS, LisLab, ListenerFactory
 from hesuan.sim.round_state import (
@@ -132,7 +135,7 @@ class CountingSender:
         self.sent[message.template] += 1
 
 
-class _Round(RoundCity, Stations, LisLab, Venues):
+class _Round(RoundCity, Stations, LisLab, Venues, FirstLanding):
     """A round: the city loaded, the people's visits planned, the actions run in time
     order."""
 
@@ -186,6 +189,8 @@ class _Round(RoundCity, Stations, LisLab, Venues):
                     self.lab_correction(t, *payload)
                 elif kind == LIS_RESULTS:
                     self.lis_results(t, *payload)
+                elif kind == LAND:
+                    self.land(t, payload)
                 else:
                     self.housekeeping(t)
                 last = t
@@ -249,6 +254,7 @@ def simulate_round(platform: Platform, clock: FixedClock, sender: CountingSender
                compliance, progress, lab_rates)
     r.load()
     r.venues_open(seed)
+    r.arrivals_open(seed)
     unfiled_before = _unfiled(platform)
     due = r.schedule_arrivals()
     stop_s = None if stop_at is None else (stop_at - start).total_seconds()
@@ -300,7 +306,7 @@ def simulate_round(platform: Platform, clock: FixedClock, sender: CountingSender
         rejected_at_bench=dict(r.bench_rejections), corrections=dict(r.corrections),
         lab_tally=asdict(lab_tally), expected_lab_tally=asdict(own_tally),
         lis=r.lis.as_dict(), unfiled_results=unfiled, expected_unfiled_results=expected_unfiled,
-        in_progress=in_progress, door_checks=r.doors.as_dict(),
+        in_progress=in_progress, door_checks=r.doors.as_dict(), arrivals=r.landings.as_dict(),
     )
 
 

@@ -157,6 +157,7 @@ def _print_summary(s: Any) -> None:
         ("passes shown at the venue (admitted)",
          f"{s.door_checks.get('checked', 0):,} ({s.door_checks.get('admitted', 0):,}) "
          + ", ".join(f"{k} {v}" for k, v in s.door_checks.get("colours", {}).items())),
+        ("travellers tested on landing, by risk", _counts(s.arrivals.get("by_risk", {}))),
         ("alerts raised", f"{s.alerts_raised:,} "
          + ", ".join(f"{k} {v}" for k, v in sorted(s.alerts_by_kind.items()))),
         ("wall time", f"{s.wall_seconds:.1f} s"),
