@@ -127,11 +127,19 @@ class FakeResults(FakeRepository):
         n = 0
         for res in resolutions:
             r = self.t.recalls.get(res.recall_id)
-            if r is None or (only_open and r.status != "open"):
+            if r is None:
                 continue
-            r.status, r.outcome, r.resolved_at, r.resolving_tube_id = (
-                "resolved", res.outcome.value, now, res.tube_id)
-            n += 1
+            answered = [] if only_open and r.status != "open" else [r]
+            # the re-sample answers its person's other open recalls opened before it was taken
+            taken = next((s.sampled_at for s in self.t.samples.values()
+                          if s.tube_id == res.tube_id and s.recall_id == r.id), None)
+            answered += [o for o in self.t.recalls.values()
+                         if o.person_id == r.person_id and o.id != r.id and o.status == "open"
+                         and taken is not None and o.opened_at <= taken]
+            for a in answered:
+                a.status, a.outcome, a.resolved_at, a.resolving_tube_id = (
+                    "resolved", res.outcome.value, now, res.tube_id)
+            n += len(answered)
         return n
 
     def non_negative_members(self) -> list[Member]:

@@ -206,6 +206,24 @@ def test_a_pooled_negative_does_not_clear_a_recall_it_does_not_answer(w: World) 
     assert (w.status(other).test_state, w.status(other).colour) == ("negative", "green")
 
 
+def test_one_re_test_answers_the_recalls_of_two_pools(w: World) -> None:
+    person, a, b = w.people(3)
+    first, second = sample(w, [person, a], [person, b])  # the second tube after the first
+    receive(w, [first, second])
+    assert record(w, ResultInput(first, "invalid"), ResultInput(second, "positive")) == [
+        "accepted"] * 2
+    mine = [r for r in w.t.recalls.values() if r.person_id == person]
+    assert len(mine) == 2 and {r.status for r in mine} == {"open"}
+    w.clock.advance(timedelta(hours=1))
+    (resample,) = sample(w, [person], mode=1)
+    receive(w, [resample])
+    assert record(w, ResultInput(resample, "negative")) == ["accepted"]
+    mine = [r for r in w.t.recalls.values() if r.person_id == person]
+    assert len(mine) == 2 and {(r.status, r.outcome, r.resolving_tube_id) for r in mine} == {
+        ("resolved", "negative", next(t.id for t in w.t.tubes.values() if t.barcode == resample))}
+    assert audit(w)["recalls_resolved"] == 2
+
+
 def test_repeats_conflicts_and_corrections(w: World) -> None:
     pool = w.people(3)
     (barcode,) = sample(w, pool)

@@ -278,7 +278,10 @@ class NewRecall:
 
 @dataclass(frozen=True, slots=True)
 class RecallResolution:
-    """A recall answered by the re-sample taken in ``tube_id``, with its result."""
+    """A recall answered by the re-sample taken in ``tube_id``, with its result. The re-sample
+    answers too every other recall of its person still open that was opened before it was
+    taken: someone in two pools that both came back positive or invalid has a recall for each
+    (each pool's investigation counts its own), and one single-tube re-test answers both."""
 
     recall_id: str
     outcome: Result

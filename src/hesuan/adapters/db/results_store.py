@@ -209,9 +209,10 @@ class SqlResults(SqlResultWithdrawals):
         if not resolutions:
             return 0
         now_ms = to_ms(now)
-        return self._changed(_RESOLVE_OPEN if only_open else _RESOLVE, [
-            {"id": r.recall_id, "outcome": r.outcome.value, "tube": r.tube_id, "now": now_ms}
-            for r in resolutions])
+        params = [{"id": r.recall_id, "outcome": r.outcome.value, "tube": r.tube_id,
+                   "now": now_ms} for r in resolutions]
+        answered = self._changed(_RESOLVE_OPEN if only_open else _RESOLVE, params)
+        return answered + self._changed(_RESOLVE_EARLIER, params)
 
     def non_negative_members(self) -> list[Member]:
         return [Member(tube_id, person_id, recall_id, _instant(sampled_at), Result(result),
@@ -353,6 +354,15 @@ _RESOLVE = text(
 _RESOLVE_OPEN = text(
     "UPDATE recalls SET status = 'resolved', outcome = :outcome, resolved_at = :now, "
     "resolving_tube_id = :tube WHERE id = :id AND status = 'open'")
+
+#: A re-sample answers, beside its own recall, every other recall of its person still open that
+#: was opened before it was taken (``RecallResolution``).
+_RESOLVE_EARLIER = text(
+    "UPDATE recalls SET status = 'resolved', outcome = :outcome, resolved_at = :now, "
+    "resolving_tube_id = :tube WHERE status = 'open' AND id <> :id "
+    "AND person_id = (SELECT r.person_id FROM recalls r WHERE r.id = :id) "
+    "AND opened_at <= (SELECT s.sampled_at FROM samples s "
+    "  WHERE s.tube_id = :tube AND s.recall_id = :id)")
 
 #: Epoch milliseconds ⇄ instants, exactly (a sample's time goes out and back unchanged).
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
