@@ -128,28 +128,56 @@ def test_round_reconciles_exactly_the_injected_faults(sim: tuple[Platform, Count
             "WHERE sa.sampled_at < a.arrived_at + :home_ms"),
             {"home_ms": int(HOME_AFTER_LANDING_S * 1000)}).scalar_one()
     assert while_away == 0
+    # the first confirmed case's building sealed: its people held at home and sampled at
+    # their doors by the district's team, one tube per household, through the team's box and
+    # a courier to a lab like any site's tubes; after the drain each of them is red for the
+    # zone (a positive result among the reasons too), none sampled at a site after the sealing
+    zone = s.zones
+    assert zone["zones"] == 1 and zone["days"] >= 1
+    assert zone["households"] > 0 and 0 < zone["sampled"] <= zone["people"] * zone["days"]
+    with p.engine.connect() as c:
+        (zone_id, kind, starts), = c.exec_driver_sql(
+            "SELECT id, kind, starts_at FROM zones WHERE status = 'active'").all()
+        held = c.execute(text(
+            "SELECT person_id, colour, reasons FROM person_status WHERE zone_id = :z"),
+            {"z": zone_id}).all()
+        at_the_door = c.exec_driver_sql(
+            "SELECT t.capacity, t.count, t.status, t.box_id IS NOT NULL FROM tubes t "
+            "JOIN sites si ON si.id = t.site_id WHERE si.kind = 'door_to_door'").all()
+        at_sites_after = c.execute(text(
+            "SELECT count(*) FROM person_status ps JOIN samples sa ON sa.person_id = "
+            "ps.person_id JOIN tubes t ON t.id = sa.tube_id JOIN sites si ON si.id = t.site_id "
+            "WHERE ps.zone_id = :z AND si.kind <> 'door_to_door' AND sa.sampled_at > :starts"),
+            {"z": zone_id, "starts": starts}).scalar_one()
+    assert kind == "sealed" and len(held) == zone["people"]
+    assert all(colour == "red" and "in_zone" in reasons.split(",") for _, colour, reasons in held)
+    assert len(at_the_door) == sum(zone["tubes"].values())
+    assert sum(count for _, count, *_ in at_the_door) == zone["sampled"]
+    assert all(count <= capacity and status == "resulted" and boxed
+               for capacity, count, status, boxed in at_the_door)
+    assert at_sites_after == 0
     # the lab stage as labs run it (the same seed gives the same round): every received tube
     # but the LIS's on a plate of 96 with its controls, each plate's instrument file imported
-    # and released by a second lab user; a plate's positive control failed and its 3 tubes
-    # were re-run, two single-target or grey-zone tubes were re-run and one stayed so and was
+    # and released by a second lab user; two plates' positive controls failed and their 11
+    # tubes were re-run, two single-target or grey-zone tubes were re-run and one stayed so and was
     # recalled, an internal control failed once (the re-run was negative)
-    assert (s.plates, s.control_failures) == (62, 1)
-    assert s.reruns == {"plate_control_failed": 3, "single_target": 1, "grey_zone": 1,
+    assert (s.plates, s.control_failures) == (63, 2)
+    assert s.reruns == {"plate_control_failed": 11, "single_target": 1, "grey_zone": 1,
                         "internal_control_failed": 1}
-    assert s.released == {"negative": 248, "positive": 15, "invalid": 1}
+    assert s.released == {"negative": 247, "positive": 15, "invalid": 1}
     assert s.recalled_at_bench == {"single_target": 1} and s.invalid_tubes == 1
-    assert s.seeded == {"control_failure": 1, "single_target": 2, "stays_single": 1,
+    assert s.seeded == {"control_failure": 2, "single_target": 2, "stays_single": 1,
                         "internal_control_failed": 1, "rejected_at_receipt": 1,
                         "rejected_at_bench": 1}
     assert s.late_results == 0 and s.reconcile_counts["plates_not_released"] == 0
-    # the last lab is a LIS lab for a share of its boxes (5 here): each of their received
+    # the last lab is a LIS lab for a share of its boxes (6 here): each of their received
     # tubes' final result sent as an HL7 v2 ORU^R01 over MLLP, each answered AA and applied;
     # the first message resent once, answered the same ACK, nothing changed
     lis_lab = s.lis["lab_id"]
-    assert s.lis == {"lab_id": lis_lab, "boxes": 5, "messages_sent": 11, "acks": {"AA": 11},
-                     "applied": {"negative": 10}, "resent": 1, "resend_same_ack": True}
+    assert s.lis == {"lab_id": lis_lab, "boxes": 6, "messages_sent": 14, "acks": {"AA": 14},
+                     "applied": {"negative": 13}, "resent": 1, "resend_same_ack": True}
     # its results trace to no run file: its integrity list shows exactly them, no other lab's
-    assert s.unfiled_results == s.expected_unfiled_results == {lis_lab: 10}
+    assert s.unfiled_results == s.expected_unfiled_results == {lis_lab: 13}
     # one tube rejected as its box was scanned in, one as a run took it; their people
     # recalled, told why and re-tested; one negative pool (4 people) corrected to positive by
     # the lab's reviewer and approved by its other user, its people told once and re-tested
@@ -166,8 +194,8 @@ def test_round_reconciles_exactly_the_injected_faults(sim: tuple[Platform, Count
     assert (s.released["positive"] + s.lis["applied"].get("positive", 0)
             + s.corrections["negative_to_positive"] == s.pooled_positive + s.single_positive)
     assert s.lab_tally == s.expected_lab_tally == {
-        "plates": 62, "plates_released": 62, "control_failures": 1, "reruns": 6,
-        "released": {"invalid": 1, "negative": 248, "positive": 15},
+        "plates": 63, "plates_released": 63, "control_failures": 2, "reruns": 14,
+        "released": {"invalid": 1, "negative": 247, "positive": 15},
         "rejected": {"bench": 1, "receipt": 1}, "corrections": {"corrected": 1}}
     # every released result leads to a well of a plate or to a LIS message (the direct path
     # took only the fault), and the correction to its own entry in the result log
@@ -202,9 +230,9 @@ def test_results_a_re_run_took_past_the_lab_target_are_expected(
     generate_city(p, 2000, seed=5, workers=0)
     start = datetime(2022, 8, 25, 16, tzinfo=UTC)
     s = simulate_round(p, clock, sender, start, hours=24, prevalence=0.01, faults=FAULTS,
-                       seed=38, lis_listener=MllpListener)
+                       seed=45, lis_listener=MllpListener)
     assert s.late_results == 1  # with the seed; a plate failed its controls here
-    assert s.control_failures == 4 and s.reruns["plate_control_failed"] == 7
+    assert s.control_failures == 3 and s.reruns["plate_control_failed"] == 19
     assert s.reconcile_matches, (s.reconcile_counts, s.expected_reconcile)
     assert s.reconcile_counts["late_results"] == s.late_results
     assert s.alerts_by_kind == {"late_box": 1, "late_result": s.late_results}

@@ -432,6 +432,8 @@ class Labs(RoundState):
         self.recall_visit(person, t)
 
     def recall_visit(self, person: int, t: float) -> None:
+        if self.door_recall(person, t):
+            return  # held at home: the door-to-door team comes back for the re-test
         s = int(self.site_of[person])
         if s < 0:
             return

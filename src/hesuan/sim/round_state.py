@@ -150,6 +150,8 @@ class RoundState:
         self.tube_recall: set[str] = set()  # tubes holding a recall re-sample
         self.tube_landing: set[str] = set()  # tubes of travellers tested on landing
         self.landed_at: dict[int, float] = {}  # traveller -> when they landed (sim seconds)
+        self.held_from: dict[int, float] = {}  # person -> since when a zone holds them home
+        self.door_visits_due = 0  # a door-to-door team's visits planned and not yet made
         self.tube_priority: set[str] = set()
         self.lost: set[str] = set()
         self.courier = Principal("simcourier", "sim-courier", Role.COURIER)
@@ -216,6 +218,29 @@ class RoundState:
         the first-landing site (:data:`HOME_AFTER_LANDING_S`)?"""
         landed = self.landed_at.get(person)
         return landed is not None and t < landed + HOME_AFTER_LANDING_S
+
+    def idle(self) -> bool:
+        """Nothing left in flight: no queue, open tube or box, box on the road, lab work,
+        correction, recall or door-to-door visit waiting."""
+        if (self.in_flight_boxes or self.lab_batches or self.corrections_due
+                or self.door_visits_due) or any(
+                lab.waiting or lab.waiting_priority or lab.reruns or lab.next_run is not None
+                for lab in self.labs):
+            return False
+        for site in self.sites:
+            if site.queue or site.events or site.box_tubes or any(site.pool):
+                return False
+        return not bool((self.recall_state == 1).any())
+
+    def held(self, person: int, t: float) -> bool:
+        """Is ``person`` held at home by a sealed zone at ``t`` (sampled at the door)?"""
+        since = self.held_from.get(person)
+        return since is not None and t >= since
+
+    def door_recall(self, person: int, t: float) -> bool:
+        """Plan a recalled person's re-test at home, if a zone holds them there (``True``);
+        without a door-to-door team (``round_zones``), they come to their site."""
+        return False
 
     def flush_at(self, site: SiteState, t: float) -> None:
         """Make sure the site flushes at tick ``t`` (past the end the ticks are not pre-set)."""

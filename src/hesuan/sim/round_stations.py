@@ -60,6 +60,8 @@ class Stations(RoundState):
                 return
             heapq.heappop(q)
             site.windows[w] = done
+            if self.held(person, done):
+                continue  # held at home by a sealed zone: the team samples them at the door
             if kind == RECALL and self.recall_state[person] != 1:
                 continue  # already re-tested on a routine visit
             if kind == ROUTINE and (self.isolated[person] or self.away(person, done)):

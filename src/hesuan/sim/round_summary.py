@@ -86,6 +86,9 @@ class RoundSummary:
     door_checks: dict[str, Any] = field(default_factory=dict)
     # the travellers who landed (``round_arrivals``): how many, by their origin's risk
     arrivals: dict[str, Any] = field(default_factory=dict)
+    # the building sealed after the first confirmed case and its door-to-door team
+    # (``round_zones``): zones, people held, the team's days, visits, sampled, tubes
+    zones: dict[str, Any] = field(default_factory=dict)
 
     @property
     def coverage(self) -> float:
@@ -143,7 +146,7 @@ class RoundSummary:
             "expected_lab_tally": self.expected_lab_tally, "lis": self.lis,
             "unfiled_results": self.unfiled_results,
             "expected_unfiled_results": self.expected_unfiled_results,
-            "door_checks": self.door_checks, "arrivals": self.arrivals,
+            "door_checks": self.door_checks, "arrivals": self.arrivals, "zones": self.zones,
             "turnaround_since_first_sample": {k: asdict(v) for k, v in self.turnaround.items()},
             "wall_seconds": round(self.wall_seconds, 2),
         }

@@ -28,6 +28,9 @@ The model, a discrete-event simulation on a ``FixedClock`` that is set to each a
   single-tube re-test within their 12 h.
 * **Travellers** land at the first-landing sites day and night, are registered at the
   checkpoint and tested on landing in a tube of their own (``round_arrivals``).
+* **A sealed building**: after the first confirmed case the officer seals the building the
+  case lives in, and the district's door-to-door team samples it household by household
+  (``round_zones``).
 * Every hour: the outbox is delivered, late stages are checked (``AlertService``) and the overdue
   sweep runs (reminders, statuses); while the venues are open, a few people show their status
   pass at the city's venue (``round_venues``).
@@ -48,7 +51,8 @@ Where the parts live: the shared state and sim-time arithmetic in ``round_state`
 the round loads it (sites, labs, people, infections, arrivals) in ``round_city``, the sites and
 couriers in ``round_stations``, the labs, results and recalls in ``round_labs``, the lab whose
 own system (LIS) reports over MLLP in ``round_lis``, the venue's door in ``round_venues``,
-the travellers landing in ``round_arrivals``, the summary in ``round_summary``; this module
+the travellers landing in ``round_arrivals``, the sealed building and its team in
+``round_zones``, the summary in ``round_summary``; this module
 runs the actions in time order and holds the entry points.
 
 Imports: standard library, ``hesuan.bootstrap``, ``hesuan.adapters``, ``hesuan.config``,
@@ -89,9 +93,9 @@ from hesuan.sim.round_state import (
     RECEIVE,
     LabRates,
 )
-from hesuan.sim.round_stations import Stations
 from hesuan.sim.round_summary import RoundSummary
 from hesuan.sim.round_venues import Venues
+from hesuan.sim.round_zones import ZONE_DAY, ZONE_HOUSEHOLD, Outbreak
 
 __all__ = ["FAULTS", "CountingSender", "LabRates", "current_round_start", "default_round_start",
            "simulate_round", "simulation_settings"]
@@ -135,7 +139,7 @@ class CountingSender:
         self.sent[message.template] += 1
 
 
-class _Round(RoundCity, Stations, LisLab, Venues, FirstLanding):
+class _Round(RoundCity, Outbreak, LisLab, Venues, FirstLanding):
     """A round: the city loaded, the people's visits planned, the actions run in time
     order."""
 
@@ -191,6 +195,10 @@ class _Round(RoundCity, Stations, LisLab, Venues, FirstLanding):
                     self.lis_results(t, *payload)
                 elif kind == LAND:
                     self.land(t, payload)
+                elif kind == ZONE_DAY:
+                    self.zone_day(t, payload)
+                elif kind == ZONE_HOUSEHOLD:
+                    self.zone_household(t, *payload)
                 else:
                     self.housekeeping(t)
                 last = t
@@ -200,18 +208,6 @@ class _Round(RoundCity, Stations, LisLab, Venues, FirstLanding):
         finally:
             self.lis_close()
             gc.unfreeze()
-
-    def idle(self) -> bool:
-        """Nothing left in flight: no queue, open tube or box, box on the road, lab work,
-        correction or recall waiting."""
-        if self.in_flight_boxes or self.lab_batches or self.corrections_due or any(
-                lab.waiting or lab.waiting_priority or lab.reruns or lab.next_run is not None
-                for lab in self.labs):
-            return False
-        for site in self.sites:
-            if site.queue or site.events or site.box_tubes or any(site.pool):
-                return False
-        return not bool((self.recall_state == 1).any())
 
     # -- housekeeping ---------------------------------------------------------------------
 
@@ -226,6 +222,7 @@ class _Round(RoundCity, Stations, LisLab, Venues, FirstLanding):
         self.p.status.sweep(SYSTEM)
         self.calls += 1
         self.door_checks()
+        self.outbreak_check(t)
 
 
 def simulate_round(platform: Platform, clock: FixedClock, sender: CountingSender,
@@ -255,6 +252,7 @@ def simulate_round(platform: Platform, clock: FixedClock, sender: CountingSender
     r.load()
     r.venues_open(seed)
     r.arrivals_open(seed)
+    r.outbreak_open()
     unfiled_before = _unfiled(platform)
     due = r.schedule_arrivals()
     stop_s = None if stop_at is None else (stop_at - start).total_seconds()
@@ -307,6 +305,7 @@ def simulate_round(platform: Platform, clock: FixedClock, sender: CountingSender
         lab_tally=asdict(lab_tally), expected_lab_tally=asdict(own_tally),
         lis=r.lis.as_dict(), unfiled_results=unfiled, expected_unfiled_results=expected_unfiled,
         in_progress=in_progress, door_checks=r.doors.as_dict(), arrivals=r.landings.as_dict(),
+        zones=r.zone_response.as_dict(),
     )
 
 
