@@ -63,6 +63,9 @@ class RoundCity(RoundState):
         self.lab_of_district = dict(lab_of_district)
         self.sites = []
         site_index = {s.id: self.add_site(s).idx for s in routine}
+        if self.sites:  # the busiest site (most windows, then first) runs two lanes
+            busiest = max(routine, key=lambda s: s.windows)
+            self.sites[site_index[busiest.id]].lanes = True
         self.site_of = np.full(n, -1, dtype=np.int32)
         self.key = np.zeros(n, dtype=bool)
         self.student = np.zeros(n, dtype=bool)

@@ -29,6 +29,7 @@ from hesuan.domain.access import Principal, Role
 from hesuan.domain.assays import Assay, AssayRef
 from hesuan.domain.event_ids import RANDOM_BITS, time_ordered_id
 from hesuan.domain.local_time import local
+from hesuan.services.lanes import LaneEvent
 from hesuan.services.people_ports import SiteRow
 from hesuan.services.sampling import StationEvent
 from hesuan.sim.instrument_runs import Shows
@@ -60,13 +61,18 @@ class SiteState:
     lab: int
     principal: Principal
     queue: list[tuple[float, int, int]] = field(default_factory=list)  # (time, kind, person)
-    events: list[StationEvent] = field(default_factory=list)
+    events: list[StationEvent | LaneEvent] = field(default_factory=list)
     pool: list[tuple[str, list[int]] | None] = field(default_factory=list)  # per window
     box_code: str | None = None
     box_tubes: list[str] = field(default_factory=list)
     box_first_seal: float | None = None
     next_courier: float = 0.0
     single_only: bool = False  # a first-landing site: a tube of its own for everyone
+    # a two-lane site (登记、采样双通道, ``round_stations``): the registrar's tube being filled
+    # and the people bound to it so far; who is registered and waiting, bound to which tube
+    lanes: bool = False
+    registrar_tube: tuple[str, int] | None = None
+    bound: dict[int, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +158,7 @@ class RoundState:
         self.landed_at: dict[int, float] = {}  # traveller -> when they landed (sim seconds)
         self.held_from: dict[int, float] = {}  # person -> since when a zone holds them home
         self.door_visits_due = 0  # a door-to-door team's visits planned and not yet made
+        self.lane_counts: Counter[str] = Counter()  # the two-lane site: registered, swabbed
         self.tube_priority: set[str] = set()
         self.lost: set[str] = set()
         self.courier = Principal("simcourier", "sim-courier", Role.COURIER)
@@ -228,7 +235,8 @@ class RoundState:
                 for lab in self.labs):
             return False
         for site in self.sites:
-            if site.queue or site.events or site.box_tubes or any(site.pool):
+            if (site.queue or site.events or site.box_tubes or any(site.pool)
+                    or site.registrar_tube is not None):
                 return False
         return not bool((self.recall_state == 1).any())
 

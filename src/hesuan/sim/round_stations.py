@@ -2,7 +2,9 @@
 to 10-in-1 tubes (a single tube for key groups, recalls and everyone at a first-landing site),
 sealed tubes go into the site's box; station events go to ``SamplingService.submit`` in
 batches, per site per tick; the courier's calls seal the partial tubes and the box and hand it
-over (``DeliveryService``).
+over (``DeliveryService``). At a two-lane site (登记、采样双通道) the registrar binds everyone
+who has come to the tube being filled, in the order they came, and the windows swab them from
+it; its batches go to ``LaneService.submit``.
 
 Imports: standard library, ``hesuan.services``, ``hesuan.domain``, ``hesuan.sim``.
 """
@@ -13,6 +15,7 @@ import heapq
 from typing import Any
 
 from hesuan.domain.sampling import make_box_code, make_tube_barcode
+from hesuan.services.lanes import LaneEvent
 from hesuan.services.sampling import EventKind, StationEvent
 from hesuan.sim.round_state import (
     CLOSING_GRACE,
@@ -32,21 +35,62 @@ POOL = 10
 class Stations(RoundState):
     """What happens at the sites: sampling, boxing, the courier's calls."""
 
-    def event(self, site: SiteState, kind: EventKind, t: float, **kw: Any) -> None:
+    def event(self, site: SiteState, kind: EventKind | str, t: float, **kw: Any) -> None:
+        """A station event of ``site`` at ``t``; at a two-lane site the batch is the lanes'
+        (``register`` and ``swab`` among the spine's events, in order)."""
         at = self.at(t)
-        site.events.append(StationEvent(self._eid(at), kind, site.id, at, **kw))
+        if site.lanes:
+            site.events.append(LaneEvent(self._eid(at), str(kind), site.id, at, **kw))
+        else:
+            assert isinstance(kind, EventKind)
+            site.events.append(StationEvent(self._eid(at), kind, site.id, at, **kw))
 
-    def new_tube(self, site: SiteState, t: float, mode: int, window: int) -> str:
+    def new_tube(self, site: SiteState, t: float, mode: int, window: int | None) -> str:
+        """Open a tube of ``mode`` at window ``window`` (0-based; None: the registrar's)."""
         self.tube_serial += 1
         barcode = make_tube_barcode(self.tube_serial)
-        self.event(site, EventKind.OPEN_TUBE, t, barcode=barcode, mode=mode, window=window + 1)
+        self.event(site, EventKind.OPEN_TUBE, t, barcode=barcode, mode=mode,
+                   window=None if window is None else window + 1)
         self.tube_members[barcode] = []
         self.tube_capacity[barcode] = mode
         self.tubes[mode] += 1
         return barcode
 
+    def comes(self, kind: int, person: int, t: float) -> bool:
+        """Does ``person`` come for a visit of ``kind`` at ``t``?"""
+        if self.held(person, t):
+            return False  # held at home by a sealed zone: the team samples them at the door
+        if kind == RECALL:
+            return bool(self.recall_state[person] == 1)  # not already re-tested
+        # confirmed positive: in isolation; or away
+        return not (kind == ROUTINE and (self.isolated[person] or self.away(person, t)))
+
+    def register(self, site: SiteState, until: float) -> None:
+        """At a two-lane site, the registrar binds everyone who has come by ``until``, in
+        the order they came, to the tube being filled (10 in 1), or to a tube of their own
+        (key groups and recalls); they wait for a swab window."""
+        for arrival, kind, person in sorted(x for x in site.queue if x[0] <= until):
+            if person not in site.bound and self.comes(kind, person, arrival):
+                self.bind(site, person, arrival)
+
+    def bind(self, site: SiteState, person: int, t: float) -> None:
+        if bool(self.key[person]) or self.recall_state[person] != 0:
+            barcode = self.new_tube(site, t - 5, 1, None)
+        else:
+            cur = site.registrar_tube
+            if cur is None or cur[1] >= POOL:
+                cur = (self.new_tube(site, t - 5, POOL, None), 0)
+            barcode = cur[0]
+            site.registrar_tube = (barcode, cur[1] + 1)
+        self.event(site, "register", t, barcode=barcode,
+                   code=self.p.deps.codes.sign(self.ids[person]))
+        site.bound[person] = barcode
+        self.lane_counts["registered"] += 1
+
     def serve(self, site: SiteState, until: float) -> None:
         """Serve the queue until ``until``: each free window takes the next person."""
+        if site.lanes:
+            self.register(site, until)
         q = site.queue
         while q:
             w = min(range(len(site.windows)), key=site.windows.__getitem__)
@@ -60,13 +104,15 @@ class Stations(RoundState):
                 return
             heapq.heappop(q)
             site.windows[w] = done
-            if self.held(person, done):
-                continue  # held at home by a sealed zone: the team samples them at the door
-            if kind == RECALL and self.recall_state[person] != 1:
-                continue  # already re-tested on a routine visit
-            if kind == ROUTINE and (self.isolated[person] or self.away(person, done)):
-                continue  # confirmed positive: in isolation; or away: not at the site
-            self.sample(site, w, person, done, routine=kind != LANDING)
+            if site.lanes and person in site.bound:
+                self.swab(site, w, person, done, routine=kind != LANDING)
+            elif not self.comes(kind, person, done):
+                continue
+            elif site.lanes:  # came again while registered: registered at the window
+                self.bind(site, person, begin)
+                self.swab(site, w, person, done, routine=kind != LANDING)
+            else:
+                self.sample(site, w, person, done, routine=kind != LANDING)
 
     def sample(self, site: SiteState, w: int, person: int, t: float, *,
                routine: bool = True) -> None:
@@ -105,6 +151,30 @@ class Stations(RoundState):
                 self.sealed(site, barcode, t)
         self.sampled[person] = True
 
+    def swab(self, site: SiteState, w: int, person: int, t: float, *, routine: bool) -> None:
+        """At a two-lane site, window ``w`` swabs a registered person into the tube they are
+        bound to; a tube whose last place is filled seals itself."""
+        barcode = site.bound.pop(person)
+        self.lane_counts["swabbed"] += 1
+        self.event(site, "swab", t, code=self.p.deps.codes.sign(self.ids[person]),
+                   window=w + 1)
+        members = self.tube_members[barcode]
+        members.append(person)
+        capacity = self.tube_capacity[barcode]
+        if capacity == 1 and self.recall_state[person] != 0:
+            self.recall_state[person] = 2
+            self.tube_recall.add(barcode)
+        elif routine:
+            self.routine_samples += 1
+            self.infected_routine_samples += bool(self.infected[person])
+        if capacity == 1:
+            self.tube_priority.add(barcode)
+        self.sampled[person] = True
+        if len(members) == capacity:
+            if site.registrar_tube is not None and site.registrar_tube[0] == barcode:
+                site.registrar_tube = None
+            self.sealed(site, barcode, t)
+
     def sealed(self, site: SiteState, barcode: str, t: float) -> None:
         """A tube was sealed at t: pack it into the site's box (or lose it, once)."""
         if ("lost_tube" in self.faults_wanted and not self.faults["lost_tube"]
@@ -126,7 +196,12 @@ class Stations(RoundState):
         batch, site.events = site.events, []
         for i in range(0, len(batch), 1000):
             part = batch[i:i + 1000]
-            outcomes = self.p.sampling.submit(site.principal, part)
+            if site.lanes:
+                outcomes = self.p.lanes.submit(
+                    site.principal, [e for e in part if isinstance(e, LaneEvent)])
+            else:
+                outcomes = self.p.sampling.submit(
+                    site.principal, [e for e in part if isinstance(e, StationEvent)])
             self.calls += 1
             self.events_sent += len(part)
             for o in outcomes:
@@ -151,6 +226,12 @@ class Stations(RoundState):
                 site.pool[w] = None
                 self.event(site, EventKind.SEAL_TUBE, t - 90, barcode=barcode)
                 self.sealed(site, barcode, t - 90)
+        reg = site.registrar_tube
+        if reg is not None and reg[0] not in site.bound.values():
+            # the registrar's partial tube goes too once everyone bound to it is swabbed
+            site.registrar_tube = None
+            self.event(site, EventKind.SEAL_TUBE, t - 90, barcode=reg[0])
+            self.sealed(site, reg[0], t - 90)
         code = site.box_code
         tubes = site.box_tubes
         if code is not None and tubes:

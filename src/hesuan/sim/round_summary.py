@@ -89,6 +89,8 @@ class RoundSummary:
     # the building sealed after the first confirmed case and its door-to-door team
     # (``round_zones``): zones, people held, the team's days, visits, sampled, tubes
     zones: dict[str, Any] = field(default_factory=dict)
+    # the busiest site's two lanes (``round_stations``): people registered, swabbed
+    two_lanes: dict[str, int] = field(default_factory=dict)
 
     @property
     def coverage(self) -> float:
@@ -147,6 +149,7 @@ class RoundSummary:
             "unfiled_results": self.unfiled_results,
             "expected_unfiled_results": self.expected_unfiled_results,
             "door_checks": self.door_checks, "arrivals": self.arrivals, "zones": self.zones,
+            "two_lanes": self.two_lanes,
             "turnaround_since_first_sample": {k: asdict(v) for k, v in self.turnaround.items()},
             "wall_seconds": round(self.wall_seconds, 2),
         }

@@ -9,7 +9,8 @@ The model, a discrete-event simulation on a ``FixedClock`` that is set to each a
   person per 30-60 s; a registrar binds people to 10-in-1 tubes, key groups (重点人群) and people
   with an open recall get a single tube. Station events (open tube, sample, seal, box, seal box)
   are batched per site per tick and sent through ``SamplingService.submit`` — the batch
-  endpoint's semantics.
+  endpoint's semantics. The busiest site runs two lanes: its registrar binds people to tubes
+  as they come, its windows swab them (``LaneService.submit``).
 * **Couriers** call every 30-60 min while a site is open (and once at closing): the site seals
   its partial tubes and its box, the courier hands it over, and after 20-90 min the lab scans it
   in (``DeliveryService``). Sites are served by the labs of their district.
@@ -306,6 +307,7 @@ def simulate_round(platform: Platform, clock: FixedClock, sender: CountingSender
         lis=r.lis.as_dict(), unfiled_results=unfiled, expected_unfiled_results=expected_unfiled,
         in_progress=in_progress, door_checks=r.doors.as_dict(), arrivals=r.landings.as_dict(),
         zones=r.zone_response.as_dict(),
+        two_lanes={k: r.lane_counts[k] for k in ("registered", "swabbed")},
     )
 
 
