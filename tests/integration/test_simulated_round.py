@@ -169,6 +169,17 @@ def test_round_reconciles_exactly_the_injected_faults(sim: tuple[Platform, Count
             "FROM lane_entries l JOIN tubes t ON t.barcode = l.barcode "
             "LEFT JOIN samples sa ON sa.tube_id = t.id AND sa.person_id = l.person_id")).one()
     assert entries == swabbed_at_lanes == lanes["registered"] and waiting == 0
+    # the busiest site's staff on shifts: one at a time at each window and at the registrar's
+    # lane, each stint at most the 4 h a window allows, everyone off once the round drained
+    assert s.shifts["staff"] > 0 and s.shifts["stints"] > 0
+    with p.engine.connect() as c:
+        stints = c.exec_driver_sql(
+            "SELECT place_id, \"window\", started_at, ended_at FROM shifts "
+            "ORDER BY place_id, \"window\", started_at").all()
+    assert len(stints) == s.shifts["stints"] and len({place for place, *_ in stints}) == 1
+    assert all(end is not None and 0 < end - start <= 4 * 3600_000 for *_, start, end in stints)
+    assert all(a[3] <= b[2] for a, b in zip(stints, stints[1:], strict=False) if a[1] == b[1])
+    assert {window for _, window, *_ in stints} >= {None, 1, 2}
     # the lab stage as labs run it (the same seed gives the same round): every received tube
     # but the LIS's on a plate of 96 with its controls, each plate's instrument file imported
     # and released by a second lab user; a plate's positive control failed and its 8 tubes

@@ -91,6 +91,8 @@ class RoundSummary:
     zones: dict[str, Any] = field(default_factory=dict)
     # the busiest site's two lanes (``round_stations``): people registered, swabbed
     two_lanes: dict[str, int] = field(default_factory=dict)
+    # the busiest site's rota (``round_shifts``): staff registered, stints started
+    shifts: dict[str, int] = field(default_factory=dict)
 
     @property
     def coverage(self) -> float:
@@ -149,7 +151,7 @@ class RoundSummary:
             "unfiled_results": self.unfiled_results,
             "expected_unfiled_results": self.expected_unfiled_results,
             "door_checks": self.door_checks, "arrivals": self.arrivals, "zones": self.zones,
-            "two_lanes": self.two_lanes,
+            "two_lanes": self.two_lanes, "shifts": self.shifts,
             "turnaround_since_first_sample": {k: asdict(v) for k, v in self.turnaround.items()},
             "wall_seconds": round(self.wall_seconds, 2),
         }

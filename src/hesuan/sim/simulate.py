@@ -29,6 +29,8 @@ The model, a discrete-event simulation on a ``FixedClock`` that is set to each a
   single-tube re-test within their 12 h.
 * **Travellers** land at the first-landing sites day and night, are registered at the
   checkpoint and tested on landing in a tube of their own (``round_arrivals``).
+* **Shifts**: the busiest site's staff rotate every 4 h at its windows and registrar's lane
+  (``round_shifts``).
 * **A sealed building**: after the first confirmed case the officer seals the building the
   case lives in, and the district's door-to-door team samples it household by household
   (``round_zones``).
@@ -53,8 +55,8 @@ the round loads it (sites, labs, people, infections, arrivals) in ``round_city``
 couriers in ``round_stations``, the labs, results and recalls in ``round_labs``, the lab whose
 own system (LIS) reports over MLLP in ``round_lis``, the venue's door in ``round_venues``,
 the travellers landing in ``round_arrivals``, the sealed building and its team in
-``round_zones``, the summary in ``round_summary``; this module
-runs the actions in time order and holds the entry points.
+``round_zones``, the busiest site's rota in ``round_shifts``, the summary in
+``round_summary``; this module runs the actions in time order and holds the entry points.
 
 Imports: standard library, ``hesuan.bootstrap``, ``hesuan.adapters``, ``hesuan.config``,
 ``hesuan.services``, ``hesuan.domain``, ``hesuan.sim``.
@@ -84,6 +86,7 @@ from hesuan.services.outbox_ports import (
 from hesuan.sim.round_arrivals import LAND, FirstLanding
 from hesuan.sim.round_city import RoundCity
 from hesuan.sim.round_lis import LIS_RESULTS, LisLab, ListenerFactory
+from hesuan.sim.round_shifts import SHIFT, Shifts
 from hesuan.sim.round_state import (
     FLUSH,
     HOUSEKEEPING,
@@ -140,7 +143,7 @@ class CountingSender:
         self.sent[message.template] += 1
 
 
-class _Round(RoundCity, Outbreak, LisLab, Venues, FirstLanding):
+class _Round(RoundCity, Outbreak, LisLab, Venues, FirstLanding, Shifts):
     """A round: the city loaded, the people's visits planned, the actions run in time
     order."""
 
@@ -176,6 +179,7 @@ class _Round(RoundCity, Outbreak, LisLab, Venues, FirstLanding):
                     break
                 if t >= self.end_s and kind == HOUSEKEEPING and self.idle():
                     self.housekeeping(t)
+                    self.shifts_close(t)
                     last = t
                     break
                 self.now_s = t
@@ -200,6 +204,8 @@ class _Round(RoundCity, Outbreak, LisLab, Venues, FirstLanding):
                     self.zone_day(t, payload)
                 elif kind == ZONE_HOUSEHOLD:
                     self.zone_household(t, *payload)
+                elif kind == SHIFT:
+                    self.shift_change(t)
                 else:
                     self.housekeeping(t)
                 last = t
@@ -254,6 +260,7 @@ def simulate_round(platform: Platform, clock: FixedClock, sender: CountingSender
     r.venues_open(seed)
     r.arrivals_open(seed)
     r.outbreak_open()
+    r.shifts_open()
     unfiled_before = _unfiled(platform)
     due = r.schedule_arrivals()
     stop_s = None if stop_at is None else (stop_at - start).total_seconds()
@@ -308,6 +315,7 @@ def simulate_round(platform: Platform, clock: FixedClock, sender: CountingSender
         in_progress=in_progress, door_checks=r.doors.as_dict(), arrivals=r.landings.as_dict(),
         zones=r.zone_response.as_dict(),
         two_lanes={k: r.lane_counts[k] for k in ("registered", "swabbed")},
+        shifts=dict(r.shift_counts),
     )
 
 

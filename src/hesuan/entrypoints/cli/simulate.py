@@ -158,11 +158,13 @@ def _print_summary(s: Any) -> None:
          f"{s.door_checks.get('checked', 0):,} ({s.door_checks.get('admitted', 0):,}) "
          + ", ".join(f"{k} {v}" for k, v in s.door_checks.get("colours", {}).items())),
         ("travellers tested on landing, by risk", _counts(s.arrivals.get("by_risk", {}))),
-        ("two lanes at the busiest site: registered / swabbed",
+        ("two lanes: registered / swabbed",
          f"{s.two_lanes.get('registered', 0):,} / {s.two_lanes.get('swabbed', 0):,}"),
-        ("sealed building: held / sampled at the door",
-         f"{s.zones.get('people', 0):,} / {s.zones.get('sampled', 0):,} "
-         f"({s.zones.get('households', 0):,} visits, {s.zones.get('days', 0):,} days)"),
+        ("their rota: staff / stints", f"{s.shifts.get('staff', 0):,} / "
+         f"{s.shifts.get('stints', 0):,}"),
+        ("sealed building: held / sampled", f"{s.zones.get('people', 0):,} / "
+         f"{s.zones.get('sampled', 0):,} (visits {s.zones.get('households', 0):,}, "
+         f"days {s.zones.get('days', 0):,})"),
         ("alerts raised", f"{s.alerts_raised:,} "
          + ", ".join(f"{k} {v}" for k, v in sorted(s.alerts_by_kind.items()))),
         ("wall time", f"{s.wall_seconds:.1f} s"),
