@@ -102,6 +102,16 @@ def test_round_reconciles_exactly_the_injected_faults(sim: tuple[Platform, Count
     assert sum(bool(a) for _, a in rows) == doors["admitted"]
     assert all(colour == "green" for colour, admitted in rows if admitted)
     assert scans == doors["checked"]
+    # once the building was sealed, one of its people went out to the venue: refused on a red
+    # pass, and the fence rules raised a zone_exit alert for their grid worker
+    with p.engine.connect() as c:
+        zone_exits = c.execute(text(
+            "SELECT fa.grid_code, ps.grid_code FROM fence_alerts fa JOIN person_status st ON "
+            "st.person_id = fa.person_id JOIN people ps ON ps.id = fa.person_id "
+            "WHERE fa.rule = 'zone_exit' AND fa.place_kind = 'venue' "
+            "AND st.zone_id IS NOT NULL")).all()
+    assert doors["seal_breaches"] == 1 and doors["colours"]["red"] >= 1
+    assert zone_exits and all(alerted == home for alerted, home in zone_exits)
     # travellers: each registered at a first-landing checkpoint as they landed, and swabbed
     # there after landing in a priority tube of their own; every origin risk among them (a
     # medium or high one holds the status until a negative test after arrival); after the

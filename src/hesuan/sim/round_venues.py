@@ -6,7 +6,10 @@ resident's page does) and show it at the city's venue, whose staff record the fo
 (``VenueService.check``: the pass verified, temperature, mask, certificate). A pass that is not
 green is refused; one person in 50 has a fever and one in 40 no mask. The check is also a scan
 for the fence rules (电子围栏), which raise an alert for the grid worker of a person whose
-status or zone forbids the visit. Nothing here changes what the reconciliation counts.
+status or zone forbids the visit. Once a round, in the first hour the venues are open after a
+building was sealed (``round_zones``), one of its people goes out to the venue: a red pass,
+refused, and a ``zone_exit`` alert for their grid worker. Nothing here changes what the
+reconciliation counts.
 
 The draws come from a random generator of their own, so the rest of the round is the same
 with or without them. A city without a venue has no door checks.
@@ -44,13 +47,15 @@ class DoorChecks:
         self.admitted = 0
         self.refused = 0
         self.colours: Counter[str] = Counter()
+        self.seal_breaches = 0  # people of a sealed zone who went out to the venue
 
     def as_dict(self) -> dict[str, object]:
         # each pass issued is shown at the door once
         checked = self.admitted + self.refused
         return {"passes_issued": checked, "checked": checked,
                 "admitted": self.admitted, "refused": self.refused,
-                "colours": dict(sorted(self.colours.items()))}
+                "colours": dict(sorted(self.colours.items())),
+                "seal_breaches": self.seal_breaches}
 
 
 class Venues(RoundState):
@@ -75,19 +80,29 @@ class Venues(RoundState):
         hour = local(self.clock.now()).hour
         if not OPEN_HOURS[0] <= hour < OPEN_HOURS[1]:
             return
-        venue_id, staff = self._venue
         rng = self._door_rng
         for _ in range(min(MOST_AN_HOUR, max(1, len(self.ids) // PEOPLE_PER_CHECK))):
-            person = self.ids[rng.randrange(len(self.ids))]
-            resident = Principal("sim-resident", "sim-resident", Role.RESIDENT, person)
-            text = self.p.passes.issue(resident, person)
-            check = self.p.venues.check(
-                staff, venue_id, text,
-                FEVERISH_C if rng.random() < FEVER_SHARE else BODY_C,
-                mask_ok=rng.random() >= NO_MASK_SHARE)
-            self.calls += 2
-            self.doors.colours[check.colour or "none"] += 1
-            if check.admitted:
-                self.doors.admitted += 1
-            else:
-                self.doors.refused += 1
+            self._show_pass(self.ids[rng.randrange(len(self.ids))],
+                            FEVERISH_C if rng.random() < FEVER_SHARE else BODY_C,
+                            rng.random() >= NO_MASK_SHARE)
+        now_s = self.now_s
+        held = [i for i, since in self.held_from.items()
+                if since <= now_s and not self.isolated[i]]
+        if held and not self.doors.seal_breaches:
+            # someone of the sealed building goes out: the fence rules' zone_exit
+            self.doors.seal_breaches += 1
+            self._show_pass(self.ids[min(held)], BODY_C, True)
+
+    def _show_pass(self, person: str, temperature: float, mask_ok: bool) -> None:
+        """``person`` asks for their pass and shows it at the venue's door."""
+        assert self._venue is not None
+        venue_id, staff = self._venue
+        resident = Principal("sim-resident", "sim-resident", Role.RESIDENT, person)
+        text = self.p.passes.issue(resident, person)
+        check = self.p.venues.check(staff, venue_id, text, temperature, mask_ok=mask_ok)
+        self.calls += 2
+        self.doors.colours[check.colour or "none"] += 1
+        if check.admitted:
+            self.doors.admitted += 1
+        else:
+            self.doors.refused += 1
