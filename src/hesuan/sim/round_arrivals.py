@@ -87,12 +87,13 @@ class FirstLanding(RoundState):
         """A traveller lands at ``site_idx`` at ``t``: the checkpoint registers the arrival,
         and the traveller joins the site's queue for a test."""
         rng = self._land_rng
-        # travellers have been away: not sampled in the round so far (nor in isolation), and
-        # no one lands twice; their routine visits before landing, or on their way home, are
-        # missed (``RoundState.away``)
+        # travellers have been away: not sampled in the round so far (nor in isolation, nor
+        # held at home by a sealed zone), and no one lands twice; their routine visits before
+        # landing, or on their way home, are missed (``RoundState.away``)
         for _ in range(20):
             person = rng.randrange(len(self.ids))
-            if not (self.sampled[person] or self.isolated[person] or person in self.landed_at):
+            if not (self.sampled[person] or self.isolated[person] or person in self.landed_at
+                    or self.held(person, t)):
                 break
         else:
             return

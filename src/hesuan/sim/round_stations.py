@@ -57,7 +57,10 @@ class Stations(RoundState):
         return barcode
 
     def comes(self, kind: int, person: int, t: float) -> bool:
-        """Does ``person`` come for a visit of ``kind`` at ``t``?"""
+        """Does ``person`` come for a visit of ``kind`` at ``t``? (A traveller is tested where
+        they land.)"""
+        if kind == LANDING:
+            return True
         if self.held(person, t):
             return False  # held at home by a sealed zone: the team samples them at the door
         if kind == RECALL:
@@ -108,7 +111,7 @@ class Stations(RoundState):
                 self.swab(site, w, person, done, routine=kind != LANDING)
             elif not self.comes(kind, person, done):
                 continue
-            elif site.lanes:  # came again while registered: registered at the window
+            elif site.lanes:  # bound for another visit at the pass: registered at the window
                 self.bind(site, person, begin)
                 self.swab(site, w, person, done, routine=kind != LANDING)
             else:

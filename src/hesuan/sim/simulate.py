@@ -73,8 +73,11 @@ from dataclasses import asdict, fields
 from datetime import UTC, date, datetime, timedelta
 
 from hesuan.adapters.clock import FixedClock
+from hesuan.adapters.db import bulk
 from hesuan.bootstrap import Platform
 from hesuan.config import Settings
+from hesuan.domain.errors import RuleViolation
+from hesuan.domain.instants import iso_utc
 from hesuan.domain.local_time import local_date, midnight_of
 from hesuan.services.auth import SYSTEM
 from hesuan.services.outbox_ports import (
@@ -101,8 +104,8 @@ from hesuan.sim.round_summary import RoundSummary
 from hesuan.sim.round_venues import Venues
 from hesuan.sim.round_zones import ZONE_DAY, ZONE_HOUSEHOLD, Outbreak
 
-__all__ = ["FAULTS", "CountingSender", "LabRates", "current_round_start", "default_round_start",
-           "simulate_round", "simulation_settings"]
+__all__ = ["FAULTS", "CountingSender", "LabRates", "RoundOverlaps", "current_round_start",
+           "default_round_start", "simulate_round", "simulation_settings"]
 
 FAULTS: tuple[str, ...] = ("lost_tube", "box_missing_tube", "unknown_result", "late_courier")
 #: Which reconciliation lists each fault must show up in (one item each).
@@ -131,6 +134,12 @@ def current_round_start(now: datetime) -> datetime:
     """Local midnight of the day before ``now``'s, as UTC: ``now`` falls on the second day of
     a 72 h round, after a full day of sampling (the demo's round, stopped at now)."""
     return midnight_of(local_date(now) - timedelta(days=1)).astimezone(UTC)
+
+
+class RoundOverlaps(RuleViolation):
+    """A round would start before the last tube the database holds was opened."""
+
+    default_code = "round_overlaps"
 
 
 class CountingSender:
@@ -251,6 +260,12 @@ def simulate_round(platform: Platform, clock: FixedClock, sender: CountingSender
         raise ValueError(f"unknown faults {sorted(unknown)} (known: {', '.join(FAULTS)})")
     if start.tzinfo is None:
         raise ValueError("start must carry a timezone")
+    latest = bulk.last_tube_opened(platform.engine)
+    if latest is not None and start < latest:
+        raise RoundOverlaps(
+            f"the database holds tubes opened until {iso_utc(latest)}: a round over hours "
+            "already simulated would sample people twice in them; start it after that",
+            field="start")
     wall = time.perf_counter()
     clock.set(start)
     before = platform.reports.reconcile(SYSTEM, limit=0)  # what earlier rounds left

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -39,6 +40,7 @@ __all__ = [
     "insert_sites",
     "insert_users",
     "last_serials",
+    "last_tube_opened",
     "people_count",
     "person_ids",
     "read_roster",
@@ -90,6 +92,12 @@ def last_serials(engine: Engine) -> tuple[int, int]:
         tube = c.execute(select(func.max(tubes.c.barcode))).scalar_one_or_none()
         box = c.execute(select(func.max(boxes.c.code))).scalar_one_or_none()
     return (int(tube[:12]) if tube else 0, int(box[2:11]) if box else 0)
+
+
+def last_tube_opened(engine: Engine) -> datetime | None:
+    """When the latest tube in the database was opened (None: no tube yet)."""
+    with engine.connect() as c:
+        return c.execute(select(func.max(tubes.c.opened_at))).scalar_one_or_none()
 
 
 def insert_households(engine: Engine, rows: Sequence[dict[str, Any]]) -> None:
