@@ -7,6 +7,7 @@ the results released without a run file."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 import pytest
 from sqlalchemy import text
@@ -188,7 +189,7 @@ def test_round_reconciles_exactly_the_injected_faults(sim: tuple[Platform, Count
             "ORDER BY place_id, \"window\", started_at").all()
     assert len(stints) == s.shifts["stints"] and len({place for place, *_ in stints}) == 1
     assert all(end is not None and 0 < end - start <= 4 * 3600_000 for *_, start, end in stints)
-    assert all(a[3] <= b[2] for a, b in zip(stints, stints[1:], strict=False) if a[1] == b[1])
+    assert all(a[3] <= b[2] for a, b in pairwise(stints) if a[1] == b[1])
     assert {window for _, window, *_ in stints} >= {None, 1, 2}
     # the lab stage as labs run it (the same seed gives the same round): every received tube
     # but the LIS's on a plate of 96 with its controls, each plate's instrument file imported
