@@ -63,9 +63,14 @@ class RoundCity(RoundState):
         self.lab_of_district = dict(lab_of_district)
         self.sites = []
         site_index = {s.id: self.add_site(s).idx for s in routine}
-        if self.sites:  # the busiest site (most windows, then first) runs two lanes
-            busiest = max(routine, key=lambda s: s.windows)
-            self.sites[site_index[busiest.id]].lanes = True
+        if self.sites:
+            # two lanes at the site whose lead signs in (the demo's site lead sees its queue
+            # and shift board); without one, at the busiest (most windows, then first)
+            leads = {scope for _, role, scope in bulk.accounts(self.p.engine)
+                     if role == Role.SITE_LEAD.value}
+            lanes = next((s for s in routine if s.id in leads), None) or max(
+                routine, key=lambda s: s.windows)
+            self.sites[site_index[lanes.id]].lanes = True
         self.site_of = np.full(n, -1, dtype=np.int32)
         self.key = np.zeros(n, dtype=bool)
         self.student = np.zeros(n, dtype=bool)

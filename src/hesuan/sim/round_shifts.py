@@ -1,4 +1,4 @@
-"""The busiest site's staff on shifts in a simulated round (轮岗调休, F17).
+"""The two-lane site's staff on shifts in a simulated round (轮岗调休, F17).
 
 At the start of the round the health officer makes the two-lane site a sampling team
 (``TeamService.add_team``) and its site lead registers the staff (``add_staff``): for each
@@ -25,14 +25,14 @@ from hesuan.sim.round_zones import ZONE_HOUSEHOLD
 
 __all__ = ["SHIFT", "Shifts"]
 
-#: The action of the busiest site's change of shift (after the zone's).
+#: The action of the two-lane site's change of shift (after the zone's).
 SHIFT = ZONE_HOUSEHOLD + 1
 #: A stint at a post: the limit at a window.
 STINT_S = ShiftLimits().at_window.total_seconds()
 
 
 class Shifts(RoundState):
-    """The busiest site's rota: who is at each post, changed at each stint."""
+    """The two-lane site's rota: who is at each post, changed at each stint."""
 
     shift_counts: dict[str, int]
     _rota_site: SiteState | None

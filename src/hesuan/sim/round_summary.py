@@ -89,9 +89,9 @@ class RoundSummary:
     # the building sealed after the first confirmed case and its door-to-door team
     # (``round_zones``): zones, people held, the team's days, visits, sampled, tubes
     zones: dict[str, Any] = field(default_factory=dict)
-    # the busiest site's two lanes (``round_stations``): people registered, swabbed
+    # the two lanes of one site (``round_city``, ``round_stations``): registered, swabbed
     two_lanes: dict[str, int] = field(default_factory=dict)
-    # the busiest site's rota (``round_shifts``): staff registered, stints started
+    # the two-lane site's rota (``round_shifts``): staff registered, stints started
     shifts: dict[str, int] = field(default_factory=dict)
 
     @property

@@ -9,8 +9,9 @@ The model, a discrete-event simulation on a ``FixedClock`` that is set to each a
   person per 30-60 s; a registrar binds people to 10-in-1 tubes, key groups (重点人群) and people
   with an open recall get a single tube. Station events (open tube, sample, seal, box, seal box)
   are batched per site per tick and sent through ``SamplingService.submit`` — the batch
-  endpoint's semantics. The busiest site runs two lanes: its registrar binds people to tubes
-  as they come, its windows swab them (``LaneService.submit``).
+  endpoint's semantics. The site whose lead signs in (else the busiest) runs two lanes: its
+  registrar binds people to tubes as they come, its windows swab them
+  (``LaneService.submit``).
 * **Couriers** call every 30-60 min while a site is open (and once at closing): the site seals
   its partial tubes and its box, the courier hands it over, and after 20-90 min the lab scans it
   in (``DeliveryService``). Sites are served by the labs of their district.
@@ -29,7 +30,7 @@ The model, a discrete-event simulation on a ``FixedClock`` that is set to each a
   single-tube re-test within their 12 h.
 * **Travellers** land at the first-landing sites day and night, are registered at the
   checkpoint and tested on landing in a tube of their own (``round_arrivals``).
-* **Shifts**: the busiest site's staff rotate every 4 h at its windows and registrar's lane
+* **Shifts**: the two-lane site's staff rotate every 4 h at its windows and registrar's lane
   (``round_shifts``).
 * **A sealed building**: after the first confirmed case the officer seals the building the
   case lives in, and the district's door-to-door team samples it household by household
@@ -55,7 +56,7 @@ the round loads it (sites, labs, people, infections, arrivals) in ``round_city``
 couriers in ``round_stations``, the labs, results and recalls in ``round_labs``, the lab whose
 own system (LIS) reports over MLLP in ``round_lis``, the venue's door in ``round_venues``,
 the travellers landing in ``round_arrivals``, the sealed building and its team in
-``round_zones``, the busiest site's rota in ``round_shifts``, the summary in
+``round_zones``, the two-lane site's rota in ``round_shifts``, the summary in
 ``round_summary``; this module runs the actions in time order and holds the entry points.
 
 Imports: standard library, ``hesuan.bootstrap``, ``hesuan.adapters``, ``hesuan.config``,
