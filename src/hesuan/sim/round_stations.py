@@ -77,6 +77,7 @@ class Stations(RoundState):
                 self.bind(site, person, arrival)
 
     def bind(self, site: SiteState, person: int, t: float) -> None:
+        """The registrar binds ``person`` at ``t`` (a ``register`` event)."""
         if bool(self.key[person]) or self.recall_state[person] != 0:
             barcode = self.new_tube(site, t - 5, 1, None)
         else:
@@ -111,7 +112,7 @@ class Stations(RoundState):
                 self.swab(site, w, person, done, routine=kind != LANDING)
             elif not self.comes(kind, person, done):
                 continue
-            elif site.lanes:  # bound for another visit at the pass: registered at the window
+            elif site.lanes:  # not registered at the pass (then bound for another visit)
                 self.bind(site, person, begin)
                 self.swab(site, w, person, done, routine=kind != LANDING)
             else:
