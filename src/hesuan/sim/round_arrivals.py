@@ -52,10 +52,10 @@ class Landings:
 
     def __init__(self) -> None:
         self.by_risk: Counter[str] = Counter()
-        self.people: list[str] = []
 
     def as_dict(self) -> dict[str, object]:
-        return {"travellers": len(self.people),
+        # each traveller lands once, from an origin of one risk
+        return {"travellers": self.by_risk.total(),
                 "by_risk": {r: self.by_risk[r] for r in ARRIVAL_RISKS if self.by_risk[r]}}
 
 
@@ -106,7 +106,6 @@ class FirstLanding(RoundState):
                                        rng.choice(ORIGINS), risk, self.at(t))
         self.calls += 1
         self.landed_at[person] = t
-        self.landings.people.append(self.ids[person])
         self.landings.by_risk[risk] += 1
         swab = t + rng.uniform(*TO_THE_SWAB_S)
         heapq.heappush(site.queue, (swab, LANDING, person))

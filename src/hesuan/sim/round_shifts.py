@@ -20,7 +20,7 @@ import math
 
 from hesuan.domain.access import Principal, Role
 from hesuan.domain.shifts import ShiftLimits, StaffRole, TeamKind
-from hesuan.sim.round_state import CLOSING_GRACE, RoundState, SiteState
+from hesuan.sim.round_state import CLOSING_GRACE, OFFICER, RoundState, SiteState
 from hesuan.sim.round_zones import ZONE_HOUSEHOLD
 
 __all__ = ["SHIFT", "Shifts"]
@@ -49,10 +49,9 @@ class Shifts(RoundState):
         self._rota, self._on = {}, {}
         if site is None:
             return
-        officer = Principal("sim-officer", "sim-officer", Role.HEALTH_OFFICER, "1401")
         self._lead = Principal(f"simlead{site.idx:06d}", f"simlead{site.idx:06d}",
                                Role.SITE_LEAD, site.id)
-        team = self.p.teams.add_team(officer, f"采样组 {self.start:%Y-%m-%d}",
+        team = self.p.teams.add_team(OFFICER, f"采样组 {self.start:%Y-%m-%d}",
                                      TeamKind.SAMPLING, "site", site.id)
         self._stints = math.ceil((site.close_s + CLOSING_GRACE - site.open_s) / STINT_S)
         per_post = max(2, math.ceil(self._stints / 2))

@@ -35,8 +35,8 @@ from hesuan.services.sampling import StationEvent
 from hesuan.sim.instrument_runs import Shows
 
 __all__ = ["CLOSING_GRACE", "FLUSH", "HOME_AFTER_LANDING_S", "HOUSEKEEPING", "LAB_CORRECTION",
-           "LAB_RELEASE", "LAB_RESULT", "LAB_RUN", "LANDING", "RECALL", "RECEIVE", "ROUTINE",
-           "LabRates", "LabState", "RoundState", "SiteState", "opening_seconds"]
+           "LAB_RELEASE", "LAB_RESULT", "LAB_RUN", "LANDING", "OFFICER", "RECALL", "RECEIVE",
+           "ROUTINE", "LabRates", "LabState", "RoundState", "SiteState", "opening_seconds"]
 
 # action kinds, in the order they run when due at the same moment
 FLUSH, RECEIVE, LAB_RUN, LAB_RESULT, LAB_RELEASE, LAB_CORRECTION, HOUSEKEEPING = range(7)
@@ -47,6 +47,8 @@ ROUTINE, RECALL, LANDING = 0, 1, 2
 CLOSING_GRACE = 1800
 #: A traveller is home, and may come to a routine visit, this long after landing.
 HOME_AFTER_LANDING_S = 6 * 3600.0
+#: The city's health officer, who seals a zone and makes teams in the round.
+OFFICER = Principal("sim-officer", "sim-officer", Role.HEALTH_OFFICER, "1401")
 
 
 @dataclass(slots=True)

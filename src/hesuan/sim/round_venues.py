@@ -85,11 +85,10 @@ class Venues(RoundState):
             self._show_pass(self.ids[rng.randrange(len(self.ids))],
                             FEVERISH_C if rng.random() < FEVER_SHARE else BODY_C,
                             rng.random() >= NO_MASK_SHARE)
-        now_s = self.now_s
-        held = [i for i, since in self.held_from.items()
-                if since <= now_s and not self.isolated[i]]
-        if held and not self.doors.seal_breaches:
-            # someone of the sealed building goes out: the fence rules' zone_exit
+        if self.doors.seal_breaches:
+            return
+        held = [i for i in self.held_from if self.held(i, self.now_s) and not self.isolated[i]]
+        if held:  # someone of the sealed building goes out: the fence rules' zone_exit
             self.doors.seal_breaches += 1
             self._show_pass(self.ids[min(held)], BODY_C, True)
 

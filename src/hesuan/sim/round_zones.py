@@ -34,13 +34,12 @@ from datetime import timedelta
 
 import numpy as np
 
-from hesuan.domain.access import Principal, Role
 from hesuan.domain.sampling import SiteKind, make_tube_barcode
 from hesuan.domain.zones import Area, ZoneKind
 from hesuan.services.teams import pool_mode
 from hesuan.services.zones import ZoneInput
 from hesuan.sim.round_arrivals import LAND
-from hesuan.sim.round_state import FLUSH, SiteState
+from hesuan.sim.round_state import FLUSH, OFFICER, SiteState
 from hesuan.sim.round_stations import Stations
 
 __all__ = ["ZONE_DAY", "ZONE_HOUSEHOLD", "Outbreak", "ZoneResponse"]
@@ -80,19 +79,21 @@ class Outbreak(Stations):
     """The sealed building and the team that samples it."""
 
     zone_response: ZoneResponse
-    _officer: Principal
     _team: SiteState | None
     _assignment: str | None
     _household_of: dict[int, str]  # a held person's household
+    _households: dict[str, list[int]]  # the sealed building's households and their people
+    _sampled_today: set[int]  # sampled at the door since the day's assignment
     _case_seen: bool  # the first confirmed case was seen: one zone a round at most
 
     def outbreak_open(self) -> None:
-        """Ready the officer (a zone is designated only once a case is confirmed)."""
+        """Ready the round's answer (a zone is designated only once a case is confirmed)."""
         self.zone_response = ZoneResponse()
-        self._officer = Principal("sim-officer", "sim-officer", Role.HEALTH_OFFICER, "1401")
         self._team = None
         self._assignment = None
         self._household_of = {}
+        self._households = {}
+        self._sampled_today = set()
         self._case_seen = False
 
     def outbreak_check(self, t: float) -> None:
@@ -104,7 +105,7 @@ class Outbreak(Stations):
             return
         self._case_seen = True
         case = self.ids[int(confirmed[0])]
-        person = self.p.people.get(self._officer, case)
+        person = self.p.people.get(OFFICER, case)
         team = next((s for s in self.p.places.sites() if s.status == "open"
                      and s.kind == SiteKind.DOOR_TO_DOOR.value
                      and s.region_code == person.grid_code[:6]), None)
@@ -112,22 +113,24 @@ class Outbreak(Stations):
         if team is None or not building[1]:
             return
         now = self.at(t)
-        zone = self.p.zones.designate(self._officer, ZoneInput(
+        zone = self.p.zones.designate(OFFICER, ZoneInput(
             f"{building[0]}号楼封控区", ZoneKind.SEALED,
             [Area(person.grid_code, building[0] + building[1])],
             planned_end=now + timedelta(days=ZONE_DAYS), note="confirmed case in the building"))
         self.zone_response.zone_id = zone.id
         self.zone_response.people = zone.people or 0
         site = self._team = self.add_site(team)
-        self._assignment = self.p.teams.assign(self._officer, team.id, zone_id=zone.id).id
+        self._assignment = self.p.teams.assign(OFFICER, team.id, zone_id=zone.id).id
         self.calls += 3
         # the people held at home, and their households, from the team's route
         for h in self.p.teams.route(site.principal, site.id).route:
-            for m in h.members:
-                i = self._index(m.person_id)
+            members = [self._index(m.person_id) for m in h.members]
+            for i in members:
                 self.held_from[i] = t
                 if h.household_id is not None:
                     self._household_of[i] = h.household_id
+            if h.household_id is not None:
+                self._households[h.household_id] = members
         # the team's site joins the round: its ticks, and its courier from its next opening
         tick = self.align(t)
         while tick < self.end_s + self.tick_s:
@@ -152,8 +155,9 @@ class Outbreak(Stations):
         assert site is not None and zone_id is not None
         if not first:
             assert self._assignment is not None
-            self.p.teams.close_assignment(self._officer, self._assignment)
-            self._assignment = self.p.teams.assign(self._officer, site.id, zone_id=zone_id).id
+            self.p.teams.close_assignment(OFFICER, self._assignment)
+            self._assignment = self.p.teams.assign(OFFICER, site.id, zone_id=zone_id).id
+            self._sampled_today.clear()
             self.calls += 2
         self.zone_response.days += 1
         route = self.p.teams.route(site.principal, site.id)
@@ -184,39 +188,35 @@ class Outbreak(Stations):
         return True
 
     def zone_household(self, t: float, household_id: str, recall: bool) -> None:
-        """One household's visit, as its members stand on the route now: those at home and
-        not yet sampled on the day's assignment (for a ``recall``, those with an open
-        recall)."""
+        """One household's visit: those at home and not yet sampled on the day's assignment
+        (for a ``recall``, those with an open recall); a tube of their own for key groups and
+        open recalls, as at a window (``Stations.sample``)."""
         self.door_visits_due -= 1
         site = self._team
         assert site is not None
-        route = self.p.teams.route(site.principal, site.id)
-        self.calls += 1
-        h = next((x for x in route.route if x.household_id == household_id), None)
-        if h is None:
-            return
-        home = [(m, i) for m, i in ((m, self._index(m.person_id)) for m in h.members)
-                if (self.recall_state[i] == 1 and m.single_tube)
-                or not (recall or m.sampled or self.isolated[i])]
+        home = [i for i in self._households[household_id] if self.recall_state[i] == 1
+                or not (recall or i in self._sampled_today or self.isolated[i])]
         if not home:
             return
-        singles = {m.person_id: self._barcode() for m, _ in home if m.single_tube}
+        singles = {i: self._barcode() for i in home
+                   if self.key[i] or self.recall_state[i] != 0}
         barcode = self._barcode()
         out = self.p.teams.visit_household(
             site.principal, site.id, self._eid(self.at(t)), household_id, barcode,
-            self.at(t), scanned=[self.p.deps.codes.sign(m.person_id) for m, _ in home],
-            single_barcodes=singles)
+            self.at(t), scanned=[self.p.deps.codes.sign(self.ids[i]) for i in home],
+            single_barcodes={self.ids[i]: bc for i, bc in singles.items()})
         self.calls += 1
-        for r in out.rejected:
-            self.rejected[r.reason or "unknown"] += 1
+        # the platform decides the same from its own facts: anything else shows as a rejection
+        for reason in [r.reason for r in out.rejected] + [x.reason for x in out.skipped]:
+            self.rejected[reason or "unknown"] += 1
         self.zone_response.households += 1
         self.zone_response.sampled += out.sampled
-        pooled = [i for m, i in home if not m.single_tube]
+        self._sampled_today.update(home)
+        pooled = [i for i in home if i not in singles]
         if pooled:
             self._tube(site, barcode, pooled, t, single=False)
-        for m, i in home:
-            if m.person_id in singles:
-                self._tube(site, singles[m.person_id], [i], t, single=True)
+        for i, bc in singles.items():
+            self._tube(site, bc, [i], t, single=True)
 
     # -- helpers -------------------------------------------------------------------------
 
