@@ -94,6 +94,7 @@ class World:
     door: dict[str, str] = field(default_factory=dict)  # the door-to-door team's site
     lab: dict[str, str] = field(default_factory=dict)
     venue: dict[str, str] = field(default_factory=dict)
+    checkpoint: dict[str, str] = field(default_factory=dict)
     person: dict[str, str] = field(default_factory=dict)
     id_number: dict[str, str] = field(default_factory=dict)
     household: dict[str, str] = field(default_factory=dict)
@@ -259,6 +260,8 @@ def _build(platform: Platform) -> World:
         w.lab[side] = platform.places.add_lab(SYSTEM, LabInput(f"lab {side}", d, 10_000))
         w.venue[side] = platform.venues.register(SYSTEM, f"V{d}", f"venue {side}",
                                                  f"{d}001", None, None)
+        w.checkpoint[side] = platform.fence.add_checkpoint(
+            SYSTEM, f"CP{d}", f"checkpoint {side}", CheckpointKind.HIGHWAY, d)
         w.household[side] = f"{w.grid[side]}HH1"
         for i in range(6):
             grid = w.grid[side] if i < 4 else w.grid2[side]
@@ -726,6 +729,9 @@ CASES: list[Case] = [
     Case("POST", "/checkpoints", lambda w, s, p: (Req(json={
         "code": w.uid("CP"), "name": "卡口", "kind": CheckpointKind.HIGHWAY.value,
         "region_code": DISTRICT[s]}), Target(region=DISTRICT[s]))),
+    Case("GET", "/checkpoints", _list(), one_side=True,
+         shows=lambda w, s: ([w.checkpoint[s]],
+                             Target(region=DISTRICT[s], venue=w.checkpoint[s]))),
     Case("POST", "/fence/scans", lambda w, s, p: (Req(json={"scans": [{
         "event_id": w.event_id(), "place_kind": "venue", "place_id": w.venue[s], "at": _iso(),
         "code": w.code(w.person[s])}]}), _venue(w, s)), batch=True),

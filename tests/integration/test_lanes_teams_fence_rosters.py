@@ -244,3 +244,25 @@ def test_coverage_sql_equals_domain(platform: Platform, city: ExampleCity,
     snap = platform.rosters.coverage(OPERATOR)
     live = platform.rosters.coverage(OPERATOR, live=True, as_of=now)
     assert snap.source == "snapshot" and snap.grids == live.grids
+
+
+def test_checkpoints_listed_to_whom_they_belong(platform: Platform, city: ExampleCity) -> None:
+    """The city's checkpoints as registered, each shown to the officers over its region and to
+    its own device; the other roles read none."""
+    station = platform.fence.add_checkpoint(OFFICER, "TYN-STATION", "太原南站",
+                                            CheckpointKind.STATION, "140105", 37.79, 112.61)
+    highway = platform.fence.add_checkpoint(OFFICER, "G5-JINCI", "晋祠高速口",
+                                            CheckpointKind.HIGHWAY, "140110")
+    every = platform.fence.checkpoints(OFFICER)
+    assert [(c.code, c.kind, c.region_code) for c in every] == [
+        ("G5-JINCI", "highway", "140110"), ("TYN-STATION", "station", "140105")]
+    assert (every[1].id, every[1].name, every[1].lat, every[1].lng) == (
+        station, "太原南站", 37.79, 112.61)
+    district = Principal("o2", "o2", Role.HEALTH_OFFICER, "140110")
+    assert [c.id for c in platform.fence.checkpoints(district)] == [highway]
+    device = Principal("u-cp", "station-gate", Role.VENUE, station)
+    assert [c.id for c in platform.fence.checkpoints(device)] == [station]
+    for role, scope in ((Role.GRID_WORKER, city.grids[0]), (Role.SAMPLER, city.sites["140106"]),
+                        (Role.RESIDENT, None)):
+        with pytest.raises(PermissionDenied):
+            platform.fence.checkpoints(Principal("x", "x", role, scope))

@@ -15,8 +15,10 @@ from stdnum.cn import ric
 
 from hesuan.adapters.clock import FixedClock
 from hesuan.adapters.db import bulk
+from hesuan.adapters.db.schema import from_ms
 from hesuan.bootstrap import Platform
 from hesuan.domain.arrivals import ARRIVAL_RISKS
+from hesuan.domain.local_time import local
 from hesuan.domain.people import IdKind
 from hesuan.domain.regions import Level
 from hesuan.entrypoints.mllp import MllpListener
@@ -33,6 +35,7 @@ def test_generated_city_is_stored_and_readable(sim: tuple[Platform, CountingSend
     report = generate_city(p, 1200, seed=4, workers=0)
     assert report.people == 1200 == bulk.people_count(p.engine)
     assert report.districts == 6 and report.grids >= 6 and report.sites >= 6
+    assert [c.kind for c in p.fence.checkpoints(SYSTEM)] == ["highway"]
     view = p.people.get(SYSTEM, person_id(4, 7), unmask=True)
     if view.id_kind == "resident":
         assert ric.validate(view.id_number) == view.id_number
@@ -113,6 +116,44 @@ def test_round_reconciles_exactly_the_injected_faults(sim: tuple[Platform, Count
             "AND st.zone_id IS NOT NULL")).all()
     assert doors["seal_breaches"] == 1 and doors["colours"]["red"] >= 1
     assert zone_exits and all(alerted == home for alerted, home in zone_exits)
+    # the city's highway checkpoint: people scanned through it every hour, day and night;
+    # once the building was sealed its support team was moved there, its people on 4 h stints
+    # in turn (all off after the drain), and one of the building's people was turned back; the
+    # grid workers closed each zone_exit alert as returned home and acknowledged the others
+    # two hours after it was raised (those of the last two hours before the drain are open)
+    cp = s.checkpoints
+    assert cp["checkpoints"] == 1 and cp["team_moves"] == 1 and cp["seal_breaches"] == 1
+    assert cp["alerts"]["zone_exit"] == 1
+    with p.engine.connect() as c:
+        (cp_id,), = c.exec_driver_sql("SELECT id FROM checkpoints").all()
+        cp_scans = c.execute(text(
+            "SELECT fs.at, fs.alerts, st.zone_id FROM fence_scans fs JOIN person_status st "
+            "ON st.person_id = fs.person_id WHERE fs.place_kind = 'checkpoint' "
+            "AND fs.place_id = :cp ORDER BY fs.at"), {"cp": cp_id}).all()
+        moved = c.execute(text(
+            "SELECT tm.to_id, t.kind FROM team_moves tm JOIN teams t ON t.id = tm.team_id "
+            "WHERE tm.to_kind = 'checkpoint'")).all()
+        cp_stints = c.execute(text(
+            "SELECT started_at, ended_at FROM shifts WHERE place_kind = 'checkpoint' "
+            "ORDER BY started_at")).all()
+        handled = c.exec_driver_sql(
+            "SELECT rule, status, outcome, raised_at FROM fence_alerts").all()
+    assert len(cp_scans) == cp["scans"] > 24
+    assert len({local(from_ms(at)).hour for at, *_ in cp_scans}) == 24
+    assert [alerts for _, alerts, zone in cp_scans if zone is not None] == [1]
+    assert moved == [(cp_id, "checkpoint")]
+    assert len(cp_stints) == cp["stints"] >= 2
+    assert all(end is not None and end - start == 4 * 3600_000 for start, end in cp_stints[:-1])
+    assert all(a[1] == b[0] for a, b in pairwise(cp_stints)) and cp_stints[-1][1] is not None
+    recent = s.drained_until - timedelta(hours=2)
+    taken_up = [(rule, status, outcome) for rule, status, outcome, raised in handled
+                if from_ms(raised) <= recent]
+    assert {x for x in taken_up if x[0] == "zone_exit"} == {
+        ("zone_exit", "closed", "returned_home")}
+    assert {(status, outcome) for rule, status, outcome in taken_up if rule != "zone_exit"} <= {
+        ("acknowledged", None)}
+    assert all(status == "open" for _, status, _, raised in handled if from_ms(raised) > recent)
+    assert len(taken_up) == sum(cp["fence_alerts_handled"].values())
     # travellers: each registered at a first-landing checkpoint as they landed, and swabbed
     # there after landing in a priority tube of their own; every origin risk among them (a
     # medium or high one holds the status until a negative test after arrival); after the
@@ -190,7 +231,7 @@ def test_round_reconciles_exactly_the_injected_faults(sim: tuple[Platform, Count
     with p.engine.connect() as c:
         stints = c.exec_driver_sql(
             "SELECT place_id, \"window\", started_at, ended_at FROM shifts "
-            "ORDER BY place_id, \"window\", started_at").all()
+            "WHERE place_kind = 'site' ORDER BY place_id, \"window\", started_at").all()
     assert len(stints) == s.shifts["stints"] and {place for place, *_ in stints} == {lead_site}
     assert all(end is not None and 0 < end - start <= 4 * 3600_000 for *_, start, end in stints)
     assert all(a[3] <= b[2] for a, b in pairwise(stints) if a[1] == b[1])

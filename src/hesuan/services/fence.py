@@ -24,7 +24,7 @@ from dataclasses import field as dc_field
 from datetime import datetime, timedelta
 from typing import Any
 
-from hesuan.domain.access import Action, Principal, Target, area_for, authorize
+from hesuan.domain.access import Action, Principal, Target, allows, area_for, authorize
 from hesuan.domain.errors import (
     Conflict,
     HesuanError,
@@ -130,6 +130,14 @@ class FenceService:
                       {"code": code, "kind": kind.value})
             uow.commit()
         return cid
+
+    def checkpoints(self, actor: Principal) -> list[CheckpointRow]:
+        """The checkpoints in the caller's area (a device: its own), by code."""
+        authorize(actor, Action.READ_CHECKPOINTS)
+        with self._d.uow(readonly=True) as uow:
+            rows = uow.fence.checkpoints()
+        return [r for r in rows if allows(actor, Action.READ_CHECKPOINTS,
+                                          Target(region=r.region_code, venue=r.id))]
 
     # -- scans ---------------------------------------------------------------------------------
 

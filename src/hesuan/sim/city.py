@@ -4,7 +4,8 @@ urban districts, deterministic from a seed, written into an empty database.
 What it makes: the plan (``city_plan``: regions down to grids inside the real district
 boundaries, sampling sites each serving a block of grids of its community, first-landing points,
 hospital sites and door-to-door teams, labs, couriers); the people (``population``: households,
-valid synthetic ID numbers, names, phones, ages and groups); and a demo account for every role.
+valid synthetic ID numbers, names, phones, ages and groups); a venue and a highway checkpoint;
+and a demo account for every role.
 
 Scale: the layout is small; the people are planned as numpy arrays, turned into rows by worker
 processes and streamed into the database through ``adapters.db.bulk``.
@@ -31,6 +32,7 @@ from hesuan.domain.errors import InvalidInput, RuleViolation
 from hesuan.domain.programme import check_open
 from hesuan.domain.regions import Level
 from hesuan.domain.sampling import SiteKind
+from hesuan.services.fence import CheckpointKind
 from hesuan.services.places import LabInput
 from hesuan.sim.city_plan import CATCHMENT_KINDS, CityPlan, person_id, plan_city, stable_id
 from hesuan.sim.example import DEMO_PASSWORD
@@ -192,6 +194,10 @@ def _make_users(platform: Platform, plan: CityPlan,
     landing = next(s for s in plan.sites if s.kind == SiteKind.FIRST_LANDING.value)
     venue_id = platform.venues.register(OPERATOR, f"CS-{routine.region_code[:6]}-0001",
                                         "柳巷商业街（演示场所）", routine.region_code)
+    # the district's highway exit (交通卡口): its device's scans go to the fence rules
+    platform.fence.add_checkpoint(OPERATOR, f"GS-{routine.region_code[:6]}-01",
+                                  "高速出口（演示卡口）", CheckpointKind.HIGHWAY,
+                                  routine.region_code[:6])
     accounts: dict[str, tuple[Role, str | None]] = {
         "admin": (Role.ADMIN, None),
         "officer": (Role.HEALTH_OFFICER, "1401"),

@@ -93,6 +93,10 @@ class RoundSummary:
     two_lanes: dict[str, int] = field(default_factory=dict)
     # the two-lane site's rota (``round_shifts``): staff registered, stints started
     shifts: dict[str, int] = field(default_factory=dict)
+    # the city's checkpoint (``round_checkpoints``): scans, alerts by rule, the sealed
+    # building's person turned back, its support team's moves and stints, and the fence
+    # alerts the grid workers handled (acknowledged, or closed by outcome)
+    checkpoints: dict[str, Any] = field(default_factory=dict)
 
     @property
     def coverage(self) -> float:
@@ -151,7 +155,7 @@ class RoundSummary:
             "unfiled_results": self.unfiled_results,
             "expected_unfiled_results": self.expected_unfiled_results,
             "door_checks": self.door_checks, "arrivals": self.arrivals, "zones": self.zones,
-            "two_lanes": self.two_lanes, "shifts": self.shifts,
+            "two_lanes": self.two_lanes, "shifts": self.shifts, "checkpoints": self.checkpoints,
             "turnaround_since_first_sample": {k: asdict(v) for k, v in self.turnaround.items()},
             "wall_seconds": round(self.wall_seconds, 2),
         }

@@ -37,7 +37,9 @@ The model, a discrete-event simulation on a ``FixedClock`` that is set to each a
   (``round_zones``).
 * Every hour: the outbox is delivered, late stages are checked (``AlertService``) and the overdue
   sweep runs (reminders, statuses); while the venues are open, a few people show their status
-  pass at the city's venue (``round_venues``).
+  pass at the city's venue (``round_venues``); a few pass the city's checkpoint, where a
+  support team is sent once a building is sealed, and the grid workers take up the fence
+  alerts (``round_checkpoints``).
 * **Faults** on request, each exactly once: ``lost_tube`` (a sealed tube never boxed),
   ``box_missing_tube`` (the lab finds one tube fewer than packed), ``unknown_result`` (a lab
   reports a barcode that does not exist), ``late_courier`` (a box reaches the lab after 4 h).
@@ -55,9 +57,10 @@ Where the parts live: the shared state and sim-time arithmetic in ``round_state`
 the round loads it (sites, labs, people, infections, arrivals) in ``round_city``, the sites and
 couriers in ``round_stations``, the labs, results and recalls in ``round_labs``, the lab whose
 own system (LIS) reports over MLLP in ``round_lis``, the venue's door in ``round_venues``,
-the travellers landing in ``round_arrivals``, the sealed building and its team in
-``round_zones``, the two-lane site's rota in ``round_shifts``, the summary in
-``round_summary``; this module runs the actions in time order and holds the entry points.
+the checkpoint and its support team in ``round_checkpoints``, the travellers landing in
+``round_arrivals``, the sealed building and its team in ``round_zones``, the two-lane site's
+rota in ``round_shifts``, the summary in ``round_summary``; this module runs the actions in
+time order and holds the entry points.
 
 Imports: standard library, ``hesuan.bootstrap``, ``hesuan.adapters``, ``hesuan.config``,
 ``hesuan.services``, ``hesuan.domain``, ``hesuan.sim``.
@@ -88,6 +91,7 @@ from hesuan.services.outbox_ports import (
     ReconciliationList,
 )
 from hesuan.sim.round_arrivals import LAND, FirstLanding
+from hesuan.sim.round_checkpoints import Checkpoints
 from hesuan.sim.round_city import RoundCity
 from hesuan.sim.round_lis import LIS_RESULTS, LisLab, ListenerFactory
 from hesuan.sim.round_shifts import SHIFT, Shifts
@@ -153,7 +157,7 @@ class CountingSender:
         self.sent[message.template] += 1
 
 
-class _Round(RoundCity, Outbreak, LisLab, Venues, FirstLanding, Shifts):
+class _Round(RoundCity, Outbreak, LisLab, Venues, FirstLanding, Shifts, Checkpoints):
     """A round: the city loaded, the people's visits planned, the actions run in time
     order."""
 
@@ -190,6 +194,7 @@ class _Round(RoundCity, Outbreak, LisLab, Venues, FirstLanding, Shifts):
                 if t >= self.end_s and kind == HOUSEKEEPING and self.idle():
                     self.housekeeping(t)
                     self.shifts_close(t)
+                    self.checkpoints_close(t)
                     last = t
                     break
                 self.now_s = t
@@ -240,6 +245,7 @@ class _Round(RoundCity, Outbreak, LisLab, Venues, FirstLanding, Shifts):
         self.calls += 1
         self.door_checks()
         self.outbreak_check(t)
+        self.checkpoint_hour(t)
 
 
 def simulate_round(platform: Platform, clock: FixedClock, sender: CountingSender,
@@ -277,6 +283,7 @@ def simulate_round(platform: Platform, clock: FixedClock, sender: CountingSender
     r.arrivals_open(seed)
     r.outbreak_open()
     r.shifts_open()
+    r.checkpoints_open(seed)
     unfiled_before = _unfiled(platform)
     due = r.schedule_arrivals()
     stop_s = None if stop_at is None else (stop_at - start).total_seconds()
@@ -331,7 +338,7 @@ def simulate_round(platform: Platform, clock: FixedClock, sender: CountingSender
         in_progress=in_progress, door_checks=r.doors.as_dict(), arrivals=r.landings.as_dict(),
         zones=r.zone_response.as_dict(),
         two_lanes={k: r.lane_counts[k] for k in ("registered", "swabbed")},
-        shifts=dict(r.shift_counts),
+        shifts=dict(r.shift_counts), checkpoints=r.checkpoint_work.as_dict(),
     )
 
 

@@ -58,6 +58,10 @@ class SqlFence(SqlRepository):
                 raise race from exc
             raise
 
+    def checkpoints(self) -> list[CheckpointRow]:
+        return [CheckpointRow(**r._mapping) for r in self.conn.execute(
+            select(checkpoints).order_by(checkpoints.c.code))]
+
     def places(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], PlaceRow]:
         want = list(dict.fromkeys(keys))
         out: dict[tuple[str, str], PlaceRow] = {}

@@ -18,7 +18,7 @@ from hesuan.entrypoints.actions import acts
 from hesuan.entrypoints.api.deps import Me, PlatformDep
 from hesuan.entrypoints.api.schemas import Id, Instant, Note, RegionFilter, Strict
 from hesuan.services.fence import CheckpointKind, ScanInput
-from hesuan.services.fence_ports import FenceAlertRow
+from hesuan.services.fence_ports import CheckpointRow, FenceAlertRow
 
 __all__ = ["router"]
 
@@ -38,6 +38,12 @@ class CheckpointIn(Strict):
 def add_checkpoint(me: Me, platform: PlatformDep, body: CheckpointIn) -> dict[str, str]:
     return {"id": platform.fence.add_checkpoint(me, body.code, body.name, body.kind,
                                                 body.region_code, body.lat, body.lng)}
+
+
+@router.get("/checkpoints", openapi_extra=acts(Action.READ_CHECKPOINTS))
+def checkpoints(me: Me, platform: PlatformDep) -> list[CheckpointRow]:
+    """The checkpoints in the caller's area (a checkpoint's device: its own), by code."""
+    return platform.fence.checkpoints(me)
 
 
 class ScanIn(Strict):

@@ -165,6 +165,12 @@ def _print_summary(s: Any) -> None:
         ("sealed building: held / sampled", f"{s.zones.get('people', 0):,} / "
          f"{s.zones.get('sampled', 0):,} (visits {s.zones.get('households', 0):,}, "
          f"days {s.zones.get('days', 0):,})"),
+        ("checkpoint: scans (fence alerts)", f"{s.checkpoints.get('scans', 0):,} ("
+         + _counts(s.checkpoints.get("alerts", {})) + ")"),
+        ("its support team: moves / stints", f"{s.checkpoints.get('team_moves', 0):,} / "
+         f"{s.checkpoints.get('stints', 0):,}"),
+        ("fence alerts taken up by grid workers",
+         _counts(s.checkpoints.get("fence_alerts_handled", {}))),
         ("alerts raised", f"{s.alerts_raised:,} "
          + ", ".join(f"{k} {v}" for k, v in sorted(s.alerts_by_kind.items()))),
         ("wall time", f"{s.wall_seconds:.1f} s"),
