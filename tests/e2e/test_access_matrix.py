@@ -756,6 +756,8 @@ CASES: list[Case] = [
         "place_id": w.site[s]}), _site(w, s))),
     Case("GET", "/teams", _list(), one_side=True,
          shows=lambda w, s: ([w.team[s]], _site(w, s))),
+    Case("GET", "/teams/{team_id}/staff", lambda w, s, p: (
+        Req(params={"team_id": w.team[s]}), _site(w, s))),
     Case("POST", "/teams/{team_id}/move", lambda w, s, p: (Req(
         params={"team_id": w.platform.teams.add_team(SYSTEM, w.uid("team "), TeamKind.SAMPLING,
                                                      "site", w.site[s])},

@@ -18,7 +18,7 @@ from hesuan.adapters.clock import FixedClock
 from hesuan.adapters.db.schema import from_ms
 from hesuan.bootstrap import Platform
 from hesuan.domain.access import Principal, Role
-from hesuan.domain.errors import PermissionDenied, RuleViolation
+from hesuan.domain.errors import NotFound, PermissionDenied, RuleViolation
 from hesuan.domain.fence import AlertOutcome, PlaceKind
 from hesuan.domain.rosters import Counts, RosterClass, classify
 from hesuan.domain.sampling import SiteKind, make_tube_barcode
@@ -266,3 +266,40 @@ def test_checkpoints_listed_to_whom_they_belong(platform: Platform, city: Exampl
                         (Role.RESIDENT, None)):
         with pytest.raises(PermissionDenied):
             platform.fence.checkpoints(Principal("x", "x", role, scope))
+
+
+def test_a_teams_staff_with_who_may_start_when(platform: Platform, city: ExampleCity,
+                                               clock: FixedClock) -> None:
+    """The site lead's list of their team (班组): who is on where, hours today, and when each
+    of the others may next start (after their rest, or on the next local day)."""
+    site = city.sites["140105"]
+    lead = Principal("u-l", "lead", Role.SITE_LEAD, site)
+    team = platform.teams.add_team(OFFICER, "小店一队", TeamKind.SAMPLING, "site", site)
+    a, b, c = (platform.teams.add_staff(lead, name, role, team) for name, role in (
+        ("采样员甲", StaffRole.SWABBER), ("采样员乙", StaffRole.SWABBER),
+        ("登记员丙", StaffRole.REGISTRAR)))
+    t0 = clock.now()
+    platform.teams.start_shift(lead, a, "site", site, window=1, at=t0)
+    platform.teams.start_shift(lead, b, "site", site, window=2, at=t0)
+    clock.advance(timedelta(hours=4))
+    platform.teams.end_shift(lead, b)
+    clock.advance(timedelta(minutes=10))
+    got = platform.teams.team_staff(lead, team)
+    assert got.team.id == team and got.as_of == clock.now()
+    by_id = {m.staff_id: m for m in got.staff}
+    assert [m.name for m in got.staff] == ["登记员丙", "采样员乙", "采样员甲"]
+    assert (by_id[a].on_at, by_id[a].window, by_id[a].may_start_at) == (site, 1, None)
+    assert by_id[a].hours_today == 4.17
+    assert (by_id[b].on_at, by_id[b].hours_today) == (None, 4.0)
+    assert by_id[b].may_start_at == t0 + timedelta(hours=4, minutes=30)  # 30 min of rest
+    assert by_id[c].may_start_at == clock.now() and by_id[c].hours_today == 0
+    # the officer over the district sees it too; another site's lead, a sampler, the city's
+    # other district officer do not
+    assert len(platform.teams.team_staff(OFFICER, team).staff) == 3
+    for other in (Principal("x", "x", Role.SITE_LEAD, city.sites["140106"]),
+                  Principal("s", "s", Role.SAMPLER, site),
+                  Principal("o", "o", Role.HEALTH_OFFICER, "140110")):
+        with pytest.raises(PermissionDenied):
+            platform.teams.team_staff(other, team)
+    with pytest.raises(NotFound):
+        platform.teams.team_staff(lead, "no-such-team")

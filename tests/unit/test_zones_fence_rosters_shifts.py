@@ -17,7 +17,14 @@ from hesuan.domain.fence import FenceRule, PlaceKind, ScanPerson, ScanPlace, ale
 from hesuan.domain.json import Json
 from hesuan.domain.lanes import sample_gaps, site_load, wait_minutes
 from hesuan.domain.rosters import LEVELS, Counts, RosterClass, classify, coverage_pct, roll_up
-from hesuan.domain.shifts import ShiftLimits, Span, check_start, rotation, worked_on_day
+from hesuan.domain.shifts import (
+    ShiftLimits,
+    Span,
+    check_start,
+    may_start,
+    rotation,
+    worked_on_day,
+)
 from hesuan.domain.zones import (
     Area,
     ZoneKind,
@@ -268,3 +275,38 @@ def test_shift_limits() -> None:
     at, why = rotation([day[0], Span(day[1].start, day[1].start + timedelta(hours=3)), cur2],
                        cur2, T0 + timedelta(hours=10), limits)
     assert (at, why) == (T0 + timedelta(hours=11), "per_day")
+
+
+def test_may_start_after_rest_or_on_the_next_local_day() -> None:
+    limits = ShiftLimits()
+    day = [Span(T0 + timedelta(hours=1), T0 + timedelta(hours=5)),
+           Span(T0 + timedelta(hours=5, minutes=40), T0 + timedelta(hours=9, minutes=40))]
+    # after one stint: its 30 min of rest; long after it, at once
+    assert may_start(day[:1], T0 + timedelta(hours=5, minutes=10), limits) == (
+        T0 + timedelta(hours=5, minutes=30))
+    assert may_start(day[:1], T0 + timedelta(hours=7), limits) == T0 + timedelta(hours=7)
+    # a full day worked: at the next local midnight (16:00 UTC)
+    assert may_start(day, T0 + timedelta(hours=12), limits) == T0 + timedelta(hours=16)
+    # on a stint: not before it ends
+    assert may_start([Span(T0, None)], T0 + timedelta(hours=1), limits) is None
+    assert may_start([], T0, limits) == T0
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 40 * 60), st.integers(1, 6 * 60)), max_size=6),
+       st.integers(0, 48 * 60))
+def test_may_start_is_the_first_instant_check_start_allows(
+        stints: list[tuple[int, int]], after_min: int) -> None:
+    limits = ShiftLimits()
+    spans, t = [], T0
+    for gap, length in stints:  # closed stints one after another
+        start = t + timedelta(minutes=gap)
+        t = start + timedelta(minutes=length)
+        spans.append(Span(start, t))
+    at = t + timedelta(minutes=after_min)
+    first = may_start(spans, at, limits)
+    assert first is not None and first >= at
+    check_start(spans, first, limits)  # allowed then
+    if first > at:  # and not a second before
+        with pytest.raises(RuleViolation):
+            check_start(spans, first - timedelta(seconds=1), limits)

@@ -188,6 +188,7 @@ class Action(enum.StrEnum):
     IMPORT_BOUNDARIES = "import_boundaries"
     # teams, staff and shifts
     READ_TEAMS = "read_teams"
+    READ_TEAM_STAFF = "read_team_staff"
     MANAGE_TEAMS = "manage_teams"
     ASSIGN_TEAM = "assign_team"
     CLOSE_ASSIGNMENT = "close_assignment"
@@ -343,6 +344,7 @@ POLICY: Mapping[Action, Rule] = {
     Action.ASSIGN_TEAM: _rule(_ADMIN, _OFFICER),
     Action.CLOSE_ASSIGNMENT: _rule(_ADMIN, _OFFICER, {Role.SITE_LEAD: Relation.SITE}),
     Action.REGISTER_STAFF: _rule(_ADMIN, _OFFICER, {Role.SITE_LEAD: Relation.SITE}),
+    Action.READ_TEAM_STAFF: _rule(_ADMIN, _OFFICER, {Role.SITE_LEAD: Relation.SITE}),
     Action.MANAGE_SHIFTS: _rule(_ADMIN, _OFFICER, {Role.SITE_LEAD: Relation.SITE}),
     Action.READ_SITE_BOARD: _rule(_ADMIN, _OFFICER, _SITE_STAFF),
     Action.RUN_RETENTION: _list(_ADMIN),

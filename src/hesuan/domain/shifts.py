@@ -3,7 +3,8 @@
 A shift is one person's stint at a site's window (or with a door-to-door or checkpoint team).
 Limits (defaults, configurable): at most 4 h in a row at a window, at most 8 h in a local
 (Asia/Shanghai) day, and at least 30 min of rest between stints. A site lead sees who is on and
-who is due to rotate (their stint reaches 4 h, or their day 8 h, within ``ROTATE_LEAD``).
+who is due to rotate (their stint reaches 4 h, or their day 8 h, within ``ROTATE_LEAD``), and
+when each of the others may next start (``may_start``).
 
 Imports: standard library only.
 """
@@ -25,6 +26,7 @@ __all__ = [
     "StaffRole",
     "TeamKind",
     "check_start",
+    "may_start",
     "rotation",
     "worked_on_day",
 ]
@@ -87,6 +89,19 @@ def check_start(spans: Sequence[Span], at: datetime, limits: ShiftLimits) -> Non
     if ends and at - max(ends) < limits.rest:
         raise RuleViolation(f"the person needs {int(limits.rest.total_seconds() // 60)} min of "
                             "rest between stints", code="needs_rest", field="staff_id")
+
+
+def may_start(spans: Sequence[Span], at: datetime, limits: ShiftLimits) -> datetime | None:
+    """The first instant from ``at`` at which this person may start a stint (``check_start``
+    allows it): after their rest, or on the next local day once this one's hours are worked;
+    None while they are on one."""
+    if any(s.end is None for s in spans):
+        return None
+    ends = [s.end for s in spans if s.end is not None and s.end <= at]
+    first = max(at, max(ends) + limits.rest) if ends else at
+    if worked_on_day(spans, first) >= limits.per_day:
+        first = local_midnight(first) + timedelta(days=1)
+    return first
 
 
 def rotation(spans: Sequence[Span], current: Span, now: datetime,

@@ -34,6 +34,7 @@ from hesuan.domain.shifts import (
     StaffRole,
     TeamKind,
     check_start,
+    may_start,
     rotation,
     worked_on_day,
 )
@@ -53,8 +54,8 @@ from hesuan.services.teams_ports import (
 )
 
 __all__ = ["PLACE_KINDS", "BoardLimits", "HouseholdVisit", "OnShift", "RejectedEvent",
-           "RouteHousehold", "RoutePerson", "ShiftBoard", "SkippedMember", "TeamAssignment",
-           "TeamMoved", "TeamRoute", "TeamService", "pool_mode"]
+           "RouteHousehold", "RoutePerson", "ShiftBoard", "SkippedMember", "StaffOnTeam",
+           "TeamAssignment", "TeamMoved", "TeamRoute", "TeamService", "TeamStaff", "pool_mode"]
 
 PLACE_KINDS = ("site", "checkpoint", "region")
 _NS = uuid.UUID("0b8e7c55-3f0d-4a8e-9a57-6a1f3b2c9d40")
@@ -199,6 +200,29 @@ class ShiftBoard:
     staffed_windows: list[int]
     due_to_rotate: list[str]
     limits: BoardLimits
+
+
+@dataclass(frozen=True, slots=True)
+class StaffOnTeam:
+    """A person of a team as their lead plans the next stints: where they are on now, hours
+    worked today, and when they may next start (None: on a stint now)."""
+
+    staff_id: str
+    name: str
+    role: str
+    on_at: str | None  # the place of the stint they are on
+    window: int | None
+    hours_today: float
+    may_start_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class TeamStaff:
+    """A team's active staff (班组名单), by name."""
+
+    team: TeamRow
+    as_of: datetime
+    staff: list[StaffOnTeam]
 
 
 class TeamService:
@@ -539,7 +563,8 @@ class TeamService:
     def end_shift(self, actor: Principal, staff_id: str, at: datetime | None = None) -> None:
         now = self._d.clock.now()
         with self._d.uow() as uow:
-            sh = uow.teams.open_shift(staff_id)
+            on = uow.teams.open_shifts([staff_id])
+            sh = on[0] if on else None
             if sh is None:
                 raise RuleViolation("the person is not on a shift", code="not_on_shift",
                                     field="staff_id")
@@ -552,6 +577,32 @@ class TeamService:
             uow.teams.end_shift(sh.id, end, actor.username)
             uow.audit_log.append(now, actor.username, "shift.end", f"staff:{staff_id}", {})
             uow.commit()
+
+    def team_staff(self, actor: Principal, team_id: str) -> TeamStaff:
+        """A team's people: who is on where, their hours today, and when each of the others
+        may next start a stint (after their rest, or on the next local day)."""
+        now = self._d.clock.now()
+        with self._d.uow(readonly=True) as uow:
+            team = uow.teams.team(team_id)
+            if team is None:
+                raise NotFound("no such team", code="unknown_team", field="team_id")
+            authorize(actor, Action.READ_TEAM_STAFF,
+                      self._place(uow, team.place_kind, team.place_id), field="team_id")
+            members = uow.teams.team_staff(team_id)
+            ids = [m.id for m in members]
+            on = {s.staff_id: s for s in uow.teams.open_shifts(ids)}
+            spans = uow.teams.spans_of(ids, now - timedelta(days=1))
+        out = []
+        for m in members:
+            mine = spans.get(m.id, [])
+            stint = on.get(m.id)
+            out.append(StaffOnTeam(
+                staff_id=m.id, name=m.name, role=m.role,
+                on_at=None if stint is None else stint.place_id,
+                window=None if stint is None else stint.window,
+                hours_today=round(worked_on_day(mine, now).total_seconds() / 3600, 2),
+                may_start_at=may_start(mine, now, self._limits)))
+        return TeamStaff(team=team, as_of=now, staff=out)
 
     def board(self, actor: Principal, place_id: str) -> ShiftBoard:
         """Who is on at a place, since when, when each must rotate and why (4 h at a window,

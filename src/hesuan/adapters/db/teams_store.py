@@ -145,6 +145,11 @@ class SqlTeams(SqlRepository):
         r = self.conn.execute(select(staff).where(staff.c.id == staff_id)).first()
         return None if r is None else StaffMember(**r._mapping)
 
+    def team_staff(self, team_id: str) -> list[StaffMember]:
+        return [StaffMember(**r._mapping) for r in self.conn.execute(
+            select(staff).where(staff.c.team_id == team_id, staff.c.active)
+            .order_by(staff.c.name, staff.c.id))]
+
     def staff_spans(self, staff_id: str, since: datetime) -> list[Span]:
         return self.spans_of([staff_id], since).get(staff_id, [])
 
@@ -170,9 +175,13 @@ class SqlTeams(SqlRepository):
                          place_kind=r[5], place_id=r[6], window=r[7], started_at=r[8],
                          ended_at=r[9]) for r in rows]
 
-    def open_shift(self, staff_id: str) -> ShiftRow | None:
-        got = self._shift_rows((shifts.c.staff_id == staff_id) & shifts.c.ended_at.is_(None))
-        return got[0] if got else None
+    def open_shifts(self, staff_ids: Sequence[str]) -> list[ShiftRow]:
+        out: list[ShiftRow] = []
+        for part in chunks(list(staff_ids)):
+            out += self._shift_rows(member_of(shifts.c.staff_id, self._pg)
+                                    & shifts.c.ended_at.is_(None),
+                                    {"vals": sql_helpers.vals(part, self._pg)})
+        return out
 
     def add_shift(self, shift: NewShift) -> None:
         self.conn.execute(insert(shifts), asdict(shift))

@@ -22,6 +22,7 @@ from hesuan.services.teams import (
     TeamAssignment,
     TeamMoved,
     TeamRoute,
+    TeamStaff,
 )
 from hesuan.services.teams_ports import TeamRow
 
@@ -119,6 +120,12 @@ def add_team(me: Me, platform: PlatformDep, body: TeamIn) -> dict[str, str]:
 @router.get("/teams", tags=["staff"], openapi_extra=acts(Action.READ_TEAMS))
 def list_teams(me: Me, platform: PlatformDep) -> list[TeamRow]:
     return platform.teams.teams(me)
+
+
+@router.get("/teams/{team_id}/staff", tags=["staff"], openapi_extra=acts(Action.READ_TEAM_STAFF))
+def team_staff(me: Me, platform: PlatformDep, team_id: str) -> TeamStaff:
+    """A team's people: who is on where, hours today, and when each may next start."""
+    return platform.teams.team_staff(me, team_id)
 
 
 @router.post("/teams/{team_id}/move", tags=["staff"], openapi_extra=acts(Action.MANAGE_TEAMS))

@@ -302,9 +302,13 @@ def site_page(request: Request, me: WebMe) -> Response:
     peak = max((h.samples for h in overview.day.samples_per_hour), default=0)
     load = next(iter(platform.lanes.load(me, [me.scope])), None)
     board = platform.teams.board(me, me.scope)
+    # the lead's teams at the site, each with when its people may next start
+    teams = [platform.teams.team_staff(me, t.id) for t in platform.teams.teams(me)
+             if t.place_kind == "site" and t.place_id == me.scope
+             ] if me.role is Role.SITE_LEAD else []
     return render(request, "site.html", me, o=overview.day, site=overview.site, peak=peak,
-                  load=load, board=board, state=overview.state, since=overview.since,
-                  until=overview.until)
+                  load=load, board=board, teams=teams, state=overview.state,
+                  since=overview.since, until=overview.until)
 
 
 # -- admin ---------------------------------------------------------------------------------
