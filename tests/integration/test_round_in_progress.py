@@ -66,3 +66,32 @@ def test_a_round_over_time_already_simulated_is_refused(sim: tuple[Platform, Cou
         assert c.execute(text("SELECT count(*) FROM tubes")).scalar() == tubes
     after = datetime.fromtimestamp(last / 1000, UTC) + timedelta(seconds=1)
     assert simulate_round(p, clock, sender, after, hours=2, seed=7).reconcile_matches
+
+
+def test_the_next_round_takes_up_the_teams_of_the_last(sim: tuple[Platform, CountingSender],
+                                                       clock: FixedClock) -> None:
+    """A round on a city an earlier round ran on works with the teams and staff that round
+    registered (the site lead's and the checkpoint's), rather than a new team each round: the
+    people the last round left on shift when it stopped go off as the next one starts."""
+    p, sender = sim
+    start = clock.now()
+    generate_city(p, 1000, seed=6, workers=0)
+    stop = start + timedelta(hours=10)  # 18:00 local: the two-lane site's rota is on
+    first = simulate_round(p, clock, sender, start, hours=24, seed=6, stop_at=stop)
+    assert first.in_progress and first.shifts["stints"] > 0
+
+    def staffing() -> tuple[int, int, int]:
+        with p.engine.connect() as c:
+            return c.execute(text(
+                "SELECT (SELECT count(*) FROM teams), (SELECT count(*) FROM staff), "
+                "(SELECT count(*) FROM shifts WHERE ended_at IS NULL)")).one()
+
+    teams, staff, on = staffing()
+    assert teams == 2 and staff > 0 and on > 0  # the rota's people, stopped mid-stint
+    second = simulate_round(p, clock, sender, stop + timedelta(hours=1), hours=6, seed=7)
+    assert second.shifts["stints"] > 0
+    assert staffing() == (teams, staff, 0)  # the same teams and people, all off after it
+    with p.engine.connect() as c:
+        ends = c.execute(text("SELECT count(*) FROM shifts WHERE ended_at = :t"), {
+            "t": int((stop + timedelta(hours=1)).timestamp() * 1000)}).scalar()
+    assert ends == on  # the last round's stints ended as the next began

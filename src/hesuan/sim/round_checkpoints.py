@@ -5,7 +5,8 @@ Every hour, day and night, a seeded few of the city's people pass the city's fir
 (``FenceService.checkpoints``): its device scans their sampling codes, one batch an hour
 (``FenceService.scan``), and the fence rules raise an alert for anyone red, pending a re-test or
 held in a zone. At the round's start the health officer forms the checkpoint's support team
-(``TeamKind.CHECKPOINT``) of :data:`STAFF` people in the checkpoint's district; when a building
+(``TeamKind.CHECKPOINT``) of :data:`STAFF` people in the checkpoint's district (or takes up
+the one an earlier round on the city left there or at the checkpoint); when a building
 is sealed (``round_zones``) the officer moves the team to the checkpoint (支援保障交通卡口,
 ``TeamService.move_team``), where its people take :data:`STINT_S` stints in turn around the
 clock (``start_shift``: each works 8 h of any 24), and in the next hour one of the building's
@@ -76,6 +77,7 @@ class Checkpoints(RoundState):
     _checkpoint: tuple[str, Principal] | None
     _cp_rng: random.Random
     _cp_team: str | None
+    _cp_there: bool  # the team is at the checkpoint already (an earlier round sent it)
     _cp_staff: list[str]
     _cp_moved_at: float | None
     _cp_on: str | None  # who of the team is on now
@@ -85,7 +87,7 @@ class Checkpoints(RoundState):
         checkpoint in the round)."""
         self.checkpoint_work = CheckpointWork()
         self._cp_rng = random.Random(f"checkpoints:{seed}")
-        self._checkpoint, self._cp_team, self._cp_staff = None, None, []
+        self._checkpoint, self._cp_team, self._cp_staff, self._cp_there = None, None, [], False
         self._cp_moved_at, self._cp_on = None, None
         found = self.p.fence.checkpoints(SYSTEM)
         self.calls += 1
@@ -95,12 +97,10 @@ class Checkpoints(RoundState):
         self.checkpoint_work.checkpoints = len(found)
         self._checkpoint = (cp.id, Principal("sim-checkpoint", "sim-checkpoint", Role.VENUE,
                                              cp.id))
-        district = cp.region_code[:6]
-        self._cp_team = self.p.teams.add_team(
-            OFFICER, f"卡口保障组 {self.start:%Y-%m-%d}", TeamKind.CHECKPOINT, "region", district)
-        self._cp_staff = [self.p.teams.add_staff(OFFICER, f"support-{j + 1}", StaffRole.SUPPORT,
-                                                 self._cp_team) for j in range(STAFF)]
-        self.calls += 1 + STAFF
+        self._cp_team, place, self._cp_staff = self.take_up_team(
+            OFFICER, TeamKind.CHECKPOINT, [("region", cp.region_code[:6]), ("checkpoint", cp.id)],
+            "卡口保障组", [(f"support-{j + 1}", StaffRole.SUPPORT) for j in range(STAFF)])
+        self._cp_there = place[0] == "checkpoint"
 
     def checkpoint_hour(self, t: float) -> None:
         """This hour at the checkpoint: the team sent there once a building is sealed, its
@@ -123,11 +123,14 @@ class Checkpoints(RoundState):
     # -- the hour's parts --------------------------------------------------------------------
 
     def _send_team(self, t: float) -> None:
+        """The support team to the checkpoint (where an earlier round's sealing left it, it
+        stays), and its first stint."""
         assert self._checkpoint is not None and self._cp_team is not None
-        self.p.teams.move_team(OFFICER, self._cp_team, "checkpoint", self._checkpoint[0],
-                               "building sealed: support the checkpoint")
-        self.calls += 1
-        self.checkpoint_work.team_moves += 1
+        if not self._cp_there:
+            self.p.teams.move_team(OFFICER, self._cp_team, "checkpoint", self._checkpoint[0],
+                                   "building sealed: support the checkpoint")
+            self.calls += 1
+            self.checkpoint_work.team_moves += 1
         self._cp_moved_at = t
         self._stint(t)
 

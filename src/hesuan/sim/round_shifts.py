@@ -1,7 +1,8 @@
 """The two-lane site's staff on shifts in a simulated round (轮岗调休, F17).
 
 At the start of the round the health officer makes the two-lane site a sampling team
-(``TeamService.add_team``) and its site lead registers the staff (``add_staff``): for each
+(``TeamService.add_team``; an earlier round's on the city is taken up again) and its site lead
+registers the staff it lacks (``add_staff``): for each
 swab window, and for the registrar's lane, as many people as take the day's stints two each
 (at least two). While the site is open the lead puts one of them on at each post
 (``start_shift``, at the window for a swabber) and rotates them every 4 hours, the limit at a
@@ -20,7 +21,7 @@ import math
 
 from hesuan.domain.access import Principal, Role
 from hesuan.domain.shifts import ShiftLimits, StaffRole, TeamKind
-from hesuan.sim.round_state import CLOSING_GRACE, OFFICER, RoundState, SiteState
+from hesuan.sim.round_state import CLOSING_GRACE, RoundState, SiteState
 from hesuan.sim.round_zones import ZONE_HOUSEHOLD
 
 __all__ = ["SHIFT", "Shifts"]
@@ -51,20 +52,19 @@ class Shifts(RoundState):
             return
         self._lead = Principal(f"simlead{site.idx:06d}", f"simlead{site.idx:06d}",
                                Role.SITE_LEAD, site.id)
-        team = self.p.teams.add_team(OFFICER, f"采样组 {self.start:%Y-%m-%d}",
-                                     TeamKind.SAMPLING, "site", site.id)
         self._stints = math.ceil((site.close_s + CLOSING_GRACE - site.open_s) / STINT_S)
         per_post = max(2, math.ceil(self._stints / 2))
         posts: list[tuple[int | None, StaffRole]] = [
             *((w + 1, StaffRole.SWABBER) for w in range(len(site.windows))),
             (None, StaffRole.REGISTRAR)]
-        for post, role in posts:
-            self._rota[post] = [
-                self.p.teams.add_staff(self._lead, f"{role.value}-{post or 0}-{j + 1}", role,
-                                       team) for j in range(per_post)]
+        people = [(f"{role.value}-{post or 0}-{j + 1}", role)
+                  for post, role in posts for j in range(per_post)]
+        _, _, staff = self.take_up_team(self._lead, TeamKind.SAMPLING, [("site", site.id)],
+                                        "采样组", people)
+        for k, (post, _) in enumerate(posts):
+            self._rota[post] = staff[k * per_post:(k + 1) * per_post]
             self._on[post] = None
-        self.shift_counts["staff"] = len(posts) * per_post
-        self.calls += 1 + len(posts) * per_post
+        self.shift_counts["staff"] = len(people)
         self.push(0.0, SHIFT, None)
 
     def shifts_close(self, t: float) -> None:

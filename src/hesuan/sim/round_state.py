@@ -29,6 +29,7 @@ from hesuan.domain.access import Principal, Role
 from hesuan.domain.assays import Assay, AssayRef
 from hesuan.domain.event_ids import RANDOM_BITS, time_ordered_id
 from hesuan.domain.local_time import local
+from hesuan.domain.shifts import StaffRole, TeamKind
 from hesuan.services.lanes import LaneEvent
 from hesuan.services.people_ports import SiteRow
 from hesuan.services.sampling import StationEvent
@@ -269,6 +270,31 @@ class RoundState:
         site.pool = [None] * s.windows
         self.sites.append(site)
         return site
+
+    def take_up_team(self, lead: Principal, kind: TeamKind, places: Sequence[tuple[str, str]],
+                     name: str, people: Sequence[tuple[str, StaffRole]],
+                     ) -> tuple[str, tuple[str, str], list[str]]:
+        """The team of ``kind`` an earlier round on the city left at one of ``places`` (else a
+        new one at the first, named ``name``), where it is, and the ids of ``people``, by
+        name, in their order (those it lacks registered by ``lead``); anyone of it still on a
+        stint, from a round stopped in progress, goes off as this round starts."""
+        found = next(((t.id, (t.place_kind, t.place_id)) for t in self.p.teams.teams(OFFICER)
+                      if t.kind == kind and (t.place_kind, t.place_id) in places), None)
+        self.calls += 1
+        known: dict[str, str] = {}
+        if found is None:
+            team, place = self.p.teams.add_team(OFFICER, name, kind, *places[0]), places[0]
+        else:
+            team, place = found
+            for m in self.p.teams.team_staff(OFFICER, team).staff:
+                known[m.name] = m.staff_id
+                if m.may_start_at is None:
+                    self.p.teams.end_shift(lead, m.staff_id, self.at(0.0))
+                    self.calls += 1
+        self.calls += 1
+        ids = [known.get(n) or self.p.teams.add_staff(lead, n, role, team) for n, role in people]
+        self.calls += sum(n not in known for n, _ in people)
+        return team, place, ids
 
     def _eid(self, at: datetime) -> str:
         # time-ordered, as a station of ours makes them; from the round's seeded generator
