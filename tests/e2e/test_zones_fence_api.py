@@ -146,6 +146,11 @@ def test_roster_lists_outcomes_phone_and_excel(api: Api) -> None:
     assert r.json()["accepted"] == 2, r.text
     out = api.client.get("/rosters/people", headers=api.h("grid")).json()
     assert out["count"] == due - 1
+    assert {x["roster_class"] for x in out["people"]} == {"outstanding"}
+    done = api.client.get("/rosters/people?which=sampled", headers=api.h("grid")).json()
+    assert [(x["person_id"], x["roster_class"]) for x in done["people"]] == [
+        (first["person_id"], "sampled")]
+    assert done["people"][0]["last_sampled_at"].endswith("Z")
 
     cov = api.client.get(f"/rosters/coverage?region={grid[:6]}&live=true",
                          headers=api.h("officer")).json()

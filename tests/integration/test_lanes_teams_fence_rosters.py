@@ -238,7 +238,8 @@ def test_coverage_sql_equals_domain(platform: Platform, city: ExampleCity,
     # the grid worker's list is exactly the outstanding people of the grid
     grid = city.grids[0]
     lst = platform.rosters.people(Principal("g", "g", Role.GRID_WORKER, grid), as_of=as_of)
-    assert lst["count"] == want[grid].outstanding
+    assert lst.count == want[grid].outstanding
+    assert {p.roster_class for p in lst.people} == {RosterClass.OUTSTANDING.value}
     # the snapshot (round ending now) agrees with the live count for the same round
     platform.rosters.refresh_snapshot(OPERATOR)
     snap = platform.rosters.coverage(OPERATOR)

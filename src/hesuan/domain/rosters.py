@@ -31,6 +31,7 @@ __all__ = [
     "LEVELS",
     "NAME_SEARCH_LIMIT",
     "PAGE_SIZE",
+    "ROSTER_LISTS",
     "Counts",
     "Outcome",
     "RosterClass",
@@ -52,6 +53,11 @@ class RosterClass(enum.StrEnum):
     SAMPLED = "sampled"
     EXEMPT = "exempt"
     OUTSTANDING = "outstanding"
+
+
+#: The lists a roster shows: each class's people, and everyone due.
+ROSTER_LISTS: tuple[str, ...] = (RosterClass.OUTSTANDING.value, RosterClass.SAMPLED.value,
+                                 RosterClass.EXEMPT.value, "due")
 
 
 class Outcome(enum.StrEnum):

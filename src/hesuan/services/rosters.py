@@ -33,8 +33,10 @@ from hesuan.domain.regions import Level
 from hesuan.domain.rosters import (
     NAME_SEARCH_LIMIT,
     PAGE_SIZE,
+    ROSTER_LISTS,
     Counts,
     Outcome,
+    classify,
     name_key,
     roster_query,
 )
@@ -45,13 +47,48 @@ from hesuan.services.ports import UnitOfWorkFactory
 from hesuan.services.rosters_ports import RosterOutcomeRow, RosterPerson
 from hesuan.services.targets import no_such_person, person_target
 
-__all__ = ["CoverageSnapshot", "RosterService"]
+__all__ = ["CoverageSnapshot", "RosterEntry", "RosterPage", "RosterService"]
 
-_WHICH = ("outstanding", "sampled", "exempt", "due")
 #: A snapshot older than this is not served (the live count is).
 SNAPSHOT_MAX_AGE = timedelta(minutes=30)
 #: How often the scheduler refreshes it.
 SNAPSHOT_REFRESH = timedelta(minutes=10)
+
+
+@dataclass(frozen=True, slots=True)
+class RosterEntry:
+    """A person on the grid worker's list: masked name and phone, address to the building or
+    unit, household, their class in the round (``RosterClass``: sampled, exempt, outstanding),
+    last sample, exemption, colour, zone and the last one-tap outcome."""
+
+    person_id: str
+    name: str
+    grid_code: str
+    household_id: str | None
+    address: str | None
+    phone: str | None
+    roster_class: str
+    last_sampled_at: datetime | None
+    exempt_until: datetime | None
+    exempt_reason: str | None
+    colour: str
+    zone_kind: str | None
+    outcome: str | None
+    outcome_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class RosterPage:
+    """A page of a list (``which``: a class, ``due`` for everyone, ``found`` for a search) of
+    an area for the round ``(since, as_of]``."""
+
+    region: str
+    which: str
+    since: datetime
+    as_of: datetime
+    count: int
+    offset: int
+    people: list[RosterEntry]
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,12 +195,12 @@ class RosterService:
 
     def people(self, actor: Principal, *, region: str | None = None, which: str = "outstanding",
                as_of: datetime | None = None, window: timedelta = ROUND_WINDOW,
-               limit: int = 500, offset: int = 0) -> dict[str, Any]:
+               limit: int = 500, offset: int = 0) -> RosterPage:
         """Who is due / sampled / exempt / outstanding in an area for the round ending at
         ``as_of`` (default now): masked names, address, household, masked phone, last
         outcome. A grid worker sees their own grid."""
-        if which not in _WHICH:
-            raise InvalidInput(f"which must be one of {', '.join(_WHICH)}", code="bad_which",
+        if which not in ROSTER_LISTS:
+            raise InvalidInput(f"which must be one of {', '.join(ROSTER_LISTS)}", code="bad_which",
                                field="which")
         if not 1 <= limit <= 5000 or offset < 0:
             raise InvalidInput("limit must be 1-5000 and offset ≥ 0", code="bad_limit",
@@ -185,12 +222,11 @@ class RosterService:
         for p in rows:
             phone = mask_phone(v.decrypt(p.phone_enc)) if p.phone_enc else None
             out.append(_person(p, phone, since, end))
-        return {"region": prefix, "which": which, "since": since, "as_of": end,
-                "count": len(out), "offset": offset, "people": out}
+        return RosterPage(prefix, which, since, end, len(out), offset, out)
 
     def find(self, actor: Principal, query: str, *, region: str | None = None,
              as_of: datetime | None = None, window: timedelta = ROUND_WINDOW,
-             limit: int = PAGE_SIZE) -> dict[str, Any]:
+             limit: int = PAGE_SIZE) -> RosterPage:
         """People of the caller's area found by ID number or phone (by their keyed hash, as
         they are stored) or by name (the area's names decrypted and compared, there being no
         index of names: only in a community or a grid). Whoever lives outside the area is not
@@ -224,8 +260,7 @@ class RosterService:
             uow.commit()
         out = [_person(p, mask_phone(v.decrypt(p.phone_enc)) if p.phone_enc else None, since,
                        end) for p in rows]
-        return {"region": prefix, "which": "found", "since": since, "as_of": end,
-                "count": len(out), "offset": 0, "people": out}
+        return RosterPage(prefix, "found", since, end, len(out), 0, out)
 
     def reveal_phone(self, actor: Principal, person_id: str) -> str | None:
         """The person's phone in full, for the grid worker to call; the read is audited."""
@@ -301,10 +336,9 @@ class RosterService:
                              "last outcome 上次结果", "outcome 本次结果"])
             for c in wl[1]:
                 c.font = bold
-            for p in lst["people"]:
-                _append_row(wl, [p["grid_code"], p["address"], p["household_id"], p["name"],
-                                 p["phone"], str(p["last_sampled_at"] or ""), p["colour"],
-                                 p["outcome"] or "", ""])
+            for p in lst.people:
+                _append_row(wl, [p.grid_code, p.address, p.household_id, p.name, p.phone,
+                                 str(p.last_sampled_at or ""), p.colour, p.outcome or "", ""])
             for col, width in zip("ABCDEFGHI", (17, 20, 18, 10, 14, 26, 8, 16, 16),
                                   strict=True):
                 wl.column_dimensions[col].width = width
@@ -325,13 +359,11 @@ def _append_row(sheet: Any, values: list[Any]) -> None:
             cell.quotePrefix = True
 
 
-def _person(p: RosterPerson, phone: str | None, since: datetime,
-            end: datetime) -> dict[str, Any]:
-    sampled = p.last_sampled_at is not None and since < p.last_sampled_at <= end
-    exempt = not sampled and p.exempt_until is not None and p.exempt_until > end
-    return {"person_id": p.id, "name": p.name_masked, "grid_code": p.grid_code,
-            "household_id": p.household_id, "address": p.address, "phone": phone,
-            "class": "sampled" if sampled else "exempt" if exempt else "outstanding",
-            "last_sampled_at": p.last_sampled_at, "exempt_until": p.exempt_until,
-            "exempt_reason": p.exempt_reason, "colour": p.colour, "zone_kind": p.zone_kind,
-            "outcome": p.outcome, "outcome_at": p.outcome_at}
+def _person(p: RosterPerson, phone: str | None, since: datetime, end: datetime) -> RosterEntry:
+    return RosterEntry(
+        person_id=p.id, name=p.name_masked, grid_code=p.grid_code, household_id=p.household_id,
+        address=p.address, phone=phone,
+        roster_class=classify(p.last_sampled_at, p.exempt_until, since, end).value,
+        last_sampled_at=p.last_sampled_at, exempt_until=p.exempt_until,
+        exempt_reason=p.exempt_reason, colour=p.colour, zone_kind=p.zone_kind,
+        outcome=p.outcome, outcome_at=p.outcome_at)

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
-from hesuan.adapters.db import sql_helpers
+from hesuan.adapters.db import roster_sql, sql_helpers
 from hesuan.adapters.db.engine import reading
 from hesuan.adapters.db.schema import from_ms, to_ms
 from hesuan.services.analytics_ports import (
@@ -47,11 +47,7 @@ class SqlAnalytics:
     def coverage_by_grid(self, prefix: str, since: datetime,
                          as_of: datetime) -> list[CoverageCounts]:
         sql = text(
-            "SELECT p.grid_code, count(*), "
-            "SUM(CASE WHEN ps.last_sampled_at > :since AND ps.last_sampled_at <= :as_of "
-            "  THEN 1 ELSE 0 END), "
-            "SUM(CASE WHEN (ps.last_sampled_at IS NULL OR ps.last_sampled_at <= :since "
-            "  OR ps.last_sampled_at > :as_of) AND ps.exempt_until > :as_of THEN 1 ELSE 0 END) "
+            f"SELECT p.grid_code, {roster_sql.coverage_counts('ps.')} "
             "FROM people p JOIN person_status ps ON ps.person_id = p.id "
             "WHERE p.grid_code LIKE :prefix GROUP BY p.grid_code ORDER BY p.grid_code")
         with self._conn() as c:

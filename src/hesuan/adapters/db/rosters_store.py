@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import delete, insert, or_, select, text
 
+from hesuan.adapters.db import roster_sql
 from hesuan.adapters.db.repository import SqlRepository
 from hesuan.adapters.db.schema import (
     coverage_grid,
@@ -38,11 +39,7 @@ class SqlRosters(SqlRepository):
                          as_of: datetime) -> dict[str, Counts]:
         lo, hi = grid_range(prefix) if prefix else ("0" * 15, "9" * 15)
         rows = self.conn.execute(text(
-            "SELECT p.grid_code, count(*), "
-            "SUM(CASE WHEN ps.last_sampled_at > :since AND ps.last_sampled_at <= :as_of "
-            "  THEN 1 ELSE 0 END), "
-            "SUM(CASE WHEN (ps.last_sampled_at IS NULL OR ps.last_sampled_at <= :since OR "
-            "  ps.last_sampled_at > :as_of) AND ps.exempt_until > :as_of THEN 1 ELSE 0 END) "
+            f"SELECT p.grid_code, {roster_sql.coverage_counts('ps.')} "
             "FROM people p JOIN person_status ps ON ps.person_id = p.id "
             "WHERE p.grid_code BETWEEN :lo AND :hi GROUP BY p.grid_code"),
             {"since": to_ms(since), "as_of": to_ms(as_of), "lo": lo, "hi": hi})
@@ -87,14 +84,9 @@ class SqlRosters(SqlRepository):
     def roster_people(self, prefix: str, since: datetime, as_of: datetime, which: str,
                       limit: int, offset: int) -> list[RosterPerson]:
         lo, hi = grid_range(prefix) if prefix else ("0" * 15, "9" * 15)
-        sampled = "(ps.last_sampled_at > :since AND ps.last_sampled_at <= :as_of)"
-        exempt = f"(NOT {sampled} OR ps.last_sampled_at IS NULL) AND ps.exempt_until > :as_of"
-        cond = {"sampled": sampled, "exempt": exempt,
-                "outstanding": f"(ps.last_sampled_at IS NULL OR NOT {sampled}) AND "
-                               "(ps.exempt_until IS NULL OR ps.exempt_until <= :as_of)",
-                "due": "1 = 1"}[which]
         rows = self.conn.execute(text(
-            self._ROSTER_SELECT + f"WHERE p.grid_code BETWEEN :lo AND :hi AND {cond} "
+            self._ROSTER_SELECT + "WHERE p.grid_code BETWEEN :lo AND :hi "
+            f"AND {roster_sql.condition(which, 'ps.')} "
             "ORDER BY p.grid_code, p.address, p.household_id, p.id LIMIT :lim OFFSET :off"),
             {"since": to_ms(since), "as_of": to_ms(as_of), "lo": lo, "hi": hi, "lim": limit,
              "off": offset}).all()

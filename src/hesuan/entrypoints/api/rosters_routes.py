@@ -8,7 +8,7 @@ Imports: FastAPI, pydantic, ``hesuan.entrypoints.api``, ``hesuan.services``, ``h
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
@@ -20,7 +20,7 @@ from hesuan.entrypoints.actions import acts
 from hesuan.entrypoints.api.deps import Me, PlatformDep, StaleRead
 from hesuan.entrypoints.api.schemas import Note, RegionFilter, Strict
 from hesuan.services.analytics import Coverage
-from hesuan.services.rosters import CoverageSnapshot
+from hesuan.services.rosters import CoverageSnapshot, RosterPage
 
 __all__ = ["router"]
 
@@ -53,7 +53,7 @@ def roster_people(me: Me, platform: PlatformDep, region: RegionFilter = None,
                   which: Literal["outstanding", "sampled", "exempt", "due"] = "outstanding",
                   hours: Annotated[float, Query(gt=0, le=720)] = 96,
                   limit: Annotated[int, Query(ge=1, le=5000)] = 500,
-                  offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0) -> dict[str, Any]:
+                  offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0) -> RosterPage:
     """The grid worker's list: masked names, address, household, masked phone, last outcome."""
     return platform.rosters.people(me, region=region, which=which,
                                    window=timedelta(hours=hours), limit=limit, offset=offset)

@@ -9,6 +9,7 @@ Imports: FastAPI/Starlette, ``hesuan.domain``, ``hesuan.services``, the web pack
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -23,6 +24,7 @@ from hesuan.entrypoints.web.forms import SignedForm, WebMe, text
 from hesuan.entrypoints.web.render import FORM_ERRORS, WebRoute, error_text, redirect, render
 from hesuan.entrypoints.web.session import platform_of
 from hesuan.entrypoints.web.snapshots import snapshots
+from hesuan.services.rosters import RosterPage
 
 __all__ = ["router"]
 
@@ -44,7 +46,7 @@ def _region(me: Principal, asked: str | None) -> str | None:
 def _roster_page(request: Request, me: Principal, region: str | None, which: str,
                  page: int = 1, q: str = "", **extra: Any) -> Response:
     platform = platform_of(request)
-    people: dict[str, Any] | None = None
+    people: RosterPage | None = None
     error = extra.pop("error", None)
     more = False
     try:
@@ -53,9 +55,9 @@ def _roster_page(request: Request, me: Principal, region: str | None, which: str
         elif region and len(region) >= 9:  # a community or a grid: a list one can walk
             people = platform.rosters.people(me, region=region, which=which,
                                              limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
-            more = len(people["people"]) > PAGE_SIZE
-            people["people"] = people["people"][:PAGE_SIZE]
-            people["count"] = len(people["people"])
+            more = len(people.people) > PAGE_SIZE
+            people = replace(people, people=people.people[:PAGE_SIZE],
+                             count=min(people.count, PAGE_SIZE))
     except FORM_ERRORS as exc:
         error = error_text(request, exc)
     coverage = snapshots(request).get(
