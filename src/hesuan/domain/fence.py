@@ -14,7 +14,7 @@ place, whether the scan raises an alert:
 An alert is de-duplicated to one per person per rule per local (Asia/Shanghai) day; it is routed
 to the grid worker of the person's home grid and to the health officers over it.
 
-Imports: standard library only.
+Imports: standard library, ``hesuan.domain``.
 """
 
 from __future__ import annotations
@@ -27,8 +27,12 @@ from typing import Any
 
 from hesuan.domain.instants import iso_utc
 from hesuan.domain.local_time import local_date
+from hesuan.domain.results import TestState
+from hesuan.domain.status import DEFAULT_RULE_ID, ZONE_RULE_ID, Colour
 
 __all__ = [
+    "ALERTING_COLOUR",
+    "ALERTING_STATES",
     "ARRIVAL_FOLLOW_UP",
     "AlertOutcome",
     "AlertStatus",
@@ -43,6 +47,10 @@ __all__ = [
 
 #: How long after arrival the 三天两检 follow-up is watched at venues.
 ARRIVAL_FOLLOW_UP = timedelta(days=7)
+#: The colour, and the test states, that raise ``red_or_retest`` (the colour unless it is the
+#: zone's).
+ALERTING_COLOUR = Colour.RED
+ALERTING_STATES = (TestState.POSITIVE, TestState.PENDING_RETEST)
 
 
 class FenceRule(enum.StrEnum):
@@ -78,9 +86,9 @@ class ScanPerson:
 
     zone_id: str | None = None
     zone_kind: str | None = None
-    colour: str = "green"
-    rule_id: str = "R-DEFAULT"
-    test_state: str = "none"
+    colour: str = Colour.GREEN.value
+    rule_id: str = DEFAULT_RULE_ID
+    test_state: str = TestState.NONE.value
     open_recall: bool = False
     arrival_at: datetime | None = None
     tests_since_arrival: Sequence[datetime] = ()
@@ -120,9 +128,9 @@ def evaluate(person: ScanPerson, place: ScanPlace,
             and person.zone_id not in place.zone_ids):
         fired.append((FenceRule.ZONE_EXIT, {"zone_id": person.zone_id,
                                             "zone_kind": person.zone_kind}))
-    red_not_zone = person.colour == "red" and person.rule_id != "R-ZONE"
-    retest = person.test_state == "pending_retest" or person.open_recall
-    if red_not_zone or person.test_state == "positive" or retest:
+    red_not_zone = person.colour == ALERTING_COLOUR and person.rule_id != ZONE_RULE_ID
+    retest = person.test_state == TestState.PENDING_RETEST or person.open_recall
+    if red_not_zone or person.test_state in ALERTING_STATES or retest:
         fired.append((FenceRule.RED_OR_RETEST, {
             "colour": person.colour, "pending_retest": retest,
             "test_state": person.test_state}))

@@ -31,6 +31,7 @@ __all__ = [
     "FALLBACK_COLOUR",
     "HOLDING_ZONES",
     "PREDICATES",
+    "ZONE_RULE_ID",
     "Colour",
     "DefaultReason",
     "Facts",
@@ -66,6 +67,8 @@ class DefaultReason(enum.StrEnum):
 
 #: The rule that decides (green) when no other matches.
 DEFAULT_RULE_ID = "R-DEFAULT"
+#: The rule of people a sealed or controlled zone holds at home.
+ZONE_RULE_ID = "R-ZONE"
 DEFAULT_RULE_VERSION = 1
 #: How long after the due time a person without a policy grace is overdue.
 DEFAULT_GRACE = timedelta(hours=24)
@@ -190,7 +193,7 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     Rule("R-OVERRIDE", 1, "override_active", "manual_override"),
     Rule("R-POSITIVE", 1, "positive", "positive_result", Colour.RED),
     Rule("R-RECALL", 1, "open_recall", "pending_retest", Colour.YELLOW),
-    Rule("R-ZONE", 1, "in_zone", "in_zone"),
+    Rule(ZONE_RULE_ID, 1, "in_zone", "in_zone"),
     Rule("R-ARRIVAL", 1, "arrival_untested", "arrival_pending"),
     Rule("R-OVERDUE", 1, "overdue", "overdue"),
 )

@@ -31,7 +31,7 @@ from hesuan.adapters.db.schema import (
     venues,
 )
 from hesuan.adapters.db.sql_helpers import as_stored, chunks, grid_range, member_of
-from hesuan.domain.fence import ScanPerson
+from hesuan.domain.fence import ALERTING_COLOUR, ALERTING_STATES, ScanPerson
 from hesuan.services.fence_ports import (
     CheckpointRow,
     FenceAlertHandling,
@@ -78,8 +78,8 @@ class SqlFence(SqlRepository):
         primary-key probe per person on ``person_status``, ``people`` only for those found."""
         ids = list(dict.fromkeys(person_ids))
         ps = person_status.c
-        special = ((ps.zone_kind.isnot(None)) | (ps.colour == "red")
-                   | ps.test_state.in_(["positive", "pending_retest"])
+        special = ((ps.zone_kind.isnot(None)) | (ps.colour == ALERTING_COLOUR.value)
+                   | ps.test_state.in_([s.value for s in ALERTING_STATES])
                    | ps.open_recall_id.isnot(None) | ps.arrival_at.isnot(None))
         found: dict[str, Any] = {r[0]: r for r in self._in(
             ps.person_id, ids, ps.person_id, ps.zone_id, ps.zone_kind, ps.colour, ps.rule_id,

@@ -19,6 +19,8 @@ from sqlalchemy import update as sa_update
 from hesuan.adapters.db import sql_helpers
 from hesuan.adapters.db.repository import SqlRepository
 from hesuan.adapters.db.schema import passes, person_status
+from hesuan.domain.results import Result
+from hesuan.domain.status import Colour
 from hesuan.services.status_ports import IssuedPass
 
 __all__ = ["SqlPasses", "last_live_pass"]
@@ -46,14 +48,14 @@ class SqlPasses(SqlRepository):
         c.execute(insert(passes).values(
             id_hash=row.id_hash, person_id=row.person_id, key_id=row.key_id, colour=row.colour,
             issued_at=row.issued_at, expires_at=row.expires_at))
-        if row.colour == "red":
+        if row.colour == Colour.RED:
             return True
         r = c.execute(select(person_status.c.last_result, person_status.c.last_result_at)
                       .where(person_status.c.person_id == row.person_id)).first()
-        if r is None or r[0] != "positive" or r[1] is None or r[1] <= status_read_at:
+        if r is None or r[0] != Result.POSITIVE or r[1] is None or r[1] <= status_read_at:
             return True
         c.execute(sa_update(passes).where(passes.c.id_hash == row.id_hash)
-                  .values(revoked_at=row.issued_at, revoke_reason="positive"))
+                  .values(revoked_at=row.issued_at, revoke_reason=Result.POSITIVE.value))
         return False
 
     def revoke_passes(self, person_ids: Sequence[str], now: datetime, reason: str,
@@ -66,7 +68,7 @@ class SqlPasses(SqlRepository):
                        passes.c.revoked_at.is_(None), passes.c.expires_at > now)
                 .values(revoked_at=now, revoke_reason=reason))
         if keep_red:
-            stmt = stmt.where(passes.c.colour != "red")
+            stmt = stmt.where(passes.c.colour != Colour.RED.value)
         for i in range(0, len(ids), _CHUNK):
             n += self.conn.execute(
                 stmt, {"vals": sql_helpers.vals(ids[i:i + _CHUNK], self._pg)}).rowcount

@@ -34,6 +34,7 @@ __all__ = [
     "AWAITING",
     "DEFAULT_GRACE_MS",
     "DEFAULT_STATUS",
+    "GREEN",
     "NEGATIVE",
     "NOTHING_SPECIAL",
     "PLAIN",
@@ -79,6 +80,7 @@ REASON_OF: dict[str, str] = {r.predicate: r.reason for r in DEFAULT_RULES}
 #: A status row's grace when it has none (as ``status_store`` reads the facts).
 DEFAULT_GRACE_MS = _ms(DEFAULT_GRACE)
 NEGATIVE = lit(Result.NEGATIVE.value)
+GREEN = lit(Colour.GREEN.value)
 #: The test states that no rule reads as a reason (positive and pending re-test are rules).
 _QUIET_STATES = tuple(s.value for s in TestState
                       if s not in (TestState.POSITIVE, TestState.PENDING_RETEST))

@@ -233,7 +233,8 @@ class SqlZones(SqlRepository):
             return 0
         return sql_helpers.execute(self.conn, (
             "UPDATE passes SET revoked_at = :now, revoke_reason = 'zone' WHERE revoked_at IS "
-            "NULL AND expires_at > :now AND colour = 'green' AND person_id IN (SELECT person_id "
+            f"NULL AND expires_at > :now AND colour = {status_sql.GREEN} AND person_id IN "
+            "(SELECT person_id "
             f"FROM person_status WHERE zone_id IS NOT NULL AND {one_of('zone_id', self._pg)} "
             "AND zone_kind IS NOT NULL)"),
             {"vals": sql_helpers.vals(zone_ids, self._pg), "now": to_ms(now)})
@@ -245,16 +246,16 @@ class SqlZones(SqlRepository):
         return [r[0] for r in sql_helpers.fetch(self.conn, (
             "SELECT DISTINCT x.person_id FROM person_status ps JOIN passes x ON x.person_id = "
             f"ps.person_id WHERE ps.zone_id IS NOT NULL AND {one_of('ps.zone_id', self._pg)} "
-            "AND x.revoked_at IS NULL AND x.expires_at > :now AND x.colour <> 'green'"),
+            f"AND x.revoked_at IS NULL AND x.expires_at > :now AND x.colour <> {status_sql.GREEN}"),
             {"vals": sql_helpers.vals(zone_ids, self._pg), "now": to_ms(now)})]
 
     def revoke_passes_now_green(self, person_ids: Sequence[str], now: datetime) -> int:
         """Revoke the live non-green passes of those of these people who are green now."""
         n = 0
         sql = ("UPDATE passes SET revoked_at = :now, revoke_reason = 'zone_lifted' WHERE "
-               "revoked_at IS NULL AND expires_at > :now AND colour <> 'green' AND person_id "
-               f"IN (SELECT person_id FROM person_status WHERE {one_of('person_id', self._pg)} "
-               "AND colour = 'green')")
+               f"revoked_at IS NULL AND expires_at > :now AND colour <> {status_sql.GREEN} "
+               "AND person_id IN (SELECT person_id FROM person_status WHERE "
+               f"{one_of('person_id', self._pg)} AND colour = {status_sql.GREEN})")
         for part in chunks(list(person_ids)):
             n += sql_helpers.execute(self.conn, sql, {
                 "vals": sql_helpers.vals(part, self._pg), "now": to_ms(now)})
