@@ -1,5 +1,6 @@
-"""No colour or rule id written by hand in the database adapters: their SQL takes them from the
-domain (``Colour``, the default rules), through ``status_sql`` where it is text.
+"""No colour, rule id, result or test state written by hand in the database adapters: their SQL
+takes them from the domain (``Colour``, the default rules, ``Result``, ``TestState``), through
+``status_sql`` where it is text.
 
 The adapters' source is read as Python: a string that holds a colour or rule id as an SQL
 literal (``'green'``), or a comparison with one as a Python string (``colour == "red"``), is
@@ -13,11 +14,13 @@ import ast
 import re
 from pathlib import Path
 
+from hesuan.domain import results
 from hesuan.domain.status import DEFAULT_RULES, Colour
 
 ADAPTERS = Path(__file__).resolve().parents[2] / "src" / "hesuan" / "adapters" / "db"
 NOT_RULES = {"schema.py"}
-VALUES = {c.value for c in Colour} | {r.id for r in DEFAULT_RULES}
+VALUES = ({c.value for c in Colour} | {r.id for r in DEFAULT_RULES}
+          | {r.value for r in results.Result} | {s.value for s in results.TestState})
 IN_SQL = re.compile(r"'(" + "|".join(re.escape(v) for v in sorted(VALUES)) + r")'")
 
 
@@ -35,7 +38,7 @@ def _hand_written(path: Path) -> list[str]:
     return found
 
 
-def test_no_colour_or_rule_id_by_hand_in_the_adapters() -> None:
+def test_no_colour_rule_id_result_or_state_by_hand_in_the_adapters() -> None:
     files = [p for p in sorted(ADAPTERS.glob("*.py")) if p.name not in NOT_RULES]
     assert len(files) > 20
     found = [x for p in files for x in _hand_written(p)]

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
-from hesuan.adapters.db import roster_sql, sql_helpers
+from hesuan.adapters.db import roster_sql, sql_helpers, status_sql
 from hesuan.adapters.db.engine import reading
 from hesuan.adapters.db.schema import from_ms, to_ms
 from hesuan.services.analytics_ports import (
@@ -70,7 +70,8 @@ class SqlAnalytics:
                 "SELECT t.id, t.barcode, t.site_id, s.name, substr(s.region_code, 1, 6), "
                 "t.capacity, t.count, t.first_sampled_at, t.resulted_at, t.lab_id, "
                 "t.investigation, t.investigation_closed_at FROM tubes t "
-                "JOIN sites s ON s.id = t.site_id WHERE t.result = 'positive' AND t.capacity > 1 "
+                f"JOIN sites s ON s.id = t.site_id WHERE t.result = {status_sql.POSITIVE} "
+                "AND t.capacity > 1 "
                 "AND t.first_sampled_at > :since AND t.first_sampled_at <= :as_of "
                 "AND s.region_code LIKE :prefix ORDER BY t.resulted_at DESC, t.barcode "
                 "LIMIT :lim"), params).all()
@@ -92,9 +93,9 @@ class SqlAnalytics:
                             as_of: datetime) -> list[RoutinePoolCount]:
         sql = text(
             "SELECT substr(s.region_code, 1, 6), t.count, count(*), "
-            "SUM(CASE WHEN t.result = 'positive' THEN 1 ELSE 0 END) "
+            f"SUM(CASE WHEN t.result = {status_sql.POSITIVE} THEN 1 ELSE 0 END) "
             "FROM tubes t JOIN sites s ON s.id = t.site_id "
-            "WHERE t.result IN ('negative', 'positive') "
+            f"WHERE t.result IN ({status_sql.NEGATIVE}, {status_sql.POSITIVE}) "
             "AND t.first_sampled_at > :since AND t.first_sampled_at <= :as_of "
             "AND s.kind NOT IN ('first_landing', 'hospital') AND s.region_code LIKE :prefix "
             "AND NOT EXISTS (SELECT 1 FROM samples x WHERE x.tube_id = t.id "

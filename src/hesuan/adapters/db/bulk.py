@@ -28,6 +28,7 @@ from typing import Any, Self
 from sqlalchemy import Engine, func, insert, select
 from sqlalchemy.engine import make_url
 
+from hesuan.adapters.db import status_sql
 from hesuan.adapters.db.schema import boxes, households, people, sites, tubes, users
 
 __all__ = [
@@ -201,7 +202,7 @@ class BulkPeopleLoader:
             n = con.execute(f"INSERT INTO main.people ({_COLS}) SELECT {_COLS} FROM shard.people"
                             ).rowcount
             con.execute("INSERT INTO main.person_status (person_id, test_state, updated_at) "
-                        "SELECT id, 'none', created_at FROM shard.people")
+                        f"SELECT id, {status_sql.NO_TEST_STATE}, created_at FROM shard.people")
             con.execute("COMMIT")
         finally:
             con.execute("DETACH DATABASE shard")

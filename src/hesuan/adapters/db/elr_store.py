@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from hesuan.adapters.db import sql_helpers
+from hesuan.adapters.db import sql_helpers, status_sql
 from hesuan.adapters.db.repository import SqlRepository
 from hesuan.adapters.db.schema import from_ms, to_ms
 from hesuan.domain.json import JsonObject
@@ -31,7 +31,7 @@ _QUEUE = (
     "next_attempt_at, attempts) SELECT t.log_id, m.person_id, :format, m.tube_id, :now, :now, 0 "
     "FROM tmp_results t CROSS JOIN samples m WHERE m.tube_id = t.tube_id{only} "
     "ON CONFLICT DO NOTHING")
-_POSITIVES = " AND (t.result = 'positive' OR t.previous = 'positive')"
+_POSITIVES = f" AND (t.result = {status_sql.POSITIVE} OR t.previous = {status_sql.POSITIVE})"
 #: A report per member of the tube of each cancellation (result-log entries ``cancelled``) in
 #: one format; ``{only}`` narrows it to withdrawals of a positive.
 _WITHDRAWALS = {pg: (
@@ -40,7 +40,7 @@ _WITHDRAWALS = {pg: (
     "FROM result_log l JOIN samples s ON s.tube_id = l.tube_id "
     f"WHERE {sql_helpers.one_of('l.id', pg)} AND l.result = '{TubeStatus.CANCELLED.value}'"
     "{only} ON CONFLICT DO NOTHING") for pg in (False, True)}
-_WITHDRAWN_POSITIVES = " AND l.previous = 'positive'"
+_WITHDRAWN_POSITIVES = f" AND l.previous = {status_sql.POSITIVE}"
 
 _CLAIM = text(
     f"UPDATE elr_outbox SET claimed_at = :now WHERE {_KEY} AND sent_at IS NULL "

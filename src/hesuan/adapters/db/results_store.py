@@ -153,7 +153,8 @@ class SqlResults(SqlResultWithdrawals):
                 "WITH m AS MATERIALIZED (SELECT tube_id, result, ct FROM tmp_results"
                 + (" ORDER BY tube_id) " if self._pg else ") ") +
                 f"UPDATE tubes SET status = 'resulted', result = m.result, ct = {json_ct}, "
-                "resulted_at = :now, notified_at = CASE WHEN m.result = 'negative' THEN :now "
+                f"resulted_at = :now, notified_at = CASE WHEN m.result = {status_sql.NEGATIVE} "
+                "THEN :now "
                 "END, investigation = NULL FROM m WHERE tubes.id = m.tube_id"), {"now": now_ms})
         # (SQLAlchemy's JSON type wrote a missing Ct as JSON null here: kept)
         log_ct = "CAST(COALESCE(ct, 'null') AS json)" if self._pg else "COALESCE(ct, 'null')"
@@ -221,7 +222,7 @@ class SqlResults(SqlResultWithdrawals):
                 in self.conn.execute(text(
                     "SELECT m.tube_id, m.person_id, m.recall_id, m.sampled_at, m.result, "
                     "tb.capacity FROM tmp_members m CROSS JOIN tubes tb WHERE tb.id = m.tube_id "
-                    "AND m.result <> 'negative'"))]
+                    f"AND m.result <> {status_sql.NEGATIVE}"))]
 
     def open_recalls(self, recalls: Sequence[NewRecall], now: datetime) -> None:
         if not recalls:
@@ -309,13 +310,14 @@ def _fan_out_sql(pg: bool) -> str:
     plain = (status_sql.negative_leaves_plain("person_status", "m") if pg else "m.plain = 1")
     update = (
         "UPDATE person_status SET "
-        "test_state = CASE WHEN person_status.test_state = 'positive' THEN 'positive' "
+        f"test_state = CASE WHEN person_status.test_state = {status_sql.POSITIVE_STATE} "
+        f"THEN {status_sql.POSITIVE_STATE} "
         "  WHEN person_status.open_recall_id IS NOT NULL AND (m.recall_id IS NULL OR "
         "  m.recall_id <> person_status.open_recall_id) THEN person_status.test_state "
-        "  ELSE 'negative' END, "
+        f"  ELSE {status_sql.NEGATIVE_STATE} END, "
         "open_recall_id = CASE WHEN m.recall_id = person_status.open_recall_id THEN NULL "
         "  ELSE person_status.open_recall_id END, "
-        "last_result = 'negative', last_result_at = :now, "
+        f"last_result = {status_sql.NEGATIVE}, last_result_at = :now, "
         "last_result_sampled_at = m.sampled_at, last_negative_at = :now, updated_at = :now, "
         # the status: what refresh_plain decides for plain facts; the others are stale
         + "".join(f"{k} = CASE WHEN {plain} THEN {v} ELSE person_status.{k} END, "

@@ -36,9 +36,13 @@ __all__ = [
     "DEFAULT_STATUS",
     "GREEN",
     "NEGATIVE",
+    "NEGATIVE_STATE",
     "NOTHING_SPECIAL",
+    "NO_TEST_STATE",
     "PLAIN",
     "PLAIN_OVERDUE",
+    "POSITIVE",
+    "POSITIVE_STATE",
     "REASON_OF",
     "SAMPLED_STATE",
     "ZONED_PLAIN",
@@ -79,7 +83,12 @@ def _in(column: str, values: Iterable[str]) -> str:
 REASON_OF: dict[str, str] = {r.predicate: r.reason for r in DEFAULT_RULES}
 #: A status row's grace when it has none (as ``status_store`` reads the facts).
 DEFAULT_GRACE_MS = _ms(DEFAULT_GRACE)
+#: Results and test states as SQL literals.
 NEGATIVE = lit(Result.NEGATIVE.value)
+POSITIVE = lit(Result.POSITIVE.value)
+NEGATIVE_STATE = lit(TestState.NEGATIVE.value)
+POSITIVE_STATE = lit(TestState.POSITIVE.value)
+NO_TEST_STATE = lit(TestState.NONE.value)
 GREEN = lit(Colour.GREEN.value)
 #: The test states that no rule reads as a reason (positive and pending re-test are rules).
 _QUIET_STATES = tuple(s.value for s in TestState
@@ -117,7 +126,6 @@ ZONED_PLAIN = (f"{_in('test_state', _QUIET_STATES)} AND open_recall_id IS NULL "
                "AND exempt_until IS NULL AND override_colour IS NULL AND arrival_at IS NULL "
                f"AND {_in('zone_kind', HOLDING_ZONES)} AND zone_id IS NOT NULL "
                f"AND {_not_due('')}")
-_POSITIVE = lit(TestState.POSITIVE.value)
 #: The test state after a sample: awaiting the result, unless a rule's state holds.
 SAMPLED_STATE = (f"CASE WHEN {_in('test_state', _QUIET_STATES)} "
                  f"THEN {lit(TestState.SAMPLED.value)} ELSE test_state END")
@@ -191,7 +199,7 @@ def negative_leaves_plain(ps: str, s: str) -> str:
     has both as its conditions need not test them again): it leaves them negative with no open
     recall (not positive; no recall, or this sample answers it), nothing else is special and
     they are not past due + grace."""
-    return (f"{ps}.test_state <> {_POSITIVE} "
+    return (f"{ps}.test_state <> {POSITIVE_STATE} "
             f"AND ({ps}.open_recall_id IS NULL OR {s}.recall_id = {ps}.open_recall_id) "
             f"AND {_absent(ps + '.')} AND {_not_due(ps + '.')}")
 

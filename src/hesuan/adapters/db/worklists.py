@@ -29,6 +29,7 @@ from hesuan.adapters.db.schema import (
     users,
     venues,
 )
+from hesuan.domain.results import Result
 from hesuan.services.worklists_ports import (
     AreaExemption,
     AreaRecall,
@@ -242,9 +243,9 @@ class SqlWorklists:
                     t.received_at.is_not(None),
                     func.coalesce(_ms(t.resulted_at), n) > _ms(t.received_at) + llim)),
                 positive_pools=one(select(func.count()).where(
-                    t.result == "positive", t.capacity > 1)),
+                    t.result == Result.POSITIVE.value, t.capacity > 1)),
                 positive_singles=one(select(func.count()).where(
-                    t.result == "positive", t.capacity == 1)),
+                    t.result == Result.POSITIVE.value, t.capacity == 1)),
                 pools_for_review=one(select(func.count()).where(t.investigation == "review")),
                 recalls_open=one(select(func.count()).where(r.status == "open")),
                 recalls_overdue=one(select(func.count()).where(
