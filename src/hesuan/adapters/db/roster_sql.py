@@ -8,11 +8,12 @@ test_roster_sql.py`` checks on both backends that they put every person where th
 The fragments read the ``person_status`` columns ``last_sampled_at`` and ``exempt_until``
 (epoch ms) behind the given prefix, and the parameters ``:since`` and ``:as_of`` (epoch ms).
 
-Imports: ``hesuan.domain`` only.
+Imports: ``hesuan.domain``, ``status_sql.lit``.
 """
 
 from __future__ import annotations
 
+from hesuan.adapters.db.status_sql import lit
 from hesuan.domain.rosters import ROSTER_LISTS, RosterClass
 
 __all__ = ["condition", "coverage_counts", "roster_class"]
@@ -45,9 +46,9 @@ def condition(which: str, p: str = "ps.") -> str:
 
 def roster_class(p: str = "ps.") -> str:
     """A person's class, as the ``RosterClass`` value."""
-    return (f"CASE WHEN {_sampled(p)} THEN '{RosterClass.SAMPLED.value}' "
-            f"WHEN {p}exempt_until > :as_of THEN '{RosterClass.EXEMPT.value}' "
-            f"ELSE '{RosterClass.OUTSTANDING.value}' END")
+    return (f"CASE WHEN {_sampled(p)} THEN {lit(RosterClass.SAMPLED.value)} "
+            f"WHEN {p}exempt_until > :as_of THEN {lit(RosterClass.EXEMPT.value)} "
+            f"ELSE {lit(RosterClass.OUTSTANDING.value)} END")
 
 
 def coverage_counts(p: str = "ps.") -> str:
