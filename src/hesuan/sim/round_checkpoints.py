@@ -1,7 +1,8 @@
 """The city's traffic checkpoint in a simulated round (交通卡口; F13, F17): people scanned on
 their way through, a team sent to support it, and a sealed building's resident turned back.
 
-Every hour, day and night, a seeded few of the city's people pass the city's first checkpoint
+Every hour, day and night, a seeded few of the city's people (not those a zone holds at home,
+in isolation or away) pass the city's first checkpoint
 (``FenceService.checkpoints``): its device scans their sampling codes, one batch an hour
 (``FenceService.scan``), and the fence rules raise an alert for anyone red, pending a re-test or
 held in a zone. At the round's start the health officer forms the checkpoint's support team
@@ -157,14 +158,17 @@ class Checkpoints(RoundState):
         if not self.ids:
             return
         rng = self._cp_rng
-        people = [self.ids[rng.randrange(len(self.ids))] for _ in range(
+        drawn = [rng.randrange(len(self.ids)) for _ in range(
             min(MOST_AN_HOUR, max(1, len(self.ids) // PEOPLE_PER_SCAN)))]
+        people = [self.ids[i] for i in drawn if self.out_and_about(i, t)]
         if (self._cp_moved_at is not None and not self.checkpoint_work.seal_breaches
                 and t > self._cp_moved_at):
             held = [i for i in self.held_from if self.held(i, t) and not self.isolated[i]]
             if held:
                 self.checkpoint_work.seal_breaches += 1
                 people.append(self.ids[max(held)])
+        if not people:
+            return
         cp_id, device = self._checkpoint
         at = self.at(t)
         out = self.p.fence.scan(device, [

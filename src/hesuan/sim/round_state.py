@@ -248,6 +248,11 @@ class RoundState:
         since = self.held_from.get(person)
         return since is not None and t >= since
 
+    def out_and_about(self, person: int, t: float) -> bool:
+        """May ``person`` be met out in the city at ``t`` (at a venue, passing a checkpoint):
+        not held at home by a zone, not in isolation, not away?"""
+        return not (self.held(person, t) or self.isolated[person] or self.away(person, t))
+
     def door_recall(self, person: int, t: float) -> bool:
         """Plan a recalled person's re-test at home, if a zone holds them there (``True``);
         without a door-to-door team (``round_zones``), they come to their site."""

@@ -1,7 +1,8 @@
 """The venues of a simulated round: residents showing their status pass at a venue's door.
 
 Every hour the venues are open (08:00–21:00 local time), a seeded few of the city's people —
-anyone, sampled in the round or not — ask for their status pass (``PassService.issue``, as the
+anyone out in the city, sampled in the round or not (not those a zone holds at home, in
+isolation or away) — ask for their status pass (``PassService.issue``, as the
 resident's page does) and show it at the city's venue, whose staff record the four checks
 (``VenueService.check``: the pass verified, temperature, mask, certificate). A pass that is not
 green is refused; one person in 50 has a fever and one in 40 no mask. The check is also a scan
@@ -82,9 +83,11 @@ class Venues(RoundState):
             return
         rng = self._door_rng
         for _ in range(min(MOST_AN_HOUR, max(1, len(self.ids) // PEOPLE_PER_CHECK))):
-            self._show_pass(self.ids[rng.randrange(len(self.ids))],
-                            FEVERISH_C if rng.random() < FEVER_SHARE else BODY_C,
-                            rng.random() >= NO_MASK_SHARE)
+            person = rng.randrange(len(self.ids))
+            temperature = FEVERISH_C if rng.random() < FEVER_SHARE else BODY_C
+            mask_ok = rng.random() >= NO_MASK_SHARE
+            if self.out_and_about(person, self.now_s):
+                self._show_pass(self.ids[person], temperature, mask_ok)
         if self.doors.seal_breaches:
             return
         held = [i for i in self.held_from if self.held(i, self.now_s) and not self.isolated[i]]
