@@ -159,7 +159,7 @@ def run_backend(backend: str, people: int, zone_people: int, runs: int, scans: i
         t = time.perf_counter()
         lst = platform.rosters.people(worker, which="outstanding")
         out["grid_list_s"].append(time.perf_counter() - t)
-        out["grid_outstanding"] = lst["count"]
+        out["grid_outstanding"] = lst.count
         out["coverage_total"] = asdict(cov.total)
         # -- a zone of ~zone_people, designated and lifted
         t = time.perf_counter()
