@@ -3,8 +3,8 @@
 #   PostgreSQL primary (127.0.0.1:5432) and a streaming replica made by pg_basebackup
 #   (127.0.0.1:5433), two app processes (the command deploy/systemd/hesuan@.service runs),
 #   nginx (Debian's) with deploy/nginx/hesuan.conf as the load balancer and TLS end, a
-#   self-signed certificate. A short round goes through nginx; reports are read from the
-#   replica; one app process is killed while four stations scan and no accepted scan is lost.
+#   self-signed certificate. A replica URL naming another cluster is refused at start. A short
+#   round goes through nginx; reports are read from the replica; one app process is killed while four stations scan and no accepted scan is lost.
 #   Then backups: `hesuan backup` (pg_dump) restored into a new database, pg_basebackup
 #   restored as a new cluster (127.0.0.1:5434), and a point-in-time recovery from a base
 #   backup and the WAL archive (pg_receivewal) to before a dropped table; on each the row
@@ -25,6 +25,7 @@ DB=hesuan_deploy
 RESTORED_DB=hesuan_deploy_restored
 REPLICA_PORT=5433
 RESTORED_PORT=5434
+OTHER_PORT=5436
 
 say() { printf '== %s\n' "$*"; }
 fail() { printf 'FAILED: %s\n' "$*" >&2; exit 1; }
@@ -35,7 +36,7 @@ if ! command -v nginx >/dev/null 2>&1; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null
 fi
 pg_isready -q -h "$PGHOST" -p 5432 || fail "PostgreSQL is not up on $PGHOST:5432"
-for port in $REPLICA_PORT $RESTORED_PORT; do
+for port in $REPLICA_PORT $RESTORED_PORT $OTHER_PORT; do
   ! pg_isready -q -h "$PGHOST" -p "$port" || fail "something already listens on $PGHOST:$port"
 done
 PGBIN=$("${PSQL[@]}" -d postgres -c "SELECT setting FROM pg_config WHERE name = 'BINDIR'")
@@ -50,7 +51,7 @@ cleanup() {
   for pid in "${APP_PIDS[@]}"; do kill "$pid" 2>/dev/null; done
   for pid in "${APP_PIDS[@]}"; do wait "$pid" 2>/dev/null; done
   [ -f "$WORK/nginx/nginx.pid" ] && nginx -c "$WORK/nginx/nginx.conf" -s quit 2>/dev/null
-  for d in replica restored pitr; do
+  for d in replica restored pitr other; do
     [ -f "$WORK/$d/postmaster.pid" ] && runuser -u postgres -- "$PGBIN/pg_ctl" -D "$WORK/$d" \
       -m fast -w stop >/dev/null 2>&1
   done
@@ -136,6 +137,19 @@ done
 [ "$st" = streaming ] || fail "the replica is not streaming (see $WORK/pglog/replica.log)"
 [ "$(psql -h "$PGHOST" -p $REPLICA_PORT -U postgres -d postgres -Atqc 'SELECT pg_is_in_recovery()')" = t ] \
   || fail "the replica is not in recovery"
+
+# -- a replica URL that names another cluster is refused at start ---------------------------
+# (its figures would be shown as the city's): a fresh cluster on 127.0.0.1:$OTHER_PORT
+say "a replica URL naming another cluster (127.0.0.1:$OTHER_PORT) is refused"
+install -d -o postgres -g postgres -m 700 "$WORK/other"
+runuser -u postgres -- "$PGBIN/initdb" -D "$WORK/other" -A trust -U postgres --no-sync >/dev/null
+runuser -u postgres -- "$PGBIN/pg_ctl" -D "$WORK/other" -l "$WORK/pglog/other.log" \
+  -o "-p $OTHER_PORT -k $WORK/sock -c listen_addresses=127.0.0.1" -w -t 60 start >/dev/null
+refused=$(cd "$WORK/var" && HESUAN_DATABASE_REPLICA_URL="postgresql+psycopg://postgres@$PGHOST:$OTHER_PORT/postgres" \
+  "$HESUAN" audit verify 2>&1) && fail "a start with another cluster as its replica went on"
+grep -q "HESUAN_DATABASE_REPLICA_URL.*another PostgreSQL cluster" <<<"$refused" \
+  || fail "the refusal does not name the setting: $refused"
+runuser -u postgres -- "$PGBIN/pg_ctl" -D "$WORK/other" -m fast -w stop >/dev/null
 
 # -- two app processes, as hesuan@.service runs them ---------------------------------------
 APP1=$(free_port); APP2=$(free_port); HTTPS=$(free_port); HTTP=$(free_port)

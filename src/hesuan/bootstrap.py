@@ -39,7 +39,7 @@ from hesuan.adapters.db.migrate import upgrade
 from hesuan.adapters.db.passes_store import last_live_pass
 from hesuan.adapters.db.programme_store import SqlCompactor, stored_name
 from hesuan.adapters.db.readiness import WriteProbe
-from hesuan.adapters.db.replica import ReadOnlyUnitsOfWork, ReadSource
+from hesuan.adapters.db.replica import ReadOnlyUnitsOfWork, ReadSource, not_a_copy
 from hesuan.adapters.db.store import SqlUnitOfWorkFactory
 from hesuan.adapters.db.worklists import SqlWorklists
 from hesuan.adapters.elr import to_fhir_bundle, to_hl7_oru
@@ -219,11 +219,15 @@ def _elr(settings: Settings, deps: Deps) -> ElrService | None:
 def _read_source(settings: Settings, uow: SqlUnitOfWorkFactory, engine: Engine,
                  chain: ChainKey) -> ReadSource:
     """The replica when ``database_replica_url`` is set (read-only units of work only), else
-    the primary."""
+    the primary. A start refuses a replica that is not a copy of the primary (another
+    cluster), naming the setting to mend (``InvalidInput``, code ``invalid_setting``)."""
     if settings.database_replica_url is None:
         return ReadSource("primary", uow, engine)
     replica = make_engine(settings.model_copy(
         update={"database_url": settings.database_replica_url}))
+    if (why := not_a_copy(engine, replica)) is not None:
+        replica.dispose()
+        raise _bad_setting("HESUAN_DATABASE_REPLICA_URL", why)
     return ReadSource("replica", ReadOnlyUnitsOfWork(SqlUnitOfWorkFactory(replica, chain=chain)),
                       replica)
 

@@ -8,11 +8,12 @@ replica is in ``scripts/deploy-test.sh``."""
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, make_url
 
 from hesuan.adapters.clock import FixedClock
 from hesuan.adapters.db.migrate import upgrade
@@ -107,3 +108,31 @@ def test_the_command_centre_on_the_primary_says_nothing_of_a_replica(api: Api) -
     data = web.get("/web/dashboard.json").json()
     assert data["read_from"] == "primary" and data["read_age_s"] == 0
     assert "只读副本" not in web.get("/web/dashboard").text
+
+
+def test_a_replica_down_at_start_does_not_stop_the_platform(
+        settings: Settings, backend: str, clock: FixedClock) -> None:
+    """A replica that cannot be reached when the platform starts: it starts (whether the
+    replica is a copy of the primary is checked when it can be reached); the reports that
+    read it answer 503, every other route as before."""
+    if backend != "postgres":
+        pytest.skip("a replica is PostgreSQL's")
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))  # a port no server listens on
+    port = closed.getsockname()[1]
+    url = make_url(settings.database_url).set(host="127.0.0.1", port=port)
+    p = bootstrap(settings.model_copy(update={
+        "database_replica_url": url.render_as_string(hide_password=False)}),
+        clock=clock, migrate=False)
+    try:
+        city = seed_example_city(p, people=20)
+        with TestClient(create_app(p)) as client:
+            api = Api(client, p, city, clock)
+            _sample_one_tube(api)
+            r = client.get("/reports/turnaround", headers=api.h("officer"))
+            assert r.status_code == 503 and r.json()["error"]["code"] == "store_unavailable", r.text
+            person = client.get(f"/people/{api.people(limit=1)[0]}", headers=api.h("officer"))
+            assert person.status_code == 200 and person.json()["test_state"] == "sampled"
+    finally:
+        p.close()
+        closed.close()

@@ -36,12 +36,14 @@ from hesuan.config import Settings
 from hesuan.domain.errors import StoreUnavailable
 from hesuan.services.ports import WriteRace
 
-__all__ = ["BUSY_TIMEOUT_MS", "lost_conflict", "make_engine", "reading", "store_unavailable",
-           "write_race"]
+__all__ = ["BUSY_TIMEOUT_MS", "CONNECT_TIMEOUT_S", "lost_conflict", "make_engine", "reading",
+           "store_unavailable", "write_race"]
 
 #: How long a SQLite statement waits for a lock another connection holds (turn-takers never
 #: wait here: they queue on ``store.WriteTurn`` first).
 BUSY_TIMEOUT_MS = 30_000
+#: Seconds a PostgreSQL connection may take to open.
+CONNECT_TIMEOUT_S = 10
 
 
 #: SQLite's primary result codes that mean the file cannot be written now: SQLITE_READONLY,
@@ -197,4 +199,7 @@ def make_engine(settings: Settings, **kwargs: Any) -> Engine:
             conn.exec_driver_sql("BEGIN DEFERRED" if readonly else "BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, **kwargs)
+    # a server that does not answer is unavailable after CONNECT_TIMEOUT_S, not after the
+    # system's TCP timeout of minutes
+    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True,
+                         connect_args={"connect_timeout": CONNECT_TIMEOUT_S}, **kwargs)
