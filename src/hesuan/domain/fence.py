@@ -51,6 +51,10 @@ ARRIVAL_FOLLOW_UP = timedelta(days=7)
 #: zone's).
 ALERTING_COLOUR = Colour.RED
 ALERTING_STATES = (TestState.POSITIVE, TestState.PENDING_RETEST)
+# the same as plain strings, as the scanned person's facts hold them (compared per scan)
+_RED = ALERTING_COLOUR.value
+_ALERTING = frozenset(s.value for s in ALERTING_STATES)
+_PENDING_RETEST = TestState.PENDING_RETEST.value
 
 
 class FenceRule(enum.StrEnum):
@@ -128,9 +132,9 @@ def evaluate(person: ScanPerson, place: ScanPlace,
             and person.zone_id not in place.zone_ids):
         fired.append((FenceRule.ZONE_EXIT, {"zone_id": person.zone_id,
                                             "zone_kind": person.zone_kind}))
-    red_not_zone = person.colour == ALERTING_COLOUR and person.rule_id != ZONE_RULE_ID
-    retest = person.test_state == TestState.PENDING_RETEST or person.open_recall
-    if red_not_zone or person.test_state in ALERTING_STATES or retest:
+    red_not_zone = person.colour == _RED and person.rule_id != ZONE_RULE_ID
+    retest = person.test_state == _PENDING_RETEST or person.open_recall
+    if red_not_zone or person.test_state in _ALERTING or retest:
         fired.append((FenceRule.RED_OR_RETEST, {
             "colour": person.colour, "pending_retest": retest,
             "test_state": person.test_state}))
