@@ -152,6 +152,18 @@ def test_from_the_readme_to_a_checked_pass(demo: tuple[str, str],
     expect(page.locator("#door")).to_be_visible()
     shot(page, "newcomer-03-venue")
 
+    # the rest of the round: the highway checkpoint's device scans the resident's code, who
+    # is free to go (the checkpoint records the scan for the fence rules)
+    _sign_out(page)
+    assert "`checkpoint`" in OPENING and "*Let through*" in OPENING
+    _sign_in(page, "checkpoint")
+    page.fill("#pass", resident.group(1))
+    page.get_by_role("button", name="Check and record").click()
+    page.wait_for_load_state("domcontentloaded")
+    expect(page.locator("#gate")).to_have_attribute("data-stop", "0")
+    expect(page.locator("#gate")).to_contain_text("Let through")
+    shot(page, "newcomer-04-checkpoint")
+
     # step 5: the demo's last line says how to read a report of its city from a second
     # terminal; typed as printed (its settings and nothing else), it prints the coverage table
     line = re.search(r"^\s+reports: (.+)$", printed, re.M)

@@ -295,6 +295,7 @@ def _build(platform: Platform) -> World:
                   f"door_{side}": (Role.SAMPLER, w.door[side]),
                   f"lab_{side}": (Role.LAB, w.lab[side]),
                   f"venue_{side}": (Role.VENUE, w.venue[side]),
+                  f"checkpoint_{side}": (Role.VENUE, w.checkpoint[side]),
                   f"grid_{side}": (Role.GRID_WORKER, w.grid[side]),
                   f"resident_{side}": (Role.RESIDENT, w.person[side])}
     for name, (role, scope) in users.items():
@@ -443,6 +444,14 @@ def _own_site(p: Principal) -> Obj:
     if p.role in (Role.SAMPLER, Role.SITE_LEAD) and p.scope:
         return Target(site=p.scope)
     return NO_OBJECT
+
+
+def _own_checkpoint(w: World, p: Principal) -> Obj:
+    """The checkpoint whose device the caller is (a venue account scoped to a checkpoint)."""
+    side = next((s for s in SIDES if p.role is Role.VENUE and w.checkpoint[s] == p.scope), None)
+    if side is None:
+        return NO_OBJECT
+    return Target(region=DISTRICT[side], venue=w.checkpoint[side])
 
 
 def _own_lab(p: Principal) -> Obj:
@@ -857,6 +866,10 @@ CASES: list[Case] = [
     Case("GET", "/web/me/pass", lambda w, s, p: (Req(), _own_person(w, p)), one_side=True),
     Case("GET", "/web/venue", _list(), one_side=True),
     Case("POST", "/web/venue", _list(Req(form={"pass": "SP1:NOTAPASS"})), one_side=True),
+    Case("GET", "/web/checkpoint", lambda w, s, p: (Req(), _own_checkpoint(w, p)),
+         one_side=True),
+    Case("POST", "/web/checkpoint", lambda w, s, p: (Req(form={
+        "scanned": w.code(w.person[s])}), _own_checkpoint(w, p)), one_side=True),
     Case("GET", "/web/area", lambda w, s, p: (Req(), _own_area(p)), one_side=True),
     Case("POST", "/web/area/find", lambda w, s, p: (Req(form={
         "id_kind": "resident", "id_number": w.id_number[s]}), _person(w, s))),

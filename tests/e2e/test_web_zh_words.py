@@ -115,8 +115,22 @@ def _pages(api: Api) -> dict[str, list[str]]:
     }
 
 
+def _a_team_on_shift(api: Api) -> None:
+    """The site lead's site has a team: a swabber on at a window, a registrar off."""
+    site = api.city.sites["140105"]
+    team = api.client.post("/teams", headers=api.h("officer"), json={
+        "name": "小店一队", "kind": "sampling", "place_kind": "site", "place_id": site}).json()
+    ids = [api.client.post("/staff", headers=api.h("sitelead"), json={
+        "name": name, "role": role, "team_id": team["id"]}).json()["id"]
+        for name, role in (("采样员甲", "swabber"), ("登记员乙", "registrar"))]
+    r = api.client.post("/shifts/start", headers=api.h("sitelead"), json={
+        "staff_id": ids[0], "place_id": site, "window": 1})
+    assert r.status_code == 201, r.text
+
+
 def test_no_page_shows_a_raw_value_or_an_id_in_chinese(api: Api) -> None:
     _positive_pool_with_the_resident(api)
+    _a_team_on_shift(api)
     raw = _raw_values()
     assert {"open", "door_to_door", "first_landing", "fixed", "hospital", "courier",
             "region"} <= raw

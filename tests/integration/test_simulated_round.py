@@ -50,8 +50,11 @@ def test_generated_city_is_stored_and_readable(sim: tuple[Platform, CountingSend
                 "SELECT relname, last_analyze IS NOT NULL FROM pg_stat_user_tables "
                 "WHERE relname IN ('people', 'person_status')").all())
         assert analysed == {"people": True, "person_status": True}
-    for user in ("admin", "officer", "sampler", "sitelead", "courier", "lab", "grid", "resident"):
+    for user in ("admin", "officer", "sampler", "sitelead", "courier", "lab", "grid", "resident",
+                 "checkpoint"):
         assert p.auth.login(user, DEMO_PASSWORD)
+    assert p.auth.authenticate(p.auth.login("checkpoint", DEMO_PASSWORD)).scope == (
+        p.fence.checkpoints(SYSTEM)[0].id)
     assert p.auth.login("courier001", DEMO_PASSWORD)
     assert p.auth.authenticate(p.auth.login("resident", DEMO_PASSWORD)).scope == person_id(4, 0)
     coverage = p.analytics.coverage(SYSTEM, level=Level.DISTRICT)

@@ -195,9 +195,9 @@ def _make_users(platform: Platform, plan: CityPlan,
     venue_id = platform.venues.register(OPERATOR, f"CS-{routine.region_code[:6]}-0001",
                                         "柳巷商业街（演示场所）", routine.region_code)
     # the district's highway exit (交通卡口): its device's scans go to the fence rules
-    platform.fence.add_checkpoint(OPERATOR, f"GS-{routine.region_code[:6]}-01",
-                                  "高速出口（演示卡口）", CheckpointKind.HIGHWAY,
-                                  routine.region_code[:6])
+    checkpoint_id = platform.fence.add_checkpoint(
+        OPERATOR, f"GS-{routine.region_code[:6]}-01", "高速出口（演示卡口）",
+        CheckpointKind.HIGHWAY, routine.region_code[:6])
     accounts: dict[str, tuple[Role, str | None]] = {
         "admin": (Role.ADMIN, None),
         "officer": (Role.HEALTH_OFFICER, "1401"),
@@ -209,6 +209,7 @@ def _make_users(platform: Platform, plan: CityPlan,
         "lab": (Role.LAB, plan.labs[0].id),
         "grid": (Role.GRID_WORKER, plan.grids[0].code),
         "venue": (Role.VENUE, venue_id),
+        "checkpoint": (Role.VENUE, checkpoint_id),  # the checkpoint's scanning device
         "resident": (Role.RESIDENT, person_id(plan.seed, 0)),
     }
     for username, (role, scope) in accounts.items():

@@ -1,21 +1,29 @@
-"""Fence alerts on the web (``/web/alerts``): the alerts of my grid or region (who, what rule,
-where, when), acknowledged and closed with an outcome (``FenceService``).
+"""The fence on the web: the alerts of my grid or region (``/web/alerts``: who, what rule, where,
+when), acknowledged and closed with an outcome; and a checkpoint's device
+(``/web/checkpoint``): its staff scan a sampling code or a status pass, the scan is recorded
+for the fence rules, and the page says whether to stop the person and why (``FenceService``).
 
 Imports: FastAPI/Starlette, ``hesuan.domain``, ``hesuan.services``, the web package.
 """
 
 from __future__ import annotations
 
+import uuid
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from hesuan.domain.access import Action
+from hesuan.domain.access import Action, Principal, Role
 from hesuan.domain.errors import InvalidInput, NotFound
-from hesuan.domain.fence import AlertOutcome
+from hesuan.domain.fence import AlertOutcome, PlaceKind
+from hesuan.domain.passes import PASS_PREFIX
 from hesuan.entrypoints.actions import acts
 from hesuan.entrypoints.web.forms import SignedForm, WebMe, text
-from hesuan.entrypoints.web.render import WebRoute, redirect, render
+from hesuan.entrypoints.web.render import FORM_ERRORS, WebRoute, error_text, redirect, render
 from hesuan.entrypoints.web.session import platform_of
+from hesuan.services.fence import ScanInput
+from hesuan.services.fence_ports import CheckpointRow
 
 __all__ = ["router"]
 
@@ -47,3 +55,54 @@ def alert_action(request: Request, me: WebMe, form: SignedForm, alert_id: str,
     else:
         raise NotFound("no such action", code="not_found")
     return redirect(f"/web/alerts#a-{alert_id}")
+
+
+# -- a checkpoint's device -------------------------------------------------------------------
+
+
+def own_checkpoint(request: Request, me: Principal) -> CheckpointRow | None:
+    """The checkpoint whose device ``me`` is (a ``venue`` account scoped to a checkpoint)."""
+    if me.role is not Role.VENUE or not me.scope:
+        return None
+    return next(iter(platform_of(request).fence.checkpoints(me)), None)
+
+
+def _checkpoint_page(request: Request, me: Principal, checkpoint: CheckpointRow | None,
+                     **extra: Any) -> Response:
+    if checkpoint is None:
+        raise NotFound("the checkpoint page is for a checkpoint's device", code="wrong_role")
+    return render(request, "checkpoint.html", me, checkpoint=checkpoint,
+                  retention_days=platform_of(request).settings.venue_retention.days,
+                  text=extra.pop("text", ""), **extra)
+
+
+@router.get("/web/checkpoint", openapi_extra=acts(Action.RECORD_PLACE_SCANS))
+def checkpoint_page(request: Request, me: WebMe) -> Response:
+    return _checkpoint_page(request, me, own_checkpoint(request, me))
+
+
+@router.post("/web/checkpoint", openapi_extra=acts(Action.RECORD_PLACE_SCANS))
+def checkpoint_scan(request: Request, me: WebMe, form: SignedForm) -> Response:
+    """A sampling code or a pass scanned at the checkpoint: recorded for the fence rules, and
+    the rules it broke (stop the person) or none (let them through)."""
+    checkpoint = own_checkpoint(request, me)
+    if checkpoint is None:
+        return _checkpoint_page(request, me, None)
+    platform = platform_of(request)
+    value = text(form, "scanned", max_len=4096)
+    is_pass = value.startswith(PASS_PREFIX)
+    try:
+        if not value:
+            raise InvalidInput("scan or paste a sampling code or a pass", code="missing_field",
+                               field="scanned")
+        scan = platform.fence.scan(me, [ScanInput(
+            str(uuid.uuid4()), PlaceKind.CHECKPOINT, checkpoint.id, platform.deps.clock.now(),
+            code=None if is_pass else value, pass_text=value if is_pass else None)])[0]
+        if scan.status != "accepted":
+            raise InvalidInput(scan.message or "the scan was not recorded",
+                               code=scan.reason or "rejected", field="scanned")
+        verdict = platform.passes.verify(me, value) if is_pass else None
+    except FORM_ERRORS as exc:
+        return _checkpoint_page(request, me, checkpoint, text=value,
+                                error=error_text(request, exc))
+    return _checkpoint_page(request, me, checkpoint, scan=scan, verdict=verdict)

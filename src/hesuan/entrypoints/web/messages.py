@@ -15,8 +15,8 @@ __all__ = ["ALERT_OUTCOMES", "ALERT_RULES", "COLOURS", "CORRECTION_COUNTS", "COR
            "INTEGRITY_LISTS", "MOVEMENT", "PASS_FAILURES", "PLATE_STATUS", "QUEUE_STATES",
            "RECALL_REASONS", "RECALL_STATES", "REJECTION_REASONS", "REJECTION_STAGES",
            "RELEASE_BARS", "RESULTS", "ROLES", "ROSTER_OUTCOMES", "SAMPLING_MODES", "SCOPE_KINDS",
-           "SITE_KINDS", "SITE_STATUS", "STAGES", "TUBE_STATES", "VENUE_CHECKS", "VERDICTS",
-           "WELL_KINDS", "WELL_OUTCOMES", "WELL_REASONS", "ZONE_KINDS"]
+           "SITE_KINDS", "SITE_STATUS", "STAFF_ROLES", "STAGES", "TUBE_STATES", "VENUE_CHECKS",
+           "VERDICTS", "WELL_KINDS", "WELL_OUTCOMES", "WELL_REASONS", "ZONE_KINDS"]
 
 SITE_KINDS = {
     "fixed": N_("Fixed site"),
@@ -163,6 +163,13 @@ SAMPLING_MODES = {
     "household_pool": N_("Door-to-door, one tube per household"),
     "single_tube": N_("Single tubes"),
     "at_site": N_("At sampling sites"),
+}
+
+STAFF_ROLES = {
+    "swabber": N_("Swabber"),
+    "registrar": N_("Registrar"),
+    "team_lead": N_("Team lead"),
+    "support": N_("Support"),
 }
 
 ROSTER_OUTCOMES = {

@@ -6,7 +6,7 @@ officer's area, and an officer's view of one person.
   (``services.explain``), results history and recalls, the nearest open sites; the signed pass
   as a QR on its own page (``/web/me/pass``: each view issues a fresh, short-lived pass).
 - Venue (``/web/venue``): paste or scan a pass (a hand scanner types it), see valid/invalid,
-  colour, masked name, why.
+  colour, masked name, why (a checkpoint's device is sent to ``/web/checkpoint``).
 - Area (``/web/area``): people by status in my area, open and overdue recalls, exemptions, late
   alerts and the two-officer override requests (health officers decide them here).
 - Person (``/web/people/{id}``): status, reasons, history; an officer sets an exemption or asks
@@ -33,6 +33,7 @@ from hesuan.domain.people import IdKind, mask_name
 from hesuan.domain.regions import LEVEL_CODE_LENGTH, Level
 from hesuan.domain.status import Colour
 from hesuan.entrypoints.actions import acts
+from hesuan.entrypoints.web.fence_routes import own_checkpoint
 from hesuan.entrypoints.web.forms import SignedForm, WebMe, text
 from hesuan.entrypoints.web.render import FORM_ERRORS, WebRoute, error_text, redirect, render
 from hesuan.entrypoints.web.session import platform_of
@@ -113,11 +114,15 @@ def _venue_page(request: Request, me: Principal, **extra: Any) -> Response:
 
 @router.get("/web/venue", openapi_extra=acts(Action.CHECK_PASS))
 def venue_page(request: Request, me: WebMe) -> Response:
+    if own_checkpoint(request, me) is not None:  # a checkpoint's device has its own page
+        return redirect("/web/checkpoint")
     return _venue_page(request, me)
 
 
 @router.post("/web/venue", openapi_extra=acts(Action.CHECK_PASS))
 def venue_verify(request: Request, me: WebMe, form: SignedForm) -> Response:
+    if own_checkpoint(request, me) is not None:
+        return redirect("/web/checkpoint")
     platform = platform_of(request)
     value = text(form, "pass", max_len=4096)
     try:

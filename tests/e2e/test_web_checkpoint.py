@@ -1,0 +1,80 @@
+"""A checkpoint's device on the web (交通卡口), with the test client on SQLite and PostgreSQL: its
+staff scan a sampling code or a status pass, the scan is recorded at the checkpoint for the
+fence rules, and the page says at once whether to stop the person and why — someone a sealed
+zone holds at home is stopped (their grid worker alerted), anyone else goes through. The
+venue's page sends a checkpoint's device to its own."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from fastapi.testclient import TestClient
+
+from hesuan.domain.access import Principal, Role
+from hesuan.domain.zones import Area, ZoneKind
+from hesuan.services.auth import SYSTEM
+from hesuan.services.fence import CheckpointKind
+from hesuan.services.zones import ZoneInput
+from hesuan.sim.example import DEMO_PASSWORD
+from tests.helpers import Api, web_sign_in
+
+OFFICER = Principal("u-officer", "officer", Role.HEALTH_OFFICER, "1401")
+
+
+def _gate(page: str) -> tuple[str, str]:
+    found = re.search(r'id="gate" data-stop="(\d)" data-rules="([^"]*)"', page)
+    assert found is not None, page[:3000]
+    return found.group(1), found.group(2)
+
+
+def test_a_checkpoint_device_scans_and_is_told_whom_to_stop(api: Api) -> None:
+    p = api.platform
+    cp = p.fence.add_checkpoint(SYSTEM, "G5-JINCI", "晋祠高速口", CheckpointKind.HIGHWAY, "140110")
+    p.auth.create_user(SYSTEM, "gate", DEMO_PASSWORD, Role.VENUE, cp)
+    grid = api.city.grids[0]
+    held, free = (api.people(f"grid_code = '{grid}' AND groups = ''", limit=1)[0],
+                  api.people(f"substr(grid_code, 1, 12) <> '{grid[:12]}' AND groups = ''",
+                             limit=1)[0])
+    p.zones.designate(OFFICER, ZoneInput("封控区", ZoneKind.SEALED, [Area(grid[:12])],
+                                         planned_end=api.clock.now() + timedelta(days=7)))
+    client = TestClient(api.client.app, base_url="https://testserver")
+    csrf = web_sign_in(client, "gate")
+    r = client.get("/web/venue", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/web/checkpoint"
+    page = client.get("/web/checkpoint").text
+    assert "晋祠高速口" in page and 'id="gate"' not in page
+
+    # someone the sealed zone holds at home: stop, and their grid worker is alerted
+    stopped = client.post("/web/checkpoint", data={"csrf": csrf, "scanned": api.code(held)})
+    assert stopped.status_code == 200
+    assert _gate(stopped.text) == ("1", "zone_exit")
+    assert api.count("SELECT count(*) FROM fence_alerts WHERE person_id = "
+                     f"'{held}' AND rule = 'zone_exit' AND place_kind = 'checkpoint'") == 1
+    # anyone else goes through; the scan is recorded all the same
+    through = client.post("/web/checkpoint", data={"csrf": csrf, "scanned": api.code(free)})
+    assert _gate(through.text) == ("0", "")
+    assert api.count(f"SELECT count(*) FROM fence_scans WHERE place_id = '{cp}'") == 2
+    # a status pass works as a code does, and its verdict is shown (red: the zone)
+    pass_text = p.passes.issue(OFFICER, held)
+    by_pass = client.post("/web/checkpoint", data={"csrf": csrf, "scanned": pass_text})
+    assert _gate(by_pass.text) == ("1", "zone_exit")
+    assert 'id="verdict" data-valid="1"' in by_pass.text and "badge red" in by_pass.text
+    # a code that names no one is said so, and nothing is recorded
+    forged = client.post("/web/checkpoint", data={"csrf": csrf, "scanned": "NOT-A-CODE"})
+    assert 'role="alert"' in forged.text and 'id="gate"' not in forged.text
+    assert api.count(f"SELECT count(*) FROM fence_scans WHERE place_id = '{cp}'") == 3
+
+
+def test_the_checkpoint_page_is_a_checkpoint_devices_own(api: Api) -> None:
+    """A venue's device, and a health officer, have no checkpoint page."""
+    for user in ("officer",):
+        client = TestClient(api.client.app, base_url="https://testserver")
+        web_sign_in(client, user)
+        assert client.get("/web/checkpoint").status_code == 404
+    venue = api.platform.venues.register(SYSTEM, "CS-TEST-01", "商场", "140105")
+    api.platform.auth.create_user(SYSTEM, "mall", DEMO_PASSWORD, Role.VENUE, venue)
+    client = TestClient(api.client.app, base_url="https://testserver")
+    web_sign_in(client, "mall")
+    assert client.get("/web/checkpoint").status_code == 404
+    assert client.get("/web/venue", follow_redirects=False).status_code == 200
