@@ -78,3 +78,34 @@ def test_the_checkpoint_page_is_a_checkpoint_devices_own(api: Api) -> None:
     web_sign_in(client, "mall")
     assert client.get("/web/checkpoint").status_code == 404
     assert client.get("/web/venue", follow_redirects=False).status_code == 200
+
+
+def test_an_administrator_registers_a_checkpoint_and_its_device(api: Api) -> None:
+    """On the administration page: a checkpoint registered, listed with its id, and a device
+    account scoped to it, whose page is the checkpoint's. A venue the same way."""
+    client = TestClient(api.client.app, base_url="https://testserver")
+    csrf = web_sign_in(client, "admin")
+    page = client.post("/web/admin/checkpoint", data={
+        "csrf": csrf, "code": "g5-xiaodian", "name": "小店高速口", "kind": "highway",
+        "region_code": "140105"}).text
+    assert 'id="done"' in page, page[:3000]
+    places = page[page.index('id="places"'):]
+    row = re.search(r'<tr data-place="checkpoint"><td>G5-XIAODIAN</td><td>小店高速口</td>'
+                    r'.*?<small>([0-9a-f]{32})</small>', places)
+    assert row is not None, places[:3000]
+    checkpoint_id = row.group(1)
+    page = client.post("/web/admin/venue", data={
+        "csrf": csrf, "code": "cs-mall-02", "name": "商场二", "region_code": "140105001"}).text
+    assert 'id="done"' in page and '<tr data-place="venue"><td>CS-MALL-02</td>' in page
+    page = client.post("/web/admin/user", data={
+        "csrf": csrf, "username": "g5gate", "password": DEMO_PASSWORD, "role": "venue",
+        "scope": checkpoint_id}).text
+    assert 'id="done"' in page
+    # a checkpoint of a region that does not exist is refused, and said why
+    page = client.post("/web/admin/checkpoint", data={
+        "csrf": csrf, "code": "NOWHERE-1", "name": "无", "kind": "highway",
+        "region_code": "999999"}).text
+    assert 'role="alert"' in page and 'id="done"' not in page
+    device = TestClient(api.client.app, base_url="https://testserver")
+    web_sign_in(device, "g5gate")
+    assert "小店高速口" in device.get("/web/checkpoint").text

@@ -99,3 +99,23 @@ def test_catalogs_load_and_keep_placeholders(locale: str) -> None:
         missing = [m.id for m in catalog if m.id and not m.string]
         assert not missing, f"untranslated: {missing[:5]}"
     assert translations(locale).gettext("Sign in") == ("登录" if locale == "zh_CN" else "Sign in")
+
+
+def test_the_pages_have_words_for_every_value_of_the_kinds_they_show() -> None:
+    """Each label map of the pages names every value of its enum, so a page never falls back
+    to showing the raw value (``swabber``) in Chinese."""
+    from hesuan.domain.access import Role
+    from hesuan.domain.fence import AlertOutcome, FenceRule
+    from hesuan.domain.sampling import SiteKind
+    from hesuan.domain.shifts import StaffRole
+    from hesuan.domain.status import Colour
+    from hesuan.domain.zones import ZoneKind
+    from hesuan.entrypoints.web import messages
+    from hesuan.services.fence import CheckpointKind
+
+    for labels, kind in ((messages.CHECKPOINT_KINDS, CheckpointKind),
+                         (messages.STAFF_ROLES, StaffRole), (messages.SITE_KINDS, SiteKind),
+                         (messages.ZONE_KINDS, ZoneKind), (messages.ALERT_RULES, FenceRule),
+                         (messages.ALERT_OUTCOMES, AlertOutcome), (messages.ROLES, Role),
+                         (messages.COLOURS, Colour)):
+        assert set(labels) >= {k.value for k in kind}, kind

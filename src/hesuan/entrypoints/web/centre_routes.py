@@ -40,6 +40,7 @@ from hesuan.entrypoints.web.render import FORM_ERRORS, WebRoute, error_text, get
 from hesuan.entrypoints.web.session import platform_of
 from hesuan.entrypoints.web.snapshots import snapshots
 from hesuan.services.analytics import PrevalenceRow
+from hesuan.services.fence import CheckpointKind
 from hesuan.services.lab_report import LabReport
 from hesuan.services.places import LabInput, SiteInput
 from hesuan.services.status import PolicyInput
@@ -323,7 +324,9 @@ def _admin_page(request: Request, me: Principal, **extra: Any) -> Response:
                   labs=platform.places.labs(me), policies=policies, region_names=regions,
                   users=platform.worklists.users(me), roles=[r.value for r in Role],
                   site_kinds=[k.value for k in SiteKind],
-                  actions=[a.value for a in OverdueAction], **extra)
+                  actions=[a.value for a in OverdueAction],
+                  venues=platform.venues.venues(me), checkpoints=platform.fence.checkpoints(me),
+                  checkpoint_kinds=[k.value for k in CheckpointKind], **extra)
 
 
 @router.get("/web/admin", openapi_extra=acts(Action.LIST_USERS))
@@ -365,6 +368,15 @@ def admin_add(request: Request, me: WebMe, form: SignedForm, what: str) -> Respo
                 text(form, "name", required=True, max_len=100),
                 text(form, "region_code", required=True, max_len=15),
                 _number(text(form, "daily_capacity", max_len=9), "daily_capacity")))
+        elif what == "venue":
+            platform.venues.register(me, text(form, "code", required=True, max_len=20),
+                                     text(form, "name", required=True, max_len=100),
+                                     text(form, "region_code", required=True, max_len=15))
+        elif what == "checkpoint":
+            platform.fence.add_checkpoint(me, text(form, "code", required=True, max_len=20),
+                                          text(form, "name", required=True, max_len=100),
+                                          CheckpointKind(text(form, "kind", max_len=20)),
+                                          text(form, "region_code", required=True, max_len=15))
         elif what == "policy":
             platform.status.set_policy(me, PolicyInput(
                 scope_kind=ScopeKind(text(form, "scope_kind", max_len=10)),

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from hesuan.entrypoints.web.i18n import N_
 
-__all__ = ["ALERT_OUTCOMES", "ALERT_RULES", "COLOURS", "CORRECTION_COUNTS", "CORRECTION_ERRORS",
-           "CORRECTION_STATUS", "DECISIONS", "ERRORS", "EXEMPTION_REASONS", "GROUPS",
-           "INTEGRITY_LISTS", "MOVEMENT", "PASS_FAILURES", "PLATE_STATUS", "QUEUE_STATES",
-           "RECALL_REASONS", "RECALL_STATES", "REJECTION_REASONS", "REJECTION_STAGES",
-           "RELEASE_BARS", "RESULTS", "ROLES", "ROSTER_OUTCOMES", "SAMPLING_MODES", "SCOPE_KINDS",
-           "SITE_KINDS", "SITE_STATUS", "STAFF_ROLES", "STAGES", "TUBE_STATES", "VENUE_CHECKS",
-           "VERDICTS", "WELL_KINDS", "WELL_OUTCOMES", "WELL_REASONS", "ZONE_KINDS"]
+__all__ = ["ALERT_OUTCOMES", "ALERT_RULES", "CHECKPOINT_KINDS", "COLOURS", "CORRECTION_COUNTS",
+           "CORRECTION_ERRORS", "CORRECTION_STATUS", "DECISIONS", "ERRORS", "EXEMPTION_REASONS",
+           "GROUPS", "INTEGRITY_LISTS", "MOVEMENT", "PASS_FAILURES", "PLATE_STATUS",
+           "QUEUE_STATES", "RECALL_REASONS", "RECALL_STATES", "REJECTION_REASONS",
+           "REJECTION_STAGES", "RELEASE_BARS", "RESULTS", "ROLES", "ROSTER_OUTCOMES",
+           "SAMPLING_MODES", "SCOPE_KINDS", "SITE_KINDS", "SITE_STATUS", "STAFF_ROLES", "STAGES",
+           "TUBE_STATES", "VENUE_CHECKS", "VERDICTS", "WELL_KINDS", "WELL_OUTCOMES",
+           "WELL_REASONS", "ZONE_KINDS"]
 
 SITE_KINDS = {
     "fixed": N_("Fixed site"),
@@ -163,6 +164,13 @@ SAMPLING_MODES = {
     "household_pool": N_("Door-to-door, one tube per household"),
     "single_tube": N_("Single tubes"),
     "at_site": N_("At sampling sites"),
+}
+
+CHECKPOINT_KINDS = {
+    "station": N_("Railway station"),
+    "airport": N_("Airport"),
+    "highway": N_("Highway exit"),
+    "compound_gate": N_("Compound gate"),
 }
 
 STAFF_ROLES = {
