@@ -23,6 +23,7 @@ from hesuan.domain.people import IdKind
 from hesuan.domain.regions import Level
 from hesuan.entrypoints.mllp import MllpListener
 from hesuan.services.auth import SYSTEM
+from hesuan.sim import round_zones
 from hesuan.sim.city import CityExists, generate_city
 from hesuan.sim.city_plan import person_id
 from hesuan.sim.example import DEMO_PASSWORD
@@ -319,6 +320,40 @@ def test_results_a_re_run_took_past_the_lab_target_are_expected(
     assert s.reconcile_matches, (s.reconcile_counts, s.expected_reconcile)
     assert s.reconcile_counts["late_results"] == s.late_results
     assert s.alerts_by_kind == {"late_box": 1, "late_result": s.late_results}
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_a_zone_that_ends_in_the_round_frees_its_people(
+        sim: tuple[Platform, CountingSender], clock: FixedClock,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sealed building whose planned end falls inside the round (a one-day zone here): the
+    round runs the scheduler's zone changes every hour, as the server does, so the zone
+    expires at its planned end; its people are then free (no longer red for the zone, no door
+    visit after it, the team's assignment closed), and the round still reconciles."""
+    monkeypatch.setattr(round_zones, "ZONE_DAYS", 1)
+    p, sender = sim
+    start = clock.now()
+    generate_city(p, 2000, seed=5, workers=0)
+    s = simulate_round(p, clock, sender, start, hours=72, prevalence=0.01, faults=FAULTS,
+                       seed=5)
+    assert s.zones["zones"] == 1 and s.zones["expired"] == 1
+    assert s.reconcile_matches, (s.reconcile_counts, s.expected_reconcile)
+    assert not s.events_rejected
+    with p.engine.connect() as c:
+        (zone_id, status, ended), = c.exec_driver_sql(
+            "SELECT id, status, ended_at FROM zones").all()
+        in_zone = c.execute(text(
+            "SELECT count(*) FROM person_status WHERE zone_id = :z OR reasons LIKE '%in_zone%'"),
+            {"z": zone_id}).scalar_one()
+        late_doors = c.execute(text(
+            "SELECT count(*) FROM samples sa JOIN tubes t ON t.id = sa.tube_id JOIN sites si "
+            "ON si.id = t.site_id WHERE si.kind = 'door_to_door' AND sa.sampled_at > :e"),
+            {"e": ended}).scalar_one()
+        open_assignments = c.exec_driver_sql(
+            "SELECT count(*) FROM team_assignments WHERE closed_at IS NULL").scalar_one()
+    assert status == "expired" and in_zone == 0
+    assert late_doors == 0 and open_assignments == 0
+    assert s.zones["days"] >= 1 and s.zones["sampled"] > 0
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)

@@ -49,7 +49,6 @@ Imports: standard library, ``hesuan.adapters``, ``hesuan.services``, ``hesuan.do
 
 from __future__ import annotations
 
-import heapq
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -74,7 +73,6 @@ from hesuan.sim.round_state import (
     LAB_RELEASE,
     LAB_RESULT,
     LAB_RUN,
-    RECALL,
     LabState,
     RoundState,
 )
@@ -431,17 +429,3 @@ class Labs(RoundState):
         self.recall_state[person] = 1
         self.recall_visit(person, t)
 
-    def recall_visit(self, person: int, t: float) -> None:
-        if self.door_recall(person, t):
-            return  # held at home: the door-to-door team comes back for the re-test
-        s = int(self.site_of[person])
-        if s < 0:
-            return
-        site = self.sites[s]
-        when = t + self.rng.uniform(3600, 6 * 3600)
-        ls = self.local_s(when)
-        if not site.open_s <= ls < site.close_s - 600:
-            when = self.next_open(site, when) + self.rng.uniform(0, 3600)
-        heapq.heappush(site.queue, (when, RECALL, person))
-        # make sure the site flushes after the visit even once the ticks have run out
-        self.flush_at(site, self.align(when + 60))

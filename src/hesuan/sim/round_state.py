@@ -160,6 +160,7 @@ class RoundState:
         self.tube_landing: set[str] = set()  # tubes of travellers tested on landing
         self.landed_at: dict[int, float] = {}  # traveller -> when they landed (sim seconds)
         self.held_from: dict[int, float] = {}  # person -> since when a zone holds them home
+        self.held_until: dict[int, float] = {}  # person -> when their zone ended
         self.door_visits_due = 0  # a door-to-door team's visits planned and not yet made
         self.lane_counts: Counter[str] = Counter()  # the two-lane site: registered, swabbed
         self.tube_priority: set[str] = set()
@@ -246,7 +247,7 @@ class RoundState:
     def held(self, person: int, t: float) -> bool:
         """Is ``person`` held at home by a sealed zone at ``t`` (sampled at the door)?"""
         since = self.held_from.get(person)
-        return since is not None and t >= since
+        return since is not None and since <= t < self.held_until.get(person, math.inf)
 
     def out_and_about(self, person: int, t: float) -> bool:
         """May ``person`` be met out in the city at ``t`` (at a venue, passing a checkpoint):
@@ -257,6 +258,23 @@ class RoundState:
         """Plan a recalled person's re-test at home, if a zone holds them there (``True``);
         without a door-to-door team (``round_zones``), they come to their site."""
         return False
+
+    def recall_visit(self, person: int, t: float) -> None:
+        """A recalled person comes back for their re-test 1-6 h after ``t``, in their site's
+        hours (at home, if a zone holds them there: ``door_recall``)."""
+        if self.door_recall(person, t):
+            return  # held at home: the door-to-door team comes back for the re-test
+        s = int(self.site_of[person])
+        if s < 0:
+            return
+        site = self.sites[s]
+        when = t + self.rng.uniform(3600, 6 * 3600)
+        ls = self.local_s(when)
+        if not site.open_s <= ls < site.close_s - 600:
+            when = self.next_open(site, when) + self.rng.uniform(0, 3600)
+        heapq.heappush(site.queue, (when, RECALL, person))
+        # make sure the site flushes after the visit even once the ticks have run out
+        self.flush_at(site, self.align(when + 60))
 
     def flush_at(self, site: SiteState, t: float) -> None:
         """Make sure the site flushes at tick ``t`` (past the end the ticks are not pre-set)."""

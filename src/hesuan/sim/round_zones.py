@@ -18,6 +18,11 @@ is re-tested by the team, which comes back to the household 1-6 h later in its h
 tube of their own. The round does not end before the team's first day; after the round's
 arrivals end the team's days stop, and it comes back only for recalls.
 
+Every hour the round runs the scheduled zone changes as the server's scheduler does
+(``ZoneService.tick``): a zone whose planned end falls in the round expires then, its people
+are free (they come to their sites again; a recalled one is re-tested there), and the team's
+assignment is closed.
+
 The round is the same as without a zone until the first case; after it, the team's tubes change
 what the labs draw. Where the confirmed case lives outside a building (no address), or the
 district has no team, nothing is sealed.
@@ -36,6 +41,7 @@ import numpy as np
 
 from hesuan.domain.sampling import SiteKind, make_tube_barcode
 from hesuan.domain.zones import Area, ZoneKind
+from hesuan.services.auth import SYSTEM
 from hesuan.services.teams import pool_mode
 from hesuan.services.zones import ZoneInput
 from hesuan.sim.round_arrivals import LAND
@@ -63,6 +69,7 @@ class ZoneResponse:
     """What the round's zone and its team did."""
 
     zone_id: str | None = None
+    expired: int = 0  # the zone reached its planned end in the round
     people: int = 0  # held at home by the zone
     days: int = 0  # the team's days of visits
     households: int = 0  # household visits
@@ -70,7 +77,8 @@ class ZoneResponse:
     tubes: Counter[str] = field(default_factory=Counter)  # household | single
 
     def as_dict(self) -> dict[str, object]:
-        return {"zones": int(self.zone_id is not None), "people": self.people,
+        return {"zones": int(self.zone_id is not None), "expired": self.expired,
+                "people": self.people,
                 "days": self.days, "households": self.households, "sampled": self.sampled,
                 "tubes": {k: self.tubes[k] for k in ("household", "single") if self.tubes[k]}}
 
@@ -85,6 +93,7 @@ class Outbreak(Stations):
     _households: dict[str, list[int]]  # the sealed building's households and their people
     _sampled_today: set[int]  # sampled at the door since the day's assignment
     _case_seen: bool  # the first confirmed case was seen: one zone a round at most
+    _zone_end_s: float | None  # the zone's planned end
 
     def outbreak_open(self) -> None:
         """Ready the round's answer (a zone is designated only once a case is confirmed)."""
@@ -95,6 +104,7 @@ class Outbreak(Stations):
         self._households = {}
         self._sampled_today = set()
         self._case_seen = False
+        self._zone_end_s = None
 
     def outbreak_check(self, t: float) -> None:
         """At each hour of the round: seal the first confirmed case's building, once."""
@@ -119,6 +129,7 @@ class Outbreak(Stations):
             planned_end=now + timedelta(days=ZONE_DAYS), note="confirmed case in the building"))
         self.zone_response.zone_id = zone.id
         self.zone_response.people = zone.people or 0
+        self._zone_end_s = t + ZONE_DAYS * 86400.0
         site = self._team = self.add_site(team)
         self._assignment = self.p.teams.assign(OFFICER, team.id, zone_id=zone.id).id
         self.calls += 3
@@ -145,11 +156,34 @@ class Outbreak(Stations):
         self.door_visits_due += 1  # the round does not end before the first day's visits
         self.push(first, ZONE_DAY, True)
 
+    def zone_tick(self, t: float) -> None:
+        """At each hour: the scheduled zone changes, as the server's scheduler runs them
+        (``ZoneService.tick``). Once the round's zone has reached its planned end (and expired)
+        its people are free: the team's assignment is closed, and a recalled person is
+        re-tested at their site instead of at home."""
+        self.p.zones.tick(SYSTEM)
+        self.calls += 1
+        if (self._zone_end_s is None or self.zone_response.expired
+                or t < self._zone_end_s):
+            return
+        self.zone_response.expired = 1
+        for i in self.held_from:
+            self.held_until[i] = t
+        if self._assignment is not None:
+            self.p.teams.close_assignment(OFFICER, self._assignment)
+            self._assignment = None
+            self.calls += 1
+        for i in self.held_from:
+            if self.recall_state[i] == 1:
+                self.recall_visit(i, t)
+
     def zone_day(self, t: float, first: bool) -> None:
         """The team's day: a new assignment (after the first day), its route, and a visit
         planned to each household with someone to sample; the next day planned while the
-        round runs."""
+        round runs and the zone stands."""
         self.door_visits_due -= first
+        if self.zone_response.expired:
+            return
         site = self._team
         zone_id = self.zone_response.zone_id
         assert site is not None and zone_id is not None
@@ -194,6 +228,8 @@ class Outbreak(Stations):
         self.door_visits_due -= 1
         site = self._team
         assert site is not None
+        if self.zone_response.expired:
+            return  # the zone ended: its people come to their sites
         home = [i for i in self._households[household_id] if self.recall_state[i] == 1
                 or not (recall or i in self._sampled_today or self.isolated[i])]
         if not home:

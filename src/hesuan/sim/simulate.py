@@ -244,6 +244,7 @@ class _Round(RoundCity, Outbreak, LisLab, Venues, FirstLanding, Shifts, Checkpoi
         self.p.status.sweep(SYSTEM)
         self.calls += 1
         self.door_checks()
+        self.zone_tick(t)
         self.outbreak_check(t)
         self.checkpoint_hour(t)
 
