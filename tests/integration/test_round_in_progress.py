@@ -13,6 +13,7 @@ from hesuan.bootstrap import Platform
 from hesuan.domain.local_time import SHANGHAI
 from hesuan.sim.city import generate_city
 from hesuan.sim.simulate import (
+    FAULTS,
     CountingSender,
     RoundOverlaps,
     current_round_start,
@@ -95,3 +96,34 @@ def test_the_next_round_takes_up_the_teams_of_the_last(sim: tuple[Platform, Coun
         ends = c.execute(text("SELECT count(*) FROM shifts WHERE ended_at = :t"), {
             "t": int((stop + timedelta(hours=1)).timestamp() * 1000)}).scalar()
     assert ends == on  # the last round's stints ended as the next began
+
+
+def test_a_zone_still_standing_holds_its_people_in_the_next_round(
+        sim: tuple[Platform, CountingSender], clock: FixedClock) -> None:
+    """A building an earlier round sealed, whose 7 days have not passed when the next round
+    starts: its people stay at home through that round (none comes to a site), the district's
+    team goes on sampling them at their doors every day, and the round reconciles."""
+    p, sender = sim
+    start = clock.now()
+    generate_city(p, 2000, seed=5, workers=0)
+    first = simulate_round(p, clock, sender, start, hours=24, prevalence=0.01, faults=FAULTS,
+                           seed=5)
+    assert first.zones["zones"] == 1 and not first.zones["expired"]
+    with p.engine.connect() as c:
+        last = c.execute(text("SELECT max(opened_at) FROM tubes")).scalar_one()
+    nxt = datetime.fromtimestamp(last / 1000, UTC) + timedelta(hours=1)
+    second = simulate_round(p, clock, sender, nxt, hours=24, seed=6)
+    assert second.zones["carried_over"] == 1 and second.zones["zones"] == 0
+    assert second.zones["people"] == first.zones["people"]
+    assert second.zones["days"] >= 1 and second.zones["sampled"] > 0
+    assert second.reconcile_matches, (second.reconcile_counts, second.expected_reconcile)
+    assert not second.events_rejected
+    with p.engine.connect() as c:
+        at_sites, at_doors = c.execute(text(
+            "SELECT sum(CASE WHEN si.kind <> 'door_to_door' THEN 1 ELSE 0 END), "
+            "sum(CASE WHEN si.kind = 'door_to_door' THEN 1 ELSE 0 END) "
+            "FROM person_status ps JOIN samples sa ON sa.person_id = ps.person_id "
+            "JOIN tubes t ON t.id = sa.tube_id JOIN sites si ON si.id = t.site_id "
+            "WHERE ps.zone_id IS NOT NULL AND sa.sampled_at >= :nxt"),
+            {"nxt": int(nxt.timestamp() * 1000)}).one()
+    assert at_sites == 0 and at_doors == second.zones["sampled"]

@@ -145,7 +145,10 @@ class Checkpoints(RoundState):
         if self._cp_on is not None:
             self.p.teams.end_shift(OFFICER, self._cp_on, at)
             self.calls += 1
-        self._cp_on = self._cp_staff[int(done) % len(self._cp_staff)]
+        assert self._cp_team is not None
+        self._cp_on = self.next_free(OFFICER, self._cp_team, self._cp_staff, int(done), at)
+        if self._cp_on is None:
+            return  # nobody may start now: the post waits for the next stint
         self.p.teams.start_shift(OFFICER, self._cp_on, "checkpoint", self._checkpoint[0],
                                  at=at)
         self.checkpoint_work.stints += 1

@@ -38,6 +38,7 @@ class Shifts(RoundState):
     shift_counts: dict[str, int]
     _rota_site: SiteState | None
     _lead: Principal
+    _rota_team: str
     _rota: dict[int | None, list[str]]  # post (a window; None: the registrar) -> its staff
     _on: dict[int | None, str | None]  # post -> who is on now
     _stints: int  # stints in a day of the site
@@ -59,8 +60,8 @@ class Shifts(RoundState):
             (None, StaffRole.REGISTRAR)]
         people = [(f"{role.value}-{post or 0}-{j + 1}", role)
                   for post, role in posts for j in range(per_post)]
-        _, _, staff = self.take_up_team(self._lead, TeamKind.SAMPLING, [("site", site.id)],
-                                        "采样组", people)
+        self._rota_team, _, staff = self.take_up_team(
+            self._lead, TeamKind.SAMPLING, [("site", site.id)], "采样组", people)
         for k, (post, _) in enumerate(posts):
             self._rota[post] = staff[k * per_post:(k + 1) * per_post]
             self._on[post] = None
@@ -96,6 +97,8 @@ class Shifts(RoundState):
             if current is not None:
                 self.p.teams.end_shift(self._lead, current, at)
                 self.calls += 1
+            if stint is not None:  # the stint's person, or the next who may start
+                want = self.next_free(self._lead, self._rota_team, staff, stint, at)
             if want is not None:
                 self.p.teams.start_shift(self._lead, want, "site", site.id, window=post, at=at)
                 self.shift_counts["stints"] += 1

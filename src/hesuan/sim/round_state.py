@@ -319,6 +319,17 @@ class RoundState:
         self.calls += sum(n not in known for n, _ in people)
         return team, place, ids
 
+    def next_free(self, lead: Principal, team: str, order: Sequence[str], k: int,
+                  at: datetime) -> str | None:
+        """Who of ``order`` takes the stint at ``at``: the ``k``-th in turn, or the first after
+        them whose rest and day's hours allow a start then (``TeamService.team_staff``; a
+        person may have worked the day's hours in an earlier round); None: nobody may."""
+        free = {m.staff_id for m in self.p.teams.team_staff(lead, team).staff
+                if m.may_start_at is not None and m.may_start_at <= at}
+        self.calls += 1
+        return next((order[(k + j) % len(order)] for j in range(len(order))
+                     if order[(k + j) % len(order)] in free), None)
+
     def _eid(self, at: datetime) -> str:
         # time-ordered, as a station of ours makes them; from the round's seeded generator
         return time_ordered_id(at, self.rng.getrandbits(RANDOM_BITS))

@@ -18,6 +18,10 @@ is re-tested by the team, which comes back to the household 1-6 h later in its h
 tube of their own. The round does not end before the team's first day; after the round's
 arrivals end the team's days stop, and it comes back only for recalls.
 
+A building an earlier round on the city sealed, whose zone still stands when this round starts,
+is carried over: its people are held at home from the start, and the team, whose last
+assignment that round left open, is given the zone anew; no other building is sealed then.
+
 Every hour the round runs the scheduled zone changes as the server's scheduler does
 (``ZoneService.tick``): a zone whose planned end falls in the round expires then, its people
 are free (they come to their sites again; a recalled one is re-tested there), and the team's
@@ -39,9 +43,11 @@ from datetime import timedelta
 
 import numpy as np
 
+from hesuan.domain.access import Principal, Role
 from hesuan.domain.sampling import SiteKind, make_tube_barcode
 from hesuan.domain.zones import Area, ZoneKind
 from hesuan.services.auth import SYSTEM
+from hesuan.services.people_ports import SiteRow
 from hesuan.services.teams import pool_mode
 from hesuan.services.zones import ZoneInput
 from hesuan.sim.round_arrivals import LAND
@@ -69,6 +75,7 @@ class ZoneResponse:
     """What the round's zone and its team did."""
 
     zone_id: str | None = None
+    carried_over: int = 0  # the zone stood from an earlier round, not designated in this one
     expired: int = 0  # the zone reached its planned end in the round
     people: int = 0  # held at home by the zone
     days: int = 0  # the team's days of visits
@@ -77,7 +84,8 @@ class ZoneResponse:
     tubes: Counter[str] = field(default_factory=Counter)  # household | single
 
     def as_dict(self) -> dict[str, object]:
-        return {"zones": int(self.zone_id is not None), "expired": self.expired,
+        return {"zones": int(self.zone_id is not None and not self.carried_over),
+                "carried_over": self.carried_over, "expired": self.expired,
                 "people": self.people,
                 "days": self.days, "households": self.households, "sampled": self.sampled,
                 "tubes": {k: self.tubes[k] for k in ("household", "single") if self.tubes[k]}}
@@ -105,6 +113,7 @@ class Outbreak(Stations):
         self._sampled_today = set()
         self._case_seen = False
         self._zone_end_s = None
+        self._carry_over()
 
     def outbreak_check(self, t: float) -> None:
         """At each hour of the round: seal the first confirmed case's building, once."""
@@ -116,9 +125,7 @@ class Outbreak(Stations):
         self._case_seen = True
         case = self.ids[int(confirmed[0])]
         person = self.p.people.get(OFFICER, case)
-        team = next((s for s in self.p.places.sites() if s.status == "open"
-                     and s.kind == SiteKind.DOOR_TO_DOOR.value
-                     and s.region_code == person.grid_code[:6]), None)
+        team = self._door_team(person.grid_code)
         building = (person.address or "").partition("号楼")
         if team is None or not building[1]:
             return
@@ -130,9 +137,50 @@ class Outbreak(Stations):
         self.zone_response.zone_id = zone.id
         self.zone_response.people = zone.people or 0
         self._zone_end_s = t + ZONE_DAYS * 86400.0
+        self.calls += 1
+        self._team_at_work(team, zone.id, t)
+
+    def _carry_over(self) -> None:
+        """A building an earlier round on the city sealed, whose zone still stands: its people
+        are held at home from the round's start and the district's team, whose assignment the
+        earlier round left open, is given the zone anew for this round; no other building is
+        sealed in the round."""
+        for z in self.p.zones.list_zones(OFFICER):
+            if z.status != "active" or z.kind != ZoneKind.SEALED.value or not z.areas:
+                continue
+            team = self._door_team(z.areas[0].region_code)
+            if team is None:
+                continue
+            visitor = Principal("sim-door", "sim-door", Role.SAMPLER, team.id)
+            left = self.p.teams.route(visitor, team.id).assignments
+            self.calls += 2
+            if not left:
+                continue
+            for assignment in left:
+                self.p.teams.close_assignment(OFFICER, assignment)
+                self.calls += 1
+            self._case_seen = True
+            self.zone_response.zone_id = z.id
+            self.zone_response.carried_over = 1
+            self.zone_response.people = z.people or 0
+            self._zone_end_s = (None if z.planned_end is None
+                                else (z.planned_end - self.start).total_seconds())
+            self._team_at_work(team, z.id, 0.0)
+            return
+
+    def _door_team(self, region_code: str) -> SiteRow | None:
+        """The door-to-door team of the district ``region_code`` lies in."""
+        return next((s for s in self.p.places.sites() if s.status == "open"
+                     and s.kind == SiteKind.DOOR_TO_DOOR.value
+                     and s.region_code == region_code[:6]), None)
+
+    def _team_at_work(self, team: SiteRow, zone_id: str, t: float) -> None:
+        """The district's team given the zone at ``t``: the people held at home from its
+        route, and their households; the team's site joins the round (its ticks, its courier
+        from its next opening) and its first day's visits are planned."""
         site = self._team = self.add_site(team)
-        self._assignment = self.p.teams.assign(OFFICER, team.id, zone_id=zone.id).id
-        self.calls += 3
+        self._assignment = self.p.teams.assign(OFFICER, team.id, zone_id=zone_id).id
+        self.calls += 2
         # the people held at home, and their households, from the team's route
         for h in self.p.teams.route(site.principal, site.id).route:
             members = [self._index(m.person_id) for m in h.members]
