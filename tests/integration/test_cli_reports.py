@@ -212,3 +212,30 @@ def test_results_import_shows_its_progress(cli_env: Settings, tmp_path: Path) ->
     assert out.exit_code == 0, out.stderr
     assert "recording results.csv" in out.stderr and "2500/2500" in out.stderr, out.stderr
     assert "rows 2500" in out.stderr and out.stdout == ""
+
+
+def test_checkpoints_from_the_command_line(cli_env: Settings) -> None:
+    """``hesuan fence add-checkpoint`` registers a checkpoint and prints its id (the scope of
+    its device's account, ``hesuan users create … --role venue --scope ID``); ``hesuan fence
+    checkpoints`` lists them as JSON; a region that does not exist is refused, saying so."""
+    runner = CliRunner()
+    city = runner.invoke(cli_app, ["city", "generate", "--people", "50", "--seed", "1",
+                                   "--workers", "0"])
+    assert city.exit_code == 0, city.output
+    added = runner.invoke(cli_app, ["fence", "add-checkpoint", "TYN-RAIL", "太原站",
+                                    "--kind", "station", "--region", "140105"])
+    assert added.exit_code == 0, added.output
+    cid = re.search(r"id=([0-9a-f]{32})", added.output)
+    assert cid is not None, added.output
+    listed = runner.invoke(cli_app, ["fence", "checkpoints"])
+    assert listed.exit_code == 0, listed.output
+    rows = {c["code"]: c for c in json.loads(listed.stdout)}
+    assert rows["TYN-RAIL"]["id"] == cid.group(1) and rows["TYN-RAIL"]["kind"] == "station"
+    assert any(code.startswith("GS-") for code in rows)  # the generated city's highway exit
+    _utc(rows["TYN-RAIL"]["created_at"])
+    nowhere = runner.invoke(cli_app, ["fence", "add-checkpoint", "NOWHERE-1", "无",
+                                      "--kind", "highway", "--region", "999999"])
+    assert nowhere.exit_code != 0 and "unknown_region" in nowhere.output
+    wrong = runner.invoke(cli_app, ["fence", "add-checkpoint", "X-1234", "x", "--kind", "boat",
+                                    "--region", "140105"])
+    assert wrong.exit_code != 0

@@ -1,7 +1,7 @@
-"""``hesuan fence …``: fence alerts from venue and checkpoint scans (old scans expire with
-``hesuan retention run``).
+"""``hesuan fence …``: checkpoints (交通卡口) and the fence alerts from venue and checkpoint
+scans (old scans expire with ``hesuan retention run``).
 
-Imports: Typer, ``hesuan.entrypoints.cli.common``.
+Imports: Typer, ``hesuan.services.fence``, ``hesuan.entrypoints.cli.common``.
 """
 
 from __future__ import annotations
@@ -10,12 +10,35 @@ from typing import Annotated
 
 import typer
 
-from hesuan.entrypoints.cli.common import CLI_PRINCIPAL, opened, print_json
+from hesuan.entrypoints.cli.common import CLI_PRINCIPAL, console, opened, print_json
+from hesuan.services.fence import CheckpointKind
 
 __all__ = ["register"]
 
-fence_app = typer.Typer(help="Fence alerts from venue and checkpoint scans.",
+fence_app = typer.Typer(help="Checkpoints, and fence alerts from venue and checkpoint scans.",
                         no_args_is_help=True)
+
+
+@fence_app.command("checkpoints")
+def fence_checkpoints() -> None:
+    """The checkpoints by code, JSON on stdout (an id is its device account's scope)."""
+    with opened() as p:
+        print_json(p.fence.checkpoints(CLI_PRINCIPAL))
+
+
+@fence_app.command("add-checkpoint")
+def fence_add_checkpoint(
+        code: str, name: str,
+        kind: Annotated[CheckpointKind, typer.Option(help="station, airport, highway or "
+                                                          "compound_gate")],
+        region: Annotated[str, typer.Option(help="the region code it lies in")]) -> None:
+    """Register a checkpoint (交通卡口) and print its id.
+
+    Its scanning device signs in as a user of the role venue whose scope is that id:
+    hesuan users create NAME --role venue --scope ID."""
+    with opened() as p:
+        cid = p.fence.add_checkpoint(CLI_PRINCIPAL, code, name, kind, region)
+        console.print(f"registered checkpoint {code.strip().upper()} id={cid}")
 
 
 @fence_app.command("alerts")
