@@ -146,7 +146,8 @@ class Checkpoints(RoundState):
             self.p.teams.end_shift(OFFICER, self._cp_on, at)
             self.calls += 1
         assert self._cp_team is not None
-        self._cp_on = self.next_free(OFFICER, self._cp_team, self._cp_staff, int(done), at)
+        self._cp_on = self.next_free(self._cp_staff, int(done),
+                                     self.free_staff(OFFICER, self._cp_team, at))
         if self._cp_on is None:
             return  # nobody may start now: the post waits for the next stint
         self.p.teams.start_shift(OFFICER, self._cp_on, "checkpoint", self._checkpoint[0],

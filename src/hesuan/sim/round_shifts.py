@@ -89,6 +89,7 @@ class Shifts(RoundState):
         on = site.open_s - 1 <= ls < day_end - 1
         stint = max(0, int((ls - site.open_s + 1) // STINT_S)) if on else None
         at = self.at(t)
+        free: set[str] | None = None  # read once a change, when someone is to start
         for post, staff in self._rota.items():
             want = None if stint is None else staff[stint % len(staff)]
             current = self._on[post]
@@ -98,7 +99,11 @@ class Shifts(RoundState):
                 self.p.teams.end_shift(self._lead, current, at)
                 self.calls += 1
             if stint is not None:  # the stint's person, or the next who may start
-                want = self.next_free(self._lead, self._rota_team, staff, stint, at)
+                if free is None:
+                    free = self.free_staff(self._lead, self._rota_team, at)
+                want = self.next_free(staff, stint, free)
+                if want is not None:
+                    free.discard(want)
             if want is not None:
                 self.p.teams.start_shift(self._lead, want, "site", site.id, window=post, at=at)
                 self.shift_counts["stints"] += 1

@@ -319,14 +319,18 @@ class RoundState:
         self.calls += sum(n not in known for n, _ in people)
         return team, place, ids
 
-    def next_free(self, lead: Principal, team: str, order: Sequence[str], k: int,
-                  at: datetime) -> str | None:
-        """Who of ``order`` takes the stint at ``at``: the ``k``-th in turn, or the first after
-        them whose rest and day's hours allow a start then (``TeamService.team_staff``; a
-        person may have worked the day's hours in an earlier round); None: nobody may."""
-        free = {m.staff_id for m in self.p.teams.team_staff(lead, team).staff
-                if m.may_start_at is not None and m.may_start_at <= at}
+    def free_staff(self, lead: Principal, team: str, at: datetime) -> set[str]:
+        """The people of ``team`` whose rest and day's hours allow a start at ``at``
+        (``TeamService.team_staff``; a person may have worked the day's hours in an earlier
+        round)."""
         self.calls += 1
+        return {m.staff_id for m in self.p.teams.team_staff(lead, team).staff
+                if m.may_start_at is not None and m.may_start_at <= at}
+
+    @staticmethod
+    def next_free(order: Sequence[str], k: int, free: set[str]) -> str | None:
+        """Who of ``order`` takes a stint: the ``k``-th in turn, or the first after them who is
+        ``free``; None: nobody may."""
         return next((order[(k + j) % len(order)] for j in range(len(order))
                      if order[(k + j) % len(order)] in free), None)
 

@@ -215,13 +215,12 @@ class Outbreak(Stations):
                 or t < self._zone_end_s):
             return
         self.zone_response.expired = 1
-        for i in self.held_from:
-            self.held_until[i] = t
         if self._assignment is not None:
             self.p.teams.close_assignment(OFFICER, self._assignment)
             self._assignment = None
             self.calls += 1
         for i in self.held_from:
+            self.held_until[i] = t
             if self.recall_state[i] == 1:
                 self.recall_visit(i, t)
 

@@ -2,21 +2,21 @@
 
 A person is ``sampled`` when their last sample falls in the round ``(:since, :as_of]``, else
 ``exempt`` when their exemption runs past ``:as_of``, else ``outstanding``. The coverage counts
-of every area, each list of the grid worker and the class of each row come from the fragments
-below, whose class names are the domain's ``RosterClass``; ``tests/integration/
-test_roster_sql.py`` checks on both backends that they put every person where the domain does.
+of every area and each list of the grid worker come from the fragments below, keyed by the
+domain's ``RosterClass`` (a row's class is ``classify``'s own, in the service);
+``tests/integration/test_roster_sql.py`` checks on both backends that they put every person
+where the domain does.
 The fragments read the ``person_status`` columns ``last_sampled_at`` and ``exempt_until``
 (epoch ms) behind the given prefix, and the parameters ``:since`` and ``:as_of`` (epoch ms).
 
-Imports: ``hesuan.domain``, ``status_sql.lit``.
+Imports: ``hesuan.domain`` only.
 """
 
 from __future__ import annotations
 
-from hesuan.adapters.db.status_sql import lit
 from hesuan.domain.rosters import ROSTER_LISTS, RosterClass
 
-__all__ = ["condition", "coverage_counts", "roster_class"]
+__all__ = ["condition", "coverage_counts"]
 
 
 def _sampled(p: str) -> str:
@@ -42,13 +42,6 @@ def condition(which: str, p: str = "ps.") -> str:
         RosterClass.OUTSTANDING.value: (f"({_not_sampled(p)} AND ({p}exempt_until IS NULL "
                                         f"OR {p}exempt_until <= :as_of))"),
     }.get(which, "1 = 1")
-
-
-def roster_class(p: str = "ps.") -> str:
-    """A person's class, as the ``RosterClass`` value."""
-    return (f"CASE WHEN {_sampled(p)} THEN {lit(RosterClass.SAMPLED.value)} "
-            f"WHEN {p}exempt_until > :as_of THEN {lit(RosterClass.EXEMPT.value)} "
-            f"ELSE {lit(RosterClass.OUTSTANDING.value)} END")
 
 
 def coverage_counts(p: str = "ps.") -> str:

@@ -67,10 +67,16 @@ def own_checkpoint(request: Request, me: Principal) -> CheckpointRow | None:
     return next(iter(platform_of(request).fence.checkpoints(me)), None)
 
 
-def _checkpoint_page(request: Request, me: Principal, checkpoint: CheckpointRow | None,
-                     **extra: Any) -> Response:
+def _device_checkpoint(request: Request, me: Principal) -> CheckpointRow:
+    """The caller's checkpoint; the page is none of anyone else's."""
+    checkpoint = own_checkpoint(request, me)
     if checkpoint is None:
         raise NotFound("the checkpoint page is for a checkpoint's device", code="wrong_role")
+    return checkpoint
+
+
+def _checkpoint_page(request: Request, me: Principal, checkpoint: CheckpointRow,
+                     **extra: Any) -> Response:
     return render(request, "checkpoint.html", me, checkpoint=checkpoint,
                   retention_days=platform_of(request).settings.venue_retention.days,
                   text=extra.pop("text", ""), **extra)
@@ -78,16 +84,14 @@ def _checkpoint_page(request: Request, me: Principal, checkpoint: CheckpointRow 
 
 @router.get("/web/checkpoint", openapi_extra=acts(Action.RECORD_PLACE_SCANS))
 def checkpoint_page(request: Request, me: WebMe) -> Response:
-    return _checkpoint_page(request, me, own_checkpoint(request, me))
+    return _checkpoint_page(request, me, _device_checkpoint(request, me))
 
 
 @router.post("/web/checkpoint", openapi_extra=acts(Action.RECORD_PLACE_SCANS))
 def checkpoint_scan(request: Request, me: WebMe, form: SignedForm) -> Response:
     """A sampling code or a pass scanned at the checkpoint: recorded for the fence rules, and
     the rules it broke (stop the person) or none (let them through)."""
-    checkpoint = own_checkpoint(request, me)
-    if checkpoint is None:
-        return _checkpoint_page(request, me, None)
+    checkpoint = _device_checkpoint(request, me)
     platform = platform_of(request)
     value = text(form, "scanned", max_len=4096)
     is_pass = value.startswith(PASS_PREFIX)
