@@ -68,6 +68,7 @@ from hesuan.services.elr import ElrPolicy, ElrService, ElrWriters
 from hesuan.services.elr_ports import Application, Disclosure, ElrRoute, Organization
 from hesuan.services.elr_queue_ports import ElrFormat, ElrTransport
 from hesuan.services.fence import FenceService
+from hesuan.services.housekeeping import Housekeeping
 from hesuan.services.keys import DataKeyService
 from hesuan.services.lab import LabService
 from hesuan.services.lab_messages import LabMessageService
@@ -143,6 +144,7 @@ class Platform:
     lanes: LaneService
     teams: TeamService
     retention: RetentionService  # history that expires (docs/RETENTION.md)
+    housekeeping: Housekeeping  # the scheduler's tick: sweep, alerts, outbox, retention, …
     programme: ProgrammeService  # the end of the programme, by two health officers
     readiness: WriteProbe  # GET /ready: whether the store can write now
     reads: ReadSource  # where reports and dashboards read: the primary or a replica
@@ -398,6 +400,12 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None, sender: Sender 
     rejections = RejectionService(deps, status)
     audit = AuditService(deps, chain, FileCheckpoints(
         settings.audit_checkpoint_dir, CheckpointKey(keys.audit_checkpoint_key)))
+    outbox = OutboxService(deps, sender, RateLimit(settings.sms_rate_per_s),
+                           timedelta(seconds=settings.sms_claim_timeout_s))
+    alerts = AlertService(deps)
+    rosters = RosterService(deps, analytics, reads=reads.uow)
+    retention = RetentionService(deps, settings.retention())
+    elr = _elr(settings, deps)
     return Platform(
         settings=settings, engine=engine, deps=deps, auth=AuthService(deps), audit=audit,
         people=PeopleService(deps), places=PlacesService(deps),
@@ -407,20 +415,19 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None, sender: Sender 
         corrections=CorrectionService(deps, lab, status), rejections=rejections,
         lab_messages=LabMessageService(bulk, lab, rejections, LabMessages()),
         lab_reports=LabReportService(deps),
-        outbox=OutboxService(deps, sender, RateLimit(settings.sms_rate_per_s),
-                             timedelta(seconds=settings.sms_claim_timeout_s)),
-        alerts=AlertService(deps), reports=ReportService(stale_ok), passes=passes,
+        outbox=outbox, alerts=alerts, reports=ReportService(stale_ok), passes=passes,
         status=status,
         venues=VenueService(deps, passes, fence),
         worklists=WorklistService(deps, SqlWorklists(engine)),
         analytics=analytics, zones=zones,
-        rosters=RosterService(deps, analytics, reads=reads.uow),
-        fence=fence,
+        rosters=rosters, fence=fence,
         lanes=LaneService(deps, sampling), teams=TeamService(deps, sampling),
-        retention=RetentionService(deps, settings.retention()),
+        retention=retention,
+        housekeeping=Housekeeping(deps.clock, status, alerts, outbox, zones, rosters,
+                                  retention, audit, elr),
         programme=ProgrammeService(deps, audit, RootKeySigner(pass_keys, deps.clock),
                                    FolderFiles(settings.programme_dir), SqlCompactor(engine),
                                    DataKeyFile(settings.data_key_path, legacy=keys.legacy)),
         readiness=WriteProbe(uow), reads=reads, scheduler_lease=SchedulerLease(engine),
-        elr=_elr(settings, deps),
+        elr=elr,
     )

@@ -6,6 +6,7 @@ the results released without a run file."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
@@ -106,6 +107,13 @@ def test_round_reconciles_exactly_the_injected_faults(sim: tuple[Platform, Count
         issued = c.exec_driver_sql("SELECT count(*) FROM passes").scalar_one()
         scans = c.exec_driver_sql(
             "SELECT count(*) FROM fence_scans WHERE place_kind = 'venue'").scalar_one()
+    # every simulated hour the city's housekeeping ran as the server's scheduler runs it
+    # (``test_the_round_keeps_the_city_as_the_server_does``); in a day's round no pass is yet
+    # a day past its expiry
+    kept = s.housekeeping
+    hours = int((s.drained_until - start).total_seconds() // 3600)
+    assert kept["ticks"] == kept["retention_passes"] == hours
+    assert kept["forgotten"] == {} and kept["reminders"] == s.messages["reminder"]
     assert len(rows) == doors["checked"] and issued == doors["passes_issued"]
     assert sum(bool(a) for _, a in rows) == doors["admitted"]
     assert all(colour == "green" for colour, admitted in rows if admitted)
@@ -354,6 +362,42 @@ def test_a_zone_that_ends_in_the_round_frees_its_people(
     assert status == "expired" and in_zone == 0
     assert late_doors == 0 and open_assignments == 0
     assert s.zones["days"] >= 1 and s.zones["sampled"] > 0
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_the_round_keeps_the_city_as_the_server_does(sim: tuple[Platform, CountingSender],
+                                                     clock: FixedClock) -> None:
+    """Every simulated hour the round runs the city's housekeeping as the server's scheduler
+    runs it (``services/housekeeping``). Over three days a retention pass forgets the passes a
+    day past their expiry (the audit log has the counts), the venue's checks stay (14 days);
+    when the round ends the roster's coverage snapshot is fresh and the audit chain's head is
+    signed."""
+    p, sender = sim
+    start = clock.now()
+    generate_city(p, 1500, seed=6, workers=0)
+    s = simulate_round(p, clock, sender, start, hours=72, prevalence=0.002, seed=6)
+    kept = s.housekeeping
+    hours = int((s.drained_until - start).total_seconds() // 3600)
+    assert kept["ticks"] == kept["retention_passes"] == kept["snapshots_refreshed"] == hours
+    assert kept["audit_checkpoints"] == hours + 1  # and one as the round ends
+    assert kept["reminders"] == s.messages["reminder"]
+    forgotten = kept["forgotten"]
+    assert set(forgotten) == {"passes"} and forgotten["passes"] > 0
+    with p.engine.connect() as c:
+        left = [from_ms(x) if isinstance(x, int) else x for x, in c.exec_driver_sql(
+            "SELECT expires_at FROM passes").all()]
+        checks = c.exec_driver_sql("SELECT count(*) FROM venue_checks").scalar_one()
+        logged = [d for d, in c.execute(text(
+            "SELECT detail FROM audit_log WHERE action = 'retention.run'")).all()]
+    assert len(left) + forgotten["passes"] == s.door_checks["passes_issued"]
+    assert min(left).replace(tzinfo=UTC) > s.drained_until - timedelta(days=1, hours=1)
+    assert checks == s.door_checks["checked"]
+    assert sum((d if isinstance(d, dict) else json.loads(d))["passes"] for d in logged) == (
+        forgotten["passes"])
+    audit = p.audit.verify(SYSTEM)
+    assert audit.intact and audit.checkpoint is not None
+    assert audit.checkpoint.seq == audit.head_seq
+    assert p.rosters.refresh_snapshot_if_stale(SYSTEM) is None  # fresh: not refreshed again
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)

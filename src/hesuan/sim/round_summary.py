@@ -97,6 +97,10 @@ class RoundSummary:
     # building's person turned back, its support team's moves and stints, and the fence
     # alerts the grid workers handled (acknowledged, or closed by outcome)
     checkpoints: dict[str, Any] = field(default_factory=dict)
+    # the city's hourly housekeeping (``services/housekeeping``, as the server's scheduler):
+    # ticks, reminders, coverage snapshots refreshed, retention passes and what they forgot,
+    # audit checkpoints signed
+    housekeeping: dict[str, Any] = field(default_factory=dict)
 
     @property
     def coverage(self) -> float:
@@ -156,6 +160,7 @@ class RoundSummary:
             "expected_unfiled_results": self.expected_unfiled_results,
             "door_checks": self.door_checks, "arrivals": self.arrivals, "zones": self.zones,
             "two_lanes": self.two_lanes, "shifts": self.shifts, "checkpoints": self.checkpoints,
+            "housekeeping": self.housekeeping,
             "turnaround_since_first_sample": {k: asdict(v) for k, v in self.turnaround.items()},
             "wall_seconds": round(self.wall_seconds, 2),
         }

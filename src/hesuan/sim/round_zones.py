@@ -46,7 +46,6 @@ import numpy as np
 from hesuan.domain.access import Principal, Role
 from hesuan.domain.sampling import SiteKind, make_tube_barcode
 from hesuan.domain.zones import Area, ZoneKind
-from hesuan.services.auth import SYSTEM
 from hesuan.services.people_ports import SiteRow
 from hesuan.services.teams import pool_mode
 from hesuan.services.zones import ZoneInput
@@ -204,13 +203,11 @@ class Outbreak(Stations):
         self.door_visits_due += 1  # the round does not end before the first day's visits
         self.push(first, ZONE_DAY, True)
 
-    def zone_tick(self, t: float) -> None:
-        """At each hour: the scheduled zone changes, as the server's scheduler runs them
-        (``ZoneService.tick``). Once the round's zone has reached its planned end (and expired)
-        its people are free: the team's assignment is closed, and a recalled person is
-        re-tested at their site instead of at home."""
-        self.p.zones.tick(SYSTEM)
-        self.calls += 1
+    def zone_ended(self, t: float) -> None:
+        """At each hour, after the housekeeping's zone changes (``ZoneService.tick``): once the
+        round's zone has reached its planned end (and expired) its people are free: the team's
+        assignment is closed, and a recalled person is re-tested at their site instead of at
+        home."""
         if (self._zone_end_s is None or self.zone_response.expired
                 or t < self._zone_end_s):
             return

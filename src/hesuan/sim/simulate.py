@@ -35,10 +35,12 @@ The model, a discrete-event simulation on a ``FixedClock`` that is set to each a
 * **A sealed building**: after the first confirmed case the officer seals the building the
   case lives in, and the district's door-to-door team samples it household by household
   (``round_zones``).
-* Every hour: the outbox is delivered, late stages are checked (``AlertService``) and the overdue
-  sweep runs (reminders, statuses); while the venues are open, a few people show their status
-  pass at the city's venue (``round_venues``); a few pass the city's checkpoint, where a
-  support team is sent once a building is sealed, and the grid workers take up the fence
+* Every hour: the city's housekeeping runs as the server's scheduler runs it
+  (``services/housekeeping``: the overdue sweep with its reminders, late stages checked, the
+  outbox delivered, zone changes, the roster's coverage snapshot refreshed, a retention pass
+  and a signed checkpoint of the audit chain); while the venues are open, a few people show
+  their status pass at the city's venue (``round_venues``); a few pass the city's checkpoint,
+  where a support team is sent once a building is sealed, and the grid workers take up the fence
   alerts (``round_checkpoints``).
 * **Faults** on request, each exactly once: ``lost_tube`` (a sealed tube never boxed),
   ``box_missing_tube`` (the lab finds one tube fewer than packed), ``unknown_result`` (a lab
@@ -73,17 +75,19 @@ import heapq
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, fields
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta
 
 from hesuan.adapters.clock import FixedClock
 from hesuan.adapters.db import bulk
 from hesuan.bootstrap import Platform
 from hesuan.config import Settings
+from hesuan.domain.audit import Checkpoint
 from hesuan.domain.errors import RuleViolation
 from hesuan.domain.instants import iso_utc
 from hesuan.domain.local_time import local_date, midnight_of
 from hesuan.services.auth import SYSTEM
+from hesuan.services.housekeeping import HousekeepingReport
 from hesuan.services.outbox_ports import (
     LabTally,
     OutboxMessage,
@@ -157,6 +161,42 @@ class CountingSender:
         self.sent[message.template] += 1
 
 
+@dataclass(slots=True)
+class Housekept:
+    """The city's housekeeping over the round: ticks, the overdue sweep's reminders, coverage
+    snapshots refreshed, retention passes and what they forgot (by kind, counts only), audit
+    checkpoints signed."""
+
+    ticks: int = 0
+    reminders: int = 0
+    snapshots_refreshed: int = 0
+    retention_passes: int = 0
+    forgotten: Counter[str] = field(default_factory=Counter)
+    audit_checkpoints: int = 0
+
+    def add(self, r: HousekeepingReport) -> None:
+        self.ticks += 1
+        self.reminders += r.swept.reminders
+        self.snapshots_refreshed += r.snapshot_refreshed
+        self.add_checkpoint(r.checkpoint, r.checkpoint_refused)
+        if r.retention is not None:
+            self.retention_passes += 1
+            self.forgotten.update({k: n for k, n in r.retention.counts().items() if n})
+
+    def add_checkpoint(self, checkpoint: Checkpoint | None,
+                       refused: RuleViolation | None) -> None:
+        if refused is not None:  # the round's own writes break no chain
+            raise refused
+        self.audit_checkpoints += checkpoint is not None
+
+    def as_dict(self) -> dict[str, object]:
+        return {"ticks": self.ticks, "reminders": self.reminders,
+                "snapshots_refreshed": self.snapshots_refreshed,
+                "retention_passes": self.retention_passes,
+                "forgotten": dict(sorted(self.forgotten.items())),
+                "audit_checkpoints": self.audit_checkpoints}
+
+
 class _Round(RoundCity, Outbreak, LisLab, Venues, FirstLanding, Shifts, Checkpoints):
     """A round: the city loaded, the people's visits planned, the actions run in time
     order."""
@@ -195,6 +235,9 @@ class _Round(RoundCity, Outbreak, LisLab, Venues, FirstLanding, Shifts, Checkpoi
                     self.housekeeping(t)
                     self.shifts_close(t)
                     self.checkpoints_close(t)
+                    # as the scheduler does when the server stops: the round's last writes
+                    # anchored outside the database
+                    self.housekept.add_checkpoint(*self.p.housekeeping.checkpoint(SYSTEM))
                     last = t
                     break
                 self.now_s = t
@@ -233,18 +276,22 @@ class _Round(RoundCity, Outbreak, LisLab, Venues, FirstLanding, Shifts, Checkpoi
 
     # -- housekeeping ---------------------------------------------------------------------
 
+    housekept: Housekept
+
     def housekeeping(self, t: float) -> None:
-        while True:
-            r = self.p.outbox.deliver(SYSTEM, 5000)
+        """The hour's housekeeping as the server's scheduler runs it; then the outbox drained
+        (a tick sends up to 5,000 messages: the scheduler's next tick is minutes away, the
+        round's an hour), and the round's own hourly parts."""
+        r = self.p.housekeeping.tick(SYSTEM, sms_limit=5000)
+        self.calls += 1
+        self.housekept.add(r)
+        self.alerts += r.alerts_raised
+        sms = r.sms
+        while sms.sent + sms.failed >= 5000:
+            sms = self.p.outbox.deliver(SYSTEM, 5000)
             self.calls += 1
-            if r.sent + r.failed < 5000:
-                break
-        self.alerts += self.p.alerts.check(SYSTEM)
-        self.calls += 1
-        self.p.status.sweep(SYSTEM)
-        self.calls += 1
         self.door_checks()
-        self.zone_tick(t)
+        self.zone_ended(t)
         self.outbreak_check(t)
         self.checkpoint_hour(t)
 
@@ -285,6 +332,7 @@ def simulate_round(platform: Platform, clock: FixedClock, sender: CountingSender
     r.outbreak_open()
     r.shifts_open()
     r.checkpoints_open(seed)
+    r.housekept = Housekept()
     unfiled_before = _unfiled(platform)
     due = r.schedule_arrivals()
     stop_s = None if stop_at is None else (stop_at - start).total_seconds()
@@ -340,6 +388,7 @@ def simulate_round(platform: Platform, clock: FixedClock, sender: CountingSender
         zones=r.zone_response.as_dict(),
         two_lanes={k: r.lane_counts[k] for k in ("registered", "swabbed")},
         shifts=dict(r.shift_counts), checkpoints=r.checkpoint_work.as_dict(),
+        housekeeping=r.housekept.as_dict(),
     )
 
 

@@ -171,6 +171,12 @@ def _print_summary(s: Any) -> None:
          f"{s.checkpoints.get('stints', 0):,}"),
         ("fence alerts taken up by grid workers",
          _counts(s.checkpoints.get("fence_alerts_handled", {}))),
+        ("housekeeping: hours / retention passes (forgotten)",
+         f"{s.housekeeping.get('ticks', 0):,} / {s.housekeeping.get('retention_passes', 0):,} ("
+         + _counts(s.housekeeping.get("forgotten", {})) + ")"),
+        ("audit checkpoints signed / coverage snapshots",
+         f"{s.housekeeping.get('audit_checkpoints', 0):,} / "
+         f"{s.housekeeping.get('snapshots_refreshed', 0):,}"),
         ("alerts raised", f"{s.alerts_raised:,} "
          + ", ".join(f"{k} {v}" for k, v in sorted(s.alerts_by_kind.items()))),
         ("wall time", f"{s.wall_seconds:.1f} s"),
