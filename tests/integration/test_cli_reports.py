@@ -214,6 +214,32 @@ def test_results_import_shows_its_progress(cli_env: Settings, tmp_path: Path) ->
     assert "rows 2500" in out.stderr and out.stdout == ""
 
 
+def test_venues_from_the_command_line(cli_env: Settings) -> None:
+    """``hesuan fence add-venue`` registers a venue and prints its id (the scope of its door
+    device's account); ``hesuan fence venues`` lists them as JSON; a bad code and a region that
+    does not exist are refused, saying so."""
+    runner = CliRunner()
+    city = runner.invoke(cli_app, ["city", "generate", "--people", "50", "--seed", "1",
+                                   "--workers", "0"])
+    assert city.exit_code == 0, city.output
+    added = runner.invoke(cli_app, ["fence", "add-venue", "mall-0001", "万达广场",
+                                    "--region", "140105"])
+    assert added.exit_code == 0, added.output
+    vid = re.search(r"registered venue MALL-0001 id=([0-9a-f]{32})", added.output)
+    assert vid is not None, added.output
+    listed = runner.invoke(cli_app, ["fence", "venues"])
+    assert listed.exit_code == 0, listed.output
+    rows = {v["code"]: v for v in json.loads(listed.stdout)}
+    assert rows["MALL-0001"]["id"] == vid.group(1) and rows["MALL-0001"]["name"] == "万达广场"
+    assert len(rows) == 2  # and the generated city's venue
+    _utc(rows["MALL-0001"]["created_at"])
+    nowhere = runner.invoke(cli_app, ["fence", "add-venue", "NOWHERE-1", "无",
+                                      "--region", "999999"])
+    assert nowhere.exit_code != 0 and "unknown_region" in nowhere.output
+    bad = runner.invoke(cli_app, ["fence", "add-venue", "a b", "x", "--region", "140105"])
+    assert bad.exit_code != 0 and "bad_venue_code" in bad.output
+
+
 def test_checkpoints_from_the_command_line(cli_env: Settings) -> None:
     """``hesuan fence add-checkpoint`` registers a checkpoint and prints its id (the scope of
     its device's account, ``hesuan users create … --role venue --scope ID``); ``hesuan fence

@@ -1,5 +1,5 @@
-"""``hesuan fence …``: checkpoints (交通卡口) and the fence alerts from venue and checkpoint
-scans (old scans expire with ``hesuan retention run``).
+"""``hesuan fence …``: the places that scan — venues (场所码) and checkpoints (交通卡口) — and the
+fence alerts from their scans (old scans expire with ``hesuan retention run``).
 
 Imports: Typer, ``hesuan.services.fence``, ``hesuan.entrypoints.cli.common``.
 """
@@ -15,8 +15,28 @@ from hesuan.services.fence import CheckpointKind
 
 __all__ = ["register"]
 
-fence_app = typer.Typer(help="Checkpoints, and fence alerts from venue and checkpoint scans.",
+fence_app = typer.Typer(help="Venues and checkpoints, and the fence alerts from their scans.",
                         no_args_is_help=True)
+
+
+@fence_app.command("venues")
+def fence_venues() -> None:
+    """The venues by name, JSON on stdout (an id is its device account's scope)."""
+    with opened() as p:
+        print_json(p.venues.venues(CLI_PRINCIPAL))
+
+
+@fence_app.command("add-venue")
+def fence_add_venue(
+        code: str, name: str,
+        region: Annotated[str, typer.Option(help="the region code it lies in")]) -> None:
+    """Register a venue (场所码: a shop, a restaurant, a cinema) and print its id.
+
+    Its door's device signs in as a user of the role venue whose scope is that id:
+    hesuan users create NAME --role venue --scope ID."""
+    with opened() as p:
+        vid = p.venues.register(CLI_PRINCIPAL, code, name, region)
+        console.print(f"registered venue {code.strip().upper()} id={vid}")
 
 
 @fence_app.command("checkpoints")
