@@ -162,6 +162,12 @@ def test_from_the_readme_to_a_checked_pass(demo: tuple[str, str],
     page.wait_for_load_state("domcontentloaded")
     expect(page.locator("#gate")).to_have_attribute("data-stop", "0")
     expect(page.locator("#gate")).to_contain_text("Let through")
+    # above the round's latest scans there, newest first: this one
+    assert "latest scans" in OPENING
+    rows = page.locator("#scans tbody tr")
+    expect(rows).to_have_count(20)
+    expect(rows.first).to_have_attribute("data-via", "code")
+    expect(rows.first).to_have_attribute("data-stop", "0")
     shot(page, "newcomer-04-checkpoint")
 
     # step 5: the demo's last line says how to read a report of its city from a second

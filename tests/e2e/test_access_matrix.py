@@ -741,6 +741,9 @@ CASES: list[Case] = [
     Case("GET", "/checkpoints", _list(), one_side=True,
          shows=lambda w, s: ([w.checkpoint[s]],
                              Target(region=DISTRICT[s], venue=w.checkpoint[s]))),
+    Case("GET", "/checkpoints/{checkpoint_id}/scans", lambda w, s, p: (
+        Req(params={"checkpoint_id": w.checkpoint[s]}),
+        Target(region=DISTRICT[s], venue=w.checkpoint[s]))),
     Case("POST", "/fence/scans", lambda w, s, p: (Req(json={"scans": [{
         "event_id": w.event_id(), "place_kind": "venue", "place_id": w.venue[s], "at": _iso(),
         "code": w.code(w.person[s])}]}), _venue(w, s)), batch=True),

@@ -44,6 +44,7 @@ def test_a_checkpoint_device_scans_and_is_told_whom_to_stop(api: Api) -> None:
     assert r.status_code == 303 and r.headers["location"] == "/web/checkpoint"
     page = client.get("/web/checkpoint").text
     assert "晋祠高速口" in page and 'id="gate"' not in page
+    assert 'id="no-scans"' in page
 
     # someone the sealed zone holds at home: stop, and their grid worker is alerted
     stopped = client.post("/web/checkpoint", data={"csrf": csrf, "scanned": api.code(held)})
@@ -64,6 +65,13 @@ def test_a_checkpoint_device_scans_and_is_told_whom_to_stop(api: Api) -> None:
     forged = client.post("/web/checkpoint", data={"csrf": csrf, "scanned": "NOT-A-CODE"})
     assert 'role="alert"' in forged.text and 'id="gate"' not in forged.text
     assert api.count(f"SELECT count(*) FROM fence_scans WHERE place_id = '{cp}'") == 3
+    # the page lists the latest scans, newest first: by what, and stop or let through;
+    # nothing about the people
+    scans = forged.text[forged.text.index('id="scans"'):]
+    section = scans[:scans.index("</section>")]
+    assert re.findall(r'<tr data-via="(\w+)" data-stop="(\d)">', section) == [
+        ("pass", "1"), ("code", "0"), ("code", "1")]
+    assert not re.search(r"\d{6}\*|[\u4e00-\u9fff]\*", section)  # no masked name or id
 
 
 def test_the_checkpoint_page_is_a_checkpoint_devices_own(api: Api) -> None:

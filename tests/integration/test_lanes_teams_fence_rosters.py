@@ -269,6 +269,47 @@ def test_checkpoints_listed_to_whom_they_belong(platform: Platform, city: Exampl
             platform.fence.checkpoints(Principal("x", "x", role, scope))
 
 
+def test_a_checkpoints_recent_scans(platform: Platform, city: ExampleCity,
+                                    clock: FixedClock) -> None:
+    """A checkpoint's recent scans, newest first: when, by code or by pass, and how many fence
+    rules each broke (stop the person, or let them through); nothing about the person. Its own
+    device and the officers over its region read them; another checkpoint's device does not."""
+    cp = platform.fence.add_checkpoint(OFFICER, "G5-WUSU", "武宿高速口", CheckpointKind.HIGHWAY,
+                                       "140105")
+    other = platform.fence.add_checkpoint(OFFICER, "G5-JINCI", "晋祠高速口",
+                                          CheckpointKind.HIGHWAY, "140110")
+    device = Principal("u-cp", "wusu-gate", Role.VENUE, cp)
+    people = [str(q(platform, "SELECT id FROM people WHERE grid_code = :g AND groups = '' "
+                              "ORDER BY id LIMIT 1", g=grid)[0][0])
+              for grid in (city.grids[0], city.grids[1], city.grids[2])]
+    # the third lives in a sealed building: leaving it through the checkpoint breaks a rule
+    platform.zones.designate(OFFICER, ZoneInput("封控", ZoneKind.SEALED, [Area(city.grids[2])]))
+    times = []
+    for i, (pid, by_pass) in enumerate(zip(people, (False, True, False), strict=True)):
+        at = clock.now() + timedelta(minutes=i)
+        code = None if by_pass else platform.deps.codes.sign(pid)
+        pass_text = platform.passes.issue(OFFICER, pid) if by_pass else None
+        out = platform.fence.scan(device, [ScanInput(str(uuid.uuid4()), PlaceKind.CHECKPOINT,
+                                                     cp, at, code, pass_text)])[0]
+        assert out.status == "accepted", out
+        times.append(at)
+    platform.fence.scan(OFFICER, [ScanInput(str(uuid.uuid4()), PlaceKind.CHECKPOINT, other,
+                                            clock.now(), platform.deps.codes.sign(people[0]))])
+    recent = platform.fence.checkpoint_scans(device, cp)
+    assert [(s.at, s.via, s.alerts) for s in recent] == [
+        (times[2], "code", 1), (times[1], "pass", 0), (times[0], "code", 0)]
+    assert [s.at for s in platform.fence.checkpoint_scans(device, cp, limit=2)] == [
+        times[2], times[1]]
+    assert platform.fence.checkpoint_scans(OFFICER, cp) == recent
+    for outsider in (Principal("u-cp2", "jinci-gate", Role.VENUE, other),
+                     Principal("o2", "o2", Role.HEALTH_OFFICER, "140110"),
+                     Principal("g", "g", Role.GRID_WORKER, city.grids[0])):
+        with pytest.raises(PermissionDenied):
+            platform.fence.checkpoint_scans(outsider, cp)
+    with pytest.raises(NotFound):
+        platform.fence.checkpoint_scans(OFFICER, "no-such-checkpoint")
+
+
 def test_a_teams_staff_with_who_may_start_when(platform: Platform, city: ExampleCity,
                                                clock: FixedClock) -> None:
     """The site lead's list of their team (班组): who is on where, hours today, and when each

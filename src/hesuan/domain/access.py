@@ -172,6 +172,7 @@ class Action(enum.StrEnum):
     READ_VENUE_CHECKS = "read_venue_checks"
     REGISTER_CHECKPOINT = "register_checkpoint"
     READ_CHECKPOINTS = "read_checkpoints"
+    READ_CHECKPOINT_SCANS = "read_checkpoint_scans"
     RECORD_PLACE_SCANS = "record_place_scans"
     READ_FENCE_ALERTS = "read_fence_alerts"
     HANDLE_FENCE_ALERT = "handle_fence_alert"
@@ -327,6 +328,7 @@ POLICY: Mapping[Action, Rule] = {
     Action.READ_VENUE_CHECKS: _rule(_ADMIN, _OFFICER, {Role.VENUE: Relation.VENUE}),
     Action.REGISTER_CHECKPOINT: _rule(_ADMIN, _OFFICER),
     Action.READ_CHECKPOINTS: _list(_ADMIN, _OFFICER, {Role.VENUE: Relation.VENUE}),
+    Action.READ_CHECKPOINT_SCANS: _rule(_ADMIN, _OFFICER, {Role.VENUE: Relation.VENUE}),
     Action.RECORD_PLACE_SCANS: _rule(_ADMIN, _OFFICER, {Role.VENUE: Relation.VENUE}),
     Action.READ_FENCE_ALERTS: _list(_ADMIN, _OFFICERS_AND_GRID),
     Action.HANDLE_FENCE_ALERT: _rule(_ADMIN, _OFFICERS_AND_GRID, hide=True),

@@ -50,6 +50,7 @@ from hesuan.services.fence_ports import (
     FenceScanRow,
     NewFenceAlert,
     PlaceRow,
+    PlaceScan,
 )
 from hesuan.services.passes import PassService
 from hesuan.services.ports import UnitOfWork, WriteRace
@@ -138,6 +139,20 @@ class FenceService:
             rows = uow.fence.checkpoints()
         return [r for r in rows if allows(actor, Action.READ_CHECKPOINTS,
                                           Target(region=r.region_code, venue=r.id))]
+
+    def checkpoint_scans(self, actor: Principal, checkpoint_id: str,
+                         limit: int = 20) -> list[PlaceScan]:
+        """The checkpoint's latest scans, newest first: when, by code or pass, and the fence
+        rules each broke (its device's recent list; nothing about the people)."""
+        with self._d.uow(readonly=True) as uow:
+            place = uow.fence.places([(PlaceKind.CHECKPOINT.value, checkpoint_id)]).get(
+                (PlaceKind.CHECKPOINT.value, checkpoint_id))
+            if place is None:
+                raise NotFound("checkpoint_id: no such checkpoint", code="unknown_place",
+                               field="checkpoint_id")
+            authorize(actor, Action.READ_CHECKPOINT_SCANS,
+                      Target(region=place.region_code, venue=place.id), field="checkpoint_id")
+            return uow.fence.place_scans(PlaceKind.CHECKPOINT.value, checkpoint_id, limit)
 
     # -- scans ---------------------------------------------------------------------------------
 

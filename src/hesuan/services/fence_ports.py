@@ -16,7 +16,7 @@ from hesuan.domain.fence import ScanPerson
 from hesuan.domain.json import JsonObject
 
 __all__ = ["CheckpointRow", "FenceAlertHandling", "FenceAlertRow", "FenceRepository",
-           "FenceScanRow", "NewFenceAlert", "PlaceRow", "ScanFacts"]
+           "FenceScanRow", "NewFenceAlert", "PlaceRow", "PlaceScan", "ScanFacts"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +64,16 @@ class FenceScanRow(NamedTuple):
     at: datetime
     received_at: datetime
     actor: str
+    alerts: int
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceScan:
+    """A scan as its place's device lists it: when, by what, and how many fence rules it broke
+    (more than none: the person was stopped). Nothing about the person."""
+
+    at: datetime
+    via: str  # code | pass
     alerts: int
 
 
@@ -140,6 +150,9 @@ class FenceRepository(Protocol):
     def known_scans(self, event_ids: Iterable[str]) -> set[str]: ...
     def person_for_pass_hash(self, id_hashes: Iterable[str]) -> dict[str, str]: ...
     def record_scans(self, rows: Sequence[FenceScanRow]) -> None: ...
+    def place_scans(self, place_kind: str, place_id: str, limit: int) -> list[PlaceScan]:
+        """The place's latest scans, newest first."""
+        ...
     def upsert_fence_alerts(self, rows: Sequence[NewFenceAlert]) -> int:
         """Insert new alerts; a second scan the same day bumps the existing alert's count.
         Returns how many alerts are new."""

@@ -39,6 +39,7 @@ from hesuan.services.fence_ports import (
     FenceScanRow,
     NewFenceAlert,
     PlaceRow,
+    PlaceScan,
     ScanFacts,
 )
 
@@ -113,6 +114,13 @@ class SqlFence(SqlRepository):
     def person_for_pass_hash(self, id_hashes: Iterable[str]) -> dict[str, str]:
         return {r[0]: r[1] for r in sql_helpers.fetch_in(
             self.conn, _PERSON_FOR_PASS_HASH[self._pg], id_hashes, self._pg)}
+
+    def place_scans(self, place_kind: str, place_id: str, limit: int) -> list[PlaceScan]:
+        f = fence_scans.c
+        return [PlaceScan(*r) for r in self.conn.execute(
+            select(f.at, f.via, f.alerts)
+            .where(f.place_id == place_id, f.place_kind == place_kind)
+            .order_by(f.at.desc()).limit(limit))]
 
     def record_scans(self, rows: Sequence[FenceScanRow]) -> None:
         """One driver-level executemany (the scan path's hot spot: no per-row bind

@@ -602,6 +602,8 @@ fence_scans = Table(
     Column("received_at", Timestamp, nullable=False),
     Column("actor", ID, nullable=False),
     Column("alerts", SmallInteger, nullable=False),
+    # a place's device lists its latest scans
+    Index("ix_fence_scans_place", "place_id", "at"),
 )
 
 fence_alerts = Table(

@@ -18,7 +18,7 @@ from hesuan.entrypoints.actions import acts
 from hesuan.entrypoints.api.deps import Me, PlatformDep
 from hesuan.entrypoints.api.schemas import Id, Instant, Note, RegionFilter, Strict
 from hesuan.services.fence import CheckpointKind, ScanInput
-from hesuan.services.fence_ports import CheckpointRow, FenceAlertRow
+from hesuan.services.fence_ports import CheckpointRow, FenceAlertRow, PlaceScan
 
 __all__ = ["router"]
 
@@ -44,6 +44,16 @@ def add_checkpoint(me: Me, platform: PlatformDep, body: CheckpointIn) -> dict[st
 def checkpoints(me: Me, platform: PlatformDep) -> list[CheckpointRow]:
     """The checkpoints in the caller's area (a checkpoint's device: its own), by code."""
     return platform.fence.checkpoints(me)
+
+
+@router.get("/checkpoints/{checkpoint_id}/scans",
+            openapi_extra=acts(Action.READ_CHECKPOINT_SCANS))
+def checkpoint_scans(me: Me, platform: PlatformDep, checkpoint_id: Id,
+                     limit: Annotated[int, Query(ge=1, le=200)] = 20) -> list[PlaceScan]:
+    """The checkpoint's latest scans, newest first: when, by `code` or `pass`, and how many
+    fence rules each broke (more than none: the person was stopped). Nothing about the
+    people; the scans are kept as long as venue scans (docs/RETENTION.md)."""
+    return platform.fence.checkpoint_scans(me, checkpoint_id, limit)
 
 
 class ScanIn(Strict):

@@ -1,7 +1,8 @@
 """The fence on the web: the alerts of my grid or region (``/web/alerts``: who, what rule, where,
 when), acknowledged and closed with an outcome; and a checkpoint's device
 (``/web/checkpoint``): its staff scan a sampling code or a status pass, the scan is recorded
-for the fence rules, and the page says whether to stop the person and why (``FenceService``).
+for the fence rules, and the page says whether to stop the person and why, above the latest
+scans (``FenceService``).
 
 Imports: FastAPI/Starlette, ``hesuan.domain``, ``hesuan.services``, the web package.
 """
@@ -77,7 +78,8 @@ def _device_checkpoint(request: Request, me: Principal) -> CheckpointRow:
 
 def _checkpoint_page(request: Request, me: Principal, checkpoint: CheckpointRow,
                      **extra: Any) -> Response:
-    return render(request, "checkpoint.html", me, checkpoint=checkpoint,
+    scans = platform_of(request).fence.checkpoint_scans(me, checkpoint.id)
+    return render(request, "checkpoint.html", me, checkpoint=checkpoint, scans=scans,
                   retention_days=platform_of(request).settings.venue_retention.days,
                   text=extra.pop("text", ""), **extra)
 
