@@ -64,6 +64,7 @@ from hesuan.services.backups import BackupService
 from hesuan.services.context import Deps, Limits
 from hesuan.services.corrections import CorrectionService
 from hesuan.services.delivery import DeliveryService
+from hesuan.services.door_teams import DoorTeamService
 from hesuan.services.elr import ElrPolicy, ElrService, ElrWriters
 from hesuan.services.elr_ports import Application, Disclosure, ElrRoute, Organization
 from hesuan.services.elr_queue_ports import ElrFormat, ElrTransport
@@ -142,7 +143,8 @@ class Platform:
     rosters: RosterService
     fence: FenceService
     lanes: LaneService
-    teams: TeamService
+    teams: TeamService  # teams, staff and their shifts
+    door_teams: DoorTeamService  # door-to-door teams' assignments, routes and visits
     retention: RetentionService  # history that expires (docs/RETENTION.md)
     housekeeping: Housekeeping  # the scheduler's tick: sweep, alerts, outbox, retention, …
     programme: ProgrammeService  # the end of the programme, by two health officers
@@ -421,7 +423,8 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None, sender: Sender 
         worklists=WorklistService(deps, SqlWorklists(engine)),
         analytics=analytics, zones=zones,
         rosters=rosters, fence=fence,
-        lanes=LaneService(deps, sampling), teams=TeamService(deps, sampling),
+        lanes=LaneService(deps, sampling), teams=TeamService(deps),
+        door_teams=DoorTeamService(deps, sampling),
         retention=retention,
         housekeeping=Housekeeping(deps.clock, status, alerts, outbox, zones, rosters,
                                   retention, audit, elr),

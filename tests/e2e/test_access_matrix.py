@@ -306,7 +306,7 @@ def _build(platform: Platform) -> World:
                                                TeamKind.SAMPLING, "site", w.site[side])
         platform.teams.add_team(SYSTEM, f"door team {side}", TeamKind.DOOR_TO_DOOR, "site",
                                 w.door[side])
-        platform.teams.assign(SYSTEM, w.door[side], person_ids=[
+        platform.door_teams.assign(SYSTEM, w.door[side], person_ids=[
             r[0] for r in found if r[2] == w.household[side]])
         w.zone[side] = w.new_zone(side, [w.grid2[side]])
         # someone in a sealed zone scanned at a venue: a fence alert for their grid

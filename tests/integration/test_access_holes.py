@@ -102,7 +102,7 @@ def _door_team(platform: Platform, city: ExampleCity, district: str) -> tuple[st
         f"上门采样队{district}", SiteKind.DOOR_TO_DOOR, district, windows=1))
     zone = platform.zones.designate(OPERATOR, ZoneInput(f"封控{district}", ZoneKind.SEALED,
                                                         [Area(grid)]))
-    platform.teams.assign(OPERATOR, team, zone_id=zone.id)
+    platform.door_teams.assign(OPERATOR, team, zone_id=zone.id)
     return team, grid
 
 
@@ -110,8 +110,8 @@ def test_door_to_door_routes_are_read_in_scope_and_audited(platform: Platform,
                                                            city: ExampleCity) -> None:
     team_b, _ = _door_team(platform, city, YINGZE)
     with pytest.raises(PermissionDenied):
-        platform.teams.route(OFFICER_A, team_b)
-    route = platform.teams.route(OFFICER_B, team_b)
+        platform.door_teams.route(OFFICER_A, team_b)
+    route = platform.door_teams.route(OFFICER_B, team_b)
     assert route.households > 0
     assert _audited(platform, "team.route", OFFICER_B.username) == 1
 
@@ -128,21 +128,21 @@ def test_a_door_visit_scans_everyone_and_keeps_to_the_route(platform: Platform,
     now = platform.deps.clock.now()
     barcode = make_tube_barcode(770001)
     with pytest.raises(TypeError):  # no one scanned: the old call shape is gone
-        platform.teams.visit_household(sampler, team_a, str(uuid.uuid4()),  # type: ignore[call-arg]
+        platform.door_teams.visit_household(sampler, team_a, str(uuid.uuid4()),  # type: ignore[call-arg]
                                        "HH-OTHER-0001", barcode, now)
     with pytest.raises(InvalidInput):
-        platform.teams.visit_household(sampler, team_a, str(uuid.uuid4()), "HH-OTHER-0001",
+        platform.door_teams.visit_household(sampler, team_a, str(uuid.uuid4()), "HH-OTHER-0001",
                                        barcode, now, scanned=["HS1:NOT-A-CODE"])
     with platform.deps.uow(readonly=True) as uow:
         members = uow.teams.household_members("HH-OTHER-0001")
     codes = [platform.deps.codes.sign(m.person_id) for m in members]
     with pytest.raises(RuleViolation) as e:  # scanned, but not on this team's route
-        platform.teams.visit_household(sampler, team_a, str(uuid.uuid4()), "HH-OTHER-0001",
+        platform.door_teams.visit_household(sampler, team_a, str(uuid.uuid4()), "HH-OTHER-0001",
                                        barcode, now, scanned=codes)
     assert e.value.code == "not_on_route"
     other_site = Principal("u-x", "x", Role.SAMPLER, city.sites[XIAODIAN])
     with pytest.raises(PermissionDenied):  # a sampler of another site
-        platform.teams.visit_household(other_site, team_a, str(uuid.uuid4()),
+        platform.door_teams.visit_household(other_site, team_a, str(uuid.uuid4()),
                                        "HH-OTHER-0001", barcode, now, scanned=codes)
     with platform.deps.uow(readonly=True) as uow:
         sampled = uow.conn.execute(text(  # type: ignore[attr-defined]

@@ -73,16 +73,16 @@ def test_door_to_door_household_pool(platform: Platform, city: ExampleCity) -> N
     team = platform.places.add_site(OPERATOR, SiteInput(
         "小店区上门采样一队", SiteKind.DOOR_TO_DOOR, grid[:6], windows=1))
     zone = platform.zones.designate(OFFICER, ZoneInput("封控", ZoneKind.SEALED, [Area(grid)]))
-    a = platform.teams.assign(OFFICER, team, zone_id=zone.id)
+    a = platform.door_teams.assign(OFFICER, team, zone_id=zone.id)
     sampler = Principal("u-t", "t", Role.SAMPLER, team)
-    route = platform.teams.route(sampler, team)
+    route = platform.door_teams.route(sampler, team)
     assert route.people_to_sample == zone.people
     household = next(h for h in route.route if h.household_id == "HH-TEST-0001")
     assert [m.single_tube for m in household.members].count(True) == 1
     now = platform.deps.clock.now()
     ev = str(uuid.uuid4())
     scans = [platform.deps.codes.sign(m.person_id) for m in household.members]
-    out = platform.teams.visit_household(sampler, team, ev, "HH-TEST-0001",
+    out = platform.door_teams.visit_household(sampler, team, ev, "HH-TEST-0001",
                                          make_tube_barcode(880001), now, scanned=scans)
     assert out.sampled == 3 and not out.rejected, out
     assert [x.reason for x in out.skipped] == ["single_tube_required"]
@@ -90,24 +90,24 @@ def test_door_to_door_household_pool(platform: Platform, city: ExampleCity) -> N
              b=make_tube_barcode(880001))[0]
     assert tube == (5, 3, "sealed")
     # replaying the visit is a no-op
-    again = platform.teams.visit_household(sampler, team, ev, "HH-TEST-0001",
+    again = platform.door_teams.visit_household(sampler, team, ev, "HH-TEST-0001",
                                            make_tube_barcode(880001), now, scanned=scans)
     assert again.duplicate
-    route2 = platform.teams.route(sampler, team)
+    route2 = platform.door_teams.route(sampler, team)
     assert route2.people_to_sample == route.people_to_sample - 3
     # the key-group member gets a single tube on a second pass
     single = out.skipped[0].person_id
-    out = platform.teams.visit_household(
+    out = platform.door_teams.visit_household(
         sampler, team, str(uuid.uuid4()), "HH-TEST-0001", make_tube_barcode(880003),
         now, scanned=[platform.deps.codes.sign(single)],
         single_barcodes={single: make_tube_barcode(880004)})
     assert out.single == 1 and out.sampled == 1, out
     assert q(platform, "SELECT capacity, priority FROM tubes WHERE barcode = :b",
              b=make_tube_barcode(880004))[0] == (1, True)
-    platform.teams.close_assignment(OFFICER, a.id)
-    assert platform.teams.route(sampler, team).households == 0
+    platform.door_teams.close_assignment(OFFICER, a.id)
+    assert platform.door_teams.route(sampler, team).households == 0
     with pytest.raises(RuleViolation):  # a fixed site is not a team
-        platform.teams.assign(OFFICER, city.sites["140105"], zone_id=zone.id)
+        platform.door_teams.assign(OFFICER, city.sites["140105"], zone_id=zone.id)
 
 
 def test_shifts_rotation_and_moving_teams(platform: Platform, city: ExampleCity,

@@ -5,9 +5,9 @@ At the first hour after the round's first confirmed case (a single tube positive
 officer seals the building the case lives in (封控区: a zone over that building of their grid,
 for :data:`ZONE_DAYS` days, ``ZoneService.designate``): its people stay home, their status turns
 red and they are tested every 24 h. The district's door-to-door team
-(``SiteKind.DOOR_TO_DOOR``) is given the zone (``TeamService.assign``), and from
+(``SiteKind.DOOR_TO_DOOR``) is given the zone (``DoorTeamService.assign``), and from
 :data:`FIRST_VISIT_AFTER_S` after the designation (when the team is at work), then every day at
-09:00, it walks its route (``TeamService.route``): each household one tube (一户一管,
+09:00, it walks its route (``DoorTeamService.route``): each household one tube (一户一管,
 ``visit_household``), a tube of their own for members of key groups and with an open recall; a
 member in isolation is not at home. A day's work is a new assignment (the route counts who is
 sampled since its assignment). The team's tubes go into its box for the courier like any
@@ -46,8 +46,8 @@ import numpy as np
 from hesuan.domain.access import Principal, Role
 from hesuan.domain.sampling import SiteKind, make_tube_barcode
 from hesuan.domain.zones import Area, ZoneKind
+from hesuan.services.door_teams import pool_mode
 from hesuan.services.people_ports import SiteRow
-from hesuan.services.teams import pool_mode
 from hesuan.services.zones import ZoneInput
 from hesuan.sim.round_arrivals import LAND
 from hesuan.sim.round_state import FLUSH, OFFICER, SiteState
@@ -151,12 +151,12 @@ class Outbreak(Stations):
             if team is None:
                 continue
             visitor = Principal("sim-door", "sim-door", Role.SAMPLER, team.id)
-            left = self.p.teams.route(visitor, team.id).assignments
+            left = self.p.door_teams.route(visitor, team.id).assignments
             self.calls += 2
             if not left:
                 continue
             for assignment in left:
-                self.p.teams.close_assignment(OFFICER, assignment)
+                self.p.door_teams.close_assignment(OFFICER, assignment)
                 self.calls += 1
             self._case_seen = True
             self.zone_response.zone_id = z.id
@@ -178,10 +178,10 @@ class Outbreak(Stations):
         route, and their households; the team's site joins the round (its ticks, its courier
         from its next opening) and its first day's visits are planned."""
         site = self._team = self.add_site(team)
-        self._assignment = self.p.teams.assign(OFFICER, team.id, zone_id=zone_id).id
+        self._assignment = self.p.door_teams.assign(OFFICER, team.id, zone_id=zone_id).id
         self.calls += 2
         # the people held at home, and their households, from the team's route
-        for h in self.p.teams.route(site.principal, site.id).route:
+        for h in self.p.door_teams.route(site.principal, site.id).route:
             members = [self._index(m.person_id) for m in h.members]
             for i in members:
                 self.held_from[i] = t
@@ -213,7 +213,7 @@ class Outbreak(Stations):
             return
         self.zone_response.expired = 1
         if self._assignment is not None:
-            self.p.teams.close_assignment(OFFICER, self._assignment)
+            self.p.door_teams.close_assignment(OFFICER, self._assignment)
             self._assignment = None
             self.calls += 1
         for i in self.held_from:
@@ -233,12 +233,12 @@ class Outbreak(Stations):
         assert site is not None and zone_id is not None
         if not first:
             assert self._assignment is not None
-            self.p.teams.close_assignment(OFFICER, self._assignment)
-            self._assignment = self.p.teams.assign(OFFICER, site.id, zone_id=zone_id).id
+            self.p.door_teams.close_assignment(OFFICER, self._assignment)
+            self._assignment = self.p.door_teams.assign(OFFICER, site.id, zone_id=zone_id).id
             self._sampled_today.clear()
             self.calls += 2
         self.zone_response.days += 1
-        route = self.p.teams.route(site.principal, site.id)
+        route = self.p.door_teams.route(site.principal, site.id)
         self.calls += 1
         at = t
         for h in route.route:
@@ -281,7 +281,7 @@ class Outbreak(Stations):
         singles = {i: self._barcode() for i in home
                    if self.key[i] or self.recall_state[i] != 0}
         barcode = self._barcode()
-        out = self.p.teams.visit_household(
+        out = self.p.door_teams.visit_household(
             site.principal, site.id, self._eid(self.at(t)), household_id, barcode,
             self.at(t), scanned=[self.p.deps.codes.sign(self.ids[i]) for i in home],
             single_barcodes={self.ids[i]: bc for i, bc in singles.items()})

@@ -32,6 +32,7 @@ from hesuan.entrypoints.api import (
     auth_routes,
     boxes_routes,
     corrections_routes,
+    door_teams_routes,
     fence_routes,
     lab_messages_routes,
     lanes_routes,
@@ -147,7 +148,7 @@ def create_app(platform: Platform) -> FastAPI:
                      corrections_routes, rejections_routes, lab_messages_routes,
                      reports_routes,
                      status_routes, zones_routes, rosters_routes, fence_routes, lanes_routes,
-                     teams_routes):
+                     teams_routes, door_teams_routes):
         app.include_router(resource.router)
     if docs:
         add_docs_pages(app, "/openapi.json")

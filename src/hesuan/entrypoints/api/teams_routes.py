@@ -1,12 +1,12 @@
-"""HTTP routes of teams: door-to-door teams (assignments, route, one tube per household), teams
-and their moves, staff, and shifts (start, end, the board). Thin: parse → service → render.
+"""HTTP routes of teams and their moves, staff, and shifts (start, end, the board; the team's
+list). Thin: parse → service → render.
 
 Imports: FastAPI, pydantic, ``hesuan.entrypoints.api``, ``hesuan.services``, ``hesuan.domain``.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
 from fastapi import APIRouter
 from pydantic import Field
@@ -16,65 +16,12 @@ from hesuan.domain.shifts import StaffRole, TeamKind
 from hesuan.entrypoints.actions import acts
 from hesuan.entrypoints.api.deps import Me, PlatformDep
 from hesuan.entrypoints.api.schemas import Id, Instant, Note, Strict
-from hesuan.services.teams import (
-    HouseholdVisit,
-    ShiftBoard,
-    TeamAssignment,
-    TeamMoved,
-    TeamRoute,
-    TeamStaff,
-)
+from hesuan.services.teams import ShiftBoard, TeamMoved, TeamStaff
 from hesuan.services.teams_ports import TeamRow
 
 __all__ = ["router"]
 
 router = APIRouter()
-
-# -- door-to-door teams --------------------------------------------------------------------------
-
-class AssignIn(Strict):
-    zone_id: str | None = Field(default=None, max_length=40)
-    person_ids: list[Id] = Field(default_factory=list, max_length=100_000)
-    household_pool: bool = True
-    note: Note = None
-
-
-@router.post("/door-teams/{site_id}/assignments", tags=["door-to-door"], status_code=201,
-             openapi_extra=acts(Action.ASSIGN_TEAM))
-def assign_team(me: Me, platform: PlatformDep, site_id: str, body: AssignIn) -> TeamAssignment:
-    return platform.teams.assign(me, site_id, zone_id=body.zone_id, person_ids=body.person_ids,
-                                 household_pool=body.household_pool, note=body.note)
-
-
-@router.get("/door-teams/{site_id}/route", tags=["door-to-door"],
-            openapi_extra=acts(Action.READ_TEAM_ROUTE))
-def team_route(me: Me, platform: PlatformDep, site_id: str) -> TeamRoute:
-    return platform.teams.route(me, site_id)
-
-
-class VisitIn(Strict):
-    event_id: str = Field(min_length=1, max_length=36)
-    barcode: str = Field(min_length=1, max_length=40)
-    at: Instant
-    scanned: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
-        min_length=1, max_length=20,
-        description="the sampling code (HS1:...) or resident ID number scanned for each "
-                    "member sampled")
-    single_barcodes: dict[Id, Annotated[str, Field(max_length=40)]] = Field(
-        default_factory=dict, max_length=20)
-
-
-@router.post("/door-teams/{site_id}/households/{household_id}/visit", tags=["door-to-door"],
-             openapi_extra=acts(Action.VISIT_HOUSEHOLD))
-def visit_household(me: Me, platform: PlatformDep, site_id: str, household_id: str,
-                    body: VisitIn) -> HouseholdVisit:
-    """One tube per household (一户一管): open, fill with the household, seal."""
-    return platform.teams.visit_household(me, site_id, body.event_id, household_id,
-                                          body.barcode, body.at, scanned=body.scanned,
-                                          single_barcodes=body.single_barcodes)
-
-
-# -- teams, staff, shifts ------------------------------------------------------------------------
 
 PlaceKindLit = Literal["site", "checkpoint", "region"]
 
