@@ -3,8 +3,10 @@
 #   PostgreSQL primary (127.0.0.1:5432) and a streaming replica made by pg_basebackup
 #   (127.0.0.1:5433), two app processes (the command deploy/systemd/hesuan@.service runs),
 #   nginx (Debian's) with deploy/nginx/hesuan.conf as the load balancer and TLS end, a
-#   self-signed certificate. A replica URL naming another cluster is refused at start. A short
-#   round goes through nginx; reports are read from the replica; one app process is killed while four stations scan and no accepted scan is lost.
+#   self-signed certificate. A replica URL naming another cluster is refused at start, and
+#   when a replica down at start comes up as one. A short round goes through nginx; reports
+#   are read from the replica; one app process is killed while four stations scan and no
+#   accepted scan is lost.
 #   Then backups: `hesuan backup` (pg_dump) restored into a new database, pg_basebackup
 #   restored as a new cluster (127.0.0.1:5434), and a point-in-time recovery from a base
 #   backup and the WAL archive (pg_receivewal) to before a dropped table; on each the row
@@ -149,6 +151,37 @@ refused=$(cd "$WORK/var" && HESUAN_DATABASE_REPLICA_URL="postgresql+psycopg://po
   "$HESUAN" audit verify 2>&1) && fail "a start with another cluster as its replica went on"
 grep -q "HESUAN_DATABASE_REPLICA_URL.*another PostgreSQL cluster" <<<"$refused" \
   || fail "the refusal does not name the setting: $refused"
+runuser -u postgres -- "$PGBIN/pg_ctl" -D "$WORK/other" -m fast -w stop >/dev/null
+# and one that was down at start is refused when it comes up: the reports that read it answer
+# replica_not_a_copy, not the other cluster's figures; the rest reads the primary as before
+say "a replica down at start that comes up as another cluster is refused then"
+(cd "$WORK/var" && HESUAN_DATABASE_REPLICA_URL="postgresql+psycopg://postgres@$PGHOST:$OTHER_PORT/postgres" \
+  OTHER_START="runuser -u postgres -- $PGBIN/pg_ctl -D $WORK/other -l $WORK/pglog/other.log -o '-p $OTHER_PORT -k $WORK/sock -c listen_addresses=127.0.0.1' -w -t 60 start" \
+  "$ROOT/.venv/bin/python" - <<'PY'
+import os
+import subprocess
+
+from hesuan.bootstrap import bootstrap
+from hesuan.config import Settings
+from hesuan.domain.errors import StoreUnavailable
+from hesuan.services.auth import SYSTEM
+
+p = bootstrap(Settings(), migrate=False)  # the replica cannot be reached: the start goes on
+try:
+    subprocess.run(os.environ["OTHER_START"], shell=True, check=True, stdout=subprocess.DEVNULL)
+    for read in (lambda: p.reports.turnaround(SYSTEM), p.reads.age_s):
+        try:
+            read()
+        except StoreUnavailable as e:
+            assert e.code == "replica_not_a_copy", (e.code, e.message)
+            assert "another PostgreSQL cluster" in e.message, e.message
+        else:
+            raise SystemExit("a replica that came up as another cluster was read")
+    assert p.audit.verify(SYSTEM).intact  # the primary's reads as before
+finally:
+    p.close()
+PY
+) || fail "a replica that came up as another cluster was not refused"
 runuser -u postgres -- "$PGBIN/pg_ctl" -D "$WORK/other" -m fast -w stop >/dev/null
 
 # -- two app processes, as hesuan@.service runs them ---------------------------------------

@@ -113,8 +113,9 @@ def test_the_command_centre_on_the_primary_says_nothing_of_a_replica(api: Api) -
 def test_a_replica_down_at_start_does_not_stop_the_platform(
         settings: Settings, backend: str, clock: FixedClock) -> None:
     """A replica that cannot be reached when the platform starts: it starts (whether the
-    replica is a copy of the primary is checked when it can be reached); the reports that
-    read it answer 503, every other route as before."""
+    replica is a copy of the primary is checked when it is reached: ``scripts/deploy-test.sh``
+    brings up another cluster there); the reports that read it answer 503, every other route
+    as before."""
     if backend != "postgres":
         pytest.skip("a replica is PostgreSQL's")
     closed = socket.socket()

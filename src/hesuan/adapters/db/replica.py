@@ -4,23 +4,25 @@ streaming replica (``HESUAN_DATABASE_REPLICA_URL``), and how far behind that rep
 The composition root gives the replica's units of work to the services whose reads may lag a
 few seconds (dashboards, reports, the rosters' coverage); writes never reach it, as its
 factory refuses a writing unit of work (and a hot standby refuses the statements besides).
-At start it checks that the replica is a copy of the primary (``not_a_copy``): a URL that
-names another cluster would show another database's figures as the city's.
+A start refuses a replica that is not a copy of the primary (``not_a_copy``): a URL that
+names another cluster would show another database's figures as the city's; and every later
+connection to it is checked the same way (``only_copies_of``).
 
 Imports: SQLAlchemy, ``hesuan.adapters.db``.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 from sqlalchemy.exc import DBAPIError
 
 from hesuan.adapters.db.engine import reading, store_unavailable
 from hesuan.adapters.db.store import SqlUnitOfWork, SqlUnitOfWorkFactory
+from hesuan.domain.errors import StoreUnavailable
 
-__all__ = ["ReadOnlyUnitsOfWork", "ReadSource", "not_a_copy"]
+__all__ = ["ReadOnlyUnitsOfWork", "ReadSource", "not_a_copy", "only_copies_of"]
 
 #: What a copy of the primary shares with it: its cluster's system identifier (a streaming
 #: replica made by ``pg_basebackup`` has the primary's; any other cluster has its own).
@@ -40,24 +42,49 @@ END
 """)
 
 
+def only_copies_of(primary: Engine, replica: Engine) -> None:
+    """From now on every new connection to ``replica`` is first checked to be to a copy of
+    ``primary`` (the same cluster system identifier); one to another cluster is closed and
+    refused, ``StoreUnavailable`` with code ``replica_not_a_copy``, so the reads that go there
+    answer 503 and never another database's figures. A replica down when the platform starts is
+    so checked when it comes up, and one repointed later at its next connection."""
+    with reading(primary) as c:
+        ours = c.execute(_IDENTITY_SQL).scalar_one()
+
+    def check(dbapi_connection: Any, _record: object) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(str(_IDENTITY_SQL))
+            theirs = cursor.fetchone()[0]
+        finally:
+            cursor.close()
+        dbapi_connection.rollback()
+        if theirs != ours:
+            raise StoreUnavailable(
+                f"the replica names another PostgreSQL cluster (system identifier {theirs}; "
+                f"the primary's is {ours}): point HESUAN_DATABASE_REPLICA_URL at a streaming "
+                "replica of the primary (pg_basebackup -R), or leave it unset to read from the "
+                "primary", retry_after=60, code="replica_not_a_copy")
+
+    event.listen(replica, "connect", check)
+
+
 def not_a_copy(primary: Engine, replica: Engine) -> str | None:
-    """Why ``replica`` is not a copy of ``primary`` (another PostgreSQL cluster), or None: it
-    is one, or it cannot be reached now (its reads answer 503 until it can; a replica that is
-    down does not stop the platform)."""
+    """Keep ``replica`` to copies of ``primary`` (``only_copies_of``) and connect to it once:
+    why it is not a copy (another PostgreSQL cluster), or None: it is one, or it cannot be
+    reached now (its reads answer 503 until it can; a replica that is down does not stop the
+    platform, and it is checked when it comes up)."""
+    only_copies_of(primary, replica)
     try:
-        with replica.connect() as c:
-            theirs = c.execute(_IDENTITY_SQL).scalar_one()
+        with replica.connect():
+            pass
+    except StoreUnavailable as exc:
+        return exc.message
     except DBAPIError as exc:
         if store_unavailable(exc) is not None:
             return None
         raise
-    with reading(primary) as c:
-        ours = c.execute(_IDENTITY_SQL).scalar_one()
-    if theirs == ours:
-        return None
-    return (f"it names another PostgreSQL cluster (system identifier {theirs}; the primary's "
-            f"is {ours}): point it at a streaming replica of the primary (pg_basebackup -R), "
-            "or leave it unset to read from the primary")
+    return None
 
 
 class ReadOnlyUnitsOfWork:
