@@ -18,6 +18,7 @@ from hesuan.adapters.clock import FixedClock
 from hesuan.adapters.db import bulk
 from hesuan.adapters.db.schema import from_ms
 from hesuan.bootstrap import Platform
+from hesuan.domain.access import Principal, Role
 from hesuan.domain.arrivals import ARRIVAL_RISKS
 from hesuan.domain.local_time import local
 from hesuan.domain.people import IdKind
@@ -28,6 +29,7 @@ from hesuan.sim import round_zones
 from hesuan.sim.city import CityExists, generate_city
 from hesuan.sim.city_plan import person_id
 from hesuan.sim.example import DEMO_PASSWORD
+from hesuan.sim.round_rosters import CALL_HOUR, CALLS_A_DAY
 from hesuan.sim.round_state import HOME_AFTER_LANDING_S
 from hesuan.sim.simulate import FAULTS, CountingSender, simulate_round
 
@@ -398,6 +400,58 @@ def test_the_round_keeps_the_city_as_the_server_does(sim: tuple[Platform, Counti
     assert audit.intact and audit.checkpoint is not None
     assert audit.checkpoint.seq == audit.head_seq
     assert p.rosters.refresh_snapshot_if_stale(SYSTEM) is None  # fresh: not refreshed again
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_the_tube_missing_from_a_box_is_a_routine_one(sim: tuple[Platform, CountingSender],
+                                                      clock: FixedClock) -> None:
+    """The ``box_missing_tube`` fault leaves one item in the chain-of-custody lists and
+    nothing else: in this seeded round the last tube of the box it picks holds a recall's
+    re-test, whose recall would then stay open and overdue; a routine tube of the box goes
+    missing instead, and the round reconciles."""
+    p, sender = sim
+    start = datetime(2026, 11, 1, 16, tzinfo=UTC)
+    generate_city(p, 5000, seed=3, workers=0)
+    s = simulate_round(p, clock, sender, start, hours=72, prevalence=0.002, faults=FAULTS,
+                       seed=3)
+    assert s.reconcile_matches, (s.reconcile_counts, s.expected_reconcile)
+    assert s.reconcile_counts["recalls_open"] == s.reconcile_counts["recalls_overdue"] == 0
+    assert s.reconcile_counts["missing_from_received_boxes"] == 1
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_grid_workers_call_the_outstanding_people_of_their_rosters(
+        sim: tuple[Platform, CountingSender], clock: FixedClock) -> None:
+    """Every day of the round at 18:00 each grid's worker opens their list of outstanding
+    people and records how each of the first 20 answered: those who said they would come did
+    come in the round, those who refused did not; each outcome is the last one the worker's
+    list shows."""
+    p, sender = sim
+    start = clock.now()
+    generate_city(p, 1500, seed=7, workers=0)
+    s = simulate_round(p, clock, sender, start, hours=72, prevalence=0.002, seed=7)
+    calls = s.rosters
+    with p.engine.connect() as c:
+        grids = c.exec_driver_sql("SELECT count(DISTINCT grid_code) FROM people").scalar_one()
+        rows = c.exec_driver_sql(
+            "SELECT o.person_id, o.grid_code, o.outcome, o.at, p.grid_code, "
+            "(SELECT max(sa.sampled_at) FROM samples sa WHERE sa.person_id = o.person_id) "
+            "FROM roster_outcomes o JOIN people p ON p.id = o.person_id").all()
+    days = sum(1 for h in range(72) if local(start + timedelta(hours=h)).hour == CALL_HOUR)
+    assert calls["lists"] == grids * days
+    assert len(rows) == calls["calls"] == sum(calls["outcomes"].values())
+    assert 0 < calls["calls"] <= grids * days * CALLS_A_DAY
+    assert all(grid == home for _, grid, _, _, home, _ in rows)
+    assert {"reached", "refused"} <= set(calls["outcomes"]) <= {
+        "reached", "refused", "away", "needs_door_to_door"}
+    # (a swab of the minutes before the call may still be on its way from the station)
+    came = {o: [last is not None and from_ms(last) >= start for _, _, out, _, _, last in rows
+                if out == o] for o in calls["outcomes"]}
+    assert all(came["reached"]) and not any(came["refused"])
+    worker = Principal("g", "g", Role.GRID_WORKER, rows[0][1])
+    shown = {e.person_id: e.outcome for e in p.rosters.people(
+        worker, which="due", as_of=clock.now(), limit=5000).people}
+    assert all(shown[pid] is not None for pid, grid, *_ in rows if grid == rows[0][1])
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)

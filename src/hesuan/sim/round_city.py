@@ -46,7 +46,8 @@ class RoundCity(RoundState):
         if not labs or not self.ids:
             raise NoCity("the database holds no city (people and labs): run "
                          "`hesuan city generate` first")
-        catch = site_catchments(sorted({r[1] for r in roster}),
+        self.grids = sorted({r[1] for r in roster})
+        catch = site_catchments(self.grids,
                                 [(s.id, s.kind, s.region_code) for s in sites])
         routine = [s for s in sites if s.kind in CATCHMENT_KINDS]
         lab_of_district: dict[str, list[int]] = defaultdict(list)
@@ -128,7 +129,7 @@ class RoundCity(RoundState):
         days = max(1, math.ceil(CADENCE_H / 24))
         visits = np.where(self.key, days, np.where(self.student, 2, 1))
         first = np.where(self.key, 0, r.integers(0, days, size=n) % (days - visits + 1))
-        comes = r.random(n) < self.compliance
+        comes = self.will_come = r.random(n) < self.compliance
         local_midnight = midnight_of(local_date(self.start))
         offset = (local_midnight - self.start).total_seconds()
         is_due = np.zeros(n, dtype=bool)

@@ -101,6 +101,9 @@ class RoundSummary:
     # ticks, reminders, coverage snapshots refreshed, retention passes and what they forgot,
     # audit checkpoints signed
     housekeeping: dict[str, Any] = field(default_factory=dict)
+    # the grid workers' daily calls to their rosters' outstanding people (``round_rosters``):
+    # lists opened, calls, outcomes by kind
+    rosters: dict[str, Any] = field(default_factory=dict)
 
     @property
     def coverage(self) -> float:
@@ -160,7 +163,7 @@ class RoundSummary:
             "expected_unfiled_results": self.expected_unfiled_results,
             "door_checks": self.door_checks, "arrivals": self.arrivals, "zones": self.zones,
             "two_lanes": self.two_lanes, "shifts": self.shifts, "checkpoints": self.checkpoints,
-            "housekeeping": self.housekeeping,
+            "housekeeping": self.housekeeping, "rosters": self.rosters,
             "turnaround_since_first_sample": {k: asdict(v) for k, v in self.turnaround.items()},
             "wall_seconds": round(self.wall_seconds, 2),
         }

@@ -41,7 +41,8 @@ The model, a discrete-event simulation on a ``FixedClock`` that is set to each a
   and a signed checkpoint of the audit chain); while the venues are open, a few people show
   their status pass at the city's venue (``round_venues``); a few pass the city's checkpoint,
   where a support team is sent once a building is sealed, and the grid workers take up the fence
-  alerts (``round_checkpoints``).
+  alerts (``round_checkpoints``); at 18:00 each grid's worker calls the first outstanding
+  people of their roster and records how each answered (``round_rosters``).
 * **Faults** on request, each exactly once: ``lost_tube`` (a sealed tube never boxed),
   ``box_missing_tube`` (the lab finds one tube fewer than packed), ``unknown_result`` (a lab
   reports a barcode that does not exist), ``late_courier`` (a box reaches the lab after 4 h).
@@ -59,7 +60,8 @@ Where the parts live: the shared state and sim-time arithmetic in ``round_state`
 the round loads it (sites, labs, people, infections, arrivals) in ``round_city``, the sites and
 couriers in ``round_stations``, the labs, results and recalls in ``round_labs``, the lab whose
 own system (LIS) reports over MLLP in ``round_lis``, the venue's door in ``round_venues``,
-the checkpoint and its support team in ``round_checkpoints``, the travellers landing in
+the checkpoint and its support team in ``round_checkpoints``, the grid workers' calls in
+``round_rosters``, the travellers landing in
 ``round_arrivals``, the sealed building and its team in ``round_zones``, the two-lane site's
 rota in ``round_shifts``, the summary in ``round_summary``; this module runs the actions in
 time order and holds the entry points.
@@ -98,6 +100,7 @@ from hesuan.sim.round_arrivals import LAND, FirstLanding
 from hesuan.sim.round_checkpoints import Checkpoints
 from hesuan.sim.round_city import RoundCity
 from hesuan.sim.round_lis import LIS_RESULTS, LisLab, ListenerFactory
+from hesuan.sim.round_rosters import Rosters
 from hesuan.sim.round_shifts import SHIFT, Shifts
 from hesuan.sim.round_state import (
     FLUSH,
@@ -197,7 +200,7 @@ class Housekept:
                 "audit_checkpoints": self.audit_checkpoints}
 
 
-class _Round(RoundCity, Outbreak, LisLab, Venues, FirstLanding, Shifts, Checkpoints):
+class _Round(RoundCity, Outbreak, LisLab, Venues, FirstLanding, Shifts, Checkpoints, Rosters):
     """A round: the city loaded, the people's visits planned, the actions run in time
     order."""
 
@@ -294,6 +297,7 @@ class _Round(RoundCity, Outbreak, LisLab, Venues, FirstLanding, Shifts, Checkpoi
         self.zone_ended(t)
         self.outbreak_check(t)
         self.checkpoint_hour(t)
+        self.roster_hour(t)
 
 
 def simulate_round(platform: Platform, clock: FixedClock, sender: CountingSender,
@@ -333,6 +337,7 @@ def simulate_round(platform: Platform, clock: FixedClock, sender: CountingSender
     r.shifts_open()
     r.checkpoints_open(seed)
     r.housekept = Housekept()
+    r.rosters_open(seed)
     unfiled_before = _unfiled(platform)
     due = r.schedule_arrivals()
     stop_s = None if stop_at is None else (stop_at - start).total_seconds()
@@ -388,7 +393,7 @@ def simulate_round(platform: Platform, clock: FixedClock, sender: CountingSender
         zones=r.zone_response.as_dict(),
         two_lanes={k: r.lane_counts[k] for k in ("registered", "swabbed")},
         shifts=dict(r.shift_counts), checkpoints=r.checkpoint_work.as_dict(),
-        housekeeping=r.housekept.as_dict(),
+        housekeeping=r.housekept.as_dict(), rosters=r.roster_calls.as_dict(),
     )
 
 

@@ -1,0 +1,93 @@
+"""The grid workers' rosters in a simulated round (F11 应检尽检、不漏一人).
+
+Every day of the round at 18:00 local time, each grid's worker opens the list of their grid's
+outstanding people (``RosterService.people``: not sampled in the last 96 h, not exempt) and
+calls the first :data:`CALLS_A_DAY` of them, recording one outcome each
+(``RosterService.record_outcome``, the one tap of the roster page) as the round knows them: a
+traveller on the way home from landing is ``away``; someone a sealed zone holds at home
+``needs_door_to_door`` (the zone's team samples them there); someone who means to come to
+their site later in the round ``reached``; of those who never come (about 2.5%), one in three
+is out of town (``away``) and the others ``refused``. The calls change no one's visit, so the
+rest of the round is the same with or without them; the draws come from a random generator of
+their own.
+
+Imports: standard library, ``hesuan.domain``, ``hesuan.services``, ``hesuan.sim``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hesuan.domain.access import Principal, Role
+from hesuan.domain.rosters import Outcome, RosterClass
+from hesuan.sim.round_state import RoundState
+
+__all__ = ["CALLS_A_DAY", "CALL_HOUR", "RosterCalls", "Rosters"]
+
+#: The local hour at which the grid workers work their lists.
+CALL_HOUR = 18
+#: People a grid worker calls a day, from the top of their list.
+CALLS_A_DAY = 20
+#: Of those who never come, the share who are out of town (the rest refuse).
+AWAY_SHARE = 1 / 3
+
+
+@dataclass(slots=True)
+class RosterCalls:
+    """What the grid workers did with their rosters in the round."""
+
+    lists: int = 0  # lists of outstanding people opened (a grid a day)
+    outcomes: Counter[str] = field(default_factory=Counter)  # outcome -> people
+
+    def as_dict(self) -> dict[str, object]:
+        return {"lists": self.lists, "calls": self.outcomes.total(),
+                "outcomes": dict(sorted(self.outcomes.items()))}
+
+
+class Rosters(RoundState):
+    """The grid workers' daily calls to the outstanding people of their grids."""
+
+    roster_calls: RosterCalls
+    will_come: np.ndarray  # person -> comes to their site in the round (``schedule_arrivals``)
+    grids: list[str]
+    _roster_rng: random.Random
+
+    def rosters_open(self, seed: int) -> None:
+        self.roster_calls = RosterCalls()
+        self._roster_rng = random.Random(f"rosters:{seed}")
+
+    def roster_hour(self, t: float) -> None:
+        """At :data:`CALL_HOUR` local time while the round runs, each grid's worker works
+        their list."""
+        if t >= self.end_s or int(self.local_s(t) // 3600) != CALL_HOUR:
+            return
+        for grid in self.grids:
+            worker = Principal(f"sim-grid-{grid}", "sim-grid", Role.GRID_WORKER, grid)
+            page = self.p.rosters.people(worker, which=RosterClass.OUTSTANDING.value,
+                                         limit=CALLS_A_DAY)
+            self.calls += 1
+            self.roster_calls.lists += 1
+            for entry in page.people:
+                outcome = self._outcome(self._index(entry.person_id), t)
+                self.p.rosters.record_outcome(worker, entry.person_id, outcome)
+                self.calls += 1
+                self.roster_calls.outcomes[outcome.value] += 1
+
+    def _index(self, person_id: str) -> int:
+        i = bisect.bisect_left(self.ids, person_id)  # the round's people are in id order
+        assert i < len(self.ids) and self.ids[i] == person_id, person_id
+        return i
+
+    def _outcome(self, person: int, t: float) -> Outcome:
+        if self.away(person, t):
+            return Outcome.AWAY
+        if self.held(person, t):
+            return Outcome.NEEDS_DOOR_TO_DOOR
+        if self.will_come[person]:
+            return Outcome.REACHED
+        return Outcome.AWAY if self._roster_rng.random() < AWAY_SHARE else Outcome.REFUSED
