@@ -64,3 +64,25 @@ def test_two_schedulers_tick_as_one(two: tuple[Platform, Platform]) -> None:
     assert len(first) == 1, ticks  # one scheduler ticked while both ran
     assert len(ticks) >= 4
     assert ticks[-1] == "b"  # the other took over once the first stopped
+
+
+def test_a_checkpoint_that_cannot_be_written_stops_neither_tick_nor_stop(
+        two: tuple[Platform, Platform], monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The audit checkpoint's folder cannot be written (a full or read-only disk): the tick's
+    other steps are done and logged, and a stopping scheduler still lets the lease go, so
+    another process takes the scheduler over."""
+    a, b = two
+
+    def unwritable(*_: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(a.audit, "checkpoint", unwritable)
+    s = Scheduler(a, 3600)
+    assert a.scheduler_lease.held()
+    with caplog.at_level("INFO", logger="hesuan.scheduler"):
+        s.tick()
+    assert "audit checkpoint refused" in caplog.text and "retention" in caplog.text
+    s.start()
+    s.stop()
+    assert b.scheduler_lease.held()

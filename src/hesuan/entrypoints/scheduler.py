@@ -1,12 +1,12 @@
-"""The scheduler inside ``hesuan serve``: every few minutes, a tick of the city's housekeeping
-(``services/housekeeping.py``: the overdue sweep, lateness alerts, the outbox, zone changes, a
-retention pass once an hour, a signed checkpoint of the audit chain) and the results files labs
-dropped, in a background thread; and a last checkpoint when it stops. Every server process
-starts one, and it runs once: a scheduler ticks only while its process holds the database's
-scheduler lease (``Platform.scheduler_lease``), and lets the lease go when it stops, so another
-process's scheduler takes over at its next tick (as it does when the holder dies). Each step
-is safe to run twice besides: the sweep takes a lock and skips when another process holds it;
-reminders are de-duplicated; a checkpoint of an unmoved head is not written again.
+"""The scheduler inside ``hesuan serve``: every few minutes, the results files labs dropped,
+then a tick of the city's housekeeping (``services/housekeeping.py``: the overdue sweep,
+lateness alerts, the outbox, zone changes, a retention pass once an hour, a signed checkpoint
+of the audit chain), in a background thread; and a last checkpoint when it stops. Every server
+process starts one, and it runs once: a scheduler ticks only while its process holds the
+database's scheduler lease (``Platform.scheduler_lease``), and lets the lease go when it stops,
+so another process's scheduler takes over at its next tick (as it does when the holder dies).
+Each step is safe to run twice besides: the sweep takes a lock and skips when another process
+holds it; reminders are de-duplicated; a checkpoint of an unmoved head is not written again.
 
 Imports: the standard library, ``hesuan.bootstrap`` (types), ``hesuan.services``.
 """
@@ -18,7 +18,6 @@ import threading
 
 from hesuan.bootstrap import Platform
 from hesuan.domain.audit import Checkpoint
-from hesuan.domain.errors import RuleViolation
 from hesuan.entrypoints.lab_drop import LabDropFolder
 from hesuan.services.auth import SYSTEM
 
@@ -48,6 +47,11 @@ class Scheduler:
 
     def tick(self) -> None:
         p = self._p
+        if p.settings.lab_drop_folder is not None:  # results files labs dropped
+            drop = LabDropFolder(p, p.settings.lab_drop_folder).collect()
+            if drop.received or drop.refused:
+                log.info("lab files received=%d unreadable=%d refused=%d",
+                         drop.received, drop.unreadable, drop.refused)
         r = p.housekeeping.tick(SYSTEM)
         # counts only: no personal data in logs
         log.info("sweep reminders=%d decided=%d alerts=%d sms sent=%d failed=%d",
@@ -66,11 +70,6 @@ class Scheduler:
             log.info("retention %s",
                      " ".join(f"{k}={n}" for k, n in r.retention.counts().items()))
         _log_checkpoint(r.checkpoint, r.checkpoint_refused)
-        if p.settings.lab_drop_folder is not None:  # results files labs dropped
-            drop = LabDropFolder(p, p.settings.lab_drop_folder).collect()
-            if drop.received or drop.refused:
-                log.info("lab files received=%d unreadable=%d refused=%d",
-                         drop.received, drop.unreadable, drop.refused)
 
     def _run(self) -> None:
         while not self._stop.wait(self._every):
@@ -81,8 +80,8 @@ class Scheduler:
                 log.exception("scheduler tick failed")
 
 
-def _log_checkpoint(checkpoint: Checkpoint | None, refused: RuleViolation | None) -> None:
-    if refused is not None:  # a broken chain is not signed; serving goes on
+def _log_checkpoint(checkpoint: Checkpoint | None, refused: str | None) -> None:
+    if refused is not None:  # not signed, or not kept; serving goes on
         log.error("audit checkpoint refused: %s", refused)
     elif checkpoint is not None:
         log.info("audit checkpoint seq=%d", checkpoint.seq)

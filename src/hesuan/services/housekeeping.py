@@ -45,7 +45,7 @@ class HousekeepingReport:
     snapshot_refreshed: bool
     retention: RetentionReport | None  # None: the last pass is less than an hour old
     checkpoint: Checkpoint | None  # None: the log's head has not moved, or it was refused
-    checkpoint_refused: RuleViolation | None  # a broken chain is not signed
+    checkpoint_refused: str | None  # why not: a broken chain, a folder that cannot be written
 
 
 class Housekeeping:
@@ -81,10 +81,13 @@ class Housekeeping:
         return HousekeepingReport(swept, raised, sms, elr, zones["started"], zones["expired"],
                                   snapshot, retention, checkpoint, refused)
 
-    def checkpoint(self, actor: Principal) -> tuple[Checkpoint | None, RuleViolation | None]:
-        """Sign the audit log's head (``AuditService.checkpoint``); a chain that does not
-        hold is refused, and serving goes on."""
+    def checkpoint(self, actor: Principal) -> tuple[Checkpoint | None, str | None]:
+        """Sign the audit log's head (``AuditService.checkpoint``), or say why it was not: a
+        chain that does not hold is not signed, a checkpoint that cannot be written is not
+        kept; either way the rest of the housekeeping, and serving, go on."""
         try:
             return self._audit.checkpoint(actor), None
         except RuleViolation as e:
-            return None, e
+            return None, f"{e.code}: {e.message}"
+        except OSError as e:  # the checkpoints' folder: full, read-only, gone
+            return None, f"cannot write the checkpoint: {e}"

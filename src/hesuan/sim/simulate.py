@@ -186,10 +186,9 @@ class Housekept:
             self.retention_passes += 1
             self.forgotten.update({k: n for k, n in r.retention.counts().items() if n})
 
-    def add_checkpoint(self, checkpoint: Checkpoint | None,
-                       refused: RuleViolation | None) -> None:
+    def add_checkpoint(self, checkpoint: Checkpoint | None, refused: str | None) -> None:
         if refused is not None:  # the round's own writes break no chain
-            raise refused
+            raise RuntimeError(f"the audit checkpoint was refused: {refused}")
         self.audit_checkpoints += checkpoint is not None
 
     def as_dict(self) -> dict[str, object]:
