@@ -171,8 +171,7 @@ def _print_summary(s: Any) -> None:
          f"{s.checkpoints.get('stints', 0):,}"),
         ("fence alerts taken up by grid workers",
          _counts(s.checkpoints.get("fence_alerts_handled", {}))),
-        ("grid workers' roster calls (lists)",
-         f"{s.rosters.get('calls', 0):,} ({s.rosters.get('lists', 0):,}): "
+        ("grid workers' roster calls", f"{s.rosters.get('lists', 0):,} lists; "
          + _counts(s.rosters.get("outcomes", {}))),
         ("housekeeping: hours / retention passes (forgotten)",
          f"{s.housekeeping.get('ticks', 0):,} / {s.housekeeping.get('retention_passes', 0):,} ("
