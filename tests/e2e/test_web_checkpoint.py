@@ -45,6 +45,9 @@ def test_a_checkpoint_device_scans_and_is_told_whom_to_stop(api: Api) -> None:
     page = client.get("/web/checkpoint").text
     assert "晋祠高速口" in page and 'id="gate"' not in page
     assert 'id="no-scans"' in page
+    # the header names the device a checkpoint's, not a venue's
+    who = re.search(r'<span class="who">(.*?)</span>\s*$', page, re.M)
+    assert who is not None and who.group(1).endswith("· 卡口"), who
 
     # someone the sealed zone holds at home: stop, and their grid worker is alerted
     stopped = client.post("/web/checkpoint", data={"csrf": csrf, "scanned": api.code(held)})

@@ -21,6 +21,7 @@ from hesuan.domain.fence import AlertOutcome, PlaceKind
 from hesuan.domain.passes import PASS_PREFIX
 from hesuan.entrypoints.actions import acts
 from hesuan.entrypoints.web.forms import SignedForm, WebMe, text
+from hesuan.entrypoints.web.messages import CHECKPOINT_DEVICE
 from hesuan.entrypoints.web.render import FORM_ERRORS, WebRoute, error_text, redirect, render
 from hesuan.entrypoints.web.session import platform_of
 from hesuan.services.fence import ScanInput
@@ -80,6 +81,7 @@ def _checkpoint_page(request: Request, me: Principal, checkpoint: CheckpointRow,
                      **extra: Any) -> Response:
     scans = platform_of(request).fence.checkpoint_scans(me, checkpoint.id)
     return render(request, "checkpoint.html", me, checkpoint=checkpoint, scans=scans,
+                  role_label=CHECKPOINT_DEVICE,
                   retention_days=platform_of(request).settings.venue_retention.days,
                   text=extra.pop("text", ""), **extra)
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from hesuan.entrypoints.web.i18n import N_
 
-__all__ = ["ALERT_OUTCOMES", "ALERT_RULES", "CHECKPOINT_KINDS", "COLOURS", "CORRECTION_COUNTS",
-           "CORRECTION_ERRORS", "CORRECTION_STATUS", "DECISIONS", "ERRORS", "EXEMPTION_REASONS",
+__all__ = ["ALERT_OUTCOMES", "ALERT_RULES", "CHECKPOINT_DEVICE", "CHECKPOINT_KINDS", "COLOURS",
+           "CORRECTION_COUNTS", "CORRECTION_ERRORS", "CORRECTION_STATUS", "DECISIONS", "ERRORS",
+           "EXEMPTION_REASONS",
            "GROUPS", "INTEGRITY_LISTS", "MOVEMENT", "PASS_FAILURES", "PLATE_STATUS",
            "QUEUE_STATES", "RECALL_REASONS", "RECALL_STATES", "REJECTION_REASONS",
            "REJECTION_STAGES", "RELEASE_BARS", "RESULTS", "ROLES", "ROSTER_OUTCOMES",
@@ -165,6 +166,9 @@ SAMPLING_MODES = {
     "single_tube": N_("Single tubes"),
     "at_site": N_("At sampling sites"),
 }
+
+#: The role a checkpoint's device shows in the header (its account is of the role ``venue``).
+CHECKPOINT_DEVICE = N_("Checkpoint")
 
 CHECKPOINT_KINDS = {
     "station": N_("Railway station"),

@@ -146,14 +146,18 @@ def error_text(request: Request, exc: HesuanError) -> str:
 
 
 def render(request: Request, template: str, me: Principal | None = None,
-           status_code: int = 200, **context: Any) -> HTMLResponse:
+           status_code: int = 200, *, role_label: str | None = None,
+           **context: Any) -> HTMLResponse:
+    """The page ``template`` for ``me``; ``role_label`` names the role more closely than the
+    role's own label (a checkpoint's device signs in with a ``venue`` account)."""
     locale = _locale(request)
     env = _env(locale)
     body = env.get_template(template).render(
         request=request, me=me, nav=pages_for(me.role) if me else [], path=request.url.path,
         csrf=csrf_token(request) if me else "", locale=locale, lang_tag=LOCALES[locale],
-        lang_code="en" if locale == "en" else "zh", role_label=m.ROLES.get(me.role, "")
-        if me else "", here=quote(_here(request), safe="/"), **context)
+        lang_code="en" if locale == "en" else "zh",
+        role_label=role_label or (m.ROLES.get(me.role, "") if me else ""),
+        here=quote(_here(request), safe="/"), **context)
     return HTMLResponse(body, status_code=status_code, headers=_headers())
 
 
