@@ -4,11 +4,13 @@ entries were deleted after a checkpoint."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from hesuan.services.auth import SYSTEM
+from hesuan.services.places import LabInput
 from hesuan.sim.example import DEMO_PASSWORD
 from tests.helpers import Api
 
@@ -43,3 +45,22 @@ def test_the_admin_page_reports_a_truncated_log(api: Api) -> None:
             c.execute(text("ALTER TABLE audit_log ENABLE TRIGGER USER"))
     bad = client.post("/web/admin/audit", data={"csrf": csrf})
     assert bad.status_code == 200 and "审计日志与最近一次签名检查点不符" in bad.text
+
+
+def test_the_admin_page_says_when_the_log_was_last_anchored(api: Api) -> None:
+    """The check names the latest signed checkpoint; when none has been signed for over an
+    hour while entries were written after it (the scheduler not running, or its checkpoints'
+    folder unwritable), it says so, with what to look at."""
+    client = TestClient(api.client.app, base_url="https://testserver")
+    csrf = _admin(client)
+    none_yet = client.post("/web/admin/audit", data={"csrf": csrf})
+    assert 'id="anchor" data-stale="1"' in none_yet.text  # never anchored
+    checkpoint = api.platform.audit.checkpoint(SYSTEM)
+    assert checkpoint is not None
+    fresh = client.post("/web/admin/audit", data={"csrf": csrf})
+    assert f'id="anchor" data-stale="0" data-seq="{checkpoint.seq}"' in fresh.text
+    api.clock.advance(timedelta(hours=2))
+    api.platform.places.add_lab(SYSTEM, LabInput("晚到实验室", "140105", 1000))  # after it
+    stale = client.post("/web/admin/audit", data={"csrf": csrf})
+    assert f'id="anchor" data-stale="1" data-seq="{checkpoint.seq}"' in stale.text
+    assert "HESUAN_AUDIT_CHECKPOINT_DIR" in stale.text

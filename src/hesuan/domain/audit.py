@@ -22,16 +22,20 @@ import hmac
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from hesuan.domain.instants import iso_utc
 from hesuan.domain.json import JsonObject
 
-__all__ = ["GENESIS", "AuditEntry", "AuditReport", "ChainCheck", "ChainKey", "Checkpoint",
-           "CheckpointKey", "Verdict", "judge", "plain_hash", "signs", "verify_chain"]
+__all__ = ["ANCHOR_MAX_AGE", "GENESIS", "AuditEntry", "AuditReport", "ChainCheck", "ChainKey",
+           "Checkpoint", "CheckpointKey", "Verdict", "judge", "plain_hash", "signs", "verify_chain"]
 
 GENESIS = "0" * 64
+
+#: How old the latest signed checkpoint may grow while entries follow it before a check says
+#: the log is not being anchored (the scheduler signs one every few minutes).
+ANCHOR_MAX_AGE = timedelta(hours=1)
 
 #: What a check concludes, worst first when several hold: a checkpoint that is not ours, the
 #: log shorter than a checkpoint, the checkpoint's entry replaced, an entry that fails its hash.
@@ -164,6 +168,18 @@ class AuditReport:
     @property
     def intact(self) -> bool:
         return self.verdict == "intact"
+
+    def anchor_overdue(self, now: datetime) -> bool:
+        """Entries follow the latest signed checkpoint (or there is none), and it is older
+        than :data:`ANCHOR_MAX_AGE`: what was written since could be rewritten unseen. The
+        scheduler signs one every few minutes; this says it has stopped, or cannot write."""
+        if self.head_seq == 0:
+            return False
+        cp = self.checkpoint
+        if cp is None:
+            return True
+        return (self.head_seq > cp.seq
+                and now - datetime.fromisoformat(cp.at) > ANCHOR_MAX_AGE)
 
     def as_dict(self) -> dict[str, Any]:
         """The report as JSON answers it (the API and ``hesuan audit verify --json``)."""

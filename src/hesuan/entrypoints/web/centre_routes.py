@@ -392,9 +392,13 @@ def admin_add(request: Request, me: WebMe, form: SignedForm, what: str) -> Respo
                 name=text(form, "name", max_len=100), id=text(form, "id", max_len=32) or None))
         elif what == "audit":
             report = platform.audit.verify(me)
-            return _admin_page(request, me, audit={"entries": report.entries,
-                                                   "intact": report.intact,
-                                                   "broken": report.first_broken_seq})
+            cp = report.checkpoint
+            return _admin_page(request, me, audit={
+                "entries": report.entries, "intact": report.intact,
+                "broken": report.first_broken_seq,
+                "anchor_seq": None if cp is None else cp.seq,
+                "anchor_at": None if cp is None else datetime.fromisoformat(cp.at),
+                "anchor_overdue": report.anchor_overdue(platform.deps.clock.now())})
         else:
             raise NotFound("no such form", code="not_found")
     except ValueError:
