@@ -152,7 +152,16 @@ def test_from_the_readme_to_a_checked_pass(demo: tuple[str, str],
     expect(page.locator("#door")).to_be_visible()
     shot(page, "newcomer-03-venue")
 
-    # the rest of the round: the highway checkpoint's device scans the resident's code, who
+    # the rest of the round: the grid worker's roster shows what the people they called at
+    # 18:00 said (the round starts at midnight yesterday, so yesterday's calls are in)
+    _sign_out(page)
+    assert "`grid`" in OPENING and "called at 18:00" in OPENING
+    _sign_in(page, "grid")
+    page.goto(f"{url}/web/roster")
+    page.wait_for_load_state("domcontentloaded")
+    expect(page.locator("#roster-people li", has_text="Last outcome").first).to_be_visible()
+
+    # the highway checkpoint's device scans the resident's code, who
     # is free to go (the checkpoint records the scan for the fence rules)
     _sign_out(page)
     assert "`checkpoint`" in OPENING and "*Let through*" in OPENING
