@@ -303,7 +303,7 @@ def test_round_reconciles_exactly_the_injected_faults(sim: tuple[Platform, Count
     # the reports agree with the round
     cov = p.analytics.coverage(SYSTEM, level=Level.DISTRICT).total
     assert cov.due == 2000 and cov.sampled == s.sampled
-    assert cov.outstanding == 2000 - s.sampled
+    assert cov.outstanding == 2000 - s.sampled - s.rosters["exempted"]
     pos = p.analytics.positives(SYSTEM)
     assert pos.positive_pools == s.pooled_positive
     assert pos.investigations == {"closed": s.pooled_positive - 1, "review": 1}
@@ -448,6 +448,17 @@ def test_grid_workers_call_the_outstanding_people_of_their_rosters(
     came = {o: [last is not None and from_ms(last) >= start for _, _, out, _, _, last in rows
                 if out == o] for o in calls["outcomes"]}
     assert all(came["reached"]) and not any(came["refused"])
+    # someone out of town was exempted by the officer: no longer outstanding, on the exempt
+    # list, and never came
+    with p.engine.connect() as c:
+        exempt: dict[str, str] = dict(c.exec_driver_sql(
+            "SELECT person_id, exempt_reason FROM person_status "
+            "WHERE exempt_until IS NOT NULL").all())
+    away = {pid for pid, _, out, *_ in rows if out == "away"}
+    assert 0 < len(exempt) == calls["exempted"] and set(exempt) <= away
+    assert set(exempt.values()) == {"away"}
+    assert not any(last is not None and from_ms(last) >= start
+                   for pid, *_, last in rows if pid in exempt)
     worker = Principal("g", "g", Role.GRID_WORKER, rows[0][1])
     shown = {e.person_id: e.outcome for e in p.rosters.people(
         worker, which="due", as_of=clock.now(), limit=5000).people}

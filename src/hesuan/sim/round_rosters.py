@@ -7,7 +7,9 @@ calls the first :data:`CALLS_A_DAY` of them, recording one outcome each
 traveller on the way home from landing is ``away``; someone a sealed zone holds at home
 ``needs_door_to_door`` (the zone's team samples them there); someone who means to come to
 their site later in the round ``reached``; of those who never come (about 2.5%), one in three
-is out of town (``away``) and the others ``refused``. The calls change no one's visit, so the
+is out of town (``away``) and the others ``refused``. Someone out of town is then exempted by
+the health officer (免检, reason ``away``, for :data:`AWAY_DAYS` days: ``StatusService.exempt``),
+so they leave the outstanding list for the exempt one. The calls change no one's visit, so the
 rest of the round is the same with or without them; the draws come from a random generator of
 their own.
 
@@ -20,12 +22,13 @@ import bisect
 import random
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import numpy as np
 
 from hesuan.domain.access import Principal, Role
 from hesuan.domain.rosters import Outcome, RosterClass
-from hesuan.sim.round_state import RoundState
+from hesuan.sim.round_state import OFFICER, RoundState
 
 __all__ = ["CALLS_A_DAY", "CALL_HOUR", "RosterCalls", "Rosters"]
 
@@ -35,6 +38,8 @@ CALL_HOUR = 18
 CALLS_A_DAY = 20
 #: Of those who never come, the share who are out of town (the rest refuse).
 AWAY_SHARE = 1 / 3
+#: Days an officer exempts someone out of town for.
+AWAY_DAYS = 7
 
 
 @dataclass(slots=True)
@@ -43,10 +48,11 @@ class RosterCalls:
 
     lists: int = 0  # lists of outstanding people opened (a grid a day)
     outcomes: Counter[str] = field(default_factory=Counter)  # outcome -> people
+    exempted: int = 0  # people out of town an officer exempted
 
     def as_dict(self) -> dict[str, object]:
         return {"lists": self.lists, "calls": self.outcomes.total(),
-                "outcomes": dict(sorted(self.outcomes.items()))}
+                "outcomes": dict(sorted(self.outcomes.items())), "exempted": self.exempted}
 
 
 class Rosters(RoundState):
@@ -73,10 +79,17 @@ class Rosters(RoundState):
             self.calls += 1
             self.roster_calls.lists += 1
             for entry in page.people:
-                outcome = self._outcome(self._index(entry.person_id), t)
+                person = self._index(entry.person_id)
+                outcome = self._outcome(person, t)
                 self.p.rosters.record_outcome(worker, entry.person_id, outcome)
                 self.calls += 1
                 self.roster_calls.outcomes[outcome.value] += 1
+                if outcome is Outcome.AWAY and not self.away(person, t):  # out of town
+                    self.p.status.exempt(OFFICER, entry.person_id, "away",
+                                         self.at(t) + timedelta(days=AWAY_DAYS),
+                                         "外出：网格员电话确认")
+                    self.calls += 1
+                    self.roster_calls.exempted += 1
 
     def _index(self, person_id: str) -> int:
         i = bisect.bisect_left(self.ids, person_id)  # the round's people are in id order

@@ -172,7 +172,8 @@ def _print_summary(s: Any) -> None:
         ("fence alerts taken up by grid workers",
          _counts(s.checkpoints.get("fence_alerts_handled", {}))),
         ("grid workers' roster calls", f"{s.rosters.get('lists', 0):,} lists; "
-         + _counts(s.rosters.get("outcomes", {}))),
+         + _counts(s.rosters.get("outcomes", {}))
+         + f"; exempted as away {s.rosters.get('exempted', 0):,}"),
         ("housekeeping: hours / retention passes (forgotten)",
          f"{s.housekeeping.get('ticks', 0):,} / {s.housekeeping.get('retention_passes', 0):,} ("
          + _counts(s.housekeeping.get("forgotten", {})) + ")"),
