@@ -369,6 +369,28 @@ def test_the_cli_and_the_api_report_truncation(logged: Platform, settings: Setti
     assert body["checkpoint"]["seq"] == head and body["bad_checkpoints"] == []
 
 
+def test_the_cli_warns_when_the_log_is_no_longer_anchored(logged: Platform,
+                                                          settings: Settings) -> None:
+    """``hesuan audit verify`` on an intact log says too when entries follow a checkpoint
+    older than an hour (the scheduler stopped, or cannot write its folder): still exit 0."""
+    env = {"HESUAN_DATABASE_URL": settings.database_url, "HESUAN_SECRET_KEY": "test-secret",
+           "HESUAN_ENVIRONMENT": "test", "PATH": "/usr/bin:/bin",
+           "HESUAN_KEY_FILE": str(settings.key_file),
+           "HESUAN_AUDIT_CHECKPOINT_DIR": str(settings.audit_checkpoint_dir)}
+
+    def verify() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "hesuan.entrypoints.cli", "audit",
+                               "verify"], env=env, capture_output=True, text=True, timeout=120)
+
+    assert logged.audit.checkpoint(SYSTEM) is not None  # signed at the tests' clock, years ago
+    fresh = verify()  # nothing written since: nothing to anchor
+    assert fresh.returncode == 0 and "not anchored" not in fresh.stderr, fresh.stderr
+    logged.auth.create_user(SYSTEM, "auditor", "a long password", Role.ADMIN)
+    stale = verify()
+    assert stale.returncode == 0 and "audit chain intact" in stale.stderr, stale.stderr
+    assert "not anchored" in stale.stderr and "HESUAN_AUDIT_CHECKPOINT_DIR" in stale.stderr
+
+
 def test_the_upgrade_keeps_plain_entries_as_a_legacy_prefix(tmp_path: Path,
                                                             clock: FixedClock) -> None:
     """A database with entries of the plain rule, upgraded: the migration records the boundary,

@@ -38,6 +38,7 @@ def audit_verify(as_json: JsonOpt = False) -> None:
     latest signed checkpoint."""
     with opened() as p, working("checking the audit chain"):
         report = p.audit.verify(CLI_PRINCIPAL)
+        now = p.deps.clock.now()
     if as_json:
         print_json(report.as_dict())
     cp = report.checkpoint
@@ -45,6 +46,11 @@ def audit_verify(as_json: JsonOpt = False) -> None:
               else "no checkpoint yet: deletion of the last entries cannot be seen")
     if report.intact:
         console.print(f"audit chain intact: {report.entries} entries; {anchor}")
+        if cp is not None and report.anchor_overdue(now):
+            console.print("[yellow]the entries after it are not anchored[/yellow]: the "
+                          "scheduler (hesuan serve) signs a checkpoint every few minutes; it is "
+                          "not running, or cannot write to HESUAN_AUDIT_CHECKPOINT_DIR (its log "
+                          "says why)")
         return
     if report.first_broken_seq is not None:
         console.print(f"[red]audit chain broken at entry {report.first_broken_seq}[/red] "
