@@ -131,7 +131,12 @@ def signs(key: ChainKey, recent: Iterable[AuditEntry], legacy_upto: int) -> bool
 class Checkpoint:
     seq: int
     head: str
-    at: str  # ISO-8601 UTC
+    at: str  # ISO-8601 UTC, as signed
+
+    @property
+    def signed_at(self) -> datetime:
+        """``at`` as an instant, whatever offset form the signed text has."""
+        return datetime.fromisoformat(self.at)
 
 
 class CheckpointKey:
@@ -179,7 +184,7 @@ class AuditReport:
         if cp is None:
             return True
         return (self.head_seq > cp.seq
-                and now - datetime.fromisoformat(cp.at) > ANCHOR_MAX_AGE)
+                and now - cp.signed_at > ANCHOR_MAX_AGE)
 
     def as_dict(self) -> dict[str, Any]:
         """The report as JSON answers it (the API and ``hesuan audit verify --json``)."""
@@ -189,8 +194,7 @@ class AuditReport:
                 "first_broken_seq": self.first_broken_seq,
                 "checkpoint": None if cp is None else {
                     "seq": cp.seq, "head": cp.head,
-                    # as every report writes a time, whatever offset form the signed text has
-                    "at": iso_utc(datetime.fromisoformat(cp.at))},
+                    "at": iso_utc(cp.signed_at)},  # as every report writes a time
                 "bad_checkpoints": list(self.bad_checkpoints)}
 
 

@@ -26,10 +26,12 @@ from hesuan.services.rosters import RosterService
 from hesuan.services.status import StatusService, SweepReport
 from hesuan.services.zones import ZoneService
 
-__all__ = ["RETENTION_EVERY", "Housekeeping", "HousekeepingReport"]
+__all__ = ["BATCH", "RETENTION_EVERY", "Housekeeping", "HousekeepingReport"]
 
 #: Time between retention passes: expiry is counted in days, so once an hour is prompt.
 RETENTION_EVERY = timedelta(hours=1)
+#: Messages (SMS, electronic lab reports) a tick delivers at most; the rest wait for the next.
+BATCH = 5000
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,11 +66,11 @@ class Housekeeping:
         self._elr = elr
         self._retained_at: datetime | None = None  # when this process's last pass ran
 
-    def tick(self, actor: Principal, *, sms_limit: int = 5000) -> HousekeepingReport:
+    def tick(self, actor: Principal) -> HousekeepingReport:
         swept = self._status.sweep(actor)
         raised = self._alerts.check(actor)
-        sms = self._outbox.deliver(actor, limit=sms_limit)
-        elr = None if self._elr is None else self._elr.deliver(actor, limit=5000)
+        sms = self._outbox.deliver(actor, limit=BATCH)
+        elr = None if self._elr is None else self._elr.deliver(actor, limit=BATCH)
         zones = self._zones.tick(actor)  # scheduled zones start, planned ends expire
         snapshot = self._rosters.refresh_snapshot_if_stale(actor) is not None
         retention = None

@@ -123,16 +123,16 @@ class Labs(RoundState):
     def receive(self, t: float, lab_idx: int, code: str, tubes: list[str]) -> None:
         lab = self.labs[lab_idx]
         scanned = list(tubes)
-        # the tube missing from a box is a routine one: a recall's re-test or a traveller's
-        # tube missing would leave its person's recall or arrival open besides (lists of their
-        # own), and the fault is one item in the chain-of-custody lists only
-        routine = [bc for bc in scanned if bc not in self.tube_recall
-                   and bc not in self.tube_landing]
         if ("box_missing_tube" in self.faults_wanted and not self.faults["box_missing_tube"]
-                and t >= self.fault_times["box_missing_tube"] and len(scanned) >= 2
-                and routine):
-            self.faults["box_missing_tube"] = 1
-            scanned.remove(routine[-1])
+                and t >= self.fault_times["box_missing_tube"] and len(scanned) >= 2):
+            # the tube missing from a box is a routine one: a recall's re-test or a
+            # traveller's tube missing would leave its person's recall or arrival open besides
+            # (lists of their own), and the fault is one item in the chain-of-custody lists
+            routine = [bc for bc in scanned if bc not in self.tube_recall
+                       and bc not in self.tube_landing]
+            if routine:
+                self.faults["box_missing_tube"] = 1
+                scanned.remove(routine[-1])
         rejected = self.rejected_at_receipt(lab, scanned, t)
         self.p.delivery.receive(lab.principal, self._eid(self.at(t)), lab.id, code, self.at(t),
                                 tube_barcodes=scanned, rejected=list(rejected.values()))

@@ -18,7 +18,6 @@ Imports: standard library, ``hesuan.domain``, ``hesuan.services``, ``hesuan.sim`
 
 from __future__ import annotations
 
-import bisect
 import random
 from collections import Counter
 from dataclasses import dataclass, field
@@ -79,7 +78,7 @@ class Rosters(RoundState):
             self.calls += 1
             self.roster_calls.lists += 1
             for entry in page.people:
-                person = self._index(entry.person_id)
+                person = self.index_of(entry.person_id)
                 outcome = self._outcome(person, t)
                 self.p.rosters.record_outcome(worker, entry.person_id, outcome)
                 self.calls += 1
@@ -90,11 +89,6 @@ class Rosters(RoundState):
                                          "外出：网格员电话确认")
                     self.calls += 1
                     self.roster_calls.exempted += 1
-
-    def _index(self, person_id: str) -> int:
-        i = bisect.bisect_left(self.ids, person_id)  # the round's people are in id order
-        assert i < len(self.ids) and self.ids[i] == person_id, person_id
-        return i
 
     def _outcome(self, person: int, t: float) -> Outcome:
         if self.away(person, t):

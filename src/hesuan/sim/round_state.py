@@ -11,6 +11,7 @@ Imports: standard library, numpy, ``hesuan.bootstrap``, ``hesuan.adapters``, ``h
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import math
 import random
@@ -223,6 +224,12 @@ class RoundState:
     def align(self, t: float) -> float:
         """The first tick boundary at or after t."""
         return math.ceil(t / self.tick_s - 1e-9) * self.tick_s
+
+    def index_of(self, person_id: str) -> int:
+        """The round's index of a person (the round's people are in id order)."""
+        i = bisect.bisect_left(self.ids, person_id)
+        assert i < len(self.ids) and self.ids[i] == person_id, person_id
+        return i
 
     def away(self, person: int, t: float) -> bool:
         """Is ``person`` away at ``t``: a traveller before landing, or on the way home from

@@ -36,7 +36,6 @@ Imports: standard library, ``hesuan.domain``, ``hesuan.services``, ``hesuan.sim`
 
 from __future__ import annotations
 
-import bisect
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -182,7 +181,7 @@ class Outbreak(Stations):
         self.calls += 2
         # the people held at home, and their households, from the team's route
         for h in self.p.door_teams.route(site.principal, site.id).route:
-            members = [self._index(m.person_id) for m in h.members]
+            members = [self.index_of(m.person_id) for m in h.members]
             for i in members:
                 self.held_from[i] = t
                 if h.household_id is not None:
@@ -299,12 +298,6 @@ class Outbreak(Stations):
             self._tube(site, bc, [i], t, single=True)
 
     # -- helpers -------------------------------------------------------------------------
-
-    def _index(self, person_id: str) -> int:
-        """The round's index of a person (the round's people are in id order)."""
-        i = bisect.bisect_left(self.ids, person_id)
-        assert self.ids[i] == person_id
-        return i
 
     def _barcode(self) -> str:
         self.tube_serial += 1

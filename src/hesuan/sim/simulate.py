@@ -89,7 +89,7 @@ from hesuan.domain.errors import RuleViolation
 from hesuan.domain.instants import iso_utc
 from hesuan.domain.local_time import local_date, midnight_of
 from hesuan.services.auth import SYSTEM
-from hesuan.services.housekeeping import HousekeepingReport
+from hesuan.services.housekeeping import BATCH, HousekeepingReport
 from hesuan.services.outbox_ports import (
     LabTally,
     OutboxMessage,
@@ -282,15 +282,15 @@ class _Round(RoundCity, Outbreak, LisLab, Venues, FirstLanding, Shifts, Checkpoi
 
     def housekeeping(self, t: float) -> None:
         """The hour's housekeeping as the server's scheduler runs it; then the outbox drained
-        (a tick sends up to 5,000 messages: the scheduler's next tick is minutes away, the
+        (a tick sends up to ``BATCH`` messages: the scheduler's next tick is minutes away, the
         round's an hour), and the round's own hourly parts."""
-        r = self.p.housekeeping.tick(SYSTEM, sms_limit=5000)
+        r = self.p.housekeeping.tick(SYSTEM)
         self.calls += 1
         self.housekept.add(r)
         self.alerts += r.alerts_raised
         sms = r.sms
-        while sms.sent + sms.failed >= 5000:
-            sms = self.p.outbox.deliver(SYSTEM, 5000)
+        while sms.sent + sms.failed >= BATCH:
+            sms = self.p.outbox.deliver(SYSTEM, BATCH)
             self.calls += 1
         self.door_checks()
         self.zone_ended(t)

@@ -397,7 +397,7 @@ def admin_add(request: Request, me: WebMe, form: SignedForm, what: str) -> Respo
                 "entries": report.entries, "intact": report.intact,
                 "broken": report.first_broken_seq,
                 "anchor_seq": None if cp is None else cp.seq,
-                "anchor_at": None if cp is None else datetime.fromisoformat(cp.at),
+                "anchor_at": None if cp is None else cp.signed_at,
                 "anchor_overdue": report.anchor_overdue(platform.deps.clock.now())})
         else:
             raise NotFound("no such form", code="not_found")

@@ -79,10 +79,11 @@ def _device_checkpoint(request: Request, me: Principal) -> CheckpointRow:
 
 def _checkpoint_page(request: Request, me: Principal, checkpoint: CheckpointRow,
                      **extra: Any) -> Response:
-    scans = platform_of(request).fence.checkpoint_scans(me, checkpoint.id)
-    return render(request, "checkpoint.html", me, checkpoint=checkpoint, scans=scans,
+    platform = platform_of(request)
+    return render(request, "checkpoint.html", me, checkpoint=checkpoint,
+                  scans=platform.fence.checkpoint_scans(me, checkpoint.id),
                   role_label=CHECKPOINT_DEVICE,
-                  retention_days=platform_of(request).settings.venue_retention.days,
+                  retention_days=platform.settings.venue_retention.days,
                   text=extra.pop("text", ""), **extra)
 
 
