@@ -368,6 +368,7 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None, sender: Sender 
     pass_keys = _pass_keys(settings, engine, (clock or SystemClock()).now())
     chain = ChainKey(keys.audit_chain_key)
     uow = SqlUnitOfWorkFactory(engine, settings.sqlite_synchronous, chain=chain)
+    several_writers = engine.dialect.name == "postgresql"
     deps = Deps(
         uow=uow,
         clock=clock or SystemClock(),
@@ -381,7 +382,9 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None, sender: Sender 
                       batch_max=settings.batch_max,
                       offline_window=settings.station_offline_window,
                       result_chunks_at_once=(settings.result_chunks_at_once
-                                             if engine.dialect.name == "postgresql" else 1)),
+                                             if several_writers else 1),
+                      station_groups_at_once=(settings.station_groups_at_once
+                                              if several_writers else 1)),
         inline_writes=uow.inline,
     )
     if sender is None:

@@ -103,6 +103,80 @@ def test_concurrent_single_scans_each_stored_once(platform: Platform, city: Exam
     assert len(groups) <= 2 * len(people) // windows + 1, groups
 
 
+def test_groups_written_at_once_store_each_event_once(platform: Platform, city: ExampleCity,
+                                                     clock: FixedClock, backend: str) -> None:
+    """Several groups in flight at once (PostgreSQL), each event sent twice at the same
+    moment so that its two copies are in two of them: the first copy is accepted, the other a
+    duplicate, whichever transaction commits first. SQLite writes one group at a time."""
+    site = city.sites["140106"]
+    sampler = Principal("u-s", "s", Role.SAMPLER, site)
+    g = platform.sampling._group
+    assert g._at_once == (3 if backend == "postgres" else 1)  # the composition root's choice
+    with platform.deps.uow(readonly=True) as uow:
+        people = [r[0] for r in uow.conn.execute(text(  # type: ignore[attr-defined]
+            "SELECT id FROM people WHERE groups = '' ORDER BY id LIMIT 20"))]
+    windows = 4
+    tubes = [b for _, b in zip(range(windows), barcodes(9500), strict=False)]
+    now = clock.now()
+    opened = platform.sampling.submit(sampler, [
+        StationEvent(str(uuid.uuid4()), EventKind.OPEN_TUBE, site, now, barcode=b, mode=10,
+                     window=w + 1) for w, b in enumerate(tubes)])
+    assert {o.status for o in opened} == {"accepted"}
+    # two events a group, a second group beside the first as soon as two wait
+    g._max, g._deep = 2, 2
+    run = g._run
+    lock = threading.Lock()
+    inside = [0]
+    most = [0]
+    two_inside = threading.Event()
+
+    def overlapping(items: Sequence[tuple[Principal, StationEvent]]) -> list[EventOutcome]:
+        with lock:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+            if inside[0] >= 2:
+                two_inside.set()
+        try:
+            if g._at_once > 1:  # the first group waits for another to be in flight with it
+                assert two_inside.wait(10)
+            return run(items)
+        finally:
+            with lock:
+                inside[0] -= 1
+
+    g._run = overlapping
+    per_window = [people[w::windows] for w in range(windows)]
+
+    async def scan_round(k: int) -> list[EventOutcome]:
+        events = [StationEvent(str(uuid.uuid4()), EventKind.SAMPLE, site, now,
+                               barcode=tubes[w], code=platform.deps.codes.sign(per_window[w][k]))
+                  for w in range(windows)]
+        # every window's event, then every window's event again: the copies land in
+        # different groups, written at the same time
+        return list(await asyncio.gather(*(platform.sampling.submit_one(sampler, e)
+                                           for e in events + events)))
+
+    async def five_rounds() -> list[list[EventOutcome]]:
+        return [await scan_round(k) for k in range(5)]
+
+    for k, outs in enumerate(_run(five_rounds())):
+        for w in range(windows):
+            first, again = outs[w], outs[w + windows]
+            assert first.event_id == again.event_id
+            assert sorted([first.status, again.status]) == ["accepted", "duplicate"]
+            accepted = first if first.status == "accepted" else again
+            assert isinstance(accepted.tube, TubeView)
+            assert (accepted.tube.barcode, accepted.tube.count) == (tubes[w], k + 1)
+    if backend == "sqlite":
+        assert most[0] == 1
+    else:
+        assert most[0] >= 2
+    assert _count(platform, "SELECT count(*) FROM samples") == len(people)
+    assert _count(platform, "SELECT count(DISTINCT person_id) FROM samples") == len(people)
+    assert _count(platform, "SELECT count(*) FROM station_events "
+                            "WHERE kind = 'sample'") == len(people)
+
+
 def test_single_scan_needs_a_station_role(platform: Platform, city: ExampleCity,
                                           clock: FixedClock) -> None:
     courier = Principal("u-c", "c", Role.COURIER, None)
@@ -151,6 +225,93 @@ def test_events_arriving_during_a_write_go_together_into_the_next() -> None:
     assert groups == [["e0"], ["e1", "e2", "e3"], ["e4", "e5"]]
 
 
+def test_a_deep_queue_is_written_beside_the_group_in_flight() -> None:
+    groups: list[list[str]] = []
+    first_inside, second_inside, release = (threading.Event(), threading.Event(),
+                                            threading.Event())
+
+    def run(items: Sequence[tuple[Principal, StationEvent]]) -> list[EventOutcome]:
+        groups.append([e.event_id for _, e in items])
+        if len(groups) == 1:
+            first_inside.set()
+            assert release.wait(10)
+        else:
+            second_inside.set()
+        return [EventOutcome(e.event_id, "accepted") for _, e in items]
+
+    gc = GroupCommit(run, max_events=1000, at_once=2, deep_queue=4)
+
+    async def scenario() -> list[EventOutcome]:
+        lead = asyncio.ensure_future(gc.submit(_item(0)))
+        while not first_inside.is_set():
+            await asyncio.sleep(0.001)
+        others = [asyncio.ensure_future(gc.submit(_item(n))) for n in range(1, 5)]
+        # four wait: a second writer takes them while the first group is still in flight
+        done = await asyncio.wait_for(asyncio.gather(*others), 10)
+        assert not lead.done()
+        release.set()
+        return [await lead, *done]
+
+    outs = _run(scenario())
+    assert [o.event_id for o in outs] == [f"e{n}" for n in range(5)]
+    assert groups == [["e0"], ["e1", "e2", "e3", "e4"]]
+    assert second_inside.is_set() and not gc._writers and not gc._queue
+
+
+def test_a_shallow_queue_waits_for_the_group_in_flight() -> None:
+    groups: list[list[str]] = []
+    first_inside, release = threading.Event(), threading.Event()
+
+    def run(items: Sequence[tuple[Principal, StationEvent]]) -> list[EventOutcome]:
+        groups.append([e.event_id for _, e in items])
+        if len(groups) == 1:
+            first_inside.set()
+            assert release.wait(10)
+        return [EventOutcome(e.event_id, "accepted") for _, e in items]
+
+    gc = GroupCommit(run, max_events=1000, at_once=2, deep_queue=4)
+
+    async def scenario() -> list[EventOutcome]:
+        lead = asyncio.ensure_future(gc.submit(_item(0)))
+        while not first_inside.is_set():
+            await asyncio.sleep(0.001)
+        others = [asyncio.ensure_future(gc.submit(_item(n))) for n in range(1, 4)]
+        await asyncio.sleep(0.05)
+        assert groups == [["e0"]]  # three wait: not worth a second group
+        release.set()
+        return list(await asyncio.gather(lead, *others))
+
+    assert [o.event_id for o in _run(scenario())] == [f"e{n}" for n in range(4)]
+    assert groups == [["e0"], ["e1", "e2", "e3"]]
+
+
+def test_no_more_groups_in_flight_than_at_once() -> None:
+    inside: list[int] = [0]
+    most: list[int] = [0]
+    lock = threading.Lock()
+    calls: list[int] = []
+
+    def run(items: Sequence[tuple[Principal, StationEvent]]) -> list[EventOutcome]:
+        with lock:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+            calls.append(len(items))
+        threading.Event().wait(0.02)
+        with lock:
+            inside[0] -= 1
+        return [EventOutcome(e.event_id, "accepted") for _, e in items]
+
+    gc = GroupCommit(run, max_events=2, at_once=3, deep_queue=2)
+
+    async def scenario() -> list[EventOutcome]:
+        return list(await asyncio.gather(*(gc.submit(_item(n)) for n in range(40))))
+
+    assert [o.event_id for o in _run(scenario())] == [f"e{n}" for n in range(40)]
+    assert sum(calls) == 40 and max(calls) == 2
+    assert most[0] == 3  # three at once, never four
+    assert not gc._writers and not gc._queue
+
+
 def test_a_failing_group_is_written_one_by_one() -> None:
     calls: list[int] = []
     first_inside, release = threading.Event(), threading.Event()
@@ -180,7 +341,7 @@ def test_a_failing_group_is_written_one_by_one() -> None:
                                                            "accepted"]
     assert isinstance(outs[2], RuntimeError) and "disk full" in str(outs[2])
     assert calls == [1, 3, 1, 1, 1]  # the first alone, the group of three, then each alone
-    assert gc._writer is None and not gc._queue
+    assert not gc._writers and not gc._queue
 
 
 def test_a_caller_going_away_does_not_stop_the_others() -> None:

@@ -38,6 +38,9 @@ class Limits:
     #: How many chunks of one results file are applied at the same time, each in its own
     #: transaction (``LabService.import_rows``): one where the store has one writer (SQLite).
     result_chunks_at_once: int = 1
+    #: How many groups of single scans are written at the same time when many windows wait,
+    #: each in its own transaction (``GroupCommit``): one where the store has one writer.
+    station_groups_at_once: int = 1
 
 
 @dataclass(frozen=True, slots=True)

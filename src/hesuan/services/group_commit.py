@@ -14,7 +14,7 @@ from typing import Generic, TypeVar
 
 from hesuan.services.ports import InlineWrites
 
-__all__ = ["INLINE_MAX", "GroupCommit"]
+__all__ = ["DEEP_QUEUE", "INLINE_MAX", "GroupCommit"]
 
 ItemT = TypeVar("ItemT")  # what a caller submits
 OutcomeT = TypeVar("OutcomeT")  # what it is answered
@@ -27,6 +27,9 @@ _Answer = tuple[asyncio.Future[OutcomeT], OutcomeT | BaseException]
 #: The largest group written on the event loop itself (``GroupCommit``): small enough that the
 #: loop, which serves every other request of the process, is never held for long.
 INLINE_MAX = 64
+
+#: Callers waiting before another group is written beside the one in flight (``at_once``).
+DEEP_QUEUE = 64
 
 
 class GroupCommit(Generic[ItemT, OutcomeT]):
@@ -41,29 +44,41 @@ class GroupCommit(Generic[ItemT, OutcomeT]):
     up the GIL and must win it back from the event loop busy with the next requests, up to a
     switch interval (5 ms) each time, so a small group would take several times its CPU time
     in wall time.
-    Everything else — a busy turn, a large group, PostgreSQL — goes to a thread."""
+    Everything else — a busy turn, a large group, PostgreSQL — goes to a thread.
+
+    Where the store has several writers (``at_once`` above one: PostgreSQL), a second group
+    starts while the first is in flight once ``DEEP_QUEUE`` callers wait, up to ``at_once``
+    groups at a time: one transaction's round trips and the database's work then overlap
+    another's, when the queue is long enough that both groups stay large. A shorter queue
+    waits for the group in flight, as with one writer: two small groups cost more than one."""
 
     def __init__(self, run: Callable[[Sequence[ItemT]], list[OutcomeT]],
-                 max_events: int, inline: InlineWrites | None = None) -> None:
+                 max_events: int, inline: InlineWrites | None = None, at_once: int = 1,
+                 deep_queue: int = DEEP_QUEUE) -> None:
         self._run = run
         self._inline = inline
         self._max = max_events
+        self._at_once = at_once
+        self._deep = deep_queue
         self._queue: list[tuple[ItemT, asyncio.Future[OutcomeT]]] = []
-        self._writer: asyncio.Task[None] | None = None
+        self._writers: set[asyncio.Task[None]] = set()
 
     async def submit(self, item: ItemT) -> OutcomeT:
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[OutcomeT] = loop.create_future()
         self._queue.append((item, answer))
-        w = self._writer
-        if w is None or w.done() or w.get_loop() is not loop:
+        self._writers = {w for w in self._writers if not w.done() and w.get_loop() is loop}
+        if not self._writers or (len(self._writers) < self._at_once
+                                 and len(self._queue) >= self._deep):
             # a task of its own, not the caller's: a caller that goes away cancels nothing
-            self._writer = loop.create_task(self._drain())
+            self._writers.add(loop.create_task(self._drain()))
         return await answer
 
     async def _drain(self) -> None:
+        me = asyncio.current_task()
         try:
-            while self._queue:
+            # beside another writer, only a deep queue is worth a group of its own
+            while self._queue and (len(self._writers) == 1 or len(self._queue) >= self._deep):
                 group = self._queue[:self._max]
                 del self._queue[:self._max]
                 if self._write_now(group):
@@ -71,8 +86,8 @@ class GroupCommit(Generic[ItemT, OutcomeT]):
                 else:
                     await asyncio.to_thread(self._write, group)
         finally:
-            if self._writer is asyncio.current_task():
-                self._writer = None
+            if me is not None:
+                self._writers.discard(me)
 
     def _write_now(self, group: list[tuple[ItemT, asyncio.Future[OutcomeT]]]) -> bool:
         """Write and answer ``group`` on this thread if that can be done without waiting;

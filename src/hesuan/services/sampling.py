@@ -241,7 +241,7 @@ class SamplingService:
         self._d = deps
         self._status = status
         self._group = GroupCommit(self._write_group, deps.limits.batch_max,
-                                  deps.inline_writes)
+                                  deps.inline_writes, deps.limits.station_groups_at_once)
 
     def submit(self, actor: Principal, events: Sequence[StationEvent]) -> list[EventOutcome]:
         check_station_batch(self._d, actor, len(events))
