@@ -151,7 +151,7 @@ class Settings(BaseSettings):
     #: size it). SQLite has one writer and applies one chunk at a time whatever this says.
     result_chunks_at_once: int = Field(default=2, ge=1, le=16)
     #: PostgreSQL: how many groups of single scans one server process writes at the same
-    #: time, each on its own connection, once 64 windows wait (docs/DEPLOY.md). SQLite has one
+    #: time, each on its own connection, once 64 scans wait (docs/API.md). SQLite has one
     #: writer and writes one group at a time whatever this says.
     station_groups_at_once: int = Field(default=3, ge=1, le=16)
     #: The longest a station may hold events offline: an event stamped earlier than this

@@ -45,20 +45,28 @@ def _count(platform: Platform, sql: str) -> int:
         return int(uow.conn.execute(text(sql)).scalar_one())  # type: ignore[attr-defined]
 
 
-def test_concurrent_single_scans_each_stored_once(platform: Platform, city: ExampleCity,
-                                                  clock: FixedClock) -> None:
+def _windows_open_tubes(platform: Platform, city: ExampleCity, windows: int, first_barcode: int,
+                        ) -> tuple[str, Principal, list[str], list[str]]:
+    """A site's sampler, five people a window, and a 10-tube opened at each window."""
     site = city.sites["140106"]
     sampler = Principal("u-s", "s", Role.SAMPLER, site)
     with platform.deps.uow(readonly=True) as uow:
-        people = [r[0] for r in uow.conn.execute(text(  # type: ignore[attr-defined]
-            "SELECT id FROM people WHERE groups = '' ORDER BY id LIMIT 40"))]
-    windows = 8
-    tubes = [b for _, b in zip(range(windows), barcodes(9000), strict=False)]
-    now = clock.now()
+        people = [r[0] for r in uow.conn.execute(  # type: ignore[attr-defined]
+            text("SELECT id FROM people WHERE groups = '' ORDER BY id LIMIT :n"),
+            {"n": 5 * windows})]
+    tubes = [b for _, b in zip(range(windows), barcodes(first_barcode), strict=False)]
     opened = platform.sampling.submit(sampler, [
-        StationEvent(str(uuid.uuid4()), EventKind.OPEN_TUBE, site, now, barcode=b, mode=10,
-                     window=w + 1) for w, b in enumerate(tubes)])
+        StationEvent(str(uuid.uuid4()), EventKind.OPEN_TUBE, site, platform.deps.clock.now(),
+                     barcode=b, mode=10, window=w + 1) for w, b in enumerate(tubes)])
     assert {o.status for o in opened} == {"accepted"}
+    return site, sampler, people, tubes
+
+
+def test_concurrent_single_scans_each_stored_once(platform: Platform, city: ExampleCity,
+                                                  clock: FixedClock) -> None:
+    windows = 8
+    site, sampler, people, tubes = _windows_open_tubes(platform, city, windows, 9000)
+    now = clock.now()
     # each window samples its five people into its own tube, all windows at once, and every
     # event is sent twice (a station retrying blindly)
     per_window = [people[w::windows] for w in range(windows)]
@@ -108,20 +116,11 @@ def test_groups_written_at_once_store_each_event_once(platform: Platform, city: 
     """Several groups in flight at once (PostgreSQL), each event sent twice at the same
     moment so that its two copies are in two of them: the first copy is accepted, the other a
     duplicate, whichever transaction commits first. SQLite writes one group at a time."""
-    site = city.sites["140106"]
-    sampler = Principal("u-s", "s", Role.SAMPLER, site)
     g = platform.sampling._group
     assert g._at_once == (3 if backend == "postgres" else 1)  # the composition root's choice
-    with platform.deps.uow(readonly=True) as uow:
-        people = [r[0] for r in uow.conn.execute(text(  # type: ignore[attr-defined]
-            "SELECT id FROM people WHERE groups = '' ORDER BY id LIMIT 20"))]
     windows = 4
-    tubes = [b for _, b in zip(range(windows), barcodes(9500), strict=False)]
+    site, sampler, people, tubes = _windows_open_tubes(platform, city, windows, 9500)
     now = clock.now()
-    opened = platform.sampling.submit(sampler, [
-        StationEvent(str(uuid.uuid4()), EventKind.OPEN_TUBE, site, now, barcode=b, mode=10,
-                     window=w + 1) for w, b in enumerate(tubes)])
-    assert {o.status for o in opened} == {"accepted"}
     # two events a group, a second group beside the first as soon as two wait
     g._max, g._deep = 2, 2
     run = g._run
@@ -197,92 +196,79 @@ def _item(n: int) -> tuple[Principal, StationEvent]:
     return _SAMPLER, StationEvent(f"e{n}", EventKind.SEAL_TUBE, "site", datetime.now(UTC))
 
 
-def test_events_arriving_during_a_write_go_together_into_the_next() -> None:
-    groups: list[list[str]] = []
-    first_inside, release = threading.Event(), threading.Event()
+class _FirstHeld:
+    """A writer's ``run`` that records each group's ids and holds the first group in flight
+    until ``release`` is set."""
 
-    def run(items: Sequence[tuple[Principal, StationEvent]]) -> list[EventOutcome]:
-        groups.append([e.event_id for _, e in items])
-        if len(groups) == 1:
-            first_inside.set()
-            assert release.wait(10)
+    def __init__(self) -> None:
+        self.groups: list[list[str]] = []
+        self.first_inside, self.release = threading.Event(), threading.Event()
+
+    def __call__(self, items: Sequence[tuple[Principal, StationEvent]]) -> list[EventOutcome]:
+        self.groups.append([e.event_id for _, e in items])
+        if len(self.groups) == 1:
+            self.first_inside.set()
+            assert self.release.wait(10)
         return [EventOutcome(e.event_id, "accepted") for _, e in items]
 
+    async def lead(self, gc: GroupCommit[Any, EventOutcome]) -> asyncio.Future[EventOutcome]:
+        """``e0`` submitted, once its group is in flight."""
+        lead = asyncio.ensure_future(gc.submit(_item(0)))
+        while not self.first_inside.is_set():
+            await asyncio.sleep(0.001)
+        return lead
+
+
+def test_events_arriving_during_a_write_go_together_into_the_next() -> None:
+    run = _FirstHeld()
     gc = GroupCommit(run, max_events=3)
 
     async def scenario() -> list[EventOutcome]:
-        lead = asyncio.ensure_future(gc.submit(_item(0)))
-        while not first_inside.is_set():
-            await asyncio.sleep(0.001)
+        lead = await run.lead(gc)
         others = [asyncio.ensure_future(gc.submit(_item(n))) for n in range(1, 6)]
         await asyncio.sleep(0.01)
-        release.set()
+        run.release.set()
         return list(await asyncio.gather(lead, *others))
 
     outs = _run(scenario())
     assert [o.event_id for o in outs] == [f"e{n}" for n in range(6)]
     # the first alone; the five that queued meanwhile, at most three a transaction
-    assert groups == [["e0"], ["e1", "e2", "e3"], ["e4", "e5"]]
+    assert run.groups == [["e0"], ["e1", "e2", "e3"], ["e4", "e5"]]
 
 
 def test_a_deep_queue_is_written_beside_the_group_in_flight() -> None:
-    groups: list[list[str]] = []
-    first_inside, second_inside, release = (threading.Event(), threading.Event(),
-                                            threading.Event())
-
-    def run(items: Sequence[tuple[Principal, StationEvent]]) -> list[EventOutcome]:
-        groups.append([e.event_id for _, e in items])
-        if len(groups) == 1:
-            first_inside.set()
-            assert release.wait(10)
-        else:
-            second_inside.set()
-        return [EventOutcome(e.event_id, "accepted") for _, e in items]
-
+    run = _FirstHeld()
     gc = GroupCommit(run, max_events=1000, at_once=2, deep_queue=4)
 
     async def scenario() -> list[EventOutcome]:
-        lead = asyncio.ensure_future(gc.submit(_item(0)))
-        while not first_inside.is_set():
-            await asyncio.sleep(0.001)
+        lead = await run.lead(gc)
         others = [asyncio.ensure_future(gc.submit(_item(n))) for n in range(1, 5)]
         # four wait: a second writer takes them while the first group is still in flight
         done = await asyncio.wait_for(asyncio.gather(*others), 10)
         assert not lead.done()
-        release.set()
+        run.release.set()
         return [await lead, *done]
 
     outs = _run(scenario())
     assert [o.event_id for o in outs] == [f"e{n}" for n in range(5)]
-    assert groups == [["e0"], ["e1", "e2", "e3", "e4"]]
-    assert second_inside.is_set() and not gc._writers and not gc._queue
+    assert run.groups == [["e0"], ["e1", "e2", "e3", "e4"]]
+    assert not gc._writers and not gc._queue
 
 
 def test_a_shallow_queue_waits_for_the_group_in_flight() -> None:
-    groups: list[list[str]] = []
-    first_inside, release = threading.Event(), threading.Event()
-
-    def run(items: Sequence[tuple[Principal, StationEvent]]) -> list[EventOutcome]:
-        groups.append([e.event_id for _, e in items])
-        if len(groups) == 1:
-            first_inside.set()
-            assert release.wait(10)
-        return [EventOutcome(e.event_id, "accepted") for _, e in items]
-
+    run = _FirstHeld()
     gc = GroupCommit(run, max_events=1000, at_once=2, deep_queue=4)
 
     async def scenario() -> list[EventOutcome]:
-        lead = asyncio.ensure_future(gc.submit(_item(0)))
-        while not first_inside.is_set():
-            await asyncio.sleep(0.001)
+        lead = await run.lead(gc)
         others = [asyncio.ensure_future(gc.submit(_item(n))) for n in range(1, 4)]
         await asyncio.sleep(0.05)
-        assert groups == [["e0"]]  # three wait: not worth a second group
-        release.set()
+        assert run.groups == [["e0"]]  # three wait: not worth a second group
+        run.release.set()
         return list(await asyncio.gather(lead, *others))
 
     assert [o.event_id for o in _run(scenario())] == [f"e{n}" for n in range(4)]
-    assert groups == [["e0"], ["e1", "e2", "e3"]]
+    assert run.groups == [["e0"], ["e1", "e2", "e3"]]
 
 
 def test_no_more_groups_in_flight_than_at_once() -> None:
