@@ -372,23 +372,29 @@ def test_the_cli_and_the_api_report_truncation(logged: Platform, settings: Setti
 def test_the_cli_warns_when_the_log_is_no_longer_anchored(logged: Platform,
                                                           settings: Settings) -> None:
     """``hesuan audit verify`` on an intact log says too when entries follow a checkpoint
-    older than an hour (the scheduler stopped, or cannot write its folder): still exit 0."""
+    older than an hour (the scheduler stopped, or cannot write its folder): still exit 0, and
+    1 with ``--strict`` (what the monitoring timer runs)."""
     env = {"HESUAN_DATABASE_URL": settings.database_url, "HESUAN_SECRET_KEY": "test-secret",
            "HESUAN_ENVIRONMENT": "test", "PATH": "/usr/bin:/bin",
            "HESUAN_KEY_FILE": str(settings.key_file),
            "HESUAN_AUDIT_CHECKPOINT_DIR": str(settings.audit_checkpoint_dir)}
 
-    def verify() -> subprocess.CompletedProcess[str]:
+    def verify(*options: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "hesuan.entrypoints.cli", "audit",
-                               "verify"], env=env, capture_output=True, text=True, timeout=120)
+                               "verify", *options], env=env, capture_output=True, text=True,
+                              timeout=120)
 
+    never = verify("--strict")  # entries, and no checkpoint ever signed
+    assert never.returncode == 1 and "no checkpoint yet" in never.stderr, never.stderr
     assert logged.audit.checkpoint(SYSTEM) is not None  # signed at the tests' clock, years ago
-    fresh = verify()  # nothing written since: nothing to anchor
+    fresh = verify("--strict")  # nothing written since: nothing to anchor
     assert fresh.returncode == 0 and "not anchored" not in fresh.stderr, fresh.stderr
     logged.auth.create_user(SYSTEM, "auditor", "a long password", Role.ADMIN)
     stale = verify()
     assert stale.returncode == 0 and "audit chain intact" in stale.stderr, stale.stderr
     assert "not anchored" in stale.stderr and "HESUAN_AUDIT_CHECKPOINT_DIR" in stale.stderr
+    strict = verify("--strict")
+    assert strict.returncode == 1 and "not anchored" in strict.stderr, strict.stderr
 
 
 def test_the_upgrade_keeps_plain_entries_as_a_legacy_prefix(tmp_path: Path,

@@ -5,6 +5,8 @@ Imports: Typer, ``hesuan.entrypoints.cli.common``.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from hesuan.entrypoints.cli.common import (
@@ -31,7 +33,12 @@ _AUDIT_VERDICT = {
 
 
 @audit_app.command("verify")
-def audit_verify(as_json: JsonOpt = False) -> None:
+def audit_verify(
+    as_json: JsonOpt = False,
+    strict: Annotated[bool, typer.Option(
+        "--strict", help="exit 1 also when entries follow a checkpoint more than an hour old, "
+                         "or none was ever signed (what a monitoring timer runs)")] = False,
+) -> None:
     """Check the audit chain and its latest signed checkpoint; exit 1 unless intact.
 
     The chain is checked with its key from the first entry to the last, and against the
@@ -46,11 +53,14 @@ def audit_verify(as_json: JsonOpt = False) -> None:
               else "no checkpoint yet: deletion of the last entries cannot be seen")
     if report.intact:
         console.print(f"audit chain intact: {report.entries} entries; {anchor}")
-        if cp is not None and report.anchor_overdue(now):
-            console.print("[yellow]the entries after it are not anchored[/yellow]: the "
-                          "scheduler (hesuan serve) signs a checkpoint every few minutes; it is "
-                          "not running, or cannot write to HESUAN_AUDIT_CHECKPOINT_DIR (its log "
-                          "says why)")
+        if report.anchor_overdue(now):
+            if cp is not None:
+                console.print("[yellow]the entries after it are not anchored[/yellow]: the "
+                              "scheduler (hesuan serve) signs a checkpoint every few minutes; "
+                              "it is not running, or cannot write to "
+                              "HESUAN_AUDIT_CHECKPOINT_DIR (its log says why)")
+            if strict:
+                raise typer.Exit(EXIT_NOT_VALID)
         return
     if report.first_broken_seq is not None:
         console.print(f"[red]audit chain broken at entry {report.first_broken_seq}[/red] "
