@@ -265,3 +265,14 @@ def test_checkpoints_from_the_command_line(cli_env: Settings) -> None:
     wrong = runner.invoke(cli_app, ["fence", "add-checkpoint", "X-1234", "x", "--kind", "boat",
                                     "--region", "140105"])
     assert wrong.exit_code != 0
+
+
+def test_zones_tick_from_the_command_line(cli_env: Settings) -> None:
+    """``hesuan zones tick`` runs the scheduler's zone step once and says what it did."""
+    runner = CliRunner()
+    city = runner.invoke(cli_app, ["city", "generate", "--people", "50", "--seed", "1",
+                                   "--workers", "0"])
+    assert city.exit_code == 0, city.output
+    ticked = runner.invoke(cli_app, ["zones", "tick"])
+    assert ticked.exit_code == 0, ticked.output
+    assert "started 0, expired 0" in ticked.output

@@ -16,7 +16,7 @@ from hesuan.domain.errors import PermissionDenied, RuleViolation
 from hesuan.domain.json import JsonObject
 from hesuan.domain.status import decide
 from hesuan.domain.zones import Area, ZoneKind, ZoneRules, default_rules
-from hesuan.services.zones import ZoneInput, ZonePart
+from hesuan.services.zones import ZoneChanges, ZoneInput, ZonePart
 from hesuan.sim.example import OPERATOR, ExampleCity, seed_example_city
 
 OFFICER = Principal("u-officer", "officer", Role.HEALTH_OFFICER, "1401")
@@ -191,10 +191,10 @@ def test_scheduled_start_and_planned_end(platform: Platform, city: ExampleCity,
     assert z.status == "scheduled" and colours(platform, f"p.grid_code = '{grid}'").get(
         "red") is None
     clock.advance(timedelta(hours=2))
-    assert platform.zones.tick(OPERATOR) == {"started": 1, "expired": 0}
+    assert platform.zones.tick(OPERATOR) == ZoneChanges(1, 0)
     assert set(colours(platform, f"p.grid_code = '{grid}'")) == {"red"}
     clock.advance(timedelta(days=3))
-    assert platform.zones.tick(OPERATOR) == {"started": 0, "expired": 1}
+    assert platform.zones.tick(OPERATOR) == ZoneChanges(0, 1)
     assert "red" not in colours(platform, f"p.grid_code = '{grid}'")
     assert platform.zones.get(OFFICER, z.id)[0].status == "expired"
 

@@ -18,7 +18,7 @@ from hesuan.domain.zones import Area, ZoneKind, ZoneRules, default_rules
 from hesuan.services.sampling import SamplingService
 from hesuan.services.status import StatusService
 from hesuan.services.status_ports import IssuedPass
-from hesuan.services.zones import ZoneInput, ZonePart, ZoneService
+from hesuan.services.zones import ZoneChanges, ZoneInput, ZonePart, ZoneService
 from tests.fakes import GRIDS, World, make_world
 from tests.fakes.database import PassRecord
 
@@ -118,12 +118,12 @@ def test_a_scheduled_zone_starts_and_expires_with_time(
                                            rules=ZoneRules(None, sealed.sampling_mode,
                                                            sealed.movement)))
     assert z.status == "scheduled" and colours(w, grid) == {("green", "not_yet_tested")}
-    assert zones.tick(ADMIN) == {"started": 0, "expired": 0}
+    assert zones.tick(ADMIN) == ZoneChanges(0, 0)
     w.clock.advance(timedelta(hours=2))
-    assert zones.tick(ADMIN) == {"started": 1, "expired": 0}
+    assert zones.tick(ADMIN) == ZoneChanges(1, 0)
     assert colours(w, grid) == {("red", "in_zone")}
     w.clock.advance(timedelta(days=3))
-    assert zones.tick(ADMIN) == {"started": 0, "expired": 1}
+    assert zones.tick(ADMIN) == ZoneChanges(0, 1)
     assert colours(w, grid) == {("green", "not_yet_tested")}
     got, history = zones.get(OFFICER, z.id)
     assert got.status == "expired"
@@ -263,7 +263,7 @@ def test_extending_a_zone_moves_its_planned_end(w: World, zones: ZoneService,
         zones.extend(OFFICER, z.id, now - timedelta(hours=1))
     assert past.value.code == "bad_planned_end"
     w.clock.advance(timedelta(days=3))
-    assert zones.tick(ADMIN) == {"started": 0, "expired": 0}
+    assert zones.tick(ADMIN) == ZoneChanges(0, 0)
     history = zones.get(OFFICER, z.id)[1]
     assert [h.action for h in history] == ["designate", "extend"]
     assert history[1].detail["was"] == (now + timedelta(days=2)).isoformat()

@@ -80,7 +80,7 @@ class Housekeeping:
             retention = self._retention.run(actor)
             self._retained_at = now
         checkpoint, refused = self.checkpoint(actor)
-        return HousekeepingReport(swept, raised, sms, elr, zones["started"], zones["expired"],
+        return HousekeepingReport(swept, raised, sms, elr, zones.started, zones.expired,
                                   snapshot, retention, checkpoint, refused)
 
     def checkpoint(self, actor: Principal) -> tuple[Checkpoint | None, str | None]:

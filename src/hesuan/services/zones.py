@@ -55,7 +55,7 @@ from hesuan.services.ports import UnitOfWork
 from hesuan.services.status import StatusService
 from hesuan.services.zones_ports import Geometry, RegionShape, ZoneEvent, ZoneRecord
 
-__all__ = ["ZoneInput", "ZonePart", "ZoneService", "parse_area", "zone_view"]
+__all__ = ["ZoneChanges", "ZoneInput", "ZonePart", "ZoneService", "parse_area", "zone_view"]
 
 _SCHEDULED = "scheduled"
 _CACHE_SECONDS = 5.0
@@ -88,6 +88,14 @@ class ZonePart:
     areas: Sequence[Area] = ()
     polygon: JsonObject | None = None
     rules: ZoneRules | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneChanges:
+    """What a tick of the zones' schedule did (``ZoneService.tick``)."""
+
+    started: int  # scheduled zones whose start came
+    expired: int  # zones whose planned end passed
 
 
 @dataclass(slots=True)
@@ -274,7 +282,7 @@ class ZoneService:
             uow.commit()
             return self._get(uow, zone_id)
 
-    def tick(self, actor: Principal) -> dict[str, int]:
+    def tick(self, actor: Principal) -> ZoneChanges:
         """Start scheduled zones whose time has come; expire zones whose planned end passed.
         Run by the scheduler; idempotent."""
         authorize(actor, Action.RUN_ZONE_CHANGES)
@@ -282,7 +290,7 @@ class ZoneService:
         with self._d.uow() as uow:
             start, end = uow.zones.zones_due(now)
             if not start and not end:
-                return {"started": 0, "expired": 0}
+                return ZoneChanges(0, 0)
             for zid in start:
                 z = uow.zones.zone(zid)
                 assert z is not None
@@ -301,7 +309,7 @@ class ZoneService:
                       {"started": len(start), "expired": len(end)})
             uow.commit()
         self._invalidate()
-        return {"started": len(start), "expired": len(end)}
+        return ZoneChanges(len(start), len(end))
 
     # -- split and shrink (分区切割、划小单元) --------------------------------------------------
 

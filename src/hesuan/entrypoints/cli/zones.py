@@ -136,7 +136,7 @@ def zones_tick() -> None:
     The scheduler inside hesuan serve does this every few minutes."""
     with opened() as p:
         r = p.zones.tick(CLI_PRINCIPAL)
-    console.print(f"started {r['started']}, expired {r['expired']}")
+    console.print(f"started {r.started}, expired {r.expired}")
 
 
 @zones_app.command("import")
