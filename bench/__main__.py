@@ -27,7 +27,7 @@ from bench.baseline import raw_insert_rate
 from bench.lab_release import lab_release
 from bench.machine import describe
 from bench.mllp_bench import mllp_results
-from bench.report import markdown, summarise
+from bench.report import beside, markdown, summarise
 from bench.server import Server
 from bench.world import PASSWORD, SECRET, World, fresh_database_url
 
@@ -243,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         result["backends"][backend] = summarise(backend, runs)
         result["setup"][backend] = setup
     result["wall_s"] = round(time.perf_counter() - t0, 1)
+    result["same_run"] = beside(result)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"{args.tier}.json").write_text(json.dumps(result, indent=2) + "\n")
     md = markdown(result)
@@ -250,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     print(md)
     missed = [f for figs in result["backends"].values() for e in figs.values()
               for f in e["floors"] if not f["met"]]
+    missed += [r for r in result["same_run"] if r["met"] is False]
     return 1 if args.strict and missed else 0
 
 

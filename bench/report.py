@@ -6,7 +6,7 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-__all__ = ["FLOORS", "markdown", "summarise"]
+__all__ = ["FLOORS", "SAME_RUN_FLOORS", "beside", "markdown", "summarise"]
 
 #: (backend or None for every backend, figure, key, comparison, bound) — from issues 2 and 4.
 FLOORS: list[tuple[str | None, str, str, str, float]] = [
@@ -21,6 +21,9 @@ FLOORS: list[tuple[str | None, str, str, str, float]] = [
     (None, "verify_workers", "rate_per_s", ">=", 5_000),
     (None, "verify_workers_wrk", "rate_per_s", ">=", 5_000),
 ]
+
+#: Figures where PostgreSQL must reach SQLite's median of the same invocation (issue 21).
+SAME_RUN_FLOORS = ("batch_scans", "single_scans", "batch_scans_workers", "single_scans_workers")
 
 #: figure -> (headline key, unit, baseline figure, baseline key)
 FIGURES: dict[str, tuple[str, str, str | None, str | None]] = {
@@ -95,6 +98,26 @@ def summarise(backend: str, runs: dict[str, list[dict[str, Any]]]) -> dict[str, 
     return out
 
 
+def beside(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """PostgreSQL's median against SQLite's, figure by figure, where both ran in ``result``;
+    ``met`` says whether a figure of ``SAME_RUN_FLOORS`` reached SQLite's (None: no such
+    floor)."""
+    lite, pg = result["backends"].get("sqlite"), result["backends"].get("postgres")
+    if not lite or not pg:
+        return []
+    rows = []
+    for fig in FIGURES:
+        if fig in lite and fig in pg:
+            key = lite[fig]["key"]
+            a, b = lite[fig]["median"].get(key), pg[fig]["median"].get(key)
+            if not a or b is None:
+                continue
+            ratio = round(b / a, 3)
+            rows.append({"figure": fig, "sqlite": a, "postgres": b, "ratio": ratio,
+                         "met": ratio >= 1 if fig in SAME_RUN_FLOORS else None})
+    return rows
+
+
 def _fmt(v: Any) -> str:
     if (isinstance(v, float) and v >= 100) or isinstance(v, int):
         return f"{v:,.0f}"
@@ -135,6 +158,17 @@ def markdown(result: dict[str, Any]) -> str:
             lines.append(f"| {backend} | {_LABEL[fig]} | {_fmt(med[e['key']])} {e['unit']} | "
                          f"{lat} | {ratios} | {floors} |")
     lines.append("")
+    if rows := beside(result):
+        lines += ["PostgreSQL beside SQLite, the same run (issue 21: batch and single scans at "
+                  "least SQLite's):", "",
+                  "| figure | SQLite | PostgreSQL | PostgreSQL / SQLite | floor |",
+                  "|---|---:|---:|---:|---|"]
+        for r in rows:
+            unit = FIGURES[r["figure"]][1]
+            met = "" if r["met"] is None else "**met**" if r["met"] else "**MISSED**"
+            lines.append(f"| {_LABEL[r['figure']]} | {_fmt(r['sqlite'])} {unit} | "
+                         f"{_fmt(r['postgres'])} {unit} | {r['ratio']:.3g}× | {met} |")
+        lines.append("")
     for backend, setup in result.get("setup", {}).items():
         lines.append(f"Set-up ({backend}, not measured): " + ", ".join(
             f"{k} {_fmt(v)}" for k, v in setup.items()))
