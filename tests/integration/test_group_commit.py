@@ -282,7 +282,7 @@ def test_no_more_groups_in_flight_than_at_once() -> None:
             inside[0] += 1
             most[0] = max(most[0], inside[0])
             calls.append(len(items))
-        threading.Event().wait(0.02)
+        threading.Event().wait(0.05)  # long enough that the three overlap on a busy machine
         with lock:
             inside[0] -= 1
         return [EventOutcome(e.event_id, "accepted") for _, e in items]
