@@ -76,6 +76,15 @@ def simulated(cli_env: Settings) -> Iterator[dict[str, Any]]:
     yield json.loads(out.stdout)  # the summary's table goes to stderr
 
 
+
+def _city_generated(people: int, seed: int) -> CliRunner:
+    """A runner, after ``hesuan city generate`` made a city of ``people`` (one process)."""
+    runner = CliRunner()
+    city = runner.invoke(cli_app, ["city", "generate", "--people", str(people), "--seed",
+                                   str(seed), "--workers", "0"])
+    assert city.exit_code == 0, city.output
+    return runner
+
 def test_every_json_report_holds_to_its_schema(simulated: dict[str, Any]) -> None:
     assert not schema_problems("simulate", simulated)
     runner = CliRunner()
@@ -181,10 +190,7 @@ def test_a_time_span_is_an_iso_8601_duration(capsys: pytest.CaptureFixture[str])
 
 @pytest.mark.parametrize("backend", ["sqlite"])
 def test_policy_list_and_roster_snapshot_write_iso_8601(cli_env: Settings) -> None:
-    runner = CliRunner()
-    city = runner.invoke(cli_app, ["city", "generate", "--people", "300", "--seed", "5",
-                                   "--workers", "0"])
-    assert city.exit_code == 0, city.output
+    runner = _city_generated(people=300, seed=5)
     out = runner.invoke(cli_app, ["policy", "list"])
     assert out.exit_code == 0, out.stderr
     policies = json.loads(out.stdout)
@@ -200,10 +206,7 @@ def test_policy_list_and_roster_snapshot_write_iso_8601(cli_env: Settings) -> No
 
 @pytest.mark.parametrize("backend", ["sqlite"])
 def test_results_import_shows_its_progress(cli_env: Settings, tmp_path: Path) -> None:
-    runner = CliRunner()
-    city = runner.invoke(cli_app, ["city", "generate", "--people", "300", "--seed", "5",
-                                   "--workers", "0"])
-    assert city.exit_code == 0, city.output
+    runner = _city_generated(people=300, seed=5)
     lab = json.loads(runner.invoke(cli_app, ["report", "lab", "--json"]).stdout)[0]["lab_id"]
     rows = tmp_path / "results.csv"
     rows.write_text("barcode,result\n" + "".join(f"99999900{i:04d}0,negative\n"
@@ -218,10 +221,7 @@ def test_venues_from_the_command_line(cli_env: Settings) -> None:
     """``hesuan fence add-venue`` registers a venue and prints its id (the scope of its door
     device's account); ``hesuan fence venues`` lists them as JSON; a bad code and a region that
     does not exist are refused, saying so."""
-    runner = CliRunner()
-    city = runner.invoke(cli_app, ["city", "generate", "--people", "50", "--seed", "1",
-                                   "--workers", "0"])
-    assert city.exit_code == 0, city.output
+    runner = _city_generated(people=50, seed=1)
     added = runner.invoke(cli_app, ["fence", "add-venue", "mall-0001", "万达广场",
                                     "--region", "140105"])
     assert added.exit_code == 0, added.output
@@ -244,10 +244,7 @@ def test_checkpoints_from_the_command_line(cli_env: Settings) -> None:
     """``hesuan fence add-checkpoint`` registers a checkpoint and prints its id (the scope of
     its device's account, ``hesuan users create … --role venue --scope ID``); ``hesuan fence
     checkpoints`` lists them as JSON; a region that does not exist is refused, saying so."""
-    runner = CliRunner()
-    city = runner.invoke(cli_app, ["city", "generate", "--people", "50", "--seed", "1",
-                                   "--workers", "0"])
-    assert city.exit_code == 0, city.output
+    runner = _city_generated(people=50, seed=1)
     added = runner.invoke(cli_app, ["fence", "add-checkpoint", "TYN-RAIL", "太原站",
                                     "--kind", "station", "--region", "140105"])
     assert added.exit_code == 0, added.output
@@ -269,10 +266,7 @@ def test_checkpoints_from_the_command_line(cli_env: Settings) -> None:
 
 def test_zones_tick_from_the_command_line(cli_env: Settings) -> None:
     """``hesuan zones tick`` runs the scheduler's zone step once and says what it did."""
-    runner = CliRunner()
-    city = runner.invoke(cli_app, ["city", "generate", "--people", "50", "--seed", "1",
-                                   "--workers", "0"])
-    assert city.exit_code == 0, city.output
+    runner = _city_generated(people=50, seed=1)
     ticked = runner.invoke(cli_app, ["zones", "tick"])
     assert ticked.exit_code == 0, ticked.output
     assert "started 0, expired 0" in ticked.output

@@ -128,11 +128,11 @@ class Labs(RoundState):
             # the tube missing from a box is a routine one: a recall's re-test or a
             # traveller's tube missing would leave its person's recall or arrival open besides
             # (lists of their own), and the fault is one item in the chain-of-custody lists
-            routine = [bc for bc in scanned if bc not in self.tube_recall
-                       and bc not in self.tube_landing]
-            if routine:
+            routine = next((bc for bc in reversed(scanned) if bc not in self.tube_recall
+                            and bc not in self.tube_landing), None)
+            if routine is not None:
                 self.faults["box_missing_tube"] = 1
-                scanned.remove(routine[-1])
+                scanned.remove(routine)
         rejected = self.rejected_at_receipt(lab, scanned, t)
         self.p.delivery.receive(lab.principal, self._eid(self.at(t)), lab.id, code, self.at(t),
                                 tube_barcodes=scanned, rejected=list(rejected.values()))
