@@ -102,7 +102,9 @@ def main(argv: list[str] | None = None) -> int:
         if not runs["after"][fig]:
             continue
         table[fig] = {v: {k: statistics.median(x[k] for x in runs[v][fig])
-                          for k in (key, *keys)} for v in variants}
+                          for k in (key, *keys, "database_cpu_ms_per_req")
+                          if all(x.get(k) is not None for x in runs[v][fig])}
+                      for v in variants}
     result = {"tier": args.tier, "backend": args.backend, "runs": tier.runs,
               "workers": args.workers, "event_ids": args.event_ids,
               "batch_clients": tier.batch_clients,
@@ -118,13 +120,16 @@ def main(argv: list[str] | None = None) -> int:
              f"process(es), medians of {tier.runs} "
              f"alternating runs (load average at start {result['machine']['load_avg_at_start']})",
              "", "| figure | before | after | after/before | p99 ms before → after | "
-             "server CPU ms/request before → after |", "|---|---:|---:|---:|---|---|"]
+             "server CPU ms/request before → after | the database's CPU ms/request before "
+             "→ after |", "|---|---:|---:|---:|---|---|---|"]
     for fig, m in table.items():
         key, unit = _FIGURES[fig]
         b, a = m["before"], m["after"]
+        db = "database_cpu_ms_per_req"
         lines.append(f"| {fig} | {b[key]:,.0f} {unit} | {a[key]:,.0f} {unit} | "
                      f"{a[key] / b[key]:.2f}× | {b['p99_ms']:,.1f} → {a['p99_ms']:,.1f} | "
-                     f"{b['server_cpu_ms_per_req']:,.2f} → {a['server_cpu_ms_per_req']:,.2f} |")
+                     f"{b['server_cpu_ms_per_req']:,.2f} → {a['server_cpu_ms_per_req']:,.2f} | "
+                     + (f"{b[db]:,.2f} → {a[db]:,.2f} |" if db in a and db in b else "— |"))
     print("\n".join(lines))
     return 0
 

@@ -113,9 +113,22 @@ def beside(result: dict[str, Any]) -> list[dict[str, Any]]:
             if not a or b is None:
                 continue
             ratio = round(b / a, 3)
-            rows.append({"figure": fig, "sqlite": a, "postgres": b, "ratio": ratio,
-                         "met": ratio >= 1 if fig in SAME_RUN_FLOORS else None})
+            row = {"figure": fig, "sqlite": a, "postgres": b, "ratio": ratio,
+                   "met": ratio >= 1 if fig in SAME_RUN_FLOORS else None}
+            if (cpu := _whole_cpu(lite[fig]["median"], pg[fig]["median"])) is not None:
+                row["cpu_ms"] = cpu
+            rows.append(row)
     return rows
+
+
+def _whole_cpu(lite: dict[str, Any], pg: dict[str, Any]) -> dict[str, float] | None:
+    """CPU ms a request of all the processes that did the work: SQLite's server (the database
+    inside it) against PostgreSQL's app and its cluster; None unless both were measured."""
+    app, db = pg.get("server_cpu_ms_per_req"), pg.get("database_cpu_ms_per_req")
+    if lite.get("server_cpu_ms_per_req") is None or app is None or db is None:
+        return None
+    return {"sqlite": lite["server_cpu_ms_per_req"], "postgres": round(app + db, 3),
+            "postgres_database": db}
 
 
 def _fmt(v: Any) -> str:
@@ -161,13 +174,18 @@ def markdown(result: dict[str, Any]) -> str:
     if rows := beside(result):
         lines += ["PostgreSQL beside SQLite, the same run (issue 21: batch and single scans at "
                   "least SQLite's):", "",
-                  "| figure | SQLite | PostgreSQL | PostgreSQL / SQLite | floor |",
-                  "|---|---:|---:|---:|---|"]
+                  "| figure | SQLite | PostgreSQL | PostgreSQL / SQLite | floor | CPU ms a "
+                  "request, SQLite / PostgreSQL (app + database) |",
+                  "|---|---:|---:|---:|---|---|"]
         for r in rows:
             unit = FIGURES[r["figure"]][1]
             met = "" if r["met"] is None else "**met**" if r["met"] else "**MISSED**"
+            cpu = r.get("cpu_ms")
+            whole = (f"{_fmt(cpu['sqlite'])} / {_fmt(cpu['postgres'])} "
+                     f"({_fmt(cpu['postgres_database'])} of it the database's)" if cpu else "")
             lines.append(f"| {_LABEL[r['figure']]} | {_fmt(r['sqlite'])} {unit} | "
-                         f"{_fmt(r['postgres'])} {unit} | {r['ratio']:.3g}× | {met} |")
+                         f"{_fmt(r['postgres'])} {unit} | {r['ratio']:.3g}× | {met} | "
+                         f"{whole} |")
         lines.append("")
     for backend, setup in result.get("setup", {}).items():
         lines.append(f"Set-up ({backend}, not measured): " + ", ".join(

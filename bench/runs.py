@@ -37,13 +37,18 @@ __all__ = ["batch_scans", "fanout", "health_client", "health_wrk", "single_scans
 
 def _timed_load(server: Server, per_conn: Sequence[Sequence[bytes]], check: Any,
                 time_limit_s: float) -> dict[str, Any]:
-    cpu_srv, cpu_me = server.cpu(), time.process_time()
+    cpu_srv, cpu_db, cpu_me = server.cpu(), server.database_cpu(), time.process_time()
     res = run_load(server.port, per_conn, check=check, time_limit_s=time_limit_s)
     out = res.summary()
     cpu = server.cpu() - cpu_srv
     out["server_cpu_pct"] = round(100 * cpu / res.elapsed_s, 1)
     # CPU the server spent per request: steadier than wall rates on a shared machine
     out["server_cpu_ms_per_req"] = round(1000 * cpu / res.requests, 3) if res.requests else None
+    if cpu_db is not None:  # PostgreSQL: the cluster's share of the work, beside the app's
+        db = (server.database_cpu() or 0.0) - cpu_db
+        out["database_cpu_pct"] = round(100 * db / res.elapsed_s, 1)
+        out["database_cpu_ms_per_req"] = (round(1000 * db / res.requests, 3) if res.requests
+                                          else None)
     out["client_cpu_pct"] = round(100 * (time.process_time() - cpu_me) / res.elapsed_s, 1)
     return out
 

@@ -15,7 +15,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-__all__ = ["Server", "cpu_seconds", "free_port", "process_tree"]
+from sqlalchemy import create_engine, make_url, text
+from sqlalchemy.pool import NullPool
+
+__all__ = ["Server", "cpu_seconds", "database_pid", "free_port", "process_tree"]
 
 _SERVE = "from hesuan.entrypoints.cli import main; main()"
 
@@ -28,7 +31,8 @@ def free_port() -> int:
 
 def _stat(pid: int) -> list[str] | None:
     """The fields of ``/proc/<pid>/stat`` after the command name (index 1: the parent's pid,
-    11 and 12: user and system CPU ticks); None when the process is gone."""
+    11 and 12: user and system CPU ticks, 13 and 14: those of its exited children it has
+    waited for); None when the process is gone."""
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
@@ -54,14 +58,43 @@ def process_tree(root: int) -> list[int]:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process and the live processes under it (the worker
-    processes of ``serve --workers N``), from Linux ``/proc``; 0.0 where unavailable."""
+    """User + system CPU time of a process and the processes under it (the worker processes
+    of ``serve --workers N``, a database's backends), those that have exited included (each
+    process's reaped children's time), from Linux ``/proc``; 0.0 where unavailable."""
     ticks = 0
     for p in process_tree(pid):
         fields = _stat(p)
         if fields is not None:
-            ticks += int(fields[11]) + int(fields[12])
+            ticks += sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
     return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def database_pid(database_url: str) -> int | None:
+    """The server process (postmaster) of a PostgreSQL database that runs on this machine,
+    whose process tree does the database's work for every connection; None for SQLite, or a
+    server elsewhere or out of sight of ``/proc``."""
+    url = make_url(database_url)
+    if not url.drivername.startswith("postgresql") or url.host not in _LOCAL_HOSTS:
+        return None
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as c:  # read while the backend serves this connection
+            backend = int(c.execute(text("SELECT pg_backend_pid()")).scalar_one())
+            fields = _stat(backend) if _is_postgres(backend) else None
+    finally:
+        engine.dispose()
+    postmaster = None if fields is None else int(fields[1])
+    return postmaster if postmaster is not None and _is_postgres(postmaster) else None
+
+
+_LOCAL_HOSTS = (None, "", "127.0.0.1", "localhost", "::1")
+
+
+def _is_postgres(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip().startswith("postgres")
+    except OSError:
+        return False
 
 
 class Server:
@@ -90,6 +123,9 @@ class Server:
         } | (extra_env or {})
         self._log = workdir / f"server-{self.port}.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        #: the database's server process on this machine (PostgreSQL), whose CPU is counted
+        #: beside the app's: SQLite's work is inside the app's process
+        self.database = database_pid(database_url)
 
     def __enter__(self) -> Self:
         log = self._log.open("wb")
@@ -126,6 +162,10 @@ class Server:
 
     def cpu(self) -> float:
         return cpu_seconds(self.pid)
+
+    def database_cpu(self) -> float | None:
+        """The CPU time of the database's whole cluster (None: none on this machine)."""
+        return None if self.database is None else cpu_seconds(self.database)
 
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:

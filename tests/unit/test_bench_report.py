@@ -47,3 +47,18 @@ def test_one_backend_has_nothing_beside_it() -> None:
     result = _result(sqlite=_runs(raw_insert=200_000, single_scans=3_000, health=9_000))
     assert beside(result) == []
     assert "PostgreSQL beside SQLite" not in markdown(result)
+
+
+def test_the_whole_cpu_of_a_request_is_held_beside_sqlites() -> None:
+    # SQLite's work is inside the server's process; PostgreSQL's is the app's and the cluster's
+    lite = _runs(single_scans=3_000, health=9_000)
+    lite["single_scans"][0] |= {"server_cpu_ms_per_req": 0.3}
+    pg = _runs(single_scans=1_500, health=9_000)
+    pg["single_scans"][0] |= {"server_cpu_ms_per_req": 0.4, "database_cpu_ms_per_req": 0.25}
+    result = _result(sqlite=lite, postgres=pg)
+    rows = {r["figure"]: r for r in beside(result)}
+    assert rows["single_scans"]["cpu_ms"] == {"sqlite": 0.3, "postgres": 0.65,
+                                              "postgres_database": 0.25}
+    assert "cpu_ms" not in rows["health"]  # measured on neither
+    assert ("| (d) single scans, POST /scans | 3,000 scans/s | 1,500 scans/s | 0.5× | "
+            "**MISSED** | 0.3 / 0.65 (0.25 of it the database's) |") in markdown(result)
