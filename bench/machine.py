@@ -9,7 +9,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 
 __all__ = ["describe"]
 
@@ -42,8 +42,10 @@ def _version(dist: str) -> str | None:
 
 
 def postgres_version(url: str) -> str | None:
+    """The version of the server at ``url``, asked of its ``postgres`` database: the bench's
+    own database may not exist yet (a fresh cluster); None when the server does not answer."""
     try:
-        eng = create_engine(url)
+        eng = create_engine(make_url(url).set(database="postgres"))
         with eng.connect() as c:
             v = str(c.execute(text("SHOW server_version")).scalar_one())
         eng.dispose()
