@@ -96,13 +96,14 @@ def main(argv: list[str] | None = None) -> int:
                     f"{f} {rs[-1][_FIGURES[f][0]]:,.0f}" for f, rs in runs[name].items() if rs))
     finally:
         world.close()
-    keys = ("p50_ms", "p99_ms", "server_cpu_ms_per_req")
+    db = "database_cpu_ms_per_req"  # PostgreSQL on this machine only
+    keys = ("p50_ms", "p99_ms", "server_cpu_ms_per_req", db)
     table: dict[str, Any] = {}
     for fig, (key, _unit) in _FIGURES.items():
         if not runs["after"][fig]:
             continue
         table[fig] = {v: {k: statistics.median(x[k] for x in runs[v][fig])
-                          for k in (key, *keys, "database_cpu_ms_per_req")
+                          for k in (key, *keys)
                           if all(x.get(k) is not None for x in runs[v][fig])}
                       for v in variants}
     result = {"tier": args.tier, "backend": args.backend, "runs": tier.runs,
@@ -125,7 +126,6 @@ def main(argv: list[str] | None = None) -> int:
     for fig, m in table.items():
         key, unit = _FIGURES[fig]
         b, a = m["before"], m["after"]
-        db = "database_cpu_ms_per_req"
         lines.append(f"| {fig} | {b[key]:,.0f} {unit} | {a[key]:,.0f} {unit} | "
                      f"{a[key] / b[key]:.2f}× | {b['p99_ms']:,.1f} → {a['p99_ms']:,.1f} | "
                      f"{b['server_cpu_ms_per_req']:,.2f} → {a['server_cpu_ms_per_req']:,.2f} | "

@@ -211,12 +211,13 @@ class _FirstHeld:
             assert self.release.wait(10)
         return [EventOutcome(e.event_id, "accepted") for _, e in items]
 
-    async def lead(self, gc: GroupCommit[Any, EventOutcome]) -> asyncio.Future[EventOutcome]:
-        """``e0`` submitted, once its group is in flight."""
+    async def lead(self, gc: GroupCommit[Any, EventOutcome], behind: int,
+                   ) -> tuple[asyncio.Future[EventOutcome], list[asyncio.Future[EventOutcome]]]:
+        """``e0`` submitted and, once its group is in flight, ``e1`` … ``e{behind}``."""
         lead = asyncio.ensure_future(gc.submit(_item(0)))
         while not self.first_inside.is_set():
             await asyncio.sleep(0.001)
-        return lead
+        return lead, [asyncio.ensure_future(gc.submit(_item(n))) for n in range(1, behind + 1)]
 
 
 def test_events_arriving_during_a_write_go_together_into_the_next() -> None:
@@ -224,8 +225,7 @@ def test_events_arriving_during_a_write_go_together_into_the_next() -> None:
     gc = GroupCommit(run, max_events=3)
 
     async def scenario() -> list[EventOutcome]:
-        lead = await run.lead(gc)
-        others = [asyncio.ensure_future(gc.submit(_item(n))) for n in range(1, 6)]
+        lead, others = await run.lead(gc, 5)
         await asyncio.sleep(0.01)
         run.release.set()
         return list(await asyncio.gather(lead, *others))
@@ -241,8 +241,7 @@ def test_a_deep_queue_is_written_beside_the_group_in_flight() -> None:
     gc = GroupCommit(run, max_events=1000, at_once=2, deep_queue=4)
 
     async def scenario() -> list[EventOutcome]:
-        lead = await run.lead(gc)
-        others = [asyncio.ensure_future(gc.submit(_item(n))) for n in range(1, 5)]
+        lead, others = await run.lead(gc, 4)
         # four wait: a second writer takes them while the first group is still in flight
         done = await asyncio.wait_for(asyncio.gather(*others), 10)
         assert not lead.done()
@@ -260,8 +259,7 @@ def test_a_shallow_queue_waits_for_the_group_in_flight() -> None:
     gc = GroupCommit(run, max_events=1000, at_once=2, deep_queue=4)
 
     async def scenario() -> list[EventOutcome]:
-        lead = await run.lead(gc)
-        others = [asyncio.ensure_future(gc.submit(_item(n))) for n in range(1, 4)]
+        lead, others = await run.lead(gc, 3)
         await asyncio.sleep(0.05)
         assert run.groups == [["e0"]]  # three wait: not worth a second group
         run.release.set()
