@@ -284,6 +284,7 @@ def _build(platform: Platform) -> World:
         w.household_codes[side] = [w.code(r[0]) for r in found if r[2] == w.household[side]]
     users: dict[str, tuple[Role, str | None]] = {
         "admin": (Role.ADMIN, None), "courier": (Role.COURIER, None),
+        "province": (Role.PROVINCE, None),
         # first among the officers: its cached pages must not answer a district officer
         "officer_city": (Role.HEALTH_OFFICER, "1401"),
     }

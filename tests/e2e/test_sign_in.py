@@ -22,6 +22,7 @@ from hesuan.bootstrap import Platform, bootstrap
 from hesuan.config import Settings
 from hesuan.domain.access import Role
 from hesuan.entrypoints.api import create_app
+from hesuan.entrypoints.web.session import SESSION_COOKIE
 from hesuan.services.auth import SYSTEM
 from hesuan.sim.example import DEMO_PASSWORD
 from tests.helpers import Api
@@ -190,3 +191,24 @@ def test_a_page_opened_before_signing_in_opens_with_its_query_after(api: Api) ->
     client.cookies.clear()
     r = client.get("/web/roster?q=" + "x" * 400, follow_redirects=False)
     assert r.headers["location"] == "/web/login?next=/web/roster"
+
+
+def test_an_account_with_no_pages_is_told_so_at_the_web_sign_in(api: Api) -> None:
+    """The province's account reads the API only: the web sign-in says so and starts no
+    session (before, it signed in and was sent back to the login page, as if refused)."""
+    api.platform.auth.create_user(SYSTEM, "province-feed", DEMO_PASSWORD, Role.PROVINCE)
+    client = TestClient(api.client.app, base_url="https://testserver")
+    page = client.get("/web/login")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert csrf is not None
+    r = client.post("/web/login", data={"username": "province-feed", "password": DEMO_PASSWORD,
+                                        "csrf": csrf.group(1)}, follow_redirects=False)
+    assert r.status_code == 200  # the sign-in page again, saying why
+    assert "no pages" in r.text or "没有网页" in r.text
+    assert not client.cookies.get(SESSION_COOKIE)
+    # the API answers it the city's daily aggregates
+    token = _token(client, "province-feed", DEMO_PASSWORD).json()["access_token"]
+    daily = client.get("/reports/daily", headers={"Authorization": f"Bearer {token}"})
+    assert daily.status_code == 200
+    assert client.get("/reports/turnaround",
+                      headers={"Authorization": f"Bearer {token}"}).status_code == 403

@@ -108,9 +108,13 @@ def test_close_by_two_officers_destroys_personal_data_and_certifies_it(
     else:
         assert _stored_traces(p)[1] != filenode
 
-    # the final aggregates were exported, and remain on the platform
+    # the final aggregates were exported, and remain on the platform, for the province's
+    # account too (made after the close: staff accounts are not personal data of residents)
     aggregates = p.retention.aggregates(first)
     assert sum(a.sampled for a in aggregates) == samples
+    p.auth.create_user(SYSTEM, "province-feed", PASSWORD, Role.PROVINCE)
+    province = p.auth.authenticate(p.auth.login("province-feed", PASSWORD))
+    assert p.retention.aggregates(province) == aggregates
     exported = (tmp_path / "programme" / cert.aggregates_file).read_bytes()
     assert hashlib.sha256(exported).hexdigest() == doc["aggregates_sha256"]
     assert sum(r["sampled"] for r in json.loads(exported)["days"]) == samples

@@ -97,3 +97,20 @@ def test_region_relations_are_prefixes_and_collections_keep_to_them(
             assert region.startswith(region_prefix(p)) == got
     else:  # site, lab, venue or self: a region alone never satisfies them
         assert not got
+
+
+def test_the_provinces_account_reads_the_daily_aggregates_and_nothing_else() -> None:
+    """The provincial view's service account (docs/DEPLOY.md "Past one city") pulls the city's
+    daily aggregates, which hold no personal data, for the whole city; besides what every
+    signed-in role may (the sites' list, checking a pass shown to it), no other action is its."""
+    province = Principal("u", "province-feed", Role.PROVINCE)
+    everyones = {Action.SIGNED_IN, Action.PUBLIC, Action.READ_SITES, Action.CHECK_PASS}
+    assert {a for a, rule in POLICY.items() if set(rule.who) == set(Role)} == everyones
+    assert {a for a, rule in POLICY.items() if Role.PROVINCE in rule.who} == {
+        Action.READ_AGGREGATES, *everyones}
+    assert POLICY[Action.READ_AGGREGATES].who[Role.PROVINCE] is Relation.ANY
+    assert allows(province, Action.READ_AGGREGATES)
+    assert region_prefix(province, Action.READ_AGGREGATES) == ""  # every district of the city
+    assert region_prefix(province) == "\0"  # and no region for anything else
+    with pytest.raises(PermissionDenied):
+        authorize(province, Action.READ_PERSON, Target(region="140105", person="p"))

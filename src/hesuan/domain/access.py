@@ -2,7 +2,8 @@
 
 Roles (DESIGN.md §3): admin; health officer (a region and everything under it); site lead and
 sampler (one site); courier (the whole city); lab (one lab); grid worker (one grid); venue (one
-venue); resident (themself).
+venue); resident (themself); and the province's account, which reads the city's daily
+aggregates for the provincial view and nothing else (docs/DEPLOY.md "Past one city").
 
 ``POLICY`` declares, for every :class:`Action`, the roles that may do it and the relation that
 must hold between the principal's scope and the object (:class:`Relation`). ``authorize`` is the
@@ -46,6 +47,7 @@ class Role(enum.StrEnum):
     GRID_WORKER = "grid_worker"
     VENUE = "venue"
     RESIDENT = "resident"
+    PROVINCE = "province"  # the provincial view's service account: daily aggregates only
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,7 +352,8 @@ POLICY: Mapping[Action, Rule] = {
     Action.MANAGE_SHIFTS: _rule(_ADMIN, _OFFICER, {Role.SITE_LEAD: Relation.SITE}),
     Action.READ_SITE_BOARD: _rule(_ADMIN, _OFFICER, _SITE_STAFF),
     Action.RUN_RETENTION: _list(_ADMIN),
-    Action.READ_AGGREGATES: _list(_ADMIN, _OFFICER),
+    # what remains without personal data, city-wide to the province's view as well
+    Action.READ_AGGREGATES: _list(_ADMIN, _OFFICER, {Role.PROVINCE: _A}),
     # two different health officers of the whole city close the programme; an administrator
     # is not one
     Action.REQUEST_PROGRAMME_CLOSE: _rule(_OFFICER),
@@ -417,10 +420,13 @@ def authorize(principal: Principal, action: Action, target: Target | None = None
                            f"({principal.scope})", code="wrong_scope", field=field)
 
 
-def region_prefix(principal: Principal) -> str:
+def region_prefix(principal: Principal, action: Action | None = None) -> str:
     """The region codes a principal's collection reads keep to: every code starts with this
-    ("" for the city-wide roles); a role with no region gets a prefix no code has."""
-    if principal.role is Role.ADMIN:
+    ("" for the city-wide roles, and for ``action`` when its rule lets the role act city-wide:
+    the province's account reading the daily aggregates); a role with no region gets a prefix
+    no code has."""
+    if principal.role is Role.ADMIN or (
+            action is not None and POLICY[action].who.get(principal.role) is Relation.ANY):
         return ""
     if principal.role in (Role.HEALTH_OFFICER, Role.GRID_WORKER):
         return principal.scope or "\0"

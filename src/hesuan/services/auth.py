@@ -57,7 +57,7 @@ class AuthService:
         if len(password) < 8:
             raise InvalidInput("password must be at least 8 characters", code="weak_password",
                                field="password")
-        if role is not Role.ADMIN and role is not Role.COURIER and not scope:
+        if role not in (Role.ADMIN, Role.COURIER, Role.PROVINCE) and not scope:
             raise InvalidInput(f"scope is required for role {role}", code="missing_scope",
                                field="scope")
         user_id = self._d.new_id()

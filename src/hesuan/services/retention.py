@@ -63,7 +63,7 @@ class RetentionService:
     def aggregates(self, actor: Principal, since: str | None = None) -> list[DailyAggregate]:
         """The daily aggregates of the principal's region (district codes under it)."""
         authorize(actor, Action.READ_AGGREGATES)
-        prefix = region_prefix(actor)
+        prefix = region_prefix(actor, Action.READ_AGGREGATES)
         with self._d.uow(readonly=True) as uow:
             rows = uow.retention.aggregates(since)
         return [a for a in rows if a.district.startswith(prefix)]

@@ -211,6 +211,7 @@ def _make_users(platform: Platform, plan: CityPlan,
         "venue": (Role.VENUE, venue_id),
         "checkpoint": (Role.VENUE, checkpoint_id),  # the checkpoint's scanning device
         "resident": (Role.RESIDENT, person_id(plan.seed, 0)),
+        "province": (Role.PROVINCE, None),  # the provincial view's feed: daily aggregates
     }
     for username, (role, scope) in accounts.items():
         platform.auth.create_user(OPERATOR, username, password, role, scope)

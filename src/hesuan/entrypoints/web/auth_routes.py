@@ -13,7 +13,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response
 
 from hesuan.domain.access import Action
-from hesuan.domain.errors import HesuanError, NotAuthenticated, NotFound, TooManyAttempts
+from hesuan.domain.errors import (
+    HesuanError,
+    NotAuthenticated,
+    NotFound,
+    PermissionDenied,
+    TooManyAttempts,
+)
 from hesuan.entrypoints.actions import acts
 from hesuan.entrypoints.web.forms import LoginForm, SignedForm, WebMe, text
 from hesuan.entrypoints.web.i18n import LOCALES
@@ -98,7 +104,12 @@ def login(request: Request, form: LoginForm) -> Response:
         return resp
     me = platform.auth.authenticate(token)
     pages = pages_for(me.role)
-    target = next_url or (pages[0][0] if pages else "/web/")
+    if not pages:  # an account of the API alone (the province's): told so, no session
+        platform.auth.logout(token)
+        api_only = PermissionDenied("this account has no web pages: it reads the API",
+                                    code="no_web_pages")
+        return _login_page(request, error_text(request, api_only), next_url, username)
+    target = next_url or pages[0][0]
     resp = redirect(target)
     start_session(request, resp, token)
     return resp

@@ -57,6 +57,7 @@ ROLES = {
     "grid_worker": N_("Grid worker"),
     "venue": N_("Venue"),
     "resident": N_("Resident"),
+    "province": N_("Province (daily aggregates)"),
 }
 
 COLOURS = {
@@ -314,6 +315,7 @@ INTEGRITY_LISTS = {
 #: Error codes of the services, in plain words for the person at the screen.
 ERRORS = {
     "missing_query": N_("Type an ID number, a phone number or a name."),
+    "no_web_pages": N_("This account has no pages here: it reads the platform's API."),
     "name_needs_grid": N_("A name is looked for in a community or a grid: choose one, or "
                           "search by ID number or phone."),
     "bad_credentials": N_("Username or password is wrong."),
