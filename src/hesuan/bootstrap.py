@@ -319,6 +319,8 @@ def _pass_keys(settings: Settings, engine: Engine, now: datetime) -> PassKeyStor
     production = settings.environment == "production"
     store = PassKeyStore(settings.pass_key_dir, settings.issuer,
                          create=not production and live is None, alg=settings.pass_alg)
+    if store.destroyed:  # the programme's close destroyed them: its uses are refused
+        return store
     held: frozenset[str] = frozenset()
     if production or live is not None:
         try:

@@ -18,12 +18,14 @@ from pathlib import Path
 import pytest
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from pydantic import SecretStr
 from sqlalchemy import text, update
 
 from hesuan.adapters.clock import FixedClock
 from hesuan.adapters.crypto import KeyRing, load_data_key, load_master_secret
 from hesuan.adapters.db.schema import audit_log
 from hesuan.adapters.passes.cose import verify_sign1
+from hesuan.adapters.passes.keys import PassKeyStore
 from hesuan.bootstrap import Platform, bootstrap
 from hesuan.config import Settings
 from hesuan.domain.access import Principal, Role
@@ -134,6 +136,9 @@ def test_close_by_two_officers_destroys_personal_data_and_certifies_it(
 
     with pytest.raises(Conflict):  # closed once
         p.programme.approve_close(first, closure)
+    with pytest.raises(RuleViolation) as no_passes:  # the running process's keys went too
+        p.passes.trust_list(first)
+    assert no_passes.value.code == "programme_closed"
 
     # a closed programme takes no personal data again
     grid = _a_grid(p)
@@ -290,3 +295,42 @@ def test_a_database_from_before_data_keys_still_reads_and_the_close_says_legacy(
         assert _what_remains(p).decrypt(copied[0])  # backups can still be read: say so
     finally:
         p.close()
+
+
+def test_a_production_start_after_the_close_serves_the_aggregates(
+        settings: Settings, clock: FixedClock, tmp_path: Path) -> None:
+    """The close destroys the pass keys with the rest; a production start, which needs whole
+    pass keys while the programme runs, still starts on the closed programme's database and
+    serves what remains: the aggregates and the audit check (docs/RETENTION.md "After the
+    close")."""
+    s = simulation_settings(settings).model_copy(update={
+        "secret_key": SecretStr("s" * 32), "programme_dir": tmp_path / "programme"})
+    p = bootstrap(s, clock=clock, sender=CountingSender(), migrate=False)
+    try:
+        generate_city(p, 100, seed=24, workers=0)
+        simulate_round(p, clock, CountingSender(), clock.now(), hours=24, prevalence=0.02,
+                       seed=24)
+        first, second = _officer(p, "closer1", "1401"), _officer(p, "closer2", "1401")
+        p.programme.approve_close(second, p.programme.request_close(first, "it ends"))
+        aggregates = p.retention.aggregates(first)
+    finally:
+        p.close()
+    assert sum(a.sampled for a in aggregates) > 0
+
+    prod = bootstrap(s.model_copy(update={"environment": "production"}), clock=clock,
+                     migrate=False)
+    try:
+        assert prod.retention.aggregates(SYSTEM) == aggregates
+        assert prod.audit.verify(SYSTEM).intact
+        assert _count(prod, "people") == 0
+        # passes are neither issued nor checked: their keys are gone, and none are made again
+        for use in (prod.passes.trust_list, prod.passes.revocation_list):
+            with pytest.raises(RuleViolation) as closed:
+                use(SYSTEM)
+            assert closed.value.code == "programme_closed"
+        with pytest.raises(RuleViolation):
+            PassKeyStore(s.pass_key_dir, s.issuer, create=True).init(clock.now())
+        assert not list(s.pass_key_dir.glob("*.key"))
+        assert (s.pass_key_dir / "root.pub").exists()  # what checks the certificate stays
+    finally:
+        prod.close()

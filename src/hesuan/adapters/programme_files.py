@@ -67,7 +67,9 @@ class RootKeySigner:
 
     def destroy_root_key(self) -> list[str]:
         root = self._keys.directory / "root.key"
-        return [_shred(root)] if root.exists() else []
+        destroyed = [_shred(root)] if root.exists() else []
+        self._keys.mark_destroyed(self._clock.now())
+        return destroyed
 
 
 class DataKeyFile:

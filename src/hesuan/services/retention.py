@@ -1,7 +1,7 @@
 """History that expires: one pass forgets each kind of personal data whose period has passed
 (``domain/retention.py``), after counting the samples it forgets into the daily aggregates, in
 one transaction; the audit log records how many rows of each kind, never which. The scheduler
-inside ``serve`` runs it on every tick, ``hesuan retention run`` on demand (docs/RETENTION.md).
+inside ``serve`` runs it once an hour, ``hesuan retention run`` on demand (docs/RETENTION.md).
 
 Imports: standard library, ``hesuan.domain``, ``hesuan.services``.
 """

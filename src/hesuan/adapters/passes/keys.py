@@ -8,12 +8,15 @@ Layout of the directory (``HESUAN_PASS_KEY_DIR``, default ``var/keys``)::
     signing-<kid>.key     Base64 raw Ed25519 private pass-signing keys (0600)
     keys.json             the signing keys: kid, public key, created, retired; which is current
     trust-list.cose       the current signed trust list (rewritten on every change)
+    destroyed.json        after the programme's close: when its keys were destroyed (then only
+                          this and root.pub, which checks the destruction certificate, remain)
 
 In development the directory is made on first use; in production it must exist
 (``hesuan passes init-keys``). Rotation makes a new signing key current and retires the old one,
 which stays in the trust list until its last pass has expired (retired + 24 h). Several processes
 may share the directory: changes take a file lock and every process re-reads ``keys.json`` when
-it changes.
+it changes. Once the keys are destroyed, every use of them is refused (``programme_closed``),
+and none are made again.
 
 Imports: ``cbor2``, ``cryptography``, the standard library, ``hesuan.adapters.passes``,
 ``hesuan.domain``.
@@ -51,6 +54,7 @@ from hesuan.adapters.passes.verifier import (
     OfflineVerifier,
     TrustList,
 )
+from hesuan.domain.errors import RuleViolation
 from hesuan.domain.passes import MAX_PASS_TTL, PassClaims, Verdict
 
 __all__ = ["PassKeyStore", "PassKeysMissing", "load_signing_key"]
@@ -154,6 +158,32 @@ class PassKeyStore:
     def _manifest(self) -> Path:
         return self.directory / "keys.json"
 
+    @property
+    def _destroyed_marker(self) -> Path:
+        return self.directory / "destroyed.json"
+
+    @property
+    def destroyed(self) -> bool:
+        """Whether the programme's close destroyed the keys."""
+        return self._destroyed_marker.exists()
+
+    def _refuse_if_destroyed(self) -> None:
+        if self.destroyed:
+            raise RuleViolation("the programme is closed and its pass keys destroyed: passes "
+                                "are neither issued nor checked", code="programme_closed")
+
+    def mark_destroyed(self, now: datetime) -> None:
+        """Record that the keys were destroyed (the programme's close shreds the key files) and
+        take away the manifest and the trust list, which name them: from then on every use of
+        the keys is refused, in this process and every other sharing the directory."""
+        with self._file_lock():
+            _write_atomic(self._destroyed_marker,
+                          json.dumps({"destroyed_at": now.isoformat()}).encode())
+            self._manifest.unlink(missing_ok=True)
+            (self.directory / "trust-list.cose").unlink(missing_ok=True)
+        self._state = None
+        self._trust = None
+
     @contextlib.contextmanager
     def _file_lock(self) -> Iterator[None]:
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)  # the owner's only
@@ -180,6 +210,7 @@ class PassKeyStore:
 
     def init(self, now: datetime) -> bool:
         """Make the root and the first signing key if there are none; True if it made them."""
+        self._refuse_if_destroyed()
         with self._file_lock():
             if self._manifest.exists():
                 return False
@@ -236,6 +267,7 @@ class PassKeyStore:
         try:
             st = os.stat(self._manifest)
         except FileNotFoundError:
+            self._refuse_if_destroyed()
             if not self._create:
                 raise PassKeysMissing(
                     f"no pass keys in {self.directory}: run `hesuan passes init-keys`") from None

@@ -30,7 +30,7 @@ retention_app = typer.Typer(help="History that expires: retention passes and dai
 def run(as_json: JsonOpt = False) -> None:
     """Forget each kind of personal data whose retention period has passed.
 
-    The scheduler inside hesuan serve does it on every tick; prints the counts of what was
+    The scheduler inside hesuan serve does it once an hour; prints the counts of what was
     forgotten."""
     with opened() as p, working("forgetting what has expired"):
         report = p.retention.run(CLI_PRINCIPAL)
