@@ -11,8 +11,9 @@
 #   restored as a new cluster (127.0.0.1:5434), and a point-in-time recovery from a base
 #   backup and the WAL archive (pg_receivewal) to before a dropped table; on each the row
 #   counts equal the manifest's and `hesuan audit verify` finds the chain intact.
-# Too slow for the main suite (about two minutes); run it alone. Needs root (nginx, the postgres
-# user) and PostgreSQL on 127.0.0.1:5432 with trust for 127.0.0.1 (as scripts/test.sh has it).
+# Kept out of the main suite (under a minute, but it takes ports 5433, 5434 and 5436 and
+# changes the primary's pg_hba.conf); run it alone. Needs root (nginx, the postgres user) and
+# PostgreSQL on 127.0.0.1:5432 with trust for 127.0.0.1 (as scripts/test.sh has it).
 # It adds one line to the primary's pg_hba.conf (replication from 127.0.0.1, trust) if it is
 # missing, and reloads it; everything else it starts, it stops on exit. KEEP=1 keeps $WORK.
 set -euo pipefail
