@@ -383,6 +383,7 @@ class ZoneService:
 
     def get(self, actor: Principal, zone_id: str) -> tuple[ZoneRecord, list[ZoneEvent]]:
         """A zone and its history (designated, split, shrunk, extended, lifted …)."""
+        authorize(actor, Action.READ_ZONES)  # the role first: a prefix says nothing of it
         with self._d.uow(readonly=True) as uow:
             z = self._get(uow, zone_id)
             own = region_prefix(actor)
