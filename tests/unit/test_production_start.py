@@ -5,6 +5,7 @@ and the files a start creates (database, keys) readable by the owner only."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import stat
@@ -288,3 +289,19 @@ def test_a_start_without_the_keys_of_unexpired_passes_refuses(tmp_path: Path) ->
         assert again.passes.verify(SYSTEM, issued).valid
     finally:
         again.close()
+
+
+@pytest.mark.parametrize("alg", [None, "Ed25519"])
+def test_init_keys_makes_the_first_signing_key_of_the_configured_algorithm(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, alg: str | None) -> None:
+    """``hesuan passes init-keys`` makes production's first key: of ``HESUAN_PASS_ALG``, ES256
+    unless set (it made Ed25519 whatever the setting said)."""
+    for k, v in {"HESUAN_ENVIRONMENT": "production", "HESUAN_SECRET_KEY": SECRET,
+                 "HESUAN_PASS_KEY_DIR": str(tmp_path / "keys")}.items():
+        monkeypatch.setenv(k, v)
+    if alg is not None:
+        monkeypatch.setenv("HESUAN_PASS_ALG", alg)
+    r = CliRunner().invoke(cli_app, ["passes", "init-keys"])
+    assert r.exit_code == 0, r.output
+    manifest = json.loads((tmp_path / "keys" / "keys.json").read_text())
+    assert [k["alg"] for k in manifest["keys"]] == [alg or "ES256"]

@@ -118,7 +118,7 @@ def init_keys() -> None:
     from hesuan.adapters.passes.keys import PassKeyStore
 
     s = environment_settings()
-    store = PassKeyStore(s.pass_key_dir, s.issuer, create=True)
+    store = PassKeyStore(s.pass_key_dir, s.issuer, create=True, alg=s.pass_alg)
     made = store.init(SystemClock().now())
     console.print(f"{'made' if made else 'already present'}: keys in {s.pass_key_dir}")
 
