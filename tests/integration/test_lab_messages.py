@@ -183,6 +183,32 @@ def test_another_labs_tube_stays_in_the_inbox(bench: Bench) -> None:
         b.p.lab_messages.receive(b.lab_user(1, "lab2"), b.lab_id, b"x", HL7, MessageVia.API)
 
 
+def test_two_labs_systems_with_the_same_control_ids_are_not_each_others_resends(
+        bench: Bench) -> None:
+    """A resend is known by its sender and control id within the lab that receives it: two
+    labs' systems that both leave MSH-4 empty and number their messages from 1 do not lose
+    each other's results as resends (the second lab's was kept as a resend of the first's,
+    answered the first's ACK and applied nothing)."""
+    b = bench
+    (ours,) = b.tubes(1)
+    (theirs,) = b.tubes(1, lab="lab2")
+    lab2 = b.city.labs["lab2"]
+
+    def oru(barcode: str) -> bytes:
+        return _oru(barcode, _obx(NOT_DETECTED), control="1").replace(
+            "LIS|城东检测实验室^12D0000001^CLIA|".encode(), b"LIS||")
+
+    first = _receive(b, oru(ours))
+    second = b.p.lab_messages.receive(b.lab_user(1, "lab2"), lab2, oru(theirs), HL7,
+                                      MessageVia.API)
+    assert (first.code, second.code) == ("AA", "AA")
+    assert not second.messages[0].resend
+    assert _tube(b, ours)[:2] == _tube(b, theirs)[:2] == ("resulted", "negative")
+    # within one lab the same sender and control id is still a resend
+    assert b.p.lab_messages.receive(b.lab_user(1, "lab2"), lab2, oru(theirs), HL7,
+                                    MessageVia.API).messages[0].resend
+
+
 def test_an_unmapped_local_code_is_applied_once_mapped(bench: Bench) -> None:
     b = bench
     (tube,) = b.tubes(1)

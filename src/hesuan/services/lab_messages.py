@@ -161,7 +161,7 @@ class LabMessageService:
         now = self._d.clock.now()
 
         def keep(uow: UnitOfWork) -> MessageReceipt:
-            kept = uow.lab_messages.by_control_id("", f"sha256:{digest}")
+            kept = uow.lab_messages.by_control_id(lab_id, "", f"sha256:{digest}")
             if kept is not None:
                 return _receipt(kept, resend=True)
             row = LabMessageRow(self._d.new_id(), lab_id, fmt.value, via, "",
@@ -181,7 +181,7 @@ class LabMessageService:
         now = self._d.clock.now()
 
         def run(uow: UnitOfWork) -> MessageReceipt:
-            kept = uow.lab_messages.by_control_id(facility, control_id)
+            kept = uow.lab_messages.by_control_id(lab_id, facility, control_id)
             if kept is not None:
                 if kept.sha256 != message.sha256:
                     # the sender's key names the message (a resend changes nothing), but other

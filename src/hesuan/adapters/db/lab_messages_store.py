@@ -74,9 +74,11 @@ class SqlLabMessages(SqlRepository):
                 raise race from exc
             raise
 
-    def by_control_id(self, sending_facility: str, control_id: str) -> LabMessageRow | None:
+    def by_control_id(self, lab_id: str, sending_facility: str,
+                      control_id: str) -> LabMessageRow | None:
         r = self.conn.execute(select(*_ROW).where(
-            _m.sending_facility == sending_facility, _m.control_id == control_id)).first()
+            _m.lab_id == lab_id, _m.sending_facility == sending_facility,
+            _m.control_id == control_id)).first()
         return None if r is None else _row(r)
 
     def message(self, message_id: str, *, for_update: bool = False) -> LabMessageRow | None:

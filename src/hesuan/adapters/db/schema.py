@@ -865,7 +865,8 @@ result_corrections = Table(
 #: encrypted by the vault: they name a patient) and their SHA-256, how it came, who sent it
 #: under which control id (a resend is the same message), its state (unprocessed, applied,
 #: unclear, discarded), the outcome per specimen (a JSON list) and the acknowledgment it was
-#: answered with (sent again, unchanged, to a resend).
+#: answered with (sent again, unchanged, to a resend). A resend is known within the lab that
+#: receives it: two labs' systems may number their messages alike.
 lab_messages = Table(
     "lab_messages", metadata,
     Column("id", ID, primary_key=True),
@@ -885,8 +886,8 @@ lab_messages = Table(
     Column("reason", Text),
     Column("decided_by", ID),
     Column("decided_at", Timestamp),
-    UniqueConstraint("sending_facility", "control_id",
-                     name="uq_lab_messages_sending_facility"),
+    UniqueConstraint("lab_id", "sending_facility", "control_id",
+                     name="uq_lab_messages_lab_id"),
     Index("ix_lab_messages_lab_state", "lab_id", "state", "received_at"),
 )
 
