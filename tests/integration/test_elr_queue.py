@@ -8,6 +8,7 @@ delivers nothing twice, an AE is retried and an AA marks the report sent."""
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 hl7 = pytest.importorskip("hl7")
 pytest.importorskip("hl7apy")
@@ -27,6 +29,7 @@ from hesuan.adapters.elr.transports import FolderTransport, MllpTransport  # noq
 from hesuan.bootstrap import Platform, bootstrap  # noqa: E402
 from hesuan.config import Settings  # noqa: E402
 from hesuan.domain.corrections import CorrectionKind  # noqa: E402
+from hesuan.entrypoints.cli.app import app as cli_app  # noqa: E402
 from hesuan.entrypoints.scheduler import Scheduler  # noqa: E402
 from hesuan.services.elr import ElrDeliveryReport, ElrService  # noqa: E402
 from hesuan.services.elr_queue_ports import ElrFormat  # noqa: E402
@@ -309,6 +312,16 @@ def _service(b: Bench, transport: Any) -> ElrService:
                       transport, timedelta(seconds=60))
 
 
+def _mllp_service(b: Bench, receiver: _MllpReceiver) -> ElrService:
+    """The service delivering to ``receiver`` over MLLP, the FHIR reports taken out of the
+    queue (MLLP carries HL7 v2: only those go this way)."""
+    with b.p.deps.uow() as uow:
+        uow.conn.exec_driver_sql(  # type: ignore[attr-defined]
+            "DELETE FROM elr_outbox WHERE format = 'fhir'")
+        uow.commit()
+    return _service(b, MllpTransport("127.0.0.1", receiver.port, timeout=5))
+
+
 @pytest.mark.parametrize("written", [True, False])
 def test_a_crash_between_hand_over_and_mark_delivers_once(bench: Bench, written: bool) -> None:
     b = bench
@@ -376,11 +389,7 @@ def test_mllp_aa_marks_sent_ae_retries_and_silence_is_in_doubt(bench: Bench) -> 
     _release(b, {t1: POS, t2: POS})
     receiver = _MllpReceiver(["AE", None])
     try:
-        elr = _service(b, MllpTransport("127.0.0.1", receiver.port, timeout=5))
-        with b.p.deps.uow() as uow:  # MLLP carries HL7 v2: only those go this way
-            uow.conn.exec_driver_sql(  # type: ignore[attr-defined]
-                "DELETE FROM elr_outbox WHERE format = 'fhir'")
-            uow.commit()
+        elr = _mllp_service(b, receiver)
         out = elr.deliver(ADMIN)
         # the first refused (AE: retried later), the second unanswered (in doubt)
         assert (out.sent, out.failed, out.in_doubt) == (0, 1, 1)
@@ -460,11 +469,7 @@ def test_an_operator_marks_a_report_in_doubt_sent(bench: Bench) -> None:
     _release(b, {tube: POS})
     receiver = _MllpReceiver([None])
     try:
-        elr = _service(b, MllpTransport("127.0.0.1", receiver.port, timeout=5))
-        with b.p.deps.uow() as uow:
-            uow.conn.exec_driver_sql(  # type: ignore[attr-defined]
-                "DELETE FROM elr_outbox WHERE format = 'fhir'")
-            uow.commit()
+        elr = _mllp_service(b, receiver)
         assert elr.deliver(ADMIN) == ElrDeliveryReport(0, 0, 1)
         assert not elr.in_doubt(ADMIN)  # in flight until its claim is stale
         b.clock.advance(timedelta(seconds=61))
@@ -476,6 +481,45 @@ def test_an_operator_marks_a_report_in_doubt_sent(bench: Bench) -> None:
         assert b.scalar("SELECT count(*) FROM elr_outbox WHERE sent_at IS NULL") == 0
     finally:
         receiver.close()
+
+
+def test_the_operator_settles_reports_in_doubt_with_hesuan_elr(
+        bench: Bench, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``hesuan elr --in-doubt`` lists them by message id (no personal data), ``--sent ID``
+    and ``--resend ID`` record the decision (only the service's Python methods did before);
+    ``hesuan elr`` delivers what is due."""
+    b = bench
+    t1, t2 = b.tubes(2)
+    _release(b, {t1: POS, t2: POS})
+    receiver = _MllpReceiver([None, None])
+    try:
+        elr = _mllp_service(b, receiver)
+        assert elr.deliver(ADMIN) == ElrDeliveryReport(0, 0, 2)
+    finally:
+        receiver.close()
+    env = {"DATABASE_URL": settings.database_url, "ENVIRONMENT": "test",
+           "SECRET_KEY": "test-secret", "KEY_FILE": str(settings.key_file),
+           "PASS_KEY_DIR": str(settings.pass_key_dir),
+           "AUDIT_CHECKPOINT_DIR": str(settings.audit_checkpoint_dir),
+           "SMS_FILE": str(settings.sms_file), "ELR_FOLDER": str(tmp_path / "elr"),
+           **{k.upper(): str(v) for k, v in ROUTE.items()}}
+    for name, value in env.items():
+        monkeypatch.setenv(f"HESUAN_{name}", value)
+    # claimed at the test's clock, long before the command's own: both are in doubt
+    listed = CliRunner().invoke(cli_app, ["elr", "--in-doubt"])
+    assert listed.exit_code == 0, listed.output
+    doubts = json.loads(listed.output)
+    assert len(doubts) == 2 and set(doubts[0]) == {
+        "message_id", "format", "tube_id", "claimed_at", "attempts", "last_error"}
+    got, lost = (d["message_id"] for d in doubts)
+    out = CliRunner().invoke(cli_app, ["elr", "--sent", got, "--resend", lost])
+    assert out.exit_code == 0, out.output
+    assert "marked sent 1" in out.output and "released for resending 1" in out.output
+    delivered = CliRunner().invoke(cli_app, ["elr"])  # to the folder, the route's default
+    assert delivered.exit_code == 0, delivered.output
+    assert "sent 1, failed 0, in doubt 0" in delivered.output
+    assert [p.stem for p in (tmp_path / "elr").glob("*.hl7")] == [lost]
+    assert b.scalar("SELECT count(*) FROM audit_log WHERE action = 'elr.settle'") == 2
 
 
 def test_a_report_on_a_person_no_longer_held_is_closed_not_retried(bench: Bench) -> None:

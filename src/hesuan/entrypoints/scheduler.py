@@ -63,7 +63,8 @@ class Scheduler:
         if r.elr is not None:  # electronic lab reports out (docs/INTEROP.md "Out")
             log.info("elr sent=%d failed=%d", r.elr.sent, r.elr.failed)
             if r.elr.in_doubt:  # the receiver may or may not have them: an operator decides
-                log.warning("elr in doubt=%d (docs/INTEROP.md)", r.elr.in_doubt)
+                log.warning("elr in doubt=%d (hesuan elr --in-doubt; docs/INTEROP.md)",
+                            r.elr.in_doubt)
         log.info("zones started=%d expired=%d coverage snapshot=%s", r.zones_started,
                  r.zones_expired, "refreshed" if r.snapshot_refreshed else "fresh")
         if r.retention is not None:  # what has expired is forgotten (docs/RETENTION.md)

@@ -14,6 +14,7 @@ from hesuan.entrypoints.cli import (
     backup,
     city,
     db,
+    elr,
     fence,
     keys,
     mllp,
@@ -38,8 +39,9 @@ app = typer.Typer(help="Hesuan (核酸): routine PCR mass testing, sample → de
                   no_args_is_help=True, pretty_exceptions_enable=False)
 
 # the order of --help: commands in this order, then groups in this order
-for group in (alerts, notify, people, results, reports, db, users, audit, serve, passes, status,
-              city, simulate, zones, rosters, fence, mllp, backup, keys, retention, programme):
+for group in (alerts, notify, elr, people, results, reports, db, users, audit, serve, passes,
+              status, city, simulate, zones, rosters, fence, mllp, backup, keys, retention,
+              programme):
     group.register(app)
 
 

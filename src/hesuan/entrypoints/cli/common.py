@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, is_dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -67,7 +67,10 @@ __all__ = [
     "CLI_PRINCIPAL",
     "EXIT_CODES",
     "EXIT_NOT_VALID",
+    "InDoubtOpt",
     "JsonOpt",
+    "ResendOpt",
+    "SentOpt",
     "console",
     "described",
     "environment_settings",
@@ -79,6 +82,7 @@ __all__ = [
     "print_json",
     "progress",
     "say_read_from",
+    "settle_in_doubt",
     "working",
 ]
 
@@ -96,6 +100,28 @@ EXIT_CODES: tuple[tuple[type[HesuanError], int], ...] = (
 EXIT_NOT_VALID = 1
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable JSON on stdout")]
+
+#: An outbox's messages in doubt (handed over, never confirmed: docs/SMS.md, docs/INTEROP.md),
+#: listed and settled by the operator from the receiver's own record.
+InDoubtOpt = Annotated[bool, typer.Option(
+    "--in-doubt", help="List the messages in doubt (handed over, never confirmed) and send "
+    "nothing.")]
+SentOpt = Annotated[list[str] | None, typer.Option(
+    "--sent", metavar="ID", help="Operator's decision: the receiver has this message in doubt; "
+    "mark it sent (repeatable).")]
+ResendOpt = Annotated[list[str] | None, typer.Option(
+    "--resend", metavar="ID", help="Operator's decision: the receiver never got this message "
+    "in doubt; send it again (repeatable).")]
+
+
+def settle_in_doubt(settle: Callable[..., int], sent: list[str] | None,
+                    resend: list[str] | None) -> None:
+    """The operator's decisions on messages in doubt (``--sent``, ``--resend``), by the
+    outbox's own ``settle``, each count said."""
+    if sent:
+        console.print(f"marked sent {settle(CLI_PRINCIPAL, sent, taken=True)}")
+    if resend:
+        console.print(f"released for resending {settle(CLI_PRINCIPAL, resend, taken=False)}")
 
 
 def exit_code_for(exc: HesuanError) -> int:

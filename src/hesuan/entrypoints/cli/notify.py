@@ -6,33 +6,29 @@ Imports: Typer, ``hesuan.entrypoints.cli.common``.
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
 
-from hesuan.entrypoints.cli.common import CLI_PRINCIPAL, console, opened, print_json, working
+from hesuan.entrypoints.cli.common import (
+    CLI_PRINCIPAL,
+    InDoubtOpt,
+    ResendOpt,
+    SentOpt,
+    console,
+    opened,
+    print_json,
+    settle_in_doubt,
+    working,
+)
 
 __all__ = ["register"]
 
 
-def notify(limit: int = 1000,
-           in_doubt: Annotated[bool, typer.Option(
-               "--in-doubt", help="List the messages in doubt (claimed, never confirmed; "
-               "docs/SMS.md) and send nothing.")] = False,
-           sent: Annotated[list[str] | None, typer.Option(
-               "--sent", metavar="ID", help="Operator's decision: the gateway took this "
-               "message in doubt; mark it sent (repeatable).")] = None,
-           resend: Annotated[list[str] | None, typer.Option(
-               "--resend", metavar="ID", help="Operator's decision: the gateway never took "
-               "this message in doubt; send it again (repeatable).")] = None) -> None:
+def notify(limit: int = 1000, in_doubt: InDoubtOpt = False, sent: SentOpt = None,
+           resend: ResendOpt = None) -> None:
     """Deliver pending notifications from the outbox through the configured sender."""
     with opened() as p:
         if in_doubt or sent or resend:
-            if sent:
-                console.print(f"marked sent {p.outbox.settle(CLI_PRINCIPAL, sent, taken=True)}")
-            if resend:
-                n = p.outbox.settle(CLI_PRINCIPAL, resend, taken=False)
-                console.print(f"released for resending {n}")
+            settle_in_doubt(p.outbox.settle, sent, resend)
             if in_doubt:
                 print_json([{"id": m.id, "person_id": m.person_id, "template": m.template,
                              "claimed_at": m.claimed_at, "attempts": m.attempts,
