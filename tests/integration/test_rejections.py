@@ -102,9 +102,15 @@ def test_a_refused_rejection_refuses_the_receipt(bench: Bench) -> None:
     refused(HesuanError, "bad_rejection_code", lambda: receive(
         u1, str(uuid.uuid4()), b.lab_id, box, b.clock.now(), [tube],
         rejected=[RejectionInput(tube, "dropped")]))
-    refused(RuleViolation, "not_received", lambda: receive(
+    refused(RuleViolation, "not_in_box", lambda: receive(
         u1, str(uuid.uuid4()), b.lab_id, box, b.clock.now(), [tube],
         rejected=[RejectionInput(elsewhere, "leaked")]))
+    # nor a tube this lab received in another box (it was rejected through this receipt)
+    (received,) = b.tubes(1)
+    refused(RuleViolation, "not_in_box", lambda: receive(
+        u1, str(uuid.uuid4()), b.lab_id, box, b.clock.now(), [tube],
+        rejected=[RejectionInput(received, "leaked")]))
+    assert b.scalar("SELECT status FROM tubes WHERE barcode = :b", b=received) == "received"
     assert b.scalar("SELECT status FROM boxes WHERE code = :c", c=box) == "in_transit"
     assert b.scalar("SELECT status FROM tubes WHERE barcode = :b", b=tube) == "boxed"
     assert b.scalar("SELECT count(*) FROM specimen_rejections") == 0

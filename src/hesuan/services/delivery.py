@@ -101,6 +101,10 @@ class DeliveryService:
                                     f"{box.status})", code="box_not_ready",
                                     field="box_code")
             packed = dict((bc, tid) for tid, bc in uow.boxes.box_tubes(box.id))
+            outside = sorted({r.barcode for r in refused} - set(packed))
+            if outside:  # a receipt rejects its own box's tubes only
+                raise RuleViolation(f"rejected: tube {outside[0]} is not in box {code}",
+                                    code="not_in_box", field="rejected")
             if tube_barcodes is not None:
                 seen = set(scanned)
                 missing = sorted(set(packed) - seen)

@@ -359,6 +359,7 @@ ERRORS = {
     "unknown_site": N_("No such site."),
     "unknown_lab": N_("No such laboratory."),
     "not_received": N_("This laboratory has not received the tube."),
+    "not_in_box": N_("A tube rejected at receipt must be one of this box's."),
     "result_conflict": N_("The tube already has a different result: send a correction with a "
                           "reason."),
     "bad_result": N_("Result must be negative, positive or invalid."),
