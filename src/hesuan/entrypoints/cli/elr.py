@@ -26,8 +26,9 @@ __all__ = ["register"]
 
 def elr(limit: int = 500, in_doubt: InDoubtOpt = False, sent: SentOpt = None,
         resend: ResendOpt = None) -> None:
-    """Deliver the queued electronic lab reports through the configured route; the ids of
-    those in doubt are their message ids (MSH-10, the Bundle's identifier)."""
+    """Deliver the queued electronic lab reports through the configured route.
+
+    The ids of those in doubt are their message ids (MSH-10, the Bundle's identifier)."""
     from hesuan.domain.errors import InvalidInput
 
     with opened() as p:
