@@ -156,6 +156,15 @@ def test_arrival_is_yellow_until_a_negative_test(api: Api) -> None:
                     json={"results": [{"barcode": t, "result": "negative"}]})
     assert _status(api, pid) == ("green", ("up_to_date",))
     assert _materialised(api, pid) == "green"
+    # a later test: awaiting its result, the arrival stays cleared (it came back as
+    # arrival_pending until that result)
+    api.clock.advance(timedelta(hours=2))
+    t2 = next(barcodes(8001))
+    r = api.client.post("/scans/batch", headers=api.h("landing"), json={
+        "events": st.fill(t2, [api.code(pid)], mode=1)})
+    assert r.status_code == 200 and r.json()["rejected"] == 0, r.text
+    assert _status(api, pid) == ("green", ("awaiting_result",))
+    assert _materialised(api, pid) == "green"
 
 
 def test_positive_pool_makes_members_yellow_and_a_rule_change_is_versioned(api: Api) -> None:

@@ -274,6 +274,7 @@ def status_facts(row: PersonStatus, t: Tables) -> Facts:
     return Facts(
         test_state=row.test_state, last_sampled_at=row.last_sampled_at,
         last_result=row.last_result, last_result_at=row.last_result_at,
+        last_result_sampled_at=row.last_result_sampled_at,
         open_recall_due=recall.due_at if recall and recall.status == "open" else None,
         next_due_at=row.next_due_at,
         grace=DEFAULT_GRACE if row.grace is None else row.grace,

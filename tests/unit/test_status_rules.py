@@ -110,3 +110,28 @@ def test_policy_selection_most_specific_wins_and_is_explained() -> None:
                      timedelta(0), OverdueAction.YELLOW, NOW - timedelta(days=3),
                      NOW - timedelta(days=1))
     assert choose_policy([expired], grid, frozenset(), NOW).policy is None
+
+
+def test_a_negative_test_after_arrival_keeps_the_arrival_cleared_through_later_samples() -> None:
+    """An arrival from a high-risk area is pop-up until a negative test taken after arrival;
+    once that exists, a later sample awaiting its result does not make them pop-up again (it
+    did: the rule read only the latest sample's state, so every later sample, weeks on,
+    brought the arrival back until its result came)."""
+    arrived = NOW - timedelta(days=20)
+    cleared = Facts(test_state="sampled", last_sampled_at=NOW - timedelta(hours=2),
+                    last_result="negative", last_result_at=arrived + timedelta(hours=8),
+                    last_result_sampled_at=arrived + timedelta(hours=1),
+                    arrival_at=arrived, arrival_risk="high")
+    s = decide(cleared, NOW)
+    assert (s.colour, s.reasons) == (Colour.GREEN, ("awaiting_result",))
+    # a negative whose sample was taken before arrival does not clear it
+    before = Facts(test_state="sampled", last_sampled_at=NOW - timedelta(hours=2),
+                   last_result="negative", last_result_at=arrived + timedelta(hours=8),
+                   last_result_sampled_at=arrived - timedelta(hours=1),
+                   arrival_at=arrived, arrival_risk="high")
+    assert decide(before, NOW).reasons == ("arrival_pending",)
+    # nor does the first sample after arrival before its result
+    first = Facts(test_state="sampled", last_sampled_at=arrived + timedelta(hours=1),
+                  arrival_at=arrived, arrival_risk="medium")
+    assert (decide(first, NOW).colour, decide(first, NOW).reasons) == (
+        Colour.YELLOW, ("arrival_pending",))

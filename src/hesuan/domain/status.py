@@ -87,6 +87,7 @@ class Facts:
     last_sampled_at: datetime | None = None
     last_result: str | None = None
     last_result_at: datetime | None = None
+    last_result_sampled_at: datetime | None = None  # when the sample of the last result was taken
     open_recall_due: datetime | None = None
     next_due_at: datetime | None = None
     grace: timedelta = DEFAULT_GRACE
@@ -165,8 +166,12 @@ def _zone(f: Facts, now: datetime) -> tuple[bool, Colour | None, dict[str, Any]]
 def _arrival_untested(f: Facts, now: datetime) -> tuple[bool, Colour | None, dict[str, Any]]:
     if f.arrival_at is None or f.arrival_risk not in ("medium", "high"):
         return False, None, {}
-    tested = (f.test_state == "negative" and f.last_sampled_at is not None
-              and f.last_sampled_at >= f.arrival_at)
+    # a negative test taken after arrival: the latest sample's, or the last result's while a
+    # later sample awaits its own
+    tested = ((f.test_state == "negative" and f.last_sampled_at is not None
+               and f.last_sampled_at >= f.arrival_at)
+              or (f.last_result == "negative" and f.last_result_sampled_at is not None
+                  and f.last_result_sampled_at >= f.arrival_at))
     colour = Colour.POPUP if f.arrival_risk == "high" else Colour.YELLOW
     return not tested, colour, {"arrival": {"at": _iso(f.arrival_at), "risk": f.arrival_risk}}
 
