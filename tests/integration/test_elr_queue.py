@@ -266,6 +266,25 @@ def test_positives_only_skips_a_cancelled_negative_all_withdraws_it(
         p.close()
 
 
+def test_a_cancelled_correction_of_a_positive_is_withdrawn_too(bench: Bench) -> None:
+    """Under positives only: a positive corrected to negative is reported (corrected); when
+    that result is then cancelled the receiver, which holds the corrected negative, learns it
+    is withdrawn (nothing was queued: a withdrawal followed only a cancelled positive)."""
+    b, u1, u2 = bench, bench.lab_user(1), bench.lab_user(2)
+    (tube,) = b.tubes(1)
+    _release(b, {tube: POS})
+    b.clock.advance(timedelta(hours=1))
+    req = b.p.corrections.request(u1, b.lab_id, tube, CorrectionKind.CORRECTION,
+                                  "plate swap: the neighbouring well's", "negative")
+    b.p.corrections.approve(u2, req.id)
+    assert _queued(b) == 4
+    b.clock.advance(timedelta(hours=1))
+    log_id = _cancel(b, tube)
+    assert b.scalar("SELECT count(*) FROM elr_outbox WHERE result_log_id = :l",
+                    l=log_id) == 2  # one a format
+    # a negative never reported is still not withdrawn (the test below, by results)
+
+
 def test_nothing_is_queued_for_a_cancellation_when_reports_are_off(
         settings: Settings, clock: FixedClock, tmp_path: Path) -> None:
     p = _platform(settings, clock, tmp_path, elr_enabled=False)

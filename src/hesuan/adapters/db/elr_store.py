@@ -33,14 +33,18 @@ _QUEUE = (
     "ON CONFLICT DO NOTHING")
 _POSITIVES = f" AND (t.result = {status_sql.POSITIVE} OR t.previous = {status_sql.POSITIVE})"
 #: A report per member of the tube of each cancellation (result-log entries ``cancelled``) in
-#: one format; ``{only}`` narrows it to withdrawals of a positive.
+#: one format; ``{only}`` narrows it to withdrawals of what the receiver was sent: a positive,
+#: or any result of the tube a report was queued for (a positive corrected to negative).
 _WITHDRAWALS = {pg: (
     "INSERT INTO elr_outbox (result_log_id, person_id, format, tube_id, created_at, "
     "next_attempt_at, attempts) SELECT l.id, s.person_id, :format, l.tube_id, :now, :now, 0 "
     "FROM result_log l JOIN samples s ON s.tube_id = l.tube_id "
     f"WHERE {sql_helpers.one_of('l.id', pg)} AND l.result = '{TubeStatus.CANCELLED.value}'"
     "{only} ON CONFLICT DO NOTHING") for pg in (False, True)}
-_WITHDRAWN_POSITIVES = f" AND l.previous = {status_sql.POSITIVE}"
+_WITHDRAWN_REPORTED = (
+    f" AND (l.previous = {status_sql.POSITIVE} OR EXISTS (SELECT 1 FROM result_log p "
+    "JOIN elr_outbox o ON o.result_log_id = p.id AND o.person_id = s.person_id "
+    "AND o.format = CAST(:format AS VARCHAR(4)) WHERE p.tube_id = l.tube_id AND p.id <> l.id))")
 
 _CLAIM = text(
     f"UPDATE elr_outbox SET claimed_at = :now WHERE {_KEY} AND sent_at IS NULL "
@@ -102,7 +106,7 @@ class SqlElrOutbox(SqlRepository):
         if not log_ids:
             return 0
         stmt = text(_WITHDRAWALS[self._pg].format(
-            only=_WITHDRAWN_POSITIVES if positives_only else ""))
+            only=_WITHDRAWN_REPORTED if positives_only else ""))
         ids = sql_helpers.vals(list(log_ids), self._pg)
         return sum(self.conn.execute(stmt, {"vals": ids, "format": f, "now": to_ms(now)}
                                      ).rowcount for f in formats)
