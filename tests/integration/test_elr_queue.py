@@ -150,15 +150,12 @@ def test_all_results_a_pool_gives_each_member_a_report(
 
 
 def test_a_correction_is_reported_corrected_once(bench: Bench) -> None:
-    b, u1, u2 = bench, bench.lab_user(1), bench.lab_user(2)
+    b = bench
     (tube,) = b.tubes(1)
     _release(b, {tube: POS})
     assert b.p.elr is not None and b.p.elr.deliver(ADMIN).sent == 2
     first = {p.stem for p in _files(b, "")}
-    b.clock.advance(timedelta(hours=1))
-    req = b.p.corrections.request(u1, b.lab_id, tube, CorrectionKind.CORRECTION,
-                                  "plate swap: the neighbouring well's", "negative")
-    b.p.corrections.approve(u2, req.id)
+    _correct_to_negative(b, tube)
     # a correction of a positive is reported even under positives only
     assert _queued(b) == 4
     assert b.p.elr.deliver(ADMIN).sent == 2
@@ -177,6 +174,15 @@ def test_a_correction_is_reported_corrected_once(bench: Bench) -> None:
     # the same report id as the result it corrects, a new message id
     (old,) = [p for p in _files(b, ".hl7") if p.stem in first]
     assert str(_hl7(old).segment("OBR")[3]) == str(msg.segment("OBR")[3])
+
+
+def _correct_to_negative(b: Bench, tube: str) -> None:
+    """An hour on, the tube's released result corrected to negative (requested and approved
+    by two lab users)."""
+    b.clock.advance(timedelta(hours=1))
+    req = b.p.corrections.request(b.lab_user(1), b.lab_id, tube, CorrectionKind.CORRECTION,
+                                  "plate swap: the neighbouring well's", "negative")
+    b.p.corrections.approve(b.lab_user(2), req.id)
 
 
 def _cancel(b: Bench, tube: str) -> str:
@@ -270,13 +276,10 @@ def test_a_cancelled_correction_of_a_positive_is_withdrawn_too(bench: Bench) -> 
     """Under positives only: a positive corrected to negative is reported (corrected); when
     that result is then cancelled the receiver, which holds the corrected negative, learns it
     is withdrawn (nothing was queued: a withdrawal followed only a cancelled positive)."""
-    b, u1, u2 = bench, bench.lab_user(1), bench.lab_user(2)
+    b = bench
     (tube,) = b.tubes(1)
     _release(b, {tube: POS})
-    b.clock.advance(timedelta(hours=1))
-    req = b.p.corrections.request(u1, b.lab_id, tube, CorrectionKind.CORRECTION,
-                                  "plate swap: the neighbouring well's", "negative")
-    b.p.corrections.approve(u2, req.id)
+    _correct_to_negative(b, tube)
     assert _queued(b) == 4
     b.clock.advance(timedelta(hours=1))
     log_id = _cancel(b, tube)
