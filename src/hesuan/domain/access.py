@@ -24,6 +24,7 @@ from hesuan.domain.errors import InvalidInput, NotFound, PermissionDenied
 
 __all__ = [
     "POLICY",
+    "UNSCOPED_ROLES",
     "Action",
     "Principal",
     "Relation",
@@ -48,6 +49,11 @@ class Role(enum.StrEnum):
     VENUE = "venue"
     RESIDENT = "resident"
     PROVINCE = "province"  # the provincial view's service account: daily aggregates only
+
+
+#: The roles that act without a scope (city-wide, or on aggregates only); every other role's
+#: account names its region, site, lab, venue or person.
+UNSCOPED_ROLES = frozenset({Role.ADMIN, Role.COURIER, Role.PROVINCE})
 
 
 @dataclass(frozen=True, slots=True)

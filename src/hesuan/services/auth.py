@@ -14,7 +14,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from hesuan.domain import sign_in
-from hesuan.domain.access import Action, Principal, Role, Target, authorize
+from hesuan.domain.access import UNSCOPED_ROLES, Action, Principal, Role, Target, authorize
 from hesuan.domain.errors import Conflict, InvalidInput, NotAuthenticated, TooManyAttempts
 from hesuan.services.context import Deps
 from hesuan.services.people_ports import UserRow
@@ -57,7 +57,7 @@ class AuthService:
         if len(password) < 8:
             raise InvalidInput("password must be at least 8 characters", code="weak_password",
                                field="password")
-        if role not in (Role.ADMIN, Role.COURIER, Role.PROVINCE) and not scope:
+        if role not in UNSCOPED_ROLES and not scope:
             raise InvalidInput(f"scope is required for role {role}", code="missing_scope",
                                field="scope")
         user_id = self._d.new_id()

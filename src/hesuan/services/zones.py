@@ -7,9 +7,8 @@ whose centre lies inside it) select people by home grid and address in one set-b
 decides again — people whose only special fact is the zone in one statement
 (``refresh_zoned``), everyone else through ``StatusService.refresh``. Lifting, expiring,
 splitting or shrinking clears the members of the old zone and re-applies every active zone that
-overlaps it, weakest first, so each person ends in their strictest zone. A zone's cadence
-(e.g. daily in a sealed zone) replaces its members' testing interval while it stands; their own
-policy's interval comes back when it ends. Live passes made untrue by the change are revoked.
+overlaps it, weakest first, so each person ends in their strictest zone. A zone's cadence (daily,
+say) shortens its members' testing interval while it stands; live passes made untrue are revoked.
 
 GeoJSON: zones import and export as a FeatureCollection; district (or any region's) boundaries
 import and export too (``region_geo``), and grid centres are what polygons resolve against.
