@@ -288,6 +288,26 @@ def test_a_cancelled_correction_of_a_positive_is_withdrawn_too(bench: Bench) -> 
     # a negative never reported is still not withdrawn (the test below, by results)
 
 
+def test_a_reported_negative_corrected_again_is_reported(bench: Bench) -> None:
+    """Under positives only: a positive corrected to negative is reported; corrected again, to
+    invalid, the receiver (which holds the negative) is told so too (nothing was queued: the
+    second correction's previous result was a negative)."""
+    b = bench
+    (tube,) = b.tubes(1)
+    _release(b, {tube: POS})
+    _correct_to_negative(b, tube)
+    assert _queued(b) == 4
+    b.clock.advance(timedelta(hours=1))
+    req = b.p.corrections.request(b.lab_user(1), b.lab_id, tube, CorrectionKind.CORRECTION,
+                                  "the well's curve was read again: no valid result",
+                                  "invalid")
+    b.p.corrections.approve(b.lab_user(2), req.id)
+    assert _queued(b) == 6
+    assert b.p.elr is not None and b.p.elr.deliver(ADMIN).sent == 6
+    (last,) = sorted(_files(b, ".hl7"), key=lambda p: p.stat().st_mtime_ns)[-1:]
+    assert {str(s[11]) for s in _hl7(last).segments("OBX")} == {"C"}
+
+
 def test_nothing_is_queued_for_a_cancellation_when_reports_are_off(
         settings: Settings, clock: FixedClock, tmp_path: Path) -> None:
     p = _platform(settings, clock, tmp_path, elr_enabled=False)

@@ -5,8 +5,8 @@ delivered afterwards, each exactly once.
 through), set-based: a report per person a result reaches, per format — an ELR is a report on a
 person, so a pooled tube (混管) gives one to each of its members, each saying how many samples
 the tube held (SPM-13). Keyed by the result-log entry, the person and the format, so a replay
-queues nothing new. ``ElrPolicy`` says which results (positives, and corrections of a positive,
-or all) and which formats. An approved **cancellation** (``services/corrections.py``, which
+queues nothing new. ``ElrPolicy`` says which results (positives, and corrections of what was
+sent, or all) and which formats. An approved **cancellation** (``services/corrections.py``, which
 does not pass through the fan-out) queues, in its own transaction and by the same rules, a
 report per member withdrawing the released result (a withdrawn positive always), under the same
 report id so the receiver replaces what it has.

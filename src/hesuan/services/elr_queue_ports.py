@@ -98,15 +98,17 @@ class ElrQueueRepository(Protocol):
     def queue(self, formats: Sequence[str], positives_only: bool, now: datetime) -> int:
         """Queue a report per format for every person the fan-out batch (the results repository's
         staged batch and its gathered members) reaches — only the positives and the corrections
-        of a positive when ``positives_only`` — set-based; one already queued is skipped. How
-        many were queued."""
+        of what the receiver was sent (a positive, or a result of the tube a report was queued
+        for) when ``positives_only`` — set-based; one already queued is skipped. How many were
+        queued."""
 
     def queue_withdrawals(self, log_ids: Sequence[str], formats: Sequence[str],
                           positives_only: bool, now: datetime) -> int:
         """Queue a report per format for every member of the tube of each cancellation (the
         result-log entries ``log_ids`` that withdraw a released result) — only withdrawals of
-        a positive when ``positives_only`` — set-based; one already queued is skipped. How
-        many were queued."""
+        what the receiver was sent (a positive, or a result of the tube a report was queued
+        for) when ``positives_only`` — set-based; one already queued is skipped. How many were
+        queued."""
 
     def pending(self, now: datetime, limit: int) -> list[ElrQueued]: ...
 

@@ -25,13 +25,20 @@ __all__ = ["SqlElrOutbox"]
 _KEY = "result_log_id = :log AND person_id = :person AND format = :format"
 
 #: A report per person of the staged batch's tubes (``tmp_results``, each tube's samples) in
-#: one format; ``{only}`` narrows it to positives and corrections of a positive.
+#: one format; ``{only}`` narrows it to positives and corrections of what the receiver was
+#: sent: a positive, or a result of the tube a report was queued for (a positive corrected to
+#: negative, corrected again).
 _QUEUE = (
     "INSERT INTO elr_outbox (result_log_id, person_id, format, tube_id, created_at, "
     "next_attempt_at, attempts) SELECT t.log_id, m.person_id, :format, m.tube_id, :now, :now, 0 "
     "FROM tmp_results t CROSS JOIN samples m WHERE m.tube_id = t.tube_id{only} "
     "ON CONFLICT DO NOTHING")
-_POSITIVES = f" AND (t.result = {status_sql.POSITIVE} OR t.previous = {status_sql.POSITIVE})"
+_POSITIVES = (
+    f" AND (t.result = {status_sql.POSITIVE} OR t.previous = {status_sql.POSITIVE} "
+    "OR (t.previous IS NOT NULL AND EXISTS (SELECT 1 FROM result_log p JOIN elr_outbox o "
+    "ON o.result_log_id = p.id AND o.person_id = m.person_id "
+    "AND o.format = CAST(:format AS VARCHAR(4)) WHERE p.tube_id = t.tube_id "
+    "AND p.id <> t.log_id)))")
 #: A report per member of the tube of each cancellation (result-log entries ``cancelled``) in
 #: one format; ``{only}`` narrows it to withdrawals of what the receiver was sent: a positive,
 #: or any result of the tube a report was queued for (a positive corrected to negative).
