@@ -159,7 +159,7 @@ def test_wrong_key_claiming_a_trusted_key_id_is_a_bad_signature(keys: PassKeySto
 
 
 def test_unknown_key_id(keys: PassKeyStore, tmp_path: Path) -> None:
-    other = PassKeyStore(tmp_path / "other", ISSUER, create=True)
+    other = PassKeyStore(tmp_path / "other", ISSUER, create=True, alg="Ed25519")
     v = offline(keys).verify(other.sign(claims()), NOW)
     assert (v.valid, v.failure) == (False, Failure.UNKNOWN_KEY)
     assert "not in the trust list" in v.reason
@@ -227,7 +227,7 @@ def test_revocation_list_signature_is_checked(keys: PassKeyStore, tmp_path: Path
     assert RevocationList.load(blob, trust).hashes == {"00" * 16}
     with pytest.raises(TrustListError):
         RevocationList.load(_flip(blob, len(blob) - 70), trust)
-    other = PassKeyStore(tmp_path / "other", ISSUER, create=True)
+    other = PassKeyStore(tmp_path / "other", ISSUER, create=True, alg="Ed25519")
     with pytest.raises(TrustListError):
         RevocationList.load(other.sign_revocations(["00" * 16], NOW), trust)
 
@@ -254,7 +254,7 @@ def test_trust_list_signature_is_checked(keys: PassKeyStore, tmp_path: Path) -> 
     for i in (len(blob) - 5, len(blob) - 80, 20):
         with pytest.raises(TrustListError):
             TrustList.load(_flip(blob, i), [root])
-    other = PassKeyStore(tmp_path / "other", ISSUER, create=True)
+    other = PassKeyStore(tmp_path / "other", ISSUER, create=True, alg="Ed25519")
     with pytest.raises(TrustListError, match="not a trusted root"):
         TrustList.load(blob, [other.root_public(NOW)])
     # a trust list signed by a pass-signing key (not the root) is refused
@@ -327,7 +327,7 @@ def test_a_retired_key_may_not_sign_new_passes(keys: PassKeyStore) -> None:
 
 def test_a_second_process_sees_the_rotation(keys: PassKeyStore) -> None:
     keys.key_id(NOW)
-    twin = PassKeyStore(keys.directory, ISSUER, create=False)
+    twin = PassKeyStore(keys.directory, ISSUER, create=False, alg="Ed25519")
     assert twin.key_id(NOW) == keys.key_id(NOW)
     kid = keys.rotate(NOW + timedelta(minutes=1))
     assert twin.key_id(NOW) == kid
@@ -335,7 +335,7 @@ def test_a_second_process_sees_the_rotation(keys: PassKeyStore) -> None:
 
 
 def test_production_needs_keys_made_beforehand(tmp_path: Path) -> None:
-    prod = PassKeyStore(tmp_path / "none", ISSUER, create=False)
+    prod = PassKeyStore(tmp_path / "none", ISSUER, create=False, alg="Ed25519")
     with pytest.raises(PassKeysMissing):
         prod.sign(claims())
     assert prod.init(NOW) is True and prod.init(NOW) is False
@@ -367,7 +367,7 @@ def test_fast_base45_decoder_agrees_with_the_base45_package() -> None:
 
 
 def test_rotation_from_ed25519_to_es256_keeps_both_in_the_trust_list(tmp_path: Path) -> None:
-    ed = PassKeyStore(tmp_path / "k", ISSUER, create=True)
+    ed = PassKeyStore(tmp_path / "k", ISSUER, create=True, alg="Ed25519")
     old = ed.sign(claims())
     es = PassKeyStore(tmp_path / "k", ISSUER, create=True, alg="ES256")
     es.rotate(NOW)

@@ -44,7 +44,8 @@ def _mode(path: Path) -> int:
 
 
 def _init_keys(tmp_path: Path) -> None:
-    PassKeyStore(tmp_path / "keys", "CN-14-0100", create=True).init(SystemClock().now())
+    keys = PassKeyStore(tmp_path / "keys", "CN-14-0100", create=True, alg="Ed25519")
+    keys.init(SystemClock().now())
 
 
 def test_a_short_secret_key_is_refused(tmp_path: Path) -> None:

@@ -135,8 +135,7 @@ class PassKeyStore:
     of algorithm ``alg`` (``Ed25519``, or ``ES256`` whose checks are cheaper); the root key is
     always Ed25519. Keys of both kinds may be in one trust list (after a rotation)."""
 
-    def __init__(self, directory: Path, issuer: str, *, create: bool,
-                 alg: str = "Ed25519") -> None:
+    def __init__(self, directory: Path, issuer: str, *, create: bool, alg: str) -> None:
         if alg not in ALGORITHMS:
             raise ValueError(f"pass signing algorithm must be one of {', '.join(ALGORITHMS)}")
         self.directory = directory
