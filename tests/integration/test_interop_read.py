@@ -369,6 +369,10 @@ def test_garbage_is_unreadable_hl7(data: bytes) -> None:
     b'{"resourceType": "Bundle", "type": "message", "entry": [{"resource": '
     b'{"resourceType": "Observation", "id": "o"}}]}',  # an Observation without code or status
     b'{"resourceType": "Bundle", "type": "transaction"}',  # nothing names the message
+    # JSON that Python's reader refuses past its limits: a number of 5,000 digits, and
+    # nesting deeper than the interpreter's recursion (both answered, kept, never raised)
+    b'{"resourceType": "Bundle", "type": "message", "total": ' + b"9" * 5000 + b"}",
+    b"[" * 100_000 + b"]" * 100_000,
 ])
 def test_garbage_is_unreadable_fhir(data: bytes) -> None:
     with pytest.raises(InvalidInput) as e:

@@ -76,6 +76,13 @@ class LabDropFolder:
                         continue
                     log.warning("drop folder %s names no lab: its files are left", folder.name)
                     break
+                except Exception as exc:  # a fault of the platform's: left for the next
+                    # pass, and the files after it (this lab's and the others') are received;
+                    # the error's type only, its words may quote the file
+                    log.error("drop file %s of lab %s failed (%s): left", f.name, folder.name,
+                              type(exc).__name__)
+                    refused += 1
+                    continue
                 if outcome is None:
                     refused += 1
                     continue

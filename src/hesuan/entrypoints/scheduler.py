@@ -48,10 +48,14 @@ class Scheduler:
     def tick(self) -> None:
         p = self._p
         if p.settings.lab_drop_folder is not None:  # results files labs dropped
-            drop = LabDropFolder(p, p.settings.lab_drop_folder).collect()
-            if drop.received or drop.refused:
-                log.info("lab files received=%d unreadable=%d refused=%d",
-                         drop.received, drop.unreadable, drop.refused)
+            try:
+                drop = LabDropFolder(p, p.settings.lab_drop_folder).collect()
+            except Exception as exc:  # the folder unreadable, say: the housekeeping runs
+                log.error("lab drop folder not collected (%s)", type(exc).__name__)
+            else:
+                if drop.received or drop.refused:
+                    log.info("lab files received=%d unreadable=%d refused=%d",
+                             drop.received, drop.unreadable, drop.refused)
         r = p.housekeeping.tick(SYSTEM)
         # counts only: no personal data in logs
         log.info("sweep reminders=%d decided=%d alerts=%d sms sent=%d failed=%d",

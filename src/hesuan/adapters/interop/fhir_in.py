@@ -374,6 +374,9 @@ def read_fhir(data: bytes) -> list[LabMessage]:
         raise unreadable_fhir("it is not UTF-8") from e
     except json.JSONDecodeError as e:
         raise unreadable_fhir(f"it is not JSON ({e.msg} at line {e.lineno})") from e
+    except (ValueError, RecursionError) as e:  # valid JSON past the reader's limits
+        raise unreadable_fhir("its JSON holds a number too long or nesting too deep "
+                              "to read") from e
     if not isinstance(doc, dict) or doc.get("resourceType") != "Bundle":
         found = doc.get("resourceType") if isinstance(doc, dict) else type(doc).__name__
         raise unreadable_fhir(f"it is not a Bundle (it is {found!r})")
