@@ -25,8 +25,8 @@ from hesuan.bootstrap import Platform
 from hesuan.domain.access import Principal, Role
 from hesuan.domain.arrivals import (
     FIRST_TEST_WITHIN,
+    SECOND_TEST_AFTER,
     SECOND_TEST_DUE,
-    SECOND_TEST_IF_WITHIN,
     next_due_after_sample,
 )
 from hesuan.domain.status import DEFAULT_RULES, Colour, Rule, decide
@@ -189,7 +189,8 @@ def test_the_sql_refresh_decides_as_the_engine(platform: Platform) -> None:
 
 # -- arrivals: the due time after a sample ---------------------------------------------------
 
-_ARRIVED = [timedelta(0), FIRST_TEST_WITHIN, SECOND_TEST_IF_WITHIN, SECOND_TEST_DUE]
+_ARRIVED = [timedelta(0), FIRST_TEST_WITHIN, SECOND_TEST_AFTER, 2 * SECOND_TEST_AFTER,
+            SECOND_TEST_DUE, SECOND_TEST_DUE + SECOND_TEST_AFTER]
 arrived_before = st.one_of(
     st.sampled_from([d + timedelta(milliseconds=e) for d in _ARRIVED for e in (-1, 0, 1)]),
     st.integers(-2 * H, 100 * H).map(lambda ms: timedelta(milliseconds=ms)))
@@ -205,19 +206,35 @@ def test_a_sample_moves_an_arrivals_due_time_as_the_domain_says(platform: Platfo
             "SELECT id FROM people WHERE groups = '' ORDER BY id")).scalars().first()
     tubes = barcodes(8100)
 
+    ms, hour = timedelta(milliseconds=1), timedelta(hours=1)
+
     @_RUN
-    @given(arrived_before, st.sampled_from([None, 24 * H, 72 * H]), st.booleans())
-    def check(before: timedelta, interval: int | None, had_due: bool) -> None:
+    @given(arrived_before, st.sampled_from([None, 24 * H, 72 * H]), st.booleans(),
+           st.one_of(st.none(), arrived_before))
+    # the test before this one exactly the second test's least distance away, and a
+    # millisecond either side; the second test's edges after a first one taken late
+    @example(2 * SECOND_TEST_AFTER, 72 * H, True, SECOND_TEST_AFTER)
+    @example(2 * SECOND_TEST_AFTER, 72 * H, True, SECOND_TEST_AFTER - ms)
+    @example(2 * SECOND_TEST_AFTER, 72 * H, True, SECOND_TEST_AFTER + ms)
+    @example(SECOND_TEST_DUE + hour, None, True, hour)
+    @example(SECOND_TEST_DUE + hour, None, True, hour + ms)
+    @example(SECOND_TEST_DUE - SECOND_TEST_AFTER + ms, 72 * H, False, None)
+    def check(before: timedelta, interval: int | None, had_due: bool,
+              previous_before: timedelta | None) -> None:
         clock.advance(timedelta(minutes=1))
         now = clock.now()
         arrival = now - before
         due = to_ms(arrival + FIRST_TEST_WITHIN) if had_due else None
+        # the sample before this one, never after it (the station write keeps the latest)
+        previous = (None if previous_before is None
+                    else now - max(previous_before, timedelta(0)))
         with platform.deps.uow() as uow:
             uow.conn.execute(text(  # type: ignore[attr-defined]
                 "UPDATE person_status SET arrival_at = :a, arrival_risk = 'high', "
-                "interval_ms = :iv, next_due_at = :due, last_sampled_at = NULL, "
+                "interval_ms = :iv, next_due_at = :due, last_sampled_at = :prev, "
                 "test_state = 'none' WHERE person_id = :pid"),
-                {"a": to_ms(arrival), "iv": interval, "due": due, "pid": pid})
+                {"a": to_ms(arrival), "iv": interval, "due": due, "pid": pid,
+                 "prev": None if previous is None else to_ms(previous)})
             uow.commit()
         b = next(tubes)
         out = platform.sampling.submit(sampler, [
@@ -231,7 +248,8 @@ def test_a_sample_moves_an_arrivals_due_time_as_the_domain_says(platform: Platfo
                 {"pid": pid}).scalar_one()
         want = next_due_after_sample(
             now, arrival, None if interval is None else timedelta(milliseconds=interval),
-            None if due is None else from_ms(due))
-        assert (None if got is None else from_ms(got)) == want, (before, interval, had_due)
+            None if due is None else from_ms(due), previous)
+        assert (None if got is None else from_ms(got)) == want, (
+            before, interval, had_due, previous_before)
 
     check()

@@ -1,9 +1,11 @@
 """Arrivals (落地检, 三天两检): when an arriving person's tests are due.
 
-A person registered at an arrival checkpoint has their first test due within
-``FIRST_TEST_WITHIN`` of arrival. A test taken in the first ``SECOND_TEST_IF_WITHIN`` after
-arrival makes the second due at ``SECOND_TEST_DUE`` after arrival; any other test moves the due
-time by the person's cadence interval, as for everyone.
+A person registered at an arrival checkpoint owes two tests: the first within
+``FIRST_TEST_WITHIN`` of arrival, the second at least ``SECOND_TEST_AFTER`` after the test before
+it and by ``SECOND_TEST_DUE`` after arrival (or ``SECOND_TEST_AFTER`` after a first taken late).
+A test sooner than that is not the second. Once both are taken the person's cadence interval
+moves the due time, as for everyone; where no cadence covers them nothing more is due. Until
+then the follow-up is open, and a change of the person's policy leaves its due time alone.
 
 Imports: standard library only.
 """
@@ -15,9 +17,10 @@ from datetime import datetime, timedelta
 __all__ = [
     "ARRIVAL_RISKS",
     "FIRST_TEST_WITHIN",
+    "SECOND_TEST_AFTER",
     "SECOND_TEST_DUE",
-    "SECOND_TEST_IF_WITHIN",
     "first_due",
+    "follow_up_open",
     "next_due_after_sample",
 ]
 
@@ -26,22 +29,43 @@ __all__ = [
 ARRIVAL_RISKS = ("low", "medium", "high")
 #: The first test is due this long after arrival.
 FIRST_TEST_WITHIN = timedelta(hours=24)
-#: A test this soon after arrival (the end excluded) is one of the two...
-SECOND_TEST_IF_WITHIN = timedelta(hours=48)
-#: ... and makes the second due this long after arrival.
+#: The second test counts this long after the test before it at the earliest...
+SECOND_TEST_AFTER = timedelta(hours=24)
+#: ... and is due this long after arrival (for a first test taken in time).
 SECOND_TEST_DUE = timedelta(hours=72)
 
 
-def first_due(arrived_at: datetime) -> datetime:
-    """The due time an arrival starts with."""
+def first_due(arrived_at: datetime, sampled_at: datetime | None = None) -> datetime:
+    """The due time an arrival starts with: the first test's, or the second's when the
+    person's latest sample (``sampled_at``) was taken at or after arrival (registered after
+    the landing swab, which is then the first test)."""
+    if sampled_at is not None and sampled_at >= arrived_at:
+        return _second_due(arrived_at, sampled_at)
     return arrived_at + FIRST_TEST_WITHIN
 
 
+def _second_due(arrived_at: datetime, first: datetime) -> datetime:
+    return max(arrived_at + SECOND_TEST_DUE, first + SECOND_TEST_AFTER)
+
+
+def follow_up_open(arrival_at: datetime | None, last_sampled_at: datetime | None) -> bool:
+    """Whether an arrival's tests may still be owed, so that a policy's change keeps the due
+    time: arrived, and not sampled since ``SECOND_TEST_DUE`` after arrival."""
+    return arrival_at is not None and (
+        last_sampled_at is None or last_sampled_at < arrival_at + SECOND_TEST_DUE)
+
+
 def next_due_after_sample(sampled_at: datetime, arrival_at: datetime | None,
-                          interval: timedelta | None, due: datetime | None) -> datetime | None:
-    """The due time after a sample taken at ``sampled_at``: the second arrival test's for a
-    test early after arrival, otherwise one cadence ``interval`` later (unchanged without
-    one)."""
-    if arrival_at is not None and arrival_at <= sampled_at < arrival_at + SECOND_TEST_IF_WITHIN:
-        return arrival_at + SECOND_TEST_DUE
-    return due if interval is None else sampled_at + interval
+                          interval: timedelta | None, due: datetime | None,
+                          previous: datetime | None = None) -> datetime | None:
+    """The due time after a sample taken at ``sampled_at``, the person's sample before it
+    taken at ``previous``: an arrival's second test's after their first test since arrival;
+    unchanged after a test too soon to be the second; otherwise one cadence ``interval``
+    later — none without one once an arrival's tests are taken, unchanged for anyone else."""
+    if arrival_at is None or sampled_at < arrival_at:
+        return due if interval is None else sampled_at + interval
+    if previous is None or previous < arrival_at:
+        return _second_due(arrival_at, sampled_at)
+    if previous < arrival_at + SECOND_TEST_DUE and sampled_at - previous < SECOND_TEST_AFTER:
+        return due
+    return None if interval is None else sampled_at + interval

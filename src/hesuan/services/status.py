@@ -399,10 +399,13 @@ class StatusService:
                 raise RuleViolation("arrivals are registered only at an arrival checkpoint "
                                     "(a first-landing site)", code="not_a_checkpoint",
                                     field="checkpoint_site_id")
+            # registered after the landing swab: that swab is the first test
+            current = uow.statuses.status_row(person_id)
             uow.statuses.add_arrival(ArrivalRow(
                 id=aid, person_id=person_id, checkpoint_site_id=checkpoint_site_id,
                 origin_region=origin_region, origin_risk=origin_risk, arrived_at=arrived_at,
-                created_by=actor.username), first_due(arrived_at))
+                created_by=actor.username),
+                first_due(arrived_at, None if current is None else current.last_sampled_at))
             self.refresh(uow, now, person_ids=[person_id])
             uow.audit_log.append(now, actor.username, "arrival.register", f"person:{person_id}",
                       {"risk": origin_risk, "origin": origin_region})

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import timedelta
 
-from hesuan.domain.arrivals import SECOND_TEST_DUE, SECOND_TEST_IF_WITHIN
+from hesuan.domain.arrivals import SECOND_TEST_AFTER, SECOND_TEST_DUE
 from hesuan.domain.results import Result, TestState
 from hesuan.domain.status import (
     DEFAULT_GRACE,
@@ -49,6 +49,7 @@ __all__ = [
     "decided_plain",
     "default_reason",
     "fanout_plain",
+    "follow_up_open",
     "lit",
     "negative_leaves_plain",
     "negative_reason",
@@ -206,11 +207,23 @@ def negative_leaves_plain(ps: str, s: str) -> str:
 
 def next_due_after_sample(at: str) -> str:
     """``domain.arrivals.next_due_after_sample`` for a sample taken at ``at`` (an SQL
-    expression, epoch ms)."""
-    return (f"CASE WHEN arrival_at IS NOT NULL AND {at} >= arrival_at "
-            f"AND {at} < arrival_at + {_ms(SECOND_TEST_IF_WITHIN)} "
-            f"THEN arrival_at + {_ms(SECOND_TEST_DUE)} "
-            f"WHEN interval_ms IS NULL THEN next_due_at ELSE {at} + interval_ms END")
+    expression, epoch ms), in an ``UPDATE`` of ``person_status``: its ``last_sampled_at`` is
+    the sample before it (a ``SET`` reads the row as it was)."""
+    second = (f"CASE WHEN arrival_at + {_ms(SECOND_TEST_DUE)} >= {at} + "
+              f"{_ms(SECOND_TEST_AFTER)} THEN arrival_at + {_ms(SECOND_TEST_DUE)} "
+              f"ELSE {at} + {_ms(SECOND_TEST_AFTER)} END")
+    return (f"CASE WHEN arrival_at IS NULL OR {at} < arrival_at THEN "
+            f"CASE WHEN interval_ms IS NULL THEN next_due_at ELSE {at} + interval_ms END "
+            f"WHEN last_sampled_at IS NULL OR last_sampled_at < arrival_at THEN {second} "
+            f"WHEN last_sampled_at < arrival_at + {_ms(SECOND_TEST_DUE)} "
+            f"AND {at} - last_sampled_at < {_ms(SECOND_TEST_AFTER)} THEN next_due_at "
+            f"ELSE {at} + interval_ms END")
+
+
+def follow_up_open(p: str = "") -> str:
+    """``domain.arrivals.follow_up_open`` on a ``person_status`` row (columns prefixed ``p``)."""
+    return (f"({p}arrival_at IS NOT NULL AND ({p}last_sampled_at IS NULL OR "
+            f"{p}last_sampled_at < {p}arrival_at + {_ms(SECOND_TEST_DUE)}))")
 
 
 def overdue_at(due: int | None, grace: int | None) -> int | None:

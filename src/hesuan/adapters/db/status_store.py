@@ -142,7 +142,8 @@ class SqlCadence(SqlRepository):
             return int(self.conn.execute(cached_text(
                 "UPDATE person_status SET policy_id = NULL, policy_version = NULL, "
                 "interval_ms = NULL, grace_ms = NULL, lead_ms = NULL, overdue_action = NULL, "
-                "next_due_at = NULL, status_valid_until = :now WHERE policy_id IS NOT NULL"),
+                f"next_due_at = CASE WHEN {status_sql.follow_up_open()} THEN next_due_at END, "
+                "status_valid_until = :now WHERE policy_id IS NOT NULL"),
                 params).rowcount)
         # The winning policy's number is worked out once per person (the conditions are the
         # costly part: up to one per policy), in a materialised CTE so that no planner
@@ -160,8 +161,10 @@ class SqlCadence(SqlRepository):
             f"UPDATE person_status SET policy_id = {col('id')}, "
             f"policy_version = {col('v')}, interval_ms = {iv}, grace_ms = {col('g')}, "
             f"lead_ms = {col('l')}, overdue_action = {col('a')}, "
-            # first due time for people never sampled: the start of their policy + interval
-            f"next_due_at = CASE WHEN pick.k IS NULL THEN NULL "
+            # an arrival's open follow-up keeps its due time (``domain.arrivals``); the first
+            # due time for people never sampled: the start of their policy + interval
+            f"next_due_at = CASE WHEN {status_sql.follow_up_open('person_status.')} "
+            "THEN person_status.next_due_at WHEN pick.k IS NULL THEN NULL "
             f"  WHEN person_status.last_sampled_at IS NULL THEN ({start}) + ({iv}) "
             f"  ELSE person_status.last_sampled_at + ({iv}) END, "
             "status_valid_until = :now "
