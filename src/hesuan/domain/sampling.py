@@ -184,6 +184,9 @@ class PersonFacts:
     groups: frozenset[Group]
     open_tube_id: str | None  # the open tube the person is already in, if any
     has_open_recall: bool
+    #: the barcode of the open tube the registrar bound the person to (登记), waiting for the
+    #: swab: sampled into that tube only
+    registered_barcode: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +219,10 @@ def admit_person(tube: TubeState | None, person: PersonFacts | None, site_id: st
             code="person_in_open_tube",
             field="code",
         )
+    if person.registered_barcode not in (None, tube.barcode):
+        raise RuleViolation(
+            f"code: this person is registered to tube {person.registered_barcode} and waits to "
+            "be swabbed into it (一人不入两管)", code="already_registered", field="code")
     if tube.count >= tube.capacity:
         raise RuleViolation(f"barcode: the tube is full ({tube.capacity}/{tube.capacity})",
                             code="tube_full", field="barcode")

@@ -72,6 +72,7 @@ class PersonFactsRow:
     open_recall_id: str | None
     name_masked: str
     test_state: str
+    registered_barcode: str | None = None  # a registration waiting for its swab (two lanes)
 
 
 @dataclass(frozen=True, slots=True)

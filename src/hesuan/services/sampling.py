@@ -427,9 +427,13 @@ class SamplingService:
                                code="forged_code", field="code")
         tube = b.tubes.get(check_tube_barcode(e.barcode or ""))
         f = b.people.get(person_id)
+        registered = None if f is None else f.registered_barcode
+        if registered in b.tubes and b.tubes[registered].status is not TubeStatus.OPEN:
+            registered = None  # sealed earlier in this batch: the registration lapsed
         facts = None if f is None else PersonFacts(
             id=person_id, groups=parse_groups(f.groups.split(",")),
-            open_tube_id=b.open_tube_of.get(person_id), has_open_recall=bool(f.open_recall_id))
+            open_tube_id=b.open_tube_of.get(person_id), has_open_recall=bool(f.open_recall_id),
+            registered_barcode=registered)
         admission = admit_person(tube, facts, e.site_id)
         assert tube is not None and f is not None  # admit_person raised otherwise
         check_not_before(e.at, tube.opened_at, "opened")

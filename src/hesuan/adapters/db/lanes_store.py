@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import exists, insert, select, text
 
 from hesuan.adapters.db import sql_helpers
 from hesuan.adapters.db.repository import SqlRepository
@@ -20,13 +20,24 @@ from hesuan.adapters.db.schema import (
     lane_entries,
     station_events,
     to_ms,
+    tubes,
 )
 from hesuan.adapters.db.sql_helpers import member_of
+from hesuan.domain.sampling import TubeStatus
 from hesuan.services.lanes_ports import LaneEntry, LaneSwab
 from hesuan.services.sampling_ports import StationEventRow
 
-__all__ = ["SqlLanes"]
+__all__ = ["WAITING_SQL", "SqlLanes"]
 
+#: A registration waiting for its swab: not swabbed, and its tube still open (one sealed
+#: before the swab lapses: the person registers again, and is no longer in the queue); as a
+#: condition on ``lane_entries`` (named ``entries``), and as an expression.
+WAITING_SQL = ("{entries}.swabbed_at IS NULL AND EXISTS (SELECT 1 FROM tubes t WHERE "
+               "t.barcode = {entries}.barcode AND t.status = "
+               f"'{TubeStatus.OPEN.value}')")
+_WAITING = (lane_entries.c.swabbed_at.is_(None)
+            & exists().where(tubes.c.barcode == lane_entries.c.barcode,
+                             tubes.c.status == TubeStatus.OPEN.value))
 
 
 class SqlLanes(SqlRepository):
@@ -39,8 +50,7 @@ class SqlLanes(SqlRepository):
 
     def lane_pending(self, site_id: str, person_ids: Iterable[str] | None = None,
                      barcodes: Iterable[str] | None = None) -> list[LaneEntry]:
-        stmt = select(lane_entries).where(lane_entries.c.site_id == site_id,
-                                          lane_entries.c.swabbed_at.is_(None))
+        stmt = select(lane_entries).where(lane_entries.c.site_id == site_id, _WAITING)
         params: dict[str, Any] = {}
         if person_ids is not None:
             stmt = stmt.where(member_of(lane_entries.c.person_id, self._pg, name="people"))
@@ -54,7 +64,7 @@ class SqlLanes(SqlRepository):
     def pending_for_people(self, person_ids: Iterable[str]) -> dict[str, LaneEntry]:
         return {r.person_id: self._lane(r) for r in self._in(
             lane_entries.c.person_id, person_ids, *lane_entries.c,
-            where=lane_entries.c.swabbed_at.is_(None))}
+            where=_WAITING)}
 
     def add_lane_entries(self, rows: Sequence[LaneEntry]) -> None:
         if rows:
@@ -81,7 +91,8 @@ class SqlLanes(SqlRepository):
             return {}
         where = f"{found} AND " if found else ""
         return {r[0]: int(r[1]) for r in sql_helpers.fetch(self.conn, (
-            "SELECT site_id, SUM(CASE WHEN swabbed_at IS NULL THEN 1 ELSE 0 END) "
+            "SELECT site_id, SUM(CASE WHEN "
+            f"{WAITING_SQL.format(entries='lane_entries')} THEN 1 ELSE 0 END) "
             f"FROM lane_entries WHERE {where}(swabbed_at IS NULL OR swabbed_at >= :since) "
             "GROUP BY site_id"), params)}
 

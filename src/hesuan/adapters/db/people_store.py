@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy import and_, insert, select
 
 from hesuan.adapters.db import sql_helpers
+from hesuan.adapters.db.lanes_store import WAITING_SQL
 from hesuan.adapters.db.repository import SqlRepository
 from hesuan.adapters.db.schema import (
     households,
@@ -86,7 +87,7 @@ class SqlPeople(SqlRepository):
         return None if r is None else str(r[0])
 
     def person_facts(self, person_ids: Iterable[str]) -> dict[str, PersonFactsRow]:
-        return {r[0]: PersonFactsRow(r[1], r[2], r[3], r[4], r[5])
+        return {r[0]: PersonFactsRow(r[1], r[2], r[3], r[4], r[5], r[6])
                 for r in sql_helpers.fetch_in(self.conn, _PERSON_FACTS[self._pg], person_ids,
                                          self._pg)}
 
@@ -127,7 +128,10 @@ class SqlPeople(SqlRepository):
 
 # by backend (``sql_helpers.one_of``): SQLite, PostgreSQL; run by ``sql_helpers.fetch``
 _PERSON_FACTS = {pg: (
-    "SELECT p.id, p.groups, os.tube_id, ps.open_recall_id, p.name_masked, ps.test_state "
+    "SELECT p.id, p.groups, os.tube_id, ps.open_recall_id, p.name_masked, ps.test_state, "
+    # the tube the registrar bound them to, waiting for the swab (two lanes)
+    "(SELECT le.barcode FROM lane_entries le WHERE le.person_id = p.id AND "
+    f"{WAITING_SQL.format(entries='le')} LIMIT 1) "
     "FROM people p JOIN person_status ps ON ps.person_id = p.id "
     "LEFT JOIN open_slots os ON os.person_id = p.id WHERE " + sql_helpers.one_of("p.id", pg))
     for pg in (False, True)}

@@ -1,0 +1,98 @@
+"""The two lanes (登记、采样双通道, docs/API.md "Lanes") at their edges, on both backends: a
+registration whose tube is sealed before the swab lapses (the person may register again and is
+no longer counted in the queue), and a person registered to one tube is not sampled into
+another (one open tube a person)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import text
+
+from hesuan.adapters.clock import FixedClock
+from hesuan.bootstrap import Platform
+from hesuan.domain.access import Principal, Role
+from hesuan.domain.sampling import make_tube_barcode
+from hesuan.services.lanes import LaneEvent
+from hesuan.services.sampling import EventKind, StationEvent
+from hesuan.sim.example import ExampleCity, seed_example_city
+
+
+class Station:
+    """One site's two lanes, driven as its registrar and swabber do."""
+
+    def __init__(self, p: Platform, clock: FixedClock, city: ExampleCity) -> None:
+        self.p, self.clock = p, clock
+        self.site = city.sites["140105"]
+        self.staff = Principal("u-s", "sampler", Role.SAMPLER, self.site)
+        self.lead = Principal("u-l", "lead", Role.SITE_LEAD, self.site)
+        self._serial: Iterator[int] = iter(range(860_000, 861_000))
+        with p.deps.uow(readonly=True) as uow:  # people of no key group: pooled tubes
+            plain = uow.conn.execute(text(  # type: ignore[attr-defined]
+                "SELECT id FROM people WHERE groups = '' ORDER BY id")).scalars().all()
+        self.people = iter(plain)
+
+    def barcode(self) -> str:
+        return make_tube_barcode(next(self._serial))
+
+    def code(self, person_id: str) -> str:
+        return self.p.deps.codes.sign(person_id)
+
+    def lanes(self, *events: tuple[str, dict[str, object]]) -> list[tuple[str, str | None]]:
+        out = self.p.lanes.submit(self.staff, [
+            LaneEvent(str(uuid.uuid4()), kind, self.site, self.clock.now(),
+                      window=1, **kw) for kind, kw in events])  # type: ignore[arg-type]
+        return [(o.status, o.reason) for o in out]
+
+    def queue(self) -> int:
+        return self.p.lanes.load(self.lead, [self.site])[0].queue
+
+
+@pytest.fixture
+def station(platform: Platform, clock: FixedClock) -> Station:
+    return Station(platform, clock, seed_example_city(platform, people=40))
+
+
+def test_a_registration_lapses_when_its_tube_is_sealed_unswabbed(station: Station) -> None:
+    """Sealed before the swab, the registration kept the person: every later registration,
+    anywhere, was refused ``already_registered`` and the site's queue counted them."""
+    s = station
+    p, q = next(s.people), next(s.people)
+    tube = s.barcode()
+    assert s.lanes(("open_tube", {"barcode": tube, "mode": 5}),
+                   ("register", {"barcode": tube, "code": s.code(p)}),
+                   ("register", {"barcode": tube, "code": s.code(q)}),
+                   ("swab", {"code": s.code(q)}),
+                   ("seal_tube", {"barcode": tube})) == [("accepted", None)] * 5
+    assert s.queue() == 0
+    s.clock.advance(timedelta(minutes=30))
+    again = s.barcode()
+    assert s.lanes(("open_tube", {"barcode": again, "mode": 5}),
+                   ("register", {"barcode": again, "code": s.code(p)})) == [
+        ("accepted", None), ("accepted", None)]
+    assert s.queue() == 1
+    assert s.lanes(("swab", {"code": s.code(p)})) == [("accepted", None)]
+    assert s.queue() == 0
+
+
+def test_a_registered_person_is_not_sampled_into_another_tube(station: Station) -> None:
+    """Registered to one tube (the registrar's lane), then sampled into another at a window
+    (the single lane): they were in two open tubes, and the swab put them into the first too."""
+    s = station
+    p = next(s.people)
+    bound, other = s.barcode(), s.barcode()
+    assert s.lanes(("open_tube", {"barcode": bound, "mode": 5}),
+                   ("register", {"barcode": bound, "code": s.code(p)})) == [
+        ("accepted", None), ("accepted", None)]
+    now = s.clock.now()
+    out = s.p.sampling.submit(s.staff, [
+        StationEvent(str(uuid.uuid4()), EventKind.OPEN_TUBE, s.site, now, barcode=other,
+                     mode=5),
+        StationEvent(str(uuid.uuid4()), EventKind.SAMPLE, s.site, now, barcode=other,
+                     code=s.code(p))])
+    assert [(o.status, o.reason) for o in out] == [("accepted", None),
+                                                   ("rejected", "already_registered")]
+    assert s.lanes(("swab", {"code": s.code(p)})) == [("accepted", None)]
