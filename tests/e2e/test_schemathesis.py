@@ -59,7 +59,8 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 #: station events and lab results are answered one by one, in a 200 (an event or result that
 #: breaks a rule, a malformed barcode among them, is ``rejected`` alone: docs/API.md), and a
 #: file upload's part is bytes, whatever type the generator meant it to have.
-NOT_REFUSED_WHOLE = {"POST /scans", "POST /scans/batch", "POST /labs/{lab_id}/results",
+NOT_REFUSED_WHOLE = {"POST /scans", "POST /scans/batch", "POST /lanes/batch",
+                     "POST /labs/{lab_id}/results",
                      "POST /labs/{lab_id}/results.csv"}
 
 

@@ -185,6 +185,50 @@ def test_the_same_id_with_other_content_is_a_conflict_and_the_first_stands(api: 
                      "officer-yingze": []}, kinds
 
 
+def _lanes(api: Api, events: list[Any]) -> dict[str, Any]:
+    r = api.client.post("/lanes/batch", headers=api.h("sampler"), json={"events": events})
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+def test_a_malformed_lane_item_is_rejected_alone(api: Api) -> None:
+    """The two lanes' batch as the spine's: one malformed item (a time without a zone, an
+    unknown kind) was a 422 for the whole batch, the registrar's offline queue lost whole."""
+    st = _station(api)
+    tube = next(barcodes(774_001))
+    first, second = (api.code(p) for p in api.people(limit=2))
+    naive = st.ev("register", barcode=tube, code=second)
+    naive["at"] = api.clock.now().replace(tzinfo=None).isoformat()
+    out = _lanes(api, [st.ev("open_tube", barcode=tube, mode=10), naive,
+                       st.ev("swabb", code=first), st.ev("register", barcode=tube, code=first)])
+    got = [(r["status"], r["reason"], r["field"]) for r in out["results"]]
+    assert got == [("accepted", None, None), ("rejected", "naive_time", "at"),
+                   ("rejected", "bad_kind", "kind"), ("accepted", None, None)], out
+    assert out["results"][1]["event_id"] == naive["event_id"]
+    for body in ({"events": "no"}, {"events": [naive], "more": 1}, [naive], {}):
+        r = api.client.post("/lanes/batch", headers=api.h("sampler"), json=body)
+        assert r.status_code == 422, (body, r.text)
+
+
+def test_a_lane_event_id_is_one_value_and_its_time_is_checked(api: Api) -> None:
+    """A lane event resent with its id spelt otherwise is a duplicate (it was registered
+    again: ``already_registered``, or a 422 for a braced id); a registration stamped older than
+    a station may hold events offline is rejected ``stale_time`` (it was accepted)."""
+    st = _station(api)
+    tube = next(barcodes(775_001))
+    first, second = (api.code(p) for p in api.people(limit=2))
+    register = st.ev("register", barcode=tube, code=first)
+    assert _lanes(api, [st.ev("open_tube", barcode=tube, mode=10), register])["accepted"] == 2
+    for spelt in (register["event_id"].upper(), "{" + register["event_id"] + "}"):
+        out = _lanes(api, [register | {"event_id": spelt}])
+        assert [r["status"] for r in out["results"]] == ["duplicate"], out
+    stale = st.ev("register", at=api.clock.now() - timedelta(days=5), barcode=tube, code=second)
+    out = _lanes(api, [stale])
+    assert [(r["status"], r["reason"], r["field"]) for r in out["results"]] == [
+        ("rejected", "stale_time", "at")], out
+
+
 def test_a_malformed_item_is_rejected_alone(api: Api) -> None:
     st = _station(api)
     tube = next(barcodes(773_001))

@@ -48,7 +48,9 @@ class Station:
         return [(o.status, o.reason) for o in out]
 
     def queue(self) -> int:
-        return self.p.lanes.load(self.lead, [self.site])[0].queue
+        queue = self.p.lanes.load(self.lead, [self.site])[0].queue
+        assert queue is not None  # a site running the two lanes
+        return queue
 
 
 @pytest.fixture

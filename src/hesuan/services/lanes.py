@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from hesuan.domain.access import Action, Principal, Target, allows
 from hesuan.domain.errors import HesuanError, InvalidInput, NotFound, RuleViolation
+from hesuan.domain.event_ids import canonical_event_id
 from hesuan.domain.lanes import RATE_WINDOW, site_load
 from hesuan.domain.people import parse_groups
 from hesuan.domain.sampling import (
@@ -36,6 +37,7 @@ from hesuan.domain.sampling import (
     TubeState,
     TubeStatus,
     admit_person,
+    check_event_time,
     check_tube_barcode,
 )
 from hesuan.services.context import Deps
@@ -57,7 +59,6 @@ __all__ = ["LANE_KINDS", "LaneEvent", "LaneService", "SiteLoadNow"]
 
 LANE_KINDS = ("register", "swab")
 _NS = uuid.UUID("5d2f1b9e-8c3a-4d61-9b7e-2a6f0c4e8d13")
-_MAX_CLOCK_AHEAD = timedelta(minutes=10)
 _HISTORY = timedelta(hours=1)
 
 
@@ -158,8 +159,11 @@ class LaneService:
             e.event_id, kind, e.site_id, e.at, e.barcode, e.mode, e.code, e.box_code,
             e.window)], now)[0]
 
-    def _lane_run(self, uow: UnitOfWork, actor: Principal, run: Sequence[LaneEvent],
+    def _lane_run(self, uow: UnitOfWork, actor: Principal, sent: Sequence[LaneEvent],
                   now: datetime) -> list[EventOutcome]:
+        # an id is one value whatever its spelling: looked up and stored in its one form,
+        # answered as sent
+        run = [replace(e, event_id=_canonical(e.event_id)) for e in sent]
         known = uow.station.known_events(e.event_id for e in run)
         sites = {s.id: s for s in uow.places.sites({e.site_id for e in run})}
         results: dict[int, EventOutcome] = {}
@@ -171,7 +175,7 @@ class LaneService:
                 results[n] = EventOutcome(e.event_id, "duplicate")
                 continue
             try:
-                _check(actor, e, sites, now)
+                _check(actor, e, sites, now, self._d.limits.offline_window)
                 if e.kind == "register":
                     results[n] = self._register(uow, e)
                 else:
@@ -186,7 +190,7 @@ class LaneService:
         if swabs:
             self._swab(uow, actor, swabs, results, now)
         uow.lanes.record_lane_events([r for n, r in events_rows if results[n].status == "accepted"])
-        return [results[n] for n in range(len(run))]
+        return [replace(results[n], event_id=e.event_id) for n, e in enumerate(sent)]
 
     def _register(self, uow: UnitOfWork, e: LaneEvent) -> EventOutcome:
         if not e.code:
@@ -311,20 +315,20 @@ class LaneService:
         return out
 
 
-def _check(actor: Principal, e: LaneEvent, sites: Mapping[str, SiteRow], now: datetime
-           ) -> None:
+def _canonical(event_id: str) -> str:
+    """The id's one form; as sent when it is no UUID (``_check`` rejects it)."""
     try:
-        uuid.UUID(e.event_id)
-    except ValueError:
-        raise InvalidInput("event_id must be a UUID made by the station", code="bad_event_id",
-                           field="event_id") from None
+        return canonical_event_id(event_id)
+    except InvalidInput:
+        return event_id
+
+
+def _check(actor: Principal, e: LaneEvent, sites: Mapping[str, SiteRow], now: datetime,
+           offline_window: timedelta) -> None:
+    canonical_event_id(e.event_id)  # bad_event_id
     if e.site_id not in sites:
         raise NotFound("site_id: no such site", code="unknown_site", field="site_id")
     if not allows(actor, Action.RECORD_STATION_EVENTS, Target(site=e.site_id)):
         raise RuleViolation("site_id: you may only record events at your own site",
                             code="wrong_site", field="site_id")
-    if e.at.tzinfo is None:
-        raise InvalidInput("at must carry a timezone (UTC)", code="naive_time", field="at")
-    if e.at > now + _MAX_CLOCK_AHEAD:
-        raise InvalidInput("at is in the future: check the station's clock",
-                           code="future_time", field="at")
+    check_event_time(e.at, now, offline_window)

@@ -18,10 +18,7 @@ and the full application's second attempt is safe because station writes are ide
 event id. The route stays registered for OpenAPI and for those cases.
 
 ``read_batch`` reads a station batch (``POST /scans/batch``, the station page's sync) so that
-one malformed event is rejected alone: the whole body is validated in one go in pydantic's core
-(the usual case, as fast as before); only when that fails is it read again as an envelope of
-loose items, each validated by itself, and a malformed one answered as a per-item rejection
-naming the rule and the field. Only a body that is not a batch at all is refused whole.
+one malformed event is rejected alone (``batch_body.py``).
 
 Imports: Starlette's ASGI types, FastAPI's header parsing, pydantic, ``hesuan.bootstrap``
 (types), ``hesuan.domain``, ``hesuan.services``, ``hesuan.entrypoints.api.schemas``.
@@ -30,10 +27,9 @@ Imports: Starlette's ASGI types, FastAPI's header parsing, pydantic, ``hesuan.bo
 from __future__ import annotations
 
 from datetime import UTC
-from typing import Any
 
 from fastapi.security.utils import get_authorization_scheme_param
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import TypeAdapter, ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hesuan.bootstrap import Platform
@@ -41,6 +37,7 @@ from hesuan.domain.access import Action, Principal, allows
 from hesuan.domain.errors import HesuanError
 from hesuan.entrypoints.api import schemas as s
 from hesuan.entrypoints.api.bad_input import is_json
+from hesuan.entrypoints.api.batch_body import read_items
 from hesuan.services.sampling import EventKind, EventOutcome, StationEvent
 
 __all__ = ["OUTCOME", "StationFastPath", "read_batch", "to_event"]
@@ -69,61 +66,11 @@ def to_event(e: s.StationEventIn) -> StationEvent:
                         box_code=e.box_code, window=e.window)
 
 
-class _LooseBatch(BaseModel):
-    """A batch's envelope with its items unread: what is refused whole (not an object, unknown
-    keys, no ``events`` list, more than 1,000 items)."""
-
-    model_config = ConfigDict(extra="forbid")
-    events: list[Any] = Field(max_length=1000)
-
-
-_LOOSE = TypeAdapter(_LooseBatch)
-
-#: Reasons for what pydantic finds wrong with one item's field, named as the service names the
-#: same rules (``at`` without a zone: ``naive_time``, as ``domain.instants``).
-_AT_REASONS = {"timezone_aware": "naive_time", "greater_than_equal": "implausible_time",
-               "less_than": "implausible_time"}
-
-
 def read_batch(raw: bytes) -> list[StationEvent | EventOutcome]:
-    """The events of a batch body ``raw`` (``schemas.StationBatchIn``), in order; a malformed
-    item as its rejection. Raises ``ValidationError`` when the body is not a batch at all."""
-    try:
-        body = s.StationBatchIn.model_validate_json(raw)
-    except ValidationError:
-        pass
-    else:
-        return [to_event(e) for e in body.events]
-    loose = _LOOSE.validate_json(raw)  # raises: not a batch
-    out: list[StationEvent | EventOutcome] = []
-    for item in loose.events:
-        try:
-            out.append(to_event(s.StationEventIn.model_validate(item)))
-        except ValidationError as exc:
-            out.append(_malformed(item, exc))
-    return out
-
-
-def _malformed(item: Any, exc: ValidationError) -> EventOutcome:
-    error = exc.errors(include_url=False, include_input=False)[0]
-    loc = [str(part) for part in error["loc"]]
-    field = ".".join(loc) or None
-    kind = error["type"]
-    if field is None:
-        reason = "bad_event"  # not an object
-    elif kind == "extra_forbidden":
-        reason = "unknown_field"
-    elif kind == "missing":
-        reason = f"missing_{loc[0]}"
-    elif loc[0] == "event_id":
-        reason = "bad_event_id"
-    elif loc[0] == "at" and kind in _AT_REASONS:
-        reason = _AT_REASONS[kind]
-    else:
-        reason = f"bad_{loc[0]}"
-    event_id = item.get("event_id") if isinstance(item, dict) else None
-    return EventOutcome(event_id[:100] if isinstance(event_id, str) else "", "rejected", reason,
-                        f"{field or 'event'}: {error['msg']}", field)
+    """The events of a station batch body ``raw`` (``schemas.StationBatchIn``), in order; a
+    malformed item as its rejection (``batch_body.read_items``). Raises ``ValidationError``
+    when the body is not a batch at all."""
+    return read_items(raw, s.StationBatchIn, s.StationEventIn, to_event)
 
 
 class StationFastPath:
