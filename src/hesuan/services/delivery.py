@@ -113,6 +113,11 @@ class DeliveryService:
                 count = len(seen)
             else:
                 assert counted is not None
+                if counted != len(packed):  # which tubes came is unknown: they are scanned
+                    raise RuleViolation(
+                        f"counted: {counted} tubes counted, the box holds {len(packed)}: scan "
+                        "its tubes (tube_barcodes) so that the missing ones are known",
+                        code="count_mismatch", field="counted")
                 missing, extra, count = [], [], counted
                 received_ids = list(packed.values())
             discrepancy = bool(missing or extra or count != len(packed))

@@ -64,9 +64,13 @@ class SqlReports(SqlRepository):
             "sampled_not_boxed": (
                 "FROM tubes t WHERE t.status IN ('open', 'sealed') AND t.count > 0",
                 "t.barcode, t.site_id, t.status, t.count, t.first_sampled_at", UnboxedTube),
+            # a box still open holding tubes too: packed, not yet sealed or sent
             "boxed_not_received": (
-                "FROM boxes b WHERE b.status IN ('sealed', 'in_transit')",
-                "b.code, b.site_id, b.status, b.tube_count, b.first_tube_sealed_at",
+                "FROM boxes b WHERE (b.status IN ('sealed', 'in_transit') OR (b.status = 'open' "
+                "AND EXISTS (SELECT 1 FROM tubes t WHERE t.box_id = b.id)))",
+                # an open box's count is its tubes so far (the seal writes the column)
+                "b.code, b.site_id, b.status, COALESCE(b.tube_count, (SELECT count(*) FROM "
+                "tubes t WHERE t.box_id = b.id)) AS tube_count, b.first_tube_sealed_at",
                 UnreceivedBox),
             "missing_from_received_boxes": (
                 "FROM tubes t JOIN boxes b ON b.id = t.box_id WHERE b.status = 'received' "
