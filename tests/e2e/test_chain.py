@@ -4,6 +4,7 @@ discrepancy and a correction."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -276,3 +277,46 @@ def test_a_person_and_the_sites_answer_their_fields_in_order(api: Api) -> None:
     assert list(site) == ["id", "name", "kind", "region_code", "lat", "lng", "opening_hours",
                           "windows", "status"]
     assert isinstance(site["windows"], int)
+
+
+def test_a_box_hand_over_and_receipt_have_one_id_and_their_times_checked(api: Api) -> None:
+    """A hand-over's or receipt's id is a UUID, one value whatever its spelling (``hello`` was
+    taken; the resent upper-case id was 409 ``box_not_ready``), and its time follows the box's
+    (a hand-over stamped before the sealing, a receipt 400 days ahead, were taken: the
+    turnaround report showed -60 and +576,000 minutes)."""
+    st = Station(api.city.sites["140105"], api.clock)
+    t, box = next(barcodes(910)), next(boxes(910))
+    _post_batch(api, [*st.fill(t, [api.code(p) for p in api.people(limit=5)], mode=5),
+                      st.ev("box_tube", box_code=box, barcode=t),
+                      st.ev("seal_box", box_code=box)])
+    api.clock.advance(timedelta(minutes=30))
+    now = api.clock.now()
+
+    def hand_over(event_id: str, at: Any) -> Any:
+        return api.client.post(f"/boxes/{box}/handover", headers=api.h("courier"),
+                               json={"event_id": event_id, "at": at.isoformat()})
+
+    def receive(event_id: str, at: Any) -> Any:
+        return api.client.post(f"/boxes/{box}/receive", headers=api.h("lab"), json={
+            "event_id": event_id, "lab_id": api.city.labs["lab1"], "at": at.isoformat(),
+            "tube_barcodes": [t]})
+
+    def error(r: Any) -> tuple[int, str, str]:
+        e = r.json()["error"]
+        return r.status_code, e["code"], e["field"]
+
+    assert error(hand_over("hello", now)) == (422, "bad_event_id", "event_id")
+    assert error(hand_over(str(uuid.uuid4()), now - timedelta(hours=1))) == (
+        409, "before_box_sealed", "at")
+    eid = str(uuid.uuid4())
+    assert hand_over(eid, now).json()["duplicate"] is False
+    again = hand_over(eid.upper(), now)
+    assert again.status_code == 200 and again.json()["duplicate"] is True, again.text
+    assert error(receive(str(uuid.uuid4()), now + timedelta(days=400))) == (
+        422, "future_time", "at")
+    assert error(receive(str(uuid.uuid4()), now - timedelta(minutes=5))) == (
+        409, "before_handover", "at")
+    rid = str(uuid.uuid4())
+    assert receive(rid, now).json()["duplicate"] is False
+    again = receive("{" + rid.upper() + "}", now)
+    assert again.status_code == 200 and again.json()["duplicate"] is True, again.text

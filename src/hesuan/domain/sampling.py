@@ -267,12 +267,17 @@ _BEFORE = {
     "first_sampled": ("before_first_sample",
                       "the tube's seal is stamped before its first sample"),
     "sealed": ("before_tube_sealed", "the packing is stamped before the tube was sealed"),
+    "box_sealed": ("before_box_sealed",
+                   "the box's hand-over or receipt is stamped before it was sealed"),
+    "handed_over": ("before_handover",
+                    "the receipt is stamped before the box was handed over"),
 }
 
 
 def check_not_before(at: datetime, earlier: datetime | None, step: str) -> None:
-    """Times never run backwards within a tube: ``at`` not before ``earlier``, the time of the
-    tube's ``step`` (``opened``, ``first_sampled``, ``sealed``; None: not known)."""
+    """Times never run backwards along a tube's and its box's chain: ``at`` not before
+    ``earlier``, the time of the ``step`` (a tube's ``opened``, ``first_sampled``, ``sealed``;
+    its box's ``box_sealed``, ``handed_over``; None: not known)."""
     if earlier is not None and at < earlier:
         code, what = _BEFORE[step]
         raise RuleViolation(f"at: {what} ({earlier.isoformat()})", code=code, field="at")

@@ -18,7 +18,13 @@ from datetime import datetime
 
 from hesuan.domain.access import Action, Principal, Target, authorize
 from hesuan.domain.errors import InvalidInput, NotFound, RuleViolation
-from hesuan.domain.sampling import check_box_code, check_tube_barcode
+from hesuan.domain.event_ids import canonical_event_id
+from hesuan.domain.sampling import (
+    check_box_code,
+    check_event_time,
+    check_not_before,
+    check_tube_barcode,
+)
 from hesuan.domain.specimens import RejectionStage
 from hesuan.services.context import Deps
 from hesuan.services.outbox_ports import AlertRow
@@ -53,6 +59,7 @@ class DeliveryService:
     def hand_over(self, actor: Principal, event_id: str, box_code: str, at: datetime) -> bool:
         """Courier scans a sealed box out of its site. Returns False for a replayed event."""
         code = check_box_code(box_code)
+        event_id = canonical_event_id(event_id)
         now = self._d.clock.now()
         with self._d.uow() as uow:
             if uow.station.known_events([event_id]):
@@ -64,6 +71,8 @@ class DeliveryService:
                       field="box_code")
             if box.status != "sealed":
                 raise _not_collectable(uow, box)
+            check_event_time(at, now, self._d.limits.offline_window)
+            check_not_before(at, box.sealed_at, "box_sealed")
             uow.boxes.hand_over_box(box.id, actor.user_id, at)
             uow.station.record_event(StationEventRow(event_id, "handover", box.site_id,
                                                      actor.user_id, at, now))
@@ -79,6 +88,7 @@ class DeliveryService:
         tubes of the box it cannot test, each with the code of the reason."""
         authorize(actor, Action.RECEIVE_BOX, Target(lab=lab_id), field="lab_id")
         code = check_box_code(box_code)
+        event_id = canonical_event_id(event_id)
         if tube_barcodes is None and counted is None:
             raise InvalidInput("give tube_barcodes (scanned) or counted (number of tubes)",
                                code="missing_count", field="tube_barcodes")
@@ -100,6 +110,11 @@ class DeliveryService:
                 raise RuleViolation(f"box_code: the box cannot be received (it is "
                                     f"{box.status})", code="box_not_ready",
                                     field="box_code")
+            check_event_time(at, now, self._d.limits.offline_window)
+            if box.handed_over_at is not None:
+                check_not_before(at, box.handed_over_at, "handed_over")
+            else:
+                check_not_before(at, box.sealed_at, "box_sealed")
             packed = dict((bc, tid) for tid, bc in uow.boxes.box_tubes(box.id))
             outside = sorted({r.barcode for r in refused} - set(packed))
             if outside:  # a receipt rejects its own box's tubes only

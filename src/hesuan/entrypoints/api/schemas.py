@@ -284,8 +284,11 @@ class StationBatchOut(BaseModel):
     rejected: int
 
 
+_DELIVERY_ID = "client-made UUID, any spelling (canonical: lower-case 8-4-4-4-12)"
+
+
 class HandoverIn(Strict):
-    event_id: str = Field(min_length=1, max_length=36)
+    event_id: str = Field(min_length=1, max_length=45, description=_DELIVERY_ID)
     at: Instant
 
 
@@ -304,7 +307,7 @@ class RejectionIn(Strict):
 
 
 class ReceiveIn(Strict):
-    event_id: str = Field(min_length=1, max_length=36)
+    event_id: str = Field(min_length=1, max_length=45, description=_DELIVERY_ID)
     lab_id: str = Field(min_length=1, max_length=32)
     at: Instant
     tube_barcodes: list[str] | None = Field(default=None, max_length=1000)
