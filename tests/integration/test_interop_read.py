@@ -14,6 +14,7 @@ import json
 import logging
 import re
 import sys
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -393,16 +394,25 @@ def test_without_the_interop_extra_the_reader_refuses_in_words(
 # -- acknowledgments ---------------------------------------------------------------------------
 
 
+#: When the platform's clock says an acknowledgment is made.
+AT = datetime(2022, 8, 29, 2, 30, 5, tzinfo=UTC)
+
+
 def test_acks_answer_the_message() -> None:
     m = _one(read_hl7(_bytes("sample_AL_20240624-0001.hl7")))
-    accepted = hl7.parse(ack(m, "AA").decode("utf-8"))
+    accepted = hl7.parse(ack(m, "AA", at=AT).decode("utf-8"))
+    # MSH-7 from the platform's clock (python-hl7's own is the machine's, local and zoneless)
+    assert accepted.extract_field("MSH", field_num=7) == "20220829023005+0000"
+    shifted = AT.astimezone(timezone(timedelta(hours=8)))
+    assert hl7.parse(ack(m, "AA", at=shifted).decode("utf-8")).extract_field(
+        "MSH", field_num=7) == "20220829023005+0000"
     assert accepted.extract_field("MSA", field_num=1) == "AA"
     assert accepted.extract_field("MSA", field_num=2) == m.control_id
     assert accepted.extract_field("MSH", field_num=9, component_num=1) == "ACK"
     assert accepted.extract_field("MSH", field_num=5) == "CDC PRIME - Atlanta, Georgia (Dekalb)"
     with pytest.raises(KeyError):
         accepted.segment("ERR")
-    error = hl7.parse(ack(m, "AE", "未知样本管 T0001|x").decode("utf-8"))
+    error = hl7.parse(ack(m, "AE", "未知样本管 T0001|x", at=AT).decode("utf-8"))
     assert error.extract_field("MSA", field_num=1) == "AE"
     assert error.extract_field("ERR", field_num=3, component_num=1) == "207"
     assert error.extract_field("ERR", field_num=8) == "未知样本管 T0001|x"
@@ -410,24 +420,24 @@ def test_acks_answer_the_message() -> None:
 
 def test_an_ack_to_a_v2_3_message_uses_err_1() -> None:
     m = _one(read_hl7(_bytes(HOSPITAL)))
-    reply = hl7.parse(ack(m, "AR", "cannot apply").decode("utf-8"))
+    reply = hl7.parse(ack(m, "AR", "cannot apply", at=AT).decode("utf-8"))
     assert reply.extract_field("MSA", field_num=2) == "04903212"
     assert reply.extract_field("MSH", field_num=12) == "2.3"
     assert "207" in str(reply.segment("ERR")(1))
 
 
 def test_unreadable_input_is_answered_ar() -> None:
-    reply = hl7.parse(ack_unreadable(b"\x00garbage", "not HL7").decode("utf-8"))
+    reply = hl7.parse(ack_unreadable(b"\x00garbage", "not HL7", at=AT).decode("utf-8"))
     assert reply.extract_field("MSA", field_num=1) == "AR"
     assert reply.extract_field("MSA", field_num=2) == ""
     damaged = b"MSH|^~\\&|LIS|LAB|||20240605||ORU^R01|X-9|P|2.5.1\rOBX|1|"
-    reply = hl7.parse(ack_unreadable(damaged, "no result").decode("utf-8"))
+    reply = hl7.parse(ack_unreadable(damaged, "no result", at=AT).decode("utf-8"))
     assert reply.extract_field("MSA", field_num=2) == "X-9"
 
 
 def test_fhir_messages_get_no_hl7_ack() -> None:
     with pytest.raises(InvalidInput):
-        ack(_one(read_fhir(_bytes("sample_AL_20240624-0001.fhir"))), "AA")
+        ack(_one(read_fhir(_bytes("sample_AL_20240624-0001.fhir"))), "AA", at=AT)
 
 
 # -- the code tables against the LIVD table ----------------------------------------------------

@@ -140,7 +140,7 @@ class MllpListener:
                     block = await reader.readuntil(END_BLOCK)
                 except asyncio.LimitOverrunError:
                     await _skip_frame(reader)
-                    answer = _ar(b"", f"frame_too_large: an MLLP frame of at most "
+                    answer = self._ar(b"", f"frame_too_large: an MLLP frame of at most "
                                       f"{MAX_FRAME_BYTES} bytes")
                 else:
                     answer = await asyncio.to_thread(self._answer, block)
@@ -155,23 +155,23 @@ class MllpListener:
         """The ACK of one frame (its bytes up to and including the end block)."""
         body = block[:-len(END_BLOCK)]
         if START_BLOCK not in body:
-            return _ar(body, "not_mllp: the frame does not begin with 0x0B")
+            return self._ar(body, "not_mllp: the frame does not begin with 0x0B")
         data = body[body.index(START_BLOCK) + 1:]
         try:
             return self._p.lab_messages.receive(self._actor, self._lab_id, data,
                                                 LabMessageFormat.HL7V2, MessageVia.MLLP).ack
         except HesuanError as exc:  # the lab unknown, the store unavailable: not taken
             log.warning("MLLP message refused: %s", exc.code)
-            return _ar(data, f"{exc.code}: {exc.message}", error="207")
+            return self._ar(data, f"{exc.code}: {exc.message}", error="207")
         except Exception:  # a bug: the sender hears AR, the log has the trace
             log.exception("MLLP message failed")
-            return _ar(data, "internal_error: the message could not be received", error="207")
+            return self._ar(data, "internal_error: the message could not be received",
+                            error="207")
 
+    def _ar(self, data: bytes, text: str, *, error: str = "100") -> bytes:
+        from hesuan.adapters.interop.hl7_ack import ack_unreadable
 
-def _ar(data: bytes, text: str, *, error: str = "100") -> bytes:
-    from hesuan.adapters.interop.hl7_ack import ack_unreadable
-
-    return ack_unreadable(data, text, error=error)
+        return ack_unreadable(data, text, at=self._p.deps.clock.now(), error=error)
 
 
 async def _skip_frame(reader: Any) -> None:

@@ -155,10 +155,10 @@ class LabMessageService:
         the inbox with the reason, answered AR."""
         digest = hashlib.sha256(data).hexdigest()
         text = f"{exc.code}: {exc.message}"
-        ack = (self._reader.ack_unreadable(data, text) if fmt is LabMessageFormat.HL7V2
+        now = self._d.clock.now()
+        ack = (self._reader.ack_unreadable(data, text, now) if fmt is LabMessageFormat.HL7V2
                else operation_outcome("AR", text))
         line = SpecimenLine(None, SpecimenState.UNCLEAR, reason=exc.code, detail=exc.message)
-        now = self._d.clock.now()
 
         def keep(uow: UnitOfWork) -> MessageReceipt:
             kept = uow.lab_messages.by_control_id(lab_id, "", f"sha256:{digest}")
@@ -198,7 +198,7 @@ class LabMessageService:
             state = _state(lines)
             code: AckCode = "AA" if state is MessageState.APPLIED else "AE"
             text = _ack_text(lines)
-            ack = (self._reader.ack(message, code, text)
+            ack = (self._reader.ack(message, code, text, now)
                    if message.format is LabMessageFormat.HL7V2
                    else operation_outcome(code, text, message.control_id))
             row = LabMessageRow(message_id, lab_id, message.format.value, via, facility,

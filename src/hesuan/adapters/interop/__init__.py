@@ -10,6 +10,8 @@ Imports: ``hl7`` and ``fhir.resources`` (when a message is read), standard libra
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from hesuan.adapters.interop.fhir_in import read_fhir
 from hesuan.adapters.interop.hl7_ack import ack, ack_unreadable
 from hesuan.adapters.interop.hl7_in import read_hl7
@@ -27,8 +29,8 @@ class LabMessages:
     def read_fhir(self, data: bytes) -> list[LabMessage]:
         return read_fhir(data)
 
-    def ack(self, message: LabMessage, code: AckCode, text: str = "") -> bytes:
-        return ack(message, code, text)
+    def ack(self, message: LabMessage, code: AckCode, text: str, at: datetime) -> bytes:
+        return ack(message, code, text, at=at)
 
-    def ack_unreadable(self, data: bytes, text: str) -> bytes:
-        return ack_unreadable(data, text)
+    def ack_unreadable(self, data: bytes, text: str, at: datetime) -> bytes:
+        return ack_unreadable(data, text, at=at)

@@ -15,6 +15,7 @@ Imports: ``hl7`` (when an ACK is built), standard library, ``hesuan.domain``, ``
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 from hesuan.adapters.interop.extra import hl7_module
@@ -45,29 +46,31 @@ _CODES = ("AA", "AE", "AR")
 _NO_HEADER = "MSH|^~\\&|||||||ORU^R01||P|2.5.1"
 
 
-def ack(message: LabMessage, code: AckCode, text: str = "", *, error: str = "207",
-        control_id: str | None = None) -> bytes:
-    """The ACK of an HL7 v2 message (UTF-8, segments ended by CR). ``error``: the table 0357 code
-    of an AE or AR; ``control_id``: the ACK's own MSH-10 (python-hl7 makes one up without)."""
+def ack(message: LabMessage, code: AckCode, text: str = "", *, at: datetime,
+        error: str = "207", control_id: str | None = None) -> bytes:
+    """The ACK of an HL7 v2 message (UTF-8, segments ended by CR), made ``at`` (its MSH-7).
+    ``error``: the table 0357 code of an AE or AR; ``control_id``: the ACK's own MSH-10
+    (python-hl7 makes one up without)."""
     if message.format is not LabMessageFormat.HL7V2 or not message.header:
         raise InvalidInput("only an HL7 v2 message is acknowledged with an HL7 ACK",
                            code="not_hl7", field="message")
-    return _build(message.header, code, text, error, control_id)
+    return _build(message.header, code, text, error, control_id, at)
 
 
-def ack_unreadable(data: bytes, text: str, *, error: str = "100",
+def ack_unreadable(data: bytes, text: str, *, at: datetime, error: str = "100",
                    control_id: str | None = None) -> bytes:
-    """AR for input that cannot be read: answered from its MSH when one can be read (MSA-2 its
-    MSH-10), else from none (MSA-2 empty)."""
+    """AR for input that cannot be read, made ``at``: answered from its MSH when one can be read
+    (MSA-2 its MSH-10), else from none (MSA-2 empty)."""
     decoded = segments_text(data.decode("utf-8", "replace"))
     header = next((s for s in decoded.split("\r") if re.match(r"MSH[|^~\\&#]", s)), "")
     try:
-        return _build(header or _NO_HEADER, "AR", text, error, control_id)
+        return _build(header or _NO_HEADER, "AR", text, error, control_id, at)
     except Exception:  # the MSH is as unreadable as the rest
-        return _build(_NO_HEADER, "AR", text, error, control_id)
+        return _build(_NO_HEADER, "AR", text, error, control_id, at)
 
 
-def _build(header: str, code: str, text: str, error: str, control_id: str | None) -> bytes:
+def _build(header: str, code: str, text: str, error: str, control_id: str | None,
+           at: datetime) -> bytes:
     if code not in _CODES:
         raise InvalidInput("an acknowledgment code is AA, AE or AR", code="bad_ack_code",
                            field="code")
@@ -77,6 +80,9 @@ def _build(header: str, code: str, text: str, error: str, control_id: str | None
     hl7 = hl7_module()
     source = hl7.parse(header)
     reply = source.create_ack(ack_code=code, message_id=control_id)
+    # MSH-7 the platform's time, in UTC with its offset (python-hl7 writes the machine's local
+    # time without one)
+    reply.segment("MSH").assign_field(at.astimezone(UTC).strftime("%Y%m%d%H%M%S+0000"), 7)
     if code != "AA":
         reply.segment("MSA").assign_field(_escape(reply, text[:80]), 3)
         reply.append(_err(reply, source, error, text))
