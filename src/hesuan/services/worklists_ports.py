@@ -21,24 +21,28 @@ __all__ = ["AreaExemption", "AreaRecall", "BoxInTransit", "ChainCounts", "LabBox
 
 @dataclass(frozen=True, slots=True)
 class SealedBox:
-    """A sealed box waiting to be collected at its site."""
+    """A sealed box waiting to be collected at its site; ``priority``: it holds a priority
+    tube (优先送检: a first-landing point's, a key group's, a recall's)."""
 
     code: str
     site: str
     tube_count: int | None
     sealed_at: datetime | None
     first_tube_sealed_at: datetime | None
+    priority: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class BoxInTransit:
-    """A box handed over to a courier and not yet received by a lab."""
+    """A box handed over to a courier and not yet received by a lab (``priority`` as a sealed
+    box's)."""
 
     code: str
     site: str
     tube_count: int | None
     handed_over_at: datetime | None
     first_tube_sealed_at: datetime | None
+    priority: bool = False
 
 
 # -- lab -----------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, Engine, and_, func, select, text, type_coerce
+from sqlalchemy import BigInteger, Engine, and_, exists, func, select, text, type_coerce
 
 from hesuan.adapters.db.engine import reading
 from hesuan.adapters.db.schema import (
@@ -86,6 +86,13 @@ def _of_area(prefix: str) -> Any:
     return func.substr(people.c.grid_code, 1, len(prefix)) == prefix
 
 
+def _holds_priority() -> Any:
+    """Whether a box holds a priority tube (优先送检): its lists put such boxes first."""
+    t = tubes.c
+    return (exists().where(t.box_id == boxes.c.id, t.priority.is_(True))
+            .correlate(boxes).label("priority"))
+
+
 class SqlWorklists:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -98,20 +105,23 @@ class SqlWorklists:
 
     def boxes_to_collect(self, limit: int) -> list[SealedBox]:
         b = boxes.c
-        return [SealedBox(*r) for r in self._rows(
-            select(b.code, sites.c.name, b.tube_count, b.sealed_at, b.first_tube_sealed_at)
+        priority = _holds_priority()
+        return [SealedBox(r[0], r[1], r[2], r[3], r[4], bool(r[5])) for r in self._rows(
+            select(b.code, sites.c.name, b.tube_count, b.sealed_at, b.first_tube_sealed_at,
+                   priority)
             .join(sites, sites.c.id == b.site_id).where(b.status == "sealed")
-            .order_by(b.first_tube_sealed_at).limit(limit))]
+            .order_by(priority.desc(), b.first_tube_sealed_at).limit(limit))]
 
     def boxes_in_transit(self, courier_id: str | None, limit: int) -> list[BoxInTransit]:
         b = boxes.c
+        priority = _holds_priority()
         stmt = (select(b.code, sites.c.name, b.tube_count, b.handed_over_at,
-                       b.first_tube_sealed_at)
+                       b.first_tube_sealed_at, priority)
                 .join(sites, sites.c.id == b.site_id).where(b.status == "in_transit"))
         if courier_id is not None:
             stmt = stmt.where(b.courier_id == courier_id)
-        return [BoxInTransit(*r) for r in self._rows(
-            stmt.order_by(b.first_tube_sealed_at).limit(limit))]
+        return [BoxInTransit(r[0], r[1], r[2], r[3], r[4], bool(r[5])) for r in self._rows(
+            stmt.order_by(priority.desc(), b.first_tube_sealed_at).limit(limit))]
 
     # -- lab -------------------------------------------------------------------------------
 
