@@ -57,6 +57,14 @@ class FakeAlerts(FakeRepository):
     def add(self, row: AlertRow) -> None:
         self.t.alerts.setdefault((row.kind, row.subject_id), row)
 
+    def raise_positive_results(self, tube_ids: Sequence[str], lab_id: str, now: datetime,
+                               new_id: Callable[[], str]) -> int:
+        found = [self.t.tubes[i] for i in tube_ids if i in self.t.tubes]
+        for t in found:
+            self.add(AlertRow(new_id(), "positive_result", t.id, now, {
+                "barcode": t.barcode, "lab_id": lab_id, "site_id": t.site_id}))
+        return len(found)
+
     def recent(self, open_only: bool, limit: int, region_prefix: str) -> list[AlertRow]:
         unused("alerts.recent")
 

@@ -13,9 +13,11 @@ from hesuan.bootstrap import Platform
 from hesuan.domain.access import Principal, Role
 from hesuan.domain.sampling import make_box_code
 from hesuan.services.auth import SYSTEM
+from hesuan.services.lab import ResultInput
 from hesuan.services.sampling import EventKind, StationEvent
 from hesuan.sim.example import ExampleCity, seed_example_city
 from tests.helpers import barcodes
+from tests.integration.lab_bench import Bench
 
 
 def _received_box(platform: Platform, clock: FixedClock, city: ExampleCity, district: str,
@@ -67,3 +69,25 @@ def test_an_areas_late_results_are_its_own(platform: Platform, clock: FixedClock
     assert late("140106") == sorted(there)
     assert late("1401") == sorted(here + there)
     assert late("140107") == []
+
+
+def test_a_positive_single_tube_alerts_its_areas_officers(platform: Platform,
+                                                          clock: FixedClock) -> None:
+    """A positive single tube makes its person red, and the health authority is told: an alert
+    ``positive_result`` for the tube (its barcode, lab and site; no person), listed to the
+    officers of the tube's area (with reports to public health off, as by default, nothing told
+    them). A positive pool recalls its members and raises none; the alert is raised once."""
+    b = Bench(platform, clock, seed_example_city(platform, people=40))
+    assert platform.elr is None  # reports to public health off
+    (single,) = b.tubes(1, members=[[b.person()]])
+    (pool,) = b.tubes(1, mode=5)
+    lab = b.lab_user(1)
+    platform.lab.record(lab, b.lab_id, [ResultInput(single, "positive"),
+                                        ResultInput(pool, "positive")])
+    platform.lab.record(lab, b.lab_id, [ResultInput(single, "positive")])  # a replay
+    here = Principal("u-o", "officer", Role.HEALTH_OFFICER, "140105")
+    there = Principal("u-o2", "officer2", Role.HEALTH_OFFICER, "140106")
+    positives = [(a.kind, a.detail["barcode"], a.detail["lab_id"])
+                 for a in platform.alerts.list(here) if a.kind == "positive_result"]
+    assert positives == [("positive_result", single, b.lab_id)]
+    assert [a for a in platform.alerts.list(there) if a.kind == "positive_result"] == []

@@ -96,7 +96,9 @@ def test_round_reconciles_exactly_the_injected_faults(sim: tuple[Platform, Count
         # before its connections asked it to (the bulk loader's, too) only when asked
         with p.engine.connect() as c:
             assert c.exec_driver_sql("PRAGMA foreign_key_check").all() == []
-    assert s.alerts_by_kind == {"late_box": 1}
+    # and each positive single tube told its site's health officers
+    assert s.single_positive > 0
+    assert s.alerts_by_kind == {"late_box": 1, "positive_result": s.single_positive}
     assert s.messages["recall"] > 0
     # the venue's door: people show the pass they were issued; each check recorded, only a
     # green pass admitted, each a scan for the fence rules
@@ -329,7 +331,8 @@ def test_results_a_re_run_took_past_the_lab_target_are_expected(
     assert s.control_failures == 3 and s.reruns["plate_control_failed"] == 11
     assert s.reconcile_matches, (s.reconcile_counts, s.expected_reconcile)
     assert s.reconcile_counts["late_results"] == s.late_results
-    assert s.alerts_by_kind == {"late_box": 1, "late_result": s.late_results}
+    assert s.alerts_by_kind == {"late_box": 1, "late_result": s.late_results} | (
+        {"positive_result": s.single_positive} if s.single_positive else {})
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)

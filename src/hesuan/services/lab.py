@@ -28,6 +28,7 @@ from hesuan.domain.results import (
     CT_TARGETS,
     RecallReason,
     Result,
+    TestState,
     check_ct,
     member_outcome,
     pool_outcome,
@@ -236,10 +237,13 @@ class LabService:
         messages: list[NewMessage] = []
         told: dict[tuple[str, str], str] = {}  # a corrected tube's member: what they are told
         positive_pools: dict[str, None] = {}
+        confirmed: dict[str, None] = {}  # positive single tubes: the health authority is told
         for m in results.non_negative_members():
             outcome = member_outcome(m.result, m.pool_size)
             if outcome.recall is RecallReason.POOL_POSITIVE:
                 positive_pools[m.tube_id] = None
+            if outcome.state is TestState.POSITIVE:
+                confirmed[m.tube_id] = None
             recall_id, template = _recall_and_template(m, outcome.recall, answered, opened,
                                                        new_id, recall_due)
             reached.append(MemberResult(m.person_id, outcome.state, m.result, m.sampled_at,
@@ -262,6 +266,7 @@ class LabService:
             uow.passes.revoke_passes([m.person_id for m in members], now, "corrected",
                                      keep_red=False)
         uow.outbox.enqueue(messages, now)
+        uow.alerts.raise_positive_results(list(confirmed), lab_id, now, new_id)
         results.open_investigations(list(positive_pools))
         return FanOutCounts(
             people_notified=negatives.notified + len(reached), recalls_opened=len(opened),

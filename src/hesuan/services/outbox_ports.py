@@ -99,7 +99,7 @@ class AlertRow:
     reader needs (codes, sites, times), never a person."""
 
     id: str
-    kind: str  # late_box | late_result | custody_break | event_conflict
+    kind: str  # late_box | late_result | custody_break | event_conflict | positive_result
     subject_id: str
     raised_at: datetime
     detail: JsonObject
@@ -114,6 +114,11 @@ class AlertRepository(Protocol):
 
     def add(self, row: AlertRow) -> None:
         """Raise one alert (once per kind and subject)."""
+
+    def raise_positive_results(self, tube_ids: Sequence[str], lab_id: str, now: datetime,
+                               new_id: Callable[[], str]) -> int:
+        """An alert ``positive_result`` for each of ``tube_ids`` (single tubes found positive
+        by ``lab_id``): its barcode, lab and site; once per tube."""
 
     def recent(self, open_only: bool, limit: int, region_prefix: str) -> list[AlertRow]:
         """Alerts from sites whose region starts with the prefix (the site the alert names, or

@@ -1,10 +1,10 @@
 """Storage of alerts: late boxes and late results raised by the checker, and alerts raised by
-the services (custody breaks, event conflicts), once per kind and subject.
+the services (custody breaks, event conflicts, confirmed positives), once per kind and subject.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from datetime import datetime
 
@@ -57,6 +57,21 @@ class SqlAlerts(SqlRepository):
 
     def add(self, row: AlertRow) -> None:
         self.conn.execute(self._insert(alerts).on_conflict_do_nothing(), [asdict(row)])
+
+    def raise_positive_results(self, tube_ids: Sequence[str], lab_id: str, now: datetime,
+                               new_id: Callable[[], str]) -> int:
+        if not tube_ids:
+            return 0
+        t = tubes.c
+        found = self.conn.execute(select(t.id, t.barcode, t.site_id).where(
+            t.id.in_(list(tube_ids)))).all()
+        rows = [{"id": new_id(), "kind": "positive_result", "subject_id": tube_id,
+                 "raised_at": now, "detail": {"barcode": barcode, "lab_id": lab_id,
+                                              "site_id": site_id}}
+                for tube_id, barcode, site_id in found]
+        if rows:
+            self.conn.execute(self._insert(alerts).on_conflict_do_nothing(), rows)
+        return len(rows)
 
     def recent(self, open_only: bool, limit: int, region_prefix: str) -> list[AlertRow]:
         stmt = select(alerts).order_by(alerts.c.raised_at.desc()).limit(limit)
