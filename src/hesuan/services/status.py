@@ -188,15 +188,20 @@ class StatusService:
         with self._d.uow() as uow:
             if p.scope_kind is ScopeKind.REGION and uow.places.region(p.scope) is None:
                 raise NotFound("scope: no such region", code="unknown_region", field="scope")
-            version = 1
+            version, start, name = 1, now, f"{p.scope_kind} {p.scope}"
             if p.id is not None:
                 history = uow.cadence.policy_history(p.id)
                 if not history:
                     raise NotFound("no such policy", code="unknown_policy", field="id")
-                version = history[-1].version + 1
+                last = history[-1]
+                version, name = last.version + 1, last.name
+                # a new version of a policy in force keeps its start: never-sampled people's
+                # first due time (start + interval) does not restart with an edit
+                if last.valid_from <= now and (last.valid_to is None or last.valid_to > now):
+                    start = last.valid_from
             policy = Policy(p.id or self._d.new_id(), version, p.scope_kind, p.scope, p.interval,
-                            p.grace, p.reminder_lead, p.overdue_action, p.valid_from or now,
-                            p.valid_to, p.name or f"{p.scope_kind} {p.scope}")
+                            p.grace, p.reminder_lead, p.overdue_action, p.valid_from or start,
+                            p.valid_to, p.name or name)
             uow.cadence.save_policy(policy, actor.username, now)
             moved = self._reassign(uow, now)
             uow.audit_log.append(now, actor.username, "policy.set", f"policy:{policy.id}",
