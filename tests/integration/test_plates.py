@@ -221,6 +221,31 @@ def test_each_real_instrument_file_maps_onto_a_plate(bench: Bench, name: str) ->
     assert b.test_states(some_positive) == {"positive"}
 
 
+def test_a_file_of_a_larger_block_than_the_plate_is_refused(bench: Bench) -> None:
+    """A run the instrument states was of a 384-well block does not go onto a 96-well plate
+    even when its wells are named A1 to H12 (it was imported: another plate's file, likely)."""
+    b, u1 = bench, bench.lab_user(1)
+    (assay_id, viral, ic, ntc), renamed, controls = REAL[QS_TXT]
+    _set_assay(b, assay_id, viral, ic, ntc=ntc)
+    original = read_run_file(QS_TXT, fixture_bytes(QS_TXT))
+    tube_wells = [w.well for w in original.wells if w.well not in controls]
+    by_well = dict(zip(tube_wells, b.tubes(len(tube_wells)), strict=True))
+    plate = b.p.plates.create(u1, b.lab_id)
+    for well, kind in controls.items():
+        b.p.plates.place_control(u1, plate.id, well, kind)
+    for well, bc in by_well.items():
+        b.p.plates.place_tube(u1, plate.id, well, bc)
+    b.p.plates.mark_ready(u1, plate.id)
+    data = renamed(by_well)
+    assert b"96-Well Block" in data
+    with pytest.raises(RuleViolation) as e:
+        b.p.runs.import_run(u1, plate.id, QS_TXT, data.replace(b"96-Well Block",
+                                                               b"384-Well Block"))
+    assert (e.value.code, e.value.field) == ("plate_size_mismatch", "file")
+    assert "384" in e.value.message and "96" in e.value.message
+    assert b.p.runs.import_run(u1, plate.id, QS_TXT, data).plate.status is PlateStatus.IMPORTED
+
+
 def test_a_preview_decides_as_the_import_and_writes_nothing(bench: Bench) -> None:
     b, u1 = bench, bench.lab_user(1)
     tubes = b.tubes(2)

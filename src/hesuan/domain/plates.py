@@ -70,6 +70,7 @@ __all__ = [
     "WellDecision",
     "WellKind",
     "check_controls",
+    "check_file_block",
     "check_file_wells",
     "decide_plate",
 ]
@@ -290,6 +291,15 @@ def _name_disagrees(plate: PlateMap, p: Placement, name: str) -> bool:
     opposite = any(key in names for kind, names in CONTROL_NAMES.items()
                    if (kind is WellKind.POSITIVE_CONTROL) != amplifies)
     return opposite or any(barcode_key(name) == t.barcode for t in plate.tubes())
+
+
+def check_file_block(plate: PlateSize, run: PlateSize) -> None:
+    """A run file goes onto a plate of its block's size or larger: ``run`` is the block the
+    file states (or the smallest plate that holds its wells), ``plate`` the plate's size."""
+    if run > plate:
+        raise RuleViolation(f"file: the run was of a {int(run)}-well block and the plate has "
+                            f"{int(plate)} wells: is it this plate's file?",
+                            code="plate_size_mismatch", field="file")
 
 
 def check_file_wells(plate: PlateMap, rows: Iterable[tuple[str, str | None]]) -> dict[str, str]:

@@ -48,6 +48,7 @@ from hesuan.domain.plates import (
     PlateReason,
     WellDecision,
     WellKind,
+    check_file_block,
     check_file_wells,
     decide_plate,
 )
@@ -240,6 +241,7 @@ class RunService:
         wells = uow.plates.wells(plate.id)
         pmap = plate_map(plate, wells)
         pmap.check_runnable(assay)
+        check_file_block(plate.size, run.plate_size)
         check_file_wells(pmap, [(w.well, w.sample) for w in run.wells])
         cts = _cts_by_well(assay, run)
         tube_ids = {w.barcode: w.tube_id for w in wells if w.tube_id and w.barcode}

@@ -412,6 +412,8 @@ ERRORS = {
                                  "imported its run, must release it."),
     "duplicate_run_file": N_("This file has been imported already."),
     "file_plate_mismatch": N_("The instrument file does not match the plate map."),
+    "plate_size_mismatch": N_("The instrument ran a larger plate than this one: is it this "
+                              "plate's file?"),
     "file_assay_mismatch": N_("The instrument file does not match the plate's assay."),
     "unknown_instrument_file": N_("Not an instrument export this system reads (QuantStudio "
                                   ".txt or .xlsx, CFX Maestro .csv)."),
