@@ -97,6 +97,28 @@ def test_each_pair_releases_the_same_result(bench: Bench, stem: str) -> None:
     assert b.scalar("SELECT count(*) FROM audit_log WHERE action = 'lab_message.receive'") == 2
 
 
+def test_a_batch_answers_each_message_one_unreadable_among_them(bench: Bench) -> None:
+    """An FHS/BHS batch whose second message cannot be read (no MSH-10): the others are
+    applied, each answered; the unreadable one alone is kept as such and answered AR (the
+    whole batch was AR, its good results not applied, kept as one unreadable input)."""
+    b = bench
+    first, third = b.tubes(2)
+    bad = _oru(first, _obx(DETECTED), control="")
+    batch = b"\r".join([
+        b"FHS|^~\\&|LIS|LAB", b"BHS|^~\\&|LIS|LAB",
+        _oru(first, _obx(NOT_DETECTED), control="B-1"), bad,
+        _oru(third, _obx(DETECTED), control="B-3"), b"BTS|3", b"FTS|1"])
+    r = _receive(b, batch)
+    assert [m.ack_code for m in r.messages] == ["AA", "AR", "AA"], r
+    assert r.code == "AR" and len(r.ack.split(b"\n")) == 3
+    assert _tube(b, first)[1] == "negative" and _tube(b, third)[1] == "positive"
+    states = b.rows("SELECT state, control_id FROM lab_messages ORDER BY received_at, id")
+    assert sorted(state for state, _ in states) == ["applied", "applied", "unclear"]
+    # sent again: each message is a resend, nothing changes
+    again = _receive(b, batch)
+    assert [m.resend for m in again.messages] == [True, True, True]
+
+
 def test_the_v2_3_hospital_message_and_the_batch_file(bench: Bench) -> None:
     b = bench
     (tube,) = b.tubes(1)

@@ -26,7 +26,7 @@ from hesuan.domain.interop import Measurement, ObservedValue, SpecimenId
 from hesuan.domain.lab_codes import Concept, ResultStatus
 
 __all__ = ["AckCode", "Facility", "LabMessage", "LabMessageFormat", "LabMessageReader",
-           "LabResult", "PatientAsGiven"]
+           "LabResult", "PatientAsGiven", "UnreadableMessage"]
 
 #: An HL7 acknowledgment code: AA accepted, AE accepted with an error, AR rejected.
 AckCode = Literal["AA", "AE", "AR"]
@@ -122,11 +122,22 @@ class LabMessage:
     raw: bytes = field(default=b"", repr=False)
 
 
+@dataclass(frozen=True, slots=True)
+class UnreadableMessage:
+    """A message of an HL7 batch that cannot be read, the others being read: its own bytes
+    (segments joined by CR) and why (``code``, ``unreadable_hl7``, and the words)."""
+
+    raw: bytes = field(repr=False)
+    code: str
+    message: str
+
+
 class LabMessageReader(Protocol):
     """Reads lab messages and acknowledges HL7 ones (``adapters/interop``). Unreadable input is
-    ``InvalidInput`` (``unreadable_hl7``, ``unreadable_fhir``) with the reason in words."""
+    ``InvalidInput`` (``unreadable_hl7``, ``unreadable_fhir``) with the reason in words; in an
+    HL7 batch, a message that cannot be read is an ``UnreadableMessage`` among the others."""
 
-    def read_hl7(self, data: bytes) -> list[LabMessage]: ...
+    def read_hl7(self, data: bytes) -> list[LabMessage | UnreadableMessage]: ...
 
     def read_fhir(self, data: bytes) -> list[LabMessage]: ...
 

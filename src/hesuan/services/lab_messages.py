@@ -46,7 +46,13 @@ from hesuan.domain.sampling import TubeStatus, barcode_key
 from hesuan.domain.specimens import RejectionCode, RejectionStage
 from hesuan.services.context import Deps, write_retrying
 from hesuan.services.corrections_ports import CorrectionRow
-from hesuan.services.interop_ports import AckCode, LabMessage, LabMessageFormat, LabMessageReader
+from hesuan.services.interop_ports import (
+    AckCode,
+    LabMessage,
+    LabMessageFormat,
+    LabMessageReader,
+    UnreadableMessage,
+)
 from hesuan.services.lab import LabService
 from hesuan.services.lab_messages_ports import (
     InteropSetting,
@@ -141,12 +147,18 @@ class LabMessageService:
             if uow.places.lab(lab_id) is None:
                 raise NotFound("lab_id: no such lab", code="unknown_lab", field="lab_id")
         try:
-            messages = (self._reader.read_hl7(data) if fmt is LabMessageFormat.HL7V2
-                        else self._reader.read_fhir(data))
+            messages: Sequence[LabMessage | UnreadableMessage] = (
+                self._reader.read_hl7(data) if fmt is LabMessageFormat.HL7V2
+                else self._reader.read_fhir(data))
         except InvalidInput as exc:
             one = self._unreadable(actor, lab_id, data, fmt, via, exc)
             return Receipt(one.ack_code, one.ack, (one,))
-        out = tuple(self._receive_one(actor, lab_id, m, via) for m in messages)
+        # each message of a batch is answered: one that cannot be read is kept and answered
+        # AR by itself, its neighbours applied
+        out = tuple(self._receive_one(actor, lab_id, m, via) if isinstance(m, LabMessage)
+                    else self._unreadable(actor, lab_id, m.raw, fmt, via,
+                                          InvalidInput(m.message, code=m.code))
+                    for m in messages)
         return Receipt(_worst([m.ack_code for m in out]), b"\n".join(m.ack for m in out), out)
 
     def _unreadable(self, actor: Principal, lab_id: str, data: bytes, fmt: LabMessageFormat,
@@ -385,7 +397,7 @@ class LabMessageService:
                                 f"discard it", code="message_unreadable",
                                 field="message_id") from exc
         for m in read:
-            if m.sha256 == row.sha256 or len(read) == 1:
+            if isinstance(m, LabMessage) and (m.sha256 == row.sha256 or len(read) == 1):
                 return m
         raise RuleViolation("message_id: the message cannot be read back",
                             code="message_unreadable", field="message_id")

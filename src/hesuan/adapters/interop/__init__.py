@@ -15,7 +15,7 @@ from datetime import datetime
 from hesuan.adapters.interop.fhir_in import read_fhir
 from hesuan.adapters.interop.hl7_ack import ack, ack_unreadable
 from hesuan.adapters.interop.hl7_in import read_hl7
-from hesuan.services.interop_ports import AckCode, LabMessage
+from hesuan.services.interop_ports import AckCode, LabMessage, UnreadableMessage
 
 __all__ = ["LabMessages", "ack", "ack_unreadable", "read_fhir", "read_hl7"]
 
@@ -23,7 +23,7 @@ __all__ = ["LabMessages", "ack", "ack_unreadable", "read_fhir", "read_hl7"]
 class LabMessages:
     """Reads lab messages and acknowledges HL7 ones."""
 
-    def read_hl7(self, data: bytes) -> list[LabMessage]:
+    def read_hl7(self, data: bytes) -> list[LabMessage | UnreadableMessage]:
         return read_hl7(data)
 
     def read_fhir(self, data: bytes) -> list[LabMessage]:

@@ -33,6 +33,7 @@ from hesuan.services.interop_ports import (
     LabMessageFormat,
     LabResult,
     PatientAsGiven,
+    UnreadableMessage,
 )
 
 __all__ = ["read_hl7", "segments_text"]
@@ -85,9 +86,10 @@ def segments_text(text: str) -> str:
     return "\r".join(s for s in segments if s)
 
 
-def read_hl7(data: bytes) -> list[LabMessage]:
-    """The messages of an HL7 v2 message or FHS/BHS batch. ``InvalidInput``: ``unreadable_hl7``
-    (with the reason), ``interop_extra_missing``."""
+def read_hl7(data: bytes) -> list[LabMessage | UnreadableMessage]:
+    """The messages of an HL7 v2 message or FHS/BHS batch; in a batch of several, one that
+    cannot be read is an ``UnreadableMessage`` in its place. ``InvalidInput``:
+    ``unreadable_hl7`` (with the reason), ``interop_extra_missing``."""
     hl7 = hl7_module()
     text = segments_text(_decode(data))
     if not text:
@@ -103,15 +105,21 @@ def read_hl7(data: bytes) -> list[LabMessage]:
         raise unreadable_hl7(f"python-hl7 cannot parse it ({e})") from e
     if not messages:
         raise unreadable_hl7("it holds no MSH segment")
-    out = []
+    out: list[LabMessage | UnreadableMessage] = []
     for number, message in enumerate(messages, 1):
         try:
-            out.append(_message(message))
-        except InvalidInput:
-            raise
-        except Exception as e:  # a segment shaped other than the standard says
-            where = f"message {number} of {len(messages)}" if len(messages) > 1 else "it"
-            raise unreadable_hl7(f"{where} is not shaped as HL7 v2 says ({e!r})") from e
+            try:
+                out.append(_message(message))
+            except InvalidInput:
+                raise
+            except Exception as e:  # a segment shaped other than the standard says
+                where = f"message {number} of {len(messages)}" if len(messages) > 1 else "it"
+                raise unreadable_hl7(f"{where} is not shaped as HL7 v2 says ({e!r})") from e
+        except InvalidInput as e:
+            if len(messages) == 1 or e.code != "unreadable_hl7":
+                raise
+            # one message of a batch: the others are read and answered
+            out.append(UnreadableMessage(str(message).encode("utf-8"), e.code, e.message))
     return out
 
 
