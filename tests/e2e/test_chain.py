@@ -320,3 +320,30 @@ def test_a_box_hand_over_and_receipt_have_one_id_and_their_times_checked(api: Ap
     assert receive(rid, now).json()["duplicate"] is False
     again = receive("{" + rid.upper() + "}", now)
     assert again.status_code == 200 and again.json()["duplicate"] is True, again.text
+
+
+def test_a_courier_confirms_the_boxs_count_at_the_hand_over(api: Api) -> None:
+    """Counts are reconciled at each hand-over (F7): the courier may give the tubes the box's
+    label says (``counted``); another count than the box's record is refused, nothing written,
+    so the box is put right at its site before it leaves (the hand-over took no count)."""
+    st = Station(api.city.sites["140105"], api.clock)
+    bc = barcodes(920)
+    tubes = [next(bc), next(bc)]
+    people = api.people(limit=10)
+    box = next(boxes(920))
+    for i, t in enumerate(tubes):
+        _post_batch(api, st.fill(t, [api.code(p) for p in people[5 * i:5 * i + 5]], mode=5))
+    _post_batch(api, [*(st.ev("box_tube", box_code=box, barcode=t) for t in tubes),
+                      st.ev("seal_box", box_code=box)])
+
+    def hand_over(counted: int) -> Any:
+        return api.client.post(f"/boxes/{box}/handover", headers=api.h("courier"), json={
+            "event_id": str(uuid.uuid4()), "at": api.clock.now().isoformat(),
+            "counted": counted})
+
+    r = hand_over(1)
+    assert r.status_code == 409, r.text
+    err = r.json()["error"]
+    assert (err["code"], err["field"]) == ("count_mismatch", "counted")
+    assert "2" in err["message"], err
+    assert hand_over(2).json() == {"box_code": box, "duplicate": False}

@@ -93,6 +93,19 @@ def test_collecting_a_box_twice_says_who_collected_it_and_when(api: Api) -> None
     assert api.clock.now().isoformat()[:16] in err["message"], err["message"]
 
 
+def test_a_courier_whose_count_is_not_the_boxs_is_told_so(api: Api) -> None:
+    _, box = _sealed_box(api, next(iter(api.city.sites)), 984_001)
+    client = _client(api)
+    csrf = web_sign_in(client, "courier")
+    wrong = client.post("/web/courier/handover", data={"csrf": csrf, "box_code": box,
+                                                       "counted": "7", "event_id": ""})
+    said = _alert(wrong.text)
+    assert "数量与该箱不符" in said, said
+    right = client.post("/web/courier/handover", data={"csrf": csrf, "box_code": box,
+                                                       "counted": "1", "event_id": ""})
+    assert 'role="status"' in right.text and box in right.text
+
+
 def test_a_results_commit_counts_recorded_and_rejected_rows(api: Api) -> None:
     tube, box = _sealed_box(api, next(iter(api.city.sites)), 983_001)
     st = Station("x", api.clock)

@@ -1,6 +1,8 @@
 """Delivery (送): a courier takes a sealed box; a lab receives it and counts its tubes.
 
-Chain of custody (样本交接): every hand-over is a recorded event with its time and who did it.
+Chain of custody (样本交接): every hand-over is a recorded event with its time and who did it;
+the courier may confirm the box's count of tubes as its label says, and another count than the
+box's record is refused, so that the box is put right at its site.
 At receipt the lab scans the tubes it finds (or gives a count); tubes missing from the box or
 extra to it are a discrepancy recorded on the box and shown in reconciliation. The lab may
 reject tubes of the box it cannot test (leaked, label unreadable, ...: ``RejectionService``) in
@@ -56,8 +58,10 @@ class DeliveryService:
         self._d = deps
         self._rejections = rejections
 
-    def hand_over(self, actor: Principal, event_id: str, box_code: str, at: datetime) -> bool:
-        """Courier scans a sealed box out of its site. Returns False for a replayed event."""
+    def hand_over(self, actor: Principal, event_id: str, box_code: str, at: datetime, *,
+                  counted: int | None = None) -> bool:
+        """Courier scans a sealed box out of its site, confirming its count of tubes (the
+        label's: ``counted``) when given. Returns False for a replayed event."""
         code = check_box_code(box_code)
         event_id = canonical_event_id(event_id)
         now = self._d.clock.now()
@@ -73,10 +77,17 @@ class DeliveryService:
                 raise _not_collectable(uow, box)
             check_event_time(at, now, self._d.limits.offline_window)
             check_not_before(at, box.sealed_at, "box_sealed")
+            if counted is not None and counted != box.tube_count:
+                # counts are reconciled at each hand-over: the box is put right at its site
+                raise RuleViolation(
+                    f"counted: {counted} tubes counted, the box was sealed with "
+                    f"{box.tube_count}: check the box at the site before it leaves",
+                    code="count_mismatch", field="counted")
             uow.boxes.hand_over_box(box.id, actor.user_id, at)
             uow.station.record_event(StationEventRow(event_id, "handover", box.site_id,
                                                      actor.user_id, at, now))
-            uow.audit_log.append(now, actor.username, "box.handover", f"box:{code}", {})
+            uow.audit_log.append(now, actor.username, "box.handover", f"box:{code}",
+                                 {} if counted is None else {"counted": counted})
             uow.commit()
         return True
 

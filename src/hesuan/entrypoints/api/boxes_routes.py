@@ -24,7 +24,8 @@ router = APIRouter(tags=["delivery"])
 @router.post("/boxes/{box_code}/handover", openapi_extra=acts(Action.HAND_OVER_BOX))
 def handover(me: Me, platform: PlatformDep, box_code: s.BoxCode,
              body: s.HandoverIn) -> s.HandoverOut:
-    fresh = platform.delivery.hand_over(me, body.event_id, box_code, body.at)
+    fresh = platform.delivery.hand_over(me, body.event_id, box_code, body.at,
+                                        counted=body.counted)
     return s.HandoverOut(box_code=box_code, duplicate=not fresh)
 
 

@@ -290,6 +290,9 @@ _DELIVERY_ID = "client-made UUID, any spelling (canonical: lower-case 8-4-4-4-12
 class HandoverIn(Strict):
     event_id: str = Field(min_length=1, max_length=45, description=_DELIVERY_ID)
     at: Instant
+    counted: int | None = Field(default=None, ge=0, le=1000,
+                                description="the tubes the box's label says; another count "
+                                            "than the box's record is refused")
 
 
 class HandoverOut(BaseModel):

@@ -66,10 +66,15 @@ def courier_page(request: Request, me: WebMe) -> Response:
 def courier_handover(request: Request, me: WebMe, form: SignedForm) -> Response:
     platform = platform_of(request)
     code = text(form, "box_code", max_len=40).upper()
+    counted_text = text(form, "counted", max_len=6)
     try:
+        if counted_text and not counted_text.isdigit():
+            raise InvalidInput("counted must be a whole number", code="missing_count",
+                               field="counted")
         fresh = platform.delivery.hand_over(me, text(form, "event_id", max_len=36)
                                             or str(uuid.uuid4()), code,
-                                            platform.deps.clock.now())
+                                            platform.deps.clock.now(),
+                                            counted=int(counted_text) if counted_text else None)
         return _courier_page(request, me, done={"box": code, "fresh": fresh})
     except FORM_ERRORS as exc:
         return _courier_page(request, me, error=error_text(request, exc), box_code=code)

@@ -365,6 +365,8 @@ ERRORS = {
     "bad_result": N_("Result must be negative, positive or invalid."),
     "missing_field": N_("A required field is empty."),
     "missing_count": N_("Scan the tubes or enter the count."),
+    "count_mismatch": N_("The count is not the box's: the laboratory scans its tubes; a courier "
+                         "has the box checked at its site."),
     "bad_csv": N_("The file is not a readable CSV file."),
     "future_time": N_("The station's clock is ahead: check the time."),
     "same_officer": N_("A second, different health officer must decide."),
