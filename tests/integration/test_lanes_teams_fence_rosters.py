@@ -28,7 +28,7 @@ from hesuan.services.analytics import ROUND_WINDOW
 from hesuan.services.fence import CheckpointKind, ScanInput
 from hesuan.services.people import PersonInput
 from hesuan.services.places import SiteInput
-from hesuan.services.zones import ZoneInput
+from hesuan.services.zones import ZoneInput, ZonePart
 from hesuan.sim.example import OPERATOR, ExampleCity, make_resident_id, seed_example_city
 from hesuan.sim.lanes import simulate_site
 
@@ -108,6 +108,45 @@ def test_door_to_door_household_pool(platform: Platform, city: ExampleCity) -> N
     assert platform.door_teams.route(sampler, team).households == 0
     with pytest.raises(RuleViolation):  # a fixed site is not a team
         platform.door_teams.assign(OFFICER, city.sites["140105"], zone_id=zone.id)
+
+
+def test_a_door_teams_zone_assignment_follows_the_zone_split_or_shrunk(
+        platform: Platform, city: ExampleCity) -> None:
+    """A door-to-door team assigned a sealed zone keeps its work when the zone is split or
+    shrunk: the assignment follows onto the parts of the zone's kind, begun when it was (who
+    the team sampled stays sampled); a part of another kind is the officer's to assign. (The
+    route went empty at the split, and the team was not told why.)"""
+    g1, g2, g3 = city.grids[3:6]
+    assert g1[:6] == g2[:6] == g3[:6]
+    team = platform.places.add_site(OPERATOR, SiteInput(
+        "小店区上门采样二队", SiteKind.DOOR_TO_DOOR, g1[:6], windows=1))
+    zone = platform.zones.designate(OFFICER, ZoneInput("封控", ZoneKind.SEALED,
+                                                       [Area(g1), Area(g2), Area(g3)]))
+    first = platform.door_teams.assign(OFFICER, team, zone_id=zone.id)
+    sampler = Principal("u-t", "t", Role.SAMPLER, team)
+    before = platform.door_teams.route(sampler, team)
+    assert before.people_to_sample == zone.people
+    household = next(h for h in before.route if h.grid_code.startswith(g1) and h.household_id
+                     and not any(m.single_tube for m in h.members))
+    assert household.household_id is not None
+    out = platform.door_teams.visit_household(
+        sampler, team, str(uuid.uuid4()), household.household_id, make_tube_barcode(880_101),
+        platform.deps.clock.now(),
+        scanned=[platform.deps.codes.sign(m.person_id) for m in household.members])
+    assert out.sampled == len(household.members), out
+    sealed, controlled = platform.zones.split(OFFICER, zone.id, [
+        ZonePart(kind=ZoneKind.SEALED, areas=[Area(g1), Area(g2)]),
+        ZonePart(kind=ZoneKind.CONTROLLED, areas=[Area(g3)])])
+    after = platform.door_teams.route(sampler, team)
+    assert first.id not in after.assignments and len(after.assignments) == 1
+    assert {h.grid_code for h in after.route} == {g1, g2}
+    assert sealed.people is not None
+    assert after.people_to_sample == sealed.people - len(household.members)
+    smaller = platform.zones.shrink(OFFICER, sealed.id, ZonePart(areas=[Area(g1)]))
+    last = platform.door_teams.route(sampler, team)
+    assert {h.grid_code for h in last.route} == {g1} and smaller.people is not None
+    assert last.people_to_sample == smaller.people - len(household.members)
+    assert controlled.kind == ZoneKind.CONTROLLED.value
 
 
 def test_shifts_rotation_and_moving_teams(platform: Platform, city: ExampleCity,

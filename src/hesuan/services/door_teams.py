@@ -13,8 +13,8 @@ Imports: standard library, ``hesuan.domain``, ``hesuan.services``.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 from hesuan.domain.access import Action, Principal, authorize
@@ -27,9 +27,10 @@ from hesuan.services.ports import UnitOfWork
 from hesuan.services.sampling import EventKind, EventOutcome, SamplingService, StationEvent
 from hesuan.services.targets import site_target
 from hesuan.services.teams_ports import Assignment, HouseholdMember, RouteMember
+from hesuan.services.zones_ports import ZoneRecord
 
 __all__ = ["DoorTeamService", "HouseholdVisit", "RejectedEvent", "RouteHousehold", "RoutePerson",
-           "SkippedMember", "TeamAssignment", "TeamRoute", "pool_mode"]
+           "SkippedMember", "TeamAssignment", "TeamRoute", "follow_zone", "pool_mode"]
 
 _NS = uuid.UUID("0b8e7c55-3f0d-4a8e-9a57-6a1f3b2c9d40")
 
@@ -122,6 +123,25 @@ class HouseholdVisit:
     skipped: list[SkippedMember]
     duplicate: bool
     rejected: list[RejectedEvent]
+
+
+def follow_zone(uow: UnitOfWork, parent: ZoneRecord, parts: Sequence[ZoneRecord],
+                new_id: Callable[[], str], by: str, now: datetime) -> int:
+    """A zone split or shrunk: each door-to-door team's open assignment of it follows onto
+    its ``parts`` of the zone's kind (a shrink's one part), begun when the assignment was (who
+    the team sampled since stays sampled), and is closed on the old zone. A part of another
+    kind is left for an officer to assign. How many assignments followed."""
+    kept = [z for z in parts if z.kind == parent.kind]
+    followed = uow.teams.zone_assignments(parent.id)
+    for a in followed:
+        for z in kept:
+            uow.teams.add_assignment(replace(a, id=new_id(), zone_id=z.id, note=(
+                f"follows zone {parent.id}")), [])
+        uow.teams.close_assignment(a.id, now)
+        uow.audit_log.append(now, by, "team.assignment_follows", f"site:{a.site_id}",
+                             {"assignment": a.id, "zone": parent.id,
+                              "into": [z.id for z in kept]})
+    return len(followed)
 
 
 class DoorTeamService:

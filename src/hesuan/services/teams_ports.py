@@ -129,6 +129,8 @@ class TeamRepository(Protocol):
     def assignment(self, assignment_id: str) -> Assignment | None: ...
     def close_assignment(self, assignment_id: str, at: datetime) -> None:
         """The assignment is done, closed at ``at``."""
+    def zone_assignments(self, zone_id: str) -> list[Assignment]:
+        """The open assignments of the zone ``zone_id``."""
     def route(self, assignment_ids: Sequence[str], since: datetime) -> list[RouteMember]:
         """One row per person of the assignments, in grid, address and household order."""
     def household_members(self, household_id: str) -> list[HouseholdMember]: ...

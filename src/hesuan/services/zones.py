@@ -7,8 +7,9 @@ whose centre lies inside it) select people by home grid and address in one set-b
 decides again — people whose only special fact is the zone in one statement
 (``refresh_zoned``), everyone else through ``StatusService.refresh``. Lifting, expiring,
 splitting or shrinking clears the members of the old zone and re-applies every active zone that
-overlaps it, weakest first, so each person ends in their strictest zone. A zone's cadence (daily,
-say) shortens its members' testing interval while it stands; live passes made untrue are revoked.
+overlaps it, weakest first, so each person ends in their strictest zone (a door-to-door team's
+assignment follows onto the parts of the zone's kind). A zone's cadence (daily, say) shortens
+its members' testing interval while it stands; live passes made untrue are revoked.
 
 GeoJSON: zones import and export as a FeatureCollection; district (or any region's) boundaries
 import and export too (``region_geo``), and grid centres are what polygons resolve against.
@@ -26,12 +27,7 @@ from datetime import datetime
 from typing import Any
 
 from hesuan.domain.access import Action, Principal, Target, area_for, authorize, region_prefix
-from hesuan.domain.errors import (
-    HesuanError,
-    InvalidInput,
-    NotFound,
-    RuleViolation,
-)
+from hesuan.domain.errors import HesuanError, InvalidInput, NotFound, RuleViolation
 from hesuan.domain.instants import check_instant, iso_utc
 from hesuan.domain.json import Json, JsonObject
 from hesuan.domain.zones import (
@@ -49,6 +45,7 @@ from hesuan.domain.zones import (
     rank,
 )
 from hesuan.services.context import Deps
+from hesuan.services.door_teams import follow_zone
 from hesuan.services.fence_ports import PlaceRow
 from hesuan.services.ports import UnitOfWork
 from hesuan.services.status import StatusService
@@ -361,9 +358,10 @@ class ZoneService:
             status = ZoneStatus.SHRUNK if shrink else ZoneStatus.SPLIT
             uow.zones.end_zone(parent.id, status.value, now, actor.username, verb)
             self._event(uow, parent.id, status.value, actor, now, {"into": children})
-            new = [uow.zones.zone(c) for c in children]
+            new = [z for z in (uow.zones.zone(c) for c in children) if z is not None]
             holders = uow.zones.nongreen_pass_holders([parent.id], now)
-            applied = self._reapply(uow, [parent], now, [z for z in new if z is not None])
+            follow_zone(uow, parent, new, self._d.new_id, actor.username, now)  # door teams
+            applied = self._reapply(uow, [parent], now, new)
             self._settle(uow, now, applied, added=children, holders=holders)
             uow.audit_log.append(now, actor.username, f"zone.{verb}", f"zone:{parent.id}",
                       {"into": children})

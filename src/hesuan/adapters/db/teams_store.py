@@ -72,6 +72,12 @@ class SqlTeams(SqlRepository):
         self.conn.execute(sa_update(team_assignments).where(
             team_assignments.c.id == assignment_id).values(status="done", closed_at=at))
 
+    def zone_assignments(self, zone_id: str) -> list[Assignment]:
+        return [Assignment(**r._mapping) for r in self.conn.execute(
+            select(team_assignments).where(team_assignments.c.zone_id == zone_id,
+                                           team_assignments.c.status == "open")
+            .order_by(team_assignments.c.created_at))]
+
     def route(self, assignment_ids: Sequence[str], since: datetime) -> list[RouteMember]:
         if not assignment_ids:
             return []
