@@ -217,9 +217,16 @@ class FakeOverrides(FakeRepository):
 
     def add_exemption(self, row: ExemptionRow) -> None:
         self.t.exemptions[row.id] = row
-        s = self.t.statuses[row.person_id]
-        s.exempt_until, s.exempt_reason = row.until, row.reason
-        s.status_valid_until = row.created_at
+        self._hold_exemption(row.person_id, row.created_at)
+
+    def _hold_exemption(self, person_id: str, now: datetime) -> None:
+        in_force = [e for e in self.t.exemptions.values() if e.person_id == person_id
+                    and e.revoked_at is None and e.until > now]
+        longest = max(in_force, key=lambda e: e.until, default=None)
+        s = self.t.statuses[person_id]
+        s.exempt_until = None if longest is None else longest.until
+        s.exempt_reason = None if longest is None else longest.reason
+        s.status_valid_until = now
 
     def active_exemption_person(self, exemption_id: str) -> str | None:
         e = self.t.exemptions.get(exemption_id)
@@ -231,9 +238,7 @@ class FakeOverrides(FakeRepository):
             return None
         self.t.exemptions[exemption_id] = replace(self.t.exemptions[exemption_id],
                                                   revoked_at=now)
-        s = self.t.statuses[pid]
-        s.exempt_until = s.exempt_reason = None
-        s.status_valid_until = now
+        self._hold_exemption(pid, now)
         return pid
 
     def exemptions_of(self, person_id: str) -> list[ExemptionRow]:

@@ -393,10 +393,20 @@ class SqlOverrides(SqlRepository):
 
     def add_exemption(self, row: ExemptionRow) -> None:
         self.conn.execute(insert(exemptions), asdict(row))
+        self._hold_exemption(row.person_id, row.created_at)
+
+    def _hold_exemption(self, person_id: str, now: datetime) -> None:
+        """The person's status row holds, of their exemptions in force, the one that runs
+        longest (a shorter one added or revoked beside it changes nothing); marked stale."""
+        e = exemptions.c
+        longest = self.conn.execute(select(e.until, e.reason).where(
+            e.person_id == person_id, e.revoked_at.is_(None), e.until > now)
+            .order_by(e.until.desc()).limit(1)).first()
         self.conn.execute(sa_update(person_status)
-                          .where(person_status.c.person_id == row.person_id)
-                          .values(exempt_until=row.until, exempt_reason=row.reason,
-                                  status_valid_until=row.created_at))
+                          .where(person_status.c.person_id == person_id)
+                          .values(exempt_until=None if longest is None else longest[0],
+                                  exempt_reason=None if longest is None else longest[1],
+                                  status_valid_until=now))
 
     def active_exemption_person(self, exemption_id: str) -> str | None:
         r = self.conn.execute(select(exemptions.c.person_id).where(
@@ -410,9 +420,7 @@ class SqlOverrides(SqlRepository):
             return None
         self.conn.execute(sa_update(exemptions).where(exemptions.c.id == exemption_id)
                           .values(revoked_at=now))
-        self.conn.execute(sa_update(person_status).where(person_status.c.person_id == r[0])
-                          .values(exempt_until=None, exempt_reason=None,
-                                  status_valid_until=now))
+        self._hold_exemption(str(r[0]), now)
         return str(r[0])
 
     def exemptions_of(self, person_id: str) -> list[ExemptionRow]:
