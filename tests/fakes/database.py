@@ -41,6 +41,7 @@ from hesuan.services.status_ports import (
     OverrideRow,
     VenueCheckRow,
 )
+from hesuan.services.teams_ports import Assignment
 from hesuan.services.zones_ports import RegionShape, ZoneEvent, ZoneRecord
 
 __all__ = ["AuditRecord", "FakeDatabase", "OutboxRecord", "PassRecord", "PersonStatus",
@@ -222,6 +223,8 @@ class Tables:
     sites: dict[str, SiteRow] = field(default_factory=dict)
     labs: dict[str, LabRow] = field(default_factory=dict)
     people: dict[str, NewPerson] = field(default_factory=dict)
+    registered: dict[str, datetime] = field(default_factory=dict)  # people.created_at
+    assignments: dict[str, Assignment] = field(default_factory=dict)  # door-to-door teams
     statuses: dict[str, PersonStatus] = field(default_factory=dict)
     #: person id → the open tube they are in (``open_slots``)
     open_slots: dict[str, str] = field(default_factory=dict)

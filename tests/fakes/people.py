@@ -38,6 +38,7 @@ class FakePeople(FakeRepository):
                 continue
             known.add(p.id_hash)
             self.t.people[p.id] = p
+            self.t.registered[p.id] = now
             self.t.statuses[p.id] = PersonStatus(person_id=p.id, updated_at=now)
             n += 1
         return n

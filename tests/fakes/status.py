@@ -11,7 +11,8 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TypeVar
 
-from hesuan.domain.cadence import Policy, choose_policy
+from hesuan.domain.arrivals import follow_up_open
+from hesuan.domain.cadence import Policy, choose_policy, first_due
 from hesuan.domain.local_time import short
 from hesuan.domain.status import DEFAULT_RULES, Colour, Facts, Rule, Status, decide
 from hesuan.services.status_ports import ArrivalRow, ExemptionRow, OverrideRow, StatusRow
@@ -53,11 +54,14 @@ class FakeCadence(FakeRepository):
                 v.superseded_at = now
         self.t.policies.append(PolicyVersion(p, actor, now))
 
-    def assign_policies(self, policies: Sequence[Policy], now: datetime) -> int:
-        """Everyone gets the policy ``cadence.choose_policy`` picks, and the due time it sets;
-        those whose policy or version changes are marked stale."""
+    def assign_policies(self, policies: Sequence[Policy], now: datetime,
+                        person_ids: Sequence[str] | None = None) -> int:
+        """Everyone (or ``person_ids``) gets the policy ``cadence.choose_policy`` picks, and
+        the due time it sets; those whose policy or version changes are marked stale."""
         moved = 0
         for pid, person in self.t.people.items():
+            if person_ids is not None and pid not in person_ids:
+                continue
             row = self.t.statuses[pid]
             groups = frozenset(g for g in person.groups.split(",") if g)
             p = choose_policy(policies, person.grid_code, groups, now).policy
@@ -69,12 +73,17 @@ class FakeCadence(FakeRepository):
             if p is None:
                 row.policy_id = row.policy_version = None
                 row.interval = row.grace = row.lead = row.overdue_action = None
-                row.next_due_at = None
+                if not follow_up_open(row.arrival_at, row.last_sampled_at):
+                    row.next_due_at = None
                 continue
             row.policy_id, row.policy_version = p.id, p.version
             row.interval, row.grace, row.lead = p.interval, p.grace, p.reminder_lead
             row.overdue_action = p.overdue_action.value
-            row.next_due_at = (row.last_sampled_at or p.valid_from) + p.interval
+            row.next_due_at = (
+                row.next_due_at if follow_up_open(row.arrival_at, row.last_sampled_at)
+                else row.last_sampled_at + p.interval if row.last_sampled_at is not None
+                else first_due(p.valid_from, self.t.registered.get(pid, p.valid_from),
+                               p.interval))
         return moved
 
     def current_rules(self) -> list[Rule]:

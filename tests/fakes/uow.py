@@ -31,7 +31,6 @@ from hesuan.services.ports import UnitOfWork, UnitOfWorkFactory, WriteRace
 from hesuan.services.retention_ports import RetentionRepository
 from hesuan.services.rosters_ports import RosterRepository
 from hesuan.services.sampling_ports import BoxRepository
-from hesuan.services.teams_ports import TeamRepository
 from tests.fakes.base import Scratch, unused
 from tests.fakes.database import FakeDatabase, Tables
 from tests.fakes.outbox import FakeAlerts, FakeOutbox, FakePasses, FakeVenues
@@ -40,6 +39,7 @@ from tests.fakes.programme import FakeProgramme
 from tests.fakes.results import FakeResults
 from tests.fakes.station import FakeStation
 from tests.fakes.status import FakeCadence, FakeOverrides, FakeStatuses
+from tests.fakes.teams import FakeTeams
 from tests.fakes.zones import FakeZones
 
 __all__ = ["FakeUnitOfWork", "FakeUnitOfWorkFactory"]
@@ -127,6 +127,10 @@ class FakeUnitOfWork:
     def zones(self) -> FakeZones:
         return FakeZones(self.tables, self._scratch)
 
+    @cached_property
+    def teams(self) -> FakeTeams:
+        return FakeTeams(self.tables, self._scratch)
+
     # -- repositories of services not under test -------------------------------------------
 
     @property
@@ -182,10 +186,6 @@ class FakeUnitOfWork:
         unused("uow.lanes")
 
     @property
-    def teams(self) -> TeamRepository:
-        unused("uow.teams")
-
-    @property
     def retention(self) -> RetentionRepository:
         unused("uow.retention")
 
@@ -199,7 +199,8 @@ class FakeUnitOfWork:
 
 
 _REPOSITORIES = ("audit_log", "places", "people", "station", "results", "outbox", "alerts",
-                 "cadence", "statuses", "overrides", "passes", "venues", "zones", "programme")
+                 "cadence", "statuses", "overrides", "passes", "venues", "zones", "teams",
+                 "programme")
 
 
 class FakeUnitOfWorkFactory:

@@ -116,14 +116,18 @@ class FakeZones(FakeRepository):
 
     def apply_zone_members(self, zone_id: str, status_kind: str | None, colour: str | None,
                            rank: int, now: datetime, cadence_ms: int | None = None,
-                           start: datetime | None = None) -> int:
-        """The people of the zone's areas not already in a stricter zone join it, are stale,
-        and take the zone's cadence if it has one and it is shorter."""
+                           start: datetime | None = None,
+                           person_ids: Sequence[str] | None = None) -> int:
+        """The people of the zone's areas (of ``person_ids`` only, when given) not already in
+        a stricter zone join it, are stale, and take the zone's cadence if it has one and it is
+        shorter."""
         areas = self.t.zones[zone_id].areas
         cadence = None if cadence_ms is None else timedelta(milliseconds=cadence_ms)
         since = start or now
         n = 0
         for pid, person in self.t.people.items():
+            if person_ids is not None and pid not in person_ids:
+                continue
             row = self.t.statuses[pid]
             if _member_rank(row) >= rank or not any(
                     area_covers(a, person.grid_code, person.address) for a in areas):

@@ -5,15 +5,19 @@ zone's residents to go out to a site."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import text
 
 from hesuan.adapters.clock import FixedClock
+from hesuan.adapters.db.schema import to_ms
 from hesuan.bootstrap import Platform
 from hesuan.domain.access import Principal, Role
-from hesuan.sim.example import ExampleCity, seed_example_city
+from hesuan.domain.zones import Area, ZoneKind
+from hesuan.services.people import PersonInput
+from hesuan.services.zones import ZoneInput
+from hesuan.sim.example import OPERATOR, ExampleCity, make_resident_id, seed_example_city
 
 ADMIN = Principal("u-admin", "admin", Role.ADMIN)
 OFFICER = Principal("u-o", "officer", Role.HEALTH_OFFICER, "1401")
@@ -54,3 +58,35 @@ def test_the_longest_exemption_in_force_holds(platform: Platform, clock: FixedCl
         with platform.deps.uow(readonly=True) as uow:
             row = uow.statuses.status_row(pid)
         assert row is not None and row.colour == "green"
+
+
+def _row(p: Platform, pid: str) -> tuple[object, ...]:
+    with p.deps.uow(readonly=True) as uow:
+        return tuple(uow.conn.execute(text(  # type: ignore[attr-defined]
+            "SELECT policy_id, next_due_at, zone_id FROM person_status WHERE person_id = :p"),
+            {"p": pid}).one())
+
+
+def test_a_person_registered_later_takes_their_cadence_and_zone(
+        platform: Platform, clock: FixedClock, city: ExampleCity) -> None:
+    """Someone registered after the policies and a sealed zone exist had neither: never due,
+    never reminded nor overdue, not in the zone (green at a venue far away). They take the
+    district's cadence from their registration, and the zone, at once."""
+    grid = city.grids[0]
+    zone = platform.zones.designate(OFFICER, ZoneInput("封控", ZoneKind.SEALED, [Area(grid)]))
+    clock.advance(timedelta(days=5))
+    registered = clock.now()
+    sealed = platform.people.register(OPERATOR, PersonInput(
+        make_resident_id(grid[:6], date(1990, 1, 1), 901), "王新", grid,
+        phone="13900000001", address="1号楼1单元"))
+    elsewhere = platform.people.register(OPERATOR, PersonInput(
+        make_resident_id(grid[:6], date(1991, 2, 2), 902), "李新", city.grids[2],
+        phone="13900000002", address="2号楼1单元"))
+    (policy,) = [p for p in platform.status.policies(ADMIN) if p.scope == grid[:6]]
+    due = to_ms(registered + policy.interval)  # from registration, not the policy's start
+    assert _row(platform, elsewhere) == (policy.id, due, None)
+    assert _row(platform, sealed)[2] == zone.id
+    assert _status(platform, sealed)[1] == ("in_zone",)
+    clock.advance(policy.interval + policy.grace + timedelta(hours=1))
+    platform.status.sweep(ADMIN)
+    assert _status(platform, elsewhere) == ("yellow", ("overdue",))

@@ -26,7 +26,7 @@ from hesuan.domain.errors import InvalidInput
 from hesuan.domain.people import GROUP_NAMES, Group
 
 __all__ = ["OverdueAction", "Policy", "PolicyChoice", "ScopeKind", "check_policy",
-           "choose_policy", "default_policies", "in_precedence", "precedence_key"]
+           "choose_policy", "default_policies", "first_due", "in_precedence", "precedence_key"]
 
 
 class ScopeKind(enum.StrEnum):
@@ -93,6 +93,14 @@ def precedence_key(p: Policy) -> tuple[int, int, timedelta, str, str]:
     return (0 if p.scope_kind is ScopeKind.GROUP else 1, -depth, p.interval, p.scope, p.id)
 
 
+def first_due(policy_start: datetime, registered_at: datetime,
+              interval: timedelta) -> datetime:
+    """A person never sampled is first due one ``interval`` after their policy's start, or
+    after their registration when they were registered later (a newcomer is not overdue on
+    arrival)."""
+    return max(policy_start, registered_at) + interval
+
+
 def in_precedence(policies: Iterable[Policy], now: datetime) -> list[Policy]:
     """The policies in force at ``now``, strongest first: the first that covers a person is
     the one that applies to them."""
@@ -118,7 +126,7 @@ def choose_policy(policies: Iterable[Policy], grid_code: str, groups: frozenset[
 
 def default_policies(valid_from: datetime, new_id: Callable[[], str]) -> list[Policy]:
     """The seeded defaults: the six urban districts every 72 h; medical staff, port and transport
-    workers and couriers every 24 h; returning students and teachers every 48 h ("三天两检"
+    workers and couriers every 24 h; returning students and teachers every 36 h ("三天两检"
     during their first days back, then their district's cadence once the policy expires)."""
     from hesuan.domain.regions import URBAN_DISTRICTS
 

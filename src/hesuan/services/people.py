@@ -37,6 +37,7 @@ from hesuan.domain.people import (
 )
 from hesuan.domain.programme import check_open
 from hesuan.services.context import Deps
+from hesuan.services.newcomers import settle_newcomers
 from hesuan.services.people_ports import (
     NewPerson,
     PersonCorrectionRow,
@@ -183,6 +184,7 @@ class PeopleService:
             if existing is not None:
                 return existing
             uow.people.insert_people([row], now)
+            settle_newcomers(uow, [row.id], now)
             uow.audit_log.append(now, actor.username, "person.create", f"person:{row.id}", {})
             uow.commit()
         return row.id
@@ -224,6 +226,7 @@ class PeopleService:
         with self._d.uow() as uow:
             check_open(uow.programme.closed())
             inserted = uow.people.insert_people(batch, now)
+            settle_newcomers(uow, [p.id for p in batch], now)  # a row already known is no one
             uow.audit_log.append(now, actor.username, "person.import", "people",
                       {"rows": len(batch), "inserted": inserted})
             uow.commit()

@@ -135,8 +135,10 @@ class CadenceRepository(Protocol):
 
     def save_policy(self, p: Policy, actor: str, now: datetime) -> None: ...
 
-    def assign_policies(self, policies: Sequence[Policy], now: datetime) -> int:
-        """Give everyone the policy ``cadence.choose_policy`` picks among ``policies``."""
+    def assign_policies(self, policies: Sequence[Policy], now: datetime,
+                        person_ids: Sequence[str] | None = None) -> int:
+        """Give everyone (or ``person_ids``) the policy ``cadence.choose_policy`` picks among
+        ``policies``, and the due time it sets."""
 
     def current_rules(self) -> list[Rule]: ...
 

@@ -47,6 +47,7 @@ from hesuan.domain.zones import (
 from hesuan.services.context import Deps
 from hesuan.services.door_teams import follow_zone
 from hesuan.services.fence_ports import PlaceRow
+from hesuan.services.newcomers import apply_zone
 from hesuan.services.ports import UnitOfWork
 from hesuan.services.status import StatusService
 from hesuan.services.zones_ports import Geometry, RegionShape, ZoneEvent, ZoneRecord
@@ -144,7 +145,7 @@ class ZoneService:
             if status == ZoneStatus.ACTIVE.value:
                 record = uow.zones.zone(zid)
                 assert record is not None
-                self._apply(uow, record, now)
+                apply_zone(uow, record, now)
                 self._settle(uow, now, [zid], added=[zid])
             uow.audit_log.append(now, actor.username, "zone.designate", f"zone:{zid}",
                       {"kind": z.kind.value, "areas": len(areas)})
@@ -184,13 +185,6 @@ class ZoneService:
 
     # -- membership and status ---------------------------------------------------------------
 
-    def _apply(self, uow: UnitOfWork, z: ZoneRecord, now: datetime) -> int:
-        status_kind = z.kind if z.kind in (ZoneKind.SEALED, ZoneKind.CONTROLLED) else None
-        cadence = (int(z.rules.cadence_hours * 3_600_000) if z.rules.cadence_hours
-                   else None)
-        return uow.zones.apply_zone_members(z.id, status_kind, z.rules.colour, rank(z.kind), now,
-                                      cadence, z.starts_at)
-
     def _reapply(self, uow: UnitOfWork, ended: Sequence[ZoneRecord], now: datetime,
                  extra: Sequence[ZoneRecord] = ()) -> list[str]:
         """Clear the members of ``ended`` zones; apply every active zone overlapping them
@@ -203,7 +197,7 @@ class ZoneService:
         others.update({z.id: z for z in extra})
         order = sorted(others.values(), key=lambda z: (rank(z.kind), z.starts_at, z.id))
         for z in order:
-            self._apply(uow, z, now)
+            apply_zone(uow, z, now)
         return [z.id for z in order]
 
     def _settle(self, uow: UnitOfWork, now: datetime, counted: Sequence[str],
@@ -294,7 +288,7 @@ class ZoneService:
                 self._event(uow, zid, "start", None, now, {}, actor.username)
                 z = uow.zones.zone(zid)
                 assert z is not None
-                self._apply(uow, z, now)
+                apply_zone(uow, z, now)
             for zid in end:
                 z = uow.zones.zone(zid)
                 assert z is not None

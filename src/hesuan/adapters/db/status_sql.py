@@ -49,6 +49,7 @@ __all__ = [
     "decided_plain",
     "default_reason",
     "fanout_plain",
+    "first_due",
     "follow_up_open",
     "lit",
     "negative_leaves_plain",
@@ -218,6 +219,12 @@ def next_due_after_sample(at: str) -> str:
             f"WHEN last_sampled_at < arrival_at + {_ms(SECOND_TEST_DUE)} "
             f"AND {at} - last_sampled_at < {_ms(SECOND_TEST_AFTER)} THEN next_due_at "
             f"ELSE {at} + interval_ms END")
+
+
+def first_due(start: str, registered: str, interval: str) -> str:
+    """``domain.cadence.first_due`` of SQL expressions (epoch ms)."""
+    return (f"(CASE WHEN ({start}) >= ({registered}) THEN ({start}) ELSE ({registered}) END "
+            f"+ ({interval}))")
 
 
 def follow_up_open(p: str = "") -> str:

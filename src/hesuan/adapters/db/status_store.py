@@ -121,12 +121,19 @@ class SqlCadence(SqlRepository):
             "overdue_action": p.overdue_action.value, "valid_from": p.valid_from,
             "valid_to": p.valid_to, "created_by": actor, "created_at": now})
 
-    def assign_policies(self, policies: Sequence[Policy], now: datetime) -> int:
-        """Give every person the policy that applies to them (:func:`cadence.in_precedence`
-        among ``policies``, the current ones) and the due time it sets, in one set-based UPDATE
-        that writes only the people whose policy or policy version changes; they are marked for
-        a status recompute. Returns their number."""
+    def assign_policies(self, policies: Sequence[Policy], now: datetime,
+                        person_ids: Sequence[str] | None = None) -> int:
+        """Give every person (or ``person_ids``) the policy that applies to them
+        (:func:`cadence.in_precedence` among ``policies``, the current ones) and the due time it
+        sets, in one set-based UPDATE that writes only the people whose policy or policy
+        version changes; they are marked for a status recompute. Returns their number."""
         params: dict[str, Any] = {"now": to_ms(now)}
+        whom = ""  # everyone, or the people ``person_ids`` (``{column}``: their id's column)
+        if person_ids is not None:
+            if not person_ids:
+                return 0
+            params["vals"] = sql_helpers.vals(list(person_ids), self._pg)
+            whom = sql_helpers.one_of("{column}", self._pg)
         whens: list[str] = []
         for p in in_precedence(policies, now):
             cover = self._covers(p, len(whens), params)
@@ -143,7 +150,8 @@ class SqlCadence(SqlRepository):
                 "UPDATE person_status SET policy_id = NULL, policy_version = NULL, "
                 "interval_ms = NULL, grace_ms = NULL, lead_ms = NULL, overdue_action = NULL, "
                 f"next_due_at = CASE WHEN {status_sql.follow_up_open()} THEN next_due_at END, "
-                "status_valid_until = :now WHERE policy_id IS NOT NULL"),
+                "status_valid_until = :now WHERE policy_id IS NOT NULL"
+                + (" AND " + whom.format(column="person_id") if whom else "")),
                 params).rowcount)
         # The winning policy's number is worked out once per person (the conditions are the
         # costly part: up to one per policy), in a materialised CTE so that no planner
@@ -156,16 +164,18 @@ class SqlCadence(SqlRepository):
 
         iv, start = col("iv"), col("start")
         sql = (
-            "WITH pick AS MATERIALIZED (SELECT p.id AS pid, "
-            f"CASE {pick} ELSE NULL END AS k FROM people p) "
+            "WITH pick AS MATERIALIZED (SELECT p.id AS pid, p.created_at AS registered, "
+            f"CASE {pick} ELSE NULL END AS k FROM people p"
+            + (" WHERE " + whom.format(column="p.id") if whom else "") + ") "
             f"UPDATE person_status SET policy_id = {col('id')}, "
             f"policy_version = {col('v')}, interval_ms = {iv}, grace_ms = {col('g')}, "
             f"lead_ms = {col('l')}, overdue_action = {col('a')}, "
             # an arrival's open follow-up keeps its due time (``domain.arrivals``); the first
-            # due time for people never sampled: the start of their policy + interval
+            # due time for people never sampled: ``domain.cadence.first_due``
             f"next_due_at = CASE WHEN {status_sql.follow_up_open('person_status.')} "
             "THEN person_status.next_due_at WHEN pick.k IS NULL THEN NULL "
-            f"  WHEN person_status.last_sampled_at IS NULL THEN ({start}) + ({iv}) "
+            "  WHEN person_status.last_sampled_at IS NULL THEN "
+            f"{status_sql.first_due(start, 'pick.registered', iv)} "
             f"  ELSE person_status.last_sampled_at + ({iv}) END, "
             "status_valid_until = :now "
             "FROM pick WHERE pick.pid = person_status.person_id AND ("

@@ -194,11 +194,17 @@ class SqlZones(SqlRepository):
 
     def apply_zone_members(self, zone_id: str, status_kind: str | None, colour: str | None,
                            rank: int, now: datetime, cadence_ms: int | None = None,
-                           start: datetime | None = None) -> int:
-        """One UPDATE: the people of the zone's areas not already in a stricter zone join it,
-        are marked stale, and take the zone's cadence if it has one (and it is shorter)."""
+                           start: datetime | None = None,
+                           person_ids: Sequence[str] | None = None) -> int:
+        """One UPDATE: the people of the zone's areas (of ``person_ids`` only, when given) not
+        already in a stricter zone join it, are marked stale, and take the zone's cadence if it
+        has one (and it is shorter)."""
         params: dict[str, Any] = {"z": zone_id, "k": status_kind, "c": colour, "rank": rank,
                                   "now": to_ms(now)}
+        whom = ""
+        if person_ids is not None:
+            params["vals"] = sql_helpers.vals(list(person_ids), self._pg)
+            whom = " AND " + one_of("person_id", self._pg)
         extra = ""
         if cadence_ms is not None:
             params |= {"cad": cadence_ms, "start": to_ms(start or now)}
@@ -212,7 +218,7 @@ class SqlZones(SqlRepository):
             f"status_valid_until = :now{extra} WHERE person_id IN (SELECT p.id FROM zone_areas a "
             "JOIN people p ON p.grid_code BETWEEN a.grid_lo AND a.grid_hi AND (a.building = '' "
             "OR substr(COALESCE(p.address, ''), 1, length(a.building)) = a.building) "
-            f"WHERE a.zone_id = :z) AND {_RANK_SQL} < :rank"), params).rowcount)
+            f"WHERE a.zone_id = :z) AND {_RANK_SQL} < :rank{whom}"), params).rowcount)
 
     def refresh_zoned(self, now: datetime, rule_id: str, rule_version: int,
                       colour: str | None) -> int:

@@ -1,0 +1,47 @@
+"""Newcomers: a person registered while the city's policies and zones stand takes their place
+in them at once, as those already there did when the policies were set and the zones drawn —
+the policy that covers them and its first due time (``domain.cadence.first_due``: from their
+registration) and the zones over their home, strictest last; their status is decided by the next
+refresh, and live when read. Without it a newcomer had no cadence (never due, never reminded,
+never overdue) and no zone until the next change of either.
+
+``apply_zone`` is how a zone's people join it, for a zone drawn (``services/zones.py``) and for
+newcomers alike.
+
+Imports: standard library, ``hesuan.domain``, ``hesuan.services``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from hesuan.domain.zones import ZoneKind, ZoneStatus, rank
+from hesuan.services.ports import UnitOfWork
+from hesuan.services.zones_ports import ZoneRecord
+
+__all__ = ["apply_zone", "settle_newcomers"]
+
+
+def apply_zone(uow: UnitOfWork, z: ZoneRecord, now: datetime,
+               person_ids: Sequence[str] | None = None) -> int:
+    """The zone's people (of ``person_ids``, newcomers, only, when given) join it, with its
+    cadence: first due one cadence after the zone's start, or a newcomer's registration
+    (``domain.cadence.first_due``)."""
+    status_kind = z.kind if z.kind in (ZoneKind.SEALED, ZoneKind.CONTROLLED) else None
+    cadence = int(z.rules.cadence_hours * 3_600_000) if z.rules.cadence_hours else None
+    start = z.starts_at if person_ids is None else max(z.starts_at, now)
+    return uow.zones.apply_zone_members(z.id, status_kind, z.rules.colour, rank(z.kind), now,
+                                        cadence, start, person_ids)
+
+
+def settle_newcomers(uow: UnitOfWork, person_ids: Sequence[str], now: datetime) -> None:
+    """A step of the registering unit of work: the people ``person_ids`` (those not stored are
+    no one's) take their policy and due time, and their zones (weakest first, so the strictest
+    holds); both mark them for the status refresh."""
+    if not person_ids:
+        return
+    uow.cadence.assign_policies(uow.cadence.current_policies(), now, person_ids)
+    active = uow.zones.all([ZoneStatus.ACTIVE.value], "", 100_000)
+    for z in sorted(active, key=lambda z: (rank(z.kind), z.starts_at, z.id)):
+        apply_zone(uow, z, now, person_ids)
