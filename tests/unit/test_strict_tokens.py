@@ -15,6 +15,7 @@ from typing import Any
 import cbor2
 import pytest
 import segno
+from base45 import b45decode, b45encode
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -128,6 +129,38 @@ def test_a_header_in_both_maps_is_refused(keys: PassKeyStore, unprotected: str) 
     text = _sign_raw(_signer(keys), {1: _alg(keys), 4: kid}, extra, encode_claims(_claims()))
     v = _offline(keys).verify(text, NOW)
     assert (v.valid, v.failure) == (False, Failure.MALFORMED)
+
+
+def _variants(text: str) -> dict[str, str]:
+    """Other texts of the same signed pass: each decodes to the same signature over the same
+    claims, and each verified as valid."""
+    body = b45decode(text[4:])
+    compressed = body[:1] == b"\x78"  # zlib only when it makes the pass shorter
+    cose = zlib.decompress(body) if compressed else body
+    protected, _, payload, signature = cbor2.loads(cose).value
+    packed = zlib.compress(cose, 9)
+    return {
+        "compressed otherwise": "SP1:" + b45encode(
+            zlib.compress(cose, 1) if compressed else packed).decode(),
+        "not compressed" if compressed else "compressed at level 1": "SP1:" + b45encode(
+            cose if compressed else zlib.compress(cose, 1)).decode(),
+        "untagged": to_text(cbor2.dumps([protected, {}, payload, signature])),
+        "an unprotected label": to_text(cbor2.dumps(cbor2.CBORTag(
+            18, [protected, {99: 0}, payload, signature]))),
+        "bytes after the message": to_text(cose + b"\x00"),
+        "bytes after the zlib stream": "SP1:" + b45encode(packed + b"\x00").decode(),
+        "spaces around it": f"  {text}\n",
+    }
+
+
+def test_a_pass_has_exactly_one_valid_text(keys: PassKeyStore) -> None:
+    kid = bytes.fromhex(keys.key_id(NOW))
+    text = _sign_raw(_signer(keys), {1: _alg(keys), 4: kid}, {}, encode_claims(_claims()))
+    verifier = _offline(keys)
+    assert verifier.verify(text, NOW).valid
+    for name, other in _variants(text).items():
+        v = verifier.verify(other, NOW)
+        assert (v.valid, v.failure) == (False, Failure.MALFORMED), name
 
 
 def test_es256_passes_are_signed_low_s_and_high_s_is_refused(tmp_path: Path) -> None:

@@ -124,8 +124,9 @@ def to_text(cose: bytes, compress: bool = True) -> str:
 
 
 def from_text(text: str) -> bytes:
-    """The COSE bytes inside an ``SP1:`` text (decompressed). Raises ``MalformedPass``."""
-    text = text.strip()
+    """The COSE bytes inside an ``SP1:`` text (decompressed), when the text is the one
+    ``to_text`` makes of them: a pass has exactly one valid text (no spaces around it, no other
+    compression, nothing after the zlib stream). Raises ``MalformedPass``."""
     if not text.startswith(PASS_PREFIX):
         raise MalformedPass(f"a status pass starts with {PASS_PREFIX}")
     body = text[len(PASS_PREFIX):]
@@ -143,4 +144,6 @@ def from_text(text: str) -> bytes:
             raise MalformedPass("bad zlib data") from None
         if d.unconsumed_tail:
             raise MalformedPass("too long for a status pass")
+    if to_text(raw) != text:
+        raise MalformedPass("not the one text of a status pass")
     return raw

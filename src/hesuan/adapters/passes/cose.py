@@ -198,16 +198,17 @@ def _check_unprotected(unprotected: Mapping[object, object], protected: frozense
 
 
 def decode_sign1(data: bytes) -> Sign1:
-    """Parse a COSE_Sign1 message (tagged or untagged). Raises ``CoseError`` when malformed or
-    when the algorithm is not one accepted here."""
+    """Parse a COSE_Sign1 message as ``sign1`` makes it: tagged, no unprotected header, the
+    bytes exactly those of its items (nothing after them, no other CBOR encoding), so that a
+    signed message has one valid form. Raises ``CoseError`` when malformed or when the
+    algorithm is not one accepted here."""
     try:
         obj = cbor2.loads(data)
     except Exception:  # cbor2 raises several error types on garbage
         raise CoseError("not CBOR") from None
-    if type(obj) is cbor2.CBORTag:
-        if obj.tag != COSE_SIGN1_TAG:
-            raise CoseError(f"CBOR tag {obj.tag} is not COSE_Sign1 (18)")
-        obj = obj.value
+    if type(obj) is not cbor2.CBORTag or obj.tag != COSE_SIGN1_TAG:
+        raise CoseError("not a tagged COSE_Sign1 (18)")
+    obj = obj.value
     if not isinstance(obj, _ARRAYS) or len(obj) != 4:
         raise CoseError("COSE_Sign1 must be an array of 4 items")
     protected, unprotected, payload, signature = obj
@@ -218,6 +219,10 @@ def decode_sign1(data: bytes) -> Sign1:
         raise CoseError("an Ed25519 or ES256 signature is 64 bytes")
     alg, kid, labels = _protected_header(protected)
     _check_unprotected(unprotected, labels)
+    if unprotected:
+        raise CoseError("the unprotected header is empty in a pass or list of ours")
+    if cbor2.dumps(cbor2.CBORTag(COSE_SIGN1_TAG, [protected, {}, payload, signature])) != data:
+        raise CoseError("not the one encoding of this COSE_Sign1 (bytes after it, say)")
     return Sign1(protected, alg, kid, payload, signature)
 
 
