@@ -687,7 +687,8 @@ CASES: list[Case] = [
          shows=lambda w, s: ([w.venue[s]], _venue(w, s))),
     Case("POST", "/venues/{venue_id}/checks", lambda w, s, p: (Req(
         params={"venue_id": w.venue[s]},
-        json={"pass": "SP1:NOTAPASS", "temperature_c": 36.5, "mask": True}), _venue(w, s))),
+        json={"pass": "SP1:NOTAPASS", "temperature_c": 36.5, "mask": True,
+        "certificate": True}), _venue(w, s))),
     Case("GET", "/venues/{venue_id}/checks", lambda w, s, p: (
         Req(params={"venue_id": w.venue[s]}), _venue(w, s))),
     Case("POST", "/verify", _list(Req(json={"pass": "SP1:NOTAPASS"})), one_side=True),

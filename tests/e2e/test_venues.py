@@ -21,17 +21,27 @@ def test_venue_check_records_four_checks_and_is_purged(api: Api) -> None:
     assert r.status_code == 200, r.text
     text = r.json()["pass"]
     ok = api.client.post(f"/venues/{vid}/checks", headers=api.h("mall"), json={
-        "pass": text, "temperature_c": 36.5, "mask": True})
+        "pass": text, "temperature_c": 36.5, "mask": True,
+        "certificate": True})
     assert ok.status_code == 200, ok.text
     assert ok.json()["admitted"] is True and ok.json()["colour"] == "green"
     fever = api.client.post(f"/venues/{vid}/checks", headers=api.h("mall"), json={
-        "pass": text, "temperature_c": 37.8, "mask": True}).json()
+        "pass": text, "temperature_c": 37.8, "mask": True,
+        "certificate": True}).json()
     assert fever["admitted"] is False and "temperature" in fever["why"]
     forged = api.client.post(f"/venues/{vid}/checks", headers=api.h("mall"), json={
-        "pass": text[:-4] + "AAAA", "temperature_c": 36.5, "mask": True}).json()
+        "pass": text[:-4] + "AAAA", "temperature_c": 36.5, "mask": True,
+        "certificate": True}).json()
     assert forged["admitted"] is False and forged["pass_valid"] is False
-    other = api.client.post(f"/venues/{vid}/checks", headers=api.h("sampler"), json={
+    # the four checks are each the staff's to record: a check without the certificate's was
+    # recorded as passed (certificate_ok true), the pass taken as the bearer's own
+    no_certificate = api.client.post(f"/venues/{vid}/checks", headers=api.h("mall"), json={
         "pass": text, "temperature_c": 36.5, "mask": True})
+    assert no_certificate.status_code == 422, no_certificate.text
+    assert no_certificate.json()["error"]["field"] == "certificate"
+    other = api.client.post(f"/venues/{vid}/checks", headers=api.h("sampler"), json={
+        "pass": text, "temperature_c": 36.5, "mask": True,
+        "certificate": True})
     assert other.status_code == 403
     stored = api.client.get(f"/venues/{vid}/checks", headers=api.h("mall")).json()
     assert len(stored) == 3 and set(stored[0]) >= {"temperature_ok", "code_ok", "admitted"}

@@ -101,7 +101,8 @@ def test_sealed_zone_venue_alert_and_lift(api: Api) -> None:
     r = api.client.post(f"/people/{residents[1]}/pass", headers=api.h("officer"))
     assert r.status_code == 200, r.text
     r = api.client.post(f"/venues/{venue_id}/checks", headers=device, json={
-        "pass": r.json()["pass"], "temperature_c": 36.5, "mask": True})
+        "pass": r.json()["pass"], "temperature_c": 36.5, "mask": True,
+        "certificate": True})
     assert r.status_code == 200 and r.json()["admitted"] is False, r.text
     inbox = api.client.get("/fence/alerts", headers=api.h("grid")).json()
     assert [(a["person_id"], a["rule"]) for a in inbox] == [(residents[1], "zone_exit")]

@@ -84,7 +84,7 @@ class VenueService:
         return [r for r in rows if allows(actor, Action.READ_VENUES, _venue(r))]
 
     def check(self, actor: Principal, venue_id: str, pass_text: str, temperature_c: float,
-              mask_ok: bool, certificate_ok: bool = True) -> VenueCheck:
+              mask_ok: bool, certificate_ok: bool) -> VenueCheck:
         """Verify the pass and record the four checks at a venue's door."""
         if not 30.0 <= temperature_c <= 45.0:
             raise InvalidInput("temperature_c must be a body temperature in °C (30-45)",
