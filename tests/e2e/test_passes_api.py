@@ -138,6 +138,34 @@ def test_a_later_positive_result_revokes_the_pass(api: Api) -> None:
     assert _verify(api, red["pass"])["valid"] is True  # still true: red stays red
 
 
+def test_any_change_that_makes_a_green_pass_untrue_revokes_it(api: Api) -> None:
+    """An approved red override, a high-risk arrival, an invalid tube: each made the person's
+    status red, pop-up or yellow while their green pass went on verifying as valid for up to
+    a day (only a positive result revoked it)."""
+    _user(api, "gate", Role.VENUE, "venue-1")
+    _user(api, "officer2", Role.HEALTH_OFFICER, "1401")
+    overridden, arrived, *invalid = api.people(limit=12)
+    passes = {p: _issue(api, p)["pass"] for p in (overridden, arrived, invalid[0])}
+    assert all(_verify(api, t)["valid"] for t in passes.values())
+
+    oid = api.client.post(f"/people/{overridden}/overrides", headers=api.h("officer"), json={
+        "colour": "red", "reason": "close contact", "legal_basis": "传染病防治法 第三十九条",
+        "expires_at": (api.clock.now() + timedelta(days=7)).isoformat()}).json()["id"]
+    r = api.client.post(f"/overrides/{oid}/approve", headers=api.h("officer2"))
+    assert r.status_code == 204, r.text
+    r = api.client.post("/arrivals", headers=api.h("officer"), json={
+        "person_id": arrived, "checkpoint_site_id": api.city.sites["first_landing"],
+        "origin_region": "3101", "origin_risk": "high",
+        "arrived_at": api.clock.now().isoformat()})
+    assert r.status_code in (200, 201), r.text
+    _sample_and_result(api, invalid, "invalid", 40)
+    api.clock.advance(timedelta(minutes=1))  # past the online revocation refresh
+    for pid, text in passes.items():
+        v = _verify(api, text)
+        assert (v["valid"], v["reason_code"]) == (False, "revoked"), pid
+        assert _issue(api, pid)["status"] != "green", pid
+
+
 def test_who_may_issue_revoke_and_rotate(api: Api) -> None:
     _user(api, "gate", Role.VENUE, "venue-1")
     me, other = api.people(limit=2)

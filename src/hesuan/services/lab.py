@@ -260,6 +260,9 @@ class LabService:
         # correction revokes its members' passes whatever they say: each asks for a new one
         uow.passes.revoke_passes([r.person_id for r in reached if r.result is Result.POSITIVE],
                                  now, "positive", keep_red=True)
+        # an invalid tube's members await a re-test (yellow): their green passes are untrue
+        uow.passes.revoke_passes([r.person_id for r in reached if r.result is Result.INVALID],
+                                 now, "invalid", keep_red=True)
         if corrected:
             members = results.tube_members(corrected)
             messages += _corrected_messages(corrected, members, told, due, new_id)

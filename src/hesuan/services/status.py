@@ -371,6 +371,8 @@ class StatusService:
                                 actor.user_id, now)
             if approve:
                 self.refresh(uow, now, person_ids=[row.id])
+                # the colour is the override's now: a pass of another one is untrue
+                uow.passes.revoke_passes([row.id], now, "override", keep_red=False)
             uow.audit_log.append(now, actor.username,
                                  "override.approve" if approve else "override.reject",
                       f"person:{row.id}", {"override": override_id})
@@ -412,6 +414,8 @@ class StatusService:
                 created_by=actor.username),
                 first_due(arrived_at, None if current is None else current.last_sampled_at))
             self.refresh(uow, now, person_ids=[person_id])
+            # the arrival's facts hold the status (and move the due time a pass runs to)
+            uow.passes.revoke_passes([person_id], now, "arrival", keep_red=True)
             uow.audit_log.append(now, actor.username, "arrival.register", f"person:{person_id}",
                       {"risk": origin_risk, "origin": origin_region})
             uow.commit()
