@@ -150,7 +150,8 @@ def _positive(f: Facts, now: datetime) -> tuple[bool, Colour | None, dict[str, A
 
 def _open_recall(f: Facts, now: datetime) -> tuple[bool, Colour | None, dict[str, Any]]:
     ok = f.test_state == "pending_retest" or f.open_recall_due is not None
-    return ok, None, {"recall": {"due": _iso(f.open_recall_due)}}
+    # ``after``: the result that opened it (a positive pool; an invalid or rejected sample)
+    return ok, None, {"recall": {"due": _iso(f.open_recall_due), "after": f.last_result}}
 
 
 def _zone(f: Facts, now: datetime) -> tuple[bool, Colour | None, dict[str, Any]]:

@@ -54,9 +54,12 @@ REASON_TEXT: dict[str, dict[str, str]] = {
     "exempt": {"zh": "已登记免检", "en": "Exempt from routine testing"},
     "overdue": {"zh": "超过检测时限未检（未检赋码）", "en": "Overdue for the routine test"},
     "pending_retest": {"zh": "混管检测异常，待单管复核", "en": "Pooled test needs a re-test"},
+    # a recall after an invalid or rejected sample, not a positive pool (``_variant``)
+    "pending_resample": {"zh": "样本未能检测，需重新采样",
+                         "en": "The sample could not be tested: a new one is needed"},
     "positive_result": {"zh": "核酸检测结果阳性", "en": "PCR result positive"},
-    "arrival_pending": {"zh": "外地来（返）并人员，落地检结果待出",
-                        "en": "Arrival: landing test still to come"},
+    "arrival_pending": {"zh": "外地来（返）人员，待落地后检测结果阴性",
+                        "en": "Arrival: waiting for a negative test taken after arrival"},
     "in_zone": {"zh": "所在区域为封控/管控区", "en": "You live in a sealed or controlled zone"},
     "manual_override": {"zh": "经两名卫生健康工作人员审批的人工赋码",
                         "en": "Set by two health officers (manual override)"},
@@ -68,16 +71,23 @@ _NEXT: dict[str, dict[str, str]] = {
     "awaiting_result": {"zh": "结果通常在6小时内出具，请留意",
                         "en": "Results usually come within 6 h"},
     "up_to_date": {"zh": "下次请在{due}前检测", "en": "Next test due before {due}"},
+    # past the due time, in the grace before the status turns (``_variant``)
+    "late": {"zh": "已过检测时限（{due}），请在{overdue}前到任意采样点检测，否则将转为黄码",
+             "en": "Your test was due at {due}: get tested at any site before {overdue}, when "
+                   "your status turns yellow"},
     "exempt": {"zh": "免检至{until}", "en": "Exempt until {until}"},
     "overdue": {"zh": "请尽快到任意采样点检测，检测后立即恢复",
                 "en": "Get tested at any site now; your status clears at once"},
     "pending_retest": {"zh": "请居家，并在{recall}前到任意采样点单管复检",
                        "en": "Stay home and get a single-tube re-test at any site before "
                              "{recall}"},
+    "pending_resample": {"zh": "请在{recall}前到任意采样点重新采样",
+                         "en": "Get a new sample taken at any site before {recall}"},
     "positive_result": {"zh": "请原地等待，疾控人员将与您联系",
                         "en": "Stay where you are; the health authority will contact you"},
-    "arrival_pending": {"zh": "请在落地24小时内完成核酸检测，并于72小时内完成第二次检测",
-                        "en": "Get tested within 24 h of arrival and again within 72 h"},
+    "arrival_pending": {"zh": "请在{due}前完成下一次核酸检测（落地三天两检）",
+                        "en": "Get your next test before {due} (two tests in three days after "
+                              "arrival)"},
     "in_zone": {"zh": "请遵守所在区域的管控要求，配合上门采样",
                 "en": "Follow your zone's rules and wait for door-to-door sampling"},
     "manual_override": {"zh": "如有疑问，请联系所在社区",
@@ -85,6 +95,26 @@ _NEXT: dict[str, dict[str, str]] = {
 }
 
 
+
+
+#: Reasons whose holder stays where they are, and the steps that send a person out to a site,
+#: which are not given beside them: one instruction, never "stay" and "go" at once.
+_STAY = frozenset({"positive_result", "in_zone"})
+_GO_OUT = frozenset({"not_yet_tested", "up_to_date", "overdue", "pending_retest",
+                     "arrival_pending"})
+
+
+def _variant(reason: str, read: StatusRead) -> str:
+    """The words of ``reason`` for this status: a recall after an invalid or rejected sample
+    (not a positive pool) asks for a new sample; a due time passed, in the grace, is late."""
+    evidence = read.status.evidence
+    if reason == "pending_retest" and (evidence.get("recall") or {}).get("after") != "positive":
+        return "pending_resample"
+    due = read.next_due_at
+    if (reason in ("up_to_date", "not_yet_tested") and due is not None
+            and read.decided_at is not None and read.decided_at > due):
+        return "late"
+    return reason
 
 
 def explain(read: StatusRead, language: str = "zh") -> Explanation:
@@ -95,10 +125,15 @@ def explain(read: StatusRead, language: str = "zh") -> Explanation:
         "due": short(read.next_due_at),
         "until": short(None if read.row is None else read.row.exempt_until),
         "recall": (ev.get("recall") or {}).get("due") or "—",
+        "overdue": short(status.valid_until),
     }
     if fill["recall"] != "—":
         fill["recall"] = short(datetime.fromisoformat(fill["recall"]))
-    reasons = [ReasonText(r, REASON_TEXT.get(r, {}).get(lang, r)) for r in status.reasons]
-    steps = [_NEXT[r][lang].format(**fill) for r in status.reasons if r in _NEXT]
+    words = [(r, _variant(r, read)) for r in status.reasons]
+    reasons = [ReasonText(r, REASON_TEXT.get(v, REASON_TEXT.get(r, {})).get(lang, r))
+               for r, v in words]
+    stay = any(r in _STAY for r in status.reasons)
+    steps = [_NEXT[v][lang].format(**fill) for r, v in words
+             if v in _NEXT and not (stay and r in _GO_OUT)]
     return Explanation(status.colour.value, reasons, steps,
                        RuleRef(status.rule_id, status.rule_version), status.valid_until, ev)

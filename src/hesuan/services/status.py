@@ -76,6 +76,7 @@ class StatusRead:
     row: StatusRow | None
     exemptions: list[ExemptionRow]
     overrides: list[OverrideRow]
+    decided_at: datetime | None = None  # the moment the status was decided for
 
     @property
     def next_due_at(self) -> datetime | None:
@@ -437,7 +438,7 @@ class StatusService:
             status = decide(facts, now, self.rules(uow))
             read = StatusRead(status, uow.statuses.status_row(person_id),
                               uow.overrides.exemptions_of(person_id),
-                              uow.overrides.overrides_of(person_id))
+                              uow.overrides.overrides_of(person_id), now)
             uow.audit_log.append(now, actor.username, "status.read", f"person:{person_id}", {})
             uow.commit()
         return read
