@@ -14,7 +14,15 @@ from typing import TypeVar
 from hesuan.domain.arrivals import follow_up_open
 from hesuan.domain.cadence import Policy, choose_policy, first_due
 from hesuan.domain.local_time import short
-from hesuan.domain.status import DEFAULT_RULES, Colour, Facts, Rule, Status, decide
+from hesuan.domain.status import (
+    DEFAULT_RULES,
+    HOLDING_ZONES,
+    Colour,
+    Facts,
+    Rule,
+    Status,
+    decide,
+)
 from hesuan.services.status_ports import ArrivalRow, ExemptionRow, OverrideRow, StatusRow
 from tests.fakes.base import FakeRepository
 from tests.fakes.database import (
@@ -183,13 +191,15 @@ class FakeStatuses(FakeRepository):
         return True
 
     def _to_remind(self, now: datetime, max_lead_ms: int) -> list[PersonStatus]:
-        """People inside their reminder lead, not yet reminded for this due time, not exempt."""
+        """People inside their reminder lead, not yet reminded for this due time, not exempt,
+        not held at home by a zone."""
         horizon = now + timedelta(milliseconds=max_lead_ms)
         return [r for r in self.t.statuses.values()
                 if r.next_due_at is not None and now < r.next_due_at <= horizon
                 and r.lead is not None and r.next_due_at - r.lead <= now
                 and r.reminded_due_at != r.next_due_at
-                and (r.exempt_until is None or r.exempt_until <= now)]
+                and (r.exempt_until is None or r.exempt_until <= now)
+                and r.zone_kind not in HOLDING_ZONES]
 
     def due_for_reminder(self, now: datetime, max_lead_ms: int,
                          limit: int) -> list[tuple[str, int]]:

@@ -90,3 +90,25 @@ def test_a_person_registered_later_takes_their_cadence_and_zone(
     clock.advance(policy.interval + policy.grace + timedelta(hours=1))
     platform.status.sweep(ADMIN)
     assert _status(platform, elsewhere) == ("yellow", ("overdue",))
+
+
+def test_a_sealed_zones_residents_are_not_reminded_to_go_out(
+        platform: Platform, clock: FixedClock, city: ExampleCity) -> None:
+    """A reminder tells the person to go to the nearest site: a sealed zone's residents, who
+    stay home and are sampled at their door, were sent it daily (the zone's cadence); their
+    neighbours outside the zone still get theirs."""
+    grid = city.grids[0]
+    platform.zones.designate(OFFICER, ZoneInput("封控", ZoneKind.SEALED, [Area(grid)]))
+    with platform.deps.uow(readonly=True) as uow:
+        held, free = (list(uow.conn.execute(text(  # type: ignore[attr-defined]
+            f"SELECT id FROM people WHERE grid_code {op} :g AND grid_code LIKE :d"),
+            {"g": grid, "d": grid[:6] + "%"}).scalars()) for op in ("=", "<>"))
+    assert held and free
+    for _ in range(8):
+        clock.advance(timedelta(hours=12))
+        platform.status.sweep(ADMIN)
+    with platform.deps.uow(readonly=True) as uow:
+        reminded = set(uow.conn.execute(text(  # type: ignore[attr-defined]
+            "SELECT person_id FROM outbox WHERE template = 'reminder'")).scalars())
+    assert not reminded & set(held)
+    assert reminded & set(free)

@@ -38,6 +38,7 @@ __all__ = [
     "NEGATIVE",
     "NEGATIVE_STATE",
     "NOTHING_SPECIAL",
+    "NOT_HELD",
     "NO_TEST_STATE",
     "PLAIN",
     "PLAIN_OVERDUE",
@@ -219,6 +220,11 @@ def next_due_after_sample(at: str) -> str:
             f"WHEN last_sampled_at < arrival_at + {_ms(SECOND_TEST_DUE)} "
             f"AND {at} - last_sampled_at < {_ms(SECOND_TEST_AFTER)} THEN next_due_at "
             f"ELSE {at} + interval_ms END")
+
+
+#: Not held at home by a zone (``domain.status.HOLDING_ZONES``): a reminder tells a person to go
+#: to a site, and a zone's residents are sampled at their door.
+NOT_HELD = f"(zone_kind IS NULL OR NOT {_in('zone_kind', HOLDING_ZONES)})"
 
 
 def first_due(start: str, registered: str, interval: str) -> str:

@@ -332,7 +332,8 @@ class SqlStatuses(SqlRepository):
 
     _REMIND = ("next_due_at > :now AND next_due_at <= :horizon AND next_due_at - lead_ms <= :now "
                "AND (reminded_due_at IS NULL OR reminded_due_at <> next_due_at) "
-               "AND (exempt_until IS NULL OR exempt_until <= :now)")
+               "AND (exempt_until IS NULL OR exempt_until <= :now) "
+               f"AND {status_sql.NOT_HELD}")
 
     def due_for_reminder(self, now: datetime, max_lead_ms: int,
                          limit: int) -> list[tuple[str, int]]:
