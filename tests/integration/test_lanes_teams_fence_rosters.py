@@ -28,6 +28,7 @@ from hesuan.services.analytics import ROUND_WINDOW
 from hesuan.services.fence import CheckpointKind, ScanInput
 from hesuan.services.people import PersonInput
 from hesuan.services.places import SiteInput
+from hesuan.services.sampling import EventKind, StationEvent
 from hesuan.services.zones import ZoneInput, ZonePart
 from hesuan.sim.example import OPERATOR, ExampleCity, make_resident_id, seed_example_city
 from hesuan.sim.lanes import simulate_site
@@ -147,6 +148,42 @@ def test_a_door_teams_zone_assignment_follows_the_zone_split_or_shrunk(
     assert {h.grid_code for h in last.route} == {g1} and smaller.people is not None
     assert last.people_to_sample == smaller.people - len(household.members)
     assert controlled.kind == ZoneKind.CONTROLLED.value
+
+
+def test_live_coverage_counts_the_round_the_list_does(platform: Platform, city: ExampleCity,
+                                                      clock: FixedClock) -> None:
+    """A grid worker's live counts and list are of the same round, ending now (the counts
+    ended at the city's latest sample: overnight, a grid sampled four days ago showed no one
+    outstanding while its list showed everyone)."""
+    grid = city.grids[0]
+    worker = Principal("u-g", "g", Role.GRID_WORKER, grid)
+    site = city.sites["140105"]
+    sampler = Principal("u-s", "s", Role.SAMPLER, site)
+    mine = [r[0] for r in q(platform, "SELECT id FROM people WHERE grid_code = :g AND "
+                                      "groups = '' ORDER BY id LIMIT 4", g=grid)]
+    others = [r[0] for r in q(platform, "SELECT id FROM people WHERE grid_code <> :g AND "
+                                        "groups = '' ORDER BY id LIMIT 4", g=grid)]
+    serial = iter(range(881_000, 881_100))
+
+    def sample(people: list[str]) -> None:
+        for pid in people:
+            bc = make_tube_barcode(next(serial))
+            out = platform.sampling.submit(sampler, [
+                StationEvent(str(uuid.uuid4()), EventKind.OPEN_TUBE, site, clock.now(),
+                             barcode=bc, mode=1),
+                StationEvent(str(uuid.uuid4()), EventKind.SAMPLE, site, clock.now(),
+                             barcode=bc, code=platform.deps.codes.sign(pid))])
+            assert {o.status for o in out} == {"accepted"}, out
+
+    sample(mine)
+    clock.advance(timedelta(hours=85))
+    sample(others)  # the city's latest samples, in the evening
+    clock.advance(timedelta(hours=12))  # the next morning: no one sampled yet
+    live = platform.rosters.coverage(worker, live=True)
+    (row,) = [g for g in live.grids if g.code == grid]
+    listed = platform.rosters.people(worker, which="outstanding")
+    assert live.as_of == clock.now() == listed.as_of
+    assert row.outstanding == listed.count > 0
 
 
 def test_shifts_rotation_and_moving_teams(platform: Platform, city: ExampleCity,

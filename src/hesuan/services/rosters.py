@@ -188,7 +188,10 @@ class RosterService:
                         grids, snap_as_of, names)).coverage(
                         actor, region=region, as_of=snap_as_of, window=window, level=level),
                         source="snapshot")
-        return self._analytics.coverage(actor, region=region, as_of=as_of, window=window,
+        # the round ending now, as the grid worker's list counts it (the analytics report's own
+        # default, the city's latest sample, ends earlier overnight)
+        return self._analytics.coverage(actor, region=region,
+                                        as_of=as_of or self._d.clock.now(), window=window,
                                         level=level)
 
     # -- the grid worker's list ----------------------------------------------------------------
