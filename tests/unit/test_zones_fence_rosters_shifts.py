@@ -179,6 +179,20 @@ def test_arrival_follow_up() -> None:
     assert rules_of(nobody, at=arrived + timedelta(days=8)) == []
 
 
+def test_the_fence_and_the_status_count_an_arrivals_tests_alike() -> None:
+    """The fence's follow-up rule is the status's (``domain.arrivals``): a test less than 24 h
+    after the test before it is not the second (the fence took any test 24 h after the first:
+    tested at 2, 20 and 30 h, overdue on the status side and never alerted); a late first test
+    asks for the second 24 h after it, not by 72 h."""
+    arrived = T0
+    close = ScanPerson(arrival_at=arrived, tests_since_arrival=(
+        arrived + timedelta(hours=2), arrived + timedelta(hours=20), arrived + timedelta(hours=30)))
+    assert rules_of(close, at=arrived + timedelta(hours=73)) == [FenceRule.ARRIVAL_FOLLOW_UP]
+    late = ScanPerson(arrival_at=arrived, tests_since_arrival=(arrived + timedelta(hours=50),))
+    assert rules_of(late, at=arrived + timedelta(hours=73)) == []
+    assert rules_of(late, at=arrived + timedelta(hours=75)) == [FenceRule.ARRIVAL_FOLLOW_UP]
+
+
 def test_alert_day_is_local() -> None:
     assert alert_day(datetime(2022, 8, 29, 15, 59, tzinfo=UTC)).isoformat() == "2022-08-29"
     assert alert_day(datetime(2022, 8, 29, 16, 1, tzinfo=UTC)).isoformat() == "2022-08-30"

@@ -12,7 +12,9 @@ Imports: standard library only.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from itertools import pairwise
 
 __all__ = [
     "ARRIVAL_RISKS",
@@ -21,6 +23,7 @@ __all__ = [
     "SECOND_TEST_DUE",
     "first_due",
     "follow_up_open",
+    "missed_test",
     "next_due_after_sample",
 ]
 
@@ -69,3 +72,15 @@ def next_due_after_sample(sampled_at: datetime, arrival_at: datetime | None,
     if previous < arrival_at + SECOND_TEST_DUE and sampled_at - previous < SECOND_TEST_AFTER:
         return due
     return None if interval is None else sampled_at + interval
+
+
+def missed_test(arrival_at: datetime, tests: Sequence[datetime], at: datetime) -> str | None:
+    """Which of an arrival's two tests is missed by ``at`` (``first`` or ``second``), or None,
+    by the rules above; ``tests``: the person's samples (those before arrival do not count)."""
+    taken = sorted(t for t in tests if t >= arrival_at)
+    if not taken:
+        return "first" if at >= first_due(arrival_at) else None
+    second = any(b - a >= SECOND_TEST_AFTER for a, b in pairwise(taken))
+    if not second and at >= _second_due(arrival_at, taken[0]):
+        return "second"
+    return None

@@ -8,8 +8,8 @@ place, whether the scan raises an alert:
   scanned at a place outside it;
 * ``red_or_retest`` — the person is red for a reason other than their zone (a positive result, a
   red override) or is pending a re-test (待复核), and is scanned at a venue or checkpoint;
-* ``arrival_follow_up`` — an arrival who has missed their 三天两检 follow-up (no test within 24 h
-  of arrival; or no second test at least 24 h after the first by 72 h) is scanned at a venue.
+* ``arrival_follow_up`` — an arrival who has missed a test of their 三天两检 follow-up, by the
+  status's rule (``domain.arrivals``), is scanned at a venue.
 
 An alert is de-duplicated to one per person per rule per local (Asia/Shanghai) day; it is routed
 to the grid worker of the person's home grid and to the health officers over it.
@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from hesuan.domain.arrivals import missed_test
 from hesuan.domain.instants import iso_utc
 from hesuan.domain.local_time import local_date
 from hesuan.domain.results import TestState
@@ -111,17 +112,11 @@ def alert_day(at: datetime) -> date:
 
 def arrival_follow_up_missed(arrival_at: datetime | None, tests: Sequence[datetime],
                              at: datetime) -> str | None:
-    """Which 三天两检 test the arrival has missed by ``at`` ("first"/"second"), or None."""
+    """Which 三天两检 test the arrival has missed by ``at`` ("first"/"second"), or None: the
+    status's rule (``domain.arrivals.missed_test``), watched for ``ARRIVAL_FOLLOW_UP``."""
     if arrival_at is None or not arrival_at <= at < arrival_at + ARRIVAL_FOLLOW_UP:
         return None
-    after = sorted(t for t in tests if t >= arrival_at)
-    if at >= arrival_at + timedelta(hours=24) and not (
-            after and after[0] < arrival_at + timedelta(hours=24)):
-        return "first"
-    if at >= arrival_at + timedelta(hours=72) and not (
-            after and any(t >= after[0] + timedelta(hours=24) for t in after[1:])):
-        return "second"
-    return None
+    return missed_test(arrival_at, tests, at)
 
 
 def evaluate(person: ScanPerson, place: ScanPlace,
