@@ -7,8 +7,9 @@ person in front of them: the masked name (e.g. ``张*明``) and the last four ID
 pool, site, ID number or birth date.
 
 The bytes (COSE_Sign1 over CBOR, Base45 with prefix ``SP1:``) are the adapters' business; this
-module holds the rules: expiry at most 24 h and never past the person's next due time, the reason
-codes a verification can fail with, and the hash under which a revoked pass is listed.
+module holds the rules: expiry at most 24 h and never past the moment the status would change
+by itself (its ``valid_until``: due + grace for a plain status), the reason codes a verification
+can fail with, and the hash under which a revoked pass is listed.
 
 Imports: standard library only.
 """
