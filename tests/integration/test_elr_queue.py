@@ -185,6 +185,17 @@ def _correct_to_negative(b: Bench, tube: str) -> None:
     b.p.corrections.approve(b.lab_user(2), req.id)
 
 
+def _positive_corrected_to_negative(b: Bench) -> str:
+    """A tube released positive, then corrected to negative (both reported under positives
+    only: a report a format each), an hour before now; its barcode."""
+    (tube,) = b.tubes(1)
+    _release(b, {tube: POS})
+    _correct_to_negative(b, tube)
+    assert _queued(b) == 4
+    b.clock.advance(timedelta(hours=1))
+    return tube
+
+
 def _cancel(b: Bench, tube: str) -> str:
     """Cancel the tube's released result (requested and approved by two lab users): the
     result-log entry the cancellation wrote."""
@@ -277,11 +288,7 @@ def test_a_cancelled_correction_of_a_positive_is_withdrawn_too(bench: Bench) -> 
     that result is then cancelled the receiver, which holds the corrected negative, learns it
     is withdrawn (nothing was queued: a withdrawal followed only a cancelled positive)."""
     b = bench
-    (tube,) = b.tubes(1)
-    _release(b, {tube: POS})
-    _correct_to_negative(b, tube)
-    assert _queued(b) == 4
-    b.clock.advance(timedelta(hours=1))
+    tube = _positive_corrected_to_negative(b)
     log_id = _cancel(b, tube)
     assert b.scalar("SELECT count(*) FROM elr_outbox WHERE result_log_id = :l",
                     l=log_id) == 2  # one a format
@@ -293,11 +300,7 @@ def test_a_reported_negative_corrected_again_is_reported(bench: Bench) -> None:
     invalid, the receiver (which holds the negative) is told so too (nothing was queued: the
     second correction's previous result was a negative)."""
     b = bench
-    (tube,) = b.tubes(1)
-    _release(b, {tube: POS})
-    _correct_to_negative(b, tube)
-    assert _queued(b) == 4
-    b.clock.advance(timedelta(hours=1))
+    tube = _positive_corrected_to_negative(b)
     req = b.p.corrections.request(b.lab_user(1), b.lab_id, tube, CorrectionKind.CORRECTION,
                                   "the well's curve was read again: no valid result",
                                   "invalid")

@@ -6,6 +6,7 @@ the scheduler's pass collects the folder."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -70,66 +71,63 @@ def test_dropped_files_are_received_acknowledged_and_moved(platform: Platform,
     assert b.rows("SELECT result FROM tubes WHERE barcode = :b", b=late) == [("positive",)]
 
 
-def test_the_schedulers_pass_collects_the_drop_folder(settings: Settings, clock: FixedClock,
-                                                     tmp_path: Path) -> None:
-    root = tmp_path / "drop"
-    p = bootstrap(settings.model_copy(update={"lab_drop_folder": root}), clock=clock,
-                  migrate=False)
+@pytest.fixture
+def dropping(settings: Settings, clock: FixedClock, tmp_path: Path) -> Iterator[Bench]:
+    """A platform whose scheduler collects the drop folder ``tmp_path/drop``, and its city."""
+    p = bootstrap(settings.model_copy(update={"lab_drop_folder": tmp_path / "drop"}),
+                  clock=clock, migrate=False)
     try:
-        b = Bench(p, clock, seed_example_city(p, people=40))
-        (tube,) = b.tubes(1)
-        (root / b.lab_id).mkdir(parents=True)
-        (root / b.lab_id / "r.hl7").write_bytes(_oru(tube, _obx(DETECTED)))
-        Scheduler(p, 3600).tick()
-        assert (root / b.lab_id / "done" / "r.hl7").exists()
-        assert b.rows("SELECT result FROM tubes WHERE barcode = :b", b=tube) == [("positive",)]
+        yield Bench(p, clock, seed_example_city(p, people=40))
     finally:
         p.close()
 
 
+def test_the_schedulers_pass_collects_the_drop_folder(dropping: Bench, tmp_path: Path) -> None:
+    b, root = dropping, tmp_path / "drop"
+    (tube,) = b.tubes(1)
+    (root / b.lab_id).mkdir(parents=True)
+    (root / b.lab_id / "r.hl7").write_bytes(_oru(tube, _obx(DETECTED)))
+    Scheduler(b.p, 3600).tick()
+    assert (root / b.lab_id / "done" / "r.hl7").exists()
+    assert b.rows("SELECT result FROM tubes WHERE barcode = :b", b=tube) == [("positive",)]
+
+
 def test_a_file_the_platform_fails_on_leaves_the_others_and_the_tick(
-        settings: Settings, clock: FixedClock, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        dropping: Bench, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A file whose receipt fails unexpectedly is left for the next pass and counted refused;
     the files after it are received, and the tick's housekeeping runs all the same (one such
     file stopped every lab's files and the outbox, the alerts and the checkpoints at each
     tick)."""
-    root = tmp_path / "drop"
-    p = bootstrap(settings.model_copy(update={"lab_drop_folder": root}), clock=clock,
-                  migrate=False)
-    try:
-        b = Bench(p, clock, seed_example_city(p, people=40))
-        (tube,) = b.tubes(1)
-        inbox = root / b.lab_id
-        inbox.mkdir(parents=True)
-        (inbox / "a.hl7").write_bytes(_oru(tube, _obx(NOT_DETECTED), control="F-1"))
-        (inbox / "b.hl7").write_bytes(_oru(tube, _obx(DETECTED), control="F-2"))
-        receive = p.lab_messages.receive
+    b, p, root = dropping, dropping.p, tmp_path / "drop"
+    (tube,) = b.tubes(1)
+    inbox = root / b.lab_id
+    inbox.mkdir(parents=True)
+    (inbox / "a.hl7").write_bytes(_oru(tube, _obx(NOT_DETECTED), control="F-1"))
+    (inbox / "b.hl7").write_bytes(_oru(tube, _obx(DETECTED), control="F-2"))
+    receive = p.lab_messages.receive
 
-        def failing(actor: object, lab_id: str, data: bytes, *args: object) -> object:
-            if b"F-1" in data:
-                raise RuntimeError("a fault of the platform's own")
-            return receive(actor, lab_id, data, *args)  # type: ignore[arg-type]
+    def failing(actor: object, lab_id: str, data: bytes, *args: object) -> object:
+        if b"F-1" in data:
+            raise RuntimeError("a fault of the platform's own")
+        return receive(actor, lab_id, data, *args)  # type: ignore[arg-type]
 
-        monkeypatch.setattr(p.lab_messages, "receive", failing)
-        assert LabDropFolder(p, root).collect() == DropReport(received=1, unreadable=0,
-                                                              refused=1)
-        assert (inbox / "a.hl7").exists() and (inbox / "done" / "b.hl7").exists()
-        assert b.rows("SELECT result FROM tubes WHERE barcode = :b", b=tube) == [("positive",)]
+    monkeypatch.setattr(p.lab_messages, "receive", failing)
+    assert LabDropFolder(p, root).collect() == DropReport(received=1, unreadable=0, refused=1)
+    assert (inbox / "a.hl7").exists() and (inbox / "done" / "b.hl7").exists()
+    assert b.rows("SELECT result FROM tubes WHERE barcode = :b", b=tube) == [("positive",)]
 
-        ticks: list[int] = []
-        housekeeping = p.housekeeping.tick
-        def counted(actor: object) -> object:
-            ticks.append(1)
-            return housekeeping(actor)  # type: ignore[arg-type]
+    ticks: list[int] = []
+    housekeeping = p.housekeeping.tick
 
-        monkeypatch.setattr(p.housekeeping, "tick", counted)
+    def counted(actor: object) -> object:
+        ticks.append(1)
+        return housekeeping(actor)  # type: ignore[arg-type]
 
-        def broken(self: LabDropFolder) -> DropReport:
-            raise PermissionError("the drop folder cannot be read")
+    monkeypatch.setattr(p.housekeeping, "tick", counted)
 
-        monkeypatch.setattr(LabDropFolder, "collect", broken)
-        Scheduler(p, 3600).tick()
-        assert ticks == [1]
-    finally:
-        p.close()
+    def broken(self: LabDropFolder) -> DropReport:
+        raise PermissionError("the drop folder cannot be read")
+
+    monkeypatch.setattr(LabDropFolder, "collect", broken)
+    Scheduler(p, 3600).tick()
+    assert ticks == [1]
