@@ -2,8 +2,8 @@
 in them at once, as those already there did when the policies were set and the zones drawn —
 the policy that covers them and its first due time (``domain.cadence.first_due``: from their
 registration) and the zones over their home, strictest last; their status is decided by the next
-refresh, and live when read. Without it a newcomer had no cadence (never due, never reminded,
-never overdue) and no zone until the next change of either.
+refresh, and live when read. So a newcomer is due, reminded and overdue as their neighbours are,
+and held by a zone over their home.
 
 ``apply_zone`` is how a zone's people join it, for a zone drawn (``services/zones.py``) and for
 newcomers alike.

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, insert, select, text
+from sqlalchemy import insert, select, text
 
 from hesuan.adapters.db import sql_helpers
 from hesuan.adapters.db.repository import SqlRepository
@@ -20,7 +20,6 @@ from hesuan.adapters.db.schema import (
     lane_entries,
     station_events,
     to_ms,
-    tubes,
 )
 from hesuan.adapters.db.sql_helpers import member_of
 from hesuan.domain.sampling import TubeStatus
@@ -30,14 +29,12 @@ from hesuan.services.sampling_ports import StationEventRow
 __all__ = ["WAITING_SQL", "SqlLanes"]
 
 #: A registration waiting for its swab: not swabbed, and its tube still open (one sealed
-#: before the swab lapses: the person registers again, and is no longer in the queue); as a
-#: condition on ``lane_entries`` (named ``entries``), and as an expression.
+#: before the swab lapses: the person registers again, and is out of the queue); a condition
+#: on ``lane_entries`` named ``entries``.
 WAITING_SQL = ("{entries}.swabbed_at IS NULL AND EXISTS (SELECT 1 FROM tubes t WHERE "
                "t.barcode = {entries}.barcode AND t.status = "
                f"'{TubeStatus.OPEN.value}')")
-_WAITING = (lane_entries.c.swabbed_at.is_(None)
-            & exists().where(tubes.c.barcode == lane_entries.c.barcode,
-                             tubes.c.status == TubeStatus.OPEN.value))
+_WAITING = text(WAITING_SQL.format(entries="lane_entries"))
 
 
 class SqlLanes(SqlRepository):
