@@ -148,6 +148,9 @@ def test_a_door_teams_zone_assignment_follows_the_zone_split_or_shrunk(
     assert {h.grid_code for h in last.route} == {g1} and smaller.people is not None
     assert last.people_to_sample == smaller.people - len(household.members)
     assert controlled.kind == ZoneKind.CONTROLLED.value
+    # lifted: the team's work there is done (its route kept an empty assignment)
+    platform.zones.lift(OFFICER, smaller.id, "all negative")
+    assert platform.door_teams.route(sampler, team).assignments == []
 
 
 def test_live_coverage_counts_the_round_the_list_does(platform: Platform, city: ExampleCity,

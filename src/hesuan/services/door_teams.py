@@ -130,7 +130,8 @@ def follow_zone(uow: UnitOfWork, parent: ZoneRecord, parts: Sequence[ZoneRecord]
     """A zone split or shrunk: each door-to-door team's open assignment of it follows onto
     its ``parts`` of the zone's kind (a shrink's one part), begun when the assignment was (who
     the team sampled since stays sampled), and is closed on the old zone. A part of another
-    kind is left for an officer to assign. How many assignments followed."""
+    kind is left for an officer to assign; a zone lifted or expired (no parts) closes them. How
+    many assignments followed."""
     kept = [z for z in parts if z.kind == parent.kind]
     followed = uow.teams.zone_assignments(parent.id)
     for a in followed:

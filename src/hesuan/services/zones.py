@@ -253,6 +253,7 @@ class ZoneService:
              now: datetime) -> None:
         uow.zones.end_zone(z.id, status.value, now, by, reason)
         self._event(uow, z.id, status.value, None, now, {"reason": reason}, by)
+        follow_zone(uow, z, [], self._d.new_id, by, now)  # its door teams' work is done
         if z.status == ZoneStatus.ACTIVE.value:
             holders = uow.zones.nongreen_pass_holders([z.id], now)
             applied = self._reapply(uow, [z], now)
