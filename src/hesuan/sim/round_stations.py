@@ -242,7 +242,9 @@ class Stations(RoundState):
             self.event(site, EventKind.SEAL_BOX, t - 30, box_code=code)
         self.submit(site)
         if code is not None and tubes:
-            self.p.delivery.hand_over(self.courier, self._eid(self.at(t)), code, self.at(t))
+            # the courier checks the label's count of tubes as the box is handed over
+            self.p.delivery.hand_over(self.courier, self._eid(self.at(t)), code, self.at(t),
+                                      counted=len(tubes))
             self.calls += 1
             self.boxes += 1
             transit = self.rng.uniform(20 * 60, 90 * 60)
