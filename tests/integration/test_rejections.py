@@ -204,3 +204,17 @@ def test_a_failed_plates_tube_whose_sample_is_used_up_is_recalled(bench: Bench) 
     assert b.rows("SELECT barcode, status FROM tubes ORDER BY barcode") == sorted([
         (used_up, "rejected"), (kept, "received")])
     assert RejectionCode.SAMPLE_EXHAUSTED.words("zh") == "样本已用尽，无法复检"
+
+
+def test_a_rejected_tube_revokes_its_peoples_green_passes(bench: Bench) -> None:
+    """A tube rejected recalls its people (yellow, pending a re-test): their green passes
+    went on verifying as valid (only a result's fan-out revoked passes)."""
+    b = bench
+    person = b.person()
+    (tube,) = b.tubes(1, members=[[person]])
+    admin = Principal("u-admin", "admin", Role.ADMIN)
+    text = b.p.passes.issue(admin, person)
+    assert b.p.passes.verify(admin, text).valid
+    b.p.rejections.reject(b.lab_user(1), b.lab_id, RejectionInput(tube, "leaked"))
+    assert b.rows("SELECT revoke_reason FROM passes WHERE person_id = :p",
+                  p=person) == [("rejected",)]

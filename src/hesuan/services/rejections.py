@@ -110,7 +110,10 @@ class RejectionService:
                         "why_en": r.code.words("en")} for r in rows}
         recall_without_result(uow, self._d, members, RecallReason.TUBE_REJECTED, "rejected",
                               {r.tube_id: f"rejected:{r.tube_id}" for r in rows}, params, now)
-        self._status.refresh(uow, now, person_ids=list({m.person_id for m in members}))
+        recalled = list({m.person_id for m in members})
+        self._status.refresh(uow, now, person_ids=recalled)
+        # pending a re-test now (yellow): their green passes are untrue (a red one stays)
+        uow.passes.revoke_passes(recalled, now, "rejected", keep_red=True)
         people = {r.tube_id: 0 for r in rows}
         for m in members:
             people[m.tube_id] += 1
