@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from hesuan.domain.cadence import first_due
 from hesuan.domain.status import DEFAULT_RULES, Colour, Rule, decide
 from hesuan.domain.zones import area_covers, rank
 from hesuan.services.zones_ports import GeoPoint, RegionShape, ZoneEvent, ZoneRecord
@@ -137,9 +138,11 @@ class FakeZones(FakeRepository):
             if cadence is not None and row.arrival_at is None and (
                     row.interval is None or row.interval > cadence):
                 row.interval = cadence
-                row.next_due_at = (since if row.last_sampled_at is None
-                                   or row.last_sampled_at < since
-                                   else row.last_sampled_at) + cadence
+                row.next_due_at = (
+                    first_due(since, self.t.registered.get(pid, since), cadence)
+                    if row.last_sampled_at is None
+                    else (since if row.last_sampled_at < since else row.last_sampled_at)
+                    + cadence)
             n += 1
         return n
 

@@ -14,7 +14,7 @@ from hesuan.adapters.clock import FixedClock
 from hesuan.adapters.db.schema import to_ms
 from hesuan.bootstrap import Platform
 from hesuan.domain.access import Principal, Role
-from hesuan.domain.zones import Area, ZoneKind
+from hesuan.domain.zones import Area, Movement, SamplingMode, ZoneKind, ZoneRules
 from hesuan.services.people import PersonInput
 from hesuan.services.zones import ZoneInput
 from hesuan.sim.example import OPERATOR, ExampleCity, make_resident_id, seed_example_city
@@ -112,3 +112,25 @@ def test_a_sealed_zones_residents_are_not_reminded_to_go_out(
             "SELECT person_id FROM outbox WHERE template = 'reminder'")).scalars())
     assert not reminded & set(held)
     assert reminded & set(free)
+
+
+def test_a_newcomers_zone_cadence_counts_from_their_registration_when_reapplied(
+        platform: Platform, clock: FixedClock, city: ExampleCity) -> None:
+    """A zone re-applied (another zone over the home lifted) put a newcomer's first due time at
+    the zone's start + its cadence, before they were registered: overdue at once."""
+    grid = city.grids[0]
+    daily = platform.zones.designate(OFFICER, ZoneInput(
+        "防范", ZoneKind.PRECAUTION, [Area(grid)],
+        rules=ZoneRules(24, SamplingMode.AT_SITE, Movement.NO_GATHERING)))
+    held = platform.zones.designate(OFFICER, ZoneInput("管控", ZoneKind.CONTROLLED, [Area(grid)]))
+    clock.advance(timedelta(days=5))
+    registered = clock.now()
+    pid = platform.people.register(OPERATOR, PersonInput(
+        make_resident_id(grid[:6], date(1990, 1, 1), 903), "赵新", grid,
+        phone="13900000003", address="3号楼1单元"))
+    due = to_ms(registered + timedelta(hours=24))
+    assert _row(platform, pid)[1] == due
+    clock.advance(timedelta(hours=1))
+    platform.zones.lift(OFFICER, held.id, "all negative")
+    assert _row(platform, pid)[1:] == (due, daily.id)
+    assert _status(platform, pid)[0] == "green"

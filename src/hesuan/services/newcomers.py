@@ -25,14 +25,13 @@ __all__ = ["apply_zone", "settle_newcomers"]
 
 def apply_zone(uow: UnitOfWork, z: ZoneRecord, now: datetime,
                person_ids: Sequence[str] | None = None) -> int:
-    """The zone's people (of ``person_ids``, newcomers, only, when given) join it, with its
-    cadence: first due one cadence after the zone's start, or a newcomer's registration
+    """The zone's people (of ``person_ids`` only, when given) join it, with its cadence: those
+    never sampled first due one cadence after the zone's start or their later registration
     (``domain.cadence.first_due``)."""
     status_kind = z.kind if z.kind in (ZoneKind.SEALED, ZoneKind.CONTROLLED) else None
     cadence = int(z.rules.cadence_hours * 3_600_000) if z.rules.cadence_hours else None
-    start = z.starts_at if person_ids is None else max(z.starts_at, now)
     return uow.zones.apply_zone_members(z.id, status_kind, z.rules.colour, rank(z.kind), now,
-                                        cadence, start, person_ids)
+                                        cadence, z.starts_at, person_ids)
 
 
 def settle_newcomers(uow: UnitOfWork, person_ids: Sequence[str], now: datetime) -> None:

@@ -209,9 +209,13 @@ class SqlZones(SqlRepository):
         if cadence_ms is not None:
             params |= {"cad": cadence_ms, "start": to_ms(start or now)}
             shorter = "arrival_at IS NULL AND (interval_ms IS NULL OR interval_ms > :cad)"
+            # never sampled: ``domain.cadence.first_due`` (from a later registration)
+            registered = ("(SELECT r.created_at FROM people r "
+                          "WHERE r.id = person_status.person_id)")
             extra = (f", interval_ms = CASE WHEN {shorter} THEN :cad ELSE interval_ms END, "
                      f"next_due_at = CASE WHEN {shorter} THEN (CASE WHEN last_sampled_at IS NULL "
-                     "OR last_sampled_at < :start THEN :start + :cad ELSE last_sampled_at + :cad "
+                     f"THEN {status_sql.first_due(':start', registered, ':cad')} "
+                     "WHEN last_sampled_at < :start THEN :start + :cad ELSE last_sampled_at + :cad "
                      "END) ELSE next_due_at END")
         return int(self.conn.execute(text(
             "UPDATE person_status SET zone_id = :z, zone_kind = :k, zone_colour = :c, "
