@@ -81,14 +81,14 @@ class FakeCadence(FakeRepository):
             if p is None:
                 row.policy_id = row.policy_version = None
                 row.interval = row.grace = row.lead = row.overdue_action = None
-                if not follow_up_open(row.arrival_at, row.last_sampled_at):
+                if not follow_up_open(row.arrival_at, row.next_due_at, now):
                     row.next_due_at = None
                 continue
             row.policy_id, row.policy_version = p.id, p.version
             row.interval, row.grace, row.lead = p.interval, p.grace, p.reminder_lead
             row.overdue_action = p.overdue_action.value
             row.next_due_at = (
-                row.next_due_at if follow_up_open(row.arrival_at, row.last_sampled_at)
+                row.next_due_at if follow_up_open(row.arrival_at, row.next_due_at, now)
                 else row.last_sampled_at + p.interval if row.last_sampled_at is not None
                 else first_due(p.valid_from, self.t.registered.get(pid, p.valid_from),
                                p.interval))

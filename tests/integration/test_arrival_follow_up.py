@@ -150,3 +150,35 @@ def test_an_arrival_registered_after_the_landing_swab_counts_it(arrival: Arrival
     a.clock.advance(10 * timedelta(minutes=1))
     a.register(at=landed)
     assert a.due() == 72 * H
+
+
+def test_a_test_too_soon_after_a_late_first_is_not_the_second(arrival: Arrival) -> None:
+    """The too-soon rule held only while the test before was within 72 h of arrival: a first
+    test at 80 h and another at 85 h ended the follow-up (the fence still asked for the
+    second)."""
+    a = arrival
+    a.register()
+    a.clock.advance(80 * H)
+    a.swab()
+    assert a.due() == 104 * H
+    a.clock.advance(5 * H)
+    a.swab()
+    assert a.due() == 104 * H
+
+
+def test_a_policy_set_after_the_follow_up_gives_the_cadence(arrival: Arrival) -> None:
+    """Both tests taken where no cadence covered them (nothing due), a district policy set on
+    day 10 left the arrival with no due time for good (the follow-up counted as open)."""
+    a = arrival
+    (policy,) = [x for x in a.p.status.policies(ADMIN) if x.scope == a.district]
+    a.end_policy()
+    a.register()
+    a.clock.advance(2 * H)
+    a.swab()
+    a.clock.advance(28 * H)
+    a.swab()
+    assert a.due() is None
+    a.clock.advance(10 * 24 * H)
+    a.p.status.set_policy(ADMIN, PolicyInput(ScopeKind.REGION, a.district, policy.interval,
+                                             id=policy.id))
+    assert a.due() == 30 * H + policy.interval

@@ -25,6 +25,7 @@ from hesuan.bootstrap import Platform
 from hesuan.domain.access import Principal, Role
 from hesuan.domain.arrivals import (
     FIRST_TEST_WITHIN,
+    FOLLOW_UP_WATCHED,
     SECOND_TEST_AFTER,
     SECOND_TEST_DUE,
     next_due_after_sample,
@@ -219,6 +220,9 @@ def test_a_sample_moves_an_arrivals_due_time_as_the_domain_says(platform: Platfo
     @example(SECOND_TEST_DUE + hour, None, True, hour)
     @example(SECOND_TEST_DUE + hour, None, True, hour + ms)
     @example(SECOND_TEST_DUE - SECOND_TEST_AFTER + ms, 72 * H, False, None)
+    # a test too soon after a late first one (80 h, then 85 h), and past the watched week
+    @example(85 * hour, 72 * H, True, 5 * hour)
+    @example(FOLLOW_UP_WATCHED + hour, 72 * H, True, 2 * hour)
     def check(before: timedelta, interval: int | None, had_due: bool,
               previous_before: timedelta | None) -> None:
         clock.advance(timedelta(minutes=1))

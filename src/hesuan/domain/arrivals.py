@@ -5,7 +5,8 @@ A person registered at an arrival checkpoint owes two tests: the first within
 it and by ``SECOND_TEST_DUE`` after arrival (or ``SECOND_TEST_AFTER`` after a first taken late).
 A test sooner than that is not the second. Once both are taken the person's cadence interval
 moves the due time, as for everyone; where no cadence covers them nothing more is due. Until
-then the follow-up is open, and a change of the person's policy leaves its due time alone.
+then, and for ``FOLLOW_UP_WATCHED`` after arrival, a change of the person's policy leaves a due
+time the follow-up set alone.
 
 Imports: standard library only.
 """
@@ -19,6 +20,7 @@ from itertools import pairwise
 __all__ = [
     "ARRIVAL_RISKS",
     "FIRST_TEST_WITHIN",
+    "FOLLOW_UP_WATCHED",
     "SECOND_TEST_AFTER",
     "SECOND_TEST_DUE",
     "first_due",
@@ -36,6 +38,10 @@ FIRST_TEST_WITHIN = timedelta(hours=24)
 SECOND_TEST_AFTER = timedelta(hours=24)
 #: ... and is due this long after arrival (for a first test taken in time).
 SECOND_TEST_DUE = timedelta(hours=72)
+#: The follow-up is watched this long after arrival: a test too soon after the one before is
+#: not the second, a policy's change leaves a due time the follow-up set, and venues' fence
+#: rule looks for a missed test.
+FOLLOW_UP_WATCHED = timedelta(days=7)
 
 
 def first_due(arrived_at: datetime, sampled_at: datetime | None = None) -> datetime:
@@ -51,11 +57,12 @@ def _second_due(arrived_at: datetime, first: datetime) -> datetime:
     return max(arrived_at + SECOND_TEST_DUE, first + SECOND_TEST_AFTER)
 
 
-def follow_up_open(arrival_at: datetime | None, last_sampled_at: datetime | None) -> bool:
-    """Whether an arrival's tests may still be owed, so that a policy's change keeps the due
-    time: arrived, and not sampled since ``SECOND_TEST_DUE`` after arrival."""
-    return arrival_at is not None and (
-        last_sampled_at is None or last_sampled_at < arrival_at + SECOND_TEST_DUE)
+def follow_up_open(arrival_at: datetime | None, next_due_at: datetime | None,
+                   now: datetime) -> bool:
+    """Whether a policy's change at ``now`` keeps the due time the follow-up set: arrived, still
+    watched, and a due time set (none set, the policy's cadence gives one)."""
+    return (arrival_at is not None and next_due_at is not None
+            and now < arrival_at + FOLLOW_UP_WATCHED)
 
 
 def next_due_after_sample(sampled_at: datetime, arrival_at: datetime | None,
@@ -69,7 +76,7 @@ def next_due_after_sample(sampled_at: datetime, arrival_at: datetime | None,
         return due if interval is None else sampled_at + interval
     if previous is None or previous < arrival_at:
         return _second_due(arrival_at, sampled_at)
-    if previous < arrival_at + SECOND_TEST_DUE and sampled_at - previous < SECOND_TEST_AFTER:
+    if previous < arrival_at + FOLLOW_UP_WATCHED and sampled_at - previous < SECOND_TEST_AFTER:
         return due
     return None if interval is None else sampled_at + interval
 

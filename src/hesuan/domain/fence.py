@@ -22,10 +22,10 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
-from hesuan.domain.arrivals import missed_test
+from hesuan.domain.arrivals import FOLLOW_UP_WATCHED, missed_test
 from hesuan.domain.instants import iso_utc
 from hesuan.domain.local_time import local_date
 from hesuan.domain.results import TestState
@@ -46,8 +46,8 @@ __all__ = [
     "evaluate",
 ]
 
-#: How long after arrival the 三天两检 follow-up is watched at venues.
-ARRIVAL_FOLLOW_UP = timedelta(days=7)
+#: How long after arrival the 三天两检 follow-up is watched at venues: the status's own.
+ARRIVAL_FOLLOW_UP = FOLLOW_UP_WATCHED
 #: The colour, and the test states, that raise ``red_or_retest`` (the colour unless it is the
 #: zone's).
 ALERTING_COLOUR = Colour.RED

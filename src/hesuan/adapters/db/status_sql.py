@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import timedelta
 
-from hesuan.domain.arrivals import SECOND_TEST_AFTER, SECOND_TEST_DUE
+from hesuan.domain.arrivals import FOLLOW_UP_WATCHED, SECOND_TEST_AFTER, SECOND_TEST_DUE
 from hesuan.domain.results import Result, TestState
 from hesuan.domain.status import (
     DEFAULT_GRACE,
@@ -217,7 +217,7 @@ def next_due_after_sample(at: str) -> str:
     return (f"CASE WHEN arrival_at IS NULL OR {at} < arrival_at THEN "
             f"CASE WHEN interval_ms IS NULL THEN next_due_at ELSE {at} + interval_ms END "
             f"WHEN last_sampled_at IS NULL OR last_sampled_at < arrival_at THEN {second} "
-            f"WHEN last_sampled_at < arrival_at + {_ms(SECOND_TEST_DUE)} "
+            f"WHEN last_sampled_at < arrival_at + {_ms(FOLLOW_UP_WATCHED)} "
             f"AND {at} - last_sampled_at < {_ms(SECOND_TEST_AFTER)} THEN next_due_at "
             f"ELSE {at} + interval_ms END")
 
@@ -234,9 +234,10 @@ def first_due(start: str, registered: str, interval: str) -> str:
 
 
 def follow_up_open(p: str = "") -> str:
-    """``domain.arrivals.follow_up_open`` on a ``person_status`` row (columns prefixed ``p``)."""
-    return (f"({p}arrival_at IS NOT NULL AND ({p}last_sampled_at IS NULL OR "
-            f"{p}last_sampled_at < {p}arrival_at + {_ms(SECOND_TEST_DUE)}))")
+    """``domain.arrivals.follow_up_open`` on a ``person_status`` row (columns prefixed ``p``), at
+    ``:now``."""
+    return (f"({p}arrival_at IS NOT NULL AND {p}next_due_at IS NOT NULL "
+            f"AND :now < {p}arrival_at + {_ms(FOLLOW_UP_WATCHED)})")
 
 
 def overdue_at(due: int | None, grace: int | None) -> int | None:
