@@ -67,6 +67,13 @@ def _row(p: Platform, pid: str) -> tuple[object, ...]:
             {"p": pid}).one())
 
 
+def _newcomer(p: Platform, grid: str, n: int) -> str:
+    """Someone registered now in ``grid`` (the ``n``-th newcomer of the test)."""
+    return p.people.register(OPERATOR, PersonInput(
+        make_resident_id(grid[:6], date(1990, 1, n), 900 + n), f"新{n}", grid,
+        phone=f"1390000000{n}", address=f"{n}号楼1单元"))
+
+
 def test_a_person_registered_later_takes_their_cadence_and_zone(
         platform: Platform, clock: FixedClock, city: ExampleCity) -> None:
     """Someone registered after the policies and a sealed zone exist had neither: never due,
@@ -76,12 +83,8 @@ def test_a_person_registered_later_takes_their_cadence_and_zone(
     zone = platform.zones.designate(OFFICER, ZoneInput("封控", ZoneKind.SEALED, [Area(grid)]))
     clock.advance(timedelta(days=5))
     registered = clock.now()
-    sealed = platform.people.register(OPERATOR, PersonInput(
-        make_resident_id(grid[:6], date(1990, 1, 1), 901), "王新", grid,
-        phone="13900000001", address="1号楼1单元"))
-    elsewhere = platform.people.register(OPERATOR, PersonInput(
-        make_resident_id(grid[:6], date(1991, 2, 2), 902), "李新", city.grids[2],
-        phone="13900000002", address="2号楼1单元"))
+    sealed = _newcomer(platform, grid, 1)
+    elsewhere = _newcomer(platform, city.grids[2], 2)
     (policy,) = [p for p in platform.status.policies(ADMIN) if p.scope == grid[:6]]
     due = to_ms(registered + policy.interval)  # from registration, not the policy's start
     assert _row(platform, elsewhere) == (policy.id, due, None)
@@ -125,9 +128,7 @@ def test_a_newcomers_zone_cadence_counts_from_their_registration_when_reapplied(
     held = platform.zones.designate(OFFICER, ZoneInput("管控", ZoneKind.CONTROLLED, [Area(grid)]))
     clock.advance(timedelta(days=5))
     registered = clock.now()
-    pid = platform.people.register(OPERATOR, PersonInput(
-        make_resident_id(grid[:6], date(1990, 1, 1), 903), "赵新", grid,
-        phone="13900000003", address="3号楼1单元"))
+    pid = _newcomer(platform, grid, 3)
     due = to_ms(registered + timedelta(hours=24))
     assert _row(platform, pid)[1] == due
     clock.advance(timedelta(hours=1))
