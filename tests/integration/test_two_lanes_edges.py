@@ -98,3 +98,26 @@ def test_a_registered_person_is_not_sampled_into_another_tube(station: Station) 
     assert [(o.status, o.reason) for o in out] == [("accepted", None),
                                                    ("rejected", "already_registered")]
     assert s.lanes(("swab", {"code": s.code(p)})) == [("accepted", None)]
+
+
+def test_a_registered_person_sampled_at_a_window_into_their_tube_is_swabbed(
+        station: Station) -> None:
+    """Registered to a tube, then sampled into that same tube at a window (the single lane):
+    their registration went on waiting, counted in the queue, and a swab of the whole tube
+    tried to sample them again (already_in_tube)."""
+    s = station
+    p, q = next(s.people), next(s.people)
+    tube = s.barcode()
+    assert s.lanes(("open_tube", {"barcode": tube, "mode": 5}),
+                   ("register", {"barcode": tube, "code": s.code(p)}),
+                   ("register", {"barcode": tube, "code": s.code(q)})) == [
+        ("accepted", None)] * 3
+    out = s.p.sampling.submit(s.staff, [StationEvent(
+        str(uuid.uuid4()), EventKind.SAMPLE, s.site, s.clock.now(), barcode=tube,
+        code=s.code(p))])
+    assert [(o.status, o.reason) for o in out] == [("accepted", None)]
+    assert s.queue() == 1
+    swab = s.p.lanes.submit(s.staff, [LaneEvent(str(uuid.uuid4()), "swab", s.site,
+                                                s.clock.now(), barcode=tube, window=1)])
+    assert [(o.status, o.reason, o.message) for o in swab] == [("accepted", None, None)]
+    assert s.queue() == 0

@@ -28,12 +28,14 @@ from hesuan.services.sampling_ports import StationEventRow
 
 __all__ = ["WAITING_SQL", "SqlLanes"]
 
-#: A registration waiting for its swab: not swabbed, and its tube still open (one sealed
-#: before the swab lapses: the person registers again, and is out of the queue); a condition
-#: on ``lane_entries`` named ``entries``.
+#: A registration waiting for its swab: not swabbed, its tube still open (one sealed before
+#: the swab lapses: the person registers again, and is out of the queue), and the person not
+#: sampled into it otherwise (at a window of the single lane); a condition on ``lane_entries``
+#: named ``entries``.
 WAITING_SQL = ("{entries}.swabbed_at IS NULL AND EXISTS (SELECT 1 FROM tubes t WHERE "
                "t.barcode = {entries}.barcode AND t.status = "
-               f"'{TubeStatus.OPEN.value}')")
+               f"'{TubeStatus.OPEN.value}' AND NOT EXISTS (SELECT 1 FROM samples s "
+               "WHERE s.tube_id = t.id AND s.person_id = {entries}.person_id))")
 _WAITING = text(WAITING_SQL.format(entries="lane_entries"))
 
 
