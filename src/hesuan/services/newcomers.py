@@ -16,7 +16,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from hesuan.domain.zones import ZoneKind, ZoneStatus, rank
+from hesuan.domain.zones import Area, ZoneKind, ZoneStatus, areas_overlap, rank
+from hesuan.services.people_ports import NewPerson
 from hesuan.services.ports import UnitOfWork
 from hesuan.services.zones_ports import ZoneRecord
 
@@ -34,13 +35,16 @@ def apply_zone(uow: UnitOfWork, z: ZoneRecord, now: datetime,
                                         cadence, z.starts_at, person_ids)
 
 
-def settle_newcomers(uow: UnitOfWork, person_ids: Sequence[str], now: datetime) -> None:
-    """A step of the registering unit of work: the people ``person_ids`` (those not stored are
-    no one's) take their policy and due time, and their zones (weakest first, so the strictest
-    holds); both mark them for the status refresh."""
-    if not person_ids:
+def settle_newcomers(uow: UnitOfWork, people: Sequence[NewPerson], now: datetime) -> None:
+    """A step of the registering unit of work: ``people`` (those not stored, already known, are
+    no one's) take their policy and due time, and the zones over their homes' grids (weakest
+    first, so the strictest holds); both mark them for the status refresh."""
+    if not people:
         return
-    uow.cadence.assign_policies(uow.cadence.current_policies(), now, person_ids)
-    active = uow.zones.all([ZoneStatus.ACTIVE.value], "", 100_000)
-    for z in sorted(active, key=lambda z: (rank(z.kind), z.starts_at, z.id)):
-        apply_zone(uow, z, now, person_ids)
+    ids = [p.id for p in people]
+    uow.cadence.assign_policies(uow.cadence.current_policies(), now, ids)
+    homes = [Area(g) for g in {p.grid_code for p in people}]
+    covering = [z for z in uow.zones.all([ZoneStatus.ACTIVE.value], "", 100_000)
+                if areas_overlap(z.areas, homes)]
+    for z in sorted(covering, key=lambda z: (rank(z.kind), z.starts_at, z.id)):
+        apply_zone(uow, z, now, ids)

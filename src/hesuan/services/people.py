@@ -184,7 +184,7 @@ class PeopleService:
             if existing is not None:
                 return existing
             uow.people.insert_people([row], now)
-            settle_newcomers(uow, [row.id], now)
+            settle_newcomers(uow, [row], now)
             uow.audit_log.append(now, actor.username, "person.create", f"person:{row.id}", {})
             uow.commit()
         return row.id
@@ -226,7 +226,7 @@ class PeopleService:
         with self._d.uow() as uow:
             check_open(uow.programme.closed())
             inserted = uow.people.insert_people(batch, now)
-            settle_newcomers(uow, [p.id for p in batch], now)  # a row already known is no one
+            settle_newcomers(uow, batch, now)  # a row already known is no one
             uow.audit_log.append(now, actor.username, "person.import", "people",
                       {"rows": len(batch), "inserted": inserted})
             uow.commit()

@@ -128,12 +128,10 @@ class SqlCadence(SqlRepository):
         sets, in one set-based UPDATE that writes only the people whose policy or policy
         version changes; they are marked for a status recompute. Returns their number."""
         params: dict[str, Any] = {"now": to_ms(now)}
-        whom = ""  # everyone, or the people ``person_ids`` (``{column}``: their id's column)
-        if person_ids is not None:
+        if person_ids is not None:  # only these people
             if not person_ids:
                 return 0
             params["vals"] = sql_helpers.vals(list(person_ids), self._pg)
-            whom = sql_helpers.one_of("{column}", self._pg)
         whens: list[str] = []
         for p in in_precedence(policies, now):
             cover = self._covers(p, len(whens), params)
@@ -151,7 +149,8 @@ class SqlCadence(SqlRepository):
                 "interval_ms = NULL, grace_ms = NULL, lead_ms = NULL, overdue_action = NULL, "
                 f"next_due_at = CASE WHEN {status_sql.follow_up_open()} THEN next_due_at END, "
                 "status_valid_until = :now WHERE policy_id IS NOT NULL"
-                + (" AND " + whom.format(column="person_id") if whom else "")),
+                + ("" if person_ids is None
+                   else " AND " + sql_helpers.one_of("person_id", self._pg))),
                 params).rowcount)
         # The winning policy's number is worked out once per person (the conditions are the
         # costly part: up to one per policy), in a materialised CTE so that no planner
@@ -166,7 +165,8 @@ class SqlCadence(SqlRepository):
         sql = (
             "WITH pick AS MATERIALIZED (SELECT p.id AS pid, p.created_at AS registered, "
             f"CASE {pick} ELSE NULL END AS k FROM people p"
-            + (" WHERE " + whom.format(column="p.id") if whom else "") + ") "
+            + ("" if person_ids is None else " WHERE " + sql_helpers.one_of("p.id", self._pg))
+            + ") "
             f"UPDATE person_status SET policy_id = {col('id')}, "
             f"policy_version = {col('v')}, interval_ms = {iv}, grace_ms = {col('g')}, "
             f"lead_ms = {col('l')}, overdue_action = {col('a')}, "

@@ -108,19 +108,24 @@ def read_hl7(data: bytes) -> list[LabMessage | UnreadableMessage]:
     out: list[LabMessage | UnreadableMessage] = []
     for number, message in enumerate(messages, 1):
         try:
-            try:
-                out.append(_message(message))
-            except InvalidInput:
-                raise
-            except Exception as e:  # a segment shaped other than the standard says
-                where = f"message {number} of {len(messages)}" if len(messages) > 1 else "it"
-                raise unreadable_hl7(f"{where} is not shaped as HL7 v2 says ({e!r})") from e
+            out.append(_read_one(message, number, len(messages)))
         except InvalidInput as e:
             if len(messages) == 1 or e.code != "unreadable_hl7":
                 raise
             # one message of a batch: the others are read and answered
             out.append(UnreadableMessage(str(message).encode("utf-8"), e.code, e.message))
     return out
+
+
+def _read_one(message: Any, number: int, of: int) -> LabMessage:
+    """Message ``number`` of ``of``, read; ``unreadable_hl7`` when it is not."""
+    try:
+        return _message(message)
+    except InvalidInput:
+        raise
+    except Exception as e:  # a segment shaped other than the standard says
+        where = f"message {number} of {of}" if of > 1 else "it"
+        raise unreadable_hl7(f"{where} is not shaped as HL7 v2 says ({e!r})") from e
 
 
 def _messages(parsed: Any, hl7: Any) -> Iterator[Any]:
