@@ -19,8 +19,10 @@ from hesuan.bootstrap import Platform
 from hesuan.domain.access import Principal, Role
 from hesuan.domain.cadence import ScopeKind
 from hesuan.domain.sampling import make_tube_barcode
+from hesuan.domain.zones import Area, Movement, SamplingMode, ZoneKind, ZoneRules
 from hesuan.services.sampling import EventKind, StationEvent
 from hesuan.services.status import PolicyInput
+from hesuan.services.zones import ZoneInput
 from hesuan.sim.example import ExampleCity, seed_example_city
 
 ADMIN = Principal("u-admin", "admin", Role.ADMIN)
@@ -181,4 +183,29 @@ def test_a_policy_set_after_the_follow_up_gives_the_cadence(arrival: Arrival) ->
     a.clock.advance(10 * 24 * H)
     a.p.status.set_policy(ADMIN, PolicyInput(ScopeKind.REGION, a.district, policy.interval,
                                              id=policy.id))
+    assert a.due() == 30 * H + policy.interval
+
+
+def test_a_zones_cadence_covers_an_arrival_whose_follow_up_is_over(arrival: Arrival) -> None:
+    """A zone's daily cadence passed over anyone who had ever arrived: a month after both
+    tests, a controlled building's arrival stayed on the district's 72 h."""
+    a = arrival
+    a.register()
+    a.clock.advance(2 * H)
+    a.swab()
+    a.clock.advance(28 * H)
+    a.swab()
+    a.clock.advance(30 * 24 * H)
+    with a.p.deps.uow(readonly=True) as uow:
+        grid = uow.conn.execute(text(  # type: ignore[attr-defined]
+            "SELECT grid_code FROM people WHERE id = :p"), {"p": a.pid}).scalar_one()
+    officer = Principal("u-o", "officer", Role.HEALTH_OFFICER, "1401")
+    daily = a.p.zones.designate(officer, ZoneInput(
+        "管控", ZoneKind.PRECAUTION, [Area(grid)],
+        rules=ZoneRules(24, SamplingMode.AT_SITE, Movement.NO_GATHERING)))
+    assert a.due() == 30 * 24 * H + 30 * H + 24 * H
+    a.clock.advance(3 * 24 * H)
+    assert a.colour() == ("yellow", ("overdue",))
+    a.p.zones.lift(officer, daily.id, "all negative")
+    (policy,) = [x for x in a.p.status.policies(ADMIN) if x.scope == a.district]
     assert a.due() == 30 * H + policy.interval

@@ -135,3 +135,25 @@ def test_a_newcomers_zone_cadence_counts_from_their_registration_when_reapplied(
     platform.zones.lift(OFFICER, held.id, "all negative")
     assert _row(platform, pid)[1:] == (due, daily.id)
     assert _status(platform, pid)[0] == "green"
+
+
+def test_a_zones_cadence_lifted_gives_the_never_sampled_their_policys_due_time(
+        platform: Platform, clock: FixedClock, city: ExampleCity) -> None:
+    """A zone's daily cadence, lifted, gave the sampled their policy's interval back but left
+    the never sampled due at the zone's start + a day: overdue two days before their policy
+    says, until the policy's next change."""
+    grid = city.grids[0]
+    pid = _newcomer(platform, grid, 4)
+    before = _row(platform, pid)
+    assert before[1] is not None
+    clock.advance(timedelta(hours=2))
+    daily = platform.zones.designate(OFFICER, ZoneInput(
+        "防范", ZoneKind.PRECAUTION, [Area(grid)],
+        rules=ZoneRules(24, SamplingMode.AT_SITE, Movement.NO_GATHERING)))
+    assert _row(platform, pid)[1] == to_ms(clock.now() + timedelta(hours=24))
+    clock.advance(timedelta(hours=1))
+    platform.zones.lift(OFFICER, daily.id, "all negative")
+    assert _row(platform, pid) == before
+    clock.advance(timedelta(hours=60))
+    platform.status.sweep(ADMIN)
+    assert _status(platform, pid)[0] == "green"

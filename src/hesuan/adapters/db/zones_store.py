@@ -178,15 +178,20 @@ class SqlZones(SqlRepository):
         params = {"vals": sql_helpers.vals(zone_ids, self._pg), "now": to_ms(now)}
         extra = ""
         if restore_cadence:
-            cases = " ".join(
-                f"WHEN '{str(pid).replace(chr(39), '')}:{int(ver)}' THEN {int(iv)}"
-                for pid, ver, iv in self.conn.execute(
-                    text("SELECT id, version, interval_ms FROM policies")))
-            iv = (f"(CASE policy_id || ':' || policy_version {cases} ELSE NULL END)" if cases
-                  else "NULL")
-            extra = (f", interval_ms = CASE WHEN arrival_at IS NULL THEN {iv} ELSE interval_ms "
-                     "END, next_due_at = CASE WHEN arrival_at IS NULL AND last_sampled_at IS NOT "
-                     f"NULL AND {iv} IS NOT NULL THEN last_sampled_at + {iv} ELSE next_due_at END")
+            # the person's own policy (``assign_policies``): its interval, and the due time it
+            # sets, ``domain.cadence.first_due`` for the never sampled; no policy, none due
+            def own(column: str) -> str:
+                return (f"(SELECT q.{column} FROM policies q WHERE q.id = "
+                        "person_status.policy_id AND q.version = person_status.policy_version)")
+
+            iv = own("interval_ms")
+            registered = ("(SELECT r.created_at FROM people r "
+                          "WHERE r.id = person_status.person_id)")
+            held = status_sql.follow_up_open()
+            extra = (f", interval_ms = CASE WHEN {held} THEN interval_ms ELSE {iv} END, "
+                     f"next_due_at = CASE WHEN {held} THEN next_due_at "
+                     f"WHEN last_sampled_at IS NOT NULL THEN last_sampled_at + {iv} "
+                     f"ELSE {status_sql.first_due(own('valid_from'), registered, iv)} END")
         return sql_helpers.execute(self.conn, (
             "UPDATE person_status SET zone_id = NULL, zone_kind = NULL, zone_colour = NULL, "
             f"status_valid_until = :now{extra} WHERE zone_id IS NOT NULL AND "
@@ -208,7 +213,9 @@ class SqlZones(SqlRepository):
         extra = ""
         if cadence_ms is not None:
             params |= {"cad": cadence_ms, "start": to_ms(start or now)}
-            shorter = "arrival_at IS NULL AND (interval_ms IS NULL OR interval_ms > :cad)"
+            # an arrival's open follow-up keeps its due time (``domain.arrivals``)
+            shorter = (f"NOT {status_sql.follow_up_open()} "
+                       "AND (interval_ms IS NULL OR interval_ms > :cad)")
             # never sampled: ``domain.cadence.first_due`` (from a later registration)
             registered = ("(SELECT r.created_at FROM people r "
                           "WHERE r.id = person_status.person_id)")
