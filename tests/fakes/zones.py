@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from hesuan.domain.arrivals import follow_up_open
 from hesuan.domain.cadence import first_due
 from hesuan.domain.status import DEFAULT_RULES, Colour, Rule, decide
 from hesuan.domain.zones import area_covers, rank
@@ -99,52 +100,63 @@ class FakeZones(FakeRepository):
         ids = set(zone_ids)
         return [r for r in self.t.statuses.values() if r.zone_id is not None and r.zone_id in ids]
 
-    def clear_zone_members(self, zone_ids: Sequence[str], now: datetime,
-                           restore_cadence: bool) -> int:
-        """The members leave these zones, are stale, and (when a zone set their cadence) get
-        their own policy's interval back."""
-        intervals = {(v.policy.id, v.policy.version): v.policy.interval
-                     for v in self.t.policies}
+    def clear_zone_members(self, zone_ids: Sequence[str], now: datetime) -> int:
+        """The members leave these zones and are stale."""
         rows = self._members(zone_ids)
         for r in rows:
             r.zone_id = r.zone_kind = r.zone_colour = None
             r.status_valid_until = now
-            if restore_cadence and r.arrival_at is None:
-                r.interval = intervals.get((r.policy_id or "", r.policy_version or 0))
-                if r.last_sampled_at is not None and r.interval is not None:
-                    r.next_due_at = r.last_sampled_at + r.interval
+        return len(rows)
+
+    def _area_rows(self, zone_ids: Iterable[str],
+                   person_ids: Sequence[str] | None = None) -> list[PersonStatus]:
+        areas = [a for z in zone_ids for a in self.t.zones[z].areas]
+        return [self.t.statuses[pid] for pid, person in self.t.people.items()
+                if (person_ids is None or pid in person_ids)
+                and any(area_covers(a, person.grid_code, person.address) for a in areas)]
+
+    def restore_cadence(self, zone_ids: Sequence[str], now: datetime) -> int:
+        """The people of these zones' areas (but an open follow-up) get their own policy's
+        interval and the due time it sets."""
+        own = {(v.policy.id, v.policy.version): v.policy for v in self.t.policies}
+        rows = [r for r in self._area_rows(zone_ids)
+                if not follow_up_open(r.arrival_at, r.next_due_at, now)]
+        for r in rows:
+            policy = own.get((r.policy_id or "", r.policy_version or 0))
+            r.interval = None if policy is None else policy.interval
+            r.next_due_at = (None if policy is None else policy.interval + (
+                r.last_sampled_at if r.last_sampled_at is not None
+                else max(policy.valid_from, self.t.registered.get(r.person_id, _NEVER))))
+            r.status_valid_until = now
         return len(rows)
 
     def apply_zone_members(self, zone_id: str, status_kind: str | None, colour: str | None,
-                           rank: int, now: datetime, cadence_ms: int | None = None,
-                           start: datetime | None = None,
+                           rank: int, now: datetime,
                            person_ids: Sequence[str] | None = None) -> int:
         """The people of the zone's areas (of ``person_ids`` only, when given) not already in
-        a stricter zone join it, are stale, and take the zone's cadence if it has one and it is
-        shorter."""
-        areas = self.t.zones[zone_id].areas
-        cadence = None if cadence_ms is None else timedelta(milliseconds=cadence_ms)
-        since = start or now
-        n = 0
-        for pid, person in self.t.people.items():
-            if person_ids is not None and pid not in person_ids:
-                continue
-            row = self.t.statuses[pid]
-            if _member_rank(row) >= rank or not any(
-                    area_covers(a, person.grid_code, person.address) for a in areas):
-                continue
+        a stricter zone join it and are stale."""
+        rows = [r for r in self._area_rows([zone_id], person_ids) if _member_rank(r) < rank]
+        for row in rows:
             row.zone_id, row.zone_kind, row.zone_colour = zone_id, status_kind, colour
             row.status_valid_until = now
-            if cadence is not None and row.arrival_at is None and (
-                    row.interval is None or row.interval > cadence):
-                row.interval = cadence
-                row.next_due_at = (
-                    first_due(since, self.t.registered.get(pid, since), cadence)
-                    if row.last_sampled_at is None
-                    else (since if row.last_sampled_at < since else row.last_sampled_at)
-                    + cadence)
-            n += 1
-        return n
+        return len(rows)
+
+    def apply_zone_cadence(self, zone_id: str, cadence_ms: int, start: datetime,
+                           now: datetime, person_ids: Sequence[str] | None = None) -> int:
+        """The people of the zone's areas whose interval is longer (but an open follow-up)
+        take the zone's cadence, due from its start or their later sample."""
+        cadence = timedelta(milliseconds=cadence_ms)
+        rows = [r for r in self._area_rows([zone_id], person_ids)
+                if not follow_up_open(r.arrival_at, r.next_due_at, now)
+                and (r.interval is None or r.interval > cadence)]
+        for row in rows:
+            row.interval = cadence
+            row.next_due_at = (
+                first_due(start, self.t.registered.get(row.person_id, start), cadence)
+                if row.last_sampled_at is None
+                else max(start, row.last_sampled_at) + cadence)
+            row.status_valid_until = now
+        return len(rows)
 
     def refresh_zoned(self, now: datetime, rule_id: str, rule_version: int,
                       colour: str | None) -> int:

@@ -12,14 +12,17 @@ from sqlalchemy import text
 from hesuan.adapters.clock import FixedClock
 from hesuan.bootstrap import Platform
 from hesuan.domain.access import Principal, Role
+from hesuan.domain.cadence import ScopeKind
 from hesuan.domain.errors import PermissionDenied, RuleViolation
 from hesuan.domain.json import JsonObject
 from hesuan.domain.status import decide
 from hesuan.domain.zones import Area, ZoneKind, ZoneRules, default_rules
+from hesuan.services.status import PolicyInput
 from hesuan.services.zones import ZoneChanges, ZoneInput, ZonePart
 from hesuan.sim.example import OPERATOR, ExampleCity, seed_example_city
 
 OFFICER = Principal("u-officer", "officer", Role.HEALTH_OFFICER, "1401")
+ADMIN = Principal("u-admin", "admin", Role.ADMIN)
 
 
 @pytest.fixture
@@ -217,6 +220,29 @@ def test_zone_cadence_and_restore(platform: Platform, city: ExampleCity) -> None
                                 f"'{grid}'"))
     assert after == before
 
+
+
+def test_a_policy_edited_while_a_zone_stands_keeps_the_zones_cadence(
+        platform: Platform, clock: FixedClock, city: ExampleCity) -> None:
+    """An edit of the district's policy (its reminder lead) while a daily-testing zone stood
+    gave the zone's people their policy's 72 h back: the zone's cadence came back only at their
+    next zone change."""
+    grid = city.grids[2]
+    z = platform.zones.designate(OFFICER, ZoneInput(
+        "管控日检", ZoneKind.CONTROLLED, [Area(grid)],
+        rules=ZoneRules(24, default_rules(ZoneKind.CONTROLLED).sampling_mode,
+                        default_rules(ZoneKind.CONTROLLED).movement)))
+    sql = ("SELECT person_id, interval_ms, next_due_at FROM person_status "
+           f"WHERE zone_id = '{z.id}' ORDER BY person_id")
+    during = rows(platform, sql)
+    assert during and {r[1] for r in during} == {24 * 3_600_000}
+    clock.advance(timedelta(hours=1))
+    (policy,) = [x for x in platform.status.policies(ADMIN) if grid.startswith(x.scope)
+                 and x.scope_kind is ScopeKind.REGION]
+    platform.status.set_policy(ADMIN, PolicyInput(
+        ScopeKind.REGION, policy.scope, policy.interval, id=policy.id,
+        reminder_lead=policy.reminder_lead + timedelta(hours=1)))
+    assert rows(platform, sql) == during
 
 def test_scope_and_pass_revocation(platform: Platform, city: ExampleCity) -> None:
     xiaodian = Principal("u2", "xd", Role.HEALTH_OFFICER, "140105")

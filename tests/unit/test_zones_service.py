@@ -11,12 +11,13 @@ import pytest
 
 from hesuan.adapters.geo import ShapelyGeometry
 from hesuan.domain.access import Principal, Role
+from hesuan.domain.cadence import ScopeKind
 from hesuan.domain.errors import InvalidInput, NotFound, PermissionDenied, RuleViolation
 from hesuan.domain.json import JsonObject
 from hesuan.domain.status import Colour
 from hesuan.domain.zones import Area, ZoneKind, ZoneRules, default_rules
 from hesuan.services.sampling import SamplingService
-from hesuan.services.status import StatusService
+from hesuan.services.status import PolicyInput, StatusService
 from hesuan.services.status_ports import IssuedPass
 from hesuan.services.zones import ZoneChanges, ZoneInput, ZonePart, ZoneService
 from tests.fakes import GRIDS, World, make_world
@@ -165,6 +166,7 @@ def test_a_zone_sets_its_cadence_while_it_stands(w: World, zones: ZoneService,
     SamplingService(w.deps, status).submit(Principal("u-s", "s", Role.SAMPLER, w.site), events)
     at = w.clock.now()
     assert w.status(sampled).next_due_at == at + timedelta(hours=72)
+    never_due = w.status(never).next_due_at
     w.clock.advance(timedelta(hours=6))
     start = w.clock.now()
     z = zones.designate(OFFICER, ZoneInput(
@@ -174,10 +176,18 @@ def test_a_zone_sets_its_cadence_while_it_stands(w: World, zones: ZoneService,
     for p in (sampled, never):  # sampled before the zone: due a day after its start
         assert (w.status(p).interval, w.status(p).next_due_at) == (
             timedelta(hours=24), start + timedelta(hours=24))
+    w.clock.advance(timedelta(hours=1))
+    (policy,) = [x for x in status.policies(ADMIN) if GRIDS[0].startswith(x.scope)]
+    status.set_policy(ADMIN, PolicyInput(ScopeKind.REGION, policy.scope, policy.interval,
+                                         id=policy.id, reminder_lead=timedelta(hours=6)))
+    for p in (sampled, never):  # a policy's edit keeps the zone's cadence
+        assert (w.status(p).interval, w.status(p).next_due_at) == (
+            timedelta(hours=24), start + timedelta(hours=24))
     zones.lift(OFFICER, z.id, "done")
     assert (w.status(sampled).interval, w.status(sampled).next_due_at) == (
         timedelta(hours=72), at + timedelta(hours=72))
-    assert w.status(never).interval == timedelta(hours=72)
+    assert (w.status(never).interval, w.status(never).next_due_at) == (
+        timedelta(hours=72), never_due)
 
 
 def test_who_may_change_a_zone(w: World, zones: ZoneService,

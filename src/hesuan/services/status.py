@@ -34,6 +34,7 @@ from hesuan.domain.people import Group
 from hesuan.domain.sampling import SiteKind
 from hesuan.domain.status import DEFAULT_RULES, Colour, Rule, Status, check_rule, decide
 from hesuan.services.context import Deps
+from hesuan.services.newcomers import apply_zone_cadences
 from hesuan.services.ports import UnitOfWork
 from hesuan.services.status_ports import ArrivalRow, ExemptionRow, OverrideRow, StatusRow
 from hesuan.services.targets import no_such_person, person_target
@@ -233,6 +234,7 @@ class StatusService:
 
     def _reassign(self, uow: UnitOfWork, now: datetime) -> int:
         moved = uow.cadence.assign_policies(uow.cadence.current_policies(), now)
+        apply_zone_cadences(uow, now)
         self.refresh(uow, now)
         return moved
 

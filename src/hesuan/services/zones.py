@@ -189,8 +189,8 @@ class ZoneService:
                  extra: Sequence[ZoneRecord] = ()) -> list[str]:
         """Clear the members of ``ended`` zones; apply every active zone overlapping them
         (and ``extra``), weakest first. Returns the ids of the zones applied."""
-        uow.zones.clear_zone_members([z.id for z in ended], now,
-                               restore_cadence=any(z.rules.cadence_hours for z in ended))
+        uow.zones.clear_zone_members([z.id for z in ended], now)
+        uow.zones.restore_cadence([z.id for z in ended if z.rules.cadence_hours], now)
         touched = [a for z in ended for a in z.areas]
         active = uow.zones.all([ZoneStatus.ACTIVE.value], "", 100_000)
         others = {z.id: z for z in active if areas_overlap(z.areas, touched)}

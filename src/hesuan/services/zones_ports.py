@@ -113,13 +113,17 @@ class ZoneRepository(Protocol):
     def zone_events(self, zone_id: str) -> list[ZoneEvent]: ...
     def zones_due(self, now: datetime) -> tuple[list[str], list[str]]:
         """(scheduled zones whose start has come, active zones whose planned end passed)."""
-    def clear_zone_members(self, zone_ids: Sequence[str], now: datetime,
-                           restore_cadence: bool) -> int: ...
+    def clear_zone_members(self, zone_ids: Sequence[str], now: datetime) -> int:
+        """The members of these zones leave them."""
+    def restore_cadence(self, zone_ids: Sequence[str], now: datetime) -> int:
+        """The people of these zones' areas get their own policy's interval and due time."""
     def apply_zone_members(self, zone_id: str, status_kind: str | None, colour: str | None,
-                           rank: int, now: datetime, cadence_ms: int | None = None,
-                           start: datetime | None = None,
+                           rank: int, now: datetime,
                            person_ids: Sequence[str] | None = None) -> int:
         """The people of the zone's areas (of ``person_ids`` only, when given) join it."""
+    def apply_zone_cadence(self, zone_id: str, cadence_ms: int, start: datetime,
+                           now: datetime, person_ids: Sequence[str] | None = None) -> int:
+        """The people of the zone's areas whose interval is longer take the zone's."""
     def refresh_zoned(self, now: datetime, rule_id: str, rule_version: int,
                       colour: str | None) -> int: ...
     def revoke_zone_passes(self, zone_ids: Sequence[str], now: datetime) -> int: ...

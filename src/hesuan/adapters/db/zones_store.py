@@ -41,6 +41,17 @@ _RANK_SQL = ("(CASE WHEN zone_id IS NULL THEN 0 "
                         for k, r in KIND_RANK.items()) + " ELSE 1 END)")
 
 
+# A person's registration, for the first due time of one never sampled
+_REGISTERED = "(SELECT r.created_at FROM people r WHERE r.id = person_status.person_id)"
+
+
+def _area_people(zones_where: str) -> str:
+    """The ids of the people whose home lies in an area of the zones ``zones_where`` picks
+    (a condition on ``zone_areas a``): index range scans on ``people.grid_code``."""
+    return ("SELECT p.id FROM zone_areas a JOIN people p ON p.grid_code BETWEEN a.grid_lo AND "
+            "a.grid_hi AND (a.building = '' OR substr(COALESCE(p.address, ''), 1, "
+            f"length(a.building)) = a.building) WHERE {zones_where}")
+
 class SqlZones(SqlRepository):
 
     # -- regions and geometry --------------------------------------------------------------
@@ -169,67 +180,72 @@ class SqlZones(SqlRepository):
             "AND planned_end <= :n ORDER BY planned_end"), {"n": n})]
         return start, end
 
-    def clear_zone_members(self, zone_ids: Sequence[str], now: datetime,
-                           restore_cadence: bool) -> int:
-        """One UPDATE: the members of these zones leave them, are marked stale, and (when a
-        zone set their cadence) get their own policy's interval back."""
+    def clear_zone_members(self, zone_ids: Sequence[str], now: datetime) -> int:
+        """One UPDATE: the members of these zones leave them and are marked stale."""
         if not zone_ids:
             return 0
-        params = {"vals": sql_helpers.vals(zone_ids, self._pg), "now": to_ms(now)}
-        extra = ""
-        if restore_cadence:
-            # the person's own policy (``assign_policies``): its interval, and the due time it
-            # sets, ``domain.cadence.first_due`` for the never sampled; no policy, none due
-            def own(column: str) -> str:
-                return (f"(SELECT q.{column} FROM policies q WHERE q.id = "
-                        "person_status.policy_id AND q.version = person_status.policy_version)")
-
-            iv = own("interval_ms")
-            registered = ("(SELECT r.created_at FROM people r "
-                          "WHERE r.id = person_status.person_id)")
-            held = status_sql.follow_up_open()
-            extra = (f", interval_ms = CASE WHEN {held} THEN interval_ms ELSE {iv} END, "
-                     f"next_due_at = CASE WHEN {held} THEN next_due_at "
-                     f"WHEN last_sampled_at IS NOT NULL THEN last_sampled_at + {iv} "
-                     f"ELSE {status_sql.first_due(own('valid_from'), registered, iv)} END")
         return sql_helpers.execute(self.conn, (
             "UPDATE person_status SET zone_id = NULL, zone_kind = NULL, zone_colour = NULL, "
-            f"status_valid_until = :now{extra} WHERE zone_id IS NOT NULL AND "
-            f"{one_of('zone_id', self._pg)}"), params)
+            "status_valid_until = :now WHERE zone_id IS NOT NULL AND "
+            f"{one_of('zone_id', self._pg)}"),
+            {"vals": sql_helpers.vals(zone_ids, self._pg), "now": to_ms(now)})
+
+    def restore_cadence(self, zone_ids: Sequence[str], now: datetime) -> int:
+        """One UPDATE: the people of these zones' areas (but an arrival's open follow-up) get
+        their own policy's interval back and the due time it sets (``assign_policies``:
+        ``domain.cadence.first_due`` for the never sampled; no policy, none due); marked
+        stale."""
+        if not zone_ids:
+            return 0
+
+        def own(column: str) -> str:
+            return (f"(SELECT q.{column} FROM policies q WHERE q.id = "
+                    "person_status.policy_id AND q.version = person_status.policy_version)")
+
+        iv = own("interval_ms")
+        return sql_helpers.execute(self.conn, (
+            f"UPDATE person_status SET interval_ms = {iv}, next_due_at = CASE "
+            f"WHEN last_sampled_at IS NOT NULL THEN last_sampled_at + {iv} "
+            f"ELSE {status_sql.first_due(own('valid_from'), _REGISTERED, iv)} END, "
+            f"status_valid_until = :now WHERE NOT {status_sql.follow_up_open()} AND "
+            f"person_id IN ({_area_people(one_of('a.zone_id', self._pg))})"),
+            {"vals": sql_helpers.vals(zone_ids, self._pg), "now": to_ms(now)})
 
     def apply_zone_members(self, zone_id: str, status_kind: str | None, colour: str | None,
-                           rank: int, now: datetime, cadence_ms: int | None = None,
-                           start: datetime | None = None,
+                           rank: int, now: datetime,
                            person_ids: Sequence[str] | None = None) -> int:
         """One UPDATE: the people of the zone's areas (of ``person_ids`` only, when given) not
-        already in a stricter zone join it, are marked stale, and take the zone's cadence if it
-        has one (and it is shorter)."""
+        already in a stricter zone join it, and are marked stale."""
         params: dict[str, Any] = {"z": zone_id, "k": status_kind, "c": colour, "rank": rank,
                                   "now": to_ms(now)}
-        whom = ""
-        if person_ids is not None:
-            params["vals"] = sql_helpers.vals(list(person_ids), self._pg)
-            whom = " AND " + one_of("person_id", self._pg)
-        extra = ""
-        if cadence_ms is not None:
-            params |= {"cad": cadence_ms, "start": to_ms(start or now)}
-            # an arrival's open follow-up keeps its due time (``domain.arrivals``)
-            shorter = (f"NOT {status_sql.follow_up_open()} "
-                       "AND (interval_ms IS NULL OR interval_ms > :cad)")
-            # never sampled: ``domain.cadence.first_due`` (from a later registration)
-            registered = ("(SELECT r.created_at FROM people r "
-                          "WHERE r.id = person_status.person_id)")
-            extra = (f", interval_ms = CASE WHEN {shorter} THEN :cad ELSE interval_ms END, "
-                     f"next_due_at = CASE WHEN {shorter} THEN (CASE WHEN last_sampled_at IS NULL "
-                     f"THEN {status_sql.first_due(':start', registered, ':cad')} "
-                     "WHEN last_sampled_at < :start THEN :start + :cad ELSE last_sampled_at + :cad "
-                     "END) ELSE next_due_at END")
         return int(self.conn.execute(text(
             "UPDATE person_status SET zone_id = :z, zone_kind = :k, zone_colour = :c, "
-            f"status_valid_until = :now{extra} WHERE person_id IN (SELECT p.id FROM zone_areas a "
-            "JOIN people p ON p.grid_code BETWEEN a.grid_lo AND a.grid_hi AND (a.building = '' "
-            "OR substr(COALESCE(p.address, ''), 1, length(a.building)) = a.building) "
-            f"WHERE a.zone_id = :z) AND {_RANK_SQL} < :rank{whom}"), params).rowcount)
+            f"status_valid_until = :now WHERE person_id IN ({_area_people('a.zone_id = :z')}) "
+            f"AND {_RANK_SQL} < :rank{self._whom(person_ids, params)}"), params).rowcount)
+
+    def apply_zone_cadence(self, zone_id: str, cadence_ms: int, start: datetime,
+                           now: datetime, person_ids: Sequence[str] | None = None) -> int:
+        """One UPDATE: the people of the zone's areas (of ``person_ids`` only, when given)
+        whose interval is longer (but an arrival's open follow-up, ``domain.arrivals``) take
+        the zone's, due from the zone's start or their later sample (the never sampled:
+        ``domain.cadence.first_due``, from a later registration); marked stale."""
+        params: dict[str, Any] = {"z": zone_id, "cad": cadence_ms, "start": to_ms(start),
+                                  "now": to_ms(now)}
+        first = status_sql.first_due(":start", _REGISTERED, ":cad")
+        return int(self.conn.execute(text(
+            "UPDATE person_status SET interval_ms = :cad, next_due_at = CASE "
+            f"WHEN last_sampled_at IS NULL THEN {first} "
+            "WHEN last_sampled_at < :start THEN :start + :cad ELSE last_sampled_at + :cad END, "
+            f"status_valid_until = :now WHERE person_id IN ({_area_people('a.zone_id = :z')}) "
+            f"AND NOT {status_sql.follow_up_open()} AND (interval_ms IS NULL OR interval_ms > :cad)"
+            f"{self._whom(person_ids, params)}"), params).rowcount)
+
+    def _whom(self, person_ids: Sequence[str] | None, params: dict[str, Any]) -> str:
+        """`` AND`` the row is one of ``person_ids`` (bound in ``params``), or nothing."""
+        if person_ids is None:
+            return ""
+        params["vals"] = sql_helpers.vals(list(person_ids), self._pg)
+        return " AND " + one_of("person_id", self._pg)
 
     def refresh_zoned(self, now: datetime, rule_id: str, rule_version: int,
                       colour: str | None) -> int:
