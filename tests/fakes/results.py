@@ -238,4 +238,4 @@ def _fanout_plain(row: PersonStatus, recall_id: str | None, sampled_at: datetime
 
 def _recall(r: RecallRecord) -> Recall:
     return Recall(r.id, r.pool_tube_id, RecallReason(r.reason), r.status,
-                  None if r.outcome is None else Result(r.outcome))
+                  None if r.outcome is None else Result(r.outcome), r.due_at)

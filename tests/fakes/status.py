@@ -16,12 +16,12 @@ from hesuan.domain.cadence import Policy, choose_policy, first_due
 from hesuan.domain.local_time import short
 from hesuan.domain.status import (
     DEFAULT_RULES,
-    HOLDING_ZONES,
     Colour,
     Facts,
     Rule,
     Status,
     decide,
+    remindable,
 )
 from hesuan.services.status_ports import ArrivalRow, ExemptionRow, OverrideRow, StatusRow
 from tests.fakes.base import FakeRepository
@@ -191,15 +191,14 @@ class FakeStatuses(FakeRepository):
         return True
 
     def _to_remind(self, now: datetime, max_lead_ms: int) -> list[PersonStatus]:
-        """People inside their reminder lead, not yet reminded for this due time, not exempt,
-        not held at home by a zone."""
+        """People inside their reminder lead, not yet reminded for this due time, to be
+        reminded (``domain.status.remindable``)."""
         horizon = now + timedelta(milliseconds=max_lead_ms)
         return [r for r in self.t.statuses.values()
                 if r.next_due_at is not None and now < r.next_due_at <= horizon
                 and r.lead is not None and r.next_due_at - r.lead <= now
                 and r.reminded_due_at != r.next_due_at
-                and (r.exempt_until is None or r.exempt_until <= now)
-                and r.zone_kind not in HOLDING_ZONES]
+                and remindable(status_facts(r, self.t), now)]
 
     def due_for_reminder(self, now: datetime, max_lead_ms: int,
                          limit: int) -> list[tuple[str, int]]:
@@ -217,7 +216,8 @@ class FakeStatuses(FakeRepository):
         for mid, pid, due in rows:
             key = f"reminder:{pid}:{due}"
             self.t.outbox.setdefault(key, OutboxRecord(
-                mid, key, pid, None, "reminder", {"due": short(at_ms(due))}, now, now))
+                mid, key, pid, None, "reminder", {"due": short(at_ms(due)), "due_ms": due}, now,
+                now))
 
     def mark_reminded(self, rows: Sequence[tuple[str, int]]) -> None:
         for pid, due in rows:

@@ -219,7 +219,7 @@ def test_no_sms_goes_to_a_landline(sim: tuple[Platform, CountingSender], clock: 
                 next_attempt_at=clock.now(), attempts=0))
         uow.commit()
     first = platform.outbox.deliver(SYSTEM)
-    assert (first.sent, first.failed, first.no_mobile) == (1, 0, 1)
+    assert (first.sent, first.failed, first.closed) == (1, 0, 1)
     assert sender.sent["reminder"] == 1
     with platform.deps.uow(readonly=True) as uow:
         rows = dict(uow.conn.execute(  # type: ignore[attr-defined]
@@ -228,4 +228,4 @@ def test_no_sms_goes_to_a_landline(sim: tuple[Platform, CountingSender], clock: 
     assert rows[landline] == "no_mobile" and rows[mobile] is None
     clock.advance(timedelta(hours=2))
     again = platform.outbox.deliver(SYSTEM)  # closed, not retried
-    assert (again.sent, again.failed, again.no_mobile) == (0, 0, 0)
+    assert (again.sent, again.failed, again.closed) == (0, 0, 0)

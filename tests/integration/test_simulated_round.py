@@ -70,6 +70,15 @@ def test_generated_city_is_stored_and_readable(sim: tuple[Platform, CountingSend
     assert audit.entries > 0 and audit.intact
 
 
+def _reminders(p: Platform) -> tuple[int, int]:
+    """(reminders queued, reminders handed to the gateway): the rest were closed unsent, for
+    people with no mobile phone or no longer to be reminded (docs/SMS.md)."""
+    with p.engine.connect() as c:
+        return c.execute(text(
+            "SELECT count(*), count(*) - count(last_error) FROM outbox "
+            "WHERE template = 'reminder'")).one()
+
+
 def test_round_reconciles_exactly_the_injected_faults(sim: tuple[Platform, CountingSender],
                                                       clock: FixedClock) -> None:
     p, sender = sim
@@ -117,7 +126,8 @@ def test_round_reconciles_exactly_the_injected_faults(sim: tuple[Platform, Count
     kept = s.housekeeping
     hours = int((s.drained_until - start).total_seconds() // 3600)
     assert kept["ticks"] == kept["retention_passes"] == hours
-    assert kept["forgotten"] == {} and kept["reminders"] == s.messages["reminder"]
+    assert kept["forgotten"] == {}
+    assert (kept["reminders"], s.messages["reminder"]) == tuple(_reminders(p))
     assert len(rows) == doors["checked"] and issued == doors["passes_issued"]
     assert sum(bool(a) for _, a in rows) == doors["admitted"]
     assert all(colour == "green" for colour, admitted in rows if admitted)
@@ -280,7 +290,11 @@ def test_round_reconciles_exactly_the_injected_faults(sim: tuple[Platform, Count
     assert s.rejected_at_receipt == {"leaked": 1, "wrong_container": 1}
     assert s.rejected_at_bench == {"leaked": 1}
     assert s.corrections == {"negative_to_positive": 1}
-    assert s.messages["rejected"] == 9 and s.messages["corrected_recall"] == 2
+    assert s.messages["rejected"] == 9 and s.messages["corrected_recall"] == 1
+    with p.engine.connect() as c:  # the other has no phone: closed unsent, not handed over
+        told = c.execute(text("SELECT last_error FROM outbox WHERE template = "
+                              "'corrected_recall'")).scalars().all()
+    assert sorted(told, key=str) == [None, "no_phone"]
     # each received tube released once, by a plate or by the LIS, but the rejected ones (one
     # tube lost, one missing from its box); the reconciliation's tally of the lab stage (its
     # plates) is the round's own
@@ -385,7 +399,7 @@ def test_the_round_keeps_the_city_as_the_server_does(sim: tuple[Platform, Counti
     hours = int((s.drained_until - start).total_seconds() // 3600)
     assert kept["ticks"] == kept["retention_passes"] == kept["snapshots_refreshed"] == hours
     assert kept["audit_checkpoints"] == hours + 1  # and one as the round ends
-    assert kept["reminders"] == s.messages["reminder"]
+    assert (kept["reminders"], s.messages["reminder"]) == tuple(_reminders(p))
     forgotten = kept["forgotten"]
     assert set(forgotten) == {"passes"} and forgotten["passes"] > 0
     with p.engine.connect() as c:

@@ -5,7 +5,8 @@ overrides, arrivals, zones, overdue — with times at the rules' boundaries) and
 status rows; the refresh the services run (the zone fast path, the plain and overdue fast paths,
 then the engine for the rest) must leave each row as ``domain.status.decide`` decides it from the
 same facts. A sample after an arrival moves the due time as ``domain.arrivals`` says, at every
-boundary (exactly 24 h, 48 h, 72 h after arrival).
+boundary (exactly 24 h, 48 h, 72 h after arrival). Who may be sent a routine reminder
+(``status_sql.REMINDABLE``) is who ``domain.status.remindable`` says.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 
 from hesuan.adapters.clock import FixedClock
+from hesuan.adapters.db import status_sql
 from hesuan.adapters.db.schema import from_ms, to_ms
 from hesuan.bootstrap import Platform
 from hesuan.domain.access import Principal, Role
@@ -30,7 +32,7 @@ from hesuan.domain.arrivals import (
     SECOND_TEST_DUE,
     next_due_after_sample,
 )
-from hesuan.domain.status import DEFAULT_RULES, Colour, Rule, decide
+from hesuan.domain.status import DEFAULT_RULES, Colour, Rule, decide, remindable
 from hesuan.services.sampling import EventKind, StationEvent
 from hesuan.sim.example import seed_example_city
 from tests.helpers import barcodes
@@ -179,6 +181,11 @@ def _check(platform: Platform, ids: list[str], people: list[dict[str, Any]],
             # evidence that is stored is the engine's
             if row.evidence is not None:
                 assert row.evidence == want.evidence, (f, whom)
+            # who the sweep reminds, and who is still to be reminded when the SMS goes out
+            may = uow.conn.execute(text(  # type: ignore[attr-defined]
+                f"SELECT CASE WHEN {status_sql.REMINDABLE} THEN 1 ELSE 0 END FROM "
+                "person_status WHERE person_id = :pid"), {"pid": pid, "now": n}).scalar_one()
+            assert bool(may) == remindable(facts, now), f
 
 
 def test_the_sql_refresh_decides_as_the_engine(platform: Platform) -> None:

@@ -12,12 +12,16 @@ parameter that makes it drop a duplicate (each request is a new message), so tha
 client can do (docs/SMS.md).
 
 Timeouts are short (connect 3 s, total 10 s by default) so a stuck gateway never holds the
-delivery loop. The password is never logged (it travels in the query string, as Kannel wants).
+delivery loop. The password, the phone number and the text travel in the query string, as
+Kannel wants; httpx's request log line (INFO) shows the URL without it, and Hesuan logs none of
+them.
 
 Imports: ``httpx``, the standard library, ``hesuan.services.ports``, ``hesuan.domain``.
 """
 
 from __future__ import annotations
+
+import logging
 
 import httpx
 
@@ -31,6 +35,22 @@ __all__ = ["KannelError", "KannelSender"]
 #: Failures before the request reached Kannel: it cannot have taken the message.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout,
              httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.ProxyError)
+
+
+class _WithoutQuery(logging.Filter):
+    """httpx logs each request's URL at INFO, and Kannel's carries the password, the phone
+    number and the text in its query string: the URL is logged without it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(a.copy_with(query=None) if isinstance(a, httpx.URL) and a.query
+                                else a for a in record.args)
+        return True
+
+
+_HTTPX_LOG = logging.getLogger("httpx")
+if not any(isinstance(f, _WithoutQuery) for f in _HTTPX_LOG.filters):
+    _HTTPX_LOG.addFilter(_WithoutQuery())
 
 
 class KannelError(RuntimeError):

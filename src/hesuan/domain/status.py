@@ -30,6 +30,7 @@ __all__ = [
     "DEFAULT_RULE_VERSION",
     "FALLBACK_COLOUR",
     "HOLDING_ZONES",
+    "NOT_REMINDED_STATES",
     "PREDICATES",
     "ZONE_RULE_ID",
     "Colour",
@@ -38,6 +39,7 @@ __all__ = [
     "Rule",
     "Status",
     "decide",
+    "remindable",
     "severity",
 ]
 
@@ -103,6 +105,18 @@ class Facts:
     zone_colour: str | None = None
     zone_id: str | None = None
 
+
+#: The test states beside which a routine reminder ("your test is due, go to a nearby site")
+#: is untrue: a positive result (stay where you are) and a re-test asked for (its recall's own
+#: message says by when).
+NOT_REMINDED_STATES = frozenset({"positive", "pending_retest"})
+
+
+def remindable(f: Facts, now: datetime) -> bool:
+    """Whether the person may be sent a routine reminder now: not exempt, not kept at home by
+    a zone (a door team samples them), no positive result, no re-test asked for."""
+    return (f.test_state not in NOT_REMINDED_STATES and f.open_recall_due is None
+            and not _exempt(f, now) and f.zone_kind not in HOLDING_ZONES)
 
 @dataclass(frozen=True, slots=True)
 class Rule:

@@ -212,7 +212,7 @@ class HandOver(Generic[K]):
         return 0
 
     def _failed(self, key: K, attempts: int, error: str, now: datetime) -> None:
-        backoff = min(timedelta(seconds=30 * 2 ** attempts), _MAX_BACKOFF)
+        backoff = min(timedelta(seconds=30 * 2 ** min(attempts, 20)), _MAX_BACKOFF)
         with self._d.uow() as uow:
             self._queue(uow).failed(key, error, now + backoff)
             uow.commit()

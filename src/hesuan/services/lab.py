@@ -236,9 +236,14 @@ class LabService:
         reached: list[MemberResult] = []
         messages: list[NewMessage] = []
         told: dict[tuple[str, str], str] = {}  # a corrected tube's member: what they are told
+        asked_by: dict[tuple[str, str], str] = {}  # ... and by when, where it is not ``due``
         positive_pools: dict[str, None] = {}
         confirmed: dict[str, None] = {}  # positive single tubes: the health authority is told
-        for m in results.non_negative_members():
+        members = results.non_negative_members()
+        # a re-sample that is invalid leaves its recall open, due when it was
+        kept_due = {r.id: short(r.due_at) for r in results.recalls(
+            m.recall_id for m in members if m.recall_id is not None) if r.status == "open"}
+        for m in members:
             outcome = member_outcome(m.result, m.pool_size)
             if outcome.recall is RecallReason.POOL_POSITIVE:
                 positive_pools[m.tube_id] = None
@@ -248,11 +253,14 @@ class LabService:
                                                        new_id, recall_due)
             reached.append(MemberResult(m.person_id, outcome.state, m.result, m.sampled_at,
                                         recall_id, m.recall_id))
+            by = (kept_due.get(recall_id, due)
+                  if recall_id is not None and recall_id == m.recall_id else due)
             if m.tube_id in corrected:
                 told[m.tube_id, m.person_id] = template
+                asked_by[m.tube_id, m.person_id] = by
             else:
                 messages.append(NewMessage(new_id(), f"{template}:{m.tube_id}:{m.person_id}",
-                                           m.person_id, m.tube_id, template, {"due": due}))
+                                           m.person_id, m.tube_id, template, {"due": by}))
         results.open_recalls(opened, now)
         results.resolve_recalls(answered, now, only_open=False)
         results.record_member_results(reached, now)
@@ -264,9 +272,10 @@ class LabService:
         uow.passes.revoke_passes([r.person_id for r in reached if r.result is Result.INVALID],
                                  now, "invalid", keep_red=True)
         if corrected:
-            members = results.tube_members(corrected)
-            messages += _corrected_messages(corrected, members, told, due, new_id)
-            uow.passes.revoke_passes([m.person_id for m in members], now, "corrected",
+            reached_members = results.tube_members(corrected)
+            messages += _corrected_messages(corrected, reached_members, told, asked_by, due,
+                                            new_id)
+            uow.passes.revoke_passes([m.person_id for m in reached_members], now, "corrected",
                                      keep_red=False)
         uow.outbox.enqueue(messages, now)
         uow.alerts.raise_positive_results(list(confirmed), lab_id, now, new_id)
@@ -354,8 +363,8 @@ def recall_without_result(uow: UnitOfWork, deps: Deps, members: Sequence[TubeMem
     due time. Their statuses are left stale for the caller's refresh. How many were
     recalled."""
     due = now + deps.limits.recall_due
-    still_open = {r.id for r in uow.results.recalls(m.recall_id for m in members if m.recall_id)
-                  if r.status == "open"}
+    still_open = {r.id: r.due_at for r in uow.results.recalls(
+        m.recall_id for m in members if m.recall_id) if r.status == "open"}
     opened: list[NewRecall] = []
     recalled: list[MemberRecall] = []
     messages: list[NewMessage] = []
@@ -367,9 +376,10 @@ def recall_without_result(uow: UnitOfWork, deps: Deps, members: Sequence[TubeMem
             recall_id = opened[-1].id
         assert recall_id is not None
         recalled.append(MemberRecall(m.person_id, recall_id))
+        by = still_open.get(recall_id, due)  # a recall kept open: its own due time
         messages.append(NewMessage(deps.new_id(), f"{keys[m.tube_id]}:{m.person_id}",
                                    m.person_id, m.tube_id, template,
-                                   {**params.get(m.tube_id, {}), "due": short(due)}))
+                                   {**params.get(m.tube_id, {}), "due": short(by)}))
     uow.results.open_recalls(opened, now)
     uow.results.recall_members(recalled, now)
     uow.outbox.enqueue(messages, now)
@@ -382,15 +392,17 @@ _CORRECTED = {"positive": "corrected_positive", "recall": "corrected_recall",
 
 
 def _corrected_messages(corrected: Mapping[str, TubeResult], members: Sequence[TubeMember],
-                        told: Mapping[tuple[str, str], str], due: str,
+                        told: Mapping[tuple[str, str], str],
+                        asked_by: Mapping[tuple[str, str], str], due: str,
                         new_id: Callable[[], str]) -> list[NewMessage]:
     """Everyone a corrected result reached is told once, with the corrected result: one
     message per member per correction (its key names the correction's result-log entry, never
-    the first result's)."""
+    the first result's), and the time a re-sample is asked for by."""
     return [NewMessage(new_id(), f"corrected:{corrected[m.tube_id].log_id}:{m.person_id}",
                        m.person_id, m.tube_id,
                        _CORRECTED.get(told.get((m.tube_id, m.person_id), ""),
-                                      "corrected_negative"), {"due": due})
+                                      "corrected_negative"),
+                       {"due": asked_by.get((m.tube_id, m.person_id), due)})
             for m in members]
 
 

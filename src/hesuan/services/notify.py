@@ -9,8 +9,11 @@ on a guess — the sender's own record settles it (``SendRecord``), or an operat
 delivering processes never hand over the same message (a claim is taken once). Failed sends
 retry with exponential back-off.
 Templates exist in Simplified Chinese and English, chosen by the person's language.
-SMS goes to mobiles only: a message for a person whose phone is a landline is closed
-unsent (``last_error`` ``no_mobile``) instead of being handed to the SMS gateway.
+A message is judged again when it is handed over (``domain.notices``): one no longer true is
+closed unsent (``last_error`` ``superseded``), and one asking someone a zone keeps at home to go
+to a site takes its at-home words. SMS goes to mobiles only: a message for a person whose phone
+is a landline, or who has none, is closed unsent (``no_mobile``, ``no_phone``) instead of being
+handed to the SMS gateway.
 
 Imports: standard library, ``hesuan.domain``, ``hesuan.services``.
 """
@@ -24,6 +27,7 @@ from datetime import timedelta
 
 from hesuan.domain.access import Action, Principal, authorize, region_prefix
 from hesuan.domain.json import JsonObject
+from hesuan.domain.notices import SUPERSEDED, superseded, wording
 from hesuan.domain.people import is_mobile
 from hesuan.services.context import Deps
 from hesuan.services.handover import HandOver, Unsendable
@@ -90,6 +94,47 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "en": "[PCR testing] Your sample could not be tested ({why_en}). Please be re-sampled at "
               "any site before {due}.",
     },
+    # the same asks for someone a zone keeps at home (``domain.notices.wording``): a door team
+    # samples them
+    "recall_at_home": {
+        "zh": "【核酸检测】您参与的混采管检测结果需复核，请居家等待上门单管复检（{due}前），"
+              "复检前请勿外出。",
+        "en": "[PCR testing] Your pooled sample needs a re-test. Please stay home: a team will "
+              "take a single-tube sample at your door before {due}.",
+    },
+    "invalid_at_home": {
+        "zh": "【核酸检测】您的样本检测无效，请居家等待上门重新采样（{due}前）。",
+        "en": "[PCR testing] Your sample could not be tested. Please stay home: a team will "
+              "sample you again at your door before {due}.",
+    },
+    "rejected_at_home": {
+        "zh": "【核酸检测】您的样本未能检测（{why_zh}），请居家等待上门重新采样（{due}前）。",
+        "en": "[PCR testing] Your sample could not be tested ({why_en}). Please stay home: a "
+              "team will sample you again at your door before {due}.",
+    },
+    "result_cancelled_at_home": {
+        "zh": "【核酸检测】实验室撤销了您的核酸检测结果，请居家等待上门重新采样（{due}前）。",
+        "en": "[PCR testing] The lab withdrew your PCR result. Please stay home: a team will "
+              "sample you again at your door before {due}.",
+    },
+    "corrected_recall_at_home": {
+        "zh": "【核酸检测】实验室更正了您的核酸检测结果：您参与的混采管需复核，请居家等待上门单管"
+              "复检（{due}前），复检前请勿外出。",
+        "en": "[PCR testing] The lab corrected your PCR result: your pooled sample needs a "
+              "re-test. Please stay home: a team will take a single-tube sample at your door "
+              "before {due}.",
+    },
+    "corrected_invalid_at_home": {
+        "zh": "【核酸检测】实验室更正了您的核酸检测结果：样本检测无效，请居家等待上门重新采样"
+              "（{due}前）。",
+        "en": "[PCR testing] The lab corrected your PCR result: your sample could not be tested. "
+              "Please stay home: a team will sample you again at your door before {due}.",
+    },
+    "reminder_at_home": {
+        "zh": "【核酸检测】您的常态化核酸检测将于{due}到期，请居家等待上门采样。",
+        "en": "[PCR testing] Your routine PCR test is due by {due}. Please stay home: a team "
+              "will sample you at your door.",
+    },
 }
 
 def render(template: str, language: str, params: JsonObject) -> str:
@@ -101,7 +146,7 @@ def render(template: str, language: str, params: JsonObject) -> str:
 class DeliveryReport:
     sent: int
     failed: int
-    no_mobile: int = 0  # closed unsent: the person's phone is a landline
+    closed: int = 0  # closed unsent: no longer true, a landline, no phone
     in_doubt: int = 0  # claimed, never confirmed, and not settled by the sender's record
 
 
@@ -175,12 +220,20 @@ class OutboxService:
         return self._loop.settle(actor.username, list(dict.fromkeys(message_ids)), taken=taken,
                                  audit_action="outbox.settle", audit_subject="outbox")
 
-    def _write(self, m: OutboxMessage) -> tuple[str | None, str]:
-        """The phone (decrypted) and the text of ``m``; an SMS cannot reach a landline."""
+    def _write(self, m: OutboxMessage) -> tuple[str, str]:
+        """The phone (decrypted) and the text of ``m`` in the words its person's facts now ask
+        for (``domain.notices``); a message no longer true, or for a person with no mobile
+        phone, is never sent."""
+        s = m.standing
+        if s is not None and superseded(m.template, m.params, s):
+            raise Unsendable(SUPERSEDED)
         phone = self._d.vault.decrypt(m.phone_enc) if m.phone_enc else None
-        if phone is not None and not is_mobile(phone):
+        if phone is None:
+            raise Unsendable("no_phone")
+        if not is_mobile(phone):
             raise Unsendable("no_mobile")
-        return phone, render(m.template, m.language, m.params)
+        return phone, render(m.template if s is None else wording(m.template, s), m.language,
+                             m.params)
 
 
 class AlertService:

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Generic, NamedTuple, Protocol, TypeVar
 
 from hesuan.domain.json import JsonObject
+from hesuan.domain.notices import Standing
 
 __all__ = ["AlertRepository", "AlertRow", "BoxDiscrepancy", "InDoubtMessage", "LabTally",
            "LateBox", "LateResult", "MissingTube", "NewMessage", "OpenPlate", "OpenRecall",
@@ -33,6 +34,7 @@ class OutboxMessage:
     phone_enc: bytes | None
     language: str
     attempts: int
+    standing: Standing | None = None  # its person's facts as the message is read to be sent
 
 
 @dataclass(frozen=True, slots=True)

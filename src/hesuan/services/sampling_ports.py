@@ -295,6 +295,7 @@ class Recall:
     reason: RecallReason
     status: str  # open | resolved | cancelled
     outcome: Result | None
+    due_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

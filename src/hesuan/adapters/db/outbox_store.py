@@ -4,6 +4,7 @@ hand-over to the gateway, sent and failed marks, and the messages in doubt.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -11,17 +12,18 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy import update as sa_update
 
-from hesuan.adapters.db import sql_helpers
+from hesuan.adapters.db import sql_helpers, status_sql
 from hesuan.adapters.db.repository import SqlRepository
 from hesuan.adapters.db.schema import (
+    from_ms,
     outbox,
-    people,
     to_ms,
 )
 from hesuan.adapters.db.sql_helpers import (
     chunks,
     member_of,
 )
+from hesuan.domain.notices import Standing
 from hesuan.services.outbox_ports import InDoubtMessage, NewMessage, OutboxMessage
 
 __all__ = ["SqlOutbox"]
@@ -51,6 +53,25 @@ _TUBE_NOTIFIED_MANY = {pg: (
     "AND o.sent_at IS NULL)") for pg in (False, True)}
 
 
+#: The messages due, oldest try first, each with what ``domain.notices`` judges it by: a later
+#: message about the same tube to the same person; the person's last sample and due time;
+#: whether they may be reminded (``status_sql.REMINDABLE``); whether a zone keeps them home.
+_PENDING = text(
+    "SELECT o.id, o.person_id, o.template, o.params, p.phone_enc, p.language, o.attempts, "
+    "o.created_at, CASE WHEN o.tube_id IS NOT NULL AND EXISTS (SELECT 1 FROM outbox l WHERE "
+    "l.tube_id = o.tube_id AND l.person_id = o.person_id AND l.created_at > o.created_at) "
+    "THEN 1 ELSE 0 END, ps.last_sampled_at, ps.next_due_at, "
+    f"CASE WHEN {status_sql.REMINDABLE} THEN 1 ELSE 0 END, "
+    f"CASE WHEN {status_sql.NOT_HELD} THEN 0 ELSE 1 END "
+    "FROM outbox o JOIN people p ON p.id = o.person_id "
+    "JOIN person_status ps ON ps.person_id = o.person_id "
+    "WHERE o.sent_at IS NULL AND o.claimed_at IS NULL AND o.next_attempt_at <= :now "
+    "ORDER BY o.next_attempt_at LIMIT :lim")
+
+
+def _at(ms: int | None) -> datetime | None:
+    return None if ms is None else from_ms(ms)
+
 class SqlOutbox(SqlRepository):
     """The notification outbox."""
 
@@ -63,14 +84,14 @@ class SqlOutbox(SqlRepository):
              "created_at": now, "next_attempt_at": now, "attempts": 0} for m in messages])
 
     def pending(self, now: datetime, limit: int) -> list[OutboxMessage]:
-        o = outbox.c
-        rows = self.conn.execute(
-            select(o.id, o.person_id, o.template, o.params, people.c.phone_enc,
-                   people.c.language, o.attempts)
-            .join(people, people.c.id == o.person_id)
-            .where(o.sent_at.is_(None), o.claimed_at.is_(None), o.next_attempt_at <= now)
-            .order_by(o.next_attempt_at).limit(limit)).all()
-        return [OutboxMessage(*r) for r in rows]
+        """The messages due to be sent, each with its person's facts now
+        (``domain.notices.Standing``)."""
+        rows = self.conn.execute(_PENDING, {"now": to_ms(now), "lim": limit}).all()
+        return [OutboxMessage(
+            r[0], r[1], r[2], r[3] if isinstance(r[3], dict) else json.loads(r[3]), r[4],
+            r[5], r[6], Standing(from_ms(r[7]), bool(r[8]), _at(r[9]), _at(r[10]), bool(r[11]),
+                                 bool(r[12])))
+            for r in rows]
 
     def claim(self, message_id: str, now: datetime) -> bool:
         return self.conn.execute(_OUTBOX_CLAIM, {"id": message_id, "now": to_ms(now)}

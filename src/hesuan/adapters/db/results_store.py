@@ -269,10 +269,10 @@ class SqlResults(SqlResultWithdrawals):
     def _recalls(self, column: Any, values: Iterable[str]) -> list[Recall]:
         r = recalls.c
         return [Recall(id_, pool, RecallReason(reason), status,
-                       None if outcome is None else Result(outcome))
-                for id_, pool, reason, status, outcome
+                       None if outcome is None else Result(outcome), due)
+                for id_, pool, reason, status, outcome, due
                 in self._in(column, values, r.id, r.pool_tube_id, r.reason, r.status,
-                            r.outcome)]
+                            r.outcome, r.due_at)]
 
     def close_investigation(self, pool_tube_id: str, verdict: PoolInvestigation,
                             now: datetime) -> bool:

@@ -26,6 +26,7 @@ from hesuan.domain.status import (
     DEFAULT_RULES,
     FALLBACK_COLOUR,
     HOLDING_ZONES,
+    NOT_REMINDED_STATES,
     Colour,
     DefaultReason,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "POSITIVE",
     "POSITIVE_STATE",
     "REASON_OF",
+    "REMINDABLE",
     "SAMPLED_STATE",
     "ZONED_PLAIN",
     "decided_plain",
@@ -225,6 +227,12 @@ def next_due_after_sample(at: str) -> str:
 #: Not held at home by a zone (``domain.status.HOLDING_ZONES``): a reminder tells a person to go
 #: to a site, and a zone's residents are sampled at their door.
 NOT_HELD = f"(zone_kind IS NULL OR NOT {_in('zone_kind', HOLDING_ZONES)})"
+
+#: ``domain.status.remindable`` (the open recall as the status store reads it: one still open).
+REMINDABLE = (f"NOT {_in('test_state', sorted(NOT_REMINDED_STATES))} AND (open_recall_id IS NULL "
+              "OR NOT EXISTS (SELECT 1 FROM recalls rr WHERE rr.id = open_recall_id AND "
+              "rr.status = 'open')) AND (exempt_until IS NULL OR exempt_until <= :now) "
+              f"AND {NOT_HELD}")
 
 
 def first_due(start: str, registered: str, interval: str) -> str:

@@ -332,8 +332,7 @@ class SqlStatuses(SqlRepository):
 
     _REMIND = ("next_due_at > :now AND next_due_at <= :horizon AND next_due_at - lead_ms <= :now "
                "AND (reminded_due_at IS NULL OR reminded_due_at <> next_due_at) "
-               "AND (exempt_until IS NULL OR exempt_until <= :now) "
-               f"AND {status_sql.NOT_HELD}")
+               f"AND {status_sql.REMINDABLE}")
 
     def due_for_reminder(self, now: datetime, max_lead_ms: int,
                          limit: int) -> list[tuple[str, int]]:
@@ -364,7 +363,7 @@ class SqlStatuses(SqlRepository):
                 cur.execute("CREATE TEMP TABLE IF NOT EXISTS tmp_outbox (id varchar(32), "
                             "dedup_key varchar(120), person_id varchar(32), params text) "
                             "ON COMMIT DELETE ROWS")
-                texts_pg = {d: json.dumps({"due": v}) for d, v in dues.items()}
+                texts_pg = {d: json.dumps({"due": v, "due_ms": d}) for d, v in dues.items()}
                 with cur.copy("COPY tmp_outbox (id, dedup_key, person_id, params) "
                               "FROM STDIN") as cp:
                     for mid, pid, d in rows:
@@ -376,7 +375,7 @@ class SqlStatuses(SqlRepository):
                     "ON CONFLICT (dedup_key) DO NOTHING", {"n": n})
                 cur.execute("DELETE FROM tmp_outbox")
             return
-        texts = {d: json.dumps({"due": v}) for d, v in dues.items()}
+        texts = {d: json.dumps({"due": v, "due_ms": d}) for d, v in dues.items()}
         stmt = text(  # SQLite: the driver's executemany loop is the fastest path
             "INSERT INTO outbox (id, dedup_key, person_id, tube_id, template, params, "
             "created_at, next_attempt_at, attempts) VALUES (:id, :key, :pid, NULL, 'reminder', "

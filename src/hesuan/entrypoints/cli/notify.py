@@ -37,7 +37,7 @@ def notify(limit: int = 1000, in_doubt: InDoubtOpt = False, sent: SentOpt = None
             return
         with working("delivering notifications"):
             r = p.outbox.deliver(CLI_PRINCIPAL, limit)
-    console.print(f"sent {r.sent}, failed {r.failed}, no mobile {r.no_mobile}, "
+    console.print(f"sent {r.sent}, failed {r.failed}, closed unsent {r.closed}, "
                   f"in doubt {r.in_doubt}")
 
 

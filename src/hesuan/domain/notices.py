@@ -1,0 +1,75 @@
+"""Whether a queued SMS is still true when it is handed over, and the words it takes then
+(docs/SMS.md "Still true when sent").
+
+A message is queued in the transaction of the change that causes it, and handed to the gateway
+afterwards: seconds later, or hours later when the gateway was down (a refused message waits up
+to an hour between tries) or a wave's backlog is long. By then its person's facts may have moved
+on. So at hand-over each message is judged again against them:
+
+- a later message about the same tube to the same person (a correction) supersedes it: the
+  person is told the correction, not first what it corrects;
+- a message that asks the person to be sampled (a reminder, a recall, a re-sample) is
+  superseded once they have been sampled after it was queued;
+- a routine reminder is superseded when the person is no longer to be reminded
+  (``status.remindable``) or their due time has moved from the one it names.
+
+A message that asks the person to go to a site, for someone a zone keeps at home
+(``status.HOLDING_ZONES``), takes its at-home words: a door team samples them.
+
+Imports: standard library, ``hesuan.domain``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from hesuan.domain.json import JsonObject
+
+__all__ = ["ASKS_FOR_A_SAMPLE", "SUPERSEDED", "Standing", "superseded", "wording"]
+
+#: The templates that ask the person to be sampled (at a site, or at home in a zone).
+ASKS_FOR_A_SAMPLE = frozenset({
+    "reminder", "recall", "invalid", "rejected", "result_cancelled", "corrected_recall",
+    "corrected_invalid"})
+
+#: The reason a message closed unsent because it is no longer true.
+SUPERSEDED = "superseded"
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """A queued message's person, as their facts stand at hand-over."""
+
+    queued_at: datetime
+    later_about_tube: bool  # a later message about the same tube to the same person
+    last_sampled_at: datetime | None
+    next_due_at: datetime | None
+    remindable: bool  # ``status.remindable`` now
+    held_at_home: bool  # in a zone that keeps its residents at home
+
+
+def superseded(template: str, params: JsonObject, s: Standing) -> bool:
+    """Whether the message is no longer true (closed unsent, ``SUPERSEDED``)."""
+    if s.later_about_tube:
+        return True
+    if (template in ASKS_FOR_A_SAMPLE and s.last_sampled_at is not None
+            and s.last_sampled_at >= s.queued_at):
+        return True
+    if template == "reminder":
+        if not s.remindable:
+            return True
+        due = params.get("due_ms")  # the due time it names (reminders queued before it: none)
+        if isinstance(due, int) and (
+                s.next_due_at is None or (s.next_due_at - _EPOCH) // _MS != due):
+            return True
+    return False
+
+
+def wording(template: str, s: Standing) -> str:
+    """The template the message is written with: its at-home words for someone a zone keeps
+    at home, when it asks for a sample."""
+    return f"{template}_at_home" if s.held_at_home and template in ASKS_FOR_A_SAMPLE else template
