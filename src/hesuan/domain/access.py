@@ -20,6 +20,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from hesuan.domain.digits import is_digits
 from hesuan.domain.errors import InvalidInput, NotFound, PermissionDenied
 
 __all__ = [
@@ -445,7 +446,7 @@ def area_for(principal: Principal, action: Action, wanted: str | None,
     principal's own region when it asks for more (the whole city, say); an area outside it is
     refused by ``authorize``."""
     wanted = (wanted or "").strip()
-    if wanted and not wanted.isdigit():
+    if wanted and not is_digits(wanted):
         raise InvalidInput(f"{field} must be a region code", code="bad_region_code",
                            field=field)
     own = region_prefix(principal)

@@ -48,6 +48,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from hesuan.domain.digits import is_digits
 from hesuan.domain.errors import InvalidFields, InvalidInput
 
 __all__ = [
@@ -158,7 +159,7 @@ class AssayRef:
     @classmethod
     def parse(cls, text: str) -> AssayRef:
         id_, sep, version = text.strip().rpartition("@")
-        if not sep or not _ID_RE.fullmatch(id_) or not version.isdigit() or int(version) < 1:
+        if not sep or not _ID_RE.fullmatch(id_) or not is_digits(version) or int(version) < 1:
             raise InvalidInput("assay must be written id@version, e.g. orf1ab-n@1",
                                code="bad_assay", field="assay")
         return cls(id_, int(version))

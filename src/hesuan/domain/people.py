@@ -36,6 +36,7 @@ from stdnum import numdb
 from stdnum.cn import ric
 from stdnum.exceptions import ValidationError as _StdnumError
 
+from hesuan.domain.digits import is_digits
 from hesuan.domain.errors import InvalidInput
 
 __all__ = [
@@ -121,16 +122,16 @@ def _bad_id(rule: str) -> InvalidInput:
 @functools.lru_cache(maxsize=16384)
 def area_code_known(code: str) -> bool:
     """Whether a 6-digit area code (行政区划代码) was in use at any time, per stdnum's table."""
-    return len(code) == 6 and code.isdigit() and any(
+    return len(code) == 6 and is_digits(code) and any(
         "county" in props for _part, props in numdb.get("cn/loc").info(code))
 
 
 def _resident_id(raw: str, today: date) -> str:
     number = ric.compact(raw).replace("-", "")
-    if len(number) == 15 and number.isdigit():
+    if len(number) == 15 and is_digits(number):
         number = number[:6] + "19" + number[6:]
         number += ric.calc_check_digit(number + "0")
-    elif len(number) != 18 or not number[:17].isdigit() or number[17] not in "0123456789X":
+    elif len(number) != 18 or not is_digits(number[:17]) or number[17] not in "0123456789X":
         raise _bad_id("must be 18 characters (17 digits, then a digit or X) or a 15-digit "
                       "first-generation number")
     elif number[17] != ric.calc_check_digit(number):

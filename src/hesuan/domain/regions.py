@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from hesuan.domain.digits import is_digits
 from hesuan.domain.errors import InvalidInput
 
 __all__ = ["LEVEL_CODE_LENGTH", "URBAN_DISTRICTS", "Level", "Region", "check_region_code"]
@@ -59,7 +60,7 @@ class Region:
 
 def check_region_code(code: str, level: Level, parent_code: str | None) -> None:
     """Raise InvalidInput unless ``code`` fits ``level`` and extends ``parent_code``."""
-    if not code.isdigit() or len(code) != LEVEL_CODE_LENGTH[level]:
+    if not is_digits(code) or len(code) != LEVEL_CODE_LENGTH[level]:
         raise InvalidInput(
             f"region code {code!r} must be {LEVEL_CODE_LENGTH[level]} digits for level {level}",
             code="bad_region_code",

@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 from stdnum import luhn
 from stdnum.exceptions import ValidationError as _StdnumError
 
+from hesuan.domain.digits import is_digits
 from hesuan.domain.errors import Conflict, InvalidInput, NotFound, RuleViolation
 from hesuan.domain.instants import check_instant
 from hesuan.domain.people import SINGLE_TUBE_GROUPS, Group
@@ -92,7 +93,7 @@ def barcode_key(value: str) -> str:
 def _check_luhn(value: str, *, field: str, what: str, digits: int, prefix: str = "") -> str:
     value = barcode_key(value)
     body = value[len(prefix) :] if value.startswith(prefix) else None
-    if body is None or len(body) != digits or not body.isdigit():
+    if body is None or len(body) != digits or not is_digits(body):
         raise InvalidInput(
             f"{field} must be {prefix + ' followed by ' if prefix else ''}{digits} digits "
             f"({what} format)",

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from hesuan.domain.digits import is_digits
 from hesuan.domain.errors import InvalidInput, RuleViolation
 
 __all__ = [
@@ -151,7 +152,7 @@ def check_areas(areas: Sequence[Area], *, field: str = "areas") -> list[Area]:
         raise InvalidInput(f"{field}: at most {MAX_AREAS} areas", code="too_many_areas",
                            field=field)
     for a in areas:
-        if not a.region_code.isdigit() or len(a.region_code) not in _CODE_LENGTHS:
+        if not is_digits(a.region_code) or len(a.region_code) not in _CODE_LENGTHS:
             raise InvalidInput(f"{field}: {a.region_code!r} is not a district, street, "
                                "community or grid code (6, 9, 12 or 15 digits)",
                                code="bad_region_code", field=field)

@@ -5,6 +5,7 @@ Imports: standard library, ``hesuan.domain``, ``hesuan.services``.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -90,6 +91,10 @@ class PlacesService:
         if s.status not in ("open", "closed", "suspended"):
             raise InvalidInput("status must be open, closed or suspended", code="bad_status",
                                field="status")
+        for value, field, bound in ((s.lat, "lat", 90.0), (s.lng, "lng", 180.0)):
+            if value is not None and not (math.isfinite(value) and -bound <= value <= bound):
+                raise InvalidInput(f"{field} must be a {field} in degrees (±{bound:g})",
+                                   code="bad_location", field=field)
         site_id = s.id or self._d.new_id()
         now = self._d.clock.now()
         with self._d.uow() as uow:

@@ -28,6 +28,7 @@ from hesuan.domain.cadence import (
     choose_policy,
     default_policies,
 )
+from hesuan.domain.digits import is_digits
 from hesuan.domain.errors import Conflict, InvalidInput, NotFound, RuleViolation
 from hesuan.domain.passes import MAX_PASS_TTL, PassColour, PassStatus
 from hesuan.domain.people import Group
@@ -389,7 +390,7 @@ class StatusService:
         if origin_risk not in ARRIVAL_RISKS:
             raise InvalidInput("origin_risk must be low, medium or high", code="bad_risk",
                                field="origin_risk")
-        if not origin_region.isdigit() or len(origin_region) not in (2, 4, 6):
+        if not is_digits(origin_region) or len(origin_region) not in (2, 4, 6):
             raise InvalidInput("origin_region must be a 2-, 4- or 6-digit region code",
                                code="bad_region_code", field="origin_region")
         now = self._d.clock.now()

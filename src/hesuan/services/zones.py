@@ -27,6 +27,7 @@ from datetime import datetime
 from typing import Any
 
 from hesuan.domain.access import Action, Principal, Target, area_for, authorize, region_prefix
+from hesuan.domain.digits import is_digits
 from hesuan.domain.errors import HesuanError, InvalidInput, NotFound, RuleViolation
 from hesuan.domain.instants import check_instant, iso_utc
 from hesuan.domain.json import Json, JsonObject
@@ -479,7 +480,7 @@ class ZoneService:
         for i, f in enumerate(_features(collection)):
             props = f.get("properties") or {}
             code = str(props.get("code") or props.get("adcode") or "").strip()
-            if not code.isdigit() or len(code) not in (2, 4, 6, 9, 12, 15):
+            if not is_digits(code) or len(code) not in (2, 4, 6, 9, 12, 15):
                 raise InvalidInput(f"features[{i}].properties.code must be a region code",
                                    code="bad_region_code", field=f"features[{i}]")
             g = f.get("geometry") or {}

@@ -56,6 +56,7 @@ from hesuan.adapters.instruments.text_exports import (
     read_cfx_csv,
     read_quantstudio_text,
 )
+from hesuan.domain.digits import is_digits
 from hesuan.domain.errors import InvalidInput
 from hesuan.domain.plates import PlateSize
 from hesuan.services.lab_ports import (
@@ -214,7 +215,7 @@ def _well(value: Cell, plate_size: PlateSize | None, at: str) -> str:
         raise unreadable_file(f"{at} has no well")
     if (well := _normalised_well(text)) is not None:
         return well
-    if text.isdigit() and plate_size is not None and 1 <= int(text) <= plate_size:
+    if is_digits(text) and plate_size is not None and 1 <= int(text) <= plate_size:
         return plate_size.well_at(int(text))  # a well's number, counted along rows
     raise unreadable_file(f"{at} names the well {text!r}, which is not a plate well")
 

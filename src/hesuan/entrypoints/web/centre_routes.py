@@ -15,6 +15,7 @@ Imports: FastAPI/Starlette, ``hesuan.domain``, ``hesuan.services``, the web pack
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import asdict
@@ -336,9 +337,25 @@ def admin_page(request: Request, me: WebMe) -> Response:
 
 def _number(value: str, field: str, cast: type[int] | type[float] = int) -> Any:
     try:
-        return cast(value)
+        n = cast(value)
     except ValueError:
-        raise InvalidInput(f"{field} must be a number", code="bad_number", field=field) from None
+        n = None
+    if n is None or not math.isfinite(n):
+        raise InvalidInput(f"{field} must be a number", code="bad_number", field=field)
+    return n
+
+
+def _hours(value: str, field: str) -> timedelta:
+    """A number of hours (a policy's checks then hold it to its range)."""
+    hours = _number(value, field, float)
+    if not 0 <= hours <= _MAX_HOURS:
+        raise InvalidInput(f"{field} must be between 0 and {_MAX_HOURS} hours",
+                           code="bad_number", field=field)
+    return timedelta(hours=hours)
+
+
+#: More hours than any policy's interval, grace or lead may have (a year).
+_MAX_HOURS = 24 * 366
 
 
 @router.post("/web/admin/{what}", openapi_extra=acts(Action.CREATE_USER))
@@ -381,13 +398,10 @@ def admin_add(request: Request, me: WebMe, form: SignedForm, what: str) -> Respo
             platform.status.set_policy(me, PolicyInput(
                 scope_kind=ScopeKind(text(form, "scope_kind", max_len=10)),
                 scope=text(form, "scope", required=True, max_len=20),
-                interval=timedelta(hours=_number(text(form, "interval_hours", max_len=6),
-                                                 "interval_hours", float)),
-                grace=timedelta(hours=_number(text(form, "grace_hours", max_len=6) or "24",
-                                              "grace_hours", float)),
-                reminder_lead=timedelta(hours=_number(
-                    text(form, "reminder_lead_hours", max_len=6) or "12",
-                    "reminder_lead_hours", float)),
+                interval=_hours(text(form, "interval_hours", max_len=6), "interval_hours"),
+                grace=_hours(text(form, "grace_hours", max_len=6) or "24", "grace_hours"),
+                reminder_lead=_hours(text(form, "reminder_lead_hours", max_len=6) or "12",
+                                     "reminder_lead_hours"),
                 overdue_action=OverdueAction(text(form, "overdue_action", max_len=10)),
                 name=text(form, "name", max_len=100), id=text(form, "id", max_len=32) or None))
         elif what == "audit":

@@ -31,7 +31,7 @@ from hesuan.domain.errors import HesuanError, InvalidInput, NotFound
 from hesuan.domain.results import CT_TARGETS
 from hesuan.domain.specimens import RejectionCode
 from hesuan.entrypoints.actions import acts
-from hesuan.entrypoints.web.forms import SignedForm, WebMe, text, upload
+from hesuan.entrypoints.web.forms import SignedForm, WebMe, text, upload, whole_number
 from hesuan.entrypoints.web.render import FORM_ERRORS, WebRoute, error_text, render
 from hesuan.entrypoints.web.session import platform_of
 from hesuan.services.lab import ResultInput
@@ -68,13 +68,13 @@ def courier_handover(request: Request, me: WebMe, form: SignedForm) -> Response:
     code = text(form, "box_code", max_len=40).upper()
     counted_text = text(form, "counted", max_len=6)
     try:
-        if counted_text and not counted_text.isdigit():
+        if counted_text and whole_number(counted_text) is None:
             raise InvalidInput("counted must be a whole number", code="missing_count",
                                field="counted")
         fresh = platform.delivery.hand_over(me, text(form, "event_id", max_len=36)
                                             or str(uuid.uuid4()), code,
                                             platform.deps.clock.now(),
-                                            counted=int(counted_text) if counted_text else None)
+                                            counted=whole_number(counted_text))
         return _courier_page(request, me, done={"box": code, "fresh": fresh})
     except FORM_ERRORS as exc:
         return _courier_page(request, me, error=error_text(request, exc), box_code=code)
@@ -121,7 +121,7 @@ def lab_receive(request: Request, me: WebMe, form: SignedForm) -> Response:
     counted_text = text(form, "counted", max_len=6)
     try:
         rejected = receipt_rejections(form)
-        if counted_text and not counted_text.isdigit():
+        if counted_text and whole_number(counted_text) is None:
             raise InvalidInput("counted must be a whole number", code="missing_count",
                                field="counted")
         # a tube rejected was found in the box: scanned tubes count it
@@ -129,7 +129,7 @@ def lab_receive(request: Request, me: WebMe, form: SignedForm) -> Response:
         receipt = platform.delivery.receive(
             me, text(form, "event_id", max_len=36) or str(uuid.uuid4()), lab_id, code,
             platform.deps.clock.now(), scanned or None,
-            int(counted_text) if counted_text and not scanned else None, rejected)
+            whole_number(counted_text) if not scanned else None, rejected)
         return _lab_page(request, me, receipt=asdict(receipt))
     except FORM_ERRORS as exc:
         return _lab_page(request, me, receive_error=error_text(request, exc), box_code=code,

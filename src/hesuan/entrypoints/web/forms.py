@@ -12,10 +12,11 @@ from fastapi import Depends, Request
 from starlette.datastructures import FormData, UploadFile
 
 from hesuan.domain.access import Principal
+from hesuan.domain.digits import is_digits
 from hesuan.domain.errors import InvalidInput
 from hesuan.entrypoints.web.session import check_csrf, check_login_csrf, principal
 
-__all__ = ["LoginForm", "SignedForm", "WebMe", "text", "upload"]
+__all__ = ["LoginForm", "SignedForm", "WebMe", "text", "upload", "whole_number"]
 
 WebMe = Annotated[Principal, Depends(principal)]
 
@@ -38,6 +39,12 @@ async def _login_form(request: Request) -> FormData:
 
 SignedForm = Annotated[FormData, Depends(_signed_form)]
 LoginForm = Annotated[FormData, Depends(_login_form)]
+
+
+def whole_number(value: str) -> int | None:
+    """``value`` as a whole number written in ASCII digits, else None (``"²".isdigit()`` is
+    true, and ``int("²")`` raises)."""
+    return int(value) if is_digits(value) else None
 
 
 def text(form: FormData, name: str, *, required: bool = False, max_len: int = 200) -> str:

@@ -43,7 +43,7 @@ from hesuan.domain.runs import PlateStatus
 from hesuan.domain.specimens import RejectionCode
 from hesuan.entrypoints.actions import acts
 from hesuan.entrypoints.web import messages as m
-from hesuan.entrypoints.web.forms import SignedForm, WebMe, text, upload
+from hesuan.entrypoints.web.forms import SignedForm, WebMe, text, upload, whole_number
 from hesuan.entrypoints.web.render import (
     FORM_ERRORS,
     WebRoute,
@@ -341,7 +341,7 @@ def plate_create(request: Request, me: WebMe, form: SignedForm) -> Response:
     size = text(form, "size", max_len=4)
     try:
         plate = platform_of(request).plates.create(me, lab_id,
-                                                   int(size) if size.isdigit() else 0)
+                                                   whole_number(size) or 0)
     except FORM_ERRORS as exc:
         return _plates_page(request, me, error=error_text(request, exc))
     return redirect(f"/web/lab/plates/{plate.id}")

@@ -15,7 +15,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from hesuan.domain.access import Action, Principal, Role
+from hesuan.domain.access import Action, Principal, Role, area_for
+from hesuan.domain.digits import is_digits
 from hesuan.domain.errors import InvalidInput
 from hesuan.domain.regions import Level
 from hesuan.domain.rosters import PAGE_SIZE, Outcome
@@ -35,12 +36,13 @@ _WHICH = ("outstanding", "exempt", "sampled", "due")
 
 def _region(me: Principal, asked: str | None) -> str | None:
     """The area of a roster: the grid worker's grid; for an officer the area they ask for
-    (a region code), else their own region."""
+    (a region code) narrowed to their own region as every read of an area is
+    (``access.area_for``), else their own region; refused (403) for whom has no roster."""
     if me.role is Role.GRID_WORKER:
         return me.scope
-    if asked and asked.isdigit() and len(asked) <= 15:
-        return asked
-    return me.scope
+    if not (asked and is_digits(asked) and len(asked) <= 15):
+        asked = None
+    return area_for(me, Action.READ_ROSTER, asked) or None
 
 
 def _roster_page(request: Request, me: Principal, region: str | None, which: str,

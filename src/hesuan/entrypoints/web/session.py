@@ -97,9 +97,15 @@ def csrf_token(request: Request) -> str:
     return mac.hex()[:40]
 
 
+def _same(expected: str, sent: str) -> bool:
+    """A token compared in constant time, as bytes: a sent token of any characters is just
+    wrong (``compare_digest`` refuses non-ASCII ``str``)."""
+    return hmac.compare_digest(expected.encode(), sent.encode("utf-8", "surrogateescape"))
+
+
 def check_csrf(request: Request, sent: str | None) -> None:
     expected = csrf_token(request)
-    if not expected or not sent or not hmac.compare_digest(expected, sent):
+    if not expected or not sent or not _same(expected, sent):
         raise PermissionDenied("the form has expired or did not come from this site; "
                                "reload the page and try again", code="bad_csrf")
 
@@ -110,6 +116,6 @@ def new_login_csrf() -> str:
 
 def check_login_csrf(request: Request, sent: str | None) -> None:
     cookie = request.cookies.get(LOGIN_CSRF_COOKIE)
-    if not cookie or not sent or not hmac.compare_digest(cookie, sent):
+    if not cookie or not sent or not _same(cookie, sent):
         raise PermissionDenied("the form has expired or did not come from this site; "
                                "reload the page and try again", code="bad_csrf")

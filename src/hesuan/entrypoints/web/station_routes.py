@@ -28,7 +28,7 @@ from hesuan.domain.sampling import SiteKind
 from hesuan.entrypoints.actions import acts
 from hesuan.entrypoints.api.station_path import read_batch
 from hesuan.entrypoints.errors import status_for
-from hesuan.entrypoints.web.forms import SignedForm, WebMe, text
+from hesuan.entrypoints.web.forms import SignedForm, WebMe, text, whole_number
 from hesuan.entrypoints.web.render import FORM_ERRORS, WebRoute, error_text, render
 from hesuan.entrypoints.web.session import check_csrf, platform_of
 from hesuan.entrypoints.web.station import StationState, interpret
@@ -64,7 +64,8 @@ def station_page(request: Request, me: WebMe) -> Response:
 
 
 def _int(value: str, default: int | None) -> int | None:
-    return int(value) if value.isdigit() else default
+    n = whole_number(value)
+    return default if n is None else n
 
 
 @router.post("/web/station", openapi_extra=acts(Action.RECORD_STATION_EVENTS))
