@@ -285,9 +285,13 @@ class FenceService:
             if st not in {a.value for a in AlertStatus}:
                 raise InvalidInput("status must be open, acknowledged or closed",
                                    code="bad_status", field="status")
-        with self._d.uow(readonly=True) as uow:
+        with self._d.uow() as uow:  # who was stopped where and when: the read is audited
             prefix = area_for(actor, Action.READ_FENCE_ALERTS, region)
-            return uow.fence.fence_alerts(prefix, None, statuses, limit)
+            rows = uow.fence.fence_alerts(prefix, None, statuses, limit)
+            uow.audit_log.append(self._d.clock.now(), actor.username, "fence_alerts.read",
+                                 f"region:{prefix}", {"alerts": len(rows)})
+            uow.commit()
+        return rows
 
     def _mine(self, uow: UnitOfWork, actor: Principal, alert_id: str) -> FenceAlertRow:
         a = uow.fence.fence_alert(alert_id)

@@ -246,13 +246,25 @@ class WorklistService:
                 limit: int = 200) -> list[RecallOnList]:
         """Open recalls (复核) of people in the caller's area, most overdue first."""
         authorize(actor, Action.READ_RECALLS)
-        now = self._d.clock.now()
-        return [RecallOnList(r, r.due_at < now)
-                for r in self._q.recalls(region_prefix(actor), now, overdue_only, limit)]
+        now, area = self._d.clock.now(), region_prefix(actor)
+        rows = self._q.recalls(area, now, overdue_only, limit)
+        self._audit(actor, "recalls.read", area, len(rows))
+        return [RecallOnList(r, r.due_at < now) for r in rows]
 
     def exemptions(self, actor: Principal, limit: int = 200) -> list[AreaExemption]:
+        """Exemptions in force of people in the caller's area (their reasons and notes)."""
         authorize(actor, Action.READ_EXEMPTIONS)
-        return self._q.exemptions(region_prefix(actor), self._d.clock.now(), limit)
+        area = region_prefix(actor)
+        rows = self._q.exemptions(area, self._d.clock.now(), limit)
+        self._audit(actor, "exemptions.read", area, len(rows))
+        return rows
+
+    def _audit(self, actor: Principal, action: str, area: str, people: int) -> None:
+        """A read of people's data on an area's list: who, which list, how many people."""
+        with self._d.uow() as uow:
+            uow.audit_log.append(self._d.clock.now(), actor.username, action,
+                                 f"region:{area}", {"people": people})
+            uow.commit()
 
     def status_counts(self, actor: Principal) -> StatusCounts:
         """People by status colour and by reason in the caller's area."""
