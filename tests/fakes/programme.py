@@ -46,3 +46,6 @@ class FakeProgramme:
 
     def destroy(self, tables: Sequence[str]) -> Mapping[str, int]:
         unused("programme.destroy")
+
+    def destroy_accounts(self, roles: Sequence[str]) -> int:
+        unused("programme.destroy_accounts")

@@ -32,6 +32,8 @@ from hesuan.domain.access import Principal, Role
 from hesuan.domain.errors import Conflict, PermissionDenied, RuleViolation
 from hesuan.domain.programme import DESTROYED
 from hesuan.services.auth import SYSTEM
+from hesuan.services.interop_ports import LabMessageFormat
+from hesuan.services.lab_messages_ports import MessageVia
 from hesuan.services.people import PersonInput
 from hesuan.sim.city import generate_city
 from hesuan.sim.example import make_resident_id
@@ -41,6 +43,7 @@ from tests.integration.test_audit_log import _tamper
 pytestmark = pytest.mark.slow
 
 PASSWORD = "a long enough password 1"
+REPORTSTREAM = Path(__file__).parent.parent / "fixtures" / "interop" / "reportstream"
 
 
 @pytest.fixture
@@ -153,6 +156,18 @@ def test_close_by_two_officers_destroys_personal_data_and_certifies_it(
         generate_city(p, 10, seed=23, workers=0)
     assert bulk.value.code == "programme_closed"
     assert _count(p, "people") == 0
+    # nor a lab system's message, which names its patient (a LIS still sending after the end)
+    lab_id = _a_lab(p)
+    with pytest.raises(RuleViolation) as lis:
+        p.lab_messages.receive(SYSTEM, lab_id,
+                               (REPORTSTREAM / "sample_AK_20240220-0001.hl7").read_bytes(),
+                               LabMessageFormat.HL7V2, MessageVia.API)
+    assert lis.value.code == "programme_closed" and _count(p, "lab_messages") == 0
+    # a resident's own account went with them; the staff's stay
+    with p.engine.connect() as c:
+        roles = set(c.execute(text("SELECT role FROM users")).scalars())
+    assert "resident" not in roles and "health_officer" in roles
+    assert doc["destroyed"]["users"]["rows"] >= 1
 
 
 @pytest.mark.postgres
@@ -192,6 +207,11 @@ def _files(p: Platform) -> dict[str, int]:
 def _first_person(p: Platform) -> str:
     with p.engine.connect() as c:
         return str(c.execute(text("SELECT id FROM people ORDER BY id LIMIT 1")).scalar_one())
+
+
+def _a_lab(p: Platform) -> str:
+    with p.engine.connect() as c:
+        return str(c.execute(text("SELECT id FROM labs ORDER BY id LIMIT 1")).scalar_one())
 
 
 def _a_grid(p: Platform) -> str:
@@ -334,3 +354,25 @@ def test_a_production_start_after_the_close_serves_the_aggregates(
         assert (s.pass_key_dir / "root.pub").exists()  # what checks the certificate stays
     finally:
         prod.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=False)
+def test_a_reader_holding_the_wal_is_named_on_the_certificate(
+        closing: tuple[Platform, CountingSender]) -> None:
+    """SQLite: a connection still reading (a report, a backup) keeps the WAL from being
+    truncated, and its frames hold the rows deleted; the certificate said compacted."""
+    import sqlite3
+
+    p, _ = closing
+    generate_city(p, 20, seed=25, workers=0)
+    first, second = _officer(p, "closer1", "1401"), _officer(p, "closer2", "1401")
+    closure = p.programme.request_close(first, "the programme ends")
+    reader = sqlite3.connect(p.engine.url.database or "", isolation_level=None)
+    try:
+        reader.execute("BEGIN")
+        assert reader.execute("SELECT count(*) FROM people").fetchone() == (20,)
+        doc = p.programme.approve_close(second, closure).document
+    finally:
+        reader.close()
+    assert doc["compacted"] is False
+    assert "another connection" in doc["not_compacted"]

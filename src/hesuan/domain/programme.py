@@ -23,8 +23,9 @@ from typing import Any
 
 from hesuan.domain.errors import Conflict, RuleViolation
 
-__all__ = ["DESTROYED", "KEPT", "LEGACY_KEPT", "Certificate", "ClosureStatus", "DataKeyState",
-           "canonical", "check_approver", "check_open", "check_pending", "digest"]
+__all__ = ["DESTROYED", "DESTROYED_ACCOUNTS", "KEPT", "LEGACY_KEPT", "Certificate",
+           "ClosureStatus", "DataKeyState", "canonical", "check_approver", "check_open",
+           "check_pending", "digest"]
 
 
 class ClosureStatus(enum.StrEnum):
@@ -43,7 +44,8 @@ class DataKeyState(enum.StrEnum):
 
 #: The personal data a close destroys, by table, in words.
 DESTROYED: Mapping[str, str] = {
-    "people": "people: ID numbers, names, phone numbers, addresses (encrypted), their codes",
+    "people": "people: ID numbers, names and phone numbers (encrypted); masked names, the last "
+              "four ID digits, birth years and addresses; their codes",
     "households": "where households live (to about 100 m)",
     "person_status": "each person's status, due time and test history",
     "open_slots": "people in open tubes",
@@ -67,6 +69,10 @@ DESTROYED: Mapping[str, str] = {
     "tokens": "sign-in sessions",
 }
 
+#: The accounts a close deletes from ``users`` (the staff's stay: KEPT), by role: a resident's
+#: own account is theirs, and its username may name them.
+DESTROYED_ACCOUNTS: Mapping[str, str] = {"resident": "residents' own sign-in accounts"}
+
 #: What a close keeps, and why; the certificate says so too.
 KEPT: Mapping[str, str] = {
     "daily_aggregates": "counts per day and district; no personal data",
@@ -75,8 +81,12 @@ KEPT: Mapping[str, str] = {
     "users": "staff accounts, to read the aggregates and verify the audit log",
     "HESUAN_SECRET_KEY": "keys the audit chain and its checkpoints only, so the audit log "
                          "stays verifiable; the personal-data, lookup-hash and sampling-code "
-                         "keys derive from the data key, destroyed with its file: backups "
-                         "taken before the close can no longer be read (docs/RETENTION.md)",
+                         "keys derive from the data key, destroyed with its file: in backups "
+                         "taken before the close the ID numbers, names and phone numbers can "
+                         "no longer be read, but what is stored in the clear can (masked "
+                         "names, the last four ID digits, birth years, addresses, where "
+                         "households live, who was sampled when and with what result): "
+                         "destroy those backups (docs/RETENTION.md)",
 }
 
 #: What a close keeps besides when the personal data was under the legacy keys.
@@ -87,6 +97,10 @@ LEGACY_KEPT: Mapping[str, str] = {
                                      "backups taken before the close can still be decrypted "
                                      "with it: destroy them (docs/RETENTION.md)",
 }
+
+
+#: What each entry of a certificate's ``destroyed`` held.
+_WHAT: Mapping[str, str] = {**DESTROYED, "users": "; ".join(DESTROYED_ACCOUNTS.values())}
 
 
 def check_approver(requested_by: str, approver: str) -> None:
@@ -133,7 +147,7 @@ class Certificate:
             "requested_by": self.requested_by, "approved_by": self.approved_by,
             "requested_at": self.requested_at.isoformat(),
             "destroyed_at": self.destroyed_at.isoformat(),
-            "destroyed": {t: {"rows": n, "what": DESTROYED.get(t, t)}
+            "destroyed": {t: {"rows": n, "what": _WHAT.get(t, t)}
                           for t, n in sorted(self.destroyed.items())},
             "keys_destroyed": list(self.keys_destroyed),
             "data_key": self.data_key.value,

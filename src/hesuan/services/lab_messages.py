@@ -41,6 +41,7 @@ from hesuan.domain.corrections import CorrectionKind, CorrectionStatus
 from hesuan.domain.errors import HesuanError, InvalidInput, NotFound, RuleViolation
 from hesuan.domain.interop import CannotApply, IdSource, SpecimenOutcome, specimen_outcomes
 from hesuan.domain.lab_codes import CT_CODES, NAA_TESTS, Finding
+from hesuan.domain.programme import check_open
 from hesuan.domain.results import CT_TARGETS, Result, check_ct
 from hesuan.domain.sampling import TubeStatus, barcode_key
 from hesuan.domain.specimens import RejectionCode, RejectionStage
@@ -146,6 +147,7 @@ class LabMessageService:
         with self._d.uow(readonly=True) as uow:
             if uow.places.lab(lab_id) is None:
                 raise NotFound("lab_id: no such lab", code="unknown_lab", field="lab_id")
+            check_open(uow.programme.closed())  # a message names its patient
         try:
             messages: Sequence[LabMessage | UnreadableMessage] = (
                 self._reader.read_hl7(data) if fmt is LabMessageFormat.HL7V2

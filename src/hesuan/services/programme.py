@@ -16,6 +16,7 @@ from hesuan.domain.access import Action, Principal, Target, authorize
 from hesuan.domain.errors import Conflict, InvalidInput, NotFound
 from hesuan.domain.programme import (
     DESTROYED,
+    DESTROYED_ACCOUNTS,
     Certificate,
     ClosureStatus,
     DataKeyState,
@@ -108,6 +109,7 @@ class ProgrammeService:
                 "days": [asdict(a) for a in uow.retention.aggregates()]})
             aggregates_file = self._files.write(f"final-aggregates-{closure_id}.json", export)
             destroyed = dict(uow.programme.destroy(list(DESTROYED)))
+            destroyed["users"] = uow.programme.destroy_accounts(list(DESTROYED_ACCOUNTS))
             uow.programme.decide_closure(closure_id, ClosureStatus.CLOSED.value,
                                          actor.username, now)
             uow.audit_log.append(now, actor.username, "programme.close",

@@ -102,6 +102,10 @@ class ProgrammeRepository(Protocol):
         """Delete every row of ``tables`` (children before parents); rows per table."""
         ...
 
+    def destroy_accounts(self, roles: Sequence[str]) -> int:
+        """Delete the sign-in accounts of ``roles``; how many there were."""
+        ...
+
 
 class CertificateSigner(Protocol):
     """Signs a destruction certificate with the pass root key (venues and the public already

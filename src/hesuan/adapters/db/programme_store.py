@@ -9,12 +9,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Engine, delete, func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from hesuan.adapters.db.repository import SqlRepository
-from hesuan.adapters.db.schema import metadata, people, programme_closures, regions
+from hesuan.adapters.db.schema import metadata, people, programme_closures, regions, users
 from hesuan.domain.json import JsonObject
 from hesuan.domain.programme import ClosureStatus
 from hesuan.domain.regions import Level
@@ -86,6 +87,15 @@ class SqlProgramme(SqlRepository):
         return {t.name: int(self.conn.execute(delete(t)).rowcount) for t in order}
 
 
+    def destroy_accounts(self, roles: Sequence[str]) -> int:
+        return int(self.conn.execute(delete(users).where(users.c.role.in_(list(roles))))
+                   .rowcount)
+
+
+#: How long the close's WAL checkpoint waits for readers to finish (ms).
+_CHECKPOINT_WAIT_MS = 5000
+
+
 class SqlCompactor:
     """The ``StoreCompactor`` port. SQLite: ``VACUUM`` rebuilds the file from the live rows,
     then the WAL is checkpointed and truncated (its frames held the rows before they were
@@ -103,11 +113,17 @@ class SqlCompactor:
             if self._engine.dialect.name == "sqlite":
                 raw = self._engine.raw_connection()  # no BEGIN: VACUUM runs outside one
                 try:
-                    raw.driver_connection.execute("VACUUM")  # type: ignore[union-attr]
-                    raw.driver_connection.execute(  # type: ignore[union-attr]
-                        "PRAGMA wal_checkpoint(TRUNCATE)")
+                    driver: Any = raw.driver_connection
+                    driver.execute("VACUUM")
+                    driver.execute(f"PRAGMA busy_timeout = {_CHECKPOINT_WAIT_MS}")
+                    busy, frames, moved = driver.execute(
+                        "PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
                 finally:
                     raw.close()
+                if busy:  # SQLite answers, it does not raise: the WAL keeps the old pages
+                    return (f"another connection (a reader, a backup) held the WAL: {moved} of "
+                            f"{frames} frames checkpointed, the file not truncated; run "
+                            "PRAGMA wal_checkpoint(TRUNCATE) once it has closed")
             else:
                 with self._engine.connect().execution_options(
                         isolation_level="AUTOCOMMIT") as c:
