@@ -8,6 +8,9 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+from hesuan.domain.access import Role
+from hesuan.services.auth import SYSTEM
+from hesuan.sim.example import DEMO_PASSWORD
 from tests.helpers import Api, Station, barcodes, boxes, schema_problems
 
 
@@ -44,6 +47,15 @@ def _results(api: Api, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     assert r.status_code == 200, r.text
     out: list[dict[str, Any]] = r.json()["results"]
     return out
+
+
+def _second_lab_user_approves(api: Api, correction_id: str) -> None:
+    """The lab's other user approves a correction the direct path asked for (two people)."""
+    if "lab2nd" not in api._tokens:
+        api.platform.auth.create_user(SYSTEM, "lab2nd", DEMO_PASSWORD, Role.LAB,
+                                      api.city.labs["lab1"])
+    r = api.client.post(f"/corrections/{correction_id}/approve", headers=api.h("lab2nd"))
+    assert r.status_code == 200 and r.json()["applied"], r.text
 
 
 def _person(api: Api, pid: str) -> dict[str, Any]:
@@ -124,17 +136,18 @@ def test_whole_chain_with_positive_pool_invalid_tube_discrepancy_and_correction(
     assert api.count("SELECT investigation FROM tubes WHERE barcode = "
                      f"'{tubes[1]}'") == "closed"
 
-    # A correction with a reason changes the invalid tube to negative and cancels its recalls.
+    # A correction with a reason asks for the invalid tube to be negative; a second lab user
+    # approves it: then its recalls are cancelled.
     corr = _results(api, [{"barcode": tubes[2], "result": "negative",
                            "correction_reason": "re-run of the plate: valid internal control"}])
-    assert corr[0]["status"] == "corrected"
+    assert corr[0]["status"] == "correction_requested"
+    assert _person(api, people[20])["test_state"] != "negative"
+    _second_lab_user_approves(api, corr[0]["correction_id"])
     assert _person(api, people[20])["test_state"] == "negative"
     assert api.count("SELECT count(*) FROM recalls WHERE status = 'cancelled'") == 10
     assert api.count("SELECT count(*) FROM result_log WHERE reason IS NOT NULL") == 1
 
-    # Notifications go out through the outbox; the tube's notified stage is then recorded.
-    from hesuan.services.auth import SYSTEM
-
+    # Notifications go out through the outbox; the tube's notified stage is then recorded
     # (those no longer true are closed unsent: the pool's recalls of people re-sampled since,
     # the invalid tube's asks its correction superseded)
     sent = api.platform.outbox.deliver(SYSTEM)
@@ -164,8 +177,9 @@ def test_whole_chain_with_positive_pool_invalid_tube_discrepancy_and_correction(
         {"barcode": tubes[0], "result": "positive", "correction_reason": "plate re-run"},
     ])
     assert [(r["status"], r.get("reason")) for r in twice] == [
-        ("accepted", None), ("rejected", "twice_in_batch"), ("corrected", None),
+        ("accepted", None), ("rejected", "twice_in_batch"), ("correction_requested", None),
         ("rejected", "twice_in_batch")]
+    _second_lab_user_approves(api, twice[2]["correction_id"])
     assert _person(api, people[30])["test_state"] == "negative"
     assert api.count(f"SELECT result FROM tubes WHERE barcode = '{fresh}'") == "negative"
     assert api.count(f"SELECT result FROM tubes WHERE barcode = '{tubes[0]}'") == "invalid"

@@ -272,6 +272,13 @@ def test_rejections_and_a_correction_without_javascript(api: Api) -> None:
     assert 'id="approved" data-applied="1"' in r.text, r.text[:2000]
     assert f'data-request="{request_id}" data-status="applied"' in r.text
     assert api.count(f"SELECT result FROM tubes WHERE barcode = '{corrected}'") == "positive"
+    # the lab page's own form asks for a correction too: one person changes nothing
+    r = client.post("/web/lab/result", data={"csrf": csrf, "barcode": corrected,
+                                             "result": "negative", "correction_reason": "x"})
+    assert 'id="manual-done" data-status="correction_requested"' in r.text, r.text[:3000]
+    assert "另一名实验室人员" in r.text
+    assert api.count(f"SELECT result FROM tubes WHERE barcode = '{corrected}'") == "positive"
+    assert api.count("SELECT count(*) FROM result_corrections WHERE status = 'pending'") == 1
 
     # the person's page shows the corrected result, and why the others were recalled
     web_sign_in(client, "officer")

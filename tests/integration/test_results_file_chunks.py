@@ -52,7 +52,8 @@ def test_a_file_applied_in_chunks_at_once_ends_as_one_chunk_after_the_other(
         [{"barcode": t[0], "result": "negative"}, {"barcode": t[1], "result": "negative"},
          {"barcode": t[2], "result": "positive", "ct_ORF1ab": "30.1"},
          {"barcode": t[3], "result": "negative"}]
-        # chunk 2: tube 3's correction, which must wait for chunk 1
+        # chunk 2: tube 3's correction (a request: a second lab user applies it), which must
+        # wait for chunk 1
         + [{"barcode": t[3], "result": "positive", "correction_reason": "re-run: a late Ct"},
            {"barcode": t[4], "result": "negative"}, {"barcode": t[5], "result": "invalid"},
            {"barcode": unknown, "result": "negative"}]
@@ -84,7 +85,7 @@ def test_a_file_applied_in_chunks_at_once_ends_as_one_chunk_after_the_other(
 
     assert total == len(rows)
     assert [(o.row, o.barcode, o.status, o.reason) for o in report] == [
-        (6, t[3], "corrected", None), (9, unknown, "rejected", "unknown_tube"),
+        (6, t[3], "correction_requested", None), (9, unknown, "rejected", "unknown_tube"),
         (15, t[0], "duplicate", None)]
     chunk1, chunk2, chunk3 = spans[t[0]], spans[t[3]], spans[t[6]]
     assert chunk2[0] >= chunk1[1], "the correction's chunk started before its tube's result"
@@ -97,20 +98,21 @@ def test_a_file_applied_in_chunks_at_once_ends_as_one_chunk_after_the_other(
         results = dict(c.execute(text("SELECT barcode, result FROM tubes WHERE barcode IN "
                                       "(SELECT barcode FROM tubes WHERE lab_id = :lab)"),
                                  {"lab": lab_id}).all())
-        assert results == {b: ("positive" if i in (2, 3) else "invalid" if i == 5
+        assert results == {b: ("positive" if i == 2 else "invalid" if i == 5
                                else "negative") for i, b in enumerate(t)}
-        assert c.execute(text("SELECT count(*) FROM result_log")).scalar_one() == TUBES + 1
+        assert c.execute(text("SELECT count(*) FROM result_log")).scalar_one() == TUBES
         states: dict[str, set[str]] = {}
         for barcode, state in c.execute(text(
                 "SELECT t.barcode, ps.test_state FROM tubes t JOIN samples s ON s.tube_id = t.id "
                 "JOIN person_status ps ON ps.person_id = s.person_id")):
             states.setdefault(barcode, set()).add(state)
-        assert states == {b: {"pending_retest" if i in (2, 3, 5) else "negative"}
+        assert states == {b: {"pending_retest" if i in (2, 5) else "negative"}
                           for i, b in enumerate(t)}
-        # tube 3's members were recalled once, by its correction
+        # tube 3's correction waits for its second person
         assert c.execute(text(
-            "SELECT count(*) FROM recalls r JOIN tubes t ON t.id = r.pool_tube_id "
-            "WHERE t.barcode = :b AND r.status = 'open'"), {"b": t[3]}).scalar_one() == POOL
+            "SELECT r.status, r.result FROM result_corrections r JOIN tubes t ON "
+            "t.id = r.tube_id WHERE t.barcode = :b"), {"b": t[3]}).all() == [
+            ("pending", "positive")]
 
 
 @pytest.mark.postgres

@@ -4,9 +4,9 @@ interleaving: per tube one ``accepted`` across the answers and ``duplicate`` for
 result-log row, one audit entry that accepts it, one open recall per member of a positive pool
 and that member's status pointing to it.
 
-A correction posted twice at once is applied once too: one ``corrected``, the rest ``duplicate``
-(a correction that changes nothing is a retry of one), one more result-log row, the pool's
-recalls cancelled once.
+A correction posted twice at once is asked for once too: one ``correction_requested``, the rest
+``duplicate`` (the same request), one request pending; a second lab user's approval then applies
+it once: one more result-log row, the pool's recalls cancelled once.
 
 Each trial posts its own fresh tubes (a positive pool, a negative pool) from ``POSTS`` threads
 released together, then a correction of the positive pool the same way. Half the trials leave
@@ -92,6 +92,7 @@ def test_the_same_results_posted_twice_at_once_are_applied_once(
     lab_id = city.labs["lab1"]
     trials = _round(p, clock, lab_id, city.sites["140105"], plain)
     lab = Principal("u-l", "lab", Role.LAB, lab_id)
+    second = Principal("u-l2", "lab-second", Role.LAB, lab_id)  # approves the corrections
     read = SqlResults.tubes_for_results
 
     def slow_read(self: SqlResults, barcodes: Iterable[str],
@@ -121,7 +122,7 @@ def test_the_same_results_posted_twice_at_once_are_applied_once(
         answers = _post_at_once(p, lab, lab_id, [
             ResultInput(pos, "negative", correction_reason="plate re-run: contaminated well")],
             timing == "slow")
-        problems = _check_correction(p, audited, answers, pos)
+        problems = _check_correction(p, audited, answers, pos, second)
         if problems:
             wrong[f"correction, {timing}"] += 1
             first.setdefault(f"correction, {timing}", f"trial {k}: {problems[:4]}")
@@ -184,9 +185,23 @@ def _check_results(p: Platform, audited: int, answers: list[list[ResultOutcome]]
 
 
 def _check_correction(p: Platform, audited: int, answers: list[list[ResultOutcome]],
-                      pos: str) -> list[str]:
-    """What is wrong with one trial's correction; empty when it was applied once."""
-    problems = _answers(answers, pos, "corrected") + _log_rows(p, pos, 2)
+                      pos: str, second: Principal) -> list[str]:
+    """What is wrong with one trial's correction; empty when it was asked for once (one
+    request; the other answers duplicates of it) and applied once by the second lab user's
+    approval."""
+    problems = _answers(answers, pos, "correction_requested")
+    ids = {o.correction_id for a in answers for o in a if o.barcode == pos}
+    if len(ids) != 1 or None in ids:
+        problems.append(f"correction ids {ids}")
+    if (asked := _audited(p, audited, "corrections_requested")) != [1]:
+        problems.append(f"audit entries asking: {asked}")
+    pending = _scalar(p, "SELECT count(*) FROM result_corrections r JOIN tubes t ON "
+                         "t.id = r.tube_id WHERE t.barcode = :b AND r.status = 'pending'",
+                      b=pos)
+    if pending != 1 or problems:
+        return [*problems, f"{pending} requests pending"]
+    p.corrections.approve(second, ids.pop() or "")
+    problems += _log_rows(p, pos, 2)
     cancelled = _scalar(p, "SELECT count(*) FROM recalls r JOIN tubes t "
                            "ON t.id = r.pool_tube_id WHERE t.barcode = :b "
                            "AND r.status = 'cancelled'", b=pos)
@@ -195,6 +210,4 @@ def _check_correction(p: Platform, audited: int, answers: list[list[ResultOutcom
     for pid, open_recall, state, n_open, _ in _members(p, pos):
         if n_open or open_recall is not None or state != "negative":
             problems.append(f"member {pid}: {n_open} open recalls, status {state}")
-    if (correcting := _audited(p, audited, "corrected")) != [1]:
-        problems.append(f"audit entries correcting: {correcting}")
     return problems

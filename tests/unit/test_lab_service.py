@@ -14,6 +14,7 @@ import pytest
 from hesuan.domain.access import Principal, Role
 from hesuan.domain.errors import NotFound, PermissionDenied
 from hesuan.domain.local_time import short
+from hesuan.domain.results import Result
 from hesuan.services.lab import FanOutCounts, LabService, ResultInput, ResultOutcome
 from hesuan.services.ports import UnitOfWork, WriteRace
 from hesuan.services.sampling import SamplingService
@@ -62,6 +63,19 @@ def record(w: World, *items: ResultInput, actor: Principal | None = None,
     return [o.status if o.reason is None else f"{o.status}:{o.reason}" for o in out]
 
 
+def correct(w: World, barcode: str, result: str, reason: str) -> None:
+    """The tube's released result corrected as a second lab user's approval applies it
+    (``CorrectionService.approve``: the fan-out, with the result it corrects); the direct path
+    only asks for it (tests/integration/test_corrections.py)."""
+    svc = LabService(w.deps, StatusService(w.deps))
+    t = next(t for t in w.t.tubes.values() if t.barcode == barcode)
+    assert t.result is not None
+    with w.deps.uow() as uow:
+        svc.fan_out(uow, w.lab, [TubeResult(t.id, Result(result), None, w.deps.new_id(),
+                                            Result(t.result), reason)], "u-lab-2", w.clock.now())
+        uow.commit()
+
+
 def audit(w: World) -> dict[str, object]:
     return dict([a for a in w.t.audit if a.action == "results.record"][-1].detail)
 
@@ -81,7 +95,8 @@ def test_negatives_reach_every_member_and_decide_their_status(w: World) -> None:
     assert {t.status for t in w.t.tubes.values()} == {"resulted"}
     assert {t.notified_at for t in w.t.tubes.values()} == {now}
     assert len(w.t.result_log) == 2 and not w.t.recalls and not w.t.outbox
-    assert audit(w) == {"accepted": 2, "corrected": 0, "rejected": 0, "people_notified": 6,
+    assert audit(w) == {"accepted": 2, "corrections_requested": 0, "rejected": 0,
+                        "people_notified": 6,
                         "recalls_opened": 0, "recalls_resolved": 0, "pools_closed": 0,
                         "statuses_decided": 6}
 
@@ -232,12 +247,10 @@ def test_repeats_conflicts_and_corrections(w: World) -> None:
     assert record(w, ResultInput(barcode, "negative")) == ["duplicate"]
     assert record(w, ResultInput(barcode, "positive")) == ["rejected:result_conflict"]
     assert not w.t.recalls
-    assert record(w, ResultInput(barcode, "positive", correction_reason="plate swap")) == [
-        "corrected"]
+    correct(w, barcode, "positive", "plate swap")
     assert {r.status for r in w.t.recalls.values()} == {"open"} and len(w.t.recalls) == 3
     # corrected back: the recalls the positive opened are cancelled, the members negative
-    assert record(w, ResultInput(barcode, "negative", correction_reason="re-read")) == [
-        "corrected"]
+    correct(w, barcode, "negative", "re-read")
     assert {r.status for r in w.t.recalls.values()} == {"cancelled"}
     assert {(w.status(p).test_state, w.status(p).open_recall_id, w.status(p).colour)
             for p in pool} == {("negative", None, "green")}
@@ -302,12 +315,10 @@ def test_a_correction_tells_every_member_once_with_the_corrected_result(w: World
     receive(w, [barcode])
     assert record(w, ResultInput(barcode, "negative")) == ["accepted"]
     assert not w.t.outbox  # a negative sends nothing
-    assert record(w, ResultInput(barcode, "positive", correction_reason="plate swap")) == [
-        "corrected"]
+    correct(w, barcode, "positive", "plate swap")
     assert sorted((m.person_id, m.template) for m in w.t.outbox.values()) == [
         (p, "corrected_recall") for p in sorted(pool)]
-    assert record(w, ResultInput(barcode, "negative", correction_reason="re-read")) == [
-        "corrected"]
+    correct(w, barcode, "negative", "re-read")
     told = sorted((m.person_id, m.template) for m in w.t.outbox.values())
     assert told == sorted([(p, "corrected_recall") for p in pool]
                           + [(p, "corrected_negative") for p in pool])
@@ -326,8 +337,7 @@ def test_a_single_positive_corrected_to_negative_is_negative_again(w: World) -> 
                                               now + timedelta(hours=24)))
     assert (w.status(person).test_state, w.status(person).colour) == ("positive", "red")
     w.clock.advance(timedelta(hours=1))
-    assert record(w, ResultInput(barcode, "negative", correction_reason="wrong well")) == [
-        "corrected"]
+    correct(w, barcode, "negative", "wrong well")
     s = w.status(person)
     assert (s.test_state, s.colour, s.reasons, s.last_result) == (
         "negative", "green", "up_to_date", "negative")

@@ -33,12 +33,12 @@ from hesuan.domain.corrections import (
     CorrectionStatus,
     check_decider,
     check_reason,
-    check_request,
 )
 from hesuan.domain.errors import InvalidInput, NotFound, RuleViolation
 from hesuan.domain.results import RecallReason, Result, check_ct
 from hesuan.domain.sampling import barcode_key, check_tube_barcode
 from hesuan.services.context import Deps, write_retrying
+from hesuan.services.correction_requests import ask_correction
 from hesuan.services.corrections_ports import CorrectionDecision, CorrectionRow, ReleasedResult
 from hesuan.services.lab import FanOutCounts, LabService, recall_without_result
 from hesuan.services.ports import UnitOfWork
@@ -121,24 +121,8 @@ class CorrectionService:
             if t.lab_id != lab_id:
                 raise RuleViolation("barcode: this lab did not receive the tube",
                                     code="not_received", field="barcode")
-            current = None if t.result is None else Result(t.result)
-            check_request(kind, t.status, current, new)
-            assert current is not None
-            pending = uow.corrections.pending_for_tube(t.id)
-            if pending is not None:
-                raise RuleViolation(f"barcode: a request for this tube is pending already "
-                                    f"({pending.id}): decide it first", code="correction_pending",
-                                    field="barcode")
-            row = CorrectionRow(self._d.new_id(), lab_id, t.id, kind, current, new, cts, why,
-                                CorrectionStatus.PENDING, actor.user_id, now, barcode=t.barcode)
-            uow.corrections.add(row)
-            uow.audit_log.append(now, actor.username, "result.correction_request",
-                                 f"tube:{t.barcode}", {
-                                     "request_id": row.id, "kind": kind.value,
-                                     "previous": current.value,
-                                     "result": None if new is None else new.value,
-                                     "reason": why})
-            return row
+            return ask_correction(uow, self._d.new_id, actor, lab_id, t, kind, new, cts, why,
+                                  now)
 
         return write_retrying(self._d, ask)
 

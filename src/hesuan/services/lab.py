@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from hesuan.domain.access import Action, Principal, Target, authorize
+from hesuan.domain.corrections import CorrectionKind, check_reason
 from hesuan.domain.errors import HesuanError, InvalidInput, NotFound
 from hesuan.domain.json import JsonObject
 from hesuan.domain.local_time import short
@@ -37,6 +38,7 @@ from hesuan.domain.sampling import TubeStatus, barcode_key, check_tube_barcode
 from hesuan.domain.specimens import check_testable
 from hesuan.services.chunks_at_once import apply_in_order
 from hesuan.services.context import Deps, write_retrying
+from hesuan.services.correction_requests import ask_correction
 from hesuan.services.elr import ElrPolicy
 from hesuan.services.outbox_ports import NewMessage
 from hesuan.services.ports import UnitOfWork
@@ -48,6 +50,7 @@ from hesuan.services.sampling_ports import (
     Recall,
     RecallResolution,
     RejectedResult,
+    ResultTube,
     TubeMember,
     TubeResult,
 )
@@ -68,10 +71,11 @@ class ResultInput:
 @dataclass(frozen=True, slots=True)
 class ResultOutcome:
     barcode: str
-    status: str  # accepted | corrected | duplicate | rejected
+    status: str  # accepted | correction_requested | duplicate | rejected
     reason: str | None = None
     message: str | None = None
     row: int | None = None
+    correction_id: str | None = None  # the request a correction made (or a retry found)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +129,6 @@ class LabService:
                 continue
             parsed.append((i, barcode, result, ct, reason))
         new: list[TubeResult] = []
-        corrections: list[TubeResult] = []
         rejected_rows: list[RejectedResult] = []
         in_batch: dict[str, Result] = {}
         for i, barcode, result, ct, reason in parsed:
@@ -169,19 +172,39 @@ class LabService:
                     f"result: the tube is already {current}; send a correction with a "
                     f"reason to change it")
             else:
-                corrections.append(TubeResult(t.id, result, ct, self._d.new_id(), current,
-                                              reason))
-                in_batch[barcode] = result
-                outcomes[i] = ResultOutcome(barcode, "corrected")
+                outcomes[i] = self._ask_correction(uow, actor, lab_id, t, result, ct, reason,
+                                                   now)
+                in_batch[barcode] = current
         if rejected_rows:
             uow.results.reject_results(rejected_rows)
-        if new or corrections:
-            stats = asdict(self.fan_out(uow, lab_id, new + corrections, actor.user_id, now))
+        if new:
+            stats = asdict(self.fan_out(uow, lab_id, new, actor.user_id, now))
         uow.audit_log.append(now, actor.username, "results.record", f"lab:{lab_id}",
-                             {"accepted": len(new), "corrected": len(corrections),
+                             {"accepted": len(new), "corrections_requested": sum(
+                                 1 for o in outcomes if o and o.status == "correction_requested"),
                               "rejected": sum(1 for o in outcomes
                                               if o and o.status == "rejected")} | stats)
         return [o for o in outcomes if o is not None]
+
+    def _ask_correction(self, uow: UnitOfWork, actor: Principal, lab_id: str, t: ResultTube,
+                        result: Result, ct: dict[str, float] | None, reason: str,
+                        now: datetime) -> ResultOutcome:
+        """A released result changed on the direct path: a correction request, applied once a
+        second lab user of the lab approves it (DESIGN L4, ``services/corrections.py``); the
+        same request sent again is a duplicate."""
+        pending = uow.corrections.pending_for_tube(t.id)
+        if (pending is not None and pending.kind is CorrectionKind.CORRECTION
+                and pending.result is result):
+            return ResultOutcome(t.barcode, "duplicate", correction_id=pending.id)
+        try:
+            row = ask_correction(uow, self._d.new_id, actor, lab_id, t,
+                                 CorrectionKind.CORRECTION, result, ct, check_reason(reason),
+                                 now)
+        except HesuanError as exc:
+            return ResultOutcome(t.barcode, "rejected", exc.code, exc.message)
+        return ResultOutcome(t.barcode, "correction_requested", message=(
+            f"a second lab user of the lab approves it (correction {row.id})"),
+            correction_id=row.id)
 
     def fan_out(self, uow: UnitOfWork, lab_id: str, batch: Sequence[TubeResult],
                 actor_id: str, now: datetime) -> FanOutCounts:

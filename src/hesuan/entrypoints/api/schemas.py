@@ -346,10 +346,13 @@ class ResultsIn(Strict):
 
 class ResultOutcomeOut(BaseModel):
     barcode: str
-    status: Literal["accepted", "corrected", "duplicate", "rejected"]
+    # a released result changed (``correction_reason``) is a correction request, applied once
+    # a second lab user of the lab approves it (``POST /corrections/{correction_id}/approve``)
+    status: Literal["accepted", "correction_requested", "duplicate", "rejected"]
     reason: str | None = None
     message: str | None = None
     row: int | None = None
+    correction_id: str | None = None
 
 
 class ResultsOut(BaseModel):

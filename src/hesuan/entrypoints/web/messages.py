@@ -112,8 +112,11 @@ EXEMPTION_REASONS = {
 
 VERDICTS = {
     "new": N_("New result"),
+    "accepted": N_("Recorded"),
     "duplicate": N_("Same as recorded (no change)"),
-    "correction": N_("Correction"),
+    "correction": N_("Correction: a second laboratory user approves it"),
+    "correction_requested": N_("Correction requested: a second laboratory user of the lab "
+                               "approves it before anything changes"),
     "rejected": N_("Rejected"),
 }
 
