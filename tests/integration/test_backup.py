@@ -12,15 +12,18 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, inspect, text
 
+from hesuan.adapters.db.backup import backup as backup_at
+from hesuan.adapters.db.backup import restore as restore_at
 from hesuan.bootstrap import Platform
 from hesuan.config import Settings
+from hesuan.domain.errors import HesuanError
 from hesuan.sim.example import seed_example_city
 from tests.helpers import postgres_database
 
@@ -247,3 +250,41 @@ def test_a_backup_under_another_secret_is_refused_and_writes_nothing(
         assert restored.returncode == 2, restored.stderr
         assert "HESUAN_SECRET_KEY" in restored.stderr
         assert _last_audit(target)[1] != "backup.restore"  # no entry under the other secret
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=False)
+def test_ordinary_mistakes_are_errors_in_words_and_leave_nothing_half_made(
+        platform: Platform, settings: Settings, tmp_path: Path) -> None:
+    """A target URL mistyped, a PostgreSQL database not yet created, a manifest or a copy that
+    is not one, a folder that cannot be written: each raised a traceback, and a copy that was
+    not a database left an empty target that refused the retry."""
+    seed_example_city(platform, people=5)
+    good = tmp_path / "good.db"
+    backup_at(settings.database_url, good, platform.deps.clock.now())
+    junk = tmp_path / "junk.db"
+    junk.write_text("not a database\n")
+    Path(f"{junk}.manifest.json").write_text('{"tables": {}}')
+    torn = tmp_path / "torn.db"
+    torn.write_bytes(good.read_bytes())
+    Path(f"{torn}.manifest.json").write_text("{")
+    target = tmp_path / "restored.db"
+    cases: list[tuple[Callable[[], object], str]] = [
+        (lambda: restore_at(good, "notaurl"), "bad_url"),
+        (lambda: restore_at(good, "sqlite:////proc/nope/r.db"), "cannot_write"),
+        (lambda: restore_at(torn, f"sqlite:///{target}"), "bad_manifest"),
+        (lambda: restore_at(junk, f"sqlite:///{target}"), "not_a_backup"),
+        (lambda: backup_at(settings.database_url, Path("/proc/nope/x.db"),
+                           platform.deps.clock.now()), "cannot_write"),
+        (lambda: restore_at(good, "postgresql+psycopg://postgres@127.0.0.1:5432/"
+                                  "hesuan_no_such_database"), "no_database"),
+    ]
+    for call, code in cases:
+        with pytest.raises(HesuanError) as refused:
+            call()
+        assert refused.value.code == code, (code, refused.value)
+    assert not target.exists()  # nothing half-made: the retry is free
+    assert restore_at(good, f"sqlite:///{target}").differences == {}
+    done = _cli(settings, "backup", "restore", str(junk), "--to",
+                f"sqlite:///{tmp_path / 'again.db'}")
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert "error [not_a_backup]" in done.stderr

@@ -36,9 +36,10 @@ NOT_ON_PAGES = {
                      "bad_encoding", "rotated_recently"), "API (or CLI) only"),
     "bad_token": "a page's session is checked by optional_principal, which catches it",
     "mllp_unavailable": "the MLLP listener",
-    # backups and restores (`hesuan db backup|restore`)
+    # backups and restores (`hesuan backup create|restore`)
     **dict.fromkeys(("backup_failed", "restore_failed", "exists", "in_memory", "no_backup",
-                     "no_manifest", "no_database", "no_pg_tools", "target_holds_data"),
+                     "no_manifest", "no_database", "no_pg_tools", "target_holds_data",
+                     "bad_manifest", "bad_url", "cannot_write", "not_a_backup"),
                     "backup CLI only"),
     # a start refused, or maintenance commands
     **dict.fromkeys(("invalid_setting", "data_key_moving", "unreadable", "schema_behind"),

@@ -34,6 +34,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, inspect, text
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
 
 from hesuan.adapters.db.audit_store import check_chain_key
 from hesuan.adapters.db.engine import make_engine
@@ -97,7 +98,8 @@ def backup(database_url: str, dest: Path, now: datetime) -> Manifest:
     if dest.exists():
         raise Conflict(f"{dest} exists: a backup is written to a new file", code="exists",
                        field="dest")
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    with _writing(dest.parent, "dest"):
+        dest.parent.mkdir(parents=True, exist_ok=True)
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         manifest = _backup_sqlite(_sqlite_path(url), dest, now)
@@ -117,8 +119,18 @@ def restore(copy: Path, target_url: str) -> RestoreReport:
     if not mpath.is_file():
         raise InvalidInput(f"the backup has no manifest ({mpath})", code="no_manifest",
                            field="copy")
-    expected: dict[str, int] = json.loads(mpath.read_text())["tables"]
-    url = make_url(target_url)
+    try:
+        expected = {str(t): int(n) for t, n in json.loads(mpath.read_text())["tables"].items()}
+    except (ValueError, TypeError, KeyError, AttributeError):
+        raise InvalidInput(f"the backup's manifest ({mpath}) cannot be read: it is not the one "
+                           "`hesuan backup create` wrote", code="bad_manifest",
+                           field="copy") from None
+    try:
+        url = make_url(target_url)
+    except ArgumentError:
+        raise InvalidInput("--to must be a database URL (sqlite:///path/new.db, "
+                           "postgresql+psycopg://user@host/newdb)", code="bad_url",
+                           field="to") from None
     if url.get_backend_name() == "sqlite":
         _restore_sqlite(copy, _sqlite_path(url))
     else:
@@ -162,16 +174,33 @@ def _restore_sqlite(copy: Path, target: Path) -> None:
     if target.exists():
         raise Conflict(f"{target} exists and holds a database: restore into a new file",
                        code="target_holds_data", field="to")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    with _writing(target, "to"):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     source = sqlite3.connect(copy)
     dest = sqlite3.connect(target)
     try:
         source.backup(dest)
         dest.execute("PRAGMA journal_mode=WAL")  # as the server runs it
+    except sqlite3.DatabaseError:
+        dest.close()
+        target.unlink(missing_ok=True)  # nothing half-made: the retry is free
+        raise InvalidInput(f"{copy} is not a database copy `hesuan backup create` wrote",
+                           code="not_a_backup", field="copy") from None
     finally:
         source.close()
         dest.close()
+
+
+@contextmanager
+def _writing(path: Path, field: str) -> Iterator[None]:
+    """A file or folder to be made there: a place that cannot be written is the operator's
+    to fix, said in words."""
+    try:
+        yield
+    except OSError as exc:
+        raise InvalidInput(f"{path} cannot be written ({exc.strerror or exc})",
+                           code="cannot_write", field=field) from None
 
 
 # -- PostgreSQL -------------------------------------------------------------------------------
@@ -222,6 +251,11 @@ def _restore_postgresql(copy: Path, url: URL) -> None:
     try:
         with engine.connect() as c:
             held = inspect(c).get_table_names()
+    except OperationalError:
+        raise StoreUnavailable(f"the database {url.database} cannot be reached at "
+                               f"{url.host or 'localhost'}: create it first (createdb) and "
+                               "check the URL", code="no_database", retry_after=_RETRY_S,
+                               field="to") from None
     finally:
         engine.dispose()
     if held:
