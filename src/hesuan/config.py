@@ -136,6 +136,8 @@ class Settings(BaseSettings):
     retention_notifications: timedelta = Field(default=timedelta(days=7), ge=timedelta(0))
     retention_passes: timedelta = Field(default=timedelta(days=1), ge=timedelta(0))
     venue_retention: timedelta = Field(default=timedelta(days=14), ge=timedelta(0))
+    retention_arrivals: timedelta = Field(default=timedelta(days=14), ge=timedelta(0))
+    retention_lab_messages: timedelta = Field(default=timedelta(days=30), ge=timedelta(0))
     #: Where the end of the programme leaves the final aggregates and the destruction
     #: certificate (docs/RETENTION.md); owner-only.
     programme_dir: Path = Path("var/programme")
@@ -236,7 +238,9 @@ class Settings(BaseSettings):
         return Retention(samples=self.retention_samples,
                          station_events=self.retention_station_events,
                          notifications=self.retention_notifications,
-                         passes=self.retention_passes, venue_scans=self.venue_retention)
+                         passes=self.retention_passes, venue_scans=self.venue_retention,
+                         arrivals=self.retention_arrivals,
+                         lab_messages=self.retention_lab_messages)
 
     @model_validator(mode="after")
     def _kannel_password(self) -> Settings:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, insert, select, text
@@ -16,15 +17,19 @@ from hesuan.adapters.clock import FixedClock
 from hesuan.adapters.db.schema import fence_scans, from_ms, passes, venue_checks
 from hesuan.bootstrap import Platform
 from hesuan.domain.access import Principal, Role
-from hesuan.domain.errors import PermissionDenied
+from hesuan.domain.errors import InvalidInput, PermissionDenied
 from hesuan.domain.local_time import local_date
 from hesuan.domain.retention import Kind, RetentionReport
 from hesuan.entrypoints.scheduler import Scheduler
 from hesuan.services.auth import SYSTEM
+from hesuan.services.interop_ports import LabMessageFormat
+from hesuan.services.lab_messages_ports import MessageVia
 from hesuan.sim.city import generate_city
+from hesuan.sim.example import seed_example_city
 from hesuan.sim.simulate import CountingSender, simulate_round
 
 pytestmark = pytest.mark.slow
+REPORTSTREAM = Path(__file__).parent.parent / "fixtures" / "interop" / "reportstream"
 
 
 def _count(p: Platform, table: str, where: str = "") -> int:
@@ -95,6 +100,8 @@ def test_retention_forgets_each_kind_after_its_period(sim: tuple[Platform, Count
     p.outbox.deliver(SYSTEM, limit=10_000)
     _venue_data(p, clock)
     samples = _count(p, "samples")
+    arrivals = _count(p, "arrivals")  # the first-landing checkpoint's: origin, place, time
+    assert arrivals > 0
     resulted = _count(p, "samples", "WHERE tube_id IN (SELECT id FROM tubes "
                                     "WHERE resulted_at IS NOT NULL)")
     expected = _expected_aggregates(p)
@@ -122,6 +129,7 @@ def test_retention_forgets_each_kind_after_its_period(sim: tuple[Platform, Count
     assert report.station_events > 0 and _count(p, "station_events") == 0
     assert report.sms > 0 and _count(p, "outbox", "WHERE sent_at IS NOT NULL") == 0
     assert report.passes == passes_left
+    assert report.arrivals == arrivals and _count(p, "arrivals") == 0
     assert report.venue_checks == 1 + doors["checked"]
     assert report.fence_scans == 1 + doors["checked"] + through
     assert _count(p, "passes") == _count(p, "venue_checks") == _count(p, "fence_scans") == 0
@@ -160,6 +168,10 @@ def test_retention_is_the_administrators_and_aggregates_read_by_officers(
     with pytest.raises(PermissionDenied):
         platform.retention.run(officer)
     assert platform.retention.aggregates(officer) == []
+    assert platform.retention.aggregates(officer, "2022-08-29") == []
+    with pytest.raises(InvalidInput) as garbage:  # it answered [] as if none were kept
+        platform.retention.aggregates(officer, "garbage")
+    assert (garbage.value.code, garbage.value.field) == ("bad_date", "since")
 
 
 def test_the_scheduler_runs_a_retention_pass_once_an_hour(platform: Platform,
@@ -179,3 +191,34 @@ def test_the_scheduler_runs_a_retention_pass_once_an_hour(platform: Platform,
     clock.advance(timedelta(minutes=15))  # the last pass an hour ago
     scheduler.tick()
     assert _count(platform, "venue_checks") == 0
+
+
+def test_lab_messages_go_once_settled_and_their_period_has_passed(
+        platform: Platform, clock: FixedClock) -> None:
+    """A lab system's message names its patient (PID) with their result: kept while it waits
+    in the inbox (never dropped: DESIGN I3), forgotten a period after it was settled — applied,
+    or set aside by a person."""
+    city = seed_example_city(platform, people=10)
+    lab_id = city.labs["lab1"]
+    data = (REPORTSTREAM / "sample_AK_20240220-0001.hl7").read_bytes()
+    waiting = platform.lab_messages.receive(SYSTEM, lab_id, data, LabMessageFormat.HL7V2,
+                                            MessageVia.API).messages[0]
+    settled = platform.lab_messages.receive(
+        SYSTEM, lab_id, _another_control_id(data), LabMessageFormat.HL7V2,
+        MessageVia.API).messages[0]
+    assert waiting.state == settled.state == "unclear"  # tubes this city does not know
+    platform.lab_messages.discard(SYSTEM, settled.message_id, "a test message")
+    clock.advance(platform.settings.retention().lab_messages + timedelta(days=1))
+    report = platform.retention.run(SYSTEM)
+    assert report.lab_messages == 1
+    with platform.engine.connect() as c:
+        assert c.execute(text("SELECT id FROM lab_messages")).scalars().all() == [
+            waiting.message_id]
+
+
+def _another_control_id(hl7: bytes) -> bytes:
+    """The same message with another MSH-10 (a different message to the inbox)."""
+    fields = hl7.split(b"\r", 1)
+    msh = fields[0].split(b"|")
+    msh[9] = msh[9] + b"-2"
+    return b"|".join(msh) + b"\r" + fields[1]

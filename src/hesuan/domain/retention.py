@@ -9,7 +9,12 @@ Each kind is kept for its own period, counted from the moment it stops being nee
   shorter than the stations' offline window, past which a replay is refused anyway;
 - **notifications** (SMS and electronic lab reports): from their delivery; undelivered ones stay;
 - **passes**: from their expiry;
-- **venue scans** (venue checks and checkpoint scans, the only location data): from the scan.
+- **venue scans** (venue checks and checkpoint scans): from the scan;
+- **arrivals** (where an arrival came from, where and when they landed): from the arrival;
+  their follow-up is on the person's status, which keeps the time it needs;
+- **lab messages** (a lab system's messages, which name their patients with their results):
+  from their receipt once settled — applied, or set aside by a person; those still in the
+  inbox stay until someone decides them.
 
 Before a sample is forgotten it is counted into the daily aggregates (per local day and
 district: samples, results, positives, turnaround), which hold no personal data and are kept.
@@ -34,6 +39,8 @@ class Kind(enum.StrEnum):
     NOTIFICATIONS = "notifications"
     PASSES = "passes"
     VENUE_SCANS = "venue_scans"
+    ARRIVALS = "arrivals"
+    LAB_MESSAGES = "lab_messages"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +52,8 @@ class Retention:
     notifications: timedelta = timedelta(days=7)
     passes: timedelta = timedelta(days=1)
     venue_scans: timedelta = timedelta(days=14)
+    arrivals: timedelta = timedelta(days=14)
+    lab_messages: timedelta = timedelta(days=30)
 
     def check(self, offline_window: timedelta) -> None:
         """Refuse a negative period, and station events kept shorter than the offline window
@@ -77,6 +86,8 @@ class RetentionReport:
     passes: int = 0
     venue_checks: int = 0
     fence_scans: int = 0
+    arrivals: int = 0
+    lab_messages: int = 0
 
     def counts(self) -> dict[str, int]:
         return {f.name: getattr(self, f.name) for f in fields(self)}

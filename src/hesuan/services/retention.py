@@ -8,7 +8,10 @@ Imports: standard library, ``hesuan.domain``, ``hesuan.services``.
 
 from __future__ import annotations
 
+from datetime import date
+
 from hesuan.domain.access import Action, Principal, authorize, region_prefix
+from hesuan.domain.errors import InvalidInput
 from hesuan.domain.retention import Kind, Retention, RetentionReport
 from hesuan.services.context import Deps
 from hesuan.services.retention_ports import DailyAggregate
@@ -49,6 +52,8 @@ class RetentionService:
                 passes=r.expire_passes(self._r.cutoff(Kind.PASSES, now)),
                 venue_checks=r.expire_venue_checks(scans),
                 fence_scans=r.expire_fence_scans(scans),
+                arrivals=r.expire_arrivals(self._r.cutoff(Kind.ARRIVALS, now)),
+                lab_messages=r.expire_lab_messages(self._r.cutoff(Kind.LAB_MESSAGES, now)),
                 station_events=r.expire_station_events(
                     self._r.cutoff(Kind.STATION_EVENTS, now)),
                 samples=r.expire_samples(samples),
@@ -63,6 +68,12 @@ class RetentionService:
     def aggregates(self, actor: Principal, since: str | None = None) -> list[DailyAggregate]:
         """The daily aggregates of the principal's region (district codes under it)."""
         authorize(actor, Action.READ_AGGREGATES)
+        if since is not None:
+            try:
+                date.fromisoformat(since)
+            except ValueError:
+                raise InvalidInput("since must be a local day, YYYY-MM-DD", code="bad_date",
+                                   field="since") from None
         prefix = region_prefix(actor, Action.READ_AGGREGATES)
         with self._d.uow(readonly=True) as uow:
             rows = uow.retention.aggregates(since)

@@ -22,6 +22,7 @@ from hesuan.adapters.db.sql_helpers import cached_text
 from hesuan.adapters.db.status_sql import lit
 from hesuan.domain.local_time import SHANGHAI
 from hesuan.domain.results import Result
+from hesuan.services.lab_messages_ports import MessageState
 from hesuan.services.retention_ports import DailyAggregate
 
 __all__ = ["SqlRetention"]
@@ -82,6 +83,10 @@ _EXPIRE = {
     "passes": "DELETE FROM passes WHERE expires_at < :before",
     "venue_checks": "DELETE FROM venue_checks WHERE at < :before",
     "fence_scans": "DELETE FROM fence_scans WHERE at < :before",
+    "arrivals": "DELETE FROM arrivals WHERE arrived_at < :before",
+    "lab_messages": ("DELETE FROM lab_messages WHERE received_at < :before AND state IN ("
+                     + ", ".join(f"'{m.value}'" for m in (MessageState.APPLIED,
+                                                          MessageState.DISCARDED)) + ")"),
 }
 
 
@@ -141,6 +146,12 @@ class SqlRetention(SqlRepository):
 
     def expire_passes(self, expired_before: datetime) -> int:
         return self._delete(_EXPIRE["passes"], expired_before)
+
+    def expire_arrivals(self, before: datetime) -> int:
+        return self._delete(_EXPIRE["arrivals"], before)
+
+    def expire_lab_messages(self, settled_before: datetime) -> int:
+        return self._delete(_EXPIRE["lab_messages"], settled_before)
 
     def expire_venue_checks(self, before: datetime) -> int:
         return self._delete(_EXPIRE["venue_checks"], before)
