@@ -14,6 +14,7 @@ from typing import TypeVar
 from hesuan.domain.arrivals import follow_up_open
 from hesuan.domain.cadence import Policy, choose_policy, first_due
 from hesuan.domain.local_time import short
+from hesuan.domain.notices import reminder_goes_at
 from hesuan.domain.status import (
     DEFAULT_RULES,
     Colour,
@@ -217,7 +218,7 @@ class FakeStatuses(FakeRepository):
             key = f"reminder:{pid}:{due}"
             self.t.outbox.setdefault(key, OutboxRecord(
                 mid, key, pid, None, "reminder", {"due": short(at_ms(due)), "due_ms": due}, now,
-                now))
+                reminder_goes_at(now)))
 
     def mark_reminded(self, rows: Sequence[tuple[str, int]]) -> None:
         for pid, due in rows:

@@ -19,6 +19,7 @@ from hesuan.bootstrap import bootstrap
 from hesuan.config import Settings
 from hesuan.domain.access import Principal, Role
 from hesuan.domain.corrections import CorrectionKind
+from hesuan.domain.local_time import local
 from hesuan.domain.zones import Area, ZoneKind
 from hesuan.services.auth import SYSTEM
 from hesuan.services.lab import ResultInput
@@ -77,7 +78,7 @@ def test_a_reminder_for_someone_sampled_meanwhile_is_not_sent(
         bench: Bench, gateway: Gateway) -> None:
     b = bench
     person = b.person()
-    b.clock.advance(61 * H)  # inside the 12 h lead of the 72 h cadence
+    b.clock.advance(60 * H)  # 20:00 local, inside the 12 h lead of the 72 h cadence
     gateway.down = True
     b.p.status.sweep(ADMIN)
     assert b.p.outbox.deliver(SYSTEM).failed >= 1
@@ -170,7 +171,7 @@ def test_a_message_refused_for_days_waits_an_hour_between_tries(
     delivery run (and the scheduler's whole tick) raised on it, every time."""
     b = bench
     person = b.person()
-    b.clock.advance(61 * H)
+    b.clock.advance(60 * H)
     b.p.status.sweep(ADMIN)
     with b.p.deps.uow() as uow:
         uow.conn.execute(text(  # type: ignore[attr-defined]
@@ -189,8 +190,31 @@ def test_a_message_for_someone_without_a_phone_is_closed_unsent(
     person = b.p.people.register(OPERATOR, PersonInput(
         make_resident_id(grid[:6], date(1990, 1, 1), 901), "无电话", grid, phone=None,
         address="1号楼"))
-    b.clock.advance(61 * H)
+    b.clock.advance(60 * H)
     b.p.status.sweep(ADMIN)
     b.p.outbox.deliver(SYSTEM)
     assert gateway.phones == [p for p in gateway.phones if p]
     assert [(t, e) for t, _, e in _outbox(b, person)] == [("reminder", "no_phone")]
+
+
+def test_a_routine_reminder_waits_for_the_morning_and_a_recall_does_not(
+        bench: Bench, gateway: Gateway) -> None:
+    """A reminder swept at 02:00 local went out at 02:00; results and recalls are urgent."""
+    b = bench
+    person = b.person()
+    # the example city's clock starts at 08:00 local: 66 h on is 02:00, inside the 12 h lead
+    b.clock.advance(66 * H)
+    assert local(b.clock.now()).hour == 2
+    b.p.status.sweep(ADMIN)
+    b.p.outbox.deliver(SYSTEM)
+    assert gateway.to(person) == []
+    (pool,) = b.tubes(1, mode=10, members=[[b.person(), b.person()]])
+    b.p.lab.record(b.lab_user(1), b.lab_id, [ResultInput(pool, "positive")])
+    b.p.outbox.deliver(SYSTEM)
+    assert {t for _, t, _ in gateway.took} == {"recall"}  # at night: the urgent ones only
+    b.clock.advance(5 * H)  # 07:30
+    b.p.outbox.deliver(SYSTEM)
+    assert gateway.to(person) == []
+    b.clock.advance(H)  # 08:30
+    b.p.outbox.deliver(SYSTEM)
+    assert [t for t, _ in gateway.to(person)] == ["reminder"]

@@ -16,17 +16,23 @@ on. So at hand-over each message is judged again against them:
 A message that asks the person to go to a site, for someone a zone keeps at home
 (``status.HOLDING_ZONES``), takes its at-home words: a door team samples them.
 
+A routine reminder is not sent at night (``QUIET_FROM`` to ``QUIET_UNTIL``, local time): one
+queued then waits for the morning (``reminder_goes_at``). Results, recalls and corrections are
+urgent and go at once.
+
 Imports: standard library, ``hesuan.domain``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from hesuan.domain.json import JsonObject
+from hesuan.domain.local_time import local, midnight_of
 
-__all__ = ["ASKS_FOR_A_SAMPLE", "SUPERSEDED", "Standing", "superseded", "wording"]
+__all__ = ["ASKS_FOR_A_SAMPLE", "QUIET_FROM", "QUIET_UNTIL", "SUPERSEDED", "Standing",
+           "reminder_goes_at", "superseded", "wording"]
 
 #: The templates that ask the person to be sampled (at a site, or at home in a zone).
 ASKS_FOR_A_SAMPLE = frozenset({
@@ -35,6 +41,10 @@ ASKS_FOR_A_SAMPLE = frozenset({
 
 #: The reason a message closed unsent because it is no longer true.
 SUPERSEDED = "superseded"
+
+#: The night's quiet hours for routine reminders, local time.
+QUIET_FROM = time(21, 0)
+QUIET_UNTIL = time(8, 0)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
@@ -73,3 +83,14 @@ def wording(template: str, s: Standing) -> str:
     """The template the message is written with: its at-home words for someone a zone keeps
     at home, when it asks for a sample."""
     return f"{template}_at_home" if s.held_at_home and template in ASKS_FOR_A_SAMPLE else template
+
+
+def reminder_goes_at(now: datetime) -> datetime:
+    """When a routine reminder queued at ``now`` is sent: at once by day, at the end of the
+    night's quiet hours by night (aware UTC)."""
+    t = local(now)
+    if QUIET_UNTIL <= t.time() < QUIET_FROM:
+        return now
+    day = t.date() if t.time() < QUIET_UNTIL else t.date() + timedelta(days=1)
+    return (midnight_of(day) + timedelta(hours=QUIET_UNTIL.hour,
+                                         minutes=QUIET_UNTIL.minute)).astimezone(UTC)

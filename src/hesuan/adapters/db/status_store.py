@@ -37,6 +37,7 @@ from hesuan.adapters.db.sql_helpers import cached_text
 from hesuan.adapters.db.sql_helpers import from_ms_or_none as _dt
 from hesuan.domain.cadence import OverdueAction, Policy, ScopeKind, in_precedence
 from hesuan.domain.local_time import short
+from hesuan.domain.notices import reminder_goes_at
 from hesuan.domain.status import FALLBACK_COLOUR, Colour, Facts, Rule, Status
 from hesuan.services.status_ports import ArrivalRow, ExemptionRow, OverrideRow, StatusRow
 
@@ -354,8 +355,9 @@ class SqlStatuses(SqlRepository):
 
     def enqueue_reminders(self, rows: Sequence[tuple[str, str, int]], now: datetime) -> None:
         """Reminder SMS into the outbox: one per person per due time (the de-duplication key),
-        so a sweep run twice, or two sweeps at once, never queue a second one."""
-        n = to_ms(now)
+        so a sweep run twice, or two sweeps at once, never queue a second one; sent from
+        ``notices.reminder_goes_at`` (not at night)."""
+        n, goes = to_ms(now), to_ms(reminder_goes_at(now))
         dues = {d: _local(d) for d in {d for _, _, d in rows}}
         if self._pg:  # COPY into a temporary table, then one INSERT ... SELECT
             raw: Any = self.conn.connection.driver_connection
@@ -371,17 +373,18 @@ class SqlStatuses(SqlRepository):
                 cur.execute(
                     "INSERT INTO outbox (id, dedup_key, person_id, tube_id, template, params, "
                     "created_at, next_attempt_at, attempts) SELECT id, dedup_key, person_id, "
-                    "NULL, 'reminder', params::json, %(n)s, %(n)s, 0 FROM tmp_outbox "
-                    "ON CONFLICT (dedup_key) DO NOTHING", {"n": n})
+                    "NULL, 'reminder', params::json, %(n)s, %(goes)s, 0 FROM tmp_outbox "
+                    "ON CONFLICT (dedup_key) DO NOTHING", {"n": n, "goes": goes})
                 cur.execute("DELETE FROM tmp_outbox")
             return
         texts = {d: json.dumps({"due": v, "due_ms": d}) for d, v in dues.items()}
         stmt = text(  # SQLite: the driver's executemany loop is the fastest path
             "INSERT INTO outbox (id, dedup_key, person_id, tube_id, template, params, "
             "created_at, next_attempt_at, attempts) VALUES (:id, :key, :pid, NULL, 'reminder', "
-            ":params, :now, :now, 0) ON CONFLICT (dedup_key) DO NOTHING")
+            ":params, :now, :goes, 0) ON CONFLICT (dedup_key) DO NOTHING")
         self.conn.execute(stmt, [{"id": mid, "key": f"reminder:{pid}:{d}", "pid": pid,
-                                  "params": texts[d], "now": n} for mid, pid, d in rows])
+                                  "params": texts[d], "now": n, "goes": goes}
+                                 for mid, pid, d in rows])
 
     def mark_reminded(self, rows: Sequence[tuple[str, int]]) -> None:
         if rows:
