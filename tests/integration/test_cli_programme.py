@@ -38,7 +38,8 @@ def test_retention_and_the_close_from_the_command_line(platform: Platform, setti
 
     periods = _run(settings, tmp_path, "retention", "periods")
     assert json.loads(periods.stdout) == {"samples": 30, "station_events": 30,
-                                          "notifications": 7, "passes": 1, "venue_scans": 14}
+                                          "notifications": 7, "passes": 1, "venue_scans": 14,
+                                          "arrivals": 14, "lab_messages": 30}
     run = _run(settings, tmp_path, "retention", "run", "--json")
     assert run.returncode == 0, run.stderr
     assert set(json.loads(run.stdout)) >= {"samples", "aggregated", "passes", "venue_checks"}

@@ -147,6 +147,11 @@ def test_the_direct_paths_correction_is_a_request_a_second_person_approves(
     (other,) = b.p.lab.record(u2, b.lab_id, [ResultInput(pool, "invalid",
                                                          correction_reason="re-read")])
     assert (other.status, other.reason) == ("rejected", "correction_pending")
+    # a results file's answer names the request too
+    report, _ = b.p.lab.import_rows(u1, b.lab_id, [
+        {"barcode": pool, "result": "negative", "correction_reason": "plate swap"}])
+    assert [(o.status, o.correction_id, o.row) for o in report] == [
+        ("duplicate", out.correction_id, 2)]
     refused(RuleViolation, "second_person_required", lambda: b.p.corrections.approve(
         u1, out.correction_id or ""))
     assert b.p.corrections.approve(u2, out.correction_id or "").applied
@@ -237,8 +242,8 @@ def test_who_may_request_and_decide_and_what_isrefused(bench: Bench) -> None:
     assert b.p.corrections.decline(u1, req.id, "typed the wrong tube").status is \
         CorrectionStatus.DECLINED
     refused(RuleViolation, "correction_declined", lambda: b.p.corrections.approve(u2, req.id))
-    # a request made against a result another correction replaced is not applied (a lab
-    # system's own correction, which reaches the tube at once: here written as it would)
+    # a request made against a result that changed since is not applied (no path changes a
+    # released result without an approval now: the store is written to here)
     stale = ask(u1, b.lab_id, released, C, "re-read", "positive")
     with b.p.deps.uow() as uow:
         uow.conn.execute(text(  # type: ignore[attr-defined]

@@ -202,8 +202,11 @@ def test_a_routine_reminder_waits_for_the_morning_and_a_recall_does_not(
     """A reminder swept at 02:00 local went out at 02:00; results and recalls are urgent."""
     b = bench
     person = b.person()
-    # the example city's clock starts at 08:00 local: 66 h on is 02:00, inside the 12 h lead
-    b.clock.advance(66 * H)
+    # the example city's clock starts at 08:00 local: sampled at 13:00, due 72 h later; its
+    # reminder, due from 01:00, is swept at 02:00
+    b.clock.advance(5 * H)
+    b.tubes(1, mode=10, members=[[person]])
+    b.clock.advance(60 * H + 30 * timedelta(minutes=1))
     assert local(b.clock.now()).hour == 2
     b.p.status.sweep(ADMIN)
     b.p.outbox.deliver(SYSTEM)
@@ -218,3 +221,32 @@ def test_a_routine_reminder_waits_for_the_morning_and_a_recall_does_not(
     b.clock.advance(H)  # 08:30
     b.p.outbox.deliver(SYSTEM)
     assert [t for t, _ in gateway.to(person)] == ["reminder"]
+
+
+def test_the_mornings_reminders_do_not_hold_up_a_recall(bench: Bench, gateway: Gateway) -> None:
+    """The night's reminders all wait for 08:00; a recall queued then went out behind every
+    one of them (delivery batches read the oldest try first)."""
+    b = bench
+    b.clock.advance(66 * H)  # 02:00 local: everyone's reminder waits for the morning
+    b.p.status.sweep(ADMIN)
+    b.clock.advance(6 * H)  # 08:00
+    (pool,) = b.tubes(1, mode=10, members=[[b.person(), b.person()]])
+    b.p.lab.record(b.lab_user(1), b.lab_id, [ResultInput(pool, "positive")])
+    with b.p.deps.uow(readonly=True) as uow:
+        first = uow.outbox.pending(b.clock.now(), 2)
+    assert [m.template for m in first] == ["recall", "recall"]
+
+
+def test_a_reminder_not_sent_by_its_due_time_is_not_sent(bench: Bench,
+                                                         gateway: Gateway) -> None:
+    b = bench
+    person = b.person()
+    b.clock.advance(60 * H)
+    gateway.down = True
+    b.p.status.sweep(ADMIN)
+    b.p.outbox.deliver(SYSTEM)
+    b.clock.advance(13 * H)  # the gateway back after the due time it names
+    gateway.down = False
+    b.p.outbox.deliver(SYSTEM)
+    assert gateway.to(person) == []
+    assert [(t, e) for t, _, e in _outbox(b, person)] == [("reminder", "superseded")]

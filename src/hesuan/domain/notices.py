@@ -11,7 +11,7 @@ on. So at hand-over each message is judged again against them:
 - a message that asks the person to be sampled (a reminder, a recall, a re-sample) is
   superseded once they have been sampled after it was queued;
 - a routine reminder is superseded when the person is no longer to be reminded
-  (``status.remindable``) or their due time has moved from the one it names.
+  (``status.remindable``), their due time has moved from the one it names, or it has come.
 
 A message that asks the person to go to a site, for someone a zone keeps at home
 (``status.HOLDING_ZONES``), takes its at-home words: a door team samples them.
@@ -31,13 +31,16 @@ from datetime import UTC, datetime, time, timedelta
 from hesuan.domain.json import JsonObject
 from hesuan.domain.local_time import local, midnight_of
 
-__all__ = ["ASKS_FOR_A_SAMPLE", "QUIET_FROM", "QUIET_UNTIL", "SUPERSEDED", "Standing",
-           "reminder_goes_at", "superseded", "wording"]
+__all__ = ["ASKS_FOR_A_SAMPLE", "QUIET_FROM", "QUIET_UNTIL", "ROUTINE", "SUPERSEDED",
+           "Standing", "reminder_goes_at", "superseded", "wording"]
 
 #: The templates that ask the person to be sampled (at a site, or at home in a zone).
 ASKS_FOR_A_SAMPLE = frozenset({
     "reminder", "recall", "invalid", "rejected", "result_cancelled", "corrected_recall",
     "corrected_invalid"})
+
+#: The routine templates: not urgent, so sent after the others and not at night.
+ROUTINE = frozenset({"reminder"})
 
 #: The reason a message closed unsent because it is no longer true.
 SUPERSEDED = "superseded"
@@ -55,6 +58,7 @@ class Standing:
     """A queued message's person, as their facts stand at hand-over."""
 
     queued_at: datetime
+    at: datetime  # when it is handed over
     later_about_tube: bool  # a later message about the same tube to the same person
     last_sampled_at: datetime | None
     next_due_at: datetime | None
@@ -70,8 +74,8 @@ def superseded(template: str, params: JsonObject, s: Standing) -> bool:
             and s.last_sampled_at >= s.queued_at):
         return True
     if template == "reminder":
-        if not s.remindable:
-            return True
+        if not s.remindable or (s.next_due_at is not None and s.next_due_at <= s.at):
+            return True  # no longer to be reminded, or too late: the status says overdue
         due = params.get("due_ms")  # the due time it names (reminders queued before it: none)
         if isinstance(due, int) and (
                 s.next_due_at is None or (s.next_due_at - _EPOCH) // _MS != due):
@@ -81,8 +85,9 @@ def superseded(template: str, params: JsonObject, s: Standing) -> bool:
 
 def wording(template: str, s: Standing) -> str:
     """The template the message is written with: its at-home words for someone a zone keeps
-    at home, when it asks for a sample."""
-    return f"{template}_at_home" if s.held_at_home and template in ASKS_FOR_A_SAMPLE else template
+    at home, when it asks for a sample (a routine reminder never goes to them)."""
+    return (f"{template}_at_home" if s.held_at_home and template in ASKS_FOR_A_SAMPLE - ROUTINE
+            else template)
 
 
 def reminder_goes_at(now: datetime) -> datetime:

@@ -14,6 +14,7 @@ from datetime import datetime
 from hesuan.domain.access import Principal
 from hesuan.domain.corrections import CorrectionKind, CorrectionStatus, check_request
 from hesuan.domain.errors import RuleViolation
+from hesuan.domain.json import JsonObject
 from hesuan.domain.results import Result
 from hesuan.services.corrections_ports import CorrectionRow
 from hesuan.services.ports import UnitOfWork
@@ -24,10 +25,12 @@ __all__ = ["ask_correction"]
 
 def ask_correction(uow: UnitOfWork, new_id: Callable[[], str], actor: Principal, lab_id: str,
                    t: ResultTube, kind: CorrectionKind, new: Result | None,
-                   cts: dict[str, float] | None, why: str, now: datetime) -> CorrectionRow:
-    """Record a pending request for tube ``t`` (held by the unit of work) and audit it; refused
-    when the request does not fit the tube's result (``check_request``) or another one is
-    pending for it. A step of the caller's unit of work."""
+                   cts: dict[str, float] | None, why: str, now: datetime,
+                   about: JsonObject | None = None) -> CorrectionRow:
+    """Record a pending request for tube ``t`` (held by the unit of work) and audit it (with
+    ``about``: what asked for it, a lab system's message); refused when the request does not
+    fit the tube's result (``check_request``) or another one is pending for it. A step of the
+    caller's unit of work."""
     current = None if t.result is None else Result(t.result)
     check_request(kind, t.status, current, new)
     assert current is not None
@@ -43,5 +46,6 @@ def ask_correction(uow: UnitOfWork, new_id: Callable[[], str], actor: Principal,
                          f"tube:{t.barcode}", {
                              "request_id": row.id, "kind": kind.value,
                              "previous": current.value,
-                             "result": None if new is None else new.value, "reason": why})
+                             "result": None if new is None else new.value, "reason": why,
+                             **(about or {})})
     return row

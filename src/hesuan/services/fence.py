@@ -285,9 +285,10 @@ class FenceService:
             if st not in {a.value for a in AlertStatus}:
                 raise InvalidInput("status must be open, acknowledged or closed",
                                    code="bad_status", field="status")
-        with self._d.uow() as uow:  # who was stopped where and when: the read is audited
-            prefix = area_for(actor, Action.READ_FENCE_ALERTS, region)
+        prefix = area_for(actor, Action.READ_FENCE_ALERTS, region)
+        with self._d.uow(readonly=True) as uow:
             rows = uow.fence.fence_alerts(prefix, None, statuses, limit)
+        with self._d.uow() as uow:  # who was stopped where and when: the read is audited
             uow.audit_log.append(self._d.clock.now(), actor.username, "fence_alerts.read",
                                  f"region:{prefix}", {"alerts": len(rows)})
             uow.commit()

@@ -263,9 +263,11 @@ class LabService:
         positive_pools: dict[str, None] = {}
         confirmed: dict[str, None] = {}  # positive single tubes: the health authority is told
         members = results.non_negative_members()
-        # a re-sample that is invalid leaves its recall open, due when it was
+        # a re-sample that is invalid leaves its recall open, due when it was (a time already
+        # past asks for the re-sample within the recall limit from now)
         kept_due = {r.id: short(r.due_at) for r in results.recalls(
-            m.recall_id for m in members if m.recall_id is not None) if r.status == "open"}
+            m.recall_id for m in members if m.recall_id is not None)
+            if r.status == "open" and r.due_at > now}
         for m in members:
             outcome = member_outcome(m.result, m.pool_size)
             if outcome.recall is RecallReason.POOL_POSITIVE:
@@ -343,8 +345,7 @@ class LabService:
             return list(zip(rownos, self.record(actor, lab_id, batch), strict=True))
 
         for answered in apply_in_order(chunks(), apply, self._d.limits.result_chunks_at_once):
-            report += [ResultOutcome(o.barcode, o.status, o.reason, o.message, n)
-                       for n, o in answered if o.status != "accepted"]
+            report += [replace(o, row=n) for n, o in answered if o.status != "accepted"]
         report.sort(key=lambda o: o.row or 0)
         return report, total
 
@@ -388,6 +389,7 @@ def recall_without_result(uow: UnitOfWork, deps: Deps, members: Sequence[TubeMem
     due = now + deps.limits.recall_due
     still_open = {r.id: r.due_at for r in uow.results.recalls(
         m.recall_id for m in members if m.recall_id) if r.status == "open"}
+    ask_by = {i: d for i, d in still_open.items() if d > now}  # a time past: from now
     opened: list[NewRecall] = []
     recalled: list[MemberRecall] = []
     messages: list[NewMessage] = []
@@ -399,7 +401,7 @@ def recall_without_result(uow: UnitOfWork, deps: Deps, members: Sequence[TubeMem
             recall_id = opened[-1].id
         assert recall_id is not None
         recalled.append(MemberRecall(m.person_id, recall_id))
-        by = still_open.get(recall_id, due)  # a recall kept open: its own due time
+        by = ask_by.get(recall_id, due)  # a recall kept open: its own due time
         messages.append(NewMessage(deps.new_id(), f"{keys[m.tube_id]}:{m.person_id}",
                                    m.person_id, m.tube_id, template,
                                    {**params.get(m.tube_id, {}), "due": short(by)}))

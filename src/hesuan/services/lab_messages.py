@@ -37,7 +37,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from hesuan.domain.access import Action, Principal, Target, allows, authorize
-from hesuan.domain.corrections import CorrectionKind, CorrectionStatus
+from hesuan.domain.corrections import CorrectionKind
 from hesuan.domain.errors import HesuanError, InvalidInput, NotFound, RuleViolation
 from hesuan.domain.interop import CannotApply, IdSource, SpecimenOutcome, specimen_outcomes
 from hesuan.domain.lab_codes import CT_CODES, NAA_TESTS, Finding
@@ -46,7 +46,7 @@ from hesuan.domain.results import CT_TARGETS, Result, check_ct
 from hesuan.domain.sampling import TubeStatus, barcode_key
 from hesuan.domain.specimens import RejectionCode, RejectionStage
 from hesuan.services.context import Deps, write_retrying
-from hesuan.services.corrections_ports import CorrectionRow
+from hesuan.services.correction_requests import ask_correction
 from hesuan.services.interop_ports import (
     AckCode,
     LabMessage,
@@ -312,19 +312,13 @@ class LabMessageService:
         if not o.corrected:
             return unclear("result_conflict", f"the tube is {current.value} already; the lab "
                            f"sends a corrected result (C) to change it")
-        pending = uow.corrections.pending_for_tube(t.id)
-        if pending is not None:
-            return unclear("correction_pending",
-                           f"a correction request for this tube is pending ({pending.id})")
-        row = CorrectionRow(self._d.new_id(), lab_id, t.id, CorrectionKind.CORRECTION, current,
-                            result, ct, f"corrected by the lab's system (message {message_id})",
-                            CorrectionStatus.PENDING, actor.user_id, now, barcode=t.barcode)
-        uow.corrections.add(row)
-        uow.audit_log.append(now, actor.username, "result.correction_request",
-                             f"tube:{t.barcode}", {
-                                 "request_id": row.id, "kind": row.kind.value,
-                                 "previous": current.value, "result": result.value,
-                                 "reason": row.reason, "lab_message": message_id})
+        try:
+            row = ask_correction(uow, self._d.new_id, actor, lab_id, t,
+                                 CorrectionKind.CORRECTION, result, ct,
+                                 f"corrected by the lab's system (message {message_id})", now,
+                                 {"lab_message": message_id})
+        except HesuanError as exc:  # another request pending: decided first
+            return unclear(exc.code, exc.message)
         return SpecimenLine(sid, SpecimenState.CORRECTION_REQUESTED, result.value,
                             detail=detail, request_id=row.id), None
 

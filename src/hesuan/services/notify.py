@@ -130,11 +130,6 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "en": "[PCR testing] The lab corrected your PCR result: your sample could not be tested. "
               "Please stay home: a team will sample you again at your door before {due}.",
     },
-    "reminder_at_home": {
-        "zh": "【核酸检测】您的常态化核酸检测将于{due}到期，请居家等待上门采样。",
-        "en": "[PCR testing] Your routine PCR test is due by {due}. Please stay home: a team "
-              "will sample you at your door.",
-    },
 }
 
 def render(template: str, language: str, params: JsonObject) -> str:

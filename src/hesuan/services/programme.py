@@ -116,7 +116,8 @@ class ProgrammeService:
                                  f"closure:{closure_id}",
                                  {"destroyed": destroyed, "aggregates_sha256": digest(export)})
             uow.commit()
-        not_compacted = self._compactor.compact(list(DESTROYED))
+        # (``users``: the residents' accounts deleted from it)
+        not_compacted = self._compactor.compact([*DESTROYED, "users"])
         keys = self._signer.destroy_signing_keys()
         data_keys = self._data_key.destroy()
         checkpoint = self._audit.checkpoint(SYSTEM)

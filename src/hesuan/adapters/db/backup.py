@@ -182,6 +182,11 @@ def _restore_sqlite(copy: Path, target: Path) -> None:
     try:
         source.backup(dest)
         dest.execute("PRAGMA journal_mode=WAL")  # as the server runs it
+    except sqlite3.OperationalError as exc:  # the disk, the file: not the copy's fault
+        dest.close()
+        target.unlink(missing_ok=True)
+        raise StoreUnavailable(f"the restore could not write {target}: {exc}",
+                               code="restore_failed", retry_after=_RETRY_S) from None
     except sqlite3.DatabaseError:
         dest.close()
         target.unlink(missing_ok=True)  # nothing half-made: the retry is free

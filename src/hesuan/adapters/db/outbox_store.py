@@ -23,7 +23,7 @@ from hesuan.adapters.db.sql_helpers import (
     chunks,
     member_of,
 )
-from hesuan.domain.notices import Standing
+from hesuan.domain.notices import ROUTINE, Standing
 from hesuan.services.outbox_ports import InDoubtMessage, NewMessage, OutboxMessage
 
 __all__ = ["SqlOutbox"]
@@ -53,20 +53,31 @@ _TUBE_NOTIFIED_MANY = {pg: (
     "AND o.sent_at IS NULL)") for pg in (False, True)}
 
 
-#: The messages due, oldest try first, each with what ``domain.notices`` judges it by: a later
-#: message about the same tube to the same person; the person's last sample and due time;
-#: whether they may be reminded (``status_sql.REMINDABLE``); whether a zone keeps them home.
-_PENDING = text(
-    "SELECT o.id, o.person_id, o.template, o.params, p.phone_enc, p.language, o.attempts, "
+#: The messages due, each with what ``domain.notices`` judges it by: a later message about the
+#: same tube to the same person; the person's last sample and due time; whether they may be
+#: reminded (``status_sql.REMINDABLE``); whether a zone keeps them home. The urgent ones
+#: (results, recalls) first, oldest try first, then the routine ones: the night's reminders,
+#: all due at the morning's first minute, never hold up a recall behind them. Each part reads
+#: ``ix_outbox_pending`` in order and stops at the limit.
+_COLUMNS = (
+    "o.id, o.person_id, o.template, o.params, p.phone_enc, p.language, o.attempts, "
     "o.created_at, CASE WHEN o.tube_id IS NOT NULL AND EXISTS (SELECT 1 FROM outbox l WHERE "
     "l.tube_id = o.tube_id AND l.person_id = o.person_id AND l.created_at > o.created_at) "
     "THEN 1 ELSE 0 END, ps.last_sampled_at, ps.next_due_at, "
     f"CASE WHEN {status_sql.REMINDABLE} THEN 1 ELSE 0 END, "
-    f"CASE WHEN {status_sql.NOT_HELD} THEN 0 ELSE 1 END "
-    "FROM outbox o JOIN people p ON p.id = o.person_id "
-    "JOIN person_status ps ON ps.person_id = o.person_id "
-    "WHERE o.sent_at IS NULL AND o.claimed_at IS NULL AND o.next_attempt_at <= :now "
-    "ORDER BY o.next_attempt_at LIMIT :lim")
+    f"CASE WHEN {status_sql.NOT_HELD} THEN 0 ELSE 1 END")
+_ROUTINE = "(" + ", ".join(f"'{t}'" for t in sorted(ROUTINE)) + ")"
+
+
+def _due(which: str) -> str:
+    return (f"SELECT * FROM (SELECT {_COLUMNS} FROM outbox o "
+            "JOIN people p ON p.id = o.person_id "
+            "JOIN person_status ps ON ps.person_id = o.person_id "
+            "WHERE o.sent_at IS NULL AND o.claimed_at IS NULL AND o.next_attempt_at <= :now "
+            f"AND o.template {which} {_ROUTINE} ORDER BY o.next_attempt_at LIMIT :lim) x")
+
+
+_PENDING = text(f"{_due('NOT IN')} UNION ALL {_due('IN')}")
 
 
 def _at(ms: int | None) -> datetime | None:
@@ -86,11 +97,11 @@ class SqlOutbox(SqlRepository):
     def pending(self, now: datetime, limit: int) -> list[OutboxMessage]:
         """The messages due to be sent, each with its person's facts now
         (``domain.notices.Standing``)."""
-        rows = self.conn.execute(_PENDING, {"now": to_ms(now), "lim": limit}).all()
+        rows = self.conn.execute(_PENDING, {"now": to_ms(now), "lim": limit}).all()[:limit]
         return [OutboxMessage(
             r[0], r[1], r[2], r[3] if isinstance(r[3], dict) else json.loads(r[3]), r[4],
-            r[5], r[6], Standing(from_ms(r[7]), bool(r[8]), _at(r[9]), _at(r[10]), bool(r[11]),
-                                 bool(r[12])))
+            r[5], r[6], Standing(from_ms(r[7]), now, bool(r[8]), _at(r[9]), _at(r[10]),
+                                 bool(r[11]), bool(r[12])))
             for r in rows]
 
     def claim(self, message_id: str, now: datetime) -> bool:

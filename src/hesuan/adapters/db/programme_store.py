@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Engine, delete, func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 
+from hesuan.adapters.db.engine import BUSY_TIMEOUT_MS
 from hesuan.adapters.db.repository import SqlRepository
 from hesuan.adapters.db.schema import metadata, people, programme_closures, regions, users
 from hesuan.domain.json import JsonObject
@@ -116,8 +117,11 @@ class SqlCompactor:
                     driver: Any = raw.driver_connection
                     driver.execute("VACUUM")
                     driver.execute(f"PRAGMA busy_timeout = {_CHECKPOINT_WAIT_MS}")
-                    busy, frames, moved = driver.execute(
-                        "PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                    try:
+                        busy, frames, moved = driver.execute(
+                            "PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                    finally:  # the pooled connection's own wait again
+                        driver.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
                 finally:
                     raw.close()
                 if busy:  # SQLite answers, it does not raise: the WAL keeps the old pages

@@ -84,7 +84,8 @@ _EXPIRE = {
     "venue_checks": "DELETE FROM venue_checks WHERE at < :before",
     "fence_scans": "DELETE FROM fence_scans WHERE at < :before",
     "arrivals": "DELETE FROM arrivals WHERE arrived_at < :before",
-    "lab_messages": ("DELETE FROM lab_messages WHERE received_at < :before AND state IN ("
+    "lab_messages": ("DELETE FROM lab_messages WHERE COALESCE(decided_at, received_at) < "
+                     ":before AND state IN ("
                      + ", ".join(f"'{m.value}'" for m in (MessageState.APPLIED,
                                                           MessageState.DISCARDED)) + ")"),
 }

@@ -217,10 +217,13 @@ def lab_results_commit(request: Request, me: WebMe, form: SignedForm) -> Respons
     except FORM_ERRORS as exc:
         return _lab_page(request, me, upload_error=error_text(request, exc))
     rejected = sum(p.status == "rejected" for p in problems)
-    unchanged = sum(p.status == "duplicate" for p in problems)
+    # a duplicate naming a correction is the same request again: asked, not recorded
+    asked = sum(p.status == "correction_requested"
+                or (p.status == "duplicate" and p.correction_id is not None) for p in problems)
+    unchanged = sum(p.status == "duplicate" and p.correction_id is None for p in problems)
     return _lab_page(request, me, committed={
-        "rows": total, "recorded": total - rejected - unchanged, "rejected": rejected,
-        "unchanged": unchanged, "problems": [asdict(p) for p in problems]})
+        "rows": total, "recorded": total - rejected - unchanged - asked, "rejected": rejected,
+        "unchanged": unchanged, "asked": asked, "problems": [asdict(p) for p in problems]})
 
 
 @router.post("/web/lab/result", openapi_extra=acts(Action.RECORD_RESULTS))
