@@ -19,7 +19,7 @@ from hesuan.bootstrap import bootstrap
 from hesuan.config import Settings
 from hesuan.domain.access import Principal, Role
 from hesuan.domain.corrections import CorrectionKind
-from hesuan.domain.local_time import local
+from hesuan.domain.local_time import local, short
 from hesuan.domain.zones import Area, ZoneKind
 from hesuan.services.auth import SYSTEM
 from hesuan.services.lab import ResultInput
@@ -250,3 +250,19 @@ def test_a_reminder_not_sent_by_its_due_time_is_not_sent(bench: Bench,
     b.p.outbox.deliver(SYSTEM)
     assert gateway.to(person) == []
     assert [(t, e) for t, _, e in _outbox(b, person)] == [("reminder", "superseded")]
+
+
+def test_an_invalid_re_sample_after_the_recalls_deadline_asks_from_now(
+        bench: Bench, gateway: Gateway) -> None:
+    b = bench
+    person = b.person()
+    (pool,) = b.tubes(1, mode=10, members=[[person, b.person()]])
+    b.p.lab.record(b.lab_user(1), b.lab_id, [ResultInput(pool, "positive")])
+    b.p.outbox.deliver(SYSTEM)
+    b.clock.advance(13 * H)  # past the recall's 12 h
+    (single,) = b.tubes(1, members=[[person]])
+    b.p.lab.record(b.lab_user(1), b.lab_id, [ResultInput(single, "invalid")])
+    b.p.outbox.deliver(SYSTEM)
+    (_, (template, sms)) = gateway.to(person)
+    assert template == "invalid"
+    assert _deadline(sms) == short(b.clock.now() + b.p.deps.limits.recall_due)
