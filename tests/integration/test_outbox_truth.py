@@ -68,6 +68,14 @@ def bench(settings: Settings, clock: FixedClock, gateway: Gateway) -> Iterator[B
         p.close()
 
 
+def _closed_unsent(b: Bench, gateway: Gateway, person: str,
+                   closed: list[tuple[str, str]]) -> None:
+    """A delivery run hands the person nothing: their messages are closed, each with why."""
+    b.p.outbox.deliver(SYSTEM)
+    assert gateway.to(person) == []
+    assert [(t, e) for t, _, e in _outbox(b, person)] == closed
+
+
 def _outbox(b: Bench, person: str) -> list[tuple[str, object, object]]:
     return [(r[0], r[1], r[2]) for r in b.rows(
         "SELECT template, sent_at, last_error FROM outbox WHERE person_id = :p "
@@ -86,9 +94,7 @@ def test_a_reminder_for_someone_sampled_meanwhile_is_not_sent(
     b.tubes(1, mode=10, members=[[person]])
     gateway.down = False
     b.clock.advance(2 * H)
-    b.p.outbox.deliver(SYSTEM)
-    assert gateway.to(person) == []
-    assert [(t, e) for t, _, e in _outbox(b, person)] == [("reminder", "superseded")]
+    _closed_unsent(b, gateway, person, [("reminder", "superseded")])
 
 
 def test_a_recall_corrected_away_is_not_sent_after_its_correction(
@@ -192,9 +198,7 @@ def test_a_message_for_someone_without_a_phone_is_closed_unsent(
         address="1号楼"))
     b.clock.advance(60 * H)
     b.p.status.sweep(ADMIN)
-    b.p.outbox.deliver(SYSTEM)
-    assert gateway.phones == [p for p in gateway.phones if p]
-    assert [(t, e) for t, _, e in _outbox(b, person)] == [("reminder", "no_phone")]
+    _closed_unsent(b, gateway, person, [("reminder", "no_phone")])
 
 
 def test_a_routine_reminder_waits_for_the_morning_and_a_recall_does_not(
@@ -247,9 +251,7 @@ def test_a_reminder_not_sent_by_its_due_time_is_not_sent(bench: Bench,
     b.p.outbox.deliver(SYSTEM)
     b.clock.advance(13 * H)  # the gateway back after the due time it names
     gateway.down = False
-    b.p.outbox.deliver(SYSTEM)
-    assert gateway.to(person) == []
-    assert [(t, e) for t, _, e in _outbox(b, person)] == [("reminder", "superseded")]
+    _closed_unsent(b, gateway, person, [("reminder", "superseded")])
 
 
 def test_an_invalid_re_sample_after_the_recalls_deadline_asks_from_now(
