@@ -17,7 +17,9 @@ from hesuan.adapters.clock import FixedClock
 from hesuan.adapters.db.schema import from_ms
 from hesuan.bootstrap import Platform
 from hesuan.domain.access import Principal, Role
+from hesuan.domain.arrivals import FOLLOW_UP_WATCHED
 from hesuan.domain.cadence import ScopeKind
+from hesuan.domain.errors import InvalidInput
 from hesuan.domain.sampling import make_tube_barcode
 from hesuan.domain.zones import Area, Movement, SamplingMode, ZoneKind, ZoneRules
 from hesuan.services.sampling import EventKind, StationEvent
@@ -209,3 +211,17 @@ def test_a_zones_cadence_covers_an_arrival_whose_follow_up_is_over(arrival: Arri
     a.p.zones.lift(officer, daily.id, "all negative")
     (policy,) = [x for x in a.p.status.policies(ADMIN) if x.scope == a.district]
     assert a.due() == 30 * H + policy.interval
+
+
+def test_an_arrival_is_dated_within_its_watched_week_and_not_ahead(arrival: Arrival) -> None:
+    """An arrival dated 2099 kept its person yellow or pop-up for good: no test taken before
+    it counted after it."""
+    a = arrival
+    for at, code in ((a.clock.now() + timedelta(days=365 * 77), "future_time"),
+                     (a.clock.now() + 11 * timedelta(minutes=1), "future_time"),
+                     (a.clock.now() - FOLLOW_UP_WATCHED - H, "stale_time")):
+        with pytest.raises(InvalidInput) as refused:
+            a.register(at=at)
+        assert (refused.value.code, refused.value.field) == (code, "arrived_at")
+    a.register(at=a.clock.now() - 2 * 24 * H)  # registered two days late: its follow-up
+    assert a.due() == 24 * H

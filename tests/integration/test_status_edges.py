@@ -14,6 +14,7 @@ from hesuan.adapters.clock import FixedClock
 from hesuan.adapters.db.schema import to_ms
 from hesuan.bootstrap import Platform
 from hesuan.domain.access import Principal, Role
+from hesuan.domain.errors import Conflict
 from hesuan.domain.zones import Area, Movement, SamplingMode, ZoneKind, ZoneRules
 from hesuan.services.people import PersonInput
 from hesuan.services.zones import ZoneInput
@@ -157,3 +158,40 @@ def test_a_zones_cadence_lifted_gives_the_never_sampled_their_policys_due_time(
     clock.advance(timedelta(hours=60))
     platform.status.sweep(ADMIN)
     assert _status(platform, pid)[0] == "green"
+
+
+def test_an_exemption_revoked_revokes_the_green_pass_it_gave(
+        platform: Platform, clock: FixedClock, city: ExampleCity) -> None:
+    """An overdue person exempted, given a green pass, then the exemption revoked: a venue
+    still admitted them on that pass for up to a day."""
+    (pid,) = _plain(platform, 1)
+    clock.advance(timedelta(days=5))
+    platform.status.sweep(ADMIN)
+    assert _status(platform, pid)[0] == "yellow"
+    exemption = platform.status.exempt(OFFICER, pid, "in_hospital",
+                                       clock.now() + timedelta(days=3))
+    green = platform.passes.issue(OFFICER, pid)
+    assert platform.passes.verify(OFFICER, green).valid
+    platform.status.revoke_exemption(OFFICER, exemption)
+    platform.passes._invalidate()
+    verdict = platform.passes.verify(OFFICER, green)
+    assert not verdict.valid and verdict.failure is not None
+    assert verdict.failure.value == "revoked"
+
+
+def test_registering_someone_known_elsewhere_names_no_one(
+        platform: Platform, city: ExampleCity) -> None:
+    """A grid worker registering an ID number known in another area got that person's id back
+    (a 201, as for anyone new): who is registered was an oracle, the id to another's record."""
+    other_grid = next(g for g in city.grids if not g.startswith("140105"))
+    known = make_resident_id(other_grid[:6], date(1970, 1, 1), 555)
+    pid = platform.people.register(OPERATOR, PersonInput(known, "李四", other_grid))
+    grid_worker = Principal("u-g", "grid", Role.GRID_WORKER, city.grids[0])
+    with pytest.raises(Conflict) as refused:
+        platform.people.register(grid_worker, PersonInput(known, "王五", city.grids[0]))
+    assert refused.value.code == "registered_elsewhere" and pid not in str(refused.value)
+    # the registrar's own retry is the same person again
+    mine = make_resident_id(city.grids[0][:6], date(1980, 1, 1), 556)
+    first = platform.people.register(grid_worker, PersonInput(mine, "赵六", city.grids[0]))
+    assert platform.people.register(grid_worker, PersonInput(mine, "赵六",
+                                                             city.grids[0])) == first

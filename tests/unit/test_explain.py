@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from hesuan.domain.status import DEFAULT_RULES, Facts, decide
+from hesuan.domain.status import DEFAULT_RULES, Facts, decide, turns_to
 from hesuan.services.explain import explain
 from hesuan.services.status import StatusRead
 from hesuan.services.status_ports import StatusRow
@@ -22,7 +22,8 @@ def _read(f: Facts, now: datetime = NOW) -> StatusRead:
                     status.rule_version, status.evidence, now, status.valid_until,
                     f.next_due_at, None, None, f.exempt_until, f.exempt_reason, None, None,
                     None, f.test_state, f.last_sampled_at, None)
-    return StatusRead(status, row, [], [], decided_at=now)
+    return StatusRead(status, row, [], [], decided_at=now,
+                      turns_to=turns_to(f, status, DEFAULT_RULES))
 
 
 def _steps(f: Facts, lang: str = "en") -> list[str]:
@@ -79,3 +80,13 @@ def test_in_the_grace_after_the_due_time_the_test_is_late() -> None:
                          "09-02 08:00, when your status turns yellow"]
     assert _steps(f, "zh") == ["已过检测时限（09-01 08:00），请在09-02 08:00前到任意采样点检测，"
                                "否则将转为黄码"]
+
+
+
+def test_the_late_words_name_the_colour_the_status_turns_to() -> None:
+    """A policy whose overdue action is the pop-up told its people they would turn yellow."""
+    f = Facts(test_state="negative", last_result="negative", last_result_at=NOW - 80 * H,
+              last_sampled_at=NOW - 82 * H, next_due_at=NOW - 10 * H, overdue_action="popup")
+    assert _steps(f) == ["Your test was due at 09-01 08:00: get tested at any site before "
+                         "09-02 08:00, when your status turns to the pop-up"]
+    assert _steps(f, "zh")[0].endswith("否则将转为弹窗")

@@ -53,6 +53,11 @@ def test_masking() -> None:
     assert mask_name("李四") == "李*"
     assert mask_name("欧阳小明") == "欧**明"
     assert mask_id_number("14010520010304017X") == "1401**********017X"
+    # a passport or a permit of 8-9 characters showed all but one
+    assert mask_id_number("H12345678") == "H******78"
+    assert mask_id_number("EA1234567") == "E******67"
+    # a one-letter part of a Latin name was shown whole
+    assert mask_name("A B Smith") == "A * S****"
     assert mask_phone("13812345678") == "138****5678"
 
 

@@ -17,12 +17,16 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from itertools import pairwise
 
+from hesuan.domain.errors import InvalidInput
+from hesuan.domain.sampling import MAX_CLOCK_AHEAD
+
 __all__ = [
     "ARRIVAL_RISKS",
     "FIRST_TEST_WITHIN",
     "FOLLOW_UP_WATCHED",
     "SECOND_TEST_AFTER",
     "SECOND_TEST_DUE",
+    "check_arrival_time",
     "first_due",
     "follow_up_open",
     "missed_test",
@@ -91,3 +95,16 @@ def missed_test(arrival_at: datetime, tests: Sequence[datetime], at: datetime) -
     if not second and at >= _second_due(arrival_at, taken[0]):
         return "second"
     return None
+
+
+def check_arrival_time(arrived_at: datetime, now: datetime) -> None:
+    """An arrival's time: not ahead of ``now`` by more than a station's clock may be
+    (``sampling.MAX_CLOCK_AHEAD``: one in the future keeps its follow-up open for good, no
+    test taken before it counting), and within the week it is watched (an older one sets no
+    follow-up)."""
+    if arrived_at > now + MAX_CLOCK_AHEAD:
+        raise InvalidInput("arrived_at is in the future: check the device's clock",
+                           code="future_time", field="arrived_at")
+    if arrived_at < now - FOLLOW_UP_WATCHED:
+        raise InvalidInput("arrived_at is more than a week ago: an arrival that old has no "
+                           "follow-up to set", code="stale_time", field="arrived_at")

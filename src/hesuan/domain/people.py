@@ -233,20 +233,25 @@ def parse_groups(values: Iterable[str]) -> frozenset[Group]:
 
 
 def mask_name(name: str) -> str:
-    """张三 → 张*, 张小明 → 张*明, 欧阳小明 → 欧**明; Latin names keep each part's first letter."""
+    """张三 → 张*, 张小明 → 张*明, 欧阳小明 → 欧**明; Latin names keep each part's first letter
+    (a one-letter part after the first is masked whole: A B Smith → A * S****)."""
     name = name.strip()
     if not name:
         return ""
     if name.isascii():
-        return " ".join(p[0] + "*" * (len(p) - 1) for p in name.split())
+        parts = name.split()
+        return " ".join(p[0] + "*" * (len(p) - 1) if i == 0 or len(p) > 1 else "*"
+                        for i, p in enumerate(parts))
     if len(name) <= 2:
         return name[0] + "*"
     return name[0] + "*" * (len(name) - 2) + name[-1]
 
 
 def mask_id_number(number: str) -> str:
-    if len(number) <= 8:
-        return number[:1] + "*" * (len(number) - 2) + number[-1:]
+    """A resident ID number keeps its area's first four and its last four characters; a
+    shorter document number (a passport, a permit) its first and last two, the rest masked."""
+    if len(number) < 15:
+        return number[:1] + "*" * max(len(number) - 3, 1) + number[-2:]
     return number[:4] + "*" * (len(number) - 8) + number[-4:]
 
 

@@ -41,6 +41,7 @@ __all__ = [
     "decide",
     "remindable",
     "severity",
+    "turns_to",
 ]
 
 
@@ -274,3 +275,11 @@ def decide(facts: Facts, now: datetime, rules: Sequence[Rule] = DEFAULT_RULES) -
     top_rule, top_colour = max(matched, key=lambda rc: severity(rc[1]))
     return Status(top_colour, tuple(r.reason for r, _ in matched), top_rule.id,
                   top_rule.version, evidence, valid_until)
+
+
+def turns_to(facts: Facts, status: Status, rules: Sequence[Rule] = DEFAULT_RULES) -> Colour | None:
+    """The colour ``status`` turns to by itself when it runs out (its ``valid_until``), the
+    facts unchanged; None when it does not run out."""
+    if status.valid_until is None:
+        return None
+    return decide(facts, status.valid_until, rules).colour

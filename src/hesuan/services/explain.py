@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from hesuan.domain.local_time import short
+from hesuan.domain.status import Colour
 
 if TYPE_CHECKING:
     from hesuan.services.status import StatusRead
@@ -72,9 +73,9 @@ _NEXT: dict[str, dict[str, str]] = {
                         "en": "Results usually come within 6 h"},
     "up_to_date": {"zh": "下次请在{due}前检测", "en": "Next test due before {due}"},
     # past the due time, in the grace before the status turns (``_variant``)
-    "late": {"zh": "已过检测时限（{due}），请在{overdue}前到任意采样点检测，否则将转为黄码",
+    "late": {"zh": "已过检测时限（{due}），请在{overdue}前到任意采样点检测，否则将转为{turns}",
              "en": "Your test was due at {due}: get tested at any site before {overdue}, when "
-                   "your status turns yellow"},
+                   "your status turns {turns}"},
     "exempt": {"zh": "免检至{until}", "en": "Exempt until {until}"},
     "overdue": {"zh": "请尽快到任意采样点检测，检测后立即恢复",
                 "en": "Get tested at any site now; your status clears at once"},
@@ -104,6 +105,13 @@ _GO_OUT = frozenset({"not_yet_tested", "up_to_date", "overdue", "pending_retest"
                      "arrival_pending"})
 
 
+#: The colour a status turns to, as the late words name it.
+_TURNS = {"zh": {Colour.GREEN: "绿码", Colour.YELLOW: "黄码", Colour.POPUP: "弹窗",
+                 Colour.RED: "红码"},
+          "en": {Colour.GREEN: "green", Colour.YELLOW: "yellow", Colour.POPUP: "to the pop-up",
+                 Colour.RED: "red"}}
+
+
 def _variant(reason: str, read: StatusRead) -> str:
     """The words of ``reason`` for this status: a recall after an invalid or rejected sample
     (not a positive pool) asks for a new sample; a due time passed, in the grace, is late."""
@@ -126,6 +134,7 @@ def explain(read: StatusRead, language: str = "zh") -> Explanation:
         "until": short(None if read.row is None else read.row.exempt_until),
         "recall": (ev.get("recall") or {}).get("due") or "—",
         "overdue": short(status.valid_until),
+        "turns": _TURNS[lang][read.turns_to or Colour.YELLOW],
     }
     if fill["recall"] != "—":
         fill["recall"] = short(datetime.fromisoformat(fill["recall"]))

@@ -22,7 +22,13 @@ from hesuan.domain.access import (
     authorize,
     region_prefix,
 )
-from hesuan.domain.errors import HesuanError, InvalidFields, InvalidInput, NotFound
+from hesuan.domain.errors import (
+    Conflict,
+    HesuanError,
+    InvalidFields,
+    InvalidInput,
+    NotFound,
+)
 from hesuan.domain.local_time import local_date
 from hesuan.domain.people import (
     IdKind,
@@ -182,7 +188,17 @@ class PeopleService:
                                 local_date(now))
             existing = uow.people.person_id_by_hash(row.id_hash)
             if existing is not None:
-                return existing
+                known = uow.people.person(existing)
+                if known is not None and allows(actor, Action.READ_PERSON, person_target(known)):
+                    return existing  # a retry: the same person again
+                # known outside the registrar's area: refused, naming no one (the attempt is
+                # audited by area: the ID number's holder is not the registrar's to read)
+                uow.audit_log.append(now, actor.username, "person.create_refused",
+                                     f"region:{p.grid_code}", {"why": "registered_elsewhere"})
+                uow.commit()
+                raise Conflict("id_number: this person is registered in another area; an "
+                               "officer of that area can move them here",
+                               code="registered_elsewhere", field="id_number")
             uow.people.insert_people([row], now)
             settle_newcomers(uow, [row], now)
             uow.audit_log.append(now, actor.username, "person.create", f"person:{row.id}", {})

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from hesuan.domain.access import Action, Principal, Target, authorize, region_prefix
-from hesuan.domain.arrivals import ARRIVAL_RISKS, first_due
+from hesuan.domain.arrivals import ARRIVAL_RISKS, check_arrival_time, first_due
 from hesuan.domain.cadence import (
     OverdueAction,
     Policy,
@@ -30,10 +30,19 @@ from hesuan.domain.cadence import (
 )
 from hesuan.domain.digits import is_digits
 from hesuan.domain.errors import Conflict, InvalidInput, NotFound, RuleViolation
+from hesuan.domain.instants import check_instant
 from hesuan.domain.passes import MAX_PASS_TTL, PassColour, PassStatus
 from hesuan.domain.people import Group
 from hesuan.domain.sampling import SiteKind
-from hesuan.domain.status import DEFAULT_RULES, Colour, Rule, Status, check_rule, decide
+from hesuan.domain.status import (
+    DEFAULT_RULES,
+    Colour,
+    Rule,
+    Status,
+    check_rule,
+    decide,
+    turns_to,
+)
 from hesuan.services.context import Deps
 from hesuan.services.newcomers import apply_zone_cadences
 from hesuan.services.ports import UnitOfWork
@@ -79,6 +88,7 @@ class StatusRead:
     exemptions: list[ExemptionRow]
     overrides: list[OverrideRow]
     decided_at: datetime | None = None  # the moment the status was decided for
+    turns_to: Colour | None = None  # the colour it turns to when it runs out
 
     @property
     def next_due_at(self) -> datetime | None:
@@ -321,6 +331,10 @@ class StatusService:
             authorize(actor, Action.REVOKE_EXEMPTION, person_target(row), field="exemption_id")
             uow.overrides.revoke_exemption(exemption_id, now)
             self.refresh(uow, now, person_ids=[row.id])
+            # the green pass the exemption gave is untrue once the person is not green
+            after = uow.statuses.status_row(row.id)
+            if after is not None and after.colour != Colour.GREEN.value:
+                uow.passes.revoke_passes([row.id], now, "exemption", keep_red=True)
             uow.audit_log.append(now, actor.username, "exemption.revoke", f"person:{pid}",
                       {"exemption": exemption_id})
             uow.commit()
@@ -394,6 +408,7 @@ class StatusService:
             raise InvalidInput("origin_region must be a 2-, 4- or 6-digit region code",
                                code="bad_region_code", field="origin_region")
         now = self._d.clock.now()
+        check_arrival_time(check_instant(arrived_at, "arrived_at"), now)
         aid = self._d.new_id()
         with self._d.uow() as uow:
             row = uow.people.person(person_id)
@@ -438,10 +453,12 @@ class StatusService:
             authorize(actor, Action.READ_STATUS, person_target(row), hidden=no_such_person())
             facts = uow.statuses.facts_of(person_id)
             assert facts is not None
-            status = decide(facts, now, self.rules(uow))
+            rules = self.rules(uow)
+            status = decide(facts, now, rules)
             read = StatusRead(status, uow.statuses.status_row(person_id),
                               uow.overrides.exemptions_of(person_id),
-                              uow.overrides.overrides_of(person_id), now)
+                              uow.overrides.overrides_of(person_id), now,
+                              turns_to(facts, status, rules))
             uow.audit_log.append(now, actor.username, "status.read", f"person:{person_id}", {})
             uow.commit()
         return read

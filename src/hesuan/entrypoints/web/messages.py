@@ -491,6 +491,8 @@ ERRORS = {
     "too_long:pass": N_("This is too long to be a status pass: scan the pass again."),
     "bad_number": N_("Enter a number in digits (a number of hours: at most one year)."),
     "bad_date": N_("Give the day as YYYY-MM-DD."),
+    "registered_elsewhere": N_("This person is registered in another area: an officer of that "
+                               "area can move them here."),
     "bad_limit": N_("This page of the list does not exist: go back to the first page."),
     "bad_format": N_("Choose SVG or PNG for the code's image."),
     "bad_language": N_("Choose Chinese or English."),
