@@ -1,46 +1,79 @@
 """The roster's classes (``domain.rosters.classify``) in set-based SQL.
 
-A person is ``sampled`` when their last sample falls in the round ``(:since, :as_of]``, else
-``exempt`` when their exemption runs past ``:as_of``, else ``outstanding``. The coverage counts
-of every area and each list of the grid worker come from the fragments below, keyed by the
-domain's ``RosterClass`` (a row's class is ``classify``'s own, in the service);
-``tests/integration/test_roster_sql.py`` checks on both backends that they put every person
-where the domain does.
-The fragments read the ``person_status`` columns ``last_sampled_at`` and ``exempt_until``
-(epoch ms) behind the given prefix, and the parameters ``:since`` and ``:as_of`` (epoch ms).
+A person is ``sampled`` when their last sample as of ``:as_of`` falls in the round
+``(:since, :as_of]``, else ``exempt`` when their exemption in force at ``:as_of`` runs past it,
+else ``outstanding``. The coverage counts of every area and each list of the grid worker come
+from the fragments below, keyed by the domain's ``RosterClass`` (a row's class is
+``classify``'s own, in the service); ``tests/integration/test_roster_sql.py`` checks on both
+backends that they put every person where the domain does.
 
-Imports: ``hesuan.domain`` only.
+The two facts are read as they stood at ``:as_of``, for a round that ended in the past as for
+the current one: the ``person_status`` columns ``last_sampled_at`` and ``exempt_until`` (epoch
+ms, behind the given prefix) when they have not moved since — the current round — and else the
+history: the person's latest sample up to ``:as_of`` (``samples``, for those sampled since;
+kept as long as samples are, docs/RETENTION.md), the longest exemption in force at ``:as_of``
+(``exemptions``, when any was made or revoked since: ``:exemptions_moved``, from
+``as_of_params``). Parameters: ``:since``, ``:as_of`` (epoch ms), ``:exemptions_moved``.
+
+Imports: SQLAlchemy, ``hesuan.domain``.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlalchemy import Connection, text
+
 from hesuan.domain.rosters import ROSTER_LISTS, RosterClass
 
-__all__ = ["condition", "coverage_counts"]
+__all__ = ["as_of_params", "condition", "coverage_counts", "exempt_until", "last_sampled_at"]
+
+
+def last_sampled_at(p: str) -> str:
+    """The person's last sample as of ``:as_of`` (epoch ms; NULL: none)."""
+    return (f"(CASE WHEN {p}last_sampled_at IS NULL OR {p}last_sampled_at <= :as_of "
+            f"THEN {p}last_sampled_at ELSE (SELECT max(s.sampled_at) FROM samples s "
+            f"WHERE s.person_id = {p}person_id AND s.sampled_at <= :as_of) END)")
+
+
+def exempt_until(p: str) -> str:
+    """The end of the longest exemption in force at ``:as_of`` (epoch ms; NULL: none)."""
+    return (f"(CASE WHEN :exemptions_moved = 0 THEN {p}exempt_until ELSE (SELECT max(e.until) "
+            f"FROM exemptions e WHERE e.person_id = {p}person_id AND e.created_at <= :as_of "
+            "AND (e.revoked_at IS NULL OR e.revoked_at > :as_of)) END)")
+
+
+def as_of_params(c: Connection, since: int, as_of: int) -> dict[str, Any]:
+    """The fragments' parameters: the round, and whether any exemption was made or revoked
+    after ``as_of`` (one read of the exemptions, a small table)."""
+    moved = c.execute(text("SELECT count(*) FROM exemptions WHERE created_at > :as_of "
+                           "OR revoked_at > :as_of"), {"as_of": as_of}).scalar_one()
+    return {"since": since, "as_of": as_of, "exemptions_moved": 1 if moved else 0}
 
 
 def _sampled(p: str) -> str:
-    return f"({p}last_sampled_at > :since AND {p}last_sampled_at <= :as_of)"
+    last = last_sampled_at(p)
+    return f"({last} > :since AND {last} <= :as_of)"
 
 
 def _not_sampled(p: str) -> str:
-    return (f"({p}last_sampled_at IS NULL OR {p}last_sampled_at <= :since "
-            f"OR {p}last_sampled_at > :as_of)")
+    last = last_sampled_at(p)
+    return f"({last} IS NULL OR {last} <= :since OR {last} > :as_of)"
 
 
 def _exempt(p: str) -> str:
-    return f"({_not_sampled(p)} AND {p}exempt_until > :as_of)"
+    return f"({_not_sampled(p)} AND {exempt_until(p)} > :as_of)"
 
 
 def condition(which: str, p: str = "ps.") -> str:
     """Who is on the list ``which`` (one of ``ROSTER_LISTS``): a class's people, or all."""
     if which not in ROSTER_LISTS:
         raise ValueError(f"no roster list {which!r}")
+    ex = exempt_until(p)
     return {
         RosterClass.SAMPLED.value: _sampled(p),
         RosterClass.EXEMPT.value: _exempt(p),
-        RosterClass.OUTSTANDING.value: (f"({_not_sampled(p)} AND ({p}exempt_until IS NULL "
-                                        f"OR {p}exempt_until <= :as_of))"),
+        RosterClass.OUTSTANDING.value: f"({_not_sampled(p)} AND ({ex} IS NULL OR {ex} <= :as_of))",
     }.get(which, "1 = 1")
 
 

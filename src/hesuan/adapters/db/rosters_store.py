@@ -42,7 +42,8 @@ class SqlRosters(SqlRepository):
             f"SELECT p.grid_code, {roster_sql.coverage_counts('ps.')} "
             "FROM people p JOIN person_status ps ON ps.person_id = p.id "
             "WHERE p.grid_code BETWEEN :lo AND :hi GROUP BY p.grid_code"),
-            {"since": to_ms(since), "as_of": to_ms(as_of), "lo": lo, "hi": hi})
+            roster_sql.as_of_params(self.conn, to_ms(since), to_ms(as_of))
+            | {"lo": lo, "hi": hi})
         return {r[0]: Counts.of(int(r[1]), int(r[2] or 0), int(r[3] or 0)) for r in rows}
 
     def save_coverage_snapshot(self, rows: dict[str, Counts], since: datetime,
@@ -65,10 +66,11 @@ class SqlRosters(SqlRepository):
         return ({r.grid_code: Counts.of(r.due, r.sampled, r.exempt) for r in rows},
                 rows[0].since, rows[0].as_of)
 
-    #: A roster row: the person, their status and their last outcome.
+    #: A roster row: the person, their status and their last outcome; the last sample and
+    #: the exemption's end ``{sampled}`` and ``{exempt}`` (as of the round's end, for a list).
     _ROSTER_SELECT = (
         "SELECT p.id, p.name_masked, p.grid_code, p.household_id, p.address, "
-        "ps.last_sampled_at, ps.exempt_until, ps.exempt_reason, ps.colour, ps.zone_kind, "
+        "{sampled}, {exempt}, ps.exempt_reason, ps.colour, ps.zone_kind, "
         "p.phone_enc, "
         "(SELECT o.outcome FROM roster_outcomes o WHERE o.person_id = p.id "
         " ORDER BY o.at DESC LIMIT 1), "
@@ -84,19 +86,22 @@ class SqlRosters(SqlRepository):
     def roster_people(self, prefix: str, since: datetime, as_of: datetime, which: str,
                       limit: int, offset: int) -> list[RosterPerson]:
         lo, hi = grid_range(prefix) if prefix else ("0" * 15, "9" * 15)
+        select = self._ROSTER_SELECT.format(sampled=roster_sql.last_sampled_at("ps."),
+                                            exempt=roster_sql.exempt_until("ps."))
         rows = self.conn.execute(text(
-            self._ROSTER_SELECT + "WHERE p.grid_code BETWEEN :lo AND :hi "
+            select + "WHERE p.grid_code BETWEEN :lo AND :hi "
             f"AND {roster_sql.condition(which, 'ps.')} "
             "ORDER BY p.grid_code, p.address, p.household_id, p.id LIMIT :lim OFFSET :off"),
-            {"since": to_ms(since), "as_of": to_ms(as_of), "lo": lo, "hi": hi, "lim": limit,
-             "off": offset}).all()
+            roster_sql.as_of_params(self.conn, to_ms(since), to_ms(as_of))
+            | {"lo": lo, "hi": hi, "lim": limit, "off": offset}).all()
         return self._roster_rows(rows)
 
     def roster_people_by_ids(self, person_ids: Sequence[str]) -> list[RosterPerson]:
         if not person_ids:
             return []
         rows = self.conn.execute(text(
-            self._ROSTER_SELECT + f"WHERE {one_of('p.id', self._pg)} "
+            self._ROSTER_SELECT.format(sampled="ps.last_sampled_at", exempt="ps.exempt_until")
+            + f"WHERE {one_of('p.id', self._pg)} "
             "ORDER BY p.grid_code, p.address, p.household_id, p.id"),
             {"vals": vals(person_ids, self._pg)}).all()
         return self._roster_rows(rows)
