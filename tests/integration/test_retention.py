@@ -38,16 +38,21 @@ def _count(p: Platform, table: str, where: str = "") -> int:
 
 
 def _expected_aggregates(p: Platform) -> Counter[tuple[str, str, str]]:
-    """Per (local day, district) the counts the daily aggregates must hold, read row by row."""
+    """Per (local day, district) the counts the daily aggregates must hold, read row by row:
+    ``sampled`` the people sampled in routine testing that day (a recall's re-sample is the
+    same person again: it counted them twice, 121 % of a city over a round)."""
     with p.engine.connect() as c:
         rows = c.execute(text(
-            "SELECT s.sampled_at, pe.grid_code, t.result, t.capacity, t.resulted_at "
-            "FROM samples s JOIN people pe ON pe.id = s.person_id "
+            "SELECT s.sampled_at, pe.grid_code, t.result, t.capacity, t.resulted_at, "
+            "s.person_id, s.recall_id FROM samples s JOIN people pe ON pe.id = s.person_id "
             "JOIN tubes t ON t.id = s.tube_id")).all()
     out: Counter[tuple[str, str, str]] = Counter()
-    for sampled_at, grid, result, capacity, resulted_at in rows:
+    people: set[tuple[str, str, str]] = set()
+    for sampled_at, grid, result, capacity, resulted_at, person, recall in rows:
         key = (local_date(from_ms(int(sampled_at))).isoformat(), grid[:6])
-        out[(*key, "sampled")] += 1
+        if recall is None and (*key, person) not in people:
+            people.add((*key, person))
+            out[(*key, "sampled")] += 1
         if result in ("negative", "positive"):
             out[(*key, "resulted")] += 1
         if result == "positive":
@@ -139,7 +144,7 @@ def test_retention_forgets_each_kind_after_its_period(sim: tuple[Platform, Count
     held = _held(p)
     if resulted == samples:
         assert held == expected
-    assert sum(n for (_, _, k), n in held.items() if k == "sampled") == resulted
+    assert 0 < sum(n for (_, _, k), n in held.items() if k == "sampled") <= resulted
     assert all(len(d) == 6 and len(day) == 10 for day, d, _ in held)
     # coverage's denominator: each district's people when its samples were counted
     with p.engine.connect() as c:

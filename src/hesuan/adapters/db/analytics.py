@@ -102,8 +102,8 @@ class SqlAnalytics:
             "  AND x.recall_id IS NOT NULL) "
             "GROUP BY substr(s.region_code, 1, 6), t.count")
         with self._conn() as c:
-            rows = c.execute(sql, roster_sql.as_of_params(c, to_ms(since), to_ms(as_of))
-                             | {"prefix": f"{prefix}%"}).all()
+            rows = c.execute(sql, {"since": to_ms(since), "as_of": to_ms(as_of),
+                                   "prefix": f"{prefix}%"}).all()
         return [RoutinePoolCount(r[0], int(r[1]), int(r[2]), int(r[3] or 0)) for r in rows]
 
 

@@ -44,7 +44,9 @@ _EXPIRING = "t.resulted_at IS NOT NULL AND t.resulted_at < :before"
 _AGGREGATE = (
     "INSERT INTO daily_aggregates (day, district, people, sampled, resulted, positive, "
     "in_positive_pools, turnaround_n, turnaround_sum_s, turnaround_max_s) "
-    "SELECT {day}, substr(pe.grid_code, 1, 6), MAX(n.people), count(*), "
+    "SELECT {day}, substr(pe.grid_code, 1, 6), MAX(n.people), "
+    # the people sampled in routine testing: a recall's re-sample is the same person again
+    "count(DISTINCT CASE WHEN s.recall_id IS NULL THEN s.person_id END), "
     "SUM(CASE WHEN t.result IN ({negative}, {positive}) THEN 1 ELSE 0 END), "
     "SUM(CASE WHEN t.result = {positive} AND t.capacity = 1 THEN 1 ELSE 0 END), "
     "SUM(CASE WHEN t.result = {positive} AND t.capacity > 1 THEN 1 ELSE 0 END), "
