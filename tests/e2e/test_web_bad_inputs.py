@@ -12,6 +12,7 @@ from hesuan.domain.access import Principal, Role
 from hesuan.domain.errors import InvalidInput
 from hesuan.domain.sampling import SiteKind, make_tube_barcode
 from hesuan.services.auth import SYSTEM
+from hesuan.services.fence import CheckpointKind
 from hesuan.services.places import SiteInput
 from hesuan.sim.example import DEMO_PASSWORD
 from tests.helpers import Api, web_sign_in
@@ -91,3 +92,19 @@ def test_the_roster_names_the_area_it_shows(api: Api) -> None:
 def test_the_roster_refuses_who_has_none_with_a_403(api: Api, user: str) -> None:
     client, _ = _client(api, user)
     assert client.get("/web/roster").status_code == 403
+
+
+def test_a_refused_alert_action_or_checkpoint_scan_keeps_what_was_typed(api: Api) -> None:
+    """An over-long note or scan went to a bare error page; what was typed was lost."""
+    p = api.platform
+    cp = p.fence.add_checkpoint(SYSTEM, "G5-TEST", "测试卡口", CheckpointKind.HIGHWAY, "140110")
+    p.auth.create_user(SYSTEM, "gate2", DEMO_PASSWORD, Role.VENUE, cp)
+    client, csrf = _client(api, "gate2")
+    pasted = "SP1:" + "A" * 5000
+    r = client.post("/web/checkpoint", data={"csrf": csrf, "scanned": pasted})
+    assert r.status_code == 200 and "alert bad" in r.text
+    assert "A" * 4000 in r.text
+    client, csrf = _client(api, "officer")
+    r = client.post("/web/alerts/nope/close", data={"csrf": csrf, "outcome": "returned_home",
+                                                     "note": "n" * 300})
+    assert r.status_code == 200 and 'id="alert-error"' in r.text

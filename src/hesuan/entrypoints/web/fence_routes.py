@@ -16,7 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from hesuan.domain.access import Action, Principal, Role
-from hesuan.domain.errors import InvalidInput, NotFound
+from hesuan.domain.errors import Conflict, InvalidInput, NotFound, RuleViolation
 from hesuan.domain.fence import AlertOutcome, PlaceKind
 from hesuan.domain.passes import PASS_PREFIX
 from hesuan.entrypoints.actions import acts
@@ -34,28 +34,42 @@ router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
 @router.get("/web/alerts", openapi_extra=acts(Action.READ_FENCE_ALERTS))
 def alerts_page(request: Request, me: WebMe, closed: bool = False) -> Response:
+    return _alerts_page(request, me, closed)
+
+
+def _alerts_page(request: Request, me: Principal, closed: bool = False,
+                 error: str | None = None, failed_alert: str | None = None,
+                 note: str = "") -> Response:
+    """The alerts; an action refused: its words, its alert and the note typed for it."""
     statuses = ("open", "acknowledged", "closed") if closed else ("open", "acknowledged")
     alerts = platform_of(request).fence.alerts(me, statuses=statuses)
     return render(request, "alerts.html", me, alerts=alerts, closed=closed,
-                  outcomes=[o.value for o in AlertOutcome])
+                  outcomes=[o.value for o in AlertOutcome], error=error,
+                  failed_alert=failed_alert, note=note)
 
 
 @router.post("/web/alerts/{alert_id}/{action}", openapi_extra=acts(Action.HANDLE_FENCE_ALERT))
 def alert_action(request: Request, me: WebMe, form: SignedForm, alert_id: str,
                  action: str) -> Response:
     fence = platform_of(request).fence
-    note = text(form, "note", max_len=200) or None
-    if action == "acknowledge":
-        fence.acknowledge(me, alert_id, note)
-    elif action == "close":
-        try:
-            outcome = AlertOutcome(text(form, "outcome", max_len=20))
-        except ValueError:
-            raise InvalidInput("outcome: choose one", code="bad_reason",
-                               field="outcome") from None
-        fence.close(me, alert_id, outcome, note)
-    else:
+    if action not in ("acknowledge", "close"):
         raise NotFound("no such action", code="not_found")
+    try:
+        note = text(form, "note", max_len=200) or None
+        if action == "acknowledge":
+            fence.acknowledge(me, alert_id, note)
+        else:
+            try:
+                outcome = AlertOutcome(text(form, "outcome", max_len=20))
+            except ValueError:
+                raise InvalidInput("outcome: choose one", code="bad_reason",
+                                   field="outcome") from None
+            fence.close(me, alert_id, outcome, note)
+    # refused: the page again, its words, the note kept (another's alert, or none, answers the
+    # error status the access policy says)
+    except (InvalidInput, RuleViolation, Conflict) as exc:
+        return _alerts_page(request, me, error=error_text(request, exc), failed_alert=alert_id,
+                            note=str(form.get("note") or "")[:10_000])
     return redirect(f"/web/alerts#a-{alert_id}")
 
 
@@ -98,9 +112,10 @@ def checkpoint_scan(request: Request, me: WebMe, form: SignedForm) -> Response:
     the rules it broke (stop the person) or none (let them through)."""
     checkpoint = _device_checkpoint(request, me)
     platform = platform_of(request)
-    value = text(form, "scanned", max_len=4096)
-    is_pass = value.startswith(PASS_PREFIX)
+    value = str(form.get("scanned") or "")[:10_000]  # shown again if refused
     try:
+        value = text(form, "scanned", max_len=4096)
+        is_pass = value.startswith(PASS_PREFIX)
         if not value:
             raise InvalidInput("scan or paste a sampling code or a pass", code="missing_field",
                                field="scanned")
