@@ -107,4 +107,4 @@ def test_a_refused_alert_action_or_checkpoint_scan_keeps_what_was_typed(api: Api
     client, csrf = _client(api, "officer")
     r = client.post("/web/alerts/nope/close", data={"csrf": csrf, "outcome": "returned_home",
                                                      "note": "n" * 300})
-    assert r.status_code == 200 and 'id="alert-error"' in r.text
+    assert r.status_code == 422 and 'id="alert-error"' in r.text

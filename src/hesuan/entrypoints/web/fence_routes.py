@@ -16,10 +16,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from hesuan.domain.access import Action, Principal, Role
-from hesuan.domain.errors import Conflict, InvalidInput, NotFound, RuleViolation
+from hesuan.domain.errors import Conflict, HesuanError, InvalidInput, NotFound, RuleViolation
 from hesuan.domain.fence import AlertOutcome, PlaceKind
 from hesuan.domain.passes import PASS_PREFIX
 from hesuan.entrypoints.actions import acts
+from hesuan.entrypoints.errors import status_for
 from hesuan.entrypoints.web.forms import SignedForm, WebMe, text
 from hesuan.entrypoints.web.messages import CHECKPOINT_DEVICE
 from hesuan.entrypoints.web.render import FORM_ERRORS, WebRoute, error_text, redirect, render
@@ -38,13 +39,16 @@ def alerts_page(request: Request, me: WebMe, closed: bool = False) -> Response:
 
 
 def _alerts_page(request: Request, me: Principal, closed: bool = False,
-                 error: str | None = None, failed_alert: str | None = None,
+                 refused: HesuanError | None = None, failed_alert: str | None = None,
                  note: str = "") -> Response:
-    """The alerts; an action refused: its words, its alert and the note typed for it."""
+    """The alerts; an action refused: its words (and its status, as the API answers it), its
+    alert and the note typed for it."""
     statuses = ("open", "acknowledged", "closed") if closed else ("open", "acknowledged")
     alerts = platform_of(request).fence.alerts(me, statuses=statuses)
-    return render(request, "alerts.html", me, alerts=alerts, closed=closed,
-                  outcomes=[o.value for o in AlertOutcome], error=error,
+    return render(request, "alerts.html", me,
+                  status_code=200 if refused is None else status_for(refused), alerts=alerts,
+                  closed=closed, outcomes=[o.value for o in AlertOutcome],
+                  error=None if refused is None else error_text(request, refused),
                   failed_alert=failed_alert, note=note)
 
 
@@ -68,7 +72,7 @@ def alert_action(request: Request, me: WebMe, form: SignedForm, alert_id: str,
     # refused: the page again, its words, the note kept (another's alert, or none, answers the
     # error status the access policy says)
     except (InvalidInput, RuleViolation, Conflict) as exc:
-        return _alerts_page(request, me, error=error_text(request, exc), failed_alert=alert_id,
+        return _alerts_page(request, me, refused=exc, failed_alert=alert_id,
                             note=str(form.get("note") or "")[:10_000])
     return redirect(f"/web/alerts#a-{alert_id}")
 
