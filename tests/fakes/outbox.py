@@ -86,6 +86,16 @@ class FakePasses(FakeRepository):
                 n += 1
         return n
 
+    def revoke_untrue_green(self, now: datetime, reason: str) -> int:
+        n = 0
+        for p in self.t.passes.values():
+            row = self.t.statuses.get(p.issued.person_id)
+            if (p.live(now) and p.issued.colour == "green" and row is not None
+                    and row.colour != "green"):
+                p.revoked_at, p.revoke_reason = now, reason
+                n += 1
+        return n
+
     def revoked_pass_hashes(self, now: datetime) -> list[str]:
         unused("passes.revoked_pass_hashes")
 

@@ -14,9 +14,11 @@ from hesuan.adapters.clock import FixedClock
 from hesuan.adapters.db.schema import to_ms
 from hesuan.bootstrap import Platform
 from hesuan.domain.access import Principal, Role
+from hesuan.domain.cadence import ScopeKind
 from hesuan.domain.errors import Conflict
 from hesuan.domain.zones import Area, Movement, SamplingMode, ZoneKind, ZoneRules
 from hesuan.services.people import PersonInput
+from hesuan.services.status import PolicyInput
 from hesuan.services.zones import ZoneInput
 from hesuan.sim.example import OPERATOR, ExampleCity, make_resident_id, seed_example_city
 
@@ -195,3 +197,21 @@ def test_registering_someone_known_elsewhere_names_no_one(
     first = platform.people.register(grid_worker, PersonInput(mine, "赵六", city.grids[0]))
     assert platform.people.register(grid_worker, PersonInput(mine, "赵六",
                                                              city.grids[0])) == first
+
+
+def test_a_policy_that_makes_people_overdue_revokes_their_green_passes(
+        platform: Platform, clock: FixedClock, city: ExampleCity) -> None:
+    """A district's cadence shortened from 72 h to 24 h made its never-tested people overdue
+    at once; their green passes stayed valid up to a day."""
+    (pid,) = _plain(platform, 1)
+    clock.advance(timedelta(hours=50))
+    green = platform.passes.issue(OFFICER, pid)
+    (policy,) = [x for x in platform.status.policies(ADMIN) if x.scope == "140105"]
+    platform.status.set_policy(ADMIN, PolicyInput(ScopeKind.REGION, "140105",
+                                                  timedelta(hours=24), id=policy.id,
+                                                  grace=timedelta(hours=1)))
+    assert _status(platform, pid)[0] != "green"
+    platform.passes._invalidate()
+    verdict = platform.passes.verify(OFFICER, green)
+    assert not verdict.valid and verdict.failure is not None
+    assert verdict.failure.value == "revoked"

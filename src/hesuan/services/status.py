@@ -247,6 +247,8 @@ class StatusService:
         moved = uow.cadence.assign_policies(uow.cadence.current_policies(), now)
         apply_zone_cadences(uow, now)
         self.refresh(uow, now)
+        # a green pass stated the status the old policy decided
+        uow.passes.revoke_untrue_green(now, "policy")
         return moved
 
     def explain_policy(self, actor: Principal, person_id: str) -> PolicyChoice:
@@ -288,6 +290,7 @@ class StatusService:
             check_rule(new)
             uow.cadence.save_rule(new, pos, actor.username, now)
             n = self.refresh(uow, now, everyone=True)
+            uow.passes.revoke_untrue_green(now, "rule")  # as the old rule decided
             uow.audit_log.append(now, actor.username, "rule.change", f"rule:{rule_id}",
                       {"version": new.version, "enabled": new.enabled,
                        "colour": new.colour.value if new.colour else None, "decided": n})

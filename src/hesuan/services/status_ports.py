@@ -228,6 +228,11 @@ class PassRepository(Protocol):
     def revoke_passes(self, person_ids: Sequence[str], now: datetime, reason: str,
                       keep_red: bool) -> int: ...
 
+    def revoke_untrue_green(self, now: datetime, reason: str) -> int:
+        """Revoke the live green passes of people whose status is not green now (after a
+        change of the rules or policies that decide it); how many."""
+        ...
+
     def revoked_pass_hashes(self, now: datetime) -> list[str]: ...
 
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, insert, select, text
 from sqlalchemy import update as sa_update
 
-from hesuan.adapters.db import sql_helpers
+from hesuan.adapters.db import sql_helpers, status_sql
 from hesuan.adapters.db.repository import SqlRepository
-from hesuan.adapters.db.schema import passes, person_status
+from hesuan.adapters.db.schema import passes, person_status, to_ms
 from hesuan.domain.results import Result
 from hesuan.domain.status import Colour
 from hesuan.services.status_ports import IssuedPass
@@ -73,6 +73,14 @@ class SqlPasses(SqlRepository):
             n += self.conn.execute(
                 stmt, {"vals": sql_helpers.vals(ids[i:i + _CHUNK], self._pg)}).rowcount
         return n
+
+    def revoke_untrue_green(self, now: datetime, reason: str) -> int:
+        return int(self.conn.execute(text(
+            "UPDATE passes SET revoked_at = :now, revoke_reason = :reason WHERE revoked_at IS "
+            f"NULL AND expires_at > :now AND colour = {status_sql.GREEN} AND EXISTS (SELECT 1 "
+            "FROM person_status ps WHERE ps.person_id = passes.person_id "  # the live passes
+            f"AND ps.colour <> {status_sql.GREEN})"),
+            {"now": to_ms(now), "reason": reason}).rowcount)
 
     def revoked_pass_hashes(self, now: datetime) -> list[str]:
         return list(self.conn.execute(
