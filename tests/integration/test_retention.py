@@ -111,6 +111,9 @@ def test_retention_forgets_each_kind_after_its_period(sim: tuple[Platform, Count
                                     "WHERE resulted_at IS NOT NULL)")
     expected = _expected_aggregates(p)
     assert samples > 100 and 0 < resulted <= samples
+    # the round's prevalence: routine pools only, the recalls' re-test tubes left out
+    round_end = clock.now()
+    prevalence = p.analytics.prevalence(SYSTEM, as_of=round_end, window=timedelta(days=2))
     assert _count(p, "station_events") > 0 and _count(p, "outbox", "WHERE sent_at IS NOT NULL")
 
     # 20 hours on: only what expires within a day (the old venue data, the old pass, and the
@@ -160,6 +163,10 @@ def test_retention_forgets_each_kind_after_its_period(sim: tuple[Platform, Count
                                 "ORDER BY seq DESC LIMIT 1")).scalar_one()
     detail = detail if isinstance(detail, dict) else json.loads(detail)
     assert detail == report.counts()
+
+    # the round's prevalence still leaves the re-test tubes out, their samples forgotten
+    assert p.analytics.prevalence(SYSTEM, as_of=round_end,
+                                  window=timedelta(days=2)) == prevalence
 
     # a second pass forgets nothing more and counts nothing twice
     assert p.retention.run(SYSTEM) == RetentionReport()

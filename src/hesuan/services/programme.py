@@ -108,6 +108,7 @@ class ProgrammeService:
                 "exported_at": now.isoformat(),
                 "days": [asdict(a) for a in uow.retention.aggregates()]})
             aggregates_file = self._files.write(f"final-aggregates-{closure_id}.json", export)
+            uow.retention.mark_recall_resamples(None)  # what prevalence reads of the tubes
             destroyed = dict(uow.programme.destroy(list(DESTROYED)))
             destroyed["users"] = uow.programme.destroy_accounts(list(DESTROYED_ACCOUNTS))
             uow.programme.decide_closure(closure_id, ClosureStatus.CLOSED.value,

@@ -98,8 +98,9 @@ class SqlAnalytics:
             f"WHERE t.result IN ({status_sql.NEGATIVE}, {status_sql.POSITIVE}) "
             "AND t.first_sampled_at > :since AND t.first_sampled_at <= :as_of "
             "AND s.kind NOT IN ('first_landing', 'hospital') AND s.region_code LIKE :prefix "
-            "AND NOT EXISTS (SELECT 1 FROM samples x WHERE x.tube_id = t.id "
-            "  AND x.recall_id IS NOT NULL) "
+            # a recall's re-test tube: by its samples, or its mark once they are forgotten
+            "AND NOT t.recall_resample AND NOT EXISTS (SELECT 1 FROM samples x "
+            "WHERE x.tube_id = t.id AND x.recall_id IS NOT NULL) "
             "GROUP BY substr(s.region_code, 1, 6), t.count")
         with self._conn() as c:
             rows = c.execute(sql, {"since": to_ms(since), "as_of": to_ms(as_of),

@@ -127,7 +127,17 @@ class SqlRetention(SqlRepository):
             self.conn.execute(cached_text(_AGGREGATE_SQL[self._pg, everything]), params)
         return int(counted)
 
+    def mark_recall_resamples(self, resulted_before: datetime | None) -> int:
+        everything = resulted_before is None
+        params = {} if resulted_before is None else {"before": to_ms(resulted_before)}
+        return int(self.conn.execute(cached_text(
+            "UPDATE tubes SET recall_resample = TRUE WHERE NOT recall_resample AND id IN "
+            "(SELECT s.tube_id FROM samples s JOIN tubes t ON t.id = s.tube_id WHERE "
+            "s.recall_id IS NOT NULL AND " + ("1 = 1" if everything else _EXPIRING) + ")"),
+            params).rowcount)
+
     def expire_samples(self, resulted_before: datetime) -> int:
+        self.mark_recall_resamples(resulted_before)  # what prevalence reads of them
         dropped = self._drop_expired("samples", resulted_before)
         return dropped + self._delete(_EXPIRE_SAMPLES, resulted_before)
 

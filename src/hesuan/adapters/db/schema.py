@@ -31,6 +31,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.types import TypeDecorator
 
@@ -207,6 +208,9 @@ tubes = Table(
     Column("notified_at", Timestamp),
     Column("investigation", String(8)),
     Column("investigation_closed_at", Timestamp),
+    # held a recall's re-sample: marked before its samples are forgotten (retention, the close),
+    # so that prevalence still counts routine pools only
+    Column("recall_resample", Boolean, nullable=False, server_default=false()),
 )
 
 samples = Table(
