@@ -48,3 +48,17 @@ def test_venue_check_records_four_checks_and_is_purged(api: Api) -> None:
     assert not {"name", "person_id", "pass_id"} & set(stored[0])
     api.clock.advance(timedelta(days=15))
     assert api.platform.retention.run(SYSTEM).venue_checks == 3
+
+
+def test_a_venue_check_is_one_pass_check_in_the_audit_log(api: Api) -> None:
+    """A venue's check verified the pass twice (the venue, then the fence's scan): the audit
+    log counted two pass checks for one bearer at one door."""
+    vid = api.platform.venues.register(OFFICER, "CS-140105-0002", "钟楼街", "140105")
+    api.platform.auth.create_user(SYSTEM, "street", DEMO_PASSWORD, Role.VENUE, vid)
+    pid = api.city.users["resident"][1]
+    text = api.client.post(f"/people/{pid}/pass", headers=api.h("resident")).json()["pass"]
+    api.platform.passes.flush_checks()
+    ok = api.client.post(f"/venues/{vid}/checks", headers=api.h("street"), json={
+        "pass": text, "temperature_c": 36.5, "mask": True, "certificate": True})
+    assert ok.status_code == 200, ok.text
+    assert api.platform.passes.flush_checks() == 1

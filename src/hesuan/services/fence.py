@@ -18,7 +18,7 @@ from __future__ import annotations
 import enum
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from dataclasses import field as dc_field
 from datetime import datetime, timedelta
@@ -42,6 +42,7 @@ from hesuan.domain.fence import (
     evaluate,
 )
 from hesuan.domain.instants import iso_utc
+from hesuan.domain.passes import Verdict
 from hesuan.services.context import Deps, write_retrying
 from hesuan.services.fence_ports import (
     CheckpointRow,
@@ -156,9 +157,11 @@ class FenceService:
 
     # -- scans ---------------------------------------------------------------------------------
 
-    def scan(self, actor: Principal, scans: Sequence[ScanInput]) -> list[ScanOutcome]:
+    def scan(self, actor: Principal, scans: Sequence[ScanInput],
+             checked: Mapping[str, Verdict] | None = None) -> list[ScanOutcome]:
         """Record scans and raise the alerts they call for. Per-scan outcomes; a rejected scan
-        never blocks the rest."""
+        never blocks the rest. ``checked``: passes the caller has just verified (a venue's
+        check, a checkpoint's page), by text: not verified (nor audited) twice."""
         if len(scans) > self._d.limits.batch_max:
             raise InvalidInput(f"scans: a batch holds at most {self._d.limits.batch_max}",
                                code="batch_too_large", field="scans")
@@ -169,6 +172,9 @@ class FenceService:
             if s.code is not None and s.code not in people:
                 people[s.code] = self._d.codes.verify(s.code)
             elif s.code is None and s.pass_text is not None and s.pass_text not in pass_hash:
+                if checked is not None and s.pass_text in checked:
+                    pass_hash[s.pass_text] = checked[s.pass_text].pass_hash
+                    continue
                 try:
                     v = self._passes.verify(actor, s.pass_text)
                 except HesuanError:

@@ -113,7 +113,8 @@ class VenueService:
             # the check is also a scan for the fence rules (电子围栏): alerts go to the
             # person's grid worker; nothing about the person is kept with the venue check
             self._fence.scan(actor, [ScanInput(str(uuid.uuid4()), PlaceKind.VENUE, venue_id,
-                                               now, pass_text=pass_text)])
+                                               now, pass_text=pass_text)],
+                             checked={pass_text: verdict})  # checked once, audited once
         why = verdict.reason if not verdict.valid else (
             "admitted" if admitted else "; ".join(
                 w for ok, w in ((temperature_ok, f"temperature ≥ {FEVER_C} °C"),

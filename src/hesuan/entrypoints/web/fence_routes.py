@@ -123,13 +123,14 @@ def checkpoint_scan(request: Request, me: WebMe, form: SignedForm) -> Response:
         if not value:
             raise InvalidInput("scan or paste a sampling code or a pass", code="missing_field",
                                field="scanned")
+        verdict = platform.passes.verify(me, value) if is_pass else None
         scan = platform.fence.scan(me, [ScanInput(
             str(uuid.uuid4()), PlaceKind.CHECKPOINT, checkpoint.id, platform.deps.clock.now(),
-            code=None if is_pass else value, pass_text=value if is_pass else None)])[0]
+            code=None if is_pass else value, pass_text=value if is_pass else None)],
+            checked=None if verdict is None else {value: verdict})[0]
         if scan.status != "accepted":
             raise InvalidInput(scan.message or "the scan was not recorded",
                                code=scan.reason or "rejected", field="scanned")
-        verdict = platform.passes.verify(me, value) if is_pass else None
     except FORM_ERRORS as exc:
         return _checkpoint_page(request, me, checkpoint, text=value,
                                 error=error_text(request, exc))
