@@ -53,7 +53,7 @@ def test_roster_sql_classifies_as_the_domain(platform: Platform, clock: FixedClo
                            for which in ROSTER_LISTS)
     person = ("(SELECT CAST(:ls AS BIGINT) AS last_sampled_at, "
               "CAST(:ex AS BIGINT) AS exempt_until, 'nobody' AS person_id) ps")
-    params = {"ls": ls, "ex": ex, "since": to_ms(since), "as_of": end, "exemptions_moved": 0}
+    params = {"ls": ls, "ex": ex, "since": to_ms(since), "as_of": end}
     with platform.engine.connect() as c:
         lists = c.execute(text(f"SELECT {conditions} FROM {person}"), params).one()
         counts = c.execute(text(f"SELECT {roster_sql.coverage_counts('ps.')} FROM {person}"),

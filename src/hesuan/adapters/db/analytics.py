@@ -51,8 +51,8 @@ class SqlAnalytics:
             "FROM people p JOIN person_status ps ON ps.person_id = p.id "
             "WHERE p.grid_code LIKE :prefix GROUP BY p.grid_code ORDER BY p.grid_code")
         with self._conn() as c:
-            rows = c.execute(sql, roster_sql.as_of_params(c, to_ms(since), to_ms(as_of))
-                             | {"prefix": f"{prefix}%"}).all()
+            rows = c.execute(sql, {"since": to_ms(since), "as_of": to_ms(as_of),
+                                   "prefix": f"{prefix}%"}).all()
         return [CoverageCounts(r[0], int(r[1]), int(r[2] or 0), int(r[3] or 0)) for r in rows]
 
     def region_names(self, codes: Sequence[str]) -> dict[str, str]:

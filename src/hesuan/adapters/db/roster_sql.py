@@ -12,21 +12,17 @@ the current one: the ``person_status`` columns ``last_sampled_at`` and ``exempt_
 ms, behind the given prefix) when they have not moved since — the current round — and else the
 history: the person's latest sample up to ``:as_of`` (``samples``, for those sampled since;
 kept as long as samples are, docs/RETENTION.md), the longest exemption in force at ``:as_of``
-(``exemptions``, when any was made or revoked since: ``:exemptions_moved``, from
-``as_of_params``). Parameters: ``:since``, ``:as_of`` (epoch ms), ``:exemptions_moved``.
+(``exemptions``, for the people one of whose exemptions was made or revoked since).
+Parameters: ``:since``, ``:as_of`` (epoch ms).
 
-Imports: SQLAlchemy, ``hesuan.domain``.
+Imports: ``hesuan.domain``.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy import Connection, text
-
 from hesuan.domain.rosters import ROSTER_LISTS, RosterClass
 
-__all__ = ["as_of_params", "condition", "coverage_counts", "exempt_until", "last_sampled_at"]
+__all__ = ["condition", "coverage_counts", "exempt_until", "last_sampled_at"]
 
 
 def last_sampled_at(p: str) -> str:
@@ -37,18 +33,13 @@ def last_sampled_at(p: str) -> str:
 
 
 def exempt_until(p: str) -> str:
-    """The end of the longest exemption in force at ``:as_of`` (epoch ms; NULL: none)."""
-    return (f"(CASE WHEN :exemptions_moved = 0 THEN {p}exempt_until ELSE (SELECT max(e.until) "
+    """The end of the longest exemption in force at ``:as_of`` (epoch ms; NULL: none): today's
+    column, but for the people one of whose exemptions was made or revoked since (a set read
+    once: few, and none for the current round)."""
+    return (f"(CASE WHEN {p}person_id IN (SELECT m.person_id FROM exemptions m WHERE "
+            "m.created_at > :as_of OR m.revoked_at > :as_of) THEN (SELECT max(e.until) "
             f"FROM exemptions e WHERE e.person_id = {p}person_id AND e.created_at <= :as_of "
-            "AND (e.revoked_at IS NULL OR e.revoked_at > :as_of)) END)")
-
-
-def as_of_params(c: Connection, since: int, as_of: int) -> dict[str, Any]:
-    """The fragments' parameters: the round, and whether any exemption was made or revoked
-    after ``as_of`` (one read of the exemptions, a small table)."""
-    moved = c.execute(text("SELECT count(*) FROM exemptions WHERE created_at > :as_of "
-                           "OR revoked_at > :as_of"), {"as_of": as_of}).scalar_one()
-    return {"since": since, "as_of": as_of, "exemptions_moved": 1 if moved else 0}
+            f"AND (e.revoked_at IS NULL OR e.revoked_at > :as_of)) ELSE {p}exempt_until END)")
 
 
 def _sampled(p: str) -> str:

@@ -42,8 +42,7 @@ class SqlRosters(SqlRepository):
             f"SELECT p.grid_code, {roster_sql.coverage_counts('ps.')} "
             "FROM people p JOIN person_status ps ON ps.person_id = p.id "
             "WHERE p.grid_code BETWEEN :lo AND :hi GROUP BY p.grid_code"),
-            roster_sql.as_of_params(self.conn, to_ms(since), to_ms(as_of))
-            | {"lo": lo, "hi": hi})
+            {"since": to_ms(since), "as_of": to_ms(as_of), "lo": lo, "hi": hi})
         return {r[0]: Counts.of(int(r[1]), int(r[2] or 0), int(r[3] or 0)) for r in rows}
 
     def save_coverage_snapshot(self, rows: dict[str, Counts], since: datetime,
@@ -92,8 +91,8 @@ class SqlRosters(SqlRepository):
             select + "WHERE p.grid_code BETWEEN :lo AND :hi "
             f"AND {roster_sql.condition(which, 'ps.')} "
             "ORDER BY p.grid_code, p.address, p.household_id, p.id LIMIT :lim OFFSET :off"),
-            roster_sql.as_of_params(self.conn, to_ms(since), to_ms(as_of))
-            | {"lo": lo, "hi": hi, "lim": limit, "off": offset}).all()
+            {"since": to_ms(since), "as_of": to_ms(as_of), "lo": lo, "hi": hi, "lim": limit,
+             "off": offset}).all()
         return self._roster_rows(rows)
 
     def roster_people_by_ids(self, person_ids: Sequence[str]) -> list[RosterPerson]:
