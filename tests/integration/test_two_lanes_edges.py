@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import text
@@ -121,3 +121,28 @@ def test_a_registered_person_sampled_at_a_window_into_their_tube_is_swabbed(
                                                 s.clock.now(), barcode=tube, window=1)])
     assert [(o.status, o.reason, o.message) for o in swab] == [("accepted", None, None)]
     assert s.queue() == 0
+
+
+def test_a_registration_or_a_swab_is_not_stamped_before_what_it_follows(
+        station: Station) -> None:
+    """A registration stamped before its tube was opened, and a swab before the person's
+    registration, were taken as sent (a sample's time before its registration's)."""
+    s = station
+    p = next(s.people)
+    tube = s.barcode()
+    now = s.clock.now()
+    minutes = timedelta(minutes=5)
+
+    def send(kind: str, at: datetime, **kw: object) -> list[tuple[str, str | None]]:
+        out = s.p.lanes.submit(s.staff, [LaneEvent(str(uuid.uuid4()), kind, s.site, at,
+                                                   window=1, **kw)])  # type: ignore[arg-type]
+        return [(o.status, o.reason) for o in out]
+
+    assert send("open_tube", now, barcode=tube, mode=5) == [("accepted", None)]
+    assert send("register", now - minutes, barcode=tube, code=s.code(p)) == [
+        ("rejected", "before_tube_open")]
+    assert send("register", now + minutes, barcode=tube, code=s.code(p)) == [
+        ("accepted", None)]
+    assert send("swab", now + 2 * timedelta(minutes=1), code=s.code(p)) == [
+        ("rejected", "before_registration")]
+    assert send("swab", now + 2 * minutes, code=s.code(p)) == [("accepted", None)]

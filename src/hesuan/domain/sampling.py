@@ -265,6 +265,10 @@ def check_event_time(at: datetime, now: datetime, offline_window: timedelta) -> 
 #: The rule each step of a tube's life names when its time runs before the step it follows.
 _BEFORE = {
     "opened": ("before_tube_open", "the sample is stamped before its tube was opened"),
+    "opened_for_registration": ("before_tube_open",
+                                "the registration is stamped before its tube was opened"),
+    "registered": ("before_registration",
+                   "the swab is stamped before the person was registered"),
     "first_sampled": ("before_first_sample",
                       "the tube's seal is stamped before its first sample"),
     "sealed": ("before_tube_sealed", "the packing is stamped before the tube was sealed"),
@@ -278,7 +282,8 @@ _BEFORE = {
 def check_not_before(at: datetime, earlier: datetime | None, step: str) -> None:
     """Times never run backwards along a tube's and its box's chain: ``at`` not before
     ``earlier``, the time of the ``step`` (a tube's ``opened``, ``first_sampled``, ``sealed``;
-    its box's ``box_sealed``, ``handed_over``; None: not known)."""
+    its box's ``box_sealed``, ``handed_over``; a lane's registration, ``registered``; None: not
+    known)."""
     if earlier is not None and at < earlier:
         code, what = _BEFORE[step]
         raise RuleViolation(f"at: {what} ({earlier.isoformat()})", code=code, field="at")

@@ -38,6 +38,7 @@ from hesuan.domain.sampling import (
     TubeStatus,
     admit_person,
     check_event_time,
+    check_not_before,
     check_tube_barcode,
 )
 from hesuan.services.context import Deps
@@ -205,6 +206,7 @@ class LaneService:
         if tube is None:
             raise NotFound("barcode: open the tube (open_tube) before binding people to it",
                            code="unknown_tube", field="barcode")
+        check_not_before(e.at, tube.opened_at, "opened_for_registration")
         if uow.lanes.pending_for_people([pid]):
             raise RuleViolation("code: this person is already registered and waiting to be "
                                 "swabbed", code="already_registered", field="code")
@@ -223,6 +225,13 @@ class LaneService:
                             person=BoundPerson(facts.name_masked))
 
     def _bound(self, uow: UnitOfWork, e: LaneEvent) -> list[LaneEntry]:
+        """The registrations a swab answers, none of them stamped after it."""
+        got = self._waiting(uow, e)
+        for entry in got:
+            check_not_before(e.at, entry.registered_at, "registered")
+        return got
+
+    def _waiting(self, uow: UnitOfWork, e: LaneEvent) -> list[LaneEntry]:
         if e.code:
             pid = self._d.codes.verify(e.code)
             if pid is None:

@@ -402,6 +402,8 @@ ERRORS = {
     "implausible_time": N_("The scan's time is impossible: check the station's clock."),
     "naive_time": N_("The scan's time has no time zone: check the station."),
     "before_tube_open": N_("The scan is earlier than its tube was opened: check the clock."),
+    "before_registration": N_("The swab is earlier than the person's registration: check the "
+                              "clock."),
     "before_first_sample": N_("The tube cannot be sealed before its first sample."),
     "before_tube_sealed": N_("The tube cannot be packed before it was sealed."),
     "before_box_sealed": N_("The hand-over or receipt is earlier than the box was sealed: check "
