@@ -263,11 +263,9 @@ class LabService:
         positive_pools: dict[str, None] = {}
         confirmed: dict[str, None] = {}  # positive single tubes: the health authority is told
         members = results.non_negative_members()
-        # a re-sample that is invalid leaves its recall open, due when it was (a time already
-        # past asks for the re-sample within the recall limit from now)
-        kept_due = {r.id: short(r.due_at) for r in results.recalls(
-            m.recall_id for m in members if m.recall_id is not None)
-            if r.status == "open" and r.due_at > now}
+        # a re-sample that is invalid leaves its recall open: asked by its time (``_ask_by``)
+        open_due = {r.id: r.due_at for r in results.recalls(
+            m.recall_id for m in members if m.recall_id is not None) if r.status == "open"}
         for m in members:
             outcome = member_outcome(m.result, m.pool_size)
             if outcome.recall is RecallReason.POOL_POSITIVE:
@@ -278,8 +276,8 @@ class LabService:
                                                        new_id, recall_due)
             reached.append(MemberResult(m.person_id, outcome.state, m.result, m.sampled_at,
                                         recall_id, m.recall_id))
-            by = (kept_due.get(recall_id, due)
-                  if recall_id is not None and recall_id == m.recall_id else due)
+            by = short(_ask_by(open_due.get(recall_id) if recall_id is not None
+                               and recall_id == m.recall_id else None, now, recall_due))
             if m.tube_id in corrected:
                 told[m.tube_id, m.person_id] = template
                 asked_by[m.tube_id, m.person_id] = by
@@ -377,6 +375,13 @@ def _recall_and_template(m: Member, recall: RecallReason | None,
     return opened[-1].id, "recall" if recall is RecallReason.POOL_POSITIVE else "invalid"
 
 
+def _ask_by(kept: datetime | None, now: datetime, due: datetime) -> datetime:
+    """The time a re-sample is asked for by: the open recall's own due time (the one the
+    status page shows), or ``due`` (the recall limit from now) with none, or one already
+    past."""
+    return kept if kept is not None and kept > now else due
+
+
 def recall_without_result(uow: UnitOfWork, deps: Deps, members: Sequence[TubeMember],
                           reason: RecallReason, template: str, keys: Mapping[str, str],
                           params: Mapping[str, JsonObject], now: datetime) -> int:
@@ -389,7 +394,6 @@ def recall_without_result(uow: UnitOfWork, deps: Deps, members: Sequence[TubeMem
     due = now + deps.limits.recall_due
     still_open = {r.id: r.due_at for r in uow.results.recalls(
         m.recall_id for m in members if m.recall_id) if r.status == "open"}
-    ask_by = {i: d for i, d in still_open.items() if d > now}  # a time past: from now
     opened: list[NewRecall] = []
     recalled: list[MemberRecall] = []
     messages: list[NewMessage] = []
@@ -401,7 +405,7 @@ def recall_without_result(uow: UnitOfWork, deps: Deps, members: Sequence[TubeMem
             recall_id = opened[-1].id
         assert recall_id is not None
         recalled.append(MemberRecall(m.person_id, recall_id))
-        by = ask_by.get(recall_id, due)  # a recall kept open: its own due time
+        by = _ask_by(still_open.get(recall_id), now, due)
         messages.append(NewMessage(deps.new_id(), f"{keys[m.tube_id]}:{m.person_id}",
                                    m.person_id, m.tube_id, template,
                                    {**params.get(m.tube_id, {}), "due": short(by)}))
