@@ -226,3 +226,23 @@ def test_cli_verifies_offline_with_only_the_trust_list(api: Api, tmp_path: Any,
     assert late.exit_code == 1 and "(expired)" in late.stdout
     missing = runner.invoke(cli_app, ["verify", text])
     assert missing.exit_code == 2
+    # the note beside a valid verdict: no revocation list, then one two hours old
+    assert ok.stderr == "note: revocations not checked\n"
+    assert body["revocations_as_of"] is None
+    assert body["revocations_note"] == "revocations not checked"
+    (device / "revocations.cose").write_bytes(
+        api.client.get("/passes/revocations", headers=api.h("officer")).content)
+    held = [*args[:-1], (api.clock.now() + timedelta(hours=2)).isoformat(),
+            "--revocations", str(device / "revocations.cose")]
+    old = runner.invoke(cli_app, held)
+    assert old.exit_code == 0 and old.stdout.startswith("VALID green"), old.output
+    assert "min old: passes revoked since are not caught; update the lists" in old.stderr
+    fresh = json.loads(runner.invoke(cli_app, [*args, "--revocations",
+                                               str(device / "revocations.cose"),
+                                               "--json"]).stdout)
+    assert fresh["revocations_note"] is None and fresh["revocations_as_of"].endswith("Z")
+    # a revocation list dated after the check's time cannot be used
+    early = [*args[:-1], (api.clock.now() - timedelta(hours=1)).isoformat(),
+             "--revocations", str(device / "revocations.cose")]
+    refused = runner.invoke(cli_app, early)
+    assert refused.exit_code == 2 and "dated in the future" in refused.output

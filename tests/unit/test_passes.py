@@ -28,11 +28,13 @@ from hesuan.adapters.qr import SegnoQr
 from hesuan.domain.errors import RuleViolation
 from hesuan.domain.passes import (
     MAX_PASS_TTL,
+    REVOCATIONS_FRESH_FOR,
     Failure,
     PassClaims,
     PassColour,
     pass_expiry,
     pass_id_hash,
+    revocations_note,
 )
 
 NOW = datetime(2022, 8, 29, 2, 0, tzinfo=UTC)
@@ -233,6 +235,60 @@ def test_revocation_list_signature_is_checked(keys: PassKeyStore, tmp_path: Path
     other = PassKeyStore(tmp_path / "other", ISSUER, create=True, alg="Ed25519")
     with pytest.raises(TrustListError):
         RevocationList.load(other.sign_revocations(["00" * 16], NOW), trust)
+
+
+def test_a_stolen_retired_key_cannot_clear_the_revocations(keys: PassKeyStore) -> None:
+    """A revocation list signed by a retired key and dated after its retirement would let
+    whoever stole the key hand venues an empty list: refused, as a pass would be."""
+    old_kid = bytes.fromhex(keys.key_id(NOW))
+    stolen = load_signing_key(
+        (keys.directory / f"signing-{old_kid.hex()}.key").read_text(), keys.algorithm)
+    keys.rotate(NOW)
+    later = NOW + timedelta(hours=2)
+    body = {"type": "hesuan-pass-revocations", "v": 1, "iss": ISSUER,
+            "iat": int(later.timestamp()), "hashes": []}
+    forged = sign1(cbor2.dumps(body, canonical=True), stolen, old_kid)
+    with pytest.raises(TrustListError, match="retired"):
+        RevocationList.load(forged, offline(keys, later).trust)
+    # the current key's list of the same time is taken
+    assert RevocationList.load(keys.sign_revocations([], later),
+                               offline(keys, later).trust).issued_at == later
+
+
+def test_a_revocation_list_from_the_future_is_refused(keys: PassKeyStore) -> None:
+    blob = keys.sign_revocations([], NOW + timedelta(hours=1))
+    trust = offline(keys).trust
+    with pytest.raises(TrustListError, match="future"):
+        RevocationList.load(blob, trust, now=NOW)
+    assert RevocationList.load(blob, trust, now=NOW + timedelta(minutes=56)).hashes == set()
+
+
+def test_a_verdict_says_how_old_its_revocations_are(keys: PassKeyStore, tmp_path: Path) -> None:
+    """A venue's device is told when its revocation list is old: passes revoked since are not
+    caught by it, and the person at the door may be red."""
+    text = keys.sign(claims())
+    d = keys.directory
+    rev = tmp_path / "revocations.cose"
+    rev.write_bytes(keys.sign_revocations([], NOW))
+    unchecked = OfflineVerifier.from_files(d / "trust-list.cose", [d / "root.pub"])
+    v = unchecked.verify(text, NOW)
+    assert v.valid and v.revocations_as_of is None
+    assert revocations_note(v, NOW) == "revocations not checked"
+    held = OfflineVerifier.from_files(d / "trust-list.cose", [d / "root.pub"], rev, now=NOW)
+    fresh = held.verify(text, NOW + REVOCATIONS_FRESH_FOR)
+    assert fresh.valid and fresh.revocations_as_of == NOW
+    assert revocations_note(fresh, NOW + REVOCATIONS_FRESH_FOR) is None
+    old_at = NOW + REVOCATIONS_FRESH_FOR + timedelta(minutes=5)
+    old = held.verify(text, old_at)
+    assert old.valid and old.revocations_as_of == NOW
+    assert revocations_note(old, old_at) == (
+        "revocations as of 2022-08-29 02:00 UTC, 1 h 5 min old: passes revoked since are "
+        "not caught; update the lists")
+    # the online check reads the revocations as they are now
+    live = keys.verify(text, old_at, frozenset())
+    assert live.revocations_as_of == old_at and revocations_note(live, old_at) is None
+    # a failure before the revocations were looked at says nothing of them
+    assert revocations_note(held.verify("SP1:garbage", old_at), old_at) is None
 
 
 def test_pass_expiry_is_the_next_due_time_at_most_24h() -> None:

@@ -28,6 +28,7 @@ __all__ = [
     "FAILURE_TEXT",
     "MAX_PASS_TTL",
     "PASS_PREFIX",
+    "REVOCATIONS_FRESH_FOR",
     "ROTATION_INTERVAL",
     "Failure",
     "PassClaims",
@@ -38,6 +39,7 @@ __all__ = [
     "next_rotation",
     "pass_expiry",
     "pass_id_hash",
+    "revocations_note",
 ]
 
 #: Text form prefix: "status pass, version 1".
@@ -50,6 +52,9 @@ CLOCK_SKEW = timedelta(minutes=5)
 #: key only once they have fetched the new trust list, and each retired key stays in that list
 #: until its passes end (24 h): so a rotation is for a key thought leaked, not a thing to repeat.
 ROTATION_INTERVAL = timedelta(hours=1)
+#: A verifier's revocation list older than this is shown as old with every valid verdict: a
+#: pass revoked since (a positive result, a correction) still verifies with it.
+REVOCATIONS_FRESH_FOR = timedelta(hours=1)
 
 
 class PassColour(enum.StrEnum):
@@ -147,6 +152,9 @@ class Verdict:
     #: ``pass_id_hash`` of the pass, when its signature verified (the online checker maps it to
     #: the person for fence alerts; offline verifiers have no use for it).
     pass_hash: str | None = None
+    #: When the revocations the pass was checked against were issued (the online check: now);
+    #: None when it was not checked against any.
+    revocations_as_of: datetime | None = None
 
     @property
     def reason(self) -> str:
@@ -156,18 +164,36 @@ class Verdict:
 
     @classmethod
     def fail(cls, failure: Failure, claims: PassClaims | None = None,
-             key_id: str | None = None) -> Verdict:
+             key_id: str | None = None, revocations_as_of: datetime | None = None) -> Verdict:
         if claims is None:
             return cls(False, failure, key_id=key_id)
         return cls(False, failure, claims.colour, claims.masked_name, claims.id_last4,
                    claims.issued_at, claims.expires_at, claims.issuer, key_id,
-                   pass_id_hash(claims.pass_id))
+                   pass_id_hash(claims.pass_id), revocations_as_of)
 
     @classmethod
-    def ok(cls, claims: PassClaims, key_id: str) -> Verdict:
+    def ok(cls, claims: PassClaims, key_id: str,
+           revocations_as_of: datetime | None = None) -> Verdict:
         return cls(True, None, claims.colour, claims.masked_name, claims.id_last4,
                    claims.issued_at, claims.expires_at, claims.issuer, key_id,
-                   pass_id_hash(claims.pass_id))
+                   pass_id_hash(claims.pass_id), revocations_as_of)
+
+
+def revocations_note(verdict: Verdict, now: datetime) -> str | None:
+    """What a venue is told beside a valid verdict when the revocations it was checked against
+    may have missed a change: none held, or held longer than ``REVOCATIONS_FRESH_FOR``. None
+    otherwise, and for a pass found not valid (that answer stands whatever the list's age)."""
+    if not verdict.valid:
+        return None
+    as_of = verdict.revocations_as_of
+    if as_of is None:
+        return "revocations not checked"
+    age = now - as_of
+    if age <= REVOCATIONS_FRESH_FOR:
+        return None
+    minutes = int(age.total_seconds()) // 60
+    return (f"revocations as of {as_of:%Y-%m-%d %H:%M} UTC, {minutes // 60} h {minutes % 60} "
+            "min old: passes revoked since are not caught; update the lists")
 
 
 def check_times(claims: PassClaims, now: datetime) -> Failure | None:

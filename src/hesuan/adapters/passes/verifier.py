@@ -165,8 +165,10 @@ class RevocationList:
     hashes: frozenset[str]
 
     @classmethod
-    def load(cls, data: bytes, trust: TrustList) -> RevocationList:
-        """Parse a signed revocation list; it must be signed by a key of the trust list."""
+    def load(cls, data: bytes, trust: TrustList,
+             now: datetime | None = None) -> RevocationList:
+        """Parse a signed revocation list; it must be signed by a key of the trust list that
+        was not retired when the list was issued, and (given ``now``) not be dated after it."""
         try:
             msg = decode_sign1(data)
         except CoseError as exc:
@@ -183,7 +185,13 @@ class RevocationList:
         hashes = body.get("hashes", [])
         if not isinstance(hashes, list | tuple) or not all(isinstance(h, bytes) for h in hashes):
             raise TrustListError("revocation list: hashes must be byte strings")
-        return cls(_ts(body.get("iat"), "iat"), frozenset(h.hex() for h in hashes))
+        issued_at = _ts(body.get("iat"), "iat")
+        if key.retired_at is not None and issued_at > key.retired_at + CLOCK_SKEW:
+            # whoever holds a retired key could otherwise hand out a list without revocations
+            raise TrustListError("revocation list is signed by a retired key")
+        if now is not None and issued_at > now + CLOCK_SKEW:
+            raise TrustListError("revocation list is dated in the future")
+        return cls(issued_at, frozenset(h.hex() for h in hashes))
 
 
 class OfflineVerifier:
@@ -193,21 +201,26 @@ class OfflineVerifier:
     signature → key valid for the issue time →
     not issued in the future → not expired → not revoked. Thread-safe (immutable)."""
 
-    def __init__(self, trust: TrustList, revoked: Container[str] = frozenset()) -> None:
+    def __init__(self, trust: TrustList, revoked: Container[str] = frozenset(),
+                 revocations_as_of: datetime | None = None) -> None:
         self.trust = trust
         self._revoked = revoked
+        self._revocations_as_of = revocations_as_of
 
     @classmethod
     def from_files(cls, trust_list: Path, root_keys: Iterable[Path],
-                   revocations: Path | None = None) -> OfflineVerifier:
+                   revocations: Path | None = None,
+                   now: datetime | None = None) -> OfflineVerifier:
         trust = TrustList.load(trust_list.read_bytes(), [load_root_key(p) for p in root_keys])
-        revoked: frozenset[str] = frozenset()
-        if revocations is not None:
-            revoked = RevocationList.load(revocations.read_bytes(), trust).hashes
-        return cls(trust, revoked)
+        if revocations is None:
+            return cls(trust)
+        listed = RevocationList.load(revocations.read_bytes(), trust, now)
+        return cls(trust, listed.hashes, listed.issued_at)
 
     def verify(self, text: str, now: datetime,
                revoked: Container[str] | None = None) -> Verdict:
+        """The verdict on ``text`` at ``now``; ``revoked`` (the online check's revocations as
+        they are now) in place of the list the verifier holds."""
         try:
             msg = decode_sign1(from_text(text))
         except (MalformedPass, CoseError):
@@ -231,6 +244,7 @@ class OfflineVerifier:
         failure = check_times(claims, now)
         if failure is not None:
             return Verdict.fail(failure, claims, kid)
+        as_of = self._revocations_as_of if revoked is None else now
         if pass_id_hash(claims.pass_id) in (self._revoked if revoked is None else revoked):
-            return Verdict.fail(Failure.REVOKED, claims, kid)
-        return Verdict.ok(claims, kid)
+            return Verdict.fail(Failure.REVOKED, claims, kid, as_of)
+        return Verdict.ok(claims, kid, as_of)

@@ -3,8 +3,10 @@
 
 ``hesuan verify 'SP1:…'`` checks a pass with only a trust list and root key (by default the ones
 in the key directory, ``HESUAN_PASS_KEY_DIR``) and the current time; exit status 0 when the
-pass is valid, 1 when it is not, 2 (``InvalidInput``) when the trust list or root key cannot be
-used.
+pass is valid, 1 when it is not, 2 (``InvalidInput``) when the trust list, root key or
+revocation list cannot be used. A valid verdict checked against no revocation list, or one
+older than the domain's ``REVOCATIONS_FRESH_FOR``, carries a note (stderr; ``--json``:
+``revocations_note``).
 
 Imports: Typer, ``hesuan.domain``, ``hesuan.entrypoints.cli.common``; at call time
 ``hesuan.adapters`` (the offline verifier and key directory, which need no platform) and
@@ -24,6 +26,7 @@ import typer
 
 from hesuan.domain.errors import InvalidInput
 from hesuan.domain.instants import iso_utc
+from hesuan.domain.passes import revocations_note
 from hesuan.entrypoints.cli.common import (
     CLI_PRINCIPAL,
     EXIT_NOT_VALID,
@@ -41,22 +44,27 @@ __all__ = ["register", "verdict_dict"]
 passes_app = typer.Typer(help="Signed status passes.", no_args_is_help=True)
 
 
-def verdict_dict(v: Verdict) -> dict[str, Any]:
+def verdict_dict(v: Verdict, now: datetime) -> dict[str, Any]:
     return {"valid": v.valid, "status": v.colour.value if v.colour else None,
             "masked_name": v.masked_name, "id_last4": v.id_last4,
             "reason_code": v.failure.value if v.failure else None, "reason": v.reason,
             "issued_at": iso_utc(v.issued_at) if v.issued_at else None,
             "expires_at": iso_utc(v.expires_at) if v.expires_at else None,
-            "key_id": v.key_id}
+            "key_id": v.key_id,
+            "revocations_as_of": iso_utc(v.revocations_as_of) if v.revocations_as_of else None,
+            "revocations_note": revocations_note(v, now)}
 
 
-def _print_verdict(v: Verdict, as_json: bool) -> None:
+def _print_verdict(v: Verdict, now: datetime, as_json: bool) -> None:
     if as_json:
-        sys.stdout.write(json.dumps(verdict_dict(v), ensure_ascii=False) + "\n")
+        sys.stdout.write(json.dumps(verdict_dict(v, now), ensure_ascii=False) + "\n")
         return
     who = f"{v.masked_name} (ID …{v.id_last4})" if v.masked_name else ""
     if v.valid:
         sys.stdout.write(f"VALID {v.colour} {who} — {v.reason}\n")
+        note = revocations_note(v, now)
+        if note is not None:
+            sys.stderr.write(f"note: {note}\n")
     else:
         shown = f" [{v.colour}] {who}" if v.colour else ""
         sys.stdout.write(f"INVALID ({v.failure}){shown} — {v.reason}\n")
@@ -83,16 +91,16 @@ def verify(
     keys_dir = environment_settings().pass_key_dir
     trust = trust_list or keys_dir / "trust-list.cose"
     roots = root_key or [keys_dir / "root.pub"]
-    try:
-        verifier = OfflineVerifier.from_files(trust, roots, revocations)
-    except (OSError, TrustListError, ValueError) as exc:
-        raise failed(InvalidInput(f"cannot use the trust list: {exc}", code="bad_trust_list",
-                                  field="trust_list")) from None
     now = SystemClock().now()
     if at is not None:
         now = at if at.tzinfo else at.replace(tzinfo=now.tzinfo)
+    try:
+        verifier = OfflineVerifier.from_files(trust, roots, revocations, now)
+    except (OSError, TrustListError, ValueError) as exc:
+        raise failed(InvalidInput(f"cannot use the trust list: {exc}", code="bad_trust_list",
+                                  field="trust_list")) from None
     verdict = verifier.verify(text, now)
-    _print_verdict(verdict, as_json)
+    _print_verdict(verdict, now, as_json)
     if not verdict.valid:
         raise typer.Exit(EXIT_NOT_VALID)
 
