@@ -116,18 +116,19 @@ class FakeZones(FakeRepository):
                 and any(area_covers(a, person.grid_code, person.address) for a in areas)]
 
     def restore_cadence(self, zone_ids: Sequence[str], now: datetime) -> int:
-        """The people of these zones' areas (but an open follow-up) get their own policy's
-        interval and the due time it sets."""
+        """The people of these zones' areas get their own policy's interval and the due time
+        it sets, but an open follow-up keeps its due time."""
         own = {(v.policy.id, v.policy.version): v.policy for v in self.t.policies}
-        rows = [r for r in self._area_rows(zone_ids)
-                if not follow_up_open(r.arrival_at, r.next_due_at, now)]
+        rows = self._area_rows(zone_ids)
         for r in rows:
             policy = own.get((r.policy_id or "", r.policy_version or 0))
             r.interval = None if policy is None else policy.interval
+            r.status_valid_until = now
+            if follow_up_open(r.arrival_at, r.next_due_at, now):
+                continue
             r.next_due_at = (None if policy is None else policy.interval + (
                 r.last_sampled_at if r.last_sampled_at is not None
                 else max(policy.valid_from, self.t.registered.get(r.person_id, _NEVER))))
-            r.status_valid_until = now
         return len(rows)
 
     def apply_zone_members(self, zone_id: str, status_kind: str | None, colour: str | None,
@@ -143,19 +144,20 @@ class FakeZones(FakeRepository):
 
     def apply_zone_cadence(self, zone_id: str, cadence_ms: int, start: datetime,
                            now: datetime, person_ids: Sequence[str] | None = None) -> int:
-        """The people of the zone's areas whose interval is longer (but an open follow-up)
-        take the zone's cadence, due from its start or their later sample."""
+        """The people of the zone's areas whose interval is longer take the zone's cadence,
+        due from its start or their later sample, but an open follow-up keeps its due time."""
         cadence = timedelta(milliseconds=cadence_ms)
         rows = [r for r in self._area_rows([zone_id], person_ids)
-                if not follow_up_open(r.arrival_at, r.next_due_at, now)
-                and (r.interval is None or r.interval > cadence)]
+                if r.interval is None or r.interval > cadence]
         for row in rows:
             row.interval = cadence
+            row.status_valid_until = now
+            if follow_up_open(row.arrival_at, row.next_due_at, now):
+                continue
             row.next_due_at = (
                 first_due(start, self.t.registered.get(row.person_id, start), cadence)
                 if row.last_sampled_at is None
                 else max(start, row.last_sampled_at) + cadence)
-            row.status_valid_until = now
         return len(rows)
 
     def refresh_zoned(self, now: datetime, rule_id: str, rule_version: int,

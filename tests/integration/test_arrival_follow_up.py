@@ -213,6 +213,48 @@ def test_a_zones_cadence_covers_an_arrival_whose_follow_up_is_over(arrival: Arri
     assert a.due() == 30 * H + policy.interval
 
 
+def test_a_zone_drawn_during_a_follow_up_holds_once_the_tests_are_taken(
+        arrival: Arrival) -> None:
+    """A zone drawn while an arrival's follow-up was open passed over them for good: after
+    their second test they went back to the district's 72 h while their neighbours in the
+    zone were due daily; and lifted, their own policy's interval comes back."""
+    a = arrival
+    a.register()
+    a.clock.advance(2 * H)
+    a.swab()
+    with a.p.deps.uow(readonly=True) as uow:
+        grid = uow.conn.execute(text(  # type: ignore[attr-defined]
+            "SELECT grid_code FROM people WHERE id = :p"), {"p": a.pid}).scalar_one()
+    officer = Principal("u-o", "officer", Role.HEALTH_OFFICER, "1401")
+    a.clock.advance(H)
+    daily = a.p.zones.designate(officer, ZoneInput(
+        "管控", ZoneKind.PRECAUTION, [Area(grid)],
+        rules=ZoneRules(24, SamplingMode.AT_SITE, Movement.NO_GATHERING)))
+    assert a.due() == 72 * H  # the follow-up's second test keeps its due time
+    a.clock.advance(27 * H)
+    a.swab()  # the second test, 30 h after arrival
+    assert a.due() == 30 * H + 24 * H  # the zone's cadence from it, as for the neighbours
+    a.p.zones.lift(officer, daily.id, "all negative")
+    (policy,) = [x for x in a.p.status.policies(ADMIN) if x.scope == a.district]
+    assert a.due() == 54 * H  # within the watched week a change keeps the due time
+    a.clock.advance(24 * H)
+    a.swab()
+    assert a.due() == 54 * H + policy.interval  # and their own interval counts after it
+    # lifted while a second arrival's follow-up is open: its own cadence after the tests
+    a.clock.advance(10 * 24 * H)
+    a.register()
+    a.clock.advance(2 * H)
+    a.swab()
+    daily = a.p.zones.designate(officer, ZoneInput(
+        "管控", ZoneKind.PRECAUTION, [Area(grid)],
+        rules=ZoneRules(24, SamplingMode.AT_SITE, Movement.NO_GATHERING)))
+    a.p.zones.lift(officer, daily.id, "all negative")
+    assert a.due() == 72 * H
+    a.clock.advance(28 * H)
+    a.swab()
+    assert a.due() == 30 * H + policy.interval
+
+
 def test_an_arrival_is_dated_within_its_watched_week_and_not_ahead(arrival: Arrival) -> None:
     """An arrival dated 2099 kept its person yellow or pop-up for good: no test taken before
     it counted after it."""

@@ -191,10 +191,10 @@ class SqlZones(SqlRepository):
             {"vals": sql_helpers.vals(zone_ids, self._pg), "now": to_ms(now)})
 
     def restore_cadence(self, zone_ids: Sequence[str], now: datetime) -> int:
-        """One UPDATE: the people of these zones' areas (but an arrival's open follow-up) get
-        their own policy's interval back and the due time it sets (``assign_policies``:
-        ``domain.cadence.first_due`` for the never sampled; no policy, none due); marked
-        stale."""
+        """One UPDATE: the people of these zones' areas get their own policy's interval back
+        and the due time it sets (``assign_policies``: ``domain.cadence.first_due`` for the
+        never sampled; no policy, none due), but an arrival's open follow-up keeps its due
+        time (``domain.arrivals``); marked stale."""
         if not zone_ids:
             return 0
 
@@ -205,9 +205,10 @@ class SqlZones(SqlRepository):
         iv = own("interval_ms")
         return sql_helpers.execute(self.conn, (
             f"UPDATE person_status SET interval_ms = {iv}, next_due_at = CASE "
+            f"WHEN {status_sql.follow_up_open()} THEN next_due_at "
             f"WHEN last_sampled_at IS NOT NULL THEN last_sampled_at + {iv} "
             f"ELSE {status_sql.first_due(own('valid_from'), _REGISTERED, iv)} END, "
-            f"status_valid_until = :now WHERE NOT {status_sql.follow_up_open()} AND "
+            "status_valid_until = :now WHERE "
             f"person_id IN ({_area_people(one_of('a.zone_id', self._pg))})"),
             {"vals": sql_helpers.vals(zone_ids, self._pg), "now": to_ms(now)})
 
@@ -226,18 +227,20 @@ class SqlZones(SqlRepository):
     def apply_zone_cadence(self, zone_id: str, cadence_ms: int, start: datetime,
                            now: datetime, person_ids: Sequence[str] | None = None) -> int:
         """One UPDATE: the people of the zone's areas (of ``person_ids`` only, when given)
-        whose interval is longer (but an arrival's open follow-up, ``domain.arrivals``) take
-        the zone's, due from the zone's start or their later sample (the never sampled:
-        ``domain.cadence.first_due``, from a later registration); marked stale."""
+        whose interval is longer take the zone's, due from the zone's start or their later
+        sample (the never sampled: ``domain.cadence.first_due``, from a later registration),
+        but an arrival's open follow-up keeps its due time (``domain.arrivals``) and the
+        zone's interval counts after its tests; marked stale."""
         params: dict[str, Any] = {"z": zone_id, "cad": cadence_ms, "start": to_ms(start),
                                   "now": to_ms(now)}
         first = status_sql.first_due(":start", _REGISTERED, ":cad")
         return int(self.conn.execute(text(
             "UPDATE person_status SET interval_ms = :cad, next_due_at = CASE "
+            f"WHEN {status_sql.follow_up_open()} THEN next_due_at "
             f"WHEN last_sampled_at IS NULL THEN {first} "
             "WHEN last_sampled_at < :start THEN :start + :cad ELSE last_sampled_at + :cad END, "
             f"status_valid_until = :now WHERE person_id IN ({_area_people('a.zone_id = :z')}) "
-            f"AND NOT {status_sql.follow_up_open()} AND (interval_ms IS NULL OR interval_ms > :cad)"
+            "AND (interval_ms IS NULL OR interval_ms > :cad)"
             f"{self._whom(person_ids, params)}"), params).rowcount)
 
     def _whom(self, person_ids: Sequence[str] | None, params: dict[str, Any]) -> str:
