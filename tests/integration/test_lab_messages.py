@@ -336,6 +336,68 @@ def test_a_specimen_the_lab_could_not_test_is_rejected_at_the_bench(bench: Bench
                                                                  "rejected")
 
 
+def test_a_lab_cannot_map_the_standard_codes_to_another_finding(bench: Bench) -> None:
+    """One lab user could map SNOMED's Detected, or the words 阳性 and Detected, to not
+    detected (or an antigen test's LOINC code to the nucleic-acid test's): the lab's system's
+    positives were then released to people as negatives, AA, with no second person."""
+    b, u = bench, bench.lab_user(1)
+    for kwargs in ({"values": {"260373001": "not_detected"}},
+                   {"values": {" Detected ": "not_detected"}},
+                   {"values": {"阴性": "detected"}},
+                   {"values": {"R9": "inconclusive", "POSITIVE": "not_detected"}},
+                   {"tests": {"94558-4": "94500-6"}},
+                   {"tests": {"94533-7": "94500-6"}}):
+        with pytest.raises(InvalidInput) as refused:
+            b.p.lab_messages.configure(u, b.lab_id, **kwargs)
+        assert refused.value.code == "bad_mapping", kwargs
+        assert "already" in refused.value.message
+    assert b.p.lab_messages.configure(u, b.lab_id, values={"R9": "inconclusive"}).values \
+        == {"R9": "inconclusive"}
+    (tube,) = b.tubes(1)
+    got = _receive(b, _oru(tube, _obx(DETECTED)))
+    assert _msa(got.ack)[1] == "AA" and _tube(b, tube)[:2] == ("resulted", "positive")
+
+
+def test_gene_results_that_contradict_the_overall_result_are_kept(bench: Bench) -> None:
+    """An overall Not detected beside both genes Detected was released as negative, AA, the
+    genes left aside in a note; an overall Detected beside no gene detected, as positive."""
+    b = bench
+    negative, positive = b.tubes(2)
+    genes_detected = (_obx(DETECTED, test="94533-7^N gene^LN"),
+                      _obx(DETECTED, test="94559-2^ORF1ab^LN"))
+    got = _receive(b, _oru(negative, _obx(NOT_DETECTED), *genes_detected, control="G-1"))
+    assert _msa(got.ack)[1] == "AE" and _tube(b, negative)[:2] == ("received", None)
+    (row,) = [r for r in b.p.lab_messages.messages(ADMIN, b.lab_id) if r.control_id == "G-1"]
+    assert (row.state, row.specimens[0].reason) == (MessageState.UNCLEAR, "conflicting")
+    genes_not = (_obx(NOT_DETECTED, test="94533-7^N gene^LN"),
+                 _obx(NOT_DETECTED, test="94559-2^ORF1ab^LN"))
+    got = _receive(b, _oru(positive, _obx(DETECTED), *genes_not, control="G-2"))
+    assert _msa(got.ack)[1] == "AE" and _tube(b, positive)[:2] == ("received", None)
+    # an overall result its genes agree with, or one of two, is the lab's call
+    agree, one = b.tubes(2)
+    _receive(b, _oru(agree, _obx(DETECTED), *genes_detected, control="G-3"))
+    _receive(b, _oru(one, _obx(DETECTED), genes_detected[0], genes_not[1], control="G-4"))
+    assert _tube(b, agree)[1] == _tube(b, one)[1] == "positive"
+
+
+def test_a_presumptive_positive_single_tube_waits_for_the_confirmed_result(
+        bench: Bench) -> None:
+    """A single tube's presumptive positive was released as positive (red) at once: it is
+    re-tested before release (docs/LAB.md); a pool's is a positive pool, its people recalled."""
+    b = bench
+    (single,) = b.tubes(1)
+    (pool,) = b.tubes(1, mode=5)
+    presumptive = "720735008^Presumptive positive^SCT"
+    got = _receive(b, _oru(single, _obx(presumptive), control="P-1"))
+    assert _msa(got.ack)[1] == "AE" and _tube(b, single)[:2] == ("received", None)
+    (row,) = [r for r in b.p.lab_messages.messages(ADMIN, b.lab_id) if r.control_id == "P-1"]
+    assert row.specimens[0].reason == "presumptive_single"
+    assert _msa(_receive(b, _oru(single, _obx(DETECTED), control="P-2")).ack)[1] == "AA"
+    assert _tube(b, single)[:2] == ("resulted", "positive")
+    _receive(b, _oru(pool, _obx(presumptive), control="P-3"))
+    assert _tube(b, pool)[:2] == ("resulted", "positive")
+
+
 def test_a_message_is_kept_encrypted(bench: Bench) -> None:
     b = bench
     (tube,) = b.tubes(1)

@@ -259,41 +259,44 @@ def _tests_named(results: Iterable[ReportedResult]) -> str:
 
 
 def _loinc(test: Concept, codes: LocalCodes) -> str | None:
-    """The LOINC code a test is known by here: the lab's mapping of any of its codes first (the
-    lab's configuration is its own word), then a LOINC code it was sent with that a table holds."""
+    """The LOINC code a test is known by here: a LOINC code it was sent with that a table
+    holds, then the lab's mapping of any of its codes (a lab maps its own codes, never a
+    standard one), then any LOINC code it was sent with."""
+    loincs = test.codes(LOINC)
+    for code in loincs:
+        if code in NAA_TESTS or code in CT_CODES or code in NOT_NAA_TESTS:
+            return code
     for c in test.codings:
         if c.code in codes.tests:
             return codes.tests[c.code]
     if test.text in codes.tests:
         return codes.tests[test.text]
-    loincs = test.codes(LOINC)
-    for code in loincs:
-        if code in NAA_TESTS or code in CT_CODES or code in NOT_NAA_TESTS:
-            return code
     return loincs[0] if loincs else None
 
 
 def _finding(value: ObservedValue, codes: LocalCodes) -> Finding | None:
-    """The finding a result value names: the lab's mapping of its code or words first, then
-    SNOMED CT, then the result words (a code's display words too)."""
+    """The finding a result value names: SNOMED CT first, then the lab's mapping of its codes,
+    then the result words (a code's display words too) before the lab's mapping of words — a
+    lab maps its own codes and words, never a standard one."""
     candidates: list[str] = []
     if value.coded is not None:
         for c in value.coded.codings:
-            if c.code in codes.values:
-                return codes.values[c.code]
             if c.system == SNOMED and c.code in SNOMED_FINDINGS:
                 return SNOMED_FINDINGS[c.code]
+        for c in value.coded.codings:
+            if c.code in codes.values:
+                return codes.values[c.code]
             candidates += [c.code, c.display]
         candidates.append(value.coded.text)
     candidates.append(value.text)
     for words in candidates:
         if not words:
             continue
-        if words in codes.values:
-            return codes.values[words]
         found = finding_of_text(words)
         if found is not None:
             return found
+        if words in codes.values:
+            return codes.values[words]
     return None
 
 
@@ -359,6 +362,10 @@ def _decide(sid: str, findings: list[tuple[Finding, str]]
             said = ", ".join(f"{t} {f.value}" for f, t in overall)
             return CannotApply(sid, Unapplicable.CONFLICTING, said)
         finding, test = overall[0]
+        if _genes_contradict(finding.result, [f.result for f, _ in genes]):
+            said = "; ".join(f"{t} {f.value}" for f, t in (*overall, *genes))
+            return CannotApply(sid, Unapplicable.CONFLICTING,
+                               f"the genes contradict the overall result: {said}")
         notes = tuple(f"gene result {t} {f.value} left aside for the overall result"
                       for f, t in genes)
         return finding, test, notes
@@ -376,6 +383,18 @@ def _decide(sid: str, findings: list[tuple[Finding, str]]
                 detected[0][1], ())
     said = ", ".join(f"{NAA_TESTS[t].gene} {f.value}" for f, t in genes)
     return Finding.INCONCLUSIVE, detected[0][1], (f"targets disagree: {said}",)
+
+
+def _genes_contradict(overall: Result, genes: list[Result]) -> bool:
+    """An overall negative beside a gene detected, or an overall positive beside genes of
+    which none is detected (those with a clear answer): which one is true is the lab's to
+    say, not the platform's to guess."""
+    clear = [g for g in genes if g is not Result.INVALID]
+    if overall is Result.NEGATIVE:
+        return Result.POSITIVE in clear
+    if overall is Result.POSITIVE:
+        return bool(clear) and Result.POSITIVE not in clear
+    return False
 
 
 def _ct_values(measurements: Iterable[Measurement], codes: LocalCodes

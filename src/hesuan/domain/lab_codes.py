@@ -38,6 +38,8 @@ __all__ = [
     "ResultStatus",
     "code_system",
     "finding_of_text",
+    "standard_finding",
+    "standard_test",
     "status_of_fhir",
     "status_of_hl7",
 ]
@@ -306,3 +308,22 @@ def status_of_hl7(code: str) -> ResultStatus:
 def status_of_fhir(code: str) -> ResultStatus:
     """A FHIR ``Observation.status`` (or ``DiagnosticReport.status``) as a status."""
     return _FHIR_STATUS.get(code.strip().lower(), ResultStatus.UNKNOWN)
+
+
+def standard_finding(code_or_words: str) -> Finding | None:
+    """The finding a SNOMED CT result code or the result words name whatever a lab maps: a
+    lab's mapping is for its own codes, never to give these another meaning."""
+    key = code_or_words.strip()
+    return SNOMED_FINDINGS.get(key) or finding_of_text(key)
+
+
+def standard_test(code: str) -> str | None:
+    """What a LOINC code known here names (a nucleic-acid test, a Ct, or another kind of
+    test), or None: a lab's test mapping is for its own codes."""
+    key = code.strip()
+    if key in NAA_TESTS:
+        return "a nucleic-acid test"
+    if key in CT_CODES:
+        return "a Ct"
+    kind = NOT_NAA_TESTS.get(key)
+    return None if kind is None else f"an {kind} test" if kind[0] in "aeiou" else f"a {kind} test"

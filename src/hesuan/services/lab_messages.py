@@ -40,7 +40,7 @@ from hesuan.domain.access import Action, Principal, Target, allows, authorize
 from hesuan.domain.corrections import CorrectionKind
 from hesuan.domain.errors import HesuanError, InvalidInput, NotFound, RuleViolation
 from hesuan.domain.interop import CannotApply, IdSource, SpecimenOutcome, specimen_outcomes
-from hesuan.domain.lab_codes import CT_CODES, NAA_TESTS, Finding
+from hesuan.domain.lab_codes import CT_CODES, NAA_TESTS, Finding, standard_finding, standard_test
 from hesuan.domain.programme import check_open
 from hesuan.domain.results import CT_TARGETS, Result, check_ct
 from hesuan.domain.sampling import TubeStatus, barcode_key
@@ -293,6 +293,9 @@ class LabMessageService:
             return unclear("not_received", f"the tube is {t.status}, not received by the lab")
         if twice:
             return unclear("twice_in_message", "the message gives this tube another result")
+        if o.finding is Finding.PRESUMPTIVE_POSITIVE and t.capacity == 1:
+            return unclear("presumptive_single", "a single tube's presumptive positive is "
+                           "re-tested before a result is released: send the confirmed result")
         ct, notes = _ct(o.ct)
         detail = "; ".join((*o.notes, *notes)) or None
         current = None if t.result is None else Result(t.result)
@@ -529,6 +532,11 @@ def _tests(raw: Mapping[str, str]) -> dict[str, str]:
         if not code.strip() or not known:
             raise InvalidInput(f"tests: {code!r} must map to the LOINC code of a SARS-CoV-2 "
                                f"nucleic-acid test or a Ct", code="bad_mapping", field="tests")
+        named = standard_test(code)
+        if named is not None:
+            raise InvalidInput(f"tests: {code.strip()!r} is already the LOINC code of {named}: "
+                               "a lab maps only its own codes", code="bad_mapping",
+                               field="tests")
         out[code.strip()] = loinc.strip()
     return out
 
@@ -544,5 +552,11 @@ def _values(raw: Mapping[str, str]) -> dict[str, Finding]:
                                code="bad_mapping", field="values") from None
         if not code.strip():
             raise InvalidInput("values: a code or words to map", code="bad_mapping",
+                               field="values")
+        named = standard_finding(code)
+        if named is not None:
+            raise InvalidInput(f"values: {code.strip()!r} already says "
+                               f"{named.value.replace('_', ' ')} (SNOMED CT or the result "
+                               "words): a lab maps only its own codes", code="bad_mapping",
                                field="values")
     return out
