@@ -12,6 +12,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -341,6 +342,7 @@ def test_a_lab_cannot_map_the_standard_codes_to_another_finding(bench: Bench) ->
     detected (or an antigen test's LOINC code to the nucleic-acid test's): the lab's system's
     positives were then released to people as negatives, AA, with no second person."""
     b, u = bench, bench.lab_user(1)
+    kwargs: dict[str, Any]
     for kwargs in ({"values": {"260373001": "not_detected"}},
                    {"values": {" Detected ": "not_detected"}},
                    {"values": {"阴性": "detected"}},
