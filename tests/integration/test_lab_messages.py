@@ -342,13 +342,12 @@ def test_a_lab_cannot_map_the_standard_codes_to_another_finding(bench: Bench) ->
     detected (or an antigen test's LOINC code to the nucleic-acid test's): the lab's system's
     positives were then released to people as negatives, AA, with no second person."""
     b, u = bench, bench.lab_user(1)
-    kwargs: dict[str, Any]
-    for kwargs in ({"values": {"260373001": "not_detected"}},
-                   {"values": {" Detected ": "not_detected"}},
-                   {"values": {"阴性": "detected"}},
-                   {"values": {"R9": "inconclusive", "POSITIVE": "not_detected"}},
-                   {"tests": {"94558-4": "94500-6"}},
-                   {"tests": {"94533-7": "94500-6"}}):
+    cases: tuple[dict[str, Any], ...] = (
+        {"values": {"260373001": "not_detected"}}, {"values": {" Detected ": "not_detected"}},
+        {"values": {"阴性": "detected"}},
+        {"values": {"R9": "inconclusive", "POSITIVE": "not_detected"}},
+        {"tests": {"94558-4": "94500-6"}}, {"tests": {"94533-7": "94500-6"}})
+    for kwargs in cases:
         with pytest.raises(InvalidInput) as refused:
             b.p.lab_messages.configure(u, b.lab_id, **kwargs)
         assert refused.value.code == "bad_mapping", kwargs
