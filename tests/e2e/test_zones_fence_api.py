@@ -96,6 +96,22 @@ def test_sealed_zone_venue_alert_and_lift(api: Api) -> None:
     assert api.client.get("/fence/alerts", headers=api.h("grid")).json() == []
     closed = api.client.get("/fence/alerts?status=closed", headers=api.h("grid")).json()
     assert closed[0]["outcome"] == "returned_home"
+    # sent home, and out again the same day: the closed alert swallowed the breach; it is
+    # open again, with how it was closed before
+    api.clock.advance(timedelta(hours=2))
+    assert scan(residents[0])["results"][0]["alerts"] == ["zone_exit"]  # type: ignore[index]
+    (again,) = api.client.get("/fence/alerts", headers=api.h("grid")).json()
+    assert (again["id"], again["status"], again["scans"]) == (alert["id"], "open", 3)
+    assert (again["outcome"], again["acknowledged_by"]) == ("returned_home", None)
+    r = api.client.post(f"/fence/alerts/{alert['id']}/close", headers=api.h("grid"),
+                        json={"outcome": "isolated"})
+    assert r.status_code == 200, r.text
+    # a late upload of a scan made before the close changes nothing
+    r = api.client.post("/fence/scans", headers=device, json={"scans": [{
+        "event_id": str(uuid.uuid4()), "place_kind": "venue", "place_id": venue_id,
+        "at": (api.clock.now() - timedelta(hours=1)).isoformat(), "code": api.code(residents[0])}]})
+    assert r.status_code == 200, r.text
+    assert api.client.get("/fence/alerts", headers=api.h("grid")).json() == []
 
     # a venue check at the door (the four checks with the pass) is a scan too
     r = api.client.post(f"/people/{residents[1]}/pass", headers=api.h("officer"))

@@ -154,8 +154,10 @@ class FenceRepository(Protocol):
         """The place's latest scans, newest first."""
         ...
     def upsert_fence_alerts(self, rows: Sequence[NewFenceAlert]) -> int:
-        """Insert new alerts; a second scan the same day bumps the existing alert's count.
-        Returns how many alerts are new."""
+        """Insert new alerts; a second scan the same day bumps the existing alert's count,
+        and one made after the alert was closed opens it again (its acknowledgement cleared,
+        the close's outcome and note kept until it is closed anew). Returns how many alerts
+        are new."""
     def fence_alerts(self, prefix: str, grid: str | None, statuses: Sequence[str],
                      limit: int) -> list[FenceAlertRow]: ...
     def fence_alert(self, alert_id: str) -> FenceAlertRow | None: ...

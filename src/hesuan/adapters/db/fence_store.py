@@ -31,7 +31,7 @@ from hesuan.adapters.db.schema import (
     venues,
 )
 from hesuan.adapters.db.sql_helpers import as_stored, chunks, grid_range, member_of
-from hesuan.domain.fence import ALERTING_COLOUR, ALERTING_STATES, ScanPerson
+from hesuan.domain.fence import ALERTING_COLOUR, ALERTING_STATES, AlertStatus, ScanPerson
 from hesuan.services.fence_ports import (
     CheckpointRow,
     FenceAlertHandling,
@@ -174,10 +174,18 @@ class SqlFence(SqlRepository):
                     raise race from exc
                 raise
         if bumps:
+            # a scan after the alert was closed (sent home, and out again) opens it again:
+            # the earlier close's outcome and note stay until it is closed anew
+            again = "status = :closed AND closed_at < :at"
             self.conn.execute(text(
                 "UPDATE fence_alerts SET scans = scans + :n, last_scan_at = CASE WHEN "
-                "last_scan_at < :at THEN :at ELSE last_scan_at END WHERE id = :id"),
-                [{"id": k, "n": v[0], "at": v[1]} for k, v in bumps.items()])
+                "last_scan_at < :at THEN :at ELSE last_scan_at END, "
+                f"status = CASE WHEN {again} THEN :open ELSE status END, "
+                f"acknowledged_by = CASE WHEN {again} THEN NULL ELSE acknowledged_by END, "
+                f"acknowledged_at = CASE WHEN {again} THEN NULL ELSE acknowledged_at END "
+                "WHERE id = :id"),
+                [{"id": k, "n": v[0], "at": v[1], "closed": AlertStatus.CLOSED.value,
+                  "open": AlertStatus.OPEN.value} for k, v in bumps.items()])
         return len(fresh)
 
     def fence_alerts(self, prefix: str, grid: str | None, statuses: Sequence[str],
