@@ -133,3 +133,35 @@ def test_pass_checks_are_audited_in_batches(api: Api) -> None:
     assert [(e.actor, e.detail["checks"], e.detail["valid"],
              len(cast(Sequence[Json], e.detail["passes"])))
             for e in entries] == [("venue-door", 3, 2, 1)]
+
+
+def test_a_door_team_is_given_only_its_assigners_people_and_zones(api: Api) -> None:
+    """A district officer put another district's people, or its zone, on their own door
+    team's route, whose staff then read their names, addresses and households; the answer
+    also told them whether an id was anyone's (201 against 404)."""
+    _user(api, "xiaodian-officer", Role.HEALTH_OFFICER, XIAODIAN)
+    _user(api, "yingze-officer", Role.HEALTH_OFFICER, YINGZE)
+    me, them = api.h("xiaodian-officer"), api.h("yingze-officer")
+    r = api.client.post("/sites", headers=api.h("admin"), json={
+        "name": "小店上门队", "kind": "door_to_door", "region_code": XIAODIAN})
+    assert r.status_code == 201, r.text
+    team = r.json()["id"]
+    theirs = api.people(f"substr(grid_code, 1, 6) = '{YINGZE}'", limit=2)
+    mine = api.people(f"substr(grid_code, 1, 6) = '{XIAODIAN}'", limit=1)
+    refused = [api.client.post(f"/door-teams/{team}/assignments", headers=me,
+                               json={"person_ids": ids})
+               for ids in ([theirs[0]], [*mine, theirs[1]], ["no-such-person"])]
+    assert {(r.status_code, r.json()["error"]["code"]) for r in refused} \
+        == {(404, "unknown_person")}, [r.text for r in refused]
+    grid = api.count(f"SELECT grid_code FROM people WHERE id = '{theirs[0]}'")
+    zone = api.client.post("/zones", headers=them, json={
+        "name": "迎泽封控", "kind": "sealed", "areas": [grid]})
+    assert zone.status_code == 201, zone.text
+    r = api.client.post(f"/door-teams/{team}/assignments", headers=me,
+                        json={"zone_id": zone.json()["id"]})
+    assert (r.status_code, r.json()["error"]["code"]) == (404, "unknown_zone"), r.text
+    route = api.client.get(f"/door-teams/{team}/route", headers=me).json()
+    assert route["households"] == 0, route
+    # their own district's people go on the route
+    r = api.client.post(f"/door-teams/{team}/assignments", headers=me, json={"person_ids": mine})
+    assert r.status_code == 201, r.text

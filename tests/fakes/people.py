@@ -74,6 +74,10 @@ class FakePeople(FakeRepository):
                                           s.open_recall_id, p.name_masked, s.test_state)
         return out
 
+    def home_grids(self, person_ids: Iterable[str]) -> dict[str, str]:
+        return {pid: self.t.people[pid].grid_code for pid in person_ids
+                if pid in self.t.people}
+
     def person_samples(self, person_id: str) -> list[PersonSampleRow]:
         unused("people.person_samples")
 

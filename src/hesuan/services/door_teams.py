@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 
-from hesuan.domain.access import Action, Principal, authorize
+from hesuan.domain.access import Action, Principal, Target, allows, authorize
 from hesuan.domain.errors import InvalidInput, NotFound, RuleViolation
 from hesuan.domain.people import SINGLE_TUBE_GROUPS, IdKind, normalise_id_number, parse_groups
 from hesuan.domain.sampling import POOL_SIZES, SiteKind, check_tube_barcode
@@ -176,11 +176,16 @@ class DoorTeamService:
             authorize(actor, Action.ASSIGN_TEAM, site_target(site), field="site_id")
             if zone_id is not None:
                 z = uow.zones.zone(zone_id)
-                if z is None or z.status != "active":
+                # a zone of another region is no one's to give this team, as if none were
+                if z is None or z.status != "active" or not all(
+                        allows(actor, Action.ASSIGN_TEAM, Target(region=a.region_code))
+                        for a in z.areas):
                     raise NotFound("zone_id: no such active zone", code="unknown_zone",
                                    field="zone_id")
-            facts = uow.people.person_facts(person_ids) if person_ids else {}
-            missing = [p for p in person_ids if p not in facts]
+            homes = uow.people.home_grids(person_ids) if person_ids else {}
+            # someone the assigner may not know of is answered as no one at all
+            missing = [p for p in person_ids if p not in homes or not allows(
+                actor, Action.ASSIGN_TEAM, Target(region=homes[p]))]
             if missing:
                 raise NotFound(f"person_ids: no such person {missing[0]}",
                                code="unknown_person", field="person_ids")

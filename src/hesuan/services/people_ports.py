@@ -210,6 +210,9 @@ class PeopleRepository(Protocol):
     def person_facts(self, person_ids: Iterable[str]) -> dict[str, PersonFactsRow]:
         """Facts a window needs about each person, for the ids that exist."""
 
+    def home_grids(self, person_ids: Iterable[str]) -> dict[str, str]:
+        """Each person's home grid, for the ids that exist."""
+
     def person_samples(self, person_id: str) -> list[PersonSampleRow]:
         """The person's last 100 samples, newest first."""
         ...

@@ -91,6 +91,10 @@ class SqlPeople(SqlRepository):
                 for r in sql_helpers.fetch_in(self.conn, _PERSON_FACTS[self._pg], person_ids,
                                          self._pg)}
 
+    def home_grids(self, person_ids: Iterable[str]) -> dict[str, str]:
+        return {r[0]: r[1] for r in sql_helpers.fetch_in(
+            self.conn, _HOME_GRIDS[self._pg], person_ids, self._pg)}
+
     def person_samples(self, person_id: str) -> list[PersonSampleRow]:
         rows = self.conn.execute(
             select(samples.c.sampled_at, tubes.c.barcode, tubes.c.capacity, tubes.c.status,
@@ -135,3 +139,6 @@ _PERSON_FACTS = {pg: (
     "FROM people p JOIN person_status ps ON ps.person_id = p.id "
     "LEFT JOIN open_slots os ON os.person_id = p.id WHERE " + sql_helpers.one_of("p.id", pg))
     for pg in (False, True)}
+
+_HOME_GRIDS = {pg: "SELECT p.id, p.grid_code FROM people p WHERE " + sql_helpers.one_of("p.id", pg)
+               for pg in (False, True)}
