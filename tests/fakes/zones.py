@@ -50,7 +50,7 @@ class FakeZones(FakeRepository):
     def add_zone(self, zone: ZoneRecord, source: str) -> None:
         self.t.zones[zone.id] = replace(zone, areas=tuple(sorted(zone.areas)))
 
-    def zone(self, zone_id: str) -> ZoneRecord | None:
+    def zone(self, zone_id: str, *, for_update: bool = False) -> ZoneRecord | None:
         return self.t.zones.get(zone_id)
 
     def all(self, statuses: Sequence[str] | None, prefix: str,

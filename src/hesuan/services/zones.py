@@ -222,7 +222,7 @@ class ZoneService:
 
     def _live(self, uow: UnitOfWork, actor: Principal, zone_id: str,
               statuses: Sequence[str] = (ZoneStatus.ACTIVE.value, _SCHEDULED)) -> ZoneRecord:
-        z = uow.zones.zone(zone_id)
+        z = uow.zones.zone(zone_id, for_update=True)
         if z is None:
             raise NotFound("no such zone", code="unknown_zone", field="zone_id")
         for a in z.areas:  # every part of the zone must be the actor's to change
@@ -283,9 +283,10 @@ class ZoneService:
             start, end = uow.zones.zones_due(now)
             if not start and not end:
                 return ZoneChanges(0, 0)
+            # each read for update and checked again: an officer may have ended it meanwhile
+            start = [zid for zid in start if _still(uow, zid, _SCHEDULED)]
+            end = [zid for zid in end if _still(uow, zid, ZoneStatus.ACTIVE.value)]
             for zid in start:
-                z = uow.zones.zone(zid)
-                assert z is not None
                 uow.zones.set_status(zid, ZoneStatus.ACTIVE.value)
                 self._event(uow, zid, "start", None, now, {}, actor.username)
                 z = uow.zones.zone(zid)
@@ -517,6 +518,12 @@ class ZoneService:
                              "properties": {"code": r.code, "name": r.name, "level": r.level,
                                             "centroid": [r.lng, r.lat], "source": r.source}})
         return {"type": "FeatureCollection", "features": features}
+
+
+def _still(uow: UnitOfWork, zone_id: str, status: str) -> bool:
+    """Whether the zone, read for update, still has ``status``."""
+    z = uow.zones.zone(zone_id, for_update=True)
+    return z is not None and z.status == status
 
 
 def _features(collection: Any) -> list[dict[str, Any]]:

@@ -101,7 +101,9 @@ class ZoneRepository(Protocol):
     # -- zones -----------------------------------------------------------------------------
     def add_zone(self, zone: ZoneRecord, source: str) -> None:
         """Store a new zone and its areas (``source``: how they were given, list or polygon)."""
-    def zone(self, zone_id: str) -> ZoneRecord | None: ...
+    def zone(self, zone_id: str, *, for_update: bool = False) -> ZoneRecord | None:
+        """The zone; ``for_update``: its row locked until the transaction ends (a change of
+        it reads it so: two officers ending it at once, the second finds it ended)."""
     def all(self, statuses: Sequence[str] | None, prefix: str,
               limit: int) -> list[ZoneRecord]: ...
     def set_status(self, zone_id: str, status: str) -> None: ...

@@ -124,8 +124,11 @@ class SqlZones(SqlRepository):
             people=r.people, ended_at=r.ended_at, note=r.note, created_by=r.created_by,
             created_at=r.created_at, end_reason=r.end_reason) for r in rows]
 
-    def zone(self, zone_id: str) -> ZoneRecord | None:
-        r = self.conn.execute(select(zones).where(zones.c.id == zone_id)).first()
+    def zone(self, zone_id: str, *, for_update: bool = False) -> ZoneRecord | None:
+        stmt = select(zones).where(zones.c.id == zone_id)
+        if for_update:
+            stmt = stmt.with_for_update()
+        r = self.conn.execute(stmt).first()
         return None if r is None else self._records([r])[0]
 
     def all(self, statuses: Sequence[str] | None, prefix: str,
