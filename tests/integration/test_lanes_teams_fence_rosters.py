@@ -280,6 +280,59 @@ def test_fence_alerts_passes_arrivals_and_dedup(platform: Platform, city: Exampl
     assert q(platform, "SELECT count(*) FROM fence_scans")[0][0] == 0
 
 
+def test_two_hands_closing_an_alert_at_once_close_it_once(
+        platform: Platform, city: ExampleCity, clock: FixedClock,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """On PostgreSQL a grid worker and an officer closing one alert at once were both told
+    closed; the last one's outcome stood and the other's was lost. The alert is read for
+    update: the second is told it is closed already."""
+    import threading
+    import time
+
+    from hesuan.adapters.db.fence_store import SqlFence
+
+    venue = platform.venues.register(OFFICER, "CINEMA-02", "影城", "140110")
+    device = Principal("u-v", "cinema", Role.VENUE, venue)
+    grid = city.grids[0]
+    pid = str(q(platform, "SELECT id FROM people WHERE grid_code = :g AND groups = '' "
+                          "ORDER BY id LIMIT 1", g=grid)[0][0])
+    platform.zones.designate(OFFICER, ZoneInput("封控", ZoneKind.SEALED, [Area(grid)]))
+    out = platform.fence.scan(device, [ScanInput(str(uuid.uuid4()), PlaceKind.VENUE, venue,
+                                                 clock.now(),
+                                                 code=platform.deps.codes.sign(pid))])
+    assert out[0].alerts == ["zone_exit"], out
+    (alert,) = platform.fence.alerts(OFFICER)
+    read = SqlFence.fence_alert
+
+    def slow(self: SqlFence, alert_id: str, **kw: Any) -> Any:  # widens the window
+        got = read(self, alert_id, **kw)
+        time.sleep(0.3)
+        return got
+
+    monkeypatch.setattr(SqlFence, "fence_alert", slow)
+    answers: dict[str, str] = {}
+
+    def close(who: Principal, outcome: AlertOutcome) -> None:
+        try:
+            platform.fence.close(who, alert.id, outcome, who.username)
+            answers[who.username] = "closed"
+        except RuleViolation as exc:
+            answers[who.username] = exc.code
+
+    worker = Principal("g", "g", Role.GRID_WORKER, grid)
+    first = threading.Thread(target=close, args=(worker, AlertOutcome.ISOLATED))
+    second = threading.Thread(target=close, args=(OFFICER, AlertOutcome.FALSE_ALARM))
+    first.start()
+    time.sleep(0.05)
+    second.start()
+    first.join()
+    second.join()
+    monkeypatch.setattr(SqlFence, "fence_alert", read)
+    assert answers == {"g": "closed", "officer": "alert_closed"}, answers
+    (closed,) = platform.fence.alerts(OFFICER, statuses=["closed"])
+    assert (closed.outcome, closed.closed_by) == ("isolated", "g")
+
+
 def test_coverage_sql_equals_domain(platform: Platform, city: ExampleCity,
                                     clock: FixedClock) -> None:
     rng = random.Random(5)

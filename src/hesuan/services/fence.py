@@ -301,7 +301,8 @@ class FenceService:
         return rows
 
     def _mine(self, uow: UnitOfWork, actor: Principal, alert_id: str) -> FenceAlertRow:
-        a = uow.fence.fence_alert(alert_id)
+        # read for update: of two hands closing it at once, the second finds it closed
+        a = uow.fence.fence_alert(alert_id, for_update=True)
         hidden = NotFound("no such alert in your area", code="unknown_alert", field="alert_id")
         if a is None:
             raise hidden

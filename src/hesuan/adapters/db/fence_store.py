@@ -203,10 +203,12 @@ class SqlFence(SqlRepository):
             params["vals"] = sql_helpers.vals(statuses, self._pg)
         return [FenceAlertRow(**r._mapping) for r in self.conn.execute(stmt, params)]
 
-    def fence_alert(self, alert_id: str) -> FenceAlertRow | None:
-        r = self.conn.execute(
-            _ALERTS.outerjoin(people, people.c.id == fence_alerts.c.person_id)
-            .where(fence_alerts.c.id == alert_id)).first()
+    def fence_alert(self, alert_id: str, *, for_update: bool = False) -> FenceAlertRow | None:
+        stmt = (_ALERTS.outerjoin(people, people.c.id == fence_alerts.c.person_id)
+                .where(fence_alerts.c.id == alert_id))
+        if for_update:
+            stmt = stmt.with_for_update(of=fence_alerts)
+        r = self.conn.execute(stmt).first()
         return None if r is None else FenceAlertRow(**r._mapping)
 
     def update_fence_alert(self, alert_id: str, handling: FenceAlertHandling) -> None:
