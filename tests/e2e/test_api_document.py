@@ -86,6 +86,20 @@ def test_results_file_not_in_utf8_is_one_file_level_error(api: Api) -> None:
     assert "UTF-8" in error["message"]
 
 
+def test_results_file_with_another_tables_header_is_one_file_level_error(api: Api) -> None:
+    """A misspelt column ('ct_n') was dropped without a word, its Ct values with it; blank
+    lines were not counted, so a problem's row was the one above it."""
+    lab = api.city.labs["lab1"]
+    r = api.client.post(f"/labs/{lab}/results.csv", headers=api.h("lab"), files={
+        "file": ("r.csv", b"barcode,result,ct_n\n", "text/csv")})
+    error = _error(r, 422, "bad_header", "file")
+    assert "ct_n" in error["message"] and "ct_N" in error["message"]
+    r = api.client.post(f"/labs/{lab}/results.csv", headers=api.h("lab"), files={
+        "file": ("r.csv", b"barcode,result\n\n\nNOT-A-TUBE,negative\n", "text/csv")})
+    assert r.status_code == 200, r.text
+    assert [(p["row"], p["status"]) for p in r.json()["problems"]] == [(4, "rejected")]
+
+
 def _param(doc: dict[str, Any], path: str, method: str, name: str) -> dict[str, Any]:
     for p in doc["paths"][path][method]["parameters"]:
         if p["name"] == name:

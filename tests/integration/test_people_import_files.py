@@ -22,7 +22,7 @@ from hesuan.domain.access import Principal, Role
 from hesuan.domain.errors import InvalidInput
 from hesuan.entrypoints.cli.table_files import read_table
 from hesuan.services.auth import SYSTEM
-from hesuan.services.people import ImportReport
+from hesuan.services.people import PEOPLE_COLUMNS, ImportReport
 from hesuan.sim.example import seed_example_city
 from hesuan.sim.simulate import CountingSender
 
@@ -57,7 +57,7 @@ def district_file(future: str = FUTURE) -> str:
 
 
 def import_file(platform: Platform, path: Path) -> ImportReport:
-    return platform.people.import_rows(ADMIN, read_table(path), {GRID})
+    return platform.people.import_rows(ADMIN, read_table(path, PEOPLE_COLUMNS), {GRID})
 
 
 def errors_of(report: ImportReport) -> set[tuple[int, str | None, str]]:
@@ -197,6 +197,80 @@ def test_the_cli_imports_a_gb18030_file_and_refuses_an_undecodable_one(
     assert out.returncode == 2
     assert "error [bad_encoding] file cannot be read" in out.stderr  # its field once
     assert "Traceback" not in out.stderr + out.stdout
+
+
+def test_the_error_report_quotes_no_cell_and_only_its_reader_reads_it(
+        settings: Settings, platform: Platform, tmp_path: Path) -> None:
+    """A row with a column out of place put a phone number or a name into the error report's
+    'unknown group' and 'not a known grid' messages, in a file every user could read; the
+    report was written only after the rows were stored, so a report path that could not be
+    written failed with a traceback after the import."""
+    seed_example_city(platform, people=0)
+    env = {"HESUAN_DATABASE_URL": settings.database_url, "HESUAN_SECRET_KEY": "test-secret",
+           "HESUAN_ENVIRONMENT": "test", "PATH": "/usr/bin:/bin", "COLUMNS": "200"}
+    path = tmp_path / "people.csv"
+    shifted = resident_id("140105", "19850101", "021")
+    path.write_text("\n".join([
+        HEADER, f"resident,{shifted},欧阳小明,{GRID},13800138043,,zh,,小店区5号楼",
+        f"resident,{resident_id('140105', '19850101', '032')},王芳,,{GRID},13800138040,zh,,",
+        ""]), encoding="utf-8")
+    cmd = [sys.executable, "-m", "hesuan.entrypoints.cli", "people", "import", str(path)]
+    nowhere = tmp_path / "no-such-folder" / "r.csv"
+    out = subprocess.run([*cmd, "--report", str(nowhere)], env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    assert "cannot_write" in out.stderr, out.stderr
+    with platform.deps.uow(readonly=True) as uow:  # refused before anything was stored
+        assert uow.conn.execute(select(people.c.id)).first() is None  # type: ignore[attr-defined]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    report = tmp_path / "people.errors.csv"
+    text = report.read_text(encoding="utf-8")
+    assert "unknown_grid" in text and "bad_group" in text, text
+    for cell in ("13800138043", "13800138040", "欧阳小明", "王芳", shifted):
+        assert cell not in text, text
+    assert oct(report.stat().st_mode & 0o777) == "0o600"
+
+
+def test_a_header_that_is_not_a_people_files_is_refused_whole(platform: Platform,
+                                                              tmp_path: Path) -> None:
+    """'mobile' and 'Address' for phone and address imported everyone without a phone (no
+    reminder ever reached them), and said nothing."""
+    seed_example_city(platform, people=0)
+    path = tmp_path / "people.csv"
+    path.write_text("id_kind,id_number,name,mobile,grid_code,Address\n"
+                    f"resident,{TAIYUAN_1980},王建国,13812345678,{GRID},小店区1号楼\n",
+                    encoding="utf-8")
+    with pytest.raises(InvalidInput) as refused:
+        import_file(platform, path)
+    assert (refused.value.code, refused.value.field) == ("bad_header", "file")
+    assert "mobile" in refused.value.message and "Address" in refused.value.message
+    path.write_text(f"id_kind,name,grid_code\nresident,王建国,{GRID}\n", encoding="utf-8")
+    with pytest.raises(InvalidInput) as missing:
+        import_file(platform, path)
+    assert "id_number" in missing.value.message
+
+
+def test_rows_are_numbered_as_the_sheet_shows_them(platform: Platform, tmp_path: Path) -> None:
+    """Blank lines were skipped and not counted: the report sent people to the row above."""
+    seed_example_city(platform, people=0)
+    path = tmp_path / "people.csv"
+    path.write_text("\n".join([
+        HEADER, f"resident,{TAIYUAN_1980},王建国,,{GRID},,zh,,", "", "",
+        f"resident,{OLD_15_AS_18},,,{GRID},,zh,,", ""]), encoding="utf-8")
+    assert errors_of(import_file(platform, path)) == {(5, "name", "missing_field")}
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    sheet = wb.active
+    assert sheet is not None
+    sheet.append(HEADER.split(","))
+    sheet.append(["resident", resident_id("140105", "19900101", "043"), "赵敏", None, GRID])
+    sheet.append([])
+    sheet.append(["resident", resident_id("140105", "19900101", "054"), None, None, GRID])
+    wb.save(tmp_path / "people.xlsx")
+    assert errors_of(import_file(platform, tmp_path / "people.xlsx")) \
+        == {(4, "name", "missing_field")}
 
 
 def test_no_sms_goes_to_a_landline(sim: tuple[Platform, CountingSender], clock: FixedClock,

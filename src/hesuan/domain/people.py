@@ -209,23 +209,23 @@ def _group_of(value: str) -> Group | None:
 
 def parse_groups(values: Iterable[str]) -> frozenset[Group]:
     """Groups from their codes (``medical``, any case) or their usual Chinese names
-    (:data:`GROUP_NAMES`); every unknown name is named in the one error raised."""
+    (:data:`GROUP_NAMES`); the place of every unknown one is named in the one error raised."""
     out: set[Group] = set()
     unknown: list[str] = []
-    for value in values:
-        value = value.strip()
-        if not value:
-            continue
+    given = [v.strip() for v in values if v.strip()]
+    for place, value in enumerate(given, start=1):
         g = _group_of(value)
         if g is None:
-            unknown.append(value)
+            unknown.append(str(place))
         else:
             out.add(g)
     if unknown:
+        # the places, not the words: a row with a column out of place holds a phone or a
+        # name here, and error reports are files
         allowed = ", ".join(f"{g.value} ({GROUP_NAMES[g][0]})" for g in Group)
         raise InvalidInput(
-            f"groups: unknown group {', '.join(map(repr, unknown))} (accepted: the codes or "
-            f"their usual Chinese names: {allowed})",
+            f"groups: group {', '.join(unknown)} of {len(given)} is not known (accepted: the "
+            f"codes or their usual Chinese names: {allowed})",
             code="bad_group",
             field="groups",
         )

@@ -14,6 +14,8 @@ Imports: standard library, ``hesuan.domain``, ``hesuan.services``.
 
 from __future__ import annotations
 
+import csv
+import io
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -36,6 +38,7 @@ from hesuan.domain.results import (
 )
 from hesuan.domain.sampling import TubeStatus, barcode_key, check_tube_barcode
 from hesuan.domain.specimens import check_testable
+from hesuan.domain.spreadsheets import ROW_NUMBER, Columns
 from hesuan.services.chunks_at_once import apply_in_order
 from hesuan.services.context import Deps, write_retrying
 from hesuan.services.correction_requests import ask_correction
@@ -56,8 +59,14 @@ from hesuan.services.sampling_ports import (
 )
 from hesuan.services.status import StatusService
 
-__all__ = ["FanOutCounts", "LabService", "ResultInput", "ResultOutcome", "parse_result_row",
-           "recall_without_result"]
+__all__ = ["RESULT_COLUMNS", "FanOutCounts", "LabService", "ResultInput", "ResultOutcome",
+           "parse_result_row", "recall_without_result", "results_csv_rows"]
+
+
+#: A results file's columns (docs/LAB.md "Results files").
+RESULT_COLUMNS = Columns(
+    required=("barcode", "result"),
+    optional=(*(f"ct_{t}" for t in CT_TARGETS), "correction_reason"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,7 +333,8 @@ class LabService:
             batch: list[ResultInput] = []
             rownos: list[int] = []
             applied = False
-            for n, raw in enumerate(rows, start=2):
+            for counted, raw in enumerate(rows, start=2):
+                n = int(raw.get(ROW_NUMBER, counted))  # as the sheet shows it, when known
                 total += 1
                 try:
                     batch.append(parse_result_row(raw))
@@ -480,3 +490,26 @@ def parse_result_row(raw: Mapping[str, Any]) -> ResultInput:
                                field=f"ct_{target}") from None
     reason = str(raw.get("correction_reason") or "").strip() or None
     return ResultInput(barcode, result, ct or None, reason)
+
+
+def results_csv_rows(text: str) -> list[dict[str, Any]]:
+    """An uploaded results CSV file's rows (its text), read whole before anything is recorded:
+    its header checked against ``RESULT_COLUMNS`` (``bad_header``), each row numbered as a
+    spreadsheet shows it (``ROW_NUMBER``: blank lines count); NUL characters or a file the CSV
+    reader cannot read refused (``bad_csv``)."""
+    if "\x00" in text:
+        raise InvalidInput("NUL (\\x00) character in the file", code="bad_csv", field="file")
+    try:
+        reader = csv.reader(io.StringIO(text, newline=""))
+        header = [h.strip() for h in next(reader, [])]
+        RESULT_COLUMNS.check(header)
+        rows: list[dict[str, Any]] = []
+        for number, values in enumerate(reader, start=2):
+            if any(v.strip() for v in values):
+                row: dict[str, Any] = {h: v for h, v in zip(header, values, strict=False) if h}
+                row[ROW_NUMBER] = number
+                rows.append(row)
+        return rows
+    except csv.Error as exc:
+        raise InvalidInput(f"file is not a readable CSV file: {exc}", code="bad_csv",
+                           field="file") from None

@@ -42,6 +42,7 @@ from hesuan.domain.people import (
     split_groups,
 )
 from hesuan.domain.programme import check_open
+from hesuan.domain.spreadsheets import ROW_NUMBER, Columns
 from hesuan.services.context import Deps
 from hesuan.services.newcomers import settle_newcomers
 from hesuan.services.people_ports import (
@@ -53,6 +54,7 @@ from hesuan.services.people_ports import (
 from hesuan.services.targets import no_such_person, person_target
 
 __all__ = [
+    "PEOPLE_COLUMNS",
     "ROW_PROBLEMS",
     "ImportReport",
     "PeopleService",
@@ -66,6 +68,11 @@ __all__ = [
 #: wrong field count, a quote that swallowed lines): a list of ``InvalidInput``, reported
 #: with the row's other errors, and the row is not stored.
 ROW_PROBLEMS: Final = "#problems"
+
+#: A people file's columns (docs/API.md "People files").
+PEOPLE_COLUMNS: Final = Columns(
+    required=("id_number", "name", "grid_code"),
+    optional=("id_kind", "phone", "groups", "language", "household_id", "address"))
 
 _T = TypeVar("_T")
 
@@ -217,7 +224,8 @@ class PeopleService:
         report = ImportReport()
         today = local_date(self._d.clock.now())
         batch: list[NewPerson] = []
-        for n, raw in enumerate(rows, start=2):  # row 1 is the header
+        for counted, raw in enumerate(rows, start=2):  # row 1 is the header
+            n = int(raw.get(ROW_NUMBER, counted))  # as the sheet shows it, when the reader knows
             report.rows += 1
             try:
                 person, found = _person_input(raw)
@@ -360,7 +368,7 @@ def _name(name: str) -> str:
 
 def _grid(grid_code: str, known_grids: set[str]) -> str:
     if grid_code not in known_grids:
-        raise InvalidInput(f"grid_code {grid_code!r} is not a known grid (网格)",
+        raise InvalidInput("grid_code is not a known grid (网格) of the importer's region",
                            code="unknown_grid", field="grid_code")
     return grid_code
 

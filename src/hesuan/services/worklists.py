@@ -22,6 +22,7 @@ from hesuan.domain.errors import HesuanError, InvalidInput, NotFound
 from hesuan.domain.opening import SiteState, site_state
 from hesuan.domain.results import Result, check_ct
 from hesuan.domain.sampling import check_tube_barcode
+from hesuan.domain.spreadsheets import ROW_NUMBER
 from hesuan.services.context import Deps
 from hesuan.services.lab import parse_result_row
 from hesuan.services.people_ports import SiteRow
@@ -170,7 +171,8 @@ class WorklistService:
         parsed: list[tuple[int, str, Result, str | None]] = []
         items: list[PreviewRow] = []
         total = 0
-        for n, raw in enumerate(rows, start=2):  # row 1 is the header
+        for counted, raw in enumerate(rows, start=2):  # row 1 is the header
+            n = int(raw.get(ROW_NUMBER, counted))  # as the sheet shows it, when known
             total += 1
             if total > limit:
                 break

@@ -6,8 +6,6 @@ Imports: FastAPI, ``hesuan.entrypoints.api``, ``hesuan.services``, ``hesuan.doma
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import asdict
 from typing import Annotated
 
@@ -18,7 +16,7 @@ from hesuan.domain.errors import InvalidInput
 from hesuan.entrypoints.actions import acts
 from hesuan.entrypoints.api import schemas as s
 from hesuan.entrypoints.api.deps import Me, PlatformDep
-from hesuan.services.lab import ResultInput
+from hesuan.services.lab import ResultInput, results_csv_rows
 
 __all__ = ["router"]
 
@@ -45,13 +43,7 @@ def results_csv(me: Me, platform: PlatformDep, lab_id: str,
             f"file is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
             "save it as CSV in UTF-8 (a GBK or GB18030 file: hesuan results import reads it)",
             code="bad_encoding", field="file") from None
-    try:  # parse the whole file first: a malformed file is refused before anything is written
-        if "\x00" in text:
-            raise csv.Error("NUL (\\x00) character in the file")
-        rows = list(csv.DictReader(io.StringIO(text, newline="")))
-    except csv.Error as exc:
-        raise InvalidInput(f"file is not a readable CSV file: {exc}", code="bad_csv",
-                           field="file") from None
-    problems, total = platform.lab.import_rows(me, lab_id, rows)
+    # read whole first: a malformed file is refused before anything is written
+    problems, total = platform.lab.import_rows(me, lab_id, results_csv_rows(text))
     return s.ResultsFileOut(rows=total, problems=[
         s.ResultOutcomeOut.model_validate(asdict(o)) for o in problems])

@@ -33,12 +33,14 @@ Imports: Typer, Rich, ``hesuan.domain``; at call time ``hesuan.bootstrap``, ``he
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, is_dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Annotated, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 from rich.console import Console
@@ -81,6 +83,7 @@ __all__ = [
     "parse_time",
     "print_json",
     "progress",
+    "report_file",
     "say_read_from",
     "settle_in_doubt",
     "working",
@@ -181,6 +184,19 @@ def opened(*, migrate: bool = False, settings: Settings | None = None,
         raise failed(exc) from None
     finally:
         p.close()
+
+
+def report_file(path: Path) -> TextIO:
+    """A per-row report, opened for writing before anything is imported (a path that cannot be
+    written stops the import first: ``cannot_write``), readable by its writer alone: it names
+    rows of people's data."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # a report there before keeps no wider mode
+        return os.fdopen(fd, "w", newline="", encoding="utf-8")
+    except OSError as exc:
+        raise failed(InvalidInput(f"report: cannot write {path}: {exc.strerror}",
+                                  code="cannot_write", field="report")) from None
 
 
 @contextmanager

@@ -13,7 +13,14 @@ from typing import Annotated
 
 import typer
 
-from hesuan.entrypoints.cli.common import CLI_PRINCIPAL, console, opened, print_json, progress
+from hesuan.entrypoints.cli.common import (
+    CLI_PRINCIPAL,
+    console,
+    opened,
+    print_json,
+    progress,
+    report_file,
+)
 
 __all__ = ["register"]
 
@@ -31,18 +38,21 @@ def people_import(
     address. Valid rows are stored, bad rows reported with every error of the row."""
     from hesuan.domain.spreadsheets import as_text_row
     from hesuan.entrypoints.cli.table_files import count_rows, read_table
+    from hesuan.services.people import PEOPLE_COLUMNS
 
     report = report or file.with_name(file.stem + ".errors.csv")
     with opened() as p:
         with p.deps.uow(readonly=True) as uow:
             grids = uow.places.grid_codes()
-        rows = read_table(file)  # a file that cannot be decoded stops here, storing nothing
+        # a file that cannot be decoded, or whose header is not a people file's, stops here,
+        # storing nothing; so does a report that cannot be written
+        rows = read_table(file, PEOPLE_COLUMNS)
         total = count_rows(file)
-        with progress() as bar:
-            task = bar.add_task(f"importing {file.name}", total=total)
-            result = p.people.import_rows(CLI_PRINCIPAL, rows, grids,
-                                          progress=lambda n: bar.update(task, completed=n))
-        with report.open("w", newline="", encoding="utf-8") as fh:
+        with report_file(report) as fh:
+            with progress() as bar:
+                task = bar.add_task(f"importing {file.name}", total=total)
+                result = p.people.import_rows(CLI_PRINCIPAL, rows, grids,
+                                              progress=lambda n: bar.update(task, completed=n))
             w = csv.writer(fh)
             w.writerow(["row", "field", "code", "message"])
             for e in result.errors:

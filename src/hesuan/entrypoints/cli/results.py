@@ -14,7 +14,7 @@ from typing import Annotated, TypeVar
 
 import typer
 
-from hesuan.entrypoints.cli.common import CLI_PRINCIPAL, console, opened, progress
+from hesuan.entrypoints.cli.common import CLI_PRINCIPAL, console, opened, progress, report_file
 
 __all__ = ["register"]
 
@@ -40,15 +40,18 @@ def results_import(
         return
     from hesuan.domain.spreadsheets import as_text_row
     from hesuan.entrypoints.cli.table_files import count_rows, read_table
+    from hesuan.services.lab import RESULT_COLUMNS
 
     report = report or file.with_name(file.stem + ".problems.csv")
     with opened() as p:
-        rows = read_table(file)  # a file that cannot be decoded stops here, recording nothing
-        with progress() as bar:
-            task = bar.add_task(f"recording {file.name}", total=count_rows(file))
-            problems, total = p.lab.import_rows(CLI_PRINCIPAL, lab, _counted(
-                rows, lambda n: bar.update(task, completed=n)))
-        with report.open("w", newline="", encoding="utf-8") as fh:
+        # a file that cannot be decoded, or whose header is not a results file's, stops here,
+        # recording nothing; so does a report that cannot be written
+        rows = read_table(file, RESULT_COLUMNS)
+        with report_file(report) as fh:
+            with progress() as bar:
+                task = bar.add_task(f"recording {file.name}", total=count_rows(file))
+                problems, total = p.lab.import_rows(CLI_PRINCIPAL, lab, _counted(
+                    rows, lambda n: bar.update(task, completed=n)))
             w = csv.writer(fh)
             w.writerow(["row", "barcode", "status", "reason", "message"])
             for o in problems:

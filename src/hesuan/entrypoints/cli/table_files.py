@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from hesuan.domain.errors import InvalidInput
+from hesuan.domain.spreadsheets import ROW_NUMBER, Columns
 from hesuan.services.people import ROW_PROBLEMS
 
 __all__ = ["count_rows", "detect_encoding", "read_table"]
@@ -77,42 +78,61 @@ def detect_encoding(path: Path) -> str:
                        "byte-order mark)")
 
 
-def read_table(path: Path) -> Iterator[dict[str, Any]]:
-    """Yield each data row as a dict keyed by the header row's (stripped) names. A CSV file's
-    encoding is checked here, before the first row is asked for."""
+def read_table(path: Path, columns: Columns | None = None) -> Iterator[dict[str, Any]]:
+    """Yield each data row as a dict keyed by the header row's (stripped) names, its number as
+    a spreadsheet shows it under ``ROW_NUMBER``. A CSV file's encoding, a workbook's being one,
+    and (given ``columns``) the header are checked here, before the first row is asked for."""
     if path.suffix.lower() in (".xlsx", ".xlsm"):
-        return _read_excel(path)
-    return _read_csv(path, detect_encoding(path))
+        rows = _read_excel(path)
+    else:
+        rows = _read_csv(path, detect_encoding(path))
+    header = next(rows)  # the reader's first item is the header
+    if columns is not None:
+        columns.check(header)
+    return (row for row in rows if isinstance(row, dict))
 
 
-def _read_excel(path: Path) -> Iterator[dict[str, Any]]:
+def _read_excel(path: Path) -> Iterator[Any]:
+    from zipfile import BadZipFile
+
     from openpyxl import load_workbook
+    from openpyxl.utils.exceptions import InvalidFileException
 
-    wb = load_workbook(path, read_only=True, data_only=True)
+    try:
+        wb = load_workbook(path, read_only=True, data_only=True)
+    except (BadZipFile, InvalidFileException, KeyError, OSError):
+        raise InvalidInput("file cannot be read: it is not an Excel workbook (.xlsx); save it "
+                           "again as .xlsx or as CSV", code="bad_encoding", field="file") from None
     try:
         rows = wb.worksheets[0].iter_rows(values_only=True)
         header = [str(h).strip() if h is not None else "" for h in next(rows, ())]
-        for values in rows:
+        yield header
+        for number, values in enumerate(rows, start=2):
             if values is None or all(v is None for v in values):
                 continue
-            yield {h: v for h, v in zip(header, values, strict=False) if h}
+            row: dict[str, Any] = {h: v for h, v in zip(header, values, strict=False) if h}
+            row[ROW_NUMBER] = number
+            yield row
     finally:
         wb.close()
 
 
-def _read_csv(path: Path, encoding: str) -> Iterator[dict[str, Any]]:
+def _read_csv(path: Path, encoding: str) -> Iterator[Any]:
     with path.open(newline="", encoding=encoding) as fh:
         first = fh.readline()
         delimiter = "\t" if first.count("\t") > first.count(",") else ","
         fh.seek(0)
         reader = csv.reader(fh, delimiter=delimiter)
         header = [h.strip() for h in next(reader, [])]
+        yield header
         end = reader.line_num
-        for values in reader:
+        # a record is a spreadsheet's row, a blank line one too, an address over lines one
+        for number, values in enumerate(reader, start=2):
             start, end = end + 1, reader.line_num
             if not any(v.strip() for v in values):
                 continue
             row: dict[str, Any] = {h: v for h, v in zip(header, values, strict=False) if h}
+            row[ROW_NUMBER] = number
             problems = _shape_problems(header, values, start, end, delimiter)
             if problems:
                 row[ROW_PROBLEMS] = problems

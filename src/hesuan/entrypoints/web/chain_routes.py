@@ -16,8 +16,6 @@ Imports: FastAPI/Starlette, ``hesuan.domain``, ``hesuan.services``, the web pack
 
 from __future__ import annotations
 
-import csv
-import io
 import uuid
 from dataclasses import asdict
 from typing import Any
@@ -34,7 +32,7 @@ from hesuan.entrypoints.actions import acts
 from hesuan.entrypoints.web.forms import SignedForm, WebMe, text, upload, whole_number
 from hesuan.entrypoints.web.render import FORM_ERRORS, WebRoute, error_text, render
 from hesuan.entrypoints.web.session import platform_of
-from hesuan.services.lab import ResultInput
+from hesuan.services.lab import ResultInput, results_csv_rows
 from hesuan.services.rejections import RejectionInput
 
 __all__ = ["router"]
@@ -166,16 +164,6 @@ def lab_reject(request: Request, me: WebMe, form: SignedForm) -> Response:
     return _lab_page(request, me, rejected=row)
 
 
-def _csv_rows(data: str) -> list[dict[str, Any]]:
-    if "\x00" in data:
-        raise InvalidInput("NUL (\\x00) character in the file", code="bad_csv", field="file")
-    try:
-        return list(csv.DictReader(io.StringIO(data, newline="")))
-    except csv.Error as exc:
-        raise InvalidInput(f"file is not a readable CSV file: {exc}", code="bad_csv",
-                           field="file") from None
-
-
 async def _csv_text(form: Any) -> str:
     f = upload(form, "file")
     if f is not None:
@@ -200,7 +188,7 @@ def _check(request: Request, me: Principal, data: str) -> Response:
     try:
         if not data.strip():
             raise InvalidInput("choose a results file", code="missing_field", field="file")
-        preview = platform.worklists.preview_results(me, lab_id, _csv_rows(data))
+        preview = platform.worklists.preview_results(me, lab_id, results_csv_rows(data))
     except FORM_ERRORS as exc:
         return _lab_page(request, me, upload_error=error_text(request, exc))
     return _lab_page(request, me, preview=preview, csv_text=data)
@@ -213,7 +201,7 @@ def lab_results_commit(request: Request, me: WebMe, form: SignedForm) -> Respons
     lab_id = _lab_id(me)
     data = text(form, "csv", max_len=_MAX_CSV)
     try:
-        problems, total = platform.lab.import_rows(me, lab_id, _csv_rows(data))
+        problems, total = platform.lab.import_rows(me, lab_id, results_csv_rows(data))
     except FORM_ERRORS as exc:
         return _lab_page(request, me, upload_error=error_text(request, exc))
     rejected = sum(p.status == "rejected" for p in problems)
