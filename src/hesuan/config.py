@@ -8,11 +8,20 @@ Imports: pydantic / pydantic-settings, the standard library, ``hesuan.domain``.
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    SecretStr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hesuan.domain.errors import InvalidFields, InvalidInput
@@ -22,6 +31,31 @@ __all__ = ["MIN_SECRET_BYTES", "Settings", "settings_from_environment"]
 
 #: The shortest secret key a production server accepts (256 bits).
 MIN_SECRET_BYTES = 32
+
+
+_SECONDS = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
+_TIMEDELTA = TypeAdapter(timedelta)
+
+
+def _duration(value: Any) -> Any:
+    """A setting's duration: an ISO 8601 duration (``P60D``, ``PT3M``) or a number of seconds
+    (``5184000``), as docs/RETENTION.md says."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if _SECONDS.fullmatch(text):
+        return timedelta(seconds=float(text))
+    try:
+        return _TIMEDELTA.validate_python(text)
+    except ValidationError:
+        raise ValueError("must be an ISO 8601 duration such as P60D or PT3M, or a number of "
+                         "seconds") from None
+
+
+#: A duration setting (``_duration``).
+_Duration = Annotated[timedelta, BeforeValidator(_duration)]
+#: A duration that must be more than nothing.
+_SOME = timedelta(0)
 
 
 class Settings(BaseSettings):
@@ -69,10 +103,10 @@ class Settings(BaseSettings):
     #: itself, with a warning).
     data_key_legacy: bool = False
     issuer: str = "CN-14-0100"
-    token_ttl: timedelta = timedelta(hours=12)
-    transport_limit: timedelta = timedelta(hours=4)
-    lab_limit: timedelta = timedelta(hours=6)
-    recall_due: timedelta = timedelta(hours=12)
+    token_ttl: _Duration = Field(default=timedelta(hours=12), gt=_SOME)
+    transport_limit: _Duration = Field(default=timedelta(hours=4), gt=_SOME)
+    lab_limit: _Duration = Field(default=timedelta(hours=6), gt=_SOME)
+    recall_due: _Duration = Field(default=timedelta(hours=12), gt=_SOME)
     #: Notification sender: ``console`` or ``file`` (JSON lines at ``sms_file``) for
     #: development; ``kannel`` (the SMS gateway's smsbox ``sendsms`` at ``kannel_url``).
     sms_sender: Literal["console", "file", "kannel"] = "file"
@@ -90,7 +124,7 @@ class Settings(BaseSettings):
     #: than Ed25519's here) or Ed25519. Switch with a key rotation; both verify side by side.
     pass_alg: Literal["Ed25519", "ES256"] = "ES256"
     #: How stale the online verifier's copy of the revocation list may be.
-    pass_revocation_refresh: timedelta = timedelta(seconds=5)
+    pass_revocation_refresh: _Duration = Field(default=timedelta(seconds=5), ge=_SOME)
     #: SMS sends a second at most (token bucket; the operator throttles faster senders).
     sms_rate_per_s: float = Field(default=50.0, gt=0, le=10_000)
     #: Seconds after which a message claimed for sending and never marked sent is in doubt
@@ -131,13 +165,13 @@ class Settings(BaseSettings):
     #: (docs/RETENTION.md): samples from their tube's result, station events from their receipt
     #: (at least the offline window), notifications from their delivery, passes from their
     #: expiry, venue checks and checkpoint scans from the scan (``venue_retention``).
-    retention_samples: timedelta = Field(default=timedelta(days=30), ge=timedelta(0))
-    retention_station_events: timedelta = Field(default=timedelta(days=30), ge=timedelta(0))
-    retention_notifications: timedelta = Field(default=timedelta(days=7), ge=timedelta(0))
-    retention_passes: timedelta = Field(default=timedelta(days=1), ge=timedelta(0))
-    venue_retention: timedelta = Field(default=timedelta(days=14), ge=timedelta(0))
-    retention_arrivals: timedelta = Field(default=timedelta(days=14), ge=timedelta(0))
-    retention_lab_messages: timedelta = Field(default=timedelta(days=30), ge=timedelta(0))
+    retention_samples: _Duration = Field(default=timedelta(days=30), ge=timedelta(0))
+    retention_station_events: _Duration = Field(default=timedelta(days=30), ge=timedelta(0))
+    retention_notifications: _Duration = Field(default=timedelta(days=7), ge=timedelta(0))
+    retention_passes: _Duration = Field(default=timedelta(days=1), ge=timedelta(0))
+    venue_retention: _Duration = Field(default=timedelta(days=14), ge=timedelta(0))
+    retention_arrivals: _Duration = Field(default=timedelta(days=14), ge=timedelta(0))
+    retention_lab_messages: _Duration = Field(default=timedelta(days=30), ge=timedelta(0))
     #: Where the end of the programme leaves the final aggregates and the destruction
     #: certificate (docs/RETENTION.md); owner-only.
     programme_dir: Path = Path("var/programme")
@@ -146,7 +180,8 @@ class Settings(BaseSettings):
     #: directory outside the database, owner-only. Copy its files off the machine.
     audit_checkpoint_dir: Path = Path("var/audit")
     #: How often the scheduler inside ``serve`` runs the sweep and the outbox.
-    sweep_every: timedelta = timedelta(minutes=3)
+    #: At least 10 seconds: each run writes to the audit log and a checkpoint file.
+    sweep_every: _Duration = Field(default=timedelta(minutes=3), ge=timedelta(seconds=10))
     batch_max: int = Field(default=1000, ge=1, le=10000)
     #: PostgreSQL: how many 20,000-row chunks of one results file are applied at the same
     #: time, each in its own transaction on its own connection (docs/DEPLOY.md says how to
@@ -158,7 +193,7 @@ class Settings(BaseSettings):
     station_groups_at_once: int = Field(default=3, ge=1, le=16)
     #: The longest a station may hold events offline: an event stamped earlier than this
     #: before the server's clock is rejected (``stale_time``).
-    station_offline_window: timedelta = Field(default=timedelta(days=1), gt=timedelta(0),
+    station_offline_window: _Duration = Field(default=timedelta(days=1), gt=timedelta(0),
                                               le=timedelta(days=30))
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)

@@ -80,6 +80,7 @@ ERRORS = {
     "count_mismatch": N_("The count is not the box's: the laboratory scans its tubes; a courier "
                          "has the box checked at its site."),
     "bad_csv": N_("The file is not a readable CSV file."),
+    "bad_header": N_("The file's header is not this table's: check the column names."),
     "future_time": N_("The station's clock is ahead: check the time."),
     "same_officer": N_("A second, different health officer must decide."),
     "override_decided": N_("This request has already been decided."),
