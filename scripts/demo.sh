@@ -29,10 +29,17 @@ export HESUAN_DATABASE_URL="sqlite:///${dir}/demo.db"
 export HESUAN_KEY_FILE="${HESUAN_KEY_FILE:-${dir}/demo-secret.key}"
 export HESUAN_SMS_SENDER="${HESUAN_SMS_SENDER:-file}"
 export HESUAN_SMS_FILE="${HESUAN_SMS_FILE:-${dir}/demo-sms.jsonl}"
-if [ "$dir" != var ]; then
-  export HESUAN_PASS_KEY_DIR="${HESUAN_PASS_KEY_DIR:-${dir}/pass-keys}"
-  export HESUAN_AUDIT_CHECKPOINT_DIR="${HESUAN_AUDIT_CHECKPOINT_DIR:-${dir}/audit}"
+# the demo's own pass keys and audit checkpoints: a database made by "Running it yourself"
+# under var/ has its own chain, whose checkpoints another chain's would make look forged
+keys="${dir}/demo-keys"
+audit="${dir}/demo-audit"
+if [ "$fresh" = 0 ] && [ -f "$dir/demo.db" ] && [ ! -d "$keys" ]; then
+  # a demo city made before they were its own keeps the folders it was made with
+  if [ "$dir" = var ]; then keys=var/keys; else keys="${dir}/pass-keys"; fi
+  audit="${dir}/audit"
 fi
+export HESUAN_PASS_KEY_DIR="${HESUAN_PASS_KEY_DIR:-$keys}"
+export HESUAN_AUDIT_CHECKPOINT_DIR="${HESUAN_AUDIT_CHECKPOINT_DIR:-$audit}"
 people="${DEMO_PEOPLE:-50000}"
 seed="${DEMO_SEED:-1}"
 hesuan=.venv/bin/hesuan
@@ -60,7 +67,7 @@ fi
 port="${HESUAN_PORT:-8000}"
 echo "== serving on http://127.0.0.1:${port}  (API docs: http://127.0.0.1:${port}/docs; Ctrl-C stops)"
 # the settings a second terminal needs to read this city: its database and the keys a start
-# checks against it (its secret; its pass keys and audit checkpoints when not under var/)
+# checks against it (its secret, its pass keys and audit checkpoints)
 settings=("HESUAN_DATABASE_URL=$HESUAN_DATABASE_URL" "HESUAN_KEY_FILE=$HESUAN_KEY_FILE")
 for name in HESUAN_PASS_KEY_DIR HESUAN_AUDIT_CHECKPOINT_DIR; do
   if [ -n "${!name:-}" ]; then settings+=("$name=${!name}"); fi

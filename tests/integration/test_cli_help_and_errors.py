@@ -137,3 +137,12 @@ def test_a_worker_started_by_uvicorn_refuses_invalid_settings_in_words(
     assert out.stderr.strip().splitlines() == [
         "error [invalid_setting] HESUAN_MLLP_PORT: Input should be a valid integer, unable to "
         "parse string as an integer"], out.stderr
+
+
+def test_a_port_out_of_range_is_refused_before_anything_starts() -> None:
+    """``serve --port 70000`` listened on 4464 (70000 − 65536), where nginx did not look;
+    ``--port 0`` fell back to HESUAN_PORT."""
+    for port in ("70000", "0", "-1"):
+        out = CliRunner().invoke(cli_app, ["serve", "--port", port])
+        assert out.exit_code == 2, (port, out.output)
+        assert "Invalid value for '--port'" in out.output, out.output

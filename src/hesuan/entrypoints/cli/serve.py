@@ -19,7 +19,8 @@ __all__ = ["register"]
 
 
 def serve(host: Annotated[str | None, typer.Option()] = None,
-          port: Annotated[int | None, typer.Option()] = None,
+          port: Annotated[int | None, typer.Option(
+              min=1, max=65535, help="TCP port (default HESUAN_PORT, 8000)")] = None,
           workers: Annotated[int | None, typer.Option(
               min=1, max=64, help="server processes (default HESUAN_WORKERS, 1)")] = None,
           ) -> None:
@@ -52,7 +53,7 @@ def serve(host: Annotated[str | None, typer.Option()] = None,
 
         listener = MllpListener(platform, settings.mllp_lab, settings.mllp_host,
                                 settings.mllp_port)
-    common: dict[str, Any] = {"host": host or settings.host, "port": port or settings.port,
+    common: dict[str, Any] = {"host": host or settings.host, "port": settings.port if port is None else port,
                               "http": "httptools", "loop": "uvloop", "log_level": "warning",
                               "access_log": False}
     try:
