@@ -165,3 +165,29 @@ def test_a_door_team_is_given_only_its_assigners_people_and_zones(api: Api) -> N
     # their own district's people go on the route
     r = api.client.post(f"/door-teams/{team}/assignments", headers=me, json={"person_ids": mine})
     assert r.status_code == 201, r.text
+
+
+def test_an_account_names_a_scope_that_exists(api: Api) -> None:
+    """A typo in a scope made an officer or a sampler who could see and do nothing, and no
+    one said why; an empty username made an account no one could sign in as."""
+    for name, role, scope in (("ho3", "health_officer", "9999"), ("s03", "sampler", "nosuchsite"),
+                              ("g03", "grid_worker", XIAODIAN + "999999999"),
+                              ("l03", "lab", "nosuchlab"), ("v03", "venue", "nosuchvenue"),
+                              ("r03", "resident", "nosuchperson")):
+        r = api.client.post("/users", headers=api.h("admin"), json={
+            "username": name, "password": "longpassword12345", "role": role, "scope": scope})
+        assert r.status_code == 422, (role, r.text)
+        assert (r.json()["error"]["code"], r.json()["error"]["field"]) \
+            == ("unknown_scope", "scope"), r.text
+    for name in ("", "  ", " padded", "tab\tname"):
+        r = api.client.post("/users", headers=api.h("admin"), json={
+            "username": name, "password": "longpassword12345", "role": "admin"})
+        assert r.status_code == 422 and r.json()["error"]["field"] == "username", r.text
+    r = api.client.post("/users", headers=api.h("admin"), json={
+        "username": "admin2", "password": "longpassword12345", "role": "admin",
+        "scope": XIAODIAN})
+    assert (r.status_code, r.json()["error"]["code"]) == (422, "unscoped_role"), r.text
+    ok = api.client.post("/users", headers=api.h("admin"), json={
+        "username": "ho4", "password": "longpassword12345", "role": "health_officer",
+        "scope": XIAODIAN})
+    assert ok.status_code == 201, ok.text

@@ -34,7 +34,9 @@ def _production(tmp_path: Path, **kw: object) -> Settings:
     values: dict[str, object] = {
         "environment": "production", "database_url": f"sqlite:///{tmp_path / 'db.sqlite'}",
         "key_file": tmp_path / "secret.key", "pass_key_dir": tmp_path / "keys",
-        "sms_file": tmp_path / "sms.jsonl", "secret_key": SECRET}
+        "sms_file": tmp_path / "sms.jsonl", "secret_key": SECRET,
+        # not the working folder's var/audit, which a server run there may have filled
+        "audit_checkpoint_dir": tmp_path / "audit"}
     values.update(kw)
     return Settings(**values)  # type: ignore[arg-type]
 

@@ -41,3 +41,4 @@ def test_a_duration_that_cannot_be_is_refused_in_words(monkeypatch: pytest.Monke
     assert error.field == f"HESUAN_{name}" and error.code == "invalid_setting"
     if name == "RETENTION_SAMPLES":
         assert "ISO 8601" in error.message and "seconds" in error.message, error.message
+

@@ -17,6 +17,7 @@ Imports: standard library only.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -26,6 +27,7 @@ from hesuan.domain.errors import InvalidInput, NotFound, PermissionDenied
 __all__ = [
     "POLICY",
     "UNSCOPED_ROLES",
+    "USERNAME_PATTERN",
     "Action",
     "Principal",
     "Relation",
@@ -35,6 +37,7 @@ __all__ = [
     "allows",
     "area_for",
     "authorize",
+    "check_account",
     "region_prefix",
 ]
 
@@ -55,6 +58,23 @@ class Role(enum.StrEnum):
 #: The roles that act without a scope (city-wide, or on aggregates only); every other role's
 #: account names its region, site, lab, venue or person.
 UNSCOPED_ROLES = frozenset({Role.ADMIN, Role.COURIER, Role.PROVINCE})
+
+#: A username: 3-60 letters, digits, ``_``, ``.``, ``-`` (what a person types to sign in, and
+#: what the audit log names them by).
+USERNAME_PATTERN = r"^[A-Za-z0-9_.-]{3,60}$"
+
+
+def check_account(username: str, role: Role, scope: str | None) -> None:
+    """An account's username, and a scope for a role that needs one and for no other."""
+    if not re.fullmatch(USERNAME_PATTERN, username):
+        raise InvalidInput("username: 3-60 letters, digits, _ . or -", code="bad_username",
+                           field="username")
+    if role in UNSCOPED_ROLES and scope:
+        raise InvalidInput(f"scope: a {role} acts without a scope", code="unscoped_role",
+                           field="scope")
+    if role not in UNSCOPED_ROLES and not scope:
+        raise InvalidInput(f"scope is required for role {role}", code="missing_scope",
+                           field="scope")
 
 
 @dataclass(frozen=True, slots=True)

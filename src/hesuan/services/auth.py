@@ -14,10 +14,11 @@ import secrets
 from datetime import datetime, timedelta
 
 from hesuan.domain import sign_in
-from hesuan.domain.access import UNSCOPED_ROLES, Action, Principal, Role, Target, authorize
+from hesuan.domain.access import Action, Principal, Role, Target, authorize, check_account
 from hesuan.domain.errors import Conflict, InvalidInput, NotAuthenticated, TooManyAttempts
 from hesuan.services.context import Deps
 from hesuan.services.people_ports import UserRow
+from hesuan.services.ports import UnitOfWork
 
 __all__ = ["SYSTEM", "AuthService"]
 
@@ -54,15 +55,17 @@ class AuthService:
     def create_user(self, actor: Principal, username: str, password: str, role: Role,
                     scope: str | None = None) -> str:
         authorize(actor, Action.CREATE_USER, Target(region=scope or ""))
+        check_account(username, role, scope)
         if len(password) < 8:
             raise InvalidInput("password must be at least 8 characters", code="weak_password",
                                field="password")
-        if role not in UNSCOPED_ROLES and not scope:
-            raise InvalidInput(f"scope is required for role {role}", code="missing_scope",
-                               field="scope")
         user_id = self._d.new_id()
         now = self._d.clock.now()
         with self._d.uow() as uow:
+            if scope and not _scope_exists(uow, role, scope):
+                # an account over nothing could see and do nothing, and no one would say why
+                raise InvalidInput(f"scope: no {_SCOPE_KIND[role]} {scope!r}",
+                                   code="unknown_scope", field="scope")
             if uow.users.user_by_name(username) is not None:
                 raise Conflict(f"username {username!r} is taken", code="username_taken",
                                field="username")
@@ -191,3 +194,28 @@ class AuthService:
             self._principals.clear()
         self._principals[token_hash] = (now + PRINCIPAL_CACHE_TTL, principal)
         return principal
+
+
+#: What a scoped role's scope names.
+_SCOPE_KIND = {Role.HEALTH_OFFICER: "region", Role.GRID_WORKER: "grid", Role.SAMPLER: "site",
+               Role.SITE_LEAD: "site", Role.LAB: "lab", Role.VENUE: "venue or checkpoint",
+               Role.RESIDENT: "person"}
+
+
+def _scope_exists(uow: UnitOfWork, role: Role, scope: str) -> bool:
+    """Whether the place, lab or person a role's scope names is one the platform knows."""
+    if role is Role.HEALTH_OFFICER:
+        return uow.places.region(scope) is not None
+    if role is Role.GRID_WORKER:
+        region = uow.places.region(scope)
+        return region is not None and region.level == "grid"
+    if role in (Role.SAMPLER, Role.SITE_LEAD):
+        return bool(uow.places.sites([scope]))
+    if role is Role.LAB:
+        return uow.places.lab(scope) is not None
+    if role is Role.VENUE:
+        return (uow.venues.venue(scope) is not None
+                or any(c.id == scope for c in uow.fence.checkpoints()))
+    if role is Role.RESIDENT:
+        return uow.people.person(scope) is not None
+    return True

@@ -102,7 +102,6 @@ def generate_city(platform: Platform, people: int, seed: int, *, workers: int | 
     for lab in plan.labs:
         platform.places.add_lab(OPERATOR, LabInput(lab.name, lab.region_code,
                                                    lab.daily_capacity, id=lab.id))
-    users = _make_users(platform, plan, password)
     pop = plan_population(plan)
     n = pop.size
     job = RowJob(pop, platform.deps.vault, int(now.timestamp() * 1000),
@@ -132,6 +131,7 @@ def generate_city(platform: Platform, people: int, seed: int, *, workers: int | 
                 shutil.rmtree(shard_dir, ignore_errors=True)
     bulk.insert_households(platform.engine, household_homes(plan, pop))
     people_seconds = time.perf_counter() - t_people
+    users = _make_users(platform, plan, password, n)  # after the people: an account's scope
     with platform.deps.uow() as uow:
         uow.audit_log.append(platform.deps.clock.now(), OPERATOR.username, "city.generate",
                              "city", {"seed": seed, "people": n, "grids": len(plan.grids),
@@ -187,9 +187,10 @@ def _run(tasks: list[tuple[int, int, str | None]],
         yield from pool.imap(_write_slice, tasks)
 
 
-def _make_users(platform: Platform, plan: CityPlan,
-                password: str) -> dict[str, tuple[str, str | None]]:
-    """A demo account for every role (all with ``password``), plus the couriers."""
+def _make_users(platform: Platform, plan: CityPlan, password: str,
+                people: int) -> dict[str, tuple[str, str | None]]:
+    """A demo account for every role (all with ``password``; the resident's in a city of
+    ``people`` who are more than none), plus the couriers."""
     routine = next(s for s in plan.sites if s.kind in CATCHMENT_KINDS)
     landing = next(s for s in plan.sites if s.kind == SiteKind.FIRST_LANDING.value)
     venue_id = platform.venues.register(OPERATOR, f"CS-{routine.region_code[:6]}-0001",
@@ -210,9 +211,10 @@ def _make_users(platform: Platform, plan: CityPlan,
         "grid": (Role.GRID_WORKER, plan.grids[0].code),
         "venue": (Role.VENUE, venue_id),
         "checkpoint": (Role.VENUE, checkpoint_id),  # the checkpoint's scanning device
-        "resident": (Role.RESIDENT, person_id(plan.seed, 0)),
         "province": (Role.PROVINCE, None),  # the provincial view's feed: daily aggregates
     }
+    if people:
+        accounts["resident"] = (Role.RESIDENT, person_id(plan.seed, 0))
     for username, (role, scope) in accounts.items():
         platform.auth.create_user(OPERATOR, username, password, role, scope)
     # the courier fleet shares one password hash (one argon2 run, not hundreds)

@@ -18,7 +18,7 @@ from pydantic import (
     field_validator,
 )
 
-from hesuan.domain.access import Role
+from hesuan.domain.access import USERNAME_PATTERN, Role
 from hesuan.domain.instants import EARLIEST, LATEST
 from hesuan.domain.people import IdKind
 from hesuan.domain.regions import Level
@@ -179,7 +179,7 @@ class TokenResponse(BaseModel):
 
 
 class UserCreate(Strict):
-    username: str = Field(min_length=3, max_length=60, pattern=r"^[A-Za-z0-9_.-]+$")
+    username: str = Field(min_length=3, max_length=60, pattern=USERNAME_PATTERN)
     password: str = Field(min_length=8, max_length=200)
     role: Role
     scope: str | None = Field(default=None, max_length=32)

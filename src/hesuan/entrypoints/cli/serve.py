@@ -53,7 +53,8 @@ def serve(host: Annotated[str | None, typer.Option()] = None,
 
         listener = MllpListener(platform, settings.mllp_lab, settings.mllp_host,
                                 settings.mllp_port)
-    common: dict[str, Any] = {"host": host or settings.host, "port": settings.port if port is None else port,
+    common: dict[str, Any] = {"host": host or settings.host,
+                              "port": settings.port if port is None else port,
                               "http": "httptools", "loop": "uvloop", "log_level": "warning",
                               "access_log": False}
     try:
