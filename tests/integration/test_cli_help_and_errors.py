@@ -146,3 +146,17 @@ def test_a_port_out_of_range_is_refused_before_anything_starts() -> None:
         out = CliRunner().invoke(cli_app, ["serve", "--port", port])
         assert out.exit_code == 2, (port, out.output)
         assert "Invalid value for '--port'" in out.output, out.output
+
+
+def test_a_time_typed_without_an_offset_is_local_time_as_on_the_web() -> None:
+    """``zones designate --planned-end 2026-12-10T00:00``, meant as local midnight, was taken
+    as midnight UTC (08:00 in Taiyuan): the zone ended 8 h late; the web's form reads the same
+    text as local time."""
+    from datetime import UTC, datetime
+
+    from hesuan.entrypoints.cli.common import parse_time
+
+    assert parse_time("2026-12-10T00:00", "--planned-end", "") \
+        == datetime(2026, 12, 9, 16, 0, tzinfo=UTC)
+    assert parse_time("2026-12-10T00:00Z", "--planned-end", "") \
+        == datetime(2026, 12, 10, 0, 0, tzinfo=UTC)

@@ -38,7 +38,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, is_dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
@@ -267,9 +267,10 @@ def iso_duration(span: timedelta) -> str:
 
 
 def parse_time(value: str | None, option: str, example: str) -> datetime | None:
-    """An ISO 8601 option value as an aware instant (UTC when it names no zone), or a usage
-    error naming the option."""
+    """An ISO 8601 option value as an aware instant (local time, Asia/Shanghai, when it names
+    no offset: as the web's forms read a typed time), or a usage error naming the option."""
     from hesuan.domain.instants import check_instant
+    from hesuan.domain.local_time import as_local
 
     if value is None:
         return None
@@ -278,6 +279,6 @@ def parse_time(value: str | None, option: str, example: str) -> datetime | None:
     except ValueError:
         raise typer.BadParameter(f"{option} must be an ISO 8601 time{example}") from None
     try:
-        return check_instant(t.replace(tzinfo=UTC) if t.tzinfo is None else t, option)
+        return check_instant(as_local(t) if t.tzinfo is None else t, option)
     except InvalidInput as exc:
         raise typer.BadParameter(exc.message) from None

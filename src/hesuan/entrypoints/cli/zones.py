@@ -31,7 +31,8 @@ zones_app = typer.Typer(help="Zones (封控区/管控区/防范区) and region b
 
 
 def _time(value: str | None, option: str) -> datetime | None:
-    return parse_time(value, option, " with a timezone, e.g. 2022-09-05T00:00:00+08:00")
+    return parse_time(value, option, ", e.g. 2022-09-05T00:00:00+08:00 (without an offset: "
+                      "local time)")
 
 
 def _read_json(path: Path) -> Any:
@@ -69,8 +70,10 @@ def zones_designate(
         help="region code, or grid code/building (repeat)")] = None,
     polygon: Annotated[Path | None, typer.Option(
         exists=True, dir_okay=False, help="GeoJSON Polygon (or a Feature) file")] = None,
-    starts_at: Annotated[str | None, typer.Option(help="ISO time (default now)")] = None,
-    planned_end: Annotated[str | None, typer.Option(help="ISO time")] = None,
+    starts_at: Annotated[str | None, typer.Option(
+        help="ISO 8601 time; without an offset, local time (default now)")] = None,
+    planned_end: Annotated[str | None, typer.Option(
+        help="ISO 8601 time; without an offset, local time")] = None,
     cadence_hours: Annotated[float | None, typer.Option(help="test every N h in the zone")] = None,
     colour: Annotated[str | None, typer.Option(help="red, popup or yellow")] = None,
 ) -> None:
