@@ -78,6 +78,7 @@ def test_door_to_door_household_pool(platform: Platform, city: ExampleCity) -> N
     sampler = Principal("u-t", "t", Role.SAMPLER, team)
     route = platform.door_teams.route(sampler, team)
     assert route.people_to_sample == zone.people
+    assert a.people == zone.people  # a zone's assignment counted its listed people: 0
     household = next(h for h in route.route if h.household_id == "HH-TEST-0001")
     assert [m.single_tube for m in household.members].count(True) == 1
     now = platform.deps.clock.now()

@@ -118,3 +118,20 @@ def test_city_coordinates_fall_inside_their_district(people: int) -> None:
         if not districts[code].geometry.covers(Point(home["lng"], home["lat"])):
             outside.append(f"household {home['id']} of grid {pop.grid_codes[pop.grid[person]]}")
     assert not outside, (len(outside), outside[:5])
+
+
+@pytest.mark.parametrize("coordinates", [
+    [[[112.5, 37.8], [112.6]]], "abc", [[[112.5, 37.8], [112.6, 37.9]]], [[["a", "b"]]]])
+def test_an_unreadable_polygon_is_refused_in_words_not_the_librarys(coordinates: object) -> None:
+    """The library's own text reached officers: 'setting an array element with a sequence.
+    The requested array has an inhomogeneous shape after 1 dimensions…'."""
+    from hesuan.adapters.geo import ShapelyGeometry
+    from hesuan.domain.errors import InvalidInput
+
+    with pytest.raises(InvalidInput) as refused:
+        ShapelyGeometry().check({"type": "Polygon", "coordinates": coordinates},
+                                field="polygon")
+    message = refused.value.message
+    assert refused.value.code == "bad_geometry"
+    assert "array" not in message and "dimension" not in message, message
+    assert "[longitude, latitude]" in message, message

@@ -39,9 +39,10 @@ class ShapelyGeometry:
                                code="bad_geometry", field=field)
         try:
             geom = shape(geometry)
-        except Exception as exc:  # shapely raises several kinds for malformed coordinates
-            raise InvalidInput(f"{field} is not readable GeoJSON geometry: {exc}",
-                               code="bad_geometry", field=field) from None
+        except Exception:  # shapely raises several kinds, in its own words, for bad coordinates
+            raise InvalidInput(f"{field} is not readable GeoJSON geometry: each ring is a list "
+                               "of at least 4 [longitude, latitude] points, the last the same "
+                               "as the first", code="bad_geometry", field=field) from None
         if geom.is_empty or shapely.get_num_coordinates(geom) > _MAX_VERTICES:
             raise InvalidInput(f"{field} must be non-empty, at most {_MAX_VERTICES} vertices",
                                code="bad_geometry", field=field)

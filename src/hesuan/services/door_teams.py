@@ -193,6 +193,8 @@ class DoorTeamService:
                 id=aid, site_id=site_id, zone_id=zone_id, household_pool=household_pool,
                 status="open", note=note, created_by=actor.username, created_at=now),
                 list(person_ids))
+            if zone_id is not None:  # the zone's people as it stands, whom the route lists
+                n = uow.zones.zone_member_counts([zone_id]).get(zone_id, 0)
             uow.audit_log.append(now, actor.username, "team.assign", f"site:{site_id}",
                       {"assignment": aid, "zone": zone_id, "people": n})
             uow.commit()
