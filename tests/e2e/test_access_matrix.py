@@ -103,6 +103,7 @@ class World:
     zone: dict[str, str] = field(default_factory=dict)
     imported_plate: dict[str, str] = field(default_factory=dict)  # a plate with its run file
     alert: dict[str, str] = field(default_factory=dict)
+    assignment: dict[str, str] = field(default_factory=dict)  # a door team's, to be closed
     rule_id: str = ""
     users: dict[str, Principal] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)
@@ -309,6 +310,8 @@ def _build(platform: Platform) -> World:
                                 w.door[side])
         platform.door_teams.assign(SYSTEM, w.door[side], person_ids=[
             r[0] for r in found if r[2] == w.household[side]])
+        w.assignment[side] = platform.door_teams.assign(SYSTEM, w.door[side], person_ids=[
+            r[0] for r in found if r[2] == w.household[side]]).id
         w.zone[side] = w.new_zone(side, [w.grid2[side]])
         # someone in a sealed zone scanned at a venue: a fence alert for their grid
         sealed = next(r[0] for r in found if r[1] == w.grid2[side])
@@ -759,6 +762,8 @@ CASES: list[Case] = [
     # -- door-to-door teams, staff and shifts
     Case("POST", "/door-teams/{site_id}/assignments", lambda w, s, p: (Req(
         params={"site_id": w.door[s]}, json={"person_ids": [w.person[s]]}), _door(w, s))),
+    Case("POST", "/door-teams/{site_id}/assignments/{assignment_id}/close", lambda w, s, p: (
+        Req(params={"site_id": w.door[s], "assignment_id": w.assignment[s]}), _door(w, s))),
     Case("GET", "/door-teams/{site_id}/route", lambda w, s, p: (
         Req(params={"site_id": w.door[s]}), _door(w, s))),
     Case("POST", "/door-teams/{site_id}/households/{household_id}/visit", lambda w, s, p: (Req(

@@ -51,6 +51,16 @@ def test_door_team_and_shift_answers_keep_their_json(api: Api) -> None:
     visit = r.json()
     assert visit == {"household_id": "HH-API-0001", "pooled": 2, "single": 0, "sampled": 2,
                      "skipped": [], "duplicate": False, "rejected": []}
+    # the day's work done: the assignment closes, its route is empty, and a second close is 409
+    assignment = route["assignments"][0]
+    r_assign = api.client.post(f"/door-teams/{team_site}/assignments/{assignment}/close",
+                               headers=admin)
+    assert r_assign.status_code == 200 and r_assign.json() == {"status": "done"}, r_assign.text
+    assert api.client.get(f"/door-teams/{team_site}/route", headers=admin).json()[
+        "households"] == 0
+    again = api.client.post(f"/door-teams/{team_site}/assignments/{assignment}/close",
+                            headers=admin)
+    assert (again.status_code, again.json()["error"]["code"]) == (409, "assignment_done")
 
     site = api.city.sites[grid[:6]]
     team = api.client.post("/teams", headers=admin, json={

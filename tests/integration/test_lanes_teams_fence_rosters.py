@@ -106,8 +106,13 @@ def test_door_to_door_household_pool(platform: Platform, city: ExampleCity) -> N
     assert out.single == 1 and out.sampled == 1, out
     assert q(platform, "SELECT capacity, priority FROM tubes WHERE barcode = :b",
              b=make_tube_barcode(880004))[0] == (1, True)
-    platform.door_teams.close_assignment(OFFICER, a.id)
+    with pytest.raises(NotFound):  # named under another team's site
+        platform.door_teams.close_assignment(OFFICER, a.id, site_id=city.sites["140105"])
+    platform.door_teams.close_assignment(OFFICER, a.id, site_id=team)
     assert platform.door_teams.route(sampler, team).households == 0
+    with pytest.raises(RuleViolation) as done:  # closed once
+        platform.door_teams.close_assignment(OFFICER, a.id, site_id=team)
+    assert done.value.code == "assignment_done"
     with pytest.raises(RuleViolation):  # a fixed site is not a team
         platform.door_teams.assign(OFFICER, city.sites["140105"], zone_id=zone.id)
 

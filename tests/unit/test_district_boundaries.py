@@ -122,7 +122,7 @@ def test_city_coordinates_fall_inside_their_district(people: int) -> None:
 
 @pytest.mark.parametrize("coordinates", [
     [[[112.5, 37.8], [112.6]]], "abc", [[[112.5, 37.8], [112.6, 37.9]]], [[["a", "b"]]]])
-def test_an_unreadable_polygon_is_refused_in_words_not_the_librarys(coordinates: object) -> None:
+def test_an_unreadable_polygon_is_refused_in_words_not_the_librarys(coordinates: Any) -> None:
     """The library's own text reached officers: 'setting an array element with a sequence.
     The requested array has an inhomogeneous shape after 1 dimensions…'."""
     from hesuan.adapters.geo import ShapelyGeometry

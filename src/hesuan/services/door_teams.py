@@ -200,15 +200,21 @@ class DoorTeamService:
             uow.commit()
         return TeamAssignment(aid, site_id, zone_id, n, household_pool)
 
-    def close_assignment(self, actor: Principal, assignment_id: str) -> None:
+    def close_assignment(self, actor: Principal, assignment_id: str,
+                         site_id: str | None = None) -> None:
+        """The team's work on an assignment is done: it leaves the route (``site_id``: the
+        team it must be one of)."""
         now = self._d.clock.now()
         with self._d.uow() as uow:
             a = uow.teams.assignment(assignment_id)
-            if a is None:
+            if a is None or (site_id is not None and a.site_id != site_id):
                 raise NotFound("no such assignment", code="unknown_assignment",
                                field="assignment_id")
             authorize(actor, Action.CLOSE_ASSIGNMENT,
                       site_target(self._team_site(uow, a.site_id)), field="assignment_id")
+            if a.status != "open":
+                raise RuleViolation("assignment_id: the assignment is done already",
+                                    code="assignment_done", field="assignment_id")
             uow.teams.close_assignment(assignment_id, now)
             uow.audit_log.append(now, actor.username, "team.assignment_done",
                                  f"site:{a.site_id}",

@@ -37,6 +37,15 @@ def assign_team(me: Me, platform: PlatformDep, site_id: str, body: AssignIn) -> 
                                       household_pool=body.household_pool, note=body.note)
 
 
+@router.post("/door-teams/{site_id}/assignments/{assignment_id}/close",
+             tags=["door-to-door"], openapi_extra=acts(Action.CLOSE_ASSIGNMENT))
+def close_assignment(me: Me, platform: PlatformDep, site_id: str,
+                     assignment_id: str) -> dict[str, str]:
+    """The team's work on the assignment is done: it leaves the route."""
+    platform.door_teams.close_assignment(me, assignment_id, site_id=site_id)
+    return {"status": "done"}
+
+
 @router.get("/door-teams/{site_id}/route", tags=["door-to-door"],
             openapi_extra=acts(Action.READ_TEAM_ROUTE))
 def team_route(me: Me, platform: PlatformDep, site_id: str) -> TeamRoute:

@@ -92,6 +92,7 @@ ERRORS = {
     "missing_scope": N_("This role needs a scope (site, lab, region or person)."),
     "unknown_scope": N_("No such region, site, lab, venue or person for this role's scope."),
     "unscoped_role": N_("This role acts without a scope: leave the scope empty."),
+    "assignment_done": N_("This assignment is done already."),
     "bad_username": N_("A username is 3 to 60 letters, digits, _ . or -."),
     "box_open": N_("Finish the box being packed first: scan it again to seal it, or press Esc."),
     "tube_open": N_("Seal the open tube first: scan its barcode again."),
