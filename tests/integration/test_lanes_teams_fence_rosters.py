@@ -286,6 +286,27 @@ def test_fence_alerts_passes_arrivals_and_dedup(platform: Platform, city: Exampl
     assert q(platform, "SELECT count(*) FROM fence_scans")[0][0] == 0
 
 
+def test_a_scan_made_before_the_zone_was_drawn_is_no_zone_exit(
+        platform: Platform, city: ExampleCity, clock: FixedClock) -> None:
+    """A venue's device offline for the morning uploaded a scan made before the grid was
+    sealed: the grid worker was told the resident had left the sealed zone."""
+    venue = platform.venues.register(OFFICER, "CINEMA-03", "影城", "140110")
+    device = Principal("u-v", "cinema", Role.VENUE, venue)
+    grid = city.grids[0]
+    pid = str(q(platform, "SELECT id FROM people WHERE grid_code = :g AND groups = '' "
+                          "ORDER BY id LIMIT 1", g=grid)[0][0])
+    before = clock.now()
+    clock.advance(timedelta(hours=2))
+    platform.zones.designate(OFFICER, ZoneInput("封控", ZoneKind.SEALED, [Area(grid)]))
+    clock.advance(timedelta(minutes=5))
+    code = platform.deps.codes.sign(pid)
+    late, after = platform.fence.scan(device, [
+        ScanInput(str(uuid.uuid4()), PlaceKind.VENUE, venue, before, code=code),
+        ScanInput(str(uuid.uuid4()), PlaceKind.VENUE, venue, clock.now(), code=code)])
+    assert (late.status, late.alerts) == ("accepted", []), late
+    assert after.alerts == ["zone_exit"], after
+
+
 def test_two_hands_closing_an_alert_at_once_close_it_once(
         platform: Platform, city: ExampleCity, clock: FixedClock,
         monkeypatch: pytest.MonkeyPatch) -> None:

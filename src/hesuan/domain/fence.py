@@ -97,6 +97,9 @@ class ScanPerson:
     open_recall: bool = False
     arrival_at: datetime | None = None
     tests_since_arrival: Sequence[datetime] = ()
+    #: When the zone holding them started (None: not known here): a scan made before it, and
+    #: uploaded after, left no zone.
+    zone_starts_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +127,8 @@ def evaluate(person: ScanPerson, place: ScanPlace,
     """The rules this scan breaks, each with what the alert should say. Pure."""
     fired: list[tuple[FenceRule, dict[str, Any]]] = []
     if (person.zone_kind in ("sealed", "controlled") and person.zone_id is not None
-            and person.zone_id not in place.zone_ids):
+            and person.zone_id not in place.zone_ids
+            and (person.zone_starts_at is None or at >= person.zone_starts_at)):
         fired.append((FenceRule.ZONE_EXIT, {"zone_id": person.zone_id,
                                             "zone_kind": person.zone_kind}))
     red_not_zone = person.colour == _RED and person.rule_id != ZONE_RULE_ID

@@ -206,6 +206,10 @@ class FenceService:
         for pid in arrivals:
             facts[pid].person = replace(facts[pid].person, tests_since_arrival=tuple(
                 tests.get(pid, ())))
+        starts = {z.id: z.starts_at for z in active}
+        for held in facts.values():
+            if held.person.zone_id in starts:
+                held.person = replace(held.person, zone_starts_at=starts[held.person.zone_id])
         zones_of: dict[tuple[str, str], frozenset[str]] = {}
         outcomes: list[ScanOutcome] = []
         scan_rows: list[FenceScanRow] = []
