@@ -315,3 +315,32 @@ def test_a_zone_lifted_and_split_at_once_ends_once(platform: Platform, city: Exa
     live = rows(platform, f"SELECT count(*) FROM zones WHERE parent_id = '{z.id}' "
                           "AND status = 'active'")[0][0]
     assert live == (2 if ended.status == "split" else 0), (ended.status, live)
+
+
+def test_a_zones_people_count_its_members_whatever_was_drawn_after(
+        platform: Platform, city: ExampleCity) -> None:
+    """A sealed grid drawn inside a controlled community left the community counting the
+    grid's people too (the zones summed to more people than live there), and residents
+    registered into a sealed zone were never counted."""
+    community = city.grids[0][:12]
+    grid = next(g for g in city.grids if g.startswith(community))
+    ctl = platform.zones.designate(OFFICER, ZoneInput("管控区", ZoneKind.CONTROLLED,
+                                                      [Area(community)]))
+    sealed = platform.zones.designate(OFFICER, ZoneInput("封控区", ZoneKind.SEALED,
+                                                         [Area(grid)]))
+
+    def members(zone_id: str) -> int:
+        return int(rows(platform, "SELECT count(*) FROM person_status WHERE zone_id = "
+                                  f"'{zone_id}'")[0][0])
+
+    for z in (ctl, sealed):
+        assert platform.zones.get(OFFICER, z.id)[0].people == members(z.id), z.name
+    from datetime import date
+
+    from hesuan.services.people import PersonInput
+    from hesuan.sim.example import make_resident_id
+
+    for i in range(3):
+        platform.people.register(OPERATOR, PersonInput(
+            make_resident_id(grid[:6], date(1990, 1, 1 + i), 700 + i), f"新{i}", grid))
+    assert platform.zones.get(OFFICER, sealed.id)[0].people == members(sealed.id)

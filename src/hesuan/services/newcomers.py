@@ -68,3 +68,5 @@ def settle_newcomers(uow: UnitOfWork, people: Sequence[NewPerson], now: datetime
                 if areas_overlap(z.areas, homes)]
     for z in _weakest_first(covering):
         apply_zone(uow, z, now, ids)
+    for zid, n in uow.zones.zone_member_counts([z.id for z in covering]).items():
+        uow.zones.set_people(zid, n)  # the zones' people, newcomers counted

@@ -147,7 +147,11 @@ class ZoneService:
                 record = uow.zones.zone(zid)
                 assert record is not None
                 apply_zone(uow, record, now)
-                self._settle(uow, now, [zid], added=[zid])
+                # the zones it overlaps may have handed it people: they are counted again too
+                overlapped = [o.id for o in uow.zones.all([ZoneStatus.ACTIVE.value], "",
+                                                          100_000)
+                              if o.id != zid and areas_overlap(o.areas, record.areas)]
+                self._settle(uow, now, [zid, *overlapped], added=[zid])
             uow.audit_log.append(now, actor.username, "zone.designate", f"zone:{zid}",
                       {"kind": z.kind.value, "areas": len(areas)})
             uow.commit()
