@@ -466,6 +466,26 @@ def test_a_file_of_another_assay_or_not_an_export_isrefused(bench: Bench) -> Non
     assert _written(b) == (0, 0, 0)
 
 
+def test_a_ct_out_of_the_assays_range_names_its_well_and_tube(bench: Bench) -> None:
+    """A Ct of 46 on a 45-cycle assay (or 0, which no run gives) refused the whole run with
+    'ct.N must be a number in (0, 45]': which of 96 wells was not said."""
+    b, u1 = bench, bench.lab_user(1)
+    tubes = b.tubes(2)
+    plate, wells = b.plate(u1, tubes)
+    bad = {**NEG, "N": 46.0}
+    data = plate_file(CONTROLS, wells, {tubes[0]: NEG, tubes[1]: bad})
+    error = refused(RuleViolation, "file_assay_mismatch",
+                     lambda: b.p.runs.import_run(u1, plate.id, "run.csv", data))
+    assert f"well {wells[tubes[1]]}" in error.message and "N Ct 46" in error.message, \
+        error.message
+    assert "(0, 45]" in error.message
+    zero = plate_file(CONTROLS, wells, {tubes[0]: {**NEG, "ORF1ab": 0.0}, tubes[1]: NEG})
+    error = refused(RuleViolation, "file_assay_mismatch",
+                     lambda: b.p.runs.import_run(u1, plate.id, "run.csv", zero))
+    assert f"well {wells[tubes[0]]}" in error.message and "ORF1ab Ct 0" in error.message
+    assert _written(b) == (0, 0, 0)
+
+
 def test_a_failure_half_way_through_an_import_leaves_nothing(
         bench: Bench, monkeypatch: pytest.MonkeyPatch) -> None:
     b, u1 = bench, bench.lab_user(1)

@@ -209,6 +209,10 @@ class Assay:
     def targets_for_positive(self) -> int:
         return len(self.viral_targets) if self.positive_needs is None else self.positive_needs
 
+    def takes_ct(self, value: float) -> bool:
+        """Whether ``value`` is a Ct a run of this assay can give: in (0, cycles]."""
+        return 0 < value <= self.cycles
+
     def target(self, name: str) -> Target:
         """The target called ``name`` (case-insensitive)."""
         key = name.strip().casefold()
@@ -406,7 +410,7 @@ def check_readings(assay: Assay, cts: Mapping[str, float | None]) -> dict[str, f
             errors.append(InvalidInput(f"{field} is given twice", code="bad_ct", field=field))
         elif value is None:
             out[target.name] = None
-        elif not _is_number(value) or not 0 < value <= assay.cycles:
+        elif not _is_number(value) or not assay.takes_ct(value):
             errors.append(InvalidInput(f"{field} must be a number in (0, {assay.cycles}] or "
                                        "undetermined", code="bad_ct", field=field))
         else:

@@ -163,6 +163,12 @@ def _match_readings(assay: Assay, well: WellReading) -> tuple[dict[str, float | 
                             + f" is not a target of assay {assay.ref}")
         elif target.name in cts:
             problems.append(f"well {well.well}: two readings of {target.name}")
+        elif r.ct is not None and not assay.takes_ct(r.ct):
+            problems.append(f"well {well.well}"
+                            + (f" ({well.sample})" if well.sample else "")
+                            + f": {target.name} Ct {r.ct:g} is outside (0, {assay.cycles}], "
+                            f"the assay's cycles")
+            cts[target.name] = None
         else:
             cts[target.name] = r.ct
     problems += [f"well {well.well}: no reading of {t.name} ({t.dye})"
