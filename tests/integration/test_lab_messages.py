@@ -77,6 +77,11 @@ def _receive(b: Bench, data: bytes, fmt: LabMessageFormat = HL7, user: int = 1) 
     return b.p.lab_messages.receive(b.lab_user(user), b.lab_id, data, fmt, MessageVia.API)
 
 
+def _err3(ack: bytes) -> str:
+    (err,) = [s for s in ack.decode().split("\r") if s.startswith("ERR")]
+    return err.split("|")[3]
+
+
 def _msa(ack: bytes) -> list[str]:
     (msa,) = [s for s in ack.decode().split("\r") if s.startswith("MSA")]
     return msa.split("|")
@@ -182,6 +187,8 @@ def test_an_unknown_tube_is_applied_once_received(bench: Bench) -> None:
     barcode = make_tube_barcode(10_000)  # the first tube the bench will open
     got = _receive(b, _oru(barcode, _obx(NOT_DETECTED)))
     assert got.code == "AE"
+    # ERR-3 says what the sender's system acts on: an unknown key, not an internal error
+    assert _err3(got.ack) == "204^Unknown key identifier^HL70357", got.ack
     message_id = got.messages[0].message_id
     assert b.p.lab_messages.message(ADMIN, message_id).specimens[0].reason == "unknown_tube"
     assert b.tubes(1) == [barcode]
@@ -238,6 +245,7 @@ def test_an_unmapped_local_code_is_applied_once_mapped(bench: Bench) -> None:
     local = "OBX|1|ST|COV2^新冠核酸^L||阴性||||||F"
     got = _receive(b, _oru(tube, local))
     assert got.code == "AE" and "COV2" in got.ack.decode()
+    assert _err3(got.ack) == "103^Table value not found^HL70357", got.ack
     message_id = got.messages[0].message_id
     setting = b.p.lab_messages.configure(ADMIN, b.lab_id, tests={"COV2": "94500-6"})
     assert setting.tests == {"COV2": "94500-6"}
@@ -368,6 +376,7 @@ def test_gene_results_that_contradict_the_overall_result_are_kept(bench: Bench) 
                       _obx(DETECTED, test="94559-2^ORF1ab^LN"))
     got = _receive(b, _oru(negative, _obx(NOT_DETECTED), *genes_detected, control="G-1"))
     assert _msa(got.ack)[1] == "AE" and _tube(b, negative)[:2] == ("received", None)
+    assert _err3(got.ack).startswith("207^"), got.ack  # the lab's to decide: no table fits
     (row,) = [r for r in b.p.lab_messages.messages(ADMIN, b.lab_id) if r.control_id == "G-1"]
     assert (row.state, row.specimens[0].reason) == (MessageState.UNCLEAR, "conflicting")
     genes_not = (_obx(NOT_DETECTED, test="94533-7^N gene^LN"),

@@ -141,7 +141,9 @@ class LabMessageReader(Protocol):
 
     def read_fhir(self, data: bytes) -> list[LabMessage]: ...
 
-    def ack(self, message: LabMessage, code: AckCode, text: str, at: datetime) -> bytes:
-        """The HL7 ACK of ``message``, made ``at`` (the platform's clock: MSH-7)."""
+    def ack(self, message: LabMessage, code: AckCode, text: str, at: datetime,
+            reason: str | None = None) -> bytes:
+        """The HL7 ACK of ``message``, made ``at`` (the platform's clock: MSH-7); an AE's
+        error code from ``reason``, the first of its specimens' in the inbox."""
 
     def ack_unreadable(self, data: bytes, text: str, at: datetime) -> bytes: ...

@@ -212,7 +212,8 @@ class LabMessageService:
             state = _state(lines)
             code: AckCode = "AA" if state is MessageState.APPLIED else "AE"
             text = _ack_text(lines)
-            ack = (self._reader.ack(message, code, text, now)
+            first = next((s.reason for s in lines if s.state is SpecimenState.UNCLEAR), None)
+            ack = (self._reader.ack(message, code, text, now, first)
                    if message.format is LabMessageFormat.HL7V2
                    else operation_outcome(code, text, message.control_id))
             row = LabMessageRow(message_id, lab_id, message.format.value, via, facility,

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from hesuan.adapters.interop.fhir_in import read_fhir
-from hesuan.adapters.interop.hl7_ack import ack, ack_unreadable
+from hesuan.adapters.interop.hl7_ack import ack, ack_unreadable, error_for
 from hesuan.adapters.interop.hl7_in import read_hl7
 from hesuan.services.interop_ports import AckCode, LabMessage, UnreadableMessage
 
@@ -29,8 +29,9 @@ class LabMessages:
     def read_fhir(self, data: bytes) -> list[LabMessage]:
         return read_fhir(data)
 
-    def ack(self, message: LabMessage, code: AckCode, text: str, at: datetime) -> bytes:
-        return ack(message, code, text, at=at)
+    def ack(self, message: LabMessage, code: AckCode, text: str, at: datetime,
+            reason: str | None = None) -> bytes:
+        return ack(message, code, text, at=at, error=error_for(reason))
 
     def ack_unreadable(self, data: bytes, text: str, at: datetime) -> bytes:
         return ack_unreadable(data, text, at=at)

@@ -23,7 +23,7 @@ from hesuan.adapters.interop.hl7_in import segments_text
 from hesuan.domain.errors import InvalidInput
 from hesuan.services.interop_ports import AckCode, LabMessage, LabMessageFormat
 
-__all__ = ["ERROR_CODES", "ack", "ack_unreadable"]
+__all__ = ["ERROR_CODES", "ack", "ack_unreadable", "error_for"]
 
 #: HL7 table 0357, message error condition codes.
 ERROR_CODES: dict[str, str] = {
@@ -41,6 +41,18 @@ ERROR_CODES: dict[str, str] = {
     "206": "Application record locked",
     "207": "Application internal error",
 }
+#: The table 0357 code of what a specimen waits for in the inbox (its line's reason), so that
+#: the sender's system can act on it; 207 for the reasons no code of the table names (a lab's
+#: decision to make: a conflict, a presumptive positive, a result already released).
+_ERROR_OF_REASON: dict[str, str] = {
+    # the specimen id names no tube the lab holds: an unknown key
+    "unknown_tube": "204", "other_lab": "204", "not_received": "204",
+    # a code or value no table (nor the lab's mapping) reads
+    "unmapped_code": "103", "unmapped_value": "103", "not_nucleic_acid": "103",
+    # what the message must give and does not
+    "no_specimen_id": "101", "no_result": "101", "status_unknown": "101",
+    "twice_in_message": "205",
+}
 _CODES = ("AA", "AE", "AR")
 #: Stands in for a message's MSH when the input has none that can be read.
 _NO_HEADER = "MSH|^~\\&|||||||ORU^R01||P|2.5.1"
@@ -55,6 +67,11 @@ def ack(message: LabMessage, code: AckCode, text: str = "", *, at: datetime,
         raise InvalidInput("only an HL7 v2 message is acknowledged with an HL7 ACK",
                            code="not_hl7", field="message")
     return _build(message.header, code, text, error, control_id, at)
+
+
+def error_for(reason: str | None) -> str:
+    """The table 0357 code an AE carries for a specimen's reason (207 when none fits)."""
+    return _ERROR_OF_REASON.get(reason or "", "207")
 
 
 def ack_unreadable(data: bytes, text: str, *, at: datetime, error: str = "100",
