@@ -222,10 +222,10 @@ def cli_env(settings: Settings | None = None, **extra: str) -> dict[str, str]:
     """A clean environment for a CLI subprocess: test settings, no colour, wide lines, and
     the stores of ``settings`` when given; ``extra`` over all of it."""
     env = {"PATH": "/usr/bin:/bin", "HESUAN_ENVIRONMENT": "test",
-           "HESUAN_SECRET_KEY": "test-secret", "COLUMNS": "200", "NO_COLOR": "1", **extra}
+           "HESUAN_SECRET_KEY": "test-secret", "COLUMNS": "200", "NO_COLOR": "1"}
     if settings is not None:
         env |= {"HESUAN_DATABASE_URL": settings.database_url,
                 "HESUAN_KEY_FILE": str(settings.key_file),
                 "HESUAN_PASS_KEY_DIR": str(settings.pass_key_dir),
                 "HESUAN_AUDIT_CHECKPOINT_DIR": str(settings.audit_checkpoint_dir)}
-    return env
+    return env | extra

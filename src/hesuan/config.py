@@ -52,6 +52,9 @@ def _duration(value: Any) -> Any:
                          "seconds") from None
 
 
+#: The database URLs the platform runs on: an SQLite file, or PostgreSQL through psycopg 3.
+_DATABASE_URL = re.compile(r"sqlite(\+pysqlite)?:///(?!:memory:).+|postgresql\+psycopg://.+")
+
 #: A duration setting (``_duration``).
 _Duration = Annotated[timedelta, BeforeValidator(_duration)]
 #: A duration that must be more than nothing.
@@ -216,8 +219,17 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _known_backend(cls, v: str) -> str:
-        if not (v.startswith("sqlite") or v.startswith("postgresql")):
-            raise ValueError("HESUAN_DATABASE_URL must be a sqlite:// or postgresql+psycopg:// URL")
+        # the URL is never quoted back: it may hold a password
+        if not _DATABASE_URL.fullmatch(v):
+            raise ValueError("HESUAN_DATABASE_URL must be sqlite:///PATH (a file: SQLite in "
+                             "memory is one process's alone) or postgresql+psycopg://…")
+        return v
+
+    @field_validator("key_file", "data_key_file")
+    @classmethod
+    def _a_file(cls, v: Path | None) -> Path | None:
+        if v is not None and v.is_dir():
+            raise ValueError(f"must be a file, not the folder {v}")
         return v
 
     @model_validator(mode="after")

@@ -270,6 +270,9 @@ def test_ordinary_mistakes_are_errors_in_words_and_leave_nothing_half_made(
     target = tmp_path / "restored.db"
     cases: list[tuple[Callable[[], object], str]] = [
         (lambda: restore_at(good, "notaurl"), "bad_url"),
+        # another driver was sent down the PostgreSQL path: ModuleNotFoundError: MySQLdb
+        (lambda: restore_at(good, "mysql://u@127.0.0.1/x"), "bad_url"),
+        (lambda: restore_at(good, f"sqlite3:///{target}"), "bad_url"),
         (lambda: restore_at(good, "sqlite:////proc/nope/r.db"), "cannot_write"),
         (lambda: restore_at(torn, f"sqlite:///{target}"), "bad_manifest"),
         (lambda: restore_at(junk, f"sqlite:///{target}"), "not_a_backup"),

@@ -42,7 +42,8 @@ NOT_ON_PAGES = {
                      "bad_manifest", "bad_url", "cannot_write", "not_a_backup"),
                     "backup CLI only"),
     # a start refused, or maintenance commands
-    **dict.fromkeys(("invalid_setting", "data_key_moving", "unreadable", "schema_behind"),
+    **dict.fromkeys(("invalid_setting", "data_key_moving", "unreadable", "schema_behind",
+                     "bad_database", "not_a_database"),
                     "start-up or maintenance CLI only"),
     # the audit checkpoint (housekeeping) and the programme's close (CLI)
     **dict.fromkeys(("audit_broken", "audit_rewritten", "audit_truncated", "closure_decided",

@@ -125,12 +125,14 @@ def restore(copy: Path, target_url: str) -> RestoreReport:
         raise InvalidInput(f"the backup's manifest ({mpath}) cannot be read: it is not the one "
                            "`hesuan backup create` wrote", code="bad_manifest",
                            field="copy") from None
+    bad_url = InvalidInput("--to must be a database URL (sqlite:///path/new.db, "
+                           "postgresql+psycopg://user@host/newdb)", code="bad_url", field="to")
     try:
         url = make_url(target_url)
     except ArgumentError:
-        raise InvalidInput("--to must be a database URL (sqlite:///path/new.db, "
-                           "postgresql+psycopg://user@host/newdb)", code="bad_url",
-                           field="to") from None
+        raise bad_url from None
+    if url.drivername not in ("sqlite", "sqlite+pysqlite", "postgresql+psycopg"):
+        raise bad_url  # the drivers the platform runs on, none other installed
     if url.get_backend_name() == "sqlite":
         _restore_sqlite(copy, _sqlite_path(url))
     else:

@@ -33,11 +33,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from hesuan.config import Settings
-from hesuan.domain.errors import StoreUnavailable
+from hesuan.domain.errors import InvalidInput, StoreUnavailable
 from hesuan.services.ports import WriteRace
 
-__all__ = ["BUSY_TIMEOUT_MS", "CONNECT_TIMEOUT_S", "lost_conflict", "make_engine", "reading",
-           "store_unavailable", "write_race"]
+__all__ = ["BUSY_TIMEOUT_MS", "CONNECT_TIMEOUT_S", "check_sqlite_file", "lost_conflict",
+           "make_engine", "reading", "store_unavailable", "write_race"]
 
 #: How long a SQLite statement waits for a lock another connection holds (turn-takers never
 #: wait here: they queue on ``store.WriteTurn`` first).
@@ -159,13 +159,38 @@ def _unavailable(why: str, retry_after: int, in_doubt: bool) -> StoreUnavailable
                             in_doubt=in_doubt)
 
 
+#: The first bytes of every SQLite database file.
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def check_sqlite_file(path: Path) -> None:
+    """Refuse (``InvalidInput`` on ``HESUAN_DATABASE_URL``) a path that is there but is no
+    SQLite database, or cannot be read: a CSV file or a folder named by mistake."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(len(_SQLITE_HEADER))
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise InvalidInput(f"HESUAN_DATABASE_URL: cannot read {path}: {exc.strerror}",
+                           code="bad_database", field="HESUAN_DATABASE_URL") from None
+    if head and head != _SQLITE_HEADER:
+        raise InvalidInput(f"HESUAN_DATABASE_URL: {path} is not an SQLite database",
+                           code="not_a_database", field="HESUAN_DATABASE_URL")
+
+
 def _owner_only(path: Path) -> None:
     """Create the database file readable and writable by its owner only, before SQLite
     would create it with the process's umask; SQLite gives its WAL and shared-memory files the
-    database file's permissions. An existing file is left as it is."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with contextlib.suppress(FileExistsError):
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    database file's permissions. An existing file is left as it is (if it is a database)."""
+    check_sqlite_file(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except OSError as exc:
+        raise InvalidInput(f"HESUAN_DATABASE_URL: cannot create {path}: {exc.strerror}",
+                           code="bad_database", field="HESUAN_DATABASE_URL") from None
 
 
 def make_engine(settings: Settings, **kwargs: Any) -> Engine:

@@ -16,7 +16,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
 
-from hesuan.adapters.db.engine import reading
+from hesuan.adapters.db.engine import check_sqlite_file, reading
 from hesuan.domain.errors import StoreUnavailable
 
 __all__ = ["alembic_config", "head", "require_current", "upgrade"]
@@ -55,9 +55,10 @@ def require_current(database_url: str) -> None:
     schema is at :func:`head`. Reads the revision only: it creates no SQLite file, sets no
     pragma and migrates nothing."""
     url = make_url(database_url)
-    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:" \
-            and not Path(url.database).exists():
-        raise _behind(f"there is no database at {url.database} yet")
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        if not Path(url.database).exists():
+            raise _behind(f"there is no database at {url.database} yet")
+        check_sqlite_file(Path(url.database))
     engine = create_engine(url)
     try:
         with reading(engine) as conn:
