@@ -169,6 +169,44 @@ def test_a_taken_port_stops_the_workers() -> None:
     assert time.monotonic() - t0 < 20
 
 
+def test_a_port_another_servers_workers_hold_stops_the_workers(tmp_path: Path) -> None:
+    """Two ``serve --workers 2`` on one port both started and split the connections (each
+    worker's socket takes SO_REUSEPORT, so another server's joined it silently): a stale
+    server, or one on another database, answered a share of the requests."""
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    env = {"HESUAN_DATABASE_URL": url, "HESUAN_SECRET_KEY": SECRET,
+           "HESUAN_ENVIRONMENT": "test", "HESUAN_KEY_FILE": str(tmp_path / "secret.key"),
+           "HESUAN_SMS_FILE": str(tmp_path / "sms.jsonl"), "PATH": os.environ["PATH"],
+           "HESUAN_PASS_KEY_DIR": str(tmp_path / "keys"), "HESUAN_SWEEP_EVERY": "P1D",
+           "HESUAN_AUDIT_CHECKPOINT_DIR": str(tmp_path / "audit")}
+    bootstrap(Settings(database_url=url, secret_key=SECRET, environment="test",
+                       key_file=tmp_path / "secret.key", sms_file=tmp_path / "sms.jsonl",
+                       pass_key_dir=tmp_path / "keys")).close()
+    held: list[socket.socket] = []
+    for _ in range(2):  # another server's two workers
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        s.bind(("127.0.0.1", held[0].getsockname()[1] if held else 0))
+        s.listen()
+        held.append(s)
+    port = held[0].getsockname()[1]
+    code = ("import sys; from hesuan.entrypoints.api.workers import serve_workers; "
+            f"sys.exit(serve_workers('hesuan.entrypoints.api.asgi:make_app', 2, '127.0.0.1', "
+            f"{port}, log_level='warning'))")
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=tmp_path)
+    try:
+        assert proc.wait(timeout=15) == 1
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGTERM)  # its workers stop with it
+        proc.wait(timeout=60)
+        pytest.fail("the workers started beside another server's on the same port")
+    finally:
+        for s in held:
+            s.close()
+
+
 def test_a_crash_loop_never_stops_the_server(tmp_path: Path) -> None:
     """A worker is killed, then each of its replacements while younger than 5 s, four times:
     the server does not exit, the other worker answers /health throughout (no gap of a second

@@ -187,3 +187,18 @@ def test_a_database_or_key_file_that_cannot_be_used_is_one_line(settings: Settin
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
     assert "HESUAN_KEY_FILE" in out.stderr, out.stderr
+
+
+def test_a_taken_port_is_said_before_anything_starts(settings: Settings) -> None:
+    """``serve`` on a taken port exited 3 (uvicorn's own status, which the exit table gives
+    to not found) after the scheduler's first run."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = subprocess.run([*CLI, "serve", "--port", str(port)], env=cli_env(settings),
+                             capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2, out.stderr
+    assert f"error [port_taken] port: 127.0.0.1:{port} is taken" in out.stderr, out.stderr

@@ -14,7 +14,9 @@ them all on SIGINT or SIGTERM. A death never stops the server: the other workers
 serving, and a worker that dies again soon after its start (a crash loop) is replaced after a
 delay that doubles each time (0.5 s up to 10 s) and returns to nothing once a worker has lived
 10 s. Only a worker that cannot bind its socket or load the app before any worker has ever
-served (the port is taken, the configuration is broken) stops the server, with status 1.
+served (the port is taken, the configuration is broken) stops the server, with status 1; so
+does a port another server listens on, found before any worker starts (its workers' sockets
+would otherwise let these join them, and the two servers would split the connections).
 
 A worker loads the app before it opens its socket: the kernel hands a socket new connections
 as soon as it listens, so a socket opened early would hold them while the app loads (or lose
@@ -36,7 +38,7 @@ from multiprocessing.synchronize import Event
 from types import FrameType
 from typing import Any
 
-__all__ = ["restart_delay", "serve_workers"]
+__all__ = ["port_free", "restart_delay", "serve_workers"]
 
 log = logging.getLogger("hesuan.serve")
 
@@ -69,6 +71,20 @@ def _listen(host: str, port: int) -> socket.socket:
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
+
+
+def port_free(host: str, port: int) -> bool:
+    """Whether no one listens on ``host:port``: a socket bound without SO_REUSEPORT cannot
+    share the port with another server's workers (whose sockets the kernel would otherwise
+    let this server's join, splitting the connections between two servers)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 def _worker(app: str, host: str, port: int, options: dict[str, Any], served: Event) -> None:
@@ -104,6 +120,9 @@ def serve_workers(app: str, n: int, host: str, port: int, **options: Any) -> int
     """Run ``n`` worker processes serving the ASGI app factory at import path ``app`` on
     ``host:port`` until SIGINT or SIGTERM; returns the exit status (0, or 1 if the workers
     could not start)."""
+    if not port_free(host, port):
+        log.error("%s:%s is taken (another server?): not starting", host, port)
+        return 1
     # spawn, not fork: the parent holds database connections and a scheduler thread
     ctx = multiprocessing.get_context("spawn")
     served = ctx.Event()  # set by the first worker that loaded the app and opened its socket

@@ -32,12 +32,17 @@ def serve(host: Annotated[str | None, typer.Option()] = None,
     import uvicorn
 
     from hesuan.bootstrap import bootstrap
-    from hesuan.domain.errors import HesuanError
+    from hesuan.domain.errors import HesuanError, InvalidInput
     from hesuan.entrypoints.api import create_app
+    from hesuan.entrypoints.api.workers import port_free
     from hesuan.entrypoints.heap import settle
     from hesuan.entrypoints.scheduler import Scheduler
 
     settings = environment_settings()
+    address = (host or settings.host, settings.port if port is None else port)
+    if not port_free(*address):  # before the scheduler's first run, for a server never serving
+        raise failed(InvalidInput(f"port: {address[0]}:{address[1]} is taken (another server "
+                                  "is running?)", code="port_taken", field="port"))
     try:
         platform = bootstrap(settings, migrate=True)
     except HesuanError as exc:
