@@ -273,6 +273,27 @@ def test_rows_are_numbered_as_the_sheet_shows_them(platform: Platform, tmp_path:
         == {(4, "name", "missing_field")}
 
 
+def test_an_id_number_twice_in_one_file_is_reported_at_its_second_row(
+        platform: Platform, tmp_path: Path) -> None:
+    """The second row of a person (another name, another phone) was counted 'already present'
+    and dropped without a word: which of the two was right, no one was told. (The same row
+    again, or a 15-digit number beside its 18-digit form with the same data, is the person
+    already present.)"""
+    seed_example_city(platform, people=0)
+    path = tmp_path / "people.csv"
+    path.write_text("\n".join([
+        HEADER, f"resident,{TAIYUAN_1980},王建国,13812345678,{GRID},,zh,,",
+        f"resident,{OLD_15_AS_18},李秀英,,{GRID},,zh,,",
+        f"resident,{TAIYUAN_1980},王建军,13912345678,{GRID},,zh,,", ""]), encoding="utf-8")
+    report = import_file(platform, path)
+    assert errors_of(report) == {(4, "id_number", "duplicate_in_file")}
+    (error,) = report.errors
+    assert "row 2" in error.message and TAIYUAN_1980 not in error.message
+    assert (report.inserted, report.already_present) == (2, 0)
+    again = import_file(platform, path)  # the file again: the stored two are there already
+    assert (again.inserted, again.already_present) == (0, 2)
+
+
 def test_no_sms_goes_to_a_landline(sim: tuple[Platform, CountingSender], clock: FixedClock,
                                    tmp_path: Path) -> None:
     platform, sender = sim

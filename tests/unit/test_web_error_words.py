@@ -29,7 +29,7 @@ SRC = Path(hesuan.__file__).parent
 NOT_ON_PAGES = {
     # the command line and the simulator
     **dict.fromkeys(("demo_only", "bad_trust_list", "elr_off", "mllp_unset", "bad_field_count",
-                     "port_taken",
+                     "port_taken", "duplicate_in_file",
                      "broken_row", "city_exists", "no_city", "round_overlaps", "demo_password"),
                     "CLI or simulator only"),
     # the JSON API's own checks (pages sign in with a session cookie and post forms)

@@ -224,12 +224,24 @@ class PeopleService:
         report = ImportReport()
         today = local_date(self._d.clock.now())
         batch: list[NewPerson] = []
+        # each ID number's first row in the file, and what it says of the person
+        first_row: dict[bytes, tuple[int, tuple[object, ...]]] = {}
         for counted, raw in enumerate(rows, start=2):  # row 1 is the header
             n = int(raw.get(ROW_NUMBER, counted))  # as the sheet shows it, when the reader knows
             report.rows += 1
             try:
                 person, found = _person_input(raw)
-                batch.append(self._prepare(person, known_grids, today, found))
+                row = self._prepare(person, known_grids, today, found)
+                said = (person.name.strip(), row.phone_hash, row.grid_code, row.household_id,
+                        row.address, row.groups, row.language)
+                if row.id_hash in first_row and first_row[row.id_hash][1] != said:
+                    # the same person said otherwise: which row is right is the office's call
+                    raise InvalidInput(f"id_number: the same person as row "
+                                       f"{first_row[row.id_hash][0]}, but not the same name, "
+                                       "phone, grid or address: one row a person",
+                                       code="duplicate_in_file", field="id_number")
+                first_row.setdefault(row.id_hash, (n, said))
+                batch.append(row)
             except InvalidFields as exc:
                 report.errors.extend(RowError(n, e.field, e.code, e.message) for e in exc.errors)
             except HesuanError as exc:
