@@ -191,3 +191,18 @@ def test_an_account_names_a_scope_that_exists(api: Api) -> None:
         "username": "ho4", "password": "longpassword12345", "role": "health_officer",
         "scope": XIAODIAN})
     assert ok.status_code == 201, ok.text
+
+
+def test_a_policys_id_does_not_let_another_district_change_it(api: Api) -> None:
+    """A 140106 officer posted a 'new version' of 140105's policy (its id) under their own
+    scope: only the new scope was checked, and every 140105 resident was left with no
+    cadence, no due time and no reminder."""
+    _user(api, "yingze-officer", Role.HEALTH_OFFICER, YINGZE)
+    theirs = next(p for p in api.client.get("/policies", headers=api.h("admin")).json()
+                  if p["scope"] == XIAODIAN)
+    r = api.client.post("/policies", headers=api.h("yingze-officer"), json={
+        "id": theirs["id"], "scope_kind": "region", "scope": YINGZE, "interval_hours": 240})
+    assert (r.status_code, r.json()["error"]["code"]) == (422, "policy_scope_changed"), r.text
+    after = next(p for p in api.client.get("/policies", headers=api.h("admin")).json()
+                 if p["id"] == theirs["id"])
+    assert (after["scope"], after["version"]) == (XIAODIAN, theirs["version"])

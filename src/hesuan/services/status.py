@@ -207,6 +207,12 @@ class StatusService:
                 if not history:
                     raise NotFound("no such policy", code="unknown_policy", field="id")
                 last = history[-1]
+                if (last.scope_kind, last.scope) != (p.scope_kind, p.scope):
+                    # a version is of the same scope: another scope is a policy of its own, and
+                    # its id no way to change (or end) a policy its author may not set
+                    raise InvalidInput(f"scope: policy {p.id} is {last.scope_kind} "
+                                       f"{last.scope}'s; a new version keeps its scope",
+                                       code="policy_scope_changed", field="scope")
                 version, name = last.version + 1, last.name
                 # a new version of a policy in force keeps its start: never-sampled people's
                 # first due time (start + interval) does not restart with an edit

@@ -93,6 +93,8 @@ ERRORS = {
     "unknown_scope": N_("No such region, site, lab, venue or person for this role's scope."),
     "unscoped_role": N_("This role acts without a scope: leave the scope empty."),
     "assignment_done": N_("This assignment is done already."),
+    "policy_scope_changed": N_("A new version of a policy keeps its scope: set another scope "
+                               "as a policy of its own."),
     "bad_username": N_("A username is 3 to 60 letters, digits, _ . or -."),
     "box_open": N_("Finish the box being packed first: scan it again to seal it, or press Esc."),
     "tube_open": N_("Seal the open tube first: scan its barcode again."),
