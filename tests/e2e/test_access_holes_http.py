@@ -206,3 +206,23 @@ def test_a_policys_id_does_not_let_another_district_change_it(api: Api) -> None:
     after = next(p for p in api.client.get("/policies", headers=api.h("admin")).json()
                  if p["id"] == theirs["id"])
     assert (after["scope"], after["version"]) == (XIAODIAN, theirs["version"])
+
+
+def test_an_override_decided_already_is_said_as_a_refusal_to_its_officer(api: Api) -> None:
+    """'The override is already decided' was shown in the green style of a decision made."""
+    from datetime import timedelta as span
+
+    from hesuan.domain.status import Colour
+
+    _user(api, "officer-two", Role.HEALTH_OFFICER, "1401")
+    person = api.people(limit=1)[0]
+    oid = api.platform.status.request_override(
+        OPERATOR, person, Colour.RED, "hospital check", "防控方案第九版",
+        api.clock.now() + span(days=2))
+    c = TestClient(api.client.app, base_url="https://testserver")
+    csrf = web_sign_in(c, "officer-two")
+    for expected in ("good", "bad"):
+        r = c.post(f"/web/overrides/{oid}/approve", data={"csrf": csrf})
+        assert r.status_code == 200, r.text
+        assert f'class="alert {expected}"' in r.text, (expected, r.text[:500])
+    c.cookies.clear()

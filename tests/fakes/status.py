@@ -268,7 +268,7 @@ class FakeOverrides(FakeRepository):
     def add_override(self, row: OverrideRow) -> None:
         self.t.overrides[row.id] = row
 
-    def override(self, override_id: str) -> OverrideRow | None:
+    def override(self, override_id: str, *, for_update: bool = False) -> OverrideRow | None:
         return self.t.overrides.get(override_id)
 
     def decide_override(self, override_id: str, status: str, by: str, now: datetime) -> None:

@@ -215,3 +215,54 @@ def test_a_policy_that_makes_people_overdue_revokes_their_green_passes(
     verdict = platform.passes.verify(OFFICER, green)
     assert not verdict.valid and verdict.failure is not None
     assert verdict.failure.value == "revoked"
+
+
+def test_two_officers_deciding_one_override_at_once_decide_it_once(
+        platform: Platform, city: ExampleCity, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On PostgreSQL one officer approved while another rejected: both were told done, the
+    request read 'rejected' and the person stayed red under it. The request is read for
+    update: the second is told it is decided."""
+    import threading
+    import time
+
+    from hesuan.adapters.db.status_store import SqlOverrides
+    from hesuan.domain.errors import HesuanError
+    from hesuan.domain.status import Colour
+
+    first = Principal("u-o1", "officer1", Role.HEALTH_OFFICER, "1401")
+    approver = Principal("u-o2", "officer2", Role.HEALTH_OFFICER, "1401")
+    rejecter = Principal("u-o3", "officer3", Role.HEALTH_OFFICER, "1401")
+    pid = city.users["resident"][1]
+    assert pid is not None
+    oid = platform.status.request_override(first, pid, Colour.RED, "hospital check",
+                                           "防控方案第九版",
+                                           platform.deps.clock.now() + timedelta(days=3))
+    read = SqlOverrides.override
+
+    def slow(self: SqlOverrides, override_id: str, **kw: object) -> object:
+        got = read(self, override_id, **kw)  # type: ignore[arg-type]
+        time.sleep(0.3)  # widens the window
+        return got
+
+    monkeypatch.setattr(SqlOverrides, "override", slow)
+    answers: dict[str, str] = {}
+
+    def decide(who: Principal, approve: bool) -> None:
+        try:
+            platform.status.decide_override(who, oid, approve)
+            answers[who.username] = "done"
+        except HesuanError as exc:
+            answers[who.username] = exc.code
+
+    threads = [threading.Thread(target=decide, args=(approver, True)),
+               threading.Thread(target=decide, args=(rejecter, False))]
+    threads[0].start()
+    time.sleep(0.05)
+    threads[1].start()
+    for t in threads:
+        t.join()
+    monkeypatch.setattr(SqlOverrides, "override", read)
+    assert answers == {"officer2": "done", "officer3": "override_decided"}, answers
+    view = platform.status.status_of(ADMIN, pid)
+    (o,) = [x for x in view.overrides if x.id == oid]
+    assert o.status == "approved" and view.status.colour.value == "red"

@@ -378,10 +378,15 @@ class StatusService:
         """Second officer: approve (the status changes now) or reject."""
         now = self._d.clock.now()
         with self._d.uow() as uow:
-            o = uow.overrides.override(override_id)
+            # read for update: of two officers deciding at once, the second finds it decided
+            o = uow.overrides.override(override_id, for_update=True)
             if o is None:
                 raise NotFound("no such override request", code="unknown_override",
                                field="override_id")
+            row = uow.people.person(o.person_id)
+            assert row is not None
+            # the access first: its state is nothing for an officer of another region to learn
+            authorize(actor, Action.DECIDE_OVERRIDE, person_target(row), field="override_id")
             if o.status != "requested":
                 raise Conflict(f"the override is already {o.status}",
                                code="override_decided", field="override_id")
@@ -391,9 +396,6 @@ class StatusService:
             if o.expires_at <= now:
                 raise RuleViolation("the requested override has already expired",
                                     code="bad_expiry", field="override_id")
-            row = uow.people.person(o.person_id)
-            assert row is not None
-            authorize(actor, Action.DECIDE_OVERRIDE, person_target(row), field="override_id")
             uow.overrides.decide_override(override_id, "approved" if approve else "rejected",
                                 actor.user_id, now)
             if approve:

@@ -205,7 +205,8 @@ class OverrideRepository(Protocol):
 
     def add_override(self, row: OverrideRow) -> None: ...
 
-    def override(self, override_id: str) -> OverrideRow | None: ...
+    def override(self, override_id: str, *, for_update: bool = False) -> OverrideRow | None:
+        """The request; ``for_update``: its row locked until the transaction ends."""
 
     def decide_override(self, override_id: str, status: str, by: str, now: datetime) -> None: ...
 

@@ -444,8 +444,11 @@ class SqlOverrides(SqlRepository):
     def add_override(self, row: OverrideRow) -> None:
         self.conn.execute(insert(overrides), asdict(row))
 
-    def override(self, override_id: str) -> OverrideRow | None:
-        r = self.conn.execute(select(overrides).where(overrides.c.id == override_id)).first()
+    def override(self, override_id: str, *, for_update: bool = False) -> OverrideRow | None:
+        stmt = select(overrides).where(overrides.c.id == override_id)
+        if for_update:
+            stmt = stmt.with_for_update()
+        r = self.conn.execute(stmt).first()
         return None if r is None else OverrideRow(**r._mapping)
 
     def decide_override(self, override_id: str, status: str, by: str, now: datetime) -> None:
