@@ -339,6 +339,92 @@ def test_a_box_hand_over_and_receipt_have_one_id_and_their_times_checked(api: Ap
     assert again.status_code == 200 and again.json()["duplicate"] is True, again.text
 
 
+def test_a_delivery_id_used_again_for_another_box_is_a_conflict(api: Api) -> None:
+    """The courier page kept a form's id after a lost answer, and the next box scanned into it
+    was told 'already collected' (the lab: 'already received', with 0 tubes) while nothing was
+    written: the box stayed at its site. A second box under a kept id is refused."""
+    st = Station(api.city.sites["140105"], api.clock)
+    made = []
+    for t, box, first in zip(barcodes(920), boxes(920), (0, 5), strict=False):
+        _post_batch(api, [*st.fill(t, [api.code(p) for p in api.people(limit=10)[first:first + 5]],
+                                   mode=5),
+                          st.ev("box_tube", box_code=box, barcode=t),
+                          st.ev("seal_box", box_code=box)])
+        made.append((t, box))
+    api.clock.advance(timedelta(minutes=30))
+    at = api.clock.now().isoformat()
+    (ta, a), (tb, b) = made
+    eid = str(uuid.uuid4())
+    assert api.client.post(f"/boxes/{a}/handover", headers=api.h("courier"),
+                           json={"event_id": eid, "at": at}).json()["duplicate"] is False
+    r = api.client.post(f"/boxes/{b}/handover", headers=api.h("courier"),
+                        json={"event_id": eid, "at": at})
+    assert (r.status_code, r.json()["error"]["code"]) == (409, "event_conflict"), r.text
+    assert api.count(f"SELECT status FROM boxes WHERE code = '{b}'") == "sealed"
+    # a role that may not hand boxes over is refused, not told 'duplicate'
+    r = api.client.post(f"/boxes/{a}/handover", headers=api.h("lab"),
+                        json={"event_id": eid, "at": at})
+    assert r.status_code == 403, r.text
+    rid = str(uuid.uuid4())
+    lab = api.city.labs["lab1"]
+    assert api.client.post(f"/boxes/{a}/receive", headers=api.h("lab"), json={
+        "event_id": rid, "lab_id": lab, "at": at, "tube_barcodes": [ta]}).status_code == 200
+    r = api.client.post(f"/boxes/{b}/receive", headers=api.h("lab"), json={
+        "event_id": rid, "lab_id": lab, "at": at, "tube_barcodes": [tb]})
+    assert (r.status_code, r.json()["error"]["code"]) == (409, "event_conflict"), r.text
+    # received already: the lab is told by whom and when, as the courier is
+    r = api.client.post(f"/boxes/{a}/receive", headers=api.h("lab"), json={
+        "event_id": str(uuid.uuid4()), "lab_id": lab, "at": at, "tube_barcodes": [ta]})
+    assert r.status_code == 409 and "already received by" in r.json()["error"]["message"]
+
+
+def test_two_couriers_collecting_one_box_at_once_collect_it_once(
+        api: Api, monkeypatch: Any) -> None:
+    """On PostgreSQL two couriers' hand-overs of one box both succeeded (two hand-over events,
+    the last courier standing as its holder), and two labs' receipts too. The box is read for
+    update: the second finds it collected."""
+    import threading
+    import time
+
+    from hesuan.adapters.db.boxes_store import SqlBoxes
+    from hesuan.domain.access import Principal
+    from hesuan.domain.errors import HesuanError
+
+    st = Station(api.city.sites["140105"], api.clock)
+    t, box = next(barcodes(930)), next(boxes(930))
+    _post_batch(api, [*st.fill(t, [api.code(p) for p in api.people(limit=5)], mode=5),
+                      st.ev("box_tube", box_code=box, barcode=t),
+                      st.ev("seal_box", box_code=box)])
+    api.clock.advance(timedelta(minutes=30))
+    read = SqlBoxes.box_by_code
+
+    def slow(self: SqlBoxes, code: str, **kw: Any) -> Any:
+        got = read(self, code, **kw)
+        time.sleep(0.3)  # widens the window
+        return got
+
+    monkeypatch.setattr(SqlBoxes, "box_by_code", slow)
+    answers: dict[str, str] = {}
+
+    def collect(name: str) -> None:
+        courier = Principal(f"u-{name}", name, Role.COURIER)
+        try:
+            api.platform.delivery.hand_over(courier, str(uuid.uuid4()), box, api.clock.now())
+            answers[name] = "collected"
+        except HesuanError as exc:
+            answers[name] = exc.code
+
+    threads = [threading.Thread(target=collect, args=(n,)) for n in ("first", "second")]
+    threads[0].start()
+    time.sleep(0.05)
+    threads[1].start()
+    for th in threads:
+        th.join()
+    monkeypatch.setattr(SqlBoxes, "box_by_code", read)
+    assert answers == {"first": "collected", "second": "box_not_ready"}, answers
+    assert api.count("SELECT count(*) FROM station_events WHERE kind = 'handover'") == 1
+
+
 def test_a_courier_confirms_the_boxs_count_at_the_hand_over(api: Api) -> None:
     """Counts are reconciled at each hand-over (F7): the courier may give the tubes the box's
     label says (``counted``); another count than the box's record is refused, nothing written,

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from hesuan.domain.access import Action, Principal, Target, authorize
-from hesuan.domain.errors import InvalidInput, NotFound, RuleViolation
-from hesuan.domain.event_ids import canonical_event_id
+from hesuan.domain.errors import Conflict, InvalidInput, NotFound, RuleViolation
+from hesuan.domain.event_ids import canonical_event_id, content_digest
 from hesuan.domain.sampling import (
     check_box_code,
     check_event_time,
@@ -65,14 +65,15 @@ class DeliveryService:
         code = check_box_code(box_code)
         event_id = canonical_event_id(event_id)
         now = self._d.clock.now()
+        digest = content_digest("handover", code)
         with self._d.uow() as uow:
-            if uow.station.known_events([event_id]):
-                return False
-            box = uow.boxes.box_by_code(code)
+            box = uow.boxes.box_by_code(code, for_update=True)
             if box is None:
                 raise NotFound("box_code: no such box", code="unknown_box", field="box_code")
             authorize(actor, Action.HAND_OVER_BOX, Target(site=box.site_id),
                       field="box_code")
+            if _seen(uow, event_id, digest):
+                return False
             if box.status != "sealed":
                 raise _not_collectable(uow, box)
             check_event_time(at, now, self._d.limits.offline_window)
@@ -85,7 +86,7 @@ class DeliveryService:
                     code="count_mismatch", field="counted")
             uow.boxes.hand_over_box(box.id, actor.user_id, at)
             uow.station.record_event(StationEventRow(event_id, "handover", box.site_id,
-                                                     actor.user_id, at, now))
+                                                     actor.user_id, at, now, digest))
             uow.audit_log.append(now, actor.username, "box.handover", f"box:{code}",
                                  {} if counted is None else {"counted": counted})
             uow.commit()
@@ -109,18 +110,17 @@ class DeliveryService:
             assert self._rejections is not None, "rejections at receipt need the service"
             authorize(actor, Action.REJECT_SPECIMEN, Target(lab=lab_id), field="lab_id")
         now = self._d.clock.now()
+        digest = content_digest("receive", lab_id, code)
         with self._d.uow() as uow:
             if uow.places.lab(lab_id) is None:
                 raise NotFound("lab_id: no such lab", code="unknown_lab", field="lab_id")
-            box = uow.boxes.box_by_code(code)
+            box = uow.boxes.box_by_code(code, for_update=True)
             if box is None:
                 raise NotFound("box_code: no such box", code="unknown_box", field="box_code")
-            if uow.station.known_events([event_id]):
+            if _seen(uow, event_id, digest):
                 return _receipt(box, duplicate=True)
             if box.status not in ("sealed", "in_transit"):
-                raise RuleViolation(f"box_code: the box cannot be received (it is "
-                                    f"{box.status})", code="box_not_ready",
-                                    field="box_code")
+                raise _not_ready(uow, box, "received")
             check_event_time(at, now, self._d.limits.offline_window)
             if box.handed_over_at is not None:
                 check_not_before(at, box.handed_over_at, "handed_over")
@@ -164,7 +164,7 @@ class DeliveryService:
                 self._rejections.reject_in(uow, actor, lab_id, refused, RejectionStage.RECEIPT,
                                            now)
             uow.station.record_event(StationEventRow(event_id, "receive", box.site_id,
-                                                     actor.user_id, at, now))
+                                                     actor.user_id, at, now, digest))
             uow.audit_log.append(now, actor.username, "box.receive", f"box:{code}",
                       {"expected": len(packed), "received": count, "missing": len(missing),
                        "extra": len(extra), "custody_break": custody_break})
@@ -173,9 +173,28 @@ class DeliveryService:
                        custody_break=custody_break, rejected=[r.barcode for r in refused])
 
 
+def _seen(uow: UnitOfWork, event_id: str, digest: str) -> bool:
+    """Whether the delivery event was taken before (a replay: nothing more to do); one taken
+    for another box (a form's id kept for the next box) is a conflict, not a replay."""
+    known = uow.station.known_events([event_id])
+    if event_id not in known:
+        return False
+    if known[event_id] not in (None, digest):  # None: an event kept without its content
+        raise Conflict("event_id: this id was taken before for another box; the first stands "
+                       "(scan the box again for a new id)", code="event_conflict",
+                       field="event_id")
+    return True
+
+
 def _not_collectable(uow: UnitOfWork, box: BoxRecord) -> RuleViolation:
     """Why a courier cannot collect ``box``: not sealed yet, or already collected (by whom,
     when) or received (by which lab, when)."""
+    return _not_ready(uow, box, "collected")
+
+
+def _not_ready(uow: UnitOfWork, box: BoxRecord, step: str) -> RuleViolation:
+    """Why ``box`` cannot be ``step`` (collected, received): not sealed yet, or already
+    collected (by whom, when) or received (by which lab, when)."""
     detail = {"status": box.status}
     if box.status == "in_transit" and box.handed_over_at is not None:
         courier = box.courier_id or ""
@@ -188,6 +207,10 @@ def _not_collectable(uow: UnitOfWork, box: BoxRecord) -> RuleViolation:
         why = f"it was already received by {detail['lab']} at {detail['at']}"
     else:
         why = "it is not sealed yet"
+    if step == "received":
+        return RuleViolation(f"box_code: the box cannot be received: {why} (it is "
+                             f"{box.status})", code="box_not_ready", field="box_code",
+                             detail=detail)
     return RuleViolation(f"box_code: a box can be collected only once sealed and not yet "
                          f"collected: {why} (it is {box.status})", code="box_not_ready",
                          field="box_code", detail=detail)

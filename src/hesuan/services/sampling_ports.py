@@ -195,7 +195,9 @@ class StationRepository(Protocol):
 class BoxRepository(Protocol):
     """Transport boxes along the chain of custody."""
 
-    def box_by_code(self, code: str) -> BoxRecord | None: ...
+    def box_by_code(self, code: str, *, for_update: bool = False) -> BoxRecord | None:
+        """The box; ``for_update``: its row locked until the transaction ends (a hand-over or
+        receipt reads it so: of two at once, the second finds it moved on)."""
 
     def hand_over_box(self, box_id: str, courier_id: str, at: datetime) -> None:
         """The box is in transit with ``courier_id`` since ``at``."""

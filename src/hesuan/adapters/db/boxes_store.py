@@ -28,8 +28,11 @@ __all__ = ["SqlBoxes"]
 class SqlBoxes(SqlRepository):
     """Transport boxes and the tubes they carry."""
 
-    def box_by_code(self, code: str) -> BoxRecord | None:
-        r = self.conn.execute(select(boxes).where(boxes.c.code == code)).first()
+    def box_by_code(self, code: str, *, for_update: bool = False) -> BoxRecord | None:
+        stmt = select(boxes).where(boxes.c.code == code)
+        if for_update:
+            stmt = stmt.with_for_update()
+        r = self.conn.execute(stmt).first()
         return None if r is None else BoxRecord(**r._mapping)
 
     def hand_over_box(self, box_id: str, courier_id: str, at: datetime) -> None:
