@@ -6,6 +6,7 @@ and stores the result as that statement does."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -60,7 +61,11 @@ class FakeCadence(FakeRepository):
     def save_policy(self, p: Policy, actor: str, now: datetime) -> None:
         for v in self.t.policies:
             if v.policy.id == p.id and v.superseded_at is None:
-                v.superseded_at = now
+                if p.valid_from <= now:
+                    v.superseded_at = now
+                elif v.policy.valid_to is None or v.policy.valid_to > p.valid_from:
+                    # a version that starts later: the one in force ends when it starts
+                    v.policy = dataclasses.replace(v.policy, valid_to=p.valid_from)
         self.t.policies.append(PolicyVersion(p, actor, now))
 
     def assign_policies(self, policies: Sequence[Policy], now: datetime,

@@ -266,3 +266,40 @@ def test_two_officers_deciding_one_override_at_once_decide_it_once(
     view = platform.status.status_of(ADMIN, pid)
     (o,) = [x for x in view.overrides if x.id == oid]
     assert o.status == "approved" and view.status.colour.value == "red"
+
+
+def _policy_of(p: Platform, pid: str) -> tuple[str | None, int | None, int | None]:
+    with p.deps.uow(readonly=True) as uow:
+        row = uow.conn.execute(text(  # type: ignore[attr-defined]
+            "SELECT ps.policy_id, ps.policy_version, q.interval_ms / 3600000 FROM person_status "
+            "ps LEFT JOIN policies q ON q.id = ps.policy_id AND q.version = ps.policy_version "
+            "WHERE ps.person_id = :p"), {"p": pid}).first()
+    return row[0], row[1], None if row[2] is None else int(row[2])
+
+
+def test_a_policy_window_that_opens_or_closes_later_is_followed_by_the_sweep(
+        platform: Platform, clock: FixedClock, city: ExampleCity) -> None:
+    """The returning students' 36 h policy ended on day 3 and they stayed on it, due and
+    overdue by it, while their explanation named the district's 72 h; a new version of a
+    district's policy starting tomorrow took everyone off the policy today (an overdue
+    person turned green), and nothing put them on the new one when it started."""
+    with platform.deps.uow(readonly=True) as uow:
+        student = uow.conn.execute(text(  # type: ignore[attr-defined]
+            "SELECT id FROM people WHERE groups = 'teacher_student' ORDER BY id")).first()[0]
+    assert _policy_of(platform, student)[2] == 36
+    clock.advance(timedelta(days=4))
+    platform.status.sweep(ADMIN)
+    assert _policy_of(platform, student)[2] == 72  # the window closed: the district's own
+    (plain,) = _plain(platform, 1)
+    clock.advance(timedelta(days=1))
+    platform.status.sweep(ADMIN)
+    assert _status(platform, plain) == ("yellow", ("overdue",))
+    district = next(p for p in platform.status.policies(ADMIN) if p.scope == "140105")
+    platform.status.set_policy(ADMIN, PolicyInput(
+        ScopeKind.REGION, "140105", timedelta(hours=48), id=district.id,
+        valid_from=clock.now() + timedelta(days=1)))
+    assert _policy_of(platform, plain) == (district.id, district.version, 72)  # still in force
+    assert _status(platform, plain) == ("yellow", ("overdue",))
+    clock.advance(timedelta(days=1, minutes=1))
+    platform.status.sweep(ADMIN)
+    assert _policy_of(platform, plain) == (district.id, district.version + 1, 48)

@@ -26,7 +26,8 @@ from hesuan.domain.errors import InvalidInput
 from hesuan.domain.people import GROUP_NAMES, Group
 
 __all__ = ["OverdueAction", "Policy", "PolicyChoice", "ScopeKind", "check_policy",
-           "choose_policy", "default_policies", "first_due", "in_precedence", "precedence_key"]
+           "choose_policy", "default_policies", "first_due", "in_precedence", "precedence_key",
+           "windows_changed"]
 
 
 class ScopeKind(enum.StrEnum):
@@ -105,6 +106,16 @@ def in_precedence(policies: Iterable[Policy], now: datetime) -> list[Policy]:
     """The policies in force at ``now``, strongest first: the first that covers a person is
     the one that applies to them."""
     return sorted((p for p in policies if p.in_force(now)), key=precedence_key)
+
+
+def windows_changed(policies: Iterable[Policy], since: datetime | None,
+                    now: datetime) -> bool:
+    """Whether a policy's window opened or closed after ``since`` and by ``now`` (None: not
+    known, as after a start): who is covered by which policy must be worked out again."""
+    if since is None:
+        return True
+    return any(since < edge <= now for p in policies
+               for edge in (p.valid_from, p.valid_to) if edge is not None)
 
 
 def choose_policy(policies: Iterable[Policy], grid_code: str, groups: frozenset[str],

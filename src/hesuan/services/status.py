@@ -27,6 +27,7 @@ from hesuan.domain.cadence import (
     check_policy,
     choose_policy,
     default_policies,
+    windows_changed,
 )
 from hesuan.domain.digits import is_digits
 from hesuan.domain.errors import Conflict, InvalidInput, NotFound, RuleViolation
@@ -98,6 +99,8 @@ class StatusRead:
 class StatusService:
     def __init__(self, deps: Deps) -> None:
         self._d = deps
+        # when the sweep last worked out who each policy covers (None: not since this start)
+        self._windows_at: datetime | None = None
 
     # -- the engine ------------------------------------------------------------------------
 
@@ -161,6 +164,11 @@ class StatusService:
             if not uow.statuses.sweep_lock():
                 return SweepReport(0, 0, skipped=True)
             policies = uow.cadence.current_policies()
+            # a window opened or closed since (a policy's end, a version's start): its people
+            # take the policy that covers them now, as at a policy's change
+            reassigned = windows_changed(policies, self._windows_at, now)
+            if reassigned:
+                self._assign(uow, policies, now)
             max_lead = max((p.reminder_lead for p in policies), default=timedelta(0))
             due = uow.statuses.due_for_reminder(now, int(max_lead.total_seconds() * 1000), limit)
             if due:
@@ -172,9 +180,12 @@ class StatusService:
                 else:
                     uow.statuses.mark_reminded(due)
             decided = self.refresh(uow, now)
+            if reassigned:  # a green pass stated the status the old policy decided
+                uow.passes.revoke_untrue_green(now, "policy")
             uow.audit_log.append(now, actor.username, "sweep", "people",
                       {"reminders": len(due), "decided": decided})
             uow.commit()
+        self._windows_at = now
         return SweepReport(len(due), decided)
 
     # -- policies --------------------------------------------------------------------------
@@ -249,9 +260,14 @@ class StatusService:
             uow.commit()
         return len(made)
 
-    def _reassign(self, uow: UnitOfWork, now: datetime) -> int:
-        moved = uow.cadence.assign_policies(uow.cadence.current_policies(), now)
+    def _assign(self, uow: UnitOfWork, policies: Sequence[Policy], now: datetime) -> int:
+        """Everyone takes the policy that covers them now, and the zones' cadences hold."""
+        moved = uow.cadence.assign_policies(policies, now)
         apply_zone_cadences(uow, now)
+        return moved
+
+    def _reassign(self, uow: UnitOfWork, now: datetime) -> int:
+        moved = self._assign(uow, uow.cadence.current_policies(), now)
         self.refresh(uow, now)
         # a green pass stated the status the old policy decided
         uow.passes.revoke_untrue_green(now, "policy")

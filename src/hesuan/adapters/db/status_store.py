@@ -17,7 +17,7 @@ from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import and_, insert, or_, select, text
 from sqlalchemy import update as sa_update
 
 from hesuan.adapters.db import sql_helpers, status_sql
@@ -112,9 +112,14 @@ class SqlCadence(SqlRepository):
         return [_policy(r) for r in rows]
 
     def save_policy(self, p: Policy, actor: str, now: datetime) -> None:
-        self.conn.execute(sa_update(policies).where(policies.c.id == p.id,
-                                                    policies.c.superseded_at.is_(None))
-                          .values(superseded_at=now))
+        current = and_(policies.c.id == p.id, policies.c.superseded_at.is_(None))
+        if p.valid_from > now:
+            # a version that starts later: the one in force ends when it starts, not now
+            self.conn.execute(sa_update(policies).where(
+                current, or_(policies.c.valid_to.is_(None), policies.c.valid_to > p.valid_from))
+                .values(valid_to=p.valid_from))
+        else:
+            self.conn.execute(sa_update(policies).where(current).values(superseded_at=now))
         self.conn.execute(insert(policies), {
             "id": p.id, "version": p.version, "scope_kind": p.scope_kind.value,
             "scope": p.scope, "name": p.name, "interval_ms": _ms(p.interval),
