@@ -150,6 +150,21 @@ def test_an_id_resent_in_another_spelling_is_a_duplicate(api: Api) -> None:
     assert api.count("SELECT count(*) FROM station_events") == 2
 
 
+def test_a_window_the_site_has_not_and_a_scanners_blanks(api: Api) -> None:
+    """Window 99 at a site of a few was taken and fed the site's load figures; a sampling
+    code with the newline or blank a hand scanner adds was refused as forged."""
+    st = _station(api)
+    tube = next(barcodes(772_001))
+    people = api.people(limit=2)
+    out = _post(api, [st.ev("open_tube", barcode=tube, mode=10, window=99)])
+    (r,) = out["results"]
+    assert (r["status"], r["reason"], r["field"]) == ("rejected", "bad_window", "window"), r
+    out = _post(api, [st.ev("open_tube", barcode=tube, mode=10, window=1),
+                      st.ev("sample", barcode=tube, code=api.code(people[0]) + "\n"),
+                      st.ev("sample", barcode=tube, code=" " + api.code(people[1]) + " ")])
+    assert [r["status"] for r in out["results"]] == ["accepted"] * 3, out
+
+
 def test_the_same_id_with_other_content_is_a_conflict_and_the_first_stands(api: Api) -> None:
     st = _station(api)
     tube = next(barcodes(772_001))

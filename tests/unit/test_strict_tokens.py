@@ -53,9 +53,12 @@ def test_a_sampling_code_has_exactly_one_valid_text() -> None:
     accepted = [v for v in variants if signer.verify(v) is not None]
     assert accepted == [], accepted
     # nor any other spelling of the same bytes
-    for other in (token.lower(), "hs1:" + token[4:], " " + token, token + "\n",
-                  token[:4] + token[4:].lower()):
+    for other in (token.lower(), "hs1:" + token[4:], token[:4] + token[4:].lower(),
+                  token[:10] + " " + token[10:]):
         assert signer.verify(other) is None, repr(other)
+    # the blanks or newline a hand scanner adds around what it read are not the code's
+    for scanned in (" " + token, token + "\n", "\t" + token + "\r\n"):
+        assert signer.verify(scanned) == pid, repr(scanned)
 
 
 # -- passes ----------------------------------------------------------------------------------

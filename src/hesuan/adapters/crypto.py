@@ -194,7 +194,9 @@ class HmacCodeSigner:
     def verify(self, token: str) -> str | None:
         """The person id a token names, or None. Strict: only the exact text ``sign`` makes is
         valid (upper case, no spaces, the Base32 padding bits zero), so each person has one
-        code text and a changed character never names the same person."""
+        code text and a changed character never names the same person; the blanks or newline
+        a hand scanner adds around what it read are not the code's and are left aside."""
+        token = token.strip()
         if len(token) != len(self.PREFIX) + 42 or not token.startswith(self.PREFIX):
             return None
         body = token[len(self.PREFIX):]

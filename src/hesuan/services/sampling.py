@@ -363,6 +363,11 @@ class SamplingService:
                                     code="wrong_site", field="site_id")
             b.sites_allowed.add((actor.user_id, e.site_id))
         check_event_time(e.at, now, self._d.limits.offline_window)
+        windows = b.sites[e.site_id].windows
+        if e.window is not None and not 1 <= e.window <= windows:
+            # the window feeds the site's load and its staff's posts: one it has not, nothing
+            raise InvalidInput(f"window must be 1-{windows} at this site", code="bad_window",
+                               field="window")
 
     def _apply(self, b: _Batch, e: StationEvent, person_of_code: dict[str, str | None],
                actor: Principal, now: datetime) -> tuple[TubeView | SealedBox,
