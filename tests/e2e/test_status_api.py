@@ -82,3 +82,51 @@ def test_logout_ends_the_session_at_once(api: Api) -> None:
     assert api.client.get("/policies", headers=headers).status_code == 200
     api.platform.auth.logout(token)
     assert api.client.get("/policies", headers=headers).status_code == 401
+
+
+def test_a_re_test_taken_is_said_so_until_its_result(api: Api) -> None:
+    """After the single-tube re-test of a positive pool was taken, the resident was still told
+    to go and get it (14 h later by a time already past), and the grid worker's list flagged
+    them as an overdue recall to chase."""
+    import uuid
+
+    from hesuan.domain.access import Principal
+    from tests.helpers import Station, barcodes, boxes
+
+    me = api.city.users["resident"][1]
+    assert me is not None
+    grid = api.count(f"SELECT grid_code FROM people WHERE id = '{me}'")
+    st = Station(api.city.sites[grid[:6]], api.clock)
+    others = [x for x in api.people(f"substr(grid_code, 1, 6) = '{grid[:6]}' AND groups = ''",
+                                    10) if x != me][:4]
+    lab = api.city.labs["lab1"]
+    tube, box = next(barcodes(7300)), next(boxes(7300))
+    events = st.fill(tube, [api.code(x) for x in [me, *others]], mode=5)
+    events += [st.ev("box_tube", box_code=box, barcode=tube), st.ev("seal_box", box_code=box)]
+    assert api.client.post("/scans/batch", headers=api.h("sampler"),
+                           json={"events": events}).status_code == 200
+    api.client.post(f"/boxes/{box}/receive", headers=api.h("lab"), json={
+        "event_id": str(uuid.uuid4()), "lab_id": lab, "at": api.clock.now().isoformat(),
+        "tube_barcodes": [tube]})
+    api.clock.advance(timedelta(minutes=30))
+    r = api.client.post(f"/labs/{lab}/results", headers=api.h("lab"),
+                        json={"results": [{"barcode": tube, "result": "positive"}]})
+    assert r.status_code == 200, r.text
+    told = api.client.get("/me/status?lang=en", headers=api.h("resident")).json()
+    assert told.get("reasons", [{}])[0].get("code") == "pending_retest", told
+    assert any("re-test at any site" in s for s in told["next_steps"]), told
+    api.clock.advance(timedelta(hours=1))
+    single = next(barcodes(7400))
+    assert api.client.post("/scans/batch", headers=api.h("sampler"), json={
+        "events": st.fill(single, [api.code(me)], mode=1)}).status_code == 200
+    api.clock.advance(timedelta(hours=14))  # the lab is late
+    api._tokens.clear()  # the morning's sign-in has run out
+    told = api.client.get("/me/status?lang=en", headers=api.h("resident")).json()
+    assert told["reasons"][0]["code"] == "pending_retest"
+    assert told["reasons"][0]["text"] == "Re-test taken: waiting for its result", told
+    assert not any("at any site" in s for s in told["next_steps"]), told
+    worker = Principal("g", "grid", Role.GRID_WORKER, grid)
+    (on_list,) = [r for r in api.platform.worklists.recalls(worker) if r.recall.person_id == me]
+    assert on_list.recall.answered and not on_list.overdue
+    assert me not in {r.recall.person_id
+                      for r in api.platform.worklists.recalls(worker, overdue_only=True)}

@@ -180,6 +180,10 @@ class FakeStatuses(FakeRepository):
         for pid, s in rows:
             write_status(self.t.statuses[pid], s, now, s.evidence)
 
+    def recall_answered(self, person_id: str, recall_id: str) -> bool:
+        return any(s.person_id == person_id and s.recall_id == recall_id
+                   for s in self.t.samples.values())
+
     def status_row(self, person_id: str) -> StatusRow | None:
         r = self.t.statuses.get(person_id)
         if r is None:

@@ -58,6 +58,11 @@ REASON_TEXT: dict[str, dict[str, str]] = {
     # a recall after an invalid or rejected sample, not a positive pool (``_variant``)
     "pending_resample": {"zh": "样本未能检测，需重新采样",
                          "en": "The sample could not be tested: a new one is needed"},
+    # the recall's re-test or new sample taken, its result still to come (``_variant``)
+    "retest_taken": {"zh": "已单管复检采样，等待复检结果",
+                     "en": "Re-test taken: waiting for its result"},
+    "resample_taken": {"zh": "已重新采样，等待结果",
+                       "en": "New sample taken: waiting for its result"},
     "positive_result": {"zh": "核酸检测结果阳性", "en": "PCR result positive"},
     "arrival_pending": {"zh": "外地来（返）人员，待落地后检测结果阴性",
                         "en": "Arrival: waiting for a negative test taken after arrival"},
@@ -84,6 +89,9 @@ _NEXT: dict[str, dict[str, str]] = {
                              "{recall}"},
     "pending_resample": {"zh": "请在{recall}前到任意采样点重新采样",
                          "en": "Get a new sample taken at any site before {recall}"},
+    "retest_taken": {"zh": "请居家等待复检结果", "en": "Stay home until the re-test's result"},
+    "resample_taken": {"zh": "结果通常在6小时内出具，请留意",
+                       "en": "Results usually come within 6 h"},
     "positive_result": {"zh": "请原地等待，疾控人员将与您联系",
                         "en": "Stay where you are; the health authority will contact you"},
     "arrival_pending": {"zh": "请在{due}前完成下一次核酸检测（落地三天两检）",
@@ -101,8 +109,8 @@ _NEXT: dict[str, dict[str, str]] = {
 #: Reasons whose holder stays where they are, and the steps that send a person out to a site,
 #: which are not given beside them: one instruction, never "stay" and "go" at once.
 _STAY = frozenset({"positive_result", "in_zone"})
-_GO_OUT = frozenset({"not_yet_tested", "up_to_date", "overdue", "pending_retest",
-                     "arrival_pending"})
+_GO_OUT = frozenset({"not_yet_tested", "up_to_date", "late", "overdue", "pending_retest",
+                     "pending_resample", "arrival_pending"})
 
 
 #: The colour a status turns to, as the late words name it.
@@ -114,10 +122,14 @@ _TURNS = {"zh": {Colour.GREEN: "绿码", Colour.YELLOW: "黄码", Colour.POPUP: 
 
 def _variant(reason: str, read: StatusRead) -> str:
     """The words of ``reason`` for this status: a recall after an invalid or rejected sample
-    (not a positive pool) asks for a new sample; a due time passed, in the grace, is late."""
+    (not a positive pool) asks for a new sample, and once its re-test or new sample is taken
+    waits for its result; a due time passed, in the grace, is late."""
     evidence = read.status.evidence
-    if reason == "pending_retest" and (evidence.get("recall") or {}).get("after") != "positive":
-        return "pending_resample"
+    if reason == "pending_retest":
+        after_positive = (evidence.get("recall") or {}).get("after") == "positive"
+        if read.recall_answered:
+            return "retest_taken" if after_positive else "resample_taken"
+        return "pending_retest" if after_positive else "pending_resample"
     due = read.next_due_at
     if (reason in ("up_to_date", "not_yet_tested") and due is not None
             and read.decided_at is not None and read.decided_at > due):
@@ -143,6 +155,6 @@ def explain(read: StatusRead, language: str = "zh") -> Explanation:
                for r, v in words]
     stay = any(r in _STAY for r in status.reasons)
     steps = [_NEXT[v][lang].format(**fill) for r, v in words
-             if v in _NEXT and not (stay and r in _GO_OUT)]
+             if v in _NEXT and not (stay and v in _GO_OUT)]
     return Explanation(status.colour.value, reasons, steps,
                        RuleRef(status.rule_id, status.rule_version), status.valid_until, ev)

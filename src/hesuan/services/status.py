@@ -90,6 +90,8 @@ class StatusRead:
     overrides: list[OverrideRow]
     decided_at: datetime | None = None  # the moment the status was decided for
     turns_to: Colour | None = None  # the colour it turns to when it runs out
+    #: the open recall's re-test (or new sample) is taken, its result still to come
+    recall_answered: bool = False
 
     @property
     def next_due_at(self) -> datetime | None:
@@ -482,10 +484,14 @@ class StatusService:
             assert facts is not None
             rules = self.rules(uow)
             status = decide(facts, now, rules)
-            read = StatusRead(status, uow.statuses.status_row(person_id),
+            materialised = uow.statuses.status_row(person_id)
+            recall = None if materialised is None else materialised.open_recall_id
+            read = StatusRead(status, materialised,
                               uow.overrides.exemptions_of(person_id),
                               uow.overrides.overrides_of(person_id), now,
-                              turns_to(facts, status, rules))
+                              turns_to(facts, status, rules),
+                              recall is not None
+                              and uow.statuses.recall_answered(person_id, recall))
             uow.audit_log.append(now, actor.username, "status.read", f"person:{person_id}", {})
             uow.commit()
         return read

@@ -174,6 +174,10 @@ class StatusRepository(Protocol):
 
     def status_row(self, person_id: str) -> StatusRow | None: ...
 
+    def recall_answered(self, person_id: str, recall_id: str) -> bool:
+        """Whether one of the person's samples was taken for the recall (its re-test or new
+        sample), its result still to come while the recall is open."""
+
     def sweep_lock(self) -> bool: ...
 
     def due_for_reminder(self, now: datetime, max_lead_ms: int,

@@ -80,7 +80,8 @@ class SiteOverview:
 
 @dataclass(frozen=True, slots=True)
 class RecallOnList:
-    """An open recall on an area's list, and whether it is past its due time."""
+    """An open recall on an area's list, and whether it is past its due time with no sample
+    taken for it."""
 
     recall: AreaRecall
     overdue: bool
@@ -251,7 +252,7 @@ class WorklistService:
         now, area = self._d.clock.now(), region_prefix(actor)
         rows = self._q.recalls(area, now, overdue_only, limit)
         self._audit(actor, "recalls.read", area, len(rows))
-        return [RecallOnList(r, r.due_at < now) for r in rows]
+        return [RecallOnList(r, r.due_at < now and not r.answered) for r in rows]
 
     def exemptions(self, actor: Principal, limit: int = 200) -> list[AreaExemption]:
         """Exemptions in force of people in the caller's area (their reasons and notes)."""

@@ -176,6 +176,7 @@ class AreaRecall:
     reason: str
     opened_at: datetime
     due_at: datetime
+    answered: bool = False  # its re-test or new sample is taken, the result still to come
 
 
 @dataclass(frozen=True, slots=True)

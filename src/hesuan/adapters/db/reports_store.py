@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import text
 
+from hesuan.adapters.db import status_sql
 from hesuan.adapters.db.repository import SqlRepository
 from hesuan.adapters.db.schema import (
     to_ms,
@@ -89,8 +90,10 @@ class SqlReports(SqlRepository):
             "recalls_open": (
                 "FROM recalls r WHERE r.status = 'open'",
                 "r.id, r.person_id, r.reason, r.opened_at, r.due_at", OpenRecall),
+            # past due with no sample taken for it (one taken waits for the lab, not the person)
             "recalls_overdue": (
-                "FROM recalls r WHERE r.status = 'open' AND r.due_at < :now",
+                "FROM recalls r WHERE r.status = 'open' AND r.due_at < :now AND NOT "
+                + status_sql.recall_answered("r.person_id", "r.id"),
                 "r.id, r.person_id, r.reason, r.opened_at, r.due_at", OpenRecall),
             "pools_for_review": (
                 "FROM tubes t WHERE t.investigation = 'review'",

@@ -235,6 +235,13 @@ REMINDABLE = (f"NOT {_in('test_state', sorted(NOT_REMINDED_STATES))} AND (open_r
               f"AND {NOT_HELD}")
 
 
+def recall_answered(person: str, recall: str) -> str:
+    """Whether a sample of ``person`` was taken for ``recall`` (SQL expressions): its re-test
+    or new sample, by the person's samples' index."""
+    return (f"EXISTS (SELECT 1 FROM samples ans WHERE ans.person_id = {person} "
+            f"AND ans.recall_id = {recall})")
+
+
 def first_due(start: str, registered: str, interval: str) -> str:
     """``domain.cadence.first_due`` of SQL expressions (epoch ms)."""
     return (f"(CASE WHEN ({start}) >= ({registered}) THEN ({start}) ELSE ({registered}) END "

@@ -327,6 +327,11 @@ class SqlStatuses(SqlRepository):
             .where(ps.person_id == person_id)).first()
         return None if r is None else StatusRow(**r._mapping)
 
+    def recall_answered(self, person_id: str, recall_id: str) -> bool:
+        return bool(self.conn.execute(text(
+            f"SELECT {status_sql.recall_answered(':p', ':r')}"),
+            {"p": person_id, "r": recall_id}).scalar_one())
+
     def sweep_lock(self) -> bool:
         """Only one sweep at a time. SQLite: the write transaction already serialises us.
         PostgreSQL: a transaction-scoped advisory lock; a second sweep skips instead of

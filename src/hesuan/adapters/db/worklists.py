@@ -12,8 +12,19 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, Engine, and_, exists, func, select, text, type_coerce
+from sqlalchemy import (
+    BigInteger,
+    Engine,
+    and_,
+    exists,
+    func,
+    literal_column,
+    select,
+    text,
+    type_coerce,
+)
 
+from hesuan.adapters.db import status_sql
 from hesuan.adapters.db.engine import reading
 from hesuan.adapters.db.schema import (
     boxes,
@@ -259,7 +270,8 @@ class SqlWorklists:
                 pools_for_review=one(select(func.count()).where(t.investigation == "review")),
                 recalls_open=one(select(func.count()).where(r.status == "open")),
                 recalls_overdue=one(select(func.count()).where(
-                    r.status == "open", r.due_at < now)),
+                    r.status == "open", r.due_at < now, text("NOT " + status_sql.recall_answered(
+                        "recalls.person_id", "recalls.id")))),
             )
 
     # -- area lists ------------------------------------------------------------------------
@@ -267,14 +279,19 @@ class SqlWorklists:
     def recalls(self, region_prefix: str, now: datetime, overdue_only: bool,
                 limit: int) -> list[AreaRecall]:
         r, p = recalls.c, people.c
+        answered = status_sql.recall_answered("recalls.person_id", "recalls.id")
         stmt = (select(r.id, r.person_id, p.name_masked, p.grid_code, p.address, r.reason,
-                       r.opened_at, r.due_at)
+                       r.opened_at, r.due_at, literal_column(answered).label("answered"))
                 .join(people, p.id == r.person_id)
                 .where(r.status == "open", _of_area(region_prefix)))
-        if overdue_only:
-            stmt = stmt.where(r.due_at < now)
-        return [AreaRecall(*row) for row in self._rows(
-            stmt.order_by(r.due_at, r.id).limit(limit))]
+        if overdue_only:  # a recall answered by its sample waits for the lab, not the person
+            stmt = stmt.where(r.due_at < now, text(f"NOT {answered}"))
+        out: list[AreaRecall] = []
+        for row in self._rows(stmt.order_by(r.due_at, r.id).limit(limit)):
+            rid, pid, name, grid, address, reason, opened, due, answered_ = row
+            out.append(AreaRecall(rid, pid, name, grid, address, reason, opened, due,
+                                  bool(answered_)))
+        return out
 
     def exemptions(self, region_prefix: str, now: datetime, limit: int) -> list[AreaExemption]:
         e, p = exemptions.c, people.c
