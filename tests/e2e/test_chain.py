@@ -450,3 +450,26 @@ def test_a_courier_confirms_the_boxs_count_at_the_hand_over(api: Api) -> None:
     assert (err["code"], err["field"]) == ("count_mismatch", "counted")
     assert "2" in err["message"], err
     assert hand_over(2).json() == {"box_code": box, "duplicate": False}
+
+
+def test_a_withdrawn_positive_is_said_as_withdrawn_not_a_pool_to_re_test(api: Api) -> None:
+    """A single tube's positive result the lab cancelled went on telling its person 'Pooled
+    test needs a re-test' (the withdrawn positive still named as what opened the recall)."""
+    st = Station(api.city.sites["140105"], api.clock)
+    me = api.city.users["resident"][1]
+    assert me is not None
+    t, box = next(barcodes(940)), next(boxes(940))
+    _post_batch(api, st.fill(t, [api.code(me)], mode=1))
+    _ship(api, st, box, [t])
+    (out,) = _results(api, [{"barcode": t, "result": "positive"}])
+    assert out["status"] == "accepted", out
+    lab_id = api.city.labs["lab1"]
+    asked = api.client.post(f"/labs/{lab_id}/corrections", headers=api.h("lab"), json={
+        "barcode": t, "kind": "cancellation", "reason": "specimen mix-up at the bench"})
+    assert asked.status_code == 201, asked.text
+    _second_lab_user_approves(api, asked.json()["id"])
+    told = api.client.get("/me/status?lang=en", headers=api.h("resident")).json()
+    assert told["reasons"][0]["code"] == "pending_retest", told
+    assert told["reasons"][0]["text"] == ("The result was withdrawn: a new sample is "
+                                          "needed"), told
+    assert not any("single-tube re-test" in s for s in told["next_steps"]), told

@@ -25,7 +25,13 @@ from hesuan.domain.status import (
     decide,
     remindable,
 )
-from hesuan.services.status_ports import ArrivalRow, ExemptionRow, OverrideRow, StatusRow
+from hesuan.services.status_ports import (
+    ArrivalRow,
+    ExemptionRow,
+    OverrideRow,
+    RecallState,
+    StatusRow,
+)
 from tests.fakes.base import FakeRepository
 from tests.fakes.database import (
     OutboxRecord,
@@ -180,9 +186,13 @@ class FakeStatuses(FakeRepository):
         for pid, s in rows:
             write_status(self.t.statuses[pid], s, now, s.evidence)
 
-    def recall_answered(self, person_id: str, recall_id: str) -> bool:
-        return any(s.person_id == person_id and s.recall_id == recall_id
-                   for s in self.t.samples.values())
+    def recall_state(self, person_id: str, recall_id: str) -> RecallState | None:
+        recall = self.t.recalls.get(recall_id)
+        if recall is None:
+            return None
+        return RecallState(recall.reason, any(
+            s.person_id == person_id and s.recall_id == recall_id
+            for s in self.t.samples.values()))
 
     def status_row(self, person_id: str) -> StatusRow | None:
         r = self.t.statuses.get(person_id)

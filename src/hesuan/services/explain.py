@@ -58,6 +58,9 @@ REASON_TEXT: dict[str, dict[str, str]] = {
     # a recall after an invalid or rejected sample, not a positive pool (``_variant``)
     "pending_resample": {"zh": "样本未能检测，需重新采样",
                          "en": "The sample could not be tested: a new one is needed"},
+    # a released result the lab withdrew: a new sample (``_variant``)
+    "result_withdrawn": {"zh": "检测结果已被实验室撤销，需重新采样",
+                         "en": "The result was withdrawn: a new sample is needed"},
     # the recall's re-test or new sample taken, its result still to come (``_variant``)
     "retest_taken": {"zh": "已单管复检采样，等待复检结果",
                      "en": "Re-test taken: waiting for its result"},
@@ -89,6 +92,8 @@ _NEXT: dict[str, dict[str, str]] = {
                              "{recall}"},
     "pending_resample": {"zh": "请在{recall}前到任意采样点重新采样",
                          "en": "Get a new sample taken at any site before {recall}"},
+    "result_withdrawn": {"zh": "请在{recall}前到任意采样点重新采样",
+                         "en": "Get a new sample taken at any site before {recall}"},
     "retest_taken": {"zh": "请居家等待复检结果", "en": "Stay home until the re-test's result"},
     "resample_taken": {"zh": "结果通常在6小时内出具，请留意",
                        "en": "Results usually come within 6 h"},
@@ -110,7 +115,7 @@ _NEXT: dict[str, dict[str, str]] = {
 #: which are not given beside them: one instruction, never "stay" and "go" at once.
 _STAY = frozenset({"positive_result", "in_zone"})
 _GO_OUT = frozenset({"not_yet_tested", "up_to_date", "late", "overdue", "pending_retest",
-                     "pending_resample", "arrival_pending"})
+                     "pending_resample", "result_withdrawn", "arrival_pending"})
 
 
 #: The colour a status turns to, as the late words name it.
@@ -126,8 +131,11 @@ def _variant(reason: str, read: StatusRead) -> str:
     waits for its result; a due time passed, in the grace, is late."""
     evidence = read.status.evidence
     if reason == "pending_retest":
+        recall = read.recall
+        if recall is not None and recall.reason == "result_cancelled":
+            return "resample_taken" if recall.answered else "result_withdrawn"
         after_positive = (evidence.get("recall") or {}).get("after") == "positive"
-        if read.recall_answered:
+        if recall is not None and recall.answered:
             return "retest_taken" if after_positive else "resample_taken"
         return "pending_retest" if after_positive else "pending_resample"
     due = read.next_due_at

@@ -47,7 +47,13 @@ from hesuan.domain.status import (
 from hesuan.services.context import Deps
 from hesuan.services.newcomers import apply_zone_cadences
 from hesuan.services.ports import UnitOfWork
-from hesuan.services.status_ports import ArrivalRow, ExemptionRow, OverrideRow, StatusRow
+from hesuan.services.status_ports import (
+    ArrivalRow,
+    ExemptionRow,
+    OverrideRow,
+    RecallState,
+    StatusRow,
+)
 from hesuan.services.targets import no_such_person, person_target
 
 __all__ = ["EXEMPTION_REASONS", "PolicyInput", "StatusRead", "StatusService", "SweepReport"]
@@ -90,8 +96,8 @@ class StatusRead:
     overrides: list[OverrideRow]
     decided_at: datetime | None = None  # the moment the status was decided for
     turns_to: Colour | None = None  # the colour it turns to when it runs out
-    #: the open recall's re-test (or new sample) is taken, its result still to come
-    recall_answered: bool = False
+    #: the open recall: why it was opened, whether its re-test (or new sample) is taken
+    recall: RecallState | None = None
 
     @property
     def next_due_at(self) -> datetime | None:
@@ -490,8 +496,8 @@ class StatusService:
                               uow.overrides.exemptions_of(person_id),
                               uow.overrides.overrides_of(person_id), now,
                               turns_to(facts, status, rules),
-                              recall is not None
-                              and uow.statuses.recall_answered(person_id, recall))
+                              None if recall is None
+                              else uow.statuses.recall_state(person_id, recall))
             uow.audit_log.append(now, actor.username, "status.read", f"person:{person_id}", {})
             uow.commit()
         return read

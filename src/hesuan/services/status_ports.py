@@ -17,8 +17,8 @@ from hesuan.domain.json import JsonObject
 from hesuan.domain.status import Facts, Rule, Status
 
 __all__ = ["ArrivalRow", "CadenceRepository", "ExemptionRow", "IssuedPass", "OverrideRepository",
-           "OverrideRow", "PassRepository", "StatusRepository", "StatusRow", "VenueCheckRow",
-           "VenueRepository", "VenueRow"]
+           "OverrideRow", "PassRepository", "RecallState", "StatusRepository", "StatusRow",
+           "VenueCheckRow", "VenueRepository", "VenueRow"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +29,16 @@ class IssuedPass:
     colour: str
     issued_at: datetime
     expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RecallState:
+    """An open recall as a person's status words need it: why it was opened (``recalls``
+    reason: a positive pool, an invalid or rejected sample, a cancelled result) and whether
+    a sample was taken for it."""
+
+    reason: str
+    answered: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,9 +184,9 @@ class StatusRepository(Protocol):
 
     def status_row(self, person_id: str) -> StatusRow | None: ...
 
-    def recall_answered(self, person_id: str, recall_id: str) -> bool:
-        """Whether one of the person's samples was taken for the recall (its re-test or new
-        sample), its result still to come while the recall is open."""
+    def recall_state(self, person_id: str, recall_id: str) -> RecallState | None:
+        """Why the recall was opened, and whether one of the person's samples was taken for it
+        (its re-test or new sample: its result still to come while the recall is open)."""
 
     def sweep_lock(self) -> bool: ...
 

@@ -39,7 +39,13 @@ from hesuan.domain.cadence import OverdueAction, Policy, ScopeKind, in_precedenc
 from hesuan.domain.local_time import short
 from hesuan.domain.notices import reminder_goes_at
 from hesuan.domain.status import FALLBACK_COLOUR, Colour, Facts, Rule, Status
-from hesuan.services.status_ports import ArrivalRow, ExemptionRow, OverrideRow, StatusRow
+from hesuan.services.status_ports import (
+    ArrivalRow,
+    ExemptionRow,
+    OverrideRow,
+    RecallState,
+    StatusRow,
+)
 
 __all__ = ["SqlCadence", "SqlOverrides", "SqlStatuses"]
 
@@ -327,10 +333,11 @@ class SqlStatuses(SqlRepository):
             .where(ps.person_id == person_id)).first()
         return None if r is None else StatusRow(**r._mapping)
 
-    def recall_answered(self, person_id: str, recall_id: str) -> bool:
-        return bool(self.conn.execute(text(
-            f"SELECT {status_sql.recall_answered(':p', ':r')}"),
-            {"p": person_id, "r": recall_id}).scalar_one())
+    def recall_state(self, person_id: str, recall_id: str) -> RecallState | None:
+        r = self.conn.execute(text(
+            f"SELECT r.reason, {status_sql.recall_answered(':p', 'r.id')} FROM recalls r "
+            "WHERE r.id = :r"), {"p": person_id, "r": recall_id}).first()
+        return None if r is None else RecallState(r[0], bool(r[1]))
 
     def sweep_lock(self) -> bool:
         """Only one sweep at a time. SQLite: the write transaction already serialises us.
