@@ -229,3 +229,36 @@ def cli_env(settings: Settings | None = None, **extra: str) -> dict[str, str]:
                 "HESUAN_PASS_KEY_DIR": str(settings.pass_key_dir),
                 "HESUAN_AUDIT_CHECKPOINT_DIR": str(settings.audit_checkpoint_dir)}
     return env | extra
+
+
+@contextmanager
+def slowed(owner: type, name: str, seconds: float = 0.3) -> Iterator[None]:
+    """``owner.name`` (a repository's read) sleeps ``seconds`` after it reads while the block
+    runs: it widens the window between a read and the write that follows it, so that two
+    requests at once interleave as two real ones may."""
+    read = getattr(owner, name)
+
+    def slow(self: Any, *args: Any, **kwargs: Any) -> Any:
+        got = read(self, *args, **kwargs)
+        time.sleep(seconds)
+        return got
+
+    setattr(owner, name, slow)
+    try:
+        yield
+    finally:
+        setattr(owner, name, read)
+
+
+def at_once(*calls: Any, stagger: float = 0.05) -> None:
+    """Run ``calls`` each in its own thread, started ``stagger`` seconds apart (in order), and
+    wait for all of them."""
+    import threading
+
+    threads = [threading.Thread(target=call) for call in calls]
+    for i, t in enumerate(threads):
+        if i:
+            time.sleep(stagger)
+        t.start()
+    for t in threads:
+        t.join()

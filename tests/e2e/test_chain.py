@@ -58,6 +58,18 @@ def _second_lab_user_approves(api: Api, correction_id: str) -> None:
     assert r.status_code == 200 and r.json()["applied"], r.text
 
 
+def _sealed_box(api: Api, serial: int) -> tuple[str, str]:
+    """A pooled tube of five sampled, packed and its box sealed at the site, half an hour ago:
+    its barcode and the box's code."""
+    st = Station(api.city.sites["140105"], api.clock)
+    t, box = next(barcodes(serial)), next(boxes(serial))
+    _post_batch(api, [*st.fill(t, [api.code(p) for p in api.people(limit=5)], mode=5),
+                      st.ev("box_tube", box_code=box, barcode=t),
+                      st.ev("seal_box", box_code=box)])
+    api.clock.advance(timedelta(minutes=30))
+    return t, box
+
+
 def _person(api: Api, pid: str) -> dict[str, Any]:
     r = api.client.get(f"/people/{pid}", headers=api.h("officer"))
     assert r.status_code == 200, r.text
@@ -301,12 +313,7 @@ def test_a_box_hand_over_and_receipt_have_one_id_and_their_times_checked(api: Ap
     taken; the resent upper-case id was 409 ``box_not_ready``), and its time follows the box's
     (a hand-over stamped before the sealing, a receipt 400 days ahead, were taken: the
     turnaround report showed -60 and +576,000 minutes)."""
-    st = Station(api.city.sites["140105"], api.clock)
-    t, box = next(barcodes(910)), next(boxes(910))
-    _post_batch(api, [*st.fill(t, [api.code(p) for p in api.people(limit=5)], mode=5),
-                      st.ev("box_tube", box_code=box, barcode=t),
-                      st.ev("seal_box", box_code=box)])
-    api.clock.advance(timedelta(minutes=30))
+    t, box = _sealed_box(api, 910)
     now = api.clock.now()
 
     def hand_over(event_id: str, at: Any) -> Any:
@@ -378,32 +385,16 @@ def test_a_delivery_id_used_again_for_another_box_is_a_conflict(api: Api) -> Non
     assert r.status_code == 409 and "already received by" in r.json()["error"]["message"]
 
 
-def test_two_couriers_collecting_one_box_at_once_collect_it_once(
-        api: Api, monkeypatch: Any) -> None:
+def test_two_couriers_collecting_one_box_at_once_collect_it_once(api: Api) -> None:
     """On PostgreSQL two couriers' hand-overs of one box both succeeded (two hand-over events,
     the last courier standing as its holder), and two labs' receipts too. The box is read for
     update: the second finds it collected."""
-    import threading
-    import time
-
     from hesuan.adapters.db.boxes_store import SqlBoxes
     from hesuan.domain.access import Principal
     from hesuan.domain.errors import HesuanError
+    from tests.helpers import at_once, slowed
 
-    st = Station(api.city.sites["140105"], api.clock)
-    t, box = next(barcodes(930)), next(boxes(930))
-    _post_batch(api, [*st.fill(t, [api.code(p) for p in api.people(limit=5)], mode=5),
-                      st.ev("box_tube", box_code=box, barcode=t),
-                      st.ev("seal_box", box_code=box)])
-    api.clock.advance(timedelta(minutes=30))
-    read = SqlBoxes.box_by_code
-
-    def slow(self: SqlBoxes, code: str, **kw: Any) -> Any:
-        got = read(self, code, **kw)
-        time.sleep(0.3)  # widens the window
-        return got
-
-    monkeypatch.setattr(SqlBoxes, "box_by_code", slow)
+    _, box = _sealed_box(api, 930)
     answers: dict[str, str] = {}
 
     def collect(name: str) -> None:
@@ -414,13 +405,8 @@ def test_two_couriers_collecting_one_box_at_once_collect_it_once(
         except HesuanError as exc:
             answers[name] = exc.code
 
-    threads = [threading.Thread(target=collect, args=(n,)) for n in ("first", "second")]
-    threads[0].start()
-    time.sleep(0.05)
-    threads[1].start()
-    for th in threads:
-        th.join()
-    monkeypatch.setattr(SqlBoxes, "box_by_code", read)
+    with slowed(SqlBoxes, "box_by_code"):
+        at_once(lambda: collect("first"), lambda: collect("second"))
     assert answers == {"first": "collected", "second": "box_not_ready"}, answers
     assert api.count("SELECT count(*) FROM station_events WHERE kind = 'handover'") == 1
 

@@ -308,15 +308,12 @@ def test_a_scan_made_before_the_zone_was_drawn_is_no_zone_exit(
 
 
 def test_two_hands_closing_an_alert_at_once_close_it_once(
-        platform: Platform, city: ExampleCity, clock: FixedClock,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        platform: Platform, city: ExampleCity, clock: FixedClock) -> None:
     """On PostgreSQL a grid worker and an officer closing one alert at once were both told
     closed; the last one's outcome stood and the other's was lost. The alert is read for
     update: the second is told it is closed already."""
-    import threading
-    import time
-
     from hesuan.adapters.db.fence_store import SqlFence
+    from tests.helpers import at_once, slowed
 
     venue = platform.venues.register(OFFICER, "CINEMA-02", "影城", "140110")
     device = Principal("u-v", "cinema", Role.VENUE, venue)
@@ -329,14 +326,6 @@ def test_two_hands_closing_an_alert_at_once_close_it_once(
                                                  code=platform.deps.codes.sign(pid))])
     assert out[0].alerts == ["zone_exit"], out
     (alert,) = platform.fence.alerts(OFFICER)
-    read = SqlFence.fence_alert
-
-    def slow(self: SqlFence, alert_id: str, **kw: Any) -> Any:  # widens the window
-        got = read(self, alert_id, **kw)
-        time.sleep(0.3)
-        return got
-
-    monkeypatch.setattr(SqlFence, "fence_alert", slow)
     answers: dict[str, str] = {}
 
     def close(who: Principal, outcome: AlertOutcome) -> None:
@@ -347,14 +336,9 @@ def test_two_hands_closing_an_alert_at_once_close_it_once(
             answers[who.username] = exc.code
 
     worker = Principal("g", "g", Role.GRID_WORKER, grid)
-    first = threading.Thread(target=close, args=(worker, AlertOutcome.ISOLATED))
-    second = threading.Thread(target=close, args=(OFFICER, AlertOutcome.FALSE_ALARM))
-    first.start()
-    time.sleep(0.05)
-    second.start()
-    first.join()
-    second.join()
-    monkeypatch.setattr(SqlFence, "fence_alert", read)
+    with slowed(SqlFence, "fence_alert"):
+        at_once(lambda: close(worker, AlertOutcome.ISOLATED),
+                lambda: close(OFFICER, AlertOutcome.FALSE_ALARM))
     assert answers == {"g": "closed", "officer": "alert_closed"}, answers
     (closed,) = platform.fence.alerts(OFFICER, statuses=["closed"])
     assert (closed.outcome, closed.closed_by) == ("isolated", "g")

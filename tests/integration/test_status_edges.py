@@ -218,16 +218,14 @@ def test_a_policy_that_makes_people_overdue_revokes_their_green_passes(
 
 
 def test_two_officers_deciding_one_override_at_once_decide_it_once(
-        platform: Platform, city: ExampleCity, monkeypatch: pytest.MonkeyPatch) -> None:
+        platform: Platform, city: ExampleCity) -> None:
     """On PostgreSQL one officer approved while another rejected: both were told done, the
     request read 'rejected' and the person stayed red under it. The request is read for
     update: the second is told it is decided."""
-    import threading
-    import time
-
     from hesuan.adapters.db.status_store import SqlOverrides
     from hesuan.domain.errors import HesuanError
     from hesuan.domain.status import Colour
+    from tests.helpers import at_once, slowed
 
     first = Principal("u-o1", "officer1", Role.HEALTH_OFFICER, "1401")
     approver = Principal("u-o2", "officer2", Role.HEALTH_OFFICER, "1401")
@@ -237,14 +235,6 @@ def test_two_officers_deciding_one_override_at_once_decide_it_once(
     oid = platform.status.request_override(first, pid, Colour.RED, "hospital check",
                                            "防控方案第九版",
                                            platform.deps.clock.now() + timedelta(days=3))
-    read = SqlOverrides.override
-
-    def slow(self: SqlOverrides, override_id: str, **kw: object) -> object:
-        got = read(self, override_id, **kw)  # type: ignore[arg-type]
-        time.sleep(0.3)  # widens the window
-        return got
-
-    monkeypatch.setattr(SqlOverrides, "override", slow)
     answers: dict[str, str] = {}
 
     def decide(who: Principal, approve: bool) -> None:
@@ -254,14 +244,8 @@ def test_two_officers_deciding_one_override_at_once_decide_it_once(
         except HesuanError as exc:
             answers[who.username] = exc.code
 
-    threads = [threading.Thread(target=decide, args=(approver, True)),
-               threading.Thread(target=decide, args=(rejecter, False))]
-    threads[0].start()
-    time.sleep(0.05)
-    threads[1].start()
-    for t in threads:
-        t.join()
-    monkeypatch.setattr(SqlOverrides, "override", read)
+    with slowed(SqlOverrides, "override"):
+        at_once(lambda: decide(approver, True), lambda: decide(rejecter, False))
     assert answers == {"officer2": "done", "officer3": "override_decided"}, answers
     view = platform.status.status_of(ADMIN, pid)
     (o,) = [x for x in view.overrides if x.id == oid]

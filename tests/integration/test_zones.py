@@ -266,27 +266,17 @@ def test_scope_and_pass_revocation(platform: Platform, city: ExampleCity) -> Non
     assert not v.valid and v.failure is not None and v.failure.value == "revoked"
 
 
-def test_a_zone_lifted_and_split_at_once_ends_once(platform: Platform, city: ExampleCity,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_zone_lifted_and_split_at_once_ends_once(platform: Platform,
+                                                   city: ExampleCity) -> None:
     """On PostgreSQL two officers lifting and splitting a zone at once both succeeded: the zone
     read 'lifted' while its parts stayed active, its people red. The zone's row is read for
     update: the second finds it ended."""
-    import threading
-    import time
-
     from hesuan.adapters.db.zones_store import SqlZones
+    from tests.helpers import at_once, slowed
 
     community = city.grids[0][:12]
     g1, g2 = [g for g in city.grids if g.startswith(community)][:2]
     z = platform.zones.designate(OFFICER, ZoneInput("小区", ZoneKind.SEALED, [Area(community)]))
-    read = SqlZones.zone
-
-    def slow(self: SqlZones, zone_id: str, **kw: Any) -> Any:  # widens the window
-        got = read(self, zone_id, **kw)
-        time.sleep(0.3)
-        return got
-
-    monkeypatch.setattr(SqlZones, "zone", slow)
     other = Principal("u-officer2", "officer2", Role.HEALTH_OFFICER, "1401")
     answers: dict[str, object] = {}
 
@@ -296,17 +286,11 @@ def test_a_zone_lifted_and_split_at_once_ends_once(platform: Platform, city: Exa
         except RuleViolation as exc:
             answers[name] = exc.code
 
-    lift = threading.Thread(target=run, args=("lift", lambda: platform.zones.lift(
-        OFFICER, z.id, "解封")))
-    split = threading.Thread(target=run, args=("split", lambda: platform.zones.split(
-        other, z.id, [ZonePart("核心区", ZoneKind.SEALED, [Area(g1)]),
-                      ZonePart("外围", ZoneKind.CONTROLLED, [Area(g2)])])))
-    lift.start()
-    time.sleep(0.05)
-    split.start()
-    lift.join()
-    split.join()
-    monkeypatch.setattr(SqlZones, "zone", read)
+    with slowed(SqlZones, "zone"):
+        at_once(lambda: run("lift", lambda: platform.zones.lift(OFFICER, z.id, "解封")),
+                lambda: run("split", lambda: platform.zones.split(
+                    other, z.id, [ZonePart("核心区", ZoneKind.SEALED, [Area(g1)]),
+                                  ZonePart("外围", ZoneKind.CONTROLLED, [Area(g2)])])))
     assert sorted(str(a) for a in answers.values() if isinstance(a, str)) \
         == ["zone_not_active"], answers
     ended, history = platform.zones.get(OFFICER, z.id)
