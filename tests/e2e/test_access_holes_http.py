@@ -121,7 +121,8 @@ def test_reads_of_personal_data_are_audited(api: Api) -> None:
 def test_pass_checks_are_audited_in_batches(api: Api) -> None:
     person = api.people(limit=1)[0]
     text = api.client.post(f"/people/{person}/pass", headers=api.h("officer")).json()["pass"]
-    _user(api, "venue-door", Role.VENUE, "v-1")
+    _user(api, "venue-door", Role.VENUE, api.platform.venues.register(
+        OPERATOR, "CS-140105-0102", "柳巷商场", "140105"))
     with TestClient(create_app(api.platform)) as c:  # its own lifespan: flushed when it ends
         token = c.post("/auth/token", json={"username": "venue-door",
                                             "password": DEMO_PASSWORD}).json()["access_token"]

@@ -57,7 +57,7 @@ def _windows_open_tubes(platform: Platform, city: ExampleCity, windows: int, fir
     tubes = [b for _, b in zip(range(windows), barcodes(first_barcode), strict=False)]
     opened = platform.sampling.submit(sampler, [
         StationEvent(str(uuid.uuid4()), EventKind.OPEN_TUBE, site, platform.deps.clock.now(),
-                     barcode=b, mode=10, window=w + 1) for w, b in enumerate(tubes)])
+                     barcode=b, mode=10) for b in tubes])
     assert {o.status for o in opened} == {"accepted"}
     return site, sampler, people, tubes
 

@@ -29,7 +29,7 @@ def test_a_duration_is_iso_8601_or_seconds(monkeypatch: pytest.MonkeyPatch, valu
 
 
 @pytest.mark.parametrize("name, value", [
-    ("SWEEP_EVERY", "PT0S"), ("SWEEP_EVERY", "-PT5M"), ("SWEEP_EVERY", "5"),
+    ("SWEEP_EVERY", "PT0S"), ("SWEEP_EVERY", "-PT5M"), ("SWEEP_EVERY", "0.5"),
     ("TOKEN_TTL", "-PT1H"), ("TOKEN_TTL", "0"), ("RECALL_DUE", "-P1D"),
     ("TRANSPORT_LIMIT", "PT0S"), ("LAB_LIMIT", "0"), ("PASS_REVOCATION_REFRESH", "-PT5S"),
     ("RETENTION_SAMPLES", "sixty days")])

@@ -43,6 +43,7 @@ from datetime import timedelta
 import numpy as np
 
 from hesuan.domain.access import Principal, Role
+from hesuan.domain.errors import RuleViolation
 from hesuan.domain.sampling import SiteKind, make_tube_barcode
 from hesuan.domain.zones import Area, ZoneKind
 from hesuan.services.door_teams import pool_mode
@@ -155,7 +156,7 @@ class Outbreak(Stations):
             if not left:
                 continue
             for assignment in left:
-                self.p.door_teams.close_assignment(OFFICER, assignment)
+                self._close(assignment)
                 self.calls += 1
             self._case_seen = True
             self.zone_response.zone_id = z.id
@@ -212,13 +213,21 @@ class Outbreak(Stations):
             return
         self.zone_response.expired = 1
         if self._assignment is not None:
-            self.p.door_teams.close_assignment(OFFICER, self._assignment)
+            self._close(self._assignment)
             self._assignment = None
             self.calls += 1
         for i in self.held_from:
             self.held_until[i] = t
             if self.recall_state[i] == 1:
                 self.recall_visit(i, t)
+
+    def _close(self, assignment_id: str) -> None:
+        """The team's day on the assignment is done; the zone's end may have closed it first."""
+        try:
+            self.p.door_teams.close_assignment(OFFICER, assignment_id)
+        except RuleViolation as exc:
+            if exc.code != "assignment_done":
+                raise
 
     def zone_day(self, t: float, first: bool) -> None:
         """The team's day: a new assignment (after the first day), its route, and a visit
@@ -232,7 +241,7 @@ class Outbreak(Stations):
         assert site is not None and zone_id is not None
         if not first:
             assert self._assignment is not None
-            self.p.door_teams.close_assignment(OFFICER, self._assignment)
+            self._close(self._assignment)
             self._assignment = self.p.door_teams.assign(OFFICER, site.id, zone_id=zone_id).id
             self._sampled_today.clear()
             self.calls += 2
