@@ -162,11 +162,13 @@ def test_a_time_typed_without_an_offset_is_local_time_as_on_the_web() -> None:
         == datetime(2026, 12, 10, 0, 0, tzinfo=UTC)
 
 
-def test_a_database_or_key_file_that_cannot_be_used_is_one_line(settings: Settings,
-                                                                 tmp_path: Any) -> None:
+def test_a_database_or_key_file_that_cannot_be_used_is_one_line(tmp_path: Any) -> None:
     """A URL of another driver, an in-memory SQLite, a CSV named as the database, a folder
     that cannot be made, a key file that is a folder: each was a Python traceback."""
     (tmp_path / "people.csv").write_text("a,b\n")
+    own = {"HESUAN_KEY_FILE": str(tmp_path / "k.key"),
+           "HESUAN_PASS_KEY_DIR": str(tmp_path / "keys"),
+           "HESUAN_AUDIT_CHECKPOINT_DIR": str(tmp_path / "audit")}
     cases = {
         f"sqlite3:///{tmp_path}/a.db": "HESUAN_DATABASE_URL",
         "sqlite://": "HESUAN_DATABASE_URL",
@@ -175,16 +177,16 @@ def test_a_database_or_key_file_that_cannot_be_used_is_one_line(settings: Settin
         "sqlite:////proc/no-such-folder/x.db": "cannot create",
     }
     for url, said in cases.items():
-        for args in (["db", "upgrade"], ["audit", "verify"]):
-            out = subprocess.run([*CLI, *args], env=cli_env(settings, HESUAN_DATABASE_URL=url),
+        # a command that migrates, and (for a file that is there) one that only reads
+        for args in (["db", "upgrade"], *([["audit", "verify"]] if "csv" in url else [])):
+            out = subprocess.run([*CLI, *args], env=cli_env(HESUAN_DATABASE_URL=url, **own),
                                  capture_output=True, text=True, timeout=60)
             assert "Traceback" not in out.stderr, (url, args, out.stderr[-600:])
-            assert out.returncode in (2, 8), (url, args, out.returncode, out.stderr)
-            if args == ["db", "upgrade"]:
-                assert said in out.stderr, (url, out.stderr)
-    out = subprocess.run([*CLI, "db", "upgrade"],
-                         env=cli_env(settings, HESUAN_KEY_FILE=str(tmp_path)),
-                         capture_output=True, text=True, timeout=60)
+            assert out.returncode == 2, (url, args, out.returncode, out.stderr)
+            assert said in out.stderr, (url, out.stderr)
+    out = subprocess.run([*CLI, "db", "upgrade"], env=cli_env(**{
+        **own, "HESUAN_DATABASE_URL": f"sqlite:///{tmp_path}/b.db",
+        "HESUAN_KEY_FILE": str(tmp_path)}), capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
     assert "HESUAN_KEY_FILE" in out.stderr, out.stderr
 
