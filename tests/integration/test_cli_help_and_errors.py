@@ -179,12 +179,13 @@ def test_a_database_or_key_file_that_cannot_be_used_is_one_line(tmp_path: Any) -
     for url, said in cases.items():
         # a command that migrates, and (for a file that is there) one that only reads
         for args in (["db", "upgrade"], *([["audit", "verify"]] if "csv" in url else [])):
-            out = subprocess.run([*CLI, *args], env=cli_env(HESUAN_DATABASE_URL=url, **own),
+            out = subprocess.run([*CLI, *args], env=cli_env(None, HESUAN_DATABASE_URL=url,
+                                                            **own),
                                  capture_output=True, text=True, timeout=60)
             assert "Traceback" not in out.stderr, (url, args, out.stderr[-600:])
             assert out.returncode == 2, (url, args, out.returncode, out.stderr)
             assert said in out.stderr, (url, out.stderr)
-    out = subprocess.run([*CLI, "db", "upgrade"], env=cli_env(**{
+    out = subprocess.run([*CLI, "db", "upgrade"], env=cli_env(None, **{
         **own, "HESUAN_DATABASE_URL": f"sqlite:///{tmp_path}/b.db",
         "HESUAN_KEY_FILE": str(tmp_path)}), capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
