@@ -27,7 +27,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from hesuan.domain.errors import InvalidFields, InvalidInput
 from hesuan.domain.retention import Retention
 
-__all__ = ["MIN_SECRET_BYTES", "Settings", "settings_from_environment"]
+__all__ = ["DATABASE_DRIVERS", "MIN_SECRET_BYTES", "Settings", "settings_from_environment"]
 
 #: The shortest secret key a production server accepts (256 bits).
 MIN_SECRET_BYTES = 32
@@ -53,7 +53,12 @@ def _duration(value: Any) -> Any:
 
 
 #: The database URLs the platform runs on: an SQLite file, or PostgreSQL through psycopg 3.
-_DATABASE_URL = re.compile(r"sqlite(\+pysqlite)?:///(?!:memory:).+|postgresql\+psycopg://.+")
+#: The drivers the platform runs on (SQLAlchemy's names): SQLite, PostgreSQL through psycopg 3.
+DATABASE_DRIVERS = ("sqlite", "sqlite+pysqlite", "postgresql+psycopg")
+#: A URL of one of them; SQLite's names a file (in memory it would be one process's alone).
+_DATABASE_URL = re.compile("|".join(
+    rf"{re.escape(d)}:///(?!:memory:).+" if d.startswith("sqlite") else rf"{re.escape(d)}://.+"
+    for d in DATABASE_DRIVERS))
 
 #: A duration setting (``_duration``).
 _Duration = Annotated[timedelta, BeforeValidator(_duration)]

@@ -20,7 +20,7 @@ from hesuan.bootstrap import Platform
 from hesuan.config import Settings
 from hesuan.domain.access import Principal, Role
 from hesuan.domain.errors import InvalidInput
-from hesuan.entrypoints.cli.table_files import read_table
+from hesuan.entrypoints.tables import read_table
 from hesuan.services.auth import SYSTEM
 from hesuan.services.people import PEOPLE_COLUMNS, ImportReport
 from hesuan.sim.example import seed_example_city

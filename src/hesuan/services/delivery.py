@@ -75,7 +75,7 @@ class DeliveryService:
             if _seen(uow, event_id, digest):
                 return False
             if box.status != "sealed":
-                raise _not_collectable(uow, box)
+                raise _not_ready(uow, box, "collected")
             check_event_time(at, now, self._d.limits.offline_window)
             check_not_before(at, box.sealed_at, "box_sealed")
             if counted is not None and counted != box.tube_count:
@@ -186,12 +186,6 @@ def _seen(uow: UnitOfWork, event_id: str, digest: str) -> bool:
     return True
 
 
-def _not_collectable(uow: UnitOfWork, box: BoxRecord) -> RuleViolation:
-    """Why a courier cannot collect ``box``: not sealed yet, or already collected (by whom,
-    when) or received (by which lab, when)."""
-    return _not_ready(uow, box, "collected")
-
-
 def _not_ready(uow: UnitOfWork, box: BoxRecord, step: str) -> RuleViolation:
     """Why ``box`` cannot be ``step`` (collected, received): not sealed yet, or already
     collected (by whom, when) or received (by which lab, when)."""
@@ -207,13 +201,10 @@ def _not_ready(uow: UnitOfWork, box: BoxRecord, step: str) -> RuleViolation:
         why = f"it was already received by {detail['lab']} at {detail['at']}"
     else:
         why = "it is not sealed yet"
-    if step == "received":
-        return RuleViolation(f"box_code: the box cannot be received: {why} (it is "
-                             f"{box.status})", code="box_not_ready", field="box_code",
-                             detail=detail)
-    return RuleViolation(f"box_code: a box can be collected only once sealed and not yet "
-                         f"collected: {why} (it is {box.status})", code="box_not_ready",
-                         field="box_code", detail=detail)
+    lead = ("the box cannot be received" if step == "received"
+            else "a box can be collected only once sealed and not yet collected")
+    return RuleViolation(f"box_code: {lead}: {why} (it is {box.status})",
+                         code="box_not_ready", field="box_code", detail=detail)
 
 
 def _receipt(box: BoxRecord, duplicate: bool) -> Receipt:

@@ -14,8 +14,6 @@ Imports: standard library, ``hesuan.domain``, ``hesuan.services``.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -60,7 +58,7 @@ from hesuan.services.sampling_ports import (
 from hesuan.services.status import StatusService
 
 __all__ = ["RESULT_COLUMNS", "FanOutCounts", "LabService", "ResultInput", "ResultOutcome",
-           "parse_result_row", "recall_without_result", "results_csv_rows"]
+           "parse_result_row", "recall_without_result"]
 
 
 #: A results file's columns (docs/LAB.md "Results files").
@@ -490,26 +488,3 @@ def parse_result_row(raw: Mapping[str, Any]) -> ResultInput:
                                field=f"ct_{target}") from None
     reason = str(raw.get("correction_reason") or "").strip() or None
     return ResultInput(barcode, result, ct or None, reason)
-
-
-def results_csv_rows(text: str) -> list[dict[str, Any]]:
-    """An uploaded results CSV file's rows (its text), read whole before anything is recorded:
-    its header checked against ``RESULT_COLUMNS`` (``bad_header``), each row numbered as a
-    spreadsheet shows it (``ROW_NUMBER``: blank lines count); NUL characters or a file the CSV
-    reader cannot read refused (``bad_csv``)."""
-    if "\x00" in text:
-        raise InvalidInput("NUL (\\x00) character in the file", code="bad_csv", field="file")
-    try:
-        reader = csv.reader(io.StringIO(text, newline=""))
-        header = [h.strip() for h in next(reader, [])]
-        RESULT_COLUMNS.check(header)
-        rows: list[dict[str, Any]] = []
-        for number, values in enumerate(reader, start=2):
-            if any(v.strip() for v in values):
-                row: dict[str, Any] = {h: v for h, v in zip(header, values, strict=False) if h}
-                row[ROW_NUMBER] = number
-                rows.append(row)
-        return rows
-    except csv.Error as exc:
-        raise InvalidInput(f"file is not a readable CSV file: {exc}", code="bad_csv",
-                           field="file") from None

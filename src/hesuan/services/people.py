@@ -8,6 +8,7 @@ Imports: standard library, ``hesuan.domain``, ``hesuan.services``.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -224,23 +225,24 @@ class PeopleService:
         report = ImportReport()
         today = local_date(self._d.clock.now())
         batch: list[NewPerson] = []
-        # each ID number's first row in the file, and what it says of the person
-        first_row: dict[bytes, tuple[int, tuple[object, ...]]] = {}
+        # each ID number's first row in the file and a digest of what it says of the person,
+        # kept small (a million-row file is streamed): 8 bytes of each hash
+        first_row: dict[bytes, tuple[int, bytes]] = {}
         for counted, raw in enumerate(rows, start=2):  # row 1 is the header
             n = int(raw.get(ROW_NUMBER, counted))  # as the sheet shows it, when the reader knows
             report.rows += 1
             try:
                 person, found = _person_input(raw)
                 row = self._prepare(person, known_grids, today, found)
-                said = (person.name.strip(), row.phone_hash, row.grid_code, row.household_id,
-                        row.address, row.groups, row.language)
-                if row.id_hash in first_row and first_row[row.id_hash][1] != said:
+                said = hashlib.blake2b(repr((
+                    person.name.strip(), row.phone_hash, row.grid_code, row.household_id,
+                    row.address, row.groups, row.language)).encode(), digest_size=8).digest()
+                first = first_row.setdefault(row.id_hash[:8], (n, said))
+                if first[1] != said:
                     # the same person said otherwise: which row is right is the office's call
-                    raise InvalidInput(f"id_number: the same person as row "
-                                       f"{first_row[row.id_hash][0]}, but not the same name, "
-                                       "phone, grid or address: one row a person",
-                                       code="duplicate_in_file", field="id_number")
-                first_row.setdefault(row.id_hash, (n, said))
+                    raise InvalidInput(f"id_number: the same person as row {first[0]}, but not "
+                                       "the same name, phone, grid or address: one row a "
+                                       "person", code="duplicate_in_file", field="id_number")
                 batch.append(row)
             except InvalidFields as exc:
                 report.errors.extend(RowError(n, e.field, e.code, e.message) for e in exc.errors)

@@ -287,19 +287,18 @@ class ZoneService:
             start, end = uow.zones.zones_due(now)
             if not start and not end:
                 return ZoneChanges(0, 0)
-            # each read for update and checked again: an officer may have ended it meanwhile
-            start = [zid for zid in start if _still(uow, zid, _SCHEDULED)]
-            end = [zid for zid in end if _still(uow, zid, ZoneStatus.ACTIVE.value)]
-            for zid in start:
-                uow.zones.set_status(zid, ZoneStatus.ACTIVE.value)
-                self._event(uow, zid, "start", None, now, {}, actor.username)
-                z = uow.zones.zone(zid)
-                assert z is not None
+            # each read once, for update, and checked again: an officer may have ended it
+            starting = [z for i in start if (z := uow.zones.zone(i, for_update=True))
+                        is not None and z.status == _SCHEDULED]
+            ending = [z for i in end if (z := uow.zones.zone(i, for_update=True))
+                      is not None and z.status == ZoneStatus.ACTIVE.value]
+            for z in starting:
+                uow.zones.set_status(z.id, ZoneStatus.ACTIVE.value)
+                self._event(uow, z.id, "start", None, now, {}, actor.username)
                 apply_zone(uow, z, now)
-            for zid in end:
-                z = uow.zones.zone(zid)
-                assert z is not None
+            for z in ending:
                 self._end(uow, z, ZoneStatus.EXPIRED, actor.username, "planned end", now)
+            start, end = [z.id for z in starting], [z.id for z in ending]
             if start:
                 self._settle(uow, now, start, added=start)
             uow.audit_log.append(now, actor.username, "zone.tick", "zones",
@@ -522,12 +521,6 @@ class ZoneService:
                              "properties": {"code": r.code, "name": r.name, "level": r.level,
                                             "centroid": [r.lng, r.lat], "source": r.source}})
         return {"type": "FeatureCollection", "features": features}
-
-
-def _still(uow: UnitOfWork, zone_id: str, status: str) -> bool:
-    """Whether the zone, read for update, still has ``status``."""
-    z = uow.zones.zone(zone_id, for_update=True)
-    return z is not None and z.status == status
 
 
 def _features(collection: Any) -> list[dict[str, Any]]:

@@ -39,7 +39,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from hesuan.adapters.db.audit_store import check_chain_key
 from hesuan.adapters.db.engine import make_engine
 from hesuan.adapters.db.store import SqlUnitOfWorkFactory
-from hesuan.config import Settings
+from hesuan.config import DATABASE_DRIVERS, Settings
 from hesuan.domain.audit import ChainKey
 from hesuan.domain.errors import Conflict, InvalidInput, StoreUnavailable
 from hesuan.services.backup_ports import Manifest, RestoreReport
@@ -131,7 +131,7 @@ def restore(copy: Path, target_url: str) -> RestoreReport:
         url = make_url(target_url)
     except ArgumentError:
         raise bad_url from None
-    if url.drivername not in ("sqlite", "sqlite+pysqlite", "postgresql+psycopg"):
+    if url.drivername not in DATABASE_DRIVERS:
         raise bad_url  # the drivers the platform runs on, none other installed
     if url.get_backend_name() == "sqlite":
         _restore_sqlite(copy, _sqlite_path(url))

@@ -16,7 +16,8 @@ from hesuan.domain.errors import InvalidInput
 from hesuan.entrypoints.actions import acts
 from hesuan.entrypoints.api import schemas as s
 from hesuan.entrypoints.api.deps import Me, PlatformDep
-from hesuan.services.lab import ResultInput, results_csv_rows
+from hesuan.entrypoints.tables import read_csv_text
+from hesuan.services.lab import RESULT_COLUMNS, ResultInput
 
 __all__ = ["router"]
 
@@ -44,6 +45,6 @@ def results_csv(me: Me, platform: PlatformDep, lab_id: str,
             "save it as CSV in UTF-8 (a GBK or GB18030 file: hesuan results import reads it)",
             code="bad_encoding", field="file") from None
     # read whole first: a malformed file is refused before anything is written
-    problems, total = platform.lab.import_rows(me, lab_id, results_csv_rows(text))
+    problems, total = platform.lab.import_rows(me, lab_id, read_csv_text(text, RESULT_COLUMNS))
     return s.ResultsFileOut(rows=total, problems=[
         s.ResultOutcomeOut.model_validate(asdict(o)) for o in problems])

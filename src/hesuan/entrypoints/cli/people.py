@@ -2,7 +2,7 @@
 sampling-code token to the person it stands for).
 
 Imports: Typer, ``hesuan.domain``, ``hesuan.entrypoints.cli.common``; at call time
-``hesuan.entrypoints.cli.table_files``.
+``hesuan.entrypoints.tables``.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def people_import(
     Columns: id_kind, id_number, name, phone, grid_code, groups, language, household_id,
     address. Valid rows are stored, bad rows reported with every error of the row."""
     from hesuan.domain.spreadsheets import as_text_row
-    from hesuan.entrypoints.cli.table_files import count_rows, read_table
+    from hesuan.entrypoints.tables import count_rows, read_table
     from hesuan.services.people import PEOPLE_COLUMNS
 
     report = report or file.with_name(file.stem + ".errors.csv")

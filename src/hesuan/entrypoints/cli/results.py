@@ -2,7 +2,7 @@
 ``.hl7``, a FHIR Bundle ``.json``/``.fhir``) kept and applied as if it came over the wire.
 
 Imports: Typer, ``hesuan.domain``, ``hesuan.entrypoints.cli.common``; at call time
-``hesuan.entrypoints.cli.table_files`` and ``hesuan.services`` (the lab-message types).
+``hesuan.entrypoints.tables`` and ``hesuan.services`` (the lab-message types).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def results_import(
         _import_message(file, lab)
         return
     from hesuan.domain.spreadsheets import as_text_row
-    from hesuan.entrypoints.cli.table_files import count_rows, read_table
+    from hesuan.entrypoints.tables import count_rows, read_table
     from hesuan.services.lab import RESULT_COLUMNS
 
     report = report or file.with_name(file.stem + ".problems.csv")

@@ -29,10 +29,11 @@ from hesuan.domain.errors import HesuanError, InvalidInput, NotFound
 from hesuan.domain.results import CT_TARGETS
 from hesuan.domain.specimens import RejectionCode
 from hesuan.entrypoints.actions import acts
+from hesuan.entrypoints.tables import read_csv_text
 from hesuan.entrypoints.web.forms import SignedForm, WebMe, text, upload, whole_number
 from hesuan.entrypoints.web.render import FORM_ERRORS, WebRoute, error_text, render
 from hesuan.entrypoints.web.session import platform_of
-from hesuan.services.lab import ResultInput, results_csv_rows
+from hesuan.services.lab import RESULT_COLUMNS, ResultInput
 from hesuan.services.rejections import RejectionInput
 
 __all__ = ["router"]
@@ -188,7 +189,8 @@ def _check(request: Request, me: Principal, data: str) -> Response:
     try:
         if not data.strip():
             raise InvalidInput("choose a results file", code="missing_field", field="file")
-        preview = platform.worklists.preview_results(me, lab_id, results_csv_rows(data))
+        preview = platform.worklists.preview_results(me, lab_id,
+                                                     read_csv_text(data, RESULT_COLUMNS))
     except FORM_ERRORS as exc:
         return _lab_page(request, me, upload_error=error_text(request, exc))
     return _lab_page(request, me, preview=preview, csv_text=data)
@@ -201,7 +203,7 @@ def lab_results_commit(request: Request, me: WebMe, form: SignedForm) -> Respons
     lab_id = _lab_id(me)
     data = text(form, "csv", max_len=_MAX_CSV)
     try:
-        problems, total = platform.lab.import_rows(me, lab_id, results_csv_rows(data))
+        problems, total = platform.lab.import_rows(me, lab_id, read_csv_text(data, RESULT_COLUMNS))
     except FORM_ERRORS as exc:
         return _lab_page(request, me, upload_error=error_text(request, exc))
     rejected = sum(p.status == "rejected" for p in problems)

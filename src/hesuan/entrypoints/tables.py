@@ -1,5 +1,7 @@
-"""Streaming readers for the tables people upload: CSV and Excel (.xlsx, read-only mode so a
-million-row sheet is never held in memory).
+"""Readers for the tables people upload, for every entry point (the CLI's files, the API's and
+the web's uploads): CSV and Excel (.xlsx, read-only mode so a million-row sheet is never held
+in memory); each row numbered as a spreadsheet shows it, the header checked against the
+table's columns.
 
 A CSV file may come in any encoding a district office's Excel saves: UTF-8 with or without a
 byte-order mark, GB18030 (and its subset GBK, what Excel writes on a Chinese Windows), or UTF-16
@@ -22,15 +24,16 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from hesuan.domain.errors import InvalidInput
 from hesuan.domain.spreadsheets import ROW_NUMBER, Columns
 from hesuan.services.people import ROW_PROBLEMS
 
-__all__ = ["count_rows", "detect_encoding", "read_table"]
+__all__ = ["count_rows", "detect_encoding", "read_csv_text", "read_table"]
 
 _CHUNK = 1 << 20
 _ENCODINGS = ("utf-8", "gb18030")
@@ -117,26 +120,46 @@ def _read_excel(path: Path) -> Iterator[Any]:
         wb.close()
 
 
+def read_csv_text(text: str, columns: Columns) -> list[dict[str, Any]]:
+    """The rows of a CSV file already decoded (an upload), as :func:`read_table` gives them,
+    read whole before anything is recorded; NUL characters or a file the CSV reader cannot
+    read refused (``bad_csv``)."""
+    if "\x00" in text:
+        raise InvalidInput("NUL (\\x00) character in the file", code="bad_csv", field="file")
+    try:
+        rows = _csv_rows(io.StringIO(text, newline=""))
+        columns.check(next(rows))
+        return [row for row in rows if isinstance(row, dict)]
+    except csv.Error as exc:
+        raise InvalidInput(f"file is not a readable CSV file: {exc}", code="bad_csv",
+                           field="file") from None
+
+
 def _read_csv(path: Path, encoding: str) -> Iterator[Any]:
     with path.open(newline="", encoding=encoding) as fh:
-        first = fh.readline()
-        delimiter = "\t" if first.count("\t") > first.count(",") else ","
-        fh.seek(0)
-        reader = csv.reader(fh, delimiter=delimiter)
-        header = [h.strip() for h in next(reader, [])]
-        yield header
-        end = reader.line_num
-        # a record is a spreadsheet's row, a blank line one too, an address over lines one
-        for number, values in enumerate(reader, start=2):
-            start, end = end + 1, reader.line_num
-            if not any(v.strip() for v in values):
-                continue
-            row: dict[str, Any] = {h: v for h, v in zip(header, values, strict=False) if h}
-            row[ROW_NUMBER] = number
-            problems = _shape_problems(header, values, start, end, delimiter)
-            if problems:
-                row[ROW_PROBLEMS] = problems
-            yield row
+        yield from _csv_rows(fh)
+
+
+def _csv_rows(fh: TextIO) -> Iterator[Any]:
+    """The header, then each row that is not blank (a file's text, seekable)."""
+    first = fh.readline()
+    delimiter = "\t" if first.count("\t") > first.count(",") else ","
+    fh.seek(0)
+    reader = csv.reader(fh, delimiter=delimiter)
+    header = [h.strip() for h in next(reader, [])]
+    yield header
+    end = reader.line_num
+    # a record is a spreadsheet's row, a blank line one too, an address over lines one
+    for number, values in enumerate(reader, start=2):
+        start, end = end + 1, reader.line_num
+        if not any(v.strip() for v in values):
+            continue
+        row: dict[str, Any] = {h: v for h, v in zip(header, values, strict=False) if h}
+        row[ROW_NUMBER] = number
+        problems = _shape_problems(header, values, start, end, delimiter)
+        if problems:
+            row[ROW_PROBLEMS] = problems
+        yield row
 
 
 def _lines(start: int, end: int) -> str:
