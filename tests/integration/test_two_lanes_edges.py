@@ -17,7 +17,7 @@ from hesuan.bootstrap import Platform
 from hesuan.domain.access import Principal, Role
 from hesuan.domain.sampling import make_tube_barcode
 from hesuan.services.lanes import LaneEvent
-from hesuan.services.sampling import EventKind, StationEvent
+from hesuan.services.sampling import EventKind, StationEvent, TubeView
 from hesuan.sim.example import ExampleCity, seed_example_city
 
 
@@ -146,3 +146,62 @@ def test_a_registration_or_a_swab_is_not_stamped_before_what_it_follows(
     assert send("swab", now + 2 * timedelta(minutes=1), code=s.code(p)) == [
         ("rejected", "before_registration")]
     assert send("swab", now + 2 * minutes, code=s.code(p)) == [("accepted", None)]
+
+
+def test_a_walk_up_sample_leaves_room_for_those_registered_to_the_tube(
+        station: Station) -> None:
+    """Four registered to a tube of five, then two walk-ups sampled into it at a window (the
+    single lane): both were taken, the tube sealed itself full at five, and the registered
+    people's swabs were refused (their registrations lapsed with the tube)."""
+    s = station
+    registered = [next(s.people) for _ in range(4)]
+    walk_ups = [next(s.people) for _ in range(2)]
+    tube = s.barcode()
+    binds: list[tuple[str, dict[str, object]]] = [
+        ("register", {"barcode": tube, "code": s.code(p)}) for p in registered]
+    assert s.lanes(("open_tube", {"barcode": tube, "mode": 5}), *binds) == [
+        ("accepted", None)] * 5
+
+    def walk_up(person: str) -> tuple[str, str | None]:
+        out = s.p.sampling.submit(s.staff, [StationEvent(
+            str(uuid.uuid4()), EventKind.SAMPLE, s.site, s.clock.now(), barcode=tube,
+            code=s.code(person), window=2)])
+        return out[0].status, out[0].reason
+
+    assert walk_up(walk_ups[0]) == ("accepted", None)
+    assert walk_up(walk_ups[1]) == ("rejected", "tube_full")
+    assert s.queue() == 4
+    swabs = s.p.lanes.submit(s.staff, [LaneEvent(str(uuid.uuid4()), "swab", s.site,
+                                                 s.clock.now(), code=s.code(p), window=1)
+                                       for p in registered])
+    assert [(o.status, o.reason) for o in swabs] == [("accepted", None)] * 4
+    last = swabs[-1].tube
+    assert isinstance(last, TubeView)
+    assert (last.count, last.status) == (5, "sealed")
+    assert s.queue() == 0
+
+
+def test_two_registrars_binding_one_person_at_once_bind_them_once(station: Station) -> None:
+    """On PostgreSQL two registrar windows scanning one person's code at once bound them to
+    two tubes: each read that the person waited nowhere before either wrote. The person is
+    held while registered: the second is told ``already_registered``."""
+    from hesuan.adapters.db.lanes_store import SqlLanes
+    from tests.helpers import at_once, slowed
+
+    s = station
+    p = next(s.people)
+    tubes = [s.barcode(), s.barcode()]
+    assert s.lanes(*(("open_tube", {"barcode": t, "mode": 5}) for t in tubes)) == [
+        ("accepted", None)] * 2
+    answers: dict[int, tuple[str, str | None]] = {}
+
+    def register(window: int) -> None:
+        out = s.p.lanes.submit(s.staff, [LaneEvent(
+            str(uuid.uuid4()), "register", s.site, s.clock.now(), barcode=tubes[window - 1],
+            code=s.code(p), window=window)])
+        answers[window] = (out[0].status, out[0].reason)
+
+    with slowed(SqlLanes, "pending_for_people"):
+        at_once(lambda: register(1), lambda: register(2))
+    assert answers == {1: ("accepted", None), 2: ("rejected", "already_registered")}, answers
+    assert s.queue() == 1

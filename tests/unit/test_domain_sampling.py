@@ -193,6 +193,18 @@ def test_other_groups_may_be_pooled(group: Group) -> None:
     assert not a.priority
 
 
+def test_places_held_by_registered_people_are_kept_for_them() -> None:
+    """Four of five places held by people registered to the tube: one walk-up fits, the
+    registered fill it, and the last of them fills the tube."""
+    held = replace(tube(5, count=1), waiting=4)
+    assert refused(held, person()).code == "tube_full"
+    registered = replace(person(), registered_barcode=held.barcode)
+    assert not admit_person(held, registered, SITE).fills_tube
+    last = replace(tube(5, count=4), waiting=1)
+    assert admit_person(last, registered, SITE).fills_tube
+    assert not admit_person(replace(tube(5, count=3), waiting=1), person(), SITE).fills_tube
+
+
 def test_a_recall_re_sample_is_a_single_priority_tube() -> None:
     a = admit_person(tube(1), person(recall=True), SITE)
     assert a.fills_tube and a.priority

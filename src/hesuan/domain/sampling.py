@@ -177,6 +177,9 @@ class TubeState:
     sealed_at: datetime | None = None
     box_id: str | None = None
     opened_at: datetime | None = None
+    #: people the registrar bound to the tube (登记) who wait for their swab: their places in
+    #: it are taken, though not yet sampled
+    waiting: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,9 +227,13 @@ def admit_person(tube: TubeState | None, person: PersonFacts | None, site_id: st
         raise RuleViolation(
             f"code: this person is registered to tube {person.registered_barcode} and waits to "
             "be swabbed into it (一人不入两管)", code="already_registered", field="code")
-    if tube.count >= tube.capacity:
-        raise RuleViolation(f"barcode: the tube is full ({tube.capacity}/{tube.capacity})",
-                            code="tube_full", field="barcode")
+    # the places of those registered to the tube are kept for them; a registered person's
+    # own place is theirs
+    others_waiting = tube.waiting - (person.registered_barcode == tube.barcode)
+    if tube.count + others_waiting >= tube.capacity:
+        held = f", {others_waiting} of them registered and waiting" if others_waiting else ""
+        raise RuleViolation(f"barcode: the tube is full ({tube.capacity}/{tube.capacity}"
+                            f"{held})", code="tube_full", field="barcode")
     if tube.capacity > 1 and person.groups & SINGLE_TUBE_GROUPS:
         raise RuleViolation(
             "code: key groups (重点人群) are sampled in single tubes; open a mode-1 tube",

@@ -34,7 +34,6 @@ from hesuan.domain.lanes import RATE_WINDOW, site_load
 from hesuan.domain.people import parse_groups
 from hesuan.domain.sampling import (
     PersonFacts,
-    TubeState,
     TubeStatus,
     admit_person,
     check_event_time,
@@ -207,20 +206,17 @@ class LaneService:
             raise NotFound("barcode: open the tube (open_tube) before binding people to it",
                            code="unknown_tube", field="barcode")
         check_not_before(e.at, tube.opened_at, "opened_for_registration")
-        if uow.lanes.pending_for_people([pid]):
+        if uow.lanes.pending_for_people([pid], for_update=True):
             raise RuleViolation("code: this person is already registered and waiting to be "
                                 "swabbed", code="already_registered", field="code")
         facts = uow.people.person_facts([pid]).get(pid)
-        waiting = len(uow.lanes.lane_pending(e.site_id, barcodes=[barcode]))
-        state = TubeState(tube.id, tube.barcode, tube.site_id, tube.capacity, tube.priority,
-                          tube.status, tube.count + waiting)
-        admit_person(state, None if facts is None else PersonFacts(
+        admit_person(tube, None if facts is None else PersonFacts(
             pid, parse_groups(facts.groups.split(",")), facts.open_tube_id,
             bool(facts.open_recall_id)), e.site_id)
         uow.lanes.add_lane_entries([LaneEntry(e.event_id, e.site_id, e.window, barcode, pid, e.at)])
         assert facts is not None
         return EventOutcome(e.event_id, "accepted",
-                            tube=LaneTube(barcode, state.count + 1, tube.capacity,
+                            tube=LaneTube(barcode, tube.count + tube.waiting + 1, tube.capacity,
                                           TubeStatus.OPEN.value),
                             person=BoundPerson(facts.name_masked))
 

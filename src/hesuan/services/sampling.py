@@ -443,6 +443,8 @@ class SamplingService:
         assert tube is not None and f is not None  # admit_person raised otherwise
         check_not_before(e.at, tube.opened_at, "opened")
         tube.count += 1
+        if registered == tube.barcode:
+            tube.waiting -= 1  # the place held for them is taken
         tube.priority = tube.priority or admission.priority
         if tube.first_sampled_at is None or e.at < tube.first_sampled_at:
             tube.first_sampled_at = e.at

@@ -37,6 +37,8 @@ WAITING_SQL = ("{entries}.swabbed_at IS NULL AND EXISTS (SELECT 1 FROM tubes t W
                f"'{TubeStatus.OPEN.value}' AND NOT EXISTS (SELECT 1 FROM samples s "
                "WHERE s.tube_id = t.id AND s.person_id = {entries}.person_id))")
 _WAITING = text(WAITING_SQL.format(entries="lane_entries"))
+_HOLD_PEOPLE = ("SELECT id FROM people WHERE " + sql_helpers.one_of("id", True)
+                + " ORDER BY id FOR UPDATE")
 
 
 class SqlLanes(SqlRepository):
@@ -60,9 +62,14 @@ class SqlLanes(SqlRepository):
         return [self._lane(r) for r in self.conn.execute(
             stmt.order_by(lane_entries.c.registered_at), params)]
 
-    def pending_for_people(self, person_ids: Iterable[str]) -> dict[str, LaneEntry]:
+    def pending_for_people(self, person_ids: Iterable[str], *,
+                           for_update: bool = False) -> dict[str, LaneEntry]:
+        ids = sorted(set(person_ids))
+        if for_update and self._pg:
+            # their people rows locked, in one order (SQLite has one writer)
+            sql_helpers.fetch_in(self.conn, _HOLD_PEOPLE, ids, self._pg)
         return {r.person_id: self._lane(r) for r in self._in(
-            lane_entries.c.person_id, person_ids, *lane_entries.c,
+            lane_entries.c.person_id, ids, *lane_entries.c,
             where=_WAITING)}
 
     def add_lane_entries(self, rows: Sequence[LaneEntry]) -> None:

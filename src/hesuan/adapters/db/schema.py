@@ -668,6 +668,10 @@ lane_entries = Table(
     Index("ix_lane_entries_site", "site_id", "swabbed_at"),
     Index("ix_lane_entries_person", "person_id", "swabbed_at"),
 )
+# the registrations still waiting on a tube: its places they hold, read with the tube
+Index("ix_lane_entries_waiting", lane_entries.c.barcode,
+      sqlite_where=lane_entries.c.swabbed_at.is_(None),
+      postgresql_where=lane_entries.c.swabbed_at.is_(None))
 
 teams = Table(
     "teams", metadata,

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from hesuan.adapters.db import sql_helpers, status_sql
 from hesuan.adapters.db.engine import write_race
+from hesuan.adapters.db.lanes_store import WAITING_SQL
 from hesuan.adapters.db.repository import SqlRepository
 from hesuan.adapters.db.schema import (
     boxes,
@@ -59,7 +60,7 @@ class SqlStation(SqlRepository):
                          for_update: bool) -> dict[str, TubeState]:
         sql = _TUBE_STATES[self._pg] + (" FOR UPDATE" if for_update and self._pg else "")
         return {r[1]: TubeState(r[0], r[1], r[2], r[3], bool(r[4]), TubeStatus(r[5]), r[6],
-                                _dt(r[7]), _dt(r[8]), r[9], _dt(r[10]))
+                                _dt(r[7]), _dt(r[8]), r[9], _dt(r[10]), int(r[11]))
                 for r in sql_helpers.fetch_in(self.conn, sql, barcodes, self._pg)}
 
     def boxes_by_code(self, codes: Iterable[str], for_update: bool) -> dict[str, BoxRow]:
@@ -158,9 +159,12 @@ class _OpenSlot(NamedTuple):
 _KEPT_IF_NONE = frozenset({"sealed_at"})
 
 
+# with each tube, the people registered to it who wait for their swab (the places they hold)
 _TUBE_STATES = {pg: (
     'SELECT id, barcode, site_id, capacity, priority, status, "count", first_sampled_at, '
-    "sealed_at, box_id, opened_at FROM tubes WHERE " + sql_helpers.one_of("barcode", pg))
+    "sealed_at, box_id, opened_at, (SELECT COUNT(*) FROM lane_entries le WHERE "
+    f"le.barcode = tubes.barcode AND {WAITING_SQL.format(entries='le')}) "
+    "FROM tubes WHERE " + sql_helpers.one_of("barcode", pg))
     for pg in (False, True)}
 
 
