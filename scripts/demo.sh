@@ -54,7 +54,7 @@ print(current_round_start(datetime.now(UTC)).isoformat())')
   "$hesuan" city generate --fresh --people "$people" --seed "$seed" --start "$start"
   echo "== simulating a 72 h testing round from ${start} up to now (it goes on past now)"
   "$hesuan" simulate --start "$start" --until now --hours 72 --prevalence 0.001 --seed "$seed" \
-    --tick 60 --faults lost_tube,box_missing_tube,unknown_result,late_courier
+    --tick 60 --faults lost_tube,box_missing_tube,unknown_result,late_courier,miscounted_box
   rm -f "$dir/demo.incomplete"
 else
   echo "== reusing ${dir}/demo.db: its round stopped when it was made (scripts/demo.sh --fresh"

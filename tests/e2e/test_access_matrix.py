@@ -555,6 +555,9 @@ CASES: list[Case] = [
     Case("POST", "/boxes/{box_code}/handover", lambda w, s, p: (Req(
         params={"box_code": w.sealed_box(s)}, json={"event_id": w.event_id(), "at": _iso()}),
         Target(site=w.site[s], region=f"{DISTRICT[s]}001"))),
+    Case("POST", "/boxes/{box_code}/reopen", lambda w, s, p: (Req(
+        params={"box_code": w.sealed_box(s)}, json={"event_id": w.event_id(), "at": _iso()}),
+        _site(w, s))),
     Case("POST", "/boxes/{box_code}/receive", lambda w, s, p: (Req(
         params={"box_code": w.handed_over_box(s)},
         json={"event_id": w.event_id(), "lab_id": w.lab[s], "at": _iso(), "counted": 1}),

@@ -459,3 +459,56 @@ def test_a_withdrawn_positive_is_said_as_withdrawn_not_a_pool_to_re_test(api: Ap
     assert told["reasons"][0]["text"] == ("The result was withdrawn: a new sample is "
                                           "needed"), told
     assert not any("single-tube re-test" in s for s in told["next_steps"]), told
+
+
+def test_a_box_refused_for_its_count_is_put_right_at_its_site(api: Api) -> None:
+    """A box whose record holds a tube scanned into it but left on the table (the courier
+    counts two, the record says three) was refused at the hand-over (``count_mismatch``) and
+    could never leave: a sealed box could not be opened again. The site reopens it (``POST
+    /boxes/{code}/reopen``), takes that tube out of the record, packs another, seals it again;
+    the courier then takes it."""
+    st = Station(api.city.sites["140105"], api.clock)
+    bc = barcodes(940)
+    tubes = [next(bc) for _ in range(4)]
+    people = api.people(limit=20)
+    box = next(boxes(940))
+    for i, t in enumerate(tubes):
+        _post_batch(api, st.fill(t, [api.code(p) for p in people[5 * i:5 * i + 5]], mode=5))
+    packed, left_out, wrong = tubes[:2], tubes[2], tubes[3]
+    _post_batch(api, [*(st.ev("box_tube", box_code=box, barcode=t) for t in [*packed, wrong]),
+                      st.ev("seal_box", box_code=box)])
+    api.clock.advance(timedelta(minutes=10))
+
+    def hand_over(counted: int) -> Any:
+        return api.client.post(f"/boxes/{box}/handover", headers=api.h("courier"), json={
+            "event_id": str(uuid.uuid4()), "at": api.clock.now().isoformat(),
+            "counted": counted})
+
+    def reopen(user: str = "sampler", **body: Any) -> Any:
+        return api.client.post(f"/boxes/{box}/reopen", headers=api.h(user), json={
+            "event_id": str(uuid.uuid4()), "at": api.clock.now().isoformat(), **body})
+
+    assert hand_over(2).json()["error"]["code"] == "count_mismatch"
+    assert reopen("courier").status_code == 403
+    r = reopen(take_out=[next(barcodes(1))])
+    assert r.status_code == 409 and r.json()["error"]["code"] == "not_in_box", r.text
+    again = {"event_id": str(uuid.uuid4()), "at": api.clock.now().isoformat(),
+             "take_out": [wrong]}
+    r = api.client.post(f"/boxes/{box}/reopen", headers=api.h("sampler"), json=again)
+    assert r.json() == {"box_code": box, "tubes": 2, "taken_out": [wrong],
+                        "duplicate": False}, r.text
+    r = api.client.post(f"/boxes/{box}/reopen", headers=api.h("sampler"), json=again)
+    assert r.json()["duplicate"] is True, r.text
+    r = reopen()
+    assert r.json()["error"]["code"] == "box_not_ready", r.text
+    assert "not sealed yet" in r.json()["error"]["message"], r.text
+    out = _post_batch(api, [st.ev("box_tube", box_code=box, barcode=left_out),
+                            st.ev("seal_box", box_code=box)])
+    assert out["rejected"] == 0, out
+    assert hand_over(3).json() == {"box_code": box, "duplicate": False}
+    assert reopen().json()["error"]["code"] == "box_not_ready"
+    # the tube taken out is sealed and waits for a box again
+    other = next(boxes(941))
+    out = _post_batch(api, [st.ev("box_tube", box_code=other, barcode=wrong),
+                            st.ev("seal_box", box_code=other)])
+    assert out["rejected"] == 0, out

@@ -141,8 +141,9 @@ def check_box_for_packing(box_site_id: str | None, box_status: str | None,
         raise RuleViolation("box_code: the box belongs to another site", code="wrong_site",
                             field="box_code")
     if box_status is not None and box_status != "open":
-        raise RuleViolation("box_code: the box is already sealed", code="box_sealed",
-                            field="box_code", detail={"status": box_status})
+        raise RuleViolation("box_code: the box is already sealed (a box still at its site is "
+                            "reopened to be put right)", code="box_sealed", field="box_code",
+                            detail={"status": box_status})
 
 
 def check_opening(mode: int, site_kind: SiteKind) -> bool:

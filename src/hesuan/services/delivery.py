@@ -6,8 +6,9 @@ box's record is refused, so that the box is put right at its site.
 At receipt the lab scans the tubes it finds (or gives a count); tubes missing from the box or
 extra to it are a discrepancy recorded on the box and shown in reconciliation. The lab may
 reject tubes of the box it cannot test (leaked, label unreadable, ...: ``RejectionService``) in
-the receipt itself: a rejection that is refused refuses the receipt, nothing written. Both calls
-are idempotent by the client's event id.
+the receipt itself: a rejection that is refused refuses the receipt, nothing written. A box
+refused at its hand-over is put right at its site: reopened (its record's stray tubes taken
+out), packed and sealed again. Each call is idempotent by the client's event id.
 
 Imports: standard library, ``hesuan.domain``, ``hesuan.services``.
 """
@@ -34,7 +35,7 @@ from hesuan.services.ports import UnitOfWork
 from hesuan.services.rejections import RejectionInput, RejectionService, parse_rejections
 from hesuan.services.sampling_ports import BoxReceipt, BoxRecord, StationEventRow
 
-__all__ = ["DeliveryService", "Receipt"]
+__all__ = ["DeliveryService", "Receipt", "Reopened"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +52,14 @@ class Receipt:
     custody_break: bool = False
     #: the tubes the lab rejected at receipt (their people recalled)
     rejected: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Reopened:
+    box_code: str
+    tubes: int  # the tubes it holds now
+    taken_out: list[str]
+    duplicate: bool = False
 
 
 class DeliveryService:
@@ -91,6 +100,42 @@ class DeliveryService:
                                  {} if counted is None else {"counted": counted})
             uow.commit()
         return True
+
+    def reopen(self, actor: Principal, event_id: str, box_code: str, at: datetime, *,
+               take_out: Sequence[str] = ()) -> Reopened:
+        """The site opens its sealed box again to put it right (a count refused at the
+        hand-over, a tube scanned into it that is not in it): its seal and count cleared, the
+        tubes ``take_out`` out of its record, sealed and waiting for a box again. The site then
+        packs and seals it as any box (``box_tube``, ``seal_box``). Only a box still at its
+        site is reopened: sealed, not collected."""
+        code = check_box_code(box_code)
+        event_id = canonical_event_id(event_id)
+        out = sorted({check_tube_barcode(x) for x in take_out})
+        now = self._d.clock.now()
+        digest = content_digest("reopen", code, *out)
+        with self._d.uow() as uow:
+            box = uow.boxes.box_by_code(code, for_update=True)
+            if box is None:
+                raise NotFound("box_code: no such box", code="unknown_box", field="box_code")
+            authorize(actor, Action.RECORD_STATION_EVENTS, Target(site=box.site_id),
+                      field="box_code")
+            packed = {bc: tid for tid, bc in uow.boxes.box_tubes(box.id)}
+            if _seen(uow, event_id, digest):
+                return Reopened(code, len(packed), out, duplicate=True)
+            if box.status != "sealed":
+                raise _not_ready(uow, box, "reopened")
+            check_event_time(at, now, self._d.limits.offline_window)
+            check_not_before(at, box.sealed_at, "box_sealed")
+            if outside := [bc for bc in out if bc not in packed]:
+                raise RuleViolation(f"take_out: tube {outside[0]} is not in box {code}",
+                                    code="not_in_box", field="take_out")
+            uow.boxes.reopen_box(box.id, [packed[bc] for bc in out])
+            uow.station.record_event(StationEventRow(event_id, "reopen_box", box.site_id,
+                                                     actor.user_id, at, now, digest))
+            uow.audit_log.append(now, actor.username, "box.reopen", f"box:{code}",
+                                 {"sealed_with": box.tube_count, "taken_out": out})
+            uow.commit()
+        return Reopened(code, len(packed) - len(out), out)
 
     def receive(self, actor: Principal, event_id: str, lab_id: str, box_code: str,
                 at: datetime, tube_barcodes: Sequence[str] | None = None,
@@ -187,7 +232,7 @@ def _seen(uow: UnitOfWork, event_id: str, digest: str) -> bool:
 
 
 def _not_ready(uow: UnitOfWork, box: BoxRecord, step: str) -> RuleViolation:
-    """Why ``box`` cannot be ``step`` (collected, received): not sealed yet, or already
+    """Why ``box`` cannot be ``step`` (collected, received, reopened): not sealed yet, or already
     collected (by whom, when) or received (by which lab, when)."""
     detail = {"status": box.status}
     if box.status == "in_transit" and box.handed_over_at is not None:
@@ -201,8 +246,9 @@ def _not_ready(uow: UnitOfWork, box: BoxRecord, step: str) -> RuleViolation:
         why = f"it was already received by {detail['lab']} at {detail['at']}"
     else:
         why = "it is not sealed yet"
-    lead = ("the box cannot be received" if step == "received"
-            else "a box can be collected only once sealed and not yet collected")
+    lead = {"received": "the box cannot be received",
+            "reopened": "a box can be reopened only at its site, sealed and not yet collected",
+            }.get(step, "a box can be collected only once sealed and not yet collected")
     return RuleViolation(f"box_code: {lead}: {why} (it is {box.status})",
                          code="box_not_ready", field="box_code", detail=detail)
 

@@ -205,6 +205,10 @@ class BoxRepository(Protocol):
     def receive_box(self, box_id: str, receipt: BoxReceipt) -> None:
         """The box is received at the lab, with what the lab found in it."""
 
+    def reopen_box(self, box_id: str, take_out: Sequence[str]) -> None:
+        """The sealed box open again at its site, its seal and count cleared; the tubes
+        ``take_out`` (ids) out of it, sealed and waiting for a box again."""
+
     def box_tubes(self, box_id: str) -> list[tuple[str, str]]:
         """(tube id, barcode) of every tube packed in the box."""
 

@@ -12,6 +12,7 @@ Imports: standard library, numpy, ``hesuan.bootstrap``, ``hesuan.adapters``, ``h
 from __future__ import annotations
 
 import bisect
+import hashlib
 import heapq
 import math
 import random
@@ -344,4 +345,10 @@ class RoundState:
     def _eid(self, at: datetime) -> str:
         # time-ordered, as a station of ours makes them; from the round's seeded generator
         return time_ordered_id(at, self.rng.getrandbits(RANDOM_BITS))
+
+    def _fault_eid(self, at: datetime, what: str) -> str:
+        """An event id for a fault's extra steps, from what they are: the seeded generator's
+        draws, and so the rest of the round, stay as they are without the fault."""
+        digest = hashlib.blake2b(what.encode(), digest_size=16).digest()
+        return time_ordered_id(at, int.from_bytes(digest) >> (128 - RANDOM_BITS))
 

@@ -2,7 +2,8 @@
 to 10-in-1 tubes (a single tube for key groups, recalls and everyone at a first-landing site),
 sealed tubes go into the site's box; station events go to ``SamplingService.submit`` in
 batches, per site per tick; the courier's calls seal the partial tubes and the box and hand it
-over (``DeliveryService``). At a two-lane site (登记、采样双通道) the registrar binds everyone
+over (``DeliveryService``; a box the courier counts otherwise than its record is reopened and
+put right at the site). At a two-lane site (登记、采样双通道) the registrar binds everyone
 who has come to the tube being filled, in the order they came, and the windows swab them from
 it; its batches go to ``LaneService.submit``.
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 import heapq
 from typing import Any
 
+from hesuan.domain.errors import RuleViolation
 from hesuan.domain.sampling import make_box_code, make_tube_barcode
 from hesuan.services.lanes import LaneEvent
 from hesuan.services.sampling import EventKind, StationEvent
@@ -35,15 +37,18 @@ POOL = 10
 class Stations(RoundState):
     """What happens at the sites: sampling, boxing, the courier's calls."""
 
-    def event(self, site: SiteState, kind: EventKind | str, t: float, **kw: Any) -> None:
+    def event(self, site: SiteState, kind: EventKind | str, t: float, eid: str | None = None,
+              **kw: Any) -> None:
         """A station event of ``site`` at ``t``; at a two-lane site the batch is the lanes'
-        (``register`` and ``swab`` among the spine's events, in order)."""
+        (``register`` and ``swab`` among the spine's events, in order). ``eid``: its id, when
+        not the next of the round's."""
         at = self.at(t)
+        eid = eid or self._eid(at)
         if site.lanes:
-            site.events.append(LaneEvent(self._eid(at), str(kind), site.id, at, **kw))
+            site.events.append(LaneEvent(eid, str(kind), site.id, at, **kw))
         else:
             assert isinstance(kind, EventKind)
-            site.events.append(StationEvent(self._eid(at), kind, site.id, at, **kw))
+            site.events.append(StationEvent(eid, kind, site.id, at, **kw))
 
     def new_tube(self, site: SiteState, t: float, mode: int, window: int | None) -> str:
         """Open a tube of ``mode`` at window ``window`` (0-based; None: the registrar's)."""
@@ -194,6 +199,25 @@ class Stations(RoundState):
         if site.box_first_seal is None:
             site.box_first_seal = t
 
+    def put_right(self, site: SiteState, code: str, tubes: list[str], t: float) -> None:
+        """The ``miscounted_box`` fault: a tube scanned into the box was left on the table. The
+        courier counts one tube fewer than the box's record and the hand-over is refused; the
+        site reopens the box, puts the tube in and seals the box again."""
+        try:
+            self.p.delivery.hand_over(self.courier, self._fault_eid(self.at(t), f"{code} count"),
+                                      code, self.at(t), counted=len(tubes) - 1)
+        except RuleViolation as exc:
+            if exc.code != "count_mismatch":
+                raise
+        else:
+            raise AssertionError(f"box {code} was collected with a tube fewer than its record")
+        self.p.delivery.reopen(site.principal, self._fault_eid(self.at(t), f"{code} reopen"),
+                               code, self.at(t))
+        self.event(site, EventKind.SEAL_BOX, t, self._fault_eid(self.at(t), f"{code} seal"),
+                   box_code=code)
+        self.submit(site)
+        self.calls += 3
+
     def submit(self, site: SiteState) -> None:
         if not site.events:
             return
@@ -242,6 +266,10 @@ class Stations(RoundState):
             self.event(site, EventKind.SEAL_BOX, t - 30, box_code=code)
         self.submit(site)
         if code is not None and tubes:
+            if ("miscounted_box" in self.faults_wanted and not self.faults["miscounted_box"]
+                    and t >= self.fault_times["miscounted_box"] and len(tubes) >= 2):
+                self.faults["miscounted_box"] = 1
+                self.put_right(site, code, tubes, t)
             # the courier checks the label's count of tubes as the box is handed over
             self.p.delivery.hand_over(self.courier, self._eid(self.at(t)), code, self.at(t),
                                       counted=len(tubes))

@@ -45,7 +45,9 @@ The model, a discrete-event simulation on a ``FixedClock`` that is set to each a
   people of their roster and records how each answered (``round_rosters``).
 * **Faults** on request, each exactly once: ``lost_tube`` (a sealed tube never boxed),
   ``box_missing_tube`` (the lab finds one tube fewer than packed), ``unknown_result`` (a lab
-  reports a barcode that does not exist), ``late_courier`` (a box reaches the lab after 4 h).
+  reports a barcode that does not exist), ``late_courier`` (a box reaches the lab after 4 h),
+  ``miscounted_box`` (a tube scanned into a box is left on the table: the courier's count is
+  refused, and the site reopens the box, puts the tube in and seals it again).
 
 After the arrivals end, the round drains — couriers, labs and recalls go on until nothing is in
 flight — so the reconciliation holds exactly the injected faults, the results a re-run or a
@@ -119,13 +121,15 @@ from hesuan.sim.round_zones import ZONE_DAY, ZONE_HOUSEHOLD, Outbreak
 __all__ = ["FAULTS", "CountingSender", "LabRates", "RoundOverlaps", "current_round_start",
            "default_round_start", "simulate_round", "simulation_settings"]
 
-FAULTS: tuple[str, ...] = ("lost_tube", "box_missing_tube", "unknown_result", "late_courier")
+FAULTS: tuple[str, ...] = ("lost_tube", "box_missing_tube", "unknown_result", "late_courier",
+                           "miscounted_box")
 #: Which reconciliation lists each fault must show up in (one item each).
 FAULT_RECONCILE: dict[str, tuple[str, ...]] = {
     "lost_tube": ("sampled_not_boxed",),
     "box_missing_tube": ("box_discrepancies", "missing_from_received_boxes"),
     "unknown_result": ("results_for_unknown_tubes",),
     "late_courier": ("late_boxes",),
+    "miscounted_box": (),  # put right at its site before it leaves: nothing to reconcile
 }
 
 
@@ -220,7 +224,7 @@ class _Round(RoundCity, Outbreak, LisLab, Venues, FirstLanding, Shifts, Checkpoi
             h += 3600.0
         self.fault_times = {f: self.end_s * frac for f, frac in (
             ("late_courier", 0.2), ("lost_tube", 0.3), ("box_missing_tube", 0.4),
-            ("unknown_result", 0.5))}
+            ("unknown_result", 0.5), ("miscounted_box", 0.6))}
         # the city held in memory (millions of objects at 5.4 M people) lives to the end of
         # the round: keep it out of the cyclic collector's walks, which otherwise go over all
         # of it again

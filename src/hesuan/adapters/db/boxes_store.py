@@ -1,4 +1,5 @@
-"""Storage of transport boxes along the chain of custody: hand-over, receipt at the lab.
+"""Storage of transport boxes along the chain of custody: hand-over, receipt at the lab, a
+sealed box reopened at its site.
 """
 
 from __future__ import annotations
@@ -6,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy import update as sa_update
 
 from hesuan.adapters.db import sql_helpers
@@ -19,6 +20,7 @@ from hesuan.adapters.db.sql_helpers import (
     chunks,
     member_of,
 )
+from hesuan.domain.sampling import TubeStatus
 from hesuan.services.sampling_ports import BoxReceipt, BoxRecord
 
 __all__ = ["SqlBoxes"]
@@ -44,6 +46,19 @@ class SqlBoxes(SqlRepository):
             status="received", lab_id=receipt.lab_id, received_at=receipt.received_at,
             received_count=receipt.received_count, missing=receipt.missing,
             extra=receipt.extra, discrepancy=receipt.discrepancy))
+
+    def reopen_box(self, box_id: str, take_out: Sequence[str]) -> None:
+        if take_out:
+            self.conn.execute(
+                sa_update(tubes).where(tubes.c.box_id == box_id,
+                                       member_of(tubes.c.id, self._pg))
+                .values(box_id=None, status=TubeStatus.SEALED.value),
+                {"vals": sql_helpers.vals(list(take_out), self._pg)})
+        # the first seal of the tubes it still holds: what its delivery is timed from
+        first = (select(func.min(tubes.c.sealed_at)).where(tubes.c.box_id == box_id)
+                 .scalar_subquery())
+        self.conn.execute(sa_update(boxes).where(boxes.c.id == box_id).values(
+            status="open", sealed_at=None, tube_count=None, first_tube_sealed_at=first))
 
     def box_tubes(self, box_id: str) -> list[tuple[str, str]]:
         return [(r[0], r[1]) for r in self.conn.execute(

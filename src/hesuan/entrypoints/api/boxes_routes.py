@@ -1,5 +1,6 @@
 """HTTP routes of delivery (送): a sealed box handed over to a courier, and received at a lab
-with its tubes counted (and those it cannot test rejected).
+with its tubes counted (and those it cannot test rejected); a sealed box reopened at its site
+to be put right.
 
 Imports: FastAPI, ``hesuan.entrypoints.api``, ``hesuan.domain``.
 """
@@ -27,6 +28,13 @@ def handover(me: Me, platform: PlatformDep, box_code: s.BoxCode,
     fresh = platform.delivery.hand_over(me, body.event_id, box_code, body.at,
                                         counted=body.counted)
     return s.HandoverOut(box_code=box_code, duplicate=not fresh)
+
+
+@router.post("/boxes/{box_code}/reopen", openapi_extra=acts(Action.RECORD_STATION_EVENTS))
+def reopen(me: Me, platform: PlatformDep, box_code: s.BoxCode,
+           body: s.ReopenIn) -> s.ReopenOut:
+    r = platform.delivery.reopen(me, body.event_id, box_code, body.at, take_out=body.take_out)
+    return s.ReopenOut.model_validate(asdict(r))
 
 
 @router.post("/boxes/{box_code}/receive", openapi_extra=acts(Action.RECEIVE_BOX))

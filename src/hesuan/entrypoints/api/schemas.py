@@ -300,6 +300,22 @@ class HandoverOut(BaseModel):
     duplicate: bool
 
 
+class ReopenIn(Strict):
+    event_id: str = Field(min_length=1, max_length=45, description=_DELIVERY_ID)
+    at: Instant
+    take_out: list[str] = Field(default_factory=list, max_length=1000,
+                                description="tubes recorded in the box that are not in it: "
+                                            "taken out of its record, sealed and waiting for "
+                                            "a box again")
+
+
+class ReopenOut(BaseModel):
+    box_code: str
+    tubes: int = Field(description="the tubes the box now holds")
+    taken_out: list[str]
+    duplicate: bool
+
+
 class RejectionIn(Strict):
     """A tube the lab cannot test: the code of the reason (leaked, insufficient_volume,
     label_unreadable, ...: docs/LAB.md), and a note (required with ``other``)."""

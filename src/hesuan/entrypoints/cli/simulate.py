@@ -38,7 +38,8 @@ def simulate(
     prevalence: Annotated[float, typer.Option(help="share of people infected", min=0,
                                               max=0.5)] = 0.001,
     faults: Annotated[str, typer.Option(
-        help="comma-separated: lost_tube,box_missing_tube,unknown_result,late_courier")] = "",
+        help="comma-separated: lost_tube,box_missing_tube,unknown_result,late_courier,"
+             "miscounted_box")] = "",
     seed: Annotated[int, typer.Option(help="the round is the same for the same seed")] = 1,
     tick: Annotated[int, typer.Option(help="minutes per station batch (per site); couriers "
                                            "call on tick boundaries", min=1, max=60)] = 30,
