@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from hesuan.adapters.interop import ack, ack_unreadable, read_fhir, read_hl7
+from hesuan.adapters.interop import LabMessages, ack, ack_unreadable, read_fhir, read_hl7
+from hesuan.adapters.interop.hl7_ack import ERROR_CODES
 from hesuan.domain.errors import InvalidInput
 from hesuan.domain.interop import (
     DEFAULT_ID_ORDER,
@@ -372,6 +373,19 @@ def test_garbage_is_unreadable_hl7(data: bytes) -> None:
     assert e.value.code == "unreadable_hl7" and e.value.message
 
 
+@pytest.mark.parametrize(("data", "field"), [
+    (b"PID|1||P-1\rMSH|^~\\&|LIS|LAB", "message"),  # segments out of order
+    (b"MSH|^~\\&|LIS|LAB|||20240605||ORU^R01||P|2.5.1\rOBX|1|ST|X||Y", "MSH-10"),
+    (b"MSH|^~\\&|LIS|LAB|||20240605||ORU^R01|C-1|P|2.5.1||||||UNICODE UTF-8\r"
+     b"PID|1||P-1||\xd5\xc5",
+     "encoding"),  # GB 18030 bytes in a message that says it is UTF-8
+])
+def test_the_reader_names_what_is_wrong(data: bytes, field: str) -> None:
+    with pytest.raises(InvalidInput) as e:
+        read_hl7(data)
+    assert e.value.code == "unreadable_hl7" and e.value.field == field
+
+
 @pytest.mark.parametrize("data", [
     b"", b"not json", b"[]", b'{"resourceType": "Patient", "id": "p"}',
     b'{"resourceType": "Bundle", "type": "message", "entry": [{"resource": '
@@ -440,6 +454,27 @@ def test_unreadable_input_is_answered_ar() -> None:
     damaged = b"MSH|^~\\&|LIS|LAB|||20240605||ORU^R01|X-9|P|2.5.1\rOBX|1|"
     reply = hl7.parse(ack_unreadable(damaged, "no result", at=AT).decode("utf-8"))
     assert reply.extract_field("MSA", field_num=2) == "X-9"
+    assert reply.extract_field("ERR", field_num=3, component_num=1) == "100"
+
+
+@pytest.mark.parametrize(("field", "error", "err_2"), [
+    ("MSH-10", "101", "MSH^1^10"), ("message", "100", ""), ("encoding", "102", ""),
+    (None, "100", ""),
+])
+def test_an_ar_names_the_error_the_reader_found(field: str | None, error: str,
+                                                err_2: str) -> None:
+    """Table 0357 from the reader's field: an HL7 field it needs is a required field missing
+    at that field (ERR-2; ERR-1's location before v2.5), the bytes a data type error, anything
+    else a segment sequence error."""
+    no_control = b"MSH|^~\\&|LIS|LAB|||20240605||ORU^R01||P|2.5.1\rOBX|1|ST|X||Y"
+    reply = hl7.parse(LabMessages().ack_unreadable(no_control, "x", AT, field).decode("utf-8"))
+    assert reply.extract_field("MSA", field_num=2) == ""
+    assert reply.extract_field("ERR", field_num=3, component_num=1) == error
+    assert str(reply.segment("ERR")(2)) == err_2
+    v2_3 = no_control.replace(b"2.5.1", b"2.3")
+    old = hl7.parse(LabMessages().ack_unreadable(v2_3, "x", AT, field).decode("utf-8"))
+    assert str(old.segment("ERR")(1)).endswith(f"^{error}&{ERROR_CODES[error]}&HL70357")
+    assert str(old.segment("ERR")(1)).startswith(err_2 or "^^^")
 
 
 def test_fhir_messages_get_no_hl7_ack() -> None:

@@ -265,6 +265,34 @@ def test_garbage_is_answered_ar_and_kept(bench: Bench) -> None:
     assert len(rows) == 2 and {r.state for r in rows} == {MessageState.UNCLEAR}
 
 
+def _err(ack: bytes) -> list[str]:
+    (err,) = [s for s in ack.decode().split("\r") if s.startswith("ERR")]
+    return err.split("|")
+
+
+def test_an_ar_says_what_is_wrong_with_the_message(bench: Bench) -> None:
+    """HL7 table 0357: a message without MSH-10 misses a required field (101, at MSH-10: ERR-2
+    from v2.5, ERR-1 before it), alone or in a batch; input that is no message is a segment
+    sequence error (100); bytes not in the named character set a data type error (102)."""
+    b = bench
+    (tube,) = b.tubes(1)
+    no_control = _oru(tube, _obx(DETECTED), control="")
+    got = _receive(b, no_control)
+    assert got.code == "AR" and _msa(got.ack)[1:3] == ["AR", ""]
+    err = _err(got.ack)
+    assert err[2] == "MSH^1^10" and err[3] == "101^Required field missing^HL70357", got.ack
+    v2_3 = no_control.replace(b"|2.5.1|", b"|2.3|")
+    assert _err(_receive(b, v2_3).ack)[1] == "MSH^1^10^101&Required field missing&HL70357"
+    batch = b"\r".join([b"BHS|^~\\&|LIS|LAB", _oru(tube, _obx(DETECTED), control="B-1"),
+                        _oru(tube, _obx(NOT_DETECTED), control=""), b"BTS|2"])
+    acks = _receive(b, batch).ack.split(b"\n")
+    assert _err(acks[1])[2:4] == ["MSH^1^10", "101^Required field missing^HL70357"]
+    not_a_message = _err(_receive(b, b"PID|1||P-1\rMSH|^~\\&|LIS|LAB").ack)
+    assert not_a_message[3] == "100^Segment sequence error^HL70357"
+    not_utf_8 = _oru(tube, _obx(DETECTED), control="U-1").replace("张".encode(), b"\xd5\xc5")
+    assert _err(_receive(b, not_utf_8).ack)[3] == "102^Data type error^HL70357"
+
+
 def test_a_corrected_result_goes_through_the_corrections(bench: Bench) -> None:
     b = bench
     (tube,) = b.tubes(1)

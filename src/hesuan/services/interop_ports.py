@@ -125,11 +125,13 @@ class LabMessage:
 @dataclass(frozen=True, slots=True)
 class UnreadableMessage:
     """A message of an HL7 batch that cannot be read, the others being read: its own bytes
-    (segments joined by CR) and why (``code``, ``unreadable_hl7``, and the words)."""
+    (segments joined by CR) and why (``code``, ``unreadable_hl7``, the words, and the
+    ``field`` the reader names as wrong, as ``InvalidInput.field``)."""
 
     raw: bytes = field(repr=False)
     code: str
     message: str
+    field: str | None = None
 
 
 class LabMessageReader(Protocol):
@@ -146,4 +148,7 @@ class LabMessageReader(Protocol):
         """The HL7 ACK of ``message``, made ``at`` (the platform's clock: MSH-7); an AE's
         error code from ``reason``, the first of its specimens' in the inbox."""
 
-    def ack_unreadable(self, data: bytes, text: str, at: datetime) -> bytes: ...
+    def ack_unreadable(self, data: bytes, text: str, at: datetime,
+                       field: str | None = None) -> bytes:
+        """The AR of input that cannot be read, made ``at``; its error code and location from
+        ``field``, what the reader named as wrong (the ``InvalidInput``'s field)."""

@@ -159,7 +159,8 @@ class LabMessageService:
         # AR by itself, its neighbours applied
         out = tuple(self._receive_one(actor, lab_id, m, via) if isinstance(m, LabMessage)
                     else self._unreadable(actor, lab_id, m.raw, fmt, via,
-                                          InvalidInput(m.message, code=m.code))
+                                          InvalidInput(m.message, code=m.code,
+                                                       field=m.field))
                     for m in messages)
         return Receipt(_worst([m.ack_code for m in out]), b"\n".join(m.ack for m in out), out)
 
@@ -170,7 +171,8 @@ class LabMessageService:
         digest = hashlib.sha256(data).hexdigest()
         text = f"{exc.code}: {exc.message}"
         now = self._d.clock.now()
-        ack = (self._reader.ack_unreadable(data, text, now) if fmt is LabMessageFormat.HL7V2
+        ack = (self._reader.ack_unreadable(data, text, now, exc.field)
+               if fmt is LabMessageFormat.HL7V2
                else operation_outcome("AR", text))
         line = SpecimenLine(None, SpecimenState.UNCLEAR, reason=exc.code, detail=exc.message)
 

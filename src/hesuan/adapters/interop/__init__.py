@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from hesuan.adapters.interop.fhir_in import read_fhir
-from hesuan.adapters.interop.hl7_ack import ack, ack_unreadable, error_for
+from hesuan.adapters.interop.hl7_ack import ack, ack_unreadable, error_for, unreadable_error
 from hesuan.adapters.interop.hl7_in import read_hl7
 from hesuan.services.interop_ports import AckCode, LabMessage, UnreadableMessage
 
@@ -33,5 +33,7 @@ class LabMessages:
             reason: str | None = None) -> bytes:
         return ack(message, code, text, at=at, error=error_for(reason))
 
-    def ack_unreadable(self, data: bytes, text: str, at: datetime) -> bytes:
-        return ack_unreadable(data, text, at=at)
+    def ack_unreadable(self, data: bytes, text: str, at: datetime,
+                       field: str | None = None) -> bytes:
+        error, location = unreadable_error(field)
+        return ack_unreadable(data, text, at=at, error=error, location=location)

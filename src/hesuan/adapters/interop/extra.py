@@ -32,9 +32,12 @@ def hl7_module() -> ModuleType:
         raise extra_missing("python-hl7", e) from e
 
 
-def unreadable_hl7(reason: str) -> InvalidInput:
+def unreadable_hl7(reason: str, field: str = "message") -> InvalidInput:
+    """``field``: what is wrong, for the AR (``hl7_ack.unreadable_error``): ``message`` (not
+    HL7, its segments out of order or missing), ``encoding`` (bytes not in its character set),
+    or the HL7 field the reader needs and did not find (``MSH-10``)."""
     return InvalidInput(f"the HL7 v2 message cannot be read: {reason}", code="unreadable_hl7",
-                        field="message")
+                        field=field)
 
 
 def unreadable_fhir(reason: str) -> InvalidInput:

@@ -7,7 +7,10 @@ carry the reason as MSA-3 and in an ERR segment: ERR-3 (HL7 error code, table 03
 (severity E) and ERR-8 (the words) from version 2.5, ERR-1 before it.
 
 Input that cannot be read at all is answered AR too (:func:`ack_unreadable`): from its MSH when
-one can be found, else with an empty MSA-2.
+one can be found, else with an empty MSA-2. Its error code says what the reader found wrong
+(:func:`unreadable_error`): a required field missing (101) at that field (ERR-2, or ERR-1's
+location before 2.5), bytes not in the message's character set (102), else no message, or its
+segments out of order (100).
 
 Imports: ``hl7`` (when an ACK is built), standard library, ``hesuan.domain``, ``hesuan.services``.
 """
@@ -23,7 +26,7 @@ from hesuan.adapters.interop.hl7_in import segments_text
 from hesuan.domain.errors import InvalidInput
 from hesuan.services.interop_ports import AckCode, LabMessage, LabMessageFormat
 
-__all__ = ["ERROR_CODES", "ack", "ack_unreadable", "error_for"]
+__all__ = ["ERROR_CODES", "ack", "ack_unreadable", "error_for", "unreadable_error"]
 
 #: HL7 table 0357, message error condition codes.
 ERROR_CODES: dict[str, str] = {
@@ -53,6 +56,14 @@ _ERROR_OF_REASON: dict[str, str] = {
     "no_specimen_id": "101", "no_result": "101", "status_unknown": "101",
     "twice_in_message": "205",
 }
+#: The table 0357 code of unreadable input by what the reader names as wrong (its error's
+#: field), other than an HL7 field it needs and did not find (101, at that field).
+_ERROR_OF_UNREADABLE: dict[str, str] = {
+    "encoding": "102",  # bytes that are not text in the message's character set
+    "message": "100",  # not HL7, or its segments out of order or missing
+}
+#: An HL7 field's location as the reader names it: segment, then field (``MSH-10``).
+_LOCATION = re.compile(r"([A-Z][A-Z0-9]{2})-([1-9][0-9]*)")
 _CODES = ("AA", "AE", "AR")
 #: Stands in for a message's MSH when the input has none that can be read.
 _NO_HEADER = "MSH|^~\\&|||||||ORU^R01||P|2.5.1"
@@ -74,20 +85,31 @@ def error_for(reason: str | None) -> str:
     return _ERROR_OF_REASON.get(reason or "", "207")
 
 
+def unreadable_error(field: str | None) -> tuple[str, str]:
+    """The table 0357 code and the location (``MSH-10``, or empty) of an AR to input that cannot
+    be read, from the field the reader names as wrong: an HL7 field is a required field missing
+    (101) at that field; ``encoding`` a data type error (102); anything else a segment sequence
+    error (100)."""
+    if field and _LOCATION.fullmatch(field):
+        return "101", field
+    return _ERROR_OF_UNREADABLE.get(field or "", "100"), ""
+
+
 def ack_unreadable(data: bytes, text: str, *, at: datetime, error: str = "100",
-                   control_id: str | None = None) -> bytes:
+                   location: str = "", control_id: str | None = None) -> bytes:
     """AR for input that cannot be read, made ``at``: answered from its MSH when one can be read
-    (MSA-2 its MSH-10), else from none (MSA-2 empty)."""
+    (MSA-2 its MSH-10), else from none (MSA-2 empty). ``location``: the HL7 field the error is
+    at (``MSH-10``), or empty."""
     decoded = segments_text(data.decode("utf-8", "replace"))
     header = next((s for s in decoded.split("\r") if re.match(r"MSH[|^~\\&#]", s)), "")
     try:
-        return _build(header or _NO_HEADER, "AR", text, error, control_id, at)
+        return _build(header or _NO_HEADER, "AR", text, error, control_id, at, location)
     except Exception:  # the MSH is as unreadable as the rest
-        return _build(_NO_HEADER, "AR", text, error, control_id, at)
+        return _build(_NO_HEADER, "AR", text, error, control_id, at, location)
 
 
 def _build(header: str, code: str, text: str, error: str, control_id: str | None,
-           at: datetime) -> bytes:
+           at: datetime, location: str = "") -> bytes:
     if code not in _CODES:
         raise InvalidInput("an acknowledgment code is AA, AE or AR", code="bad_ack_code",
                            field="code")
@@ -102,18 +124,27 @@ def _build(header: str, code: str, text: str, error: str, control_id: str | None
     reply.segment("MSH").assign_field(at.astimezone(UTC).strftime("%Y%m%d%H%M%S+0000"), 7)
     if code != "AA":
         reply.segment("MSA").assign_field(_escape(reply, text[:80]), 3)
-        reply.append(_err(reply, source, error, text))
+        reply.append(_err(reply, source, error, text, location))
     return str(reply).encode("utf-8")
 
 
-def _err(reply: Any, source: Any, error: str, text: str) -> Any:
+def _err(reply: Any, source: Any, error: str, text: str, location: str) -> Any:
     err = reply.create_segment([reply.create_field(["ERR"])])
     version = str(source.segment("MSH").extract_field(field_num=12, component_num=1))
     words = _escape(reply, ERROR_CODES[error])
+    where = _LOCATION.fullmatch(location)
+    # the field's location: its segment, the segment's sequence (1: the fields the reader
+    # names are the MSH's, one a message) and the field's position
+    place = (where.group(1), "1", where.group(2)) if where else ()
     if _before_2_5(version):
         # ERR-1 (ELD): segment ^ sequence ^ field ^ code & words & table.
+        for component, value in enumerate(place, 1):
+            err.assign_field(value, 1, 1, component)
         err.assign_field(f"{error}&{words}&HL70357", 1, 1, 4)
     else:
+        # ERR-2 (ERL): segment ^ sequence ^ field
+        for component, value in enumerate(place, 1):
+            err.assign_field(value, 2, 1, component)
         err.assign_field(error, 3, 1, 1)
         err.assign_field(words, 3, 1, 2)
         err.assign_field("HL70357", 3, 1, 3)

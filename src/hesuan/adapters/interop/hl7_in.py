@@ -63,7 +63,8 @@ def _decode(data: bytes) -> str:
     try:
         return data.decode(codec)
     except (UnicodeDecodeError, LookupError):
-        raise unreadable_hl7(f"its bytes are neither UTF-8 nor {named or 'GB 18030'}") from None
+        raise unreadable_hl7(f"its bytes are neither UTF-8 nor {named or 'GB 18030'}",
+                             "encoding") from None
 
 
 def _msh18(data: bytes) -> str:
@@ -113,7 +114,8 @@ def read_hl7(data: bytes) -> list[LabMessage | UnreadableMessage]:
             if len(messages) == 1 or e.code != "unreadable_hl7":
                 raise
             # one message of a batch: the others are read and answered
-            out.append(UnreadableMessage(str(message).encode("utf-8"), e.code, e.message))
+            out.append(UnreadableMessage(str(message).encode("utf-8"), e.code, e.message,
+                                         e.field))
     return out
 
 
@@ -304,7 +306,7 @@ def _message(message: Any) -> LabMessage:
     msh = message.segment("MSH")
     control_id = _f(msh, 10)
     if not control_id:
-        raise unreadable_hl7("MSH-10, the message control id, is empty")
+        raise unreadable_hl7("MSH-10, the message control id, is empty", "MSH-10")
     raw = str(message).encode("utf-8")
     kind = "^".join(p for p in (_f(msh, 9, 1), _f(msh, 9, 2)) if p)
     return LabMessage(
