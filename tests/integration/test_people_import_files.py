@@ -11,6 +11,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import insert, select
 from stdnum.cn import ric
 
@@ -20,7 +22,7 @@ from hesuan.bootstrap import Platform
 from hesuan.config import Settings
 from hesuan.domain.access import Principal, Role
 from hesuan.domain.errors import InvalidInput
-from hesuan.entrypoints.tables import read_table
+from hesuan.entrypoints.tables import detect_encoding, read_table
 from hesuan.services.auth import SYSTEM
 from hesuan.services.people import PEOPLE_COLUMNS, ImportReport
 from hesuan.sim.example import seed_example_city
@@ -118,6 +120,100 @@ def test_a_file_that_cannot_be_decoded_is_one_file_level_error(tmp_path: Path) -
     with pytest.raises(InvalidInput) as exc:
         list(read_table(nul))
     assert exc.value.code == "bad_encoding"
+
+
+#: People and addresses as a Taiyuan district office types them (Simplified Chinese).
+SIMPLIFIED = [("张伟", "山西省太原市小店区平阳路街道学府街1号楼2单元301室"),
+              ("王芳", "山西省太原市迎泽区迎泽大街88号院"),
+              ("李娜", "太原市晋源区晋祠路三段12号"),
+              ("刘洋", "太原市万柏林区千峰南路彩虹小区5栋"),
+              ("陈静", "太原市杏花岭区胜利街（东段）6号"),
+              ("杨秀英", "太原市尖草坪区柴村街道新城村"),
+              ("赵磊", "山西省太原市小店区亲贤北街"),
+              ("黄丽", "太原市小店区坞城路92号")]
+#: As a Hong Kong or Taiwan office types them (Traditional Chinese).
+TRADITIONAL = [("陳大文", "香港九龍旺角彌敦道123號"),
+               ("黃志明", "香港新界沙田區大圍村南道8號"),
+               ("李嘉欣", "香港島灣仔軒尼詩道302號"),
+               ("林志玲", "臺北市信義區忠孝東路五段1號"),
+               ("劉德華", "高雄市前鎮區中華五路789號"),
+               ("張惠妹", "臺東縣卑南鄉")]
+
+
+def people_file(typed: list[tuple[str, str]]) -> str:
+    """A people file of these names and addresses."""
+    return "\n".join([HEADER, *(f"resident,{TAIYUAN_1980},{name},13812345678,{GRID},,zh,,{where}"
+                                for name, where in typed), ""])
+
+
+@pytest.mark.parametrize("encoding", ["big5", "cp950", "big5hkscs"])
+def test_a_big5_file_is_refused_not_read_as_gb18030(encoding: str, tmp_path: Path) -> None:
+    """Big5 (Excel on a Taiwan or Hong Kong Windows) decodes as GB18030 without an error, into
+    other characters: refused whole, the whole file or one person alone, never imported
+    garbled."""
+    for typed in (TRADITIONAL, *([p] for p in TRADITIONAL)):
+        path = tmp_path / "people.csv"
+        path.write_bytes(people_file(typed).encode(encoding))
+        assert typed[0][0] not in path.read_bytes().decode("gb18030")  # garbled, no error
+        with pytest.raises(InvalidInput) as exc:
+            list(read_table(path, PEOPLE_COLUMNS))
+        assert (exc.value.field, exc.value.code) == ("file", "bad_encoding")
+        assert "Big5" in exc.value.message and "UTF-8" in exc.value.message
+
+
+@pytest.mark.parametrize("encoding", ["gb18030", "gbk"])
+def test_simplified_and_traditional_names_in_gb18030_are_read(encoding: str,
+                                                              tmp_path: Path) -> None:
+    """Names and addresses in GB18030 or GBK, Simplified or Traditional (GBK has the
+    Traditional characters too), as a mainland office's Excel saves them: read as written."""
+    for typed in (SIMPLIFIED, TRADITIONAL, SIMPLIFIED + TRADITIONAL,
+                  *([p] for p in SIMPLIFIED + TRADITIONAL)):
+        path = tmp_path / "people.csv"
+        path.write_bytes(people_file(typed).encode(encoding))
+        rows = list(read_table(path, PEOPLE_COLUMNS))
+        assert [(r["name"], r["address"]) for r in rows] == typed
+
+
+@settings(max_examples=300, deadline=None)
+@given(simplified=st.lists(st.sampled_from(SIMPLIFIED), min_size=1, max_size=4),
+       traditional=st.lists(st.sampled_from(TRADITIONAL), min_size=1, max_size=4),
+       big5=st.sampled_from(["big5", "cp950", "big5hkscs"]))
+def test_gb18030_is_read_and_big5_refused_whatever_people_a_file_holds(
+        simplified: list[tuple[str, str]], traditional: list[tuple[str, str]], big5: str,
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    folder = tmp_path_factory.mktemp("encodings")
+    gb, b5 = folder / "gb.csv", folder / "big5.csv"
+    gb.write_bytes(people_file(simplified).encode("gb18030"))
+    b5.write_bytes(people_file(traditional).encode(big5))
+    assert detect_encoding(gb) == "gb18030"
+    with pytest.raises(InvalidInput):
+        detect_encoding(b5)
+
+
+def gb2312_hanzi() -> list[str]:
+    """GB2312's 6,763 hanzi (rows B0-F7): the Simplified Chinese an office types, but for rare
+    names."""
+    hanzi = []
+    for lead in range(0xB0, 0xF8):
+        for trail in range(0xA1, 0xFF):
+            try:
+                hanzi.append(bytes([lead, trail]).decode("gb2312"))
+            except UnicodeDecodeError:  # D7FA-D7FE hold none
+                continue
+    return hanzi
+
+
+@settings(max_examples=300, deadline=None)
+@given(name=st.text(st.sampled_from(gb2312_hanzi()), min_size=1, max_size=40),
+       encoding=st.sampled_from(["gb18030", "gbk"]))
+def test_no_file_of_gb2312_hanzi_is_taken_for_big5(name: str, encoding: str,
+                                                   tmp_path_factory: pytest.TempPathFactory,
+                                                   ) -> None:
+    path = tmp_path_factory.mktemp("encodings") / "people.csv"
+    path.write_bytes(people_file([(name, "")]).encode(encoding))
+    # never refused (each hanzi is common read as GB18030); a name of a few hanzi may be UTF-8
+    # too, which is tried first
+    assert detect_encoding(path) in ("gb18030", "utf-8")
 
 
 def test_a_broken_quote_is_reported_with_the_lines_it_swallowed(platform: Platform,

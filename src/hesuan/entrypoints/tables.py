@@ -10,6 +10,19 @@ pass over the file before the first row is read; a file that none of them decode
 NUL characters, is one file-level error (``InvalidInput`` on the field ``file``), before anything
 is stored. The delimiter is a comma, or a tab when the header has more tabs than commas.
 
+Big5 (Traditional Chinese, as Excel saves on a Taiwan or Hong Kong Windows) decodes as GB18030
+without an error, into other characters: every Big5 character is two bytes GB18030 also reads.
+A file that is not UTF-8 is refused as Big5 (``bad_encoding``: save it as UTF-8) when its first
+MiB decodes as Big5 (``cp950`` or ``big5hkscs``) and more of its two-byte characters are common
+ones read as Big5 (its symbols and its 5,401 frequent hanzi, A140-A3BF and A440-C67E) than read
+as GB18030 (GB2312's punctuation and 6,763 hanzi, rows A1-A3 and B0-F7, trail A1-FE). A file
+whose characters beyond ASCII are all GB2312's punctuation and hanzi is never refused: read as
+GB18030, each is common. Big5 text read as GB18030 has a third or less of its characters
+there, the rest in GBK's rarely used extensions, kana, Greek and box drawing, while read as
+Big5 nearly all are common. A Big5 file is refused rather than read as Big5: Big5's variants
+(Microsoft's, Hong Kong's HKSCS) disagree on some characters, and a name read in the wrong one
+would be stored wrong without a word.
+
 A row whose shape is wrong is yielded with its problems under ``ROW_PROBLEMS``: a row with more
 or fewer fields than the header, and a row that runs over several lines in a way no export
 writes (a line break in any field but ``address``, or a continuation line that holds a whole
@@ -25,6 +38,8 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
@@ -37,6 +52,12 @@ __all__ = ["count_rows", "detect_encoding", "read_csv_text", "read_table"]
 
 _CHUNK = 1 << 20
 _ENCODINGS = ("utf-8", "gb18030")
+#: Big5 as Excel writes it on a Taiwan (Microsoft's, ``cp950``) or a Hong Kong Windows (with
+#: HKSCS's characters).
+_BIG5 = ("cp950", "big5hkscs")
+#: A two-byte character of GB18030 or Big5: a lead byte 81-FE and its trail byte (a Big5 trail
+#: is 40-7E or A1-FE, never a digit, so none starts GB18030's four-byte characters).
+_TWO_BYTES = re.compile(rb"[\x81-\xfe][\x40-\xfe]")
 #: The one field where a line break is expected (Alt+Enter in an Excel cell).
 _MULTILINE_FIELDS = frozenset({"address"})
 
@@ -46,6 +67,46 @@ def _undecodable(detail: str) -> InvalidInput:
         f"file cannot be read: {detail}. Save it as CSV in UTF-8 (with or without BOM), "
         "GB18030/GBK, or UTF-16 with a byte-order mark, or as .xlsx",
         code="bad_encoding", field="file")
+
+
+def _big5_undecodable() -> InvalidInput:
+    return InvalidInput(
+        "file cannot be read: it is Big5 (Traditional Chinese, as Excel saves on a Taiwan or "
+        "Hong Kong Windows), which read as GB18030 gives other characters. Save it as CSV "
+        "UTF-8 (Excel: Save As, \"CSV UTF-8\"), or as .xlsx", code="bad_encoding", field="file")
+
+
+def _gb_common(code: int) -> bool:
+    """GB2312's punctuation and full-width forms (rows A1-A3) and its hanzi (rows B0-F7)."""
+    lead, trail = code >> 8, code & 0xFF
+    return 0xA1 <= trail <= 0xFE and (0xA1 <= lead <= 0xA3 or 0xB0 <= lead <= 0xF7)
+
+
+def _big5_common(code: int) -> bool:
+    """Big5's symbols (A140-A3BF) and its frequent hanzi (A440-C67E)."""
+    return 0xA140 <= code <= 0xA3BF or 0xA440 <= code <= 0xC67E
+
+
+def _is_big5(path: Path) -> bool:
+    """Whether a file GB18030 decodes is Big5 (the module's docstring has the rule), from its
+    first MiB."""
+    with path.open("rb") as fh:
+        head = fh.read(_CHUNK)
+    if not any(_decodes_head(head, encoding) for encoding in _BIG5):
+        return False
+    counts = Counter(_TWO_BYTES.findall(head))
+    as_gb = sum(n for pair, n in counts.items() if _gb_common(int.from_bytes(pair)))
+    as_big5 = sum(n for pair, n in counts.items() if _big5_common(int.from_bytes(pair)))
+    return as_big5 > as_gb
+
+
+def _decodes_head(head: bytes, encoding: str) -> bool:
+    """Whether ``head``, a file's beginning, decodes (a character cut at its end aside)."""
+    try:
+        codecs.getincrementaldecoder(encoding)().decode(head)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _decodes(path: Path, encoding: str) -> bool:
@@ -62,7 +123,8 @@ def _decodes(path: Path, encoding: str) -> bool:
 
 
 def detect_encoding(path: Path) -> str:
-    """The encoding the whole CSV file decodes in, or InvalidInput (``bad_encoding``)."""
+    """The encoding the whole CSV file decodes in, or InvalidInput (``bad_encoding``; a Big5
+    file among them, which GB18030 would decode into other characters)."""
     with path.open("rb") as fh:
         head = fh.read(4)
     if head.startswith(codecs.BOM_UTF8):
@@ -73,6 +135,8 @@ def detect_encoding(path: Path) -> str:
         candidates = _ENCODINGS
     for encoding in candidates:
         if _decodes(path, encoding):
+            if encoding == "gb18030" and _is_big5(path):
+                raise _big5_undecodable()
             return encoding
     if len(candidates) == 1:
         raise _undecodable(f"it starts with a {candidates[0]} byte-order mark but is not "
