@@ -76,11 +76,7 @@ class DeliveryService:
         now = self._d.clock.now()
         digest = content_digest("handover", code)
         with self._d.uow() as uow:
-            box = uow.boxes.box_by_code(code, for_update=True)
-            if box is None:
-                raise NotFound("box_code: no such box", code="unknown_box", field="box_code")
-            authorize(actor, Action.HAND_OVER_BOX, Target(site=box.site_id),
-                      field="box_code")
+            box = _site_box(uow, actor, Action.HAND_OVER_BOX, code)
             if _seen(uow, event_id, digest):
                 return False
             if box.status != "sealed":
@@ -114,11 +110,7 @@ class DeliveryService:
         now = self._d.clock.now()
         digest = content_digest("reopen", code, *out)
         with self._d.uow() as uow:
-            box = uow.boxes.box_by_code(code, for_update=True)
-            if box is None:
-                raise NotFound("box_code: no such box", code="unknown_box", field="box_code")
-            authorize(actor, Action.RECORD_STATION_EVENTS, Target(site=box.site_id),
-                      field="box_code")
+            box = _site_box(uow, actor, Action.RECORD_STATION_EVENTS, code)
             packed = {bc: tid for tid, bc in uow.boxes.box_tubes(box.id)}
             if _seen(uow, event_id, digest):
                 return Reopened(code, len(packed), out, duplicate=True)
@@ -216,6 +208,15 @@ class DeliveryService:
             uow.commit()
         return Receipt(code, len(packed), count, missing, extra, discrepancy,
                        custody_break=custody_break, rejected=[r.barcode for r in refused])
+
+
+def _site_box(uow: UnitOfWork, actor: Principal, action: Action, code: str) -> BoxRecord:
+    """The box, read for update, if ``actor`` may do ``action`` at its site."""
+    box = uow.boxes.box_by_code(code, for_update=True)
+    if box is None:
+        raise NotFound("box_code: no such box", code="unknown_box", field="box_code")
+    authorize(actor, action, Target(site=box.site_id), field="box_code")
+    return box
 
 
 def _seen(uow: UnitOfWork, event_id: str, digest: str) -> bool:
