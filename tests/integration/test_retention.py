@@ -7,19 +7,20 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import Connection, func, insert, select, text
 
 from hesuan.adapters.clock import FixedClock
-from hesuan.adapters.db.schema import fence_scans, from_ms, passes, venue_checks
+from hesuan.adapters.db.schema import fence_scans, from_ms, passes, samples, tubes, venue_checks
 from hesuan.bootstrap import Platform
 from hesuan.domain.access import Principal, Role
 from hesuan.domain.errors import InvalidInput, PermissionDenied
 from hesuan.domain.local_time import local_date
 from hesuan.domain.retention import Kind, RetentionReport
+from hesuan.domain.sampling import make_tube_barcode
 from hesuan.entrypoints.scheduler import Scheduler
 from hesuan.services.auth import SYSTEM
 from hesuan.services.interop_ports import LabMessageFormat
@@ -172,6 +173,57 @@ def test_retention_forgets_each_kind_after_its_period(sim: tuple[Platform, Count
     assert p.retention.run(SYSTEM) == RetentionReport()
     assert _held(p) == held
     assert p.audit.verify(SYSTEM).intact
+
+
+def _tube(c: Connection, n: int, site: str, sampled: list[tuple[str, datetime]],
+          resulted: datetime | None) -> None:
+    """A tube of ``sampled`` (person, when), negative at ``resulted`` (None: no result)."""
+    opened = min(at for _, at in sampled)
+    tid = f"{int(opened.timestamp() * 1000):012x}{n:020x}"  # time-led, as the server's ids
+    c.execute(insert(tubes).values(
+        id=tid, barcode=make_tube_barcode(8800 + n), site_id=site, capacity=10,
+        count=len(sampled), priority=False, status="resulted" if resulted else "sealed",
+        opened_at=opened, result="negative" if resulted else None, resulted_at=resulted))
+    for i, (pid, at) in enumerate(sampled):
+        c.execute(insert(samples).values(tube_id=tid, person_id=pid, event_id=f"e{n}-{i}",
+                                         sampled_at=at))
+
+
+def test_a_person_sampled_twice_a_day_is_counted_once_across_passes(
+        platform: Platform, clock: FixedClock) -> None:
+    """One person's two routine samples of one day, in tubes whose results come days apart,
+    are forgotten by two passes: ``sampled`` counts them once (each pass added the people it
+    saw, and they were counted twice), whichever of the two samples goes first; one whose
+    other sample of the day is in a tube with no result is counted once, by the close."""
+    city = seed_example_city(platform, people=30)
+    with platform.engine.connect() as c:
+        rows = c.execute(text("SELECT id, grid_code FROM people ORDER BY id")).all()
+    district = rows[0][1][:6]
+    p1, p2, q, lost = [pid for pid, grid in rows if grid[:6] == district][:4]
+    site = city.sites[district]
+    day = datetime(2022, 8, 29, 1, tzinfo=UTC)  # 09:00 in Taiyuan
+    early, late = day + timedelta(days=1), day + timedelta(days=6)
+    with platform.engine.begin() as c:
+        # p1's morning tube resulted first, p2's afternoon tube first; q sampled once
+        _tube(c, 1, site, [(p1, day), (q, day), (lost, day)], early)
+        _tube(c, 2, site, [(p1, day + timedelta(hours=6))], late)
+        _tube(c, 3, site, [(p2, day)], late)
+        _tube(c, 4, site, [(p2, day + timedelta(hours=6))], early)
+        _tube(c, 5, site, [(lost, day + timedelta(hours=14))], None)  # 23:00, a lost tube
+    period = platform.settings.retention().samples
+    clock.set(early + period + timedelta(days=1))  # the two tubes resulted early expire
+    assert platform.retention.run(SYSTEM).samples == 4
+    clock.set(late + period + timedelta(days=1))  # then the other two
+    assert platform.retention.run(SYSTEM).samples == 2
+    [held] = platform.retention.aggregates(SYSTEM)
+    assert (held.day, held.district) == ("2022-08-29", district)
+    assert held.sampled == 3  # p1, p2 and q, each once; the lost tube's person still held
+    assert held.resulted == held.turnaround_n == 6  # the other counts are of samples
+    with platform.deps.uow() as uow:  # the close counts what is left
+        assert uow.retention.aggregate_samples(None) == 1
+        uow.commit()
+    [held] = platform.retention.aggregates(SYSTEM)
+    assert held.sampled == 4 and held.resulted == 6
 
 
 def test_retention_is_the_administrators_and_aggregates_read_by_officers(

@@ -17,7 +17,10 @@ Each kind is kept for its own period, counted from the moment it stops being nee
   inbox stay until someone decides them.
 
 Before a sample is forgotten it is counted into the daily aggregates (per local day and
-district: samples, results, positives, turnaround), which hold no personal data and are kept.
+district: the people sampled, results, positives, turnaround), which hold no personal data and
+are kept. The aggregates name no one, so a person whose routine samples of one day are
+forgotten by several passes is counted among the people sampled by the pass that forgets the
+last of them.
 
 Imports: standard library, ``hesuan.domain``.
 """

@@ -27,7 +27,7 @@ class DailyAggregate:
     day: str  # local date, YYYY-MM-DD
     district: str  # district code
     people: int  # the district's people when its samples were last counted (coverage's base)
-    sampled: int  # samples taken
+    sampled: int  # people sampled in routine testing, each once (by the last pass of their day)
     resulted: int  # of them, in a tube with a negative or positive result
     positive: int  # of them, in a positive tube of one
     in_positive_pools: int  # of them, in a positive pool (recalled)
@@ -59,7 +59,8 @@ class RetentionRepository(Protocol):
     def aggregate_samples(self, resulted_before: datetime | None) -> int:
         """Count the samples whose tube's result came before ``resulted_before`` (every sample,
         with or without a result, when None) into the daily aggregates, adding to what earlier
-        passes counted. Returns how many samples were counted."""
+        passes counted; a person is counted in ``sampled`` when no routine sample of theirs of
+        that day stays, so once a day across passes. Returns how many samples were counted."""
         ...
 
     def expire_samples(self, resulted_before: datetime) -> int:

@@ -41,12 +41,25 @@ _LOCAL_DAY = {
 #: Samples whose tube's result came before :before (the samples a pass forgets).
 _EXPIRING = "t.resulted_at IS NOT NULL AND t.resulted_at < :before"
 
+#: The first instant (epoch ms) of the local day of ``s.sampled_at``.
+_DAY_START = f"((s.sampled_at + {_OFFSET_MS}) / 86400000 * 86400000 - {_OFFSET_MS})"
+
+#: A routine sample of the same person and local day as ``s`` that this pass keeps: that
+#: person is counted in ``sampled`` by the pass that forgets the last of the day's routine
+#: samples, so once, however many passes their tubes' results spread them over.
+_KEPT_THAT_DAY = (
+    "EXISTS (SELECT 1 FROM samples o JOIN tubes ot ON ot.id = o.tube_id "
+    "WHERE o.person_id = s.person_id AND o.recall_id IS NULL "
+    f"AND o.sampled_at >= {_DAY_START} AND o.sampled_at < {_DAY_START} + 86400000 "
+    "AND (ot.resulted_at IS NULL OR ot.resulted_at >= :before))")
+
 _AGGREGATE = (
     "INSERT INTO daily_aggregates (day, district, people, sampled, resulted, positive, "
     "in_positive_pools, turnaround_n, turnaround_sum_s, turnaround_max_s) "
     "SELECT {day}, substr(pe.grid_code, 1, 6), MAX(n.people), "
-    # the people sampled in routine testing: a recall's re-sample is the same person again
-    "count(DISTINCT CASE WHEN s.recall_id IS NULL THEN s.person_id END), "
+    # the people sampled in routine testing (a recall's re-sample is the same person again),
+    # each once a day: not while another of their routine samples of that day is kept
+    "count(DISTINCT CASE WHEN s.recall_id IS NULL{counted} THEN s.person_id END), "
     "SUM(CASE WHEN t.result IN ({negative}, {positive}) THEN 1 ELSE 0 END), "
     "SUM(CASE WHEN t.result = {positive} AND t.capacity = 1 THEN 1 ELSE 0 END), "
     "SUM(CASE WHEN t.result = {positive} AND t.capacity > 1 THEN 1 ELSE 0 END), "
@@ -68,6 +81,7 @@ _AGGREGATE = (
 
 _AGGREGATE_SQL = {(pg, everything): _AGGREGATE.format(
     day=_LOCAL_DAY[pg], where="true" if everything else _EXPIRING,
+    counted="" if everything else " AND NOT " + _KEPT_THAT_DAY,
     greatest="GREATEST" if pg else "max", negative=lit(Result.NEGATIVE.value),
     positive=lit(Result.POSITIVE.value))
     for pg in (False, True) for everything in (False, True)}
