@@ -4,6 +4,7 @@ discrepancy and a correction."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -512,3 +513,36 @@ def test_a_box_refused_for_its_count_is_put_right_at_its_site(api: Api) -> None:
     out = _post_batch(api, [st.ev("box_tube", box_code=other, barcode=wrong),
                             st.ev("seal_box", box_code=other)])
     assert out["rejected"] == 0, out
+
+
+def test_a_recall_after_a_cancelled_pool_names_the_cancellation_as_what_it_followed(
+        api: Api) -> None:
+    """A pool's positive result the lab cancelled: the recall of its members said in its
+    evidence that it followed a positive (``after`` was the person's last result, the
+    withdrawn one), whatever the words said; it names the cancellation, read live and as
+    stored."""
+    st = Station(api.city.sites["140105"], api.clock)
+    me = api.city.users["resident"][1]
+    assert me is not None
+    others = [p for p in api.people(limit=10) if p != me][:4]
+    t, box = next(barcodes(950)), next(boxes(950))
+    _post_batch(api, st.fill(t, [api.code(p) for p in (me, *others)], mode=5))
+    _ship(api, st, box, [t])
+    (out,) = _results(api, [{"barcode": t, "result": "positive"}])
+    assert out["status"] == "accepted", out
+    pooled = api.client.get("/me/status?lang=en", headers=api.h("resident")).json()
+    assert pooled["evidence"]["recall"]["after"] == "positive", pooled
+    asked = api.client.post(f"/labs/{api.city.labs['lab1']}/corrections", headers=api.h("lab"),
+                            json={"barcode": t, "kind": "cancellation",
+                                  "reason": "plate swapped at the bench"})
+    assert asked.status_code == 201, asked.text
+    _second_lab_user_approves(api, asked.json()["id"])
+    told = api.client.get("/me/status?lang=en", headers=api.h("resident")).json()
+    assert told["reasons"][0]["code"] == "pending_retest", told
+    assert told["evidence"]["recall"]["after"] == "cancelled", told
+    other = api.client.get(f"/people/{others[0]}/status?lang=en",
+                           headers=api.h("officer")).json()
+    assert other["evidence"]["recall"]["after"] == "cancelled", other
+    stored = api.count(f"SELECT evidence FROM person_status WHERE person_id = '{me}'")
+    stored = stored if isinstance(stored, dict) else json.loads(stored)
+    assert stored["recall"]["after"] == "cancelled", stored

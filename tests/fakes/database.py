@@ -279,6 +279,7 @@ def status_facts(row: PersonStatus, t: Tables) -> Facts:
         last_result=row.last_result, last_result_at=row.last_result_at,
         last_result_sampled_at=row.last_result_sampled_at,
         open_recall_due=recall.due_at if recall and recall.status == "open" else None,
+        open_recall_reason=recall.reason if recall and recall.status == "open" else None,
         next_due_at=row.next_due_at,
         grace=DEFAULT_GRACE if row.grace is None else row.grace,
         overdue_action=row.overdue_action or FALLBACK_COLOUR.value,

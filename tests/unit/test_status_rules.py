@@ -18,6 +18,8 @@ facts_strategy = st.builds(
     test_state=st.sampled_from(["none", "sampled", "negative", "pending_retest", "positive"]),
     last_sampled_at=times, last_result=st.sampled_from([None, "negative", "positive"]),
     last_result_at=times, open_recall_due=times, next_due_at=times,
+    open_recall_reason=st.sampled_from([None, "pool_positive", "tube_invalid", "tube_rejected",
+                                        "result_cancelled"]),
     grace=st.integers(0, 48).map(lambda h: timedelta(hours=h)),
     overdue_action=st.sampled_from(["yellow", "popup"]), exempt_until=times,
     exempt_reason=st.sampled_from([None, "infant", "bedridden"]),
@@ -135,3 +137,18 @@ def test_a_negative_test_after_arrival_keeps_the_arrival_cleared_through_later_s
                   arrival_at=arrived, arrival_risk="medium")
     assert (decide(first, NOW).colour, decide(first, NOW).reasons) == (
         Colour.YELLOW, ("arrival_pending",))
+
+
+def test_a_recalls_evidence_names_what_opened_it_not_the_last_result() -> None:
+    """The recall's ``after`` was the person's last result: the positive a lab cancelled, the
+    negative of an earlier tube when the lab rejected the next one, a later routine tube's
+    negative beside a positive pool's recall. It is what the recall followed, by its reason."""
+    due = NOW + timedelta(hours=24)
+    for last, reason, after in (("positive", "result_cancelled", "cancelled"),
+                                ("negative", "tube_rejected", "rejected"),
+                                ("negative", "pool_positive", "positive"),
+                                ("negative", "tube_invalid", "invalid"),
+                                ("invalid", None, "invalid")):
+        f = Facts(test_state="pending_retest", last_result=last, last_result_at=NOW,
+                  open_recall_due=due, open_recall_reason=reason)
+        assert decide(f, NOW).evidence["recall"] == {"due": due.isoformat(), "after": after}

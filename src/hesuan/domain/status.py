@@ -10,7 +10,7 @@ time passing, an exemption or override expiring), so the sweep knows whom to re-
 Rules are data (``Rule``), versioned; changing one is a service call that is audited. The
 predicates they name are fixed code, so the engine stays pure and total.
 
-Imports: standard library only.
+Imports: standard library, ``hesuan.domain``.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from hesuan.domain.errors import InvalidInput
+from hesuan.domain.results import RecallReason, Result
+from hesuan.domain.sampling import TubeStatus
 
 __all__ = [
     "DEFAULT_GRACE",
@@ -32,6 +34,7 @@ __all__ = [
     "HOLDING_ZONES",
     "NOT_REMINDED_STATES",
     "PREDICATES",
+    "RECALL_AFTER",
     "ZONE_RULE_ID",
     "Colour",
     "DefaultReason",
@@ -80,6 +83,15 @@ FALLBACK_COLOUR = Colour.YELLOW
 #: The zone kinds that hold their residents, and the colour each gives unless the zone or the
 #: rule sets one.
 HOLDING_ZONES: dict[str, Colour] = {"sealed": Colour.RED, "controlled": Colour.YELLOW}
+#: What a recall of each reason followed, as its evidence names it (``after``): the result
+#: that opened it, or, for a tube that gave none, what became of the tube (rejected by the
+#: lab; its released result cancelled).
+RECALL_AFTER: dict[str, str] = {
+    RecallReason.POOL_POSITIVE.value: Result.POSITIVE.value,
+    RecallReason.TUBE_INVALID.value: Result.INVALID.value,
+    RecallReason.TUBE_REJECTED.value: TubeStatus.REJECTED.value,
+    RecallReason.RESULT_CANCELLED.value: TubeStatus.CANCELLED.value,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +104,7 @@ class Facts:
     last_result_at: datetime | None = None
     last_result_sampled_at: datetime | None = None  # when the sample of the last result was taken
     open_recall_due: datetime | None = None
+    open_recall_reason: str | None = None  # RecallReason value
     next_due_at: datetime | None = None
     grace: timedelta = DEFAULT_GRACE
     overdue_action: str = FALLBACK_COLOUR.value
@@ -165,8 +178,10 @@ def _positive(f: Facts, now: datetime) -> tuple[bool, Colour | None, dict[str, A
 
 def _open_recall(f: Facts, now: datetime) -> tuple[bool, Colour | None, dict[str, Any]]:
     ok = f.test_state == "pending_retest" or f.open_recall_due is not None
-    # ``after``: the result that opened it (a positive pool; an invalid or rejected sample)
-    return ok, None, {"recall": {"due": _iso(f.open_recall_due), "after": f.last_result}}
+    # ``after``: what opened it, by its reason (the person's last result may be another tube's,
+    # or the very result that was cancelled); with no open recall read, the last result
+    after = RECALL_AFTER.get(f.open_recall_reason or "", f.last_result)
+    return ok, None, {"recall": {"due": _iso(f.open_recall_due), "after": after}}
 
 
 def _zone(f: Facts, now: datetime) -> tuple[bool, Colour | None, dict[str, Any]]:

@@ -54,7 +54,7 @@ _FACT_COLUMNS = (
     "r.due_at, ps.next_due_at, ps.grace_ms, ps.overdue_action, ps.exempt_until, "
     "ps.exempt_reason, ps.override_colour, ps.override_until, ps.override_reason, "
     "ps.arrival_at, ps.arrival_risk, ps.zone_kind, ps.zone_colour, ps.zone_id, "
-    "ps.last_result_sampled_at"
+    "ps.last_result_sampled_at, r.reason"
 )
 #: The facts of people, with their open recall; a WHERE clause follows.
 _FACTS_WHERE = (f"SELECT {_FACT_COLUMNS} FROM person_status ps LEFT JOIN recalls r "
@@ -93,7 +93,7 @@ def _facts(r: Any) -> Facts:
         overdue_action=r[8] or FALLBACK_COLOUR.value, exempt_until=_dt(r[9]), exempt_reason=r[10],
         override_colour=r[11], override_until=_dt(r[12]), override_reason=r[13],
         arrival_at=_dt(r[14]), arrival_risk=r[15], zone_kind=r[16], zone_colour=r[17],
-        zone_id=r[18], last_result_sampled_at=_dt(r[19]),
+        zone_id=r[18], last_result_sampled_at=_dt(r[19]), open_recall_reason=r[20],
     )
 
 
