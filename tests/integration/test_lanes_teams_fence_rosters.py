@@ -23,6 +23,7 @@ from hesuan.domain.fence import AlertOutcome, PlaceKind
 from hesuan.domain.rosters import Counts, RosterClass, classify
 from hesuan.domain.sampling import SiteKind, make_tube_barcode
 from hesuan.domain.shifts import StaffRole, TeamKind
+from hesuan.domain.status import Colour
 from hesuan.domain.zones import Area, ZoneKind
 from hesuan.services.analytics import ROUND_WINDOW
 from hesuan.services.fence import CheckpointKind, ScanInput
@@ -305,6 +306,69 @@ def test_a_scan_made_before_the_zone_was_drawn_is_no_zone_exit(
         ScanInput(str(uuid.uuid4()), PlaceKind.VENUE, venue, clock.now(), code=code)])
     assert (late.status, late.alerts) == ("accepted", []), late
     assert after.alerts == ["zone_exit"], after
+
+
+def test_a_late_scan_is_judged_by_the_status_at_its_time(
+        platform: Platform, city: ExampleCity, clock: FixedClock) -> None:
+    """A device offline for the morning uploads its scans at noon. ``red_or_retest`` read the
+    status as it was at the upload: a resident scanned while pending a re-test whose
+    negative re-test came before the upload raised nothing; one scanned before their pool or
+    their single tube came back positive, and uploaded after, was stopped after the fact."""
+    from hesuan.services.lab import ResultInput
+    from tests.integration.lab_bench import Bench
+
+    b = Bench(platform, clock, city)
+    lab = b.lab_user(1)
+    venue = platform.venues.register(OFFICER, "CINEMA-04", "影城", "140110")
+    device = Principal("u-v", "cinema", Role.VENUE, venue)
+    cleared, pooled, single = b.person(), b.person(), b.person()
+    # 08:00: ``cleared`` is in a pool that comes back positive: recalled, pending a re-test
+    (first,) = b.tubes(1, mode=5, members=[[cleared] + [b.person() for _ in range(4)]])
+    b.p.lab.record(lab, b.lab_id, [ResultInput(first, "positive")])
+    while_pending = clock.now() + timedelta(minutes=10)
+    clock.advance(timedelta(hours=1))
+    (retest,) = b.tubes(1, members=[[cleared]])
+    # ``pooled`` and ``single`` sampled; scanned before their results come back
+    (pool,) = b.tubes(1, mode=5, members=[[pooled] + [b.person() for _ in range(4)]])
+    (alone,) = b.tubes(1, members=[[single]])
+    before_results = clock.now()
+    clock.advance(timedelta(hours=1))
+    b.p.lab.record(lab, b.lab_id, [ResultInput(retest, "negative"), ResultInput(pool, "positive"),
+                                   ResultInput(alone, "positive")])
+    clock.advance(timedelta(hours=1))
+    assert [r[0] for r in q(platform, "SELECT colour FROM person_status WHERE person_id = :p",
+                             p=cleared)] == ["green"]
+
+    def scan(pid: str, at: Any) -> list[str]:
+        (out,) = platform.fence.scan(device, [ScanInput(
+            str(uuid.uuid4()), PlaceKind.VENUE, venue, at,
+            code=platform.deps.codes.sign(pid))])
+        assert out.status == "accepted", out
+        return out.alerts
+
+    assert scan(cleared, while_pending) == ["red_or_retest"]  # green now, pending then
+    assert scan(cleared, clock.now()) == []
+    assert scan(pooled, before_results) == []  # green then, pending a re-test now
+    assert scan(pooled, clock.now()) == ["red_or_retest"]
+    assert scan(single, before_results) == []  # green then, positive now
+    assert scan(single, clock.now()) == ["red_or_retest"]
+    # a red override for a day, replaced an hour later by a green one: red in between only
+    other = Principal("u-officer2", "officer2", Role.HEALTH_OFFICER, "1401")
+    overridden = b.person()
+
+    def override(colour: Colour) -> None:
+        oid = platform.status.request_override(OFFICER, overridden, colour, "mistaken identity",
+                                               "a test", clock.now() + timedelta(days=1))
+        platform.status.decide_override(other, oid, approve=True)
+
+    override(Colour.RED)
+    while_red = clock.now() + timedelta(minutes=10)
+    clock.advance(timedelta(hours=1))
+    override(Colour.GREEN)
+    clock.advance(timedelta(minutes=5))
+    assert scan(overridden, while_red) == ["red_or_retest"]
+    assert scan(overridden, while_red - timedelta(hours=1)) == []
+    assert scan(overridden, clock.now()) == []
 
 
 def test_two_hands_closing_an_alert_at_once_close_it_once(

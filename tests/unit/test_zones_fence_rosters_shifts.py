@@ -162,6 +162,40 @@ def test_red_or_retest_anywhere() -> None:
     assert rules_of(ScanPerson(colour="yellow", rule_id="R-OVERDUE")) == []
 
 
+def test_red_or_retest_is_judged_at_the_scans_time_where_the_times_are_kept() -> None:
+    """A scan uploaded late is judged by the status in force when it was made: a recall open
+    then (and closed since) fires, one opened after does not; a positive known only after the
+    scan does not; a red override is red while it was in force, and a later override of
+    another colour takes its place from its approval. Without the times (not read), the
+    status as it is now."""
+    h = timedelta(hours=1)
+    now_green = ScanPerson(colour="green", rule_id="R-DEFAULT", test_state="negative",
+                           recalls=((AT - 2 * h, AT + h),), overrides=())
+    assert rules_of(now_green) == [FenceRule.RED_OR_RETEST]
+    assert rules_of(now_green, at=AT + 2 * h) == []
+    pending = ScanPerson(colour="yellow", rule_id="R-RECALL", test_state="pending_retest",
+                         open_recall=True, recalls=((AT + h, None),), overrides=())
+    assert rules_of(pending) == []
+    assert rules_of(pending, at=AT + 2 * h) == [FenceRule.RED_OR_RETEST]
+    positive = ScanPerson(colour="red", rule_id="R-POSITIVE", test_state="positive",
+                          positive_since=AT + h, recalls=(), overrides=())
+    assert rules_of(positive) == []
+    assert rules_of(positive, at=AT + h) == [FenceRule.RED_OR_RETEST]
+    # red by an override from AT - 2h to AT + 2h, replaced by a green one at AT + h
+    overridden = ScanPerson(colour="green", rule_id="R-OVERRIDE", recalls=(), overrides=(
+        (AT - 2 * h, AT + 2 * h, "red"), (AT + h, AT + 9 * h, "green")))
+    assert rules_of(overridden) == [FenceRule.RED_OR_RETEST]
+    assert rules_of(overridden, at=AT + 3 * h / 2) == []
+    assert rules_of(overridden, at=AT - 3 * h) == []
+    red_later = ScanPerson(colour="red", rule_id="R-OVERRIDE", recalls=(), overrides=(
+        (AT + h, AT + 9 * h, "red"),))
+    assert rules_of(red_later) == []
+    assert rules_of(red_later, at=AT + 2 * h) == [FenceRule.RED_OR_RETEST]
+    # a colour no kept time explains (a rule recoloured red): as it is now
+    assert rules_of(ScanPerson(colour="red", rule_id="R-ARRIVAL", recalls=(),
+                               overrides=())) == [FenceRule.RED_OR_RETEST]
+
+
 def test_arrival_follow_up() -> None:
     arrived = T0
     nobody = ScanPerson(arrival_at=arrived)

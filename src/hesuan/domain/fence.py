@@ -8,6 +8,9 @@ place, whether the scan raises an alert:
   scanned at a place outside it;
 * ``red_or_retest`` — the person is red for a reason other than their zone (a positive result, a
   red override) or is pending a re-test (待复核), and is scanned at a venue or checkpoint;
+  judged as the status stood at the scan's time where the platform keeps the times of its
+  facts (the positive result, the recalls, the overrides: a device offline uploads its scans
+  late), and as it stands when the scan arrives for a colour no kept time explains;
 * ``arrival_follow_up`` — an arrival who has missed a test of their 三天两检 follow-up, by the
   status's rule (``domain.arrivals``), is scanned at a venue.
 
@@ -29,7 +32,7 @@ from hesuan.domain.arrivals import FOLLOW_UP_WATCHED, missed_test
 from hesuan.domain.instants import iso_utc
 from hesuan.domain.local_time import local_date
 from hesuan.domain.results import TestState
-from hesuan.domain.status import DEFAULT_RULE_ID, ZONE_RULE_ID, Colour
+from hesuan.domain.status import DEFAULT_RULE_ID, DEFAULT_RULES, ZONE_RULE_ID, Colour
 
 __all__ = [
     "ALERTING_COLOUR",
@@ -54,8 +57,11 @@ ALERTING_COLOUR = Colour.RED
 ALERTING_STATES = (TestState.POSITIVE, TestState.PENDING_RETEST)
 # the same as plain strings, as the scanned person's facts hold them (compared per scan)
 _RED = ALERTING_COLOUR.value
-_ALERTING = frozenset(s.value for s in ALERTING_STATES)
-_PENDING_RETEST = TestState.PENDING_RETEST.value
+_POSITIVE, _PENDING_RETEST = (s.value for s in ALERTING_STATES)
+#: The status rules whose facts have kept times (a positive result, a recall, an override):
+#: a colour one of them set is judged at the scan's time from those times, not as it is now.
+_TIMED_RULES = frozenset(r.id for r in DEFAULT_RULES
+                         if r.predicate in ("positive", "open_recall", "override_active"))
 
 
 class FenceRule(enum.StrEnum):
@@ -100,6 +106,14 @@ class ScanPerson:
     #: When the zone holding them started (None: not known here): a scan made before it, and
     #: uploaded after, left no zone.
     zone_starts_at: datetime | None = None
+    #: When the positive result they hold became known (None: not known here).
+    positive_since: datetime | None = None
+    #: Their recalls over the scans' times, (opened, closed; None while open). None: not read,
+    #: and the re-test state as it is now stands for every scan.
+    recalls: tuple[tuple[datetime, datetime | None], ...] | None = None
+    #: Their approved overrides, (approved, expires, colour): each is theirs from its approval
+    #: until it expires or a later one is approved. None: not read, the colour as it is now.
+    overrides: tuple[tuple[datetime, datetime, str], ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,9 +145,19 @@ def evaluate(person: ScanPerson, place: ScanPlace,
             and (person.zone_starts_at is None or at >= person.zone_starts_at)):
         fired.append((FenceRule.ZONE_EXIT, {"zone_id": person.zone_id,
                                             "zone_kind": person.zone_kind}))
-    red_not_zone = person.colour == _RED and person.rule_id != ZONE_RULE_ID
-    retest = person.test_state == _PENDING_RETEST or person.open_recall
-    if red_not_zone or person.test_state in _ALERTING or retest:
+    positive = person.test_state == _POSITIVE and (person.positive_since is None
+                                                   or person.positive_since <= at)
+    if person.recalls is None:  # the re-test state as it is now
+        retest = person.test_state == _PENDING_RETEST or person.open_recall
+    else:
+        retest = bool(person.recalls) and any(
+            opened <= at and (closed is None or at < closed) for opened, closed in person.recalls)
+    # red for a reason other than the zone: as it is now, or, the overrides read, as at the
+    # scan's time (neither red now nor ever overridden: nothing to judge again)
+    red = person.colour == _RED and person.rule_id != ZONE_RULE_ID
+    if person.overrides is not None and (red or person.overrides):
+        red = _red_at(person, at)
+    if red or positive or retest:
         fired.append((FenceRule.RED_OR_RETEST, {
             "colour": person.colour, "pending_retest": retest,
             "test_state": person.test_state}))
@@ -144,3 +168,17 @@ def evaluate(person: ScanPerson, place: ScanPlace,
                 "missed": missed, "arrival_at": iso_utc(person.arrival_at)
                 if person.arrival_at else None}))
     return fired
+
+
+def _red_at(person: ScanPerson, at: datetime) -> bool:
+    """Red at ``at`` for a reason other than the zone, from the overrides read: by the override
+    in force then (the last approved by then, until it expires); with none, by the colour
+    now, unless a rule with kept times set it (the positive and the recall are judged at
+    ``at`` themselves) or the zone did."""
+    approved = [o for o in person.overrides or () if o[0] <= at]
+    if approved:
+        _, until, colour = max(approved)
+        if at < until:
+            return colour == _RED
+    return (person.colour == _RED and person.rule_id != ZONE_RULE_ID
+            and person.rule_id not in _TIMED_RULES)

@@ -4,11 +4,13 @@ from phone tracking.
 A venue or checkpoint device posts scans (a person's sampling code or status pass, the place,
 the time), singly or in batches of up to 1,000 with client-made event ids (a replayed scan is a
 duplicate and changes nothing). Each scan is resolved to the person, evaluated by the pure rules
-of ``domain.fence`` against the person's materialised status and the active zones the place lies
-in, and any alert is written de-duplicated — one per person, rule and local day (a later scan
-the same day bumps the alert's scan count). Alerts are routed to the grid worker of the person's
-home grid and the health officers over it (their inboxes), acknowledged, and closed with an
-outcome. Scans are the only location data kept, and they are purged on the venue schedule.
+of ``domain.fence`` against the person's materialised status, the kept times of its facts (a
+scan uploaded late is judged as the status stood when it was made) and the active zones the
+place lies in, and any alert is written de-duplicated — one per person, rule and local day (a
+later scan the same day bumps the alert's scan count). Alerts are routed to the grid worker of
+the person's home grid and the health officers over it (their inboxes), acknowledged, and
+closed with an outcome. Scans are the only location data kept, and they are purged on the venue
+schedule.
 
 Imports: standard library, ``hesuan.domain``, ``hesuan.services``.
 """
@@ -198,7 +200,11 @@ class FenceService:
                 pid_of[s.event_id] = by_hash.get(h) if h else None
         known = uow.fence.known_scans(s.event_id for s in scans)
         places = uow.fence.places((s.place_kind.value, s.place_id) for s in scans)
-        facts = uow.fence.scan_facts(p for p in pid_of.values() if p)
+        # the status rules judge each scan at its time (a device offline uploads its scans
+        # late): what they read since the earliest scan (one refused for its time aside)
+        since = max(min((s.at for s in scans if s.at.tzinfo is not None), default=now),
+                    now - _MAX_AGE)
+        facts = uow.fence.scan_facts((p for p in pid_of.values() if p), since)
         arrivals = {pid: f.person.arrival_at for pid, f in facts.items()
                     if f.person.arrival_at is not None
                     and now - f.person.arrival_at < ARRIVAL_FOLLOW_UP + timedelta(days=1)}

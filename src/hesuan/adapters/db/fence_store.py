@@ -25,13 +25,17 @@ from hesuan.adapters.db.schema import (
     fence_alerts,
     fence_scans,
     from_ms,
+    overrides,
     people,
     person_status,
+    recalls,
     to_ms,
     venues,
 )
 from hesuan.adapters.db.sql_helpers import as_stored, chunks, grid_range, member_of
+from hesuan.adapters.db.status_sql import lit
 from hesuan.domain.fence import ALERTING_COLOUR, ALERTING_STATES, AlertStatus, ScanPerson
+from hesuan.domain.results import Result, TestState
 from hesuan.services.fence_ports import (
     CheckpointRow,
     FenceAlertHandling,
@@ -44,6 +48,17 @@ from hesuan.services.fence_ports import (
 )
 
 __all__ = ["SqlFence"]
+
+#: An override as approved (``overrides.status``).
+_APPROVED = "approved"
+
+#: The earliest result of each person's single tubes that made them positive
+#: (``domain.results.member_outcome``: a positive tube of one), by backend.
+_POSITIVE_SINCE = {pg: (
+    "SELECT s.person_id, min(t.resulted_at) FROM samples s JOIN tubes t ON t.id = s.tube_id "
+    f"WHERE {sql_helpers.one_of('s.person_id', pg)} AND t.result = {lit(Result.POSITIVE.value)} "
+    "AND t.capacity = 1 AND t.resulted_at IS NOT NULL GROUP BY s.person_id")
+    for pg in (False, True)}
 
 
 
@@ -73,25 +88,65 @@ class SqlFence(SqlRepository):
                 out[(kind, r[0])] = PlaceRow(kind, r[0], r[1], r[2], r[3], r[4])
         return out
 
-    def scan_facts(self, person_ids: Iterable[str]) -> dict[str, ScanFacts]:
+    def scan_facts(self, person_ids: Iterable[str],
+                   since: datetime | None = None) -> dict[str, ScanFacts]:
         """Facts of the scanned people who have anything a fence rule looks at (a zone, red,
         a re-test, an arrival); everyone else is left out (no rule can fire for them). One
-        primary-key probe per person on ``person_status``, ``people`` only for those found."""
+        primary-key probe per person on ``person_status``, ``people`` only for those found.
+        With ``since`` (the earliest scan's time), also their recalls open at any time since,
+        their approved overrides and when the positive result they hold came: one indexed read
+        each, and those whose recall or red override stood since are read though nothing
+        marks them now."""
         ids = list(dict.fromkeys(person_ids))
         ps = person_status.c
         special = ((ps.zone_kind.isnot(None)) | (ps.colour == ALERTING_COLOUR.value)
                    | ps.test_state.in_([s.value for s in ALERTING_STATES])
                    | ps.open_recall_id.isnot(None) | ps.arrival_at.isnot(None))
-        found: dict[str, Any] = {r[0]: r for r in self._in(
-            ps.person_id, ids, ps.person_id, ps.zone_id, ps.zone_kind, ps.colour, ps.rule_id,
-            ps.test_state, ps.open_recall_id, ps.arrival_at, where=special)}
+        cols = (ps.person_id, ps.zone_id, ps.zone_kind, ps.colour, ps.rule_id, ps.test_state,
+                ps.open_recall_id, ps.arrival_at)
+        found: dict[str, Any] = {r[0]: r for r in self._in(ps.person_id, ids, *cols,
+                                                           where=special)}
+        recalled: dict[str, list[tuple[datetime, datetime | None]]] = defaultdict(list)
+        overridden: dict[str, list[tuple[datetime, datetime, str]]] = defaultdict(list)
+        positive_since: dict[str, datetime] = {}
+        if since is not None:
+            rc, ov = recalls.c, overrides.c
+            for pid, opened, closed in self._in(
+                    rc.person_id, ids, rc.person_id, rc.opened_at, rc.resolved_at,
+                    where=rc.resolved_at.is_(None) | (rc.resolved_at > since)):
+                recalled[pid].append((opened, closed))
+            for pid, approved, until, colour in self._in(
+                    ov.person_id, ids, ov.person_id, ov.decided_at, ov.expires_at, ov.colour,
+                    where=(ov.status == _APPROVED) & ov.decided_at.isnot(None)):
+                overridden[pid].append((approved, until, colour))
+            # a recall or a red override since the earliest scan: a rule's case then, though
+            # nothing marks them now
+            then = {*recalled, *(pid for pid, held in overridden.items()
+                                 if any(until > since and colour == ALERTING_COLOUR.value
+                                        for _, until, colour in held))}
+            found.update({row[0]: row for row in self._in(ps.person_id, then - found.keys(),
+                                                          *cols)})
+            positive_since = self._positive_since(
+                [pid for pid, row in found.items() if row[5] == TestState.POSITIVE.value])
         out: dict[str, ScanFacts] = {}
         for pid, grid, masked in self._in(people.c.id, found, people.c.id, people.c.grid_code,
                                           people.c.name_masked):
             r = found[pid]
             out[pid] = ScanFacts(grid, masked, ScanPerson(
                 zone_id=r[1], zone_kind=r[2], colour=r[3], rule_id=r[4], test_state=r[5],
-                open_recall=r[6] is not None, arrival_at=r[7]))
+                open_recall=r[6] is not None, arrival_at=r[7],
+                positive_since=positive_since.get(pid),
+                recalls=None if since is None else tuple(recalled.get(pid, ())),
+                overrides=None if since is None else tuple(overridden.get(pid, ()))))
+        return out
+
+    def _positive_since(self, person_ids: Sequence[str]) -> dict[str, datetime]:
+        """When each person's first positive single tube still named by their samples came."""
+        out: dict[str, datetime] = {}
+        for part in chunks(list(person_ids)):
+            for pid, at in sql_helpers.fetch(self.conn, _POSITIVE_SINCE[self._pg], {
+                    "vals": sql_helpers.vals(part, self._pg)}):
+                out[pid] = from_ms(at)
         return out
 
     def tests_since(self, person_ids: Sequence[str],
