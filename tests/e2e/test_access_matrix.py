@@ -815,6 +815,10 @@ CASES: list[Case] = [
         _site(w, s)), batch=True),
     Case("GET", "/web/station/boxes/{box_code}.json", lambda w, s, p: (Req(params={
         "box_code": make_box_code(800_000 + w.n())}), _own_site(p)), one_side=True),
+    # the station's page: for the staff of a site (others have none), a box of the side's site
+    Case("POST", "/web/station/reopen", lambda w, s, p: (Req(form={
+        "box_code": w.sealed_box(s), "take_out": "", "event_id": w.event_id()}),
+        _site(w, s) if _own_site(p) is not NO_OBJECT else NO_OBJECT)),
     Case("GET", "/web/courier", _list(), one_side=True),
     Case("POST", "/web/courier/handover", lambda w, s, p: (Req(form={
         "box_code": w.sealed_box(s), "event_id": w.event_id()}),

@@ -56,6 +56,40 @@ def test_station_without_javascript(api: Api) -> None:
     assert 'class="panel bad"' in r.text
 
 
+def test_a_sealed_box_is_reopened_from_the_station(api: Api) -> None:
+    """A box refused at its hand-over for its count could only be reopened through the API;
+    the station's staff reopen it on their page, which then packs into it, and seal it again
+    from there."""
+    from tests.helpers import barcodes, boxes
+
+    station = Station(api.city.sites["140105"], api.clock)
+    tubes, box = [next(barcodes(955_001 + i)) for i in range(2)], next(boxes(955_001))
+    people = api.people(limit=10)
+    events = [e for i, t in enumerate(tubes)
+              for e in station.fill(t, [api.code(p) for p in people[5 * i:5 * i + 5]], mode=5)]
+    events += [*(station.ev("box_tube", barcode=t, box_code=box) for t in tubes),
+               station.ev("seal_box", box_code=box)]
+    r = api.client.post("/scans/batch", json={"events": events}, headers=api.h("sampler"))
+    assert r.json()["rejected"] == 0, r.text
+    client = TestClient(api.client.app, base_url="https://testserver")
+    csrf = web_sign_in(client, "sampler")
+    assert 'action="/web/station/reopen"' in client.get("/web/station").text
+    r = client.post("/web/station/reopen", data={"csrf": csrf, "box_code": box.lower(),
+                                                 "take_out": f" {tubes[1]} ", "event_id": ""})
+    assert r.status_code == 200 and 'class="panel good"' in r.text, r.text[:2000]
+    assert _state(r.text)["box"] == box  # packing into it
+    assert api.count(f"SELECT status FROM boxes WHERE code = '{box}'") == "open"
+    assert api.count(f"SELECT count(*) FROM tubes WHERE box_id IS NOT NULL AND barcode IN "
+                     f"('{tubes[0]}', '{tubes[1]}')") == 1
+    r = client.post("/web/station", data={"csrf": csrf, "action": "seal_box", "mode": "5",
+                                          **_state(r.text)})
+    assert 'class="panel good"' in r.text, r.text[:2000]
+    assert api.count(f"SELECT tube_count FROM boxes WHERE code = '{box}'") == 1
+    r = client.post("/web/station/reopen", data={"csrf": csrf, "box_code": "BX-NOSUCH",
+                                                 "take_out": "", "event_id": ""})
+    assert 'class="panel bad"' in r.text
+
+
 def test_forms_need_their_csrf_token(api: Api) -> None:
     client = TestClient(api.client.app, base_url="https://testserver")
     web_sign_in(client, "sampler")

@@ -55,7 +55,8 @@ def _page(request: Request, me: Principal, state: StationState | None = None,
         state = StationState(mode=1 if single else 10)
     return render(request, "station.html", me, status_code=status_code, site=site,
                   overview=overview.day, state=state, feedback=feedback,
-                  event_id=str(uuid.uuid4()), modes=(1, 5, 10, 20))
+                  event_id=str(uuid.uuid4()), reopen_id=str(uuid.uuid4()),
+                  modes=(1, 5, 10, 20))
 
 
 @router.get("/web/station", openapi_extra=acts(Action.READ_SITE_QUEUE))
@@ -112,6 +113,25 @@ def station_form(request: Request, me: WebMe, form: SignedForm) -> Response:
     except FORM_ERRORS as exc:
         feedback = {"ok": False, "message": error_text(request, exc)}
     return _page(request, me, state, feedback)
+
+
+@router.post("/web/station/reopen", openapi_extra=acts(Action.RECORD_STATION_EVENTS))
+def station_reopen(request: Request, me: WebMe, form: SignedForm) -> Response:
+    """A sealed box of the site opened again to be put right (its count refused at the
+    hand-over), with the tubes its record holds that are not in it taken out; the station
+    then packs into it, and seals it again as any box."""
+    _site_id(me)
+    platform = platform_of(request)
+    code = text(form, "box_code", max_len=40).strip().upper()
+    take_out = text(form, "take_out", max_len=2000).replace(",", " ").split()
+    try:
+        done = platform.delivery.reopen(me, text(form, "event_id", max_len=36)
+                                        or str(uuid.uuid4()), code, platform.deps.clock.now(),
+                                        take_out=take_out)
+    except FORM_ERRORS as exc:
+        return _page(request, me, feedback={"ok": False, "message": error_text(request, exc)})
+    return _page(request, me, StationState(box=done.box_code),
+                 {"ok": True, "kind": "box_reopened", "reopened": asdict(done)})
 
 
 # the body is read here, as a batch (``read_batch``); declared as JSON so that a body sent as
