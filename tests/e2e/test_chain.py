@@ -546,3 +546,51 @@ def test_a_recall_after_a_cancelled_pool_names_the_cancellation_as_what_it_follo
     stored = api.count(f"SELECT evidence FROM person_status WHERE person_id = '{me}'")
     stored = stored if isinstance(stored, dict) else json.loads(stored)
     assert stored["recall"]["after"] == "cancelled", stored
+
+
+def test_a_tube_in_the_wrong_box_is_received_and_a_missing_one_declared(api: Api) -> None:
+    """A tube packed into one box's record but put into another could never be received,
+    tested or rejected (an ``extra`` of the box it came in, its own box's ``missing``), and a
+    tube missing from its box left its people waiting for a result that could not come. The
+    lab now receives a platform's tube found in another box as its own, and declares a tube
+    missing from its box at the receipt (rejected ``missing``): its people are recalled."""
+    st = Station(api.city.sites["140105"], api.clock)
+    bc = barcodes(960)
+    a_tubes, b_tubes = [next(bc), next(bc)], [next(bc)]
+    people = api.people(limit=15)
+    for i, t in enumerate([*a_tubes, *b_tubes]):
+        _post_batch(api, st.fill(t, [api.code(p) for p in people[5 * i:5 * i + 5]], mode=5))
+    strayed = a_tubes[1]  # in box a's record, put into box b
+    a, b = next(boxes(960)), next(boxes(961))
+    box_a = _ship(api, st, a, a_tubes, received=[a_tubes[0]])
+    assert box_a["missing"] == [strayed]
+    receipt = _ship(api, st, b, b_tubes, received=[*b_tubes, strayed])
+    assert (receipt["extra"], receipt["received_extra"]) == ([strayed], [strayed]), receipt
+    assert api.count(f"SELECT status FROM tubes WHERE barcode = '{strayed}'") == "received"
+    assert _results(api, [{"barcode": strayed, "result": "negative"}])[0]["status"] == \
+        "accepted"
+
+    # a tube missing from its box, declared so at the receipt
+    c_tubes = [next(bc), next(bc)]
+    people = api.people(limit=25)[15:]
+    for i, t in enumerate(c_tubes):
+        _post_batch(api, st.fill(t, [api.code(p) for p in people[5 * i:5 * i + 5]], mode=5))
+    c = next(boxes(962))
+    out = _post_batch(api, [*(st.ev("box_tube", box_code=c, barcode=t) for t in c_tubes),
+                            st.ev("seal_box", box_code=c)])
+    assert out["rejected"] == 0, out
+
+    def receive(rejected: list[dict[str, str]]) -> Any:
+        return api.client.post(f"/boxes/{c}/receive", headers=api.h("lab"), json={
+            "event_id": str(uuid.uuid4()), "lab_id": api.city.labs["lab1"],
+            "at": api.clock.now().isoformat(), "tube_barcodes": [c_tubes[0]],
+            "rejected": rejected})
+
+    r = receive([{"barcode": c_tubes[0], "code": "missing"}])
+    assert r.status_code == 409 and r.json()["error"]["code"] == "not_missing", r.text
+    r = receive([{"barcode": c_tubes[1], "code": "missing"}])
+    assert r.status_code == 200, r.text
+    assert (r.json()["missing"], r.json()["rejected"]) == ([c_tubes[1]], [c_tubes[1]])
+    assert api.count(f"SELECT status FROM tubes WHERE barcode = '{c_tubes[1]}'") == "rejected"
+    declared = _person(api, people[5])
+    assert declared["test_state"] == "pending_retest" and declared["open_recall_id"], declared

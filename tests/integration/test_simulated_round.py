@@ -93,8 +93,12 @@ def test_round_reconciles_exactly_the_injected_faults(sim: tuple[Platform, Count
     assert s.expected_reconcile["box_discrepancies"] == 1
     assert s.expected_reconcile["results_for_unknown_tubes"] == 1
     assert s.expected_reconcile["late_boxes"] == 1
-    # those four lists, missing_from_boxes, and the pool the round's correction made positive:
-    # its members re-tested negative, so its investigation is closed for review
+    # those four lists (the tube missing from its box is declared so: rejected, its people
+    # recalled, not left in missing_from_received_boxes), the result a re-run took past the
+    # lab's target, and the pool the round's correction made positive: its members re-tested
+    # negative, so its investigation is closed for review
+    assert s.expected_reconcile["missing_from_received_boxes"] == 0
+    assert s.expected_reconcile["late_results"] == 1
     assert s.expected_reconcile["pools_for_review"] == 1
     assert sum(s.reconcile_counts.values()) == 6
     assert not s.events_rejected
@@ -108,7 +112,8 @@ def test_round_reconciles_exactly_the_injected_faults(sim: tuple[Platform, Count
             assert c.exec_driver_sql("PRAGMA foreign_key_check").all() == []
     # and each positive single tube told its site's health officers
     assert s.single_positive > 0
-    assert s.alerts_by_kind == {"late_box": 1, "positive_result": s.single_positive}
+    assert s.alerts_by_kind == {"late_box": 1, "positive_result": s.single_positive} | (
+        {"late_result": s.late_results} if s.late_results else {})
     assert s.messages["recall"] > 0
     # the venue's door: people show the pass they were issued; each check recorded, only a
     # green pass admitted, each a scan for the fence rules
@@ -265,49 +270,51 @@ def test_round_reconciles_exactly_the_injected_faults(sim: tuple[Platform, Count
     assert {window for _, window, *_ in stints} >= {None, 1, 2}
     # the lab stage as labs run it (the same seed gives the same round): every received tube
     # but the LIS's on a plate of 96 with its controls, each plate's instrument file imported
-    # and released by a second lab user; a plate's positive control failed and its 2 tubes
-    # were re-run, a grey-zone tube was re-run, stayed so and was recalled, an internal
-    # control failed once (the re-run was negative)
-    assert (s.plates, s.control_failures) == (59, 1)
-    assert s.reruns == {"plate_control_failed": 2, "grey_zone": 1, "internal_control_failed": 1}
-    assert s.released == {"negative": 251, "positive": 14, "invalid": 1}
+    # and released by a second lab user; two plates' controls failed and their 5 tubes were
+    # re-run, grey-zone tubes were re-run (one stayed so and was recalled), a single-target
+    # tube was re-run, an internal control failed once
+    assert (s.plates, s.control_failures) == (57, 2)
+    assert s.reruns == {"plate_control_failed": 5, "grey_zone": 3, "internal_control_failed": 1,
+                        "single_target": 1}
+    assert s.released == {"negative": 247, "positive": 15, "invalid": 1}
     assert s.recalled_at_bench == {"grey_zone": 1} and s.invalid_tubes == 1
-    assert s.seeded == {"control_failure": 1, "single_target": 1, "stays_single": 1,
+    assert s.seeded == {"control_failure": 2, "single_target": 4, "stays_single": 1,
                         "internal_control_failed": 1, "rejected_at_receipt": 2,
                         "rejected_at_bench": 1}
-    assert s.late_results == 0 and s.reconcile_counts["plates_not_released"] == 0
-    # the last lab is a LIS lab for a share of its boxes (4 here): each of their received
+    # a re-run took one tube past the lab's target (listed, alerted)
+    assert s.late_results == 1 and s.reconcile_counts["plates_not_released"] == 0
+    # the last lab is a LIS lab for a share of its boxes (5 here): each of their received
     # tubes' final result sent as an HL7 v2 ORU^R01 over MLLP, each answered AA and applied;
     # the first message resent once, answered the same ACK, nothing changed
     lis_lab = s.lis["lab_id"]
-    assert s.lis == {"lab_id": lis_lab, "boxes": 4, "messages_sent": 10, "acks": {"AA": 10},
-                     "applied": {"negative": 8, "positive": 1}, "resent": 1,
-                     "resend_same_ack": True}
+    assert s.lis == {"lab_id": lis_lab, "boxes": 5, "messages_sent": 14, "acks": {"AA": 14},
+                     "applied": {"negative": 13}, "resent": 1, "resend_same_ack": True}
     # its results trace to no run file: its integrity list shows exactly them, no other lab's
-    assert s.unfiled_results == s.expected_unfiled_results == {lis_lab: 9}
-    # two tubes rejected as their box was scanned in, one as a run took it; their people
+    assert s.unfiled_results == s.expected_unfiled_results == {lis_lab: 13}
+    # two tubes rejected as their box was scanned in and one declared missing from its box
+    # (the ``box_missing_tube`` fault), one rejected as a run took it; their people
     # recalled, told why and re-tested; one negative pool (2 people) corrected to positive by
     # the lab's reviewer and approved by its other user, its people told once and re-tested
-    assert s.rejected_at_receipt == {"leaked": 1, "wrong_container": 1}
+    assert s.rejected_at_receipt == {"leaked": 1, "wrong_container": 1, "missing": 1}
     assert s.rejected_at_bench == {"leaked": 1}
     assert s.corrections == {"negative_to_positive": 1}
-    assert s.messages["rejected"] == 9 and s.messages["corrected_recall"] == 1
+    assert s.messages["rejected"] == 10 and s.messages["corrected_recall"] == 1
     with p.engine.connect() as c:  # the other has no phone: closed unsent, not handed over
         told = c.execute(text("SELECT last_error FROM outbox WHERE template = "
                               "'corrected_recall'")).scalars().all()
     assert sorted(told, key=str) == [None, "no_phone"]
-    # each received tube released once, by a plate or by the LIS, but the rejected ones (one
-    # tube lost, one missing from its box); the reconciliation's tally of the lab stage (its
-    # plates) is the round's own
+    # each received tube released once, by a plate or by the LIS, but the rejected ones (the
+    # one missing from its box among them) and the tube lost before its box; the
+    # reconciliation's tally of the lab stage (its plates) is the round's own
     rejected = sum(s.rejected_at_receipt.values()) + sum(s.rejected_at_bench.values())
     lis_applied = sum(s.lis["applied"].values())
-    assert sum(s.released.values()) + lis_applied == sum(s.tubes.values()) - 2 - rejected
+    assert sum(s.released.values()) + lis_applied == sum(s.tubes.values()) - 1 - rejected
     assert (s.released["positive"] + s.lis["applied"].get("positive", 0)
             + s.corrections["negative_to_positive"] == s.pooled_positive + s.single_positive)
     assert s.lab_tally == s.expected_lab_tally == {
-        "plates": 59, "plates_released": 59, "control_failures": 1, "reruns": 4,
-        "released": {"invalid": 1, "negative": 251, "positive": 14},
-        "rejected": {"bench": 1, "receipt": 2}, "corrections": {"corrected": 1}}
+        "plates": 57, "plates_released": 57, "control_failures": 2, "reruns": 10,
+        "released": {"invalid": 1, "negative": 247, "positive": 15},
+        "rejected": {"bench": 1, "receipt": 3}, "corrections": {"corrected": 1}}
     # every released result leads to a well of a plate or to a LIS message (the direct path
     # took only the fault), and the correction to its own entry in the result log
     with p.engine.connect() as c:
@@ -342,8 +349,8 @@ def test_results_a_re_run_took_past_the_lab_target_are_expected(
     start = datetime(2022, 8, 25, 16, tzinfo=UTC)
     s = simulate_round(p, clock, sender, start, hours=24, prevalence=0.01, faults=FAULTS,
                        seed=53, lis_listener=MllpListener)
-    assert s.late_results == 2  # with the seed; plates failed their controls here
-    assert s.control_failures == 3 and s.reruns["plate_control_failed"] == 11
+    assert s.late_results == 1  # with the seed; plates failed their controls here
+    assert s.control_failures == 3 and s.reruns["plate_control_failed"] == 9
     assert s.reconcile_matches, (s.reconcile_counts, s.expected_reconcile)
     assert s.reconcile_counts["late_results"] == s.late_results
     assert s.alerts_by_kind == {"late_box": 1, "late_result": s.late_results} | (
@@ -423,9 +430,9 @@ def test_the_round_keeps_the_city_as_the_server_does(sim: tuple[Platform, Counti
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_the_tube_missing_from_a_box_is_a_routine_one(sim: tuple[Platform, CountingSender],
                                                       clock: FixedClock) -> None:
-    """The ``box_missing_tube`` fault leaves one item in the chain-of-custody lists and
-    nothing else: in this seeded round the last tube of the box it picks holds a recall's
-    re-test, whose recall would then stay open and overdue; a routine tube of the box goes
+    """The ``box_missing_tube`` fault leaves one box discrepancy and nothing else: the lab
+    declares the tube missing and its people are recalled and re-tested. In this seeded round
+    the last tube of the box it picks holds a recall's re-test; a routine tube of the box goes
     missing instead, and the round reconciles."""
     p, sender = sim
     start = datetime(2026, 11, 1, 16, tzinfo=UTC)
@@ -434,7 +441,9 @@ def test_the_tube_missing_from_a_box_is_a_routine_one(sim: tuple[Platform, Count
                        seed=3)
     assert s.reconcile_matches, (s.reconcile_counts, s.expected_reconcile)
     assert s.reconcile_counts["recalls_open"] == s.reconcile_counts["recalls_overdue"] == 0
-    assert s.reconcile_counts["missing_from_received_boxes"] == 1
+    assert s.reconcile_counts["missing_from_received_boxes"] == 0
+    assert s.reconcile_counts["box_discrepancies"] == 1
+    assert s.rejected_at_receipt["missing"] == 1
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)

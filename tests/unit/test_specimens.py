@@ -12,6 +12,8 @@ from hesuan.domain.sampling import TubeStatus
 from hesuan.domain.specimens import (
     MAX_NOTE,
     RejectionCode,
+    RejectionStage,
+    check_declared_missing,
     check_rejectable,
     check_testable,
     parse_rejection,
@@ -75,3 +77,19 @@ def test_a_rejected_or_cancelled_tube_is_never_tested() -> None:
         with pytest.raises(RuleViolation) as caught:
             check_testable(status.value)
         assert caught.value.code == error
+
+
+def test_a_tube_is_declared_missing_at_its_boxs_receipt_and_only_if_not_found() -> None:
+    missing = ["HS0000000001"]
+    check_declared_missing(RejectionCode.MISSING, "HS0000000001", RejectionStage.RECEIPT,
+                           missing)
+    for barcode, stage in (("HS0000000002", RejectionStage.RECEIPT),
+                           ("HS0000000001", RejectionStage.BENCH)):
+        with pytest.raises(RuleViolation) as e:
+            check_declared_missing(RejectionCode.MISSING, barcode, stage,
+                                   missing if stage is RejectionStage.RECEIPT else ())
+        assert e.value.code == "not_missing"
+    with pytest.raises(RuleViolation) as e:  # not there to be judged leaked
+        check_declared_missing(RejectionCode.LEAKED, "HS0000000001", RejectionStage.RECEIPT,
+                               missing)
+    assert e.value.code == "not_received"

@@ -12,12 +12,13 @@ Imports: standard library, ``hesuan.domain``.
 from __future__ import annotations
 
 import enum
+from collections.abc import Collection
 
 from hesuan.domain.errors import InvalidInput, RuleViolation
 from hesuan.domain.sampling import TubeStatus
 
-__all__ = ["MAX_NOTE", "RejectionCode", "RejectionStage", "check_rejectable", "check_testable",
-           "parse_rejection"]
+__all__ = ["MAX_NOTE", "RejectionCode", "RejectionStage", "check_declared_missing",
+           "check_rejectable", "check_testable", "parse_rejection"]
 
 #: The longest note a lab may add to a rejection.
 MAX_NOTE = 500
@@ -38,6 +39,8 @@ class RejectionCode(enum.StrEnum):
     #: none of the sample is left for the re-run a failed plate or a re-test calls for: the
     #: lab marks the tube so, and its people are recalled (``domain.plates``' re-run rule)
     SAMPLE_EXHAUSTED = "sample_exhausted"
+    #: in its box's record, not in the box the lab opened: declared at the box's receipt
+    MISSING = "missing"
     OTHER = "other"  # the note says what
 
     def words(self, language: str) -> str:
@@ -63,6 +66,7 @@ _WORDS: dict[RejectionCode, tuple[str, str]] = {
     RejectionCode.NO_SWAB: ("样本管内无拭子", "there was no swab in the tube"),
     RejectionCode.SAMPLE_EXHAUSTED: ("样本已用尽，无法复检", "none of the sample was left to "
                                                           "test again"),
+    RejectionCode.MISSING: ("样本管未随箱送达实验室", "the tube did not reach the lab in its box"),
     RejectionCode.OTHER: ("样本不符合检测要求", "the sample could not be used"),
 }
 
@@ -112,3 +116,18 @@ def check_rejectable(status: str, received_here: bool) -> None:
     if status == TubeStatus.RESULTED:
         raise RuleViolation("barcode: the tube's result is released: correct or cancel it "
                             "instead", code="tube_resulted", field="barcode")
+
+
+def check_declared_missing(code: RejectionCode, barcode: str, stage: RejectionStage,
+                           missing: Collection[str]) -> None:
+    """``missing`` is said of a tube at its box's receipt, and only of one the lab did not find
+    in the box (``missing``: the record's tubes not scanned); a tube not found is rejected
+    with no other code (its specimen is not there to judge)."""
+    if code is RejectionCode.MISSING and (stage is not RejectionStage.RECEIPT
+                                          or barcode not in missing):
+        raise RuleViolation(f"rejected: tube {barcode} is not missing: a tube is declared "
+                            "missing at its box's receipt when the box's record holds it and "
+                            "it is not in the box", code="not_missing", field="rejected")
+    if code is not RejectionCode.MISSING and barcode in missing:
+        raise RuleViolation(f"rejected: tube {barcode} is not in the box: declare it missing",
+                            code="not_received", field="rejected")

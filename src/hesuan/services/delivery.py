@@ -23,12 +23,13 @@ from hesuan.domain.access import Action, Principal, Target, authorize
 from hesuan.domain.errors import Conflict, InvalidInput, NotFound, RuleViolation
 from hesuan.domain.event_ids import canonical_event_id, content_digest
 from hesuan.domain.sampling import (
+    TubeStatus,
     check_box_code,
     check_event_time,
     check_not_before,
     check_tube_barcode,
 )
-from hesuan.domain.specimens import RejectionStage
+from hesuan.domain.specimens import RejectionCode, RejectionStage, check_declared_missing
 from hesuan.services.context import Deps
 from hesuan.services.outbox_ports import AlertRow
 from hesuan.services.ports import UnitOfWork
@@ -52,6 +53,9 @@ class Receipt:
     custody_break: bool = False
     #: the tubes the lab rejected at receipt (their people recalled)
     rejected: list[str] = field(default_factory=list)
+    #: tubes of the platform found in the box though another box's record (or none) holds
+    #: them: received as this lab's (empty on a replay)
+    received_extra: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +187,18 @@ class DeliveryService:
                         code="count_mismatch", field="counted")
                 missing, extra, count = [], [], counted
                 received_ids = list(packed.values())
+            for r in refused:
+                check_declared_missing(r.code, r.barcode, RejectionStage.RECEIPT, missing)
+            # a tube of the platform on its way in another box's record (or in none) is here:
+            # received as this lab's, so that it is tested
+            found = {t.barcode: t.id for t in uow.results.tubes_for_results(
+                extra, for_update=True).values()
+                if t.status in (TubeStatus.SEALED, TubeStatus.BOXED)} if extra else {}
+            strays = sorted(found)
+            received_ids += found.values()
+            # a tube declared missing is this lab's to answer: rejected as missing below
+            received_ids += [packed[r.barcode] for r in refused
+                             if r.code is RejectionCode.MISSING]
             discrepancy = bool(missing or extra or count != len(packed))
             # a box no courier handed over is still received, never turned away with its
             # samples, but the break in its chain of custody is raised for follow-up
@@ -204,10 +220,12 @@ class DeliveryService:
                                                      actor.user_id, at, now, digest))
             uow.audit_log.append(now, actor.username, "box.receive", f"box:{code}",
                       {"expected": len(packed), "received": count, "missing": len(missing),
-                       "extra": len(extra), "custody_break": custody_break})
+                       "extra": len(extra), "received_extra": len(strays),
+                       "custody_break": custody_break})
             uow.commit()
         return Receipt(code, len(packed), count, missing, extra, discrepancy,
-                       custody_break=custody_break, rejected=[r.barcode for r in refused])
+                       custody_break=custody_break, rejected=[r.barcode for r in refused],
+                       received_extra=strays)
 
 
 def _site_box(uow: UnitOfWork, actor: Principal, action: Action, code: str) -> BoxRecord:

@@ -26,6 +26,7 @@ from hesuan.domain.sampling import barcode_key, check_tube_barcode
 from hesuan.domain.specimens import (
     RejectionCode,
     RejectionStage,
+    check_declared_missing,
     check_rejectable,
     parse_rejection,
 )
@@ -95,6 +96,8 @@ class RejectionService:
         tubes = uow.results.tubes_for_results([it.barcode for it in items], for_update=True)
         rows: list[RejectionRow] = []
         for it in items:
+            if stage is not RejectionStage.RECEIPT:  # the receipt checks it against its box
+                check_declared_missing(it.code, it.barcode, stage, ())
             t = tubes.get(barcode_key(it.barcode))
             if t is None:
                 raise NotFound("barcode: no tube with this barcode exists", code="unknown_tube",

@@ -127,15 +127,23 @@ class Labs(RoundState):
                 and t >= self.fault_times["box_missing_tube"] and len(scanned) >= 2):
             # the tube missing from a box is a routine one: a recall's re-test or a
             # traveller's tube missing would leave its person's recall or arrival open besides
-            # (lists of their own), and the fault is one item in the chain-of-custody lists
+            # (lists of their own), and the fault is one discrepancy of the chain of custody
             routine = next((bc for bc in reversed(scanned) if bc not in self.tube_recall
                             and bc not in self.tube_landing), None)
             if routine is not None:
                 self.faults["box_missing_tube"] = 1
                 scanned.remove(routine)
         rejected = self.rejected_at_receipt(lab, scanned, t)
+        # a tube the box's record holds and the lab did not find is declared missing: its
+        # people are recalled, as for a tube rejected
+        missing = [RejectionInput(bc, RejectionCode.MISSING.value) for bc in tubes
+                   if bc not in scanned]
         self.p.delivery.receive(lab.principal, self._eid(self.at(t)), lab.id, code, self.at(t),
-                                tube_barcodes=scanned, rejected=list(rejected.values()))
+                                tube_barcodes=scanned,
+                                rejected=[*rejected.values(), *missing])
+        for lost in missing:
+            self.receipt_rejections[RejectionCode.MISSING.value] += 1
+            self.after_rejection(lost.barcode, t)
         self.calls += 1
         self.in_flight_boxes -= 1
         received = to_ms(self.at(t))

@@ -44,7 +44,8 @@ The model, a discrete-event simulation on a ``FixedClock`` that is set to each a
   alerts (``round_checkpoints``); at 18:00 each grid's worker calls the first outstanding
   people of their roster and records how each answered (``round_rosters``).
 * **Faults** on request, each exactly once: ``lost_tube`` (a sealed tube never boxed),
-  ``box_missing_tube`` (the lab finds one tube fewer than packed), ``unknown_result`` (a lab
+  ``box_missing_tube`` (the lab finds one tube fewer than packed, declares it missing and its
+  people are recalled), ``unknown_result`` (a lab
   reports a barcode that does not exist), ``late_courier`` (a box reaches the lab after 4 h),
   ``miscounted_box`` (a tube scanned into a box is left on the table: the courier's count is
   refused, and the site reopens the box, puts the tube in and seals it again).
@@ -126,7 +127,7 @@ FAULTS: tuple[str, ...] = ("lost_tube", "box_missing_tube", "unknown_result", "l
 #: Which reconciliation lists each fault must show up in (one item each).
 FAULT_RECONCILE: dict[str, tuple[str, ...]] = {
     "lost_tube": ("sampled_not_boxed",),
-    "box_missing_tube": ("box_discrepancies", "missing_from_received_boxes"),
+    "box_missing_tube": ("box_discrepancies",),  # declared missing: its people recalled
     "unknown_result": ("results_for_unknown_tubes",),
     "late_courier": ("late_boxes",),
     "miscounted_box": (),  # put right at its site before it leaves: nothing to reconcile

@@ -347,6 +347,10 @@ class ReceiptOut(BaseModel):
                                             "and a custody_break alert raised")
     rejected: list[str] = Field(default_factory=list,
                                 description="the tubes rejected at receipt")
+    received_extra: list[str] = Field(
+        default_factory=list, description="tubes of the platform found in the box though "
+                                          "another box's record (or none) holds them: received "
+                                          "as this lab's (empty on a replay)")
 
 
 class ResultIn(Strict):

@@ -64,6 +64,8 @@ ERRORS = {
     "unknown_lab": N_("No such laboratory."),
     "not_received": N_("This laboratory has not received the tube."),
     "not_in_box": N_("A tube rejected at receipt must be one of this box's."),
+    "not_missing": N_("Only a tube of this box's record that is not in the box is declared "
+                      "missing, at the box's receipt."),
     "result_conflict": N_("The tube already has a different result: send a correction with a "
                           "reason."),
     "twice_in_batch": N_("This tube has a result twice in this batch: send the second one later "

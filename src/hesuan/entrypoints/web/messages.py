@@ -96,6 +96,7 @@ REJECTION_REASONS = {
     "contaminated": N_("The sample was contaminated"),
     "no_swab": N_("There was no swab in the tube"),
     "sample_exhausted": N_("None of the sample was left to test again"),
+    "missing": N_("The tube did not reach the lab in its box"),
     "other": N_("The sample could not be used"),
 }
 
