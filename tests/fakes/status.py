@@ -16,6 +16,7 @@ from hesuan.domain.arrivals import follow_up_open
 from hesuan.domain.cadence import Policy, choose_policy, first_due
 from hesuan.domain.local_time import short
 from hesuan.domain.notices import reminder_goes_at
+from hesuan.domain.sampling import RESULT_TO_COME
 from hesuan.domain.status import (
     DEFAULT_RULES,
     Colour,
@@ -192,6 +193,7 @@ class FakeStatuses(FakeRepository):
             return None
         return RecallState(recall.reason, any(
             s.person_id == person_id and s.recall_id == recall_id
+            and self.t.tubes[s.tube_id].status in RESULT_TO_COME
             for s in self.t.samples.values()))
 
     def status_row(self, person_id: str) -> StatusRow | None:

@@ -37,6 +37,7 @@ from hesuan.domain.people import SINGLE_TUBE_GROUPS, Group
 __all__ = [
     "MAX_CLOCK_AHEAD",
     "POOL_SIZES",
+    "RESULT_TO_COME",
     "Admission",
     "PersonFacts",
     "SiteKind",
@@ -82,6 +83,14 @@ class TubeStatus(enum.StrEnum):
     RESULTED = "resulted"
     REJECTED = "rejected"  # refused by the lab: never tested (``domain.specimens``)
     CANCELLED = "cancelled"  # its released result withdrawn (``domain.corrections``)
+
+
+#: A tube whose result is still to come, on its way from the window to the lab's release. A
+#: recall is answered by its person's sample in such a tube: one resulted (an invalid
+#: re-test), rejected or cancelled while the recall stays open answers nothing, and the person
+#: is sampled again.
+RESULT_TO_COME = frozenset({TubeStatus.OPEN, TubeStatus.SEALED, TubeStatus.BOXED,
+                            TubeStatus.RECEIVED})
 
 
 def barcode_key(value: str) -> str:

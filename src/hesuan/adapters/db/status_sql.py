@@ -19,6 +19,7 @@ from datetime import timedelta
 
 from hesuan.domain.arrivals import FOLLOW_UP_WATCHED, SECOND_TEST_AFTER, SECOND_TEST_DUE
 from hesuan.domain.results import Result, TestState
+from hesuan.domain.sampling import RESULT_TO_COME
 from hesuan.domain.status import (
     DEFAULT_GRACE,
     DEFAULT_RULE_ID,
@@ -236,10 +237,12 @@ REMINDABLE = (f"NOT {_in('test_state', sorted(NOT_REMINDED_STATES))} AND (open_r
 
 
 def recall_answered(person: str, recall: str) -> str:
-    """Whether a sample of ``person`` was taken for ``recall`` (SQL expressions): its re-test
-    or new sample, by the person's samples' index."""
-    return (f"EXISTS (SELECT 1 FROM samples ans WHERE ans.person_id = {person} "
-            f"AND ans.recall_id = {recall})")
+    """Whether a sample of ``person`` was taken for ``recall`` whose result is still to come
+    (SQL expressions; ``domain.sampling.RESULT_TO_COME``): its re-test or new sample, by the
+    person's samples' index."""
+    return (f"EXISTS (SELECT 1 FROM samples ans JOIN tubes ant ON ant.id = ans.tube_id "
+            f"WHERE ans.person_id = {person} AND ans.recall_id = {recall} "
+            f"AND {_in('ant.status', sorted(RESULT_TO_COME))})")
 
 
 def first_due(start: str, registered: str, interval: str) -> str:
