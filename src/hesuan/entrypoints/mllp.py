@@ -141,7 +141,7 @@ class MllpListener:
                 except asyncio.LimitOverrunError:
                     await _skip_frame(reader)
                     answer = self._ar(b"", f"frame_too_large: an MLLP frame of at most "
-                                      f"{MAX_FRAME_BYTES} bytes")
+                                      f"{MAX_FRAME_BYTES} bytes", error=_NOT_A_FRAME)
                 else:
                     answer = await asyncio.to_thread(self._answer, block)
                 writer.writeblock(answer)
@@ -155,7 +155,8 @@ class MllpListener:
         """The ACK of one frame (its bytes up to and including the end block)."""
         body = block[:-len(END_BLOCK)]
         if START_BLOCK not in body:
-            return self._ar(body, "not_mllp: the frame does not begin with 0x0B")
+            return self._ar(body, "not_mllp: the frame does not begin with 0x0B",
+                            error=_NOT_A_FRAME)
         data = body[body.index(START_BLOCK) + 1:]
         try:
             return self._p.lab_messages.receive(self._actor, self._lab_id, data,
@@ -172,6 +173,11 @@ class MllpListener:
         from hesuan.adapters.interop.hl7_ack import ack_unreadable
 
         return ack_unreadable(data, text, at=self._p.deps.clock.now(), error=error)
+
+
+#: Table 0357's code for a frame that is none (no start block, over the limit): the transport
+#: failed, not the message's segments; sent again whole, it is read.
+_NOT_A_FRAME = "207"
 
 
 async def _skip_frame(reader: Any) -> None:
