@@ -60,7 +60,11 @@ class FakeStation(FakeRepository):
         by_id = {b.id: b for b in out.values()}
         for t in self.t.tubes.values():
             if t.box_id in by_id:
-                by_id[t.box_id].tube_ids.append(t.id)
+                box = by_id[t.box_id]
+                box.tube_ids.append(t.id)
+                if t.sealed_at is not None and (box.last_tube_at is None
+                                                or t.sealed_at > box.last_tube_at):
+                    box.last_tube_at = t.sealed_at
         return out
 
     def apply_station_writes(self, w: StationWrites, now: datetime) -> list[str]:

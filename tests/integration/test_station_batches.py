@@ -43,3 +43,39 @@ def test_a_person_sampled_again_after_their_tube_is_sealed_in_the_same_batch(
             "SELECT t.barcode FROM open_slots s JOIN tubes t ON t.id = s.tube_id "
             "WHERE s.person_id = :p"), {"p": pid}).scalars().all()
     assert slots == [second]
+
+
+def test_a_box_is_not_sealed_before_its_tubes_were_packed(platform: Platform,
+                                                          clock: FixedClock) -> None:
+    """A box's seal stamped before a tube was packed into it (a station's clock set back) was
+    taken: the chain's times ran backwards (the box sealed at 09:00, its tube sealed and packed
+    at 10:00). Refused ``before_packing``, in the batch that packs it and in a later one."""
+    from datetime import timedelta
+
+    from hesuan.domain.sampling import make_box_code
+
+    city = seed_example_city(platform, people=10)
+    site = city.sites["140105"]
+    sampler = Principal("u-s", "s", Role.SAMPLER, site)
+    with platform.deps.uow(readonly=True) as uow:
+        pid = uow.conn.execute(text(  # type: ignore[attr-defined]
+            "SELECT id FROM people WHERE groups = '' ORDER BY id")).scalars().first()
+    code = platform.deps.codes.sign(pid)
+    tube, box = next(barcodes(8200)), make_box_code(8200)
+
+    def ev(kind: EventKind, at_minutes: int = 0, **kw: Any) -> StationEvent:
+        return StationEvent(str(uuid.uuid4()), kind, site,
+                            clock.now() + timedelta(minutes=at_minutes), **kw)
+
+    def send(*events: StationEvent) -> list[tuple[str, str | None]]:
+        return [(o.status, o.reason) for o in platform.sampling.submit(sampler, list(events))]
+
+    clock.advance(timedelta(hours=2))
+    assert send(ev(EventKind.OPEN_TUBE, -60, barcode=tube, mode=1),
+                ev(EventKind.SAMPLE, -59, barcode=tube, code=code),
+                ev(EventKind.BOX_TUBE, -50, barcode=tube, box_code=box),
+                ev(EventKind.SEAL_BOX, -110, box_code=box)) == [
+        ("accepted", None)] * 3 + [("rejected", "before_packing")]
+    assert send(ev(EventKind.SEAL_BOX, -100, box_code=box)) == [
+        ("rejected", "before_packing")]
+    assert send(ev(EventKind.SEAL_BOX, -40, box_code=box)) == [("accepted", None)]

@@ -289,6 +289,8 @@ _BEFORE = {
     "first_sampled": ("before_first_sample",
                       "the tube's seal is stamped before its first sample"),
     "sealed": ("before_tube_sealed", "the packing is stamped before the tube was sealed"),
+    "packed": ("before_packing",
+               "the box's seal is stamped before a tube was sealed or packed into it"),
     "box_sealed": ("before_box_sealed",
                    "the box's hand-over or receipt is stamped before it was sealed"),
     "handed_over": ("before_handover",
@@ -299,8 +301,8 @@ _BEFORE = {
 def check_not_before(at: datetime, earlier: datetime | None, step: str) -> None:
     """Times never run backwards along a tube's and its box's chain: ``at`` not before
     ``earlier``, the time of the ``step`` (a tube's ``opened``, ``first_sampled``, ``sealed``;
-    its box's ``box_sealed``, ``handed_over``; a lane's registration, ``registered``; None: not
-    known)."""
+    its box's last tube ``packed``, its ``box_sealed``, ``handed_over``; a lane's
+    registration, ``registered``; None: not known)."""
     if earlier is not None and at < earlier:
         code, what = _BEFORE[step]
         raise RuleViolation(f"at: {what} ({earlier.isoformat()})", code=code, field="at")

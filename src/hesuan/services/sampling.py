@@ -481,6 +481,8 @@ class SamplingService:
         if tube.sealed_at and (box.first_tube_sealed_at is None
                                or tube.sealed_at < box.first_tube_sealed_at):
             box.first_tube_sealed_at = tube.sealed_at
+        if box.last_tube_at is None or e.at > box.last_tube_at:
+            box.last_tube_at = e.at
         b.touched_tubes.add(tube.id)
         b.touched_boxes.add(box.id)
         return _tube_view(tube)
@@ -500,6 +502,7 @@ class SamplingService:
         if not box.tube_ids:
             raise RuleViolation("box_code: an empty box cannot be sealed", code="empty_box",
                                 field="box_code")
+        check_not_before(e.at, box.last_tube_at, "packed")
         box.status = "sealed"
         b.touched_boxes.add(box.id)
         b.sealed_boxes[box.id] = e.at

@@ -30,6 +30,9 @@ class BoxRow:
     status: str
     tube_ids: list[str]
     first_tube_sealed_at: datetime | None = None
+    #: the latest its tubes were sealed (as stored) or packed (in the batch): its seal is not
+    #: stamped before it
+    last_tube_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -75,8 +75,12 @@ class SqlStation(SqlRepository):
                                      r.first_tube_sealed_at)
         if out:
             by_id = {b.id: b for b in out.values()}
-            for tid, bid in self._in(tubes.c.box_id, list(by_id), tubes.c.id, tubes.c.box_id):
-                by_id[bid].tube_ids.append(tid)
+            for tid, bid, sealed in self._in(tubes.c.box_id, list(by_id), tubes.c.id,
+                                             tubes.c.box_id, tubes.c.sealed_at):
+                box = by_id[bid]
+                box.tube_ids.append(tid)
+                if sealed is not None and (box.last_tube_at is None or sealed > box.last_tube_at):
+                    box.last_tube_at = sealed
         return out
 
     def apply_station_writes(self, w: StationWrites, now: datetime) -> list[str]:

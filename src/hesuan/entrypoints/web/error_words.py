@@ -112,6 +112,8 @@ ERRORS = {
                               "clock."),
     "before_first_sample": N_("The tube cannot be sealed before its first sample."),
     "before_tube_sealed": N_("The tube cannot be packed before it was sealed."),
+    "before_packing": N_("The box cannot be sealed before its tubes were packed: check the "
+                         "clock."),
     "before_box_sealed": N_("The hand-over or receipt is earlier than the box was sealed: check "
                             "the clock."),
     "before_handover": N_("The receipt is earlier than the box was handed over: check the "
