@@ -47,7 +47,8 @@ ERRORS = {
     "bad_box_code": N_("Not a valid box code (BX and 10 digits)."),
     "unknown_tube": N_("No tube with this barcode has been opened."),
     "unknown_box": N_("No box with this code."),
-    "box_sealed": N_("The box is already sealed."),
+    "box_sealed": N_("The box is already sealed: a box still at its site is reopened to be put "
+                     "right."),
     "empty_box": N_("An empty box cannot be sealed."),
     "tube_not_sealed": N_("Seal the tube before packing it."),
     "tube_in_box": N_("The tube is already packed in a box."),
