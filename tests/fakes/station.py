@@ -44,6 +44,14 @@ class FakeStation(FakeRepository):
     def record_event(self, row: StationEventRow) -> None:
         unused("station.record_event")
 
+    def last_sampled(self, tube_ids: Iterable[str]) -> dict[str, datetime]:
+        wanted = set(tube_ids)
+        out: dict[str, datetime] = {}
+        for s in self.t.samples.values():
+            if s.tube_id in wanted and (s.tube_id not in out or s.sampled_at > out[s.tube_id]):
+                out[s.tube_id] = s.sampled_at
+        return out
+
     def tubes_by_barcode(self, barcodes: Iterable[str],
                          for_update: bool) -> dict[str, TubeState]:
         wanted = set(barcodes)

@@ -79,3 +79,42 @@ def test_a_box_is_not_sealed_before_its_tubes_were_packed(platform: Platform,
     assert send(ev(EventKind.SEAL_BOX, -100, box_code=box)) == [
         ("rejected", "before_packing")]
     assert send(ev(EventKind.SEAL_BOX, -40, box_code=box)) == [("accepted", None)]
+
+
+def test_a_tube_is_not_sealed_before_its_last_sample(platform: Platform,
+                                                     clock: FixedClock) -> None:
+    """A tube sealed by hand was checked against its first sample only: a seal stamped between
+    its first and its last sample was taken (the tube sealed at 10:00 holding a sample of
+    10:05). Refused ``before_last_sample``, whether its samples came in this batch or before."""
+    from datetime import timedelta
+
+    city = seed_example_city(platform, people=10)
+    site = city.sites["140105"]
+    sampler = Principal("u-s", "s", Role.SAMPLER, site)
+    with platform.deps.uow(readonly=True) as uow:
+        people = uow.conn.execute(text(  # type: ignore[attr-defined]
+            "SELECT id FROM people WHERE groups = '' ORDER BY id")).scalars().all()[:4]
+    codes = [platform.deps.codes.sign(p) for p in people]
+    first, second = (b for b, _ in zip(barcodes(8300), range(2), strict=False))
+
+    def ev(kind: EventKind, at_minutes: int = 0, **kw: Any) -> StationEvent:
+        return StationEvent(str(uuid.uuid4()), kind, site,
+                            clock.now() + timedelta(minutes=at_minutes), **kw)
+
+    def send(*events: StationEvent) -> list[tuple[str, str | None]]:
+        return [(o.status, o.reason) for o in platform.sampling.submit(sampler, list(events))]
+
+    clock.advance(timedelta(hours=2))
+    assert send(ev(EventKind.OPEN_TUBE, -60, barcode=first, mode=10),
+                ev(EventKind.SAMPLE, -59, barcode=first, code=codes[0]),
+                ev(EventKind.SAMPLE, -50, barcode=first, code=codes[1])) == [
+        ("accepted", None)] * 3
+    assert send(ev(EventKind.SEAL_TUBE, -55, barcode=first)) == [
+        ("rejected", "before_last_sample")]
+    assert send(ev(EventKind.SEAL_TUBE, -45, barcode=first)) == [("accepted", None)]
+    assert send(ev(EventKind.OPEN_TUBE, -40, barcode=second, mode=10),
+                ev(EventKind.SAMPLE, -39, barcode=second, code=codes[2]),
+                ev(EventKind.SAMPLE, -36, barcode=second, code=codes[3]),
+                ev(EventKind.SEAL_TUBE, -37, barcode=second),
+                ev(EventKind.SEAL_TUBE, -35, barcode=second)) == [("accepted", None)] * 3 + [
+        ("rejected", "before_last_sample"), ("accepted", None)]

@@ -190,6 +190,9 @@ class TubeState:
     #: people the registrar bound to the tube (登记) who wait for their swab: their places in
     #: it are taken, though not yet sampled
     waiting: int = 0
+    #: its latest sample's time, where known (read for the tubes a batch seals by hand, moved
+    #: on by the batch's samples): its seal is not stamped before it
+    last_sampled_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,6 +291,8 @@ _BEFORE = {
                    "the swab is stamped before the person was registered"),
     "first_sampled": ("before_first_sample",
                       "the tube's seal is stamped before its first sample"),
+    "last_sampled": ("before_last_sample",
+                     "the tube's seal is stamped before its last sample"),
     "sealed": ("before_tube_sealed", "the packing is stamped before the tube was sealed"),
     "packed": ("before_packing",
                "the box's seal is stamped before a tube was sealed or packed into it"),
@@ -300,7 +305,8 @@ _BEFORE = {
 
 def check_not_before(at: datetime, earlier: datetime | None, step: str) -> None:
     """Times never run backwards along a tube's and its box's chain: ``at`` not before
-    ``earlier``, the time of the ``step`` (a tube's ``opened``, ``first_sampled``, ``sealed``;
+    ``earlier``, the time of the ``step`` (a tube's ``opened``, ``first_sampled``,
+    ``last_sampled``, ``sealed``;
     its box's last tube ``packed``, its ``box_sealed``, ``handed_over``; a lane's
     registration, ``registered``; None: not known)."""
     if earlier is not None and at < earlier:

@@ -221,15 +221,18 @@ class _Scanned:
     """What a batch's events say before any of the store is read: the tubes and boxes they
     name (normalised), and the person each sampling code stands for (None: forged)."""
 
-    __slots__ = ("barcodes", "box_codes", "person_of_code")
+    __slots__ = ("barcodes", "box_codes", "person_of_code", "sealed_by_hand")
 
     def __init__(self, events: Iterable[StationEvent], codes: CodeSigner) -> None:
         self.barcodes: set[str] = set()
         self.box_codes: set[str] = set()
+        self.sealed_by_hand: set[str] = set()  # the barcodes of the batch's seal_tube events
         self.person_of_code: dict[str, str | None] = {}
         for e in events:
             if e.barcode:
                 self.barcodes.add(e.barcode.strip().upper())
+                if e.kind is EventKind.SEAL_TUBE:
+                    self.sealed_by_hand.add(e.barcode.strip().upper())
             if e.box_code:
                 self.box_codes.add(e.box_code.strip().upper())
             if e.code is not None and e.code not in self.person_of_code:
@@ -290,6 +293,10 @@ class SamplingService:
         # against their own effects (tube_sealed, box_sealed...)
         tube_rows = uow.station.tubes_by_barcode(scanned.barcodes, for_update=True)
         box_rows = uow.station.boxes_by_code(scanned.box_codes, for_update=True)
+        if sealing := [t for bc, t in tube_rows.items() if bc in scanned.sealed_by_hand]:
+            last = uow.station.last_sampled(t.id for t in sealing)
+            for t in sealing:
+                t.last_sampled_at = last.get(t.id)
         ids = [_canonical_or_none(e.event_id) for e in events]
         known = uow.station.known_events(i for i in ids if i is not None)
         person_of_code = scanned.person_of_code
@@ -387,6 +394,7 @@ class SamplingService:
                 raise RuleViolation("barcode: an empty tube cannot be sealed",
                                     code="empty_tube", field="barcode")
             check_not_before(e.at, tube.first_sampled_at, "first_sampled")
+            check_not_before(e.at, tube.last_sampled_at, "last_sampled")
             _seal(b, tube, e.at)
             return _tube_view(tube), None
         if e.kind is EventKind.BOX_TUBE:
@@ -448,6 +456,8 @@ class SamplingService:
         tube.priority = tube.priority or admission.priority
         if tube.first_sampled_at is None or e.at < tube.first_sampled_at:
             tube.first_sampled_at = e.at
+        if tube.last_sampled_at is None or e.at > tube.last_sampled_at:
+            tube.last_sampled_at = e.at
         b.open_tube_of[person_id] = tube.id
         b.in_tube.setdefault(tube.id, set()).add(person_id)
         b.touched_tubes.add(tube.id)

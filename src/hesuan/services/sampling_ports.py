@@ -183,6 +183,9 @@ class StationRepository(Protocol):
 
     def record_event(self, row: StationEventRow) -> None: ...
 
+    def last_sampled(self, tube_ids: Iterable[str]) -> dict[str, datetime]:
+        """The time of each tube's latest sample (tubes with none left out)."""
+
     def tubes_by_barcode(self, barcodes: Iterable[str],
                          for_update: bool) -> dict[str, TubeState]: ...
 

@@ -19,6 +19,7 @@ from hesuan.adapters.db.lanes_store import WAITING_SQL
 from hesuan.adapters.db.repository import SqlRepository
 from hesuan.adapters.db.schema import (
     boxes,
+    from_ms,
     open_slots,
     samples,
     station_events,
@@ -47,6 +48,10 @@ class SqlStation(SqlRepository):
     def known_events(self, event_ids: Iterable[str]) -> dict[str, str | None]:
         return {r[0]: r[1] for r in sql_helpers.fetch_in(self.conn, _KNOWN_EVENTS[self._pg],
                                                     event_ids, self._pg)}
+
+    def last_sampled(self, tube_ids: Iterable[str]) -> dict[str, datetime]:
+        return {r[0]: from_ms(r[1]) for r in sql_helpers.fetch_in(
+            self.conn, _LAST_SAMPLED[self._pg], tube_ids, self._pg)}
 
     def record_event(self, row: StationEventRow) -> None:
         try:
@@ -174,6 +179,11 @@ _TUBE_STATES = {pg: (
 
 _FREE_SLOTS = {pg: "DELETE FROM open_slots WHERE " + sql_helpers.one_of("tube_id", pg)
                for pg in (False, True)}
+
+
+_LAST_SAMPLED = {pg: "SELECT tube_id, MAX(sampled_at) FROM samples WHERE "
+                 + sql_helpers.one_of("tube_id", pg) + " GROUP BY tube_id"
+                 for pg in (False, True)}
 
 
 _KNOWN_EVENTS = {pg: "SELECT event_id, digest FROM station_events WHERE "

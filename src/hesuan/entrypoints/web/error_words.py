@@ -112,6 +112,8 @@ ERRORS = {
     "before_registration": N_("The swab is earlier than the person's registration: check the "
                               "clock."),
     "before_first_sample": N_("The tube cannot be sealed before its first sample."),
+    "before_last_sample": N_("The tube cannot be sealed before its last sample: check the "
+                             "clock."),
     "before_tube_sealed": N_("The tube cannot be packed before it was sealed."),
     "before_packing": N_("The box cannot be sealed before its tubes were packed: check the "
                          "clock."),
