@@ -556,23 +556,39 @@ def test_a_tube_in_the_wrong_box_is_received_and_a_missing_one_declared(api: Api
     missing from its box at the receipt (rejected ``missing``): its people are recalled."""
     st = Station(api.city.sites["140105"], api.clock)
     bc = barcodes(960)
-    a_tubes, b_tubes = [next(bc), next(bc)], [next(bc)]
-    people = api.people(limit=15)
-    for i, t in enumerate([*a_tubes, *b_tubes]):
+    a_tubes, b_tubes, loose = [next(bc), next(bc)], [next(bc)], next(bc)
+    people = api.people(limit=20)
+    for i, t in enumerate([*a_tubes, *b_tubes, loose]):
         _post_batch(api, st.fill(t, [api.code(p) for p in people[5 * i:5 * i + 5]], mode=5))
     strayed = a_tubes[1]  # in box a's record, put into box b
     a, b = next(boxes(960)), next(boxes(961))
-    box_a = _ship(api, st, a, a_tubes, received=[a_tubes[0]])
-    assert box_a["missing"] == [strayed]
-    receipt = _ship(api, st, b, b_tubes, received=[*b_tubes, strayed])
-    assert (receipt["extra"], receipt["received_extra"]) == ([strayed], [strayed]), receipt
+    out = _post_batch(api, [*(st.ev("box_tube", box_code=a, barcode=t) for t in a_tubes),
+                            st.ev("seal_box", box_code=a)])
+    assert out["rejected"] == 0, out
+    # box b also holds a sealed tube packed into no box's record
+    receipt = _ship(api, st, b, b_tubes, received=[*b_tubes, strayed, loose])
+    assert receipt["extra"] == receipt["received_extra"] == sorted([strayed, loose]), receipt
+    # a received tube is never packed again
+    out = _post_batch(api, [st.ev("box_tube", box_code=next(boxes(963)), barcode=loose)])
+    assert out["results"][0]["reason"] == "tube_received", out
+    # its own box comes later: missing from it, but not lost (received where it was)
+    r = api.client.post(f"/boxes/{a}/receive", headers=api.h("lab"), json={
+        "event_id": str(uuid.uuid4()), "lab_id": api.city.labs["lab1"],
+        "at": api.clock.now().isoformat(), "tube_barcodes": [a_tubes[0]],
+        "rejected": [{"barcode": strayed, "code": "missing"}]})
+    assert r.status_code == 409 and r.json()["error"]["code"] == "not_missing", r.text
+    assert "received" in r.json()["error"]["message"], r.text
+    r = api.client.post(f"/boxes/{a}/receive", headers=api.h("lab"), json={
+        "event_id": str(uuid.uuid4()), "lab_id": api.city.labs["lab1"],
+        "at": api.clock.now().isoformat(), "tube_barcodes": [a_tubes[0]]})
+    assert r.json()["missing"] == [strayed], r.text
     assert api.count(f"SELECT status FROM tubes WHERE barcode = '{strayed}'") == "received"
     assert _results(api, [{"barcode": strayed, "result": "negative"}])[0]["status"] == \
         "accepted"
 
     # a tube missing from its box, declared so at the receipt
     c_tubes = [next(bc), next(bc)]
-    people = api.people(limit=25)[15:]
+    people = api.people(limit=30)[20:]
     for i, t in enumerate(c_tubes):
         _post_batch(api, st.fill(t, [api.code(p) for p in people[5 * i:5 * i + 5]], mode=5))
     c = next(boxes(962))

@@ -196,9 +196,15 @@ class DeliveryService:
                 if t.status in (TubeStatus.SEALED, TubeStatus.BOXED)} if extra else {}
             strays = sorted(found)
             received_ids += found.values()
-            # a tube declared missing is this lab's to answer: rejected as missing below
-            received_ids += [packed[r.barcode] for r in refused
-                             if r.code is RejectionCode.MISSING]
+            # a tube declared missing is this lab's to answer: rejected as missing below; one
+            # received already (found in another box) is not lost
+            declared = [r.barcode for r in refused if r.code is RejectionCode.MISSING]
+            for t in uow.results.tubes_for_results(declared, for_update=True).values():
+                if t.status not in (TubeStatus.SEALED, TubeStatus.BOXED):
+                    raise RuleViolation(f"rejected: tube {t.barcode} is not lost: it was "
+                                        f"received already ({t.status})", code="not_missing",
+                                        field="rejected")
+            received_ids += [packed[bc] for bc in declared]
             discrepancy = bool(missing or extra or count != len(packed))
             # a box no courier handed over is still received, never turned away with its
             # samples, but the break in its chain of custody is raised for follow-up

@@ -479,6 +479,9 @@ class SamplingService:
         if tube.box_id is not None:
             raise Conflict("barcode: the tube is already packed in a box (一管一箱)",
                            code="tube_in_box", field="barcode")
+        if tube.status is not TubeStatus.SEALED:  # found in a box the lab received
+            raise RuleViolation(f"barcode: the tube has reached a lab already ({tube.status}); "
+                                "it is not packed again", code="tube_received", field="barcode")
         check_not_before(e.at, tube.sealed_at, "sealed")
         if box is None:
             box = BoxRow(id=self._d.new_id(), code=code, site_id=e.site_id, status="open",

@@ -115,6 +115,7 @@ ERRORS = {
     "before_last_sample": N_("The tube cannot be sealed before its last sample: check the "
                              "clock."),
     "before_tube_sealed": N_("The tube cannot be packed before it was sealed."),
+    "tube_received": N_("The tube has reached a laboratory already: it is not packed again."),
     "before_packing": N_("The box cannot be sealed before its tubes were packed: check the "
                          "clock."),
     "before_box_sealed": N_("The hand-over or receipt is earlier than the box was sealed: check "
