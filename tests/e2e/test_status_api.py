@@ -4,6 +4,7 @@ two-officer override by API, policies by API."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from hesuan.domain.access import Role
 from hesuan.services.auth import SYSTEM
@@ -101,18 +102,24 @@ def test_a_re_test_taken_is_said_so_until_its_result(api: Api) -> None:
     st = Station(site, api.clock)
     others = [x for x in api.people("groups = ''", 10) if x != me][:4]
     lab = api.city.labs["lab1"]
-    tube, box = next(barcodes(7300)), next(boxes(7300))
-    events = st.fill(tube, [api.code(x) for x in [me, *others]], mode=5)
-    events += [st.ev("box_tube", box_code=box, barcode=tube), st.ev("seal_box", box_code=box)]
-    assert api.client.post("/scans/batch", headers=api.h("sampler"),
-                           json={"events": events}).json()["rejected"] == 0
-    api.client.post(f"/boxes/{box}/receive", headers=api.h("lab"), json={
-        "event_id": str(uuid.uuid4()), "lab_id": lab, "at": api.clock.now().isoformat(),
-        "tube_barcodes": [tube]})
-    api.clock.advance(timedelta(minutes=30))
-    r = api.client.post(f"/labs/{lab}/results", headers=api.h("lab"),
-                        json={"results": [{"barcode": tube, "result": "positive"}]})
-    assert r.status_code == 200, r.text
+
+    def resulted(tube: str, box: str, result: str, filled: list[dict[str, Any]]) -> None:
+        """The tube (its events ``filled``, if any) packed, sealed, received and resulted."""
+        events = [*filled, st.ev("box_tube", box_code=box, barcode=tube),
+                  st.ev("seal_box", box_code=box)]
+        assert api.client.post("/scans/batch", headers=api.h("sampler"),
+                               json={"events": events}).json()["rejected"] == 0
+        api.client.post(f"/boxes/{box}/receive", headers=api.h("lab"), json={
+            "event_id": str(uuid.uuid4()), "lab_id": lab, "at": api.clock.now().isoformat(),
+            "tube_barcodes": [tube]})
+        api.clock.advance(timedelta(minutes=30))
+        r = api.client.post(f"/labs/{lab}/results", headers=api.h("lab"),
+                            json={"results": [{"barcode": tube, "result": result}]})
+        assert r.status_code == 200 and r.json()["results"][0]["status"] == "accepted", r.text
+
+    tube = next(barcodes(7300))
+    resulted(tube, next(boxes(7300)), "positive",
+             st.fill(tube, [api.code(x) for x in [me, *others]], mode=5))
     told = api.client.get("/me/status?lang=en", headers=api.h("resident")).json()
     assert told.get("reasons", [{}])[0].get("code") == "pending_retest", told
     assert any("re-test at any site" in s for s in told["next_steps"]), told
@@ -132,17 +139,7 @@ def test_a_re_test_taken_is_said_so_until_its_result(api: Api) -> None:
     assert me not in {r.recall.person_id
                       for r in api.platform.worklists.recalls(worker, overdue_only=True)}
     # the re-test comes back invalid: the recall stays open and is no longer answered by it
-    box2 = next(boxes(7400))
-    assert api.client.post("/scans/batch", headers=api.h("sampler"), json={"events": [
-        st.ev("box_tube", box_code=box2, barcode=single),
-        st.ev("seal_box", box_code=box2)]}).json()["rejected"] == 0
-    api.client.post(f"/boxes/{box2}/receive", headers=api.h("lab"), json={
-        "event_id": str(uuid.uuid4()), "lab_id": lab, "at": api.clock.now().isoformat(),
-        "tube_barcodes": [single]})
-    api.clock.advance(timedelta(minutes=30))
-    r = api.client.post(f"/labs/{lab}/results", headers=api.h("lab"),
-                        json={"results": [{"barcode": single, "result": "invalid"}]})
-    assert r.status_code == 200 and r.json()["results"][0]["status"] == "accepted", r.text
+    resulted(single, next(boxes(7400)), "invalid", [])
     told = api.client.get("/me/status?lang=en", headers=api.h("resident")).json()
     assert told["reasons"][0]["code"] == "pending_retest", told
     assert told["reasons"][0]["text"] != "Re-test taken: waiting for its result", told
