@@ -221,6 +221,15 @@ def test_a_gb18030_quantstudio_export_keeps_chinese_sample_names() -> None:
     assert _well(run, "A2").sample == "阴性对照"
 
 
+def test_a_big5_quantstudio_export_is_refused_not_read_as_gb18030() -> None:
+    """A lab's Windows in Hong Kong saves its export in Big5: read as GB18030 (which decodes it
+    without an error) its Traditional sample names came out as other characters. Refused, as
+    the people tables refuse Big5 (``adapters.text_encodings``), saying to save it as UTF-8."""
+    text = _bytes(QS_TXT).decode().replace("\t(-)\t", "\t陰性對照\t")
+    error = _refused("run.txt", text.encode("cp950"))
+    assert "Big5" in error.message, error
+
+
 # -- files that are refused --------------------------------------------------------------------
 
 def test_a_quantstudio_export_cut_short_is_unreadable() -> None:

@@ -3,25 +3,13 @@ the web's uploads): CSV and Excel (.xlsx, read-only mode so a million-row sheet 
 in memory); each row numbered as a spreadsheet shows it, the header checked against the
 table's columns.
 
-A CSV file may come in any encoding a district office's Excel saves: UTF-8 with or without a
-byte-order mark, GB18030 (and its subset GBK, what Excel writes on a Chinese Windows), or UTF-16
-with a byte-order mark (Excel's "Unicode text", tab-separated). The encoding is decided by one
-pass over the file before the first row is read; a file that none of them decodes, or that holds
-NUL characters, is one file-level error (``InvalidInput`` on the field ``file``), before anything
-is stored. The delimiter is a comma, or a tab when the header has more tabs than commas.
-
-Big5 (Traditional Chinese, as Excel saves on a Taiwan or Hong Kong Windows) decodes as GB18030
-without an error, into other characters: every Big5 character is two bytes GB18030 also reads.
-A file that is not UTF-8 is refused as Big5 (``bad_encoding``: save it as UTF-8) when its first
-MiB decodes as Big5 (``cp950`` or ``big5hkscs``) and more of its two-byte characters are common
-ones read as Big5 (its symbols and its 5,401 frequent hanzi, A140-A3BF and A440-C67E) than read
-as GB18030 (GB2312's punctuation and 6,763 hanzi, rows A1-A3 and B0-F7, trail A1-FE). A file
-whose characters beyond ASCII are all GB2312's punctuation and hanzi is never refused: read as
-GB18030, each is common. Big5 text read as GB18030 has a third or less of its characters
-there, the rest in GBK's rarely used extensions, kana, Greek and box drawing, while read as
-Big5 nearly all are common. A Big5 file is refused rather than read as Big5: Big5's variants
-(Microsoft's, Hong Kong's HKSCS) disagree on some characters, and a name read in the wrong one
-would be stored wrong without a word.
+A CSV file may come in any encoding a district office's Excel saves, decided by
+``adapters.text_encodings`` (UTF-8 with or without a byte-order mark, GB18030 and GBK, UTF-16
+with a byte-order mark: Excel's "Unicode text", tab-separated; Big5 refused, as GB18030 would
+read it into other characters) in one pass over the file before the first row is read; a file
+that none of them decodes, or that holds NUL characters, is one file-level error
+(``InvalidInput`` on the field ``file``), before anything is stored. The delimiter is a comma,
+or a tab when the header has more tabs than commas.
 
 A row whose shape is wrong is yielded with its problems under ``ROW_PROBLEMS``: a row with more
 or fewer fields than the header, and a row that runs over several lines in a way no export
@@ -29,8 +17,8 @@ writes (a line break in any field but ``address``, or a continuation line that h
 row's delimiters) — the sign of a quote that was opened and not closed, which swallows the lines
 after it.
 
-Imports: ``openpyxl`` (when a sheet is read), the standard library, ``hesuan.domain``,
-``hesuan.services``.
+Imports: ``openpyxl`` (when a sheet is read), the standard library, ``hesuan.adapters``,
+``hesuan.domain``, ``hesuan.services``.
 """
 
 from __future__ import annotations
@@ -38,12 +26,11 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-import re
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
+from hesuan.adapters.text_encodings import HEAD_BYTES, candidates, looks_like_big5
 from hesuan.domain.errors import InvalidInput
 from hesuan.domain.spreadsheets import ROW_NUMBER, Columns
 from hesuan.services.people import ROW_PROBLEMS
@@ -51,13 +38,6 @@ from hesuan.services.people import ROW_PROBLEMS
 __all__ = ["count_rows", "detect_encoding", "read_csv_text", "read_table"]
 
 _CHUNK = 1 << 20
-_ENCODINGS = ("utf-8", "gb18030")
-#: Big5 as Excel writes it on a Taiwan (Microsoft's, ``cp950``) or a Hong Kong Windows (with
-#: HKSCS's characters).
-_BIG5 = ("cp950", "big5hkscs")
-#: A two-byte character of GB18030 or Big5: a lead byte 81-FE and its trail byte (a Big5 trail
-#: is 40-7E or A1-FE, never a digit, so none starts GB18030's four-byte characters).
-_TWO_BYTES = re.compile(rb"[\x81-\xfe][\x40-\xfe]")
 #: The one field where a line break is expected (Alt+Enter in an Excel cell).
 _MULTILINE_FIELDS = frozenset({"address"})
 
@@ -74,39 +54,6 @@ def _big5_undecodable() -> InvalidInput:
         "file cannot be read: it is Big5 (Traditional Chinese, as Excel saves on a Taiwan or "
         "Hong Kong Windows), which read as GB18030 gives other characters. Save it as CSV "
         "UTF-8 (Excel: Save As, \"CSV UTF-8\"), or as .xlsx", code="bad_encoding", field="file")
-
-
-def _gb_common(code: int) -> bool:
-    """GB2312's punctuation and full-width forms (rows A1-A3) and its hanzi (rows B0-F7)."""
-    lead, trail = code >> 8, code & 0xFF
-    return 0xA1 <= trail <= 0xFE and (0xA1 <= lead <= 0xA3 or 0xB0 <= lead <= 0xF7)
-
-
-def _big5_common(code: int) -> bool:
-    """Big5's symbols (A140-A3BF) and its frequent hanzi (A440-C67E)."""
-    return 0xA140 <= code <= 0xA3BF or 0xA440 <= code <= 0xC67E
-
-
-def _is_big5(path: Path) -> bool:
-    """Whether a file GB18030 decodes is Big5 (the module's docstring has the rule), from its
-    first MiB."""
-    with path.open("rb") as fh:
-        head = fh.read(_CHUNK)
-    if not any(_decodes_head(head, encoding) for encoding in _BIG5):
-        return False
-    counts = Counter(_TWO_BYTES.findall(head))
-    as_gb = sum(n for pair, n in counts.items() if _gb_common(int.from_bytes(pair)))
-    as_big5 = sum(n for pair, n in counts.items() if _big5_common(int.from_bytes(pair)))
-    return as_big5 > as_gb
-
-
-def _decodes_head(head: bytes, encoding: str) -> bool:
-    """Whether ``head``, a file's beginning, decodes (a character cut at its end aside)."""
-    try:
-        codecs.getincrementaldecoder(encoding)().decode(head)
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 def _decodes(path: Path, encoding: str) -> bool:
@@ -126,21 +73,16 @@ def detect_encoding(path: Path) -> str:
     """The encoding the whole CSV file decodes in, or InvalidInput (``bad_encoding``; a Big5
     file among them, which GB18030 would decode into other characters)."""
     with path.open("rb") as fh:
-        head = fh.read(4)
-    if head.startswith(codecs.BOM_UTF8):
-        candidates: tuple[str, ...] = ("utf-8-sig",)
-    elif head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        candidates = ("utf-16",)
-    else:
-        candidates = _ENCODINGS
-    for encoding in candidates:
+        head = fh.read(HEAD_BYTES)
+    tried = candidates(head)
+    for encoding in tried:
         if _decodes(path, encoding):
-            if encoding == "gb18030" and _is_big5(path):
+            if encoding == "gb18030" and looks_like_big5(head):
                 raise _big5_undecodable()
             return encoding
-    if len(candidates) == 1:
-        raise _undecodable(f"it starts with a {candidates[0]} byte-order mark but is not "
-                           f"{candidates[0]} throughout")
+    if len(tried) == 1:
+        raise _undecodable(f"it starts with a {tried[0]} byte-order mark but is not "
+                           f"{tried[0]} throughout")
     raise _undecodable("it is neither UTF-8 nor GB18030 text (a UTF-16 file needs its "
                        "byte-order mark)")
 

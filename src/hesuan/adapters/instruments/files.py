@@ -51,11 +51,11 @@ from hesuan.adapters.instruments.tables import (
 )
 from hesuan.adapters.instruments.text_exports import (
     cfx_header_row,
-    decode_text,
     is_quantstudio_text,
     read_cfx_csv,
     read_quantstudio_text,
 )
+from hesuan.adapters.text_encodings import decode_text
 from hesuan.domain.digits import is_digits
 from hesuan.domain.errors import InvalidInput
 from hesuan.domain.plates import PlateSize
@@ -155,7 +155,8 @@ def detect_format(name: str, data: bytes) -> RunFileFormat:
         raise unreadable_file("the name says .xlsx but the content is not a workbook")
     text = decode_text(data)
     if text is None:
-        raise unknown_file("neither a workbook nor text in UTF-8, UTF-16 or GB18030")
+        raise unknown_file("neither a workbook nor text in UTF-8, UTF-16 or GB18030 (Big5 is "
+                           "not read: save the export as UTF-8)")
     lines = text.splitlines()
     if is_quantstudio_text(lines):
         return RunFileFormat.QUANTSTUDIO_TXT

@@ -16,7 +16,6 @@ Imports: standard library, ``hesuan.domain``.
 
 from __future__ import annotations
 
-import codecs
 import csv
 import re
 from collections.abc import Iterable
@@ -31,7 +30,6 @@ from hesuan.adapters.instruments.tables import (
 
 __all__ = [
     "cfx_header_row",
-    "decode_text",
     "is_quantstudio_text",
     "read_cfx_csv",
     "read_quantstudio_text",
@@ -43,24 +41,6 @@ CFX_COLUMNS = ("Well", "Fluor", "Content", "Cq")
 _CFX_HEADER_SEARCH = 20
 _SECTION = re.compile(r"^\[([^\]]+)\]\s*$")
 _HEADER_LINE = re.compile(r"^\*\s*([^=]+?)\s*=\s*(.*?)\s*$")
-
-
-def decode_text(data: bytes) -> str | None:
-    """The text of a text export (UTF-8 with or without a byte-order mark, UTF-16 with one, or
-    GB18030, which a Chinese Windows writes); None when it is none of them or holds NULs."""
-    if data.startswith(codecs.BOM_UTF8):
-        encodings: tuple[str, ...] = ("utf-8-sig",)
-    elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        encodings = ("utf-16",)
-    else:
-        encodings = ("utf-8", "gb18030")
-    for encoding in encodings:
-        try:
-            text = data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-        return None if "\x00" in text else text
-    return None
 
 
 # -- QuantStudio text export ----------------------------------------------------------------
