@@ -220,6 +220,23 @@ def test_a_gb18030_message_is_read_as_its_msh18_says() -> None:
     assert r.patient is not None and r.patient.name == "张三"
 
 
+def test_a_big5_message_without_msh18_is_unreadable_not_read_as_gb18030() -> None:
+    """A Hong Kong lab's system writes Big5 and names no character set: read as GB 18030 (the
+    platform's guess without MSH-18, which decodes Big5 without an error) its Traditional names
+    came out as other characters. Refused as an encoding error (AR 102) unless MSH-18 names
+    Big5, as the people tables and the instruments' exports refuse it."""
+    text = _oru(DETECTED, pid="PID|1||P-1^^^CITY||陳^大文").decode("utf-8").replace(
+        "城东检测实验室", "城東檢測實驗室")
+    text += "\rNTE|1||香港九龍旺角彌敦道123號樣本由城東檢測實驗室接收"
+    unnamed = text.replace("|UNICODE UTF-8", "|")
+    with pytest.raises(InvalidInput) as e:
+        read_hl7(unnamed.encode("cp950"))
+    assert e.value.field == "encoding" and "Big5" in e.value.message, e.value
+    named = text.replace("UNICODE UTF-8", "BIG-5")
+    (r,) = _one(read_hl7(named.encode("cp950"))).results
+    assert r.patient is not None and r.patient.name == "陳大文"
+
+
 def test_a_preliminary_result_cannot_be_applied() -> None:
     preliminary = DETECTED[:-1] + "P"
     outcome = _outcome(_one(read_hl7(_oru(preliminary))))

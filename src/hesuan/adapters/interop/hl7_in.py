@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from hesuan.adapters.interop.extra import hl7_module, instant, unreadable_hl7
+from hesuan.adapters.text_encodings import looks_like_big5
 from hesuan.domain.errors import InvalidInput
 from hesuan.domain.interop import IdSource, Measurement, ObservedValue, SpecimenId
 from hesuan.domain.lab_codes import Coding, Concept, ResultStatus, code_system, status_of_hl7
@@ -60,6 +61,10 @@ def _decode(data: bytes) -> str:
         pass
     named = _msh18(data)
     codec = _CHARSETS.get(named.lower(), "gb18030")
+    if not named and looks_like_big5(data):
+        # GB 18030, the guess without MSH-18, would read Big5 into other characters
+        raise unreadable_hl7("its bytes are not UTF-8 and read as Big5, which MSH-18 does not "
+                             "name: name the character set (BIG-5) or send UTF-8", "encoding")
     try:
         return data.decode(codec)
     except (UnicodeDecodeError, LookupError):
