@@ -23,7 +23,7 @@ def _post_batch(api: Api, events: list[dict[str, Any]], user: str = "sampler") -
 
 
 def _ship(api: Api, st: Station, box: str, tubes: list[str],
-          received: list[str] | None = None) -> dict[str, Any]:
+          received: list[str] | None = None, receipt_id: str | None = None) -> dict[str, Any]:
     out = _post_batch(api, [st.ev("box_tube", box_code=box, barcode=b) for b in tubes]
                       + [st.ev("seal_box", box_code=box)])
     assert out["rejected"] == 0, out
@@ -34,7 +34,7 @@ def _ship(api: Api, st: Station, box: str, tubes: list[str],
     assert r.status_code == 200, r.text
     api.clock.advance(timedelta(minutes=50))
     r = api.client.post(f"/boxes/{box}/receive", headers=api.h("lab"), json={
-        "event_id": st.ev("x")["event_id"], "lab_id": api.city.labs["lab1"],
+        "event_id": receipt_id or st.ev("x")["event_id"], "lab_id": api.city.labs["lab1"],
         "at": api.clock.now().isoformat(),
         "tube_barcodes": tubes if received is None else received})
     assert r.status_code == 200, r.text
@@ -566,8 +566,14 @@ def test_a_tube_in_the_wrong_box_is_received_and_a_missing_one_declared(api: Api
                             st.ev("seal_box", box_code=a)])
     assert out["rejected"] == 0, out
     # box b also holds a sealed tube packed into no box's record
-    receipt = _ship(api, st, b, b_tubes, received=[*b_tubes, strayed, loose])
+    receipt_id = str(uuid.uuid4())
+    receipt = _ship(api, st, b, b_tubes, received=[*b_tubes, strayed, loose],
+                    receipt_id=receipt_id)
     assert receipt["extra"] == receipt["received_extra"] == sorted([strayed, loose]), receipt
+    again = api.client.post(f"/boxes/{b}/receive", headers=api.h("lab"), json={
+        "event_id": receipt_id, "lab_id": api.city.labs["lab1"],
+        "at": api.clock.now().isoformat(), "tube_barcodes": [*b_tubes, strayed, loose]}).json()
+    assert again == receipt | {"duplicate": True}, again  # a replay answers the same
     # a received tube is never packed again
     out = _post_batch(api, [st.ev("box_tube", box_code=next(boxes(963)), barcode=loose)])
     assert out["results"][0]["reason"] == "tube_received", out

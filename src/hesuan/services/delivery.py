@@ -54,7 +54,7 @@ class Receipt:
     #: the tubes the lab rejected at receipt (their people recalled)
     rejected: list[str] = field(default_factory=list)
     #: tubes of the platform found in the box though another box's record (or none) holds
-    #: them: received as this lab's (empty on a replay)
+    #: them: received as this lab's
     received_extra: list[str] = field(default_factory=list)
 
 
@@ -159,7 +159,10 @@ class DeliveryService:
             if box is None:
                 raise NotFound("box_code: no such box", code="unknown_box", field="box_code")
             if _seen(uow, event_id, digest):
-                return _receipt(box, duplicate=True)
+                # the extras this lab holds as its own: those the receipt received
+                strays = sorted(t.barcode for t in uow.results.tubes_for_results(
+                    box.extra or []).values() if t.lab_id == box.lab_id)
+                return _receipt(box, duplicate=True, received_extra=strays)
             if box.status not in ("sealed", "in_transit"):
                 raise _not_ready(uow, box, "received")
             check_event_time(at, now, self._d.limits.offline_window)
@@ -278,8 +281,8 @@ def _not_ready(uow: UnitOfWork, box: BoxRecord, step: str) -> RuleViolation:
                          code="box_not_ready", field="box_code", detail=detail)
 
 
-def _receipt(box: BoxRecord, duplicate: bool) -> Receipt:
+def _receipt(box: BoxRecord, duplicate: bool, received_extra: list[str]) -> Receipt:
     return Receipt(box.code, box.tube_count or 0, box.received_count or 0,
                    list(box.missing or []), list(box.extra or []),
                    bool(box.discrepancy), duplicate,
-                   custody_break=box.handed_over_at is None)
+                   custody_break=box.handed_over_at is None, received_extra=received_extra)

@@ -350,7 +350,7 @@ class ReceiptOut(BaseModel):
     received_extra: list[str] = Field(
         default_factory=list, description="tubes of the platform found in the box though "
                                           "another box's record (or none) holds them: received "
-                                          "as this lab's (empty on a replay)")
+                                          "as this lab's")
 
 
 class ResultIn(Strict):
