@@ -265,6 +265,29 @@ def test_garbage_is_answered_ar_and_kept(bench: Bench) -> None:
     assert len(rows) == 2 and {r.state for r in rows} == {MessageState.UNCLEAR}
 
 
+def test_a_server_without_the_interop_extra_refuses_rather_than_keeps(
+        bench: Bench, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server installed without the interop extra (fhir.resources) kept each FHIR message as
+    unreadable input and answered it an error of the message: the lab's system dropped good
+    messages as bad. The server's own want is the answer (``interop_extra_missing``), nothing
+    kept, and the message is taken once the server has the extra."""
+    import sys
+
+    from hesuan.domain.errors import InvalidInput
+
+    b = bench
+    b.p.lab_messages.configure(b.lab_user(1), b.lab_id, id_order=["filler_order"])
+    (tube,) = b.tubes(1)
+    fhir = _fixture("sample_AL_20240624-0001.fhir", PAIRS["sample_AL_20240624-0001"], tube)
+    monkeypatch.setitem(sys.modules, "fhir.resources.R4B", None)
+    with pytest.raises(InvalidInput) as e:
+        _receive(b, fhir, FHIR)
+    assert e.value.code == "interop_extra_missing", e.value
+    assert b.p.lab_messages.messages(b.lab_user(1), b.lab_id) == []
+    monkeypatch.delitem(sys.modules, "fhir.resources.R4B")
+    assert _receive(b, fhir, FHIR).code == "AA"
+
+
 def _err(ack: bytes) -> list[str]:
     (err,) = [s for s in ack.decode().split("\r") if s.startswith("ERR")]
     return err.split("|")

@@ -25,11 +25,15 @@ from typing import Literal, Protocol
 from hesuan.domain.interop import Measurement, ObservedValue, SpecimenId
 from hesuan.domain.lab_codes import Concept, ResultStatus
 
-__all__ = ["AckCode", "Facility", "LabMessage", "LabMessageFormat", "LabMessageReader",
-           "LabResult", "PatientAsGiven", "UnreadableMessage"]
+__all__ = ["EXTRA_MISSING", "AckCode", "Facility", "LabMessage", "LabMessageFormat",
+           "LabMessageReader", "LabResult", "PatientAsGiven", "UnreadableMessage"]
 
 #: An HL7 acknowledgment code: AA accepted, AE accepted with an error, AR rejected.
 AckCode = Literal["AA", "AE", "AR"]
+
+#: The code of the reader's ``InvalidInput`` when the server lacks the library a format is read
+#: with (the interop extra): the server's want, not the message's fault.
+EXTRA_MISSING = "interop_extra_missing"
 
 
 class LabMessageFormat(enum.StrEnum):

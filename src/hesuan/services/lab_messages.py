@@ -48,6 +48,7 @@ from hesuan.domain.specimens import RejectionCode, RejectionStage
 from hesuan.services.context import Deps, write_retrying
 from hesuan.services.correction_requests import ask_correction
 from hesuan.services.interop_ports import (
+    EXTRA_MISSING,
     AckCode,
     LabMessage,
     LabMessageFormat,
@@ -153,6 +154,8 @@ class LabMessageService:
                 self._reader.read_hl7(data) if fmt is LabMessageFormat.HL7V2
                 else self._reader.read_fhir(data))
         except InvalidInput as exc:
+            if exc.code == EXTRA_MISSING:  # the server cannot read the format at all: nothing
+                raise                      # is kept, the sender's system sends it again later
             one = self._unreadable(actor, lab_id, data, fmt, via, exc)
             return Receipt(one.ack_code, one.ack, (one,))
         # each message of a batch is answered: one that cannot be read is kept and answered

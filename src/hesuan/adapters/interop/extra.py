@@ -14,6 +14,7 @@ from types import ModuleType
 
 from hesuan.domain.errors import InvalidInput
 from hesuan.domain.local_time import SHANGHAI
+from hesuan.services.interop_ports import EXTRA_MISSING
 
 __all__ = ["extra_missing", "hl7_module", "instant", "unreadable_fhir", "unreadable_hl7"]
 
@@ -21,7 +22,7 @@ __all__ = ["extra_missing", "hl7_module", "instant", "unreadable_fhir", "unreada
 def extra_missing(library: str, e: ImportError) -> InvalidInput:
     return InvalidInput(
         f"lab messages need the interop extra: they are read with {library}, which this server "
-        "does not have (install hesuan[interop])", code="interop_extra_missing", field="format")
+        "does not have (install hesuan[interop])", code=EXTRA_MISSING, field="format")
 
 
 def hl7_module() -> ModuleType:
