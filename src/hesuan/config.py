@@ -52,7 +52,6 @@ def _duration(value: Any) -> Any:
                          "seconds") from None
 
 
-#: The database URLs the platform runs on: an SQLite file, or PostgreSQL through psycopg 3.
 #: The drivers the platform runs on (SQLAlchemy's names): SQLite, PostgreSQL through psycopg 3.
 DATABASE_DRIVERS = ("sqlite", "sqlite+pysqlite", "postgresql+psycopg")
 #: A URL of one of them; SQLite's names a file (in memory it would be one process's alone).

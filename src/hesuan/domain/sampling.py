@@ -35,6 +35,7 @@ from hesuan.domain.instants import check_instant
 from hesuan.domain.people import SINGLE_TUBE_GROUPS, Group
 
 __all__ = [
+    "AT_NO_LAB",
     "MAX_CLOCK_AHEAD",
     "POOL_SIZES",
     "RESULT_TO_COME",
@@ -91,6 +92,10 @@ class TubeStatus(enum.StrEnum):
 #: is sampled again.
 RESULT_TO_COME = frozenset({TubeStatus.OPEN, TubeStatus.SEALED, TubeStatus.BOXED,
                             TubeStatus.RECEIVED})
+
+#: A tube sealed and at no lab yet: one a lab finds in a box it is received as the lab's (in
+#: whichever box), and one not found is lost; any other has reached a lab.
+AT_NO_LAB = frozenset({TubeStatus.SEALED, TubeStatus.BOXED})
 
 
 def barcode_key(value: str) -> str:

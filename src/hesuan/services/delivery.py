@@ -23,7 +23,7 @@ from hesuan.domain.access import Action, Principal, Target, authorize
 from hesuan.domain.errors import Conflict, InvalidInput, NotFound, RuleViolation
 from hesuan.domain.event_ids import canonical_event_id, content_digest
 from hesuan.domain.sampling import (
-    TubeStatus,
+    AT_NO_LAB,
     check_box_code,
     check_event_time,
     check_not_before,
@@ -192,22 +192,20 @@ class DeliveryService:
                 received_ids = list(packed.values())
             for r in refused:
                 check_declared_missing(r.code, r.barcode, RejectionStage.RECEIPT, missing)
-            # a tube of the platform on its way in another box's record (or in none) is here:
-            # received as this lab's, so that it is tested
-            found = {t.barcode: t.id for t in uow.results.tubes_for_results(
-                extra, for_update=True).values()
-                if t.status in (TubeStatus.SEALED, TubeStatus.BOXED)} if extra else {}
-            strays = sorted(found)
-            received_ids += found.values()
-            # a tube declared missing is this lab's to answer: rejected as missing below; one
-            # received already (found in another box) is not lost
+            # the tubes found beyond the box's record and those declared missing, in one read: a
+            # tube of the platform at no lab yet is here (received as this lab's, so that it is
+            # tested); one declared missing is this lab's to answer (rejected as missing
+            # below), unless it reached a lab already (found in another box: not lost)
             declared = [r.barcode for r in refused if r.code is RejectionCode.MISSING]
-            for t in uow.results.tubes_for_results(declared, for_update=True).values():
-                if t.status not in (TubeStatus.SEALED, TubeStatus.BOXED):
-                    raise RuleViolation(f"rejected: tube {t.barcode} is not lost: it was "
-                                        f"received already ({t.status})", code="not_missing",
+            named = (uow.results.tubes_for_results([*extra, *declared], for_update=True)
+                     if extra or declared else {})
+            strays = [bc for bc in extra if bc in named and named[bc].status in AT_NO_LAB]
+            for bc in declared:
+                if (t := named[bc]).status not in AT_NO_LAB:
+                    raise RuleViolation(f"rejected: tube {bc} is not lost: it was received "
+                                        f"already ({t.status})", code="not_missing",
                                         field="rejected")
-            received_ids += [packed[bc] for bc in declared]
+            received_ids += [named[bc].id for bc in strays] + [packed[bc] for bc in declared]
             discrepancy = bool(missing or extra or count != len(packed))
             # a box no courier handed over is still received, never turned away with its
             # samples, but the break in its chain of custody is raised for follow-up

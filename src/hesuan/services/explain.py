@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from hesuan.domain.local_time import short
+from hesuan.domain.results import RecallReason
 from hesuan.domain.status import Colour
 
 if TYPE_CHECKING:
@@ -132,7 +133,7 @@ def _variant(reason: str, read: StatusRead) -> str:
     evidence = read.status.evidence
     if reason == "pending_retest":
         recall = read.recall
-        if recall is not None and recall.reason == "result_cancelled":
+        if recall is not None and recall.reason == RecallReason.RESULT_CANCELLED.value:
             return "resample_taken" if recall.answered else "result_withdrawn"
         after_positive = (evidence.get("recall") or {}).get("after") == "positive"
         if recall is not None and recall.answered:

@@ -230,9 +230,10 @@ class _Scanned:
         self.person_of_code: dict[str, str | None] = {}
         for e in events:
             if e.barcode:
-                self.barcodes.add(e.barcode.strip().upper())
+                barcode = e.barcode.strip().upper()
+                self.barcodes.add(barcode)
                 if e.kind is EventKind.SEAL_TUBE:
-                    self.sealed_by_hand.add(e.barcode.strip().upper())
+                    self.sealed_by_hand.add(barcode)
             if e.box_code:
                 self.box_codes.add(e.box_code.strip().upper())
             if e.code is not None and e.code not in self.person_of_code:

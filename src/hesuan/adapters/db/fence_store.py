@@ -142,12 +142,8 @@ class SqlFence(SqlRepository):
 
     def _positive_since(self, person_ids: Sequence[str]) -> dict[str, datetime]:
         """When each person's first positive single tube still named by their samples came."""
-        out: dict[str, datetime] = {}
-        for part in chunks(list(person_ids)):
-            for pid, at in sql_helpers.fetch(self.conn, _POSITIVE_SINCE[self._pg], {
-                    "vals": sql_helpers.vals(part, self._pg)}):
-                out[pid] = from_ms(at)
-        return out
+        return {pid: from_ms(at) for pid, at in sql_helpers.fetch_in(
+            self.conn, _POSITIVE_SINCE[self._pg], person_ids, self._pg)}
 
     def tests_since(self, person_ids: Sequence[str],
                     since: dict[str, datetime]) -> dict[str, list[datetime]]:
