@@ -21,6 +21,7 @@ from hesuan.domain.status import (
     DEFAULT_RULES,
     Colour,
     Facts,
+    OverrideState,
     Rule,
     Status,
     decide,
@@ -292,11 +293,12 @@ class FakeOverrides(FakeRepository):
     def override(self, override_id: str, *, for_update: bool = False) -> OverrideRow | None:
         return self.t.overrides.get(override_id)
 
-    def decide_override(self, override_id: str, status: str, by: str, now: datetime) -> None:
+    def decide_override(self, override_id: str, status: OverrideState, by: str,
+                        now: datetime) -> None:
         o = self.t.overrides[override_id] = replace(self.t.overrides[override_id],
                                                     status=status, decided_by=by,
                                                     decided_at=now)
-        if status == "approved":
+        if status is OverrideState.APPROVED:
             s = self.t.statuses[o.person_id]
             s.override_id, s.override_colour = o.id, o.colour
             s.override_until, s.override_reason = o.expires_at, o.reason
@@ -307,7 +309,7 @@ class FakeOverrides(FakeRepository):
                               if o.person_id == person_id), lambda o: o.requested_at)
 
     def pending_overrides(self, limit: int, region_prefix: str) -> list[OverrideRow]:
-        rows = [o for o in self.t.overrides.values() if o.status == "requested"
+        rows = [o for o in self.t.overrides.values() if o.status == OverrideState.REQUESTED
                 and self.t.people[o.person_id].grid_code.startswith(region_prefix)]
         return sorted(rows, key=lambda o: o.requested_at)[:limit]
 

@@ -39,6 +39,7 @@ __all__ = [
     "Colour",
     "DefaultReason",
     "Facts",
+    "OverrideState",
     "Rule",
     "Status",
     "decide",
@@ -69,6 +70,15 @@ class DefaultReason(enum.StrEnum):
     AWAITING_RESULT = "awaiting_result"
     UP_TO_DATE = "up_to_date"
     NOT_YET_TESTED = "not_yet_tested"
+
+
+class OverrideState(enum.StrEnum):
+    """Where a manual status stands: requested by one health officer, decided by another
+    (四眼原则); only an approved one is in force, until it expires."""
+
+    REQUESTED = "requested"
+    APPROVED = "approved"
+    REJECTED = "rejected"
 
 
 #: The rule that decides (green) when no other matches.

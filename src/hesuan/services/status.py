@@ -38,6 +38,7 @@ from hesuan.domain.sampling import SiteKind
 from hesuan.domain.status import (
     DEFAULT_RULES,
     Colour,
+    OverrideState,
     Rule,
     Status,
     check_rule,
@@ -391,8 +392,8 @@ class StatusService:
             authorize(actor, Action.REQUEST_OVERRIDE, person_target(row), field="person_id")
             uow.overrides.add_override(OverrideRow(
                 id=oid, person_id=person_id, colour=colour.value, reason=reason.strip(),
-                legal_basis=legal_basis.strip(), expires_at=expires_at, status="requested",
-                requested_by=actor.user_id, requested_at=now))
+                legal_basis=legal_basis.strip(), expires_at=expires_at,
+                status=OverrideState.REQUESTED, requested_by=actor.user_id, requested_at=now))
             uow.audit_log.append(now, actor.username, "override.request", f"person:{person_id}",
                       {"override": oid, "colour": colour.value})
             uow.commit()
@@ -411,7 +412,7 @@ class StatusService:
             assert row is not None
             # the access first: its state is nothing for an officer of another region to learn
             authorize(actor, Action.DECIDE_OVERRIDE, person_target(row), field="override_id")
-            if o.status != "requested":
+            if o.status != OverrideState.REQUESTED:
                 raise Conflict(f"the override is already {o.status}",
                                code="override_decided", field="override_id")
             if o.requested_by == actor.user_id:
@@ -420,7 +421,8 @@ class StatusService:
             if o.expires_at <= now:
                 raise RuleViolation("the requested override has already expired",
                                     code="bad_expiry", field="override_id")
-            uow.overrides.decide_override(override_id, "approved" if approve else "rejected",
+            uow.overrides.decide_override(override_id, OverrideState.APPROVED if approve
+                                          else OverrideState.REJECTED,
                                 actor.user_id, now)
             if approve:
                 self.refresh(uow, now, person_ids=[row.id])

@@ -14,7 +14,7 @@ from typing import Protocol
 
 from hesuan.domain.cadence import Policy
 from hesuan.domain.json import JsonObject
-from hesuan.domain.status import Facts, Rule, Status
+from hesuan.domain.status import Facts, OverrideState, Rule, Status
 
 __all__ = ["ArrivalRow", "CadenceRepository", "ExemptionRow", "IssuedPass", "OverrideRepository",
            "OverrideRow", "PassRepository", "RecallState", "StatusRepository", "StatusRow",
@@ -101,7 +101,7 @@ class OverrideRow:
     reason: str
     legal_basis: str
     expires_at: datetime
-    status: str  # requested | approved | rejected
+    status: str  # an ``OverrideState``
     requested_by: str
     requested_at: datetime
     decided_by: str | None = None
@@ -222,7 +222,8 @@ class OverrideRepository(Protocol):
     def override(self, override_id: str, *, for_update: bool = False) -> OverrideRow | None:
         """The request; ``for_update``: its row locked until the transaction ends."""
 
-    def decide_override(self, override_id: str, status: str, by: str, now: datetime) -> None: ...
+    def decide_override(self, override_id: str, status: OverrideState, by: str,
+                        now: datetime) -> None: ...
 
     def overrides_of(self, person_id: str) -> list[OverrideRow]:
         """The person's override requests, decided ones too, newest first."""

@@ -36,6 +36,7 @@ from hesuan.adapters.db.sql_helpers import as_stored, chunks, grid_range, member
 from hesuan.adapters.db.status_sql import lit
 from hesuan.domain.fence import ALERTING_COLOUR, ALERTING_STATES, AlertStatus, ScanPerson
 from hesuan.domain.results import Result, TestState
+from hesuan.domain.status import OverrideState
 from hesuan.services.fence_ports import (
     CheckpointRow,
     FenceAlertHandling,
@@ -48,9 +49,6 @@ from hesuan.services.fence_ports import (
 )
 
 __all__ = ["SqlFence"]
-
-#: An override as approved (``overrides.status``).
-_APPROVED = "approved"
 
 #: The earliest result of each person's single tubes that made them positive
 #: (``domain.results.member_outcome``: a positive tube of one), by backend.
@@ -117,7 +115,7 @@ class SqlFence(SqlRepository):
                 recalled[pid].append((opened, closed))
             for pid, approved, until, colour in self._in(
                     ov.person_id, ids, ov.person_id, ov.decided_at, ov.expires_at, ov.colour,
-                    where=(ov.status == _APPROVED) & ov.decided_at.isnot(None)):
+                    where=(ov.status == OverrideState.APPROVED.value) & ov.decided_at.isnot(None)):
                 overridden[pid].append((approved, until, colour))
             # a recall or a red override since the earliest scan: a rule's case then, though
             # nothing marks them now

@@ -38,7 +38,7 @@ from hesuan.adapters.db.sql_helpers import from_ms_or_none as _dt
 from hesuan.domain.cadence import OverdueAction, Policy, ScopeKind, in_precedence
 from hesuan.domain.local_time import short
 from hesuan.domain.notices import reminder_goes_at
-from hesuan.domain.status import FALLBACK_COLOUR, Colour, Facts, Rule, Status
+from hesuan.domain.status import FALLBACK_COLOUR, Colour, Facts, OverrideState, Rule, Status
 from hesuan.services.status_ports import (
     ArrivalRow,
     ExemptionRow,
@@ -468,10 +468,11 @@ class SqlOverrides(SqlRepository):
         r = self.conn.execute(stmt).first()
         return None if r is None else OverrideRow(**r._mapping)
 
-    def decide_override(self, override_id: str, status: str, by: str, now: datetime) -> None:
+    def decide_override(self, override_id: str, status: OverrideState, by: str,
+                        now: datetime) -> None:
         self.conn.execute(sa_update(overrides).where(overrides.c.id == override_id)
                           .values(status=status, decided_by=by, decided_at=now))
-        if status == "approved":
+        if status is OverrideState.APPROVED:
             o = self.override(override_id)
             assert o is not None
             self.conn.execute(sa_update(person_status)
@@ -486,7 +487,7 @@ class SqlOverrides(SqlRepository):
             .order_by(overrides.c.requested_at.desc()))]
 
     def pending_overrides(self, limit: int, region_prefix: str) -> list[OverrideRow]:
-        q = select(overrides).where(overrides.c.status == "requested")
+        q = select(overrides).where(overrides.c.status == OverrideState.REQUESTED.value)
         if region_prefix:
             q = q.join(people, people.c.id == overrides.c.person_id).where(
                 people.c.grid_code.startswith(region_prefix, autoescape=True))
