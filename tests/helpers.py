@@ -1,8 +1,9 @@
-"""Test helpers: an API client logged in per role, station-event builders, and the real server
-(``hesuan serve``) started in a subprocess."""
+"""Test helpers: an API client logged in per role, an application client in the test's own
+thread, station-event builders, and the real server (``hesuan serve``) started in a subprocess."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -29,6 +30,7 @@ from hesuan.sim.example import DEMO_PASSWORD, ExampleCity
 __all__ = [
     "HESUAN",
     "Api",
+    "AppClient",
     "Station",
     "barcodes",
     "boxes",
@@ -41,6 +43,37 @@ __all__ = [
 ]
 
 HESUAN = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "hesuan"
+
+
+class AppClient:
+    """Requests to the application in the calling thread's own event loop, through httpx's ASGI
+    transport: some 2.5 ms of CPU less a request than Starlette's ``TestClient``, whose every
+    request crosses to its portal's thread and back. The application's lifespan is not run, and
+    redirects are not followed unless asked (httpx's default). For tests that send thousands of
+    requests."""
+
+    def __init__(self, app: Any, base_url: str = "http://testserver") -> None:
+        self.app = app
+        self._loop = asyncio.new_event_loop()
+        self._client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                         base_url=base_url)
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return self._client.cookies
+
+    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        return self._loop.run_until_complete(self._client.request(method, url, **kwargs))
+
+    def get(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("GET", url, **kwargs)
+
+    def post(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("POST", url, **kwargs)
+
+    def close(self) -> None:
+        self._loop.run_until_complete(self._client.aclose())
+        self._loop.close()
 #: The JSON Schemas of the reports (docs/REPORTS.md)
 SCHEMAS = Path(__file__).resolve().parents[1] / "docs" / "schemas"
 

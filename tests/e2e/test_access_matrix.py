@@ -38,7 +38,6 @@ from typing import Any
 
 import pytest
 from fastapi.routing import APIRoute
-from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from starlette.requests import Request
 from starlette.routing import BaseRoute
@@ -69,6 +68,7 @@ from hesuan.services.sampling import EventKind, StationEvent
 from hesuan.services.zones import ZoneInput
 from hesuan.sim.example import DEMO_PASSWORD, make_resident_id, seed_regions
 from tests.conftest import PG_URL, START
+from tests.helpers import AppClient
 from tests.integration.lab_bench import NEG, POS, cfx_csv
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("access-matrix")]
@@ -86,7 +86,7 @@ PUBLIC_NON_API = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "
 @dataclass
 class World:
     platform: Platform
-    client: TestClient
+    client: AppClient
     grid: dict[str, str] = field(default_factory=dict)  # the grid of the side's people
     grid2: dict[str, str] = field(default_factory=dict)  # another grid of the side
     site: dict[str, str] = field(default_factory=dict)
@@ -244,7 +244,7 @@ def _iso(days: float = 0, hours: float = 0) -> str:
 def _build(platform: Platform) -> World:
     seed_regions(platform)
     platform.status.seed_defaults(SYSTEM)
-    w = World(platform, TestClient(create_app(platform), base_url="https://testserver"))
+    w = World(platform, AppClient(create_app(platform), base_url="https://testserver"))
     rows = []
     for side in SIDES:
         d = DISTRICT[side]
@@ -364,8 +364,10 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     platform = bootstrap(settings, clock=FixedClock(START), migrate=request.param == "postgres")
     try:
         w = _build(platform)
-        with w.client:
+        try:
             yield w
+        finally:
+            w.client.close()
     finally:
         platform.close()
         if pg_admin is not None:
