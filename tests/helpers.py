@@ -11,12 +11,12 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from fastapi.testclient import TestClient
@@ -42,6 +42,8 @@ __all__ = [
     "web_sign_in",
 ]
 
+T = TypeVar("T")
+
 HESUAN = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "hesuan"
 
 
@@ -50,7 +52,11 @@ class AppClient:
     transport: some 2.5 ms of CPU less a request than Starlette's ``TestClient``, whose every
     request crosses to its portal's thread and back. The application's lifespan is not run, and
     redirects are not followed unless asked (httpx's default). For tests that send thousands of
-    requests."""
+    requests.
+
+    The thread may already have a loop running: Playwright's synchronous API (the browser tests'
+    session-wide browser) keeps its own loop marked running in the main thread between calls.
+    That mark is set aside while a request runs here and put back after."""
 
     def __init__(self, app: Any, base_url: str = "http://testserver") -> None:
         self.app = app
@@ -63,7 +69,15 @@ class AppClient:
         return self._client.cookies
 
     def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        return self._loop.run_until_complete(self._client.request(method, url, **kwargs))
+        return self._run(self._client.request(method, url, **kwargs))
+
+    def _run(self, work: Coroutine[Any, Any, T]) -> T:
+        other = asyncio.events._get_running_loop()
+        asyncio.events._set_running_loop(None)
+        try:
+            return self._loop.run_until_complete(work)
+        finally:
+            asyncio.events._set_running_loop(other)
 
     def get(self, url: str, **kwargs: Any) -> httpx.Response:
         return self.request("GET", url, **kwargs)
@@ -72,7 +86,7 @@ class AppClient:
         return self.request("POST", url, **kwargs)
 
     def close(self) -> None:
-        self._loop.run_until_complete(self._client.aclose())
+        self._run(self._client.aclose())
         self._loop.close()
 #: The JSON Schemas of the reports (docs/REPORTS.md)
 SCHEMAS = Path(__file__).resolve().parents[1] / "docs" / "schemas"
