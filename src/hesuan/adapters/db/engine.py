@@ -7,6 +7,10 @@ upgrade; read-only units of work begin DEFERRED and never block writers (WAL).
 PostgreSQL (production): psycopg 3 with a connection pool whose connections are checked
 before use (``pool_pre_ping``), so that the pool recovers by itself once the server is back or
 after its connections were terminated; a lost connection also invalidates the pool's older ones.
+Its sessions never compile statements to machine code (``jit = off``): the planner's estimates
+of the reports count each correlated subquery for every row, which passes the server's
+threshold for compiling at a few thousand people, and compiling took longer than running them
+at every size measured (docs/BENCHMARKS.md).
 
 The drivers' errors that mean something to the services are translated here, once, by the
 drivers' own codes (never by their messages): ``store_unavailable`` says which mean that the store
@@ -227,4 +231,5 @@ def make_engine(settings: Settings, **kwargs: Any) -> Engine:
     # a server that does not answer is unavailable after CONNECT_TIMEOUT_S, not after the
     # system's TCP timeout of minutes
     return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True,
-                         connect_args={"connect_timeout": CONNECT_TIMEOUT_S}, **kwargs)
+                         connect_args={"connect_timeout": CONNECT_TIMEOUT_S,
+                                       "options": "-c jit=off"}, **kwargs)

@@ -115,19 +115,19 @@ class SqlResults(SqlResultWithdrawals):
         """PostgreSQL: the statements inside find each row of the batch by its key (a nested
         loop over the primary key's index) rather than hashing the whole table: a batch is a
         small part of the tubes and of the people, and a hash join reads all of them for every
-        batch — more of them with every round and every person. Without compiling the
-        statements (JIT): the nested loop's estimated cost passes the threshold at which the
-        server compiles them, which takes longer than running them."""
+        batch — more of them with every round and every person. (The engine's sessions never
+        compile statements, ``engine.py``: the nested loop's estimated cost would pass the
+        threshold.)"""
         if not self._pg:
             yield
             return
         self.conn.exec_driver_sql("SET LOCAL enable_hashjoin = off; "
-                                  "SET LOCAL enable_mergejoin = off; SET LOCAL jit = off")
+                                  "SET LOCAL enable_mergejoin = off")
         try:
             yield
         finally:
             self.conn.exec_driver_sql(
-                "RESET enable_hashjoin; RESET enable_mergejoin; RESET jit")
+                "RESET enable_hashjoin; RESET enable_mergejoin")
 
     def cancel_recalls_of(self, pool_tube_ids: Sequence[str], now: datetime) -> None:
         c, pg = self.conn, self._pg
