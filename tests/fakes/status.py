@@ -293,9 +293,9 @@ class FakeOverrides(FakeRepository):
     def override(self, override_id: str, *, for_update: bool = False) -> OverrideRow | None:
         return self.t.overrides.get(override_id)
 
-    def decide_override(self, override_id: str, status: OverrideState, by: str,
+    def decide_override(self, request: OverrideRow, status: OverrideState, by: str,
                         now: datetime) -> None:
-        o = self.t.overrides[override_id] = replace(self.t.overrides[override_id],
+        o = self.t.overrides[request.id] = replace(self.t.overrides[request.id],
                                                     status=status, decided_by=by,
                                                     decided_at=now)
         if status is OverrideState.APPROVED:

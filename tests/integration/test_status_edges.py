@@ -16,6 +16,7 @@ from hesuan.bootstrap import Platform
 from hesuan.domain.access import Principal, Role
 from hesuan.domain.cadence import ScopeKind
 from hesuan.domain.errors import Conflict
+from hesuan.domain.status import OverrideState
 from hesuan.domain.zones import Area, Movement, SamplingMode, ZoneKind, ZoneRules
 from hesuan.services.people import PersonInput
 from hesuan.services.status import PolicyInput
@@ -249,7 +250,7 @@ def test_two_officers_deciding_one_override_at_once_decide_it_once(
     assert answers == {"officer2": "done", "officer3": "override_decided"}, answers
     view = platform.status.status_of(ADMIN, pid)
     (o,) = [x for x in view.overrides if x.id == oid]
-    assert o.status == "approved" and view.status.colour.value == "red"
+    assert o.status is OverrideState.APPROVED and view.status.colour.value == "red"
 
 
 def _policy_of(p: Platform, pid: str) -> tuple[str | None, int | None, int | None]:

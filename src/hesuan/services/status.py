@@ -421,9 +421,8 @@ class StatusService:
             if o.expires_at <= now:
                 raise RuleViolation("the requested override has already expired",
                                     code="bad_expiry", field="override_id")
-            uow.overrides.decide_override(override_id, OverrideState.APPROVED if approve
-                                          else OverrideState.REJECTED,
-                                actor.user_id, now)
+            uow.overrides.decide_override(o, OverrideState.APPROVED if approve
+                                          else OverrideState.REJECTED, actor.user_id, now)
             if approve:
                 self.refresh(uow, now, person_ids=[row.id])
                 # the colour is the override's now: a pass of another one is untrue

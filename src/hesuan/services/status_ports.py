@@ -101,7 +101,7 @@ class OverrideRow:
     reason: str
     legal_basis: str
     expires_at: datetime
-    status: str  # an ``OverrideState``
+    status: OverrideState
     requested_by: str
     requested_at: datetime
     decided_by: str | None = None
@@ -222,8 +222,10 @@ class OverrideRepository(Protocol):
     def override(self, override_id: str, *, for_update: bool = False) -> OverrideRow | None:
         """The request; ``for_update``: its row locked until the transaction ends."""
 
-    def decide_override(self, override_id: str, status: OverrideState, by: str,
-                        now: datetime) -> None: ...
+    def decide_override(self, request: OverrideRow, status: OverrideState, by: str,
+                        now: datetime) -> None:
+        """Decide ``request`` (as read for update); approved, it is the person's status."""
+        ...
 
     def overrides_of(self, person_id: str) -> list[OverrideRow]:
         """The person's override requests, decided ones too, newest first."""

@@ -97,6 +97,10 @@ def _facts(r: Any) -> Facts:
     )
 
 
+def _override(r: Any) -> OverrideRow:
+    return OverrideRow(**{**r._mapping, "status": OverrideState(r.status)})
+
+
 def _policy(r: Any) -> Policy:
     return Policy(r.id, r.version, ScopeKind(r.scope_kind), r.scope,
                   timedelta(milliseconds=r.interval_ms), timedelta(milliseconds=r.grace_ms),
@@ -459,30 +463,29 @@ class SqlOverrides(SqlRepository):
             .order_by(exemptions.c.created_at.desc()))]
 
     def add_override(self, row: OverrideRow) -> None:
-        self.conn.execute(insert(overrides), asdict(row))
+        self.conn.execute(insert(overrides), asdict(row) | {"status": row.status.value})
 
     def override(self, override_id: str, *, for_update: bool = False) -> OverrideRow | None:
         stmt = select(overrides).where(overrides.c.id == override_id)
         if for_update:
             stmt = stmt.with_for_update()
         r = self.conn.execute(stmt).first()
-        return None if r is None else OverrideRow(**r._mapping)
+        return None if r is None else _override(r)
 
-    def decide_override(self, override_id: str, status: OverrideState, by: str,
+    def decide_override(self, request: OverrideRow, status: OverrideState, by: str,
                         now: datetime) -> None:
-        self.conn.execute(sa_update(overrides).where(overrides.c.id == override_id)
-                          .values(status=status, decided_by=by, decided_at=now))
+        o = request
+        self.conn.execute(sa_update(overrides).where(overrides.c.id == o.id)
+                          .values(status=status.value, decided_by=by, decided_at=now))
         if status is OverrideState.APPROVED:
-            o = self.override(override_id)
-            assert o is not None
             self.conn.execute(sa_update(person_status)
                               .where(person_status.c.person_id == o.person_id)
-                              .values(override_id=override_id, override_colour=o.colour,
+                              .values(override_id=o.id, override_colour=o.colour,
                                       override_until=o.expires_at,
                                       override_reason=o.reason, status_valid_until=now))
 
     def overrides_of(self, person_id: str) -> list[OverrideRow]:
-        return [OverrideRow(**r._mapping) for r in self.conn.execute(
+        return [_override(r) for r in self.conn.execute(
             select(overrides).where(overrides.c.person_id == person_id)
             .order_by(overrides.c.requested_at.desc()))]
 
@@ -491,7 +494,7 @@ class SqlOverrides(SqlRepository):
         if region_prefix:
             q = q.join(people, people.c.id == overrides.c.person_id).where(
                 people.c.grid_code.startswith(region_prefix, autoescape=True))
-        return [OverrideRow(**r._mapping) for r in self.conn.execute(
+        return [_override(r) for r in self.conn.execute(
             q.order_by(overrides.c.requested_at).limit(limit))]
 
 
