@@ -15,11 +15,14 @@ from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from hesuan.adapters.clock import FixedClock
 from hesuan.adapters.db import roster_sql
+from hesuan.adapters.db.engine import make_engine
 from hesuan.adapters.db.schema import to_ms
 from hesuan.bootstrap import Platform
+from hesuan.config import Settings
 from hesuan.sim.example import seed_example_city
 from tests.conftest import PG_URL
 
@@ -55,3 +58,21 @@ def test_the_coverage_query_runs_without_compiling(platform: Platform,
     plan = _plan(platform, sql, {"since": to_ms(now - timedelta(days=4)), "as_of": to_ms(now)})
     assert "JIT" not in plan, plan["JIT"]
     assert plan["Plan"]["Actual Rows"] > 0
+
+
+@pytest.mark.parametrize("backend", [pytest.param("postgres", marks=pytest.mark.postgres)],
+                         indirect=True)
+def test_options_given_in_the_database_url_are_kept_beside_it(settings: Settings) -> None:
+    """An operator's own startup options in ``HESUAN_DATABASE_URL`` (libpq's ``options``) still
+    reach the server, with the platform's ``jit = off`` beside them."""
+    url = make_url(settings.database_url).update_query_dict(
+        {"options": "-c statement_timeout=12345"})
+    engine = make_engine(settings.model_copy(
+        update={"database_url": url.render_as_string(hide_password=False)}))
+    try:
+        with engine.connect() as c:
+            got = [c.exec_driver_sql(f"SHOW {name}").scalar()
+                   for name in ("statement_timeout", "jit")]
+    finally:
+        engine.dispose()
+    assert got == ["12345ms", "off"]

@@ -230,6 +230,8 @@ def make_engine(settings: Settings, **kwargs: Any) -> Engine:
         return engine
     # a server that does not answer is unavailable after CONNECT_TIMEOUT_S, not after the
     # system's TCP timeout of minutes
+    given = url.query.get("options", ())  # the operator's own startup options, kept
+    options = " ".join([*([given] if isinstance(given, str) else given), "-c jit=off"])
     return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True,
                          connect_args={"connect_timeout": CONNECT_TIMEOUT_S,
-                                       "options": "-c jit=off"}, **kwargs)
+                                       "options": options}, **kwargs)
