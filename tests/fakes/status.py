@@ -133,9 +133,12 @@ class FakeStatuses(FakeRepository):
         return [r for r in rows.values() if r.stale(now)]
 
     def refresh_plain(self, now: datetime, everyone: bool = False,
-                      person_ids: Sequence[str] | None = None) -> int:
+                      person_ids: Sequence[str] | None = None,
+                      limit: int | None = None) -> int:
         n = 0
         for row in self._whom(now, everyone, person_ids):
+            if limit is not None and n >= limit:
+                break
             if plain(row, now):
                 write_status(row, decide(status_facts(row, self.t), now), now, None)
                 n += 1
@@ -143,11 +146,14 @@ class FakeStatuses(FakeRepository):
 
     def refresh_overdue(self, now: datetime, rule_id: str, rule_version: int,
                         colour: str | None, everyone: bool = False,
-                        person_ids: Sequence[str] | None = None) -> int:
+                        person_ids: Sequence[str] | None = None,
+                        limit: int | None = None) -> int:
         rule = Rule(rule_id, rule_version, "overdue", _OVERDUE_REASON,
                     None if colour is None else Colour(colour))
         n = 0
         for row in self._whom(now, everyone, person_ids):
+            if limit is not None and n >= limit:
+                break
             if plain_overdue(row, now):
                 write_status(row, decide(status_facts(row, self.t), now, [rule]), now, None)
                 n += 1

@@ -61,6 +61,11 @@ __all__ = ["EXEMPTION_REASONS", "PolicyInput", "StatusRead", "StatusService", "S
 
 EXEMPTION_REASONS = ("infant", "bedridden", "away", "in_hospital", "other")
 _CHUNK = 5000
+#: People one transaction of a sweep reminds, and decides, at most. A sweep over a cohort that
+#: falls due at once commits in parts, so that a write to a swept person's status row (a
+#: station's sample, an exemption) waits for one part, not for the whole sweep; on SQLite,
+#: where every write waits for it, each part is one turn of the writer.
+SWEEP_PART = 20_000
 _MAX_OVERRIDE = timedelta(days=14)
 
 
@@ -164,38 +169,76 @@ class StatusService:
     # -- the sweep -------------------------------------------------------------------------
 
     def sweep(self, actor: Principal, limit: int = 200_000) -> SweepReport:
-        """Reminders for people due soon (one per due time) and the overdue status (未检) for
-        those past due + grace. Idempotent; concurrent sweeps do not double anything (the
-        second one skips)."""
+        """Reminders for people due soon (one per due time, at most ``limit``) and the overdue
+        status (未检) for those past due + grace, ``SWEEP_PART`` people a transaction, each
+        with its audit entry. Idempotent; a second sweep at once skips, or — reaching the lock
+        between two parts of the first — goes on with what is left (nothing is doubled: a
+        reminder's due time is marked in the part that queues it)."""
         authorize(actor, Action.RUN_SWEEP)
         now = self._d.clock.now()
-        with self._d.uow() as uow:
-            if not uow.statuses.sweep_lock():
-                return SweepReport(0, 0, skipped=True)
-            policies = uow.cadence.current_policies()
-            # a window opened or closed since (a policy's end, a version's start): its people
-            # take the policy that covers them now, as at a policy's change
-            reassigned = windows_changed(policies, self._windows_at, now)
-            if reassigned:
-                self._assign(uow, policies, now)
-            max_lead = max((p.reminder_lead for p in policies), default=timedelta(0))
-            due = uow.statuses.due_for_reminder(now, int(max_lead.total_seconds() * 1000), limit)
-            if due:
-                uow.statuses.enqueue_reminders([(self._d.new_id(), pid, due_ms) for pid,
-                                                due_ms in due],
-                                      now)
-                if len(due) < limit:
-                    uow.statuses.mark_all_reminded(now, int(max_lead.total_seconds() * 1000))
-                else:
-                    uow.statuses.mark_reminded(due)
-            decided = self.refresh(uow, now)
-            if reassigned:  # a green pass stated the status the old policy decided
-                uow.passes.revoke_untrue_green(now, "policy")
-            uow.audit_log.append(now, actor.username, "sweep", "people",
-                      {"reminders": len(due), "decided": decided})
-            uow.commit()
+        reminders = decided = 0
+        reassigned, reminding, refreshing = False, True, True
+        first = True
+        while reminding or refreshing:
+            with self._d.uow() as uow:
+                if not uow.statuses.sweep_lock():
+                    return SweepReport(reminders, decided, skipped=first)
+                policies = uow.cadence.current_policies()
+                if first:
+                    # a window opened or closed since (a policy's end, a version's start): its
+                    # people take the policy that covers them now, as at a policy's change
+                    reassigned = windows_changed(policies, self._windows_at, now)
+                    if reassigned:
+                        self._assign(uow, policies, now)
+                reminded = part_decided = 0
+                if reminding:
+                    reminded, reminding = self._remind_part(
+                        uow, policies, now, min(SWEEP_PART, limit - reminders))
+                if not reminding:
+                    part_decided, refreshing = self._refresh_part(uow, now, SWEEP_PART)
+                if reassigned and not refreshing:  # a green pass stated the old policy's status
+                    uow.passes.revoke_untrue_green(now, "policy")
+                uow.audit_log.append(now, actor.username, "sweep", "people",
+                                     {"reminders": reminded, "decided": part_decided})
+                uow.commit()
+            reminders, decided, first = reminders + reminded, decided + part_decided, False
         self._windows_at = now
-        return SweepReport(len(due), decided)
+        return SweepReport(reminders, decided)
+
+    def _remind_part(self, uow: UnitOfWork, policies: Sequence[Policy], now: datetime,
+                     most: int) -> tuple[int, bool]:
+        """Queue the reminders of at most ``most`` people due soon and mark their due times;
+        how many, and whether more may be due."""
+        max_lead = max((p.reminder_lead for p in policies), default=timedelta(0))
+        lead_ms = int(max_lead.total_seconds() * 1000)
+        due = uow.statuses.due_for_reminder(now, lead_ms, most) if most > 0 else []
+        if due:
+            uow.statuses.enqueue_reminders([(self._d.new_id(), pid, due_ms)
+                                            for pid, due_ms in due], now)
+            if len(due) < most:
+                uow.statuses.mark_all_reminded(now, lead_ms)
+            else:
+                uow.statuses.mark_reminded(due)
+        return len(due), most > 0 and len(due) == most
+
+    def _refresh_part(self, uow: UnitOfWork, now: datetime, most: int) -> tuple[int, bool]:
+        """Decide again the status of at most ``most`` stale people of each kind (the two
+        common cases by statement, then those with special facts by the engine, once the
+        common cases are done); how many, and whether more may be stale."""
+        rules = self.rules(uow)
+        overdue = [r for r in rules if r.enabled and r.predicate == "overdue"]
+        done = uow.statuses.refresh_plain(now, limit=most)
+        more = done == most
+        if len(overdue) == 1:  # more than one: each person by the engine
+            o = overdue[0]
+            n = uow.statuses.refresh_overdue(now, o.id, o.version,
+                                             o.colour.value if o.colour else None, limit=most)
+            done, more = done + n, more or n == most
+        if more:
+            return done, True
+        facts = uow.statuses.stale_facts(now, most, overdue_ran=len(overdue) == 1)
+        uow.statuses.write_statuses([(pid, decide(f, now, rules)) for pid, f in facts], now)
+        return done + len(facts), len(facts) == most
 
     # -- policies --------------------------------------------------------------------------
 

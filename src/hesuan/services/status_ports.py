@@ -159,11 +159,18 @@ class StatusRepository(Protocol):
     """The materialised status, the sweep's reads, reminders and arrivals."""
 
     def refresh_plain(self, now: datetime, everyone: bool = False,
-                      person_ids: Sequence[str] | None = None) -> int: ...
+                      person_ids: Sequence[str] | None = None,
+                      limit: int | None = None) -> int:
+        """The stale (everyone's, the given) with nothing special: decided as the engine
+        would; ``limit``: at most that many of them (a part of a sweep)."""
+        ...
 
     def refresh_overdue(self, now: datetime, rule_id: str, rule_version: int,
                         colour: str | None, everyone: bool = False,
-                        person_ids: Sequence[str] | None = None) -> int: ...
+                        person_ids: Sequence[str] | None = None,
+                        limit: int | None = None) -> int:
+        """The same of those past due + grace, by the overdue rule; ``limit`` as above."""
+        ...
 
     def stale_facts(self, now: datetime, limit: int, person_ids: Sequence[str] | None = None,
                     in_results: bool = False, overdue_ran: bool = False,

@@ -246,34 +246,45 @@ class SqlStatuses(SqlRepository):
             return sql_helpers.one_of("person_id", self._pg)
         return "status_valid_until <= :now"
 
+    @staticmethod
+    def _at_most(where: str, limit: int | None, params: dict[str, Any]) -> str:
+        """``where``, or — with a ``limit`` — the first ``limit`` rows it holds."""
+        if limit is None:
+            return where
+        params["lim"] = int(limit)
+        return f"person_id IN (SELECT person_id FROM person_status WHERE {where} LIMIT :lim)"
+
     def refresh_plain(self, now: datetime, everyone: bool = False,
-                      person_ids: Sequence[str] | None = None) -> int:
+                      person_ids: Sequence[str] | None = None,
+                      limit: int | None = None) -> int:
         """Set the status of every stale person (or of the given people) with no special facts
         in one statement: green, valid until their due time plus grace (what the engine
         decides for such facts)."""
         params: dict[str, Any] = {"now": to_ms(now)}
-        whom = self._whom(everyone, person_ids, params)
+        whom = self._at_most(f"{self._whom(everyone, person_ids, params)} AND {_PLAIN}", limit,
+                             params)
         decided = ", ".join(f"{k} = {v}" for k, v in status_sql.DEFAULT_STATUS.items())
         return sql_helpers.execute(self.conn, (
             f"UPDATE person_status SET {decided}, reasons = {status_sql.default_reason()}, "
             f"status_at = :now, status_valid_until = {status_sql.valid_until_due()} "
-            f"WHERE {whom} AND {_PLAIN}"), params)
+            f"WHERE {whom}"), params)
 
     def refresh_overdue(self, now: datetime, rule_id: str, rule_version: int,
                         colour: str | None, everyone: bool = False,
-                        person_ids: Sequence[str] | None = None) -> int:
+                        person_ids: Sequence[str] | None = None,
+                        limit: int | None = None) -> int:
         """The second common case in one statement: stale (or given) people with nothing
         special who are past due + grace get the overdue rule's colour (or their policy's
         overdue action) and no time-based expiry, as the engine decides."""
         params: dict[str, Any] = {"now": to_ms(now), "colour": colour, "rid": rule_id,
                                   "rv": rule_version, "reason": status_sql.REASON_OF["overdue"]}
-        whom = self._whom(everyone, person_ids, params)
+        whom = self._at_most(f"{self._whom(everyone, person_ids, params)} AND {_PLAIN_OVERDUE}",
+                             limit, params)
         return sql_helpers.execute(self.conn, (
             f"UPDATE person_status SET colour = {status_sql.overdue_colour(':colour')}, "
             "reasons = :reason, "
             "rule_id = :rid, rule_version = :rv, evidence = NULL, status_at = :now, "
-            f"status_valid_until = NULL WHERE "
-            f"{whom} AND {_PLAIN_OVERDUE}"), params)
+            f"status_valid_until = NULL WHERE {whom}"), params)
 
     def stale_facts(self, now: datetime, limit: int, person_ids: Sequence[str] | None = None,
                     in_results: bool = False, overdue_ran: bool = False,
