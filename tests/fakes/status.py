@@ -234,8 +234,11 @@ class FakeStatuses(FakeRepository):
         return [(r.person_id, ms(r.next_due_at)) for r in self._to_remind(now, max_lead_ms)
                 if r.next_due_at is not None][:limit]
 
-    def mark_all_reminded(self, now: datetime, max_lead_ms: int) -> int:
-        rows = self._to_remind(now, max_lead_ms)
+    def mark_all_reminded(self, now: datetime, max_lead_ms: int,
+                          person_ids: Sequence[str] | None = None) -> int:
+        which = None if person_ids is None else set(person_ids)
+        rows = [r for r in self._to_remind(now, max_lead_ms)
+                if which is None or r.person_id in which]
         for r in rows:
             r.reminded_due_at = r.next_due_at
         return len(rows)
@@ -247,10 +250,6 @@ class FakeStatuses(FakeRepository):
             self.t.outbox.setdefault(key, OutboxRecord(
                 mid, key, pid, None, "reminder", {"due": short(at_ms(due)), "due_ms": due}, now,
                 reminder_goes_at(now)))
-
-    def mark_reminded(self, rows: Sequence[tuple[str, int]]) -> None:
-        for pid, due in rows:
-            self.t.statuses[pid].reminded_due_at = at_ms(due)
 
     def add_arrival(self, row: ArrivalRow, first_due: datetime) -> None:
         self.t.arrivals[row.id] = row

@@ -80,6 +80,40 @@ def test_threads_take_turns(tmp_path: Path) -> None:
     assert most == 1
 
 
+def test_the_turn_goes_to_the_writers_in_the_order_they_came(tmp_path: Path) -> None:
+    """A writer that gives the turn up and asks for it again at once (the sweep's parts, a
+    results file's chunks) went first again, ahead of the writers already waiting: a station's
+    write could wait for all its parts. The turn is handed to those waiting, in order."""
+    turn = WriteTurn(str(tmp_path / "db.sqlite-writer"))
+    order: list[str] = []
+    waiting = threading.Semaphore(0)
+
+    def writer(name: str) -> None:
+        waiting.release()
+        turn.acquire()
+        try:
+            order.append(name)
+        finally:
+            turn.release()
+
+    turn.acquire()
+    others = []
+    for name in ("first", "second"):
+        t = threading.Thread(target=writer, args=(name,))
+        t.start()
+        assert waiting.acquire(timeout=5)
+        time.sleep(0.05)  # queued behind the holder
+        others.append(t)
+    for part in range(3):  # the holder gives the turn up and asks again at once, three times
+        turn.release()
+        turn.acquire()
+        order.append(f"part {part}")
+    turn.release()
+    for t in others:
+        t.join(5)
+    assert order == ["first", "second", "part 0", "part 1", "part 2"]
+
+
 def test_the_lock_file_is_beside_a_file_database(tmp_path: Path) -> None:
     engine = create_engine(f"sqlite:///{tmp_path / 'h.db'}")
     factory = SqlUnitOfWorkFactory(engine, chain=CHAIN)

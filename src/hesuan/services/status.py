@@ -215,10 +215,8 @@ class StatusService:
         if due:
             uow.statuses.enqueue_reminders([(self._d.new_id(), pid, due_ms)
                                             for pid, due_ms in due], now)
-            if len(due) < most:
-                uow.statuses.mark_all_reminded(now, lead_ms)
-            else:
-                uow.statuses.mark_reminded(due)
+            uow.statuses.mark_all_reminded(now, lead_ms, None if len(due) < most
+                                           else [pid for pid, _ in due])
         return len(due), most > 0 and len(due) == most
 
     def _refresh_part(self, uow: UnitOfWork, now: datetime, most: int) -> tuple[int, bool]:

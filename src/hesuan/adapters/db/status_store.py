@@ -377,13 +377,19 @@ class SqlStatuses(SqlRepository):
             {"now": n, "horizon": n + max_lead_ms, "lim": limit}).all()
         return [(r[0], r[1]) for r in rows]
 
-    def mark_all_reminded(self, now: datetime, max_lead_ms: int) -> int:
-        """Record the reminder for every person ``due_for_reminder`` returned (one statement;
-        used when that read was not cut short by its limit)."""
+    def mark_all_reminded(self, now: datetime, max_lead_ms: int,
+                          person_ids: Sequence[str] | None = None) -> int:
+        """Record the reminder for every person ``due_for_reminder`` returned: all of them
+        (when that read was not cut short by its limit), or those of ``person_ids``; one
+        statement either way."""
         n = to_ms(now)
-        return int(self.conn.execute(cached_text(
-            f"UPDATE person_status SET reminded_due_at = next_due_at WHERE {self._REMIND}"),
-            {"now": n, "horizon": n + max_lead_ms}).rowcount)
+        params: dict[str, Any] = {"now": n, "horizon": n + max_lead_ms}
+        where = self._REMIND
+        if person_ids is not None:
+            params["vals"] = sql_helpers.vals(person_ids, self._pg)
+            where = f"{where} AND {sql_helpers.one_of('person_id', self._pg)}"
+        return sql_helpers.execute(self.conn, (
+            f"UPDATE person_status SET reminded_due_at = next_due_at WHERE {where}"), params)
 
     def enqueue_reminders(self, rows: Sequence[tuple[str, str, int]], now: datetime) -> None:
         """Reminder SMS into the outbox: one per person per due time (the de-duplication key),
@@ -417,12 +423,6 @@ class SqlStatuses(SqlRepository):
         self.conn.execute(stmt, [{"id": mid, "key": f"reminder:{pid}:{d}", "pid": pid,
                                   "params": texts[d], "now": n, "goes": goes}
                                  for mid, pid, d in rows])
-
-    def mark_reminded(self, rows: Sequence[tuple[str, int]]) -> None:
-        if rows:
-            self.conn.execute(cached_text("UPDATE person_status SET reminded_due_at = :due "
-                                   "WHERE person_id = :pid"),
-                              [{"pid": p, "due": d} for p, d in rows])
 
     def add_arrival(self, row: ArrivalRow, first_due: datetime) -> None:
         self.conn.execute(insert(arrivals), asdict(row))

@@ -13,6 +13,7 @@ import copy
 import fcntl
 import os
 import threading
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cached_property
@@ -56,6 +57,57 @@ from hesuan.domain.errors import StoreUnavailable
 __all__ = ["SqlInlineWrites", "SqlUnitOfWork", "SqlUnitOfWorkFactory", "TurnBusy", "WriteTurn"]
 
 
+class _InOrder:
+    """A re-entrant lock handed to the threads waiting for it in the order they came.
+    ``threading``'s locks promise no order: a thread that releases one and asks for it again at
+    once mostly takes it again ahead of those already waiting."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._waiting: deque[tuple[int, threading.Lock]] = deque()
+        self._owner: int | None = None
+        self._depth = 0
+
+    def acquire(self, blocking: bool = True) -> bool:
+        me = threading.get_ident()
+        with self._guard:
+            if self._owner == me:
+                self._depth += 1
+                return True
+            if self._owner is None and not self._waiting:
+                self._owner, self._depth = me, 1
+                return True
+            if not blocking:
+                return False
+            woken = threading.Lock()
+            woken.acquire()
+            self._waiting.append((me, woken))
+        try:
+            woken.acquire()  # the holder hands the lock over by releasing this one
+        except BaseException:
+            with self._guard:
+                if (me, woken) in self._waiting:  # not handed over yet: leave the queue
+                    self._waiting.remove((me, woken))
+                    raise
+            self.release()  # handed over meanwhile: pass it on
+            raise
+        return True
+
+    def release(self) -> None:
+        with self._guard:
+            if self._owner != threading.get_ident():
+                raise RuntimeError("the write turn is released by a thread that does not hold it")
+            self._depth -= 1
+            if self._depth:
+                return
+            if self._waiting:
+                self._owner, woken = self._waiting.popleft()
+                self._depth = 1
+                woken.release()
+            else:
+                self._owner = None
+
+
 class WriteTurn:
     """Whose turn it is to write a SQLite database: one thread of one process at a time.
 
@@ -63,11 +115,13 @@ class WriteTurn:
     1, 2, 5, ... 100 ms between retries, so under many writers a write waits far longer than
     it takes. Writers instead queue here and are woken the moment the turn is free:
     threads of this process on a lock, and processes (``serve --workers N`` on one file) on an
-    advisory ``flock`` of ``<database>-writer``. Re-entrant in one thread. Writers that do not
-    take turns (another program) are still kept out by SQLite's own lock."""
+    advisory ``flock`` of ``<database>-writer``. Re-entrant in one thread. The threads of this
+    process take it in the order they asked (a writer of many parts, such as the sweep, lets
+    those waiting go between two of them). Writers that do not take turns (another program)
+    are still kept out by SQLite's own lock."""
 
     def __init__(self, lock_file: str | None) -> None:
-        self._lock = threading.RLock()
+        self._lock = _InOrder()
         self._depth = 0
         #: Held by a write on an event loop (``SqlInlineWrites``): a unit of work made while
         #: it is held must not wait for SQLite's own lock either. Read only by the holder.
