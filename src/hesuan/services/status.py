@@ -179,6 +179,7 @@ class StatusService:
         reminders = decided = 0
         reassigned, reminding, refreshing = False, True, True
         first = True
+        fast = {"plain", "overdue"}  # the fast paths with people left to decide
         while reminding or refreshing:
             with self._d.uow() as uow:
                 if not uow.statuses.sweep_lock():
@@ -195,7 +196,7 @@ class StatusService:
                     reminded, reminding = self._remind_part(
                         uow, policies, now, min(SWEEP_PART, limit - reminders))
                 if not reminding:
-                    part_decided, refreshing = self._refresh_part(uow, now, SWEEP_PART)
+                    part_decided, refreshing = self._refresh_part(uow, now, SWEEP_PART, fast)
                 if reassigned and not refreshing:  # a green pass stated the old policy's status
                     uow.passes.revoke_untrue_green(now, "policy")
                 uow.audit_log.append(now, actor.username, "sweep", "people",
@@ -219,20 +220,29 @@ class StatusService:
                                            else [pid for pid, _ in due])
         return len(due), most > 0 and len(due) == most
 
-    def _refresh_part(self, uow: UnitOfWork, now: datetime, most: int) -> tuple[int, bool]:
+    def _refresh_part(self, uow: UnitOfWork, now: datetime, most: int,
+                      fast: set[str]) -> tuple[int, bool]:
         """Decide again the status of at most ``most`` stale people of each kind (the two
-        common cases by statement, then those with special facts by the engine, once the
-        common cases are done); how many, and whether more may be stale."""
+        common cases by statement — those of ``fast``, which loses each once it has no one
+        left — then those with special facts by the engine, once the common cases are done);
+        how many, and whether more may be stale."""
         rules = self.rules(uow)
         overdue = [r for r in rules if r.enabled and r.predicate == "overdue"]
-        done = uow.statuses.refresh_plain(now, limit=most)
-        more = done == most
-        if len(overdue) == 1:  # more than one: each person by the engine
+        done = 0
+        if "plain" in fast:
+            done = uow.statuses.refresh_plain(now, limit=most)
+            if done < most:
+                fast.discard("plain")
+        if len(overdue) != 1:  # more than one: each person by the engine
+            fast.discard("overdue")
+        elif "overdue" in fast:
             o = overdue[0]
             n = uow.statuses.refresh_overdue(now, o.id, o.version,
                                              o.colour.value if o.colour else None, limit=most)
-            done, more = done + n, more or n == most
-        if more:
+            done += n
+            if n < most:
+                fast.discard("overdue")
+        if fast:
             return done, True
         facts = uow.statuses.stale_facts(now, most, overdue_ran=len(overdue) == 1)
         uow.statuses.write_statuses([(pid, decide(f, now, rules)) for pid, f in facts], now)
