@@ -65,7 +65,7 @@ _CHUNK = 5000
 #: falls due at once commits in parts, so that a write to a swept person's status row (a
 #: station's sample, an exemption) waits for one part, not for the whole sweep; on SQLite,
 #: where every write waits for it, each part is one turn of the writer.
-SWEEP_PART = 20_000
+SWEEP_PART = 50_000
 _MAX_OVERRIDE = timedelta(days=14)
 
 
