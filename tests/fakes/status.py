@@ -122,21 +122,23 @@ class FakeCadence(FakeRepository):
 class FakeStatuses(FakeRepository):
     """``StatusRepository``."""
 
-    def _whom(self, now: datetime, everyone: bool,
-              person_ids: Sequence[str] | None) -> list[PersonStatus]:
-        """Everyone, the given people, or the stale."""
+    def _whom(self, now: datetime, everyone: bool, person_ids: Sequence[str] | None,
+              parked: bool = False) -> list[PersonStatus]:
+        """Everyone, the given people, the stale, or those parked among them at ``now``."""
         rows = self.t.statuses
         if everyone:
             return list(rows.values())
         if person_ids is not None:
             return [rows[p] for p in dict.fromkeys(person_ids) if p in rows]
+        if parked:
+            return [r for r in rows.values() if r.status_valid_until == now]
         return [r for r in rows.values() if r.stale(now)]
 
     def refresh_plain(self, now: datetime, everyone: bool = False,
                       person_ids: Sequence[str] | None = None,
-                      limit: int | None = None) -> int:
+                      limit: int | None = None, *, parked: bool = False) -> int:
         n = 0
-        for row in self._whom(now, everyone, person_ids):
+        for row in self._whom(now, everyone, person_ids, parked):
             if limit is not None and n >= limit:
                 break
             if plain(row, now):
@@ -147,11 +149,11 @@ class FakeStatuses(FakeRepository):
     def refresh_overdue(self, now: datetime, rule_id: str, rule_version: int,
                         colour: str | None, everyone: bool = False,
                         person_ids: Sequence[str] | None = None,
-                        limit: int | None = None) -> int:
+                        limit: int | None = None, *, parked: bool = False) -> int:
         rule = Rule(rule_id, rule_version, "overdue", _OVERDUE_REASON,
                     None if colour is None else Colour(colour))
         n = 0
-        for row in self._whom(now, everyone, person_ids):
+        for row in self._whom(now, everyone, person_ids, parked):
             if limit is not None and n >= limit:
                 break
             if plain_overdue(row, now):

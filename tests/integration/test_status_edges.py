@@ -376,3 +376,21 @@ def test_a_sweep_in_parts_reminds_each_person_once(
     assert first.reminders == len(queued) == len(set(queued)) > 4
     assert unmarked == 0
     assert platform.status.sweep(ADMIN).reminders == 0
+
+
+def test_one_persons_change_leaves_the_cohort_that_ran_out_to_the_sweep(
+        platform: Platform, clock: FixedClock, city: ExampleCity) -> None:
+    """A write that decides given people (an exemption here; a station's batch, a recall)
+    decided every person whose status had run out first, in its own transaction: when a cohort
+    fell due at once, the first such write carried the whole cohort's update, which the
+    sweep does a part at a time. It decides its own people; the sweep the others."""
+    a = _plain(platform, 1)[0]
+    clock.advance(timedelta(days=10))  # everyone's status ran out: overdue, undecided yet
+    platform.status.exempt(OFFICER, a, "bedridden", clock.now() + timedelta(days=30))
+    with platform.deps.uow(readonly=True) as uow:
+        decided = uow.conn.execute(text(  # type: ignore[attr-defined]
+            "SELECT person_id FROM person_status WHERE status_at = :now"),
+            {"now": to_ms(clock.now())}).scalars().all()
+    assert decided == [a]
+    assert platform.status.sweep(ADMIN).recomputed == 23
+    assert _status(platform, a) == ("green", ("exempt",))

@@ -129,15 +129,18 @@ class StatusService:
         are decided one by one by the engine. Returns how many were decided."""
         rules = self.rules(uow)
         overdue = [r for r in rules if r.enabled and r.predicate == "overdue"]
-        # the stale, and then the given people by id
+        # the stale; or, for given people, those this transaction parked among the stale (at
+        # ``now``) and then the given by id: the others whose status ran out are the sweep's,
+        # which decides a cohort falling due at once a part at a time
         done = 0
-        for whom in ([None] if person_ids is None else [None, person_ids]):
-            done += uow.statuses.refresh_plain(now, everyone, whom)
+        passes = [(None, False)] if person_ids is None else [(None, True), (person_ids, False)]
+        for whom, parked in passes:
+            done += uow.statuses.refresh_plain(now, everyone, whom, parked=parked)
             if len(overdue) == 1:  # more than one: each person by the engine
                 o = overdue[0]
                 done += uow.statuses.refresh_overdue(now, o.id, o.version,
                                             o.colour.value if o.colour else None, everyone,
-                                            whom)
+                                            whom, parked=parked)
         ran = len(overdue) == 1
         if person_ids is not None:
             facts = uow.statuses.stale_facts(now, len(person_ids), person_ids,

@@ -160,16 +160,17 @@ class StatusRepository(Protocol):
 
     def refresh_plain(self, now: datetime, everyone: bool = False,
                       person_ids: Sequence[str] | None = None,
-                      limit: int | None = None) -> int:
+                      limit: int | None = None, *, parked: bool = False) -> int:
         """The stale (everyone's, the given) with nothing special: decided as the engine
-        would; ``limit``: at most that many of them (a part of a sweep)."""
+        would; ``limit``: at most that many of them (a part of a sweep); ``parked``: of the
+        stale only those parked at ``now`` (``status_valid_until = now``)."""
         ...
 
     def refresh_overdue(self, now: datetime, rule_id: str, rule_version: int,
                         colour: str | None, everyone: bool = False,
                         person_ids: Sequence[str] | None = None,
-                        limit: int | None = None) -> int:
-        """The same of those past due + grace, by the overdue rule; ``limit`` as above."""
+                        limit: int | None = None, *, parked: bool = False) -> int:
+        """The same of those past due + grace, by the overdue rule; the rest as above."""
         ...
 
     def stale_facts(self, now: datetime, limit: int, person_ids: Sequence[str] | None = None,

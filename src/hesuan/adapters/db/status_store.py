@@ -237,14 +237,15 @@ class SqlStatuses(SqlRepository):
     """The materialised status: the sweep's reads, the bulk recompute, reminders and arrivals."""
 
     def _whom(self, everyone: bool, person_ids: Sequence[str] | None,
-              params: dict[str, Any]) -> str:
-        """Which rows a fast path decides: everyone, the given people, or the stale."""
+              params: dict[str, Any], parked: bool = False) -> str:
+        """Which rows a fast path decides: everyone, the given people, the stale, or those
+        parked among them at ``now``."""
         if everyone:
             return "1 = 1"
         if person_ids is not None:
             params["vals"] = sql_helpers.vals(person_ids, self._pg)
             return sql_helpers.one_of("person_id", self._pg)
-        return "status_valid_until <= :now"
+        return "status_valid_until = :now" if parked else "status_valid_until <= :now"
 
     @staticmethod
     def _at_most(where: str, limit: int | None, params: dict[str, Any]) -> str:
@@ -256,13 +257,13 @@ class SqlStatuses(SqlRepository):
 
     def refresh_plain(self, now: datetime, everyone: bool = False,
                       person_ids: Sequence[str] | None = None,
-                      limit: int | None = None) -> int:
+                      limit: int | None = None, *, parked: bool = False) -> int:
         """Set the status of every stale person (or of the given people) with no special facts
         in one statement: green, valid until their due time plus grace (what the engine
         decides for such facts)."""
         params: dict[str, Any] = {"now": to_ms(now)}
-        whom = self._at_most(f"{self._whom(everyone, person_ids, params)} AND {_PLAIN}", limit,
-                             params)
+        whom = self._at_most(
+            f"{self._whom(everyone, person_ids, params, parked)} AND {_PLAIN}", limit, params)
         decided = ", ".join(f"{k} = {v}" for k, v in status_sql.DEFAULT_STATUS.items())
         return sql_helpers.execute(self.conn, (
             f"UPDATE person_status SET {decided}, reasons = {status_sql.default_reason()}, "
@@ -272,14 +273,15 @@ class SqlStatuses(SqlRepository):
     def refresh_overdue(self, now: datetime, rule_id: str, rule_version: int,
                         colour: str | None, everyone: bool = False,
                         person_ids: Sequence[str] | None = None,
-                        limit: int | None = None) -> int:
+                        limit: int | None = None, *, parked: bool = False) -> int:
         """The second common case in one statement: stale (or given) people with nothing
         special who are past due + grace get the overdue rule's colour (or their policy's
         overdue action) and no time-based expiry, as the engine decides."""
         params: dict[str, Any] = {"now": to_ms(now), "colour": colour, "rid": rule_id,
                                   "rv": rule_version, "reason": status_sql.REASON_OF["overdue"]}
-        whom = self._at_most(f"{self._whom(everyone, person_ids, params)} AND {_PLAIN_OVERDUE}",
-                             limit, params)
+        whom = self._at_most(
+            f"{self._whom(everyone, person_ids, params, parked)} AND {_PLAIN_OVERDUE}", limit,
+            params)
         return sql_helpers.execute(self.conn, (
             f"UPDATE person_status SET colour = {status_sql.overdue_colour(':colour')}, "
             "reasons = :reason, "
