@@ -123,10 +123,11 @@ class StatusService:
 
     def refresh(self, uow: UnitOfWork, now: datetime, *, person_ids: Sequence[str] | None = None,
                 in_results: bool = False, everyone: bool = False) -> int:
-        """Decide again the status of stale people (all stale, the given ones, the members of
-        the current results batch, or — ``everyone`` — the whole population) inside ``uow``'s
-        transaction. The two common cases go in one statement each; people with special facts
-        are decided one by one by the engine. Returns how many were decided."""
+        """Decide again the status of stale people (all stale; the given ones and those this
+        transaction parked at ``now``; the members of the current results batch; or —
+        ``everyone`` — the whole population) inside ``uow``'s transaction. The two common
+        cases go in one statement each; people with special facts are decided one by one by
+        the engine. Returns how many were decided."""
         rules = self.rules(uow)
         overdue = [r for r in rules if r.enabled and r.predicate == "overdue"]
         # the stale; or, for given people, those this transaction parked among the stale (at
