@@ -129,7 +129,7 @@ class StatusService:
         cases go in one statement each; people with special facts are decided one by one by
         the engine. Returns how many were decided."""
         rules = self.rules(uow)
-        overdue = [r for r in rules if r.enabled and r.predicate == "overdue"]
+        overdue = _overdue_rule(rules)
         # the stale; or, for given people, those this transaction parked among the stale (at
         # ``now``) and then the given by id: the others whose status ran out are the sweep's,
         # which decides a cohort falling due at once a part at a time
@@ -137,12 +137,10 @@ class StatusService:
         passes = [(None, False)] if person_ids is None else [(None, True), (person_ids, False)]
         for whom, parked in passes:
             done += uow.statuses.refresh_plain(now, everyone, whom, parked=parked)
-            if len(overdue) == 1:  # more than one: each person by the engine
-                o = overdue[0]
-                done += uow.statuses.refresh_overdue(now, o.id, o.version,
-                                            o.colour.value if o.colour else None, everyone,
-                                            whom, parked=parked)
-        ran = len(overdue) == 1
+            if overdue is not None:
+                done += _refresh_overdue(uow, now, overdue, everyone=everyone,
+                                         person_ids=whom, parked=parked)
+        ran = overdue is not None
         if person_ids is not None:
             facts = uow.statuses.stale_facts(now, len(person_ids), person_ids,
                                              overdue_ran=ran)
@@ -182,14 +180,15 @@ class StatusService:
         now = self._d.clock.now()
         reminders = decided = 0
         reassigned, reminding, refreshing = False, True, True
-        first = True
         fast = {"plain", "overdue"}  # the fast paths with people left to decide
+        policies: list[Policy] | None = None  # read with the first part's lock, kept after it
+        rules: list[Rule] = []
         while reminding or refreshing:
             with self._d.uow() as uow:
                 if not uow.statuses.sweep_lock():
-                    return SweepReport(reminders, decided, skipped=first)
-                policies = uow.cadence.current_policies()
-                if first:
+                    return SweepReport(reminders, decided, skipped=policies is None)
+                if policies is None:
+                    policies, rules = uow.cadence.current_policies(), self.rules(uow)
                     # a window opened or closed since (a policy's end, a version's start): its
                     # people take the policy that covers them now, as at a policy's change
                     reassigned = windows_changed(policies, self._windows_at, now)
@@ -200,13 +199,14 @@ class StatusService:
                     reminded, reminding = self._remind_part(
                         uow, policies, now, min(SWEEP_PART, limit - reminders))
                 if not reminding:
-                    part_decided, refreshing = self._refresh_part(uow, now, SWEEP_PART, fast)
+                    part_decided, refreshing = self._refresh_part(uow, now, rules, SWEEP_PART,
+                                                                  fast)
                 if reassigned and not refreshing:  # a green pass stated the old policy's status
                     uow.passes.revoke_untrue_green(now, "policy")
                 uow.audit_log.append(now, actor.username, "sweep", "people",
                                      {"reminders": reminded, "decided": part_decided})
                 uow.commit()
-            reminders, decided, first = reminders + reminded, decided + part_decided, False
+            reminders, decided = reminders + reminded, decided + part_decided
         self._windows_at = now
         return SweepReport(reminders, decided)
 
@@ -224,31 +224,29 @@ class StatusService:
                                            else [pid for pid, _ in due])
         return len(due), most > 0 and len(due) == most
 
-    def _refresh_part(self, uow: UnitOfWork, now: datetime, most: int,
+    @staticmethod
+    def _refresh_part(uow: UnitOfWork, now: datetime, rules: Sequence[Rule], most: int,
                       fast: set[str]) -> tuple[int, bool]:
         """Decide again the status of at most ``most`` stale people of each kind (the two
         common cases by statement — those of ``fast``, which loses each once it has no one
         left — then those with special facts by the engine, once the common cases are done);
         how many, and whether more may be stale."""
-        rules = self.rules(uow)
-        overdue = [r for r in rules if r.enabled and r.predicate == "overdue"]
+        overdue = _overdue_rule(rules)
         done = 0
         if "plain" in fast:
             done = uow.statuses.refresh_plain(now, limit=most)
             if done < most:
                 fast.discard("plain")
-        if len(overdue) != 1:  # more than one: each person by the engine
+        if overdue is None:
             fast.discard("overdue")
         elif "overdue" in fast:
-            o = overdue[0]
-            n = uow.statuses.refresh_overdue(now, o.id, o.version,
-                                             o.colour.value if o.colour else None, limit=most)
+            n = _refresh_overdue(uow, now, overdue, limit=most)
             done += n
             if n < most:
                 fast.discard("overdue")
         if fast:
             return done, True
-        facts = uow.statuses.stale_facts(now, most, overdue_ran=len(overdue) == 1)
+        facts = uow.statuses.stale_facts(now, most, overdue_ran=overdue is not None)
         uow.statuses.write_statuses([(pid, decide(f, now, rules)) for pid, f in facts], now)
         return done + len(facts), len(facts) == most
 
@@ -583,3 +581,18 @@ class StatusService:
             uow.commit()
         return rows
 
+
+def _overdue_rule(rules: Sequence[Rule]) -> Rule | None:
+    """The overdue rule the fast path applies by statement: the one enabled; with none or
+    several, each person is decided by the engine."""
+    overdue = [r for r in rules if r.enabled and r.predicate == "overdue"]
+    return overdue[0] if len(overdue) == 1 else None
+
+
+def _refresh_overdue(uow: UnitOfWork, now: datetime, rule: Rule, *, everyone: bool = False,
+                     person_ids: Sequence[str] | None = None, limit: int | None = None,
+                     parked: bool = False) -> int:
+    """The overdue fast path with ``rule``'s id, version and colour."""
+    return uow.statuses.refresh_overdue(now, rule.id, rule.version,
+                                        rule.colour.value if rule.colour else None, everyone,
+                                        person_ids, limit, parked=parked)

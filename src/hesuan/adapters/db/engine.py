@@ -9,8 +9,8 @@ before use (``pool_pre_ping``), so that the pool recovers by itself once the ser
 after its connections were terminated; a lost connection also invalidates the pool's older ones.
 Its sessions never compile statements to machine code (``jit = off``): the planner's estimates
 of the reports count each correlated subquery for every row, which passes the server's
-threshold for compiling at a few thousand people, and compiling took longer than running them
-at every size measured (docs/BENCHMARKS.md).
+threshold for compiling at a few thousand people, where compiling takes longer than running
+them, as it does for a city's whole population.
 
 The drivers' errors that mean something to the services are translated here, once, by the
 drivers' own codes (never by their messages): ``store_unavailable`` says which mean that the store
