@@ -156,6 +156,9 @@ class Settings(BaseSettings):
     elr_disclosure: Literal["pseudonymous", "full"] = "pseudonymous"
     #: HL7's processing id: P production, T training, D debugging.
     elr_processing: Literal["P", "T", "D"] = "P"
+    #: The HL7 processing id of the labs' messages this platform applies (a training
+    #: platform: T); a message that names another is refused (AR) and applies nothing.
+    lab_processing: Literal["P", "T", "D"] = "P"
     #: Sending and receiving application (name, OID) and facility (name, OID, and the short
     #: name of at most 20 characters an HL7 v2 namespace carries when the name is longer).
     elr_sending_application: str = "Hesuan"

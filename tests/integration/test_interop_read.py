@@ -31,6 +31,7 @@ from hesuan.domain.interop import (
     LocalCodes,
     SpecimenOutcome,
     Unapplicable,
+    message_refusal,
     specimen_outcomes,
 )
 from hesuan.domain.lab_codes import NAA_TESTS, SNOMED_FINDINGS, Finding, ResultStatus
@@ -118,6 +119,39 @@ def test_the_al_message_as_sent() -> None:
     assert sources == set(IdSource)  # SPM-2 placer and filler, OBR-2, OBR-3: all kept
     assert r.patient is not None and r.patient.name == "Granger Hermione"
     assert "Granger" not in repr(r) and "Granger" not in repr(m)
+
+
+def test_the_processing_id_is_read() -> None:
+    """MSH-11 (HL7 table 0103), and a FHIR message's ``meta.tag`` of that table: the hospital's
+    message is a training one, the pairs production ones; a Bundle without the tag says none."""
+    assert _one(read_hl7(_bytes(HOSPITAL))).processing_id == "T"
+    assert _one(read_hl7(_bytes("sample_AL_20240624-0001.hl7"))).processing_id == "P"
+    assert _one(read_fhir(_bytes("sample_AL_20240624-0001.fhir"))).processing_id == "P"
+    untagged = json.loads(_bytes("sample_AL_20240624-0001.fhir"))
+    for entry in untagged["entry"]:
+        entry["resource"].pop("meta", None)
+    assert _one(read_fhir(json.dumps(untagged).encode())).processing_id == ""
+    bundle_tagged = dict(untagged, meta={"tag": [{
+        "system": "http://terminology.hl7.org/CodeSystem/v2-0103", "code": "D"}]})
+    assert _one(read_fhir(json.dumps(bundle_tagged).encode())).processing_id == "D"
+
+
+@pytest.mark.parametrize(("message_type", "processing_id", "accepted", "reason"), [
+    ("ORU^R01", "P", "P", None), ("ORU", "", "P", None), ("", "p", "P", None),
+    ("", "", "T", None), ("oru^r01", "t", "T", None),
+    ("ADT^A01", "P", "P", Unapplicable.UNSUPPORTED_MESSAGE_TYPE),
+    ("OUL^R22", "P", "P", Unapplicable.UNSUPPORTED_MESSAGE_TYPE),
+    ("ORU^R30", "P", "P", Unapplicable.UNSUPPORTED_EVENT),
+    ("ORU^R01", "T", "P", Unapplicable.UNSUPPORTED_PROCESSING_ID),
+    ("", "D", "P", Unapplicable.UNSUPPORTED_PROCESSING_ID),
+    ("ORU^R01", "P", "T", Unapplicable.UNSUPPORTED_PROCESSING_ID),
+    ("ORU^R01", "X", "P", Unapplicable.UNSUPPORTED_PROCESSING_ID),
+])
+def test_which_messages_are_taken(message_type: str, processing_id: str, accepted: str,
+                                  reason: Unapplicable | None) -> None:
+    got = message_refusal(message_type, processing_id, accepted)
+    assert (got.reason if got else None) is reason
+    assert got is None or (got.specimen_id is None and got.detail)
 
 
 # -- each FHIR/HL7 pair gives one result ----------------------------------------------------

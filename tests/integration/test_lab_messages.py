@@ -18,7 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from hesuan.adapters.clock import FixedClock
-from hesuan.bootstrap import Platform
+from hesuan.bootstrap import Platform, bootstrap
 from hesuan.config import Settings
 from hesuan.domain.access import Principal, Role
 from hesuan.domain.corrections import CorrectionStatus
@@ -128,7 +128,10 @@ def test_a_batch_answers_each_message_one_unreadable_among_them(bench: Bench) ->
 def test_the_v2_3_hospital_message_and_the_batch_file(bench: Bench) -> None:
     b = bench
     (tube,) = b.tubes(1)
-    got = _receive(b, _fixture("FLFHospital-SARSCOV2-20200317-0001.hl7", "2107662558", tube))
+    hospital = _fixture("FLFHospital-SARSCOV2-20200317-0001.hl7", "2107662558", tube)
+    # as sent it is a training message (MSH-11 T): refused; the same as production is applied
+    assert _receive(b, hospital).code == "AR" and _tube(b, tube)[1] is None
+    got = _receive(b, hospital.replace(b"|04903212|T|2.3", b"|04903213|P|2.3"))
     assert got.code == "AA" and _tube(b, tube)[:2] == ("resulted", "negative")
     # the batch's two messages are antigen tests: both kept, in the inbox with the reason
     batch = _receive(b, (FIXTURES / "batch_message.hl7").read_bytes(), user=2)
@@ -314,6 +317,70 @@ def test_an_ar_says_what_is_wrong_with_the_message(bench: Bench) -> None:
     assert not_a_message[3] == "100^Segment sequence error^HL70357"
     not_utf_8 = _oru(tube, _obx(DETECTED), control="U-1").replace("张".encode(), b"\xd5\xc5")
     assert _err(_receive(b, not_utf_8).ack)[3] == "102^Data type error^HL70357"
+
+
+@pytest.mark.parametrize(("msh_9_to_11", "reason", "error"), [
+    ("ADT^A01^ADT_A01|C-9|P", "unsupported_message_type", "200^Unsupported message type"),
+    ("ORU^R30^ORU_R30|C-9|P", "unsupported_event", "201^Unsupported event code"),
+    ("ORU^R01^ORU_R01|C-9|T", "unsupported_processing_id", "202^Unsupported processing id"),
+    ("ORU^R01|C-9|D", "unsupported_processing_id", "202^Unsupported processing id"),
+])
+def test_a_message_this_platform_does_not_take_is_refused_and_applies_nothing(
+        bench: Bench, msh_9_to_11: str, reason: str, error: str) -> None:
+    """HL7 v2.5 2.9.2: a message whose type, event or processing id the receiver does not
+    take is answered AR. A lab trying its link with training messages (MSH-11 T) had their
+    made-up results released to real people's tubes, and a message of another kind was
+    answered AE (kept for a decision) as if it were results gone wrong. Refused, kept in the
+    inbox with the reason; applying it again refuses it again."""
+    b = bench
+    (tube,) = b.tubes(1)
+    data = _oru(tube, _obx(DETECTED)).replace(b"ORU^R01^ORU_R01|C-1|P", msh_9_to_11.encode())
+    got = _receive(b, data)
+    assert got.code == "AR" and _msa(got.ack)[1:3] == ["AR", "C-9"], got.ack
+    assert _err(got.ack)[3] == f"{error}^HL70357"
+    assert _tube(b, tube) == ("received", None, None)
+    (m,) = got.messages
+    row = b.p.lab_messages.message(b.lab_user(1), m.message_id)
+    assert row.state is MessageState.UNCLEAR
+    assert [(s.specimen_id, s.reason) for s in row.specimens] == [(None, reason)]
+    again = b.p.lab_messages.apply_again(b.lab_user(2), m.message_id)
+    assert again.state is MessageState.UNCLEAR and _tube(b, tube) == ("received", None, None)
+    assert _receive(b, data).ack == got.ack  # a resend: the same answer
+
+
+def test_a_fhir_message_tagged_for_training_is_refused(bench: Bench) -> None:
+    b = bench
+    b.p.lab_messages.configure(b.lab_user(1), b.lab_id, id_order=["filler_order"])
+    (tube,) = b.tubes(1)
+    fhir = _fixture("sample_AL_20240624-0001.fhir", PAIRS["sample_AL_20240624-0001"], tube)
+    training = fhir.replace(b'"code":"P","display":"Production"',
+                            b'"code":"T","display":"Training"')
+    assert training != fhir
+    got = _receive(b, training, FHIR)
+    outcome = json.loads(got.ack)["issue"][0]
+    assert got.code == "AR" and outcome["severity"] == "error", got.ack
+    assert "unsupported_processing_id" in outcome["details"]["text"]
+    assert _tube(b, tube) == ("received", None, None)
+
+
+@pytest.fixture
+def training_bench(settings: Settings, clock: FixedClock) -> Iterator[Bench]:
+    """A training platform (``HESUAN_LAB_PROCESSING=T``): it takes the labs' training messages
+    and refuses their production ones."""
+    p = bootstrap(settings.model_copy(update={"lab_processing": "T"}), clock=clock,
+                  migrate=False)
+    yield Bench(p, clock, seed_example_city(p, people=60))
+    p.close()
+
+
+def test_a_training_platform_takes_training_messages_only(training_bench: Bench) -> None:
+    b = training_bench
+    first, second = b.tubes(2)
+    production = _receive(b, _oru(first, _obx(DETECTED), control="P-1"))
+    assert production.code == "AR" and _tube(b, first) == ("received", None, None)
+    training = _oru(second, _obx(DETECTED), control="T-1").replace(b"|T-1|P|", b"|T-1|T|")
+    assert _receive(b, training).code == "AA" and _tube(b, second)[:2] == ("resulted",
+                                                                           "positive")
 
 
 def test_a_corrected_result_goes_through_the_corrections(bench: Bench) -> None:

@@ -66,6 +66,7 @@ __all__ = [
     "SpecimenId",
     "SpecimenOutcome",
     "Unapplicable",
+    "message_refusal",
     "specimen_outcomes",
 ]
 
@@ -158,7 +159,7 @@ NO_LOCAL_CODES = LocalCodes()
 
 
 class Unapplicable(enum.StrEnum):
-    """Why a specimen's results cannot be applied."""
+    """Why a specimen's results, or a whole message's, cannot be applied."""
 
     UNMAPPED_CODE = "unmapped_code"
     UNMAPPED_VALUE = "unmapped_value"
@@ -169,6 +170,10 @@ class Unapplicable(enum.StrEnum):
     CONFLICTING = "conflicting"
     NO_SPECIMEN_ID = "no_specimen_id"
     NO_RESULT = "no_result"
+    # the message as a whole is not one this platform takes (:func:`message_refusal`)
+    UNSUPPORTED_MESSAGE_TYPE = "unsupported_message_type"
+    UNSUPPORTED_EVENT = "unsupported_event"
+    UNSUPPORTED_PROCESSING_ID = "unsupported_processing_id"
 
     @property
     def words(self) -> str:
@@ -185,7 +190,14 @@ _REASON_WORDS: dict[Unapplicable, str] = {
     Unapplicable.CONFLICTING: "conflicting results",
     Unapplicable.NO_SPECIMEN_ID: "no specimen id",
     Unapplicable.NO_RESULT: "no result",
+    Unapplicable.UNSUPPORTED_MESSAGE_TYPE: "not a results message",
+    Unapplicable.UNSUPPORTED_EVENT: "not a results event",
+    Unapplicable.UNSUPPORTED_PROCESSING_ID: "another processing mode",
 }
+#: The HL7 v2 message type and trigger event results come in (MSH-9): unsolicited observations.
+RESULTS_MESSAGE = ("ORU", "R01")
+#: HL7 table 0103, processing ids.
+PROCESSING_MODES = {"P": "production", "T": "training", "D": "debugging"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +236,28 @@ class CannotApply:
 
 
 Outcome = SpecimenOutcome | CannotApply
+
+
+def message_refusal(message_type: str, processing_id: str, accepted: str) -> CannotApply | None:
+    """Why a message as a whole is not taken, or None (HL7 v2.5 2.9.2: a receiver answers AR to
+    a message type, trigger event or processing id it does not take). ``message_type`` is
+    MSH-9's type and event (``ORU^R01``; empty: the message names none, as a FHIR one does);
+    ``processing_id`` the message's (empty: it says none); ``accepted`` the one this platform
+    applies. A training message's results are made up: on a production platform they would
+    reach real people's tubes."""
+    kind, _, event = message_type.upper().partition("^")
+    if kind and kind != RESULTS_MESSAGE[0]:
+        return CannotApply(None, Unapplicable.UNSUPPORTED_MESSAGE_TYPE,
+                           f"MSH-9 is {message_type}; results come as ORU^R01")
+    if kind and event and event != RESULTS_MESSAGE[1]:
+        return CannotApply(None, Unapplicable.UNSUPPORTED_EVENT,
+                           f"MSH-9 is {message_type}; results come as ORU^R01")
+    if processing_id and processing_id.upper() != accepted:
+        mode = PROCESSING_MODES.get(processing_id.upper(), "unknown")
+        return CannotApply(None, Unapplicable.UNSUPPORTED_PROCESSING_ID,
+                           f"processing id {processing_id} ({mode}); this platform applies "
+                           f"{accepted} ({PROCESSING_MODES[accepted]}) messages")
+    return None
 
 
 def specimen_outcomes(results: Sequence[ReportedResult], codes: LocalCodes = NO_LOCAL_CODES,

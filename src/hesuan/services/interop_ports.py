@@ -124,6 +124,10 @@ class LabMessage:
     results: tuple[LabResult, ...]
     header: str = ""
     raw: bytes = field(default=b"", repr=False)
+    #: HL7 table 0103 (``P`` production, ``T`` training, ``D`` debugging): MSH-11; a FHIR
+    #: message's ``meta.tag`` of that table (its MessageHeader's, else the Bundle's); empty
+    #: when the message says none.
+    processing_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,13 +3,17 @@ what cannot be applied (docs/INTEROP.md).
 
 :meth:`LabMessageService.receive` takes the bytes as they came (over MLLP, from a file, by the
 API) and answers a :class:`Receipt` with the acknowledgment to send back — an HL7 ACK (AA
-accepted, AE accepted with an error, AR unreadable) or, for FHIR, an OperationOutcome — so a
-listener only hands over the bytes and sends the answer. Each message:
+accepted, AE accepted with an error, AR unreadable or refused) or, for FHIR, an
+OperationOutcome — so a listener only hands over the bytes and sends the answer. Each message:
 
 * is kept with its bytes (encrypted by the vault: they name a patient), their SHA-256, its
   format and the way it came, under its sending facility and control id: a resend (the same
   facility and id) changes nothing and is answered the same acknowledgment again; input that
   cannot be read is kept too (under its digest) and answered AR;
+* is refused as a whole, nothing of it applied, when it is not one the platform takes
+  (``domain.interop.message_refusal``: another HL7 message type or event than ORU^R01, or
+  another processing id than the platform's, a lab's training messages on a production
+  platform): kept in the inbox with the reason, answered AR;
 * is mapped with the lab's interop setting (which specimen id names its tubes, its own codes) to
   an outcome per specimen (``domain.interop.specimen_outcomes``); each specimen is matched to a
   tube the lab received;
@@ -39,7 +43,13 @@ from datetime import datetime
 from hesuan.domain.access import Action, Principal, Target, allows, authorize
 from hesuan.domain.corrections import CorrectionKind
 from hesuan.domain.errors import HesuanError, InvalidInput, NotFound, RuleViolation
-from hesuan.domain.interop import CannotApply, IdSource, SpecimenOutcome, specimen_outcomes
+from hesuan.domain.interop import (
+    CannotApply,
+    IdSource,
+    SpecimenOutcome,
+    message_refusal,
+    specimen_outcomes,
+)
 from hesuan.domain.lab_codes import CT_CODES, NAA_TESTS, Finding, standard_finding, standard_test
 from hesuan.domain.programme import check_open
 from hesuan.domain.results import CT_TARGETS, Result, check_ct
@@ -132,11 +142,13 @@ def _worst(codes: Sequence[AckCode]) -> AckCode:
 
 class LabMessageService:
     def __init__(self, deps: Deps, lab: LabService, rejections: RejectionService,
-                 reader: LabMessageReader) -> None:
+                 reader: LabMessageReader, processing: str = "P") -> None:
         self._d = deps
         self._lab = lab
         self._rejections = rejections
         self._reader = reader
+        #: the HL7 processing id of the messages this platform applies (P: production)
+        self._processing = processing
 
     # -- receiving ----------------------------------------------------------------------------
 
@@ -215,7 +227,8 @@ class LabMessageService:
             message_id = self._d.new_id()
             lines, counts = self._apply(uow, actor, lab_id, message, message_id, {}, now)
             state = _state(lines)
-            code: AckCode = "AA" if state is MessageState.APPLIED else "AE"
+            code: AckCode = ("AA" if state is MessageState.APPLIED
+                             else "AR" if self._refusal(message) else "AE")
             text = _ack_text(lines)
             first = next((s.reason for s in lines if s.state is SpecimenState.UNCLEAR), None)
             ack = (self._reader.ack(message, code, text, now, first)
@@ -243,6 +256,11 @@ class LabMessageService:
                ) -> tuple[tuple[SpecimenLine, ...], dict[str, int]]:
         """Each specimen's outcome applied, its correction requested, or its reason; those in
         ``done`` (applied before) kept as they were. The lines and what was done."""
+        refused = self._refusal(message)
+        if refused is not None:  # nothing of it is applied: it is kept with the reason
+            return ((SpecimenLine(None, SpecimenState.UNCLEAR, reason=refused.reason.value,
+                                  detail=refused.detail),),
+                    {"released": 0, "rejected": 0, "corrections_requested": 0, "unclear": 1})
         setting = uow.lab_messages.setting(lab_id) or InteropSetting(lab_id)
         outcomes = specimen_outcomes(message.results, setting.codes, setting.id_order)
         keys = [barcode_key(o.specimen_id) for o in outcomes if o.specimen_id]
@@ -280,6 +298,12 @@ class LabMessageService:
         if rejected:
             self._rejections.reject_in(uow, actor, lab_id, rejected, RejectionStage.BENCH, now)
         return tuple(lines), counts
+
+    def _refusal(self, message: LabMessage) -> CannotApply | None:
+        """Why the message as a whole is not taken (its HL7 type or event, its processing
+        id), or None."""
+        kind = message.message_type if message.format is LabMessageFormat.HL7V2 else ""
+        return message_refusal(kind, message.processing_id, self._processing)
 
     def _match(self, uow: UnitOfWork, actor: Principal, lab_id: str, o: SpecimenOutcome,
                t: ResultTube | None, twice: bool, message_id: str, now: datetime,

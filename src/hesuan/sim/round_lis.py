@@ -29,6 +29,7 @@ from __future__ import annotations
 import socket
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -223,7 +224,9 @@ class LisLab(Labs):
                 message_id=f"LIS-{_TUBE}", report_id=f"R-{_TUBE}", specimen_id=_TUBE,
                 lab=Organization(lab_id, "2.16.156.10011.99.12", short_name="SIMLAB"),
                 assay=_ASSAY, result=result, collected_at=_RECEIVED, released_at=_RELEASED,
-                person=ElrPerson(f"P-{_TUBE}", _DISTRICT), route=_ROUTE,
+                person=ElrPerson(f"P-{_TUBE}", _DISTRICT),
+                # the lab's system runs in the platform's mode (a training one's: T)
+                route=replace(_ROUTE, processing=self.p.settings.lab_processing),
                 received_at=_RECEIVED, resulted_at=_RELEASED, pool_size=pool)
             template = self._lis_templates[key] = to_hl7_oru(report)
         received = datetime.fromtimestamp(self.received_ms[bc] / 1000, tz=now.tzinfo)

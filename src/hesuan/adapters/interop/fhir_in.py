@@ -63,6 +63,8 @@ _READ = frozenset({"MessageHeader", "DiagnosticReport", "Observation", "Specimen
                    "ServiceRequest", "Patient", "Organization"})
 #: LOINC "Public health laboratory ask at order entry panel": an answer, not a result.
 _AOE_PANEL = "81959-9"
+#: The code system of HL7's processing ids (table 0103), as a ``meta.tag``.
+_PROCESSING_IDS = "http://terminology.hl7.org/CodeSystem/v2-0103"
 
 
 def _model(resource_type: str) -> Any:
@@ -404,7 +406,17 @@ def read_fhir(data: bytes) -> list[LabMessage]:
     return [LabMessage(
         format=LabMessageFormat.FHIR, sending_application=application, sending_facility=facility,
         control_id=control_id, version="R4", message_type=kind, sent_at=sent_at,
-        sha256=hashlib.sha256(data).hexdigest(), results=results, raw=data)]
+        sha256=hashlib.sha256(data).hexdigest(), results=results, raw=data,
+        processing_id=_processing_id(header) or _processing_id(shell))]
+
+
+def _processing_id(resource: Any) -> str:
+    """The HL7 processing id (table 0103) a resource's ``meta.tag`` carries, or empty."""
+    meta = resource.meta if resource is not None else None
+    for tag in (meta.tag or []) if meta is not None else []:
+        if tag.system == _PROCESSING_IDS and tag.code:
+            return str(tag.code).upper()
+    return ""
 
 
 def _sender(bundle: _Bundle, header: MessageHeader | None, shell: Any, orders: list[_Order]

@@ -6,6 +6,8 @@ accepted with an error, AR rejected) and MSA-2 the message's control id (MSH-10)
 carry the reason as MSA-3 and in an ERR segment: ERR-3 (HL7 error code, table 0357), ERR-4
 (severity E) and ERR-8 (the words) from version 2.5, ERR-1 before it.
 
+A message the platform does not take (another type, event or processing id than it applies)
+is answered AR by the service with its reason's code (200, 201, 202; :func:`error_for`).
 Input that cannot be read at all is answered AR too (:func:`ack_unreadable`): from its MSH when
 one can be found, else with an empty MSA-2. Its error code says what the reader found wrong
 (:func:`unreadable_error`): a required field missing (101) at that field (ERR-2, or ERR-1's
@@ -55,6 +57,9 @@ _ERROR_OF_REASON: dict[str, str] = {
     # what the message must give and does not
     "no_specimen_id": "101", "no_result": "101", "status_unknown": "101",
     "twice_in_message": "205",
+    # the message as a whole is not one the platform takes
+    "unsupported_message_type": "200", "unsupported_event": "201",
+    "unsupported_processing_id": "202",
 }
 #: The table 0357 code of unreadable input by what the reader names as wrong (its error's
 #: field), other than an HL7 field it needs and did not find (101, at that field).
@@ -81,7 +86,8 @@ def ack(message: LabMessage, code: AckCode, text: str = "", *, at: datetime,
 
 
 def error_for(reason: str | None) -> str:
-    """The table 0357 code an AE carries for a specimen's reason (207 when none fits)."""
+    """The table 0357 code an AE or AR carries for a specimen's or a message's reason (207
+    when none fits)."""
     return _ERROR_OF_REASON.get(reason or "", "207")
 
 

@@ -319,4 +319,4 @@ def _message(message: Any) -> LabMessage:
         sending_facility=_hd(msh, 4), control_id=control_id, version=_f(msh, 12, 1),
         message_type=kind, sent_at=instant(_f(msh, 7)), sha256=hashlib.sha256(raw).hexdigest(),
         results=tuple(r for order in _orders(message) for r in _results(order)),
-        header=str(msh), raw=raw)
+        header=str(msh), raw=raw, processing_id=_f(msh, 11, 1).upper())
