@@ -25,6 +25,7 @@ from hesuan.domain.people import IdKind
 from hesuan.domain.regions import Level
 from hesuan.entrypoints.mllp import MllpListener
 from hesuan.services.auth import SYSTEM
+from hesuan.services.lab_messages_ports import MessageState
 from hesuan.sim import round_zones
 from hesuan.sim.city import CityExists, generate_city
 from hesuan.sim.city_plan import person_id
@@ -285,10 +286,12 @@ def test_round_reconciles_exactly_the_injected_faults(sim: tuple[Platform, Count
     assert s.late_results == 1 and s.reconcile_counts["plates_not_released"] == 0
     # the last lab is a LIS lab for a share of its boxes (5 here): each of their received
     # tubes' final result sent as an HL7 v2 ORU^R01 over MLLP, each answered AA and applied;
-    # the first message resent once, answered the same ACK, nothing changed
+    # the first message resent once, answered the same ACK, nothing changed; before it, the
+    # LIS checked its link with a training message: refused (AR), in the lab's inbox
     lis_lab = s.lis["lab_id"]
-    assert s.lis == {"lab_id": lis_lab, "boxes": 5, "messages_sent": 14, "acks": {"AA": 14},
-                     "applied": {"negative": 13}, "resent": 1, "resend_same_ack": True}
+    assert s.lis == {"lab_id": lis_lab, "boxes": 5, "messages_sent": 15, "acks": {"AA": 14},
+                     "applied": {"negative": 13}, "resent": 1, "resend_same_ack": True,
+                     "link_check": "AR"}
     # its results trace to no run file: its integrity list shows exactly them, no other lab's
     assert s.unfiled_results == s.expected_unfiled_results == {lis_lab: 13}
     # two tubes rejected as their box was scanned in and one declared missing from its box
@@ -323,7 +326,12 @@ def test_round_reconciles_exactly_the_injected_faults(sim: tuple[Platform, Count
             "(SELECT count(*) FROM well_results WHERE result_log_id IS NOT NULL), "
             "(SELECT count(*) FROM lab_messages WHERE via = 'mllp')")).one()
     assert by_wells == sum(s.released.values()) and logged == by_wells + lis_applied + 1
-    assert by_lis == lis_applied  # the resend is no message of its own
+    # the resend is no message of its own; the link check is one, which applied nothing
+    assert by_lis == lis_applied + 1
+    (check,) = [m for m in p.lab_messages.messages(SYSTEM, lis_lab)
+                if m.control_id.startswith("CHECK-")]
+    assert check.state is MessageState.UNCLEAR and check.ack_code == "AR"
+    assert [line.reason for line in check.specimens] == ["unsupported_processing_id"]
     # the reports agree with the round
     cov = p.analytics.coverage(SYSTEM, level=Level.DISTRICT).total
     assert cov.due == 2000 and cov.sampled == s.sampled

@@ -19,6 +19,10 @@ ORU^R01 messages over MLLP instead of plates and run files (docs/INTEROP.md "MLL
   report's integrity list shows each (``results_without_run_file``), as the round expects.
 * **A resend.** The first message of the round is sent a second time, as a LIS that lost the
   ACK retries: the same ACK comes back and nothing changes.
+* **A link check.** Before its first result the LIS checks its link with that result as a
+  training message (MSH-11 ``T``, MSH-10 ``CHECK-<barcode>``; ``D`` on a training platform):
+  the platform takes only its own processing id, so it is refused (AR), applies nothing and
+  waits in the lab's inbox with its reason (docs/INTEROP.md "Receiving").
 
 Imports: standard library, ``hesuan.bootstrap`` (types), ``hesuan.adapters``,
 ``hesuan.services``, ``hesuan.domain``, ``hesuan.sim``.
@@ -101,12 +105,13 @@ class LisTally:
         self.applied: Counter[str] = Counter()  # results applied by an AA, by result
         self.resent = 0
         self.resend_same_ack = True
+        self.link_check: str | None = None  # the training message's ACK code
 
     def as_dict(self) -> dict[str, object]:
         return {"lab_id": self.lab_id, "boxes": self.boxes, "messages_sent": self.messages_sent,
                 "acks": dict(sorted(self.acks.items())),
                 "applied": dict(sorted(self.applied.items())), "resent": self.resent,
-                "resend_same_ack": self.resend_same_ack}
+                "resend_same_ack": self.resend_same_ack, "link_check": self.link_check}
 
 
 class _Connection:
@@ -189,6 +194,9 @@ class LisLab(Labs):
         for bc in tubes:
             res = "positive" if self._lis_shows(bc) is Shows.POSITIVE else "negative"
             data = self._oru(lab.id, bc, Result(res), self.at(t))
+            if self.lis.link_check is None:
+                self.lis.link_check = ack_code(self._lis_conn.send(self._training(bc, data)))
+                self.lis.messages_sent += 1
             ack = self._lis_conn.send(data)
             self.lis.messages_sent += 1
             code = ack_code(ack)
@@ -206,6 +214,16 @@ class LisLab(Labs):
             self.lis.applied[res] += 1
             self.late_results += self.received_ms[bc] < late_after
             self.after_result(bc, res, t)
+
+    def _training(self, bc: str, data: bytes) -> bytes:
+        """The tube's message as a LIS checking its link sends it: under a control id of its
+        own, in the other processing mode than the platform's (training, or debugging on a
+        training platform)."""
+        mode = self.p.settings.lab_processing
+        other = "T" if mode != "T" else "D"
+        own = f"|LIS-{bc}|{mode}|".encode()
+        assert own in data, "the message names the tube and the mode in MSH-10 and MSH-11"
+        return data.replace(own, f"|CHECK-{bc}|{other}|".encode())
 
     def _lis_shows(self, bc: str) -> Shows:
         return (Shows.POSITIVE if any(self.infected[m] for m in self.tube_members[bc])

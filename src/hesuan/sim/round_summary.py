@@ -125,7 +125,8 @@ class RoundSummary:
         return (self.reconcile_counts == self.expected_reconcile
                 and self.lab_tally == self.expected_lab_tally
                 and self.unfiled_results == self.expected_unfiled_results
-                and bool(self.lis.get("resend_same_ack", True)))
+                and bool(self.lis.get("resend_same_ack", True))
+                and self.lis.get("link_check") in (None, "AR"))
 
     def as_dict(self) -> dict[str, Any]:
         est = self.estimate()
