@@ -25,6 +25,7 @@ from hesuan.adapters.interop.hl7_ack import ERROR_CODES
 from hesuan.domain.errors import InvalidInput
 from hesuan.domain.interop import (
     DEFAULT_ID_ORDER,
+    MESSAGE_REFUSALS,
     NO_LOCAL_CODES,
     CannotApply,
     IdSource,
@@ -151,7 +152,8 @@ def test_which_messages_are_taken(message_type: str, processing_id: str, accepte
                                   reason: Unapplicable | None) -> None:
     got = message_refusal(message_type, processing_id, accepted)
     assert (got.reason if got else None) is reason
-    assert got is None or (got.specimen_id is None and got.detail)
+    assert got is None or (got.specimen_id is None and got.detail
+                           and got.reason in MESSAGE_REFUSALS)
 
 
 # -- each FHIR/HL7 pair gives one result ----------------------------------------------------

@@ -56,6 +56,7 @@ from hesuan.domain.results import Result
 
 __all__ = [
     "DEFAULT_ID_ORDER",
+    "MESSAGE_REFUSALS",
     "NO_LOCAL_CODES",
     "CannotApply",
     "IdSource",
@@ -194,6 +195,10 @@ _REASON_WORDS: dict[Unapplicable, str] = {
     Unapplicable.UNSUPPORTED_EVENT: "not a results event",
     Unapplicable.UNSUPPORTED_PROCESSING_ID: "another processing mode",
 }
+#: The reasons that refuse a message as a whole (answered AR, not AE).
+MESSAGE_REFUSALS = frozenset({Unapplicable.UNSUPPORTED_MESSAGE_TYPE,
+                              Unapplicable.UNSUPPORTED_EVENT,
+                              Unapplicable.UNSUPPORTED_PROCESSING_ID})
 #: The HL7 v2 message type and trigger event results come in (MSH-9): unsolicited observations.
 RESULTS_MESSAGE = ("ORU", "R01")
 #: HL7 table 0103, processing ids.

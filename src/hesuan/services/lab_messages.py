@@ -44,6 +44,7 @@ from hesuan.domain.access import Action, Principal, Target, allows, authorize
 from hesuan.domain.corrections import CorrectionKind
 from hesuan.domain.errors import HesuanError, InvalidInput, NotFound, RuleViolation
 from hesuan.domain.interop import (
+    MESSAGE_REFUSALS,
     CannotApply,
     IdSource,
     SpecimenOutcome,
@@ -227,8 +228,9 @@ class LabMessageService:
             message_id = self._d.new_id()
             lines, counts = self._apply(uow, actor, lab_id, message, message_id, {}, now)
             state = _state(lines)
+            refused = any(s.reason in MESSAGE_REFUSALS for s in lines)
             code: AckCode = ("AA" if state is MessageState.APPLIED
-                             else "AR" if self._refusal(message) else "AE")
+                             else "AR" if refused else "AE")
             text = _ack_text(lines)
             first = next((s.reason for s in lines if s.state is SpecimenState.UNCLEAR), None)
             ack = (self._reader.ack(message, code, text, now, first)
