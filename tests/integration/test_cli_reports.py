@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from hesuan.config import Settings
 from hesuan.entrypoints.cli.app import app as cli_app
+from hesuan.entrypoints.cli.simulate import _lis
 from tests.helpers import schema_problems
 
 #: Each report, the command that prints it and the schema it holds to.
@@ -87,6 +88,10 @@ def _city_generated(people: int, seed: int) -> CliRunner:
 
 def test_every_json_report_holds_to_its_schema(simulated: dict[str, Any]) -> None:
     assert not schema_problems("simulate", simulated)
+    # the round's LIS checked its link with a training message: refused
+    assert simulated["lis"]["link_check"] == "AR"
+    assert _lis(simulated["lis"]).endswith("link check AR"), _lis(simulated["lis"])
+    assert _lis({"lab_id": None}).startswith("no LIS lab")
     runner = CliRunner()
     reports: dict[str, Any] = {}
     for name, args in REPORTS.items():

@@ -121,6 +121,15 @@ def _counts(counts: dict[str, int]) -> str:
         f"{k.replace('_', ' ')} {v:,}" for k, v in sorted(counts.items()))) if counts else "0"
 
 
+def _lis(lis: dict[str, Any]) -> str:
+    """The LIS lab's messages: results applied, messages and their ACKs, the link check."""
+    if not lis.get("lab_id"):
+        return "no LIS lab (the interop extra is not installed)"
+    acks = ", ".join(f"{k} {v:,}" for k, v in sorted(lis.get("acks", {}).items())) or "none"
+    return (_counts(lis.get("applied", {})) + f"; {lis.get('messages_sent', 0):,} messages "
+            f"({acks}); link check {lis.get('link_check') or 'not yet'}")
+
+
 def _print_summary(s: Any) -> None:
     from rich.console import Group
 
@@ -142,6 +151,7 @@ def _print_summary(s: Any) -> None:
         ("plates (control failures)", f"{s.plates:,} ({s.control_failures:,})"),
         ("tube re-runs", _counts(s.reruns)),
         ("released by plates", _counts(s.released)),
+        ("released by the lab's system (HL7 over MLLP)", _lis(s.lis)),
         ("recalled from the bench", _counts(s.recalled_at_bench)),
         ("rejected at receipt", _counts(s.rejected_at_receipt)),
         ("rejected at the bench", _counts(s.rejected_at_bench)),
