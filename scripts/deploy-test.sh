@@ -6,7 +6,8 @@
 #   self-signed certificate. A replica URL naming another cluster is refused at start, and
 #   when a replica down at start comes up as one. A short round goes through nginx; reports
 #   are read from the replica; one app process is killed while four stations scan and no
-#   accepted scan is lost.
+#   accepted scan is lost. Two labs' systems send over MLLP through nginx's stream module
+#   (deploy/nginx/hesuan-mllp.conf) to a listener each: only with its own lab's certificate.
 #   Then backups: `hesuan backup` (pg_dump) restored into a new database, pg_basebackup
 #   restored as a new cluster (127.0.0.1:5434), and a point-in-time recovery from a base
 #   backup and the WAL archive (pg_receivewal) to before a dropped table; on each the row
@@ -33,10 +34,12 @@ OTHER_PORT=5436
 say() { printf '== %s\n' "$*"; }
 fail() { printf 'FAILED: %s\n' "$*" >&2; exit 1; }
 
-# nginx from Debian, installed the first time
-if ! command -v nginx >/dev/null 2>&1; then
-  say "installing nginx"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null
+# nginx from Debian, installed the first time, with its stream module (MLLP through TLS)
+NGX_STREAM=/usr/lib/nginx/modules/ngx_stream_module.so
+if ! command -v nginx >/dev/null 2>&1 || [ ! -f "$NGX_STREAM" ]; then
+  say "installing nginx and libnginx-mod-stream"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx \
+    libnginx-mod-stream >/dev/null
 fi
 pg_isready -q -h "$PGHOST" -p 5432 || fail "PostgreSQL is not up on $PGHOST:5432"
 for port in $REPLICA_PORT $RESTORED_PORT $OTHER_PORT; do
@@ -47,9 +50,11 @@ PGBIN=$("${PSQL[@]}" -d postgres -c "SELECT setting FROM pg_config WHERE name = 
 WORK=$(mktemp -d /tmp/hesuan-deploy.XXXXXX)
 chmod 755 "$WORK"
 APP_PIDS=()
+MLLP_PIDS=()
 RECEIVEWAL_PID=
 cleanup() {
   set +e
+  for pid in "${MLLP_PIDS[@]}"; do kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
   [ -n "$RECEIVEWAL_PID" ] && kill "$RECEIVEWAL_PID" 2>/dev/null && wait "$RECEIVEWAL_PID" 2>/dev/null
   for pid in "${APP_PIDS[@]}"; do kill "$pid" 2>/dev/null; done
   for pid in "${APP_PIDS[@]}"; do wait "$pid" 2>/dev/null; done
@@ -187,6 +192,7 @@ runuser -u postgres -- "$PGBIN/pg_ctl" -D "$WORK/other" -m fast -w stop >/dev/nu
 
 # -- two app processes, as hesuan@.service runs them ---------------------------------------
 APP1=$(free_port); APP2=$(free_port); HTTPS=$(free_port); HTTP=$(free_port)
+MLLP1=$(free_port); MLLP2=$(free_port); LISTEN1=$(free_port); LISTEN2=$(free_port)
 for port in "$APP1" "$APP2"; do
   say "app process on 127.0.0.1:$port"
   (cd "$WORK/var" && exec "$HESUAN" serve --host 127.0.0.1 --port "$port" --workers 1 \
@@ -226,7 +232,24 @@ sed -e "s|listen 80;|listen 127.0.0.1:$HTTP;|" \
 for want in "127.0.0.1:$HTTPS ssl" "127.0.0.1:$APP1 " "127.0.0.1:$APP2 " "$WORK/tls/hesuan.crt"; do
   grep -qF "$want" "$site" || fail "deploy/nginx/hesuan.conf changed: cannot place $want"
 done
+# the labs' systems: each lab's own self-signed client certificate, pinned by its server
+for lab in lab1 lab2; do
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=$lab LIS" \
+    -keyout "$WORK/tls/$lab.key" -out "$WORK/tls/$lab.crt" 2>/dev/null
+done
+mllp=$WORK/nginx/hesuan-mllp.conf
+sed -e "s|listen 2575 ssl;|listen 127.0.0.1:$MLLP1 ssl;|" \
+    -e "s|listen 2576 ssl;|listen 127.0.0.1:$MLLP2 ssl;|" \
+    -e "s|/etc/hesuan/tls/|$WORK/tls/|" -e "s|/etc/hesuan/labs/|$WORK/tls/|" \
+    -e "s|127.0.0.1:2675;|127.0.0.1:$LISTEN1;|" \
+    -e "s|127.0.0.1:2676;|127.0.0.1:$LISTEN2;|" deploy/nginx/hesuan-mllp.conf > "$mllp"
+for want in "127.0.0.1:$MLLP1 ssl" "127.0.0.1:$MLLP2 ssl" "$WORK/tls/lab1.crt" \
+            "$WORK/tls/lab2.crt" "127.0.0.1:$LISTEN1;" "127.0.0.1:$LISTEN2;"; do
+  grep -qF "$want" "$mllp" || fail "deploy/nginx/hesuan-mllp.conf changed: cannot place $want"
+done
 cat > "$WORK/nginx/nginx.conf" <<EOF
+load_module $NGX_STREAM;
+include $mllp;
 user root;
 worker_processes 2;
 pid $WORK/nginx/nginx.pid;
@@ -278,6 +301,38 @@ echo "   nginx: scans answered by $APP1 (killed) $served1, by $APP2 $served2; in
 [ "$served1" -gt 0 ] && [ "$served2" -gt 0 ] || fail "both app processes did not serve scans"
 curl -fsS --cacert "$WORK/tls/hesuan.crt" "https://127.0.0.1:$HTTPS/health" >/dev/null \
   || fail "nginx does not answer with one process left"
+
+# -- labs' systems over MLLP: nginx's TLS, each lab's certificate, each lab's listener --------
+say "labs' systems over MLLP (hesuan mllp behind nginx's TLS, a certificate a lab)"
+lab_id() { "${PSQL[@]}" -d "$DB" -c "SELECT id FROM labs WHERE name = '$1'"; }
+LAB1=$(lab_id 太原市第一检测实验室); LAB2=$(lab_id 山西金域检测实验室)
+[ -n "$LAB1" ] && [ -n "$LAB2" ] || fail "the example city's labs are not in the database"
+for n in 1 2; do  # as hesuan-mllp@lab<n>.service runs it, its port and lab from its own file
+  lab=LAB$n; listen=LISTEN$n
+  (cd "$WORK/var" && HESUAN_MLLP_LAB=${!lab} HESUAN_MLLP_PORT=${!listen} \
+     exec "$HESUAN" mllp --host 127.0.0.1 > "$WORK/mllp-lab$n.log" 2>&1) &
+  MLLP_PIDS+=($!)
+done
+for n in 1 2; do
+  for _ in $(seq 1 80); do grep -q "MLLP listening" "$WORK/mllp-lab$n.log" && break; sleep 0.25; done
+  grep -q "MLLP listening" "$WORK/mllp-lab$n.log" || fail "lab$n's listener did not start"
+done
+lis() {  # port, certificate (or none), control id: the ACK's MSA-1, or "refused"
+  local cert=()
+  [ "$2" != none ] && cert=(--cert "$WORK/tls/$2.crt" --key "$WORK/tls/$2.key")
+  PYTHONPATH=$ROOT "$ROOT/.venv/bin/python" -m tests.deploy.send_mllp --port "$1" \
+    --cafile "$WORK/tls/hesuan.crt" "${cert[@]}" --control-id "$3" --barcode NOSUCHTUBE1
+}
+# a tube the lab does not hold: kept in its inbox, answered AE (unknown_tube), as the lab's
+got=$(lis "$MLLP1" lab1 DEPLOY-1); [ "$got" = AE ] || fail "lab1's system got $got, not AE"
+got=$(lis "$MLLP2" lab2 DEPLOY-2); [ "$got" = AE ] || fail "lab2's system got $got, not AE"
+# no certificate, or another lab's on this lab's port: no connection to its listener
+got=$(lis "$MLLP1" none DEPLOY-3); [ "$got" = refused ] || fail "no certificate got $got"
+got=$(lis "$MLLP1" lab2 DEPLOY-4); [ "$got" = refused ] || fail "lab2's certificate on lab1's port got $got"
+kept=$("${PSQL[@]}" -d "$DB" -c "SELECT string_agg(control_id || '@' || (lab_id = '$LAB1')::text
+  || '/' || via, ' ' ORDER BY control_id) FROM lab_messages WHERE control_id LIKE 'DEPLOY-%'")
+[ "$kept" = "DEPLOY-1@true/mllp DEPLOY-2@false/mllp" ] || fail "lab messages kept: $kept"
+echo "   each lab's message kept as its own; none without its certificate: $kept"
 # systemd stops a unit with SIGTERM: the process exits 0 and its scheduler, holding the
 # lease, signs a last checkpoint of everything written up to then
 kill "${APP_PIDS[1]}"

@@ -37,6 +37,9 @@ def test_the_production_settings_example_is_valid(monkeypatch: pytest.MonkeyPatc
     assert s.database_url.startswith("postgresql+psycopg://")
     assert s.database_replica_url is not None and s.database_replica_url.startswith("postgresql")
     assert s.sms_sender == "kannel" and s.workers == 1
+    # every app process reads this file: a listener port here would be taken by each of them
+    # (labs' listeners have units and files of their own, hesuan-mllp@.service)
+    assert s.mllp_port is None and s.mllp_lab is None
 
 
 @pytest.mark.parametrize("unit", sorted(p.name for p in (DEPLOY / "systemd").glob("*.service")))
