@@ -7,7 +7,8 @@
 #   when a replica down at start comes up as one. A short round goes through nginx; reports
 #   are read from the replica; one app process is killed while four stations scan and no
 #   accepted scan is lost. Two labs' systems send over MLLP through nginx's stream module
-#   (deploy/nginx/hesuan-mllp.conf) to a listener each: only with its own lab's certificate.
+#   (deploy/nginx/hesuan-mllp.conf) to a listener each: only with its own lab's certificate;
+#   the round's lab reports go over MLLP inside TLS to a receiving authority.
 #   Then backups: `hesuan backup` (pg_dump) restored into a new database, pg_basebackup
 #   restored as a new cluster (127.0.0.1:5434), and a point-in-time recovery from a base
 #   backup and the WAL archive (pg_receivewal) to before a dropped table; on each the row
@@ -193,6 +194,30 @@ runuser -u postgres -- "$PGBIN/pg_ctl" -D "$WORK/other" -m fast -w stop >/dev/nu
 # -- two app processes, as hesuan@.service runs them ---------------------------------------
 APP1=$(free_port); APP2=$(free_port); HTTPS=$(free_port); HTTP=$(free_port)
 MLLP1=$(free_port); MLLP2=$(free_port); LISTEN1=$(free_port); LISTEN2=$(free_port)
+AUTHORITY=$(free_port)
+
+# -- the receiving authority of the lab reports, over MLLP with TLS both ways ----------------
+# its own certificate for its name, and the city's client certificate it requires
+mkdir -p "$WORK/tls"
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=authority" \
+  -addext "subjectAltName=IP:127.0.0.1" -keyout "$WORK/tls/authority.key" \
+  -out "$WORK/tls/authority-ca.crt" 2>/dev/null
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=city" \
+  -keyout "$WORK/tls/city.key" -out "$WORK/tls/city.crt" 2>/dev/null
+(PYTHONPATH=$ROOT exec "$ROOT/.venv/bin/python" -m tests.deploy.authority --port "$AUTHORITY" \
+   --cert "$WORK/tls/authority-ca.crt" --key "$WORK/tls/authority.key" \
+   --client-ca "$WORK/tls/city.crt" --out "$WORK/authority.jsonl" > "$WORK/authority.log" 2>&1) &
+MLLP_PIDS+=($!)
+# every result reported, HL7 v2 over MLLP inside TLS: the authority's certificate checked,
+# the city's shown
+export HESUAN_ELR_ENABLED=true HESUAN_ELR_RESULTS=all HESUAN_ELR_FORMATS=hl7 \
+  HESUAN_ELR_DELIVERY=mllp HESUAN_ELR_MLLP_HOST=127.0.0.1 HESUAN_ELR_MLLP_PORT=$AUTHORITY \
+  HESUAN_ELR_MLLP_TLS_CA=$WORK/tls/authority-ca.crt HESUAN_ELR_MLLP_TLS_CERT=$WORK/tls/city.crt \
+  HESUAN_ELR_MLLP_TLS_KEY=$WORK/tls/city.key \
+  HESUAN_ELR_SENDING_APPLICATION_OID=2.16.156.10011.99.1 HESUAN_ELR_SENDING_FACILITY=city \
+  HESUAN_ELR_SENDING_FACILITY_OID=2.16.156.10011.99.2 HESUAN_ELR_RECEIVING_APPLICATION=elr \
+  HESUAN_ELR_RECEIVING_APPLICATION_OID=2.16.156.10011.99.3 \
+  HESUAN_ELR_RECEIVING_FACILITY=authority HESUAN_ELR_RECEIVING_FACILITY_OID=2.16.156.10011.99.4
 for port in "$APP1" "$APP2"; do
   say "app process on 127.0.0.1:$port"
   (cd "$WORK/var" && exec "$HESUAN" serve --host 127.0.0.1 --port "$port" --workers 1 \
@@ -333,6 +358,18 @@ kept=$("${PSQL[@]}" -d "$DB" -c "SELECT string_agg(control_id || '@' || (lab_id 
   || '/' || via, ' ' ORDER BY control_id) FROM lab_messages WHERE control_id LIKE 'DEPLOY-%'")
 [ "$kept" = "DEPLOY-1@true/mllp DEPLOY-2@false/mllp" ] || fail "lab messages kept: $kept"
 echo "   each lab's message kept as its own; none without its certificate: $kept"
+# the round's result reached the authority, one report a person of the tube, inside TLS with
+# the city's certificate, and each is marked sent
+reported() { "${PSQL[@]}" -d "$DB" -c "SELECT count(*) FROM elr_outbox WHERE sent_at IS NOT NULL"; }
+for _ in $(seq 1 120); do [ "$(reported)" -ge 10 ] && break; sleep 0.25; done
+[ "$(reported)" -ge 10 ] || fail "reports sent: $(reported) of 10 (see $WORK/app-*.log)"
+"$ROOT/.venv/bin/python" - "$WORK/authority.jsonl" "$(reported)" <<'PY' || fail "the authority's account"
+import json, sys
+got = [json.loads(line) for line in open(sys.argv[1], encoding="utf-8")]
+assert len({g["control_id"] for g in got}) == int(sys.argv[2]), (len(got), sys.argv[2])
+assert {(g["type"], g["client"]) for g in got} == {("ORU^R01^ORU_R01", "city")}, got[:2]
+print(f"   {len(got)} lab reports at the authority over TLS, the city's certificate shown")
+PY
 # systemd stops a unit with SIGTERM: the process exits 0 and its scheduler, holding the
 # lease, signs a last checkpoint of everything written up to then
 kill "${APP_PIDS[1]}"

@@ -43,7 +43,7 @@ from hesuan.adapters.db.replica import ReadOnlyUnitsOfWork, ReadSource, not_a_co
 from hesuan.adapters.db.store import SqlUnitOfWorkFactory
 from hesuan.adapters.db.worklists import SqlWorklists
 from hesuan.adapters.elr import to_fhir_bundle, to_hl7_oru
-from hesuan.adapters.elr.transports import FolderTransport, MllpTransport
+from hesuan.adapters.elr.transports import FolderTransport, MllpTransport, tls_context
 from hesuan.adapters.geo import ShapelyGeometry
 from hesuan.adapters.instruments import InstrumentFileReader
 from hesuan.adapters.interop import LabMessages
@@ -213,8 +213,10 @@ def _elr(settings: Settings, deps: Deps) -> ElrService | None:
         Organization(s.elr_receiving_facility or "", s.elr_receiving_facility_oid or "",
                      short_name=s.elr_receiving_facility_short),
         disclosure=Disclosure(s.elr_disclosure), processing=s.elr_processing)
+    tls = (tls_context(s.elr_mllp_tls_ca, s.elr_mllp_tls_cert, s.elr_mllp_tls_key)
+           if s.elr_delivery == "mllp" and s.elr_mllp_tls else None)
     transport: ElrTransport = (
-        MllpTransport(s.elr_mllp_host or "", s.elr_mllp_port or 0, s.elr_mllp_timeout)
+        MllpTransport(s.elr_mllp_host or "", s.elr_mllp_port or 0, s.elr_mllp_timeout, tls)
         if s.elr_delivery == "mllp" else FolderTransport(s.elr_folder))
     writers: ElrWriters = {ElrFormat.HL7: to_hl7_oru, ElrFormat.FHIR: to_fhir_bundle}
     return ElrService(deps, route, writers, transport, timedelta(seconds=s.elr_claim_timeout_s))

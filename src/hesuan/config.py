@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     BeforeValidator,
     Field,
+    FilePath,
     SecretStr,
     TypeAdapter,
     ValidationError,
@@ -149,6 +150,14 @@ class Settings(BaseSettings):
     elr_mllp_port: int | None = Field(default=None, ge=1, le=65535)
     #: Seconds a report sent over MLLP waits for its ACK (connect included).
     elr_mllp_timeout: float = Field(default=10.0, gt=0, le=120)
+    #: MLLP inside TLS: the receiver's certificate checked for ``elr_mllp_host``'s name against
+    #: ``elr_mllp_tls_ca`` (the system's CAs without it); off only on a network of the city's
+    #: own, the reports name people.
+    elr_mllp_tls: bool = True
+    elr_mllp_tls_ca: FilePath | None = None
+    #: The city's client certificate and its key (PEM), when the receiver asks for one.
+    elr_mllp_tls_cert: FilePath | None = None
+    elr_mllp_tls_key: FilePath | None = None
     #: Seconds after which a report claimed for delivery and never marked is in doubt; longer
     #: than ``elr_mllp_timeout``.
     elr_claim_timeout_s: float = Field(default=60.0, gt=0, le=86_400)
@@ -324,6 +333,8 @@ class Settings(BaseSettings):
         if self.elr_delivery == "mllp" and (not self.elr_mllp_host or not self.elr_mllp_port):
             raise ValueError("HESUAN_ELR_DELIVERY=mllp needs HESUAN_ELR_MLLP_HOST and "
                              "HESUAN_ELR_MLLP_PORT")
+        if (self.elr_mllp_tls_cert is None) != (self.elr_mllp_tls_key is None):
+            raise ValueError("HESUAN_ELR_MLLP_TLS_CERT and HESUAN_ELR_MLLP_TLS_KEY go together")
         if self.elr_delivery == "mllp" and self.elr_formats != "hl7":
             raise ValueError("HESUAN_ELR_DELIVERY=mllp carries HL7 v2 only: set "
                              "HESUAN_ELR_FORMATS=hl7")

@@ -8,15 +8,21 @@ delivers nothing twice, an AE is retried and an AA marks the report sent."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from typer.testing import CliRunner
 
 hl7 = pytest.importorskip("hl7")
@@ -25,7 +31,11 @@ bundle_module = pytest.importorskip("fhir.resources.R4B.bundle")
 
 from hesuan.adapters.clock import FixedClock  # noqa: E402
 from hesuan.adapters.elr import to_fhir_bundle, to_hl7_oru  # noqa: E402
-from hesuan.adapters.elr.transports import FolderTransport, MllpTransport  # noqa: E402
+from hesuan.adapters.elr.transports import (  # noqa: E402
+    FolderTransport,
+    MllpTransport,
+    tls_context,
+)
 from hesuan.bootstrap import Platform, bootstrap  # noqa: E402
 from hesuan.config import Settings  # noqa: E402
 from hesuan.domain.corrections import CorrectionKind  # noqa: E402
@@ -357,14 +367,15 @@ def _service(b: Bench, transport: Any) -> ElrService:
                       transport, timedelta(seconds=60))
 
 
-def _mllp_service(b: Bench, receiver: _MllpReceiver) -> ElrService:
+def _mllp_service(b: Bench, receiver: _MllpReceiver,
+                  tls: ssl.SSLContext | None = None) -> ElrService:
     """The service delivering to ``receiver`` over MLLP, the FHIR reports taken out of the
     queue (MLLP carries HL7 v2: only those go this way)."""
     with b.p.deps.uow() as uow:
         uow.conn.exec_driver_sql(  # type: ignore[attr-defined]
             "DELETE FROM elr_outbox WHERE format = 'fhir'")
         uow.commit()
-    return _service(b, MllpTransport("127.0.0.1", receiver.port, timeout=5))
+    return _service(b, MllpTransport("127.0.0.1", receiver.port, timeout=5, tls=tls))
 
 
 @pytest.mark.parametrize("written", [True, False])
@@ -393,11 +404,16 @@ def test_a_crash_between_hand_over_and_mark_delivers_once(bench: Bench, written:
 
 class _MllpReceiver:
     """A real local MLLP receiver on a free port: answers each message with the next ACK code
-    of ``codes`` (None: closes the connection without an answer) and keeps what it received."""
+    of ``codes`` (None: closes the connection without an answer) and keeps what it received;
+    inside ``tls`` when given (the client certificates' common names kept, a failed handshake
+    counted)."""
 
-    def __init__(self, codes: list[str | None]) -> None:
+    def __init__(self, codes: list[str | None], tls: ssl.SSLContext | None = None) -> None:
         self.codes = codes
         self.received: list[str] = []
+        self.clients: list[str] = []
+        self.handshakes_failed = 0
+        self._tls = tls
         self._server = socket.create_server(("127.0.0.1", 0))
         self.port = self._server.getsockname()[1]
         self._thread = threading.Thread(target=self._serve, daemon=True)
@@ -409,6 +425,16 @@ class _MllpReceiver:
                 conn, _ = self._server.accept()
             except OSError:
                 return
+            if self._tls is not None:
+                try:
+                    conn = self._tls.wrap_socket(conn, server_side=True)
+                except (ssl.SSLError, OSError):
+                    self.handshakes_failed += 1
+                    conn.close()
+                    continue
+                cert = conn.getpeercert() or {}
+                self.clients += [str(pair[1]) for rdn in cert.get("subject", ())
+                                 for pair in rdn if pair[0] == "commonName"]
             with conn:
                 data = b""
                 while b"\x1c\r" not in data:
@@ -426,6 +452,63 @@ class _MllpReceiver:
 
     def close(self) -> None:
         self._server.close()
+
+
+def _certificate(folder: Path, name: str) -> tuple[Path, Path]:
+    """A self-signed certificate for ``name``, valid for 127.0.0.1, and its key (PEM files)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    start = datetime.now(UTC) - timedelta(hours=1)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(start).not_valid_after(start + timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    crt, pem = folder / f"{name}.crt", folder / f"{name}.key"
+    crt.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    pem.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                      serialization.PrivateFormat.PKCS8,
+                                      serialization.NoEncryption()))
+    return crt, pem
+
+
+def _tls_receiver(shown: tuple[Path, Path], client_ca: Path) -> _MllpReceiver:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(*shown)
+    ctx.load_verify_locations(client_ca)
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    return _MllpReceiver([], ctx)
+
+
+def test_mllp_inside_tls_checks_the_receiver_and_shows_the_city(bench: Bench,
+                                                               tmp_path: Path) -> None:
+    """Reports name people, and MLLP is plain TCP: to the authority they go inside TLS. The
+    receiver's certificate is checked before anything goes out, so a receiver that is not the
+    authority gets nothing (retried, never in doubt); the authority sees the city's own client
+    certificate."""
+    b = bench
+    (tube,) = b.tubes(1)
+    _release(b, {tube: POS})
+    authority, city = _certificate(tmp_path, "authority"), _certificate(tmp_path, "city")
+    impostor = _tls_receiver(_certificate(tmp_path, "impostor"), client_ca=city[0])
+    tls = tls_context(ca=authority[0], cert=city[0], key=city[1])
+    try:
+        elr = _mllp_service(b, impostor, tls)
+        assert elr.deliver(ADMIN) == ElrDeliveryReport(0, 1, 0)
+        assert impostor.received == [] and impostor.handshakes_failed == 1
+        error = b.scalar("SELECT last_error FROM elr_outbox WHERE sent_at IS NULL")
+        assert "SSL" in str(error) or "certificate" in str(error), error
+    finally:
+        impostor.close()
+    receiver = _tls_receiver(authority, client_ca=city[0])
+    try:
+        b.clock.advance(timedelta(seconds=31))
+        assert _mllp_service(b, receiver, tls).deliver(ADMIN) == ElrDeliveryReport(1, 0, 0)
+        assert len(receiver.received) == 1 and receiver.clients == ["city"]
+    finally:
+        receiver.close()
 
 
 def test_mllp_aa_marks_sent_ae_retries_and_silence_is_in_doubt(bench: Bench) -> None:

@@ -3,6 +3,7 @@ MLLP needs its host and port, and a claim outlives the wait for an ACK."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -40,6 +41,22 @@ def test_mllp_needs_host_port_and_a_longer_claim() -> None:
                  elr_formats="hl7", elr_mllp_timeout=30, elr_claim_timeout_s=20)
     assert Settings(**ROUTE, elr_delivery="mllp", elr_mllp_host="127.0.0.1",
                     elr_mllp_port=2575, elr_formats="hl7").elr_mllp_port == 2575
+
+
+def test_mllp_goes_inside_tls_unless_turned_off(tmp_path: Path) -> None:
+    """The reports name people: TLS by default; the city's certificate needs its key, and
+    each file must be there at start."""
+    mllp = {**ROUTE, "elr_delivery": "mllp", "elr_mllp_host": "elr.example",
+            "elr_mllp_port": 2575, "elr_formats": "hl7"}
+    assert Settings(**mllp).elr_mllp_tls and not Settings(**mllp, elr_mllp_tls=False).elr_mllp_tls
+    crt, key = tmp_path / "city.crt", tmp_path / "city.key"
+    crt.write_text("-")
+    key.write_text("-")
+    with pytest.raises(ValidationError, match="HESUAN_ELR_MLLP_TLS_KEY"):
+        Settings(**mllp, elr_mllp_tls_cert=crt)
+    with pytest.raises(ValidationError, match="elr_mllp_tls_ca"):
+        Settings(**mllp, elr_mllp_tls_ca=tmp_path / "missing.crt")
+    assert Settings(**mllp, elr_mllp_tls_cert=crt, elr_mllp_tls_key=key).elr_mllp_tls_key == key
 
 
 def test_unknown_values_are_refused() -> None:

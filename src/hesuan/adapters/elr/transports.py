@@ -9,7 +9,9 @@ delivery a crash left in doubt.
 own connection and waits for the ACK: ``AA``/``CA`` taken; ``AE``/``AR`` (and ``CE``/``CR``)
 refused (``ElrRefused``, retried with back-off); a refused connection is not a hand-over (retried);
 no answer once the message went out (a timeout, a closed connection, an answer that is not an
-ACK) is ``SendInDoubt``: the receiver may have it, so it is not sent again on a guess.
+ACK) is ``SendInDoubt``: the receiver may have it, so it is not sent again on a guess. Inside
+TLS (:func:`tls_context`) the receiver's certificate is checked for the host's name before
+anything goes out: a handshake that fails is not a hand-over either.
 
 Imports: standard library, ``hesuan.services``; ``hl7`` (the interop extra) when sending.
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,7 +29,7 @@ from hesuan.adapters.elr.extra import interop_module
 from hesuan.services.elr_queue_ports import ElrFormat, ElrRefused
 from hesuan.services.ports import SendInDoubt
 
-__all__ = ["FolderTransport", "MllpTransport"]
+__all__ = ["FolderTransport", "MllpTransport", "tls_context"]
 
 _SUFFIX = {ElrFormat.HL7: ".hl7", ElrFormat.FHIR: ".json"}
 _TAKEN = {"AA", "CA"}
@@ -57,14 +60,28 @@ class FolderTransport:
                 if any((self._folder / f"{m}{suffix}").exists() for suffix in _SUFFIX.values())}
 
 
+def tls_context(ca: Path | None = None, cert: Path | None = None,
+                key: Path | None = None) -> ssl.SSLContext:
+    """TLS to a receiver: its certificate checked against ``ca`` (the system's CAs without
+    one) and for the name it is reached by; ``cert`` and ``key``, the sender's own certificate
+    when the receiver asks for one. TLS 1.2 at least."""
+    ctx = ssl.create_default_context(cafile=str(ca) if ca is not None else None)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    if cert is not None:
+        ctx.load_cert_chain(str(cert), str(key) if key is not None else None)
+    return ctx
+
+
 class MllpTransport:
     """HL7 v2 messages to ``host``:``port`` over MLLP, one connection each, waiting ``timeout``
-    seconds for the ACK."""
+    seconds for the ACK; inside ``tls`` when given (:func:`tls_context`)."""
 
-    def __init__(self, host: str, port: int, timeout: float = 10.0) -> None:
+    def __init__(self, host: str, port: int, timeout: float = 10.0,
+                 tls: ssl.SSLContext | None = None) -> None:
         self._host = host
         self._port = port
         self._timeout = timeout
+        self._tls = tls
 
     def deliver(self, message_id: str, fmt: ElrFormat, payload: bytes) -> None:
         if fmt is not ElrFormat.HL7:
@@ -74,6 +91,12 @@ class MllpTransport:
         frame = client.SB + payload + client.EB + client.CR
         # not connected: nothing went out, the report is retried
         sock = socket.create_connection((self._host, self._port), timeout=self._timeout)
+        if self._tls is not None:
+            try:  # a receiver whose certificate does not check: nothing went out either
+                sock = self._tls.wrap_socket(sock, server_hostname=self._host)
+            except OSError:
+                sock.close()
+                raise
         try:
             sock.sendall(frame)
             answer = _read_frame(sock, client.SB, client.EB + client.CR)
