@@ -13,6 +13,7 @@ import json
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -497,6 +498,11 @@ def test_mllp_inside_tls_checks_the_receiver_and_shows_the_city(bench: Bench,
     try:
         elr = _mllp_service(b, impostor, tls)
         assert elr.deliver(ADMIN) == ElrDeliveryReport(0, 1, 0)
+        # the receiver's thread counts the handshake it refused once its side has failed too
+        for _ in range(200):
+            if impostor.handshakes_failed:
+                break
+            time.sleep(0.01)
         assert impostor.received == [] and impostor.handshakes_failed == 1
         error = b.scalar("SELECT last_error FROM elr_outbox WHERE sent_at IS NULL")
         assert "SSL" in str(error) or "certificate" in str(error), error
