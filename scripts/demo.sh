@@ -40,6 +40,17 @@ if [ "$fresh" = 0 ] && [ -f "$dir/demo.db" ] && [ ! -d "$keys" ]; then
 fi
 export HESUAN_PASS_KEY_DIR="${HESUAN_PASS_KEY_DIR:-$keys}"
 export HESUAN_AUDIT_CHECKPOINT_DIR="${HESUAN_AUDIT_CHECKPOINT_DIR:-$audit}"
+# the round's electronic lab reports to the health authority (every result, HL7 v2 and FHIR)
+# as files in a folder of the demo's own (docs/INTEROP.md "Out")
+if [ -z "${HESUAN_ELR_ENABLED:-}" ]; then
+  export HESUAN_ELR_ENABLED=true HESUAN_ELR_RESULTS=all HESUAN_ELR_FOLDER="${dir}/demo-elr" \
+    HESUAN_ELR_SENDING_APPLICATION_OID=2.16.156.10011.99.1 \
+    HESUAN_ELR_SENDING_FACILITY="太原市核酸检测平台" HESUAN_ELR_SENDING_FACILITY_OID=2.16.156.10011.99.2 \
+    HESUAN_ELR_SENDING_FACILITY_SHORT=HESUAN \
+    HESUAN_ELR_RECEIVING_APPLICATION=SXCDC-ELR HESUAN_ELR_RECEIVING_APPLICATION_OID=2.16.156.10011.99.3 \
+    HESUAN_ELR_RECEIVING_FACILITY="山西省疾病预防控制中心" \
+    HESUAN_ELR_RECEIVING_FACILITY_OID=2.16.156.10011.99.4 HESUAN_ELR_RECEIVING_FACILITY_SHORT=SXCDC
+fi
 people="${DEMO_PEOPLE:-50000}"
 seed="${DEMO_SEED:-1}"
 hesuan=.venv/bin/hesuan

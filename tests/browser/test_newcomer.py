@@ -33,8 +33,8 @@ PASSWORD = re.search(r"password\s+`([^`]+)`", OPENING)
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    """``scripts/demo.sh`` running; (its URL, what it printed up to serving)."""
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, Path]]:
+    """``scripts/demo.sh`` running; (its URL, what it printed up to serving, its folder)."""
     d = tmp_path_factory.mktemp("demo")
     port = free_port()
     out = (d / "demo.log").open("wb")
@@ -57,7 +57,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
             except httpx.TransportError:
                 pass
             time.sleep(0.5)
-        yield url, (d / "demo.log").read_text(encoding="utf-8", errors="replace")
+        yield url, (d / "demo.log").read_text(encoding="utf-8", errors="replace"), d
     finally:
         os.killpg(proc.pid, signal.SIGTERM)  # the demo's own session: its server and nothing else
         try:
@@ -86,9 +86,13 @@ def _scan(page: Page, value: str) -> None:
     settled(page)
 
 
-def test_from_the_readme_to_a_checked_pass(demo: tuple[str, str],
+def test_from_the_readme_to_a_checked_pass(demo: tuple[str, str, Path],
                                            context: BrowserContext) -> None:
-    url, printed = demo
+    url, printed, folder = demo
+    # the round's lab reports to the authority, in the folder the README names
+    assert "var/demo-elr/" in OPENING
+    reports = {f.suffix for f in (folder / "demo-elr").iterdir()}
+    assert reports == {".hl7", ".json"}, reports
     # step 1: what the README says the demo prints
     assert "scripts/demo.sh" in OPENING
     assert PASSWORD is not None and PASSWORD.group(1) in printed

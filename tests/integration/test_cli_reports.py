@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from hesuan.config import Settings
 from hesuan.entrypoints.cli.app import app as cli_app
-from hesuan.entrypoints.cli.simulate import _lis
+from hesuan.entrypoints.cli.simulate import _lab_reports, _lis
 from tests.helpers import schema_problems
 
 #: Each report, the command that prints it and the schema it holds to.
@@ -59,10 +59,19 @@ def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
     return settings
 
 
+ELR_ROUTE = {"ENABLED": "true", "RESULTS": "all", "SENDING_APPLICATION_OID": "2.16.156.10011.99.1",
+             "SENDING_FACILITY": "city", "SENDING_FACILITY_OID": "2.16.156.10011.99.2",
+             "RECEIVING_APPLICATION": "elr", "RECEIVING_APPLICATION_OID": "2.16.156.10011.99.3",
+             "RECEIVING_FACILITY": "authority", "RECEIVING_FACILITY_OID": "2.16.156.10011.99.4"}
+
+
 @pytest.fixture
-def simulated(cli_env: Settings) -> Iterator[dict[str, Any]]:
-    """A city of 2,000 and a 24 h round with every fault, through the commands; the round's
-    summary (``simulate --json``)."""
+def simulated(cli_env: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    """A city of 2,000 and a 24 h round with every fault, through the commands, its lab reports
+    to the authority written to a folder beside the database; the round's summary
+    (``simulate --json``)."""
+    for name, value in {**ELR_ROUTE, "FOLDER": str(_elr_folder(cli_env))}.items():
+        monkeypatch.setenv(f"HESUAN_ELR_{name}", value)
     runner = CliRunner()
     # this start puts the round's correction of a pool past the lab's 6 h target: the
     # corrected result is a late one, and the round's own check must expect it
@@ -86,8 +95,20 @@ def _city_generated(people: int, seed: int) -> CliRunner:
     assert city.exit_code == 0, city.output
     return runner
 
-def test_every_json_report_holds_to_its_schema(simulated: dict[str, Any]) -> None:
+def _elr_folder(settings: Settings) -> Path:
+    return Path(settings.sms_file).parent / "elr"
+
+
+def test_every_json_report_holds_to_its_schema(simulated: dict[str, Any],
+                                               cli_env: Settings) -> None:
     assert not schema_problems("simulate", simulated)
+    # the round's lab reports reached the authority's folder, each message once
+    out = simulated["housekeeping"]["lab_reports_out"]
+    files = list(_elr_folder(cli_env).iterdir())
+    assert out["sent"] == len(files) > 0 and out["failed"] == out["in_doubt"] == 0, out
+    assert {f.suffix for f in files} == {".hl7", ".json"}
+    assert _lab_reports(simulated["housekeeping"]).startswith(f"{out['sent']:,} sent")
+    assert _lab_reports({"lab_reports_out": None}).startswith("off")
     # the round's LIS checked its link with a training message: refused
     assert simulated["lis"]["link_check"] == "AR"
     assert _lis(simulated["lis"]).endswith("link check AR"), _lis(simulated["lis"])

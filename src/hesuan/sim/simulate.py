@@ -92,6 +92,7 @@ from hesuan.domain.errors import RuleViolation
 from hesuan.domain.instants import iso_utc
 from hesuan.domain.local_time import local_date, midnight_of
 from hesuan.services.auth import SYSTEM
+from hesuan.services.elr import ElrDeliveryReport
 from hesuan.services.housekeeping import BATCH, HousekeepingReport
 from hesuan.services.outbox_ports import (
     LabTally,
@@ -173,7 +174,8 @@ class CountingSender:
 class Housekept:
     """The city's housekeeping over the round: ticks, the overdue sweep's reminders, coverage
     snapshots refreshed, retention passes and what they forgot (by kind, counts only), audit
-    checkpoints signed."""
+    checkpoints signed, and the electronic lab reports delivered to the authority (None: not
+    enabled)."""
 
     ticks: int = 0
     reminders: int = 0
@@ -181,15 +183,24 @@ class Housekept:
     retention_passes: int = 0
     forgotten: Counter[str] = field(default_factory=Counter)
     audit_checkpoints: int = 0
+    lab_reports: Counter[str] | None = None
 
     def add(self, r: HousekeepingReport) -> None:
         self.ticks += 1
         self.reminders += r.swept.reminders
         self.snapshots_refreshed += r.snapshot_refreshed
         self.add_checkpoint(r.checkpoint, r.checkpoint_refused)
+        self.add_lab_reports(r.elr)
         if r.retention is not None:
             self.retention_passes += 1
             self.forgotten.update({k: n for k, n in r.retention.counts().items() if n})
+
+    def add_lab_reports(self, r: ElrDeliveryReport | None) -> None:
+        if r is None:
+            return
+        if self.lab_reports is None:
+            self.lab_reports = Counter()
+        self.lab_reports.update(sent=r.sent, failed=r.failed, in_doubt=r.in_doubt)
 
     def add_checkpoint(self, checkpoint: Checkpoint | None, refused: str | None) -> None:
         if refused is not None:  # the round's own writes break no chain
@@ -201,7 +212,9 @@ class Housekept:
                 "snapshots_refreshed": self.snapshots_refreshed,
                 "retention_passes": self.retention_passes,
                 "forgotten": dict(sorted(self.forgotten.items())),
-                "audit_checkpoints": self.audit_checkpoints}
+                "audit_checkpoints": self.audit_checkpoints,
+                "lab_reports_out": None if self.lab_reports is None else {
+                    k: self.lab_reports[k] for k in ("sent", "failed", "in_doubt")}}
 
 
 class _Round(RoundCity, Outbreak, LisLab, Venues, FirstLanding, Shifts, Checkpoints, Rosters):
@@ -296,6 +309,11 @@ class _Round(RoundCity, Outbreak, LisLab, Venues, FirstLanding, Shifts, Checkpoi
         sms = r.sms
         while sms.sent + sms.failed >= BATCH:
             sms = self.p.outbox.deliver(SYSTEM, BATCH)
+            self.calls += 1
+        elr = r.elr
+        while self.p.elr is not None and elr is not None and elr.sent + elr.failed >= BATCH:
+            elr = self.p.elr.deliver(SYSTEM, BATCH)
+            self.housekept.add_lab_reports(elr)
             self.calls += 1
         self.door_checks()
         self.zone_ended(t)

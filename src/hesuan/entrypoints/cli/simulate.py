@@ -130,6 +130,15 @@ def _lis(lis: dict[str, Any]) -> str:
             f"({acks}); link check {lis.get('link_check') or 'not yet'}")
 
 
+def _lab_reports(housekeeping: dict[str, Any]) -> str:
+    """The electronic lab reports delivered over the round, or that they are off."""
+    out = housekeeping.get("lab_reports_out")
+    if out is None:
+        return "off (HESUAN_ELR_ENABLED)"
+    return (f"{out['sent']:,} sent, {out['failed']:,} failed and retried, "
+            f"{out['in_doubt']:,} in doubt")
+
+
 def _print_summary(s: Any) -> None:
     from rich.console import Group
 
@@ -188,6 +197,7 @@ def _print_summary(s: Any) -> None:
         ("housekeeping: hours / retention passes (forgotten)",
          f"{s.housekeeping.get('ticks', 0):,} / {s.housekeeping.get('retention_passes', 0):,} ("
          + _counts(s.housekeeping.get("forgotten", {})) + ")"),
+        ("lab reports to the authority (ELR)", _lab_reports(s.housekeeping)),
         ("audit checkpoints signed / coverage snapshots",
          f"{s.housekeeping.get('audit_checkpoints', 0):,} / "
          f"{s.housekeeping.get('snapshots_refreshed', 0):,}"),
