@@ -40,10 +40,10 @@ if [ "$fresh" = 0 ] && [ -f "$dir/demo.db" ] && [ ! -d "$keys" ]; then
 fi
 export HESUAN_PASS_KEY_DIR="${HESUAN_PASS_KEY_DIR:-$keys}"
 export HESUAN_AUDIT_CHECKPOINT_DIR="${HESUAN_AUDIT_CHECKPOINT_DIR:-$audit}"
-# the round's electronic lab reports to the health authority (every result, HL7 v2 and FHIR)
-# as files in a folder of the demo's own (docs/INTEROP.md "Out")
+# the round's electronic lab reports to the health authority (its positive results, HL7 v2
+# and FHIR) as files in a folder of the demo's own (docs/INTEROP.md "Out")
 if [ -z "${HESUAN_ELR_ENABLED:-}" ]; then
-  export HESUAN_ELR_ENABLED=true HESUAN_ELR_RESULTS=all HESUAN_ELR_FOLDER="${dir}/demo-elr" \
+  export HESUAN_ELR_ENABLED=true HESUAN_ELR_RESULTS=positive HESUAN_ELR_FOLDER="${dir}/demo-elr" \
     HESUAN_ELR_SENDING_APPLICATION_OID=2.16.156.10011.99.1 \
     HESUAN_ELR_SENDING_FACILITY="太原市核酸检测平台" HESUAN_ELR_SENDING_FACILITY_OID=2.16.156.10011.99.2 \
     HESUAN_ELR_SENDING_FACILITY_SHORT=HESUAN \
@@ -58,6 +58,7 @@ mkdir -p "$dir"
 
 if [ "$fresh" = 1 ] || [ ! -f "$dir/demo.db" ] || [ -f "$dir/demo.incomplete" ]; then
   touch "$dir/demo.incomplete"
+  rm -rf "${dir}/demo-elr"  # the reports of the city this one replaces
   start=$(.venv/bin/python -c 'from datetime import UTC, datetime
 from hesuan.sim.simulate import current_round_start
 print(current_round_start(datetime.now(UTC)).isoformat())')
