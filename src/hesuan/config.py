@@ -26,6 +26,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hesuan.domain.errors import InvalidFields, InvalidInput
+from hesuan.domain.interop import ProcessingId
 from hesuan.domain.retention import Retention
 
 __all__ = ["DATABASE_DRIVERS", "MIN_SECRET_BYTES", "Settings", "settings_from_environment"]
@@ -164,10 +165,10 @@ class Settings(BaseSettings):
     #: What the receiving authority is entitled to know of a person.
     elr_disclosure: Literal["pseudonymous", "full"] = "pseudonymous"
     #: HL7's processing id: P production, T training, D debugging.
-    elr_processing: Literal["P", "T", "D"] = "P"
+    elr_processing: ProcessingId = "P"
     #: The HL7 processing id of the labs' messages this platform applies (a training
     #: platform: T); a message that names another is refused (AR) and applies nothing.
-    lab_processing: Literal["P", "T", "D"] = "P"
+    lab_processing: ProcessingId = "P"
     #: Sending and receiving application (name, OID) and facility (name, OID, and the short
     #: name of at most 20 characters an HL7 v2 namespace carries when the name is longer).
     elr_sending_application: str = "Hesuan"

@@ -30,6 +30,7 @@ from hesuan.domain.interop import (
     CannotApply,
     IdSource,
     LocalCodes,
+    ProcessingId,
     SpecimenOutcome,
     Unapplicable,
     message_refusal,
@@ -148,7 +149,8 @@ def test_the_processing_id_is_read() -> None:
     ("ORU^R01", "P", "T", Unapplicable.UNSUPPORTED_PROCESSING_ID),
     ("ORU^R01", "X", "P", Unapplicable.UNSUPPORTED_PROCESSING_ID),
 ])
-def test_which_messages_are_taken(message_type: str, processing_id: str, accepted: str,
+def test_which_messages_are_taken(message_type: str, processing_id: str,
+                                  accepted: ProcessingId,
                                   reason: Unapplicable | None) -> None:
     got = message_refusal(message_type, processing_id, accepted)
     assert (got.reason if got else None) is reason

@@ -37,7 +37,7 @@ import enum
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
 
 from hesuan.domain.lab_codes import (
     CT_CODES,
@@ -58,11 +58,13 @@ __all__ = [
     "DEFAULT_ID_ORDER",
     "MESSAGE_REFUSALS",
     "NO_LOCAL_CODES",
+    "PROCESSING_MODES",
     "CannotApply",
     "IdSource",
     "LocalCodes",
     "Measurement",
     "ObservedValue",
+    "ProcessingId",
     "ReportedResult",
     "SpecimenId",
     "SpecimenOutcome",
@@ -201,8 +203,9 @@ MESSAGE_REFUSALS = frozenset({Unapplicable.UNSUPPORTED_MESSAGE_TYPE,
                               Unapplicable.UNSUPPORTED_PROCESSING_ID})
 #: The HL7 v2 message type and trigger event results come in (MSH-9): unsolicited observations.
 RESULTS_MESSAGE = ("ORU", "R01")
-#: HL7 table 0103, processing ids.
-PROCESSING_MODES = {"P": "production", "T": "training", "D": "debugging"}
+#: HL7 table 0103: a message's processing id, and what each means.
+ProcessingId = Literal["P", "T", "D"]
+PROCESSING_MODES: dict[str, str] = {"P": "production", "T": "training", "D": "debugging"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,7 +246,8 @@ class CannotApply:
 Outcome = SpecimenOutcome | CannotApply
 
 
-def message_refusal(message_type: str, processing_id: str, accepted: str) -> CannotApply | None:
+def message_refusal(message_type: str, processing_id: str,
+                    accepted: ProcessingId) -> CannotApply | None:
     """Why a message as a whole is not taken, or None (HL7 v2.5 2.9.2: a receiver answers AR to
     a message type, trigger event or processing id it does not take). ``message_type`` is
     MSH-9's type and event (``ORU^R01``; empty: the message names none, as a FHIR one does);

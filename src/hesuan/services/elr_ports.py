@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from hesuan.domain.errors import InvalidInput
+from hesuan.domain.interop import PROCESSING_MODES
 from hesuan.domain.people import IdKind
 from hesuan.domain.results import Result
 
@@ -147,7 +148,7 @@ class ElrRoute:
     processing: str = "P"
 
     def __post_init__(self) -> None:
-        if self.processing not in ("P", "T", "D"):
+        if self.processing not in PROCESSING_MODES:
             raise InvalidInput("processing: P, T or D", code="bad_processing_id",
                                field="processing")
 

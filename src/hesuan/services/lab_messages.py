@@ -47,6 +47,7 @@ from hesuan.domain.interop import (
     MESSAGE_REFUSALS,
     CannotApply,
     IdSource,
+    ProcessingId,
     SpecimenOutcome,
     message_refusal,
     specimen_outcomes,
@@ -143,7 +144,7 @@ def _worst(codes: Sequence[AckCode]) -> AckCode:
 
 class LabMessageService:
     def __init__(self, deps: Deps, lab: LabService, rejections: RejectionService,
-                 reader: LabMessageReader, processing: str = "P") -> None:
+                 reader: LabMessageReader, processing: ProcessingId = "P") -> None:
         self._d = deps
         self._lab = lab
         self._rejections = rejections
