@@ -132,7 +132,8 @@ async def receive_hl7(me: Me, platform: PlatformDep, lab_id: LabId,
                       request: Request) -> Response:
     """An HL7 v2 ORU^R01 message (or an FHS/BHS batch) from the lab's system, in the body
     (``application/hl7-v2`` or text); answered with the ACK (AA, AE with the error, AR when it
-    cannot be read; a batch: one ACK a line)."""
+    cannot be read or is refused: another message type, event or processing id; a batch: one
+    ACK a line)."""
     data = await _body(request)
     receipt = await run_in_threadpool(platform.lab_messages.receive, me, lab_id, data,
                                       LabMessageFormat.HL7V2, MessageVia.API)
@@ -145,7 +146,7 @@ async def receive_fhir(me: Me, platform: PlatformDep, request: Request,
                        ) -> Response:
     """A FHIR R4 message or transaction Bundle of results from a lab's system (``lab_id``, by
     default the sending lab user's lab); answered with an OperationOutcome (400 when it cannot
-    be read)."""
+    be read or is refused: another processing id)."""
     lab = _lab_of(me, lab_id)
     data = await _body(request)
     receipt = await run_in_threadpool(platform.lab_messages.receive, me, lab, data,
