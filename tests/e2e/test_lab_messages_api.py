@@ -110,3 +110,28 @@ def test_the_inbox_page_without_javascript(api: Api) -> None:
     for page in (client.get("/web/lab/messages"),
                  client.get("/web/lab/messages", params={"lab": lab_id})):
         assert page.status_code == 200 and "W-1" in page.text and "data-apply" not in page.text
+
+
+def test_a_refused_message_says_so_and_is_only_discarded(api: Api) -> None:
+    """A lab trying its link with a training message gets AR (the ACK, over HTTP); its inbox
+    page says the message was refused, nothing of it applied, and offers no "Apply again"
+    (it would refuse it again), only the discard; in Chinese too."""
+    b = Bench(api.platform, api.clock, api.city)
+    lab_id, lab = api.city.labs["lab1"], api.h("lab")
+    (tube,) = b.tubes(1)
+    training = _oru(tube, "OBX|1|CWE|94500-6^SARS-CoV-2 RNA^LN||260373001^Detected^SCT||||||F",
+                    "T-1").replace(b"|T-1|P|", b"|T-1|T|")
+    r = api.client.post(f"/labs/{lab_id}/messages", headers={**lab, **HL7}, content=training)
+    assert "MSA|AR|T-1" in r.text and "202^Unsupported processing id" in r.text
+    (m,) = _ok(api.client.get(f"/labs/{lab_id}/messages", headers=lab,
+                              params={"state": "unclear"}))
+    client = TestClient(api.client.app, base_url="https://testserver")
+    csrf = web_sign_in(client, "lab")
+    page = client.get("/web/lab/messages")
+    assert page.status_code == 200 and f'data-refused="{m["id"]}"' in page.text
+    assert f'data-apply="{m["id"]}"' not in page.text
+    assert f'data-discard="{m["id"]}"' in page.text
+    assert "已拒收" in client.get("/web/lab/messages", headers={"Accept-Language": "zh-CN"}).text
+    r = client.post(f"/web/lab/messages/{m['id']}/discard",
+                    data={"csrf": csrf, "reason": "the lab's link check"})
+    assert r.status_code == 200 and 'id="discarded"' in r.text

@@ -3,7 +3,8 @@
 - ``/web/lab/messages``: the messages waiting in the lab's inbox (``unclear``), each with every
   specimen's state and reason, and the latest messages; a message is applied again (after a
   mapping is added or its tube received: ``LabMessageService.apply_again``) or discarded with a
-  reason (``discard``). A health officer reads the inboxes of the labs of their region
+  reason (``discard``); one refused as a whole (a training message, another type) says so and
+  is only discarded. A health officer reads the inboxes of the labs of their region
   (``?lab=`` one of them), without the forms.
 
 Imports: FastAPI/Starlette, ``hesuan.domain``, ``hesuan.services``, the web package.
@@ -18,6 +19,7 @@ from fastapi.responses import Response
 
 from hesuan.domain.access import Action, Principal, Role, Target, allows
 from hesuan.domain.errors import NotFound
+from hesuan.domain.interop import MESSAGE_REFUSALS
 from hesuan.entrypoints.actions import acts
 from hesuan.entrypoints.web.forms import SignedForm, WebMe, text
 from hesuan.entrypoints.web.render import FORM_ERRORS, WebRoute, error_text, render
@@ -42,7 +44,8 @@ def _page(request: Request, me: Principal, lab_id: str | None = None, **extra: A
     latest = service.messages(me, lab_id, None, LATEST)
     return render(request, "lab_messages.html", me, inbox=inbox, latest=latest,
                   decides=allows(me, Action.DECIDE_LAB_MESSAGES, Target(lab=lab_id))
-                  if lab_id else me.role is Role.ADMIN, **extra)
+                  if lab_id else me.role is Role.ADMIN,
+                  refusals=[r.value for r in MESSAGE_REFUSALS], **extra)
 
 
 @router.get("/web/lab/messages", openapi_extra=acts(Action.READ_LAB_MESSAGES))
