@@ -59,7 +59,7 @@ def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
     return settings
 
 
-ELR_ROUTE = {"ENABLED": "true", "RESULTS": "all", "SENDING_APPLICATION_OID": "2.16.156.10011.99.1",
+ELR_ROUTE = {"ENABLED": "true", "SENDING_APPLICATION_OID": "2.16.156.10011.99.1",
              "SENDING_FACILITY": "city", "SENDING_FACILITY_OID": "2.16.156.10011.99.2",
              "RECEIVING_APPLICATION": "elr", "RECEIVING_APPLICATION_OID": "2.16.156.10011.99.3",
              "RECEIVING_FACILITY": "authority", "RECEIVING_FACILITY_OID": "2.16.156.10011.99.4"}
