@@ -1,7 +1,7 @@
 """The deployment test's receiving authority (``scripts/deploy-test.sh`` runs it): an MLLP
 receiver over TLS that takes a connection only with the city's client certificate, answers each
-HL7 v2 message AA, and appends what it received to a JSON-lines file (MSH-9, MSH-10 and the
-client certificate's common name). Runs until killed.
+HL7 v2 message AA (python-hl7's ``create_ack``), and appends what it received to a JSON-lines
+file (MSH-9, MSH-10 and the client certificate's common name). Runs until killed.
 """
 
 from __future__ import annotations
@@ -12,15 +12,9 @@ import socket
 import ssl
 import threading
 
+import hl7
+
 START, END = b"\x0b", b"\x1c\r"
-
-
-def _ack(message: bytes) -> bytes:
-    msh = message.split(b"\r", 1)[0].decode("utf-8", "replace").split("|")
-    control_id = msh[9] if len(msh) > 9 else ""
-    return (f"MSH|^~\\&|AUTHORITY|AUTHORITY|{msh[2] if len(msh) > 2 else ''}|"
-            f"{msh[3] if len(msh) > 3 else ''}|20240101000000||ACK^R01^ACK|A-{control_id}|P|"
-            f"2.5.1\rMSA|AA|{control_id}\r").encode()
 
 
 def _serve(conn: ssl.SSLSocket, out: str, lock: threading.Lock) -> None:
@@ -36,13 +30,12 @@ def _serve(conn: ssl.SSLSocket, out: str, lock: threading.Lock) -> None:
             pending += chunk
             while END in pending:
                 frame, pending = pending.split(END, 1)
-                message = frame[frame.index(START) + 1:] if START in frame else frame
-                fields = message.split(b"\r", 1)[0].decode("utf-8", "replace").split("|")
+                message = hl7.parse(frame.lstrip(START).decode("utf-8"))
+                msh = message.segment("MSH")
                 with lock, open(out, "a", encoding="utf-8") as f:
-                    f.write(json.dumps({"type": fields[8] if len(fields) > 8 else "",
-                                        "control_id": fields[9] if len(fields) > 9 else "",
+                    f.write(json.dumps({"type": str(msh[9]), "control_id": str(msh[10]),
                                         "client": name}) + "\n")
-                conn.sendall(START + _ack(message) + END)
+                conn.sendall(START + str(message.create_ack("AA")).encode() + END)
 
 
 def main() -> None:

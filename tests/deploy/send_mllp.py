@@ -1,16 +1,18 @@
 """The deployment test's lab system (``scripts/deploy-test.sh`` runs it): one HL7 v2 ORU^R01 over
-MLLP through nginx's TLS, with a client certificate or none; prints the ACK's MSA-1 (``AA``,
-``AE``, ``AR``), or ``refused`` when the connection ends without an ACK (the handshake failed:
-no certificate, or not the one this port trusts).
+MLLP through nginx's TLS, with a client certificate or none, sent by the platform's own MLLP
+client (``adapters.elr.transports``); prints the ACK's MSA-1 (``AA``, ``AE``, ``AR``), or
+``refused`` when the connection ends without an ACK (the handshake failed: no certificate, or
+not the one this port trusts).
 """
 
 from __future__ import annotations
 
 import argparse
-import socket
-import ssl
+from pathlib import Path
 
-START, END = b"\x0b", b"\x1c\r"
+from hesuan.adapters.elr.transports import MllpTransport, tls_context
+from hesuan.services.elr_queue_ports import ElrFormat, ElrRefused
+from hesuan.services.ports import SendInDoubt
 
 
 def oru(control_id: str, barcode: str) -> bytes:
@@ -25,36 +27,29 @@ def oru(control_id: str, barcode: str) -> bytes:
     return "\r".join(segments).encode()
 
 
-def send(port: int, cafile: str, cert: str | None, key: str | None, data: bytes) -> str:
-    ctx = ssl.create_default_context(cafile=cafile)
-    if cert:
-        ctx.load_cert_chain(cert, key)
+def send(port: int, cafile: Path, cert: Path | None, key: Path | None, control_id: str,
+         data: bytes) -> str:
+    tls = tls_context(cafile, cert, key)
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, \
-                ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
-            s.sendall(START + data + END)
-            got = b""
-            while END not in got:
-                chunk = s.recv(65536)
-                if not chunk:
-                    return "refused"
-                got += chunk
-    except (ssl.SSLError, ConnectionError):
+        MllpTransport("127.0.0.1", port, timeout=10, tls=tls).deliver(
+            control_id, ElrFormat.HL7, data)
+    except ElrRefused as e:  # AE or AR, with the ACK's words after the code
+        return str(e).split()[0]
+    except (SendInDoubt, OSError):  # no ACK: the connection ended at the handshake
         return "refused"
-    msa = next(seg for seg in got.strip(START + END).split(b"\r") if seg.startswith(b"MSA|"))
-    return msa.split(b"|")[1].decode()
+    return "AA"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
-    ap.add_argument("--cafile", required=True, help="the server's certificate (nginx's)")
-    ap.add_argument("--cert", help="the lab's client certificate")
-    ap.add_argument("--key", help="its key")
+    ap.add_argument("--cafile", type=Path, required=True, help="the server's certificate")
+    ap.add_argument("--cert", type=Path, help="the lab's client certificate")
+    ap.add_argument("--key", type=Path, help="its key")
     ap.add_argument("--control-id", required=True)
     ap.add_argument("--barcode", required=True)
     args = ap.parse_args()
-    print(send(args.port, args.cafile, args.cert, args.key,
+    print(send(args.port, args.cafile, args.cert, args.key, args.control_id,
                oru(args.control_id, args.barcode)))
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from hesuan.domain.errors import InvalidInput
-from hesuan.domain.interop import PROCESSING_MODES
+from hesuan.domain.interop import PROCESSING_MODES, ProcessingId
 from hesuan.domain.people import IdKind
 from hesuan.domain.results import Result
 
@@ -145,7 +145,7 @@ class ElrRoute:
     receiving_application: Application
     receiving_facility: Organization
     disclosure: Disclosure = Disclosure.PSEUDONYMOUS
-    processing: str = "P"
+    processing: ProcessingId = "P"
 
     def __post_init__(self) -> None:
         if self.processing not in PROCESSING_MODES:
