@@ -33,6 +33,7 @@ from hesuan.domain.interop import (
     ProcessingId,
     SpecimenOutcome,
     Unapplicable,
+    bundle_refusal,
     message_refusal,
     specimen_outcomes,
 )
@@ -156,6 +157,40 @@ def test_which_messages_are_taken(message_type: str, processing_id: str,
     assert (got.reason if got else None) is reason
     assert got is None or (got.specimen_id is None and got.detail
                            and got.reason in MESSAGE_REFUSALS)
+
+
+@pytest.mark.parametrize(("bundle_type", "trigger_event", "reason"), [
+    ("message", "R01", None), ("message", "r01", None), ("message", "", None),
+    ("collection", "", None), ("transaction", "", None), ("batch", "", None),
+    ("document", "", None),
+    ("message", "A01", Unapplicable.UNSUPPORTED_EVENT),
+    ("message", "R30", Unapplicable.UNSUPPORTED_EVENT),
+    ("searchset", "", Unapplicable.UNSUPPORTED_MESSAGE_TYPE),
+    ("history", "", Unapplicable.UNSUPPORTED_MESSAGE_TYPE),
+    ("transaction-response", "", Unapplicable.UNSUPPORTED_MESSAGE_TYPE),
+    ("batch-response", "", Unapplicable.UNSUPPORTED_MESSAGE_TYPE),
+])
+def test_which_bundles_are_taken(bundle_type: str, trigger_event: str,
+                                 reason: Unapplicable | None) -> None:
+    got = bundle_refusal(bundle_type, trigger_event)
+    assert (got.reason if got else None) is reason
+    assert got is None or (got.specimen_id is None and bundle_type in got.detail
+                           and got.reason in MESSAGE_REFUSALS)
+
+
+def test_a_bundle_says_its_type_and_the_v2_event_its_header_names() -> None:
+    doc = json.loads(_bytes("sample_AL_20240624-0001.fhir"))
+    read = _one(read_fhir(json.dumps(doc).encode()))
+    assert (read.bundle_type, read.trigger_event) == ("message", "R01")
+    header = next(e["resource"] for e in doc["entry"]
+                  if e["resource"]["resourceType"] == "MessageHeader")
+    header["eventCoding"] = {"system": "urn:example:lab-events", "code": "A01"}
+    assert _one(read_fhir(json.dumps(doc).encode())).trigger_event == ""  # not table 0003's
+    del header["eventCoding"]
+    header["eventUri"] = "urn:example:results"
+    assert _one(read_fhir(json.dumps(doc).encode())).trigger_event == ""
+    read = _one(read_fhir(json.dumps(dict(doc, type="collection")).encode()))
+    assert (read.bundle_type, read.trigger_event) == ("collection", "")
 
 
 # -- each FHIR/HL7 pair gives one result ----------------------------------------------------

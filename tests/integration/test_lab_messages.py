@@ -363,6 +363,32 @@ def test_a_fhir_message_tagged_for_training_is_refused(bench: Bench) -> None:
     assert _tube(b, tube) == ("received", None, None)
 
 
+@pytest.mark.parametrize(("before", "after", "reason"), [
+    (b'"eventCoding":{"system":"http://terminology.hl7.org/CodeSystem/v2-0003","code":"R01"',
+     b'"eventCoding":{"system":"http://terminology.hl7.org/CodeSystem/v2-0003","code":"A01"',
+     "unsupported_event"),
+    (b'"type":"message"', b'"type":"searchset"', "unsupported_message_type"),
+])
+def test_a_fhir_bundle_that_is_not_results_is_refused(bench: Bench, before: bytes, after: bytes,
+                                                      reason: str) -> None:
+    """A FHIR message naming another HL7 v2 event (an admission, A01) and a Bundle a server
+    answered with (a search's matches) are not results sent by the lab's system: refused as the
+    HL7 ones are, kept in the inbox with the reason, the tube untouched."""
+    b = bench
+    b.p.lab_messages.configure(b.lab_user(1), b.lab_id, id_order=["filler_order"])
+    (tube,) = b.tubes(1)
+    fhir = _fixture("sample_AL_20240624-0001.fhir", PAIRS["sample_AL_20240624-0001"], tube)
+    assert fhir.count(before) == 1
+    got = _receive(b, fhir.replace(before, after), FHIR)
+    outcome = json.loads(got.ack)["issue"][0]
+    assert got.code == "AR" and outcome["severity"] == "error", got.ack
+    assert reason in outcome["details"]["text"]
+    assert _tube(b, tube) == ("received", None, None)
+    (m,) = got.messages
+    row = b.p.lab_messages.message(b.lab_user(1), m.message_id)
+    assert [(s.specimen_id, s.reason) for s in row.specimens] == [(None, reason)]
+
+
 @pytest.fixture
 def training_bench(settings: Settings, clock: FixedClock) -> Iterator[Bench]:
     """A training platform (``HESUAN_LAB_PROCESSING=T``): it takes the labs' training messages

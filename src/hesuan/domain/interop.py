@@ -55,6 +55,7 @@ from hesuan.domain.lab_codes import (
 from hesuan.domain.results import Result
 
 __all__ = [
+    "ANSWER_BUNDLES",
     "DEFAULT_ID_ORDER",
     "MESSAGE_REFUSALS",
     "NO_LOCAL_CODES",
@@ -69,6 +70,7 @@ __all__ = [
     "SpecimenId",
     "SpecimenOutcome",
     "Unapplicable",
+    "bundle_refusal",
     "message_refusal",
     "specimen_outcomes",
 ]
@@ -203,6 +205,9 @@ MESSAGE_REFUSALS = frozenset({Unapplicable.UNSUPPORTED_MESSAGE_TYPE,
                               Unapplicable.UNSUPPORTED_PROCESSING_ID})
 #: The HL7 v2 message type and trigger event results come in (MSH-9): unsolicited observations.
 RESULTS_MESSAGE = ("ORU", "R01")
+#: FHIR Bundle types that are a server's answer (a search's matches, a resource's history, a
+#: transaction's or batch's response): copies of what a server holds, not results a lab sends.
+ANSWER_BUNDLES = frozenset({"searchset", "history", "transaction-response", "batch-response"})
 #: HL7 table 0103: a message's processing id, and what each means.
 ProcessingId = Literal["P", "T", "D"]
 PROCESSING_MODES: dict[str, str] = {"P": "production", "T": "training", "D": "debugging"}
@@ -266,6 +271,22 @@ def message_refusal(message_type: str, processing_id: str,
         return CannotApply(None, Unapplicable.UNSUPPORTED_PROCESSING_ID,
                            f"processing id {processing_id} ({mode}); this platform applies "
                            f"{accepted} ({PROCESSING_MODES[accepted]}) messages")
+    return None
+
+
+def bundle_refusal(bundle_type: str, trigger_event: str) -> CannotApply | None:
+    """Why a FHIR Bundle is not taken as results, or None: a server's answer
+    (``ANSWER_BUNDLES``), or a message whose MessageHeader names an HL7 v2 trigger event (table
+    0003) other than the unsolicited observation, R01 (``trigger_event`` empty: it names none
+    of that table). Its processing id is ``message_refusal``'s."""
+    if bundle_type.lower() in ANSWER_BUNDLES:
+        return CannotApply(None, Unapplicable.UNSUPPORTED_MESSAGE_TYPE,
+                           f"Bundle.type is {bundle_type}, a server's answer; results come as "
+                           "a message, collection, transaction or batch Bundle")
+    if trigger_event and trigger_event.upper() != RESULTS_MESSAGE[1]:
+        return CannotApply(None, Unapplicable.UNSUPPORTED_EVENT,
+                           f"the {bundle_type} Bundle's MessageHeader names the HL7 v2 event "
+                           f"{trigger_event}; results come as {RESULTS_MESSAGE[1]}")
     return None
 
 

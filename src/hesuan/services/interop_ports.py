@@ -128,6 +128,10 @@ class LabMessage:
     #: message's ``meta.tag`` of that table (its MessageHeader's, else the Bundle's); empty
     #: when the message says none.
     processing_id: str = ""
+    #: A FHIR Bundle's ``type``, and the HL7 v2 trigger event (table 0003) its MessageHeader's
+    #: ``eventCoding`` names; empty for HL7, and when the header names none of that table.
+    bundle_type: str = ""
+    trigger_event: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,6 +49,7 @@ from hesuan.domain.interop import (
     IdSource,
     ProcessingId,
     SpecimenOutcome,
+    bundle_refusal,
     message_refusal,
     specimen_outcomes,
 )
@@ -303,10 +304,12 @@ class LabMessageService:
         return tuple(lines), counts
 
     def _refusal(self, message: LabMessage) -> CannotApply | None:
-        """Why the message as a whole is not taken (its HL7 type or event, its processing
-        id), or None."""
-        kind = message.message_type if message.format is LabMessageFormat.HL7V2 else ""
-        return message_refusal(kind, message.processing_id, self._processing)
+        """Why the message as a whole is not taken (its HL7 type or event, a FHIR Bundle's
+        type or event, its processing id), or None."""
+        if message.format is LabMessageFormat.FHIR:
+            return (bundle_refusal(message.bundle_type, message.trigger_event)
+                    or message_refusal("", message.processing_id, self._processing))
+        return message_refusal(message.message_type, message.processing_id, self._processing)
 
     def _match(self, uow: UnitOfWork, actor: Principal, lab_id: str, o: SpecimenOutcome,
                t: ResultTube | None, twice: bool, message_id: str, now: datetime,

@@ -65,6 +65,7 @@ _READ = frozenset({"MessageHeader", "DiagnosticReport", "Observation", "Specimen
 _AOE_PANEL = "81959-9"
 #: The code system of HL7's processing ids (table 0103), as a ``meta.tag``.
 _PROCESSING_IDS = "http://terminology.hl7.org/CodeSystem/v2-0103"
+_V2_EVENTS = "http://terminology.hl7.org/CodeSystem/v2-0003"
 
 
 def _model(resource_type: str) -> Any:
@@ -401,13 +402,18 @@ def read_fhir(data: bytes) -> list[LabMessage]:
         event = header.eventCoding.code or ""
     elif header is not None and header.eventUri:
         event = header.eventUri
+    trigger_event = ""
+    if header is not None and header.eventCoding is not None and (
+            header.eventCoding.system == _V2_EVENTS):
+        trigger_event = header.eventCoding.code or ""
     kind = " ".join(p for p in (str(shell.type or ""), event) if p)
     sent_at = instant(shell.timestamp) or instant(shell.meta.lastUpdated if shell.meta else None)
     return [LabMessage(
         format=LabMessageFormat.FHIR, sending_application=application, sending_facility=facility,
         control_id=control_id, version="R4", message_type=kind, sent_at=sent_at,
         sha256=hashlib.sha256(data).hexdigest(), results=results, raw=data,
-        processing_id=_processing_id(header) or _processing_id(shell))]
+        processing_id=_processing_id(header) or _processing_id(shell),
+        bundle_type=str(shell.type or ""), trigger_event=trigger_event)]
 
 
 def _processing_id(resource: Any) -> str:
