@@ -6,6 +6,8 @@ the scheduler's pass collects the folder."""
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -69,6 +71,32 @@ def test_dropped_files_are_received_acknowledged_and_moved(platform: Platform,
     (inbox / "r4.hl7.part").rename(inbox / "r4.hl7")
     assert drop.collect().received == 1
     assert b.rows("SELECT result FROM tubes WHERE barcode = :b", b=late) == [("positive",)]
+
+
+def test_a_lab_reads_its_acks_whatever_the_services_umask(platform: Platform, clock: FixedClock,
+                                                         tmp_path: Path) -> None:
+    """A lab's system reaches its folder as an account of its own (SFTP, docs/DEPLOY.md); the
+    service runs with umask 077 (its systemd unit). The ``ack`` and ``done`` folders take the
+    lab folder's mode and, set-group-id, its group; an ACK file that mode without execute bits:
+    a lab folder its lab's group may use (2770) lets the lab read its ACKs, and no one else."""
+    b = Bench(platform, clock, seed_example_city(platform, people=40))
+    (tube,) = b.tubes(1)
+    inbox = tmp_path / "drop" / b.lab_id
+    inbox.mkdir(parents=True)
+    lab_group = 4242  # the lab's account's group, not the service's
+    os.chown(inbox, -1, lab_group)
+    inbox.chmod(0o2770)
+    (inbox / "r1.hl7").write_bytes(_oru(tube, _obx(DETECTED), control="U-1"))
+    before = os.umask(0o077)
+    try:
+        assert LabDropFolder(platform, tmp_path / "drop").collect().received == 1
+    finally:
+        os.umask(before)
+    ack = inbox / "ack" / "r1.hl7.ack"
+    assert _msa(ack) == "AA"
+    for path, mode in ((inbox / "ack", 0o2770), (inbox / "done", 0o2770), (ack, 0o660)):
+        st = path.stat()
+        assert (oct(stat.S_IMODE(st.st_mode)), st.st_gid) == (oct(mode), lab_group), path
 
 
 @pytest.fixture

@@ -6,7 +6,8 @@ its lab id under ``HESUAN_LAB_DROP_FOLDER``, and the scheduler's pass collects t
 Each file is received as that lab's system (``mllp.lab_system``: it may send that lab's
 results only), exactly as a message over MLLP is: kept, matched, applied as far as it can be.
 Its acknowledgment is written to ``ack/<name>.ack`` (temporary name, then renamed) and the file
-is then moved to ``done/``. A crash between the two leaves the file where it was; the next pass
+is then moved to ``done/``; both folders take the lab folder's mode, an ACK file that mode
+without execute bits, so that the lab's own account reads them (docs/DEPLOY.md). A crash between the two leaves the file where it was; the next pass
 receives it again, which changes nothing (a message is known by its sender and control id) and
 writes the same acknowledgment. A file still being written — a name starting with a dot or
 ending ``.part`` or ``.tmp``, as senders write before they rename — is left for a later pass;
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,9 +101,9 @@ class LabDropFolder:
         receipt = self._p.lab_messages.receive(lab_system(lab_id), lab_id, f.read_bytes(),
                                                FORMATS[f.suffix.lower()], MessageVia.FILE)
         if receipt.ack:
-            _write_atomically(f.parent / ACKS / f"{f.name}.ack", receipt.ack)
-        (f.parent / DONE).mkdir(exist_ok=True)
-        os.replace(f, f.parent / DONE / f.name)
+            _write_atomically(_lab_folder(f.parent, ACKS) / f"{f.name}.ack", receipt.ack,
+                              _mode(f.parent) & 0o666)
+        os.replace(f, _lab_folder(f.parent, DONE) / f.name)
         return int(receipt.code == "AR")
 
 
@@ -110,8 +112,23 @@ def _ready(f: Path) -> bool:
             and not f.name.lower().endswith(_UNFINISHED) and f.suffix.lower() in FORMATS)
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(exist_ok=True)
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def _lab_folder(folder: Path, name: str) -> Path:
+    """The lab folder's ``ack`` or ``done`` folder, made with the lab folder's mode (and, the
+    lab folder being set-group-id, its group): what the lab's account may read is the lab
+    folder's to say, not the service's umask."""
+    path = folder / name
+    if not path.is_dir():
+        path.mkdir(exist_ok=True)
+        path.chmod(_mode(folder))
+    return path
+
+
+def _write_atomically(path: Path, data: bytes, mode: int) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_bytes(data)
+    tmp.chmod(mode)
     os.replace(tmp, path)
