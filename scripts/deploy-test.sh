@@ -8,16 +8,19 @@
 #   are read from the replica; one app process is killed while four stations scan and no
 #   accepted scan is lost. Two labs' systems send over MLLP through nginx's stream module
 #   (deploy/nginx/hesuan-mllp.conf) to a listener each: only with its own lab's certificate;
-#   the round's lab reports go over MLLP inside TLS to a receiving authority.
+#   the round's lab reports go over MLLP inside TLS to a receiving authority. Two labs' systems
+#   drop results files over SFTP (OpenSSH's internal-sftp, deploy/ssh/hesuan-labs.conf): each
+#   reads its own ACKs, neither enters the other's folder.
 #   Then backups: `hesuan backup` (pg_dump) restored into a new database, pg_basebackup
 #   restored as a new cluster (127.0.0.1:5434), and a point-in-time recovery from a base
 #   backup and the WAL archive (pg_receivewal) to before a dropped table; on each the row
 #   counts equal the manifest's and `hesuan audit verify` finds the chain intact.
 # Kept out of the main suite (under a minute, but it takes ports 5433, 5434 and 5436 and
-# changes the primary's pg_hba.conf); run it alone. Needs root (nginx, the postgres user) and
-# PostgreSQL on 127.0.0.1:5432 with trust for 127.0.0.1 (as scripts/test.sh has it).
-# It adds one line to the primary's pg_hba.conf (replication from 127.0.0.1, trust) if it is
-# missing, and reloads it; everything else it starts, it stops on exit. KEEP=1 keeps $WORK.
+# changes the primary's pg_hba.conf); run it alone. Needs root (nginx, sshd, the postgres user,
+# the labs' accounts) and PostgreSQL on 127.0.0.1:5432 with trust for 127.0.0.1 (as
+# scripts/test.sh has it). It adds one line to the primary's pg_hba.conf (replication from
+# 127.0.0.1, trust) if it is missing, and reloads it; everything else it starts, it stops on
+# exit, and the accounts and folders it makes it removes. KEEP=1 keeps $WORK.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -42,6 +45,12 @@ if ! command -v nginx >/dev/null 2>&1 || [ ! -f "$NGX_STREAM" ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx \
     libnginx-mod-stream >/dev/null
 fi
+# OpenSSH's server and client from Debian, installed the first time (labs' files over SFTP)
+if [ ! -x /usr/sbin/sshd ] || ! command -v sftp >/dev/null 2>&1; then
+  say "installing openssh-server and openssh-client"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server \
+    openssh-client >/dev/null
+fi
 pg_isready -q -h "$PGHOST" -p 5432 || fail "PostgreSQL is not up on $PGHOST:5432"
 for port in $REPLICA_PORT $RESTORED_PORT $OTHER_PORT; do
   ! pg_isready -q -h "$PGHOST" -p "$port" || fail "something already listens on $PGHOST:$port"
@@ -50,6 +59,14 @@ PGBIN=$("${PSQL[@]}" -d postgres -c "SELECT setting FROM pg_config WHERE name = 
 
 WORK=$(mktemp -d /tmp/hesuan-deploy.XXXXXX)
 chmod 755 "$WORK"
+# the SFTP chroot and the labs' keys: sshd wants every folder above them owned by root and
+# writable by no one else, which /tmp is not
+SFTP_ROOT=$(mktemp -d /srv/hesuan-deploy.XXXXXX)
+chmod 755 "$SFTP_ROOT"
+DROP=$SFTP_ROOT/drop
+install -d -m 0751 "$DROP" "$SFTP_ROOT/keys"
+LAB_ACCOUNTS=()
+SSHD_PID=
 APP_PIDS=()
 MLLP_PIDS=()
 RECEIVEWAL_PID=
@@ -60,6 +77,9 @@ cleanup() {
   for pid in "${APP_PIDS[@]}"; do kill "$pid" 2>/dev/null; done
   for pid in "${APP_PIDS[@]}"; do wait "$pid" 2>/dev/null; done
   [ -f "$WORK/nginx/nginx.pid" ] && nginx -c "$WORK/nginx/nginx.conf" -s quit 2>/dev/null
+  [ -n "$SSHD_PID" ] && kill "$SSHD_PID" 2>/dev/null && wait "$SSHD_PID" 2>/dev/null
+  for account in "${LAB_ACCOUNTS[@]}"; do userdel "$account" 2>/dev/null; done
+  rm -rf "$SFTP_ROOT"
   for d in replica restored pitr other; do
     [ -f "$WORK/$d/postmaster.pid" ] && runuser -u postgres -- "$PGBIN/pg_ctl" -D "$WORK/$d" \
       -m fast -w stop >/dev/null 2>&1
@@ -92,6 +112,7 @@ export HESUAN_DATABASE_REPLICA_URL="postgresql+psycopg://postgres@$PGHOST:$REPLI
 export HESUAN_PASS_KEY_DIR=$WORK/var/keys HESUAN_AUDIT_CHECKPOINT_DIR=$WORK/var/audit
 export HESUAN_KEY_FILE=$WORK/var/secret.key HESUAN_SMS_SENDER=file HESUAN_SMS_FILE=$WORK/var/sms.jsonl
 export HESUAN_SWEEP_EVERY=PT2S HESUAN_WORKERS=1 FORWARDED_ALLOW_IPS=127.0.0.1
+export HESUAN_LAB_DROP_FOLDER=$DROP
 mkdir -p "$WORK/var"
 HESUAN=$ROOT/.venv/bin/hesuan
 say "migrating and making the pass keys"
@@ -220,8 +241,9 @@ export HESUAN_ELR_ENABLED=true HESUAN_ELR_RESULTS=all HESUAN_ELR_FORMATS=hl7 \
   HESUAN_ELR_RECEIVING_FACILITY=authority HESUAN_ELR_RECEIVING_FACILITY_OID=2.16.156.10011.99.4
 for port in "$APP1" "$APP2"; do
   say "app process on 127.0.0.1:$port"
-  (cd "$WORK/var" && exec "$HESUAN" serve --host 127.0.0.1 --port "$port" --workers 1 \
-     > "$WORK/app-$port.log" 2>&1) &
+  # with the unit's UMask=0077
+  (cd "$WORK/var" && umask 0077 && exec "$HESUAN" serve --host 127.0.0.1 --port "$port" \
+     --workers 1 > "$WORK/app-$port.log" 2>&1) &
   APP_PIDS+=($!)
 done
 for port in "$APP1" "$APP2"; do
@@ -358,6 +380,66 @@ kept=$("${PSQL[@]}" -d "$DB" -c "SELECT string_agg(control_id || '@' || (lab_id 
   || '/' || via, ' ' ORDER BY control_id) FROM lab_messages WHERE control_id LIKE 'DEPLOY-%'")
 [ "$kept" = "DEPLOY-1@true/mllp DEPLOY-2@false/mllp" ] || fail "lab messages kept: $kept"
 echo "   each lab's message kept as its own; none without its certificate: $kept"
+# -- labs' results files over SFTP: sshd's internal-sftp in a chroot, an account a lab --------
+say "labs' results files over SFTP (internal-sftp in the drop folder, an account a lab)"
+SFTP=$(free_port)
+mkdir -p "$WORK/ssh" /run/sshd
+ssh-keygen -q -t ed25519 -N '' -f "$WORK/ssh/host"
+: > "$WORK/ssh/hesuan-labs.conf"
+for n in 1 2; do  # each lab's account, group, key, folder and Match block, as DEPLOY.md says
+  lab=LAB$n; account=hesuan-test-lab$n
+  id "$account" >/dev/null 2>&1 && fail "an account $account is already on this machine"
+  useradd --system --user-group --no-create-home --shell /usr/sbin/nologin "$account"
+  LAB_ACCOUNTS+=("$account")
+  ssh-keygen -q -t ed25519 -N '' -f "$WORK/ssh/$account"
+  install -m 0644 "$WORK/ssh/$account.pub" "$SFTP_ROOT/keys/$account.pub"
+  install -d -m 2770 -g "$account" "$DROP/${!lab}"
+  sed -e "s|^Match User lab-east$|Match User $account|" \
+      -e "s|ChrootDirectory /srv/hesuan/drop$|ChrootDirectory $DROP|" \
+      -e "s|internal-sftp -d /LAB_ID |internal-sftp -d /${!lab} |" \
+      -e "s|AuthorizedKeysFile /etc/hesuan/labs/%u.pub$|AuthorizedKeysFile $SFTP_ROOT/keys/%u.pub|" \
+      deploy/ssh/hesuan-labs.conf >> "$WORK/ssh/hesuan-labs.conf"
+  for want in "Match User $account" "ChrootDirectory $DROP" "internal-sftp -d /${!lab} -u" \
+              "AuthorizedKeysFile $SFTP_ROOT/keys/%u.pub"; do
+    grep -qF "$want" "$WORK/ssh/hesuan-labs.conf" \
+      || fail "deploy/ssh/hesuan-labs.conf changed: cannot place $want"
+  done
+done
+printf '%s\n' "ListenAddress 127.0.0.1:$SFTP" "HostKey $WORK/ssh/host" \
+  "PidFile $WORK/ssh/sshd.pid" "UsePAM yes" "Subsystem sftp internal-sftp" \
+  "Include $WORK/ssh/hesuan-labs.conf" > "$WORK/ssh/sshd_config"
+/usr/sbin/sshd -t -f "$WORK/ssh/sshd_config" || fail "sshd -t"
+/usr/sbin/sshd -D -e -f "$WORK/ssh/sshd_config" 2> "$WORK/ssh/sshd.log" &
+SSHD_PID=$!
+sftp_as() {  # lab number, the batch on stdin: sftp's exit status
+  sftp -q -b - -i "$WORK/ssh/hesuan-test-lab$1" -P "$SFTP" -o BatchMode=yes \
+    -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
+    "hesuan-test-lab$1@127.0.0.1"
+}
+for _ in $(seq 1 40); do echo pwd | sftp_as 1 >/dev/null 2>&1 && break; sleep 0.25; done
+PYTHONPATH=$ROOT "$ROOT/.venv/bin/python" -c "
+import sys; from tests.deploy.send_mllp import oru
+open(sys.argv[1], 'wb').write(oru('DROP-1', 'NOSUCHTUBE1'))" "$WORK/ssh/r1.hl7"
+# written under a name the pass leaves, then renamed, as a lab's system sends a file
+printf '%s\n' "put $WORK/ssh/r1.hl7 r1.hl7.part" "rename r1.hl7.part r1.hl7" \
+  | sftp_as 1 > "$WORK/ssh/put.log" 2>&1 || fail "lab1 could not upload ($WORK/ssh/put.log)"
+for _ in $(seq 1 60); do  # the scheduler's pass (every 2 s here) receives it
+  echo "get ack/r1.hl7.ack $WORK/ssh/r1.hl7.ack" | sftp_as 1 >/dev/null 2>&1 && break
+  sleep 0.25
+done
+[ -f "$WORK/ssh/r1.hl7.ack" ] || fail "lab1 cannot read its ACK: $(ls -lR "$DROP/$LAB1" 2>&1)"
+msa=$(tr '\r' '\n' < "$WORK/ssh/r1.hl7.ack" | grep '^MSA')
+case $msa in "MSA|AE|DROP-1"*) ;; *) fail "lab1's ACK: $msa" ;; esac
+echo "ls done/r1.hl7" | sftp_as 1 >/dev/null 2>&1 || fail "lab1's file is not in its done folder"
+# the other lab: neither the labs' folders nor lab1's, nor what is in it
+echo "ls /" | sftp_as 2 >/dev/null 2>&1 && fail "lab2 lists the labs' folders"
+echo "ls /$LAB1" | sftp_as 2 >/dev/null 2>&1 && fail "lab2 lists lab1's folder"
+echo "get /$LAB1/ack/r1.hl7.ack $WORK/ssh/other.ack" | sftp_as 2 >/dev/null 2>&1 \
+  && fail "lab2 read lab1's ACK"
+kept=$("${PSQL[@]}" -d "$DB" -c "SELECT (lab_id = '$LAB1')::text || '/' || via
+  FROM lab_messages WHERE control_id = 'DROP-1'")
+[ "$kept" = "true/file" ] || fail "the dropped file's message: $kept"
+echo "   lab1's file received as its own (${msa%%^*}); lab2 enters neither the folders nor lab1's"
 # the round's result reached the authority, one report a person of the tube, inside TLS with
 # the city's certificate, and each is marked sent
 reported() { "${PSQL[@]}" -d "$DB" -c "SELECT count(*) FROM elr_outbox WHERE sent_at IS NOT NULL"; }
