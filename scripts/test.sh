@@ -2,6 +2,11 @@
 # The whole test suite on a fresh machine: environment, PostgreSQL, Chromium, linters, pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Compiled modules are kept in __pycache__ (ignored by git): pytest's rewritten test modules and
+# the project's own, so each pytest worker and each process a test starts reads them instead of
+# compiling again; an environment that turns the cache off (PYTHONDONTWRITEBYTECODE) is
+# overridden here.
+unset PYTHONDONTWRITEBYTECODE
 scripts/setup.sh
 
 # PostgreSQL on 127.0.0.1:5432 (trust auth, database "test"): start it if it is down.
@@ -31,11 +36,10 @@ echo "== mypy";        .venv/bin/mypy
 echo "== import-linter"; .venv/bin/lint-imports
 echo "== pytest"
 set +e
-# two workers (the machine's cores). --dist loadgroup is meant to keep tests marked xdist_group
-# on one worker; pytest-xdist 3.8 under pytest 9.2 does not (it renames item._nodeid, which pytest
-# 9.2 no longer reads), so each worker builds the module fixtures its tests need
+# two workers (the machine's cores), a test file to one worker (--dist loadfile): a module's
+# fixtures are built once, not on each worker that runs some of its tests
 # the slowest tests are listed before the summary line: where the suite's time goes
-.venv/bin/python -m pytest -q -p no:cacheprovider -n "${PYTEST_WORKERS:-2}" --dist loadgroup \
+.venv/bin/python -m pytest -q -p no:cacheprovider -n "${PYTEST_WORKERS:-2}" --dist loadfile \
   --durations=30 "$@"
 rc=$?
 set -e

@@ -71,7 +71,7 @@ from tests.conftest import PG_URL, START
 from tests.helpers import AppClient
 from tests.integration.lab_bench import NEG, POS, cfx_csv
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("access-matrix")]
+pytestmark = pytest.mark.slow
 
 SIDES = ("a", "b")
 DISTRICT = {"a": "140105", "b": "140106"}
