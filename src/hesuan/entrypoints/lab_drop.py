@@ -7,11 +7,12 @@ Each file is received as that lab's system (``mllp.lab_system``: it may send tha
 results only), exactly as a message over MLLP is: kept, matched, applied as far as it can be.
 Its acknowledgment is written to ``ack/<name>.ack`` (temporary name, then renamed) and the file
 is then moved to ``done/``; both folders take the lab folder's mode, an ACK file that mode
-without execute bits, so that the lab's own account reads them (docs/DEPLOY.md). A crash between the two leaves the file where it was; the next pass
-receives it again, which changes nothing (a message is known by its sender and control id) and
-writes the same acknowledgment. A file still being written — a name starting with a dot or
-ending ``.part`` or ``.tmp``, as senders write before they rename — is left for a later pass;
-so is a folder that names no lab (logged once a pass). A file the platform refuses (too large,
+without execute bits, so that the lab's own account reads them (docs/DEPLOY.md). A crash
+between the two leaves the file where it was; the next pass receives it again, which changes
+nothing (a message is known by its sender and control id) and writes the same acknowledgment.
+A file still being written — a name starting with a dot or ending ``.part`` or ``.tmp``, as
+senders write before they rename — is left for a later pass; so is a folder that names no lab
+(logged once a pass). A file the platform refuses (too large,
 the store unavailable) is left in place and counted, for the next pass.
 
 Imports: the standard library, ``hesuan.bootstrap`` (types), ``hesuan.domain``,

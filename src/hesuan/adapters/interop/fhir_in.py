@@ -65,6 +65,7 @@ _READ = frozenset({"MessageHeader", "DiagnosticReport", "Observation", "Specimen
 _AOE_PANEL = "81959-9"
 #: The code system of HL7's processing ids (table 0103), as a ``meta.tag``.
 _PROCESSING_IDS = "http://terminology.hl7.org/CodeSystem/v2-0103"
+#: The code system of HL7 v2's trigger events (table 0003), as a MessageHeader's eventCoding.
 _V2_EVENTS = "http://terminology.hl7.org/CodeSystem/v2-0003"
 
 
@@ -402,10 +403,9 @@ def read_fhir(data: bytes) -> list[LabMessage]:
         event = header.eventCoding.code or ""
     elif header is not None and header.eventUri:
         event = header.eventUri
-    trigger_event = ""
-    if header is not None and header.eventCoding is not None and (
-            header.eventCoding.system == _V2_EVENTS):
-        trigger_event = header.eventCoding.code or ""
+    coding = header.eventCoding if header is not None else None
+    trigger_event = (coding.code or "") if coding is not None and (
+        coding.system == _V2_EVENTS) else ""
     kind = " ".join(p for p in (str(shell.type or ""), event) if p)
     sent_at = instant(shell.timestamp) or instant(shell.meta.lastUpdated if shell.meta else None)
     return [LabMessage(
