@@ -22,6 +22,9 @@ for arg in "$@"; do
   esac
 done
 
+# compiled modules are kept in __pycache__ (an environment's PYTHONDONTWRITEBYTECODE overridden:
+# the set-up installs without compiling, each module is compiled once, when first imported)
+unset PYTHONDONTWRITEBYTECODE
 scripts/setup.sh
 
 dir="${DEMO_DIR:-var}"

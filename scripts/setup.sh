@@ -46,7 +46,10 @@ pip_step() {
 }
 
 pip_step "updating pip" install --upgrade pip
+# --no-compile: pip would compile every module of every package (the FHIR models' thousands:
+# more than half of the install's time); a module is compiled when first imported instead, and
+# kept (scripts/test.sh and demo.sh let Python write its cache)
 pip_step "installing Hesuan with its development tools and the lab and interop extras \
-(about a minute on a fresh machine)" install -e ".[dev,lab,interop]"
+(about a minute on a fresh machine)" install --no-compile -e ".[dev,lab,interop]"
 touch "$stamp"
 say "set-up done in $((SECONDS - started)) s"

@@ -2,10 +2,10 @@
 # The whole test suite on a fresh machine: environment, PostgreSQL, Chromium, linters, pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# Compiled modules are kept in __pycache__ (ignored by git): pytest's rewritten test modules and
-# the project's own, so each pytest worker and each process a test starts reads them instead of
-# compiling again; an environment that turns the cache off (PYTHONDONTWRITEBYTECODE) is
-# overridden here.
+# Compiled modules are kept in __pycache__ (ignored by git): pytest's rewritten test modules,
+# the project's own and its packages' (the set-up installs without compiling), so each pytest
+# worker and each process a test starts reads them instead of compiling again; an environment
+# that turns the cache off (PYTHONDONTWRITEBYTECODE) is overridden here.
 unset PYTHONDONTWRITEBYTECODE
 scripts/setup.sh
 
