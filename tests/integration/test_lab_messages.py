@@ -348,32 +348,20 @@ def test_a_message_this_platform_does_not_take_is_refused_and_applies_nothing(
     assert _receive(b, data).ack == got.ack  # a resend: the same answer
 
 
-def test_a_fhir_message_tagged_for_training_is_refused(bench: Bench) -> None:
-    b = bench
-    b.p.lab_messages.configure(b.lab_user(1), b.lab_id, id_order=["filler_order"])
-    (tube,) = b.tubes(1)
-    fhir = _fixture("sample_AL_20240624-0001.fhir", PAIRS["sample_AL_20240624-0001"], tube)
-    training = fhir.replace(b'"code":"P","display":"Production"',
-                            b'"code":"T","display":"Training"')
-    assert training != fhir
-    got = _receive(b, training, FHIR)
-    outcome = json.loads(got.ack)["issue"][0]
-    assert got.code == "AR" and outcome["severity"] == "error", got.ack
-    assert "unsupported_processing_id" in outcome["details"]["text"]
-    assert _tube(b, tube) == ("received", None, None)
-
-
 @pytest.mark.parametrize(("before", "after", "reason"), [
     (b'"eventCoding":{"system":"http://terminology.hl7.org/CodeSystem/v2-0003","code":"R01"',
      b'"eventCoding":{"system":"http://terminology.hl7.org/CodeSystem/v2-0003","code":"A01"',
      "unsupported_event"),
     (b'"type":"message"', b'"type":"searchset"', "unsupported_message_type"),
+    (b'"code":"P","display":"Production"', b'"code":"T","display":"Training"',
+     "unsupported_processing_id"),
 ])
 def test_a_fhir_bundle_that_is_not_results_is_refused(bench: Bench, before: bytes, after: bytes,
                                                       reason: str) -> None:
-    """A FHIR message naming another HL7 v2 event (an admission, A01) and a Bundle a server
-    answered with (a search's matches) are not results sent by the lab's system: refused as the
-    HL7 ones are, kept in the inbox with the reason, the tube untouched."""
+    """A FHIR message naming another HL7 v2 event (an admission, A01), a Bundle a server
+    answered with (a search's matches) and a message tagged for training are not results the
+    lab's system sends for real: refused as the HL7 ones are (AR, an ``error``
+    OperationOutcome), kept in the inbox with the reason, the tube untouched."""
     b = bench
     b.p.lab_messages.configure(b.lab_user(1), b.lab_id, id_order=["filler_order"])
     (tube,) = b.tubes(1)
