@@ -398,22 +398,21 @@ def read_fhir(data: bytes) -> list[LabMessage]:
     orders = _orders(bundle)
     results = tuple(r for order in orders for r in _results(bundle, order))
     application, facility = _sender(bundle, header, shell, orders)
-    event = ""
-    if header is not None and header.eventCoding is not None:
-        event = header.eventCoding.code or ""
-    elif header is not None and header.eventUri:
-        event = header.eventUri
     coding = header.eventCoding if header is not None else None
-    trigger_event = (coding.code or "") if coding is not None and (
-        coding.system == _V2_EVENTS) else ""
-    kind = " ".join(p for p in (str(shell.type or ""), event) if p)
+    if coding is not None:
+        event = coding.code or ""
+    else:
+        event = (header.eventUri or "") if header is not None else ""
+    trigger_event = event if coding is not None and coding.system == _V2_EVENTS else ""
+    bundle_type = str(shell.type or "")
+    kind = " ".join(p for p in (bundle_type, event) if p)
     sent_at = instant(shell.timestamp) or instant(shell.meta.lastUpdated if shell.meta else None)
     return [LabMessage(
         format=LabMessageFormat.FHIR, sending_application=application, sending_facility=facility,
         control_id=control_id, version="R4", message_type=kind, sent_at=sent_at,
         sha256=hashlib.sha256(data).hexdigest(), results=results, raw=data,
         processing_id=_processing_id(header) or _processing_id(shell),
-        bundle_type=str(shell.type or ""), trigger_event=trigger_event)]
+        bundle_type=bundle_type, trigger_event=trigger_event)]
 
 
 def _processing_id(resource: Any) -> str:
