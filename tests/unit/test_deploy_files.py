@@ -55,3 +55,15 @@ def test_every_unit_runs_a_command_hesuan_has(unit: str) -> None:
         for line in re.findall(rf"hesuan {command}( .*)?$", text, re.MULTILINE):
             for flag in re.findall(r"--[a-z-]+", line):
                 assert flag in r.output, (unit, command, flag)
+
+
+def test_the_lab_drop_folder_is_one_folder_in_the_files_that_name_it() -> None:
+    """The folder the labs' SFTP accounts are locked into (deploy/ssh/hesuan-labs.conf) is the
+    one the setting names (the example's commented line) and the app processes may write."""
+    (chroot,) = re.findall(r"^\s*ChrootDirectory (\S+)$",
+                           (DEPLOY / "ssh" / "hesuan-labs.conf").read_text(), re.MULTILINE)
+    (setting,) = re.findall(r"^# HESUAN_LAB_DROP_FOLDER=(\S+)$",
+                            (DEPLOY / "hesuan.env.example").read_text(), re.MULTILINE)
+    (writable,) = re.findall(r"^ReadWritePaths=(.*)$",
+                             (DEPLOY / "systemd" / "hesuan@.service").read_text(), re.MULTILINE)
+    assert chroot == setting and f"-{setting}" in writable.split(), (chroot, setting, writable)
