@@ -160,9 +160,15 @@ def test_polygon_zone_resolves_grid_centres(platform: Platform, city: ExampleCit
     again = platform.zones.import_geojson(OFFICER, {"type": "FeatureCollection", "features": [
         {"type": "Feature", "geometry": None,
          "properties": {"name": "从文件", "kind": "sealed", "areas": grids[2:3]}}]})
-    assert again[0]["status"] == "created"
-    assert again[0]["people"] == rows(
+    assert again[0].status == "created"
+    assert again[0].people == rows(
         platform, f"SELECT count(*) FROM people WHERE grid_code = '{grids[2]}'")[0][0]
+    # the answer the API and `hesuan zones import` give: the keys of its outcome only
+    assert set(again[0].answer()) == {"feature", "status", "id", "people"}
+    refused = platform.zones.import_geojson(OFFICER, {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": None, "properties": {"name": "x", "kind": "none"}}]})
+    assert refused[0].answer() == {"feature": 0, "status": "rejected", "reason": "bad_kind",
+                                   "message": refused[0].message, "field": "kind"}
 
 
 def test_boundaries_round_trip(platform: Platform, city: ExampleCity) -> None:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from hesuan.domain.json import Json
 from hesuan.domain.local_time import short
 from hesuan.domain.results import RecallReason
 from hesuan.domain.status import Colour
@@ -46,7 +47,7 @@ class Explanation:
     next_steps: list[str]
     rule: RuleRef
     valid_until: datetime | None
-    evidence: dict[str, Any]
+    evidence: dict[str, Json]
 
 
 REASON_TEXT: dict[str, dict[str, str]] = {

@@ -53,7 +53,8 @@ from hesuan.services.ports import UnitOfWork
 from hesuan.services.status import StatusService
 from hesuan.services.zones_ports import Geometry, RegionShape, ZoneEvent, ZoneRecord
 
-__all__ = ["ZoneChanges", "ZoneInput", "ZonePart", "ZoneService", "parse_area", "zone_view"]
+__all__ = ["FeatureOutcome", "ZoneChanges", "ZoneInput", "ZonePart", "ZoneService", "parse_area",
+           "zone_view"]
 
 _SCHEDULED = "scheduled"
 _CACHE_SECONDS = 5.0
@@ -94,6 +95,29 @@ class ZoneChanges:
 
     started: int  # scheduled zones whose start came
     expired: int  # zones whose planned end passed
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureOutcome:
+    """What became of one Feature of an imported FeatureCollection (``import_geojson``): its
+    zone (``created``), or why not (``rejected``: the error's code, words and field)."""
+
+    feature: int
+    status: str  # created | rejected
+    zone_id: str | None = None
+    people: int | None = None
+    reason: str | None = None
+    message: str | None = None
+    field: str | None = None
+
+    def answer(self) -> dict[str, Json]:
+        """The per-feature answer as the API and the command print it: the keys of its
+        outcome only."""
+        if self.status == "created":
+            return {"feature": self.feature, "status": self.status, "id": self.zone_id,
+                    "people": self.people}
+        return {"feature": self.feature, "status": self.status, "reason": self.reason,
+                "message": self.message, "field": self.field}
 
 
 @dataclass(slots=True)
@@ -458,20 +482,20 @@ class ZoneService:
                              "properties": props})
         return {"type": "FeatureCollection", "features": features}
 
-    def import_geojson(self, actor: Principal, collection: Any) -> list[dict[str, Any]]:
+    def import_geojson(self, actor: Principal, collection: Any) -> list[FeatureOutcome]:
         """Designate one zone per Feature (properties: name, kind, areas, planned_end,
         starts_at, rules, note; geometry: a polygon or null). Answers per feature."""
         authorize(actor, Action.CHANGE_ZONES, Target(region=region_prefix(actor)))
-        out: list[dict[str, Any]] = []
+        out: list[FeatureOutcome] = []
         for i, f in enumerate(_features(collection)):
             try:
                 props = f.get("properties") or {}
                 zi = _zone_input(props, f.get("geometry"))
                 z = self.designate(actor, zi)
-                out.append({"feature": i, "status": "created", "id": z.id, "people": z.people})
+                out.append(FeatureOutcome(i, "created", zone_id=z.id, people=z.people))
             except HesuanError as exc:
-                out.append({"feature": i, "status": "rejected", "reason": exc.code,
-                            "message": exc.message, "field": exc.field})
+                out.append(FeatureOutcome(i, "rejected", reason=exc.code, message=exc.message,
+                                          field=exc.field))
         return out
 
     def import_boundaries(self, actor: Principal, collection: Any,

@@ -109,7 +109,7 @@ def export_zones(me: Me, platform: PlatformDep, active_only: bool = True) -> dic
 def import_zones(me: Me, platform: PlatformDep,
                  body: Annotated[dict[str, Any], Body(description="FeatureCollection")],
                  ) -> list[dict[str, Any]]:
-    return platform.zones.import_geojson(me, body)
+    return [o.answer() for o in platform.zones.import_geojson(me, body)]
 
 
 @router.get("/zones/{zone_id}", openapi_extra=acts(Action.READ_ZONES))

@@ -149,7 +149,8 @@ def zones_import(file: Annotated[Path, typer.Argument(exists=True, dir_okay=Fals
     Each feature's properties: name, kind, areas, planned_end, rules; its geometry: a polygon
     or null."""
     with opened() as p:
-        print_json(p.zones.import_geojson(CLI_PRINCIPAL, _read_json(file)))
+        print_json([o.answer() for o in p.zones.import_geojson(CLI_PRINCIPAL,
+                                                                _read_json(file))])
 
 
 @zones_app.command("export")
