@@ -231,5 +231,6 @@ def test_two_lanes_queue_and_wait(api: Api) -> None:
         "swab", barcode=bc, window=1)]})
     res = r.json()["results"][0]
     assert res["status"] == "accepted" and res["tube"]["status"] == "sealed", r.text
+    assert res["not_swabbed"] == [], r.text
     assert api.client.get(f"/sites/{site}/load", headers=api.h("resident")).json()[
         "queue"] == 0

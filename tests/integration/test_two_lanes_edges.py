@@ -15,10 +15,12 @@ from sqlalchemy import text
 from hesuan.adapters.clock import FixedClock
 from hesuan.bootstrap import Platform
 from hesuan.domain.access import Principal, Role
-from hesuan.domain.sampling import make_tube_barcode
-from hesuan.services.lanes import LaneEvent
+from hesuan.domain.sampling import make_box_code, make_tube_barcode
+from hesuan.services.lab import ResultInput
+from hesuan.services.lanes import LaneEvent, NotSwabbed, SwabOutcome
 from hesuan.services.sampling import EventKind, StationEvent, TubeView
 from hesuan.sim.example import ExampleCity, seed_example_city
+from tests.helpers import received_pools
 
 
 class Station:
@@ -29,6 +31,7 @@ class Station:
         self.site = city.sites["140105"]
         self.staff = Principal("u-s", "sampler", Role.SAMPLER, self.site)
         self.lead = Principal("u-l", "lead", Role.SITE_LEAD, self.site)
+        self.lab = city.labs["lab1"]
         self._serial: Iterator[int] = iter(range(860_000, 861_000))
         with p.deps.uow(readonly=True) as uow:  # people of no key group: pooled tubes
             plain = uow.conn.execute(text(  # type: ignore[attr-defined]
@@ -205,3 +208,53 @@ def test_two_registrars_binding_one_person_at_once_bind_them_once(station: Stati
         at_once(lambda: register(1), lambda: register(2))
     assert answers == {1: ("accepted", None), 2: ("rejected", "already_registered")}, answers
     assert s.queue() == 1
+
+
+def test_people_recalled_while_they_wait_are_named_and_their_registrations_lapse(
+        station: Station) -> None:
+    """Registered to a pooled tube, then recalled (an earlier pool of theirs positive) while
+    they waited: the whole tube's swab was answered ``accepted`` with "1 not swabbed" and no
+    name, and their registrations went on waiting, so that neither could be registered to a
+    single tube (``already_registered``) until the pooled tube was sealed."""
+    s = station
+    earlier = [next(s.people) for _ in range(5)]
+    q, r = earlier[0], earlier[1]
+    p = next(s.people)
+    received_pools(s.p, s.clock, s.lab, s.site, earlier, [s.barcode()], 5, make_box_code(31))
+    with s.p.deps.uow(readonly=True) as uow:
+        pooled = uow.conn.execute(text(  # type: ignore[attr-defined]
+            "SELECT t.barcode FROM tubes t JOIN samples x ON x.tube_id = t.id "
+            "WHERE x.person_id = :q"), {"q": q}).scalar_one()
+    tube = s.barcode()
+    bound = s.p.lanes.submit(s.staff, [
+        LaneEvent(str(uuid.uuid4()), "open_tube", s.site, s.clock.now(), barcode=tube,
+                  mode=5, window=1),
+        *(LaneEvent(str(uuid.uuid4()), "register", s.site, s.clock.now(), barcode=tube,
+                    code=s.code(x), window=1) for x in (p, q, r))])
+    assert [o.status for o in bound] == ["accepted"] * 4
+    names = {x: o.person.name for x, o in zip((p, q, r), bound[1:], strict=True)
+             if o.person is not None}
+    s.p.lab.record(Principal("u-lab", "lab", Role.LAB, s.lab), s.lab, [
+        ResultInput(pooled, "positive", {"ORF1ab": 28.5, "N": 29.0})])
+    s.clock.advance(timedelta(minutes=5))
+    lapsed = NotSwabbed(names[r], "recall_requires_single_tube", "lapsed")
+
+    one = s.p.lanes.submit(s.staff, [LaneEvent(str(uuid.uuid4()), "swab", s.site,
+                                               s.clock.now(), code=s.code(r), window=1)])
+    assert [(o.status, o.reason) for o in one] == [("rejected", "recall_requires_single_tube")]
+    assert isinstance(one[0], SwabOutcome) and one[0].not_swabbed == (lapsed,)
+    assert s.queue() == 2
+
+    whole = s.p.lanes.submit(s.staff, [LaneEvent(str(uuid.uuid4()), "swab", s.site,
+                                                 s.clock.now(), barcode=tube, window=1)])
+    assert [(o.status, o.reason) for o in whole] == [("accepted", None)]
+    assert isinstance(whole[0], SwabOutcome) and whole[0].not_swabbed == (
+        NotSwabbed(names[q], "recall_requires_single_tube", "lapsed"),)
+    assert whole[0].message is not None and names[q] in whole[0].message
+    assert s.queue() == 0
+
+    single = s.barcode()
+    assert s.lanes(("open_tube", {"barcode": single, "mode": 1}),
+                   ("register", {"barcode": single, "code": s.code(q)}),
+                   ("swab", {"code": s.code(q)})) == [("accepted", None)] * 3
+    assert s.queue() == 0

@@ -22,10 +22,19 @@ from datetime import datetime, timedelta
 
 from hesuan.domain.turnaround import percentile
 
-__all__ = ["IDLE_GAP", "RATE_WINDOW", "SiteLoad", "sample_gaps", "site_load", "wait_minutes"]
+__all__ = ["IDLE_GAP", "LAPSING_REASONS", "RATE_WINDOW", "SiteLoad", "sample_gaps", "site_load",
+           "wait_minutes"]
 
 IDLE_GAP = timedelta(minutes=10)
 RATE_WINDOW = timedelta(minutes=15)
+
+#: The reasons a swab finds a registered person may no longer go into their tube, whatever the
+#: swab's time: recalled or put in a key group while they waited (single tubes only), or in
+#: another open tube. Their registration lapses: they leave the queue, the place they held in
+#: the tube is freed, and they may be registered to a tube they can go into. Any other reason
+#: (the swab's time, the tube's state) leaves the registration waiting for a swab sent again.
+LAPSING_REASONS = frozenset({"recall_requires_single_tube", "single_tube_required",
+                             "person_in_open_tube"})
 
 
 @dataclass(frozen=True, slots=True)

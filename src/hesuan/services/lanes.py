@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 from hesuan.domain.access import Action, Principal, Target, allows
 from hesuan.domain.errors import HesuanError, InvalidInput, NotFound, RuleViolation
 from hesuan.domain.event_ids import canonical_event_id
-from hesuan.domain.lanes import RATE_WINDOW, site_load
+from hesuan.domain.lanes import LAPSING_REASONS, RATE_WINDOW, site_load
 from hesuan.domain.people import parse_groups
 from hesuan.domain.sampling import (
     PersonFacts,
@@ -41,7 +41,7 @@ from hesuan.domain.sampling import (
     check_tube_barcode,
 )
 from hesuan.services.context import Deps
-from hesuan.services.lanes_ports import LaneEntry, LaneSwab
+from hesuan.services.lanes_ports import LaneEntry, LaneLapse, LaneSwab
 from hesuan.services.people_ports import SiteRow
 from hesuan.services.ports import UnitOfWork
 from hesuan.services.sampling import (
@@ -55,7 +55,7 @@ from hesuan.services.sampling import (
 )
 from hesuan.services.sampling_ports import StationEventRow
 
-__all__ = ["LANE_KINDS", "LaneEvent", "LaneService", "SiteLoadNow"]
+__all__ = ["LANE_KINDS", "LaneEvent", "LaneService", "NotSwabbed", "SiteLoadNow", "SwabOutcome"]
 
 LANE_KINDS = ("register", "swab")
 _NS = uuid.UUID("5d2f1b9e-8c3a-4d61-9b7e-2a6f0c4e8d13")
@@ -73,6 +73,25 @@ class LaneEvent:
     window: int | None = None
     mode: int | None = None
     box_code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NotSwabbed:
+    """One bound to a tube whom a swab did not take: their name as the window may show it, why
+    (an error code), and where their registration stands: waiting for a swab sent again
+    (``waiting``), or lapsed so that they are registered to a tube they may go into
+    (``lapsed``, ``domain.lanes.LAPSING_REASONS``)."""
+
+    name: str
+    reason: str
+    registration: str  # waiting | lapsed
+
+
+@dataclass(frozen=True, slots=True)
+class SwabOutcome(EventOutcome):
+    """A swab's answer: the event's, with those bound whom it did not take."""
+
+    not_swabbed: tuple[NotSwabbed, ...] = ()
 
 
 def derived_id(event_id: str, person_id: str) -> str:
@@ -271,20 +290,43 @@ class LaneService:
                 done.append(LaneSwab(entry.event_id, e.at, e.event_id,
                                      e.window if e.window is not None else entry.window))
         uow.lanes.mark_swabbed(done)
+        # those bound whom the swabs did not take, unless another swab of the batch took them
+        swabbed = {x.registration_id for x in done}
+        barred = [(entry, o) for o in outs if o.status == "rejected"
+                  and (entry := owner[o.event_id][1]).event_id not in swabbed]
+        missed = self._not_swabbed(uow, barred, now) if barred else {}
         for n, e, _ in swabs:
             got = per.get(n, [])
             ok = [o for o in got if o.status in ("accepted", "duplicate")]
-            bad = [o for o in got if o.status == "rejected"]
+            left = tuple(missed[o.event_id] for o in got if o.event_id in missed)
             if ok:
-                results[n] = EventOutcome(
+                results[n] = SwabOutcome(
                     e.event_id, "accepted", tube=ok[-1].tube, person=ok[-1].person,
-                    message=None if not bad else f"{len(bad)} not swabbed: {bad[0].message}")
+                    message=None if not left else "not swabbed: " + "; ".join(
+                        f"{x.name} ({x.reason}, registration {x.registration})"
+                        for x in left),
+                    not_swabbed=left)
             else:
-                first = bad[0] if bad else None
-                results[n] = EventOutcome(e.event_id, "rejected",
-                                          first.reason if first else "nobody_bound",
-                                          first.message if first else None,
-                                          first.field if first else None)
+                first = next((o for o in got if o.status == "rejected"), None)
+                results[n] = SwabOutcome(e.event_id, "rejected",
+                                         first.reason if first else "nobody_bound",
+                                         first.message if first else None,
+                                         first.field if first else None, not_swabbed=left)
+
+    def _not_swabbed(self, uow: UnitOfWork, barred: list[tuple[LaneEntry, EventOutcome]],
+                     now: datetime) -> dict[str, NotSwabbed]:
+        """Those bound whom a swab did not take, by their sample event's id: named as the
+        window may show them, with why and where their registration stands; one whose person
+        may no longer go into its tube lapses."""
+        facts = uow.people.person_facts([entry.person_id for entry, _ in barred])
+        lapsed = [LaneLapse(entry.event_id, now, o.reason) for entry, o in barred
+                  if o.reason in LAPSING_REASONS]
+        uow.lanes.lapse(lapsed)
+        ended = {x.registration_id for x in lapsed}
+        return {o.event_id: NotSwabbed(
+            f.name_masked if (f := facts.get(entry.person_id)) is not None else "",
+            o.reason or "", "lapsed" if entry.event_id in ended else "waiting")
+            for entry, o in barred}
 
     # -- live numbers ------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from typing import NamedTuple, Protocol
 
 from hesuan.services.sampling_ports import StationEventRow
 
-__all__ = ["LaneEntry", "LaneRepository", "LaneSwab"]
+__all__ = ["LaneEntry", "LaneLapse", "LaneRepository", "LaneSwab"]
 
 
 @dataclass(slots=True)
@@ -40,6 +40,15 @@ class LaneSwab(NamedTuple):
     window: int | None
 
 
+class LaneLapse(NamedTuple):
+    """A registration lapsed at a swab: its event id, when, and why its person may no longer go
+    into its tube (``domain.lanes.LAPSING_REASONS``)."""
+
+    registration_id: str
+    lapsed_at: datetime
+    reason: str
+
+
 class LaneRepository(Protocol):
     # -- site lanes ------------------------------------------------------------------------
     def lane_pending(self, site_id: str, person_ids: Iterable[str] | None = None,
@@ -53,6 +62,10 @@ class LaneRepository(Protocol):
 
     def add_lane_entries(self, rows: Sequence[LaneEntry]) -> None: ...
     def mark_swabbed(self, rows: Sequence[LaneSwab]) -> None: ...
+    def lapse(self, rows: Sequence[LaneLapse]) -> None:
+        """The registrations no longer wait: out of the queue, their places in the tube freed."""
+        ...
+
     def record_lane_events(self, rows: Sequence[StationEventRow]) -> None: ...
     def queue_lengths(self, site_ids: Sequence[str] | None, since: datetime) -> dict[str, int]:
         """People registered and not yet swabbed, for sites that used the two lanes since

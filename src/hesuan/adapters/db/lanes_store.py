@@ -23,16 +23,17 @@ from hesuan.adapters.db.schema import (
 )
 from hesuan.adapters.db.sql_helpers import member_of
 from hesuan.domain.sampling import TubeStatus
-from hesuan.services.lanes_ports import LaneEntry, LaneSwab
+from hesuan.services.lanes_ports import LaneEntry, LaneLapse, LaneSwab
 from hesuan.services.sampling_ports import StationEventRow
 
 __all__ = ["WAITING_SQL", "SqlLanes"]
 
-#: A registration waiting for its swab: not swabbed, its tube still open (one sealed before
-#: the swab lapses: the person registers again, and is out of the queue), and the person not
-#: sampled into it otherwise (at a window of the single lane); a condition on ``lane_entries``
-#: named ``entries``.
-WAITING_SQL = ("{entries}.swabbed_at IS NULL AND EXISTS (SELECT 1 FROM tubes t WHERE "
+#: A registration waiting for its swab: not swabbed, not lapsed (its person barred from the
+#: tube at a swab), its tube still open (one sealed before the swab lapses: the person
+#: registers again, and is out of the queue), and the person not sampled into it otherwise (at
+#: a window of the single lane); a condition on ``lane_entries`` named ``entries``.
+WAITING_SQL = ("{entries}.swabbed_at IS NULL AND {entries}.lapsed_at IS NULL AND EXISTS "
+               "(SELECT 1 FROM tubes t WHERE "
                "t.barcode = {entries}.barcode AND t.status = "
                f"'{TubeStatus.OPEN.value}' AND NOT EXISTS (SELECT 1 FROM samples s "
                "WHERE s.tube_id = t.id AND s.person_id = {entries}.person_id))")
@@ -85,6 +86,13 @@ class SqlLanes(SqlRepository):
                 "UPDATE lane_entries SET swabbed_at = :at, swab_event_id = :ev, "
                 "swab_window = :w WHERE event_id = :id AND swabbed_at IS NULL"),
                 [{"id": i, "at": to_ms(at), "ev": ev, "w": w} for i, at, ev, w in rows])
+
+    def lapse(self, rows: Sequence[LaneLapse]) -> None:
+        if rows:
+            self.conn.execute(text(
+                "UPDATE lane_entries SET lapsed_at = :at, lapse_reason = :why "
+                "WHERE event_id = :id AND swabbed_at IS NULL AND lapsed_at IS NULL"),
+                [{"id": i, "at": to_ms(at), "why": why} for i, at, why in rows])
 
     def record_lane_events(self, rows: Sequence[StationEventRow]) -> None:
         if rows:

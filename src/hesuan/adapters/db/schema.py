@@ -665,6 +665,9 @@ lane_entries = Table(
     Column("swabbed_at", Timestamp),
     Column("swab_event_id", String(36)),
     Column("swab_window", SmallInteger),
+    # a registration whose person may no longer go into its tube, found at the swab
+    Column("lapsed_at", Timestamp),
+    Column("lapse_reason", String(40)),
     Index("ix_lane_entries_site", "site_id", "swabbed_at"),
     Index("ix_lane_entries_person", "person_id", "swabbed_at"),
 )
