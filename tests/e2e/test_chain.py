@@ -608,11 +608,23 @@ def test_a_tube_in_the_wrong_box_is_received_and_a_missing_one_declared(api: Api
             "at": api.clock.now().isoformat(), "tube_barcodes": [c_tubes[0]],
             "rejected": rejected})
 
+    def received_by_the_lab() -> int:
+        report = api.client.get(f"/labs/{api.city.labs['lab1']}/report",
+                                headers=api.h("officer"))
+        assert report.status_code == 200, report.text
+        return int(report.json()["counts"]["received"])
+
     r = receive([{"barcode": c_tubes[0], "code": "missing"}])
     assert r.status_code == 409 and r.json()["error"]["code"] == "not_missing", r.text
+    before = received_by_the_lab()
     r = receive([{"barcode": c_tubes[1], "code": "missing"}])
     assert r.status_code == 200, r.text
     assert (r.json()["missing"], r.json()["rejected"]) == ([c_tubes[1]], [c_tubes[1]])
     assert api.count(f"SELECT status FROM tubes WHERE barcode = '{c_tubes[1]}'") == "rejected"
+    # the lab answers for the tube it did not find, and never received it: its own report
+    # counts the one tube it found, the tube's record has no receipt time
+    assert received_by_the_lab() == before + 1
+    assert api.count(f"SELECT count(*) FROM tubes WHERE barcode = '{c_tubes[1]}' AND "
+                     f"received_at IS NULL AND lab_id = '{api.city.labs['lab1']}'") == 1
     declared = _person(api, people[5])
     assert declared["test_state"] == "pending_retest" and declared["open_recall_id"], declared

@@ -194,8 +194,9 @@ class DeliveryService:
                 check_declared_missing(r.code, r.barcode, RejectionStage.RECEIPT, missing)
             # the tubes found beyond the box's record and those declared missing, in one read: a
             # tube of the platform at no lab yet is here (received as this lab's, so that it is
-            # tested); one declared missing is this lab's to answer (rejected as missing
-            # below), unless it reached a lab already (found in another box: not lost)
+            # tested); one declared missing is this lab's to answer, never received (rejected
+            # as missing below), unless it reached a lab already (found in another box: not
+            # lost)
             declared = [r.barcode for r in refused if r.code is RejectionCode.MISSING]
             named = (uow.results.tubes_for_results([*extra, *declared], for_update=True)
                      if extra or declared else {})
@@ -205,7 +206,7 @@ class DeliveryService:
                     raise RuleViolation(f"rejected: tube {bc} is not lost: it was received "
                                         f"already ({t.status})", code="not_missing",
                                         field="rejected")
-            received_ids += [named[bc].id for bc in strays] + [packed[bc] for bc in declared]
+            received_ids += [named[bc].id for bc in strays]
             discrepancy = bool(missing or extra or count != len(packed))
             # a box no courier handed over is still received, never turned away with its
             # samples, but the break in its chain of custody is raised for follow-up
@@ -219,6 +220,7 @@ class DeliveryService:
             uow.boxes.receive_box(box.id, BoxReceipt(lab_id, at, count, missing, extra,
                                                      discrepancy))
             uow.boxes.mark_tubes_received(received_ids, lab_id, at)
+            uow.boxes.mark_tubes_missing([packed[bc] for bc in declared], lab_id)
             if refused:
                 assert self._rejections is not None
                 self._rejections.reject_in(uow, actor, lab_id, refused, RejectionStage.RECEIPT,

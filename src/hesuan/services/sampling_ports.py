@@ -219,6 +219,10 @@ class BoxRepository(Protocol):
         """(tube id, barcode) of every tube packed in the box."""
 
     def mark_tubes_received(self, tube_ids: Sequence[str], lab_id: str, at: datetime) -> None: ...
+    def mark_tubes_missing(self, tube_ids: Sequence[str], lab_id: str) -> None:
+        """Tubes a receipt declares missing from their box: ``lab_id`` answers for them (their
+        rejection is its), though it never received them (no receipt time)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -65,7 +65,12 @@ class SqlBoxes(SqlRepository):
             select(tubes.c.id, tubes.c.barcode).where(tubes.c.box_id == box_id))]
 
     def mark_tubes_received(self, tube_ids: Sequence[str], lab_id: str, at: datetime) -> None:
-        stmt = (sa_update(tubes).where(member_of(tubes.c.id, self._pg))
-                .values(status="received", lab_id=lab_id, received_at=at))
+        self._tubes_set(tube_ids, status="received", lab_id=lab_id, received_at=at)
+
+    def mark_tubes_missing(self, tube_ids: Sequence[str], lab_id: str) -> None:
+        self._tubes_set(tube_ids, lab_id=lab_id)
+
+    def _tubes_set(self, tube_ids: Sequence[str], **values: object) -> None:
+        stmt = sa_update(tubes).where(member_of(tubes.c.id, self._pg)).values(**values)
         for part in chunks(list(tube_ids)):
             self.conn.execute(stmt, {"vals": sql_helpers.vals(part, self._pg)})

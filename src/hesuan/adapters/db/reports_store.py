@@ -19,6 +19,7 @@ from hesuan.adapters.db.sql_helpers import (
     iso_ms,
 )
 from hesuan.domain.corrections import CorrectionKind, CorrectionStatus
+from hesuan.domain.sampling import TubeStatus
 from hesuan.services.outbox_ports import (
     BoxDiscrepancy,
     LabTally,
@@ -73,9 +74,10 @@ class SqlReports(SqlRepository):
                 "b.code, b.site_id, b.status, COALESCE(b.tube_count, (SELECT count(*) FROM "
                 "tubes t WHERE t.box_id = b.id)) AS tube_count, b.first_tube_sealed_at",
                 UnreceivedBox),
+            # a tube its lab declared missing is answered by that rejection
             "missing_from_received_boxes": (
                 "FROM tubes t JOIN boxes b ON b.id = t.box_id WHERE b.status = 'received' "
-                "AND t.received_at IS NULL",
+                f"AND t.received_at IS NULL AND t.status <> '{TubeStatus.REJECTED.value}'",
                 "t.barcode, b.code, b.lab_id, b.received_at", MissingTube),
             "received_not_resulted": (
                 "FROM tubes t WHERE t.status = 'received'",
