@@ -368,15 +368,16 @@ def _service(b: Bench, transport: Any) -> ElrService:
                       transport, timedelta(seconds=60))
 
 
-def _mllp_service(b: Bench, receiver: _MllpReceiver,
-                  tls: ssl.SSLContext | None = None) -> ElrService:
+def _mllp_service(b: Bench, receiver: _MllpReceiver, tls: ssl.SSLContext | None = None,
+                  verdict_wait: float = 1.0) -> ElrService:
     """The service delivering to ``receiver`` over MLLP, the FHIR reports taken out of the
     queue (MLLP carries HL7 v2: only those go this way)."""
     with b.p.deps.uow() as uow:
         uow.conn.exec_driver_sql(  # type: ignore[attr-defined]
             "DELETE FROM elr_outbox WHERE format = 'fhir'")
         uow.commit()
-    return _service(b, MllpTransport("127.0.0.1", receiver.port, timeout=5, tls=tls))
+    return _service(b, MllpTransport("127.0.0.1", receiver.port, timeout=5, tls=tls,
+                                     verdict_wait=verdict_wait))
 
 
 @pytest.mark.parametrize("written", [True, False])
@@ -512,6 +513,38 @@ def test_mllp_inside_tls_checks_the_receiver_and_shows_the_city(bench: Bench,
     try:
         b.clock.advance(timedelta(seconds=31))
         assert _mllp_service(b, receiver, tls).deliver(ADMIN) == ElrDeliveryReport(1, 0, 0)
+        assert len(receiver.received) == 1 and receiver.clients == ["city"]
+    finally:
+        receiver.close()
+
+
+@pytest.mark.parametrize("shown", ["another", "none"])
+def test_a_client_certificate_the_authority_refuses_is_not_in_doubt(
+        bench: Bench, tmp_path: Path, shown: str) -> None:
+    """Under TLS 1.3 the receiver judges the sender's certificate after the sender's side of
+    the handshake is done: the report went out before the refusal came back (an alert, or
+    the connection closed), and it was held in doubt for an operator. The sender now waits for
+    the receiver's verdict before anything goes out: a refused certificate is a report not
+    handed over, retried, its error saying why; one the receiver takes is sent at once."""
+    b = bench
+    (tube,) = b.tubes(1)
+    _release(b, {tube: POS})
+    authority, city = _certificate(tmp_path, "authority"), _certificate(tmp_path, "city")
+    other = _certificate(tmp_path, "other")
+    receiver = _tls_receiver(authority, client_ca=city[0])
+    tls = (tls_context(ca=authority[0], cert=other[0], key=other[1]) if shown == "another"
+           else tls_context(ca=authority[0]))
+    try:
+        assert _mllp_service(b, receiver, tls).deliver(ADMIN) == ElrDeliveryReport(0, 1, 0)
+        assert receiver.received == []
+        error = b.scalar("SELECT last_error FROM elr_outbox WHERE sent_at IS NULL")
+        assert error == "CertificateRefused", error
+        b.clock.advance(timedelta(seconds=31))
+        tls = tls_context(ca=authority[0], cert=city[0], key=city[1])
+        started = time.monotonic()
+        assert _mllp_service(b, receiver, tls, verdict_wait=30).deliver(ADMIN) == \
+            ElrDeliveryReport(1, 0, 0)
+        assert time.monotonic() - started < 15  # the verdict came, not the wait's end
         assert len(receiver.received) == 1 and receiver.clients == ["city"]
     finally:
         receiver.close()
