@@ -19,13 +19,12 @@ from sqlalchemy import Engine, insert, inspect, text
 from hesuan.adapters.clock import FixedClock
 from hesuan.adapters.db.migrate import alembic_config, upgrade
 from hesuan.adapters.db.partitions import is_partition, month_of, partition_name
-from hesuan.adapters.db.schema import result_log
+from hesuan.adapters.db.schema import result_log, to_ms, tubes
 from hesuan.bootstrap import Platform, bootstrap, new_id
 from hesuan.config import Settings
 from hesuan.domain.access import Principal, Role
 from hesuan.domain.event_ids import time_ordered_id
 from hesuan.services.sampling import EventKind, StationEvent
-from hesuan.sim.example import seed_example_city
 from tests.conftest import START
 from tests.helpers import barcodes
 from tests.integration.migrations import BACKENDS, differences, fresh_engine
@@ -71,14 +70,12 @@ def test_0014_partitions_the_tables_with_their_rows_and_its_downgrade_undoes_it(
     config = alembic_config(engine)
     command.upgrade(config, "0013")
 
-    # a station's round at 0013: a tube of three, its events UUIDv7 of the station's clock
-    # (today) but one UUIDv4; two result-log entries
+    # a station's round at 0013, as its rows stand (today's code reads columns 0013 does not
+    # have): a tube of three, its events UUIDv7 of the station's clock (today) but one UUIDv4;
+    # two result-log entries
     p = _platform(engine, tmp_path)
-    site = seed_example_city(p, people=10).sites["140105"]
+    site, people = new_id(), [new_id() for _ in range(3)]
     sampler = Principal("u-s", "s", Role.SAMPLER, site)
-    with engine.connect() as c:
-        people = list(c.execute(text("SELECT id FROM people WHERE groups = '' ORDER BY id "
-                                     "LIMIT 3")).scalars())
     barcode = next(barcodes(9300))
     now = datetime.now(UTC)
     v4 = "f" + str(uuid.uuid4())[1:]  # its leading bits name no month a partition covers
@@ -90,14 +87,30 @@ def test_0014_partitions_the_tables_with_their_rows_and_its_downgrade_undoes_it(
     events += [ev(time_ordered_id(now, 10 + n), EventKind.SAMPLE, barcode=barcode,
                   code=p.deps.codes.sign(pid)) for n, pid in enumerate(people)]
     events.append(ev(v4, EventKind.SEAL_TUBE, barcode=barcode))
-    assert {o.status for o in p.sampling.submit(sampler, events)} == {"accepted"}
+    tube, at = new_id(), to_ms(START)
+    sealed = p.deps.vault.encrypt("x")
+    p.close()
     with engine.begin() as c:
-        tube = c.execute(text("SELECT id FROM tubes WHERE barcode = :b"),
-                         {"b": barcode}).scalar_one()
+        c.execute(text("INSERT INTO sites (id, name, kind, region_code, opening_hours, "
+                       "windows, status, created_at) VALUES (:s, 's', 'fixed', '140105', "
+                       "'00:00-24:00', 2, 'open', 0)"), {"s": site})
+        c.execute(text("INSERT INTO people (id, id_kind, id_hash, id_enc, id_last4, name_enc, "
+                       "name_masked, grid_code, groups, language, created_at) VALUES (:p, "
+                       "'resident', :h, :x, '0000', :x, 'x*', '140105001001001', '', 'zh', 0)"),
+                  [{"p": pid, "h": pid.encode().ljust(32, b"0"), "x": sealed} for pid in people])
+        c.execute(insert(tubes).values(
+            id=tube, barcode=barcode, site_id=site, capacity=10, count=3, priority=False,
+            status="sealed", opened_at=START, first_sampled_at=START, sealed_at=START))
+        c.execute(text("INSERT INTO samples (tube_id, person_id, event_id, sampled_at) "
+                       "VALUES (:t, :p, :e, :at)"),
+                  [{"t": tube, "p": pid, "e": e.event_id, "at": at}
+                   for pid, e in zip(people, events[1:4], strict=True)])
+        c.execute(text("INSERT INTO station_events (event_id, kind, site_id, actor, client_at, "
+                       "received_at) VALUES (:e, :k, :s, 'u-s', :at, :at)"),
+                  [{"e": e.event_id, "k": e.kind.value, "s": site, "at": at} for e in events])
         for _ in range(2):
             c.execute(insert(result_log).values(id=new_id(), tube_id=tube, lab_id="lab",
                                                 result="negative", actor="u", at=START))
-    p.close()
     before = _counts(engine)
     assert before == {"result_log": 2, "samples": 3, "station_events": 5}
 

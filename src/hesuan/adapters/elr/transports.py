@@ -142,9 +142,9 @@ _VERDICT_POLL = 0.005
 def _verdict(sock: ssl.SSLSocket, wait: float) -> bytes:
     """Under TLS 1.3, the receiver's verdict on the sender's certificate, waited for up to
     ``wait`` seconds: its session tickets (taken: return), or an alert or the connection closed
-    (refused: ``CertificateRefused``, nothing having gone out). A
-    receiver that sends no tickets is taken at the wait's end. What the receiver sent unasked
-    is returned, to be read before its answer. Under TLS 1.2 the handshake carried the verdict."""
+    (refused: ``CertificateRefused``, nothing having gone out). A receiver that sends no
+    tickets is taken at the wait's end. What the receiver sent unasked is returned, to be read
+    before its answer. Under TLS 1.2 the handshake carried the verdict."""
     if sock.version() != "TLSv1.3":
         return b""
     deadline = time.monotonic() + wait
