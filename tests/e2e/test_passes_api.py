@@ -248,3 +248,16 @@ def test_cli_verifies_offline_with_only_the_trust_list(api: Api, tmp_path: Any,
              "--revocations", str(device / "revocations.cose")]
     refused = runner.invoke(cli_app, early)
     assert refused.exit_code == 2 and "dated in the future" in refused.output
+    # the device's trust list is from before a rotation: a true pass of the new key is not
+    # valid to it, and the device is told its list is behind, not only that the key is unknown
+    api.clock.advance(timedelta(hours=1, minutes=5))
+    assert api.client.post("/passes/rotate-key", headers=api.h("admin")).status_code == 200
+    newer = api.platform.passes.issue(SYSTEM, pid)
+    behind = runner.invoke(cli_app, ["verify", newer, *args[2:-1], api.clock.now().isoformat()])
+    assert behind.exit_code == 1 and "INVALID (unknown_key)" in behind.stdout, behind.output
+    assert behind.stderr.startswith("note: trust list as of "), behind.output
+    assert "update the lists" in behind.stderr, behind.output
+    told = json.loads(runner.invoke(cli_app, ["verify", newer, *args[2:-1],
+                                              api.clock.now().isoformat(), "--json"]).stdout)
+    assert told["trust_list_as_of"].endswith("Z") and "update the lists" in told[
+        "trust_list_note"], told

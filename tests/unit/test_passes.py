@@ -35,6 +35,7 @@ from hesuan.domain.passes import (
     pass_expiry,
     pass_id_hash,
     revocations_note,
+    trust_list_note,
 )
 
 NOW = datetime(2022, 8, 29, 2, 0, tzinfo=UTC)
@@ -168,6 +169,29 @@ def test_unknown_key_id(keys: PassKeyStore, tmp_path: Path) -> None:
     v = offline(keys).verify(other.sign(claims()), NOW)
     assert (v.valid, v.failure) == (False, Failure.UNKNOWN_KEY)
     assert "not in the trust list" in v.reason
+
+
+def test_a_key_made_after_the_devices_trust_list_says_the_list_is_behind(
+        keys: PassKeyStore) -> None:
+    """A device holding the trust list from before a rotation was told of a true pass of the
+    new key only "signed with a key that is not in the trust list", as of a forgery: a venue
+    turned the person away with no hint that its own list was behind. The verdict carries the
+    list's issue time, and the note beside it asks for the lists to be updated."""
+    held = offline(keys)
+    issued = held.trust.issued_at
+    before = keys.sign(claims())
+    rotated_at = NOW + timedelta(hours=3)
+    keys.rotate(rotated_at)
+    at = rotated_at + timedelta(minutes=5)
+    v = held.verify(keys.sign(claims(at=rotated_at)), at)
+    assert (v.valid, v.failure, v.trust_list_as_of) == (False, Failure.UNKNOWN_KEY, issued)
+    assert trust_list_note(v, at) == (
+        f"trust list as of {issued:%Y-%m-%d %H:%M} UTC, 3 h 5 min old: a signing key made "
+        "since (a rotation) is unknown to it; update the lists and check again before "
+        "turning the person away")
+    # any other verdict says nothing of the trust list
+    assert trust_list_note(held.verify(before, at), at) is None
+    assert trust_list_note(held.verify("SP1:garbage", at), at) is None
 
 
 @pytest.mark.parametrize("text", [

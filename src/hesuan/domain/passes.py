@@ -40,6 +40,7 @@ __all__ = [
     "pass_expiry",
     "pass_id_hash",
     "revocations_note",
+    "trust_list_note",
 ]
 
 #: Text form prefix: "status pass, version 1".
@@ -155,6 +156,9 @@ class Verdict:
     #: When the revocations the pass was checked against were issued (the online check: now);
     #: None when it was not checked against any.
     revocations_as_of: datetime | None = None
+    #: When the trust list that did not know the pass's key was issued (``unknown_key``
+    #: only): a key made after it is unknown to it.
+    trust_list_as_of: datetime | None = None
 
     @property
     def reason(self) -> str:
@@ -188,12 +192,27 @@ def revocations_note(verdict: Verdict, now: datetime) -> str | None:
     as_of = verdict.revocations_as_of
     if as_of is None:
         return "revocations not checked"
-    age = now - as_of
-    if age <= REVOCATIONS_FRESH_FOR:
+    if now - as_of <= REVOCATIONS_FRESH_FOR:
         return None
-    minutes = int(age.total_seconds()) // 60
-    return (f"revocations as of {as_of:%Y-%m-%d %H:%M} UTC, {minutes // 60} h {minutes % 60} "
-            "min old: passes revoked since are not caught; update the lists")
+    return (f"revocations as of {_as_of(as_of, now)}: passes revoked since are not caught; "
+            "update the lists")
+
+
+def trust_list_note(verdict: Verdict, now: datetime) -> str | None:
+    """What a venue is told beside a pass whose signing key its trust list does not hold: the
+    list's age, for a key made after it (a rotation) is unknown to it, and a true pass is then
+    refused until the lists are updated. None for any other verdict."""
+    as_of = verdict.trust_list_as_of
+    if verdict.failure is not Failure.UNKNOWN_KEY or as_of is None:
+        return None
+    return (f"trust list as of {_as_of(as_of, now)}: a signing key made since (a rotation) is "
+            "unknown to it; update the lists and check again before turning the person away")
+
+
+def _as_of(at: datetime, now: datetime) -> str:
+    """A list's issue time and age, as a device shows them."""
+    minutes = max(0, int((now - at).total_seconds()) // 60)
+    return f"{at:%Y-%m-%d %H:%M} UTC, {minutes // 60} h {minutes % 60} min old"
 
 
 def check_times(claims: PassClaims, now: datetime) -> Failure | None:

@@ -228,7 +228,8 @@ class OfflineVerifier:
         kid = msg.kid.hex()
         key = self.trust.keys.get(msg.kid)
         if key is None:
-            return Verdict.fail(Failure.UNKNOWN_KEY, key_id=kid)
+            return Verdict(False, Failure.UNKNOWN_KEY, key_id=kid,
+                           trust_list_as_of=self.trust.issued_at)
         if msg.alg != key.alg:  # the header names another algorithm than the key's own
             return Verdict.fail(Failure.MALFORMED, key_id=kid)
         if not msg.verify(key.public):

@@ -6,7 +6,8 @@ in the key directory, ``HESUAN_PASS_KEY_DIR``) and the current time; exit status
 pass is valid, 1 when it is not, 2 (``InvalidInput``) when the trust list, root key or
 revocation list cannot be used. A valid verdict checked against no revocation list, or one
 older than the domain's ``REVOCATIONS_FRESH_FOR``, carries a note (stderr; ``--json``:
-``revocations_note``).
+``revocations_note``); so does a pass signed with a key the trust list does not hold, with the
+list's age (``trust_list_note``: a key made since is unknown to it).
 
 Imports: Typer, ``hesuan.domain``, ``hesuan.entrypoints.cli.common``; at call time
 ``hesuan.adapters`` (the offline verifier and key directory, which need no platform) and
@@ -26,7 +27,7 @@ import typer
 
 from hesuan.domain.errors import InvalidInput
 from hesuan.domain.instants import iso_utc
-from hesuan.domain.passes import revocations_note
+from hesuan.domain.passes import revocations_note, trust_list_note
 from hesuan.entrypoints.cli.common import (
     CLI_PRINCIPAL,
     EXIT_NOT_VALID,
@@ -52,7 +53,9 @@ def verdict_dict(v: Verdict, now: datetime) -> dict[str, Any]:
             "expires_at": iso_utc(v.expires_at) if v.expires_at else None,
             "key_id": v.key_id,
             "revocations_as_of": iso_utc(v.revocations_as_of) if v.revocations_as_of else None,
-            "revocations_note": revocations_note(v, now)}
+            "revocations_note": revocations_note(v, now),
+            "trust_list_as_of": iso_utc(v.trust_list_as_of) if v.trust_list_as_of else None,
+            "trust_list_note": trust_list_note(v, now)}
 
 
 def _print_verdict(v: Verdict, now: datetime, as_json: bool) -> None:
@@ -68,6 +71,9 @@ def _print_verdict(v: Verdict, now: datetime, as_json: bool) -> None:
     else:
         shown = f" [{v.colour}] {who}" if v.colour else ""
         sys.stdout.write(f"INVALID ({v.failure}){shown} — {v.reason}\n")
+        note = trust_list_note(v, now)
+        if note is not None:
+            sys.stderr.write(f"note: {note}\n")
 
 
 def verify(
