@@ -51,21 +51,26 @@ def test_each_code_has_the_same_plain_words_on_the_page_and_in_the_sms() -> None
         assert "8/29 20:00" in sms["zh"] and "8/29 20:00" in sms["en"]
 
 
-@pytest.mark.parametrize(("status", "here", "error"), [
-    (TubeStatus.RECEIVED, True, None),
-    (TubeStatus.RECEIVED, False, "not_received"),
-    (TubeStatus.SEALED, True, "not_received"),
-    (TubeStatus.RESULTED, True, "tube_resulted"),
-    (TubeStatus.REJECTED, True, "tube_rejected"),
-    (TubeStatus.CANCELLED, True, "result_cancelled"),
+@pytest.mark.parametrize(("status", "here", "code", "error"), [
+    (TubeStatus.RECEIVED, True, None, None),
+    (TubeStatus.RECEIVED, False, None, "not_received"),
+    (TubeStatus.SEALED, True, None, "not_received"),
+    (TubeStatus.RESULTED, True, None, "tube_resulted"),
+    (TubeStatus.REJECTED, True, None, "tube_rejected"),
+    (TubeStatus.CANCELLED, True, None, "result_cancelled"),
+    # declared missing at its box's receipt: never received, on its way to no lab
+    (TubeStatus.SEALED, True, RejectionCode.MISSING, None),
+    (TubeStatus.BOXED, True, RejectionCode.MISSING, None),
+    (TubeStatus.SEALED, True, RejectionCode.LEAKED, "not_received"),
+    (TubeStatus.REJECTED, True, RejectionCode.MISSING, "tube_rejected"),
 ])
 def test_a_tube_is_rejected_once_by_the_lab_that_received_it_before_release(
-        status: TubeStatus, here: bool, error: str | None) -> None:
+        status: TubeStatus, here: bool, code: RejectionCode | None, error: str | None) -> None:
     if error is None:
-        check_rejectable(status.value, here)
+        check_rejectable(status.value, here, code)
         return
     with pytest.raises(RuleViolation) as caught:
-        check_rejectable(status.value, here)
+        check_rejectable(status.value, here, code)
     assert caught.value.code == error
 
 

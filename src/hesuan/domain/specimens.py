@@ -15,7 +15,7 @@ import enum
 from collections.abc import Collection
 
 from hesuan.domain.errors import InvalidInput, RuleViolation
-from hesuan.domain.sampling import TubeStatus
+from hesuan.domain.sampling import AT_NO_LAB, TubeStatus
 
 __all__ = ["MAX_NOTE", "RejectionCode", "RejectionStage", "check_declared_missing",
            "check_rejectable", "check_testable", "parse_rejection"]
@@ -106,10 +106,15 @@ def check_testable(status: str) -> None:
                             "re-sampled", code="result_cancelled", field="barcode")
 
 
-def check_rejectable(status: str, received_here: bool) -> None:
+def check_rejectable(status: str, received_here: bool,
+                     code: RejectionCode | None = None) -> None:
     """Refuse to reject a tube this lab has not received, one rejected or cancelled already,
-    and one whose result is released (correct or cancel that result instead)."""
+    and one whose result is released (correct or cancel that result instead). A tube declared
+    ``missing`` at its box's receipt is the exception: never received, it is still on its way
+    to no lab (``AT_NO_LAB``)."""
     check_testable(status)
+    if code is RejectionCode.MISSING and status in AT_NO_LAB:
+        return
     if not received_here or status not in (TubeStatus.RECEIVED, TubeStatus.RESULTED):
         raise RuleViolation("barcode: this lab has not received the tube", code="not_received",
                             field="barcode")

@@ -102,8 +102,7 @@ class RejectionService:
             if t is None:
                 raise NotFound("barcode: no tube with this barcode exists", code="unknown_tube",
                                field="barcode")
-            if it.code is not RejectionCode.MISSING:  # a missing one: checked by its receipt
-                check_rejectable(t.status, t.lab_id == lab_id)
+            check_rejectable(t.status, t.lab_id == lab_id, it.code)
             plate_id = self._off_the_bench(uow, t.barcode, t.id)
             rows.append(RejectionRow(t.id, lab_id, it.code, stage, it.note, plate_id,
                                      actor.user_id, now, t.barcode))
