@@ -26,6 +26,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Literal
 
 from hesuan.domain.access import Action, Principal, Target, allows
 from hesuan.domain.errors import HesuanError, InvalidInput, NotFound, RuleViolation
@@ -84,7 +85,7 @@ class NotSwabbed:
 
     name: str
     reason: str
-    registration: str  # waiting | lapsed
+    registration: Literal["waiting", "lapsed"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,13 +320,11 @@ class LaneService:
         window may show them, with why and where their registration stands; one whose person
         may no longer go into its tube lapses."""
         facts = uow.people.person_facts([entry.person_id for entry, _ in barred])
-        lapsed = [LaneLapse(entry.event_id, now, o.reason) for entry, o in barred
-                  if o.reason in LAPSING_REASONS]
-        uow.lanes.lapse(lapsed)
-        ended = {x.registration_id for x in lapsed}
+        uow.lanes.lapse([LaneLapse(entry.event_id, now, o.reason) for entry, o in barred
+                         if o.reason in LAPSING_REASONS])
         return {o.event_id: NotSwabbed(
             f.name_masked if (f := facts.get(entry.person_id)) is not None else "",
-            o.reason or "", "lapsed" if entry.event_id in ended else "waiting")
+            o.reason or "", "lapsed" if o.reason in LAPSING_REASONS else "waiting")
             for entry, o in barred}
 
     # -- live numbers ------------------------------------------------------------------------
